@@ -1,0 +1,45 @@
+package broker
+
+import "time"
+
+// Close codes of PROTOCOL.md section 6, in one place.
+const (
+	CloseNormal           = 1000
+	CloseGoingAway        = 1001 // the server is shutting down
+	CloseProtocolError    = 1002
+	CloseUnsupportedData  = 1003 // a binary frame
+	CloseInvalidPayload   = 1007 // text that is not UTF-8
+	CloseMessageTooBig    = 1009
+	CloseSlowConsumer     = 4000
+	CloseTokenExpired     = 4001
+	CloseHeartbeatTimeout = 4002
+	CloseTooManyErrors    = 4003
+)
+
+// Conn is one client connection as the broker sees it; transport implements
+// it. Both methods are safe from any goroutine and never block.
+type Conn interface {
+	// Send queues one complete WebSocket frame. The frame is shared with
+	// other connections: nobody may modify it after the call, and the
+	// connection keeps it only until written. False means the connection is
+	// closing (or its queue just overflowed and it closes with 4000).
+	Send(frame []byte) bool
+
+	// Close sends a close frame with code and reason after what is already
+	// queued, then closes the connection. Calling it again does nothing.
+	Close(code int, reason string)
+}
+
+// Permissions says what a client may do. A nil Permissions allows all.
+type Permissions interface {
+	CanSubscribe(pattern string) bool
+	CanPublish(topic string) bool
+}
+
+// ClientInfo is what is known of a client when it connects.
+type ClientInfo struct {
+	RemoteAddr string
+	Subject    string      // the token's sub; empty when anonymous
+	Perms      Permissions // nil: allowed everything
+	Expires    time.Time   // when the token expires; zero: never
+}

@@ -1,0 +1,89 @@
+package broker
+
+import "context"
+
+// Message is one published message as the engine keeps and delivers it.
+// A *Message handed to a Handler or returned in history is shared and must
+// not be modified by anyone.
+type Message struct {
+	Topic string
+	Epoch string // the topic's unbroken history this seq belongs to
+	Seq   uint64 // position in the topic within Epoch, from 1
+	ID    string // the message's uuid, "msg" on the wire
+	Time  int64  // when the publish was accepted, Unix milliseconds
+	Data  []byte // the published JSON value, byte for byte
+}
+
+// PublishRequest is what the broker asks an engine to take. ID and Time are
+// set by the broker; an engine that finds IdempotencyKey already used within
+// five minutes returns the first result and publishes nothing.
+type PublishRequest struct {
+	Topic          string
+	Data           []byte
+	IdempotencyKey string
+	ID             string
+	Time           int64
+}
+
+// PublishResult says where a message was placed.
+type PublishResult struct {
+	Topic string
+	Epoch string
+	Seq   uint64
+	ID    string
+}
+
+// Position is the last seq a topic has in its current epoch (Seq 0: none yet).
+type Position struct {
+	Epoch string
+	Seq   uint64
+}
+
+// HistoryResult is a topic's current position and the messages asked for,
+// oldest first.
+type HistoryResult struct {
+	Position
+	Messages []*Message
+}
+
+// Handler receives every message the engine delivers to this node. It is
+// called in seq order per topic (never concurrently for one topic), and may
+// be called concurrently for different topics.
+type Handler interface {
+	HandleMessage(m *Message)
+}
+
+// Engine keeps seq, epoch and history of every topic and carries messages to
+// every node. store/memory and store/redis implement it.
+type Engine interface {
+	// Attach sets the Handler for messages delivered to this node. The broker
+	// calls it once, before any other method.
+	Attach(h Handler)
+
+	// Publish gives the message its topic's next seq, keeps it in history
+	// and hands it to the Handler of every node that subscribed to a pattern
+	// matching the topic. When it returns nil the publisher may be told the
+	// message was accepted. An error wrapping ErrUnavailable means nothing
+	// was done and a retry is safe.
+	Publish(ctx context.Context, req PublishRequest) (PublishResult, error)
+
+	// History returns the topic's current position and up to limit messages
+	// with seq > since in the current epoch, oldest first; limit <= 0 means
+	// all that history holds.
+	History(ctx context.Context, topic string, since uint64, limit int) (HistoryResult, error)
+
+	// Position returns the topic's current epoch and last seq.
+	Position(ctx context.Context, topic string) (Position, error)
+
+	// Subscribe says this node has local subscribers for pattern (a topic or
+	// a wildcard pattern). The broker calls it when the first local
+	// subscription to pattern appears, and Unsubscribe when the last goes.
+	Subscribe(ctx context.Context, pattern string) error
+	Unsubscribe(ctx context.Context, pattern string) error
+}
+
+// ReadyChecker is an optional Engine capability: Ready returns nil while the
+// engine can take publishes. An engine without it is always ready.
+type ReadyChecker interface {
+	Ready(ctx context.Context) error
+}

@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is an error code of PROTOCOL.md section 2, sent to clients.
+type Code string
+
+// The error codes a client can be answered with.
+const (
+	CodeBadRequest           Code = "bad_request"
+	CodeUnknownType          Code = "unknown_type"
+	CodeInvalidTopic         Code = "invalid_topic"
+	CodeForbidden            Code = "forbidden"
+	CodeUnauthorized         Code = "unauthorized"
+	CodeNotSubscribed        Code = "not_subscribed"
+	CodeTooManySubscriptions Code = "too_many_subscriptions"
+	CodeMessageTooLarge      Code = "message_too_large"
+	CodeRateLimited          Code = "rate_limited"
+	CodeUnavailable          Code = "unavailable"
+	CodeInternal             Code = "internal"
+)
+
+// Error is a failure answered to the client: over WebSocket as an error
+// reply, over HTTP with the status of its code. It never closes anything.
+type Error struct {
+	Code    Code
+	Message string // for humans
+	Err     error  // the cause, if any; not shown to clients
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("herald: %s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("herald: %s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is match any *Error with the same code, so that
+// errors.Is(err, ErrUnavailable) holds for every unavailable error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrUnavailable is wrapped by engines when the cluster backend cannot take
+// a command now; nothing was done and a retry is safe.
+var ErrUnavailable = &Error{Code: CodeUnavailable, Message: "the cluster backend cannot take the command now"}
+
+// Unavailable wraps cause as an unavailable error.
+func Unavailable(cause error) error {
+	return &Error{Code: CodeUnavailable, Message: ErrUnavailable.Message, Err: cause}
+}
+
+// CodeOf returns the code to answer err with: its own for an *Error,
+// CodeInternal otherwise.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
