@@ -1,0 +1,52 @@
+package redistest
+
+import (
+	"net"
+	"testing"
+)
+
+func TestStartAnswersPingAndStops(t *testing.T) {
+	s := Start(t)
+	if err := ping(s.Addr()); err != nil {
+		t.Fatalf("started server: %v", err)
+	}
+	if got, want := s.URL(), "redis://"+s.Addr()+"/0"; got != want {
+		t.Fatalf("URL() = %q, want %q", got, want)
+	}
+	s.Stop()
+	if err := ping(s.Addr()); err == nil {
+		t.Fatal("stopped server still answers PING")
+	}
+	s.Stop() // a second stop is harmless
+}
+
+func TestRestartKeepsPortAndEmptiesData(t *testing.T) {
+	s := Start(t)
+	addr := s.Addr()
+	send(t, addr, "SET k v\r\n")
+	s.Restart()
+	if s.Addr() != addr {
+		t.Fatalf("restarted on %s, want %s", s.Addr(), addr)
+	}
+	if got := send(t, addr, "EXISTS k\r\n"); got != ":0\r\n" {
+		t.Fatalf("EXISTS after restart = %q, want :0", got)
+	}
+}
+
+func send(t *testing.T, addr, cmd string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(cmd)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(buf[:n])
+}
