@@ -1,0 +1,132 @@
+// Types for herald.js, the Herald browser client. See the header of
+// herald.js for how it behaves; PROTOCOL.md for the wire contract.
+
+/** A function that returns a client token (a JWT), possibly asynchronously. */
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface HeraldOptions {
+  /** A JWT, or a function asked for one at connect, on close 4001 and before exp. */
+  token?: TokenSource;
+  /** First reconnect delay in ms (default 500). */
+  minDelay?: number;
+  /** Largest reconnect delay in ms (default 30000). */
+  maxDelay?: number;
+  /** How long a command waits for its reply, in ms (default 10000). */
+  timeout?: number;
+  /** Silence in ms after which a ping checks the link; default the server's heartbeat; 0: never. */
+  pingInterval?: number;
+  /** Seconds before the token's exp at which it is refreshed (default 30). */
+  refreshMargin?: number;
+}
+
+export type State = 'connecting' | 'connected' | 'disconnected';
+
+/** The server's first frame on every connection. */
+export interface Welcome {
+  type: 'welcome';
+  session: string;
+  node: string;
+  /** Seconds between the server's pings. */
+  heartbeat: number;
+}
+
+export interface Disconnected {
+  /** The WebSocket close code (1006 when the socket just dropped; 4100 when pings went unanswered). */
+  code: number;
+  reason: string;
+  /** Milliseconds until the next attempt; null when the client stays closed. */
+  retryIn: number | null;
+}
+
+/** One message published to a topic. */
+export interface Message<T = unknown> {
+  type: 'message';
+  topic: string;
+  /** Position in the topic; grows by one per message within an epoch. */
+  seq: number;
+  /** The message's unique id. */
+  msg: string;
+  /** When the server accepted it, in Unix milliseconds. */
+  time: number;
+  data: T;
+  /** The pattern subscription it was delivered for, when it was one. */
+  pattern?: string;
+}
+
+export interface Subscribed {
+  type: 'subscribed';
+  id: string;
+  topic: string;
+  /** Left out for patterns. */
+  epoch?: string;
+  seq?: number;
+  /** Present when the subscribe resumed with since. */
+  recovered?: boolean;
+}
+
+export interface Published {
+  type: 'published';
+  id: string;
+  topic: string;
+  seq: number;
+  msg: string;
+}
+
+/** Told when a resubscription may have missed messages. */
+export interface RecoveryFailed {
+  topic: string;
+  /** The epoch and seq the subscription goes on from (absent for patterns). */
+  epoch?: string;
+  seq?: number;
+  /** What the client asked to resume from; null for a pattern, which cannot resume. */
+  since: { epoch: string; seq: number } | null;
+}
+
+export interface SubscribeHandlers {
+  /** Called after a reconnect when messages may be missing. */
+  onRecoveryFailed?(info: RecoveryFailed): void;
+  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...). */
+  onError?(err: HeraldError): void;
+}
+
+export interface Subscription {
+  /** The topic or pattern subscribed to. */
+  readonly topic: string;
+  /** Settles on the server's first answer: subscribed, or the error. */
+  readonly ready: Promise<Subscribed>;
+  /** Stops this callback; the last one to go unsubscribes on the server. Never rejects. */
+  unsubscribe(): Promise<void>;
+}
+
+/**
+ * A failure: code is a PROTOCOL.md error code from the server, or one of the
+ * client's own: 'disconnected' (the connection dropped before the reply; a
+ * publish may or may not have been accepted), 'timeout', 'closed',
+ * 'token', 'token_expired', 'bad_frame', 'callback', 'bad_event'.
+ */
+export class HeraldError extends Error {
+  readonly code: string;
+  constructor(code: string, message?: string);
+}
+
+export class Herald {
+  constructor(url?: string, options?: HeraldOptions);
+  readonly url: string;
+  readonly state: State;
+  /** Opens the connection and keeps it open, reconnecting, until close(). */
+  connect(): void;
+  /** Closes for good; pending commands reject with 'closed' or 'disconnected'. */
+  close(): void;
+  subscribe<T = unknown>(pattern: string, onMessage: (msg: Message<T>) => void, handlers?: SubscribeHandlers): Subscription;
+  /** Settles on the reply: resolves published, rejects a HeraldError. Never retried. */
+  publish(topic: string, data: unknown): Promise<Published>;
+  ping(): Promise<{ type: 'pong'; id: string }>;
+  on(event: 'state', fn: (state: State, info?: Welcome | Disconnected) => void): () => void;
+  on(event: 'error', fn: (err: HeraldError) => void): () => void;
+}
+
+/** Whether topic falls under pattern (PROTOCOL.md section 1). */
+export function matches(pattern: string, topic: string): boolean;
+
+/** A JWT's exp claim in Unix milliseconds, unverified; null when it has none. */
+export function tokenExpiry(token: string): number | null;

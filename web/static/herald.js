@@ -1,0 +1,486 @@
+// herald.js: the browser client for Herald (PROTOCOL.md, version 1).
+// An ES module with no dependencies; types are in herald.d.ts beside it.
+//
+//   import { Herald } from '/herald.js';
+//   const h = new Herald('/ws', { token: () => fetch('/token').then(r => r.text()) });
+//   h.on('state', (state, info) => console.log(state, info));
+//   const sub = h.subscribe('chat.lobby', msg => console.log(msg.seq, msg.data), {
+//     onRecoveryFailed: info => console.warn('messages may be missing', info),
+//   });
+//   h.connect();
+//   await h.publish('chat.lobby', { text: 'hi' });   // resolves {topic, seq, msg}
+//   sub.unsubscribe();
+//   h.close();
+//
+// new Herald(url, options): url is ws(s)://, http(s):// or a path such as
+//   '/ws' (resolved against the page); it defaults to '/ws' on this page's host.
+//   options.token          a JWT string, or a function returning one (or a
+//                          Promise of one). A function is asked again when the
+//                          server closes with 4001 (token expired), when the
+//                          cached token's exp has passed, and shortly before exp
+//                          to send a `refresh` so the connection never drops.
+//   options.minDelay       first reconnect delay in ms (500)
+//   options.maxDelay       largest reconnect delay in ms (30000)
+//   options.timeout        ms a command waits for its reply (10000)
+//   options.pingInterval   ms of silence after which a `ping` checks the link;
+//                          default: the server's heartbeat; 0 turns it off
+//   options.refreshMargin  seconds before exp to refresh the token (30)
+//
+// Reconnecting: after any drop except close(), the client waits an
+// exponentially growing, jittered delay, reconnects, and resubscribes every
+// subscription. An exact topic resumes with `since` = the epoch and seq it last
+// saw, so nothing that history still holds is lost and nothing is shown twice.
+// When the server says `recovered:false`, or the subscription is a pattern
+// (patterns cannot resume), onRecoveryFailed tells the app that messages may be
+// missing.
+//
+// Publishing is never retried: a publish whose connection drops before its
+// reply rejects with code 'disconnected' (it may or may not have been
+// accepted); the app decides whether to send it again. A publish made while
+// not connected waits for the next connection, up to options.timeout.
+//
+// Events (h.on(name, fn) returns a function that removes fn):
+//   'state'  (state, info): 'connecting' | 'connected' | 'disconnected';
+//            info is the welcome on connected, {code, reason, retryIn} on
+//            disconnected (retryIn is null when no retry follows)
+//   'error'  (err: HeraldError): a failure not tied to one promise
+
+/** An error from the server (err.code is its code) or from the client. */
+export class HeraldError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.name = 'HeraldError';
+    this.code = code;
+  }
+}
+
+// Codes that mean "try the same command again later".
+const RETRYABLE = new Set(['unavailable', 'rate_limited']);
+
+export class Herald {
+  constructor(url, options = {}) {
+    this.url = toWebSocketURL(url);
+    this.options = {
+      minDelay: 500, maxDelay: 30000, timeout: 10000, refreshMargin: 30, ...options,
+    };
+    this.state = 'disconnected';
+    this._listeners = { state: new Set(), error: new Set() };
+    this._subs = new Map(); // pattern -> subscription state
+    this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
+    this._outbox = []; // commands waiting for a connection
+    this._nextId = 1;
+    this._attempt = 0;
+    this._ws = null;
+    this._token = typeof options.token === 'string' ? options.token : null;
+    this._timers = new Set();
+    this._closed = true;
+  }
+
+  /** Opens the connection (and keeps it open until close()). */
+  connect() {
+    if (!this._closed) return;
+    this._closed = false;
+    this._open();
+  }
+
+  /** Closes the connection for good; pending commands reject. */
+  close() {
+    this._closed = true;
+    this._clearTimers();
+    if (this._ws) this._ws.close(1000);
+    this._dropConnection({ code: 1000, reason: 'closed by client' }, null);
+  }
+
+  on(event, fn) {
+    const set = this._listeners[event];
+    if (!set) throw new HeraldError('bad_event', `unknown event "${event}"`);
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  /**
+   * Subscribes fn to a topic or pattern; returns a Subscription whose
+   * `ready` settles on the server's answer and whose unsubscribe() stops fn.
+   */
+  subscribe(pattern, fn, handlers = {}) {
+    let sub = this._subs.get(pattern);
+    if (!sub) {
+      sub = { pattern, exact: isExact(pattern), epoch: null, seq: 0, listeners: new Set(), live: false };
+      this._subs.set(pattern, sub);
+      if (this._isOpen()) this._sendSubscribe(sub);
+    }
+    const entry = { fn, handlers };
+    sub.listeners.add(entry);
+    const ready = new Promise((resolve, reject) => { entry.ready = { resolve, reject }; });
+    ready.catch(() => {}); // the app need not await ready
+    if (sub.live) entry.ready.resolve(sub.reply);
+    return {
+      topic: pattern,
+      ready,
+      unsubscribe: () => this._unsubscribe(sub, entry),
+    };
+  }
+
+  /** Publishes data to a topic; resolves {topic, seq, msg} or rejects a HeraldError. */
+  publish(topic, data) {
+    return this._command({ type: 'publish', topic, data });
+  }
+
+  /** Sends a ping command; resolves when the pong arrives. */
+  ping() {
+    return this._command({ type: 'ping' });
+  }
+
+  // ---- connection lifecycle ----
+
+  async _open() {
+    this._setState('connecting');
+    let url = this.url;
+    try {
+      const token = await this._currentToken();
+      if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
+    } catch (err) {
+      this._emitError(new HeraldError('token', 'token function failed: ' + err.message));
+      this._scheduleReconnect({ code: 0, reason: 'token function failed' });
+      return;
+    }
+    if (this._closed) return;
+    const ws = new WebSocket(url);
+    this._ws = ws;
+    ws.onmessage = (ev) => this._receive(ev.data);
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._dropConnection({ code: ev.code, reason: ev.reason }, ev.code);
+    };
+  }
+
+  _isOpen() {
+    return this.state === 'connected';
+  }
+
+  _onWelcome(welcome) {
+    this._openedAt = Date.now();
+    this._lastHeard = Date.now();
+    this._setState('connected', welcome);
+    for (const sub of this._subs.values()) this._sendSubscribe(sub);
+    const waiting = this._outbox;
+    this._outbox = [];
+    for (const cmd of waiting) this._transmit(cmd);
+    this._startPings(welcome.heartbeat);
+    this._scheduleRefresh();
+  }
+
+  // _dropConnection forgets the socket, fails what waited on it and, unless
+  // closed, schedules the next attempt.
+  _dropConnection(info, code) {
+    this._ws = null;
+    this._clearTimers();
+    for (const [id, p] of this._pending) {
+      if (!p.sent) continue;
+      this._pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new HeraldError('disconnected', 'connection lost before the reply'));
+    }
+    for (const sub of this._subs.values()) sub.live = false;
+    if (this._closed) {
+      for (const cmd of this._outbox) this._fail(cmd.id, new HeraldError('closed', 'client closed'));
+      this._outbox = [];
+      this._setState('disconnected', { ...info, retryIn: null });
+      return;
+    }
+    if (code === 4001) {
+      if (typeof this.options.token !== 'function') {
+        this._emitError(new HeraldError('token_expired', 'token expired and no token function to renew it'));
+        this._closed = true;
+        this._setState('disconnected', { ...info, retryIn: null });
+        return;
+      }
+      this._token = null; // ask the token function again
+    }
+    this._scheduleReconnect(info);
+  }
+
+  _scheduleReconnect(info) {
+    const { minDelay, maxDelay } = this.options;
+    // A connection that lived a while starts the backoff over; one that died
+    // at once (a bad token, a refused command) keeps growing it.
+    if (this._openedAt && Date.now() - this._openedAt > maxDelay) this._attempt = 0;
+    this._openedAt = 0;
+    const ceiling = Math.min(maxDelay, minDelay * 2 ** this._attempt);
+    const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+    this._attempt++;
+    this._setState('disconnected', { ...info, retryIn: delay });
+    this._later(delay, () => this._open());
+  }
+
+  // ---- tokens ----
+
+  async _currentToken() {
+    const source = this.options.token;
+    if (typeof source !== 'function') return source || null;
+    if (this._token && !expiresWithin(this._token, 0)) return this._token;
+    this._token = await source();
+    return this._token;
+  }
+
+  _scheduleRefresh() {
+    if (typeof this.options.token !== 'function') return;
+    const exp = tokenExpiry(this._token);
+    if (!exp) return;
+    const left = exp - Date.now();
+    const wait = Math.max(0, Math.max(left - this.options.refreshMargin * 1000, left / 2));
+    this._later(wait, () => this._refresh());
+  }
+
+  async _refresh() {
+    try {
+      const token = await this.options.token();
+      await this._command({ type: 'refresh', token });
+      this._token = token;
+      this._scheduleRefresh();
+    } catch (err) {
+      // The server keeps the old token; at its exp it closes with 4001 and
+      // the reconnect asks for a new one.
+      this._emitError(err instanceof HeraldError ? err : new HeraldError('token', err.message));
+    }
+  }
+
+  // ---- liveness ----
+
+  // Browsers answer the server's pings without telling us; a `ping` command
+  // after a silence notices a dead link (a sleeping laptop, a changed network)
+  // long before TCP would.
+  _startPings(heartbeat) {
+    const every = this.options.pingInterval ?? (heartbeat || 25) * 1000;
+    if (!every) return;
+    const check = () => {
+      if (Date.now() - this._lastHeard >= every) {
+        this.ping().catch((err) => { if (err.code === 'timeout') this._abandon(); });
+      }
+      this._later(every, check);
+    };
+    this._later(every, check);
+  }
+
+  // _abandon gives up on a socket that stopped answering without waiting for
+  // its close handshake, which on a dead link can take minutes.
+  _abandon() {
+    const ws = this._ws;
+    if (!ws) return;
+    this._dropConnection({ code: 4100, reason: 'ping timeout' }, 4100);
+    ws.close(4100, 'ping timeout');
+  }
+
+  _later(ms, fn) {
+    const timer = setTimeout(() => { this._timers.delete(timer); fn(); }, ms);
+    this._timers.add(timer);
+  }
+
+  _clearTimers() {
+    for (const timer of this._timers) clearTimeout(timer);
+    this._timers.clear();
+  }
+
+  // ---- commands and replies ----
+
+  _command(cmd) {
+    cmd.id = String(this._nextId++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this._fail(cmd.id, new HeraldError('timeout', 'no reply in time')), this.options.timeout);
+      this._pending.set(cmd.id, { resolve, reject, timer, sent: false });
+      if (this._isOpen()) this._transmit(cmd);
+      else this._outbox.push(cmd);
+    });
+  }
+
+  _transmit(cmd) {
+    const p = this._pending.get(cmd.id);
+    if (p) p.sent = true;
+    this._send(cmd);
+  }
+
+  _send(cmd) {
+    this._ws.send(JSON.stringify(cmd));
+  }
+
+  _fail(id, err) {
+    const p = this._pending.get(id);
+    if (!p) return;
+    this._pending.delete(id);
+    this._outbox = this._outbox.filter((c) => c.id !== id);
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
+  _receive(text) {
+    this._lastHeard = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this._emitError(new HeraldError('bad_frame', 'server sent something that is not JSON'));
+      return;
+    }
+    switch (frame.type) {
+      case 'welcome': this._onWelcome(frame); break;
+      case 'message': this._onMessage(frame); break;
+      case 'subscribed': this._onSubscribed(frame); break;
+      case 'error': this._onError(frame); break;
+      default: this._settle(frame.id, frame);
+    }
+  }
+
+  _settle(id, reply) {
+    const p = this._pending.get(id);
+    if (!p) return;
+    this._pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(reply);
+  }
+
+  _onError(frame) {
+    const err = new HeraldError(frame.code, frame.message);
+    if (this._pending.has(frame.id)) return this._fail(frame.id, err);
+    const sub = this._subByCommand(frame.id);
+    if (sub) return this._subscribeFailed(sub, err);
+    this._emitError(err);
+  }
+
+  // ---- subscriptions ----
+
+  _sendSubscribe(sub) {
+    const cmd = { type: 'subscribe', id: 's' + this._nextId++, topic: sub.pattern };
+    if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
+    sub.command = cmd;
+    this._send(cmd);
+  }
+
+  _subByCommand(id) {
+    for (const sub of this._subs.values()) if (sub.command && sub.command.id === id) return sub;
+    return null;
+  }
+
+  _onSubscribed(reply) {
+    const sub = this._subByCommand(reply.id);
+    if (!sub) return;
+    const resumed = sub.command.since;
+    sub.command = null;
+    sub.live = true;
+    sub.reply = reply;
+    if (sub.exact && reply.epoch !== sub.epoch) {
+      // A first subscribe, or a history that started over: live messages
+      // follow the reply's seq. Same epoch: history after our seq follows.
+      sub.epoch = reply.epoch;
+      sub.seq = reply.seq;
+    }
+    for (const entry of sub.listeners) entry.ready.resolve(reply);
+    const lost = resumed ? reply.recovered === false : sub.wasLive && !sub.exact;
+    sub.wasLive = true;
+    if (lost) {
+      const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: resumed || null };
+      for (const entry of sub.listeners) entry.handlers.onRecoveryFailed?.(info);
+    }
+  }
+
+  _subscribeFailed(sub, err) {
+    sub.command = null;
+    if (RETRYABLE.has(err.code)) {
+      this._later(this.options.minDelay * (1 + Math.random()), () => {
+        if (this._isOpen() && this._subs.get(sub.pattern) === sub) this._sendSubscribe(sub);
+      });
+      return;
+    }
+    this._subs.delete(sub.pattern);
+    for (const entry of sub.listeners) {
+      entry.ready.reject(err);
+      entry.handlers.onError?.(err);
+    }
+  }
+
+  _unsubscribe(sub, entry) {
+    sub.listeners.delete(entry);
+    if (sub.listeners.size > 0 || this._subs.get(sub.pattern) !== sub) return Promise.resolve();
+    this._subs.delete(sub.pattern);
+    if (!this._isOpen()) return Promise.resolve();
+    // Nothing to do if this fails: the subscription is already forgotten here
+    // and is not restored after a reconnect.
+    return this._command({ type: 'unsubscribe', topic: sub.pattern }).then(() => undefined, () => undefined);
+  }
+
+  // The server delivers a message once per connection even when several
+  // subscriptions match; every local subscription that matches gets it.
+  _onMessage(msg) {
+    for (const sub of this._subs.values()) {
+      if (!matches(sub.pattern, msg.topic)) continue;
+      if (sub.exact && !this._advance(sub, msg.seq)) continue;
+      for (const entry of sub.listeners) {
+        try {
+          entry.fn(msg);
+        } catch (err) {
+          this._emitError(new HeraldError('callback', err.message));
+        }
+      }
+    }
+  }
+
+  // _advance moves an exact subscription's seq; false means a duplicate.
+  _advance(sub, seq) {
+    // Messages do not carry their epoch; seq 1 after a higher seq can only be
+    // a history that started over (a new epoch), never a repeat.
+    if (seq <= sub.seq && !(seq === 1 && sub.seq > 1)) return false;
+    sub.seq = seq;
+    return true;
+  }
+
+  // ---- events ----
+
+  _setState(state, info) {
+    this.state = state;
+    for (const fn of this._listeners.state) fn(state, info);
+  }
+
+  _emitError(err) {
+    for (const fn of this._listeners.error) fn(err);
+  }
+}
+
+// matches says whether a topic falls under a pattern (PROTOCOL.md section 1).
+export function matches(pattern, topic) {
+  const want = pattern.split('.');
+  const have = topic.split('.');
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '>') return i === want.length - 1 && have.length > i;
+    if (i >= have.length) return false;
+    if (want[i] !== '*' && want[i] !== have[i]) return false;
+  }
+  return want.length === have.length;
+}
+
+function isExact(pattern) {
+  return !pattern.split('.').some((t) => t === '*' || t === '>');
+}
+
+function toWebSocketURL(url) {
+  const base = typeof location !== 'undefined' ? location.href : 'http://localhost/';
+  const u = new URL(url || '/ws', base);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  return u.toString();
+}
+
+// tokenExpiry reads a JWT's exp claim in ms, without verifying anything (the
+// server does that); null when there is none or the token is not a JWT.
+export function tokenExpiry(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(part)).exp;
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+function expiresWithin(token, ms) {
+  const exp = tokenExpiry(token);
+  return exp !== null && exp - Date.now() <= ms;
+}
