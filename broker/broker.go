@@ -5,59 +5,178 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
+	"sort"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 )
 
-// Config are the broker's settings (PROTOCOL.md section 7).
+// Defaults for the settings left zero (PROTOCOL.md section 7).
+const (
+	DefaultHeartbeat        = 25 * time.Second
+	DefaultMaxMessageBytes  = 64 << 10
+	DefaultMaxSubscriptions = 1000
+	DefaultRateLimit        = 100
+	DefaultCommandTimeout   = 10 * time.Second
+	DefaultHistoryLimit     = 100 // History with limit <= 0
+)
+
+// Config are the broker's settings (PROTOCOL.md section 7). Zero values
+// take the defaults above.
 type Config struct {
 	NodeID           string
 	Heartbeat        time.Duration // announced in welcome
 	MaxMessageBytes  int           // largest data value
 	MaxSubscriptions int           // per connection
-	RateLimit        int           // commands per second per connection; burst twice that
+	RateLimit        int           // commands per second per connection; burst twice that; < 0: no limit
 	Logger           *zap.Logger
+
+	// Tokens checks the token of a refresh command; nil accepts every
+	// refresh and changes nothing.
+	Tokens TokenVerifier
+	// CommandTimeout bounds the engine calls of one client command.
+	CommandTimeout time.Duration
+}
+
+// TokenVerifier turns a client token into what it grants; api implements
+// it with the JWT settings.
+type TokenVerifier interface {
+	Verify(token string) (ClientInfo, error)
+}
+
+func (c *Config) setDefaults() {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = DefaultCommandTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
 }
 
 // Broker routes messages between publishers, the Engine and sessions.
 type Broker struct {
-	cfg    Config
-	engine Engine
+	cfg     Config
+	engine  Engine
+	log     *zap.Logger
+	idx     *index
+	remote  *remoteSubs
+	workers workerGroup
+	ctx     context.Context // ends when Close gives up waiting
+	cancel  context.CancelFunc
+	started time.Time
+	stats   counters
+}
+
+type counters struct {
+	connections   atomic.Int64
+	subscriptions atomic.Int64
+	topics        atomic.Int64
+	messagesIn    atomic.Uint64
+	messagesOut   atomic.Uint64
 }
 
 // New builds a broker over engine and attaches itself as its Handler.
 func New(cfg Config, engine Engine) *Broker {
-	b := &Broker{cfg: cfg, engine: engine}
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg:     cfg,
+		engine:  engine,
+		log:     cfg.Logger,
+		idx:     newIndex(),
+		remote:  newRemoteSubs(engine),
+		ctx:     ctx,
+		cancel:  cancel,
+		started: time.Now(),
+	}
 	engine.Attach(b)
 	return b
 }
 
-// HandleMessage fans m out to the local subscribers of its topic.
-func (b *Broker) HandleMessage(m *Message) { panic("not implemented") }
-
-// Session is one client connection's state: its subscriptions and limits.
-type Session struct{}
-
-// Connect starts a session on c and sends it the welcome message.
-func (b *Broker) Connect(c Conn, info ClientInfo) *Session { panic("not implemented") }
-
-// HandleText takes one complete text message from the client. payload is
-// valid only during the call. It never blocks on the engine.
-func (s *Session) HandleText(payload []byte) { panic("not implemented") }
-
-// Disconnected tells the session its connection is gone; its subscriptions
-// are dropped. Called once.
-func (s *Session) Disconnected() { panic("not implemented") }
-
-// Publish validates and publishes one message for a backend.
-func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempotencyKey string) (PublishResult, error) {
-	panic("not implemented")
+// index and unindex keep the counters beside the index.
+func (b *Broker) index(sub *subscription) {
+	if b.idx.add(sub) {
+		b.stats.topics.Add(1)
+	}
+	b.stats.subscriptions.Add(1)
 }
 
-// History returns up to limit messages of topic after since.
+func (b *Broker) unindex(sub *subscription) {
+	removed, emptied := b.idx.remove(sub)
+	if removed {
+		b.stats.subscriptions.Add(-1)
+	}
+	if emptied {
+		b.stats.topics.Add(-1)
+	}
+}
+
+// Publish validates and publishes one message for a backend. data must be
+// one JSON value; it is copied. Errors are *Error.
+func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempotencyKey string) (PublishResult, error) {
+	switch {
+	case !ValidTopic(topic):
+		return PublishResult{}, Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
+	case len(data) == 0:
+		return PublishResult{}, Errorf(CodeBadRequest, "data is missing")
+	case len(data) > b.cfg.MaxMessageBytes:
+		return PublishResult{}, Errorf(CodeMessageTooLarge, "data is longer than %d bytes", b.cfg.MaxMessageBytes)
+	case !json.Valid(data):
+		return PublishResult{}, Errorf(CodeBadRequest, "data is not JSON")
+	}
+	res, err := b.publish(ctx, topic, append([]byte(nil), data...), idempotencyKey)
+	if err != nil {
+		return PublishResult{}, b.replyError(err)
+	}
+	return res, nil
+}
+
+// publish gives a checked message its id and time and hands it to the
+// engine; data is the engine's from here on.
+func (b *Broker) publish(ctx context.Context, topic string, data []byte, key string) (PublishResult, error) {
+	res, err := b.engine.Publish(ctx, PublishRequest{
+		Topic:          topic,
+		Data:           data,
+		IdempotencyKey: key,
+		ID:             uuid.NewString(),
+		Time:           time.Now().UnixMilli(),
+	})
+	if err != nil {
+		return PublishResult{}, err
+	}
+	b.stats.messagesIn.Add(1)
+	return res, nil
+}
+
+// History returns up to limit messages of topic after since, oldest first;
+// limit <= 0 means DefaultHistoryLimit. Errors are *Error.
 func (b *Broker) History(ctx context.Context, topic string, since uint64, limit int) (HistoryResult, error) {
-	panic("not implemented")
+	if !ValidTopic(topic) {
+		return HistoryResult{}, Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
+	}
+	if limit <= 0 {
+		limit = DefaultHistoryLimit
+	}
+	h, err := b.engine.History(ctx, topic, since, limit)
+	if err != nil {
+		return HistoryResult{}, b.replyError(err)
+	}
+	return h, nil
 }
 
 // TopicCount is a topic or pattern with the number of local connections
@@ -67,8 +186,16 @@ type TopicCount struct {
 	Subscribers int    `json:"subscribers"`
 }
 
-// Topics lists every topic or pattern with at least one local subscriber.
-func (b *Broker) Topics() []TopicCount { panic("not implemented") }
+// Topics lists every topic or pattern with at least one local subscriber,
+// sorted by name.
+func (b *Broker) Topics() []TopicCount {
+	var out []TopicCount
+	b.idx.counts(func(p string, n int) {
+		out = append(out, TopicCount{Topic: p, Subscribers: n})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
+	return out
+}
 
 // Stats are this node's counters.
 type Stats struct {
@@ -82,7 +209,17 @@ type Stats struct {
 }
 
 // Stats returns this node's counters.
-func (b *Broker) Stats() Stats { panic("not implemented") }
+func (b *Broker) Stats() Stats {
+	return Stats{
+		Node:          b.cfg.NodeID,
+		Uptime:        time.Since(b.started),
+		Connections:   b.stats.connections.Load(),
+		Subscriptions: b.stats.subscriptions.Load(),
+		Topics:        b.stats.topics.Load(),
+		MessagesIn:    b.stats.messagesIn.Load(),
+		MessagesOut:   b.stats.messagesOut.Load(),
+	}
+}
 
 // Ready returns nil while publishes can be taken.
 func (b *Broker) Ready(ctx context.Context) error {
@@ -92,9 +229,11 @@ func (b *Broker) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for the session workers to finish, or for ctx.
-func (b *Broker) Close(ctx context.Context) error { return nil }
-
-// AppendMessageJSON appends m as a WebSocket "message" object, tagged with
-// pattern when it is not empty.
-func AppendMessageJSON(dst []byte, m *Message, pattern string) []byte { panic("not implemented") }
+// Close stops taking client commands (later ones are answered unavailable)
+// and waits for the session workers to finish. When ctx ends first, their
+// engine calls are cancelled and ctx's error is returned.
+func (b *Broker) Close(ctx context.Context) error {
+	err := b.workers.close(ctx)
+	b.cancel()
+	return err
+}

@@ -1,0 +1,279 @@
+package broker
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// indexShards is how many locks the exact-topic map is split over, so that
+// fan-out of different topics and subscribes to them rarely meet.
+const indexShards = 64
+
+// entry is one topic or pattern with its local subscriptions, at most one
+// per connection. Its subs are read under the owning lock's read side.
+type entry struct {
+	pattern string
+	tagged  bool // a pattern: messages carry "pattern"
+	subs    []*subscription
+}
+
+// index finds the subscriptions whose topic or pattern matches a topic:
+// exact topics in sharded maps, wildcard patterns in a trie as NATS's
+// sublist (a level per token, a '*' branch and a '>' branch).
+type index struct {
+	seed     maphash.Seed
+	shards   [indexShards]exactShard
+	patterns patternTrie
+}
+
+type exactShard struct {
+	mu     sync.RWMutex
+	topics map[string]*entry
+}
+
+type patternTrie struct {
+	mu      sync.RWMutex
+	root    node
+	entries map[string]*entry // by pattern, for lookups and listing
+}
+
+// node is one level of the trie: the literal tokens that follow, the '*'
+// branch, the pattern that ends here and the pattern ending in '>' here.
+type node struct {
+	next map[string]*node
+	star *node
+	leaf *entry // the pattern whose last token led to this node
+	tail *entry // the pattern "<path>.>" (or ">" at the root)
+}
+
+func newIndex() *index {
+	ix := &index{seed: maphash.MakeSeed()}
+	for i := range ix.shards {
+		ix.shards[i].topics = make(map[string]*entry)
+	}
+	ix.patterns.entries = make(map[string]*entry)
+	return ix
+}
+
+func (ix *index) shard(topic string) *exactShard {
+	return &ix.shards[maphash.String(ix.seed, topic)%indexShards]
+}
+
+// add puts sub under its pattern and reports whether the pattern is new to
+// the index.
+func (ix *index) add(sub *subscription) (created bool) {
+	if sub.exact {
+		sh := ix.shard(sub.pattern)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		e := sh.topics[sub.pattern]
+		if e == nil {
+			e = &entry{pattern: sub.pattern}
+			sh.topics[sub.pattern] = e
+			created = true
+		}
+		e.insert(sub)
+		return created
+	}
+	t := &ix.patterns
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[sub.pattern]
+	if e == nil {
+		e = &entry{pattern: sub.pattern, tagged: true}
+		t.entries[sub.pattern] = e
+		t.root.insert(sub.pattern, e)
+		created = true
+	}
+	e.insert(sub)
+	return created
+}
+
+// remove takes sub out of the index. It reports whether sub was there and
+// whether its pattern is now gone; removing twice is harmless.
+func (ix *index) remove(sub *subscription) (removed, emptied bool) {
+	if sub.exact {
+		sh := ix.shard(sub.pattern)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		e := sub.entry
+		if e == nil {
+			return false, false
+		}
+		if e.delete(sub) {
+			delete(sh.topics, e.pattern)
+			return true, true
+		}
+		return true, false
+	}
+	t := &ix.patterns
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := sub.entry
+	if e == nil {
+		return false, false
+	}
+	if e.delete(sub) {
+		delete(t.entries, e.pattern)
+		t.root.remove(e.pattern)
+		return true, true
+	}
+	return true, false
+}
+
+func (e *entry) insert(sub *subscription) {
+	sub.entry, sub.pos = e, len(e.subs)
+	e.subs = append(e.subs, sub)
+}
+
+// delete swaps sub out in O(1) and reports whether e is now empty.
+func (e *entry) delete(sub *subscription) bool {
+	last := len(e.subs) - 1
+	moved := e.subs[last]
+	e.subs[sub.pos], moved.pos = moved, sub.pos
+	e.subs[last] = nil
+	e.subs = e.subs[:last]
+	sub.entry = nil
+	return len(e.subs) == 0
+}
+
+// rlock read-locks what a match of topic reads; runlock undoes it. The
+// shard is always taken before the trie.
+func (ix *index) rlock(topic string) *exactShard {
+	sh := ix.shard(topic)
+	sh.mu.RLock()
+	ix.patterns.mu.RLock()
+	return sh
+}
+
+func (ix *index) runlock(sh *exactShard) {
+	ix.patterns.mu.RUnlock()
+	sh.mu.RUnlock()
+}
+
+// matchLocked appends to dst the entries matching topic, the exact one
+// first. The caller holds rlock(topic); the entries are valid until runlock.
+func (ix *index) matchLocked(sh *exactShard, topic string, dst []*entry) []*entry {
+	if e := sh.topics[topic]; e != nil {
+		dst = append(dst, e)
+	}
+	if len(ix.patterns.entries) == 0 {
+		return dst
+	}
+	return ix.patterns.root.match(topic, dst)
+}
+
+// match is matchLocked with its own locking, for tests and listings.
+func (ix *index) match(topic string, dst []*entry) []*entry {
+	sh := ix.rlock(topic)
+	defer ix.runlock(sh)
+	return ix.matchLocked(sh, topic, dst)
+}
+
+func (n *node) match(topic string, dst []*entry) []*entry {
+	tok, more := nextToken(topic)
+	if n.tail != nil {
+		dst = append(dst, n.tail) // '>' takes this token and all after it
+	}
+	rest := ""
+	if more {
+		rest = topic[len(tok)+1:]
+	}
+	if c := n.next[tok]; c != nil {
+		dst = c.matchRest(rest, more, dst)
+	}
+	if n.star != nil {
+		dst = n.star.matchRest(rest, more, dst)
+	}
+	return dst
+}
+
+func (n *node) matchRest(rest string, more bool, dst []*entry) []*entry {
+	if more {
+		return n.match(rest, dst)
+	}
+	if n.leaf != nil {
+		dst = append(dst, n.leaf)
+	}
+	return dst
+}
+
+func (n *node) insert(pattern string, e *entry) {
+	tok, more := nextToken(pattern)
+	if tok == ">" {
+		n.tail = e
+		return
+	}
+	c := n.child(tok, true)
+	if !more {
+		c.leaf = e
+		return
+	}
+	c.insert(pattern[len(tok)+1:], e)
+}
+
+// remove drops pattern and prunes the nodes left empty.
+func (n *node) remove(pattern string) {
+	tok, more := nextToken(pattern)
+	if tok == ">" {
+		n.tail = nil
+		return
+	}
+	c := n.child(tok, false)
+	if c == nil {
+		return
+	}
+	if more {
+		c.remove(pattern[len(tok)+1:])
+	} else {
+		c.leaf = nil
+	}
+	if c.empty() {
+		if tok == "*" {
+			n.star = nil
+		} else {
+			delete(n.next, tok)
+		}
+	}
+}
+
+func (n *node) child(tok string, create bool) *node {
+	if tok == "*" {
+		if n.star == nil && create {
+			n.star = &node{}
+		}
+		return n.star
+	}
+	c := n.next[tok]
+	if c == nil && create {
+		if n.next == nil {
+			n.next = make(map[string]*node)
+		}
+		c = &node{}
+		n.next[tok] = c
+	}
+	return c
+}
+
+func (n *node) empty() bool {
+	return len(n.next) == 0 && n.star == nil && n.leaf == nil && n.tail == nil
+}
+
+// counts calls fn for every topic or pattern with its number of
+// subscriptions (one per connection).
+func (ix *index) counts(fn func(pattern string, subscribers int)) {
+	for i := range ix.shards {
+		sh := &ix.shards[i]
+		sh.mu.RLock()
+		for p, e := range sh.topics {
+			fn(p, len(e.subs))
+		}
+		sh.mu.RUnlock()
+	}
+	t := &ix.patterns
+	t.mu.RLock()
+	for p, e := range t.entries {
+		fn(p, len(e.subs))
+	}
+	t.mu.RUnlock()
+}

@@ -1,0 +1,179 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+)
+
+// run carries out one job of the session, replying to the client.
+func (s *Session) run(j job) {
+	if j.release != nil {
+		s.releaseAll(j.release)
+		return
+	}
+	if j.err != nil {
+		s.fail(j.cmd.ID, j.err)
+		return
+	}
+	if err := s.execute(&j.cmd); err != nil {
+		s.fail(j.cmd.ID, err)
+		return
+	}
+	s.succeed()
+}
+
+func (s *Session) execute(c *command) *Error {
+	if c.Type == cmdPing {
+		s.send(simpleReply("pong", c.ID))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
+	defer cancel()
+	switch c.Type {
+	case cmdSubscribe:
+		return s.subscribe(ctx, c)
+	case cmdUnsubscribe:
+		return s.unsubscribe(ctx, c)
+	case cmdPublish:
+		return s.publish(ctx, c)
+	case cmdRefresh:
+		return s.refresh(c)
+	}
+	return Errorf(CodeUnknownType, "unknown command type %q", c.Type)
+}
+
+// unsubscribe drops one subscription of the connection.
+func (s *Session) unsubscribe(ctx context.Context, c *command) *Error {
+	s.mu.Lock()
+	sub := s.takeLocked(c.Topic)
+	s.mu.Unlock()
+	if sub == nil {
+		return Errorf(CodeNotSubscribed, "not subscribed to %q", c.Topic)
+	}
+	s.b.unindex(sub)
+	s.releaseEngine(ctx, sub)
+	b := newFrame(48 + len(c.ID) + len(c.Topic))
+	b = append(b, `{"type":"unsubscribed"`...)
+	b = appendID(b, c.ID)
+	b = appendField(b, "topic", c.Topic)
+	s.send(finishFrame(append(b, '}')))
+	return nil
+}
+
+// publish publishes a client's message after its size and permission.
+func (s *Session) publish(ctx context.Context, c *command) *Error {
+	if len(c.Data) > s.b.cfg.MaxMessageBytes {
+		return Errorf(CodeMessageTooLarge, "data is longer than %d bytes", s.b.cfg.MaxMessageBytes)
+	}
+	if p := s.permissions(); p != nil && !p.CanPublish(c.Topic) {
+		return Errorf(CodeForbidden, "not allowed to publish to %q", c.Topic)
+	}
+	res, err := s.b.publish(ctx, c.Topic, c.Data, "")
+	if err != nil {
+		return s.b.replyError(err)
+	}
+	b := newFrame(128 + len(c.ID) + len(c.Topic))
+	b = append(b, `{"type":"published"`...)
+	b = appendID(b, c.ID)
+	b = appendField(b, "topic", res.Topic)
+	b = appendUintField(b, "seq", res.Seq)
+	b = appendField(b, "msg", res.ID)
+	s.send(finishFrame(append(b, '}')))
+	return nil
+}
+
+// refresh replaces the connection's token with a valid one for the same
+// subject; a bad one leaves the old in force.
+func (s *Session) refresh(c *command) *Error {
+	if v := s.b.cfg.Tokens; v != nil {
+		info, err := v.Verify(c.Token)
+		if err != nil {
+			return &Error{Code: CodeUnauthorized, Message: "the token is not valid", Err: err}
+		}
+		s.mu.Lock()
+		if info.Subject != s.subject {
+			s.mu.Unlock()
+			return Errorf(CodeUnauthorized, "the token is for another subject")
+		}
+		s.perms = info.Perms
+		if !s.closed {
+			s.setExpiry(info.Expires)
+		}
+		s.mu.Unlock()
+	}
+	s.send(simpleReply("refreshed", c.ID))
+	return nil
+}
+
+func (s *Session) permissions() Permissions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perms
+}
+
+// releaseAll gives back the engine references of a closed connection.
+func (s *Session) releaseAll(subs []*subscription) {
+	ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
+	defer cancel()
+	for _, sub := range subs {
+		s.releaseEngine(ctx, sub)
+	}
+}
+
+func (s *Session) releaseEngine(ctx context.Context, sub *subscription) {
+	if !sub.acquired {
+		return
+	}
+	sub.acquired = false
+	if err := s.b.remote.release(ctx, sub.pattern); err != nil {
+		s.b.log.Warn("engine unsubscribe failed", zap.String("pattern", sub.pattern), zap.Error(err))
+	}
+}
+
+// takeLocked removes and returns the subscription to pattern, if any.
+func (s *Session) takeLocked(pattern string) *subscription {
+	for i, sub := range s.subs {
+		if sub.pattern == pattern {
+			last := len(s.subs) - 1
+			s.subs[i] = s.subs[last]
+			s.subs[last] = nil
+			s.subs = s.subs[:last]
+			return sub
+		}
+	}
+	return nil
+}
+
+func (s *Session) findLocked(pattern string) *subscription {
+	for _, sub := range s.subs {
+		if sub.pattern == pattern {
+			return sub
+		}
+	}
+	return nil
+}
+
+// simpleReply is {"type":t,"id":id}.
+func simpleReply(t, id string) []byte {
+	b := newFrame(32 + len(id))
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, t)
+	b = appendID(b, id)
+	return finishFrame(append(b, '}'))
+}
+
+// replyError turns an engine error into the error answered to the client,
+// logging the ones the client cannot act on.
+func (b *Broker) replyError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Code: e.Code, Message: e.Message, Err: err}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Code: CodeUnavailable, Message: "the cluster backend did not answer in time", Err: err}
+	}
+	b.log.Error("engine call failed", zap.Error(err))
+	return &Error{Code: CodeInternal, Message: "internal error", Err: err}
+}

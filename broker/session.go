@@ -1,0 +1,230 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// maxQueuedCommands bounds the commands of one session waiting for its
+// worker; past it a command is answered rate_limited and not run.
+const maxQueuedCommands = 32
+
+// maxFailures is how many failed commands in a row close the connection.
+const maxFailures = 10
+
+// Session is one client connection's state: its subscriptions and limits.
+// It costs no goroutine while idle: a worker runs only while commands that
+// need the engine are queued.
+type Session struct {
+	b    *Broker
+	conn Conn
+	id   [16]byte
+
+	mu       sync.Mutex
+	subs     []*subscription // at most MaxSubscriptions
+	queue    []job
+	running  bool // a worker owns the queue
+	closed   bool
+	failures int
+	limiter  rateLimiter
+	subject  string
+	perms    Permissions
+	expiry   *time.Timer // closes the connection when the token expires
+}
+
+// job is one unit of a session's worker: a decoded command (with the error
+// found while decoding it, if any), or the subscriptions to release after
+// the connection went away.
+type job struct {
+	cmd     command
+	err     *Error
+	release []*subscription
+}
+
+// Connect starts a session on c and sends it the welcome message.
+func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
+	s := &Session{b: b, conn: c, id: uuid.New(), subject: info.Subject, perms: info.Perms}
+	b.stats.connections.Add(1)
+	s.send(s.welcome())
+	if !info.Expires.IsZero() {
+		s.mu.Lock()
+		s.setExpiry(info.Expires)
+		s.mu.Unlock()
+	}
+	return s
+}
+
+// ID returns the session's uuid as sent in welcome.
+func (s *Session) ID() string {
+	return uuid.UUID(s.id).String()
+}
+
+func (s *Session) welcome() []byte {
+	b := newFrame(128)
+	b = append(b, `{"type":"welcome"`...)
+	b = appendField(b, "session", s.ID())
+	b = appendField(b, "node", s.b.cfg.NodeID)
+	b = appendUintField(b, "heartbeat", uint64(s.b.cfg.Heartbeat/time.Second))
+	return finishFrame(append(b, '}'))
+}
+
+// setExpiry closes the connection with 4001 at expires; zero never. Called
+// with mu held.
+func (s *Session) setExpiry(expires time.Time) {
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	if expires.IsZero() {
+		return
+	}
+	s.expiry = time.AfterFunc(time.Until(expires), func() {
+		s.conn.Close(CloseTokenExpired, "token expired")
+	})
+}
+
+// HandleText takes one complete text message from the client. payload is
+// valid only during the call. It never blocks on the engine: the rate
+// limit and the decoding run here, a command that needs no engine runs
+// here while nothing is queued, and everything else goes to the session's
+// worker, in order.
+func (s *Session) HandleText(payload []byte) {
+	cmd, derr := decodeCommand(payload)
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if !s.limiter.allow(now, s.b.cfg.RateLimit) {
+		s.mu.Unlock()
+		s.fail(cmd.ID, Errorf(CodeRateLimited, "more than %d commands a second", s.b.cfg.RateLimit))
+		return
+	}
+	if !s.running && (derr != nil || cmd.Type == cmdPing) {
+		s.mu.Unlock()
+		s.run(job{cmd: cmd, err: derr})
+		return
+	}
+	if len(s.queue) >= maxQueuedCommands {
+		s.mu.Unlock()
+		s.fail(cmd.ID, Errorf(CodeRateLimited, "more than %d commands waiting", maxQueuedCommands))
+		return
+	}
+	s.enqueueLocked(job{cmd: cmd, err: derr})
+}
+
+// enqueueLocked queues j and starts the worker if none runs. It is called
+// with mu held and unlocks it.
+func (s *Session) enqueueLocked(j job) {
+	s.queue = append(s.queue, j)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start && !s.b.workers.start(s.work) {
+		s.abandonQueue()
+	}
+}
+
+// abandonQueue answers what is queued when the broker is closing.
+func (s *Session) abandonQueue() {
+	s.mu.Lock()
+	jobs := s.queue
+	s.queue, s.running = nil, false
+	s.mu.Unlock()
+	for _, j := range jobs {
+		if j.release == nil {
+			s.fail(j.cmd.ID, Errorf(CodeUnavailable, "the server is shutting down"))
+		}
+	}
+}
+
+// work runs the queued jobs in order and ends when the queue is empty.
+func (s *Session) work() {
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.queue, s.running = nil, false
+			s.mu.Unlock()
+			return
+		}
+		j := s.queue[0]
+		s.queue[0] = job{}
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		s.run(j)
+	}
+}
+
+// Disconnected tells the session its connection is gone; its subscriptions
+// are dropped at once from the index, and released from the engine by the
+// session's worker. Called once.
+func (s *Session) Disconnected() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.setExpiry(time.Time{})
+	subs := s.subs
+	s.subs = nil
+	s.queue = nil // commands not yet run are dropped
+	s.mu.Unlock()
+	s.b.stats.connections.Add(-1)
+	// Out of the index first, so that fan-out stops at once; mu is not
+	// held because fan-out takes it under the index lock.
+	for _, sub := range subs {
+		s.b.unindex(sub)
+	}
+	if len(subs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.enqueueLocked(job{release: subs})
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// send queues one frame on the connection.
+func (s *Session) send(frame []byte) bool {
+	return s.conn.Send(frame)
+}
+
+// succeed records a command that worked.
+func (s *Session) succeed() {
+	s.mu.Lock()
+	s.failures = 0
+	s.mu.Unlock()
+}
+
+// fail answers a failed command and closes the connection after
+// maxFailures in a row; rate_limited and unavailable do not count.
+func (s *Session) fail(id string, err *Error) {
+	s.send(errorFrame(id, err))
+	if err.Code == CodeRateLimited || err.Code == CodeUnavailable {
+		return
+	}
+	s.mu.Lock()
+	s.failures++
+	tooMany := s.failures >= maxFailures
+	s.mu.Unlock()
+	if tooMany {
+		s.conn.Close(CloseTooManyErrors, "too many failed commands")
+	}
+}
+
+func errorFrame(id string, err *Error) []byte {
+	b := newFrame(64 + len(id) + len(err.Message))
+	b = append(b, `{"type":"error"`...)
+	b = appendID(b, id)
+	b = appendField(b, "code", string(err.Code))
+	b = appendField(b, "message", err.Message)
+	return finishFrame(append(b, '}'))
+}

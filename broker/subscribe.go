@@ -1,0 +1,157 @@
+package broker
+
+import "context"
+
+// subscribe adds a subscription. The order makes a resume racing publishes
+// exact: the subscription enters the index first, holding live messages
+// back; then the engine is told and the position or history read; then the
+// reply and history go out, and the held messages newer than what was sent
+// follow before the subscription goes live. Since the engine keeps a
+// message in history before delivering it, nothing is missed, and the seq
+// filter sends nothing twice.
+func (s *Session) subscribe(ctx context.Context, c *command) *Error {
+	if p := s.permissions(); p != nil && !p.CanSubscribe(c.Topic) {
+		return Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
+	}
+	sub, old, err := s.addSubscription(c.Topic)
+	if err != nil || (sub == nil && old == nil) {
+		return err // nil when the connection is gone
+	}
+	if old != nil {
+		return s.resubscribe(ctx, c, old)
+	}
+	s.b.index(sub)
+	if s.isClosed() {
+		s.undo(ctx, sub) // Disconnected may have run before it was indexed
+		return nil
+	}
+	if err := s.b.remote.acquire(ctx, c.Topic); err != nil {
+		s.undo(ctx, sub)
+		return s.b.replyError(err)
+	}
+	sub.acquired = true
+	if !sub.exact {
+		s.send(subscribedFrame(c, nil, nil))
+		s.b.stats.messagesOut.Add(uint64(sub.release(Position{})))
+		return nil
+	}
+	pos, msgs, recovered, perr := s.b.startPosition(ctx, c)
+	if perr != nil {
+		s.undo(ctx, sub)
+		return s.b.replyError(perr)
+	}
+	sub.start = pos
+	s.send(subscribedFrame(c, &pos, recovered))
+	for _, m := range msgs {
+		s.send(messageFrame(m, ""))
+	}
+	s.b.stats.messagesOut.Add(uint64(len(msgs) + sub.release(pos)))
+	return nil
+}
+
+// addSubscription records a new subscription of the session, or returns the
+// one it already has to pattern.
+func (s *Session) addSubscription(pattern string) (sub, old *subscription, err *Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, nil
+	}
+	if old := s.findLocked(pattern); old != nil {
+		return nil, old, nil
+	}
+	if len(s.subs) >= s.b.cfg.MaxSubscriptions {
+		return nil, nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", s.b.cfg.MaxSubscriptions)
+	}
+	sub = &subscription{session: s, pattern: pattern, exact: !IsPattern(pattern), holding: true}
+	s.subs = append(s.subs, sub)
+	return sub, nil, nil
+}
+
+// undo takes back a subscription whose setup failed.
+func (s *Session) undo(ctx context.Context, sub *subscription) {
+	s.mu.Lock()
+	for i, have := range s.subs {
+		if have == sub {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.b.unindex(sub)
+	s.releaseEngine(ctx, sub)
+}
+
+// resubscribe answers a subscribe to a pattern the connection already has:
+// nothing changes and nothing is sent twice. A since is recovered when the
+// existing subscription has delivered everything after it.
+func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription) *Error {
+	if !old.exact {
+		s.send(subscribedFrame(c, nil, nil))
+		return nil
+	}
+	pos, err := s.b.engine.Position(ctx, c.Topic)
+	if err != nil {
+		return s.b.replyError(err)
+	}
+	var recovered *bool
+	if c.Since != nil {
+		ok := c.Since.Epoch == pos.Epoch && c.Since.Epoch == old.start.Epoch &&
+			c.Since.Seq >= old.start.Seq && c.Since.Seq <= pos.Seq
+		recovered = &ok
+	}
+	s.send(subscribedFrame(c, &pos, recovered))
+	return nil
+}
+
+// startPosition reads where a new exact subscription starts: the topic's
+// position, or for a resume the history after since and whether it holds
+// every message the client missed.
+func (b *Broker) startPosition(ctx context.Context, c *command) (Position, []*Message, *bool, error) {
+	if c.Since == nil {
+		pos, err := b.engine.Position(ctx, c.Topic)
+		return pos, nil, nil, err
+	}
+	h, err := b.engine.History(ctx, c.Topic, c.Since.Seq, 0)
+	if err != nil {
+		return Position{}, nil, nil, err
+	}
+	msgs, recovered := resumeFrom(c.Since, h)
+	return h.Position, msgs, &recovered, nil
+}
+
+// resumeFrom picks from h the messages to send after since: none when the
+// epoch changed. Recovered means they are every message after since.
+func resumeFrom(since *since, h HistoryResult) ([]*Message, bool) {
+	if h.Epoch != since.Epoch {
+		return nil, false
+	}
+	msgs := h.Messages
+	for len(msgs) > 0 && (msgs[0].Seq <= since.Seq || msgs[0].Epoch != h.Epoch) {
+		msgs = msgs[1:]
+	}
+	recovered := since.Seq == h.Seq ||
+		(len(msgs) > 0 && msgs[0].Seq == since.Seq+1 && msgs[len(msgs)-1].Seq == h.Seq)
+	return msgs, recovered
+}
+
+// subscribedFrame is the subscribed reply; pos is nil for a pattern and
+// recovered nil when no since was asked.
+func subscribedFrame(c *command, pos *Position, recovered *bool) []byte {
+	b := newFrame(96 + len(c.ID) + len(c.Topic))
+	b = append(b, `{"type":"subscribed"`...)
+	b = appendID(b, c.ID)
+	b = appendField(b, "topic", c.Topic)
+	if pos != nil {
+		b = appendField(b, "epoch", pos.Epoch)
+		b = appendUintField(b, "seq", pos.Seq)
+	}
+	if recovered != nil {
+		if *recovered {
+			b = append(b, `,"recovered":true`...)
+		} else {
+			b = append(b, `,"recovered":false`...)
+		}
+	}
+	return finishFrame(append(b, '}'))
+}

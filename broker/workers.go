@@ -1,0 +1,59 @@
+package broker
+
+import (
+	"context"
+	"sync"
+)
+
+// workerGroup owns the session workers: it starts them, refuses new ones
+// once closing, and lets Close wait for the running ones.
+type workerGroup struct {
+	mu      sync.Mutex
+	running int
+	closing bool
+	idle    chan struct{} // closed when closing and none run
+}
+
+// start runs fn on a new goroutine unless the group is closing.
+func (g *workerGroup) start(fn func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.running++
+	go func() {
+		defer g.done()
+		fn()
+	}()
+	return true
+}
+
+func (g *workerGroup) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
+	if g.closing && g.running == 0 {
+		close(g.idle)
+	}
+}
+
+// close refuses new workers and waits for the running ones or for ctx.
+func (g *workerGroup) close(ctx context.Context) error {
+	g.mu.Lock()
+	if !g.closing {
+		g.closing = true
+		g.idle = make(chan struct{})
+		if g.running == 0 {
+			close(g.idle)
+		}
+	}
+	idle := g.idle
+	g.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
