@@ -1,13 +1,25 @@
 // Package transport carries WebSocket connections: the upgrade, an epoll
 // loop per core on Linux (a goroutine per connection elsewhere), RFC 6455
 // framing with gobwas/ws, bounded write queues and heartbeats.
+//
+// Which goroutine calls a Receiver: on the epoll path, HandleText and
+// Disconnected run on the connection's event loop, which serves many
+// connections, so they must not block (Conn.Send and Conn.Close never do).
+// On the portable path they run on the connection's own reader goroutine
+// (Disconnected possibly on another of the transport's goroutines). Either
+// way, calls for one connection never overlap.
 package transport
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/herald-broker/herald/broker"
 	"go.uber.org/zap"
 )
@@ -20,7 +32,20 @@ type Config struct {
 	Heartbeat       time.Duration // ping interval; silence for two closes with 4002
 	CloseTimeout    time.Duration // a closing socket is closed after this at the latest; 0: 5s
 	Logger          *zap.Logger
+
+	// Portable runs every connection on a goroutine of its own over
+	// net.Conn, as on systems without epoll. Connections that are not
+	// plain TCP (TLS) always run so.
+	Portable bool
 }
+
+// Defaults of PROTOCOL.md section 7, used for zero fields.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxQueueBytes   = 1 << 20
+	DefaultHeartbeat       = 25 * time.Second
+	DefaultCloseTimeout    = 5 * time.Second
+)
 
 // Acceptor is what the transport needs from the layer above when a
 // connection opens; api adapts *broker.Broker to it.
@@ -41,22 +66,154 @@ type Receiver interface {
 type Server struct {
 	cfg      Config
 	acceptor Acceptor
+	log      *zap.Logger
+	lim      *limits
+
+	loops    []*loop // empty when every connection takes the portable path
+	open     atomic.Int64
+	stopping atomic.Bool
+
+	portableMu sync.Mutex
+	portable   map[*portableConn]struct{}
+	workers    sync.WaitGroup // the portable path's per-connection goroutines
+	stopSweep  chan struct{}
+	sweepDone  chan struct{}
 }
 
-// New starts the event loops.
+// New checks cfg and starts the event loops.
 func New(cfg Config, a Acceptor) (*Server, error) {
-	return &Server{cfg: cfg, acceptor: a}, nil
+	if err := fillDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, fmt.Errorf("%w: nil Acceptor", ErrConfig)
+	}
+	s := &Server{
+		cfg:       cfg,
+		acceptor:  a,
+		log:       cfg.Logger,
+		portable:  make(map[*portableConn]struct{}),
+		stopSweep: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+		lim: &limits{
+			maxText:      2 * int64(cfg.MaxMessageBytes),
+			maxQueue:     cfg.MaxQueueBytes,
+			closeTimeout: cfg.CloseTimeout,
+			heartbeat:    cfg.Heartbeat,
+		},
+	}
+	if err := s.startLoops(); err != nil {
+		return nil, err
+	}
+	go s.sweepPortable()
+	return s, nil
+}
+
+func fillDefaults(cfg *Config) error {
+	if cfg.Loops < 0 || cfg.MaxMessageBytes < 0 || cfg.MaxQueueBytes < 0 || cfg.Heartbeat < 0 || cfg.CloseTimeout < 0 {
+		return fmt.Errorf("%w: negative setting in %+v", ErrConfig, *cfg)
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = runtime.NumCPU()
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxQueueBytes == 0 {
+		cfg.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = DefaultCloseTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// sweepInterval is how often connections are checked for heartbeats and
+// close deadlines: often enough that both are met within a quarter of
+// their length.
+func sweepInterval(lim *limits) time.Duration {
+	d := min(lim.heartbeat, lim.closeTimeout) / 4
+	return max(d, 5*time.Millisecond)
 }
 
 // Upgrade performs the WebSocket handshake on r and hands the connection to
-// an event loop. A bad handshake is answered with an HTTP error.
+// an event loop. A bad handshake is answered with an HTTP error (400 with
+// the reason for a malformed request). Bytes the client sent after its
+// request are kept and read first.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo) {
-	http.Error(w, "not implemented", http.StatusNotImplemented)
+	if s.stopping.Load() {
+		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		s.log.Debug("websocket handshake refused", zap.String("remote", r.RemoteAddr), zap.Error(err))
+		if nc != nil {
+			_ = nc.Close()
+		}
+		return
+	}
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		buffered, _ := rw.Reader.Peek(n) // n bytes are buffered: no error
+		early = append([]byte(nil), buffered...)
+	}
+	s.attach(nc, early, info)
+}
+
+// opened counts a connection in and asks the layer above for its receiver.
+func (s *Server) opened(c *conn, info broker.ClientInfo) {
+	s.open.Add(1)
+	c.recv = s.acceptor.Open(c, info)
+}
+
+// gone tells c's receiver, once, that c is closed.
+func (s *Server) gone(c *conn) {
+	if c.finish() {
+		s.open.Add(-1)
+		c.recv.Disconnected()
+	}
 }
 
 // Connections returns how many WebSocket connections are open.
-func (s *Server) Connections() int { return 0 }
+func (s *Server) Connections() int { return int(s.open.Load()) }
 
 // Shutdown closes every connection with 1001, waits until their close
-// frames are written or ctx ends, then stops the loops.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+// frames are written or ctx ends, then stops the loops. It returns only
+// once every loop and goroutine of the server has stopped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopping.Swap(true) {
+		return fmt.Errorf("%w: Shutdown called twice", ErrServerClosed)
+	}
+	for _, l := range s.loops {
+		l.stop(false)
+	}
+	s.closePortable(false)
+	done := make(chan struct{})
+	go func() { // owned here: Shutdown waits for it below
+		for _, l := range s.loops {
+			<-l.done
+		}
+		s.workers.Wait()
+		close(s.stopSweep)
+		<-s.sweepDone
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, l := range s.loops {
+		l.stop(true)
+	}
+	s.closePortable(true)
+	<-done
+	return ctx.Err()
+}

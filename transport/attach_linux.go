@@ -1,0 +1,93 @@
+//go:build linux
+
+package transport
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/herald-broker/herald/broker"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// startLoops starts cfg.Loops epoll loops, unless every connection takes
+// the portable path.
+func (s *Server) startLoops() error {
+	if s.cfg.Portable {
+		return nil
+	}
+	for i := 0; i < s.cfg.Loops; i++ {
+		l, err := newLoop(s)
+		if err != nil {
+			for _, started := range s.loops {
+				started.stop(true)
+				<-started.done
+			}
+			return fmt.Errorf("transport: start event loop: %w", err)
+		}
+		s.loops = append(s.loops, l)
+		go l.run() // owned by s: Shutdown stops it and waits for l.done
+	}
+	return nil
+}
+
+// attach moves a plain TCP connection onto an epoll loop: it keeps a
+// duplicate of the descriptor and closes the net.Conn, so no Go net object
+// stays per connection. Anything else takes the portable path.
+func (s *Server) attach(nc net.Conn, early []byte, info broker.ClientInfo) {
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok || len(s.loops) == 0 {
+		s.attachPortable(nc, early, info)
+		return
+	}
+	fd, err := dupFD(tcp)
+	_ = nc.Close() // the duplicate keeps the socket open
+	if err != nil {
+		s.log.Warn("take over websocket socket", zap.Error(err))
+		return
+	}
+	l := s.leastLoaded()
+	c := newConn(l, s.lim)
+	c.fd = int32(fd)
+	s.opened(c, info)
+	if !l.add(c, early) {
+		_ = unix.Close(fd)
+		s.gone(c)
+	}
+}
+
+// dupFD duplicates tcp's descriptor, close-on-exec and non-blocking.
+func dupFD(tcp *net.TCPConn) (int, error) {
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("transport: syscall conn: %w", err)
+	}
+	fd := -1
+	var dupErr error
+	err = raw.Control(func(orig uintptr) {
+		fd, dupErr = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err != nil {
+		return -1, fmt.Errorf("transport: syscall conn control: %w", err)
+	}
+	if dupErr != nil {
+		return -1, fmt.Errorf("transport: %w", os.NewSyscallError("fcntl", dupErr))
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("transport: %w", os.NewSyscallError("fcntl", err))
+	}
+	return fd, nil
+}
+
+func (s *Server) leastLoaded() *loop {
+	best := s.loops[0]
+	for _, l := range s.loops[1:] {
+		if l.load.Load() < best.load.Load() {
+			best = l
+		}
+	}
+	return best
+}

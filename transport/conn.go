@@ -1,0 +1,300 @@
+package transport
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
+)
+
+// driver moves one connection's bytes: an epoll loop, or the goroutines of
+// the portable path.
+type driver interface {
+	// schedule says c has frames to write. Called without c.mu held, once
+	// per transition of c.scheduled from false to true.
+	schedule(c *conn)
+}
+
+// limits are the per-connection settings, shared by every connection of a
+// server.
+type limits struct {
+	maxText      int64         // largest text message: twice MaxMessageBytes
+	maxQueue     int           // MaxQueueBytes
+	closeTimeout time.Duration // a closing connection is gone after this
+	heartbeat    time.Duration
+}
+
+// conn is one WebSocket connection. An idle one is this struct only: no
+// buffer, no goroutine on the epoll path.
+type conn struct {
+	drv  driver
+	recv Receiver // set once Open returns, before any read
+	lim  *limits
+
+	mu          sync.Mutex
+	frames      [][]byte // queued frames, shared and immutable
+	queued      int      // unwritten bytes in frames
+	offset      int      // bytes of frames[0] already written
+	closeBy     int64    // monotonic deadline of a closing connection
+	closing     bool     // Send takes nothing more
+	closeQueued bool     // the close frame is in frames
+	dropQueue   bool     // the queue overflowed: drop it at the next flush
+	scheduled   bool     // the driver knows there is something to write
+	finished    bool     // Disconnected was called
+
+	in        frameReader
+	lastHeard atomic.Int64 // monotonic time of the last complete frame
+	fd        int32        // the epoll path's descriptor
+	gen       uint32       // tells this fd's events from a former owner's
+	live      bool         // registered with its loop (loop goroutine only)
+}
+
+var _ broker.Conn = (*conn)(nil)
+
+var epoch = time.Now()
+
+// monoNow is a monotonic clock in nanoseconds, cheap to store in an int64.
+func monoNow() int64 { return int64(time.Since(epoch)) }
+
+func newConn(drv driver, lim *limits) *conn {
+	c := &conn{drv: drv, lim: lim}
+	c.lastHeard.Store(monoNow())
+	return c
+}
+
+// Send queues frame (broker.Conn). It never blocks and never copies.
+func (c *conn) Send(frame []byte) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if c.queued+len(frame) > c.lim.maxQueue {
+		// PROTOCOL.md section 6: drop what is queued, send 4000.
+		c.startClosing()
+		c.dropQueue = true
+		wake := c.markScheduled()
+		c.mu.Unlock()
+		c.wake(wake)
+		return false
+	}
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	wake := c.markScheduled()
+	c.mu.Unlock()
+	c.wake(wake)
+	return true
+}
+
+// Close queues a close frame after what is queued (broker.Conn); the
+// socket is closed once it is written, or after CloseTimeout.
+func (c *conn) Close(code int, reason string) {
+	c.closeWith(closeFrame(ws.StatusCode(code), reason))
+}
+
+// fail closes the connection for err, with err's close code.
+func (c *conn) fail(err error) {
+	c.closeWith(closeFrame(closeCodeOf(err), err.Error()))
+}
+
+func (c *conn) closeWith(frame []byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.startClosing()
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	c.closeQueued = true
+	wake := c.markScheduled()
+	c.mu.Unlock()
+	c.wake(wake)
+}
+
+// control queues a control frame the protocol requires (a pong, a ping),
+// outside the queue bound: it is tiny and the peer asked for it.
+func (c *conn) control(frame []byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	wake := c.markScheduled()
+	c.mu.Unlock()
+	c.wake(wake)
+}
+
+// startClosing is called with c.mu held.
+func (c *conn) startClosing() {
+	c.closing = true
+	c.closeBy = monoNow() + int64(c.lim.closeTimeout)
+}
+
+// markScheduled is called with c.mu held; it says whether the driver must
+// be told.
+func (c *conn) markScheduled() bool {
+	if c.scheduled {
+		return false
+	}
+	c.scheduled = true
+	return true
+}
+
+func (c *conn) wake(needed bool) {
+	if needed {
+		c.drv.schedule(c)
+	}
+}
+
+// batch appends to dst the unwritten bytes of up to max queued frames, for
+// one writev. The slices stay valid after the lock is released: frames
+// only leave the queue through written, which the same writer calls.
+func (c *conn) batch(dst [][]byte, max int) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropQueue {
+		c.dropForSlowConsumer()
+	}
+	for i, f := range c.frames {
+		if i == max {
+			break
+		}
+		if i == 0 {
+			f = f[c.offset:]
+		}
+		dst = append(dst, f)
+	}
+	return dst
+}
+
+// dropForSlowConsumer keeps only a half-written head frame (cutting it would
+// corrupt the stream) and queues the 4000 close frame after it.
+func (c *conn) dropForSlowConsumer() {
+	keep := 0
+	if c.offset > 0 && len(c.frames) > 0 {
+		keep = 1
+	}
+	clear(c.frames[keep:])
+	c.frames = c.frames[:keep]
+	c.queued = 0
+	if keep == 1 {
+		c.queued = len(c.frames[0]) - c.offset
+	}
+	frame := closeFrame(4000, "slow consumer")
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	c.closeQueued = true
+	c.dropQueue = false
+}
+
+// written records that n more bytes went out. empty says the queue is
+// drained (and c is no longer scheduled); closeSent that the close frame
+// was among them.
+func (c *conn) written(n int) (empty, closeSent bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued -= n
+	done := 0
+	for done < len(c.frames) && n > 0 {
+		rest := len(c.frames[done]) - c.offset
+		if n < rest {
+			c.offset += n
+			n = 0
+			break
+		}
+		n -= rest
+		c.offset = 0
+		done++
+	}
+	if done > 0 {
+		left := copy(c.frames, c.frames[done:])
+		clear(c.frames[left:]) // written frames are not retained
+		c.frames = c.frames[:left]
+	}
+	if len(c.frames) > 0 || c.dropQueue {
+		return false, false
+	}
+	if cap(c.frames) > 16 {
+		c.frames = nil // a burst is over: an idle connection keeps no queue
+	}
+	c.scheduled = false
+	return true, c.closeQueued
+}
+
+// finish marks c gone and says whether this call did it; the caller then
+// calls Disconnected. Safe from any goroutine.
+func (c *conn) finish() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return false
+	}
+	c.finished = true
+	c.closing = true
+	clear(c.frames)
+	c.frames, c.queued, c.offset = nil, 0, 0
+	return true
+}
+
+// isClosing reports whether a close has started.
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// expired says whether c is closing and its CloseTimeout passed.
+func (c *conn) expired(now int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing && now > c.closeBy
+}
+
+// sweep does a connection's periodic duties: close it with 4002 when
+// nothing came for two heartbeats, ping it when ping is set. It reports
+// whether the connection's close deadline passed, so the driver drops it.
+func (c *conn) sweep(now int64, ping bool) (expired bool) {
+	if c.expired(now) {
+		return true
+	}
+	if now-c.lastHeard.Load() > 2*int64(c.lim.heartbeat) {
+		c.fail(ErrHeartbeatTimeout)
+		return false
+	}
+	if ping {
+		c.control(framePing)
+	}
+	return false
+}
+
+// The frameSink side: called by the goroutine that reads c.
+
+func (c *conn) onText(payload []byte) { c.recv.HandleText(payload) }
+func (c *conn) onPing(payload []byte) { c.control(pongFrame(payload)) }
+func (c *conn) onPong()               {}
+
+// onClose answers the peer's close frame with its code (RFC 6455 section
+// 5.5.1); the socket is closed once that is written.
+func (c *conn) onClose(code ws.StatusCode) {
+	c.closeWith(closeFrame(code, ""))
+}
+
+// readData feeds what the socket gave. It returns false once reading
+// should stop parsing (the connection is closing).
+func (c *conn) readData(data []byte) {
+	if c.isClosing() {
+		return // closing: what arrives is dropped unread
+	}
+	frames, err := c.in.feed(data, c.lim.maxText, c)
+	if frames > 0 {
+		c.lastHeard.Store(monoNow())
+	}
+	if err != nil {
+		c.fail(err)
+	}
+}

@@ -1,0 +1,382 @@
+//go:build linux
+
+package transport
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/herald-broker/herald/transport/internal/netpoll"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	readBufferSize = 64 << 10         // one per loop, shared by its connections
+	readBudget     = 2 * readBufferSize // per connection per wake, so one peer cannot starve the rest
+	maxIovecs      = 1024             // IOV_MAX on Linux
+	maxEvents      = 256
+)
+
+// loop is one epoll event loop and the connections registered with it. Only
+// its goroutine touches conns, buf, iov and each conn's reader; other
+// goroutines reach it through schedule and add.
+type loop struct {
+	poller *netpoll.Poller
+	srv    *Server
+	log    *zap.Logger
+
+	conns    []*conn // indexed by fd
+	buf      []byte
+	iov      []unix.Iovec
+	bufs     [][]byte
+	more     []*conn // read budget ran out: read again before waiting
+	gen      uint32
+	lastPing int64
+	load     atomic.Int32 // registered connections, for least-loaded placement
+
+	mu       sync.Mutex
+	pending  []*conn // connections with frames to write
+	incoming []*conn // opened connections waiting to be registered
+	early    [][]byte
+	stopping bool // Shutdown began: close everything with 1001
+	force    bool // Shutdown's context ended: drop everything now
+	exited   bool
+
+	done chan struct{}
+}
+
+func newLoop(srv *Server) (*loop, error) {
+	p, err := netpoll.New(maxEvents)
+	if err != nil {
+		return nil, err
+	}
+	return &loop{
+		poller: p,
+		srv:    srv,
+		log:    srv.log,
+		buf:    make([]byte, readBufferSize),
+		iov:    make([]unix.Iovec, 0, maxIovecs),
+		done:   make(chan struct{}),
+	}, nil
+}
+
+// schedule puts c on the pending list; the loop is woken only when the
+// list goes from empty to non-empty.
+func (l *loop) schedule(c *conn) {
+	l.mu.Lock()
+	if l.exited {
+		l.mu.Unlock()
+		return
+	}
+	l.pending = append(l.pending, c)
+	if len(l.pending) == 1 {
+		l.wake() // under l.mu: the poller is closed only once exited is set
+	}
+	l.mu.Unlock()
+}
+
+func (l *loop) wake() {
+	if err := l.poller.Wake(); err != nil {
+		l.log.Error("wake event loop", zap.Error(err))
+	}
+}
+
+// add hands an opened connection to the loop; early is what the client
+// sent right after its upgrade request. It reports false when the loop has
+// stopped, and the caller then drops c.
+func (l *loop) add(c *conn, early []byte) bool {
+	l.mu.Lock()
+	if l.exited {
+		l.mu.Unlock()
+		return false
+	}
+	l.incoming = append(l.incoming, c)
+	l.early = append(l.early, early)
+	l.wake()
+	l.mu.Unlock()
+	return true
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	defer l.closePoller()
+	events := make([]netpoll.Event, 0, maxEvents)
+	tick := sweepInterval(l.srv.lim)
+	nextSweep := monoNow() + int64(tick)
+	l.lastPing = monoNow()
+	for {
+		timeout := int((nextSweep-monoNow())/int64(time.Millisecond)) + 1
+		if len(l.more) > 0 || timeout < 0 {
+			timeout = 0
+		}
+		var err error
+		events, err = l.poller.Wait(events[:0], timeout)
+		if err != nil {
+			l.log.Error("epoll wait", zap.Error(err))
+			time.Sleep(10 * time.Millisecond) // do not spin on a broken poller
+		}
+		for _, ev := range events {
+			l.event(ev)
+		}
+		l.readMore()
+		l.register()
+		l.flushPending()
+		if now := monoNow(); now >= nextSweep {
+			l.sweep(now)
+			nextSweep = now + int64(tick)
+		}
+		if l.stopped() {
+			return
+		}
+	}
+}
+
+func (l *loop) lookup(fd int, gen uint32) *conn {
+	if fd < 0 || fd >= len(l.conns) {
+		return nil
+	}
+	if c := l.conns[fd]; c != nil && c.gen == gen {
+		return c
+	}
+	return nil // a stale event for a descriptor number now reused
+}
+
+func (l *loop) event(ev netpoll.Event) {
+	c := l.lookup(ev.Fd, ev.Gen)
+	if c == nil {
+		return
+	}
+	if ev.Writable {
+		l.flush(c)
+	}
+	if ev.Readable && l.conns[ev.Fd] == c {
+		l.read(c)
+	}
+}
+
+// read takes what the socket has, up to readBudget, and parses it.
+func (l *loop) read(c *conn) {
+	for got := 0; got < readBudget; {
+		n, err := unix.Read(int(c.fd), l.buf)
+		switch {
+		case n > 0:
+			got += n
+			c.readData(l.buf[:n])
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return
+		}
+		l.drop(c) // EOF or a socket error: the peer is gone
+		return
+	}
+	l.more = append(l.more, c)
+}
+
+func (l *loop) readMore() {
+	if len(l.more) == 0 {
+		return
+	}
+	more := l.more
+	l.more = nil
+	for _, c := range more {
+		if l.conns[c.fd] == c {
+			l.read(c)
+		}
+	}
+}
+
+// register adds the connections api opened since the last turn.
+func (l *loop) register() {
+	l.mu.Lock()
+	incoming, early := l.incoming, l.early
+	l.incoming, l.early = nil, nil
+	stopping := l.stopping
+	l.mu.Unlock()
+	for i, c := range incoming {
+		l.insert(c)
+		if stopping {
+			c.fail(ErrServerClosed)
+		}
+		if len(early) > 0 {
+			c.readData(early[i])
+		}
+		if err := l.poller.Add(int(c.fd), c.gen); err != nil {
+			l.log.Error("register connection", zap.Error(err))
+			l.drop(c)
+			continue
+		}
+		l.flush(c) // anything Open queued before the loop knew c
+	}
+}
+
+func (l *loop) insert(c *conn) {
+	fd := int(c.fd)
+	if fd >= len(l.conns) {
+		grown := make([]*conn, max(fd+1, 2*len(l.conns), 64))
+		copy(grown, l.conns)
+		l.conns = grown
+	}
+	l.gen++
+	if l.gen == 0 {
+		l.gen = 1 // 0 is the poller's own
+	}
+	c.gen = l.gen
+	c.live = true
+	l.conns[fd] = c
+	l.load.Add(1)
+}
+
+// drop closes c's socket and tells its receiver, once.
+func (l *loop) drop(c *conn) {
+	if !c.live {
+		return
+	}
+	c.live = false
+	l.conns[c.fd] = nil
+	l.load.Add(-1)
+	if err := unix.Close(int(c.fd)); err != nil {
+		l.log.Debug("close socket", zap.Error(err))
+	}
+	l.srv.gone(c)
+}
+
+func (l *loop) flushPending() {
+	l.mu.Lock()
+	pending := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	for _, c := range pending {
+		if c.live {
+			l.flush(c)
+		}
+		// not yet registered: register flushes it
+	}
+}
+
+// flush writes c's queue with writev until it is empty or the socket is
+// full; a full socket is flushed again on its EPOLLOUT edge.
+func (l *loop) flush(c *conn) {
+	for c.live {
+		l.bufs = c.batch(l.bufs[:0], maxIovecs)
+		if len(l.bufs) == 0 {
+			c.written(0)
+			return
+		}
+		n, err := l.writev(int(c.fd), l.bufs)
+		clear(l.bufs) // the loop keeps no frame once written
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			return
+		}
+		if err != nil {
+			l.drop(c)
+			return
+		}
+		empty, closeSent := c.written(n)
+		if closeSent {
+			// The close frame is out: half-close so the peer sees it, then
+			// wait for its EOF (or the deadline) before closing, so unread
+			// input does not turn the close into a reset.
+			_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
+		}
+		if empty {
+			return
+		}
+	}
+}
+
+// writev writes bufs with one system call; it allocates nothing.
+func (l *loop) writev(fd int, bufs [][]byte) (int, error) {
+	iov := l.iov[:0]
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		iov = append(iov, v)
+	}
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	clear(iov)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// sweep pings every connection once a heartbeat, closes the silent ones
+// with 4002 and drops those whose close outlived CloseTimeout.
+func (l *loop) sweep(now int64) {
+	ping := now-l.lastPing >= int64(l.srv.lim.heartbeat)*3/4
+	if ping {
+		l.lastPing = now
+	}
+	for _, c := range l.conns {
+		if c != nil && c.sweep(now, ping) {
+			l.drop(c)
+		}
+	}
+}
+
+// stopped runs Shutdown's steps in the loop and says whether it is done.
+func (l *loop) stopped() bool {
+	l.mu.Lock()
+	stopping, force := l.stopping, l.force
+	l.mu.Unlock()
+	if !stopping {
+		return false
+	}
+	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
+		if force {
+			l.drop(c)
+		} else {
+			c.fail(ErrServerClosed) // a no-op when already closing
+		}
+	}
+	l.flushPending()
+	if l.load.Load() > 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.incoming) > 0 {
+		return false
+	}
+	l.exited = true
+	return true
+}
+
+// stop asks the loop to close its connections with 1001, or (force) to
+// drop them now.
+func (l *loop) stop(force bool) {
+	l.mu.Lock()
+	l.stopping = true
+	l.force = l.force || force
+	if !l.exited {
+		l.wake()
+	}
+	l.mu.Unlock()
+}
+
+func (l *loop) closePoller() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.exited = true
+	if err := l.poller.Close(); err != nil {
+		l.log.Error("close poller", zap.Error(err))
+	}
+}

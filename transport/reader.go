@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"encoding/binary"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// frameSink takes what a frameReader finds. Every payload is valid only
+// during the call: it lives in the reader's buffer.
+type frameSink interface {
+	onText(payload []byte)
+	onPing(payload []byte)
+	onPong()
+	// onClose takes the peer's close frame; code is 0 when it had no body.
+	onClose(code ws.StatusCode)
+}
+
+// frameReader parses client frames incrementally from whatever bytes the
+// socket had (RFC 6455 section 5). It holds memory only while a frame is
+// incomplete (partial) or a text message is fragmented (message); an idle
+// connection's reader holds none.
+type frameReader struct {
+	partial    []byte // an incomplete frame, kept until the rest arrives
+	message    []byte // the payload of a fragmented text message so far
+	fragmented bool   // a text message was started and not finished
+	closed     bool   // a close frame arrived; nothing after it is read
+}
+
+// feed parses every complete frame in data and keeps an incomplete tail.
+// data is unmasked in place, so it must be the caller's to change. limit
+// is the largest text message accepted. frames counts the complete frames
+// found; err is a connection-ending error (see closeCodeOf).
+func (r *frameReader) feed(data []byte, limit int64, sink frameSink) (frames int, err error) {
+	if r.closed {
+		return 0, nil
+	}
+	if len(r.partial) == 0 {
+		n, frames, err := r.parse(data, limit, sink)
+		if err == nil && n < len(data) && !r.closed {
+			r.partial = append([]byte(nil), data[n:]...)
+		}
+		return frames, err
+	}
+	r.partial = append(r.partial, data...)
+	n, frames, err := r.parse(r.partial, limit, sink)
+	if rest := len(r.partial) - n; rest > 0 && err == nil && !r.closed {
+		r.partial = r.partial[:copy(r.partial, r.partial[n:])]
+	} else {
+		r.partial = nil // the frame is complete: an idle connection keeps no buffer
+	}
+	return frames, err
+}
+
+// parse handles the complete frames at the front of b and says how many
+// bytes they took.
+func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames int, err error) {
+	for !r.closed {
+		h, n, err := parseHeader(b[used:])
+		if err != nil || n == 0 {
+			return used, frames, err
+		}
+		if err := r.check(h, limit); err != nil {
+			return used, frames, err
+		}
+		if int64(len(b)-used-n) < h.Length {
+			return used, frames, nil // the payload is still on its way
+		}
+		payload := b[used+n : used+n+int(h.Length)]
+		ws.Cipher(payload, h.Mask, 0) // RFC 6455 section 5.3
+		used += n + int(h.Length)
+		frames++
+		if err := r.handle(h, payload, sink); err != nil {
+			return used, frames, err
+		}
+	}
+	return used, frames, nil
+}
+
+// check rejects a frame on its header alone, before its payload arrives,
+// so an oversized message is refused without being buffered.
+func (r *frameReader) check(h ws.Header, limit int64) error {
+	switch {
+	case h.Rsv != 0:
+		return errRsv
+	case h.OpCode.IsReserved():
+		return errReservedOp
+	case !h.Masked:
+		return errNotMasked
+	case h.OpCode.IsControl() && h.Length > ws.MaxControlFramePayloadSize:
+		return errControlTooLong
+	case h.OpCode.IsControl() && !h.Fin:
+		return errControlFragment
+	case h.OpCode == ws.OpContinuation && !r.fragmented:
+		return errNoMessage
+	case h.OpCode.IsData() && r.fragmented:
+		return errUnfinished
+	case h.OpCode == ws.OpBinary:
+		return errBinary
+	case h.OpCode == ws.OpText && h.Length > limit:
+		return errTooBig
+	case h.OpCode == ws.OpContinuation && int64(len(r.message))+h.Length > limit:
+		return errTooBig
+	}
+	return nil
+}
+
+// handle acts on one complete, unmasked frame that passed check.
+func (r *frameReader) handle(h ws.Header, payload []byte, sink frameSink) error {
+	switch h.OpCode {
+	case ws.OpText:
+		if !h.Fin {
+			r.message = append(r.message[:0], payload...)
+			r.fragmented = true
+			return nil
+		}
+		return deliverText(payload, sink)
+	case ws.OpContinuation:
+		r.message = append(r.message, payload...)
+		if !h.Fin {
+			return nil
+		}
+		msg := r.message
+		r.message, r.fragmented = nil, false
+		return deliverText(msg, sink) // RFC 6455 section 5.4: judged whole
+	case ws.OpPing:
+		sink.onPing(payload)
+	case ws.OpPong:
+		sink.onPong()
+	case ws.OpClose:
+		r.closed = true
+		code, err := parseCloseBody(payload)
+		if err != nil {
+			return err
+		}
+		sink.onClose(code)
+	}
+	return nil
+}
+
+func deliverText(payload []byte, sink frameSink) error {
+	if !utf8.Valid(payload) {
+		return errTextUTF8
+	}
+	sink.onText(payload)
+	return nil
+}
+
+// parseCloseBody checks a close frame's body (RFC 6455 section 5.5.1): empty,
+// or a valid code followed by a UTF-8 reason.
+func parseCloseBody(p []byte) (ws.StatusCode, error) {
+	switch {
+	case len(p) == 0:
+		return 0, nil
+	case len(p) == 1:
+		return 0, errCloseBody
+	}
+	code := ws.StatusCode(binary.BigEndian.Uint16(p))
+	if !validCloseCode(code) {
+		return 0, errCloseCode
+	}
+	if !utf8.Valid(p[2:]) {
+		return 0, errCloseReason
+	}
+	return code, nil
+}
