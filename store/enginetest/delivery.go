@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -16,6 +17,9 @@ func (s *suite) testConcurrentPublishers(t *testing.T) {
 	e, r := s.defaultEngine(t)
 	ctx := testContext(t)
 	topic := uniqueTopic("race")
+	// A handler that lingers gives overlapping or reordered deliveries a
+	// chance to show.
+	r.onMessage(func(*broker.Message) { time.Sleep(100 * time.Microsecond) })
 	subscribe(t, ctx, e, topic)
 	const publishers, each = 4, 50
 	seqs := make(chan uint64, publishers*each)

@@ -1,0 +1,13 @@
+package memory
+
+import "github.com/herald-broker/herald/broker"
+
+// handlerFunc is a Handler that runs a function per message.
+type handlerFunc func()
+
+func (f handlerFunc) HandleMessage(*broker.Message) { f() }
+
+type (
+	brokerRequest = broker.PublishRequest
+	brokerResult  = broker.PublishResult
+)
