@@ -1,0 +1,83 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config are the engine's settings. Zero durations take the defaults below.
+type Config struct {
+	URL            string        // redis://host:port/db
+	NodeID         string        // this node's name; default: a random one
+	HistorySize    int           // messages kept per topic; 0: no history
+	HistoryTTL     time.Duration // how long a topic outlives its last publish; default 10m
+	IdempotencyTTL time.Duration // how long an idempotency key holds; default 5m
+	Prefix         string        // put before every key and channel; default "herald:"
+	Timeout        time.Duration // bound of every Redis call; default 2s
+
+	ProbeInterval time.Duration // how often the pub/sub connection is probed; default 1s
+	CheckInterval time.Duration // how often delivered seqs are compared with Redis; default 5s
+	BackoffMax    time.Duration // longest wait between reconnect attempts; default 2s
+
+	Logger *zap.Logger // default: no logs
+}
+
+// Defaults of Config.
+const (
+	DefaultHistoryTTL     = 10 * time.Minute
+	DefaultIdempotencyTTL = 5 * time.Minute
+	DefaultPrefix         = "herald:"
+	DefaultTimeout        = 2 * time.Second
+	DefaultProbeInterval  = time.Second
+	DefaultCheckInterval  = 5 * time.Second
+	DefaultBackoffMax     = 2 * time.Second
+)
+
+// errConfig prefixes every invalid setting.
+var errConfig = errors.New("herald/redis: invalid config")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.URL == "" {
+		return c, fmt.Errorf("%w: URL is empty", errConfig)
+	}
+	if c.HistorySize < 0 {
+		return c, fmt.Errorf("%w: HistorySize %d is negative", errConfig, c.HistorySize)
+	}
+	if strings.ContainsAny(c.Prefix, "{}") {
+		return c, fmt.Errorf("%w: Prefix %q holds a brace, which would break the {topic} hash tag", errConfig, c.Prefix)
+	}
+	if c.NodeID == "" {
+		c.NodeID = newEpoch()
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"HistoryTTL", &c.HistoryTTL, DefaultHistoryTTL},
+		{"IdempotencyTTL", &c.IdempotencyTTL, DefaultIdempotencyTTL},
+		{"Timeout", &c.Timeout, DefaultTimeout},
+		{"ProbeInterval", &c.ProbeInterval, DefaultProbeInterval},
+		{"CheckInterval", &c.CheckInterval, DefaultCheckInterval},
+		{"BackoffMax", &c.BackoffMax, DefaultBackoffMax},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return c, fmt.Errorf("%w: %s %v is negative", errConfig, d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	return c, nil
+}

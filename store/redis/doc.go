@@ -1,0 +1,54 @@
+// Package redis is the broker.Engine that makes every node sharing one Redis
+// a single broker (PROTOCOL.md section 4). Redis is the only shared state.
+//
+// # Keys
+//
+// Every key starts with Config.Prefix, and every key of one topic carries the
+// topic as its hash tag, so that the publish script touches one slot and
+// stays valid on Redis Cluster:
+//
+//	<prefix>{<topic>}:meta        hash: epoch, seq (the topic's position)
+//	<prefix>{<topic>}:hist        stream of the current epoch, entry ID <seq>-0,
+//	                              fields i (message id), m (time ms), d (data)
+//	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
+//
+// meta and hist expire HistoryTTL after the topic's last publish; when meta
+// is gone (expired, or Redis lost its data) the next publish or Position
+// starts a new epoch and drops any stale stream. An idempotency key is scoped
+// to its topic (it must share the topic's slot); since it lives in Redis, a
+// retry on any node gets the first reply.
+//
+// # Delivery between nodes
+//
+// The publish script PUBLISHes each message on the channel
+// <prefix>m.<topic>. A node holds one pub/sub connection and adds a channel
+// to it when the broker subscribes a topic, and a pattern when the broker
+// subscribes a Herald pattern. A Herald pattern becomes a Redis glob by
+// turning each wildcard token, '*' and a last '>', into the glob '*':
+// "chat.*" and "chat.>" both become "<prefix>m.chat.*". Redis's '*' also
+// crosses dots, so the glob matches a superset of the pattern's topics, and
+// every received message is checked with broker.Match against this node's
+// subscriptions before it is handed over. Topic bytes hold no glob
+// metacharacter, so nothing else needs escaping. This keeps one channel per
+// topic (publishers need not know who listens, and a message is published
+// once however many nodes and patterns want it) at the price of some
+// messages a node receives and drops; the alternative, publishing to one
+// channel per interested node, would need a registry of every node's
+// patterns kept consistent through outages.
+//
+// A node keeps, per topic it delivers, the epoch and the last seq handed to
+// the Handler. A duplicate (say, a topic matched by both an exact and a
+// pattern subscription) is dropped; a gap is filled from the stream before
+// the message is handed over; a new epoch starts over. Now and then, and
+// after every reconnect, each tracked topic's position in Redis is compared
+// with the last delivered seq, and what pub/sub lost is read from the stream.
+//
+// # Redis trouble
+//
+// Every call has Config.Timeout. Errors of an unreachable Redis wrap
+// broker.ErrUnavailable. The pub/sub connection is probed by publishing on
+// the node's private channel <prefix>probe.<node>; a probe that does not
+// come back in time has the connection replaced and every channel and
+// pattern subscribed again, retried with capped exponential backoff and
+// jitter while Redis is away.
+package redis

@@ -1,0 +1,202 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+var (
+	_ broker.Engine       = (*Engine)(nil)
+	_ broker.ReadyChecker = (*Engine)(nil)
+)
+
+// Engine is a broker.Engine shared through Redis. Build it with New and stop
+// it with Close.
+type Engine struct {
+	cfg     Config
+	keys    keys
+	rdb     *goredis.Client
+	log     *zap.Logger
+	handler atomic.Pointer[handlerBox]
+
+	subs subscriptions // what the broker subscribed, and per-topic delivery state
+
+	psMu sync.Mutex      // held while the pub/sub connection changes or subscribes
+	ps   *goredis.PubSub // the current pub/sub connection; nil between connections
+
+	probeSeen chan string // probe tokens the receive loop got back
+	probeN    atomic.Uint64
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+type handlerBox struct{ h broker.Handler }
+
+// New connects an engine to cfg.URL and starts its pub/sub connection. A
+// Redis that does not answer yet is not an error: the engine keeps trying,
+// and Ready says when it can take publishes.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := goredis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: URL: %w", errConfig, err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
+	opts.MaxRetries = 1
+	opts.DisableIdentity = true
+	e := &Engine{
+		cfg:       cfg,
+		keys:      keys{prefix: cfg.Prefix},
+		rdb:       goredis.NewClient(opts),
+		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
+		subs:      newSubscriptions(),
+		probeSeen: make(chan string, 16),
+	}
+	if err := e.loadScripts(ctx); err != nil {
+		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	e.stop = stop
+	e.wg.Add(1)
+	go e.supervise(runCtx)
+	return e, nil
+}
+
+// loadScripts puts the scripts in Redis's cache so that publishes go by SHA
+// from the first one; a Redis that lost them gets them again on NOSCRIPT.
+func (e *Engine) loadScripts(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	for _, s := range []*goredis.Script{publishScript, readScript} {
+		if err := s.Load(ctx, e.rdb).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops every goroutine of the engine, waits for them (or for ctx),
+// and closes its connections.
+func (e *Engine) Close(ctx context.Context) error {
+	e.once.Do(e.stop)
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("herald/redis: close: %w", ctx.Err())
+	}
+	return e.rdb.Close()
+}
+
+// Attach sets the Handler that gets this node's messages.
+func (e *Engine) Attach(h broker.Handler) { e.handler.Store(&handlerBox{h}) }
+
+// Ready returns nil while Redis answers PING.
+func (e *Engine) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.rdb.Ping(ctx).Err(); err != nil {
+		return e.fail("ping", err)
+	}
+	return nil
+}
+
+// Publish runs the publish script: idempotency check, next seq, history,
+// and delivery to every node, in one atomic step.
+func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
+	if !broker.ValidTopic(req.Topic) {
+		return broker.PublishResult{}, broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic", req.Topic)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	t := req.Topic
+	ks := []string{e.keys.meta(t), e.keys.hist(t)}
+	if req.IdempotencyKey != "" {
+		ks = append(ks, e.keys.idem(t, req.IdempotencyKey))
+	}
+	reply, err := publishScript.Run(ctx, e.rdb, ks,
+		newEpoch(), req.ID, req.Time, req.Data, e.cfg.HistorySize,
+		e.cfg.HistoryTTL.Milliseconds(), e.cfg.IdempotencyTTL.Milliseconds(),
+		e.keys.channel(t), t).Text()
+	if err != nil {
+		return broker.PublishResult{}, e.fail("publish", err)
+	}
+	return parseResult(t, reply)
+}
+
+// History returns the topic's position and up to limit messages after since.
+func (e *Engine) History(ctx context.Context, topic string, since uint64, limit int) (broker.HistoryResult, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	return e.read(ctx, topic, newEpoch(), since, limit, 0)
+}
+
+// Position returns the topic's epoch and last seq, starting an epoch at
+// seq 0 for a topic Redis has nothing of.
+func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, error) {
+	res, err := e.read(ctx, topic, newEpoch(), 0, 0, 0)
+	return res.Position, err
+}
+
+// read runs the read script. start is the epoch to begin when the topic has
+// none ("": begin none); upto bounds the seqs read (0: no bound).
+func (e *Engine) read(ctx context.Context, topic, start string, since uint64, limit int, upto uint64) (broker.HistoryResult, error) {
+	if !broker.ValidTopic(topic) {
+		return broker.HistoryResult{}, broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic", topic)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	end := "+"
+	if upto > 0 {
+		end = fmt.Sprint(upto)
+	}
+	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic)},
+		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end).Result()
+	if err != nil {
+		return broker.HistoryResult{}, e.fail("read", err)
+	}
+	return parseRead(topic, v)
+}
+
+// fail wraps err for the broker: a Redis that cannot be reached, or cannot
+// take commands now, is unavailable (a retry is safe); any other reply error
+// is a bug of ours and stays internal.
+func (e *Engine) fail(op string, err error) error {
+	err = fmt.Errorf("herald/redis: %s: %w", op, err)
+	var reply goredis.Error
+	if errors.As(err, &reply) && !transient(err) {
+		return err
+	}
+	return broker.Unavailable(err)
+}
+
+// transient reports a Redis reply error that means "not now".
+func transient(err error) bool {
+	return goredis.IsLoadingError(err) || goredis.IsTryAgainError(err) ||
+		goredis.IsMasterDownError(err) || goredis.IsClusterDownError(err) ||
+		goredis.IsMaxClientsError(err) || goredis.HasErrorPrefix(err, "BUSY")
+}
+
+// newEpoch returns a fresh random name for an epoch or a node.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}

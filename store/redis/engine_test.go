@@ -1,0 +1,72 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/enginetest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// testIntervals make probes and position checks frequent, so that outage
+// and gap tests finish soon; they are not asserted.
+const (
+	testProbe   = 100 * time.Millisecond
+	testCheck   = 300 * time.Millisecond
+	testTimeout = time.Second
+)
+
+var prefixN atomic.Uint64
+
+// uniquePrefix gives each test a key space of its own on a shared server.
+func uniquePrefix(t testing.TB) string {
+	return fmt.Sprintf("t%d-%d:", time.Now().UnixNano(), prefixN.Add(1))
+}
+
+// newEngine builds an engine on srv and closes it when the test ends.
+func newEngine(t testing.TB, srv *redistest.Server, cfg redis.Config) *redis.Engine {
+	t.Helper()
+	cfg.URL = srv.URL()
+	if cfg.Prefix == "" {
+		cfg.Prefix = uniquePrefix(t)
+	}
+	cfg.Logger = zaptest.NewLogger(t)
+	if cfg.ProbeInterval == 0 {
+		cfg.ProbeInterval = testProbe
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = testCheck
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = testTimeout
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = 200 * time.Millisecond
+	}
+	e, err := redis.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return e
+}
+
+func TestContract(t *testing.T) {
+	srv := redistest.Start(t)
+	enginetest.Run(t, func(t *testing.T, cfg enginetest.Config) broker.Engine {
+		return newEngine(t, srv, redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+	})
+}

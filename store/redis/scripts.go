@@ -1,0 +1,157 @@
+package redis
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// publishScript takes one publish in one atomic step.
+//
+// KEYS: meta, hist, and idem when the publish has an idempotency key.
+// ARGV: epoch to start if the topic has none, id, time, data, history size,
+// history TTL (ms), idempotency TTL (ms), channel, topic.
+// Returns "epoch\nseq\nid": this publish's result, or the first one's for a
+// repeated idempotency key.
+var publishScript = goredis.NewScript(`
+if #KEYS == 3 then
+  local first = redis.call('GET', KEYS[3])
+  if first then return first end
+end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('DEL', KEYS[2])
+end
+local seq = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+local size = tonumber(ARGV[5])
+if size > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '=', size, seq .. '-0', 'i', ARGV[2], 'm', ARGV[3], 'd', ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+local result = epoch .. '\n' .. seq .. '\n' .. ARGV[2]
+if #KEYS == 3 then
+  redis.call('SET', KEYS[3], result, 'PX', ARGV[7])
+end
+redis.call('PUBLISH', ARGV[8], ARGV[9] .. '\n' .. epoch .. '\n' .. seq .. '\n' .. ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4])
+return result
+`)
+
+// readScript returns a topic's position and history in one atomic step.
+//
+// KEYS: meta, hist. ARGV: epoch to start if the topic has none ("" starts
+// none), history TTL (ms), since, count (-1: all, 0: none), last seq to read
+// ("+" for no bound). Returns {epoch or "", seq, entries as XRANGE gives them}.
+var readScript = goredis.NewScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  if ARGV[1] == '' then return {'', 0, {}} end
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+  redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {epoch, 0, {}}
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local count = tonumber(ARGV[4])
+if count == 0 then return {epoch, seq, {}} end
+local start = string.format('%d-0', tonumber(ARGV[3]) + 1)
+local entries
+if count < 0 then
+  entries = redis.call('XRANGE', KEYS[2], start, ARGV[5])
+else
+  entries = redis.call('XRANGE', KEYS[2], start, ARGV[5], 'COUNT', count)
+end
+return {epoch, seq, entries}
+`)
+
+// parseResult reads the publish script's "epoch\nseq\nid".
+func parseResult(topic, s string) (broker.PublishResult, error) {
+	parts := strings.SplitN(s, "\n", 3)
+	if len(parts) != 3 {
+		return broker.PublishResult{}, fmt.Errorf("herald/redis: publish result %q is malformed", s)
+	}
+	seq, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return broker.PublishResult{}, fmt.Errorf("herald/redis: publish result %q: %w", s, err)
+	}
+	return broker.PublishResult{Topic: topic, Epoch: parts[0], Seq: seq, ID: parts[2]}, nil
+}
+
+// parseRead reads the read script's reply.
+func parseRead(topic string, v any) (broker.HistoryResult, error) {
+	var res broker.HistoryResult
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 3 {
+		return res, fmt.Errorf("herald/redis: read reply %v is malformed", v)
+	}
+	epoch, _ := reply[0].(string)
+	seq, _ := reply[1].(int64)
+	res.Position = broker.Position{Epoch: epoch, Seq: uint64(seq)}
+	entries, _ := reply[2].([]any)
+	for _, e := range entries {
+		m, err := parseEntry(topic, epoch, e)
+		if err != nil {
+			return res, err
+		}
+		res.Messages = append(res.Messages, m)
+	}
+	return res, nil
+}
+
+// parseEntry reads one stream entry: [ "<seq>-0", [field, value, ...] ].
+func parseEntry(topic, epoch string, v any) (*broker.Message, error) {
+	pair, ok := v.([]any)
+	if !ok || len(pair) != 2 {
+		return nil, fmt.Errorf("herald/redis: stream entry %v is malformed", v)
+	}
+	id, _ := pair[0].(string)
+	seqText, _, _ := strings.Cut(id, "-")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("herald/redis: stream entry id %q: %w", id, err)
+	}
+	m := &broker.Message{Topic: topic, Epoch: epoch, Seq: seq}
+	fields, _ := pair[1].([]any)
+	for i := 0; i+1 < len(fields); i += 2 {
+		name, _ := fields[i].(string)
+		value, _ := fields[i+1].(string)
+		switch name {
+		case "i":
+			m.ID = value
+		case "m":
+			m.Time, _ = strconv.ParseInt(value, 10, 64)
+		case "d":
+			m.Data = []byte(value)
+		}
+	}
+	return m, nil
+}
+
+// parsePayload reads a message published by publishScript:
+// "topic\nepoch\nseq\nid\ntime\ndata".
+func parsePayload(s string) (*broker.Message, error) {
+	var f [5]string
+	rest := s
+	for i := range f {
+		var ok bool
+		if f[i], rest, ok = strings.Cut(rest, "\n"); !ok {
+			return nil, fmt.Errorf("herald/redis: message payload has %d of 6 fields", i+1)
+		}
+	}
+	seq, err := strconv.ParseUint(f[2], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("herald/redis: message seq %q: %w", f[2], err)
+	}
+	ms, err := strconv.ParseInt(f[4], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("herald/redis: message time %q: %w", f[4], err)
+	}
+	return &broker.Message{Topic: f[0], Epoch: f[1], Seq: seq, ID: f[3], Time: ms, Data: []byte(rest)}, nil
+}
