@@ -227,8 +227,11 @@ export class Herald {
     if (typeof this.options.token !== 'function') return;
     const exp = tokenExpiry(this._token);
     if (!exp) return;
-    const left = exp - Date.now();
-    const wait = Math.max(0, Math.max(left - this.options.refreshMargin * 1000, left / 2));
+    // Refresh a margin before exp; a token that lives less than two margins
+    // is refreshed halfway, so short-lived tokens do not refresh in a loop.
+    const left = Math.max(0, exp - Date.now());
+    const margin = this.options.refreshMargin * 1000;
+    const wait = left > 2 * margin ? left - margin : left / 2;
     this._later(wait, () => this._refresh());
   }
 

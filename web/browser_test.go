@@ -1,0 +1,123 @@
+package web
+
+import (
+	"context"
+	"os"
+		"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserTimeout bounds each browser test, start to end.
+const browserTimeout = 45 * time.Second
+
+// page is one headless Chromium tab, with what its page reported.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	problems []string // uncaught exceptions and security (CSP) errors
+}
+
+// newPage starts a fresh Chromium, opens url and waits until ready (a JS
+// expression) is true.
+func newPage(t *testing.T, url, ready string) *page {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("browser tests need Chromium at %s (Debian: apt-get install chromium; make test installs it): %v", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	// Cleanups run last-in first-out: the browser stops before its
+	// user-data-dir is removed.
+	t.Cleanup(func() { acancel(); cancel() })
+
+	p := &page{t: t, ctx: bctx}
+	// Start the tab first, so the console sees the page from its first line.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	messages := chromedp.Console(bctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			p.observe(m)
+		}
+	}()
+	t.Cleanup(func() { bcancel(); <-done })
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("opening %s: %v", url, err)
+	}
+	p.wait(ready)
+	return p
+}
+
+func (p *page) observe(m chromedp.ConsoleMessage) {
+	p.t.Logf("browser %s", m)
+	if m.IsException() || m.Source == "security" {
+		p.mu.Lock()
+		p.problems = append(p.problems, m.String())
+		p.mu.Unlock()
+	}
+}
+
+// checkNoProblems fails the test if the page threw or broke its policy.
+func (p *page) checkNoProblems() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, problem := range p.problems {
+		p.t.Errorf("page: %s", problem)
+	}
+}
+
+// run evaluates js in the page, awaiting a promise it returns.
+func (p *page) run(js string) {
+	p.t.Helper()
+	if _, err := chromedp.Run(p.ctx, chromedp.Evaluate[chromedp.Void](js, chromedp.EvalAwaitPromise)); err != nil {
+		p.t.Fatalf("evaluating %s: %v", js, err)
+	}
+}
+
+// wait polls the JS expression cond until it is true.
+func (p *page) wait(cond string) {
+	p.t.Helper()
+	poll := chromedp.Poll[bool](cond, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))
+	if _, err := chromedp.Run(p.ctx, poll); err != nil {
+		state, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`JSON.stringify(window.got ?? null)`))
+		p.t.Fatalf("waiting for %s: %v (window.got = %s)", cond, err, state)
+	}
+}
+
+// value evaluates js and returns its result as a string.
+func (p *page) value(js string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`String(`+js+`)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return s
+}

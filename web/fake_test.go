@@ -1,0 +1,193 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// fakeHerald is just enough of a Herald node for browser tests: it serves
+// Handler at /, a test page, and a /ws whose every connection is handed to
+// the test, which plays the server's side of PROTOCOL.md by hand.
+type fakeHerald struct {
+	t     *testing.T
+	srv   *httptest.Server
+	mux   *http.ServeMux
+	conns chan *fakeConn
+
+	mu   sync.Mutex
+	open []*fakeConn
+	wg   sync.WaitGroup // the connections' read loops
+}
+
+// testPage loads herald.js and hands its exports to the tests as window.herald.
+const testPage = `<!doctype html><title>herald.js test</title><link rel="icon" href="/favicon.svg">
+<script type="module">
+import * as herald from '/herald.js';
+window.herald = herald;
+window.wsURL = location.origin.replace(/^http/, 'ws') + '/ws';
+window.heraldReady = true;
+</script>`
+
+func newFakeHerald(t *testing.T) *fakeHerald {
+	f := &fakeHerald{t: t, mux: http.NewServeMux(), conns: make(chan *fakeConn, 16)}
+	f.mux.Handle("/", Handler())
+	f.mux.HandleFunc("/ws", f.upgrade)
+	f.mux.HandleFunc("/test.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(testPage))
+	})
+	f.srv = httptest.NewServer(f.mux) // 127.0.0.1:0
+	t.Cleanup(f.close)
+	return f
+}
+
+func (f *fakeHerald) url(path string) string { return f.srv.URL + path }
+
+func (f *fakeHerald) upgrade(w http.ResponseWriter, r *http.Request) {
+	conn, _, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		f.t.Errorf("upgrade: %v", err)
+		return
+	}
+	c := &fakeConn{t: f.t, conn: conn, query: r.URL.Query(), cmds: make(chan map[string]any, 64), done: make(chan struct{})}
+	f.mu.Lock()
+	f.open = append(f.open, c)
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		c.readLoop()
+	}()
+	select {
+	case f.conns <- c:
+	default:
+		f.t.Errorf("fake: more connections than the test takes")
+	}
+}
+
+// accept waits for the page's next WebSocket connection.
+func (f *fakeHerald) accept(ctx context.Context) *fakeConn {
+	f.t.Helper()
+	select {
+	case c := <-f.conns:
+		return c
+	case <-ctx.Done():
+		f.t.Fatalf("no WebSocket connection came: %v", ctx.Err())
+		return nil
+	}
+}
+
+func (f *fakeHerald) close() {
+	f.mu.Lock()
+	for _, c := range f.open {
+		close(c.done)
+		_ = c.conn.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+	f.srv.Close()
+}
+
+// fakeConn is the server's end of one WebSocket. Only the test goroutine
+// writes to it; its read loop only reads.
+type fakeConn struct {
+	t     *testing.T
+	conn  net.Conn
+	query url.Values
+	cmds  chan map[string]any
+	done  chan struct{}
+}
+
+func (c *fakeConn) readLoop() {
+	defer close(c.cmds)
+	for {
+		data, op, err := wsutil.ReadClientData(c.conn)
+		if err != nil {
+			return
+		}
+		if op != ws.OpText {
+			continue
+		}
+		var cmd map[string]any
+		if err := json.Unmarshal(data, &cmd); err != nil {
+			c.t.Errorf("client sent something that is not JSON: %q", data)
+			continue
+		}
+		select {
+		case c.cmds <- cmd:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *fakeConn) send(frame map[string]any) {
+	c.t.Helper()
+	b, err := json.Marshal(frame)
+	if err != nil {
+		c.t.Fatalf("encoding %v: %v", frame, err)
+	}
+	if err := wsutil.WriteServerText(c.conn, b); err != nil {
+		c.t.Fatalf("sending %s: %v", b, err)
+	}
+}
+
+func (c *fakeConn) welcome() {
+	c.send(map[string]any{"type": "welcome", "session": "s-1", "node": "fake", "heartbeat": 25})
+}
+
+// expect returns the client's next command, which must be of type typ.
+// Pings are answered and skipped: the client may send them whenever it likes.
+func (c *fakeConn) expect(ctx context.Context, typ string) map[string]any {
+	c.t.Helper()
+	for {
+		select {
+		case cmd, ok := <-c.cmds:
+			if !ok {
+				c.t.Fatalf("connection closed while waiting for %q", typ)
+			}
+			if cmd["type"] == "ping" && typ != "ping" {
+				c.send(map[string]any{"type": "pong", "id": cmd["id"]})
+				continue
+			}
+			if cmd["type"] != typ {
+				c.t.Fatalf("client sent %v, want a %q", cmd, typ)
+			}
+			return cmd
+		case <-ctx.Done():
+			c.t.Fatalf("no %q came: %v", typ, ctx.Err())
+		}
+	}
+}
+
+// closeWith sends a close frame with code, then drops the socket.
+func (c *fakeConn) closeWith(code ws.StatusCode, reason string) {
+	frame := ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason))
+	if err := ws.WriteFrame(c.conn, frame); err != nil {
+		c.t.Errorf("close frame: %v", err)
+	}
+	_ = c.conn.Close()
+}
+
+// drop closes the socket without a close frame, as a dying node would.
+func (c *fakeConn) drop() { _ = c.conn.Close() }
+
+func (c *fakeConn) token() string { return c.query.Get("token") }
+
+// message is a message frame as the server sends it.
+func message(topic string, seq int, data any) map[string]any {
+	return map[string]any{"type": "message", "topic": topic, "seq": seq,
+		"msg": "m-" + strings.ReplaceAll(topic, ".", "-") + "-" + itoa(seq), "time": 1764074400123, "data": data}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
