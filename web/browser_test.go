@@ -3,7 +3,7 @@ package web
 import (
 	"context"
 	"os"
-		"sync"
+	"sync"
 	"testing"
 	"time"
 
