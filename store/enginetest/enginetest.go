@@ -62,7 +62,6 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg Config) broker.Engine) {
 		{"SubscribeAcceptsTopicsAndPatterns", s.testSubscribePatterns},
 		{"PatternSubscriptionDelivers", s.testPatternDelivery},
 		{"MessagePreservedByteForByte", s.testMessagePreserved},
-		{"PublishCopiesData", s.testPublishCopiesData},
 		{"CancelledContextFails", s.testCancelledContext},
 		{"EmptyTopicFails", s.testEmptyTopic},
 	}

@@ -50,23 +50,6 @@ func checkMessage(t *testing.T, where string, m *broker.Message, req broker.Publ
 	}
 }
 
-// testPublishCopiesData: the caller may reuse its buffer once Publish
-// returns; what the engine keeps does not change with it.
-func (s *suite) testPublishCopiesData(t *testing.T) {
-	e, _ := s.defaultEngine(t)
-	ctx := testContext(t)
-	topic := uniqueTopic("copy")
-	buf := []byte(`{"v":"original"}`)
-	req := request(topic)
-	req.Data = buf
-	publish(t, ctx, e, req)
-	copy(buf, `{"v":"CLOBBERED"}`)
-	h := history(t, ctx, e, topic, 0, 0)
-	if len(h.Messages) != 1 || string(h.Messages[0].Data) != `{"v":"original"}` {
-		t.Fatalf("history data changed with the caller's buffer: %q", h.Messages[0].Data)
-	}
-}
-
 // testCancelledContext: a call whose context is already cancelled fails and
 // publishes nothing.
 func (s *suite) testCancelledContext(t *testing.T) {

@@ -5,7 +5,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -121,7 +120,3 @@ func (e *Engine) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-
-// Data is copied once here, outside any lock: the caller may reuse its
-// buffer when Publish returns, and history outlives it.
-func cloneData(b []byte) []byte { return bytes.Clone(b) }

@@ -12,6 +12,10 @@ import (
 // topics run in parallel. A request whose IdempotencyKey was used on the
 // same topic within the idempotency TTL returns the first result and
 // publishes nothing.
+//
+// req.Data becomes the engine's: it is kept in history and handed to the
+// Handler as it is, so the caller must not modify it afterwards (the broker
+// gives every publish a buffer of its own).
 func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
 	if err := e.usable(ctx); err != nil {
 		return broker.PublishResult{}, err
@@ -22,9 +26,9 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	if req.ID == "" {
 		return broker.PublishResult{}, broker.Errorf(broker.CodeInternal, "publish to %q without a message id", req.Topic)
 	}
-	data := cloneData(req.Data)
 	for {
-		if res, ok := e.publishTo(e.topics.lookup(req.Topic, e.clock()), req, data); ok {
+		now := e.clock()
+		if res, ok := e.publishTo(e.topics.lookup(req.Topic, now), req, now); ok {
 			return res, nil
 		}
 	}
@@ -32,10 +36,10 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 
 // publishTo publishes on tp and delivers; ok is false when tp was freed
 // meanwhile and the caller must look the topic up again.
-func (e *Engine) publishTo(tp *topic, req broker.PublishRequest, data []byte) (res broker.PublishResult, ok bool) {
+func (e *Engine) publishTo(tp *topic, req broker.PublishRequest, now int64) (res broker.PublishResult, ok bool) {
 	tp.publishMu.Lock()
 	defer tp.publishMu.Unlock()
-	res, m, ok := e.place(tp, req, data)
+	res, m, ok := e.place(tp, req, now)
 	if m != nil {
 		if h := e.handler.Load(); h != nil {
 			(*h).HandleMessage(m)
@@ -47,8 +51,7 @@ func (e *Engine) publishTo(tp *topic, req broker.PublishRequest, data []byte) (r
 // place takes the seq and stores the message, or finds the idempotency
 // key's first result (m is then nil). Callers hold tp.publishMu, which makes
 // the key's check and its recording one step for the topic.
-func (e *Engine) place(tp *topic, req broker.PublishRequest, data []byte) (res broker.PublishResult, m *broker.Message, ok bool) {
-	now := e.clock()
+func (e *Engine) place(tp *topic, req broker.PublishRequest, now int64) (res broker.PublishResult, m *broker.Message, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if tp.dead {
@@ -60,7 +63,7 @@ func (e *Engine) place(tp *topic, req broker.PublishRequest, data []byte) (res b
 		}
 	}
 	tp.renewIfIdle(now, e.ttl())
-	m = tp.append(req, data, now, e.cfg.HistorySize)
+	m = tp.append(req, now, e.cfg.HistorySize)
 	res = broker.PublishResult{Topic: m.Topic, Epoch: m.Epoch, Seq: m.Seq, ID: m.ID}
 	if req.IdempotencyKey != "" {
 		e.idem.put(req.Topic, req.IdempotencyKey, res, now)

@@ -18,14 +18,14 @@ func (e *Engine) History(ctx context.Context, topic string, since uint64, limit 
 		return broker.HistoryResult{}, err
 	}
 	for {
-		if res, ok := e.readHistory(e.topics.lookup(topic, e.clock()), since, limit); ok {
+		now := e.clock()
+		if res, ok := e.readHistory(e.topics.lookup(topic, now), now, since, limit); ok {
 			return res, nil
 		}
 	}
 }
 
-func (e *Engine) readHistory(tp *topic, since uint64, limit int) (res broker.HistoryResult, ok bool) {
-	now := e.clock()
+func (e *Engine) readHistory(tp *topic, now int64, since uint64, limit int) (res broker.HistoryResult, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if tp.dead {
@@ -33,7 +33,7 @@ func (e *Engine) readHistory(tp *topic, since uint64, limit int) (res broker.His
 	}
 	tp.renewIfIdle(now, e.ttl())
 	res.Position = tp.position()
-	res.Messages = tp.history.after(nil, tp.seq, since, limit)
+	res.Messages = tp.history.after(tp.seq, since, limit)
 	return res, true
 }
 
@@ -47,14 +47,14 @@ func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, e
 		return broker.Position{}, err
 	}
 	for {
-		if p, ok := e.readPosition(e.topics.lookup(topic, e.clock())); ok {
+		now := e.clock()
+		if p, ok := e.readPosition(e.topics.lookup(topic, now), now); ok {
 			return p, nil
 		}
 	}
 }
 
-func (e *Engine) readPosition(tp *topic) (p broker.Position, ok bool) {
-	now := e.clock()
+func (e *Engine) readPosition(tp *topic, now int64) (p broker.Position, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if tp.dead {

@@ -26,12 +26,13 @@ func (r *ring) push(m *broker.Message, capacity int) {
 // reset drops every message and frees the buffer.
 func (r *ring) reset() { *r = ring{} }
 
-// after appends to dst the oldest limit messages with seq > since (all of
-// them when limit <= 0), where last is the seq of the newest message.
-func (r *ring) after(dst []*broker.Message, last, since uint64, limit int) []*broker.Message {
+// after returns the oldest limit messages with seq > since (all of them
+// when limit <= 0), where last is the seq of the newest message, in a slice
+// of their own: nil when there are none.
+func (r *ring) after(last, since uint64, limit int) []*broker.Message {
 	n := uint64(len(r.buf))
 	if n == 0 || since >= last {
-		return dst
+		return nil
 	}
 	oldest := last - n + 1
 	first := max(since+1, oldest)
@@ -39,8 +40,10 @@ func (r *ring) after(dst []*broker.Message, last, since uint64, limit int) []*br
 	if limit > 0 && count > uint64(limit) {
 		count = uint64(limit)
 	}
-	for s := first; s < first+count; s++ {
-		dst = append(dst, r.buf[(uint64(r.start)+s-oldest)%n])
-	}
-	return dst
+	// The messages asked for are one run of buf, or two when they wrap.
+	from := (uint64(r.start) + first - oldest) % n
+	out := make([]*broker.Message, count)
+	copied := copy(out, r.buf[from:])
+	copy(out[copied:], r.buf)
+	return out
 }

@@ -17,7 +17,7 @@ func TestRingAfter(t *testing.T) {
 		oldest := uint64(max(published-capacity+1, 1))
 		for since := uint64(0); since <= last+1; since++ {
 			for limit := -1; limit <= capacity+1; limit++ {
-				got := r.after(nil, last, since, limit)
+				got := r.after(last, since, limit)
 				checkRange(t, got, max(since+1, oldest), last, limit)
 			}
 		}
@@ -47,7 +47,7 @@ func checkRange(t *testing.T, got []*broker.Message, from, to uint64, limit int)
 func TestRingOff(t *testing.T) {
 	var r ring
 	r.push(&broker.Message{Seq: 1}, 0)
-	if got := r.after(nil, 1, 0, 0); len(got) != 0 || r.buf != nil {
+	if got := r.after(1, 0, 0); len(got) != 0 || r.buf != nil {
 		t.Fatalf("a ring of capacity 0 kept %d messages", len(got))
 	}
 }

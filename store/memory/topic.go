@@ -52,7 +52,7 @@ func (t *topic) renewIfIdle(now, ttl int64) {
 }
 
 // append gives req the next seq and keeps it. Callers hold publishMu and mu.
-func (t *topic) append(req broker.PublishRequest, data []byte, now int64, historySize int) *broker.Message {
+func (t *topic) append(req broker.PublishRequest, now int64, historySize int) *broker.Message {
 	t.seq++
 	t.touched = now
 	m := &broker.Message{
@@ -61,7 +61,7 @@ func (t *topic) append(req broker.PublishRequest, data []byte, now int64, histor
 		Seq:   t.seq,
 		ID:    req.ID,
 		Time:  req.Time,
-		Data:  data,
+		Data:  req.Data,
 	}
 	t.history.push(m, historySize)
 	return m
