@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"crypto/sha256"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -48,9 +49,21 @@ func newIdempotency(ttl int64, bound int) *idempotency {
 	return d
 }
 
+// maxRawKey is the longest idempotency key kept as it is; longer keys are
+// kept as their SHA-256, so that what one remembered key costs is bounded
+// whatever clients send.
+const maxRawKey = 64
+
 // idemMapKey scopes key to its topic: the same key on another topic is
-// another publish. The NUL cannot occur in a topic.
-func idemMapKey(topic, key string) string { return topic + "\x00" + key }
+// another publish. The separator (NUL for a raw key, 0x01 for a hashed one)
+// cannot occur in a topic, so no two (topic, key) pairs meet.
+func idemMapKey(topic, key string) string {
+	if len(key) <= maxRawKey {
+		return topic + "\x00" + key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return topic + "\x01" + string(sum[:])
+}
 
 func (d *idempotency) shard(k string) *idemShard {
 	return &d.shards[maphash.String(d.seed, k)&(idemShardCount-1)]

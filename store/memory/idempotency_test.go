@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,22 @@ func TestIdempotencyQueueCompacts(t *testing.T) {
 	}
 	if n := d.len(); n != 1000 {
 		t.Fatalf("%d keys remembered, want 1000", n)
+	}
+}
+
+func TestLongIdempotencyKeysAreHashed(t *testing.T) {
+	e, _ := testEngine(t, Config{HistorySize: 10})
+	long := strings.Repeat("k", 10_000)
+	first := mustPublish(t, e, keyed("idem", long))
+	if again := mustPublish(t, e, keyed("idem", long)); again != first {
+		t.Fatalf("retry with a long key = %+v, want %+v", again, first)
+	}
+	if other := mustPublish(t, e, keyed("idem", long+"x")); other.Seq != 2 {
+		t.Fatalf("another long key = %+v, want a new publish at seq 2", other)
+	}
+	for _, k := range []string{idemMapKey("idem", long), idemMapKey("idem", long+"x")} {
+		if len(k) > len("idem")+1+maxRawKey {
+			t.Fatalf("a long key is remembered in %d bytes", len(k))
+		}
 	}
 }
