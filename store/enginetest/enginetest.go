@@ -5,6 +5,17 @@
 // Handler first, subscribes before it expects delivery, and waits for
 // asynchronous delivery with a deadline. An engine may deliver only topics
 // that match a prior Subscribe, and may deliver from another goroutine.
+//
+// What the suite holds every engine to, beyond the interface's comments:
+//   - once Subscribe returns nil, every later publish to a matching topic
+//     reaches the Handler (no window while the subscription settles);
+//   - Position and History of a topic with no state start an epoch at seq 0
+//     that the next publish continues, and reading never extends a topic's
+//     life: HistoryTTL counts from the last publish (or that start);
+//   - an idempotency key belongs to its topic: the same key on another
+//     topic is another publish;
+//   - the Handler may call History, and finds the message it was handed;
+//   - an empty topic and an already cancelled context are errors.
 package enginetest
 
 import (

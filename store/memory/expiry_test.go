@@ -116,10 +116,10 @@ func TestPublishToFreedTopicLooksAgain(t *testing.T) {
 	stale := e.topics.lookup("freed", e.clock())
 	clock.advance(testTTL)
 	e.sweep()
-	if _, ok := e.publishTo(stale, req("freed"), e.clock()); ok {
+	if _, ok := e.publishTo(stale, req("freed")); ok {
 		t.Fatal("publishTo a freed topic succeeded")
 	}
-	if _, ok := e.readPosition(stale, e.clock()); ok {
+	if _, ok := e.readPosition(stale); ok {
 		t.Fatal("readPosition of a freed topic succeeded")
 	}
 	res := mustPublish(t, e, req("freed"))

@@ -27,8 +27,7 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 		return broker.PublishResult{}, broker.Errorf(broker.CodeInternal, "publish to %q without a message id", req.Topic)
 	}
 	for {
-		now := e.clock()
-		if res, ok := e.publishTo(e.topics.lookup(req.Topic, now), req, now); ok {
+		if res, ok := e.publishTo(e.topics.lookup(req.Topic, e.clock()), req); ok {
 			return res, nil
 		}
 	}
@@ -36,10 +35,10 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 
 // publishTo publishes on tp and delivers; ok is false when tp was freed
 // meanwhile and the caller must look the topic up again.
-func (e *Engine) publishTo(tp *topic, req broker.PublishRequest, now int64) (res broker.PublishResult, ok bool) {
+func (e *Engine) publishTo(tp *topic, req broker.PublishRequest) (res broker.PublishResult, ok bool) {
 	tp.publishMu.Lock()
 	defer tp.publishMu.Unlock()
-	res, m, ok := e.place(tp, req, now)
+	res, m, ok := e.place(tp, req)
 	if m != nil {
 		if h := e.handler.Load(); h != nil {
 			(*h).HandleMessage(m)
@@ -50,10 +49,12 @@ func (e *Engine) publishTo(tp *topic, req broker.PublishRequest, now int64) (res
 
 // place takes the seq and stores the message, or finds the idempotency
 // key's first result (m is then nil). Callers hold tp.publishMu, which makes
-// the key's check and its recording one step for the topic.
-func (e *Engine) place(tp *topic, req broker.PublishRequest, now int64) (res broker.PublishResult, m *broker.Message, ok bool) {
+// the key's check and its recording one step for the topic. The clock is
+// read once the topic is held, so a topic's publish times never go back.
+func (e *Engine) place(tp *topic, req broker.PublishRequest) (res broker.PublishResult, m *broker.Message, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
+	now := e.clock()
 	if tp.dead {
 		return res, nil, false
 	}

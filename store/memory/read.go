@@ -18,16 +18,16 @@ func (e *Engine) History(ctx context.Context, topic string, since uint64, limit 
 		return broker.HistoryResult{}, err
 	}
 	for {
-		now := e.clock()
-		if res, ok := e.readHistory(e.topics.lookup(topic, now), now, since, limit); ok {
+		if res, ok := e.readHistory(e.topics.lookup(topic, e.clock()), since, limit); ok {
 			return res, nil
 		}
 	}
 }
 
-func (e *Engine) readHistory(tp *topic, now int64, since uint64, limit int) (res broker.HistoryResult, ok bool) {
+func (e *Engine) readHistory(tp *topic, since uint64, limit int) (res broker.HistoryResult, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
+	now := e.clock()
 	if tp.dead {
 		return res, false
 	}
@@ -47,16 +47,16 @@ func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, e
 		return broker.Position{}, err
 	}
 	for {
-		now := e.clock()
-		if p, ok := e.readPosition(e.topics.lookup(topic, now), now); ok {
+		if p, ok := e.readPosition(e.topics.lookup(topic, e.clock())); ok {
 			return p, nil
 		}
 	}
 }
 
-func (e *Engine) readPosition(tp *topic, now int64) (p broker.Position, ok bool) {
+func (e *Engine) readPosition(tp *topic) (p broker.Position, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
+	now := e.clock()
 	if tp.dead {
 		return p, false
 	}
