@@ -34,11 +34,6 @@ type Config struct {
 	HistoryTTL  time.Duration // how long a topic's state outlives its last publish
 }
 
-// Factory builds a fresh engine for cfg with a key space of its own (no
-// state shared with any other engine it built) and registers its cleanup
-// with t.Cleanup. It must not call Attach: the suite does that first.
-type Factory func(t *testing.T, cfg Config) broker.Engine
-
 // The settings most subtests run with: a TTL long enough never to pass
 // during a subtest.
 const (
@@ -50,7 +45,11 @@ const (
 // a deadline, not a timing assertion: a healthy engine finishes far sooner.
 const waitTimeout = 10 * time.Second
 
-// Run runs the whole contract against engines built by newEngine.
+// Run runs the whole contract against engines built by newEngine, with
+// subtests in parallel. newEngine builds a fresh engine for cfg with a key
+// space of its own (no state or channel shared with any other engine it
+// built) and registers its cleanup with t.Cleanup. It must not call Attach:
+// the suite does that first.
 func Run(t *testing.T, newEngine func(t *testing.T, cfg Config) broker.Engine) {
 	s := &suite{newEngine: newEngine}
 	tests := []struct {
