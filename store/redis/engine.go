@@ -32,8 +32,10 @@ type Engine struct {
 	subs subscriptions // what the broker subscribed, and per-topic delivery state
 
 	psMu sync.Mutex      // held while the pub/sub connection changes or subscribes
-	ps   *goredis.PubSub // the current pub/sub connection; nil between connections
+	ps     *goredis.PubSub // the current pub/sub connection
+	psDone chan struct{}   // closed when the receive loop of ps has ended
 
+	acks      acks        // subscriptions waiting for Redis to confirm them
 	probeSeen chan string // probe tokens the receive loop got back
 	probeN    atomic.Uint64
 
@@ -72,6 +74,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	e.stop = stop
+	e.openConnLocked(runCtx) // no other goroutine has e yet
 	e.wg.Add(1)
 	go e.supervise(runCtx)
 	return e, nil

@@ -16,25 +16,27 @@ import (
 // minBackoff is the first wait before a reconnect attempt.
 const minBackoff = 50 * time.Millisecond
 
-// supervise owns the pub/sub connection: it connects, probes, checks
-// delivered positions now and then, and replaces the connection when a probe
-// fails, backing off while Redis is away. It returns when ctx ends.
+// supervise owns the pub/sub connection: it subscribes it to everything,
+// probes it, checks delivered positions now and then, and replaces it when
+// a probe fails, backing off while Redis is away. It returns when ctx ends,
+// after closing the connection.
 func (e *Engine) supervise(ctx context.Context) {
 	defer e.wg.Done()
+	defer e.closeConn()
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	for {
-		done, err := e.connect(ctx)
+		err := e.resubscribe(ctx)
 		if err == nil {
 			wait.reset()
 			e.checkAll(ctx) // what was published while we were away
 			err = e.watch(ctx)
 		}
-		e.disconnect(done)
 		if ctx.Err() != nil {
 			return
 		}
 		d := wait.next()
-		e.log.Warn("redis pub/sub connection lost; reconnecting", zap.Error(err), zap.Duration("in", d))
+		e.log.Warn("redis pub/sub connection lost; replacing it", zap.Error(err), zap.Duration("in", d))
+		e.replaceConn(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -43,22 +45,45 @@ func (e *Engine) supervise(ctx context.Context) {
 	}
 }
 
-// connect opens a pub/sub connection, subscribes everything subscribed now
-// and starts its receive loop, which closes done when it ends. It returns
-// once a probe went through, so every subscription is in place.
-func (e *Engine) connect(ctx context.Context) (done chan struct{}, err error) {
-	e.psMu.Lock()
-	ps := e.rdb.Subscribe(ctx)
-	e.ps = ps
-	done = make(chan struct{})
+// openConn starts a pub/sub connection and its receive loop. It dials
+// lazily, on the first command or receive. psMu must be held.
+func (e *Engine) openConnLocked(ctx context.Context) {
+	e.ps = e.rdb.Subscribe(ctx)
+	e.psDone = make(chan struct{})
 	e.wg.Add(1)
-	go e.receive(ctx, ps, done)
-	err = e.subscribeAllLocked(ctx, ps)
+	go e.receive(ctx, e.ps, e.psDone)
+}
+
+// replaceConn swaps the pub/sub connection for a new one and waits for the
+// old one's receive loop to end. There is always a connection to send
+// Subscribe's commands to.
+func (e *Engine) replaceConn(ctx context.Context) {
+	e.psMu.Lock()
+	old, done := e.ps, e.psDone
+	e.openConnLocked(ctx)
 	e.psMu.Unlock()
-	if err == nil {
-		err = e.probe(ctx)
+	_ = old.Close() // unblocks the old receive loop
+	<-done
+}
+
+func (e *Engine) closeConn() {
+	e.psMu.Lock()
+	ps, done := e.ps, e.psDone
+	e.psMu.Unlock()
+	_ = ps.Close()
+	<-done
+}
+
+// resubscribe subscribes the connection to everything subscribed now and
+// returns once a probe went through it.
+func (e *Engine) resubscribe(ctx context.Context) error {
+	e.psMu.Lock()
+	err := e.subscribeAllLocked(ctx, e.ps)
+	e.psMu.Unlock()
+	if err != nil {
+		return err
 	}
-	return done, err
+	return e.probe(ctx)
 }
 
 // subscribeAllLocked subscribes ps to every topic and pattern of this node,
@@ -89,21 +114,6 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 		return fmt.Errorf("subscribe probe: %w", err)
 	}
 	return nil
-}
-
-// disconnect closes the current pub/sub connection and waits for its
-// receive loop to end.
-func (e *Engine) disconnect(done chan struct{}) {
-	e.psMu.Lock()
-	ps := e.ps
-	e.ps = nil
-	e.psMu.Unlock()
-	if ps != nil {
-		_ = ps.Close() // unblocks the receive loop
-	}
-	if done != nil {
-		<-done
-	}
 }
 
 // watch probes the connection and checks positions until a probe fails or
@@ -154,20 +164,26 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, done chan stru
 	defer e.wg.Done()
 	defer close(done)
 	probe := e.keys.probe(e.cfg.NodeID)
+	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	for {
 		v, err := ps.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// A broken connection is redialled by the next Receive; pause so
-			// a Redis that is down is not dialled in a tight loop. A closed ps
-			// ends the loop at the latest after this pause.
+			// A broken connection is redialled by the next Receive; back off
+			// so that a Redis that is down is not dialled in a tight loop. A
+			// closed ps ends the loop at the latest after this wait.
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(minBackoff):
+			case <-time.After(wait.next()):
 			}
+			continue
+		}
+		wait.reset()
+		if sub, ok := v.(*goredis.Subscription); ok {
+			e.acks.confirm(sub.Kind, sub.Channel)
 			continue
 		}
 		msg, ok := v.(*goredis.Message)

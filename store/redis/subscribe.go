@@ -2,15 +2,18 @@ package redis
 
 import (
 	"context"
+	"fmt"
 
 	"go.uber.org/zap"
 
 	"github.com/herald-broker/herald/broker"
 )
 
-// Subscribe starts delivery of pattern's messages to this node. For a topic
-// it first reads the topic's position, so delivery continues right after it;
-// an unreachable Redis fails it with an unavailable error and nothing done.
+// Subscribe starts delivery of pattern's messages to this node. It returns
+// once Redis confirmed the subscription, so every message published after it
+// returns reaches the Handler. For a topic it also reads the topic's
+// position, where delivery goes on from. An unreachable Redis fails it with
+// an unavailable error and nothing done.
 func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if !broker.ValidPattern(pattern) {
 		return broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic or pattern", pattern)
@@ -20,18 +23,47 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if e.subs.has(pattern) {
 		return nil
 	}
+	kind, channel := "subscribe", e.keys.channel(pattern)
 	if broker.IsPattern(pattern) {
-		e.subs.addPattern(pattern)
-		e.sendLocked(ctx, "psubscribe", e.keys.glob(pattern))
-		return nil
+		kind, channel = "psubscribe", e.keys.glob(pattern)
 	}
-	pos, err := e.Position(ctx, pattern)
+	e.subs.add(pattern)
+	err := e.subscribeLocked(ctx, kind, channel)
+	if err == nil && kind == "subscribe" {
+		var pos broker.Position
+		if pos, err = e.Position(ctx, pattern); err == nil {
+			e.subs.start(pattern, pos)
+		}
+	}
 	if err != nil {
+		e.subs.remove(pattern) // Redis may keep the channel; nothing passes the filter
 		return err
 	}
-	e.subs.addExact(pattern, pos)
-	e.sendLocked(ctx, "subscribe", e.keys.channel(pattern))
 	return nil
+}
+
+// subscribeLocked sends a (p)subscribe and waits for Redis to confirm it.
+// psMu must be held.
+func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	confirmed := e.acks.expect(kind, channel)
+	var err error
+	if kind == "psubscribe" {
+		err = e.ps.PSubscribe(ctx, channel)
+	} else {
+		err = e.ps.Subscribe(ctx, channel)
+	}
+	if err == nil {
+		select {
+		case <-confirmed:
+			return nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	e.acks.forget(kind, channel, confirmed)
+	return e.fail(kind, err)
 }
 
 // Unsubscribe stops delivery of pattern's messages to this node. It always
@@ -45,37 +77,30 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 	}
 	e.subs.remove(pattern)
 	if !broker.IsPattern(pattern) {
-		e.sendLocked(ctx, "unsubscribe", e.keys.channel(pattern))
+		e.unsubscribeLocked(ctx, "unsubscribe", e.keys.channel(pattern))
 		return nil
 	}
 	if glob := e.keys.glob(pattern); !e.subs.globUsed(e.keys, glob) {
-		e.sendLocked(ctx, "punsubscribe", glob)
+		e.unsubscribeLocked(ctx, "punsubscribe", glob)
 	}
 	return nil
 }
 
-// sendLocked sends one (un)subscribe command on the current pub/sub
-// connection, if there is one. A failure is only logged: the connection is
-// then broken, the probe notices, and its replacement subscribes to
-// everything subscribed at that time. psMu must be held.
-func (e *Engine) sendLocked(ctx context.Context, cmd, channel string) {
-	if e.ps == nil {
-		return
-	}
+// unsubscribeLocked sends one unsubscribe command on the current pub/sub
+// connection. A failure is only logged: the connection is
+// then broken, the probe notices, and its replacement subscribes only to
+// what is subscribed then. psMu must be held.
+func (e *Engine) unsubscribeLocked(ctx context.Context, kind, channel string) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	var err error
-	switch cmd {
-	case "subscribe":
-		err = e.ps.Subscribe(ctx, channel)
-	case "psubscribe":
-		err = e.ps.PSubscribe(ctx, channel)
-	case "unsubscribe":
-		err = e.ps.Unsubscribe(ctx, channel)
-	case "punsubscribe":
+	if kind == "punsubscribe" {
 		err = e.ps.PUnsubscribe(ctx, channel)
+	} else {
+		err = e.ps.Unsubscribe(ctx, channel)
 	}
 	if err != nil {
-		e.log.Warn("pub/sub command failed", zap.String("cmd", cmd), zap.String("channel", channel), zap.Error(err))
+		e.log.Warn("pub/sub command failed", zap.String("cmd", kind), zap.String("channel", channel),
+			zap.Error(fmt.Errorf("herald/redis: %w", err)))
 	}
 }

@@ -47,20 +47,25 @@ func (s *subscriptions) has(pattern string) bool {
 	return s.exact[pattern] || s.patterns[pattern]
 }
 
-// addExact subscribes topic, with delivery continuing after pos.
-func (s *subscriptions) addExact(topic string, pos broker.Position) {
+// add subscribes a topic or pattern.
+func (s *subscriptions) add(pattern string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.exact[topic] = true
-	if s.topics[topic] == nil {
-		s.topics[topic] = newTopicState(topic, pos)
+	if broker.IsPattern(pattern) {
+		s.patterns[pattern] = true
+	} else {
+		s.exact[pattern] = true
 	}
 }
 
-func (s *subscriptions) addPattern(pattern string) {
+// start sets where delivery of topic goes on from, unless a message of it
+// was delivered already.
+func (s *subscriptions) start(topic string, pos broker.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.patterns[pattern] = true
+	if s.topics[topic] == nil && s.exact[topic] {
+		s.topics[topic] = newTopicState(topic, pos)
+	}
 }
 
 // remove unsubscribes pattern and forgets the topics nothing covers now.

@@ -1,0 +1,53 @@
+package redis
+
+import "sync"
+
+// acks lets a (p)subscribe wait for Redis's confirmation, which arrives on
+// the receive loop. Only once Redis confirmed is a message published on any
+// connection sure to reach this node.
+type acks struct {
+	mu      sync.Mutex
+	waiting map[string][]chan struct{} // by kind + " " + channel
+}
+
+// expect registers a wait for the confirmation of kind ("subscribe",
+// "psubscribe") for channel. Call it before sending the command.
+func (a *acks) expect(kind, channel string) <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.waiting == nil {
+		a.waiting = make(map[string][]chan struct{})
+	}
+	c := make(chan struct{})
+	k := kind + " " + channel
+	a.waiting[k] = append(a.waiting[k], c)
+	return c
+}
+
+// confirm releases every wait for kind and channel.
+func (a *acks) confirm(kind, channel string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := kind + " " + channel
+	for _, c := range a.waiting[k] {
+		close(c)
+	}
+	delete(a.waiting, k)
+}
+
+// forget drops a wait that gave up, so that it does not pile up.
+func (a *acks) forget(kind, channel string, c <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := kind + " " + channel
+	cs := a.waiting[k]
+	for i, w := range cs {
+		if w == c {
+			a.waiting[k] = append(cs[:i], cs[i+1:]...)
+			break
+		}
+	}
+	if len(a.waiting[k]) == 0 {
+		delete(a.waiting, k)
+	}
+}
