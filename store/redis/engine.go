@@ -31,7 +31,7 @@ type Engine struct {
 
 	subs subscriptions // what the broker subscribed, and per-topic delivery state
 
-	psMu sync.Mutex      // held while the pub/sub connection changes or subscribes
+	psMu   sync.Mutex      // held while the pub/sub connection changes or subscribes
 	ps     *goredis.PubSub // the current pub/sub connection
 	psDone chan struct{}   // closed when the receive loop of ps has ended
 
