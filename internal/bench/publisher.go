@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// publishers post to /api/publish from several goroutines, each with a
+// keep-alive connection, either as fast as replies come (closed loop) or
+// at a fixed total rate.
+type publishers struct {
+	cfg      Config
+	client   *http.Client
+	counter  atomic.Int64 // "n" of the next message
+	perTopic []atomic.Uint64
+	ok       atomic.Int64
+	failed   atomic.Int64
+	kinds    errorKinds
+}
+
+func newPublishers(cfg Config) *publishers {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: cfg.Publishers,
+		DisableCompression:  true,
+		IdleConnTimeout:     time.Minute,
+	}
+	return &publishers{
+		cfg:      cfg,
+		client:   &http.Client{Transport: tr, Timeout: cfg.OpTimeout},
+		perTopic: make([]atomic.Uint64, cfg.Topics),
+	}
+}
+
+// run publishes until ctx ends and returns when every publisher stopped.
+func (p *publishers) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for j := 0; j < p.cfg.Publishers; j++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.loop(ctx, j)
+		}()
+	}
+	wg.Wait()
+	p.client.CloseIdleConnections()
+}
+
+// loop is publisher j: it posts topics j, j+P, j+2P ... in turn.
+func (p *publishers) loop(ctx context.Context, j int) {
+	t := p.cfg.Targets[j%len(p.cfg.Targets)]
+	url := t.HTTPBase() + "/api/publish"
+	perRate := p.cfg.Rate / float64(p.cfg.Publishers)
+	start := time.Now()
+	var body []byte
+	for k := 0; waitTurn(ctx, start, k, perRate); k++ {
+		topic := (j + k*p.cfg.Publishers) % p.cfg.Topics
+		body = p.appendBody(body[:0], topic)
+		// A publish under way when the run ends is finished, not cut: the
+		// server may have taken it, and then its deliveries are expected.
+		if err := p.post(context.WithoutCancel(ctx), url, body); err != nil {
+			p.failed.Add(1)
+			p.kinds.add("publish", err)
+			continue
+		}
+		p.ok.Add(1)
+		p.perTopic[topic].Add(1)
+	}
+}
+
+func (p *publishers) appendBody(dst []byte, topic int) []byte {
+	dst = append(dst, `{"topic":"`...)
+	dst = append(dst, p.cfg.TopicPrefix...)
+	dst = strconv.AppendInt(dst, int64(topic), 10)
+	dst = append(dst, `","data":`...)
+	dst = appendPayload(dst, time.Now().UnixNano(), p.counter.Add(1))
+	return append(dst, '}')
+}
+
+// post sends one publish; only a 200 counts as published (PROTOCOL.md
+// section 3).
+func (p *publishers) post(ctx context.Context, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if p.cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+p.cfg.APIKey)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return &StatusError{Code: resp.StatusCode, Body: string(bytes.TrimSpace(reply))}
+	}
+	return nil
+}
+
+// StatusError is a publish answered with something other than 200.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("bench: publish: HTTP %d: %s", e.Code, e.Body)
+}

@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Report is the outcome of one run: the JSON line on stdout.
+type Report struct {
+	Scenario   string   `json:"scenario"`
+	URLs       []string `json:"urls"`
+	Workers    int      `json:"workers"`
+	Conns      int      `json:"conns,omitempty"`
+	Topics     int      `json:"topics"`
+	Publishers int      `json:"publishers,omitempty"`
+	Rate       float64  `json:"rate,omitempty"`
+
+	Connected      int64   `json:"connected"`
+	ConnectErrors  int64   `json:"connect_errors"`
+	ConnectLatency Latency `json:"connect_latency"` // dial to subscribed
+	ClosedByServer int64   `json:"closed_by_server"`
+	ReplyErrors    int64   `json:"reply_errors"`
+	HeartbeatS     int64   `json:"heartbeat_s"`
+	HoldS          float64 `json:"hold_s,omitempty"`
+	Alive          int64   `json:"alive,omitempty"`
+
+	PublishS      float64 `json:"publish_s,omitempty"`
+	Published     int64   `json:"published,omitempty"`
+	PublishErrors int64   `json:"publish_errors,omitempty"`
+	PublishedPerS float64 `json:"published_per_s,omitempty"`
+	Delivered     uint64  `json:"delivered"`
+	DeliveredPerS float64 `json:"delivered_per_s,omitempty"`
+	Expected      uint64  `json:"expected,omitempty"`
+	Completeness  float64 `json:"completeness,omitempty"`
+	WorstTopic    float64 `json:"worst_topic_completeness,omitempty"`
+	Gaps          int64   `json:"seq_gaps"`
+	Dups          int64   `json:"seq_dups"`
+	Latency       Latency `json:"latency"` // publisher's send to receipt
+
+	Cycles       int64   `json:"cycles,omitempty"`
+	CyclesPerS   float64 `json:"cycles_per_s,omitempty"`
+	CycleLatency Latency `json:"cycle_latency"`
+
+	WindowS                float64 `json:"window_s"`
+	ServerCPUS             float64 `json:"server_cpu_s"`
+	ToolCPUS               float64 `json:"tool_cpu_s"`
+	ServerRSSBeforeKiB     int64   `json:"server_rss_before_kib,omitempty"`
+	ServerRSSSubscribedKiB int64   `json:"server_rss_subscribed_kib,omitempty"`
+	ServerRSSEndKiB        int64   `json:"server_rss_end_kib,omitempty"`
+	RSSPerConnBytes        float64 `json:"rss_per_conn_bytes,omitempty"`
+
+	ErrorKinds map[string]int64 `json:"error_kinds"`
+	startNS    int64
+}
+
+func newReport(cfg Config) *Report {
+	r := &Report{Scenario: cfg.Scenario, Topics: cfg.Topics, Rate: cfg.Rate}
+	for _, t := range cfg.Targets {
+		r.URLs = append(r.URLs, t.URL)
+	}
+	if cfg.Scenario != ScenarioChurn {
+		r.Conns = cfg.Conns
+	}
+	if cfg.usesPublishers() {
+		r.Publishers = cfg.Publishers
+	}
+	return r
+}
+
+// fill computes the figures from the workers' merged results.
+func (r *Report) fill(cfg Config, m WorkerStats, pubs *publishers) {
+	r.Connected, r.ConnectErrors = m.Connected, m.ConnectErrors
+	r.ConnectLatency = m.ConnectLat.Summary()
+	r.ClosedByServer, r.ReplyErrors, r.HeartbeatS = m.Closed, m.Errors, m.HeartbeatS
+	r.Delivered, r.Gaps, r.Dups = m.Received, m.Gaps, m.Dups
+	r.Latency, r.CycleLatency = m.Latency.Summary(), m.CycleLat.Summary()
+	r.ErrorKinds = m.ErrorKinds
+	if cfg.Scenario == ScenarioIdle {
+		r.Alive = m.Alive
+	}
+	if cfg.Scenario == ScenarioChurn {
+		r.Cycles = m.Cycles
+		r.CyclesPerS = perSecond(float64(m.Cycles), r.WindowS)
+	}
+	if r.ServerRSSSubscribedKiB > 0 && r.Connected > 0 {
+		r.RSSPerConnBytes = float64(r.ServerRSSSubscribedKiB-r.ServerRSSBeforeKiB) * 1024 / float64(r.Connected)
+	}
+	if pubs != nil {
+		r.fillFanout(cfg, m, pubs)
+	}
+}
+
+func (r *Report) fillFanout(cfg Config, m WorkerStats, pubs *publishers) {
+	r.Published, r.PublishErrors = pubs.ok.Load(), pubs.failed.Load()
+	for k, n := range pubs.kinds.snapshot() {
+		r.ErrorKinds[k] += n
+	}
+	r.PublishedPerS = perSecond(float64(r.Published), r.PublishS)
+	r.Expected = expectedDeliveries(cfg, pubs)
+	if r.Expected > 0 {
+		r.Completeness = float64(r.Delivered) / float64(r.Expected)
+	}
+	r.WorstTopic = 1
+	for t := range pubs.perTopic {
+		want := pubs.perTopic[t].Load() * uint64(subscribersOf(cfg, t))
+		if want > 0 {
+			r.WorstTopic = min(r.WorstTopic, float64(m.PerTopic[t])/float64(want))
+		}
+	}
+	// Deliveries run from the first publish to the last arrival, which
+	// may be after publishing stopped when the server fell behind.
+	if m.LastDeliveryNS > r.startNS {
+		r.DeliveredPerS = perSecond(float64(r.Delivered), float64(m.LastDeliveryNS-r.startNS)/1e9)
+	}
+}
+
+func perSecond(n, s float64) float64 {
+	if s <= 0 {
+		return 0
+	}
+	return n / s
+}
+
+// Human is the summary for people.
+func (r *Report) Human() string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	p("herald-bench %s against %s (%d worker processes)", r.Scenario, strings.Join(r.URLs, ", "), r.Workers)
+	if r.Scenario != ScenarioChurn {
+		p("  connections: %d of %d connected, %d failed; connect+subscribe %s", r.Connected, r.Conns, r.ConnectErrors, latLine(r.ConnectLatency))
+	}
+	p("  closed by the server: %d; error replies: %d; heartbeat %ds", r.ClosedByServer, r.ReplyErrors, r.HeartbeatS)
+	switch r.Scenario {
+	case ScenarioIdle:
+		p("  held %.0fs; alive at the end: %d of %d", r.HoldS, r.Alive, r.Connected)
+	case ScenarioChurn:
+		p("  cycles: %d (%.0f/s); connect+subscribe %s", r.Cycles, r.CyclesPerS, latLine(r.ConnectLatency))
+		p("  whole cycle %s", latLine(r.CycleLatency))
+	default:
+		p("  published: %d in %.1fs (%.0f/s), %d failed", r.Published, r.PublishS, r.PublishedPerS, r.PublishErrors)
+		p("  delivered: %d of %d expected (completeness %.6f, worst topic %.6f), %.0f/s", r.Delivered, r.Expected, r.Completeness, r.WorstTopic, r.DeliveredPerS)
+		p("  seq gaps %d, duplicates %d; latency %s", r.Gaps, r.Dups, latLine(r.Latency))
+	}
+	p("  CPU over %.1fs: server %.2fs (%.0f%% of a core), tool %.2fs (%.0f%%)", r.WindowS,
+		r.ServerCPUS, 100*perSecond(r.ServerCPUS, r.WindowS), r.ToolCPUS, 100*perSecond(r.ToolCPUS, r.WindowS))
+	if r.ServerRSSBeforeKiB > 0 {
+		p("  server RSS: %d KiB before, %d KiB subscribed, %d KiB at the end; %.0f bytes per connection",
+			r.ServerRSSBeforeKiB, r.ServerRSSSubscribedKiB, r.ServerRSSEndKiB, r.RSSPerConnBytes)
+	}
+	if len(r.ErrorKinds) > 0 {
+		p("  errors: %s", kindsLine(r.ErrorKinds))
+	}
+	return b.String()
+}
+
+func latLine(l Latency) string {
+	return fmt.Sprintf("p50 %.2fms p90 %.2fms p99 %.2fms p999 %.2fms max %.2fms (n=%d)", l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
+}
+
+func kindsLine(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}

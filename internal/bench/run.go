@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// workerProgress is how often workers tell the parent their counters:
+// often enough that the end of a drain is seen within a tenth of a second.
+const workerProgress = 100 * time.Millisecond
+
+// Run performs one scenario with workers from sp, printing progress to log.
+// It returns the report even when it also returns an error, so that a run
+// cut short still says what it saw.
+func Run(ctx context.Context, cfg Config, sp Spawner, log io.Writer) (*Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+	defer cancel()
+	r := newReport(cfg)
+	r.ServerRSSBeforeKiB = serverRSS(cfg.ServerPIDs)
+	plans := makePlans(cfg, time.Now().Add(cfg.Deadline-2*time.Second))
+	r.Workers = len(plans)
+	f, err := startFleet(ctx, sp, plans)
+	if err != nil {
+		return r, err
+	}
+	var pubs *publishers
+	if cfg.usesPublishers() {
+		pubs = newPublishers(cfg)
+	}
+	stopProgress := startProgress(log, cfg.Progress, f, pubs)
+	runErr := runPhases(ctx, cfg, f, pubs, r)
+	stopProgress()
+	finishErr := f.finish(ctx)
+	f.stop(5 * time.Second)
+	merged, mergeErr := f.merged()
+	r.fill(cfg, merged, pubs)
+	return r, errors.Join(runErr, wrapIf("finishing", finishErr), mergeErr)
+}
+
+func wrapIf(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("bench: %s: %w", what, err)
+}
+
+// runPhases waits for the workers to connect, then holds, publishes or
+// churns, sampling the server's memory and CPU around it.
+func runPhases(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *Report) error {
+	if cfg.Scenario != ScenarioChurn {
+		if err := waitFor(ctx, f.allReady); err != nil {
+			return fmt.Errorf("bench: connecting did not finish before the deadline: %w", err)
+		}
+		r.ServerRSSSubscribedKiB = serverRSS(cfg.ServerPIDs)
+	}
+	before := takeSample(cfg.ServerPIDs, f)
+	start := time.Now()
+	var err error
+	switch cfg.Scenario {
+	case ScenarioIdle:
+		err = hold(ctx, cfg, f, r)
+	case ScenarioChurn:
+		err = waitFor(ctx, f.allDone)
+	default:
+		err = publishAndDrain(ctx, cfg, f, pubs, r)
+	}
+	r.WindowS = time.Since(start).Seconds()
+	after := takeSample(cfg.ServerPIDs, f)
+	r.ServerCPUS, r.ToolCPUS = after.server-before.server, after.tool-before.tool
+	r.ServerRSSEndKiB = serverRSS(cfg.ServerPIDs)
+	r.startNS = start.UnixNano()
+	return err
+}
+
+// hold keeps the connections for --hold, or two heartbeats plus 5 s.
+func hold(ctx context.Context, cfg Config, f *fleet, r *Report) error {
+	d := cfg.Hold
+	if d == 0 {
+		d = 2*time.Duration(f.total().HeartbeatS)*time.Second + 5*time.Second
+	}
+	r.HoldS = d.Seconds()
+	return sleepCtx(ctx, d)
+}
+
+// publishAndDrain publishes for --duration, then waits until every
+// expected delivery arrived or --drain passed.
+func publishAndDrain(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *Report) error {
+	pctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	start := time.Now()
+	pubs.run(pctx)
+	cancel()
+	r.PublishS = time.Since(start).Seconds()
+	expected := expectedDeliveries(cfg, pubs)
+	dctx, cancel := context.WithTimeout(ctx, cfg.Drain)
+	defer cancel()
+	_ = waitFor(dctx, func() bool { return f.total().Received >= expected })
+	return ctx.Err()
+}
+
+// expectedDeliveries is each topic's publishes times its subscribers.
+func expectedDeliveries(cfg Config, pubs *publishers) uint64 {
+	var n uint64
+	for t := range pubs.perTopic {
+		n += pubs.perTopic[t].Load() * uint64(subscribersOf(cfg, t))
+	}
+	return n
+}
+
+// subscribersOf counts the connections i < Conns with i mod Topics = t.
+func subscribersOf(cfg Config, t int) int {
+	n := cfg.Conns / cfg.Topics
+	if t < cfg.Conns%cfg.Topics {
+		n++
+	}
+	return n
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// makePlans cuts the run into workers of at most ConnsPerWorker
+// connections; churn gets --workers workers sharing the rate.
+func makePlans(cfg Config, deadline time.Time) []Plan {
+	n := cfg.Workers
+	if cfg.Scenario != ScenarioChurn {
+		n = (cfg.Conns + cfg.ConnsPerWorker - 1) / cfg.ConnsPerWorker
+	}
+	plans := make([]Plan, n)
+	for w := range plans {
+		p := Plan{
+			Scenario: cfg.Scenario, Worker: w, Targets: cfg.Targets,
+			Topics: cfg.Topics, TopicPrefix: cfg.TopicPrefix, SourceIPs: cfg.SourceIPs,
+			ConnectRate: cfg.ConnectRate / float64(n), Inflight: cfg.Inflight,
+			OpTimeout: cfg.OpTimeout, Deadline: deadline, Progress: workerProgress,
+		}
+		if cfg.Scenario == ScenarioChurn {
+			// Cycle numbers of different workers never meet, so each
+			// cycle recognises its own message by "n".
+			p.First, p.ChurnRate, p.ChurnDuration = w*1_000_000_000, cfg.Rate/float64(n), cfg.Duration
+		} else {
+			p.First = w * cfg.ConnsPerWorker
+			p.Count = min(cfg.ConnsPerWorker, cfg.Conns-p.First)
+		}
+		plans[w] = p
+	}
+	return plans
+}
+
+// sample is CPU seconds used so far by the servers and by this tool.
+type sample struct{ server, tool float64 }
+
+func takeSample(pids []int, f *fleet) sample {
+	s := sample{tool: selfCPUSeconds()}
+	for _, pid := range pids {
+		v, _ := ProcCPU(pid)
+		s.server += v
+	}
+	for _, p := range f.procs {
+		if p.PID > 0 {
+			v, _ := ProcCPU(p.PID)
+			s.tool += v
+		}
+	}
+	return s
+}
+
+// serverRSS adds up the servers' RSS in KiB; 0 without pids.
+func serverRSS(pids []int) int64 {
+	var kib int64
+	for _, pid := range pids {
+		v, _ := ProcRSS(pid)
+		kib += v
+	}
+	return kib
+}
+
+// startProgress prints one line every period until stopped.
+func startProgress(log io.Writer, period time.Duration, f *fleet, pubs *publishers) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		start, last, lastPub := time.Now(), f.total(), int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				c := f.total()
+				var pub int64
+				if pubs != nil {
+					pub = pubs.ok.Load()
+				}
+				per := period.Seconds()
+				fmt.Fprintf(log, "%5.0fs open=%d connect_errors=%d recv/s=%.0f pub/s=%.0f cycles/s=%.0f closed=%d errors=%d\n",
+					now.Sub(start).Seconds(), c.Open, c.ConnectErrors, float64(c.Received-last.Received)/per,
+					float64(pub-lastPub)/per, float64(c.Cycles-last.Cycles)/per, c.Closed, c.Errors)
+				last, lastPub = c, pub
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,358 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var errServerError = errors.New("bench: server answered error")
+
+// worker holds one worker process's connections and counters.
+type worker struct {
+	plan Plan
+	out  *eventWriter
+
+	open, connected, connectErrs, closed, errs, cycles atomic.Int64
+	received, alive                                    atomic.Uint64
+	gaps, dups, heartbeat                              atomic.Int64
+	lastDelivery                                       atomic.Int64 // Unix ns
+	perTopic                                           []atomic.Uint64
+	latency, connectLat, cycleLat                      Histogram
+	kinds                                              errorKinds
+
+	mu      sync.Mutex
+	conns   []*wsConn
+	closing atomic.Bool
+	readers sync.WaitGroup // one per open connection
+}
+
+// RunWorker is a worker process's body: the plan arrives as the first line
+// of in, commands follow; events go to out as JSON lines. It returns when
+// the parent says finish, closes in, or the plan's deadline passes.
+func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
+	lines := bufio.NewReader(in)
+	first, err := lines.ReadBytes('\n')
+	if err != nil && len(first) == 0 {
+		return fmt.Errorf("bench: worker reading plan: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(first, &p); err != nil {
+		return fmt.Errorf("bench: worker plan: %w", err)
+	}
+	ctx, cancel := context.WithDeadline(ctx, p.Deadline)
+	defer cancel()
+	w := &worker{plan: p, out: &eventWriter{enc: json.NewEncoder(out)}, perTopic: make([]atomic.Uint64, max(p.Topics, 1))}
+	finish := make(chan struct{})
+	go watchCommands(lines, finish) // ends when the parent closes our stdin
+	stopProgress := w.startProgress()
+	switch p.Scenario {
+	case ScenarioChurn:
+		w.runChurn(ctx, finish)
+	default:
+		w.runHeld(ctx, finish)
+	}
+	stopProgress()
+	return w.out.write(Event{Type: "result", Worker: p.Worker, Counters: w.counters(), Result: w.stats()})
+}
+
+// watchCommands closes finish on "finish" or at the end of in.
+func watchCommands(lines *bufio.Reader, finish chan<- struct{}) {
+	defer close(finish)
+	for {
+		line, err := lines.ReadBytes('\n')
+		var c Command
+		if json.Unmarshal(line, &c) == nil && c.Cmd == "finish" {
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// runHeld opens and subscribes every connection, says ready, holds them
+// until told to finish, checks they are alive, and closes them.
+func (w *worker) runHeld(ctx context.Context, finish <-chan struct{}) {
+	w.connectAll(ctx)
+	_ = w.out.write(Event{Type: "ready", Worker: w.plan.Worker, Counters: w.counters()})
+	select {
+	case <-finish:
+	case <-ctx.Done():
+	}
+	w.checkAlive(ctx)
+	w.closeAll()
+}
+
+// connectAll opens the plan's connections at its rate, at most Inflight at
+// once, and returns when every attempt has succeeded or failed.
+func (w *worker) connectAll(ctx context.Context) {
+	var attempts sync.WaitGroup
+	sem := make(chan struct{}, max(w.plan.Inflight, 1))
+	start := time.Now()
+	for k := 0; k < w.plan.Count; k++ {
+		if !waitTurn(ctx, start, k, w.plan.ConnectRate) {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		attempts.Add(1)
+		go func(i int) {
+			defer attempts.Done()
+			c, seq, err := w.openSubscribed(ctx, i, i%max(w.plan.Topics, 1))
+			<-sem
+			if err != nil {
+				w.connectErrs.Add(1)
+				w.kinds.add("connect", err)
+				return
+			}
+			w.keep(c, i%max(w.plan.Topics, 1), seq)
+		}(w.plan.First + k)
+	}
+	attempts.Wait()
+}
+
+// waitTurn paces attempt k at rate a second; false when ctx ends first.
+func waitTurn(ctx context.Context, start time.Time, k int, rate float64) bool {
+	if rate <= 0 {
+		return ctx.Err() == nil
+	}
+	d := time.Until(start.Add(time.Duration(float64(k) / rate * float64(time.Second))))
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// keep registers an open connection and starts its reader.
+func (w *worker) keep(c *wsConn, topic int, seq int64) {
+	w.mu.Lock()
+	w.conns = append(w.conns, c)
+	w.mu.Unlock()
+	w.open.Add(1)
+	w.connected.Add(1)
+	w.readers.Add(1)
+	go w.read(c, topic, seq)
+}
+
+// read counts what arrives on one subscribed connection until it closes.
+func (w *worker) read(c *wsConn, topic int, lastSeq int64) {
+	defer w.readers.Done()
+	defer w.open.Add(-1)
+	for {
+		msg, at, err := c.ReadMessage()
+		if err != nil {
+			if !w.closing.Load() {
+				w.closed.Add(1)
+				w.kinds.add("read", err)
+			}
+			return
+		}
+		switch string(msgType(msg)) {
+		case "message":
+			lastSeq = w.onDelivery(msg, at, topic, lastSeq)
+		case "pong":
+			w.alive.Add(1)
+		case "error":
+			w.errs.Add(1)
+			w.kinds.add("reply", fmt.Errorf("%w: %s", errServerError, stringField(msg, `"code":"`)))
+		}
+	}
+}
+
+// onDelivery counts one message and checks its seq follows lastSeq.
+func (w *worker) onDelivery(msg []byte, at time.Time, topic int, lastSeq int64) int64 {
+	d, ok := parseDelivery(msg)
+	if !ok {
+		w.errs.Add(1)
+		w.kinds.add("read", fmt.Errorf("%w: unreadable message", ErrFrame))
+		return lastSeq
+	}
+	w.received.Add(1)
+	w.perTopic[topic].Add(1)
+	now := at.UnixNano()
+	w.latency.Record(time.Duration(now - d.sent))
+	if w.lastDelivery.Load() < now {
+		w.lastDelivery.Store(now) // a race between readers moves it back by a burst at most
+	}
+	switch {
+	case d.seq <= lastSeq:
+		w.dups.Add(1)
+		return lastSeq
+	case d.seq != lastSeq+1:
+		w.gaps.Add(1)
+	}
+	return d.seq
+}
+
+// openSubscribed dials connection i, reads the welcome, subscribes to the
+// topic and waits for the reply. It returns the topic's seq then.
+func (w *worker) openSubscribed(ctx context.Context, i, topic int) (*wsConn, int64, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, w.plan.OpTimeout)
+	defer cancel()
+	d := dialerFor(w.plan, i)
+	c, err := dialWS(ctx, d, w.plan.Targets[i%len(w.plan.Targets)])
+	if err != nil {
+		return nil, 0, err
+	}
+	dl, _ := ctx.Deadline()
+	_ = c.nc.SetDeadline(dl)
+	seq, err := w.welcomeAndSubscribe(c, topic)
+	if err != nil {
+		c.Close()
+		return nil, 0, err
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	w.connectLat.Record(time.Since(start))
+	return c, seq, nil
+}
+
+// welcomeAndSubscribe reads the welcome and subscribes (PROTOCOL.md
+// section 2), returning the seq the subscribed reply names.
+func (w *worker) welcomeAndSubscribe(c *wsConn, topic int) (int64, error) {
+	msg, _, err := c.ReadMessage()
+	if err != nil {
+		return 0, err
+	}
+	if string(msgType(msg)) != "welcome" {
+		return 0, fmt.Errorf("handshake: first message is %q, not welcome", msgType(msg))
+	}
+	if hb, ok := intField(msg, `"heartbeat":`); ok {
+		w.heartbeat.Store(hb)
+	}
+	cmd := `{"type":"subscribe","id":"s","topic":"` + w.plan.Topic(topic) + `"}`
+	if err := c.WriteText([]byte(cmd)); err != nil {
+		return 0, err
+	}
+	for {
+		msg, _, err := c.ReadMessage()
+		if err != nil {
+			return 0, err
+		}
+		switch string(msgType(msg)) {
+		case "subscribed":
+			seq, _ := intField(msg, `"seq":`)
+			return seq, nil
+		case "error":
+			return 0, fmt.Errorf("%w: %s", errServerError, stringField(msg, `"code":"`))
+		}
+	}
+}
+
+// checkAlive sends a ping command on every connection still open and waits
+// for as many pongs, or the op timeout.
+func (w *worker) checkAlive(ctx context.Context) {
+	w.mu.Lock()
+	conns := w.conns
+	w.mu.Unlock()
+	ping := []byte(`{"type":"ping","id":"alive"}`)
+	for _, c := range conns {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(w.plan.OpTimeout))
+		_ = c.WriteText(ping)
+	}
+	deadline := time.Now().Add(w.plan.OpTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if int64(w.alive.Load()) >= w.open.Load() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// closeAll closes every connection and waits for their readers.
+func (w *worker) closeAll() {
+	w.closing.Store(true)
+	w.mu.Lock()
+	for _, c := range w.conns {
+		c.Close()
+	}
+	w.mu.Unlock()
+	w.readers.Wait()
+}
+
+func (w *worker) counters() Counters {
+	return Counters{
+		Open: w.open.Load(), Connected: w.connected.Load(), ConnectErrors: w.connectErrs.Load(),
+		Received: w.received.Load(), Closed: w.closed.Load(), Errors: w.errs.Load(),
+		Cycles: w.cycles.Load(), HeartbeatS: w.heartbeat.Load(),
+	}
+}
+
+func (w *worker) stats() *WorkerStats {
+	s := &WorkerStats{
+		Counters: w.counters(), Alive: int64(w.alive.Load()), PerTopic: map[int]uint64{},
+		Gaps: w.gaps.Load(), Dups: w.dups.Load(), Latency: w.latency.Snapshot(),
+		ConnectLat: w.connectLat.Snapshot(), CycleLat: w.cycleLat.Snapshot(),
+		ErrorKinds: w.kinds.snapshot(), CPUSeconds: selfCPUSeconds(),
+		LastDeliveryNS: w.lastDelivery.Load(),
+	}
+	for i := range w.perTopic {
+		if n := w.perTopic[i].Load(); n > 0 {
+			s.PerTopic[i] = n
+		}
+	}
+	return s
+}
+
+// startProgress reports counters every plan.Progress until stopped.
+func (w *worker) startProgress() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(max(w.plan.Progress, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = w.out.write(Event{Type: "progress", Worker: w.plan.Worker, Counters: w.counters()})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// eventWriter serialises events onto one stream.
+type eventWriter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (e *eventWriter) write(ev Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.enc.Encode(ev)
+}
+
+// selfCPUSeconds is this process's user plus system CPU time so far.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
