@@ -121,3 +121,11 @@ func (p *page) value(js string) string {
 	}
 	return s
 }
+
+// do runs actions in the page.
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.t.Fatalf("page actions: %v", err)
+	}
+}

@@ -243,3 +243,66 @@ func TestTokenExpiryReadsTheClaim(t *testing.T) {
 		}
 	}
 }
+
+func TestClientStopsOn4001WithAFixedToken(t *testing.T) {
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", `{ token: 'fixed' }`)
+	c := f.accept(ctx)
+	if c.token() != "fixed" {
+		t.Fatalf("token %q, want fixed", c.token())
+	}
+	c.welcome()
+	c.closeWith(ws.StatusCode(4001), "token expired")
+	// A fixed token cannot be renewed: reconnecting would only fail again.
+	p.wait(`errors.join() === 'token_expired' && states.at(-1) === 'disconnected'`)
+	p.run(`new Promise((resolve) => setTimeout(resolve, 300))`) // time for a reconnect that must not come
+	select {
+	case <-f.conns:
+		t.Fatal("client reconnected with an expired fixed token")
+	default:
+	}
+}
+
+func TestClientUnsubscribesWhenTheLastCallbackGoes(t *testing.T) {
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	p.run(`window.first = h.subscribe('chat.lobby', (m) => got.push(m.seq));
+		window.second = h.subscribe('chat.lobby', (m) => got.push(-m.seq))`)
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe") // one subscribe for both callbacks
+	c.send(subscribed(cmd, "e1", 0))
+	c.send(message("chat.lobby", 1, nil))
+	p.wait(`got.join() === '1,-1'`)
+
+	p.run(`void second.unsubscribe()`)
+	c.send(message("chat.lobby", 2, nil))
+	p.wait(`got.join() === '1,-1,2'`)
+	p.run(`void first.unsubscribe().then(() => window.unsubscribed = true)`)
+	cmd = c.expect(ctx, "unsubscribe")
+	if cmd["topic"] != "chat.lobby" {
+		t.Fatalf("unsubscribe %v, want chat.lobby", cmd)
+	}
+	c.send(map[string]any{"type": "unsubscribed", "id": cmd["id"], "topic": "chat.lobby"})
+	p.wait(`window.unsubscribed === true`)
+	c.send(message("chat.lobby", 3, nil)) // in flight before the unsubscribe: ignored
+	p.run(`new Promise((resolve) => setTimeout(resolve, 50))`)
+	if got := p.value(`got.join()`); got != "1,-1,2" {
+		t.Errorf("got %s after unsubscribing, want 1,-1,2", got)
+	}
+}
+
+func TestClientPingsAndAbandonsASilentLink(t *testing.T) {
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	startClient(t, f, "", `{ pingInterval: 50, timeout: 200 }`)
+	c := f.accept(ctx)
+	c.welcome()
+	c.expect(ctx, "ping") // and never answer it
+	c2 := f.accept(ctx)
+	c2.welcome()
+	ping := c2.expect(ctx, "ping")
+	c2.send(map[string]any{"type": "pong", "id": ping["id"]})
+}

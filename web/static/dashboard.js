@@ -182,15 +182,17 @@ function empty(text) {
   return span;
 }
 
-// drawSpark draws values as a line over a filled area, scaled to the largest.
+// drawSpark draws values as a line over a filled area, scaled to the largest
+// and stretched over the width (a single value is a flat line).
 function drawSpark(svg, values) {
   const w = 160, h = 36, pad = 2;
   svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
   svg.setAttribute('preserveAspectRatio', 'none');
   const max = Math.max(1, ...values);
-  const step = w / (POINTS - 1);
-  const x0 = w - (values.length - 1) * step;
-  const points = values.map((v, i) => `${(x0 + i * step).toFixed(1)},${(h - pad - (v / max) * (h - 2 * pad)).toFixed(1)}`);
+  const shown = values.length === 1 ? [values[0], values[0]] : values;
+  const step = w / (shown.length - 1);
+  const x0 = 0;
+  const points = shown.map((v, i) => `${(x0 + i * step).toFixed(1)},${(h - pad - (v / max) * (h - 2 * pad)).toFixed(1)}`);
   const ns = 'http://www.w3.org/2000/svg';
   const area = document.createElementNS(ns, 'polygon');
   area.setAttribute('class', 'area');
@@ -290,12 +292,12 @@ $('tail-form').addEventListener('submit', (ev) => {
   const token = $('tail-token').value.trim();
   const client = new Herald(nodes[0] + '/ws', token ? { token } : {});
   client.on('state', (state) => setTailState(state));
-  client.on('error', (err) => tailNotice(`${err.code}: ${err.message}`));
+  client.on('error', (err) => tailNotice(`${err.code}: ${err.message}`, 'warn'));
   const sub = client.subscribe(pattern, addTailMessage, {
-    onRecoveryFailed: () => tailNotice('Reconnected: messages may be missing'),
-    onError: (err) => { tailNotice(`Subscribe refused: ${err.code}: ${err.message}`); stopTail(); },
+    onRecoveryFailed: () => tailNotice('Reconnected: messages may be missing', 'warn'),
+    onError: (err) => { tailNotice(`Subscribe refused: ${err.code}: ${err.message}`, 'warn'); stopTail(); },
   });
-  sub.ready.then(() => tailNotice(`Subscribed to ${pattern}`), () => {});
+  sub.ready.then(() => tailNotice(`Subscribed to ${pattern}`, 'info'), () => {});
   client.connect();
   tail = { client, sub };
   $('tail-stop').disabled = false;
@@ -323,14 +325,15 @@ function addTailMessage(m) {
   li.className = 'msg';
   li.dataset.topic = m.topic;
   li.dataset.seq = m.seq;
-  const time = new Date(m.time).toISOString().slice(11, 23);
+  const d = new Date(m.time);
+  const time = d.toTimeString().slice(0, 8) + '.' + String(d.getMilliseconds()).padStart(3, '0');
   li.append(span('time', time), span('topic', m.topic), span('seq', '#' + m.seq), span('data', JSON.stringify(m.data)));
   prependTail(li);
 }
 
-function tailNotice(text) {
+function tailNotice(text, kind) {
   const li = document.createElement('li');
-  li.className = 'notice';
+  li.className = 'notice ' + kind;
   li.textContent = text;
   prependTail(li);
 }
