@@ -15,9 +15,9 @@ import (
 )
 
 const (
-	readBufferSize = 64 << 10         // one per loop, shared by its connections
+	readBufferSize = 64 << 10           // one per loop, shared by its connections
 	readBudget     = 2 * readBufferSize // per connection per wake, so one peer cannot starve the rest
-	maxIovecs      = 1024             // IOV_MAX on Linux
+	maxIovecs      = 1024               // IOV_MAX on Linux
 	maxEvents      = 256
 )
 

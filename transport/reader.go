@@ -94,7 +94,7 @@ func (r *frameReader) check(h ws.Header, limit int64) error {
 		return errControlFragment
 	case h.OpCode == ws.OpContinuation && !r.fragmented:
 		return errNoMessage
-	case h.OpCode.IsData() && r.fragmented:
+	case (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary) && r.fragmented:
 		return errUnfinished
 	case h.OpCode == ws.OpBinary:
 		return errBinary
