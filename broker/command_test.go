@@ -1,0 +1,106 @@
+package broker
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestDecodeCommand(t *testing.T) {
+	c, err := decodeCommand([]byte(`{"type":"subscribe","id":"7","topic":"chat.lobby","since":{"epoch":"e","seq":38},"future":[1,{"x":2}]}`))
+	if err != nil || c.Type != cmdSubscribe || c.ID != "7" || c.Topic != "chat.lobby" || c.Since == nil || *c.Since != (since{"e", 38}) {
+		t.Errorf("subscribe: %+v %v", c, err)
+	}
+	c, err = decodeCommand([]byte(`{"type":"publish","topic":"a","data": [1, 2 ]}`))
+	if err != nil || string(c.Data) != `[1, 2 ]` {
+		t.Errorf("publish data %q %v", c.Data, err)
+	}
+	c, err = decodeCommand([]byte(`{"type":"subscribe","topic":"a","since":null}`))
+	if err != nil || c.Since != nil {
+		t.Errorf("since null: %+v %v", c, err)
+	}
+	c, err = decodeCommand([]byte(`{"type":"refresh","id":"6","token":"t"}`))
+	if err != nil || c.Token != "t" {
+		t.Errorf("refresh: %+v %v", c, err)
+	}
+	if _, err := decodeCommand([]byte(`{"type":"ping","id":"` + strings.Repeat("é", 32) + `"}`)); err != nil {
+		t.Errorf("a 64-byte id: %v", err)
+	}
+}
+
+func TestDecodeCommandOwnsItsMemory(t *testing.T) {
+	payload := []byte(`{"type":"publish","id":"1","topic":"a","data":{"k":"v"}}`)
+	c, err := decodeCommand(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range payload {
+		payload[i] = 'z'
+	}
+	if c.ID != "1" || c.Topic != "a" || string(c.Data) != `{"k":"v"}` {
+		t.Errorf("command changed with its payload: %+v", c)
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"ping","id":"5"}`,
+		`{"type":"subscribe","id":"1","topic":"chat.lobby"}`,
+		`{"type":"subscribe","id":"2","topic":"chat.lobby","since":{"epoch":"e7f3","seq":38}}`,
+		`{"type":"unsubscribe","id":"3","topic":"chat.*"}`,
+		`{"type":"publish","id":"4","topic":"chat.lobby","data":{"text":"hi"}}`,
+		`{"type":"refresh","id":"6","token":"abc"}`,
+		`{"type":"publish","topic":"a","data":null}`,
+		`[1]`, `null`, `{"type":7}`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c, err := decodeCommand(payload)
+		if err != nil {
+			if err.Code == "" || err.Message == "" {
+				t.Errorf("error without code or message: %+v", err)
+			}
+			return
+		}
+		if len(c.ID) > MaxIDBytes {
+			t.Errorf("id of %d bytes accepted", len(c.ID))
+		}
+		switch c.Type {
+		case cmdSubscribe, cmdUnsubscribe:
+			if !ValidPattern(c.Topic) || (c.Since != nil && IsPattern(c.Topic)) {
+				t.Errorf("accepted %+v", c)
+			}
+		case cmdPublish:
+			if !ValidTopic(c.Topic) || !json.Valid(c.Data) {
+				t.Errorf("accepted %+v", c)
+			}
+		case cmdRefresh:
+			if c.Token == "" {
+				t.Error("refresh without token accepted")
+			}
+		case cmdPing:
+		default:
+			t.Errorf("type %q accepted", c.Type)
+		}
+	})
+}
+
+func BenchmarkDecodeCommand(b *testing.B) {
+	for name, s := range map[string]string{
+		"ping":      `{"type":"ping","id":"5"}`,
+		"subscribe": `{"type":"subscribe","id":"2","topic":"chat.lobby","since":{"epoch":"e7f3","seq":38}}`,
+		"publish":   `{"type":"publish","id":"4","topic":"chat.lobby","data":{"text":"hello there, how are you today?"}}`,
+	} {
+		payload := []byte(s)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			for b.Loop() {
+				if _, err := decodeCommand(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
