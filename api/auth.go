@@ -1,0 +1,78 @@
+package api
+
+import (
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// keyBytes keeps the non-empty keys, as bytes for constant-time comparison.
+func keyBytes(keys []string) [][]byte {
+	var out [][]byte
+	for _, k := range keys {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, []byte(k))
+		}
+	}
+	return out
+}
+
+// key lets a request through to h only with a valid API key, or, when no
+// key is configured, only from a loopback address.
+func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.keys) == 0 {
+			if !isLoopback(r.RemoteAddr) {
+				writeFailure(w, broker.CodeForbidden, "no API keys are configured: only loopback callers are served")
+				return
+			}
+			h(w, r)
+			return
+		}
+		token, ok := bearer(r)
+		if !ok {
+			writeFailure(w, broker.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
+			return
+		}
+		if !s.validKey(token) {
+			writeFailure(w, broker.CodeUnauthorized, "the API key is not valid")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// validKey compares token with every key in constant time, so neither a
+// match nor its position shows in the time taken.
+func (s *Server) validKey(token string) bool {
+	found := 0
+	for _, k := range s.keys {
+		found |= subtle.ConstantTimeCompare([]byte(token), k)
+	}
+	return found == 1
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(h[len(prefix):])
+	return token, token != ""
+}
+
+// isLoopback reports whether remoteAddr ("host:port") is a loopback address.
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}

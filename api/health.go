@@ -1,0 +1,44 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// readyTimeout bounds one readiness check, so a hung backend answers 503
+// before a prober gives up.
+const readyTimeout = 2 * time.Second
+
+// handleHealthz answers 200 while the process runs.
+func handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz answers 200 only while the broker can take publishes, and
+// 503 from the moment Shutdown starts, so load balancers move away first.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.broker.Ready(ctx); err != nil {
+		writeFailure(w, broker.CodeUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// handleMetrics serves the configured metrics handler. /metrics is
+// reserved for Prometheus; until metrics exist it answers 501.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Metrics == nil {
+		writeJSON(w, http.StatusNotImplemented, errorBody{Error: errorDetail{Code: broker.CodeInternal, Message: "metrics are not available in this build"}})
+		return
+	}
+	s.cfg.Metrics.ServeHTTP(w, r)
+}

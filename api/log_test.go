@@ -1,0 +1,80 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/api"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func observed() (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zap.DebugLevel)
+	return zap.New(core), logs
+}
+
+// emfileListener fails its first Accept as a listener out of descriptors
+// does, then waits until closed.
+type emfileListener struct {
+	once   sync.Once
+	closed chan struct{}
+}
+
+type tempError struct{}
+
+func (tempError) Error() string   { return "accept tcp: too many open files" }
+func (tempError) Timeout() bool   { return false }
+func (tempError) Temporary() bool { return true }
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	failed := false
+	l.once.Do(func() { failed = true })
+	if failed {
+		return nil, tempError{}
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *emfileListener) Close() error {
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	return nil
+}
+
+func (l *emfileListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+func TestAcceptErrorsAreLogged(t *testing.T) {
+	log, logs := observed()
+	ws := newTransport(t)
+	srv := api.New(api.Config{Logger: log, APIKeys: []string{"k"}}, nil, ws)
+	l := &emfileListener{closed: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.FilterMessageSnippet("too many open files").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the accept error was not logged: %v", logs.All())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	if logs.FilterMessageSnippet("retrying").Len() == 0 {
+		t.Fatal("the log does not say the accept is retried")
+	}
+}

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/herald-broker/herald/broker"
+	"go.uber.org/zap"
+)
+
+// publishRequest is one message to publish, in every publishing route.
+type publishRequest struct {
+	Topic          string          `json:"topic"`
+	Data           json.RawMessage `json:"data"` // kept byte for byte
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+// publishReply says where one message was placed.
+type publishReply struct {
+	Topic string `json:"topic"`
+	Seq   uint64 `json:"seq"`
+	Msg   string `json:"msg"`
+}
+
+// resultsReply answers broadcast and batch, one result per message in
+// request order. On a failure midway Error is set and Results holds the
+// messages published before it.
+type resultsReply struct {
+	Error   *errorDetail   `json:"error,omitempty"`
+	Results []publishReply `json:"results"`
+}
+
+// checkMessage returns why topic and data cannot be published, or ok.
+func (s *Server) checkMessage(topic string, data json.RawMessage) (code broker.Code, message string, ok bool) {
+	switch {
+	case topic == "":
+		return broker.CodeBadRequest, "topic is required", false
+	case len(data) == 0:
+		return broker.CodeBadRequest, "data is required", false
+	case !broker.ValidTopic(topic):
+		return broker.CodeInvalidTopic, fmt.Sprintf("%q is not a valid topic", topic), false
+	case len(data) > s.cfg.MaxMessageBytes:
+		return broker.CodeMessageTooLarge, fmt.Sprintf("data is longer than %d bytes", s.cfg.MaxMessageBytes), false
+	}
+	return "", "", true
+}
+
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	var req publishRequest
+	if !decodeBody(w, r, s.limits.publish, &req) {
+		return
+	}
+	if code, message, ok := s.checkMessage(req.Topic, req.Data); !ok {
+		writeFailure(w, code, message)
+		return
+	}
+	res, err := s.broker.Publish(r.Context(), req.Topic, req.Data, req.IdempotencyKey)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, replyOf(res))
+}
+
+func replyOf(res broker.PublishResult) publishReply {
+	return publishReply{Topic: res.Topic, Seq: res.Seq, Msg: res.ID}
+}
+
+// broadcastRequest is one data value for several topics.
+type broadcastRequest struct {
+	Topics         []string        `json:"topics"`
+	Data           json.RawMessage `json:"data"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
+	var req broadcastRequest
+	if !decodeBody(w, r, s.limits.broadcast, &req) {
+		return
+	}
+	msgs, ok := s.broadcastMessages(w, req)
+	if !ok {
+		return
+	}
+	s.publishAll(w, r, msgs)
+}
+
+// broadcastMessages turns req into one message per topic, every one
+// checked, or answers why not.
+func (s *Server) broadcastMessages(w http.ResponseWriter, req broadcastRequest) ([]publishRequest, bool) {
+	if len(req.Topics) == 0 {
+		badRequest(w, "topics is required: a non-empty array of topics")
+		return nil, false
+	}
+	if len(req.Topics) > maxBroadcastTopics {
+		badRequest(w, fmt.Sprintf("at most %d topics in one broadcast", maxBroadcastTopics))
+		return nil, false
+	}
+	msgs := make([]publishRequest, len(req.Topics))
+	for i, topic := range req.Topics {
+		if code, message, ok := s.checkMessage(topic, req.Data); !ok {
+			writeFailure(w, code, fmt.Sprintf("topics[%d]: %s", i, message))
+			return nil, false
+		}
+		msgs[i] = publishRequest{Topic: topic, Data: req.Data, IdempotencyKey: broadcastKey(req.IdempotencyKey, topic)}
+	}
+	return msgs, true
+}
+
+// broadcastKey gives each topic of a broadcast its own idempotency key, so
+// that a retried broadcast publishes only what the first try did not. A
+// topic holds no space, so distinct (topic, key) pairs never share one.
+func broadcastKey(key, topic string) string {
+	if key == "" {
+		return ""
+	}
+	return topic + " " + key
+}
+
+// batchRequest is several messages, published in order.
+type batchRequest struct {
+	Messages []publishRequest `json:"messages"`
+}
+
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	var req batchRequest
+	if !decodeBody(w, r, s.limits.batch, &req) {
+		return
+	}
+	if len(req.Messages) == 0 {
+		badRequest(w, "messages is required: a non-empty array of messages")
+		return
+	}
+	if len(req.Messages) > maxBatchMessages {
+		badRequest(w, fmt.Sprintf("at most %d messages in one batch", maxBatchMessages))
+		return
+	}
+	for i, m := range req.Messages {
+		if code, message, ok := s.checkMessage(m.Topic, m.Data); !ok {
+			writeFailure(w, code, fmt.Sprintf("messages[%d]: %s", i, message))
+			return
+		}
+	}
+	s.publishAll(w, r, req.Messages)
+}
+
+// publishAll publishes msgs one after another and answers with their
+// results in order. It is not atomic: at the first failure it stops and
+// answers that failure's status, with the results of the messages already
+// published. A retry with the same idempotency keys publishes only the rest.
+func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publishRequest) {
+	results := make([]publishReply, 0, len(msgs))
+	for i, m := range msgs {
+		res, err := s.broker.Publish(r.Context(), m.Topic, m.Data, m.IdempotencyKey)
+		if err != nil {
+			code, message := failureOf(err)
+			if code == broker.CodeInternal {
+				s.log.Error("publish failed", zap.String("path", r.URL.Path), zap.Int("index", i), zap.Error(err))
+			}
+			detail := &errorDetail{Code: code, Message: fmt.Sprintf("message %d of %d: %s; the %d before it were published", i+1, len(msgs), message, i)}
+			writeJSON(w, statusOf(code), resultsReply{Error: detail, Results: results})
+			return
+		}
+		results = append(results, replyOf(res))
+	}
+	writeJSON(w, http.StatusOK, resultsReply{Results: results})
+}

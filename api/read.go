@@ -1,0 +1,126 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// History's limit when none is given, and the most one request may ask for.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// historyQuery is a parsed GET /api/history query.
+type historyQuery struct {
+	topic string
+	since uint64
+	limit int
+}
+
+// parseHistoryQuery reads topic (required), since (default 0) and limit
+// (default 100, at least 1, capped at 1000).
+func parseHistoryQuery(r *http.Request) (historyQuery, error) {
+	q := r.URL.Query()
+	h := historyQuery{topic: q.Get("topic"), limit: defaultHistoryLimit}
+	if h.topic == "" {
+		return h, fmt.Errorf("topic is required")
+	}
+	if v := q.Get("since"); v != "" {
+		since, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return h, fmt.Errorf("since must be a whole number, 0 or more")
+		}
+		h.since = since
+	}
+	if v := q.Get("limit"); v != "" {
+		limit, err := strconv.Atoi(v)
+		if err != nil || limit < 1 {
+			return h, fmt.Errorf("limit must be a whole number, 1 or more")
+		}
+		h.limit = min(limit, maxHistoryLimit)
+	}
+	return h, nil
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	q, err := parseHistoryQuery(r)
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	if !broker.ValidTopic(q.topic) {
+		writeFailure(w, broker.CodeInvalidTopic, fmt.Sprintf("%q is not a valid topic", q.topic))
+		return
+	}
+	res, err := s.broker.History(r.Context(), q.topic, q.since, q.limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeRawJSON(w, http.StatusOK, appendHistoryJSON(nil, q.topic, res))
+}
+
+// appendHistoryJSON writes {"topic","epoch","seq","messages"} by hand so
+// that each message is exactly what a WebSocket subscriber receives, data
+// byte for byte (encoding/json would compact it).
+func appendHistoryJSON(dst []byte, topic string, res broker.HistoryResult) []byte {
+	dst = append(dst, `{"topic":`...)
+	dst = appendJSONString(dst, topic)
+	dst = append(dst, `,"epoch":`...)
+	dst = appendJSONString(dst, res.Epoch)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, res.Seq, 10)
+	dst = append(dst, `,"messages":[`...)
+	for i, m := range res.Messages {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = broker.AppendMessageJSON(dst, m, "")
+	}
+	return append(dst, "]}"...)
+}
+
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return append(dst, b...)
+}
+
+func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {
+	topics := s.broker.Topics()
+	if topics == nil {
+		topics = []broker.TopicCount{} // [] on the wire, never null
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Topics []broker.TopicCount `json:"topics"`
+	}{topics})
+}
+
+// statsReply is GET /api/stats.
+type statsReply struct {
+	Node          string `json:"node"`
+	UptimeS       int64  `json:"uptime_s"`
+	Connections   int64  `json:"connections"`
+	Subscriptions int64  `json:"subscriptions"`
+	Topics        int64  `json:"topics"`
+	MessagesIn    uint64 `json:"messages_in"`
+	MessagesOut   uint64 `json:"messages_out"`
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	st := s.broker.Stats()
+	writeJSON(w, http.StatusOK, statsReply{
+		Node:          st.Node,
+		UptimeS:       int64(st.Uptime / time.Second),
+		Connections:   st.Connections,
+		Subscriptions: st.Subscriptions,
+		Topics:        st.Topics,
+		MessagesIn:    st.MessagesIn,
+		MessagesOut:   st.MessagesOut,
+	})
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// Codes the HTTP API answers with that clients of the WebSocket never see.
+const (
+	codeMethodNotAllowed broker.Code = "method_not_allowed"
+	codeNotFound         broker.Code = "not_found"
+)
+
+// statusOf maps an error code to its HTTP status (PROTOCOL.md section 3).
+func statusOf(code broker.Code) int {
+	switch code {
+	case broker.CodeBadRequest, broker.CodeInvalidTopic, broker.CodeUnknownType,
+		broker.CodeNotSubscribed, broker.CodeTooManySubscriptions:
+		return http.StatusBadRequest
+	case broker.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case broker.CodeForbidden:
+		return http.StatusForbidden
+	case codeNotFound:
+		return http.StatusNotFound
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case broker.CodeMessageTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case broker.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case broker.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorBody is the body of every failure: {"error":{"code":..,"message":..}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    broker.Code `json:"code"`
+	Message string      `json:"message"`
+}
+
+// writeJSON answers with status and v encoded as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only our own reply types reach here; they always encode.
+		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	writeRawJSON(w, status, body)
+}
+
+// writeRawJSON answers with status and body, which is already JSON.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(body) // a failed write means the caller has gone; nothing to tell
+}
+
+// writeFailure answers with code's status and an error body.
+func writeFailure(w http.ResponseWriter, code broker.Code, message string) {
+	writeJSON(w, statusOf(code), errorBody{Error: errorDetail{Code: code, Message: message}})
+}
+
+// failureOf returns the code and the message a client may see for err. The
+// cause of an internal error stays in the log, not in the reply.
+func failureOf(err error) (broker.Code, string) {
+	var e *broker.Error
+	if errors.As(err, &e) && e.Code != broker.CodeInternal {
+		return e.Code, e.Message
+	}
+	return broker.CodeInternal, "internal error"
+}
+
+// badRequest is a 400 bad_request with message.
+func badRequest(w http.ResponseWriter, message string) {
+	writeFailure(w, broker.CodeBadRequest, message)
+}

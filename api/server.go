@@ -1,0 +1,190 @@
+// Package api is Herald's HTTP server: one port for the backend API
+// (/api/*), the probes (/healthz, /readyz), /metrics, and /ws, where a
+// request is checked and handed to transport for the WebSocket upgrade.
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/transport"
+	"go.uber.org/zap"
+)
+
+// Defaults of Config and of the http.Server.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxHeaderBytes  = 16 << 10
+
+	// readHeaderTimeout closes a connection whose request line and headers,
+	// an upgrade request among them, have not all arrived in time.
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second // headers and body of one request
+	writeTimeout      = 30 * time.Second // one reply
+	idleTimeout       = 120 * time.Second
+)
+
+// Config are the HTTP server's settings.
+type Config struct {
+	// APIKeys are accepted as "Authorization: Bearer <key>" on /api/*.
+	// With none, only loopback callers are served.
+	APIKeys []string
+	// AllowedOrigins are the Origin values accepted on /ws; empty: any.
+	AllowedOrigins []string
+	// MaxMessageBytes is the largest data value; request bodies are
+	// bounded from it (see bodyLimits). 0: DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// MaxHeaderBytes bounds a request's line and headers, the upgrade
+	// request included. 0: DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// Tokens checks client tokens on /ws. Nil: every client is anonymous
+	// and allowed everything.
+	Tokens TokenVerifier
+	// Metrics serves /metrics. Nil: /metrics answers 501 until the
+	// Prometheus metrics exist.
+	Metrics http.Handler
+	// Files serves every path not listed above outside /api/: the
+	// dashboard at / and /herald.js. Nil: those paths answer 404.
+	Files  http.Handler
+	Logger *zap.Logger
+}
+
+// Server serves the HTTP API and the WebSocket upgrade on one listener.
+type Server struct {
+	cfg     Config
+	broker  *broker.Broker
+	ws      *transport.Server
+	log     *zap.Logger
+	keys    [][]byte
+	limits  bodyLimits
+	http    *http.Server
+	closing atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New builds the server over b and ws. It serves nothing until Serve.
+func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Server{
+		cfg:    cfg,
+		broker: b,
+		ws:     ws,
+		log:    cfg.Logger,
+		keys:   keyBytes(cfg.APIKeys),
+		limits: newBodyLimits(cfg.MaxMessageBytes),
+	}
+	if len(s.keys) == 0 {
+		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
+	}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		// net/http reports accept errors here, "too many open files"
+		// among them (it backs off and retries), and bad TLS or header
+		// reads; they go to the log instead of stderr.
+		ErrorLog: zap.NewStdLog(s.log.Named("http")),
+	}
+	return s
+}
+
+// Handler routes every path the server answers.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/publish", s.route(http.MethodPost, s.key(s.handlePublish)))
+	mux.Handle("/api/broadcast", s.route(http.MethodPost, s.key(s.handleBroadcast)))
+	mux.Handle("/api/batch", s.route(http.MethodPost, s.key(s.handleBatch)))
+	mux.Handle("/api/history", s.route(http.MethodGet, s.key(s.handleHistory)))
+	mux.Handle("/api/topics", s.route(http.MethodGet, s.key(s.handleTopics)))
+	mux.Handle("/api/stats", s.route(http.MethodGet, s.key(s.handleStats)))
+	mux.Handle("/healthz", s.route(http.MethodGet, handleHealthz))
+	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
+	mux.Handle("/metrics", s.route(http.MethodGet, s.handleMetrics))
+	mux.Handle("/ws", s.route(http.MethodGet, s.handleWS))
+	mux.HandleFunc("/api/", notFound)
+	if s.cfg.Files != nil {
+		mux.Handle("/", s.cfg.Files)
+	} else {
+		mux.HandleFunc("/", notFound)
+	}
+	return mux
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeFailure(w, codeNotFound, "no such path: "+r.URL.Path)
+}
+
+// route answers 405 with an Allow header to any method but method (and
+// HEAD, where method is GET).
+func (s *Server) route(method string, h http.HandlerFunc) http.Handler {
+	allow := method
+	if method == http.MethodGet {
+		allow = "GET, HEAD"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", allow)
+			writeFailure(w, codeMethodNotAllowed, r.Method+" is not allowed here; use "+method)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// Serve answers requests on l until Shutdown; it then returns nil.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.http.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, closes every WebSocket with 1001 and waits for
+// the HTTP requests in progress, all at once, until ctx ends. Later calls
+// wait for the first and return its result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.closing.Store(true)
+		var httpErr error
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			httpErr = s.http.Shutdown(ctx)
+		}()
+		wsErr := s.ws.Shutdown(ctx)
+		wg.Wait()
+		s.shutdownErr = errors.Join(httpErr, wsErr)
+	})
+	return s.shutdownErr
+}
+
+// fail answers err as PROTOCOL.md section 3 says, logging what the client
+// is not shown.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code, message := failureOf(err)
+	if code == broker.CodeInternal {
+		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	}
+	writeFailure(w, code, message)
+}
