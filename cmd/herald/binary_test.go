@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBinary builds the real herald, runs it on a loopback port, publishes
+// through it, and stops it with SIGTERM.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "herald")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--node-id", "bin-test")
+	cmd.Env = append(os.Environ(), "HERALD_SHUTDOWN_TIMEOUT=5s", "HERALD_LOG_LEVEL=debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	done := make(chan struct{})
+	addrs := make(chan string, 1)
+	go func() {
+		defer close(done)
+		scanLog(t, stderr, addrs)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // fails harmlessly when it has exited
+		<-done
+	})
+
+	var base string
+	select {
+	case addr := <-addrs:
+		base = "http://" + addr
+	case err := <-exited:
+		t.Fatalf("herald exited before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("herald did not log its address")
+	}
+	waitHealthy(t, base)
+	checkPublish(t, base)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("herald exited with %v after SIGTERM, want status 0", err)
+		}
+	case <-time.After(5*time.Second + 10*time.Second): // the shutdown timeout, and room for a busy machine
+		t.Fatal("herald did not exit within its shutdown timeout")
+	}
+}
+
+// scanLog passes herald's log to t.Log and sends the listening address.
+func scanLog(t *testing.T, r io.Reader, addrs chan<- string) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		t.Log(line)
+		var entry struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "herald listening" {
+			addrs <- entry.Addr
+		}
+	}
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatal("/healthz never answered 200")
+}
+
+func checkPublish(t *testing.T, base string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Post(base+"/api/publish", "application/json", strings.NewReader(`{"topic":"news","data":{"text":"hi"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reply struct {
+		Topic string `json:"topic"`
+		Seq   uint64 `json:"seq"`
+		Msg   string `json:"msg"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || reply.Topic != "news" || reply.Seq != 1 || reply.Msg == "" {
+		t.Fatalf("publish: status %d, reply %+v", resp.StatusCode, reply)
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of PROTOCOL.md section 7.
+type Config struct {
+	Addr             string
+	NodeID           string // empty: defaultNodeID() is used
+	RedisURL         string
+	APIKeys          []string
+	JWTSecret        string
+	JWTPublicKey     string // a PEM file
+	AllowedOrigins   []string
+	HistorySize      int
+	HistoryTTL       time.Duration
+	MaxMessageBytes  int
+	MaxSubscriptions int
+	RateLimit        int
+	MaxQueueBytes    int
+	Heartbeat        time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	LogFormat        string
+}
+
+// setting is one variable and its flag; set parses a value into a Config.
+type setting struct {
+	env, flag, def, usage string
+	set                   func(c *Config, v string) error
+}
+
+// settings is the table of PROTOCOL.md section 7, in its order.
+var settings = []setting{
+	{"HERALD_ADDR", "addr", ":8080", "where /ws, /api/*, /healthz, /readyz and /metrics listen", setAddr},
+	{"HERALD_NODE_ID", "node-id", "", "this node's name (default: host name plus a random suffix)", func(c *Config, v string) error { c.NodeID = v; return nil }},
+	{"HERALD_REDIS_URL", "redis-url", "", "redis://host:port/db; every node with the same one is one cluster (default: one node, in memory)", setRedisURL},
+	{"HERALD_API_KEYS", "api-keys", "", "comma-separated API keys for the HTTP API (default: loopback callers only)", func(c *Config, v string) error { c.APIKeys = splitList(v); return nil }},
+	{"HERALD_JWT_SECRET", "jwt-secret", "", "HS256 key for client tokens", func(c *Config, v string) error { c.JWTSecret = v; return nil }},
+	{"HERALD_JWT_PUBLIC_KEY", "jwt-public-key", "", "PEM file for RS256/ES256 client tokens", func(c *Config, v string) error { c.JWTPublicKey = v; return nil }},
+	{"HERALD_ALLOWED_ORIGINS", "allowed-origins", "", "comma-separated Origin values allowed on /ws (default: any)", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+	{"HERALD_HISTORY_SIZE", "history-size", "100", "messages kept per topic (0 turns history off)", intSetting(0, func(c *Config, n int) { c.HistorySize = n })},
+	{"HERALD_HISTORY_TTL", "history-ttl", "10m", "how long a topic's history outlives its last publish", durationSetting(func(c *Config, d time.Duration) { c.HistoryTTL = d })},
+	{"HERALD_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest data accepted, in bytes", intSetting(1, func(c *Config, n int) { c.MaxMessageBytes = n })},
+	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", "1000", "subscriptions per connection", intSetting(1, func(c *Config, n int) { c.MaxSubscriptions = n })},
+	{"HERALD_RATE_LIMIT", "rate-limit", "100", "commands per second per connection (burst: twice that)", intSetting(1, func(c *Config, n int) { c.RateLimit = n })},
+	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", "1048576", "bytes queued for one slow reader before close 4000", intSetting(1, func(c *Config, n int) { c.MaxQueueBytes = n })},
+	{"HERALD_HEARTBEAT", "heartbeat", "25s", "ping interval; silence for two of them closes with 4002", durationSetting(func(c *Config, d time.Duration) { c.Heartbeat = d })},
+	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
+	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
+	{"HERALD_LOG_FORMAT", "log-format", "json", "json or console", oneOf(func(c *Config, v string) { c.LogFormat = v }, "json", "console")},
+}
+
+// parseConfig reads every setting from args (flags) and lookupEnv (the
+// environment); a flag wins over its variable, and a variable that is set
+// but empty counts as unset. An error names the setting that does not
+// parse; flag.ErrHelp is returned for -h, after usage went to out.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
+	fs.SetOutput(out)
+	flags := make([]*string, len(settings))
+	for i, s := range settings {
+		flags[i] = fs.String(s.flag, "", fmt.Sprintf("%s (%s, default %q)", s.usage, s.env, s.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q: every setting is a --flag or a HERALD_ variable", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var c Config
+	for i, s := range settings {
+		value, source := s.def, ""
+		if v, ok := lookupEnv(s.env); ok && v != "" {
+			value, source = v, s.env
+		}
+		if given[s.flag] {
+			value, source = *flags[i], "--"+s.flag
+		}
+		if err := s.set(&c, value); err != nil {
+			if source == "" {
+				source = s.env + " (default)"
+			}
+			return Config{}, fmt.Errorf("setting %s = %q: %w", source, value, err)
+		}
+	}
+	return c, nil
+}
+
+func setAddr(c *Config, v string) error {
+	if !strings.Contains(v, ":") {
+		return fmt.Errorf("want host:port or :port")
+	}
+	c.Addr = v
+	return nil
+}
+
+func setRedisURL(c *Config, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return fmt.Errorf("want redis://host:port/db")
+	}
+	c.RedisURL = v
+	return nil
+}
+
+func intSetting(least int, set func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < least {
+			return fmt.Errorf("want a whole number, %d or more", least)
+		}
+		set(c, n)
+		return nil
+	}
+}
+
+func durationSetting(set func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 500ms, 25s or 10m")
+		}
+		set(c, d)
+		return nil
+	}
+}
+
+func oneOf(set func(*Config, string), allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				set(c, v)
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envOf is a lookup over a fixed environment.
+func envOf(kv map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := kv[k]
+		return v, ok
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	got, err := parseConfig(nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Addr:             ":8080",
+		HistorySize:      100,
+		HistoryTTL:       10 * time.Minute,
+		MaxMessageBytes:  65536,
+		MaxSubscriptions: 1000,
+		RateLimit:        100,
+		MaxQueueBytes:    1048576,
+		Heartbeat:        25 * time.Second,
+		ShutdownTimeout:  10 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "json",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// settingCase is one setting with a value that parses, what it parses to,
+// and a value that does not.
+type settingCase struct {
+	env, flag, good string
+	bad             string // "" when every value is accepted
+	check           func(Config) any
+	want            any
+}
+
+var settingCases = []settingCase{
+	{"HERALD_ADDR", "addr", "127.0.0.1:9000", "9000", func(c Config) any { return c.Addr }, "127.0.0.1:9000"},
+	{"HERALD_NODE_ID", "node-id", "n1", "", func(c Config) any { return c.NodeID }, "n1"},
+	{"HERALD_REDIS_URL", "redis-url", "redis://127.0.0.1:6379/0", "http://x", func(c Config) any { return c.RedisURL }, "redis://127.0.0.1:6379/0"},
+	{"HERALD_API_KEYS", "api-keys", "k1, k2,", "", func(c Config) any { return c.APIKeys }, []string{"k1", "k2"}},
+	{"HERALD_JWT_SECRET", "jwt-secret", "s3cret", "", func(c Config) any { return c.JWTSecret }, "s3cret"},
+	{"HERALD_JWT_PUBLIC_KEY", "jwt-public-key", "/etc/key.pem", "", func(c Config) any { return c.JWTPublicKey }, "/etc/key.pem"},
+	{"HERALD_ALLOWED_ORIGINS", "allowed-origins", "https://a.example,https://b.example", "", func(c Config) any { return c.AllowedOrigins }, []string{"https://a.example", "https://b.example"}},
+	{"HERALD_HISTORY_SIZE", "history-size", "0", "-1", func(c Config) any { return c.HistorySize }, 0},
+	{"HERALD_HISTORY_TTL", "history-ttl", "90s", "ten", func(c Config) any { return c.HistoryTTL }, 90 * time.Second},
+	{"HERALD_MAX_MESSAGE_BYTES", "max-message-bytes", "1024", "0", func(c Config) any { return c.MaxMessageBytes }, 1024},
+	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", "7", "many", func(c Config) any { return c.MaxSubscriptions }, 7},
+	{"HERALD_RATE_LIMIT", "rate-limit", "50", "1.5", func(c Config) any { return c.RateLimit }, 50},
+	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", "4096", "1MiB", func(c Config) any { return c.MaxQueueBytes }, 4096},
+	{"HERALD_HEARTBEAT", "heartbeat", "5s", "5", func(c Config) any { return c.Heartbeat }, 5 * time.Second},
+	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "2s", "-2s", func(c Config) any { return c.ShutdownTimeout }, 2 * time.Second},
+	{"HERALD_LOG_LEVEL", "log-level", "debug", "loud", func(c Config) any { return c.LogLevel }, "debug"},
+	{"HERALD_LOG_FORMAT", "log-format", "console", "xml", func(c Config) any { return c.LogFormat }, "console"},
+}
+
+func TestEverySettingHasACase(t *testing.T) {
+	if len(settingCases) != len(settings) {
+		t.Fatalf("%d settings but %d test cases", len(settings), len(settingCases))
+	}
+	for i, s := range settings {
+		if settingCases[i].env != s.env || settingCases[i].flag != s.flag {
+			t.Errorf("case %d is %s/--%s, setting is %s/--%s", i, settingCases[i].env, settingCases[i].flag, s.env, s.flag)
+		}
+	}
+}
+
+func TestSettingFromEnv(t *testing.T) {
+	for _, tc := range settingCases {
+		t.Run(tc.env, func(t *testing.T) {
+			c, err := parseConfig(nil, envOf(map[string]string{tc.env: tc.good}), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.check(c); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSettingFromFlag(t *testing.T) {
+	for _, tc := range settingCases {
+		t.Run(tc.flag, func(t *testing.T) {
+			c, err := parseConfig([]string{"--" + tc.flag, tc.good}, envOf(nil), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.check(c); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagWinsOverEnv(t *testing.T) {
+	for _, tc := range settingCases {
+		t.Run(tc.flag, func(t *testing.T) {
+			env := envOf(map[string]string{tc.env: otherValue(tc)})
+			c, err := parseConfig([]string{"--" + tc.flag + "=" + tc.good}, env, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.check(c); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want the flag's %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// otherValue is a valid value of tc's setting different from tc.good.
+func otherValue(tc settingCase) string {
+	others := map[string]string{
+		"addr": ":7000", "redis-url": "redis://10.0.0.1:6379/1", "history-ttl": "1h",
+		"heartbeat": "1m", "shutdown-timeout": "30s", "log-level": "error", "log-format": "json",
+		"history-size": "5", "max-message-bytes": "99", "max-subscriptions": "99",
+		"rate-limit": "99", "max-queue-bytes": "99",
+	}
+	if v, ok := others[tc.flag]; ok {
+		return v
+	}
+	return "from-env"
+}
+
+func TestBadSettingIsNamed(t *testing.T) {
+	for _, tc := range settingCases {
+		if tc.bad == "" {
+			continue
+		}
+		t.Run(tc.flag, func(t *testing.T) {
+			_, err := parseConfig(nil, envOf(map[string]string{tc.env: tc.bad}), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.env) {
+				t.Fatalf("env %s=%q: error %v does not name it", tc.env, tc.bad, err)
+			}
+			_, err = parseConfig([]string{"--" + tc.flag + "=" + tc.bad}, envOf(nil), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "--"+tc.flag) {
+				t.Fatalf("--%s=%q: error %v does not name it", tc.flag, tc.bad, err)
+			}
+		})
+	}
+}
+
+func TestEmptyEnvMeansDefault(t *testing.T) {
+	c, err := parseConfig(nil, envOf(map[string]string{"HERALD_HISTORY_SIZE": ""}), io.Discard)
+	if err != nil || c.HistorySize != 100 {
+		t.Fatalf("got %d, %v; want the default 100", c.HistorySize, err)
+	}
+}
+
+func TestUnknownFlagAndStrayArgument(t *testing.T) {
+	if _, err := parseConfig([]string{"--no-such"}, envOf(nil), io.Discard); err == nil {
+		t.Fatal("an unknown flag was accepted")
+	}
+	_, err := parseConfig([]string{"serve"}, envOf(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `"serve"`) {
+		t.Fatalf("a stray argument gave %v", err)
+	}
+	var out strings.Builder
+	if _, err := parseConfig([]string{"-h"}, envOf(nil), &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h gave %v", err)
+	}
+	if !strings.Contains(out.String(), "HERALD_REDIS_URL") {
+		t.Fatalf("usage does not list the variables:\n%s", out.String())
+	}
+}
+
+func TestDefaultNodeIDDiffers(t *testing.T) {
+	a, b := defaultNodeID(), defaultNodeID()
+	if a == "" || a == b {
+		t.Fatalf("node ids %q and %q", a, b)
+	}
+}

@@ -1,0 +1,17 @@
+// Command herald runs one Herald node: the WebSocket and HTTP API server of
+// PROTOCOL.md, configured by HERALD_* variables or flags (section 7).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stderr, stop)
+	stop()
+	os.Exit(code)
+}

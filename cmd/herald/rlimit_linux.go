@@ -1,0 +1,27 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// raiseOpenFileLimit raises the soft RLIMIT_NOFILE to the hard limit, so
+// that every WebSocket the kernel allows can be held, and returns the soft
+// limit before and after and the hard limit.
+func raiseOpenFileLimit() (before, after, hard uint64, err error) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, 0, 0, fmt.Errorf("getrlimit: %w", err)
+	}
+	before, hard = lim.Cur, lim.Max
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return before, before, hard, fmt.Errorf("setrlimit: %w", err)
+		}
+	}
+	return before, lim.Cur, hard, nil
+}

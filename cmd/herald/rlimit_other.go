@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+// raiseOpenFileLimit is only done on Linux; elsewhere the limit is left as
+// the system set it.
+func raiseOpenFileLimit() (before, after, hard uint64, err error) {
+	return 0, 0, 0, errors.New("raising the open-file limit is only done on Linux")
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/transport"
+	"github.com/herald-broker/herald/web"
+	"go.uber.org/zap"
+)
+
+// Exit codes.
+const (
+	exitOK         = 0
+	exitFailed     = 1 // could not start, or did not stop cleanly
+	exitBadSetting = 2 // a setting does not parse
+)
+
+// run starts a node and serves until ctx ends, then shuts it down within
+// the shutdown timeout. stopSignals is called once shutdown begins, so a
+// second signal ends the process at once. It returns the exit code.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer, stopSignals func()) int {
+	cfg, err := parseConfig(args, lookupEnv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return exitBadSetting
+	}
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return exitBadSetting
+	}
+	defer log.Sync()
+	if cfg.NodeID == "" {
+		cfg.NodeID = defaultNodeID()
+	}
+	if err := serve(ctx, cfg, log, stopSignals); err != nil {
+		log.Error("herald stopped with an error", zap.String("node", cfg.NodeID), zap.Error(err))
+		return exitFailed
+	}
+	log.Info("herald stopped", zap.String("node", cfg.NodeID))
+	return exitOK
+}
+
+// serve builds the parts, serves until ctx ends, and stops them in order.
+func serve(ctx context.Context, cfg Config, root *zap.Logger, stopSignals func()) error {
+	log := root.With(zap.String("node", cfg.NodeID))
+	logOpenFileLimit(log)
+	tokens, err := newTokenVerifier(cfg)
+	if err != nil {
+		return err
+	}
+	if tokens == nil {
+		log.Warn("no JWT key configured: every client may subscribe and publish to any topic")
+	}
+	eng, err := newEngine(ctx, cfg, root)
+	if err != nil {
+		return err
+	}
+	b := broker.New(brokerConfig(cfg, log), eng)
+	ws, err := transport.New(transportConfig(cfg, log), api.NewAcceptor(b))
+	if err != nil {
+		return errors.Join(fmt.Errorf("start transport: %w", err), closeCore(cfg, b, eng))
+	}
+	srv := api.New(apiConfig(cfg, tokens, log), b, ws)
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		shutdownErr := shutdown(cfg, log, srv, b, eng)
+		return errors.Join(fmt.Errorf("listen on %s (HERALD_ADDR): %w", cfg.Addr, err), shutdownErr)
+	}
+	log.Info("herald listening", zap.String("addr", l.Addr().String()), zap.Bool("cluster", cfg.RedisURL != ""))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	var serveErr error
+	serveEnded := false
+	select {
+	case <-ctx.Done():
+		log.Info("signal received: shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
+	case serveErr = <-served: // the listener failed on its own
+		serveEnded = true
+	}
+	stopSignals()
+	err = shutdown(cfg, log, srv, b, eng)
+	if !serveEnded {
+		serveErr = <-served // Serve returns at once when Shutdown starts
+	}
+	return errors.Join(serveErr, err)
+}
+
+// shutdown stops accepting, closes WebSockets with 1001, finishes HTTP
+// requests, then closes the broker and the engine, all within the
+// shutdown timeout.
+func shutdown(cfg Config, log *zap.Logger, srv *api.Server, b *broker.Broker, eng engine) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	srvErr := srv.Shutdown(ctx)
+	if srvErr != nil {
+		srvErr = fmt.Errorf("stop serving: %w", srvErr)
+	}
+	return errors.Join(srvErr, closeCoreCtx(ctx, b, eng))
+}
+
+// closeCore closes the broker and the engine within the shutdown timeout.
+func closeCore(cfg Config, b *broker.Broker, eng engine) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return closeCoreCtx(ctx, b, eng)
+}
+
+func closeCoreCtx(ctx context.Context, b *broker.Broker, eng engine) error {
+	var errs []error
+	if err := b.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close broker: %w", err))
+	}
+	if err := eng.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close engine: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func logOpenFileLimit(log *zap.Logger) {
+	before, after, hard, err := raiseOpenFileLimit()
+	if err != nil {
+		log.Warn("open-file limit not raised", zap.Error(err))
+		return
+	}
+	log.Info("open-file limit", zap.Uint64("soft_before", before), zap.Uint64("soft", after), zap.Uint64("hard", hard))
+}
+
+func brokerConfig(cfg Config, log *zap.Logger) broker.Config {
+	return broker.Config{
+		NodeID:           cfg.NodeID,
+		Heartbeat:        cfg.Heartbeat,
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		MaxSubscriptions: cfg.MaxSubscriptions,
+		RateLimit:        cfg.RateLimit,
+		Logger:           log.Named("broker"),
+	}
+}
+
+func transportConfig(cfg Config, log *zap.Logger) transport.Config {
+	return transport.Config{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxQueueBytes:   cfg.MaxQueueBytes,
+		Heartbeat:       cfg.Heartbeat,
+		Logger:          log.Named("transport"),
+	}
+}
+
+func apiConfig(cfg Config, tokens api.TokenVerifier, log *zap.Logger) api.Config {
+	return api.Config{
+		APIKeys:         cfg.APIKeys,
+		AllowedOrigins:  cfg.AllowedOrigins,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		Tokens:          tokens,
+		Files:           web.Handler(),
+		Logger:          log.Named("api"),
+	}
+}
