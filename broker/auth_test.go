@@ -103,7 +103,9 @@ func TestRefresh(t *testing.T) {
 	if !stopped {
 		t.Error("a token without expiry left the old expiry timer running")
 	}
-	c.do(t, "5", `{"type":"refresh","id":"5","token":"expired"}`)
+	// A token whose expiry has passed (a verifier would normally refuse it)
+	// shows that refresh resets the timer: the connection closes at once.
+	c.s.HandleText([]byte(`{"type":"refresh","id":"5","token":"expired"}`))
 	c.waitFor(t, "close 4001", func(_ []map[string]any, code int) bool { return code != 0 })
 	if c.code() != CloseTokenExpired {
 		t.Errorf("close %d, want %d", c.code(), CloseTokenExpired)
