@@ -306,3 +306,33 @@ func TestClientPingsAndAbandonsASilentLink(t *testing.T) {
 	ping := c2.expect(ctx, "ping")
 	c2.send(map[string]any{"type": "pong", "id": ping["id"]})
 }
+
+func TestClientSubscribeRefusedAndRetried(t *testing.T) {
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	p.run(`window.refused = [];
+		window.addEventListener('error', (e) => { window.reported = e.message; });
+		h.subscribe('secret', () => {}, { onError: (e) => refused.push('onError:' + e.code) })
+			.ready.catch((e) => refused.push('ready:' + e.code));
+		h.subscribe('busy', (m) => got.push(m.seq)).ready.then((r) => window.busyReady = r.topic);
+		h.subscribe('busy', () => { throw new Error('an app bug'); });
+		h.subscribe('busy', (m) => got.push(-m.seq));`)
+	c := f.accept(ctx)
+	c.welcome()
+	secret := c.expect(ctx, "subscribe")
+	busy := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "error", "id": secret["id"], "code": "forbidden", "message": "no"})
+	c.send(map[string]any{"type": "error", "id": busy["id"], "code": "unavailable", "message": "backend down"})
+	p.wait(`refused.sort().join() === 'onError:forbidden,ready:forbidden'`)
+
+	retry := c.expect(ctx, "subscribe") // unavailable: tried again; forbidden: not
+	if retry["topic"] != "busy" {
+		t.Fatalf("retried %v, want busy", retry)
+	}
+	c.send(subscribed(retry, "e1", 0))
+	c.send(message("busy", 1, nil))
+	// The callback that throws stops neither the client nor the others, and
+	// its error is reported as uncaught.
+	p.wait(`window.busyReady === 'busy' && got.join() === '1,-1' && String(window.reported).includes('an app bug')`)
+}

@@ -102,7 +102,8 @@ export interface Subscription {
  * A failure: code is a PROTOCOL.md error code from the server, or one of the
  * client's own: 'disconnected' (the connection dropped before the reply; a
  * publish may or may not have been accepted), 'timeout', 'closed',
- * 'token', 'token_expired', 'bad_frame', 'callback', 'bad_event'.
+ * 'token', 'token_expired', 'bad_frame', 'bad_event'. An exception thrown by
+ * a callback is reported as uncaught (reportError) and stops nothing else.
  */
 export class HeraldError extends Error {
   readonly code: string;

@@ -66,6 +66,7 @@ export class Herald {
     this.state = 'disconnected';
     this._listeners = { state: new Set(), error: new Set() };
     this._subs = new Map(); // pattern -> subscription state
+    this._subscribing = new Map(); // subscribe command id -> subscription
     this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
     this._outbox = []; // commands waiting for a connection
     this._nextId = 1;
@@ -74,6 +75,7 @@ export class Herald {
     this._token = typeof options.token === 'string' ? options.token : null;
     this._timers = new Set();
     this._closed = true;
+    this._generation = 0; // bumped by close(), so a stale _open gives up
   }
 
   /** Opens the connection (and keeps it open until close()). */
@@ -85,8 +87,9 @@ export class Herald {
 
   /** Closes the connection for good; pending commands reject. */
   close() {
+    if (this._closed) return;
     this._closed = true;
-    this._clearTimers();
+    this._generation++;
     if (this._ws) this._ws.close(1000);
     this._dropConnection({ code: 1000, reason: 'closed by client' }, null);
   }
@@ -105,7 +108,9 @@ export class Herald {
   subscribe(pattern, fn, handlers = {}) {
     let sub = this._subs.get(pattern);
     if (!sub) {
-      sub = { pattern, exact: isExact(pattern), epoch: null, seq: 0, listeners: new Set(), live: false };
+      const tokens = pattern.split('.');
+      const exact = !tokens.includes('*') && !tokens.includes('>');
+      sub = { pattern, tokens, exact, epoch: null, seq: 0, listeners: new Set(), live: false };
       this._subs.set(pattern, sub);
       if (this._isOpen()) this._sendSubscribe(sub);
     }
@@ -134,6 +139,7 @@ export class Herald {
   // ---- connection lifecycle ----
 
   async _open() {
+    const generation = this._generation;
     this._setState('connecting');
     let url = this.url;
     try {
@@ -144,7 +150,7 @@ export class Herald {
       this._scheduleReconnect({ code: 0, reason: 'token function failed' });
       return;
     }
-    if (this._closed) return;
+    if (this._closed || generation !== this._generation) return;
     const ws = new WebSocket(url);
     this._ws = ws;
     ws.onmessage = (ev) => this._receive(ev.data);
@@ -182,20 +188,21 @@ export class Herald {
       p.reject(new HeraldError('disconnected', 'connection lost before the reply'));
     }
     for (const sub of this._subs.values()) sub.live = false;
+    this._subscribing.clear();
+    if (code === 4001 && !this._closed) {
+      if (typeof this.options.token === 'function') {
+        this._token = null; // ask the token function again
+      } else {
+        // A fixed token cannot be renewed: reconnecting would fail again.
+        this._emitError(new HeraldError('token_expired', 'token expired and no token function to renew it'));
+        this._closed = true;
+      }
+    }
     if (this._closed) {
       for (const cmd of this._outbox) this._fail(cmd.id, new HeraldError('closed', 'client closed'));
       this._outbox = [];
       this._setState('disconnected', { ...info, retryIn: null });
       return;
-    }
-    if (code === 4001) {
-      if (typeof this.options.token !== 'function') {
-        this._emitError(new HeraldError('token_expired', 'token expired and no token function to renew it'));
-        this._closed = true;
-        this._setState('disconnected', { ...info, retryIn: null });
-        return;
-      }
-      this._token = null; // ask the token function again
     }
     this._scheduleReconnect(info);
   }
@@ -243,7 +250,8 @@ export class Herald {
       this._scheduleRefresh();
     } catch (err) {
       // The server keeps the old token; at its exp it closes with 4001 and
-      // the reconnect asks for a new one.
+      // the reconnect asks for a new one. A drop meanwhile needs no word.
+      if (err.code === 'disconnected') return;
       this._emitError(err instanceof HeraldError ? err : new HeraldError('token', err.message));
     }
   }
@@ -344,8 +352,8 @@ export class Herald {
   _onError(frame) {
     const err = new HeraldError(frame.code, frame.message);
     if (this._pending.has(frame.id)) return this._fail(frame.id, err);
-    const sub = this._subByCommand(frame.id);
-    if (sub) return this._subscribeFailed(sub, err);
+    const sub = this._subscribing.get(frame.id);
+    if (sub) return this._subscribeFailed(frame.id, sub, err);
     this._emitError(err);
   }
 
@@ -354,20 +362,16 @@ export class Herald {
   _sendSubscribe(sub) {
     const cmd = { type: 'subscribe', id: 's' + this._nextId++, topic: sub.pattern };
     if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
-    sub.command = cmd;
+    sub.since = cmd.since;
+    this._subscribing.set(cmd.id, sub);
     this._send(cmd);
   }
 
-  _subByCommand(id) {
-    for (const sub of this._subs.values()) if (sub.command && sub.command.id === id) return sub;
-    return null;
-  }
-
   _onSubscribed(reply) {
-    const sub = this._subByCommand(reply.id);
+    const sub = this._subscribing.get(reply.id);
     if (!sub) return;
-    const resumed = sub.command.since;
-    sub.command = null;
+    this._subscribing.delete(reply.id);
+    const resumed = sub.since;
     sub.live = true;
     sub.reply = reply;
     if (sub.exact && reply.epoch !== sub.epoch) {
@@ -381,12 +385,12 @@ export class Herald {
     sub.wasLive = true;
     if (lost) {
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: resumed || null };
-      for (const entry of sub.listeners) entry.handlers.onRecoveryFailed?.(info);
+      for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
     }
   }
 
-  _subscribeFailed(sub, err) {
-    sub.command = null;
+  _subscribeFailed(id, sub, err) {
+    this._subscribing.delete(id);
     if (RETRYABLE.has(err.code)) {
       this._later(this.options.minDelay * (1 + Math.random()), () => {
         if (this._isOpen() && this._subs.get(sub.pattern) === sub) this._sendSubscribe(sub);
@@ -396,7 +400,7 @@ export class Herald {
     this._subs.delete(sub.pattern);
     for (const entry of sub.listeners) {
       entry.ready.reject(err);
-      entry.handlers.onError?.(err);
+      callSafely(entry.handlers.onError, err);
     }
   }
 
@@ -413,16 +417,11 @@ export class Herald {
   // The server delivers a message once per connection even when several
   // subscriptions match; every local subscription that matches gets it.
   _onMessage(msg) {
+    const topic = msg.topic.split('.');
     for (const sub of this._subs.values()) {
-      if (!matches(sub.pattern, msg.topic)) continue;
+      if (!matchTokens(sub.tokens, topic)) continue;
       if (sub.exact && !this._advance(sub, msg.seq)) continue;
-      for (const entry of sub.listeners) {
-        try {
-          entry.fn(msg);
-        } catch (err) {
-          this._emitError(new HeraldError('callback', err.message));
-        }
-      }
+      for (const entry of sub.listeners) callSafely(entry.fn, msg);
     }
   }
 
@@ -439,28 +438,39 @@ export class Herald {
 
   _setState(state, info) {
     this.state = state;
-    for (const fn of this._listeners.state) fn(state, info);
+    for (const fn of this._listeners.state) callSafely(fn, state, info);
   }
 
   _emitError(err) {
-    for (const fn of this._listeners.error) fn(err);
+    for (const fn of this._listeners.error) callSafely(fn, err);
+  }
+}
+
+// callSafely calls an app's callback (if any). What it throws is reported
+// as an uncaught error, the way event listeners' errors are, and does not
+// stop the client or the other callbacks.
+function callSafely(fn, ...args) {
+  if (!fn) return;
+  try {
+    fn(...args);
+  } catch (err) {
+    if (typeof reportError === 'function') reportError(err);
+    else setTimeout(() => { throw err; });
   }
 }
 
 // matches says whether a topic falls under a pattern (PROTOCOL.md section 1).
 export function matches(pattern, topic) {
-  const want = pattern.split('.');
-  const have = topic.split('.');
+  return matchTokens(pattern.split('.'), topic.split('.'));
+}
+
+function matchTokens(want, have) {
   for (let i = 0; i < want.length; i++) {
     if (want[i] === '>') return i === want.length - 1 && have.length > i;
     if (i >= have.length) return false;
     if (want[i] !== '*' && want[i] !== have[i]) return false;
   }
   return want.length === have.length;
-}
-
-function isExact(pattern) {
-  return !pattern.split('.').some((t) => t === '*' || t === '>');
 }
 
 function toWebSocketURL(url) {
