@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/herald-broker/herald/internal/bench"
@@ -24,6 +26,12 @@ func main() {
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := startProfile(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herald-bench:", err)
+		return 2
+	}
+	defer stopProfile()
 	if len(args) > 0 && args[0] == "worker" {
 		if err := bench.RunWorker(ctx, os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "herald-bench worker:", err)
@@ -49,4 +57,28 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// profileEnv names a folder where every process of a run, parent and
+// workers, writes its CPU profile: to see where the tool's own time goes.
+const profileEnv = "HERALD_BENCH_CPUPROFILE"
+
+func startProfile(args []string) (stop func(), err error) {
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return func() {}, nil
+	}
+	role := "parent"
+	if len(args) > 0 && args[0] == "worker" {
+		role = "worker"
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", role, os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", profileEnv, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", profileEnv, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

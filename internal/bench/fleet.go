@@ -206,4 +206,5 @@ func mergeStats(m *WorkerStats, r *WorkerStats) {
 	m.CycleLat.Merge(r.CycleLat)
 	m.CPUSeconds += r.CPUSeconds
 	m.LastDeliveryNS = max(m.LastDeliveryNS, r.LastDeliveryNS)
+	m.Reads += r.Reads
 }

@@ -86,4 +86,7 @@ type WorkerStats struct {
 	CPUSeconds float64          `json:"cpu_s"`
 	// LastDeliveryNS is when the last message arrived, Unix ns.
 	LastDeliveryNS int64 `json:"last_delivery_ns"`
+	// Reads counts socket reads of subscribed connections that brought
+	// data: deliveries per read shows how well the server coalesces.
+	Reads int64 `json:"reads"`
 }

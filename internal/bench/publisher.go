@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -12,12 +11,11 @@ import (
 	"time"
 )
 
-// publishers post to /api/publish from several goroutines, each with a
-// keep-alive connection, either as fast as replies come (closed loop) or
-// at a fixed total rate.
+// publishers post to /api/publish from several goroutines, each with its
+// own keep-alive connection, either as fast as replies come (closed loop)
+// or at a fixed total rate.
 type publishers struct {
 	cfg      Config
-	client   *http.Client
 	counter  atomic.Int64 // "n" of the next message
 	perTopic []atomic.Uint64
 	ok       atomic.Int64
@@ -26,16 +24,7 @@ type publishers struct {
 }
 
 func newPublishers(cfg Config) *publishers {
-	tr := &http.Transport{
-		MaxIdleConnsPerHost: cfg.Publishers,
-		DisableCompression:  true,
-		IdleConnTimeout:     time.Minute,
-	}
-	return &publishers{
-		cfg:      cfg,
-		client:   &http.Client{Transport: tr, Timeout: cfg.OpTimeout},
-		perTopic: make([]atomic.Uint64, cfg.Topics),
-	}
+	return &publishers{cfg: cfg, perTopic: make([]atomic.Uint64, cfg.Topics)}
 }
 
 // run publishes until ctx ends and returns when every publisher stopped.
@@ -49,13 +38,12 @@ func (p *publishers) run(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	p.client.CloseIdleConnections()
 }
 
 // loop is publisher j: it posts topics j, j+P, j+2P ... in turn.
 func (p *publishers) loop(ctx context.Context, j int) {
-	t := p.cfg.Targets[j%len(p.cfg.Targets)]
-	url := t.HTTPBase() + "/api/publish"
+	hc := newHTTPConn(p.cfg.Targets[j%len(p.cfg.Targets)], "/api/publish", p.cfg.APIKey, p.cfg.OpTimeout)
+	defer hc.close()
 	perRate := p.cfg.Rate / float64(p.cfg.Publishers)
 	start := time.Now()
 	var body []byte
@@ -64,7 +52,7 @@ func (p *publishers) loop(ctx context.Context, j int) {
 		body = p.appendBody(body[:0], topic)
 		// A publish under way when the run ends is finished, not cut: the
 		// server may have taken it, and then its deliveries are expected.
-		if err := p.post(context.WithoutCancel(ctx), url, body); err != nil {
+		if err := p.post(context.WithoutCancel(ctx), hc, body); err != nil {
 			p.failed.Add(1)
 			p.kinds.add("publish", err)
 			continue
@@ -85,23 +73,13 @@ func (p *publishers) appendBody(dst []byte, topic int) []byte {
 
 // post sends one publish; only a 200 counts as published (PROTOCOL.md
 // section 3).
-func (p *publishers) post(ctx context.Context, url string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (p *publishers) post(ctx context.Context, hc *httpConn, body []byte) error {
+	status, reply, err := hc.post(ctx, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if p.cfg.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+p.cfg.APIKey)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return &StatusError{Code: resp.StatusCode, Body: string(bytes.TrimSpace(reply))}
+	if status != http.StatusOK {
+		return &StatusError{Code: status, Body: string(bytes.TrimSpace(reply))}
 	}
 	return nil
 }

@@ -34,6 +34,8 @@ type Report struct {
 	Expected      uint64  `json:"expected,omitempty"`
 	Completeness  float64 `json:"completeness,omitempty"`
 	WorstTopic    float64 `json:"worst_topic_completeness,omitempty"`
+	ReadsPerS     float64 `json:"reads_per_s,omitempty"`
+	PerRead       float64 `json:"deliveries_per_read,omitempty"`
 	Gaps          int64   `json:"seq_gaps"`
 	Dups          int64   `json:"seq_dups"`
 	Latency       Latency `json:"latency"` // publisher's send to receipt
@@ -44,7 +46,8 @@ type Report struct {
 
 	WindowS                float64 `json:"window_s"`
 	ServerCPUS             float64 `json:"server_cpu_s"`
-	ToolCPUS               float64 `json:"tool_cpu_s"`
+	ToolCPUS               float64 `json:"tool_cpu_s"`        // parent and workers
+	ToolParentCPUS         float64 `json:"tool_parent_cpu_s"` // the parent: publishers, with in-process workers
 	ServerRSSBeforeKiB     int64   `json:"server_rss_before_kib,omitempty"`
 	ServerRSSSubscribedKiB int64   `json:"server_rss_subscribed_kib,omitempty"`
 	ServerRSSEndKiB        int64   `json:"server_rss_end_kib,omitempty"`
@@ -110,7 +113,11 @@ func (r *Report) fillFanout(cfg Config, m WorkerStats, pubs *publishers) {
 	}
 	// Deliveries run from the first publish to the last arrival, which
 	// may be after publishing stopped when the server fell behind.
+	if m.Reads > 0 {
+		r.PerRead = float64(r.Delivered) / float64(m.Reads)
+	}
 	if m.LastDeliveryNS > r.startNS {
+		r.ReadsPerS = perSecond(float64(m.Reads), float64(m.LastDeliveryNS-r.startNS)/1e9)
 		r.DeliveredPerS = perSecond(float64(r.Delivered), float64(m.LastDeliveryNS-r.startNS)/1e9)
 	}
 }
@@ -140,10 +147,11 @@ func (r *Report) Human() string {
 	default:
 		p("  published: %d in %.1fs (%.0f/s), %d failed", r.Published, r.PublishS, r.PublishedPerS, r.PublishErrors)
 		p("  delivered: %d of %d expected (completeness %.6f, worst topic %.6f), %.0f/s", r.Delivered, r.Expected, r.Completeness, r.WorstTopic, r.DeliveredPerS)
+		p("  %.1f deliveries per socket read (%.0f reads/s)", r.PerRead, r.ReadsPerS)
 		p("  seq gaps %d, duplicates %d; latency %s", r.Gaps, r.Dups, latLine(r.Latency))
 	}
-	p("  CPU over %.1fs: server %.2fs (%.0f%% of a core), tool %.2fs (%.0f%%)", r.WindowS,
-		r.ServerCPUS, 100*perSecond(r.ServerCPUS, r.WindowS), r.ToolCPUS, 100*perSecond(r.ToolCPUS, r.WindowS))
+	p("  CPU over %.1fs: server %.2fs (%.0f%% of a core), tool %.2fs (%.0f%%; parent %.2fs)", r.WindowS,
+		r.ServerCPUS, 100*perSecond(r.ServerCPUS, r.WindowS), r.ToolCPUS, 100*perSecond(r.ToolCPUS, r.WindowS), r.ToolParentCPUS)
 	if r.ServerRSSBeforeKiB > 0 {
 		p("  server RSS: %d KiB before, %d KiB subscribed, %d KiB at the end; %.0f bytes per connection",
 			r.ServerRSSBeforeKiB, r.ServerRSSSubscribedKiB, r.ServerRSSEndKiB, r.RSSPerConnBytes)

@@ -71,6 +71,7 @@ func runPhases(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *R
 	r.WindowS = time.Since(start).Seconds()
 	after := takeSample(cfg.ServerPIDs, f)
 	r.ServerCPUS, r.ToolCPUS = after.server-before.server, after.tool-before.tool
+	r.ToolParentCPUS = after.parent - before.parent
 	r.ServerRSSEndKiB = serverRSS(cfg.ServerPIDs)
 	r.startNS = start.UnixNano()
 	return err
@@ -158,11 +159,13 @@ func makePlans(cfg Config, deadline time.Time) []Plan {
 	return plans
 }
 
-// sample is CPU seconds used so far by the servers and by this tool.
-type sample struct{ server, tool float64 }
+// sample is CPU seconds used so far by the servers and by this tool:
+// parent (publishers) and worker processes (subscribers).
+type sample struct{ server, tool, parent float64 }
 
 func takeSample(pids []int, f *fleet) sample {
-	s := sample{tool: selfCPUSeconds()}
+	self := selfCPUSeconds()
+	s := sample{tool: self, parent: self}
 	for _, pid := range pids {
 		v, _ := ProcCPU(pid)
 		s.server += v

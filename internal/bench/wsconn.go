@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,6 +50,8 @@ type wsConn struct {
 
 	wmu  sync.Mutex
 	wbuf []byte
+
+	reads *atomic.Int64 // counts read calls that returned data, if set
 }
 
 // dialWS opens a WebSocket to target (ws://host:port/path) from source.
@@ -201,6 +204,9 @@ func (c *wsConn) fill(need int) error {
 	n, err := c.nc.Read(c.buf[c.w:])
 	c.w += n
 	if n > 0 {
+		if c.reads != nil {
+			c.reads.Add(1)
+		}
 		return nil
 	}
 	if errors.Is(err, io.EOF) {
