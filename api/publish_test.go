@@ -1,12 +1,19 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/store/memory"
 )
 
 func TestPublish(t *testing.T) {
@@ -178,4 +185,41 @@ func TestBatchTooManyMessages(t *testing.T) {
 	n := startNode(t, api.Config{}, nil)
 	msgs := strings.Repeat(`{"topic":"a","data":1},`, 1001)
 	n.post(t, "/api/batch", `{"messages":[`+strings.TrimSuffix(msgs, ",")+`]}`).wantError(t, http.StatusBadRequest, "bad_request")
+}
+
+// failingEngine is a memory engine whose backend goes away after ok
+// publishes.
+type failingEngine struct {
+	*memory.Engine
+	ok atomic.Int32
+}
+
+func (e *failingEngine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
+	if e.ok.Add(-1) < 0 {
+		return broker.PublishResult{}, broker.Unavailable(errors.New("redis went away"))
+	}
+	return e.Engine.Publish(ctx, req)
+}
+
+func TestBatchFailingMidway(t *testing.T) {
+	mem := memory.New(memory.Config{HistorySize: 10, HistoryTTL: time.Minute})
+	t.Cleanup(func() { closeWithin(t, "engine", mem.Close) })
+	eng := &failingEngine{Engine: mem}
+	eng.ok.Store(2)
+	n := startNode(t, api.Config{}, eng)
+	r := n.post(t, "/api/batch", `{"messages":[{"topic":"a","data":1},{"topic":"b","data":2},{"topic":"c","data":3},{"topic":"d","data":4}]}`)
+	msg := r.wantError(t, http.StatusServiceUnavailable, "unavailable")
+	if !strings.Contains(msg, "message 3 of 4") {
+		t.Fatalf("message %q does not say where it stopped", msg)
+	}
+	var got results
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != 2 || got.Results[0].Topic != "a" || got.Results[1].Topic != "b" {
+		t.Fatalf("results %+v, want a and b", got.Results)
+	}
+	if h := history(t, n, "c", ""); len(h.Messages) != 0 {
+		t.Fatal("the failed message was published")
+	}
 }
