@@ -19,15 +19,18 @@ type node struct {
 	rec *recorder
 }
 
-// cluster starts n engines sharing srv and one key prefix, as n nodes.
+// cluster starts n engines sharing srv and one key prefix (cfg's, or a
+// unique one), as n nodes.
 func cluster(t *testing.T, srv *redistest.Server, n int, cfg redis.Config) []node {
 	t.Helper()
-	cfg.Prefix = uniquePrefix(t)
+	if cfg.Prefix == "" {
+		cfg.Prefix = uniquePrefix(t)
+	}
 	nodes := make([]node, n)
 	for i := range nodes {
 		c := cfg
 		c.NodeID = fmt.Sprintf("node%d", i)
-		nodes[i] = node{Engine: newEngine(t, srv, c), rec: newRecorder()}
+		nodes[i] = node{Engine: newEngine(t, srv.URL(), c), rec: newRecorder()}
 		nodes[i].Attach(nodes[i].rec)
 	}
 	return nodes

@@ -2,7 +2,7 @@ package redis
 
 import (
 	"context"
-	"errors"
+	"strconv"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -83,17 +83,56 @@ func (e *Engine) handLocked(st *topicState, m *broker.Message) {
 	}
 }
 
-// checkAll compares every tracked topic with Redis and delivers what pub/sub
-// did not. It stops at the first topic Redis cannot answer for.
+// checkBatch is how many topics' positions one pipelined round trip reads.
+const checkBatch = 256
+
+// checkAll compares every tracked topic's position in Redis with the last
+// seq delivered, and delivers what pub/sub did not. Positions are read in
+// pipelined batches; only topics found behind are read one by one. It stops
+// when Redis cannot answer.
 func (e *Engine) checkAll(ctx context.Context) {
-	for _, st := range e.subs.states(e.cfg.HistoryTTL) {
-		if err := e.check(ctx, st); err != nil {
-			if errors.Is(err, broker.ErrUnavailable) {
+	states := e.subs.states(e.cfg.HistoryTTL)
+	for len(states) > 0 {
+		n := min(len(states), checkBatch)
+		behind, err := e.behind(ctx, states[:n])
+		if err != nil {
+			e.log.Debug("cannot check positions now", zap.Error(err))
+			return
+		}
+		for _, st := range behind {
+			if err := e.check(ctx, st); err != nil {
+				e.log.Debug("cannot check a topic now", zap.String("topic", st.topic), zap.Error(err))
 				return
 			}
-			e.log.Warn("checking a topic failed", zap.String("topic", st.topic), zap.Error(err))
+		}
+		states = states[n:]
+	}
+}
+
+// behind returns the topics among states whose position in Redis is past
+// the last seq delivered, or in another epoch.
+func (e *Engine) behind(ctx context.Context, states []*topicState) ([]*topicState, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	pipe := e.rdb.Pipeline()
+	cmds := make([]*goredis.SliceCmd, len(states))
+	for i, st := range states {
+		cmds[i] = pipe.HMGet(ctx, e.keys.meta(st.topic), "epoch", "seq")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, e.fail("check", err)
+	}
+	var out []*topicState
+	for i, st := range states {
+		v := cmds[i].Val()
+		epoch, _ := v[0].(string)
+		seqText, _ := v[1].(string)
+		seq, _ := strconv.ParseUint(seqText, 10, 64)
+		if epoch != "" && st.isBehind(epoch, seq) {
+			out = append(out, st)
 		}
 	}
+	return out, nil
 }
 
 // check delivers the messages of st's topic that history holds after the

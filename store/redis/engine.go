@@ -39,9 +39,10 @@ type Engine struct {
 	probeSeen chan string // probe tokens the receive loop got back
 	probeN    atomic.Uint64
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-	once sync.Once
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	closeOnce sync.Once
 }
 
 type handlerBox struct{ h broker.Handler }
@@ -96,7 +97,7 @@ func (e *Engine) loadScripts(ctx context.Context) error {
 // Close stops every goroutine of the engine, waits for them (or for ctx),
 // and closes its connections.
 func (e *Engine) Close(ctx context.Context) error {
-	e.once.Do(e.stop)
+	e.stopOnce.Do(e.stop)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {
@@ -104,7 +105,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("herald/redis: close: %w", ctx.Err())
 	}
-	return e.rdb.Close()
+	var err error
+	e.closeOnce.Do(func() { err = e.rdb.Close() })
+	return err
 }
 
 // Attach sets the Handler that gets this node's messages.

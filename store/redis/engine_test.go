@@ -30,10 +30,10 @@ func uniquePrefix(t testing.TB) string {
 	return fmt.Sprintf("t%d-%d:", time.Now().UnixNano(), prefixN.Add(1))
 }
 
-// newEngine builds an engine on srv and closes it when the test ends.
-func newEngine(t testing.TB, srv *redistest.Server, cfg redis.Config) *redis.Engine {
+// newEngine builds an engine on the Redis at url and closes it when the test ends.
+func newEngine(t testing.TB, url string, cfg redis.Config) *redis.Engine {
 	t.Helper()
-	cfg.URL = srv.URL()
+	cfg.URL = url
 	if cfg.Prefix == "" {
 		cfg.Prefix = uniquePrefix(t)
 	}
@@ -67,6 +67,6 @@ func newEngine(t testing.TB, srv *redistest.Server, cfg redis.Config) *redis.Eng
 func TestContract(t *testing.T) {
 	srv := redistest.Start(t)
 	enginetest.Run(t, func(t *testing.T, cfg enginetest.Config) broker.Engine {
-		return newEngine(t, srv, redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+		return newEngine(t, srv.URL(), redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
 	})
 }

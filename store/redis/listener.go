@@ -24,9 +24,14 @@ func (e *Engine) supervise(ctx context.Context) {
 	defer e.wg.Done()
 	defer e.closeConn()
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
+	healthy := true // so that the first failure of a run is logged loudly
 	for {
 		err := e.resubscribe(ctx)
 		if err == nil {
+			if !healthy {
+				e.log.Info("redis pub/sub connection restored")
+			}
+			healthy = true
 			wait.reset()
 			e.checkAll(ctx) // what was published while we were away
 			err = e.watch(ctx)
@@ -35,7 +40,12 @@ func (e *Engine) supervise(ctx context.Context) {
 			return
 		}
 		d := wait.next()
-		e.log.Warn("redis pub/sub connection lost; replacing it", zap.Error(err), zap.Duration("in", d))
+		if healthy {
+			e.log.Warn("redis pub/sub connection lost; replacing it", zap.Error(err))
+		} else {
+			e.log.Debug("redis pub/sub connection still down", zap.Error(err), zap.Duration("retry_in", d))
+		}
+		healthy = false
 		e.replaceConn(ctx)
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,58 @@
+package redis_test
+
+import (
+	"testing"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// BenchmarkPublish measures publishes through Redis: the script's round
+// trip, history append and PUBLISH, with one subscribed node receiving.
+func BenchmarkPublish(b *testing.B) {
+	srv := redistest.Start(b)
+	prefix := uniquePrefix(b)
+	pub := newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100})
+	sub := newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100})
+	sub.Attach(handlerFunc(func(*broker.Message) {}))
+	mustSubscribe(b, sub, "bench")
+	req := request("bench")
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := pub.Publish(b.Context(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := pub.Publish(b.Context(), req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("roundtrip", func(b *testing.B) { // publish, then wait for the other node
+		got := make(chan struct{}, 1)
+		rt := newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100})
+		rt.Attach(handlerFunc(func(*broker.Message) { got <- struct{}{} }))
+		mustSubscribe(b, rt, "roundtrip")
+		r := request("roundtrip")
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := pub.Publish(b.Context(), r); err != nil {
+				b.Fatal(err)
+			}
+			<-got
+		}
+	})
+}
+
+type handlerFunc func(*broker.Message)
+
+func (f handlerFunc) HandleMessage(m *broker.Message) { f(m) }

@@ -1,0 +1,101 @@
+package redis
+
+import (
+	"testing"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+func TestGlobOverMatchesHeraldPattern(t *testing.T) {
+	k := keys{prefix: "h:"}
+	for pattern, want := range map[string]string{
+		"chat.*":     "h:m.chat.*",
+		"chat.>":     "h:m.chat.*",
+		">":          "h:m.*",
+		"*.inbox":    "h:m.*.inbox",
+		"a.*.b.>":    "h:m.a.*.b.*",
+		"user:42.>":  "h:m.user:42.*",
+		"x=1.+y.@z":  "h:m.x=1.+y.@z",
+		"chat.room7": "h:m.chat.room7",
+	} {
+		if got := k.glob(pattern); got != want {
+			t.Errorf("glob(%q) = %q, want %q", pattern, got, want)
+		}
+	}
+	if got := (keys{prefix: "a*[b]?\\:"}).glob("x.*"); got != `a\*\[b\]\?\\:m.x.*` {
+		t.Errorf("glob with a prefix holding metacharacters = %q", got)
+	}
+}
+
+func TestKeysShareTheTopicHashTag(t *testing.T) {
+	k := keys{prefix: "p:"}
+	for _, key := range []string{k.meta("a.b"), k.hist("a.b"), k.idem("a.b", "key")} {
+		if got := hashTag(key); got != "a.b" {
+			t.Errorf("key %q has hash tag %q, want a.b", key, got)
+		}
+	}
+	if topic, ok := k.topicOf(k.channel("a.b")); !ok || topic != "a.b" {
+		t.Errorf("topicOf(channel(a.b)) = %q, %v", topic, ok)
+	}
+	if _, ok := k.topicOf(k.probe("n1")); ok {
+		t.Error("the probe channel reads as a topic channel")
+	}
+}
+
+// hashTag is the part of key Redis Cluster hashes: inside the first {...}.
+func hashTag(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '{' {
+			for j := i + 1; j < len(key); j++ {
+				if key[j] == '}' {
+					return key[i+1 : j]
+				}
+			}
+		}
+	}
+	return key
+}
+
+func TestParsePayload(t *testing.T) {
+	m, err := parsePayload("chat.a\nep1\n42\nid-1\n1764074400123\n{\"t\":\"line\\nbreak\"}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := broker.Message{Topic: "chat.a", Epoch: "ep1", Seq: 42, ID: "id-1", Time: 1764074400123}
+	if m.Topic != want.Topic || m.Epoch != want.Epoch || m.Seq != want.Seq || m.ID != want.ID || m.Time != want.Time ||
+		string(m.Data) != "{\"t\":\"line\\nbreak\"}\n" {
+		t.Fatalf("parsePayload = %+v (data %q)", m, m.Data)
+	}
+	for _, bad := range []string{"", "a\nb\nc", "t\ne\nnotanumber\ni\n1\nd", "t\ne\n1\ni\nnotatime\nd"} {
+		if _, err := parsePayload(bad); err == nil {
+			t.Errorf("parsePayload(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseResultRejectsMalformed(t *testing.T) {
+	if _, err := parseResult("t", "only\ntwo"); err == nil {
+		t.Error("a result with two fields parsed")
+	}
+	if _, err := parseResult("t", "e\nx\nid"); err == nil {
+		t.Error("a result with a bad seq parsed")
+	}
+	r, err := parseResult("t", "e\n7\nid")
+	if err != nil || r != (broker.PublishResult{Topic: "t", Epoch: "e", Seq: 7, ID: "id"}) {
+		t.Errorf("parseResult = %+v, %v", r, err)
+	}
+}
+
+func TestBackoffGrowsCappedWithJitter(t *testing.T) {
+	b := backoff{min: 10, max: 80}
+	for i, ceil := range []int64{10, 20, 40, 80, 80, 80} {
+		d := int64(b.next())
+		if d < ceil/2 || d > ceil {
+			t.Fatalf("wait %d = %d, want within [%d, %d]", i, d, ceil/2, ceil)
+		}
+	}
+	b.reset()
+	if d := int64(b.next()); d > 10 {
+		t.Fatalf("wait after reset = %d, want at most 10", d)
+	}
+}
