@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"errors"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Defaults of Config and of the http.Server.
@@ -102,9 +104,18 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		// net/http reports accept errors here, "too many open files"
 		// among them (it backs off and retries), and bad TLS or header
 		// reads; they go to the log instead of stderr.
-		ErrorLog: zap.NewStdLog(s.log.Named("http")),
+		ErrorLog: httpErrorLog(s.log),
 	}
 	return s
+}
+
+// httpErrorLog routes net/http's own complaints to log as warnings.
+func httpErrorLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log.Named("http"), zapcore.WarnLevel)
+	if err != nil { // only for a level zap does not know
+		return zap.NewStdLog(log.Named("http"))
+	}
+	return l
 }
 
 // Handler routes every path the server answers.

@@ -55,6 +55,7 @@ func TestBinary(t *testing.T) {
 	}
 	waitHealthy(t, base)
 	checkPublish(t, base)
+	checkDashboard(t, base)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -118,5 +119,20 @@ func checkPublish(t *testing.T, base string) {
 	}
 	if resp.StatusCode != http.StatusOK || reply.Topic != "news" || reply.Seq != 1 || reply.Msg == "" {
 		t.Fatalf("publish: status %d, reply %+v", resp.StatusCode, reply)
+	}
+}
+
+func checkDashboard(t *testing.T, base string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, path := range []string{"/", "/herald.js"} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
 	}
 }

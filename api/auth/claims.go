@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"fmt"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/herald-broker/herald/broker"
+)
+
+// claims holds only what Herald reads. Other claims (iat, aud, iss...)
+// are not decoded, so a token is never refused over one Herald ignores.
+type claims struct {
+	Subject   string           `json:"sub"`
+	Expires   *jwt.NumericDate `json:"exp"`
+	NotBefore *jwt.NumericDate `json:"nbf"`
+	Allow     *allow           `json:"allow"`
+}
+
+// allow is the allow claim: the patterns a subscription or a publish must
+// fall under.
+type allow struct {
+	Subscribe []string `json:"subscribe"`
+	Publish   []string `json:"publish"`
+}
+
+// permissions checks the allow claim. A token without one gets
+// permissions that allow nothing: never nil, which the broker reads as
+// "allowed everything".
+func (c *claims) permissions() (*Permissions, error) {
+	if c.Allow == nil {
+		return &Permissions{}, nil
+	}
+	p, err := NewPermissions(c.Allow.Subscribe, c.Allow.Publish)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// The jwt.Claims interface: the validator reads exp and nbf through it.
+
+var _ jwt.Claims = (*claims)(nil)
+
+func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.Expires, nil }
+func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore, nil }
+func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
+func (c *claims) GetIssuer() (string, error)                   { return "", nil }
+func (c *claims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+
+// checkPatterns refuses a list holding anything but valid patterns.
+func checkPatterns(kind string, patterns []string) error {
+	for _, p := range patterns {
+		if !broker.ValidPattern(p) {
+			return fmt.Errorf("%w: %s pattern %q is not a valid pattern", ErrBadAllow, kind, truncate(p))
+		}
+	}
+	return nil
+}
+
+// truncate bounds what of a client's input is echoed in an error.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
