@@ -9,6 +9,9 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
+// maxBatch is the most frames one write takes: IOV_MAX on Linux.
+const maxBatch = 1024
+
 // driver moves one connection's bytes: an epoll loop, or the goroutines of
 // the portable path.
 type driver interface {

@@ -58,7 +58,11 @@ func (s *Server) attachPortable(nc net.Conn, early []byte, info broker.ClientInf
 // 4002 rule), the close deadline once closing.
 func (p *portableConn) readLoop() {
 	defer p.srv.workers.Done()
-	defer p.finish()
+	defer func() {
+		p.finish()
+		// Here, after the last HandleText: the two never overlap.
+		p.srv.gone(p.c)
+	}()
 	if len(p.early) > 0 {
 		p.c.readData(p.early)
 		p.early = nil
@@ -112,7 +116,7 @@ func (p *portableConn) writeLoop() {
 // flush writes until the queue is empty; false means the socket failed.
 func (p *portableConn) flush(scratch *[][]byte) bool {
 	for {
-		*scratch = p.c.batch((*scratch)[:0], 1024)
+		*scratch = p.c.batch((*scratch)[:0], maxBatch)
 		if len(*scratch) == 0 {
 			p.c.written(0)
 			return true
@@ -147,7 +151,8 @@ func (p *portableConn) closeWrite() {
 	_ = p.nc.Close()
 }
 
-// finish closes the socket and tells the receiver, once.
+// finish closes the socket, once; the reader then stops and tells the
+// receiver.
 func (p *portableConn) finish() {
 	p.srv.portableMu.Lock()
 	_, live := p.srv.portable[p]
@@ -160,7 +165,6 @@ func (p *portableConn) finish() {
 	if err := p.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 		p.srv.log.Debug("close connection", zap.Error(err))
 	}
-	p.srv.gone(p.c)
 }
 
 // sweepPortable pings portable connections, closes silent ones with 4002

@@ -5,9 +5,9 @@
 // Which goroutine calls a Receiver: on the epoll path, HandleText and
 // Disconnected run on the connection's event loop, which serves many
 // connections, so they must not block (Conn.Send and Conn.Close never do).
-// On the portable path they run on the connection's own reader goroutine
-// (Disconnected possibly on another of the transport's goroutines). Either
-// way, calls for one connection never overlap.
+// On the portable path they run on the connection's own reader goroutine.
+// Either way, calls for one connection never overlap, and Disconnected is
+// the last.
 package transport
 
 import (

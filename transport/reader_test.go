@@ -1,0 +1,130 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// recordSink keeps what a frameReader delivered.
+type recordSink struct {
+	texts  []string
+	pings  []string
+	pongs  int
+	closes []ws.StatusCode
+}
+
+func (s *recordSink) onText(p []byte)            { s.texts = append(s.texts, string(p)) }
+func (s *recordSink) onPing(p []byte)            { s.pings = append(s.pings, string(p)) }
+func (s *recordSink) onPong()                    { s.pongs++ }
+func (s *recordSink) onClose(code ws.StatusCode) { s.closes = append(s.closes, code) }
+
+// feedInChunks feeds a copy of in to a new reader, chunk bytes at a time.
+func feedInChunks(in []byte, chunk int, limit int64) (*recordSink, *frameReader, error) {
+	var r frameReader
+	sink := &recordSink{}
+	data := append([]byte(nil), in...)
+	for len(data) > 0 {
+		n := min(chunk, len(data))
+		if _, err := r.feed(data[:n], limit, sink); err != nil {
+			return sink, &r, err
+		}
+		data = data[n:]
+	}
+	return sink, &r, nil
+}
+
+func validStream() []byte {
+	var in []byte
+	in = append(in, frame(ws.OpText, true, []byte("one"))...)
+	in = append(in, frame(ws.OpPing, true, []byte("p"))...)
+	in = append(in, frame(ws.OpText, false, []byte("tw"))...)
+	in = append(in, frame(ws.OpPong, true, nil)...)
+	in = append(in, frame(ws.OpContinuation, false, []byte("o"))...)
+	in = append(in, frame(ws.OpContinuation, true, []byte("!"))...)
+	in = append(in, frame(ws.OpText, true, bytes.Repeat([]byte("x"), 300))...)   // 16-bit length
+	in = append(in, frame(ws.OpText, true, bytes.Repeat([]byte("y"), 70000))...) // 64-bit length
+	in = append(in, frame(ws.OpClose, true, closeBody(1000, "bye"))...)
+	in = append(in, frame(ws.OpText, true, []byte("after close"))...)
+	return in
+}
+
+func TestReaderGivesTheSameResultWhateverTheChunking(t *testing.T) {
+	in := validStream()
+	for _, chunk := range []int{1, 2, 3, 7, 13, 100, 4096, len(in)} {
+		sink, r, err := feedInChunks(in, chunk, 1<<20)
+		if err != nil {
+			t.Fatalf("chunk %d: %v", chunk, err)
+		}
+		want := []string{"one", "two!", string(bytes.Repeat([]byte("x"), 300)), string(bytes.Repeat([]byte("y"), 70000))}
+		if len(sink.texts) != len(want) {
+			t.Fatalf("chunk %d: %d texts, want %d", chunk, len(sink.texts), len(want))
+		}
+		for i := range want {
+			if sink.texts[i] != want[i] {
+				t.Fatalf("chunk %d: text %d differs", chunk, i)
+			}
+		}
+		if len(sink.pings) != 1 || sink.pings[0] != "p" || sink.pongs != 1 {
+			t.Fatalf("chunk %d: pings %q pongs %d", chunk, sink.pings, sink.pongs)
+		}
+		if len(sink.closes) != 1 || sink.closes[0] != 1000 {
+			t.Fatalf("chunk %d: closes %v", chunk, sink.closes)
+		}
+		if r.partial != nil || r.message != nil {
+			t.Fatalf("chunk %d: reader keeps %d+%d bytes after complete frames", chunk, len(r.partial), len(r.message))
+		}
+	}
+}
+
+func TestReaderRejectsMalformedFrames(t *testing.T) {
+	for _, tc := range malformedCases {
+		for _, chunk := range []int{1, 1 << 20} {
+			_, _, err := feedInChunks(tc.input, chunk, 2*testMaxMessage)
+			if err == nil {
+				t.Fatalf("%s (chunk %d): no error", tc.name, chunk)
+			}
+			if code := closeCodeOf(err); code != tc.code {
+				t.Fatalf("%s (chunk %d): %v maps to %d, want %d", tc.name, chunk, err, code, tc.code)
+			}
+		}
+	}
+}
+
+func TestReaderRefusesOversizeOnTheHeaderAlone(t *testing.T) {
+	header := rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Length: 1 << 40}, nil)
+	var r frameReader
+	_, err := r.feed(append([]byte(nil), header...), 1024, &recordSink{})
+	if !errors.Is(err, ErrMessageTooBig) {
+		t.Fatalf("err = %v, want ErrMessageTooBig", err)
+	}
+}
+
+func TestReaderKeepsOnlyTheIncompleteFrame(t *testing.T) {
+	var r frameReader
+	whole := frame(ws.OpText, true, []byte("hello"))
+	in := append(frame(ws.OpText, true, []byte("done")), whole[:4]...)
+	sink := &recordSink{}
+	if _, err := r.feed(in, 1024, sink); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.partial) != 4 {
+		t.Fatalf("partial holds %d bytes, want 4", len(r.partial))
+	}
+	if _, err := r.feed(append([]byte(nil), whole[4:]...), 1024, sink); err != nil {
+		t.Fatal(err)
+	}
+	if r.partial != nil || len(sink.texts) != 2 || sink.texts[1] != "hello" {
+		t.Fatalf("partial %d bytes, texts %q", len(r.partial), sink.texts)
+	}
+}
+
+func TestCloseReasonIsCutAtARuneBoundary(t *testing.T) {
+	long := string(bytes.Repeat([]byte("é"), 100)) // 200 bytes
+	got := closeReason(long)
+	if len(got) > 123 || len(got) != 122 {
+		t.Fatalf("reason is %d bytes, want 122", len(got))
+	}
+}
