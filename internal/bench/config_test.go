@@ -133,3 +133,16 @@ func TestSubscribersOf(t *testing.T) {
 		t.Errorf("subscribers add up to %d", sum)
 	}
 }
+
+func TestTargetsSpreadEachTopicOverNodes(t *testing.T) {
+	p := Plan{Topics: 3, Targets: []Target{{URL: "a"}, {URL: "b"}}}
+	for topic := 0; topic < 3; topic++ {
+		seen := map[string]bool{}
+		for i := topic; i < 12; i += 3 {
+			seen[p.targetOf(i).URL] = true
+		}
+		if len(seen) != 2 {
+			t.Errorf("topic %d has subscribers on %v only", topic, seen)
+		}
+	}
+}

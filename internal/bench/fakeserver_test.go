@@ -23,6 +23,7 @@ type fakeHub struct {
 	heartbeat int
 
 	mu     sync.Mutex
+	byHost map[string]int // publishes and subscriptions per node (Host header)
 	seq    map[string]int64
 	subs   map[string][]*fakeConn
 	conns  sync.WaitGroup
@@ -41,7 +42,7 @@ func (c *fakeConn) send(msg []byte) {
 }
 
 func newFakeHub(t *testing.T) *fakeHub {
-	return &fakeHub{t: t, heartbeat: 25, seq: map[string]int64{}, subs: map[string][]*fakeConn{}}
+	return &fakeHub{t: t, heartbeat: 25, byHost: map[string]int{}, seq: map[string]int64{}, subs: map[string][]*fakeConn{}}
 }
 
 // serve starts one fake node on 127.0.0.1:0 and returns its ws:// URL.
@@ -69,6 +70,7 @@ func (h *fakeHub) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &fakeConn{nc: nc}
 	h.mu.Lock()
+	h.byHost["ws "+r.Host]++
 	h.closed = append(h.closed, nc)
 	h.mu.Unlock()
 	h.conns.Add(1)
@@ -143,6 +145,9 @@ func (h *fakeHub) handlePublish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"code":"forbidden","message":"no"}}`, http.StatusForbidden)
 		return
 	}
+	h.mu.Lock()
+	h.byHost["publish "+r.Host]++
+	h.mu.Unlock()
 	seq := h.publish(body.Topic, body.Data)
 	fmt.Fprintf(w, `{"topic":%q,"seq":%d,"msg":"m"}`, body.Topic, seq)
 }

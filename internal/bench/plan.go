@@ -15,9 +15,9 @@ const (
 )
 
 // Plan is what the parent hands a worker process on its stdin, as one JSON
-// line. Connection i of the whole run (First <= i < First+Count) goes to
-// Targets[i%len(Targets)], subscribes to topic i%Topics and binds source
-// address 127.0.0.(1 + i%SourceIPs).
+// line. Connection i of the whole run (First <= i < First+Count)
+// subscribes to topic i%Topics, goes to the target targetOf(i) and binds
+// source address 127.0.0.(1 + i%SourceIPs).
 type Plan struct {
 	Scenario    string        `json:"scenario"`
 	Worker      int           `json:"worker"`
@@ -40,6 +40,13 @@ type Plan struct {
 
 // Topic names topic i of a run.
 func (p Plan) Topic(i int) string { return fmt.Sprintf("%s%d", p.TopicPrefix, i) }
+
+// targetOf spreads each topic's subscribers over every target: the
+// subscribers of topic t are connections t, t+T, t+2T ..., and they take
+// the targets in turn.
+func (p Plan) targetOf(i int) Target {
+	return p.Targets[(i/max(p.Topics, 1))%len(p.Targets)]
+}
 
 // sourceAddr is the local address connection i binds.
 func (p Plan) sourceAddr(i int) *net.TCPAddr {

@@ -40,10 +40,14 @@ func (p *publishers) run(ctx context.Context) {
 	wg.Wait()
 }
 
-// loop is publisher j: it posts topics j, j+P, j+2P ... in turn.
+// loop is publisher j: it posts topics j, j+P, j+2P ... in turn, each to
+// the next target, so that every topic is published on every node.
 func (p *publishers) loop(ctx context.Context, j int) {
-	hc := newHTTPConn(p.cfg.Targets[j%len(p.cfg.Targets)], "/api/publish", p.cfg.APIKey, p.cfg.OpTimeout)
-	defer hc.close()
+	conns := make([]*httpConn, len(p.cfg.Targets))
+	for i, t := range p.cfg.Targets {
+		conns[i] = newHTTPConn(t, "/api/publish", p.cfg.APIKey, p.cfg.OpTimeout)
+		defer conns[i].close()
+	}
 	perRate := p.cfg.Rate / float64(p.cfg.Publishers)
 	start := time.Now()
 	var body []byte
@@ -52,6 +56,7 @@ func (p *publishers) loop(ctx context.Context, j int) {
 		body = p.appendBody(body[:0], topic)
 		// A publish under way when the run ends is finished, not cut: the
 		// server may have taken it, and then its deliveries are expected.
+		hc := conns[(j+k)%len(conns)]
 		if err := p.post(context.WithoutCancel(ctx), hc, body); err != nil {
 			p.failed.Add(1)
 			p.kinds.add("publish", err)

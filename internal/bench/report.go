@@ -152,7 +152,10 @@ func (r *Report) Human() string {
 	}
 	p("  CPU over %.1fs: server %.2fs (%.0f%% of a core), tool %.2fs (%.0f%%; parent %.2fs)", r.WindowS,
 		r.ServerCPUS, 100*perSecond(r.ServerCPUS, r.WindowS), r.ToolCPUS, 100*perSecond(r.ToolCPUS, r.WindowS), r.ToolParentCPUS)
-	if r.ServerRSSBeforeKiB > 0 {
+	switch {
+	case r.ServerRSSBeforeKiB > 0 && r.Scenario == ScenarioChurn:
+		p("  server RSS: %d KiB before, %d KiB at the end", r.ServerRSSBeforeKiB, r.ServerRSSEndKiB)
+	case r.ServerRSSBeforeKiB > 0:
 		p("  server RSS: %d KiB before, %d KiB subscribed, %d KiB at the end; %.0f bytes per connection",
 			r.ServerRSSBeforeKiB, r.ServerRSSSubscribedKiB, r.ServerRSSEndKiB, r.RSSPerConnBytes)
 	}

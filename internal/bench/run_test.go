@@ -99,6 +99,11 @@ func TestClusterSpreadsOverNodes(t *testing.T) {
 	if len(r.URLs) != 2 {
 		t.Errorf("urls %v", r.URLs)
 	}
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	if len(hub.byHost) != 4 {
+		t.Errorf("connections and publishes by node %v, want both kinds on both", hub.byHost)
+	}
 }
 
 func TestIdleHoldsAndChecksEveryConnection(t *testing.T) {

@@ -213,7 +213,7 @@ func (w *worker) openSubscribed(ctx context.Context, i, topic int) (*wsConn, int
 	ctx, cancel := context.WithTimeout(ctx, w.plan.OpTimeout)
 	defer cancel()
 	d := dialerFor(w.plan, i)
-	c, err := dialWS(ctx, d, w.plan.Targets[i%len(w.plan.Targets)])
+	c, err := dialWS(ctx, d, w.plan.targetOf(i))
 	if err != nil {
 		return nil, 0, err
 	}
