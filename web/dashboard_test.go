@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -161,4 +162,23 @@ func keepScreenshot(t *testing.T, p *page) {
 		}
 		t.Logf("dashboard screenshot: %s", path)
 	}
+}
+
+func TestDashboardExplainsARefusal(t *testing.T) {
+	f := newFakeHerald(t)
+	forbidden := func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		writeJSON(w, map[string]any{"error": map[string]any{"code": "forbidden", "message": "loopback callers only"}})
+	}
+	f.mux.HandleFunc("/api/stats", forbidden)
+	f.mux.HandleFunc("/api/topics", forbidden)
+	p := newPage(t, f.url("/"), `!document.getElementById('banner').hidden`)
+	if got := p.value(`document.getElementById('banner').textContent`); !strings.Contains(got, "HERALD_API_KEYS") {
+		t.Errorf("banner %q does not say how to fix it", got)
+	}
+	p.wait(`document.querySelector('#nodes-table tbody').textContent.includes('loopback callers only')`)
+	if got := p.value(`document.getElementById('poll-status').textContent`); got != "unreachable" {
+		t.Errorf("status %q, want unreachable", got)
+	}
+	p.checkNoProblems()
 }

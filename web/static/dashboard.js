@@ -21,14 +21,28 @@ let waitingForKey = false;
 
 class AuthRequired extends Error {}
 
+class APIError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
 async function api(base, path, init = {}) {
   const headers = { ...init.headers };
   const key = sessionStorage.getItem(KEY_STORAGE);
   if (key) headers.Authorization = 'Bearer ' + key;
-  const res = await fetch(base + path, { ...init, headers, cache: 'no-store' });
+  let res;
+  try {
+    res = await fetch(base + path, { ...init, headers, cache: 'no-store' });
+  } catch {
+    // fetch says no more than this: the node is down, or (another node)
+    // it does not allow this page's origin.
+    throw new APIError(0, base ? 'unreachable, or no CORS for this page' : 'unreachable');
+  }
   if (res.status === 401) throw new AuthRequired('API key required');
   const body = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(body?.error?.message || `${res.status} ${res.statusText}`);
+  if (!res.ok) throw new APIError(res.status, body?.error?.message || `${res.status} ${res.statusText}`);
   return body;
 }
 
@@ -75,6 +89,7 @@ async function poll() {
   const up = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
   const down = results.map((r, i) => (r.status === 'rejected' ? { base: nodes[i], error: r.reason } : null)).filter(Boolean);
   for (const n of up) n.rates = rates(n.base, n.stats);
+  renderBanner(down);
   renderStatus(up.length, nodes.length);
   renderTotals(up);
   renderNodes(up, down);
@@ -94,6 +109,15 @@ function rates(base, stats) {
 }
 
 // ---- rendering ----
+
+function renderBanner(down) {
+  const banner = $('banner');
+  const forbidden = down.some((d) => d.error.status === 403);
+  banner.hidden = !forbidden;
+  banner.textContent = forbidden
+    ? 'A node refused this page (403). With no API keys configured, Herald answers only callers on its own machine: set HERALD_API_KEYS to use the dashboard from elsewhere.'
+    : '';
+}
 
 function renderStatus(upCount, total) {
   const pill = $('poll-status');
