@@ -336,3 +336,38 @@ func TestClientSubscribeRefusedAndRetried(t *testing.T) {
 	// its error is reported as uncaught.
 	p.wait(`window.busyReady === 'busy' && got.join() === '1,-1' && String(window.reported).includes('an app bug')`)
 }
+
+func TestClientCloseAndConnectAgain(t *testing.T) {
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", `{ minDelay: 60000, maxDelay: 60000 }`, "chat.lobby")
+	c := f.accept(ctx)
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 7))
+
+	// Offline: a publish waits for a connection; close() rejects it and
+	// no reconnect follows.
+	c.drop()
+	p.wait(`h.state === 'disconnected'`)
+	p.run(`void h.publish('chat.lobby', 1).catch((e) => window.closedErr = e.code);
+		h.on('state', (s, info) => { if (s === 'disconnected') window.finalRetry = info.retryIn; });
+		h.close()`)
+	p.wait(`window.closedErr === 'closed' && window.finalRetry === null`)
+
+	// connect() after close() resumes where the subscription was.
+	p.run(`h.connect()`)
+	c2 := f.accept(ctx)
+	c2.welcome()
+	cmd := c2.expect(ctx, "subscribe")
+	if since, _ := cmd["since"].(map[string]any); since["epoch"] != "e1" || since["seq"] != float64(7) {
+		t.Fatalf("subscribe after connect() %v, want since {e1, 7}", cmd)
+	}
+
+	// Back online: no waiting out a minute of backoff.
+	c2.drop()
+	p.wait(`h.state === 'disconnected'`)
+	p.run(`window.dispatchEvent(new Event('online'))`)
+	c3 := f.accept(ctx)
+	c3.welcome()
+	c3.expect(ctx, "subscribe")
+}

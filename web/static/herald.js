@@ -27,12 +27,12 @@
 //   options.refreshMargin  seconds before exp to refresh the token (30)
 //
 // Reconnecting: after any drop except close(), the client waits an
-// exponentially growing, jittered delay, reconnects, and resubscribes every
-// subscription. An exact topic resumes with `since` = the epoch and seq it last
-// saw, so nothing that history still holds is lost and nothing is shown twice.
-// When the server says `recovered:false`, or the subscription is a pattern
-// (patterns cannot resume), onRecoveryFailed tells the app that messages may be
-// missing.
+// exponentially growing, jittered delay (cut short when the browser comes
+// back online), reconnects, and resubscribes every subscription. An exact
+// topic resumes with `since` = the epoch and seq it last saw, so nothing that
+// history still holds is lost and nothing is shown twice. When the server
+// says `recovered:false`, or the subscription is a pattern (patterns cannot
+// resume), onRecoveryFailed tells the app that messages may be missing.
 //
 // Publishing is never retried: a publish whose connection drops before its
 // reply rejects with code 'disconnected' (it may or may not have been
@@ -76,12 +76,19 @@ export class Herald {
     this._timers = new Set();
     this._closed = true;
     this._generation = 0; // bumped by close(), so a stale _open gives up
+    // When the browser comes back online, waiting out the backoff helps nobody.
+    this._reconnectNow = () => {
+      if (this._closed || this._ws || this.state !== 'disconnected') return;
+      this._clearTimers();
+      this._open();
+    };
   }
 
   /** Opens the connection (and keeps it open until close()). */
   connect() {
     if (!this._closed) return;
     this._closed = false;
+    globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
   }
 
@@ -90,6 +97,7 @@ export class Herald {
     if (this._closed) return;
     this._closed = true;
     this._generation++;
+    globalThis.removeEventListener?.('online', this._reconnectNow);
     if (this._ws) this._ws.close(1000);
     this._dropConnection({ code: 1000, reason: 'closed by client' }, null);
   }
