@@ -30,11 +30,7 @@ func (c *claims) permissions() (*Permissions, error) {
 	if c.Allow == nil {
 		return &Permissions{}, nil
 	}
-	p, err := NewPermissions(c.Allow.Subscribe, c.Allow.Publish)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return NewPermissions(c.Allow.Subscribe, c.Allow.Publish)
 }
 
 // The jwt.Claims interface: the validator reads exp and nbf through it.

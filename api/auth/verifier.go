@@ -59,6 +59,9 @@ func New(cfg Config) (*Verifier, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{alg}),
 		jwt.WithLeeway(cfg.Leeway),
+		// One spelling per token: base64url without padding and with
+		// zero trailing bits (RFC 7515 section 2).
+		jwt.WithStrictDecoding(),
 	}
 	if cfg.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
