@@ -1,6 +1,9 @@
 package broker
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // fanoutScratch is the per-call memory of HandleMessage, pooled so that a
 // delivery allocates nothing per subscriber.
@@ -44,27 +47,46 @@ func deliver(m *Message, e *entry, earlier []*entry) (sent uint64) {
 		frame = messageFrame(m, "")
 	}
 	for _, sub := range e.subs {
-		if len(earlier) > 0 && sub.session.subscribedToAny(earlier) {
-			continue
+		var holder *subscription
+		if len(earlier) > 0 {
+			var skip bool
+			if skip, holder = sub.session.earlierRoute(m, earlier); skip {
+				continue
+			}
 		}
 		if sub.offer(m, frame) {
 			sent++
+			if holder != nil {
+				holder.sawElsewhere(m)
+			}
 		}
 	}
 	return sent
 }
 
-// subscribedToAny reports whether the session has a subscription in one of
-// entries. Called under the index read lock, which keeps sub.entry still.
-func (s *Session) subscribedToAny(entries []*entry) bool {
+// earlierRoute tells a later subscription of the session whether one of
+// the earlier entries already carries m (skip). An exact subscription does
+// not when it is still being set up (holder is told of m so that it does
+// not send it again) or when it skipped m as older than its start. Called
+// under the index read lock, which keeps sub.entry still and, for the
+// topic's exact entry, its state too (goLive takes the write lock).
+func (s *Session) earlierRoute(m *Message, entries []*entry) (skip bool, holder *subscription) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sub := range s.subs {
-		for _, e := range entries {
-			if sub.entry == e {
-				return true
-			}
+		if !slices.Contains(entries, sub.entry) {
+			continue
+		}
+		if !sub.exact {
+			return true, nil
+		}
+		holding, took := sub.carries(m)
+		if took {
+			return true, nil
+		}
+		if holding {
+			holder = sub
 		}
 	}
-	return false
+	return false, holder
 }

@@ -13,7 +13,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	if p := s.permissions(); p != nil && !p.CanSubscribe(c.Topic) {
 		return Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
 	}
-	sub, old, err := s.addSubscription(c.Topic)
+	sub, old, err := s.addSubscription(c.Topic, c.Since == nil)
 	if err != nil || (sub == nil && old == nil) {
 		return err // nil when the connection is gone
 	}
@@ -32,7 +32,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	sub.acquired = true
 	if !sub.exact {
 		s.send(subscribedFrame(c, nil, nil))
-		s.b.stats.messagesOut.Add(uint64(sub.release(Position{})))
+		s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, Position{}, nil)))
 		return nil
 	}
 	pos, msgs, recovered, perr := s.b.startPosition(ctx, c)
@@ -42,16 +42,25 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	}
 	sub.start = pos
 	s.send(subscribedFrame(c, &pos, recovered))
-	for _, m := range msgs {
-		s.send(messageFrame(m, ""))
-	}
-	s.b.stats.messagesOut.Add(uint64(len(msgs) + sub.release(pos)))
+	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, pos, msgs)))
 	return nil
+}
+
+// goLive releases a new subscription. An exact one is released under its
+// topic's index lock, so that a fan-out of the topic sees it either holding
+// or live, never both: that keeps overlapping subscriptions exact.
+func (b *Broker) goLive(sub *subscription, pos Position, history []*Message) int {
+	if sub.exact {
+		sh := b.idx.shard(sub.pattern)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+	}
+	return sub.release(pos, history)
 }
 
 // addSubscription records a new subscription of the session, or returns the
 // one it already has to pattern.
-func (s *Session) addSubscription(pattern string) (sub, old *subscription, err *Error) {
+func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscription, err *Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -63,7 +72,7 @@ func (s *Session) addSubscription(pattern string) (sub, old *subscription, err *
 	if len(s.subs) >= s.b.cfg.MaxSubscriptions {
 		return nil, nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", s.b.cfg.MaxSubscriptions)
 	}
-	sub = &subscription{session: s, pattern: pattern, exact: !IsPattern(pattern), holding: true}
+	sub = &subscription{session: s, pattern: pattern, exact: !IsPattern(pattern), plain: plain, holding: true}
 	s.subs = append(s.subs, sub)
 	return sub, nil, nil
 }

@@ -7,6 +7,7 @@ type subscription struct {
 	session *Session
 	pattern string
 	exact   bool // a concrete topic: deliveries are filtered by seq
+	plain   bool // subscribed without since: what came before is not its to send
 
 	// entry and pos place it in the index; guarded by the index lock.
 	entry *entry
@@ -18,14 +19,22 @@ type subscription struct {
 
 	mu      sync.Mutex
 	holding bool       // live messages are kept in held until release
-	held    []*Message // in seq order per topic
-	epoch   string     // exact only: the last delivered message's epoch
-	lastSeq uint64     // and seq; older ones are skipped
+	held    []*Message // in seq order
+	// For an exact subscription, the last message delivered: once live,
+	// messages at or before it in the same epoch are skipped. While holding,
+	// epoch, seenFrom and lastSeq are the range the connection got through
+	// one of its patterns instead (seenFrom 0: none).
+	epoch    string
+	seenFrom uint64
+	lastSeq  uint64
+	// passed is the last message a plain subscription skipped as older than
+	// its start; a pattern of the same connection delivers it instead.
+	passed *Message
 }
 
 // offer hands a live message to the subscription: it is held back while the
 // subscription is being set up, skipped when it was already sent, and
-// otherwise sent as frame (built by encode on first use).
+// otherwise sent as frame.
 func (sub *subscription) offer(m *Message, frame []byte) bool {
 	sub.mu.Lock()
 	if sub.holding {
@@ -34,6 +43,9 @@ func (sub *subscription) offer(m *Message, frame []byte) bool {
 		return false
 	}
 	if !sub.advance(m) {
+		if sub.plain {
+			sub.passed = m
+		}
 		sub.mu.Unlock()
 		return false
 	}
@@ -54,12 +66,50 @@ func (sub *subscription) advance(m *Message) bool {
 	return true
 }
 
-// release sends the messages held back while the subscription was set up,
-// skipping those at or before last, and makes it live.
-func (sub *subscription) release(last Position) (sent int) {
+// carries reports, for an exact subscription, whether it is being set up
+// and whether it took m (sent it, or skipped it as already sent).
+func (sub *subscription) carries(m *Message) (holding, took bool) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	sub.epoch, sub.lastSeq = last.Epoch, last.Seq
+	return sub.holding, !sub.holding && sub.passed != m
+}
+
+// sawElsewhere records that the connection got m through a pattern while
+// this exact subscription was being set up, so release does not send it
+// again. Messages of one topic come in seq order.
+func (sub *subscription) sawElsewhere(m *Message) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if !sub.holding {
+		return
+	}
+	if sub.seenFrom == 0 || m.Epoch != sub.epoch {
+		sub.epoch, sub.seenFrom = m.Epoch, m.Seq
+	}
+	sub.lastSeq = m.Seq
+}
+
+// release sends history (for a resume), then the messages held back while
+// the subscription was set up that come after last, and makes it live.
+// Nothing the connection already got through a pattern is sent again. For
+// an exact subscription the caller holds the topic's index lock, so no
+// fan-out of the topic runs meanwhile.
+func (sub *subscription) release(last Position, history []*Message) (sent int) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	seenEpoch, seenFrom, seenTo := sub.epoch, sub.seenFrom, sub.lastSeq
+	seen := func(m *Message) bool {
+		return seenFrom != 0 && m.Epoch == seenEpoch && m.Seq >= seenFrom && m.Seq <= seenTo
+	}
+	for _, m := range history {
+		if !seen(m) && sub.session.conn.Send(messageFrame(m, "")) {
+			sent++
+		}
+	}
+	sub.epoch, sub.lastSeq, sub.seenFrom = last.Epoch, last.Seq, 0
+	if seenFrom != 0 && seenEpoch == last.Epoch && seenTo > last.Seq {
+		sub.lastSeq = seenTo
+	}
 	for i, m := range sub.held {
 		sub.held[i] = nil
 		if sub.advance(m) && sub.session.conn.Send(messageFrame(m, sub.tag())) {
@@ -68,6 +118,7 @@ func (sub *subscription) release(last Position) (sent int) {
 	}
 	sub.held = nil
 	sub.holding = false
+	sub.passed = nil
 	return sent
 }
 
