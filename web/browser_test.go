@@ -112,10 +112,11 @@ func (p *page) wait(cond string) {
 	}
 }
 
-// value evaluates js and returns its result as a string.
+// value evaluates the expression js and returns its result (awaited, if a
+// promise) as a string.
 func (p *page) value(js string) string {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`String(`+js+`)`, chromedp.EvalAwaitPromise))
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`Promise.resolve(`+js+`).then(String)`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		p.t.Fatalf("evaluating %s: %v", js, err)
 	}

@@ -294,10 +294,12 @@ func TestClientUnsubscribesWhenTheLastCallbackGoes(t *testing.T) {
 	}
 }
 
-func TestClientPingsAndAbandonsASilentLink(t *testing.T) {
+func TestClientAbandonsASilentLink(t *testing.T) {
 	ctx := testContext(t)
 	f := newFakeHerald(t)
-	startClient(t, f, "", `{ pingInterval: 50, timeout: 200 }`)
+	p := startClient(t, f, "", `{ pingInterval: 50, timeout: 200 }`)
+	p.run(`h.on('state', (s, info) => { if (s === 'disconnected') window.reasons = (window.reasons || []).concat(info.reason); })`)
+	f.accept(ctx) // no welcome: the client gives up on it
 	c := f.accept(ctx)
 	c.welcome()
 	c.expect(ctx, "ping") // and never answer it
@@ -305,6 +307,16 @@ func TestClientPingsAndAbandonsASilentLink(t *testing.T) {
 	c2.welcome()
 	ping := c2.expect(ctx, "ping")
 	c2.send(map[string]any{"type": "pong", "id": ping["id"]})
+	p.wait(`String(window.reasons) === 'no welcome in time,ping timeout'`)
+}
+
+func TestClientRefusesCommandsBeforeConnect(t *testing.T) {
+	f := newFakeHerald(t)
+	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
+	got := p.value(`new herald.Herald(wsURL).publish('a', 1).then(() => 'resolved', (e) => e.code)`)
+	if got != "closed" {
+		t.Errorf("publish before connect: %s, want closed", got)
+	}
 }
 
 func TestClientSubscribeRefusedAndRetried(t *testing.T) {

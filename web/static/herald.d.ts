@@ -31,7 +31,7 @@ export interface Welcome {
 }
 
 export interface Disconnected {
-  /** The WebSocket close code (1006 when the socket just dropped; 4100 when pings went unanswered). */
+  /** The WebSocket close code: 1006 when the socket just dropped; 4100 when the client gave up (no welcome or no pong in time). */
   code: number;
   reason: string;
   /** Milliseconds until the next attempt; null when the client stays closed. */

@@ -166,6 +166,10 @@ export class Herald {
       if (this._ws !== ws) return;
       this._dropConnection({ code: ev.code, reason: ev.reason }, ev.code);
     };
+    // A handshake that hangs would otherwise hold the client forever.
+    this._later(this.options.timeout, () => {
+      if (this._ws === ws && this.state !== 'connected') this._abandon('no welcome in time');
+    });
   }
 
   _isOpen() {
@@ -274,7 +278,7 @@ export class Herald {
     if (!every) return;
     const check = () => {
       if (Date.now() - this._lastHeard >= every) {
-        this.ping().catch((err) => { if (err.code === 'timeout') this._abandon(); });
+        this.ping().catch((err) => { if (err.code === 'timeout') this._abandon('ping timeout'); });
       }
       this._later(every, check);
     };
@@ -283,11 +287,11 @@ export class Herald {
 
   // _abandon gives up on a socket that stopped answering without waiting for
   // its close handshake, which on a dead link can take minutes.
-  _abandon() {
+  _abandon(reason) {
     const ws = this._ws;
     if (!ws) return;
-    this._dropConnection({ code: 4100, reason: 'ping timeout' }, 4100);
-    ws.close(4100, 'ping timeout');
+    this._dropConnection({ code: 4100, reason }, 4100);
+    ws.close(4100, reason);
   }
 
   _later(ms, fn) {
@@ -303,6 +307,7 @@ export class Herald {
   // ---- commands and replies ----
 
   _command(cmd) {
+    if (this._closed) return Promise.reject(new HeraldError('closed', 'not connected: call connect() first'));
     cmd.id = String(this._nextId++);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this._fail(cmd.id, new HeraldError('timeout', 'no reply in time')), this.options.timeout);
