@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 )
 
 // TestBinary builds the real herald, runs it on a loopback port, publishes
@@ -23,7 +29,7 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--node-id", "bin-test")
-	cmd.Env = append(os.Environ(), "HERALD_SHUTDOWN_TIMEOUT=5s", "HERALD_LOG_LEVEL=debug")
+	cmd.Env = append(os.Environ(), "HERALD_SHUTDOWN_TIMEOUT=10s", "HERALD_LOG_LEVEL=debug")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -56,16 +62,23 @@ func TestBinary(t *testing.T) {
 	waitHealthy(t, base)
 	checkPublish(t, base)
 	checkDashboard(t, base)
+	client := dialWelcomed(t, strings.TrimPrefix(base, "http://"))
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = wsutil.ReadServerText(client)
+	var closed wsutil.ClosedError
+	if !errors.As(err, &closed) || closed.Code != ws.StatusGoingAway {
+		t.Fatalf("on SIGTERM the client read %v, want close 1001", err)
 	}
 	select {
 	case err := <-exited:
 		if err != nil {
 			t.Fatalf("herald exited with %v after SIGTERM, want status 0", err)
 		}
-	case <-time.After(5*time.Second + 10*time.Second): // the shutdown timeout, and room for a busy machine
+	case <-time.After(10*time.Second + 10*time.Second): // the shutdown timeout, and room for a busy machine
 		t.Fatal("herald did not exit within its shutdown timeout")
 	}
 }
@@ -136,3 +149,32 @@ func checkDashboard(t *testing.T, base string) {
 		}
 	}
 }
+
+// dialWelcomed opens a WebSocket to addr and reads its welcome.
+func dialWelcomed(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, br, _, err := ws.Dial(ctx, "ws://"+addr+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if br != nil {
+		conn = bufferedConn{Conn: conn, r: io.MultiReader(br, conn)}
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	welcome, err := wsutil.ReadServerText(conn)
+	if err != nil || !strings.Contains(string(welcome), `"node":"bin-test"`) {
+		t.Fatalf("welcome %s, %v", welcome, err)
+	}
+	return conn
+}
+
+// bufferedConn reads what the handshake left buffered before the socket.
+type bufferedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
