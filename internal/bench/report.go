@@ -140,7 +140,7 @@ func (r *Report) Human() string {
 	p("  closed by the server: %d; error replies: %d; heartbeat %ds", r.ClosedByServer, r.ReplyErrors, r.HeartbeatS)
 	switch r.Scenario {
 	case ScenarioIdle:
-		p("  held %.0fs; alive at the end: %d of %d", r.HoldS, r.Alive, r.Connected)
+		p("  held %.1fs; alive at the end: %d of %d", r.HoldS, r.Alive, r.Connected)
 	case ScenarioChurn:
 		p("  cycles: %d (%.0f/s); connect+subscribe %s", r.Cycles, r.CyclesPerS, latLine(r.ConnectLatency))
 		p("  whole cycle %s", latLine(r.CycleLatency))

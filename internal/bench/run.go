@@ -15,15 +15,20 @@ const workerProgress = 100 * time.Millisecond
 
 // Run performs one scenario with workers from sp, printing progress to log.
 // It returns the report even when it also returns an error, so that a run
-// cut short still says what it saw.
+// cut short still says what it saw. The run ends by cfg.Deadline: its
+// phases stop a reserve earlier, so that workers still report in time.
 func Run(ctx context.Context, cfg Config, sp Spawner, log io.Writer) (*Report, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+	hardEnd := time.Now().Add(cfg.Deadline)
+	reserve := min(max(cfg.Deadline/10, time.Second), 10*time.Second)
+	hardCtx, cancel := context.WithDeadline(ctx, hardEnd)
 	defer cancel()
+	phaseCtx, cancelPhases := context.WithDeadline(hardCtx, hardEnd.Add(-reserve))
+	defer cancelPhases()
 	r := newReport(cfg)
 	r.ServerRSSBeforeKiB = serverRSS(cfg.ServerPIDs)
-	plans := makePlans(cfg, time.Now().Add(cfg.Deadline-2*time.Second))
+	plans := makePlans(cfg, hardEnd.Add(-reserve/2))
 	r.Workers = len(plans)
-	f, err := startFleet(ctx, sp, plans)
+	f, err := startFleet(phaseCtx, sp, plans)
 	if err != nil {
 		return r, err
 	}
@@ -32,12 +37,15 @@ func Run(ctx context.Context, cfg Config, sp Spawner, log io.Writer) (*Report, e
 		pubs = newPublishers(cfg)
 	}
 	stopProgress := startProgress(log, cfg.Progress, f, pubs)
-	runErr := runPhases(ctx, cfg, f, pubs, r)
+	runErr := runPhases(phaseCtx, cfg, f, pubs, r)
 	stopProgress()
-	finishErr := f.finish(ctx)
-	f.stop(5 * time.Second)
+	finishErr := f.finish(hardCtx)
+	f.stop(max(time.Until(hardEnd), time.Second))
 	merged, mergeErr := f.merged()
 	r.fill(cfg, merged, pubs)
+	if errors.Is(runErr, context.DeadlineExceeded) && ctx.Err() == nil {
+		runErr = fmt.Errorf("bench: the run reached its --deadline of %v before it was done", cfg.Deadline)
+	}
 	return r, errors.Join(runErr, wrapIf("finishing", finishErr), mergeErr)
 }
 
@@ -53,7 +61,10 @@ func wrapIf(what string, err error) error {
 func runPhases(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *Report) error {
 	if cfg.Scenario != ScenarioChurn {
 		if err := waitFor(ctx, f.allReady); err != nil {
-			return fmt.Errorf("bench: connecting did not finish before the deadline: %w", err)
+			return fmt.Errorf("bench: connecting did not finish: %w", err)
+		}
+		if f.total().Connected == 0 {
+			return errors.New("bench: no connection could be opened and subscribed")
 		}
 		r.ServerRSSSubscribedKiB = serverRSS(cfg.ServerPIDs)
 	}
@@ -83,8 +94,10 @@ func hold(ctx context.Context, cfg Config, f *fleet, r *Report) error {
 	if d == 0 {
 		d = 2*time.Duration(f.total().HeartbeatS)*time.Second + 5*time.Second
 	}
-	r.HoldS = d.Seconds()
-	return sleepCtx(ctx, d)
+	start := time.Now()
+	err := sleepCtx(ctx, d)
+	r.HoldS = time.Since(start).Seconds()
+	return err
 }
 
 // publishAndDrain publishes for --duration, then waits until every

@@ -27,13 +27,14 @@ type WorkerProc struct {
 // ExecSpawner re-executes the running binary with the argument "worker".
 type ExecSpawner struct{}
 
-// Spawn starts one worker process; its stderr is ours.
-func (ExecSpawner) Spawn(ctx context.Context, index int) (*WorkerProc, error) {
+// Spawn starts one worker process; its stderr is ours. It is not tied to
+// ctx: the fleet ends it, after it had its chance to report.
+func (ExecSpawner) Spawn(_ context.Context, index int) (*WorkerProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("bench: finding own executable: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, self, "worker")
+	cmd := exec.Command(self, "worker")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
