@@ -174,3 +174,27 @@ func TestTopicsAndStats(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestHeldBackOverflowCloses4000: while a subscribe waits for the engine,
+// more live messages than can be held close the connection as a slow
+// consumer.
+func TestHeldBackOverflowCloses4000(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	e.mu.Lock()
+	e.active["t"] = true // another node's subscriber keeps t flowing here
+	e.mu.Unlock()
+	e.block = make(chan struct{})
+	c := connect(t, b, ClientInfo{})
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"1","topic":"t"}`))
+	for b.Stats().Subscriptions == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	publishN(t, b, "t", maxHeldMessages+10)
+	if c.code() != CloseSlowConsumer {
+		t.Errorf("close %d, want %d", c.code(), CloseSlowConsumer)
+	}
+	e.mu.Lock()
+	delete(e.active, "t")
+	e.mu.Unlock()
+	close(e.block)
+}

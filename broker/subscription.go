@@ -2,6 +2,11 @@ package broker
 
 import "sync"
 
+// maxHeldMessages bounds the live messages kept for one subscription while
+// the engine answers its setup. A connection that would need more is
+// treated as a slow consumer: closed with 4000, to resume with since.
+const maxHeldMessages = 4096
+
 // subscription is one connection's subscription to a topic or pattern.
 type subscription struct {
 	session *Session
@@ -38,7 +43,12 @@ type subscription struct {
 func (sub *subscription) offer(m *Message, frame []byte) bool {
 	sub.mu.Lock()
 	if sub.holding {
-		sub.held = append(sub.held, m)
+		if len(sub.held) < maxHeldMessages {
+			sub.held = append(sub.held, m)
+		} else if len(sub.held) == maxHeldMessages {
+			sub.held = append(sub.held, nil) // marks the overflow once
+			sub.session.conn.Close(CloseSlowConsumer, "too many messages while subscribing")
+		}
 		sub.mu.Unlock()
 		return false
 	}
@@ -112,7 +122,7 @@ func (sub *subscription) release(last Position, history []*Message) (sent int) {
 	}
 	for i, m := range sub.held {
 		sub.held[i] = nil
-		if sub.advance(m) && sub.session.conn.Send(messageFrame(m, sub.tag())) {
+		if m != nil && sub.advance(m) && sub.session.conn.Send(messageFrame(m, sub.tag())) {
 			sent++
 		}
 	}
