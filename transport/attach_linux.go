@@ -49,13 +49,14 @@ func (s *Server) attach(nc net.Conn, early []byte, info broker.ClientInfo) {
 		return
 	}
 	l := s.leastLoaded()
+	if !l.reserve() {
+		_ = unix.Close(fd) // shut down meanwhile
+		return
+	}
 	c := newConn(l, s.lim)
 	c.fd = int32(fd)
 	s.opened(c, info)
-	if !l.add(c, early) {
-		_ = unix.Close(fd)
-		s.gone(c)
-	}
+	l.add(c, early)
 }
 
 // dupFD duplicates tcp's descriptor, close-on-exec and non-blocking.

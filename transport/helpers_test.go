@@ -170,10 +170,19 @@ func (c *rawClient) next() (ws.Frame, error) {
 // checks the server then ends the connection.
 func (c *rawClient) closeCode() ws.StatusCode {
 	c.t.Helper()
+	code, err := c.readCloseCode()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return code
+}
+
+// readCloseCode is closeCode for goroutines other than the test's.
+func (c *rawClient) readCloseCode() (ws.StatusCode, error) {
 	for {
 		f, err := c.next()
 		if err != nil {
-			c.t.Fatalf("reading for a close frame: %v", err)
+			return 0, fmt.Errorf("reading for a close frame: %w", err)
 		}
 		if f.Header.OpCode != ws.OpClose {
 			continue
@@ -183,10 +192,10 @@ func (c *rawClient) closeCode() ws.StatusCode {
 			code = ws.StatusCode(binary.BigEndian.Uint16(f.Payload))
 		}
 		if _, err := c.br.ReadByte(); err != io.EOF {
-			c.t.Errorf("after the close frame: %v, want EOF", err)
+			return code, fmt.Errorf("after the close frame: %v, want EOF", err)
 		}
 		c.nc.Close() // as a client does once the close handshake is done
-		return code
+		return code, nil
 	}
 }
 

@@ -40,7 +40,9 @@ type loop struct {
 
 	mu       sync.Mutex
 	pending  []*conn // connections with frames to write
+	spare    []*conn // the other pending list, owned by the loop goroutine
 	incoming []*conn // opened connections waiting to be registered
+	opening  int     // reserved connections whose Open has not returned
 	early    [][]byte
 	stopping bool // Shutdown began: close everything with 1001
 	force    bool // Shutdown's context ended: drop everything now
@@ -85,20 +87,27 @@ func (l *loop) wake() {
 	}
 }
 
-// add hands an opened connection to the loop; early is what the client
-// sent right after its upgrade request. It reports false when the loop has
-// stopped, and the caller then drops c.
-func (l *loop) add(c *conn, early []byte) bool {
+// reserve promises the loop a connection that is being opened, so the
+// loop does not stop before it arrives. False: the loop has stopped.
+func (l *loop) reserve() bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.exited {
-		l.mu.Unlock()
 		return false
 	}
+	l.opening++
+	return true
+}
+
+// add hands a reserved, opened connection to the loop; early is what the
+// client sent right after its upgrade request.
+func (l *loop) add(c *conn, early []byte) {
+	l.mu.Lock()
+	l.opening--
 	l.incoming = append(l.incoming, c)
 	l.early = append(l.early, early)
 	l.wake()
 	l.mu.Unlock()
-	return true
 }
 
 func (l *loop) run() {
@@ -249,7 +258,7 @@ func (l *loop) drop(c *conn) {
 func (l *loop) flushPending() {
 	l.mu.Lock()
 	pending := l.pending
-	l.pending = nil
+	l.pending = l.spare[:0] // two lists used in turn: a fan-out allocates none
 	l.mu.Unlock()
 	for _, c := range pending {
 		if c.live {
@@ -257,6 +266,8 @@ func (l *loop) flushPending() {
 		}
 		// not yet registered: register flushes it
 	}
+	clear(pending)
+	l.spare = pending
 }
 
 // flush writes c's queue with writev until it is empty or the socket is
@@ -353,7 +364,7 @@ func (l *loop) stopped() bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.incoming) > 0 {
+	if len(l.incoming) > 0 || l.opening > 0 {
 		return false
 	}
 	l.exited = true

@@ -133,11 +133,11 @@ func TestSilentClientIsClosedWith4002(t *testing.T) {
 
 func TestPongsKeepAConnectionAlive(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{Heartbeat: 30 * time.Millisecond})
+		ts := startServer(t, portable, Config{Heartbeat: 100 * time.Millisecond})
 		c := dialRaw(t, ts.addr, nil)
 		// Pings arrive, and answering them keeps the connection open past
 		// many heartbeats.
-		for pings := 0; pings < 8; {
+		for pings := 0; pings < 5; {
 			f, err := c.next()
 			if err != nil {
 				t.Fatal(err)
@@ -182,9 +182,16 @@ func TestShutdownSends1001(t *testing.T) {
 		ts := startServer(t, portable, Config{})
 		clients := []*rawClient{dialRaw(t, ts.addr, nil), dialRaw(t, ts.addr, nil)}
 		eventually(t, "sessions opened", func() bool { return ts.srv.Connections() == 2 })
-		codes := make(chan ws.StatusCode, len(clients))
+		type result struct {
+			code ws.StatusCode
+			err  error
+		}
+		results := make(chan result, len(clients))
 		for _, c := range clients {
-			go func() { codes <- c.closeCode() }()
+			go func() {
+				code, err := c.readCloseCode()
+				results <- result{code, err}
+			}()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -192,8 +199,8 @@ func TestShutdownSends1001(t *testing.T) {
 			t.Fatalf("Shutdown: %v", err)
 		}
 		for range clients {
-			if code := <-codes; code != 1001 {
-				t.Fatalf("close code %d, want 1001", code)
+			if r := <-results; r.err != nil || r.code != 1001 {
+				t.Fatalf("close code %d (%v), want 1001", r.code, r.err)
 			}
 		}
 		if n := ts.srv.Connections(); n != 0 {
