@@ -187,9 +187,9 @@ type TopicCount struct {
 }
 
 // Topics lists every topic or pattern with at least one local subscriber,
-// sorted by name.
+// sorted by name; never nil.
 func (b *Broker) Topics() []TopicCount {
-	var out []TopicCount
+	out := []TopicCount{}
 	b.idx.counts(func(p string, n int) {
 		out = append(out, TopicCount{Topic: p, Subscribers: n})
 	})
