@@ -143,8 +143,9 @@ func TestDashboard(t *testing.T) {
 	p.checkNoProblems()
 }
 
-// keepScreenshot saves the page as dashboard.png under the test's temp dir,
-// and also under $HERALD_ARTIFACTS when that is set (the temp dir goes away).
+// keepScreenshot saves the page as <test name>.png under the test's temp
+// dir, and also under $HERALD_ARTIFACTS when that is set (the temp dir goes
+// away with the test).
 func keepScreenshot(t *testing.T, p *page) {
 	t.Helper()
 	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
@@ -156,11 +157,11 @@ func keepScreenshot(t *testing.T, p *page) {
 		dirs = append(dirs, dir)
 	}
 	for _, dir := range dirs {
-		path := filepath.Join(dir, "dashboard.png")
+		path := filepath.Join(dir, t.Name()+".png")
 		if err := os.WriteFile(path, png, 0o644); err != nil {
 			t.Fatalf("saving screenshot: %v", err)
 		}
-		t.Logf("dashboard screenshot: %s", path)
+		t.Logf("screenshot: %s", path)
 	}
 }
 
