@@ -34,6 +34,7 @@ type Engine struct {
 	psMu   sync.Mutex      // held while the pub/sub connection changes or subscribes
 	ps     *goredis.PubSub // the current pub/sub connection
 	psDone chan struct{}   // closed when the receive loop of ps has ended
+	psStop *atomic.Bool    // set before ps is closed, so its receive loop ends
 
 	acks      acks        // subscriptions waiting for Redis to confirm them
 	probeSeen chan string // probe tokens the receive loop got back
@@ -60,7 +61,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("%w: URL: %w", errConfig, err)
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
-	opts.MaxRetries = 1
+	opts.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
+	opts.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
 	opts.DisableIdentity = true
 	e := &Engine{
 		cfg:       cfg,

@@ -2,11 +2,10 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -60,8 +59,9 @@ func (e *Engine) supervise(ctx context.Context) {
 func (e *Engine) openConnLocked(ctx context.Context) {
 	e.ps = e.rdb.Subscribe(ctx)
 	e.psDone = make(chan struct{})
+	e.psStop = new(atomic.Bool)
 	e.wg.Add(1)
-	go e.receive(ctx, e.ps, e.psDone)
+	go e.receive(ctx, e.ps, e.psStop, e.psDone)
 }
 
 // replaceConn swaps the pub/sub connection for a new one and waits for the
@@ -69,17 +69,19 @@ func (e *Engine) openConnLocked(ctx context.Context) {
 // Subscribe's commands to.
 func (e *Engine) replaceConn(ctx context.Context) {
 	e.psMu.Lock()
-	old, done := e.ps, e.psDone
+	old, stop, done := e.ps, e.psStop, e.psDone
 	e.openConnLocked(ctx)
 	e.psMu.Unlock()
+	stop.Store(true)
 	_ = old.Close() // unblocks the old receive loop
 	<-done
 }
 
 func (e *Engine) closeConn() {
 	e.psMu.Lock()
-	ps, done := e.ps, e.psDone
+	ps, stop, done := e.ps, e.psStop, e.psDone
 	e.psMu.Unlock()
+	stop.Store(true)
 	_ = ps.Close()
 	<-done
 }
@@ -168,9 +170,9 @@ func (e *Engine) probe(ctx context.Context) error {
 	}
 }
 
-// receive reads ps until it is closed, delivering messages and passing
-// probe tokens to probe.
-func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, done chan struct{}) {
+// receive reads ps until stop is set and ps closed, delivering messages and
+// passing probe tokens to probe.
+func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.Bool, done chan struct{}) {
 	defer e.wg.Done()
 	defer close(done)
 	probe := e.keys.probe(e.cfg.NodeID)
@@ -178,7 +180,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, done chan stru
 	for {
 		v, err := ps.Receive(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) || errors.Is(err, net.ErrClosed) {
+			if ctx.Err() != nil || stop.Load() {
 				return
 			}
 			// A broken connection is redialled by the next Receive; back off
