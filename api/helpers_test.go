@@ -30,9 +30,12 @@ type node struct {
 
 // startNode serves cfg over eng (nil: a memory engine) on 127.0.0.1:0 and
 // stops everything when the test ends.
-func startNode(t *testing.T, cfg api.Config, eng broker.Engine) *node {
+func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 	t.Helper()
-	log := zaptest.NewLogger(t)
+	log := cfg.Logger
+	if log == nil {
+		log = zaptest.NewLogger(t)
+	}
 	if eng == nil {
 		mem := memory.New(memory.Config{HistorySize: 100, HistoryTTL: time.Minute, Logger: log.Named("memory")})
 		t.Cleanup(func() { closeWithin(t, "engine", mem.Close) })
@@ -69,7 +72,7 @@ func startNode(t *testing.T, cfg api.Config, eng broker.Engine) *node {
 	return &node{srv: srv, base: "http://" + l.Addr().String(), addr: l.Addr().String(), broker: b}
 }
 
-func closeWithin(t *testing.T, what string, close func(context.Context) error) {
+func closeWithin(t testing.TB, what string, close func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := close(ctx); err != nil {

@@ -65,6 +65,7 @@ type Server struct {
 	log     *zap.Logger
 	keys    [][]byte
 	limits  bodyLimits
+	handler http.Handler
 	http    *http.Server
 	closing atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
 
@@ -94,8 +95,9 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
 	}
+	s.handler = s.routes()
 	s.http = &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -118,8 +120,10 @@ func httpErrorLog(log *zap.Logger) *stdlog.Logger {
 	return l
 }
 
-// Handler routes every path the server answers.
-func (s *Server) Handler() http.Handler {
+// Handler routes every path the server answers; Serve serves it.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/publish", s.route(http.MethodPost, s.key(s.handlePublish)))
 	mux.Handle("/api/broadcast", s.route(http.MethodPost, s.key(s.handleBroadcast)))
