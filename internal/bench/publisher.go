@@ -53,7 +53,7 @@ func (p *publishers) loop(ctx context.Context, j int) {
 	var body []byte
 	for k := 0; waitTurn(ctx, start, k, perRate); k++ {
 		topic := (j + k*p.cfg.Publishers) % p.cfg.Topics
-		body = p.appendBody(body[:0], topic)
+		body = p.appendBody(body[:0], topic, sendTime(start, k, perRate))
 		// A publish under way when the run ends is finished, not cut: the
 		// server may have taken it, and then its deliveries are expected.
 		hc := conns[(j+k)%len(conns)]
@@ -67,12 +67,22 @@ func (p *publishers) loop(ctx context.Context, j int) {
 	}
 }
 
-func (p *publishers) appendBody(dst []byte, topic int) []byte {
+// sendTime is the "t" of publish k: at a fixed rate, when it was due, so
+// that a publisher held up by a slow reply does not hide the delay from
+// the latency (coordinated omission); in a closed loop, now.
+func sendTime(start time.Time, k int, rate float64) int64 {
+	if rate <= 0 {
+		return time.Now().UnixNano()
+	}
+	return start.Add(time.Duration(float64(k) / rate * float64(time.Second))).UnixNano()
+}
+
+func (p *publishers) appendBody(dst []byte, topic int, sent int64) []byte {
 	dst = append(dst, `{"topic":"`...)
 	dst = append(dst, p.cfg.TopicPrefix...)
 	dst = strconv.AppendInt(dst, int64(topic), 10)
 	dst = append(dst, `","data":`...)
-	dst = appendPayload(dst, time.Now().UnixNano(), p.counter.Add(1))
+	dst = appendPayload(dst, sent, p.counter.Add(1))
 	return append(dst, '}')
 }
 

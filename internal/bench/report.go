@@ -40,6 +40,7 @@ type Report struct {
 	Dups          int64   `json:"seq_dups"`
 	Latency       Latency `json:"latency"` // publisher's send to receipt
 
+	ConnectsPerS float64 `json:"connects_per_s,omitempty"`
 	Cycles       int64   `json:"cycles,omitempty"`
 	CyclesPerS   float64 `json:"cycles_per_s,omitempty"`
 	CycleLatency Latency `json:"cycle_latency"`
@@ -85,6 +86,7 @@ func (r *Report) fill(cfg Config, m WorkerStats, pubs *publishers) {
 	if cfg.Scenario == ScenarioChurn {
 		r.Cycles = m.Cycles
 		r.CyclesPerS = perSecond(float64(m.Cycles), r.WindowS)
+		r.ConnectsPerS = perSecond(float64(m.Connected), r.WindowS)
 	}
 	if r.ServerRSSSubscribedKiB > 0 && r.Connected > 0 {
 		r.RSSPerConnBytes = float64(r.ServerRSSSubscribedKiB-r.ServerRSSBeforeKiB) * 1024 / float64(r.Connected)
@@ -142,7 +144,8 @@ func (r *Report) Human() string {
 	case ScenarioIdle:
 		p("  held %.1fs; alive at the end: %d of %d", r.HoldS, r.Alive, r.Connected)
 	case ScenarioChurn:
-		p("  cycles: %d (%.0f/s); connect+subscribe %s", r.Cycles, r.CyclesPerS, latLine(r.ConnectLatency))
+		p("  connects: %d (%.0f/s), %d failed; connect+subscribe %s", r.Connected, r.ConnectsPerS, r.ConnectErrors, latLine(r.ConnectLatency))
+		p("  cycles completed: %d (%.0f/s)", r.Cycles, r.CyclesPerS)
 		p("  whole cycle %s", latLine(r.CycleLatency))
 	default:
 		p("  published: %d in %.1fs (%.0f/s), %d failed", r.Published, r.PublishS, r.PublishedPerS, r.PublishErrors)
