@@ -162,6 +162,12 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 	if _, err := dial(t, n, "", nil); err == nil {
 		t.Fatal("a client connected after shutdown")
 	}
+	h := n.srv.Handler()
+	recorded(serveFrom(h, "127.0.0.1:1", "GET", "/readyz", "")).wantError(t, http.StatusServiceUnavailable, "unavailable")
+	recorded(serveFrom(h, "127.0.0.1:1", "GET", "/ws", "")).wantError(t, http.StatusServiceUnavailable, "unavailable")
+	if err := n.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("a second Shutdown: %v", err)
+	}
 }
 
 // fakeTokens accepts the token "good" as user 42.
