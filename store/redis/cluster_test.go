@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,6 +86,32 @@ func TestCrossNodeDelivery(t *testing.T) {
 	}
 	if got := nodes[0].rec.messages("news"); len(got) != 0 {
 		t.Fatalf("the publishing node, not subscribed, got %d messages", len(got))
+	}
+	// A client resuming on another node reads the same history.
+	h, err := nodes[2].History(ctxFor(t), "news", 0, 0)
+	if err != nil || h.Epoch != res.Epoch || h.Seq != 1 || len(h.Messages) != 1 || h.Messages[0].ID != req.ID {
+		t.Fatalf("History on another node = %+v, %v; want the message in epoch %q", h, err, res.Epoch)
+	}
+}
+
+func TestCrossNodeDeliveryWithoutHistory(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := cluster(t, srv, 2, redis.Config{HistorySize: 0})
+	mustSubscribe(t, nodes[1], "nohist")
+	for range 5 {
+		mustPublish(t, nodes[0], request("nohist"))
+	}
+	wantSeqs(t, "without history", nodes[1].rec.waitFor(t, "nohist", 5), 1, 5)
+	nodes[1].rec.checkBreaches(t)
+}
+
+func TestHistorySinceBeyondAnySeq(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newEngine(t, srv.URL(), redis.Config{HistorySize: 10})
+	mustPublish(t, e, request("far"))
+	h, err := e.History(ctxFor(t), "far", math.MaxUint64, 0)
+	if err != nil || h.Seq != 1 || len(h.Messages) != 0 {
+		t.Fatalf("History since MaxUint64 = %+v, %v; want seq 1 and no messages", h, err)
 	}
 }
 

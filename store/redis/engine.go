@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -171,9 +172,10 @@ func (e *Engine) read(ctx context.Context, topic, start string, since uint64, li
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	since = min(since, maxSeq) // Lua numbers are doubles; no topic gets this far
 	end := "+"
 	if upto > 0 {
-		end = fmt.Sprint(upto)
+		end = strconv.FormatUint(min(upto, maxSeq), 10)
 	}
 	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic)},
 		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end).Result()
@@ -182,6 +184,10 @@ func (e *Engine) read(ctx context.Context, topic, start string, since uint64, li
 	}
 	return parseRead(topic, v)
 }
+
+// maxSeq is the largest seq the scripts handle exactly (2^53, as Lua
+// numbers are doubles).
+const maxSeq = 1 << 53
 
 // fail wraps err for the broker: a Redis that cannot be reached, or cannot
 // take commands now, is unavailable (a retry is safe); any other reply error
