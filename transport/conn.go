@@ -132,10 +132,12 @@ func (c *conn) control(frame []byte) {
 	c.wake(wake)
 }
 
-// startClosing is called with c.mu held.
+// startClosing is called with c.mu held. The deadline leaves a quarter of
+// CloseTimeout for the sweep that enforces it, which runs at least that
+// often, so the socket is closed within CloseTimeout.
 func (c *conn) startClosing() {
 	c.closing = true
-	c.closeBy = monoNow() + int64(c.lim.closeTimeout)
+	c.closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
 }
 
 // markScheduled is called with c.mu held; it says whether the driver must
@@ -222,8 +224,10 @@ func (c *conn) written(n int) (empty, closeSent bool) {
 	if len(c.frames) > 0 || c.dropQueue {
 		return false, false
 	}
-	if cap(c.frames) > 16 {
-		c.frames = nil // a burst is over: an idle connection keeps no queue
+	if cap(c.frames) > 4 {
+		// A burst is over: an idle connection keeps at most a small array,
+		// enough that the next fan-out appends without allocating.
+		c.frames = nil
 	}
 	c.scheduled = false
 	return true, c.closeQueued

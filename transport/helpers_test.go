@@ -96,10 +96,16 @@ func startServer(t *testing.T, portable bool, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Hijacked requests are not waited for by httptest: handlers counts
+	// them, so none logs after its test ended.
+	var handlers sync.WaitGroup
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
 		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr})
 	}))
 	t.Cleanup(func() {
+		defer handlers.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil && !strings.Contains(err.Error(), "twice") {

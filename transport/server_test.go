@@ -311,6 +311,28 @@ func TestSlowReaderIsClosedWhileFastReaderGetsAll(t *testing.T) {
 	})
 }
 
+func TestReaderThatNeverReadsIsDroppedWithinCloseTimeout(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{MaxQueueBytes: 16 << 10, CloseTimeout: 100 * time.Millisecond})
+		_ = dialSmallBuffer(t, ts.addr) // never reads, never closes
+		eventually(t, "session opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		f := ws.MustCompileFrame(ws.NewTextFrame(bytes.Repeat([]byte("m"), 1000)))
+		eventually(t, "queue overflowed", func() bool {
+			for i := 0; i < 1000; i++ {
+				if !s.c.Send(f) {
+					return true
+				}
+			}
+			return false
+		})
+		eventually(t, "socket dropped", func() bool { return s.disconnected.Load() == 1 })
+		if n := ts.srv.Connections(); n != 0 {
+			t.Fatalf("Connections() = %d", n)
+		}
+	})
+}
+
 // dialSmallBuffer upgrades a client whose receive buffer is tiny, so the
 // server's queue for it fills quickly.
 func dialSmallBuffer(t *testing.T, addr string) *rawClient {
