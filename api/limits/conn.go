@@ -1,0 +1,235 @@
+package limits
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Defaults of ConnConfig.
+const (
+	// DefaultIPv6Prefix: one host or home usually gets a /64, and can pick
+	// any address in it, so a /64 counts as one address.
+	DefaultIPv6Prefix = 64
+	// DefaultMaxTracked bounds the table at about 50 MB (some 190 bytes
+	// an address).
+	DefaultMaxTracked = 1 << 18
+)
+
+// ConnConfig are the per-address connection limits.
+type ConnConfig struct {
+	// MaxOpen is how many connections one address may hold open; 0: no
+	// limit.
+	MaxOpen int
+	// Rate is how many new connections per second one address may open,
+	// on average; 0: no limit.
+	Rate float64
+	// Burst is how many new connections one address may open at once
+	// before Rate holds it back; 0: Rate rounded up, at least 1. Ignored
+	// without a Rate.
+	Burst int
+	// IPv6Prefix: IPv6 addresses that share this many leading bits count
+	// as one address; 0: DefaultIPv6Prefix; 128: each address alone.
+	IPv6Prefix int
+	// MaxTracked bounds how many addresses are remembered at once; 0:
+	// DefaultMaxTracked. See ConnLimiter for what happens past it.
+	MaxTracked int
+	// Now is the clock; nil: time.Now. Tests set it.
+	Now func() time.Time
+}
+
+func (c *ConnConfig) check() error {
+	switch {
+	case c.MaxOpen < 0:
+		return fmt.Errorf("limits: negative open connections per address %d", c.MaxOpen)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("limits: connection rate per address %v is not a number of at least 0", c.Rate)
+	case c.Burst < 0:
+		return fmt.Errorf("limits: negative connection burst per address %d", c.Burst)
+	case c.IPv6Prefix < 0 || c.IPv6Prefix > 128:
+		return fmt.Errorf("limits: IPv6 prefix /%d is not between 0 and 128", c.IPv6Prefix)
+	case c.MaxTracked < 0:
+		return fmt.Errorf("limits: negative table size %d", c.MaxTracked)
+	}
+	return nil
+}
+
+func (c *ConnConfig) setDefaults() {
+	if c.Burst == 0 {
+		c.Burst = max(1, int(math.Ceil(c.Rate)))
+	}
+	if c.IPv6Prefix == 0 {
+		c.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if c.MaxTracked == 0 {
+		c.MaxTracked = DefaultMaxTracked
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// ConnLimiter counts the open connections of each address and meters its
+// new ones with a token bucket. It is safe for concurrent use and starts
+// no goroutine.
+//
+// Memory: an address is remembered while it has an open connection, or
+// until its bucket has had time to fill again after its last one closed;
+// then it is forgotten, as it would be admitted exactly like a stranger.
+// The table holds at most MaxTracked addresses. Past that, a new address
+// makes the limiter forget the address idle longest (which then gets a
+// full burst back early); when every address in the table holds a
+// connection, new addresses are refused until one closes.
+type ConnLimiter struct {
+	cfg    ConnConfig
+	refill time.Duration // how long an empty bucket takes to fill
+
+	mu      sync.Mutex
+	entries map[netip.Addr]*entry
+	idle    idleList // entries with no open connection, idle longest first
+}
+
+// NewConnLimiter checks cfg and builds the limiter.
+func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	l := &ConnLimiter{cfg: cfg, entries: make(map[netip.Addr]*entry)}
+	if cfg.Rate > 0 {
+		l.refill = time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))
+	}
+	return l, nil
+}
+
+// noRelease is what Acquire returns when nothing is counted.
+func noRelease() {}
+
+// Acquire counts one new connection from ip. It refuses (false) when ip
+// already holds MaxOpen connections, when it opens them faster than Rate
+// allows, or when the table is full (see ConnLimiter). On success the
+// caller calls release once the connection is closed; calling it again
+// does nothing. The zero Addr (a peer that did not parse) is one address
+// like any other.
+func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
+	if l.cfg.MaxOpen == 0 && l.cfg.Rate == 0 {
+		return noRelease, true
+	}
+	key := l.key(ip)
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.forgetRefilled(now)
+	e := l.entries[key]
+	fresh := e == nil
+	if fresh {
+		if len(l.entries) >= l.cfg.MaxTracked && !l.forgetOldest() {
+			return nil, false
+		}
+		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
+	}
+	if !l.admit(e, now) {
+		return nil, false
+	}
+	if fresh {
+		l.entries[key] = e
+	}
+	return l.releaser(e), true
+}
+
+// key is the table key of ip: IPv4 as is, IPv6 cut to its prefix.
+func (l *ConnLimiter) key(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap().WithZone("")
+	if !ip.Is6() {
+		return ip
+	}
+	p, err := ip.Prefix(l.cfg.IPv6Prefix)
+	if err != nil {
+		return ip // unreachable: the prefix length was checked
+	}
+	return p.Addr()
+}
+
+// admit takes one connection for e if its limits allow. l.mu is held.
+func (l *ConnLimiter) admit(e *entry, now time.Time) bool {
+	if l.cfg.MaxOpen > 0 && e.open >= l.cfg.MaxOpen {
+		return false
+	}
+	if l.cfg.Rate > 0 {
+		e.fill(now, l.cfg.Rate, float64(l.cfg.Burst))
+		if e.tokens < 1 {
+			return false
+		}
+		e.tokens--
+	}
+	if e.open == 0 && e.linked {
+		l.idle.remove(e)
+	}
+	e.open++
+	return true
+}
+
+// releaser returns the release func of one admitted connection of e.
+func (l *ConnLimiter) releaser(e *entry) func() {
+	var released bool // guarded by l.mu
+	return func() {
+		now := l.cfg.Now()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if released {
+			return
+		}
+		released = true
+		l.release(e, now)
+	}
+}
+
+// release gives back one connection of e. An address left with no
+// connection and a full bucket is forgotten at once; one whose bucket is
+// still filling waits in the idle list. l.mu is held.
+func (l *ConnLimiter) release(e *entry, now time.Time) {
+	e.open--
+	if e.open > 0 {
+		return
+	}
+	if l.cfg.Rate > 0 {
+		e.fill(now, l.cfg.Rate, float64(l.cfg.Burst))
+	}
+	if l.cfg.Rate == 0 || e.tokens >= float64(l.cfg.Burst) {
+		delete(l.entries, e.key)
+		return
+	}
+	e.idleSince = now
+	l.idle.pushBack(e)
+}
+
+// forgetRefilled forgets the addresses idle for long enough that their
+// bucket is full again. The idle list is in idle order, so only its head
+// is looked at. l.mu is held.
+func (l *ConnLimiter) forgetRefilled(now time.Time) {
+	for e := l.idle.head; e != nil && now.Sub(e.idleSince) >= l.refill; e = l.idle.head {
+		l.idle.remove(e)
+		delete(l.entries, e.key)
+	}
+}
+
+// forgetOldest makes room in a full table by forgetting the address idle
+// longest; false when every address holds a connection. l.mu is held.
+func (l *ConnLimiter) forgetOldest() bool {
+	e := l.idle.head
+	if e == nil {
+		return false
+	}
+	l.idle.remove(e)
+	delete(l.entries, e.key)
+	return true
+}
+
+// Tracked is how many addresses the limiter remembers now.
+func (l *ConnLimiter) Tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
+}

@@ -1,0 +1,59 @@
+package limits
+
+import (
+	"net/netip"
+	"time"
+)
+
+// entry is what the limiter remembers of one address.
+type entry struct {
+	key       netip.Addr
+	open      int       // connections open now
+	tokens    float64   // new connections it may open now
+	stamp     time.Time // when tokens was brought up to date
+	idleSince time.Time // when open fell to 0; set while linked
+
+	// The idle list, which holds the entry while open is 0.
+	prev, next *entry
+	linked     bool
+}
+
+// fill adds the tokens earned since stamp, up to burst. A clock that went
+// back earns nothing.
+func (e *entry) fill(now time.Time, rate, burst float64) {
+	if !now.After(e.stamp) {
+		return
+	}
+	e.tokens = min(burst, e.tokens+now.Sub(e.stamp).Seconds()*rate)
+	e.stamp = now
+}
+
+// idleList is a doubly linked list threaded through the entries, so that
+// moving an entry in or out costs no allocation.
+type idleList struct {
+	head, tail *entry
+}
+
+func (l *idleList) pushBack(e *entry) {
+	e.prev, e.next, e.linked = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+}
+
+func (l *idleList) remove(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next, e.linked = nil, nil, false
+}
