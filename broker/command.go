@@ -1,9 +1,6 @@
 package broker
 
-import (
-	"encoding/json"
-	"errors"
-)
+import "encoding/json"
 
 // MaxIDBytes is the longest command id a client may send.
 const MaxIDBytes = 64
@@ -34,18 +31,98 @@ type since struct {
 	Seq   uint64 `json:"seq"`
 }
 
+// parse reads payload into c as encoding/json would (unknown fields ignored,
+// null leaves a field as it is, the last of repeated keys wins), except that
+// keys match case-sensitively. It allocates only the strings it keeps.
+func (c *command) parse(payload []byte) *Error {
+	if !json.Valid(payload) {
+		return Errorf(CodeBadRequest, "not JSON")
+	}
+	s := jsonScanner{data: payload}
+	wrong := ""
+	isObject := s.object(func(key []byte) {
+		if !c.parseField(&s, key) && wrong == "" {
+			wrong = string(key)
+		}
+	})
+	if !isObject {
+		return Errorf(CodeBadRequest, "not a JSON object")
+	}
+	if wrong != "" {
+		return Errorf(CodeBadRequest, "field %s has the wrong type", wrong)
+	}
+	return nil
+}
+
+// parseField consumes one field's value and reports whether its type fits.
+func (c *command) parseField(s *jsonScanner, key []byte) (ok bool) {
+	switch string(key) {
+	case "type":
+		ok = s.stringInto(&c.Type)
+		c.Type = internType(c.Type)
+	case "id":
+		ok = s.stringInto(&c.ID)
+	case "topic":
+		ok = s.stringInto(&c.Topic)
+	case "token":
+		ok = s.stringInto(&c.Token)
+	case "data":
+		c.Data = append(json.RawMessage(nil), s.skipValue()...)
+		ok = true
+	case "since":
+		ok = c.parseSince(s)
+	default:
+		s.skipValue()
+		ok = true
+	}
+	return ok
+}
+
+func (c *command) parseSince(s *jsonScanner) bool {
+	if s.peek() == 'n' {
+		s.skipValue()
+		c.Since = nil
+		return true
+	}
+	if c.Since == nil {
+		c.Since = &since{}
+	}
+	typesFit := true
+	isObject := s.object(func(key []byte) {
+		var ok bool
+		switch string(key) {
+		case "epoch":
+			ok = s.stringInto(&c.Since.Epoch)
+		case "seq":
+			ok = s.uintInto(&c.Since.Seq)
+		default:
+			s.skipValue()
+			ok = true
+		}
+		typesFit = typesFit && ok
+	})
+	return isObject && typesFit
+}
+
+// internType returns the command type constant equal to t, so that a
+// decoded type costs nothing to keep.
+func internType(t string) string {
+	for _, known := range [...]string{cmdPublish, cmdSubscribe, cmdUnsubscribe, cmdPing, cmdRefresh} {
+		if t == known {
+			return known
+		}
+	}
+	return t
+}
+
 // decodeCommand parses one client text message and checks what needs no
 // state: the JSON shape, the id, the type, the fields the type requires and
 // the topic's syntax. On error the returned command still holds whatever id
 // could be read, so the reply can echo it. Unknown fields are ignored.
 func decodeCommand(payload []byte) (command, *Error) {
 	var c command
-	if err := json.Unmarshal(payload, &c); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return c, &Error{Code: CodeBadRequest, Message: "field " + typeErr.Field + " has the wrong type", Err: err}
-		}
-		return command{}, &Error{Code: CodeBadRequest, Message: "not a JSON object", Err: err}
+	if err := c.parse(payload); err != nil {
+		return c, err
 	}
 	if len(c.ID) > MaxIDBytes {
 		return c, Errorf(CodeBadRequest, "id is longer than %d bytes", MaxIDBytes)

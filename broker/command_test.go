@@ -104,3 +104,71 @@ func BenchmarkDecodeCommand(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDecodeCommandMatchesEncodingJSON checks the command parser against
+// encoding/json, the reference, on everything but key case (encoding/json
+// matches keys case-insensitively; the protocol names them exactly).
+func FuzzDecodeCommandMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"subscribe","id":"1","topic":"a","since":{"epoch":"e","seq":3},"x":[{"y":"}"}]}`,
+		`{"type":"publish","topic":"a","data":{"k":[1,"\""]},"id":null}`,
+		`{"id":"a","id":null,"since":{"seq":1},"since":{"epoch":"\u00e9\ud83d\ude00"}}`,
+		`{"since":{"seq":1.5}}`, `{"since":[]}`, `{"type":true}`, `{"\u0074ype":"ping"}`,
+		`{"since":{"seq":18446744073709551616}}`, `{"id":"\ud800x\u0041\/"}`, "{\"id\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if !json.Valid(payload) || hasCaseVariantKey(payload) {
+			return
+		}
+		var want command
+		werr := json.Unmarshal(payload, &want)
+		var got command
+		gerr := got.parse(payload)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%s: encoding/json error %v, parse error %v", payload, werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		if got.Type != want.Type || got.ID != want.ID || got.Topic != want.Topic || got.Token != want.Token ||
+			string(got.Data) != string(want.Data) || (got.Since == nil) != (want.Since == nil) ||
+			(got.Since != nil && *got.Since != *want.Since) {
+			t.Fatalf("%s:\nparse        %+v %+v\nencoding/json %+v %+v", payload, got, got.Since, want, want.Since)
+		}
+	})
+}
+
+// hasCaseVariantKey reports whether some object key in payload equals a
+// command field name only when case is ignored.
+func hasCaseVariantKey(payload []byte) bool {
+	var v any
+	if json.Unmarshal(payload, &v) != nil {
+		return false
+	}
+	return caseVariant(v)
+}
+
+func caseVariant(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, inner := range v {
+			for _, name := range []string{"type", "id", "topic", "since", "data", "token", "epoch", "seq"} {
+				if k != name && strings.EqualFold(k, name) {
+					return true
+				}
+			}
+			if caseVariant(inner) {
+				return true
+			}
+		}
+	case []any:
+		for _, inner := range v {
+			if caseVariant(inner) {
+				return true
+			}
+		}
+	}
+	return false
+}
