@@ -17,6 +17,7 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder // "10s", not 10
 	var encoder zapcore.Encoder
 	switch format {
 	case "json":
