@@ -239,3 +239,18 @@ func TestUnexpectedMethodNamesBoth(t *testing.T) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func TestMalformedSaysWhichPart(t *testing.T) {
+	v := newVerifier(t, Config{Secret: testSecret})
+	for token, want := range map[string]string{
+		"abc":                                "auth: malformed token: want three dot-separated parts",
+		b64("{") + "." + b64("{}") + ".c2ln": "auth: malformed token: unreadable header",
+		b64(`{"alg":"HS256"}`) + "." + b64("[") + ".c2ln": "auth: malformed token: unreadable claims",
+		b64(`{"alg":"HS256"}`) + "." + b64("{}") + ".!!":  "auth: malformed token: unreadable signature",
+		b64(`{"typ":"JWT"}`) + "." + b64("{}") + ".c2ln":  "auth: malformed token: no signing method (alg)",
+	} {
+		if _, err := v.Verify(token); err == nil || err.Error() != want {
+			t.Errorf("Verify(%q) = %v, want %q", token, err, want)
+		}
+	}
+}
