@@ -1,6 +1,3 @@
-// Package broker holds sessions and their commands, the subscription index
-// and fan-out. It knows no socket, no HTTP and no Redis: transport gives it
-// Conns, an Engine gives it messages.
 package broker
 
 import (
