@@ -2,6 +2,23 @@
 // loop per core on Linux (a goroutine per connection elsewhere), RFC 6455
 // framing with gobwas/ws, bounded write queues and heartbeats.
 //
+// Use: srv, err := New(cfg, acceptor); route GET /ws, after the caller's
+// own token and origin checks, to srv.Upgrade(w, r, info); on shutdown,
+// srv.Shutdown(ctx). Upgrade calls acceptor.Open(conn, info) on the
+// request's goroutine before the connection is read; Open may Send (the
+// welcome) and Close at once. The http.Server must bound how long a
+// request's headers may take (ReadHeaderTimeout): the transport sees a
+// connection only once its upgrade request is complete.
+//
+// Frames given to Conn.Send are complete, already-framed server frames,
+// shared by many connections; the transport writes them as they are and
+// drops its reference once written.
+//
+// Closing: a close frame is queued after what is queued; once it is
+// written the socket is half-closed, and closed when the peer closes its
+// side or CloseTimeout has passed, whichever is first. Closing a socket
+// with unread input would reset it and could lose the close frame.
+//
 // Which goroutine calls a Receiver: on the epoll path, HandleText and
 // Disconnected run on the connection's event loop, which serves many
 // connections, so they must not block (Conn.Send and Conn.Close never do).
