@@ -198,3 +198,29 @@ func TestHeldBackOverflowCloses4000(t *testing.T) {
 	e.mu.Unlock()
 	close(e.block)
 }
+
+// TestDisconnectDuringSubscribe: the connection goes while the engine is
+// still answering its subscribe; nothing is left behind.
+func TestDisconnectDuringSubscribe(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	e.block = make(chan struct{})
+	c := connect(t, b, ClientInfo{})
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"1","topic":"t"}`))
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"2","topic":"u.*"}`))
+	for b.Stats().Subscriptions == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	c.s.Disconnected()
+	close(e.block)
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.active) != 0 {
+		t.Errorf("engine still subscribed to %v; calls %v", e.active, e.calls)
+	}
+	if s := b.Stats(); s.Subscriptions != 0 || s.Topics != 0 || s.Connections != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
