@@ -304,3 +304,22 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("Tracked = %d after every connection closed and buckets filled, want 1", n)
 	}
 }
+
+func BenchmarkAcquireRelease(b *testing.B) {
+	l, err := NewConnLimiter(ConnConfig{MaxOpen: 1000, Rate: 1e9, Burst: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ips := make([]netip.Addr, 1024)
+	for i := range ips {
+		ips[i] = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if release, ok := l.Acquire(ips[i%len(ips)]); ok {
+				release()
+			}
+		}
+	})
+}
