@@ -202,7 +202,8 @@ func serverRSS(pids []int) int64 {
 	return kib
 }
 
-// startProgress prints one line every period until stopped.
+// startProgress prints one line every period, and a last one when
+// stopped, until stopped.
 func startProgress(log io.Writer, period time.Duration, f *fleet, pubs *publishers) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -211,24 +212,41 @@ func startProgress(log io.Writer, period time.Duration, f *fleet, pubs *publishe
 		defer wg.Done()
 		t := time.NewTicker(period)
 		defer t.Stop()
-		start, last, lastPub := time.Now(), f.total(), int64(0)
+		pr := progressPrinter{log: log, f: f, pubs: pubs, start: time.Now()}
+		pr.last, pr.lastAt = f.total(), pr.start
 		for {
 			select {
 			case <-done:
+				pr.print(time.Now())
 				return
 			case now := <-t.C:
-				c := f.total()
-				var pub int64
-				if pubs != nil {
-					pub = pubs.ok.Load()
-				}
-				per := period.Seconds()
-				fmt.Fprintf(log, "%5.0fs open=%d connect_errors=%d recv/s=%.0f pub/s=%.0f cycles/s=%.0f closed=%d errors=%d\n",
-					now.Sub(start).Seconds(), c.Open, c.ConnectErrors, float64(c.Received-last.Received)/per,
-					float64(pub-lastPub)/per, float64(c.Cycles-last.Cycles)/per, c.Closed, c.Errors)
-				last, lastPub = c, pub
+				pr.print(now)
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// progressPrinter turns running totals into rates between two lines.
+type progressPrinter struct {
+	log     io.Writer
+	f       *fleet
+	pubs    *publishers
+	start   time.Time
+	last    Counters
+	lastPub int64
+	lastAt  time.Time
+}
+
+func (p *progressPrinter) print(now time.Time) {
+	c := p.f.total()
+	var pub int64
+	if p.pubs != nil {
+		pub = p.pubs.ok.Load()
+	}
+	per := max(now.Sub(p.lastAt).Seconds(), 1e-3)
+	fmt.Fprintf(p.log, "%5.0fs open=%d connect_errors=%d recv/s=%.0f pub/s=%.0f cycles/s=%.0f closed=%d errors=%d\n",
+		now.Sub(p.start).Seconds(), c.Open, c.ConnectErrors, float64(c.Received-p.last.Received)/per,
+		float64(pub-p.lastPub)/per, float64(c.Cycles-p.last.Cycles)/per, c.Closed, c.Errors)
+	p.last, p.lastPub, p.lastAt = c, pub, now
 }

@@ -71,8 +71,9 @@ func TestFanoutAtFixedRate(t *testing.T) {
 	url := newFakeHub(t).serve()
 	r := runScenario(t, "fanout", "--url", url, "--conns", "10", "--rate", "20",
 		"--publishers", "2", "--duration", "1s")
-	// 20 a second for one second: the pacing allows 20 or 21 sends.
-	if r.Published < 15 || r.Published > 22 {
+	// 20 a second for one second is about 20 sends; a closed loop would
+	// make thousands. The bounds are loose: the machine may be busy.
+	if r.Published < 5 || r.Published > 60 {
 		t.Errorf("published %d at 20/s for 1s", r.Published)
 	}
 	if r.Completeness != 1 {

@@ -58,11 +58,13 @@ func (ExecSpawner) Spawn(_ context.Context, index int) (*WorkerProc, error) {
 // pipes, exactly as a process would see its stdin and stdout.
 type InProcessSpawner struct{}
 
-// Spawn starts RunWorker on a pair of pipes.
+// Spawn starts RunWorker on a pair of pipes. Like a process, the worker
+// is not tied to ctx: it ends by its plan's deadline, when told, or when
+// killed.
 func (InProcessSpawner) Spawn(ctx context.Context, index int) (*WorkerProc, error) {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() {
 		err := RunWorker(ctx, inR, outW)
