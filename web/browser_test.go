@@ -24,8 +24,9 @@ type page struct {
 	problems []string // uncaught exceptions and security (CSP) errors
 }
 
-// newPage starts a fresh Chromium, opens url and waits until ready (a JS
-// expression) is true.
+// newPage starts a fresh Chromium of the test's own (so browser tests can
+// run in parallel), opens url and waits until ready, a JS expression, is
+// true.
 func newPage(t *testing.T, url, ready string) *page {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {

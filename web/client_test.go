@@ -47,6 +47,7 @@ func subscribed(cmd map[string]any, epoch string, seq int, recovered ...bool) ma
 }
 
 func TestClientSubscribesAndReceives(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}", "chat.lobby")
@@ -68,6 +69,7 @@ func TestClientSubscribesAndReceives(t *testing.T) {
 }
 
 func TestClientPublishSettles(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}")
@@ -102,6 +104,7 @@ func TestClientPublishSettles(t *testing.T) {
 }
 
 func TestClientResumesWithoutGapOrDuplicate(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}", "chat.lobby")
@@ -136,6 +139,7 @@ func TestClientResumesWithoutGapOrDuplicate(t *testing.T) {
 }
 
 func TestClientReportsFailedRecovery(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}", "chat.lobby", "chat.*")
@@ -189,6 +193,7 @@ func jwt(claims string) string {
 }
 
 func TestClientAsksForNewTokenOn4001(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	startClient(t, f, "", `{ token: async () => 'tok' + (++window.calls) }`, "chat.lobby")
@@ -209,6 +214,7 @@ func TestClientAsksForNewTokenOn4001(t *testing.T) {
 }
 
 func TestClientRefreshesTokenBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	// Tokens that expire in 2 s are refreshed halfway through their life.
@@ -230,6 +236,7 @@ func TestClientRefreshesTokenBeforeExpiry(t *testing.T) {
 }
 
 func TestTokenExpiryReadsTheClaim(t *testing.T) {
+	t.Parallel()
 	f := newFakeHerald(t)
 	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
 	cases := map[string]string{
@@ -245,6 +252,7 @@ func TestTokenExpiryReadsTheClaim(t *testing.T) {
 }
 
 func TestClientStopsOn4001WithAFixedToken(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", `{ token: 'fixed' }`)
@@ -265,6 +273,7 @@ func TestClientStopsOn4001WithAFixedToken(t *testing.T) {
 }
 
 func TestClientUnsubscribesWhenTheLastCallbackGoes(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}")
@@ -295,6 +304,7 @@ func TestClientUnsubscribesWhenTheLastCallbackGoes(t *testing.T) {
 }
 
 func TestClientAbandonsASilentLink(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", `{ pingInterval: 50, timeout: 200 }`)
@@ -311,6 +321,7 @@ func TestClientAbandonsASilentLink(t *testing.T) {
 }
 
 func TestClientRefusesCommandsBeforeConnect(t *testing.T) {
+	t.Parallel()
 	f := newFakeHerald(t)
 	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
 	got := p.value(`new herald.Herald(wsURL).publish('a', 1).then(() => 'resolved', (e) => e.code)`)
@@ -320,6 +331,7 @@ func TestClientRefusesCommandsBeforeConnect(t *testing.T) {
 }
 
 func TestClientSubscribeRefusedAndRetried(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}")
@@ -350,6 +362,7 @@ func TestClientSubscribeRefusedAndRetried(t *testing.T) {
 }
 
 func TestClientCloseAndConnectAgain(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", `{ minDelay: 60000, maxDelay: 60000 }`, "chat.lobby")

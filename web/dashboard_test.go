@@ -80,6 +80,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func TestDashboard(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	nodeA := &fakeAPI{t: t, key: "k1", node: "node-a", connections: 3,
@@ -166,6 +167,7 @@ func keepScreenshot(t *testing.T, p *page) {
 }
 
 func TestDashboardExplainsARefusal(t *testing.T) {
+	t.Parallel()
 	f := newFakeHerald(t)
 	forbidden := func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)

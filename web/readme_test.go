@@ -29,6 +29,7 @@ func chatPage(t *testing.T) string {
 }
 
 func TestReadmeChatPageWorks(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	page := chatPage(t)

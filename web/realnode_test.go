@@ -79,6 +79,7 @@ func publishHTTP(t *testing.T, base, body string) {
 // reconnect resumes without gap or duplicate, and the dashboard counts the
 // page's connections.
 func TestRealNode(t *testing.T) {
+	t.Parallel()
 	base := startNode(t)
 	p := newPage(t, base+"/", `document.getElementById('key-dialog').open`)
 	p.do(chromedp.SendKeys("#key-input", "k1"), chromedp.Click("#key-save"))
