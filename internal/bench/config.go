@@ -99,7 +99,6 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 	fs.StringVar(&raw.token, "token", "", "JWT sent as Authorization: Bearer on every WebSocket, when the server checks them")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for /api/* (Authorization: Bearer), when the server has keys")
 	fs.StringVar(&raw.pids, "server-pid", "", "server process id(s), comma-separated, for RSS and CPU from /proc")
-	fs.IntVar(&cfg.Conns, "conns", defaultConns(s), "connections (idle, fanout, cluster): subscribers")
 	fs.IntVar(&cfg.Topics, "topics", 1, "topics; connection i subscribes to topic i mod T")
 	fs.StringVar(&cfg.TopicPrefix, "topic-prefix", "bench.", "topic names are this plus a number")
 	fs.IntVar(&cfg.SourceIPs, "source-ips", 16, "bind connections to 127.0.0.1 .. 127.0.0.N in turn, so source ports never run out")
@@ -109,6 +108,9 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 	fs.DurationVar(&cfg.OpTimeout, "op-timeout", 10*time.Second, "limit for one connect+subscribe, publish or ping")
 	fs.DurationVar(&cfg.Deadline, "deadline", 0, "hard limit for the whole run (0: computed from the other durations)")
 	fs.DurationVar(&cfg.Progress, "progress", time.Second, "how often progress is printed on stderr")
+	if s != ScenarioChurn {
+		fs.IntVar(&cfg.Conns, "conns", 1000, "subscribed connections")
+	}
 	switch s {
 	case ScenarioIdle:
 		fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the connections (0: two heartbeats from welcome plus 5s)")
@@ -124,13 +126,6 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 	}
 	fs.Usage = func() { scenarioUsage(out, fs) }
 	return fs, raw
-}
-
-func defaultConns(s string) int {
-	if s == ScenarioChurn {
-		return 0
-	}
-	return 1000
 }
 
 // finish checks the flags and fills what follows from them.
@@ -255,6 +250,13 @@ Progress goes to stderr every --progress; at the end one JSON line goes to
 stdout and a human summary to stderr. Connections are spread over worker
 processes (the tool re-runs itself as "herald-bench worker") and over source
 addresses 127.0.0.1..127.0.0.N. Every run stops by itself at --deadline.
+
+Examples, against "herald --addr 127.0.0.1:8080" whose pid is $PID:
+  herald-bench idle    --url ws://127.0.0.1:8080/ws --conns 19000 --topics 100 --server-pid $PID
+  herald-bench fanout  --url ws://127.0.0.1:8080/ws --conns 10000 --topics 1 --publishers 4 --duration 10s --server-pid $PID
+  herald-bench fanout  --url ws://127.0.0.1:8080/ws --conns 10000 --rate 2 --publishers 1 --server-pid $PID
+  herald-bench churn   --url ws://127.0.0.1:8080/ws --rate 500 --duration 10s --server-pid $PID
+  herald-bench cluster --urls ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws,ws://127.0.0.1:8083/ws --conns 3000
 
 Scenarios:
 `)

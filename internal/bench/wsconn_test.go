@@ -65,6 +65,9 @@ func TestReadMessageReassemblesAndAnswersPings(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != 4002 || !errors.Is(err, ErrClosed) {
 		t.Errorf("close: %v, want CloseError 4002", err)
 	}
+	if len(c.buf) != readBufSize {
+		t.Errorf("read buffer kept %d bytes after the big message", len(c.buf))
+	}
 }
 
 func TestReadMessageRefusesBinaryAndStrayContinuation(t *testing.T) {
