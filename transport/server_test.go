@@ -133,11 +133,11 @@ func TestSilentClientIsClosedWith4002(t *testing.T) {
 
 func TestPongsKeepAConnectionAlive(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{Heartbeat: 100 * time.Millisecond})
+		ts := startServer(t, portable, Config{Heartbeat: 250 * time.Millisecond})
 		c := dialRaw(t, ts.addr, nil)
 		// Pings arrive, and answering them keeps the connection open past
 		// many heartbeats.
-		for pings := 0; pings < 5; {
+		for pings := 0; pings < 4; {
 			f, err := c.next()
 			if err != nil {
 				t.Fatal(err)
