@@ -76,7 +76,9 @@ type Broker struct {
 	ctx     context.Context // ends when Close gives up waiting
 	cancel  context.CancelFunc
 	started time.Time
-	stats   counters
+	// queueLimit bounds the commands one session may have waiting.
+	queueLimit int
+	stats      counters
 }
 
 type counters struct {
@@ -100,6 +102,8 @@ func New(cfg Config, engine Engine) *Broker {
 		ctx:     ctx,
 		cancel:  cancel,
 		started: time.Now(),
+
+		queueLimit: queueLimit(cfg.RateLimit),
 	}
 	engine.Attach(b)
 	return b

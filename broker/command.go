@@ -25,6 +25,11 @@ type command struct {
 	Token string          `json:"token"`
 }
 
+// size is what the command holds in memory while it waits in a queue.
+func (c *command) size() int {
+	return len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID)
+}
+
 // since is a resume position: every message after Seq in Epoch.
 type since struct {
 	Epoch string `json:"epoch"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,7 +48,7 @@ func TestHandleTextDoesNotWaitForTheEngine(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
-		for i := range maxQueuedCommands + 5 {
+		for i := range b.queueLimit + 5 {
 			c.s.HandleText(fmt.Appendf(nil, `{"type":"subscribe","id":"%d","topic":"t%d"}`, i, i))
 		}
 	}()
@@ -82,7 +83,7 @@ func TestHandleTextDoesNotWaitForTheEngine(t *testing.T) {
 func TestCommandsOfOneSessionRunInOrder(t *testing.T) {
 	b, _ := newTestBroker(t, Config{RateLimit: -1})
 	c := connect(t, b, ClientInfo{})
-	const n = maxQueuedCommands / 2 // all fit in the queue
+	n := b.queueLimit / 2 // all fit in the queue
 	for i := range n {
 		c.s.HandleText(fmt.Appendf(nil, `{"type":"subscribe","id":"s%d","topic":"t%d"}`, i, i))
 		c.s.HandleText(fmt.Appendf(nil, `{"type":"ping","id":"p%d"}`, i))
@@ -222,5 +223,43 @@ func TestDisconnectDuringSubscribe(t *testing.T) {
 	}
 	if s := b.Stats(); s.Subscriptions != 0 || s.Topics != 0 || s.Connections != 0 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestBurstWithinTheRateLimitIsServed: a client that pipelines as many
+// commands as the rate limit's burst allows gets every one served, even
+// while the engine is slow.
+func TestBurstWithinTheRateLimitIsServed(t *testing.T) {
+	b, e := newTestBroker(t, Config{RateLimit: 100})
+	e.block = make(chan struct{})
+	c := connect(t, b, ClientInfo{})
+	const burst = 200
+	// The subscribe holds the worker, so the publishes behind it queue up.
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"s","topic":"t"}`))
+	for i := range burst - 1 {
+		c.s.HandleText(fmt.Appendf(nil, `{"type":"publish","id":"%d","topic":"t","data":%d}`, i, i))
+	}
+	close(e.block)
+	c.reply(t, fmt.Sprint(burst-2))
+	if errs := c.ofType("error"); len(errs) != 0 {
+		t.Fatalf("%d of a %d-command burst refused: %v", len(errs), burst, errs[0])
+	}
+}
+
+// TestQueuedBytesAreBounded: past maxQueuedBytes of waiting commands, a
+// command is refused with rate_limited rather than held.
+func TestQueuedBytesAreBounded(t *testing.T) {
+	b, e := newTestBroker(t, Config{RateLimit: -1})
+	e.block = make(chan struct{})
+	defer close(e.block)
+	c := connect(t, b, ClientInfo{})
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"s","topic":"t"}`)) // holds the worker
+	data := `"` + strings.Repeat("x", 60<<10) + `"`
+	for i := range 40 { // 40 × 60 KiB is over 1 MiB
+		c.s.HandleText(fmt.Appendf(nil, `{"type":"publish","id":"%d","topic":"t","data":%s}`, i, data))
+	}
+	r := c.reply(t, "39")
+	if r["code"] != string(CodeRateLimited) {
+		t.Fatalf("the command past the byte bound: %v", r)
 	}
 }

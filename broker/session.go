@@ -7,9 +7,24 @@ import (
 	"github.com/google/uuid"
 )
 
-// maxQueuedCommands bounds the commands of one session waiting for its
-// worker; past it a command is answered rate_limited and not run.
-const maxQueuedCommands = 32
+// A session's commands waiting for its worker are bounded in number by the
+// rate limit's burst (so a burst the limit allows is never refused; with no
+// rate limit, by maxQueuedUnlimited) and in bytes by maxQueuedBytes (a lone
+// command always fits). Past either, a command is answered rate_limited
+// and not run.
+const (
+	minQueuedCommands  = 32
+	maxQueuedUnlimited = 1024
+	maxQueuedBytes     = 1 << 20
+)
+
+// queueLimit is how many commands one session may have waiting.
+func queueLimit(rateLimit int) int {
+	if rateLimit < 0 {
+		return maxQueuedUnlimited
+	}
+	return max(minQueuedCommands, 2*rateLimit)
+}
 
 // maxFailures is how many failed commands in a row close the connection.
 const maxFailures = 10
@@ -25,6 +40,7 @@ type Session struct {
 	mu       sync.Mutex
 	subs     []*subscription // at most MaxSubscriptions
 	queue    []job
+	queued   int  // bytes of the commands in queue
 	running  bool // a worker owns the queue
 	closed   bool
 	failures int
@@ -108,11 +124,13 @@ func (s *Session) HandleText(payload []byte) {
 		s.run(job{cmd: cmd, err: derr})
 		return
 	}
-	if len(s.queue) >= maxQueuedCommands {
+	size := cmd.size()
+	if len(s.queue) >= s.b.queueLimit || len(s.queue) > 0 && s.queued+size > maxQueuedBytes {
 		s.mu.Unlock()
-		s.fail(cmd.ID, Errorf(CodeRateLimited, "more than %d commands waiting", maxQueuedCommands))
+		s.fail(cmd.ID, Errorf(CodeRateLimited, "too many commands waiting"))
 		return
 	}
+	s.queued += size
 	s.enqueueLocked(job{cmd: cmd, err: derr})
 }
 
@@ -132,7 +150,7 @@ func (s *Session) enqueueLocked(j job) {
 func (s *Session) abandonQueue() {
 	s.mu.Lock()
 	jobs := s.queue
-	s.queue, s.running = nil, false
+	s.queue, s.queued, s.running = nil, 0, false
 	s.mu.Unlock()
 	for _, j := range jobs {
 		if j.release == nil {
@@ -146,13 +164,14 @@ func (s *Session) work() {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
-			s.queue, s.running = nil, false
+			s.queue, s.queued, s.running = nil, 0, false
 			s.mu.Unlock()
 			return
 		}
 		j := s.queue[0]
 		s.queue[0] = job{}
 		s.queue = s.queue[1:]
+		s.queued -= j.cmd.size()
 		s.mu.Unlock()
 		s.run(j)
 	}
@@ -171,7 +190,7 @@ func (s *Session) Disconnected() {
 	s.setExpiry(time.Time{})
 	subs := s.subs
 	s.subs = nil
-	s.queue = nil // commands not yet run are dropped
+	s.queue, s.queued = nil, 0 // commands not yet run are dropped
 	s.mu.Unlock()
 	s.b.stats.connections.Add(-1)
 	// Out of the index first, so that fan-out stops at once; mu is not
