@@ -41,6 +41,13 @@ func (c *fakeConn) send(msg []byte) {
 	_ = wsutil.WriteServerText(c.nc, msg)
 }
 
+// ping sends a WebSocket ping, as the server's heartbeat does.
+func (c *fakeConn) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = ws.WriteFrame(c.nc, ws.NewPingFrame([]byte("hb")))
+}
+
 func newFakeHub(t *testing.T) *fakeHub {
 	return &fakeHub{t: t, heartbeat: 25, byHost: map[string]int{}, seq: map[string]int64{}, subs: map[string][]*fakeConn{}}
 }
@@ -108,6 +115,7 @@ func (h *fakeHub) command(c *fakeConn, raw []byte) {
 		seq := h.seq[cmd.Topic]
 		h.mu.Unlock()
 		c.send([]byte(fmt.Sprintf(`{"type":"subscribed","id":%q,"topic":%q,"epoch":"e","seq":%d}`, cmd.ID, cmd.Topic, seq)))
+		c.ping()
 	case "ping":
 		c.send([]byte(fmt.Sprintf(`{"type":"pong","id":%q}`, cmd.ID)))
 	case "publish":

@@ -207,4 +207,5 @@ func mergeStats(m *WorkerStats, r *WorkerStats) {
 	m.CPUSeconds += r.CPUSeconds
 	m.LastDeliveryNS = max(m.LastDeliveryNS, r.LastDeliveryNS)
 	m.Reads += r.Reads
+	m.Pings += r.Pings
 }

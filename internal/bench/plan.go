@@ -96,4 +96,6 @@ type WorkerStats struct {
 	// Reads counts socket reads of subscribed connections that brought
 	// data: deliveries per read shows how well the server coalesces.
 	Reads int64 `json:"reads"`
+	// Pings counts the server's WebSocket pings answered.
+	Pings int64 `json:"pings"`
 }

@@ -22,6 +22,7 @@ type Report struct {
 	ClosedByServer int64   `json:"closed_by_server"`
 	ReplyErrors    int64   `json:"reply_errors"`
 	HeartbeatS     int64   `json:"heartbeat_s"`
+	PingsAnswered  int64   `json:"pings_answered"`
 	HoldS          float64 `json:"hold_s,omitempty"`
 	Alive          int64   `json:"alive,omitempty"`
 
@@ -79,7 +80,7 @@ func (r *Report) fill(cfg Config, m WorkerStats, pubs *publishers) {
 	r.ClosedByServer, r.ReplyErrors, r.HeartbeatS = m.Closed, m.Errors, m.HeartbeatS
 	r.Delivered, r.Gaps, r.Dups = m.Received, m.Gaps, m.Dups
 	r.Latency, r.CycleLatency = m.Latency.Summary(), m.CycleLat.Summary()
-	r.ErrorKinds = m.ErrorKinds
+	r.ErrorKinds, r.PingsAnswered = m.ErrorKinds, m.Pings
 	if cfg.Scenario == ScenarioIdle {
 		r.Alive = m.Alive
 	}
@@ -139,7 +140,7 @@ func (r *Report) Human() string {
 	if r.Scenario != ScenarioChurn {
 		p("  connections: %d of %d connected, %d failed; connect+subscribe %s", r.Connected, r.Conns, r.ConnectErrors, latLine(r.ConnectLatency))
 	}
-	p("  closed by the server: %d; error replies: %d; heartbeat %ds", r.ClosedByServer, r.ReplyErrors, r.HeartbeatS)
+	p("  closed by the server: %d; error replies: %d; heartbeat %ds, %d pings answered", r.ClosedByServer, r.ReplyErrors, r.HeartbeatS, r.PingsAnswered)
 	switch r.Scenario {
 	case ScenarioIdle:
 		p("  held %.1fs; alive at the end: %d of %d", r.HoldS, r.Alive, r.Connected)

@@ -117,6 +117,9 @@ func TestIdleHoldsAndChecksEveryConnection(t *testing.T) {
 	if r.Connected != 30 || r.Alive != 30 {
 		t.Errorf("connected %d, alive %d; want 30, 30", r.Connected, r.Alive)
 	}
+	if r.PingsAnswered != 30 {
+		t.Errorf("answered %d pings, want one on each of 30 connections", r.PingsAnswered)
+	}
 	if r.HeartbeatS != 25 {
 		t.Errorf("heartbeat %d, want the welcome's 25", r.HeartbeatS)
 	}

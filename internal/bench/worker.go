@@ -25,6 +25,7 @@ type worker struct {
 	gaps, dups, heartbeat                              atomic.Int64
 	lastDelivery                                       atomic.Int64 // Unix ns
 	reads                                              atomic.Int64 // read calls that brought data
+	pings                                              atomic.Int64 // server pings answered
 	perTopic                                           []atomic.Uint64
 	latency, connectLat, cycleLat                      Histogram
 	kinds                                              errorKinds
@@ -146,7 +147,7 @@ func waitTurn(ctx context.Context, start time.Time, k int, rate float64) bool {
 
 // keep registers an open connection and starts its reader.
 func (w *worker) keep(c *wsConn, topic int, seq int64) {
-	c.reads = &w.reads
+	c.reads, c.pings = &w.reads, &w.pings
 	w.mu.Lock()
 	w.conns = append(w.conns, c)
 	w.mu.Unlock()
@@ -306,7 +307,7 @@ func (w *worker) stats() *WorkerStats {
 		Gaps: w.gaps.Load(), Dups: w.dups.Load(), Latency: w.latency.Snapshot(),
 		ConnectLat: w.connectLat.Snapshot(), CycleLat: w.cycleLat.Snapshot(),
 		ErrorKinds: w.kinds.snapshot(), CPUSeconds: selfCPUSeconds(),
-		LastDeliveryNS: w.lastDelivery.Load(), Reads: w.reads.Load(),
+		LastDeliveryNS: w.lastDelivery.Load(), Reads: w.reads.Load(), Pings: w.pings.Load(),
 	}
 	for i := range w.perTopic {
 		if n := w.perTopic[i].Load(); n > 0 {

@@ -58,6 +58,7 @@ type wsConn struct {
 	wbuf []byte
 
 	reads *atomic.Int64 // counts read calls that returned data, if set
+	pings *atomic.Int64 // counts pings answered, if set
 }
 
 // dialWS opens a WebSocket to target (ws://host:port/path) from source.
@@ -167,6 +168,9 @@ func (c *wsConn) ReadMessage() (payload []byte, at time.Time, err error) {
 func (c *wsConn) onFrame(h frameHeader, body []byte) (msg []byte, done bool, err error) {
 	switch h.opcode {
 	case opPing:
+		if c.pings != nil {
+			c.pings.Add(1)
+		}
 		return nil, false, c.Write(opPong, body)
 	case opPong:
 		return nil, false, nil
