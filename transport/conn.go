@@ -291,11 +291,12 @@ func (c *conn) onClose(code ws.StatusCode) {
 	c.closeWith(closeFrame(code, ""))
 }
 
-// readData feeds what the socket gave. It returns false once reading
-// should stop parsing (the connection is closing).
+// readData feeds what the socket gave to the frame reader; data is the
+// caller's buffer and is unmasked in place. Once the connection is closing,
+// what arrives is dropped unparsed.
 func (c *conn) readData(data []byte) {
 	if c.isClosing() {
-		return // closing: what arrives is dropped unread
+		return
 	}
 	frames, err := c.in.feed(data, c.lim.maxText, c)
 	if frames > 0 {
