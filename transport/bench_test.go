@@ -92,12 +92,29 @@ func TestReadAndQueueDoNotAllocate(t *testing.T) {
 	f := ws.MustCompileFrame(ws.NewTextFrame([]byte("m")))
 	scratch := make([][]byte, 0, maxBatch)
 	queue := testing.AllocsPerRun(100, func() {
-		c.Send(f)
-		c.Send(f)
+		for i := 0; i < 16; i++ { // a burst: the queue array is kept
+			c.Send(f)
+		}
 		scratch = c.batch(scratch[:0], maxBatch)
-		c.written(2 * len(f))
+		c.written(16 * len(f))
 	})
 	if read != 0 || queue != 0 {
 		t.Fatalf("allocations per run: read %v, queue %v; want 0", read, queue)
+	}
+}
+
+func TestSweepFreesAnIdleConnectionsBurstArray(t *testing.T) {
+	c := newConn(nopDriver{}, &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1 << 40})
+	f := ws.MustCompileFrame(ws.NewTextFrame([]byte("m")))
+	for i := 0; i < 16; i++ {
+		c.Send(f)
+	}
+	c.written(16 * len(f))
+	if cap(c.frames) < 16 {
+		t.Fatalf("queue array dropped right after the burst (cap %d)", cap(c.frames))
+	}
+	c.sweep(monoNow(), false)
+	if c.frames != nil {
+		t.Fatalf("idle connection keeps a %d-frame array after a sweep", cap(c.frames))
 	}
 }

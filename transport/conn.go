@@ -224,11 +224,6 @@ func (c *conn) written(n int) (empty, closeSent bool) {
 	if len(c.frames) > 0 || c.dropQueue {
 		return false, false
 	}
-	if cap(c.frames) > 4 {
-		// A burst is over: an idle connection keeps at most a small array,
-		// enough that the next fan-out appends without allocating.
-		c.frames = nil
-	}
 	c.scheduled = false
 	return true, c.closeQueued
 }
@@ -255,10 +250,17 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
-// expired says whether c is closing and its CloseTimeout passed.
+// expired says whether c is closing and its CloseTimeout passed. It also
+// frees a large queue array left by a burst: a busy connection keeps its
+// array between flushes (no allocation per message), an idle one keeps at
+// most a small one, enough that the next fan-out appends without
+// allocating.
 func (c *conn) expired(now int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.frames) == 0 && cap(c.frames) > 4 {
+		c.frames = nil
+	}
 	return c.closing && now > c.closeBy
 }
 
