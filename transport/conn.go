@@ -94,12 +94,16 @@ func (c *conn) Send(frame []byte) bool {
 // Close queues a close frame after what is queued (broker.Conn); the
 // socket is closed once it is written, or after CloseTimeout.
 func (c *conn) Close(code int, reason string) {
-	c.closeWith(closeFrame(ws.StatusCode(code), reason))
+	if !c.isClosing() { // spare compiling a frame that would be dropped
+		c.closeWith(closeFrame(ws.StatusCode(code), reason))
+	}
 }
 
 // fail closes the connection for err, with err's close code.
 func (c *conn) fail(err error) {
-	c.closeWith(closeFrame(closeCodeOf(err), err.Error()))
+	if !c.isClosing() {
+		c.closeWith(closeFrame(closeCodeOf(err), err.Error()))
+	}
 }
 
 func (c *conn) closeWith(frame []byte) {

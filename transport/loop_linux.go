@@ -28,14 +28,15 @@ type loop struct {
 	srv    *Server
 	log    *zap.Logger
 
-	conns    []*conn // indexed by fd
-	buf      []byte
-	iov      []unix.Iovec
-	bufs     [][]byte
-	more     []*conn // read budget ran out: read again before waiting
-	gen      uint32
-	lastPing int64
-	load     atomic.Int32 // registered connections, for least-loaded placement
+	conns     []*conn // indexed by fd
+	buf       []byte
+	iov       []unix.Iovec
+	bufs      [][]byte
+	more      []*conn // read budget ran out: read again before waiting
+	gen       uint32
+	lastPing  int64
+	goingAway bool         // every connection was sent 1001
+	load      atomic.Int32 // registered connections, for least-loaded placement
 
 	mu       sync.Mutex
 	pending  []*conn // connections with frames to write
@@ -276,14 +277,17 @@ func (l *loop) stopped() bool {
 	if !stopping {
 		return false
 	}
-	for _, c := range l.conns {
-		if c == nil {
-			continue
-		}
-		if force {
-			l.drop(c)
-		} else {
-			c.fail(ErrServerClosed) // a no-op when already closing
+	if force || !l.goingAway {
+		l.goingAway = true // registrations from now on are closed in register
+		for _, c := range l.conns {
+			if c == nil {
+				continue
+			}
+			if force {
+				l.drop(c)
+			} else {
+				c.fail(ErrServerClosed) // a no-op when already closing
+			}
 		}
 	}
 	l.flushPending()
