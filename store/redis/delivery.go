@@ -86,32 +86,48 @@ func (e *Engine) handLocked(st *topicState, m *broker.Message) {
 // checkBatch is how many topics' positions one pipelined round trip reads.
 const checkBatch = 256
 
-// checkAll compares every tracked topic's position in Redis with the last
-// seq delivered, and delivers what pub/sub did not. Positions are read in
-// pipelined batches; only topics found behind are read one by one. It stops
-// when Redis cannot answer.
-func (e *Engine) checkAll(ctx context.Context) {
+// checkAll delivers from history what pub/sub lost. It reads the position of
+// every tracked topic in Redis, then probes the pub/sub connection: once the
+// probe is back, every message published before the positions were read
+// has come through the connection and been handed over, so whatever is
+// still missing up to those positions was lost, and not merely on its way.
+// It stops when Redis cannot answer, and returns the probe's error.
+func (e *Engine) checkAll(ctx context.Context) error {
 	states := e.subs.states(e.cfg.HistoryTTL)
-	for len(states) > 0 {
-		n := min(len(states), checkBatch)
-		behind, err := e.behind(ctx, states[:n])
-		if err != nil {
-			e.log.Debug("cannot check positions now", zap.Error(err))
-			return
-		}
-		for _, st := range behind {
-			if err := e.check(ctx, st); err != nil {
-				e.log.Debug("cannot check a topic now", zap.String("topic", st.topic), zap.Error(err))
-				return
-			}
-		}
-		states = states[n:]
+	positions, err := e.positions(ctx, states)
+	if err != nil {
+		e.log.Debug("cannot check positions now", zap.Error(err))
+		return nil
 	}
+	if err := e.probe(ctx); err != nil {
+		return err
+	}
+	for i, st := range states {
+		if err := e.check(ctx, st, positions[i]); err != nil {
+			e.log.Debug("cannot check a topic now", zap.String("topic", st.topic), zap.Error(err))
+			return nil
+		}
+	}
+	return nil
 }
 
-// behind returns the topics among states whose position in Redis is past
-// the last seq delivered, or in another epoch.
-func (e *Engine) behind(ctx context.Context, states []*topicState) ([]*topicState, error) {
+// positions reads the position in Redis of each topic of states, in
+// pipelined batches.
+func (e *Engine) positions(ctx context.Context, states []*topicState) ([]broker.Position, error) {
+	out := make([]broker.Position, 0, len(states))
+	for len(states) > 0 {
+		n := min(len(states), checkBatch)
+		batch, err := e.positionBatch(ctx, states[:n])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		states = states[n:]
+	}
+	return out, nil
+}
+
+func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]broker.Position, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	pipe := e.rdb.Pipeline()
@@ -122,39 +138,46 @@ func (e *Engine) behind(ctx context.Context, states []*topicState) ([]*topicStat
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, e.fail("check", err)
 	}
-	var out []*topicState
-	for i, st := range states {
+	out := make([]broker.Position, len(states))
+	for i := range states {
 		v := cmds[i].Val()
-		epoch, _ := v[0].(string)
-		seqText, _ := v[1].(string)
-		seq, _ := strconv.ParseUint(seqText, 10, 64)
-		if epoch != "" && st.isBehind(epoch, seq) {
-			out = append(out, st)
-		}
+		out[i].Epoch, _ = v[0].(string)
+		seq, _ := v[1].(string)
+		out[i].Seq, _ = strconv.ParseUint(seq, 10, 64)
 	}
 	return out, nil
 }
 
-// check delivers the messages of st's topic that history holds after the
-// last one handed over; a topic with a new epoch is delivered from its start.
-func (e *Engine) check(ctx context.Context, st *topicState) error {
+// check hands over the messages of st's topic up to at (its position in
+// Redis, known lost by pub/sub) that history holds and were not handed over;
+// a topic in a new epoch is handed over from that epoch's start.
+func (e *Engine) check(ctx context.Context, st *topicState, at broker.Position) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.epoch == "" {
+	if st.epoch == "" || at.Epoch == "" || (at.Epoch == st.epoch && at.Seq <= st.last) {
 		return nil
 	}
-	res, err := e.read(ctx, st.topic, "", st.last, -1, 0)
-	if err != nil || res.Epoch == "" {
-		return err
+	since := st.last
+	if at.Epoch != st.epoch {
+		since = 0
 	}
-	if res.Epoch != st.epoch {
+	res, err := e.read(ctx, st.topic, "", since, -1, at.Seq)
+	if err != nil || res.Epoch != at.Epoch {
+		return err // or the epoch changed again since: the next check sees it
+	}
+	if at.Epoch != st.epoch {
 		e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
-			zap.String("old", st.epoch), zap.String("new", res.Epoch))
-		st.epoch, st.last = res.Epoch, 0
-		if res, err = e.read(ctx, st.topic, "", 0, -1, 0); err != nil || res.Epoch != st.epoch {
-			return err
-		}
+			zap.String("old", st.epoch), zap.String("new", at.Epoch))
+		st.epoch, st.last = at.Epoch, 0
 	}
+	before := st.last
 	e.handAllLocked(st, res.Messages)
+	e.log.Info("delivered from history what pub/sub lost", zap.String("topic", st.topic),
+		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
+	if st.last < at.Seq { // gone from history too: skip them for good
+		e.log.Warn("messages lost: no longer in history", zap.String("topic", st.topic),
+			zap.Uint64("from", st.last+1), zap.Uint64("to", at.Seq))
+		st.last = at.Seq
+	}
 	return nil
 }

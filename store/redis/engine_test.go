@@ -67,6 +67,12 @@ func newEngine(t testing.TB, url string, cfg redis.Config) *redis.Engine {
 func TestContract(t *testing.T) {
 	srv := redistest.Start(t)
 	enginetest.Run(t, func(t *testing.T, cfg enginetest.Config) broker.Engine {
-		return newEngine(t, srv.URL(), redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+		e := newEngine(t, srv.URL(), redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log(redis.DeliveryState(e))
+			}
+		})
+		return e
 	})
 }

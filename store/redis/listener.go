@@ -32,8 +32,9 @@ func (e *Engine) supervise(ctx context.Context) {
 			}
 			healthy = true
 			wait.reset()
-			e.checkAll(ctx) // what was published while we were away
-			err = e.watch(ctx)
+			if err = e.checkAll(ctx); err == nil { // what was published while we were away
+				err = e.watch(ctx)
+			}
 		}
 		if ctx.Err() != nil {
 			return
@@ -144,7 +145,9 @@ func (e *Engine) watch(ctx context.Context) error {
 				return err
 			}
 		case <-check.C:
-			e.checkAll(ctx)
+			if err := e.checkAll(ctx); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -183,6 +186,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 			if ctx.Err() != nil || stop.Load() {
 				return
 			}
+			e.log.Debug("pub/sub receive failed; reconnecting", zap.Error(err))
 			// A broken connection is redialled by the next Receive; back off
 			// so that a Redis that is down is not dialled in a tight loop. A
 			// closed ps ends the loop at the latest after this wait.

@@ -168,11 +168,3 @@ func (st *topicState) touch() { st.touched.Store(time.Now().UnixNano()) }
 func (st *topicState) idleFor() time.Duration {
 	return time.Since(time.Unix(0, st.touched.Load()))
 }
-
-// isBehind reports whether a topic at epoch and seq in Redis has messages
-// not yet delivered.
-func (st *topicState) isBehind(epoch string, seq uint64) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.epoch != "" && (epoch != st.epoch || seq > st.last)
-}

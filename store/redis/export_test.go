@@ -1,0 +1,19 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+)
+
+// DeliveryState describes, for a failing test, where delivery of each tracked
+// topic stands next to the topic's position in Redis.
+func DeliveryState(e *Engine) string {
+	out := ""
+	for _, st := range e.subs.states(1 << 62) {
+		st.mu.Lock()
+		res, err := e.read(context.Background(), st.topic, "", 0, 0, 0)
+		out += fmt.Sprintf("%s: epoch %s last %d; redis %+v %v\n", st.topic, st.epoch, st.last, res.Position, err)
+		st.mu.Unlock()
+	}
+	return out
+}
