@@ -20,7 +20,7 @@ type Config struct {
 	Timeout        time.Duration // bound of every Redis call; default 2s
 
 	ProbeInterval time.Duration // how often the pub/sub connection is probed; default 1s
-	CheckInterval time.Duration // how often delivered seqs are compared with Redis; default 5s
+	CheckInterval time.Duration // how often delivery is compared with Redis to recover losses; default 5s
 	BackoffMax    time.Duration // longest wait between reconnect attempts; default 2s
 
 	Logger *zap.Logger // default: no logs

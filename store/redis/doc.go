@@ -36,12 +36,18 @@
 // channel per interested node, would need a registry of every node's
 // patterns kept consistent through outages.
 //
+// Subscribe returns once Redis confirmed the subscription, so every message
+// published after it returns reaches the node.
+//
 // A node keeps, per topic it delivers, the epoch and the last seq handed to
 // the Handler. A duplicate (say, a topic matched by both an exact and a
 // pattern subscription) is dropped; a gap is filled from the stream before
 // the message is handed over; a new epoch starts over. Now and then, and
-// after every reconnect, each tracked topic's position in Redis is compared
-// with the last delivered seq, and what pub/sub lost is read from the stream.
+// after every reconnect, the node reads each tracked topic's position in
+// Redis, then sends a probe through its pub/sub connection: once the probe
+// is back, everything published before that read has come through, so what
+// is still missing was lost by pub/sub and is read from the stream. A
+// message merely late is never skipped.
 //
 // # Redis trouble
 //

@@ -39,6 +39,7 @@ type Engine struct {
 
 	acks      acks        // subscriptions waiting for Redis to confirm them
 	probeSeen chan string // probe tokens the receive loop got back
+	probeID   string      // starts every probe token: two nodes named alike never take each other's
 	probeN    atomic.Uint64
 
 	stop      context.CancelFunc
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
 		subs:      newSubscriptions(),
 		probeSeen: make(chan string, 16),
+		probeID:   newEpoch(),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))

@@ -55,7 +55,7 @@ func (e *Engine) supervise(ctx context.Context) {
 	}
 }
 
-// openConn starts a pub/sub connection and its receive loop. It dials
+// openConnLocked starts a pub/sub connection and its receive loop. It dials
 // lazily, on the first command or receive. psMu must be held.
 func (e *Engine) openConnLocked(ctx context.Context) {
 	e.ps = e.rdb.Subscribe(ctx)
@@ -155,7 +155,7 @@ func (e *Engine) watch(ctx context.Context) error {
 // probe publishes a token on the node's probe channel and waits for the
 // receive loop to get it back within the timeout.
 func (e *Engine) probe(ctx context.Context) error {
-	token := strconv.FormatUint(e.probeN.Add(1), 10)
+	token := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	if err := e.rdb.Publish(pctx, e.keys.probe(e.cfg.NodeID), token).Err(); err != nil {
