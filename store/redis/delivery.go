@@ -76,6 +76,9 @@ func (e *Engine) handAllLocked(st *topicState, ms []*broker.Message) {
 }
 
 func (e *Engine) handLocked(st *topicState, m *broker.Message) {
+	if st.gone.Load() {
+		return
+	}
 	st.last = m.Seq
 	st.touch()
 	if b := e.handler.Load(); b != nil {

@@ -27,6 +27,10 @@ type topicState struct {
 	epoch string // "" until the first message or position is known
 	last  uint64 // the last seq handed over in epoch
 
+	// gone is set when no subscription covers the topic any more; a
+	// delivery or check that picked the state up before stops handing over.
+	gone atomic.Bool
+
 	// touched is when a message was last handed over, in Unix nanoseconds;
 	// atomic so that it is read without mu, which a Handler may hold long.
 	touched atomic.Int64
@@ -74,8 +78,9 @@ func (s *subscriptions) remove(pattern string) {
 	defer s.mu.Unlock()
 	delete(s.exact, pattern)
 	delete(s.patterns, pattern)
-	for t := range s.topics {
+	for t, st := range s.topics {
 		if !s.coversLocked(t) {
+			st.gone.Store(true)
 			delete(s.topics, t)
 		}
 	}
@@ -149,7 +154,7 @@ func (s *subscriptions) states(idle time.Duration) []*topicState {
 	out := make([]*topicState, 0, len(s.topics))
 	for t, st := range s.topics {
 		if !s.exact[t] && st.idleFor() > idle {
-			delete(s.topics, t)
+			delete(s.topics, t) // still covered: a late message starts a new state
 			continue
 		}
 		out = append(out, st)
