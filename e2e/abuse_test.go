@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// rawConn upgrades a connection and returns the socket for hand-made bytes.
+// rcvbuf > 0 shrinks the client's receive buffer, so that a client that
+// does not read fills it fast.
+func rawConn(t *testing.T, url string, rcvbuf int) net.Conn {
+	t.Helper()
+	d := ws.Dialer{Timeout: wait}
+	if rcvbuf > 0 {
+		d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				var serr error
+				err := rc.Control(func(fd uintptr) {
+					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				})
+				if err != nil {
+					return err
+				}
+				return serr
+			}}
+			return nd.DialContext(ctx, network, addr)
+		}
+	}
+	conn, _, _, err := d.Dial(context.Background(), url)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// maskedText is one complete masked client text frame.
+func maskedText(payload string) []byte {
+	var b strings.Builder
+	h := ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
+	ws.WriteHeader(&b, h)
+	p := []byte(payload)
+	ws.Cipher(p, h.Mask, 0)
+	b.Write(p)
+	return []byte(b.String())
+}
+
+type stats struct {
+	Connections int64 `json:"connections"`
+}
+
+func nodeStats(t *testing.T, n *node) stats {
+	t.Helper()
+	resp, err := httpClient.Get(n.base + "/api/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s stats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A subscriber that never reads is closed as a slow consumer while a
+// reading subscriber of the same topic gets every message.
+func TestSlowReaderIsClosedWhileOthersGetEverything(t *testing.T) {
+	n := startNode(t, options{maxQueueBytes: 256 << 10})
+	reader := dial(t, n.ws)
+	reader.subscribe("r", "feed")
+	slow := rawConn(t, n.ws, 4096)
+	slow.Write(maskedText(`{"type":"subscribe","id":"s","topic":"feed"}`))
+
+	data := `"` + strings.Repeat("x", 4<<10) + `"`
+	var received atomic.Uint64 // the reader's last seq, read concurrently
+	bad := make(chan error, 1)
+	go func() { // read concurrently so the reader is never the slow one
+		for f := range reader.frames {
+			if f.Seq != received.Load()+1 {
+				bad <- fmt.Errorf("reader got seq %d after %d", f.Seq, received.Load())
+				return
+			}
+			received.Store(f.Seq)
+		}
+	}()
+	// Publish until the slow reader's connection is gone (bounded: 64 MiB).
+	var last uint64
+	for i := 0; i < 16384; i++ {
+		last = publish(t, n, "feed", data)
+		if i%16 == 15 && nodeStats(t, n).Connections < 2 {
+			break
+		}
+	}
+	if c := nodeStats(t, n).Connections; c != 1 {
+		t.Fatalf("after %d messages %d connections are open, want the slow one closed", last, c)
+	}
+	deadline := time.Now().Add(wait)
+	for received.Load() < last {
+		select {
+		case err := <-bad:
+			t.Fatal(err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reading subscriber got %d of %d messages", received.Load(), last)
+		}
+	}
+	// What the slow socket holds ends with the 4000 close frame or just ends.
+	slow.SetReadDeadline(time.Now().Add(wait))
+	code := lastCloseCode(slow)
+	if code != 4000 && code != 0 {
+		t.Fatalf("slow reader closed with %d, want 4000", code)
+	}
+}
+
+// lastCloseCode reads frames until the socket ends: the close code, or 0.
+func lastCloseCode(c net.Conn) int {
+	for {
+		h, err := ws.ReadHeader(c)
+		if err != nil {
+			return 0
+		}
+		p := make([]byte, h.Length)
+		if _, err := readFull(c, p); err != nil {
+			return 0
+		}
+		if h.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(p)
+			return int(code)
+		}
+	}
+}
+
+func readFull(c net.Conn, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := c.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Connections stalled in the middle of a frame hold nothing: a normal
+// client is served, and a stalled frame completed later is handled.
+func TestStalledMidFrameConnectionsDoNotDelayOthers(t *testing.T) {
+	n := startNode(t, options{})
+	frame := maskedText(`{"type":"ping","id":"late"}`)
+	stalled := make([]net.Conn, 200)
+	for i := range stalled {
+		stalled[i] = rawConn(t, n.ws, 0)
+		cut := 1 + i%(len(frame)-1) // somewhere inside header or payload
+		if _, err := stalled[i].Write(frame[:cut]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, n.ws)
+	c.subscribe("1", "news")
+	publish(t, n, "news", `{"ok":true}`)
+	if f := c.next(); f.Type != "message" || string(f.Data) != `{"ok":true}` {
+		t.Fatalf("normal client got %+v", f)
+	}
+	c.send(`{"type":"ping","id":"p"}`)
+	if f := c.reply("p"); f.Type != "pong" {
+		t.Fatalf("ping: %+v", f)
+	}
+	if got := nodeStats(t, n).Connections; got != 201 {
+		t.Fatalf("%d connections open, want the 200 stalled ones and the client", got)
+	}
+	// Finishing a stalled frame gets it handled.
+	s := stalled[7]
+	cut := 1 + 7%(len(frame)-1)
+	s.Write(frame[cut:])
+	s.SetReadDeadline(time.Now().Add(wait))
+	for {
+		h, err := ws.ReadHeader(s)
+		if err != nil {
+			t.Fatalf("stalled client after finishing its frame: %v", err)
+		}
+		p := make([]byte, h.Length)
+		readFull(s, p)
+		if h.OpCode == ws.OpText && strings.Contains(string(p), `"pong"`) {
+			break
+		}
+	}
+}
+
+// Random bytes, before and after the upgrade, on many connections, do not
+// stop the server or disturb a normal subscriber.
+func TestRandomBytesDoNotStopTheServer(t *testing.T) {
+	n := startNode(t, options{})
+	c := dial(t, n.ws)
+	c.subscribe("1", "steady")
+	rng := rand.New(rand.NewPCG(1, 2))
+	junk := func() []byte {
+		b := make([]byte, 1+rng.IntN(4096))
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		return b
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		var conn net.Conn
+		if i%2 == 0 {
+			conn = rawConn(t, n.ws, 0)
+		} else {
+			var err error
+			conn, err = net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(n.ws, "/ws"), "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+		}
+		payload := junk()
+		// A socket that never finished its upgrade request is answered or
+		// closed by net/http only when it sees the end of the request or
+		// its header timeout, so those are given up on sooner.
+		deadline := wait
+		if i%2 == 1 {
+			deadline = time.Second
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn.SetDeadline(time.Now().Add(deadline))
+			conn.Write(payload)
+			// The server answers with a close or an HTTP error and hangs up.
+			buf := make([]byte, 4096)
+			for {
+				if _, err := conn.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		if i%10 == 0 {
+			publish(t, n, "steady", fmt.Sprint(i))
+		}
+	}
+	wg.Wait()
+	for i := 0; i < 100; i += 10 {
+		if f := c.next(); f.Type != "message" || string(f.Data) != fmt.Sprint(i) {
+			t.Fatalf("subscriber got %+v, want message %d", f, i)
+		}
+	}
+	fresh := dial(t, n.ws)
+	fresh.send(`{"type":"ping","id":"x"}`)
+	if f := fresh.reply("x"); f.Type != "pong" {
+		t.Fatalf("a new client after the junk: %+v", f)
+	}
+}
+
+// Ten bad commands in a row close only the client that sent them.
+func TestBadCommandsCloseOnlyTheirConnection(t *testing.T) {
+	n := startNode(t, options{})
+	good := dial(t, n.ws)
+	good.subscribe("1", "calm")
+	bad := dial(t, n.ws)
+	for i := 0; i < 10; i++ {
+		bad.send(`{"type":"subscribe","id":"%d","topic":"bad..topic"}`, i)
+	}
+	if code := bad.closeCode(); code != 4003 {
+		t.Fatalf("bad client closed with %d, want 4003", code)
+	}
+	publish(t, n, "calm", `1`)
+	if f := good.next(); f.Type != "message" {
+		t.Fatalf("good client: %+v", f)
+	}
+}
