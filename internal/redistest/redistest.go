@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// ServerPath is where the redis-server binary is looked for.
+// ServerPath is where the redis-server binary is looked for. Set it, if at
+// all, before any test starts a server.
 var ServerPath = "/usr/bin/redis-server"
 
 // startTimeout bounds how long a started server may take to answer PING.
@@ -25,6 +26,7 @@ const startTimeout = 10 * time.Second
 // Server is one running redis-server owned by a test.
 type Server struct {
 	t    testing.TB
+	path string
 	port int
 
 	mu   sync.Mutex
@@ -41,8 +43,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("redistest: %s not found (%v): install redis-server (apt-get install -y redis-server)", ServerPath, err)
 	}
-	ServerPath = path
-	s := &Server{t: t}
+	s := &Server{t: t, path: path}
 	var lastErr error
 	for range 5 { // a free port can be taken by someone else before we bind it
 		s.port, err = freePort()
@@ -93,7 +94,7 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	cmd := exec.Command(ServerPath,
+	cmd := exec.Command(s.path,
 		"--save", "", "--appendonly", "no",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1")
 	out, err := cmd.StdoutPipe()

@@ -50,3 +50,14 @@ func send(t *testing.T, addr, cmd string) string {
 	}
 	return string(buf[:n])
 }
+
+func TestParallelStarts(t *testing.T) {
+	for range 3 {
+		t.Run("server", func(t *testing.T) {
+			t.Parallel()
+			if err := ping(Start(t).Addr()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
