@@ -1,7 +1,10 @@
 package redistest
 
 import (
+	"fmt"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -59,5 +62,31 @@ func TestParallelStarts(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// fatalRecorder keeps a Fatalf message and stops its goroutine, as a real
+// Fatalf does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestMissingServerFailsWithInstallHint(t *testing.T) {
+	old := ServerPath
+	ServerPath = "/nonexistent/redis-server"
+	defer func() { ServerPath = old }()
+	f := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); Start(f) }()
+	<-done
+	if !strings.Contains(f.msg, "install redis-server") {
+		t.Fatalf("Start without redis-server failed with %q, want a hint to install it", f.msg)
 	}
 }
