@@ -68,7 +68,7 @@ func TestPeriodicCheckRecoversLostTail(t *testing.T) {
 	sub.rec.waitFor(t, "pt.x", 1)
 	lost := []broker.PublishRequest{inject(t, srv, prefix, "tail"), inject(t, srv, prefix, "pt.x")}
 	for i, topic := range []string{"tail", "pt.x"} {
-		got := sub.rec.waitFor(t, topic, 1+1)
+		got := sub.rec.waitFor(t, topic, 2)
 		if got[len(got)-1].ID != lost[i].ID {
 			t.Fatalf("%s: last message %s, want the lost %s", topic, got[len(got)-1].ID, lost[i].ID)
 		}
