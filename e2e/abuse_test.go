@@ -83,7 +83,7 @@ func TestSlowReaderIsClosedWhileOthersGetEverything(t *testing.T) {
 	slow := rawConn(t, n.ws, 4096)
 	slow.Write(maskedText(`{"type":"subscribe","id":"s","topic":"feed"}`))
 
-	data := `"` + strings.Repeat("x", 4<<10) + `"`
+	data := `"` + strings.Repeat("x", 16<<10) + `"`
 	var received atomic.Uint64 // the reader's last seq, read concurrently
 	bad := make(chan error, 1)
 	go func() { // read concurrently so the reader is never the slow one
@@ -95,10 +95,14 @@ func TestSlowReaderIsClosedWhileOthersGetEverything(t *testing.T) {
 			received.Store(f.Seq)
 		}
 	}()
-	// Publish until the slow reader's connection is gone (bounded: 64 MiB).
+	// Publish in step with the reader, so that only the one that does not
+	// read falls behind, until its connection is gone (bounded: 64 MiB).
 	var last uint64
-	for i := 0; i < 16384; i++ {
+	for i := 0; i < 4096; i++ {
 		last = publish(t, n, "feed", data)
+		for deadline := time.Now().Add(wait); received.Load() < last && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Microsecond)
+		}
 		if i%16 == 15 && nodeStats(t, n).Connections < 2 {
 			break
 		}
