@@ -87,6 +87,8 @@ type counters struct {
 	topics        atomic.Int64
 	messagesIn    atomic.Uint64
 	messagesOut   atomic.Uint64
+
+	publishLatency latencyHistogram
 }
 
 // New builds a broker over engine and attaches itself as its Handler.
@@ -150,13 +152,15 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempot
 // publish gives a checked message its id and time and hands it to the
 // engine; data is the engine's from here on.
 func (b *Broker) publish(ctx context.Context, topic string, data []byte, key string) (PublishResult, error) {
+	start := time.Now()
 	res, err := b.engine.Publish(ctx, PublishRequest{
 		Topic:          topic,
 		Data:           data,
 		IdempotencyKey: key,
 		ID:             uuid.NewString(),
-		Time:           time.Now().UnixMilli(),
+		Time:           start.UnixMilli(),
 	})
+	b.stats.publishLatency.observe(time.Since(start))
 	if err != nil {
 		return PublishResult{}, err
 	}
