@@ -27,6 +27,7 @@ type limits struct {
 	maxQueue     int           // MaxQueueBytes
 	closeTimeout time.Duration // a closing connection is gone after this
 	heartbeat    time.Duration
+	stats        *counters // the server's; shared here so that a conn carries no pointer more
 }
 
 // conn is one WebSocket connection. An idle one is this struct only: no
@@ -80,6 +81,7 @@ func (c *conn) Send(frame []byte) bool {
 		c.dropQueue = true
 		wake := c.markScheduled()
 		c.mu.Unlock()
+		c.lim.stats.closed(false, 4000)
 		c.wake(wake)
 		return false
 	}
@@ -95,22 +97,29 @@ func (c *conn) Send(frame []byte) bool {
 // socket is closed once it is written, or after CloseTimeout.
 func (c *conn) Close(code int, reason string) {
 	if !c.isClosing() { // spare compiling a frame that would be dropped
-		c.closeWith(closeFrame(ws.StatusCode(code), reason))
+		if c.closeWith(closeFrame(ws.StatusCode(code), reason)) {
+			c.lim.stats.closed(false, ws.StatusCode(code))
+		}
 	}
 }
 
 // fail closes the connection for err, with err's close code.
 func (c *conn) fail(err error) {
 	if !c.isClosing() {
-		c.closeWith(closeFrame(closeCodeOf(err), err.Error()))
+		code := closeCodeOf(err)
+		if c.closeWith(closeFrame(code, err.Error())) {
+			c.lim.stats.closed(false, code)
+		}
 	}
 }
 
-func (c *conn) closeWith(frame []byte) {
+// closeWith queues the close frame and reports whether this call started
+// the close; only the first close of a connection is counted.
+func (c *conn) closeWith(frame []byte) (started bool) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.startClosing()
 	c.frames = append(c.frames, frame)
@@ -119,6 +128,7 @@ func (c *conn) closeWith(frame []byte) {
 	wake := c.markScheduled()
 	c.mu.Unlock()
 	c.wake(wake)
+	return true
 }
 
 // control queues a control frame the protocol requires (a pong, a ping),
@@ -188,6 +198,7 @@ func (c *conn) dropForSlowConsumer() {
 	if c.offset > 0 && len(c.frames) > 0 {
 		keep = 1
 	}
+	c.lim.stats.droppedFrames(len(c.frames) - keep)
 	clear(c.frames[keep:])
 	c.frames = c.frames[:keep]
 	c.queued = 0
@@ -233,18 +244,20 @@ func (c *conn) written(n int) (empty, closeSent bool) {
 }
 
 // finish marks c gone and says whether this call did it; the caller then
-// calls Disconnected. Safe from any goroutine.
-func (c *conn) finish() bool {
+// calls Disconnected. abrupt says no close frame was sent or received
+// before. Safe from any goroutine.
+func (c *conn) finish() (first, abrupt bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.finished {
-		return false
+		return false, false
 	}
 	c.finished = true
+	abrupt = !c.closing
 	c.closing = true
 	clear(c.frames)
 	c.frames, c.queued, c.offset = nil, 0, 0
-	return true
+	return true, abrupt
 }
 
 // isClosing reports whether a close has started.
@@ -294,7 +307,12 @@ func (c *conn) onPong()               {}
 // onClose answers the peer's close frame with its code (RFC 6455 section
 // 5.5.1); the socket is closed once that is written.
 func (c *conn) onClose(code ws.StatusCode) {
-	c.closeWith(closeFrame(code, ""))
+	if c.closeWith(closeFrame(code, "")) {
+		if code == 0 {
+			code = ws.StatusNoStatusRcvd // RFC 6455 section 7.1.5
+		}
+		c.lim.stats.closed(true, code)
+	}
 }
 
 // readData feeds what the socket gave to the frame reader; data is the

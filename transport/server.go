@@ -88,6 +88,7 @@ type Server struct {
 
 	loops    []*loop // empty when every connection takes the portable path
 	open     atomic.Int64
+	stats    *counters
 	stopping atomic.Bool
 
 	portableMu sync.Mutex
@@ -105,8 +106,10 @@ func New(cfg Config, a Acceptor) (*Server, error) {
 	if a == nil {
 		return nil, fmt.Errorf("%w: nil Acceptor", ErrConfig)
 	}
+	stats := new(counters)
 	s := &Server{
 		cfg:       cfg,
+		stats:     stats,
 		acceptor:  a,
 		log:       cfg.Logger,
 		portable:  make(map[*portableConn]struct{}),
@@ -117,6 +120,7 @@ func New(cfg Config, a Acceptor) (*Server, error) {
 			maxQueue:     cfg.MaxQueueBytes,
 			closeTimeout: cfg.CloseTimeout,
 			heartbeat:    cfg.Heartbeat,
+			stats:        stats,
 		},
 	}
 	if err := s.startLoops(); err != nil {
@@ -192,7 +196,10 @@ func (s *Server) opened(c *conn, info broker.ClientInfo) {
 
 // gone tells c's receiver, once, that c is closed.
 func (s *Server) gone(c *conn) {
-	if c.finish() {
+	if first, abrupt := c.finish(); first {
+		if abrupt {
+			s.stats.closed(true, ws.StatusAbnormalClosure)
+		}
 		s.open.Add(-1)
 		c.recv.Disconnected()
 	}

@@ -1,0 +1,90 @@
+package transport
+
+import (
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+)
+
+// CloseCodes are the close codes counted one by one in Stats: those of
+// PROTOCOL.md section 6, plus the two RFC 6455 (section 7.4.1) reserves for
+// reporting: 1005, a client's close frame without a code, and 1006, a
+// connection gone without any close frame. Other codes count as 0.
+var CloseCodes = [...]int{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1009, 4000, 4001, 4002, 4003}
+
+// Stats are the transport's counters since the server started.
+type Stats struct {
+	Connections int // open now
+	// Closes has one entry per code of CloseCodes and per side, then the
+	// codes not listed (Code 0), zeros included, so that every series
+	// exists from the start.
+	Closes []CloseCount
+	// DroppedFrames are frames that were queued for a client and thrown
+	// away when its queue overflowed (close 4000): mostly messages, and
+	// any replies or pings queued with them.
+	DroppedFrames uint64
+}
+
+// CloseCount is how many connections ended with Code, started by the
+// client or by the server. The side that sends the first close frame
+// started the close; a connection gone without one counts as the client's
+// 1006. One connection counts once.
+type CloseCount struct {
+	Code     int // 0: a code not in CloseCodes
+	ByClient bool
+	Count    uint64
+}
+
+// counters are a server's, shared by its connections through limits. A
+// nil *counters counts nothing (tests that build a bare conn).
+type counters struct {
+	// closes is indexed by [byClient][codeIndex(code)].
+	closes  [2][len(CloseCodes) + 1]atomic.Uint64
+	dropped atomic.Uint64
+}
+
+func codeIndex(code int) int {
+	for i, c := range CloseCodes {
+		if c == code {
+			return i
+		}
+	}
+	return len(CloseCodes)
+}
+
+func (s *counters) closed(byClient bool, code ws.StatusCode) {
+	if s == nil {
+		return
+	}
+	side := 0
+	if byClient {
+		side = 1
+	}
+	s.closes[side][codeIndex(int(code))].Add(1)
+}
+
+func (s *counters) droppedFrames(n int) {
+	if s != nil && n > 0 {
+		s.dropped.Add(uint64(n))
+	}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Connections:   s.Connections(),
+		DroppedFrames: s.stats.dropped.Load(),
+		Closes:        make([]CloseCount, 0, 2*(len(CloseCodes)+1)),
+	}
+	for side, byClient := range []bool{false, true} {
+		for i := range len(CloseCodes) + 1 {
+			code := 0
+			if i < len(CloseCodes) {
+				code = CloseCodes[i]
+			}
+			n := s.stats.closes[side][i].Load()
+			st.Closes = append(st.Closes, CloseCount{Code: code, ByClient: byClient, Count: n})
+		}
+	}
+	return st
+}
