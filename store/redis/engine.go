@@ -42,6 +42,8 @@ type Engine struct {
 	probeID   string      // starts every probe token: two nodes named alike never take each other's
 	probeN    atomic.Uint64
 
+	stats stats
+
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
@@ -195,6 +197,7 @@ const maxSeq = 1 << 53
 // take commands now, is unavailable (a retry is safe); any other reply error
 // is a bug of ours and stays internal.
 func (e *Engine) fail(op string, err error) error {
+	e.stats.failed(err)
 	err = fmt.Errorf("herald/redis: %s: %w", op, err)
 	var reply goredis.Error
 	if errors.As(err, &reply) && !transient(err) {

@@ -69,6 +69,7 @@ func (e *Engine) openConnLocked(ctx context.Context) {
 // old one's receive loop to end. There is always a connection to send
 // Subscribe's commands to.
 func (e *Engine) replaceConn(ctx context.Context) {
+	e.stats.reconnects.Add(1)
 	e.psMu.Lock()
 	old, stop, done := e.ps, e.psStop, e.psDone
 	e.openConnLocked(ctx)

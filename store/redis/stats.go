@@ -1,0 +1,35 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+)
+
+// Stats are the engine's counters since New.
+type Stats struct {
+	// Errors are Redis calls made for the broker that failed: publish,
+	// history and position reads, subscribe, readiness pings and the
+	// periodic position checks. A call its caller cancelled is not one.
+	Errors uint64
+	// Reconnects are pub/sub connections replaced after a failed probe
+	// or subscribe, attempts while Redis stays down included.
+	Reconnects uint64
+}
+
+// stats are counted with atomics so that scraping them takes no lock.
+type stats struct {
+	errors     atomic.Uint64
+	reconnects atomic.Uint64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{Errors: e.stats.errors.Load(), Reconnects: e.stats.reconnects.Load()}
+}
+
+func (s *stats) failed(err error) {
+	if !errors.Is(err, context.Canceled) {
+		s.errors.Add(1)
+	}
+}
