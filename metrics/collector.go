@@ -1,0 +1,113 @@
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Descriptions of every Herald metric, in the order a scrape lists them.
+var (
+	connectionsDesc = prometheus.NewDesc("herald_connections",
+		"WebSocket sessions open on this node.", nil, nil)
+	subscriptionsDesc = prometheus.NewDesc("herald_subscriptions",
+		"Subscriptions of this node's sessions.", nil, nil)
+	topicsDesc = prometheus.NewDesc("herald_topics",
+		"Topics and patterns with at least one subscriber on this node.", nil, nil)
+	publishedDesc = prometheus.NewDesc("herald_messages_published_total",
+		"Messages published through this node, over HTTP or WebSocket.", nil, nil)
+	deliveredDesc = prometheus.NewDesc("herald_messages_delivered_total",
+		"Messages queued to this node's clients, one per receiving connection.", nil, nil)
+	droppedDesc = prometheus.NewDesc("herald_messages_dropped_total",
+		"Frames queued to a client and dropped when its queue overflowed and it was closed with 4000.", nil, nil)
+	// initiator is a label of its own rather than folded into code because
+	// one code means different things by side: 1001 from the server is
+	// its shutdown, from a browser a page going away; 1002 from a client
+	// says our frames looked wrong to it. Summing over initiator still
+	// gives the closes by code.
+	closedDesc = prometheus.NewDesc("herald_connections_closed_total",
+		"Connections ended, by the side that sent the first close frame and its code "+
+			"(1005: a close frame without code, 1006: no close frame at all, other: codes not listed).",
+		[]string{"initiator", "code"}, nil)
+	publishDurationDesc = prometheus.NewDesc("herald_publish_duration_seconds",
+		"How long the engine took to take a publish, failed ones included.", nil, nil)
+	redisErrorsDesc = prometheus.NewDesc("herald_redis_errors_total",
+		"Redis calls that failed.", nil, nil)
+	redisReconnectsDesc = prometheus.NewDesc("herald_redis_reconnects_total",
+		"Redis pub/sub connections replaced.", nil, nil)
+	buildInfoDesc = prometheus.NewDesc("herald_build_info",
+		"Always 1; the labels say which Herald runs.", []string{"version"}, nil)
+)
+
+// collector reads the parts' counters when Prometheus scrapes.
+type collector struct {
+	src   Sources
+	redis RedisStats // nil: no Redis metrics
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+// NewCollector returns the collector of Herald's own metrics, for a
+// caller that builds its own registry.
+func NewCollector(src Sources) (prometheus.Collector, error) {
+	if err := src.check(); err != nil {
+		return nil, err
+	}
+	return &collector{src: src, redis: src.redisStats()}, nil
+}
+
+// Describe sends every description the collector can send; Redis ones only
+// when the engine is Redis, so the registry checks what Collect sends.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{connectionsDesc, subscriptionsDesc, topicsDesc,
+		publishedDesc, deliveredDesc, droppedDesc, closedDesc, publishDurationDesc, buildInfoDesc} {
+		ch <- d
+	}
+	if c.redis != nil {
+		ch <- redisErrorsDesc
+		ch <- redisReconnectsDesc
+	}
+}
+
+// Collect reads each part's counters once.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.collectBroker(ch)
+	c.collectTransport(ch)
+	if c.redis != nil {
+		st := c.redis.Stats()
+		ch <- prometheus.MustNewConstMetric(redisErrorsDesc, prometheus.CounterValue, float64(st.Errors))
+		ch <- prometheus.MustNewConstMetric(redisReconnectsDesc, prometheus.CounterValue, float64(st.Reconnects))
+	}
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, c.src.Version)
+}
+
+func (c *collector) collectBroker(ch chan<- prometheus.Metric) {
+	st := c.src.Broker.Stats()
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(st.Subscriptions))
+	ch <- prometheus.MustNewConstMetric(topicsDesc, prometheus.GaugeValue, float64(st.Topics))
+	ch <- prometheus.MustNewConstMetric(publishedDesc, prometheus.CounterValue, float64(st.MessagesIn))
+	ch <- prometheus.MustNewConstMetric(deliveredDesc, prometheus.CounterValue, float64(st.MessagesOut))
+
+	h := c.src.Broker.PublishLatency()
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b.Seconds()] = h.Counts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(publishDurationDesc, h.Count, h.Sum.Seconds(), buckets)
+}
+
+func (c *collector) collectTransport(ch chan<- prometheus.Metric) {
+	st := c.src.Transport.Stats()
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.DroppedFrames))
+	for _, cc := range st.Closes {
+		initiator, code := "server", "other"
+		if cc.ByClient {
+			initiator = "client"
+		}
+		if cc.Code != 0 {
+			code = strconv.Itoa(cc.Code)
+		}
+		ch <- prometheus.MustNewConstMetric(closedDesc, prometheus.CounterValue, float64(cc.Count), initiator, code)
+	}
+}

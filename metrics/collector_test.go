@@ -1,0 +1,150 @@
+package metrics_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/metrics"
+	"github.com/herald-broker/herald/store/redis"
+	"github.com/herald-broker/herald/transport"
+)
+
+// Fixed counters, so that the test can say exactly what a scrape shows.
+type fakeBroker struct{}
+
+func (fakeBroker) Stats() broker.Stats {
+	return broker.Stats{Connections: 3, Subscriptions: 5, Topics: 2, MessagesIn: 7, MessagesOut: 11}
+}
+
+func (fakeBroker) PublishLatency() broker.Histogram {
+	return broker.Histogram{
+		Bounds: []time.Duration{time.Millisecond, time.Second},
+		Counts: []uint64{2, 3},
+		Count:  4,
+		Sum:    2500 * time.Millisecond,
+	}
+}
+
+type fakeTransport struct{}
+
+func (fakeTransport) Stats() transport.Stats {
+	return transport.Stats{
+		Connections:   3,
+		DroppedFrames: 9,
+		Closes: []transport.CloseCount{
+			{Code: 4000, Count: 2},
+			{Code: 1000, ByClient: true, Count: 6},
+			{Code: 0, ByClient: true, Count: 1},
+		},
+	}
+}
+
+type fakeRedis struct{}
+
+func (fakeRedis) Stats() redis.Stats { return redis.Stats{Errors: 4, Reconnects: 1} }
+
+const wantExposition = `
+# HELP herald_build_info Always 1; the labels say which Herald runs.
+# TYPE herald_build_info gauge
+herald_build_info{version="v1.2.3"} 1
+# HELP herald_connections WebSocket sessions open on this node.
+# TYPE herald_connections gauge
+herald_connections 3
+# HELP herald_connections_closed_total Connections ended, by the side that sent the first close frame and its code (1005: a close frame without code, 1006: no close frame at all, other: codes not listed).
+# TYPE herald_connections_closed_total counter
+herald_connections_closed_total{code="1000",initiator="client"} 6
+herald_connections_closed_total{code="4000",initiator="server"} 2
+herald_connections_closed_total{code="other",initiator="client"} 1
+# HELP herald_messages_delivered_total Messages queued to this node's clients, one per receiving connection.
+# TYPE herald_messages_delivered_total counter
+herald_messages_delivered_total 11
+# HELP herald_messages_dropped_total Frames queued to a client and dropped when its queue overflowed and it was closed with 4000.
+# TYPE herald_messages_dropped_total counter
+herald_messages_dropped_total 9
+# HELP herald_messages_published_total Messages published through this node, over HTTP or WebSocket.
+# TYPE herald_messages_published_total counter
+herald_messages_published_total 7
+# HELP herald_publish_duration_seconds How long the engine took to take a publish, failed ones included.
+# TYPE herald_publish_duration_seconds histogram
+herald_publish_duration_seconds_bucket{le="0.001"} 2
+herald_publish_duration_seconds_bucket{le="1"} 3
+herald_publish_duration_seconds_bucket{le="+Inf"} 4
+herald_publish_duration_seconds_sum 2.5
+herald_publish_duration_seconds_count 4
+# HELP herald_redis_errors_total Redis calls that failed.
+# TYPE herald_redis_errors_total counter
+herald_redis_errors_total 4
+# HELP herald_redis_reconnects_total Redis pub/sub connections replaced.
+# TYPE herald_redis_reconnects_total counter
+herald_redis_reconnects_total 1
+# HELP herald_subscriptions Subscriptions of this node's sessions.
+# TYPE herald_subscriptions gauge
+herald_subscriptions 5
+# HELP herald_topics Topics and patterns with at least one subscriber on this node.
+# TYPE herald_topics gauge
+herald_topics 2
+`
+
+func TestCollectorExportsEveryCounter(t *testing.T) {
+	c, err := metrics.NewCollector(metrics.Sources{
+		Broker: fakeBroker{}, Transport: fakeTransport{}, Engine: fakeRedis{}, Version: "v1.2.3",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(wantExposition)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCollectorFollowsNamingConventions(t *testing.T) {
+	c, err := metrics.NewCollector(metrics.Sources{Broker: fakeBroker{}, Transport: fakeTransport{}, Engine: fakeRedis{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+	if n := testutil.CollectAndCount(c); n < 10 {
+		t.Fatalf("linted %d metrics, want all of them", n)
+	}
+}
+
+func TestNoRedisMetricsWithoutRedis(t *testing.T) {
+	c, err := metrics.NewCollector(metrics.Sources{Broker: fakeBroker{}, Transport: fakeTransport{}, Engine: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(c, "herald_redis_errors_total", "herald_redis_reconnects_total"); n != 0 {
+		t.Fatalf("%d Redis metrics from a node without Redis", n)
+	}
+	if n := testutil.CollectAndCount(c, "herald_connections"); n != 1 {
+		t.Fatalf("herald_connections collected %d times, want 1", n)
+	}
+}
+
+func TestMissingSourcesAreRefused(t *testing.T) {
+	for name, src := range map[string]metrics.Sources{
+		"Broker":    {Transport: fakeTransport{}},
+		"Transport": {Broker: fakeBroker{}},
+	} {
+		if _, err := metrics.New(src); !errors.Is(err, metrics.ErrSources) || !strings.Contains(err.Error(), name) {
+			t.Errorf("New without %s: %v, want ErrSources naming it", name, err)
+		}
+		if _, err := metrics.NewRegistry(src); !errors.Is(err, metrics.ErrSources) {
+			t.Errorf("NewRegistry without %s: %v, want ErrSources", name, err)
+		}
+		if _, err := metrics.NewCollector(src); !errors.Is(err, metrics.ErrSources) {
+			t.Errorf("NewCollector without %s: %v, want ErrSources", name, err)
+		}
+	}
+}
