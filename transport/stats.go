@@ -15,9 +15,9 @@ var CloseCodes = [...]int{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1009, 4000, 
 // Stats are the transport's counters since the server started.
 type Stats struct {
 	Connections int // open now
-	// Closes has one entry per code of CloseCodes and per side, then the
-	// codes not listed (Code 0), zeros included, so that every series
-	// exists from the start.
+	// Closes has, for each side, one entry per code of CloseCodes and one
+	// for the codes not listed (Code 0), zeros included, so that every
+	// series exists from the start.
 	Closes []CloseCount
 	// DroppedFrames are frames that were queued for a client and thrown
 	// away when its queue overflowed (close 4000): mostly messages, and
