@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 
-	"github.com/herald-broker/herald/broker"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -36,27 +35,28 @@ func (s *Server) startLoops() error {
 // attach moves a plain TCP connection onto an epoll loop: it keeps a
 // duplicate of the descriptor and closes the net.Conn, so no Go net object
 // stays per connection. Anything else takes the portable path.
-func (s *Server) attach(nc net.Conn, early []byte, info broker.ClientInfo) {
+// It reports whether the connection was opened.
+func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok || len(s.loops) == 0 {
-		s.attachPortable(nc, early, info)
-		return
+		return s.attachPortable(nc, early, o)
 	}
 	fd, err := dupFD(tcp)
 	_ = nc.Close() // the duplicate keeps the socket open
 	if err != nil {
 		s.log.Warn("take over websocket socket", zap.Error(err))
-		return
+		return false
 	}
 	l := s.leastLoaded()
 	if !l.reserve() {
 		_ = unix.Close(fd) // shut down meanwhile
-		return
+		return false
 	}
 	c := newConn(l, s.lim)
 	c.fd = int32(fd)
-	s.opened(c, info)
+	s.opened(c, o)
 	l.add(c, early)
+	return true
 }
 
 // dupFD duplicates tcp's descriptor, close-on-exec and non-blocking.

@@ -4,8 +4,6 @@ package transport
 
 import (
 	"net"
-
-	"github.com/herald-broker/herald/broker"
 )
 
 // loop has no implementation off Linux: every connection takes the
@@ -16,6 +14,6 @@ func (l *loop) stop(force bool) {}
 
 func (s *Server) startLoops() error { return nil }
 
-func (s *Server) attach(nc net.Conn, early []byte, info broker.ClientInfo) {
-	s.attachPortable(nc, early, info)
+func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
+	return s.attachPortable(nc, early, o)
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/herald-broker/herald/broker"
 	"go.uber.org/zap"
 )
 
@@ -34,23 +33,25 @@ func (p *portableConn) schedule(*conn) {
 	}
 }
 
-// attachPortable opens nc as a connection of the portable path.
-func (s *Server) attachPortable(nc net.Conn, early []byte, info broker.ClientInfo) {
+// attachPortable opens nc as a connection of the portable path. It reports
+// whether the connection was opened.
+func (s *Server) attachPortable(nc net.Conn, early []byte, o opening) bool {
 	p := &portableConn{nc: nc, srv: s, kick: make(chan struct{}, 1), gone: make(chan struct{}), early: early}
 	p.c = newConn(p, s.lim)
 	s.portableMu.Lock()
 	if s.stopping.Load() {
 		s.portableMu.Unlock()
 		_ = nc.Close()
-		return
+		return false
 	}
 	s.portable[p] = struct{}{}
 	s.workers.Add(2)
 	s.portableMu.Unlock()
 
-	s.opened(p.c, info)
+	s.opened(p.c, o)
 	go p.readLoop()
 	go p.writeLoop()
+	return true
 }
 
 // readLoop parses what arrives until the peer or the server ends the

@@ -3,7 +3,8 @@
 // framing with gobwas/ws, bounded write queues and heartbeats.
 //
 // Use: srv, err := New(cfg, acceptor); route GET /ws, after the caller's
-// own token and origin checks, to srv.Upgrade(w, r, info); on shutdown,
+// own token and origin checks, to srv.Upgrade(w, r, info) (or UpgradeTo, to wrap the
+// Receiver of that one connection); on shutdown,
 // srv.Shutdown(ctx). Upgrade calls acceptor.Open(conn, info) on the
 // request's goroutine before the connection is read; Open may Send (the
 // welcome) and Close at once. The http.Server must bound how long a
@@ -167,10 +168,22 @@ func sweepInterval(lim *limits) time.Duration {
 // an event loop. A bad handshake is answered with an HTTP error (400 with
 // the reason for a malformed request). Bytes the client sent after its
 // request are kept and read first.
-func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo) {
+//
+// It reports whether the connection was handed over: then the Acceptor's
+// Open was called once, before Upgrade returned, and its Receiver's
+// Disconnected will be called once, later. On false neither is called, so
+// a caller that reserved something for the connection gives it back.
+func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo) bool {
+	return s.UpgradeTo(w, r, info, s.acceptor)
+}
+
+// UpgradeTo is Upgrade with a, instead of the server's Acceptor, opening
+// this one connection: a caller that must know when the connection ends
+// (to give back a per-address slot, say) wraps the Receiver in a.
+func (s *Server) UpgradeTo(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, a Acceptor) bool {
 	if s.stopping.Load() {
 		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
 	if err != nil {
@@ -178,20 +191,26 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.Cli
 		if nc != nil {
 			_ = nc.Close()
 		}
-		return
+		return false
 	}
 	var early []byte
 	if n := rw.Reader.Buffered(); n > 0 {
 		buffered, _ := rw.Reader.Peek(n) // n bytes are buffered: no error
 		early = append([]byte(nil), buffered...)
 	}
-	s.attach(nc, early, info)
+	return s.attach(nc, early, opening{info: info, acceptor: a})
+}
+
+// opening is what a connection being attached is opened with.
+type opening struct {
+	info     broker.ClientInfo
+	acceptor Acceptor
 }
 
 // opened counts a connection in and asks the layer above for its receiver.
-func (s *Server) opened(c *conn, info broker.ClientInfo) {
+func (s *Server) opened(c *conn, o opening) {
 	s.open.Add(1)
-	c.recv = s.acceptor.Open(c, info)
+	c.recv = o.acceptor.Open(c, o.info)
 }
 
 // gone tells c's receiver, once, that c is closed.
