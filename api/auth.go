@@ -26,6 +26,9 @@ func keyBytes(keys []string) [][]byte {
 func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.keys) == 0 {
+			// The peer's own address, never X-Forwarded-For, even from a
+			// trusted proxy: behind a proxy on the same host every caller
+			// would otherwise pass as loopback.
 			if !isLoopback(r.RemoteAddr) {
 				writeFailure(w, broker.CodeForbidden, "no API keys are configured: only loopback callers are served")
 				return

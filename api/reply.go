@@ -12,6 +12,8 @@ import (
 const (
 	codeMethodNotAllowed broker.Code = "method_not_allowed"
 	codeNotFound         broker.Code = "not_found"
+	// codeHeadersTooLarge: an upgrade request over HERALD_MAX_UPGRADE_BYTES.
+	codeHeadersTooLarge broker.Code = "request_too_large"
 )
 
 // statusOf maps an error code to its HTTP status (PROTOCOL.md section 3).
@@ -30,6 +32,8 @@ func statusOf(code broker.Code) int {
 		return http.StatusMethodNotAllowed
 	case broker.CodeMessageTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case codeHeadersTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
 	case broker.CodeRateLimited:
 		return http.StatusTooManyRequests
 	case broker.CodeUnavailable:

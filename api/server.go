@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	stdlog "log"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap"
@@ -42,12 +44,24 @@ type Config struct {
 	// MaxMessageBytes is the largest data value; request bodies are
 	// bounded from it (see bodyLimits). 0: DefaultMaxMessageBytes.
 	MaxMessageBytes int
-	// MaxHeaderBytes bounds a request's line and headers, the upgrade
-	// request included. 0: DefaultMaxHeaderBytes.
+	// MaxHeaderBytes bounds a request's line and headers
+	// (HERALD_MAX_UPGRADE_BYTES): net/http stops reading past it, and /ws
+	// answers an upgrade request over it exactly with 431. 0:
+	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
-	// Tokens checks client tokens on /ws. Nil: every client is anonymous
-	// and allowed everything.
-	Tokens TokenVerifier
+	// Tokens checks client tokens on /ws; give the broker the same one,
+	// for the refresh command. Nil: every client is anonymous and allowed
+	// everything.
+	Tokens broker.TokenVerifier
+	// ClientIP finds a /ws client's address behind trusted proxies
+	// (HERALD_TRUSTED_PROXIES). Nil: the peer's address, never a header.
+	ClientIP *limits.ClientIP
+	// Conns limits the connections of each client address on /ws. Nil:
+	// no limit.
+	Conns *limits.ConnLimiter
+	// TLS, when set, makes Serve speak TLS on its listener, so wss:// and
+	// https:// work without a proxy. Versions below TLS 1.2 are refused.
+	TLS *tls.Config
 	// Metrics serves /metrics. Nil: /metrics answers 501 until the
 	// Prometheus metrics exist.
 	Metrics http.Handler
@@ -59,15 +73,16 @@ type Config struct {
 
 // Server serves the HTTP API and the WebSocket upgrade on one listener.
 type Server struct {
-	cfg     Config
-	broker  *broker.Broker
-	ws      *transport.Server
-	log     *zap.Logger
-	keys    [][]byte
-	limits  bodyLimits
-	handler http.Handler
-	http    *http.Server
-	closing atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
+	cfg      Config
+	broker   *broker.Broker
+	ws       *transport.Server
+	log      *zap.Logger
+	clientIP *limits.ClientIP
+	keys     [][]byte
+	limits   bodyLimits
+	handler  http.Handler
+	http     *http.Server
+	closing  atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -84,13 +99,17 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = new(limits.ClientIP) // trusts no proxy
+	}
 	s := &Server{
-		cfg:    cfg,
-		broker: b,
-		ws:     ws,
-		log:    cfg.Logger,
-		keys:   keyBytes(cfg.APIKeys),
-		limits: newBodyLimits(cfg.MaxMessageBytes),
+		cfg:      cfg,
+		broker:   b,
+		ws:       ws,
+		log:      cfg.Logger,
+		clientIP: cfg.ClientIP,
+		keys:     keyBytes(cfg.APIKeys),
+		limits:   newBodyLimits(cfg.MaxMessageBytes),
 	}
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
@@ -129,8 +148,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/broadcast", s.route(http.MethodPost, s.key(s.handleBroadcast)))
 	mux.Handle("/api/batch", s.route(http.MethodPost, s.key(s.handleBatch)))
 	mux.Handle("/api/history", s.route(http.MethodGet, s.key(s.handleHistory)))
-	mux.Handle("/api/topics", s.route(http.MethodGet, s.key(s.handleTopics)))
-	mux.Handle("/api/stats", s.route(http.MethodGet, s.key(s.handleStats)))
+	mux.Handle("/api/topics", s.cors(s.route(http.MethodGet, s.key(s.handleTopics))))
+	mux.Handle("/api/stats", s.cors(s.route(http.MethodGet, s.key(s.handleStats))))
 	mux.Handle("/healthz", s.route(http.MethodGet, handleHealthz))
 	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
 	mux.Handle("/metrics", s.route(http.MethodGet, s.handleMetrics))
@@ -165,8 +184,12 @@ func (s *Server) route(method string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// Serve answers requests on l until Shutdown; it then returns nil.
+// Serve answers requests on l until Shutdown; it then returns nil. With
+// Config.TLS it speaks TLS on l.
 func (s *Server) Serve(l net.Listener) error {
+	if s.cfg.TLS != nil {
+		l = tls.NewListener(l, serverTLS(s.cfg.TLS))
+	}
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -1,44 +1,62 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 
+	"github.com/herald-broker/herald/api/auth"
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 )
 
-// TokenVerifier checks a client's token and says who the client is and
-// what it may do. The JWT checks of PROTOCOL.md section 5 implement it.
-type TokenVerifier interface {
-	// Verify returns the client described by token, or why it is refused.
-	// RemoteAddr of the result is filled in by the caller.
-	Verify(ctx context.Context, token string) (broker.ClientInfo, error)
-}
-
-// ErrNoToken is returned by clientInfo when a token is required and the
-// request carries none.
-var ErrNoToken = errors.New("herald: a token is required: ?token= or Authorization: Bearer")
-
-// handleWS checks the origin and the client's token, then hands the
-// request to transport for the upgrade.
+// handleWS runs the checks of a WebSocket upgrade, cheapest and least
+// revealing first, then hands the request to transport. A client refused
+// by the per-address limits learns nothing about its token.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
+		return
+	}
+	if limits.UpgradeRequestTooLarge(r, s.cfg.MaxHeaderBytes) {
+		writeFailure(w, codeHeadersTooLarge, "the upgrade request is larger than the server accepts")
 		return
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
 		writeFailure(w, broker.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed")
 		return
 	}
+	ip := s.clientIP.IP(r)
+	release, ok := s.acquire(ip)
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeFailure(w, broker.CodeRateLimited, "too many connections from this address")
+		return
+	}
 	info, err := s.clientInfo(r)
 	if err != nil {
+		release()
+		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeFailure(w, broker.CodeUnauthorized, tokenProblem(err))
 		return
 	}
-	s.ws.Upgrade(w, r, info)
+	if ip.IsValid() {
+		info.RemoteAddr = ip.String()
+	}
+	if !s.ws.UpgradeTo(w, r, info, releasingAcceptor{b: s.broker, release: release}) {
+		release() // the handshake failed: no connection holds the slot
+	}
+}
+
+// acquire takes one of ip's connection slots; without limits every
+// request gets one that costs nothing.
+func (s *Server) acquire(ip netip.Addr) (release func(), ok bool) {
+	if s.cfg.Conns == nil {
+		return func() {}, true
+	}
+	return s.cfg.Conns.Acquire(ip)
 }
 
 // originAllowed applies HERALD_ALLOWED_ORIGINS: an empty list allows any
@@ -47,6 +65,11 @@ func (s *Server) originAllowed(origin string) bool {
 	if origin == "" || len(s.cfg.AllowedOrigins) == 0 {
 		return true
 	}
+	return s.originListed(origin)
+}
+
+// originListed reports whether origin is in HERALD_ALLOWED_ORIGINS.
+func (s *Server) originListed(origin string) bool {
 	for _, o := range s.cfg.AllowedOrigins {
 		if strings.EqualFold(strings.TrimSpace(o), origin) {
 			return true
@@ -55,20 +78,17 @@ func (s *Server) originAllowed(origin string) bool {
 	return false
 }
 
-// clientInfo is where client tokens are checked. With no TokenVerifier
-// every client is anonymous and allowed everything (nil Perms).
+// clientInfo checks the client's token. With no TokenVerifier every
+// client is anonymous and allowed everything (nil Perms).
 func (s *Server) clientInfo(r *http.Request) (broker.ClientInfo, error) {
 	if s.cfg.Tokens == nil {
 		return broker.ClientInfo{RemoteAddr: r.RemoteAddr}, nil
 	}
-	token := r.URL.Query().Get("token")
+	token := auth.TokenFromRequest(r)
 	if token == "" {
-		token, _ = bearer(r)
+		return broker.ClientInfo{}, auth.ErrMissingToken
 	}
-	if token == "" {
-		return broker.ClientInfo{}, ErrNoToken
-	}
-	info, err := s.cfg.Tokens.Verify(r.Context(), token)
+	info, err := s.cfg.Tokens.Verify(token)
 	if err != nil {
 		return broker.ClientInfo{}, err
 	}
@@ -76,17 +96,25 @@ func (s *Server) clientInfo(r *http.Request) (broker.ClientInfo, error) {
 	return info, nil
 }
 
-// tokenProblem is the reason a refused client is told.
+// tokenProblem is the reason a refused client is told: the verifier's
+// errors are written for it, less the package prefix.
 func tokenProblem(err error) string {
 	var e *broker.Error
 	if errors.As(err, &e) {
 		return e.Message
 	}
-	return strings.TrimPrefix(err.Error(), "herald: ")
+	msg := err.Error()
+	for _, prefix := range []string{"auth: ", "herald: "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return msg
 }
 
 // NewAcceptor adapts b to what transport needs: each opened connection
 // becomes a broker session, which receives what the connection brings.
+// The /ws route opens its connections through the Server's own broker
+// instead (see releasingAcceptor); this one serves transports used
+// without api's checks.
 func NewAcceptor(b *broker.Broker) transport.Acceptor {
 	return acceptor{b}
 }
@@ -95,4 +123,27 @@ type acceptor struct{ b *broker.Broker }
 
 func (a acceptor) Open(c broker.Conn, info broker.ClientInfo) transport.Receiver {
 	return a.b.Connect(c, info)
+}
+
+// releasingAcceptor opens one connection as a broker session and gives
+// back its per-address slot when the connection is gone. Transport calls
+// Disconnected exactly once, after Open; release may be called more than
+// once and counts only the first.
+type releasingAcceptor struct {
+	b       *broker.Broker
+	release func()
+}
+
+func (a releasingAcceptor) Open(c broker.Conn, info broker.ClientInfo) transport.Receiver {
+	return releasingReceiver{Receiver: a.b.Connect(c, info), release: a.release}
+}
+
+type releasingReceiver struct {
+	transport.Receiver
+	release func()
+}
+
+func (r releasingReceiver) Disconnected() {
+	r.Receiver.Disconnected()
+	r.release()
 }

@@ -173,7 +173,7 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 // fakeTokens accepts the token "good" as user 42.
 type fakeTokens struct{}
 
-func (fakeTokens) Verify(_ context.Context, token string) (broker.ClientInfo, error) {
+func (fakeTokens) Verify(token string) (broker.ClientInfo, error) {
 	if token != "good" {
 		return broker.ClientInfo{}, broker.Errorf(broker.CodeUnauthorized, "token signature is invalid")
 	}

@@ -4,10 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-broker/herald/api/limits"
 )
 
 // Config is every setting of PROTOCOL.md section 7.
@@ -29,6 +32,15 @@ type Config struct {
 	ShutdownTimeout  time.Duration
 	LogLevel         string
 	LogFormat        string
+
+	// Abuse limits and TLS (issue "tokens, permissions and abuse limits").
+	MaxConnectionsPerIP int     // open /ws connections per client address; 0: no limit
+	ConnectRatePerIP    float64 // new /ws connections per second per address; 0: no limit
+	ConnectBurstPerIP   int     // new connections an address may open at once
+	MaxUpgradeBytes     int     // request line and headers of any request, /ws included
+	TrustedProxies      []string
+	TLSCert             string // PEM file; set with TLSKey, or neither
+	TLSKey              string
 }
 
 // setting is one variable and its flag; set parses a value into a Config.
@@ -56,7 +68,18 @@ var settings = []setting{
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
 	{"HERALD_LOG_FORMAT", "log-format", "json", "json or console", oneOf(func(c *Config, v string) { c.LogFormat = v }, "json", "console")},
+	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "1000", "open WebSocket connections per client address (0: no limit)", intSetting(0, func(c *Config, n int) { c.MaxConnectionsPerIP = n })},
+	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "50", "new WebSocket connections per second per client address (0: no limit)", setConnectRate},
+	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "500", "new WebSocket connections one address may open at once before the rate holds it back", intSetting(1, func(c *Config, n int) { c.ConnectBurstPerIP = n })},
+	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", "16384", "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
+	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
+	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
 }
+
+// minUpgradeBytes is the least HERALD_MAX_UPGRADE_BYTES: below it a
+// browser's ordinary upgrade request, cookies and all, would be refused.
+const minUpgradeBytes = 1024
 
 // parseConfig reads every setting from args (flags) and lookupEnv (the
 // environment); a flag wins over its variable, and a variable that is set
@@ -94,7 +117,27 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 			return Config{}, fmt.Errorf("setting %s = %q: %w", source, value, err)
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return Config{}, fmt.Errorf("settings HERALD_TLS_CERT (--tls-cert) and HERALD_TLS_KEY (--tls-key): set both or neither")
+	}
 	return c, nil
+}
+
+func setConnectRate(c *Config, v string) error {
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return fmt.Errorf("want a number of connections per second, 0 or more")
+	}
+	c.ConnectRatePerIP = r
+	return nil
+}
+
+func setTrustedProxies(c *Config, v string) error {
+	if _, err := limits.NewClientIP(v); err != nil {
+		return fmt.Errorf("want comma-separated addresses or CIDRs: %w", err)
+	}
+	c.TrustedProxies = splitList(v)
+	return nil
 }
 
 func setAddr(c *Config, v string) error {

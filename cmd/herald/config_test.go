@@ -35,6 +35,11 @@ func TestConfigDefaults(t *testing.T) {
 		ShutdownTimeout:  10 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "json",
+
+		MaxConnectionsPerIP: 1000,
+		ConnectRatePerIP:    50,
+		ConnectBurstPerIP:   500,
+		MaxUpgradeBytes:     16384,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -68,6 +73,32 @@ var settingCases = []settingCase{
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "2s", "-2s", func(c Config) any { return c.ShutdownTimeout }, 2 * time.Second},
 	{"HERALD_LOG_LEVEL", "log-level", "debug", "loud", func(c Config) any { return c.LogLevel }, "debug"},
 	{"HERALD_LOG_FORMAT", "log-format", "console", "xml", func(c Config) any { return c.LogFormat }, "console"},
+	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "0", "-1", func(c Config) any { return c.MaxConnectionsPerIP }, 0},
+	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "2.5", "fast", func(c Config) any { return c.ConnectRatePerIP }, 2.5},
+	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "20", "0", func(c Config) any { return c.ConnectBurstPerIP }, 20},
+	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", "8192", "100", func(c Config) any { return c.MaxUpgradeBytes }, 8192},
+	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "10.0.0.0/8, ::1", "10.0.0.0/33", func(c Config) any { return c.TrustedProxies }, []string{"10.0.0.0/8", "::1"}},
+	// The TLS files are read at start (TestRunTLSFiles); here each is set
+	// with the other, as one alone is refused.
+	{"HERALD_TLS_CERT", "tls-cert", "/etc/cert.pem", "", func(c Config) any { return c.TLSCert }, "/etc/cert.pem"},
+	{"HERALD_TLS_KEY", "tls-key", "/etc/key.pem", "", func(c Config) any { return c.TLSKey }, "/etc/key.pem"},
+}
+
+// pairedWith is the setting another must be set with, and its value.
+var pairedWith = map[string][2]string{
+	"HERALD_TLS_CERT": {"HERALD_TLS_KEY", "/etc/other-key.pem"},
+	"HERALD_TLS_KEY":  {"HERALD_TLS_CERT", "/etc/other-cert.pem"},
+}
+
+// withPair adds to env the setting tc's one must be set with.
+func withPair(tc settingCase, env map[string]string) map[string]string {
+	if p, ok := pairedWith[tc.env]; ok {
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[p[0]] = p[1]
+	}
+	return env
 }
 
 func TestEverySettingHasACase(t *testing.T) {
@@ -84,7 +115,7 @@ func TestEverySettingHasACase(t *testing.T) {
 func TestSettingFromEnv(t *testing.T) {
 	for _, tc := range settingCases {
 		t.Run(tc.env, func(t *testing.T) {
-			c, err := parseConfig(nil, envOf(map[string]string{tc.env: tc.good}), io.Discard)
+			c, err := parseConfig(nil, envOf(withPair(tc, map[string]string{tc.env: tc.good})), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +129,7 @@ func TestSettingFromEnv(t *testing.T) {
 func TestSettingFromFlag(t *testing.T) {
 	for _, tc := range settingCases {
 		t.Run(tc.flag, func(t *testing.T) {
-			c, err := parseConfig([]string{"--" + tc.flag, tc.good}, envOf(nil), io.Discard)
+			c, err := parseConfig([]string{"--" + tc.flag, tc.good}, envOf(withPair(tc, nil)), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +143,7 @@ func TestSettingFromFlag(t *testing.T) {
 func TestFlagWinsOverEnv(t *testing.T) {
 	for _, tc := range settingCases {
 		t.Run(tc.flag, func(t *testing.T) {
-			env := envOf(map[string]string{tc.env: otherValue(tc)})
+			env := envOf(withPair(tc, map[string]string{tc.env: otherValue(tc)}))
 			c, err := parseConfig([]string{"--" + tc.flag + "=" + tc.good}, env, io.Discard)
 			if err != nil {
 				t.Fatal(err)
@@ -131,6 +162,8 @@ func otherValue(tc settingCase) string {
 		"heartbeat": "1m", "shutdown-timeout": "30s", "log-level": "error", "log-format": "json",
 		"history-size": "5", "max-message-bytes": "99", "max-subscriptions": "99",
 		"rate-limit": "99", "max-queue-bytes": "99",
+		"max-connections-per-ip": "7", "connect-rate-per-ip": "7", "connect-burst-per-ip": "7",
+		"max-upgrade-bytes": "4096", "trusted-proxies": "192.0.2.1",
 	}
 	if v, ok := others[tc.flag]; ok {
 		return v
@@ -153,6 +186,15 @@ func TestBadSettingIsNamed(t *testing.T) {
 				t.Fatalf("--%s=%q: error %v does not name it", tc.flag, tc.bad, err)
 			}
 		})
+	}
+}
+
+func TestTLSFilesComeInPairs(t *testing.T) {
+	for _, env := range []map[string]string{{"HERALD_TLS_CERT": "c.pem"}, {"HERALD_TLS_KEY": "k.pem"}} {
+		_, err := parseConfig(nil, envOf(env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "HERALD_TLS_CERT") || !strings.Contains(err.Error(), "HERALD_TLS_KEY") {
+			t.Fatalf("%v: error %v does not name both settings", env, err)
+		}
 	}
 }
 

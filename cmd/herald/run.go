@@ -43,7 +43,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if cfg.NodeID == "" {
 		cfg.NodeID = defaultNodeID()
 	}
-	if err := serve(ctx, cfg, log, stopSignals); err != nil {
+	g, err := newGuards(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return exitBadSetting
+	}
+	if err := serve(ctx, cfg, g, log, stopSignals); err != nil {
 		log.Error("herald stopped with an error", zap.String("node", cfg.NodeID), zap.Error(err))
 		return exitFailed
 	}
@@ -52,32 +57,26 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 }
 
 // serve builds the parts, serves until ctx ends, and stops them in order.
-func serve(ctx context.Context, cfg Config, root *zap.Logger, stopSignals func()) error {
+func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSignals func()) error {
 	log := root.With(zap.String("node", cfg.NodeID))
 	logOpenFileLimit(log)
-	tokens, err := newTokenVerifier(cfg)
-	if err != nil {
-		return err
-	}
-	if tokens == nil {
-		log.Warn("no JWT key configured: every client may subscribe and publish to any topic")
-	}
+	logGuards(log, cfg, g)
 	eng, err := newEngine(ctx, cfg, root)
 	if err != nil {
 		return err
 	}
-	b := broker.New(brokerConfig(cfg, log), eng)
+	b := broker.New(brokerConfig(cfg, g, log), eng)
 	ws, err := transport.New(transportConfig(cfg, log), api.NewAcceptor(b))
 	if err != nil {
 		return errors.Join(fmt.Errorf("start transport: %w", err), closeCore(cfg, b, eng))
 	}
-	srv := api.New(apiConfig(cfg, tokens, log), b, ws)
+	srv := api.New(apiConfig(cfg, g, log), b, ws)
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		shutdownErr := shutdown(cfg, log, srv, b, eng)
 		return errors.Join(fmt.Errorf("listen on %s (HERALD_ADDR): %w", cfg.Addr, err), shutdownErr)
 	}
-	log.Info("herald listening", zap.String("addr", l.Addr().String()), zap.Bool("cluster", cfg.RedisURL != ""))
+	log.Info("herald listening", zap.String("addr", l.Addr().String()), zap.Bool("cluster", cfg.RedisURL != ""), zap.Bool("tls", g.tls != nil))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
@@ -137,13 +136,14 @@ func logOpenFileLimit(log *zap.Logger) {
 	log.Info("open-file limit", zap.Uint64("soft_before", before), zap.Uint64("soft", after), zap.Uint64("hard", hard))
 }
 
-func brokerConfig(cfg Config, log *zap.Logger) broker.Config {
+func brokerConfig(cfg Config, g guards, log *zap.Logger) broker.Config {
 	return broker.Config{
 		NodeID:           cfg.NodeID,
 		Heartbeat:        cfg.Heartbeat,
 		MaxMessageBytes:  cfg.MaxMessageBytes,
 		MaxSubscriptions: cfg.MaxSubscriptions,
 		RateLimit:        cfg.RateLimit,
+		Tokens:           g.brokerTokens(), // the refresh command checks as /ws does
 		Logger:           log.Named("broker"),
 	}
 }
@@ -157,12 +157,16 @@ func transportConfig(cfg Config, log *zap.Logger) transport.Config {
 	}
 }
 
-func apiConfig(cfg Config, tokens api.TokenVerifier, log *zap.Logger) api.Config {
+func apiConfig(cfg Config, g guards, log *zap.Logger) api.Config {
 	return api.Config{
 		APIKeys:         cfg.APIKeys,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		MaxMessageBytes: cfg.MaxMessageBytes,
-		Tokens:          tokens,
+		MaxHeaderBytes:  cfg.MaxUpgradeBytes,
+		Tokens:          g.brokerTokens(),
+		ClientIP:        g.clientIP,
+		Conns:           g.conns,
+		TLS:             g.tls,
 		Files:           web.Handler(),
 		Logger:          log.Named("api"),
 	}

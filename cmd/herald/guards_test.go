@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeFile writes data into the test's temporary directory.
+func writeFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files.
+func selfSigned(t *testing.T) (certFile, keyFile string, pubPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "herald.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writeFile(t, "cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	keyFile = writeFile(t, "key.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	return certFile, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+}
+
+func TestRunLogsTheTokenAlgorithm(t *testing.T) {
+	code, out := runWith(t, []string{"--addr=127.0.0.1:0", "--jwt-secret=short"}, nil)
+	if code != exitOK || !strings.Contains(out, `"algorithm":"HS256"`) || !strings.Contains(out, "HERALD_JWT_SECRET is short") {
+		t.Fatalf("short secret: exit %d, output %q", code, out)
+	}
+	if strings.Contains(out, "no JWT key") {
+		t.Fatalf("a node with a secret warns that it has none: %q", out)
+	}
+	code, out = runWith(t, []string{"--addr=127.0.0.1:0", "--jwt-secret=" + strings.Repeat("k", 32)}, nil)
+	if code != exitOK || strings.Contains(out, "is short") {
+		t.Fatalf("32-byte secret: exit %d, output %q", code, out)
+	}
+	_, _, pub := selfSigned(t)
+	code, out = runWith(t, []string{"--addr=127.0.0.1:0", "--jwt-public-key=" + writeFile(t, "pub.pem", pub)}, nil)
+	if code != exitOK || !strings.Contains(out, `"algorithm":"ES256"`) {
+		t.Fatalf("public key: exit %d, output %q", code, out)
+	}
+}
+
+func TestRunBadGuardSettingsExit2(t *testing.T) {
+	cert, key, pub := selfSigned(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing key file", []string{"--jwt-public-key=" + filepath.Join(t.TempDir(), "none.pem")}, "HERALD_JWT_PUBLIC_KEY"},
+		{"not a PEM file", []string{"--jwt-public-key=" + writeFile(t, "x.pem", []byte("hello"))}, "HERALD_JWT_PUBLIC_KEY"},
+		{"a private key", []string{"--jwt-public-key=" + key}, "HERALD_JWT_PUBLIC_KEY"},
+		{"secret and key", []string{"--jwt-secret=s", "--jwt-public-key=" + writeFile(t, "p.pem", pub)}, "HERALD_JWT_SECRET and HERALD_JWT_PUBLIC_KEY"},
+		{"missing TLS files", []string{"--tls-cert=" + filepath.Join(t.TempDir(), "c"), "--tls-key=" + key}, "HERALD_TLS_CERT"},
+		{"key for another cert", []string{"--tls-cert=" + cert, "--tls-key=" + writeFile(t, "k.pem", pub)}, "HERALD_TLS_KEY"},
+		{"one TLS file", []string{"--tls-cert=" + cert}, "HERALD_TLS_KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runWith(t, append([]string{"--addr=127.0.0.1:0"}, tc.args...), nil)
+			if code != exitBadSetting || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, output %q; want 2 naming %s", code, out, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunServesTLS(t *testing.T) {
+	cert, key, _ := selfSigned(t)
+	code, out := runWith(t, []string{"--addr=127.0.0.1:0", "--tls-cert=" + cert, "--tls-key=" + key}, nil)
+	if code != exitOK || !strings.Contains(out, `"tls":true`) {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}

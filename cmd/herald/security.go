@@ -1,0 +1,118 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/herald-broker/herald/api/auth"
+	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/broker"
+	"go.uber.org/zap"
+)
+
+// minSecretBytes: an HS256 secret shorter than the hash (32 bytes) is
+// weaker than the algorithm, and worth a warning at start.
+const minSecretBytes = 32
+
+// guards are what protect /ws and the API, built from the settings before
+// anything starts, so a bad file stops the start like a bad setting.
+type guards struct {
+	tokens   *auth.Verifier // nil: no JWT key, every client allowed everything
+	clientIP *limits.ClientIP
+	conns    *limits.ConnLimiter
+	tls      *tls.Config // nil: plain HTTP
+}
+
+func newGuards(cfg Config) (guards, error) {
+	var g guards
+	var err error
+	if g.tokens, err = newTokenVerifier(cfg); err != nil {
+		return guards{}, err
+	}
+	if g.clientIP, err = limits.NewClientIP(strings.Join(cfg.TrustedProxies, ",")); err != nil {
+		return guards{}, fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
+	}
+	g.conns, err = limits.NewConnLimiter(limits.ConnConfig{
+		MaxOpen: cfg.MaxConnectionsPerIP,
+		Rate:    cfg.ConnectRatePerIP,
+		Burst:   cfg.ConnectBurstPerIP,
+	})
+	if err != nil {
+		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
+	}
+	if g.tls, err = newTLS(cfg); err != nil {
+		return guards{}, err
+	}
+	return g, nil
+}
+
+// newTokenVerifier builds the client token checks of PROTOCOL.md section
+// 5 from HERALD_JWT_SECRET or the file HERALD_JWT_PUBLIC_KEY names. Nil
+// means no key: every client is anonymous and allowed everything.
+func newTokenVerifier(cfg Config) (*auth.Verifier, error) {
+	ac := auth.Config{Secret: []byte(cfg.JWTSecret)}
+	if cfg.JWTPublicKey != "" {
+		pem, err := os.ReadFile(cfg.JWTPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("HERALD_JWT_PUBLIC_KEY: %w", err)
+		}
+		ac.PublicKeyPEM = pem
+	}
+	if ac.Empty() {
+		return nil, nil
+	}
+	v, err := auth.New(ac)
+	switch {
+	case errors.Is(err, auth.ErrTwoKeys):
+		return nil, fmt.Errorf("HERALD_JWT_SECRET and HERALD_JWT_PUBLIC_KEY: %w", err)
+	case err != nil && cfg.JWTPublicKey != "":
+		return nil, fmt.Errorf("HERALD_JWT_PUBLIC_KEY %s: %w", cfg.JWTPublicKey, err)
+	case err != nil:
+		return nil, fmt.Errorf("HERALD_JWT_SECRET: %w", err)
+	}
+	return v, nil
+}
+
+// newTLS loads HERALD_TLS_CERT and HERALD_TLS_KEY; nil when neither is set
+// (parseConfig has made sure it is both or neither).
+func newTLS(cfg Config) (*tls.Config, error) {
+	if cfg.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("HERALD_TLS_CERT and HERALD_TLS_KEY: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// brokerTokens is v as the broker's refresh check; a nil *Verifier must
+// become a nil interface, which the broker reads as "no tokens".
+func (g guards) brokerTokens() broker.TokenVerifier {
+	if g.tokens == nil {
+		return nil
+	}
+	return g.tokens
+}
+
+// logGuards says at start how clients are checked.
+func logGuards(log *zap.Logger, cfg Config, g guards) {
+	if g.tokens == nil {
+		log.Warn("no JWT key configured: every client may subscribe and publish to any topic")
+	} else {
+		log.Info("client tokens required", zap.String("algorithm", g.tokens.Algorithm()))
+		if cfg.JWTSecret != "" && len(cfg.JWTSecret) < minSecretBytes {
+			log.Warn("HERALD_JWT_SECRET is short: use at least 32 random bytes",
+				zap.Int("bytes", len(cfg.JWTSecret)))
+		}
+	}
+	log.Info("per-address limits on /ws",
+		zap.Int("max_connections_per_ip", cfg.MaxConnectionsPerIP),
+		zap.Float64("connect_rate_per_ip", cfg.ConnectRatePerIP),
+		zap.Int("connect_burst_per_ip", cfg.ConnectBurstPerIP),
+		zap.Strings("trusted_proxies", cfg.TrustedProxies),
+		zap.Bool("tls", g.tls != nil))
+}
