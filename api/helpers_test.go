@@ -23,8 +23,9 @@ const testMaxMessageBytes = 1024
 // node is one Herald server on a loopback port.
 type node struct {
 	srv    *api.Server
-	base   string // http://127.0.0.1:port
+	base   string // http://127.0.0.1:port, https:// with cfg.TLS
 	addr   string // 127.0.0.1:port
+	wsURL  string // ws://127.0.0.1:port/ws, wss:// with cfg.TLS
 	broker *broker.Broker
 }
 
@@ -43,7 +44,7 @@ func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 	}
 	b := broker.New(broker.Config{
 		NodeID: "test-node", Heartbeat: 25 * time.Second, MaxMessageBytes: testMaxMessageBytes,
-		MaxSubscriptions: 100, RateLimit: 1000, Logger: log.Named("broker"),
+		MaxSubscriptions: 100, RateLimit: 1000, Tokens: cfg.Tokens, Logger: log.Named("broker"),
 	}, eng)
 	t.Cleanup(func() { closeWithin(t, "broker", b.Close) })
 	ws, err := transport.New(transport.Config{
@@ -69,7 +70,12 @@ func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &node{srv: srv, base: "http://" + l.Addr().String(), addr: l.Addr().String(), broker: b}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	addr := l.Addr().String()
+	return &node{srv: srv, base: scheme + "://" + addr, addr: addr, wsURL: "ws" + strings.TrimPrefix(scheme, "http") + "://" + addr + "/ws", broker: b}
 }
 
 func closeWithin(t testing.TB, what string, close func(context.Context) error) {
