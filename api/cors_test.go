@@ -1,0 +1,64 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/herald-broker/herald/api"
+)
+
+func TestCORSWithoutOriginListAllowsAny(t *testing.T) {
+	n := startNode(t, api.Config{}, nil)
+	for _, path := range []string{"/api/stats", "/api/topics"} {
+		r := n.get(t, path, "Origin", "https://dash.example")
+		if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%s: %d, Access-Control-Allow-Origin %q", path, r.status, r.header.Get("Access-Control-Allow-Origin"))
+		}
+		p := n.do(t, http.MethodOptions, path, "",
+			"Origin", "https://dash.example", "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "authorization")
+		if p.status != http.StatusNoContent || p.header.Get("Access-Control-Allow-Origin") != "*" ||
+			p.header.Get("Access-Control-Allow-Headers") != "Authorization" || p.header.Get("Access-Control-Allow-Methods") == "" {
+			t.Fatalf("%s preflight: %d %v", path, p.status, p.header)
+		}
+	}
+}
+
+func TestCORSFollowsTheOriginList(t *testing.T) {
+	n := startNode(t, api.Config{AllowedOrigins: []string{"https://dash.example"}, APIKeys: []string{"k"}}, nil)
+	r := n.get(t, "/api/stats", "Origin", "https://dash.example", "Authorization", "Bearer k")
+	if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != "https://dash.example" || r.header.Get("Vary") != "Origin" {
+		t.Fatalf("listed origin: %d %v", r.status, r.header)
+	}
+	// The key still guards the answer; CORS only lets the page read it.
+	r = n.get(t, "/api/topics", "Origin", "https://dash.example")
+	r.wantError(t, http.StatusUnauthorized, "unauthorized")
+	if r.header.Get("Access-Control-Allow-Origin") != "https://dash.example" {
+		t.Fatal("a refusal the page should read has no CORS header")
+	}
+	p := n.do(t, http.MethodOptions, "/api/topics", "", "Origin", "https://dash.example", "Access-Control-Request-Method", "GET")
+	if p.status != http.StatusNoContent || p.header.Get("Access-Control-Allow-Headers") != "Authorization" {
+		t.Fatalf("preflight without a key: %d %v", p.status, p.header)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodOptions} {
+		r := n.do(t, method, "/api/stats", "", "Origin", "https://evil.example", "Authorization", "Bearer k")
+		if r.header.Get("Access-Control-Allow-Origin") != "" || r.header.Get("Access-Control-Allow-Headers") != "" {
+			t.Fatalf("%s from a foreign origin: %v", method, r.header)
+		}
+	}
+}
+
+// Backends call the other routes; a browser page has no business there.
+func TestNoCORSOnBackendRoutes(t *testing.T) {
+	n := startNode(t, api.Config{}, nil)
+	r := n.post(t, "/api/publish", `{"topic":"a","data":1}`, "Origin", "https://dash.example")
+	if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("publish: %d %v", r.status, r.header)
+	}
+	for _, path := range []string{"/api/publish", "/api/history", "/api/batch"} {
+		p := n.do(t, http.MethodOptions, path, "", "Origin", "https://dash.example", "Access-Control-Request-Method", "POST")
+		p.wantError(t, http.StatusMethodNotAllowed, "method_not_allowed")
+		if p.header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("%s preflight: %v", path, p.header)
+		}
+	}
+}
