@@ -39,7 +39,8 @@ type Config struct {
 	// APIKeys are accepted as "Authorization: Bearer <key>" on /api/*.
 	// With none, only loopback callers are served.
 	APIKeys []string
-	// AllowedOrigins are the Origin values accepted on /ws; empty: any.
+	// AllowedOrigins are the Origin values accepted on /ws, and those
+	// whose pages may read /api/stats and /api/topics (CORS); empty: any.
 	AllowedOrigins []string
 	// MaxMessageBytes is the largest data value; request bodies are
 	// bounded from it (see bodyLimits). 0: DefaultMaxMessageBytes.
