@@ -7,12 +7,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // writeFile writes data into the test's temporary directory.
@@ -104,5 +107,32 @@ func TestRunServesTLS(t *testing.T) {
 	code, out := runWith(t, []string{"--addr=127.0.0.1:0", "--tls-cert=" + cert, "--tls-key=" + key}, nil)
 	if code != exitOK || !strings.Contains(out, `"tls":true`) {
 		t.Fatalf("exit %d, output %q", code, out)
+	}
+}
+
+// One verifier checks tokens on /ws and in the broker's refresh command;
+// with no key neither checks (a nil interface, not a nil *Verifier).
+func TestOneVerifierForUpgradeAndRefresh(t *testing.T) {
+	cfg, err := parseConfig([]string{"--jwt-secret=" + strings.Repeat("s", 32)}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := newGuards(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zap.NewNop()
+	if a, b := apiConfig(cfg, g, log).Tokens, brokerConfig(cfg, g, log).Tokens; a == nil || a != b {
+		t.Fatalf("api checks with %v, the broker with %v", a, b)
+	}
+	cfg, _ = parseConfig(nil, envOf(nil), io.Discard)
+	if g, err = newGuards(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := apiConfig(cfg, g, log).Tokens, brokerConfig(cfg, g, log).Tokens; a != nil || b != nil {
+		t.Fatalf("no key, yet api checks with %v and the broker with %v", a, b)
+	}
+	if g.conns == nil || g.clientIP == nil {
+		t.Fatal("the per-address limits are not built")
 	}
 }
