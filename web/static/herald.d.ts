@@ -7,6 +7,12 @@ export type TokenSource = string | (() => string | Promise<string>);
 export interface HeraldOptions {
   /** A JWT, or a function asked for one at connect, on close 4001 and before exp. */
   token?: TokenSource;
+  /**
+   * More nodes of the same cluster. After every drop or failed attempt the
+   * client moves on to the next of url, ...urls, in turn, and resumes its
+   * subscriptions there.
+   */
+  urls?: string[];
   /** First reconnect delay in ms (default 500). */
   minDelay?: number;
   /** Largest reconnect delay in ms (default 30000). */
@@ -102,7 +108,8 @@ export interface Subscription {
  * A failure: code is a PROTOCOL.md error code from the server, or one of the
  * client's own: 'disconnected' (the connection dropped before the reply; a
  * publish may or may not have been accepted), 'timeout', 'closed',
- * 'token', 'token_expired', 'bad_frame', 'bad_event'. An exception thrown by
+ * 'token', 'token_expired', 'bad_frame', 'bad_event', 'bad_option' (thrown
+ * by the constructor). An exception thrown by
  * a callback is reported as uncaught (reportError) and stops nothing else.
  */
 export class HeraldError extends Error {
@@ -112,7 +119,10 @@ export class HeraldError extends Error {
 
 export class Herald {
   constructor(url?: string, options?: HeraldOptions);
+  /** The ws(s):// URL in use, or tried next. */
   readonly url: string;
+  /** Every node the client may use, url first, as ws(s):// URLs. */
+  readonly urls: readonly string[];
   readonly state: State;
   /** Opens the connection and keeps it open, reconnecting, until close(). */
   connect(): void;

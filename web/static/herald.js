@@ -19,6 +19,11 @@
 //                          server closes with 4001 (token expired), when the
 //                          cached token's exp has passed, and shortly before exp
 //                          to send a `refresh` so the connection never drops.
+//   options.urls           more nodes of the same cluster (same kinds of URL as
+//                          url): after every drop or failed attempt the client
+//                          moves on to the next of url, ...urls, in turn, so a
+//                          dead node is left for a live one and subscriptions
+//                          resume there (the nodes share history through Redis)
 //   options.minDelay       first reconnect delay in ms (500)
 //   options.maxDelay       largest reconnect delay in ms (30000)
 //   options.timeout        ms a command waits for its reply (10000)
@@ -59,7 +64,14 @@ const RETRYABLE = new Set(['unavailable', 'rate_limited']);
 
 export class Herald {
   constructor(url, options = {}) {
-    this.url = toWebSocketURL(url);
+    // Every node the client may use, in the order it tries them; this.url
+    // is the one in use (or tried next).
+    if (options.urls !== undefined && !Array.isArray(options.urls)) {
+      throw new HeraldError('bad_option', 'options.urls must be an array of URLs');
+    }
+    this.urls = [url, ...(options.urls || [])].map(toWebSocketURL);
+    this.url = this.urls[0];
+    this._urlIndex = 0;
     this.options = {
       minDelay: 500, maxDelay: 30000, timeout: 10000, refreshMargin: 30, ...options,
     };
@@ -228,6 +240,9 @@ export class Herald {
     const ceiling = Math.min(maxDelay, minDelay * 2 ** this._attempt);
     const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
     this._attempt++;
+    // The node that dropped us or refused us may be gone: try the next one.
+    this._urlIndex = (this._urlIndex + 1) % this.urls.length;
+    this.url = this.urls[this._urlIndex];
     this._setState('disconnected', { ...info, retryIn: delay });
     this._later(delay, () => this._open());
   }
