@@ -148,6 +148,17 @@ func checkDashboard(t *testing.T, base string) {
 			t.Fatalf("GET %s: %d", path, resp.StatusCode)
 		}
 	}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"herald_messages_published_total 1", "herald_connections ", "go_goroutines "} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("GET /metrics: %d, no %q in\n%.2000s", resp.StatusCode, want, body)
+		}
+	}
 }
 
 // dialWelcomed opens a WebSocket to addr and reads its welcome.

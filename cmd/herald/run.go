@@ -10,6 +10,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/metrics"
 	"github.com/herald-broker/herald/transport"
 	"github.com/herald-broker/herald/web"
 	"go.uber.org/zap"
@@ -70,7 +71,12 @@ func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSign
 	if err != nil {
 		return errors.Join(fmt.Errorf("start transport: %w", err), closeCore(cfg, b, eng))
 	}
-	srv := api.New(apiConfig(cfg, g, log), b, ws)
+	acfg := apiConfig(cfg, g, log)
+	acfg.Metrics, err = metrics.New(metrics.Sources{Broker: b, Transport: ws, Engine: eng, Logger: log.Named("metrics")})
+	if err != nil {
+		return errors.Join(fmt.Errorf("start metrics: %w", err), ws.Shutdown(context.Background()), closeCore(cfg, b, eng))
+	}
+	srv := api.New(acfg, b, ws)
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		shutdownErr := shutdown(cfg, log, srv, b, eng)
