@@ -47,14 +47,29 @@ func newPage(t *testing.T, url, ready string) *page {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
 	// Cleanups run last-in first-out: the browser stops before its
 	// user-data-dir is removed.
 	t.Cleanup(func() { acancel(); cancel() })
+	return openTab(t, actx, url, ready)
+}
 
+// openTab opens url in a new tab of the browser of p, which lives on, and
+// waits until ready is true: a second page that shares the first one's
+// browser, as a second tab of one user would.
+func (p *page) openTab(url, ready string) *page {
+	p.t.Helper()
+	return openTab(p.t, p.ctx, url, ready)
+}
+
+// openTab opens a tab in the browser of parent (starting it if parent has
+// none yet), navigates it to url and waits until ready is true.
+func openTab(t *testing.T, parent context.Context, url, ready string) *page {
+	t.Helper()
+	bctx, bcancel := chromedp.NewContext(parent)
 	p := &page{t: t, ctx: bctx}
 	// Start the tab first, so the console sees the page from its first line.
 	if err := chromedp.Do(bctx); err != nil {
+		bcancel()
 		t.Fatalf("starting Chromium: %v", err)
 	}
 	messages := chromedp.Console(bctx)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -56,21 +57,29 @@ func closeWithin(t *testing.T, what string, close func(context.Context) error) {
 	}
 }
 
-// publishHTTP publishes as a backend does.
+// publishHTTP publishes as a backend does, with API key k1.
 func publishHTTP(t *testing.T, base, body string) {
+	t.Helper()
+	publishWith(t, base, body, http.Header{"Authorization": {"Bearer k1"}})
+}
+
+// publishWith posts body to base's /api/publish with the given headers and
+// fails the test unless it is accepted.
+func publishWith(t *testing.T, base, body string, header http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer k1")
+	req.Header = header
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("publish %s: %v", body, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		t.Fatalf("publish %s: status %d", body, res.StatusCode)
+		reply, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+		t.Fatalf("publish %s: status %d: %s", body, res.StatusCode, reply)
 	}
 }
 
