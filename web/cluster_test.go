@@ -80,11 +80,25 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("recovery reported failed %s times, want none", n)
 	}
 
-	// Node B's dashboard, in a second tab: the page's one connection is there.
-	d := p.openTab(b.base+"/", `document.getElementById('key-dialog').open`)
+	// A dashboard showing both nodes, in a second tab: node A is down, node B
+	// has the page's connection, and the live tail, which tries node A
+	// first, runs on node B.
+	d := p.openTab(b.base+"/?nodes="+a.base+","+b.base, `document.getElementById('key-dialog').open`)
 	d.do(chromedp.SendKeys("#key-input", "k1"), chromedp.Click("#key-save"))
 	d.wait(`document.getElementById('stat-connections').textContent === '1'`)
-	d.wait(`[...document.querySelectorAll('#nodes-table tbody tr')].some((r) => r.cells[0].textContent === 'node-b')`)
+	d.wait(`[...document.querySelectorAll('#nodes-table tbody tr')].map((r) => r.cells[0].textContent + ' ' + r.cells[1].textContent +
+		' ' + (r.cells[8].textContent === 'up' ? 'up' : 'down')).join() === 'node-b ` + b.base + ` up,– ` + a.base + ` down'`)
+	d.do(chromedp.SetValue("#tail-pattern", "cluster.news"), chromedp.Click("#tail-start"))
+	d.wait(`document.querySelector('#tail li.notice')?.textContent === 'Subscribed to cluster.news'`)
+	d.wait(`document.getElementById('stat-connections').textContent === '2'`)
+	publishHTTP(t, b.base, publishBody(after+1))
+	d.wait(`document.querySelector('#tail li.msg .data')?.textContent === '` + strconv.Itoa(after+1) + `'`)
+	p.wait(`got.join() === '` + numbers(1, after+1) + `'`)
+	// Its publish form, too, passes over the dead node.
+	d.do(chromedp.SetValue("#publish-topic", "cluster.news"), chromedp.SetValue("#publish-data", strconv.Itoa(after+2)),
+		chromedp.Click("#publish-form button[type=submit]"))
+	d.wait(`document.getElementById('publish-result').textContent === 'Published to cluster.news: seq ` + strconv.Itoa(after+2) + `'`)
+	p.wait(`got.join() === '` + numbers(1, after+2) + `'`)
 	d.wait(`[...document.querySelectorAll('#topics-table tbody tr')].some((r) => r.cells[0].textContent === 'cluster.news')`)
 	keepScreenshot(t, d)
 	d.checkNoProblems()

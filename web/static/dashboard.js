@@ -1,7 +1,8 @@
 // The Herald dashboard: polls /api/stats and /api/topics of every node it is
 // shown (?nodes=http://a:8080,http://b:8080; by default this node), draws the
 // totals as small live charts, tails a topic or pattern through herald.js,
-// and publishes through POST /api/publish. An API key, when the node asks
+// and publishes through POST /api/publish; the tail and the publish form use
+// the first node listed that answers, so a dead node does not stop them. An API key, when the node asks
 // for one, is kept in sessionStorage: this tab only.
 import { Herald } from './herald.js';
 
@@ -290,15 +291,27 @@ $('publish-form').addEventListener('submit', async (ev) => {
   const key = $('publish-key').value.trim();
   if (key) body.idempotency_key = key;
   try {
-    const r = await api(nodes[0], '/api/publish', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-    });
+    const r = await publishToAny(body);
     show(out, `Published to ${r.topic}: seq ${r.seq}`, 'ok');
   } catch (err) {
     if (err instanceof AuthRequired) askForKey();
     show(out, err.message, 'bad');
   }
 });
+
+// publishToAny publishes through the first node shown that can be reached:
+// any node of a cluster will do, and one of them may be down. A node that
+// answers with an error is not passed over: the next would say the same.
+async function publishToAny(body) {
+  const init = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  for (const [i, base] of nodes.entries()) {
+    try {
+      return await api(base, '/api/publish', init);
+    } catch (err) {
+      if (!(err instanceof APIError) || err.status !== 0 || i === nodes.length - 1) throw err;
+    }
+  }
+}
 
 function show(el, text, kind) {
   el.textContent = text;
@@ -314,7 +327,9 @@ $('tail-form').addEventListener('submit', (ev) => {
   stopTail();
   const pattern = $('tail-pattern').value.trim();
   const token = $('tail-token').value.trim();
-  const client = new Herald(nodes[0] + '/ws', token ? { token } : {});
+  // Every node shown may serve the tail: when one dies it moves to the next.
+  const urls = nodes.slice(1).map((base) => base + '/ws');
+  const client = new Herald(nodes[0] + '/ws', token ? { token, urls } : { urls });
   client.on('state', (state) => setTailState(state));
   client.on('error', (err) => tailNotice(`${err.code}: ${err.message}`, 'warn'));
   const sub = client.subscribe(pattern, addTailMessage, {
