@@ -62,3 +62,25 @@ func TestClientRefusesURLsThatAreNotAList(t *testing.T) {
 		t.Errorf("a string for urls: %q", got)
 	}
 }
+
+// TestClientPassesOverADeadNode starts the client with a first node that
+// refuses connections: it goes on to the next and stays there.
+func TestClientPassesOverADeadNode(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	dead, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
+	p.run(`window.got = [];
+		window.h = new herald.Herald('ws://` + dead + `/ws', { urls: [wsURL], minDelay: 20, maxDelay: 100, pingInterval: 0 });
+		h.subscribe('chat.lobby', (m) => got.push(m.seq));
+		h.connect();`)
+	c := f.accept(ctx)
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	c.send(message("chat.lobby", 1, 1))
+	p.wait(`got.join() === '1' && h.state === 'connected' && h.url === wsURL`)
+}

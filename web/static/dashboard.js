@@ -2,8 +2,9 @@
 // shown (?nodes=http://a:8080,http://b:8080; by default this node), draws the
 // totals as small live charts, tails a topic or pattern through herald.js,
 // and publishes through POST /api/publish; the tail and the publish form use
-// the first node listed that answers, so a dead node does not stop them. An API key, when the node asks
-// for one, is kept in sessionStorage: this tab only.
+// the first node listed that answers, so a dead node does not stop them. An
+// API key, when the node asks for one, is kept in sessionStorage: this tab
+// only.
 import { Herald } from './herald.js';
 
 const POLL_MS = 2000;
