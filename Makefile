@@ -11,11 +11,12 @@ PKGS      ?= ./...
 test: deps vet
 	$(GO) test -race -shuffle=on -timeout 8m $(PKGS)
 
-## deps: redis-server (cluster tests) and chromium (browser tests)
+## deps: redis-server (cluster tests), chromium (browser tests), python3-yaml (deployment files)
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ python3 -c 'import yaml' || /usr/bin/python3 -c 'import yaml'; } >/dev/null 2>&1 || missing="$$missing python3-yaml"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing:$$missing"; \

@@ -20,7 +20,15 @@ func yamlDocs(t *testing.T, path string) []map[string]any {
 	t.Helper()
 	const script = `import json, sys, yaml
 print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))`
-	out, err := exec.Command("python3", "-c", script, path).Output()
+	var out []byte
+	var err error
+	// The python3 first on PATH may be a private one without PyYAML;
+	// Debian's python3-yaml serves /usr/bin/python3.
+	for _, python := range []string{"python3", "/usr/bin/python3"} {
+		if out, err = exec.Command(python, "-c", script, path).Output(); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
