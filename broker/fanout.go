@@ -8,10 +8,13 @@ import (
 // fanoutScratch is the per-call memory of HandleMessage, pooled so that a
 // delivery allocates nothing per subscriber.
 type fanoutScratch struct {
-	entries []*entry
+	entries  []*entry
+	flushers flushers
 }
 
-var scratchPool = sync.Pool{New: func() any { return &fanoutScratch{entries: make([]*entry, 0, 8)} }}
+var scratchPool = sync.Pool{New: func() any {
+	return &fanoutScratch{entries: make([]*entry, 0, 8), flushers: make(flushers, 0, 4)}
+}}
 
 // HandleMessage fans m out to the local subscribers of its topic. The
 // engine calls it in seq order per topic, concurrently for different
@@ -25,9 +28,10 @@ func (b *Broker) HandleMessage(m *Message) {
 	entries := b.idx.matchLocked(sh, m.Topic, sc.entries[:0])
 	var sent uint64
 	for i, e := range entries {
-		sent += deliver(m, e, entries[:i])
+		sent += deliver(m, e, entries[:i], &sc.flushers)
 	}
 	b.idx.runlock(sh)
+	sc.flushers.flush()
 	clear(entries)
 	sc.entries = entries[:0]
 	scratchPool.Put(sc)
@@ -36,7 +40,7 @@ func (b *Broker) HandleMessage(m *Message) {
 
 // deliver sends m to the subscribers of e that did not get it through one
 // of the earlier entries.
-func deliver(m *Message, e *entry, earlier []*entry) (sent uint64) {
+func deliver(m *Message, e *entry, earlier []*entry, fl *flushers) (sent uint64) {
 	if len(e.subs) == 0 {
 		return 0
 	}
@@ -54,7 +58,7 @@ func deliver(m *Message, e *entry, earlier []*entry) (sent uint64) {
 				continue
 			}
 		}
-		if sub.offer(m, frame) {
+		if sub.offer(m, frame, fl) {
 			sent++
 			if holder != nil {
 				holder.sawElsewhere(m)

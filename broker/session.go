@@ -43,7 +43,7 @@ type Session struct {
 	queued   int  // bytes of the commands in queue
 	running  bool // a worker owns the queue
 	closed   bool
-	failures int
+	failures int32 // beside the two flags: a smaller size class per session
 	limiter  rateLimiter
 	subject  string
 	perms    Permissions

@@ -20,6 +20,14 @@ type driver interface {
 	schedule(c *conn)
 }
 
+// deferringDriver is a driver that can take a connection to write without
+// being woken at once: the Flusher it returns wakes it, once for a whole
+// fan-out.
+type deferringDriver interface {
+	driver
+	scheduleDeferred(c *conn) broker.Flusher
+}
+
 // limits are the per-connection settings, shared by every connection of a
 // server.
 type limits struct {
@@ -47,15 +55,16 @@ type conn struct {
 	dropQueue   bool     // the queue overflowed: drop it at the next flush
 	scheduled   bool     // the driver knows there is something to write
 	finished    bool     // Disconnected was called
+	sentSince   bool     // a frame was queued since the last sweep
 
-	in        frameReader
+	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame
 	fd        int32        // the epoll path's descriptor
 	gen       uint32       // tells this fd's events from a former owner's
 	live      bool         // registered with its loop (loop goroutine only)
 }
 
-var _ broker.Conn = (*conn)(nil)
+var _ broker.DeferredConn = (*conn)(nil)
 
 var epoch = time.Now()
 
@@ -70,27 +79,48 @@ func newConn(drv driver, lim *limits) *conn {
 
 // Send queues frame (broker.Conn). It never blocks and never copies.
 func (c *conn) Send(frame []byte) bool {
+	ok, wake := c.queue(frame)
+	c.wake(wake)
+	return ok
+}
+
+// SendDeferred queues frame like Send but leaves the write to the Flusher
+// it returns (broker.DeferredConn); nil when the driver already knows.
+func (c *conn) SendDeferred(frame []byte) (bool, broker.Flusher) {
+	ok, wake := c.queue(frame)
+	if !wake {
+		return ok, nil
+	}
+	if d, deferring := c.drv.(deferringDriver); deferring {
+		return ok, d.scheduleDeferred(c)
+	}
+	c.drv.schedule(c)
+	return ok, nil
+}
+
+// queue takes frame, or overflows into a close with 4000; wake says the
+// driver must be told.
+func (c *conn) queue(frame []byte) (ok, wake bool) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		return false
+		return false, false
 	}
 	if c.queued+len(frame) > c.lim.maxQueue {
 		// PROTOCOL.md section 6: drop what is queued, send 4000.
 		c.startClosing()
 		c.dropQueue = true
-		wake := c.markScheduled()
+		wake = c.markScheduled()
 		c.mu.Unlock()
 		c.lim.stats.closed(false, 4000)
-		c.wake(wake)
-		return false
+		return false, wake
 	}
 	c.frames = append(c.frames, frame)
 	c.queued += len(frame)
-	wake := c.markScheduled()
+	c.sentSince = true
+	wake = c.markScheduled()
 	c.mu.Unlock()
-	c.wake(wake)
-	return true
+	return true, wake
 }
 
 // Close queues a close frame after what is queued (broker.Conn); the
@@ -268,16 +298,18 @@ func (c *conn) isClosing() bool {
 }
 
 // expired says whether c is closing and its CloseTimeout passed. It also
-// frees a large queue array left by a burst: a busy connection keeps its
-// array between flushes (no allocation per message), an idle one keeps at
-// most a small one, enough that the next fan-out appends without
-// allocating.
+// frees the queue array of a drained connection: a large one left by a
+// burst at once, a small one once nothing was sent for a whole sweep. A
+// busy connection keeps its array between flushes (no allocation per
+// message); an idle one costs no array, and its next frame after an idle
+// sweep allocates one.
 func (c *conn) expired(now int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.frames) == 0 && cap(c.frames) > 4 {
+	if len(c.frames) == 0 && (cap(c.frames) > 4 || !c.sentSince) {
 		c.frames = nil
 	}
+	c.sentSince = false
 	return c.closing && now > c.closeBy
 }
 
@@ -315,6 +347,19 @@ func (c *conn) onClose(code ws.StatusCode) {
 	}
 }
 
+// keepReader stores r's state when it has any, and drops it when not.
+func (c *conn) keepReader(r *frameReader) {
+	switch {
+	case r.idle():
+		c.in = nil
+	case c.in != nil:
+		*c.in = *r
+	default:
+		kept := *r
+		c.in = &kept
+	}
+}
+
 // readData feeds what the socket gave to the frame reader; data is the
 // caller's buffer and is unmasked in place. Once the connection is closing,
 // what arrives is dropped unparsed.
@@ -322,7 +367,15 @@ func (c *conn) readData(data []byte) {
 	if c.isClosing() {
 		return
 	}
-	frames, err := c.in.feed(data, c.lim.maxText, c)
+	// Between frames a connection's reader holds nothing, so it lives on
+	// the stack and only one mid-frame (or mid-message) is kept on the
+	// heap: an idle connection carries a nil pointer, not a reader.
+	var r frameReader
+	if c.in != nil {
+		r = *c.in
+	}
+	frames, err := r.feed(data, c.lim.maxText, c)
+	c.keepReader(&r)
 	if frames > 0 {
 		c.lastHeard.Store(monoNow())
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport/internal/netpoll"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -77,6 +78,27 @@ func (l *loop) schedule(c *conn) {
 	l.pending = append(l.pending, c)
 	if len(l.pending) == 1 {
 		l.wake() // under l.mu: the poller is closed only once exited is set
+	}
+	l.mu.Unlock()
+}
+
+// scheduleDeferred puts c on the pending list without waking the loop; the
+// caller calls the returned Flush once its fan-out is queued.
+func (l *loop) scheduleDeferred(c *conn) broker.Flusher {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.exited {
+		return nil
+	}
+	l.pending = append(l.pending, c)
+	return l
+}
+
+// Flush wakes the loop for what scheduleDeferred queued (broker.Flusher).
+func (l *loop) Flush() {
+	l.mu.Lock()
+	if !l.exited && len(l.pending) > 0 {
+		l.wake()
 	}
 	l.mu.Unlock()
 }

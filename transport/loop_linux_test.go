@@ -2,7 +2,12 @@
 
 package transport
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/transport/internal/netpoll"
+)
 
 func TestLoopIgnoresEventsOfAFormerDescriptorOwner(t *testing.T) {
 	l := &loop{}
@@ -20,5 +25,39 @@ func TestLoopIgnoresEventsOfAFormerDescriptorOwner(t *testing.T) {
 	}
 	if got := l.lookup(100000, cur.gen); got != nil {
 		t.Fatal("lookup beyond the table found a connection")
+	}
+}
+
+// TestDeferredSendWakesTheLoopOnlyAtFlush: a fan-out's frames go on the
+// pending list without a wake-up each; the one Flush wakes the loop, and a
+// connection already pending is listed once.
+func TestDeferredSendWakesTheLoopOnlyAtFlush(t *testing.T) {
+	p, err := netpoll.New(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	l := &loop{poller: p}
+	lim := &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1}
+	a, b := newConn(l, lim), newConn(l, lim)
+	var flushers []broker.Flusher
+	for _, c := range []*conn{a, b, a} {
+		ok, f := c.SendDeferred([]byte{0x81, 0})
+		if !ok {
+			t.Fatal("SendDeferred refused a frame")
+		}
+		if f != nil {
+			flushers = append(flushers, f)
+		}
+	}
+	if len(l.pending) != 2 || len(flushers) != 2 {
+		t.Fatalf("pending %d, flushers %d; want each connection once", len(l.pending), len(flushers))
+	}
+	if p.WakePending() {
+		t.Fatal("the loop was woken before Flush")
+	}
+	flushers[0].Flush()
+	if !p.WakePending() {
+		t.Fatal("Flush did not wake the loop")
 	}
 }

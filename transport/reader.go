@@ -28,6 +28,11 @@ type frameReader struct {
 	closed     bool   // a close frame arrived; nothing after it is read
 }
 
+// idle reports whether r holds nothing between two frames.
+func (r *frameReader) idle() bool {
+	return r.partial == nil && r.message == nil && !r.fragmented && !r.closed
+}
+
 // feed parses every complete frame in data and keeps an incomplete tail.
 // data is unmasked in place, so it must be the caller's to change. limit
 // is the largest text message accepted. frames counts the complete frames

@@ -116,6 +116,9 @@ func (p *Poller) Wake() error {
 	return nil
 }
 
+// WakePending reports whether a Wake is on its way to Wait.
+func (p *Poller) WakePending() bool { return p.woken.Load() }
+
 func (p *Poller) drainWake() {
 	var buf [8]byte
 	_, _ = unix.Read(p.wakefd, buf[:]) // EAGAIN only: nothing to drain

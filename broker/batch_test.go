@@ -1,0 +1,114 @@
+package broker
+
+import (
+	"sync/atomic"
+	"testing"
+)
+
+// deferConn is a DeferredConn whose writer is one of two fake loops; it
+// counts the frames it holds and whether they were queued before the
+// loop's Flush.
+type deferConn struct {
+	loop   *fakeLoop
+	frames atomic.Int64
+}
+
+func (c *deferConn) Send([]byte) bool  { c.frames.Add(1); c.loop.woken.Add(1); return true }
+func (c *deferConn) Close(int, string) {}
+
+func (c *deferConn) SendDeferred([]byte) (bool, Flusher) {
+	c.frames.Add(1)
+	c.loop.queued.Add(1)
+	return true, c.loop
+}
+
+type fakeLoop struct {
+	queued  atomic.Int64 // frames queued since the last Flush
+	flushes atomic.Int64
+	woken   atomic.Int64 // Send calls: a wake-up each
+	atFlush []int64      // queued when each Flush came
+}
+
+func (l *fakeLoop) Flush() {
+	l.flushes.Add(1)
+	l.atFlush = append(l.atFlush, l.queued.Swap(0))
+}
+
+// TestFanoutWakesEachWriterOnceAfterQueueing: 1,000 subscribers on two
+// loops cost two Flush calls per message, each after all of its loop's
+// frames were queued, and no Send.
+func TestFanoutWakesEachWriterOnceAfterQueueing(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	loops := []*fakeLoop{{}, {}}
+	const n = 1000
+	for i := range n {
+		c := &deferConn{loop: loops[i%2]}
+		s := b.Connect(c, ClientInfo{})
+		sub := &subscription{session: s, pattern: "t", exact: true}
+		s.subs = append(s.subs, sub)
+		b.index(sub)
+	}
+	for _, l := range loops {
+		l.woken.Store(0) // the welcomes
+		l.queued.Store(0)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		b.HandleMessage(&Message{Topic: "t", Epoch: "e", Seq: seq, ID: "id", Data: []byte(`1`)})
+	}
+	for i, l := range loops {
+		if got := l.flushes.Load(); got != 3 {
+			t.Errorf("loop %d flushed %d times for 3 messages, want 3", i, got)
+		}
+		for _, q := range l.atFlush {
+			if q != n/2 {
+				t.Errorf("loop %d had %d frames queued at its Flush, want %d", i, q, n/2)
+			}
+		}
+		if got := l.woken.Load(); got != 0 {
+			t.Errorf("loop %d got %d Sends during fan-out, want none", i, got)
+		}
+	}
+}
+
+// plainConn has no SendDeferred: fan-out falls back to Send.
+type plainConn struct{ frames atomic.Int64 }
+
+func (c *plainConn) Send([]byte) bool  { c.frames.Add(1); return true }
+func (c *plainConn) Close(int, string) {}
+
+func TestFanoutSendsToConnsThatCannotDefer(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	c := &plainConn{}
+	s := b.Connect(c, ClientInfo{})
+	sub := &subscription{session: s, pattern: "t", exact: true}
+	s.subs = append(s.subs, sub)
+	b.index(sub)
+	b.HandleMessage(&Message{Topic: "t", Epoch: "e", Seq: 1, ID: "id", Data: []byte(`1`)})
+	if got := c.frames.Load(); got != 2 { // welcome and the message
+		t.Fatalf("got %d frames, want 2", got)
+	}
+}
+
+// BenchmarkFanoutDeferred is BenchmarkFanout through SendDeferred, the
+// path the epoll transport takes: still no allocation per subscriber.
+func BenchmarkFanoutDeferred(b *testing.B) {
+	br, _ := newTestBroker(b, Config{})
+	loops := []*fakeLoop{{}, {}}
+	const n = 10_000
+	for i := range n {
+		s := br.Connect(&deferConn{loop: loops[i%2]}, ClientInfo{})
+		sub := &subscription{session: s, pattern: "t", exact: true}
+		s.subs = append(s.subs, sub)
+		br.index(sub)
+	}
+	m := &Message{Topic: "t", Epoch: "e", ID: "0b3e8f0e-6c1b-4f4e-9d7c-1f2e3d4c5b6a", Time: 1764074400123, Data: []byte(`{"text":"hi"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Seq++
+		br.HandleMessage(m)
+		for _, l := range loops {
+			l.atFlush = l.atFlush[:0]
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+}
