@@ -54,6 +54,9 @@ type Report struct {
 	ServerRSSSubscribedKiB int64   `json:"server_rss_subscribed_kib,omitempty"`
 	ServerRSSEndKiB        int64   `json:"server_rss_end_kib,omitempty"`
 	RSSPerConnBytes        float64 `json:"rss_per_conn_bytes,omitempty"`
+	// RSSPerConnHeldBytes is idle's steady figure: the RSS at the end of
+	// the hold, every connection still open, over the connections alive.
+	RSSPerConnHeldBytes float64 `json:"rss_per_conn_held_bytes,omitempty"`
 
 	ErrorKinds map[string]int64 `json:"error_kinds"`
 	startNS    int64
@@ -91,6 +94,9 @@ func (r *Report) fill(cfg Config, m WorkerStats, pubs *publishers) {
 	}
 	if r.ServerRSSSubscribedKiB > 0 && r.Connected > 0 {
 		r.RSSPerConnBytes = float64(r.ServerRSSSubscribedKiB-r.ServerRSSBeforeKiB) * 1024 / float64(r.Connected)
+	}
+	if cfg.Scenario == ScenarioIdle && r.ServerRSSEndKiB > 0 && r.Alive > 0 {
+		r.RSSPerConnHeldBytes = float64(r.ServerRSSEndKiB-r.ServerRSSBeforeKiB) * 1024 / float64(r.Alive)
 	}
 	if pubs != nil {
 		r.fillFanout(cfg, m, pubs)
@@ -159,6 +165,9 @@ func (r *Report) Human() string {
 	switch {
 	case r.ServerRSSBeforeKiB > 0 && r.Scenario == ScenarioChurn:
 		p("  server RSS: %d KiB before, %d KiB at the end", r.ServerRSSBeforeKiB, r.ServerRSSEndKiB)
+	case r.ServerRSSBeforeKiB > 0 && r.Scenario == ScenarioIdle:
+		p("  server RSS: %d KiB before, %d KiB subscribed, %d KiB after the hold; %.0f bytes per connection subscribed, %.0f after the hold",
+			r.ServerRSSBeforeKiB, r.ServerRSSSubscribedKiB, r.ServerRSSEndKiB, r.RSSPerConnBytes, r.RSSPerConnHeldBytes)
 	case r.ServerRSSBeforeKiB > 0:
 		p("  server RSS: %d KiB before, %d KiB subscribed, %d KiB at the end; %.0f bytes per connection",
 			r.ServerRSSBeforeKiB, r.ServerRSSSubscribedKiB, r.ServerRSSEndKiB, r.RSSPerConnBytes)
