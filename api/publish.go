@@ -11,7 +11,7 @@ import (
 
 // publishRequest is one message to publish, in every publishing route.
 type publishRequest struct {
-	Topic          string          `json:"topic"`
+	Topic          topicField      `json:"topic"`
 	Data           json.RawMessage `json:"data"` // kept byte for byte
 	IdempotencyKey string          `json:"idempotency_key"`
 }
@@ -31,15 +31,34 @@ type resultsReply struct {
 	Results []publishReply `json:"results"`
 }
 
+// topicField is a request's topic. It tells an absent (or null) topic, a
+// missing field (bad_request), from an empty one, a malformed topic
+// (invalid_topic), as the WebSocket commands do.
+type topicField struct {
+	name    string
+	present bool
+}
+
+func (f *topicField) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	f.present = true
+	return json.Unmarshal(b, &f.name)
+}
+
+// present is a topic given in the request.
+func present(topic string) topicField { return topicField{name: topic, present: true} }
+
 // checkMessage returns why topic and data cannot be published, or ok.
-func (s *Server) checkMessage(topic string, data json.RawMessage) (code broker.Code, message string, ok bool) {
+func (s *Server) checkMessage(topic topicField, data json.RawMessage) (code broker.Code, message string, ok bool) {
 	switch {
-	case topic == "":
+	case !topic.present:
 		return broker.CodeBadRequest, "topic is required", false
 	case len(data) == 0:
 		return broker.CodeBadRequest, "data is required", false
-	case !broker.ValidTopic(topic):
-		return broker.CodeInvalidTopic, fmt.Sprintf("%q is not a valid topic", topic), false
+	case !broker.ValidTopic(topic.name):
+		return broker.CodeInvalidTopic, fmt.Sprintf("%q is not a valid topic", topic.name), false
 	case len(data) > s.cfg.MaxMessageBytes:
 		return broker.CodeMessageTooLarge, fmt.Sprintf("data is longer than %d bytes", s.cfg.MaxMessageBytes), false
 	}
@@ -55,7 +74,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, code, message)
 		return
 	}
-	res, err := s.broker.Publish(r.Context(), req.Topic, req.Data, req.IdempotencyKey)
+	res, err := s.broker.Publish(r.Context(), req.Topic.name, req.Data, req.IdempotencyKey)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -99,11 +118,11 @@ func (s *Server) broadcastMessages(w http.ResponseWriter, req broadcastRequest) 
 	}
 	msgs := make([]publishRequest, len(req.Topics))
 	for i, topic := range req.Topics {
-		if code, message, ok := s.checkMessage(topic, req.Data); !ok {
+		if code, message, ok := s.checkMessage(present(topic), req.Data); !ok {
 			writeFailure(w, code, fmt.Sprintf("topics[%d]: %s", i, message))
 			return nil, false
 		}
-		msgs[i] = publishRequest{Topic: topic, Data: req.Data, IdempotencyKey: broadcastKey(req.IdempotencyKey, topic)}
+		msgs[i] = publishRequest{Topic: present(topic), Data: req.Data, IdempotencyKey: broadcastKey(req.IdempotencyKey, topic)}
 	}
 	return msgs, true
 }
@@ -152,7 +171,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publishRequest) {
 	results := make([]publishReply, 0, len(msgs))
 	for i, m := range msgs {
-		res, err := s.broker.Publish(r.Context(), m.Topic, m.Data, m.IdempotencyKey)
+		res, err := s.broker.Publish(r.Context(), m.Topic.name, m.Data, m.IdempotencyKey)
 		if err != nil {
 			code, message := failureOf(err)
 			if code == broker.CodeInternal {

@@ -61,6 +61,8 @@ func TestPublishBadRequests(t *testing.T) {
 		{"empty body", ``, "bad_request"},
 		{"trailing garbage", `{"topic":"a","data":1} x`, "bad_request"},
 		{"missing topic", `{"data":1}`, "bad_request"},
+		{"null topic", `{"topic":null,"data":1}`, "bad_request"},
+		{"empty topic", `{"topic":"","data":1}`, "invalid_topic"},
 		{"missing data", `{"topic":"a"}`, "bad_request"},
 		{"topic not a string", `{"topic":5,"data":1}`, "bad_request"},
 		{"key not a string", `{"topic":"a","data":1,"idempotency_key":[]}`, "bad_request"},

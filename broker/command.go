@@ -23,6 +23,10 @@ type command struct {
 	Since *since          `json:"since"`
 	Data  json.RawMessage `json:"data"`
 	Token string          `json:"token"`
+
+	// hasTopic: the topic field was a string, so an empty one is a
+	// malformed topic (invalid_topic), not a missing field (bad_request).
+	hasTopic bool
 }
 
 // size is what the command holds in memory while it waits in a queue.
@@ -68,6 +72,7 @@ func (c *command) parseField(s *jsonScanner, key []byte) (ok bool) {
 	case "id":
 		ok = s.stringInto(&c.ID)
 	case "topic":
+		c.hasTopic = c.hasTopic || s.peek() == '"'
 		ok = s.stringInto(&c.Topic)
 	case "token":
 		ok = s.stringInto(&c.Token)
@@ -161,7 +166,7 @@ func (c *command) check() *Error {
 }
 
 func (c *command) checkTopic(valid func(string) bool) *Error {
-	if c.Topic == "" {
+	if !c.hasTopic {
 		return Errorf(CodeBadRequest, "topic is missing")
 	}
 	if !valid(c.Topic) {
