@@ -82,7 +82,9 @@ func (s *Session) welcome() []byte {
 	b = append(b, `{"type":"welcome"`...)
 	b = appendField(b, "session", s.ID())
 	b = appendField(b, "node", s.b.cfg.NodeID)
-	b = appendUintField(b, "heartbeat", uint64(s.b.cfg.Heartbeat/time.Second))
+	// Whole seconds, rounded up: a heartbeat under a second must not be
+	// announced as 0 (no heartbeat); pings still come at least that often.
+	b = appendUintField(b, "heartbeat", uint64((s.b.cfg.Heartbeat+time.Second-1)/time.Second))
 	return finishFrame(append(b, '}'))
 }
 

@@ -22,6 +22,17 @@ func TestWelcome(t *testing.T) {
 	}
 }
 
+func TestWelcomeRoundsTheHeartbeatUp(t *testing.T) {
+	for hb, want := range map[time.Duration]uint64{500 * time.Millisecond: 1, 2 * time.Second: 2, 2500 * time.Millisecond: 3} {
+		b, _ := newTestBroker(t, Config{Heartbeat: hb})
+		c := connect(t, b, ClientInfo{})
+		c.waitFor(t, "welcome", func(m []map[string]any, _ int) bool { return len(m) == 1 })
+		if got := num(t, c.ofType("welcome")[0]["heartbeat"]); got != want {
+			t.Errorf("heartbeat %v announced as %v, want %v", hb, got, want)
+		}
+	}
+}
+
 func TestPing(t *testing.T) {
 	b, _ := newTestBroker(t, Config{})
 	c := connect(t, b, ClientInfo{})
