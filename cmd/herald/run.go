@@ -77,6 +77,8 @@ func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSign
 		return errors.Join(fmt.Errorf("start metrics: %w", err), ws.Shutdown(context.Background()), closeCore(cfg, b, eng))
 	}
 	srv := api.New(acfg, b, ws)
+	releaser := startMemoryReleaser(ws.Connections)
+	defer releaser.stop()
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		shutdownErr := shutdown(cfg, log, srv, b, eng)
