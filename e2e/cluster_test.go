@@ -63,13 +63,12 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func TestClusterOneOrderAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, redistest.Start(t), 3)
 	var clients []*client
-	for i, n := range nodes {
+	for _, n := range nodes {
 		for _, topic := range []string{"game.1", "game.*", "game.>"} {
 			c := dial(t, n.ws)
 			c.subscribe("s", topic)
 			clients = append(clients, c)
 		}
-		_ = i
 	}
 	const each = 40
 	var wg sync.WaitGroup
@@ -83,21 +82,7 @@ func TestClusterOneOrderAcrossNodes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	total := uint64(len(nodes) * each)
-	ids := make([]string, total+1)
-	for ci, c := range clients {
-		for want := uint64(1); want <= total; want++ {
-			f := c.next()
-			if f.Type != "message" || f.Seq != want {
-				t.Fatalf("client %d: got %s seq %d, want seq %d", ci, f.Type, f.Seq, want)
-			}
-			if ids[want] == "" {
-				ids[want] = f.Msg
-			} else if ids[want] != f.Msg {
-				t.Fatalf("client %d: seq %d is %s elsewhere %s", ci, want, f.Msg, ids[want])
-			}
-		}
-	}
+	sameSeqOrder(t, clients, uint64(len(nodes)*each), nil)
 
 	body := `{"topic":"orders","data":{"x":1},"idempotency_key":"k-1"}`
 	_, first := post(t, nodes[0], "/api/publish", body)

@@ -45,6 +45,18 @@ func TestOneSeqOrderForAllSubscribers(t *testing.T) {
 	wg.Wait()
 
 	const total = publishers * each
+	sameSeqOrder(t, clients, total, func(ci int, f frame) {
+		if wantPattern := map[bool]string{true: "room.*"}[ci%4 == 0]; f.Pattern != wantPattern {
+			t.Fatalf("client %d: pattern %q, want %q", ci, f.Pattern, wantPattern)
+		}
+	})
+}
+
+// sameSeqOrder reads total messages from every client and fails unless
+// each saw seqs 1..total in order with the same message at each seq; check,
+// when not nil, looks at every message too.
+func sameSeqOrder(t *testing.T, clients []*client, total uint64, check func(client int, f frame)) {
+	t.Helper()
 	ids := make([]string, total+1)
 	for ci, c := range clients {
 		for want := uint64(1); want <= total; want++ {
@@ -57,8 +69,8 @@ func TestOneSeqOrderForAllSubscribers(t *testing.T) {
 			} else if ids[want] != f.Msg {
 				t.Fatalf("client %d: seq %d is %s, another client saw %s", ci, want, f.Msg, ids[want])
 			}
-			if wantPattern := map[bool]string{true: "room.*"}[ci%4 == 0]; f.Pattern != wantPattern {
-				t.Fatalf("client %d: pattern %q, want %q", ci, f.Pattern, wantPattern)
+			if check != nil {
+				check(ci, f)
 			}
 		}
 	}
