@@ -49,10 +49,13 @@ func TestScrapeShowsRedisTrouble(t *testing.T) {
 		"herald_publish_duration_seconds": 2, // but its wait is timed
 	})
 
-	srv.Restart()
+	// While Redis stays away the probe fails and the connection is replaced
+	// (a restart quicker than a probe would be absorbed by the client's own
+	// reconnect and count nothing, so Redis comes back only after).
 	eventually(t, "the pub/sub connection replaced", func() bool {
 		return value(t, n.scrape(t), "herald_redis_reconnects_total") > reconnects
 	})
+	srv.Restart()
 	eventually(t, "publishes taken again", func() bool {
 		_, err := n.b.Publish(ctx, "orders", []byte(`3`), "")
 		return err == nil
