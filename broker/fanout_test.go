@@ -42,7 +42,9 @@ func TestFanoutAllocsDoNotGrowWithSubscribers(t *testing.T) {
 			t.Fatalf("%d subscribers got %d frames", n, got)
 		}
 	}
-	if allocs[1] > allocs[0] {
+	// 20 times the subscribers; one allocation of slack for the runtime's
+	// own (the race detector's, a timer's) that land in a longer run.
+	if allocs[1] > allocs[0]+1 {
 		t.Errorf("allocations grow with subscribers: %v", allocs)
 	}
 }
