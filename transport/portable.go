@@ -77,14 +77,28 @@ func (p *portableConn) readLoop() {
 		if n > 0 {
 			p.c.readData(buf[:n])
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && !p.c.isClosing() {
-			p.c.fail(ErrHeartbeatTimeout)
-			continue
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if !p.c.isClosing() {
+				p.c.fail(ErrHeartbeatTimeout)
+				continue
+			}
+			// Another close (the sweep's own 4002, the broker's) began
+			// after this read's deadline was set: keep reading until the
+			// close deadline, so its close frame is written first.
+			if !p.closeDeadlinePassed() {
+				continue
+			}
 		}
 		if err != nil {
 			return // EOF, an error, or the close deadline passed
 		}
 	}
+}
+
+func (p *portableConn) closeDeadlinePassed() bool {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return monoNow() > p.c.closeBy
 }
 
 func (p *portableConn) readDeadline() time.Time {
