@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/store/memory"
+	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap/zaptest"
 )
@@ -33,49 +32,19 @@ type node struct {
 // stops everything when the test ends.
 func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 	t.Helper()
-	log := cfg.Logger
-	if log == nil {
-		log = zaptest.NewLogger(t)
-	}
-	if eng == nil {
-		mem := memory.New(memory.Config{HistorySize: 100, HistoryTTL: time.Minute, Logger: log.Named("memory")})
-		t.Cleanup(func() { closeWithin(t, "engine", mem.Close) })
-		eng = mem
-	}
-	b := broker.New(broker.Config{
-		NodeID: "test-node", Heartbeat: 25 * time.Second, MaxMessageBytes: testMaxMessageBytes,
-		MaxSubscriptions: 100, RateLimit: 1000, Tokens: cfg.Tokens, Logger: log.Named("broker"),
-	}, eng)
-	t.Cleanup(func() { closeWithin(t, "broker", b.Close) })
-	ws, err := transport.New(transport.Config{
-		MaxMessageBytes: testMaxMessageBytes, MaxQueueBytes: 1 << 20, Heartbeat: 25 * time.Second, Logger: log.Named("transport"),
-	}, api.NewAcceptor(b))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = testMaxMessageBytes
 	}
-	cfg.Logger = log.Named("api")
-	srv := api.New(cfg, b, ws)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		closeWithin(t, "server", srv.Shutdown)
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	n := nodetest.Start(t, nodetest.Options{
+		Engine: eng,
+		Broker: broker.Config{
+			NodeID: "test-node", MaxMessageBytes: cfg.MaxMessageBytes, MaxSubscriptions: 100,
+			RateLimit: 1000, Logger: cfg.Logger,
+		},
+		Transport: transport.Config{MaxMessageBytes: cfg.MaxMessageBytes, Logger: cfg.Logger},
+		API:       cfg,
 	})
-	scheme := "http"
-	if cfg.TLS != nil {
-		scheme = "https"
-	}
-	addr := l.Addr().String()
-	return &node{srv: srv, base: scheme + "://" + addr, addr: addr, wsURL: "ws" + strings.TrimPrefix(scheme, "http") + "://" + addr + "/ws", broker: b}
+	return &node{srv: n.API, base: n.Base, addr: n.Addr, wsURL: n.WS, broker: n.Broker}
 }
 
 func closeWithin(t testing.TB, what string, close func(context.Context) error) {

@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
-	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/store/memory"
 	"github.com/herald-broker/herald/store/redis"
 	"github.com/herald-broker/herald/transport"
@@ -31,10 +29,6 @@ type node struct {
 	ws   string // ws://127.0.0.1:port/ws
 }
 
-type closer interface {
-	Close(ctx context.Context) error
-}
-
 // startNode assembles a node as cmd/herald does and stops it at cleanup.
 func startNode(t testing.TB, o options) *node {
 	t.Helper()
@@ -42,10 +36,7 @@ func startNode(t testing.TB, o options) *node {
 	if o.historySize == 0 {
 		o.historySize = 100
 	}
-	var eng interface {
-		broker.Engine
-		closer
-	}
+	var eng broker.Engine
 	if o.redisURL != "" {
 		e, err := redis.New(context.Background(), redis.Config{
 			URL: o.redisURL, NodeID: o.nodeID, Prefix: o.redisPrefix,
@@ -54,38 +45,25 @@ func startNode(t testing.TB, o options) *node {
 		if err != nil {
 			t.Fatalf("redis engine: %v", err)
 		}
+		t.Cleanup(func() { closeEngine(t, e.Close) })
 		eng = e
 	} else {
-		eng = memory.New(memory.Config{HistorySize: o.historySize, HistoryTTL: 10 * time.Minute, Logger: log})
+		e := memory.New(memory.Config{HistorySize: o.historySize, HistoryTTL: 10 * time.Minute, Logger: log})
+		t.Cleanup(func() { closeEngine(t, e.Close) })
+		eng = e
 	}
-	b := broker.New(broker.Config{NodeID: o.nodeID, Heartbeat: o.heartbeat, RateLimit: -1, Logger: log.Named("broker")}, eng)
-	ws, err := transport.New(transport.Config{MaxQueueBytes: o.maxQueueBytes, Heartbeat: o.heartbeat, Logger: log.Named("transport")}, api.NewAcceptor(b))
-	if err != nil {
-		t.Fatalf("transport: %v", err)
-	}
-	srv := api.New(api.Config{Logger: log.Named("api")}, b, ws)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil && err != http.ErrServerClosed {
-			t.Errorf("serve: %v", err)
-		}
-		if err := b.Close(ctx); err != nil {
-			t.Errorf("close broker: %v", err)
-		}
-		if err := eng.Close(ctx); err != nil {
-			t.Errorf("close engine: %v", err)
-		}
+	n := nodetest.Start(t, nodetest.Options{
+		Engine:    eng,
+		Broker:    broker.Config{NodeID: o.nodeID, Heartbeat: o.heartbeat, RateLimit: -1},
+		Transport: transport.Config{MaxQueueBytes: o.maxQueueBytes, Heartbeat: o.heartbeat},
 	})
-	addr := l.Addr().String()
-	return &node{base: "http://" + addr, ws: "ws://" + addr + "/ws"}
+	return &node{base: n.Base, ws: n.WS}
+}
+
+func closeEngine(t testing.TB, close func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := close(ctx); err != nil {
+		t.Errorf("close engine: %v", err)
+	}
 }

@@ -1,60 +1,27 @@
 package web
 
 import (
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/store/memory"
-	"github.com/herald-broker/herald/transport"
+	"github.com/herald-broker/herald/internal/nodetest"
 )
 
 // startNode runs one real Herald node, in memory, on 127.0.0.1:0, serving
 // Handler as cmd/herald does, with API key k1. It returns the base URL.
 func startNode(t *testing.T) string {
 	t.Helper()
-	log := zaptest.NewLogger(t)
-	eng := memory.New(memory.Config{HistorySize: 100, HistoryTTL: time.Minute, Logger: log.Named("memory")})
-	t.Cleanup(func() { closeWithin(t, "engine", eng.Close) })
-	b := broker.New(broker.Config{NodeID: "real-node", Heartbeat: 25 * time.Second, MaxMessageBytes: 64 << 10,
-		MaxSubscriptions: 100, RateLimit: 1000, Logger: log.Named("broker")}, eng)
-	t.Cleanup(func() { closeWithin(t, "broker", b.Close) })
-	ws, err := transport.New(transport.Config{MaxMessageBytes: 64 << 10, MaxQueueBytes: 1 << 20,
-		Heartbeat: 25 * time.Second, Logger: log.Named("transport")}, api.NewAcceptor(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := api.New(api.Config{APIKeys: []string{"k1"}, Files: Handler(), Logger: log.Named("api")}, b, ws)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		closeWithin(t, "server", srv.Shutdown)
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	n := nodetest.Start(t, nodetest.Options{
+		Broker: broker.Config{NodeID: "real-node", MaxSubscriptions: 100, RateLimit: 1000},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
 	})
-	return "http://" + l.Addr().String()
-}
-
-func closeWithin(t *testing.T, what string, close func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := close(ctx); err != nil {
-		t.Errorf("closing %s: %v", what, err)
-	}
+	return n.Base
 }
 
 // publishHTTP publishes as a backend does, with API key k1.
