@@ -37,9 +37,10 @@ type Engine struct {
 	psDone chan struct{}   // closed when the receive loop of ps has ended
 	psStop *atomic.Bool    // set before ps is closed, so its receive loop ends
 
-	acks      acks        // subscriptions waiting for Redis to confirm them
-	probeSeen chan string // probe tokens the receive loop got back
-	probeID   string      // starts every probe token: two nodes named alike never take each other's
+	acks      acks          // subscriptions waiting for Redis to confirm them
+	probeSeen chan string   // probe tokens the receive loop got back
+	psBroken  chan struct{} // the receive loop saw its connection fail
+	probeID   string        // starts every probe token: two nodes named alike never take each other's
 	probeN    atomic.Uint64
 
 	stats stats
@@ -75,6 +76,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
 		subs:      newSubscriptions(),
 		probeSeen: make(chan string, 16),
+		psBroken:  make(chan struct{}, 1),
 		probeID:   newEpoch(),
 	}
 	if err := e.loadScripts(ctx); err != nil {

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -17,7 +18,7 @@ const minBackoff = 50 * time.Millisecond
 
 // supervise owns the pub/sub connection: it subscribes it to everything,
 // probes it, checks delivered positions now and then, and replaces it when
-// a probe fails, backing off while Redis is away. It returns when ctx ends,
+// a probe fails or the connection breaks, backing off while Redis is away. It returns when ctx ends,
 // after closing the connection.
 func (e *Engine) supervise(ctx context.Context) {
 	defer e.wg.Done()
@@ -25,6 +26,10 @@ func (e *Engine) supervise(ctx context.Context) {
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	healthy := true // so that the first failure of a run is logged loudly
 	for {
+		select {
+		case <-e.psBroken: // said of a connection replaced since, or of this one before it subscribed
+		default:
+		}
 		err := e.resubscribe(ctx)
 		if err == nil {
 			if !healthy {
@@ -130,8 +135,14 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 	return nil
 }
 
-// watch probes the connection and checks positions until a probe fails or
-// ctx ends.
+// errConnBroken is watch's answer when the receive loop saw its connection
+// fail: go-redis would redial and resubscribe by itself, but messages
+// published in between would be lost unnoticed, so the supervisor replaces
+// the connection and checks positions instead.
+var errConnBroken = errors.New("pub/sub connection broken")
+
+// watch probes the connection and checks positions until a probe fails,
+// the receive loop reports its connection broken, or ctx ends.
 func (e *Engine) watch(ctx context.Context) error {
 	probe := time.NewTicker(e.cfg.ProbeInterval)
 	defer probe.Stop()
@@ -141,6 +152,8 @@ func (e *Engine) watch(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-e.psBroken:
+			return errConnBroken
 		case <-probe.C:
 			if err := e.probe(ctx); err != nil {
 				return err
@@ -187,10 +200,14 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 			if ctx.Err() != nil || stop.Load() {
 				return
 			}
-			e.log.Debug("pub/sub receive failed; reconnecting", zap.Error(err))
-			// A broken connection is redialled by the next Receive; back off
-			// so that a Redis that is down is not dialled in a tight loop. A
-			// closed ps ends the loop at the latest after this wait.
+			e.log.Debug("pub/sub receive failed", zap.Error(err))
+			select {
+			case e.psBroken <- struct{}{}:
+			default: // the supervisor has been told already
+			}
+			// Until the supervisor replaces ps, the next Receive redials it;
+			// back off so that a Redis that is down is not dialled in a tight
+			// loop. A closed ps ends the loop at the latest after this wait.
 			select {
 			case <-ctx.Done():
 				return

@@ -12,8 +12,8 @@ type Stats struct {
 	// history and position reads, subscribe, readiness pings and the
 	// periodic position checks. A call its caller cancelled is not one.
 	Errors uint64
-	// Reconnects are pub/sub connections replaced after a failed probe
-	// or subscribe, attempts while Redis stays down included.
+	// Reconnects are pub/sub connections replaced after they broke or
+	// failed a probe or subscribe, attempts while Redis stays down included.
 	Reconnects uint64
 }
 

@@ -169,3 +169,29 @@ func TestClose(t *testing.T) {
 		t.Fatal("Publish after Close succeeded")
 	}
 }
+
+func TestDroppedPubSubConnectionIsReplacedAndChecked(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	// No periodic check and no later publish: only the check that follows
+	// replacing the dropped connection can bring the lost message.
+	n := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 10, CheckInterval: time.Hour})[0]
+	mustSubscribe(t, n, "drop")
+	mustPublish(t, n, request("drop"))
+	n.rec.waitFor(t, "drop", 1)
+	lost := inject(t, srv, prefix, "drop")
+
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	if err := rdb.Do(ctxFor(t), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	got := n.rec.waitFor(t, "drop", 2)
+	if got[1].ID != lost.ID {
+		t.Fatalf("after the drop: got %s, want the lost %s", got[1].ID, lost.ID)
+	}
+	if st := n.Stats(); st.Reconnects == 0 {
+		t.Fatalf("dropped connection recovered without being replaced: %+v", st)
+	}
+	n.rec.checkBreaches(t)
+}
