@@ -56,7 +56,9 @@ func TestClusterFailover(t *testing.T) {
 		publishHTTP(t, b.base, publishBody(n))
 	}
 	p.run(`release()`)
-	p.wait(`h.state === 'connected'`)
+	// Connected comes with the welcome; the subscription is live again once
+	// its resubscribe is answered.
+	p.wait(`h.state === 'connected' && h._subs.get('cluster.news').live`)
 	// It resumed on node B from the last message seen on node A, and node B
 	// already had the ones published meanwhile.
 	resumed := p.value(`JSON.stringify([h._subs.get('cluster.news').since.seq, h._subs.get('cluster.news').reply.seq, h._subs.get('cluster.news').reply.recovered])`)
