@@ -106,7 +106,8 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 }
 
 // subscribeAllLocked subscribes ps to every topic and pattern of this node,
-// and last to the probe channel.
+// and last to the probe channel, and waits for Redis to confirm that. Only
+// the supervisor calls it: it takes psBroken.
 func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -129,10 +130,24 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 			return fmt.Errorf("psubscribe: %w", err)
 		}
 	}
-	if err := ps.Subscribe(ctx, e.keys.probe(e.cfg.NodeID)); err != nil {
-		return fmt.Errorf("subscribe probe: %w", err)
+	// Redis runs one connection's commands in order: once the probe
+	// channel's subscription is confirmed, all of the above are active, and
+	// a probe published from now on comes back.
+	probe := e.keys.probe(e.cfg.NodeID)
+	confirmed := e.acks.expect("subscribe", probe)
+	err := ps.Subscribe(ctx, probe)
+	if err == nil {
+		select {
+		case <-confirmed:
+			return nil
+		case <-e.psBroken:
+			err = errConnBroken
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
-	return nil
+	e.acks.forget("subscribe", probe, confirmed)
+	return fmt.Errorf("subscribe probe: %w", err)
 }
 
 // errConnBroken is watch's answer when the receive loop saw its connection
@@ -167,7 +182,8 @@ func (e *Engine) watch(ctx context.Context) error {
 }
 
 // probe publishes a token on the node's probe channel and waits for the
-// receive loop to get it back within the timeout.
+// receive loop to get it back within the timeout, or to see its connection
+// break. Only the supervisor probes: it alone takes psBroken.
 func (e *Engine) probe(ctx context.Context) error {
 	token := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
@@ -181,6 +197,8 @@ func (e *Engine) probe(ctx context.Context) error {
 			if got == token {
 				return nil
 			}
+		case <-e.psBroken: // the reply is not coming
+			return fmt.Errorf("probe: %w", errConnBroken)
 		case <-pctx.Done():
 			return fmt.Errorf("probe: no reply: %w", pctx.Err())
 		}

@@ -8,18 +8,20 @@ import (
 	"testing"
 )
 
-// proxy forwards TCP connections to a Redis and can make the open ones go
+// proxy forwards TCP connections to a Redis. It can make the open ones go
 // silent: still connected, but dropping whatever Redis sends, as a
-// connection behind a stuck middlebox does. Connections opened afterwards
-// work.
+// connection behind a stuck middlebox does (connections opened afterwards
+// work); and it can cut them all and refuse new ones for a while, as a
+// network that drops does.
 type proxy struct {
 	l      net.Listener
 	target string
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	pipes  []*pipe
-	closed bool
+	mu      sync.Mutex
+	pipes   []*pipe
+	closed  bool
+	cutting bool // refuse new connections
 }
 
 type pipe struct {
@@ -50,6 +52,24 @@ func (p *proxy) silence() {
 	}
 }
 
+// cut closes every open connection and refuses new ones until restore.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutting = true
+	for _, pp := range p.pipes {
+		pp.client.Close()
+		pp.server.Close()
+	}
+	p.pipes = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.cutting = false
+	p.mu.Unlock()
+}
+
 func (p *proxy) accept() {
 	for {
 		c, err := p.l.Accept()
@@ -63,11 +83,15 @@ func (p *proxy) accept() {
 		}
 		pp := &pipe{client: c, server: s}
 		p.mu.Lock()
-		if p.closed {
+		if p.closed || p.cutting {
+			closed := p.closed
 			p.mu.Unlock()
 			c.Close()
 			s.Close()
-			return
+			if closed {
+				return
+			}
+			continue
 		}
 		p.pipes = append(p.pipes, pp)
 		p.mu.Unlock()
