@@ -54,7 +54,10 @@
 // Every call has Config.Timeout. Errors of an unreachable Redis wrap
 // broker.ErrUnavailable. The pub/sub connection is probed by publishing on
 // the node's private channel <prefix>probe.<node>; a probe that does not
-// come back in time has the connection replaced and every channel and
-// pattern subscribed again, retried with capped exponential backoff and
-// jitter while Redis is away.
+// come back in time, or a read on the connection that fails, has the
+// connection replaced and every channel and pattern subscribed again,
+// retried with capped exponential backoff and jitter while Redis is away.
+// go-redis would redial a broken pub/sub connection by itself, but silently:
+// the engine replaces it instead so that the check after the reconnect
+// finds what was published while it was down.
 package redis
