@@ -218,10 +218,16 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 			if ctx.Err() != nil || stop.Load() {
 				return
 			}
-			e.log.Debug("pub/sub receive failed", zap.Error(err))
-			select {
-			case e.psBroken <- struct{}{}:
-			default: // the supervisor has been told already
+			var reply goredis.Error
+			if errors.As(err, &reply) {
+				// Redis refused a command (an ACL, say); the connection is fine.
+				e.log.Warn("redis refused a pub/sub command", zap.Error(err))
+			} else {
+				e.log.Debug("pub/sub receive failed", zap.Error(err))
+				select {
+				case e.psBroken <- struct{}{}:
+				default: // the supervisor has been told already
+				}
 			}
 			// Until the supervisor replaces ps, the next Receive redials it;
 			// back off so that a Redis that is down is not dialled in a tight

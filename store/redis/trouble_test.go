@@ -201,3 +201,29 @@ func TestPublishedWhileThePubSubConnectionWasDownIsRecovered(t *testing.T) {
 	}
 	rec.checkBreaches(t)
 }
+
+func TestRefusedSubscribeKeepsTheConnection(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	// A user that may use every key but only the channels of topic "ok"
+	// and its probes: subscribing any other topic is refused by Redis.
+	err := admin.Do(ctxFor(t), "ACL", "SETUSER", "herald", "on", ">pw", "~*", "+@all", "resetchannels",
+		"&"+prefix+"m.ok", "&"+prefix+"probe.*").Err()
+	if err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	n := newEngine(t, "redis://herald:pw@"+srv.Addr()+"/0", redis.Config{Prefix: prefix, Timeout: 300 * time.Millisecond})
+	rec := newRecorder()
+	n.Attach(rec)
+	mustSubscribe(t, n, "ok")
+	if err := n.Subscribe(ctxFor(t), "forbidden"); err == nil {
+		t.Fatal("Subscribe to a channel Redis refuses succeeded")
+	}
+	mustPublish(t, n, request("ok"))
+	rec.waitFor(t, "ok", 1)
+	if st := n.Stats(); st.Reconnects != 0 {
+		t.Fatalf("a refused command replaced the connection: %+v", st)
+	}
+}
