@@ -18,8 +18,8 @@ const minBackoff = 50 * time.Millisecond
 
 // supervise owns the pub/sub connection: it subscribes it to everything,
 // probes it, checks delivered positions now and then, and replaces it when
-// a probe fails or the connection breaks, backing off while Redis is away. It returns when ctx ends,
-// after closing the connection.
+// a probe fails or the connection breaks, backing off while Redis is away.
+// It returns when ctx ends, after closing the connection.
 func (e *Engine) supervise(ctx context.Context) {
 	defer e.wg.Done()
 	defer e.closeConn()
@@ -27,7 +27,7 @@ func (e *Engine) supervise(ctx context.Context) {
 	healthy := true // so that the first failure of a run is logged loudly
 	for {
 		select {
-		case <-e.psBroken: // said of a connection replaced since, or of this one before it subscribed
+		case <-e.psBroken: // of a connection replaced since, or of this one before it subscribed
 		default:
 		}
 		err := e.resubscribe(ctx)
