@@ -84,6 +84,9 @@ type Server struct {
 	handler  http.Handler
 	http     *http.Server
 	closing  atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
+	// warnedForwarding: the log said once that X-Forwarded-For came from
+	// a peer that is not a trusted proxy.
+	warnedForwarding atomic.Bool
 
 	shutdownOnce sync.Once
 	shutdownErr  error

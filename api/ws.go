@@ -10,6 +10,7 @@ import (
 	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
+	"go.uber.org/zap"
 )
 
 // handleWS runs the checks of a WebSocket upgrade, cheapest and least
@@ -29,6 +30,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := s.clientIP.IP(r)
+	s.warnUntrustedForwarding(r)
 	release, ok := s.acquire(ip)
 	if !ok {
 		w.Header().Set("Retry-After", "1")
@@ -48,6 +50,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !s.ws.UpgradeTo(w, r, info, releasingAcceptor{b: s.broker, release: release}) {
 		release() // the handshake failed: no connection holds the slot
 	}
+}
+
+// warnUntrustedForwarding says once that a peer sent X-Forwarded-For
+// without being a trusted proxy: if it is a proxy, all its clients share
+// its per-address limits, which is seldom what the operator wants.
+func (s *Server) warnUntrustedForwarding(r *http.Request) {
+	if s.cfg.Conns == nil || !s.clientIP.IgnoresForwarding(r) || s.warnedForwarding.Swap(true) {
+		return
+	}
+	s.log.Warn("X-Forwarded-For from a peer that is not in HERALD_TRUSTED_PROXIES is ignored: "+
+		"every client behind it counts as that peer for the per-address limits",
+		zap.String("peer", r.RemoteAddr))
 }
 
 // acquire takes one of ip's connection slots; without limits every

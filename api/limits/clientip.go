@@ -87,6 +87,16 @@ func (c *ClientIP) IP(r *http.Request) netip.Addr {
 	return hop
 }
 
+// IgnoresForwarding reports whether r carries X-Forwarded-For from a peer
+// that is not a trusted proxy, so that IP returns the peer's address.
+func (c *ClientIP) IgnoresForwarding(r *http.Request) bool {
+	if _, ok := r.Header["X-Forwarded-For"]; !ok {
+		return false
+	}
+	hop, ok := parseHop(r.RemoteAddr)
+	return ok && !c.Trusted(hop)
+}
+
 // walk goes through one X-Forwarded-For value from the right, starting
 // after hop. It returns the address found and true when the walk ends in
 // this value, or the last trusted hop and false to go on to the value

@@ -108,3 +108,25 @@ func TestTrustedPrefixForms(t *testing.T) {
 		}
 	}
 }
+
+func TestIgnoresForwarding(t *testing.T) {
+	c, _ := NewClientIP("10.0.0.0/8")
+	for _, tc := range []struct {
+		peer, xff string
+		want      bool
+	}{
+		{"127.0.0.1:999", "198.51.100.7", true}, // a proxy nobody listed
+		{"10.1.2.3:999", "198.51.100.7", false}, // a trusted proxy
+		{"127.0.0.1:999", "", false},            // no header: nothing ignored
+		{"@", "198.51.100.7", false},            // no peer address to speak of
+	} {
+		r := httptest.NewRequest("GET", "/ws", nil)
+		r.RemoteAddr = tc.peer
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := c.IgnoresForwarding(r); got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: IgnoresForwarding = %v, want %v", tc.peer, tc.xff, got, tc.want)
+		}
+	}
+}

@@ -36,11 +36,6 @@ type ConnConfig struct {
 	// MaxTracked bounds how many addresses are remembered at once; 0:
 	// DefaultMaxTracked. See ConnLimiter for what happens past it.
 	MaxTracked int
-	// ExemptLoopback leaves loopback addresses unlimited. A loopback
-	// client is the operator's own process: a local proxy not listed as
-	// trusted (whose clients would otherwise all share one budget), a
-	// benchmark, a test. Remote clients never appear as loopback.
-	ExemptLoopback bool
 	// Now is the clock; nil: time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -119,7 +114,7 @@ func noRelease() {}
 // does nothing. The zero Addr (a peer that did not parse) is one address
 // like any other.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	if l.cfg.MaxOpen == 0 && l.cfg.Rate == 0 || l.cfg.ExemptLoopback && ip.Unmap().IsLoopback() {
+	if l.cfg.MaxOpen == 0 && l.cfg.Rate == 0 {
 		return noRelease, true
 	}
 	key := l.key(ip)

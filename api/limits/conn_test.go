@@ -323,17 +323,3 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		}
 	})
 }
-
-func TestExemptLoopback(t *testing.T) {
-	l, _ := newLimiter(t, ConnConfig{MaxOpen: 1, Rate: 1, Burst: 1, ExemptLoopback: true})
-	for _, ip := range []string{"127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"} {
-		for range 5 {
-			mustAcquire(t, l, netip.MustParseAddr(ip))
-		}
-	}
-	if n := l.Tracked(); n != 0 {
-		t.Errorf("loopback addresses tracked: %d", n)
-	}
-	mustAcquire(t, l, ipA)
-	mustRefuse(t, l, ipA) // everyone else is still limited
-}

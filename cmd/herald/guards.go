@@ -39,8 +39,6 @@ func newGuards(cfg Config) (guards, error) {
 		MaxOpen: cfg.MaxConnectionsPerIP,
 		Rate:    cfg.ConnectRatePerIP,
 		Burst:   cfg.ConnectBurstPerIP,
-
-		ExemptLoopback: true,
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startNode runs herald in this process on a loopback port until the test
+// ends and returns its base URL and its log so far (a function, as the log
+// grows).
+func startNode(t *testing.T, env map[string]string) (base string, logged func() string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, w := io.Pipe()
+	var mu sync.Mutex
+	var log strings.Builder
+	addrs := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &entry) == nil && entry.Msg == "herald listening" {
+				addrs <- entry.Addr
+			}
+		}
+	}()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"--addr=127.0.0.1:0"}, envOf(env), w, func() {})
+		w.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
+	logged = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.String()
+	}
+	select {
+	case addr := <-addrs:
+		return "http://" + addr, logged
+	case code := <-exited:
+		t.Fatalf("herald exited with %d before listening:\n%s", code, logged())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("herald did not log its address:\n%s", logged())
+	}
+	return "", nil
+}
+
+// upgrade asks base for a WebSocket, as from a client behind a proxy when
+// forwardedFor is set, and returns the status. A connection it opens stays
+// open until the test ends.
+func upgrade(t *testing.T, base, forwardedFor string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	if forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Cleanup(func() { resp.Body.Close() })
+	} else {
+		resp.Body.Close()
+	}
+	return resp.StatusCode
+}
+
+// The per-address limits hold for every peer, loopback included: a local
+// process is limited like a remote one, and a header from a peer that is
+// not a trusted proxy changes nothing but a warning in the log.
+func TestPerAddressLimitsHoldOnLoopback(t *testing.T) {
+	base, logged := startNode(t, map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "2"})
+	for i := range 2 {
+		if code := upgrade(t, base, ""); code != http.StatusSwitchingProtocols {
+			t.Fatalf("connection %d: status %d, want 101", i+1, code)
+		}
+	}
+	if code := upgrade(t, base, ""); code != http.StatusTooManyRequests {
+		t.Fatalf("a third connection from 127.0.0.1: status %d, want 429", code)
+	}
+	for _, client := range []string{"198.51.100.7", "198.51.100.8"} {
+		if code := upgrade(t, base, client); code != http.StatusTooManyRequests {
+			t.Fatalf("X-Forwarded-For %s from an untrusted peer: status %d, want 429 (the peer's budget)", client, code)
+		}
+	}
+	// The log line is written before the reply; reading it back from the
+	// pipe may take a moment longer.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logged(), "not in HERALD_TRUSTED_PROXIES"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about X-Forwarded-For from an untrusted peer:\n%s", logged())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(logged(), "not in HERALD_TRUSTED_PROXIES"); n != 1 {
+		t.Errorf("the warning was logged %d times, want once", n)
+	}
+}
+
+func TestPerAddressLimitsBehindATrustedProxy(t *testing.T) {
+	base, _ := startNode(t, map[string]string{
+		"HERALD_MAX_CONNECTIONS_PER_IP": "1",
+		"HERALD_TRUSTED_PROXIES":        "127.0.0.1",
+	})
+	if code := upgrade(t, base, "198.51.100.7"); code != http.StatusSwitchingProtocols {
+		t.Fatalf("first client behind the proxy: status %d, want 101", code)
+	}
+	if code := upgrade(t, base, "198.51.100.7"); code != http.StatusTooManyRequests {
+		t.Fatalf("the same client again: status %d, want 429", code)
+	}
+	if code := upgrade(t, base, "198.51.100.8"); code != http.StatusSwitchingProtocols {
+		t.Fatalf("another client behind the same proxy: status %d, want 101", code)
+	}
+}
