@@ -80,6 +80,15 @@ func TestComposeRunsThreeNodesBehindALoadBalancer(t *testing.T) {
 		if !strings.HasPrefix(url, "redis://redis:") {
 			t.Errorf("%s: HERALD_REDIS_URL = %q, want the compose redis", name, url)
 		}
+		// The nodes believe X-Forwarded-For from the load balancer alone.
+		if lb := dig(services, "lb", "networks", "default", "ipv4_address"); lb == nil ||
+			dig(services, name, "environment", "HERALD_TRUSTED_PROXIES") != lb {
+			t.Errorf("%s: HERALD_TRUSTED_PROXIES = %v, want the load balancer's address %v",
+				name, dig(services, name, "environment", "HERALD_TRUSTED_PROXIES"), lb)
+		}
+		if dig(services, name, "environment", "HERALD_API_KEYS") == nil {
+			t.Errorf("%s: no HERALD_API_KEYS: backends behind the load balancer would be refused", name)
+		}
 		if dig(services, name, "build", "dockerfile") != "deployments/Dockerfile" {
 			t.Errorf("%s does not build deployments/Dockerfile", name)
 		}
