@@ -100,9 +100,10 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 	redis := redistest.Start(t)
 	nodes := startCluster(t, redis, 2)
 	subs := make([]*client, len(nodes))
+	var alertsEpoch string
 	for i, n := range nodes {
 		subs[i] = dial(t, n.ws)
-		subs[i].subscribe("s", "alerts")
+		alertsEpoch = subs[i].subscribe("s", "alerts").Epoch
 	}
 	oldEpoch := subs[0].subscribe("e", "alerts.other").Epoch
 	publish(t, nodes[0], "alerts", `"before"`)
@@ -155,5 +156,17 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 	}
 	if r := subs[0].subscribe("e2", "alerts.other"); r.Epoch == oldEpoch {
 		t.Fatalf("epoch %s survived Redis losing its data", r.Epoch)
+	}
+	// A client that saw seq 1 before the outage resumes from there: the
+	// history it asks for is gone with Redis's data, and it is told so.
+	late := dial(t, nodes[1].ws)
+	late.send(`{"type":"subscribe","id":"r","topic":"alerts","since":{"epoch":%q,"seq":1}}`, alertsEpoch)
+	r := late.reply("r")
+	if r.Type != "subscribed" || r.Recovered == nil || *r.Recovered || r.Epoch == alertsEpoch || r.Epoch == "" {
+		t.Fatalf("resume after Redis lost its data: %+v, want recovered false in a new epoch", r)
+	}
+	publish(t, nodes[0], "alerts", `"live"`)
+	if f := late.next(); f.Type != "message" || string(f.Data) != `"live"` || f.Seq != r.Seq+1 {
+		t.Fatalf("after the resume: %+v, want the next message live (seq %d)", f, r.Seq+1)
 	}
 }
