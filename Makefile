@@ -11,21 +11,29 @@ PKGS      ?= ./...
 test: deps vet
 	$(GO) test -race -shuffle=on -timeout 8m $(PKGS)
 
-## deps: redis-server (cluster tests), chromium (browser tests), python3-yaml (deployment files)
+## deps: redis-server (cluster tests), python3-yaml (deployment files) and
+## chromium (browser tests): installed when missing (as root, with apt-get);
+## otherwise a missing redis-server or python3-yaml stops here, and a
+## missing browser is said loudly and its tests are skipped
 deps:
-	@missing=""; \
+	@missing=""; browser=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	{ python3 -c 'import yaml' || /usr/bin/python3 -c 'import yaml'; } >/dev/null 2>&1 || missing="$$missing python3-yaml"; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing:$$missing"; \
-			apt-get update && apt-get install -y $$missing; \
-		else \
-			echo "the tests need:$$missing"; \
-			echo "install them (Debian/Ubuntu: sudo apt-get install -y$$missing) and run make test again"; \
-			exit 1; \
-		fi; \
+	{ [ -n "$$HERALD_CHROMIUM" ] || command -v chromium || command -v chromium-browser || command -v google-chrome; } \
+		>/dev/null 2>&1 || browser="chromium"; \
+	if [ -n "$$missing$$browser" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing:$$missing $$browser"; \
+		apt-get update && apt-get install -y $$missing $$browser || exit 1; \
+	elif [ -n "$$missing" ]; then \
+		echo "the tests need:$$missing"; \
+		echo "install them (Debian/Ubuntu: sudo apt-get install -y$$missing) and run make test again"; \
+		exit 1; \
+	elif [ -n "$$browser" ]; then \
+		echo "************************************************************************"; \
+		echo "* No Chromium: the browser tests in web/ will be SKIPPED.               *"; \
+		echo "* Install it (Debian/Ubuntu: sudo apt-get install -y chromium) or set   *"; \
+		echo "* HERALD_CHROMIUM to a Chromium or Chrome binary, and run make test.    *"; \
+		echo "************************************************************************"; \
 	fi
 
 vet:

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -147,23 +148,30 @@ func TestDashboard(t *testing.T) {
 // keepScreenshot saves the page as <test name>.png under the test's temp
 // dir, and also under $HERALD_ARTIFACTS when that is set (the temp dir goes
 // away with the test).
+// keepScreenshot saves a screenshot of p as a test artifact that outlives
+// the test: in HERALD_ARTIFACTS, or in herald-artifacts under the system's
+// temp dir.
 func keepScreenshot(t *testing.T, p *page) {
 	t.Helper()
 	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	dirs := []string{t.TempDir()}
-	if dir := os.Getenv("HERALD_ARTIFACTS"); dir != "" {
-		dirs = append(dirs, dir)
+	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
 	}
-	for _, dir := range dirs {
-		path := filepath.Join(dir, t.Name()+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatalf("saving screenshot: %v", err)
-		}
-		t.Logf("screenshot: %s", path)
+	dir := os.Getenv("HERALD_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "herald-artifacts")
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("artifacts dir: %v", err)
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatalf("saving screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s", path)
 }
 
 func TestDashboardExplainsARefusal(t *testing.T) {
