@@ -396,3 +396,30 @@ func TestClientCloseAndConnectAgain(t *testing.T) {
 	c3.welcome()
 	c3.expect(ctx, "subscribe")
 }
+
+// Messages carry no epoch: seq 1 arriving again is a history that started
+// over (Redis lost its data) unless it is the same message, and is shown.
+func TestClientShowsANewEpochsFirstMessage(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}", "chat.lobby")
+
+	c := f.accept(ctx)
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	first := message("chat.lobby", 1, "old")
+	c.send(first)
+	c.send(first) // the same message again: a duplicate
+	again := message("chat.lobby", 1, "new")
+	again["msg"] = "m-new-epoch-1"
+	c.send(again)
+	c.send(message("chat.lobby", 2, "new"))
+	// A round trip behind them: once its reply is in, so are they.
+	p.run(`void h.publish('chat.lobby', 'flush').then(() => window.flushed = true)`)
+	c.send(map[string]any{"type": "published", "id": c.expect(ctx, "publish")["id"], "topic": "chat.lobby", "epoch": "e2", "seq": 3, "msg": "m3"})
+	p.wait(`window.flushed === true`)
+	if got := p.value(`got.join()`); got != "1,1,2" {
+		t.Errorf("seqs shown %s, want 1,1,2 (the old and the new epoch's first message, then 2; the duplicate once)", got)
+	}
+}

@@ -130,7 +130,7 @@ export class Herald {
     if (!sub) {
       const tokens = pattern.split('.');
       const exact = !tokens.includes('*') && !tokens.includes('>');
-      sub = { pattern, tokens, exact, epoch: null, seq: 0, listeners: new Set(), live: false };
+      sub = { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false };
       this._subs.set(pattern, sub);
       if (this._isOpen()) this._sendSubscribe(sub);
     }
@@ -407,6 +407,7 @@ export class Herald {
       // follow the reply's seq. Same epoch: history after our seq follows.
       sub.epoch = reply.epoch;
       sub.seq = reply.seq;
+      sub.lastMsg = null;
     }
     for (const entry of sub.listeners) entry.ready.resolve(reply);
     const lost = resumed ? reply.recovered === false : sub.wasLive && !sub.exact;
@@ -448,17 +449,20 @@ export class Herald {
     const topic = msg.topic.split('.');
     for (const sub of this._subs.values()) {
       if (!matchTokens(sub.tokens, topic)) continue;
-      if (sub.exact && !this._advance(sub, msg.seq)) continue;
+      if (sub.exact && !this._advance(sub, msg)) continue;
       for (const entry of sub.listeners) callSafely(entry.fn, msg);
     }
   }
 
   // _advance moves an exact subscription's seq; false means a duplicate.
-  _advance(sub, seq) {
-    // Messages do not carry their epoch; seq 1 after a higher seq can only be
-    // a history that started over (a new epoch), never a repeat.
-    if (seq <= sub.seq && !(seq === 1 && sub.seq > 1)) return false;
-    sub.seq = seq;
+  _advance(sub, msg) {
+    // Messages do not carry their epoch. Seq 1 again, unless it is the very
+    // message seen last, can only be a history that started over (a new
+    // epoch), never a repeat.
+    const restarted = msg.seq === 1 && (sub.seq > 1 || msg.msg !== sub.lastMsg);
+    if (msg.seq <= sub.seq && !restarted) return false;
+    sub.seq = msg.seq;
+    sub.lastMsg = msg.msg;
     return true;
   }
 
