@@ -28,7 +28,7 @@ type historyQuery struct {
 func parseHistoryQuery(r *http.Request) (historyQuery, error) {
 	q := r.URL.Query()
 	h := historyQuery{topic: q.Get("topic"), limit: defaultHistoryLimit}
-	if h.topic == "" {
+	if !q.Has("topic") { // an empty one is an invalid topic, as in a publish
 		return h, fmt.Errorf("topic is required")
 	}
 	if v := q.Get("since"); v != "" {

@@ -78,6 +78,7 @@ func TestHistoryBadQueries(t *testing.T) {
 		{"?topic=a&since=x", "bad_request"},
 		{"?topic=a&limit=0", "bad_request"},
 		{"?topic=a&limit=ten", "bad_request"},
+		{"?topic=", "invalid_topic"},
 		{"?topic=a.*", "invalid_topic"},
 		{"?topic=.a", "invalid_topic"},
 	}
