@@ -109,9 +109,7 @@ func TestClientResumesWithoutGapOrDuplicate(t *testing.T) {
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}", "chat.lobby")
 
-	c := f.accept(ctx)
-	c.welcome()
-	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	c := f.acceptSubscribed(ctx, "e1", 0)
 	for seq := 1; seq <= 3; seq++ {
 		c.send(message("chat.lobby", seq, seq))
 	}
@@ -144,9 +142,7 @@ func TestClientReportsFailedRecovery(t *testing.T) {
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}", "chat.lobby", "chat.*")
 
-	c := f.accept(ctx)
-	c.welcome()
-	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 10))
+	c := f.acceptSubscribed(ctx, "e1", 10)
 	pattern := c.expect(ctx, "subscribe")
 	c.send(map[string]any{"type": "subscribed", "id": pattern["id"], "topic": "chat.*"})
 	c.send(message("chat.lobby", 11, nil))
@@ -366,9 +362,7 @@ func TestClientCloseAndConnectAgain(t *testing.T) {
 	ctx := testContext(t)
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", `{ minDelay: 60000, maxDelay: 60000 }`, "chat.lobby")
-	c := f.accept(ctx)
-	c.welcome()
-	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 7))
+	c := f.acceptSubscribed(ctx, "e1", 7)
 
 	// Offline: a publish waits for a connection; close() rejects it and
 	// no reconnect follows.
@@ -405,9 +399,7 @@ func TestClientShowsANewEpochsFirstMessage(t *testing.T) {
 	f := newFakeHerald(t)
 	p := startClient(t, f, "", "{}", "chat.lobby")
 
-	c := f.accept(ctx)
-	c.welcome()
-	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	c := f.acceptSubscribed(ctx, "e1", 0)
 	first := message("chat.lobby", 1, "old")
 	c.send(first)
 	c.send(first) // the same message again: a duplicate

@@ -78,9 +78,7 @@ func TestClientPassesOverADeadNode(t *testing.T) {
 		window.h = new herald.Herald('ws://` + dead + `/ws', { urls: [wsURL], minDelay: 20, maxDelay: 100, pingInterval: 0 });
 		h.subscribe('chat.lobby', (m) => got.push(m.seq));
 		h.connect();`)
-	c := f.accept(ctx)
-	c.welcome()
-	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	c := f.acceptSubscribed(ctx, "e1", 0)
 	c.send(message("chat.lobby", 1, 1))
 	p.wait(`got.join() === '1' && h.state === 'connected' && h.url === wsURL`)
 }

@@ -87,6 +87,16 @@ func (f *fakeHerald) accept(ctx context.Context) *fakeConn {
 	}
 }
 
+// acceptSubscribed accepts the client's next connection, welcomes it and
+// answers its first subscribe (an exact topic) with epoch and seq.
+func (f *fakeHerald) acceptSubscribed(ctx context.Context, epoch string, seq int) *fakeConn {
+	f.t.Helper()
+	c := f.accept(ctx)
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), epoch, seq))
+	return c
+}
+
 func (f *fakeHerald) close() {
 	f.mu.Lock()
 	for _, c := range f.open {
