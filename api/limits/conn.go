@@ -107,6 +107,9 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 // noRelease is what Acquire returns when nothing is counted.
 func noRelease() {}
 
+// Enabled reports whether the limiter limits anything: a MaxOpen or a Rate.
+func (l *ConnLimiter) Enabled() bool { return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 }
+
 // Acquire counts one new connection from ip. It refuses (false) when ip
 // already holds MaxOpen connections, when it opens them faster than Rate
 // allows, or when the table is full (see ConnLimiter). On success the
@@ -114,7 +117,7 @@ func noRelease() {}
 // does nothing. The zero Addr (a peer that did not parse) is one address
 // like any other.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	if l.cfg.MaxOpen == 0 && l.cfg.Rate == 0 {
+	if !l.Enabled() {
 		return noRelease, true
 	}
 	key := l.key(ip)

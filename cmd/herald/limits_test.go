@@ -13,16 +13,18 @@ import (
 )
 
 // startNode runs herald in this process on a loopback port until the test
-// ends and returns its base URL and its log so far (a function, as the log
-// grows).
-func startNode(t *testing.T, env map[string]string) (base string, logged func() string) {
+// ends and returns its base URL, its log so far (a function, as the log
+// grows), and a stop that returns once the whole log has been read.
+func startNode(t *testing.T, env map[string]string) (base string, logged func() string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r, w := io.Pipe()
 	var mu sync.Mutex
 	var log strings.Builder
 	addrs := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			mu.Lock()
@@ -39,10 +41,14 @@ func startNode(t *testing.T, env map[string]string) (base string, logged func() 
 		exited <- run(ctx, []string{"--addr=127.0.0.1:0"}, envOf(env), w, func() {})
 		w.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-scanned
+		})
+	}
+	t.Cleanup(stop)
 	logged = func() string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -50,13 +56,13 @@ func startNode(t *testing.T, env map[string]string) (base string, logged func() 
 	}
 	select {
 	case addr := <-addrs:
-		return "http://" + addr, logged
+		return "http://" + addr, logged, stop
 	case code := <-exited:
 		t.Fatalf("herald exited with %d before listening:\n%s", code, logged())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("herald did not log its address:\n%s", logged())
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // upgrade asks base for a WebSocket, as from a client behind a proxy when
@@ -92,7 +98,7 @@ func upgrade(t *testing.T, base, forwardedFor string) int {
 // process is limited like a remote one, and a header from a peer that is
 // not a trusted proxy changes nothing but a warning in the log.
 func TestPerAddressLimitsHoldOnLoopback(t *testing.T) {
-	base, logged := startNode(t, map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "2"})
+	base, logged, _ := startNode(t, map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "2"})
 	for i := range 2 {
 		if code := upgrade(t, base, ""); code != http.StatusSwitchingProtocols {
 			t.Fatalf("connection %d: status %d, want 101", i+1, code)
@@ -120,7 +126,7 @@ func TestPerAddressLimitsHoldOnLoopback(t *testing.T) {
 }
 
 func TestPerAddressLimitsBehindATrustedProxy(t *testing.T) {
-	base, _ := startNode(t, map[string]string{
+	base, _, _ := startNode(t, map[string]string{
 		"HERALD_MAX_CONNECTIONS_PER_IP": "1",
 		"HERALD_TRUSTED_PROXIES":        "127.0.0.1",
 	})
@@ -132,5 +138,24 @@ func TestPerAddressLimitsBehindATrustedProxy(t *testing.T) {
 	}
 	if code := upgrade(t, base, "198.51.100.8"); code != http.StatusSwitchingProtocols {
 		t.Fatalf("another client behind the same proxy: status %d, want 101", code)
+	}
+}
+
+func TestNoForwardingWarningWithoutLimits(t *testing.T) {
+	base, logged, stop := startNode(t, map[string]string{
+		"HERALD_MAX_CONNECTIONS_PER_IP": "0", "HERALD_CONNECT_RATE_PER_IP": "0",
+		"HERALD_SHUTDOWN_TIMEOUT": "1s", // the clients below never answer the close
+	})
+	for i := range 3 {
+		if code := upgrade(t, base, "198.51.100.7"); code != http.StatusSwitchingProtocols {
+			t.Fatalf("connection %d with limits off: status %d, want 101", i+1, code)
+		}
+	}
+	stop() // the whole log is in
+	if !strings.Contains(logged(), "herald stopped") {
+		t.Fatalf("the log does not end with the stop:\n%s", logged())
+	}
+	if strings.Contains(logged(), "HERALD_TRUSTED_PROXIES") {
+		t.Errorf("warned about forwarding with the per-address limits off:\n%s", logged())
 	}
 }
