@@ -56,7 +56,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // without being a trusted proxy: if it is a proxy, all its clients share
 // its per-address limits, which is seldom what the operator wants.
 func (s *Server) warnUntrustedForwarding(r *http.Request) {
-	if s.cfg.Conns == nil || !s.cfg.Conns.Enabled() || !s.clientIP.IgnoresForwarding(r) || s.warnedForwarding.Swap(true) {
+	// Cheapest first: once warned, an upgrade pays one atomic load.
+	if s.warnedForwarding.Load() || s.cfg.Conns == nil || !s.cfg.Conns.Enabled() ||
+		!s.clientIP.IgnoresForwarding(r) || s.warnedForwarding.Swap(true) {
 		return
 	}
 	s.log.Warn("X-Forwarded-For from a peer that is not in HERALD_TRUSTED_PROXIES is ignored: "+

@@ -42,7 +42,7 @@ func TestBinary(t *testing.T) {
 	addrs := make(chan string, 1)
 	go func() {
 		defer close(done)
-		scanLog(t, stderr, addrs)
+		scanLog(stderr, addrs, func(line string) { t.Log(line) })
 		exited <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
@@ -83,17 +83,17 @@ func TestBinary(t *testing.T) {
 	}
 }
 
-// scanLog passes herald's log to t.Log and sends the listening address.
-func scanLog(t *testing.T, r io.Reader, addrs chan<- string) {
+// scanLog hands each line of herald's log to line and sends the
+// listening address to addrs.
+func scanLog(r io.Reader, addrs chan<- string, line func(string)) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		line := sc.Text()
-		t.Log(line)
+		line(sc.Text())
 		var entry struct {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
 		}
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "herald listening" {
+		if json.Unmarshal(sc.Bytes(), &entry) == nil && entry.Msg == "herald listening" {
 			addrs <- entry.Addr
 		}
 	}

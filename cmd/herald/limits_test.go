@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -25,16 +23,11 @@ func startNode(t *testing.T, env map[string]string) (base string, logged func() 
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
+		scanLog(r, addrs, func(line string) {
 			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
+			log.WriteString(line + "\n")
 			mu.Unlock()
-			var entry struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &entry) == nil && entry.Msg == "herald listening" {
-				addrs <- entry.Addr
-			}
-		}
+		})
 	}()
 	exited := make(chan int, 1)
 	go func() {
