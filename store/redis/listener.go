@@ -133,21 +133,10 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 	// Redis runs one connection's commands in order: once the probe
 	// channel's subscription is confirmed, all of the above are active, and
 	// a probe published from now on comes back.
-	probe := e.keys.probe(e.cfg.NodeID)
-	confirmed := e.acks.expect("subscribe", probe)
-	err := ps.Subscribe(ctx, probe)
-	if err == nil {
-		select {
-		case <-confirmed:
-			return nil
-		case <-e.psBroken:
-			err = errConnBroken
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+	if err := e.subscribeConfirmed(ctx, ps, "subscribe", e.keys.probe(e.cfg.NodeID), e.psBroken); err != nil {
+		return fmt.Errorf("subscribe probe: %w", err)
 	}
-	e.acks.forget("subscribe", probe, confirmed)
-	return fmt.Errorf("subscribe probe: %w", err)
+	return nil
 }
 
 // errConnBroken is watch's answer when the receive loop saw its connection

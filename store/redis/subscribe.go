@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/herald-broker/herald/broker"
@@ -47,23 +48,34 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	if err := e.subscribeConfirmed(ctx, e.ps, kind, channel, nil); err != nil {
+		return e.fail(kind, err)
+	}
+	return nil
+}
+
+// subscribeConfirmed sends a (p)subscribe on ps and waits until Redis
+// confirms it, ctx ends, or broken (nil: never) says the connection failed.
+func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kind, channel string, broken <-chan struct{}) error {
 	confirmed := e.acks.expect(kind, channel)
 	var err error
 	if kind == "psubscribe" {
-		err = e.ps.PSubscribe(ctx, channel)
+		err = ps.PSubscribe(ctx, channel)
 	} else {
-		err = e.ps.Subscribe(ctx, channel)
+		err = ps.Subscribe(ctx, channel)
 	}
 	if err == nil {
 		select {
 		case <-confirmed:
 			return nil
+		case <-broken:
+			err = errConnBroken
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
 	}
 	e.acks.forget(kind, channel, confirmed)
-	return e.fail(kind, err)
+	return err
 }
 
 // Unsubscribe stops delivery of pattern's messages to this node. It always
