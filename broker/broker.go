@@ -87,6 +87,8 @@ type counters struct {
 	topics        atomic.Int64
 	messagesIn    atomic.Uint64
 	messagesOut   atomic.Uint64
+	gaps          atomic.Uint64 // gaps the engine reported
+	gapMessages   atomic.Uint64 // messages those gaps stood for
 
 	publishLatency latencyHistogram
 }
@@ -211,6 +213,8 @@ type Stats struct {
 	Topics        int64
 	MessagesIn    uint64 // messages published through this node
 	MessagesOut   uint64 // messages delivered to this node's clients
+	Gaps          uint64 // ranges of accepted messages this node could not deliver
+	GapMessages   uint64 // messages in those ranges
 }
 
 // Stats returns this node's counters.
@@ -223,6 +227,8 @@ func (b *Broker) Stats() Stats {
 		Topics:        b.stats.topics.Load(),
 		MessagesIn:    b.stats.messagesIn.Load(),
 		MessagesOut:   b.stats.messagesOut.Load(),
+		Gaps:          b.stats.gaps.Load(),
+		GapMessages:   b.stats.gapMessages.Load(),
 	}
 }
 

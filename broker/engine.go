@@ -12,7 +12,14 @@ type Message struct {
 	ID    string // the message's uuid, "msg" on the wire
 	Time  int64  // when the publish was accepted, Unix milliseconds
 	Data  []byte // the published JSON value, byte for byte
+
+	// gapFrom is set on the marker that carries a Gap through fan-out in
+	// a message's place: Seq is then the gap's last seq, gapFrom its first.
+	gapFrom uint64
 }
+
+// isGap reports whether m stands for a Gap rather than a message.
+func (m *Message) isGap() bool { return m.gapFrom != 0 }
 
 // PublishRequest is what the broker asks an engine to take. ID and Time are
 // set by the broker; an engine that finds IdempotencyKey already used within
@@ -46,11 +53,23 @@ type HistoryResult struct {
 	Messages []*Message
 }
 
+// Gap is an inclusive range of a topic's seqs, in Epoch, that were accepted
+// but that this node can no longer deliver (they left history before the
+// node could read them, for instance while its link to Redis was down).
+type Gap struct {
+	Topic    string
+	Epoch    string
+	From, To uint64
+}
+
 // Handler receives every message the engine delivers to this node. It is
 // called in seq order per topic (never concurrently for one topic), and may
-// be called concurrently for different topics.
+// be called concurrently for different topics. HandleGap takes the place of
+// the messages it names, in the same order: an engine never skips a seq of
+// a topic it delivers without one of the two.
 type Handler interface {
 	HandleMessage(m *Message)
+	HandleGap(g Gap)
 }
 
 // Engine keeps seq, epoch and history of every topic and carries messages to

@@ -3,6 +3,8 @@ package broker
 import (
 	"slices"
 	"sync"
+
+	"go.uber.org/zap"
 )
 
 // fanoutScratch is the per-call memory of HandleMessage, pooled so that a
@@ -36,6 +38,23 @@ func (b *Broker) HandleMessage(m *Message) {
 	sc.entries = entries[:0]
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(sent)
+}
+
+// HandleGap tells the local subscribers of g's topic that g's messages will
+// never come, in their place: the gap goes through fan-out as a marker
+// message, so it is held, ordered and sent once per connection as a
+// message would be. An exact subscription that already has some of the
+// range is told only of the rest.
+func (b *Broker) HandleGap(g Gap) {
+	if g.From == 0 || g.To < g.From {
+		return
+	}
+	b.stats.gaps.Add(1)
+	b.stats.gapMessages.Add(g.To - g.From + 1)
+	b.log.Warn("messages lost: a gap is sent in their place",
+		zap.String("topic", g.Topic), zap.String("epoch", g.Epoch),
+		zap.Uint64("from", g.From), zap.Uint64("to", g.To))
+	b.HandleMessage(&Message{Topic: g.Topic, Epoch: g.Epoch, Seq: g.To, gapFrom: g.From})
 }
 
 // deliver sends m to the subscribers of e that did not get it through one

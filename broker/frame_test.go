@@ -40,13 +40,21 @@ func TestAppendJSONString(t *testing.T) {
 }
 
 func TestAppendMessageJSON(t *testing.T) {
-	m := &Message{Topic: "chat.a", Seq: 42, ID: "u-1", Time: 1764074400123, Data: []byte(`{"text":"hi"}`)}
-	want := `{"type":"message","topic":"chat.a","seq":42,"msg":"u-1","time":1764074400123,"data":{"text":"hi"}}`
+	m := &Message{Topic: "chat.a", Epoch: "e7f3", Seq: 42, ID: "u-1", Time: 1764074400123, Data: []byte(`{"text":"hi"}`)}
+	want := `{"type":"message","topic":"chat.a","epoch":"e7f3","seq":42,"msg":"u-1","time":1764074400123,"data":{"text":"hi"}}`
 	if got := string(AppendMessageJSON(nil, m, "")); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	want = `{"type":"message","topic":"chat.a","pattern":"chat.*","seq":42,"msg":"u-1","time":1764074400123,"data":{"text":"hi"}}`
+	want = `{"type":"message","topic":"chat.a","pattern":"chat.*","epoch":"e7f3","seq":42,"msg":"u-1","time":1764074400123,"data":{"text":"hi"}}`
 	if got := string(AppendMessageJSON([]byte("x"), m, "chat.*")); got != "x"+want {
 		t.Errorf("got  %s\nwant x%s", got, want)
+	}
+}
+
+func TestGapFrameJSON(t *testing.T) {
+	m := &Message{Topic: "chat.a", Epoch: "e7f3", Seq: 210, gapFrom: 11}
+	want := `{"type":"gap","topic":"chat.a","pattern":"chat.*","epoch":"e7f3","from":11,"to":210}`
+	if got := string(appendGapJSON(nil, m, 11, "chat.*")); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

@@ -85,6 +85,7 @@ func AppendMessageJSON(dst []byte, m *Message, pattern string) []byte {
 	if pattern != "" {
 		dst = appendField(dst, "pattern", pattern)
 	}
+	dst = appendField(dst, "epoch", m.Epoch)
 	dst = appendUintField(dst, "seq", m.Seq)
 	dst = appendField(dst, "msg", m.ID)
 	dst = append(dst, `,"time":`...)
@@ -94,9 +95,32 @@ func AppendMessageJSON(dst []byte, m *Message, pattern string) []byte {
 	return append(dst, '}')
 }
 
+// appendGapJSON appends a "gap" object: seqs from..to of m's topic, in m's
+// epoch, will never be delivered (PROTOCOL.md section 2).
+func appendGapJSON(dst []byte, m *Message, from uint64, pattern string) []byte {
+	dst = append(dst, `{"type":"gap"`...)
+	dst = appendField(dst, "topic", m.Topic)
+	if pattern != "" {
+		dst = appendField(dst, "pattern", pattern)
+	}
+	dst = appendField(dst, "epoch", m.Epoch)
+	dst = appendUintField(dst, "from", from)
+	dst = appendUintField(dst, "to", m.Seq)
+	return append(dst, '}')
+}
+
+// gapFrame encodes the gap marker m as a frame, starting at from.
+func gapFrame(m *Message, from uint64, pattern string) []byte {
+	b := newFrame(96 + len(m.Topic) + len(pattern) + len(m.Epoch))
+	return finishFrame(appendGapJSON(b, m, from, pattern))
+}
+
 // messageFrame encodes m once as a complete frame, shared by every
-// subscriber it goes to.
+// subscriber it goes to; a gap marker becomes its gap frame.
 func messageFrame(m *Message, pattern string) []byte {
-	b := newFrame(96 + len(m.Topic) + len(pattern) + len(m.ID) + len(m.Data))
+	if m.isGap() {
+		return gapFrame(m, m.gapFrom, pattern)
+	}
+	b := newFrame(96 + len(m.Topic) + len(pattern) + len(m.Epoch) + len(m.ID) + len(m.Data))
 	return finishFrame(AppendMessageJSON(b, m, pattern))
 }

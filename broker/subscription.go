@@ -53,6 +53,7 @@ func (sub *subscription) offer(m *Message, frame []byte, fl *flushers) bool {
 		sub.mu.Unlock()
 		return false
 	}
+	prev, prevEpoch := sub.lastSeq, sub.epoch
 	if !sub.advance(m) {
 		if sub.plain {
 			sub.passed = m
@@ -61,6 +62,9 @@ func (sub *subscription) offer(m *Message, frame []byte, fl *flushers) bool {
 		return false
 	}
 	sub.mu.Unlock()
+	if m.isGap() && sub.exact && prevEpoch == m.Epoch && prev >= m.gapFrom {
+		frame = gapFrame(m, prev+1, "") // the start of the range was delivered
+	}
 	return fl.send(sub.session.conn, frame)
 }
 
@@ -123,7 +127,7 @@ func (sub *subscription) release(last Position, history []*Message) (sent int) {
 	}
 	for i, m := range sub.held {
 		sub.held[i] = nil
-		if m != nil && sub.advance(m) && sub.session.conn.Send(messageFrame(m, sub.tag())) {
+		if m != nil && sub.sendHeld(m) {
 			sent++
 		}
 	}
@@ -131,6 +135,18 @@ func (sub *subscription) release(last Position, history []*Message) (sent int) {
 	sub.holding = false
 	sub.passed = nil
 	return sent
+}
+
+// sendHeld sends a held message that is new to sub. Called with mu held.
+func (sub *subscription) sendHeld(m *Message) bool {
+	prev, prevEpoch := sub.lastSeq, sub.epoch
+	if !sub.advance(m) {
+		return false
+	}
+	if m.isGap() && sub.exact && prevEpoch == m.Epoch && prev >= m.gapFrom {
+		return sub.session.conn.Send(gapFrame(m, prev+1, ""))
+	}
+	return sub.session.conn.Send(messageFrame(m, sub.tag()))
 }
 
 // tag is the "pattern" a message delivered through sub carries.

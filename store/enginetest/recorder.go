@@ -25,6 +25,7 @@ func uniqueTopic(base string) string {
 type recorder struct {
 	mu       sync.Mutex
 	byTopic  map[string][]*broker.Message
+	gaps     map[string][]broker.Gap
 	inFlight map[string]bool
 	breaches []string
 	changed  chan struct{} // closed and replaced on every delivery
@@ -35,6 +36,7 @@ type recorder struct {
 func newRecorder() *recorder {
 	return &recorder{
 		byTopic:  make(map[string][]*broker.Message),
+		gaps:     make(map[string][]broker.Gap),
 		inFlight: make(map[string]bool),
 		changed:  make(chan struct{}),
 	}
@@ -53,6 +55,17 @@ func (r *recorder) HandleMessage(m *broker.Message) {
 	defer r.mu.Unlock()
 	r.inFlight[m.Topic] = false
 	r.byTopic[m.Topic] = append(r.byTopic[m.Topic], m)
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// HandleGap records g among the topic's gaps.
+func (r *recorder) HandleGap(g broker.Gap) {
+	r.enter(g.Topic)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight[g.Topic] = false
+	r.gaps[g.Topic] = append(r.gaps[g.Topic], g)
 	close(r.changed)
 	r.changed = make(chan struct{})
 }

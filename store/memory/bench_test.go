@@ -12,6 +12,7 @@ import (
 type discard struct{}
 
 func (discard) HandleMessage(*broker.Message) {}
+func (discard) HandleGap(broker.Gap)          {}
 
 func benchEngine(b *testing.B, historySize int) *Engine {
 	e := New(Config{HistorySize: historySize})

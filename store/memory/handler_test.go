@@ -6,6 +6,7 @@ import "github.com/herald-broker/herald/broker"
 type handlerFunc func()
 
 func (f handlerFunc) HandleMessage(*broker.Message) { f() }
+func (f handlerFunc) HandleGap(broker.Gap)          { f() }
 
 type (
 	brokerRequest = broker.PublishRequest

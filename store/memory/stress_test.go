@@ -20,6 +20,13 @@ type seqChecker struct {
 	count    int
 }
 
+// HandleGap is a breach: the memory engine hands every message over.
+func (c *seqChecker) HandleGap(g broker.Gap) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.problems = append(c.problems, fmt.Sprintf("%s: gap %d-%d", g.Topic, g.From, g.To))
+}
+
 func (c *seqChecker) HandleMessage(m *broker.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

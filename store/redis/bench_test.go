@@ -56,3 +56,4 @@ func BenchmarkPublish(b *testing.B) {
 type handlerFunc func(*broker.Message)
 
 func (f handlerFunc) HandleMessage(m *broker.Message) { f(m) }
+func (f handlerFunc) HandleGap(broker.Gap)            {}

@@ -22,10 +22,18 @@ type recorder struct {
 	got      map[string][]*broker.Message
 	inside   map[string]bool
 	breaches []string
+	gaps     []broker.Gap
 }
 
 func newRecorder() *recorder {
 	return &recorder{got: make(map[string][]*broker.Message), inside: make(map[string]bool)}
+}
+
+// HandleGap records g; the engine's tests read them with the messages.
+func (r *recorder) HandleGap(g broker.Gap) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gaps = append(r.gaps, g)
 }
 
 func (r *recorder) HandleMessage(m *broker.Message) {
