@@ -20,6 +20,10 @@ var (
 		"Messages queued to this node's clients, one per receiving connection.", nil, nil)
 	droppedDesc = prometheus.NewDesc("herald_messages_dropped_total",
 		"Frames queued to a client and dropped when its queue overflowed and it was closed with 4000.", nil, nil)
+	gapsDesc = prometheus.NewDesc("herald_gaps_total",
+		"Ranges of accepted messages this node could no longer deliver and sent a gap for instead.", nil, nil)
+	gapMessagesDesc = prometheus.NewDesc("herald_gap_messages_total",
+		"Messages in the ranges counted by herald_gaps_total.", nil, nil)
 	// initiator is a label of its own rather than folded into code because
 	// one code means different things by side: 1001 from the server is
 	// its shutdown, from a browser a page going away; 1002 from a client
@@ -60,7 +64,7 @@ func NewCollector(src Sources) (prometheus.Collector, error) {
 // when the engine is Redis, so the registry checks what Collect sends.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, subscriptionsDesc, topicsDesc,
-		publishedDesc, deliveredDesc, droppedDesc, closedDesc, publishDurationDesc, buildInfoDesc} {
+		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc, publishDurationDesc, buildInfoDesc} {
 		ch <- d
 	}
 	if c.redis != nil {
@@ -88,6 +92,8 @@ func (c *collector) collectBroker(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(topicsDesc, prometheus.GaugeValue, float64(st.Topics))
 	ch <- prometheus.MustNewConstMetric(publishedDesc, prometheus.CounterValue, float64(st.MessagesIn))
 	ch <- prometheus.MustNewConstMetric(deliveredDesc, prometheus.CounterValue, float64(st.MessagesOut))
+	ch <- prometheus.MustNewConstMetric(gapsDesc, prometheus.CounterValue, float64(st.Gaps))
+	ch <- prometheus.MustNewConstMetric(gapMessagesDesc, prometheus.CounterValue, float64(st.GapMessages))
 
 	h := c.src.Broker.PublishLatency()
 	buckets := make(map[float64]uint64, len(h.Bounds))

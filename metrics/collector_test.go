@@ -18,7 +18,8 @@ import (
 type fakeBroker struct{}
 
 func (fakeBroker) Stats() broker.Stats {
-	return broker.Stats{Connections: 3, Subscriptions: 5, Topics: 2, MessagesIn: 7, MessagesOut: 11}
+	return broker.Stats{Connections: 3, Subscriptions: 5, Topics: 2, MessagesIn: 7, MessagesOut: 11,
+		Gaps: 2, GapMessages: 200}
 }
 
 func (fakeBroker) PublishLatency() broker.Histogram {
@@ -60,6 +61,12 @@ herald_connections 3
 herald_connections_closed_total{code="1000",initiator="client"} 6
 herald_connections_closed_total{code="4000",initiator="server"} 2
 herald_connections_closed_total{code="other",initiator="client"} 1
+# HELP herald_gap_messages_total Messages in the ranges counted by herald_gaps_total.
+# TYPE herald_gap_messages_total counter
+herald_gap_messages_total 200
+# HELP herald_gaps_total Ranges of accepted messages this node could no longer deliver and sent a gap for instead.
+# TYPE herald_gaps_total counter
+herald_gaps_total 2
 # HELP herald_messages_delivered_total Messages queued to this node's clients, one per receiving connection.
 # TYPE herald_messages_delivered_total counter
 herald_messages_delivered_total 11
