@@ -5,7 +5,7 @@ BIN       ?= bin
 FUZZTIME  ?= 15s
 PKGS      ?= ./...
 
-.PHONY: test deps vet build run fuzz bench cluster clean
+.PHONY: test deps vet build run fuzz bench soak cluster clean
 
 ## test: install what the tests need if it is missing, then vet and test
 test: deps vet
@@ -59,6 +59,12 @@ fuzz:
 ## bench: every Go benchmark, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## soak: the hardening attacks at a heavier scale against two real nodes on
+## one Redis for HERALD_SOAK (default 3m); prints each node's RSS,
+## goroutines, open files and CPU at the end. Not part of make test.
+soak: deps
+	$(GO) test -tags soak -run '^TestSoak$$' -v -timeout 30m ./e2e/
 
 ## cluster: a private redis-server and three nodes on loopback (Ctrl-C stops all)
 cluster:

@@ -26,7 +26,7 @@ func (l *loopConn) Read(p []byte) (int, error) {
 // BenchmarkReadDelivery is the tool's work per delivered message once the
 // socket read returned: frame parsing, field scanning and counting.
 func BenchmarkReadDelivery(b *testing.B) {
-	msg := []byte(`{"type":"message","topic":"bench.3","seq":42,"msg":"0f8e1f2a-5c39-4d0e-9a8b-1f2e3d4c5b6a","time":1764074400123,"data":{"t":1764074400123456789,"n":7}}`)
+	msg := []byte(`{"type":"message","topic":"bench.3","epoch":"e7f3","seq":42,"msg":"0f8e1f2a-5c39-4d0e-9a8b-1f2e3d4c5b6a","time":1764074400123,"data":{"t":1764074400123456789,"n":7}}`)
 	var fb bytes.Buffer
 	if err := ws.WriteFrame(&fb, ws.NewTextFrame(msg)); err != nil {
 		b.Fatal(err)

@@ -3,7 +3,7 @@ package bench
 import "testing"
 
 func TestParseDelivery(t *testing.T) {
-	msg := []byte(`{"type":"message","topic":"bench.3","seq":42,"msg":"u","time":1764074400123,"data":{"t":1764074400123456789,"n":7}}`)
+	msg := []byte(`{"type":"message","topic":"bench.3","epoch":"e7f3","seq":42,"msg":"u","time":1764074400123,"data":{"t":1764074400123456789,"n":7}}`)
 	d, ok := parseDelivery(msg)
 	if !ok || d.seq != 42 || d.sent != 1764074400123456789 || d.n != 7 {
 		t.Errorf("got %+v, %v", d, ok)
