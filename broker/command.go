@@ -23,6 +23,13 @@ type command struct {
 	Since *since          `json:"since"`
 	Data  json.RawMessage `json:"data"`
 	Token string          `json:"token"`
+	// IdempotencyKey makes a WebSocket publish safe to retry, as over HTTP.
+	IdempotencyKey string `json:"idempotency_key"`
+
+	// wrong holds the fields whose value had the wrong type; only those the
+	// command's type defines make it a bad request (PROTOCOL.md section 2:
+	// fields a command does not define are ignored, whatever their type).
+	wrong fieldSet
 
 	// hasTopic: the topic field was a string, so an empty one is a
 	// malformed topic (invalid_topic), not a missing field (bad_request).
@@ -31,8 +38,32 @@ type command struct {
 
 // size is what the command holds in memory while it waits in a queue.
 func (c *command) size() int {
-	return len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID)
+	return len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID) + len(c.IdempotencyKey)
 }
+
+// fieldSet is a set of the command fields the decoder knows.
+type fieldSet uint8
+
+const (
+	fieldID fieldSet = 1 << iota
+	fieldTopic
+	fieldSince
+	fieldData
+	fieldToken
+	fieldIdempotencyKey
+)
+
+// fieldsOf is what each command type defines, and so checks the type of.
+var fieldsOf = map[string]fieldSet{
+	cmdSubscribe:   fieldID | fieldTopic | fieldSince,
+	cmdUnsubscribe: fieldID | fieldTopic,
+	cmdPublish:     fieldID | fieldTopic | fieldData | fieldIdempotencyKey,
+	cmdPing:        fieldID,
+	cmdRefresh:     fieldID | fieldToken,
+}
+
+// fieldNames names the fields of a fieldSet, for error messages.
+var fieldNames = [...]string{"id", "topic", "since", "data", "token", "idempotency_key"}
 
 // since is a resume position: every message after Seq in Epoch.
 type since struct {
@@ -48,44 +79,65 @@ func (c *command) parse(payload []byte) *Error {
 		return Errorf(CodeBadRequest, "not JSON")
 	}
 	s := jsonScanner{data: payload}
-	wrong := ""
+	typeFits := true
 	isObject := s.object(func(key []byte) {
-		if !c.parseField(&s, key) && wrong == "" {
-			wrong = string(key)
+		if string(key) == "type" {
+			typeFits = s.stringInto(&c.Type) && typeFits
+			c.Type = internType(c.Type)
+			return
+		}
+		if f := c.parseField(&s, key); f != 0 {
+			c.wrong |= f
 		}
 	})
 	if !isObject {
 		return Errorf(CodeBadRequest, "not a JSON object")
 	}
-	if wrong != "" {
-		return Errorf(CodeBadRequest, "field %s has the wrong type", wrong)
+	if !typeFits {
+		return Errorf(CodeBadRequest, "field type has the wrong type")
 	}
 	return nil
 }
 
-// parseField consumes one field's value and reports whether its type fits.
-func (c *command) parseField(s *jsonScanner, key []byte) (ok bool) {
+// checkFieldTypes answers bad_request when a field the command's type
+// defines had a value of the wrong type.
+func (c *command) checkFieldTypes() *Error {
+	wrong := c.wrong & fieldsOf[c.Type]
+	for i, name := range fieldNames {
+		if wrong&(1<<i) != 0 {
+			return Errorf(CodeBadRequest, "field %s has the wrong type", name)
+		}
+	}
+	return nil
+}
+
+// parseField consumes one field's value and returns the field when its
+// value's type does not fit (0 when it fits or the field is unknown).
+func (c *command) parseField(s *jsonScanner, key []byte) (wrong fieldSet) {
+	fits := func(f fieldSet, ok bool) fieldSet {
+		if ok {
+			return 0
+		}
+		return f
+	}
 	switch string(key) {
-	case "type":
-		ok = s.stringInto(&c.Type)
-		c.Type = internType(c.Type)
 	case "id":
-		ok = s.stringInto(&c.ID)
+		return fits(fieldID, s.stringInto(&c.ID))
 	case "topic":
 		c.hasTopic = c.hasTopic || s.peek() == '"'
-		ok = s.stringInto(&c.Topic)
+		return fits(fieldTopic, s.stringInto(&c.Topic))
 	case "token":
-		ok = s.stringInto(&c.Token)
+		return fits(fieldToken, s.stringInto(&c.Token))
+	case "idempotency_key":
+		return fits(fieldIdempotencyKey, s.stringInto(&c.IdempotencyKey))
 	case "data":
 		c.Data = append(json.RawMessage(nil), s.skipValue()...)
-		ok = true
+		return 0
 	case "since":
-		ok = c.parseSince(s)
-	default:
-		s.skipValue()
-		ok = true
+		return fits(fieldSince, c.parseSince(s))
 	}
-	return ok
+	s.skipValue()
+	return 0
 }
 
 func (c *command) parseSince(s *jsonScanner) bool {
@@ -132,6 +184,9 @@ func internType(t string) string {
 func decodeCommand(payload []byte) (command, *Error) {
 	var c command
 	if err := c.parse(payload); err != nil {
+		return c, err
+	}
+	if err := c.checkFieldTypes(); err != nil {
 		return c, err
 	}
 	if len(c.ID) > MaxIDBytes {

@@ -105,6 +105,30 @@ func BenchmarkDecodeCommand(b *testing.B) {
 	}
 }
 
+// A field of the wrong type is a bad request only for a command that
+// defines the field; others ignore it (PROTOCOL.md section 2).
+func TestUndefinedFieldsAreIgnoredWhateverTheirType(t *testing.T) {
+	for payload, want := range map[string]Code{
+		`{"type":"ping","id":"1","topic":5}`:                          "",
+		`{"type":"unsubscribe","id":"1","topic":"a","since":"x"}`:     "",
+		`{"type":"ping","data":[1],"token":7,"idempotency_key":{}}`:   "",
+		`{"type":"refresh","token":"t","topic":false}`:                "",
+		`{"type":"subscribe","id":"1","topic":"a","since":"x"}`:       CodeBadRequest,
+		`{"type":"publish","topic":"a","data":1,"idempotency_key":3}`: CodeBadRequest,
+		`{"type":"refresh","token":5}`:                                CodeBadRequest,
+		`{"type":"ping","id":5}`:                                      CodeBadRequest,
+		`{"type":5}`:                                                  CodeBadRequest,
+	} {
+		_, err := decodeCommand([]byte(payload))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v, want no error", payload, err)
+		case want != "" && (err == nil || err.Code != want):
+			t.Errorf("%s: %v, want %s", payload, err, want)
+		}
+	}
+}
+
 // FuzzDecodeCommandMatchesEncodingJSON checks the command parser against
 // encoding/json, the reference, on everything but key case (encoding/json
 // matches keys case-insensitively; the protocol names them exactly).
@@ -126,6 +150,9 @@ func FuzzDecodeCommandMatchesEncodingJSON(f *testing.F) {
 		werr := json.Unmarshal(payload, &want)
 		var got command
 		gerr := got.parse(payload)
+		if gerr == nil && got.wrong != 0 {
+			gerr = Errorf(CodeBadRequest, "wrong field types %b", got.wrong)
+		}
 		if (werr == nil) != (gerr == nil) {
 			t.Fatalf("%s: encoding/json error %v, parse error %v", payload, werr, gerr)
 		}
@@ -133,6 +160,7 @@ func FuzzDecodeCommandMatchesEncodingJSON(f *testing.F) {
 			return
 		}
 		if got.Type != want.Type || got.ID != want.ID || got.Topic != want.Topic || got.Token != want.Token ||
+			got.IdempotencyKey != want.IdempotencyKey ||
 			string(got.Data) != string(want.Data) || (got.Since == nil) != (want.Since == nil) ||
 			(got.Since != nil && *got.Since != *want.Since) {
 			t.Fatalf("%s:\nparse        %+v %+v\nencoding/json %+v %+v", payload, got, got.Since, want, want.Since)
@@ -154,7 +182,7 @@ func caseVariant(v any) bool {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, inner := range v {
-			for _, name := range []string{"type", "id", "topic", "since", "data", "token", "epoch", "seq"} {
+			for _, name := range []string{"type", "id", "topic", "since", "data", "token", "idempotency_key", "epoch", "seq"} {
 				if k != name && strings.EqualFold(k, name) {
 					return true
 				}

@@ -70,7 +70,7 @@ func (s *Session) publish(ctx context.Context, c *command) *Error {
 	if p := s.permissions(); p != nil && !p.CanPublish(c.Topic) {
 		return Errorf(CodeForbidden, "not allowed to publish to %q", c.Topic)
 	}
-	res, err := s.b.publish(ctx, c.Topic, c.Data, "")
+	res, err := s.b.publish(ctx, c.Topic, c.Data, c.IdempotencyKey)
 	if err != nil {
 		return s.b.replyError(err)
 	}
