@@ -31,6 +31,8 @@ type frame struct {
 	Recovered *bool           `json:"recovered"`
 	Data      json.RawMessage `json:"data"`
 	Session   string          `json:"session"`
+	From      uint64          `json:"from"` // of a gap
+	To        uint64          `json:"to"`
 	Node      string          `json:"node"`
 }
 
