@@ -1,0 +1,22 @@
+package broker
+
+import "time"
+
+// ClosePolicyViolation closes a connection whose fragmented message was not
+// completed in time (PROTOCOL.md section 6, since 1.1). It belongs with the
+// other close codes in conn.go; it lives here until that file can take it.
+const ClosePolicyViolation = 1008
+
+// AllowPing reports whether a WebSocket ping the client just sent may be
+// answered. Pings count toward the session's command rate (PROTOCOL.md
+// section 6, since 1.1), from the same bucket as commands, so a client
+// cannot make the node answer faster by switching from commands to pings.
+// A ping over the rate is dropped unanswered: it gets no error reply, so
+// it adds nothing to the connection's queue, and it does not count as a
+// failed command.
+func (s *Session) AllowPing() bool {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && s.limiter.allow(now, s.b.cfg.RateLimit)
+}
