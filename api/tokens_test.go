@@ -43,6 +43,7 @@ func TestBadTokensAreRefusedWithReason(t *testing.T) {
 		{"alg none", "?token=" + token(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "u", "exp": hour}), dialer{}, "unexpected signing method"},
 		{"RS256 on an HS256 server", "?token=" + token(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "u", "exp": hour}), dialer{}, "unexpected signing method"},
 		{"bad bearer", "", bearerHeader("x.y.z"), "malformed"},
+		{"no exp", "?token=" + token(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u"}), dialer{}, "no exp"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,4 +213,21 @@ func TestNoAllowClaimConnectsButMayDoNothing(t *testing.T) {
 	c := mustConnect(t, n.wsURL+"?token="+hsToken(t, "u", nil), dialer{})
 	wantReply(t, c.command(`{"type":"subscribe","id":"s","topic":"a"}`), "error", "forbidden")
 	wantReply(t, c.command(`{"type":"publish","id":"p","topic":"a","data":1}`), "error", "forbidden")
+}
+
+// Since 1.1 a token that never expires is refused, at the upgrade and in a
+// refresh, unless HERALD_JWT_ALLOW_NO_EXP says otherwise.
+func TestTokensWithoutExp(t *testing.T) {
+	noExp := token(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u", "allow": everything})
+	strict := startNode(t, api.Config{Tokens: hsVerifier(t)}, nil)
+	mustRefuse(t, strict.wsURL+"?token="+noExp, dialer{}).wantError(t, http.StatusUnauthorized, "unauthorized")
+	c := mustConnect(t, strict.wsURL+"?token="+hsToken(t, "u", everything), dialer{})
+	wantReply(t, c.command(`{"type":"refresh","id":"r","token":"`+noExp+`"}`), "error", "unauthorized")
+
+	lenient, err := auth.New(auth.Config{Secret: testSecret, AllowNoExp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, api.Config{Tokens: lenient}, nil)
+	mustConnect(t, n.wsURL+"?token="+noExp, dialer{}).subscribe("news")
 }

@@ -11,6 +11,7 @@ var (
 	ErrBadSignature     = errors.New("auth: bad signature")
 	ErrUnexpectedMethod = errors.New("auth: unexpected signing method")
 	ErrExpired          = errors.New("auth: token expired")
+	ErrNoExpiry         = errors.New("auth: token has no exp (expiry)")
 	ErrNotValidYet      = errors.New("auth: token not valid yet")
 	ErrBadAllow         = errors.New("auth: invalid allow claim")
 )

@@ -27,6 +27,8 @@ func (v *Verifier) refusal(t *jwt.Token, err error) error {
 		return ErrBadSignature
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return ErrNoExpiry // exp is the only claim required
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return ErrNotValidYet
 	default:

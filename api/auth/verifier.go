@@ -26,6 +26,11 @@ type Config struct {
 	// ClientInfo.Expires, so the broker closes it with 4001 at once: keep
 	// it small, or zero.
 	Leeway time.Duration
+	// AllowNoExp accepts tokens without exp, which never expire
+	// (HERALD_JWT_ALLOW_NO_EXP). Since 1.1 they are refused by default: a
+	// leaked token that never expires can only be stopped by changing the
+	// key.
+	AllowNoExp bool
 	// Now is the clock; nil: time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -62,6 +67,9 @@ func New(cfg Config) (*Verifier, error) {
 		// One spelling per token: base64url without padding and with
 		// zero trailing bits (RFC 7515 section 2).
 		jwt.WithStrictDecoding(),
+	}
+	if !cfg.AllowNoExp {
+		opts = append(opts, jwt.WithExpirationRequired())
 	}
 	if cfg.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))

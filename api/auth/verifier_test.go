@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -59,6 +60,12 @@ func TestHS256Refusals(t *testing.T) {
 		{"not valid yet", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodHS256, testSecret, with("nbf", now.Add(time.Minute).Unix()))
 		}, ErrNotValidYet},
+		{"no exp", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodHS256, testSecret, with("exp", nil))
+		}, ErrNoExpiry},
+		{"exp null", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodHS256, testSecret, with("exp", json.RawMessage("null")))
+		}, ErrNoExpiry},
 		{"alg none", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid())
 		}, ErrUnexpectedMethod},
@@ -104,6 +111,9 @@ func TestRS256Refusals(t *testing.T) {
 		{"expired", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodRS256, rsaKey(), with("exp", now.Add(-time.Hour).Unix()))
 		}, ErrExpired},
+		{"no exp", func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodRS256, rsaKey(), with("exp", nil))
+		}, ErrNoExpiry},
 	})
 }
 
@@ -184,7 +194,7 @@ func TestAcceptedTokens(t *testing.T) {
 }
 
 func TestClaimsHeraldIgnores(t *testing.T) {
-	v := newVerifier(t, Config{Secret: testSecret})
+	v := newVerifier(t, Config{Secret: testSecret, AllowNoExp: true})
 	token := sign(t, jwt.SigningMethodHS256, testSecret, with(
 		"exp", nil, // no exp: never expires
 		"iat", now.Add(24*time.Hour).Unix(), // iat in the future is not checked
@@ -252,5 +262,19 @@ func TestMalformedSaysWhichPart(t *testing.T) {
 		if _, err := v.Verify(token); err == nil || err.Error() != want {
 			t.Errorf("Verify(%q) = %v, want %q", token, err, want)
 		}
+	}
+}
+
+// AllowNoExp takes back the 1.1 refusal of tokens without exp, and still
+// enforces an exp that is there.
+func TestAllowNoExp(t *testing.T) {
+	v := newVerifier(t, Config{Secret: testSecret, AllowNoExp: true})
+	info, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, with("exp", nil)))
+	if err != nil || !info.Expires.IsZero() {
+		t.Fatalf("Verify = %+v, %v; want a token that never expires", info, err)
+	}
+	expired := with("exp", now.Add(-time.Minute).Unix())
+	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, expired)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired token with AllowNoExp: %v, want ErrExpired", err)
 	}
 }

@@ -21,6 +21,7 @@ type Config struct {
 	APIKeys          []string
 	JWTSecret        string
 	JWTPublicKey     string // a PEM file
+	JWTAllowNoExp    bool   // accept client tokens without exp
 	AllowedOrigins   []string
 	HistorySize      int
 	HistoryTTL       time.Duration
@@ -57,6 +58,7 @@ var settings = []setting{
 	{"HERALD_API_KEYS", "api-keys", "", "comma-separated API keys for the HTTP API (default: loopback callers only)", func(c *Config, v string) error { c.APIKeys = splitList(v); return nil }},
 	{"HERALD_JWT_SECRET", "jwt-secret", "", "HS256 key for client tokens", func(c *Config, v string) error { c.JWTSecret = v; return nil }},
 	{"HERALD_JWT_PUBLIC_KEY", "jwt-public-key", "", "PEM file for RS256/ES256 client tokens", func(c *Config, v string) error { c.JWTPublicKey = v; return nil }},
+	{"HERALD_JWT_ALLOW_NO_EXP", "jwt-allow-no-exp", "false", "accept client tokens that never expire (no exp claim)", boolSetting(func(c *Config, b bool) { c.JWTAllowNoExp = b })},
 	{"HERALD_ALLOWED_ORIGINS", "allowed-origins", "", "comma-separated Origin values allowed on /ws (default: any)", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
 	{"HERALD_HISTORY_SIZE", "history-size", "100", "messages kept per topic (0 turns history off)", intSetting(0, func(c *Config, n int) { c.HistorySize = n })},
 	{"HERALD_HISTORY_TTL", "history-ttl", "10m", "how long a topic's history outlives its last publish", durationSetting(func(c *Config, d time.Duration) { c.HistoryTTL = d })},
@@ -167,6 +169,17 @@ func intSetting(least int, set func(*Config, int)) func(*Config, string) error {
 			return fmt.Errorf("want a whole number, %d or more", least)
 		}
 		set(c, n)
+		return nil
+	}
+}
+
+func boolSetting(set func(*Config, bool)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		set(c, b)
 		return nil
 	}
 }

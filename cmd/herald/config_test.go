@@ -62,6 +62,7 @@ var settingCases = []settingCase{
 	{"HERALD_API_KEYS", "api-keys", "k1, k2,", "", func(c Config) any { return c.APIKeys }, []string{"k1", "k2"}},
 	{"HERALD_JWT_SECRET", "jwt-secret", "s3cret", "", func(c Config) any { return c.JWTSecret }, "s3cret"},
 	{"HERALD_JWT_PUBLIC_KEY", "jwt-public-key", "/etc/key.pem", "", func(c Config) any { return c.JWTPublicKey }, "/etc/key.pem"},
+	{"HERALD_JWT_ALLOW_NO_EXP", "jwt-allow-no-exp", "true", "yes", func(c Config) any { return c.JWTAllowNoExp }, true},
 	{"HERALD_ALLOWED_ORIGINS", "allowed-origins", "https://a.example,https://b.example", "", func(c Config) any { return c.AllowedOrigins }, []string{"https://a.example", "https://b.example"}},
 	{"HERALD_HISTORY_SIZE", "history-size", "0", "-1", func(c Config) any { return c.HistorySize }, 0},
 	{"HERALD_HISTORY_TTL", "history-ttl", "90s", "ten", func(c Config) any { return c.HistoryTTL }, 90 * time.Second},
@@ -163,7 +164,7 @@ func otherValue(tc settingCase) string {
 		"history-size": "5", "max-message-bytes": "99", "max-subscriptions": "99",
 		"rate-limit": "99", "max-queue-bytes": "99",
 		"max-connections-per-ip": "7", "connect-rate-per-ip": "7", "connect-burst-per-ip": "7",
-		"max-upgrade-bytes": "4096", "trusted-proxies": "192.0.2.1",
+		"max-upgrade-bytes": "4096", "trusted-proxies": "192.0.2.1", "jwt-allow-no-exp": "false",
 	}
 	if v, ok := others[tc.flag]; ok {
 		return v

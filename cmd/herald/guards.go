@@ -53,7 +53,7 @@ func newGuards(cfg Config) (guards, error) {
 // 5 from HERALD_JWT_SECRET or the file HERALD_JWT_PUBLIC_KEY names. Nil
 // means no key: every client is anonymous and allowed everything.
 func newTokenVerifier(cfg Config) (*auth.Verifier, error) {
-	ac := auth.Config{Secret: []byte(cfg.JWTSecret)}
+	ac := auth.Config{Secret: []byte(cfg.JWTSecret), AllowNoExp: cfg.JWTAllowNoExp}
 	if cfg.JWTPublicKey != "" {
 		pem, err := os.ReadFile(cfg.JWTPublicKey)
 		if err != nil {

@@ -4,9 +4,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/herald-broker/herald/internal/testcert"
 	"go.uber.org/zap"
 )
@@ -104,5 +106,29 @@ func TestOneVerifierForUpgradeAndRefresh(t *testing.T) {
 	}
 	if g.conns == nil || g.clientIP == nil {
 		t.Fatal("the per-address limits are not built")
+	}
+}
+
+// HERALD_JWT_ALLOW_NO_EXP reaches the verifier: a token without exp is
+// refused unless it is set.
+func TestJWTAllowNoExp(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	noExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u"}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		args := []string{"--jwt-secret=" + secret, "--jwt-allow-no-exp=" + strconv.FormatBool(allow)}
+		cfg, err := parseConfig(args, envOf(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := newGuards(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.tokens.Verify(noExp); (err == nil) != allow {
+			t.Errorf("allow no exp %v: Verify gave %v", allow, err)
+		}
 	}
 }
