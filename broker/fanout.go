@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"slices"
 	"sync"
 
 	"go.uber.org/zap"
@@ -12,32 +11,80 @@ import (
 type fanoutScratch struct {
 	entries  []*entry
 	flushers flushers
+	routes   map[*Session]route
 }
+
+// maxPooledRoutes bounds the route map kept in the pool: clearing a map
+// costs its capacity, so one huge fan-out must not tax every later one.
+const maxPooledRoutes = 256
 
 var scratchPool = sync.Pool{New: func() any {
 	return &fanoutScratch{entries: make([]*entry, 0, 8), flushers: make(flushers, 0, 4)}
 }}
 
+// route is what one fan-out knows of a session it already reached:
+// whether m is taken care of, or which exact subscription of the session
+// is being set up and left m to a pattern.
+type route struct {
+	served bool
+	holder *subscription
+}
+
+// router carries one message through the entries that match its topic,
+// so that each connection gets it once whatever number of its
+// subscriptions match. Its routes are valid during one HandleMessage.
+type router struct {
+	m      *Message
+	fl     *flushers
+	routes map[*Session]route // nil when only one entry matched
+	sent   uint64
+}
+
 // HandleMessage fans m out to the local subscribers of its topic. The
 // engine calls it in seq order per topic, concurrently for different
-// topics. m is encoded once per matching topic or pattern, and the same
-// frame is queued on every connection; a connection matching several of its
-// subscriptions gets m once, through the first that matches (the exact
-// topic before patterns).
+// topics. m is encoded at most once per matching topic or pattern, and the
+// same frame is queued on every connection; a connection matching several
+// of its subscriptions gets m once (PROTOCOL.md section 6), through the
+// exact topic before a pattern, at a cost that does not grow with how many
+// of them match.
 func (b *Broker) HandleMessage(m *Message) {
 	sc := scratchPool.Get().(*fanoutScratch)
 	sh := b.idx.rlock(m.Topic)
 	entries := b.idx.matchLocked(sh, m.Topic, sc.entries[:0])
-	var sent uint64
+	r := router{m: m, fl: &sc.flushers}
+	if len(entries) > 1 {
+		r.routes = sc.routesFor(entries)
+	}
 	for i, e := range entries {
-		sent += deliver(m, e, entries[:i], &sc.flushers)
+		r.deliver(e, i < len(entries)-1)
 	}
 	b.idx.runlock(sh)
 	sc.flushers.flush()
 	clear(entries)
 	sc.entries = entries[:0]
+	sc.release()
 	scratchPool.Put(sc)
-	b.stats.messagesOut.Add(sent)
+	b.stats.messagesOut.Add(r.sent)
+}
+
+// routesFor returns an empty route map for a fan-out over entries.
+func (sc *fanoutScratch) routesFor(entries []*entry) map[*Session]route {
+	if sc.routes == nil {
+		n := 0
+		for _, e := range entries {
+			n += len(e.subs)
+		}
+		sc.routes = make(map[*Session]route, min(n, maxPooledRoutes))
+	}
+	return sc.routes
+}
+
+func (sc *fanoutScratch) release() {
+	if len(sc.routes) > maxPooledRoutes {
+		sc.routes = nil
+		return
+	}
+	clear(sc.routes)
 }
 
 // HandleGap tells the local subscribers of g's topic that g's messages will
@@ -57,59 +104,49 @@ func (b *Broker) HandleGap(g Gap) {
 	b.HandleMessage(&Message{Topic: g.Topic, Epoch: g.Epoch, Seq: g.To, gapFrom: g.From})
 }
 
-// deliver sends m to the subscribers of e that did not get it through one
-// of the earlier entries.
-func deliver(m *Message, e *entry, earlier []*entry, fl *flushers) (sent uint64) {
-	if len(e.subs) == 0 {
-		return 0
-	}
+// deliver offers m to the subscribers of e that no earlier entry served.
+// record says whether later entries follow and need to know who was served.
+// The frame is encoded only once a subscriber takes it, so entries whose
+// connections were all served cost no encoding.
+func (r *router) deliver(e *entry, record bool) {
 	var frame []byte
-	if e.tagged {
-		frame = messageFrame(m, e.pattern)
-	} else {
-		frame = messageFrame(m, "")
-	}
 	for _, sub := range e.subs {
-		var holder *subscription
-		if len(earlier) > 0 {
-			var skip bool
-			if skip, holder = sub.session.earlierRoute(m, earlier); skip {
+		var seen route
+		if r.routes != nil {
+			if seen = r.routes[sub.session]; seen.served {
 				continue
 			}
 		}
-		if sub.offer(m, frame, fl) {
-			sent++
-			if holder != nil {
-				holder.sawElsewhere(m)
+		if frame == nil {
+			frame = messageFrame(r.m, sub.tag())
+		}
+		out := sub.offer(r.m, frame, r.fl)
+		if out == sent {
+			r.sent++
+			if seen.holder != nil {
+				seen.holder.sawElsewhere(r.m)
 			}
 		}
+		if record {
+			r.routes[sub.session] = routeAfter(sub, out)
+		}
 	}
-	return sent
 }
 
-// earlierRoute tells a later subscription of the session whether one of
-// the earlier entries already carries m (skip). An exact subscription does
-// not when it is still being set up (holder is told of m so that it does
-// not send it again) or when it skipped m as older than its start. Called
-// under the index read lock, which keeps sub.entry still and, for the
-// topic's exact entry, its state too (goLive takes the write lock).
-func (s *Session) earlierRoute(m *Message, entries []*entry) (skip bool, holder *subscription) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sub := range s.subs {
-		if !slices.Contains(entries, sub.entry) {
-			continue
-		}
-		if !sub.exact {
-			return true, nil
-		}
-		holding, took := sub.carries(m)
-		if took {
-			return true, nil
-		}
-		if holding {
-			holder = sub
-		}
+// routeAfter is what later entries must know of sub's session once sub
+// had outcome for m. A pattern always settles it, as does an exact
+// subscription that took or had m; one being set up leaves m to a pattern
+// and is told, and a plain one leaves it what came before its start.
+// Under the topic's index read lock an exact subscription's phase holds
+// still (goLive takes the write lock), so this stays true for the call.
+func routeAfter(sub *subscription, out outcome) route {
+	switch {
+	case !sub.exact:
+		return route{served: true}
+	case out == held:
+		return route{holder: sub}
+	case out == beforeStart:
+		return route{}
 	}
-	return false, holder
+	return route{served: true}
 }

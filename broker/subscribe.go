@@ -72,7 +72,7 @@ func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscri
 	if len(s.subs) >= s.b.cfg.MaxSubscriptions {
 		return nil, nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", s.b.cfg.MaxSubscriptions)
 	}
-	sub = &subscription{session: s, pattern: pattern, exact: !IsPattern(pattern), plain: plain, holding: true}
+	sub = newSubscription(s, pattern, plain)
 	s.subs = append(s.subs, sub)
 	return sub, nil, nil
 }

@@ -7,16 +7,17 @@ import "sync"
 // treated as a slow consumer: closed with 4000, to resume with since.
 const maxHeldMessages = 4096
 
-// subscription is one connection's subscription to a topic or pattern.
+// subscription is one connection's subscription to a topic or pattern. It
+// is set up (setup non-nil: live messages are held back) until release,
+// and live after it.
 type subscription struct {
 	session *Session
 	pattern string
 	exact   bool // a concrete topic: deliveries are filtered by seq
 	plain   bool // subscribed without since: what came before is not its to send
-	// The two flags below sit beside the two above, in one word, so that
-	// an idle subscription stays in a smaller size class.
+	// acquired sits beside the two flags above, in one word, so that an
+	// idle subscription stays in a smaller size class.
 	acquired bool // holds a reference on the engine subscription; the worker's
-	holding  bool // live messages are kept in held until release; guarded by mu
 
 	// entry and pos place it in the index; guarded by the index lock.
 	entry *entry
@@ -24,69 +25,116 @@ type subscription struct {
 
 	start Position // where it went live; owned by the session's worker
 
-	mu   sync.Mutex
-	held []*Message // in seq order
-	// For an exact subscription, the last message delivered: once live,
-	// messages at or before it in the same epoch are skipped. While holding,
-	// epoch, seenFrom and lastSeq are the range the connection got through
-	// one of its patterns instead (seenFrom 0: none).
-	epoch    string
-	seenFrom uint64
-	lastSeq  uint64
-	// passed is the last message a plain subscription skipped as older than
-	// its start; a pattern of the same connection delivers it instead.
-	passed *Message
+	mu    sync.Mutex
+	setup *setup // non-nil until release; guarded by mu
+	// last is, for a live exact subscription, the last message delivered:
+	// messages at or before it in the same epoch are skipped. Guarded by mu.
+	last cursor
 }
+
+// setup is what a subscription keeps only while it is being set up.
+type setup struct {
+	held []*Message // live messages in seq order; a nil last one marks the overflow
+	// seen is, for an exact subscription, the range the connection got
+	// through one of its patterns meanwhile, not to be sent again.
+	seen seqRange
+}
+
+// cursor is a position in a topic: a seq within an epoch.
+type cursor struct {
+	epoch string
+	seq   uint64
+}
+
+// seqRange is an inclusive range of seqs in one epoch; from 0 is empty.
+type seqRange struct {
+	epoch    string
+	from, to uint64
+}
+
+func (r seqRange) has(m *Message) bool {
+	return r.from != 0 && m.Epoch == r.epoch && m.Seq >= r.from && m.Seq <= r.to
+}
+
+// newSubscription returns a subscription of s to pattern, being set up.
+func newSubscription(s *Session, pattern string, plain bool) *subscription {
+	return &subscription{session: s, pattern: pattern, exact: !IsPattern(pattern), plain: plain, setup: &setup{}}
+}
+
+// outcome is what offer did with a live message.
+type outcome uint8
+
+const (
+	sent        outcome = iota // queued on the connection
+	refused                    // the connection did not take it (closed or slow)
+	held                       // kept back until release
+	repeated                   // an exact subscription already delivered it
+	beforeStart                // older than a plain exact subscription's start: not its to send
+)
 
 // offer hands a live message to the subscription: it is held back while the
-// subscription is being set up, skipped when it was already sent, and
-// otherwise queued as frame, its write started by fl.flush.
-func (sub *subscription) offer(m *Message, frame []byte, fl *flushers) bool {
+// subscription is being set up, skipped when it was already sent or comes
+// before a plain subscription's start, and otherwise queued as frame (the
+// gap frame is narrowed here when the start of its range was delivered),
+// its write started by fl.flush.
+func (sub *subscription) offer(m *Message, frame []byte, fl *flushers) outcome {
 	sub.mu.Lock()
-	if sub.holding {
-		if len(sub.held) < maxHeldMessages {
-			sub.held = append(sub.held, m)
-		} else if len(sub.held) == maxHeldMessages {
-			sub.held = append(sub.held, nil) // marks the overflow once
-			sub.session.conn.Close(CloseSlowConsumer, "too many messages while subscribing")
-		}
+	if sub.setup != nil {
+		sub.hold(m)
 		sub.mu.Unlock()
-		return false
+		return held
 	}
-	prev, prevEpoch := sub.lastSeq, sub.epoch
+	prev := sub.last
 	if !sub.advance(m) {
-		if sub.plain {
-			sub.passed = m
-		}
 		sub.mu.Unlock()
-		return false
+		if sub.plain && m.Epoch == sub.start.Epoch && m.Seq <= sub.start.Seq {
+			return beforeStart
+		}
+		return repeated
 	}
 	sub.mu.Unlock()
-	if m.isGap() && sub.exact && prevEpoch == m.Epoch && prev >= m.gapFrom {
-		frame = gapFrame(m, prev+1, "") // the start of the range was delivered
+	if f := sub.narrowGap(m, prev); f != nil {
+		frame = f
 	}
-	return fl.send(sub.session.conn, frame)
+	if !fl.send(sub.session.conn, frame) {
+		return refused
+	}
+	return sent
 }
 
-// advance reports whether m is new to an exact subscription and records it
-// as sent. Called with mu held.
+// hold keeps m until release; past maxHeldMessages the connection is
+// closed as a slow consumer, once. Called with mu held.
+func (sub *subscription) hold(m *Message) {
+	st := sub.setup
+	if len(st.held) < maxHeldMessages {
+		st.held = append(st.held, m)
+	} else if len(st.held) == maxHeldMessages {
+		st.held = append(st.held, nil) // marks the overflow once
+		sub.session.conn.Close(CloseSlowConsumer, "too many messages while subscribing")
+	}
+}
+
+// advance reports whether m is new to a live subscription and records it
+// as delivered. Called with mu held.
 func (sub *subscription) advance(m *Message) bool {
 	if !sub.exact {
 		return true
 	}
-	if m.Epoch == sub.epoch && m.Seq <= sub.lastSeq {
+	if m.Epoch == sub.last.epoch && m.Seq <= sub.last.seq {
 		return false
 	}
-	sub.epoch, sub.lastSeq = m.Epoch, m.Seq
+	sub.last = cursor{m.Epoch, m.Seq}
 	return true
 }
 
-// carries reports, for an exact subscription, whether it is being set up
-// and whether it took m (sent it, or skipped it as already sent).
-func (sub *subscription) carries(m *Message) (holding, took bool) {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.holding, !sub.holding && sub.passed != m
+// narrowGap returns the frame of gap marker m for an exact subscription
+// that had already delivered up to prev inside its range: only the rest is
+// reported. Nil when the shared frame fits.
+func (sub *subscription) narrowGap(m *Message, prev cursor) []byte {
+	if !m.isGap() || !sub.exact || prev.epoch != m.Epoch || prev.seq < m.gapFrom {
+		return nil
+	}
+	return gapFrame(m, prev.seq+1, "")
 }
 
 // sawElsewhere records that the connection got m through a pattern while
@@ -95,13 +143,18 @@ func (sub *subscription) carries(m *Message) (holding, took bool) {
 func (sub *subscription) sawElsewhere(m *Message) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if !sub.holding {
+	st := sub.setup
+	if st == nil {
 		return
 	}
-	if sub.seenFrom == 0 || m.Epoch != sub.epoch {
-		sub.epoch, sub.seenFrom = m.Epoch, m.Seq
+	if st.seen.from == 0 || m.Epoch != st.seen.epoch {
+		from := m.Seq
+		if m.isGap() {
+			from = m.gapFrom
+		}
+		st.seen = seqRange{epoch: m.Epoch, from: from}
 	}
-	sub.lastSeq = m.Seq
+	st.seen.to = m.Seq
 }
 
 // release sends history (for a resume), then the messages held back while
@@ -109,42 +162,40 @@ func (sub *subscription) sawElsewhere(m *Message) {
 // Nothing the connection already got through a pattern is sent again. For
 // an exact subscription the caller holds the topic's index lock, so no
 // fan-out of the topic runs meanwhile.
-func (sub *subscription) release(last Position, history []*Message) (sent int) {
+func (sub *subscription) release(last Position, history []*Message) (n int) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	seenEpoch, seenFrom, seenTo := sub.epoch, sub.seenFrom, sub.lastSeq
-	seen := func(m *Message) bool {
-		return seenFrom != 0 && m.Epoch == seenEpoch && m.Seq >= seenFrom && m.Seq <= seenTo
+	st := sub.setup
+	if st == nil {
+		return 0
 	}
 	for _, m := range history {
-		if !seen(m) && sub.session.conn.Send(messageFrame(m, "")) {
-			sent++
+		if !st.seen.has(m) && sub.session.conn.Send(messageFrame(m, "")) {
+			n++
 		}
 	}
-	sub.epoch, sub.lastSeq, sub.seenFrom = last.Epoch, last.Seq, 0
-	if seenFrom != 0 && seenEpoch == last.Epoch && seenTo > last.Seq {
-		sub.lastSeq = seenTo
+	sub.last = cursor{last.Epoch, last.Seq}
+	if st.seen.from != 0 && st.seen.epoch == last.Epoch && st.seen.to > last.Seq {
+		sub.last.seq = st.seen.to
 	}
-	for i, m := range sub.held {
-		sub.held[i] = nil
+	sub.setup = nil
+	for i, m := range st.held {
+		st.held[i] = nil
 		if m != nil && sub.sendHeld(m) {
-			sent++
+			n++
 		}
 	}
-	sub.held = nil
-	sub.holding = false
-	sub.passed = nil
-	return sent
+	return n
 }
 
 // sendHeld sends a held message that is new to sub. Called with mu held.
 func (sub *subscription) sendHeld(m *Message) bool {
-	prev, prevEpoch := sub.lastSeq, sub.epoch
+	prev := sub.last
 	if !sub.advance(m) {
 		return false
 	}
-	if m.isGap() && sub.exact && prevEpoch == m.Epoch && prev >= m.gapFrom {
-		return sub.session.conn.Send(gapFrame(m, prev+1, ""))
+	if f := sub.narrowGap(m, prev); f != nil {
+		return sub.session.conn.Send(f)
 	}
 	return sub.session.conn.Send(messageFrame(m, sub.tag()))
 }

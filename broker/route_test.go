@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// addSub indexes a subscription of s to pattern, set up without a worker:
+// live from start when live, else still being set up.
+func addSub(b *Broker, s *Session, pattern string, start Position, live bool) *subscription {
+	sub := newSubscription(s, pattern, true)
+	sub.start = start
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	s.mu.Unlock()
+	b.index(sub)
+	if live {
+		b.goLive(sub, start, nil)
+	}
+	return sub
+}
+
+// overlappingPatterns returns n distinct patterns that all match topic
+// (from overlapTopic): its tokens with '*' in place of the ones whose bit
+// is set in 1..n, some ending in '>'.
+func overlappingPatterns(n int) []string {
+	toks := strings.Split(overlapTopic, ".")
+	out := make([]string, 0, n)
+	for i := 1; len(out) < n; i++ {
+		p := slices.Clone(toks)
+		for j := range p {
+			if i&(1<<j) != 0 {
+				p[j] = "*"
+			}
+		}
+		if i%3 == 0 {
+			p[len(p)-1] = ">"
+		}
+		out = append(out, strings.Join(p, "."))
+	}
+	return out
+}
+
+const overlapTopic = "a.b.c.d.e.f.g.h.i.j.k.l.m.n" // 14 tokens, as in the attack
+
+// delivered summarises what c got after its welcome: seq, tagged p<seq>
+// when it came through a pattern.
+func delivered(c *fakeConn) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.msgs {
+		switch {
+		case m["type"] == "message" && m["pattern"] != nil:
+			out = append(out, fmt.Sprint("p", m["seq"]))
+		case m["type"] == "message":
+			out = append(out, fmt.Sprint(m["seq"]))
+		}
+	}
+	return out
+}
+
+func msg(topic string, seq uint64) *Message {
+	return &Message{Topic: topic, Epoch: "e", Seq: seq, ID: "id", Data: []byte(`1`)}
+}
+
+// TestManyMatchingSubscriptionsDeliverOnce: whatever number of one
+// connection's subscriptions match, it gets each message once, through
+// the exact topic when it has it.
+func TestManyMatchingSubscriptionsDeliverOnce(t *testing.T) {
+	tests := []struct {
+		name     string
+		patterns int
+		exact    bool
+		want     []string
+	}{
+		{"one pattern", 1, false, []string{"p1", "p2"}},
+		{"many patterns", 200, false, []string{"p1", "p2"}},
+		{"exact and many patterns", 200, true, []string{"1", "2"}},
+		{"exact alone", 0, true, []string{"1", "2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := newTestBroker(t, Config{})
+			conns := []*fakeConn{newFakeConn(t), newFakeConn(t)}
+			for _, c := range conns {
+				s := b.Connect(c, ClientInfo{})
+				if tt.exact {
+					addSub(b, s, overlapTopic, Position{Epoch: "e"}, true)
+				}
+				for _, p := range overlappingPatterns(tt.patterns) {
+					addSub(b, s, p, Position{}, true)
+				}
+			}
+			b.HandleMessage(msg(overlapTopic, 1))
+			b.HandleMessage(msg(overlapTopic, 2))
+			for i, c := range conns {
+				if got := delivered(c); !slices.Equal(got, tt.want) {
+					t.Errorf("connection %d got %v, want %v", i, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestPatternDeliversWhileExactIsSetUp: an exact subscription being set up
+// leaves live messages to the connection's pattern, and does not send
+// them again when it goes live.
+func TestPatternDeliversWhileExactIsSetUp(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	c := newFakeConn(t)
+	s := b.Connect(c, ClientInfo{})
+	addSub(b, s, "room.*", Position{}, true)
+	addSub(b, s, "room.>", Position{}, true)
+	exact := addSub(b, s, "room.a", Position{}, false)
+	b.HandleMessage(msg("room.a", 1))
+	b.HandleMessage(msg("room.a", 2))
+	b.goLive(exact, Position{Epoch: "e", Seq: 1}, nil)
+	b.HandleMessage(msg("room.a", 3))
+	if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestPatternDeliversWhatCameBeforeThePlainStart: a message older than a
+// plain exact subscription's start that fan-out brings after it went live
+// is not the subscription's, but the connection's pattern still owes it.
+func TestPatternDeliversWhatCameBeforeThePlainStart(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	c := newFakeConn(t)
+	s := b.Connect(c, ClientInfo{})
+	addSub(b, s, "room.*", Position{}, true)
+	addSub(b, s, "room.a", Position{Epoch: "e", Seq: 2}, true)
+	for seq := uint64(1); seq <= 3; seq++ {
+		b.HandleMessage(msg("room.a", seq))
+	}
+	if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestOverlappingPatternsDoNotStallFanout reproduces the attack at a small
+// scale: two connections with 1,000 patterns each matching one topic,
+// subscribed in the order that made the old fan-out scan the session's
+// subscriptions, and the matched entries for each, for every matched
+// entry: seconds for one publish. It must take a small fraction of that.
+func TestOverlappingPatternsDoNotStallFanout(t *testing.T) {
+	b, _ := newTestBroker(t, Config{MaxSubscriptions: 2000})
+	conns := []*countConn{{}, {}}
+	for _, c := range conns {
+		s := b.Connect(c, ClientInfo{})
+		for _, p := range reverseMatchOrder(overlappingPatterns(1000), overlapTopic) {
+			addSub(b, s, p, Position{}, true)
+		}
+		c.frames.Store(0)
+	}
+	start := time.Now()
+	const n = 30
+	for seq := uint64(1); seq <= n; seq++ {
+		b.HandleMessage(msg(overlapTopic, seq))
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("%d publishes took %v", n, took)
+	}
+	for i, c := range conns {
+		if got := c.frames.Load(); got != n {
+			t.Errorf("connection %d got %d frames for %d messages", i, got, n)
+		}
+	}
+}
+
+// reverseMatchOrder returns patterns in the reverse of the order in which
+// the index matches them against topic: the worst order for a fan-out
+// that looks for the session's earlier matches among its subscriptions.
+func reverseMatchOrder(patterns []string, topic string) []string {
+	ix := newIndex()
+	for _, p := range patterns {
+		ix.add(newSub(p))
+	}
+	var out []string
+	for _, e := range ix.match(topic, nil) {
+		out = append(out, e.pattern)
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// BenchmarkFanoutOverlappingPatterns: one connection holding n patterns
+// that all match the published topic. PROTOCOL.md section 6 wants the
+// cost not to grow with n.
+func BenchmarkFanoutOverlappingPatterns(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			br, _ := newTestBroker(b, Config{MaxSubscriptions: n})
+			conn := &countConn{}
+			s := br.Connect(conn, ClientInfo{})
+			for _, p := range overlappingPatterns(n) {
+				addSub(br, s, p, Position{}, true)
+			}
+			m := &Message{Topic: overlapTopic, Epoch: "e", ID: "0b3e8f0e-6c1b-4f4e-9d7c-1f2e3d4c5b6a", Time: 1764074400123, Data: []byte(`{"text":"hi"}`)}
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Seq++
+				br.HandleMessage(m)
+			}
+		})
+	}
+}
