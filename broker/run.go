@@ -39,7 +39,7 @@ func (s *Session) execute(c *command) *Error {
 	case cmdPublish:
 		return s.publish(ctx, c)
 	case cmdRefresh:
-		return s.refresh(c)
+		return s.refresh(ctx, c)
 	}
 	return Errorf(CodeUnknownType, "unknown command type %q", c.Type)
 }
@@ -52,13 +52,8 @@ func (s *Session) unsubscribe(ctx context.Context, c *command) *Error {
 	if sub == nil {
 		return Errorf(CodeNotSubscribed, "not subscribed to %q", c.Topic)
 	}
-	s.b.unindex(sub)
-	s.releaseEngine(ctx, sub)
-	b := newFrame(48 + len(c.ID) + len(c.Topic))
-	b = append(b, `{"type":"unsubscribed"`...)
-	b = appendID(b, c.ID)
-	b = appendField(b, "topic", c.Topic)
-	s.send(finishFrame(append(b, '}')))
+	s.endSubscription(ctx, sub)
+	s.send(unsubscribedFrame(c.ID, c.Topic, ""))
 	return nil
 }
 
@@ -81,29 +76,6 @@ func (s *Session) publish(ctx context.Context, c *command) *Error {
 	b = appendUintField(b, "seq", res.Seq)
 	b = appendField(b, "msg", res.ID)
 	s.send(finishFrame(append(b, '}')))
-	return nil
-}
-
-// refresh replaces the connection's token with a valid one for the same
-// subject; a bad one leaves the old in force.
-func (s *Session) refresh(c *command) *Error {
-	if v := s.b.cfg.Tokens; v != nil {
-		info, err := v.Verify(c.Token)
-		if err != nil {
-			return &Error{Code: CodeUnauthorized, Message: "the token is not valid", Err: err}
-		}
-		s.mu.Lock()
-		if info.Subject != s.subject {
-			s.mu.Unlock()
-			return Errorf(CodeUnauthorized, "the token is for another subject")
-		}
-		s.perms = info.Perms
-		if !s.closed {
-			s.setExpiry(info.Expires)
-		}
-		s.mu.Unlock()
-	}
-	s.send(simpleReply("refreshed", c.ID))
 	return nil
 }
 

@@ -1,0 +1,79 @@
+package broker
+
+import "context"
+
+// reasonForbidden is the reason of an unsubscribed sent when a refresh
+// took away the right to a subscription (PROTOCOL.md section 5).
+const reasonForbidden = "forbidden"
+
+// refresh replaces the connection's token with a valid one for the same
+// subject; a bad one leaves the old in force. Every subscription the new
+// token does not allow ends, each announced before the refreshed reply,
+// so that a client that reads the reply knows what it still holds.
+func (s *Session) refresh(ctx context.Context, c *command) *Error {
+	if v := s.b.cfg.Tokens; v != nil {
+		info, err := v.Verify(c.Token)
+		if err != nil {
+			return &Error{Code: CodeUnauthorized, Message: "the token is not valid", Err: err}
+		}
+		s.mu.Lock()
+		if info.Subject != s.subject {
+			s.mu.Unlock()
+			return Errorf(CodeUnauthorized, "the token is for another subject")
+		}
+		s.perms = info.Perms
+		if !s.closed {
+			s.setExpiry(info.Expires)
+		}
+		forbidden := s.takeForbiddenLocked(info.Perms)
+		s.mu.Unlock()
+		for _, sub := range forbidden {
+			s.endSubscription(ctx, sub)
+			s.send(unsubscribedFrame("", sub.pattern, reasonForbidden))
+		}
+	}
+	s.send(simpleReply("refreshed", c.ID))
+	return nil
+}
+
+// takeForbiddenLocked removes and returns the subscriptions perms does not
+// allow; nil perms allow all. Called with mu held. Subscriptions are set
+// up on the session's worker, which runs this too, so none is half made.
+func (s *Session) takeForbiddenLocked(perms Permissions) []*subscription {
+	if perms == nil {
+		return nil
+	}
+	var out []*subscription
+	kept := s.subs[:0]
+	for _, sub := range s.subs {
+		if perms.CanSubscribe(sub.pattern) {
+			kept = append(kept, sub)
+		} else {
+			out = append(out, sub)
+		}
+	}
+	clear(s.subs[len(kept):]) // no stale pointers past the end
+	s.subs = kept
+	return out
+}
+
+// endSubscription takes a subscription the session no longer holds out of
+// the index, so fan-out stops at once, then out of the engine: the path of
+// an unsubscribe. Called on the session's worker, without mu.
+func (s *Session) endSubscription(ctx context.Context, sub *subscription) {
+	s.b.unindex(sub)
+	s.releaseEngine(ctx, sub)
+}
+
+// unsubscribedFrame is the unsubscribed reply (id set, reason empty) or
+// notice (no id; reason says why the server ended it).
+func unsubscribedFrame(id, topic, reason string) []byte {
+	b := newFrame(64 + len(id) + len(topic) + len(reason))
+	b = append(b, `{"type":"unsubscribed"`...)
+	b = appendID(b, id)
+	b = appendField(b, "topic", topic)
+	if reason != "" {
+		b = appendField(b, "reason", reason)
+	}
+	return finishFrame(append(b, '}'))
+}
