@@ -27,6 +27,7 @@ type Engine struct {
 	cfg     Config
 	keys    keys
 	rdb     *goredis.Client
+	once    *goredis.Client // rdb's twin that never retries: for publishes without an idempotency key
 	log     *zap.Logger
 	handler atomic.Pointer[handlerBox]
 
@@ -69,10 +70,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	opts.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
 	opts.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
 	opts.DisableIdentity = true
+	onceOpts := *opts
+	// go-redis retries a call whose reply timed out or whose connection
+	// broke after it was written; a publish that ran would then run twice.
+	onceOpts.MaxRetries = -1
 	e := &Engine{
 		cfg:       cfg,
 		keys:      keys{prefix: cfg.Prefix},
 		rdb:       goredis.NewClient(opts),
+		once:      goredis.NewClient(&onceOpts),
 		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
 		subs:      newSubscriptions(),
 		probeSeen: make(chan string, 16),
@@ -115,25 +121,18 @@ func (e *Engine) Close(ctx context.Context) error {
 		return fmt.Errorf("herald/redis: close: %w", ctx.Err())
 	}
 	var err error
-	e.closeOnce.Do(func() { err = e.rdb.Close() })
+	e.closeOnce.Do(func() { err = errors.Join(e.rdb.Close(), e.once.Close()) })
 	return err
 }
 
 // Attach sets the Handler that gets this node's messages.
 func (e *Engine) Attach(h broker.Handler) { e.handler.Store(&handlerBox{h}) }
 
-// Ready returns nil while Redis answers PING.
-func (e *Engine) Ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	if err := e.rdb.Ping(ctx).Err(); err != nil {
-		return e.fail("ping", err)
-	}
-	return nil
-}
-
 // Publish runs the publish script: idempotency check, next seq, history,
-// and delivery to every node, in one atomic step.
+// and delivery to every node, in one atomic step. A publish with an
+// idempotency key may be retried by go-redis, since a second run answers
+// the first one's result; one without is sent once. An error wraps
+// ErrOutcomeUnknown when the publish may have run (see failPublish).
 func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
 	if !broker.ValidTopic(req.Topic) {
 		return broker.PublishResult{}, broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic", req.Topic)
@@ -142,15 +141,17 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	defer cancel()
 	t := req.Topic
 	ks := []string{e.keys.meta(t), e.keys.hist(t)}
+	rdb := e.once
 	if req.IdempotencyKey != "" {
 		ks = append(ks, e.keys.idem(t, req.IdempotencyKey))
+		rdb = e.rdb
 	}
-	reply, err := publishScript.Run(ctx, e.rdb, ks,
+	reply, err := publishScript.Run(ctx, rdb, ks,
 		newEpoch(), req.ID, req.Time, req.Data, e.cfg.HistorySize,
 		e.cfg.HistoryTTL.Milliseconds(), e.cfg.IdempotencyTTL.Milliseconds(),
 		e.keys.channel(t), t).Text()
 	if err != nil {
-		return broker.PublishResult{}, e.fail("publish", err)
+		return broker.PublishResult{}, e.failPublish(err)
 	}
 	return parseResult(t, reply)
 }
@@ -194,26 +195,6 @@ func (e *Engine) read(ctx context.Context, topic, start string, since uint64, li
 // maxSeq is the largest seq the scripts handle exactly (2^53, as Lua
 // numbers are doubles).
 const maxSeq = 1 << 53
-
-// fail wraps err for the broker: a Redis that cannot be reached, or cannot
-// take commands now, is unavailable (a retry is safe); any other reply error
-// is a bug of ours and stays internal.
-func (e *Engine) fail(op string, err error) error {
-	e.stats.failed(err)
-	err = fmt.Errorf("herald/redis: %s: %w", op, err)
-	var reply goredis.Error
-	if errors.As(err, &reply) && !transient(err) {
-		return err
-	}
-	return broker.Unavailable(err)
-}
-
-// transient reports a Redis reply error that means "not now".
-func transient(err error) bool {
-	return goredis.IsLoadingError(err) || goredis.IsTryAgainError(err) ||
-		goredis.IsMasterDownError(err) || goredis.IsClusterDownError(err) ||
-		goredis.IsMaxClientsError(err) || goredis.HasErrorPrefix(err, "BUSY")
-}
 
 // newEpoch returns a fresh random name for an epoch or a node.
 func newEpoch() string {
