@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bytes"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // loopConn is a net.Conn whose reads replay one stream forever.
@@ -27,19 +24,11 @@ func (l *loopConn) Read(p []byte) (int, error) {
 // socket read returned: frame parsing, field scanning and counting.
 func BenchmarkReadDelivery(b *testing.B) {
 	msg := []byte(`{"type":"message","topic":"bench.3","epoch":"e7f3","seq":42,"msg":"0f8e1f2a-5c39-4d0e-9a8b-1f2e3d4c5b6a","time":1764074400123,"data":{"t":1764074400123456789,"n":7}}`)
-	var fb bytes.Buffer
-	if err := ws.WriteFrame(&fb, ws.NewTextFrame(msg)); err != nil {
-		b.Fatal(err)
-	}
-	frame := fb.Bytes()
-	var stream []byte
-	for len(stream) < 64<<10 {
-		stream = append(stream, frame...)
-	}
+	stream, n := benchStream(b, msg)
 	c := &wsConn{nc: &loopConn{stream: stream}, buf: make([]byte, readBufSize)}
 	wk := &worker{plan: Plan{Topics: 1}, perTopic: make([]atomic.Uint64, 1)}
 	b.ReportAllocs()
-	b.SetBytes(int64(len(frame)))
+	b.SetBytes(int64(n))
 	const seq = 41
 	for i := 0; i < b.N; i++ {
 		m, at, err := c.ReadMessage()

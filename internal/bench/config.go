@@ -17,6 +17,7 @@ const MaxConnsPerWorker = 15000
 // Config is one run, as the command line gives it.
 type Config struct {
 	Scenario       string
+	Server         string // ServerHerald or ServerCentrifugo
 	Targets        []Target
 	APIKey         string
 	Conns          int
@@ -96,8 +97,9 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 	urlHelp := "WebSocket URL of the node, ws://127.0.0.1:8080/ws; comma-separated for several (loopback only)"
 	fs.StringVar(&raw.urls, "url", "ws://127.0.0.1:8080/ws", urlHelp)
 	fs.StringVar(&raw.urls, "urls", "ws://127.0.0.1:8080/ws", "same as --url")
+	fs.StringVar(&cfg.Server, "server", ServerHerald, "protocol the server speaks: herald, or centrifugo (v6 JSON protocol, idle and fanout only)")
 	fs.StringVar(&raw.token, "token", "", "JWT sent as Authorization: Bearer on every WebSocket, when the server checks them")
-	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for /api/* (Authorization: Bearer), when the server has keys")
+	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for /api/* (Authorization: Bearer; Centrifugo: X-API-Key), when the server has keys")
 	fs.StringVar(&raw.pids, "server-pid", "", "server process id(s), comma-separated, for RSS and CPU from /proc")
 	fs.IntVar(&cfg.Topics, "topics", 1, "topics; connection i subscribes to topic i mod T")
 	fs.StringVar(&cfg.TopicPrefix, "topic-prefix", "bench.", "topic names are this plus a number")
@@ -130,6 +132,9 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 
 // finish checks the flags and fills what follows from them.
 func (c *Config) finish(raw *rawFlags) error {
+	if err := c.checkServer(); err != nil {
+		return err
+	}
 	if err := c.parseTargets(raw.urls, raw.token); err != nil {
 		return err
 	}
@@ -181,6 +186,16 @@ func parsePIDs(s string) ([]int, error) {
 		pids = append(pids, pid)
 	}
 	return pids, nil
+}
+
+func (c *Config) checkServer() error {
+	if _, ok := dialects[c.Server]; !ok {
+		return fmt.Errorf("--server: unknown server %q (want one of %s)", c.Server, strings.Join(Servers, ", "))
+	}
+	if !serverSupports(c.Server, c.Scenario) {
+		return fmt.Errorf("--server %s: the %s scenario is Herald's only", c.Server, c.Scenario)
+	}
+	return nil
 }
 
 // check refuses values that make no run.
@@ -257,6 +272,9 @@ Examples, against "herald --addr 127.0.0.1:8080" whose pid is $PID:
   herald-bench fanout  --url ws://127.0.0.1:8080/ws --conns 10000 --rate 2 --publishers 1 --server-pid $PID
   herald-bench churn   --url ws://127.0.0.1:8080/ws --rate 500 --duration 10s --server-pid $PID
   herald-bench cluster --urls ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws,ws://127.0.0.1:8083/ws --conns 3000
+
+The same scenarios against Centrifugo v6 (idle and fanout; see scripts/compare.sh):
+  herald-bench fanout  --server centrifugo --url ws://127.0.0.1:8000/connection/websocket --api-key $KEY --conns 10000
 
 Scenarios:
 `)

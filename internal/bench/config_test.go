@@ -72,6 +72,9 @@ func TestParseArgsRefusesBadInput(t *testing.T) {
 		{[]string{"churn", "--rate", "0"}, "--rate"},
 		{[]string{"churn", "--workers", "0"}, "--workers"},
 		{[]string{"idle", "--op-timeout", "0s"}, "--op-timeout"},
+		{[]string{"fanout", "--server", "nats"}, "unknown server"},
+		{[]string{"churn", "--server", "centrifugo"}, "Herald's only"},
+		{[]string{"cluster", "--server", "centrifugo", "--urls", "ws://127.0.0.1:1/ws,ws://127.0.0.1:2/ws"}, "Herald's only"},
 	}
 	for _, c := range cases {
 		_, err := ParseArgs(c.args, &bytes.Buffer{})

@@ -25,11 +25,10 @@ type httpConn struct {
 	req      []byte
 }
 
-func newHTTPConn(t Target, path, apiKey string, timeout time.Duration) *httpConn {
-	head := "POST " + path + " HTTP/1.1\r\nHost: " + t.HostPort + "\r\nContent-Type: application/json\r\n"
-	if apiKey != "" {
-		head += "Authorization: Bearer " + apiKey + "\r\n"
-	}
+// newHTTPConn prepares requests to path; auth is a whole header line
+// ending in CRLF, or "".
+func newHTTPConn(t Target, path, auth string, timeout time.Duration) *httpConn {
+	head := "POST " + path + " HTTP/1.1\r\nHost: " + t.HostPort + "\r\nContent-Type: application/json\r\n" + auth
 	return &httpConn{hostPort: t.HostPort, head: []byte(head + "Content-Length: "), timeout: timeout}
 }
 

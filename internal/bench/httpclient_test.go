@@ -43,7 +43,7 @@ func TestHTTPConnKeepsAliveAndSendsKey(t *testing.T) {
 	}))
 	defer srv.Close()
 	target := Target{HostPort: srv.Listener.Addr().String()}
-	hc := newHTTPConn(target, "/api/publish", "secret", 5*time.Second)
+	hc := newHTTPConn(target, "/api/publish", dialectOf(ServerHerald).headerLine("secret"), 5*time.Second)
 	defer hc.close()
 	for i := 0; i < 3; i++ {
 		status, body, err := hc.post(context.Background(), []byte(`{}`))

@@ -20,6 +20,7 @@ const (
 // source address 127.0.0.(1 + i%SourceIPs).
 type Plan struct {
 	Scenario    string        `json:"scenario"`
+	Server      string        `json:"server"` // ServerHerald or ServerCentrifugo
 	Worker      int           `json:"worker"`
 	Targets     []Target      `json:"targets"`
 	First       int           `json:"first"`

@@ -16,6 +16,7 @@ import (
 // or at a fixed total rate.
 type publishers struct {
 	cfg      Config
+	dialect  dialect
 	counter  atomic.Int64 // "n" of the next message
 	perTopic []atomic.Uint64
 	ok       atomic.Int64
@@ -24,7 +25,7 @@ type publishers struct {
 }
 
 func newPublishers(cfg Config) *publishers {
-	return &publishers{cfg: cfg, perTopic: make([]atomic.Uint64, cfg.Topics)}
+	return &publishers{cfg: cfg, dialect: dialectOf(cfg.Server), perTopic: make([]atomic.Uint64, cfg.Topics)}
 }
 
 // run publishes until ctx ends and returns when every publisher stopped.
@@ -45,7 +46,7 @@ func (p *publishers) run(ctx context.Context) {
 func (p *publishers) loop(ctx context.Context, j int) {
 	conns := make([]*httpConn, len(p.cfg.Targets))
 	for i, t := range p.cfg.Targets {
-		conns[i] = newHTTPConn(t, "/api/publish", p.cfg.APIKey, p.cfg.OpTimeout)
+		conns[i] = newHTTPConn(t, "/api/publish", p.dialect.headerLine(p.cfg.APIKey), p.cfg.OpTimeout)
 		defer conns[i].close()
 	}
 	perRate := p.cfg.Rate / float64(p.cfg.Publishers)
@@ -78,7 +79,7 @@ func sendTime(start time.Time, k int, rate float64) int64 {
 }
 
 func (p *publishers) appendBody(dst []byte, topic int, sent int64) []byte {
-	dst = append(dst, `{"topic":"`...)
+	dst = append(dst, p.dialect.topicKey...)
 	dst = append(dst, p.cfg.TopicPrefix...)
 	dst = strconv.AppendInt(dst, int64(topic), 10)
 	dst = append(dst, `","data":`...)
@@ -87,7 +88,7 @@ func (p *publishers) appendBody(dst []byte, topic int, sent int64) []byte {
 }
 
 // post sends one publish; only a 200 counts as published (PROTOCOL.md
-// section 3).
+// section 3), and for Centrifugo only a 200 without an error in its body.
 func (p *publishers) post(ctx context.Context, hc *httpConn, body []byte) error {
 	status, reply, err := hc.post(ctx, body)
 	if err != nil {
@@ -95,6 +96,9 @@ func (p *publishers) post(ctx context.Context, hc *httpConn, body []byte) error 
 	}
 	if status != http.StatusOK {
 		return &StatusError{Code: status, Body: string(bytes.TrimSpace(reply))}
+	}
+	if p.dialect.refused(reply) {
+		return fmt.Errorf("%w: publish: %s", errServerError, bytes.TrimSpace(reply))
 	}
 	return nil
 }

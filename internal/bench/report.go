@@ -9,6 +9,7 @@ import (
 // Report is the outcome of one run: the JSON line on stdout.
 type Report struct {
 	Scenario   string   `json:"scenario"`
+	Server     string   `json:"server"`
 	URLs       []string `json:"urls"`
 	Workers    int      `json:"workers"`
 	Conns      int      `json:"conns,omitempty"`
@@ -63,7 +64,7 @@ type Report struct {
 }
 
 func newReport(cfg Config) *Report {
-	r := &Report{Scenario: cfg.Scenario, Topics: cfg.Topics, Rate: cfg.Rate}
+	r := &Report{Scenario: cfg.Scenario, Server: cfg.Server, Topics: cfg.Topics, Rate: cfg.Rate}
 	for _, t := range cfg.Targets {
 		r.URLs = append(r.URLs, t.URL)
 	}
@@ -142,7 +143,7 @@ func perSecond(n, s float64) float64 {
 func (r *Report) Human() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	p("herald-bench %s against %s (%d worker processes)", r.Scenario, strings.Join(r.URLs, ", "), r.Workers)
+	p("herald-bench %s against %s at %s (%d worker processes)", r.Scenario, r.Server, strings.Join(r.URLs, ", "), r.Workers)
 	if r.Scenario != ScenarioChurn {
 		p("  connections: %d of %d connected, %d failed; connect+subscribe %s", r.Connected, r.Conns, r.ConnectErrors, latLine(r.ConnectLatency))
 	}

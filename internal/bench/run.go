@@ -154,7 +154,7 @@ func makePlans(cfg Config, deadline time.Time) []Plan {
 	plans := make([]Plan, n)
 	for w := range plans {
 		p := Plan{
-			Scenario: cfg.Scenario, Worker: w, Targets: cfg.Targets,
+			Scenario: cfg.Scenario, Server: cfg.Server, Worker: w, Targets: cfg.Targets,
 			Topics: cfg.Topics, TopicPrefix: cfg.TopicPrefix, SourceIPs: cfg.SourceIPs,
 			ConnectRate: cfg.ConnectRate / float64(n), Inflight: cfg.Inflight,
 			OpTimeout: cfg.OpTimeout, Deadline: deadline, Progress: workerProgress,

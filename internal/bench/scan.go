@@ -86,16 +86,23 @@ func parseDelivery(msg []byte) (delivery, bool) {
 	if d.seq, ok = intField(msg, `"seq":`); !ok {
 		return d, false
 	}
+	d.sent, d.n, ok = parseData(msg)
+	return d, ok
+}
+
+// parseData reads t and n from the first "data" of msg: the payload the
+// benchmark published, whichever server carried it.
+func parseData(msg []byte) (sent, n int64, ok bool) {
 	i := bytes.Index(msg, []byte(`"data":`))
 	if i < 0 {
-		return d, false
+		return 0, 0, false
 	}
 	data := msg[i:]
-	if d.sent, ok = intField(data, `"t":`); !ok {
-		return d, false
+	if sent, ok = intField(data, `"t":`); !ok {
+		return 0, 0, false
 	}
-	d.n, _ = intField(data, `"n":`)
-	return d, true
+	n, _ = intField(data, `"n":`)
+	return sent, n, true
 }
 
 // appendPayload appends the data value the benchmark publishes.

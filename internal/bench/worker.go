@@ -26,6 +26,7 @@ type worker struct {
 	lastDelivery                                       atomic.Int64 // Unix ns
 	reads                                              atomic.Int64 // read calls that brought data
 	pings                                              atomic.Int64 // server pings answered
+	cfPong                                             atomic.Bool  // Centrifugo wants its pings answered
 	perTopic                                           []atomic.Uint64
 	latency, connectLat, cycleLat                      Histogram
 	kinds                                              errorKinds
@@ -154,6 +155,10 @@ func (w *worker) keep(c *wsConn, topic int, seq int64) {
 	w.open.Add(1)
 	w.connected.Add(1)
 	w.readers.Add(1)
+	if w.plan.Server == ServerCentrifugo {
+		go w.readCentrifugo(c, topic)
+		return
+	}
 	go w.read(c, topic, seq)
 }
 
@@ -164,10 +169,7 @@ func (w *worker) read(c *wsConn, topic int, lastSeq int64) {
 	for {
 		msg, at, err := c.ReadMessage()
 		if err != nil {
-			if !w.closing.Load() {
-				w.closed.Add(1)
-				w.kinds.add("read", err)
-			}
+			w.readEnded(err)
 			return
 		}
 		switch string(msgType(msg)) {
@@ -182,21 +184,22 @@ func (w *worker) read(c *wsConn, topic int, lastSeq int64) {
 	}
 }
 
+// readEnded counts a connection that ended while the run still needed it.
+func (w *worker) readEnded(err error) {
+	if !w.closing.Load() {
+		w.closed.Add(1)
+		w.kinds.add("read", err)
+	}
+}
+
 // onDelivery counts one message and checks its seq follows lastSeq.
 func (w *worker) onDelivery(msg []byte, at time.Time, topic int, lastSeq int64) int64 {
 	d, ok := parseDelivery(msg)
 	if !ok {
-		w.errs.Add(1)
-		w.kinds.add("read", fmt.Errorf("%w: unreadable message", ErrFrame))
+		w.unreadable()
 		return lastSeq
 	}
-	w.received.Add(1)
-	w.perTopic[topic].Add(1)
-	now := at.UnixNano()
-	w.latency.Record(time.Duration(now - d.sent))
-	if w.lastDelivery.Load() < now {
-		w.lastDelivery.Store(now) // a race between readers moves it back by a burst at most
-	}
+	w.count(d.sent, at, topic)
 	switch {
 	case d.seq <= lastSeq:
 		w.dups.Add(1)
@@ -205,6 +208,22 @@ func (w *worker) onDelivery(msg []byte, at time.Time, topic int, lastSeq int64) 
 		w.gaps.Add(1)
 	}
 	return d.seq
+}
+
+// count records one delivery of topic, sent at sent (Unix ns) and read at.
+func (w *worker) count(sent int64, at time.Time, topic int) {
+	w.received.Add(1)
+	w.perTopic[topic].Add(1)
+	now := at.UnixNano()
+	w.latency.Record(time.Duration(now - sent))
+	if w.lastDelivery.Load() < now {
+		w.lastDelivery.Store(now) // a race between readers moves it back by a burst at most
+	}
+}
+
+func (w *worker) unreadable() {
+	w.errs.Add(1)
+	w.kinds.add("read", fmt.Errorf("%w: unreadable message", ErrFrame))
 }
 
 // openSubscribed dials connection i, reads the welcome, subscribes to the
@@ -220,7 +239,7 @@ func (w *worker) openSubscribed(ctx context.Context, i, topic int) (*wsConn, int
 	}
 	dl, _ := ctx.Deadline()
 	_ = c.nc.SetDeadline(dl)
-	seq, err := w.welcomeAndSubscribe(c, topic)
+	seq, err := w.subscribe(c, topic)
 	if err != nil {
 		c.Close()
 		return nil, 0, err
@@ -228,6 +247,16 @@ func (w *worker) openSubscribed(ctx context.Context, i, topic int) (*wsConn, int
 	_ = c.nc.SetDeadline(time.Time{})
 	w.connectLat.Record(time.Since(start))
 	return c, seq, nil
+}
+
+// subscribe does the server's opening exchange and subscribes to topic,
+// returning the seq the topic is at (0 for Centrifugo, which has none
+// without history).
+func (w *worker) subscribe(c *wsConn, topic int) (int64, error) {
+	if w.plan.Server == ServerCentrifugo {
+		return 0, w.centrifugoSubscribe(c, topic)
+	}
+	return w.welcomeAndSubscribe(c, topic)
 }
 
 // welcomeAndSubscribe reads the welcome and subscribes (PROTOCOL.md
@@ -268,7 +297,7 @@ func (w *worker) checkAlive(ctx context.Context) {
 	w.mu.Lock()
 	conns := w.conns
 	w.mu.Unlock()
-	ping := []byte(`{"type":"ping","id":"alive"}`)
+	ping := dialectOf(w.plan.Server).aliveProbe
 	for _, c := range conns {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(w.plan.OpTimeout))
 		_ = c.WriteText(ping)
