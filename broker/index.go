@@ -18,8 +18,9 @@ type entry struct {
 }
 
 // index finds the subscriptions whose topic or pattern matches a topic:
-// exact topics in sharded maps, wildcard patterns in a trie as NATS's
-// sublist (a level per token, a '*' branch and a '>' branch).
+// exact topics in sharded maps, wildcard patterns in a radix trie (trie.go)
+// with a '*' branch and a '>' end at each node, as NATS's sublist has per
+// token.
 type index struct {
 	seed     maphash.Seed
 	shards   [indexShards]exactShard
@@ -35,15 +36,6 @@ type patternTrie struct {
 	mu      sync.RWMutex
 	root    node
 	entries map[string]*entry // by pattern, for lookups and listing
-}
-
-// node is one level of the trie: the literal tokens that follow, the '*'
-// branch, the pattern that ends here and the pattern ending in '>' here.
-type node struct {
-	next map[string]*node
-	star *node
-	leaf *entry // the pattern whose last token led to this node
-	tail *entry // the pattern "<path>.>" (or ">" at the root)
 }
 
 func newIndex() *index {
@@ -168,95 +160,6 @@ func (ix *index) match(topic string, dst []*entry) []*entry {
 	sh := ix.rlock(topic)
 	defer ix.runlock(sh)
 	return ix.matchLocked(sh, topic, dst)
-}
-
-func (n *node) match(topic string, dst []*entry) []*entry {
-	tok, more := nextToken(topic)
-	if n.tail != nil {
-		dst = append(dst, n.tail) // '>' takes this token and all after it
-	}
-	rest := ""
-	if more {
-		rest = topic[len(tok)+1:]
-	}
-	if c := n.next[tok]; c != nil {
-		dst = c.matchRest(rest, more, dst)
-	}
-	if n.star != nil {
-		dst = n.star.matchRest(rest, more, dst)
-	}
-	return dst
-}
-
-func (n *node) matchRest(rest string, more bool, dst []*entry) []*entry {
-	if more {
-		return n.match(rest, dst)
-	}
-	if n.leaf != nil {
-		dst = append(dst, n.leaf)
-	}
-	return dst
-}
-
-func (n *node) insert(pattern string, e *entry) {
-	tok, more := nextToken(pattern)
-	if tok == ">" {
-		n.tail = e
-		return
-	}
-	c := n.child(tok, true)
-	if !more {
-		c.leaf = e
-		return
-	}
-	c.insert(pattern[len(tok)+1:], e)
-}
-
-// remove drops pattern and prunes the nodes left empty.
-func (n *node) remove(pattern string) {
-	tok, more := nextToken(pattern)
-	if tok == ">" {
-		n.tail = nil
-		return
-	}
-	c := n.child(tok, false)
-	if c == nil {
-		return
-	}
-	if more {
-		c.remove(pattern[len(tok)+1:])
-	} else {
-		c.leaf = nil
-	}
-	if c.empty() {
-		if tok == "*" {
-			n.star = nil
-		} else {
-			delete(n.next, tok)
-		}
-	}
-}
-
-func (n *node) child(tok string, create bool) *node {
-	if tok == "*" {
-		if n.star == nil && create {
-			n.star = &node{}
-		}
-		return n.star
-	}
-	c := n.next[tok]
-	if c == nil && create {
-		if n.next == nil {
-			n.next = make(map[string]*node)
-		}
-		c = &node{}
-		n.next[tok] = c
-	}
-	return c
-}
-
-func (n *node) empty() bool {
-	return len(n.next) == 0 && n.star == nil && n.leaf == nil && n.tail == nil
 }
 
 // counts calls fn for every topic or pattern with its number of
