@@ -44,7 +44,8 @@ type Engine struct {
 	probeID   string        // starts every probe token: two nodes named alike never take each other's
 	probeN    atomic.Uint64
 
-	stats stats
+	stats   stats
+	refused lastRefusal // when Redis last refused a publish, for Ready
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -153,6 +154,7 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)
 	}
+	e.refused.clear()
 	return parseResult(t, reply)
 }
 

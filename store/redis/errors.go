@@ -65,6 +65,7 @@ func (e *Engine) failPublish(err error) error {
 	e.stats.failed(err)
 	err = fmt.Errorf("herald/redis: publish: %w", err)
 	if code, ok := refusal(err); ok {
+		e.refused.record()
 		return unavailable(err, fmt.Sprintf(msgRefused, code))
 	}
 	var reply goredis.Error

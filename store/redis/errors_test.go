@@ -116,10 +116,42 @@ func TestRedisRefusingWritesIsUnavailableAndNotReady(t *testing.T) {
 				t.Fatalf("Ready while Redis refuses writes: %v, want unavailable", err)
 			}
 			r.restore(t, srv, a)
-			if !eventually(func() bool { return e.Ready(ctxFor(t)) == nil }) {
-				t.Fatalf("not ready %v after Redis takes writes again: %v", waitTimeout, e.Ready(ctxFor(t)))
-			}
 			mustPublish(t, e, request("full"))
+			if err := e.Ready(ctxFor(t)); err != nil {
+				t.Fatalf("Ready after a publish succeeded again: %v", err)
+			}
+		})
+	}
+}
+
+// Ready asks Redis for a write: a node with no publishes of its own finds
+// a Redis that refuses them, and is ready again once Redis takes writes.
+func TestReadyAsksRedisForAWrite(t *testing.T) {
+	for name, r := range map[string]refusal{
+		"out of memory": {
+			refuse: func(t *testing.T, _ *redistest.Server, a *goredis.Client) {
+				do(t, a, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+				do(t, a, "CONFIG", "SET", "maxmemory", "1")
+			},
+			restore: refusals["out of memory"].restore,
+		},
+		"read-only replica": refusals["read-only replica"],
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			a := admin(t, srv.Addr())
+			e := newEngine(t, srv.URL(), redis.Config{})
+			if err := e.Ready(ctxFor(t)); err != nil {
+				t.Fatalf("Ready: %v", err)
+			}
+			r.refuse(t, srv, a)
+			if err := e.Ready(ctxFor(t)); !errors.Is(err, broker.ErrUnavailable) {
+				t.Fatalf("Ready while Redis refuses writes: %v, want unavailable", err)
+			}
+			r.restore(t, srv, a)
+			if err := e.Ready(ctxFor(t)); err != nil {
+				t.Fatalf("Ready after Redis takes writes again: %v", err)
+			}
 		})
 	}
 }
