@@ -77,202 +77,6 @@ func newConn(drv driver, lim *limits) *conn {
 	return c
 }
 
-// Send queues frame (broker.Conn). It never blocks and never copies.
-func (c *conn) Send(frame []byte) bool {
-	ok, wake := c.queue(frame)
-	c.wake(wake)
-	return ok
-}
-
-// SendDeferred queues frame like Send but leaves the write to the Flusher
-// it returns (broker.DeferredConn); nil when the driver already knows.
-func (c *conn) SendDeferred(frame []byte) (bool, broker.Flusher) {
-	ok, wake := c.queue(frame)
-	if !wake {
-		return ok, nil
-	}
-	if d, deferring := c.drv.(deferringDriver); deferring {
-		return ok, d.scheduleDeferred(c)
-	}
-	c.drv.schedule(c)
-	return ok, nil
-}
-
-// queue takes frame, or overflows into a close with 4000; wake says the
-// driver must be told.
-func (c *conn) queue(frame []byte) (ok, wake bool) {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return false, false
-	}
-	if c.queued+len(frame) > c.lim.maxQueue {
-		// PROTOCOL.md section 6: drop what is queued, send 4000.
-		c.startClosing()
-		c.dropQueue = true
-		wake = c.markScheduled()
-		c.mu.Unlock()
-		c.lim.stats.closed(false, 4000)
-		return false, wake
-	}
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
-	c.sentSince = true
-	wake = c.markScheduled()
-	c.mu.Unlock()
-	return true, wake
-}
-
-// Close queues a close frame after what is queued (broker.Conn); the
-// socket is closed once it is written, or after CloseTimeout.
-func (c *conn) Close(code int, reason string) {
-	if !c.isClosing() { // spare compiling a frame that would be dropped
-		if c.closeWith(closeFrame(ws.StatusCode(code), reason)) {
-			c.lim.stats.closed(false, ws.StatusCode(code))
-		}
-	}
-}
-
-// fail closes the connection for err, with err's close code.
-func (c *conn) fail(err error) {
-	if !c.isClosing() {
-		code := closeCodeOf(err)
-		if c.closeWith(closeFrame(code, err.Error())) {
-			c.lim.stats.closed(false, code)
-		}
-	}
-}
-
-// closeWith queues the close frame and reports whether this call started
-// the close; only the first close of a connection is counted.
-func (c *conn) closeWith(frame []byte) (started bool) {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return false
-	}
-	c.startClosing()
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
-	c.closeQueued = true
-	wake := c.markScheduled()
-	c.mu.Unlock()
-	c.wake(wake)
-	return true
-}
-
-// control queues a control frame the protocol requires (a pong, a ping),
-// outside the queue bound: it is tiny and the peer asked for it.
-func (c *conn) control(frame []byte) {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
-		return
-	}
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
-	wake := c.markScheduled()
-	c.mu.Unlock()
-	c.wake(wake)
-}
-
-// startClosing is called with c.mu held. The deadline leaves a quarter of
-// CloseTimeout for the sweep that enforces it, which runs at least that
-// often, so the socket is closed within CloseTimeout.
-func (c *conn) startClosing() {
-	c.closing = true
-	c.closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
-}
-
-// markScheduled is called with c.mu held; it says whether the driver must
-// be told.
-func (c *conn) markScheduled() bool {
-	if c.scheduled {
-		return false
-	}
-	c.scheduled = true
-	return true
-}
-
-func (c *conn) wake(needed bool) {
-	if needed {
-		c.drv.schedule(c)
-	}
-}
-
-// batch appends to dst the unwritten bytes of up to max queued frames, for
-// one writev. The slices stay valid after the lock is released: frames
-// only leave the queue through written, which the same writer calls.
-func (c *conn) batch(dst [][]byte, max int) [][]byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dropQueue {
-		c.dropForSlowConsumer()
-	}
-	for i, f := range c.frames {
-		if i == max {
-			break
-		}
-		if i == 0 {
-			f = f[c.offset:]
-		}
-		dst = append(dst, f)
-	}
-	return dst
-}
-
-// dropForSlowConsumer keeps only a half-written head frame (cutting it would
-// corrupt the stream) and queues the 4000 close frame after it.
-func (c *conn) dropForSlowConsumer() {
-	keep := 0
-	if c.offset > 0 && len(c.frames) > 0 {
-		keep = 1
-	}
-	c.lim.stats.droppedFrames(len(c.frames) - keep)
-	clear(c.frames[keep:])
-	c.frames = c.frames[:keep]
-	c.queued = 0
-	if keep == 1 {
-		c.queued = len(c.frames[0]) - c.offset
-	}
-	frame := closeFrame(4000, "slow consumer")
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
-	c.closeQueued = true
-	c.dropQueue = false
-}
-
-// written records that n more bytes went out. empty says the queue is
-// drained (and c is no longer scheduled); closeSent that the close frame
-// was among them.
-func (c *conn) written(n int) (empty, closeSent bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.queued -= n
-	done := 0
-	for done < len(c.frames) && n > 0 {
-		rest := len(c.frames[done]) - c.offset
-		if n < rest {
-			c.offset += n
-			n = 0
-			break
-		}
-		n -= rest
-		c.offset = 0
-		done++
-	}
-	if done > 0 {
-		left := copy(c.frames, c.frames[done:])
-		clear(c.frames[left:]) // written frames are not retained
-		c.frames = c.frames[:left]
-	}
-	if len(c.frames) > 0 || c.dropQueue {
-		return false, false
-	}
-	c.scheduled = false
-	return true, c.closeQueued
-}
-
 // finish marks c gone and says whether this call did it; the caller then
 // calls Disconnected. abrupt says no close frame was sent or received
 // before. Safe from any goroutine.
@@ -325,7 +129,7 @@ func (c *conn) sweep(now int64, ping bool) (expired bool) {
 		return false
 	}
 	if ping {
-		c.control(framePing)
+		c.Send(framePing) // counted in the queue: a reader too slow for it is closed with 4000
 	}
 	return false
 }
@@ -333,8 +137,15 @@ func (c *conn) sweep(now int64, ping bool) (expired bool) {
 // The frameSink side: called by the goroutine that reads c.
 
 func (c *conn) onText(payload []byte) { c.recv.HandleText(payload) }
-func (c *conn) onPing(payload []byte) { c.control(pongFrame(payload)) }
 func (c *conn) onPong()               {}
+
+// onPing answers a ping (RFC 6455 section 5.5.2) if the receiver lets it
+// spend the command rate; the pong then counts in the queue like any frame.
+func (c *conn) onPing(payload []byte) {
+	if c.recv.AllowPing() {
+		c.Send(pongFrame(payload))
+	}
+}
 
 // onClose answers the peer's close frame with its code (RFC 6455 section
 // 5.5.1); the socket is closed once that is written.

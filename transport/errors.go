@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
 )
 
 // Errors that end a connection. Each maps to one close code of PROTOCOL.md
@@ -25,19 +26,19 @@ var (
 func closeCodeOf(err error) ws.StatusCode {
 	switch {
 	case errors.Is(err, ErrBinary):
-		return ws.StatusUnsupportedData
+		return broker.CloseUnsupportedData
 	case errors.Is(err, ErrInvalidUTF8):
-		return ws.StatusInvalidFramePayloadData
+		return broker.CloseInvalidPayload
 	case errors.Is(err, ErrMessageTooBig):
-		return ws.StatusMessageTooBig
+		return broker.CloseMessageTooBig
 	case errors.Is(err, ErrSlowConsumer):
-		return 4000
+		return broker.CloseSlowConsumer
 	case errors.Is(err, ErrHeartbeatTimeout):
-		return 4002
+		return broker.CloseHeartbeatTimeout
 	case errors.Is(err, ErrServerClosed):
-		return ws.StatusGoingAway
+		return broker.CloseGoingAway
 	default:
-		return ws.StatusProtocolError
+		return broker.CloseProtocolError
 	}
 }
 

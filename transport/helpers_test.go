@@ -43,16 +43,21 @@ type echoAcceptor struct {
 	conns    []broker.Conn
 	sessions []*echoSession
 	welcome  []byte // sent from Open when set, as the broker does
+	// pingLimit is how many pings each session lets the transport answer,
+	// as the broker's rate limit would; 0: all of them.
+	pingLimit int64
 }
 
 type echoSession struct {
 	c            broker.Conn
 	texts        atomic.Int64
+	pings        atomic.Int64
+	pingLimit    int64
 	disconnected atomic.Int64
 }
 
 func (a *echoAcceptor) Open(c broker.Conn, info broker.ClientInfo) Receiver {
-	s := &echoSession{c: c}
+	s := &echoSession{c: c, pingLimit: a.pingLimit}
 	if a.welcome != nil {
 		c.Send(a.welcome)
 	}
@@ -66,6 +71,10 @@ func (a *echoAcceptor) Open(c broker.Conn, info broker.ClientInfo) Receiver {
 func (s *echoSession) HandleText(payload []byte) {
 	s.texts.Add(1)
 	s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(append([]byte(nil), payload...))))
+}
+
+func (s *echoSession) AllowPing() bool {
+	return s.pings.Add(1) <= s.pingLimit || s.pingLimit == 0
 }
 
 func (s *echoSession) Disconnected() { s.disconnected.Add(1) }
@@ -86,12 +95,17 @@ type testServer struct {
 // startServer serves srv.Upgrade on a loopback port; cleanup shuts it down.
 func startServer(t *testing.T, portable bool, cfg Config) *testServer {
 	t.Helper()
+	return startServerWith(t, portable, cfg, &echoAcceptor{})
+}
+
+// startServerWith is startServer with the test's own echo acceptor.
+func startServerWith(t *testing.T, portable bool, cfg Config, acc *echoAcceptor) *testServer {
+	t.Helper()
 	cfg.Portable = portable
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
 	}
 	cfg.Logger = zaptest.NewLogger(t)
-	acc := &echoAcceptor{}
 	srv, err := New(cfg, acc)
 	if err != nil {
 		t.Fatal(err)

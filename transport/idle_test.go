@@ -9,6 +9,7 @@ import (
 type textRecorder struct{ texts []string }
 
 func (r *textRecorder) HandleText(p []byte) { r.texts = append(r.texts, string(p)) }
+func (r *textRecorder) AllowPing() bool     { return true }
 func (r *textRecorder) Disconnected()       {}
 
 // TestReaderStateIsKeptOnlyMidFrame: a frame split over three reads and a

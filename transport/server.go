@@ -82,6 +82,12 @@ type Receiver interface {
 	// HandleText takes one complete text message; payload is valid only
 	// during the call.
 	HandleText(payload []byte)
+	// AllowPing is asked for each WebSocket ping; false drops the ping
+	// unanswered. Pings count toward the connection's command rate
+	// (PROTOCOL.md section 6, since 1.1). It is part of Receiver, not an
+	// optional capability, so that a wrapper that embeds a Receiver
+	// passes it on instead of hiding it.
+	AllowPing() bool
 	// Disconnected is called once, when the connection is gone.
 	Disconnected()
 }

@@ -4,13 +4,19 @@ import (
 	"sync/atomic"
 
 	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
 )
 
 // CloseCodes are the close codes counted one by one in Stats: those of
 // PROTOCOL.md section 6, plus the two RFC 6455 (section 7.4.1) reserves for
 // reporting: 1005, a client's close frame without a code, and 1006, a
 // connection gone without any close frame. Other codes count as 0.
-var CloseCodes = [...]int{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1009, 4000, 4001, 4002, 4003}
+var CloseCodes = [...]int{
+	broker.CloseNormal, broker.CloseGoingAway, broker.CloseProtocolError, broker.CloseUnsupportedData,
+	int(ws.StatusNoStatusRcvd), int(ws.StatusAbnormalClosure),
+	broker.CloseInvalidPayload, broker.CloseMessageTooBig,
+	broker.CloseSlowConsumer, broker.CloseTokenExpired, broker.CloseHeartbeatTimeout, broker.CloseTooManyErrors,
+}
 
 // Stats are the transport's counters since the server started.
 type Stats struct {

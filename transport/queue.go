@@ -1,0 +1,206 @@
+package transport
+
+import (
+	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
+)
+
+// The write queue. Every frame the server sends a client passes through
+// push and counts toward MaxQueueBytes: messages and replies, and since
+// 1.1 pongs, heartbeat pings and close frames too (PROTOCOL.md section 6),
+// so that nothing a client provokes can grow the queue past the bound.
+// Whatever overflows it gets the one answer of a slow reader: the queue is
+// dropped and the connection closed with 4000.
+
+// pushed is what became of a frame offered to the queue.
+type pushed uint8
+
+const (
+	refused    pushed = iota // the connection is closing: the frame is dropped
+	taken                    // the frame is queued
+	overflowed               // it did not fit: the queue is dropped and 4000 follows
+)
+
+// Send queues frame (broker.Conn). It never blocks and never copies.
+func (c *conn) Send(frame []byte) bool {
+	res, wake := c.queue(frame, false)
+	c.wake(wake)
+	return res == taken
+}
+
+// SendDeferred queues frame like Send but leaves the write to the Flusher
+// it returns (broker.DeferredConn); nil when the driver already knows.
+func (c *conn) SendDeferred(frame []byte) (bool, broker.Flusher) {
+	res, wake := c.queue(frame, false)
+	if !wake {
+		return res == taken, nil
+	}
+	if d, deferring := c.drv.(deferringDriver); deferring {
+		return res == taken, d.scheduleDeferred(c)
+	}
+	c.drv.schedule(c)
+	return res == taken, nil
+}
+
+// queue offers frame, a close frame when isClose, and counts an overflow's
+// close; wake says the driver must be told.
+func (c *conn) queue(frame []byte, isClose bool) (res pushed, wake bool) {
+	c.mu.Lock()
+	res = c.push(frame, isClose)
+	if res != refused {
+		wake = c.markScheduled()
+	}
+	c.mu.Unlock()
+	if res == overflowed {
+		c.lim.stats.closed(false, broker.CloseSlowConsumer)
+	}
+	return res, wake
+}
+
+// push queues frame under the bound. Called with c.mu held.
+func (c *conn) push(frame []byte, isClose bool) pushed {
+	if c.closing {
+		return refused
+	}
+	if c.queued+len(frame) > c.lim.maxQueue {
+		c.startClosing()
+		c.dropQueue = true // the writer's next batch drops it and sends 4000
+		return overflowed
+	}
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	c.sentSince = true
+	if isClose {
+		c.startClosing()
+		c.closeQueued = true
+	}
+	return taken
+}
+
+// Close queues a close frame after what is queued (broker.Conn); the
+// socket is closed once it is written, or after CloseTimeout.
+func (c *conn) Close(code int, reason string) {
+	if !c.isClosing() { // spare compiling a frame that would be dropped
+		if c.closeWith(closeFrame(ws.StatusCode(code), reason)) {
+			c.lim.stats.closed(false, ws.StatusCode(code))
+		}
+	}
+}
+
+// fail closes the connection for err, with err's close code.
+func (c *conn) fail(err error) {
+	if !c.isClosing() {
+		code := closeCodeOf(err)
+		if c.closeWith(closeFrame(code, err.Error())) {
+			c.lim.stats.closed(false, code)
+		}
+	}
+}
+
+// closeWith queues the close frame and reports whether this call started
+// the close with it, so that the caller counts it; only the first close of
+// a connection counts, and a close frame that overflows the queue was
+// counted as 4000.
+func (c *conn) closeWith(frame []byte) (started bool) {
+	res, wake := c.queue(frame, true)
+	c.wake(wake)
+	return res == taken
+}
+
+// startClosing is called with c.mu held. The deadline leaves a quarter of
+// CloseTimeout for the sweep that enforces it, which runs at least that
+// often, so the socket is closed within CloseTimeout.
+func (c *conn) startClosing() {
+	c.closing = true
+	c.closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
+}
+
+// markScheduled is called with c.mu held; it says whether the driver must
+// be told.
+func (c *conn) markScheduled() bool {
+	if c.scheduled {
+		return false
+	}
+	c.scheduled = true
+	return true
+}
+
+func (c *conn) wake(needed bool) {
+	if needed {
+		c.drv.schedule(c)
+	}
+}
+
+// batch appends to dst the unwritten bytes of up to max queued frames, for
+// one writev. The slices stay valid after the lock is released: frames
+// only leave the queue through written, which the same writer calls.
+func (c *conn) batch(dst [][]byte, max int) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropQueue {
+		c.dropForSlowConsumer()
+	}
+	for i, f := range c.frames {
+		if i == max {
+			break
+		}
+		if i == 0 {
+			f = f[c.offset:]
+		}
+		dst = append(dst, f)
+	}
+	return dst
+}
+
+// dropForSlowConsumer keeps only a half-written head frame (cutting it would
+// corrupt the stream) and queues the 4000 close frame after it: at most the
+// bound and one close frame stay queued.
+func (c *conn) dropForSlowConsumer() {
+	keep := 0
+	if c.offset > 0 && len(c.frames) > 0 {
+		keep = 1
+	}
+	c.lim.stats.droppedFrames(len(c.frames) - keep)
+	clear(c.frames[keep:])
+	c.frames = c.frames[:keep]
+	c.queued = 0
+	if keep == 1 {
+		c.queued = len(c.frames[0]) - c.offset
+	}
+	frame := closeFrame(broker.CloseSlowConsumer, "slow consumer")
+	c.frames = append(c.frames, frame)
+	c.queued += len(frame)
+	c.closeQueued = true
+	c.dropQueue = false
+}
+
+// written records that n more bytes went out. empty says the queue is
+// drained (and c is no longer scheduled); closeSent that the close frame
+// was among them.
+func (c *conn) written(n int) (empty, closeSent bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued -= n
+	done := 0
+	for done < len(c.frames) && n > 0 {
+		rest := len(c.frames[done]) - c.offset
+		if n < rest {
+			c.offset += n
+			n = 0
+			break
+		}
+		n -= rest
+		c.offset = 0
+		done++
+	}
+	if done > 0 {
+		left := copy(c.frames, c.frames[done:])
+		clear(c.frames[left:]) // written frames are not retained
+		c.frames = c.frames[:left]
+	}
+	if len(c.frames) > 0 || c.dropQueue {
+		return false, false
+	}
+	c.scheduled = false
+	return true, c.closeQueued
+}

@@ -1,0 +1,50 @@
+package transport
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
+)
+
+// TestPongsCountTowardTheQueueBound: the pong that does not fit closes
+// the connection with 4000, as a message would.
+func TestPongsCountTowardTheQueueBound(t *testing.T) {
+	stats := new(counters)
+	c := newConn(nopDriver{}, &limits{maxText: 1 << 10, maxQueue: 300, closeTimeout: 1, heartbeat: 1, stats: stats})
+	c.recv = &textRecorder{}
+	ping := frame(ws.OpPing, true, bytes.Repeat([]byte("p"), 125)) // its pong is 127 bytes
+	c.readData(bytes.Repeat(ping, 3))
+	if c.queued > 300 || !c.isClosing() {
+		t.Fatalf("%d bytes queued, closing %v: want the third pong to overflow 300", c.queued, c.isClosing())
+	}
+	batch := c.batch(nil, maxBatch)
+	if len(batch) != 1 || !bytes.Equal(batch[0], closeFrame(broker.CloseSlowConsumer, "slow consumer")) {
+		t.Fatalf("after the overflow the batch is %q, want the 4000 close frame only", batch)
+	}
+	if n := stats.closes[0][codeIndex(broker.CloseSlowConsumer)].Load(); n != 1 {
+		t.Fatalf("server 4000 closes = %d, want 1", n)
+	}
+}
+
+// TestACloseFrameThatOverflowsTheQueueIsA4000: a close frame counts too;
+// when it does not fit, the queue is dropped and the close is 4000's.
+func TestACloseFrameThatOverflowsTheQueueIsA4000(t *testing.T) {
+	stats := new(counters)
+	c := newConn(nopDriver{}, &limits{maxText: 1 << 10, maxQueue: 100, closeTimeout: 1, heartbeat: 1, stats: stats})
+	if !c.Send(make([]byte, 90)) {
+		t.Fatal("a frame within the bound refused")
+	}
+	c.Close(broker.CloseTooManyErrors, "too many errors")
+	batch := c.batch(nil, maxBatch)
+	if len(batch) != 1 || !bytes.Equal(batch[0], closeFrame(broker.CloseSlowConsumer, "slow consumer")) {
+		t.Fatalf("batch %q, want the 4000 close frame only", batch)
+	}
+	if n := stats.closes[0][codeIndex(broker.CloseTooManyErrors)].Load(); n != 0 {
+		t.Fatalf("the close that overflowed was counted as 4003 (%d)", n)
+	}
+	if n := stats.closes[0][codeIndex(broker.CloseSlowConsumer)].Load(); n != 1 {
+		t.Fatalf("server 4000 closes = %d, want 1", n)
+	}
+}
