@@ -126,3 +126,63 @@ func TestPingsTheReceiverRefusesAreNotAnswered(t *testing.T) {
 		}
 	})
 }
+
+// TestUnfinishedFragmentedMessageIsClosedWith1008: a message whose
+// fragments stop coming is closed once FragmentTimeout passes, however
+// many other frames keep the connection alive; the old code kept its
+// buffer for as long as pings came.
+func TestUnfinishedFragmentedMessageIsClosedWith1008(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		const timeout = 200 * time.Millisecond
+		ts := startServer(t, portable, Config{FragmentTimeout: timeout})
+		c := dialRaw(t, ts.addr, nil)
+		start := time.Now()
+		c.write(frame(ws.OpText, false, []byte("never")))
+		c.write(frame(ws.OpContinuation, false, []byte(" finished")))
+		time.Sleep(timeout / 2)
+		c.write(frame(ws.OpPing, true, nil))
+		if code := c.closeCode(); code != broker.ClosePolicyViolation {
+			t.Fatalf("close code %d, want %d", code, broker.ClosePolicyViolation)
+		}
+		if took := time.Since(start); took < timeout {
+			t.Fatalf("closed after %v, before FragmentTimeout", took)
+		}
+		s := ts.acc.all()[0]
+		eventually(t, "disconnected", func() bool { return s.disconnected.Load() == 1 })
+		if n := s.texts.Load(); n != 0 {
+			t.Fatalf("%d texts delivered", n)
+		}
+		if n := closeCount(t, ts.srv.Stats(), false, broker.ClosePolicyViolation); n != 1 {
+			t.Fatalf("%d server closes counted with 1008, want 1", n)
+		}
+	})
+}
+
+// TestFragmentedMessagesFinishedInTimeAreServed: back-to-back fragmented
+// messages, each whole well within FragmentTimeout and together lasting
+// longer (one ends and the next begins in the same read), are delivered,
+// and the connection stays open after them.
+func TestFragmentedMessagesFinishedInTimeAreServed(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		const timeout = 400 * time.Millisecond
+		ts := startServer(t, portable, Config{FragmentTimeout: timeout})
+		c := dialRaw(t, ts.addr, nil)
+		c.write(frame(ws.OpText, false, []byte("m0")))
+		for i := 1; i <= 6; i++ {
+			time.Sleep(timeout / 4)
+			c.write(append(frame(ws.OpContinuation, true, []byte("!")), frame(ws.OpText, false, []byte(fmt.Sprint("m", i)))...))
+			if got, want := c.text(), fmt.Sprint("m", i-1, "!"); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+		c.write(frame(ws.OpContinuation, true, []byte("!")))
+		if got := c.text(); got != "m6!" {
+			t.Fatalf("got %q", got)
+		}
+		time.Sleep(2 * timeout) // nothing is pending: no clock runs
+		c.write(frame(ws.OpText, true, []byte("still open")))
+		if got := c.text(); got != "still open" {
+			t.Fatalf("got %q", got)
+		}
+	})
+}

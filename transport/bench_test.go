@@ -14,6 +14,7 @@ func (s *nopSink) onText([]byte)         { s.texts++ }
 func (s *nopSink) onPing([]byte)         {}
 func (s *nopSink) onPong()               {}
 func (s *nopSink) onClose(ws.StatusCode) {}
+func (s *nopSink) onMessagePending(bool) {}
 
 // BenchmarkFrameRead parses a read buffer of 64 masked text frames, as an
 // event loop does after one read. It must not allocate.

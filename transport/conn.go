@@ -35,7 +35,8 @@ type limits struct {
 	maxQueue     int           // MaxQueueBytes
 	closeTimeout time.Duration // a closing connection is gone after this
 	heartbeat    time.Duration
-	stats        *counters // the server's; shared here so that a conn carries no pointer more
+	fragments    time.Duration // FragmentTimeout
+	stats        *counters     // the server's; shared here so that a conn carries no pointer more
 }
 
 // conn is one WebSocket connection. An idle one is this struct only: no
@@ -59,6 +60,7 @@ type conn struct {
 
 	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame
+	msgSince  atomic.Int64 // monotonic start of an unfinished fragmented message; 0: none
 	fd        int32        // the epoll path's descriptor
 	gen       uint32       // tells this fd's events from a former owner's
 	live      bool         // registered with its loop (loop goroutine only)
@@ -117,12 +119,19 @@ func (c *conn) expired(now int64) bool {
 	return c.closing && now > c.closeBy
 }
 
-// sweep does a connection's periodic duties: close it with 4002 when
+// sweep does a connection's periodic duties: close it with 1008 when a
+// fragmented message stayed unfinished for FragmentTimeout, with 4002 when
 // nothing came for two heartbeats, ping it when ping is set. It reports
 // whether the connection's close deadline passed, so the driver drops it.
 func (c *conn) sweep(now int64, ping bool) (expired bool) {
 	if c.expired(now) {
 		return true
+	}
+	if since := c.msgSince.Load(); since != 0 && now-since > int64(c.lim.fragments) {
+		// Frames that keep coming (pings) do not excuse it: the message
+		// pins up to twice MaxMessageBytes for as long as it is open.
+		c.fail(ErrFragmentTimeout)
+		return false
 	}
 	if now-c.lastHeard.Load() > 2*int64(c.lim.heartbeat) {
 		c.fail(ErrHeartbeatTimeout)
@@ -145,6 +154,17 @@ func (c *conn) onPing(payload []byte) {
 	if c.recv.AllowPing() {
 		c.Send(pongFrame(payload))
 	}
+}
+
+// onMessagePending stamps the start of a fragmented message for the
+// sweep, which may run on another goroutine (the portable path), and
+// clears it when the message is whole.
+func (c *conn) onMessagePending(pending bool) {
+	if pending {
+		c.msgSince.Store(max(monoNow(), 1)) // 0 means none
+		return
+	}
+	c.msgSince.Store(0)
 }
 
 // onClose answers the peer's close frame with its code (RFC 6455 section
@@ -176,6 +196,7 @@ func (c *conn) keepReader(r *frameReader) {
 // what arrives is dropped unparsed.
 func (c *conn) readData(data []byte) {
 	if c.isClosing() {
+		c.in = nil // nothing more is parsed: free a half-read message now
 		return
 	}
 	// Between frames a connection's reader holds nothing, so it lives on

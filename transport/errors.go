@@ -11,13 +11,14 @@ import (
 // Errors that end a connection. Each maps to one close code of PROTOCOL.md
 // section 6; closeCodeOf does the mapping in one place.
 var (
-	ErrProtocol         = errors.New("transport: protocol violation")                // 1002
-	ErrBinary           = errors.New("transport: binary messages are not supported") // 1003
-	ErrInvalidUTF8      = errors.New("transport: text is not valid UTF-8")           // 1007
-	ErrMessageTooBig    = errors.New("transport: message too big")                   // 1009
-	ErrSlowConsumer     = errors.New("transport: write queue overflowed")            // 4000
-	ErrHeartbeatTimeout = errors.New("transport: heartbeat timeout")                 // 4002
-	ErrServerClosed     = errors.New("transport: server closed")                     // 1001
+	ErrProtocol         = errors.New("transport: protocol violation")                       // 1002
+	ErrBinary           = errors.New("transport: binary messages are not supported")        // 1003
+	ErrInvalidUTF8      = errors.New("transport: text is not valid UTF-8")                  // 1007
+	ErrMessageTooBig    = errors.New("transport: message too big")                          // 1009
+	ErrSlowConsumer     = errors.New("transport: write queue overflowed")                   // 4000
+	ErrHeartbeatTimeout = errors.New("transport: heartbeat timeout")                        // 4002
+	ErrFragmentTimeout  = errors.New("transport: fragmented message not completed in time") // 1008
+	ErrServerClosed     = errors.New("transport: server closed")                            // 1001
 	ErrConfig           = errors.New("transport: bad config")
 )
 
@@ -35,6 +36,8 @@ func closeCodeOf(err error) ws.StatusCode {
 		return broker.CloseSlowConsumer
 	case errors.Is(err, ErrHeartbeatTimeout):
 		return broker.CloseHeartbeatTimeout
+	case errors.Is(err, ErrFragmentTimeout):
+		return broker.ClosePolicyViolation
 	case errors.Is(err, ErrServerClosed):
 		return broker.CloseGoingAway
 	default:

@@ -3,8 +3,9 @@ package transport
 import "testing"
 
 // FuzzFrameReader feeds arbitrary bytes, whole and split at one point, and
-// checks the reader neither panics nor depends on how its input is cut, and
-// never keeps more than one frame's worth of bytes.
+// checks the reader neither panics nor depends on how its input is cut,
+// never keeps more than one frame's worth of bytes, and reports a
+// fragmented message open exactly while it is.
 func FuzzFrameReader(f *testing.F) {
 	f.Add(validStream(), 5)
 	for _, tc := range malformedCases {
@@ -30,6 +31,9 @@ func FuzzFrameReader(f *testing.F) {
 			if whole.texts[i] != split.texts[i] {
 				t.Fatalf("text %d differs", i)
 			}
+		}
+		if split.pending != r.fragmented || whole.pending != split.pending {
+			t.Fatalf("message pending: sink %v, reader %v, whole %v", split.pending, r.fragmented, whole.pending)
 		}
 		if len(r.message) > limit {
 			t.Fatalf("message buffer %d bytes over the limit", len(r.message))

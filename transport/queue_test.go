@@ -48,3 +48,20 @@ func TestACloseFrameThatOverflowsTheQueueIsA4000(t *testing.T) {
 		t.Fatalf("server 4000 closes = %d, want 1", n)
 	}
 }
+
+// TestAClosingConnectionFreesItsHalfReadMessage: once closing, nothing
+// more is parsed, so a fragmented message's buffer goes at the next read
+// instead of when the socket does.
+func TestAClosingConnectionFreesItsHalfReadMessage(t *testing.T) {
+	c := newConn(nopDriver{}, &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1})
+	c.recv = &textRecorder{}
+	c.readData(frame(ws.OpText, false, bytes.Repeat([]byte("f"), 1000)))
+	if c.in == nil || c.msgSince.Load() == 0 {
+		t.Fatal("the open message is not kept and stamped")
+	}
+	c.Close(broker.CloseNormal, "")
+	c.readData(frame(ws.OpContinuation, false, []byte("more")))
+	if c.in != nil {
+		t.Fatal("a closing connection keeps its half-read message")
+	}
+}

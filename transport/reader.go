@@ -13,6 +13,10 @@ type frameSink interface {
 	onText(payload []byte)
 	onPing(payload []byte)
 	onPong()
+	// onMessagePending says a fragmented text message began (true) or was
+	// completed (false) (RFC 6455 section 5.4). A connection that ends
+	// mid-message gets no false.
+	onMessagePending(pending bool)
 	// onClose takes the peer's close frame; code is 0 when it had no body.
 	onClose(code ws.StatusCode)
 }
@@ -118,6 +122,7 @@ func (r *frameReader) handle(h ws.Header, payload []byte, sink frameSink) error 
 		if !h.Fin {
 			r.message = append(r.message[:0], payload...)
 			r.fragmented = true
+			sink.onMessagePending(true)
 			return nil
 		}
 		return deliverText(payload, sink)
@@ -128,6 +133,7 @@ func (r *frameReader) handle(h ws.Header, payload []byte, sink frameSink) error 
 		}
 		msg := r.message
 		r.message, r.fragmented = nil, false
+		sink.onMessagePending(false)
 		return deliverText(msg, sink) // RFC 6455 section 5.4: judged whole
 	case ws.OpPing:
 		sink.onPing(payload)

@@ -14,12 +14,15 @@ type recordSink struct {
 	pings  []string
 	pongs  int
 	closes []ws.StatusCode
+	// pending mirrors onMessagePending: a fragmented message is open
+	pending bool
 }
 
 func (s *recordSink) onText(p []byte)            { s.texts = append(s.texts, string(p)) }
 func (s *recordSink) onPing(p []byte)            { s.pings = append(s.pings, string(p)) }
 func (s *recordSink) onPong()                    { s.pongs++ }
 func (s *recordSink) onClose(code ws.StatusCode) { s.closes = append(s.closes, code) }
+func (s *recordSink) onMessagePending(p bool)    { s.pending = p }
 
 // feedInChunks feeds a copy of in to a new reader, chunk bytes at a time.
 func feedInChunks(in []byte, chunk int, limit int64) (*recordSink, *frameReader, error) {

@@ -55,6 +55,10 @@ type Config struct {
 	MaxQueueBytes   int           // queued for one reader before close 4000
 	Heartbeat       time.Duration // ping interval; silence for two closes with 4002
 	CloseTimeout    time.Duration // a closing socket is closed after this at the latest; 0: 5s
+	// FragmentTimeout is how long a fragmented message may take to arrive
+	// whole, from its first fragment; past it the connection is closed
+	// with 1008. 0: 10s.
+	FragmentTimeout time.Duration
 	Logger          *zap.Logger
 
 	// Portable runs every connection on a goroutine of its own over
@@ -69,6 +73,7 @@ const (
 	DefaultMaxQueueBytes   = 1 << 20
 	DefaultHeartbeat       = 25 * time.Second
 	DefaultCloseTimeout    = 5 * time.Second
+	DefaultFragmentTimeout = 10 * time.Second
 )
 
 // Acceptor is what the transport needs from the layer above when a
@@ -133,6 +138,7 @@ func New(cfg Config, a Acceptor) (*Server, error) {
 			maxQueue:     cfg.MaxQueueBytes,
 			closeTimeout: cfg.CloseTimeout,
 			heartbeat:    cfg.Heartbeat,
+			fragments:    cfg.FragmentTimeout,
 			stats:        stats,
 		},
 	}
@@ -144,7 +150,7 @@ func New(cfg Config, a Acceptor) (*Server, error) {
 }
 
 func fillDefaults(cfg *Config) error {
-	if cfg.Loops < 0 || cfg.MaxMessageBytes < 0 || cfg.MaxQueueBytes < 0 || cfg.Heartbeat < 0 || cfg.CloseTimeout < 0 {
+	if cfg.Loops < 0 || cfg.MaxMessageBytes < 0 || cfg.MaxQueueBytes < 0 || cfg.Heartbeat < 0 || cfg.CloseTimeout < 0 || cfg.FragmentTimeout < 0 {
 		return fmt.Errorf("%w: negative setting in %+v", ErrConfig, *cfg)
 	}
 	if cfg.Loops == 0 {
@@ -162,17 +168,20 @@ func fillDefaults(cfg *Config) error {
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
 	}
+	if cfg.FragmentTimeout == 0 {
+		cfg.FragmentTimeout = DefaultFragmentTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
 	return nil
 }
 
-// sweepInterval is how often connections are checked for heartbeats and
-// close deadlines: often enough that both are met within a quarter of
-// their length.
+// sweepInterval is how often connections are checked for heartbeats,
+// close deadlines and unfinished fragmented messages: often enough that
+// each is met within a quarter of its length.
 func sweepInterval(lim *limits) time.Duration {
-	d := min(lim.heartbeat, lim.closeTimeout) / 4
+	d := min(lim.heartbeat, lim.closeTimeout, lim.fragments) / 4
 	return max(d, 5*time.Millisecond)
 }
 

@@ -14,7 +14,7 @@ import (
 var CloseCodes = [...]int{
 	broker.CloseNormal, broker.CloseGoingAway, broker.CloseProtocolError, broker.CloseUnsupportedData,
 	int(ws.StatusNoStatusRcvd), int(ws.StatusAbnormalClosure),
-	broker.CloseInvalidPayload, broker.CloseMessageTooBig,
+	broker.CloseInvalidPayload, broker.ClosePolicyViolation, broker.CloseMessageTooBig,
 	broker.CloseSlowConsumer, broker.CloseTokenExpired, broker.CloseHeartbeatTimeout, broker.CloseTooManyErrors,
 }
 
