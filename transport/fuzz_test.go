@@ -4,8 +4,9 @@ import "testing"
 
 // FuzzFrameReader feeds arbitrary bytes, whole and split at one point, and
 // checks the reader neither panics nor depends on how its input is cut,
-// never keeps more than one frame's worth of bytes, and reports a
-// fragmented message open exactly while it is.
+// never keeps more than one frame's worth of bytes nor an array much larger
+// than what it keeps, and reports a fragmented message open exactly while
+// it is.
 func FuzzFrameReader(f *testing.F) {
 	f.Add(validStream(), 5)
 	for _, tc := range malformedCases {
@@ -40,6 +41,9 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		if len(r.partial) > limit+14+cut {
 			t.Fatalf("partial buffer %d bytes", len(r.partial))
+		}
+		if cap(r.partial) > 2*len(r.partial)+64 {
+			t.Fatalf("partial buffer holds %d bytes in an array of %d", len(r.partial), cap(r.partial))
 		}
 	})
 }

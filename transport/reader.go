@@ -55,11 +55,24 @@ func (r *frameReader) feed(data []byte, limit int64, sink frameSink) (frames int
 	r.partial = append(r.partial, data...)
 	n, frames, err := r.parse(r.partial, limit, sink)
 	if rest := len(r.partial) - n; rest > 0 && err == nil && !r.closed {
-		r.partial = r.partial[:copy(r.partial, r.partial[n:])]
+		r.partial = keepTail(r.partial, n)
 	} else {
 		r.partial = nil // the frame is complete: an idle connection keeps no buffer
 	}
 	return frames, err
+}
+
+// keepTail moves the incomplete frame at b[n:] to the front for the next
+// read. b's array is kept only while the tail fills half of it: a peer
+// that sends a frame near the limit and then always stops a byte into the
+// next header (a ping now and then keeps it from the heartbeat timeout)
+// would otherwise pin that array for as long as the connection lives.
+func keepTail(b []byte, n int) []byte {
+	tail := b[n:]
+	if 2*len(tail) < cap(b) {
+		return append([]byte(nil), tail...)
+	}
+	return b[:copy(b, tail)]
 }
 
 // parse handles the complete frames at the front of b and says how many

@@ -124,6 +124,32 @@ func TestReaderKeepsOnlyTheIncompleteFrame(t *testing.T) {
 	}
 }
 
+// TestReaderDoesNotPinABigArrayBehindASmallTail: after a frame near the
+// limit, a peer that always stops one byte into the next header (and
+// sends a ping now and then, so the heartbeat never closes it) leaves the
+// reader a byte, not the big frame's array.
+func TestReaderDoesNotPinABigArrayBehindASmallTail(t *testing.T) {
+	var r frameReader
+	sink := &recordSink{}
+	big := frame(ws.OpText, true, bytes.Repeat([]byte("b"), 100<<10))
+	ping := frame(ws.OpPing, true, []byte("p"))
+	feeds := [][]byte{big[:50<<10], append(big[50<<10:], ping[0])}
+	for range 3 {
+		feeds = append(feeds, append(ping[1:len(ping):len(ping)], ping[0]))
+	}
+	for i, in := range feeds {
+		if _, err := r.feed(append([]byte(nil), in...), 1<<20, sink); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && (len(r.partial) != 1 || cap(r.partial) > 64) {
+			t.Fatalf("feed %d: partial holds %d bytes in an array of %d", i, len(r.partial), cap(r.partial))
+		}
+	}
+	if len(sink.texts) != 1 || len(sink.pings) != 3 {
+		t.Fatalf("%d texts, %d pings", len(sink.texts), len(sink.pings))
+	}
+}
+
 func TestCloseReasonIsCutAtARuneBoundary(t *testing.T) {
 	long := string(bytes.Repeat([]byte("é"), 100)) // 200 bytes
 	got := closeReason(long)
