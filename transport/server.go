@@ -20,9 +20,10 @@
 // side or CloseTimeout has passed, whichever is first. Closing a socket
 // with unread input would reset it and could lose the close frame.
 //
-// Which goroutine calls a Receiver: on the epoll path, HandleText and
-// Disconnected run on the connection's event loop, which serves many
-// connections, so they must not block (Conn.Send and Conn.Close never do).
+// Which goroutine calls a Receiver: on the epoll path, HandleText,
+// AllowPing and Disconnected run on the connection's event loop, which
+// serves many connections, so they must not block (Conn.Send and
+// Conn.Close never do).
 // On the portable path they run on the connection's own reader goroutine.
 // Either way, calls for one connection never overlap, and Disconnected is
 // the last.
