@@ -20,8 +20,10 @@
 // # Locks, in the order they nest
 //
 // An exact-topic shard, then the pattern trie, then a Session's mu, then a
-// subscription's mu. No lock is held across an engine call; Conn.Send is
-// called under read locks and subscription locks only, as it never blocks.
+// subscription's mu. A shard's cache of pattern picks has its own mutex,
+// taken under the shard's and the trie's read locks and holding no other.
+// No lock is held across an engine call; Conn.Send is called under read
+// locks and subscription locks only, as it never blocks.
 //
 // # Subscribing without losing or repeating
 //

@@ -10,33 +10,36 @@ import (
 // delivery allocates nothing per subscriber.
 type fanoutScratch struct {
 	entries  []*entry
-	flushers flushers
+	picked   []*subscription
+	seen     map[*Session]struct{}
 	routes   map[*Session]route
+	flushers flushers
 }
 
-// maxPooledRoutes bounds the route map kept in the pool: clearing a map
-// costs its capacity, so one huge fan-out must not tax every later one.
-const maxPooledRoutes = 256
+// maxPooledMap bounds the maps kept in the pool: clearing a map costs its
+// capacity, so one huge fan-out must not tax every later one.
+const maxPooledMap = 256
 
 var scratchPool = sync.Pool{New: func() any {
 	return &fanoutScratch{entries: make([]*entry, 0, 8), flushers: make(flushers, 0, 4)}
 }}
 
-// route is what one fan-out knows of a session it already reached:
-// whether m is taken care of, or which exact subscription of the session
-// is being set up and left m to a pattern.
+// route is what a fan-out learnt from a connection's exact subscription
+// for the connection's pattern: whether m is taken care of, or which
+// exact subscription is being set up and left m to the pattern.
 type route struct {
 	served bool
 	holder *subscription
 }
 
-// router carries one message through the entries that match its topic,
-// so that each connection gets it once whatever number of its
-// subscriptions match. Its routes are valid during one HandleMessage.
+// router carries one message to the exact topic's subscribers and to the
+// pattern subscriptions picked for the topic, so that each connection
+// gets it once. Its routes, keyed by the sessions of the picked patterns,
+// are valid during one HandleMessage; nil when no session can have both.
 type router struct {
 	m      *Message
 	fl     *flushers
-	routes map[*Session]route // nil when only one entry matched
+	routes map[*Session]route
 	sent   uint64
 }
 
@@ -46,45 +49,59 @@ type router struct {
 // same frame is queued on every connection; a connection matching several
 // of its subscriptions gets m once (PROTOCOL.md section 6), through the
 // exact topic before a pattern, at a cost that does not grow with how many
-// of them match.
+// of them match (candidates.go).
 func (b *Broker) HandleMessage(m *Message) {
 	sc := scratchPool.Get().(*fanoutScratch)
 	sh := b.idx.rlock(m.Topic)
-	entries := b.idx.matchLocked(sh, m.Topic, sc.entries[:0])
+	exact := sh.topics[m.Topic]
+	picked := b.idx.candidatesLocked(sh, m.Topic, sc)
 	r := router{m: m, fl: &sc.flushers}
-	if len(entries) > 1 {
-		r.routes = sc.routesFor(entries)
+	if exact != nil {
+		r.routes = sc.routesFor(picked)
+		r.exact(exact.subs)
 	}
-	for i, e := range entries {
-		r.deliver(e, i < len(entries)-1)
-	}
+	r.patterns(picked)
 	b.idx.runlock(sh)
 	sc.flushers.flush()
-	clear(entries)
-	sc.entries = entries[:0]
-	sc.release()
+	sc.reset()
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 }
 
-// routesFor returns an empty route map for a fan-out over entries.
-func (sc *fanoutScratch) routesFor(entries []*entry) map[*Session]route {
+// routesFor returns the route map for a fan-out whose patterns go to
+// picked, holding their sessions; nil when there are none.
+func (sc *fanoutScratch) routesFor(picked []*subscription) map[*Session]route {
+	if len(picked) == 0 {
+		return nil
+	}
 	if sc.routes == nil {
-		n := 0
-		for _, e := range entries {
-			n += len(e.subs)
-		}
-		sc.routes = make(map[*Session]route, min(n, maxPooledRoutes))
+		sc.routes = make(map[*Session]route, min(len(picked), maxPooledMap))
+	}
+	for _, sub := range picked {
+		sc.routes[sub.session] = route{}
 	}
 	return sc.routes
 }
 
-func (sc *fanoutScratch) release() {
-	if len(sc.routes) > maxPooledRoutes {
-		sc.routes = nil
-		return
+// reset empties sc for its next fan-out, dropping what grew too large.
+func (sc *fanoutScratch) reset() {
+	clear(sc.entries)
+	sc.entries = sc.entries[:0]
+	clear(sc.picked)
+	sc.picked = sc.picked[:0]
+	if cap(sc.picked) > maxPooledMap {
+		sc.picked = nil
 	}
-	clear(sc.routes)
+	sc.seen = resetMap(sc.seen)
+	sc.routes = resetMap(sc.routes)
+}
+
+func resetMap[V any](m map[*Session]V) map[*Session]V {
+	if len(m) > maxPooledMap {
+		return nil
+	}
+	clear(m)
+	return m
 }
 
 // HandleGap tells the local subscribers of g's topic that g's messages will
@@ -104,49 +121,61 @@ func (b *Broker) HandleGap(g Gap) {
 	b.HandleMessage(&Message{Topic: g.Topic, Epoch: g.Epoch, Seq: g.To, gapFrom: g.From})
 }
 
-// deliver offers m to the subscribers of e that no earlier entry served.
-// record says whether later entries follow and need to know who was served.
-// The frame is encoded only once a subscriber takes it, so entries whose
-// connections were all served cost no encoding.
-func (r *router) deliver(e *entry, record bool) {
-	var frame []byte
-	for _, sub := range e.subs {
-		var seen route
-		if r.routes != nil {
-			if seen = r.routes[sub.session]; seen.served {
-				continue
-			}
-		}
-		if frame == nil {
-			frame = messageFrame(r.m, sub.tag())
-		}
+// exact offers m to the subscribers of its topic and notes, for the
+// sessions that also have a picked pattern, what became of it.
+func (r *router) exact(subs []*subscription) {
+	frame := messageFrame(r.m, "")
+	for _, sub := range subs {
 		out := sub.offer(r.m, frame, r.fl)
 		if out == sent {
 			r.sent++
-			if seen.holder != nil {
-				seen.holder.sawElsewhere(r.m)
-			}
 		}
-		if record {
+		if r.routes == nil {
+			continue
+		}
+		if _, both := r.routes[sub.session]; both {
 			r.routes[sub.session] = routeAfter(sub, out)
 		}
 	}
 }
 
-// routeAfter is what later entries must know of sub's session once sub
-// had outcome for m. A pattern always settles it, as does an exact
-// subscription that took or had m; one being set up leaves m to a pattern
-// and is told, and a plain one leaves it what came before its start.
-// Under the topic's index read lock an exact subscription's phase holds
-// still (goLive takes the write lock), so this stays true for the call.
+// routeAfter is what a connection's pattern must know once its exact
+// subscription had outcome for m. A subscription that took or had m
+// settles it; one being set up leaves m to the pattern and is told, and a
+// plain one leaves it what came before its start. Under the topic's index
+// read lock an exact subscription's phase holds still (goLive takes the
+// write lock), so this stays true for the call.
 func routeAfter(sub *subscription, out outcome) route {
-	switch {
-	case !sub.exact:
-		return route{served: true}
-	case out == held:
+	switch out {
+	case held:
 		return route{holder: sub}
-	case out == beforeStart:
+	case beforeStart:
 		return route{}
 	}
 	return route{served: true}
+}
+
+// patterns offers m to the picked pattern subscriptions whose connection
+// the exact topic did not serve. Picks of one pattern come together and
+// share its frame, encoded only when one of them is offered m.
+func (r *router) patterns(picked []*subscription) {
+	var frame []byte
+	var from *entry
+	for _, sub := range picked {
+		var rt route
+		if r.routes != nil {
+			if rt = r.routes[sub.session]; rt.served {
+				continue
+			}
+		}
+		if sub.entry != from {
+			frame, from = messageFrame(r.m, sub.pattern), sub.entry
+		}
+		if sub.offer(r.m, frame, r.fl) == sent {
+			r.sent++
+			if rt.holder != nil {
+				rt.holder.sawElsewhere(r.m)
+			}
+		}
+	}
 }

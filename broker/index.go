@@ -30,12 +30,15 @@ type index struct {
 type exactShard struct {
 	mu     sync.RWMutex
 	topics map[string]*entry
+	cache  candidateCache // the pattern picks of this shard's topics
 }
 
 type patternTrie struct {
-	mu      sync.RWMutex
-	root    node
-	entries map[string]*entry // by pattern, for lookups and listing
+	mu       sync.RWMutex
+	root     node
+	entries  map[string]*entry // by pattern, for lookups and listing
+	gen      uint64            // counts the changes to the entries' subs
+	uncached bool              // never keep picks (candidates.go); for tests
 }
 
 func newIndex() *index {
@@ -70,6 +73,7 @@ func (ix *index) add(sub *subscription) (created bool) {
 	t := &ix.patterns
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.gen++
 	e := t.entries[sub.pattern]
 	if e == nil {
 		e = &entry{pattern: sub.pattern, tagged: true}
@@ -105,6 +109,7 @@ func (ix *index) remove(sub *subscription) (removed, emptied bool) {
 	if e == nil {
 		return false, false
 	}
+	t.gen++
 	if e.delete(sub) {
 		delete(t.entries, e.pattern)
 		t.root.remove(e.pattern)

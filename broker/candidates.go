@@ -1,0 +1,131 @@
+package broker
+
+import "sync"
+
+// A topic's messages go to one pattern subscription per connection: the
+// first, in match order, of its patterns that match the topic. Finding it
+// walks the trie and every matching pattern, so when a topic's patterns
+// share connections enough that the walk costs over twice the delivery
+// (a connection holding a thousand matching patterns), the pick is kept
+// per topic until the patterns change. A fan-out then costs the same
+// whatever number of a connection's patterns match (PROTOCOL.md section 6);
+// one that is not kept costs at most twice its delivery. The trie is
+// walked again for a topic only after a pattern subscribe or unsubscribe
+// (or an eviction).
+const (
+	cachedTopicsPerShard = 16   // 1,024 topics over the index's shards
+	cachedSubsPerShard   = 2048 // 1 MiB of pointers at most over the shards
+)
+
+// candidateCache keeps the picks of the topics of one exact-topic shard.
+// Picks of an older trie generation are never used, and are dropped first
+// when room is needed: until then they hold on to the subscriptions they
+// name (at most cachedSubsPerShard of them).
+type candidateCache struct {
+	mu     sync.Mutex // taken under the shard's and the trie's read locks
+	topics map[string]*candidates
+	subs   int // len(subs) over topics
+}
+
+type candidates struct {
+	gen  uint64 // the trie's generation they were picked in
+	subs []*subscription
+}
+
+// get returns topic's pick in generation gen, or nil.
+func (c *candidateCache) get(topic string, gen uint64) []*subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k := c.topics[topic]; k != nil && k.gen == gen {
+		return k.subs
+	}
+	return nil
+}
+
+// put keeps a copy of subs as topic's pick in generation gen, making room
+// by dropping older generations' picks, then others.
+func (c *candidateCache) put(topic string, gen uint64, subs []*subscription) {
+	if len(subs) > cachedSubsPerShard/4 {
+		return // a pick this large saves little next to its delivery
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.topics == nil {
+		c.topics = make(map[string]*candidates, cachedTopicsPerShard)
+	}
+	c.drop(topic)
+	c.makeRoom(len(subs), func(k *candidates) bool { return k.gen != gen })
+	c.makeRoom(len(subs), func(*candidates) bool { return true })
+	c.topics[topic] = &candidates{gen: gen, subs: append([]*subscription(nil), subs...)}
+	c.subs += len(subs)
+}
+
+func (c *candidateCache) full(n int) bool {
+	return len(c.topics) >= cachedTopicsPerShard || c.subs+n > cachedSubsPerShard
+}
+
+// makeRoom drops picks that evict allows until n more subscriptions fit.
+func (c *candidateCache) makeRoom(n int, evict func(*candidates) bool) {
+	for t, k := range c.topics {
+		if !c.full(n) {
+			return
+		}
+		if evict(k) {
+			c.drop(t)
+		}
+	}
+}
+
+func (c *candidateCache) drop(topic string) {
+	if k := c.topics[topic]; k != nil {
+		c.subs -= len(k.subs)
+		delete(c.topics, topic)
+	}
+}
+
+// candidatesLocked returns the pattern subscriptions that m's topic goes
+// to, one per connection, in match order. The caller holds rlock(topic);
+// the result is valid until runlock and, when it is sc's, until sc is
+// used again.
+func (ix *index) candidatesLocked(sh *exactShard, topic string, sc *fanoutScratch) []*subscription {
+	t := &ix.patterns
+	if len(t.entries) == 0 {
+		return nil
+	}
+	if subs := sh.cache.get(topic, t.gen); subs != nil {
+		return subs
+	}
+	entries := t.root.match(topic, sc.entries[:0])
+	sc.entries = entries
+	switch len(entries) {
+	case 0:
+		return nil
+	case 1:
+		return entries[0].subs // one per connection already
+	}
+	subs, walked := sc.pick(entries)
+	if walked >= 2*len(subs) && !t.uncached {
+		sh.cache.put(topic, t.gen, subs)
+	}
+	return subs
+}
+
+// pick keeps, of the subscriptions of entries, the first of each
+// connection, in sc.picked, and counts those it went through.
+func (sc *fanoutScratch) pick(entries []*entry) (picked []*subscription, walked int) {
+	if sc.seen == nil {
+		sc.seen = make(map[*Session]struct{})
+	}
+	picked = sc.picked[:0]
+	for _, e := range entries {
+		walked += len(e.subs)
+		for _, sub := range e.subs {
+			if _, dup := sc.seen[sub.session]; !dup {
+				sc.seen[sub.session] = struct{}{}
+				picked = append(picked, sub)
+			}
+		}
+	}
+	sc.picked = picked
+	return picked, walked
+}
