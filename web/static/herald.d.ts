@@ -48,6 +48,8 @@ export interface Disconnected {
 export interface Message<T = unknown> {
   type: 'message';
   topic: string;
+  /** The topic's epoch when it was published (since protocol 1.1; absent from older servers). */
+  epoch?: string;
   /** Position in the topic; grows by one per message within an epoch. */
   seq: number;
   /** The message's unique id. */
@@ -56,6 +58,22 @@ export interface Message<T = unknown> {
   time: number;
   data: T;
   /** The pattern subscription it was delivered for, when it was one. */
+  pattern?: string;
+}
+
+/**
+ * Messages of a topic the server accepted but can no longer deliver to this
+ * subscription, sent in their place (protocol 1.1).
+ */
+export interface Gap {
+  type: 'gap';
+  topic: string;
+  epoch: string;
+  /** The first seq that will never come; for an exact topic, the first this subscription had not seen. */
+  from: number;
+  /** The last seq that will never come; a resume starts after it. */
+  to: number;
+  /** The pattern subscription it was sent for, when it was one. */
   pattern?: string;
 }
 
@@ -68,6 +86,11 @@ export interface Subscribed {
   seq?: number;
   /** Present when the subscribe resumed with since. */
   recovered?: boolean;
+}
+
+export interface PublishOptions {
+  /** Makes a repeated publish answer the first one's result instead of publishing again. */
+  idempotencyKey?: string;
 }
 
 export interface Published {
@@ -91,6 +114,8 @@ export interface RecoveryFailed {
 export interface SubscribeHandlers {
   /** Called after a reconnect when messages may be missing. */
   onRecoveryFailed?(info: RecoveryFailed): void;
+  /** Called, in the place of the messages, when seqs from..to will never be delivered. */
+  onGap?(gap: Gap): void;
   /** Called when the server refuses the subscription (forbidden, invalid_topic, ...). */
   onError?(err: HeraldError): void;
 }
@@ -114,6 +139,12 @@ export interface Subscription {
  */
 export class HeraldError extends Error {
   readonly code: string;
+  /**
+   * Set on a failed publish: the idempotency_key it was sent with. Publishing
+   * again with { idempotencyKey } cannot publish it twice (within the
+   * server's idempotency window, 5 minutes by default).
+   */
+  idempotencyKey?: string;
   constructor(code: string, message?: string);
 }
 
@@ -129,8 +160,12 @@ export class Herald {
   /** Closes for good; pending commands reject with 'closed' or 'disconnected'. */
   close(): void;
   subscribe<T = unknown>(pattern: string, onMessage: (msg: Message<T>) => void, handlers?: SubscribeHandlers): Subscription;
-  /** Settles on the reply: resolves published, rejects a HeraldError. Never retried. */
-  publish(topic: string, data: unknown): Promise<Published>;
+  /**
+   * Settles on the reply: resolves published, rejects a HeraldError. Never
+   * retried. Sent with an idempotency_key: options.idempotencyKey, or a
+   * random UUID.
+   */
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<Published>;
   ping(): Promise<{ type: 'pong'; id: string }>;
   on(event: 'state', fn: (state: State, info?: Welcome | Disconnected) => void): () => void;
   on(event: 'error', fn: (err: HeraldError) => void): () => void;

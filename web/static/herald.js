@@ -1,4 +1,4 @@
-// herald.js: the browser client for Herald (PROTOCOL.md, version 1).
+// herald.js: the browser client for Herald (PROTOCOL.md, version 1.1).
 // An ES module with no dependencies; types are in herald.d.ts beside it.
 //
 //   import { Herald } from '/herald.js';
@@ -6,6 +6,7 @@
 //   h.on('state', (state, info) => console.log(state, info));
 //   const sub = h.subscribe('chat.lobby', msg => console.log(msg.seq, msg.data), {
 //     onRecoveryFailed: info => console.warn('messages may be missing', info),
+//     onGap: gap => console.warn(`messages ${gap.from}..${gap.to} are lost`),
 //   });
 //   h.connect();
 //   await h.publish('chat.lobby', { text: 'hi' });   // resolves {topic, seq, msg}
@@ -38,11 +39,18 @@
 // history still holds is lost and nothing is shown twice. When the server
 // says `recovered:false`, or the subscription is a pattern (patterns cannot
 // resume), onRecoveryFailed tells the app that messages may be missing.
+// While live, the server sends a `gap` in place of messages it accepted but
+// can no longer deliver: onGap gets {topic, epoch, from, to} (and pattern)
+// and a later resume starts after `to`.
 //
 // Publishing is never retried: a publish whose connection drops before its
 // reply rejects with code 'disconnected' (it may or may not have been
-// accepted); the app decides whether to send it again. A publish made while
-// not connected waits for the next connection, up to options.timeout.
+// accepted), as may one rejected 'unavailable'; the app decides whether to
+// send it again. Every publish carries an idempotency_key, a random UUID or
+// publish(topic, data, {idempotencyKey}); its error carries it as
+// err.idempotencyKey, so publishing again with that key cannot publish twice.
+// A publish made while not connected waits for the next connection, up to
+// options.timeout.
 //
 // Events (h.on(name, fn) returns a function that removes fn):
 //   'state'  (state, info): 'connecting' | 'connected' | 'disconnected';
@@ -146,9 +154,16 @@ export class Herald {
     };
   }
 
-  /** Publishes data to a topic; resolves {topic, seq, msg} or rejects a HeraldError. */
-  publish(topic, data) {
-    return this._command({ type: 'publish', topic, data });
+  /**
+   * Publishes data to a topic; resolves {topic, seq, msg} or rejects a
+   * HeraldError whose idempotencyKey publishes it again safely.
+   */
+  publish(topic, data, options = {}) {
+    const key = options.idempotencyKey ?? newKey();
+    return this._command({ type: 'publish', topic, data, idempotency_key: key }).catch((err) => {
+      err.idempotencyKey = key;
+      throw err;
+    });
   }
 
   /** Sends a ping command; resolves when the pong arrives. */
@@ -363,6 +378,7 @@ export class Herald {
     switch (frame.type) {
       case 'welcome': this._onWelcome(frame); break;
       case 'message': this._onMessage(frame); break;
+      case 'gap': this._onGap(frame); break;
       case 'subscribed': this._onSubscribed(frame); break;
       case 'error': this._onError(frame); break;
       default: this._settle(frame.id, frame);
@@ -449,16 +465,48 @@ export class Herald {
     const topic = msg.topic.split('.');
     for (const sub of this._subs.values()) {
       if (!matchTokens(sub.tokens, topic)) continue;
-      if (sub.exact && !this._advance(sub, msg)) continue;
+      if (sub.exact && !this._take(sub, msg)) continue;
       for (const entry of sub.listeners) callSafely(entry.fn, msg);
     }
   }
 
-  // _advance moves an exact subscription's seq; false means a duplicate.
-  _advance(sub, msg) {
-    // Messages do not carry their epoch. Seq 1 again, unless it is the very
-    // message seen last, can only be a history that started over (a new
-    // epoch), never a repeat.
+  // A gap goes, like a message, to every local subscription it matches. An
+  // exact one moves past it, so a resume starts after `to`, and is told only
+  // of the part it has not seen.
+  _onGap(gap) {
+    const topic = gap.topic.split('.');
+    for (const sub of this._subs.values()) {
+      if (!matchTokens(sub.tokens, topic)) continue;
+      const from = sub.exact ? this._advance(sub, gap.epoch, gap.from, gap.to) : gap.from;
+      if (from === 0) continue;
+      const info = { ...gap, from };
+      for (const entry of sub.listeners) callSafely(entry.handlers.onGap, info);
+    }
+  }
+
+  // _take moves an exact subscription past msg; false means a duplicate.
+  _take(sub, msg) {
+    if (msg.epoch === undefined) return this._takeWithoutEpoch(sub, msg);
+    return this._advance(sub, msg.epoch, msg.seq, msg.seq) !== 0;
+  }
+
+  // _advance moves an exact subscription to seq `to` of epoch and returns
+  // the first seq of from..to that is new to it: 0 when it saw them all. A
+  // new epoch is new throughout. Before the subscribe is answered there is
+  // no position to move: the reply sets it.
+  _advance(sub, epoch, from, to) {
+    if (sub.epoch === null) return from;
+    const first = epoch === sub.epoch ? Math.max(from, sub.seq + 1) : from;
+    if (first > to) return 0;
+    sub.epoch = epoch;
+    sub.seq = to;
+    return first;
+  }
+
+  // Servers before 1.1 send messages without their epoch. Seq 1 again,
+  // unless it is the very message seen last, can only be a history that
+  // started over (a new epoch), never a repeat.
+  _takeWithoutEpoch(sub, msg) {
     const restarted = msg.seq === 1 && (sub.seq > 1 || msg.msg !== sub.lastMsg);
     if (msg.seq <= sub.seq && !restarted) return false;
     sub.seq = msg.seq;
@@ -489,6 +537,17 @@ function callSafely(fn, ...args) {
     if (typeof reportError === 'function') reportError(err);
     else setTimeout(() => { throw err; });
   }
+}
+
+// newKey returns a random UUID (version 4) for a publish's idempotency_key.
+// crypto.randomUUID exists only on https and localhost pages;
+// getRandomValues everywhere.
+function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 // matches says whether a topic falls under a pattern (PROTOCOL.md section 1).
