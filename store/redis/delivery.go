@@ -27,18 +27,17 @@ func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
 	}
 }
 
-// deliver hands m over in seq order: a duplicate is dropped, a gap before it
-// is filled from the stream first, and a new epoch starts over.
+// deliver hands m over in seq order: a duplicate is dropped, what is
+// missing before it is filled from the stream or reported as a gap, and a
+// new epoch starts over.
 func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
-	case st.epoch == "": // first message of a topic a pattern covers
+	case st.epoch == "": // first message of a topic a pattern covers: see subscriptions.state
 		st.epoch, st.last = m.Epoch, m.Seq-1
 	case st.epoch != m.Epoch:
-		e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
-			zap.String("old", st.epoch), zap.String("new", m.Epoch))
-		st.epoch, st.last = m.Epoch, 0
+		e.newEpochLocked(st, m.Epoch)
 	}
 	if m.Seq <= st.last {
 		return
@@ -49,21 +48,28 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 	e.handLocked(st, m)
 }
 
+// newEpochLocked starts delivery of st's topic over in epoch. What the old
+// epoch still owed is not a gap: every message of the new epoch carries
+// it, so subscribers see that the topic's history broke.
+func (e *Engine) newEpochLocked(st *topicState, epoch string) {
+	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
+		zap.String("old", st.epoch), zap.String("new", epoch))
+	st.epoch, st.last = epoch, 0
+}
+
 // fillLocked hands over the messages after st.last up to seq upto that the
-// stream of st's epoch still holds. st.mu must be held.
+// stream of st's epoch still holds. What it cannot read is reported as a
+// gap when the next message is handed over: holding the receive loop until
+// Redis answers would stall every topic and could get the connection
+// dropped for a full output buffer. st.mu must be held.
 func (e *Engine) fillLocked(ctx context.Context, st *topicState, upto uint64) {
 	res, err := e.read(ctx, st.topic, "", st.last, -1, upto)
 	if err != nil {
 		e.log.Warn("cannot fill a gap from history", zap.String("topic", st.topic), zap.Error(err))
 		return
 	}
-	if res.Epoch != st.epoch {
-		return // the stream holds another epoch now
-	}
-	e.handAllLocked(st, res.Messages)
-	if st.last < upto {
-		e.log.Warn("messages lost: no longer in history", zap.String("topic", st.topic),
-			zap.Uint64("from", st.last+1), zap.Uint64("to", upto))
+	if res.Epoch == st.epoch { // else the stream holds another epoch now
+		e.handAllLocked(st, res.Messages)
 	}
 }
 
@@ -75,14 +81,36 @@ func (e *Engine) handAllLocked(st *topicState, ms []*broker.Message) {
 	}
 }
 
+// handLocked hands m, of st's epoch, over. It is the one way messages
+// reach the Handler, and whatever seqs lie between the last one handed
+// over and m are reported as a gap first: the Handler contract allows no
+// silent skip. st.mu must be held.
 func (e *Engine) handLocked(st *topicState, m *broker.Message) {
 	if st.gone.Load() {
 		return
+	}
+	if m.Seq > st.last+1 {
+		e.gapLocked(st, m.Seq-1)
 	}
 	st.last = m.Seq
 	st.touch()
 	if b := e.handler.Load(); b != nil {
 		b.h.HandleMessage(m)
+	}
+}
+
+// gapLocked reports the seqs after st.last up to to, of st's epoch, as
+// never to be delivered, and moves st.last past them. st.mu must be held.
+func (e *Engine) gapLocked(st *topicState, to uint64) {
+	if st.gone.Load() || to <= st.last {
+		return
+	}
+	g := broker.Gap{Topic: st.topic, Epoch: st.epoch, From: st.last + 1, To: to}
+	st.last = to
+	e.log.Warn("messages lost: reported as a gap", zap.String("topic", g.Topic),
+		zap.String("epoch", g.Epoch), zap.Uint64("from", g.From), zap.Uint64("to", g.To))
+	if b := e.handler.Load(); b != nil {
+		b.h.HandleGap(g)
 	}
 }
 
@@ -152,12 +180,13 @@ func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]bro
 }
 
 // check hands over the messages of st's topic up to at (its position in
-// Redis, known lost by pub/sub) that history holds and were not handed over;
-// a topic in a new epoch is handed over from that epoch's start.
+// Redis, known lost by pub/sub) that history holds and were not handed over,
+// and reports the rest as a gap; a topic in a new epoch is handed over from
+// that epoch's start.
 func (e *Engine) check(ctx context.Context, st *topicState, at broker.Position) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.epoch == "" || at.Epoch == "" || (at.Epoch == st.epoch && at.Seq <= st.last) {
+	if st.gone.Load() || st.epoch == "" || at.Epoch == "" || (at.Epoch == st.epoch && at.Seq <= st.last) {
 		return nil
 	}
 	since := st.last
@@ -169,18 +198,12 @@ func (e *Engine) check(ctx context.Context, st *topicState, at broker.Position) 
 		return err // or the epoch changed again since: the next check sees it
 	}
 	if at.Epoch != st.epoch {
-		e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
-			zap.String("old", st.epoch), zap.String("new", at.Epoch))
-		st.epoch, st.last = at.Epoch, 0
+		e.newEpochLocked(st, at.Epoch)
 	}
 	before := st.last
 	e.handAllLocked(st, res.Messages)
 	e.log.Info("delivered from history what pub/sub lost", zap.String("topic", st.topic),
 		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
-	if st.last < at.Seq { // gone from history too: skip them for good
-		e.log.Warn("messages lost: no longer in history", zap.String("topic", st.topic),
-			zap.Uint64("from", st.last+1), zap.Uint64("to", at.Seq))
-		st.last = at.Seq
-	}
+	e.gapLocked(st, at.Seq) // gone from history, and no message after them to show it
 	return nil
 }

@@ -49,6 +49,15 @@
 // is still missing was lost by pub/sub and is read from the stream. A
 // message merely late is never skipped.
 //
+// What the stream no longer holds (more than HistorySize messages were
+// published while the connection was down, or Redis dropped a subscriber
+// too slow to read), or cannot be read when needed, is reported to the
+// Handler as a broker.Gap in its place: every message handed over passes
+// one function that reports the seqs between it and the last one as a gap
+// first, and a check that finds messages gone with nothing after them
+// reports them up to the topic's position. A new epoch is not a gap: its
+// messages carry it, so subscribers see the history broke.
+//
 // # Redis trouble
 //
 // Every call has Config.Timeout. Errors of an unreachable Redis wrap
