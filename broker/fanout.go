@@ -7,18 +7,18 @@ import (
 )
 
 // fanoutScratch is the per-call memory of HandleMessage, pooled so that a
-// delivery allocates nothing per subscriber.
+// delivery allocates nothing per subscriber. Its maps are emptied key by
+// key, which costs what the call put in them, where clearing would cost
+// the largest size they ever reached; a pool drops what it keeps at the
+// next collections, so a huge fan-out's maps do not stay.
 type fanoutScratch struct {
 	entries  []*entry
 	picked   []*subscription
-	seen     map[*Session]struct{}
-	routes   map[*Session]route
+	seen     map[*Session]struct{} // the sessions of picked
+	routes   map[*Session]route    // the sessions of routed
+	routed   []*subscription
 	flushers flushers
 }
-
-// maxPooledMap bounds the maps kept in the pool: clearing a map costs its
-// capacity, so one huge fan-out must not tax every later one.
-const maxPooledMap = 256
 
 var scratchPool = sync.Pool{New: func() any {
 	return &fanoutScratch{entries: make([]*entry, 0, 8), flushers: make(flushers, 0, 4)}
@@ -61,9 +61,9 @@ func (b *Broker) HandleMessage(m *Message) {
 		r.exact(exact.subs)
 	}
 	r.patterns(picked)
+	sc.reset() // under the lock: picked may be an entry's own subs
 	b.idx.runlock(sh)
 	sc.flushers.flush()
-	sc.reset()
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 }
@@ -75,33 +75,28 @@ func (sc *fanoutScratch) routesFor(picked []*subscription) map[*Session]route {
 		return nil
 	}
 	if sc.routes == nil {
-		sc.routes = make(map[*Session]route, min(len(picked), maxPooledMap))
+		sc.routes = make(map[*Session]route, len(picked))
 	}
 	for _, sub := range picked {
 		sc.routes[sub.session] = route{}
 	}
+	sc.routed = picked
 	return sc.routes
 }
 
-// reset empties sc for its next fan-out, dropping what grew too large.
+// reset empties sc for its next fan-out.
 func (sc *fanoutScratch) reset() {
-	clear(sc.entries)
-	sc.entries = sc.entries[:0]
+	for _, sub := range sc.routed {
+		delete(sc.routes, sub.session)
+	}
+	sc.routed = nil
+	for _, sub := range sc.picked {
+		delete(sc.seen, sub.session)
+	}
 	clear(sc.picked)
 	sc.picked = sc.picked[:0]
-	if cap(sc.picked) > maxPooledMap {
-		sc.picked = nil
-	}
-	sc.seen = resetMap(sc.seen)
-	sc.routes = resetMap(sc.routes)
-}
-
-func resetMap[V any](m map[*Session]V) map[*Session]V {
-	if len(m) > maxPooledMap {
-		return nil
-	}
-	clear(m)
-	return m
+	clear(sc.entries)
+	sc.entries = sc.entries[:0]
 }
 
 // HandleGap tells the local subscribers of g's topic that g's messages will

@@ -209,3 +209,35 @@ func BenchmarkFanoutOverlappingPatterns(b *testing.B) {
 		})
 	}
 }
+
+// TestOverlapFanoutAllocsDoNotGrowWithSubscribers: one message to 100 or
+// to 2,000 connections that each have the topic and two patterns matching
+// it costs the same allocations (the frames), once the pooled maps grew.
+func TestOverlapFanoutAllocsDoNotGrowWithSubscribers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled scratch at random")
+	}
+	var allocs [2]float64
+	for i, n := range []int{100, 2000} {
+		b, _ := newTestBroker(t, Config{})
+		conn := &countConn{}
+		for range n {
+			s := b.Connect(conn, ClientInfo{})
+			for _, p := range []string{"t.a", "t.*", "t.>"} {
+				addSub(b, s, p, Position{Epoch: "e"}, true)
+			}
+		}
+		conn.frames.Store(0)
+		var seq uint64
+		allocs[i] = testing.AllocsPerRun(50, func() {
+			seq++
+			b.HandleMessage(msg("t.a", seq))
+		})
+		if got := conn.frames.Load(); got != int64(n)*51 {
+			t.Fatalf("%d connections got %d frames", n, got)
+		}
+	}
+	if allocs[1] > allocs[0]+1 {
+		t.Errorf("allocations grow with subscribers: %v", allocs)
+	}
+}
