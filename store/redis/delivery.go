@@ -31,6 +31,7 @@ func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
 // missing before it is filled from the stream or reported as a gap, and a
 // new epoch starts over.
 func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message) {
+	e.subs.active.note(st)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
@@ -93,7 +94,6 @@ func (e *Engine) handLocked(st *topicState, m *broker.Message) {
 		e.gapLocked(st, m.Seq-1)
 	}
 	st.last = m.Seq
-	st.touch()
 	if b := e.handler.Load(); b != nil {
 		b.h.HandleMessage(m)
 	}
@@ -117,29 +117,29 @@ func (e *Engine) gapLocked(st *topicState, to uint64) {
 // checkBatch is how many topics' positions one pipelined round trip reads.
 const checkBatch = 256
 
-// checkAll delivers from history what pub/sub lost. It reads the position of
-// every tracked topic in Redis, then probes the pub/sub connection: once the
-// probe is back, every message published before the positions were read
-// has come through the connection and been handed over, so whatever is
-// still missing up to those positions was lost, and not merely on its way.
-// It stops when Redis cannot answer, and returns the probe's error.
-func (e *Engine) checkAll(ctx context.Context) error {
-	states := e.subs.states(e.cfg.HistoryTTL)
+// checkAll delivers from history what pub/sub lost of the topics of
+// states. It reads their positions in Redis, then probes the pub/sub
+// connection: once the probe is back, every message published before the
+// positions were read has come through the connection and been handed
+// over, so whatever is still missing up to those positions was lost, and
+// not merely on its way. It reports whether every topic was checked
+// (Redis may not answer), and returns the probe's error.
+func (e *Engine) checkAll(ctx context.Context, states []*topicState) (bool, error) {
 	positions, err := e.positions(ctx, states)
 	if err != nil {
 		e.log.Debug("cannot check positions now", zap.Error(err))
-		return nil
+		return false, nil
 	}
 	if err := e.probe(ctx); err != nil {
-		return err
+		return false, err
 	}
 	for i, st := range states {
 		if err := e.check(ctx, st, positions[i]); err != nil {
 			e.log.Debug("cannot check a topic now", zap.String("topic", st.topic), zap.Error(err))
-			return nil
+			return false, nil
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // positions reads the position in Redis of each topic of states, in
@@ -201,6 +201,7 @@ func (e *Engine) check(ctx context.Context, st *topicState, at broker.Position) 
 		e.newEpochLocked(st, at.Epoch)
 	}
 	before := st.last
+	e.subs.active.note(st) // traffic: check the topic again soon
 	e.handAllLocked(st, res.Messages)
 	e.log.Info("delivered from history what pub/sub lost", zap.String("topic", st.topic),
 		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))

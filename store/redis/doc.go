@@ -42,12 +42,29 @@
 // A node keeps, per topic it delivers, the epoch and the last seq handed to
 // the Handler. A duplicate (say, a topic matched by both an exact and a
 // pattern subscription) is dropped; a gap is filled from the stream before
-// the message is handed over; a new epoch starts over. Now and then, and
-// after every reconnect, the node reads each tracked topic's position in
-// Redis, then sends a probe through its pub/sub connection: once the probe
-// is back, everything published before that read has come through, so what
-// is still missing was lost by pub/sub and is read from the stream. A
-// message merely late is never skipped.
+// the message is handed over; a new epoch starts over. After every
+// reconnect the node reads every tracked topic's position in Redis, then
+// sends a probe through its pub/sub connection: once the probe is back,
+// everything published before that read has come through, so what is
+// still missing was lost by pub/sub and is read from the stream. A message
+// merely late is never skipped.
+//
+// Between reconnects the same check runs every CheckInterval, but only for
+// topics with a message in the last few intervals: while the connection
+// stays up Redis delivers in order, and a break, loud or silent (the
+// probe), is followed by a check of everything, so what the periodic check
+// adds is the last messages before a break and what reached history
+// without being published. Its cost follows recent traffic, not every
+// topic seen. A topic's state outlives its last message by HistoryTTL,
+// like the topic in Redis, so that a message after a long silence still
+// shows what was lost before it; keeping it costs memory, not Redis calls.
+// The node cannot know of topics it never delivered: what an outage lost
+// of those arrives as nothing, and their first message starts delivery.
+//
+// Unsubscribing a pattern costs no pass over the tracked topics: states
+// are checked against the remaining subscriptions, through a trie of the
+// patterns, when their next message comes or in one sweep before the next
+// pattern subscribe or check (see subscriptions).
 //
 // What the stream no longer holds (more than HistorySize messages were
 // published while the connection was down, or Redis dropped a subscriber

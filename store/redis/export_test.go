@@ -9,7 +9,7 @@ import (
 // topic stands next to the topic's position in Redis.
 func DeliveryState(e *Engine) string {
 	out := ""
-	for _, st := range e.subs.states(1 << 62) {
+	for _, st := range e.subs.all(1 << 62) {
 		st.mu.Lock()
 		res, err := e.read(context.Background(), st.topic, "", 0, 0, 0)
 		out += fmt.Sprintf("%s: epoch %s last %d; redis %+v %v\n", st.topic, st.epoch, st.last, res.Position, err)
@@ -17,3 +17,7 @@ func DeliveryState(e *Engine) string {
 	}
 	return out
 }
+
+// CoverageEvaluations counts how often e checked a topic against all of its
+// subscriptions.
+func CoverageEvaluations(e *Engine) uint64 { return e.subs.coverEvals.Load() }

@@ -37,9 +37,8 @@ func (e *Engine) supervise(ctx context.Context) {
 			}
 			healthy = true
 			wait.reset()
-			if err = e.checkAll(ctx); err == nil { // what was published while we were away
-				err = e.watch(ctx)
-			}
+			err = e.watch(ctx) // which first checks what was published while we were away
+
 		}
 		if ctx.Err() != nil {
 			return
@@ -145,29 +144,39 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 // the connection and checks positions instead.
 var errConnBroken = errors.New("pub/sub connection broken")
 
-// watch probes the connection and checks positions until a probe fails,
-// the receive loop reports its connection broken, or ctx ends.
+// watch checks every tracked topic, then probes the connection and checks
+// the topics with recent traffic until a probe fails, the receive loop
+// reports its connection broken, or ctx ends. A check of every topic that
+// Redis could not answer is tried again at the next interval.
 func (e *Engine) watch(ctx context.Context) error {
 	probe := time.NewTicker(e.cfg.ProbeInterval)
 	defer probe.Stop()
 	check := time.NewTicker(e.cfg.CheckInterval)
 	defer check.Stop()
-	for {
+	forget := time.NewTicker(max(e.cfg.HistoryTTL/2, e.cfg.CheckInterval))
+	defer forget.Stop()
+	caughtUp, err := e.checkAll(ctx, e.subs.all(e.cfg.HistoryTTL))
+	for err == nil {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-e.psBroken:
 			return errConnBroken
 		case <-probe.C:
-			if err := e.probe(ctx); err != nil {
-				return err
-			}
+			err = e.probe(ctx)
+		case <-forget.C:
+			e.subs.forgetIdle(e.cfg.HistoryTTL)
 		case <-check.C:
-			if err := e.checkAll(ctx); err != nil {
-				return err
+			var done bool
+			if caughtUp {
+				_, err = e.checkAll(ctx, e.subs.recent(activeChecks*e.cfg.CheckInterval))
+			} else {
+				done, err = e.checkAll(ctx, e.subs.all(e.cfg.HistoryTTL))
 			}
+			caughtUp = caughtUp || done
 		}
 	}
+	return err
 }
 
 // probe publishes a token on the node's probe channel and waits for the

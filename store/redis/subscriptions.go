@@ -10,11 +10,29 @@ import (
 
 // subscriptions is what the broker subscribed on this node, and the delivery
 // state of every topic being delivered.
+//
+// Unsubscribing a pattern costs no pass over the tracked topics: it bumps
+// gen, and a state is checked against the remaining subscriptions later,
+// once: when a message of its topic arrives, or in one sweep of all states
+// before the next pattern subscribe or position check, however many
+// patterns went in between. Until then the pattern set only shrinks, so a
+// state still covered when checked was covered all along and its position
+// still holds; a subscribe that could cover a dropped topic again sweeps
+// first, so a new subscription never inherits an old position.
 type subscriptions struct {
 	mu       sync.RWMutex
 	exact    map[string]bool // topics
 	patterns map[string]bool // wildcard patterns
+	trie     patternTrie     // the same patterns, for matching
 	topics   map[string]*topicState
+	gen      uint64 // bumped by every pattern unsubscribe
+	swept    uint64 // gen when every state was last checked for coverage
+
+	active activity // the states with recent traffic, which periodic checks read
+
+	// coverEvals counts coverage evaluations (one topic against every
+	// subscription), so that tests can bound the work of unsubscribing.
+	coverEvals atomic.Uint64
 }
 
 // topicState is where delivery of one topic stands. mu is held while a
@@ -25,15 +43,23 @@ type topicState struct {
 
 	mu    sync.Mutex
 	epoch string // "" until the first message or position is known
-	last  uint64 // the last seq handed over in epoch
+	last  uint64 // the last seq handed over (or reported as a gap) in epoch
+
+	// gen is the subscriptions' gen when the topic was last known covered;
+	// guarded by the subscriptions' mu.
+	gen uint64
 
 	// gone is set when no subscription covers the topic any more; a
 	// delivery or check that picked the state up before stops handing over.
 	gone atomic.Bool
 
-	// touched is when a message was last handed over, in Unix nanoseconds;
-	// atomic so that it is read without mu, which a Handler may hold long.
+	// touched is when a message of the topic last arrived, in Unix
+	// nanoseconds; atomic so that it is read without mu, which a Handler
+	// may hold long.
 	touched atomic.Int64
+
+	// listed says the state is in the activity set; see activity.
+	listed atomic.Bool
 }
 
 func newSubscriptions() subscriptions {
@@ -41,6 +67,7 @@ func newSubscriptions() subscriptions {
 		exact:    make(map[string]bool),
 		patterns: make(map[string]bool),
 		topics:   make(map[string]*topicState),
+		active:   activity{set: make(map[*topicState]struct{})},
 	}
 }
 
@@ -56,10 +83,15 @@ func (s *subscriptions) add(pattern string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if broker.IsPattern(pattern) {
+		s.sweepLocked() // no state uncovered since the last sweep may be covered again
 		s.patterns[pattern] = true
-	} else {
-		s.exact[pattern] = true
+		s.trie.insert(pattern)
+		return
 	}
+	if st := s.topics[pattern]; st != nil {
+		s.validLocked(st) // the only state this subscribe could cover again
+	}
+	s.exact[pattern] = true
 }
 
 // start sets where delivery of topic goes on from, unless a message of it
@@ -68,21 +100,24 @@ func (s *subscriptions) start(topic string, pos broker.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.topics[topic] == nil && s.exact[topic] {
-		s.topics[topic] = newTopicState(topic, pos)
+		s.topics[topic] = s.newStateLocked(topic, pos)
 	}
 }
 
-// remove unsubscribes pattern and forgets the topics nothing covers now.
+// remove unsubscribes pattern. A topic's state goes at once; the states a
+// wildcard pattern covered go lazily (see subscriptions).
 func (s *subscriptions) remove(pattern string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.patterns[pattern] {
+		delete(s.patterns, pattern)
+		s.trie.remove(pattern)
+		s.gen++
+		return
+	}
 	delete(s.exact, pattern)
-	delete(s.patterns, pattern)
-	for t, st := range s.topics {
-		if !s.coversLocked(t) {
-			st.gone.Store(true)
-			delete(s.topics, t)
-		}
+	if st := s.topics[pattern]; st != nil && !s.coversLocked(pattern) {
+		s.dropLocked(st)
 	}
 }
 
@@ -101,36 +136,74 @@ func (s *subscriptions) globUsed(k keys, glob string) bool {
 
 // state returns the delivery state of topic, creating it when a
 // subscription covers topic, or nil when none does.
+//
+// A topic without a state is one this node delivers nothing of yet: never
+// covered before, dropped when no subscription covered it (a subscription
+// since starts afresh), or forgotten after HistoryTTL without a message
+// (Redis has expired it, so its next message starts a new epoch). Nothing
+// published before its next message is owed to this node's subscriptions,
+// but for what a pub/sub outage lost of a topic the node never delivered,
+// which no position check can know of.
 func (s *subscriptions) state(topic string) *topicState {
 	s.mu.RLock()
 	st := s.topics[topic]
+	known := st != nil && st.gen == s.gen
+	covered := st != nil || s.coversLocked(topic) // most messages a glob over-matches stop here
 	s.mu.RUnlock()
-	if st != nil {
+	if known {
 		return st
+	}
+	if !covered {
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st = s.topics[topic]; st != nil {
+	if st = s.topics[topic]; st != nil && s.validLocked(st) {
 		return st
 	}
 	if !s.coversLocked(topic) {
 		return nil
 	}
-	st = newTopicState(topic, broker.Position{})
+	st = s.newStateLocked(topic, broker.Position{})
 	s.topics[topic] = st
 	return st
 }
 
-func (s *subscriptions) coversLocked(topic string) bool {
-	if s.exact[topic] {
+// validLocked reports whether st's topic is still covered, dropping st
+// when it is not. s.mu must be held for writing.
+func (s *subscriptions) validLocked(st *topicState) bool {
+	if st.gen == s.gen {
 		return true
 	}
-	for p := range s.patterns {
-		if broker.Match(p, topic) {
-			return true
-		}
+	if !s.coversLocked(st.topic) {
+		s.dropLocked(st)
+		return false
 	}
-	return false
+	st.gen = s.gen
+	return true
+}
+
+// sweepLocked drops every state no subscription covers, once per gen.
+// s.mu must be held for writing.
+func (s *subscriptions) sweepLocked() {
+	if s.swept == s.gen {
+		return
+	}
+	for _, st := range s.topics {
+		s.validLocked(st)
+	}
+	s.swept = s.gen
+}
+
+func (s *subscriptions) dropLocked(st *topicState) {
+	st.gone.Store(true)
+	delete(s.topics, st.topic)
+	s.active.remove(st)
+}
+
+func (s *subscriptions) coversLocked(topic string) bool {
+	s.coverEvals.Add(1)
+	return s.exact[topic] || s.trie.match(topic)
 }
 
 // snapshot returns the subscribed topics and patterns.
@@ -146,24 +219,46 @@ func (s *subscriptions) snapshot() (exact, patterns []string) {
 	return exact, patterns
 }
 
-// states returns the tracked topics, first forgetting those only a pattern
-// covers that had nothing delivered for idle: their keys have expired.
-func (s *subscriptions) states(idle time.Duration) []*topicState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// all returns every tracked state, first dropping those no subscription
+// covers and forgetting the idle ones (see forgetIdle).
+func (s *subscriptions) all(idle time.Duration) []*topicState {
+	s.forgetIdle(idle)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make([]*topicState, 0, len(s.topics))
-	for t, st := range s.topics {
-		if !s.exact[t] && st.idleFor() > idle {
-			delete(s.topics, t) // still covered: a late message starts a new state
-			continue
-		}
+	for _, st := range s.topics {
 		out = append(out, st)
 	}
 	return out
 }
 
-func newTopicState(topic string, pos broker.Position) *topicState {
-	st := &topicState{topic: topic, epoch: pos.Epoch, last: pos.Seq}
+// forgetIdle drops the states no subscription covers, and forgets those
+// only a pattern covers that had no message for idle (HistoryTTL): their
+// keys have expired in Redis, so their next message starts a new epoch
+// and nothing before it is owed. It costs a pass over the tracked topics
+// without a Redis command, every HistoryTTL/2.
+func (s *subscriptions) forgetIdle(idle time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked()
+	for t, st := range s.topics {
+		if !s.exact[t] && st.idleFor() > idle {
+			s.dropLocked(st) // still covered: a late message starts a new state
+		}
+	}
+}
+
+// recent returns the states with a message within window, first dropping
+// the states no subscription covers.
+func (s *subscriptions) recent(window time.Duration) []*topicState {
+	s.mu.Lock()
+	s.sweepLocked()
+	s.mu.Unlock()
+	return s.active.recent(window)
+}
+
+func (s *subscriptions) newStateLocked(topic string, pos broker.Position) *topicState {
+	st := &topicState{topic: topic, epoch: pos.Epoch, last: pos.Seq, gen: s.gen}
 	st.touch()
 	return st
 }

@@ -1,0 +1,114 @@
+package redis_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// hmgets is how many HMGETs Redis ran: the engine sends them only to read
+// topic positions for its checks.
+func hmgets(t *testing.T, rdb *goredis.Client) int {
+	t.Helper()
+	info, err := rdb.Info(ctxFor(t), "commandstats").Result()
+	if err != nil {
+		t.Fatalf("INFO commandstats: %v", err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_hmget:calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return n
+		}
+	}
+	return 0
+}
+
+// Periodic checks read the positions of topics with recent traffic only:
+// a node that once delivered many topics through a pattern reads none of
+// them while they are idle, and all of them once after a reconnect.
+func TestPeriodicCheckFollowsRecentTraffic(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	const check, topics = 50 * time.Millisecond, 300
+	nodes := cluster(t, srv, 2, redis.Config{HistorySize: 10, CheckInterval: check})
+	pub, sub := nodes[0], nodes[1]
+	mustSubscribe(t, sub, ">")
+	for i := range topics {
+		mustPublish(t, pub, request(fmt.Sprintf("idle.%d", i)))
+	}
+	for i := range topics {
+		sub.rec.waitFor(t, fmt.Sprintf("idle.%d", i), 1)
+	}
+	// Within the deadline the topics go idle; from then on, checks over ten
+	// intervals read no position at all.
+	if !eventually(func() bool {
+		before := hmgets(t, admin)
+		time.Sleep(10 * check)
+		return hmgets(t, admin) == before
+	}) {
+		t.Fatal("checks of idle topics never stopped")
+	}
+	before := hmgets(t, admin)
+	mustPublish(t, pub, request("idle.0"))
+	sub.rec.waitFor(t, "idle.0", 2)
+	time.Sleep(10 * check)
+	if n := hmgets(t, admin) - before; n == 0 || n >= topics {
+		t.Fatalf("one topic with traffic: %d positions read over ten checks, want some and fewer than the %d tracked", n, topics)
+	}
+
+	before = hmgets(t, admin)
+	if err := admin.ClientKillByFilter(ctxFor(t), "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	if !eventually(func() bool { return hmgets(t, admin)-before >= topics }) {
+		t.Fatalf("after a reconnect: %d positions read, want every one of the %d tracked topics", hmgets(t, admin)-before, topics)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// Unsubscribing many patterns while many topics are tracked costs about
+// one coverage evaluation per tracked topic in all, not one per topic and
+// pattern.
+func TestUnsubscribingPatternsCostsOnePassOverTopics(t *testing.T) {
+	srv := redistest.Start(t)
+	// No periodic check: it would sweep the states at a time of its own.
+	nodes := cluster(t, srv, 2, redis.Config{HistorySize: 10, CheckInterval: time.Hour})
+	pub, sub := nodes[0], nodes[1]
+	const patterns, topics = 300, 900
+	for i := range patterns {
+		mustSubscribe(t, sub, fmt.Sprintf("c%d.*", i))
+	}
+	for i := range topics {
+		mustPublish(t, pub, request(fmt.Sprintf("c%d.t%d", i%patterns, i)))
+	}
+	for i := range topics {
+		sub.rec.waitFor(t, fmt.Sprintf("c%d.t%d", i%patterns, i), 1)
+	}
+	before := redis.CoverageEvaluations(sub.Engine)
+	for i := range patterns {
+		if err := sub.Unsubscribe(ctxFor(t), fmt.Sprintf("c%d.*", i)); err != nil {
+			t.Fatalf("Unsubscribe: %v", err)
+		}
+	}
+	mustSubscribe(t, sub, "d.*") // may cover a dropped topic again: the states are swept now
+	mustPublish(t, pub, request("d.x"))
+	sub.rec.waitFor(t, "d.x", 1)
+	if n := redis.CoverageEvaluations(sub.Engine) - before; n > 2*topics {
+		t.Fatalf("unsubscribing %d patterns with %d tracked topics took %d coverage evaluations, want at most %d",
+			patterns, topics, n, 2*topics)
+	}
+	mustPublish(t, pub, request("c0.t0"))
+	mustPublish(t, pub, request("d.x"))
+	sub.rec.waitFor(t, "d.x", 2)
+	if got := len(sub.rec.messages("c0.t0")); got != 1 {
+		t.Fatalf("c0.t0 got %d messages after its pattern went, want the 1 from before", got)
+	}
+}
