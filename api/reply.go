@@ -12,7 +12,8 @@ import (
 const (
 	codeMethodNotAllowed broker.Code = "method_not_allowed"
 	codeNotFound         broker.Code = "not_found"
-	// codeHeadersTooLarge: an upgrade request over HERALD_MAX_UPGRADE_BYTES.
+	// codeHeadersTooLarge: a request line and headers over
+	// HERALD_MAX_UPGRADE_BYTES, on any route.
 	codeHeadersTooLarge broker.Code = "request_too_large"
 )
 

@@ -46,8 +46,8 @@ type Config struct {
 	// bounded from it (see bodyLimits). 0: DefaultMaxMessageBytes.
 	MaxMessageBytes int
 	// MaxHeaderBytes bounds a request's line and headers
-	// (HERALD_MAX_UPGRADE_BYTES): net/http stops reading past it, and /ws
-	// answers an upgrade request over it exactly with 431. 0:
+	// (HERALD_MAX_UPGRADE_BYTES): net/http stops reading past it, and
+	// every route answers a request over it exactly with 431. 0:
 	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 	// Tokens checks client tokens on /ws; give the broker the same one,
@@ -118,7 +118,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
 	}
-	s.handler = s.routes()
+	s.handler = s.limitHead(s.routes())
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -165,6 +165,19 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("/", notFound)
 	}
 	return mux
+}
+
+// limitHead answers 431 to a request whose line and headers are over
+// MaxHeaderBytes, whatever its route: net/http alone lets up to 4096
+// bytes more through (see limits.HeadTooLarge).
+func (s *Server) limitHead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limits.HeadTooLarge(r, s.cfg.MaxHeaderBytes) {
+			writeFailure(w, codeHeadersTooLarge, "the request line and headers are larger than the server accepts")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/herald-broker/herald/api/auth"
-	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap"
@@ -19,10 +18,6 @@ import (
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
-		return
-	}
-	if limits.UpgradeRequestTooLarge(r, s.cfg.MaxHeaderBytes) {
-		writeFailure(w, codeHeadersTooLarge, "the upgrade request is larger than the server accepts")
 		return
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {

@@ -1,7 +1,7 @@
 // Package limits holds the per-IP defences of /ws (PROTOCOL.md section 6,
 // issue "abuse limits"): which address a request comes from, how many
-// connections one address may hold and open per second, and how large an
-// upgrade request may be.
+// connections one address may hold and open per second, and how large a
+// request's head may be.
 package limits
 
 import (

@@ -32,15 +32,15 @@ func fieldBytes(name, value string) int {
 	return len(name) + len(": ") + len(value) + len("\r\n")
 }
 
-// UpgradeRequestTooLarge reports whether r's request line and headers
-// exceed max bytes (RequestHeadBytes); max <= 0 never does. The /ws handler
-// answers true with 431 Request Header Fields Too Large.
+// HeadTooLarge reports whether r's request line and headers exceed max
+// bytes (RequestHeadBytes); max <= 0 never does. The server answers true
+// with 431 Request Header Fields Too Large, on every route.
 //
 // It complements http.Server.MaxHeaderBytes, which must be set too: only
 // net/http can stop reading a request that is too large, before it is
 // buffered, but it allows 4096 bytes over its limit for bufio and answers
 // a bare 431 of its own. This check runs on what was read and makes the
 // limit exact.
-func UpgradeRequestTooLarge(r *http.Request, max int) bool {
+func HeadTooLarge(r *http.Request, max int) bool {
 	return max > 0 && RequestHeadBytes(r) > max
 }

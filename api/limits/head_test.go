@@ -46,16 +46,16 @@ func TestRequestHeadBytesNeverOver(t *testing.T) {
 	}
 }
 
-// TestUpgradeRequestTooLargeOnARealServer sends requests of exactly the
-// limit and one byte over to a real http.Server, as the /ws handler will
-// see them.
-func TestUpgradeRequestTooLargeOnARealServer(t *testing.T) {
+// TestHeadTooLargeOnARealServer sends requests of exactly the limit
+// and one byte over to a real http.Server, as the server's handler sees
+// them.
+func TestHeadTooLargeOnARealServer(t *testing.T) {
 	const limit = 2048
 	srv := &http.Server{
 		MaxHeaderBytes:    limit,
 		ReadHeaderTimeout: 5 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if UpgradeRequestTooLarge(r, limit) {
+			if HeadTooLarge(r, limit) {
 				w.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
 				return
 			}
@@ -114,12 +114,12 @@ func send(t *testing.T, addr, raw string) int {
 	return resp.StatusCode
 }
 
-func TestUpgradeRequestTooLargeOff(t *testing.T) {
+func TestHeadTooLargeOff(t *testing.T) {
 	r, _ := http.ReadRequest(bufio.NewReader(strings.NewReader(requestOfSize(100000))))
-	if UpgradeRequestTooLarge(r, 0) {
+	if HeadTooLarge(r, 0) {
 		t.Error("a limit of 0 refused a request")
 	}
-	if !UpgradeRequestTooLarge(r, 99999) {
+	if !HeadTooLarge(r, 99999) {
 		t.Error("a request one byte over was let through")
 	}
 }

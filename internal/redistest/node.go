@@ -1,0 +1,193 @@
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// busOffset is how far above its port a Redis Cluster node listens for the
+// other nodes (the cluster bus); the offset is fixed by Redis.
+const busOffset = 10000
+
+// Node is one redis-server process of a Cluster or a Sentinel setup. It
+// keeps its port and its directory across Kill and Restart, so the processes
+// that knew it find it again, as after a crash of a real host.
+type Node struct {
+	t    testing.TB
+	name string // prefix of its log lines
+	path string
+	port int
+	args []string // everything but --port
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited and its output is logged
+}
+
+// argsFunc gives a node's arguments (without --port) for a port and the
+// empty directory made for it.
+type argsFunc func(port int, dir string) []string
+
+// startNode runs redis-server on a free loopback port (with bus, port+10000
+// is free too), in its own directory under base, and stops it when the test
+// ends. A port taken by someone else between our check and the server's
+// bind is retried with another.
+func startNode(t testing.TB, name, base string, bus bool, argsFor argsFunc) *Node {
+	t.Helper()
+	path, err := exec.LookPath(ServerPath)
+	if err != nil {
+		t.Fatalf("redistest: %s not found (%v): install redis-server (apt-get install -y redis-server)", ServerPath, err)
+	}
+	var lastErr error
+	for range 5 {
+		port, err := freeNodePort(bus)
+		if err != nil {
+			t.Fatalf("redistest: find a free port: %v", err)
+		}
+		dir := filepath.Join(base, strconv.Itoa(port))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		n := &Node{t: t, name: name, path: path, port: port, args: argsFor(port, dir)}
+		if lastErr = n.start(); lastErr == nil {
+			t.Cleanup(n.Kill)
+			return n
+		}
+	}
+	t.Fatalf("redistest: start %s: %v", name, lastErr)
+	return nil
+}
+
+// Addr is the node's host:port.
+func (n *Node) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port)) }
+
+// Running reports whether the process runs (it was not killed).
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
+
+// Kill ends the process with SIGKILL, as a crash would, and waits for it.
+// Killing a killed node does nothing.
+func (n *Node) Kill() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return
+	}
+	killProcess(n.cmd.Process)
+	<-n.done
+	n.cmd = nil
+}
+
+// Restart kills the node if it runs and starts it again on the same port
+// with the same files. Nothing is persisted, so it comes back without its
+// data (a cluster node keeps its identity in its nodes.conf).
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.Kill()
+	var err error
+	for range 50 { // the port may linger a moment after the old process exits
+		if err = n.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n.t.Fatalf("redistest: restart %s on %s: %v", n.name, n.Addr(), err)
+}
+
+func (n *Node) start() error {
+	cmd := exec.Command(n.path, slices.Concat(n.args, []string{"--port", strconv.Itoa(n.port)})...)
+	cmd.SysProcAttr = sysProcAttr()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go n.copyLog(out, done, cmd) // ends when the process exits; Kill waits for it
+	if err := waitOwnPing(n.Addr(), cmd.Process.Pid, done); err != nil {
+		killProcess(cmd.Process)
+		<-done
+		return err
+	}
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+	return nil
+}
+
+// copyLog sends the process's output to the test log, then reaps it.
+func (n *Node) copyLog(out io.Reader, done chan struct{}, cmd *exec.Cmd) {
+	defer close(done)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		n.t.Log(n.name + " " + n.Addr() + ": " + sc.Text())
+	}
+	_ = cmd.Wait()
+}
+
+// waitOwnPing returns once addr is served by process pid. Asking for the
+// pid, not just a PONG, tells our server from another one that took the
+// port first, while ours is about to exit for want of it.
+func waitOwnPing(addr string, pid int, exited <-chan struct{}) error {
+	deadline := time.Now().Add(startTimeout)
+	want := strconv.Itoa(pid)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on %s exited at start", addr)
+		default:
+		}
+		if info, err := doString(addr, "INFO", "server"); err == nil {
+			if got := infoField(info, "process_id"); got != want {
+				return fmt.Errorf("%s is served by process %s, not ours (%s)", addr, got, want)
+			}
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server on %s did not answer within %v", addr, startTimeout)
+}
+
+// freeNodePort returns a free loopback port; with bus, one whose cluster
+// bus port (port+10000) is free too.
+func freeNodePort(bus bool) (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !bus {
+			l.Close()
+			return port, nil
+		}
+		if port+busOffset > 65535 {
+			l.Close()
+			continue
+		}
+		lb, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+busOffset)))
+		l.Close()
+		if err == nil {
+			lb.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port whose port+10000 is free too")
+}

@@ -1,0 +1,185 @@
+package redistest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// masterName is the name the sentinels know the master by.
+const masterName = "herald"
+
+// Sentinel is a Redis master, one replica and three sentinels watching
+// them (a quorum of two), all on loopback and stopped when the test ends.
+type Sentinel struct {
+	t         testing.TB
+	servers   []*Node // [0] started as the master, [1] as its replica
+	sentinels []*Node
+}
+
+// StartSentinel runs the master, its replica and the sentinels, and returns
+// once the replica is in sync and every sentinel sees the master, the
+// replica and the two other sentinels: from then on a killed master is
+// failed over in a few seconds.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	base := t.TempDir() // removed after the processes stop
+	s := &Sentinel{t: t}
+	master := startNode(t, "sentinel's master", base, false,
+		func(_ int, dir string) []string { return dataArgs(dir) })
+	host, port := "127.0.0.1", strconv.Itoa(master.port)
+	replica := startNode(t, "sentinel's replica", base, false,
+		func(_ int, dir string) []string { return append(dataArgs(dir), "--replicaof", host, port) })
+	s.servers = []*Node{master, replica}
+	// A sentinel learns of replicas from its master's INFO every 10 s: one
+	// started before the replica is attached would wait that long.
+	waitFor(t, "replica in sync", func() error {
+		if role, link := replication(replica.Addr()); role != "slave" || link != "up" {
+			return fmt.Errorf("replica %s: role %q, link %q", replica.Addr(), role, link)
+		}
+		return nil
+	})
+	for i := range 3 {
+		s.sentinels = append(s.sentinels, startNode(t, fmt.Sprintf("sentinel %d", i), base, false,
+			func(_ int, dir string) []string { return sentinelArgs(t, dir, master.Addr()) }))
+	}
+	waitFor(t, "sentinels watching", s.watching)
+	return s
+}
+
+// sentinelArgs writes a sentinel's config file, which the sentinel rewrites
+// as it learns, and returns its arguments. Failing over 1 s after the
+// master falls silent (Redis's default is 30 s) keeps a failover test short.
+func sentinelArgs(t testing.TB, dir, master string) []string {
+	host, port, _ := strings.Cut(master, ":")
+	conf := filepath.Join(dir, "sentinel.conf")
+	text := fmt.Sprintf(`bind 127.0.0.1
+sentinel monitor %[1]s %[2]s %[3]s 2
+sentinel down-after-milliseconds %[1]s 1000
+sentinel failover-timeout %[1]s 3000
+sentinel parallel-syncs %[1]s 1
+`, masterName, host, port)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{conf, "--sentinel"} // the config file must come first
+}
+
+// URL is HERALD_REDIS_URL for this setup (PROTOCOL.md section 12), with
+// every sentinel.
+func (s *Sentinel) URL() string {
+	return "redis+sentinel://" + strings.Join(s.Addrs(), ",") + "/" + masterName
+}
+
+// Addrs are the sentinels' host:port addresses.
+func (s *Sentinel) Addrs() []string {
+	addrs := make([]string, len(s.sentinels))
+	for i, n := range s.sentinels {
+		addrs[i] = n.Addr()
+	}
+	return addrs
+}
+
+// MasterName is the name the sentinels know the master by.
+func (s *Sentinel) MasterName() string { return masterName }
+
+// Servers are the data servers: the first started as the master, the second
+// as its replica. After a failover the sentinels may have swapped their roles.
+func (s *Sentinel) Servers() []*Node { return slices.Clone(s.servers) }
+
+// Sentinels are the three sentinel processes.
+func (s *Sentinel) Sentinels() []*Node { return slices.Clone(s.sentinels) }
+
+// MasterAddr is the master's address as a running sentinel gives it.
+func (s *Sentinel) MasterAddr() string {
+	s.t.Helper()
+	for _, n := range s.sentinels {
+		if addr, err := masterAddr(n.Addr()); err == nil {
+			return addr
+		}
+	}
+	s.t.Fatal("redistest: no sentinel gives the master's address")
+	return ""
+}
+
+// KillMaster kills the current master with SIGKILL and returns its address,
+// for WaitFailover.
+func (s *Sentinel) KillMaster() string {
+	s.t.Helper()
+	addr := s.MasterAddr()
+	for _, n := range s.servers {
+		if n.Addr() == addr {
+			n.Kill()
+			return addr
+		}
+	}
+	s.t.Fatalf("redistest: the sentinels' master %s is not one of ours", addr)
+	return ""
+}
+
+// WaitFailover waits until every running sentinel names a master other than
+// old, the same one, and that server says it is a master; it returns the
+// new master's address.
+func (s *Sentinel) WaitFailover(old string) string {
+	s.t.Helper()
+	var now string
+	waitFor(s.t, "failover from "+old, func() error {
+		now = ""
+		for _, n := range s.sentinels {
+			if !n.Running() {
+				continue
+			}
+			addr, err := masterAddr(n.Addr())
+			switch {
+			case err != nil:
+				return err
+			case addr == old:
+				return fmt.Errorf("sentinel %s still names %s", n.Addr(), old)
+			case now != "" && addr != now:
+				return fmt.Errorf("sentinels name %s and %s", now, addr)
+			}
+			now = addr
+		}
+		if role, _ := replication(now); role != "master" {
+			return fmt.Errorf("%s is a %q, not yet a master", now, role)
+		}
+		return nil
+	})
+	return now
+}
+
+// watching is nil once every sentinel sees the master up, its replica, and
+// the other sentinels (without them no failover gets a majority).
+func (s *Sentinel) watching() error {
+	for _, n := range s.sentinels {
+		r, err := do(n.Addr(), "SENTINEL", "MASTER", masterName)
+		if err != nil {
+			return fmt.Errorf("sentinel %s: %w", n.Addr(), err)
+		}
+		m := pairs(r)
+		if m["flags"] != "master" || m["num-slaves"] != "1" || m["num-other-sentinels"] != strconv.Itoa(len(s.sentinels)-1) {
+			return fmt.Errorf("sentinel %s: flags %q, %s replicas, %s other sentinels",
+				n.Addr(), m["flags"], m["num-slaves"], m["num-other-sentinels"])
+		}
+	}
+	return nil
+}
+
+// masterAddr asks a sentinel for the master's address.
+func masterAddr(sentinel string) (string, error) {
+	r, err := do(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)
+	if err != nil {
+		return "", err
+	}
+	hp, _ := r.([]any)
+	if len(hp) != 2 {
+		return "", fmt.Errorf("sentinel %s: master address %v", sentinel, r)
+	}
+	host, _ := hp[0].(string)
+	port, _ := hp[1].(string)
+	return host + ":" + port, nil
+}
