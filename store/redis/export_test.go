@@ -21,3 +21,6 @@ func DeliveryState(e *Engine) string {
 // CoverageEvaluations counts how often e checked a topic against all of its
 // subscriptions.
 func CoverageEvaluations(e *Engine) uint64 { return e.subs.coverEvals.Load() }
+
+// MaxGlobs bounds the Redis pattern subscriptions of one engine.
+const MaxGlobs = maxGlobs

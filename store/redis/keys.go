@@ -23,18 +23,22 @@ func (k keys) topicOf(channel string) (string, bool) {
 // probe is the node's private channel for liveness probes.
 func (k keys) probe(node string) string { return k.prefix + "probe." + node }
 
-// glob is the Redis PSUBSCRIBE pattern for a Herald pattern: every wildcard
-// token ('*', or a last '>') becomes the glob '*'. The glob matches a
-// superset of the pattern's topics; received messages are filtered exactly.
-func (k keys) glob(pattern string) string {
-	toks := strings.Split(pattern, ".")
-	for i, t := range toks {
-		if t == ">" {
-			toks[i] = "*"
-		}
+// firstTokenGlob is the Redis PSUBSCRIBE glob shared by the wildcard
+// patterns that start with pattern's first token: "chat.*" and "chat.a.>"
+// both get "<prefix>m.chat.*". It reports false when the first token is a
+// wildcard. Redis's '*' also crosses dots, so the glob matches a superset
+// of the patterns' topics; received messages are filtered exactly. Topic
+// tokens hold no glob metacharacter, so only the prefix needs escaping.
+func (k keys) firstTokenGlob(pattern string) (string, bool) {
+	first, _, _ := strings.Cut(pattern, ".")
+	if first == "*" || first == ">" {
+		return "", false
 	}
-	return escapeGlob(k.prefix+"m.") + strings.Join(toks, ".")
+	return escapeGlob(k.prefix+"m.") + first + ".*", true
 }
+
+// catchAllGlob matches every message channel of the engine's prefix.
+func (k keys) catchAllGlob() string { return escapeGlob(k.prefix+"m.") + "*" }
 
 // escapeGlob quotes the glob metacharacters of a literal. Topic tokens never
 // hold them; a prefix might.

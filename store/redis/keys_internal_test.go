@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/herald-broker/herald/broker"
@@ -9,22 +10,38 @@ import (
 func TestGlobOverMatchesHeraldPattern(t *testing.T) {
 	k := keys{prefix: "h:"}
 	for pattern, want := range map[string]string{
-		"chat.*":     "h:m.chat.*",
-		"chat.>":     "h:m.chat.*",
-		">":          "h:m.*",
-		"*.inbox":    "h:m.*.inbox",
-		"a.*.b.>":    "h:m.a.*.b.*",
-		"user:42.>":  "h:m.user:42.*",
-		"x=1.+y.@z":  "h:m.x=1.+y.@z",
-		"chat.room7": "h:m.chat.room7",
+		"chat.*":    "h:m.chat.*",
+		"chat.>":    "h:m.chat.*",
+		"a.*.b.>":   "h:m.a.*",
+		"user:42.>": "h:m.user:42.*",
+		"x=1.+y.*":  "h:m.x=1.*",
 	} {
-		if got := k.glob(pattern); got != want {
-			t.Errorf("glob(%q) = %q, want %q", pattern, got, want)
+		got, ok := k.firstTokenGlob(pattern)
+		if !ok || got != want {
+			t.Errorf("firstTokenGlob(%q) = %q, %v; want %q", pattern, got, ok, want)
+		}
+		if topic := pattern[:len(pattern)-1] + "x"; !globMatch(got, k.channel(topic)) {
+			t.Errorf("glob %q does not match the channel of %q", got, topic)
 		}
 	}
-	if got := (keys{prefix: "a*[b]?\\:"}).glob("x.*"); got != `a\*\[b\]\?\\:m.x.*` {
+	for _, pattern := range []string{">", "*.inbox", "*.>"} {
+		if got, ok := k.firstTokenGlob(pattern); ok {
+			t.Errorf("firstTokenGlob(%q) = %q, want none: it starts with a wildcard", pattern, got)
+		}
+	}
+	if got := k.catchAllGlob(); got != "h:m.*" {
+		t.Errorf("catchAllGlob() = %q", got)
+	}
+	if got := (keys{prefix: "a*[b]?\\:"}).catchAllGlob(); got != `a\*\[b\]\?\\:m.*` {
 		t.Errorf("glob with a prefix holding metacharacters = %q", got)
 	}
+}
+
+// globMatch is Redis's glob for what firstTokenGlob makes: a literal, then
+// '*' matching anything.
+func globMatch(glob, channel string) bool {
+	lit, ok := strings.CutSuffix(glob, "*")
+	return ok && strings.HasPrefix(channel, lit)
 }
 
 func TestKeysShareTheTopicHashTag(t *testing.T) {

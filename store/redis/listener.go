@@ -110,22 +110,18 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	exact, patterns := e.subs.snapshot()
+	exact := e.subs.topicsSubscribed()
 	channels := make([]string, len(exact))
 	for i, t := range exact {
 		channels[i] = e.keys.channel(t)
-	}
-	globs := make(map[string]bool, len(patterns))
-	for _, p := range patterns {
-		globs[e.keys.glob(p)] = true
 	}
 	if len(channels) > 0 {
 		if err := ps.Subscribe(ctx, channels...); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
 	}
-	for g := range globs {
-		if err := ps.PSubscribe(ctx, g); err != nil {
+	if globs := e.subs.globs.all(); len(globs) > 0 { // at most maxGlobs
+		if err := ps.PSubscribe(ctx, globs...); err != nil {
 			return fmt.Errorf("psubscribe: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -78,6 +79,31 @@ func TestPatternTrieShrinksToEmpty(t *testing.T) {
 	}
 	if !trie.root.empty() {
 		t.Fatalf("trie holds nodes after every pattern was removed: %+v", trie.root)
+	}
+}
+
+func TestGlobsAreBoundedAndCounted(t *testing.T) {
+	k := keys{prefix: "p:"}
+	var g globs
+	for i := range 1000 {
+		g.add(k, fmt.Sprintf("f%d.*", i))
+		g.add(k, fmt.Sprintf("f%d.x.>", i))
+	}
+	g.add(k, "*.y")
+	if n := len(g.all()); n > maxGlobs {
+		t.Fatalf("%d globs for 2,001 patterns, want at most %d", n, maxGlobs)
+	}
+	if _, unused := g.remove("f0.*"); unused {
+		t.Fatal("the glob of f0.* reported unused while f0.x.> holds it")
+	}
+	if glob, unused := g.remove("f0.x.>"); !unused || glob != "p:m.f0.*" {
+		t.Fatalf("last pattern of f0: glob %q unused %v, want p:m.f0.* unused", glob, unused)
+	}
+	if glob := g.add(k, "new.*"); glob != "p:m.new.*" {
+		t.Fatalf("a freed slot went to glob %q, want p:m.new.*", glob)
+	}
+	if _, unused := g.remove("never.*"); unused {
+		t.Fatal("removing a pattern never added freed a glob")
 	}
 }
 

@@ -26,9 +26,12 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	}
 	kind, channel := "subscribe", e.keys.channel(pattern)
 	if broker.IsPattern(pattern) {
-		kind, channel = "psubscribe", e.keys.glob(pattern)
+		kind, channel = "psubscribe", e.subs.globs.add(e.keys, pattern)
 	}
 	e.subs.add(pattern)
+	// A glob other patterns use is subscribed again all the same: Redis's
+	// confirmation on the current connection is what says that messages
+	// published from now on reach the node.
 	err := e.subscribeLocked(ctx, kind, channel)
 	if err == nil && kind == "subscribe" {
 		var pos broker.Position
@@ -37,7 +40,8 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		}
 	}
 	if err != nil {
-		e.subs.remove(pattern) // Redis may keep the channel; nothing passes the filter
+		e.subs.remove(pattern) // Redis may keep the (p)subscription; nothing passes the filter
+		e.subs.globs.remove(pattern)
 		return err
 	}
 	return nil
@@ -92,7 +96,7 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 		e.unsubscribeLocked(ctx, "unsubscribe", e.keys.channel(pattern))
 		return nil
 	}
-	if glob := e.keys.glob(pattern); !e.subs.globUsed(e.keys, glob) {
+	if glob, unused := e.subs.globs.remove(pattern); unused {
 		e.unsubscribeLocked(ctx, "punsubscribe", glob)
 	}
 	return nil

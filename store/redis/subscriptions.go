@@ -30,6 +30,10 @@ type subscriptions struct {
 
 	active activity // the states with recent traffic, which periodic checks read
 
+	// globs are the Redis globs the patterns are subscribed with; the
+	// Engine's psMu guards them, not mu.
+	globs globs
+
 	// coverEvals counts coverage evaluations (one topic against every
 	// subscription), so that tests can bound the work of unsubscribing.
 	coverEvals atomic.Uint64
@@ -121,19 +125,6 @@ func (s *subscriptions) remove(pattern string) {
 	}
 }
 
-// globUsed reports whether a subscribed pattern other than pattern maps to
-// the same Redis glob.
-func (s *subscriptions) globUsed(k keys, glob string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for p := range s.patterns {
-		if k.glob(p) == glob {
-			return true
-		}
-	}
-	return false
-}
-
 // state returns the delivery state of topic, creating it when a
 // subscription covers topic, or nil when none does.
 //
@@ -206,17 +197,15 @@ func (s *subscriptions) coversLocked(topic string) bool {
 	return s.exact[topic] || s.trie.match(topic)
 }
 
-// snapshot returns the subscribed topics and patterns.
-func (s *subscriptions) snapshot() (exact, patterns []string) {
+// topicsSubscribed returns the subscribed topics.
+func (s *subscriptions) topicsSubscribed() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.exact))
 	for t := range s.exact {
-		exact = append(exact, t)
+		out = append(out, t)
 	}
-	for p := range s.patterns {
-		patterns = append(patterns, p)
-	}
-	return exact, patterns
+	return out
 }
 
 // all returns every tracked state, first dropping those no subscription
