@@ -216,6 +216,16 @@ func TestPublishTimeoutSaysOutcomeUnknown(t *testing.T) {
 	}
 }
 
+// A paused Redis holds the publish it was sent, and may run it later.
+func TestPublishDuringClientPauseSaysOutcomeUnknown(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newEngine(t, srv.URL(), redis.Config{HistorySize: 10, Timeout: 300 * time.Millisecond})
+	mustPublish(t, e, request("paused"))
+	do(t, admin(t, srv.Addr()), "CLIENT", "PAUSE", "1000", "WRITE")
+	_, err := e.Publish(ctxFor(t), request("paused"))
+	wantOutcomeUnknown(t, "publish while Redis was paused", err)
+}
+
 // A publish that never reached Redis was not published.
 func TestPublishToAStoppedRedisSaysNothingPublished(t *testing.T) {
 	srv := redistest.Start(t)
