@@ -59,6 +59,36 @@ func BenchmarkPublish(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishEvicting publishes to ever new topics with the budget
+// full, so every publish also drops the least recently published topic's
+// history or state: the cost of the bound itself.
+func BenchmarkPublishEvicting(b *testing.B) {
+	for _, size := range []int{0, 100} {
+		b.Run(fmt.Sprintf("history=%d", size), func(b *testing.B) {
+			e := New(Config{HistorySize: size, MaxHistoryBytes: 4 << 20})
+			e.Attach(discard{})
+			b.Cleanup(func() { _ = e.Close(context.Background()) })
+			topics := make([]string, 1<<16)
+			for i := range topics {
+				topics[i] = fmt.Sprintf("bench.%d", i)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r := broker.PublishRequest{Topic: topics[i&(len(topics)-1)], Data: benchData, ID: "id"}
+				if _, err := e.Publish(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			if s := e.Stats(); s.HistoryBytes > s.MaxHistoryBytes {
+				b.Fatalf("%d bytes counted, budget %d", s.HistoryBytes, s.MaxHistoryBytes)
+			}
+		})
+	}
+}
+
 // BenchmarkHistory reads from a full ring of 100.
 func BenchmarkHistory(b *testing.B) {
 	e := benchEngine(b, 100)

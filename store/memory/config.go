@@ -7,11 +7,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults for the zero values of Config (PROTOCOL.md sections 3 and 7).
+// Defaults for the zero values of Config (PROTOCOL.md sections 3, 6 and 7).
 const (
-	DefaultHistoryTTL      = 10 * time.Minute
-	DefaultIdempotencyTTL  = 5 * time.Minute
-	DefaultIdempotencyKeys = 100_000
+	DefaultHistoryTTL              = 10 * time.Minute
+	DefaultIdempotencyTTL          = 5 * time.Minute
+	DefaultIdempotencyKeysPerTopic = 100_000
+	DefaultMaxHistoryBytes         = 256 << 20
 )
 
 // Config are the memory engine's settings. Zero values take the defaults
@@ -21,18 +22,22 @@ type Config struct {
 	// (seq still grows).
 	HistorySize int
 	// HistoryTTL is how long a topic's state (epoch, seq, history)
-	// outlives its last publish, or its creation when it had none. After
-	// it the topic starts a new epoch.
+	// outlives its last publish. After it the topic starts a new epoch.
 	HistoryTTL time.Duration
+	// MaxHistoryBytes bounds what all topics hold together: messages in
+	// history, topic states and idempotency keys, each counted with its
+	// bookkeeping. Past it the topics published to least recently lose
+	// their history first, then their state (Engine.Stats counts both).
+	MaxHistoryBytes int64
 	// IdempotencyTTL is how long a publish's idempotency key is remembered.
 	IdempotencyTTL time.Duration
-	// IdempotencyKeys bounds how many idempotency keys are remembered at
-	// once. Past it the oldest keys are forgotten before their TTL, so a
-	// retry with one of them publishes again; each such early eviction is
-	// counted and logged as a warning. A remembered key costs at most
-	// about 500 bytes (a key longer than 64 bytes is kept as its SHA-256),
-	// so the default bound holds about 50 MB at worst.
-	IdempotencyKeys int
+	// IdempotencyKeysPerTopic bounds the keys one topic remembers at once.
+	// Past it that topic's oldest keys are forgotten before their TTL (a
+	// retry with one of them publishes again), counted and logged as a
+	// warning; other topics' keys are untouched, so one publisher cannot
+	// make another's retries publish twice. All keys also count toward
+	// MaxHistoryBytes.
+	IdempotencyKeysPerTopic int
 	// Logger receives the janitor's reports; nil logs nothing.
 	Logger *zap.Logger
 }
@@ -44,10 +49,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("memory: history size %d is negative", c.HistorySize)
 	case c.HistoryTTL < 0:
 		return fmt.Errorf("memory: history TTL %v is negative", c.HistoryTTL)
+	case c.MaxHistoryBytes < 0:
+		return fmt.Errorf("memory: max history bytes %d is negative", c.MaxHistoryBytes)
 	case c.IdempotencyTTL < 0:
 		return fmt.Errorf("memory: idempotency TTL %v is negative", c.IdempotencyTTL)
-	case c.IdempotencyKeys < 0:
-		return fmt.Errorf("memory: idempotency key bound %d is negative", c.IdempotencyKeys)
+	case c.IdempotencyKeysPerTopic < 0:
+		return fmt.Errorf("memory: idempotency key bound %d is negative", c.IdempotencyKeysPerTopic)
 	}
 	return nil
 }
@@ -57,11 +64,14 @@ func (c Config) withDefaults() Config {
 	if c.HistoryTTL == 0 {
 		c.HistoryTTL = DefaultHistoryTTL
 	}
+	if c.MaxHistoryBytes == 0 {
+		c.MaxHistoryBytes = DefaultMaxHistoryBytes
+	}
 	if c.IdempotencyTTL == 0 {
 		c.IdempotencyTTL = DefaultIdempotencyTTL
 	}
-	if c.IdempotencyKeys == 0 {
-		c.IdempotencyKeys = DefaultIdempotencyKeys
+	if c.IdempotencyKeysPerTopic == 0 {
+		c.IdempotencyKeysPerTopic = DefaultIdempotencyKeysPerTopic
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

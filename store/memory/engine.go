@@ -1,5 +1,6 @@
 // Package memory is the broker.Engine for one node: every topic's seq,
-// epoch and history ring, and idempotency keys, in this process's memory.
+// epoch and history ring, and idempotency keys, in this process's memory,
+// within one byte budget (Config.MaxHistoryBytes).
 // Every published message is handed to the attached Handler, whatever was
 // subscribed: on one node the broker's own index decides who gets it.
 package memory
@@ -26,7 +27,8 @@ type Engine struct {
 	now     func() time.Time
 	handler atomic.Pointer[broker.Handler]
 	topics  *table
-	idem    *idempotency
+	budget  *budget
+	lives   *lives
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -50,12 +52,14 @@ func newEngine(cfg Config, now func() time.Time) *Engine {
 		panic(err)
 	}
 	cfg = cfg.withDefaults()
+	livesBytes := cfg.MaxHistoryBytes / livesShare
 	e := &Engine{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		now:    now,
 		topics: newTable(),
-		idem:   newIdempotency(int64(cfg.IdempotencyTTL), cfg.IdempotencyKeys),
+		budget: &budget{limit: cfg.MaxHistoryBytes - livesBytes},
+		lives:  newLives(int(livesBytes / livesEntryBytes)),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -75,12 +79,13 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error { return
 // Ready returns nil until Close.
 func (e *Engine) Ready(ctx context.Context) error { return e.usable(ctx) }
 
-// TopicCount returns how many topics the engine holds state for, including
-// topics only read (Position or History) and not yet expired.
-func (e *Engine) TopicCount() int { return e.topics.len() }
+// livesShare: 1/livesShare of MaxHistoryBytes is set aside for the record
+// of dropped topics' generations (lives), the rest is the budget's.
+const livesShare = 64
 
-// IdempotencyKeyCount returns how many idempotency keys are remembered.
-func (e *Engine) IdempotencyKeyCount() int { return e.idem.len() }
+// TopicCount returns how many topics the engine holds state for. Only a
+// publish creates state.
+func (e *Engine) TopicCount() int { return e.topics.len() }
 
 // usable fails when ctx is done or the engine is closed.
 func (e *Engine) usable(ctx context.Context) error {

@@ -18,7 +18,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{HistorySize: -1}, "history size"},
 		{Config{HistoryTTL: -time.Second}, "history TTL"},
 		{Config{IdempotencyTTL: -time.Second}, "idempotency TTL"},
-		{Config{IdempotencyKeys: -1}, "idempotency key bound"},
+		{Config{MaxHistoryBytes: -1}, "max history bytes"},
+		{Config{IdempotencyKeysPerTopic: -1}, "idempotency key bound"},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()
@@ -43,7 +44,8 @@ func TestNewPanicsOnInvalidConfig(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
 	if c.HistoryTTL != DefaultHistoryTTL || c.IdempotencyTTL != DefaultIdempotencyTTL ||
-		c.IdempotencyKeys != DefaultIdempotencyKeys || c.Logger == nil || c.HistorySize != 0 {
+		c.IdempotencyKeysPerTopic != DefaultIdempotencyKeysPerTopic || c.MaxHistoryBytes != DefaultMaxHistoryBytes ||
+		c.Logger == nil || c.HistorySize != 0 {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if d := c.sweepInterval(); d != time.Minute {

@@ -2,38 +2,30 @@ package memory
 
 import (
 	"crypto/sha256"
-	"hash/maphash"
-	"sync"
-	"sync/atomic"
-
-	"github.com/herald-broker/herald/broker"
+	"encoding/hex"
+	"slices"
 )
 
-const idemShardCount = 16
-
-// idempotency remembers the result of each publish made with an
-// idempotency key, per topic, for a TTL. Every key lives as long as every
-// other, so keys expire in the order they were made: each shard keeps them
-// in a FIFO queue beside its map, and expiry and the bound both pop the
-// front. No scan is ever needed.
-type idempotency struct {
-	ttl      int64 // nanoseconds
-	perShard int   // bound on keys per shard
-	seed     maphash.Seed
-	shards   [idemShardCount]idemShard
-	evicted  atomic.Uint64 // keys forgotten before their TTL because of the bound
-}
-
-type idemShard struct {
-	mu    sync.Mutex
-	byKey map[string]idemEntry
-	order []idemKey // byKey's keys, oldest first, from head on
+// idemKeys remembers, for one topic, the result of each publish made with
+// an idempotency key, for a TTL. Keeping them in the topic bounds them per
+// topic (one publisher's keys never push out another topic's) and lets
+// them count toward the engine's byte budget with the topic. Every key
+// lives as long as every other, so keys expire in the order they were made:
+// a FIFO queue beside the map, whose front expiry and the bound both pop.
+// No scan is ever needed. Callers hold the topic's mu.
+type idemKeys struct {
+	byKey map[string]idemEntry // nil until the topic's first key
+	order []idemKey            // byKey's keys, oldest first, from head on
 	head  int
+	bytes int64 // what the keys cost (keyCost each)
 }
 
+// idemEntry is a publish's first result; its topic is the key's.
 type idemEntry struct {
-	result broker.PublishResult
-	at     int64
+	epoch string
+	seq   uint64
+	id    string
+	at    int64
 }
 
 type idemKey struct {
@@ -41,105 +33,86 @@ type idemKey struct {
 	at  int64
 }
 
-func newIdempotency(ttl int64, bound int) *idempotency {
-	d := &idempotency{ttl: ttl, perShard: max(bound/idemShardCount, 1), seed: maphash.MakeSeed()}
-	for i := range d.shards {
-		d.shards[i].byKey = make(map[string]idemEntry)
-	}
-	return d
-}
-
 // maxRawKey is the longest idempotency key kept as it is; longer keys are
-// kept as their SHA-256, so that what one remembered key costs is bounded
-// whatever clients send.
+// kept as their SHA-256 in hex plus a mark, 65 bytes that no raw key can
+// equal, so that what one remembered key costs is bounded whatever
+// clients send.
 const maxRawKey = 64
 
-// idemMapKey scopes key to its topic: the same key on another topic is
-// another publish. The separator (NUL for a raw key, 0x01 for a hashed one)
-// cannot occur in a topic, so no two (topic, key) pairs meet.
-func idemMapKey(topic, key string) string {
+func idemMapKey(key string) string {
 	if len(key) <= maxRawKey {
-		return topic + "\x00" + key
+		return key
 	}
 	sum := sha256.Sum256([]byte(key))
-	return topic + "\x01" + string(sum[:])
+	return hex.EncodeToString(sum[:]) + "#"
 }
 
-func (d *idempotency) shard(k string) *idemShard {
-	return &d.shards[maphash.String(d.seed, k)&(idemShardCount-1)]
+// idemKeyOverhead is what a remembered key costs beside its key and id
+// bytes: its map slot (a 16-byte key and a 48-byte entry, with the map's
+// load factor and growth slack) and its 24-byte queue slot, with slack.
+const idemKeyOverhead = 160
+
+// idemMapBase is what a topic's map of keys costs before its first key.
+const idemMapBase = 256
+
+func keyCost(key string, e idemEntry) int64 {
+	return idemKeyOverhead + int64(len(key)+len(e.id))
 }
 
-// get returns the first result published with key on topic, if it is
-// remembered and younger than the TTL.
-func (d *idempotency) get(topic, key string, now int64) (broker.PublishResult, bool) {
-	k := idemMapKey(topic, key)
-	s := d.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire(now, d.ttl)
-	e, ok := s.byKey[k]
-	return e.result, ok
+// get returns the first result published with key, if it is remembered;
+// callers expire the old keys first.
+func (d *idemKeys) get(key string) (idemEntry, bool) {
+	e, ok := d.byKey[idemMapKey(key)]
+	return e, ok
 }
 
-// put remembers result for key on topic. Callers checked with get first
-// while holding the topic, so the key is not present.
-func (d *idempotency) put(topic, key string, result broker.PublishResult, now int64) {
-	k := idemMapKey(topic, key)
-	s := d.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire(now, d.ttl)
-	for len(s.order)-s.head >= d.perShard {
-		s.popFront()
-		d.evicted.Add(1)
+// put remembers e for key, first forgetting the oldest keys while the
+// topic holds bound of them; it returns how many it forgot so. Callers
+// checked with get first, so the key is not present.
+func (d *idemKeys) put(key string, e idemEntry, bound int) (evicted int) {
+	k := idemMapKey(key)
+	for d.len() >= bound {
+		d.popFront()
+		evicted++
 	}
-	s.byKey[k] = idemEntry{result: result, at: now}
-	s.order = append(s.order, idemKey{key: k, at: now})
-}
-
-// expireAll drops expired keys of every shard, so memory goes back when
-// publishing with keys stops.
-func (d *idempotency) expireAll(now int64) {
-	for i := range d.shards {
-		s := &d.shards[i]
-		s.mu.Lock()
-		s.expire(now, d.ttl)
-		s.mu.Unlock()
+	if d.byKey == nil {
+		d.byKey = make(map[string]idemEntry)
+		d.bytes = idemMapBase
 	}
+	d.byKey[k] = e
+	d.order = append(d.order, idemKey{key: k, at: e.at})
+	d.bytes += keyCost(k, e)
+	return evicted
 }
 
 // len returns how many keys are remembered.
-func (d *idempotency) len() int {
-	n := 0
-	for i := range d.shards {
-		s := &d.shards[i]
-		s.mu.Lock()
-		n += len(s.byKey)
-		s.mu.Unlock()
+func (d *idemKeys) len() int { return len(d.byKey) }
+
+// expire pops keys older than ttl from the front and returns how many.
+func (d *idemKeys) expire(now, ttl int64) (n int) {
+	for d.head < len(d.order) && now-d.order[d.head].at >= ttl {
+		d.popFront()
+		n++
 	}
 	return n
 }
 
-// expire pops keys older than ttl from the front. Callers hold mu.
-func (s *idemShard) expire(now, ttl int64) {
-	for s.head < len(s.order) && now-s.order[s.head].at >= ttl {
-		s.popFront()
-	}
-}
-
 // popFront forgets the oldest key and compacts the queue once half of it is
 // popped, so it costs amortised O(1) and never grows past twice the keys.
-// Callers hold mu.
-func (s *idemShard) popFront() {
-	front := s.order[s.head]
-	if e, ok := s.byKey[front.key]; ok && e.at == front.at {
-		delete(s.byKey, front.key)
+// The last key takes the map with it: a topic that stopped using keys
+// holds nothing for them.
+func (d *idemKeys) popFront() {
+	front := d.order[d.head]
+	if e, ok := d.byKey[front.key]; ok && e.at == front.at {
+		delete(d.byKey, front.key)
+		d.bytes -= keyCost(front.key, e)
 	}
-	s.order[s.head] = idemKey{}
-	s.head++
-	if s.head == len(s.order) {
-		s.order, s.head = s.order[:0], 0
-	} else if s.head >= 1024 && s.head*2 >= len(s.order) {
-		s.order, s.head = append(s.order[:0], s.order[s.head:]...), 0
+	d.order[d.head] = idemKey{}
+	d.head++
+	switch {
+	case len(d.byKey) == 0:
+		*d = idemKeys{}
+	case d.head >= 16 && d.head*2 >= len(d.order):
+		d.order, d.head = slices.Clone(d.order[d.head:]), 0 // a new array: memory follows the keys
 	}
 }

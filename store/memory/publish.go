@@ -27,18 +27,19 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 		return broker.PublishResult{}, broker.Errorf(broker.CodeInternal, "publish to %q without a message id", req.Topic)
 	}
 	for {
-		if res, ok := e.publishTo(e.topics.lookup(req.Topic, e.clock()), req); ok {
+		if res, ok := e.publishTo(e.topics.lookup(req.Topic, e.lives, e.clock), req); ok {
 			return res, nil
 		}
 	}
 }
 
-// publishTo publishes on tp and delivers; ok is false when tp was freed
+// publishTo publishes on tp and delivers; ok is false when tp was dropped
 // meanwhile and the caller must look the topic up again.
 func (e *Engine) publishTo(tp *topic, req broker.PublishRequest) (res broker.PublishResult, ok bool) {
 	tp.publishMu.Lock()
 	defer tp.publishMu.Unlock()
-	res, m, ok := e.place(tp, req)
+	res, m, dropped, ok := e.place(tp, req)
+	e.topics.remove(dropped)
 	if m != nil {
 		if h := e.handler.Load(); h != nil {
 			(*h).HandleMessage(m)
@@ -48,26 +49,43 @@ func (e *Engine) publishTo(tp *topic, req broker.PublishRequest) (res broker.Pub
 }
 
 // place takes the seq and stores the message, or finds the idempotency
-// key's first result (m is then nil). Callers hold tp.publishMu, which makes
+// key's first result (m is then nil); dropped are the topics the budget
+// took the state of to make room. Callers hold tp.publishMu, which makes
 // the key's check and its recording one step for the topic. The clock is
 // read once the topic is held, so a topic's publish times never go back.
-func (e *Engine) place(tp *topic, req broker.PublishRequest) (res broker.PublishResult, m *broker.Message, ok bool) {
+func (e *Engine) place(tp *topic, req broker.PublishRequest) (res broker.PublishResult, m *broker.Message, dropped []*topic, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	now := e.clock()
-	if tp.dead {
-		return res, nil, false
+	if tp.dead.Load() {
+		return res, nil, nil, false
 	}
-	if req.IdempotencyKey != "" {
-		if first, found := e.idem.get(req.Topic, req.IdempotencyKey, now); found {
-			return first, nil, true
-		}
+	if first, found := e.firstResult(tp, req, now); found {
+		return first, nil, nil, true
 	}
-	tp.renewIfIdle(now, e.ttl())
+	tp.renewIfIdle(now, e.ttl(), e.lives)
 	m = tp.append(req, now, e.cfg.HistorySize)
 	res = broker.PublishResult{Topic: m.Topic, Epoch: m.Epoch, Seq: m.Seq, ID: m.ID}
+	evicted := 0
 	if req.IdempotencyKey != "" {
-		e.idem.put(req.Topic, req.IdempotencyKey, res, now)
+		first := idemEntry{epoch: m.Epoch, seq: m.Seq, id: m.ID, at: now}
+		evicted = tp.keys.put(req.IdempotencyKey, first, e.cfg.IdempotencyKeysPerTopic)
 	}
-	return res, m, true
+	return res, m, e.account(tp, evicted), true
+}
+
+// firstResult returns the result of the first publish with req's
+// idempotency key on tp, if one is remembered. Callers hold tp.mu.
+func (e *Engine) firstResult(tp *topic, req broker.PublishRequest, now int64) (broker.PublishResult, bool) {
+	if req.IdempotencyKey == "" {
+		return broker.PublishResult{}, false
+	}
+	if tp.keys.expire(now, int64(e.cfg.IdempotencyTTL)) > 0 {
+		e.recharge(tp)
+	}
+	first, found := tp.keys.get(req.IdempotencyKey)
+	if !found {
+		return broker.PublishResult{}, false
+	}
+	return broker.PublishResult{Topic: tp.name, Epoch: first.epoch, Seq: first.seq, ID: first.id}, true
 }

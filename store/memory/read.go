@@ -7,9 +7,10 @@ import (
 )
 
 // History returns the topic's position and the oldest limit messages after
-// since (all when limit <= 0). A topic with no state gets one: a new epoch
-// at seq 0, which its next publish continues. Reading does not extend the
-// topic's life. It never waits for a delivery, so the Handler may call it.
+// since (all when limit <= 0). Reading creates nothing and does not extend
+// the topic's life: a topic with no state (never published to, or dropped)
+// reads as the epoch its next publish takes, at seq 0 (lives). It never
+// waits for a delivery, so the Handler may call it.
 func (e *Engine) History(ctx context.Context, topic string, since uint64, limit int) (broker.HistoryResult, error) {
 	if err := e.usable(ctx); err != nil {
 		return broker.HistoryResult{}, err
@@ -17,28 +18,30 @@ func (e *Engine) History(ctx context.Context, topic string, since uint64, limit 
 	if err := checkTopic(topic); err != nil {
 		return broker.HistoryResult{}, err
 	}
-	for {
-		if res, ok := e.readHistory(e.topics.lookup(topic, e.clock()), since, limit); ok {
+	if tp := e.topics.get(topic); tp != nil {
+		if res, ok := e.readHistory(tp, since, limit); ok {
 			return res, nil
 		}
 	}
+	return broker.HistoryResult{Position: e.freshPosition(topic)}, nil
 }
 
+// readHistory reads tp; ok is false when tp was dropped.
 func (e *Engine) readHistory(tp *topic, since uint64, limit int) (res broker.HistoryResult, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
-	now := e.clock()
-	if tp.dead {
+	if tp.dead.Load() {
 		return res, false
 	}
-	tp.renewIfIdle(now, e.ttl())
-	res.Position = tp.position()
-	res.Messages = tp.history.after(tp.seq, since, limit)
+	var current bool
+	res.Position, current = tp.position(e.clock(), e.ttl(), e.lives)
+	if current {
+		res.Messages = tp.history.after(tp.seq, since, limit)
+	}
 	return res, true
 }
 
-// Position returns the topic's epoch and last seq, starting an epoch at
-// seq 0 for a topic with no state, as History does.
+// Position returns the topic's epoch and last seq, as History does.
 func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, error) {
 	if err := e.usable(ctx); err != nil {
 		return broker.Position{}, err
@@ -46,20 +49,27 @@ func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, e
 	if err := checkTopic(topic); err != nil {
 		return broker.Position{}, err
 	}
-	for {
-		if p, ok := e.readPosition(e.topics.lookup(topic, e.clock())); ok {
+	if tp := e.topics.get(topic); tp != nil {
+		if p, ok := e.readPosition(tp); ok {
 			return p, nil
 		}
 	}
+	return e.freshPosition(topic), nil
 }
 
+// readPosition reads tp; ok is false when tp was dropped.
 func (e *Engine) readPosition(tp *topic) (p broker.Position, ok bool) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
-	now := e.clock()
-	if tp.dead {
+	if tp.dead.Load() {
 		return p, false
 	}
-	tp.renewIfIdle(now, e.ttl())
-	return tp.position(), true
+	p, _ = tp.position(e.clock(), e.ttl(), e.lives)
+	return p, true
+}
+
+// freshPosition is where a topic with no state stands.
+func (e *Engine) freshPosition(topic string) broker.Position {
+	_, epoch := e.lives.begin(topic)
+	return broker.Position{Epoch: epoch}
 }

@@ -51,3 +51,46 @@ func TestRingOff(t *testing.T) {
 		t.Fatalf("a ring of capacity 0 kept %d messages", len(got))
 	}
 }
+
+// Dropping the oldest messages early, then pushing again, keeps the run of
+// seqs whole, through growth and wrapping alike.
+func TestRingDropOldestThenPush(t *testing.T) {
+	const capacity = 8
+	for drops := 0; drops <= capacity; drops++ {
+		for pushedFirst := 1; pushedFirst <= 2*capacity; pushedFirst++ {
+			var r ring
+			seq := uint64(0)
+			push := func() {
+				seq++
+				r.push(&broker.Message{Seq: seq}, capacity)
+			}
+			for range pushedFirst {
+				push()
+			}
+			for range drops {
+				r.dropOldest()
+			}
+			held := max(min(pushedFirst, capacity)-drops, 0)
+			checkRange(t, r.after(seq, 0, 0), seq-uint64(held)+1, seq, 0)
+			for range capacity + 3 {
+				push()
+				held = min(held+1, capacity)
+				checkRange(t, r.after(seq, 0, 0), seq-uint64(held)+1, seq, 0)
+			}
+		}
+	}
+}
+
+func TestRingPushReportsDropped(t *testing.T) {
+	var r ring
+	for s := uint64(1); s <= 3; s++ {
+		if d := r.push(&broker.Message{Seq: s}, 2); (d == nil) != (s <= 2) || (d != nil && d.Seq != s-2) {
+			t.Fatalf("push %d dropped %v", s, d)
+		}
+	}
+	m := &broker.Message{Seq: 9}
+	var off ring
+	if d := off.push(m, 0); d != m {
+		t.Fatal("a ring of capacity 0 did not hand the message back")
+	}
+}

@@ -80,3 +80,82 @@ func TestExpiryRacingPublishers(t *testing.T) {
 		t.Error(p)
 	}
 }
+
+// Publishers on many topics race readers, the janitor and a budget so
+// small that every publish evicts: seq order holds (a dropped topic starts
+// a new epoch at seq 1), and once quiet the account matches the topics.
+func TestBudgetRacingPublishers(t *testing.T) {
+	e := New(Config{HistorySize: 8, HistoryTTL: 5 * time.Millisecond, MaxHistoryBytes: 64 << 10,
+		IdempotencyKeysPerTopic: 4, Logger: zaptest.NewLogger(t)})
+	t.Cleanup(func() { closeEngine(t, e) })
+	checker := &seqChecker{last: make(map[string]broker.Position)}
+	e.Attach(checker)
+	ctx := t.Context()
+	stop := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				r := sized(fmt.Sprintf("t.%d", (i*7+w)%200), 100*(i%16))
+				if i%3 == 0 {
+					r.IdempotencyKey = fmt.Sprint(i % 50)
+				}
+				if _, err := e.Publish(ctx, r); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := e.History(ctx, r.Topic, 0, 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mustPublish(t, e, req("last")) // nothing is in use now: this one reclaims fully
+	checkBudget(t, e)
+	checkAccount(t, e)
+	checker.mu.Lock()
+	defer checker.mu.Unlock()
+	if checker.count == 0 {
+		t.Fatal("no message delivered")
+	}
+	for _, p := range checker.problems {
+		t.Error(p)
+	}
+}
+
+// checkAccount fails unless every topic in the table is charged what it
+// holds, on the list its history calls for, and the budget's totals are
+// the sums of its topics'. The engine must be quiet.
+func checkAccount(t *testing.T, e *Engine) {
+	t.Helper()
+	b := e.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var used, hist, keys int64
+	topics := 0
+	for i := range e.topics.shards {
+		for name, tp := range e.topics.shards[i].topics {
+			tp.mu.Lock()
+			cost, onHist, list := tp.cost(), tp.history.n > 0, tp.list
+			tp.mu.Unlock()
+			if tp.dead.Load() {
+				t.Fatalf("%s: dead but still in the table", name)
+			}
+			if cost != tp.charged || list == nil || (list == &b.hist) != onHist {
+				t.Fatalf("%s: costs %d, charged %d, on hist %v, holds history %v", name, cost, tp.charged, list == &b.hist, onHist)
+			}
+			used += cost
+			keys += int64(tp.keys.len())
+			topics++
+			if onHist {
+				hist += cost
+			}
+		}
+	}
+	if used != b.used || hist != b.hist.bytes || used-hist != b.bare.bytes || topics != b.topics || keys != int64(b.keys) {
+		t.Fatalf("budget counts %d bytes (hist %d, bare %d), %d topics, %d keys; the topics hold %d (hist %d), %d topics, %d keys",
+			b.used, b.hist.bytes, b.bare.bytes, b.topics, b.keys, used, hist, topics, keys)
+	}
+}

@@ -37,25 +37,49 @@ func (t *table) shard(name string) *shard {
 	return &t.shards[maphash.String(t.seed, name)&(shardCount-1)]
 }
 
-// lookup returns the state of name, creating it (a new epoch at seq 0) when
-// there is none. The result may be marked dead by the janitor before the
-// caller locks it; callers then look again.
-func (t *table) lookup(name string, now int64) *topic {
+// get returns the state of name, nil when it has none. The result may be
+// dead (dropped) by the time the caller locks it; it then has none.
+func (t *table) get(name string) *topic {
 	s := t.shard(name)
 	s.mu.RLock()
-	tp := s.topics[name]
-	s.mu.RUnlock()
-	if tp != nil {
+	defer s.mu.RUnlock()
+	return s.topics[name]
+}
+
+// lookup returns the state of name, creating it (the generation and epoch
+// l names for it, at seq 0, made at now()) when there is none or only a
+// dead one. The clock is read only then: it costs as much as the rest of
+// a lookup. The result may be dropped before the caller locks it; callers
+// then look again.
+func (t *table) lookup(name string, l *lives, now func() int64) *topic {
+	if tp := t.get(name); tp != nil && !tp.dead.Load() {
 		return tp
 	}
+	s := t.shard(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if tp = s.topics[name]; tp == nil {
-		tp = newTopic(now)
+	tp := s.topics[name]
+	if tp == nil || tp.dead.Load() {
+		gen, epoch := l.begin(name)
+		tp = newTopic(name, gen, epoch, now())
 		s.topics[name] = tp
 		s.peak = max(s.peak, len(s.topics))
 	}
 	return tp
+}
+
+// remove takes the dropped topics out of the table, unless a new state of
+// the same name took their place already.
+func (t *table) remove(dropped []*topic) {
+	for _, tp := range dropped {
+		s := t.shard(tp.name)
+		s.mu.Lock()
+		if s.topics[tp.name] == tp {
+			delete(s.topics, tp.name)
+			s.shrink()
+		}
+		s.mu.Unlock()
+	}
 }
 
 // len returns how many topics have state.
@@ -70,45 +94,28 @@ func (t *table) len() int {
 	return n
 }
 
-// sweep frees every topic idle for ttl nanoseconds and returns how many it
-// freed. A topic someone holds is in use and left for a later sweep.
-func (t *table) sweep(now, ttl int64) int {
+// sweep takes out of the table every topic for which drop says so, and
+// returns how many.
+func (t *table) sweep(drop func(*topic) bool) int {
 	freed := 0
 	for i := range t.shards {
-		freed += t.shards[i].sweep(now, ttl)
+		freed += t.shards[i].sweep(drop)
 	}
 	return freed
 }
 
-func (s *shard) sweep(now, ttl int64) int {
+func (s *shard) sweep(drop func(*topic) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	freed := 0
 	for name, tp := range s.topics {
-		if tp.freeIfIdle(now, ttl) {
+		if drop(tp) {
 			delete(s.topics, name)
 			freed++
 		}
 	}
 	s.shrink()
 	return freed
-}
-
-// freeIfIdle marks the topic dead when it is idle and nobody holds it.
-func (t *topic) freeIfIdle(now, ttl int64) bool {
-	if !t.publishMu.TryLock() {
-		return false
-	}
-	defer t.publishMu.Unlock()
-	if !t.mu.TryLock() {
-		return false
-	}
-	defer t.mu.Unlock()
-	if !t.idle(now, ttl) {
-		return false
-	}
-	t.dead = true
-	return true
 }
 
 // shrink rebuilds the map once it holds a quarter of its peak: Go maps keep
