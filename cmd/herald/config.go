@@ -42,6 +42,8 @@ type Config struct {
 	TrustedProxies      []string
 	TLSCert             string // PEM file; set with TLSKey, or neither
 	TLSKey              string
+
+	MaxHistoryBytes int // memory engine: what all topics' history may hold
 }
 
 // setting is one variable and its flag; set parses a value into a Config.
@@ -77,7 +79,12 @@ var settings = []setting{
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", "268435456", "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
 }
+
+// minHistoryBytes is the least HERALD_MAX_HISTORY_BYTES: below it one
+// topic could not keep even 16 messages of the default 64 KiB limit.
+const minHistoryBytes = 1 << 20
 
 // minUpgradeBytes is the least HERALD_MAX_UPGRADE_BYTES: below it a
 // browser's ordinary upgrade request, cookies and all, would be refused.

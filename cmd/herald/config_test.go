@@ -40,6 +40,8 @@ func TestConfigDefaults(t *testing.T) {
 		ConnectRatePerIP:    50,
 		ConnectBurstPerIP:   500,
 		MaxUpgradeBytes:     16384,
+
+		MaxHistoryBytes: 268435456,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -83,6 +85,7 @@ var settingCases = []settingCase{
 	// with the other, as one alone is refused.
 	{"HERALD_TLS_CERT", "tls-cert", "/etc/cert.pem", "", func(c Config) any { return c.TLSCert }, "/etc/cert.pem"},
 	{"HERALD_TLS_KEY", "tls-key", "/etc/key.pem", "", func(c Config) any { return c.TLSKey }, "/etc/key.pem"},
+	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", "1048576", "65536", func(c Config) any { return c.MaxHistoryBytes }, 1048576},
 }
 
 // pairedWith is the setting another must be set with, and its value.
@@ -164,7 +167,7 @@ func otherValue(tc settingCase) string {
 		"history-size": "5", "max-message-bytes": "99", "max-subscriptions": "99",
 		"rate-limit": "99", "max-queue-bytes": "99",
 		"max-connections-per-ip": "7", "connect-rate-per-ip": "7", "connect-burst-per-ip": "7",
-		"max-upgrade-bytes": "4096", "trusted-proxies": "192.0.2.1", "jwt-allow-no-exp": "false",
+		"max-upgrade-bytes": "4096", "trusted-proxies": "192.0.2.1", "max-history-bytes": "2097152", "jwt-allow-no-exp": "false",
 	}
 	if v, ok := others[tc.flag]; ok {
 		return v

@@ -37,9 +37,10 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (engine, error)
 		return eng, nil
 	}
 	return memory.New(memory.Config{
-		HistorySize: cfg.HistorySize,
-		HistoryTTL:  cfg.HistoryTTL,
-		Logger:      log.With(zap.String("node", cfg.NodeID)).Named("memory"),
+		HistorySize:     cfg.HistorySize,
+		HistoryTTL:      cfg.HistoryTTL,
+		MaxHistoryBytes: int64(cfg.MaxHistoryBytes),
+		Logger:          log.With(zap.String("node", cfg.NodeID)).Named("memory"),
 	}), nil
 }
 
