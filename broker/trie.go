@@ -58,6 +58,17 @@ func (n *node) follow(rest string, dst []*entry) []*entry {
 // consume matches the tokens of label, '*' matching any one, against the
 // first tokens of topic and returns the rest of topic after them.
 func consume(label, topic string) (rest string, ok bool) {
+	if strings.IndexByte(label, '*') < 0 { // literals only: one comparison
+		switch {
+		case !strings.HasPrefix(topic, label):
+			return "", false
+		case len(topic) == len(label):
+			return "", true
+		case topic[len(label)] == '.':
+			return topic[len(label)+1:], true
+		}
+		return "", false
+	}
 	for {
 		if topic == "" {
 			return "", false
