@@ -125,6 +125,9 @@ const checkBatch = 256
 // not merely on its way. It reports whether every topic was checked
 // (Redis may not answer), and returns the probe's error.
 func (e *Engine) checkAll(ctx context.Context, states []*topicState) (bool, error) {
+	if len(states) == 0 {
+		return true, nil // nothing to check; the probe ticker watches the connection
+	}
 	positions, err := e.positions(ctx, states)
 	if err != nil {
 		e.log.Debug("cannot check positions now", zap.Error(err))
