@@ -50,7 +50,7 @@ func (s *suite) testConcurrentPublishers(t *testing.T) {
 	slices.Sort(got)
 	wantSeqs(t, "publish results", got, 1, publishers*each)
 	checkSeqs(t, r.waitFor(t, topic, publishers*each))
-	r.checkBreaches(t)
+	r.checkCovered(t, topic, publishers*each, true)
 }
 
 // testInHistoryBeforeHandler: when the handler receives a message, History
@@ -118,5 +118,6 @@ func (s *suite) testPatternDelivery(t *testing.T) {
 	publishN(t, ctx, e, deep, 3)
 	checkSeqs(t, r.waitFor(t, one, 2))
 	checkSeqs(t, r.waitFor(t, deep, 3))
-	r.checkBreaches(t)
+	r.checkCovered(t, one, 2, true)
+	r.checkCovered(t, deep, 3, true)
 }

@@ -19,13 +19,15 @@ func uniqueTopic(base string) string {
 	return fmt.Sprintf("%s.t%d-%d", base, time.Now().UnixNano(), topicCounter.Add(1))
 }
 
-// recorder is the suite's Handler: it keeps every delivered message per
-// topic and notes contract breaches seen inside HandleMessage (concurrent
-// calls for one topic), which the test reports later from its own goroutine.
+// recorder is the suite's Handler: it keeps every delivered message and
+// gap per topic and notes contract breaches seen inside the Handler
+// (concurrent calls for one topic, a seq skipped or repeated without a
+// gap in its place), which the test reports later from its own goroutine.
 type recorder struct {
 	mu       sync.Mutex
 	byTopic  map[string][]*broker.Message
 	gaps     map[string][]broker.Gap
+	covered  map[string]broker.Position // the last seq a message or gap covered
 	inFlight map[string]bool
 	breaches []string
 	changed  chan struct{} // closed and replaced on every delivery
@@ -37,6 +39,7 @@ func newRecorder() *recorder {
 	return &recorder{
 		byTopic:  make(map[string][]*broker.Message),
 		gaps:     make(map[string][]broker.Gap),
+		covered:  make(map[string]broker.Position),
 		inFlight: make(map[string]bool),
 		changed:  make(chan struct{}),
 	}
@@ -54,6 +57,7 @@ func (r *recorder) HandleMessage(m *broker.Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inFlight[m.Topic] = false
+	r.coverLocked(m.Topic, m.Epoch, m.Seq, m.Seq)
 	r.byTopic[m.Topic] = append(r.byTopic[m.Topic], m)
 	close(r.changed)
 	r.changed = make(chan struct{})
@@ -65,9 +69,24 @@ func (r *recorder) HandleGap(g broker.Gap) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inFlight[g.Topic] = false
+	r.coverLocked(g.Topic, g.Epoch, g.From, g.To)
 	r.gaps[g.Topic] = append(r.gaps[g.Topic], g)
 	close(r.changed)
 	r.changed = make(chan struct{})
+}
+
+// coverLocked notes that seqs from..to of topic in epoch were handed over
+// (one message, or a gap), and a breach unless they follow the last ones
+// of that epoch: within an epoch every seq is covered once, in order.
+func (r *recorder) coverLocked(topic, epoch string, from, to uint64) {
+	last, seen := r.covered[topic]
+	if seen && last.Epoch == epoch && from != last.Seq+1 {
+		r.breaches = append(r.breaches, fmt.Sprintf("topic %s: seqs %d-%d handed over after %d", topic, from, to, last.Seq))
+	}
+	if from > to {
+		r.breaches = append(r.breaches, fmt.Sprintf("topic %s: empty gap %d-%d", topic, from, to))
+	}
+	r.covered[topic] = broker.Position{Epoch: epoch, Seq: to}
 }
 
 // enter notes that HandleMessage runs for topic, and a breach when it
@@ -116,6 +135,24 @@ func (r *recorder) checkBreaches(t *testing.T) {
 	defer r.mu.Unlock()
 	for _, b := range r.breaches {
 		t.Error(b)
+	}
+}
+
+// checkCovered fails unless topic's messages and gaps reached seq upto in
+// one epoch, each seq covered once and in order, and fails for every gap
+// when lossless is set: an engine that lost nothing reports none.
+func (r *recorder) checkCovered(t *testing.T, topic string, upto uint64, lossless bool) {
+	t.Helper()
+	r.checkBreaches(t)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if got := r.covered[topic]; got.Seq != upto {
+		t.Errorf("topic %q: messages and gaps cover seqs up to %d, want %d", topic, got.Seq, upto)
+	}
+	for _, g := range r.gaps[topic] {
+		if lossless {
+			t.Errorf("topic %q: gap %d-%d, though nothing was lost", topic, g.From, g.To)
+		}
 	}
 }
 
