@@ -34,13 +34,17 @@ type route struct {
 
 // router carries one message to the exact topic's subscribers and to the
 // pattern subscriptions picked for the topic, so that each connection
-// gets it once. Its routes, keyed by the sessions of the picked patterns,
-// are valid during one HandleMessage; nil when no session can have both.
+// gets it once. Its routes are valid during one HandleMessage; nil when
+// no session can have both. They hold the sessions of the shorter of the
+// two lists (all of the exact topic's when recordAll), so that a topic
+// with many subscribers and a connection with a pattern matching it
+// costs few map writes.
 type router struct {
-	m      *Message
-	fl     *flushers
-	routes map[*Session]route
-	sent   uint64
+	m         *Message
+	fl        *flushers
+	routes    map[*Session]route
+	recordAll bool
+	sent      uint64
 }
 
 // HandleMessage fans m out to the local subscribers of its topic. The
@@ -57,7 +61,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	picked := b.idx.candidatesLocked(sh, m.Topic, sc)
 	r := router{m: m, fl: &sc.flushers}
 	if exact != nil {
-		r.routes = sc.routesFor(picked)
+		r.routes, r.recordAll = sc.routesFor(exact.subs, picked)
 		r.exact(exact.subs)
 	}
 	r.patterns(picked)
@@ -68,20 +72,26 @@ func (b *Broker) HandleMessage(m *Message) {
 	b.stats.messagesOut.Add(r.sent)
 }
 
-// routesFor returns the route map for a fan-out whose patterns go to
-// picked, holding their sessions; nil when there are none.
-func (sc *fanoutScratch) routesFor(picked []*subscription) map[*Session]route {
+// routesFor returns the route map for a fan-out to the exact topic's subs
+// and to the picked patterns, and whether the exact topic's subs are to
+// record their every route in it: when they are fewer. Otherwise it holds
+// the sessions of picked already. Nil when there is no pattern.
+func (sc *fanoutScratch) routesFor(exact, picked []*subscription) (map[*Session]route, bool) {
 	if len(picked) == 0 {
-		return nil
+		return nil, false
 	}
 	if sc.routes == nil {
-		sc.routes = make(map[*Session]route, len(picked))
+		sc.routes = make(map[*Session]route, min(len(exact), len(picked)))
+	}
+	if len(exact) <= len(picked) {
+		sc.routed = exact
+		return sc.routes, true
 	}
 	for _, sub := range picked {
 		sc.routes[sub.session] = route{}
 	}
 	sc.routed = picked
-	return sc.routes
+	return sc.routes, false
 }
 
 // reset empties sc for its next fan-out.
@@ -117,7 +127,7 @@ func (b *Broker) HandleGap(g Gap) {
 }
 
 // exact offers m to the subscribers of its topic and notes, for the
-// sessions that also have a picked pattern, what became of it.
+// sessions that may also have a picked pattern, what became of it.
 func (r *router) exact(subs []*subscription) {
 	frame := messageFrame(r.m, "")
 	for _, sub := range subs {
@@ -128,7 +138,7 @@ func (r *router) exact(subs []*subscription) {
 		if r.routes == nil {
 			continue
 		}
-		if _, both := r.routes[sub.session]; both {
+		if _, both := r.routes[sub.session]; both || r.recordAll {
 			r.routes[sub.session] = routeAfter(sub, out)
 		}
 	}

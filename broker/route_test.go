@@ -108,37 +108,55 @@ func TestManyMatchingSubscriptionsDeliverOnce(t *testing.T) {
 
 // TestPatternDeliversWhileExactIsSetUp: an exact subscription being set up
 // leaves live messages to the connection's pattern, and does not send
-// them again when it goes live.
+// them again when it goes live. Other connections with only the topic
+// make the fan-out note the routes of the pattern's connections rather
+// than those of the topic's.
 func TestPatternDeliversWhileExactIsSetUp(t *testing.T) {
-	b, _ := newTestBroker(t, Config{})
-	c := newFakeConn(t)
-	s := b.Connect(c, ClientInfo{})
-	addSub(b, s, "room.*", Position{}, true)
-	addSub(b, s, "room.>", Position{}, true)
-	exact := addSub(b, s, "room.a", Position{}, false)
-	b.HandleMessage(msg("room.a", 1))
-	b.HandleMessage(msg("room.a", 2))
-	b.goLive(exact, Position{Epoch: "e", Seq: 1}, nil)
-	b.HandleMessage(msg("room.a", 3))
-	if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
+	forEachOthers(t, func(t *testing.T, b *Broker) {
+		c := newFakeConn(t)
+		s := b.Connect(c, ClientInfo{})
+		addSub(b, s, "room.*", Position{}, true)
+		addSub(b, s, "room.>", Position{}, true)
+		exact := addSub(b, s, "room.a", Position{}, false)
+		b.HandleMessage(msg("room.a", 1))
+		b.HandleMessage(msg("room.a", 2))
+		b.goLive(exact, Position{Epoch: "e", Seq: 1}, nil)
+		b.HandleMessage(msg("room.a", 3))
+		if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
 }
 
 // TestPatternDeliversWhatCameBeforeThePlainStart: a message older than a
 // plain exact subscription's start that fan-out brings after it went live
 // is not the subscription's, but the connection's pattern still owes it.
 func TestPatternDeliversWhatCameBeforeThePlainStart(t *testing.T) {
-	b, _ := newTestBroker(t, Config{})
-	c := newFakeConn(t)
-	s := b.Connect(c, ClientInfo{})
-	addSub(b, s, "room.*", Position{}, true)
-	addSub(b, s, "room.a", Position{Epoch: "e", Seq: 2}, true)
-	for seq := uint64(1); seq <= 3; seq++ {
-		b.HandleMessage(msg("room.a", seq))
-	}
-	if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
-		t.Errorf("got %v, want %v", got, want)
+	forEachOthers(t, func(t *testing.T, b *Broker) {
+		c := newFakeConn(t)
+		s := b.Connect(c, ClientInfo{})
+		addSub(b, s, "room.*", Position{}, true)
+		addSub(b, s, "room.a", Position{Epoch: "e", Seq: 2}, true)
+		for seq := uint64(1); seq <= 3; seq++ {
+			b.HandleMessage(msg("room.a", seq))
+		}
+		if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+}
+
+// forEachOthers runs body with no other connection, then with three that
+// subscribe to room.a only.
+func forEachOthers(t *testing.T, body func(t *testing.T, b *Broker)) {
+	for _, others := range []int{0, 3} {
+		t.Run(fmt.Sprint(others, " others"), func(t *testing.T) {
+			b, _ := newTestBroker(t, Config{})
+			for range others {
+				addSub(b, b.Connect(&countConn{}, ClientInfo{}), "room.a", Position{Epoch: "e"}, true)
+			}
+			body(t, b)
+		})
 	}
 }
 
