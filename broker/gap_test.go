@@ -35,6 +35,13 @@ func events(t *testing.T, c *fakeConn, topic string) []string {
 	return out
 }
 
+// settle waits until c's session ran every command before this one: the
+// subscribed reply goes out before the subscription goes live.
+func settle(t *testing.T, c *client) {
+	t.Helper()
+	c.do(t, "settle", `{"type":"ping","id":"settle"}`)
+}
+
 // lose makes the fake engine skip n seqs of topic, as if they were
 // accepted and then lost before this node could deliver them.
 func lose(e *fakeEngine, topic string, n uint64) {
@@ -64,6 +71,7 @@ func TestGapTakesThePlaceOfLostMessages(t *testing.T) {
 			for i, topic := range tt.topics {
 				c.do(t, fmt.Sprint(i), `{"type":"subscribe","id":"%d","topic":%q}`, i, topic)
 			}
+			settle(t, c)
 			publishN(t, b, "t.a", 2)
 			lose(e, "t.a", 3)
 			b.HandleGap(Gap{Topic: "t.a", Epoch: "e1", From: 3, To: 5})
@@ -86,6 +94,8 @@ func TestGapIsNarrowedToWhatWasNotDelivered(t *testing.T) {
 	exact.do(t, "2", `{"type":"subscribe","id":"2","topic":">"}`)
 	pattern := connect(t, b, ClientInfo{})
 	pattern.do(t, "1", `{"type":"subscribe","id":"1","topic":">"}`)
+	settle(t, exact)
+	settle(t, pattern)
 	publishN(t, b, "t", 4)
 	b.HandleGap(Gap{Topic: "t", Epoch: "e1", From: 3, To: 6})
 	b.HandleGap(Gap{Topic: "t", Epoch: "e1", From: 2, To: 4})
@@ -108,6 +118,7 @@ func TestGapBeforeTheStartIsNotSent(t *testing.T) {
 		c := connect(t, b, ClientInfo{})
 		publishN(t, b, "t", 5)
 		c.do(t, "1", `{"type":"subscribe","id":"1","topic":"t"%s}`, since)
+		settle(t, c)
 		b.HandleGap(Gap{Topic: "t", Epoch: "e1", From: 2, To: 5})
 		publishN(t, b, "t", 1)
 		want := []string{"6"}
