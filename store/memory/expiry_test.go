@@ -142,3 +142,28 @@ func TestShardMapShrinksAfterFreeing(t *testing.T) {
 		t.Fatalf("after the sweep: peak %d, kept %v; want a rebuilt map holding only the live topic", s.peak, s.topics["keep"] != nil)
 	}
 }
+
+// A topic past its TTL whose idempotency keys are still young keeps its
+// state for them, but not its history; once they expire it is freed. A
+// retry meanwhile still finds its first result.
+func TestKeysKeepIdleTopicUntilTheyExpire(t *testing.T) {
+	e, clock := testEngine(t, Config{HistorySize: 10, HistoryTTL: testTTL, IdempotencyTTL: 3 * testTTL})
+	first := mustPublish(t, e, keyed("kept", "k"))
+	clock.advance(testTTL)
+	e.sweep()
+	if n := e.TopicCount(); n != 1 {
+		t.Fatalf("TopicCount with a live key = %d, want 1", n)
+	}
+	checkAccount(t, e)
+	if s := e.Stats(); s.IdempotencyKeys != 1 || e.budget.hist.head != nil {
+		t.Fatalf("after the TTL: %+v; want the key kept and no history", s)
+	}
+	if again := mustPublish(t, e, keyed("kept", "k")); again != first {
+		t.Fatalf("retry after the topic's TTL = %+v, want %+v", again, first)
+	}
+	clock.advance(2 * testTTL)
+	e.sweep()
+	if n, s := e.TopicCount(), e.Stats(); n != 0 || s.HistoryBytes != 0 || s.IdempotencyKeys != 0 {
+		t.Fatalf("after the key's TTL: %d topics, %+v; want nothing held", n, s)
+	}
+}
