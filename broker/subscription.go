@@ -23,7 +23,7 @@ type subscription struct {
 	entry *entry
 	pos   int
 
-	start Position // where it went live; owned by the session's worker
+	start Position // where it went live; set by the worker before release, read by fan-out after
 
 	mu    sync.Mutex
 	setup *setup // non-nil until release; guarded by mu
