@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/herald-broker/herald/broker"
@@ -57,3 +58,30 @@ type handlerFunc func(*broker.Message)
 
 func (f handlerFunc) HandleMessage(m *broker.Message) { f(m) }
 func (f handlerFunc) HandleGap(broker.Gap)            {}
+
+// BenchmarkPublishWhileAnotherNodeHoldsPatterns measures publishes while
+// other nodes hold many distinct patterns: Redis matches every PUBLISH
+// against every pattern subscription on the server, so what those nodes
+// hold must not reach it one by one.
+func BenchmarkPublishWhileAnotherNodeHoldsPatterns(b *testing.B) {
+	srv := redistest.Start(b)
+	prefix := uniquePrefix(b)
+	pub := newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100})
+	for n := range 4 {
+		other := newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100})
+		other.Attach(handlerFunc(func(*broker.Message) {}))
+		for i := range 1000 {
+			mustSubscribe(b, other, fmt.Sprintf("n%dp%d.*", n, i))
+		}
+	}
+	req := request("bench")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := pub.Publish(b.Context(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

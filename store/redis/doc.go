@@ -40,9 +40,11 @@
 // escaped. Every received message is checked against this node's
 // subscriptions before it is handed over. The cost: a node receives, and
 // drops, messages of topics that share a first token with its patterns,
-// or, once it holds the catch-all, every message of the cluster; what it
-// drops is bounded by the cluster's publish rate, and costs that node
-// alone, where pattern subscriptions cost every publish of every node.
+// or, once it holds the catch-all, every message of the cluster (and a
+// message two of its globs match arrives twice, the second dropped as a
+// duplicate); what it drops is bounded by the cluster's publish rate, and
+// costs that node alone, where pattern subscriptions cost every publish of
+// every node.
 //
 // Subscribe returns once Redis confirmed the subscription, so every message
 // published after it returns reaches the node.
@@ -66,8 +68,8 @@
 // topic seen. A topic's state outlives its last message by HistoryTTL,
 // like the topic in Redis, so that a message after a long silence still
 // shows what was lost before it; keeping it costs memory, not Redis calls.
-// The node cannot know of topics it never delivered: what an outage lost
-// of those arrives as nothing, and their first message starts delivery.
+// The node cannot know of a topic it never delivered: what an outage lost
+// of one goes unreported, and its first message to arrive starts delivery.
 //
 // Unsubscribing a pattern costs no pass over the tracked topics: states
 // are checked against the remaining subscriptions, through a trie of the
