@@ -222,7 +222,8 @@ row() {
 		(if .closed_by_server > 0 then "\(.closed_by_server) closed by server" else empty end),
 		(if (.publish_errors // 0) > 0 then "\(.publish_errors) publishes failed" else empty end),
 		(if .connect_errors > 0 then "\(.connect_errors) connects failed" else empty end),
-		(if .reply_errors > 0 then "\(.reply_errors) error replies" else empty end)
+		(if .reply_errors > 0 then "\(.reply_errors) error replies" else empty end),
+		(.error_kinds // {} | to_entries | map("\(.key)=\(.value)") | join(" ") | select(. != ""))
 	] | join(", ");
 	if .scenario == "idle" then
 		"| \($sc) | \($sv) | — | — | — | — | alive \(.alive // 0) of \(.conns) | \(.server_rss_end_kib | mib) | \(.rss_per_conn_held_bytes | n(0)) (\(.rss_per_conn_bytes | n(0)) subscribed) | \(notes) | \($load) |"
