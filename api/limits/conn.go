@@ -104,7 +104,7 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 	return l, nil
 }
 
-// noRelease is what Acquire returns when nothing is counted.
+// noRelease is what Acquire and Hold return when nothing is counted.
 func noRelease() {}
 
 // Enabled reports whether the limiter limits anything: a MaxOpen or a Rate.
@@ -117,7 +117,40 @@ func (l *ConnLimiter) Enabled() bool { return l.cfg.MaxOpen > 0 || l.cfg.Rate > 
 // does nothing. The zero Addr (a peer that did not parse) is one address
 // like any other.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	if !l.Enabled() {
+	return l.take(ip, takeOpen|takeRate)
+}
+
+// Hold is Acquire without the Rate: it counts a connection against
+// MaxOpen only. The listener holds a slot from accept on, before the
+// request is read, and the upgrade then Meters the same address, so that
+// only WebSocket connections spend the connect rate.
+func (l *ConnLimiter) Hold(ip netip.Addr) (release func(), ok bool) {
+	return l.take(ip, takeOpen)
+}
+
+// Meter is Acquire without MaxOpen: it takes one new connection from ip's
+// Rate, and has nothing to release.
+func (l *ConnLimiter) Meter(ip netip.Addr) bool {
+	_, ok := l.take(ip, takeRate)
+	return ok
+}
+
+// taking says which of an address's limits one admission spends.
+type taking uint8
+
+const (
+	takeOpen taking = 1 << iota // one of MaxOpen, given back by release
+	takeRate                    // one token of the Rate's bucket, never given back
+)
+
+// limits reports whether any limit that what spends is set.
+func (l *ConnLimiter) limits(what taking) bool {
+	return what&takeOpen != 0 && l.cfg.MaxOpen > 0 || what&takeRate != 0 && l.cfg.Rate > 0
+}
+
+// take admits one connection from ip against the limits what names.
+func (l *ConnLimiter) take(ip netip.Addr, what taking) (release func(), ok bool) {
+	if !l.limits(what) {
 		return noRelease, true
 	}
 	key := l.key(ip)
@@ -133,13 +166,31 @@ func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
 		}
 		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
 	}
-	if !l.admit(e, now) {
+	if !l.admit(e, now, what) {
 		return nil, false
 	}
 	if fresh {
 		l.entries[key] = e
 	}
+	if what&takeOpen == 0 {
+		l.spentWhileIdle(e, now)
+		return noRelease, true
+	}
 	return l.releaser(e), true
+}
+
+// spentWhileIdle keeps an address that spent a token while it holds no
+// connection until its bucket has filled again, as release does: last in
+// the idle list, idle from now. l.mu is held.
+func (l *ConnLimiter) spentWhileIdle(e *entry, now time.Time) {
+	if e.open > 0 {
+		return
+	}
+	if e.linked {
+		l.idle.remove(e)
+	}
+	e.idleSince = now
+	l.idle.pushBack(e)
 }
 
 // key is the table key of ip: IPv4 as is, IPv6 cut to its prefix.
@@ -155,17 +206,22 @@ func (l *ConnLimiter) key(ip netip.Addr) netip.Addr {
 	return p.Addr()
 }
 
-// admit takes one connection for e if its limits allow. l.mu is held.
-func (l *ConnLimiter) admit(e *entry, now time.Time) bool {
-	if l.cfg.MaxOpen > 0 && e.open >= l.cfg.MaxOpen {
+// admit takes one connection for e if the limits what names allow. l.mu
+// is held.
+func (l *ConnLimiter) admit(e *entry, now time.Time, what taking) bool {
+	open := what&takeOpen != 0
+	if open && l.cfg.MaxOpen > 0 && e.open >= l.cfg.MaxOpen {
 		return false
 	}
-	if l.cfg.Rate > 0 {
+	if what&takeRate != 0 && l.cfg.Rate > 0 {
 		e.fill(now, l.cfg.Rate, float64(l.cfg.Burst))
 		if e.tokens < 1 {
 			return false
 		}
 		e.tokens--
+	}
+	if !open {
+		return true
 	}
 	if e.open == 0 && e.linked {
 		l.idle.remove(e)

@@ -1,0 +1,176 @@
+package limits
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// refusalWriteTimeout bounds the write of a refusal at accept. A new
+// socket's send buffer is empty, so the write does not wait in practice;
+// the bound only keeps the accept loop safe from a conn that would.
+const refusalWriteTimeout = 100 * time.Millisecond
+
+// ListenerConfig says what a Listener counts.
+type ListenerConfig struct {
+	// Conns limits the connections one address holds, counted from
+	// accept (ConnLimiter.Hold); nil: no per-address limit at accept.
+	Conns *ConnLimiter
+	// ClientIP names the trusted proxies. Their connections are not
+	// limited per address at accept: the clients behind them are known
+	// only from the request, so the upgrade limits those. Nil: none.
+	ClientIP *ClientIP
+	// Files counts every accepted connection; nil: nothing is counted.
+	Files *OpenFiles
+	// Refusal is written to a connection refused at accept before it is
+	// closed; nil: it is closed without a word (as under TLS, whose
+	// client would not understand plain text).
+	Refusal []byte
+}
+
+// Listener counts each connection from the moment it is accepted, before
+// a byte of its request is read, so that peers which open connections and
+// send their requests slowly, or never, cannot fill the node (PROTOCOL.md
+// section 6). A connection over its address's limit is closed at once.
+type Listener struct {
+	net.Listener
+	cfg ListenerConfig
+}
+
+// NewListener wraps l; it returns l itself when cfg counts nothing.
+func NewListener(l net.Listener, cfg ListenerConfig) net.Listener {
+	if cfg.Conns != nil && !cfg.Conns.Enabled() {
+		cfg.Conns = nil
+	}
+	if cfg.Conns == nil && cfg.Files == nil {
+		return l
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = new(ClientIP)
+	}
+	return &Listener{Listener: l, cfg: cfg}
+}
+
+// Accept returns the next connection within the limits, as a *Conn;
+// connections refused meanwhile are closed.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if counted := l.admit(c); counted != nil {
+			return counted, nil
+		}
+	}
+}
+
+// admit counts c in, or refuses and closes it (nil).
+func (l *Listener) admit(c net.Conn) *Conn {
+	s := &slot{files: l.cfg.Files}
+	if s.files != nil {
+		s.files.opened()
+	}
+	counted := &Conn{Conn: c}
+	peer, _ := parseHop(c.RemoteAddr().String()) // the zero Addr is one address
+	if l.cfg.Conns != nil && !l.cfg.ClientIP.Trusted(peer) {
+		release, ok := l.cfg.Conns.Hold(peer)
+		if !ok {
+			l.refuse(c)
+			s.release()
+			return nil
+		}
+		s.perAddress, counted.heldPerAddress = release, true
+	}
+	counted.slot.Store(s)
+	return counted
+}
+
+// refuse writes the refusal, if any, and closes c. The request is not
+// read: reading is what a slow peer would have the node spend.
+func (l *Listener) refuse(c net.Conn) {
+	if l.cfg.Refusal != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+		_, _ = c.Write(l.cfg.Refusal) // the peer may be gone: closing is all that matters
+	}
+	_ = c.Close()
+}
+
+// slot is what one accepted connection holds: its descriptor's count and
+// its place under its address's limit.
+type slot struct {
+	files      *OpenFiles
+	perAddress func() // nil: not counted per address
+	done       atomic.Bool
+}
+
+// release gives the slot back; later calls do nothing.
+func (s *slot) release() {
+	if s.done.Swap(true) {
+		return
+	}
+	if s.perAddress != nil {
+		s.perAddress()
+	}
+	if s.files != nil {
+		s.files.closed()
+	}
+}
+
+// Conn is a connection a Listener accepted, holding its slot. Exactly one
+// owner gives the slot back, once: Close, unless Detach handed it to
+// another owner first.
+type Conn struct {
+	net.Conn
+	slot           atomic.Pointer[slot] // nil once released or detached
+	heldPerAddress bool
+}
+
+// Close closes the connection and gives its slot back, unless detached.
+func (c *Conn) Close() error {
+	err := c.Conn.Close()
+	if s := c.slot.Swap(nil); s != nil {
+		s.release()
+	}
+	return err
+}
+
+// Detach hands the bare connection and its slot to a new owner, which
+// calls release (once is enough; more do nothing) when the connection, in
+// whatever form it now lives, has ended. An upgrade detaches: the
+// WebSocket keeps the slot until it closes, and the bare *net.TCPConn
+// lets transport move the socket onto its event loop. After Detach, Close
+// releases nothing.
+func (c *Conn) Detach() (bare net.Conn, release func()) {
+	s := c.slot.Swap(nil)
+	if s == nil {
+		return c.Conn, noRelease
+	}
+	return c.Conn, s.release
+}
+
+// HeldPerAddress reports whether the connection was counted against its
+// address's MaxOpen at accept, so that an upgrade does not count it
+// again. False for a nil Conn.
+func (c *Conn) HeldPerAddress() bool { return c != nil && c.heldPerAddress }
+
+type connKey struct{}
+
+// WithConn returns ctx carrying c when c, or the connection under c's
+// TLS, is a Listener's Conn; it is meant for http.Server.ConnContext.
+func WithConn(ctx context.Context, c net.Conn) context.Context {
+	if t, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = t.NetConn()
+	}
+	if counted, ok := c.(*Conn); ok {
+		return context.WithValue(ctx, connKey{}, counted)
+	}
+	return ctx
+}
+
+// ConnFrom returns the Conn WithConn put in ctx; nil when there is none.
+func ConnFrom(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
