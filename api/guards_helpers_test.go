@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -59,10 +60,22 @@ func hsTokenUntil(t testing.TB, sub string, allow map[string][]string, exp time.
 // everything allows every subscription and publish.
 var everything = map[string][]string{"subscribe": {">"}, "publish": {">"}}
 
-// dialer is how a test client connects: headers, and TLS for wss://.
+// dialer is how a test client connects: headers, TLS for wss://, and the
+// loopback address it connects from (empty: the system's choice).
 type dialer struct {
 	header http.Header
 	tls    *tls.Config
+	from   string
+}
+
+// netDial connects from d.from, when set: on Linux every 127/8 address
+// is the loopback, so a test can be two clients.
+func (d dialer) netDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd := net.Dialer{}
+	if d.from != "" {
+		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(d.from)}
+	}
+	return nd.DialContext(ctx, network, addr)
 }
 
 // dialURL connects a WebSocket client to url; on an HTTP refusal the
@@ -75,6 +88,7 @@ func dialURL(t *testing.T, url string, d dialer) (*wsClient, error) {
 	wd := ws.Dialer{
 		Header:    ws.HandshakeHeaderHTTP(d.header),
 		TLSConfig: d.tls,
+		NetDial:   d.netDial,
 		OnStatusError: func(status int, _ []byte, resp io.Reader) {
 			answer = readRefusal(status, resp)
 		},

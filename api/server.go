@@ -57,9 +57,15 @@ type Config struct {
 	// ClientIP finds a /ws client's address behind trusted proxies
 	// (HERALD_TRUSTED_PROXIES). Nil: the peer's address, never a header.
 	ClientIP *limits.ClientIP
-	// Conns limits the connections of each client address on /ws. Nil:
-	// no limit.
+	// Conns limits the connections of each client address: MaxOpen from
+	// the moment a connection is accepted (for a trusted proxy's, at the
+	// upgrade, per client behind it), Rate at each /ws upgrade. Nil: no
+	// limit.
 	Conns *limits.ConnLimiter
+	// OpenFiles counts the connections' descriptors against the
+	// open-file limit; near it /ws refuses upgrades with 503. Nil: no
+	// count.
+	OpenFiles *limits.OpenFiles
 	// TLS, when set, makes Serve speak TLS on its listener, so wss:// and
 	// https:// work without a proxy. Versions below TLS 1.2 are refused.
 	TLS *tls.Config
@@ -126,6 +132,8 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		// Lets /ws find whether the Listener counted the connection.
+		ConnContext: limits.WithConn,
 		// net/http reports accept errors here, "too many open files"
 		// among them (it backs off and retries), and bad TLS or header
 		// reads; they go to the log instead of stderr.
@@ -204,6 +212,7 @@ func (s *Server) route(method string, h http.HandlerFunc) http.Handler {
 // Serve answers requests on l until Shutdown; it then returns nil. With
 // Config.TLS it speaks TLS on l.
 func (s *Server) Serve(l net.Listener) error {
+	l = s.countingListener(l)
 	if s.cfg.TLS != nil {
 		l = tls.NewListener(l, serverTLS(s.cfg.TLS))
 	}
@@ -212,6 +221,18 @@ func (s *Server) Serve(l net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// countingListener counts every connection from accept on (see
+// limits.Listener). It sits under TLS, so the count holds before the
+// handshake too; there a refusal is a bare close, as plain text would not
+// be understood.
+func (s *Server) countingListener(l net.Listener) net.Listener {
+	cfg := limits.ListenerConfig{Conns: s.cfg.Conns, ClientIP: s.clientIP, Files: s.cfg.OpenFiles}
+	if s.cfg.TLS == nil {
+		cfg.Refusal = acceptRefusal()
+	}
+	return limits.NewListener(l, cfg)
 }
 
 // Shutdown stops accepting, closes every WebSocket with 1001 and waits for

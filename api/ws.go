@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/herald-broker/herald/api/auth"
@@ -14,10 +13,19 @@ import (
 
 // handleWS runs the checks of a WebSocket upgrade, cheapest and least
 // revealing first, then hands the request to transport. A client refused
-// by the per-address limits learns nothing about its token.
+// by the per-address limits learns nothing about its token. A refused
+// request's connection is closed after the answer, so that it gives back
+// its accept-time slot at once.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close") // an upgrade answers with its own headers
 	if s.closing.Load() {
 		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
+		return
+	}
+	if s.cfg.OpenFiles != nil && !s.cfg.OpenFiles.Room() {
+		// Refused now, or upgraded and then dropped when transport
+		// cannot get a descriptor for the socket.
+		writeFailure(w, broker.CodeUnavailable, "the server is near its open-file limit")
 		return
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
@@ -26,10 +34,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.clientIP.IP(r)
 	s.warnUntrustedForwarding(r)
-	release, ok := s.acquire(ip)
+	release, ok := s.acquire(r, ip)
 	if !ok {
 		w.Header().Set("Retry-After", "1")
-		writeFailure(w, broker.CodeRateLimited, "too many connections from this address")
+		writeFailure(w, broker.CodeRateLimited, tooManyConnections)
 		return
 	}
 	info, err := s.clientInfo(r)
@@ -42,8 +50,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if ip.IsValid() {
 		info.RemoteAddr = ip.String()
 	}
-	if !s.ws.UpgradeTo(w, r, info, releasingAcceptor{b: s.broker, release: release}) {
-		release() // the handshake failed: no connection holds the slot
+	s.upgrade(w, r, info, release)
+}
+
+// upgrade hands r to transport. The connection's slots, the upgrade's own
+// and the accept-time one the hijack takes over, are released when the
+// WebSocket ends, or at once when the handshake fails: exactly one of the
+// two happens.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, release func()) {
+	h := &handover{ResponseWriter: w}
+	all := h.releaseAll(release)
+	if !s.ws.UpgradeTo(h, r, info, releasingAcceptor{b: s.broker, release: all}) {
+		all() // no connection holds the slots
 	}
 }
 
@@ -59,15 +77,6 @@ func (s *Server) warnUntrustedForwarding(r *http.Request) {
 	s.log.Warn("X-Forwarded-For from a peer that is not in HERALD_TRUSTED_PROXIES is ignored: "+
 		"every client behind it counts as that peer for the per-address limits",
 		zap.String("peer", r.RemoteAddr))
-}
-
-// acquire takes one of ip's connection slots; without limits every
-// request gets one that costs nothing.
-func (s *Server) acquire(ip netip.Addr) (release func(), ok bool) {
-	if s.cfg.Conns == nil {
-		return func() {}, true
-	}
-	return s.cfg.Conns.Acquire(ip)
 }
 
 // originAllowed applies HERALD_ALLOWED_ORIGINS: an empty list allows any
