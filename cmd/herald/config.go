@@ -35,7 +35,7 @@ type Config struct {
 	LogFormat        string
 
 	// Abuse limits and TLS (issue "tokens, permissions and abuse limits").
-	MaxConnectionsPerIP int     // open /ws connections per client address; 0: no limit
+	MaxConnectionsPerIP int     // open connections per client address, from accept; 0: no limit
 	ConnectRatePerIP    float64 // new /ws connections per second per address; 0: no limit
 	ConnectBurstPerIP   int     // new connections an address may open at once
 	MaxUpgradeBytes     int     // request line and headers of any request, /ws included
@@ -72,7 +72,7 @@ var settings = []setting{
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
 	{"HERALD_LOG_FORMAT", "log-format", "json", "json or console", oneOf(func(c *Config, v string) { c.LogFormat = v }, "json", "console")},
-	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "1000", "open WebSocket connections per client address (0: no limit)", intSetting(0, func(c *Config, n int) { c.MaxConnectionsPerIP = n })},
+	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "1000", "open connections per client address, counted from accept (0: no limit)", intSetting(0, func(c *Config, n int) { c.MaxConnectionsPerIP = n })},
 	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "50", "new WebSocket connections per second per client address (0: no limit)", setConnectRate},
 	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "500", "new WebSocket connections one address may open at once before the rate holds it back", intSetting(1, func(c *Config, n int) { c.ConnectBurstPerIP = n })},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", "16384", "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},

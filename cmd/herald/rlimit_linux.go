@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,4 +25,13 @@ func raiseOpenFileLimit() (before, after, hard uint64, err error) {
 		}
 	}
 	return before, lim.Cur, hard, nil
+}
+
+// openFileCount is how many descriptors the process has open.
+func openFileCount() (int, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, fmt.Errorf("count open files: %w", err)
+	}
+	return len(fds) - 1, nil // less the one ReadDir itself had open
 }

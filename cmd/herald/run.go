@@ -9,6 +9,7 @@ import (
 	"net"
 
 	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/metrics"
 	"github.com/herald-broker/herald/transport"
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 // serve builds the parts, serves until ctx ends, and stops them in order.
 func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSignals func()) error {
 	log := root.With(zap.String("node", cfg.NodeID))
-	logOpenFileLimit(log)
+	fileLimit := logOpenFileLimit(log)
 	logGuards(log, cfg, g)
 	eng, err := newEngine(ctx, cfg, root)
 	if err != nil {
@@ -72,6 +73,7 @@ func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSign
 		return errors.Join(fmt.Errorf("start transport: %w", err), closeCore(cfg, b, eng))
 	}
 	acfg := apiConfig(cfg, g, log)
+	acfg.OpenFiles = openFiles(log, fileLimit)
 	acfg.Metrics, err = metrics.New(metrics.Sources{Broker: b, Transport: ws, Engine: eng, Logger: log.Named("metrics")})
 	if err != nil {
 		return errors.Join(fmt.Errorf("start metrics: %w", err), ws.Shutdown(context.Background()), closeCore(cfg, b, eng))
@@ -135,13 +137,40 @@ func closeCoreCtx(ctx context.Context, b *broker.Broker, eng engine) error {
 	return errors.Join(errs...)
 }
 
-func logOpenFileLimit(log *zap.Logger) {
+// logOpenFileLimit raises the open-file limit, logs it, and returns the
+// soft limit in force; 0 when it is not known.
+func logOpenFileLimit(log *zap.Logger) uint64 {
 	before, after, hard, err := raiseOpenFileLimit()
 	if err != nil {
 		log.Warn("open-file limit not raised", zap.Error(err))
-		return
+		return after
 	}
 	log.Info("open-file limit", zap.Uint64("soft_before", before), zap.Uint64("soft", after), zap.Uint64("hard", hard))
+	return after
+}
+
+// maxCountedFiles caps an unlimited RLIMIT_NOFILE to a count that fits.
+const maxCountedFiles = 1 << 40
+
+// openFiles counts the connections' descriptors against limit, so that
+// near it /ws refuses upgrades (503) instead of answering 101 and then
+// dropping the socket when transport cannot get a descriptor. Called once
+// the engine and transport have opened theirs, which it counts as in use.
+// Nil, with a warning, when the limit or the count is not known.
+func openFiles(log *zap.Logger, limit uint64) *limits.OpenFiles {
+	inUse, err := openFileCount()
+	if err == nil && limit == 0 {
+		err = errors.New("open-file limit unknown")
+	}
+	var f *limits.OpenFiles
+	if err == nil {
+		f, err = limits.NewOpenFiles(int(min(limit, maxCountedFiles)), inUse)
+	}
+	if err != nil {
+		log.Warn("upgrades are not refused near the open-file limit", zap.Error(err))
+		return nil
+	}
+	return f
 }
 
 func brokerConfig(cfg Config, g guards, log *zap.Logger) broker.Config {
