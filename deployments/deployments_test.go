@@ -6,26 +6,72 @@ package deployments
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
-// yamlDocs parses every YAML document in path with Python's yaml module,
-// the one YAML parser every machine of this project has.
+// yamlDocs parses every YAML document in path.
 func yamlDocs(t *testing.T, path string) []map[string]any {
 	t.Helper()
+	return yamlFiles(t, path)[0]
+}
+
+// parsed keeps each parsed file's JSON by its content: a Python start costs
+// up to a second on a busy machine, and every chart rendering reads the same
+// values.yaml.
+var parsed sync.Map // content → json.RawMessage
+
+// yamlFiles parses every YAML document of each path with Python's yaml
+// module, the one YAML parser every machine of this project has, in one run
+// for the files not parsed before.
+func yamlFiles(t *testing.T, paths ...string) [][]map[string]any {
+	t.Helper()
+	contents := make([]string, len(paths))
+	var todo []string
+	for i, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contents[i] = string(b)
+		if _, ok := parsed.Load(contents[i]); !ok {
+			todo = append(todo, p)
+		}
+	}
+	if len(todo) > 0 {
+		for i, raw := range runYAMLParser(t, todo) {
+			b, _ := os.ReadFile(todo[i])
+			parsed.Store(string(b), raw)
+		}
+	}
+	out := make([][]map[string]any, len(paths))
+	for i, c := range contents {
+		raw, _ := parsed.Load(c)
+		if err := json.Unmarshal(raw.(json.RawMessage), &out[i]); err != nil {
+			t.Fatalf("%s: %v", paths[i], err)
+		}
+	}
+	return out
+}
+
+func runYAMLParser(t *testing.T, paths []string) []json.RawMessage {
+	t.Helper()
 	const script = `import json, sys, yaml
-print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))`
+print(json.dumps([[d for d in yaml.safe_load_all(open(p)) if d is not None] for p in sys.argv[1:]]))`
 	var out []byte
 	var err error
 	// The python3 first on PATH may be a private one without PyYAML;
 	// Debian's python3-yaml serves /usr/bin/python3.
 	for _, python := range []string{"python3", "/usr/bin/python3"} {
-		if out, err = exec.Command(python, "-c", script, path).Output(); err == nil {
+		if out, err = exec.Command(python, append([]string{"-c", script}, paths...)...).Output(); err == nil {
 			break
 		}
 	}
@@ -34,13 +80,13 @@ print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not N
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("%s does not parse as YAML (needs python3 with PyYAML: apt-get install python3-yaml): %v\n%s", path, err, stderr)
+		t.Fatalf("%v do not all parse as YAML (needs python3 with PyYAML: apt-get install python3-yaml): %v\n%s", paths, err, stderr)
 	}
-	var docs []map[string]any
-	if err := json.Unmarshal(out, &docs); err != nil {
-		t.Fatalf("%s: %v", path, err)
+	var raws []json.RawMessage
+	if err := json.Unmarshal(out, &raws); err != nil || len(raws) != len(paths) {
+		t.Fatalf("%v: %d results, %v", paths, len(raws), err)
 	}
-	return docs
+	return raws
 }
 
 // dig walks nested maps and lists: a string key indexes a map, an int a list.
@@ -151,14 +197,17 @@ func TestDockerfileBuildsStaticNonRootImage(t *testing.T) {
 	}
 }
 
-func TestKubernetesManifests(t *testing.T) {
+// k8sObjects parses every manifest in k8s/, keyed "Kind/name".
+func k8sObjects(t *testing.T) map[string]map[string]any {
+	t.Helper()
 	files, err := filepath.Glob("k8s/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
 	}
 	kinds := map[string]map[string]any{}
-	for _, f := range files {
-		for _, d := range yamlDocs(t, f) {
+	for i, docs := range yamlFiles(t, files...) {
+		f := files[i]
+		for _, d := range docs {
 			kind, _ := d["kind"].(string)
 			name, _ := dig(d, "metadata", "name").(string)
 			if d["apiVersion"] == nil || kind == "" || name == "" {
@@ -168,6 +217,11 @@ func TestKubernetesManifests(t *testing.T) {
 			kinds[kind+"/"+name] = d
 		}
 	}
+	return kinds
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	kinds := k8sObjects(t)
 	dep := kinds["Deployment/herald"]
 	if dep == nil {
 		t.Fatal("no Deployment named herald")
@@ -185,7 +239,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if dig(dep, "spec", "template", "spec", "securityContext", "runAsNonRoot") != true {
 		t.Errorf("pods may run as root")
 	}
-	for _, want := range []string{"Service/herald", "PodDisruptionBudget/herald", "Service/redis"} {
+	for _, want := range []string{"Service/herald", "PodDisruptionBudget/herald", "Service/redis", "Ingress/herald"} {
 		if kinds[want] == nil {
 			t.Errorf("missing %s", want)
 		}
@@ -193,5 +247,112 @@ func TestKubernetesManifests(t *testing.T) {
 	sel := dig(kinds["PodDisruptionBudget/herald"], "spec", "selector", "matchLabels", "app")
 	if sel != "herald" {
 		t.Errorf("PodDisruptionBudget selects app=%v, want herald", sel)
+	}
+}
+
+// The drain works on any Kubernetes and fits in the grace period, and a
+// forgotten Secret stops the pods instead of leaving the broker open.
+func TestKubernetesDrainsAndRequiresTheSecret(t *testing.T) {
+	dep := k8sObjects(t)["Deployment/herald"]
+	pod := dig(dep, "spec", "template", "spec")
+	c := dig(pod, "containers", 0)
+	cmd, _ := dig(c, "lifecycle", "preStop", "exec", "command").([]any)
+	if len(cmd) != 2 || cmd[0] != "sleep" {
+		t.Fatalf("preStop is %v, want exec [sleep N] (the sleep action needs Kubernetes 1.30)", dig(c, "lifecycle", "preStop"))
+	}
+	preStop, _ := strconv.Atoi(fmt.Sprint(cmd[1]))
+	var shutdown time.Duration
+	env, _ := dig(c, "env").([]any)
+	secrets := 0
+	for _, e := range env {
+		switch dig(e, "name") {
+		case "HERALD_SHUTDOWN_TIMEOUT":
+			shutdown, _ = time.ParseDuration(fmt.Sprint(dig(e, "value")))
+		case "HERALD_API_KEYS", "HERALD_JWT_SECRET":
+			secrets++
+			if ref := dig(e, "valueFrom", "secretKeyRef"); ref == nil || dig(ref, "optional") == true {
+				t.Errorf("%v comes from %v: want a required Secret key", dig(e, "name"), ref)
+			}
+		}
+	}
+	if secrets != 2 {
+		t.Errorf("%d of HERALD_API_KEYS and HERALD_JWT_SECRET come from the Secret, want both", secrets)
+	}
+	grace, _ := dig(pod, "terminationGracePeriodSeconds").(float64)
+	if preStop == 0 || shutdown == 0 || time.Duration(grace)*time.Second <= time.Duration(preStop)*time.Second+shutdown {
+		t.Errorf("terminationGracePeriodSeconds %v does not outlast preStop %ds + HERALD_SHUTDOWN_TIMEOUT %v", grace, preStop, shutdown)
+	}
+	// The image is one the documented command builds, not a registry's.
+	text, err := os.ReadFile("k8s/herald.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	image, _ := dig(c, "image").(string)
+	if !strings.Contains(string(text), "docker build -t "+image+" -f deployments/Dockerfile .") {
+		t.Errorf("image %q: k8s/herald.yaml does not say how to build it", image)
+	}
+	ann, _ := dig(k8sObjects(t)["Ingress/herald"], "metadata", "annotations").(map[string]any)
+	for _, k := range []string{"proxy-read-timeout", "proxy-send-timeout"} {
+		if s, _ := strconv.Atoi(fmt.Sprint(ann["nginx.ingress.kubernetes.io/"+k])); s <= 50 {
+			t.Errorf("ingress %s = %v, want more than two heartbeats (50 s)", k, ann["nginx.ingress.kubernetes.io/"+k])
+		}
+	}
+}
+
+// The preStop drains of k8s/ and helm/ exec sleep in the image: its runtime
+// stage must have one (busybox's, in alpine or busybox).
+func TestDockerfileHasWhatThePreStopRuns(t *testing.T) {
+	df, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	froms := regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(string(df), -1)
+	if len(froms) == 0 {
+		t.Fatal("no FROM")
+	}
+	base := froms[len(froms)-1][1]
+	if !strings.HasPrefix(base, "alpine") && !strings.HasPrefix(base, "busybox") {
+		t.Errorf("runtime image %s may have no sleep for the preStop exec (and no wget for HEALTHCHECK)", base)
+	}
+}
+
+func TestComposeSentinelRunsRedisWithFailover(t *testing.T) {
+	docs := yamlDocs(t, "docker-compose.sentinel.yml")
+	if len(docs) != 1 {
+		t.Fatalf("want one document, got %d", len(docs))
+	}
+	services, _ := docs[0]["services"].(map[string]any)
+	for _, name := range []string{"redis-master", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3", "herald-1", "herald-2", "herald-3", "lb"} {
+		if services[name] == nil {
+			t.Errorf("service %q is missing", name)
+		}
+	}
+	if cmd := fmt.Sprint(dig(services, "redis-replica", "command")); !strings.Contains(cmd, "--replicaof redis-master 6379") {
+		t.Errorf("redis-replica runs %s, want --replicaof redis-master 6379", cmd)
+	}
+	for _, name := range []string{"sentinel-1", "sentinel-2", "sentinel-3"} {
+		script := fmt.Sprint(dig(services, name, "command"))
+		for _, want := range []string{"sentinel monitor herald redis-master 6379 2", "--sentinel", "sentinel resolve-hostnames yes"} {
+			if !strings.Contains(script, want) {
+				t.Errorf("%s does not run %q", name, want)
+			}
+		}
+	}
+	want := "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/herald"
+	lb := dig(services, "lb", "networks", "default", "ipv4_address")
+	for _, name := range []string{"herald-1", "herald-2", "herald-3"} {
+		if got := dig(services, name, "environment", "HERALD_REDIS_URL"); got != want {
+			t.Errorf("%s: HERALD_REDIS_URL = %v, want %s", name, got, want)
+		}
+		if lb == nil || dig(services, name, "environment", "HERALD_TRUSTED_PROXIES") != lb {
+			t.Errorf("%s does not trust the load balancer %v", name, lb)
+		}
+		if dig(services, name, "build", "dockerfile") != "deployments/Dockerfile" {
+			t.Errorf("%s does not build deployments/Dockerfile", name)
+		}
+	}
+	vols, _ := dig(services, "lb", "volumes").([]any)
+	if len(vols) == 0 || !strings.HasPrefix(vols[0].(string), "./nginx.conf:") {
+		t.Errorf("lb does not mount nginx.conf: %v", vols)
 	}
 }
