@@ -1,7 +1,8 @@
-// Package limits holds the per-IP defences of /ws (PROTOCOL.md section 6,
-// issue "abuse limits"): which address a request comes from, how many
-// connections one address may hold and open per second, and how large a
-// request's head may be.
+// Package limits holds the per-IP defences (PROTOCOL.md section 6, issue
+// "abuse limits"): which address a request comes from, how many
+// connections one address may hold (counted from accept, by Listener) and
+// open per second, how many descriptors the connections hold against the
+// open-file limit, and how large a request's head may be.
 package limits
 
 import (

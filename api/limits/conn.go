@@ -143,14 +143,14 @@ const (
 	takeRate                    // one token of the Rate's bucket, never given back
 )
 
-// limits reports whether any limit that what spends is set.
-func (l *ConnLimiter) limits(what taking) bool {
+// counts reports whether any limit that what spends is set.
+func (l *ConnLimiter) counts(what taking) bool {
 	return what&takeOpen != 0 && l.cfg.MaxOpen > 0 || what&takeRate != 0 && l.cfg.Rate > 0
 }
 
 // take admits one connection from ip against the limits what names.
 func (l *ConnLimiter) take(ip netip.Addr, what taking) (release func(), ok bool) {
-	if !l.limits(what) {
+	if !l.counts(what) {
 		return noRelease, true
 	}
 	key := l.key(ip)
