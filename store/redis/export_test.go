@@ -9,7 +9,7 @@ import (
 // topic stands next to the topic's position in Redis.
 func DeliveryState(e *Engine) string {
 	out := ""
-	for _, st := range e.subs.all(1 << 62) {
+	for _, st := range e.subs.all() {
 		st.mu.Lock()
 		res, err := e.read(context.Background(), st.topic, "", 0, 0, 0)
 		out += fmt.Sprintf("%s: epoch %s last %d; redis %+v %v\n", st.topic, st.epoch, st.last, res.Position, err)
@@ -24,3 +24,10 @@ func CoverageEvaluations(e *Engine) uint64 { return e.subs.coverEvals.Load() }
 
 // MaxGlobs bounds the Redis pattern subscriptions of one engine.
 const MaxGlobs = maxGlobs
+
+// TrackedTopics is how many topics e keeps a delivery state for.
+func TrackedTopics(e *Engine) int {
+	e.subs.mu.RLock()
+	defer e.subs.mu.RUnlock()
+	return len(e.subs.topics)
+}

@@ -151,7 +151,7 @@ func (e *Engine) watch(ctx context.Context) error {
 	defer check.Stop()
 	forget := time.NewTicker(max(e.cfg.HistoryTTL/2, e.cfg.CheckInterval))
 	defer forget.Stop()
-	caughtUp, err := e.checkAll(ctx, e.subs.all(e.cfg.HistoryTTL))
+	caughtUp, err := e.checkAll(ctx, e.subs.all())
 	for err == nil {
 		select {
 		case <-ctx.Done():
@@ -161,13 +161,15 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-probe.C:
 			err = e.probe(ctx)
 		case <-forget.C:
-			e.subs.forgetIdle(e.cfg.HistoryTTL)
+			if caughtUp { // see forgetIdle
+				e.subs.forgetIdle(e.cfg.HistoryTTL + e.cfg.ProbeInterval + e.cfg.Timeout)
+			}
 		case <-check.C:
 			var done bool
 			if caughtUp {
 				_, err = e.checkAll(ctx, e.subs.recent(activeChecks*e.cfg.CheckInterval))
 			} else {
-				done, err = e.checkAll(ctx, e.subs.all(e.cfg.HistoryTTL))
+				done, err = e.checkAll(ctx, e.subs.all())
 			}
 			caughtUp = caughtUp || done
 		}

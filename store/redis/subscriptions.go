@@ -209,11 +209,11 @@ func (s *subscriptions) topicsSubscribed() []string {
 }
 
 // all returns every tracked state, first dropping those no subscription
-// covers and forgetting the idle ones (see forgetIdle).
-func (s *subscriptions) all(idle time.Duration) []*topicState {
-	s.forgetIdle(idle)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// covers.
+func (s *subscriptions) all() []*topicState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked()
 	out := make([]*topicState, 0, len(s.topics))
 	for _, st := range s.topics {
 		out = append(out, st)
@@ -222,10 +222,15 @@ func (s *subscriptions) all(idle time.Duration) []*topicState {
 }
 
 // forgetIdle drops the states no subscription covers, and forgets those
-// only a pattern covers that had no message for idle (HistoryTTL): their
-// keys have expired in Redis, so their next message starts a new epoch
-// and nothing before it is owed. It costs a pass over the tracked topics
-// without a Redis command, every HistoryTTL/2.
+// only a pattern covers that had no message for idle. Nothing is owed
+// before a forgotten topic's next message when idle is HistoryTTL plus the
+// longest a silent break goes unnoticed (a probe interval and timeout),
+// and forgetIdle runs only once the check of every topic after the last
+// reconnect is done: a message published before the break's start has
+// arrived, and one published since comes more than HistoryTTL after the
+// topic's last, when Redis had expired it, so it starts a new epoch. It
+// costs a pass over the tracked topics without a Redis command, every
+// HistoryTTL/2.
 func (s *subscriptions) forgetIdle(idle time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

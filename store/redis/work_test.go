@@ -112,3 +112,33 @@ func TestUnsubscribingPatternsCostsOnePassOverTopics(t *testing.T) {
 		t.Fatalf("c0.t0 got %d messages after its pattern went, want the 1 from before", got)
 	}
 }
+
+// A topic only a pattern covers is forgotten once it had no message for
+// longer than its keys live in Redis; its next message starts a new epoch,
+// with nothing owed before it.
+func TestIdlePatternTopicIsForgotten(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := cluster(t, srv, 2, redis.Config{HistorySize: 10, HistoryTTL: 300 * time.Millisecond})
+	pub, sub := nodes[0], nodes[1]
+	mustSubscribe(t, sub, "f.*")
+	mustSubscribe(t, sub, "kept")
+	first := mustPublish(t, pub, request("f.a"))
+	mustPublish(t, pub, request("kept"))
+	sub.rec.waitFor(t, "f.a", 1)
+	sub.rec.waitFor(t, "kept", 1)
+	if !eventually(func() bool { return redis.TrackedTopics(sub.Engine) == 1 }) {
+		t.Fatalf("tracking %d topics after they went idle, want only the subscribed one", redis.TrackedTopics(sub.Engine))
+	}
+	next := mustPublish(t, pub, request("f.a"))
+	if next.Epoch == first.Epoch {
+		t.Fatalf("topic idle past HistoryTTL kept its epoch %s", next.Epoch)
+	}
+	got := sub.rec.waitFor(t, "f.a", 2)
+	if got[1].Epoch != next.Epoch || got[1].Seq != 1 {
+		t.Fatalf("after it was forgotten: epoch %s seq %d, want %s seq 1", got[1].Epoch, got[1].Seq, next.Epoch)
+	}
+	if gaps := sub.rec.gaps("f.a"); len(gaps) != 0 {
+		t.Fatalf("gaps %v after a forgotten topic's next message", gaps)
+	}
+	sub.rec.checkBreaches(t)
+}
