@@ -48,7 +48,10 @@ func TestBudgetCountsWhatTheHeapHolds(t *testing.T) {
 			})
 			counted := e.Stats().HistoryBytes
 			t.Logf("live heap %d bytes, counted %d (%.2f)", heap, counted, float64(counted)/float64(heap))
-			if counted < heap*9/10 || counted > heap*5/4 {
+			// Under-counting would let the heap past the budget; over-counting
+			// only drops history early. Map growth makes the live heap of
+			// the same states vary by run, hence the loose upper bound.
+			if counted < heap*9/10 || counted > heap*2 {
 				t.Fatalf("counted %d bytes for a live heap of %d", counted, heap)
 			}
 			runtime.KeepAlive(e)
