@@ -45,8 +45,9 @@ var (
 
 // collector reads the parts' counters when Prometheus scrapes.
 type collector struct {
-	src   Sources
-	redis RedisStats // nil: no Redis metrics
+	src    Sources
+	redis  RedisStats  // nil: no Redis metrics
+	memory MemoryStats // nil: no memory engine metrics
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -57,7 +58,11 @@ func NewCollector(src Sources) (prometheus.Collector, error) {
 	if err := src.check(); err != nil {
 		return nil, err
 	}
-	return &collector{src: src, redis: src.redisStats()}, nil
+	return newCollector(src), nil
+}
+
+func newCollector(src Sources) *collector {
+	return &collector{src: src, redis: src.redisStats(), memory: src.memoryStats()}
 }
 
 // Describe sends every description the collector can send; Redis ones only
@@ -71,6 +76,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- redisErrorsDesc
 		ch <- redisReconnectsDesc
 	}
+	if c.memory != nil {
+		for _, d := range memoryDescs {
+			ch <- d
+		}
+	}
 }
 
 // Collect reads each part's counters once.
@@ -81,6 +91,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		st := c.redis.Stats()
 		ch <- prometheus.MustNewConstMetric(redisErrorsDesc, prometheus.CounterValue, float64(st.Errors))
 		ch <- prometheus.MustNewConstMetric(redisReconnectsDesc, prometheus.CounterValue, float64(st.Reconnects))
+	}
+	if c.memory != nil {
+		collectMemory(ch, c.memory)
 	}
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, c.src.Version)
 }

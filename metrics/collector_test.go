@@ -10,6 +10,7 @@ import (
 
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/metrics"
+	"github.com/herald-broker/herald/store/memory"
 	"github.com/herald-broker/herald/store/redis"
 	"github.com/herald-broker/herald/transport"
 )
@@ -153,5 +154,37 @@ func TestMissingSourcesAreRefused(t *testing.T) {
 		if _, err := metrics.NewCollector(src); !errors.Is(err, metrics.ErrSources) {
 			t.Errorf("NewCollector without %s: %v, want ErrSources", name, err)
 		}
+	}
+}
+
+type fakeMemory struct{}
+
+func (fakeMemory) Stats() memory.Stats {
+	return memory.Stats{Topics: 4, HistoryBytes: 1000, MaxHistoryBytes: 4096, IdempotencyKeys: 2,
+		HistoryEvictions: 3, MessagesEvicted: 30, TopicEvictions: 1, IdempotencyEvictions: 5}
+}
+
+func TestMemoryEngineMetrics(t *testing.T) {
+	c, err := metrics.NewCollector(metrics.Sources{Broker: fakeBroker{}, Transport: fakeTransport{}, Engine: fakeMemory{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `
+# HELP herald_memory_evictions_total What the memory engine's bounds dropped: topics that lost history, messages, whole topic states, idempotency keys.
+# TYPE herald_memory_evictions_total counter
+herald_memory_evictions_total{what="history"} 3
+herald_memory_evictions_total{what="idempotency_keys"} 5
+herald_memory_evictions_total{what="messages"} 30
+herald_memory_evictions_total{what="topics"} 1
+# HELP herald_memory_history_bytes Bytes of history, topic state and idempotency keys, as counted against the budget.
+# TYPE herald_memory_history_bytes gauge
+herald_memory_history_bytes 1000
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"herald_memory_evictions_total", "herald_memory_history_bytes"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(c, "herald_redis_errors_total"); n != 0 {
+		t.Fatalf("%d Redis metrics from the memory engine", n)
 	}
 }

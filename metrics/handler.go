@@ -22,7 +22,7 @@ func NewRegistry(src Sources) (*prometheus.Registry, error) {
 func newRegistry(src Sources) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
-		&collector{src: src, redis: src.redisStats()},
+		newCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -33,8 +33,9 @@ type RedisStats interface {
 type Sources struct {
 	Broker    BrokerStats    // required
 	Transport TransportStats // required
-	// Engine is the node's engine: when it has RedisStats the Redis
-	// metrics are exported, otherwise they do not exist. Nil: none.
+	// Engine is the node's engine: when it has RedisStats (MemoryStats)
+	// the Redis (memory engine) metrics are exported, otherwise they do
+	// not exist. Nil: none.
 	Engine any
 	// Version is herald_build_info's version label; empty: the main
 	// module's version from the build, "(devel)" in a build from a checkout.
