@@ -11,14 +11,26 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults for the settings left zero (PROTOCOL.md section 7).
+// Defaults for the settings left zero (PROTOCOL.md section 7). They are
+// the only home of these numbers: transport, api, the engines and
+// cmd/herald refer to them, so that a default changed here changes for
+// every layer at once.
 const (
-	DefaultHeartbeat        = 25 * time.Second
+	// DefaultHeartbeat is announced in welcome and enforced by transport.
+	DefaultHeartbeat = 25 * time.Second
+	// DefaultMaxMessageBytes bounds data; transport derives its frame
+	// limit, twice this, from the same setting (PROTOCOL.md section 6).
 	DefaultMaxMessageBytes  = 64 << 10
 	DefaultMaxSubscriptions = 1000
 	DefaultRateLimit        = 100
 	DefaultCommandTimeout   = 10 * time.Second
 	DefaultHistoryLimit     = 100 // History with limit <= 0
+
+	// DefaultHistorySize and DefaultHistoryTTL are an Engine's history
+	// settings (HERALD_HISTORY_SIZE, HERALD_HISTORY_TTL), the same for
+	// every engine; they live beside Engine, which every store imports.
+	DefaultHistorySize = 100
+	DefaultHistoryTTL  = 10 * time.Minute
 )
 
 // Config are the broker's settings (PROTOCOL.md section 7). Zero values

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"go.uber.org/zap"
 )
 
 // Defaults for the zero values of Config (PROTOCOL.md sections 3, 6 and 7).
 const (
-	DefaultHistoryTTL              = 10 * time.Minute
+	DefaultHistoryTTL              = broker.DefaultHistoryTTL
 	DefaultIdempotencyTTL          = 5 * time.Minute
 	DefaultIdempotencyKeysPerTopic = 100_000
 	DefaultMaxHistoryBytes         = 256 << 20

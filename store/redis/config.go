@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"go.uber.org/zap"
 )
 
@@ -28,7 +29,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultHistoryTTL     = 10 * time.Minute
+	DefaultHistoryTTL     = broker.DefaultHistoryTTL
 	DefaultIdempotencyTTL = 5 * time.Minute
 	DefaultPrefix         = "herald:"
 	DefaultTimeout        = 2 * time.Second
