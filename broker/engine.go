@@ -82,8 +82,10 @@ type Engine interface {
 	// Publish gives the message its topic's next seq, keeps it in history
 	// and hands it to the Handler of every node that subscribed to a pattern
 	// matching the topic. When it returns nil the publisher may be told the
-	// message was accepted. An error wrapping ErrUnavailable means nothing
-	// was done and a retry is safe.
+	// message was accepted. An error wrapping ErrUnavailable means the
+	// backend could not take it: nothing was published and a retry is
+	// safe, unless the error also wraps ErrOutcomeUnknown, when it may have
+	// been published and only a retry with the same IdempotencyKey is safe.
 	Publish(ctx context.Context, req PublishRequest) (PublishResult, error)
 
 	// History returns the topic's current position and up to limit messages

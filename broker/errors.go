@@ -53,12 +53,27 @@ func Errorf(code Code, format string, args ...any) *Error {
 }
 
 // ErrUnavailable is wrapped by engines when the cluster backend cannot take
-// a command now; nothing was done and a retry is safe.
+// a command now. Such an error means one of two things: nothing was done
+// and a retry is safe; or, when it also wraps ErrOutcomeUnknown, the
+// command was sent and may have been done.
 var ErrUnavailable = &Error{Code: CodeUnavailable, Message: "the cluster backend cannot take the command now"}
 
-// Unavailable wraps cause as an unavailable error.
+// ErrOutcomeUnknown is wrapped, beside ErrUnavailable, by an engine's error
+// when the command was sent to the cluster backend and no answer came (a
+// timeout, a connection that broke): it may have been done. For a publish
+// only a retry with the same idempotency key is then safe. It is not an
+// *Error, so that errors.Is tells it from other unavailable errors.
+var ErrOutcomeUnknown = errors.New("herald/broker: the command may have been applied")
+
+// Unavailable wraps cause as an unavailable error: nothing was done.
 func Unavailable(cause error) error {
 	return &Error{Code: CodeUnavailable, Message: ErrUnavailable.Message, Err: cause}
+}
+
+// OutcomeUnknown wraps cause as an unavailable error that may have been
+// applied (ErrOutcomeUnknown); message is for the client.
+func OutcomeUnknown(cause error, message string) error {
+	return &Error{Code: CodeUnavailable, Message: message, Err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
 }
 
 // CodeOf returns the code to answer err with: its own for an *Error,

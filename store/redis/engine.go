@@ -110,18 +110,27 @@ func (e *Engine) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every goroutine of the engine, waits for them (or for ctx),
-// and closes its connections.
+// Close stops every goroutine of the engine, closes its clients and
+// returns once every goroutine has ended. When ctx ends first, the clients
+// are closed at once, which ends any call still waiting on Redis, and
+// Close still waits for the goroutines before it returns ctx's error.
 func (e *Engine) Close(ctx context.Context) error {
 	e.stopOnce.Do(e.stop)
 	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
+	go func() { e.wg.Wait(); close(done) }() // ends once they have: awaited below
+	var ctxErr error
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return fmt.Errorf("herald/redis: close: %w", ctx.Err())
+		ctxErr = fmt.Errorf("herald/redis: close: %w", ctx.Err())
 	}
-	var err error
+	err := e.closeClients()
+	<-done
+	return errors.Join(ctxErr, err)
+}
+
+// closeClients closes the Redis clients, once.
+func (e *Engine) closeClients() (err error) {
 	e.closeOnce.Do(func() { err = errors.Join(e.rdb.Close(), e.once.Close()) })
 	return err
 }
@@ -133,7 +142,7 @@ func (e *Engine) Attach(h broker.Handler) { e.handler.Store(&handlerBox{h}) }
 // and delivery to every node, in one atomic step. A publish with an
 // idempotency key may be retried by go-redis, since a second run answers
 // the first one's result; one without is sent once. An error wraps
-// ErrOutcomeUnknown when the publish may have run (see failPublish).
+// broker.ErrOutcomeUnknown when the publish may have run (see failPublish).
 func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
 	if !broker.ValidTopic(req.Topic) {
 		return broker.PublishResult{}, broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic", req.Topic)

@@ -11,14 +11,6 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
-// ErrOutcomeUnknown is wrapped by a publish error when the engine cannot
-// tell whether Redis ran the publish: the call was sent and no answer came
-// (a timeout, a connection that broke), so the message may have been
-// published. Such an error still wraps broker.ErrUnavailable; only a retry
-// with the same idempotency key is safe. A publish error without it means
-// nothing was published.
-var ErrOutcomeUnknown = errors.New("herald/redis: the publish may have been applied")
-
 // What a publisher is told, by what the engine knows (PROTOCOL.md s.3).
 const (
 	msgUnreachable    = "the cluster backend cannot be reached; nothing was published"
@@ -60,7 +52,8 @@ func (e *Engine) fail(op string, err error) error {
 
 // failPublish is fail for a publish, whose publisher must learn whether
 // the message may have been published: only when the call never reached
-// Redis, or Redis refused it, is nothing published for sure.
+// Redis, or Redis refused it, is nothing published for sure. Otherwise the
+// error wraps broker.ErrOutcomeUnknown.
 func (e *Engine) failPublish(err error) error {
 	e.stats.failed(err)
 	err = fmt.Errorf("herald/redis: publish: %w", err)
@@ -75,7 +68,7 @@ func (e *Engine) failPublish(err error) error {
 	case notSent(err):
 		return unavailable(err, msgUnreachable)
 	}
-	return unavailable(fmt.Errorf("%w: %w", ErrOutcomeUnknown, err), msgOutcomeUnknown)
+	return broker.OutcomeUnknown(err, msgOutcomeUnknown)
 }
 
 func unavailable(cause error, message string) error {

@@ -37,7 +37,7 @@ func do(t *testing.T, c *goredis.Client, args ...any) any {
 func wantNothingPublished(t *testing.T, what string, err error) {
 	t.Helper()
 	var e *broker.Error
-	if !errors.As(err, &e) || e.Code != broker.CodeUnavailable || errors.Is(err, redis.ErrOutcomeUnknown) ||
+	if !errors.As(err, &e) || e.Code != broker.CodeUnavailable || errors.Is(err, broker.ErrOutcomeUnknown) ||
 		!strings.Contains(e.Message, "nothing was published") {
 		t.Fatalf("%s: %v, want unavailable saying nothing was published", what, err)
 	}
@@ -48,7 +48,7 @@ func wantNothingPublished(t *testing.T, what string, err error) {
 func wantOutcomeUnknown(t *testing.T, what string, err error) {
 	t.Helper()
 	var e *broker.Error
-	if !errors.As(err, &e) || e.Code != broker.CodeUnavailable || !errors.Is(err, redis.ErrOutcomeUnknown) ||
+	if !errors.As(err, &e) || e.Code != broker.CodeUnavailable || !errors.Is(err, broker.ErrOutcomeUnknown) ||
 		!strings.Contains(e.Message, "may have been applied") {
 		t.Fatalf("%s: %v, want unavailable saying the publish may have been applied", what, err)
 	}
