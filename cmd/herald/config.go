@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/store/redis"
 )
 
 // Config is every setting of PROTOCOL.md section 7.
@@ -161,9 +161,8 @@ func setRedisURL(c *Config, v string) error {
 	if v == "" {
 		return nil
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return fmt.Errorf("want redis://host:port/db")
+	if err := redis.ValidateURL(v); err != nil {
+		return fmt.Errorf("want redis[s]://host:port/db, redis[s]+sentinel://host:port,.../MASTER_NAME[/db] or redis[s]+cluster://host:port,...: %w", err)
 	}
 	c.RedisURL = v
 	return nil

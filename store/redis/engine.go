@@ -26,8 +26,9 @@ var (
 type Engine struct {
 	cfg     Config
 	keys    keys
-	rdb     *goredis.Client
-	once    *goredis.Client // rdb's twin that never retries: for publishes without an idempotency key
+	mode    mode
+	rdb     goredis.UniversalClient
+	once    goredis.UniversalClient // rdb's twin that never retries: for publishes without an idempotency key
 	log     *zap.Logger
 	handler atomic.Pointer[handlerBox]
 
@@ -63,23 +64,17 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := goredis.ParseURL(cfg.URL)
+	u, err := parseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: URL: %w", errConfig, err)
 	}
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
-	opts.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
-	opts.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
-	opts.DisableIdentity = true
-	onceOpts := *opts
-	// go-redis retries a call whose reply timed out or whose connection
-	// broke after it was written; a publish that ran would then run twice.
-	onceOpts.MaxRetries = -1
+	rdb, once := newClients(u, cfg.Timeout)
 	e := &Engine{
 		cfg:       cfg,
 		keys:      keys{prefix: cfg.Prefix},
-		rdb:       goredis.NewClient(opts),
-		once:      goredis.NewClient(&onceOpts),
+		mode:      u.mode,
+		rdb:       rdb,
+		once:      once,
 		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
 		subs:      newSubscriptions(),
 		probeSeen: make(chan string, 16),

@@ -32,6 +32,8 @@ var refusals = map[string]bool{
 	"NOREPLICAS":  true, // fewer replicas than min-replicas-to-write
 	"TRYAGAIN":    true, // cluster: keys being moved
 	"CLUSTERDOWN": true,
+	"MOVED":       true, // cluster: the slot moved; the no-retry client does not follow it
+	"ASK":         true,
 }
 
 // fail wraps err for the broker: a Redis that cannot be reached, or refuses
@@ -39,6 +41,7 @@ var refusals = map[string]bool{
 // is a bug of ours and stays internal.
 func (e *Engine) fail(op string, err error) error {
 	e.stats.failed(err)
+	e.reloadOnTrouble()
 	err = fmt.Errorf("herald/redis: %s: %w", op, err)
 	if _, ok := refusal(err); ok {
 		return broker.Unavailable(err)
@@ -56,9 +59,12 @@ func (e *Engine) fail(op string, err error) error {
 // error wraps broker.ErrOutcomeUnknown.
 func (e *Engine) failPublish(err error) error {
 	e.stats.failed(err)
+	e.reloadOnTrouble()
 	err = fmt.Errorf("herald/redis: publish: %w", err)
 	if code, ok := refusal(err); ok {
-		e.refused.record()
+		if code != "MOVED" && code != "ASK" { // a stale slot map, not a Redis that refuses writes
+			e.refused.record()
+		}
 		return unavailable(err, fmt.Sprintf(msgRefused, code))
 	}
 	var reply goredis.Error

@@ -1,0 +1,61 @@
+package redis
+
+import (
+	"context"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// clusterReload is how old a Cluster client's slot map may get while
+// commands go through it; go-redis's default is a minute. A map that names
+// a dead master is also reloaded at once when a call fails (see
+// Engine.reloadOnTrouble); this bounds what a failover that no call of ours
+// noticed costs: a CLUSTER SLOTS every few seconds per client.
+const clusterReload = 5 * time.Second
+
+// newClients builds the engine's two clients for u's mode: rdb, and its
+// twin once that never sends a call twice, for publishes that must not run
+// twice. go-redis retries a call whose reply timed out or whose connection
+// broke after it was written, and a Cluster client also retries on another
+// node; once does neither, so a MOVED reply reaches the engine as a refusal
+// (nothing ran) instead of being followed.
+func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.UniversalClient) {
+	switch u.mode {
+	case sentinel:
+		o := *u.failover
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
+		oo := o
+		oo.MaxRetries = -1
+		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo)
+	case cluster:
+		o := *u.cluster
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
+		o.ClusterStateReloadInterval = clusterReload
+		oo := o
+		oo.MaxRetries, oo.MaxRedirects = -1, -1
+		return goredis.NewClusterClient(&o), goredis.NewClusterClient(&oo)
+	}
+	o := *u.single
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+	o.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
+	o.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
+	o.DisableIdentity = true
+	oo := o
+	oo.MaxRetries = -1
+	return goredis.NewClient(&o), goredis.NewClient(&oo)
+}
+
+// reloadOnTrouble has Cluster clients read the slot map again after a call
+// failed for want of a node: go-redis keeps its map after a master dies and
+// would dial the dead one until its next periodic reload. Reloading is
+// asynchronous and coalesced by go-redis.
+func (e *Engine) reloadOnTrouble() {
+	for _, c := range []goredis.UniversalClient{e.rdb, e.once} {
+		if cc, ok := c.(*goredis.ClusterClient); ok {
+			cc.ReloadState(context.Background())
+		}
+	}
+}
