@@ -65,9 +65,15 @@ func newEngine(t testing.TB, url string, cfg redis.Config) *redis.Engine {
 }
 
 func TestContract(t *testing.T) {
-	srv := redistest.Start(t)
+	t.Parallel()
+	runContract(t, redistest.Start(t).URL())
+}
+
+// runContract runs the engine contract against the Redis at url, each
+// subtest with a key prefix of its own.
+func runContract(t *testing.T, url string) {
 	enginetest.Run(t, func(t *testing.T, cfg enginetest.Config) broker.Engine {
-		e := newEngine(t, srv.URL(), redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
+		e := newEngine(t, url, redis.Config{HistorySize: cfg.HistorySize, HistoryTTL: cfg.HistoryTTL})
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Log(redis.DeliveryState(e))
@@ -75,4 +81,19 @@ func TestContract(t *testing.T) {
 		})
 		return e
 	})
+}
+
+// TestContractSentinel runs the contract through Redis Sentinel: the
+// engine finds the master by asking the sentinels.
+func TestContractSentinel(t *testing.T) {
+	t.Parallel()
+	runContract(t, redistest.StartSentinel(t).URL())
+}
+
+// TestContractCluster runs the contract on a Redis Cluster of three
+// masters: each topic's keys live in the topic's slot, and classic pub/sub
+// reaches the node from whichever master published.
+func TestContractCluster(t *testing.T) {
+	t.Parallel()
+	runContract(t, redistest.StartCluster(t, 3, 0).URL())
 }
