@@ -35,13 +35,18 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
+	case m.Epoch == st.prev && st.prev != "":
+		return // published before the epoch changed, and late
 	case st.epoch == "": // first message of a topic a pattern covers: see subscriptions.state
 		st.epoch, st.last = m.Epoch, m.Seq-1
 	case st.epoch != m.Epoch:
 		e.newEpochLocked(st, m.Epoch)
 	}
 	if m.Seq <= st.last {
-		return
+		if m.Seq == st.last && st.lastID != "" && m.ID != st.lastID {
+			e.rebaseLocked(ctx, st, storedPos{m.Epoch, m.Seq, m.ID}) // the seq was given again
+		}
+		return // else a duplicate, or a seq given again before st.last, which the next check finds
 	}
 	if m.Seq > st.last+1 && e.cfg.HistorySize > 0 {
 		e.fillLocked(ctx, st, m.Seq-1)
@@ -55,7 +60,8 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
 		zap.String("old", st.epoch), zap.String("new", epoch))
-	st.epoch, st.last = epoch, 0
+	st.prev = st.epoch
+	st.epoch, st.last, st.lastID = epoch, 0, ""
 }
 
 // fillLocked hands over the messages after st.last up to seq upto that the
@@ -93,7 +99,7 @@ func (e *Engine) handLocked(st *topicState, m *broker.Message) {
 	if m.Seq > st.last+1 {
 		e.gapLocked(st, m.Seq-1)
 	}
-	st.last = m.Seq
+	st.last, st.lastID = m.Seq, m.ID
 	if b := e.handler.Load(); b != nil {
 		b.h.HandleMessage(m)
 	}
@@ -106,7 +112,7 @@ func (e *Engine) gapLocked(st *topicState, to uint64) {
 		return
 	}
 	g := broker.Gap{Topic: st.topic, Epoch: st.epoch, From: st.last + 1, To: to}
-	st.last = to
+	st.last, st.lastID = to, ""
 	e.log.Warn("messages lost: reported as a gap", zap.String("topic", g.Topic),
 		zap.String("epoch", g.Epoch), zap.Uint64("from", g.From), zap.Uint64("to", g.To))
 	if b := e.handler.Load(); b != nil {
@@ -128,6 +134,12 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) (bool, erro
 	if len(states) == 0 {
 		return true, nil // nothing to check; the probe ticker watches the connection
 	}
+	// What was handed over before the positions were read was published
+	// before: a position below it went back (see diverged).
+	handed := make([]storedPos, len(states))
+	for i, st := range states {
+		handed[i] = st.handed()
+	}
 	positions, err := e.positions(ctx, states)
 	if err != nil {
 		e.log.Debug("cannot check positions now", zap.Error(err))
@@ -137,7 +149,7 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) (bool, erro
 		return false, err
 	}
 	for i, st := range states {
-		if err := e.check(ctx, st, positions[i]); err != nil {
+		if err := e.check(ctx, st, handed[i], positions[i]); err != nil {
 			e.log.Debug("cannot check a topic now", zap.String("topic", st.topic), zap.Error(err))
 			return false, nil
 		}
@@ -147,8 +159,8 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) (bool, erro
 
 // positions reads the position in Redis of each topic of states, in
 // pipelined batches.
-func (e *Engine) positions(ctx context.Context, states []*topicState) ([]broker.Position, error) {
-	out := make([]broker.Position, 0, len(states))
+func (e *Engine) positions(ctx context.Context, states []*topicState) ([]storedPos, error) {
+	out := make([]storedPos, 0, len(states))
 	for len(states) > 0 {
 		n := min(len(states), checkBatch)
 		batch, err := e.positionBatch(ctx, states[:n])
@@ -161,23 +173,26 @@ func (e *Engine) positions(ctx context.Context, states []*topicState) ([]broker.
 	return out, nil
 }
 
-func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]broker.Position, error) {
+// positionBatch reads the meta hash of each topic of states in one
+// pipeline; on Redis Cluster go-redis sends it to each slot's master.
+func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]storedPos, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	pipe := e.rdb.Pipeline()
 	cmds := make([]*goredis.SliceCmd, len(states))
 	for i, st := range states {
-		cmds[i] = pipe.HMGet(ctx, e.keys.meta(st.topic), "epoch", "seq")
+		cmds[i] = pipe.HMGet(ctx, e.keys.meta(st.topic), "epoch", "seq", "id")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, e.fail("check", err)
 	}
-	out := make([]broker.Position, len(states))
+	out := make([]storedPos, len(states))
 	for i := range states {
 		v := cmds[i].Val()
-		out[i].Epoch, _ = v[0].(string)
+		out[i].epoch, _ = v[0].(string)
 		seq, _ := v[1].(string)
-		out[i].Seq, _ = strconv.ParseUint(seq, 10, 64)
+		out[i].seq, _ = strconv.ParseUint(seq, 10, 64)
+		out[i].id, _ = v[2].(string)
 	}
 	return out, nil
 }
@@ -185,29 +200,48 @@ func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]bro
 // check hands over the messages of st's topic up to at (its position in
 // Redis, known lost by pub/sub) that history holds and were not handed over,
 // and reports the rest as a gap; a topic in a new epoch is handed over from
-// that epoch's start.
-func (e *Engine) check(ctx context.Context, st *topicState, at broker.Position) error {
+// that epoch's start, and one whose position went back in its epoch below
+// handed (where delivery stood before at was read) is started a new one
+// (see rebaseLocked).
+func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.gone.Load() || st.epoch == "" || at.Epoch == "" || (at.Epoch == st.epoch && at.Seq <= st.last) {
+	if st.gone.Load() || st.epoch == "" || at.epoch == "" {
+		return nil
+	}
+	if handed.epoch == st.epoch && diverged(handed, at) {
+		e.rebaseLocked(ctx, st, at)
+		return nil
+	}
+	if at.epoch == st.epoch && at.seq <= st.last {
 		return nil
 	}
 	since := st.last
-	if at.Epoch != st.epoch {
+	if at.epoch != st.epoch {
 		since = 0
 	}
-	res, err := e.read(ctx, st.topic, "", since, -1, at.Seq)
-	if err != nil || res.Epoch != at.Epoch {
+	// Read the last message handed over too, to see that its seq still
+	// names it: a failover may have lost it and given its seq again.
+	verify := at.epoch == st.epoch && st.lastID != "" && since > 0
+	if verify {
+		since--
+	}
+	res, err := e.read(ctx, st.topic, "", since, -1, at.seq)
+	if err != nil || res.Epoch != at.epoch {
 		return err // or the epoch changed again since: the next check sees it
 	}
-	if at.Epoch != st.epoch {
-		e.newEpochLocked(st, at.Epoch)
+	if verify && len(res.Messages) > 0 && res.Messages[0].Seq == st.last && res.Messages[0].ID != st.lastID {
+		e.rebaseLocked(ctx, st, at)
+		return nil
+	}
+	if at.epoch != st.epoch {
+		e.newEpochLocked(st, at.epoch)
 	}
 	before := st.last
 	e.subs.active.note(st) // traffic: check the topic again soon
 	e.handAllLocked(st, res.Messages)
 	e.log.Info("delivered from history what pub/sub lost", zap.String("topic", st.topic),
 		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
-	e.gapLocked(st, at.Seq) // gone from history, and no message after them to show it
+	e.gapLocked(st, at.seq) // gone from history, and no message after them to show it
 	return nil
 }

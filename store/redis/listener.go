@@ -50,6 +50,7 @@ func (e *Engine) supervise(ctx context.Context) {
 			e.log.Debug("redis pub/sub connection still down", zap.Error(err), zap.Duration("retry_in", d))
 		}
 		healthy = false
+		e.reloadOnTrouble() // on Cluster, the node it was on may be gone
 		e.replaceConn(ctx)
 		select {
 		case <-ctx.Done():

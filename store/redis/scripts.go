@@ -10,7 +10,9 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
-// publishScript takes one publish in one atomic step.
+// publishScript takes one publish in one atomic step. meta keeps the last
+// message's id beside its seq, so that a node can tell the seq it handed
+// over from the same seq given again after a failover (see diverged).
 //
 // KEYS: meta, hist, and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
@@ -29,6 +31,7 @@ if not epoch then
   redis.call('DEL', KEYS[2])
 end
 local seq = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))
+redis.call('HSET', KEYS[1], 'id', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 local size = tonumber(ARGV[5])
 if size > 0 then

@@ -15,17 +15,21 @@ type Stats struct {
 	// Reconnects are pub/sub connections replaced after they broke or
 	// failed a probe or subscribe, attempts while Redis stays down included.
 	Reconnects uint64
+	// Rebases are topics this node started a new epoch for because their
+	// seq went back in Redis: a failover lost acknowledged messages.
+	Rebases uint64
 }
 
 // stats are counted with atomics so that scraping them takes no lock.
 type stats struct {
 	errors     atomic.Uint64
 	reconnects atomic.Uint64
+	rebases    atomic.Uint64
 }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
-	return Stats{Errors: e.stats.errors.Load(), Reconnects: e.stats.reconnects.Load()}
+	return Stats{Errors: e.stats.errors.Load(), Reconnects: e.stats.reconnects.Load(), Rebases: e.stats.rebases.Load()}
 }
 
 func (s *stats) failed(err error) {

@@ -45,9 +45,11 @@ type subscriptions struct {
 type topicState struct {
 	topic string
 
-	mu    sync.Mutex
-	epoch string // "" until the first message or position is known
-	last  uint64 // the last seq handed over (or reported as a gap) in epoch
+	mu     sync.Mutex
+	epoch  string // "" until the first message or position is known
+	last   uint64 // the last seq handed over (or reported as a gap) in epoch
+	lastID string // the id of the message handed over at last; "" if unknown or a gap
+	prev   string // the epoch delivery left last: its late messages are dropped
 
 	// gen is the subscriptions' gen when the topic was last known covered;
 	// guarded by the subscriptions' mu.

@@ -1,0 +1,90 @@
+package redis
+
+import (
+	"context"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Redis replicates asynchronously: a master that dies can take with it the
+// last publishes it acknowledged, and the replica that takes over goes on
+// from an older seq of the same epoch. Left alone, the next publishes would
+// reuse seqs that subscribers were already handed for other messages, and a
+// client resuming past them would be told it recovered everything. A node
+// that sees the topic's position in Redis go back below what it handed over
+// (diverged) starts the topic a new epoch instead (rebaseScript): every seq
+// of the old epoch keeps the one message it named, and a resume from the old
+// epoch answers recovered:false.
+
+// storedPos is a topic's position as the meta hash holds it, with the id of
+// its last message ("" when Redis has none, as for a position started by a
+// read).
+type storedPos struct {
+	epoch string
+	seq   uint64
+	id    string
+}
+
+// handed returns where delivery of st stands, as a storedPos.
+func (st *topicState) handed() storedPos {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return storedPos{st.epoch, st.last, st.lastID}
+}
+
+// diverged reports whether at, a topic's position read in Redis after
+// delivery of the topic stood at handed, contradicts it: in the same epoch,
+// a seq below the last one handed over, or the same seq naming another
+// message. Without a loss a seq only grows, and every message handed over
+// was published before at was read.
+func diverged(handed, at storedPos) bool {
+	if at.epoch != handed.epoch {
+		return false
+	}
+	return at.seq < handed.seq || (at.seq == handed.seq && at.id != "" && handed.id != "" && at.id != handed.id)
+}
+
+// rebaseScript starts a topic a new epoch at seq 0, dropping its stream,
+// if its epoch is still the one a node found diverged. Once a topic's seq
+// went back in an epoch, every later state of that epoch is suspect too,
+// so the epoch alone is compared: a node that found it diverged while
+// other publishes went on still moves it on, and a second node finding
+// the same divergence gets the first one's new epoch.
+//
+// KEYS: meta, hist. ARGV: the diverged epoch, the new epoch, history TTL
+// (ms). Returns the topic's epoch now ("" if it has none: its next publish
+// starts one).
+var rebaseScript = goredis.NewScript(`
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch ~= ARGV[1] then return epoch or '' end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'seq', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return ARGV[2]
+`)
+
+// rebaseLocked starts st's topic a new epoch in Redis because this node
+// found its epoch diverged, and has delivery go on in the epoch Redis has
+// now: subscribers see it on the topic's next message. A Redis that cannot
+// be reached leaves st as it is; the topic is marked active so that the
+// next check finds the divergence again. st.mu must be held.
+func (e *Engine) rebaseLocked(ctx context.Context, st *topicState, at storedPos) {
+	e.stats.rebases.Add(1)
+	e.log.Warn("topic's seq went back in Redis (a failover lost acknowledged messages): starting a new epoch",
+		zap.String("topic", st.topic), zap.String("epoch", st.epoch),
+		zap.Uint64("handed_over", st.last), zap.Uint64("redis_seq", at.seq))
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	now, err := rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(st.topic), e.keys.hist(st.topic)},
+		st.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
+	if err != nil {
+		e.log.Warn("cannot start a new epoch now", zap.String("topic", st.topic), zap.Error(e.fail("rebase", err)))
+		e.subs.active.note(st)
+		return
+	}
+	if now == "" { // the topic expired: its next publish starts an epoch
+		now = newEpoch() // never published to, so a message of the old epoch stays dropped
+	}
+	e.newEpochLocked(st, now)
+}
