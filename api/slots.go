@@ -65,7 +65,20 @@ func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), ok boo
 // Under TLS the hijacked *tls.Conn keeps its slot: closing it releases.
 type handover struct {
 	http.ResponseWriter
-	release func() // the detached slot's; nil until Hijack took one
+	slot *detachedSlot
+}
+
+// detachedSlot is the accept-time slot Hijack took over. It is apart from
+// handover so that what the WebSocket keeps for its whole life (the
+// release function) holds no reference to the HTTP response, whose
+// request, context and buffers would otherwise stay with every idle
+// connection (about 12 KB each).
+type detachedSlot struct {
+	release func() // nil until Hijack took one
+}
+
+func newHandover(w http.ResponseWriter) *handover {
+	return &handover{ResponseWriter: w, slot: &detachedSlot{}}
 }
 
 func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -74,7 +87,7 @@ func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return c, rw, err
 	}
 	if counted, ok := c.(*limits.Conn); ok {
-		c, h.release = counted.Detach()
+		c, h.slot.release = counted.Detach()
 	}
 	return c, rw, nil
 }
@@ -84,12 +97,13 @@ func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *handover) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // releaseAll releases the upgrade's own slot and, when Hijack took one,
-// the connection's accept-time slot.
+// the connection's accept-time slot. It keeps only the slots, never h.
 func (h *handover) releaseAll(upgrade func()) func() {
+	slot := h.slot
 	return func() {
 		upgrade()
-		if h.release != nil {
-			h.release()
+		if slot.release != nil {
+			slot.release()
 		}
 	}
 }

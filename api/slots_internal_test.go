@@ -25,15 +25,15 @@ func TestHandoverGivesTheBareConnAndItsSlot(t *testing.T) {
 	srv := &http.Server{
 		ConnContext: limits.WithConn,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := &handover{ResponseWriter: w}
+			h := newHandover(w)
 			c, _, err := h.Hijack()
 			if err != nil {
 				got <- err.Error()
 				return
 			}
 			c.Close()
-			got <- fmt.Sprintf("%T %v %d", c, h.release != nil, files.Open())
-			h.release()
+			got <- fmt.Sprintf("%T %v %d", c, h.slot.release != nil, files.Open())
+			h.slot.release()
 		}),
 	}
 	served := make(chan error, 1)

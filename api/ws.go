@@ -58,9 +58,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // WebSocket ends, or at once when the handshake fails: exactly one of the
 // two happens.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, release func()) {
-	h := &handover{ResponseWriter: w}
+	h := newHandover(w)
 	all := h.releaseAll(release)
-	if !s.ws.UpgradeTo(h, r, info, releasingAcceptor{b: s.broker, release: all}) {
+	if !s.ws.Upgrade(h, r, info, releasingAcceptor{b: s.broker, release: all}) {
 		all() // no connection holds the slots
 	}
 }
@@ -130,22 +130,9 @@ func tokenProblem(err error) string {
 	return msg
 }
 
-// NewAcceptor adapts b to what transport needs: each opened connection
-// becomes a broker session, which receives what the connection brings.
-// The /ws route opens its connections through the Server's own broker
-// instead (see releasingAcceptor); this one serves transports used
-// without api's checks.
-func NewAcceptor(b *broker.Broker) transport.Acceptor {
-	return acceptor{b}
-}
-
-type acceptor struct{ b *broker.Broker }
-
-func (a acceptor) Open(c broker.Conn, info broker.ClientInfo) transport.Receiver {
-	return a.b.Connect(c, info)
-}
-
-// releasingAcceptor opens one connection as a broker session and gives
+// releasingAcceptor adapts the broker to what transport needs: it opens
+// one connection as a broker session, which receives what the connection
+// brings, and gives
 // back its per-address slot when the connection is gone. Transport calls
 // Disconnected exactly once, after Open; release may be called more than
 // once and counts only the first.
