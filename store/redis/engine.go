@@ -47,6 +47,7 @@ type Engine struct {
 
 	stats   stats
 	refused lastRefusal // when Redis last refused a publish, for Ready
+	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -120,6 +121,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		ctxErr = fmt.Errorf("herald/redis: close: %w", ctx.Err())
 	}
 	err := e.closeClients()
+	e.pubs.close()
 	<-done
 	return errors.Join(ctxErr, err)
 }
@@ -151,10 +153,10 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 		ks = append(ks, e.keys.idem(t, req.IdempotencyKey))
 		rdb = e.rdb
 	}
-	reply, err := publishScript.Run(ctx, rdb, ks,
+	reply, err := e.pubs.run(ctx, rdb, publishScript, ks,
 		newEpoch(), req.ID, req.Time, req.Data, e.cfg.HistorySize,
 		e.cfg.HistoryTTL.Milliseconds(), e.cfg.IdempotencyTTL.Milliseconds(),
-		e.keys.channel(t), t).Text()
+		e.keys.channel(t), t)
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)
 	}

@@ -31,3 +31,9 @@ func TrackedTopics(e *Engine) int {
 	defer e.subs.mu.RUnlock()
 	return len(e.subs.topics)
 }
+
+// PublishRoundTrips returns how many pipelines e sent for publishes and how
+// many calls they held.
+func PublishRoundTrips(e *Engine) (roundTrips, calls uint64) {
+	return e.pubs.roundTrips.Load(), e.pubs.calls.Load()
+}
