@@ -82,18 +82,3 @@ func runContract(t *testing.T, url string) {
 		return e
 	})
 }
-
-// TestContractSentinel runs the contract through Redis Sentinel: the
-// engine finds the master by asking the sentinels.
-func TestContractSentinel(t *testing.T) {
-	t.Parallel()
-	runContract(t, redistest.StartSentinel(t).URL())
-}
-
-// TestContractCluster runs the contract on a Redis Cluster of three
-// masters: each topic's keys live in the topic's slot, and classic pub/sub
-// reaches the node from whichever master published.
-func TestContractCluster(t *testing.T) {
-	t.Parallel()
-	runContract(t, redistest.StartCluster(t, 3, 0).URL())
-}
