@@ -21,9 +21,9 @@ import (
 // first, so a new subscription never inherits an old position.
 type subscriptions struct {
 	mu       sync.RWMutex
-	exact    map[string]bool // topics
-	patterns map[string]bool // wildcard patterns
-	trie     patternTrie     // the same patterns, for matching
+	exact    map[string]bool   // topics
+	patterns map[string]bool   // wildcard patterns
+	trie     broker.PatternSet // the same patterns, for matching
 	topics   map[string]*topicState
 	gen      uint64 // bumped by every pattern unsubscribe
 	swept    uint64 // gen when every state was last checked for coverage
@@ -91,7 +91,7 @@ func (s *subscriptions) add(pattern string) {
 	if broker.IsPattern(pattern) {
 		s.sweepLocked() // no state uncovered since the last sweep may be covered again
 		s.patterns[pattern] = true
-		s.trie.insert(pattern)
+		s.trie.Add(pattern)
 		return
 	}
 	if st := s.topics[pattern]; st != nil {
@@ -117,7 +117,7 @@ func (s *subscriptions) remove(pattern string) {
 	defer s.mu.Unlock()
 	if s.patterns[pattern] {
 		delete(s.patterns, pattern)
-		s.trie.remove(pattern)
+		s.trie.Remove(pattern)
 		s.gen++
 		return
 	}
@@ -196,7 +196,7 @@ func (s *subscriptions) dropLocked(st *topicState) {
 
 func (s *subscriptions) coversLocked(topic string) bool {
 	s.coverEvals.Add(1)
-	return s.exact[topic] || s.trie.match(topic)
+	return s.exact[topic] || s.trie.Matches(topic)
 }
 
 // topicsSubscribed returns the subscribed topics.
