@@ -24,7 +24,7 @@ func (s *Server) startLoops() error {
 				started.stop(true)
 				<-started.done
 			}
-			return fmt.Errorf("transport: start event loop: %w", err)
+			return fmt.Errorf("herald/transport: start event loop: %w", err)
 		}
 		s.loops = append(s.loops, l)
 		go l.run() // owned by s: Shutdown stops it and waits for l.done
@@ -63,7 +63,7 @@ func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
 func dupFD(tcp *net.TCPConn) (int, error) {
 	raw, err := tcp.SyscallConn()
 	if err != nil {
-		return -1, fmt.Errorf("transport: syscall conn: %w", err)
+		return -1, fmt.Errorf("herald/transport: syscall conn: %w", err)
 	}
 	fd := -1
 	var dupErr error
@@ -71,14 +71,14 @@ func dupFD(tcp *net.TCPConn) (int, error) {
 		fd, dupErr = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
 	})
 	if err != nil {
-		return -1, fmt.Errorf("transport: syscall conn control: %w", err)
+		return -1, fmt.Errorf("herald/transport: syscall conn control: %w", err)
 	}
 	if dupErr != nil {
-		return -1, fmt.Errorf("transport: %w", os.NewSyscallError("fcntl", dupErr))
+		return -1, fmt.Errorf("herald/transport: %w", os.NewSyscallError("fcntl", dupErr))
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("transport: %w", os.NewSyscallError("fcntl", err))
+		return -1, fmt.Errorf("herald/transport: %w", os.NewSyscallError("fcntl", err))
 	}
 	return fd, nil
 }

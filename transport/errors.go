@@ -2,47 +2,79 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 	"github.com/herald-broker/herald/broker"
 )
 
-// Errors that end a connection. Each maps to one close code of PROTOCOL.md
-// section 6; closeCodeOf does the mapping in one place.
+// Errors that end a connection. Each is answered with one close code of
+// PROTOCOL.md section 6 (closeCauses says which); ErrConfig and a second
+// Shutdown's ErrServerClosed are returned to the caller instead.
 var (
-	ErrProtocol         = errors.New("transport: protocol violation")                       // 1002
-	ErrBinary           = errors.New("transport: binary messages are not supported")        // 1003
-	ErrInvalidUTF8      = errors.New("transport: text is not valid UTF-8")                  // 1007
-	ErrMessageTooBig    = errors.New("transport: message too big")                          // 1009
-	ErrSlowConsumer     = errors.New("transport: write queue overflowed")                   // 4000
-	ErrHeartbeatTimeout = errors.New("transport: heartbeat timeout")                        // 4002
-	ErrFragmentTimeout  = errors.New("transport: fragmented message not completed in time") // 1008
-	ErrServerClosed     = errors.New("transport: server closed")                            // 1001
-	ErrConfig           = errors.New("transport: bad config")
+	ErrProtocol         = errors.New("herald/transport: protocol violation")
+	ErrBinary           = errors.New("herald/transport: binary messages are not supported")
+	ErrInvalidUTF8      = errors.New("herald/transport: text is not valid UTF-8")
+	ErrMessageTooBig    = errors.New("herald/transport: message too big")
+	ErrSlowConsumer     = errors.New("herald/transport: write queue overflowed")
+	ErrHeartbeatTimeout = errors.New("herald/transport: heartbeat timeout")
+	ErrFragmentTimeout  = errors.New("herald/transport: fragmented message not completed in time")
+	ErrServerClosed     = errors.New("herald/transport: server closed")
+	ErrConfig           = errors.New("herald/transport: bad config")
 )
 
-// closeCodeOf says which close code a connection-ending error is answered
-// with.
-func closeCodeOf(err error) ws.StatusCode {
-	switch {
-	case errors.Is(err, ErrBinary):
-		return broker.CloseUnsupportedData
-	case errors.Is(err, ErrInvalidUTF8):
-		return broker.CloseInvalidPayload
-	case errors.Is(err, ErrMessageTooBig):
-		return broker.CloseMessageTooBig
-	case errors.Is(err, ErrSlowConsumer):
-		return broker.CloseSlowConsumer
-	case errors.Is(err, ErrHeartbeatTimeout):
-		return broker.CloseHeartbeatTimeout
-	case errors.Is(err, ErrFragmentTimeout):
-		return broker.ClosePolicyViolation
-	case errors.Is(err, ErrServerClosed):
-		return broker.CloseGoingAway
-	default:
-		return broker.CloseProtocolError
+// closeCauses gives each connection-ending error its close code and the
+// reason the client reads in the close frame, in one table.
+var closeCauses = [...]struct {
+	err    error
+	code   ws.StatusCode
+	reason string
+}{
+	{ErrBinary, broker.CloseUnsupportedData, "binary messages are not supported"},
+	{ErrInvalidUTF8, broker.CloseInvalidPayload, "text is not valid UTF-8"},
+	{ErrMessageTooBig, broker.CloseMessageTooBig, "message too big"},
+	{ErrSlowConsumer, broker.CloseSlowConsumer, "slow consumer"},
+	{ErrHeartbeatTimeout, broker.CloseHeartbeatTimeout, "heartbeat timeout"},
+	{ErrFragmentTimeout, broker.ClosePolicyViolation, "fragmented message not completed in time"},
+	{ErrServerClosed, broker.CloseGoingAway, "server shutting down"},
+	{ErrProtocol, broker.CloseProtocolError, "protocol violation"},
+}
+
+// wireError is a connection-ending error that tells the client more than
+// its sentinel's reason: which rule of RFC 6455 the peer broke.
+type wireError struct {
+	sentinel error  // one of closeCauses: decides the close code
+	reason   string // for the client
+}
+
+func (e *wireError) Error() string { return e.sentinel.Error() + ": " + e.reason }
+func (e *wireError) Unwrap() error { return e.sentinel }
+
+// protocolError makes a 1002 error of one of gobwas/ws's checks, whose
+// ws.ProtocolError text says which rule of RFC 6455 the frame broke.
+func protocolError(err error) error {
+	var pe ws.ProtocolError
+	if errors.As(err, &pe) {
+		return &wireError{sentinel: ErrProtocol, reason: string(pe)}
 	}
+	return fmt.Errorf("%w: %w", ErrProtocol, err)
+}
+
+// closeOf says which close code, and which reason, a connection-ending
+// error is answered with; an error of none of closeCauses is a protocol
+// violation.
+func closeOf(err error) (ws.StatusCode, string) {
+	var we *wireError
+	for _, c := range closeCauses {
+		if errors.Is(err, c.err) {
+			if errors.As(err, &we) {
+				return c.code, we.reason
+			}
+			return c.code, c.reason
+		}
+	}
+	return broker.CloseProtocolError, "protocol violation"
 }
 
 // closeReason fits s into a close frame's reason: at most 123 bytes (RFC

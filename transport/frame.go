@@ -2,7 +2,6 @@ package transport
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/gobwas/ws"
 )
@@ -13,23 +12,15 @@ var (
 	framePing = ws.MustCompileFrame(ws.NewPingFrame(nil))
 )
 
-// Errors of the header parser; each wraps ErrProtocol or a more precise
-// sentinel, so closeCodeOf maps them.
+// Errors of the checks gobwas/ws does not make, each with the rule the
+// client broke (closeOf maps them to their sentinel's close code).
 var (
-	errLengthMSB       = fmt.Errorf("%w: 64-bit length with its top bit set (RFC 6455 section 5.2)", ErrProtocol)
-	errNotMasked       = fmt.Errorf("%w: client frame not masked (RFC 6455 section 5.1)", ErrProtocol)
-	errRsv             = fmt.Errorf("%w: RSV bits set without an extension (RFC 6455 section 5.2)", ErrProtocol)
-	errReservedOp      = fmt.Errorf("%w: reserved opcode (RFC 6455 section 5.2)", ErrProtocol)
-	errControlTooLong  = fmt.Errorf("%w: control frame over 125 bytes (RFC 6455 section 5.5)", ErrProtocol)
-	errControlFragment = fmt.Errorf("%w: fragmented control frame (RFC 6455 section 5.5)", ErrProtocol)
-	errNoMessage       = fmt.Errorf("%w: continuation without a started message (RFC 6455 section 5.4)", ErrProtocol)
-	errUnfinished      = fmt.Errorf("%w: new message while one is fragmented (RFC 6455 section 5.4)", ErrProtocol)
-	errCloseBody       = fmt.Errorf("%w: close frame with a 1-byte body (RFC 6455 section 5.5.1)", ErrProtocol)
-	errCloseCode       = fmt.Errorf("%w: invalid close code (RFC 6455 section 7.4)", ErrProtocol)
-	errCloseReason     = fmt.Errorf("%w: close reason is not UTF-8 (RFC 6455 section 5.5.1)", ErrProtocol)
-	errBinary          = fmt.Errorf("%w (RFC 6455 section 5.6)", ErrBinary)
-	errTextUTF8        = fmt.Errorf("%w (RFC 6455 section 8.1)", ErrInvalidUTF8)
-	errTooBig          = fmt.Errorf("%w (RFC 6455 section 7.4.1, 1009)", ErrMessageTooBig)
+	errLengthMSB = &wireError{ErrProtocol, "64-bit length with its top bit set (RFC 6455 section 5.2)"}
+	errCloseBody = &wireError{ErrProtocol, "close frame with a 1-byte body (RFC 6455 section 5.5.1)"}
+	errCloseCode = &wireError{ErrProtocol, "close code above 4999 (RFC 6455 section 7.4.2)"}
+	errBinary    = &wireError{ErrBinary, "binary messages are not supported (RFC 6455 section 5.6)"}
+	errTextUTF8  = &wireError{ErrInvalidUTF8, "text is not valid UTF-8 (RFC 6455 section 8.1)"}
+	errTooBig    = &wireError{ErrMessageTooBig, "message too big (RFC 6455 section 7.4.1)"}
 )
 
 // parseHeader reads one frame header (RFC 6455 section 5.2) from the front
@@ -87,18 +78,4 @@ func closeFrame(code ws.StatusCode, reason string) []byte {
 // payload is copied: the queue outlives the read buffer it came from.
 func pongFrame(payload []byte) []byte {
 	return ws.MustCompileFrame(ws.NewPongFrame(append([]byte(nil), payload...)))
-}
-
-// validCloseCode says whether a peer may send code (RFC 6455 section 7.4.1
-// and 7.4.2, and the codes IANA registered since: 1012-1014).
-func validCloseCode(code ws.StatusCode) bool {
-	switch {
-	case code >= 1000 && code <= 1003:
-		return true
-	case code >= 1007 && code <= 1014:
-		return true
-	case code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
 }

@@ -22,7 +22,7 @@ func FuzzFrameReader(f *testing.F) {
 		if (errWhole == nil) != (errSplit == nil) {
 			t.Fatalf("whole: %v, split at %d: %v", errWhole, cut, errSplit)
 		}
-		if errWhole != nil && closeCodeOf(errWhole) != closeCodeOf(errSplit) {
+		if errWhole != nil && codeOf(errWhole) != codeOf(errSplit) {
 			t.Fatalf("close codes differ: %v vs %v", errWhole, errSplit)
 		}
 		if len(whole.texts) != len(split.texts) {

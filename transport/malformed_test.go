@@ -34,6 +34,7 @@ var malformedCases = []struct {
 	{"close code 999", frame(ws.OpClose, true, closeBody(999, "")), 1002},
 	{"close code 1005", frame(ws.OpClose, true, closeBody(1005, "")), 1002},
 	{"close code 2000", frame(ws.OpClose, true, closeBody(2000, "")), 1002},
+	{"close code 5000", frame(ws.OpClose, true, closeBody(5000, "")), 1002},
 	{"close reason not utf8", frame(ws.OpClose, true, closeBody(1000, "\xff")), 1002},
 }
 

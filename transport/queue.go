@@ -90,8 +90,8 @@ func (c *conn) Close(code int, reason string) {
 // fail closes the connection for err, with err's close code.
 func (c *conn) fail(err error) {
 	if !c.isClosing() {
-		code := closeCodeOf(err)
-		if c.closeWith(closeFrame(code, err.Error())) {
+		code, reason := closeOf(err)
+		if c.closeWith(closeFrame(code, reason)) {
 			c.lim.stats.closed(false, code)
 		}
 	}

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -40,7 +39,7 @@ func (r *frameReader) idle() bool {
 // feed parses every complete frame in data and keeps an incomplete tail.
 // data is unmasked in place, so it must be the caller's to change. limit
 // is the largest text message accepted. frames counts the complete frames
-// found; err is a connection-ending error (see closeCodeOf).
+// found; err is a connection-ending error (see closeOf).
 func (r *frameReader) feed(data []byte, limit int64, sink frameSink) (frames int, err error) {
 	if r.closed {
 		return 0, nil
@@ -101,23 +100,18 @@ func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames
 }
 
 // check rejects a frame on its header alone, before its payload arrives,
-// so an oversized message is refused without being buffered.
+// so an oversized message is refused without being buffered. gobwas/ws
+// checks what RFC 6455 (sections 5.2 to 5.5) asks of every client frame;
+// the rest is PROTOCOL.md's (no binary, the size limit).
 func (r *frameReader) check(h ws.Header, limit int64) error {
+	state := ws.StateServerSide
+	if r.fragmented {
+		state = state.Set(ws.StateFragmented)
+	}
+	if err := ws.CheckHeader(h, state); err != nil {
+		return protocolError(err)
+	}
 	switch {
-	case h.Rsv != 0:
-		return errRsv
-	case h.OpCode.IsReserved():
-		return errReservedOp
-	case !h.Masked:
-		return errNotMasked
-	case h.OpCode.IsControl() && h.Length > ws.MaxControlFramePayloadSize:
-		return errControlTooLong
-	case h.OpCode.IsControl() && !h.Fin:
-		return errControlFragment
-	case h.OpCode == ws.OpContinuation && !r.fragmented:
-		return errNoMessage
-	case (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary) && r.fragmented:
-		return errUnfinished
 	case h.OpCode == ws.OpBinary:
 		return errBinary
 	case h.OpCode == ws.OpText && h.Length > limit:
@@ -171,8 +165,8 @@ func deliverText(payload []byte, sink frameSink) error {
 	return nil
 }
 
-// parseCloseBody checks a close frame's body (RFC 6455 section 5.5.1): empty,
-// or a valid code followed by a UTF-8 reason.
+// parseCloseBody checks a close frame's body (RFC 6455 section 5.5.1):
+// empty, or a code a peer may send (section 7.4) and a UTF-8 reason.
 func parseCloseBody(p []byte) (ws.StatusCode, error) {
 	switch {
 	case len(p) == 0:
@@ -180,12 +174,12 @@ func parseCloseBody(p []byte) (ws.StatusCode, error) {
 	case len(p) == 1:
 		return 0, errCloseBody
 	}
-	code := ws.StatusCode(binary.BigEndian.Uint16(p))
-	if !validCloseCode(code) {
-		return 0, errCloseCode
+	code, reason := ws.ParseCloseFrameDataUnsafe(p) // reason is only checked, never kept
+	if err := ws.CheckCloseFrameData(code, reason); err != nil {
+		return 0, protocolError(err)
 	}
-	if !utf8.Valid(p[2:]) {
-		return 0, errCloseReason
+	if code > 4999 { // section 7.4.2 defines none; CheckCloseFrameData lets them pass
+		return 0, errCloseCode
 	}
 	return code, nil
 }

@@ -3,9 +3,12 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
 )
 
 // recordSink keeps what a frameReader delivered.
@@ -89,7 +92,7 @@ func TestReaderRejectsMalformedFrames(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s (chunk %d): no error", tc.name, chunk)
 			}
-			if code := closeCodeOf(err); code != tc.code {
+			if code := codeOf(err); code != tc.code {
 				t.Fatalf("%s (chunk %d): %v maps to %d, want %d", tc.name, chunk, err, code, tc.code)
 			}
 		}
@@ -155,5 +158,33 @@ func TestCloseReasonIsCutAtARuneBoundary(t *testing.T) {
 	got := closeReason(long)
 	if len(got) > 123 || len(got) != 122 {
 		t.Fatalf("reason is %d bytes, want 122", len(got))
+	}
+}
+
+// codeOf is the close code err is answered with.
+func codeOf(err error) ws.StatusCode {
+	code, _ := closeOf(err)
+	return code
+}
+
+// The client reads a reason written for it, never a Go error string, and
+// every connection-ending error has one that fits a close frame.
+func TestCloseReasonsAreBuiltForTheClient(t *testing.T) {
+	errs := []error{errLengthMSB, errCloseBody, errCloseCode, errBinary, errTextUTF8, errTooBig,
+		protocolError(ws.ErrProtocolMaskRequired), fmt.Errorf("%w: wrapped", ErrHeartbeatTimeout)}
+	for _, c := range closeCauses {
+		errs = append(errs, c.err)
+	}
+	for _, err := range errs {
+		code, reason := closeOf(err)
+		if reason == "" || len(reason) > 123 || strings.Contains(reason, "herald/") {
+			t.Errorf("%v: reason %q", err, reason)
+		}
+		if code < 1000 || code == broker.CloseProtocolError && !errors.Is(err, ErrProtocol) {
+			t.Errorf("%v: code %d", err, code)
+		}
+	}
+	if _, reason := closeOf(protocolError(ws.ErrProtocolMaskRequired)); reason != string(ws.ErrProtocolMaskRequired) {
+		t.Errorf("an unmasked frame is told %q", reason)
 	}
 }
