@@ -2,11 +2,6 @@ package broker
 
 import "time"
 
-// ClosePolicyViolation closes a connection whose fragmented message was not
-// completed in time (PROTOCOL.md section 6, since 1.1). It belongs with the
-// other close codes in conn.go; it lives here until that file can take it.
-const ClosePolicyViolation = 1008
-
 // AllowPing reports whether a WebSocket ping the client just sent may be
 // answered. Pings count toward the session's command rate (PROTOCOL.md
 // section 6, since 1.1), from the same bucket as commands, so a client
