@@ -10,12 +10,26 @@ import (
 // Redis replicates asynchronously: a master that dies can take with it the
 // last publishes it acknowledged, and the replica that takes over goes on
 // from an older seq of the same epoch. Left alone, the next publishes would
-// reuse seqs that subscribers were already handed for other messages, and a
-// client resuming past them would be told it recovered everything. A node
-// that sees the topic's position in Redis go back below what it handed over
-// (diverged) starts the topic a new epoch instead (rebaseScript): every seq
-// of the old epoch keeps the one message it named, and a resume from the old
-// epoch answers recovered:false.
+// give seqs that publishers and subscribers already had for other messages,
+// and a client resuming past them would be told it recovered everything.
+// Two things prevent it:
+//
+//   - The publish script keeps in meta a mark, the seq as the server itself
+//     last wrote it, which is neither replicated nor persisted (see
+//     publishScript). A server that took over, or came back from its
+//     files, finds mark and seq apart and starts the topic a new epoch at
+//     its first publish: every failover breaks the epoch of each topic
+//     published to afterwards, whether or not it lost anything, since no
+//     one can tell.
+//   - A node whose subscribers were handed more than Redis now holds sees
+//     it (diverged) and starts the topic a new epoch at once (rebaseScript).
+//     This covers what the mark cannot: a replica whose copy of meta came
+//     with its mark in a full resync and saw no publish of the topic since,
+//     or a server restarted from a snapshot older than the last publishes.
+//
+// Either way every seq of the old epoch keeps the one message it named, as
+// far as anyone was told, and a resume from the old epoch answers
+// recovered:false.
 
 // storedPos is a topic's position as the meta hash holds it, with the id of
 // its last message ("" when Redis has none, as for a position started by a
@@ -60,6 +74,9 @@ local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return epoch or '' end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'seq', 0)
+redis.set_repl(redis.REPL_NONE)
+redis.call('HSET', KEYS[1], 'mark', 0)
+redis.set_repl(redis.REPL_ALL)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return ARGV[2]
 `)

@@ -14,6 +14,12 @@ import (
 // message's id beside its seq, so that a node can tell the seq it handed
 // over from the same seq given again after a failover (see diverged).
 //
+// meta's mark is the seq as this server last wrote it, and is neither
+// replicated nor persisted: on a replica that took over, or a server
+// restarted from its files, it differs from seq (or is missing), so the
+// topic's next publish starts a new epoch instead of giving seqs its old
+// master may have acknowledged already (see failover.go).
+//
 // KEYS: meta, hist, and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
 // history TTL (ms), idempotency TTL (ms), channel, topic.
@@ -24,14 +30,18 @@ if #KEYS == 3 then
   local first = redis.call('GET', KEYS[3])
   if first then return first end
 end
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'mark')
+local epoch = meta[1]
+if not epoch or meta[2] ~= meta[3] then
   epoch = ARGV[1]
+  redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch)
-  redis.call('DEL', KEYS[2])
 end
 local seq = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))
 redis.call('HSET', KEYS[1], 'id', ARGV[2])
+redis.set_repl(redis.REPL_NONE)
+redis.call('HSET', KEYS[1], 'mark', seq)
+redis.set_repl(redis.REPL_ALL)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 local size = tonumber(ARGV[5])
 if size > 0 then
@@ -57,6 +67,9 @@ if not epoch then
   if ARGV[1] == '' then return {'', 0, {}} end
   epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+  redis.set_repl(redis.REPL_NONE)
+  redis.call('HSET', KEYS[1], 'mark', 0)
+  redis.set_repl(redis.REPL_ALL)
   redis.call('DEL', KEYS[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {epoch, 0, {}}

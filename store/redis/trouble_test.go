@@ -25,6 +25,10 @@ func inject(t *testing.T, srv *redistest.Server, prefix, topic string) broker.Pu
 	if err != nil {
 		t.Fatalf("inject: %v", err)
 	}
+	// As the publish script does: the seq was written by this server.
+	if err := rdb.HSet(ctx, prefix+"{"+topic+"}:meta", "mark", seq).Err(); err != nil {
+		t.Fatalf("inject: %v", err)
+	}
 	req := request(topic)
 	err = rdb.XAdd(ctx, &goredis.XAddArgs{
 		Stream: prefix + "{" + topic + "}:hist",
