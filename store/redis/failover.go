@@ -15,17 +15,18 @@ import (
 // Two things prevent it:
 //
 //   - The publish script keeps in meta a mark, the seq as the server itself
-//     last wrote it, which is neither replicated nor persisted (see
-//     publishScript). A server that took over, or came back from its
-//     files, finds mark and seq apart and starts the topic a new epoch at
-//     its first publish: every failover breaks the epoch of each topic
-//     published to afterwards, whether or not it lost anything, since no
-//     one can tell.
+//     last wrote it, which goes neither to replicas nor to the append-only
+//     file (see publishScript). A replica that took over, or a server back
+//     from its append-only file, finds mark and seq apart and starts the
+//     topic a new epoch at its first publish: every failover breaks the
+//     epoch of each topic published to afterwards, whether or not it lost
+//     anything, since no one can tell.
 //   - A node whose subscribers were handed more than Redis now holds sees
 //     it (diverged) and starts the topic a new epoch at once (rebaseScript).
 //     This covers what the mark cannot: a replica whose copy of meta came
-//     with its mark in a full resync and saw no publish of the topic since,
-//     or a server restarted from a snapshot older than the last publishes.
+//     with its mark in a full resync (an RDB snapshot holds it) and saw no
+//     publish of the topic since, or a server restarted from a snapshot
+//     older than the last publishes.
 //
 // Either way every seq of the old epoch keeps the one message it named, as
 // far as anyone was told, and a resume from the old epoch answers

@@ -14,11 +14,12 @@ import (
 // message's id beside its seq, so that a node can tell the seq it handed
 // over from the same seq given again after a failover (see diverged).
 //
-// meta's mark is the seq as this server last wrote it, and is neither
-// replicated nor persisted: on a replica that took over, or a server
-// restarted from its files, it differs from seq (or is missing), so the
-// topic's next publish starts a new epoch instead of giving seqs its old
-// master may have acknowledged already (see failover.go).
+// meta's mark is the seq as this server last wrote it, and goes neither to
+// replicas nor to the append-only file: on a replica that took over, or a
+// server restarted from its append-only file, it differs from seq (or is
+// missing), so the topic's next publish starts a new epoch instead of
+// giving seqs its old master may have acknowledged already (see
+// failover.go).
 //
 // KEYS: meta, hist, and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
