@@ -26,7 +26,6 @@ var (
 type Engine struct {
 	cfg     Config
 	keys    keys
-	mode    mode
 	rdb     goredis.UniversalClient
 	once    goredis.UniversalClient // rdb's twin that never retries: for publishes without an idempotency key
 	log     *zap.Logger
@@ -73,7 +72,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:       cfg,
 		keys:      keys{prefix: cfg.Prefix},
-		mode:      u.mode,
 		rdb:       rdb,
 		once:      once,
 		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
