@@ -1,13 +1,62 @@
 // Package redis is the broker.Engine that makes every node sharing one Redis
 // a single broker (PROTOCOL.md section 4). Redis is the only shared state.
 //
+// # Redis deployments
+//
+// Config.URL (HERALD_REDIS_URL) names one of three deployments (PROTOCOL.md
+// section 12):
+//
+//	redis://[[user]:password@]host:port[/db][?options]
+//	redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER_NAME[/db]
+//	redis+cluster://[[user]:password@]host:port[,host:port...]
+//
+// One server is reached through goredis.NewClient, with the options
+// goredis.ParseURL reads; the master the sentinels name through
+// goredis.NewFailoverClient; Redis Cluster (7.0 or later), with the hosts as
+// seeds, through goredis.NewClusterClient. The engine holds either as a
+// goredis.UniversalClient, so nothing past New knows which.
+//
+// TLS is the scheme's: rediss://, rediss+sentinel:// and rediss+cluster://
+// speak TLS to every server, sentinels included, each checked against the host it was
+// dialled by. The user and password are the data servers'; sentinels that
+// have their own take ?sentinel_username=...&sentinel_password=..., the only
+// query options of these two forms (anything else is an error, as is a URL
+// that does not parse, named by the setting that carried it).
+//
+// The engine keeps two clients built alike from the URL: one that retries a
+// call whose connection broke, and its twin that never sends a call twice,
+// for publishes without an idempotency key. On Cluster the twin follows no
+// MOVED either: a publish it sends to a slot's old master is refused
+// (unavailable, nothing done) and the slot map read again.
+//
+// Everything works alike in the three modes. Every script's keys belong to
+// one topic and share its {topic} hash tag, so one slot, the slot of the
+// topic itself; the keys that belong to no topic (the readiness probe's
+// <prefix>ready) are used in single-key commands only, and the channels
+// are not keys. The position check's pipelines are split by slot by
+// go-redis. A Cluster client reloads its slot map when a call fails and at
+// least every few seconds (clusterReload), so that after a failover the
+// engine reaches the new master within seconds; go-redis alone would keep
+// dialling the dead one for a minute.
+//
+// On Cluster, pub/sub is classic SUBSCRIBE and PSUBSCRIBE on one
+// connection to any node: Redis Cluster passes every PUBLISH to every node.
+// It costs each publish a trip over the cluster bus to every node; sharded
+// pub/sub (SSUBSCRIBE to the channel's slot, one connection per master) is
+// the next step. The probe is published through some master and comes back
+// over the bus from there, so on Cluster it proves the connection, not
+// that messages from other masters have all arrived: a message merely late
+// is then read from history by the position check and its own copy
+// dropped when it comes, or, with no history, reported as a gap.
+//
 // # Keys
 //
 // Every key starts with Config.Prefix, and every key of one topic carries the
 // topic as its hash tag, so that the publish script touches one slot and
 // stays valid on Redis Cluster:
 //
-//	<prefix>{<topic>}:meta        hash: epoch, seq (the topic's position)
+//	<prefix>{<topic>}:meta        hash: epoch, seq (the topic's position), id (of
+//	                              the message at seq), mark (see Failover)
 //	<prefix>{<topic>}:hist        stream of the current epoch, entry ID <seq>-0,
 //	                              fields i (message id), m (time ms), d (data)
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
@@ -17,6 +66,37 @@
 // starts a new epoch and drops any stale stream. An idempotency key is scoped
 // to its topic (it must share the topic's slot); since it lives in Redis, a
 // retry on any node gets the first reply.
+//
+// # Failover
+//
+// Redis replicates asynchronously, so a Sentinel or Cluster failover can
+// lose the last publishes the old master acknowledged, and the new master
+// goes on from an older seq of the same epoch. No seq may then name a
+// second message, and a client resuming past the loss must be told
+// recovered:false. Two checks see to it (failover.go):
+//
+//   - meta's mark is the seq as the server itself last wrote it, kept out
+//     of replication and the append-only file. A server that took over (or
+//     came back from its append-only file) finds it apart from seq, and
+//     the topic's first publish there starts a new epoch. So every
+//     failover starts a new epoch for each topic published to after it,
+//     whether or not anything was lost, as no one can tell; subscribers
+//     see it on that message.
+//   - A node that handed its subscribers more of an epoch than Redis now
+//     holds (a position check finds the seq below what was handed over, or
+//     the same seq naming another message, or a message arrives with the
+//     seq last handed over but another id) starts the topic a new epoch
+//     itself, by a script that does it only if the epoch is still the one
+//     found wrong. This covers a replica that got its mark with a full
+//     resync and saw no publish of the topic since, and a server restarted
+//     from an RDB snapshot older than its last publishes; a message of the
+//     epoch left that arrives late is dropped. Publishes on other nodes
+//     can still reuse a seq in the moment before the node notices.
+//
+// While no master is known, calls fail with broker.ErrUnavailable and the
+// pub/sub connection is redialled with backoff; the clients find the new
+// master by themselves (the sentinels name it; the Cluster slot map is read
+// again), and the check after the reconnect runs as after any outage.
 //
 // # Delivery between nodes
 //
