@@ -143,6 +143,20 @@ func (c *conn) sweep(now int64, ping bool) (expired bool) {
 	return false
 }
 
+// pingCadence says which sweeps ping: one once three quarters of a
+// heartbeat have passed since the last, so that with sweeps a quarter
+// apart a ping goes out at least once a heartbeat (PROTOCOL.md section 2).
+// Each driver's sweeper keeps one.
+type pingCadence struct{ last int64 }
+
+func (p *pingCadence) due(now int64, heartbeat time.Duration) bool {
+	if now-p.last < int64(heartbeat)*3/4 {
+		return false
+	}
+	p.last = now
+	return true
+}
+
 // The frameSink side: called by the goroutine that reads c.
 
 func (c *conn) onText(payload []byte) { c.recv.HandleText(payload) }

@@ -35,7 +35,7 @@ type loop struct {
 	bufs      [][]byte
 	more      []*conn // read budget ran out: read again before waiting
 	gen       uint32
-	lastPing  int64
+	cadence   pingCadence
 	goingAway bool         // every connection was sent 1001
 	load      atomic.Int32 // registered connections, for least-loaded placement
 
@@ -138,7 +138,7 @@ func (l *loop) run() {
 	events := make([]netpoll.Event, 0, maxEvents)
 	tick := sweepInterval(l.srv.lim)
 	nextSweep := monoNow() + int64(tick)
-	l.lastPing = monoNow()
+	l.cadence = pingCadence{last: monoNow()}
 	for {
 		timeout := int((nextSweep-monoNow())/int64(time.Millisecond)) + 1
 		if len(l.more) > 0 || timeout < 0 {
@@ -280,10 +280,7 @@ func (l *loop) drop(c *conn) {
 // sweep pings every connection once a heartbeat, closes the silent ones
 // with 4002 and drops those whose close outlived CloseTimeout.
 func (l *loop) sweep(now int64) {
-	ping := now-l.lastPing >= int64(l.srv.lim.heartbeat)*3/4
-	if ping {
-		l.lastPing = now
-	}
+	ping := l.cadence.due(now, l.srv.lim.heartbeat)
 	for _, c := range l.conns {
 		if c != nil && c.sweep(now, ping) {
 			l.drop(c)

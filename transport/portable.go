@@ -4,7 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,14 +13,36 @@ import (
 // portableBufferSize is the portable path's read buffer, one per connection.
 const portableBufferSize = 16 << 10
 
-// portableConn runs one connection over net.Conn with two goroutines: a
-// reader that parses frames and a writer that flushes the queue. It is the
-// path for systems without epoll and for connections that are not plain
-// TCP.
+// portablePath runs the connections that are not on an epoll loop (TLS,
+// and every connection off Linux or with Config.Portable): each has a
+// reader and a writer goroutine, and one sweeper serves them all. It owns
+// those goroutines: stop ends the connections and wait returns once every
+// goroutine has ended. The sweeper runs only while the path has
+// connections, so a server whose connections are all on epoll runs none.
+type portablePath struct {
+	lim  *limits
+	log  *zap.Logger
+	gone func(c *conn) // tells the server, once, that c is closed
+
+	mu       sync.Mutex
+	conns    map[*portableConn]struct{}
+	stopping bool
+	sweeping bool           // a sweeper runs
+	emptied  chan struct{}  // capacity 1: the last connection left, so the sweeper may end
+	wg       sync.WaitGroup // every goroutine of the path
+}
+
+func newPortablePath(lim *limits, log *zap.Logger, gone func(*conn)) *portablePath {
+	return &portablePath{lim: lim, log: log, gone: gone,
+		conns: make(map[*portableConn]struct{}), emptied: make(chan struct{}, 1)}
+}
+
+// portableConn is one connection of the portable path: a reader that
+// parses frames and a writer that flushes the queue, over net.Conn.
 type portableConn struct {
 	c     *conn
 	nc    net.Conn
-	srv   *Server
+	path  *portablePath
 	kick  chan struct{} // the queue has frames; capacity 1 coalesces
 	gone  chan struct{} // closed when the connection is finished
 	early []byte
@@ -36,33 +58,65 @@ func (p *portableConn) schedule(*conn) {
 // attachPortable opens nc as a connection of the portable path. It reports
 // whether the connection was opened.
 func (s *Server) attachPortable(nc net.Conn, early []byte, o opening) bool {
-	p := &portableConn{nc: nc, srv: s, kick: make(chan struct{}, 1), gone: make(chan struct{}), early: early}
-	p.c = newConn(p, s.lim)
-	s.portableMu.Lock()
-	if s.stopping.Load() {
-		s.portableMu.Unlock()
+	pp := s.portable
+	p := &portableConn{nc: nc, path: pp, kick: make(chan struct{}, 1), gone: make(chan struct{}), early: early}
+	p.c = newConn(p, pp.lim)
+	if !pp.add(p) {
 		_ = nc.Close()
 		return false
 	}
-	s.portable[p] = struct{}{}
-	s.workers.Add(2)
-	s.portableMu.Unlock()
-
 	s.opened(p.c, o)
-	go p.readLoop()
-	go p.writeLoop()
+	go p.readLoop()  // owned by pp: wait returns after it
+	go p.writeLoop() // likewise
+	return true
+}
+
+// add registers p, counts its two goroutines, and starts the sweeper if
+// none runs. False: the path is stopping.
+func (pp *portablePath) add(p *portableConn) bool {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if pp.stopping {
+		return false
+	}
+	pp.conns[p] = struct{}{}
+	pp.wg.Add(2)
+	if !pp.sweeping {
+		pp.sweeping = true
+		pp.wg.Add(1)
+		go pp.sweep()
+	}
+	return true
+}
+
+// remove unregisters p and says whether this call did; the sweeper is
+// told when the path has no connection left.
+func (pp *portablePath) remove(p *portableConn) bool {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if _, live := pp.conns[p]; !live {
+		return false
+	}
+	delete(pp.conns, p)
+	if len(pp.conns) == 0 {
+		select {
+		case pp.emptied <- struct{}{}:
+		default: // already told
+		}
+	}
 	return true
 }
 
 // readLoop parses what arrives until the peer or the server ends the
-// connection. Each read has a deadline: two heartbeats while open (the
-// 4002 rule), the close deadline once closing.
+// connection. It needs no read deadline: the sweeper closes a silent
+// connection with 4002 and closes the socket once a close outlives its
+// deadline, which ends the Read.
 func (p *portableConn) readLoop() {
-	defer p.srv.workers.Done()
+	defer p.path.wg.Done()
 	defer func() {
 		p.finish()
 		// Here, after the last HandleText: the two never overlap.
-		p.srv.gone(p.c)
+		p.path.gone(p.c)
 	}()
 	if len(p.early) > 0 {
 		p.c.readData(p.early)
@@ -70,50 +124,19 @@ func (p *portableConn) readLoop() {
 	}
 	buf := make([]byte, portableBufferSize)
 	for {
-		if err := p.nc.SetReadDeadline(p.readDeadline()); err != nil {
-			return
-		}
 		n, err := p.nc.Read(buf)
 		if n > 0 {
 			p.c.readData(buf[:n])
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if !p.c.isClosing() {
-				p.c.fail(ErrHeartbeatTimeout)
-				continue
-			}
-			// Another close (the sweep's own 4002, the broker's) began
-			// after this read's deadline was set: keep reading until the
-			// close deadline, so its close frame is written first.
-			if !p.closeDeadlinePassed() {
-				continue
-			}
-		}
 		if err != nil {
-			return // EOF, an error, or the close deadline passed
+			return // EOF, an error, or the socket closed by finish
 		}
 	}
-}
-
-func (p *portableConn) closeDeadlinePassed() bool {
-	p.c.mu.Lock()
-	defer p.c.mu.Unlock()
-	return monoNow() > p.c.closeBy
-}
-
-func (p *portableConn) readDeadline() time.Time {
-	p.c.mu.Lock()
-	closing, closeBy := p.c.closing, p.c.closeBy
-	p.c.mu.Unlock()
-	if closing {
-		return time.Now().Add(time.Duration(closeBy - monoNow()))
-	}
-	return time.Now().Add(2*p.c.lim.heartbeat + sweepInterval(p.c.lim))
 }
 
 // writeLoop flushes the queue whenever Send kicks it.
 func (p *portableConn) writeLoop() {
-	defer p.srv.workers.Done()
+	defer p.path.wg.Done()
 	var bufs [][]byte
 	for {
 		select {
@@ -169,39 +192,35 @@ func (p *portableConn) closeWrite() {
 // finish closes the socket, once; the reader then stops and tells the
 // receiver.
 func (p *portableConn) finish() {
-	p.srv.portableMu.Lock()
-	_, live := p.srv.portable[p]
-	delete(p.srv.portable, p)
-	p.srv.portableMu.Unlock()
-	if !live {
+	if !p.path.remove(p) {
 		return
 	}
 	close(p.gone)
 	if err := p.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-		p.srv.log.Debug("close connection", zap.Error(err))
+		p.path.log.Debug("close connection", zap.Error(err))
 	}
 }
 
-// sweepPortable pings portable connections, closes silent ones with 4002
-// and drops those whose close outlived CloseTimeout.
-func (s *Server) sweepPortable() {
-	defer close(s.sweepDone)
-	tick := time.NewTicker(sweepInterval(s.lim))
+// sweep pings the path's connections once a heartbeat, closes silent ones
+// with 4002 and drops those whose close outlived CloseTimeout, until the
+// path has no connection left.
+func (pp *portablePath) sweep() {
+	defer pp.wg.Done()
+	tick := time.NewTicker(sweepInterval(pp.lim))
 	defer tick.Stop()
-	lastPing := monoNow()
+	cadence := pingCadence{last: monoNow()}
 	var conns []*portableConn
 	for {
 		select {
-		case <-s.stopSweep:
-			return
 		case <-tick.C:
+		case <-pp.emptied:
+		}
+		conns = pp.snapshot(conns[:0])
+		if conns == nil {
+			return // none left; the next add starts a sweeper again
 		}
 		now := monoNow()
-		ping := now-lastPing >= int64(s.lim.heartbeat)*3/4
-		if ping {
-			lastPing = now
-		}
-		conns = s.portableConns(conns[:0])
+		ping := cadence.due(now, pp.lim.heartbeat)
 		for _, p := range conns {
 			if p.c.sweep(now, ping) {
 				p.finish()
@@ -211,19 +230,33 @@ func (s *Server) sweepPortable() {
 	}
 }
 
-func (s *Server) portableConns(dst []*portableConn) []*portableConn {
-	s.portableMu.Lock()
-	defer s.portableMu.Unlock()
-	for p := range s.portable {
+// snapshot appends the path's connections to dst. With none, it returns
+// nil and marks the sweeper stopped, under the lock that add takes to
+// start one.
+func (pp *portablePath) snapshot(dst []*portableConn) []*portableConn {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if len(pp.conns) == 0 {
+		pp.sweeping = false
+		return nil
+	}
+	for p := range pp.conns {
 		dst = append(dst, p)
 	}
 	return dst
 }
 
-// closePortable closes every portable connection with 1001, or (force)
-// drops it now.
-func (s *Server) closePortable(force bool) {
-	for _, p := range s.portableConns(nil) {
+// stop refuses new connections and closes every connection with 1001, or
+// (force) drops it now.
+func (pp *portablePath) stop(force bool) {
+	pp.mu.Lock()
+	pp.stopping = true
+	conns := make([]*portableConn, 0, len(pp.conns))
+	for p := range pp.conns {
+		conns = append(conns, p)
+	}
+	pp.mu.Unlock()
+	for _, p := range conns {
 		if force {
 			p.finish()
 		} else {
@@ -231,3 +264,7 @@ func (s *Server) closePortable(force bool) {
 		}
 	}
 }
+
+// wait returns once every goroutine of the path has ended; call it after
+// stop.
+func (pp *portablePath) wait() { pp.wg.Wait() }

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,11 +109,7 @@ type Server struct {
 	stats    *counters
 	stopping atomic.Bool
 
-	portableMu sync.Mutex
-	portable   map[*portableConn]struct{}
-	workers    sync.WaitGroup // the portable path's per-connection goroutines
-	stopSweep  chan struct{}
-	sweepDone  chan struct{}
+	portable *portablePath // the connections not on an epoll loop
 }
 
 // New checks cfg and starts the event loops.
@@ -127,13 +122,10 @@ func New(cfg Config, a Acceptor) (*Server, error) {
 	}
 	stats := new(counters)
 	s := &Server{
-		cfg:       cfg,
-		stats:     stats,
-		acceptor:  a,
-		log:       cfg.Logger,
-		portable:  make(map[*portableConn]struct{}),
-		stopSweep: make(chan struct{}),
-		sweepDone: make(chan struct{}),
+		cfg:      cfg,
+		stats:    stats,
+		acceptor: a,
+		log:      cfg.Logger,
 		lim: &limits{
 			maxText:      2 * int64(cfg.MaxMessageBytes),
 			maxQueue:     cfg.MaxQueueBytes,
@@ -143,10 +135,10 @@ func New(cfg Config, a Acceptor) (*Server, error) {
 			stats:        stats,
 		},
 	}
+	s.portable = newPortablePath(s.lim, s.log, s.gone)
 	if err := s.startLoops(); err != nil {
 		return nil, err
 	}
-	go s.sweepPortable()
 	return s, nil
 }
 
@@ -259,15 +251,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, l := range s.loops {
 		l.stop(false)
 	}
-	s.closePortable(false)
+	s.portable.stop(false)
 	done := make(chan struct{})
 	go func() { // owned here: Shutdown waits for it below
 		for _, l := range s.loops {
 			<-l.done
 		}
-		s.workers.Wait()
-		close(s.stopSweep)
-		<-s.sweepDone
+		s.portable.wait()
 		close(done)
 	}()
 	select {
@@ -278,7 +268,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, l := range s.loops {
 		l.stop(true)
 	}
-	s.closePortable(true)
+	s.portable.stop(true)
 	<-done
 	return ctx.Err()
 }

@@ -51,10 +51,7 @@ func TestTLSConnectionTakesThePortablePath(t *testing.T) {
 	if err != nil || string(got) != "over tls" {
 		t.Fatalf("echo = %q, %v", got, err)
 	}
-	srv.portableMu.Lock()
-	portable := len(srv.portable)
-	srv.portableMu.Unlock()
-	if portable != 1 {
+	if portable := srv.portable.count(); portable != 1 {
 		t.Fatalf("%d portable connections, want the TLS one", portable)
 	}
 	shutdown := make(chan error, 1)
