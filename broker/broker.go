@@ -252,11 +252,13 @@ func (b *Broker) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close stops taking client commands (later ones are answered unavailable)
-// and waits for the session workers to finish. When ctx ends first, their
-// engine calls are cancelled and ctx's error is returned.
+// Close stops taking client commands (later ones are answered unavailable),
+// stops the sessions' token expiry timers, and waits for the session
+// workers to finish. When ctx ends first, their engine calls are
+// cancelled, and Close returns ctx's error once they have returned.
 func (b *Broker) Close(ctx context.Context) error {
 	err := b.workers.close(ctx)
 	b.cancel()
+	b.workers.wait() // at once unless ctx ended: then the cancel ends them
 	return err
 }

@@ -39,8 +39,8 @@ func TestDisconnectedReleasesEverything(t *testing.T) {
 }
 
 // TestHandleTextDoesNotWaitForTheEngine: with the engine stuck, commands
-// are queued, a full queue answers rate_limited, and Close waits for the
-// worker until its context ends.
+// are queued, a full queue answers rate_limited, and Close, once its
+// context ends, cancels the worker's engine call and returns ctx's error.
 func TestHandleTextDoesNotWaitForTheEngine(t *testing.T) {
 	b, e := newTestBroker(t, Config{RateLimit: -1})
 	e.block = make(chan struct{})

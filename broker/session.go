@@ -47,7 +47,7 @@ type Session struct {
 	limiter  rateLimiter
 	subject  string
 	perms    Permissions
-	expiry   *time.Timer // closes the connection when the token expires
+	expiry   *expiry // closes the connection when the token expires
 }
 
 // job is one unit of a session's worker: a decoded command (with the error
@@ -89,16 +89,15 @@ func (s *Session) welcome() []byte {
 }
 
 // setExpiry closes the connection with 4001 at expires; zero never. Called
-// with mu held.
+// with mu held. The timer belongs to the broker's workers, so that Close
+// stops it; a closed broker closes no connection for its token.
 func (s *Session) setExpiry(expires time.Time) {
-	if s.expiry != nil {
-		s.expiry.Stop()
-		s.expiry = nil
-	}
+	s.b.workers.stopTimer(s.expiry)
+	s.expiry = nil
 	if expires.IsZero() {
 		return
 	}
-	s.expiry = time.AfterFunc(time.Until(expires), func() {
+	s.expiry = s.b.workers.afterFunc(time.Until(expires), func() {
 		s.conn.Close(CloseTokenExpired, "token expired")
 	})
 }
