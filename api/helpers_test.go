@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
+	heraldnode "github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap/zaptest"
@@ -32,18 +33,17 @@ type node struct {
 // stops everything when the test ends.
 func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 	t.Helper()
-	if cfg.MaxMessageBytes == 0 {
-		cfg.MaxMessageBytes = testMaxMessageBytes
+	nc := heraldnode.Config{
+		NodeID: "test-node", MaxMessageBytes: cfg.MaxMessageBytes, Tokens: cfg.Tokens,
+		Broker:    broker.Config{MaxSubscriptions: 100, RateLimit: 1000, Logger: cfg.Logger},
+		Transport: transport.Config{Logger: cfg.Logger},
 	}
-	n := nodetest.Start(t, nodetest.Options{
-		Engine: eng,
-		Broker: broker.Config{
-			NodeID: "test-node", MaxMessageBytes: cfg.MaxMessageBytes, MaxSubscriptions: 100,
-			RateLimit: 1000, Logger: cfg.Logger,
-		},
-		Transport: transport.Config{MaxMessageBytes: cfg.MaxMessageBytes, Logger: cfg.Logger},
-		API:       cfg,
-	})
+	if nc.MaxMessageBytes == 0 {
+		nc.MaxMessageBytes = testMaxMessageBytes
+	}
+	cfg.MaxMessageBytes, cfg.Tokens = 0, nil // the node's to set, once
+	nc.API = cfg
+	n := nodetest.Start(t, nodetest.Options{Engine: eng, Node: nc})
 	return &node{srv: n.API, base: n.Base, addr: n.Addr, wsURL: n.WS, broker: n.Broker}
 }
 
@@ -146,7 +146,7 @@ type results struct {
 // newTransport is a transport no client reaches, for servers built by hand.
 func newTransport(t *testing.T) *transport.Server {
 	t.Helper()
-	ws, err := transport.New(transport.Config{Logger: zaptest.NewLogger(t)}, api.NewAcceptor(nil))
+	ws, err := transport.New(transport.Config{Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

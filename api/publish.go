@@ -50,17 +50,20 @@ func (f *topicField) UnmarshalJSON(b []byte) error {
 // present is a topic given in the request.
 func present(topic string) topicField { return topicField{name: topic, present: true} }
 
+// topicRequired answers a publish whose topic field is absent or null.
+const topicRequired = "topic is required"
+
 // checkMessage returns why topic and data cannot be published, or ok.
+// Only a missing topic field is this layer's to find (the broker cannot
+// tell it from an empty topic); the rest is the broker's check, so that
+// a batch or broadcast is refused whole, before any of it is published.
 func (s *Server) checkMessage(topic topicField, data json.RawMessage) (code broker.Code, message string, ok bool) {
-	switch {
-	case !topic.present:
-		return broker.CodeBadRequest, "topic is required", false
-	case len(data) == 0:
-		return broker.CodeBadRequest, "data is required", false
-	case !broker.ValidTopic(topic.name):
-		return broker.CodeInvalidTopic, fmt.Sprintf("%q is not a valid topic", topic.name), false
-	case len(data) > s.cfg.MaxMessageBytes:
-		return broker.CodeMessageTooLarge, fmt.Sprintf("data is longer than %d bytes", s.cfg.MaxMessageBytes), false
+	if !topic.present {
+		return broker.CodeBadRequest, topicRequired, false
+	}
+	if err := s.broker.CheckPublish(topic.name, data); err != nil {
+		code, message := failureOf(err)
+		return code, message, false
 	}
 	return "", "", true
 }
@@ -70,8 +73,8 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, s.limits.publish, &req) {
 		return
 	}
-	if code, message, ok := s.checkMessage(req.Topic, req.Data); !ok {
-		writeFailure(w, code, message)
+	if !req.Topic.present {
+		badRequest(w, topicRequired)
 		return
 	}
 	res, err := s.broker.Publish(r.Context(), req.Topic.name, req.Data, req.IdempotencyKey)

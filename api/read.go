@@ -10,11 +10,9 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
-// History's limit when none is given, and the most one request may ask for.
-const (
-	defaultHistoryLimit = 100
-	maxHistoryLimit     = 1000
-)
+// maxHistoryLimit is the most messages one history request may ask for;
+// with none asked, broker.DefaultHistoryLimit.
+const maxHistoryLimit = 1000
 
 // historyQuery is a parsed GET /api/history query.
 type historyQuery struct {
@@ -24,10 +22,11 @@ type historyQuery struct {
 }
 
 // parseHistoryQuery reads topic (required), since (default 0) and limit
-// (default 100, at least 1, capped at 1000).
+// (default broker.DefaultHistoryLimit, at least 1, capped at
+// maxHistoryLimit). The topic itself is the broker's to check.
 func parseHistoryQuery(r *http.Request) (historyQuery, error) {
 	q := r.URL.Query()
-	h := historyQuery{topic: q.Get("topic"), limit: defaultHistoryLimit}
+	h := historyQuery{topic: q.Get("topic"), limit: broker.DefaultHistoryLimit}
 	if !q.Has("topic") { // an empty one is an invalid topic, as in a publish
 		return h, fmt.Errorf("topic is required")
 	}
@@ -52,10 +51,6 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	q, err := parseHistoryQuery(r)
 	if err != nil {
 		badRequest(w, err.Error())
-		return
-	}
-	if !broker.ValidTopic(q.topic) {
-		writeFailure(w, broker.CodeInvalidTopic, fmt.Sprintf("%q is not a valid topic", q.topic))
 		return
 	}
 	res, err := s.broker.History(r.Context(), q.topic, q.since, q.limit)

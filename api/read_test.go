@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/herald-broker/herald/api"
@@ -187,8 +188,13 @@ func TestMethodNotAllowed(t *testing.T) {
 func TestUnknownPathAndMetrics(t *testing.T) {
 	n := startNode(t, api.Config{}, nil)
 	n.get(t, "/api/nothing").wantError(t, http.StatusNotFound, "not_found")
-	if r := n.get(t, "/metrics"); r.status != http.StatusNotImplemented {
-		t.Fatalf("/metrics without a handler: %d", r.status)
+	// A node always has metrics; only a server built by hand can lack them.
+	bare := api.New(api.Config{}, nil, newTransport(t))
+	defer closeWithin(t, "server", bare.Shutdown)
+	rec := httptest.NewRecorder()
+	bare.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusNotImplemented {
+		t.Fatalf("/metrics without a handler: %d", rec.Code)
 	}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("herald_up 1\n")) })
 	m := startNode(t, api.Config{Metrics: metrics, APIKeys: []string{"k"}}, nil)

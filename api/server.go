@@ -21,10 +21,10 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Defaults of Config and of the http.Server.
+// Defaults of Config and of the http.Server. The message limit is the
+// broker's setting, and so is its default (broker.DefaultMaxMessageBytes).
 const (
-	DefaultMaxMessageBytes = 64 << 10
-	DefaultMaxHeaderBytes  = 16 << 10
+	DefaultMaxHeaderBytes = 16 << 10
 
 	// readHeaderTimeout closes a connection whose request line and headers,
 	// an upgrade request among them, have not all arrived in time.
@@ -42,8 +42,9 @@ type Config struct {
 	// AllowedOrigins are the Origin values accepted on /ws, and those
 	// whose pages may read /api/stats and /api/topics (CORS); empty: any.
 	AllowedOrigins []string
-	// MaxMessageBytes is the largest data value; request bodies are
-	// bounded from it (see bodyLimits). 0: DefaultMaxMessageBytes.
+	// MaxMessageBytes is the broker's largest data value; request bodies
+	// are bounded from it (see bodyLimits), and the broker checks each
+	// message against it. 0: broker.DefaultMaxMessageBytes.
 	MaxMessageBytes int
 	// MaxHeaderBytes bounds a request's line and headers
 	// (HERALD_MAX_UPGRADE_BYTES): net/http stops reading past it, and
@@ -101,7 +102,7 @@ type Server struct {
 // New builds the server over b and ws. It serves nothing until Serve.
 func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+		cfg.MaxMessageBytes = broker.DefaultMaxMessageBytes
 	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes

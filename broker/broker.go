@@ -143,18 +143,28 @@ func (b *Broker) unindex(sub *subscription) {
 	}
 }
 
-// Publish validates and publishes one message for a backend. data must be
-// one JSON value; it is copied. Errors are *Error.
-func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempotencyKey string) (PublishResult, error) {
+// CheckPublish returns why Publish would refuse topic and data, or nil:
+// the one check of a backend's message, which api also runs over a whole
+// batch before publishing any of it. Errors are *Error.
+func (b *Broker) CheckPublish(topic string, data []byte) error {
 	switch {
 	case !ValidTopic(topic):
-		return PublishResult{}, Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
+		return Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
 	case len(data) == 0:
-		return PublishResult{}, Errorf(CodeBadRequest, "data is missing")
+		return Errorf(CodeBadRequest, "data is missing")
 	case len(data) > b.cfg.MaxMessageBytes:
-		return PublishResult{}, Errorf(CodeMessageTooLarge, "data is longer than %d bytes", b.cfg.MaxMessageBytes)
+		return Errorf(CodeMessageTooLarge, "data is longer than %d bytes", b.cfg.MaxMessageBytes)
 	case !json.Valid(data):
-		return PublishResult{}, Errorf(CodeBadRequest, "data is not JSON")
+		return Errorf(CodeBadRequest, "data is not JSON")
+	}
+	return nil
+}
+
+// Publish validates (CheckPublish) and publishes one message for a
+// backend. data must be one JSON value; it is copied. Errors are *Error.
+func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempotencyKey string) (PublishResult, error) {
+	if err := b.CheckPublish(topic, data); err != nil {
+		return PublishResult{}, err
 	}
 	res, err := b.publish(ctx, topic, append([]byte(nil), data...), idempotencyKey)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/herald-broker/herald/broker"
+	heraldnode "github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/store/memory"
 	"github.com/herald-broker/herald/store/redis"
@@ -29,12 +30,13 @@ type node struct {
 	ws   string // ws://127.0.0.1:port/ws
 }
 
-// startNode assembles a node as cmd/herald does and stops it at cleanup.
+// startNode assembles a node as cmd/herald does; the node, engine and
+// all, is closed at cleanup.
 func startNode(t testing.TB, o options) *node {
 	t.Helper()
 	log := zaptest.NewLogger(t).Named(o.nodeID)
 	if o.historySize == 0 {
-		o.historySize = 100
+		o.historySize = broker.DefaultHistorySize
 	}
 	var eng broker.Engine
 	if o.redisURL != "" {
@@ -45,25 +47,15 @@ func startNode(t testing.TB, o options) *node {
 		if err != nil {
 			t.Fatalf("redis engine: %v", err)
 		}
-		t.Cleanup(func() { closeEngine(t, e.Close) })
 		eng = e
 	} else {
-		e := memory.New(memory.Config{HistorySize: o.historySize, HistoryTTL: 10 * time.Minute, Logger: log})
-		t.Cleanup(func() { closeEngine(t, e.Close) })
-		eng = e
+		eng = memory.New(memory.Config{HistorySize: o.historySize, Logger: log})
 	}
-	n := nodetest.Start(t, nodetest.Options{
-		Engine:    eng,
-		Broker:    broker.Config{NodeID: o.nodeID, Heartbeat: o.heartbeat, RateLimit: -1},
-		Transport: transport.Config{MaxQueueBytes: o.maxQueueBytes, Heartbeat: o.heartbeat},
-	})
+	n := nodetest.Start(t, nodetest.Options{Engine: eng, Node: heraldnode.Config{
+		NodeID:    o.nodeID,
+		Heartbeat: o.heartbeat,
+		Broker:    broker.Config{RateLimit: -1},
+		Transport: transport.Config{MaxQueueBytes: o.maxQueueBytes},
+	}})
 	return &node{base: n.Base, ws: n.WS}
-}
-
-func closeEngine(t testing.TB, close func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := close(ctx); err != nil {
-		t.Errorf("close engine: %v", err)
-	}
 }

@@ -6,9 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +15,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"go.uber.org/zap/zaptest"
 
-	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/metrics"
+	heraldnode "github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/transport"
 )
 
@@ -29,8 +26,8 @@ import (
 // failure.
 const wait = 10 * time.Second
 
-// node is a broker and a transport over eng, served on a loopback port:
-// /ws upgrades through the transport, /metrics is the handler under test.
+// node is a whole node over eng, built as cmd/herald builds it, on a
+// loopback port: /ws and /metrics are the node's own.
 type node struct {
 	b   *broker.Broker
 	url string // http://host:port
@@ -38,39 +35,11 @@ type node struct {
 
 func startNode(t *testing.T, eng broker.Engine) *node {
 	t.Helper()
-	log := zaptest.NewLogger(t)
-	b := broker.New(broker.Config{NodeID: "n1", Logger: log}, eng)
-	srv, err := transport.New(transport.Config{Loops: 1, Logger: log}, api.NewAcceptor(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := metrics.New(metrics.Sources{Broker: b, Transport: srv, Engine: eng, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Hijacked requests are not waited for by httptest; upgrades counts them.
-	var upgrades sync.WaitGroup
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		upgrades.Add(1)
-		defer upgrades.Done()
-		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr})
-	})
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("transport shutdown: %v", err)
-		}
-		upgrades.Wait()
-		hs.Close()
-		if err := b.Close(ctx); err != nil {
-			t.Errorf("broker close: %v", err)
-		}
-	})
-	return &node{b: b, url: hs.URL}
+	n := nodetest.Start(t, nodetest.Options{Engine: eng, Node: heraldnode.Config{
+		NodeID:    "n1",
+		Transport: transport.Config{Loops: 1},
+	}})
+	return &node{b: n.Broker, url: n.Base}
 }
 
 // scrape fetches /metrics and parses it as Prometheus does.

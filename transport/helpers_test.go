@@ -106,7 +106,7 @@ func startServerWith(t *testing.T, portable bool, cfg Config, acc *echoAcceptor)
 		cfg.Loops = 2
 	}
 	cfg.Logger = zaptest.NewLogger(t)
-	srv, err := New(cfg, acc)
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func startServerWith(t *testing.T, portable bool, cfg Config, acc *echoAcceptor)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers.Add(1)
 		defer handlers.Done()
-		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr})
+		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr}, acc)
 	}))
 	t.Cleanup(func() {
 		defer handlers.Wait()

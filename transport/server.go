@@ -2,10 +2,11 @@
 // loop per core on Linux (a goroutine per connection elsewhere), RFC 6455
 // framing with gobwas/ws, bounded write queues and heartbeats.
 //
-// Use: srv, err := New(cfg, acceptor); route GET /ws, after the caller's
-// own token and origin checks, to srv.Upgrade(w, r, info) (or UpgradeTo, to wrap the
-// Receiver of that one connection); on shutdown,
-// srv.Shutdown(ctx). Upgrade calls acceptor.Open(conn, info) on the
+// Use: srv, err := New(cfg); route GET /ws, after the caller's own token
+// and origin checks, to srv.Upgrade(w, r, info, acceptor); on shutdown,
+// srv.Shutdown(ctx). The acceptor is given per connection, so the caller
+// can wrap each one's Receiver (api gives back a per-address slot when
+// the connection ends). Upgrade calls acceptor.Open(conn, info) on the
 // request's goroutine before the connection is read; Open may Send (the
 // welcome) and Close at once. The http.Server must bound how long a
 // request's headers may take (ReadHeaderTimeout): the transport sees a
@@ -50,11 +51,15 @@ type Config struct {
 	// (publishes, upgrades) waits for a free one and the fan-out that
 	// feeds the loops slows down: with 2 loops on 2 Ps, 10,000 subscribers
 	// over 100 topics got half the deliveries they got on 4 Ps.
-	Loops           int
-	MaxMessageBytes int           // a message over twice this closes with 1009
-	MaxQueueBytes   int           // queued for one reader before close 4000
-	Heartbeat       time.Duration // ping interval; silence for two closes with 4002
-	CloseTimeout    time.Duration // a closing socket is closed after this at the latest; 0: 5s
+	Loops int
+	// MaxMessageBytes is the largest data value, the broker's setting of
+	// the same name: the frame limit is derived from it (frameLimit).
+	MaxMessageBytes int
+	MaxQueueBytes   int // queued for one reader before close 4000
+	// Heartbeat is the ping interval; silence for two closes with 4002.
+	// It must be the interval the broker announces in welcome.
+	Heartbeat    time.Duration
+	CloseTimeout time.Duration // a closing socket is closed after this at the latest; 0: 5s
 	// FragmentTimeout is how long a fragmented message may take to arrive
 	// whole, from its first fragment; past it the connection is closed
 	// with 1008. 0: 10s.
@@ -67,14 +72,20 @@ type Config struct {
 	Portable bool
 }
 
-// Defaults of PROTOCOL.md section 7, used for zero fields.
+// Defaults of PROTOCOL.md section 7, used for zero fields. The message
+// limit and the heartbeat are the broker's settings too, so their
+// defaults are the broker's.
 const (
-	DefaultMaxMessageBytes = 64 << 10
 	DefaultMaxQueueBytes   = 1 << 20
-	DefaultHeartbeat       = 25 * time.Second
 	DefaultCloseTimeout    = 5 * time.Second
 	DefaultFragmentTimeout = 10 * time.Second
 )
+
+// frameLimit is the largest text message a client may send for a data
+// limit of maxMessageBytes: twice it, room for the command around the
+// data and its JSON escaping (PROTOCOL.md section 6). A message over it
+// closes with 1009 as soon as its header says so.
+func frameLimit(maxMessageBytes int) int64 { return 2 * int64(maxMessageBytes) }
 
 // Acceptor is what the transport needs from the layer above when a
 // connection opens; api adapts *broker.Broker to it.
@@ -99,10 +110,9 @@ type Receiver interface {
 
 // Server owns every WebSocket connection of the process.
 type Server struct {
-	cfg      Config
-	acceptor Acceptor
-	log      *zap.Logger
-	lim      *limits
+	cfg Config
+	log *zap.Logger
+	lim *limits
 
 	loops    []*loop // empty when every connection takes the portable path
 	open     atomic.Int64
@@ -113,21 +123,17 @@ type Server struct {
 }
 
 // New checks cfg and starts the event loops.
-func New(cfg Config, a Acceptor) (*Server, error) {
+func New(cfg Config) (*Server, error) {
 	if err := fillDefaults(&cfg); err != nil {
 		return nil, err
 	}
-	if a == nil {
-		return nil, fmt.Errorf("%w: nil Acceptor", ErrConfig)
-	}
 	stats := new(counters)
 	s := &Server{
-		cfg:      cfg,
-		stats:    stats,
-		acceptor: a,
-		log:      cfg.Logger,
+		cfg:   cfg,
+		stats: stats,
+		log:   cfg.Logger,
 		lim: &limits{
-			maxText:      2 * int64(cfg.MaxMessageBytes),
+			maxText:      frameLimit(cfg.MaxMessageBytes),
 			maxQueue:     cfg.MaxQueueBytes,
 			closeTimeout: cfg.CloseTimeout,
 			heartbeat:    cfg.Heartbeat,
@@ -150,13 +156,13 @@ func fillDefaults(cfg *Config) error {
 		cfg.Loops = runtime.NumCPU()
 	}
 	if cfg.MaxMessageBytes == 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+		cfg.MaxMessageBytes = broker.DefaultMaxMessageBytes
 	}
 	if cfg.MaxQueueBytes == 0 {
 		cfg.MaxQueueBytes = DefaultMaxQueueBytes
 	}
 	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = DefaultHeartbeat
+		cfg.Heartbeat = broker.DefaultHeartbeat
 	}
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
@@ -183,18 +189,11 @@ func sweepInterval(lim *limits) time.Duration {
 // the reason for a malformed request). Bytes the client sent after its
 // request are kept and read first.
 //
-// It reports whether the connection was handed over: then the Acceptor's
-// Open was called once, before Upgrade returned, and its Receiver's
-// Disconnected will be called once, later. On false neither is called, so
-// a caller that reserved something for the connection gives it back.
-func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo) bool {
-	return s.UpgradeTo(w, r, info, s.acceptor)
-}
-
-// UpgradeTo is Upgrade with a, instead of the server's Acceptor, opening
-// this one connection: a caller that must know when the connection ends
-// (to give back a per-address slot, say) wraps the Receiver in a.
-func (s *Server) UpgradeTo(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, a Acceptor) bool {
+// It reports whether the connection was handed over: then a's Open was
+// called once, before Upgrade returned, and its Receiver's Disconnected
+// will be called once, later. On false neither is called, so a caller
+// that reserved something for the connection gives it back.
+func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, a Acceptor) bool {
 	if s.stopping.Load() {
 		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
 		return false

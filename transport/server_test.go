@@ -391,10 +391,7 @@ func TestIdleConnectionIsSmall(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	if _, err := New(Config{Heartbeat: -1}, &echoAcceptor{}); !errors.Is(err, ErrConfig) {
+	if _, err := New(Config{Heartbeat: -1}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("negative heartbeat: %v", err)
-	}
-	if _, err := New(Config{}, nil); !errors.Is(err, ErrConfig) {
-		t.Fatalf("nil acceptor: %v", err)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // running it takes the portable path, and works the same.
 func TestTLSConnectionTakesThePortablePath(t *testing.T) {
 	acc := &echoAcceptor{}
-	srv, err := New(Config{Loops: 1, Logger: zaptest.NewLogger(t)}, acc)
+	srv, err := New(Config{Loops: 1, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestTLSConnectionTakesThePortablePath(t *testing.T) {
 	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers.Add(1)
 		defer handlers.Done()
-		srv.Upgrade(w, r, broker.ClientInfo{})
+		srv.Upgrade(w, r, broker.ClientInfo{}, acc)
 	}))
 	defer handlers.Wait()
 	defer hs.Close()

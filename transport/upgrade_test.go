@@ -32,10 +32,10 @@ func (r countingReceiver) Disconnected() {
 	r.Receiver.Disconnected()
 }
 
-// UpgradeTo reports a handed-over connection, opens it with the given
+// Upgrade reports a handed-over connection, opens it with the given
 // acceptor before returning, and its Receiver hears Disconnected once; a
 // refused handshake reports false and opens nothing.
-func TestUpgradeToReportsHandover(t *testing.T) {
+func TestUpgradeReportsHandover(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
 		ts := startServer(t, portable, Config{})
 		var opened, gone atomic.Int64
@@ -43,14 +43,14 @@ func TestUpgradeToReportsHandover(t *testing.T) {
 		acc := countingAcceptor{inner: ts.acc, opened: &opened, gone: &gone}
 		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			before := opened.Load()
-			ok := ts.srv.UpgradeTo(w, r, broker.ClientInfo{}, acc)
+			ok := ts.srv.Upgrade(w, r, broker.ClientInfo{}, acc)
 			switch {
 			case ok && opened.Load() == before+1:
 				handedOver.Add(1)
 			case !ok && opened.Load() == before:
 				refused.Add(1)
 			default:
-				t.Errorf("UpgradeTo = %v with %d opens during the call", ok, opened.Load()-before)
+				t.Errorf("Upgrade = %v with %d opens during the call", ok, opened.Load()-before)
 			}
 		}))
 		defer hs.Close()
@@ -69,7 +69,7 @@ func TestUpgradeToReportsHandover(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("a plain GET: status %d", resp.StatusCode)
 		}
-		// The reply is out before UpgradeTo returns to the handler.
+		// The reply is out before Upgrade returns to the handler.
 		eventually(t, "refusal reported", func() bool { return refused.Load() == 1 })
 		if opened.Load() != 1 || gone.Load() != 1 {
 			t.Fatalf("%d opened, %d disconnected; want 1 and 1", opened.Load(), gone.Load())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
 )
 
@@ -17,10 +18,11 @@ import (
 // Handler as cmd/herald does, with API key k1. It returns the base URL.
 func startNode(t *testing.T) string {
 	t.Helper()
-	n := nodetest.Start(t, nodetest.Options{
-		Broker: broker.Config{NodeID: "real-node", MaxSubscriptions: 100, RateLimit: 1000},
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "real-node",
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
 		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
-	})
+	}})
 	return n.Base
 }
 

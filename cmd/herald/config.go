@@ -9,8 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/store/memory"
 	"github.com/herald-broker/herald/store/redis"
+	"github.com/herald-broker/herald/transport"
 )
 
 // Config is every setting of PROTOCOL.md section 7.
@@ -52,7 +56,10 @@ type setting struct {
 	set                   func(c *Config, v string) error
 }
 
-// settings is the table of PROTOCOL.md section 7, in its order.
+// settings is the table of PROTOCOL.md section 7, in its order. A default
+// that a package also applies to its zero value is that package's
+// constant, so the two cannot drift apart; TestConfigDefaults pins them
+// to the documented numbers.
 var settings = []setting{
 	{"HERALD_ADDR", "addr", ":8080", "where /ws, /api/*, /healthz, /readyz and /metrics listen", setAddr},
 	{"HERALD_NODE_ID", "node-id", "", "this node's name (default: host name plus a random suffix)", func(c *Config, v string) error { c.NodeID = v; return nil }},
@@ -62,24 +69,38 @@ var settings = []setting{
 	{"HERALD_JWT_PUBLIC_KEY", "jwt-public-key", "", "PEM file for RS256/ES256 client tokens", func(c *Config, v string) error { c.JWTPublicKey = v; return nil }},
 	{"HERALD_JWT_ALLOW_NO_EXP", "jwt-allow-no-exp", "false", "accept client tokens that never expire (no exp claim)", boolSetting(func(c *Config, b bool) { c.JWTAllowNoExp = b })},
 	{"HERALD_ALLOWED_ORIGINS", "allowed-origins", "", "comma-separated Origin values allowed on /ws (default: any)", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
-	{"HERALD_HISTORY_SIZE", "history-size", "100", "messages kept per topic (0 turns history off)", intSetting(0, func(c *Config, n int) { c.HistorySize = n })},
-	{"HERALD_HISTORY_TTL", "history-ttl", "10m", "how long a topic's history outlives its last publish", durationSetting(func(c *Config, d time.Duration) { c.HistoryTTL = d })},
-	{"HERALD_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest data accepted, in bytes", intSetting(1, func(c *Config, n int) { c.MaxMessageBytes = n })},
-	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", "1000", "subscriptions per connection", intSetting(1, func(c *Config, n int) { c.MaxSubscriptions = n })},
-	{"HERALD_RATE_LIMIT", "rate-limit", "100", "commands per second per connection (burst: twice that)", intSetting(1, func(c *Config, n int) { c.RateLimit = n })},
-	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", "1048576", "bytes queued for one slow reader before close 4000", intSetting(1, func(c *Config, n int) { c.MaxQueueBytes = n })},
-	{"HERALD_HEARTBEAT", "heartbeat", "25s", "ping interval; silence for two of them closes with 4002", durationSetting(func(c *Config, d time.Duration) { c.Heartbeat = d })},
+	{"HERALD_HISTORY_SIZE", "history-size", itoa(broker.DefaultHistorySize), "messages kept per topic (0 turns history off)", intSetting(0, func(c *Config, n int) { c.HistorySize = n })},
+	{"HERALD_HISTORY_TTL", "history-ttl", duration(broker.DefaultHistoryTTL), "how long a topic's history outlives its last publish", durationSetting(func(c *Config, d time.Duration) { c.HistoryTTL = d })},
+	{"HERALD_MAX_MESSAGE_BYTES", "max-message-bytes", itoa(broker.DefaultMaxMessageBytes), "largest data accepted, in bytes", intSetting(1, func(c *Config, n int) { c.MaxMessageBytes = n })},
+	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", itoa(broker.DefaultMaxSubscriptions), "subscriptions per connection", intSetting(1, func(c *Config, n int) { c.MaxSubscriptions = n })},
+	{"HERALD_RATE_LIMIT", "rate-limit", itoa(broker.DefaultRateLimit), "commands per second per connection (burst: twice that)", intSetting(1, func(c *Config, n int) { c.RateLimit = n })},
+	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", itoa(transport.DefaultMaxQueueBytes), "bytes queued for one slow reader before close 4000", intSetting(1, func(c *Config, n int) { c.MaxQueueBytes = n })},
+	{"HERALD_HEARTBEAT", "heartbeat", duration(broker.DefaultHeartbeat), "ping interval; silence for two of them closes with 4002", durationSetting(func(c *Config, d time.Duration) { c.Heartbeat = d })},
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
 	{"HERALD_LOG_FORMAT", "log-format", "json", "json or console", oneOf(func(c *Config, v string) { c.LogFormat = v }, "json", "console")},
 	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "1000", "open connections per client address, counted from accept (0: no limit)", intSetting(0, func(c *Config, n int) { c.MaxConnectionsPerIP = n })},
 	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "50", "new WebSocket connections per second per client address (0: no limit)", setConnectRate},
 	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "500", "new WebSocket connections one address may open at once before the rate holds it back", intSetting(1, func(c *Config, n int) { c.ConnectBurstPerIP = n })},
-	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", "16384", "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
+	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", itoa(api.DefaultMaxHeaderBytes), "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
-	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", "268435456", "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
+	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", itoa(memory.DefaultMaxHistoryBytes), "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
+}
+
+// itoa and duration write a package's default as a setting is written.
+var itoa = strconv.Itoa
+
+func duration(d time.Duration) string {
+	s := d.String() // "10m0s": the zero units are noise in --help
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // minHistoryBytes is the least HERALD_MAX_HISTORY_BYTES: below it one

@@ -11,7 +11,7 @@ import (
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/metrics"
+	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/transport"
 	"github.com/herald-broker/herald/web"
 	"go.uber.org/zap"
@@ -58,7 +58,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	return exitOK
 }
 
-// serve builds the parts, serves until ctx ends, and stops them in order.
+// serve builds the node, serves until ctx ends or the listener fails,
+// and closes the node within the shutdown timeout.
 func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSignals func()) error {
 	log := root.With(zap.String("node", cfg.NodeID))
 	fileLimit := logOpenFileLimit(log)
@@ -67,74 +68,34 @@ func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSign
 	if err != nil {
 		return err
 	}
-	b := broker.New(brokerConfig(cfg, g, log), eng)
-	ws, err := transport.New(transportConfig(cfg, log), api.NewAcceptor(b))
+	ncfg := nodeConfig(cfg, g)
+	ncfg.OpenFiles = func() *limits.OpenFiles { return openFiles(log, fileLimit) }
+	n, err := node.Build(ncfg, eng, log)
 	if err != nil {
-		return errors.Join(fmt.Errorf("start transport: %w", err), closeCore(cfg, b, eng))
+		return errors.Join(err, closeWithin(cfg, eng.Close))
 	}
-	acfg := apiConfig(cfg, g, log)
-	acfg.OpenFiles = openFiles(log, fileLimit)
-	acfg.Metrics, err = metrics.New(metrics.Sources{Broker: b, Transport: ws, Engine: eng, Logger: log.Named("metrics")})
-	if err != nil {
-		return errors.Join(fmt.Errorf("start metrics: %w", err), ws.Shutdown(context.Background()), closeCore(cfg, b, eng))
-	}
-	srv := api.New(acfg, b, ws)
-	releaser := startMemoryReleaser(ws.Connections)
+	releaser := startMemoryReleaser(n.Transport.Connections)
 	defer releaser.stop()
 	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		shutdownErr := shutdown(cfg, log, srv, b, eng)
-		return errors.Join(fmt.Errorf("listen on %s (HERALD_ADDR): %w", cfg.Addr, err), shutdownErr)
+		return errors.Join(fmt.Errorf("listen on %s (HERALD_ADDR): %w", cfg.Addr, err), closeWithin(cfg, n.Close))
 	}
 	log.Info("herald listening", zap.String("addr", l.Addr().String()), zap.Bool("cluster", cfg.RedisURL != ""), zap.Bool("tls", g.tls != nil))
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	var serveErr error
-	serveEnded := false
+	n.Serve(l)
 	select {
 	case <-ctx.Done():
 		log.Info("signal received: shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
-	case serveErr = <-served: // the listener failed on its own
-		serveEnded = true
+	case <-n.Served(): // the listener failed on its own; Close says why
 	}
 	stopSignals()
-	err = shutdown(cfg, log, srv, b, eng)
-	if !serveEnded {
-		serveErr = <-served // Serve returns at once when Shutdown starts
-	}
-	return errors.Join(serveErr, err)
+	return closeWithin(cfg, n.Close)
 }
 
-// shutdown stops accepting, closes WebSockets with 1001, finishes HTTP
-// requests, then closes the broker and the engine, all within the
-// shutdown timeout.
-func shutdown(cfg Config, log *zap.Logger, srv *api.Server, b *broker.Broker, eng engine) error {
+// closeWithin runs close within the shutdown timeout.
+func closeWithin(cfg Config, close func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	srvErr := srv.Shutdown(ctx)
-	if srvErr != nil {
-		srvErr = fmt.Errorf("stop serving: %w", srvErr)
-	}
-	return errors.Join(srvErr, closeCoreCtx(ctx, b, eng))
-}
-
-// closeCore closes the broker and the engine within the shutdown timeout.
-func closeCore(cfg Config, b *broker.Broker, eng engine) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return closeCoreCtx(ctx, b, eng)
-}
-
-func closeCoreCtx(ctx context.Context, b *broker.Broker, eng engine) error {
-	var errs []error
-	if err := b.Close(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("close broker: %w", err))
-	}
-	if err := eng.Close(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("close engine: %w", err))
-	}
-	return errors.Join(errs...)
+	return close(ctx)
 }
 
 // logOpenFileLimit raises the open-file limit, logs it, and returns the
@@ -173,38 +134,27 @@ func openFiles(log *zap.Logger, limit uint64) *limits.OpenFiles {
 	return f
 }
 
-func brokerConfig(cfg Config, g guards, log *zap.Logger) broker.Config {
-	return broker.Config{
-		NodeID:           cfg.NodeID,
-		Heartbeat:        cfg.Heartbeat,
-		MaxMessageBytes:  cfg.MaxMessageBytes,
-		MaxSubscriptions: cfg.MaxSubscriptions,
-		RateLimit:        cfg.RateLimit,
-		Tokens:           g.brokerTokens(), // the refresh command checks as /ws does
-		Logger:           log.Named("broker"),
-	}
-}
-
-func transportConfig(cfg Config, log *zap.Logger) transport.Config {
-	return transport.Config{
+// nodeConfig is the node's part of the settings: each fact that several
+// parts read is set once, and node.Build hands it to each of them.
+func nodeConfig(cfg Config, g guards) node.Config {
+	return node.Config{
+		NodeID:          cfg.NodeID,
 		MaxMessageBytes: cfg.MaxMessageBytes,
-		MaxQueueBytes:   cfg.MaxQueueBytes,
 		Heartbeat:       cfg.Heartbeat,
-		Logger:          log.Named("transport"),
-	}
-}
-
-func apiConfig(cfg Config, g guards, log *zap.Logger) api.Config {
-	return api.Config{
-		APIKeys:         cfg.APIKeys,
-		AllowedOrigins:  cfg.AllowedOrigins,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		MaxHeaderBytes:  cfg.MaxUpgradeBytes,
-		Tokens:          g.brokerTokens(),
-		ClientIP:        g.clientIP,
-		Conns:           g.conns,
-		TLS:             g.tls,
-		Files:           web.Handler(),
-		Logger:          log.Named("api"),
+		Tokens:          g.brokerTokens(), // the refresh command checks as /ws does
+		Broker: broker.Config{
+			MaxSubscriptions: cfg.MaxSubscriptions,
+			RateLimit:        cfg.RateLimit,
+		},
+		Transport: transport.Config{MaxQueueBytes: cfg.MaxQueueBytes},
+		API: api.Config{
+			APIKeys:        cfg.APIKeys,
+			AllowedOrigins: cfg.AllowedOrigins,
+			MaxHeaderBytes: cfg.MaxUpgradeBytes,
+			ClientIP:       g.clientIP,
+			Conns:          g.conns,
+			TLS:            g.tls,
+			Files:          web.Handler(),
+		},
 	}
 }

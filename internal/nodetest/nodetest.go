@@ -1,6 +1,6 @@
-// Package nodetest runs a whole Herald node in the test's process, as
-// cmd/herald assembles it (engine, broker, transport, api), on 127.0.0.1:0,
-// and stops it when the test ends.
+// Package nodetest runs a whole Herald node in the test's process, built
+// by internal/node as cmd/herald builds it, on 127.0.0.1:0, and closes it
+// when the test ends.
 package nodetest
 
 import (
@@ -11,20 +11,22 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/store/memory"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap/zaptest"
 )
 
-// Options change a node's parts from their defaults. Loggers left nil log
-// to the test.
+// Options change a node from the defaults. Loggers left nil log to the
+// test.
 type Options struct {
-	// Engine is the store; nil: a memory engine with a history of 100,
-	// closed with the node. A given engine is the caller's to close.
-	Engine    broker.Engine
-	Broker    broker.Config
-	Transport transport.Config
-	API       api.Config
+	// Engine is the store; nil: a memory engine with the default history
+	// (broker.DefaultHistorySize, broker.DefaultHistoryTTL). Either way
+	// the node closes it when the test ends, after the broker; closing a
+	// store again is harmless.
+	Engine broker.Engine
+	// Node is the node's settings, each shared one set once.
+	Node node.Config
 }
 
 // Node is one running node.
@@ -37,63 +39,59 @@ type Node struct {
 	API       *api.Server
 }
 
-// stopTimeout bounds each part's stop at cleanup.
+// stopTimeout bounds the node's Close at cleanup.
 const stopTimeout = 10 * time.Second
 
-// Start assembles and serves a node; it is stopped, part by part in the
-// order cmd/herald stops them, when the test ends.
+// Start builds and serves a node; it is closed, part by part in the
+// order cmd/herald closes them, when the test ends.
 func Start(t testing.TB, o Options) *Node {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	if o.Engine == nil {
-		mem := memory.New(memory.Config{HistorySize: 100, HistoryTTL: 10 * time.Minute, Logger: log.Named("memory")})
-		t.Cleanup(func() { stop(t, "engine", mem.Close) })
-		o.Engine = mem
+		o.Engine = memory.New(memory.Config{
+			HistorySize: broker.DefaultHistorySize,
+			HistoryTTL:  broker.DefaultHistoryTTL,
+			Logger:      log.Named("memory"),
+		})
 	}
-	if o.Broker.Logger == nil {
-		o.Broker.Logger = log.Named("broker")
-	}
-	if o.Broker.Tokens == nil {
-		o.Broker.Tokens = o.API.Tokens
-	}
-	b := broker.New(o.Broker, o.Engine)
-	t.Cleanup(func() { stop(t, "broker", b.Close) })
-	if o.Transport.Logger == nil {
-		o.Transport.Logger = log.Named("transport")
-	}
-	ws, err := transport.New(o.Transport, api.NewAcceptor(b))
+	n, err := node.Build(o.Node, o.Engine, log)
 	if err != nil {
-		t.Fatalf("nodetest: transport: %v", err)
+		closeEngine(t, o.Engine)
+		t.Fatalf("nodetest: %v", err)
 	}
-	if o.API.Logger == nil {
-		o.API.Logger = log.Named("api")
-	}
-	srv := api.New(o.API, b, ws)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		stop(t, n)
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		stop(t, "server", srv.Shutdown)
-		if err := <-served; err != nil {
-			t.Errorf("nodetest: serve: %v", err)
-		}
-	})
-	n := &Node{Addr: l.Addr().String(), Broker: b, Transport: ws, API: srv}
+	n.Serve(l)
+	t.Cleanup(func() { stop(t, n) })
+	tn := &Node{Addr: l.Addr().String(), Broker: n.Broker, Transport: n.Transport, API: n.API}
 	httpScheme, wsScheme := "http://", "ws://"
-	if o.API.TLS != nil {
+	if o.Node.API.TLS != nil {
 		httpScheme, wsScheme = "https://", "wss://"
 	}
-	n.Base, n.WS = httpScheme+n.Addr, wsScheme+n.Addr+"/ws"
-	return n
+	tn.Base, tn.WS = httpScheme+tn.Addr, wsScheme+tn.Addr+"/ws"
+	return tn
 }
 
-func stop(t testing.TB, what string, close func(context.Context) error) {
+func stop(t testing.TB, n *node.Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	if err := close(ctx); err != nil {
-		t.Errorf("nodetest: stop %s: %v", what, err)
+	if err := n.Close(ctx); err != nil {
+		t.Errorf("nodetest: close: %v", err)
+	}
+}
+
+// closeEngine closes an engine no node took.
+func closeEngine(t testing.TB, eng broker.Engine) {
+	c, ok := eng.(interface{ Close(context.Context) error })
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Errorf("nodetest: close engine: %v", err)
 	}
 }

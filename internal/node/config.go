@@ -1,0 +1,96 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/transport"
+)
+
+// ErrConfig prefixes every Config that Build refuses.
+var ErrConfig = errors.New("herald/node: invalid config")
+
+// Config is one node's settings (PROTOCOL.md section 7). A setting that
+// more than one part reads is a field of Config itself, set once; Build
+// derives each part's field of the same name from it, so that, say, the
+// heartbeat the broker announces in welcome is the one the transport
+// enforces, and the message limit the API bounds bodies by is the one the
+// broker checks and the transport derives its frame limit from.
+type Config struct {
+	// NodeID names the node in welcome, stats and logs.
+	NodeID string
+	// MaxMessageBytes is the largest data value (HERALD_MAX_MESSAGE_BYTES):
+	// the broker refuses a message over it, the API bounds request bodies
+	// from it, and the transport closes with 1009 a frame over twice it.
+	// 0: broker.DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// Heartbeat is the ping interval (HERALD_HEARTBEAT), announced by the
+	// broker and enforced by the transport. 0: broker.DefaultHeartbeat.
+	Heartbeat time.Duration
+	// Tokens checks client tokens, on /ws (api) and in the refresh
+	// command (broker); nil: every client is anonymous and allowed
+	// everything.
+	Tokens broker.TokenVerifier
+
+	// Each part's own settings. Their fields that Config sets above must
+	// be left zero: Build refuses a Config that sets one fact twice.
+	// Loggers left nil are named after the part from Build's logger.
+	Broker    broker.Config
+	Transport transport.Config
+	API       api.Config
+
+	// OpenFiles, when set and API.OpenFiles is not, is called once the
+	// engine and the transport hold their descriptors, so that what it
+	// counts as in use includes them (see api.Config.OpenFiles).
+	OpenFiles func() *limits.OpenFiles
+}
+
+// derive checks that no fact is set twice and writes the shared settings,
+// defaults resolved, into the parts' configs.
+func (c *Config) derive() error {
+	if err := c.setTwice(); err != nil {
+		return err
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = broker.DefaultMaxMessageBytes
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = broker.DefaultHeartbeat
+	}
+	if c.MaxMessageBytes < 0 || c.Heartbeat < 0 {
+		return fmt.Errorf("%w: negative MaxMessageBytes %d or Heartbeat %v", ErrConfig, c.MaxMessageBytes, c.Heartbeat)
+	}
+	c.Broker.NodeID = c.NodeID
+	c.Broker.MaxMessageBytes, c.Transport.MaxMessageBytes, c.API.MaxMessageBytes =
+		c.MaxMessageBytes, c.MaxMessageBytes, c.MaxMessageBytes
+	c.Broker.Heartbeat, c.Transport.Heartbeat = c.Heartbeat, c.Heartbeat
+	c.Broker.Tokens, c.API.Tokens = c.Tokens, c.Tokens
+	return nil
+}
+
+// setTwice names the first part field that Config's own field owns.
+func (c *Config) setTwice() error {
+	fields := []struct {
+		name string
+		set  bool
+	}{
+		{"Broker.NodeID", c.Broker.NodeID != ""},
+		{"Broker.MaxMessageBytes", c.Broker.MaxMessageBytes != 0},
+		{"Broker.Heartbeat", c.Broker.Heartbeat != 0},
+		{"Broker.Tokens", c.Broker.Tokens != nil},
+		{"Transport.MaxMessageBytes", c.Transport.MaxMessageBytes != 0},
+		{"Transport.Heartbeat", c.Transport.Heartbeat != 0},
+		{"API.MaxMessageBytes", c.API.MaxMessageBytes != 0},
+		{"API.Tokens", c.API.Tokens != nil},
+	}
+	for _, f := range fields {
+		if f.set {
+			return fmt.Errorf("%w: %s is set; set it once, in the node's Config", ErrConfig, f.name)
+		}
+	}
+	return nil
+}
