@@ -225,41 +225,60 @@ func parseServerFrame(f []byte) ([]byte, error) {
 }
 
 // waitFor waits until cond holds over the conn's state, failing after 10s.
+// Only the test's goroutine may call it; others use await.
 func (c *fakeConn) waitFor(t testing.TB, what string, cond func(msgs []map[string]any, code int) bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	if !c.await(10*time.Second, cond) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		t.Fatalf("timed out waiting for %s; got %v, close %d", what, c.msgs, c.closeCode)
+	}
+}
+
+// await waits up to d until cond holds over the conn's state and reports
+// whether it did. Safe from any goroutine.
+func (c *fakeConn) await(d time.Duration, cond func(msgs []map[string]any, code int) bool) bool {
+	deadline := time.After(d)
 	for {
 		c.mu.Lock()
 		ok := cond(c.msgs, c.closeCode)
 		ch := c.changed
 		c.mu.Unlock()
 		if ok {
-			return
+			return true
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			t.Fatalf("timed out waiting for %s; got %v, close %d", what, c.msgs, c.closeCode)
+			return false
 		}
+	}
+}
+
+// hasReply holds once the reply carrying id arrived.
+func hasReply(id string) func(msgs []map[string]any, _ int) bool {
+	return func(msgs []map[string]any, _ int) bool {
+		for _, m := range msgs {
+			if m["id"] == id {
+				return true
+			}
+		}
+		return false
 	}
 }
 
 // reply waits for the reply carrying id and returns it.
 func (c *fakeConn) reply(t testing.TB, id string) map[string]any {
 	t.Helper()
-	var found map[string]any
-	c.waitFor(t, "reply "+id, func(msgs []map[string]any, _ int) bool {
-		for _, m := range msgs {
-			if m["id"] == id {
-				found = m
-				return true
-			}
+	c.waitFor(t, "reply "+id, hasReply(id))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msgs {
+		if m["id"] == id {
+			return m
 		}
-		return false
-	})
-	return found
+	}
+	return nil // not reached: waitFor saw it
 }
 
 // ofType returns the messages of type typ received so far.

@@ -4,12 +4,35 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 func publishN(t testing.TB, b *Broker, topic string, n int) {
 	t.Helper()
 	for i := range n {
 		if _, err := b.Publish(t.Context(), topic, []byte(fmt.Sprint(i)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// publishInBackground publishes n messages on a goroutine of its own. The
+// function it returns waits for them and fails t, on the test's own
+// goroutine, if one failed.
+func publishInBackground(t testing.TB, b *Broker, topic string, n int) (wait func()) {
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := b.Publish(t.Context(), topic, []byte(fmt.Sprint(i)), ""); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	return func() {
+		t.Helper()
+		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,22 +92,21 @@ func TestResumeRacingPublishes(t *testing.T) {
 		b, _ := newTestBroker(t, Config{RateLimit: -1})
 		since := uint64(round % 7)
 		publishN(t, b, "t", int(since))
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			publishN(t, b, "t", total-int(since))
-		}()
+		published := publishInBackground(t, b, "t", total-int(since))
 		c := connect(t, b, ClientInfo{})
 		r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"t","since":{"epoch":"e1","seq":%d}}`, since)
 		if r["recovered"] != true {
 			t.Fatalf("round %d: %v", round, r)
 		}
-		wg.Wait()
+		published()
 		c.waitFor(t, "all messages", func(m []map[string]any, _ int) bool {
 			return len(c.ofTypeLocked(m, "message")) >= total-int(since)
 		})
+		c.do(t, "sync", `{"type":"ping","id":"sync"}`)
 		got := seqs(t, c.ofType("message"))
+		if len(got) != total-int(since) {
+			t.Fatalf("round %d: %d messages, want %d", round, len(got), total-int(since))
+		}
 		for i, s := range got {
 			if s != since+uint64(i)+1 {
 				t.Fatalf("round %d: seqs %v", round, got)
@@ -99,20 +121,19 @@ func TestPlainSubscribeRacingPublishes(t *testing.T) {
 	const total = 100
 	for round := range 30 {
 		b, _ := newTestBroker(t, Config{RateLimit: -1})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			publishN(t, b, "t", total)
-		}()
+		published := publishInBackground(t, b, "t", total)
 		c := connect(t, b, ClientInfo{})
 		r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"t"}`)
 		start := num(t, r["seq"])
-		wg.Wait()
+		published()
 		c.waitFor(t, "all messages", func(m []map[string]any, _ int) bool {
 			return len(c.ofTypeLocked(m, "message")) >= total-int(start)
 		})
+		c.do(t, "sync", `{"type":"ping","id":"sync"}`)
 		got := seqs(t, c.ofType("message"))
+		if len(got) != total-int(start) {
+			t.Fatalf("round %d: start %d, %d messages", round, start, len(got))
+		}
 		for i, s := range got {
 			if s != start+uint64(i)+1 {
 				t.Fatalf("round %d: start %d, seqs %v", round, start, got)
@@ -138,19 +159,27 @@ func TestSeqOrderUnderConcurrentPublishers(t *testing.T) {
 	}
 	const perPublisher = 50
 	var wg sync.WaitGroup
+	errs := make(chan error, 6)
 	for p := range 6 {
 		wg.Add(1)
-		go func() {
+		go func() { // fails nothing itself: t.Fatal belongs to the test's goroutine
 			defer wg.Done()
 			pub := connect(t, b, ClientInfo{})
 			for i := range perPublisher {
 				id := fmt.Sprint(i)
 				pub.s.HandleText(fmt.Appendf(nil, `{"type":"publish","id":"%s","topic":"%s","data":%d}`, id, topics[(p+i)%3], i))
-				pub.reply(t, id)
+				if !pub.await(10*time.Second, hasReply(id)) {
+					errs <- fmt.Errorf("publisher %d: no reply to publish %s", p, id)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 	for i, c := range clients {
 		want := 6 * perPublisher / 3 // one topic
 		if i%len(patterns) >= 3 {
