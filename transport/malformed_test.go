@@ -73,6 +73,9 @@ func TestCloseHandshakeEchoesCode(t *testing.T) {
 			t.Fatalf("reply to an empty close has code %d, want none", got)
 		}
 		eventually(t, "every connection disconnected once", func() bool {
+			if len(ts.acc.all()) != 5 { // as many as were dialled: not a loop over none
+				return false
+			}
 			for _, s := range ts.acc.all() {
 				if s.disconnected.Load() != 1 {
 					return false

@@ -76,6 +76,9 @@ func shutdownLeavesNoGoroutine(t *testing.T, ended bool) {
 			t.Fatalf("Shutdown (context ended %v): %v", ended, err)
 		}
 		check()
+		if n := len(ts.acc.all()); n != len(clients) {
+			t.Fatalf("%d sessions opened, want %d", n, len(clients))
+		}
 		for _, s := range ts.acc.all() {
 			if n := s.disconnected.Load(); n != 1 {
 				t.Errorf("Disconnected called %d times", n)
