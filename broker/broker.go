@@ -26,11 +26,15 @@ const (
 	DefaultCommandTimeout   = 10 * time.Second
 	DefaultHistoryLimit     = 100 // History with limit <= 0
 
-	// DefaultHistorySize and DefaultHistoryTTL are an Engine's history
-	// settings (HERALD_HISTORY_SIZE, HERALD_HISTORY_TTL), the same for
-	// every engine; they live beside Engine, which every store imports.
+	// The engines' defaults (HERALD_HISTORY_SIZE, HERALD_HISTORY_TTL, and
+	// PROTOCOL.md section 3's idempotency window), the same for every
+	// engine: they live in the package that declares Engine, which every
+	// store imports.
 	DefaultHistorySize = 100
 	DefaultHistoryTTL  = 10 * time.Minute
+	// DefaultIdempotencyTTL is how long an engine remembers a publish's
+	// idempotency key (PROTOCOL.md section 3: within 5 minutes).
+	DefaultIdempotencyTTL = 5 * time.Minute
 )
 
 // Config are the broker's settings (PROTOCOL.md section 7). Zero values

@@ -104,8 +104,8 @@ func duration(d time.Duration) string {
 }
 
 // minHistoryBytes is the least HERALD_MAX_HISTORY_BYTES: below it one
-// topic could not keep even 16 messages of the default 64 KiB limit.
-const minHistoryBytes = 1 << 20
+// topic could not keep even 16 messages of the default size limit.
+const minHistoryBytes = 16 * broker.DefaultMaxMessageBytes
 
 // minUpgradeBytes is the least HERALD_MAX_UPGRADE_BYTES: below it a
 // browser's ordinary upgrade request, cookies and all, would be refused.

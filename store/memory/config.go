@@ -11,7 +11,7 @@ import (
 // Defaults for the zero values of Config (PROTOCOL.md sections 3, 6 and 7).
 const (
 	DefaultHistoryTTL              = broker.DefaultHistoryTTL
-	DefaultIdempotencyTTL          = 5 * time.Minute
+	DefaultIdempotencyTTL          = broker.DefaultIdempotencyTTL
 	DefaultIdempotencyKeysPerTopic = 100_000
 	DefaultMaxHistoryBytes         = 256 << 20
 )

@@ -30,7 +30,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultHistoryTTL     = broker.DefaultHistoryTTL
-	DefaultIdempotencyTTL = 5 * time.Minute
+	DefaultIdempotencyTTL = broker.DefaultIdempotencyTTL
 	DefaultPrefix         = "herald:"
 	DefaultTimeout        = 2 * time.Second
 	DefaultProbeInterval  = time.Second
