@@ -19,7 +19,9 @@ import (
 // server restarted from its append-only file, it differs from seq (or is
 // missing), so the topic's next publish starts a new epoch instead of
 // giving seqs its old master may have acknowledged already (see
-// failover.go).
+// failover.go). The id and the mark took the script from 9.6 to 11.3 µs of
+// Redis's time per publish here (redis-server 7.0, INFO commandstats over
+// 20,000 publishes).
 //
 // KEYS: meta, hist, and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
