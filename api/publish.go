@@ -121,7 +121,12 @@ func (s *Server) broadcastMessages(w http.ResponseWriter, req broadcastRequest) 
 	}
 	msgs := make([]publishRequest, len(req.Topics))
 	for i, topic := range req.Topics {
-		if code, message, ok := s.checkMessage(present(topic), req.Data); !ok {
+		err := broker.CheckTopic(topic)
+		if i == 0 { // the data, the same for every topic, is checked once
+			err = s.broker.CheckPublish(topic, req.Data)
+		}
+		if err != nil {
+			code, message := failureOf(err)
 			writeFailure(w, code, fmt.Sprintf("topics[%d]: %s", i, message))
 			return nil, false
 		}

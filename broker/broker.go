@@ -147,13 +147,23 @@ func (b *Broker) unindex(sub *subscription) {
 	}
 }
 
+// CheckTopic returns why a backend cannot publish to or read topic, or
+// nil. The error is *Error.
+func CheckTopic(topic string) error {
+	if !ValidTopic(topic) {
+		return Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
+	}
+	return nil
+}
+
 // CheckPublish returns why Publish would refuse topic and data, or nil:
 // the one check of a backend's message, which api also runs over a whole
 // batch before publishing any of it. Errors are *Error.
 func (b *Broker) CheckPublish(topic string, data []byte) error {
+	if err := CheckTopic(topic); err != nil {
+		return err
+	}
 	switch {
-	case !ValidTopic(topic):
-		return Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
 	case len(data) == 0:
 		return Errorf(CodeBadRequest, "data is missing")
 	case len(data) > b.cfg.MaxMessageBytes:
@@ -199,8 +209,8 @@ func (b *Broker) publish(ctx context.Context, topic string, data []byte, key str
 // History returns up to limit messages of topic after since, oldest first;
 // limit <= 0 means DefaultHistoryLimit. Errors are *Error.
 func (b *Broker) History(ctx context.Context, topic string, since uint64, limit int) (HistoryResult, error) {
-	if !ValidTopic(topic) {
-		return HistoryResult{}, Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
+	if err := CheckTopic(topic); err != nil {
+		return HistoryResult{}, err
 	}
 	if limit <= 0 {
 		limit = DefaultHistoryLimit
