@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -77,5 +80,40 @@ func TestParseURLModes(t *testing.T) {
 		if u.mode != tc.want || tls != tc.tls {
 			t.Errorf("parseURL(%q): mode %d TLS %v, want %d %v", tc.url, u.mode, tls, tc.want, tc.tls)
 		}
+	}
+}
+
+// TestNewClientsPerMode pins the client each mode gets, and that the
+// no-retry twin is built the same way with no retry of its own (go-redis
+// reads a MaxRetries or MaxRedirects of -1 as none and keeps 0).
+func TestNewClientsPerMode(t *testing.T) {
+	for _, tc := range []struct {
+		url     string
+		cluster bool
+	}{
+		{"redis://127.0.0.1:1/0", false},
+		{"redis+sentinel://127.0.0.1:1/m", false},
+		{"redis+cluster://127.0.0.1:1", true},
+	} {
+		u, err := parseURL(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb, once := newClients(u, time.Second)
+		switch r := rdb.(type) {
+		case *goredis.ClusterClient:
+			o := once.(*goredis.ClusterClient).Options()
+			if !tc.cluster || r.Options().MaxRetries != 1 || o.MaxRetries != 0 || o.MaxRedirects != 0 ||
+				r.Options().ClusterStateReloadInterval != clusterReload {
+				t.Errorf("%s: cluster client with retries %d, twin %d/%d", tc.url, r.Options().MaxRetries, o.MaxRetries, o.MaxRedirects)
+			}
+		case *goredis.Client:
+			o := once.(*goredis.Client).Options()
+			if tc.cluster || r.Options().MaxRetries != 1 || o.MaxRetries != 0 || o.ReadTimeout != time.Second {
+				t.Errorf("%s: client with retries %d, twin %d", tc.url, r.Options().MaxRetries, o.MaxRetries)
+			}
+		}
+		_ = rdb.Close()
+		_ = once.Close()
 	}
 }
