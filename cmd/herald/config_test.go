@@ -18,6 +18,9 @@ func envOf(kv map[string]string) func(string) (string, bool) {
 	}
 }
 
+// The defaults come from the packages' constants (see settings); written
+// out here as PROTOCOL.md section 7 documents them, so a constant changed
+// without the documentation fails.
 func TestConfigDefaults(t *testing.T) {
 	got, err := parseConfig(nil, envOf(nil), io.Discard)
 	if err != nil {
