@@ -43,11 +43,9 @@
 // connection to any node: Redis Cluster passes every PUBLISH to every node.
 // It costs each publish a trip over the cluster bus to every node; sharded
 // pub/sub (SSUBSCRIBE to the channel's slot, one connection per master) is
-// the next step. The probe is published through some master and comes back
-// over the bus from there, so on Cluster it proves the connection, not
-// that messages from other masters have all arrived: a message merely late
-// is then read from history by the position check and its own copy
-// dropped when it comes, or, with no history, reported as a gap.
+// the next step. The probe is published through every master, as each
+// passes its messages to the node over its own link, in order: once every
+// copy is back, what any master published before has arrived.
 //
 // # Keys
 //

@@ -185,14 +185,17 @@ func (e *Engine) probe(ctx context.Context) error {
 	token := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	if err := e.rdb.Publish(pctx, e.keys.probe(e.cfg.NodeID), token).Err(); err != nil {
+	copies, err := e.sendProbe(pctx, token)
+	if err != nil {
 		return fmt.Errorf("probe: publish: %w", err)
 	}
 	for {
 		select {
 		case got := <-e.probeSeen:
 			if got == token {
-				return nil
+				if copies--; copies == 0 {
+					return nil
+				}
 			}
 		case <-e.psBroken: // the reply is not coming
 			return fmt.Errorf("probe: %w", errConnBroken)
@@ -200,6 +203,28 @@ func (e *Engine) probe(ctx context.Context) error {
 			return fmt.Errorf("probe: no reply: %w", pctx.Err())
 		}
 	}
+}
+
+// sendProbe publishes token on the node's probe channel and returns how
+// many copies of it will come back. On Cluster it is published through
+// every master: each master passes what it publishes to the node over its
+// own link of the cluster bus, in order, so once every master's copy is
+// back, whatever any master published before has arrived too.
+func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
+	channel := e.keys.probe(e.cfg.NodeID)
+	cc, ok := e.rdb.(*goredis.ClusterClient)
+	if !ok {
+		return 1, e.rdb.Publish(ctx, channel, token).Err()
+	}
+	var masters atomic.Int64
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+		masters.Add(1)
+		return m.Publish(ctx, channel, token).Err()
+	})
+	if err == nil && masters.Load() == 0 {
+		err = errors.New("no master known")
+	}
+	return int(masters.Load()), err
 }
 
 // receive reads ps until stop is set and ps closed, delivering messages and
