@@ -91,6 +91,10 @@
 //     epoch left that arrives late is dropped. Publishes on other nodes
 //     can still reuse a seq in the moment before the node notices.
 //
+// A node of a version before the mark leaves it behind seq, so a newer
+// node's next publish of the topic starts a new epoch: nodes that share a
+// Redis are upgraded past it together.
+//
 // While no master is known, calls fail with broker.ErrUnavailable and the
 // pub/sub connection is redialled with backoff; the clients find the new
 // master by themselves (the sentinels name it; the Cluster slot map is read
