@@ -116,18 +116,18 @@ func (s *Server) clientInfo(r *http.Request) (broker.ClientInfo, error) {
 	return info, nil
 }
 
-// tokenProblem is the reason a refused client is told: the verifier's
-// errors are written for it, less the package prefix.
+// tokenProblem is the reason a refused client is told, as written for it
+// by whoever refused the token: auth's Refusal, or a *broker.Error.
 func tokenProblem(err error) string {
 	var e *broker.Error
-	if errors.As(err, &e) {
+	var r *auth.Refusal
+	switch {
+	case errors.As(err, &e):
 		return e.Message
+	case errors.As(err, &r):
+		return r.Reason
 	}
-	msg := err.Error()
-	for _, prefix := range []string{"auth: ", "herald: "} {
-		msg = strings.TrimPrefix(msg, prefix)
-	}
-	return msg
+	return "the token is not valid"
 }
 
 // releasingAcceptor adapts the broker to what transport needs: it opens

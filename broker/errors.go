@@ -33,9 +33,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Err != nil {
-		return fmt.Sprintf("herald: %s: %s: %v", e.Code, e.Message, e.Err)
+		return fmt.Sprintf("herald/broker: %s: %s: %v", e.Code, e.Message, e.Err)
 	}
-	return fmt.Sprintf("herald: %s: %s", e.Code, e.Message)
+	return fmt.Sprintf("herald/broker: %s: %s", e.Code, e.Message)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -13,13 +13,13 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, cause) || CodeOf(err) != CodeUnavailable {
 		t.Errorf("Unavailable(cause) = %v", err)
 	}
-	if !strings.Contains(err.Error(), "connection refused") || !strings.HasPrefix(err.Error(), "herald: unavailable") {
+	if !strings.Contains(err.Error(), "connection refused") || !strings.HasPrefix(err.Error(), "herald/broker: unavailable") {
 		t.Errorf("message %q", err.Error())
 	}
 	if CodeOf(cause) != CodeInternal || errors.Is(Errorf(CodeForbidden, "x"), ErrUnavailable) {
 		t.Error("codes of other errors")
 	}
-	if got := Errorf(CodeForbidden, "no %s", "way").Error(); got != "herald: forbidden: no way" {
+	if got := Errorf(CodeForbidden, "no %s", "way").Error(); got != "herald/broker: forbidden: no way" {
 		t.Errorf("Errorf: %q", got)
 	}
 }

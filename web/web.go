@@ -93,7 +93,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func load(fsys fs.FS) (map[string]*file, error) {
 	entries, err := fs.ReadDir(fsys, "static")
 	if err != nil {
-		return nil, fmt.Errorf("web: reading embedded files: %w", err)
+		return nil, fmt.Errorf("herald/web: reading embedded files: %w", err)
 	}
 	files := make(map[string]*file, len(entries))
 	for _, e := range entries {
@@ -108,7 +108,7 @@ func load(fsys fs.FS) (map[string]*file, error) {
 	}
 	index, ok := files["/index.html"]
 	if !ok {
-		return nil, fmt.Errorf("web: static/index.html is missing")
+		return nil, fmt.Errorf("herald/web: static/index.html is missing")
 	}
 	files["/"] = index
 	return files, nil
@@ -117,7 +117,7 @@ func load(fsys fs.FS) (map[string]*file, error) {
 func loadFile(fsys fs.FS, name string) (*file, error) {
 	body, err := fs.ReadFile(fsys, path.Join("static", name))
 	if err != nil {
-		return nil, fmt.Errorf("web: reading %s: %w", name, err)
+		return nil, fmt.Errorf("herald/web: reading %s: %w", name, err)
 	}
 	ext := path.Ext(name)
 	if strings.HasSuffix(name, ".d.ts") {
@@ -125,7 +125,7 @@ func loadFile(fsys fs.FS, name string) (*file, error) {
 	}
 	ct, ok := contentTypes[ext]
 	if !ok {
-		return nil, fmt.Errorf("web: no content type for %s", name)
+		return nil, fmt.Errorf("herald/web: no content type for %s", name)
 	}
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`

@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"fmt"
-
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/herald-broker/herald/broker"
 )
@@ -48,7 +46,7 @@ func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil
 func checkPatterns(kind string, patterns []string) error {
 	for _, p := range patterns {
 		if !broker.ValidPattern(p) {
-			return fmt.Errorf("%w: %s pattern %q is not a valid pattern", ErrBadAllow, kind, truncate(p))
+			return ErrBadAllow.detail(": %s pattern %q is not a valid pattern", kind, truncate(p))
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,11 +17,11 @@ func (v *Verifier) refusal(t *jwt.Token, err error) error {
 		if len(alg) > maxEchoedAlg {
 			alg = alg[:maxEchoedAlg]
 		}
-		return fmt.Errorf("%w %q, want %s", ErrUnexpectedMethod, alg, v.alg)
+		return ErrUnexpectedMethod.detail(" %q, want %s", alg, v.alg)
 	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable):
-		return fmt.Errorf("%w: %s", ErrMalformed, malformedReason(err))
+		return ErrMalformed.detail(": %s", malformedReason(err))
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return ErrBadSignature
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -32,7 +31,7 @@ func (v *Verifier) refusal(t *jwt.Token, err error) error {
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return ErrNotValidYet
 	default:
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
+		return ErrMalformed.because(err)
 	}
 }
 

@@ -59,7 +59,7 @@ func New(cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	if cfg.Leeway < 0 {
-		return nil, fmt.Errorf("auth: negative leeway %s", cfg.Leeway)
+		return nil, fmt.Errorf("herald/auth: negative leeway %s", cfg.Leeway)
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{alg}),

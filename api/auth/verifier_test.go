@@ -146,8 +146,12 @@ func run(t *testing.T, v *Verifier, cases []refusalCase) {
 			if info.Subject != "" || info.Perms != nil {
 				t.Errorf("a refused token still gave %+v", info)
 			}
-			if !strings.HasPrefix(err.Error(), "auth: ") {
+			if !strings.HasPrefix(err.Error(), "herald/auth: ") {
 				t.Errorf("error %q does not say where it comes from", err)
+			}
+			var r *Refusal
+			if !errors.As(err, &r) || r.Reason == "" || strings.Contains(r.Reason, "herald/") {
+				t.Errorf("error %v gives the client no reason written for it", err)
 			}
 		})
 	}
@@ -243,7 +247,7 @@ func TestTokenWithoutAllowGrantsNothing(t *testing.T) {
 func TestUnexpectedMethodNamesBoth(t *testing.T) {
 	v := newVerifier(t, Config{Secret: testSecret})
 	_, err := v.Verify(sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()))
-	if got, want := err.Error(), `auth: unexpected signing method "none", want HS256`; got != want {
+	if got, want := err.Error(), `herald/auth: unexpected signing method "none", want HS256`; got != want {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 }
@@ -253,11 +257,11 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 func TestMalformedSaysWhichPart(t *testing.T) {
 	v := newVerifier(t, Config{Secret: testSecret})
 	for token, want := range map[string]string{
-		"abc":                                "auth: malformed token: want three dot-separated parts",
-		b64("{") + "." + b64("{}") + ".c2ln": "auth: malformed token: unreadable header",
-		b64(`{"alg":"HS256"}`) + "." + b64("[") + ".c2ln": "auth: malformed token: unreadable claims",
-		b64(`{"alg":"HS256"}`) + "." + b64("{}") + ".!!":  "auth: malformed token: unreadable signature",
-		b64(`{"typ":"JWT"}`) + "." + b64("{}") + ".c2ln":  "auth: malformed token: no signing method (alg)",
+		"abc":                                "herald/auth: malformed token: want three dot-separated parts",
+		b64("{") + "." + b64("{}") + ".c2ln": "herald/auth: malformed token: unreadable header",
+		b64(`{"alg":"HS256"}`) + "." + b64("[") + ".c2ln": "herald/auth: malformed token: unreadable claims",
+		b64(`{"alg":"HS256"}`) + "." + b64("{}") + ".!!":  "herald/auth: malformed token: unreadable signature",
+		b64(`{"typ":"JWT"}`) + "." + b64("{}") + ".c2ln":  "herald/auth: malformed token: no signing method (alg)",
 	} {
 		if _, err := v.Verify(token); err == nil || err.Error() != want {
 			t.Errorf("Verify(%q) = %v, want %q", token, err, want)

@@ -42,7 +42,7 @@ func parseTrusted(item string) (netip.Prefix, error) {
 	if strings.Contains(item, "/") {
 		p, err := netip.ParsePrefix(item)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("limits: trusted proxy %q: %w", item, err)
+			return netip.Prefix{}, fmt.Errorf("herald/limits: trusted proxy %q: %w", item, err)
 		}
 		if p.Addr().Is4In6() {
 			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
@@ -51,7 +51,7 @@ func parseTrusted(item string) (netip.Prefix, error) {
 	}
 	a, err := netip.ParseAddr(item)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("limits: trusted proxy %q: %w", item, err)
+		return netip.Prefix{}, fmt.Errorf("herald/limits: trusted proxy %q: %w", item, err)
 	}
 	a = a.Unmap().WithZone("")
 	return netip.PrefixFrom(a, a.BitLen()), nil

@@ -43,15 +43,15 @@ type ConnConfig struct {
 func (c *ConnConfig) check() error {
 	switch {
 	case c.MaxOpen < 0:
-		return fmt.Errorf("limits: negative open connections per address %d", c.MaxOpen)
+		return fmt.Errorf("herald/limits: negative open connections per address %d", c.MaxOpen)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("limits: connection rate per address %v is not a number of at least 0", c.Rate)
+		return fmt.Errorf("herald/limits: connection rate per address %v is not a number of at least 0", c.Rate)
 	case c.Burst < 0:
-		return fmt.Errorf("limits: negative connection burst per address %d", c.Burst)
+		return fmt.Errorf("herald/limits: negative connection burst per address %d", c.Burst)
 	case c.IPv6Prefix < 0 || c.IPv6Prefix > 128:
-		return fmt.Errorf("limits: IPv6 prefix /%d is not between 0 and 128", c.IPv6Prefix)
+		return fmt.Errorf("herald/limits: IPv6 prefix /%d is not between 0 and 128", c.IPv6Prefix)
 	case c.MaxTracked < 0:
-		return fmt.Errorf("limits: negative table size %d", c.MaxTracked)
+		return fmt.Errorf("herald/limits: negative table size %d", c.MaxTracked)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ type OpenFiles struct {
 // descriptors already open. A test passes a small limit.
 func NewOpenFiles(limit, inUse int) (*OpenFiles, error) {
 	if limit <= 0 || inUse < 0 {
-		return nil, fmt.Errorf("limits: open-file limit %d with %d in use", limit, inUse)
+		return nil, fmt.Errorf("herald/limits: open-file limit %d with %d in use", limit, inUse)
 	}
 	return &OpenFiles{
 		limit:   int64(limit),

@@ -40,7 +40,7 @@ type Config struct {
 }
 
 // ErrUsage is wrapped by every bad command line.
-var ErrUsage = errors.New("bench: bad command line")
+var ErrUsage = errors.New("herald/bench: bad command line")
 
 // Scenarios lists the subcommands in the order help shows them.
 var Scenarios = []string{ScenarioIdle, ScenarioFanout, ScenarioChurn, ScenarioCluster}

@@ -43,7 +43,7 @@ func startFleet(ctx context.Context, sp Spawner, plans []Plan) (*fleet, error) {
 		line, _ := json.Marshal(p)
 		if _, err := proc.Stdin.Write(append(line, '\n')); err != nil {
 			f.stop(time.Second)
-			return nil, fmt.Errorf("bench: sending plan to worker %d: %w", i, err)
+			return nil, fmt.Errorf("herald/bench: sending plan to worker %d: %w", i, err)
 		}
 	}
 	return f, nil
@@ -57,7 +57,7 @@ func (f *fleet) readEvents(i int, r io.Reader) {
 	for sc.Scan() {
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			f.fail(fmt.Errorf("bench: worker %d wrote %q: %w", i, sc.Bytes(), err))
+			f.fail(fmt.Errorf("herald/bench: worker %d wrote %q: %w", i, sc.Bytes(), err))
 			continue
 		}
 		f.mu.Lock()
@@ -174,7 +174,7 @@ func (f *fleet) merged() (WorkerStats, error) {
 	errs = append(errs, f.failures...)
 	for i, r := range f.results {
 		if r == nil {
-			errs = append(errs, fmt.Errorf("bench: worker %d sent no result", i))
+			errs = append(errs, fmt.Errorf("herald/bench: worker %d sent no result", i))
 			continue
 		}
 		mergeStats(&m, r)

@@ -17,7 +17,7 @@ const (
 )
 
 // ErrFrame is wrapped by every framing violation the server commits.
-var ErrFrame = errors.New("bench: bad frame from server")
+var ErrFrame = errors.New("herald/bench: bad frame from server")
 
 // frameHeader is what one server frame's header says.
 type frameHeader struct {

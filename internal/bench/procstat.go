@@ -15,15 +15,15 @@ const clockTicks = 100
 func ProcRSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("bench: rss of %d: %w", pid, err)
+		return 0, fmt.Errorf("herald/bench: rss of %d: %w", pid, err)
 	}
 	i := bytes.Index(b, []byte("VmRSS:"))
 	if i < 0 {
-		return 0, fmt.Errorf("bench: rss of %d: no VmRSS", pid)
+		return 0, fmt.Errorf("herald/bench: rss of %d: no VmRSS", pid)
 	}
 	kib, ok := parseInt(bytes.TrimLeft(b[i+len("VmRSS:"):], " \t"))
 	if !ok {
-		return 0, fmt.Errorf("bench: rss of %d: unreadable VmRSS", pid)
+		return 0, fmt.Errorf("herald/bench: rss of %d: unreadable VmRSS", pid)
 	}
 	return kib, nil
 }
@@ -33,7 +33,7 @@ func ProcRSS(pid int) (int64, error) {
 func ProcCPU(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("bench: cpu of %d: %w", pid, err)
+		return 0, fmt.Errorf("herald/bench: cpu of %d: %w", pid, err)
 	}
 	return parseStatCPU(b)
 }
@@ -41,16 +41,16 @@ func ProcCPU(pid int) (float64, error) {
 func parseStatCPU(b []byte) (float64, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("bench: /proc stat: no command name")
+		return 0, fmt.Errorf("herald/bench: /proc stat: no command name")
 	}
 	f := bytes.Fields(b[i+1:]) // f[0] is field 3, the state
 	if len(f) < 13 {
-		return 0, fmt.Errorf("bench: /proc stat: %d fields", len(f))
+		return 0, fmt.Errorf("herald/bench: /proc stat: %d fields", len(f))
 	}
 	utime, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	stime, err2 := strconv.ParseInt(string(f[12]), 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bench: /proc stat: unreadable times")
+		return 0, fmt.Errorf("herald/bench: /proc stat: unreadable times")
 	}
 	return float64(utime+stime) / clockTicks, nil
 }

@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config, sp Spawner, log io.Writer) (*Report, e
 	merged, mergeErr := f.merged()
 	r.fill(cfg, merged, pubs)
 	if errors.Is(runErr, context.DeadlineExceeded) && ctx.Err() == nil {
-		runErr = fmt.Errorf("bench: the run reached its --deadline of %v before it was done", cfg.Deadline)
+		runErr = fmt.Errorf("herald/bench: the run reached its --deadline of %v before it was done", cfg.Deadline)
 	}
 	return r, errors.Join(runErr, wrapIf("finishing", finishErr), mergeErr)
 }
@@ -53,7 +53,7 @@ func wrapIf(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("bench: %s: %w", what, err)
+	return fmt.Errorf("herald/bench: %s: %w", what, err)
 }
 
 // runPhases waits for the workers to connect, then holds, publishes or
@@ -61,10 +61,10 @@ func wrapIf(what string, err error) error {
 func runPhases(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *Report) error {
 	if cfg.Scenario != ScenarioChurn {
 		if err := waitFor(ctx, f.allReady); err != nil {
-			return fmt.Errorf("bench: connecting did not finish: %w", err)
+			return fmt.Errorf("herald/bench: connecting did not finish: %w", err)
 		}
 		if f.total().Connected == 0 {
-			return errors.New("bench: no connection could be opened and subscribed")
+			return errors.New("herald/bench: no connection could be opened and subscribed")
 		}
 		r.ServerRSSSubscribedKiB = serverRSS(cfg.ServerPIDs)
 	}

@@ -32,20 +32,20 @@ type ExecSpawner struct{}
 func (ExecSpawner) Spawn(_ context.Context, index int) (*WorkerProc, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("bench: finding own executable: %w", err)
+		return nil, fmt.Errorf("herald/bench: finding own executable: %w", err)
 	}
 	cmd := exec.Command(self, "worker")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("bench: worker %d: %w", index, err)
+		return nil, fmt.Errorf("herald/bench: worker %d: %w", index, err)
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("bench: worker %d: %w", index, err)
+		return nil, fmt.Errorf("herald/bench: worker %d: %w", index, err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: starting worker %d: %w", index, err)
+		return nil, fmt.Errorf("herald/bench: starting worker %d: %w", index, err)
 	}
 	return &WorkerProc{
 		Stdin: in, Stdout: out, PID: cmd.Process.Pid,

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-var errServerError = errors.New("bench: server answered error")
+var errServerError = errors.New("herald/bench: server answered error")
 
 // worker holds one worker process's connections and counters.
 type worker struct {
@@ -44,11 +44,11 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	lines := bufio.NewReader(in)
 	first, err := lines.ReadBytes('\n')
 	if err != nil && len(first) == 0 {
-		return fmt.Errorf("bench: worker reading plan: %w", err)
+		return fmt.Errorf("herald/bench: worker reading plan: %w", err)
 	}
 	var p Plan
 	if err := json.Unmarshal(first, &p); err != nil {
-		return fmt.Errorf("bench: worker plan: %w", err)
+		return fmt.Errorf("herald/bench: worker plan: %w", err)
 	}
 	ctx, cancel := context.WithDeadline(ctx, p.Deadline)
 	defer cancel()

@@ -33,7 +33,7 @@ import (
 const readBufSize = 4096
 
 // ErrClosed is returned once the server has closed the WebSocket.
-var ErrClosed = errors.New("bench: closed by server")
+var ErrClosed = errors.New("herald/bench: closed by server")
 
 // CloseError is the close code the server sent.
 type CloseError struct{ Code int }

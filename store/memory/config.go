@@ -47,15 +47,15 @@ type Config struct {
 func (c Config) Validate() error {
 	switch {
 	case c.HistorySize < 0:
-		return fmt.Errorf("memory: history size %d is negative", c.HistorySize)
+		return fmt.Errorf("herald/memory: history size %d is negative", c.HistorySize)
 	case c.HistoryTTL < 0:
-		return fmt.Errorf("memory: history TTL %v is negative", c.HistoryTTL)
+		return fmt.Errorf("herald/memory: history TTL %v is negative", c.HistoryTTL)
 	case c.MaxHistoryBytes < 0:
-		return fmt.Errorf("memory: max history bytes %d is negative", c.MaxHistoryBytes)
+		return fmt.Errorf("herald/memory: max history bytes %d is negative", c.MaxHistoryBytes)
 	case c.IdempotencyTTL < 0:
-		return fmt.Errorf("memory: idempotency TTL %v is negative", c.IdempotencyTTL)
+		return fmt.Errorf("herald/memory: idempotency TTL %v is negative", c.IdempotencyTTL)
 	case c.IdempotencyKeysPerTopic < 0:
-		return fmt.Errorf("memory: idempotency key bound %d is negative", c.IdempotencyKeysPerTopic)
+		return fmt.Errorf("herald/memory: idempotency key bound %d is negative", c.IdempotencyKeysPerTopic)
 	}
 	return nil
 }

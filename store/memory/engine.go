@@ -18,7 +18,7 @@ import (
 )
 
 // ErrClosed is wrapped (as unavailable) by calls made after Close.
-var ErrClosed = errors.New("herald: memory engine closed")
+var ErrClosed = errors.New("herald/memory: engine closed")
 
 // Engine keeps topic state in memory. Build it with New; stop it with Close.
 type Engine struct {
