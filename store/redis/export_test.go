@@ -37,3 +37,7 @@ func TrackedTopics(e *Engine) int {
 func PublishRoundTrips(e *Engine) (roundTrips, calls uint64) {
 	return e.pubs.roundTrips.Load(), e.pubs.calls.Load()
 }
+
+// MaxSenders is how many pipelines of publishes one client has in flight
+// at most.
+const MaxSenders = maxSenders

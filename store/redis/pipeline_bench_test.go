@@ -20,7 +20,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 		newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100}),
 		newEngine(b, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100}),
 	}
-	for _, perProc := range []int{1, 4, 16} {
+	for _, perProc := range []int{1, 2, 4, 16} {
 		publishers := perProc * runtime.GOMAXPROCS(0)
 		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
 			var next atomic.Uint64

@@ -125,9 +125,31 @@ func waitTrips(t *testing.T, e *redis.Engine, n uint64) {
 	}
 }
 
-// A publisher whose context ends returns at once, told what it may have
-// done, while the pipeline goes on for the others: a call that was sent may
-// have run (and here does), one still waiting for its turn never goes.
+// fill sends as many publishes as a client has pipelines in flight, while
+// Redis is busy, so that the next ones wait. The returned func waits for
+// them to succeed.
+func fill(t *testing.T, e *redis.Engine, topic string) (wait func()) {
+	t.Helper()
+	trips0, _ := redis.PublishRoundTrips(e)
+	errs := make(chan error, redis.MaxSenders)
+	for range redis.MaxSenders {
+		go func() { _, err := e.Publish(context.Background(), request(topic)); errs <- err }()
+	}
+	waitTrips(t, e, trips0+redis.MaxSenders)
+	time.Sleep(50 * time.Millisecond) // counted as they start: now they are written
+	return func() {
+		t.Helper()
+		for range redis.MaxSenders {
+			if err := <-errs; err != nil {
+				t.Fatalf("a publish in flight: %v", err)
+			}
+		}
+	}
+}
+
+// A publisher whose context ends while its publish waits for its turn
+// returns at once, told nothing was published, and it is not; the others
+// go on together.
 func TestCancelledPublishReturnsWhileOthersGoOn(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newEngine(t, srv.URL(), redis.Config{HistorySize: 100, Timeout: 5 * time.Second,
@@ -135,65 +157,50 @@ func TestCancelledPublishReturnsWhileOthersGoOn(t *testing.T) {
 	mustPublish(t, e, request("cancel"))
 	trips0, calls0 := redis.PublishRoundTrips(e)
 	slept := busy(t, srv, time.Second)
+	filled := fill(t, e, "cancel")
 
+	ctx, cancel := context.WithCancel(context.Background())
+	cancelled := request("cancel")
+	cancelledErr := make(chan error, 1)
+	go func() { _, err := e.Publish(ctx, cancelled); cancelledErr <- err }()
 	type outcome struct {
-		req broker.PublishRequest
 		res broker.PublishResult
 		err error
 	}
-	publish := func(ctx context.Context, out chan<- outcome) broker.PublishRequest {
-		req := request("cancel")
-		go func() {
-			res, err := e.Publish(ctx, req)
-			out <- outcome{req, res, err}
-		}()
-		return req
+	others := make(chan outcome, 8)
+	for range cap(others) {
+		go func() { res, err := e.Publish(ctxFor(t), request("cancel")); others <- outcome{res, err} }()
 	}
-	sentCtx, cancelSent := context.WithCancel(context.Background())
-	sentOut := make(chan outcome, 1)
-	publish(sentCtx, sentOut)
-	waitTrips(t, e, trips0+1) // it went at once, and Redis holds it
-	waitingCtx, cancelWaiting := context.WithCancel(context.Background())
-	waitingOut := make(chan outcome, 1)
-	waiting := publish(waitingCtx, waitingOut)
-	othersOut := make(chan outcome, 8)
-	for range cap(othersOut) {
-		publish(ctxFor(t), othersOut)
-	}
-	time.Sleep(50 * time.Millisecond) // they queue behind the one Redis holds
+	time.Sleep(50 * time.Millisecond) // they wait behind the ones Redis holds
 
 	start := time.Now()
-	cancelSent()
-	cancelWaiting()
-	got := <-sentOut
-	wantOutcomeUnknown(t, "a sent publish whose context ended", got.err)
-	got = <-waitingOut
-	wantNothingPublished(t, "a waiting publish whose context ended", got.err)
+	cancel()
+	wantNothingPublished(t, "a waiting publish whose context ended", <-cancelledErr)
 	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("cancelled publishers returned %v after their contexts ended, with Redis busy", d)
+		t.Fatalf("the cancelled publisher returned %v after its context ended, with Redis busy", d)
 	}
-
 	seqs := map[uint64]bool{}
-	for range cap(othersOut) {
-		o := <-othersOut
+	for range cap(others) {
+		o := <-others
 		if o.err != nil || seqs[o.res.Seq] {
-			t.Fatalf("a publish beside the cancelled ones: %+v %v", o.res, o.err)
+			t.Fatalf("a publish beside the cancelled one: %+v %v", o.res, o.err)
 		}
 		seqs[o.res.Seq] = true
 	}
+	filled()
 	if err := <-slept; err != nil {
-		t.Fatalf("busy script: %v", err)
+		t.Fatal(err)
 	}
 	trips, calls := redis.PublishRoundTrips(e)
-	if trips-trips0 != 2 || calls-calls0 != 1+8 {
-		t.Fatalf("%d calls in %d round trips, want the sent one, then the 8 others in one", calls-calls0, trips-trips0)
+	if trips-trips0 != redis.MaxSenders+1 || calls-calls0 != redis.MaxSenders+8 {
+		t.Fatalf("%d calls in %d round trips, want the %d in flight, then the 8 others in one", calls-calls0, trips-trips0, redis.MaxSenders)
 	}
 	h, err := e.History(ctxFor(t), "cancel", 0, 0)
-	if err != nil || h.Seq != 1+1+8 {
-		t.Fatalf("history: %+v %v, want seq 10: the first, the sent one, the 8 others", h.Position, err)
+	if err != nil || h.Seq != 1+redis.MaxSenders+8 {
+		t.Fatalf("history: %+v %v, want seq %d", h.Position, err, 1+redis.MaxSenders+8)
 	}
 	for _, m := range h.Messages {
-		if m.ID == waiting.ID {
+		if m.ID == cancelled.ID {
 			t.Fatalf("the publish cancelled before its turn is in history at seq %d", m.Seq)
 		}
 	}
@@ -209,35 +216,41 @@ func TestScriptFlushUnderABatchIsReloaded(t *testing.T) {
 	mustPublish(t, e, request("flush"))
 	flusher := admin(t, srv.Addr())
 	do(t, flusher, "PING") // connected before Redis is busy, so its FLUSH waits in line
-	trips0, calls0 := redis.PublishRoundTrips(e)
-	slept := busy(t, srv, 500*time.Millisecond)
-	errs := make(chan error, 9)
-	publish := func() {
-		go func() { _, err := e.Publish(ctxFor(t), request("flush")); errs <- err }()
+	// So are the engine's: a connection opened while Redis is busy would
+	// write its publish after its handshake, behind the FLUSH.
+	slept := busy(t, srv, 200*time.Millisecond)
+	fill(t, e, "warm")()
+	if err := <-slept; err != nil {
+		t.Fatal(err)
 	}
-	publish()
-	waitTrips(t, e, trips0+1) // Redis holds it; the flush comes after it
+	trips0, calls0 := redis.PublishRoundTrips(e)
+	slept = busy(t, srv, 500*time.Millisecond)
+	filled := fill(t, e, "flush") // Redis holds them; the flush comes after them
 	flushed := make(chan error, 1)
 	go func() { flushed <- flusher.ScriptFlush(context.Background()).Err() }()
-	for range cap(errs) - 1 {
-		publish()
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() { _, err := e.Publish(ctxFor(t), request("flush")); errs <- err }()
 	}
 	for range cap(errs) {
 		if err := <-errs; err != nil {
 			t.Fatalf("publish after SCRIPT FLUSH: %v", err)
 		}
 	}
+	filled()
 	for _, err := range []error{<-slept, <-flushed} {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	trips, calls := redis.PublishRoundTrips(e)
-	if trips-trips0 != 3 || calls-calls0 != 1+8+8 {
-		t.Fatalf("%d calls in %d round trips, want the first, the 8 others, and the 8 again with the script", calls-calls0, trips-trips0)
+	if trips-trips0 != redis.MaxSenders+2 || calls-calls0 != redis.MaxSenders+8+8 {
+		t.Fatalf("%d calls in %d round trips, want the %d in flight, the 8 others, and the 8 again with the script",
+			calls-calls0, trips-trips0, redis.MaxSenders)
 	}
-	if h, err := e.History(ctxFor(t), "flush", 0, 0); err != nil || h.Seq != 10 || len(h.Messages) != 10 {
-		t.Fatalf("history: %+v with %d messages, %v; want 10 of each", h.Position, len(h.Messages), err)
+	want := uint64(1 + redis.MaxSenders + 8)
+	if h, err := e.History(ctxFor(t), "flush", 0, 0); err != nil || h.Seq != want || len(h.Messages) != int(want) {
+		t.Fatalf("history: %+v with %d messages, %v; want %d of each", h.Position, len(h.Messages), err, want)
 	}
 }
 
