@@ -12,7 +12,7 @@ import (
 
 // Config are the engine's settings. Zero durations take the defaults below.
 type Config struct {
-	URL            string        // redis://host:port/db
+	URL            string        // redis[s]://, redis[s]+sentinel:// or redis[s]+cluster:// (see the package doc)
 	NodeID         string        // this node's name; default: a random one
 	HistorySize    int           // messages kept per topic; 0: no history
 	HistoryTTL     time.Duration // how long a topic outlives its last publish; default 10m
