@@ -111,8 +111,10 @@ func (e *Engine) clock() int64 { return e.now().UnixNano() }
 
 func (e *Engine) ttl() int64 { return int64(e.cfg.HistoryTTL) }
 
-// Close stops the janitor and waits for it, or for ctx. Calls made after
-// Close fail with ErrClosed.
+// Close stops the janitor and returns once it has stopped. A sweep in
+// progress is finished first even when ctx ends (it only frees memory,
+// and never waits on anything); then ctx's error is returned. Calls made
+// after Close fail with ErrClosed.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
@@ -122,6 +124,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	case <-e.done:
 		return nil
 	case <-ctx.Done():
+		<-e.done
 		return ctx.Err()
 	}
 }
