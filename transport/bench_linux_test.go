@@ -20,7 +20,7 @@ func BenchmarkFrameWrite(b *testing.B) {
 	for _, frames := range []int{1, 16} {
 		b.Run(fmt.Sprintf("%dframes", frames), func(b *testing.B) {
 			fds := tcpPair(b)
-			l := &loop{iov: make([]unix.Iovec, 0, maxIovecs)}
+			l := &loop{iov: make([]unix.Iovec, 0, maxBatch)}
 			lim := &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1}
 			c := newConn(nopDriver{}, lim)
 			c.fd, c.live = int32(fds[0]), true

@@ -17,7 +17,6 @@ import (
 const (
 	readBufferSize = 64 << 10           // one per loop, shared by its connections
 	readBudget     = 2 * readBufferSize // per connection per wake, so one peer cannot starve the rest
-	maxIovecs      = 1024               // IOV_MAX on Linux
 	maxEvents      = 256
 )
 
@@ -62,7 +61,7 @@ func newLoop(srv *Server) (*loop, error) {
 		srv:    srv,
 		log:    srv.log,
 		buf:    make([]byte, readBufferSize),
-		iov:    make([]unix.Iovec, 0, maxIovecs),
+		iov:    make([]unix.Iovec, 0, maxBatch),
 		done:   make(chan struct{}),
 	}, nil
 }

@@ -28,7 +28,7 @@ func (l *loop) flushPending() {
 // full; a full socket is flushed again on its EPOLLOUT edge.
 func (l *loop) flush(c *conn) {
 	for c.live {
-		l.bufs = c.batch(l.bufs[:0], maxIovecs)
+		l.bufs = c.batch(l.bufs[:0], maxBatch)
 		if len(l.bufs) == 0 {
 			c.written(0)
 			return
