@@ -53,14 +53,16 @@ const maxBatch = 64
 // two did alike.
 const maxSenders = 2
 
-// pipeliner is the client a group sends through.
-type pipeliner interface {
+// scriptClient is the client a group sends through: a call alone as a
+// command, calls together as a pipeline.
+type scriptClient interface {
+	goredis.Scripter
 	Pipeline() goredis.Pipeliner
 }
 
 // groupKey names a connection group.
 type groupKey struct {
-	client pipeliner
+	client scriptClient
 }
 
 // errNoTurn is what a call whose context ended before it was sent wraps.
@@ -71,13 +73,13 @@ var errNoTurn = fmt.Errorf("herald/redis: ended before its turn in the pipeline:
 
 // run sends the script call through c's group and returns its reply.
 //
-// A caller that sends its own call waits for the reply whatever ctx does,
-// within the client's read timeout, as go-redis does for a call of its
-// own. A caller whose call waits, or went in another's pipeline, returns
-// when ctx ends: with an error wrapping ctx's and errNoTurn when the call
-// was not sent, with ctx's alone when it was, and then the pipeline goes
-// on without it and the call may run.
-func (p *pipelines) run(ctx context.Context, c pipeliner, script *goredis.Script, keys []string, args ...any) (string, error) {
+// A caller that sends its own call sends it as Script.Run does, as before
+// batching, and so waits for its reply within the client's read timeout
+// whatever ctx does. A caller whose call waits, or went in another's
+// pipeline, returns when ctx ends: with an error wrapping ctx's and
+// errNoTurn when the call was not sent, with ctx's alone when it was, and
+// then the pipeline goes on without it and the call may run.
+func (p *pipelines) run(ctx context.Context, c scriptClient, script *goredis.Script, keys []string, args ...any) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("%w: %w", err, errNoTurn)
 	}
@@ -88,20 +90,28 @@ func (p *pipelines) run(ctx context.Context, c pipeliner, script *goredis.Script
 	if s == nil {
 		return b.wait(ctx, call)
 	}
-	// A place in flight was free, so no call waits: this one goes now,
-	// alone, on its caller's goroutine.
-	s.batch = append(s.batch[:0], call)
-	s.send(p, s.batch)
-	clear(s.batch)
-	p.handOff(b, s)
-	<-call.done
-	reply, err := call.reply, call.err
 	call.release()
-	return reply, err
+	// A place in flight was free, so no call waits: this one goes now,
+	// alone, on its caller's goroutine and with its context, as it did
+	// before batching.
+	p.count(1)
+	cmd := script.EvalSha(ctx, c, keys, args...)
+	if goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // see sender.send
+		p.count(1)
+		cmd = script.Eval(ctx, c, keys, args...)
+	}
+	p.handOff(b, s)
+	return cmd.Text()
+}
+
+// count counts a round trip of calls.
+func (p *pipelines) count(calls int) {
+	p.roundTrips.Add(1)
+	p.calls.Add(uint64(calls))
 }
 
 // group returns c's batcher, made on first use.
-func (p *pipelines) group(c pipeliner) *batcher {
+func (p *pipelines) group(c scriptClient) *batcher {
 	k := groupKey{client: c}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -200,7 +210,7 @@ func (c *scriptCall) finish() {
 // senders.
 type batcher struct {
 	p      *pipelines
-	client pipeliner
+	client scriptClient
 
 	mu      sync.Mutex
 	queue   []*scriptCall
@@ -334,8 +344,7 @@ func (s *sender) send(p *pipelines, batch []*scriptCall) {
 
 // exec sends what s.pipe holds. Its error is on the calls' own commands.
 func (s *sender) exec(ctx context.Context, p *pipelines, calls int) {
-	p.roundTrips.Add(1)
-	p.calls.Add(uint64(calls))
+	p.count(calls)
 	_, _ = s.pipe.Exec(ctx)
 }
 
