@@ -24,6 +24,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 		publishers := perProc * runtime.GOMAXPROCS(0)
 		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
 			var next atomic.Uint64
+			trips0, calls0 := roundTrips(nodes)
 			b.ReportAllocs()
 			b.SetParallelism(perProc)
 			b.RunParallel(func(pb *testing.PB) {
@@ -38,6 +39,17 @@ func BenchmarkPublishParallel(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "publishes/s")
+			trips, calls := roundTrips(nodes)
+			b.ReportMetric(float64(calls-calls0)/float64(trips-trips0), "calls/roundtrip")
 		})
 	}
+}
+
+// roundTrips sums the publish round trips of nodes and the calls in them.
+func roundTrips(nodes []*redis.Engine) (trips, calls uint64) {
+	for _, e := range nodes {
+		t, c := redis.PublishRoundTrips(e)
+		trips, calls = trips+t, calls+c
+	}
+	return trips, calls
 }
