@@ -1,0 +1,112 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The settings tables of README.md and docs/protocol.md section 7 list
+// every setting the parser reads, with its flag and default, and nothing
+// the parser does not know: the table in config.go is the one source.
+func TestDocsListEverySetting(t *testing.T) {
+	for _, doc := range []string{"../../README.md", "../../docs/protocol.md"} {
+		rows := settingRows(t, doc)
+		for _, s := range settings {
+			row, ok := rows[s.env]
+			if !ok {
+				t.Errorf("%s: no row for %s", doc, s.env)
+				continue
+			}
+			if !strings.Contains(row, "`--"+s.flag+"`") {
+				t.Errorf("%s: the row of %s does not name its flag --%s: %s", doc, s.env, s.flag, row)
+			}
+			if s.def != "" && !strings.Contains(row, "`"+s.def+"`") {
+				t.Errorf("%s: the row of %s does not give its default %q: %s", doc, s.env, s.def, row)
+			}
+			delete(rows, s.env)
+		}
+		for env := range rows {
+			t.Errorf("%s: a row for %s, which no setting reads", doc, env)
+		}
+	}
+}
+
+var settingRow = regexp.MustCompile("^\\| `(HERALD_[A-Z0-9_]+)` \\|")
+
+// settingRows returns the table rows of doc that start with a setting's
+// variable, by variable.
+func settingRows(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	text, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make(map[string]string)
+	for _, line := range strings.Split(string(text), "\n") {
+		if m := settingRow.FindStringSubmatch(line); m != nil {
+			rows[m[1]] = line
+		}
+	}
+	if len(rows) == 0 {
+		t.Fatalf("%s has no settings table", doc)
+	}
+	return rows
+}
+
+// The error codes and close codes of docs/protocol.md are exactly those
+// the code declares: broker's Code and Close constants, and api's own
+// HTTP-only codes. The source is read rather than a list kept here, so a
+// new constant without its line in the reference fails.
+func TestDocsListEveryCode(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errorCodes := declared(t, `(?m)^\s+\w+\s+(?:broker\.)?Code = "([a-z_]+)"`,
+		"../../broker/errors.go", "../../api/reply.go")
+	closeCodes := declared(t, `(?m)^\s+Close\w+\s+= (\d{4})`, "../../broker/conn.go")
+	compare(t, "error code", errorCodes, matches(string(doc), "(?m)^\\| `([a-z_]+)` \\| \\d{3} \\|"))
+	compare(t, "close code", closeCodes, matches(string(doc), `(?m)^\| (\d{4}) \|`))
+}
+
+func declared(t *testing.T, pattern string, files ...string) map[string]bool {
+	t.Helper()
+	out := make(map[string]bool)
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range matches(string(src), pattern) {
+			out[k] = true
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no declarations of %q in %v", pattern, files)
+	}
+	return out
+}
+
+func matches(text, pattern string) map[string]bool {
+	out := make(map[string]bool)
+	for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(text, -1) {
+		out[m[1]] = true
+	}
+	return out
+}
+
+func compare(t *testing.T, what string, code, doc map[string]bool) {
+	t.Helper()
+	for c := range code {
+		if !doc[c] {
+			t.Errorf("%s %s is declared but not in docs/protocol.md", what, c)
+		}
+	}
+	for c := range doc {
+		if !code[c] {
+			t.Errorf("docs/protocol.md lists %s %s, which the code does not declare", what, c)
+		}
+	}
+}
