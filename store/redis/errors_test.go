@@ -243,9 +243,9 @@ func TestPublishIsNotRetriedAfterItWasSent(t *testing.T) {
 	for _, key := range []string{"", "k1"} {
 		t.Run("key="+key, func(t *testing.T) {
 			srv := redistest.Start(t)
-			px := startProxy(t, srv.Addr())
+			px := redistest.StartProxy(t, srv.Addr())
 			prefix := uniquePrefix(t)
-			e := newEngine(t, "redis://"+px.addr()+"/0", redis.Config{
+			e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{
 				Prefix: prefix, HistorySize: 10, Timeout: 5 * time.Second,
 				ProbeInterval: time.Hour, CheckInterval: time.Hour,
 			})
@@ -267,9 +267,9 @@ func TestPublishIsNotRetriedAfterItWasSent(t *testing.T) {
 // publishThenCut publishes with Redis's replies swallowed, waits until Redis
 // ran the publish (meta's seq is 2), then breaks every connection and
 // returns what Publish answered.
-func publishThenCut(t *testing.T, px *proxy, e *redis.Engine, a *goredis.Client, meta, key string) (broker.PublishResult, error) {
+func publishThenCut(t *testing.T, px *redistest.Proxy, e *redis.Engine, a *goredis.Client, meta, key string) (broker.PublishResult, error) {
 	t.Helper()
-	px.silence()
+	px.Silence()
 	type outcome struct {
 		res broker.PublishResult
 		err error
@@ -282,8 +282,8 @@ func publishThenCut(t *testing.T, px *proxy, e *redis.Engine, a *goredis.Client,
 		done <- outcome{res, err}
 	}()
 	ran := eventually(func() bool { return a.HGet(ctxFor(t), meta, "seq").Val() == "2" })
-	px.cut()
-	px.restore()
+	px.Cut()
+	px.Restore()
 	got := <-done
 	if !ran {
 		t.Fatalf("the publish never ran in Redis: %v", got.err)

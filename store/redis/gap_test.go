@@ -47,10 +47,10 @@ func publishN(t *testing.T, e broker.Engine, topic string, n int) broker.Publish
 // for the others: never a silent jump from 10 to 211.
 func TestLossWhileDisconnectedIsReportedAsGap(t *testing.T) {
 	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr())
+	px := redistest.StartProxy(t, srv.Addr())
 	prefix := uniquePrefix(t)
 	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 100})[0]
-	sub := newEngine(t, "redis://"+px.addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub", HistorySize: 100})
+	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub", HistorySize: 100})
 	rec := newRecorder()
 	sub.Attach(rec)
 	mustSubscribe(t, sub, "loss")
@@ -61,12 +61,12 @@ func TestLossWhileDisconnectedIsReportedAsGap(t *testing.T) {
 		rec.waitCovered(t, topic, res.Epoch, 10)
 	}
 
-	px.cut()
+	px.Cut()
 	epochs := map[string]string{}
 	for _, topic := range topics {
 		epochs[topic] = publishN(t, pub, topic, 300).Epoch
 	}
-	px.restore()
+	px.Restore()
 	for _, topic := range topics {
 		got := summary(rec.waitCovered(t, topic, epochs[topic], 310))
 		if want := "m1-10 g11-210 m211-310"; got != want {

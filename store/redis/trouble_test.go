@@ -132,10 +132,10 @@ func TestRedisOutageAndReturn(t *testing.T) {
 
 func TestSilentPubSubConnectionIsReplaced(t *testing.T) {
 	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr())
+	px := redistest.StartProxy(t, srv.Addr())
 	prefix := uniquePrefix(t)
 	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 10})[0]
-	sub := newEngine(t, "redis://"+px.addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub", HistorySize: 10})
+	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub", HistorySize: 10})
 	rec := newRecorder()
 	sub.Attach(rec)
 	mustSubscribe(t, sub, "quiet")
@@ -143,7 +143,7 @@ func TestSilentPubSubConnectionIsReplaced(t *testing.T) {
 	mustPublish(t, pub, request("quiet"))
 	rec.waitFor(t, "quiet", 1)
 
-	px.silence() // every open connection now swallows what Redis sends
+	px.Silence() // every open connection now swallows what Redis sends
 	mustPublish(t, pub, request("quiet"))
 	rec.waitFor(t, "quiet", 2) // recovered through a new connection
 	if !eventually(func() bool {
@@ -176,14 +176,14 @@ func TestClose(t *testing.T) {
 
 func TestPublishedWhileThePubSubConnectionWasDownIsRecovered(t *testing.T) {
 	srv := redistest.Start(t)
-	px := startProxy(t, srv.Addr())
+	px := redistest.StartProxy(t, srv.Addr())
 	prefix := uniquePrefix(t)
 	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 10})[0]
 	// No probes, no periodic check, no later publish, and a probe still
 	// on its way when the connection breaks would time out only after the
 	// test's wait: only noticing that the connection broke can bring back
 	// in time what was published meanwhile.
-	sub := newEngine(t, "redis://"+px.addr()+"/0", redis.Config{
+	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{
 		Prefix: prefix, NodeID: "sub", HistorySize: 10,
 		ProbeInterval: time.Hour, CheckInterval: time.Hour, Timeout: 2 * waitTimeout,
 	})
@@ -193,9 +193,9 @@ func TestPublishedWhileThePubSubConnectionWasDownIsRecovered(t *testing.T) {
 	mustPublish(t, pub, request("drop"))
 	rec.waitFor(t, "drop", 1)
 
-	px.cut()
+	px.Cut()
 	lost := mustPublish(t, pub, request("drop"))
-	px.restore()
+	px.Restore()
 	got := rec.waitFor(t, "drop", 2)
 	if got[1].Seq != lost.Seq {
 		t.Fatalf("after the drop: got seq %d, want the lost %d", got[1].Seq, lost.Seq)
