@@ -128,8 +128,20 @@ func holdPatterns(ctx context.Context, t *testing.T, url string, conns int, patt
 // pingFlood has conns connections send 125-byte pings as fast as they can
 // and never read.
 func pingFlood(ctx context.Context, t *testing.T, url string, conns int) {
-	payload := strings.Repeat("p", 125)
-	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewPingFrame([]byte(payload))))
+	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewPingFrame([]byte(strings.Repeat("p", 125)))))
+	keepOpen(ctx, url, conns, func(c net.Conn) {
+		for ctx.Err() == nil {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write(frame); err != nil {
+				return // closed by the server: open another
+			}
+		}
+	})
+}
+
+// keepOpen keeps conns WebSocket connections open until ctx ends, each
+// given to use until it returns, then closed and replaced.
+func keepOpen(ctx context.Context, url string, conns int, use func(net.Conn)) {
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Add(1)
@@ -141,12 +153,9 @@ func pingFlood(ctx context.Context, t *testing.T, url string, conns int) {
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				for ctx.Err() == nil {
-					c.SetWriteDeadline(time.Now().Add(time.Second))
-					if _, err := c.Write(frame); err != nil {
-						break // closed by the server: open another
-					}
-				}
+				stop := context.AfterFunc(ctx, func() { c.Close() })
+				use(c)
+				stop()
 				c.Close()
 			}
 		}()
@@ -222,25 +231,10 @@ func halfUpgrades(ctx context.Context, t *testing.T, base string, conns int) {
 // and never finish it.
 func openFragments(ctx context.Context, t *testing.T, url string, conns int) {
 	first := ws.MustCompileFrame(ws.MaskFrame(ws.NewFrame(ws.OpText, false, []byte(strings.Repeat("f", 60<<10)))))
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := soakDial(ctx, url)
-				if err != nil {
-					time.Sleep(100 * time.Millisecond)
-					continue
-				}
-				c.Write(first)
-				go func() { <-ctx.Done(); c.Close() }()
-				drain(c) // until the server closes it
-				c.Close()
-			}
-		}()
-	}
-	wg.Wait()
+	keepOpen(ctx, url, conns, func(c net.Conn) {
+		c.Write(first)
+		drain(c) // until the server closes it
+	})
 }
 
 func soakDial(ctx context.Context, url string) (net.Conn, error) {
