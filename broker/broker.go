@@ -52,6 +52,9 @@ type Config struct {
 	Tokens TokenVerifier
 	// CommandTimeout bounds the engine calls of one client command.
 	CommandTimeout time.Duration
+	// Backpressure, when set, is waited on before each publish, over HTTP
+	// and WebSocket alike.
+	Backpressure Backpressure
 }
 
 // TokenVerifier turns a client token into what it grants; api implements
@@ -190,6 +193,9 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempot
 // publish gives a checked message its id and time and hands it to the
 // engine; data is the engine's from here on.
 func (b *Broker) publish(ctx context.Context, topic string, data []byte, key string) (PublishResult, error) {
+	if err := b.holdBack(ctx); err != nil {
+		return PublishResult{}, err
+	}
 	start := time.Now()
 	res, err := b.engine.Publish(ctx, PublishRequest{
 		Topic:          topic,

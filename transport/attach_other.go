@@ -8,7 +8,10 @@ import (
 
 // loop has no implementation off Linux: every connection takes the
 // portable path.
-type loop struct{ done chan struct{} }
+type loop struct {
+	done chan struct{}
+	lag  loopLag // never stamped: the portable path is not measured
+}
 
 func (l *loop) stop(force bool) {}
 

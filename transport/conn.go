@@ -61,9 +61,15 @@ type conn struct {
 	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame
 	msgSince  atomic.Int64 // monotonic start of an unfinished fragmented message; 0: none
-	fd        int32        // the epoll path's descriptor
-	gen       uint32       // tells this fd's events from a former owner's
-	live      bool         // registered with its loop (loop goroutine only)
+	// since bounds the age of the oldest queued frame (lag.go): set when
+	// the queue goes non-empty, moved up by writes, 0 while it is empty.
+	// Written under mu, read by the loop's lag scan without it.
+	since    atomic.Int64
+	progress int64  // monotonic time of the last write that moved bytes (loop goroutine only)
+	fd       int32  // the epoll path's descriptor
+	gen      uint32 // tells this fd's events from a former owner's
+	live     bool   // registered with its loop (loop goroutine only)
+	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
 }
 
 var _ broker.DeferredConn = (*conn)(nil)
@@ -93,6 +99,7 @@ func (c *conn) finish() (first, abrupt bool) {
 	c.closing = true
 	clear(c.frames)
 	c.frames, c.queued, c.offset = nil, 0, 0
+	c.since.Store(0)
 	return true, abrupt
 }
 

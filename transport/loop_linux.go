@@ -37,6 +37,8 @@ type loop struct {
 	cadence   pingCadence
 	goingAway bool         // every connection was sent 1001
 	load      atomic.Int32 // registered connections, for least-loaded placement
+	blocked   []*conn      // connections a write left waiting for EPOLLOUT (lag.go)
+	lag       loopLag
 
 	mu       sync.Mutex
 	pending  []*conn // connections with frames to write
@@ -76,6 +78,7 @@ func (l *loop) schedule(c *conn) {
 	}
 	l.pending = append(l.pending, c)
 	if len(l.pending) == 1 {
+		l.lag.pending.Store(monoNow())
 		l.wake() // under l.mu: the poller is closed only once exited is set
 	}
 	l.mu.Unlock()
@@ -90,6 +93,9 @@ func (l *loop) scheduleDeferred(c *conn) broker.Flusher {
 		return nil
 	}
 	l.pending = append(l.pending, c)
+	if len(l.pending) == 1 {
+		l.lag.pending.Store(monoNow())
+	}
 	return l
 }
 
@@ -137,9 +143,14 @@ func (l *loop) run() {
 	events := make([]netpoll.Event, 0, maxEvents)
 	tick := sweepInterval(l.srv.lim)
 	nextSweep := monoNow() + int64(tick)
+	nextScan := nextSweep
 	l.cadence = pingCadence{last: monoNow()}
 	for {
-		timeout := int((nextSweep-monoNow())/int64(time.Millisecond)) + 1
+		next := nextSweep
+		if len(l.blocked) > 0 {
+			next = min(next, nextScan)
+		}
+		timeout := int((next-monoNow())/int64(time.Millisecond)) + 1
 		if len(l.more) > 0 || timeout < 0 {
 			timeout = 0
 		}
@@ -155,9 +166,14 @@ func (l *loop) run() {
 		l.readMore()
 		l.register()
 		l.flushPending()
-		if now := monoNow(); now >= nextSweep {
+		now := monoNow()
+		if now >= nextSweep {
 			l.sweep(now)
 			nextSweep = now + int64(tick)
+		}
+		if len(l.blocked) > 0 && now >= nextScan {
+			l.scanBlocked(now)
+			nextScan = now + l.srv.lagCfg.tick
 		}
 		if l.stopped() {
 			return

@@ -122,6 +122,7 @@ func (c *conn) markScheduled() bool {
 		return false
 	}
 	c.scheduled = true
+	c.since.Store(monoNow()) // the queue was empty: its oldest frame is this one
 	return true
 }
 
@@ -177,7 +178,13 @@ func (c *conn) dropForSlowConsumer() {
 // written records that n more bytes went out. empty says the queue is
 // drained (and c is no longer scheduled); closeSent that the close frame
 // was among them.
-func (c *conn) written(n int) (empty, closeSent bool) {
+func (c *conn) written(n int) (empty, closeSent bool) { return c.writtenOf(n, 0, 0) }
+
+// writtenOf is written for a write of the batched frames that batch
+// returned, taken at or after the monotonic time at: when all of them
+// went out and batched was the whole queue, what is left was queued after
+// at, which becomes c.since. at 0: not known.
+func (c *conn) writtenOf(n, batched int, at int64) (empty, closeSent bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.queued -= n
@@ -199,8 +206,12 @@ func (c *conn) written(n int) (empty, closeSent bool) {
 		c.frames = c.frames[:left]
 	}
 	if len(c.frames) > 0 || c.dropQueue {
+		if at != 0 && done >= batched && batched < maxBatch {
+			c.since.Store(at)
+		}
 		return false, false
 	}
 	c.scheduled = false
+	c.since.Store(0)
 	return true, c.closeQueued
 }

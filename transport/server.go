@@ -64,7 +64,11 @@ type Config struct {
 	// whole, from its first fragment; past it the connection is closed
 	// with 1008. 0: 10s.
 	FragmentTimeout time.Duration
-	Logger          *zap.Logger
+	// MaxDeliveryLag is how long the oldest frame the event loops could be
+	// writing may wait before Wait holds publishers back (lag.go); 0:
+	// DefaultMaxDeliveryLag, negative: publishers never wait.
+	MaxDeliveryLag time.Duration
+	Logger         *zap.Logger
 
 	// Portable runs every connection on a goroutine of its own over
 	// net.Conn, as on systems without epoll. Connections that are not
@@ -118,6 +122,7 @@ type Server struct {
 	open     atomic.Int64
 	stats    *counters
 	stopping atomic.Bool
+	lagCfg   lagSettings
 
 	portable *portablePath // the connections not on an epoll loop
 }
@@ -140,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 			fragments:    cfg.FragmentTimeout,
 			stats:        stats,
 		},
+		lagCfg: newLagSettings(cfg.MaxDeliveryLag),
 	}
 	s.portable = newPortablePath(s.lim, s.log, s.gone)
 	if err := s.startLoops(); err != nil {
@@ -169,6 +175,9 @@ func fillDefaults(cfg *Config) error {
 	}
 	if cfg.FragmentTimeout == 0 {
 		cfg.FragmentTimeout = DefaultFragmentTimeout
+	}
+	if cfg.MaxDeliveryLag == 0 {
+		cfg.MaxDeliveryLag = DefaultMaxDeliveryLag
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/herald-broker/herald/broker"
@@ -29,6 +30,13 @@ type Stats struct {
 	// away when its queue overflowed (close 4000): mostly messages, and
 	// any replies or pings queued with them.
 	DroppedFrames uint64
+	// DeliveryLag is how long the oldest frame the event loops could be
+	// writing has waited, now (lag.go).
+	DeliveryLag time.Duration
+	// PublishWaits are publishes that Wait held back because delivery was
+	// behind; PublishRefused those of them it gave up on (ErrOverloaded,
+	// or the publisher's context ended): they were not published.
+	PublishWaits, PublishRefused uint64
 }
 
 // CloseCount is how many connections ended with Code, started by the
@@ -47,6 +55,8 @@ type counters struct {
 	// closes is indexed by [byClient][codeIndex(code)].
 	closes  [2][len(CloseCodes) + 1]atomic.Uint64
 	dropped atomic.Uint64
+
+	publishWaits, publishRefused atomic.Uint64
 }
 
 func codeIndex(code int) int {
@@ -78,9 +88,12 @@ func (s *counters) droppedFrames(n int) {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Connections:   s.Connections(),
-		DroppedFrames: s.stats.dropped.Load(),
-		Closes:        make([]CloseCount, 0, 2*(len(CloseCodes)+1)),
+		Connections:    s.Connections(),
+		DroppedFrames:  s.stats.dropped.Load(),
+		DeliveryLag:    s.DeliveryLag(),
+		PublishWaits:   s.stats.publishWaits.Load(),
+		PublishRefused: s.stats.publishRefused.Load(),
+		Closes:         make([]CloseCount, 0, 2*(len(CloseCodes)+1)),
 	}
 	for side, byClient := range []bool{false, true} {
 		for i := range len(CloseCodes) + 1 {

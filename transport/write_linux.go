@@ -13,6 +13,7 @@ func (l *loop) flushPending() {
 	l.mu.Lock()
 	pending := l.pending
 	l.pending = l.spare[:0] // two lists used in turn: a fan-out allocates none
+	l.lag.pass.Store(l.lag.pending.Swap(0))
 	l.mu.Unlock()
 	for _, c := range pending {
 		if c.live {
@@ -20,6 +21,7 @@ func (l *loop) flushPending() {
 		}
 		// not yet registered: register flushes it
 	}
+	l.lag.pass.Store(0)
 	clear(pending)
 	l.spare = pending
 }
@@ -28,6 +30,7 @@ func (l *loop) flushPending() {
 // full; a full socket is flushed again on its EPOLLOUT edge.
 func (l *loop) flush(c *conn) {
 	for c.live {
+		at := monoNow()
 		l.bufs = c.batch(l.bufs[:0], maxBatch)
 		if len(l.bufs) == 0 {
 			c.written(0)
@@ -39,13 +42,17 @@ func (l *loop) flush(c *conn) {
 			continue
 		}
 		if errors.Is(err, unix.EAGAIN) {
+			l.block(c)
 			return
 		}
 		if err != nil {
 			l.drop(c)
 			return
 		}
-		empty, closeSent := c.written(n)
+		if n > 0 {
+			c.progress = at
+		}
+		empty, closeSent := c.writtenOf(n, len(l.bufs), at)
 		if closeSent {
 			// The close frame is out: half-close so the peer sees it, then
 			// wait for its EOF (or the deadline) before closing, so unread
@@ -78,4 +85,36 @@ func (l *loop) writev(fd int, bufs [][]byte) (int, error) {
 		return 0, errno
 	}
 	return int(n), nil
+}
+
+// block notes that c waits for room in its socket, for the lag scan.
+func (l *loop) block(c *conn) {
+	if !c.blocked {
+		c.blocked = true
+		l.blocked = append(l.blocked, c)
+	}
+}
+
+// scanBlocked takes the oldest queue stamp among the connections waiting
+// for room in their socket that made progress within stallAfter, and
+// forgets the others: those drained or gone, and those whose reader does
+// not keep up, which are left to their queue bound (lag.go). A forgotten
+// connection is listed again when a write of its leaves it waiting again.
+func (l *loop) scanBlocked(now int64) {
+	oldest := int64(0)
+	keep := l.blocked[:0]
+	for _, c := range l.blocked {
+		since := c.since.Load()
+		if !c.live || since == 0 || now-c.progress > l.srv.lagCfg.stallAfter {
+			c.blocked = false
+			continue
+		}
+		keep = append(keep, c)
+		if oldest == 0 || since < oldest {
+			oldest = since
+		}
+	}
+	clear(l.blocked[len(keep):])
+	l.blocked = keep
+	l.lag.blocked.Store(oldest)
 }

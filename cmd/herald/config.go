@@ -48,6 +48,10 @@ type Config struct {
 	TLSKey              string
 
 	MaxHistoryBytes int // memory engine: what all topics' history may hold
+
+	// MaxDeliveryLag is how far delivery may fall behind before publishes
+	// wait; 0 here turns the wait off (transport.Config wants it negative).
+	MaxDeliveryLag time.Duration
 }
 
 // setting is one variable and its flag; set parses a value into a Config.
@@ -87,6 +91,7 @@ var settings = []setting{
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", itoa(memory.DefaultMaxHistoryBytes), "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
+	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", duration(transport.DefaultMaxDeliveryLag), "how far delivery may fall behind before publishes wait, then answer 503 unavailable (0: never wait)", setDeliveryLag},
 }
 
 // itoa and duration write a package's default as a setting is written.
@@ -159,6 +164,15 @@ func setConnectRate(c *Config, v string) error {
 		return fmt.Errorf("want a number of connections per second, 0 or more")
 	}
 	c.ConnectRatePerIP = r
+	return nil
+}
+
+func setDeliveryLag(c *Config, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 100ms, or 0 to never wait")
+	}
+	c.MaxDeliveryLag = d
 	return nil
 }
 
@@ -243,4 +257,13 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// deliveryLag is HERALD_MAX_DELIVERY_LAG as transport.Config takes it:
+// there 0 is the default and a negative bound turns the wait off.
+func deliveryLag(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -45,6 +45,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxUpgradeBytes:     16384,
 
 		MaxHistoryBytes: 268435456,
+		MaxDeliveryLag:  100 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -89,6 +90,7 @@ var settingCases = []settingCase{
 	{"HERALD_TLS_CERT", "tls-cert", "/etc/cert.pem", "", func(c Config) any { return c.TLSCert }, "/etc/cert.pem"},
 	{"HERALD_TLS_KEY", "tls-key", "/etc/key.pem", "", func(c Config) any { return c.TLSKey }, "/etc/key.pem"},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", "1048576", "65536", func(c Config) any { return c.MaxHistoryBytes }, 1048576},
+	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", "0", "-1s", func(c Config) any { return c.MaxDeliveryLag }, time.Duration(0)},
 }
 
 // pairedWith is the setting another must be set with, and its value.

@@ -146,7 +146,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			MaxSubscriptions: cfg.MaxSubscriptions,
 			RateLimit:        cfg.RateLimit,
 		},
-		Transport: transport.Config{MaxQueueBytes: cfg.MaxQueueBytes},
+		Transport: transport.Config{MaxQueueBytes: cfg.MaxQueueBytes, MaxDeliveryLag: deliveryLag(cfg.MaxDeliveryLag)},
 		API: api.Config{
 			APIKeys:        cfg.APIKeys,
 			AllowedOrigins: cfg.AllowedOrigins,

@@ -82,6 +82,7 @@ func (c *Config) setTwice() error {
 		{"Broker.MaxMessageBytes", c.Broker.MaxMessageBytes != 0},
 		{"Broker.Heartbeat", c.Broker.Heartbeat != 0},
 		{"Broker.Tokens", c.Broker.Tokens != nil},
+		{"Broker.Backpressure", c.Broker.Backpressure != nil}, // the node's transport
 		{"Transport.MaxMessageBytes", c.Transport.MaxMessageBytes != 0},
 		{"Transport.Heartbeat", c.Transport.Heartbeat != 0},
 		{"API.MaxMessageBytes", c.API.MaxMessageBytes != 0},

@@ -56,11 +56,14 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	}
 	nameLoggers(&cfg, log)
 	n := &Node{engine: eng, served: make(chan struct{})}
-	n.Broker = broker.New(cfg.Broker, eng)
 	var err error
 	if n.Transport, err = transport.New(cfg.Transport); err != nil {
-		return nil, errors.Join(fmt.Errorf("start transport: %w", err), closeNow(n.Broker.Close))
+		return nil, fmt.Errorf("start transport: %w", err)
 	}
+	// Publishes wait while the transport's loops are behind (its
+	// MaxDeliveryLag), so the transport comes first.
+	cfg.Broker.Backpressure = n.Transport
+	n.Broker = broker.New(cfg.Broker, eng)
 	if cfg.API.Metrics == nil {
 		cfg.API.Metrics, err = metrics.New(metrics.Sources{
 			Broker: n.Broker, Transport: n.Transport, Engine: eng, Logger: log.Named("metrics"),

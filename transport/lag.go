@@ -1,0 +1,149 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// Delivery lag: how long the oldest frame that the event loops could be
+// writing has waited. When publishers outrun the loops (at maximum rate to
+// thousands of subscribers the syscalls are the wall, ARCHITECTURE.md),
+// queues grow up to MaxQueueBytes each and the wait in them turns into
+// seconds. Wait holds publishers back while the lag is over
+// MaxDeliveryLag, so they go at the rate the loops write and a message
+// waits about the bound at most.
+//
+// What counts. A frame waits for one of two things:
+//   - its loop's turn: the connection is on the loop's pending list, or in
+//     the pass writing that list. The loop stamps the list when it goes
+//     from empty to non-empty and carries the stamp into the pass; the
+//     pass's stamp is older than any of its frames, so it bounds them.
+//   - room in the socket: the last write stopped short (EAGAIN) and the
+//     connection waits for EPOLLOUT. Each connection stamps its queue when
+//     it goes from empty to non-empty (conn.since), and moves the stamp up
+//     when a write took everything that was queued before it started; the
+//     loop keeps the connections it left waiting (loop.blocked) and every
+//     lagTick takes the oldest stamp among them.
+//
+// A connection whose reader does not read must not hold back everybody:
+// its answer is its own queue bound and close 4000 (PROTOCOL.md section
+// 6). Full socket alone cannot tell such a reader from a slow one that
+// reads, so time does: a waiting connection counts only while its last
+// write that moved bytes is less than stallAfter old. A reader that takes
+// bytes at least that often is waited for, and gets every message; one
+// that does not is left to its queue bound. A connection that stops
+// reading is counted for stallAfter at most, while its frames had waited
+// no longer than that when it stopped, so on its own it never takes the
+// lag past the bound: stallAfter is half of it.
+//
+// Cost on the hot path: one clock read when a queue or a pending list
+// goes from empty to non-empty, and one per write; no stamp per frame.
+// The portable path (TLS, systems without epoll) is not measured.
+
+// DefaultMaxDeliveryLag is the lag at which publishes start to wait
+// (HERALD_MAX_DELIVERY_LAG). Measured with herald-bench at maximum rate to
+// 1,000 and 10,000 subscribers (BENCHMARKS.md, "Bounded delivery lag").
+const DefaultMaxDeliveryLag = 100 * time.Millisecond
+
+// waitFactor bounds a publish's wait at this many times MaxDeliveryLag;
+// past it the publish is refused with ErrOverloaded. A backlog of one
+// bound's worth takes about one bound to write, so a publish that still
+// waits after several is facing loops that do not catch up.
+const waitFactor = 10
+
+// ErrOverloaded is Wait's answer when delivery stayed behind for the
+// whole wait: nothing was published, the publisher may retry later.
+var ErrOverloaded = errors.New("herald/transport: delivery is behind; retry later")
+
+// lagSettings are derived from MaxDeliveryLag; a zero bound measures the
+// lag but never waits.
+type lagSettings struct {
+	bound      int64 // MaxDeliveryLag in nanoseconds; 0: off
+	stallAfter int64 // a waiting connection without progress for longer is not counted
+	tick       int64 // how often a loop takes the oldest stamp of its waiting connections
+	waitLimit  time.Duration
+}
+
+func newLagSettings(bound time.Duration) lagSettings {
+	if bound <= 0 {
+		return lagSettings{stallAfter: int64(DefaultMaxDeliveryLag / 2), tick: int64(DefaultMaxDeliveryLag / 8)}
+	}
+	return lagSettings{
+		bound:      int64(bound),
+		stallAfter: int64(bound / 2),
+		tick:       int64(max(bound/8, time.Millisecond)),
+		waitLimit:  waitFactor * bound,
+	}
+}
+
+// loopLag are one loop's stamps, monotonic nanoseconds (monoNow); 0 is
+// none. Written by the loop (pending also by schedule, under the loop's
+// lock), read by Wait on any goroutine.
+type loopLag struct {
+	pending atomic.Int64 // the pending list went non-empty
+	pass    atomic.Int64 // pending's stamp of the list being written now
+	blocked atomic.Int64 // the oldest conn.since of the counted waiting connections, at the last scan
+}
+
+// oldest is the earliest of the stamps, or 0.
+func (g *loopLag) oldest() int64 {
+	o := int64(0)
+	for _, t := range [...]int64{g.pending.Load(), g.pass.Load(), g.blocked.Load()} {
+		if t != 0 && (o == 0 || t < o) {
+			o = t
+		}
+	}
+	return o
+}
+
+// lagAt is the server's delivery lag at now: the largest of its loops'.
+func (s *Server) lagAt(now int64) time.Duration {
+	var lag int64
+	for _, l := range s.loops {
+		if t := l.lag.oldest(); t != 0 {
+			lag = max(lag, now-t)
+		}
+	}
+	return time.Duration(lag)
+}
+
+// DeliveryLag is how long the oldest frame the event loops could be
+// writing has waited now (see "What counts" above).
+func (s *Server) DeliveryLag() time.Duration { return s.lagAt(monoNow()) }
+
+// Wait returns nil at once while the delivery lag is within
+// MaxDeliveryLag. Otherwise it waits until it is, and returns nil then;
+// ErrOverloaded when it is not within waitFactor times the bound; or
+// ctx's error when ctx ends first. It is the broker's Backpressure, called
+// before a publish is handed to the engine.
+func (s *Server) Wait(ctx context.Context) error {
+	ls := &s.lagCfg
+	if ls.bound == 0 || int64(s.lagAt(monoNow())) <= ls.bound {
+		return nil
+	}
+	s.stats.publishWaits.Add(1)
+	limit := time.NewTimer(ls.waitLimit)
+	defer limit.Stop()
+	tick := time.NewTicker(time.Duration(ls.tick))
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if int64(s.lagAt(monoNow())) <= ls.bound {
+				return nil
+			}
+		case <-limit.C:
+			s.stats.publishRefused.Add(1)
+			return ErrOverloaded
+		case <-ctx.Done():
+			s.stats.publishRefused.Add(1)
+			return ctx.Err()
+		}
+	}
+}
+
+var _ broker.Backpressure = (*Server)(nil)
