@@ -39,13 +39,15 @@
 // engine reaches the new master within seconds; go-redis alone would keep
 // dialling the dead one for a minute.
 //
-// On Cluster, pub/sub is classic SUBSCRIBE and PSUBSCRIBE on one
-// connection to any node: Redis Cluster passes every PUBLISH to every node.
-// It costs each publish a trip over the cluster bus to every node; sharded
-// pub/sub (SSUBSCRIBE to the channel's slot, one connection per master) is
-// the next step. The probe is published through every master, as each
-// passes its messages to the node over its own link, in order: once every
-// copy is back, what any master published before has arrived.
+// On Cluster, exact topics use sharded pub/sub (see Delivery between
+// nodes): the publish script SPUBLISHes on the topic's channel in the
+// topic's slot, and a node SSUBSCRIBEs over one connection per master its
+// topics live on (shards.go). Patterns keep classic PUBLISH and PSUBSCRIBE
+// on one connection to any node: Redis Cluster passes every PUBLISH to
+// every node. The probe is published through every master, as each passes
+// its classic messages to the node over its own link, in order, and
+// SPUBLISHed through each shard connection: once every copy is back, what
+// any master published before has arrived.
 //
 // # Keys
 //

@@ -33,10 +33,12 @@ type Engine struct {
 
 	subs subscriptions // what the broker subscribed, and per-topic delivery state
 
-	psMu   sync.Mutex      // held while the pub/sub connection changes or subscribes
-	ps     *goredis.PubSub // the current pub/sub connection
-	psDone chan struct{}   // closed when the receive loop of ps has ended
-	psStop *atomic.Bool    // set before ps is closed, so its receive loop ends
+	psMu     sync.Mutex      // held while the pub/sub connection changes or subscribes
+	ps       *goredis.PubSub // the current pub/sub connection
+	psDone   chan struct{}   // closed when the receive loop of ps has ended
+	psStop   *atomic.Bool    // set before ps is closed, so its receive loop ends
+	shards   shards          // on Cluster, the sharded connections exact topics use
+	patterns patternGate     // on Cluster, whether publishes go on classic channels too
 
 	acks      acks          // subscriptions waiting for Redis to confirm them
 	probeSeen chan string   // probe tokens the receive loop got back
@@ -48,6 +50,7 @@ type Engine struct {
 	refused lastRefusal // when Redis last refused a publish, for Ready
 	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
 
+	runCtx    context.Context // ends with Close: the receive loops' context
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
@@ -79,12 +82,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		probeSeen: make(chan string, 16),
 		psBroken:  make(chan struct{}, 1),
 		probeID:   newEpoch(),
+		shards:    newShards(rdb),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	e.stop = stop
+	e.runCtx, e.stop = runCtx, stop
 	e.openConnLocked(runCtx) // no other goroutine has e yet
 	e.wg.Add(1)
 	go e.supervise(runCtx)
@@ -151,15 +155,29 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 		ks = append(ks, e.keys.idem(t, req.IdempotencyKey))
 		rdb = e.rdb
 	}
+	classic, sharded := e.channels(t)
 	reply, err := e.pubs.run(ctx, rdb, publishScript, ks,
 		newEpoch(), req.ID, req.Time, req.Data, e.cfg.HistorySize,
 		e.cfg.HistoryTTL.Milliseconds(), e.cfg.IdempotencyTTL.Milliseconds(),
-		e.keys.channel(t), t)
+		classic, t, sharded)
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)
 	}
 	e.refused.clear()
 	return parseResult(t, reply)
+}
+
+// channels names where a message of topic is published: its classic
+// channel, and on Cluster its sharded one; there the classic channel, which
+// only pattern subscriptions use, is "" while no node holds a pattern.
+func (e *Engine) channels(topic string) (classic, sharded string) {
+	if !e.shards.on() {
+		return e.keys.channel(topic), ""
+	}
+	if e.patterns.open() {
+		classic = e.keys.channel(topic)
+	}
+	return classic, e.keys.shardChannel(topic)
 }
 
 // History returns the topic's position and up to limit messages after since.

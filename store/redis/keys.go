@@ -15,13 +15,33 @@ func (k keys) idem(topic, key string) string {
 // channel is where messages of topic are published.
 func (k keys) channel(topic string) string { return k.prefix + "m." + topic }
 
-// topicOf returns the topic of a message channel.
+// shardChannel is where messages of topic are published on Redis Cluster,
+// with SPUBLISH: the topic is its hash tag, so it lives in the topic's slot,
+// beside the topic's keys. The brace keeps it out of every glob of
+// firstTokenGlob, and sharded channels never reach a PSUBSCRIBE anyway.
+func (k keys) shardChannel(topic string) string { return k.prefix + "m.{" + topic + "}" }
+
+// topicOf returns the topic of a message channel, classic or sharded.
 func (k keys) topicOf(channel string) (string, bool) {
-	return strings.CutPrefix(channel, k.prefix+"m.")
+	rest, ok := strings.CutPrefix(channel, k.prefix+"m.")
+	if !ok || !strings.HasPrefix(rest, "{") {
+		return rest, ok
+	}
+	return strings.CutSuffix(rest[1:], "}")
 }
 
 // probe is the node's private channel for liveness probes.
 func (k keys) probe(node string) string { return k.prefix + "probe." + node }
+
+// shardProbe is the node's probe channel on the sharded connection opened
+// for anchor's slot: SPUBLISHed there, it reaches the master of that slot.
+func (k keys) shardProbe(node, anchor string) string { return k.probe(node) + ".{" + anchor + "}" }
+
+// isProbe reports whether channel is one of node's probe channels.
+func (k keys) isProbe(node, channel string) bool {
+	base := k.probe(node)
+	return channel == base || (strings.HasPrefix(channel, base+".{") && strings.HasSuffix(channel, "}"))
+}
 
 // firstTokenGlob is the Redis PSUBSCRIBE glob shared by the wildcard
 // patterns that start with pattern's first token: "chat.*" and "chat.a.>"

@@ -78,6 +78,7 @@ func (e *Engine) replaceConn(ctx context.Context) {
 	e.psMu.Lock()
 	old, stop, done := e.ps, e.psStop, e.psDone
 	e.openConnLocked(ctx)
+	e.closeShards() // resubscribe opens them again, on the masters of the slot map then
 	e.psMu.Unlock()
 	stop.Store(true)
 	_ = old.Close() // unblocks the old receive loop
@@ -91,6 +92,7 @@ func (e *Engine) closeConn() {
 	stop.Store(true)
 	_ = ps.Close()
 	<-done
+	e.closeShards()
 }
 
 // resubscribe subscribes the connection to everything subscribed now and
@@ -106,12 +108,19 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 }
 
 // subscribeAllLocked subscribes ps to every topic and pattern of this node,
-// and last to the probe channel, and waits for Redis to confirm that. Only
-// the supervisor calls it: it takes psBroken.
+// and last to the probe channel, and waits for Redis to confirm that; on
+// Cluster the topics go to the shards instead. Only the supervisor calls
+// it: it takes psBroken.
 func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	exact := e.subs.topicsSubscribed()
+	if e.shards.on() {
+		if err := e.subscribeShardsLocked(ctx, exact); err != nil {
+			return err
+		}
+		exact = nil
+	}
 	channels := make([]string, len(exact))
 	for i, t := range exact {
 		channels[i] = e.keys.channel(t)
@@ -183,6 +192,7 @@ func (e *Engine) watch(ctx context.Context) error {
 // break. Only the supervisor probes: it alone takes psBroken.
 func (e *Engine) probe(ctx context.Context) error {
 	token := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
+	e.pruneShards() // no probe is in flight: a shard closed now owes no copy
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	copies, err := e.sendProbe(pctx, token)
@@ -209,22 +219,29 @@ func (e *Engine) probe(ctx context.Context) error {
 // many copies of it will come back. On Cluster it is published through
 // every master: each master passes what it publishes to the node over its
 // own link of the cluster bus, in order, so once every master's copy is
-// back, whatever any master published before has arrived too.
+// back, whatever any master published (classically, for patterns) before
+// has arrived too. And it is SPUBLISHed on each shard's probe channel:
+// once that copy is back, whatever the shard's master SPUBLISHed before
+// has arrived through that shard's connection.
 func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
 	channel := e.keys.probe(e.cfg.NodeID)
 	cc, ok := e.rdb.(*goredis.ClusterClient)
 	if !ok {
 		return 1, e.rdb.Publish(ctx, channel, token).Err()
 	}
+	shardCopies, err := e.sendShardProbes(ctx, token)
+	if err != nil {
+		return 0, err
+	}
 	var masters atomic.Int64
-	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+	err = cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
 		masters.Add(1)
 		return m.Publish(ctx, channel, token).Err()
 	})
 	if err == nil && masters.Load() == 0 {
 		err = errors.New("no master known")
 	}
-	return int(masters.Load()), err
+	return int(masters.Load()) + shardCopies, err
 }
 
 // receive reads ps until stop is set and ps closed, delivering messages and
@@ -232,7 +249,6 @@ func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
 func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.Bool, done chan struct{}) {
 	defer e.wg.Done()
 	defer close(done)
-	probe := e.keys.probe(e.cfg.NodeID)
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	for {
 		v, err := ps.Receive(ctx)
@@ -246,10 +262,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 				e.log.Warn("redis refused a pub/sub command", zap.Error(err))
 			} else {
 				e.log.Debug("pub/sub receive failed", zap.Error(err))
-				select {
-				case e.psBroken <- struct{}{}:
-				default: // the supervisor has been told already
-				}
+				e.signalBroken()
 			}
 			// Until the supervisor replaces ps, the next Receive redials it;
 			// back off so that a Redis that is down is not dialled in a tight
@@ -264,12 +277,17 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 		wait.reset()
 		if sub, ok := v.(*goredis.Subscription); ok {
 			e.acks.confirm(sub.Kind, sub.Channel)
+			if sub.Kind == "sunsubscribe" && e.shards.wants(sub.Channel) {
+				// Redis dropped a channel we still want: its slot moved.
+				e.log.Info("redis moved a sharded channel away", zap.String("channel", sub.Channel))
+				e.signalBroken()
+			}
 			continue
 		}
 		msg, ok := v.(*goredis.Message)
 		switch {
 		case !ok:
-		case msg.Channel == probe:
+		case e.keys.isProbe(e.cfg.NodeID, msg.Channel):
 			select {
 			case e.probeSeen <- msg.Payload:
 			default: // nobody waits for so many: drop
@@ -277,6 +295,14 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 		default:
 			e.dispatch(ctx, msg)
 		}
+	}
+}
+
+// signalBroken tells the supervisor that a pub/sub connection failed.
+func (e *Engine) signalBroken() {
+	select {
+	case e.psBroken <- struct{}{}:
+	default: // the supervisor has been told already
 	}
 }
 

@@ -25,7 +25,8 @@ import (
 //
 // KEYS: meta, hist, and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
-// history TTL (ms), idempotency TTL (ms), channel, topic.
+// history TTL (ms), idempotency TTL (ms), classic channel ("": none),
+// topic, sharded channel ("": none; on Cluster, in the keys' slot).
 // Returns "epoch\nseq\nid": this publish's result, or the first one's for a
 // repeated idempotency key.
 var publishScript = goredis.NewScript(`
@@ -55,7 +56,9 @@ local result = epoch .. '\n' .. seq .. '\n' .. ARGV[2]
 if #KEYS == 3 then
   redis.call('SET', KEYS[3], result, 'PX', ARGV[7])
 end
-redis.call('PUBLISH', ARGV[8], ARGV[9] .. '\n' .. epoch .. '\n' .. seq .. '\n' .. ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4])
+local payload = ARGV[9] .. '\n' .. epoch .. '\n' .. seq .. '\n' .. ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4]
+if ARGV[10] ~= '' then redis.call('SPUBLISH', ARGV[10], payload) end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], payload) end
 return result
 `)
 

@@ -32,7 +32,12 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	// A glob other patterns use is subscribed again all the same: Redis's
 	// confirmation on the current connection is what says that messages
 	// published from now on reach the node.
-	err := e.subscribeLocked(ctx, kind, channel)
+	var err error
+	if kind == "subscribe" && e.shards.on() {
+		err = e.shardSubscribeLocked(ctx, pattern)
+	} else {
+		err = e.subscribeLocked(ctx, kind, channel)
+	}
 	if err == nil && kind == "subscribe" {
 		var pos broker.Position
 		if pos, err = e.Position(ctx, pattern); err == nil {
@@ -63,9 +68,12 @@ func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) erro
 func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kind, channel string, broken <-chan struct{}) error {
 	confirmed := e.acks.expect(kind, channel)
 	var err error
-	if kind == "psubscribe" {
+	switch kind {
+	case "psubscribe":
 		err = ps.PSubscribe(ctx, channel)
-	} else {
+	case "ssubscribe":
+		err = ps.SSubscribe(ctx, channel)
+	default:
 		err = ps.Subscribe(ctx, channel)
 	}
 	if err == nil {
@@ -92,6 +100,10 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 		return nil
 	}
 	e.subs.remove(pattern)
+	if !broker.IsPattern(pattern) && e.shards.on() {
+		e.shardUnsubscribeLocked(ctx, pattern)
+		return nil
+	}
 	if !broker.IsPattern(pattern) {
 		e.unsubscribeLocked(ctx, "unsubscribe", e.keys.channel(pattern))
 		return nil

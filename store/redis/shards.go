@@ -1,0 +1,252 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// shards are, on Redis Cluster, the node's sharded pub/sub connections:
+// one per master that owns the slot of a topic this node subscribed, with
+// SSUBSCRIBE to the sharded channels of the topics homed on it. go-redis's
+// ClusterClient.SSubscribe will not do: its one connection goes to the
+// master of the first channel's slot, and a channel of another slot is
+// refused there. So the engine keeps a PubSub per master address, each
+// with its own receive loop, and homes a topic by its channel's slot.
+//
+// Each shard has a probe channel in the slot of the topic it was opened
+// for (its anchor), so that a probe SPUBLISHed there crosses that shard's
+// connection. A shard whose last topic went is closed at the supervisor's
+// next probe (pruneShards), not at once, so that a probe in flight still
+// gets its copy back.
+//
+// A shard's connection that breaks, or that Redis unsubscribes from a
+// channel it still wants (its slot moved to another master: Redis 7 sends
+// SUNSUBSCRIBE then), has the supervisor replace every pub/sub connection
+// and check every tracked topic, as for the classic connection; the
+// replacements home every topic again by the slot map as it is then.
+type shards struct {
+	cc *goredis.ClusterClient // nil: not Cluster, and every channel is classic
+
+	mu     sync.Mutex        // guards the maps below; held briefly, receive loops take it
+	byAddr map[string]*shard // by master address
+	home   map[string]*shard // topic → the shard its channel is subscribed on
+}
+
+// shard is one master's sharded pub/sub connection.
+type shard struct {
+	addr     string
+	ps       *goredis.PubSub
+	probe    string          // SPUBLISHed on, it comes back through ps
+	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
+	topics   int             // how many of channels are topics'; shards.mu guards it
+	stop     atomic.Bool
+	done     chan struct{} // closed when the receive loop has ended
+}
+
+func newShards(rdb goredis.UniversalClient) shards {
+	cc, _ := rdb.(*goredis.ClusterClient)
+	return shards{cc: cc, byAddr: make(map[string]*shard), home: make(map[string]*shard)}
+}
+
+// on reports whether exact topics go over sharded pub/sub.
+func (s *shards) on() bool { return s.cc != nil }
+
+// wants reports whether some shard should still be subscribed to channel:
+// a SUNSUBSCRIBE of it that Redis sent by itself means the slot moved.
+func (s *shards) wants(channel string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sh := range s.byAddr {
+		if sh.channels[channel] {
+			return true
+		}
+	}
+	return false
+}
+
+// probes returns every shard's probe channel.
+func (s *shards) probes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.byAddr))
+	for _, sh := range s.byAddr {
+		out = append(out, sh.probe)
+	}
+	return out
+}
+
+// shardSubscribeLocked homes topic on the shard of its slot's master,
+// opening that shard if the node has none there, and returns once Redis
+// confirmed the subscription. psMu must be held.
+func (e *Engine) shardSubscribeLocked(ctx context.Context, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	channel := e.keys.shardChannel(topic)
+	sh, err := e.shardFor(ctx, topic, nil)
+	if err == nil {
+		e.shards.adopt(sh, topic, channel)
+		if err = e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", channel, nil); err != nil {
+			e.shards.release(topic, channel)
+		}
+	}
+	if err != nil {
+		return e.fail("ssubscribe", err)
+	}
+	return nil
+}
+
+// shardUnsubscribeLocked sends SUNSUBSCRIBE for topic on its shard. Like
+// unsubscribeLocked, a failure is only logged. psMu must be held.
+func (e *Engine) shardUnsubscribeLocked(ctx context.Context, topic string) {
+	channel := e.keys.shardChannel(topic)
+	sh := e.shards.release(topic, channel)
+	if sh == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := sh.ps.SUnsubscribe(ctx, channel); err != nil {
+		e.log.Warn("pub/sub command failed", zap.String("cmd", "sunsubscribe"), zap.String("channel", channel),
+			zap.Error(fmt.Errorf("herald/redis: %w", err)))
+	}
+}
+
+// adopt records topic as homed on sh. A topic homed already is not
+// counted twice: the supervisor's first subscribe of everything can come
+// after Subscribe homed it.
+func (s *shards) adopt(sh *shard, topic, channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.home[topic]; old != nil {
+		delete(old.channels, channel)
+		old.topics--
+	}
+	sh.channels[channel] = true
+	sh.topics++
+	s.home[topic] = sh
+}
+
+// release forgets where topic is homed and returns its shard (nil: none).
+func (s *shards) release(topic, channel string) *shard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.home[topic]
+	if sh != nil {
+		delete(s.home, topic)
+		delete(sh.channels, channel)
+		sh.topics--
+	}
+	return sh
+}
+
+// shardFor returns the shard of topic's slot master, opening it, and
+// subscribing its probe channel, when the node has none there. broken
+// (nil: never) says a connection failed while waiting for Redis. psMu must
+// be held.
+func (e *Engine) shardFor(ctx context.Context, topic string, broken <-chan struct{}) (*shard, error) {
+	master, err := e.shards.cc.MasterForKey(ctx, e.keys.shardChannel(topic))
+	if err != nil {
+		return nil, err
+	}
+	addr := master.Options().Addr
+	e.shards.mu.Lock()
+	sh := e.shards.byAddr[addr]
+	e.shards.mu.Unlock()
+	if sh != nil {
+		return sh, nil
+	}
+	sh = &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
+		channels: make(map[string]bool), done: make(chan struct{})}
+	e.wg.Add(1)
+	go e.receive(e.runCtx, sh.ps, &sh.stop, sh.done)
+	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, broken); err != nil {
+		closeShard(sh)
+		return nil, fmt.Errorf("probe channel: %w", err)
+	}
+	e.shards.mu.Lock()
+	sh.channels[sh.probe] = true
+	e.shards.byAddr[addr] = sh
+	e.shards.mu.Unlock()
+	return sh, nil
+}
+
+// subscribeShardsLocked homes every topic again on a fresh set of shards
+// (replaceConn closed the old ones) and returns once Redis confirmed them
+// all. Only the supervisor calls it, with psMu held.
+func (e *Engine) subscribeShardsLocked(ctx context.Context, topics []string) error {
+	byShard := make(map[*shard][]string)
+	for _, t := range topics {
+		sh, err := e.shardFor(ctx, t, e.psBroken)
+		if err != nil {
+			return fmt.Errorf("ssubscribe: %w", err)
+		}
+		e.shards.adopt(sh, t, e.keys.shardChannel(t))
+		byShard[sh] = append(byShard[sh], e.keys.shardChannel(t))
+	}
+	for sh, channels := range byShard {
+		if err := sh.ps.SSubscribe(ctx, channels...); err != nil {
+			return fmt.Errorf("ssubscribe: %w", err)
+		}
+		// Redis runs one connection's commands in order: once a probe
+		// subscription after them is confirmed, they are all active.
+		if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, e.psBroken); err != nil {
+			return fmt.Errorf("ssubscribe: %w", err)
+		}
+	}
+	return nil
+}
+
+// closeShards closes every shard and forgets what was homed on them.
+func (e *Engine) closeShards() {
+	e.shards.mu.Lock()
+	old := e.shards.byAddr
+	e.shards.byAddr, e.shards.home = make(map[string]*shard), make(map[string]*shard)
+	e.shards.mu.Unlock()
+	for _, sh := range old {
+		closeShard(sh)
+	}
+}
+
+// pruneShards closes the shards no topic is homed on any more, so that the
+// node listens only on the masters its subscribers need. The supervisor
+// calls it before a probe, when no probe is in flight.
+func (e *Engine) pruneShards() {
+	e.psMu.Lock()
+	defer e.psMu.Unlock()
+	e.shards.mu.Lock()
+	var idle []*shard
+	for addr, sh := range e.shards.byAddr {
+		if sh.topics == 0 {
+			idle = append(idle, sh)
+			delete(e.shards.byAddr, addr)
+		}
+	}
+	e.shards.mu.Unlock()
+	for _, sh := range idle {
+		closeShard(sh)
+	}
+}
+
+// closeShard ends sh's connection and waits for its receive loop.
+func closeShard(sh *shard) {
+	sh.stop.Store(true)
+	_ = sh.ps.Close()
+	<-sh.done
+}
+
+// sendShardProbes SPUBLISHes token on every shard's probe channel and
+// returns how many copies will come back.
+func (e *Engine) sendShardProbes(ctx context.Context, token string) (int, error) {
+	var errs []error
+	channels := e.shards.probes()
+	for _, ch := range channels {
+		errs = append(errs, e.shards.cc.SPublish(ctx, ch, token).Err())
+	}
+	return len(channels), errors.Join(errs...)
+}

@@ -1,0 +1,181 @@
+package redis_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// TestShardedPubSub runs on one Redis Cluster of three masters: exact
+// topics travel over sharded pub/sub, one connection per master a node's
+// subscribers need, with the same guarantees as classic pub/sub.
+func TestShardedPubSub(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, 3, 0)
+	topics := topicPerMaster(t, c) // one topic homed on each master
+	t.Run("ExactDeliveryOnEveryShard", func(t *testing.T) {
+		nodes := clusterNodes(t, c, 2, redis.Config{HistorySize: 10})
+		pub, sub := nodes[0], nodes[1]
+		for _, topic := range topics {
+			mustSubscribe(t, sub, topic)
+		}
+		for _, topic := range topics {
+			publishN(t, pub, topic, 3)
+		}
+		for _, topic := range topics {
+			wantSeqs(t, topic, sub.rec.waitFor(t, topic, 3), 1, 3)
+		}
+		sub.rec.checkBreaches(t)
+	})
+	t.Run("ListensOnlyWhereItsTopicsAre", func(t *testing.T) {
+		prefix := uniquePrefix(t)
+		sub := clusterNodes(t, c, 1, redis.Config{Prefix: prefix})[0]
+		topic := topics[1]
+		mustSubscribe(t, sub, topic)
+		home := c.MasterOfKey(topic)
+		for _, m := range masters(c) {
+			got := shardChannels(t, m, prefix)
+			want := 0
+			if m == home {
+				want = 2 // the topic's channel and the shard's probe channel
+			}
+			if len(got) != want {
+				t.Errorf("master %s holds sharded channels %v, want %d (topic %q is homed on %s)", m.Addr(), got, want, topic, home.Addr())
+			}
+		}
+		if n := shardNumSub(t, home, prefix+"m.{"+topic+"}"); n != 1 {
+			t.Errorf("PUBSUB SHARDNUMSUB of the topic's channel on its master = %d, want 1", n)
+		}
+		// Once its last topic goes, the node stops listening on the shard.
+		if err := sub.Unsubscribe(ctxFor(t), topic); err != nil {
+			t.Fatal(err)
+		}
+		if !eventually(func() bool { return len(shardChannels(t, home, prefix)) == 0 }) {
+			t.Fatalf("master %s still holds %v after the node's last topic there went", home.Addr(), shardChannels(t, home, prefix))
+		}
+	})
+	t.Run("Patterns", func(t *testing.T) {
+		nodes := clusterNodes(t, c, 2, redis.Config{HistorySize: 10})
+		pub, sub := nodes[0], nodes[1]
+		mustSubscribe(t, sub, "sp.*")
+		mustSubscribe(t, sub, "sp.b") // the same topic exact and by pattern: once each seq
+		for _, topic := range []string{"sp.a", "sp.b", "sp.c", "spx.a"} {
+			publishN(t, pub, topic, 2)
+		}
+		for _, topic := range []string{"sp.a", "sp.b", "sp.c"} {
+			wantSeqs(t, topic, sub.rec.waitFor(t, topic, 2), 1, 2)
+		}
+		if got := sub.rec.messages("spx.a"); len(got) != 0 {
+			t.Errorf("spx.a, which no subscription covers, delivered %d messages", len(got))
+		}
+		sub.rec.checkBreaches(t)
+	})
+	t.Run("KilledShardConnectionLosesNothing", func(t *testing.T) {
+		nodes := clusterNodes(t, c, 2, redis.Config{HistorySize: 100})
+		pub, sub := nodes[0], nodes[1]
+		for _, topic := range topics {
+			mustSubscribe(t, sub, topic)
+			publishN(t, pub, topic, 2)
+			sub.rec.waitFor(t, topic, 2)
+		}
+		victim := topics[2]
+		admin := goredis.NewClient(&goredis.Options{Addr: c.MasterOfKey(victim).Addr()})
+		defer admin.Close()
+		if n, err := admin.ClientKillByFilter(ctxFor(t), "TYPE", "pubsub").Result(); err != nil || n == 0 {
+			t.Fatalf("CLIENT KILL TYPE pubsub = %d, %v; want the shard's connection killed", n, err)
+		}
+		// Published while the shard's connection is being replaced: what
+		// pub/sub lost comes from history.
+		last := publishN(t, pub, victim, 5)
+		for _, topic := range topics {
+			publishN(t, pub, topic, 1)
+		}
+		sub.rec.waitCovered(t, victim, last.Epoch, last.Seq+1)
+		if gaps := sub.rec.gaps(victim); len(gaps) != 0 {
+			t.Errorf("gaps %v, want every message delivered from pub/sub or history", gaps)
+		}
+		for _, topic := range topics {
+			wantSeqs(t, topic, sub.rec.messages(topic), 1, uint64(len(sub.rec.messages(topic))))
+		}
+		if st := sub.Stats(); st.Reconnects == 0 {
+			t.Errorf("the killed connection was never replaced: %+v", st)
+		}
+		sub.rec.checkBreaches(t)
+	})
+	// The engine contract on Cluster is TestCluster's.
+}
+
+// clusterNodes starts n engines on c sharing one key prefix (cfg's, or a
+// unique one), as n nodes.
+func clusterNodes(t *testing.T, c *redistest.Cluster, n int, cfg redis.Config) []node {
+	t.Helper()
+	if cfg.Prefix == "" {
+		cfg.Prefix = uniquePrefix(t)
+	}
+	nodes := make([]node, n)
+	for i := range nodes {
+		cfg.NodeID = fmt.Sprintf("node%d", i)
+		nodes[i] = node{Engine: newEngine(t, c.URL(), cfg), rec: newRecorder()}
+		nodes[i].Attach(nodes[i].rec)
+	}
+	return nodes
+}
+
+// topicPerMaster returns a topic homed on each master of c, in the order
+// of c's masters.
+func topicPerMaster(t *testing.T, c *redistest.Cluster) []string {
+	t.Helper()
+	ms := masters(c)
+	out := make([]string, len(ms))
+	for i, found := 0, 0; found < len(ms) && i < 1000; i++ {
+		topic := fmt.Sprintf("shard.t%d", i)
+		if j := slices.Index(ms, c.MasterOfKey(topic)); out[j] == "" {
+			out[j] = topic
+			found++
+		}
+	}
+	if slices.Contains(out, "") {
+		t.Fatalf("no topic found for every master: %v", out)
+	}
+	return out
+}
+
+// masters returns c's masters.
+func masters(c *redistest.Cluster) []*redistest.Node {
+	var out []*redistest.Node
+	for slot := 0; slot < 16384; slot += 1024 {
+		if m := c.MasterOf(slot); !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// shardChannels returns the sharded channels under prefix that n holds.
+func shardChannels(t *testing.T, n *redistest.Node, prefix string) []string {
+	t.Helper()
+	rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+	defer rdb.Close()
+	got, err := rdb.PubSubShardChannels(ctxFor(t), prefix+"*").Result()
+	if err != nil {
+		t.Fatalf("PUBSUB SHARDCHANNELS on %s: %v", n.Addr(), err)
+	}
+	return got
+}
+
+// shardNumSub returns n's count of subscribers to the sharded channel.
+func shardNumSub(t *testing.T, n *redistest.Node, channel string) int64 {
+	t.Helper()
+	rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+	defer rdb.Close()
+	got, err := rdb.PubSubShardNumSub(ctxFor(t), channel).Result()
+	if err != nil {
+		t.Fatalf("PUBSUB SHARDNUMSUB on %s: %v", n.Addr(), err)
+	}
+	return got[channel]
+}
