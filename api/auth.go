@@ -30,7 +30,7 @@ func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
 			// trusted proxy: behind a proxy on the same host every caller
 			// would otherwise pass as loopback.
 			if !isLoopback(r.RemoteAddr) {
-				writeFailure(w, broker.CodeForbidden, "no API keys are configured: only loopback callers are served")
+				s.refuse(w, r, refusedAPIKey, broker.CodeForbidden, "no API keys are configured: only loopback callers are served")
 				return
 			}
 			h(w, r)
@@ -38,11 +38,11 @@ func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
 		}
 		token, ok := bearer(r)
 		if !ok {
-			writeFailure(w, broker.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
+			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
 			return
 		}
 		if !s.validKey(token) {
-			writeFailure(w, broker.CodeUnauthorized, "the API key is not valid")
+			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, "the API key is not valid")
 			return
 		}
 		h(w, r)

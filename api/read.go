@@ -105,6 +105,7 @@ type statsReply struct {
 	Topics        int64  `json:"topics"`
 	MessagesIn    uint64 `json:"messages_in"`
 	MessagesOut   uint64 `json:"messages_out"`
+	Version       string `json:"version"`
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
@@ -117,5 +118,6 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Topics:        st.Topics,
 		MessagesIn:    st.MessagesIn,
 		MessagesOut:   st.MessagesOut,
+		Version:       s.cfg.Version,
 	})
 }

@@ -99,16 +99,16 @@ func TestTopicsEmpty(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	n := startNode(t, api.Config{}, nil)
+	n := startNode(t, api.Config{Version: "v1.2.3-4-gabcdef"}, nil)
 	n.post(t, "/api/publish", `{"topic":"a","data":1}`).wantOK(t, &published{})
 	var st map[string]any
 	n.get(t, "/api/stats").wantOK(t, &st)
-	for _, k := range []string{"node", "uptime_s", "connections", "subscriptions", "topics", "messages_in", "messages_out"} {
+	for _, k := range []string{"node", "uptime_s", "connections", "subscriptions", "topics", "messages_in", "messages_out", "version"} {
 		if _, ok := st[k]; !ok {
 			t.Errorf("stats lack %q: %v", k, st)
 		}
 	}
-	if st["node"] != "test-node" || st["messages_in"] != float64(1) {
+	if st["node"] != "test-node" || st["messages_in"] != float64(1) || st["version"] != "v1.2.3-4-gabcdef" {
 		t.Fatalf("stats: %v", st)
 	}
 }

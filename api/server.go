@@ -75,7 +75,11 @@ type Config struct {
 	Metrics http.Handler
 	// Files serves every path not listed above outside /api/: the
 	// dashboard at / and /herald.js. Nil: those paths answer 404.
-	Files  http.Handler
+	Files http.Handler
+	// Version is the build's, reported by /api/stats.
+	Version string
+	// Logger gets the server's lines; its child named "refusals" gets one
+	// line per refused request or connection (see refusals.go).
 	Logger *zap.Logger
 }
 
@@ -85,6 +89,7 @@ type Server struct {
 	broker   *broker.Broker
 	ws       *transport.Server
 	log      *zap.Logger
+	refusals *zap.Logger // one line per refusal (refusals.go)
 	clientIP *limits.ClientIP
 	keys     [][]byte
 	limits   bodyLimits
@@ -118,6 +123,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		broker:   b,
 		ws:       ws,
 		log:      cfg.Logger,
+		refusals: cfg.Logger.Named(refusalLogger),
 		clientIP: cfg.ClientIP,
 		keys:     keyBytes(cfg.APIKeys),
 		limits:   newBodyLimits(cfg.MaxMessageBytes),
@@ -229,7 +235,10 @@ func (s *Server) Serve(l net.Listener) error {
 // handshake too; there a refusal is a bare close, as plain text would not
 // be understood.
 func (s *Server) countingListener(l net.Listener) net.Listener {
-	cfg := limits.ListenerConfig{Conns: s.cfg.Conns, ClientIP: s.clientIP, Files: s.cfg.OpenFiles}
+	cfg := limits.ListenerConfig{
+		Conns: s.cfg.Conns, ClientIP: s.clientIP, Files: s.cfg.OpenFiles,
+		Refused: s.refusedAtAccept,
+	}
 	if s.cfg.TLS == nil {
 		cfg.Refusal = acceptRefusal()
 	}

@@ -29,7 +29,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.originAllowed(r.Header.Get("Origin")) {
-		writeFailure(w, broker.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed")
+		s.refuse(w, r, refusedOrigin, broker.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed")
 		return
 	}
 	ip := s.clientIP.IP(r)
@@ -37,14 +37,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	release, ok := s.acquire(r, ip)
 	if !ok {
 		w.Header().Set("Retry-After", "1")
-		writeFailure(w, broker.CodeRateLimited, tooManyConnections)
+		s.refuse(w, r, refusedConnections, broker.CodeRateLimited, tooManyConnections)
 		return
 	}
 	info, err := s.clientInfo(r)
 	if err != nil {
 		release()
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		writeFailure(w, broker.CodeUnauthorized, tokenProblem(err))
+		s.refuse(w, r, refusedToken, broker.CodeUnauthorized, tokenProblem(err))
 		return
 	}
 	if ip.IsValid() {

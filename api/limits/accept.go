@@ -3,6 +3,7 @@ package limits
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
@@ -27,6 +28,10 @@ type ListenerConfig struct {
 	// closed; nil: it is closed without a word (as under TLS, whose
 	// client would not understand plain text).
 	Refusal []byte
+	// Refused, when set, is told the peer address of each connection
+	// refused at accept, for the log; it runs in Accept, so it must be
+	// quick (a rate-limited log line is).
+	Refused func(peer netip.Addr)
 }
 
 // Listener counts each connection from the moment it is accepted, before
@@ -79,6 +84,9 @@ func (l *Listener) admit(c net.Conn) *Conn {
 		if !ok {
 			l.refuse(c)
 			s.release()
+			if l.cfg.Refused != nil {
+				l.cfg.Refused(peer)
+			}
 			return nil
 		}
 		s.perAddress, counted.heldPerAddress = release, true
