@@ -86,15 +86,16 @@ func (c *Config) setDefaults() {
 
 // Broker routes messages between publishers, the Engine and sessions.
 type Broker struct {
-	cfg     Config
-	engine  Engine
-	log     *zap.Logger
-	idx     *index
-	remote  *remoteSubs
-	workers workerGroup
-	ctx     context.Context // ends when Close gives up waiting
-	cancel  context.CancelFunc
-	started time.Time
+	cfg      Config
+	engine   Engine
+	log      *zap.Logger
+	refusals *zap.Logger // log's child named refusals (Session.refused)
+	idx      *index
+	remote   *remoteSubs
+	workers  workerGroup
+	ctx      context.Context // ends when Close gives up waiting
+	cancel   context.CancelFunc
+	started  time.Time
 	// queueLimit bounds the commands one session may have waiting.
 	queueLimit int
 	stats      counters
@@ -117,14 +118,15 @@ func New(cfg Config, engine Engine) *Broker {
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:     cfg,
-		engine:  engine,
-		log:     cfg.Logger,
-		idx:     newIndex(),
-		remote:  newRemoteSubs(engine),
-		ctx:     ctx,
-		cancel:  cancel,
-		started: time.Now(),
+		cfg:      cfg,
+		engine:   engine,
+		log:      cfg.Logger,
+		refusals: cfg.Logger.Named("refusals"),
+		idx:      newIndex(),
+		remote:   newRemoteSubs(engine),
+		ctx:      ctx,
+		cancel:   cancel,
+		started:  time.Now(),
 
 		queueLimit: queueLimit(cfg.RateLimit),
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // A session's commands waiting for its worker are bounded in number by the
@@ -46,6 +48,7 @@ type Session struct {
 	failures int32 // beside the two flags: a smaller size class per session
 	limiter  rateLimiter
 	subject  string
+	remote   string // the client's address, for the refusals it is logged with
 	perms    Permissions
 	expiry   *expiry // closes the connection when the token expires
 }
@@ -61,7 +64,7 @@ type job struct {
 
 // Connect starts a session on c and sends it the welcome message.
 func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
-	s := &Session{b: b, conn: c, id: uuid.New(), subject: info.Subject, perms: info.Perms}
+	s := &Session{b: b, conn: c, id: uuid.New(), subject: info.Subject, remote: info.RemoteAddr, perms: info.Perms}
 	b.stats.connections.Add(1)
 	s.send(s.welcome())
 	if !info.Expires.IsZero() {
@@ -231,13 +234,47 @@ func (s *Session) fail(id string, err *Error) {
 	if err.Code == CodeRateLimited || err.Code == CodeUnavailable {
 		return
 	}
+	if err.Code == CodeForbidden {
+		s.refused(zap.DebugLevel, refusedForbidden, err.Message)
+	}
 	s.mu.Lock()
 	s.failures++
 	tooMany := s.failures >= maxFailures
+	first := s.failures == maxFailures // commands already queued fail on after the close
 	s.mu.Unlock()
 	if tooMany {
 		s.conn.Close(CloseTooManyErrors, "too many failed commands")
 	}
+	if first {
+		s.refused(zap.InfoLevel, closedTooManyErrors, err.Message)
+	}
+}
+
+// Refusals are logged by the broker's logger named "refusals", whose
+// lines the process rate-limits per message (one message per kind). A
+// forbidden command is ordinary (a client tries what its token does not
+// allow), so it is a debug line; a close is worth an info line.
+const (
+	refusedForbidden    = "refused: forbidden"
+	closedTooManyErrors = "closed: too many failed commands" // 4003, CloseTooManyErrors
+)
+
+// refused logs one refusal of the session's client with the reason it was
+// told (for a close, the last failure's). Nothing is built when the line
+// would not be written.
+func (s *Session) refused(level zapcore.Level, kind, reason string) {
+	ce := s.b.refusals.Check(level, kind)
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("client", s.remote), zap.String("reason", reason)}
+	if s.subject != "" {
+		fields = append(fields, zap.String("subject", s.subject))
+	}
+	if kind == closedTooManyErrors {
+		fields = append(fields, zap.Int("code", CloseTooManyErrors))
+	}
+	ce.Write(fields...)
 }
 
 func errorFrame(id string, err *Error) []byte {
