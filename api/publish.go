@@ -79,6 +79,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.broker.Publish(r.Context(), req.Topic.name, req.Data, req.IdempotencyKey)
 	if err != nil {
+		retryAfter(w, err)
 		s.fail(w, r, err)
 		return
 	}
@@ -185,6 +186,7 @@ func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publi
 			if code == broker.CodeInternal {
 				s.log.Error("publish failed", zap.String("path", r.URL.Path), zap.Int("index", i), zap.Error(err))
 			}
+			retryAfter(w, err)
 			detail := &errorDetail{Code: code, Message: fmt.Sprintf("message %d of %d: %s; the %d before it were published", i+1, len(msgs), message, i)}
 			writeJSON(w, statusOf(code), resultsReply{Error: detail, Results: results})
 			return

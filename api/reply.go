@@ -88,6 +88,16 @@ func failureOf(err error) (broker.Code, string) {
 	return broker.CodeInternal, "internal error"
 }
 
+// retryAfter tells a publisher refused because delivery is behind
+// (broker.ErrOverloaded) when to try again: in a second, about ten times
+// the default HERALD_MAX_DELIVERY_LAG (RFC 9110 section 10.2.3). Called
+// before the failure is written.
+func retryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, broker.ErrOverloaded) {
+		w.Header().Set("Retry-After", "1")
+	}
+}
+
 // badRequest is a 400 bad_request with message.
 func badRequest(w http.ResponseWriter, message string) {
 	writeFailure(w, broker.CodeBadRequest, message)

@@ -33,6 +33,12 @@ var (
 		"Connections ended, by the side that sent the first close frame and its code "+
 			"(1005: a close frame without code, 1006: no close frame at all, other: codes not listed).",
 		[]string{"initiator", "code"}, nil)
+	publishWaitsDesc = prometheus.NewDesc("herald_publish_waits_total",
+		"Publishes, over HTTP or WebSocket, held back because delivery lag was over HERALD_MAX_DELIVERY_LAG.", nil, nil)
+	publishRefusedDesc = prometheus.NewDesc("herald_publish_refused_overload_total",
+		"Publishes held back that were then refused unpublished (503 unavailable): delivery stayed behind, or the publisher gave up.", nil, nil)
+	deliveryLagDesc = prometheus.NewDesc("herald_delivery_lag_seconds",
+		"How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only).", nil, nil)
 	publishDurationDesc = prometheus.NewDesc("herald_publish_duration_seconds",
 		"How long the engine took to take a publish, failed ones included.", nil, nil)
 	redisErrorsDesc = prometheus.NewDesc("herald_redis_errors_total",
@@ -69,7 +75,8 @@ func newCollector(src Sources) *collector {
 // when the engine is Redis, so the registry checks what Collect sends.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, subscriptionsDesc, topicsDesc,
-		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc, publishDurationDesc, buildInfoDesc} {
+		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc,
+		publishWaitsDesc, publishRefusedDesc, deliveryLagDesc, publishDurationDesc, buildInfoDesc} {
 		ch <- d
 	}
 	if c.redis != nil {
@@ -119,6 +126,9 @@ func (c *collector) collectBroker(ch chan<- prometheus.Metric) {
 func (c *collector) collectTransport(ch chan<- prometheus.Metric) {
 	st := c.src.Transport.Stats()
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.DroppedFrames))
+	ch <- prometheus.MustNewConstMetric(publishWaitsDesc, prometheus.CounterValue, float64(st.PublishWaits))
+	ch <- prometheus.MustNewConstMetric(publishRefusedDesc, prometheus.CounterValue, float64(st.PublishRefused))
+	ch <- prometheus.MustNewConstMetric(deliveryLagDesc, prometheus.GaugeValue, st.DeliveryLag.Seconds())
 	for _, cc := range st.Closes {
 		initiator, code := "server", "other"
 		if cc.ByClient {

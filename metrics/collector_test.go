@@ -36,8 +36,11 @@ type fakeTransport struct{}
 
 func (fakeTransport) Stats() transport.Stats {
 	return transport.Stats{
-		Connections:   3,
-		DroppedFrames: 9,
+		Connections:    3,
+		DroppedFrames:  9,
+		DeliveryLag:    250 * time.Millisecond,
+		PublishWaits:   12,
+		PublishRefused: 1,
 		Closes: []transport.CloseCount{
 			{Code: 4000, Count: 2},
 			{Code: 1000, ByClient: true, Count: 6},
@@ -62,6 +65,9 @@ herald_connections 3
 herald_connections_closed_total{code="1000",initiator="client"} 6
 herald_connections_closed_total{code="4000",initiator="server"} 2
 herald_connections_closed_total{code="other",initiator="client"} 1
+# HELP herald_delivery_lag_seconds How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only).
+# TYPE herald_delivery_lag_seconds gauge
+herald_delivery_lag_seconds 0.25
 # HELP herald_gap_messages_total Messages in the ranges counted by herald_gaps_total.
 # TYPE herald_gap_messages_total counter
 herald_gap_messages_total 200
@@ -84,6 +90,12 @@ herald_publish_duration_seconds_bucket{le="1"} 3
 herald_publish_duration_seconds_bucket{le="+Inf"} 4
 herald_publish_duration_seconds_sum 2.5
 herald_publish_duration_seconds_count 4
+# HELP herald_publish_refused_overload_total Publishes held back that were then refused unpublished (503 unavailable): delivery stayed behind, or the publisher gave up.
+# TYPE herald_publish_refused_overload_total counter
+herald_publish_refused_overload_total 1
+# HELP herald_publish_waits_total Publishes, over HTTP or WebSocket, held back because delivery lag was over HERALD_MAX_DELIVERY_LAG.
+# TYPE herald_publish_waits_total counter
+herald_publish_waits_total 12
 # HELP herald_redis_errors_total Redis calls that failed.
 # TYPE herald_redis_errors_total counter
 herald_redis_errors_total 4

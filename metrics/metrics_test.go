@@ -41,13 +41,15 @@ func TestScrapeFollowsANode(t *testing.T) {
 	}
 	reader.expect(`"over http"`)
 	wantValues(t, n.scrape(t), map[string]float64{
-		"herald_connections":              2,
-		"herald_subscriptions":            2,
-		"herald_topics":                   2,
-		"herald_messages_published_total": 2,
-		"herald_messages_delivered_total": 2,
-		"herald_messages_dropped_total":   0,
-		"herald_publish_duration_seconds": 2, // the histogram's count
+		"herald_connections":                    2,
+		"herald_subscriptions":                  2,
+		"herald_topics":                         2,
+		"herald_messages_published_total":       2,
+		"herald_messages_delivered_total":       2,
+		"herald_messages_dropped_total":         0,
+		"herald_publish_duration_seconds":       2, // the histogram's count
+		"herald_publish_waits_total":            0, // nothing was behind
+		"herald_publish_refused_overload_total": 0,
 	})
 	if info := fams["herald_build_info"].GetMetric(); len(info) != 1 || info[0].GetLabel()[0].GetValue() == "" {
 		t.Errorf("herald_build_info = %v, want one series with a version", info)
