@@ -83,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		psBroken:  make(chan struct{}, 1),
 		probeID:   newEpoch(),
 		shards:    newShards(rdb),
+		patterns:  newPatternGate(),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
@@ -92,6 +93,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.openConnLocked(runCtx) // no other goroutine has e yet
 	e.wg.Add(1)
 	go e.supervise(runCtx)
+	if e.shards.on() {
+		e.wg.Add(1)
+		go e.watchPatterns(runCtx)
+	}
 	return e, nil
 }
 

@@ -41,3 +41,10 @@ func PublishRoundTrips(e *Engine) (roundTrips, calls uint64) {
 // MaxSenders is how many pipelines of publishes one client has in flight
 // at most.
 const MaxSenders = maxSenders
+
+// ClassicPublishing reports whether e's publishes go on classic channels
+// too (always but on Cluster, where only while some node holds a pattern).
+func ClassicPublishing(e *Engine) bool {
+	classic, _ := e.channels("t")
+	return classic != ""
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -72,6 +73,37 @@ func TestShardedPubSub(t *testing.T) {
 		}
 		if got := sub.rec.messages("spx.a"); len(got) != 0 {
 			t.Errorf("spx.a, which no subscription covers, delivered %d messages", len(got))
+		}
+		sub.rec.checkBreaches(t)
+	})
+	t.Run("ClassicPublishOnlyWhilePatternsHeld", func(t *testing.T) {
+		prefix := uniquePrefix(t)
+		nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10})
+		pub, sub := nodes[0], nodes[1]
+		raw := goredis.NewClient(&goredis.Options{Addr: masters(c)[0].Addr()})
+		defer raw.Close()
+		watcher := raw.PSubscribe(ctxFor(t), prefix+"m.*") // every classic publish of the prefix
+		defer watcher.Close()
+		if _, err := watcher.Receive(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		if !eventually(func() bool { return !redis.ClassicPublishing(pub.Engine) }) {
+			t.Fatal("with no pattern held anywhere, publishes still go on classic channels")
+		}
+		mustSubscribe(t, sub, "gp.b")
+		mustPublish(t, pub, request("gp.b"))
+		sub.rec.waitFor(t, "gp.b", 1)
+		if msg, err := watcher.ReceiveTimeout(ctxFor(t), 100*time.Millisecond); err == nil {
+			t.Fatalf("a classic publish while no node held a pattern: %v", msg)
+		}
+		mustSubscribe(t, sub, "gp.*") // returns once every node publishes classically
+		if !redis.ClassicPublishing(pub.Engine) {
+			t.Fatal("a node holds a pattern, but publishes skip the classic channel")
+		}
+		mustPublish(t, pub, request("gp.a"))
+		sub.rec.waitFor(t, "gp.a", 1)
+		if _, err := watcher.ReceiveMessage(ctxFor(t)); err != nil {
+			t.Fatalf("no classic publish once a node held a pattern: %v", err)
 		}
 		sub.rec.checkBreaches(t)
 	})

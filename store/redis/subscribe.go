@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -33,9 +34,12 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	// confirmation on the current connection is what says that messages
 	// published from now on reach the node.
 	var err error
-	if kind == "subscribe" && e.shards.on() {
+	switch {
+	case kind == "subscribe" && e.shards.on():
 		err = e.shardSubscribeLocked(ctx, pattern)
-	} else {
+	case kind == "psubscribe":
+		err = e.patternSubscribeLocked(ctx, channel)
+	default:
 		err = e.subscribeLocked(ctx, kind, channel)
 	}
 	if err == nil && kind == "subscribe" {
@@ -47,7 +51,29 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if err != nil {
 		e.subs.remove(pattern) // Redis may keep the (p)subscription; nothing passes the filter
 		e.subs.globs.remove(pattern)
+		e.patternsHeld()
 		return err
+	}
+	return nil
+}
+
+// patternSubscribeLocked PSUBSCRIBEs glob and, on Cluster, returns only
+// once every node publishes on classic channels too (see patternGate).
+// psMu must be held.
+func (e *Engine) patternSubscribeLocked(ctx context.Context, glob string) error {
+	wait, err := e.holdPatterns(ctx)
+	if err != nil {
+		return e.fail("psubscribe", err)
+	}
+	if err := e.subscribeLocked(ctx, "psubscribe", glob); err != nil {
+		return err
+	}
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return e.fail("psubscribe", ctx.Err())
+		}
 	}
 	return nil
 }
@@ -111,6 +137,7 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 	if glob, unused := e.subs.globs.remove(pattern); unused {
 		e.unsubscribeLocked(ctx, "punsubscribe", glob)
 	}
+	e.patternsHeld()
 	return nil
 }
 
