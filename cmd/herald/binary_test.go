@@ -23,11 +23,7 @@ import (
 // TestBinary builds the real herald, runs it on a loopback port, publishes
 // through it, and stops it with SIGTERM.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "herald")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildHerald(t)
 	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--node-id", "bin-test")
 	cmd.Env = append(os.Environ(), "HERALD_SHUTDOWN_TIMEOUT=10s", "HERALD_LOG_LEVEL=debug")
 	stderr, err := cmd.StderrPipe()
@@ -80,6 +76,34 @@ func TestBinary(t *testing.T) {
 		}
 	case <-time.After(10*time.Second + 10*time.Second): // the shutdown timeout, and room for a busy machine
 		t.Fatal("herald did not exit within its shutdown timeout")
+	}
+}
+
+// buildHerald builds the herald binary into a temporary directory with
+// the go build flags given, and returns its path.
+func buildHerald(t *testing.T, flags ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "herald")
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// herald --version prints the version the build was given (make build
+// sets it from git describe) and exits 0 without starting anything.
+func TestBinaryVersion(t *testing.T) {
+	bin := buildHerald(t, "-ldflags", "-X main.version=v1.2.3-4-gabcdef-dirty")
+	cmd := exec.Command(bin, "--version")
+	cmd.Env = append(os.Environ(), "HERALD_ADDR=256.0.0.1:0") // would fail a start
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("herald --version: %v\n%s", err, stderr.String())
+	}
+	if stdout.String() != "herald v1.2.3-4-gabcdef-dirty\n" || stderr.Len() != 0 {
+		t.Fatalf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }
 

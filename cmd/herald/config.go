@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -116,10 +117,15 @@ const minHistoryBytes = 16 * broker.DefaultMaxMessageBytes
 // browser's ordinary upgrade request, cookies and all, would be refused.
 const minUpgradeBytes = 1024
 
+// errVersion is parseConfig's answer to --version: print the version and
+// exit, as for -h.
+var errVersion = errors.New("herald: --version")
+
 // parseConfig reads every setting from args (flags) and lookupEnv (the
 // environment); a flag wins over its variable, and a variable that is set
 // but empty counts as unset. An error names the setting that does not
-// parse; flag.ErrHelp is returned for -h, after usage went to out.
+// parse; flag.ErrHelp is returned for -h, after usage went to out, and
+// errVersion for --version.
 func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -127,8 +133,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	for i, s := range settings {
 		flags[i] = fs.String(s.flag, "", fmt.Sprintf("%s (%s, default %q)", s.usage, s.env, s.def))
 	}
+	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if *printVersion {
+		return Config{}, errVersion
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q: every setting is a --flag or a HERALD_ variable", fs.Arg(0))

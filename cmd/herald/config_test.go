@@ -18,6 +18,15 @@ func envOf(kv map[string]string) func(string) (string, bool) {
 	}
 }
 
+// environOf is kv in os.Environ's form.
+func environOf(kv map[string]string) []string {
+	var out []string
+	for k, v := range kv {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
 // The defaults come from the packages' constants (see settings); written
 // out here as PROTOCOL.md section 7 documents them, so a constant changed
 // without the documentation fails.

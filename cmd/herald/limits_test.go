@@ -34,7 +34,7 @@ func startNode(t *testing.T, env map[string]string) (base string, logged func() 
 	}()
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"--addr=127.0.0.1:0"}, envOf(env), w, func() {})
+		exited <- run(ctx, []string{"--addr=127.0.0.1:0"}, environOf(env), io.Discard, w, func() {})
 		w.Close()
 	}()
 	var once sync.Once

@@ -12,7 +12,7 @@ import (
 func main() {
 	raiseProcs(os.LookupEnv) // before anything runs: see procsFor
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stderr, stop)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, stop)
 	stop()
 	os.Exit(code)
 }

@@ -25,14 +25,19 @@ const (
 )
 
 // run starts a node and serves until ctx ends, then shuts it down within
-// the shutdown timeout. stopSignals is called once shutdown begins, so a
-// second signal ends the process at once. It returns the exit code.
-func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer, stopSignals func()) int {
-	cfg, err := parseConfig(args, lookupEnv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+// the shutdown timeout. environ is the environment in os.Environ's form;
+// --version is printed to stdout, everything else goes to stderr.
+// stopSignals is called once shutdown begins, so a second signal ends the
+// process at once. It returns the exit code.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, stopSignals func()) int {
+	cfg, err := parseConfig(args, lookupIn(environ), stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	}
-	if err != nil {
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, "herald", buildVersion())
+		return exitOK
+	case err != nil:
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return exitBadSetting
 	}
@@ -42,6 +47,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return exitBadSetting
 	}
 	defer log.Sync()
+	refusals := newRefusalLimit(refusalBurst, refusalEvery, refusalSummaryEvery)
+	defer refusals.close() // before Sync: it writes the last counts
+	log = log.WithOptions(zap.WrapCore(refusals.wrap))
+	routeRedisLog(log)
+	warnUnknownSettings(log, environ)
 	if cfg.NodeID == "" {
 		cfg.NodeID = defaultNodeID()
 	}
@@ -80,7 +90,8 @@ func serve(ctx context.Context, cfg Config, g guards, root *zap.Logger, stopSign
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen on %s (HERALD_ADDR): %w", cfg.Addr, err), closeWithin(cfg, n.Close))
 	}
-	log.Info("herald listening", zap.String("addr", l.Addr().String()), zap.Bool("cluster", cfg.RedisURL != ""), zap.Bool("tls", g.tls != nil))
+	log.Info("herald listening", zap.String("addr", l.Addr().String()), zap.String("version", buildVersion()),
+		zap.Bool("cluster", cfg.RedisURL != ""), zap.Bool("tls", g.tls != nil))
 	n.Serve(l)
 	select {
 	case <-ctx.Done():
@@ -155,6 +166,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			Conns:          g.conns,
 			TLS:            g.tls,
 			Files:          web.Handler(),
+			Version:        buildVersion(),
 		},
 	}
 }

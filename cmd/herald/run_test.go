@@ -11,7 +11,7 @@ func runWith(t *testing.T, args []string, env map[string]string) (int, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // a start that gets past its checks stops at once
 	var out strings.Builder
-	code := run(ctx, args, envOf(env), &out, func() {})
+	code := run(ctx, args, environOf(env), &out, &out, func() {})
 	return code, out.String()
 }
 
@@ -51,9 +51,16 @@ func TestRunStartsAndStops(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, output %q", code, out)
 	}
-	for _, want := range []string{"herald listening", "n-test", "no API keys", "no JWT key", "open-file limit"} {
+	for _, want := range []string{"herald listening", "n-test", "no API keys", "no JWT key", "open-file limit", `"version":"` + buildVersion() + `"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	code, out := runWith(t, []string{"--version"}, map[string]string{"HERALD_HEARTBEAT": "often"})
+	if code != exitOK || out != "herald "+buildVersion()+"\n" {
+		t.Fatalf("exit %d, output %q", code, out)
 	}
 }
