@@ -41,7 +41,8 @@ func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 	if nc.MaxMessageBytes == 0 {
 		nc.MaxMessageBytes = testMaxMessageBytes
 	}
-	cfg.MaxMessageBytes, cfg.Tokens = 0, nil // the node's to set, once
+	nc.Version = cfg.Version
+	cfg.MaxMessageBytes, cfg.Tokens, cfg.Version = 0, nil, "" // the node's to set, once
 	nc.API = cfg
 	n := nodetest.Start(t, nodetest.Options{Engine: eng, Node: nc})
 	return &node{srv: n.API, base: n.Base, addr: n.Addr, wsURL: n.WS, broker: n.Broker}

@@ -153,6 +153,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		Heartbeat:       cfg.Heartbeat,
 		Tokens:          g.brokerTokens(), // the refresh command checks as /ws does
+		Version:         buildVersion(),
 		Broker: broker.Config{
 			MaxSubscriptions: cfg.MaxSubscriptions,
 			RateLimit:        cfg.RateLimit,
@@ -166,7 +167,6 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			Conns:          g.conns,
 			TLS:            g.tls,
 			Files:          web.Handler(),
-			Version:        buildVersion(),
 		},
 	}
 }

@@ -35,6 +35,10 @@ type Config struct {
 	// command (broker); nil: every client is anonymous and allowed
 	// everything.
 	Tokens broker.TokenVerifier
+	// Version is the build's, reported by /api/stats and /metrics
+	// (herald_build_info). Empty: /metrics reads the build information
+	// and /api/stats says nothing.
+	Version string
 
 	// Each part's own settings. Their fields that Config sets above must
 	// be left zero: Build refuses a Config that sets one fact twice.
@@ -69,6 +73,7 @@ func (c *Config) derive() error {
 		c.MaxMessageBytes, c.MaxMessageBytes, c.MaxMessageBytes
 	c.Broker.Heartbeat, c.Transport.Heartbeat = c.Heartbeat, c.Heartbeat
 	c.Broker.Tokens, c.API.Tokens = c.Tokens, c.Tokens
+	c.API.Version = c.Version
 	return nil
 }
 
@@ -87,6 +92,7 @@ func (c *Config) setTwice() error {
 		{"Transport.Heartbeat", c.Transport.Heartbeat != 0},
 		{"API.MaxMessageBytes", c.API.MaxMessageBytes != 0},
 		{"API.Tokens", c.API.Tokens != nil},
+		{"API.Version", c.API.Version != ""},
 	}
 	for _, f := range fields {
 		if f.set {

@@ -66,7 +66,7 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	n.Broker = broker.New(cfg.Broker, eng)
 	if cfg.API.Metrics == nil {
 		cfg.API.Metrics, err = metrics.New(metrics.Sources{
-			Broker: n.Broker, Transport: n.Transport, Engine: eng, Logger: log.Named("metrics"),
+			Broker: n.Broker, Transport: n.Transport, Engine: eng, Version: cfg.Version, Logger: log.Named("metrics"),
 		})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("start metrics: %w", err),

@@ -114,6 +114,7 @@ func TestBuildRefusesAFactSetTwice(t *testing.T) {
 		"Transport.MaxMessageBytes": {Transport: transport.Config{MaxMessageBytes: 10}},
 		"API.MaxMessageBytes":       {API: api.Config{MaxMessageBytes: 10}},
 		"Broker.NodeID":             {Broker: broker.Config{NodeID: "n"}},
+		"API.Version":               {API: api.Config{Version: "v1"}},
 	}
 	for field, cfg := range cases {
 		eng := memory.New(memory.Config{})
@@ -196,5 +197,24 @@ func TestCloseStopsEveryPart(t *testing.T) {
 	}
 	if err := n.Close(context.Background()); err != nil || eng.closes.Load() != 1 {
 		t.Fatalf("second Close = %v; engine closed %d times, want 1", err, eng.closes.Load())
+	}
+}
+
+// The version /api/stats reports is the one herald_build_info carries.
+func TestOneVersion(t *testing.T) {
+	_, _, addr := serve(t, node.Config{Version: "v9.8.7-test"})
+	for path, want := range map[string]string{
+		"/api/stats": `"version":"v9.8.7-test"`,
+		"/metrics":   `herald_build_info{version="v9.8.7-test"} 1`,
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, no %s in\n%.1000s", path, resp.StatusCode, want, body)
+		}
 	}
 }
