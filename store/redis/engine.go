@@ -40,11 +40,12 @@ type Engine struct {
 	shards   shards          // on Cluster, the sharded connections exact topics use
 	patterns patternGate     // on Cluster, whether publishes go on classic channels too
 
-	acks      acks          // subscriptions waiting for Redis to confirm them
-	probeSeen chan string   // probe tokens the receive loop got back
-	psBroken  chan struct{} // the receive loop saw its connection fail
-	probeID   string        // starts every probe token: two nodes named alike never take each other's
-	probeN    atomic.Uint64
+	acks         acks          // subscriptions waiting for Redis to confirm them
+	probeSeen    chan string   // probe tokens the receive loop got back
+	psBroken     chan struct{} // the receive loop saw its connection fail
+	shardsBroken chan struct{} // a shard's receive loop saw its connection fail
+	probeID      string        // starts every probe token: two nodes named alike never take each other's
+	probeN       atomic.Uint64
 
 	stats   stats
 	refused lastRefusal // when Redis last refused a publish, for Ready
@@ -73,17 +74,18 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	rdb, once := newClients(u, cfg.Timeout)
 	e := &Engine{
-		cfg:       cfg,
-		keys:      keys{prefix: cfg.Prefix},
-		rdb:       rdb,
-		once:      once,
-		log:       cfg.Logger.With(zap.String("node", cfg.NodeID)),
-		subs:      newSubscriptions(),
-		probeSeen: make(chan string, 16),
-		psBroken:  make(chan struct{}, 1),
-		probeID:   newEpoch(),
-		shards:    newShards(rdb),
-		patterns:  newPatternGate(),
+		cfg:          cfg,
+		keys:         keys{prefix: cfg.Prefix},
+		rdb:          rdb,
+		once:         once,
+		log:          cfg.Logger.With(zap.String("node", cfg.NodeID)),
+		subs:         newSubscriptions(),
+		probeSeen:    make(chan string, 16),
+		psBroken:     make(chan struct{}, 1),
+		shardsBroken: make(chan struct{}, 1),
+		probeID:      newEpoch(),
+		shards:       newShards(rdb),
+		patterns:     newPatternGate(),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))

@@ -42,6 +42,9 @@ func PublishRoundTrips(e *Engine) (roundTrips, calls uint64) {
 // at most.
 const MaxSenders = maxSenders
 
+// ShardRepairs counts the times e replaced broken shard connections alone.
+func ShardRepairs(e *Engine) uint64 { return e.shards.repairs.Load() }
+
 // ClassicPublishing reports whether e's publishes go on classic channels
 // too (always but on Cluster, where only while some node holds a pattern).
 func ClassicPublishing(e *Engine) bool {

@@ -30,6 +30,10 @@ func (e *Engine) supervise(ctx context.Context) {
 		case <-e.psBroken: // of a connection replaced since, or of this one before it subscribed
 		default:
 		}
+		select {
+		case <-e.shardsBroken: // of shards replaced since
+		default:
+		}
 		err := e.resubscribe(ctx)
 		if err == nil {
 			if !healthy {
@@ -67,7 +71,7 @@ func (e *Engine) openConnLocked(ctx context.Context) {
 	e.psDone = make(chan struct{})
 	e.psStop = new(atomic.Bool)
 	e.wg.Add(1)
-	go e.receive(ctx, e.ps, e.psStop, e.psDone)
+	go e.receive(ctx, e.ps, e.psStop, e.psDone, nil)
 }
 
 // replaceConn swaps the pub/sub connection for a new one and waits for the
@@ -153,7 +157,9 @@ var errConnBroken = errors.New("pub/sub connection broken")
 // watch checks every tracked topic, then probes the connection and checks
 // the topics with recent traffic until a probe fails, the receive loop
 // reports its connection broken, or ctx ends. A check of every topic that
-// Redis could not answer is tried again at the next interval.
+// Redis could not answer is tried again at the next interval. A shard
+// connection that broke is replaced alone (repairShards); when that
+// fails, watch returns and the supervisor replaces every connection.
 func (e *Engine) watch(ctx context.Context) error {
 	probe := time.NewTicker(e.cfg.ProbeInterval)
 	defer probe.Stop()
@@ -168,6 +174,10 @@ func (e *Engine) watch(ctx context.Context) error {
 			return ctx.Err()
 		case <-e.psBroken:
 			return errConnBroken
+		case <-e.shardsBroken:
+			if e.shards.anyBroken() { // else replaced since, with every connection
+				err = errShardBroken
+			}
 		case <-probe.C:
 			err = e.probe(ctx)
 		case <-forget.C:
@@ -182,6 +192,11 @@ func (e *Engine) watch(ctx context.Context) error {
 				done, err = e.checkAll(ctx, e.subs.all())
 			}
 			caughtUp = caughtUp || done
+		}
+		if errors.Is(err, errShardBroken) {
+			var done bool
+			done, err = e.repairShards(ctx)
+			caughtUp = caughtUp && done
 		}
 	}
 	return err
@@ -209,6 +224,10 @@ func (e *Engine) probe(ctx context.Context) error {
 			}
 		case <-e.psBroken: // the reply is not coming
 			return fmt.Errorf("probe: %w", errConnBroken)
+		case <-e.shardsBroken:
+			if e.shards.anyBroken() { // a copy is not coming
+				return fmt.Errorf("probe: %w", errShardBroken)
+			}
 		case <-pctx.Done():
 			return fmt.Errorf("probe: no reply: %w", pctx.Err())
 		}
@@ -245,8 +264,9 @@ func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
 }
 
 // receive reads ps until stop is set and ps closed, delivering messages and
-// passing probe tokens to probe.
-func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.Bool, done chan struct{}) {
+// passing probe tokens to probe. sh is the shard whose connection ps is
+// (nil: the classic connection), so that a break is reported as its own.
+func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.Bool, done chan struct{}, sh *shard) {
 	defer e.wg.Done()
 	defer close(done)
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
@@ -262,7 +282,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 				e.log.Warn("redis refused a pub/sub command", zap.Error(err))
 			} else {
 				e.log.Debug("pub/sub receive failed", zap.Error(err))
-				e.signalBroken()
+				e.broke(sh)
 			}
 			// Until the supervisor replaces ps, the next Receive redials it;
 			// back off so that a Redis that is down is not dialled in a tight
@@ -277,10 +297,10 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 		wait.reset()
 		if sub, ok := v.(*goredis.Subscription); ok {
 			e.acks.confirm(sub.Kind, sub.Channel)
-			if sub.Kind == "sunsubscribe" && e.shards.wants(sub.Channel) {
+			if sub.Kind == "sunsubscribe" && sh != nil && e.shards.wants(sh, sub.Channel) {
 				// Redis dropped a channel we still want: its slot moved.
 				e.log.Info("redis moved a sharded channel away", zap.String("channel", sub.Channel))
-				e.signalBroken()
+				e.broke(sh)
 			}
 			continue
 		}
@@ -295,6 +315,22 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 		default:
 			e.dispatch(ctx, msg)
 		}
+	}
+}
+
+// broke tells the supervisor that sh's connection (nil: the classic one)
+// failed.
+func (e *Engine) broke(sh *shard) {
+	if sh == nil {
+		e.signalBroken()
+		return
+	}
+	e.shards.mu.Lock()
+	sh.broken = true
+	e.shards.mu.Unlock()
+	select {
+	case e.shardsBroken <- struct{}{}:
+	default: // the supervisor has been told already
 	}
 }
 

@@ -36,6 +36,8 @@ type shards struct {
 	mu     sync.Mutex        // guards the maps below; held briefly, receive loops take it
 	byAddr map[string]*shard // by master address
 	home   map[string]*shard // topic → the shard its channel is subscribed on
+
+	repairs atomic.Uint64 // shards replaced alone, for tests
 }
 
 // shard is one master's sharded pub/sub connection.
@@ -45,6 +47,7 @@ type shard struct {
 	probe    string          // SPUBLISHed on, it comes back through ps
 	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
 	topics   int             // how many of channels are topics'; shards.mu guards it
+	broken   bool            // its receive loop saw it fail; shards.mu guards it
 	stop     atomic.Bool
 	done     chan struct{} // closed when the receive loop has ended
 }
@@ -57,17 +60,12 @@ func newShards(rdb goredis.UniversalClient) shards {
 // on reports whether exact topics go over sharded pub/sub.
 func (s *shards) on() bool { return s.cc != nil }
 
-// wants reports whether some shard should still be subscribed to channel:
-// a SUNSUBSCRIBE of it that Redis sent by itself means the slot moved.
-func (s *shards) wants(channel string) bool {
+// wants reports whether sh should still be subscribed to channel: a
+// SUNSUBSCRIBE of it that Redis sent by itself means the slot moved.
+func (s *shards) wants(sh *shard, channel string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sh := range s.byAddr {
-		if sh.channels[channel] {
-			return true
-		}
-	}
-	return false
+	return sh.channels[channel]
 }
 
 // probes returns every shard's probe channel.
@@ -164,7 +162,7 @@ func (e *Engine) shardFor(ctx context.Context, topic string, broken <-chan struc
 	sh = &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), done: make(chan struct{})}
 	e.wg.Add(1)
-	go e.receive(e.runCtx, sh.ps, &sh.stop, sh.done)
+	go e.receive(e.runCtx, sh.ps, &sh.stop, sh.done, sh)
 	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, broken); err != nil {
 		closeShard(sh)
 		return nil, fmt.Errorf("probe channel: %w", err)
@@ -249,4 +247,69 @@ func (e *Engine) sendShardProbes(ctx context.Context, token string) (int, error)
 		errs = append(errs, e.shards.cc.SPublish(ctx, ch, token).Err())
 	}
 	return len(channels), errors.Join(errs...)
+}
+
+// errShardBroken is watch's answer when a shard's receive loop saw its
+// connection fail, or Redis moved one of its channels away: only the
+// broken shards are replaced (repairShards).
+var errShardBroken = errors.New("sharded pub/sub connection broken")
+
+// repairShards replaces the shards whose connections broke: it closes
+// them, has the slot map read again, homes their topics again by it (on
+// shards the node holds, or new ones) and checks those topics as after
+// any reconnect. It reports whether every one was checked. An error has
+// the supervisor replace every connection, with backoff.
+func (e *Engine) repairShards(ctx context.Context) (bool, error) {
+	e.psMu.Lock()
+	broken, topics := e.shards.takeBroken()
+	for _, sh := range broken {
+		closeShard(sh)
+	}
+	if len(broken) == 0 {
+		e.psMu.Unlock()
+		return true, nil // replaced since, with every connection
+	}
+	e.shards.repairs.Add(1)
+	e.reloadOnTrouble() // the master may be gone
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	err := e.subscribeShardsLocked(sctx, topics)
+	cancel()
+	e.psMu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(topics)))
+	return e.checkAll(ctx, e.subs.statesOf(topics))
+}
+
+// anyBroken reports whether a shard's connection broke.
+func (s *shards) anyBroken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sh := range s.byAddr {
+		if sh.broken {
+			return true
+		}
+	}
+	return false
+}
+
+// takeBroken removes the broken shards, and the homes of their topics,
+// and returns both.
+func (s *shards) takeBroken() (broken []*shard, topics []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr, sh := range s.byAddr {
+		if sh.broken {
+			broken = append(broken, sh)
+			delete(s.byAddr, addr)
+		}
+	}
+	for t, sh := range s.home {
+		if sh.broken {
+			topics = append(topics, t)
+			delete(s.home, t)
+		}
+	}
+	return broken, topics
 }

@@ -210,6 +210,19 @@ func (s *subscriptions) topicsSubscribed() []string {
 	return out
 }
 
+// statesOf returns the tracked states of topics.
+func (s *subscriptions) statesOf(topics []string) []*topicState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*topicState, 0, len(topics))
+	for _, t := range topics {
+		if st := s.topics[t]; st != nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // all returns every tracked state, first dropping those no subscription
 // covers.
 func (s *subscriptions) all() []*topicState {
