@@ -37,7 +37,7 @@ type shards struct {
 	byAddr map[string]*shard // by master address
 	home   map[string]*shard // topic → the shard its channel is subscribed on
 
-	repairs atomic.Uint64 // shards replaced alone, for tests
+	repairs atomic.Uint64 // times broken shards were replaced alone
 }
 
 // shard is one master's sharded pub/sub connection.
@@ -270,6 +270,7 @@ func (e *Engine) repairShards(ctx context.Context) (bool, error) {
 		return true, nil // replaced since, with every connection
 	}
 	e.shards.repairs.Add(1)
+	e.stats.reconnects.Add(1)
 	e.reloadOnTrouble() // the master may be gone
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	err := e.subscribeShardsLocked(sctx, topics)

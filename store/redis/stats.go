@@ -14,6 +14,7 @@ type Stats struct {
 	Errors uint64
 	// Reconnects are pub/sub connections replaced after they broke or
 	// failed a probe or subscribe, attempts while Redis stays down included.
+	// On Cluster a shard connection replaced alone counts one.
 	Reconnects uint64
 	// Rebases are topics this node started a new epoch for because their
 	// seq went back in Redis: a failover lost acknowledged messages.
