@@ -4,6 +4,9 @@ GO        ?= go
 BIN       ?= bin
 FUZZTIME  ?= 15s
 PKGS      ?= ./...
+# VERSION is what herald --version, its start line and /api/stats report.
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION)
 
 .PHONY: test deps vet build run fuzz bench soak cluster clean
 
@@ -39,13 +42,13 @@ deps:
 vet:
 	$(GO) vet $(PKGS)
 
-## build: the herald binary in bin/
+## build: the herald binary in bin/, its version from git describe
 build:
-	$(GO) build -o $(BIN)/herald ./cmd/herald
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/herald ./cmd/herald
 
 ## run: one node, everything in memory, on :8080
 run:
-	$(GO) run ./cmd/herald
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/herald
 
 ## fuzz: each fuzz target for FUZZTIME, one after another
 fuzz:
@@ -66,9 +69,11 @@ bench:
 soak: deps
 	$(GO) test -tags soak -run '^TestSoak$$' -v -timeout 30m ./e2e/
 
-## cluster: a private redis-server and three nodes on loopback (Ctrl-C stops all)
-cluster:
-	./scripts/cluster.sh
+## cluster: a private redis-server and three nodes on loopback, each URL
+## printed once its /healthz answers (Ctrl-C stops all; BASE_PORT and
+## REDIS_PORT move them; a node that dies is named and the logs are kept)
+cluster: build
+	BINARY=$(BIN)/herald ./scripts/cluster.sh
 
 clean:
 	rm -rf $(BIN)
