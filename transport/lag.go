@@ -31,15 +31,20 @@ import (
 //
 // A connection whose reader does not read must not hold back everybody:
 // its answer is its own queue bound and close 4000 (PROTOCOL.md section
-// 6). Full socket alone cannot tell such a reader from a slow one that
-// reads, so time does: a waiting connection counts only while its last
-// write that moved bytes is less than stallAfter old. A reader that takes
-// bytes at least that often is waited for, and gets every message; one
-// that does not is left to its queue bound. A connection that stops
-// reading is counted for stallAfter at most, while its frames had waited
-// no longer than that when it stopped, so on its own it never takes the
-// lag past the bound: stallAfter is half of it.
-//
+// 6). A full socket alone cannot tell such a reader from a slow one that
+// reads, so two rules do. A waiting connection counts with the age its
+// oldest frame had at its last write that moved bytes, not with the age
+// now: a reader that stops taking bytes stops adding to the lag, so one
+// that stopped while it kept up never holds publishers back. And it
+// counts only while that write is less than stallAfter old: a reader
+// silent for as long as a publish may wait is left to its queue bound
+// even when it stopped while behind. A reader that keeps taking bytes is
+// waited for, and gets every message; the lag it reports is at most
+// stallAfter stale. stallAfter is the wait limit, so that a reader starved
+// of CPU for less than a publish may wait is still waited for (with half
+// the bound, 200 subscribers under the race detector were not, and
+// overflowed their queues).
+
 // Cost on the hot path: one clock read when a queue or a pending list
 // goes from empty to non-empty, and one per write; no stamp per frame.
 // The portable path (TLS, systems without epoll) is not measured.
@@ -69,15 +74,18 @@ type lagSettings struct {
 }
 
 func newLagSettings(bound time.Duration) lagSettings {
+	measured := bound // the lag is measured when publishers never wait, too
 	if bound <= 0 {
-		return lagSettings{stallAfter: int64(DefaultMaxDeliveryLag / 2), tick: int64(DefaultMaxDeliveryLag / 8)}
+		measured = DefaultMaxDeliveryLag
 	}
-	return lagSettings{
-		bound:      int64(bound),
-		stallAfter: int64(bound / 2),
-		tick:       int64(max(bound/8, time.Millisecond)),
-		waitLimit:  waitFactor * bound,
+	ls := lagSettings{
+		stallAfter: int64(waitFactor * measured),
+		tick:       int64(max(measured/8, time.Millisecond)),
 	}
+	if bound > 0 {
+		ls.bound, ls.waitLimit = int64(bound), waitFactor*bound
+	}
+	return ls
 }
 
 // loopLag are one loop's stamps, monotonic nanoseconds (monoNow); 0 is

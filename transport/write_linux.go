@@ -95,11 +95,12 @@ func (l *loop) block(c *conn) {
 	}
 }
 
-// scanBlocked takes the oldest queue stamp among the connections waiting
-// for room in their socket that made progress within stallAfter, and
-// forgets the others: those drained or gone, and those whose reader does
-// not keep up, which are left to their queue bound (lag.go). A forgotten
-// connection is listed again when a write of its leaves it waiting again.
+// scanBlocked takes the largest lag among the connections waiting for room
+// in their socket, each as of its last write that moved bytes, and forgets
+// those drained or gone and those with no such write for stallAfter,
+// whose reader does not keep up: they are left to their queue bound
+// (lag.go). A forgotten connection is listed again when a write of its
+// leaves it waiting again.
 func (l *loop) scanBlocked(now int64) {
 	oldest := int64(0)
 	keep := l.blocked[:0]
@@ -110,8 +111,12 @@ func (l *loop) scanBlocked(now int64) {
 			continue
 		}
 		keep = append(keep, c)
-		if oldest == 0 || since < oldest {
-			oldest = since
+		// Stamped so that now-stamp is the age its oldest frame had when
+		// the connection last moved: it does not grow while the reader
+		// takes nothing, so a reader that stops does not hold publishers.
+		stamp := now - max(c.progress-since, 0)
+		if oldest == 0 || stamp < oldest {
+			oldest = stamp
 		}
 	}
 	clear(l.blocked[len(keep):])

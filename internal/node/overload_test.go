@@ -1,0 +1,267 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/transport"
+)
+
+// subscribe subscribes c to topic and reads up to its reply.
+func subscribe(t *testing.T, c *client, topic string) {
+	t.Helper()
+	if err := wsutil.WriteClientText(c, []byte(`{"type":"subscribe","id":"s","topic":"`+topic+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := ws.ReadFrame(c.r)
+		if err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		if strings.Contains(string(f.Payload), `"type":"subscribed"`) {
+			return
+		}
+	}
+}
+
+// seqOf is the seq of a message frame, 0 for anything else.
+func seqOf(payload []byte) uint64 {
+	s := string(payload)
+	if !strings.Contains(s, `"type":"message"`) {
+		return 0
+	}
+	i := strings.Index(s, `"seq":`)
+	if i < 0 {
+		return 0
+	}
+	s = s[i+len(`"seq":`):]
+	end := strings.IndexAny(s, ",}")
+	n, _ := strconv.ParseUint(s[:end], 10, 64)
+	return n
+}
+
+// reader reads c's messages in the background and checks they come in
+// seq order, one after the other; slow readers pause every few frames.
+type reader struct {
+	last atomic.Uint64
+	err  atomic.Pointer[error]
+}
+
+func (r *reader) run(c *client, slow bool, done <-chan struct{}) {
+	for n := 0; ; n++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		f, err := ws.ReadFrame(c.r)
+		if err != nil {
+			r.err.Store(&err)
+			return
+		}
+		seq := seqOf(f.Payload)
+		if seq == 0 {
+			continue
+		}
+		if want := r.last.Load() + 1; seq != want {
+			err := fmt.Errorf("seq %d after %d", seq, want-1)
+			r.err.Store(&err)
+			return
+		}
+		r.last.Store(seq)
+		if slow && n%8 == 0 {
+			time.Sleep(time.Millisecond) // reads, but slower than the others
+		}
+	}
+}
+
+// An overloaded node holds its publishers back instead of letting delivery
+// fall behind: the transport's delivery lag stays within a few times its
+// bound, publishers waited, and every subscriber, the slow ones included,
+// gets every message in order. (TestStuckReaderDoesNotHoldPublishersBack
+// has the subscriber that never reads.)
+func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("overloads a node")
+	}
+	const (
+		bound       = 50 * time.Millisecond
+		subscribers = 200
+		publishers  = 4
+		messages    = 3000
+		topic       = "load"
+	)
+	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 128 << 10}})
+	readers := make([]*reader, subscribers)
+	conns := make([]*client, subscribers)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range readers {
+		c, _ := dial(t, addr)
+		conns[i] = c
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		subscribe(t, c, topic)
+		readers[i] = new(reader)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readers[i].run(c, i%10 == 0, done)
+		}()
+	}
+	defer func() {
+		close(done)
+		for _, c := range conns {
+			c.Close() // ends a read under way
+		}
+		wg.Wait()
+	}()
+
+	var maxLag atomic.Int64
+	var published atomic.Uint64
+	stop := make(chan struct{})
+	var pubs sync.WaitGroup
+	data := []byte(`"` + strings.Repeat("x", 500) + `"`)
+	for range publishers {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := n.Broker.Publish(context.Background(), topic, data, "")
+				if err != nil {
+					if !errors.Is(err, broker.ErrOverloaded) {
+						t.Errorf("publish: %v", err)
+						return
+					}
+					continue // refused, not published: nothing to expect
+				}
+				for { // the highest seq published so far
+					have := published.Load()
+					if res.Seq <= have || published.CompareAndSwap(have, res.Seq) {
+						break
+					}
+				}
+			}
+		}()
+	}
+	sample := func() {
+		if lag := int64(n.Transport.DeliveryLag()); lag > maxLag.Load() {
+			maxLag.Store(lag)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for published.Load() < messages && time.Now().Before(deadline) {
+		sample()
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(stop)
+	pubs.Wait()
+	final := published.Load()
+	for time.Now().Before(deadline) {
+		sample()
+		all := true
+		for _, r := range readers {
+			if e := r.err.Load(); e != nil {
+				t.Fatalf("a reading subscriber got up to seq %d of %d (%d closed with 4000): %v",
+					r.last.Load(), final, slowConsumerClosed(n), *e)
+			}
+			all = all && r.last.Load() == final
+		}
+		if all {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	for i, r := range readers {
+		if got := r.last.Load(); got != final {
+			t.Fatalf("subscriber %d got up to seq %d of %d", i, got, final)
+		}
+	}
+	st := n.Transport.Stats()
+	t.Logf("published %d; publishes held back %d, refused %d; largest lag seen %v",
+		final, st.PublishWaits, st.PublishRefused, time.Duration(maxLag.Load()))
+	if got := slowConsumerClosed(n); got != 0 {
+		t.Fatalf("%d subscribers that read were closed with 4000", got)
+	}
+	if st.PublishWaits == 0 {
+		t.Fatal("publishers were never held back: the node was not overloaded")
+	}
+	// Generous: the bound holds publishes back, it does not stop the ones
+	// already taken; what matters is that it stays far from the seconds a
+	// backlog of 256 KiB per connection would take.
+	if lag := time.Duration(maxLag.Load()); lag > 20*bound {
+		t.Fatalf("delivery lag reached %v, bound %v", lag, bound)
+	}
+}
+
+// A subscriber that never reads does not hold publishers back: it is left
+// to its queue bound and closed with 4000, while publishes go through
+// without waiting.
+func TestStuckReaderDoesNotHoldPublishersBack(t *testing.T) {
+	const bound = time.Second // far above what the readers that read take
+	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 64 << 10}})
+	stuck, _ := dial(t, addr)
+	subscribe(t, stuck, "t")
+	live, _ := dial(t, addr)
+	subscribe(t, live, "t")
+	r := new(reader)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.run(live, false, done) }()
+	defer func() { close(done); live.Close(); wg.Wait() }()
+	data := []byte(`"` + strings.Repeat("y", 4000) + `"`)
+	var last uint64
+	deadline := time.Now().Add(time.Minute)
+	for slowConsumerClosed(n) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscriber that never reads was not closed")
+		}
+		res, err := n.Broker.Publish(context.Background(), "t", data, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.Seq
+		for r.last.Load() != last && r.err.Load() == nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond) // in step with the reader, which never falls behind
+		}
+	}
+	_ = stuck.SetDeadline(time.Now().Add(wait))
+	if code := closeCode(t, stuck); code != broker.CloseSlowConsumer {
+		t.Fatalf("closed with %d, want 4000", code)
+	}
+	if st := n.Transport.Stats(); st.PublishWaits != 0 {
+		t.Fatalf("publishers were held back %d times by a reader that never reads", st.PublishWaits)
+	}
+	for r.last.Load() != last && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := r.last.Load(); got != last {
+		t.Fatalf("the reading subscriber got up to %d of %d", got, last)
+	}
+}
+
+func slowConsumerClosed(n *node.Node) uint64 {
+	for _, cc := range n.Transport.Stats().Closes {
+		if cc.Code == broker.CloseSlowConsumer && !cc.ByClient {
+			return cc.Count
+		}
+	}
+	return 0
+}

@@ -1,0 +1,119 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// A queue's stamp is set when it goes non-empty, kept while frames come,
+// moved up once a write took everything queued before it, and cleared when
+// the queue drains.
+func TestQueueStampBoundsTheOldestFrame(t *testing.T) {
+	lim := &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: time.Second, heartbeat: time.Second}
+	c := newConn(nopDriver{}, lim)
+	if c.since.Load() != 0 {
+		t.Fatal("an empty queue has a stamp")
+	}
+	frame := []byte{0x81, 1, 'x'}
+	c.Send(frame)
+	first := c.since.Load()
+	if first == 0 {
+		t.Fatal("the first frame left no stamp")
+	}
+	c.Send(frame)
+	if c.since.Load() != first {
+		t.Fatal("a second frame moved the stamp of the first")
+	}
+	batch := c.batch(nil, maxBatch)
+	at := monoNow()
+	c.Send(frame) // queued after the write began
+	if empty, _ := c.writtenOf(2*len(frame), len(batch), at); empty {
+		t.Fatal("the third frame was lost")
+	}
+	if got := c.since.Load(); got != at {
+		t.Fatalf("stamp %d after a whole batch went out, want the write's start %d", got, at)
+	}
+	batch = c.batch(nil, maxBatch)
+	if empty, _ := c.writtenOf(1, len(batch), monoNow()); empty || c.since.Load() != at {
+		t.Fatal("a write that left part of a frame moved the stamp")
+	}
+	if empty, _ := c.written(len(frame) - 1); !empty || c.since.Load() != 0 {
+		t.Fatal("a drained queue kept its stamp")
+	}
+}
+
+func TestLoopLagIsItsOldestStamp(t *testing.T) {
+	var g loopLag
+	if g.oldest() != 0 {
+		t.Fatal("no stamp, yet a lag")
+	}
+	g.pass.Store(30)
+	g.blocked.Store(20)
+	g.pending.Store(40)
+	if got := g.oldest(); got != 20 {
+		t.Fatalf("oldest %d, want 20", got)
+	}
+}
+
+// lagServer is a Server with one loop whose stamps the test sets, waiting
+// at a bound of bound.
+func lagServer(bound time.Duration) (*Server, *loop) {
+	l := &loop{}
+	return &Server{loops: []*loop{l}, stats: new(counters), lagCfg: newLagSettings(bound)}, l
+}
+
+func TestWaitPassesAtOnceWithinTheBound(t *testing.T) {
+	s, l := lagServer(time.Hour)
+	l.lag.pending.Store(monoNow())
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.PublishWaits != 0 || st.PublishRefused != 0 {
+		t.Fatalf("waits %d, refused %d; want none", st.PublishWaits, st.PublishRefused)
+	}
+}
+
+func TestWaitHoldsUntilTheLoopCatchesUp(t *testing.T) {
+	s, l := lagServer(10 * time.Millisecond)
+	l.lag.blocked.Store(monoNow() - int64(time.Hour)) // may be negative: only 0 means none
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned %v while the loop was behind", err)
+	case <-time.After(5 * time.Millisecond):
+	}
+	l.lag.blocked.Store(0) // caught up
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.PublishWaits != 1 || st.PublishRefused != 0 {
+		t.Fatalf("waits %d, refused %d; want 1 and 0", st.PublishWaits, st.PublishRefused)
+	}
+}
+
+func TestWaitGivesUpOnALoopThatStaysBehind(t *testing.T) {
+	s, l := lagServer(time.Millisecond)
+	l.lag.pass.Store(monoNow() - int64(time.Hour))
+	if err := s.Wait(context.Background()); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Wait = %v, want ErrOverloaded", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with an ended context = %v", err)
+	}
+	if st := s.Stats(); st.PublishWaits != 2 || st.PublishRefused != 2 || st.DeliveryLag <= 0 {
+		t.Fatalf("waits %d, refused %d, lag %v; want 2, 2 and a lag", st.PublishWaits, st.PublishRefused, st.DeliveryLag)
+	}
+}
+
+func TestNoBoundNeverWaits(t *testing.T) {
+	s, l := lagServer(-1)
+	l.lag.pass.Store(monoNow() - int64(time.Hour))
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
