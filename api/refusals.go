@@ -8,14 +8,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// Every refusal is logged, once, by the server's logger named "refusals"
-// (cmd/herald rate-limits that logger's lines per message, so a flood of
-// refusals does not flood the log), at info, with the client's address and
-// the reason it was told. Each kind is its own message, and so its own
-// budget in the rate limit.
+// Every refusal is logged, once, by the server's logger named
+// broker.RefusalLogger (cmd/herald rate-limits that logger's lines per
+// message, so a flood of refusals does not flood the log), at info, with
+// the client's address and the reason it was told. Each kind is its own
+// message, and so its own budget in the rate limit.
 const (
-	refusalLogger = "refusals"
-
 	refusedAPIKey      = "refused: API key"              // 401 or 403 on /api/*
 	refusedToken       = "refused: token"                // 401 at /ws
 	refusedOrigin      = "refused: origin"               // 403 at /ws

@@ -78,8 +78,9 @@ type Config struct {
 	Files http.Handler
 	// Version is the build's, reported by /api/stats.
 	Version string
-	// Logger gets the server's lines; its child named "refusals" gets one
-	// line per refused request or connection (see refusals.go).
+	// Logger gets the server's lines; its child named
+	// broker.RefusalLogger gets one line per refused request or
+	// connection (see refusals.go).
 	Logger *zap.Logger
 }
 
@@ -123,7 +124,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		broker:   b,
 		ws:       ws,
 		log:      cfg.Logger,
-		refusals: cfg.Logger.Named(refusalLogger),
+		refusals: cfg.Logger.Named(broker.RefusalLogger),
 		clientIP: cfg.ClientIP,
 		keys:     keyBytes(cfg.APIKeys),
 		limits:   newBodyLimits(cfg.MaxMessageBytes),

@@ -89,7 +89,7 @@ type Broker struct {
 	cfg      Config
 	engine   Engine
 	log      *zap.Logger
-	refusals *zap.Logger // log's child named refusals (Session.refused)
+	refusals *zap.Logger // log's child named RefusalLogger (Session.refused)
 	idx      *index
 	remote   *remoteSubs
 	workers  workerGroup
@@ -121,7 +121,7 @@ func New(cfg Config, engine Engine) *Broker {
 		cfg:      cfg,
 		engine:   engine,
 		log:      cfg.Logger,
-		refusals: cfg.Logger.Named("refusals"),
+		refusals: cfg.Logger.Named(RefusalLogger),
 		idx:      newIndex(),
 		remote:   newRemoteSubs(engine),
 		ctx:      ctx,

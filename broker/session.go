@@ -250,10 +250,15 @@ func (s *Session) fail(id string, err *Error) {
 	}
 }
 
-// Refusals are logged by the broker's logger named "refusals", whose
-// lines the process rate-limits per message (one message per kind). A
-// forbidden command is ordinary (a client tries what its token does not
-// allow), so it is a debug line; a close is worth an info line.
+// RefusalLogger names the child logger that logs refusals, one line per
+// refused request, connection or command, its message naming the kind:
+// the broker's and the api's (api.refusals) alike. cmd/herald rate-limits
+// the lines of loggers so named, per message.
+const RefusalLogger = "refusals"
+
+// The broker's refusals. A forbidden command is ordinary (a client tries
+// what its token does not allow), so it is a debug line; a close is worth
+// an info line.
 const (
 	refusedForbidden    = "refused: forbidden"
 	closedTooManyErrors = "closed: too many failed commands" // 4003, CloseTooManyErrors

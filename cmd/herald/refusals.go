@@ -5,20 +5,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
 // A refusal (a bad API key or token, a foreign origin, an address over its
 // limits, a forbidden subscribe, a close for too many failed commands) is
-// logged by a logger named "refusals" (api.refusals, broker.refusals), one
-// line per refusal, its message naming the kind. Refusals are ordinary on
+// logged by a logger named broker.RefusalLogger (api.refusals,
+// broker.refusals), one line per refusal, its message naming the kind. Refusals are ordinary on
 // the internet and a flood of them must not flood the log, so each kind
 // (logger and message) gets a token bucket: refusalBurst lines at once,
 // then one per refusalEvery; the rest are counted, and every
 // refusalSummaryEvery a line per kind says how many were suppressed.
 const (
-	refusalLoggerName   = "refusals"
 	refusalBurst        = 10
 	refusalEvery        = 6 * time.Second
 	refusalSummaryEvery = time.Minute
@@ -174,5 +174,5 @@ func (c *refusalCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcor
 // isRefusalLogger reports whether name is a refusals logger's, under any
 // parent (api.refusals).
 func isRefusalLogger(name string) bool {
-	return name == refusalLoggerName || strings.HasSuffix(name, "."+refusalLoggerName)
+	return name == broker.RefusalLogger || strings.HasSuffix(name, "."+broker.RefusalLogger)
 }
