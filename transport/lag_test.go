@@ -85,7 +85,8 @@ func TestWaitHoldsUntilTheLoopCatchesUp(t *testing.T) {
 		t.Fatalf("Wait returned %v while the loop was behind", err)
 	case <-time.After(5 * time.Millisecond):
 	}
-	l.lag.blocked.Store(0) // caught up
+	l.lag.blocked.Store(0) // caught up, as a scan finds
+	s.gate.open()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

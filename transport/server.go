@@ -123,6 +123,7 @@ type Server struct {
 	stats    *counters
 	stopping atomic.Bool
 	lagCfg   lagSettings
+	gate     lagGate // waiting publishers
 
 	portable *portablePath // the connections not on an epoll loop
 }

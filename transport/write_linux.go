@@ -22,6 +22,9 @@ func (l *loop) flushPending() {
 		// not yet registered: register flushes it
 	}
 	l.lag.pass.Store(0)
+	if len(pending) > 0 {
+		l.srv.gate.open()
+	}
 	clear(pending)
 	l.spare = pending
 }
@@ -122,4 +125,5 @@ func (l *loop) scanBlocked(now int64) {
 	clear(l.blocked[len(keep):])
 	l.blocked = keep
 	l.lag.blocked.Store(oldest)
+	l.srv.gate.open()
 }
