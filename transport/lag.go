@@ -28,7 +28,7 @@ import (
 //     it goes from empty to non-empty (conn.since), and moves the stamp up
 //     when a write took everything that was queued before it started; the
 //     loop keeps the connections it left waiting (loop.blocked) and every
-//     lagTick takes the oldest stamp among them.
+//     tick (an eighth of the bound) takes the largest lag among them.
 //
 // A connection whose reader does not read must not hold back everybody:
 // its answer is its own queue bound and close 4000 (PROTOCOL.md section
@@ -95,7 +95,7 @@ func newLagSettings(bound time.Duration) lagSettings {
 type loopLag struct {
 	pending atomic.Int64 // the pending list went non-empty
 	pass    atomic.Int64 // pending's stamp of the list being written now
-	blocked atomic.Int64 // the oldest conn.since of the counted waiting connections, at the last scan
+	blocked atomic.Int64 // now-blocked is the largest lag of the counted waiting connections at the last scan
 }
 
 // oldest is the earliest of the stamps, or 0.
