@@ -35,7 +35,7 @@ func (e *Engine) supervise(ctx context.Context) {
 		default:
 		}
 		err := e.resubscribe(ctx)
-		if err == nil {
+		if err == nil || errors.Is(err, errShardBroken) { // watch replaces a broken shard alone
 			if !healthy {
 				e.log.Info("redis pub/sub connection restored")
 			}
@@ -168,7 +168,15 @@ func (e *Engine) watch(ctx context.Context) error {
 	forget := time.NewTicker(max(e.cfg.HistoryTTL/2, e.cfg.CheckInterval))
 	defer forget.Stop()
 	caughtUp, err := e.checkAll(ctx, e.subs.all())
-	for err == nil {
+	for {
+		if errors.Is(err, errShardBroken) {
+			var done bool
+			done, err = e.repairShards(ctx) // its own failure replaces everything
+			caughtUp = caughtUp && done
+		}
+		if err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -193,13 +201,7 @@ func (e *Engine) watch(ctx context.Context) error {
 			}
 			caughtUp = caughtUp || done
 		}
-		if errors.Is(err, errShardBroken) {
-			var done bool
-			done, err = e.repairShards(ctx)
-			caughtUp = caughtUp && done
-		}
 	}
-	return err
 }
 
 // probe publishes a token on the node's probe channel and waits for the
@@ -207,7 +209,10 @@ func (e *Engine) watch(ctx context.Context) error {
 // break. Only the supervisor probes: it alone takes psBroken.
 func (e *Engine) probe(ctx context.Context) error {
 	token := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
-	e.pruneShards() // no probe is in flight: a shard closed now owes no copy
+	e.pruneShards()           // no probe is in flight: a shard closed now owes no copy
+	if e.shards.anyBroken() { // its copy would not come: replace it first
+		return fmt.Errorf("probe: %w", errShardBroken)
+	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	copies, err := e.sendProbe(pctx, token)
