@@ -32,8 +32,9 @@
 // Everything works alike in the three modes. Every script's keys belong to
 // one topic and share its {topic} hash tag, so one slot, the slot of the
 // topic itself; the keys that belong to no topic (the readiness probe's
-// <prefix>ready) are used in single-key commands only, and the channels
-// are not keys. The position check's pipelines are split by slot by
+// <prefix>ready, the pattern lease <prefix>patterns) are used in
+// single-key commands and scripts only. The classic channels are not
+// keys; the sharded ones carry the topic's hash tag too. The position check's pipelines are split by slot by
 // go-redis. A Cluster client reloads its slot map when a call fails and at
 // least every few seconds (clusterReload), so that after a failover the
 // engine reaches the new master within seconds; go-redis alone would keep
@@ -60,6 +61,8 @@
 //	<prefix>{<topic>}:hist        stream of the current epoch, entry ID <seq>-0,
 //	                              fields i (message id), m (time ms), d (data)
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
+//	<prefix>patterns              on Cluster, a name while some node holds a
+//	                              pattern (see patterns.go)
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta
 // is gone (expired, or Redis lost its data) the next publish or Position

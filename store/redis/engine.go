@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		once:         once,
 		log:          cfg.Logger.With(zap.String("node", cfg.NodeID)),
 		subs:         newSubscriptions(),
-		probeSeen:    make(chan string, 16),
+		probeSeen:    make(chan string, maxProbeCopies),
 		psBroken:     make(chan struct{}, 1),
 		shardsBroken: make(chan struct{}, 1),
 		probeID:      newEpoch(),

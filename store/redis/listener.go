@@ -13,6 +13,11 @@ import (
 	"go.uber.org/zap"
 )
 
+// maxProbeCopies bounds the copies of one probe that can be back before
+// the probe reads them: one per master and one per shard connection, so
+// two per master of a cluster of Redis Cluster's largest recommended size.
+const maxProbeCopies = 2 * 1000
+
 // minBackoff is the first wait before a reconnect attempt.
 const minBackoff = 50 * time.Millisecond
 

@@ -52,6 +52,9 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		e.subs.remove(pattern) // Redis may keep the (p)subscription; nothing passes the filter
 		e.subs.globs.remove(pattern)
 		e.patternsHeld()
+		if kind == "subscribe" && e.shards.on() {
+			e.shardUnsubscribeLocked(ctx, pattern) // so that its shard can close
+		}
 		return err
 	}
 	return nil
