@@ -112,7 +112,7 @@ func (r reply) wantOK(t *testing.T, v any) {
 	}
 }
 
-// wantError checks a failure's status and code as PROTOCOL.md section 3.
+// wantError checks a failure's status and code as docs/protocol.md section 3.
 func (r reply) wantError(t *testing.T, status int, code string) string {
 	t.Helper()
 	var body struct {

@@ -17,7 +17,7 @@ const (
 	codeHeadersTooLarge broker.Code = "request_too_large"
 )
 
-// statusOf maps an error code to its HTTP status (PROTOCOL.md section 3).
+// statusOf maps an error code to its HTTP status (docs/protocol.md section 3).
 func statusOf(code broker.Code) int {
 	switch code {
 	case broker.CodeBadRequest, broker.CodeInvalidTopic, broker.CodeUnknownType,

@@ -266,7 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.shutdownErr
 }
 
-// fail answers err as PROTOCOL.md section 3 says, logging what the client
+// fail answers err as docs/protocol.md section 3 says, logging what the client
 // is not shown.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, message := failureOf(err)

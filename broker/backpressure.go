@@ -9,7 +9,7 @@ import (
 // Backpressure holds publishers back while delivery to this node's
 // subscribers is behind; transport implements it with its event loops'
 // delivery lag. A publish waits in it before the engine takes the
-// message, so one it refuses was not published (PROTOCOL.md section 3).
+// message, so one it refuses was not published (docs/protocol.md section 3).
 type Backpressure interface {
 	// Wait returns nil once delivery keeps up, at once when it does, or
 	// an error when it gives up waiting or ctx ends.

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults for the settings left zero (PROTOCOL.md section 7). They are
+// Defaults for the settings left zero (docs/protocol.md section 7). They are
 // the only home of these numbers: transport, api, the engines and
 // cmd/herald refer to them, so that a default changed here changes for
 // every layer at once.
@@ -19,7 +19,7 @@ const (
 	// DefaultHeartbeat is announced in welcome and enforced by transport.
 	DefaultHeartbeat = 25 * time.Second
 	// DefaultMaxMessageBytes bounds data; transport derives its frame
-	// limit, twice this, from the same setting (PROTOCOL.md section 6).
+	// limit, twice this, from the same setting (docs/protocol.md section 6).
 	DefaultMaxMessageBytes  = 64 << 10
 	DefaultMaxSubscriptions = 1000
 	DefaultRateLimit        = 100
@@ -27,17 +27,17 @@ const (
 	DefaultHistoryLimit     = 100 // History with limit <= 0
 
 	// The engines' defaults (HERALD_HISTORY_SIZE, HERALD_HISTORY_TTL, and
-	// PROTOCOL.md section 3's idempotency window), the same for every
+	// docs/protocol.md section 3's idempotency window), the same for every
 	// engine: they live in the package that declares Engine, which every
 	// store imports.
 	DefaultHistorySize = 100
 	DefaultHistoryTTL  = 10 * time.Minute
 	// DefaultIdempotencyTTL is how long an engine remembers a publish's
-	// idempotency key (PROTOCOL.md section 3: within 5 minutes).
+	// idempotency key (docs/protocol.md section 3: within 5 minutes).
 	DefaultIdempotencyTTL = 5 * time.Minute
 )
 
-// Config are the broker's settings (PROTOCOL.md section 7). Zero values
+// Config are the broker's settings (docs/protocol.md section 7). Zero values
 // take the defaults above.
 type Config struct {
 	NodeID           string

@@ -8,7 +8,7 @@ import "sync"
 // share connections enough that the walk costs over twice the delivery
 // (a connection holding a thousand matching patterns), the pick is kept
 // per topic until the patterns change. A fan-out then costs the same
-// whatever number of a connection's patterns match (PROTOCOL.md section 6);
+// whatever number of a connection's patterns match (docs/protocol.md section 6);
 // one that is not kept costs at most twice its delivery. The trie is
 // walked again for a topic only after a pattern subscribe or unsubscribe
 // (or an eviction).

@@ -5,7 +5,7 @@ import "encoding/json"
 // MaxIDBytes is the longest command id a client may send.
 const MaxIDBytes = 64
 
-// The command types of PROTOCOL.md section 2.
+// The command types of docs/protocol.md section 2.
 const (
 	cmdSubscribe   = "subscribe"
 	cmdUnsubscribe = "unsubscribe"
@@ -27,7 +27,7 @@ type command struct {
 	IdempotencyKey string `json:"idempotency_key"`
 
 	// wrong holds the fields whose value had the wrong type; only those the
-	// command's type defines make it a bad request (PROTOCOL.md section 2:
+	// command's type defines make it a bad request (docs/protocol.md section 2:
 	// fields a command does not define are ignored, whatever their type).
 	wrong fieldSet
 

@@ -106,7 +106,7 @@ func BenchmarkDecodeCommand(b *testing.B) {
 }
 
 // A field of the wrong type is a bad request only for a command that
-// defines the field; others ignore it (PROTOCOL.md section 2).
+// defines the field; others ignore it (docs/protocol.md section 2).
 func TestUndefinedFieldsAreIgnoredWhateverTheirType(t *testing.T) {
 	for payload, want := range map[string]Code{
 		`{"type":"ping","id":"1","topic":5}`:                          "",

@@ -2,7 +2,7 @@ package broker
 
 import "time"
 
-// Close codes of PROTOCOL.md section 6, in one place.
+// Close codes of docs/protocol.md section 6, in one place.
 const (
 	CloseNormal           = 1000
 	CloseGoingAway        = 1001 // the server is shutting down

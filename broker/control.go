@@ -3,7 +3,7 @@ package broker
 import "time"
 
 // AllowPing reports whether a WebSocket ping the client just sent may be
-// answered. Pings count toward the session's command rate (PROTOCOL.md
+// answered. Pings count toward the session's command rate (docs/protocol.md
 // section 6, since 1.1), from the same bucket as commands, so a client
 // cannot make the node answer faster by switching from commands to pings.
 // A ping over the rate is dropped unanswered: it gets no error reply, so

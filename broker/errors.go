@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Code is an error code of PROTOCOL.md section 2, sent to clients.
+// Code is an error code of docs/protocol.md section 2, sent to clients.
 type Code string
 
 // The error codes a client can be answered with.

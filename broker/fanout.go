@@ -51,7 +51,7 @@ type router struct {
 // engine calls it in seq order per topic, concurrently for different
 // topics. m is encoded at most once per matching topic or pattern, and the
 // same frame is queued on every connection; a connection matching several
-// of its subscriptions gets m once (PROTOCOL.md section 6), through the
+// of its subscriptions gets m once (docs/protocol.md section 6), through the
 // exact topic before a pattern, at a cost that does not grow with how many
 // of them match (candidates.go).
 func (b *Broker) HandleMessage(m *Message) {

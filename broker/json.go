@@ -96,7 +96,7 @@ func AppendMessageJSON(dst []byte, m *Message, pattern string) []byte {
 }
 
 // appendGapJSON appends a "gap" object: seqs from..to of m's topic, in m's
-// epoch, will never be delivered (PROTOCOL.md section 2).
+// epoch, will never be delivered (docs/protocol.md section 2).
 func appendGapJSON(dst []byte, m *Message, from uint64, pattern string) []byte {
 	dst = append(dst, `{"type":"gap"`...)
 	dst = appendField(dst, "topic", m.Topic)

@@ -3,7 +3,7 @@ package broker
 import "context"
 
 // reasonForbidden is the reason of an unsubscribed sent when a refresh
-// took away the right to a subscription (PROTOCOL.md section 5).
+// took away the right to a subscription (docs/protocol.md section 5).
 const reasonForbidden = "forbidden"
 
 // refresh replaces the connection's token with a valid one for the same

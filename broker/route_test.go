@@ -207,7 +207,7 @@ func reverseMatchOrder(patterns []string, topic string) []string {
 }
 
 // BenchmarkFanoutOverlappingPatterns: one connection holding n patterns
-// that all match the published topic. PROTOCOL.md section 6 wants the
+// that all match the published topic. docs/protocol.md section 6 wants the
 // cost not to grow with n. "12x1000" is the attack's scale: 12
 // connections with 1,000 such patterns each, 6.5 s a publish before.
 func BenchmarkFanoutOverlappingPatterns(b *testing.B) {

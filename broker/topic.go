@@ -2,7 +2,7 @@ package broker
 
 import "strings"
 
-// MaxTopicBytes is the longest topic or pattern (PROTOCOL.md section 1).
+// MaxTopicBytes is the longest topic or pattern (docs/protocol.md section 1).
 const MaxTopicBytes = 255
 
 // tokenByte tells which bytes a topic token may hold: A-Z a-z 0-9 _ - : @ = +.

@@ -8,7 +8,7 @@ import "strings"
 // root that has no pattern of its own has at least two branches; a pattern
 // therefore adds at most two nodes (its own and the one splitting an edge
 // where it parts from the others), and costs a bounded amount of memory
-// however deep it is (PROTOCOL.md section 6): a trie node per token made a
+// however deep it is (docs/protocol.md section 6): a trie node per token made a
 // 255-byte pattern cost 36 KiB.
 type node struct {
 	// path is the text of the patterns under this node, from the start to

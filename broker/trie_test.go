@@ -210,7 +210,7 @@ func TestDeepPatternsCostBoundedMemory(t *testing.T) {
 }
 
 // BenchmarkDeepPatternMemory reports the heap bytes per subscription to a
-// distinct 255-byte pattern (PROTOCOL.md section 6: about 1 KiB at most).
+// distinct 255-byte pattern (docs/protocol.md section 6: about 1 KiB at most).
 func BenchmarkDeepPatternMemory(b *testing.B) {
 	var perSub float64
 	for b.Loop() {

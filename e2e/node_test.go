@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// options change a node from the defaults of PROTOCOL.md section 7.
+// options change a node from the defaults of docs/protocol.md section 7.
 type options struct {
 	redisURL      string // empty: the memory engine
 	redisPrefix   string

@@ -9,7 +9,7 @@ import (
 )
 
 // Each bad command gets its error code, echoing the id where it has one,
-// and the connection stays usable (PROTOCOL.md section 2).
+// and the connection stays usable (docs/protocol.md section 2).
 func TestCommandErrorsOverTheWire(t *testing.T) {
 	n := startNode(t, options{})
 	c := dial(t, n.ws)
@@ -73,7 +73,7 @@ func TestOverlappingSubscriptionsDeliverOnce(t *testing.T) {
 	}
 }
 
-// A binary frame closes with 1003 (PROTOCOL.md section 6).
+// A binary frame closes with 1003 (docs/protocol.md section 6).
 func TestBinaryFrameCloses1003(t *testing.T) {
 	n := startNode(t, options{})
 	conn := rawConn(t, n.ws, 0)

@@ -12,7 +12,7 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
-// Costs one client can cause, each held to its bound (PROTOCOL.md section
+// Costs one client can cause, each held to its bound (docs/protocol.md section
 // 6, since 1.1), at the scale of a test.
 
 // queuedBytes is what the server holds queued for c.

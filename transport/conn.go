@@ -152,7 +152,7 @@ func (c *conn) sweep(now int64, ping bool) (expired bool) {
 
 // pingCadence says which sweeps ping: one once three quarters of a
 // heartbeat have passed since the last, so that with sweeps a quarter
-// apart a ping goes out at least once a heartbeat (PROTOCOL.md section 2).
+// apart a ping goes out at least once a heartbeat (docs/protocol.md section 2).
 // Each driver's sweeper keeps one.
 type pingCadence struct{ last int64 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // Errors that end a connection. Each is answered with one close code of
-// PROTOCOL.md section 6 (closeCauses says which); ErrConfig and a second
+// docs/protocol.md section 6 (closeCauses says which); ErrConfig and a second
 // Shutdown's ErrServerClosed are returned to the caller instead.
 var (
 	ErrProtocol         = errors.New("herald/transport: protocol violation")

@@ -31,7 +31,7 @@ import (
 //     tick (an eighth of the bound) takes the largest lag among them.
 //
 // A connection whose reader does not read must not hold back everybody:
-// its answer is its own queue bound and close 4000 (PROTOCOL.md section
+// its answer is its own queue bound and close 4000 (docs/protocol.md section
 // 6). A full socket alone cannot tell such a reader from a slow one that
 // reads, so two rules do. A waiting connection counts with the age its
 // oldest frame had at its last write that moved bytes, not with the age

@@ -8,7 +8,7 @@ import (
 )
 
 // malformedCases are inputs every server must answer with one exact close
-// code (PROTOCOL.md section 6, RFC 6455). The fuzz seed corpus holds them
+// code (docs/protocol.md section 6, RFC 6455). The fuzz seed corpus holds them
 // too.
 var malformedCases = []struct {
 	name  string

@@ -7,7 +7,7 @@ import (
 
 // The write queue. Every frame the server sends a client passes through
 // push and counts toward MaxQueueBytes: messages and replies, and since
-// 1.1 pongs, heartbeat pings and close frames too (PROTOCOL.md section 6),
+// 1.1 pongs, heartbeat pings and close frames too (docs/protocol.md section 6),
 // so that nothing a client provokes can grow the queue past the bound.
 // Whatever overflows it gets the one answer of a slow reader: the queue is
 // dropped and the connection closed with 4000.

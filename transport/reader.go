@@ -102,7 +102,7 @@ func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames
 // check rejects a frame on its header alone, before its payload arrives,
 // so an oversized message is refused without being buffered. gobwas/ws
 // checks what RFC 6455 (sections 5.2 to 5.5) asks of every client frame;
-// the rest is PROTOCOL.md's (no binary, the size limit).
+// the rest is docs/protocol.md's (no binary, the size limit).
 func (r *frameReader) check(h ws.Header, limit int64) error {
 	state := ws.StateServerSide
 	if r.fragmented {

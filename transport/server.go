@@ -43,7 +43,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Config are the transport's settings (PROTOCOL.md sections 6 and 7).
+// Config are the transport's settings (docs/protocol.md sections 6 and 7).
 type Config struct {
 	// Loops is the number of event loops; 0: one per core. A busy loop
 	// keeps a P of the Go scheduler through its run of system calls, so
@@ -76,7 +76,7 @@ type Config struct {
 	Portable bool
 }
 
-// Defaults of PROTOCOL.md section 7, used for zero fields. The message
+// Defaults of docs/protocol.md section 7, used for zero fields. The message
 // limit and the heartbeat are the broker's settings too, so their
 // defaults are the broker's.
 const (
@@ -87,7 +87,7 @@ const (
 
 // frameLimit is the largest text message a client may send for a data
 // limit of maxMessageBytes: twice it, room for the command around the
-// data and its JSON escaping (PROTOCOL.md section 6). A message over it
+// data and its JSON escaping (docs/protocol.md section 6). A message over it
 // closes with 1009 as soon as its header says so.
 func frameLimit(maxMessageBytes int) int64 { return 2 * int64(maxMessageBytes) }
 
@@ -104,7 +104,7 @@ type Receiver interface {
 	HandleText(payload []byte)
 	// AllowPing is asked for each WebSocket ping; false drops the ping
 	// unanswered. Pings count toward the connection's command rate
-	// (PROTOCOL.md section 6, since 1.1). It is part of Receiver, not an
+	// (docs/protocol.md section 6, since 1.1). It is part of Receiver, not an
 	// optional capability, so that a wrapper that embeds a Receiver
 	// passes it on instead of hiding it.
 	AllowPing() bool

@@ -9,7 +9,7 @@ import (
 )
 
 // CloseCodes are the close codes counted one by one in Stats: those of
-// PROTOCOL.md section 6, plus the two RFC 6455 (section 7.4.1) reserves for
+// docs/protocol.md section 6, plus the two RFC 6455 (section 7.4.1) reserves for
 // reporting: 1005, a client's close frame without a code, and 1006, a
 // connection gone without any close frame. Other codes count as 0.
 var CloseCodes = [...]int{

@@ -17,7 +17,7 @@ import (
 
 // fakeHerald is just enough of a Herald node for browser tests: it serves
 // Handler at /, a test page, and a /ws whose every connection is handed to
-// the test, which plays the server's side of PROTOCOL.md by hand.
+// the test, which plays the server's side of docs/protocol.md by hand.
 type fakeHerald struct {
 	t     *testing.T
 	srv   *httptest.Server

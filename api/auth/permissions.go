@@ -13,7 +13,7 @@ var _ broker.Permissions = (*Permissions)(nil)
 
 // NewPermissions grants subscriptions that fall under a subscribe pattern
 // and publishes to topics a publish pattern matches. Every entry must be a
-// valid pattern (PROTOCOL.md section 1), else the error wraps ErrBadAllow.
+// valid pattern (docs/protocol.md section 1), else the error wraps ErrBadAllow.
 func NewPermissions(subscribe, publish []string) (*Permissions, error) {
 	if err := checkPatterns("subscribe", subscribe); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-// Package auth checks the client tokens of PROTOCOL.md section 5: a JWT
+// Package auth checks the client tokens of docs/protocol.md section 5: a JWT
 // signed with HS256 (a shared secret) or with RS256 or ES256 (a public key
 // in a PEM file), whose allow claim says which topics the client may
 // subscribe and publish to.
@@ -37,7 +37,7 @@ type Config struct {
 
 // Empty reports whether no key is configured. Client tokens are then off
 // and New refuses the Config with ErrNoKey: the caller decides what that
-// means (PROTOCOL.md: every client is anonymous and allowed everything).
+// means (docs/protocol.md: every client is anonymous and allowed everything).
 func (c Config) Empty() bool {
 	return len(c.Secret) == 0 && len(c.PublicKeyPEM) == 0
 }

@@ -36,7 +36,7 @@ type ListenerConfig struct {
 
 // Listener counts each connection from the moment it is accepted, before
 // a byte of its request is read, so that peers which open connections and
-// send their requests slowly, or never, cannot fill the node (PROTOCOL.md
+// send their requests slowly, or never, cannot fill the node (docs/protocol.md
 // section 6). A connection over its address's limit is closed at once.
 type Listener struct {
 	net.Listener

@@ -1,4 +1,4 @@
-// Package limits holds the per-IP defences (PROTOCOL.md section 6, issue
+// Package limits holds the per-IP defences (docs/protocol.md section 6, issue
 // "abuse limits"): which address a request comes from, how many
 // connections one address may hold (counted from accept, by Listener) and
 // open per second, how many descriptors the connections hold against the

@@ -13,7 +13,7 @@ const minFilesReserve = 64
 // OpenFiles counts the descriptors the server's connections hold against
 // the process's open-file limit (RLIMIT_NOFILE), so that an upgrade that
 // would need a descriptor the kernel will not give is refused before it is
-// answered 101 (PROTOCOL.md section 6). It is safe for concurrent use.
+// answered 101 (docs/protocol.md section 6). It is safe for concurrent use.
 //
 // It counts what the Listener accepted and not yet released, plus the
 // descriptors open when it was made; descriptors opened later by others

@@ -18,7 +18,7 @@ import (
 	"github.com/herald-broker/herald/transport"
 )
 
-// Config is every setting of PROTOCOL.md section 7.
+// Config is every setting of docs/protocol.md section 7.
 type Config struct {
 	Addr             string
 	NodeID           string // empty: defaultNodeID() is used
@@ -61,7 +61,7 @@ type setting struct {
 	set                   func(c *Config, v string) error
 }
 
-// settings is the table of PROTOCOL.md section 7, in its order. A default
+// settings is the table of docs/protocol.md section 7, in its order. A default
 // that a package also applies to its zero value is that package's
 // constant, so the two cannot drift apart; TestConfigDefaults pins them
 // to the documented numbers.

@@ -28,7 +28,7 @@ func environOf(kv map[string]string) []string {
 }
 
 // The defaults come from the packages' constants (see settings); written
-// out here as PROTOCOL.md section 7 documents them, so a constant changed
+// out here as docs/protocol.md section 7 documents them, so a constant changed
 // without the documentation fails.
 func TestConfigDefaults(t *testing.T) {
 	got, err := parseConfig(nil, envOf(nil), io.Discard)

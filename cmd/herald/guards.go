@@ -49,7 +49,7 @@ func newGuards(cfg Config) (guards, error) {
 	return g, nil
 }
 
-// newTokenVerifier builds the client token checks of PROTOCOL.md section
+// newTokenVerifier builds the client token checks of docs/protocol.md section
 // 5 from HERALD_JWT_SECRET or the file HERALD_JWT_PUBLIC_KEY names. Nil
 // means no key: every client is anonymous and allowed everything.
 func newTokenVerifier(cfg Config) (*auth.Verifier, error) {

@@ -1,5 +1,5 @@
 // Command herald runs one Herald node: the WebSocket and HTTP API server of
-// PROTOCOL.md, configured by HERALD_* variables or flags (section 7).
+// docs/protocol.md, configured by HERALD_* variables or flags (section 7).
 package main
 
 import (

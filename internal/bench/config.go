@@ -256,7 +256,7 @@ func (c *Config) defaultDeadline() time.Duration {
 
 // Usage prints what the tool does and every scenario's flags.
 func Usage(out io.Writer) {
-	fmt.Fprintf(out, `herald-bench: load generator for Herald (PROTOCOL.md), loopback targets only.
+	fmt.Fprintf(out, `herald-bench: load generator for Herald (docs/protocol.md), loopback targets only.
 
 Usage: herald-bench <scenario> [flags]
        herald-bench <scenario> --help

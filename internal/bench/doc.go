@@ -1,5 +1,5 @@
 // Package bench is herald-bench's engine: a minimal WebSocket client that
-// speaks PROTOCOL.md (and, to measure the same scenarios against it,
+// speaks docs/protocol.md (and, to measure the same scenarios against it,
 // Centrifugo v6's JSON protocol), worker processes that hold many
 // connections each, HTTP publishers, and the figures a run reports. The
 // parent process plans a run (Run), its workers execute their share

@@ -15,7 +15,7 @@ import (
 )
 
 // fakeHub is the shared state of one or more fake nodes: topics, their
-// seq and their subscribers. It speaks just enough of PROTOCOL.md for the
+// seq and their subscribers. It speaks just enough of docs/protocol.md for the
 // benchmark: welcome, subscribe, ping, publish over WebSocket and over
 // POST /api/publish.
 type fakeHub struct {

@@ -87,7 +87,7 @@ func (p *publishers) appendBody(dst []byte, topic int, sent int64) []byte {
 	return append(dst, '}')
 }
 
-// post sends one publish; only a 200 counts as published (PROTOCOL.md
+// post sends one publish; only a 200 counts as published (docs/protocol.md
 // section 3), and for Centrifugo only a 200 without an error in its body.
 func (p *publishers) post(ctx context.Context, hc *httpConn, body []byte) error {
 	status, reply, err := hc.post(ctx, body)

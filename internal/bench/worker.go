@@ -259,7 +259,7 @@ func (w *worker) subscribe(c *wsConn, topic int) (int64, error) {
 	return w.welcomeAndSubscribe(c, topic)
 }
 
-// welcomeAndSubscribe reads the welcome and subscribes (PROTOCOL.md
+// welcomeAndSubscribe reads the welcome and subscribes (docs/protocol.md
 // section 2), returning the seq the subscribed reply names.
 func (w *worker) welcomeAndSubscribe(c *wsConn, topic int) (int64, error) {
 	msg, _, err := c.ReadMessage()

@@ -14,7 +14,7 @@ import (
 // ErrConfig prefixes every Config that Build refuses.
 var ErrConfig = errors.New("herald/node: invalid config")
 
-// Config is one node's settings (PROTOCOL.md section 7). A setting that
+// Config is one node's settings (docs/protocol.md section 7). A setting that
 // more than one part reads is a field of Config itself, set once; Build
 // derives each part's field of the same name from it, so that, say, the
 // heartbeat the broker announces in welcome is the one the transport

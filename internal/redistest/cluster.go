@@ -88,7 +88,7 @@ func (c *Cluster) Addrs() []string {
 	return addrs
 }
 
-// URL is HERALD_REDIS_URL for this cluster (PROTOCOL.md section 12), with
+// URL is HERALD_REDIS_URL for this cluster (docs/protocol.md section 12), with
 // every node as a seed.
 func (c *Cluster) URL() string { return "redis+cluster://" + strings.Join(c.Addrs(), ",") }
 

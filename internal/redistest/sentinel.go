@@ -69,7 +69,7 @@ sentinel parallel-syncs %[1]s 1
 	return []string{conf, "--sentinel"} // the config file must come first
 }
 
-// URL is HERALD_REDIS_URL for this setup (PROTOCOL.md section 12), with
+// URL is HERALD_REDIS_URL for this setup (docs/protocol.md section 12), with
 // every sentinel.
 func (s *Sentinel) URL() string {
 	return "redis+sentinel://" + strings.Join(s.Addrs(), ",") + "/" + masterName

@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Defaults for the zero values of Config (PROTOCOL.md sections 3, 6 and 7).
+// Defaults for the zero values of Config (docs/protocol.md sections 3, 6 and 7).
 const (
 	DefaultHistoryTTL              = broker.DefaultHistoryTTL
 	DefaultIdempotencyTTL          = broker.DefaultIdempotencyTTL

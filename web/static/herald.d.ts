@@ -1,5 +1,5 @@
 // Types for herald.js, the Herald browser client. See the header of
-// herald.js for how it behaves; PROTOCOL.md for the wire contract.
+// herald.js for how it behaves; docs/protocol.md for the wire contract.
 
 /** A function that returns a client token (a JWT), possibly asynchronously. */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -130,7 +130,7 @@ export interface Subscription {
 }
 
 /**
- * A failure: code is a PROTOCOL.md error code from the server, or one of the
+ * A failure: code is a docs/protocol.md error code from the server, or one of the
  * client's own: 'disconnected' (the connection dropped before the reply; a
  * publish may or may not have been accepted), 'timeout', 'closed',
  * 'token', 'token_expired', 'bad_frame', 'bad_event', 'bad_option' (thrown
@@ -171,7 +171,7 @@ export class Herald {
   on(event: 'error', fn: (err: HeraldError) => void): () => void;
 }
 
-/** Whether topic falls under pattern (PROTOCOL.md section 1). */
+/** Whether topic falls under pattern (docs/protocol.md section 1). */
 export function matches(pattern: string, topic: string): boolean;
 
 /** A JWT's exp claim in Unix milliseconds, unverified; null when it has none. */

@@ -1,4 +1,4 @@
-// herald.js: the browser client for Herald (PROTOCOL.md, version 1.1).
+// herald.js: the browser client for Herald (docs/protocol.md, version 1.1).
 // An ES module with no dependencies; types are in herald.d.ts beside it.
 //
 //   import { Herald } from '/herald.js';
@@ -550,7 +550,7 @@ function newKey() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-// matches says whether a topic falls under a pattern (PROTOCOL.md section 1).
+// matches says whether a topic falls under a pattern (docs/protocol.md section 1).
 export function matches(pattern, topic) {
   return matchTokens(pattern.split('.'), topic.split('.'));
 }
