@@ -287,10 +287,16 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 				return
 			}
 			var reply goredis.Error
-			if errors.As(err, &reply) {
+			switch {
+			case errors.As(err, &reply) && sh != nil:
+				// A shard's master refused a channel: it is not the slot's
+				// master (MOVED), or the channel is not ours to have.
+				e.log.Info("redis refused a sharded subscribe; homing the shard's topics again", zap.Error(err))
+				e.broke(sh)
+			case errors.As(err, &reply):
 				// Redis refused a command (an ACL, say); the connection is fine.
 				e.log.Warn("redis refused a pub/sub command", zap.Error(err))
-			} else {
+			default:
 				e.log.Debug("pub/sub receive failed", zap.Error(err))
 				e.broke(sh)
 			}
@@ -336,7 +342,10 @@ func (e *Engine) broke(sh *shard) {
 		return
 	}
 	e.shards.mu.Lock()
-	sh.broken = true
+	if !sh.broken {
+		sh.broken = true
+		close(sh.failed)
+	}
 	e.shards.mu.Unlock()
 	select {
 	case e.shardsBroken <- struct{}{}:

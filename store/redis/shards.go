@@ -48,6 +48,7 @@ type shard struct {
 	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
 	topics   int             // how many of channels are topics'; shards.mu guards it
 	broken   bool            // its receive loop saw it fail; shards.mu guards it
+	failed   chan struct{}   // closed when broken is set
 	stop     atomic.Bool
 	done     chan struct{} // closed when the receive loop has ended
 }
@@ -86,10 +87,10 @@ func (e *Engine) shardSubscribeLocked(ctx context.Context, topic string) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	channel := e.keys.shardChannel(topic)
-	sh, err := e.shardFor(ctx, topic, nil)
+	sh, err := e.shardFor(ctx, topic)
 	if err == nil {
 		e.shards.adopt(sh, topic, channel)
-		if err = e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", channel, nil); err != nil {
+		if err = e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", channel, sh.failed); err != nil {
 			e.shards.release(topic, channel)
 		}
 	}
@@ -144,10 +145,10 @@ func (s *shards) release(topic, channel string) *shard {
 }
 
 // shardFor returns the shard of topic's slot master, opening it, and
-// subscribing its probe channel, when the node has none there. broken
-// (nil: never) says a connection failed while waiting for Redis. psMu must
-// be held.
-func (e *Engine) shardFor(ctx context.Context, topic string, broken <-chan struct{}) (*shard, error) {
+// subscribing its probe channel, when the node has none there. A shard
+// that breaks meanwhile, or whose master refuses the channel (a slot map
+// that is not current yet: MOVED), ends the wait. psMu must be held.
+func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	master, err := e.shards.cc.MasterForKey(ctx, e.keys.shardChannel(topic))
 	if err != nil {
 		return nil, err
@@ -160,10 +161,10 @@ func (e *Engine) shardFor(ctx context.Context, topic string, broken <-chan struc
 		return sh, nil
 	}
 	sh = &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
-		channels: make(map[string]bool), done: make(chan struct{})}
+		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{})}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, &sh.stop, sh.done, sh)
-	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, broken); err != nil {
+	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {
 		closeShard(sh)
 		return nil, fmt.Errorf("probe channel: %w", err)
 	}
@@ -178,23 +179,29 @@ func (e *Engine) shardFor(ctx context.Context, topic string, broken <-chan struc
 // (replaceConn closed the old ones) and returns once Redis confirmed them
 // all. Only the supervisor calls it, with psMu held.
 func (e *Engine) subscribeShardsLocked(ctx context.Context, topics []string) error {
-	byShard := make(map[*shard][]string)
+	used := make(map[*shard]bool)
 	for _, t := range topics {
-		sh, err := e.shardFor(ctx, t, e.psBroken)
+		sh, err := e.shardFor(ctx, t)
 		if err != nil {
 			return fmt.Errorf("ssubscribe: %w", err)
 		}
 		e.shards.adopt(sh, t, e.keys.shardChannel(t))
-		byShard[sh] = append(byShard[sh], e.keys.shardChannel(t))
-	}
-	for sh, channels := range byShard {
-		if err := sh.ps.SSubscribe(ctx, channels...); err != nil {
+		used[sh] = true
+		// One SSUBSCRIBE a channel: the channels of one command must share
+		// a slot. They are written without waiting for their replies.
+		if err := sh.ps.SSubscribe(ctx, e.keys.shardChannel(t)); err != nil {
 			return fmt.Errorf("ssubscribe: %w", err)
 		}
+	}
+	for sh := range used {
 		// Redis runs one connection's commands in order: once a probe
-		// subscription after them is confirmed, they are all active.
-		if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, e.psBroken); err != nil {
+		// subscription after them is confirmed, they are all active, unless
+		// one was refused, which breaks the shard (see receive).
+		if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {
 			return fmt.Errorf("ssubscribe: %w", err)
+		}
+		if e.shards.anyBroken() {
+			return fmt.Errorf("ssubscribe: %w", errShardBroken)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
@@ -152,6 +153,41 @@ func TestShardedPubSub(t *testing.T) {
 		}
 		sub.rec.checkBreaches(t)
 	})
+	t.Run("SlotMovedAway", func(t *testing.T) {
+		prefix := uniquePrefix(t)
+		nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 100})
+		pub, sub := nodes[0], nodes[1]
+		for _, topic := range topics {
+			mustSubscribe(t, sub, topic)
+			publishN(t, pub, topic, 2)
+			sub.rec.waitFor(t, topic, 2)
+		}
+		moved := topics[0]
+		src, dst := c.MasterOfKey(moved), c.MasterOfKey(topics[1])
+		moveSlot(t, c.Slot(moved), src, dst)
+		// Redis unsubscribes the node from the moved slot's channels; the
+		// node homes the topic again, on its new master.
+		if !eventually(func() bool { return redis.ShardRepairs(sub.Engine) > 0 }) {
+			t.Fatal("the shard that lost a slot was never replaced")
+		}
+		channel := prefix + "m.{" + moved + "}"
+		if !eventually(func() bool { return slices.Contains(shardChannels(t, dst, prefix), channel) }) {
+			t.Fatalf("%s never subscribed on the slot's new master: %v", channel, shardChannels(t, dst, prefix))
+		}
+		var res broker.PublishResult
+		if !eventually(func() bool { // the publisher's first try may meet the old master
+			var err error
+			res, err = pub.Publish(ctxFor(t), request(moved))
+			return err == nil
+		}) {
+			t.Fatal("no publish accepted after the slot moved")
+		}
+		sub.rec.waitCovered(t, moved, res.Epoch, res.Seq)
+		if gaps := sub.rec.gaps(moved); len(gaps) != 0 {
+			t.Errorf("gaps %v after the slot moved", gaps)
+		}
+		sub.rec.checkBreaches(t)
+	})
 	// The engine contract on Cluster is TestCluster's.
 }
 
@@ -211,6 +247,48 @@ func shardChannels(t *testing.T, n *redistest.Node, prefix string) []string {
 		t.Fatalf("PUBSUB SHARDCHANNELS on %s: %v", n.Addr(), err)
 	}
 	return got
+}
+
+// moveSlot migrates slot and its keys from src to dst, as redis-cli
+// --cluster reshard does, and tells every master.
+func moveSlot(t *testing.T, slot int, src, dst *redistest.Node) {
+	t.Helper()
+	ctx := ctxFor(t)
+	from := goredis.NewClient(&goredis.Options{Addr: src.Addr()})
+	defer from.Close()
+	to := goredis.NewClient(&goredis.Options{Addr: dst.Addr()})
+	defer to.Close()
+	fromID, err := from.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	toID, err := to.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(to.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID).Err())
+	must(from.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID).Err())
+	host, port, _ := strings.Cut(dst.Addr(), ":")
+	for {
+		keys, err := from.ClusterGetKeysInSlot(ctx, slot, 100).Result()
+		must(err)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must(from.Do(ctx, args...).Err())
+	}
+	must(to.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
+	must(from.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
 }
 
 // shardClients returns the ids of the sharded pub/sub clients of the
