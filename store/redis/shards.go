@@ -25,11 +25,13 @@ import (
 // next probe (pruneShards), not at once, so that a probe in flight still
 // gets its copy back.
 //
-// A shard's connection that breaks, or that Redis unsubscribes from a
-// channel it still wants (its slot moved to another master: Redis 7 sends
-// SUNSUBSCRIBE then), has the supervisor replace every pub/sub connection
-// and check every tracked topic, as for the classic connection; the
-// replacements home every topic again by the slot map as it is then.
+// A shard's connection that breaks, whose master refuses one of its
+// channels (MOVED), or that Redis unsubscribes from a channel it still
+// wants (the slot moved to another master: Redis 7 sends SUNSUBSCRIBE),
+// is replaced alone by the supervisor (repairShards): its topics are
+// homed again by the slot map and checked. When that fails (the map is
+// not current yet, say), every connection is replaced with backoff and
+// every tracked topic checked, as for the classic connection.
 type shards struct {
 	cc *goredis.ClusterClient // nil: not Cluster, and every channel is classic
 

@@ -186,6 +186,13 @@ func TestShardedPubSub(t *testing.T) {
 		if gaps := sub.rec.gaps(moved); len(gaps) != 0 {
 			t.Errorf("gaps %v after the slot moved", gaps)
 		}
+		// Every topic is subscribed on its master, two of them now on dst.
+		for _, topic := range topics {
+			ch := prefix + "m.{" + topic + "}"
+			if !eventually(func() bool { return slices.Contains(shardChannels(t, c.MasterOfKey(topic), prefix), ch) }) {
+				t.Errorf("%s is not subscribed on its master %s", ch, c.MasterOfKey(topic).Addr())
+			}
+		}
 		sub.rec.checkBreaches(t)
 	})
 	// The engine contract on Cluster is TestCluster's.
