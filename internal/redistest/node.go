@@ -20,9 +20,10 @@ import (
 // other nodes (the cluster bus); the offset is fixed by Redis.
 const busOffset = 10000
 
-// Node is one redis-server process of a Cluster or a Sentinel setup. It
-// keeps its port and its directory across Kill and Restart, so the processes
-// that knew it find it again, as after a crash of a real host.
+// Node is one redis-server process: a Server, or one of a Cluster or a
+// Sentinel setup. It keeps its port and its directory across Kill and
+// Restart, so the processes that knew it find it again, as after a crash of
+// a real host.
 type Node struct {
 	t    testing.TB
 	name string // prefix of its log lines

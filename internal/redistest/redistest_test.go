@@ -36,6 +36,15 @@ func TestRestartKeepsPortAndEmptiesData(t *testing.T) {
 	}
 }
 
+// ping reports whether addr answers PING with PONG.
+func ping(addr string) error {
+	r, err := doString(addr, "PING")
+	if err == nil && r != "PONG" {
+		err = fmt.Errorf("PING answered %q", r)
+	}
+	return err
+}
+
 func send(t *testing.T, addr, cmd string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
