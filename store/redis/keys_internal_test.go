@@ -59,6 +59,30 @@ func TestKeysShareTheTopicHashTag(t *testing.T) {
 	}
 }
 
+func TestShardChannelsLiveInTheTopicSlot(t *testing.T) {
+	k := keys{prefix: "p:"}
+	ch := k.shardChannel("chat.a")
+	if got := hashTag(ch); got != "chat.a" {
+		t.Errorf("sharded channel %q has hash tag %q, want the topic", ch, got)
+	}
+	if topic, ok := k.topicOf(ch); !ok || topic != "chat.a" {
+		t.Errorf("topicOf(%q) = %q, %v", ch, topic, ok)
+	}
+	if glob, _ := k.firstTokenGlob("chat.*"); globMatch(glob, ch) {
+		t.Errorf("glob %q matches the sharded channel %q", glob, ch)
+	}
+	probe := k.shardProbe("n1", "chat.a")
+	if !k.isProbe("n1", probe) || !k.isProbe("n1", k.probe("n1")) || k.isProbe("n2", probe) {
+		t.Errorf("isProbe does not tell node n1's probe channels %q and %q", probe, k.probe("n1"))
+	}
+	if hashTag(probe) != "chat.a" {
+		t.Errorf("shard probe %q is not in the slot of its anchor", probe)
+	}
+	if _, ok := k.topicOf(probe); ok {
+		t.Error("a shard probe channel reads as a topic channel")
+	}
+}
+
 // hashTag is the part of key Redis Cluster hashes: inside the first {...}.
 func hashTag(key string) string {
 	for i := 0; i < len(key); i++ {

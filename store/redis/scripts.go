@@ -57,7 +57,7 @@ if #KEYS == 3 then
   redis.call('SET', KEYS[3], result, 'PX', ARGV[7])
 end
 local payload = ARGV[9] .. '\n' .. epoch .. '\n' .. seq .. '\n' .. ARGV[2] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4]
-if ARGV[10] ~= '' then redis.call('SPUBLISH', ARGV[10], payload) end
+if ARGV[10] and ARGV[10] ~= '' then redis.call('SPUBLISH', ARGV[10], payload) end
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], payload) end
 return result
 `)
