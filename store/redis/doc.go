@@ -45,10 +45,12 @@
 // topic's slot, and a node SSUBSCRIBEs over one connection per master its
 // topics live on (shards.go). Patterns keep classic PUBLISH and PSUBSCRIBE
 // on one connection to any node: Redis Cluster passes every PUBLISH to
-// every node. The probe is published through every master, as each passes
-// its classic messages to the node over its own link, in order, and
-// SPUBLISHed through each shard connection: once every copy is back, what
-// any master published before has arrived.
+// every node. The probe is SPUBLISHed through each shard connection and,
+// while the node holds a pattern, published through every master, as each
+// passes its classic messages to the node over its own link, in order:
+// once every copy is back, what any master published before has arrived.
+// A node without patterns publishes the classic probe once, to see that
+// its classic connection is alive.
 //
 // # Keys
 //

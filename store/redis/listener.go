@@ -251,7 +251,10 @@ func (e *Engine) probe(ctx context.Context) error {
 // back, whatever any master published (classically, for patterns) before
 // has arrived too. And it is SPUBLISHed on each shard's probe channel:
 // once that copy is back, whatever the shard's master SPUBLISHed before
-// has arrived through that shard's connection.
+// has arrived through that shard's connection. A node that holds no
+// pattern needs nothing of the classic connection but that it is alive,
+// so it sends the classic probe once, not through every master: each
+// classic PUBLISH crosses the cluster bus to every node.
 func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
 	channel := e.keys.probe(e.cfg.NodeID)
 	cc, ok := e.rdb.(*goredis.ClusterClient)
@@ -261,6 +264,9 @@ func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
 	shardCopies, err := e.sendShardProbes(ctx, token)
 	if err != nil {
 		return 0, err
+	}
+	if !e.patterns.holding.Load() {
+		return shardCopies + 1, e.rdb.Publish(ctx, channel, token).Err()
 	}
 	var masters atomic.Int64
 	err = cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
