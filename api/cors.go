@@ -52,3 +52,20 @@ func (s *Server) corsOrigin(origin string) string {
 		return ""
 	}
 }
+
+// refusalsReadable lets a page of any origin read why /ws refused it. A
+// browser shows a refused WebSocket only as close code 1006, so herald.js
+// asks the same URL over plain HTTP, which takes the same checks and gets
+// the same 401, 403, 429 or 503. WebSocket handshakes are not under CORS
+// (any page may try one; HERALD_ALLOWED_ORIGINS decides), and the answer
+// holds only the refusal, so reading it gives a page nothing the handshake
+// did not: a refused origin may read that it is refused. An upgrade is
+// answered by transport, unchanged.
+func refusalsReadable(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" && r.Header.Get("Upgrade") == "" {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -62,3 +62,41 @@ func TestNoCORSOnBackendRoutes(t *testing.T) {
 		}
 	}
 }
+
+// herald.js and its types are imported by pages of other origins, under
+// the same origin rules as the dashboard's routes.
+func TestCORSOnTheClientFiles(t *testing.T) {
+	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("export {};")) })
+	open := startNode(t, api.Config{Files: files}, nil)
+	listed := startNode(t, api.Config{Files: files, AllowedOrigins: []string{"https://app.example"}}, nil)
+	for _, path := range []string{"/herald.js", "/herald.d.ts"} {
+		if got := open.get(t, path, "Origin", "https://app.example").header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Errorf("%s with no origin list: Access-Control-Allow-Origin %q, want *", path, got)
+		}
+		if got := listed.get(t, path, "Origin", "https://app.example").header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+			t.Errorf("%s from a listed origin: %q", path, got)
+		}
+		if got := listed.get(t, path, "Origin", "https://evil.example").header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("%s from a foreign origin: %q", path, got)
+		}
+	}
+	if got := open.get(t, "/index.html", "Origin", "https://app.example").header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("the dashboard page has CORS: %q", got)
+	}
+}
+
+// A page reads why /ws refused it, whatever its origin: the refusal a
+// WebSocket shows only as 1006 (herald.js asks again over plain HTTP).
+func TestWSRefusalsAreReadableByPages(t *testing.T) {
+	n := startNode(t, api.Config{Tokens: hsVerifier(t), AllowedOrigins: []string{"https://app.example"}}, nil)
+	r := n.get(t, "/ws?token=bad", "Origin", "https://app.example")
+	r.wantError(t, http.StatusUnauthorized, "unauthorized")
+	if r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("401: Access-Control-Allow-Origin %q, want *", r.header.Get("Access-Control-Allow-Origin"))
+	}
+	r = n.get(t, "/ws?token=bad", "Origin", "https://evil.example")
+	r.wantError(t, http.StatusForbidden, "forbidden")
+	if r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("403: Access-Control-Allow-Origin %q, want *", r.header.Get("Access-Control-Allow-Origin"))
+	}
+}

@@ -173,10 +173,13 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/healthz", s.route(http.MethodGet, handleHealthz))
 	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
 	mux.Handle("/metrics", s.route(http.MethodGet, s.handleMetrics))
-	mux.Handle("/ws", s.route(http.MethodGet, s.handleWS))
+	mux.Handle("/ws", refusalsReadable(s.route(http.MethodGet, s.handleWS)))
 	mux.HandleFunc("/api/", notFound)
 	if s.cfg.Files != nil {
 		mux.Handle("/", s.cfg.Files)
+		// Pages of other origins may import the client (web/README.md).
+		mux.Handle("/herald.js", s.cors(s.cfg.Files))
+		mux.Handle("/herald.d.ts", s.cors(s.cfg.Files))
 	} else {
 		mux.HandleFunc("/", notFound)
 	}

@@ -259,7 +259,7 @@ func TestClientStopsOn4001WithAFixedToken(t *testing.T) {
 	c.welcome()
 	c.closeWith(ws.StatusCode(4001), "token expired")
 	// A fixed token cannot be renewed: reconnecting would only fail again.
-	p.wait(`errors.join() === 'token_expired' && states.at(-1) === 'disconnected'`)
+	p.wait(`errors.join() === 'token_expired' && states.at(-1) === 'stopped'`)
 	p.run(`new Promise((resolve) => setTimeout(resolve, 300))`) // time for a reconnect that must not come
 	select {
 	case <-f.conns:

@@ -24,9 +24,11 @@ type fakeHerald struct {
 	mux   *http.ServeMux
 	conns chan *fakeConn
 
-	mu   sync.Mutex
-	open []*fakeConn
-	wg   sync.WaitGroup // the connections' read loops
+	mu     sync.Mutex
+	open   []*fakeConn
+	refuse func(url.Values) *refusal // nil, or what /ws answers instead of upgrading
+	asked  []string                  // tokens of the plain (non-upgrade) GETs of /ws
+	wg     sync.WaitGroup            // the connections' read loops
 }
 
 // testPage loads herald.js and hands its exports to the tests as window.herald.
@@ -53,7 +55,50 @@ func newFakeHerald(t *testing.T) *fakeHerald {
 
 func (f *fakeHerald) url(path string) string { return f.srv.URL + path }
 
+// refusal is an answer to /ws before the upgrade, as docs/protocol.md
+// section 2 says the server refuses.
+type refusal struct {
+	status        int
+	code, message string
+}
+
+// refuseWith makes /ws answer, upgrade or plain GET, as fn says for the
+// request's query (nil: upgrade).
+func (f *fakeHerald) refuseWith(fn func(url.Values) *refusal) {
+	f.mu.Lock()
+	f.refuse = fn
+	f.mu.Unlock()
+}
+
+// askedTokens lists the token of every plain GET of /ws so far.
+func (f *fakeHerald) askedTokens() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.asked...)
+}
+
 func (f *fakeHerald) upgrade(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	refuse := f.refuse
+	plain := r.Header.Get("Upgrade") == ""
+	if plain {
+		f.asked = append(f.asked, r.URL.Query().Get("token"))
+	}
+	f.mu.Unlock()
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if refuse != nil {
+		if no := refuse(r.URL.Query()); no != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(no.status)
+			body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": no.code, "message": no.message}})
+			_, _ = w.Write(body)
+			return
+		}
+	}
+	if plain { // as gobwas/ws answers it on a real node
+		http.Error(w, "handshake error: bad \"Upgrade\" header", http.StatusBadRequest)
+		return
+	}
 	conn, _, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
 		f.t.Errorf("upgrade: %v", err)

@@ -331,8 +331,13 @@ $('tail-form').addEventListener('submit', (ev) => {
   // Every node shown may serve the tail: when one dies it moves to the next.
   const urls = nodes.slice(1).map((base) => base + '/ws');
   const client = new Herald(nodes[0] + '/ws', token ? { token, urls } : { urls });
-  client.on('state', (state) => setTailState(state));
-  client.on('error', (err) => tailNotice(`${err.code}: ${err.message}`, 'warn'));
+  client.on('state', (state, info) => {
+    setTailState(state);
+    // The node refused the tail for good (a bad token, this page's origin).
+    if (state === 'stopped') { tailNotice(`Stopped: ${info.error?.message || info.reason}`, 'warn'); stopTail(); }
+  });
+  client.on('error', (err) => tailNotice(err.status ? `Refused by the node (${err.status} ${err.code}): ${err.message}`
+    : `${err.code}: ${err.message}`, 'warn'));
   const sub = client.subscribe(pattern, addTailMessage, {
     onRecoveryFailed: () => tailNotice('Reconnected: messages may be missing', 'warn'),
     onError: (err) => { tailNotice(`Subscribe refused: ${err.code}: ${err.message}`, 'warn'); stopTail(); },
@@ -357,7 +362,7 @@ function stopTail() {
 function setTailState(state) {
   const pill = $('tail-state');
   pill.textContent = state;
-  pill.className = 'pill ' + ({ connected: 'ok', connecting: 'warn', disconnected: 'bad' }[state] || '');
+  pill.className = 'pill ' + ({ connected: 'ok', connecting: 'warn', disconnected: 'bad', stopped: 'bad' }[state] || '');
 }
 
 function addTailMessage(m) {

@@ -25,7 +25,12 @@ export interface HeraldOptions {
   refreshMargin?: number;
 }
 
-export type State = 'connecting' | 'connected' | 'disconnected';
+/**
+ * 'stopped': the client gave up by itself, on a refusal that retrying cannot
+ * cure (forbidden origin, a token refused again after a new one was asked
+ * for, an expired fixed token); connect() starts it again.
+ */
+export type State = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
 /** The server's first frame on every connection. */
 export interface Welcome {
@@ -42,6 +47,8 @@ export interface Disconnected {
   reason: string;
   /** Milliseconds until the next attempt; null when the client stays closed. */
   retryIn: number | null;
+  /** Why the attempt was refused, when the server said (also emitted as 'error'). */
+  error?: HeraldError;
 }
 
 /** One message published to a topic. */
@@ -145,6 +152,12 @@ export class HeraldError extends Error {
    * server's idempotency window, 5 minutes by default).
    */
   idempotencyKey?: string;
+  /**
+   * Set on a refused connection attempt: the HTTP status the server refused
+   * it with before the upgrade (401 unauthorized, 403 forbidden, 429
+   * rate_limited, 503 unavailable).
+   */
+  status?: number;
   constructor(code: string, message?: string);
 }
 
@@ -167,6 +180,12 @@ export class Herald {
    */
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<Published>;
   ping(): Promise<{ type: 'pong'; id: string }>;
+  /**
+   * Replaces the token: sent in a `refresh` when connected (rejects
+   * unauthorized if refused; the old token stays in force), used by the next
+   * connect otherwise.
+   */
+  setToken(token: string): Promise<void>;
   on(event: 'state', fn: (state: State, info?: Welcome | Disconnected) => void): () => void;
   on(event: 'error', fn: (err: HeraldError) => void): () => void;
 }

@@ -53,10 +53,25 @@
 // options.timeout.
 //
 // Events (h.on(name, fn) returns a function that removes fn):
-//   'state'  (state, info): 'connecting' | 'connected' | 'disconnected';
-//            info is the welcome on connected, {code, reason, retryIn} on
-//            disconnected (retryIn is null when no retry follows)
-//   'error'  (err: HeraldError): a failure not tied to one promise
+//   'state'  (state, info): 'connecting' | 'connected' | 'disconnected' |
+//            'stopped'; info is the welcome on connected, {code, reason,
+//            retryIn, error} on disconnected (retryIn is null after close())
+//            and on stopped: the client gave up by itself (a refusal that
+//            retrying cannot cure; error says which) until connect() again
+//   'error'  (err: HeraldError): a failure not tied to one promise; a
+//            refused connection attempt carries the server's HTTP status
+//            as err.status
+//
+// Refused connections: the server refuses a bad token (401), an origin
+// (403), a client over its limits (429) or a node near capacity (503)
+// before the WebSocket opens, and a browser shows a page only close code
+// 1006 for all of them. So when an attempt ends before `welcome`, the client
+// asks the same URL over plain HTTP (fetch; the node answers with CORS), and
+// emits 'error' with the server's code, message and status. On
+// 'unauthorized' a token function is asked again, once: the same refusal
+// with the new token stops the client, as does 'unauthorized' with a fixed
+// token and 'forbidden'. Other refusals (rate_limited, unavailable) are
+// retried with the usual backoff.
 
 /** An error from the server (err.code is its code) or from the client. */
 export class HeraldError extends Error {
@@ -66,6 +81,11 @@ export class HeraldError extends Error {
     this.code = code;
   }
 }
+
+// What a refused attempt's answer can say; anything else is retried as a
+// drop. A token refused twice in a row (once after asking the token
+// function again) stays refused.
+const FINAL_REFUSALS = new Set(['forbidden']);
 
 // Codes that mean "try the same command again later".
 const RETRYABLE = new Set(['unavailable', 'rate_limited']);
@@ -166,6 +186,20 @@ export class Herald {
     });
   }
 
+  /**
+   * Replaces the token: sent at once in a `refresh` when connected (resolves
+   * on `refreshed`, rejects unauthorized if the server refuses it, the old
+   * one staying in force), used by the next connect otherwise. With a token
+   * function, the function is still asked when this one expires.
+   */
+  setToken(token) {
+    this._token = token;
+    this._tokenRefused = false;
+    if (typeof this.options.token !== 'function') this.options.token = token;
+    if (!this._isOpen()) return Promise.resolve();
+    return this._command({ type: 'refresh', token }).then(() => undefined);
+  }
+
   /** Sends a ping command; resolves when the pong arrives. */
   ping() {
     return this._command({ type: 'ping' });
@@ -191,7 +225,11 @@ export class Herald {
     ws.onmessage = (ev) => this._receive(ev.data);
     ws.onclose = (ev) => {
       if (this._ws !== ws) return;
-      this._dropConnection({ code: ev.code, reason: ev.reason }, ev.code);
+      const info = { code: ev.code, reason: ev.reason };
+      if (this.state === 'connected') return this._dropConnection(info, ev.code);
+      // Refused, or closed before welcome: ask why over plain HTTP.
+      this._forget();
+      this._diagnose(url, info, generation);
     };
     // A handshake that hangs would otherwise hold the client forever.
     this._later(this.options.timeout, () => {
@@ -204,6 +242,7 @@ export class Herald {
   }
 
   _onWelcome(welcome) {
+    this._tokenRefused = false;
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
@@ -218,6 +257,27 @@ export class Herald {
   // _dropConnection forgets the socket, fails what waited on it and, unless
   // closed, schedules the next attempt.
   _dropConnection(info, code) {
+    this._forget();
+    if (code === 4001 && !this._closed) {
+      if (typeof this.options.token === 'function') {
+        this._token = null; // ask the token function again
+      } else {
+        // A fixed token cannot be renewed: reconnecting would fail again.
+        const err = new HeraldError('token_expired', 'token expired and no token function to renew it');
+        this._emitError(err);
+        return this._stop({ ...info, error: err });
+      }
+    }
+    if (this._closed) {
+      this._failOutbox(new HeraldError('closed', 'client closed'));
+      this._setState('disconnected', { ...info, retryIn: null });
+      return;
+    }
+    this._scheduleReconnect(info);
+  }
+
+  // _forget drops the socket and fails what was sent on it.
+  _forget() {
     this._ws = null;
     this._clearTimers();
     for (const [id, p] of this._pending) {
@@ -228,22 +288,41 @@ export class Herald {
     }
     for (const sub of this._subs.values()) sub.live = false;
     this._subscribing.clear();
-    if (code === 4001 && !this._closed) {
-      if (typeof this.options.token === 'function') {
-        this._token = null; // ask the token function again
-      } else {
-        // A fixed token cannot be renewed: reconnecting would fail again.
-        this._emitError(new HeraldError('token_expired', 'token expired and no token function to renew it'));
-        this._closed = true;
-      }
-    }
-    if (this._closed) {
-      for (const cmd of this._outbox) this._fail(cmd.id, new HeraldError('closed', 'client closed'));
-      this._outbox = [];
-      this._setState('disconnected', { ...info, retryIn: null });
-      return;
-    }
-    this._scheduleReconnect(info);
+  }
+
+  _failOutbox(err) {
+    for (const cmd of this._outbox) this._fail(cmd.id, err);
+    this._outbox = [];
+  }
+
+  // _stop gives up until connect(): what failed would fail again.
+  _stop(info) {
+    this._closed = true;
+    this._generation++;
+    globalThis.removeEventListener?.('online', this._reconnectNow);
+    this._failOutbox(info.error || new HeraldError('closed', 'client stopped'));
+    this._setState('stopped', { ...info, retryIn: null });
+  }
+
+  // _diagnose follows an attempt that ended before welcome: the server's
+  // answer to a plain GET of the same URL says why, if it refused it.
+  async _diagnose(url, info, generation) {
+    const refusal = await askWhy(url, this.options.timeout);
+    if (this._closed || generation !== this._generation) return;
+    if (!refusal) return this._scheduleReconnect(info);
+    this._emitError(refusal);
+    const next = { ...info, error: refusal };
+    if (this._isFinal(refusal)) return this._stop(next);
+    this._scheduleReconnect(next);
+  }
+
+  _isFinal(refusal) {
+    if (FINAL_REFUSALS.has(refusal.code)) return true;
+    if (refusal.code !== 'unauthorized') return false;
+    if (typeof this.options.token !== 'function' || this._tokenRefused) return true;
+    this._tokenRefused = true;
+    this._token = null; // ask the token function again
+    return false;
   }
 
   _scheduleReconnect(info) {
@@ -562,6 +641,25 @@ function matchTokens(want, have) {
     if (want[i] !== '*' && want[i] !== have[i]) return false;
   }
   return want.length === have.length;
+}
+
+// askWhy GETs a WebSocket URL over plain HTTP and returns the server's
+// refusal (docs/protocol.md section 3: {"error":{code, message}}) as a
+// HeraldError with its status, or null when it refused nothing or could not
+// be asked.
+async function askWhy(url, timeout) {
+  try {
+    const signal = AbortSignal.timeout?.(timeout);
+    const res = await fetch(url.replace(/^ws/, 'http'), { credentials: 'omit', cache: 'no-store', signal });
+    if (res.ok || !(res.headers.get('content-type') || '').includes('json')) return null;
+    const body = await res.json();
+    if (typeof body?.error?.code !== 'string') return null;
+    const err = new HeraldError(body.error.code, body.error.message);
+    err.status = res.status;
+    return err;
+  } catch {
+    return null;
+  }
 }
 
 function toWebSocketURL(url) {
