@@ -155,8 +155,33 @@ func (b *Broker) unindex(sub *subscription) {
 // CheckTopic returns why a backend cannot publish to or read topic, or
 // nil. The error is *Error.
 func CheckTopic(topic string) error {
+	if err := topicError(topic); err != nil {
+		return err
+	}
+	return nil
+}
+
+// CheckPattern returns an invalid_topic error unless pattern is a valid
+// topic or wildcard pattern, or nil.
+func CheckPattern(pattern string) error {
+	if err := patternError(pattern); err != nil {
+		return err
+	}
+	return nil
+}
+
+// topicError and patternError are the one wording of a malformed topic or
+// pattern, for every command and route.
+func topicError(topic string) *Error {
 	if !ValidTopic(topic) {
 		return Errorf(CodeInvalidTopic, "%q is not a valid topic", topic)
+	}
+	return nil
+}
+
+func patternError(pattern string) *Error {
+	if !ValidPattern(pattern) {
+		return Errorf(CodeInvalidTopic, "%q is not a valid topic or pattern", pattern)
 	}
 	return nil
 }

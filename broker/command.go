@@ -207,9 +207,9 @@ func (c *command) check() *Error {
 		}
 		return nil
 	case cmdSubscribe, cmdUnsubscribe:
-		return c.checkTopic(ValidPattern)
+		return c.checkTopic(patternError)
 	case cmdPublish:
-		if err := c.checkTopic(ValidTopic); err != nil {
+		if err := c.checkTopic(topicError); err != nil {
 			return err
 		}
 		if c.Data == nil {
@@ -220,12 +220,12 @@ func (c *command) check() *Error {
 	return Errorf(CodeUnknownType, "unknown command type %q", c.Type)
 }
 
-func (c *command) checkTopic(valid func(string) bool) *Error {
+func (c *command) checkTopic(check func(string) *Error) *Error {
 	if !c.hasTopic {
 		return Errorf(CodeBadRequest, "topic is missing")
 	}
-	if !valid(c.Topic) {
-		return Errorf(CodeInvalidTopic, "%q is not a valid topic", c.Topic)
+	if err := check(c.Topic); err != nil {
+		return err
 	}
 	if c.Type == cmdSubscribe && c.Since != nil && IsPattern(c.Topic) {
 		return Errorf(CodeBadRequest, "since needs a topic, not a pattern")

@@ -1,9 +1,9 @@
 // Package redis is the broker.Engine that makes every node sharing one Redis
-// a single broker (PROTOCOL.md section 4). Redis is the only shared state.
+// a single broker (docs/protocol.md section 4). Redis is the only shared state.
 //
 // # Redis deployments
 //
-// Config.URL (HERALD_REDIS_URL) names one of three deployments (PROTOCOL.md
+// Config.URL (HERALD_REDIS_URL) names one of three deployments (docs/protocol.md
 // section 12):
 //
 //	redis://[[user]:password@]host:port[/db][?options]

@@ -150,8 +150,8 @@ func (e *Engine) Attach(h broker.Handler) { e.handler.Store(&handlerBox{h}) }
 // the first one's result; one without is sent once. An error wraps
 // broker.ErrOutcomeUnknown when the publish may have run (see failPublish).
 func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
-	if !broker.ValidTopic(req.Topic) {
-		return broker.PublishResult{}, broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic", req.Topic)
+	if err := broker.CheckTopic(req.Topic); err != nil { // a brace would break the key layout
+		return broker.PublishResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -205,8 +205,8 @@ func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, e
 // read runs the read script. start is the epoch to begin when the topic has
 // none ("": begin none); upto bounds the seqs read (0: no bound).
 func (e *Engine) read(ctx context.Context, topic, start string, since uint64, limit int, upto uint64) (broker.HistoryResult, error) {
-	if !broker.ValidTopic(topic) {
-		return broker.HistoryResult{}, broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic", topic)
+	if err := broker.CheckTopic(topic); err != nil {
+		return broker.HistoryResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()

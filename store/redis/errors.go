@@ -11,7 +11,7 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
-// What a publisher is told, by what the engine knows (PROTOCOL.md s.3).
+// What a publisher is told, by what the engine knows (docs/protocol.md section 3).
 const (
 	msgUnreachable    = "the cluster backend cannot be reached; nothing was published"
 	msgRefused        = "the cluster backend refuses writes now (%s); nothing was published"

@@ -51,7 +51,7 @@ func TestCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3, 1)
 	t.Run("TopicKeysInTopicSlot", func(t *testing.T) {
-		// PROTOCOL.md s.12: a topic's keys live in the slot of the topic itself.
+		// docs/protocol.md section 12: a topic's keys live in the slot of the topic itself.
 		for _, topic := range []string{"news", "chat.room-7", "user:42.inbox"} {
 			want := c.Slot(topic)
 			for _, key := range []string{"herald:{" + topic + "}:meta", "herald:{" + topic + "}:hist", "herald:{" + topic + "}:idem:k"} {

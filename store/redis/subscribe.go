@@ -17,8 +17,8 @@ import (
 // position, where delivery goes on from. An unreachable Redis fails it with
 // an unavailable error and nothing done.
 func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
-	if !broker.ValidPattern(pattern) {
-		return broker.Errorf(broker.CodeInvalidTopic, "%q is not a topic or pattern", pattern)
+	if err := broker.CheckPattern(pattern); err != nil {
+		return err
 	}
 	e.psMu.Lock()
 	defer e.psMu.Unlock()

@@ -35,7 +35,7 @@ type endpoint struct {
 }
 
 // ValidateURL reports whether url is a HERALD_REDIS_URL the engine can use
-// (PROTOCOL.md section 12), without connecting.
+// (docs/protocol.md section 12), without connecting.
 func ValidateURL(url string) error {
 	_, err := parseURL(url)
 	return err
