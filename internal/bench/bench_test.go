@@ -40,3 +40,18 @@ func BenchmarkReadDelivery(b *testing.B) {
 		}
 	}
 }
+
+// The hot read path allocates nothing: gobwas/ws reads the header out of
+// the buffer through a reader and scratch space the connection keeps.
+func TestReadMessageAllocatesNothing(t *testing.T) {
+	stream, _ := benchStream(t, []byte(`{"type":"message","seq":1}`))
+	c := &wsConn{nc: &loopConn{stream: stream}, buf: make([]byte, readBufSize)}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ReadMessage allocates %v times a message", allocs)
+	}
+}

@@ -101,7 +101,7 @@ func TestNextLine(t *testing.T) {
 }
 
 // benchStream is a socket stream of the same frame, 64 KiB long.
-func benchStream(b *testing.B, msg []byte) (stream []byte, frameLen int) {
+func benchStream(b testing.TB, msg []byte) (stream []byte, frameLen int) {
 	var fb bytes.Buffer
 	if err := ws.WriteFrame(&fb, ws.NewTextFrame(msg)); err != nil {
 		b.Fatal(err)

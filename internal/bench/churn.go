@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // runChurn starts cycles at the plan's rate until its churn duration ends
@@ -100,7 +102,7 @@ func (w *worker) roundTrip(c *wsConn, i int) error {
 // so that the server ends the TCP connection and its TIME_WAIT stays on the
 // server's side instead of eating the benchmark's source ports.
 func closeHandshake(c *wsConn) {
-	_ = c.Write(opClose, []byte{0x03, 0xE8})
+	_ = c.Write(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
 	_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
 	for {
 		if _, _, err := c.ReadMessage(); err != nil {
