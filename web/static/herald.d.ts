@@ -125,6 +125,13 @@ export interface SubscribeHandlers {
   onGap?(gap: Gap): void;
   /** Called when the server refuses the subscription (forbidden, invalid_topic, ...). */
   onError?(err: HeraldError): void;
+  /**
+   * Exact topics: first deliver the topic's last N messages from history
+   * (fewer when it holds fewer), then the live ones, none missing and none
+   * twice. Applies when the subscription is created (the topic's first
+   * subscribe() on this client); ignored for patterns.
+   */
+  backlog?: number;
 }
 
 export interface Subscription {
@@ -132,6 +139,10 @@ export interface Subscription {
   readonly topic: string;
   /** Settles on the server's first answer: subscribed, or the error. */
   readonly ready: Promise<Subscribed>;
+  /** 'subscribing' (also while resubscribing after a drop), 'live', 'failed' (refused), 'unsubscribed'. */
+  readonly state: 'subscribing' | 'live' | 'failed' | 'unsubscribed';
+  /** The epoch and seq last delivered, for an exact topic that has one; else null. */
+  readonly position: { epoch: string; seq: number } | null;
   /** Stops this callback; the last one to go unsubscribes on the server. Never rejects. */
   unsubscribe(): Promise<void>;
 }

@@ -32,6 +32,16 @@
 //                          default: the server's heartbeat; 0 turns it off
 //   options.refreshMargin  seconds before exp to refresh the token (30)
 //
+// h.subscribe(pattern, fn, handlers): handlers.onRecoveryFailed, onGap,
+//   onError as above, and handlers.backlog: N, for an exact topic, delivers
+//   its last N messages from history (fewer when history holds fewer)
+//   before the live ones, with none missing and none twice. The returned
+//   Subscription has `ready` (settles on the server's answer, after the
+//   backlog's), `state` ('subscribing', 'live', 'failed', 'unsubscribed'),
+//   `position` ({epoch, seq} last delivered, exact topics) and unsubscribe().
+// h.setToken(token) replaces the token: a `refresh` when connected, the
+//   next connect's token otherwise.
+//
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
 // back online), reconnects, and resubscribes every subscription. An exact
@@ -159,6 +169,9 @@ export class Herald {
       const tokens = pattern.split('.');
       const exact = !tokens.includes('*') && !tokens.includes('>');
       sub = { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false };
+      // backlog: the first reply gives the topic's position, then a resume
+      // from N before it loads the last N messages (_loadBacklog).
+      if (exact && handlers.backlog > 0) sub.backlog = Math.floor(handlers.backlog);
       this._subs.set(pattern, sub);
       if (this._isOpen()) this._sendSubscribe(sub);
     }
@@ -170,7 +183,14 @@ export class Herald {
     return {
       topic: pattern,
       ready,
-      unsubscribe: () => this._unsubscribe(sub, entry),
+      /** 'subscribing' (or resubscribing), 'live', 'failed' or 'unsubscribed'. */
+      get state() {
+        if (entry.state) return entry.state;
+        return sub.live ? 'live' : 'subscribing';
+      },
+      /** The last epoch and seq delivered (exact topics), or null. */
+      get position() { return sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : null; },
+      unsubscribe: () => { entry.state = 'unsubscribed'; return this._unsubscribe(sub, entry); },
     };
   }
 
@@ -494,7 +514,10 @@ export class Herald {
     const sub = this._subscribing.get(reply.id);
     if (!sub) return;
     this._subscribing.delete(reply.id);
+    if (sub.backlog && this._loadBacklog(sub, reply)) return;
     const resumed = sub.since;
+    const first = sub.loading; // the backlog's load is no recovery
+    sub.loading = false;
     sub.live = true;
     sub.reply = reply;
     if (sub.exact && reply.epoch !== sub.epoch) {
@@ -505,12 +528,31 @@ export class Herald {
       sub.lastMsg = null;
     }
     for (const entry of sub.listeners) entry.ready.resolve(reply);
-    const lost = resumed ? reply.recovered === false : sub.wasLive && !sub.exact;
+    const lost = first ? false : resumed ? reply.recovered === false : sub.wasLive && !sub.exact;
     sub.wasLive = true;
     if (lost) {
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: resumed || null };
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
     }
+  }
+
+  // _loadBacklog answers the first reply of a subscription with a backlog:
+  // it gives the topic's epoch and last seq, so a resume from backlog
+  // messages before it (unsubscribe, then subscribe with since) sends them
+  // from history, then goes live without a gap or a repeat. What the first
+  // subscription delivers meanwhile is ignored: the resume sends it again.
+  // False when there is nothing to load.
+  _loadBacklog(sub, reply) {
+    const from = Math.max(0, reply.seq - sub.backlog);
+    sub.backlog = 0;
+    if (!(reply.seq > from) || typeof reply.epoch !== 'string') return false;
+    sub.epoch = reply.epoch;
+    sub.seq = from;
+    sub.lastMsg = null;
+    sub.loading = true;
+    this._send({ type: 'unsubscribe', id: 'b' + this._nextId++, topic: sub.pattern });
+    this._sendSubscribe(sub);
+    return true;
   }
 
   _subscribeFailed(id, sub, err) {
@@ -523,6 +565,7 @@ export class Herald {
     }
     this._subs.delete(sub.pattern);
     for (const entry of sub.listeners) {
+      entry.state = 'failed';
       entry.ready.reject(err);
       callSafely(entry.handlers.onError, err);
     }
@@ -543,7 +586,7 @@ export class Herald {
   _onMessage(msg) {
     const topic = msg.topic.split('.');
     for (const sub of this._subs.values()) {
-      if (!matchTokens(sub.tokens, topic)) continue;
+      if (!matchTokens(sub.tokens, topic) || sub.loading) continue;
       if (sub.exact && !this._take(sub, msg)) continue;
       for (const entry of sub.listeners) callSafely(entry.fn, msg);
     }
@@ -555,7 +598,7 @@ export class Herald {
   _onGap(gap) {
     const topic = gap.topic.split('.');
     for (const sub of this._subs.values()) {
-      if (!matchTokens(sub.tokens, topic)) continue;
+      if (!matchTokens(sub.tokens, topic) || sub.loading) continue;
       const from = sub.exact ? this._advance(sub, gap.epoch, gap.from, gap.to) : gap.from;
       if (from === 0) continue;
       const info = { ...gap, from };
