@@ -98,13 +98,10 @@ func (e *Engine) usable(ctx context.Context) error {
 	return nil
 }
 
-// checkTopic refuses what can never be a topic; the broker validates the
-// full syntax before it gets here.
+// checkTopic refuses what the broker would, in its words, for callers that
+// reach the engine without it.
 func checkTopic(topic string) error {
-	if topic == "" {
-		return broker.Errorf(broker.CodeInvalidTopic, "empty topic")
-	}
-	return nil
+	return broker.CheckTopic(topic) // the broker's one check and wording
 }
 
 func (e *Engine) clock() int64 { return e.now().UnixNano() }

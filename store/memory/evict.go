@@ -139,6 +139,9 @@ func (e *Engine) expire(tp *topic, now int64) bool {
 		return false
 	}
 	defer tp.mu.Unlock()
+	if tp.dead.Load() {
+		return true // evicted between the check above and the locks: charging it would count a state no list holds
+	}
 	tp.keys.expire(now, int64(e.cfg.IdempotencyTTL))
 	idle := tp.idle(now, e.ttl())
 	b := e.budget
