@@ -45,6 +45,8 @@ var (
 		"Redis calls that failed.", nil, nil)
 	redisReconnectsDesc = prometheus.NewDesc("herald_redis_reconnects_total",
 		"Redis pub/sub connections replaced.", nil, nil)
+	redisRebasesDesc = prometheus.NewDesc("herald_redis_epoch_rebases_total",
+		"Topics this node moved to a new epoch because their seq went back in Redis (a failover lost acknowledged messages).", nil, nil)
 	buildInfoDesc = prometheus.NewDesc("herald_build_info",
 		"Always 1; the labels say which Herald runs.", []string{"version"}, nil)
 )
@@ -82,6 +84,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.redis != nil {
 		ch <- redisErrorsDesc
 		ch <- redisReconnectsDesc
+		ch <- redisRebasesDesc
 	}
 	if c.memory != nil {
 		for _, d := range memoryDescs {
@@ -98,6 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		st := c.redis.Stats()
 		ch <- prometheus.MustNewConstMetric(redisErrorsDesc, prometheus.CounterValue, float64(st.Errors))
 		ch <- prometheus.MustNewConstMetric(redisReconnectsDesc, prometheus.CounterValue, float64(st.Reconnects))
+		ch <- prometheus.MustNewConstMetric(redisRebasesDesc, prometheus.CounterValue, float64(st.Rebases))
 	}
 	if c.memory != nil {
 		collectMemory(ch, c.memory)

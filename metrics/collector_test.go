@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"errors"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +53,7 @@ func (fakeTransport) Stats() transport.Stats {
 
 type fakeRedis struct{}
 
-func (fakeRedis) Stats() redis.Stats { return redis.Stats{Errors: 4, Reconnects: 1} }
+func (fakeRedis) Stats() redis.Stats { return redis.Stats{Errors: 4, Reconnects: 1, Rebases: 2} }
 
 const wantExposition = `
 # HELP herald_build_info Always 1; the labels say which Herald runs.
@@ -96,6 +98,9 @@ herald_publish_refused_overload_total 1
 # HELP herald_publish_waits_total Publishes, over HTTP or WebSocket, held back because delivery lag was over HERALD_MAX_DELIVERY_LAG.
 # TYPE herald_publish_waits_total counter
 herald_publish_waits_total 12
+# HELP herald_redis_epoch_rebases_total Topics this node moved to a new epoch because their seq went back in Redis (a failover lost acknowledged messages).
+# TYPE herald_redis_epoch_rebases_total counter
+herald_redis_epoch_rebases_total 2
 # HELP herald_redis_errors_total Redis calls that failed.
 # TYPE herald_redis_errors_total counter
 herald_redis_errors_total 4
@@ -198,5 +203,30 @@ herald_memory_history_bytes 1000
 	}
 	if n := testutil.CollectAndCount(c, "herald_redis_errors_total"); n != 0 {
 		t.Fatalf("%d Redis metrics from the memory engine", n)
+	}
+}
+
+// README's metrics section names every metric the collector can send.
+func TestReadmeNamesEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("collector.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := os.ReadFile("memory.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`NewDesc\("(herald_[a-z_]+)"`).FindAllStringSubmatch(string(src)+string(mem), -1)
+	if len(names) < 10 {
+		t.Fatalf("found %d metric names in the collector", len(names))
+	}
+	for _, n := range names {
+		if !strings.Contains(string(readme), "`"+n[1]) {
+			t.Errorf("README does not name %s", n[1])
+		}
 	}
 }
