@@ -98,10 +98,15 @@ type loopLag struct {
 	blocked atomic.Int64 // now-blocked is the largest lag of the counted waiting connections at the last scan
 }
 
-// oldest is the earliest of the stamps, or 0.
-func (g *loopLag) oldest() int64 {
+// oldest is the earliest of the stamps, or 0; the waiting connections'
+// only when withBlocked.
+func (g *loopLag) oldest(withBlocked bool) int64 {
 	o := int64(0)
-	for _, t := range [...]int64{g.pending.Load(), g.pass.Load(), g.blocked.Load()} {
+	blocked := int64(0)
+	if withBlocked {
+		blocked = g.blocked.Load()
+	}
+	for _, t := range [...]int64{g.pending.Load(), g.pass.Load(), blocked} {
 		if t != 0 && (o == 0 || t < o) {
 			o = t
 		}
@@ -109,11 +114,13 @@ func (g *loopLag) oldest() int64 {
 	return o
 }
 
-// lagAt is the server's delivery lag at now: the largest of its loops'.
-func (s *Server) lagAt(now int64) time.Duration {
+// lagAt is the server's delivery lag at now: the largest of its loops',
+// counting the connections that wait for room in their socket only when
+// withBlocked (see Wait).
+func (s *Server) lagAt(now int64, withBlocked bool) time.Duration {
 	var lag int64
 	for _, l := range s.loops {
-		if t := l.lag.oldest(); t != 0 {
+		if t := l.lag.oldest(withBlocked); t != 0 {
 			lag = max(lag, now-t)
 		}
 	}
@@ -122,16 +129,23 @@ func (s *Server) lagAt(now int64) time.Duration {
 
 // DeliveryLag is how long the oldest frame the event loops could be
 // writing has waited now (see "What counts" above).
-func (s *Server) DeliveryLag() time.Duration { return s.lagAt(monoNow()) }
+func (s *Server) DeliveryLag() time.Duration { return s.lagAt(monoNow(), true) }
 
 // Wait returns nil at once while the delivery lag is within
 // MaxDeliveryLag. Otherwise it waits until it is, and returns nil then;
 // ErrOverloaded when it is not within waitFactor times the bound; or
 // ctx's error when ctx ends first. It is the broker's Backpressure, called
 // before a publish is handed to the engine.
+//
+// Wait follows the loops' own backlog only, not the connections waiting
+// for room in their socket: those are readers, and one reader that keeps
+// reading but stays behind (the rules above count it) would otherwise hold
+// every publisher of the node, and, since the held publishes are what
+// would fill its queue, never meet its own bound and close 4000. Slow
+// readers are answered one by one, by their queue bound.
 func (s *Server) Wait(ctx context.Context) error {
 	ls := &s.lagCfg
-	if ls.bound == 0 || int64(s.lagAt(monoNow())) <= ls.bound {
+	if ls.bound == 0 || int64(s.lagAt(monoNow(), false)) <= ls.bound {
 		return nil
 	}
 	s.stats.publishWaits.Add(1)
@@ -143,7 +157,7 @@ func (s *Server) Wait(ctx context.Context) error {
 		// The lag only falls when a loop moves a stamp, and a loop that
 		// does opens the gate: taken before the check, no opening is missed.
 		opened := s.gate.next()
-		if int64(s.lagAt(monoNow())) <= ls.bound {
+		if int64(s.lagAt(monoNow(), false)) <= ls.bound {
 			return nil
 		}
 		select {

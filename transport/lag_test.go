@@ -46,14 +46,30 @@ func TestQueueStampBoundsTheOldestFrame(t *testing.T) {
 
 func TestLoopLagIsItsOldestStamp(t *testing.T) {
 	var g loopLag
-	if g.oldest() != 0 {
+	if g.oldest(true) != 0 {
 		t.Fatal("no stamp, yet a lag")
 	}
 	g.pass.Store(30)
 	g.blocked.Store(20)
 	g.pending.Store(40)
-	if got := g.oldest(); got != 20 {
+	if got := g.oldest(true); got != 20 {
 		t.Fatalf("oldest %d, want 20", got)
+	}
+	if got := g.oldest(false); got != 30 {
+		t.Fatalf("oldest without the waiting connections %d, want 30", got)
+	}
+}
+
+// A reader that keeps reading but stays behind shows in the lag, yet holds
+// no publisher back: only the loops' own backlog does.
+func TestWaitIgnoresReadersBehind(t *testing.T) {
+	s, l := lagServer(10 * time.Millisecond)
+	l.lag.blocked.Store(monoNow() - int64(time.Second))
+	if s.DeliveryLag() < time.Second {
+		t.Fatalf("lag %v, want the reader's second", s.DeliveryLag())
+	}
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait behind a slow reader: %v", err)
 	}
 }
 
@@ -77,7 +93,7 @@ func TestWaitPassesAtOnceWithinTheBound(t *testing.T) {
 
 func TestWaitHoldsUntilTheLoopCatchesUp(t *testing.T) {
 	s, l := lagServer(10 * time.Millisecond)
-	l.lag.blocked.Store(monoNow() - int64(time.Hour)) // may be negative: only 0 means none
+	l.lag.pending.Store(monoNow() - int64(time.Hour)) // may be negative: only 0 means none
 	done := make(chan error, 1)
 	go func() { done <- s.Wait(context.Background()) }()
 	select {
@@ -85,7 +101,7 @@ func TestWaitHoldsUntilTheLoopCatchesUp(t *testing.T) {
 		t.Fatalf("Wait returned %v while the loop was behind", err)
 	case <-time.After(5 * time.Millisecond):
 	}
-	l.lag.blocked.Store(0) // caught up, as a scan finds
+	l.lag.pending.Store(0) // caught up, as the end of a pass finds
 	s.gate.open()
 	if err := <-done; err != nil {
 		t.Fatal(err)
