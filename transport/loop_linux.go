@@ -353,6 +353,11 @@ func (l *loop) closePoller() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.exited = true
+	// A loop that is gone writes nothing: its stamps must not keep a lag
+	// that holds publishers back during shutdown, or grows for ever.
+	l.lag.pending.Store(0)
+	l.lag.pass.Store(0)
+	l.lag.blocked.Store(0)
 	if err := l.poller.Close(); err != nil {
 		l.log.Error("close poller", zap.Error(err))
 	}
