@@ -103,11 +103,19 @@ func (e *Engine) watchPatterns(ctx context.Context) {
 	defer e.wg.Done()
 	tick := time.NewTicker(patternViewAge / 2)
 	defer tick.Stop()
+	var checkAt time.Time // when a lapsed lease's check is due; zero: none
 	for {
 		holding := e.patterns.holding.Load()
 		_, created, err := e.readLease(ctx, holding)
 		if err == nil && created && holding {
+			// Other nodes may still act on a "no lease" read for up to
+			// patternViewAge: check every topic once they cannot, or a
+			// message they sent meanwhile would be missed by the check.
 			e.log.Warn("the pattern lease had lapsed; checking every topic")
+			checkAt = time.Now().Add(patternViewAge)
+		}
+		if !checkAt.IsZero() && !time.Now().Before(checkAt) {
+			checkAt = time.Time{}
 			e.signalBroken()
 		}
 		select {
