@@ -54,23 +54,24 @@ func (r *recorder) HandleMessage(m *broker.Message) {
 	if fn := r.hook.Load(); fn != nil {
 		(*fn)(m)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.inFlight[m.Topic] = false
-	r.coverLocked(m.Topic, m.Epoch, m.Seq, m.Seq)
-	r.byTopic[m.Topic] = append(r.byTopic[m.Topic], m)
-	close(r.changed)
-	r.changed = make(chan struct{})
+	r.leave(m.Topic, m.Epoch, m.Seq, m.Seq, func() { r.byTopic[m.Topic] = append(r.byTopic[m.Topic], m) })
 }
 
 // HandleGap records g among the topic's gaps.
 func (r *recorder) HandleGap(g broker.Gap) {
 	r.enter(g.Topic)
+	r.leave(g.Topic, g.Epoch, g.From, g.To, func() { r.gaps[g.Topic] = append(r.gaps[g.Topic], g) })
+}
+
+// leave ends a Handler call that handed over seqs from..to of topic in
+// epoch: it checks their order, records them with record (called under
+// mu) and wakes the waiters.
+func (r *recorder) leave(topic, epoch string, from, to uint64, record func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.inFlight[g.Topic] = false
-	r.coverLocked(g.Topic, g.Epoch, g.From, g.To)
-	r.gaps[g.Topic] = append(r.gaps[g.Topic], g)
+	r.inFlight[topic] = false
+	r.coverLocked(topic, epoch, from, to)
+	record()
 	close(r.changed)
 	r.changed = make(chan struct{})
 }

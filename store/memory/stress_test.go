@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -47,23 +48,32 @@ func (c *seqChecker) HandleMessage(m *broker.Message) {
 func TestExpiryRacingPublishers(t *testing.T) {
 	e := New(Config{HistorySize: 4, HistoryTTL: 2 * time.Millisecond, Logger: zaptest.NewLogger(t)})
 	t.Cleanup(func() { closeEngine(t, e) })
+	checker := race(t, e, func(ctx context.Context, w, i int) error {
+		topic := fmt.Sprintf("t.%d", (i+w)%3)
+		if _, err := e.Publish(ctx, req(topic)); err != nil {
+			return err
+		}
+		if i%8 == 0 {
+			time.Sleep(3 * time.Millisecond) // let the topic expire now and then
+		}
+		_, err := e.History(ctx, topic, 0, 0)
+		return err
+	})
+	checker.check(t)
+}
+
+// race attaches a seqChecker to e and runs op from 4 goroutines for 300 ms
+// (w the goroutine, i its round), failing the test on op's first error.
+func race(t *testing.T, e *Engine, op func(ctx context.Context, w, i int) error) *seqChecker {
+	t.Helper()
 	checker := &seqChecker{last: make(map[string]broker.Position)}
 	e.Attach(checker)
-	ctx := t.Context()
 	stop := time.Now().Add(300 * time.Millisecond)
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(stop); i++ {
-				topic := fmt.Sprintf("t.%d", (i+w)%3)
-				if _, err := e.Publish(ctx, req(topic)); err != nil {
-					t.Error(err)
-					return
-				}
-				if i%8 == 0 {
-					time.Sleep(3 * time.Millisecond) // let the topic expire now and then
-				}
-				if _, err := e.History(ctx, topic, 0, 0); err != nil {
+				if err := op(t.Context(), w, i); err != nil {
 					t.Error(err)
 					return
 				}
@@ -71,12 +81,18 @@ func TestExpiryRacingPublishers(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checker.mu.Lock()
-	defer checker.mu.Unlock()
-	if checker.count == 0 {
+	return checker
+}
+
+// check fails the test unless something was delivered, all in seq order.
+func (c *seqChecker) check(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.count == 0 {
 		t.Fatal("no message delivered")
 	}
-	for _, p := range checker.problems {
+	for _, p := range c.problems {
 		t.Error(p)
 	}
 }
@@ -88,41 +104,21 @@ func TestBudgetRacingPublishers(t *testing.T) {
 	e := New(Config{HistorySize: 8, HistoryTTL: 5 * time.Millisecond, MaxHistoryBytes: 64 << 10,
 		IdempotencyKeysPerTopic: 4, Logger: zaptest.NewLogger(t)})
 	t.Cleanup(func() { closeEngine(t, e) })
-	checker := &seqChecker{last: make(map[string]broker.Position)}
-	e.Attach(checker)
-	ctx := t.Context()
-	stop := time.Now().Add(300 * time.Millisecond)
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; time.Now().Before(stop); i++ {
-				r := sized(fmt.Sprintf("t.%d", (i*7+w)%200), 100*(i%16))
-				if i%3 == 0 {
-					r.IdempotencyKey = fmt.Sprint(i % 50)
-				}
-				if _, err := e.Publish(ctx, r); err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := e.History(ctx, r.Topic, 0, 0); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	checker := race(t, e, func(ctx context.Context, w, i int) error {
+		r := sized(fmt.Sprintf("t.%d", (i*7+w)%200), 100*(i%16))
+		if i%3 == 0 {
+			r.IdempotencyKey = fmt.Sprint(i % 50)
+		}
+		if _, err := e.Publish(ctx, r); err != nil {
+			return err
+		}
+		_, err := e.History(ctx, r.Topic, 0, 0)
+		return err
+	})
 	mustPublish(t, e, req("last")) // nothing is in use now: this one reclaims fully
 	checkBudget(t, e)
 	checkAccount(t, e)
-	checker.mu.Lock()
-	defer checker.mu.Unlock()
-	if checker.count == 0 {
-		t.Fatal("no message delivered")
-	}
-	for _, p := range checker.problems {
-		t.Error(p)
-	}
+	checker.check(t)
 }
 
 // checkAccount fails unless every topic in the table is charged what it

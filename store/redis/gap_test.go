@@ -46,13 +46,7 @@ func publishN(t *testing.T, e broker.Engine, topic string, n int) broker.Publish
 // history holds were published gets the ones history kept, after a gap
 // for the others: never a silent jump from 10 to 211.
 func TestLossWhileDisconnectedIsReportedAsGap(t *testing.T) {
-	srv := redistest.Start(t)
-	px := redistest.StartProxy(t, srv.Addr())
-	prefix := uniquePrefix(t)
-	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 100})[0]
-	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub", HistorySize: 100})
-	rec := newRecorder()
-	sub.Attach(rec)
+	pub, sub, px, rec := behindProxy(t, redis.Config{HistorySize: 100})
 	mustSubscribe(t, sub, "loss")
 	mustSubscribe(t, sub, "lp.*")
 	topics := []string{"loss", "lp.x"} // by a topic, and by a pattern

@@ -131,13 +131,7 @@ func TestRedisOutageAndReturn(t *testing.T) {
 }
 
 func TestSilentPubSubConnectionIsReplaced(t *testing.T) {
-	srv := redistest.Start(t)
-	px := redistest.StartProxy(t, srv.Addr())
-	prefix := uniquePrefix(t)
-	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 10})[0]
-	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub", HistorySize: 10})
-	rec := newRecorder()
-	sub.Attach(rec)
+	pub, sub, px, rec := behindProxy(t, redis.Config{HistorySize: 10})
 	mustSubscribe(t, sub, "quiet")
 	mustSubscribe(t, sub, "q.*")
 	mustPublish(t, pub, request("quiet"))
@@ -175,20 +169,13 @@ func TestClose(t *testing.T) {
 }
 
 func TestPublishedWhileThePubSubConnectionWasDownIsRecovered(t *testing.T) {
-	srv := redistest.Start(t)
-	px := redistest.StartProxy(t, srv.Addr())
-	prefix := uniquePrefix(t)
-	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 10})[0]
 	// No probes, no periodic check, no later publish, and a probe still
 	// on its way when the connection breaks would time out only after the
 	// test's wait: only noticing that the connection broke can bring back
 	// in time what was published meanwhile.
-	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{
-		Prefix: prefix, NodeID: "sub", HistorySize: 10,
-		ProbeInterval: time.Hour, CheckInterval: time.Hour, Timeout: 2 * waitTimeout,
+	pub, sub, px, rec := behindProxy(t, redis.Config{
+		HistorySize: 10, ProbeInterval: time.Hour, CheckInterval: time.Hour, Timeout: 2 * waitTimeout,
 	})
-	rec := newRecorder()
-	sub.Attach(rec)
 	mustSubscribe(t, sub, "drop")
 	mustPublish(t, pub, request("drop"))
 	rec.waitFor(t, "drop", 1)
@@ -230,4 +217,20 @@ func TestRefusedSubscribeKeepsTheConnection(t *testing.T) {
 	if st := n.Stats(); st.Reconnects != 0 {
 		t.Fatalf("a refused command replaced the connection: %+v", st)
 	}
+}
+
+// behindProxy runs a Redis, a publishing engine on it, and a subscribing
+// engine ("sub", cfg plus a fresh prefix both share) that reaches Redis
+// through a proxy the test can cut or silence, recorded by rec.
+func behindProxy(t *testing.T, cfg redis.Config) (pub, sub *redis.Engine, px *redistest.Proxy, rec *recorder) {
+	t.Helper()
+	srv := redistest.Start(t)
+	px = redistest.StartProxy(t, srv.Addr())
+	cfg.Prefix = uniquePrefix(t)
+	pub = cluster(t, srv, 1, redis.Config{Prefix: cfg.Prefix, HistorySize: cfg.HistorySize})[0].Engine
+	cfg.NodeID = "sub"
+	sub = newEngine(t, "redis://"+px.Addr()+"/0", cfg)
+	rec = newRecorder()
+	sub.Attach(rec)
+	return pub, sub, px, rec
 }
