@@ -141,6 +141,16 @@ func (e notReadyEngine) Position(context.Context, string) (broker.Position, erro
 }
 func (e notReadyEngine) Subscribe(context.Context, string) error   { return broker.Unavailable(e.err) }
 func (e notReadyEngine) Unsubscribe(context.Context, string) error { return nil }
+func (e notReadyEngine) AddPresence(context.Context, broker.PresenceEntry) error {
+	return broker.Unavailable(e.err)
+}
+func (e notReadyEngine) RemovePresence(context.Context, broker.PresenceEntry) error { return nil }
+func (e notReadyEngine) Presence(context.Context, string) (broker.PresenceState, error) {
+	return broker.PresenceState{}, broker.Unavailable(e.err)
+}
+func (e notReadyEngine) Control(context.Context, broker.Control) error {
+	return broker.Unavailable(e.err)
+}
 func (e notReadyEngine) Ready(context.Context) error {
 	return fmt.Errorf("redis at 127.0.0.1:1: %w", e.err)
 }

@@ -15,6 +15,7 @@ const (
 	CloseTokenExpired     = 4001
 	CloseHeartbeatTimeout = 4002
 	CloseTooManyErrors    = 4003
+	CloseDisconnected     = 4004 // by the backend (docs/protocol.md section 9)
 )
 
 // Conn is one client connection as the broker sees it; transport implements

@@ -70,6 +70,13 @@ type Gap struct {
 type Handler interface {
 	HandleMessage(m *Message)
 	HandleGap(g Gap)
+
+	// HandlePresence receives the joins and leaves of every topic that
+	// this node subscribed to (Engine.Subscribe), in the order the engine
+	// decided them per user and topic.
+	HandlePresence(c PresenceChange)
+	// HandleControl receives every Control sent from any node.
+	HandleControl(c Control)
 }
 
 // Engine keeps seq, epoch and history of every topic and carries messages to
@@ -101,6 +108,8 @@ type Engine interface {
 	// subscription to pattern appears, and Unsubscribe when the last goes.
 	Subscribe(ctx context.Context, pattern string) error
 	Unsubscribe(ctx context.Context, pattern string) error
+
+	PresenceEngine
 }
 
 // ReadyChecker is an optional Engine capability: Ready returns nil while the

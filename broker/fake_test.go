@@ -392,3 +392,11 @@ func (c *rawConn) waitRaw(t testing.TB, sub string) {
 		}
 	}
 }
+
+// The fake keeps no presence; presence tests use their own engine.
+func (e *fakeEngine) AddPresence(context.Context, PresenceEntry) error    { return nil }
+func (e *fakeEngine) RemovePresence(context.Context, PresenceEntry) error { return nil }
+func (e *fakeEngine) Presence(context.Context, string) (PresenceState, error) {
+	return PresenceState{Members: []Member{}}, nil
+}
+func (e *fakeEngine) Control(context.Context, Control) error { return nil }

@@ -166,3 +166,7 @@ func checkSeqs(t *testing.T, msgs []*broker.Message) {
 		}
 	}
 }
+
+// HandlePresence and HandleControl are recorded by the presence suite.
+func (r *recorder) HandlePresence(c broker.PresenceChange) {}
+func (r *recorder) HandleControl(c broker.Control)         {}

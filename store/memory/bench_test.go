@@ -11,8 +11,10 @@ import (
 
 type discard struct{}
 
-func (discard) HandleMessage(*broker.Message) {}
-func (discard) HandleGap(broker.Gap)          {}
+func (discard) HandleMessage(*broker.Message)        {}
+func (discard) HandleGap(broker.Gap)                 {}
+func (discard) HandlePresence(broker.PresenceChange) {}
+func (discard) HandleControl(broker.Control)         {}
 
 func benchEngine(b *testing.B, historySize int) *Engine {
 	e := New(Config{HistorySize: historySize})

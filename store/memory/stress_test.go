@@ -163,3 +163,6 @@ func checkAccount(t *testing.T, e *Engine) {
 			b.used, b.hist.bytes, b.bare.bytes, b.topics, b.keys, used, hist, len(all), keys)
 	}
 }
+
+func (c *seqChecker) HandlePresence(broker.PresenceChange) {}
+func (c *seqChecker) HandleControl(broker.Control)         {}

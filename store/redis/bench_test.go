@@ -56,8 +56,10 @@ func BenchmarkPublish(b *testing.B) {
 
 type handlerFunc func(*broker.Message)
 
-func (f handlerFunc) HandleMessage(m *broker.Message) { f(m) }
-func (f handlerFunc) HandleGap(broker.Gap)            {}
+func (f handlerFunc) HandleMessage(m *broker.Message)      { f(m) }
+func (f handlerFunc) HandleGap(broker.Gap)                 {}
+func (f handlerFunc) HandlePresence(broker.PresenceChange) {}
+func (f handlerFunc) HandleControl(broker.Control)         {}
 
 // BenchmarkPublishWhileAnotherNodeHoldsPatterns measures publishes while
 // other nodes hold many distinct patterns: Redis matches every PUBLISH

@@ -166,3 +166,6 @@ func wantSeqs(t testing.TB, what string, msgs []*broker.Message, from, to uint64
 		t.Fatalf("%s: seqs %v, want %v", what, got, want)
 	}
 }
+
+func (r *recorder) HandlePresence(c broker.PresenceChange) {}
+func (r *recorder) HandleControl(c broker.Control)         {}
