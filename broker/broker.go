@@ -55,6 +55,10 @@ type Config struct {
 	// Backpressure, when set, is waited on before each publish, over HTTP
 	// and WebSocket alike.
 	Backpressure Backpressure
+	// CompressMinBytes is the shortest JSON text compressed for a session
+	// in FramingWebSocketDeflate (docs/protocol.md section 13); 0:
+	// DefaultCompressMinBytes, negative: nothing is compressed.
+	CompressMinBytes int
 }
 
 // TokenVerifier turns a client token into what it grants; api implements
@@ -81,6 +85,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.CompressMinBytes == 0 {
+		c.CompressMinBytes = DefaultCompressMinBytes
 	}
 }
 

@@ -44,4 +44,7 @@ type ClientInfo struct {
 	Subject    string      // the token's sub; empty when anonymous
 	Perms      Permissions // nil: allowed everything
 	Expires    time.Time   // when the token expires; zero: never
+	// Framing is how the connection takes server messages; the transport
+	// sets it from what the upgrade negotiated. Zero: FramingWebSocket.
+	Framing Framing
 }

@@ -197,9 +197,17 @@ func (c *fakeConn) notifyLocked() {
 }
 
 // parseServerFrame checks an unmasked final text frame (RFC 6455 section
-// 5.2) and returns its payload.
+// 5.2) and returns its payload, inflated when RSV1 marks it compressed
+// (RFC 7692).
 func parseServerFrame(f []byte) ([]byte, error) {
-	if len(f) < 2 || f[0] != 0x81 {
+	if len(f) >= 2 && f[0] == finText|rsv1 {
+		p, err := parseServerFrame(append([]byte{finText}, f[1:]...))
+		if err != nil {
+			return nil, err
+		}
+		return inflate(p)
+	}
+	if len(f) < 2 || f[0] != finText {
 		return nil, fmt.Errorf("first byte %#x, want FIN and text", f[0])
 	}
 	if f[1]&0x80 != 0 {

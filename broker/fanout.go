@@ -40,6 +40,7 @@ type route struct {
 // with many subscribers and a connection with a pattern matching it
 // costs few map writes.
 type router struct {
+	b         *Broker
 	m         *Message
 	fl        *flushers
 	routes    map[*Session]route
@@ -49,8 +50,9 @@ type router struct {
 
 // HandleMessage fans m out to the local subscribers of its topic. The
 // engine calls it in seq order per topic, concurrently for different
-// topics. m is encoded at most once per matching topic or pattern, and the
-// same frame is queued on every connection; a connection matching several
+// topics. m is encoded at most once per matching topic or pattern and
+// framing (encoded), and the same frame is queued on every connection of
+// that framing; a connection matching several
 // of its subscriptions gets m once (docs/protocol.md section 6), through the
 // exact topic before a pattern, at a cost that does not grow with how many
 // of them match (candidates.go).
@@ -59,7 +61,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	sh := b.idx.rlock(m.Topic)
 	exact := sh.topics[m.Topic]
 	picked := b.idx.candidatesLocked(sh, m.Topic, sc)
-	r := router{m: m, fl: &sc.flushers}
+	r := router{b: b, m: m, fl: &sc.flushers}
 	if exact != nil {
 		r.routes, r.recordAll = sc.routesFor(exact.subs, picked)
 		r.exact(exact.subs)
@@ -129,9 +131,9 @@ func (b *Broker) HandleGap(g Gap) {
 // exact offers m to the subscribers of its topic and notes, for the
 // sessions that may also have a picked pattern, what became of it.
 func (r *router) exact(subs []*subscription) {
-	frame := messageFrame(r.m, "")
+	enc := r.b.newEncoded(r.m, "")
 	for _, sub := range subs {
-		out := sub.offer(r.m, frame, r.fl)
+		out := sub.offer(&enc, r.fl)
 		if out == sent {
 			r.sent++
 		}
@@ -162,9 +164,9 @@ func routeAfter(sub *subscription, out outcome) route {
 
 // patterns offers m to the picked pattern subscriptions whose connection
 // the exact topic did not serve. Picks of one pattern come together and
-// share its frame, encoded only when one of them is offered m.
+// share its encoding, built only when one of them is offered m.
 func (r *router) patterns(picked []*subscription) {
-	var frame []byte
+	var enc encoded
 	var from *entry
 	for _, sub := range picked {
 		var rt route
@@ -174,9 +176,9 @@ func (r *router) patterns(picked []*subscription) {
 			}
 		}
 		if sub.entry != from {
-			frame, from = messageFrame(r.m, sub.pattern), sub.entry
+			enc, from = r.b.newEncoded(r.m, sub.pattern), sub.entry
 		}
-		if sub.offer(r.m, frame, r.fl) == sent {
+		if sub.offer(&enc, r.fl) == sent {
 			r.sent++
 			if rt.holder != nil {
 				rt.holder.sawElsewhere(r.m)

@@ -6,6 +6,13 @@ import "encoding/binary"
 // (RFC 6455 section 5.2: 2 bytes, then a 16- or 64-bit extended length).
 const frameHeaderRoom = 10
 
+// The first byte of a frame: FIN and the text opcode (RFC 6455 section
+// 5.2), and RSV1, which marks a compressed message (RFC 7692 section 6).
+const (
+	finText = 0x80 | 0x1
+	rsv1    = 0x40
+)
+
 // newFrame returns an empty buffer with header room reserved at its front;
 // append the payload to it, then call finishFrame.
 func newFrame(payloadHint int) []byte {
@@ -16,6 +23,11 @@ func newFrame(payloadHint int) []byte {
 // mask) just before the payload, in the room newFrame left, and returns the
 // complete frame. The payload is not copied.
 func finishFrame(buf []byte) []byte {
+	return finishFrameWith(buf, 0)
+}
+
+// finishFrameWith is finishFrame with extra bits (rsv1) in the first byte.
+func finishFrameWith(buf []byte, bits byte) []byte {
 	n := len(buf) - frameHeaderRoom
 	var start int
 	switch {
@@ -31,6 +43,18 @@ func finishFrame(buf []byte) []byte {
 		buf[1] = 127
 		binary.BigEndian.PutUint64(buf[2:], uint64(n))
 	}
-	buf[start] = 0x80 | 0x1 // FIN, text
+	buf[start] = finText | bits
 	return buf[start:]
+}
+
+// framePayload returns the payload of a complete frame that finishFrame
+// made: what follows its header.
+func framePayload(frame []byte) []byte {
+	switch frame[1] & 0x7f {
+	case 126:
+		return frame[4:]
+	case 127:
+		return frame[10:]
+	}
+	return frame[2:]
 }

@@ -45,7 +45,8 @@ type Session struct {
 	queued   int  // bytes of the commands in queue
 	running  bool // a worker owns the queue
 	closed   bool
-	failures int32 // beside the two flags: a smaller size class per session
+	framing  Framing // fixed at Connect; beside the flags, in the same word
+	failures int32   // beside the two flags: a smaller size class per session
 	limiter  rateLimiter
 	subject  string
 	remote   string // the client's address, for the refusals it is logged with
@@ -65,6 +66,9 @@ type job struct {
 // Connect starts a session on c and sends it the welcome message.
 func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 	s := &Session{b: b, conn: c, id: uuid.New(), subject: info.Subject, remote: info.RemoteAddr, perms: info.Perms}
+	if info.Framing.valid() {
+		s.framing = info.Framing
+	}
 	b.stats.connections.Add(1)
 	s.send(s.welcome())
 	if !info.Expires.IsZero() {
@@ -215,9 +219,10 @@ func (s *Session) isClosed() bool {
 	return s.closed
 }
 
-// send queues one frame on the connection.
+// send queues one plain text frame of this package on the connection, in
+// the session's framing.
 func (s *Session) send(frame []byte) bool {
-	return s.conn.Send(frame)
+	return s.conn.Send(s.framed(frame))
 }
 
 // succeed records a command that worked.

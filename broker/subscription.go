@@ -74,10 +74,11 @@ const (
 
 // offer hands a live message to the subscription: it is held back while the
 // subscription is being set up, skipped when it was already sent or comes
-// before a plain subscription's start, and otherwise queued as frame (the
-// gap frame is narrowed here when the start of its range was delivered),
-// its write started by fl.flush.
-func (sub *subscription) offer(m *Message, frame []byte, fl *flushers) outcome {
+// before a plain subscription's start, and otherwise queued in the
+// session's framing of enc (the gap frame is narrowed here when the start
+// of its range was delivered), its write started by fl.flush.
+func (sub *subscription) offer(enc *encoded, fl *flushers) outcome {
+	m := enc.m
 	sub.mu.Lock()
 	if sub.setup != nil {
 		sub.hold(m)
@@ -93,8 +94,11 @@ func (sub *subscription) offer(m *Message, frame []byte, fl *flushers) outcome {
 		return repeated
 	}
 	sub.mu.Unlock()
+	var frame []byte
 	if f := sub.narrowGap(m, prev); f != nil {
-		frame = f
+		frame = sub.session.framed(f)
+	} else {
+		frame = enc.frame(sub.session.framing)
 	}
 	if !fl.send(sub.session.conn, frame) {
 		return refused
@@ -170,7 +174,7 @@ func (sub *subscription) release(last Position, history []*Message) (n int) {
 		return 0
 	}
 	for _, m := range history {
-		if !st.seen.has(m) && sub.session.conn.Send(messageFrame(m, "")) {
+		if !st.seen.has(m) && sub.session.send(messageFrame(m, "")) {
 			n++
 		}
 	}
@@ -195,9 +199,9 @@ func (sub *subscription) sendHeld(m *Message) bool {
 		return false
 	}
 	if f := sub.narrowGap(m, prev); f != nil {
-		return sub.session.conn.Send(f)
+		return sub.session.send(f)
 	}
-	return sub.session.conn.Send(messageFrame(m, sub.tag()))
+	return sub.session.send(messageFrame(m, sub.tag()))
 }
 
 // tag is the "pattern" a message delivered through sub carries.

@@ -100,7 +100,8 @@ func runStep(t *testing.T, sub *subscription, st step, i int) {
 	m := st.message()
 	switch st.op {
 	case "offer", "gap":
-		if got := sub.offer(m, messageFrame(m, sub.tag()), &fl); got != st.want {
+		enc := sub.session.b.newEncoded(m, sub.tag())
+		if got := sub.offer(&enc, &fl); got != st.want {
 			t.Fatalf("step %d: %s %d: outcome %d, want %d", i, st.op, st.seq, got, st.want)
 		}
 	case "seen":
@@ -130,7 +131,8 @@ func TestHeldOverflowClosesOnce(t *testing.T) {
 	var fl flushers
 	for seq := range uint64(maxHeldMessages + 10) {
 		m := step{seq: seq + 1}.message()
-		if got := sub.offer(m, nil, &fl); got != held {
+		enc := b.newEncoded(m, "")
+		if got := sub.offer(&enc, &fl); got != held {
 			t.Fatalf("offer %d while set up: %d", seq+1, got)
 		}
 	}
