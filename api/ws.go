@@ -1,56 +1,24 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
-	"github.com/herald-broker/herald/api/auth"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap"
 )
 
-// handleWS runs the checks of a WebSocket upgrade, cheapest and least
-// revealing first, then hands the request to transport. A client refused
-// by the per-address limits learns nothing about its token. A refused
-// request's connection is closed after the answer, so that it gives back
-// its accept-time slot at once.
+// handleWS hands a request that passed admit to transport for the
+// WebSocket upgrade. A refused request's connection is closed after the
+// answer, so that it gives back its accept-time slot at once.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close") // an upgrade answers with its own headers
-	if s.closing.Load() {
-		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
-		return
-	}
-	if s.cfg.OpenFiles != nil && !s.cfg.OpenFiles.Room() {
-		// Refused now, or upgraded and then dropped when transport
-		// cannot get a descriptor for the socket.
-		writeFailure(w, broker.CodeUnavailable, "the server is near its open-file limit")
-		return
-	}
-	if !s.originAllowed(r.Header.Get("Origin")) {
-		s.refuse(w, r, refusedOrigin, broker.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed")
-		return
-	}
-	ip := s.clientIP.IP(r)
-	s.warnUntrustedForwarding(r)
-	release, ok := s.acquire(r, ip)
+	adm, ok := s.admit(w, r)
 	if !ok {
-		w.Header().Set("Retry-After", "1")
-		s.refuse(w, r, refusedConnections, broker.CodeRateLimited, tooManyConnections)
 		return
 	}
-	info, err := s.clientInfo(r)
-	if err != nil {
-		release()
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		s.refuse(w, r, refusedToken, broker.CodeUnauthorized, tokenProblem(err))
-		return
-	}
-	if ip.IsValid() {
-		info.RemoteAddr = ip.String()
-	}
-	s.upgrade(w, r, info, release)
+	s.upgrade(w, r, adm.info, adm.release)
 }
 
 // upgrade hands r to transport. The connection's slots, the upgrade's own
@@ -96,38 +64,6 @@ func (s *Server) originListed(origin string) bool {
 		}
 	}
 	return false
-}
-
-// clientInfo checks the client's token. With no TokenVerifier every
-// client is anonymous and allowed everything (nil Perms).
-func (s *Server) clientInfo(r *http.Request) (broker.ClientInfo, error) {
-	if s.cfg.Tokens == nil {
-		return broker.ClientInfo{RemoteAddr: r.RemoteAddr}, nil
-	}
-	token := auth.TokenFromRequest(r)
-	if token == "" {
-		return broker.ClientInfo{}, auth.ErrMissingToken
-	}
-	info, err := s.cfg.Tokens.Verify(token)
-	if err != nil {
-		return broker.ClientInfo{}, err
-	}
-	info.RemoteAddr = r.RemoteAddr
-	return info, nil
-}
-
-// tokenProblem is the reason a refused client is told, as written for it
-// by whoever refused the token: auth's Refusal, or a *broker.Error.
-func tokenProblem(err error) string {
-	var e *broker.Error
-	var r *auth.Refusal
-	switch {
-	case errors.As(err, &e):
-		return e.Message
-	case errors.As(err, &r):
-		return r.Reason
-	}
-	return "the token is not valid"
 }
 
 // releasingAcceptor adapts the broker to what transport needs: it opens
