@@ -30,6 +30,8 @@ type recorder struct {
 	covered  map[string]broker.Position // the last seq a message or gap covered
 	inFlight map[string]bool
 	breaches []string
+	changes  map[string][]broker.PresenceChange // joins and leaves by topic
+	controls []broker.Control
 	changed  chan struct{} // closed and replaced on every delivery
 
 	hook atomic.Pointer[func(*broker.Message)]
@@ -41,6 +43,7 @@ func newRecorder() *recorder {
 		gaps:     make(map[string][]broker.Gap),
 		covered:  make(map[string]broker.Position),
 		inFlight: make(map[string]bool),
+		changes:  make(map[string][]broker.PresenceChange),
 		changed:  make(chan struct{}),
 	}
 }
@@ -167,6 +170,21 @@ func checkSeqs(t *testing.T, msgs []*broker.Message) {
 	}
 }
 
-// HandlePresence and HandleControl are recorded by the presence suite.
-func (r *recorder) HandlePresence(c broker.PresenceChange) {}
-func (r *recorder) HandleControl(c broker.Control)         {}
+// HandlePresence records c among its topic's joins and leaves.
+func (r *recorder) HandlePresence(c broker.PresenceChange) {
+	r.record(func() { r.changes[c.Topic] = append(r.changes[c.Topic], c) })
+}
+
+// HandleControl records c.
+func (r *recorder) HandleControl(c broker.Control) {
+	r.record(func() { r.controls = append(r.controls, c) })
+}
+
+// record runs add under mu and wakes the waiters.
+func (r *recorder) record(add func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	add()
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
