@@ -22,13 +22,14 @@ var ErrClosed = errors.New("herald/memory: engine closed")
 
 // Engine keeps topic state in memory. Build it with New; stop it with Close.
 type Engine struct {
-	cfg     Config
-	log     *zap.Logger
-	now     func() time.Time
-	handler atomic.Pointer[broker.Handler]
-	topics  *table
-	budget  *budget
-	lives   *lives
+	cfg      Config
+	log      *zap.Logger
+	now      func() time.Time
+	handler  atomic.Pointer[broker.Handler]
+	topics   *table
+	budget   *budget
+	lives    *lives
+	presence *presence
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -54,14 +55,15 @@ func newEngine(cfg Config, now func() time.Time) *Engine {
 	cfg = cfg.withDefaults()
 	livesBytes := cfg.MaxHistoryBytes / livesShare
 	e := &Engine{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		now:    now,
-		topics: newTable(),
-		budget: &budget{limit: cfg.MaxHistoryBytes - livesBytes},
-		lives:  newLives(int(livesBytes / livesEntryBytes)),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      now,
+		topics:   newTable(),
+		budget:   &budget{limit: cfg.MaxHistoryBytes - livesBytes},
+		lives:    newLives(int(livesBytes / livesEntryBytes)),
+		presence: newPresence(),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	go e.runJanitor(cfg.sweepInterval())
 	return e
