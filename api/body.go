@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
+	"sync"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -43,21 +45,93 @@ func newBodyLimits(maxMessageBytes int) bodyLimits {
 // failure itself and returns false when the body is too long or is not
 // the JSON v expects.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		writeFailure(w, broker.CodeMessageTooLarge, fmt.Sprintf("the request body is longer than %d bytes", limit))
-		return false
-	case err != nil:
-		badRequest(w, "the request body could not be read")
+	body, ok := readBody(w, r, limit)
+	if !ok {
 		return false
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	defer body.release()
+	if err := json.Unmarshal(body.bytes, v); err != nil {
 		badRequest(w, "the body is not the JSON expected: "+jsonProblem(err))
 		return false
 	}
 	return true
+}
+
+// requestBody is a request's body read into a reused buffer. bytes are
+// valid until release; whatever outlives the request must be copied out
+// first (json.Unmarshal and the broker's Publish both copy).
+type requestBody struct {
+	bytes []byte
+	buf   *[]byte // bytes' buffer, back to bodyBuffers on release
+}
+
+// bodyBuffers hold request bodies between reading and publishing. A
+// publish that read into a fresh buffer allocated it, and again each time
+// io.ReadAll grew it.
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody is the largest buffer kept for reuse: most bodies are far
+// smaller, and a rare large one should not stay in memory.
+const maxPooledBody = 64 << 10
+
+func (b requestBody) release() {
+	if cap(*b.buf) <= maxPooledBody {
+		*b.buf = b.bytes[:0]
+		bodyBuffers.Put(b.buf)
+	}
+}
+
+// readBody reads r's body, at most limit bytes. It answers the failure
+// itself and returns false when the body is too long or cannot be read.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) (requestBody, bool) {
+	buf := bodyBuffers.Get().(*[]byte)
+	body := requestBody{buf: buf}
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		// The length is known and allowed: read exactly that much (the
+		// body ends there, or reading it fails).
+		body.bytes = slices.Grow((*buf)[:0], int(n))[:n]
+		_, err = io.ReadFull(r.Body, body.bytes)
+	} else {
+		body.bytes, err = appendAll((*buf)[:0], http.MaxBytesReader(w, r.Body, limit))
+	}
+	if err != nil {
+		body.release()
+		bodyUnread(w, err, limit)
+		return requestBody{}, false
+	}
+	// Read to its end, the body closes at once; net/http would otherwise
+	// look for more of it after the reply, through an io.LimitReader it
+	// allocates.
+	r.Body.Close()
+	return body, true
+}
+
+// bodyUnread answers a body that could not be read whole.
+func bodyUnread(w http.ResponseWriter, err error, limit int64) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeFailure(w, broker.CodeMessageTooLarge, fmt.Sprintf("the request body is longer than %d bytes", limit))
+		return
+	}
+	badRequest(w, "the request body could not be read")
+}
+
+// appendAll is io.ReadAll appending to b.
+func appendAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // jsonProblem says what is wrong with a body in words a caller can act on.
