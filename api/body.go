@@ -50,7 +50,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		return false
 	}
 	defer body.release()
-	if err := json.Unmarshal(body.bytes, v); err != nil {
+	return unmarshalBody(w, body.bytes, v)
+}
+
+// unmarshalBody decodes body into v. It answers the failure itself and
+// returns false when body is not the JSON v expects.
+func unmarshalBody(w http.ResponseWriter, body []byte, v any) bool {
+	if err := json.Unmarshal(body, v); err != nil {
 		badRequest(w, "the body is not the JSON expected: "+jsonProblem(err))
 		return false
 	}
@@ -73,6 +79,11 @@ var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // maxPooledBody is the largest buffer kept for reuse: most bodies are far
 // smaller, and a rare large one should not stay in memory.
 const maxPooledBody = 64 << 10
+
+// reuse returns the buffer emptied, for the reply: once anything is
+// appended to it, bytes, and whatever still points into them, are not to
+// be read.
+func (b requestBody) reuse() []byte { return (*b.buf)[:0] }
 
 func (b requestBody) release() {
 	if cap(*b.buf) <= maxPooledBody {

@@ -69,8 +69,13 @@ func (s *Server) checkMessage(topic topicField, data json.RawMessage) (code brok
 }
 
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, s.limits.publish)
+	if !ok {
+		return
+	}
+	defer body.release()
 	var req publishRequest
-	if !decodeBody(w, r, s.limits.publish, &req) {
+	if !unmarshalBody(w, body.bytes, &req) {
 		return
 	}
 	if !req.Topic.present {
@@ -83,7 +88,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, replyOf(res))
+	writeRawJSON(w, http.StatusOK, appendPublishReply(body.reuse(), replyOf(res)))
 }
 
 func replyOf(res broker.PublishResult) publishReply {
@@ -106,7 +111,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.publishAll(w, r, msgs)
+	s.publishAll(w, r, msgs, nil)
 }
 
 // broadcastMessages turns req into one message per topic, every one
@@ -152,8 +157,13 @@ type batchRequest struct {
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, s.limits.batch)
+	if !ok {
+		return
+	}
+	defer body.release()
 	var req batchRequest
-	if !decodeBody(w, r, s.limits.batch, &req) {
+	if !unmarshalBody(w, body.bytes, &req) {
 		return
 	}
 	if len(req.Messages) == 0 {
@@ -170,14 +180,16 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.publishAll(w, r, req.Messages)
+	s.publishAll(w, r, req.Messages, body.reuse())
 }
 
 // publishAll publishes msgs one after another and answers with their
 // results in order. It is not atomic: at the first failure it stops and
 // answers that failure's status, with the results of the messages already
 // published. A retry with the same idempotency keys publishes only the rest.
-func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publishRequest) {
+// The reply is encoded into buf, when given, once every message is
+// published.
+func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publishRequest, buf []byte) {
 	results := make([]publishReply, 0, len(msgs))
 	for i, m := range msgs {
 		res, err := s.broker.Publish(r.Context(), m.Topic.name, m.Data, m.IdempotencyKey)
@@ -193,5 +205,5 @@ func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publi
 		}
 		results = append(results, replyOf(res))
 	}
-	writeJSON(w, http.StatusOK, resultsReply{Results: results})
+	writeRawJSON(w, http.StatusOK, appendResults(buf, results))
 }

@@ -81,9 +81,30 @@ func appendHistoryJSON(dst []byte, topic string, res broker.HistoryResult) []byt
 	return append(dst, "]}"...)
 }
 
+// appendJSONString appends s as json.Marshal would. Topics and message
+// ids, the strings of every publish's reply, are printable ASCII that
+// needs no escape and take the short way.
 func appendJSONString(dst []byte, s string) []byte {
+	if plainJSON(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	b, _ := json.Marshal(s) // a string always encodes
 	return append(dst, b...)
+}
+
+// plainJSON reports whether s is printable ASCII that json.Marshal
+// copies as it is, between quotes: no quote, backslash or, as it escapes
+// them for HTML, '<', '>' or '&'.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {

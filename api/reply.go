@@ -64,11 +64,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeRawJSON(w, status, body)
 }
 
+// The values of the headers of every reply, shared: Header.Set would
+// allocate a slice for each on every reply. net/http copies them before
+// they are written, and no handler changes them in place.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
+
 // writeRawJSON answers with status and body, which is already JSON.
 func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	w.Write(body) // a failed write means the caller has gone; nothing to tell
 }
