@@ -46,35 +46,14 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool)
 		s.refuse(w, r, refusedConnections, broker.CodeRateLimited, tooManyConnections)
 		return admission{}, false
 	}
-	info, err := s.clientInfo(r)
+	info, err := s.clientInfo(r, clientOf(ip, r.RemoteAddr))
 	if err != nil {
 		release()
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		s.refuse(w, r, refusedToken, broker.CodeUnauthorized, tokenProblem(err))
+		s.refuseClient(w, r, err)
 		return admission{}, false
 	}
-	if ip.IsValid() {
-		info.RemoteAddr = ip.String()
-	}
+	info.RemoteAddr = clientOf(ip, r.RemoteAddr)
 	return admission{info: info, release: release}, true
-}
-
-// clientInfo checks the client's token. With no TokenVerifier every
-// client is anonymous and allowed everything (nil Perms).
-func (s *Server) clientInfo(r *http.Request) (broker.ClientInfo, error) {
-	if s.cfg.Tokens == nil {
-		return broker.ClientInfo{RemoteAddr: r.RemoteAddr}, nil
-	}
-	token := auth.TokenFromRequest(r)
-	if token == "" {
-		return broker.ClientInfo{}, auth.ErrMissingToken
-	}
-	info, err := s.cfg.Tokens.Verify(token)
-	if err != nil {
-		return broker.ClientInfo{}, err
-	}
-	info.RemoteAddr = r.RemoteAddr
-	return info, nil
 }
 
 // tokenProblem is the reason a refused client is told, as written for it

@@ -18,6 +18,7 @@ const (
 	refusedToken       = "refused: token"                // 401 at /ws
 	refusedOrigin      = "refused: origin"               // 403 at /ws
 	refusedConnections = "refused: too many connections" // 429 at accept or at /ws
+	refusedHook        = "refused: connect hook"         // 403 or 503 at /ws
 )
 
 // refused logs the refusal of r with status and reason, the client being

@@ -55,6 +55,9 @@ type Config struct {
 	// for the refresh command. Nil: every client is anonymous and allowed
 	// everything.
 	Tokens broker.TokenVerifier
+	// Connect asks the backend who a /ws client without a token is (or
+	// every client, when Tokens is nil). Nil: no connect hook.
+	Connect ConnectAuthorizer
 	// ClientIP finds a /ws client's address behind trusted proxies
 	// (HERALD_TRUSTED_PROXIES). Nil: the peer's address, never a header.
 	ClientIP *limits.ClientIP

@@ -59,6 +59,9 @@ type Config struct {
 	// in FramingWebSocketDeflate (docs/protocol.md section 13); 0:
 	// DefaultCompressMinBytes, negative: nothing is compressed.
 	CompressMinBytes int
+	// Subscribe is the subscribe hook: subscriptions it asks about wait
+	// for its yes. Nil: none.
+	Subscribe SubscribeAuthorizer
 }
 
 // TokenVerifier turns a client token into what it grants; api implements

@@ -34,6 +34,10 @@ type command struct {
 	// hasTopic: the topic field was a string, so an empty one is a
 	// malformed topic (invalid_topic), not a missing field (bad_request).
 	hasTopic bool
+
+	// permsWaived: the subscribe hook accepted this subscribe, and its
+	// yes replaces the permissions' check.
+	permsWaived bool
 }
 
 // size is what the command holds in memory while it waits in a queue.

@@ -47,4 +47,10 @@ type ClientInfo struct {
 	// Framing is how the connection takes server messages; the transport
 	// sets it from what the upgrade negotiated. Zero: FramingWebSocket.
 	Framing Framing
+	// Session is the id the connection's welcome carries, when the
+	// caller chose it before connecting (the connect hook names it to the
+	// backend); empty or not a uuid: Connect makes one.
+	Session string
+	Info    []byte   // the info claim, a JSON object of at most MaxInfoBytes; nil: none
+	Subs    []string // topics the connection is subscribed to as it opens
 }

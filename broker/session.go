@@ -52,6 +52,9 @@ type Session struct {
 	remote   string // the client's address, for the refusals it is logged with
 	perms    Permissions
 	expiry   *expiry // closes the connection when the token expires
+
+	// authorizing counts subscribes waiting for the subscribe hook.
+	authorizing int32
 }
 
 // job is one unit of a session's worker: a decoded command (with the error
@@ -65,7 +68,11 @@ type job struct {
 
 // Connect starts a session on c and sends it the welcome message.
 func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
-	s := &Session{b: b, conn: c, id: uuid.New(), subject: info.Subject, remote: info.RemoteAddr, perms: info.Perms}
+	id, err := uuid.Parse(info.Session)
+	if err != nil {
+		id = uuid.New()
+	}
+	s := &Session{b: b, conn: c, id: id, subject: info.Subject, remote: info.RemoteAddr, perms: info.Perms}
 	if info.Framing.valid() {
 		s.framing = info.Framing
 	}
@@ -130,6 +137,9 @@ func (s *Session) HandleText(payload []byte) {
 	if !s.running && (derr != nil || cmd.Type == cmdPing) {
 		s.mu.Unlock()
 		s.run(job{cmd: cmd, err: derr})
+		return
+	}
+	if derr == nil && s.authorizeFirst(cmd) {
 		return
 	}
 	size := cmd.size()

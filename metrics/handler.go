@@ -21,11 +21,11 @@ func NewRegistry(src Sources) (*prometheus.Registry, error) {
 // newRegistry is NewRegistry for checked sources.
 func newRegistry(src Sources) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{
+	for _, c := range append([]prometheus.Collector{
 		newCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	}, src.Collectors...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err // a name used twice: a bug of this package
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/store/redis"
 	"github.com/herald-broker/herald/transport"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -40,6 +41,9 @@ type Sources struct {
 	// Version is herald_build_info's version label; empty: the main
 	// module's version from the build, "(devel)" in a build from a checkout.
 	Version string
+	// Collectors are registered beside Herald's own: parts that keep
+	// their metrics as Prometheus collectors (api/hooks).
+	Collectors []prometheus.Collector
 	// Logger gets the errors of a scrape; nil: none.
 	Logger *zap.Logger
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/api/hooks"
 	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/store/memory"
@@ -53,6 +55,15 @@ type Config struct {
 	// MaxDeliveryLag is how far delivery may fall behind before publishes
 	// wait; 0 here turns the wait off (transport.Config wants it negative).
 	MaxDeliveryLag time.Duration
+
+	// Backend hooks (docs/protocol.md section 11).
+	ConnectURL          string
+	SubscribeURL        string
+	SubscribeHookTopics []string
+	WebhookURL          string
+	HookSecret          string
+	HookTimeout         time.Duration
+	WebhookVacatedDelay time.Duration
 }
 
 // setting is one variable and its flag; set parses a value into a Config.
@@ -92,6 +103,13 @@ var settings = []setting{
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", itoa(memory.DefaultMaxHistoryBytes), "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
+	{"HERALD_CONNECT_URL", "connect-url", "", "connect hook: asked who a /ws client without a token is", urlSetting(func(c *Config, v string) { c.ConnectURL = v })},
+	{"HERALD_SUBSCRIBE_URL", "subscribe-url", "", "subscribe hook: asked before a subscription to a hooked topic starts", urlSetting(func(c *Config, v string) { c.SubscribeURL = v })},
+	{"HERALD_SUBSCRIBE_HOOK_TOPICS", "subscribe-hook-topics", ">", "comma-separated patterns of the topics whose subscriptions ask the subscribe hook", setSubscribeHookTopics},
+	{"HERALD_WEBHOOK_URL", "webhook-url", "", "where webhook event batches are posted", urlSetting(func(c *Config, v string) { c.WebhookURL = v })},
+	{"HERALD_HOOK_SECRET", "hook-secret", "", "HMAC-SHA256 key that signs every hook request (X-Herald-Signature)", func(c *Config, v string) error { c.HookSecret = v; return nil }},
+	{"HERALD_HOOK_TIMEOUT", "hook-timeout", duration(hooks.DefaultTimeout), "how long one hook request may take", durationSetting(func(c *Config, d time.Duration) { c.HookTimeout = d })},
+	{"HERALD_WEBHOOK_VACATED_DELAY", "webhook-vacated-delay", duration(hooks.DefaultVacatedDelay), "how long a topic stays empty before topic_vacated is sent", durationSetting(func(c *Config, d time.Duration) { c.WebhookVacatedDelay = d })},
 	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", duration(transport.DefaultMaxDeliveryLag), "how far delivery may fall behind before publishes wait, then answer 503 unavailable (0: never wait)", setDeliveryLag},
 }
 
@@ -183,6 +201,31 @@ func setDeliveryLag(c *Config, v string) error {
 		return fmt.Errorf("want a duration such as 100ms, or 0 to never wait")
 	}
 	c.MaxDeliveryLag = d
+	return nil
+}
+
+func urlSetting(set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("want an http:// or https:// URL")
+		}
+		set(c, v)
+		return nil
+	}
+}
+
+func setSubscribeHookTopics(c *Config, v string) error {
+	topics := splitList(v)
+	for _, t := range topics {
+		if !broker.ValidPattern(t) {
+			return fmt.Errorf("want comma-separated topics or patterns: %q is neither", t)
+		}
+	}
+	c.SubscribeHookTopics = topics
 	return nil
 }
 

@@ -55,6 +55,10 @@ func TestConfigDefaults(t *testing.T) {
 
 		MaxHistoryBytes: 268435456,
 		MaxDeliveryLag:  100 * time.Millisecond,
+
+		SubscribeHookTopics: []string{">"},
+		HookTimeout:         3 * time.Second,
+		WebhookVacatedDelay: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -99,6 +103,13 @@ var settingCases = []settingCase{
 	{"HERALD_TLS_CERT", "tls-cert", "/etc/cert.pem", "", func(c Config) any { return c.TLSCert }, "/etc/cert.pem"},
 	{"HERALD_TLS_KEY", "tls-key", "/etc/key.pem", "", func(c Config) any { return c.TLSKey }, "/etc/key.pem"},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", "1048576", "65536", func(c Config) any { return c.MaxHistoryBytes }, 1048576},
+	{"HERALD_CONNECT_URL", "connect-url", "http://app:3000/herald/connect", "ftp://x", func(c Config) any { return c.ConnectURL }, "http://app:3000/herald/connect"},
+	{"HERALD_SUBSCRIBE_URL", "subscribe-url", "https://app/sub", "app/sub", func(c Config) any { return c.SubscribeURL }, "https://app/sub"},
+	{"HERALD_SUBSCRIBE_HOOK_TOPICS", "subscribe-hook-topics", "room.>, private.*", "room..x", func(c Config) any { return c.SubscribeHookTopics }, []string{"room.>", "private.*"}},
+	{"HERALD_WEBHOOK_URL", "webhook-url", "http://127.0.0.1:9/events", "http://", func(c Config) any { return c.WebhookURL }, "http://127.0.0.1:9/events"},
+	{"HERALD_HOOK_SECRET", "hook-secret", "s", "", func(c Config) any { return c.HookSecret }, "s"},
+	{"HERALD_HOOK_TIMEOUT", "hook-timeout", "250ms", "0s", func(c Config) any { return c.HookTimeout }, 250 * time.Millisecond},
+	{"HERALD_WEBHOOK_VACATED_DELAY", "webhook-vacated-delay", "1m", "soon", func(c Config) any { return c.WebhookVacatedDelay }, time.Minute},
 	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", "0", "-1s", func(c Config) any { return c.MaxDeliveryLag }, time.Duration(0)},
 }
 

@@ -158,6 +158,15 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			MaxSubscriptions: cfg.MaxSubscriptions,
 			RateLimit:        cfg.RateLimit,
 		},
+		Hooks: node.Hooks{
+			ConnectURL:      cfg.ConnectURL,
+			SubscribeURL:    cfg.SubscribeURL,
+			SubscribeTopics: cfg.SubscribeHookTopics,
+			WebhookURL:      cfg.WebhookURL,
+			Secret:          []byte(cfg.HookSecret),
+			Timeout:         cfg.HookTimeout,
+			VacatedDelay:    cfg.WebhookVacatedDelay,
+		},
 		Transport: transport.Config{MaxQueueBytes: cfg.MaxQueueBytes, MaxDeliveryLag: deliveryLag(cfg.MaxDeliveryLag)},
 		API: api.Config{
 			APIKeys:        cfg.APIKeys,

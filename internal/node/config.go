@@ -40,6 +40,10 @@ type Config struct {
 	// and /api/stats says nothing.
 	Version string
 
+	// Hooks are the backend hooks; Build hands each part the one it
+	// calls (API.Connect, Broker.Subscribe), which must be left nil.
+	Hooks Hooks
+
 	// Each part's own settings. Their fields that Config sets above must
 	// be left zero: Build refuses a Config that sets one fact twice.
 	// Loggers left nil are named after the part from Build's logger.
@@ -93,6 +97,8 @@ func (c *Config) setTwice() error {
 		{"API.MaxMessageBytes", c.API.MaxMessageBytes != 0},
 		{"API.Tokens", c.API.Tokens != nil},
 		{"API.Version", c.API.Version != ""},
+		{"API.Connect", c.API.Connect != nil},
+		{"Broker.Subscribe", c.Broker.Subscribe != nil},
 	}
 	for _, f := range fields {
 		if f.set {

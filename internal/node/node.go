@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/api/hooks"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/metrics"
 	"github.com/herald-broker/herald/transport"
@@ -32,6 +33,7 @@ type Node struct {
 	API       *api.Server
 
 	engine broker.Engine
+	hooks  *hooks.Client // nil: no hook configured
 
 	serveOnce sync.Once
 	serving   sync.WaitGroup // the goroutine Serve starts
@@ -57,6 +59,9 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	nameLoggers(&cfg, log)
 	n := &Node{engine: eng, served: make(chan struct{})}
 	var err error
+	if n.hooks, err = buildHooks(&cfg, log.Named("hooks")); err != nil {
+		return nil, fmt.Errorf("start hooks: %w", err)
+	}
 	if n.Transport, err = transport.New(cfg.Transport); err != nil {
 		return nil, fmt.Errorf("start transport: %w", err)
 	}
@@ -67,6 +72,7 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	if cfg.API.Metrics == nil {
 		cfg.API.Metrics, err = metrics.New(metrics.Sources{
 			Broker: n.Broker, Transport: n.Transport, Engine: eng, Version: cfg.Version, Logger: log.Named("metrics"),
+			Collectors: n.hookCollectors(),
 		})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("start metrics: %w", err),
@@ -132,6 +138,9 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 		if err := n.Broker.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close broker: %w", err))
+		}
+		if n.hooks != nil {
+			n.hooks.Close()
 		}
 		if c, ok := n.engine.(closer); ok {
 			if err := c.Close(ctx); err != nil {

@@ -1,0 +1,64 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/herald-broker/herald/api/auth"
+	"github.com/herald-broker/herald/broker"
+)
+
+// ConnectAuthorizer is the connect hook (docs/protocol.md section 11): the
+// backend says who a connection without a token is. api/hooks implements
+// it over HTTP.
+type ConnectAuthorizer interface {
+	// AuthorizeConnect returns the claims of the connection r opens,
+	// which will carry the id session and comes from ip, as a token's
+	// would be. Its error is a *broker.Error: unauthorized or forbidden
+	// when the backend refused, unavailable when it could not tell.
+	AuthorizeConnect(ctx context.Context, r *http.Request, session, ip string) (broker.ClientInfo, error)
+}
+
+// clientInfo says who the client of an upgrade request is: a request
+// with a token is judged by the token alone; one without (or every one,
+// when no JWT key is configured) by the connect hook when there is one;
+// otherwise a missing token is refused, and with no JWT key every client
+// is anonymous and allowed everything (nil Perms). ip is the client's
+// address as the limits see it.
+func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, error) {
+	token := auth.TokenFromRequest(r)
+	switch {
+	case s.cfg.Tokens != nil && token != "":
+		info, err := s.cfg.Tokens.Verify(token)
+		if err != nil {
+			return broker.ClientInfo{}, err
+		}
+		return info, nil
+	case s.cfg.Connect != nil:
+		session := uuid.NewString()
+		info, err := s.cfg.Connect.AuthorizeConnect(r.Context(), r, session, ip)
+		if err != nil {
+			return broker.ClientInfo{}, err
+		}
+		info.Session = session
+		return info, nil
+	case s.cfg.Tokens == nil:
+		return broker.ClientInfo{}, nil
+	}
+	return broker.ClientInfo{}, auth.ErrMissingToken
+}
+
+// refuseClient answers an upgrade whose client clientInfo did not accept:
+// 401 with a Bearer challenge for a token, the hook's own status for the
+// connect hook's refusal (401, 403 or 503).
+func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, err error) {
+	var e *broker.Error
+	if errors.As(err, &e) && e.Code != broker.CodeUnauthorized {
+		s.refuse(w, r, refusedHook, e.Code, e.Message)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer")
+	s.refuse(w, r, refusedToken, broker.CodeUnauthorized, tokenProblem(err))
+}

@@ -1,0 +1,250 @@
+package hooks_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/nodetest"
+)
+
+const (
+	wait   = 10 * time.Second
+	secret = "hook-secret"
+)
+
+// backend is the application's backend in a test: a real HTTP server
+// that checks every request's signature on its own (crypto/hmac, not the
+// package's Sign) and answers with the test's handler.
+type backend struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	bodies []string
+	answer func(w http.ResponseWriter, body map[string]any)
+}
+
+func newBackend(t *testing.T, answer func(w http.ResponseWriter, body map[string]any)) *backend {
+	b := &backend{t: t, answer: answer}
+	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(raw)
+	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	if got := r.Header.Get("X-Herald-Signature"); got != want || r.Method != http.MethodPost ||
+		r.Header.Get("Content-Type") != "application/json" {
+		b.t.Errorf("hook request %s with signature %q (want %q), Content-Type %q", r.Method, got, want, r.Header.Get("Content-Type"))
+	}
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		b.t.Errorf("hook body %s: %v", raw, err)
+	}
+	b.mu.Lock()
+	b.bodies = append(b.bodies, string(raw))
+	answer := b.answer
+	b.mu.Unlock()
+	answer(w, body)
+}
+
+func (b *backend) requests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.bodies...)
+}
+
+func (b *backend) setAnswer(answer func(w http.ResponseWriter, body map[string]any)) {
+	b.mu.Lock()
+	b.answer = answer
+	b.mu.Unlock()
+}
+
+// answerJSON answers status with the JSON text body.
+func answerJSON(status int, body string) func(http.ResponseWriter, map[string]any) {
+	return func(w http.ResponseWriter, _ map[string]any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// startNode runs a node with hooks h, signed with secret, and a short
+// hook timeout.
+func startNode(t *testing.T, h node.Hooks, tokens broker.TokenVerifier) *nodetest.Node {
+	t.Helper()
+	h.Secret = []byte(secret)
+	if h.Timeout == 0 {
+		h.Timeout = 500 * time.Millisecond
+	}
+	return nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "hooks-test", Tokens: tokens, Hooks: h,
+		Broker: broker.Config{RateLimit: 1000},
+	}})
+}
+
+// wsClient is a plain WebSocket client that reads only when told.
+type wsClient struct {
+	t    *testing.T
+	conn net.Conn
+	r    io.Reader
+}
+
+// dial opens a WebSocket to n with the given query and headers (name,
+// value pairs) and returns it with its welcome.
+func dial(t *testing.T, n *nodetest.Node, query string, headers ...string) (*wsClient, map[string]any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	h := http.Header{}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Set(headers[i], headers[i+1])
+	}
+	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}
+	conn, br, _, err := d.Dial(ctx, n.WS+query)
+	if err != nil {
+		t.Fatalf("dial %s: %v", query, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(wait))
+	c := &wsClient{t: t, conn: conn, r: conn}
+	if br != nil {
+		c.r = io.MultiReader(br, conn)
+	}
+	welcome := c.read()
+	if welcome["type"] != "welcome" {
+		t.Fatalf("first message %v, want welcome", welcome)
+	}
+	return c, welcome
+}
+
+func (c *wsClient) send(format string, args ...any) {
+	c.t.Helper()
+	if err := wsutil.WriteClientText(c.conn, fmt.Appendf(nil, format, args...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next text message, decoded.
+func (c *wsClient) read() map[string]any {
+	c.t.Helper()
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{c.r, c.conn}
+	got, err := wsutil.ReadServerText(rw)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(got, &m); err != nil {
+		c.t.Fatalf("message %s: %v", got, err)
+	}
+	return m
+}
+
+// reply reads until the reply with id and returns it.
+func (c *wsClient) reply(id string) map[string]any {
+	c.t.Helper()
+	for {
+		if m := c.read(); m["id"] == id {
+			return m
+		}
+	}
+}
+
+// closedWith reads until the server's close frame and returns its code.
+func (c *wsClient) closedWith() ws.StatusCode {
+	c.t.Helper()
+	for {
+		f, err := ws.ReadFrame(c.r)
+		if err != nil {
+			c.t.Fatalf("waiting for a close frame: %v", err)
+		}
+		if f.Header.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(f.Payload)
+			return code
+		}
+	}
+}
+
+// refusal is what a plain GET /ws is answered when refused.
+type refusal struct {
+	status int
+	code   string
+}
+
+// refused sends a plain GET /ws (no upgrade) with query and headers and
+// returns the status and error code it is refused with.
+func refused(t *testing.T, n *nodetest.Node, query string, headers ...string) refusal {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, n.Base+"/ws"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := (&http.Client{Timeout: wait}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &body); err != nil || body.Error.Message == "" {
+		t.Fatalf("status %d body %q: not an error body", resp.StatusCode, raw)
+	}
+	return refusal{resp.StatusCode, body.Error.Code}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// metric returns the value of one sample line of /metrics, or "".
+func metric(t *testing.T, n *nodetest.Node, series string) string {
+	t.Helper()
+	resp, err := http.Get(n.Base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,98 @@
+package broker
+
+import (
+	"context"
+	"errors"
+)
+
+// maxAuthorizing bounds the subscriptions of one session waiting for the
+// subscribe hook at once; past it a subscribe is answered rate_limited.
+// With the hook's own bound on requests in flight, a client that floods
+// subscribes costs the backend at most this many requests at a time.
+const maxAuthorizing = 16
+
+// asksHook reports whether a subscription to pattern waits for the
+// subscribe hook, and whether the hook's yes replaces the permissions.
+func (b *Broker) asksHook(pattern string) (ask, replacesPerms bool) {
+	if b.cfg.Subscribe == nil {
+		return false, false
+	}
+	return b.cfg.Subscribe.Asks(pattern)
+}
+
+// authorizeFirst takes a subscribe that asks the subscribe hook: the hook
+// is asked on a goroutine of the broker's workers, so that a slow backend
+// delays this subscription only, never the session's other commands, its
+// event loop or other sessions; on a yes the subscribe joins the
+// session's queue like any command. It reports false when the command is
+// not such a subscribe and must go the ordinary way. Called with mu held;
+// it unlocks it when it reports true.
+func (s *Session) authorizeFirst(c command) bool {
+	if c.Type != cmdSubscribe || s.findLocked(c.Topic) != nil {
+		return false // a subscription the session holds is answered as it is
+	}
+	ask, replaces := s.b.asksHook(c.Topic)
+	if !ask {
+		return false
+	}
+	if !replaces && s.perms != nil && !s.perms.CanSubscribe(c.Topic) {
+		s.mu.Unlock()
+		s.fail(c.ID, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
+		return true
+	}
+	if s.authorizing >= maxAuthorizing {
+		s.mu.Unlock()
+		s.fail(c.ID, Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
+		return true
+	}
+	s.authorizing++
+	req := SubscribeRequest{Session: s.ID(), User: s.subject, Topic: c.Topic}
+	s.mu.Unlock()
+	c.permsWaived = replaces
+	if !s.b.workers.start(func() { s.authorized(c, s.b.authorizeSubscribe(req)) }) {
+		s.mu.Lock()
+		s.authorizing--
+		s.mu.Unlock()
+		s.fail(c.ID, Errorf(CodeUnavailable, "the server is shutting down"))
+	}
+	return true
+}
+
+// authorizeSubscribe asks the hook within the command timeout.
+func (b *Broker) authorizeSubscribe(r SubscribeRequest) *Error {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CommandTimeout)
+	defer cancel()
+	err := b.cfg.Subscribe.AuthorizeSubscribe(ctx, r)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) && (e.Code == CodeForbidden || e.Code == CodeUnavailable) {
+		return e
+	}
+	return &Error{Code: CodeUnavailable, Message: "the backend could not be asked", Err: err}
+}
+
+// authorized queues an accepted subscribe, or answers a refused one.
+func (s *Session) authorized(c command, err *Error) {
+	s.mu.Lock()
+	s.authorizing--
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if err != nil {
+		s.mu.Unlock()
+		s.fail(c.ID, err)
+		return
+	}
+	s.queued += c.size()
+	s.enqueueLocked(job{cmd: c})
+}
+
+// hookWaives reports whether the subscribe hook's yes stands in for the
+// permissions on pattern, so that a refresh keeps such a subscription.
+func (s *Session) hookWaives(pattern string) bool {
+	_, replaces := s.b.asksHook(pattern)
+	return replaces
+}

@@ -1,0 +1,28 @@
+package broker
+
+import "context"
+
+// MaxInfoBytes bounds a connection's info claim, from a token or the
+// connect hook (docs/protocol.md section 8): its JSON text.
+const MaxInfoBytes = 1024
+
+// SubscribeAuthorizer is the subscribe hook (docs/protocol.md section 11):
+// the backend says whether a subscription may start. api/hooks implements
+// it over HTTP.
+type SubscribeAuthorizer interface {
+	// Asks reports whether a subscription to pattern must be authorized,
+	// and whether that authorization replaces the permissions' check
+	// (the pattern falls wholly under the hooked topics) or comes on top
+	// of it (it only overlaps them).
+	Asks(pattern string) (ask, replacesPerms bool)
+	// AuthorizeSubscribe returns nil to accept, or a *Error: forbidden
+	// when the backend refused, unavailable when it could not tell.
+	AuthorizeSubscribe(ctx context.Context, r SubscribeRequest) error
+}
+
+// SubscribeRequest is what the subscribe hook is asked.
+type SubscribeRequest struct {
+	Session string `json:"session"`
+	User    string `json:"user"`
+	Topic   string `json:"topic"`
+}

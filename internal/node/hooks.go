@@ -1,0 +1,57 @@
+package node
+
+import (
+	"time"
+
+	"github.com/herald-broker/herald/api/hooks"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Hooks are the backend hooks of docs/protocol.md section 11; the zero
+// value has none.
+type Hooks struct {
+	ConnectURL      string   // HERALD_CONNECT_URL
+	SubscribeURL    string   // HERALD_SUBSCRIBE_URL
+	SubscribeTopics []string // HERALD_SUBSCRIBE_HOOK_TOPICS; nil: every topic
+	WebhookURL      string   // HERALD_WEBHOOK_URL
+	Secret          []byte   // HERALD_HOOK_SECRET
+	Timeout         time.Duration
+	VacatedDelay    time.Duration // HERALD_WEBHOOK_VACATED_DELAY
+	// MaxInFlight bounds the connect (and, apart, the subscribe) hook
+	// requests running at once; 0: hooks.DefaultMaxInFlight.
+	MaxInFlight int
+}
+
+func (h Hooks) any() bool {
+	return h.ConnectURL != "" || h.SubscribeURL != "" || h.WebhookURL != ""
+}
+
+// buildHooks makes the hook client and hands each part the hook it calls.
+// Nil when no hook is configured.
+func buildHooks(cfg *Config, log *zap.Logger) (*hooks.Client, error) {
+	h := cfg.Hooks
+	if !h.any() {
+		return nil, nil
+	}
+	client := hooks.NewClient(hooks.Config{Secret: h.Secret, Timeout: h.Timeout})
+	if h.ConnectURL != "" {
+		cfg.API.Connect = client.Connect(h.ConnectURL, h.MaxInFlight)
+	}
+	if h.SubscribeURL != "" {
+		sub, err := client.Subscribe(h.SubscribeURL, h.SubscribeTopics, h.MaxInFlight)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Broker.Subscribe = sub
+	}
+	return client, nil
+}
+
+// hookCollectors are the hooks' metrics, for /metrics; none without hooks.
+func (n *Node) hookCollectors() []prometheus.Collector {
+	if n.hooks == nil {
+		return nil
+	}
+	return n.hooks.Metrics().Collectors()
+}
