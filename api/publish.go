@@ -75,7 +75,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.release()
 	var req publishRequest
-	if !unmarshalBody(w, body.bytes, &req) {
+	if !decodePublish(w, body.bytes, &req) {
 		return
 	}
 	if !req.Topic.present {
@@ -163,7 +163,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.release()
 	var req batchRequest
-	if !unmarshalBody(w, body.bytes, &req) {
+	if !decodeBatch(w, body.bytes, &req) {
 		return
 	}
 	if len(req.Messages) == 0 {

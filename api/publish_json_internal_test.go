@@ -44,3 +44,92 @@ func FuzzAppendJSONString(f *testing.F) {
 		wantBytes(t, appendJSONString(nil, s), s)
 	})
 }
+
+// bodies are publish bodies, of the usual shape and not.
+var bodies = []string{
+	`{"topic":"news","data":{"text":"hi"}}`,
+	` { "topic" : "a.b" , "data" : [1, "x", {"y": null}] , "idempotency_key" : "k-1" } `,
+	`{"data":"s\"q\\u00e9","topic":"a"}`, `{"topic":"a","data":-1.5e3}`, `{"topic":"a","data":true}`,
+	`{"topic":"a","data":null}`, `{}`, `{"topic":""}`, `{"data":1}`,
+	`{"topic":null,"data":1}`, `{"topic":"a","topic":"b","data":1}`, `{"Topic":"a","data":1}`,
+	`{"topic":"a","data":1,"extra":2}`, `{"topic":"\u0061","data":1}`, `{"topic":"é","data":1}`,
+	`{"topic":"a","data":[1,,2]}`, `{"topic":"a","data":1 2}`, `{"topic":"a","data":}`,
+	`{"topic":"a","data":1}x`, `{"topic":"a","data":1`, `[1]`, ``, `{"topic":5,"data":1}`,
+	`{"topic":"a","data":1,"idempotency_key":[]}`, `{"topic":"a","data":"unterminated}`,
+	`{"topic":"a","data":tru"e"}`, `{"topic":"a","data":01}`, "{\"topic\":\"a\",\"data\":\"\xff\"}",
+}
+
+// The usual bodies take the short way, and what it accepts decodes as
+// json.Unmarshal decodes it.
+func TestDecodePublish(t *testing.T) {
+	for _, body := range bodies[:6] {
+		if d := (publishReader{b: []byte(body)}); !d.message(new(publishRequest)) || !d.end() {
+			t.Errorf("%s went to encoding/json", body)
+		}
+		checkDecodePublish(t, []byte(body))
+	}
+	for _, body := range bodies[6:] {
+		checkDecodePublish(t, []byte(body))
+	}
+	batch := `{"messages":[` + bodies[0] + `,` + bodies[1] + `]}`
+	if d := (publishReader{b: []byte(batch)}); !d.batch(new(batchRequest)) || !d.end() {
+		t.Errorf("%s went to encoding/json", batch)
+	}
+	for _, body := range []string{batch, `{"messages":[]}`, `{"messages":null}`, `{"messages":[1]}`, `{"messages":[{}],"x":1}`, `{"messages":[{},]}`} {
+		checkDecodeBatch(t, []byte(body))
+	}
+}
+
+func checkDecodePublish(t *testing.T, body []byte) {
+	var fast, slow publishRequest
+	d := publishReader{b: body}
+	if !d.message(&fast) || !d.end() {
+		return
+	}
+	if err := json.Unmarshal(body, &slow); err != nil {
+		t.Fatalf("%q: taken, but encoding/json says %v", body, err)
+	}
+	if !samePublish(fast, slow) {
+		t.Fatalf("%q: decoded %+v, encoding/json %+v", body, fast, slow)
+	}
+}
+
+func checkDecodeBatch(t *testing.T, body []byte) {
+	var fast, slow batchRequest
+	d := publishReader{b: body}
+	if !d.batch(&fast) || !d.end() {
+		return
+	}
+	if err := json.Unmarshal(body, &slow); err != nil {
+		t.Fatalf("%q: taken, but encoding/json says %v", body, err)
+	}
+	if len(fast.Messages) != len(slow.Messages) {
+		t.Fatalf("%q: %d messages, encoding/json %d", body, len(fast.Messages), len(slow.Messages))
+	}
+	for i := range fast.Messages {
+		if !samePublish(fast.Messages[i], slow.Messages[i]) {
+			t.Fatalf("%q: message %d decoded %+v, encoding/json %+v", body, i, fast.Messages[i], slow.Messages[i])
+		}
+	}
+}
+
+func samePublish(a, b publishRequest) bool {
+	return a.Topic == b.Topic && string(a.Data) == string(b.Data) && (a.Data == nil) == (b.Data == nil) &&
+		a.IdempotencyKey == b.IdempotencyKey
+}
+
+func FuzzDecodePublish(f *testing.F) {
+	for _, body := range bodies {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(checkDecodePublish)
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add([]byte(`{"messages":[` + bodies[0] + `,` + bodies[1] + `]}`))
+	f.Add([]byte(`{"messages":[]}`))
+	for _, body := range bodies {
+		f.Add([]byte(`{"messages":[` + body + `]}`))
+	}
+	f.Fuzz(checkDecodeBatch)
+}
