@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 )
 
@@ -238,7 +237,7 @@ func (b *Broker) publish(ctx context.Context, topic string, data []byte, key str
 		Topic:          topic,
 		Data:           data,
 		IdempotencyKey: key,
-		ID:             uuid.NewString(),
+		ID:             newMessageID(),
 		Time:           start.UnixMilli(),
 	})
 	b.stats.publishLatency.observe(time.Since(start))
