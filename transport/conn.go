@@ -70,6 +70,7 @@ type conn struct {
 	gen      uint32 // tells this fd's events from a former owner's
 	live     bool   // registered with its loop (loop goroutine only)
 	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
+	deflate  bool   // permessage-deflate was negotiated; set before the first read
 }
 
 var _ broker.DeferredConn = (*conn)(nil)
@@ -227,6 +228,7 @@ func (c *conn) readData(data []byte) {
 	if c.in != nil {
 		r = *c.in
 	}
+	r.deflate = c.deflate
 	frames, err := r.feed(data, c.lim.maxText, c)
 	c.keepReader(&r)
 	if frames > 0 {

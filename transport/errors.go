@@ -13,15 +13,17 @@ import (
 // docs/protocol.md section 6 (closeCauses says which); ErrConfig and a second
 // Shutdown's ErrServerClosed are returned to the caller instead.
 var (
-	ErrProtocol         = errors.New("herald/transport: protocol violation")
-	ErrBinary           = errors.New("herald/transport: binary messages are not supported")
-	ErrInvalidUTF8      = errors.New("herald/transport: text is not valid UTF-8")
-	ErrMessageTooBig    = errors.New("herald/transport: message too big")
-	ErrSlowConsumer     = errors.New("herald/transport: write queue overflowed")
-	ErrHeartbeatTimeout = errors.New("herald/transport: heartbeat timeout")
-	ErrFragmentTimeout  = errors.New("herald/transport: fragmented message not completed in time")
-	ErrServerClosed     = errors.New("herald/transport: server closed")
-	ErrConfig           = errors.New("herald/transport: bad config")
+	ErrProtocol    = errors.New("herald/transport: protocol violation")
+	ErrBinary      = errors.New("herald/transport: binary messages are not supported")
+	ErrInvalidUTF8 = errors.New("herald/transport: text is not valid UTF-8")
+	// ErrInvalidCompressed: a compressed message that does not inflate.
+	ErrInvalidCompressed = errors.New("herald/transport: compressed message is not valid deflate")
+	ErrMessageTooBig     = errors.New("herald/transport: message too big")
+	ErrSlowConsumer      = errors.New("herald/transport: write queue overflowed")
+	ErrHeartbeatTimeout  = errors.New("herald/transport: heartbeat timeout")
+	ErrFragmentTimeout   = errors.New("herald/transport: fragmented message not completed in time")
+	ErrServerClosed      = errors.New("herald/transport: server closed")
+	ErrConfig            = errors.New("herald/transport: bad config")
 )
 
 // closeCauses gives each connection-ending error its close code and the
@@ -33,6 +35,7 @@ var closeCauses = [...]struct {
 }{
 	{ErrBinary, broker.CloseUnsupportedData, "binary messages are not supported"},
 	{ErrInvalidUTF8, broker.CloseInvalidPayload, "text is not valid UTF-8"},
+	{ErrInvalidCompressed, broker.CloseInvalidPayload, "compressed data is not valid deflate"},
 	{ErrMessageTooBig, broker.CloseMessageTooBig, "message too big"},
 	{ErrSlowConsumer, broker.CloseSlowConsumer, "slow consumer"},
 	{ErrHeartbeatTimeout, broker.CloseHeartbeatTimeout, "heartbeat timeout"},

@@ -50,6 +50,7 @@ type echoAcceptor struct {
 
 type echoSession struct {
 	c            broker.Conn
+	framing      broker.Framing // what the upgrade negotiated
 	texts        atomic.Int64
 	pings        atomic.Int64
 	pingLimit    int64
@@ -57,7 +58,7 @@ type echoSession struct {
 }
 
 func (a *echoAcceptor) Open(c broker.Conn, info broker.ClientInfo) Receiver {
-	s := &echoSession{c: c, pingLimit: a.pingLimit}
+	s := &echoSession{c: c, pingLimit: a.pingLimit, framing: info.Framing}
 	if a.welcome != nil {
 		c.Send(a.welcome)
 	}
@@ -150,13 +151,20 @@ func dialRaw(t *testing.T, addr string, extra []byte) *rawClient {
 
 func dialRawWith(t *testing.T, d *net.Dialer, addr string, extra []byte) *rawClient {
 	t.Helper()
+	c, _ := dialRawRequest(t, d, addr, upgradeRequest, extra)
+	return c
+}
+
+// dialRawRequest upgrades with request, and returns the 101's headers too.
+func dialRawRequest(t *testing.T, d *net.Dialer, addr, request string, extra []byte) (*rawClient, http.Header) {
+	t.Helper()
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Write(append([]byte(upgradeRequest), extra...)); err != nil {
+	if _, err := nc.Write(append([]byte(request), extra...)); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(nc)
@@ -167,7 +175,7 @@ func dialRawWith(t *testing.T, d *net.Dialer, addr string, extra []byte) *rawCli
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade status %d", resp.StatusCode)
 	}
-	return &rawClient{t: t, nc: nc, br: br}
+	return &rawClient{t: t, nc: nc, br: br}, resp.Header
 }
 
 func (c *rawClient) write(b []byte) {

@@ -4,6 +4,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 )
 
 // frameSink takes what a frameReader finds. Every payload is valid only
@@ -29,6 +30,11 @@ type frameReader struct {
 	message    []byte // the payload of a fragmented text message so far
 	fragmented bool   // a text message was started and not finished
 	closed     bool   // a close frame arrived; nothing after it is read
+	compressed bool   // the fragmented message is compressed (RSV1 on its first frame)
+	// deflate says permessage-deflate was negotiated, so that RSV1 marks a
+	// compressed message (RFC 7692 section 6); without it RSV1 is a
+	// protocol error. The connection's setting, not reader state.
+	deflate bool
 }
 
 // idle reports whether r holds nothing between two frames.
@@ -82,7 +88,8 @@ func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames
 		if err != nil || n == 0 {
 			return used, frames, err
 		}
-		if err := r.check(h, limit); err != nil {
+		h, compressed, err := r.check(h, limit)
+		if err != nil {
 			return used, frames, err
 		}
 		if int64(len(b)-used-n) < h.Length {
@@ -92,7 +99,7 @@ func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames
 		ws.Cipher(payload, h.Mask, 0) // RFC 6455 section 5.3
 		used += n + int(h.Length)
 		frames++
-		if err := r.handle(h, payload, sink); err != nil {
+		if err := r.handle(h, compressed, payload, limit, sink); err != nil {
 			return used, frames, err
 		}
 	}
@@ -101,47 +108,56 @@ func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames
 
 // check rejects a frame on its header alone, before its payload arrives,
 // so an oversized message is refused without being buffered. gobwas/ws
-// checks what RFC 6455 (sections 5.2 to 5.5) asks of every client frame;
-// the rest is docs/protocol.md's (no binary, the size limit).
-func (r *frameReader) check(h ws.Header, limit int64) error {
+// checks what RFC 6455 (sections 5.2 to 5.5) asks of every client frame,
+// and wsflate that RSV1 is only on the first frame of a data message (RFC
+// 7692 section 6.1) once deflate was negotiated; the rest is
+// docs/protocol.md's (no binary, the size limit, compressed or not). It
+// returns h without RSV1, and whether RSV1 marked it compressed.
+func (r *frameReader) check(h ws.Header, limit int64) (_ ws.Header, compressed bool, err error) {
+	if r.deflate {
+		if h, compressed, err = wsflate.UnsetBit(h); err != nil {
+			return h, false, protocolError(err)
+		}
+	}
 	state := ws.StateServerSide
 	if r.fragmented {
 		state = state.Set(ws.StateFragmented)
 	}
 	if err := ws.CheckHeader(h, state); err != nil {
-		return protocolError(err)
+		return h, false, protocolError(err)
 	}
 	switch {
 	case h.OpCode == ws.OpBinary:
-		return errBinary
+		return h, false, errBinary
 	case h.OpCode == ws.OpText && h.Length > limit:
-		return errTooBig
+		return h, false, errTooBig
 	case h.OpCode == ws.OpContinuation && int64(len(r.message))+h.Length > limit:
-		return errTooBig
+		return h, false, errTooBig
 	}
-	return nil
+	return h, compressed, nil
 }
 
-// handle acts on one complete, unmasked frame that passed check.
-func (r *frameReader) handle(h ws.Header, payload []byte, sink frameSink) error {
+// handle acts on one complete, unmasked frame that passed check;
+// compressed is check's answer for it.
+func (r *frameReader) handle(h ws.Header, compressed bool, payload []byte, limit int64, sink frameSink) error {
 	switch h.OpCode {
 	case ws.OpText:
 		if !h.Fin {
 			r.message = append(r.message[:0], payload...)
-			r.fragmented = true
+			r.fragmented, r.compressed = true, compressed
 			sink.onMessagePending(true)
 			return nil
 		}
-		return deliverText(payload, sink)
+		return deliverText(payload, compressed, limit, sink)
 	case ws.OpContinuation:
 		r.message = append(r.message, payload...)
 		if !h.Fin {
 			return nil
 		}
-		msg := r.message
-		r.message, r.fragmented = nil, false
+		msg, compressed := r.message, r.compressed
+		r.message, r.fragmented, r.compressed = nil, false, false
 		sink.onMessagePending(false)
-		return deliverText(msg, sink) // RFC 6455 section 5.4: judged whole
+		return deliverText(msg, compressed, limit, sink) // RFC 6455 section 5.4: judged whole
 	case ws.OpPing:
 		sink.onPing(payload)
 	case ws.OpPong:
@@ -157,7 +173,14 @@ func (r *frameReader) handle(h ws.Header, payload []byte, sink frameSink) error 
 	return nil
 }
 
-func deliverText(payload []byte, sink frameSink) error {
+// deliverText gives a whole text message to sink, inflated first when it
+// is compressed (no larger than limit once inflated, as a plain one).
+func deliverText(payload []byte, compressed bool, limit int64, sink frameSink) error {
+	if compressed {
+		return inflateMessage(payload, limit, func(text []byte) error {
+			return deliverText(text, false, limit, sink)
+		})
+	}
 	if !utf8.Valid(payload) {
 		return errTextUTF8
 	}

@@ -27,9 +27,10 @@ func (s *recordSink) onPong()                    { s.pongs++ }
 func (s *recordSink) onClose(code ws.StatusCode) { s.closes = append(s.closes, code) }
 func (s *recordSink) onMessagePending(p bool)    { s.pending = p }
 
-// feedInChunks feeds a copy of in to a new reader, chunk bytes at a time.
-func feedInChunks(in []byte, chunk int, limit int64) (*recordSink, *frameReader, error) {
-	var r frameReader
+// feedInChunks feeds a copy of in to a new reader, chunk bytes at a time;
+// deflate says whether permessage-deflate was negotiated.
+func feedInChunks(in []byte, chunk int, limit int64, deflate bool) (*recordSink, *frameReader, error) {
+	r := frameReader{deflate: deflate}
 	sink := &recordSink{}
 	data := append([]byte(nil), in...)
 	for len(data) > 0 {
@@ -60,7 +61,7 @@ func validStream() []byte {
 func TestReaderGivesTheSameResultWhateverTheChunking(t *testing.T) {
 	in := validStream()
 	for _, chunk := range []int{1, 2, 3, 7, 13, 100, 4096, len(in)} {
-		sink, r, err := feedInChunks(in, chunk, 1<<20)
+		sink, r, err := feedInChunks(in, chunk, 1<<20, false)
 		if err != nil {
 			t.Fatalf("chunk %d: %v", chunk, err)
 		}
@@ -87,14 +88,24 @@ func TestReaderGivesTheSameResultWhateverTheChunking(t *testing.T) {
 
 func TestReaderRejectsMalformedFrames(t *testing.T) {
 	for _, tc := range malformedCases {
-		for _, chunk := range []int{1, 1 << 20} {
-			_, _, err := feedInChunks(tc.input, chunk, 2*testMaxMessage)
-			if err == nil {
-				t.Fatalf("%s (chunk %d): no error", tc.name, chunk)
-			}
-			if code := codeOf(err); code != tc.code {
-				t.Fatalf("%s (chunk %d): %v maps to %d, want %d", tc.name, chunk, err, code, tc.code)
-			}
+		rejects(t, tc.name, tc.input, tc.code, false)
+	}
+	for _, tc := range compressedCases {
+		rejects(t, tc.name, tc.input, tc.code, true)
+	}
+}
+
+// rejects checks that input fails the reader with code, whole or cut in
+// bytes.
+func rejects(t *testing.T, name string, input []byte, code ws.StatusCode, deflate bool) {
+	t.Helper()
+	for _, chunk := range []int{1, 1 << 20} {
+		_, _, err := feedInChunks(input, chunk, 2*testMaxMessage, deflate)
+		if err == nil {
+			t.Fatalf("%s (chunk %d): no error", name, chunk)
+		}
+		if got := codeOf(err); got != code {
+			t.Fatalf("%s (chunk %d): %v maps to %d, want %d", name, chunk, err, got, code)
 		}
 	}
 }
@@ -170,7 +181,7 @@ func codeOf(err error) ws.StatusCode {
 // The client reads a reason written for it, never a Go error string, and
 // every connection-ending error has one that fits a close frame.
 func TestCloseReasonsAreBuiltForTheClient(t *testing.T) {
-	errs := []error{errLengthMSB, errCloseBody, errCloseCode, errBinary, errTextUTF8, errTooBig,
+	errs := []error{errLengthMSB, errCloseBody, errCloseCode, errBinary, errTextUTF8, errTooBig, errCompressedBad, errCompressedTooBig,
 		protocolError(ws.ErrProtocolMaskRequired), fmt.Errorf("%w: wrapped", ErrHeartbeatTimeout)}
 	for _, c := range closeCauses {
 		errs = append(errs, c.err)

@@ -68,7 +68,12 @@ type Config struct {
 	// writing may wait before Wait holds publishers back (lag.go); 0:
 	// DefaultMaxDeliveryLag, negative: publishers never wait.
 	MaxDeliveryLag time.Duration
-	Logger         *zap.Logger
+	// DisableCompression turns permessage-deflate (RFC 7692) off: no
+	// upgrade negotiates it. Otherwise a client that offers it is answered
+	// with no context takeover both ways, its connection opens with
+	// broker.FramingWebSocketDeflate, and it may send compressed messages.
+	DisableCompression bool
+	Logger             *zap.Logger
 
 	// Portable runs every connection on a goroutine of its own over
 	// net.Conn, as on systems without epoll. Connections that are not
@@ -208,7 +213,13 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.Cli
 		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
 		return false
 	}
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	var u ws.HTTPUpgrader
+	var deflate *deflateNegotiation
+	if !s.cfg.DisableCompression {
+		deflate = newDeflateNegotiation()
+		u.Negotiate = deflate.negotiate
+	}
+	nc, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		s.log.Debug("websocket handshake refused", zap.String("remote", r.RemoteAddr), zap.Error(err))
 		if nc != nil {
@@ -221,6 +232,10 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.Cli
 		buffered, _ := rw.Reader.Peek(n) // n bytes are buffered: no error
 		early = append([]byte(nil), buffered...)
 	}
+	info.Framing = broker.FramingWebSocket
+	if deflate != nil && deflate.accepted() {
+		info.Framing = broker.FramingWebSocketDeflate
+	}
 	return s.attach(nc, early, opening{info: info, acceptor: a})
 }
 
@@ -232,6 +247,7 @@ type opening struct {
 
 // opened counts a connection in and asks the layer above for its receiver.
 func (s *Server) opened(c *conn, o opening) {
+	c.deflate = o.info.Framing == broker.FramingWebSocketDeflate
 	s.open.Add(1)
 	c.recv = o.acceptor.Open(c, o.info)
 }
