@@ -173,3 +173,33 @@ func TestPlainFanoutDoesNotCompress(t *testing.T) {
 		t.Errorf("allocations: %v with plain subscribers only, %v with one deflate subscriber", plainOnly, withDeflate)
 	}
 }
+
+// TestRepliesAreFramedPerSession: what a session alone is sent (here an
+// error naming a long id) is compressed for a deflate session when long
+// enough, and plain otherwise.
+func TestRepliesAreFramedPerSession(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	id := strings.Repeat("i", 300)
+	for _, framing := range []Framing{FramingWebSocket, FramingWebSocketDeflate} {
+		c := &keepConn{}
+		s := b.Connect(c, ClientInfo{Framing: framing})
+		s.HandleText([]byte(`{"type":"nope","id":"` + id + `"}`))
+		if len(c.frames) != 2 {
+			t.Fatalf("%v: %d frames, want the welcome and the error", framing, len(c.frames))
+		}
+		welcome, reply := c.frames[0], c.frames[1]
+		if welcome[0] != finText {
+			t.Errorf("%v: the short welcome went with first byte %#x", framing, welcome[0])
+		}
+		want := byte(finText)
+		if framing == FramingWebSocketDeflate {
+			want |= rsv1
+		}
+		if reply[0] != want {
+			t.Errorf("%v: the long error went with first byte %#x, want %#x", framing, reply[0], want)
+		}
+		if text, err := parseServerFrame(reply); err != nil || !bytes.Contains(text, []byte(id)) {
+			t.Errorf("%v: the error reads %q, %v", framing, text, err)
+		}
+	}
+}

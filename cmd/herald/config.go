@@ -64,6 +64,11 @@ type Config struct {
 	HookSecret          string
 	HookTimeout         time.Duration
 	WebhookVacatedDelay time.Duration
+
+	// CompressMinBytes is the shortest message compressed for a client
+	// that negotiated permessage-deflate; 0 here turns compression off
+	// (node.Config wants it negative).
+	CompressMinBytes int
 }
 
 // setting is one variable and its flag; set parses a value into a Config.
@@ -111,6 +116,7 @@ var settings = []setting{
 	{"HERALD_HOOK_TIMEOUT", "hook-timeout", duration(hooks.DefaultTimeout), "how long one hook request may take", durationSetting(func(c *Config, d time.Duration) { c.HookTimeout = d })},
 	{"HERALD_WEBHOOK_VACATED_DELAY", "webhook-vacated-delay", duration(hooks.DefaultVacatedDelay), "how long a topic stays empty before topic_vacated is sent", durationSetting(func(c *Config, d time.Duration) { c.WebhookVacatedDelay = d })},
 	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", duration(transport.DefaultMaxDeliveryLag), "how far delivery may fall behind before publishes wait, then answer 503 unavailable (0: never wait)", setDeliveryLag},
+	{"HERALD_COMPRESS_MIN_BYTES", "compress-min-bytes", itoa(broker.DefaultCompressMinBytes), "messages this long or longer are compressed for WebSocket clients that offer permessage-deflate (0: compression off)", intSetting(0, func(c *Config, n int) { c.CompressMinBytes = n })},
 }
 
 // itoa and duration write a package's default as a setting is written.
@@ -310,6 +316,15 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// compressMinBytes is HERALD_COMPRESS_MIN_BYTES as node.Config takes it:
+// there 0 is the default and a negative size turns compression off.
+func compressMinBytes(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // deliveryLag is HERALD_MAX_DELIVERY_LAG as transport.Config takes it:

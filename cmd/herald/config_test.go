@@ -59,6 +59,8 @@ func TestConfigDefaults(t *testing.T) {
 		SubscribeHookTopics: []string{">"},
 		HookTimeout:         3 * time.Second,
 		WebhookVacatedDelay: 5 * time.Second,
+
+		CompressMinBytes: 256,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -111,6 +113,7 @@ var settingCases = []settingCase{
 	{"HERALD_HOOK_TIMEOUT", "hook-timeout", "250ms", "0s", func(c Config) any { return c.HookTimeout }, 250 * time.Millisecond},
 	{"HERALD_WEBHOOK_VACATED_DELAY", "webhook-vacated-delay", "1m", "soon", func(c Config) any { return c.WebhookVacatedDelay }, time.Minute},
 	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", "0", "-1s", func(c Config) any { return c.MaxDeliveryLag }, time.Duration(0)},
+	{"HERALD_COMPRESS_MIN_BYTES", "compress-min-bytes", "0", "-1", func(c Config) any { return c.CompressMinBytes }, 0},
 }
 
 // pairedWith is the setting another must be set with, and its value.

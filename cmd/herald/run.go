@@ -149,11 +149,12 @@ func openFiles(log *zap.Logger, limit uint64) *limits.OpenFiles {
 // parts read is set once, and node.Build hands it to each of them.
 func nodeConfig(cfg Config, g guards) node.Config {
 	return node.Config{
-		NodeID:          cfg.NodeID,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		Heartbeat:       cfg.Heartbeat,
-		Tokens:          g.brokerTokens(), // the refresh command checks as /ws does
-		Version:         buildVersion(),
+		NodeID:           cfg.NodeID,
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		Heartbeat:        cfg.Heartbeat,
+		CompressMinBytes: compressMinBytes(cfg.CompressMinBytes),
+		Tokens:           g.brokerTokens(), // the refresh command checks as /ws does
+		Version:          buildVersion(),
 		Broker: broker.Config{
 			MaxSubscriptions: cfg.MaxSubscriptions,
 			RateLimit:        cfg.RateLimit,

@@ -31,6 +31,12 @@ type Config struct {
 	// Heartbeat is the ping interval (HERALD_HEARTBEAT), announced by the
 	// broker and enforced by the transport. 0: broker.DefaultHeartbeat.
 	Heartbeat time.Duration
+	// CompressMinBytes is the shortest JSON text compressed for a client
+	// that negotiated permessage-deflate (HERALD_COMPRESS_MIN_BYTES): the
+	// transport negotiates it unless this is negative, and the broker
+	// compresses from this size. 0: broker.DefaultCompressMinBytes;
+	// negative: compression off, nothing negotiated.
+	CompressMinBytes int
 	// Tokens checks client tokens, on /ws (api) and in the refresh
 	// command (broker); nil: every client is anonymous and allowed
 	// everything.
@@ -76,6 +82,8 @@ func (c *Config) derive() error {
 	c.Broker.MaxMessageBytes, c.Transport.MaxMessageBytes, c.API.MaxMessageBytes =
 		c.MaxMessageBytes, c.MaxMessageBytes, c.MaxMessageBytes
 	c.Broker.Heartbeat, c.Transport.Heartbeat = c.Heartbeat, c.Heartbeat
+	c.Broker.CompressMinBytes = c.CompressMinBytes
+	c.Transport.DisableCompression = c.CompressMinBytes < 0
 	c.Broker.Tokens, c.API.Tokens = c.Tokens, c.Tokens
 	c.API.Version = c.Version
 	return nil
@@ -91,6 +99,8 @@ func (c *Config) setTwice() error {
 		{"Broker.MaxMessageBytes", c.Broker.MaxMessageBytes != 0},
 		{"Broker.Heartbeat", c.Broker.Heartbeat != 0},
 		{"Broker.Tokens", c.Broker.Tokens != nil},
+		{"Broker.CompressMinBytes", c.Broker.CompressMinBytes != 0},
+		{"Transport.DisableCompression", c.Transport.DisableCompression},
 		{"Broker.Backpressure", c.Broker.Backpressure != nil}, // the node's transport
 		{"Transport.MaxMessageBytes", c.Transport.MaxMessageBytes != 0},
 		{"Transport.Heartbeat", c.Transport.Heartbeat != 0},
