@@ -108,6 +108,7 @@ type Broker struct {
 	// queueLimit bounds the commands one session may have waiting.
 	queueLimit int
 	stats      counters
+	traffic    *traffic // publishes per topic (traffic.go)
 }
 
 type counters struct {
@@ -138,6 +139,7 @@ func New(cfg Config, engine Engine) *Broker {
 		started:  time.Now(),
 
 		queueLimit: queueLimit(cfg.RateLimit),
+		traffic:    newTraffic(time.Now()),
 	}
 	engine.Attach(b)
 	return b
@@ -245,6 +247,7 @@ func (b *Broker) publish(ctx context.Context, topic string, data []byte, key str
 		return PublishResult{}, err
 	}
 	b.stats.messagesIn.Add(1)
+	b.traffic.record(topic, res, start.UnixMilli())
 	return res, nil
 }
 
