@@ -30,6 +30,7 @@ type Engine struct {
 	budget   *budget
 	lives    *lives
 	presence *presence
+	board    statsBoard // the nodes' stats (statsboard.go): this one's
 
 	closed    atomic.Bool
 	closeOnce sync.Once
