@@ -127,6 +127,8 @@ type statsReply struct {
 	MessagesIn    uint64 `json:"messages_in"`
 	MessagesOut   uint64 `json:"messages_out"`
 	Version       string `json:"version"`
+	// Cluster is every node's view, this one's included (cluster.go).
+	Cluster clusterStats `json:"cluster"`
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
@@ -140,5 +142,6 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		MessagesIn:    st.MessagesIn,
 		MessagesOut:   st.MessagesOut,
 		Version:       s.cfg.Version,
+		Cluster:       s.stats.cluster(r.Context()),
 	})
 }

@@ -81,6 +81,9 @@ type Config struct {
 	Files http.Handler
 	// Version is the build's, reported by /api/stats.
 	Version string
+	// Stats is where the nodes share their stats, so that /api/stats
+	// shows the whole cluster (cluster.go). Nil: this node only.
+	Stats StatsBoard
 	// Logger gets the server's lines; its child named
 	// broker.RefusalLogger gets one line per refused request or
 	// connection (see refusals.go).
@@ -99,7 +102,8 @@ type Server struct {
 	limits   bodyLimits
 	handler  http.Handler
 	http     *http.Server
-	closing  atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
+	stats    *statsSharer // this node's stats, shared and merged with the others'
+	closing  atomic.Bool  // set by Shutdown: /ws refuses, /readyz fails
 	// warnedForwarding: the log said once that X-Forwarded-For came from
 	// a peer that is not a trusted proxy.
 	warnedForwarding atomic.Bool
@@ -132,6 +136,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		keys:     keyBytes(cfg.APIKeys),
 		limits:   newBodyLimits(cfg.MaxMessageBytes),
 	}
+	s.stats = newStatsSharer(cfg.Stats, &localStats{b: b, version: cfg.Version}, s.log)
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
 	}
@@ -226,6 +231,7 @@ func (s *Server) route(method string, h http.HandlerFunc) http.Handler {
 // Serve answers requests on l until Shutdown; it then returns nil. With
 // Config.TLS it speaks TLS on l.
 func (s *Server) Serve(l net.Listener) error {
+	s.stats.start()
 	l = s.countingListener(l)
 	if s.cfg.TLS != nil {
 		l = tls.NewListener(l, serverTLS(s.cfg.TLS))
@@ -266,6 +272,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			httpErr = s.http.Shutdown(ctx)
 		}()
 		wsErr := s.ws.Shutdown(ctx)
+		s.stats.shutdown(ctx)
 		wg.Wait()
 		s.shutdownErr = errors.Join(httpErr, wsErr)
 	})

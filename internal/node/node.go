@@ -82,6 +82,9 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	if cfg.API.OpenFiles == nil && cfg.OpenFiles != nil {
 		cfg.API.OpenFiles = cfg.OpenFiles() // after the transport's descriptors
 	}
+	if board, ok := eng.(api.StatsBoard); ok && cfg.API.Stats == nil {
+		cfg.API.Stats = board // both stores are one: /api/stats shows every node
+	}
 	n.API = api.New(cfg.API, n.Broker, n.Transport)
 	return n, nil
 }

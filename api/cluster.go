@@ -1,0 +1,246 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// StatsBoard is where the nodes of a cluster leave their stats for each
+// other, so that any node's /api/stats shows them all: store/redis keeps
+// it in Redis, store/memory (one node) in the process. The stats are
+// opaque to the board.
+type StatsBoard interface {
+	// PostStats replaces node's stats; they are read until ttl passes.
+	PostStats(ctx context.Context, node string, stats []byte, ttl time.Duration) error
+	// ReadStats returns every node's unexpired stats, at most max.
+	ReadStats(ctx context.Context, max int) ([][]byte, error)
+	// RemoveStats forgets node's stats at once.
+	RemoveStats(ctx context.Context, node string) error
+}
+
+// How the nodes share their stats: each posts every statsInterval, and
+// its stats are kept for statsTTL, so a node that stops posting leaves
+// the view within seconds. A node reads the board at most once per
+// clusterCacheAge, however often /api/stats is asked.
+const (
+	statsInterval   = 3 * time.Second
+	statsTTL        = 10 * time.Second
+	clusterCacheAge = time.Second
+	boardTimeout    = 2 * time.Second
+	maxClusterNodes = 128     // nodes read from the board
+	maxStatsBytes   = 1 << 20 // one node's stats; bigger ones are skipped
+	maxClusterTopic = 200     // topics in the cluster view
+)
+
+// statsSharer posts this node's stats on the board until stopped.
+type statsSharer struct {
+	board StatsBoard
+	local *localStats
+	log   *zap.Logger
+
+	startOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+
+	mu     sync.Mutex // held while the cluster view is read or used
+	view   clusterStats
+	viewAt time.Time
+}
+
+func newStatsSharer(board StatsBoard, local *localStats, log *zap.Logger) *statsSharer {
+	return &statsSharer{board: board, local: local, log: log,
+		stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// start posts now and then every statsInterval, on a goroutine that
+// shutdown stops. Without a board it does nothing.
+func (s *statsSharer) start() {
+	if s.board == nil {
+		return
+	}
+	s.startOnce.Do(func() { go s.run() })
+}
+
+func (s *statsSharer) run() {
+	defer close(s.done)
+	t := time.NewTicker(statsInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		err := s.post()
+		if err != nil && !failing {
+			s.log.Warn("cannot share this node's stats; other nodes' dashboards miss it", zap.Error(err))
+		}
+		failing = err != nil
+		select {
+		case <-t.C:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+func (s *statsSharer) post() error {
+	st := s.local.collect(time.Now())
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), boardTimeout)
+	defer cancel()
+	return s.board.PostStats(ctx, st.Node, b, statsTTL)
+}
+
+// shutdown stops posting and takes this node off the board, within ctx.
+// A board that cannot be reached is only logged: the node's stats expire
+// there by themselves.
+func (s *statsSharer) shutdown(ctx context.Context) {
+	if s.board == nil {
+		return
+	}
+	started := true
+	s.startOnce.Do(func() { started = false })
+	if started {
+		close(s.stop)
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, boardTimeout)
+	defer cancel()
+	if err := s.board.RemoveStats(ctx, s.local.b.Stats().Node); err != nil {
+		s.log.Info("cannot take this node's stats off the board; they expire there", zap.Error(err))
+	}
+}
+
+// cluster returns the view of every node: the board's, read at most once
+// per clusterCacheAge, with this node's own stats fresh.
+func (s *statsSharer) cluster(ctx context.Context) clusterStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if !s.viewAt.IsZero() && now.Sub(s.viewAt) < clusterCacheAge {
+		return s.view
+	}
+	own := s.local.collect(now)
+	all := []sharedStats{own}
+	var readErr string
+	if s.board != nil {
+		others, err := s.read(ctx)
+		if err != nil {
+			s.log.Warn("cannot read the other nodes' stats", zap.Error(err))
+			readErr = "the other nodes' stats cannot be read now: this node only"
+		}
+		for _, o := range others {
+			if o.Node != own.Node {
+				all = append(all, o)
+			}
+		}
+	}
+	s.view, s.viewAt = mergeStats(all), now
+	s.view.Error = readErr
+	return s.view
+}
+
+// read decodes the board's stats, skipping any it cannot.
+func (s *statsSharer) read(ctx context.Context) ([]sharedStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, boardTimeout)
+	defer cancel()
+	raw, err := s.board.ReadStats(ctx, maxClusterNodes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sharedStats, 0, len(raw))
+	for _, b := range raw {
+		var st sharedStats
+		if len(b) > maxStatsBytes || json.Unmarshal(b, &st) != nil || st.Node == "" {
+			continue // a node of another version, or damage: not worth failing the view
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// clusterStats is the "cluster" object of /api/stats.
+type clusterStats struct {
+	Nodes         []nodeStats    `json:"nodes"`
+	Connections   int64          `json:"connections"`
+	Subscriptions int64          `json:"subscriptions"`
+	InPerS        float64        `json:"in_per_s"`
+	OutPerS       float64        `json:"out_per_s"`
+	Topics        []clusterTopic `json:"topics"`
+	// TopicsCut: some topic may be missing or undercounted, as a node
+	// shared only its busiest, or more than maxClusterTopic were found.
+	TopicsCut bool   `json:"topics_cut"`
+	Error     string `json:"error,omitempty"`
+}
+
+// clusterTopic is one topic or pattern, counted once for the cluster.
+type clusterTopic struct {
+	Topic       string  `json:"topic"`
+	Subscribers int     `json:"subscribers"`  // summed over the nodes
+	PublishRate float64 `json:"publish_rate"` // per second, summed over the nodes
+	Epoch       string  `json:"epoch,omitempty"`
+	LastSeq     uint64  `json:"last_seq,omitempty"` // of the latest publish any node saw
+	LastMS      int64   `json:"last_publish_ms,omitempty"`
+}
+
+// mergeStats counts each topic once, its subscribers and publish rates
+// summed over the nodes, its last seq the latest any node saw.
+func mergeStats(all []sharedStats) clusterStats {
+	c := clusterStats{Nodes: make([]nodeStats, 0, len(all)), Topics: []clusterTopic{}}
+	topics := map[string]*clusterTopic{}
+	topic := func(name string) *clusterTopic {
+		t := topics[name]
+		if t == nil {
+			t = &clusterTopic{Topic: name}
+			topics[name] = t
+		}
+		return t
+	}
+	for _, st := range all {
+		c.Nodes = append(c.Nodes, st.nodeStats)
+		c.Connections += st.Connections
+		c.Subscriptions += st.Subscriptions
+		c.InPerS += st.InPerS
+		c.OutPerS += st.OutPerS
+		c.TopicsCut = c.TopicsCut || st.SubscribedCut || st.Untracked > 0
+		for _, tc := range st.Subscribed {
+			topic(tc.Topic).Subscribers += tc.Subscribers
+		}
+		for _, tt := range st.Traffic {
+			t := topic(tt.Topic)
+			t.PublishRate += tt.Rate
+			if tt.TimeMS > t.LastMS || (tt.TimeMS == t.LastMS && tt.Seq > t.LastSeq) {
+				t.Epoch, t.LastSeq, t.LastMS = tt.Epoch, tt.Seq, tt.TimeMS
+			}
+		}
+	}
+	sort.Slice(c.Nodes, func(i, j int) bool { return c.Nodes[i].Node < c.Nodes[j].Node })
+	for _, t := range topics {
+		c.Topics = append(c.Topics, *t)
+	}
+	sort.Slice(c.Topics, func(i, j int) bool { return busierTopic(c.Topics[i], c.Topics[j]) })
+	if len(c.Topics) > maxClusterTopic {
+		c.Topics, c.TopicsCut = c.Topics[:maxClusterTopic], true
+	}
+	return c
+}
+
+// busierTopic orders by subscribers, then publish rate, then name.
+func busierTopic(a, b clusterTopic) bool {
+	if a.Subscribers != b.Subscribers {
+		return a.Subscribers > b.Subscribers
+	}
+	if a.PublishRate != b.PublishRate {
+		return a.PublishRate > b.PublishRate
+	}
+	return a.Topic < b.Topic
+}
