@@ -24,7 +24,8 @@ import (
 //     decided, across users too, so a change made after another is never
 //     handed over before it (the suite checks that nothing was sent by
 //     waiting for a later change of the same topic);
-//   - controls from one node reach every node in the order they were sent;
+//   - a control reaches every node that subscribed anything before it was
+//     sent (a node that never did has no session a control could name);
 //   - Presence reads what was added and removed before it was called.
 func RunPresence(t *testing.T, maxNodes int, newNodes func(t *testing.T, n int) []broker.Engine) {
 	s := &presenceSuite{newNodes: newNodes, max: maxNodes}

@@ -161,6 +161,7 @@ func (s *presenceSuite) testSubscribedNodes(t *testing.T) {
 func (s *presenceSuite) testControl(t *testing.T) {
 	ns := s.nodes(t, 3)
 	ctx := testContext(t)
+	subscribeAll(t, ctx, ns, uniqueTopic("control"))
 	user := newSession() // unique, so that no other cluster's controls are mistaken for these
 	sent := []broker.Control{
 		{Kind: broker.ControlDisconnect, User: user},
@@ -203,6 +204,7 @@ func sameControls(got, want []broker.Control) bool {
 func (s *presenceSuite) testBadControl(t *testing.T) {
 	ns := s.nodes(t, 1)
 	ctx := testContext(t)
+	subscribeAll(t, ctx, ns, uniqueTopic("control"))
 	bad := []broker.Control{
 		{Kind: broker.ControlDisconnect},
 		{Kind: broker.ControlDisconnect, User: "u", Session: newSession()},

@@ -24,6 +24,12 @@ type Config struct {
 	CheckInterval time.Duration // how often delivery is compared with Redis to recover losses; default 5s
 	BackoffMax    time.Duration // longest wait between reconnect attempts; default 2s
 
+	// PresenceLapse is how long a node's presence entries outlive its last
+	// heartbeat (sent every third of it): a node that died is cleaned up
+	// by the others within about 4/3 of it. Default 15s, which meets the
+	// 30 s of docs/protocol.md section 8.
+	PresenceLapse time.Duration
+
 	Logger *zap.Logger // default: no logs
 }
 
@@ -36,6 +42,7 @@ const (
 	DefaultProbeInterval  = time.Second
 	DefaultCheckInterval  = 5 * time.Second
 	DefaultBackoffMax     = 2 * time.Second
+	DefaultPresenceLapse  = 15 * time.Second
 )
 
 // errConfig prefixes every invalid setting.
@@ -71,6 +78,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"ProbeInterval", &c.ProbeInterval, DefaultProbeInterval},
 		{"CheckInterval", &c.CheckInterval, DefaultCheckInterval},
 		{"BackoffMax", &c.BackoffMax, DefaultBackoffMax},
+		{"PresenceLapse", &c.PresenceLapse, DefaultPresenceLapse},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

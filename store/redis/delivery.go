@@ -17,6 +17,10 @@ func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
 	if !ok {
 		return
 	}
+	if isChange(msg.Payload) { // a join or leave, which has no seq
+		e.dispatchChange(topic, msg.Payload)
+		return
+	}
 	m, err := parsePayload(msg.Payload)
 	if err != nil || m.Topic != topic {
 		e.log.Error("dropped a malformed message", zap.String("channel", msg.Channel), zap.Error(err))

@@ -32,7 +32,8 @@
 // Everything works alike in the three modes. Every script's keys belong to
 // one topic and share its {topic} hash tag, so one slot, the slot of the
 // topic itself; the keys that belong to no topic (the readiness probe's
-// <prefix>ready, the pattern lease <prefix>patterns) are used in
+// <prefix>ready, the pattern lease <prefix>patterns, the presence
+// heartbeats and per-node topic sets of presence.go) are used in
 // single-key commands and scripts only. The classic channels are not
 // keys; the sharded ones carry the topic's hash tag too. The position check's pipelines are split by slot by
 // go-redis. A Cluster client reloads its slot map when a call fails and at
@@ -65,6 +66,8 @@
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
 //	<prefix>patterns              on Cluster, a name while some node holds a
 //	                              pattern (see patterns.go)
+//	<prefix>{<topic>}:pres, :users, :uinfo, :own:<life>
+//	                              the topic's presence (see presence.go)
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta
 // is gone (expired, or Redis lost its data) the next publish or Position

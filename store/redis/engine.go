@@ -33,12 +33,13 @@ type Engine struct {
 
 	subs subscriptions // what the broker subscribed, and per-topic delivery state
 
-	psMu     sync.Mutex      // held while the pub/sub connection changes or subscribes
-	ps       *goredis.PubSub // the current pub/sub connection
-	psDone   chan struct{}   // closed when the receive loop of ps has ended
-	psStop   *atomic.Bool    // set before ps is closed, so its receive loop ends
-	shards   shards          // on Cluster, the sharded connections exact topics use
-	patterns patternGate     // on Cluster, whether publishes go on classic channels too
+	psMu      sync.Mutex      // held while the pub/sub connection changes or subscribes
+	ps        *goredis.PubSub // the current pub/sub connection
+	psDone    chan struct{}   // closed when the receive loop of ps has ended
+	psStop    *atomic.Bool    // set before ps is closed, so its receive loop ends
+	controlOn bool            // ps is subscribed to the control channel; psMu guards it
+	shards    shards          // on Cluster, the sharded connections exact topics use
+	patterns  patternGate     // on Cluster, whether publishes go on classic channels too
 
 	acks         acks          // subscriptions waiting for Redis to confirm them
 	probeSeen    chan string   // probe tokens the receive loop got back
@@ -50,6 +51,7 @@ type Engine struct {
 	stats   stats
 	refused lastRefusal // when Redis last refused a publish, for Ready
 	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
+	pres    presenceLocal
 
 	runCtx    context.Context // ends with Close: the receive loops' context
 	stop      context.CancelFunc
@@ -86,6 +88,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		probeID:      newEpoch(),
 		shards:       newShards(rdb),
 		patterns:     newPatternGate(),
+		pres:         newPresenceLocal(),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
@@ -99,6 +102,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.wg.Add(1)
 		go e.watchPatterns(runCtx)
 	}
+	e.wg.Add(1)
+	go e.keepPresence(runCtx)
 	return e, nil
 }
 
@@ -107,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 func (e *Engine) loadScripts(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	for _, s := range []*goredis.Script{publishScript, readScript} {
+	for _, s := range []*goredis.Script{publishScript, readScript, addPresenceScript, removePresenceScript} {
 		if err := s.Load(ctx, e.rdb).Err(); err != nil {
 			return err
 		}
@@ -115,11 +120,14 @@ func (e *Engine) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every goroutine of the engine, closes its clients and
-// returns once every goroutine has ended. When ctx ends first, the clients
-// are closed at once, which ends any call still waiting on Redis, and
-// Close still waits for the goroutines before it returns ctx's error.
+// Close removes the node's presence entries (their leaves go out now),
+// stops every goroutine of the engine, closes its clients and returns once
+// every goroutine has ended. When ctx ends first, the clients are closed
+// at once, which ends any call still waiting on Redis, and Close still
+// waits for the goroutines before it returns ctx's error; the entries it
+// could not remove are removed by the other nodes after the lapse.
 func (e *Engine) Close(ctx context.Context) error {
+	e.leaveAll(ctx)
 	e.stopOnce.Do(e.stop)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }() // ends once they have: awaited below

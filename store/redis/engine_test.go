@@ -81,4 +81,15 @@ func runContract(t *testing.T, url string) {
 		})
 		return e
 	})
+	t.Run("Presence", func(t *testing.T) {
+		enginetest.RunPresence(t, 3, func(t *testing.T, n int) []broker.Engine {
+			cfg := redis.Config{Prefix: uniquePrefix(t)}
+			out := make([]broker.Engine, n)
+			for i := range out {
+				cfg.NodeID = fmt.Sprintf("node%d", i)
+				out[i] = newEngine(t, url, cfg)
+			}
+			return out
+		})
+	})
 }

@@ -51,3 +51,22 @@ func ClassicPublishing(e *Engine) bool {
 	classic, _ := e.channels("t")
 	return classic != ""
 }
+
+// Die stops e's presence as a process that died would: no heartbeat, no
+// cleanup, and Close removes none of its entries.
+func Die(e *Engine) { e.pres.dead.Store(true) }
+
+// PresenceLife is the life e's presence entries are added under now.
+func PresenceLife(e *Engine) string { return e.pres.currentLife() }
+
+// Revive undoes Die: e heartbeats again, and finds its life lapsed.
+func Revive(e *Engine) { e.pres.dead.Store(false) }
+
+// PresenceKeys names the Redis keys of topic's presence kept for life,
+// and the keys of life itself.
+func PresenceKeys(e *Engine, topic, life string) (topicKeys, lifeKeys []string) {
+	return e.presKeys(topic, life), []string{e.keys.presTopics(life), e.keys.presReaper(life)}
+}
+
+// PresenceNodes is the key of the lives' heartbeats.
+func PresenceNodes(e *Engine) string { return e.keys.presNodes() }

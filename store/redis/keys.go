@@ -72,3 +72,26 @@ func escapeGlob(s string) string {
 	}
 	return b.String()
 }
+
+// The keys of a topic's presence, in the topic's slot (see presence.go).
+func (k keys) presEntries(topic string) string { return k.prefix + "{" + topic + "}:pres" }
+func (k keys) presUsers(topic string) string   { return k.prefix + "{" + topic + "}:users" }
+func (k keys) presInfo(topic string) string    { return k.prefix + "{" + topic + "}:uinfo" }
+
+// presOwned is the set of the sessions of topic that the node life owns.
+func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }
+
+// presNodes is the sorted set of node lives, scored by when their
+// heartbeat lapses (Redis time, ms).
+func (k keys) presNodes() string { return k.prefix + "presence.nodes" }
+
+// presTopics is the set of the topics where the node life has owned
+// presence entries, for whoever cleans up after it.
+func (k keys) presTopics(life string) string { return k.prefix + "presence.node." + life }
+
+// presReaper is the lock of whoever cleans up after the node life.
+func (k keys) presReaper(life string) string { return k.prefix + "presence.reaper." + life }
+
+// control is the channel controls go on: a classic one, which Redis
+// Cluster passes to every node.
+func (k keys) control() string { return k.prefix + "control" }

@@ -73,6 +73,7 @@ func (e *Engine) supervise(ctx context.Context) {
 // lazily, on the first command or receive. psMu must be held.
 func (e *Engine) openConnLocked(ctx context.Context) {
 	e.ps = e.rdb.Subscribe(ctx)
+	e.controlOn = false
 	e.psDone = make(chan struct{})
 	e.psStop = new(atomic.Bool)
 	e.wg.Add(1)
@@ -130,10 +131,11 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 		}
 		exact = nil
 	}
-	channels := make([]string, len(exact))
+	channels := make([]string, len(exact), len(exact)+1)
 	for i, t := range exact {
 		channels[i] = e.keys.channel(t)
 	}
+	channels = append(channels, e.keys.control())
 	if len(channels) > 0 {
 		if err := ps.Subscribe(ctx, channels...); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
@@ -150,6 +152,7 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 	if err := e.subscribeConfirmed(ctx, ps, "subscribe", e.keys.probe(e.cfg.NodeID), e.psBroken); err != nil {
 		return fmt.Errorf("subscribe probe: %w", err)
 	}
+	e.controlOn = true
 	return nil
 }
 
@@ -334,6 +337,8 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 			case e.probeSeen <- msg.Payload:
 			default: // nobody waits for so many: drop
 			}
+		case msg.Channel == e.keys.control():
+			e.dispatchControl(msg.Payload)
 		default:
 			e.dispatch(ctx, msg)
 		}

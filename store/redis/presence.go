@@ -2,27 +2,233 @@ package redis
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
+	"slices"
+	"strings"
 
 	"github.com/herald-broker/herald/broker"
 )
 
-var errPresenceMissing = fmt.Errorf("herald/redis: presence is not built yet: %w", broker.ErrUnavailable)
+// Presence lives in Redis, per topic, in the topic's slot:
+//
+//	<prefix>{<topic>}:pres          hash: session → "<owner life>\n<user>"
+//	<prefix>{<topic>}:users         hash: user → its sessions on the topic
+//	<prefix>{<topic>}:uinfo         hash: user → the info its join carried
+//	<prefix>{<topic>}:own:<life>    set: the sessions a node life added
+//
+// A script adds or removes an entry and its count in one atomic step, and
+// publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's
+// own delivery channel (presence_scripts.go), so that every node that
+// subscribed the topic hands it over in the order Redis decided it. The
+// scripts go through the publish pipelines: a presence call shares round
+// trips with concurrent publishes and presence calls.
+//
+// A node dies without removing its entries, so each engine has a life (a
+// random name per engine, so that a restarted node, or one named by
+// HERALD_NODE_ID like its previous process, is never taken for its old
+// self) that it keeps registered by a heartbeat, and a set of the topics
+// where the life added entries (presence_keeper.go):
+//
+//	<prefix>presence.nodes          sorted set: life → when its heartbeat lapses
+//	<prefix>presence.node.<life>    set: topics where it added entries
+//	<prefix>presence.reaper.<life>  the lock of whoever cleans up after it
+//
+// Every node looks for lapsed lives; the one that takes a life's lock runs
+// the reap script on each of its topics, which removes its entries and
+// publishes the leaves, then forgets the life. The topic set is written
+// once per topic and life, beside the script (in Cluster it lives in
+// another slot), before the topic's first entry. No key has a TTL: a
+// topic's keys go with its last entry.
 
-// AddPresence records a presence entry.
+// presKeys returns the keys of the presence scripts for topic and life.
+func (e *Engine) presKeys(topic, life string) []string {
+	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presInfo(topic), e.keys.presOwned(topic, life)}
+}
+
+// presenceChannels names where topic's joins and leaves go: where its
+// messages go, but never only for patterns, which presence does not reach.
+func (e *Engine) presenceChannels(topic string) (classic, sharded string) {
+	if e.shards.on() {
+		return "", e.keys.shardChannel(topic)
+	}
+	return e.keys.channel(topic), ""
+}
+
+// AddPresence records p in Redis; the first session of its user on the
+// topic, on any node, publishes the join to every node.
 func (e *Engine) AddPresence(ctx context.Context, p broker.PresenceEntry) error {
-	return errPresenceMissing
+	if err := broker.CheckTopic(p.Topic); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	unlock, err := e.pres.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := e.registerLife(ctx); err != nil {
+		return e.fail("presence heartbeat", err)
+	}
+	p.Info = slices.Clone(p.Info)
+	life, fresh, index := e.pres.note(p)
+	if index {
+		if err := e.rdb.SAdd(ctx, e.keys.presTopics(life), p.Topic).Err(); err != nil {
+			e.pres.forget(p, fresh)
+			return e.fail("add presence", err)
+		}
+		e.pres.indexed(life, p.Topic)
+	}
+	if _, err := e.runAdd(ctx, p, life); err != nil {
+		e.pres.forget(p, fresh)
+		e.undoAdd(p, life)
+		return e.fail("add presence", err)
+	}
+	return nil
 }
 
-// RemovePresence removes a presence entry.
+// runAdd runs the add script for p as life.
+func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string) (string, error) {
+	classic, sharded := e.presenceChannels(p.Topic)
+	return e.pubs.run(ctx, e.rdb, addPresenceScript, e.presKeys(p.Topic, life),
+		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic)
+}
+
+// runRemove runs the remove script for p as life.
+func (e *Engine) runRemove(ctx context.Context, p broker.PresenceEntry, life string) error {
+	classic, sharded := e.presenceChannels(p.Topic)
+	_, err := e.pubs.run(ctx, e.rdb, removePresenceScript, e.presKeys(p.Topic, life),
+		p.Session, classic, sharded, p.Topic)
+	return err
+}
+
+// undoAdd removes, when it can, what an add that failed may have recorded
+// anyway (its reply was lost): the node will not remove it otherwise. What
+// it cannot remove is removed again with the node's other leftovers.
+func (e *Engine) undoAdd(p broker.PresenceEntry, life string) {
+	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.runRemove(ctx, p, life); err != nil {
+		e.pres.retryLater(p)
+	}
+}
+
+// RemovePresence removes the entry of p.Topic and p.Session from Redis;
+// the last session of its user there publishes the leave. When Redis
+// cannot be reached the entry is removed later, by this node or, should
+// it die first, by the others.
 func (e *Engine) RemovePresence(ctx context.Context, p broker.PresenceEntry) error {
-	return errPresenceMissing
+	if err := broker.CheckTopic(p.Topic); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	unlock, err := e.pres.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	life := e.pres.drop(p)
+	if err := e.runRemove(ctx, p, life); err != nil {
+		e.pres.retryLater(p)
+		return e.fail("remove presence", err)
+	}
+	return nil
 }
 
-// Presence returns who is on topic.
+// Presence reads topic's presence from Redis in one atomic step.
 func (e *Engine) Presence(ctx context.Context, topic string) (broker.PresenceState, error) {
-	return broker.PresenceState{}, errPresenceMissing
+	if err := broker.CheckTopic(topic); err != nil {
+		return broker.PresenceState{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	v, err := readPresenceScript.Run(ctx, e.rdb,
+		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presInfo(topic)}).Result()
+	if err != nil {
+		return broker.PresenceState{}, e.fail("presence", err)
+	}
+	return parsePresence(v)
 }
 
-// Control hands c to every node.
-func (e *Engine) Control(ctx context.Context, c broker.Control) error { return errPresenceMissing }
+// controlWire is a Control on the control channel.
+type controlWire struct {
+	Kind    broker.ControlKind `json:"k"`
+	User    string             `json:"u,omitempty"`
+	Session string             `json:"s,omitempty"`
+	Topic   string             `json:"t,omitempty"`
+}
+
+// Control publishes c on the control channel, which every node's classic
+// pub/sub connection is subscribed to once it subscribed anything.
+func (e *Engine) Control(ctx context.Context, c broker.Control) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkControl(c); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(controlWire{Kind: c.Kind, User: c.User, Session: c.Session, Topic: c.Topic})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.rdb.Publish(ctx, e.keys.control(), payload).Err(); err != nil {
+		return e.fail("control", err)
+	}
+	return nil
+}
+
+// dispatchControl hands a control from the control channel to the Handler.
+func (e *Engine) dispatchControl(payload string) {
+	var w controlWire
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		e.log.Error("dropped a malformed control")
+		return
+	}
+	c := broker.Control{Kind: w.Kind, User: w.User, Session: w.Session, Topic: w.Topic}
+	if checkControl(c) != nil {
+		e.log.Error("dropped a malformed control")
+		return
+	}
+	if b := e.handler.Load(); b != nil {
+		b.h.HandleControl(c)
+	}
+}
+
+// dispatchChange hands a join or leave from topic's channel to the
+// Handler, if this node subscribed the topic itself: a pattern's glob
+// brings the changes of topics presence does not reach.
+func (e *Engine) dispatchChange(topic, payload string) {
+	c, err := parseChange(payload)
+	if err != nil || c.Topic != topic {
+		e.log.Error("dropped a malformed presence change")
+		return
+	}
+	if !e.subs.has(topic) {
+		return
+	}
+	if b := e.handler.Load(); b != nil {
+		b.h.HandlePresence(c)
+	}
+}
+
+// checkControl refuses a control the broker would not send: an unknown
+// kind, not exactly one of user and session, or a topic missing where the
+// kind needs one.
+func checkControl(c broker.Control) error {
+	switch {
+	case c.Kind < broker.ControlDisconnect || c.Kind > broker.ControlSubscribe:
+		return broker.Errorf(broker.CodeBadRequest, "unknown control kind %d", c.Kind)
+	case (c.User == "") == (c.Session == ""):
+		return broker.Errorf(broker.CodeBadRequest, "a control names exactly one of user and session")
+	case c.Kind != broker.ControlDisconnect:
+		return broker.CheckPattern(c.Topic)
+	}
+	return nil
+}
+
+func sortMembers(ms []broker.Member) {
+	slices.SortFunc(ms, func(a, b broker.Member) int { return strings.Compare(a.User, b.User) })
+}

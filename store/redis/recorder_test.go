@@ -23,6 +23,7 @@ type recorder struct {
 	spans    map[string][]span // messages and gaps, in the order handed over
 	inside   map[string]bool
 	breaches []string
+	changes  []broker.PresenceChange
 }
 
 // span is what one Handler call covered of a topic: one message, or a gap.
@@ -167,5 +168,24 @@ func wantSeqs(t testing.TB, what string, msgs []*broker.Message, from, to uint64
 	}
 }
 
-func (r *recorder) HandlePresence(c broker.PresenceChange) {}
-func (r *recorder) HandleControl(c broker.Control)         {}
+// HandlePresence records c.
+func (r *recorder) HandlePresence(c broker.PresenceChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes = append(r.changes, c)
+}
+
+func (r *recorder) HandleControl(c broker.Control) {}
+
+// presenceChanges returns the joins and leaves of topic handed over so far.
+func (r *recorder) presenceChanges(topic string) []broker.PresenceChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []broker.PresenceChange
+	for _, c := range r.changes {
+		if c.Topic == topic {
+			out = append(out, c)
+		}
+	}
+	return out
+}

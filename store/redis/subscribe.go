@@ -22,6 +22,9 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	}
 	e.psMu.Lock()
 	defer e.psMu.Unlock()
+	if err := e.controlLocked(ctx); err != nil {
+		return err
+	}
 	if e.subs.has(pattern) {
 		return nil
 	}
@@ -57,6 +60,20 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		}
 		return err
 	}
+	return nil
+}
+
+// controlLocked subscribes the classic connection to the control channel
+// unless it is already, so that a node that subscribed anything gets
+// every control sent after. psMu must be held.
+func (e *Engine) controlLocked(ctx context.Context) error {
+	if e.controlOn {
+		return nil
+	}
+	if err := e.subscribeLocked(ctx, "subscribe", e.keys.control()); err != nil {
+		return err
+	}
+	e.controlOn = true
 	return nil
 }
 

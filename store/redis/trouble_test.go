@@ -198,10 +198,11 @@ func TestRefusedSubscribeKeepsTheConnection(t *testing.T) {
 	prefix := uniquePrefix(t)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer admin.Close()
-	// A user that may use every key but only the channels of topic "ok"
-	// and its probes: subscribing any other topic is refused by Redis.
+	// A user that may use every key but only the channels of topic "ok",
+	// its probes and controls: subscribing any other topic is refused by
+	// Redis.
 	err := admin.Do(ctxFor(t), "ACL", "SETUSER", "herald", "on", ">pw", "~*", "+@all", "resetchannels",
-		"&"+prefix+"m.ok", "&"+prefix+"probe.*").Err()
+		"&"+prefix+"m.ok", "&"+prefix+"probe.*", "&"+prefix+"control").Err()
 	if err != nil {
 		t.Fatalf("ACL SETUSER: %v", err)
 	}

@@ -1,0 +1,316 @@
+package redis
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// reapBatch is how many entries one run of the reap script removes, and
+// how many topics one SSCAN of a dead life's topic set returns: a dead
+// node with many entries is cleaned up in steps that each hold Redis
+// briefly.
+const reapBatch = 256
+
+// lapsedBatch bounds the dead lives one check looks at.
+const lapsedBatch = 16
+
+// parallelCalls bounds the presence calls the node sends at once when it
+// removes or adds many entries (Close, a reclaim): the pipelines share
+// their round trips.
+const parallelCalls = 16
+
+// keepPresence keeps the node's life registered, and cleans up after dead
+// nodes, every third of the lapse, until ctx ends. A heartbeat every
+// third of the lapse lets two in a row fail before the others take the
+// node for dead; a dead node's entries are gone at most the lapse and a
+// third after its last heartbeat (20 s by default), plus the time to
+// remove them.
+func (e *Engine) keepPresence(ctx context.Context) {
+	defer e.wg.Done()
+	tick := time.NewTicker(e.cfg.PresenceLapse / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if e.pres.dead.Load() {
+			continue
+		}
+		e.tendPresence(ctx)
+	}
+}
+
+// tendPresence is one round of keepPresence.
+func (e *Engine) tendPresence(ctx context.Context) {
+	if lapsed, err := e.heartbeat(ctx); err != nil {
+		e.log.Debug("presence heartbeat failed", zap.Error(err))
+	} else if lapsed {
+		e.reclaim(ctx)
+	}
+	e.retryRemovals(ctx)
+	e.reapLapsed(ctx)
+	e.unindexIdle(ctx)
+}
+
+// registerLife sends the life's first heartbeat unless it reached Redis
+// already, so that no entry is added under a life nobody would clean up
+// after.
+func (e *Engine) registerLife(ctx context.Context) error {
+	e.pres.regMu.Lock()
+	registered := e.pres.registered
+	e.pres.regMu.Unlock()
+	if registered {
+		return nil
+	}
+	_, err := e.heartbeat(ctx)
+	return err
+}
+
+// heartbeat registers the life until the lapse from now, and reports
+// whether it had lapsed meanwhile (a node paused, or cut off from Redis,
+// for longer than the lapse): the others may have removed its entries.
+func (e *Engine) heartbeat(ctx context.Context) (lapsed bool, err error) {
+	e.pres.regMu.Lock()
+	defer e.pres.regMu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	reply, err := heartbeatScript.Run(hctx, e.rdb, []string{e.keys.presNodes()},
+		e.pres.currentLife(), e.cfg.PresenceLapse.Milliseconds()).Text()
+	if err != nil {
+		return false, err
+	}
+	if reply == "0" && e.pres.registered {
+		e.pres.lapsed = true
+	}
+	e.pres.registered = true
+	return e.pres.lapsed, nil
+}
+
+// reclaim adds the node's entries again under a new life after its
+// heartbeat lapsed: the entries the others removed (and sent leaves for)
+// come back with joins, the others are taken over from the old life, so
+// that cleaning up after it removes none of them. A reclaim that fails is
+// tried again at the next round, with another life.
+func (e *Engine) reclaim(ctx context.Context) {
+	e.pres.gate.Lock()
+	defer e.pres.gate.Unlock()
+	if e.pres.closing {
+		return
+	}
+	old := e.pres.currentLife()
+	life := e.pres.renew()
+	e.pres.regMu.Lock()
+	e.pres.registered = false
+	e.pres.regMu.Unlock()
+	e.log.Warn("presence heartbeat had lapsed; adding this node's entries again", zap.String("old_life", old), zap.String("life", life))
+	if err := e.registerLife(ctx); err != nil {
+		e.log.Warn("cannot reclaim presence now", zap.Error(err))
+		return
+	}
+	entries, _ := e.pres.snapshot()
+	topics := make(map[string]bool)
+	for _, p := range entries {
+		if !topics[p.Topic] {
+			topics[p.Topic] = true
+			tctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+			err := e.rdb.SAdd(tctx, e.keys.presTopics(life), p.Topic).Err()
+			cancel()
+			if err != nil {
+				e.log.Warn("cannot reclaim presence now", zap.Error(err))
+				return
+			}
+			e.pres.indexed(life, p.Topic)
+		}
+	}
+	failed := e.forEachEntry(ctx, entries, func(ctx context.Context, p broker.PresenceEntry) error {
+		_, err := e.runAdd(ctx, p, life)
+		return err
+	})
+	if failed > 0 {
+		e.log.Warn("cannot reclaim presence now", zap.Int("failed", failed))
+		return
+	}
+	e.pres.regMu.Lock()
+	e.pres.lapsed = false
+	e.pres.regMu.Unlock()
+}
+
+// forEachEntry runs fn on every entry, up to parallelCalls at once, each
+// within the timeout, and returns how many failed.
+func (e *Engine) forEachEntry(ctx context.Context, entries []broker.PresenceEntry, fn func(context.Context, broker.PresenceEntry) error) int {
+	var mu sync.Mutex
+	failed := 0
+	work := make(chan broker.PresenceEntry)
+	var wg sync.WaitGroup
+	for range min(parallelCalls, len(entries)) {
+		wg.Go(func() {
+			for p := range work {
+				cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+				err := fn(cctx, p)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, p := range entries {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	return failed
+}
+
+// retryRemovals sends again the removals Redis did not take.
+func (e *Engine) retryRemovals(ctx context.Context) {
+	if _, retry := e.pres.snapshot(); len(retry) == 0 {
+		return
+	}
+	e.pres.gate.Lock() // no add of the same entry in between
+	defer e.pres.gate.Unlock()
+	_, retry := e.pres.snapshot()
+	life := e.pres.currentLife()
+	e.forEachEntry(ctx, retry, func(ctx context.Context, p broker.PresenceEntry) error {
+		err := e.runRemove(ctx, p, life)
+		if err == nil {
+			e.pres.removed(p)
+		}
+		return err
+	})
+}
+
+// reapLapsed cleans up after the lives whose heartbeat lapsed, each by
+// the one node that takes its lock.
+func (e *Engine) reapLapsed(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	lives, err := lapsedScript.Run(lctx, e.rdb, []string{e.keys.presNodes()}, lapsedBatch).StringSlice()
+	cancel()
+	if err != nil {
+		e.log.Debug("cannot look for dead nodes now", zap.Error(err))
+		return
+	}
+	for _, life := range lives {
+		if err := e.reap(ctx, life); err != nil {
+			e.log.Warn("cannot clean up after a dead node now", zap.String("life", life), zap.Error(err))
+		}
+	}
+}
+
+// reap removes the entries of a dead life, publishing their leaves, then
+// forgets the life, unless another node holds its lock.
+func (e *Engine) reap(ctx context.Context, life string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.PresenceLapse+e.cfg.Timeout)
+	defer cancel()
+	lock := e.keys.presReaper(life)
+	ok, err := e.rdb.SetNX(ctx, lock, e.pres.currentLife(), e.cfg.PresenceLapse).Result()
+	if err != nil || !ok {
+		return err
+	}
+	defer e.rdb.Del(context.WithoutCancel(ctx), lock)
+	set := e.keys.presTopics(life)
+	removed := 0
+	for cursor := uint64(0); ; {
+		var topics []string
+		topics, cursor, err = e.rdb.SScan(ctx, set, cursor, "", reapBatch).Result()
+		if err != nil {
+			return err
+		}
+		for _, t := range topics {
+			n, err := e.reapTopic(ctx, t, life)
+			removed += n
+			if err != nil {
+				return err
+			}
+		}
+		if cursor == 0 {
+			break
+		}
+	}
+	if err := e.rdb.Del(ctx, set).Err(); err != nil {
+		return err
+	}
+	if err := e.rdb.ZRem(ctx, e.keys.presNodes(), life).Err(); err != nil {
+		return err
+	}
+	e.log.Info("cleaned up presence after a dead node", zap.String("life", life), zap.Int("sessions_looked_at", removed))
+	return nil
+}
+
+// reapTopic runs the reap script on topic until the dead life owns no
+// session there, and returns how many batches it ran.
+func (e *Engine) reapTopic(ctx context.Context, topic, life string) (int, error) {
+	if broker.CheckTopic(topic) != nil {
+		return 0, nil // not ours to touch
+	}
+	classic, sharded := e.presenceChannels(topic)
+	for runs := 1; ; runs++ {
+		left, err := e.pubs.run(ctx, e.rdb, reapPresenceScript, e.presKeys(topic, life),
+			life, reapBatch, classic, sharded, topic)
+		if err != nil || left == "0" {
+			return runs, err
+		}
+	}
+}
+
+// unindexIdle takes out of the life's topic set the topics where the node
+// has no entry any more, once they outnumber the others.
+func (e *Engine) unindexIdle(ctx context.Context) {
+	if _, idle := e.pres.idleTopics(); len(idle) == 0 {
+		return
+	}
+	e.pres.gate.Lock() // no add to one of them in between
+	defer e.pres.gate.Unlock()
+	life, idle := e.pres.idleTopics()
+	for len(idle) > 0 {
+		n := min(len(idle), reapBatch)
+		members := make([]any, n)
+		for i, t := range idle[:n] {
+			members[i] = t
+		}
+		uctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		err := e.rdb.SRem(uctx, e.keys.presTopics(life), members...).Err()
+		cancel()
+		if err != nil {
+			return
+		}
+		e.pres.unindex(life, idle[:n])
+		idle = idle[n:]
+	}
+}
+
+// leaveAll removes the node's entries as it closes, so that their leaves
+// go at once rather than after the lapse, and refuses presence calls from
+// then on. What it cannot remove before ctx ends is left to the others,
+// after the lapse.
+func (e *Engine) leaveAll(ctx context.Context) {
+	e.pres.gate.Lock()
+	defer e.pres.gate.Unlock()
+	if e.pres.closing || e.pres.dead.Load() {
+		return
+	}
+	e.pres.closing = true
+	entries, retry := e.pres.snapshot()
+	life := e.pres.currentLife()
+	failed := e.forEachEntry(ctx, append(entries, retry...), func(ctx context.Context, p broker.PresenceEntry) error {
+		return e.runRemove(ctx, p, life)
+	})
+	if failed > 0 {
+		e.log.Warn("presence entries left for the other nodes to remove", zap.Int("count", failed))
+		return
+	}
+	// Nothing of this life is left: forget it now rather than at the lapse.
+	dctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	_ = e.rdb.Del(dctx, e.keys.presTopics(life)).Err()
+	_ = e.rdb.ZRem(dctx, e.keys.presNodes(), life).Err()
+}

@@ -1,0 +1,219 @@
+package redis_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// testLapse is the presence lapse of the tests that kill a node: short,
+// so that they finish soon; it is not asserted.
+const testLapse = 600 * time.Millisecond
+
+// presenceCluster builds n engines of one cluster on the Redis at url.
+func presenceCluster(t *testing.T, url string, n int, lapse time.Duration) ([]*redis.Engine, []*recorder) {
+	t.Helper()
+	cfg := redis.Config{Prefix: uniquePrefix(t), PresenceLapse: lapse}
+	es, rs := make([]*redis.Engine, n), make([]*recorder, n)
+	for i := range es {
+		cfg.NodeID = fmt.Sprintf("node%d", i)
+		es[i], rs[i] = newEngine(t, url, cfg), newRecorder()
+		es[i].Attach(rs[i])
+	}
+	return es, rs
+}
+
+func mustAdd(t *testing.T, e *redis.Engine, p broker.PresenceEntry) {
+	t.Helper()
+	if err := e.AddPresence(ctxFor(t), p); err != nil {
+		t.Fatalf("AddPresence(%+v): %v", p, err)
+	}
+}
+
+func mustPresence(t *testing.T, e *redis.Engine, topic string) broker.PresenceState {
+	t.Helper()
+	st, err := e.Presence(ctxFor(t), topic)
+	if err != nil {
+		t.Fatalf("Presence(%q): %v", topic, err)
+	}
+	return st
+}
+
+// kinds describes changes as "+user" for a join and "-user" for a leave.
+func kinds(cs []broker.PresenceChange) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = "-" + c.User
+		if c.Join {
+			out[i] = "+" + c.User
+		}
+	}
+	return out
+}
+
+// waitChanges waits until r got want (as kinds gives them) for topic.
+func waitChanges(t *testing.T, r *recorder, topic string, want ...string) {
+	t.Helper()
+	if !eventually(func() bool { return len(r.presenceChanges(topic)) >= len(want) }) {
+		t.Fatalf("changes of %q: %v, want %v", topic, kinds(r.presenceChanges(topic)), want)
+	}
+	if got := kinds(r.presenceChanges(topic)); !slices.Equal(got, want) {
+		t.Fatalf("changes of %q: %v, want %v", topic, got, want)
+	}
+}
+
+// A node that dies without removing its entries: another node removes
+// them once its heartbeat lapsed, sends the leaves of the users it alone
+// had, keeps the users it shared, and leaves nothing of it in Redis.
+func TestDeadNodesPresenceIsRemovedByAnother(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	es, rs := presenceCluster(t, srv.URL(), 2, testLapse)
+	dying, survivor := es[0], es[1]
+	const topic = "room.dead"
+	mustSubscribe(t, survivor, topic)
+	mustAdd(t, dying, broker.PresenceEntry{Topic: topic, Session: "s1", User: "shared"})
+	mustAdd(t, dying, broker.PresenceEntry{Topic: topic, Session: "s2", User: "alone"})
+	mustAdd(t, dying, broker.PresenceEntry{Topic: topic, Session: "s3", User: "alone"})
+	mustAdd(t, dying, broker.PresenceEntry{Topic: topic, Session: "s4"})
+	mustAdd(t, survivor, broker.PresenceEntry{Topic: topic, Session: "s5", User: "shared"})
+	waitChanges(t, rs[1], topic, "+shared", "+alone")
+	life := redis.PresenceLife(dying)
+
+	redis.Die(dying)
+	waitChanges(t, rs[1], topic, "+shared", "+alone", "-alone")
+	if c := rs[1].presenceChanges(topic)[2]; c.Session != "s2" && c.Session != "s3" {
+		t.Errorf("the leave names session %q, not one of the dead node's", c.Session)
+	}
+	st := mustPresence(t, survivor, topic)
+	if st.Sessions != 1 || len(st.Members) != 1 || st.Members[0].User != "shared" || st.Members[0].Sessions != 1 {
+		t.Errorf("presence after the death: %+v, want the survivor's session alone", st)
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	topicKeys, lifeKeys := redis.PresenceKeys(dying, topic, life)
+	if !eventually(func() bool { // the reaper deletes its lock last
+		n, err := admin.Exists(ctxFor(t), append(topicKeys[3:], lifeKeys...)...).Result()
+		return err == nil && n == 0
+	}) {
+		t.Errorf("keys of the dead life are left in Redis")
+	}
+	if _, err := admin.ZScore(ctxFor(t), redis.PresenceNodes(dying), life).Result(); err != goredis.Nil {
+		t.Errorf("the dead life is still registered: %v", err)
+	}
+}
+
+// A clean Close removes the node's entries at once, with their leaves,
+// long before its heartbeat would lapse.
+func TestCloseRemovesTheNodesPresence(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	es, rs := presenceCluster(t, srv.URL(), 2, time.Hour)
+	const topic = "room.close"
+	mustSubscribe(t, es[1], topic)
+	mustAdd(t, es[0], broker.PresenceEntry{Topic: topic, Session: "s1", User: "u"})
+	mustAdd(t, es[0], broker.PresenceEntry{Topic: topic, Session: "s2"})
+	waitChanges(t, rs[1], topic, "+u")
+	if err := es[0].Close(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitChanges(t, rs[1], topic, "+u", "-u")
+	if st := mustPresence(t, es[1], topic); st.Sessions != 0 || len(st.Members) != 0 {
+		t.Errorf("presence after Close: %+v, want none", st)
+	}
+	if err := es[0].AddPresence(ctxFor(t), broker.PresenceEntry{Topic: topic, Session: "s3"}); broker.CodeOf(err) != broker.CodeUnavailable {
+		t.Errorf("AddPresence after Close: %v, want unavailable", err)
+	}
+}
+
+// A node whose heartbeat lapsed while it lived (a long pause) had its
+// entries removed by the others; when it beats again it adds them back,
+// with joins, under a new life that the cleanup of the old one spares.
+func TestLapsedNodeAddsItsPresenceBack(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	es, rs := presenceCluster(t, srv.URL(), 2, testLapse)
+	const topic = "room.lapse"
+	mustSubscribe(t, es[1], topic)
+	mustAdd(t, es[0], broker.PresenceEntry{Topic: topic, Session: "s1", User: "u", Info: []byte(`{"n":1}`)})
+	waitChanges(t, rs[1], topic, "+u")
+	old := redis.PresenceLife(es[0])
+
+	redis.Die(es[0])
+	waitChanges(t, rs[1], topic, "+u", "-u")
+	redis.Revive(es[0])
+	waitChanges(t, rs[1], topic, "+u", "-u", "+u")
+	if redis.PresenceLife(es[0]) == old {
+		t.Error("the node added its entries back under the life that lapsed")
+	}
+	st := mustPresence(t, es[1], topic)
+	if st.Sessions != 1 || len(st.Members) != 1 || string(st.Members[0].Info) != `{"n":1}` {
+		t.Errorf("presence after the node came back: %+v", st)
+	}
+	// Removing goes on as usual under the new life.
+	if err := es[0].RemovePresence(ctxFor(t), broker.PresenceEntry{Topic: topic, Session: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitChanges(t, rs[1], topic, "+u", "-u", "+u", "-u")
+}
+
+// Presence keys of a topic share its slot; a presence call on Cluster
+// would fail with CROSSSLOT otherwise, which the contract run on Cluster
+// also shows.
+func TestPresenceKeysInTopicSlot(t *testing.T) {
+	e := newEngine(t, redistest.Start(t).URL(), redis.Config{})
+	for _, topic := range []string{"news", "chat.room-7", "user:42.inbox"} {
+		keys, _ := redis.PresenceKeys(e, topic, "life")
+		for _, k := range keys {
+			if tag := hashTag(k); tag != topic {
+				t.Errorf("presence key %q has hash tag %q, want %q", k, tag, topic)
+			}
+		}
+	}
+}
+
+// hashTag is Redis Cluster's hash tag of key: what lies between its first
+// '{' and the next '}', when not empty.
+func hashTag(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '{' {
+			for j := i + 1; j < len(key); j++ {
+				if key[j] == '}' {
+					if j > i+1 {
+						return key[i+1 : j]
+					}
+					return key
+				}
+			}
+			return key
+		}
+	}
+	return key
+}
+
+// The presence script keeps the delivery positions: joins and leaves on a
+// topic's channel between its messages are neither messages nor gaps.
+func TestChangesDoNotDisturbDelivery(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	es, rs := presenceCluster(t, srv.URL(), 2, time.Minute)
+	const topic = "room.mixed"
+	mustSubscribe(t, es[1], topic)
+	for i := range 5 {
+		mustPublish(t, es[0], request(topic))
+		mustAdd(t, es[0], broker.PresenceEntry{Topic: topic, Session: fmt.Sprint("s", i), User: fmt.Sprint("u", i)})
+	}
+	wantSeqs(t, "messages", rs[1].waitFor(t, topic, 5), 1, 5)
+	rs[1].checkBreaches(t)
+	if gaps := rs[1].gaps(topic); len(gaps) > 0 {
+		t.Errorf("gaps %v, though nothing was lost", gaps)
+	}
+	waitChanges(t, rs[1], topic, "+u0", "+u1", "+u2", "+u3", "+u4")
+}
