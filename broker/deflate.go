@@ -23,8 +23,9 @@ const deflateLevel = flate.BestSpeed
 var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
 
 // deflater is a compressor and its output buffer, pooled: a flate.Writer
-// is some hundred kilobytes, too much to build per message or keep per
-// connection.
+// is over a megabyte (its hash tables), too much to build per message or
+// keep per connection. The pool keeps one per busy P; one left unused
+// through two collections is dropped.
 type deflater struct {
 	w   *flate.Writer
 	out []byte // what w wrote since the last reset; reused

@@ -93,9 +93,24 @@ func TestRealNode(t *testing.T) {
 		t.Errorf("recovery reported failed %s times, want none", n)
 	}
 
+	// Chromium offers permessage-deflate by itself: a large message comes
+	// compressed and arrives intact, and so does the page's own large
+	// publish, which Chromium may send compressed.
+	if ext := p.value(`h._ws.extensions`); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("the browser's socket negotiated %q, want permessage-deflate", ext)
+	}
+	big := `{"text":"` + strings.Repeat("ünïcödé and plenty of repetition ", 300) + `"}`
+	p.run(`window.bigs = []; h.subscribe('big', (m) => bigs.push(JSON.stringify(m.data))).ready`)
+	publishHTTP(t, base, `{"topic":"big","data":`+big+`}`)
+	p.run(`void h.publish('big', ` + big + `)`)
+	p.wait(`bigs.length === 2`)
+	if got := p.value(`bigs[0] === bigs[1] && bigs[0]`); got != big {
+		t.Errorf("the large messages arrived as %.80q..., want %.80q...", got, big)
+	}
+
 	// The dashboard sees the tail's connection and the client's.
 	p.wait(`document.getElementById('stat-connections').textContent === '2'`)
-	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent).sort().join() === 'chat.>,news'`)
+	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent).sort().join() === 'big,chat.>,news'`)
 	keepScreenshot(t, p)
 	p.checkNoProblems()
 }
