@@ -260,3 +260,17 @@ func TestDefaultNodeIDDiffers(t *testing.T) {
 		t.Fatalf("node ids %q and %q", a, b)
 	}
 }
+
+// HERALD_COMPRESS_MIN_BYTES=0 turns compression off, which the node
+// takes as a negative size; any other value is the threshold itself.
+func TestCompressMinBytesReachesTheNode(t *testing.T) {
+	for value, want := range map[string]int{"0": -1, "256": 256, "1": 1} {
+		cfg, err := parseConfig([]string{"--compress-min-bytes=" + value}, envOf(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := nodeConfig(cfg, guards{}).CompressMinBytes; got != want {
+			t.Errorf("%s: the node is given %d, want %d", value, got, want)
+		}
+	}
+}
