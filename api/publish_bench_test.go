@@ -53,6 +53,9 @@ func BenchmarkPublishHTTP(b *testing.B) {
 				b.Run("batch10", func(b *testing.B) {
 					benchPost(b, base, "/api/batch", batchBody("bench.batch", 10))
 				})
+				b.Run("publish-parallel", func(b *testing.B) { // a connection per goroutine, one topic
+					benchPostParallel(b, base, "/api/publish", `{"topic":"bench.one","data":`+benchData+`}`)
+				})
 			})
 		}
 	}
@@ -93,10 +96,7 @@ func batchBody(topic string, n int) string {
 // that each answer is 200.
 func benchPost(b *testing.B, addr, path, body string) {
 	c := dialBench(b, addr)
-	req := []byte("POST " + path + " HTTP/1.1\r\nHost: " + addr +
-		"\r\nAuthorization: Bearer " + benchKey +
-		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) +
-		"\r\n\r\n" + body)
+	req := postRequest(addr, path, body)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
@@ -107,6 +107,35 @@ func benchPost(b *testing.B, addr, path, body string) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchPostParallel is benchPost from 2*GOMAXPROCS connections at once.
+func benchPostParallel(b *testing.B, addr, path, body string) {
+	req := postRequest(addr, path, body)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.SetParallelism(2)
+	b.RunParallel(func(pb *testing.PB) {
+		c := dialBench(b, addr)
+		for pb.Next() {
+			if _, err := c.conn.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := c.readOK(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// postRequest is a whole POST request with body and the API key.
+func postRequest(addr, path, body string) []byte {
+	return []byte("POST " + path + " HTTP/1.1\r\nHost: " + addr +
+		"\r\nAuthorization: Bearer " + benchKey +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) +
+		"\r\n\r\n" + body)
 }
 
 // benchConn is a keep-alive HTTP/1.1 connection whose replies are read
