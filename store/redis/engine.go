@@ -52,6 +52,9 @@ type Engine struct {
 	refused lastRefusal // when Redis last refused a publish, for Ready
 	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
 	pres    presenceLocal
+	// The publish script's arguments from cfg, converted to interfaces
+	// once: a number over 255 allocated each time it was, on every publish.
+	historySize, historyTTL, idempotencyTTL any
 
 	runCtx    context.Context // ends with Close: the receive loops' context
 	stop      context.CancelFunc
@@ -89,6 +92,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		shards:       newShards(rdb),
 		patterns:     newPatternGate(),
 		pres:         newPresenceLocal(),
+
+		historySize:    cfg.HistorySize,
+		historyTTL:     cfg.HistoryTTL.Milliseconds(),
+		idempotencyTTL: cfg.IdempotencyTTL.Milliseconds(),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
@@ -172,8 +179,7 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	}
 	classic, sharded := e.channels(t)
 	reply, err := e.pubs.run(ctx, rdb, publishScript, ks,
-		newEpoch(), req.ID, req.Time, req.Data, e.cfg.HistorySize,
-		e.cfg.HistoryTTL.Milliseconds(), e.cfg.IdempotencyTTL.Milliseconds(),
+		newEpoch(), req.ID, req.Time, req.Data, e.historySize, e.historyTTL, e.idempotencyTTL,
 		classic, t, sharded)
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)

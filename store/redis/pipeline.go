@@ -96,12 +96,19 @@ func (p *pipelines) run(ctx context.Context, c scriptClient, script *goredis.Scr
 	// before batching.
 	p.count(1)
 	cmd := script.EvalSha(ctx, c, keys, args...)
-	if goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // see sender.send
+	if noScript(cmd.Err()) { // see sender.send
 		p.count(1)
 		cmd = script.Eval(ctx, c, keys, args...)
 	}
 	p.handOff(b, s)
 	return cmd.Text()
+}
+
+// noScript reports whether err is Redis's answer to a script it does not
+// have cached. goredis.HasErrorPrefix allocates even for a nil error, and
+// nearly every call has none.
+func noScript(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 // count counts a round trip of calls.
@@ -325,7 +332,7 @@ func (s *sender) send(p *pipelines, batch []*scriptCall) {
 	s.exec(ctx, p, len(batch))
 	resend := s.resend[:0]
 	for _, c := range batch {
-		if goredis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+		if noScript(c.cmd.Err()) {
 			c.cmd = c.script.Eval(ctx, s.pipe, c.keys, c.args...)
 			resend = append(resend, c)
 			continue
