@@ -66,7 +66,7 @@
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
 //	<prefix>patterns              on Cluster, a name while some node holds a
 //	                              pattern (see patterns.go)
-//	<prefix>{<topic>}:pres, :users, :uinfo, :own:<life>
+//	<prefix>{<topic>}:pres, :users, :own:<life>
 //	                              the topic's presence (see presence.go)
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta

@@ -76,7 +76,6 @@ func escapeGlob(s string) string {
 // The keys of a topic's presence, in the topic's slot (see presence.go).
 func (k keys) presEntries(topic string) string { return k.prefix + "{" + topic + "}:pres" }
 func (k keys) presUsers(topic string) string   { return k.prefix + "{" + topic + "}:users" }
-func (k keys) presInfo(topic string) string    { return k.prefix + "{" + topic + "}:uinfo" }
 
 // presOwned is the set of the sessions of topic that the node life owns.
 func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }

@@ -12,8 +12,7 @@ import (
 // Presence lives in Redis, per topic, in the topic's slot:
 //
 //	<prefix>{<topic>}:pres          hash: session → "<owner life>\n<user>"
-//	<prefix>{<topic>}:users         hash: user → its sessions on the topic
-//	<prefix>{<topic>}:uinfo         hash: user → the info its join carried
+//	<prefix>{<topic>}:users         hash: user → "<its sessions>\n<the info its join carried>"
 //	<prefix>{<topic>}:own:<life>    set: the sessions a node life added
 //
 // A script adds or removes an entry and its count in one atomic step, and
@@ -42,7 +41,7 @@ import (
 
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {
-	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presInfo(topic), e.keys.presOwned(topic, life)}
+	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life)}
 }
 
 // presenceChannels names where topic's joins and leaves go: where its
@@ -144,7 +143,7 @@ func (e *Engine) Presence(ctx context.Context, topic string) (broker.PresenceSta
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	v, err := readPresenceScript.Run(ctx, e.rdb,
-		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presInfo(topic)}).Result()
+		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic)}).Result()
 	if err != nil {
 		return broker.PresenceState{}, e.fail("presence", err)
 	}

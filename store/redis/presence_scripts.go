@@ -12,15 +12,17 @@ import (
 
 // presenceLua is what the presence scripts share. An entry is stored as
 // "<owner life>\n<user>" under its session in the topic's pres hash; users
-// counts each named user's sessions, uinfo keeps the info its join
-// carried. A join or leave is published on the topic's channels as
-// "\n" followed by 'j' or 'l' and the netstrings "<len>:<bytes>" of topic,
-// user, session and info: a message payload starts with its topic, never
-// empty, so a change is never taken for a message (see parseChange).
+// holds "<sessions>\n<info>" under each named user: its sessions on the
+// topic and the info its join carried, in one field so that a read of the
+// topic is one HGETALL. A join or leave is published on the topic's
+// channels as "\n" followed by 'j' or 'l' and the netstrings
+// "<len>:<bytes>" of topic, user, session and info: a message payload
+// starts with its topic, never empty, so a change is never taken for a
+// message (see parseChange).
 //
-// remove(pres, users, uinfo, session, owner, classic, sharded, topic)
-// removes session's entry when owner is "" or owns it, and publishes the
-// leave of its user's last session.
+// remove(pres, users, session, owner, classic, sharded, topic) removes
+// session's entry when owner is "" or owns it, and publishes the leave of
+// its user's last session.
 const presenceLua = `
 local function ns(s) return #s .. ':' .. s end
 local function announce(classic, sharded, kind, topic, user, session, info)
@@ -28,16 +30,22 @@ local function announce(classic, sharded, kind, topic, user, session, info)
   if sharded ~= '' then redis.call('SPUBLISH', sharded, payload) end
   if classic ~= '' then redis.call('PUBLISH', classic, payload) end
 end
-local function remove(pres, users, uinfo, session, owner, classic, sharded, topic)
+local function remove(pres, users, session, owner, classic, sharded, topic)
   local cur = redis.call('HGET', pres, session)
   if not cur then return false end
   local nl = string.find(cur, '\n', 1, true)
   if owner ~= '' and string.sub(cur, 1, nl - 1) ~= owner then return false end
   local user = string.sub(cur, nl + 1)
   redis.call('HDEL', pres, session)
-  if user ~= '' and redis.call('HINCRBY', users, user, -1) <= 0 then
+  if user == '' then return true end
+  local member = redis.call('HGET', users, user)
+  if not member then return true end
+  nl = string.find(member, '\n', 1, true)
+  local n = tonumber(string.sub(member, 1, nl - 1)) - 1
+  if n > 0 then
+    redis.call('HSET', users, user, n .. string.sub(member, nl))
+  else
     redis.call('HDEL', users, user)
-    redis.call('HDEL', uinfo, user)
     announce(classic, sharded, 'l', topic, user, session, '')
   end
   return true
@@ -48,23 +56,28 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
-// KEYS: pres, users, uinfo, owned (this life's). ARGV: session, life,
-// user, info, classic channel, sharded channel, topic. Returns "1" when it
-// added the entry, "0" when the session had one.
+// KEYS: pres, users, owned (this life's). ARGV: session, life, user, info,
+// classic channel, sharded channel, topic. Returns "1" when it added the
+// entry, "0" when the session had one.
 var addPresenceScript = goredis.NewScript(presenceLua + `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local nl = string.find(cur, '\n', 1, true)
   if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
-    redis.call('SADD', KEYS[4], ARGV[1])
+    redis.call('SADD', KEYS[3], ARGV[1])
   end
   return '0'
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
-redis.call('SADD', KEYS[4], ARGV[1])
-if ARGV[3] ~= '' and redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then
-  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[1])
+if ARGV[3] == '' then return '1' end
+local member = redis.call('HGET', KEYS[2], ARGV[3])
+if member then
+  local nl = string.find(member, '\n', 1, true)
+  redis.call('HSET', KEYS[2], ARGV[3], (tonumber(string.sub(member, 1, nl - 1)) + 1) .. string.sub(member, nl))
+else
+  redis.call('HSET', KEYS[2], ARGV[3], '1\n' .. ARGV[4])
   announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4])
 end
 return '1'
@@ -72,11 +85,11 @@ return '1'
 
 // removePresenceScript removes a session's entry, whoever owns it.
 //
-// KEYS: pres, users, uinfo, owned (this life's). ARGV: session, classic
-// channel, sharded channel, topic. Returns "1" when there was an entry.
+// KEYS: pres, users, owned (this life's). ARGV: session, classic channel,
+// sharded channel, topic. Returns "1" when there was an entry.
 var removePresenceScript = goredis.NewScript(presenceLua + `
-redis.call('SREM', KEYS[4], ARGV[1])
-if remove(KEYS[1], KEYS[2], KEYS[3], ARGV[1], '', ARGV[2], ARGV[3], ARGV[4]) then return '1' end
+redis.call('SREM', KEYS[3], ARGV[1])
+if remove(KEYS[1], KEYS[2], ARGV[1], '', ARGV[2], ARGV[3], ARGV[4]) then return '1' end
 return '0'
 `)
 
@@ -84,23 +97,22 @@ return '0'
 // owned on a topic, publishing the leaves. An entry another life took over
 // since stays.
 //
-// KEYS: pres, users, uinfo, owned (the dead life's). ARGV: dead life,
-// batch, classic channel, sharded channel, topic. Returns how many of the
-// dead life's sessions are left to look at.
+// KEYS: pres, users, owned (the dead life's). ARGV: dead life, batch,
+// classic channel, sharded channel, topic. Returns how many of the dead
+// life's sessions are left to look at.
 var reapPresenceScript = goredis.NewScript(presenceLua + `
-local sessions = redis.call('SPOP', KEYS[4], tonumber(ARGV[2]))
+local sessions = redis.call('SPOP', KEYS[3], tonumber(ARGV[2]))
 for _, s in ipairs(sessions) do
-  remove(KEYS[1], KEYS[2], KEYS[3], s, ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+  remove(KEYS[1], KEYS[2], s, ARGV[1], ARGV[3], ARGV[4], ARGV[5])
 end
-return tostring(redis.call('SCARD', KEYS[4]))
+return tostring(redis.call('SCARD', KEYS[3]))
 `)
 
 // readPresenceScript returns a topic's presence in one atomic read.
 //
-// KEYS: pres, users, uinfo. Returns {sessions, users as HGETALL gives
-// them, infos as HGETALL gives them}.
+// KEYS: pres, users. Returns {sessions, users as HGETALL gives them}.
 var readPresenceScript = goredis.NewScript(`
-return {redis.call('HLEN', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+return {redis.call('HLEN', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 `)
 
 // heartbeatScript keeps a node life registered until Redis's clock passes
@@ -132,29 +144,24 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonu
 func parsePresence(v any) (broker.PresenceState, error) {
 	st := broker.PresenceState{Members: []broker.Member{}}
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 3 {
+	if !ok || len(reply) != 2 {
 		return st, fmt.Errorf("herald/redis: presence reply %v is malformed", v)
 	}
 	sessions, _ := reply[0].(int64)
 	st.Sessions = int(sessions)
 	users, _ := reply[1].([]any)
-	infos, _ := reply[2].([]any)
-	info := make(map[string]string, len(infos)/2)
-	for i := 0; i+1 < len(infos); i += 2 {
-		u, _ := infos[i].(string)
-		info[u], _ = infos[i+1].(string)
-	}
 	st.Members = make([]broker.Member, 0, len(users)/2)
 	for i := 0; i+1 < len(users); i += 2 {
 		u, _ := users[i].(string)
-		text, _ := users[i+1].(string)
-		n, err := strconv.Atoi(text)
+		field, _ := users[i+1].(string)
+		count, info, _ := strings.Cut(field, "\n")
+		n, err := strconv.Atoi(count)
 		if err != nil {
-			return st, fmt.Errorf("herald/redis: presence of %q: session count %q: %w", u, text, err)
+			return st, fmt.Errorf("herald/redis: presence of %q: session count %q: %w", u, count, err)
 		}
 		m := broker.Member{User: u, Sessions: n}
-		if s := info[u]; s != "" {
-			m.Info = []byte(s)
+		if info != "" {
+			m.Info = []byte(info)
 		}
 		st.Members = append(st.Members, m)
 	}

@@ -100,7 +100,7 @@ func TestDeadNodesPresenceIsRemovedByAnother(t *testing.T) {
 	defer admin.Close()
 	topicKeys, lifeKeys := redis.PresenceKeys(dying, topic, life)
 	if !eventually(func() bool { // the reaper deletes its lock last
-		n, err := admin.Exists(ctxFor(t), append(topicKeys[3:], lifeKeys...)...).Result()
+		n, err := admin.Exists(ctxFor(t), append(topicKeys[2:], lifeKeys...)...).Result()
 		return err == nil && n == 0
 	}) {
 		t.Errorf("keys of the dead life are left in Redis")
