@@ -61,6 +61,10 @@ type Config struct {
 	// Subscribe is the subscribe hook: subscriptions it asks about wait
 	// for its yes. Nil: none.
 	Subscribe SubscribeAuthorizer
+	// PresenceTopics are the patterns of the topics that keep presence
+	// (HERALD_PRESENCE_TOPICS, docs/protocol.md section 8); each must be a
+	// valid pattern (ValidPattern). None: no topic keeps presence.
+	PresenceTopics []string
 }
 
 // TokenVerifier turns a client token into what it grants; api implements
@@ -101,6 +105,7 @@ type Broker struct {
 	refusals *zap.Logger // log's child named RefusalLogger (Session.refused)
 	idx      *index
 	remote   *remoteSubs
+	sessions *sessionIndex // every session, by id and by user, for controls
 	workers  workerGroup
 	ctx      context.Context // ends when Close gives up waiting
 	cancel   context.CancelFunc
@@ -134,6 +139,7 @@ func New(cfg Config, engine Engine) *Broker {
 		refusals: cfg.Logger.Named(RefusalLogger),
 		idx:      newIndex(),
 		remote:   newRemoteSubs(engine),
+		sessions: newSessionIndex(),
 		ctx:      ctx,
 		cancel:   cancel,
 		started:  time.Now(),

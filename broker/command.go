@@ -12,6 +12,7 @@ const (
 	cmdPublish     = "publish"
 	cmdPing        = "ping"
 	cmdRefresh     = "refresh"
+	cmdPresence    = "presence" // since 1.1 (section 8)
 )
 
 // command is one decoded client command. It owns its memory: nothing in it
@@ -25,6 +26,8 @@ type command struct {
 	Token string          `json:"token"`
 	// IdempotencyKey makes a WebSocket publish safe to retry, as over HTTP.
 	IdempotencyKey string `json:"idempotency_key"`
+	// Presence asks a subscribe for join and leave (section 8).
+	Presence bool `json:"presence"`
 
 	// wrong holds the fields whose value had the wrong type; only those the
 	// command's type defines make it a bad request (docs/protocol.md section 2:
@@ -38,6 +41,10 @@ type command struct {
 	// permsWaived: the subscribe hook accepted this subscribe, and its
 	// yes replaces the permissions' check.
 	permsWaived bool
+	// server: the subscribe is a backend's or the token's subs claim's,
+	// made whatever the permissions and announced with "server":true.
+	// Never set by decoding.
+	server bool
 }
 
 // size is what the command holds in memory while it waits in a queue.
@@ -55,19 +62,21 @@ const (
 	fieldData
 	fieldToken
 	fieldIdempotencyKey
+	fieldPresence
 )
 
 // fieldsOf is what each command type defines, and so checks the type of.
 var fieldsOf = map[string]fieldSet{
-	cmdSubscribe:   fieldID | fieldTopic | fieldSince,
+	cmdSubscribe:   fieldID | fieldTopic | fieldSince | fieldPresence,
 	cmdUnsubscribe: fieldID | fieldTopic,
 	cmdPublish:     fieldID | fieldTopic | fieldData | fieldIdempotencyKey,
 	cmdPing:        fieldID,
 	cmdRefresh:     fieldID | fieldToken,
+	cmdPresence:    fieldID | fieldTopic,
 }
 
 // fieldNames names the fields of a fieldSet, for error messages.
-var fieldNames = [...]string{"id", "topic", "since", "data", "token", "idempotency_key"}
+var fieldNames = [...]string{"id", "topic", "since", "data", "token", "idempotency_key", "presence"}
 
 // since is a resume position: every message after Seq in Epoch.
 type since struct {
@@ -139,6 +148,8 @@ func (c *command) parseField(s *jsonScanner, key []byte) (wrong fieldSet) {
 		return 0
 	case "since":
 		return fits(fieldSince, c.parseSince(s))
+	case "presence":
+		return fits(fieldPresence, s.boolInto(&c.Presence))
 	}
 	s.skipValue()
 	return 0
@@ -173,7 +184,7 @@ func (c *command) parseSince(s *jsonScanner) bool {
 // internType returns the command type constant equal to t, so that a
 // decoded type costs nothing to keep.
 func internType(t string) string {
-	for _, known := range [...]string{cmdPublish, cmdSubscribe, cmdUnsubscribe, cmdPing, cmdRefresh} {
+	for _, known := range [...]string{cmdPublish, cmdSubscribe, cmdUnsubscribe, cmdPing, cmdRefresh, cmdPresence} {
 		if t == known {
 			return known
 		}
@@ -212,6 +223,9 @@ func (c *command) check() *Error {
 		return nil
 	case cmdSubscribe, cmdUnsubscribe:
 		return c.checkTopic(patternError)
+	case cmdPresence:
+		return c.checkTopic(topicError) // a pattern is invalid_topic
+
 	case cmdPublish:
 		if err := c.checkTopic(topicError); err != nil {
 			return err

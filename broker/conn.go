@@ -51,6 +51,12 @@ type ClientInfo struct {
 	// caller chose it before connecting (the connect hook names it to the
 	// backend); empty or not a uuid: Connect makes one.
 	Session string
-	Info    []byte   // the info claim, a JSON object of at most MaxInfoBytes; nil: none
-	Subs    []string // topics the connection is subscribed to as it opens
+	// Info is the token's info claim: a JSON object of at most
+	// MaxInfoBytes, nil when none. It is the identity the connection's
+	// presence entries carry beside Subject (docs/protocol.md section 8).
+	Info []byte
+	// Subs are the topics or patterns the connection is subscribed to as
+	// it opens, whatever Perms says (the token's subs claim, section 9).
+	// CheckClient bounds them.
+	Subs []string
 }

@@ -21,6 +21,9 @@ const (
 	CodeRateLimited          Code = "rate_limited"
 	CodeUnavailable          Code = "unavailable"
 	CodeInternal             Code = "internal"
+	// CodePresenceOff: presence asked of a pattern or of a topic outside
+	// HERALD_PRESENCE_TOPICS (docs/protocol.md section 8, since 1.1).
+	CodePresenceOff Code = "presence_off"
 )
 
 // Error is a failure answered to the client: over WebSocket as an error

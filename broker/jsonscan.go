@@ -105,6 +105,21 @@ func (s *jsonScanner) stringInto(dst *string) bool {
 	return false
 }
 
+// boolInto reads the next value into dst and reports whether it is true
+// or false; a null leaves dst as it is.
+func (s *jsonScanner) boolInto(dst *bool) bool {
+	switch raw := s.skipValue(); raw[0] {
+	case 't':
+		*dst = true
+	case 'f':
+		*dst = false
+	case 'n':
+	default:
+		return false
+	}
+	return true
+}
+
 // uintInto reads the next value into dst and reports whether it is an
 // unsigned integer; a null leaves dst as it is.
 func (s *jsonScanner) uintInto(dst *uint64) bool {

@@ -1,8 +1,252 @@
 package broker
 
-// HandlePresence routes a join or leave to the topic's presence:true
-// subscriptions.
-func (b *Broker) HandlePresence(c PresenceChange) {}
+import (
+	"context"
 
-// HandleControl applies a backend's control to this node's sessions.
-func (b *Broker) HandleControl(c Control) {}
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// Presence (docs/protocol.md section 8): the engine keeps who is on a topic
+// and decides joins and leaves; the broker decides who is present (every
+// exact subscription to a topic under Config.PresenceTopics, anonymous
+// ones included) and routes the joins and leaves to the presence:true
+// subscriptions of this node.
+
+// keepsPresence reports whether topic is a concrete topic under one of
+// the presence patterns.
+func (b *Broker) keepsPresence(topic string) bool {
+	if IsPattern(topic) {
+		return false
+	}
+	for _, p := range b.cfg.PresenceTopics {
+		if Match(p, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// presenceOff is the answer to presence asked of a topic that keeps none.
+func presenceOff(topic string) *Error {
+	return Errorf(CodePresenceOff, "%q keeps no presence: only topics under HERALD_PRESENCE_TOPICS do, never a pattern", topic)
+}
+
+// checkPresenceAsked refuses a subscribe with presence:true that cannot
+// have it, before anything is subscribed.
+func (b *Broker) checkPresenceAsked(c *command) *Error {
+	if c.Presence && !b.keepsPresence(c.Topic) {
+		return presenceOff(c.Topic)
+	}
+	return nil
+}
+
+// askPresence turns joins and leaves on for a subscription the session
+// already had; the topic's index lock orders it with HandlePresence.
+func (b *Broker) askPresence(sub *subscription) {
+	sh := b.idx.shard(sub.pattern)
+	sh.mu.Lock()
+	sub.presence = true
+	sh.mu.Unlock()
+}
+
+// join records the presence entry of a new exact subscription to a
+// presence topic. Called on the session's worker, before the subscribed
+// reply: a subscription whose entry could not be made is undone.
+func (s *Session) join(ctx context.Context, sub *subscription) error {
+	if !sub.exact || !s.b.keepsPresence(sub.pattern) {
+		return nil
+	}
+	if err := s.b.engine.AddPresence(ctx, s.presenceEntry(sub.pattern)); err != nil {
+		return err
+	}
+	sub.present = true
+	return nil
+}
+
+// leave removes the presence entry of a subscription that ends, if it has
+// one. Called on the session's worker. A failed removal is logged: the
+// entry stays until this node stops (then the engine drops it).
+func (s *Session) leave(ctx context.Context, sub *subscription) {
+	if !sub.present {
+		return
+	}
+	sub.present = false
+	if err := s.b.engine.RemovePresence(ctx, s.presenceEntry(sub.pattern)); err != nil {
+		s.b.log.Warn("presence entry not removed", zap.String("topic", sub.pattern),
+			zap.String("session", s.ID()), zap.Error(err))
+	}
+}
+
+// presenceEntry is the session's entry on topic, with its identity now.
+func (s *Session) presenceEntry(topic string) PresenceEntry {
+	s.mu.Lock()
+	info := s.info
+	s.mu.Unlock()
+	e := PresenceEntry{Topic: topic, Session: s.ID(), User: s.subject}
+	if info != "" {
+		e.Info = []byte(info)
+	}
+	return e
+}
+
+// presence answers the presence command.
+func (s *Session) presence(ctx context.Context, c *command) *Error {
+	if !s.mayAskPresence(c.Topic) {
+		return Errorf(CodeForbidden, "not allowed to subscribe to %q, so not to ask who is there", c.Topic)
+	}
+	st, err := s.b.Presence(ctx, c.Topic)
+	if err != nil {
+		return err.(*Error)
+	}
+	b := newFrame(96 + len(c.ID) + len(c.Topic) + presenceSize(st))
+	b = append(b, `{"type":"presence"`...)
+	b = appendID(b, c.ID)
+	b = appendField(b, "topic", c.Topic)
+	s.send(finishFrame(append(appendPresenceState(b, st), '}')))
+	return nil
+}
+
+// mayAskPresence reports whether the client may ask who is on topic: when
+// it may subscribe to it; for a topic under the subscribe hook, only while
+// it holds a subscription to it, which the hook accepted (or a backend
+// made).
+func (s *Session) mayAskPresence(topic string) bool {
+	ask, replaces := s.b.asksHook(topic)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ask && s.findLocked(topic) == nil {
+		return false
+	}
+	return replaces || s.perms == nil || s.perms.CanSubscribe(topic)
+}
+
+// Presence returns who is on topic, cluster-wide, for a backend or a
+// client's command. Errors are *Error: invalid_topic for a pattern,
+// presence_off for a topic that keeps no presence.
+func (b *Broker) Presence(ctx context.Context, topic string) (PresenceState, error) {
+	if err := topicError(topic); err != nil {
+		return PresenceState{}, err
+	}
+	if !b.keepsPresence(topic) {
+		return PresenceState{}, presenceOff(topic)
+	}
+	st, err := b.engine.Presence(ctx, topic)
+	if err != nil {
+		return PresenceState{}, b.replyError(err)
+	}
+	return st, nil
+}
+
+// AppendPresenceJSON appends the answer of GET /api/presence:
+// {"topic","users","sessions","members"}, the presence command's reply
+// without type and id.
+func AppendPresenceJSON(dst []byte, topic string, st PresenceState) []byte {
+	dst = append(dst, `{"topic":`...)
+	dst = appendJSONString(dst, topic)
+	return append(appendPresenceState(dst, st), '}')
+}
+
+// appendPresenceState appends ,"users":..,"sessions":..,"members":[...].
+// A member's info is the JSON object the engine keeps, checked on its way
+// in (CheckClient); a member without one has no info field.
+func appendPresenceState(b []byte, st PresenceState) []byte {
+	b = appendUintField(b, "users", uint64(len(st.Members)))
+	b = appendUintField(b, "sessions", uint64(st.Sessions))
+	b = append(b, `,"members":[`...)
+	for i, m := range st.Members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"user":`...)
+		b = appendJSONString(b, m.User)
+		b = appendUintField(b, "sessions", uint64(m.Sessions))
+		if len(m.Info) > 0 {
+			b = append(b, `,"info":`...)
+			b = append(b, m.Info...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// presenceSize estimates the bytes appendPresenceState writes.
+func presenceSize(st PresenceState) int {
+	n := 64
+	for _, m := range st.Members {
+		n += 40 + len(m.User) + len(m.Info)
+	}
+	return n
+}
+
+// HandlePresence routes a join or leave to the topic's presence:true
+// subscriptions on this node, except the one of the session that caused
+// it. A subscription still being set up gets it after its subscribed
+// reply. Joins and leaves of anonymous sessions are never sent. It takes
+// the topic's index read lock, so it runs beside fan-out and never waits
+// for a connection.
+func (b *Broker) HandlePresence(c PresenceChange) {
+	if c.User == "" {
+		return
+	}
+	cause, _ := parseSessionID(c.Session) // none matches when it is no uuid
+	frame := presenceChangeFrame(c)
+	sh := b.idx.shard(c.Topic)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	e := sh.topics[c.Topic]
+	if e == nil {
+		return
+	}
+	for _, sub := range e.subs {
+		if sub.presence && sub.session.id != cause {
+			sub.offerChange(frame)
+		}
+	}
+}
+
+// offerChange sends a join or leave frame, or holds it while the
+// subscription is set up; past maxHeldMessages the connection is closed
+// as a slow consumer, as for messages.
+func (sub *subscription) offerChange(frame []byte) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	st := sub.setup
+	if st == nil {
+		sub.session.conn.Send(frame)
+		return
+	}
+	if len(st.changes) < maxHeldMessages {
+		st.changes = append(st.changes, frame)
+	} else if len(st.changes) == maxHeldMessages {
+		st.changes = append(st.changes, nil) // marks the overflow once
+		sub.session.conn.Close(CloseSlowConsumer, "too many presence changes while subscribing")
+	}
+}
+
+// presenceChangeFrame is {"type":"join","topic","user","info"} or
+// {"type":"leave","topic","user"}, encoded once for every subscription.
+func presenceChangeFrame(c PresenceChange) []byte {
+	b := newFrame(48 + len(c.Topic) + len(c.User) + len(c.Info))
+	if c.Join {
+		b = append(b, `{"type":"join"`...)
+	} else {
+		b = append(b, `{"type":"leave"`...)
+	}
+	b = appendField(b, "topic", c.Topic)
+	b = appendField(b, "user", c.User)
+	if c.Join && len(c.Info) > 0 {
+		b = append(b, `,"info":`...)
+		b = append(b, c.Info...)
+	}
+	return finishFrame(append(b, '}'))
+}
+
+// parseSessionID reads a session id as welcome writes it.
+func parseSessionID(s string) ([16]byte, bool) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return [16]byte{}, false
+	}
+	return id, true
+}

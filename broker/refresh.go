@@ -22,6 +22,7 @@ func (s *Session) refresh(ctx context.Context, c *command) *Error {
 			return Errorf(CodeUnauthorized, "the token is for another subject")
 		}
 		s.perms = info.Perms
+		s.info = string(info.Info) // for presence entries made from now on
 		if !s.closed {
 			s.setExpiry(info.Expires)
 		}

@@ -13,6 +13,10 @@ func (s *Session) run(j job) {
 		s.releaseAll(j.release)
 		return
 	}
+	if j.server != 0 {
+		s.applyControl(j.server, j.topics)
+		return
+	}
 	if j.err != nil {
 		s.fail(j.cmd.ID, j.err)
 		return
@@ -40,6 +44,8 @@ func (s *Session) execute(c *command) *Error {
 		return s.publish(ctx, c)
 	case cmdRefresh:
 		return s.refresh(ctx, c)
+	case cmdPresence:
+		return s.presence(ctx, c)
 	}
 	return Errorf(CodeUnknownType, "unknown command type %q", c.Type)
 }
@@ -95,6 +101,7 @@ func (s *Session) releaseAll(subs []*subscription) {
 }
 
 func (s *Session) releaseEngine(ctx context.Context, sub *subscription) {
+	s.leave(ctx, sub)
 	if !sub.acquired {
 		return
 	}

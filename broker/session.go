@@ -49,6 +49,7 @@ type Session struct {
 	failures int32   // beside the two flags: a smaller size class per session
 	limiter  rateLimiter
 	subject  string
+	info     string // the identity's info beside subject (ClientInfo.Info); a string, to stay in a smaller size class; guarded by mu
 	remote   string // the client's address, for the refusals it is logged with
 	perms    Permissions
 	expiry   *expiry // closes the connection when the token expires
@@ -58,12 +59,24 @@ type Session struct {
 }
 
 // job is one unit of a session's worker: a decoded command (with the error
-// found while decoding it, if any), or the subscriptions to release after
-// the connection went away.
+// found while decoding it, if any), the subscriptions to release after
+// the connection went away, or a control (server) to apply to each of
+// topics: a backend's, or the token's subs as the connection opens.
 type job struct {
 	cmd     command
 	err     *Error
 	release []*subscription
+	server  ControlKind
+	topics  []string
+}
+
+// size is what the job holds in memory while it waits in a queue.
+func (j *job) size() int {
+	n := j.cmd.size()
+	for _, t := range j.topics {
+		n += len(t)
+	}
+	return n
 }
 
 // Connect starts a session on c and sends it the welcome message.
@@ -72,7 +85,7 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 	if err != nil {
 		id = uuid.New()
 	}
-	s := &Session{b: b, conn: c, id: id, subject: info.Subject, remote: info.RemoteAddr, perms: info.Perms}
+	s := &Session{b: b, conn: c, id: id, subject: info.Subject, info: string(info.Info), remote: info.RemoteAddr, perms: info.Perms}
 	if info.Framing.valid() {
 		s.framing = info.Framing
 	}
@@ -83,6 +96,10 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 		s.setExpiry(info.Expires)
 		s.mu.Unlock()
 	}
+	if len(info.Subs) > 0 { // before any command: the queue is empty
+		s.enqueueServer(ControlSubscribe, info.Subs)
+	}
+	b.sessions.add(s) // controls find it once welcome is out
 	return s
 }
 
@@ -171,7 +188,7 @@ func (s *Session) abandonQueue() {
 	s.queue, s.queued, s.running = nil, 0, false
 	s.mu.Unlock()
 	for _, j := range jobs {
-		if j.release == nil {
+		if j.release == nil && j.server == 0 {
 			s.fail(j.cmd.ID, Errorf(CodeUnavailable, "the server is shutting down"))
 		}
 	}
@@ -189,7 +206,7 @@ func (s *Session) work() {
 		j := s.queue[0]
 		s.queue[0] = job{}
 		s.queue = s.queue[1:]
-		s.queued -= j.cmd.size()
+		s.queued -= j.size()
 		s.mu.Unlock()
 		s.run(j)
 	}
@@ -210,6 +227,7 @@ func (s *Session) Disconnected() {
 	s.subs = nil
 	s.queue, s.queued = nil, 0 // commands not yet run are dropped
 	s.mu.Unlock()
+	s.b.sessions.remove(s)
 	s.b.stats.connections.Add(-1)
 	// Out of the index first, so that fan-out stops at once; mu is not
 	// held because fan-out takes it under the index lock.

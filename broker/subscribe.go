@@ -10,8 +10,11 @@ import "context"
 // message in history before delivering it, nothing is missed, and the seq
 // filter sends nothing twice.
 func (s *Session) subscribe(ctx context.Context, c *command) *Error {
-	if p := s.permissions(); p != nil && !c.permsWaived && !p.CanSubscribe(c.Topic) {
+	if p := s.permissions(); p != nil && !c.permsWaived && !c.server && !p.CanSubscribe(c.Topic) {
 		return Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
+	}
+	if err := s.b.checkPresenceAsked(c); err != nil {
+		return err
 	}
 	sub, old, err := s.addSubscription(c.Topic, c.Since == nil)
 	if err != nil || (sub == nil && old == nil) {
@@ -20,6 +23,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	if old != nil {
 		return s.resubscribe(ctx, c, old)
 	}
+	sub.presence = c.Presence
 	s.b.index(sub)
 	if s.isClosed() {
 		s.undo(ctx, sub) // Disconnected may have run before it was indexed
@@ -36,6 +40,9 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 		return nil
 	}
 	pos, msgs, recovered, perr := s.b.startPosition(ctx, c)
+	if perr == nil {
+		perr = s.join(ctx, sub)
+	}
 	if perr != nil {
 		s.undo(ctx, sub)
 		return s.b.replyError(perr)
@@ -95,6 +102,9 @@ func (s *Session) undo(ctx context.Context, sub *subscription) {
 // nothing changes and nothing is sent twice. A since is recovered when the
 // existing subscription has delivered everything after it.
 func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription) *Error {
+	if c.Presence {
+		s.b.askPresence(old)
+	}
 	if !old.exact {
 		s.send(subscribedFrame(c, nil, nil))
 		return nil
@@ -154,6 +164,9 @@ func subscribedFrame(c *command, pos *Position, recovered *bool) []byte {
 	if pos != nil {
 		b = appendField(b, "epoch", pos.Epoch)
 		b = appendUintField(b, "seq", pos.Seq)
+	}
+	if c.server {
+		b = append(b, `,"server":true`...)
 	}
 	if recovered != nil {
 		if *recovered {

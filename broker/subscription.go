@@ -18,6 +18,11 @@ type subscription struct {
 	// acquired sits beside the two flags above, in one word, so that an
 	// idle subscription stays in a smaller size class.
 	acquired bool // holds a reference on the engine subscription; the worker's
+	present  bool // holds a presence entry in the engine; the worker's
+	// presence: joins and leaves are delivered (subscribe's presence:true).
+	// Set before the subscription is indexed, or under its topic's
+	// index lock, which HandlePresence reads it under.
+	presence bool
 
 	// entry and pos place it in the index; guarded by the index lock.
 	entry *entry
@@ -38,6 +43,9 @@ type setup struct {
 	// seen is, for an exact subscription, the range the connection got
 	// through one of its patterns meanwhile, not to be sent again.
 	seen seqRange
+	// changes are the join and leave frames held back, sent after the
+	// messages (presence.go).
+	changes [][]byte
 }
 
 // cursor is a position in a topic: a seq within an epoch.
@@ -187,6 +195,11 @@ func (sub *subscription) release(last Position, history []*Message) (n int) {
 		st.held[i] = nil
 		if m != nil && sub.sendHeld(m) {
 			n++
+		}
+	}
+	for _, frame := range st.changes {
+		if frame != nil {
+			sub.session.conn.Send(frame)
 		}
 	}
 	return n

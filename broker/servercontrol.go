@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"context"
+
+	"go.uber.org/zap"
+)
+
+// Server-side control (docs/protocol.md section 9): a backend's order goes
+// through the engine to every node, whose HandleControl applies it to the
+// sessions it names. Closing needs no engine and happens at once; a
+// subscribe or unsubscribe runs on the session's worker, in order with
+// its client's commands.
+
+// reasonServer is the reason of an unsubscribed sent when a backend ended
+// the subscription.
+const reasonServer = "server"
+
+// Control checks c and hands it to the engine, which gives it to every
+// node's HandleControl, this one's included. Naming nobody connected is
+// not an error. Errors are *Error.
+func (b *Broker) Control(ctx context.Context, c Control) error {
+	if err := checkControl(c); err != nil {
+		return err
+	}
+	if err := b.engine.Control(ctx, c); err != nil {
+		return b.replyError(err)
+	}
+	return nil
+}
+
+// checkControl returns why c cannot be sent, or nil.
+func checkControl(c Control) *Error {
+	if (c.User == "") == (c.Session == "") {
+		return Errorf(CodeBadRequest, "give exactly one of user and session")
+	}
+	switch c.Kind {
+	case ControlDisconnect:
+		return nil
+	case ControlSubscribe, ControlUnsubscribe:
+		return patternError(c.Topic)
+	}
+	return Errorf(CodeBadRequest, "unknown control %d", c.Kind)
+}
+
+// HandleControl applies a backend's control to this node's sessions. It
+// never waits: a close is queued on the connection, and a subscribe or
+// unsubscribe on the session's worker, or dropped (and logged) when the
+// session already has as many commands waiting as it may.
+func (b *Broker) HandleControl(c Control) {
+	if err := checkControl(c); err != nil {
+		b.log.Warn("control ignored", zap.Error(err))
+		return
+	}
+	for _, s := range b.sessions.find(c.User, c.Session) {
+		if c.Kind == ControlDisconnect {
+			s.conn.Close(CloseDisconnected, "disconnected by the backend")
+			continue
+		}
+		if !s.enqueueServer(c.Kind, []string{c.Topic}) {
+			b.log.Warn("control dropped: the session has too many commands waiting",
+				zap.String("session", s.ID()), zap.String("topic", c.Topic))
+		}
+	}
+}
+
+// enqueueServer queues a control of kind for each of topics on the
+// session's worker. False when the session is closed or its queue full.
+func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
+	j := job{server: kind, topics: topics}
+	s.mu.Lock()
+	if s.closed || len(s.queue) >= s.b.queueLimit {
+		s.mu.Unlock()
+		return false
+	}
+	s.queued += j.size()
+	s.enqueueLocked(j)
+	return true
+}
+
+// applyControl runs a control job on the session's worker, one topic after
+// another, each with its own deadline. What fails is logged: the backend
+// was answered already, and the client asked for nothing.
+func (s *Session) applyControl(kind ControlKind, topics []string) {
+	for _, topic := range topics {
+		ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
+		var err *Error
+		switch kind {
+		case ControlSubscribe:
+			err = s.subscribe(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true})
+		case ControlUnsubscribe:
+			s.serverUnsubscribe(ctx, topic)
+		}
+		cancel()
+		if err != nil {
+			s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
+				zap.String("topic", topic), zap.Error(err))
+		}
+	}
+}
+
+// serverUnsubscribe ends the subscription made exactly as topic, if the
+// session has it, and tells the client why.
+func (s *Session) serverUnsubscribe(ctx context.Context, topic string) {
+	s.mu.Lock()
+	sub := s.takeLocked(topic)
+	s.mu.Unlock()
+	if sub == nil {
+		return
+	}
+	s.endSubscription(ctx, sub)
+	s.send(unsubscribedFrame("", topic, reasonServer))
+}

@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// sessionShards splits the session index over several locks, so that the
+// connects and disconnects of many event loops rarely meet.
+const sessionShards = 16
+
+// sessionIndex finds this node's sessions by id and by user, for the
+// backend's controls (docs/protocol.md section 9). It costs a connection one
+// map entry by id, and an authenticated one a pointer in its user's list:
+// a few dozen bytes beside the session's own.
+type sessionIndex struct {
+	seed   maphash.Seed
+	shards [sessionShards]sessionShard
+}
+
+type sessionShard struct {
+	mu     sync.Mutex
+	byID   map[[16]byte]*Session
+	byUser map[string][]*Session // only users with a session here
+}
+
+func newSessionIndex() *sessionIndex {
+	x := &sessionIndex{seed: maphash.MakeSeed()}
+	for i := range x.shards {
+		x.shards[i].byID = make(map[[16]byte]*Session)
+		x.shards[i].byUser = make(map[string][]*Session)
+	}
+	return x
+}
+
+// idShard picks by the id's first byte, random in a version 4 uuid.
+func (x *sessionIndex) idShard(id [16]byte) *sessionShard {
+	return &x.shards[id[0]%sessionShards]
+}
+
+func (x *sessionIndex) userShard(user string) *sessionShard {
+	return &x.shards[maphash.String(x.seed, user)%sessionShards]
+}
+
+// add records s under its id and, when it has one, its user.
+func (x *sessionIndex) add(s *Session) {
+	sh := x.idShard(s.id)
+	sh.mu.Lock()
+	sh.byID[s.id] = s
+	sh.mu.Unlock()
+	if s.subject == "" {
+		return
+	}
+	sh = x.userShard(s.subject)
+	sh.mu.Lock()
+	sh.byUser[s.subject] = append(sh.byUser[s.subject], s)
+	sh.mu.Unlock()
+}
+
+// remove forgets s; removing it twice is harmless.
+func (x *sessionIndex) remove(s *Session) {
+	sh := x.idShard(s.id)
+	sh.mu.Lock()
+	if sh.byID[s.id] == s {
+		delete(sh.byID, s.id)
+	}
+	sh.mu.Unlock()
+	if s.subject == "" {
+		return
+	}
+	sh = x.userShard(s.subject)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.byUser[s.subject]
+	for i, have := range list {
+		if have != s {
+			continue
+		}
+		last := len(list) - 1
+		list[i], list[last] = list[last], nil
+		if last == 0 {
+			delete(sh.byUser, s.subject)
+		} else {
+			sh.byUser[s.subject] = list[:last]
+		}
+		return
+	}
+}
+
+// find returns the sessions a control names: the user's, or the one with
+// the id session (a string that is no uuid names none).
+func (x *sessionIndex) find(user, session string) []*Session {
+	if user != "" {
+		sh := x.userShard(user)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		return append([]*Session(nil), sh.byUser[user]...)
+	}
+	id, ok := parseSessionID(session)
+	if !ok {
+		return nil
+	}
+	sh := x.idShard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s := sh.byID[id]; s != nil {
+		return []*Session{s}
+	}
+	return nil
+}
