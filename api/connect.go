@@ -35,12 +35,19 @@ func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, erro
 		if err != nil {
 			return broker.ClientInfo{}, err
 		}
-		return info, nil
+		// Its subs must not cost more than a connection may: 401.
+		return info, s.broker.CheckClient(info)
 	case s.cfg.Connect != nil:
 		session := uuid.NewString()
 		info, err := s.cfg.Connect.AuthorizeConnect(r.Context(), r, session, ip)
 		if err != nil {
 			return broker.ClientInfo{}, err
+		}
+		if err := s.broker.CheckClient(info); err != nil {
+			// The backend's answer costs more than a connection may: a
+			// bad answer, as the hook's other bad answers (503).
+			return broker.ClientInfo{}, &broker.Error{Code: broker.CodeUnavailable,
+				Message: "the connect hook's answer: " + err.(*broker.Error).Message, Err: err}
 		}
 		info.Session = session
 		return info, nil

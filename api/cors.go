@@ -9,8 +9,8 @@ import (
 // corsMaxAge is how long a browser may keep a preflight's answer.
 const corsMaxAge = 10 * time.Minute
 
-// cors lets the dashboard, served by one node, read /api/stats and
-// /api/topics of the others: the answer names the request's Origin when
+// cors lets the dashboard, served by one node, read /api/stats,
+// /api/topics and /api/presence of the others: the answer names the request's Origin when
 // it is in HERALD_ALLOWED_ORIGINS, or any origin when that list is empty.
 // OPTIONS is the browser's preflight, sent without the API key; it is
 // answered here and never reaches h. Routes that only backends call get

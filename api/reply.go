@@ -21,7 +21,7 @@ const (
 func statusOf(code broker.Code) int {
 	switch code {
 	case broker.CodeBadRequest, broker.CodeInvalidTopic, broker.CodeUnknownType,
-		broker.CodeNotSubscribed, broker.CodeTooManySubscriptions:
+		broker.CodeNotSubscribed, broker.CodeTooManySubscriptions, broker.CodePresenceOff:
 		return http.StatusBadRequest
 	case broker.CodeUnauthorized:
 		return http.StatusUnauthorized

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"encoding/json"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/herald-broker/herald/broker"
 )
@@ -12,6 +14,11 @@ type claims struct {
 	Expires   *jwt.NumericDate `json:"exp"`
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	Allow     *allow           `json:"allow"`
+	// Info is who the user is to others, in presence (docs/protocol.md
+	// section 8); Subs the topics the connection is subscribed to as it
+	// opens (section 9).
+	Info json.RawMessage `json:"info"`
+	Subs []string        `json:"subs"`
 }
 
 // allow is the allow claim: the patterns a subscription or a publish must

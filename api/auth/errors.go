@@ -16,6 +16,7 @@ var (
 	ErrNoExpiry         = refusal("token has no exp (expiry)")
 	ErrNotValidYet      = refusal("token not valid yet")
 	ErrBadAllow         = refusal("invalid allow claim")
+	ErrBadInfo          = refusal("invalid info claim")
 )
 
 // Why New refuses a configuration.

@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -109,7 +110,13 @@ func (v *Verifier) Verify(token string) (broker.ClientInfo, error) {
 	if err != nil {
 		return broker.ClientInfo{}, err
 	}
-	info := broker.ClientInfo{Subject: c.Subject, Perms: perms}
+	who, err := broker.CompactInfo(c.Info)
+	if err != nil {
+		var e *broker.Error
+		errors.As(err, &e) // CompactInfo's errors are all *broker.Error
+		return broker.ClientInfo{}, ErrBadInfo.detail(": %s", e.Message)
+	}
+	info := broker.ClientInfo{Subject: c.Subject, Perms: perms, Info: who, Subs: c.Subs}
 	if c.Expires != nil {
 		info.Expires = c.Expires.Time
 	}

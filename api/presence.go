@@ -1,0 +1,63 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// Presence and server-side control for backends (docs/protocol.md
+// sections 8 and 9).
+
+// controlBodyBytes bounds a control request's body: a user, a session and
+// a topic.
+const controlBodyBytes = envelopeBytes
+
+// handlePresence answers GET /api/presence?topic=...: the presence
+// command's answer without type and id.
+func (s *Server) handlePresence(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("topic") { // an empty one is an invalid topic, as in history
+		badRequest(w, "topic is required")
+		return
+	}
+	topic := q.Get("topic")
+	st, err := s.broker.Presence(r.Context(), topic)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeRawJSON(w, http.StatusOK, broker.AppendPresenceJSON(nil, topic, st))
+}
+
+// controlRequest is the body of POST /api/disconnect, /api/unsubscribe and
+// /api/subscribe. An empty user or session counts as not given.
+type controlRequest struct {
+	User    string     `json:"user"`
+	Session string     `json:"session"`
+	Topic   topicField `json:"topic"` // not read by disconnect
+}
+
+// handleControl sends a backend's control of kind to every node and
+// answers exactly {} once the engine took it.
+func (s *Server) handleControl(kind broker.ControlKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req controlRequest
+		if !decodeBody(w, r, controlBodyBytes, &req) {
+			return
+		}
+		c := broker.Control{Kind: kind, User: req.User, Session: req.Session}
+		if kind != broker.ControlDisconnect {
+			if !req.Topic.present {
+				badRequest(w, topicRequired)
+				return
+			}
+			c.Topic = req.Topic.name
+		}
+		if err := s.broker.Control(r.Context(), c); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeRawJSON(w, http.StatusOK, []byte(`{}`))
+	}
+}
