@@ -50,6 +50,8 @@ type Config struct {
 	TLSCert             string // PEM file; set with TLSKey, or neither
 	TLSKey              string
 
+	PresenceTopics []string // patterns of the topics that keep presence
+
 	MaxHistoryBytes int // memory engine: what all topics' history may hold
 
 	// MaxDeliveryLag is how far delivery may fall behind before publishes
@@ -107,6 +109,7 @@ var settings = []setting{
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{"HERALD_PRESENCE_TOPICS", "presence-topics", "", "comma-separated patterns of the topics that keep presence (default: none)", setPresenceTopics},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", itoa(memory.DefaultMaxHistoryBytes), "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
 	{"HERALD_CONNECT_URL", "connect-url", "", "connect hook: asked who a /ws client without a token is", urlSetting(func(c *Config, v string) { c.ConnectURL = v })},
 	{"HERALD_SUBSCRIBE_URL", "subscribe-url", "", "subscribe hook: asked before a subscription to a hooked topic starts", urlSetting(func(c *Config, v string) { c.SubscribeURL = v })},
@@ -240,6 +243,17 @@ func setTrustedProxies(c *Config, v string) error {
 		return fmt.Errorf("want comma-separated addresses or CIDRs: %w", err)
 	}
 	c.TrustedProxies = splitList(v)
+	return nil
+}
+
+func setPresenceTopics(c *Config, v string) error {
+	topics := splitList(v)
+	for _, p := range topics {
+		if !broker.ValidPattern(p) {
+			return fmt.Errorf("want comma-separated topics or patterns: %q is neither", p)
+		}
+	}
+	c.PresenceTopics = topics
 	return nil
 }
 

@@ -158,6 +158,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 		Broker: broker.Config{
 			MaxSubscriptions: cfg.MaxSubscriptions,
 			RateLimit:        cfg.RateLimit,
+			PresenceTopics:   cfg.PresenceTopics,
 		},
 		Hooks: node.Hooks{
 			ConnectURL:      cfg.ConnectURL,

@@ -78,6 +78,11 @@ func (c *Config) derive() error {
 	if c.MaxMessageBytes < 0 || c.Heartbeat < 0 {
 		return fmt.Errorf("%w: negative MaxMessageBytes %d or Heartbeat %v", ErrConfig, c.MaxMessageBytes, c.Heartbeat)
 	}
+	for _, p := range c.Broker.PresenceTopics {
+		if !broker.ValidPattern(p) {
+			return fmt.Errorf("%w: Broker.PresenceTopics: %q is not a valid topic or pattern", ErrConfig, p)
+		}
+	}
 	c.Broker.NodeID = c.NodeID
 	c.Broker.MaxMessageBytes, c.Transport.MaxMessageBytes, c.API.MaxMessageBytes =
 		c.MaxMessageBytes, c.MaxMessageBytes, c.MaxMessageBytes
