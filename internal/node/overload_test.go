@@ -103,7 +103,9 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 		messages    = 3000
 		topic       = "load"
 	)
-	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 128 << 10}})
+	// The default queue bound: a reader that reads, but gets little CPU on
+	// a busy machine, must not be taken for a slow consumer.
+	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
 	readers := make([]*reader, subscribers)
 	conns := make([]*client, subscribers)
 	done := make(chan struct{})
