@@ -65,6 +65,8 @@ type Config struct {
 	// (HERALD_PRESENCE_TOPICS, docs/protocol.md section 8); each must be a
 	// valid pattern (ValidPattern). None: no topic keeps presence.
 	PresenceTopics []string
+	// Events is told what the webhooks report. Nil: nothing.
+	Events EventReporter
 }
 
 // TokenVerifier turns a client token into what it grants; api implements
@@ -147,6 +149,7 @@ func New(cfg Config, engine Engine) *Broker {
 		queueLimit: queueLimit(cfg.RateLimit),
 		traffic:    newTraffic(time.Now()),
 	}
+	b.remote.events = cfg.Events
 	engine.Attach(b)
 	return b
 }

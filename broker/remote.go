@@ -12,6 +12,7 @@ type remoteSubs struct {
 	engine Engine
 	mu     sync.Mutex
 	byPat  map[string]*remoteSub
+	events EventReporter // nil: none
 }
 
 type remoteSub struct {
@@ -46,6 +47,7 @@ func (r *remoteSubs) acquire(ctx context.Context, pattern string) error {
 		return err
 	}
 	rs.active = true
+	r.reportHeld(pattern)
 	return nil
 }
 
@@ -65,6 +67,7 @@ func (r *remoteSubs) release(ctx context.Context, pattern string) error {
 	if r.lastRef(rs) && rs.active {
 		err = r.engine.Unsubscribe(ctx, pattern)
 		rs.active = false
+		r.reportLeft(pattern)
 	}
 	r.drop(pattern, rs)
 	return err

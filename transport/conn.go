@@ -71,6 +71,9 @@ type conn struct {
 	live     bool   // registered with its loop (loop goroutine only)
 	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
 	deflate  bool   // permessage-deflate was negotiated; set before the first read
+	// code is the close code the connection's close started with; 0
+	// while none has. Last, beside the flags, so it costs no padding.
+	code atomic.Int32
 }
 
 var _ broker.DeferredConn = (*conn)(nil)
@@ -196,7 +199,7 @@ func (c *conn) onClose(code ws.StatusCode) {
 		if code == 0 {
 			code = ws.StatusNoStatusRcvd // RFC 6455 section 7.1.5
 		}
-		c.lim.stats.closed(true, code)
+		c.closedWith(true, code)
 	}
 }
 

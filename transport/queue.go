@@ -52,7 +52,7 @@ func (c *conn) queue(frame []byte, isClose bool) (res pushed, wake bool) {
 	}
 	c.mu.Unlock()
 	if res == overflowed {
-		c.lim.stats.closed(false, broker.CloseSlowConsumer)
+		c.closedWith(false, broker.CloseSlowConsumer)
 	}
 	return res, wake
 }
@@ -82,7 +82,7 @@ func (c *conn) push(frame []byte, isClose bool) pushed {
 func (c *conn) Close(code int, reason string) {
 	if !c.isClosing() { // spare compiling a frame that would be dropped
 		if c.closeWith(closeFrame(ws.StatusCode(code), reason)) {
-			c.lim.stats.closed(false, ws.StatusCode(code))
+			c.closedWith(false, ws.StatusCode(code))
 		}
 	}
 }
@@ -92,7 +92,7 @@ func (c *conn) fail(err error) {
 	if !c.isClosing() {
 		code, reason := closeOf(err)
 		if c.closeWith(closeFrame(code, reason)) {
-			c.lim.stats.closed(false, code)
+			c.closedWith(false, code)
 		}
 	}
 }

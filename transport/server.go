@@ -259,7 +259,7 @@ func (s *Server) gone(c *conn) {
 			s.stats.closed(true, ws.StatusAbnormalClosure)
 		}
 		s.open.Add(-1)
-		c.recv.Disconnected()
+		disconnected(c.recv, c.closeCode(abrupt))
 	}
 }
 

@@ -18,9 +18,12 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/herald-broker/herald/api/hooks"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const (
@@ -247,4 +250,15 @@ func metric(t *testing.T, n *nodetest.Node, series string) string {
 		}
 	}
 	return ""
+}
+
+// gather reads the client's metrics as /metrics would.
+func gather(c *hooks.Client) ([]*dto.MetricFamily, error) {
+	reg := prometheus.NewRegistry()
+	for _, col := range c.Metrics().Collectors() {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	return reg.Gather()
 }

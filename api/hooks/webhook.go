@@ -1,7 +1,208 @@
 package hooks
 
-import "time"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
 
-// DefaultVacatedDelay is how long a topic stays empty before
-// topic_vacated is sent (HERALD_WEBHOOK_VACATED_DELAY).
-const DefaultVacatedDelay = 5 * time.Second
+	"github.com/herald-broker/herald/broker"
+	"go.uber.org/zap"
+)
+
+// Defaults of the webhooks.
+const (
+	// DefaultVacatedDelay is how long a topic stays empty before
+	// topic_vacated is sent (HERALD_WEBHOOK_VACATED_DELAY).
+	DefaultVacatedDelay = 5 * time.Second
+	// DefaultMaxQueuedEvents bounds the cluster's queue of events not yet
+	// taken by the backend: at 100 bytes an event, 10 MB of Redis.
+	DefaultMaxQueuedEvents = 100_000
+	// leasePerTimeout is how long the node sending the events keeps the
+	// right to after it last renewed it, in hook timeouts: a node that
+	// died stops sending, and another takes over, within this (15 s at
+	// the default 3 s timeout). A send ends within one timeout, well
+	// inside the lease, so no two nodes send at once.
+	leasePerTimeout = 5
+
+	// maxBatch is the most events one webhook request carries.
+	maxBatch = 100
+	// maxReports bounds what this node's sessions reported and the store
+	// has not taken yet (for instance while Redis is down).
+	maxReports = 10_000
+	// idlePoll is how often the sender looks for new events when there
+	// were none; the cost of an empty look is one Redis call.
+	idlePoll = 100 * time.Millisecond
+	// maxBackoff caps the wait between two tries of a batch the backend
+	// did not take: retries go on, at this pace, as long as it fails.
+	maxBackoff = 10 * time.Second
+)
+
+// WebhookStore is the engine state behind the webhooks: cluster-wide
+// topic occupancy and the queue of events, shared by every node of the
+// cluster and surviving any one of them. store/memory and store/redis
+// implement it. Every method that queues an event leaves it out when
+// the queue holds max events already, and says so (dropped).
+type WebhookStore interface {
+	// OccupyTopic records that node has subscribers to topic. When no
+	// node had any and the topic was not waiting to be vacated, event
+	// (its topic_occupied) is queued in the same step.
+	OccupyTopic(ctx context.Context, topic, node string, event []byte, max int) (dropped bool, err error)
+	// VacateTopic records that node has none left. When no node has any,
+	// the topic waits to be vacated until due; a node that occupies it
+	// before then ends the wait, and nothing is sent.
+	VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error
+	// QueueVacated queues the event of every topic whose wait ended by
+	// now and returns how many were dropped.
+	QueueVacated(ctx context.Context, now time.Time, max int) (dropped int, err error)
+	// QueueEvent queues event.
+	QueueEvent(ctx context.Context, event []byte, max int) (dropped bool, err error)
+	// NextEvents gives node, when it holds the sender's lease or takes it
+	// (renewed for lease), the oldest queued events, at most n, and a
+	// cursor for AckEvents; sender false: another node sends.
+	NextEvents(ctx context.Context, node string, n int, lease time.Duration) (events [][]byte, cursor string, sender bool, err error)
+	// AckEvents takes the events NextEvents gave up to cursor out of the
+	// queue, unless node lost the lease meanwhile (then the next sender
+	// sends them again).
+	AckEvents(ctx context.Context, node, cursor string) error
+}
+
+// WebhookConfig are the webhooks' settings.
+type WebhookConfig struct {
+	URL          string        // HERALD_WEBHOOK_URL
+	Node         string        // this node's id
+	Store        WebhookStore  // the engine
+	VacatedDelay time.Duration // 0: DefaultVacatedDelay
+	MaxQueued    int           // 0: DefaultMaxQueuedEvents
+	Lease        time.Duration // 0: 5 hook timeouts
+	Logger       *zap.Logger
+}
+
+// Webhooks reports topic occupancy and disconnections to the backend
+// (docs/protocol.md section 11). It implements broker.EventReporter: the
+// broker's reports go into a bounded buffer that one goroutine writes to
+// the store in order, and another sends the store's queue to the backend
+// while this node is the cluster's sender.
+type Webhooks struct {
+	cfg     WebhookConfig
+	client  *Client
+	log     *zap.Logger
+	reports chan report
+
+	ctx    context.Context // ends when Close gives up
+	cancel context.CancelFunc
+	stop   chan struct{} // closed by Close: the goroutines finish
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+var _ broker.EventReporter = (*Webhooks)(nil)
+
+// report is one thing the broker reported, in the order it did.
+type report struct {
+	kind  reportKind
+	topic string
+	event []byte
+}
+
+type reportKind uint8
+
+const (
+	reportHeld reportKind = iota + 1
+	reportLeft
+	reportEvent
+)
+
+// Webhooks starts the webhooks of cfg; Close stops them.
+func (c *Client) Webhooks(cfg WebhookConfig) (*Webhooks, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("herald/hooks: the engine keeps no webhook queue")
+	}
+	if cfg.VacatedDelay <= 0 {
+		cfg.VacatedDelay = DefaultVacatedDelay
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueuedEvents
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = leasePerTimeout * c.timeout
+	}
+	if cfg.Lease < 2*c.timeout {
+		// A send must end well within the lease, or a second node could
+		// take over and send the same batch while the first still does.
+		return nil, fmt.Errorf("herald/hooks: webhook lease %s is under twice the hook timeout %s", cfg.Lease, c.timeout)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Webhooks{cfg: cfg, client: c, log: cfg.Logger, reports: make(chan report, maxReports),
+		ctx: ctx, cancel: cancel, stop: make(chan struct{})}
+	w.wg.Add(2)
+	go w.record()
+	go w.send()
+	return w, nil
+}
+
+// TopicHeld queues topic_occupied if no node had topic.
+func (w *Webhooks) TopicHeld(topic string) {
+	w.push(report{kind: reportHeld, topic: topic, event: topicEvent("topic_occupied", topic)})
+}
+
+// TopicLeft starts topic's wait to be vacated if no node has it now.
+func (w *Webhooks) TopicLeft(topic string) {
+	w.push(report{kind: reportLeft, topic: topic, event: topicEvent("topic_vacated", topic)})
+}
+
+// ClientDisconnected queues client_disconnected.
+func (w *Webhooks) ClientDisconnected(session, user string, code int) {
+	ev, _ := json.Marshal(struct {
+		Name    string `json:"name"`
+		Session string `json:"session"`
+		User    string `json:"user"`
+		Code    int    `json:"code"`
+	}{"client_disconnected", session, user, code})
+	w.push(report{kind: reportEvent, event: ev})
+}
+
+func topicEvent(name, topic string) []byte {
+	ev, _ := json.Marshal(struct {
+		Name  string `json:"name"`
+		Topic string `json:"topic"`
+	}{name, topic})
+	return ev
+}
+
+// push hands r to the recorder, or counts and logs it dropped when the
+// buffer is full (the store has been failing for a while).
+func (w *Webhooks) push(r report) {
+	select {
+	case w.reports <- r:
+	default:
+		w.dropped(1, "this node's buffer of reports is full: the engine has not taken them")
+	}
+}
+
+func (w *Webhooks) dropped(n int, why string) {
+	w.client.metrics.webhookDropped.Add(float64(n))
+	w.log.Warn("webhook events dropped", zap.Int("events", n), zap.String("why", why))
+}
+
+// Close stops the webhooks: what the broker reported is handed to the
+// store first (within ctx), so that another node can send it; the send
+// in progress ends within the hook timeout.
+func (w *Webhooks) Close(ctx context.Context) error {
+	w.once.Do(func() { close(w.stop) })
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }() // ends once they have: awaited below
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		w.cancel()
+		<-done
+		return ctx.Err()
+	}
+}

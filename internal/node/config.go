@@ -114,6 +114,7 @@ func (c *Config) setTwice() error {
 		{"API.Version", c.API.Version != ""},
 		{"API.Connect", c.API.Connect != nil},
 		{"Broker.Subscribe", c.Broker.Subscribe != nil},
+		{"Broker.Events", c.Broker.Events != nil},
 	}
 	for _, f := range fields {
 		if f.set {

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/herald-broker/herald/api/hooks"
+	"github.com/herald-broker/herald/broker"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -27,9 +30,16 @@ func (h Hooks) any() bool {
 	return h.ConnectURL != "" || h.SubscribeURL != "" || h.WebhookURL != ""
 }
 
+// nodeHooks are a node's hooks: the client, and the webhooks that Close
+// stops.
+type nodeHooks struct {
+	client   *hooks.Client
+	webhooks *hooks.Webhooks // nil: none
+}
+
 // buildHooks makes the hook client and hands each part the hook it calls.
 // Nil when no hook is configured.
-func buildHooks(cfg *Config, log *zap.Logger) (*hooks.Client, error) {
+func buildHooks(cfg *Config, eng broker.Engine, log *zap.Logger) (*nodeHooks, error) {
 	h := cfg.Hooks
 	if !h.any() {
 		return nil, nil
@@ -45,7 +55,37 @@ func buildHooks(cfg *Config, log *zap.Logger) (*hooks.Client, error) {
 		}
 		cfg.Broker.Subscribe = sub
 	}
-	return client, nil
+	nh := &nodeHooks{client: client}
+	if h.WebhookURL != "" {
+		store, ok := eng.(hooks.WebhookStore)
+		if !ok {
+			return nil, fmt.Errorf("%w: the engine keeps no webhook queue", ErrConfig)
+		}
+		wh, err := client.Webhooks(hooks.WebhookConfig{
+			URL: h.WebhookURL, Node: cfg.NodeID, Store: store,
+			VacatedDelay: h.VacatedDelay, Logger: log.Named("webhooks"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		nh.webhooks = wh
+		cfg.Broker.Events = wh
+	}
+	return nh, nil
+}
+
+// close stops the webhooks, once the broker reports nothing more, and
+// frees the client's connections.
+func (h *nodeHooks) close(ctx context.Context) error {
+	if h == nil {
+		return nil
+	}
+	var err error
+	if h.webhooks != nil {
+		err = h.webhooks.Close(ctx)
+	}
+	h.client.Close()
+	return err
 }
 
 // hookCollectors are the hooks' metrics, for /metrics; none without hooks.
@@ -53,5 +93,5 @@ func (n *Node) hookCollectors() []prometheus.Collector {
 	if n.hooks == nil {
 		return nil
 	}
-	return n.hooks.Metrics().Collectors()
+	return n.hooks.client.Metrics().Collectors()
 }

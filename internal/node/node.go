@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/herald-broker/herald/api"
-	"github.com/herald-broker/herald/api/hooks"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/metrics"
 	"github.com/herald-broker/herald/transport"
@@ -33,7 +32,7 @@ type Node struct {
 	API       *api.Server
 
 	engine broker.Engine
-	hooks  *hooks.Client // nil: no hook configured
+	hooks  *nodeHooks // nil: no hook configured
 
 	serveOnce sync.Once
 	serving   sync.WaitGroup // the goroutine Serve starts
@@ -59,11 +58,11 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	nameLoggers(&cfg, log)
 	n := &Node{engine: eng, served: make(chan struct{})}
 	var err error
-	if n.hooks, err = buildHooks(&cfg, log.Named("hooks")); err != nil {
+	if n.hooks, err = buildHooks(&cfg, eng, log.Named("hooks")); err != nil {
 		return nil, fmt.Errorf("start hooks: %w", err)
 	}
 	if n.Transport, err = transport.New(cfg.Transport); err != nil {
-		return nil, fmt.Errorf("start transport: %w", err)
+		return nil, errors.Join(fmt.Errorf("start transport: %w", err), closeNow(n.hooks.close))
 	}
 	// Publishes wait while the transport's loops are behind (its
 	// MaxDeliveryLag), so the transport comes first.
@@ -76,7 +75,7 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 		})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("start metrics: %w", err),
-				closeNow(n.Transport.Shutdown), closeNow(n.Broker.Close))
+				closeNow(n.Transport.Shutdown), closeNow(n.Broker.Close), closeNow(n.hooks.close))
 		}
 	}
 	if cfg.API.OpenFiles == nil && cfg.OpenFiles != nil {
@@ -142,8 +141,8 @@ func (n *Node) Close(ctx context.Context) error {
 		if err := n.Broker.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close broker: %w", err))
 		}
-		if n.hooks != nil {
-			n.hooks.Close()
+		if err := n.hooks.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close hooks: %w", err))
 		}
 		if c, ok := n.engine.(closer); ok {
 			if err := c.Close(ctx); err != nil {

@@ -31,6 +31,7 @@ type Engine struct {
 	lives    *lives
 	presence *presence
 	board    statsBoard // the nodes' stats (statsboard.go): this one's
+	webhooks webhookQueue
 
 	closed    atomic.Bool
 	closeOnce sync.Once

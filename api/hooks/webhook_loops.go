@@ -1,0 +1,176 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// storeTimeout bounds one call to the store.
+const storeTimeout = 5 * time.Second
+
+// record hands the broker's reports to the store, in order, until Close;
+// what is buffered then is handed over before it returns.
+func (w *Webhooks) record() {
+	defer w.wg.Done()
+	for {
+		select {
+		case r := <-w.reports:
+			w.keep(r)
+		case <-w.stop:
+			for {
+				select {
+				case r := <-w.reports:
+					w.keep(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// keep writes one report to the store, trying again with backoff while
+// the store fails, until it succeeds or Close gives up.
+func (w *Webhooks) keep(r report) {
+	var backoff time.Duration
+	for {
+		err := w.keepOnce(r)
+		if err == nil {
+			return
+		}
+		backoff = nextBackoff(backoff, time.Second)
+		w.log.Warn("webhook event not stored yet; trying again", zap.Duration("in", backoff), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-w.ctx.Done():
+			w.dropped(1, "the node stopped before the engine took it")
+			return
+		}
+	}
+}
+
+func (w *Webhooks) keepOnce(r report) error {
+	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
+	defer cancel()
+	var dropped bool
+	var err error
+	switch r.kind {
+	case reportHeld:
+		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, w.cfg.MaxQueued)
+	case reportLeft:
+		err = w.cfg.Store.VacateTopic(ctx, r.topic, w.cfg.Node, time.Now().Add(w.cfg.VacatedDelay), r.event)
+	default:
+		dropped, err = w.cfg.Store.QueueEvent(ctx, r.event, w.cfg.MaxQueued)
+	}
+	if dropped {
+		w.dropped(1, "the queue is full: the backend has not taken the events before it")
+	}
+	return err
+}
+
+// send sends the queue to the backend while this node is the cluster's
+// sender, until Close.
+func (w *Webhooks) send() {
+	defer w.wg.Done()
+	var backoff time.Duration
+	for {
+		wait := w.sendOnce(&backoff)
+		select {
+		case <-w.stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sendOnce takes one step and returns how long to wait before the next.
+func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
+	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
+	events, cursor, sender, err := w.cfg.Store.NextEvents(ctx, w.cfg.Node, maxBatch, w.cfg.Lease)
+	cancel()
+	switch {
+	case err != nil:
+		w.log.Warn("webhook queue not read", zap.Error(err))
+		return time.Second
+	case !sender:
+		return w.cfg.Lease / 3
+	}
+	w.queueVacated()
+	if len(events) == 0 {
+		return idlePoll
+	}
+	if !w.post(events) {
+		*backoff = nextBackoff(*backoff, min(maxBackoff, w.cfg.Lease/2))
+		return *backoff
+	}
+	*backoff = 0
+	ctx, cancel = context.WithTimeout(w.ctx, storeTimeout)
+	defer cancel()
+	if err := w.cfg.Store.AckEvents(ctx, w.cfg.Node, cursor); err != nil {
+		// The batch stays queued and goes again: at least once.
+		w.log.Warn("webhook batch sent but not taken out of the queue", zap.Error(err))
+	}
+	return 0
+}
+
+// queueVacated queues the topic_vacated of topics whose wait ended. Only
+// the sender runs it, so the cluster does it once.
+func (w *Webhooks) queueVacated() {
+	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
+	defer cancel()
+	dropped, err := w.cfg.Store.QueueVacated(ctx, time.Now(), w.cfg.MaxQueued)
+	if err != nil {
+		w.log.Warn("vacated topics not checked", zap.Error(err))
+	}
+	if dropped > 0 {
+		w.dropped(dropped, "the queue is full: the backend has not taken the events before it")
+	}
+}
+
+// post sends one batch and reports whether the backend took it (2xx).
+func (w *Webhooks) post(events [][]byte) bool {
+	body := batchBody(time.Now(), events)
+	start := time.Now()
+	ans, err := w.client.post(w.ctx, w.cfg.URL, body)
+	switch {
+	case err != nil:
+		w.client.metrics.observe(HookWebhook, outcomeOf(err), time.Since(start))
+		w.log.Warn("webhook batch not sent; it will be sent again", zap.Int("events", len(events)), zap.Error(err))
+		return false
+	case ans.status < 200 || ans.status > 299:
+		w.client.metrics.observe(HookWebhook, OutcomeRefused, time.Since(start))
+		w.log.Warn("webhook batch refused; it will be sent again", zap.Int("events", len(events)), zap.Int("status", ans.status))
+		return false
+	}
+	w.client.metrics.observe(HookWebhook, OutcomeOK, time.Since(start))
+	w.client.metrics.webhookDelivered.Add(float64(len(events)))
+	return true
+}
+
+// batchBody is {"time_ms":...,"events":[...]}, the events as queued.
+func batchBody(now time.Time, events [][]byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"time_ms":`)
+	b.WriteString(strconv.FormatInt(now.UnixMilli(), 10))
+	b.WriteString(`,"events":[`)
+	for i, ev := range events {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(ev)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+// nextBackoff doubles d from 100 ms up to limit, with jitter, so that
+// nodes retrying together spread out.
+func nextBackoff(d, limit time.Duration) time.Duration {
+	d = min(max(2*d, 100*time.Millisecond), limit)
+	return d/2 + rand.N(d/2+1)
+}

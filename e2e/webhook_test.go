@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/herald-broker/herald/internal/redistest"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// webhookBackend takes webhook batches once open, refusing them before.
+type webhookBackend struct {
+	mu     sync.Mutex
+	open   bool
+	events []map[string]any
+}
+
+func (b *webhookBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.open {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	var batch struct{ Events []map[string]any }
+	if err := json.Unmarshal(body, &batch); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	b.events = append(b.events, batch.Events...)
+}
+
+func (b *webhookBackend) taken() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]map[string]any(nil), b.events...)
+}
+
+// Two nodes on one Redis queue webhook events while the backend fails;
+// the node sending them is killed; the other sends every event, once
+// each, and each topic's in order, when the backend recovers.
+func TestWebhooksSurviveTheSendingNode(t *testing.T) {
+	redis := redistest.Start(t)
+	backend := &webhookBackend{}
+	srv := httptest.NewServer(backend)
+	t.Cleanup(srv.Close)
+	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_WEBHOOK_URL=" + srv.URL,
+		"HERALD_HOOK_TIMEOUT=200ms", "HERALD_WEBHOOK_VACATED_DELAY=100ms"}
+	nodes := []*process{startProcess(t, "a", env...), startProcess(t, "b", env...)}
+
+	const clients = 10
+	for i := range clients {
+		c := dial(t, nodes[i%2].ws)
+		c.subscribe("s", fmt.Sprintf("room.%d", i))
+		wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(1000, ""))
+		c.closeCode()
+		c.conn.Close()
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	const want = 3 * clients // occupied, disconnected, vacated
+	eventually(t, "every event queued", func() bool {
+		return rdb.XLen(ctx, "herald:{webhooks}:events").Val() == want
+	})
+	sender := rdb.Get(ctx, "herald:{webhooks}:sender").Val()
+	victim := map[string]*process{"a": nodes[0], "b": nodes[1]}[sender]
+	if victim == nil {
+		t.Fatalf("the sender is %q", sender)
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	backend.mu.Lock()
+	backend.open = true
+	backend.mu.Unlock()
+
+	eventually(t, "every event sent", func() bool { return len(backend.taken()) >= want })
+	seen := map[string]bool{}
+	occupied := map[string]bool{}
+	for _, ev := range backend.taken() {
+		key := fmt.Sprint(ev["name"], ev["topic"], ev["session"])
+		if seen[key] {
+			t.Errorf("sent twice: %v", ev)
+		}
+		seen[key] = true
+		switch ev["name"] {
+		case "topic_occupied":
+			occupied[ev["topic"].(string)] = true
+		case "topic_vacated":
+			if !occupied[ev["topic"].(string)] {
+				t.Errorf("vacated before occupied: %v", ev)
+			}
+		case "client_disconnected":
+			if ev["code"] != float64(1000) || ev["user"] != "" {
+				t.Errorf("client_disconnected %v", ev)
+			}
+		}
+	}
+	if len(seen) != want {
+		t.Fatalf("%d distinct events, want %d", len(seen), want)
+	}
+}

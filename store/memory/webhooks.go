@@ -1,0 +1,137 @@
+package memory
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// webhookQueue is the webhooks' state on one node (docs/protocol.md
+// section 11): which topics are held and by which node, the topics
+// waiting to be vacated, and the events the backend has not taken yet.
+// It lives and dies with the process: one node has nobody to hand it to.
+// The zero value is ready.
+type webhookQueue struct {
+	mu       sync.Mutex
+	holders  map[string]map[string]struct{} // topic -> nodes with subscribers
+	vacating map[string]vacating            // topic -> its wait
+	events   [][]byte                       // oldest first
+	acked    uint64                         // events taken out of the queue so far
+}
+
+type vacating struct {
+	due   time.Time
+	event []byte
+}
+
+// OccupyTopic records that node has subscribers to topic, and queues
+// event when no node had any and the topic was not waiting to be vacated.
+func (e *Engine) OccupyTopic(_ context.Context, topic, node string, event []byte, max int) (bool, error) {
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.holders == nil {
+		q.holders = make(map[string]map[string]struct{})
+	}
+	nodes := q.holders[topic]
+	if nodes == nil {
+		nodes = make(map[string]struct{})
+		q.holders[topic] = nodes
+	}
+	if _, ok := nodes[node]; ok {
+		return false, nil
+	}
+	nodes[node] = struct{}{}
+	if len(nodes) > 1 {
+		return false, nil
+	}
+	if _, waiting := q.vacating[topic]; waiting {
+		delete(q.vacating, topic) // back within the delay: neither event
+		return false, nil
+	}
+	return !q.pushLocked(event, max), nil
+}
+
+// VacateTopic records that node has no subscriber to topic left; when no
+// node has any, the topic waits to be vacated until due.
+func (e *Engine) VacateTopic(_ context.Context, topic, node string, due time.Time, event []byte) error {
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	nodes := q.holders[topic]
+	delete(nodes, node)
+	if len(nodes) > 0 {
+		return nil
+	}
+	delete(q.holders, topic)
+	if q.vacating == nil {
+		q.vacating = make(map[string]vacating)
+	}
+	q.vacating[topic] = vacating{due: due, event: event}
+	return nil
+}
+
+// QueueVacated queues the event of every topic whose wait ended by now.
+func (e *Engine) QueueVacated(_ context.Context, now time.Time, max int) (int, error) {
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	dropped := 0
+	for topic, v := range q.vacating {
+		if v.due.After(now) {
+			continue
+		}
+		delete(q.vacating, topic)
+		if !q.pushLocked(v.event, max) {
+			dropped++
+		}
+	}
+	return dropped, nil
+}
+
+// QueueEvent queues event.
+func (e *Engine) QueueEvent(_ context.Context, event []byte, max int) (bool, error) {
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.pushLocked(event, max), nil
+}
+
+// pushLocked queues event unless the queue holds max; false: dropped.
+func (q *webhookQueue) pushLocked(event []byte, max int) bool {
+	if len(q.events) >= max {
+		return false
+	}
+	q.events = append(q.events, event)
+	return true
+}
+
+// NextEvents gives the oldest events, at most n; the only node is always
+// the sender. The cursor is the count of events acknowledged once these
+// are.
+func (e *Engine) NextEvents(_ context.Context, _ string, n int, _ time.Duration) ([][]byte, string, bool, error) {
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	batch := q.events[:min(n, len(q.events))]
+	return append([][]byte(nil), batch...), strconv.FormatUint(q.acked+uint64(len(batch)), 10), true, nil
+}
+
+// AckEvents takes the events up to cursor out of the queue.
+func (e *Engine) AckEvents(_ context.Context, _, cursor string) error {
+	upto, err := strconv.ParseUint(cursor, 10, 64)
+	if err != nil {
+		return err
+	}
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if upto > q.acked {
+		n := min(int(upto-q.acked), len(q.events))
+		clear(q.events[:n])
+		q.events = q.events[n:]
+		q.acked += uint64(n)
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The webhooks' state (docs/protocol.md section 11) lives under one hash
+// tag, {webhooks}, so that on Cluster it is one slot and every change of
+// a topic's occupancy and the event it causes are one script: the event
+// queue then holds each topic's events in the order their changes
+// happened, whichever nodes made them. It is not kept in the topic's slot
+// as the topic's other keys are because that would split the change from
+// its event across slots. Occupancy changes only when a node gains its
+// first subscriber to a topic or loses its last, not per message, so one
+// slot carries it.
+//
+//	{webhooks}:events     stream, field e: the queued events, oldest first
+//	{webhooks}:sender     string: the node that sends them, with a TTL (the lease)
+//	{webhooks}:occ:TOPIC  hash: the nodes with subscribers to TOPIC
+//	{webhooks}:vac        hash: TOPIC -> its topic_vacated, while it waits
+//	{webhooks}:due        sorted set: TOPIC scored by when its wait ends (ms)
+func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + name }
+
+// occupyScript: KEYS occ, vac, due, events; ARGV node, topic, event, max.
+// Returns 1 when the event was queued, -1 when it was dropped (the queue
+// is full), 0 when there was none to queue.
+var occupyScript = goredis.NewScript(`
+if redis.call('HSET', KEYS[1], ARGV[1], 1) == 0 then return 0 end
+if redis.call('HLEN', KEYS[1]) > 1 then return 0 end
+if redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  return 0
+end
+if redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[4]) then return -1 end
+redis.call('XADD', KEYS[4], '*', 'e', ARGV[3])
+return 1
+`)
+
+// vacateScript: KEYS occ, vac, due; ARGV node, topic, due (ms), event.
+var vacateScript = goredis.NewScript(`
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1
+`)
+
+// vacatedScript: KEYS vac, due, events; ARGV now (ms), max, the occ key
+// prefix. Queues the events of up to 100 topics whose wait ended; returns
+// how many were dropped. A topic occupied again has left vac already.
+var vacatedScript = goredis.NewScript(`
+local topics = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local dropped = 0
+for _, t in ipairs(topics) do
+  local ev = redis.call('HGET', KEYS[1], t)
+  redis.call('HDEL', KEYS[1], t)
+  redis.call('ZREM', KEYS[2], t)
+  if ev and redis.call('EXISTS', ARGV[3] .. t) == 0 then
+    if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[2]) then
+      dropped = dropped + 1
+    else
+      redis.call('XADD', KEYS[3], '*', 'e', ev)
+    end
+  end
+end
+return dropped
+`)
+
+// queueScript: KEYS events; ARGV event, max. Returns 0 when dropped.
+var queueScript = goredis.NewScript(`
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+return 1
+`)
+
+// nextScript: KEYS sender, events; ARGV node, lease (ms), count. Takes or
+// renews the lease and returns the oldest entries, or false when another
+// node holds the lease.
+var nextScript = goredis.NewScript(`
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return false end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[3])
+`)
+
+// ackScript: KEYS sender, events; ARGV node, the ids to delete. Deletes
+// them only while node holds the lease.
+var ackScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XDEL', KEYS[2], unpack(ARGV, 2))
+return 1
+`)
+
+// OccupyTopic records that node has subscribers to topic, and queues
+// event when no node had any and the topic was not waiting to be vacated.
+func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, event []byte, max int) (bool, error) {
+	k := e.keys
+	n, err := occupyScript.Run(ctx, e.rdb,
+		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events")},
+		node, topic, event, max).Int()
+	if err != nil {
+		return false, e.fail("occupy topic", err)
+	}
+	return n < 0, nil
+}
+
+// VacateTopic records that node has no subscriber to topic left; when no
+// node has any, the topic waits to be vacated until due.
+func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error {
+	k := e.keys
+	err := vacateScript.Run(ctx, e.rdb,
+		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due")},
+		node, topic, due.UnixMilli(), event).Err()
+	if err != nil {
+		return e.fail("vacate topic", err)
+	}
+	return nil
+}
+
+// QueueVacated queues the event of every topic whose wait ended by now.
+func (e *Engine) QueueVacated(ctx context.Context, now time.Time, max int) (int, error) {
+	k := e.keys
+	n, err := vacatedScript.Run(ctx, e.rdb,
+		[]string{k.webhooks("vac"), k.webhooks("due"), k.webhooks("events")},
+		now.UnixMilli(), max, k.webhooks("occ:")).Int()
+	if err != nil {
+		return 0, e.fail("queue vacated topics", err)
+	}
+	return n, nil
+}
+
+// QueueEvent queues event.
+func (e *Engine) QueueEvent(ctx context.Context, event []byte, max int) (bool, error) {
+	n, err := queueScript.Run(ctx, e.rdb, []string{e.keys.webhooks("events")}, event, max).Int()
+	if err != nil {
+		return false, e.fail("queue event", err)
+	}
+	return n == 0, nil
+}
+
+// NextEvents gives node, when it holds or takes the sender's lease, the
+// oldest events, at most n. The cursor names their stream ids.
+func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.Duration) ([][]byte, string, bool, error) {
+	k := e.keys
+	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events")},
+		node, lease.Milliseconds(), n).Slice()
+	if err == goredis.Nil {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, e.fail("read webhook events", err)
+	}
+	events := make([][]byte, 0, len(res))
+	ids := make([]string, 0, len(res))
+	for _, entry := range res {
+		id, ev, err := streamEntry(entry)
+		if err != nil {
+			return nil, "", false, err
+		}
+		events, ids = append(events, ev), append(ids, id)
+	}
+	return events, strings.Join(ids, " "), true, nil
+}
+
+// streamEntry reads one XRANGE entry, [id, [field, value, ...]].
+func streamEntry(entry any) (string, []byte, error) {
+	pair, ok := entry.([]any)
+	if !ok || len(pair) != 2 {
+		return "", nil, fmt.Errorf("herald/redis: a webhook event entry is %T", entry)
+	}
+	id, _ := pair[0].(string)
+	fields, _ := pair[1].([]any)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if f, _ := fields[i].(string); f == "e" {
+			v, _ := fields[i+1].(string)
+			return id, []byte(v), nil
+		}
+	}
+	return "", nil, fmt.Errorf("herald/redis: webhook event %s has no event", id)
+}
+
+// AckEvents deletes the events of cursor while node holds the lease.
+func (e *Engine) AckEvents(ctx context.Context, node, cursor string) error {
+	if cursor == "" {
+		return nil
+	}
+	args := []any{node}
+	for _, id := range strings.Fields(cursor) {
+		args = append(args, id)
+	}
+	if err := ackScript.Run(ctx, e.rdb, []string{e.keys.webhooks("sender"), e.keys.webhooks("events")}, args...).Err(); err != nil {
+		return e.fail("acknowledge webhook events", err)
+	}
+	return nil
+}
