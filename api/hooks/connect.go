@@ -174,14 +174,8 @@ func (c *connectClaims) clientInfo() (broker.ClientInfo, error) {
 		return broker.ClientInfo{}, badAnswer("allow: %v", err)
 	}
 	info.Perms = perms
-	if raw := bytes.TrimSpace(c.Info); len(raw) > 0 && string(raw) != "null" {
-		if raw[0] != '{' {
-			return broker.ClientInfo{}, badAnswer("info is not a JSON object")
-		}
-		if len(raw) > broker.MaxInfoBytes {
-			return broker.ClientInfo{}, badAnswer("info is longer than %d bytes", broker.MaxInfoBytes)
-		}
-		info.Info = append([]byte(nil), raw...)
+	if info.Info, err = broker.CompactInfo(c.Info); err != nil {
+		return broker.ClientInfo{}, badAnswer("info: %v", err)
 	}
 	for _, t := range c.Subs {
 		if !broker.ValidPattern(t) {
