@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/herald-broker/herald/api/auth"
@@ -30,6 +31,8 @@ type ConnectAuthorizer interface {
 func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, error) {
 	token := auth.TokenFromRequest(r)
 	switch {
+	case isTailToken(token): // the dashboard's listener, before any hook
+		return s.tailInfo(token, time.Now())
 	case s.cfg.Tokens != nil && token != "":
 		info, err := s.cfg.Tokens.Verify(token)
 		if err != nil {

@@ -15,7 +15,10 @@ const corsMaxAge = 10 * time.Minute
 // OPTIONS is the browser's preflight, sent without the API key; it is
 // answered here and never reaches h. Routes that only backends call get
 // no CORS at all.
-func (s *Server) cors(h http.Handler) http.Handler {
+func (s *Server) cors(h http.Handler) http.Handler { return s.corsFor("GET, HEAD", h) }
+
+// corsFor is cors for a route of the given methods.
+func (s *Server) corsFor(methods string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		allowed := s.corsOrigin(origin)
@@ -30,9 +33,9 @@ func (s *Server) cors(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		hdr.Set("Allow", "GET, HEAD, OPTIONS")
+		hdr.Set("Allow", methods+", OPTIONS")
 		if allowed != "" {
-			hdr.Set("Access-Control-Allow-Methods", "GET, HEAD")
+			hdr.Set("Access-Control-Allow-Methods", methods)
 			hdr.Set("Access-Control-Allow-Headers", "Authorization")
 			hdr.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge/time.Second)))
 		}

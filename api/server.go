@@ -103,7 +103,9 @@ type Server struct {
 	handler  http.Handler
 	http     *http.Server
 	stats    *statsSharer // this node's stats, shared and merged with the others'
-	closing  atomic.Bool  // set by Shutdown: /ws refuses, /readyz fails
+	// tailSecrets sign and check tail tokens (tailtoken.go).
+	tailSecrets [][]byte
+	closing     atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
 	// warnedForwarding: the log said once that X-Forwarded-For came from
 	// a peer that is not a trusted proxy.
 	warnedForwarding atomic.Bool
@@ -136,6 +138,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		keys:     keyBytes(cfg.APIKeys),
 		limits:   newBodyLimits(cfg.MaxMessageBytes),
 	}
+	s.tailSecrets = tailSecrets(s.keys)
 	s.stats = newStatsSharer(cfg.Stats, &localStats{b: b, version: cfg.Version}, s.log)
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
@@ -182,6 +185,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/disconnect", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlDisconnect))))
 	mux.Handle("/api/unsubscribe", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlUnsubscribe))))
 	mux.Handle("/api/subscribe", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlSubscribe))))
+	mux.Handle("/api/tail-token", s.corsFor(http.MethodPost, s.route(http.MethodPost, s.key(s.handleTailToken))))
 	mux.Handle("/healthz", s.route(http.MethodGet, handleHealthz))
 	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
 	mux.Handle("/metrics", s.route(http.MethodGet, s.handleMetrics))
