@@ -10,8 +10,9 @@ import (
 const corsMaxAge = 10 * time.Minute
 
 // cors lets the dashboard, served by one node, read /api/stats,
-// /api/topics and /api/presence of the others: the answer names the request's Origin when
-// it is in HERALD_ALLOWED_ORIGINS, or any origin when that list is empty.
+// /api/topics and /api/presence of the others (and get a tail token):
+// the answer names the request's Origin when it is in
+// HERALD_ALLOWED_ORIGINS, or any origin when that list is empty.
 // OPTIONS is the browser's preflight, sent without the API key; it is
 // answered here and never reaches h. Routes that only backends call get
 // no CORS at all.

@@ -40,7 +40,8 @@ type Config struct {
 	// With none, only loopback callers are served.
 	APIKeys []string
 	// AllowedOrigins are the Origin values accepted on /ws, and those
-	// whose pages may read /api/stats and /api/topics (CORS); empty: any.
+	// whose pages may read /api/stats and /api/topics and get a tail
+	// token (CORS); empty: any.
 	AllowedOrigins []string
 	// MaxMessageBytes is the broker's largest data value; request bodies
 	// are bounded from it (see bodyLimits), and the broker checks each

@@ -3,28 +3,31 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
 
 // fakeAPI answers the part of the HTTP API the dashboard reads, behind an
-// API key, as one node would.
+// API key, as one node of a two-node cluster would.
 type fakeAPI struct {
-	t           *testing.T
-	key, node   string
-	connections int
-	topics      []map[string]any
+	t   *testing.T
+	key string
 
 	mu        sync.Mutex
 	polls     int
 	published []publishCall
+	tokens    []string // the Authorization of each tail-token request
+	history   []string // the query of each history request
 }
 
 type publishCall struct {
@@ -32,18 +35,46 @@ type publishCall struct {
 	body map[string]any
 }
 
+// historySeq is the last seq of the fake's chat.lobby history.
+const historySeq = 120
+
 func (a *fakeAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/stats", a.authorized(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.polls++
 		n := a.polls
 		a.mu.Unlock()
-		writeJSON(w, map[string]any{"node": a.node, "uptime_s": 3725, "connections": a.connections,
-			"subscriptions": 2 * a.connections, "topics": len(a.topics), "messages_in": 10 * n, "messages_out": 40 * n})
+		node := func(id string, conns int) map[string]any {
+			return map[string]any{"node": id, "version": "1.1.0-test", "uptime_s": 3725, "rss_bytes": 48 << 20,
+				"heap_bytes": 9 << 20, "cpu_percent": 3.5, "connections": conns, "subscriptions": 2 * conns,
+				"topics": 2, "messages_in": 10 * n, "messages_out": 40 * n, "in_per_s": 5, "out_per_s": 20 + n,
+				"at_ms": time.Now().UnixMilli()}
+		}
+		writeJSON(w, map[string]any{"node": "node-a", "uptime_s": 3725, "connections": 3, "subscriptions": 6,
+			"topics": 2, "messages_in": 10 * n, "messages_out": 40 * n, "version": "1.1.0-test",
+			"cluster": map[string]any{
+				"nodes":       []any{node("node-a", 3), node("node-b", 2)},
+				"connections": 5, "subscriptions": 10, "in_per_s": 10, "out_per_s": 40 + 2*n,
+				"topics": []any{
+					map[string]any{"topic": "chat.lobby", "subscribers": 3, "publish_rate": 2.5, "epoch": "e1",
+						"last_seq": historySeq, "last_publish_ms": time.Now().UnixMilli()},
+					map[string]any{"topic": "chat.*", "subscribers": 1, "publish_rate": 0},
+					map[string]any{"topic": "lonely", "subscribers": 0, "publish_rate": 7, "epoch": "e2",
+						"last_seq": 9, "last_publish_ms": time.Now().UnixMilli()},
+				},
+				"topics_cut": true,
+			}})
 	}))
-	mux.HandleFunc("/api/topics", a.authorized(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"topics": a.topics})
+	mux.HandleFunc("/api/tail-token", a.authorized(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			a.t.Errorf("tail token asked with %s", r.Method)
+		}
+		a.mu.Lock()
+		a.tokens = append(a.tokens, r.Header.Get("Authorization"))
+		a.mu.Unlock()
+		writeJSON(w, map[string]any{"token": "htt1.fake", "expires_in": 60})
 	}))
+	mux.HandleFunc("/api/history", a.authorized(a.serveHistory))
 	mux.HandleFunc("/api/publish", a.authorized(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
@@ -54,6 +85,29 @@ func (a *fakeAPI) register(mux *http.ServeMux) {
 		a.mu.Unlock()
 		writeJSON(w, map[string]any{"topic": body["topic"], "seq": 7, "msg": "m7"})
 	}))
+}
+
+// serveHistory answers chat.lobby's messages 1..historySeq as
+// /api/history does.
+func (a *fakeAPI) serveHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a.mu.Lock()
+	a.history = append(a.history, q.Get("since")+"+"+q.Get("limit"))
+	a.mu.Unlock()
+	since, _ := strconv.Atoi(q.Get("since"))
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	msgs := []any{}
+	for seq := since + 1; seq <= historySeq && len(msgs) < limit; seq++ {
+		msgs = append(msgs, map[string]any{"type": "message", "topic": "chat.lobby", "epoch": "e1", "seq": seq,
+			"msg": fmt.Sprintf("m%d", seq), "time": time.Now().UnixMilli(), "data": map[string]any{"n": seq}})
+	}
+	writeJSON(w, map[string]any{"topic": q.Get("topic"), "epoch": "e1", "seq": historySeq, "messages": msgs})
+}
+
+func (a *fakeAPI) calls() (tokens, history []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.tokens...), append([]string(nil), a.history...)
 }
 
 // authorized wants the key, and lets other origins in as a node of a
@@ -80,44 +134,69 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// TestDashboard shows the cluster as one node answers for it, passing over
+// a listed node that is down; browses history; tails a topic with the API
+// key alone; publishes.
 func TestDashboard(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
-	nodeA := &fakeAPI{t: t, key: "k1", node: "node-a", connections: 3,
-		topics: []map[string]any{{"topic": "chat.lobby", "subscribers": 2}, {"topic": "chat.*", "subscribers": 1}}}
+	nodeA := &fakeAPI{t: t, key: "k1"}
 	nodeA.register(f.mux)
-	nodeB := &fakeAPI{t: t, key: "k1", node: "node-b", connections: 2,
-		topics: []map[string]any{{"topic": "chat.lobby", "subscribers": 1}, {"topic": "news", "subscribers": 1}}}
-	muxB := http.NewServeMux()
-	nodeB.register(muxB)
-	srvB := httptest.NewServer(muxB)
-	t.Cleanup(srvB.Close)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // a node listed first that is down
 
-	p := newPage(t, f.url("/?nodes="+f.srv.URL+","+srvB.URL), `document.getElementById('key-dialog').open`)
+	p := newPage(t, f.url("/?nodes="+dead.URL+","+f.srv.URL), `document.getElementById('key-dialog').open`)
 	p.do(chromedp.SendKeys("#key-input", "k1"), chromedp.Click("#key-save"))
 
-	// Totals add the nodes up; topics merge their subscriber counts.
-	p.wait(`document.getElementById('stat-connections').textContent === '5'`)
-	p.wait(`[...document.querySelectorAll('#nodes-table tbody tr')].map((r) => r.cells[0].textContent).join() === 'node-a,node-b'`)
-	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent + '=' + r.cells[1].textContent).join() === 'chat.lobby=3,chat.*=1,news=1'`)
+	// The cluster's totals and nodes as the answering node sends them, and
+	// the dead node listed apart.
+	p.wait(`document.getElementById('stat-connections').textContent === '5' && document.getElementById('stat-nodes').textContent === '2'`)
+	p.wait(`[...document.querySelectorAll('#nodes-table tbody tr')].map((r) => r.cells[0].textContent + ' ' + r.cells.item(r.cells.length - 1).textContent).join() ===
+		'node-a up,node-b up,` + dead.URL + ` unreachable, or no CORS for this page'`)
+	if got := p.value(`[...document.querySelector('#nodes-table tbody tr').cells].map((c) => c.textContent).join('|')`); !strings.HasPrefix(got, "node-a|1.1.0-test|1h 2m|48.0 MiB|9.0 MiB|3.5 %|3|6|5|") {
+		t.Errorf("node row %q", got)
+	}
+	// Each topic once, with its rate and last seq; a topic without
+	// subscribers too; and the note that the list is cut.
+	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => [0, 1, 2, 3].map((i) => r.cells[i].textContent).join('/')).join() ===
+		'chat.lobby/3/2.5/120,chat.*/1/0/–,lonely/0/7/9' && !document.getElementById('topics-cut').hidden`)
 	if got := p.value(`sessionStorage.getItem('herald.apiKey')`); got != "k1" {
 		t.Errorf("key kept as %q, want k1 in sessionStorage", got)
 	}
 
-	// The live tail subscribes through herald.js.
-	p.do(chromedp.SetValue("#tail-pattern", "chat.>"), chromedp.Click("#tail-start"))
+	// History of a topic from its row: the latest page, then older, newer.
+	p.do(chromedp.Click(`#topics-table tbody tr:first-child button:nth-child(2)`))
+	historyRows := `[...document.querySelectorAll('#history-table tbody tr')].map((r) => r.dataset.seq)`
+	p.wait(historyRows + `.join() === '` + numbers(71, 120) + `'`)
+	p.wait(`document.getElementById('history-result').textContent === 'chat.lobby: seq 71–120 of 120 (epoch e1)' && document.getElementById('history-newer').disabled`)
+	p.do(chromedp.Click("#history-older"))
+	p.wait(historyRows + `.join() === '` + numbers(21, 70) + `'`)
+	p.do(chromedp.Click("#history-newer"))
+	p.wait(historyRows + `.join() === '` + numbers(71, 120) + `'`)
+	p.wait(`document.querySelector('#history-table tbody tr .data').textContent === '{"n":71}'`)
+	if _, history := nodeA.calls(); strings.Join(history, " ") != "0+1 70+50 20+50 70+50" {
+		t.Errorf("history requests (since+limit) %q", history)
+	}
+
+	// The live tail subscribes through herald.js with a tail token bought
+	// with the API key: no client token was typed.
+	p.do(chromedp.Click(`#topics-table tbody tr:first-child button:nth-child(1)`))
 	c := f.accept(ctx)
+	if got := c.query.Get("token"); got != "htt1.fake" {
+		t.Errorf("the tail connected with token %q, want the tail token", got)
+	}
+	if tokens, _ := nodeA.calls(); len(tokens) != 1 || tokens[0] != "Bearer k1" {
+		t.Errorf("tail token requests %q, want one with the key", tokens)
+	}
 	c.welcome()
 	cmd := c.expect(ctx, "subscribe")
-	if cmd["topic"] != "chat.>" {
-		t.Fatalf("tail subscribed %v, want chat.>", cmd)
+	if cmd["topic"] != "chat.lobby" {
+		t.Fatalf("tail subscribed %v, want chat.lobby", cmd)
 	}
-	c.send(map[string]any{"type": "subscribed", "id": cmd["id"], "topic": "chat.>"})
+	c.send(map[string]any{"type": "subscribed", "id": cmd["id"], "topic": "chat.lobby"})
 	for seq := 1; seq <= 3; seq++ {
-		m := message("chat.lobby", seq, map[string]any{"text": "hello from chat", "n": seq})
-		m["pattern"] = "chat.>"
-		c.send(m)
+		c.send(message("chat.lobby", seq, map[string]any{"text": "hello from chat", "n": seq}))
 	}
 	p.wait(`document.querySelectorAll('#tail li.msg').length === 3 && document.querySelector('#tail li.msg .data').textContent.includes('hello from chat')`)
 	p.wait(`document.getElementById('tail-state').textContent === 'connected'`)
@@ -137,8 +216,8 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("published data %v", calls[0].body["data"])
 	}
 
-	// Rates come from the counters' deltas and are charted.
-	p.wait(`Number(document.getElementById('stat-out').textContent) > 0 &&
+	// Rates are the cluster's, charted.
+	p.wait(`Number(document.getElementById('stat-out').textContent) > 40 &&
 		document.querySelector('#spark-out polyline').getAttribute('points').split(' ').length >= 2`)
 
 	keepScreenshot(t, p)
@@ -191,5 +270,28 @@ func TestDashboardExplainsARefusal(t *testing.T) {
 	if got := p.value(`document.getElementById('poll-status').textContent`); got != "unreachable" {
 		t.Errorf("status %q, want unreachable", got)
 	}
+	p.checkNoProblems()
+}
+
+// TestDashboardTailWithTheAPIKeyOnly runs the live tail against a real
+// node that requires client JWTs: the API key typed into the dashboard is
+// all it takes.
+func TestDashboardTailWithTheAPIKeyOnly(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/", `document.getElementById('key-dialog').open`)
+	p.do(chromedp.SendKeys("#key-input", "k1"), chromedp.Click("#key-save"))
+	p.wait(`document.getElementById('stat-nodes').textContent === '1'`)
+
+	p.do(chromedp.SetValue("#tail-pattern", "chat.>"), chromedp.Click("#tail-start"))
+	p.wait(`document.querySelector('#tail li.notice')?.textContent === 'Subscribed to chat.>'`)
+	publishHTTP(t, base, `{"topic":"chat.lobby","data":{"text":"first"}}`)
+	p.wait(`document.querySelector('#tail li.msg .data')?.textContent === '{"text":"first"}'`)
+
+	// The dashboard's own connection counts, and chat.lobby, published to
+	// with no exact subscriber, is listed with its last seq.
+	p.wait(`document.getElementById('stat-connections').textContent === '1'`)
+	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent + '/' + r.cells[1].textContent + '/' + r.cells[3].textContent).sort().join() === 'chat.>/1/–,chat.lobby/0/1'`)
+	keepScreenshot(t, p)
 	p.checkNoProblems()
 }
