@@ -27,7 +27,8 @@ func TestHandlerServesFilesWithTheirTypes(t *testing.T) {
 		{"/", "text/html; charset=utf-8", "<title>Herald dashboard</title>"},
 		{"/herald.js", "text/javascript; charset=utf-8", "export class Herald"},
 		{"/herald.d.ts", "application/typescript; charset=utf-8", "export class Herald"},
-		{"/dashboard.js", "text/javascript; charset=utf-8", "from './herald.js'"},
+		{"/dashboard.js", "text/javascript; charset=utf-8", "from './dashboard-api.js'"},
+		{"/dashboard-tail.js", "text/javascript; charset=utf-8", "from './herald.js'"},
 		{"/dashboard.css", "text/css; charset=utf-8", ".card"},
 		{"/favicon.svg", "image/svg+xml", "<svg"},
 	}
