@@ -31,7 +31,8 @@
 //
 // Everything works alike in the three modes. Every script's keys belong to
 // one topic and share its {topic} hash tag, so one slot, the slot of the
-// topic itself; the keys that belong to no topic (the readiness probe's
+// topic itself (but off Cluster, where slots do not matter, the presence
+// add script also writes the node's topic set: see presence.go); the keys that belong to no topic (the readiness probe's
 // <prefix>ready, the pattern lease <prefix>patterns, the presence
 // heartbeats and per-node topic sets of presence.go) are used in
 // single-key commands and scripts only. The classic channels are not

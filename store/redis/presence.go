@@ -35,9 +35,9 @@ import (
 // Every node looks for lapsed lives; the one that takes a life's lock runs
 // the reap script on each of its topics, which removes its entries and
 // publishes the leaves, then forgets the life. The topic set is written
-// once per topic and life, beside the script (in Cluster it lives in
-// another slot), before the topic's first entry. No key has a TTL: a
-// topic's keys go with its last entry.
+// by the add script itself on one server; on Cluster, where it lives in
+// another slot, beside the script, before the life's first entry on the
+// topic. No key has a TTL: a topic's keys go with its last entry.
 
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {
@@ -71,25 +71,34 @@ func (e *Engine) AddPresence(ctx context.Context, p broker.PresenceEntry) error 
 	}
 	p.Info = slices.Clone(p.Info)
 	life, fresh, index := e.pres.note(p)
-	if index {
+	if index && e.shards.on() { // elsewhere the add script does it
 		if err := e.rdb.SAdd(ctx, e.keys.presTopics(life), p.Topic).Err(); err != nil {
 			e.pres.forget(p, fresh)
 			return e.fail("add presence", err)
 		}
-		e.pres.indexed(life, p.Topic)
 	}
 	if _, err := e.runAdd(ctx, p, life); err != nil {
 		e.pres.forget(p, fresh)
 		e.undoAdd(p, life)
 		return e.fail("add presence", err)
 	}
+	if index {
+		e.pres.indexed(life, p.Topic)
+	}
 	return nil
 }
 
-// runAdd runs the add script for p as life.
+// runAdd runs the add script for p as life. On one server (Sentinel's
+// included) the script puts the topic in the life's topic set itself; on
+// Cluster that set lives in another slot, and the caller puts it there
+// first, at a round trip's cost, once per topic and life.
 func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string) (string, error) {
 	classic, sharded := e.presenceChannels(p.Topic)
-	return e.pubs.run(ctx, e.rdb, addPresenceScript, e.presKeys(p.Topic, life),
+	keys := e.presKeys(p.Topic, life)
+	if !e.shards.on() {
+		keys = append(keys, e.keys.presTopics(life))
+	}
+	return e.pubs.run(ctx, e.rdb, addPresenceScript, keys,
 		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic)
 }
 

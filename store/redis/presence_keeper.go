@@ -117,7 +117,7 @@ func (e *Engine) reclaim(ctx context.Context) {
 	entries, _ := e.pres.snapshot()
 	topics := make(map[string]bool)
 	for _, p := range entries {
-		if !topics[p.Topic] {
+		if !topics[p.Topic] && e.shards.on() { // elsewhere the add script does it
 			topics[p.Topic] = true
 			tctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 			err := e.rdb.SAdd(tctx, e.keys.presTopics(life), p.Topic).Err()
@@ -131,6 +131,9 @@ func (e *Engine) reclaim(ctx context.Context) {
 	}
 	failed := e.forEachEntry(ctx, entries, func(ctx context.Context, p broker.PresenceEntry) error {
 		_, err := e.runAdd(ctx, p, life)
+		if err == nil {
+			e.pres.indexed(life, p.Topic)
+		}
 		return err
 	})
 	if failed > 0 {

@@ -56,9 +56,10 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
-// KEYS: pres, users, owned (this life's). ARGV: session, life, user, info,
-// classic channel, sharded channel, topic. Returns "1" when it added the
-// entry, "0" when the session had one.
+// KEYS: pres, users, owned (this life's), and, but on Cluster, the life's
+// topic set, to which the script adds the topic. ARGV: session, life,
+// user, info, classic channel, sharded channel, topic. Returns "1" when it
+// added the entry, "0" when the session had one.
 var addPresenceScript = goredis.NewScript(presenceLua + `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
@@ -66,11 +67,13 @@ if cur then
   if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
     redis.call('SADD', KEYS[3], ARGV[1])
+    if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[7]) end
   end
   return '0'
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[1])
+if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[7]) end
 if ARGV[3] == '' then return '1' end
 local member = redis.call('HGET', KEYS[2], ARGV[3])
 if member then

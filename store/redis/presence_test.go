@@ -3,6 +3,9 @@ package redis_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,4 +219,63 @@ func TestChangesDoNotDisturbDelivery(t *testing.T) {
 		t.Errorf("gaps %v, though nothing was lost", gaps)
 	}
 	waitChanges(t, rs[1], topic, "+u0", "+u1", "+u2", "+u3", "+u4")
+}
+
+// A presence add is one script call, sent through the publish pipelines:
+// concurrent adds share round trips.
+func TestPresenceAddsShareRoundTrips(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	e := newEngine(t, srv.URL(), redis.Config{Prefix: uniquePrefix(t), PresenceLapse: time.Hour})
+	mustAdd(t, e, broker.PresenceEntry{Topic: "first", Session: "s0", User: "u"}) // registers the life
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	calls0 := scriptCalls(t, admin)
+	trips0, _ := redis.PublishRoundTrips(e)
+	const adders, each = 32, 20
+	var wg sync.WaitGroup
+	for a := range adders {
+		wg.Go(func() {
+			for i := range each {
+				p := broker.PresenceEntry{Topic: fmt.Sprintf("room.%d", i%4), Session: fmt.Sprintf("s%d-%d", a, i), User: fmt.Sprint("u", a)}
+				if err := e.AddPresence(ctxFor(t), p); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	trips, _ := redis.PublishRoundTrips(e)
+	calls := scriptCalls(t, admin) - calls0
+	t.Logf("%d adds: %d scripts in %d round trips", adders*each, calls, trips-trips0)
+	if calls != adders*each {
+		t.Errorf("%d adds ran %d scripts, want one each", adders*each, calls)
+	}
+	if trips-trips0 >= adders*each {
+		t.Errorf("%d adds took %d round trips, want fewer", adders*each, trips-trips0)
+	}
+	if st := mustPresence(t, e, "room.0"); st.Sessions != adders*each/4 || len(st.Members) != adders {
+		t.Errorf("presence of room.0: %d sessions, %d members; want %d and %d", st.Sessions, len(st.Members), adders*each/4, adders)
+	}
+}
+
+// scriptCalls counts the scripts Redis ran.
+func scriptCalls(t *testing.T, admin *goredis.Client) int {
+	t.Helper()
+	text, err := admin.Info(ctxFor(t), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, line := range strings.Split(text, "\r\n") {
+		name, stats, ok := strings.Cut(line, ":")
+		if !ok || !slices.Contains([]string{"cmdstat_evalsha", "cmdstat_eval"}, name) {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		n, _ := strconv.Atoi(calls)
+		total += n
+	}
+	return total
 }

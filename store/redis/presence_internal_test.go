@@ -1,0 +1,43 @@
+package redis
+
+import (
+	"testing"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+func TestParseChange(t *testing.T) {
+	c, err := parseChange("\nj6:room.13:u\n13:s-111:{\"a\":\"b:c\"}")
+	want := broker.PresenceChange{Topic: "room.1", User: "u\n1", Session: "s-1", Join: true}
+	if err != nil || c.Topic != want.Topic || c.User != want.User || c.Session != want.Session || !c.Join || string(c.Info) != `{"a":"b:c"}` {
+		t.Errorf("parseChange = %+v, %v; want %+v with info", c, err, want)
+	}
+	c, err = parseChange("\nl1:t1:u1:s0:")
+	if err != nil || c.Join || c.Info != nil || c.User != "u" {
+		t.Errorf("parseChange of a leave = %+v, %v", c, err)
+	}
+	for _, bad := range []string{"", "\n", "\nx1:t1:u1:s0:", "\nj1:t1:u1:s", "\nj1:t1:u1:s0:x", "\nj9:t", "\nj-1:t", "\njx:t"} {
+		if _, err := parseChange(bad); err == nil {
+			t.Errorf("parseChange(%q) = nil error", bad)
+		}
+	}
+	// A message payload starts with its topic, which is never empty.
+	if isChange("room.1\nepoch\n1\nid\n0\n{}") || !isChange("\nj1:t1:u1:s0:") {
+		t.Error("isChange mistakes a message for a change or back")
+	}
+}
+
+func TestParsePresence(t *testing.T) {
+	st, err := parsePresence([]any{int64(3), []any{"b", "1\n", "a", "2\n{\"n\":\"x\ny\"}"}})
+	if err != nil || st.Sessions != 3 || len(st.Members) != 2 {
+		t.Fatalf("parsePresence = %+v, %v", st, err)
+	}
+	if a, b := st.Members[0], st.Members[1]; a.User != "a" || a.Sessions != 2 || string(a.Info) != "{\"n\":\"x\ny\"}" || b.User != "b" || b.Info != nil {
+		t.Errorf("members %+v, want a (2, with info) then b (1, none)", st.Members)
+	}
+	for _, bad := range []any{nil, []any{int64(1)}, []any{int64(1), []any{"a", "x\n"}}} {
+		if _, err := parsePresence(bad); err == nil {
+			t.Errorf("parsePresence(%v) = nil error", bad)
+		}
+	}
+}
