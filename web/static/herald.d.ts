@@ -28,7 +28,8 @@ export interface HeraldOptions {
 /**
  * 'stopped': the client gave up by itself, on a refusal that retrying cannot
  * cure (forbidden origin, a token refused again after a new one was asked
- * for, an expired fixed token); connect() starts it again.
+ * for, an expired fixed token, close 4004 from the server); connect()
+ * starts it again.
  */
 export type State = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
@@ -86,13 +87,59 @@ export interface Gap {
 
 export interface Subscribed {
   type: 'subscribed';
-  id: string;
+  /** The subscribe command's id; absent when the server made the subscription. */
+  id?: string;
   topic: string;
   /** Left out for patterns. */
   epoch?: string;
   seq?: number;
   /** Present when the subscribe resumed with since. */
   recovered?: boolean;
+  /** The server made this subscription: the token's subs claim, or a backend (protocol 1.1). */
+  server?: true;
+}
+
+/** One user present on a topic (docs/protocol.md section 8). */
+export interface Member<I = unknown> {
+  user: string;
+  /** How many of the user's connections are on the topic. */
+  sessions: number;
+  /** The user's info (the token's info claim), when it has one. */
+  info?: I;
+}
+
+/** Who is on a presence topic, cluster-wide: the reply to presence(). */
+export interface Presence<I = unknown> {
+  type: 'presence';
+  id: string;
+  topic: string;
+  /** The number of members. */
+  users: number;
+  /** Every present connection, anonymous ones included. */
+  sessions: number;
+  /** Sorted by user; [] when none. */
+  members: Member<I>[];
+}
+
+/** A user's first connection on the topic arrived. */
+export interface Join<I = unknown> {
+  type: 'join';
+  topic: string;
+  user: string;
+  info?: I;
+}
+
+/** A user's last connection on the topic went. */
+export interface Leave {
+  type: 'leave';
+  topic: string;
+  user: string;
+}
+
+/** The server ended a subscription: 'server' (a backend), 'forbidden' (a refresh no longer allows it). */
+export interface Unsubscribed {
+  topic: string;
+  reason: 'server' | 'forbidden' | string;
 }
 
 export interface PublishOptions {
@@ -132,6 +179,18 @@ export interface SubscribeHandlers {
    * subscribe() on this client); ignored for patterns.
    */
   backlog?: number;
+  /**
+   * Presence topics: setting any of these three subscribes with
+   * presence:true (a topic outside HERALD_PRESENCE_TOPICS, or a pattern,
+   * fails with presence_off). onJoin and onLeave are never called for this
+   * client's own arrival and departure.
+   */
+  onJoin?(join: Join): void;
+  onLeave?(leave: Leave): void;
+  /** The whole member list, each time the subscription goes live (first, and after every reconnect). */
+  onPresence?(presence: Presence): void;
+  /** The server ended the subscription; its callbacks stop. */
+  onUnsubscribed?(info: Unsubscribed): void;
 }
 
 export interface Subscription {
@@ -150,7 +209,8 @@ export interface Subscription {
 /**
  * A failure: code is a docs/protocol.md error code from the server, or one of the
  * client's own: 'disconnected' (the connection dropped before the reply; a
- * publish may or may not have been accepted), 'timeout', 'closed',
+ * publish may or may not have been accepted), 'disconnected_by_server' (close
+ * 4004: the client stopped), 'timeout', 'closed',
  * 'token', 'token_expired', 'bad_frame', 'bad_event', 'bad_option' (thrown
  * by the constructor). An exception thrown by
  * a callback is reported as uncaught (reportError) and stops nothing else.
@@ -191,6 +251,8 @@ export class Herald {
    */
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<Published>;
   ping(): Promise<{ type: 'pong'; id: string }>;
+  /** Who is on a presence topic; rejects presence_off, forbidden, invalid_topic... */
+  presence<I = unknown>(topic: string): Promise<Presence<I>>;
   /**
    * Replaces the token: sent in a `refresh` when connected (rejects
    * unauthorized if refused; the old token stays in force), used by the next
@@ -199,6 +261,10 @@ export class Herald {
   setToken(token: string): Promise<void>;
   on(event: 'state', fn: (state: State, info?: Welcome | Disconnected) => void): () => void;
   on(event: 'error', fn: (err: HeraldError) => void): () => void;
+  /** The server subscribed this client; subscribe(reply.topic, fn) adds callbacks to it. */
+  on(event: 'subscribed', fn: (reply: Subscribed) => void): () => void;
+  /** The server ended a subscription. */
+  on(event: 'unsubscribed', fn: (info: Unsubscribed) => void): () => void;
 }
 
 /** Whether topic falls under pattern (docs/protocol.md section 1). */

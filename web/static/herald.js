@@ -62,6 +62,26 @@
 // A publish made while not connected waits for the next connection, up to
 // options.timeout.
 //
+// Presence (docs/protocol.md section 8): h.presence(topic) resolves
+// {topic, users, sessions, members: [{user, sessions, info}]}. A
+// subscription with handlers.onJoin, onLeave or onPresence is made with
+// presence:true: onJoin({topic, user, info}) when a user's first connection
+// arrives, onLeave({topic, user}) when its last one goes (never for this
+// client's own arrival), and onPresence(reply) with the whole member list
+// each time the subscription goes live (after every reconnect too), so that
+// a member list is onPresence's list with the joins and leaves after it.
+//
+// Server-side control (section 9): a subscription the server made (the
+// token's subs claim, or a backend's POST /api/subscribe) is announced by
+// the 'subscribed' event; h.subscribe(topic, fn) on it adds callbacks, and
+// it is kept across reconnects from then on (unless the server makes it
+// again, a server-made subscription lasts one connection). When the server
+// ends a subscription (reason 'server': a backend; 'forbidden': a refresh
+// that no longer allows it) its callbacks stop, handlers.onUnsubscribed
+// gets {topic, reason}, and the 'unsubscribed' event fires. Close 4004 (the
+// backend disconnected this client) stops the client: no reconnect, state
+// 'stopped' with error code 'disconnected_by_server'.
+//
 // Events (h.on(name, fn) returns a function that removes fn):
 //   'state'  (state, info): 'connecting' | 'connected' | 'disconnected' |
 //            'stopped'; info is the welcome on connected, {code, reason,
@@ -71,6 +91,8 @@
 //   'error'  (err: HeraldError): a failure not tied to one promise; a
 //            refused connection attempt carries the server's HTTP status
 //            as err.status
+//   'subscribed'   (reply): the server subscribed this client ("server":true)
+//   'unsubscribed' ({topic, reason}): the server ended a subscription
 //
 // Refused connections: the server refuses a bad token (401), an origin
 // (403), a client over its limits (429) or a node near capacity (503)
@@ -114,7 +136,7 @@ export class Herald {
       minDelay: 500, maxDelay: 30000, timeout: 10000, refreshMargin: 30, ...options,
     };
     this.state = 'disconnected';
-    this._listeners = { state: new Set(), error: new Set() };
+    this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
     this._subscribing = new Map(); // subscribe command id -> subscription
     this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
@@ -165,16 +187,21 @@ export class Herald {
    */
   subscribe(pattern, fn, handlers = {}) {
     let sub = this._subs.get(pattern);
+    const presence = Boolean(handlers.onJoin || handlers.onLeave || handlers.onPresence);
     if (!sub) {
-      const tokens = pattern.split('.');
-      const exact = !tokens.includes('*') && !tokens.includes('>');
-      sub = { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false };
+      sub = newSub(pattern);
       // backlog: the first reply gives the topic's position, then a resume
       // from N before it loads the last N messages (_loadBacklog).
-      if (exact && handlers.backlog > 0) sub.backlog = Math.floor(handlers.backlog);
+      if (sub.exact && handlers.backlog > 0) sub.backlog = Math.floor(handlers.backlog);
+      sub.presence = presence;
       this._subs.set(pattern, sub);
       if (this._isOpen()) this._sendSubscribe(sub);
+    } else if (presence && !sub.presence) {
+      // Asking again with presence:true turns joins and leaves on.
+      sub.presence = true;
+      if (this._isOpen()) this._sendSubscribe(sub);
     }
+    sub.server = false; // the page's now: kept across reconnects
     const entry = { fn, handlers };
     sub.listeners.add(entry);
     const ready = new Promise((resolve, reject) => { entry.ready = { resolve, reject }; });
@@ -218,6 +245,14 @@ export class Herald {
     if (typeof this.options.token !== 'function') this.options.token = token;
     if (!this._isOpen()) return Promise.resolve();
     return this._command({ type: 'refresh', token }).then(() => undefined);
+  }
+
+  /**
+   * Asks who is on a presence topic; resolves the reply {topic, users,
+   * sessions, members} or rejects a HeraldError (presence_off, forbidden...).
+   */
+  presence(topic) {
+    return this._command({ type: 'presence', topic });
   }
 
   /** Sends a ping command; resolves when the pong arrives. */
@@ -278,6 +313,12 @@ export class Herald {
   // closed, schedules the next attempt.
   _dropConnection(info, code) {
     this._forget();
+    if (code === 4004 && !this._closed) {
+      // The backend disconnected this client: coming back would undo it.
+      const err = new HeraldError('disconnected_by_server', 'the server disconnected this client (close 4004)');
+      this._emitError(err);
+      return this._stop({ ...info, error: err });
+    }
     if (code === 4001 && !this._closed) {
       if (typeof this.options.token === 'function') {
         this._token = null; // ask the token function again
@@ -306,7 +347,11 @@ export class Herald {
       clearTimeout(p.timer);
       p.reject(new HeraldError('disconnected', 'connection lost before the reply'));
     }
-    for (const sub of this._subs.values()) sub.live = false;
+    for (const sub of this._subs.values()) {
+      sub.live = false;
+      // One the server made and the page never took lasts one connection.
+      if (sub.server) this._subs.delete(sub.pattern);
+    }
     this._subscribing.clear();
   }
 
@@ -479,6 +524,8 @@ export class Herald {
       case 'message': this._onMessage(frame); break;
       case 'gap': this._onGap(frame); break;
       case 'subscribed': this._onSubscribed(frame); break;
+      case 'unsubscribed': this._onUnsubscribed(frame); break;
+      case 'join': case 'leave': this._onPresenceChange(frame); break;
       case 'error': this._onError(frame); break;
       default: this._settle(frame.id, frame);
     }
@@ -505,12 +552,14 @@ export class Herald {
   _sendSubscribe(sub) {
     const cmd = { type: 'subscribe', id: 's' + this._nextId++, topic: sub.pattern };
     if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
+    if (sub.presence) cmd.presence = true;
     sub.since = cmd.since;
     this._subscribing.set(cmd.id, sub);
     this._send(cmd);
   }
 
   _onSubscribed(reply) {
+    if (reply.server) return this._onServerSubscribed(reply);
     const sub = this._subscribing.get(reply.id);
     if (!sub) return;
     this._subscribing.delete(reply.id);
@@ -534,6 +583,63 @@ export class Herald {
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: resumed || null };
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
     }
+    if (sub.presence) this._askPresence(sub);
+  }
+
+  // ---- presence and server-side control ----
+
+  // _askPresence gives the subscription's onPresence the member list now
+  // that it is live: joins and leaves from here on apply to it.
+  _askPresence(sub) {
+    if (![...sub.listeners].some((entry) => entry.handlers.onPresence)) return;
+    this.presence(sub.pattern).then((state) => {
+      if (this._subs.get(sub.pattern) !== sub) return;
+      for (const entry of sub.listeners) callSafely(entry.handlers.onPresence, state);
+    }, (err) => {
+      if (err.code === 'disconnected') return; // asked again once live again
+      for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
+    });
+  }
+
+  _onPresenceChange(change) {
+    const sub = this._subs.get(change.topic);
+    if (!sub || !sub.presence) return;
+    const name = change.type === 'join' ? 'onJoin' : 'onLeave';
+    for (const entry of sub.listeners) callSafely(entry.handlers[name], change);
+  }
+
+  // _onServerSubscribed takes a subscription the server made. One the page
+  // already has goes on as it is; a new one is kept, live, for the page to
+  // add callbacks to.
+  _onServerSubscribed(reply) {
+    if (this._subs.has(reply.topic)) return;
+    const sub = newSub(reply.topic);
+    sub.server = true;
+    sub.live = true;
+    sub.wasLive = true;
+    sub.reply = reply;
+    if (sub.exact) {
+      sub.epoch = reply.epoch;
+      sub.seq = reply.seq;
+    }
+    this._subs.set(reply.topic, sub);
+    for (const fn of this._listeners.subscribed) callSafely(fn, reply);
+  }
+
+  // _onUnsubscribed settles an unsubscribe's reply, or ends a subscription
+  // the server ended (it names a reason): its callbacks stop.
+  _onUnsubscribed(frame) {
+    if (!frame.reason) return this._settle(frame.id, frame);
+    const sub = this._subs.get(frame.topic);
+    if (sub) {
+      this._subs.delete(frame.topic);
+      const info = { topic: frame.topic, reason: frame.reason };
+      for (const entry of sub.listeners) {
+        entry.state = 'unsubscribed';
+        callSafely(entry.handlers.onUnsubscribed, info);
+      }
+    }
+    for (const fn of this._listeners.unsubscribed) callSafely(fn, { topic: frame.topic, reason: frame.reason });
   }
 
   // _loadBacklog answers the first reply of a subscription with a backlog:
@@ -646,6 +752,13 @@ export class Herald {
   _emitError(err) {
     for (const fn of this._listeners.error) callSafely(fn, err);
   }
+}
+
+// newSub is the client's state of one subscription, not yet subscribed.
+function newSub(pattern) {
+  const tokens = pattern.split('.');
+  const exact = !tokens.includes('*') && !tokens.includes('>');
+  return { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false };
 }
 
 // callSafely calls an app's callback (if any). What it throws is reported
