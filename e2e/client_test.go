@@ -34,16 +34,22 @@ type frame struct {
 	From      uint64          `json:"from"` // of a gap
 	To        uint64          `json:"to"`
 	Node      string          `json:"node"`
+	User      string          `json:"user"`   // of a join or leave
+	Reason    string          `json:"reason"` // of an unsubscribed the server sent
+	Server    bool            `json:"server"` // of a subscribed the server made
+	Users     int             `json:"users"`  // of a presence reply
+	Sessions  int             `json:"sessions"`
 }
 
 // client is a real WebSocket client. A goroutine reads every frame into
 // frames; closed gets the close code (0 when the socket just ended).
 type client struct {
-	t      testing.TB
-	conn   net.Conn
-	r      io.Reader
-	frames chan frame
-	closed chan int
+	t       testing.TB
+	session string // from its welcome
+	conn    net.Conn
+	r       io.Reader
+	frames  chan frame
+	closed  chan int
 }
 
 func dial(t testing.TB, url string) *client {
@@ -60,9 +66,11 @@ func dial(t testing.TB, url string) *client {
 	}
 	go c.readLoop()
 	t.Cleanup(func() { conn.Close() })
-	if w := c.next(); w.Type != "welcome" || w.Session == "" {
+	w := c.next()
+	if w.Type != "welcome" || w.Session == "" {
 		t.Fatalf("first frame %+v, want welcome", w)
 	}
+	c.session = w.Session
 	return c
 }
 
