@@ -62,6 +62,11 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	t.Run("Contract", func(t *testing.T) { runContract(t, c.URL()) })
+	t.Run("DeadNodesPresence", func(t *testing.T) {
+		admin := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs()})
+		defer admin.Close()
+		testDeadNode(t, c.URL(), admin)
+	})
 	t.Run("FailoverLosingMessages", func(t *testing.T) {
 		testFailover(t, c.URL(), func(topic string) (master, replica *redistest.Node) {
 			master = c.MasterOfKey(topic)

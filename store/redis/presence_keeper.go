@@ -146,10 +146,14 @@ func (e *Engine) reclaim(ctx context.Context) {
 }
 
 // forEachEntry runs fn on every entry, up to parallelCalls at once, each
-// within the timeout, and returns how many failed.
+// within the timeout, and returns how many it did not run or failed. It
+// stops at the first failure: Redis is away or refusing, and a node with
+// many entries would otherwise wait out a timeout for each of them.
 func (e *Engine) forEachEntry(ctx context.Context, entries []broker.PresenceEntry, fn func(context.Context, broker.PresenceEntry) error) int {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var mu sync.Mutex
-	failed := 0
+	done := 0
 	work := make(chan broker.PresenceEntry)
 	var wg sync.WaitGroup
 	for range min(parallelCalls, len(entries)) {
@@ -159,19 +163,24 @@ func (e *Engine) forEachEntry(ctx context.Context, entries []broker.PresenceEntr
 				err := fn(cctx, p)
 				cancel()
 				if err != nil {
-					mu.Lock()
-					failed++
-					mu.Unlock()
+					stop()
+					continue
 				}
+				mu.Lock()
+				done++
+				mu.Unlock()
 			}
 		})
 	}
 	for _, p := range entries {
+		if ctx.Err() != nil {
+			break
+		}
 		work <- p
 	}
 	close(work)
 	wg.Wait()
-	return failed
+	return len(entries) - done
 }
 
 // retryRemovals sends again the removals Redis did not take.
