@@ -191,6 +191,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
 	mux.Handle("/metrics", s.route(http.MethodGet, s.handleMetrics))
 	mux.Handle("/ws", refusalsReadable(s.route(http.MethodGet, s.handleWS)))
+	mux.Handle("/sse", s.streamCORS(s.route(http.MethodGet, s.handleSSE)))
 	mux.HandleFunc("/api/", notFound)
 	if s.cfg.Files != nil {
 		mux.Handle("/", s.cfg.Files)

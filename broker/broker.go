@@ -120,6 +120,7 @@ type Broker struct {
 
 type counters struct {
 	connections   atomic.Int64
+	streams       atomic.Int64 // the connections that are SSE streams
 	subscriptions atomic.Int64
 	topics        atomic.Int64
 	messagesIn    atomic.Uint64
@@ -298,7 +299,8 @@ func (b *Broker) Topics() []TopicCount {
 type Stats struct {
 	Node          string
 	Uptime        time.Duration
-	Connections   int64
+	Connections   int64 // sessions open: WebSocket connections and SSE streams
+	Streams       int64 // of Connections, the SSE streams
 	Subscriptions int64
 	Topics        int64
 	MessagesIn    uint64 // messages published through this node
@@ -313,6 +315,7 @@ func (b *Broker) Stats() Stats {
 		Node:          b.cfg.NodeID,
 		Uptime:        time.Since(b.started),
 		Connections:   b.stats.connections.Load(),
+		Streams:       b.stats.streams.Load(),
 		Subscriptions: b.stats.subscriptions.Load(),
 		Topics:        b.stats.topics.Load(),
 		MessagesIn:    b.stats.messagesIn.Load(),

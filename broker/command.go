@@ -78,10 +78,22 @@ var fieldsOf = map[string]fieldSet{
 // fieldNames names the fields of a fieldSet, for error messages.
 var fieldNames = [...]string{"id", "topic", "since", "data", "token", "idempotency_key", "presence"}
 
-// since is a resume position: every message after Seq in Epoch.
+// since is a resume position: every message after Seq in Epoch. An SSE
+// resume knows the epoch by its hash only (streamid.go): hashed, and
+// epochHash instead of Epoch.
 type since struct {
-	Epoch string `json:"epoch"`
-	Seq   uint64 `json:"seq"`
+	Epoch     string `json:"epoch"`
+	Seq       uint64 `json:"seq"`
+	epochHash uint64
+	hashed    bool
+}
+
+// inEpoch reports whether since is a position in epoch.
+func (s *since) inEpoch(epoch string) bool {
+	if s.hashed {
+		return idHash(epoch) == s.epochHash
+	}
+	return s.Epoch == epoch
 }
 
 // parse reads payload into c as encoding/json would (unknown fields ignored,

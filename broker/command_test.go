@@ -8,7 +8,7 @@ import (
 
 func TestDecodeCommand(t *testing.T) {
 	c, err := decodeCommand([]byte(`{"type":"subscribe","id":"7","topic":"chat.lobby","since":{"epoch":"e","seq":38},"future":[1,{"x":2}]}`))
-	if err != nil || c.Type != cmdSubscribe || c.ID != "7" || c.Topic != "chat.lobby" || c.Since == nil || *c.Since != (since{"e", 38}) {
+	if err != nil || c.Type != cmdSubscribe || c.ID != "7" || c.Topic != "chat.lobby" || c.Since == nil || *c.Since != (since{Epoch: "e", Seq: 38}) {
 		t.Errorf("subscribe: %+v %v", c, err)
 	}
 	c, err = decodeCommand([]byte(`{"type":"publish","topic":"a","data": [1, 2 ]}`))

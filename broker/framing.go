@@ -14,6 +14,9 @@ const (
 	// permessage-deflate without context takeover (deflate.go), the
 	// others as FramingWebSocket.
 	FramingWebSocketDeflate
+	// FramingSSE: Server-Sent Events (docs/protocol.md section 10; sse.go),
+	// for the sessions of OpenStream only.
+	FramingSSE
 
 	numFramings // the size of encoded's table; keep last
 )
@@ -25,6 +28,8 @@ func (f Framing) String() string {
 		return "websocket"
 	case FramingWebSocketDeflate:
 		return "websocket+deflate"
+	case FramingSSE:
+		return "sse"
 	}
 	return "unknown framing"
 }
@@ -60,6 +65,8 @@ func (e *encoded) frame(f Framing) []byte {
 	switch f {
 	case FramingWebSocketDeflate:
 		fr = deflateFrame(e.frame(FramingWebSocket), e.compressMin)
+	case FramingSSE:
+		fr = sseMessageEvent(e.json(), e.m, e.pattern == "")
 	default:
 		fr = messageFrame(e.m, e.pattern)
 	}
@@ -76,8 +83,11 @@ func (e *encoded) json() []byte {
 // framed returns plain, a complete text frame of this package, as s's
 // framing puts it on the wire: a reply or a message sent to s alone.
 func (s *Session) framed(plain []byte) []byte {
-	if s.framing == FramingWebSocketDeflate {
+	switch s.framing {
+	case FramingWebSocketDeflate:
 		return deflateFrame(plain, s.b.cfg.CompressMinBytes)
+	case FramingSSE:
+		return sseNotice(framePayload(plain))
 	}
 	return plain
 }

@@ -81,15 +81,7 @@ func (j *job) size() int {
 
 // Connect starts a session on c and sends it the welcome message.
 func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
-	id, err := uuid.Parse(info.Session)
-	if err != nil {
-		id = uuid.New()
-	}
-	s := &Session{b: b, conn: c, id: id, subject: info.Subject, info: string(info.Info), remote: info.RemoteAddr, perms: info.Perms}
-	if info.Framing.valid() {
-		s.framing = info.Framing
-	}
-	b.stats.connections.Add(1)
+	s := b.newSession(c, info)
 	s.send(s.welcome())
 	if !info.Expires.IsZero() {
 		s.mu.Lock()
@@ -100,6 +92,20 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 		s.enqueueServer(ControlSubscribe, info.Subs)
 	}
 	b.sessions.add(s) // controls find it once welcome is out
+	return s
+}
+
+// newSession counts in a session on c, sending nothing yet.
+func (b *Broker) newSession(c Conn, info ClientInfo) *Session {
+	id, err := uuid.Parse(info.Session)
+	if err != nil {
+		id = uuid.New()
+	}
+	s := &Session{b: b, conn: c, id: id, subject: info.Subject, info: string(info.Info), remote: info.RemoteAddr, perms: info.Perms}
+	if info.Framing.valid() {
+		s.framing = info.Framing
+	}
+	b.stats.connections.Add(1)
 	return s
 }
 
@@ -229,6 +235,9 @@ func (s *Session) Disconnected() {
 	s.mu.Unlock()
 	s.b.sessions.remove(s)
 	s.b.stats.connections.Add(-1)
+	if s.framing == FramingSSE {
+		s.b.stats.streams.Add(-1)
+	}
 	// Out of the index first, so that fan-out stops at once; mu is not
 	// held because fan-out takes it under the index lock.
 	for _, sub := range subs {

@@ -24,33 +24,60 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 		return s.resubscribe(ctx, c, old)
 	}
 	sub.presence = c.Presence
+	p, err := s.setUp(ctx, sub, c.Since)
+	if err != nil || p.sub == nil {
+		return err
+	}
+	s.send(subscribedFrame(c, p.position(), p.recovered))
+	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.pos, p.history)))
+	return nil
+}
+
+// prepared is a subscription set up and still holding live messages back:
+// where it starts, and for a resume the history to send first and whether
+// it holds everything after since.
+type prepared struct {
+	sub       *subscription
+	pos       Position
+	history   []*Message
+	recovered *bool
+}
+
+// position is the reply's position: nil for a pattern.
+func (p *prepared) position() *Position {
+	if !p.sub.exact {
+		return nil
+	}
+	return &p.pos
+}
+
+// setUp puts a new subscription in the index, holding live messages back,
+// tells the engine, and reads where it starts. On failure it is taken
+// back; a zero prepared with no error means the connection went away.
+func (s *Session) setUp(ctx context.Context, sub *subscription, since *since) (prepared, *Error) {
 	s.b.index(sub)
 	if s.isClosed() {
 		s.undo(ctx, sub) // Disconnected may have run before it was indexed
-		return nil
+		return prepared{}, nil
 	}
-	if err := s.b.remote.acquire(ctx, c.Topic); err != nil {
+	if err := s.b.remote.acquire(ctx, sub.pattern); err != nil {
 		s.undo(ctx, sub)
-		return s.b.replyError(err)
+		return prepared{}, s.b.replyError(err)
 	}
 	sub.acquired = true
 	if !sub.exact {
-		s.send(subscribedFrame(c, nil, nil))
-		s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, Position{}, nil)))
-		return nil
+		return prepared{sub: sub}, nil
 	}
-	pos, msgs, recovered, perr := s.b.startPosition(ctx, c)
-	if perr == nil {
-		perr = s.join(ctx, sub)
+	pos, msgs, recovered, err := s.b.startPosition(ctx, sub.pattern, since)
+	if err == nil {
+		err = s.join(ctx, sub)
 	}
-	if perr != nil {
+	if err != nil {
 		s.undo(ctx, sub)
-		return s.b.replyError(perr)
+		return prepared{}, s.b.replyError(err)
 	}
 	sub.start = pos
-	s.send(subscribedFrame(c, &pos, recovered))
-	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, pos, msgs)))
-	return nil
+	return prepared{sub: sub, pos: pos, history: msgs, recovered: recovered}, nil
 }
 
 // goLive releases a new subscription. An exact one is released under its
@@ -126,23 +153,23 @@ func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription
 // startPosition reads where a new exact subscription starts: the topic's
 // position, or for a resume the history after since and whether it holds
 // every message the client missed.
-func (b *Broker) startPosition(ctx context.Context, c *command) (Position, []*Message, *bool, error) {
-	if c.Since == nil {
-		pos, err := b.engine.Position(ctx, c.Topic)
+func (b *Broker) startPosition(ctx context.Context, topic string, since *since) (Position, []*Message, *bool, error) {
+	if since == nil {
+		pos, err := b.engine.Position(ctx, topic)
 		return pos, nil, nil, err
 	}
-	h, err := b.engine.History(ctx, c.Topic, c.Since.Seq, 0)
+	h, err := b.engine.History(ctx, topic, since.Seq, 0)
 	if err != nil {
 		return Position{}, nil, nil, err
 	}
-	msgs, recovered := resumeFrom(c.Since, h)
+	msgs, recovered := resumeFrom(since, h)
 	return h.Position, msgs, &recovered, nil
 }
 
 // resumeFrom picks from h the messages to send after since: none when the
 // epoch changed. Recovered means they are every message after since.
 func resumeFrom(since *since, h HistoryResult) ([]*Message, bool) {
-	if h.Epoch != since.Epoch {
+	if !since.inEpoch(h.Epoch) {
 		return nil, false
 	}
 	msgs := h.Messages

@@ -104,11 +104,11 @@ func (sub *subscription) offer(enc *encoded, fl *flushers) outcome {
 	sub.mu.Unlock()
 	var frame []byte
 	if f := sub.narrowGap(m, prev); f != nil {
-		frame = sub.session.framed(f)
+		frame = sub.framedMessage(m, f)
 	} else {
 		frame = enc.frame(sub.session.framing)
 	}
-	if !fl.send(sub.session.conn, frame) {
+	if !sub.session.deliver(m, frame, fl) {
 		return refused
 	}
 	return sent
@@ -182,7 +182,7 @@ func (sub *subscription) release(last Position, history []*Message) (n int) {
 		return 0
 	}
 	for _, m := range history {
-		if !st.seen.has(m) && sub.session.send(messageFrame(m, "")) {
+		if !st.seen.has(m) && sub.session.deliver(m, sub.framedMessage(m, messageFrame(m, "")), nil) {
 			n++
 		}
 	}
@@ -211,10 +211,11 @@ func (sub *subscription) sendHeld(m *Message) bool {
 	if !sub.advance(m) {
 		return false
 	}
-	if f := sub.narrowGap(m, prev); f != nil {
-		return sub.session.send(f)
+	plain := sub.narrowGap(m, prev)
+	if plain == nil {
+		plain = messageFrame(m, sub.tag())
 	}
-	return sub.session.send(messageFrame(m, sub.tag()))
+	return sub.session.deliver(m, sub.framedMessage(m, plain), nil)
 }
 
 // tag is the "pattern" a message delivered through sub carries.

@@ -57,6 +57,8 @@ type conn struct {
 	scheduled   bool     // the driver knows there is something to write
 	finished    bool     // Disconnected was called
 	sentSince   bool     // a frame was queued since the last sweep
+	sse         bool     // an SSE stream (sse.go); set before Open, then fixed
+	midEvent    bool     // a stream's written bytes end inside an event (sse.go)
 
 	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame
@@ -67,6 +69,7 @@ type conn struct {
 	since    atomic.Int64
 	progress int64  // monotonic time of the last write that moved bytes (loop goroutine only)
 	fd       int32  // the epoll path's descriptor
+	input    uint32 // bytes an SSE client sent (reading goroutine only)
 	gen      uint32 // tells this fd's events from a former owner's
 	live     bool   // registered with its loop (loop goroutine only)
 	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
@@ -137,6 +140,13 @@ func (c *conn) expired(now int64) bool {
 func (c *conn) sweep(now int64, ping bool) (expired bool) {
 	if c.expired(now) {
 		return true
+	}
+	if c.sse {
+		// An SSE client sends nothing: its silence says nothing.
+		if ping {
+			c.Send(ssePing)
+		}
+		return false
 	}
 	if since := c.msgSince.Load(); since != 0 && now-since > int64(c.lim.fragments) {
 		// Frames that keep coming (pings) do not excuse it: the message
@@ -220,6 +230,10 @@ func (c *conn) keepReader(r *frameReader) {
 // caller's buffer and is unmasked in place. Once the connection is closing,
 // what arrives is dropped unparsed.
 func (c *conn) readData(data []byte) {
+	if c.sse {
+		c.readStream(len(data))
+		return
+	}
 	if c.isClosing() {
 		c.in = nil // nothing more is parsed: free a half-read message now
 		return

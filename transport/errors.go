@@ -22,6 +22,7 @@ var (
 	ErrSlowConsumer      = errors.New("herald/transport: write queue overflowed")
 	ErrHeartbeatTimeout  = errors.New("herald/transport: heartbeat timeout")
 	ErrFragmentTimeout   = errors.New("herald/transport: fragmented message not completed in time")
+	ErrStreamInput       = errors.New("herald/transport: an SSE client sent data")
 	ErrServerClosed      = errors.New("herald/transport: server closed")
 	ErrConfig            = errors.New("herald/transport: bad config")
 )
@@ -40,6 +41,7 @@ var closeCauses = [...]struct {
 	{ErrSlowConsumer, broker.CloseSlowConsumer, "slow consumer"},
 	{ErrHeartbeatTimeout, broker.CloseHeartbeatTimeout, "heartbeat timeout"},
 	{ErrFragmentTimeout, broker.ClosePolicyViolation, "fragmented message not completed in time"},
+	{ErrStreamInput, broker.ClosePolicyViolation, "an SSE client sends nothing"},
 	{ErrServerClosed, broker.CloseGoingAway, "server shutting down"},
 	{ErrProtocol, broker.CloseProtocolError, "protocol violation"},
 }

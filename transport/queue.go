@@ -32,14 +32,20 @@ func (c *conn) Send(frame []byte) bool {
 // it returns (broker.DeferredConn); nil when the driver already knows.
 func (c *conn) SendDeferred(frame []byte) (bool, broker.Flusher) {
 	res, wake := c.queue(frame, false)
+	return res == taken, c.deferWake(wake)
+}
+
+// deferWake tells the driver, when wake says it must be, through the
+// Flusher it returns if the driver defers, or at once.
+func (c *conn) deferWake(wake bool) broker.Flusher {
 	if !wake {
-		return res == taken, nil
+		return nil
 	}
 	if d, deferring := c.drv.(deferringDriver); deferring {
-		return res == taken, d.scheduleDeferred(c)
+		return d.scheduleDeferred(c)
 	}
 	c.drv.schedule(c)
-	return res == taken, nil
+	return nil
 }
 
 // queue offers frame, a close frame when isClose, and counts an overflow's
@@ -63,9 +69,7 @@ func (c *conn) push(frame []byte, isClose bool) pushed {
 		return refused
 	}
 	if c.queued+len(frame) > c.lim.maxQueue {
-		c.startClosing()
-		c.dropQueue = true // the writer's next batch drops it and sends 4000
-		return overflowed
+		return c.overflow()
 	}
 	c.frames = append(c.frames, frame)
 	c.queued += len(frame)
@@ -77,11 +81,18 @@ func (c *conn) push(frame []byte, isClose bool) pushed {
 	return taken
 }
 
+// overflow starts the close of a slow reader. Called with c.mu held.
+func (c *conn) overflow() pushed {
+	c.startClosing()
+	c.dropQueue = true // the writer's next batch drops it and sends 4000
+	return overflowed
+}
+
 // Close queues a close frame after what is queued (broker.Conn); the
 // socket is closed once it is written, or after CloseTimeout.
 func (c *conn) Close(code int, reason string) {
 	if !c.isClosing() { // spare compiling a frame that would be dropped
-		if c.closeWith(closeFrame(ws.StatusCode(code), reason)) {
+		if c.closeWith(c.closeMessage(ws.StatusCode(code), reason)) {
 			c.closedWith(false, ws.StatusCode(code))
 		}
 	}
@@ -91,7 +102,7 @@ func (c *conn) Close(code int, reason string) {
 func (c *conn) fail(err error) {
 	if !c.isClosing() {
 		code, reason := closeOf(err)
-		if c.closeWith(closeFrame(code, reason)) {
+		if c.closeWith(c.closeMessage(code, reason)) {
 			c.closedWith(false, code)
 		}
 	}
@@ -157,18 +168,15 @@ func (c *conn) batch(dst [][]byte, max int) [][]byte {
 // corrupt the stream) and queues the 4000 close frame after it: at most the
 // bound and one close frame stay queued.
 func (c *conn) dropForSlowConsumer() {
-	keep := 0
-	if c.offset > 0 && len(c.frames) > 0 {
-		keep = 1
-	}
+	keep := c.unfinished()
 	c.lim.stats.droppedFrames(len(c.frames) - keep)
 	clear(c.frames[keep:])
 	c.frames = c.frames[:keep]
-	c.queued = 0
-	if keep == 1 {
-		c.queued = len(c.frames[0]) - c.offset
+	c.queued = -c.offset
+	for _, f := range c.frames {
+		c.queued += len(f)
 	}
-	frame := closeFrame(broker.CloseSlowConsumer, "slow consumer")
+	frame := c.closeMessage(broker.CloseSlowConsumer, "slow consumer")
 	c.frames = append(c.frames, frame)
 	c.queued += len(frame)
 	c.closeQueued = true
@@ -201,6 +209,9 @@ func (c *conn) writtenOf(n, batched int, at int64) (empty, closeSent bool) {
 		done++
 	}
 	if done > 0 {
+		if c.sse {
+			c.midEvent = !endsEvent(c.frames[done-1])
+		}
 		left := copy(c.frames, c.frames[done:])
 		clear(c.frames[left:]) // written frames are not retained
 		c.frames = c.frames[:left]

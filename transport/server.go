@@ -124,7 +124,8 @@ type Server struct {
 	lim *limits
 
 	loops    []*loop // empty when every connection takes the portable path
-	open     atomic.Int64
+	open     atomic.Int64 // WebSocket connections
+	streams  atomic.Int64 // SSE streams
 	stats    *counters
 	stopping atomic.Bool
 	lagCfg   lagSettings
@@ -243,13 +244,24 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.Cli
 type opening struct {
 	info     broker.ClientInfo
 	acceptor Acceptor
+	// stream, for an SSE stream instead of acceptor, and its response
+	// head, queued before anything else.
+	stream StreamAcceptor
+	head   []byte
 }
 
 // opened counts a connection in and asks the layer above for its receiver.
 func (s *Server) opened(c *conn, o opening) {
-	c.deflate = o.info.Framing == broker.FramingWebSocketDeflate
-	s.open.Add(1)
-	c.recv = o.acceptor.Open(c, o.info)
+	if o.stream == nil {
+		c.deflate = o.info.Framing == broker.FramingWebSocketDeflate
+		s.open.Add(1)
+		c.recv = o.acceptor.Open(c, o.info)
+		return
+	}
+	c.sse = true
+	s.streams.Add(1)
+	c.Send(o.head)
+	c.recv = o.stream.OpenStream(c, o.info)
 }
 
 // gone tells c's receiver, once, that c is closed.
@@ -258,13 +270,20 @@ func (s *Server) gone(c *conn) {
 		if abrupt {
 			s.stats.closed(true, ws.StatusAbnormalClosure)
 		}
-		s.open.Add(-1)
+		if c.sse {
+			s.streams.Add(-1)
+		} else {
+			s.open.Add(-1)
+		}
 		disconnected(c.recv, c.closeCode(abrupt))
 	}
 }
 
 // Connections returns how many WebSocket connections are open.
 func (s *Server) Connections() int { return int(s.open.Load()) }
+
+// Streams returns how many SSE streams are open.
+func (s *Server) Streams() int { return int(s.streams.Load()) }
 
 // Shutdown closes every connection with 1001, waits until their close
 // frames are written or ctx ends, then stops the loops. It returns only

@@ -21,7 +21,8 @@ var CloseCodes = [...]int{
 
 // Stats are the transport's counters since the server started.
 type Stats struct {
-	Connections int // open now
+	Connections int // WebSocket connections open now
+	Streams     int // SSE streams open now
 	// Closes has, for each side, one entry per code of CloseCodes and one
 	// for the codes not listed (Code 0), zeros included, so that every
 	// series exists from the start.
@@ -89,6 +90,7 @@ func (s *counters) droppedFrames(n int) {
 func (s *Server) Stats() Stats {
 	st := Stats{
 		Connections:    s.Connections(),
+		Streams:        s.Streams(),
 		DroppedFrames:  s.stats.dropped.Load(),
 		DeliveryLag:    s.DeliveryLag(),
 		PublishWaits:   s.stats.publishWaits.Load(),

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/transport"
+)
+
+// handleSSE serves GET /sse (docs/protocol.md section 10): the request
+// takes the checks of /ws (admit), its topics the broker's (OpenStream:
+// count, syntax, permissions, then the engine), each refusal answered
+// with its JSON error; then the connection is handed to transport, which
+// writes the response head and the events on an event loop, as for a
+// WebSocket. HTTP/2 never reaches here: the server offers HTTP/1.1 only
+// (serverTLS), so every stream has a connection of its own to take over.
+func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close") // the stream ends with the connection
+	adm, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get("last_event_id")
+	}
+	stream, err := s.broker.OpenStream(r.Context(), adm.info, q["topic"], lastID)
+	if err != nil {
+		adm.release()
+		retryAfter(w, err)
+		s.fail(w, r, err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		stream.Abort()
+		adm.release()
+		writeStreamHead(w)
+		return
+	}
+	h := newHandover(w)
+	all := h.releaseAll(adm.release)
+	head := streamHead(r.Header.Get("Origin"))
+	if !s.ws.AttachStream(h, head, adm.info, streamAcceptor{stream: stream, release: all}) {
+		stream.Abort()
+		all()
+	}
+}
+
+// streamHeaders are the headers of a stream's 200, besides CORS.
+var streamHeaders = [][2]string{
+	{"Content-Type", "text/event-stream"},
+	{"Cache-Control", "no-store"},
+	{"Connection", "close"},
+	// Proxies that buffer answers (nginx) pass this one through at once.
+	{"X-Accel-Buffering", "no"},
+}
+
+// streamHead is the response head transport writes before the events:
+// HTTP/1.1 200 with an identity body that ends when the connection
+// closes. origin, when not empty, is echoed for CORS: a request that got
+// this far passed the origin list.
+func streamHead(origin string) []byte {
+	b := make([]byte, 0, 192+len(origin))
+	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+	for _, h := range streamHeaders {
+		b = append(b, h[0]...)
+		b = append(b, ": "...)
+		b = append(b, h[1]...)
+		b = append(b, "\r\n"...)
+	}
+	if origin != "" {
+		b = append(b, "Access-Control-Allow-Origin: "...)
+		b = append(b, origin...)
+		b = append(b, "\r\nVary: Origin\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// writeStreamHead answers a HEAD request as the stream would begin.
+func writeStreamHead(w http.ResponseWriter) {
+	for _, h := range streamHeaders {
+		w.Header().Set(h[0], h[1])
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// streamCORS lets pages of other origins read /sse: every answer, the
+// refusals too (so that a client can tell why), names the request's
+// Origin; one that is not allowed is refused by admit. OPTIONS is the
+// preflight of a client that sends Authorization or Last-Event-ID itself
+// (EventSource sends none that needs one).
+func (s *Server) streamCORS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		hdr := w.Header()
+		if origin != "" {
+			hdr.Set("Access-Control-Allow-Origin", origin)
+			hdr.Add("Vary", "Origin")
+		}
+		if r.Method != http.MethodOptions {
+			h.ServeHTTP(w, r)
+			return
+		}
+		hdr.Set("Allow", "GET, HEAD, OPTIONS")
+		if s.originAllowed(origin) {
+			hdr.Set("Access-Control-Allow-Methods", "GET, HEAD")
+			hdr.Set("Access-Control-Allow-Headers", "Authorization, Last-Event-ID")
+			hdr.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge/time.Second)))
+		} else {
+			hdr.Del("Access-Control-Allow-Origin")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// streamAcceptor starts a stream the broker opened on the connection
+// transport made of it, and gives back its per-address slots when it
+// ends (as releasingAcceptor does for a WebSocket).
+type streamAcceptor struct {
+	stream  *broker.Stream
+	release func()
+}
+
+func (a streamAcceptor) OpenStream(c broker.Conn, _ broker.ClientInfo) transport.Receiver {
+	return releasingReceiver{Receiver: a.stream.Start(c), release: a.release}
+}

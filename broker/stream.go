@@ -1,0 +1,354 @@
+package broker
+
+import (
+	"context"
+	"sync"
+)
+
+// EventConn is a Conn that takes one SSE event in two parts queued as
+// one: the part shared by every stream and the stream's own id. Both go
+// or neither, and nothing comes between them, so that an event is never
+// cut by another or by a slow reader's close. transport's connections
+// have it; with a Conn without it, the parts are joined and sent.
+type EventConn interface {
+	Conn
+	SendPair(shared, own []byte) bool
+	// SendPairDeferred is SendPair with the write left to the Flusher it
+	// returns, as DeferredConn's SendDeferred.
+	SendPairDeferred(shared, own []byte) (ok bool, f Flusher)
+}
+
+// stream is an SSE session's Conn: it puts the ids on events, the stream's
+// position in each exact topic it asked for (streamid.go), and holds what
+// is sent until the transport's connection exists (Stream.Start). Every
+// send of the session goes through it, under mu, so that an event's
+// parts and its id stay together and in order.
+type stream struct {
+	mu     sync.Mutex
+	target Conn // nil until Start
+	// closeCode and closeReason are a Close that came before Start.
+	closeCode   int
+	closeReason string
+	slots       []streamSlot // the exact topics asked for, in request order
+	count       uint64       // events of other topics, for distinct ids
+}
+
+// streamSlot is the stream's position in one exact topic: the last
+// message it was sent of it.
+type streamSlot struct {
+	topic     string
+	topicHash uint64
+	epoch     string
+	epochHash uint64
+	seq       uint64
+}
+
+func (sl *streamSlot) moveTo(epoch string, seq uint64) {
+	if epoch != sl.epoch {
+		sl.epoch, sl.epochHash = epoch, idHash(epoch)
+	}
+	sl.seq = seq
+}
+
+func (st *stream) Send(frame []byte) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.target != nil && st.target.Send(frame)
+}
+
+func (st *stream) Close(code int, reason string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.target == nil {
+		if st.closeCode == 0 {
+			st.closeCode, st.closeReason = code, reason
+		}
+		return
+	}
+	st.target.Close(code, reason)
+}
+
+// slot is the index of topic's slot, or -1.
+func (st *stream) slot(topic string) int {
+	for i := range st.slots {
+		if st.slots[i].topic == topic {
+			return i
+		}
+	}
+	return -1
+}
+
+// deliver sends message m, whose SSE form is ev (sseMessageEvent), with
+// the stream's id once m counted in it. A stream of one topic gets the
+// shared event whole; any other gets the shared part and its own id.
+// fl defers the write when not nil.
+func (st *stream) deliver(m *Message, ev []byte, fl *flushers) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.target == nil {
+		return false
+	}
+	i := st.slot(m.Topic)
+	if i >= 0 {
+		st.slots[i].moveTo(m.Epoch, m.Seq)
+	} else {
+		st.count++
+	}
+	if i == 0 && len(st.slots) == 1 && st.count == 0 && sseEventEnded(ev) {
+		return sendVia(fl, st.target, ev)
+	}
+	return st.sendPair(sseData(ev), st.appendID(nil), fl)
+}
+
+// appendID appends the stream's id line and the blank line that ends an
+// event.
+func (st *stream) appendID(b []byte) []byte {
+	if b == nil {
+		b = make([]byte, 0, 8+len(st.slots)*(1+2*hashDigits+4)+2+maxSeqDigits)
+	}
+	b = append(b, "id: "...)
+	b = append(b, streamIDVersion)
+	for _, sl := range st.slots {
+		b = appendIDEntry(b, idEntry{topic: sl.topicHash, epoch: sl.epochHash, seq: sl.seq})
+	}
+	if st.count > 0 {
+		b = append(b, '~')
+		b = appendSeqDigits(b, st.count)
+	}
+	return append(b, "\n\n"...)
+}
+
+// sendPair queues an event in two parts; called with mu held.
+func (st *stream) sendPair(shared, own []byte, fl *flushers) bool {
+	ec, ok := st.target.(EventConn)
+	if !ok {
+		return sendVia(fl, st.target, append(append([]byte(nil), shared...), own...))
+	}
+	if fl == nil {
+		return ec.SendPair(shared, own)
+	}
+	sent, f := ec.SendPairDeferred(shared, own)
+	if f != nil {
+		fl.add(f)
+	}
+	return sent
+}
+
+// sendVia sends frame on c, deferred through fl when fl is not nil.
+func sendVia(fl *flushers, c Conn, frame []byte) bool {
+	if fl == nil {
+		return c.Send(frame)
+	}
+	return fl.send(c, frame)
+}
+
+// stream returns the session's stream; nil for a WebSocket session.
+func (s *Session) stream() *stream {
+	if s.framing != FramingSSE {
+		return nil
+	}
+	st, _ := s.conn.(*stream)
+	return st
+}
+
+// deliver sends message m to the session, as frame (in the session's
+// framing), deferred through fl when fl is not nil.
+func (s *Session) deliver(m *Message, frame []byte, fl *flushers) bool {
+	if st := s.stream(); st != nil {
+		return st.deliver(m, frame, fl)
+	}
+	return sendVia(fl, s.conn, frame)
+}
+
+// framedMessage is plain, a frame of this package holding message m (or
+// its gap) as delivered through sub, in the session's framing.
+func (sub *subscription) framedMessage(m *Message, plain []byte) []byte {
+	if sub.session.framing == FramingSSE {
+		return sseMessageEvent(framePayload(plain), m, sub.exact)
+	}
+	return sub.session.framed(plain)
+}
+
+// Stream is an SSE stream being opened (docs/protocol.md section 10): its
+// subscriptions are set up and hold live messages back until Start sends
+// the subscribed event and lets them go. Call Start or Abort, once.
+type Stream struct {
+	s        *Session
+	st       *stream
+	prepared []prepared
+}
+
+// OpenStream checks an SSE request's topics (1 to MaxStreamTopics, topics
+// or patterns, each allowed by info's permissions), then subscribes a new
+// session to them, resuming each exact topic from lastEventID, an id an
+// earlier stream was sent (empty, malformed or foreign: from now). Errors
+// are *Error: bad_request, invalid_topic, forbidden,
+// too_many_subscriptions, or what the engine answered.
+func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []string, lastEventID string) (*Stream, error) {
+	topics, err := b.checkStreamTopics(info.Perms, topics)
+	if err != nil {
+		return nil, err
+	}
+	topics = withServerTopics(topics, info.Subs)
+	st := &stream{}
+	info.Framing = FramingSSE
+	s := b.newSession(st, info)
+	b.stats.streams.Add(1)
+	o := &Stream{s: s, st: st}
+	if !info.Expires.IsZero() {
+		s.mu.Lock()
+		s.setExpiry(info.Expires)
+		s.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
+	defer cancel()
+	for i, since := range resumeFromID(lastEventID, topics) {
+		sub, _, serr := s.addSubscription(topics[i], since == nil)
+		if serr == nil {
+			var p prepared
+			if p, serr = s.setUp(ctx, sub, since); p.sub != nil {
+				o.prepared = append(o.prepared, p)
+			} else if serr == nil { // the session was closed meanwhile
+				serr = Errorf(CodeUnavailable, "the stream was closed while it opened")
+			}
+		}
+		if serr != nil {
+			o.Abort()
+			return nil, serr
+		}
+	}
+	for _, p := range o.prepared {
+		if p.sub.exact && len(st.slots) < maxStreamTopics {
+			st.slots = append(st.slots, p.slot())
+		}
+	}
+	return o, nil
+}
+
+// withServerTopics adds to a stream's topics those of its token's subs
+// claim (docs/protocol.md section 9), whatever its permissions say: they
+// are streamed, and announced in the subscribed event, as the ones asked
+// for. Malformed ones are left out, as a WebSocket session leaves them.
+func withServerTopics(topics, subs []string) []string {
+	for _, t := range subs {
+		if ValidPattern(t) && !contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	return topics
+}
+
+// slot is where the stream stands in p's topic before its history: the
+// client has everything up to it.
+func (p *prepared) slot() streamSlot {
+	sl := streamSlot{topic: p.sub.pattern, topicHash: idHash(p.sub.pattern)}
+	seq := p.pos.Seq
+	if len(p.history) > 0 {
+		seq = p.history[0].Seq - 1
+	}
+	sl.moveTo(p.pos.Epoch, seq)
+	return sl
+}
+
+// checkStreamTopics returns topics without repeats, or why they cannot be
+// streamed.
+func (b *Broker) checkStreamTopics(perms Permissions, topics []string) ([]string, *Error) {
+	if len(topics) == 0 || len(topics) > maxStreamTopics {
+		return nil, Errorf(CodeBadRequest, "give 1 to %d topic parameters, not %d", maxStreamTopics, len(topics))
+	}
+	out := make([]string, 0, len(topics))
+	for _, t := range topics {
+		if err := patternError(t); err != nil {
+			return nil, err
+		}
+		if perms != nil && !perms.CanSubscribe(t) {
+			return nil, Errorf(CodeForbidden, "not allowed to subscribe to %q", t)
+		}
+		if !contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) > b.cfg.MaxSubscriptions {
+		return nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", b.cfg.MaxSubscriptions)
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, have := range list {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Start hands the stream its connection, sends the subscribed event and
+// then each topic's history and the messages held back, exact topics
+// first, and returns the session that receives what the connection brings.
+func (o *Stream) Start(c Conn) *Session {
+	st := o.st
+	st.mu.Lock()
+	st.target = c
+	if st.closeCode != 0 {
+		c.Close(st.closeCode, st.closeReason)
+	}
+	c.Send(o.subscribedEvent())
+	st.mu.Unlock()
+	b := o.s.b
+	for _, exact := range []bool{true, false} {
+		// Exact topics go live first, so that a message of one of them
+		// comes through it, and counts in the ids, never through a
+		// pattern of the same stream.
+		for _, p := range o.prepared {
+			if p.sub.exact == exact {
+				b.stats.messagesOut.Add(uint64(b.goLive(p.sub, p.pos, p.history)))
+			}
+		}
+	}
+	o.prepared = nil
+	b.sessions.add(o.s) // controls reach it from now on
+	return o.s
+}
+
+// Abort ends a stream that will not start: its subscriptions are taken
+// back.
+func (o *Stream) Abort() {
+	o.prepared = nil
+	o.s.Disconnected()
+}
+
+// subscribedEvent is the first event of the stream, with the id of where
+// it starts; called with st.mu held.
+func (o *Stream) subscribedEvent() []byte {
+	b := make([]byte, 0, 64+len(o.prepared)*96)
+	b = append(b, "event: subscribed\ndata: {\"topics\":["...)
+	for i, p := range o.prepared {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"topic":`...)
+		b = appendJSONString(b, p.sub.pattern)
+		if p.sub.exact {
+			b = appendField(b, "epoch", p.pos.Epoch)
+			b = appendUintField(b, "seq", p.pos.Seq)
+		}
+		if p.recovered != nil {
+			b = appendBoolField(b, "recovered", *p.recovered)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, "]}\n"...)
+	return o.st.appendID(b)
+}
+
+// appendBoolField appends ,"key":true or false.
+func appendBoolField(b []byte, key string, v bool) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}

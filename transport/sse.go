@@ -1,0 +1,156 @@
+package transport
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+
+	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
+	"go.uber.org/zap"
+)
+
+// Server-Sent Events (docs/protocol.md section 10) ride the same
+// connections, queues and loops as WebSockets: a stream is a conn whose
+// frames are SSE events, written after an HTTP/1.1 response head with an
+// identity body that ends when the connection closes (Connection: close).
+// What differs is small and lives here: the heartbeat is a comment, a
+// close is an "event: close", and the client sends nothing, so what it
+// sends is counted and dropped, and its silence is no heartbeat timeout;
+// a dead peer shows as a failed write or as the end of its input (EOF,
+// or the keep-alive probes the listener enabled).
+
+// maxStreamInput is how many bytes an SSE client may send after its
+// request before the stream is closed with 1008: a client that sends
+// anything is not an SSE client, and reading it must stay bounded.
+const maxStreamInput = 4 << 10
+
+// ssePing is the heartbeat comment.
+var ssePing = []byte(": ping\n\n")
+
+// sseCloseEvent is the last event of a stream: the close code a WebSocket
+// would have been closed with.
+func sseCloseEvent(code ws.StatusCode) []byte {
+	b := make([]byte, 0, 40)
+	b = append(b, "event: close\ndata: {\"code\":"...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	return append(b, "}\n\n"...)
+}
+
+// endsEvent reports whether a frame of a stream ends an event: events are
+// queued whole or in two parts whose second ends with a blank line.
+func endsEvent(frame []byte) bool { return bytes.HasSuffix(frame, []byte("\n\n")) }
+
+// closeMessage is what ends c with code: a close frame, or for a stream
+// the close event.
+func (c *conn) closeMessage(code ws.StatusCode, reason string) []byte {
+	if c.sse {
+		return sseCloseEvent(code)
+	}
+	return closeFrame(code, reason)
+}
+
+
+// readStream takes what an SSE client sent: nothing is parsed, and past
+// maxStreamInput the stream is closed.
+func (c *conn) readStream(n int) {
+	c.input += uint32(min(n, maxStreamInput+1))
+	if c.input > maxStreamInput {
+		c.input = maxStreamInput + 1
+		c.fail(ErrStreamInput)
+	}
+}
+
+// StreamAcceptor is what AttachStream needs from the layer above: it
+// starts the stream on c, whose response head is queued already.
+type StreamAcceptor interface {
+	OpenStream(c broker.Conn, info broker.ClientInfo) Receiver
+}
+
+// AttachStream takes over the connection of the SSE request behind w: it
+// hijacks it, queues head (the HTTP response head, written before
+// anything else), calls a's OpenStream on this goroutine and hands the
+// connection to an event loop, as Upgrade does for a WebSocket. Bytes the
+// client sent after its request count toward maxStreamInput.
+//
+// It reports whether the connection was handed over, as Upgrade does:
+// on false OpenStream was not called, and an answer was written when one
+// could be.
+func (s *Server) AttachStream(w http.ResponseWriter, head []byte, info broker.ClientInfo, a StreamAcceptor) bool {
+	if s.stopping.Load() {
+		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
+		return false
+	}
+	nc, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// net/http serves HTTP/1.x only here (api offers no HTTP/2), so
+		// this is a ResponseWriter that cannot hand over its connection.
+		s.log.Debug("sse: take over connection", zap.Error(err))
+		http.Error(w, "the connection cannot carry a stream", http.StatusHTTPVersionNotSupported)
+		return false
+	}
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		early = make([]byte, n) // only counted: its content does not matter
+	}
+	return s.attach(nc, early, opening{info: info, stream: a, head: head})
+}
+
+// unfinished is how many frames at the head of the queue must still be
+// written whole, whatever is dropped: a frame partly written (cutting it
+// would corrupt the stream) and, on a stream, the rest of an event begun
+// on the wire. Called with c.mu held.
+func (c *conn) unfinished() int {
+	if len(c.frames) == 0 || c.offset == 0 && !c.midEvent {
+		return 0
+	}
+	if !c.sse {
+		return 1
+	}
+	for i, f := range c.frames {
+		if endsEvent(f) {
+			return i + 1
+		}
+	}
+	return len(c.frames)
+}
+
+// SendPair queues an event in two parts, both or neither, with nothing
+// between them (broker.EventConn); like Send it never blocks or copies.
+func (c *conn) SendPair(shared, own []byte) bool {
+	res, wake := c.queuePair(shared, own)
+	c.wake(wake)
+	return res == taken
+}
+
+// SendPairDeferred is SendPair with the write left to the Flusher it
+// returns (broker.EventConn), as SendDeferred.
+func (c *conn) SendPairDeferred(shared, own []byte) (bool, broker.Flusher) {
+	res, wake := c.queuePair(shared, own)
+	return res == taken, c.deferWake(wake)
+}
+
+func (c *conn) queuePair(a, b []byte) (res pushed, wake bool) {
+	c.mu.Lock()
+	switch {
+	case c.closing:
+		res = refused
+	case c.queued+len(a)+len(b) > c.lim.maxQueue:
+		res = c.overflow()
+	default:
+		c.frames = append(c.frames, a, b)
+		c.queued += len(a) + len(b)
+		c.sentSince = true
+		res = taken
+	}
+	if res != refused {
+		wake = c.markScheduled()
+	}
+	c.mu.Unlock()
+	if res == overflowed {
+		c.closedWith(false, broker.CloseSlowConsumer)
+	}
+	return res, wake
+}
+
+var _ broker.EventConn = (*conn)(nil)
