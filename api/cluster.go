@@ -170,12 +170,14 @@ func (s *statsSharer) read(ctx context.Context) ([]sharedStats, error) {
 
 // clusterStats is the "cluster" object of /api/stats.
 type clusterStats struct {
-	Nodes         []nodeStats    `json:"nodes"`
-	Connections   int64          `json:"connections"`
-	Subscriptions int64          `json:"subscriptions"`
-	InPerS        float64        `json:"in_per_s"`
-	OutPerS       float64        `json:"out_per_s"`
-	Topics        []clusterTopic `json:"topics"`
+	Nodes       []nodeStats `json:"nodes"`
+	Connections int64       `json:"connections"` // WebSocket and SSE
+	// SSEConnections are the SSE streams among Connections.
+	SSEConnections int64          `json:"sse_connections"`
+	Subscriptions  int64          `json:"subscriptions"`
+	InPerS         float64        `json:"in_per_s"`
+	OutPerS        float64        `json:"out_per_s"`
+	Topics         []clusterTopic `json:"topics"`
 	// TopicsCut: some topic may be missing or undercounted, as a node
 	// shared only its busiest, or more than maxClusterTopic were found.
 	TopicsCut bool   `json:"topics_cut"`
@@ -208,6 +210,7 @@ func mergeStats(all []sharedStats) clusterStats {
 	for _, st := range all {
 		c.Nodes = append(c.Nodes, st.nodeStats)
 		c.Connections += st.Connections
+		c.SSEConnections += st.SSEConnections
 		c.Subscriptions += st.Subscriptions
 		c.InPerS += st.InPerS
 		c.OutPerS += st.OutPerS

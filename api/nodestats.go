@@ -16,20 +16,22 @@ const sharedTopics = 100
 
 // nodeStats is one node as /api/stats shows it in cluster.nodes.
 type nodeStats struct {
-	Node          string  `json:"node"`
-	Version       string  `json:"version"`
-	UptimeS       int64   `json:"uptime_s"`
-	RSSBytes      uint64  `json:"rss_bytes"`   // resident memory; 0: unknown on this system
-	HeapBytes     uint64  `json:"heap_bytes"`  // Go heap in use
-	CPUPercent    float64 `json:"cpu_percent"` // of one core, since the stats before
-	Connections   int64   `json:"connections"`
-	Subscriptions int64   `json:"subscriptions"`
-	Topics        int64   `json:"topics"`
-	MessagesIn    uint64  `json:"messages_in"`
-	MessagesOut   uint64  `json:"messages_out"`
-	InPerS        float64 `json:"in_per_s"`
-	OutPerS       float64 `json:"out_per_s"`
-	AtMS          int64   `json:"at_ms"` // when these were taken, Unix ms
+	Node        string  `json:"node"`
+	Version     string  `json:"version"`
+	UptimeS     int64   `json:"uptime_s"`
+	RSSBytes    uint64  `json:"rss_bytes"`   // resident memory; 0: unknown on this system
+	HeapBytes   uint64  `json:"heap_bytes"`  // Go heap in use
+	CPUPercent  float64 `json:"cpu_percent"` // of one core, since the stats before
+	Connections int64   `json:"connections"` // WebSocket and SSE
+	// SSEConnections are the SSE streams among Connections.
+	SSEConnections int64   `json:"sse_connections"`
+	Subscriptions  int64   `json:"subscriptions"`
+	Topics         int64   `json:"topics"`
+	MessagesIn     uint64  `json:"messages_in"`
+	MessagesOut    uint64  `json:"messages_out"`
+	InPerS         float64 `json:"in_per_s"`
+	OutPerS        float64 `json:"out_per_s"`
+	AtMS           int64   `json:"at_ms"` // when these were taken, Unix ms
 }
 
 // sharedStats is what a node posts for the others: its nodeStats and its
@@ -81,7 +83,7 @@ func (l *localStats) collect(now time.Time) sharedStats {
 	s := sharedStats{nodeStats: nodeStats{
 		Node: st.Node, Version: l.version, UptimeS: int64(st.Uptime / time.Second),
 		RSSBytes: rssBytes(), HeapBytes: heapBytes(),
-		Connections: st.Connections, Subscriptions: st.Subscriptions, Topics: st.Topics,
+		Connections: st.Connections, SSEConnections: st.Streams, Subscriptions: st.Subscriptions, Topics: st.Topics,
 		MessagesIn: st.MessagesIn, MessagesOut: st.MessagesOut, AtMS: now.UnixMilli(),
 	}}
 	if !l.at.IsZero() {

@@ -119,14 +119,16 @@ func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {
 
 // statsReply is GET /api/stats.
 type statsReply struct {
-	Node          string `json:"node"`
-	UptimeS       int64  `json:"uptime_s"`
-	Connections   int64  `json:"connections"`
-	Subscriptions int64  `json:"subscriptions"`
-	Topics        int64  `json:"topics"`
-	MessagesIn    uint64 `json:"messages_in"`
-	MessagesOut   uint64 `json:"messages_out"`
-	Version       string `json:"version"`
+	Node        string `json:"node"`
+	UptimeS     int64  `json:"uptime_s"`
+	Connections int64  `json:"connections"` // WebSocket and SSE
+	// SSEConnections are the SSE streams among Connections.
+	SSEConnections int64  `json:"sse_connections"`
+	Subscriptions  int64  `json:"subscriptions"`
+	Topics         int64  `json:"topics"`
+	MessagesIn     uint64 `json:"messages_in"`
+	MessagesOut    uint64 `json:"messages_out"`
+	Version        string `json:"version"`
 	// Cluster is every node's view, this one's included (cluster.go).
 	Cluster clusterStats `json:"cluster"`
 }
@@ -134,14 +136,15 @@ type statsReply struct {
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	st := s.broker.Stats()
 	writeJSON(w, http.StatusOK, statsReply{
-		Node:          st.Node,
-		UptimeS:       int64(st.Uptime / time.Second),
-		Connections:   st.Connections,
-		Subscriptions: st.Subscriptions,
-		Topics:        st.Topics,
-		MessagesIn:    st.MessagesIn,
-		MessagesOut:   st.MessagesOut,
-		Version:       s.cfg.Version,
-		Cluster:       s.stats.cluster(r.Context()),
+		Node:           st.Node,
+		UptimeS:        int64(st.Uptime / time.Second),
+		Connections:    st.Connections,
+		SSEConnections: st.Streams,
+		Subscriptions:  st.Subscriptions,
+		Topics:         st.Topics,
+		MessagesIn:     st.MessagesIn,
+		MessagesOut:    st.MessagesOut,
+		Version:        s.cfg.Version,
+		Cluster:        s.stats.cluster(r.Context()),
 	})
 }

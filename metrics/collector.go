@@ -9,7 +9,9 @@ import (
 // Descriptions of every Herald metric, in the order a scrape lists them.
 var (
 	connectionsDesc = prometheus.NewDesc("herald_connections",
-		"WebSocket sessions open on this node.", nil, nil)
+		"Client connections open on this node: WebSocket connections and SSE streams.", nil, nil)
+	sseConnectionsDesc = prometheus.NewDesc("herald_sse_connections",
+		"SSE streams open on this node (counted in herald_connections too).", nil, nil)
 	subscriptionsDesc = prometheus.NewDesc("herald_subscriptions",
 		"Subscriptions of this node's sessions.", nil, nil)
 	topicsDesc = prometheus.NewDesc("herald_topics",
@@ -76,7 +78,7 @@ func newCollector(src Sources) *collector {
 // Describe sends every description the collector can send; Redis ones only
 // when the engine is Redis, so the registry checks what Collect sends.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{connectionsDesc, subscriptionsDesc, topicsDesc,
+	for _, d := range []*prometheus.Desc{connectionsDesc, sseConnectionsDesc, subscriptionsDesc, topicsDesc,
 		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc,
 		publishWaitsDesc, publishRefusedDesc, deliveryLagDesc, publishDurationDesc, buildInfoDesc} {
 		ch <- d
@@ -112,6 +114,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 func (c *collector) collectBroker(ch chan<- prometheus.Metric) {
 	st := c.src.Broker.Stats()
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(sseConnectionsDesc, prometheus.GaugeValue, float64(st.Streams))
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(st.Subscriptions))
 	ch <- prometheus.MustNewConstMetric(topicsDesc, prometheus.GaugeValue, float64(st.Topics))
 	ch <- prometheus.MustNewConstMetric(publishedDesc, prometheus.CounterValue, float64(st.MessagesIn))

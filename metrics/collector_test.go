@@ -21,7 +21,7 @@ import (
 type fakeBroker struct{}
 
 func (fakeBroker) Stats() broker.Stats {
-	return broker.Stats{Connections: 3, Subscriptions: 5, Topics: 2, MessagesIn: 7, MessagesOut: 11,
+	return broker.Stats{Connections: 3, Streams: 1, Subscriptions: 5, Topics: 2, MessagesIn: 7, MessagesOut: 11,
 		Gaps: 2, GapMessages: 200}
 }
 
@@ -59,7 +59,7 @@ const wantExposition = `
 # HELP herald_build_info Always 1; the labels say which Herald runs.
 # TYPE herald_build_info gauge
 herald_build_info{version="v1.2.3"} 1
-# HELP herald_connections WebSocket sessions open on this node.
+# HELP herald_connections Client connections open on this node: WebSocket connections and SSE streams.
 # TYPE herald_connections gauge
 herald_connections 3
 # HELP herald_connections_closed_total Connections ended, by the side that sent the first close frame and its code (1005: a close frame without code, 1006: no close frame at all, other: codes not listed).
@@ -107,6 +107,9 @@ herald_redis_errors_total 4
 # HELP herald_redis_reconnects_total Redis pub/sub connections replaced.
 # TYPE herald_redis_reconnects_total counter
 herald_redis_reconnects_total 1
+# HELP herald_sse_connections SSE streams open on this node (counted in herald_connections too).
+# TYPE herald_sse_connections gauge
+herald_sse_connections 1
 # HELP herald_subscriptions Subscriptions of this node's sessions.
 # TYPE herald_subscriptions gauge
 herald_subscriptions 5

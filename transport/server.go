@@ -123,7 +123,7 @@ type Server struct {
 	log *zap.Logger
 	lim *limits
 
-	loops    []*loop // empty when every connection takes the portable path
+	loops    []*loop      // empty when every connection takes the portable path
 	open     atomic.Int64 // WebSocket connections
 	streams  atomic.Int64 // SSE streams
 	stats    *counters

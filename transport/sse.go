@@ -50,7 +50,6 @@ func (c *conn) closeMessage(code ws.StatusCode, reason string) []byte {
 	return closeFrame(code, reason)
 }
 
-
 // readStream takes what an SSE client sent: nothing is parsed, and past
 // maxStreamInput the stream is closed.
 func (c *conn) readStream(n int) {

@@ -1,0 +1,393 @@
+package api_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/store/memory"
+)
+
+// TestSSEDeliversMessagesAsEvents: the first event is subscribed, then
+// every message is an event without an event line whose data is the JSON
+// a WebSocket client gets (history serves the same text) and whose id
+// differs from every other.
+func TestSSEDeliversMessagesAsEvents(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	s := mustOpenSSE(t, n.Base, "/sse?topic=chat.lobby&topic=news.*")
+	if ct := s.resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	topics, firstID := s.subscribed(t)
+	if len(topics) != 2 || topics[0].Topic != "chat.lobby" || topics[0].Epoch == "" || topics[0].Seq == nil ||
+		topics[0].Recovered != nil || topics[1].Topic != "news.*" || topics[1].Epoch != "" || topics[1].Seq != nil {
+		t.Fatalf("subscribed %+v", topics)
+	}
+	publishN(t, n.Base, "chat.lobby", 2)
+	publishN(t, n.Base, "news.eu", 1)
+	ids := map[string]bool{firstID: true}
+	var history struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	reply := get(t, n.Base+"/api/history?topic=chat.lobby")
+	if err := json.Unmarshal(reply, &history); err != nil || len(history.Messages) != 2 {
+		t.Fatalf("history %s", reply)
+	}
+	for i := range 3 {
+		m, ev := s.message(t)
+		if ids[ev.id] {
+			t.Fatalf("id %q given twice", ev.id)
+		}
+		ids[ev.id] = true
+		switch {
+		case i < 2 && (m.Topic != "chat.lobby" || m.Seq != uint64(i+1) || ev.data != string(history.Messages[i])):
+			t.Fatalf("event %d: %s, want %s", i, ev.data, history.Messages[i])
+		case i == 2 && (m.Topic != "news.eu" || m.Pattern != "news.*"):
+			t.Fatalf("pattern event: %s", ev.data)
+		}
+	}
+}
+
+func get(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSSEResumesEveryTopicFromTheLastID: a stream closed and opened again
+// with its last id, as a header or in the query, gets what was published
+// to each exact topic meanwhile, once, and says recovered:true.
+func TestSSEResumesEveryTopicFromTheLastID(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	path := "/sse?topic=a&topic=b&topic=p.>"
+	s := mustOpenSSE(t, n.Base, path)
+	s.subscribed(t)
+	publishN(t, n.Base, "a", 1)
+	publishN(t, n.Base, "p.x", 1)
+	s.message(t)
+	_, last := s.message(t)
+	s.close()
+	publishN(t, n.Base, "b", 2) // b: 1 and 2
+	publishN(t, n.Base, "a", 2) // a: 2 and 3
+	for _, how := range []string{"header", "query"} {
+		t.Run(how, func(t *testing.T) {
+			var r *sseStream
+			if how == "header" {
+				r = mustOpenSSE(t, n.Base, path, "Last-Event-ID", last.id)
+			} else {
+				r = mustOpenSSE(t, n.Base, path+"&last_event_id="+url.QueryEscape(last.id))
+			}
+			topics, _ := r.subscribed(t)
+			for _, tp := range topics[:2] {
+				if tp.Recovered == nil || !*tp.Recovered {
+					t.Fatalf("subscribed %+v, want recovered:true", topics)
+				}
+			}
+			if topics[2].Recovered != nil {
+				t.Fatalf("pattern %+v says recovered", topics[2])
+			}
+			got := map[string][]uint64{}
+			for range 4 {
+				m, _ := r.message(t)
+				got[m.Topic] = append(got[m.Topic], m.Seq)
+			}
+			if len(got["a"]) != 2 || got["a"][0] != 2 || got["a"][1] != 3 || len(got["b"]) != 2 || got["b"][0] != 1 || got["b"][1] != 2 {
+				t.Fatalf("resumed with %v", got)
+			}
+		})
+	}
+}
+
+// TestSSEResumeRacingPublishes: a publisher keeps publishing while the
+// client drops its stream and resumes from the last id it read, again and
+// again; in the end it got every seq once, in order.
+func TestSSEResumeRacingPublishes(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	const total = 200
+	s := mustOpenSSE(t, n.Base, "/sse?topic=race&topic=other")
+	s.subscribed(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < total; i++ {
+			resp, err := http.Post(n.Base+"/api/publish", "application/json", strings.NewReader(`{"topic":"race","data":1}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}
+	}()
+	var next uint64 = 1
+	for round := 0; next <= total; round++ {
+		var last string
+		for range 15 {
+			if next > total {
+				break
+			}
+			m, ev := s.message(t)
+			if m.Seq != next {
+				t.Fatalf("round %d: seq %d, want %d", round, m.Seq, next)
+			}
+			next++
+			last = ev.id
+		}
+		s.close()
+		if next <= total {
+			s = mustOpenSSE(t, n.Base, "/sse?topic=race&topic=other", "Last-Event-ID", last)
+			if topics, _ := s.subscribed(t); topics[0].Recovered == nil || !*topics[0].Recovered {
+				t.Fatalf("round %d: %+v", round, topics)
+			}
+		}
+	}
+	wg.Wait()
+}
+
+// TestSSEResumeBeyondHistory: a resume that history no longer covers says
+// recovered:false and goes on with what history has.
+func TestSSEResumeBeyondHistory(t *testing.T) {
+	eng := memory.New(memory.Config{HistorySize: 3, HistoryTTL: time.Minute})
+	n := sseNode(t, api.Config{}, eng, 0, 0)
+	s := mustOpenSSE(t, n.Base, "/sse?topic=a")
+	_, id := s.subscribed(t)
+	s.close()
+	publishN(t, n.Base, "a", 5)
+	r := mustOpenSSE(t, n.Base, "/sse?topic=a", "Last-Event-ID", id)
+	topics, _ := r.subscribed(t)
+	if topics[0].Recovered == nil || *topics[0].Recovered || *topics[0].Seq != 5 {
+		t.Fatalf("subscribed %+v, want recovered:false at seq 5", topics)
+	}
+	if m, _ := r.message(t); m.Seq != 3 {
+		t.Fatalf("first message seq %d, want 3, the oldest history holds", m.Seq)
+	}
+}
+
+// TestSSEForgedIDStartsAfresh: an id the server did not make resumes
+// nothing: the stream starts now, without recovered.
+func TestSSEForgedIDStartsAfresh(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	publishN(t, n.Base, "a", 2)
+	for _, id := range []string{"garbage", "1.!!!!", "2.AAAAAAAAAAAAA", strings.Repeat("1.AAAAAAAAAAAAA", 100)} {
+		s := mustOpenSSE(t, n.Base, "/sse?topic=a", "Last-Event-ID", id)
+		topics, _ := s.subscribed(t)
+		if topics[0].Recovered != nil || *topics[0].Seq != 2 {
+			t.Fatalf("id %q: %+v", id, topics)
+		}
+		s.close()
+	}
+}
+
+func TestSSERefusals(t *testing.T) {
+	n := sseNode(t, api.Config{Tokens: hsVerifier(t), AllowedOrigins: []string{"https://app.example"}}, nil, 0, 0)
+	tok := hsToken(t, "u", map[string][]string{"subscribe": {"chat.*"}})
+	refused := func(path string, headers ...string) reply {
+		t.Helper()
+		s, r := openSSE(t, n.Base, path, headers...)
+		if s != nil {
+			t.Fatalf("GET %s: opened", path)
+		}
+		return *r
+	}
+	refused("/sse?topic=chat.a").wantError(t, http.StatusUnauthorized, "unauthorized")
+	refused("/sse?topic=chat.a&token=bad").wantError(t, http.StatusUnauthorized, "unauthorized")
+	refused("/sse?topic=news&token="+tok).wantError(t, http.StatusForbidden, "forbidden")
+	refused("/sse?topic=chat.>&token="+tok).wantError(t, http.StatusForbidden, "forbidden")
+	refused("/sse?token="+tok).wantError(t, http.StatusBadRequest, "bad_request")
+	refused("/sse?topic=chat..a&token="+tok).wantError(t, http.StatusBadRequest, "invalid_topic")
+	refused("/sse?topic=chat.a"+strings.Repeat("&topic=chat.a", 32)+"&token="+tok).wantError(t, http.StatusBadRequest, "bad_request")
+	r := refused("/sse?topic=chat.a&token="+tok, "Origin", "https://evil.example")
+	r.wantError(t, http.StatusForbidden, "forbidden")
+	// 32 topics, the token in the Authorization header, an allowed origin:
+	// the stream opens, and the origin may read it.
+	path := "/sse?topic=chat.a" + strings.Repeat("&topic=chat.b", 31)
+	s := mustOpenSSE(t, n.Base, path, "Authorization", "Bearer "+tok, "Origin", "https://app.example")
+	if got := s.resp.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+		t.Fatalf("Access-Control-Allow-Origin %q", got)
+	}
+	if topics, _ := s.subscribed(t); len(topics) != 2 {
+		t.Fatalf("repeated topics: %+v", topics)
+	}
+}
+
+// TestSSEAnyOriginIsEchoed: with no origin list, any page may read a
+// stream, and its refusals.
+func TestSSEAnyOriginIsEchoed(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	s := mustOpenSSE(t, n.Base, "/sse?topic=a", "Origin", "https://elsewhere.example")
+	if got := s.resp.Header.Get("Access-Control-Allow-Origin"); got != "https://elsewhere.example" {
+		t.Fatalf("Access-Control-Allow-Origin %q", got)
+	}
+	_, r := openSSE(t, n.Base, "/sse", "Origin", "https://elsewhere.example")
+	if r == nil || r.header.Get("Access-Control-Allow-Origin") != "https://elsewhere.example" {
+		t.Fatalf("refusal %+v", r)
+	}
+}
+
+// TestSSEPerAddressLimits: streams count toward the connections of an
+// address, as WebSockets do.
+func TestSSEPerAddressLimits(t *testing.T) {
+	n := sseNode(t, api.Config{Conns: connLimiter(t, limits.ConnConfig{MaxOpen: 2, Rate: 1, Burst: 2})}, nil, 0, 0)
+	mustOpenSSE(t, n.Base, "/sse?topic=a").subscribed(t)
+	mustOpenSSE(t, n.Base, "/sse?topic=a").subscribed(t)
+	resp, err := http.Get(n.Base + "/sse?topic=a")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("third stream: %d, want 429", resp.StatusCode)
+		}
+	} // else refused at accept, the answer lost with the close
+}
+
+func TestSSEHeartbeatComment(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 100*time.Millisecond, 0)
+	s := mustOpenSSE(t, n.Base, "/sse?topic=a")
+	s.subscribed(t)
+	for {
+		ev, err := s.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.comment == "ping" {
+			return
+		}
+		t.Fatalf("want a ping comment, got %+v", ev)
+	}
+}
+
+func TestSSEShutdownEndsWith1001(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	s := mustOpenSSE(t, n.Base, "/sse?topic=a")
+	s.subscribed(t)
+	go closeWithin(t, "api", n.API.Shutdown)
+	if code := s.closeCode(t); code != 1001 {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+}
+
+// TestSSESlowReaderEndsWith4000: a client that stops reading is cut when
+// its queue overflows: what it reads then is whole events, then the close
+// event with 4000, then the end.
+func TestSSESlowReaderEndsWith4000(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 16<<10)
+	c, err := net.Dial("tcp", n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	io.WriteString(c, "GET /sse?topic=a&topic=b HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // subscribed before the flood
+	big := strings.Repeat("x", 8000)
+	for i := 0; i < 200; i++ {
+		resp, err := http.Post(n.Base+"/api/publish", "application/json", strings.NewReader(`{"topic":"a","data":"`+big+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n.Broker.Stats().Streams == 0 {
+			break
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: func() {}}
+	s.subscribed(t)
+	for {
+		ev, err := s.next()
+		if err != nil {
+			t.Fatalf("no close event: %v", err)
+		}
+		if ev.event == "close" {
+			if ev.data != `{"code":4000}` {
+				t.Fatalf("close event %q", ev.data)
+			}
+			break
+		}
+		var m streamMessage
+		if ev.event != "" || json.Unmarshal([]byte(ev.data), &m) != nil || m.Type != "message" {
+			t.Fatalf("a cut event: %.80q", ev.data)
+		}
+	}
+	if _, err := s.next(); err != io.EOF {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestSSEClientThatSendsIsClosed: an SSE client sends nothing after its
+// request; one that goes on sending is cut with 1008 once it sent a few
+// kilobytes, so reading it costs a bounded amount.
+func TestSSEClientThatSendsIsClosed(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	c, err := net.Dial("tcp", n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /sse?topic=a HTTP/1.1\r\nHost: x\r\n\r\n")
+	go func() {
+		junk := strings.Repeat("j", 1024)
+		for i := 0; i < 64; i++ {
+			if _, err := io.WriteString(c, junk); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: func() {}}
+	s.subscribed(t)
+	for {
+		ev, err := s.next()
+		if err != nil {
+			t.Fatalf("no close event: %v", err)
+		}
+		if ev.event == "close" {
+			if ev.data != `{"code":1008}` {
+				t.Fatalf("close event %q", ev.data)
+			}
+			return
+		}
+	}
+}
+
+// TestSSEStatsCountStreamsApart: /api/stats counts streams among the
+// connections, and apart.
+func TestSSEStatsCountStreamsApart(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	mustOpenSSE(t, n.Base, "/sse?topic=a").subscribed(t)
+	var st struct {
+		Connections    int `json:"connections"`
+		SSEConnections int `json:"sse_connections"`
+	}
+	if err := json.Unmarshal(get(t, n.Base+"/api/stats"), &st); err != nil || st.Connections != 1 || st.SSEConnections != 1 {
+		t.Fatalf("stats %+v (%v)", st, err)
+	}
+	if got := n.Transport.Stats(); got.Streams != 1 || got.Connections != 0 {
+		t.Fatalf("transport stats: %d streams, %d WebSockets", got.Streams, got.Connections)
+	}
+}
