@@ -23,6 +23,14 @@ export interface HeraldOptions {
   pingInterval?: number;
   /** Seconds before the token's exp at which it is refreshed (default 30). */
   refreshMargin?: number;
+  /**
+   * 'auto' (default): WebSocket, switching to Server-Sent Events (GET /sse
+   * through EventSource) for good when a WebSocket cannot be established
+   * while plain HTTP reaches the node. 'websocket' or 'sse' force one. Over
+   * SSE the client only receives: publish() and ping() reject with code
+   * 'receive_only'.
+   */
+  transport?: 'auto' | 'websocket' | 'sse';
 }
 
 /**
@@ -40,6 +48,12 @@ export interface Welcome {
   node: string;
   /** Seconds between the server's pings. */
   heartbeat: number;
+}
+
+/** The 'connected' info over Server-Sent Events: the stream's subscribed event. */
+export interface StreamOpened {
+  transport: 'sse';
+  topics: { topic: string; epoch?: string; seq?: number; recovered?: boolean }[];
 }
 
 export interface Disconnected {
@@ -239,6 +253,8 @@ export class Herald {
   /** Every node the client may use, url first, as ws(s):// URLs. */
   readonly urls: readonly string[];
   readonly state: State;
+  /** What the client uses now: 'sse' once it fell back (or was told to). */
+  readonly transport: 'websocket' | 'sse';
   /** Opens the connection and keeps it open, reconnecting, until close(). */
   connect(): void;
   /** Closes for good; pending commands reject with 'closed' or 'disconnected'. */
@@ -259,7 +275,7 @@ export class Herald {
    * connect otherwise.
    */
   setToken(token: string): Promise<void>;
-  on(event: 'state', fn: (state: State, info?: Welcome | Disconnected) => void): () => void;
+  on(event: 'state', fn: (state: State, info?: Welcome | StreamOpened | Disconnected) => void): () => void;
   on(event: 'error', fn: (err: HeraldError) => void): () => void;
   /** The server subscribed this client; subscribe(reply.topic, fn) adds callbacks to it. */
   on(event: 'subscribed', fn: (reply: Subscribed) => void): () => void;

@@ -31,6 +31,7 @@
 //   options.pingInterval   ms of silence after which a `ping` checks the link;
 //                          default: the server's heartbeat; 0 turns it off
 //   options.refreshMargin  seconds before exp to refresh the token (30)
+//   options.transport      'auto' (default), 'websocket' or 'sse': see below
 //
 // h.subscribe(pattern, fn, handlers): handlers.onRecoveryFailed, onGap,
 //   onError as above, and handlers.backlog: N, for an exact topic, delivers
@@ -52,6 +53,19 @@
 // While live, the server sends a `gap` in place of messages it accepted but
 // can no longer deliver: onGap gets {topic, epoch, from, to} (and pattern)
 // and a later resume starts after `to`.
+//
+// Server-Sent Events: with transport 'auto', a WebSocket attempt that fails
+// before `welcome` while the node answers plain HTTP (a proxy or network
+// that blocks WebSocket) switches the client to GET /sse (beside the /ws
+// URL) through EventSource, for the rest of its life (until close()).
+// 'sse' uses it from the start, 'websocket' never. Over SSE the client only
+// receives: one stream carries every subscription (at most 32), reopened
+// when they change and after any drop, resuming every exact topic with the
+// last event id (nothing missing, nothing twice while history holds it,
+// onRecoveryFailed otherwise). publish() and ping() reject with code
+// 'receive_only'; setToken() reopens the stream with the new token;
+// handlers.backlog is ignored. The 'connected' state's info is
+// {transport: 'sse', topics} (the stream's subscribed event).
 //
 // Publishing is never retried: a publish whose connection drops before its
 // reply rejects with code 'disconnected' (it may or may not have been
@@ -133,8 +147,14 @@ export class Herald {
     this.url = this.urls[0];
     this._urlIndex = 0;
     this.options = {
-      minDelay: 500, maxDelay: 30000, timeout: 10000, refreshMargin: 30, ...options,
+      minDelay: 500, maxDelay: 30000, timeout: 10000, refreshMargin: 30, transport: 'auto', ...options,
     };
+    if (!['auto', 'websocket', 'sse'].includes(this.options.transport)) {
+      throw new HeraldError('bad_option', "options.transport must be 'auto', 'websocket' or 'sse'");
+    }
+    // 'websocket' or 'sse': what _open uses now ('auto' starts with WebSocket).
+    this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
+    this._es = null; // the EventSource while on SSE
     this.state = 'disconnected';
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
@@ -171,6 +191,7 @@ export class Herald {
     this._generation++;
     globalThis.removeEventListener?.('online', this._reconnectNow);
     if (this._ws) this._ws.close(1000);
+    this._closeStream();
     this._dropConnection({ code: 1000, reason: 'closed by client' }, null);
   }
 
@@ -275,6 +296,7 @@ export class Herald {
       return;
     }
     if (this._closed || generation !== this._generation) return;
+    if (this.transport === 'sse') return this._openStream(url, generation);
     const ws = new WebSocket(url);
     this._ws = ws;
     ws.onmessage = (ev) => this._receive(ev.data);
@@ -288,7 +310,9 @@ export class Herald {
     };
     // A handshake that hangs would otherwise hold the client forever.
     this._later(this.options.timeout, () => {
-      if (this._ws === ws && this.state !== 'connected') this._abandon('no welcome in time');
+      if (this._ws !== ws || this.state === 'connected') return;
+      this._abandon('no welcome in time');
+      if (this.options.transport === 'auto') this._fallBack();
     });
   }
 
@@ -372,8 +396,15 @@ export class Herald {
   // _diagnose follows an attempt that ended before welcome: the server's
   // answer to a plain GET of the same URL says why, if it refused it.
   async _diagnose(url, info, generation) {
-    const refusal = await askWhy(url, this.options.timeout);
+    const seen = {};
+    const refusal = await askWhy(url, this.options.timeout, seen);
     if (this._closed || generation !== this._generation) return;
+    if (!refusal && seen.answered && this.transport === 'websocket' && this.options.transport === 'auto') {
+      // HTTP reaches the node and it refused nothing: WebSocket is blocked
+      // on the way.
+      this._fallBack();
+      return this._open();
+    }
     if (!refusal) return this._scheduleReconnect(info);
     this._emitError(refusal);
     const next = { ...info, error: refusal };
@@ -482,6 +513,7 @@ export class Herald {
 
   _command(cmd) {
     if (this._closed) return Promise.reject(new HeraldError('closed', 'not connected: call connect() first'));
+    if (this.transport === 'sse') return this._streamCommand(cmd);
     cmd.id = String(this._nextId++);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this._fail(cmd.id, new HeraldError('timeout', 'no reply in time')), this.options.timeout);
@@ -550,6 +582,7 @@ export class Herald {
   // ---- subscriptions ----
 
   _sendSubscribe(sub) {
+    if (this.transport === 'sse') return this._reopenStreamSoon();
     const cmd = { type: 'subscribe', id: 's' + this._nextId++, topic: sub.pattern };
     if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
     if (sub.presence) cmd.presence = true;
@@ -752,6 +785,146 @@ export class Herald {
   _emitError(err) {
     for (const fn of this._listeners.error) callSafely(fn, err);
   }
+
+  // ---- Server-Sent Events (see the header) ----
+
+  _fallBack() {
+    this.transport = 'sse';
+  }
+
+  // _openStream opens one EventSource for every subscription, resuming from
+  // the last event id. With no subscription there is nothing to stream: the
+  // client counts as connected and opens one at the first subscribe.
+  _openStream(wsURL, generation) {
+    const subs = [...this._subs.values()];
+    for (const sub of subs) {
+      sub.backlog = 0;
+      sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
+    }
+    if (subs.length === 0) return this._streamOpened({ transport: 'sse', topics: [] });
+    for (const sub of subs.slice(MAX_STREAM_TOPICS)) {
+      this._subscribeFailed(null, sub, new HeraldError('too_many_subscriptions',
+        `a stream carries at most ${MAX_STREAM_TOPICS} subscriptions`));
+    }
+    const url = new URL(toStreamURL(wsURL));
+    for (const sub of subs.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
+    if (this._lastEventId) url.searchParams.set('last_event_id', this._lastEventId);
+    const es = new EventSource(url.toString());
+    this._es = es;
+    const current = () => this._es === es && generation === this._generation;
+    const track = (ev) => { if (ev.lastEventId) this._lastEventId = ev.lastEventId; };
+    es.addEventListener('subscribed', (ev) => {
+      if (!current()) return;
+      track(ev);
+      const { topics } = JSON.parse(ev.data);
+      this._streamOpened({ transport: 'sse', topics });
+      for (const t of topics) this._onStreamSubscribed(t);
+    });
+    for (const name of ['message', 'gap']) {
+      es.addEventListener(name, (ev) => {
+        if (!current()) return;
+        track(ev);
+        this._receive(ev.data);
+      });
+    }
+    es.addEventListener('close', (ev) => {
+      if (!current()) return;
+      const { code } = JSON.parse(ev.data);
+      this._streamLost({ code, reason: 'closed by the server' }, code);
+    });
+    es.onerror = () => {
+      if (!current()) return;
+      if (this.state === 'connected') return this._streamLost({ code: 1006, reason: 'stream lost' }, 1006);
+      // Refused or unreachable before the first event: ask why, as for /ws.
+      this._closeStream();
+      this._forget();
+      this._diagnose(url.toString(), { code: 1006, reason: 'stream refused' }, generation);
+    };
+    this._later(this.options.timeout, () => {
+      if (current() && this.state !== 'connected') this._streamLost({ code: 4100, reason: 'no stream in time' }, 4100);
+    });
+  }
+
+  _streamOpened(info) {
+    if (this.state === 'connected') return;
+    this._tokenRefused = false;
+    this._openedAt = Date.now();
+    this._setState('connected', info);
+    this._failOutbox(receiveOnly());
+  }
+
+  // _onStreamSubscribed answers one topic of the subscribed event as the
+  // WebSocket's subscribed reply would be answered.
+  _onStreamSubscribed(topic) {
+    const sub = this._subs.get(topic.topic);
+    if (!sub) return;
+    const id = 'sse:' + topic.topic;
+    this._subscribing.set(id, sub);
+    this._onSubscribed({ type: 'subscribed', id, ...topic });
+  }
+
+  _streamLost(info, code) {
+    this._closeStream();
+    this._dropConnection(info, code);
+  }
+
+  _closeStream() {
+    if (!this._es) return;
+    this._es.close();
+    this._es = null;
+  }
+
+  // _reopenStreamSoon reopens the stream once the subscriptions made in the
+  // same turn are all in, so that a burst of them costs one stream.
+  _reopenStreamSoon() {
+    if (this._reopening || this._closed) return;
+    this._reopening = true;
+    queueMicrotask(() => {
+      this._reopening = false;
+      if (this._closed || this.transport !== 'sse' || this.state !== 'connected') return;
+      const generation = this._generation;
+      this._closeStream();
+      for (const sub of this._subs.values()) sub.live = false;
+      this._setState('connecting');
+      this._currentToken().then((token) => {
+        if (this._closed || generation !== this._generation) return;
+        let url = this.url;
+        if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
+        this._openStream(url, generation);
+      }, (err) => this._streamLost({ code: 0, reason: 'token function failed: ' + err.message }, 0));
+    });
+  }
+
+  // _streamCommand answers a command over SSE, which only receives.
+  _streamCommand(cmd) {
+    switch (cmd.type) {
+      case 'unsubscribe':
+        this._reopenStreamSoon();
+        return Promise.resolve({ type: 'unsubscribed', topic: cmd.topic });
+      case 'refresh':
+        this._reopenStreamSoon();
+        return Promise.resolve({ type: 'refreshed' });
+      default:
+        return Promise.reject(receiveOnly());
+    }
+  }
+}
+
+// A stream carries at most this many subscriptions (docs/protocol.md section 10).
+const MAX_STREAM_TOPICS = 32;
+
+function receiveOnly() {
+  return new HeraldError('receive_only',
+    'this client receives over Server-Sent Events (WebSocket is unavailable), which cannot publish or ping');
+}
+
+// toStreamURL is the SSE URL beside a WebSocket URL: http(s), and /sse in
+// place of a final /ws.
+function toStreamURL(url) {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  u.pathname = u.pathname.replace(/\/ws$/, '').replace(/\/$/, '') + '/sse';
+  return u.toString();
 }
 
 // newSub is the client's state of one subscription, not yet subscribed.
@@ -803,10 +976,11 @@ function matchTokens(want, have) {
 // refusal (docs/protocol.md section 3: {"error":{code, message}}) as a
 // HeraldError with its status, or null when it refused nothing or could not
 // be asked.
-async function askWhy(url, timeout) {
+async function askWhy(url, timeout, seen = {}) {
   try {
     const signal = AbortSignal.timeout?.(timeout);
     const res = await fetch(url.replace(/^ws/, 'http'), { credentials: 'omit', cache: 'no-store', signal });
+    seen.answered = true;
     if (res.ok || !(res.headers.get('content-type') || '').includes('json')) return null;
     const body = await res.json();
     if (typeof body?.error?.code !== 'string') return null;

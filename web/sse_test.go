@@ -1,0 +1,134 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// blockingProxy stands for a network that lets plain HTTP through and
+// refuses WebSocket upgrades, as some corporate proxies do. It forwards
+// everything else to the node, can cut the streams it carries, and can
+// hold new streams back until let go.
+type blockingProxy struct {
+	next http.Handler
+
+	mu      sync.Mutex
+	cuts    []func()      // one per stream in flight
+	gate    chan struct{} // closed: streams pass; nil: open
+	streams []string      // the query of every /sse request, in order
+}
+
+func newBlockingProxy(t *testing.T, base string) (*blockingProxy, string) {
+	t.Helper()
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blockingProxy{next: httputil.NewSingleHostReverseProxy(target)}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return p, srv.URL
+}
+
+func (p *blockingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		http.Error(w, "WebSocket is not allowed through this proxy", http.StatusForbidden)
+		return
+	}
+	if r.URL.Path != "/sse" {
+		p.next.ServeHTTP(w, r)
+		return
+	}
+	p.mu.Lock()
+	p.streams = append(p.streams, r.URL.RawQuery)
+	gate := p.gate
+	p.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	ctx, cut := context.WithCancel(r.Context())
+	p.mu.Lock()
+	p.cuts = append(p.cuts, cut)
+	p.mu.Unlock()
+	p.next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// cutAndHold ends every stream in flight and holds new ones back until
+// release.
+func (p *blockingProxy) cutAndHold() (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gate := make(chan struct{})
+	p.gate = gate
+	for _, cut := range p.cuts {
+		cut()
+	}
+	p.cuts = nil
+	return func() {
+		p.mu.Lock()
+		p.gate = nil
+		p.mu.Unlock()
+		close(gate)
+	}
+}
+
+func (p *blockingProxy) streamQueries() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.streams...)
+}
+
+// TestClientFallsBackToSSE: where WebSocket is blocked, herald.js with the
+// default transport switches to Server-Sent Events by itself, receives,
+// and when the stream is lost reconnects and resumes from its last event
+// id with nothing missing and nothing twice; publishing says it cannot.
+func TestClientFallsBackToSSE(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	proxy, front := newBlockingProxy(t, base)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.lost = []; window.states = [];
+		window.h = new herald.Herald('/ws', { minDelay: 100, maxDelay: 300 });
+		h.on('state', (s) => states.push(s));
+		const sub = h.subscribe('news', (m) => got.push(m.seq), { onRecoveryFailed: (info) => lost.push(info) });
+		h.connect();
+		return sub.ready;
+	})`)
+	if tr := p.value(`h.transport`); tr != "sse" {
+		t.Fatalf("transport %q, want sse", tr)
+	}
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	publishHTTP(t, base, `{"topic":"news","data":2}`)
+	p.wait(`got.join() === '1,2'`)
+
+	release := proxy.cutAndHold()
+	p.wait(`h.state !== 'connected'`)
+	publishHTTP(t, base, `{"topic":"news","data":3}`)
+	publishHTTP(t, base, `{"topic":"news","data":4}`)
+	release()
+	p.wait(`h.state === 'connected'`)
+	publishHTTP(t, base, `{"topic":"news","data":5}`)
+	p.wait(`got.join() === '1,2,3,4,5'`)
+	if n := p.value(`lost.length`); n != "0" {
+		t.Errorf("recovery reported failed %s times, want none", n)
+	}
+	queries := proxy.streamQueries()
+	if len(queries) < 2 || !strings.Contains(queries[len(queries)-1], "last_event_id=") {
+		t.Errorf("stream requests %q: the last one does not resume", queries)
+	}
+	if code := p.value(`h.publish('news', 6).then(() => 'published', (err) => err.code)`); code != "receive_only" {
+		t.Errorf("publish over SSE: %s, want receive_only", code)
+	}
+	p.checkNoProblems()
+}
