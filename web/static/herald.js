@@ -311,8 +311,11 @@ export class Herald {
     // A handshake that hangs would otherwise hold the client forever.
     this._later(this.options.timeout, () => {
       if (this._ws !== ws || this.state === 'connected') return;
+      // A handshake that never completes is a proxy holding the upgrade
+      // back; a socket that opened and stays silent is the server's fault.
+      const handshakeHung = ws.readyState === WebSocket.CONNECTING;
       this._abandon('no welcome in time');
-      if (this.options.transport === 'auto') this._fallBack();
+      if (handshakeHung && this.options.transport === 'auto') this._fallBack();
     });
   }
 
