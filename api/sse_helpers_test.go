@@ -21,7 +21,7 @@ import (
 
 // sseNode is a node for stream tests: heartbeat and queue bound are
 // theirs to choose (0: the defaults).
-func sseNode(t *testing.T, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int) *nodetest.Node {
+func sseNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int) *nodetest.Node {
 	t.Helper()
 	nc := heraldnode.Config{
 		NodeID: "test-node", MaxMessageBytes: testMaxMessageBytes * 64, Tokens: cfg.Tokens, Heartbeat: heartbeat,
