@@ -35,6 +35,9 @@ const (
 	maxClusterNodes = 128     // nodes read from the board
 	maxStatsBytes   = 1 << 20 // one node's stats; bigger ones are skipped
 	maxClusterTopic = 200     // topics in the cluster view
+	// maxPresenceCounts bounds the presence reads of one cluster view:
+	// each reads the topic's members from the engine.
+	maxPresenceCounts = 10
 )
 
 // statsSharer posts this node's stats on the board until stopped.
@@ -146,7 +149,30 @@ func (s *statsSharer) cluster(ctx context.Context) clusterStats {
 	}
 	s.view, s.viewAt = mergeStats(all), now
 	s.view.Error = readErr
+	s.countPresence(ctx, s.view.Topics)
 	return s.view
+}
+
+// countPresence asks the engine who is on the first maxPresenceCounts
+// topics that keep presence. A topic it cannot ask now shows no count.
+func (s *statsSharer) countPresence(ctx context.Context, topics []clusterTopic) {
+	b := s.local.b
+	asked := 0
+	for i := range topics {
+		if asked == maxPresenceCounts {
+			return
+		}
+		if !b.KeepsPresence(topics[i].Topic) {
+			continue
+		}
+		asked++
+		pctx, cancel := context.WithTimeout(ctx, boardTimeout)
+		st, err := b.Presence(pctx, topics[i].Topic)
+		cancel()
+		if err == nil {
+			topics[i].Presence = &presenceCount{Users: len(st.Members), Sessions: st.Sessions}
+		}
+	}
 }
 
 // read decodes the board's stats, skipping any it cannot.
@@ -192,6 +218,15 @@ type clusterTopic struct {
 	Epoch       string  `json:"epoch,omitempty"`
 	LastSeq     uint64  `json:"last_seq,omitempty"` // of the latest publish any node saw
 	LastMS      int64   `json:"last_publish_ms,omitempty"`
+	// Presence is who is on a topic that keeps presence, for the first
+	// maxPresenceCounts of them in the list; absent for the others.
+	Presence *presenceCount `json:"presence,omitempty"`
+}
+
+// presenceCount is a presence topic's users and sessions, cluster-wide.
+type presenceCount struct {
+	Users    int `json:"users"`
+	Sessions int `json:"sessions"`
 }
 
 // mergeStats counts each topic once, its subscribers and publish rates

@@ -2,12 +2,14 @@
 // (the nodes share their stats through Redis), so the page polls one node,
 // the first listed that answers (?nodes=http://a:8080,http://b:8080; by
 // default the node that served it), and shows every node, each topic once,
-// small live charts of the totals, a history browser, a live tail and a
-// publish form (dashboard-history.js, dashboard-tail.js).
+// small live charts of the totals, who is on a presence topic, a history
+// browser, a live tail and a publish form (dashboard-presence.js,
+// dashboard-history.js, dashboard-tail.js).
 import { state, api, AuthRequired, KEY_STORAGE } from './dashboard-api.js';
 import { $, row, num, badge, empty, button, drawSpark, formatNumber, formatBytes, formatDuration, formatTime } from './dashboard-ui.js';
 import { browseHistory } from './dashboard-history.js';
 import { startTail } from './dashboard-tail.js';
+import { showMembers } from './dashboard-presence.js';
 
 const POLL_MS = 2000;
 const POINTS = 60; // two minutes of history per chart
@@ -148,7 +150,7 @@ function renderNodes(c, answer, down) {
 function renderTopics(c) {
   const rows = c.topics.map((t) => {
     const tr = row([t.topic, num(t.subscribers), num(t.publish_rate),
-      num(t.last_seq || undefined), formatTime(t.last_publish_ms), actions(t.topic)]);
+      num(t.last_seq || undefined), present(t.presence), formatTime(t.last_publish_ms), actions(t)]);
     tr.title = 'Tail this topic';
     tr.classList.add('clickable');
     tr.addEventListener('click', () => { $('tail-pattern').value = t.topic; });
@@ -159,11 +161,17 @@ function renderTopics(c) {
   $('topics-cut').hidden = !c.topics_cut;
 }
 
-function actions(topic) {
+// present is a presence topic's users and connections, cluster-wide.
+function present(p) {
+  return p ? `${formatNumber(p.users)} ${p.users === 1 ? 'user' : 'users'} · ${formatNumber(p.sessions)}` : '';
+}
+
+function actions(t) {
   const cell = document.createElement('span');
   cell.className = 'actions';
-  cell.append(button('Tail', () => startTail(topic)));
-  if (!topic.includes('*') && !topic.endsWith('>')) cell.append(button('History', () => browseHistory(topic)));
+  cell.append(button('Tail', () => startTail(t.topic)));
+  if (!t.topic.includes('*') && !t.topic.endsWith('>')) cell.append(button('History', () => browseHistory(t.topic)));
+  if (t.presence) cell.append(button('Members', () => showMembers(t.topic)));
   return cell;
 }
 
