@@ -38,6 +38,11 @@ import (
 // by the add script itself on one server; on Cluster, where it lives in
 // another slot, beside the script, before the life's first entry on the
 // topic. No key has a TTL: a topic's keys go with its last entry.
+//
+// A node also keeps its own entries in memory (presence_local.go): Close
+// removes them, a node whose heartbeat lapsed while it lived adds them
+// back under a new life, and after a reconnect (a failover may have lost
+// recent writes) it makes Redis hold exactly them again.
 
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {

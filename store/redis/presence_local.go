@@ -43,6 +43,8 @@ type presenceLocal struct {
 	registered bool       // life's heartbeat reached Redis; regMu guards it
 	lapsed     bool       // a heartbeat found life lapsed: reclaim; regMu guards it
 
+	resynced atomic.Uint64 // the reconnect count the entries were last checked against Redis at
+
 	dead atomic.Bool // tests: stopped as a process that died would
 }
 
@@ -194,4 +196,29 @@ func (p *presenceLocal) unindex(life string, topics []string) {
 			delete(p.index, t)
 		}
 	}
+}
+
+// indexedTopics returns the topics in the life's topic set.
+func (p *presenceLocal) indexedTopics() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.index))
+	for t := range p.index {
+		out = append(out, t)
+	}
+	return out
+}
+
+// strays returns the entries of topic among sessions that this node does
+// not hold.
+func (p *presenceLocal) strays(topic string, sessions []string) []broker.PresenceEntry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []broker.PresenceEntry
+	for _, s := range sessions {
+		if _, ok := p.entries[presKey{topic, s}]; !ok {
+			out = append(out, broker.PresenceEntry{Topic: topic, Session: s})
+		}
+	}
+	return out
 }

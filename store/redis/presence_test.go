@@ -289,3 +289,50 @@ func scriptCalls(t *testing.T, admin *goredis.Client) int {
 	}
 	return total
 }
+
+// After its connection to Redis is replaced (as a failover does), a node
+// makes Redis hold exactly its entries again: one Redis lost is added
+// back with its join, one Redis kept after its removal goes with its
+// leave.
+func TestReconnectedNodeResyncsItsPresence(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	px := redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "other", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	other.Attach(rec)
+	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "resyncing", PresenceLapse: testLapse})
+	e.Attach(newRecorder())
+	const topic = "room.resync"
+	mustSubscribe(t, other, topic)
+	mustAdd(t, e, broker.PresenceEntry{Topic: topic, Session: "s1", User: "lost"})
+	mustAdd(t, e, broker.PresenceEntry{Topic: topic, Session: "s2", User: "kept"})
+	waitChanges(t, rec, topic, "+lost", "+kept")
+
+	// What a failover to a replica that missed the last writes would leave:
+	// s1 gone, and a session "ghost" the node removed still there.
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	life := redis.PresenceLife(e)
+	keys, _ := redis.PresenceKeys(e, topic, life)
+	ctx := ctxFor(t)
+	for _, err := range []error{
+		admin.HDel(ctx, keys[0], "s1").Err(),
+		admin.HDel(ctx, keys[1], "lost").Err(),
+		admin.HSet(ctx, keys[0], "ghost", life+"\nghost-user").Err(),
+		admin.HSet(ctx, keys[1], "ghost-user", "1\n").Err(),
+		admin.SAdd(ctx, keys[2], "ghost").Err(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	px.Cut()
+	px.Restore()
+	waitChanges(t, rec, topic, "+lost", "+kept", "+lost", "-ghost-user")
+	st := mustPresence(t, other, topic)
+	if st.Sessions != 2 || len(st.Members) != 2 || st.Members[0].User != "kept" || st.Members[1].User != "lost" {
+		t.Errorf("presence after the resync: %+v, want kept and lost, one session each", st)
+	}
+}
