@@ -1,11 +1,14 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,7 +49,7 @@ func (a *fakeAPI) register(mux *http.ServeMux) {
 		a.mu.Unlock()
 		node := func(id string, conns int) map[string]any {
 			return map[string]any{"node": id, "version": "1.1.0-test", "uptime_s": 3725, "rss_bytes": 48 << 20,
-				"heap_bytes": 9 << 20, "cpu_percent": 3.5, "connections": conns, "subscriptions": 2 * conns,
+				"heap_bytes": 9 << 20, "cpu_percent": 3.5, "connections": conns, "sse_connections": conns - 2, "subscriptions": 2 * conns,
 				"topics": 2, "messages_in": 10 * n, "messages_out": 40 * n, "in_per_s": 5, "out_per_s": 20 + n,
 				"at_ms": time.Now().UnixMilli()}
 		}
@@ -54,7 +57,7 @@ func (a *fakeAPI) register(mux *http.ServeMux) {
 			"topics": 2, "messages_in": 10 * n, "messages_out": 40 * n, "version": "1.1.0-test",
 			"cluster": map[string]any{
 				"nodes":       []any{node("node-a", 3), node("node-b", 2)},
-				"connections": 5, "subscriptions": 10, "in_per_s": 10, "out_per_s": 40 + 2*n,
+				"connections": 5, "sse_connections": 1, "subscriptions": 10, "in_per_s": 10, "out_per_s": 40 + 2*n,
 				"topics": []any{
 					map[string]any{"topic": "chat.lobby", "subscribers": 3, "publish_rate": 2.5, "epoch": "e1",
 						"last_seq": historySeq, "last_publish_ms": time.Now().UnixMilli()},
@@ -151,10 +154,11 @@ func TestDashboard(t *testing.T) {
 
 	// The cluster's totals and nodes as the answering node sends them, and
 	// the dead node listed apart.
-	p.wait(`document.getElementById('stat-connections').textContent === '5' && document.getElementById('stat-nodes').textContent === '2'`)
+	p.wait(`document.getElementById('stat-connections').textContent === '5' && document.getElementById('stat-nodes').textContent === '2' &&
+		document.getElementById('stat-sse').textContent === '(1 SSE)'`)
 	p.wait(`[...document.querySelectorAll('#nodes-table tbody tr')].map((r) => r.cells[0].textContent + ' ' + r.cells.item(r.cells.length - 1).textContent).join() ===
 		'node-a up,node-b up,` + dead.URL + ` unreachable, or no CORS for this page'`)
-	if got := p.value(`[...document.querySelector('#nodes-table tbody tr').cells].map((c) => c.textContent).join('|')`); !strings.HasPrefix(got, "node-a|1.1.0-test|1h 2m|48.0 MiB|9.0 MiB|3.5 %|3|6|5|") {
+	if got := p.value(`[...document.querySelector('#nodes-table tbody tr').cells].map((c) => c.textContent).join('|')`); !strings.HasPrefix(got, "node-a|1.1.0-test|1h 2m|48.0 MiB|9.0 MiB|3.5 %|3|1|6|5|") {
 		t.Errorf("node row %q", got)
 	}
 	// Each topic once, with its rate and last seq; a topic without
@@ -288,10 +292,90 @@ func TestDashboardTailWithTheAPIKeyOnly(t *testing.T) {
 	publishHTTP(t, base, `{"topic":"chat.lobby","data":{"text":"first"}}`)
 	p.wait(`document.querySelector('#tail li.msg .data')?.textContent === '{"text":"first"}'`)
 
-	// The dashboard's own connection counts, and chat.lobby, published to
-	// with no exact subscriber, is listed with its last seq.
-	p.wait(`document.getElementById('stat-connections').textContent === '1'`)
-	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent + '/' + r.cells[1].textContent + '/' + r.cells[3].textContent).sort().join() === 'chat.>/1/–,chat.lobby/0/1'`)
+	// The tail token opens an SSE stream too, which the dashboard counts
+	// apart.
+	sse := openSSE(t, base+"/sse?topic=chat.lobby&token="+url.QueryEscape(buyTailToken(t, base)))
+	publishHTTP(t, base, `{"topic":"chat.lobby","data":{"text":"second"}}`)
+	if ev := sse.next(); !strings.Contains(ev, `"second"`) {
+		t.Fatalf("the SSE stream got %q", ev)
+	}
+	p.wait(`document.getElementById('stat-sse').textContent === '(1 SSE)' &&
+		document.querySelector('#nodes-table tbody tr').cells[7].textContent === '1'`)
+
+	// The dashboard's own connection and the stream count, and chat.lobby,
+	// published to with no exact subscriber, is listed with its last seq.
+	p.wait(`document.getElementById('stat-connections').textContent === '2'`)
+	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent + '/' + r.cells[1].textContent + '/' + r.cells[3].textContent).sort().join() === 'chat.>/1/–,chat.lobby/1/2'`)
 	keepScreenshot(t, p)
 	p.checkNoProblems()
+}
+
+// buyTailToken asks base for a tail token with API key k1.
+func buyTailToken(t *testing.T, base string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/api/tail-token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer k1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var reply struct{ Token string }
+	if err := json.NewDecoder(res.Body).Decode(&reply); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("tail token: %d, %v", res.StatusCode, err)
+	}
+	return reply.Token
+}
+
+// sseStream is an open GET /sse, read event by event.
+type sseStream struct {
+	t *testing.T
+	r *bufio.Reader
+}
+
+// openSSE opens url and reads its first event, the subscribed one; the stream
+// closes when the test ends.
+func openSSE(t *testing.T, url string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /sse: %d", res.StatusCode)
+	}
+	s := &sseStream{t: t, r: bufio.NewReader(res.Body)}
+	if ev := s.next(); !strings.Contains(ev, `"topics":[`) {
+		t.Fatalf("first event %q, want the subscribed one", ev)
+	}
+	return s
+}
+
+// next returns the next event's data lines, passing over comments.
+func (s *sseStream) next() string {
+	s.t.Helper()
+	var data []string
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			s.t.Fatalf("reading the SSE stream: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "" && len(data) > 0:
+			return strings.Join(data, "\n")
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimSpace(strings.TrimPrefix(line, "data:")))
+		}
+	}
 }

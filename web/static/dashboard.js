@@ -127,6 +127,8 @@ function renderTotals(c) {
     drawSpark($('spark-' + name), s);
   }
   $('stat-nodes').textContent = String(c.nodes.length);
+  // SSE streams are connections too; shown apart when there are any.
+  $('stat-sse').textContent = c.sse_connections ? `(${formatNumber(c.sse_connections)} SSE)` : '';
 }
 
 function renderNodes(c, answer, down) {
@@ -135,14 +137,14 @@ function renderNodes(c, answer, down) {
     const late = newest - n.at_ms > LATE_MS;
     const tr = row([
       n.node, n.version || '–', formatDuration(n.uptime_s), num(n.rss_bytes, formatBytes), num(n.heap_bytes, formatBytes),
-      num(n.cpu_percent, (v) => formatNumber(v) + ' %'), num(n.connections), num(n.subscriptions),
+      num(n.cpu_percent, (v) => formatNumber(v) + ' %'), num(n.connections), num(n.sse_connections), num(n.subscriptions),
       num(n.in_per_s), num(n.out_per_s), late ? badge('late', 'warn') : badge('up', 'ok'),
     ]);
     if (answer && n.node === answer.stats.node) tr.classList.add('answering');
     return tr;
   });
   for (const d of down) {
-    rows.push(row([d.base || location.origin, '', '', '', '', '', '', '', '', '', badge(d.error.message, 'bad')]));
+    rows.push(row([d.base || location.origin, '', '', '', '', '', '', '', '', '', '', badge(d.error.message, 'bad')]));
   }
   $('nodes-table').tBodies[0].replaceChildren(...rows);
 }
