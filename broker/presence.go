@@ -50,23 +50,34 @@ func (b *Broker) askPresence(sub *subscription) {
 	sh.mu.Unlock()
 }
 
-// join records the presence entry of a new exact subscription to a
-// presence topic. Called on the session's worker, before the subscribed
-// reply: a subscription whose entry could not be made is undone.
-func (s *Session) join(ctx context.Context, sub *subscription) error {
-	if !sub.exact || !s.b.keepsPresence(sub.pattern) {
-		return nil
+// startAndJoin reads where a new exact subscription starts
+// (startPosition) and, on a presence topic, records its presence entry at
+// the same time, so that presence adds no round trip to the engine to the
+// subscribe's wait. Called on the session's worker, before the subscribed
+// reply: when either fails, the caller undoes the subscription, and with
+// it the entry if it was made.
+func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *since) (Position, []*Message, *bool, error) {
+	if !s.b.keepsPresence(sub.pattern) {
+		return s.b.startPosition(ctx, sub.pattern, since)
 	}
-	if err := s.b.engine.AddPresence(ctx, s.presenceEntry(sub.pattern)); err != nil {
-		return err
+	entry := s.presenceEntry(sub.pattern)
+	joined := make(chan error, 1)
+	go func() { joined <- s.b.engine.AddPresence(ctx, entry) }() // waited for below
+	pos, msgs, recovered, err := s.b.startPosition(ctx, sub.pattern, since)
+	jerr := <-joined
+	if jerr == nil {
+		sub.present = true
 	}
-	sub.present = true
-	return nil
+	if err == nil {
+		err = jerr
+	}
+	return pos, msgs, recovered, err
 }
 
 // leave removes the presence entry of a subscription that ends, if it has
-// one. Called on the session's worker. A failed removal is logged: the
-// entry stays until this node stops (then the engine drops it).
+// one. Called on the session's worker. A failed removal is logged; the
+// engine is the one to retry it (store/redis does) or to drop the entry
+// when this node stops.
 func (s *Session) leave(ctx context.Context, sub *subscription) {
 	if !sub.present {
 		return

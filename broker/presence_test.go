@@ -199,6 +199,20 @@ func TestPresenceAddFailureSubscribesNothing(t *testing.T) {
 	}
 }
 
+// The entry is made beside the position's read; when the read fails, the
+// entry made meanwhile goes with the subscription.
+func TestPresencePositionFailureTakesTheEntryBack(t *testing.T) {
+	b, e := presenceBroker(t)
+	e.failPosition = Unavailable(errors.New("down"))
+	c := connect(t, b, user("1"))
+	if r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`); r["code"] != string(CodeUnavailable) {
+		t.Fatalf("%v", r)
+	}
+	if n := e.presentSessions("room.1"); n != 0 || b.Stats().Subscriptions != 0 {
+		t.Errorf("%d entries and %d subscriptions after a failed subscribe", n, b.Stats().Subscriptions)
+	}
+}
+
 // Changes that come while a presence:true subscription is set up are
 // sent after its subscribed reply, never before.
 func TestPresenceChangesWaitForTheReply(t *testing.T) {

@@ -91,10 +91,16 @@ func (s *Session) permissions() Permissions {
 	return s.perms
 }
 
-// releaseAll gives back the engine references of a closed connection.
+// releaseAll gives back the presence entries and engine references of a
+// closed connection, within one command timeout: the entries first, as
+// others see them (a late engine unsubscribe only costs this node traffic
+// nobody reads).
 func (s *Session) releaseAll(subs []*subscription) {
 	ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
 	defer cancel()
+	for _, sub := range subs {
+		s.leave(ctx, sub)
+	}
 	for _, sub := range subs {
 		s.releaseEngine(ctx, sub)
 	}

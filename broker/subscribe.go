@@ -68,10 +68,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since) (p
 	if !sub.exact {
 		return prepared{sub: sub}, nil
 	}
-	pos, msgs, recovered, err := s.b.startPosition(ctx, sub.pattern, since)
-	if err == nil {
-		err = s.join(ctx, sub)
-	}
+	pos, msgs, recovered, err := s.startAndJoin(ctx, sub, since)
 	if err != nil {
 		s.undo(ctx, sub)
 		return prepared{}, s.b.replyError(err)
