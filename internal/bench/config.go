@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +18,8 @@ const MaxConnsPerWorker = 15000
 // Config is one run, as the command line gives it.
 type Config struct {
 	Scenario       string
-	Server         string // ServerHerald or ServerCentrifugo
-	Targets        []Target
+	Server         string   // ServerHerald or ServerCentrifugo
+	Targets        []Target // the subscribers' nodes
 	APIKey         string
 	Conns          int
 	Topics         int
@@ -37,6 +38,14 @@ type Config struct {
 	Inflight       int
 	OpTimeout      time.Duration
 	Progress       time.Duration
+
+	// PublishTargets are the nodes the HTTP publishers post to: Targets
+	// unless --publish-urls names others, so that subscribers on one node
+	// get what publishers post to another through Redis.
+	PublishTargets []Target
+	// RedisAddr is the Redis the nodes share, when given: the report
+	// then says how many bytes each server process read from it.
+	RedisAddr string
 }
 
 // ErrUsage is wrapped by every bad command line.
@@ -49,7 +58,7 @@ var scenarioHelp = map[string]string{
 	ScenarioIdle:    "hold N subscribed connections past two heartbeats; server RSS per connection; check all are alive",
 	ScenarioFanout:  "N subscribers over T topics, P HTTP publishers; deliveries/s, completeness, latency, CPU",
 	ScenarioChurn:   "connect, subscribe, receive one message, disconnect, at a rate; connects/s and latency",
-	ScenarioCluster: "fanout over several nodes (--urls): subscribers spread over them, publishers on all",
+	ScenarioCluster: "fanout over several nodes (--urls): subscribers spread over them, publishers on all, or on the --publish-urls nodes",
 }
 
 // ParseArgs reads a scenario and its flags. Help goes to out; asking for
@@ -86,7 +95,7 @@ func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" |
 
 // rawFlags are the flags that need parsing after the flag package.
 type rawFlags struct {
-	urls, pids, token string
+	urls, publishURLs, pids, token string
 }
 
 func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
@@ -118,6 +127,12 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 		fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the connections (0: two heartbeats from welcome plus 5s)")
 	case ScenarioFanout, ScenarioCluster:
 		fs.IntVar(&cfg.Publishers, "publishers", 4, "HTTP publishers, each one keep-alive connection; spread over the URLs")
+		publishHelp := "WebSocket URLs of the nodes the publishers post to, comma-separated (empty: the --urls nodes); " +
+			"with it the --urls nodes hold the subscribers only: subscribers on node A, publishers on node B"
+		fs.StringVar(&raw.publishURLs, "publish-urls", "", publishHelp)
+		fs.StringVar(&raw.publishURLs, "publish-url", "", "same as --publish-urls")
+		fs.StringVar(&cfg.RedisAddr, "redis", "", "host:port of the Redis the nodes share (loopback only): report the bytes each "+
+			"--server-pid read from it while publishing and draining, from the kernel's counters of its sockets (ss -ti)")
 		fs.Float64Var(&cfg.Rate, "rate", 0, "publishes a second in all (0: each publisher as fast as replies come)")
 		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to publish")
 		fs.DurationVar(&cfg.Drain, "drain", 5*time.Second, "after publishing, wait at most this for the last deliveries")
@@ -135,7 +150,7 @@ func (c *Config) finish(raw *rawFlags) error {
 	if err := c.checkServer(); err != nil {
 		return err
 	}
-	if err := c.parseTargets(raw.urls, raw.token); err != nil {
+	if err := c.parseTargets(raw.urls, raw.publishURLs, raw.token); err != nil {
 		return err
 	}
 	pids, err := parsePIDs(raw.pids)
@@ -143,6 +158,9 @@ func (c *Config) finish(raw *rawFlags) error {
 		return err
 	}
 	c.ServerPIDs = pids
+	if err := c.checkRedis(); err != nil {
+		return err
+	}
 	if err := c.check(); err != nil {
 		return err
 	}
@@ -152,25 +170,59 @@ func (c *Config) finish(raw *rawFlags) error {
 	return nil
 }
 
-func (c *Config) parseTargets(urls, token string) error {
+func (c *Config) parseTargets(urls, publishURLs, token string) error {
+	var err error
+	if c.Targets, err = parseTargetList(urls, token); err != nil {
+		return err
+	}
+	if len(c.Targets) == 0 {
+		return errors.New("--url: no URL given")
+	}
+	if c.PublishTargets, err = parseTargetList(publishURLs, ""); err != nil {
+		return fmt.Errorf("--publish-urls: %w", err)
+	}
+	if publishURLs == "" {
+		if c.Scenario == ScenarioCluster && len(c.Targets) < 2 {
+			return errors.New("cluster: --urls must list at least two nodes")
+		}
+		c.PublishTargets = c.Targets
+		return nil
+	}
+	if len(c.PublishTargets) == 0 {
+		return errors.New("--publish-urls: no URL given")
+	}
+	if c.Scenario == ScenarioCluster && len(distinctNodes(c.Targets, c.PublishTargets)) < 2 {
+		return errors.New("cluster: --urls and --publish-urls must name at least two nodes together")
+	}
+	return nil
+}
+
+// parseTargetList reads comma-separated URLs; blanks are skipped.
+func parseTargetList(urls, token string) ([]Target, error) {
+	var targets []Target
 	for _, u := range strings.Split(urls, ",") {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
 		}
 		t, err := ParseTarget(u)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t.Token = token
-		c.Targets = append(c.Targets, t)
+		targets = append(targets, t)
 	}
-	if len(c.Targets) == 0 {
-		return errors.New("--url: no URL given")
+	return targets, nil
+}
+
+// distinctNodes are the host:port pairs of lists, each once.
+func distinctNodes(lists ...[]Target) map[string]bool {
+	nodes := make(map[string]bool)
+	for _, l := range lists {
+		for _, t := range l {
+			nodes[t.HostPort] = true
+		}
 	}
-	if c.Scenario == ScenarioCluster && len(c.Targets) < 2 {
-		return errors.New("cluster: --urls must list at least two nodes")
-	}
-	return nil
+	return nodes
 }
 
 func parsePIDs(s string) ([]int, error) {
@@ -194,6 +246,28 @@ func (c *Config) checkServer() error {
 	}
 	if !serverSupports(c.Server, c.Scenario) {
 		return fmt.Errorf("--server %s: the %s scenario is Herald's only", c.Server, c.Scenario)
+	}
+	return nil
+}
+
+// checkRedis refuses a --redis that is not a loopback host:port, or that
+// has no --server-pid whose sockets to count.
+func (c *Config) checkRedis() error {
+	if c.RedisAddr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.RedisAddr)
+	if err != nil || port == "" {
+		return fmt.Errorf("--redis: %q is not host:port", c.RedisAddr)
+	}
+	if err := checkLoopback(host); err != nil {
+		return fmt.Errorf("--redis: %w: %q", err, c.RedisAddr)
+	}
+	if host == "localhost" {
+		c.RedisAddr = net.JoinHostPort("127.0.0.1", port)
+	}
+	if len(c.ServerPIDs) == 0 {
+		return errors.New("--redis: needs --server-pid, the processes whose bytes from Redis are counted")
 	}
 	return nil
 }
@@ -272,6 +346,8 @@ Examples, against "herald --addr 127.0.0.1:8080" whose pid is $PID:
   herald-bench fanout  --url ws://127.0.0.1:8080/ws --conns 10000 --rate 2 --publishers 1 --server-pid $PID
   herald-bench churn   --url ws://127.0.0.1:8080/ws --rate 500 --duration 10s --server-pid $PID
   herald-bench cluster --urls ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws,ws://127.0.0.1:8083/ws --conns 3000
+  herald-bench cluster --urls ws://127.0.0.1:8081/ws --publish-urls ws://127.0.0.1:8082/ws --conns 10000 --topics 100 \
+      --publishers 32 --redis 127.0.0.1:6379 --server-pid $NODE_A,$NODE_B
 
 The same scenarios against Centrifugo v6 (idle and fanout; see scripts/compare.sh):
   herald-bench fanout  --server centrifugo --url ws://127.0.0.1:8000/connection/websocket --api-key $KEY --conns 10000

@@ -42,6 +42,39 @@ func TestParseArgsReadsEveryKind(t *testing.T) {
 	}
 }
 
+// --publish-urls splits the nodes: subscribers on --urls, publishers on
+// --publish-urls; without it the publishers use the --urls nodes.
+func TestParseArgsPublishURLs(t *testing.T) {
+	cfg, err := ParseArgs([]string{"cluster", "--urls", "ws://127.0.0.1:1/ws", "--publish-urls", "ws://localhost:2/ws, ws://127.0.0.1:3/ws",
+		"--redis", "localhost:6379", "--server-pid", "10,20"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Targets) != 1 || cfg.Targets[0].HostPort != "127.0.0.1:1" {
+		t.Errorf("subscribers' targets %+v", cfg.Targets)
+	}
+	if len(cfg.PublishTargets) != 2 || cfg.PublishTargets[0].HostPort != "127.0.0.1:2" || cfg.PublishTargets[1].HostPort != "127.0.0.1:3" {
+		t.Errorf("publishers' targets %+v", cfg.PublishTargets)
+	}
+	if cfg.RedisAddr != "127.0.0.1:6379" {
+		t.Errorf("redis %q", cfg.RedisAddr)
+	}
+	cfg, err = ParseArgs([]string{"fanout", "--url", "ws://127.0.0.1:1/ws", "--publish-url", "ws://127.0.0.1:2/ws"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.PublishTargets) != 1 || cfg.PublishTargets[0].HostPort != "127.0.0.1:2" || cfg.Targets[0].HostPort != "127.0.0.1:1" {
+		t.Errorf("fanout: subscribers %+v, publishers %+v", cfg.Targets, cfg.PublishTargets)
+	}
+	cfg, err = ParseArgs([]string{"cluster", "--urls", "ws://127.0.0.1:1/ws,ws://127.0.0.1:2/ws"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.PublishTargets) != 2 || cfg.PublishTargets[1] != cfg.Targets[1] || cfg.RedisAddr != "" {
+		t.Errorf("without --publish-urls: publishers %+v, subscribers %+v", cfg.PublishTargets, cfg.Targets)
+	}
+}
+
 func TestParseArgsRefusesBadInput(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -75,6 +108,15 @@ func TestParseArgsRefusesBadInput(t *testing.T) {
 		{[]string{"fanout", "--server", "nats"}, "unknown server"},
 		{[]string{"churn", "--server", "centrifugo"}, "Herald's only"},
 		{[]string{"cluster", "--server", "centrifugo", "--urls", "ws://127.0.0.1:1/ws,ws://127.0.0.1:2/ws"}, "Herald's only"},
+		{[]string{"cluster", "--urls", "ws://127.0.0.1:1/ws", "--publish-urls", "ws://127.0.0.1:1/ws"}, "at least two nodes together"},
+		{[]string{"cluster", "--urls", "ws://127.0.0.1:1/ws", "--publish-urls", " , "}, "--publish-urls: no URL"},
+		{[]string{"fanout", "--publish-urls", "http://127.0.0.1:2/ws"}, "--publish-urls: url"},
+		{[]string{"fanout", "--publish-urls", "ws://10.1.2.3:2/ws"}, "loopback"},
+		{[]string{"idle", "--publish-urls", "ws://127.0.0.1:2/ws"}, "not defined"},
+		{[]string{"fanout", "--redis", "127.0.0.1", "--server-pid", "1"}, "not host:port"},
+		{[]string{"fanout", "--redis", "10.1.2.3:6379", "--server-pid", "1"}, "--redis: only loopback"},
+		{[]string{"fanout", "--redis", "127.0.0.1:6379"}, "needs --server-pid"},
+		{[]string{"churn", "--redis", "127.0.0.1:6379", "--server-pid", "1"}, "not defined"},
 	}
 	for _, c := range cases {
 		_, err := ParseArgs(c.args, &bytes.Buffer{})

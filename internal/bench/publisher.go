@@ -42,10 +42,11 @@ func (p *publishers) run(ctx context.Context) {
 }
 
 // loop is publisher j: it posts topics j, j+P, j+2P ... in turn, each to
-// the next target, so that every topic is published on every node.
+// the next of the publishers' targets, so that every topic is published on
+// every one of them.
 func (p *publishers) loop(ctx context.Context, j int) {
-	conns := make([]*httpConn, len(p.cfg.Targets))
-	for i, t := range p.cfg.Targets {
+	conns := make([]*httpConn, len(p.cfg.PublishTargets))
+	for i, t := range p.cfg.PublishTargets {
 		conns[i] = newHTTPConn(t, "/api/publish", p.dialect.headerLine(p.cfg.APIKey), p.cfg.OpTimeout)
 		defer conns[i].close()
 	}

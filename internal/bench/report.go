@@ -8,14 +8,16 @@ import (
 
 // Report is the outcome of one run: the JSON line on stdout.
 type Report struct {
-	Scenario   string   `json:"scenario"`
-	Server     string   `json:"server"`
-	URLs       []string `json:"urls"`
-	Workers    int      `json:"workers"`
-	Conns      int      `json:"conns,omitempty"`
-	Topics     int      `json:"topics"`
-	Publishers int      `json:"publishers,omitempty"`
-	Rate       float64  `json:"rate,omitempty"`
+	Scenario string   `json:"scenario"`
+	Server   string   `json:"server"`
+	URLs     []string `json:"urls"`
+	// PublishURLs are the publishers' nodes when --publish-urls named them.
+	PublishURLs []string `json:"publish_urls,omitempty"`
+	Workers     int      `json:"workers"`
+	Conns       int      `json:"conns,omitempty"`
+	Topics      int      `json:"topics"`
+	Publishers  int      `json:"publishers,omitempty"`
+	Rate        float64  `json:"rate,omitempty"`
 
 	Connected      int64   `json:"connected"`
 	ConnectErrors  int64   `json:"connect_errors"`
@@ -59,6 +61,12 @@ type Report struct {
 	// the hold, every connection still open, over the connections alive.
 	RSSPerConnHeldBytes float64 `json:"rss_per_conn_held_bytes,omitempty"`
 
+	// RedisBytesIn is, by server pid, what its connections to --redis
+	// received while publishing and draining; RedisBytesError says why
+	// it could not be read.
+	RedisBytesIn    map[string]int64 `json:"redis_bytes_in,omitempty"`
+	RedisBytesError string           `json:"redis_bytes_error,omitempty"`
+
 	ErrorKinds map[string]int64 `json:"error_kinds"`
 	startNS    int64
 }
@@ -73,6 +81,11 @@ func newReport(cfg Config) *Report {
 	}
 	if cfg.usesPublishers() {
 		r.Publishers = cfg.Publishers
+	}
+	if !sameTargets(cfg.PublishTargets, cfg.Targets) {
+		for _, t := range cfg.PublishTargets {
+			r.PublishURLs = append(r.PublishURLs, t.URL)
+		}
 	}
 	return r
 }
@@ -144,6 +157,9 @@ func (r *Report) Human() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	p("herald-bench %s against %s at %s (%d worker processes)", r.Scenario, r.Server, strings.Join(r.URLs, ", "), r.Workers)
+	if len(r.PublishURLs) > 0 {
+		p("  publishers post to %s", strings.Join(r.PublishURLs, ", "))
+	}
 	if r.Scenario != ScenarioChurn {
 		p("  connections: %d of %d connected, %d failed; connect+subscribe %s", r.Connected, r.Conns, r.ConnectErrors, latLine(r.ConnectLatency))
 	}
@@ -173,10 +189,39 @@ func (r *Report) Human() string {
 		p("  server RSS: %d KiB before, %d KiB subscribed, %d KiB at the end; %.0f bytes per connection",
 			r.ServerRSSBeforeKiB, r.ServerRSSSubscribedKiB, r.ServerRSSEndKiB, r.RSSPerConnBytes)
 	}
+	r.redisLines(p)
 	if len(r.ErrorKinds) > 0 {
 		p("  errors: %s", kindsLine(r.ErrorKinds))
 	}
 	return b.String()
+}
+
+// redisLines say what each server read from Redis, in all and a publish.
+func (r *Report) redisLines(p func(string, ...any)) {
+	if r.RedisBytesError != "" {
+		p("  bytes read from Redis: not counted: %s", r.RedisBytesError)
+	}
+	pids := make([]string, 0, len(r.RedisBytesIn))
+	for pid := range r.RedisBytesIn {
+		pids = append(pids, pid)
+	}
+	sort.Strings(pids)
+	for _, pid := range pids {
+		n := r.RedisBytesIn[pid]
+		p("  bytes read from Redis by pid %s while publishing and draining: %d (%.1f a publish)", pid, n, perSecond(float64(n), float64(r.Published)))
+	}
+}
+
+func sameTargets(a, b []Target) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].URL != b[i].URL {
+			return false
+		}
+	}
+	return true
 }
 
 func latLine(l Latency) string {

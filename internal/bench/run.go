@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -77,7 +78,9 @@ func runPhases(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *R
 	case ScenarioChurn:
 		err = waitFor(ctx, f.allDone)
 	default:
+		countRedis := startRedisCount(ctx, cfg, r)
 		err = publishAndDrain(ctx, cfg, f, pubs, r)
+		countRedis()
 	}
 	r.WindowS = time.Since(start).Seconds()
 	after := takeSample(cfg.ServerPIDs, f)
@@ -86,6 +89,31 @@ func runPhases(ctx context.Context, cfg Config, f *fleet, pubs *publishers, r *R
 	r.ServerRSSEndKiB = serverRSS(cfg.ServerPIDs)
 	r.startNS = start.UnixNano()
 	return err
+}
+
+// startRedisCount reads the servers' bytes from --redis so far, and
+// returns what reads them again and puts the difference in r.
+func startRedisCount(ctx context.Context, cfg Config, r *Report) (stop func()) {
+	if cfg.RedisAddr == "" {
+		return func() {}
+	}
+	before, err := redisBytesIn(ctx, cfg.RedisAddr, cfg.ServerPIDs)
+	if err != nil {
+		r.RedisBytesError = err.Error()
+		return func() {}
+	}
+	return func() {
+		// The run's context may have ended: the reading has its own bound.
+		after, err := redisBytesIn(context.WithoutCancel(ctx), cfg.RedisAddr, cfg.ServerPIDs)
+		if err != nil {
+			r.RedisBytesError = err.Error()
+			return
+		}
+		r.RedisBytesIn = make(map[string]int64, len(after))
+		for pid, n := range after {
+			r.RedisBytesIn[strconv.Itoa(pid)] = n - before[pid]
+		}
+	}
 }
 
 // hold keeps the connections for --hold, or two heartbeats plus 5 s.

@@ -108,6 +108,37 @@ func TestClusterSpreadsOverNodes(t *testing.T) {
 	}
 }
 
+// With --publish-urls the subscribers are all on one node and the
+// publishers all post to the other; --redis counts this process's bytes
+// from a listener that sends nothing, so 0 and no error.
+func TestClusterSubscribersOnOneNodePublishersOnAnother(t *testing.T) {
+	hub := newFakeHub(t)
+	subNode, pubNode := hub.serve(), hub.serve()
+	redis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redis.Close()
+	pid := strconv.Itoa(os.Getpid())
+	r := runScenario(t, "cluster", "--urls", subNode, "--publish-urls", pubNode, "--conns", "20", "--topics", "4",
+		"--publishers", "2", "--duration", "300ms", "--redis", redis.Addr().String(), "--server-pid", pid)
+	if r.Completeness != 1 || r.Delivered == 0 {
+		t.Errorf("delivered %d of %d", r.Delivered, r.Expected)
+	}
+	if len(r.PublishURLs) != 1 || r.PublishURLs[0] != pubNode {
+		t.Errorf("publish urls %v, want %s", r.PublishURLs, pubNode)
+	}
+	if n, ok := r.RedisBytesIn[pid]; !ok || n != 0 || r.RedisBytesError != "" {
+		t.Errorf("bytes from redis %v (error %q), want 0 for pid %s", r.RedisBytesIn, r.RedisBytesError, pid)
+	}
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	subHost, pubHost := strings.TrimSuffix(strings.TrimPrefix(subNode, "ws://"), "/ws"), strings.TrimSuffix(strings.TrimPrefix(pubNode, "ws://"), "/ws")
+	if len(hub.byHost) != 2 || hub.byHost["ws "+subHost] == 0 || hub.byHost["publish "+pubHost] == 0 {
+		t.Errorf("connections and publishes by node %v, want subscriptions on %s only and publishes on %s only", hub.byHost, subHost, pubHost)
+	}
+}
+
 func TestIdleHoldsAndChecksEveryConnection(t *testing.T) {
 	hub := newFakeHub(t)
 	url := hub.serve()
