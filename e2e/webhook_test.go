@@ -46,7 +46,8 @@ func (b *webhookBackend) taken() []map[string]any {
 	return append([]map[string]any(nil), b.events...)
 }
 
-// Two nodes on one Redis queue webhook events while the backend fails;
+// Two nodes on one Redis queue webhook events (occupancy, members and
+// disconnections) while the backend fails;
 // the node sending them is killed; the other sends every event, once
 // each, and each topic's in order, when the backend recovers.
 func TestWebhooksSurviveTheSendingNode(t *testing.T) {
@@ -54,13 +55,21 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 	backend := &webhookBackend{}
 	srv := httptest.NewServer(backend)
 	t.Cleanup(srv.Close)
+	// The connect hook names each client after its query's user.
+	connect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Query map[string]string }
+		json.NewDecoder(r.Body).Decode(&req)
+		fmt.Fprintf(w, `{"user":%q,"allow":{"subscribe":[">"]}}`, req.Query["user"])
+	}))
+	t.Cleanup(connect.Close)
 	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_WEBHOOK_URL=" + srv.URL,
+		"HERALD_CONNECT_URL=" + connect.URL, "HERALD_PRESENCE_TOPICS=room.>",
 		"HERALD_HOOK_TIMEOUT=200ms", "HERALD_WEBHOOK_VACATED_DELAY=100ms"}
 	nodes := []*process{startProcess(t, "a", env...), startProcess(t, "b", env...)}
 
 	const clients = 10
 	for i := range clients {
-		c := dial(t, nodes[i%2].ws)
+		c := dial(t, fmt.Sprintf("%s?user=u%d", nodes[i%2].ws, i))
 		c.subscribe("s", fmt.Sprintf("room.%d", i))
 		wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(1000, ""))
 		c.closeCode()
@@ -69,7 +78,7 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
-	const want = 3 * clients // occupied, disconnected, vacated
+	const want = 5 * clients // occupied, member added and removed, disconnected, vacated
 	eventually(t, "every event queued", func() bool {
 		return rdb.XLen(ctx, "herald:{webhooks}:events").Val() == want
 	})
@@ -89,7 +98,7 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 	seen := map[string]bool{}
 	occupied := map[string]bool{}
 	for _, ev := range backend.taken() {
-		key := fmt.Sprint(ev["name"], ev["topic"], ev["session"])
+		key := fmt.Sprint(ev["name"], ev["topic"], ev["session"], ev["user"])
 		if seen[key] {
 			t.Errorf("sent twice: %v", ev)
 		}
@@ -101,8 +110,12 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 			if !occupied[ev["topic"].(string)] {
 				t.Errorf("vacated before occupied: %v", ev)
 			}
+		case "member_removed":
+			if !seen[fmt.Sprint("member_added", ev["topic"], nil, ev["user"])] {
+				t.Errorf("removed before added: %v", ev)
+			}
 		case "client_disconnected":
-			if ev["code"] != float64(1000) || ev["user"] != "" {
+			if ev["code"] != float64(1000) || ev["user"] == "" {
 				t.Errorf("client_disconnected %v", ev)
 			}
 		}

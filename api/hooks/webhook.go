@@ -206,3 +206,26 @@ func (w *Webhooks) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// MemberWatcher is an engine that tells one node of the cluster about
+// each join and leave of presence (docs/protocol.md section 8): the node
+// whose session caused it, or that cleaned up after a dead node.
+// store/memory and store/redis implement it.
+type MemberWatcher interface {
+	WatchMembers(fn func(broker.PresenceChange))
+}
+
+// MemberChanged queues member_added for a join, member_removed for a
+// leave. It does not block: give it to MemberWatcher.WatchMembers.
+func (w *Webhooks) MemberChanged(c broker.PresenceChange) {
+	name := "member_removed"
+	if c.Join {
+		name = "member_added"
+	}
+	ev, _ := json.Marshal(struct {
+		Name  string `json:"name"`
+		Topic string `json:"topic"`
+		User  string `json:"user"`
+	}{name, c.Topic, c.User})
+	w.push(report{kind: reportEvent, event: ev})
+}

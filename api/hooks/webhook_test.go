@@ -14,7 +14,9 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/herald-broker/herald/api/hooks"
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/store/memory"
 )
 
@@ -223,4 +225,46 @@ func counter(t *testing.T, c *hooks.Client, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// member_added when a user's first session on a presence topic arrives,
+// member_removed when its last goes; anonymous sessions are never members.
+func TestWebhookMembers(t *testing.T) {
+	ev, b := newWebhookBackend(t)
+	connect := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
+		q, _ := body["query"].(map[string]any)
+		user, _ := q["user"].(string)
+		answerJSON(200, fmt.Sprintf(`{"user":%q,"allow":{"subscribe":[">"]}}`, user))(w, body)
+	})
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "members", Broker: broker.Config{PresenceTopics: []string{"room.>"}},
+		Hooks: node.Hooks{WebhookURL: b.srv.URL, ConnectURL: connect.srv.URL, Secret: []byte(secret)},
+	}})
+	tab1, _ := dial(t, n, "?user=42")
+	tab2, _ := dial(t, n, "?user=42")
+	other, _ := dial(t, n, "?user=43")
+	anon, _ := dial(t, n, "")
+	for i, c := range []*wsClient{tab1, tab2, other, anon} {
+		c.send(`{"type":"subscribe","id":"%d","topic":"room.1"}`, i)
+		c.reply(fmt.Sprint(i))
+	}
+	tab1.send(`{"type":"unsubscribe","id":"u","topic":"room.1"}`)
+	tab1.reply("u")
+	tab2.send(`{"type":"unsubscribe","id":"u","topic":"room.1"}`)
+	tab2.reply("u")
+	eventually(t, "member_removed", func() bool { return len(ev.named("member_removed")) == 1 })
+	var got []string
+	for _, e := range ev.list() {
+		if strings.Contains(e, `"member_`) {
+			got = append(got, e)
+		}
+	}
+	want := []string{
+		`{"name":"member_added","topic":"room.1","user":"42"}`,
+		`{"name":"member_added","topic":"room.1","user":"43"}`,
+		`{"name":"member_removed","topic":"room.1","user":"42"}`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("member events %v, want %v", got, want)
+	}
 }

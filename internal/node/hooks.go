@@ -70,6 +70,9 @@ func buildHooks(cfg *Config, eng broker.Engine, log *zap.Logger) (*nodeHooks, er
 		}
 		nh.webhooks = wh
 		cfg.Broker.Events = wh
+		if mw, ok := eng.(hooks.MemberWatcher); ok {
+			mw.WatchMembers(wh.MemberChanged)
+		}
 	}
 	return nh, nil
 }

@@ -32,6 +32,7 @@ type Engine struct {
 	presence *presence
 	board    statsBoard // the nodes' stats (statsboard.go): this one's
 	webhooks webhookQueue
+	members  atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 
 	closed    atomic.Bool
 	closeOnce sync.Once

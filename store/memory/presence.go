@@ -124,6 +124,9 @@ func (e *Engine) drainPresence(topic string, t *presenceTopic) {
 		if h := e.handler.Load(); h != nil {
 			(*h).HandlePresence(c)
 		}
+		if fn := e.members.Load(); fn != nil {
+			(*fn)(c)
+		}
 		pr.mu.Lock()
 	}
 	t.queue = nil

@@ -103,15 +103,18 @@ func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string
 	if !e.shards.on() {
 		keys = append(keys, e.keys.presTopics(life))
 	}
-	return e.pubs.run(ctx, e.rdb, addPresenceScript, keys,
+	res, err := e.pubs.run(ctx, e.rdb, addPresenceScript, keys,
 		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic)
+	e.membersChanged(res)
+	return res, err
 }
 
 // runRemove runs the remove script for p as life.
 func (e *Engine) runRemove(ctx context.Context, p broker.PresenceEntry, life string) error {
 	classic, sharded := e.presenceChannels(p.Topic)
-	_, err := e.pubs.run(ctx, e.rdb, removePresenceScript, e.presKeys(p.Topic, life),
+	res, err := e.pubs.run(ctx, e.rdb, removePresenceScript, e.presKeys(p.Topic, life),
 		p.Session, classic, sharded, p.Topic)
+	e.membersChanged(res)
 	return err
 }
 

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,8 +269,10 @@ func (e *Engine) reapTopic(ctx context.Context, topic, life string) (int, error)
 	}
 	classic, sharded := e.presenceChannels(topic)
 	for runs := 1; ; runs++ {
-		left, err := e.pubs.run(ctx, e.rdb, reapPresenceScript, e.presKeys(topic, life),
+		res, err := e.pubs.run(ctx, e.rdb, reapPresenceScript, e.presKeys(topic, life),
 			life, reapBatch, classic, sharded, topic)
+		left, leaves, _ := strings.Cut(res, "\n")
+		e.membersChanged("\n" + leaves)
 		if err != nil || left == "0" {
 			return runs, err
 		}

@@ -22,13 +22,19 @@ import (
 //
 // remove(pres, users, session, owner, classic, sharded, topic) removes
 // session's entry when owner is "" or owns it, and publishes the leave of
-// its user's last session.
+// its user's last session; it returns that leave's payload, true when it
+// removed an entry without a leave, false when there was none.
+//
+// The scripts return the payloads of the joins and leaves they published,
+// so that the node that caused one can tell the webhooks, once for the
+// cluster (Engine.WatchMembers).
 const presenceLua = `
 local function ns(s) return #s .. ':' .. s end
 local function announce(classic, sharded, kind, topic, user, session, info)
   local payload = '\n' .. kind .. ns(topic) .. ns(user) .. ns(session) .. ns(info)
   if sharded ~= '' then redis.call('SPUBLISH', sharded, payload) end
   if classic ~= '' then redis.call('PUBLISH', classic, payload) end
+  return payload
 end
 local function remove(pres, users, session, owner, classic, sharded, topic)
   local cur = redis.call('HGET', pres, session)
@@ -46,7 +52,7 @@ local function remove(pres, users, session, owner, classic, sharded, topic)
     redis.call('HSET', users, user, n .. string.sub(member, nl))
   else
     redis.call('HDEL', users, user)
-    announce(classic, sharded, 'l', topic, user, session, '')
+    return announce(classic, sharded, 'l', topic, user, session, '')
   end
   return true
 end
@@ -58,8 +64,9 @@ end
 //
 // KEYS: pres, users, owned (this life's), and, but on Cluster, the life's
 // topic set, to which the script adds the topic. ARGV: session, life,
-// user, info, classic channel, sharded channel, topic. Returns "1" when it
-// added the entry, "0" when the session had one.
+// user, info, classic channel, sharded channel, topic. Returns the join's
+// payload when it published one, else "1" when it added the entry, "0"
+// when the session had one.
 var addPresenceScript = goredis.NewScript(presenceLua + `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
@@ -81,7 +88,7 @@ if member then
   redis.call('HSET', KEYS[2], ARGV[3], (tonumber(string.sub(member, 1, nl - 1)) + 1) .. string.sub(member, nl))
 else
   redis.call('HSET', KEYS[2], ARGV[3], '1\n' .. ARGV[4])
-  announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4])
+  return announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4])
 end
 return '1'
 `)
@@ -89,10 +96,13 @@ return '1'
 // removePresenceScript removes a session's entry, whoever owns it.
 //
 // KEYS: pres, users, owned (this life's). ARGV: session, classic channel,
-// sharded channel, topic. Returns "1" when there was an entry.
+// sharded channel, topic. Returns the leave's payload when it published
+// one, else "1" when there was an entry, "0" when not.
 var removePresenceScript = goredis.NewScript(presenceLua + `
 redis.call('SREM', KEYS[3], ARGV[1])
-if remove(KEYS[1], KEYS[2], ARGV[1], '', ARGV[2], ARGV[3], ARGV[4]) then return '1' end
+local r = remove(KEYS[1], KEYS[2], ARGV[1], '', ARGV[2], ARGV[3], ARGV[4])
+if type(r) == 'string' then return r end
+if r then return '1' end
 return '0'
 `)
 
@@ -102,13 +112,16 @@ return '0'
 //
 // KEYS: pres, users, owned (the dead life's). ARGV: dead life, batch,
 // classic channel, sharded channel, topic. Returns how many of the dead
-// life's sessions are left to look at.
+// life's sessions are left to look at, followed by the payloads of the
+// leaves it published.
 var reapPresenceScript = goredis.NewScript(presenceLua + `
 local sessions = redis.call('SPOP', KEYS[3], tonumber(ARGV[2]))
+local leaves = ''
 for _, s in ipairs(sessions) do
-  remove(KEYS[1], KEYS[2], s, ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+  local r = remove(KEYS[1], KEYS[2], s, ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+  if type(r) == 'string' then leaves = leaves .. r end
 end
-return tostring(redis.call('SCARD', KEYS[3]))
+return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 `)
 
 // readPresenceScript returns a topic's presence in one atomic read.
@@ -178,9 +191,19 @@ func isChange(payload string) bool { return strings.HasPrefix(payload, "\n") }
 
 // parseChange reads a join or leave published by the presence scripts.
 func parseChange(payload string) (broker.PresenceChange, error) {
+	c, rest, err := parseChangePrefix(payload)
+	if err == nil && rest != "" {
+		return c, fmt.Errorf("herald/redis: presence change %q has trailing bytes", payload)
+	}
+	return c, err
+}
+
+// parseChangePrefix parses the change payload starts with and returns what
+// follows it.
+func parseChangePrefix(payload string) (broker.PresenceChange, string, error) {
 	var c broker.PresenceChange
 	if len(payload) < 2 || payload[0] != '\n' || (payload[1] != 'j' && payload[1] != 'l') {
-		return c, fmt.Errorf("herald/redis: presence change %q is malformed", payload)
+		return c, "", fmt.Errorf("herald/redis: presence change %q is malformed", payload)
 	}
 	c.Join = payload[1] == 'j'
 	rest := payload[2:]
@@ -189,16 +212,13 @@ func parseChange(payload string) (broker.PresenceChange, error) {
 		text, tail, ok := strings.Cut(rest, ":")
 		n, err := strconv.Atoi(text)
 		if !ok || err != nil || n < 0 || n > len(tail) {
-			return c, fmt.Errorf("herald/redis: presence change %q: field %d is malformed", payload, i+1)
+			return c, "", fmt.Errorf("herald/redis: presence change %q: field %d is malformed", payload, i+1)
 		}
 		f[i], rest = tail[:n], tail[n:]
-	}
-	if rest != "" {
-		return c, fmt.Errorf("herald/redis: presence change %q has trailing bytes", payload)
 	}
 	c.Topic, c.User, c.Session = f[0], f[1], f[2]
 	if f[3] != "" {
 		c.Info = []byte(f[3])
 	}
-	return c, nil
+	return c, rest, nil
 }
