@@ -65,9 +65,9 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 	go func() { joined <- s.b.engine.AddPresence(ctx, entry) }() // waited for below
 	pos, msgs, recovered, err := s.b.startPosition(ctx, sub.pattern, since)
 	jerr := <-joined
-	if jerr == nil {
-		sub.present = true
-	}
+	// Even a failed add may have been recorded (a timeout), and removing
+	// an entry that is not there does nothing: the undo removes it.
+	sub.present = true
 	if err == nil {
 		err = jerr
 	}

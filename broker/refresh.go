@@ -47,7 +47,7 @@ func (s *Session) takeForbiddenLocked(perms Permissions) []*subscription {
 	var out []*subscription
 	kept := s.subs[:0]
 	for _, sub := range s.subs {
-		if perms.CanSubscribe(sub.pattern) || s.hookWaives(sub.pattern) {
+		if sub.server || perms.CanSubscribe(sub.pattern) || s.hookWaives(sub.pattern) {
 			kept = append(kept, sub)
 		} else {
 			out = append(out, sub)

@@ -99,6 +99,15 @@ func (s *Session) applyControl(kind ControlKind, topics []string) {
 	}
 }
 
+// mayHold reports whether the client may subscribe to pattern: its
+// permissions allow it, or it holds that subscription already (made by a
+// backend, or accepted by the subscribe hook), which asking again keeps.
+func (s *Session) mayHold(pattern string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perms == nil || s.perms.CanSubscribe(pattern) || s.findLocked(pattern) != nil
+}
+
 // serverUnsubscribe ends the subscription made exactly as topic, if the
 // session has it, and tells the client why.
 func (s *Session) serverUnsubscribe(ctx context.Context, topic string) {

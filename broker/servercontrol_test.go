@@ -197,3 +197,30 @@ func TestCompactInfo(t *testing.T) {
 		}
 	}
 }
+
+// A subscription the server made stays the client's whatever its token
+// allows: asking for it again is answered subscribed, and a refresh keeps it.
+func TestServerSubscriptionOutlivesPermissions(t *testing.T) {
+	locked := ClientInfo{Subject: "42", Perms: allowList{sub: []string{"chat.*"}}}
+	b, _ := newTestBroker(t, Config{Tokens: tokensFunc(func(string) (ClientInfo, error) { return locked, nil })})
+	info := locked
+	info.Subs = []string{"user:42.inbox"}
+	c := connect(t, b, info)
+	c.waitFor(t, "the server subscription", func(msgs []map[string]any, _ int) bool { return len(c.ofTypeLocked(msgs, "subscribed")) == 1 })
+	c.do(t, "chat", `{"type":"subscribe","id":"chat","topic":"chat.a"}`)
+	if r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"user:42.inbox"}`); r["type"] != "subscribed" {
+		t.Errorf("subscribing again to a server subscription: %v", r)
+	}
+	if r := c.do(t, "2", `{"type":"subscribe","id":"2","topic":"user:43.inbox"}`); r["code"] != string(CodeForbidden) {
+		t.Errorf("a topic neither allowed nor held: %v", r)
+	}
+	locked.Perms = allowList{} // the new token allows nothing
+	c.do(t, "3", `{"type":"refresh","id":"3","token":"t"}`)
+	got := c.ofType("unsubscribed")
+	if len(got) != 1 || got[0]["topic"] != "chat.a" || got[0]["reason"] != "forbidden" {
+		t.Errorf("unsubscribed after the refresh: %v, want chat.a only", got)
+	}
+	if r := c.do(t, "4", `{"type":"unsubscribe","id":"4","topic":"user:42.inbox"}`); r["type"] != "unsubscribed" {
+		t.Errorf("the server subscription after the refresh: %v", r)
+	}
+}

@@ -10,7 +10,7 @@ import "context"
 // message in history before delivering it, nothing is missed, and the seq
 // filter sends nothing twice.
 func (s *Session) subscribe(ctx context.Context, c *command) *Error {
-	if p := s.permissions(); p != nil && !c.permsWaived && !c.server && !p.CanSubscribe(c.Topic) {
+	if !c.permsWaived && !c.server && !s.mayHold(c.Topic) {
 		return Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
 	}
 	if err := s.b.checkPresenceAsked(c); err != nil {
@@ -23,7 +23,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	if old != nil {
 		return s.resubscribe(ctx, c, old)
 	}
-	sub.presence = c.Presence
+	sub.presence, sub.server = c.Presence, c.server
 	p, err := s.setUp(ctx, sub, c.Since)
 	if err != nil || p.sub == nil {
 		return err
@@ -129,6 +129,7 @@ func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription
 	if c.Presence {
 		s.b.askPresence(old)
 	}
+	old.server = old.server || c.server
 	if !old.exact {
 		s.send(subscribedFrame(c, nil, nil))
 		return nil

@@ -19,6 +19,9 @@ type subscription struct {
 	// idle subscription stays in a smaller size class.
 	acquired bool // holds a reference on the engine subscription; the worker's
 	present  bool // holds a presence entry in the engine; the worker's
+	// server: a backend or the token's subs made it, whatever the
+	// permissions, so a refresh keeps it. The worker's.
+	server bool
 	// presence: joins and leaves are delivered (subscribe's presence:true).
 	// Set before the subscription is indexed, or under its topic's
 	// index lock, which HandlePresence reads it under.
