@@ -87,9 +87,11 @@
 //
 // Server-side control (section 9): a subscription the server made (the
 // token's subs claim, or a backend's POST /api/subscribe) is announced by
-// the 'subscribed' event; h.subscribe(topic, fn) on it adds callbacks, and
-// it is kept across reconnects from then on (unless the server makes it
-// again, a server-made subscription lasts one connection). When the server
+// the 'subscribed' event; h.subscribe(topic, fn) on it adds callbacks.
+// One the page did not take lasts its connection; one it took is
+// resubscribed after a reconnect like its own, which the server grants for
+// the token's subs (made again on every connection) or a topic the token
+// allows, and otherwise refuses (onError). When the server
 // ends a subscription (reason 'server': a backend; 'forbidden': a refresh
 // that no longer allows it) its callbacks stop, handlers.onUnsubscribed
 // gets {topic, reason}, and the 'unsubscribed' event fires. Close 4004 (the
