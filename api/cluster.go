@@ -132,6 +132,10 @@ func (s *statsSharer) cluster(ctx context.Context) clusterStats {
 	if !s.viewAt.IsZero() && now.Sub(s.viewAt) < clusterCacheAge {
 		return s.view
 	}
+	// One deadline for the whole view, the board and the presence counts,
+	// and not the asker's: others wait for this view and share it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), boardTimeout)
+	defer cancel()
 	own := s.local.collect(now)
 	all := []sharedStats{own}
 	var readErr string
@@ -166,9 +170,7 @@ func (s *statsSharer) countPresence(ctx context.Context, topics []clusterTopic) 
 			continue
 		}
 		asked++
-		pctx, cancel := context.WithTimeout(ctx, boardTimeout)
-		st, err := b.Presence(pctx, topics[i].Topic)
-		cancel()
+		st, err := b.Presence(ctx, topics[i].Topic)
 		if err == nil {
 			topics[i].Presence = &presenceCount{Users: len(st.Members), Sessions: st.Sessions}
 		}
@@ -177,8 +179,6 @@ func (s *statsSharer) countPresence(ctx context.Context, topics []clusterTopic) 
 
 // read decodes the board's stats, skipping any it cannot.
 func (s *statsSharer) read(ctx context.Context) ([]sharedStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, boardTimeout)
-	defer cancel()
 	raw, err := s.board.ReadStats(ctx, maxClusterNodes)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package api
 
 import (
 	"runtime/metrics"
-	"sort"
 	"sync"
 	"time"
 
@@ -92,7 +91,9 @@ func (l *localStats) collect(now time.Time) sharedStats {
 		s.InPerS = perSecond(st.MessagesIn, l.last.MessagesIn, secs)
 		s.OutPerS = perSecond(st.MessagesOut, l.last.MessagesOut, secs)
 	}
-	s.Subscribed, s.SubscribedCut = busiestSubscribed(l.b.Topics())
+	var topics int
+	s.Subscribed, topics = l.b.BusiestTopics(sharedTopics)
+	s.SubscribedCut = topics > len(s.Subscribed)
 	s.Traffic, s.Untracked = sharedTraffic(l.b.TopicTraffic())
 	l.last, l.at, l.cpu = s, now, cpu
 	return s
@@ -103,16 +104,6 @@ func perSecond(now, before uint64, secs float64) float64 {
 		return 0
 	}
 	return float64(now-before) / secs
-}
-
-// busiestSubscribed keeps the sharedTopics topics with most subscribers;
-// cut reports whether any were left out.
-func busiestSubscribed(all []broker.TopicCount) (top []broker.TopicCount, cut bool) {
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Subscribers > all[j].Subscribers })
-	if len(all) > sharedTopics {
-		return all[:sharedTopics:sharedTopics], true
-	}
-	return all, false
 }
 
 func sharedTraffic(t broker.Traffic) ([]topicTraffic, uint64) {
