@@ -45,6 +45,10 @@ const (
 	DefaultPresenceLapse  = 15 * time.Second
 )
 
+// minPresenceLapse bounds PresenceLapse from below: a heartbeat a few
+// milliseconds apart would keep Redis busy for nothing.
+const minPresenceLapse = 300 * time.Millisecond
+
 // errConfig prefixes every invalid setting.
 var errConfig = errors.New("herald/redis: invalid config")
 
@@ -79,6 +83,9 @@ func (c Config) withDefaults() (Config, error) {
 		{"CheckInterval", &c.CheckInterval, DefaultCheckInterval},
 		{"BackoffMax", &c.BackoffMax, DefaultBackoffMax},
 		{"PresenceLapse", &c.PresenceLapse, DefaultPresenceLapse},
+	}
+	if c.PresenceLapse != 0 && c.PresenceLapse < minPresenceLapse {
+		return c, fmt.Errorf("%w: PresenceLapse %v is below %v", errConfig, c.PresenceLapse, minPresenceLapse)
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

@@ -23,6 +23,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"brace in prefix", redis.Config{URL: "redis://127.0.0.1:1", Prefix: "a{b"}, "Prefix"},
 		{"negative TTL", redis.Config{URL: "redis://127.0.0.1:1", HistoryTTL: -time.Second}, "HistoryTTL"},
 		{"negative timeout", redis.Config{URL: "redis://127.0.0.1:1", Timeout: -1}, "Timeout"},
+		{"negative presence lapse", redis.Config{URL: "redis://127.0.0.1:1", PresenceLapse: -time.Second}, "PresenceLapse"},
+		{"presence lapse too short", redis.Config{URL: "redis://127.0.0.1:1", PresenceLapse: time.Millisecond}, "PresenceLapse"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := redis.New(context.Background(), tc.cfg)

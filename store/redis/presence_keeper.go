@@ -31,11 +31,12 @@ const parallelCalls = 16
 // third of the lapse lets two in a row fail before the others take the
 // node for dead; a dead node's entries are gone at most the lapse and a
 // third after its last heartbeat (20 s by default), plus the time to
-// remove them.
+// remove them, as long as another node has been beating for a lapse.
 func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
 	tick := time.NewTicker(e.cfg.PresenceLapse / 3)
 	defer tick.Stop()
+	var healthySince time.Time // of the heartbeats without a failure since; zero: the last failed
 	for {
 		select {
 		case <-ctx.Done():
@@ -43,23 +44,40 @@ func (e *Engine) keepPresence(ctx context.Context) {
 		case <-tick.C:
 		}
 		if e.pres.dead.Load() {
+			healthySince = time.Time{}
 			continue
 		}
-		e.tendPresence(ctx)
+		if e.tendPresence(ctx, healthySince) {
+			if healthySince.IsZero() {
+				healthySince = time.Now()
+			}
+		} else {
+			healthySince = time.Time{}
+		}
 	}
 }
 
-// tendPresence is one round of keepPresence.
-func (e *Engine) tendPresence(ctx context.Context) {
-	if lapsed, err := e.heartbeat(ctx); err != nil {
+// tendPresence is one round of keepPresence, and reports whether the
+// heartbeat went through. It cleans up after lapsed nodes only once its
+// own heartbeats went through for a whole lapse (since healthySince):
+// when Redis comes back after an outage longer than the lapse, every
+// node finds every other lapsed, and would remove all their entries
+// (sending their leaves, then their joins again) before they could beat.
+func (e *Engine) tendPresence(ctx context.Context, healthySince time.Time) bool {
+	lapsed, err := e.heartbeat(ctx)
+	switch {
+	case err != nil:
 		e.log.Debug("presence heartbeat failed", zap.Error(err))
-	} else if lapsed {
+	case lapsed:
 		e.reclaim(ctx)
 	}
 	e.retryRemovals(ctx)
 	e.resyncAfterReconnect(ctx)
-	e.reapLapsed(ctx)
+	if err == nil && !healthySince.IsZero() && time.Since(healthySince) >= e.cfg.PresenceLapse {
+		e.reapLapsed(ctx)
+	}
 	e.unindexIdle(ctx)
+	return err == nil
 }
 
 // registerLife sends the life's first heartbeat unless it reached Redis

@@ -336,3 +336,54 @@ func TestReconnectedNodeResyncsItsPresence(t *testing.T) {
 		t.Errorf("presence after the resync: %+v, want kept and lost, one session each", st)
 	}
 }
+
+// When every node was cut off from Redis for longer than the lapse (all
+// heartbeats lapsed at once), the first back does not remove the others'
+// entries at once: it waits a lapse of its own heartbeats, in which they
+// come back too and add their entries back under new lives; the old lives
+// then go without a leave.
+func TestNodesBackFromAnOutageKeepEachOthersPresence(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	es, rs := presenceCluster(t, srv.URL(), 2, 3*testLapse)
+	const topic = "room.outage"
+	mustSubscribe(t, es[1], topic)
+	mustAdd(t, es[0], broker.PresenceEntry{Topic: topic, Session: "s1", User: "a"})
+	mustAdd(t, es[1], broker.PresenceEntry{Topic: topic, Session: "s2", User: "b"})
+	waitChanges(t, rs[1], topic, "+a", "+b")
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	nodes := redis.PresenceNodes(es[0])
+	old := []string{redis.PresenceLife(es[0]), redis.PresenceLife(es[1])}
+	lapsed := func(life string) bool {
+		score, err := admin.ZScore(ctxFor(t), nodes, life).Result()
+		now, terr := admin.Time(ctxFor(t)).Result()
+		return err == nil && terr == nil && score < float64(now.UnixMilli())
+	}
+	for _, e := range es {
+		redis.Die(e)
+	}
+	if !eventually(func() bool { return lapsed(old[0]) && lapsed(old[1]) }) {
+		t.Fatal("the heartbeats never lapsed")
+	}
+	// The node listening comes back first; the other right after it
+	// added its own entries back, well within its lapse.
+	redis.Revive(es[1])
+	if !eventually(func() bool { return redis.PresenceLife(es[1]) != old[1] }) {
+		t.Fatal("the first node back never added its entries back")
+	}
+	redis.Revive(es[0])
+	gone := func(life string) bool {
+		_, err := admin.ZScore(ctxFor(t), nodes, life).Result()
+		return err == goredis.Nil
+	}
+	if !eventually(func() bool { return gone(old[0]) && gone(old[1]) }) {
+		t.Fatal("the old lives were never cleaned up")
+	}
+	if got := kinds(rs[1].presenceChanges(topic)); !slices.Equal(got, []string{"+a", "+b"}) {
+		t.Errorf("changes after the outage: %v, want none after +a +b", got)
+	}
+	if st := mustPresence(t, es[1], topic); st.Sessions != 2 || len(st.Members) != 2 {
+		t.Errorf("presence after the outage: %+v, want a and b", st)
+	}
+}
