@@ -233,6 +233,32 @@ func TestPresenceChangesWaitForTheReply(t *testing.T) {
 	}
 }
 
+// Changes held for a subscription being set up are bounded as messages
+// are: past maxHeldMessages the connection is closed as a slow consumer.
+func TestPresenceChangesHeldAreBounded(t *testing.T) {
+	b, e := presenceBroker(t)
+	e.block = make(chan struct{})
+	c := connect(t, b, user("1"))
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"1","topic":"room.1","presence":true}`))
+	for b.Stats().Subscriptions != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range maxHeldMessages + 10 {
+		b.HandlePresence(PresenceChange{Topic: "room.1", User: fmt.Sprint(i), Join: true, Session: "x"})
+	}
+	c.waitFor(t, "close 4000", func(_ []map[string]any, code int) bool { return code == CloseSlowConsumer })
+	c.s.mu.Lock()
+	sub := c.s.subs[0]
+	c.s.mu.Unlock()
+	sub.mu.Lock()
+	held := len(sub.setup.changes)
+	sub.mu.Unlock()
+	if held > maxHeldMessages+1 {
+		t.Errorf("%d changes held, want at most %d", held, maxHeldMessages+1)
+	}
+	close(e.block)
+}
+
 // A refresh that takes a presence topic away ends the entry with the
 // subscription.
 func TestPresenceEndsOnRefresh(t *testing.T) {
