@@ -49,7 +49,7 @@ func (s *Session) authorizeFirst(c command) bool {
 	req := SubscribeRequest{Session: s.ID(), User: s.subject, Topic: c.Topic}
 	s.mu.Unlock()
 	c.permsWaived = replaces
-	if !s.b.workers.start(func() { s.authorized(c, s.b.authorizeSubscribe(req)) }) {
+	if !s.b.workers.start(func() { s.authorized(c, s.b.authorizeSubscribe(s.b.ctx, req)) }) {
 		s.mu.Lock()
 		s.authorizing--
 		s.mu.Unlock()
@@ -58,9 +58,9 @@ func (s *Session) authorizeFirst(c command) bool {
 	return true
 }
 
-// authorizeSubscribe asks the hook within the command timeout.
-func (b *Broker) authorizeSubscribe(r SubscribeRequest) *Error {
-	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CommandTimeout)
+// authorizeSubscribe asks the hook within ctx and the command timeout.
+func (b *Broker) authorizeSubscribe(ctx context.Context, r SubscribeRequest) *Error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 	defer cancel()
 	err := b.cfg.Subscribe.AuthorizeSubscribe(ctx, r)
 	if err == nil {
@@ -95,4 +95,20 @@ func (s *Session) authorized(c command, err *Error) {
 func (s *Session) hookWaives(pattern string) bool {
 	_, replaces := s.b.asksHook(pattern)
 	return replaces
+}
+
+// authorizeStream asks the subscribe hook about each topic a stream asked
+// for that it covers, one after another within ctx: the request that
+// opens the stream waits for the answers, and a refusal refuses it
+// (docs/protocol.md section 10: 403 forbidden, or 503 unavailable).
+func (s *Session) authorizeStream(ctx context.Context, topics []string) *Error {
+	for _, t := range topics {
+		if ask, _ := s.b.asksHook(t); !ask {
+			continue
+		}
+		if err := s.b.authorizeSubscribe(ctx, SubscribeRequest{Session: s.ID(), User: s.subject, Topic: t}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

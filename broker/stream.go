@@ -189,6 +189,7 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	if err != nil {
 		return nil, err
 	}
+	asked := topics
 	topics = withServerTopics(topics, info.Subs)
 	st := &stream{}
 	info.Framing = FramingSSE
@@ -202,6 +203,10 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 	defer cancel()
+	if err := s.authorizeStream(ctx, asked); err != nil {
+		o.Abort()
+		return nil, err
+	}
 	for i, since := range resumeFromID(lastEventID, topics) {
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
 		if serr == nil {
@@ -261,7 +266,7 @@ func (b *Broker) checkStreamTopics(perms Permissions, topics []string) ([]string
 		if err := patternError(t); err != nil {
 			return nil, err
 		}
-		if perms != nil && !perms.CanSubscribe(t) {
+		if _, replaced := b.asksHook(t); perms != nil && !perms.CanSubscribe(t) && !replaced {
 			return nil, Errorf(CodeForbidden, "not allowed to subscribe to %q", t)
 		}
 		if !contains(out, t) {

@@ -201,3 +201,43 @@ func TestConnectHookConcurrencyIsBounded(t *testing.T) {
 	wg.Wait()
 	dial(t, n, "") // the places are back
 }
+
+// A backend slow to answer about one connection delays that connection
+// only: others connect and work meanwhile.
+func TestConnectHookSlowBackendDelaysOnlyItsConnection(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	b := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
+		if q, _ := body["query"].(map[string]any); q["who"] == "slow" {
+			<-release
+		}
+		answerJSON(200, `{"allow":{"subscribe":[">"],"publish":[">"]}}`)(w, body)
+	})
+	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL, Timeout: wait}, nil)
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(n.Base + "/ws?who=slow")
+		if err == nil {
+			resp.Body.Close()
+		}
+		slow <- err
+	}()
+	eventually(t, "the slow request reaches the backend", func() bool { return len(b.requests()) == 1 })
+	c, _ := dial(t, n, "?who=fast")
+	c.send(`{"type":"subscribe","id":"1","topic":"a"}`)
+	c.reply("1")
+	c.send(`{"type":"publish","id":"2","topic":"a","data":1}`)
+	if r := c.reply("2"); r["type"] != "published" {
+		t.Fatalf("publish while another connection waits: %v", r)
+	}
+	select {
+	case <-slow:
+		t.Fatal("the slow connection was answered before its backend answered")
+	default:
+	}
+	once.Do(func() { close(release) })
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+}
