@@ -50,9 +50,10 @@ type statsSharer struct {
 	stop      chan struct{}
 	done      chan struct{}
 
-	mu     sync.Mutex // held while the cluster view is read or used
-	view   clusterStats
-	viewAt time.Time
+	mu          sync.Mutex // held while the cluster view is read or used
+	view        clusterStats
+	viewAt      time.Time
+	readFailing bool // the last board read failed: it was logged
 }
 
 func newStatsSharer(board StatsBoard, local *localStats, log *zap.Logger) *statsSharer {
@@ -142,9 +143,12 @@ func (s *statsSharer) cluster(ctx context.Context) clusterStats {
 	if s.board != nil {
 		others, err := s.read(ctx)
 		if err != nil {
-			s.log.Warn("cannot read the other nodes' stats", zap.Error(err))
 			readErr = "the other nodes' stats cannot be read now: this node only"
+			if !s.readFailing { // once per outage, not once a second
+				s.log.Warn("cannot read the other nodes' stats", zap.Error(err))
+			}
 		}
+		s.readFailing = err != nil
 		for _, o := range others {
 			if o.Node != own.Node {
 				all = append(all, o)

@@ -19,7 +19,8 @@ type clusterView struct {
 			Connections int64  `json:"connections"`
 			HeapBytes   uint64 `json:"heap_bytes"`
 		} `json:"nodes"`
-		Connections int64 `json:"connections"`
+		Connections int64  `json:"connections"`
+		Error       string `json:"error"`
 		Topics      []struct {
 			Topic       string  `json:"topic"`
 			Subscribers int     `json:"subscribers"`
@@ -112,5 +113,22 @@ func publishQuietly(n *node, topic string, i int) {
 	body := fmt.Sprintf(`{"topic":%q,"data":{"n":%d}}`, topic, i)
 	if resp, err := httpClient.Post(n.base+"/api/publish", "application/json", strings.NewReader(body)); err == nil {
 		resp.Body.Close()
+	}
+}
+
+// With Redis gone, a node still answers /api/stats: itself alone, and an
+// error that says why the others are missing.
+func TestStatsWithoutRedisShowThisNodeAndWhy(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis, 2)
+	eventually(t, "both nodes", func() bool { return len(readClusterView(t, nodes[0]).Cluster.Nodes) == 2 })
+	redis.Stop()
+	var v clusterView
+	eventually(t, "the error", func() bool {
+		v = readClusterView(t, nodes[0])
+		return v.Cluster.Error != ""
+	})
+	if len(v.Cluster.Nodes) != 1 || v.Cluster.Nodes[0].Node != "n1" || !strings.Contains(v.Cluster.Error, "this node only") {
+		t.Fatalf("without Redis: nodes %+v, error %q", v.Cluster.Nodes, v.Cluster.Error)
 	}
 }

@@ -46,11 +46,13 @@ func TestDashboardPresence(t *testing.T) {
 
 	// Ada in two tabs (two connections), Bob in one, all in room.1.
 	p.run(`import('/herald.js').then((herald) => {
-		window.closes = {};
+		window.closes = {}; window.states = {};
 		const open = (name, token) => {
-			// No reconnect within the test: herald.js does not yet stop at 4004.
-			const h = new herald.Herald('/ws', { token, minDelay: 60000, maxDelay: 60000 });
-			h.on('state', (s, info) => { if (s !== 'connected' && info?.code) closes[name] = info.code; });
+			const h = new herald.Herald('/ws', { token });
+			h.on('state', (s, info) => {
+				states[name] = s;
+				if (s !== 'connected' && info?.code) closes[name] = info.code;
+			});
 			const sub = h.subscribe('room.1', () => {});
 			h.connect();
 			return sub.ready;
@@ -70,7 +72,7 @@ func TestDashboardPresence(t *testing.T) {
 	p.do(chromedp.Click(bob))
 	p.wait(`document.querySelector('` + bob + `').textContent === 'Disconnect bob?'`)
 	p.do(chromedp.Click(bob))
-	p.wait(`closes.bob === 4004`)
+	p.wait(`closes.bob === 4004 && states.bob === 'stopped'`) // herald.js does not come back after 4004
 	p.wait(members + ` === 'ada/2/{"name":"Ada"}'`)
 	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent + '/' + r.cells[4]?.textContent).join() === 'room.1/1 user · 2'`)
 	if got := p.value(`JSON.stringify(closes)`); got != `{"bob":4004}` {
