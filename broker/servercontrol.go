@@ -65,11 +65,14 @@ func (b *Broker) HandleControl(c Control) {
 }
 
 // enqueueServer queues a control of kind for each of topics on the
-// session's worker. False when the session is closed or its queue full.
+// session's worker. False when the session is closed or its queue full:
+// it holds as many jobs as a connection may have subscriptions, beside
+// its client's burst, so that a backend subscribing a user to many topics
+// at once is not cut short, and a flood of orders still has a bound.
 func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 	j := job{server: kind, topics: topics}
 	s.mu.Lock()
-	if s.closed || len(s.queue) >= s.b.queueLimit {
+	if s.closed || len(s.queue) >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
 		s.mu.Unlock()
 		return false
 	}
