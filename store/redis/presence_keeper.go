@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -11,15 +9,6 @@ import (
 
 	"github.com/herald-broker/herald/broker"
 )
-
-// reapBatch is how many entries one run of the reap script removes, and
-// how many topics one SSCAN of a dead life's topic set returns: a dead
-// node with many entries is cleaned up in steps that each hold Redis
-// briefly.
-const reapBatch = 256
-
-// lapsedBatch bounds the dead lives one check looks at.
-const lapsedBatch = 16
 
 // parallelCalls bounds the presence calls the node sends at once when it
 // removes or adds many entries (Close, a reclaim): the pipelines share
@@ -204,125 +193,6 @@ func (e *Engine) forEachEntry(ctx context.Context, entries []broker.PresenceEntr
 	return len(entries) - done
 }
 
-// retryRemovals sends again the removals Redis did not take.
-func (e *Engine) retryRemovals(ctx context.Context) {
-	if _, retry := e.pres.snapshot(); len(retry) == 0 {
-		return
-	}
-	e.pres.gate.Lock() // no add of the same entry in between
-	defer e.pres.gate.Unlock()
-	_, retry := e.pres.snapshot()
-	life := e.pres.currentLife()
-	e.forEachEntry(ctx, retry, func(ctx context.Context, p broker.PresenceEntry) error {
-		err := e.runRemove(ctx, p, life)
-		if err == nil {
-			e.pres.removed(p)
-		}
-		return err
-	})
-}
-
-// reapLapsed cleans up after the lives whose heartbeat lapsed, each by
-// the one node that takes its lock.
-func (e *Engine) reapLapsed(ctx context.Context) {
-	lctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	lives, err := lapsedScript.Run(lctx, e.rdb, []string{e.keys.presNodes()}, lapsedBatch).StringSlice()
-	cancel()
-	if err != nil {
-		e.log.Debug("cannot look for dead nodes now", zap.Error(err))
-		return
-	}
-	for _, life := range lives {
-		if err := e.reap(ctx, life); err != nil {
-			e.log.Warn("cannot clean up after a dead node now", zap.String("life", life), zap.Error(err))
-		}
-	}
-}
-
-// reap removes the entries of a dead life, publishing their leaves, then
-// forgets the life, unless another node holds its lock.
-func (e *Engine) reap(ctx context.Context, life string) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.PresenceLapse+e.cfg.Timeout)
-	defer cancel()
-	lock := e.keys.presReaper(life)
-	ok, err := e.rdb.SetNX(ctx, lock, e.pres.currentLife(), e.cfg.PresenceLapse).Result()
-	if err != nil || !ok {
-		return err
-	}
-	defer e.rdb.Del(context.WithoutCancel(ctx), lock)
-	set := e.keys.presTopics(life)
-	removed := 0
-	for cursor := uint64(0); ; {
-		var topics []string
-		topics, cursor, err = e.rdb.SScan(ctx, set, cursor, "", reapBatch).Result()
-		if err != nil {
-			return err
-		}
-		for _, t := range topics {
-			n, err := e.reapTopic(ctx, t, life)
-			removed += n
-			if err != nil {
-				return err
-			}
-		}
-		if cursor == 0 {
-			break
-		}
-	}
-	if err := e.rdb.Del(ctx, set).Err(); err != nil {
-		return err
-	}
-	if err := e.rdb.ZRem(ctx, e.keys.presNodes(), life).Err(); err != nil {
-		return err
-	}
-	e.log.Info("cleaned up presence after a dead node", zap.String("life", life), zap.Int("sessions_looked_at", removed))
-	return nil
-}
-
-// reapTopic runs the reap script on topic until the dead life owns no
-// session there, and returns how many batches it ran.
-func (e *Engine) reapTopic(ctx context.Context, topic, life string) (int, error) {
-	if broker.CheckTopic(topic) != nil {
-		return 0, nil // not ours to touch
-	}
-	classic, sharded := e.presenceChannels(topic)
-	for runs := 1; ; runs++ {
-		res, err := e.pubs.run(ctx, e.rdb, reapPresenceScript, e.presKeys(topic, life),
-			life, reapBatch, classic, sharded, topic)
-		left, leaves, _ := strings.Cut(res, "\n")
-		e.membersChanged("\n" + leaves)
-		if err != nil || left == "0" {
-			return runs, err
-		}
-	}
-}
-
-// unindexIdle takes out of the life's topic set the topics where the node
-// has no entry any more, once they outnumber the others.
-func (e *Engine) unindexIdle(ctx context.Context) {
-	if _, idle := e.pres.idleTopics(); len(idle) == 0 {
-		return
-	}
-	e.pres.gate.Lock() // no add to one of them in between
-	defer e.pres.gate.Unlock()
-	life, idle := e.pres.idleTopics()
-	for len(idle) > 0 {
-		n := min(len(idle), reapBatch)
-		members := make([]any, n)
-		for i, t := range idle[:n] {
-			members[i] = t
-		}
-		uctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		err := e.rdb.SRem(uctx, e.keys.presTopics(life), members...).Err()
-		cancel()
-		if err != nil {
-			return
-		}
-		e.pres.unindex(life, idle[:n])
-		idle = idle[n:]
-	}
-}
-
 // leaveAll removes the node's entries as it closes, so that their leaves
 // go at once rather than after the lapse, and refuses presence calls from
 // then on. What it cannot remove before ctx ends is left to the others,
@@ -348,53 +218,4 @@ func (e *Engine) leaveAll(ctx context.Context) {
 	defer cancel()
 	_ = e.rdb.Del(dctx, e.keys.presTopics(life)).Err()
 	_ = e.rdb.ZRem(dctx, e.keys.presNodes(), life).Err()
-}
-
-// resyncAfterReconnect makes Redis hold exactly this node's entries again
-// after a pub/sub connection was replaced, which a Redis that failed over
-// or restarted causes: replication is asynchronous, so the new master may
-// lack entries this node added (they are added again, with their joins)
-// or hold entries it removed (they are removed, with their leaves). It
-// costs a script per entry and a read per topic, so it runs only then.
-func (e *Engine) resyncAfterReconnect(ctx context.Context) {
-	seen := e.stats.reconnects.Load()
-	if seen == e.pres.resynced.Load() {
-		return
-	}
-	e.pres.gate.Lock() // no add or remove in between
-	defer e.pres.gate.Unlock()
-	if e.pres.closing {
-		return
-	}
-	life := e.pres.currentLife()
-	entries, _ := e.pres.snapshot()
-	failed := e.forEachEntry(ctx, entries, func(ctx context.Context, p broker.PresenceEntry) error {
-		_, err := e.runAdd(ctx, p, life)
-		return err
-	})
-	if failed > 0 || e.removeStrays(ctx, life) != nil {
-		return // tried again at the next round
-	}
-	e.pres.resynced.Store(seen)
-	e.log.Info("presence checked against Redis after a reconnect", zap.Int("entries", len(entries)))
-}
-
-// removeStrays removes the sessions Redis lists as life's on the topics
-// of its topic set that this node does not hold.
-func (e *Engine) removeStrays(ctx context.Context, life string) error {
-	for _, topic := range e.pres.indexedTopics() {
-		rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		sessions, err := e.rdb.SMembers(rctx, e.keys.presOwned(topic, life)).Result()
-		cancel()
-		if err != nil {
-			return err
-		}
-		strays := e.pres.strays(topic, sessions)
-		if e.forEachEntry(ctx, strays, func(ctx context.Context, p broker.PresenceEntry) error {
-			return e.runRemove(ctx, p, life)
-		}) > 0 {
-			return errors.New("herald/redis: stray presence entries not removed")
-		}
-	}
-	return nil
 }
