@@ -117,4 +117,3 @@ func (a *app) events(w http.ResponseWriter, body []byte) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
-
