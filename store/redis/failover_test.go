@@ -67,6 +67,7 @@ func TestCluster(t *testing.T) {
 		defer admin.Close()
 		testDeadNode(t, c.URL(), admin)
 	})
+	t.Run("LapsedNodesPresence", func(t *testing.T) { testLapsedNode(t, c.URL()) })
 	t.Run("FailoverLosingMessages", func(t *testing.T) {
 		testFailover(t, c.URL(), func(topic string) (master, replica *redistest.Node) {
 			master = c.MasterOfKey(topic)

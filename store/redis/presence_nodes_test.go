@@ -91,8 +91,12 @@ func TestCloseRemovesTheNodesPresence(t *testing.T) {
 // with joins, under a new life that the cleanup of the old one spares.
 func TestLapsedNodeAddsItsPresenceBack(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	es, rs := presenceCluster(t, srv.URL(), 2, testLapse)
+	testLapsedNode(t, redistest.Start(t).URL())
+}
+
+// testLapsedNode is TestLapsedNodeAddsItsPresenceBack on the Redis at url.
+func testLapsedNode(t *testing.T, url string) {
+	es, rs := presenceCluster(t, url, 2, testLapse)
 	const topic = "room.lapse"
 	mustSubscribe(t, es[1], topic)
 	mustAdd(t, es[0], broker.PresenceEntry{Topic: topic, Session: "s1", User: "u", Info: []byte(`{"n":1}`)})
