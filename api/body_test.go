@@ -92,3 +92,34 @@ func (c *rawConn) wantStatus(t *testing.T, status int) *http.Response {
 	}
 	return resp
 }
+
+// Bodies of the usual shape that cannot be published are answered as
+// encoding/json and the broker's checks always answered them.
+func TestPublishRefusalsKeepTheirWording(t *testing.T) {
+	n := startNode(t, api.Config{}, nil)
+	deep := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
+	cases := []struct{ path, body, code, message string }{
+		{"/api/publish", `{"topic":"a","data":[1,,2]}`, "bad_request", "the body is not the JSON expected: invalid character ',' looking for beginning of value"},
+		{"/api/publish", `{"topic":"a..b","data":[1,,2]}`, "bad_request", "the body is not the JSON expected: invalid character ',' looking for beginning of value"},
+		{"/api/publish", `{"topic":"a","data":` + deep + `}`, "bad_request", "the body is not the JSON expected: invalid character '[' exceeded max depth"},
+		{"/api/publish", `{"topic":"a..b","data":1}`, "invalid_topic", `"a..b" is not a valid topic`},
+		{"/api/publish", `{"topic":"a"}`, "bad_request", "data is missing"},
+		{"/api/publish", `{"data":1}`, "bad_request", "topic is required"},
+		{"/api/batch", `{"messages":[{"topic":"a","data":1},{"topic":"b"}]}`, "bad_request", "messages[1]: data is missing"},
+		{"/api/batch", `{"messages":[{"topic":"a","data":1},{"data":2}]}`, "bad_request", "messages[1]: topic is required"},
+		{"/api/batch", `{"messages":[{"topic":"a","data":1},{"topic":"b","data":tru}]}`, "bad_request", "the body is not the JSON expected: invalid character '}' in literal true (expecting 'e')"},
+		{"/api/batch", `{"messages":[]}`, "bad_request", "messages is required: a non-empty array of messages"},
+		{"/api/broadcast", `{"topics":["a","b.."],"data":1}`, "invalid_topic", `topics[1]: "b.." is not a valid topic`},
+		{"/api/broadcast", `{"topics":["a","b"]}`, "bad_request", "topics[0]: data is missing"},
+	}
+	for _, c := range cases {
+		if got := n.post(t, c.path, c.body).wantError(t, http.StatusBadRequest, c.code); got != c.message && !strings.HasPrefix(got, c.message) {
+			t.Errorf("%s %.60s: %q, want %q", c.path, c.body, got, c.message)
+		}
+	}
+	for _, topic := range []string{"a", "b"} {
+		if h := history(t, n, topic, ""); len(h.Messages) != 0 {
+			t.Fatalf("a refused request published %d messages to %s", len(h.Messages), topic)
+		}
+	}
+}

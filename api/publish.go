@@ -53,19 +53,16 @@ func present(topic string) topicField { return topicField{name: topic, present: 
 // topicRequired answers a publish whose topic field is absent or null.
 const topicRequired = "topic is required"
 
-// checkMessage returns why topic and data cannot be published, or ok.
-// Only a missing topic field is this layer's to find (the broker cannot
-// tell it from an empty topic); the rest is the broker's check, so that
-// a batch or broadcast is refused whole, before any of it is published.
-func (s *Server) checkMessage(topic topicField, data json.RawMessage) (code broker.Code, message string, ok bool) {
-	if !topic.present {
-		return broker.CodeBadRequest, topicRequired, false
+// checkMessage returns the message req holds, checked, or why it cannot
+// be published (*broker.Error). Only a missing topic field is this layer's
+// to find (the broker cannot tell it from an empty topic); the rest is the
+// broker's check, so that a batch or broadcast is refused whole, before
+// any of it is published.
+func (s *Server) checkMessage(req publishRequest) (broker.CheckedMessage, error) {
+	if !req.Topic.present {
+		return broker.CheckedMessage{}, broker.Errorf(broker.CodeBadRequest, topicRequired)
 	}
-	if err := s.broker.CheckPublish(topic.name, data); err != nil {
-		code, message := failureOf(err)
-		return code, message, false
-	}
-	return "", "", true
+	return s.broker.CheckMessage(req.Topic.name, req.Data, req.IdempotencyKey)
 }
 
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
@@ -74,21 +71,41 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.release()
-	var req publishRequest
-	if !decodePublish(w, body.bytes, &req) {
+	m, ok := s.publishMessage(w, r, body.bytes)
+	if !ok {
 		return
 	}
-	if !req.Topic.present {
-		badRequest(w, topicRequired)
-		return
-	}
-	res, err := s.broker.Publish(r.Context(), req.Topic.name, req.Data, req.IdempotencyKey)
+	res, err := s.broker.PublishMessage(r.Context(), m)
 	if err != nil {
 		retryAfter(w, err)
 		s.fail(w, r, err)
 		return
 	}
 	writeRawJSON(w, http.StatusOK, appendPublishReply(body.reuse(), replyOf(res)))
+}
+
+// publishMessage decodes and checks the message body holds, or answers why
+// it cannot be published. A body of the usual shape (readPublish) is
+// checked as it is, its data once, by the broker; every other body, and
+// every refusal, goes through encoding/json and is answered as it always
+// was (a body whose data is not JSON is not JSON either).
+func (s *Server) publishMessage(w http.ResponseWriter, r *http.Request, body []byte) (broker.CheckedMessage, bool) {
+	var req publishRequest
+	if readPublish(body, &req) {
+		if m, err := s.checkMessage(req); err == nil {
+			return m, true
+		}
+	}
+	slow := new(publishRequest) // req would escape to the heap on every call
+	if !unmarshalBody(w, body, slow) {
+		return broker.CheckedMessage{}, false
+	}
+	m, err := s.checkMessage(*slow)
+	if err != nil {
+		s.fail(w, r, err)
+		return broker.CheckedMessage{}, false
+	}
+	return m, true
 }
 
 func replyOf(res broker.PublishResult) publishReply {
@@ -116,7 +133,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 
 // broadcastMessages turns req into one message per topic, every one
 // checked, or answers why not.
-func (s *Server) broadcastMessages(w http.ResponseWriter, req broadcastRequest) ([]publishRequest, bool) {
+func (s *Server) broadcastMessages(w http.ResponseWriter, req broadcastRequest) ([]broker.CheckedMessage, bool) {
 	if len(req.Topics) == 0 {
 		badRequest(w, "topics is required: a non-empty array of topics")
 		return nil, false
@@ -125,18 +142,20 @@ func (s *Server) broadcastMessages(w http.ResponseWriter, req broadcastRequest) 
 		badRequest(w, fmt.Sprintf("at most %d topics in one broadcast", maxBroadcastTopics))
 		return nil, false
 	}
-	msgs := make([]publishRequest, len(req.Topics))
+	msgs := make([]broker.CheckedMessage, len(req.Topics))
 	for i, topic := range req.Topics {
-		err := broker.CheckTopic(topic)
+		var err error
+		key := broadcastKey(req.IdempotencyKey, topic)
 		if i == 0 { // the data, the same for every topic, is checked once
-			err = s.broker.CheckPublish(topic, req.Data)
+			msgs[i], err = s.broker.CheckMessage(topic, req.Data, key)
+		} else {
+			msgs[i], err = msgs[0].To(topic, key)
 		}
 		if err != nil {
 			code, message := failureOf(err)
 			writeFailure(w, code, fmt.Sprintf("topics[%d]: %s", i, message))
 			return nil, false
 		}
-		msgs[i] = publishRequest{Topic: present(topic), Data: req.Data, IdempotencyKey: broadcastKey(req.IdempotencyKey, topic)}
 	}
 	return msgs, true
 }
@@ -162,25 +181,54 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.release()
+	msgs, ok := s.batchMessages(w, body.bytes)
+	if !ok {
+		return
+	}
+	s.publishAll(w, r, msgs, body.reuse())
+}
+
+// batchMessages decodes the batch body holds and checks every message, or
+// answers why it cannot be published, as publishMessage does for one.
+func (s *Server) batchMessages(w http.ResponseWriter, body []byte) ([]broker.CheckedMessage, bool) {
 	var req batchRequest
-	if !decodeBatch(w, body.bytes, &req) {
-		return
-	}
-	if len(req.Messages) == 0 {
-		badRequest(w, "messages is required: a non-empty array of messages")
-		return
-	}
-	if len(req.Messages) > maxBatchMessages {
-		badRequest(w, fmt.Sprintf("at most %d messages in one batch", maxBatchMessages))
-		return
-	}
-	for i, m := range req.Messages {
-		if code, message, ok := s.checkMessage(m.Topic, m.Data); !ok {
-			writeFailure(w, code, fmt.Sprintf("messages[%d]: %s", i, message))
-			return
+	if readBatch(body, &req) {
+		if msgs, err := s.checkBatch(req.Messages); err == nil {
+			return msgs, true
 		}
 	}
-	s.publishAll(w, r, req.Messages, body.reuse())
+	slow := new(batchRequest)
+	if !unmarshalBody(w, body, slow) {
+		return nil, false
+	}
+	msgs, err := s.checkBatch(slow.Messages)
+	if err != nil {
+		code, message := failureOf(err)
+		writeFailure(w, code, message)
+		return nil, false
+	}
+	return msgs, true
+}
+
+// checkBatch checks a batch's size and each of its messages; its error
+// is a *broker.Error.
+func (s *Server) checkBatch(reqs []publishRequest) ([]broker.CheckedMessage, error) {
+	if len(reqs) == 0 {
+		return nil, broker.Errorf(broker.CodeBadRequest, "messages is required: a non-empty array of messages")
+	}
+	if len(reqs) > maxBatchMessages {
+		return nil, broker.Errorf(broker.CodeBadRequest, "at most %d messages in one batch", maxBatchMessages)
+	}
+	msgs := make([]broker.CheckedMessage, len(reqs))
+	for i, req := range reqs {
+		m, err := s.checkMessage(req)
+		if err != nil {
+			code, message := failureOf(err)
+			return nil, broker.Errorf(code, "messages[%d]: %s", i, message)
+		}
+		msgs[i] = m
+	}
+	return msgs, nil
 }
 
 // publishAll publishes msgs one after another and answers with their
@@ -189,10 +237,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 // published. A retry with the same idempotency keys publishes only the rest.
 // The reply is encoded into buf, when given, once every message is
 // published.
-func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []publishRequest, buf []byte) {
+func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []broker.CheckedMessage, buf []byte) {
 	results := make([]publishReply, 0, len(msgs))
 	for i, m := range msgs {
-		res, err := s.broker.Publish(r.Context(), m.Topic.name, m.Data, m.IdempotencyKey)
+		res, err := s.broker.PublishMessage(r.Context(), m)
 		if err != nil {
 			code, message := failureOf(err)
 			if code == broker.CodeInternal {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -60,48 +61,68 @@ var bodies = []string{
 }
 
 // The usual bodies take the short way, and what it accepts decodes as
-// json.Unmarshal decodes it.
-func TestDecodePublish(t *testing.T) {
+// json.Unmarshal decodes it, or has data that is not JSON.
+func TestReadPublish(t *testing.T) {
 	for _, body := range bodies[:6] {
-		if d := (publishReader{b: []byte(body)}); !d.message(new(publishRequest)) || !d.end() {
+		if !readPublish([]byte(body), new(publishRequest)) {
 			t.Errorf("%s went to encoding/json", body)
 		}
-		checkDecodePublish(t, []byte(body))
+		checkReadPublish(t, []byte(body))
 	}
 	for _, body := range bodies[6:] {
-		checkDecodePublish(t, []byte(body))
+		checkReadPublish(t, []byte(body))
 	}
+	for _, body := range []string{`{"topic":"a","data":[1,,2]}`, `{"topic":"a","data":01}`} {
+		if !readPublish([]byte(body), new(publishRequest)) {
+			t.Errorf("%s went to encoding/json: data is the broker's to check", body)
+		}
+	}
+	// As deep as encoding/json takes a value alone, too deep within a body.
+	deep := []byte(`{"topic":"a","data":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`)
+	if readPublish(deep, new(publishRequest)) {
+		t.Error("data nested 10000 deep was taken: encoding/json refuses the body")
+	}
+	checkReadPublish(t, deep)
 	batch := `{"messages":[` + bodies[0] + `,` + bodies[1] + `]}`
-	if d := (publishReader{b: []byte(batch)}); !d.batch(new(batchRequest)) || !d.end() {
+	if !readBatch([]byte(batch), new(batchRequest)) {
 		t.Errorf("%s went to encoding/json", batch)
 	}
 	for _, body := range []string{batch, `{"messages":[]}`, `{"messages":null}`, `{"messages":[1]}`, `{"messages":[{}],"x":1}`, `{"messages":[{},]}`} {
-		checkDecodeBatch(t, []byte(body))
+		checkReadBatch(t, []byte(body))
 	}
 }
 
-func checkDecodePublish(t *testing.T, body []byte) {
+// checkReadPublish: a body readPublish takes is JSON exactly when its data
+// is (or it has none), and then encoding/json reads the same message.
+func checkReadPublish(t *testing.T, body []byte) {
 	var fast, slow publishRequest
-	d := publishReader{b: body}
-	if !d.message(&fast) || !d.end() {
+	if !readPublish(body, &fast) {
 		return
 	}
-	if err := json.Unmarshal(body, &slow); err != nil {
-		t.Fatalf("%q: taken, but encoding/json says %v", body, err)
+	err := json.Unmarshal(body, &slow)
+	if dataValid := fast.Data == nil || json.Valid(fast.Data); (err == nil) != dataValid {
+		t.Fatalf("%q: taken with data %q (valid %v), and encoding/json says %v", body, fast.Data, dataValid, err)
 	}
-	if !samePublish(fast, slow) {
+	if err == nil && !samePublish(fast, slow) {
 		t.Fatalf("%q: decoded %+v, encoding/json %+v", body, fast, slow)
 	}
 }
 
-func checkDecodeBatch(t *testing.T, body []byte) {
+func checkReadBatch(t *testing.T, body []byte) {
 	var fast, slow batchRequest
-	d := publishReader{b: body}
-	if !d.batch(&fast) || !d.end() {
+	if !readBatch(body, &fast) {
 		return
 	}
-	if err := json.Unmarshal(body, &slow); err != nil {
-		t.Fatalf("%q: taken, but encoding/json says %v", body, err)
+	dataValid := true
+	for _, m := range fast.Messages {
+		dataValid = dataValid && (m.Data == nil || json.Valid(m.Data))
+	}
+	err := json.Unmarshal(body, &slow)
+	if (err == nil) != dataValid {
+		t.Fatalf("%q: taken with data valid %v, and encoding/json says %v", body, dataValid, err)
+	}
+	if err != nil {
+		return
 	}
 	if len(fast.Messages) != len(slow.Messages) {
 		t.Fatalf("%q: %d messages, encoding/json %d", body, len(fast.Messages), len(slow.Messages))
@@ -118,18 +139,18 @@ func samePublish(a, b publishRequest) bool {
 		a.IdempotencyKey == b.IdempotencyKey
 }
 
-func FuzzDecodePublish(f *testing.F) {
+func FuzzReadPublish(f *testing.F) {
 	for _, body := range bodies {
 		f.Add([]byte(body))
 	}
-	f.Fuzz(checkDecodePublish)
+	f.Fuzz(checkReadPublish)
 }
 
-func FuzzDecodeBatch(f *testing.F) {
+func FuzzReadBatch(f *testing.F) {
 	f.Add([]byte(`{"messages":[` + bodies[0] + `,` + bodies[1] + `]}`))
 	f.Add([]byte(`{"messages":[]}`))
 	for _, body := range bodies {
 		f.Add([]byte(`{"messages":[` + body + `]}`))
 	}
-	f.Fuzz(checkDecodeBatch)
+	f.Fuzz(checkReadBatch)
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -228,10 +229,51 @@ func (b *Broker) CheckPublish(topic string, data []byte) error {
 // Publish validates (CheckPublish) and publishes one message for a
 // backend. data must be one JSON value; it is copied. Errors are *Error.
 func (b *Broker) Publish(ctx context.Context, topic string, data []byte, idempotencyKey string) (PublishResult, error) {
-	if err := b.CheckPublish(topic, data); err != nil {
+	m, err := b.CheckMessage(topic, data, idempotencyKey)
+	if err != nil {
 		return PublishResult{}, err
 	}
-	res, err := b.publish(ctx, topic, append([]byte(nil), data...), idempotencyKey)
+	return b.PublishMessage(ctx, m)
+}
+
+// CheckedMessage is a backend's message that CheckMessage accepted, for
+// PublishMessage: a caller that checks each message of a batch before
+// publishing any of them pays for the check, json.Valid over the data,
+// once. Its data is the caller's, unchanged until PublishMessage copies it.
+type CheckedMessage struct {
+	topic string
+	data  []byte
+	key   string
+}
+
+// CheckMessage returns the message Publish would publish, or why Publish
+// would refuse it (CheckPublish). data is not copied.
+func (b *Broker) CheckMessage(topic string, data []byte, idempotencyKey string) (CheckedMessage, error) {
+	if err := b.CheckPublish(topic, data); err != nil {
+		return CheckedMessage{}, err
+	}
+	return CheckedMessage{topic: topic, data: data, key: idempotencyKey}, nil
+}
+
+// To returns m's data for topic, with idempotencyKey: a broadcast checks
+// its data once and each topic on its own. Errors are *Error.
+func (m CheckedMessage) To(topic, idempotencyKey string) (CheckedMessage, error) {
+	if err := CheckTopic(topic); err != nil {
+		return CheckedMessage{}, err
+	}
+	return CheckedMessage{topic: topic, data: m.data, key: idempotencyKey}, nil
+}
+
+// errUnchecked answers a CheckedMessage that CheckMessage did not make.
+var errUnchecked = errors.New("herald/broker: PublishMessage of a message CheckMessage did not return")
+
+// PublishMessage publishes m as Publish does, without checking it again.
+// Errors are *Error.
+func (b *Broker) PublishMessage(ctx context.Context, m CheckedMessage) (PublishResult, error) {
+	if len(m.data) == 0 { // the zero CheckedMessage: a caller's bug
+		return PublishResult{}, &Error{Code: CodeInternal, Message: "internal error", Err: errUnchecked}
+	}
+	res, err := b.publish(ctx, m.topic, append([]byte(nil), m.data...), m.key)
 	if err != nil {
 		return PublishResult{}, b.replyError(err)
 	}
