@@ -83,8 +83,10 @@ func (e *Engine) AddPresence(ctx context.Context, p broker.PresenceEntry) error 
 		}
 	}
 	if _, err := e.runAdd(ctx, p, life); err != nil {
-		e.pres.forget(p, fresh)
-		e.undoAdd(p, life)
+		if fresh { // else the entry was this node's before: it stays
+			e.pres.forget(p, fresh)
+			e.undoAdd(p, life)
+		}
 		return e.fail("add presence", err)
 	}
 	if index {
