@@ -23,14 +23,33 @@ import (
 // theirs to choose (0: the defaults).
 func sseNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int) *nodetest.Node {
 	t.Helper()
+	return ssePathNode(t, cfg, eng, heartbeat, maxQueue, false)
+}
+
+// ssePathNode is sseNode whose streams take the portable path (a
+// goroutine pair per connection, as under TLS) when portable is set.
+func ssePathNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int, portable bool) *nodetest.Node {
+	t.Helper()
 	nc := heraldnode.Config{
 		NodeID: "test-node", MaxMessageBytes: testMaxMessageBytes * 64, Tokens: cfg.Tokens, Heartbeat: heartbeat,
 		Broker:    broker.Config{RateLimit: 1000},
-		Transport: transport.Config{MaxQueueBytes: maxQueue},
+		Transport: transport.Config{MaxQueueBytes: maxQueue, Portable: portable},
 	}
 	cfg.Tokens = nil
 	nc.API = cfg
 	return nodetest.Start(t, nodetest.Options{Engine: eng, Node: nc})
+}
+
+// onEachPath runs body with streams on the event loops and on the
+// portable path.
+func onEachPath(t *testing.T, body func(t *testing.T, portable bool)) {
+	for _, portable := range []bool{false, true} {
+		name := "epoll"
+		if portable {
+			name = "portable"
+		}
+		t.Run(name, func(t *testing.T) { body(t, portable) })
+	}
 }
 
 // sseEvent is one event of a stream as an EventSource reads it; a

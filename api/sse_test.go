@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/store/memory"
@@ -273,20 +275,28 @@ func TestSSEHeartbeatComment(t *testing.T) {
 }
 
 func TestSSEShutdownEndsWith1001(t *testing.T) {
-	n := sseNode(t, api.Config{}, nil, 0, 0)
-	s := mustOpenSSE(t, n.Base, "/sse?topic=a")
-	s.subscribed(t)
-	go closeWithin(t, "api", n.API.Shutdown)
-	if code := s.closeCode(t); code != 1001 {
-		t.Fatalf("close code %d, want 1001", code)
-	}
+	onEachPath(t, func(t *testing.T, portable bool) {
+		n := ssePathNode(t, api.Config{}, nil, 0, 0, portable)
+		s := mustOpenSSE(t, n.Base, "/sse?topic=a")
+		s.subscribed(t)
+		publishN(t, n.Base, "a", 1)
+		s.message(t)
+		go closeWithin(t, "api", n.API.Shutdown)
+		if code := s.closeCode(t); code != 1001 {
+			t.Fatalf("close code %d, want 1001", code)
+		}
+	})
 }
 
 // TestSSESlowReaderEndsWith4000: a client that stops reading is cut when
 // its queue overflows: what it reads then is whole events, then the close
 // event with 4000, then the end.
 func TestSSESlowReaderEndsWith4000(t *testing.T) {
-	n := sseNode(t, api.Config{}, nil, 0, 16<<10)
+	onEachPath(t, testSlowReader)
+}
+
+func testSlowReader(t *testing.T, portable bool) {
+	n := ssePathNode(t, api.Config{}, nil, 0, 16<<10, portable)
 	c, err := net.Dial("tcp", n.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +349,11 @@ func TestSSESlowReaderEndsWith4000(t *testing.T) {
 // request; one that goes on sending is cut with 1008 once it sent a few
 // kilobytes, so reading it costs a bounded amount.
 func TestSSEClientThatSendsIsClosed(t *testing.T) {
-	n := sseNode(t, api.Config{}, nil, 0, 0)
+	onEachPath(t, testClientThatSends)
+}
+
+func testClientThatSends(t *testing.T, portable bool) {
+	n := ssePathNode(t, api.Config{}, nil, 0, 0, portable)
 	c, err := net.Dial("tcp", n.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -389,5 +403,117 @@ func TestSSEStatsCountStreamsApart(t *testing.T) {
 	}
 	if got := n.Transport.Stats(); got.Streams != 1 || got.Connections != 0 {
 		t.Fatalf("transport stats: %d streams, %d WebSockets", got.Streams, got.Connections)
+	}
+}
+
+// TestSSEServerControls: a token's subs are streamed and announced in the
+// subscribed event, a backend's subscribe reaches a stream as an event
+// named subscribed with the WebSocket reply as data, and a backend's
+// disconnect ends it with 4004.
+func TestSSEServerControls(t *testing.T) {
+	n := sseNode(t, api.Config{Tokens: hsVerifier(t)}, nil, 0, 0)
+	tok := token(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{
+		"sub": "u", "exp": time.Now().Add(time.Hour).Unix(),
+		"allow": map[string][]string{"subscribe": {"chat.*"}},
+		"subs":  []string{"user:u.notices"},
+	})
+	s := mustOpenSSE(t, n.Base, "/sse?topic=chat.a&token="+tok)
+	topics, _ := s.subscribed(t)
+	if len(topics) != 2 || topics[1].Topic != "user:u.notices" || topics[1].Seq == nil {
+		t.Fatalf("subscribed %+v, want chat.a and the token's subs", topics)
+	}
+	publishN(t, n.Base, "user:u.notices", 1)
+	if m, _ := s.message(t); m.Topic != "user:u.notices" {
+		t.Fatalf("message %+v", m)
+	}
+	post := func(path, body string) {
+		t.Helper()
+		resp, err := http.Post(n.Base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	post("/api/subscribe", `{"user":"u","topic":"news"}`)
+	ev := s.event(t)
+	var reply struct {
+		Type   string `json:"type"`
+		Topic  string `json:"topic"`
+		Server bool   `json:"server"`
+	}
+	if ev.event != "subscribed" || json.Unmarshal([]byte(ev.data), &reply) != nil || reply.Type != "subscribed" || reply.Topic != "news" || !reply.Server {
+		t.Fatalf("event %+v, want the server's subscribed", ev)
+	}
+	publishN(t, n.Base, "news", 1)
+	if m, ev := s.message(t); m.Topic != "news" || !ev.hasID {
+		t.Fatalf("message %+v", m)
+	}
+	post("/api/disconnect", `{"user":"u"}`)
+	if code := s.closeCode(t); code != 4004 {
+		t.Fatalf("close code %d, want 4004", code)
+	}
+}
+
+// TestSSETokenExpiryEndsWith4001: a stream ends when its token expires,
+// as a WebSocket does.
+func TestSSETokenExpiryEndsWith4001(t *testing.T) {
+	n := sseNode(t, api.Config{Tokens: hsVerifier(t)}, nil, 0, 0)
+	tok := hsTokenUntil(t, "u", everything, time.Now().Add(1500*time.Millisecond))
+	s := mustOpenSSE(t, n.Base, "/sse?topic=a", "Authorization", "Bearer "+tok)
+	s.subscribed(t)
+	if code := s.closeCode(t); code != 4001 {
+		t.Fatalf("close code %d, want 4001", code)
+	}
+}
+
+// TestSSEHead answers HEAD with the headers of a stream and opens none.
+func TestSSEHead(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	resp, err := http.Head(n.Base + "/sse?topic=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if st := n.Broker.Stats(); st.Streams != 0 || st.Subscriptions != 0 {
+		t.Fatalf("HEAD left %d streams, %d subscriptions", st.Streams, st.Subscriptions)
+	}
+}
+
+// TestSSEOverTLS: a stream over TLS (the portable path, as for wss://)
+// delivers and resumes like one over plain TCP; the client may offer h2,
+// the server answers HTTP/1.1, so the connection can be taken over.
+func TestSSEOverTLS(t *testing.T) {
+	serverTLS, pool := selfSignedTLS(t)
+	n := sseNode(t, api.Config{TLS: serverTLS}, nil, 0, 0)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, n.Base+"/sse?topic=secure", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+		t.Fatalf("status %d over %s", resp.StatusCode, resp.Proto)
+	}
+	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: func() {}}
+	t.Cleanup(s.close)
+	s.subscribed(t)
+	https := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	pub, err := https.Post(n.Base+"/api/publish", "application/json", strings.NewReader(`{"topic":"secure","data":"over tls"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Body.Close()
+	if m, _ := s.message(t); string(m.Data) != `"over tls"` {
+		t.Fatalf("message %+v", m)
 	}
 }

@@ -132,3 +132,38 @@ func TestClientFallsBackToSSE(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientForcedTransports: transport 'sse' listens over SSE where
+// WebSocket works too; 'websocket' never falls back, even where it is
+// blocked.
+func TestClientForcedTransports(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	proxy, front := newBlockingProxy(t, base)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse' });
+		const sub = h.subscribe('news', (m) => got.push(m.seq));
+		h.connect();
+		return sub.ready;
+	})`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1' && h.transport === 'sse'`)
+
+	q := newPage(t, front+"/herald.js", `true`)
+	q.run(`import('/herald.js').then((herald) => {
+		window.states = [];
+		window.h = new herald.Herald('/ws', { transport: 'websocket', minDelay: 50, maxDelay: 100 });
+		h.on('state', (s) => states.push(s));
+		h.subscribe('news', () => {});
+		h.connect();
+	})`)
+	q.wait(`states.filter((s) => s === 'disconnected').length >= 3`)
+	if tr := q.value(`h.transport + ' ' + states.includes('connected')`); tr != "websocket false" {
+		t.Errorf("forced websocket behind a blocking proxy: %s", tr)
+	}
+	if n := len(proxy.streamQueries()); n != 0 {
+		t.Errorf("%d streams requested with transport websocket", n)
+	}
+}

@@ -801,7 +801,9 @@ export class Herald {
   // the last event id. With no subscription there is nothing to stream: the
   // client counts as connected and opens one at the first subscribe.
   _openStream(wsURL, generation) {
-    const subs = [...this._subs.values()];
+    // Server-made subscriptions are the server's to make again (a token's
+    // subs): asking for them could be forbidden.
+    const subs = [...this._subs.values()].filter((sub) => !sub.server);
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -821,11 +823,12 @@ export class Herald {
     es.addEventListener('subscribed', (ev) => {
       if (!current()) return;
       track(ev);
-      const { topics } = JSON.parse(ev.data);
-      this._streamOpened({ transport: 'sse', topics });
-      for (const t of topics) this._onStreamSubscribed(t);
+      const body = JSON.parse(ev.data);
+      if (body.type) return this._receive(ev.data); // one the server made later
+      this._streamOpened({ transport: 'sse', topics: body.topics });
+      for (const t of body.topics) this._onStreamSubscribed(t);
     });
-    for (const name of ['message', 'gap']) {
+    for (const name of ['message', 'gap', 'unsubscribed', 'join', 'leave']) {
       es.addEventListener(name, (ev) => {
         if (!current()) return;
         track(ev);
@@ -862,7 +865,10 @@ export class Herald {
   // WebSocket's subscribed reply would be answered.
   _onStreamSubscribed(topic) {
     const sub = this._subs.get(topic.topic);
-    if (!sub) return;
+    if (!sub || sub.server) {
+      // One the page did not ask for: the token's subs.
+      return this._onSubscribed({ type: 'subscribed', ...topic, server: true });
+    }
     const id = 'sse:' + topic.topic;
     this._subscribing.set(id, sub);
     this._onSubscribed({ type: 'subscribed', id, ...topic });
