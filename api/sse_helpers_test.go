@@ -26,6 +26,12 @@ func sseNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Dur
 	return ssePathNode(t, cfg, eng, heartbeat, maxQueue, false)
 }
 
+// slowReaderCloseTimeout is the close deadline of the nodes of slow reader
+// tests: long enough for a client that starts reading at the overflow to
+// drain what the kernel holds (megabytes) before its socket is dropped,
+// even under the race detector on a busy machine.
+const slowReaderCloseTimeout = 30 * time.Second
+
 // ssePathNode is sseNode whose streams take the portable path (a
 // goroutine pair per connection, as under TLS) when portable is set.
 func ssePathNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int, portable bool) *nodetest.Node {
@@ -34,6 +40,9 @@ func ssePathNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time
 		NodeID: "test-node", MaxMessageBytes: testMaxMessageBytes * 64, Tokens: cfg.Tokens, Heartbeat: heartbeat,
 		Broker:    broker.Config{RateLimit: 1000},
 		Transport: transport.Config{MaxQueueBytes: maxQueue, Portable: portable},
+	}
+	if maxQueue > 0 {
+		nc.Transport.CloseTimeout = slowReaderCloseTimeout
 	}
 	cfg.Tokens = nil
 	nc.API = cfg

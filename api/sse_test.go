@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/store/memory"
 )
 
@@ -302,19 +303,21 @@ func testSlowReader(t *testing.T, portable bool) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
 	io.WriteString(c, "GET /sse?topic=a&topic=b HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(100 * time.Millisecond) // subscribed before the flood
+	// Publish until the queue overflowed: first the kernel's buffers
+	// fill, then the queue. Then read at once, before the close
+	// deadline drops a socket whose reader never reads.
 	big := strings.Repeat("x", 8000)
-	for i := 0; i < 200; i++ {
+	for i := 0; slowConsumersClosed(n) == 0; i++ {
+		if i == 5000 {
+			t.Fatal("the queue never overflowed")
+		}
 		resp, err := http.Post(n.Base+"/api/publish", "application/json", strings.NewReader(`{"topic":"a","data":"`+big+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if n.Broker.Stats().Streams == 0 {
-			break
-		}
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
@@ -516,4 +519,15 @@ func TestSSEOverTLS(t *testing.T) {
 	if m, _ := s.message(t); string(m.Data) != `"over tls"` {
 		t.Fatalf("message %+v", m)
 	}
+}
+
+// slowConsumersClosed is how many connections n closed with 4000.
+func slowConsumersClosed(n *nodetest.Node) uint64 {
+	var total uint64
+	for _, c := range n.Transport.Stats().Closes {
+		if c.Code == 4000 && !c.ByClient {
+			total += c.Count
+		}
+	}
+	return total
 }
