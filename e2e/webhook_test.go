@@ -124,3 +124,38 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 		t.Fatalf("%d distinct events, want %d", len(seen), want)
 	}
 }
+
+// A node killed while its clients hold a topic: once its heartbeat
+// lapsed the other node releases the topic, and topic_vacated follows.
+func TestWebhooksVacateADeadNodesTopics(t *testing.T) {
+	redis := redistest.Start(t)
+	backend := &webhookBackend{open: true}
+	srv := httptest.NewServer(backend)
+	t.Cleanup(srv.Close)
+	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_WEBHOOK_URL=" + srv.URL,
+		"HERALD_HOOK_TIMEOUT=200ms", "HERALD_WEBHOOK_VACATED_DELAY=100ms"}
+	nodes := []*process{startProcess(t, "a", env...), startProcess(t, "b", env...)}
+	c := dial(t, nodes[0].ws)
+	c.subscribe("s", "room.held")
+	other := dial(t, nodes[1].ws)
+	other.subscribe("s", "room.kept")
+	named := func(name, topic string) int {
+		n := 0
+		for _, ev := range backend.taken() {
+			if ev["name"] == name && ev["topic"] == topic {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "both topics occupied", func() bool {
+		return named("topic_occupied", "room.held") == 1 && named("topic_occupied", "room.kept") == 1
+	})
+	if err := nodes[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the dead node's topic vacated", func() bool { return named("topic_vacated", "room.held") == 1 })
+	if n := named("topic_vacated", "room.kept"); n != 0 {
+		t.Fatalf("a live node's topic was vacated %d times", n)
+	}
+}

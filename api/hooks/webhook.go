@@ -47,9 +47,10 @@ const (
 // the queue holds max events already, and says so (dropped).
 type WebhookStore interface {
 	// OccupyTopic records that node has subscribers to topic. When no
-	// node had any and the topic was not waiting to be vacated, event
-	// (its topic_occupied) is queued in the same step.
-	OccupyTopic(ctx context.Context, topic, node string, event []byte, max int) (dropped bool, err error)
+	// node had any and the topic was not waiting to be vacated, occupied
+	// (its topic_occupied) is queued in the same step. vacated is kept
+	// for ReleaseNodes.
+	OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max int) (dropped bool, err error)
 	// VacateTopic records that node has none left. When no node has any,
 	// the topic waits to be vacated until due; a node that occupies it
 	// before then ends the wait, and nothing is sent.
@@ -57,6 +58,13 @@ type WebhookStore interface {
 	// QueueVacated queues the event of every topic whose wait ended by
 	// now and returns how many were dropped.
 	QueueVacated(ctx context.Context, now time.Time, max int) (dropped int, err error)
+	// NodeAlive says node runs, until ttl from now by the store's clock.
+	NodeAlive(ctx context.Context, node string, ttl time.Duration) error
+	// ReleaseNodes takes out of every topic's holders the nodes whose
+	// NodeAlive lapsed, and node when not "" (a node starting again under
+	// its old name): a topic no node holds then waits to be vacated for
+	// delay, as after VacateTopic.
+	ReleaseNodes(ctx context.Context, node string, delay time.Duration) error
 	// QueueEvent queues event.
 	QueueEvent(ctx context.Context, event []byte, max int) (dropped bool, err error)
 	// NextEvents gives node, when it holds the sender's lease or takes it
@@ -96,6 +104,10 @@ type Webhooks struct {
 	stop   chan struct{} // closed by Close: the goroutines finish
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	// The sender goroutine's own: when it last said this node runs, and
+	// since when those heartbeats have gone through without a failure.
+	lastAlive, aliveSince time.Time
 }
 
 var _ broker.EventReporter = (*Webhooks)(nil)
@@ -105,6 +117,7 @@ type report struct {
 	kind  reportKind
 	topic string
 	event []byte
+	other []byte // TopicHeld: the topic_vacated to keep for ReleaseNodes
 }
 
 type reportKind uint8
@@ -113,6 +126,7 @@ const (
 	reportHeld reportKind = iota + 1
 	reportLeft
 	reportEvent
+	reportRestart // the node starts: release what its name held before
 )
 
 // Webhooks starts the webhooks of cfg; Close stops them.
@@ -148,7 +162,8 @@ func (c *Client) Webhooks(cfg WebhookConfig) (*Webhooks, error) {
 
 // TopicHeld queues topic_occupied if no node had topic.
 func (w *Webhooks) TopicHeld(topic string) {
-	w.push(report{kind: reportHeld, topic: topic, event: topicEvent("topic_occupied", topic)})
+	w.push(report{kind: reportHeld, topic: topic, event: topicEvent("topic_occupied", topic),
+		other: topicEvent("topic_vacated", topic)})
 }
 
 // TopicLeft starts topic's wait to be vacated if no node has it now.

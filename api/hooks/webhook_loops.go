@@ -17,6 +17,7 @@ const storeTimeout = 5 * time.Second
 // what is buffered then is handed over before it returns.
 func (w *Webhooks) record() {
 	defer w.wg.Done()
+	w.keep(report{kind: reportRestart})
 	for {
 		select {
 		case r := <-w.reports:
@@ -61,9 +62,12 @@ func (w *Webhooks) keepOnce(r report) error {
 	var err error
 	switch r.kind {
 	case reportHeld:
-		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, w.cfg.MaxQueued)
+		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, r.other, w.cfg.MaxQueued)
 	case reportLeft:
 		err = w.cfg.Store.VacateTopic(ctx, r.topic, w.cfg.Node, time.Now().Add(w.cfg.VacatedDelay), r.event)
+	case reportRestart:
+		// What this node's name held before it started is not held now.
+		err = w.cfg.Store.ReleaseNodes(ctx, w.cfg.Node, w.cfg.VacatedDelay)
 	default:
 		dropped, err = w.cfg.Store.QueueEvent(ctx, r.event, w.cfg.MaxQueued)
 	}
@@ -97,7 +101,9 @@ func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
 	case err != nil:
 		w.log.Warn("webhook queue not read", zap.Error(err))
 		return time.Second
-	case !sender:
+	}
+	w.keepAlive(sender)
+	if !sender {
 		return w.cfg.Lease / 3
 	}
 	w.queueVacated()
@@ -116,6 +122,35 @@ func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
 		w.log.Warn("webhook batch sent but not taken out of the queue", zap.Error(err))
 	}
 	return 0
+}
+
+// keepAlive tells the store, a few times a lease, that this node runs;
+// the sender also releases the topics of nodes that stopped saying so
+// (they died holding them), so that those topics can be vacated.
+func (w *Webhooks) keepAlive(sender bool) {
+	if time.Since(w.lastAlive) < w.cfg.Lease/3 {
+		return
+	}
+	w.lastAlive = time.Now()
+	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
+	defer cancel()
+	if err := w.cfg.Store.NodeAlive(ctx, w.cfg.Node, w.cfg.Lease); err != nil {
+		w.aliveSince = time.Time{}
+		w.log.Warn("node heartbeat not recorded", zap.Error(err))
+		return
+	}
+	if w.aliveSince.IsZero() {
+		w.aliveSince = time.Now()
+	}
+	// Only once this node's own heartbeats went through for a lease: after
+	// an outage of the store every node's heartbeat lapsed, and the first
+	// back must not take the others for dead.
+	if !sender || time.Since(w.aliveSince) < w.cfg.Lease {
+		return
+	}
+	if err := w.cfg.Store.ReleaseNodes(ctx, "", w.cfg.VacatedDelay); err != nil {
+		w.log.Warn("topics of stopped nodes not released", zap.Error(err))
+	}
 }
 
 // queueVacated queues the topic_vacated of topics whose wait ended. Only

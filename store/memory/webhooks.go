@@ -14,7 +14,7 @@ import (
 // The zero value is ready.
 type webhookQueue struct {
 	mu       sync.Mutex
-	holders  map[string]map[string]struct{} // topic -> nodes with subscribers
+	holders  map[string]map[string][]byte // topic -> nodes with subscribers -> its topic_vacated
 	vacating map[string]vacating            // topic -> its wait
 	events   [][]byte                       // oldest first
 	acked    uint64                         // events taken out of the queue so far
@@ -27,22 +27,22 @@ type vacating struct {
 
 // OccupyTopic records that node has subscribers to topic, and queues
 // event when no node had any and the topic was not waiting to be vacated.
-func (e *Engine) OccupyTopic(_ context.Context, topic, node string, event []byte, max int) (bool, error) {
+func (e *Engine) OccupyTopic(_ context.Context, topic, node string, occupied, vacated []byte, max int) (bool, error) {
 	q := &e.webhooks
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.holders == nil {
-		q.holders = make(map[string]map[string]struct{})
+		q.holders = make(map[string]map[string][]byte)
 	}
 	nodes := q.holders[topic]
 	if nodes == nil {
-		nodes = make(map[string]struct{})
+		nodes = make(map[string][]byte)
 		q.holders[topic] = nodes
 	}
 	if _, ok := nodes[node]; ok {
 		return false, nil
 	}
-	nodes[node] = struct{}{}
+	nodes[node] = vacated
 	if len(nodes) > 1 {
 		return false, nil
 	}
@@ -50,7 +50,7 @@ func (e *Engine) OccupyTopic(_ context.Context, topic, node string, event []byte
 		delete(q.vacating, topic) // back within the delay: neither event
 		return false, nil
 	}
-	return !q.pushLocked(event, max), nil
+	return !q.pushLocked(occupied, max), nil
 }
 
 // VacateTopic records that node has no subscriber to topic left; when no
@@ -65,10 +65,42 @@ func (e *Engine) VacateTopic(_ context.Context, topic, node string, due time.Tim
 		return nil
 	}
 	delete(q.holders, topic)
+	q.waitLocked(topic, due, event)
+	return nil
+}
+
+// waitLocked starts topic's wait to be vacated.
+func (q *webhookQueue) waitLocked(topic string, due time.Time, event []byte) {
 	if q.vacating == nil {
 		q.vacating = make(map[string]vacating)
 	}
 	q.vacating[topic] = vacating{due: due, event: event}
+}
+
+// NodeAlive does nothing: one node never outlives itself.
+func (e *Engine) NodeAlive(context.Context, string, time.Duration) error { return nil }
+
+// ReleaseNodes takes node, when not "", out of the holders of its
+// topics: the process's node starting again finds nothing held, so this
+// only matters to an engine shared by several Webhooks (tests).
+func (e *Engine) ReleaseNodes(_ context.Context, node string, delay time.Duration) error {
+	if node == "" {
+		return nil
+	}
+	q := &e.webhooks
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for topic, nodes := range q.holders {
+		vacated, ok := nodes[node]
+		if !ok {
+			continue
+		}
+		delete(nodes, node)
+		if len(nodes) == 0 {
+			delete(q.holders, topic)
+			q.waitLocked(topic, time.Now().Add(delay), vacated)
+		}
+	}
 	return nil
 }
 

@@ -24,12 +24,15 @@ import (
 //	{webhooks}:occ:TOPIC  hash: the nodes with subscribers to TOPIC
 //	{webhooks}:vac        hash: TOPIC -> its topic_vacated, while it waits
 //	{webhooks}:due        sorted set: TOPIC scored by when its wait ends (ms)
+//	{webhooks}:nodes      sorted set: NODE scored by when its heartbeat lapses (ms, Redis's clock)
+//	{webhooks}:held:NODE  hash: TOPIC -> its topic_vacated, for the topics NODE holds
 func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + name }
 
-// occupyScript: KEYS occ, vac, due, events; ARGV node, topic, event, max.
-// Returns 1 when the event was queued, -1 when it was dropped (the queue
-// is full), 0 when there was none to queue.
+// occupyScript: KEYS occ, vac, due, events, held; ARGV node, topic,
+// event, max, vacated event. Returns 1 when the event was queued, -1 when
+// it was dropped (the queue is full), 0 when there was none to queue.
 var occupyScript = goredis.NewScript(`
+redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 if redis.call('HSET', KEYS[1], ARGV[1], 1) == 0 then return 0 end
 if redis.call('HLEN', KEYS[1]) > 1 then return 0 end
 if redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then
@@ -41,8 +44,9 @@ redis.call('XADD', KEYS[4], '*', 'e', ARGV[3])
 return 1
 `)
 
-// vacateScript: KEYS occ, vac, due; ARGV node, topic, due (ms), event.
+// vacateScript: KEYS occ, vac, due, held; ARGV node, topic, due (ms), event.
 var vacateScript = goredis.NewScript(`
+redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
@@ -69,6 +73,41 @@ for _, t in ipairs(topics) do
   end
 end
 return dropped
+`)
+
+// aliveScript: KEYS nodes; ARGV node, ttl (ms). The lapse is on Redis's
+// clock, the one every node reads.
+var aliveScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+`)
+
+// releaseScript: KEYS nodes, vac, due; ARGV node to release ("": none
+// but the lapsed), delay (ms), occ key prefix, held key prefix. Takes up
+// to 10 lapsed nodes, and node, out of the holders of their topics; a
+// topic left without one starts its wait to be vacated.
+var releaseScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, 10)
+if ARGV[1] ~= '' then table.insert(gone, ARGV[1]) end
+for _, node in ipairs(gone) do
+  local held = ARGV[4] .. node
+  local topics = redis.call('HGETALL', held)
+  for i = 1, #topics, 2 do
+    local occ = ARGV[3] .. topics[i]
+    redis.call('HDEL', occ, node)
+    if redis.call('HLEN', occ) == 0 then
+      redis.call('HSET', KEYS[2], topics[i], topics[i + 1])
+      redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), topics[i])
+    end
+  end
+  redis.call('DEL', held)
+  if ARGV[1] == '' or node ~= ARGV[1] then redis.call('ZREM', KEYS[1], node) end
+end
+return #gone
 `)
 
 // queueScript: KEYS events; ARGV event, max. Returns 0 when dropped.
@@ -98,11 +137,11 @@ return 1
 
 // OccupyTopic records that node has subscribers to topic, and queues
 // event when no node had any and the topic was not waiting to be vacated.
-func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, event []byte, max int) (bool, error) {
+func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max int) (bool, error) {
 	k := e.keys
 	n, err := occupyScript.Run(ctx, e.rdb,
-		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events")},
-		node, topic, event, max).Int()
+		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"), k.webhooks("held:" + node)},
+		node, topic, occupied, max, vacated).Int()
 	if err != nil {
 		return false, e.fail("occupy topic", err)
 	}
@@ -114,7 +153,7 @@ func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, event []by
 func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error {
 	k := e.keys
 	err := vacateScript.Run(ctx, e.rdb,
-		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due")},
+		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("held:" + node)},
 		node, topic, due.UnixMilli(), event).Err()
 	if err != nil {
 		return e.fail("vacate topic", err)
@@ -132,6 +171,26 @@ func (e *Engine) QueueVacated(ctx context.Context, now time.Time, max int) (int,
 		return 0, e.fail("queue vacated topics", err)
 	}
 	return n, nil
+}
+
+// NodeAlive records that node runs, until ttl from now on Redis's clock.
+func (e *Engine) NodeAlive(ctx context.Context, node string, ttl time.Duration) error {
+	if err := aliveScript.Run(ctx, e.rdb, []string{e.keys.webhooks("nodes")}, node, ttl.Milliseconds()).Err(); err != nil {
+		return e.fail("webhook heartbeat", err)
+	}
+	return nil
+}
+
+// ReleaseNodes takes the nodes whose heartbeat lapsed, and node when not
+// "", out of the holders of their topics.
+func (e *Engine) ReleaseNodes(ctx context.Context, node string, delay time.Duration) error {
+	k := e.keys
+	err := releaseScript.Run(ctx, e.rdb, []string{k.webhooks("nodes"), k.webhooks("vac"), k.webhooks("due")},
+		node, delay.Milliseconds(), k.webhooks("occ:"), k.webhooks("held:")).Err()
+	if err != nil {
+		return e.fail("release the topics of stopped nodes", err)
+	}
+	return nil
 }
 
 // QueueEvent queues event.

@@ -1,0 +1,97 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// The webhooks' state on one server and on Cluster, where every key is in
+// the {webhooks} slot and the scripts reach the keys they compose there.
+func TestWebhookState(t *testing.T) {
+	t.Run("standalone", func(t *testing.T) { testWebhookState(t, redistest.Start(t).URL()) })
+	t.Run("cluster", func(t *testing.T) { testWebhookState(t, redistest.StartCluster(t, 3, 0).URL()) })
+}
+
+func testWebhookState(t *testing.T, url string) {
+	prefix := uniquePrefix(t)
+	a := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "a"})
+	b := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "b"})
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := func(name, topic string) []byte { return []byte(fmt.Sprintf(`{"name":%q,"topic":%q}`, name, topic)) }
+	occupy := func(e *redis.Engine, node, topic string) {
+		t.Helper()
+		dropped, err := e.OccupyTopic(ctx, topic, node, ev("topic_occupied", topic), ev("topic_vacated", topic), 100)
+		must(err)
+		if dropped {
+			t.Fatal("dropped with room in the queue")
+		}
+	}
+	next := func(e *redis.Engine, node string) ([]string, string, bool) {
+		t.Helper()
+		events, cursor, sender, err := e.NextEvents(ctx, node, 10, time.Second)
+		must(err)
+		var out []string
+		for _, e := range events {
+			out = append(out, string(e))
+		}
+		return out, cursor, sender
+	}
+
+	occupy(a, "a", "room.1")
+	occupy(b, "b", "room.1") // not the first: nothing
+	must(a.VacateTopic(ctx, "room.1", "a", time.Now(), ev("topic_vacated", "room.1")))
+	must(b.VacateTopic(ctx, "room.1", "b", time.Now(), ev("topic_vacated", "room.1")))
+	occupy(a, "a", "room.2")
+	must(a.VacateTopic(ctx, "room.2", "a", time.Now().Add(time.Hour), ev("topic_vacated", "room.2")))
+	occupy(b, "b", "room.2") // back within the delay: neither event
+	dropped, err := a.QueueVacated(ctx, time.Now().Add(time.Second), 100)
+	must(err)
+	if dropped != 0 {
+		t.Fatalf("%d dropped", dropped)
+	}
+	got, cursor, sender := next(a, "a")
+	want := fmt.Sprint([]string{string(ev("topic_occupied", "room.1")), string(ev("topic_occupied", "room.2")),
+		string(ev("topic_vacated", "room.1"))})
+	if !sender || fmt.Sprint(got) != want {
+		t.Fatalf("sender %v, events %v, want %v", sender, got, want)
+	}
+	if _, _, other := next(b, "b"); other {
+		t.Fatal("two senders at once")
+	}
+	must(b.AckEvents(ctx, "b", cursor)) // not the sender: nothing taken
+	if again, _, _ := next(a, "a"); fmt.Sprint(again) != want {
+		t.Fatalf("after a stranger's ack: %v", again)
+	}
+	must(a.AckEvents(ctx, "a", cursor))
+	if left, _, _ := next(a, "a"); len(left) != 0 {
+		t.Fatalf("after the ack: %v", left)
+	}
+
+	// b stops saying it runs while it holds room.2: a releases it.
+	must(b.NodeAlive(ctx, "b", time.Millisecond))
+	time.Sleep(10 * time.Millisecond)
+	must(a.ReleaseNodes(ctx, "", 0))
+	_, err = a.QueueVacated(ctx, time.Now().Add(time.Second), 100)
+	must(err)
+	if got, _, _ := next(a, "a"); fmt.Sprint(got) != fmt.Sprint([]string{string(ev("topic_vacated", "room.2"))}) {
+		t.Fatalf("after b lapsed: %v", got)
+	}
+
+	// The queue is bounded.
+	full, err := a.QueueEvent(ctx, []byte(`{}`), 1)
+	must(err)
+	if !full {
+		t.Fatal("an event past the bound was queued")
+	}
+}
