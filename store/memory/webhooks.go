@@ -15,9 +15,9 @@ import (
 type webhookQueue struct {
 	mu       sync.Mutex
 	holders  map[string]map[string][]byte // topic -> nodes with subscribers -> its topic_vacated
-	vacating map[string]vacating            // topic -> its wait
-	events   [][]byte                       // oldest first
-	acked    uint64                         // events taken out of the queue so far
+	vacating map[string]vacating          // topic -> its wait
+	events   [][]byte                     // oldest first
+	acked    uint64                       // events taken out of the queue so far
 }
 
 type vacating struct {
