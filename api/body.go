@@ -76,6 +76,11 @@ type requestBody struct {
 // io.ReadAll grew it.
 var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
+// initialBodyRoom is the most a fresh body buffer is given before any of
+// the body has arrived, whatever Content-Length says: as much as net/http
+// reads a connection with. Most publish bodies fit in it, read at once.
+const initialBodyRoom = 4 << 10
+
 // maxPooledBody is the largest buffer kept for reuse: most bodies are far
 // smaller, and a rare large one should not stay in memory.
 const maxPooledBody = 64 << 10
@@ -99,10 +104,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (requestBody,
 	body := requestBody{buf: buf}
 	var err error
 	if n := r.ContentLength; n >= 0 && n <= limit {
-		// The length is known and allowed: read exactly that much (the
-		// body ends there, or reading it fails).
-		body.bytes = slices.Grow((*buf)[:0], int(n))[:n]
-		_, err = io.ReadFull(r.Body, body.bytes)
+		// The length is known and allowed: net/http's body ends there, or
+		// reading it fails. Room for more than initialBodyRoom is made as
+		// the bytes arrive, so that a client that declares a long body
+		// and sends none of it holds no more than that.
+		body.bytes, err = appendAll(slices.Grow((*buf)[:0], int(min(n, initialBodyRoom))), r.Body)
 	} else {
 		body.bytes, err = appendAll((*buf)[:0], http.MaxBytesReader(w, r.Body, limit))
 	}
