@@ -75,18 +75,74 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 }
 
 // leave removes the presence entry of a subscription that ends, if it has
-// one. Called on the session's worker. A failed removal is logged; the
+// one, unless another subscription of the session holds it now, or it is
+// left to a subscribe to the topic that waits in the queue (deferLeave).
+// Called on the session's worker. A failed removal is logged; the
 // engine is the one to retry it (store/redis does) or to drop the entry
 // when this node stops.
 func (s *Session) leave(ctx context.Context, sub *subscription) {
-	if !sub.present {
+	if !sub.present || s.subscribeQueued(sub.pattern) && s.deferLeave(sub) {
 		return
 	}
 	sub.present = false
+	if s.heldElsewhere(sub) {
+		return
+	}
 	if err := s.b.engine.RemovePresence(ctx, s.presenceEntry(sub.pattern)); err != nil {
 		s.b.log.Warn("presence entry not removed", zap.String("topic", sub.pattern),
 			zap.String("session", s.ID()), zap.Error(err))
 	}
+}
+
+// deferLeave moves sub's presence entry to a release queued on the
+// session's worker, behind a subscribe to the topic that waits there:
+// when a client unsubscribes and subscribes again at once (herald.js
+// loads a backlog so), the new subscription takes the entry over, and
+// others see neither a leave nor a join. It reports whether it did: not
+// when the session is closed (Disconnected has taken the queue), when the
+// caller removes the entry.
+func (s *Session) deferLeave(sub *subscription) bool {
+	entry := &subscription{session: s, pattern: sub.pattern, exact: true, present: true}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	sub.present = false
+	s.enqueueLocked(job{release: []*subscription{entry}})
+	return true
+}
+
+// subscribeQueued reports whether a subscribe to topic waits in the
+// session's queue: the entry of topic is then left to it.
+func (s *Session) subscribeQueued(topic string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.queue {
+		if j.err == nil && j.cmd.Type == cmdSubscribe && j.cmd.Topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// heldElsewhere reports whether another subscription of the session holds
+// sub's presence entry now.
+func (s *Session) heldElsewhere(sub *subscription) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	other := s.findLocked(sub.pattern)
+	return other != nil && other != sub && other.present
+}
+
+// releasesIn returns the subscriptions queued for release in jobs, which
+// a closing session must not drop with its commands.
+func releasesIn(jobs []job) []*subscription {
+	var out []*subscription
+	for _, j := range jobs {
+		out = append(out, j.release...)
+	}
+	return out
 }
 
 // presenceEntry is the session's entry on topic, with its identity now.

@@ -233,6 +233,57 @@ func TestPresenceChangesWaitForTheReply(t *testing.T) {
 	}
 }
 
+// An unsubscribe followed by a subscribe to the same topic, both waiting
+// in the queue (how herald.js loads a backlog), hands the entry over:
+// others see neither a leave nor a join. When the connection closes
+// before the subscribe ran, the entry goes all the same.
+func TestPresenceResubscribeKeepsTheEntry(t *testing.T) {
+	b, e := presenceBroker(t)
+	watcher := connect(t, b, user("w"))
+	watcher.do(t, "w", `{"type":"subscribe","id":"w","topic":"room.1","presence":true}`)
+	c := connect(t, b, user("ada"))
+	c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`)
+	watcher.waitChanges(t, 1)
+
+	// Hold the worker on another subscribe, so that both commands wait
+	// in the queue whatever the scheduling.
+	hold := func() chan struct{} {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.block = make(chan struct{})
+		return e.block
+	}
+	release := hold()
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"2","topic":"other"}`))
+	c.s.HandleText([]byte(`{"type":"unsubscribe","id":"3","topic":"room.1"}`))
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"4","topic":"room.1","since":{"epoch":"e1","seq":0}}`))
+	close(release)
+	if r := c.reply(t, "4"); r["type"] != "subscribed" {
+		t.Fatalf("%v", r)
+	}
+	watcher.do(t, "p", `{"type":"ping","id":"p"}`)
+	waitEntries(t, e, "room.1", 2)
+	if got := watcher.changes(); len(got) != 1 {
+		t.Errorf("the watcher saw %v, want only ada's first join", got)
+	}
+	c.do(t, "5", `{"type":"unsubscribe","id":"5","topic":"room.1"}`)
+	if got := watcher.waitChanges(t, 2); got[1] != "leave ada" {
+		t.Errorf("after a plain unsubscribe: %v", got)
+	}
+	waitEntries(t, e, "room.1", 1) // at once: the reply came after the removal
+
+	d := connect(t, b, user("bob"))
+	d.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`)
+	release = hold()
+	d.s.HandleText([]byte(`{"type":"unsubscribe","id":"2","topic":"room.1"}`))
+	d.s.HandleText([]byte(`{"type":"subscribe","id":"3","topic":"elsewhere"}`))
+	d.s.HandleText([]byte(`{"type":"subscribe","id":"4","topic":"room.1"}`))
+	d.reply(t, "2")
+	d.s.Disconnected() // drops the subscribe, not the entry's release
+	close(release)
+	waitEntries(t, e, "room.1", 1) // the watcher's
+}
+
 // Changes held for a subscription being set up are bounded as messages
 // are: past maxHeldMessages the connection is closed as a slow consumer.
 func TestPresenceChangesHeldAreBounded(t *testing.T) {

@@ -229,9 +229,9 @@ func (s *Session) Disconnected() {
 	}
 	s.closed = true
 	s.setExpiry(time.Time{})
-	subs := s.subs
+	subs := append(s.subs, releasesIn(s.queue)...)
 	s.subs = nil
-	s.queue, s.queued = nil, 0 // commands not yet run are dropped
+	s.queue, s.queued = nil, 0 // commands not yet run are dropped, not releases
 	s.mu.Unlock()
 	s.b.sessions.remove(s)
 	s.b.stats.connections.Add(-1)

@@ -84,6 +84,9 @@
 // client's own arrival), and onPresence(reply) with the whole member list
 // each time the subscription goes live (after every reconnect too), so that
 // a member list is onPresence's list with the joins and leaves after it.
+// A backlog is loaded by subscribing again; on a presence topic the node
+// hides that from the others when it gets both commands together, and
+// otherwise they see this user leave and join (when it has no other tab).
 //
 // Server-side control (section 9): a subscription the server made (the
 // token's subs claim, or a backend's POST /api/subscribe) is announced by
