@@ -218,3 +218,33 @@ func TestNodesBackFromAnOutageKeepEachOthersPresence(t *testing.T) {
 		t.Errorf("presence after the outage: %+v, want a and b", st)
 	}
 }
+
+// An add whose reply never came may have run: the node removes the entry
+// again (at once, or once Redis answers), so that no member it does not
+// know of stays behind.
+func TestUnansweredAddIsUndone(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	px := redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "other", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	other.Attach(rec)
+	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: testLapse, Timeout: 300 * time.Millisecond})
+	const topic = "room.unanswered"
+	mustSubscribe(t, other, topic)
+	mustAdd(t, e, broker.PresenceEntry{Topic: topic, Session: "s0"}) // registers the life
+	px.Silence()
+	if err := e.AddPresence(ctxFor(t), broker.PresenceEntry{Topic: topic, Session: "s1", User: "u"}); err == nil {
+		t.Fatal("AddPresence without a reply succeeded")
+	}
+	px.Cut()
+	px.Restore()
+	waitChanges(t, rec, topic, "+u", "-u")
+	if !eventually(func() bool {
+		st, err := other.Presence(ctxFor(t), topic)
+		return err == nil && st.Sessions == 1 && len(st.Members) == 0
+	}) {
+		t.Errorf("presence after the unanswered add: %+v, want s0 alone", mustPresence(t, other, topic))
+	}
+}
