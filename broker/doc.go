@@ -20,10 +20,12 @@
 // # Locks, in the order they nest
 //
 // An exact-topic shard, then the pattern trie, then a Session's mu, then a
-// subscription's mu. A shard's cache of pattern picks has its own mutex,
-// taken under the shard's and the trie's read locks and holding no other.
-// No lock is held across an engine call; Conn.Send is called under read
-// locks and subscription locks only, as it never blocks.
+// subscription's mu, then an SSE stream's mu (stream.go), which guards
+// only the stream's ids and its Conn. A shard's cache of pattern picks has
+// its own mutex, taken under the shard's and the trie's read locks and
+// holding no other. No lock is held across an engine call; Conn.Send is
+// called under read locks, subscription locks and a stream's lock only,
+// as it never blocks.
 //
 // # Subscribing without losing or repeating
 //

@@ -1,6 +1,7 @@
 // Package transport carries WebSocket connections: the upgrade, an epoll
 // loop per core on Linux (a goroutine per connection elsewhere), RFC 6455
-// framing with gobwas/ws, bounded write queues and heartbeats.
+// framing with gobwas/ws, bounded write queues and heartbeats. SSE
+// streams (AttachStream, sse.go) ride the same connections and loops.
 //
 // Use: srv, err := New(cfg); route GET /ws, after the caller's own token
 // and origin checks, to srv.Upgrade(w, r, info, acceptor); on shutdown,
