@@ -106,7 +106,7 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 	urlHelp := "WebSocket URL of the node, ws://127.0.0.1:8080/ws; comma-separated for several (loopback only)"
 	fs.StringVar(&raw.urls, "url", "ws://127.0.0.1:8080/ws", urlHelp)
 	fs.StringVar(&raw.urls, "urls", "ws://127.0.0.1:8080/ws", "same as --url")
-	fs.StringVar(&cfg.Server, "server", ServerHerald, "protocol the server speaks: herald, or centrifugo (v6 JSON protocol, idle and fanout only)")
+	fs.StringVar(&cfg.Server, "server", ServerHerald, "protocol the server speaks: herald, herald-sse (Herald's GET /sse streams, idle and fanout only), or centrifugo (v6 JSON protocol, idle and fanout only)")
 	fs.StringVar(&raw.token, "token", "", "JWT sent as Authorization: Bearer on every WebSocket, when the server checks them")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for /api/* (Authorization: Bearer; Centrifugo: X-API-Key), when the server has keys")
 	fs.StringVar(&raw.pids, "server-pid", "", "server process id(s), comma-separated, for RSS and CPU from /proc")
@@ -124,7 +124,7 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 	}
 	switch s {
 	case ScenarioIdle:
-		fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the connections (0: two heartbeats from welcome plus 5s)")
+		fs.DurationVar(&cfg.Hold, "hold", 0, "how long to hold the connections (0: two heartbeats from welcome plus 5s; herald-sse: two of the default 25s)")
 	case ScenarioFanout, ScenarioCluster:
 		fs.IntVar(&cfg.Publishers, "publishers", 4, "HTTP publishers, each one keep-alive connection; spread over the URLs")
 		publishHelp := "WebSocket URLs of the nodes the publishers post to, comma-separated (empty: the --urls nodes); " +

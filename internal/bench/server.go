@@ -11,7 +11,7 @@ const (
 )
 
 // Servers lists the values --server takes.
-var Servers = []string{ServerHerald, ServerCentrifugo}
+var Servers = []string{ServerHerald, ServerHeraldSSE, ServerCentrifugo}
 
 // dialect is what differs between the servers' HTTP publish APIs and
 // liveness probes. The read paths differ more and have their own loops
@@ -36,6 +36,10 @@ var dialects = map[string]dialect{
 		topicKey:   `{"topic":"`,
 		authHeader: "Authorization: Bearer ",
 		aliveProbe: []byte(`{"type":"ping","id":"alive"}`),
+	},
+	ServerHeraldSSE: {
+		topicKey:   `{"topic":"`,
+		authHeader: "Authorization: Bearer ",
 	},
 	ServerCentrifugo: {
 		topicKey:    `{"channel":"`,

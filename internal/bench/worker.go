@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 var errServerError = errors.New("herald/bench: server answered error")
@@ -155,8 +157,12 @@ func (w *worker) keep(c *wsConn, topic int, seq int64) {
 	w.open.Add(1)
 	w.connected.Add(1)
 	w.readers.Add(1)
-	if w.plan.Server == ServerCentrifugo {
+	switch w.plan.Server {
+	case ServerCentrifugo:
 		go w.readCentrifugo(c, topic)
+		return
+	case ServerHeraldSSE:
+		go w.readSSE(c, topic, seq)
 		return
 	}
 	go w.read(c, topic, seq)
@@ -233,6 +239,16 @@ func (w *worker) openSubscribed(ctx context.Context, i, topic int) (*wsConn, int
 	ctx, cancel := context.WithTimeout(ctx, w.plan.OpTimeout)
 	defer cancel()
 	d := dialerFor(w.plan, i)
+	if w.plan.Server == ServerHeraldSSE {
+		c, seq, err := dialSSE(ctx, d, w.plan.targetOf(i), w.plan.Topic(topic))
+		if err == nil {
+			// A stream does not announce the heartbeat: the idle hold
+			// assumes the default.
+			w.heartbeat.CompareAndSwap(0, int64(broker.DefaultHeartbeat/time.Second))
+			w.connectLat.Record(time.Since(start))
+		}
+		return c, seq, err
+	}
 	c, err := dialWS(ctx, d, w.plan.targetOf(i))
 	if err != nil {
 		return nil, 0, err
@@ -299,6 +315,9 @@ func (w *worker) checkAlive(ctx context.Context) {
 	w.mu.Unlock()
 	ping := dialectOf(w.plan.Server).aliveProbe
 	for _, c := range conns {
+		if ping == nil { // streams: their heartbeat comments count (sse.go)
+			break
+		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(w.plan.OpTimeout))
 		_ = c.WriteText(ping)
 	}
