@@ -91,7 +91,7 @@ const maxPooledBody = 64 << 10
 func (b requestBody) reuse() []byte { return (*b.buf)[:0] }
 
 func (b requestBody) release() {
-	if cap(*b.buf) <= maxPooledBody {
+	if cap(b.bytes) <= maxPooledBody { // bytes may have outgrown the buffer
 		*b.buf = b.bytes[:0]
 		bodyBuffers.Put(b.buf)
 	}

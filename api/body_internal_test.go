@@ -61,3 +61,27 @@ func TestLongBodyReadWhole(t *testing.T) {
 		t.Fatalf("read %d bytes, want %d", len(body.bytes), len(want))
 	}
 }
+
+// A body that outgrew maxPooledBody is not kept for reuse.
+func TestLongBodyNotPooled(t *testing.T) {
+	long := strings.Repeat("x", 2*maxPooledBody)
+	r := httptest.NewRequest(http.MethodPost, "/api/batch", strings.NewReader(long))
+	body, ok := readBody(httptest.NewRecorder(), r, 4<<20)
+	if !ok || len(body.bytes) != len(long) {
+		t.Fatalf("read %d bytes of %d", len(body.bytes), len(long))
+	}
+	body.release()
+	var got []*[]byte
+	defer func() {
+		for _, b := range got {
+			bodyBuffers.Put(b)
+		}
+	}()
+	for range 8 {
+		b := bodyBuffers.Get().(*[]byte)
+		got = append(got, b)
+		if cap(*b) > maxPooledBody {
+			t.Fatalf("the pool holds a buffer of %d bytes, over %d", cap(*b), maxPooledBody)
+		}
+	}
+}
