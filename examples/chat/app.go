@@ -115,16 +115,18 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   h.on('state', (s, info) => { document.querySelector('#state').textContent = info?.error ? s + ': ' + info.error.message : s; });
   h.on('error', (err) => log('(' + err.code + ': ' + err.message + ')'));
   let room = null;
+  let sub = null;
   const join = (topic) => {
-    if (room) h.unsubscribe(room);
+    if (sub) sub.unsubscribe();
     room = topic;
     document.querySelector('#log').replaceChildren();
     members.clear(); show();
-    h.subscribe(topic, (m) => log(m.data.user + ': ' + m.data.text), {
+    sub = h.subscribe(topic, (m) => log(m.data.user + ': ' + m.data.text), {
       backlog: 20,
       onPresence: (p) => { members.clear(); p.members.forEach((m) => members.set(m.user, m.info?.name ?? m.user)); show(); },
       onJoin: (j) => { members.set(j.user, j.info?.name ?? j.user); show(); },
       onLeave: (l) => { members.delete(l.user); show(); },
+      onError: (err) => log('(' + topic + ': ' + err.code + ', ' + err.message + ')'),
     });
   };
   document.querySelector('#room').addEventListener('change', (ev) => join(ev.target.value));
