@@ -34,8 +34,8 @@
 // topic itself (but off Cluster, where slots do not matter, the presence
 // add script also writes the node's topic set: see presence.go); the keys that belong to no topic (the readiness probe's
 // <prefix>ready, the pattern lease <prefix>patterns, the presence
-// heartbeats and per-node topic sets of presence.go) are used in
-// single-key commands and scripts only. The classic channels are not
+// heartbeats and per-node topic sets of presence.go, the control stream)
+// are used in single-key commands and scripts only. The classic channels are not
 // keys; the sharded ones carry the topic's hash tag too. The position check's pipelines are split by slot by
 // go-redis. A Cluster client reloads its slot map when a call fails and at
 // least every few seconds (clusterReload), so that after a failover the
@@ -69,6 +69,7 @@
 //	                              pattern (see patterns.go)
 //	<prefix>{<topic>}:pres, :users, :own:<life>
 //	                              the topic's presence (see presence.go)
+//	<prefix>controls              stream of the last controls (see control.go)
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta
 // is gone (expired, or Redis lost its data) the next publish or Position

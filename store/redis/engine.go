@@ -52,6 +52,7 @@ type Engine struct {
 	refused lastRefusal // when Redis last refused a publish, for Ready
 	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
 	pres    presenceLocal
+	ctl     controlCursor
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// The publish script's arguments from cfg, converted to interfaces
 	// once: a number over 255 allocated each time it was, on every publish.

@@ -94,3 +94,6 @@ func (k keys) presReaper(life string) string { return k.prefix + "presence.reape
 // control is the channel controls go on: a classic one, which Redis
 // Cluster passes to every node.
 func (k keys) control() string { return k.prefix + "control" }
+
+// controls is the stream of the last controls (see control.go).
+func (k keys) controls() string { return k.prefix + "controls" }

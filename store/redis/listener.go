@@ -41,6 +41,7 @@ func (e *Engine) supervise(ctx context.Context) {
 		}
 		err := e.resubscribe(ctx)
 		if err == nil || errors.Is(err, errShardBroken) { // watch replaces a broken shard alone
+			e.catchUpControls(ctx) // the classic connection is subscribed: what it missed is in the stream
 			if !healthy {
 				e.log.Info("redis pub/sub connection restored")
 			}

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 
@@ -169,52 +168,6 @@ func (e *Engine) Presence(ctx context.Context, topic string) (broker.PresenceSta
 	return parsePresence(v)
 }
 
-// controlWire is a Control on the control channel.
-type controlWire struct {
-	Kind    broker.ControlKind `json:"k"`
-	User    string             `json:"u,omitempty"`
-	Session string             `json:"s,omitempty"`
-	Topic   string             `json:"t,omitempty"`
-}
-
-// Control publishes c on the control channel, which every node's classic
-// pub/sub connection is subscribed to once it subscribed anything.
-func (e *Engine) Control(ctx context.Context, c broker.Control) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := checkControl(c); err != nil {
-		return err
-	}
-	payload, err := json.Marshal(controlWire{Kind: c.Kind, User: c.User, Session: c.Session, Topic: c.Topic})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	if err := e.rdb.Publish(ctx, e.keys.control(), payload).Err(); err != nil {
-		return e.fail("control", err)
-	}
-	return nil
-}
-
-// dispatchControl hands a control from the control channel to the Handler.
-func (e *Engine) dispatchControl(payload string) {
-	var w controlWire
-	if err := json.Unmarshal([]byte(payload), &w); err != nil {
-		e.log.Error("dropped a malformed control")
-		return
-	}
-	c := broker.Control{Kind: w.Kind, User: w.User, Session: w.Session, Topic: w.Topic}
-	if checkControl(c) != nil {
-		e.log.Error("dropped a malformed control")
-		return
-	}
-	if b := e.handler.Load(); b != nil {
-		b.h.HandleControl(c)
-	}
-}
-
 // dispatchChange hands a join or leave from topic's channel to the
 // Handler, if this node subscribed the topic itself: a pattern's glob
 // brings the changes of topics presence does not reach.
@@ -230,21 +183,6 @@ func (e *Engine) dispatchChange(topic, payload string) {
 	if b := e.handler.Load(); b != nil {
 		b.h.HandlePresence(c)
 	}
-}
-
-// checkControl refuses a control the broker would not send: an unknown
-// kind, not exactly one of user and session, or a topic missing where the
-// kind needs one.
-func checkControl(c broker.Control) error {
-	switch {
-	case c.Kind < broker.ControlDisconnect || c.Kind > broker.ControlSubscribe:
-		return broker.Errorf(broker.CodeBadRequest, "unknown control kind %d", c.Kind)
-	case (c.User == "") == (c.Session == ""):
-		return broker.Errorf(broker.CodeBadRequest, "a control names exactly one of user and session")
-	case c.Kind != broker.ControlDisconnect:
-		return broker.CheckPattern(c.Topic)
-	}
-	return nil
 }
 
 func sortMembers(ms []broker.Member) {

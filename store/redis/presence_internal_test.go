@@ -41,3 +41,23 @@ func TestParsePresence(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamIDOrder(t *testing.T) {
+	for _, tc := range []struct {
+		a, b  string
+		after bool
+	}{
+		{"2-0", "1-5", true},
+		{"10-0", "9-0", true},
+		{"5-10", "5-9", true},
+		{"5-1", "5-1", false},
+		{"4-9", "5-0", false},
+	} {
+		if got := idAfter(tc.a, tc.b); got != tc.after {
+			t.Errorf("idAfter(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.after)
+		}
+	}
+	if idTime("1733443200123-4") != 1733443200123 {
+		t.Error("idTime reads the wrong part")
+	}
+}

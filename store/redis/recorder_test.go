@@ -24,6 +24,8 @@ type recorder struct {
 	inside   map[string]bool
 	breaches []string
 	changes  []broker.PresenceChange
+
+	controlsGot []broker.Control
 }
 
 // span is what one Handler call covered of a topic: one message, or a gap.
@@ -175,7 +177,19 @@ func (r *recorder) HandlePresence(c broker.PresenceChange) {
 	r.changes = append(r.changes, c)
 }
 
-func (r *recorder) HandleControl(c broker.Control) {}
+// HandleControl records c.
+func (r *recorder) HandleControl(c broker.Control) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.controlsGot = append(r.controlsGot, c)
+}
+
+// controls returns the controls handed over so far.
+func (r *recorder) controls() []broker.Control {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.controlsGot)
+}
 
 // presenceChanges returns the joins and leaves of topic handed over so far.
 func (r *recorder) presenceChanges(topic string) []broker.PresenceChange {

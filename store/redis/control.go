@@ -1,0 +1,215 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// Controls (docs/protocol.md section 9) go on the classic channel
+// <prefix>control, which Redis Cluster too passes to every node, and into
+// the stream <prefix>controls, which keeps the last maxControls of them.
+// Each carries its stream ID. Pub/sub loses what is published while a
+// node's connection is down, so after every reconnect the node reads the
+// stream past the last control it handed over and hands over what it
+// missed, if it is younger than controlCatchUp: a disconnect that comes
+// much later could close a connection the user opened since.
+const (
+	maxControls    = 1000
+	controlCatchUp = 10 * time.Second
+)
+
+// controlScript adds a control to the stream and publishes it with its ID.
+//
+// KEYS: the stream. ARGV: the control, the channel, the stream's bound.
+// Returns the control's ID.
+var controlScript = goredis.NewScript(`
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'c', ARGV[1])
+redis.call('PUBLISH', ARGV[2], id .. '\n' .. ARGV[1])
+return id
+`)
+
+// controlsSinceScript returns Redis's time (ms) and the controls after an
+// ID ("": none, then only the last control's ID), oldest first.
+//
+// KEYS: the stream. ARGV: the ID, a bound on how many.
+var controlsSinceScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] == '' then
+  return {now, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1), 1}
+end
+return {now, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2])), 0}
+`)
+
+// controlCursor is where this node stands in the control stream: the ID
+// of the last control it handed over. mu is held while a control is handed
+// over, so that a catch-up and pub/sub never hand one over twice or out
+// of order.
+type controlCursor struct {
+	mu   sync.Mutex
+	last string // "": none yet
+}
+
+// controlWire is a Control as the stream and the channel carry it.
+type controlWire struct {
+	Kind    broker.ControlKind `json:"k"`
+	User    string             `json:"u,omitempty"`
+	Session string             `json:"s,omitempty"`
+	Topic   string             `json:"t,omitempty"`
+}
+
+// Control adds c to the control stream and publishes it to every node
+// whose classic pub/sub connection is subscribed to the control channel,
+// which it is once the node subscribed anything.
+func (e *Engine) Control(ctx context.Context, c broker.Control) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkControl(c); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(controlWire{Kind: c.Kind, User: c.User, Session: c.Session, Topic: c.Topic})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	err = controlScript.Run(ctx, e.rdb, []string{e.keys.controls()}, payload, e.keys.control(), maxControls).Err()
+	if err != nil {
+		return e.fail("control", err)
+	}
+	return nil
+}
+
+// dispatchControl hands a control from the control channel to the
+// Handler, unless a catch-up handed it over already.
+func (e *Engine) dispatchControl(payload string) {
+	id, body, ok := strings.Cut(payload, "\n")
+	if !ok {
+		e.log.Error("dropped a malformed control")
+		return
+	}
+	e.ctl.mu.Lock()
+	defer e.ctl.mu.Unlock()
+	e.handControlLocked(id, body)
+}
+
+// handControlLocked hands the control body of stream ID id over if it
+// comes after the last one. ctl.mu must be held.
+func (e *Engine) handControlLocked(id, body string) {
+	if e.ctl.last != "" && !idAfter(id, e.ctl.last) {
+		return
+	}
+	var w controlWire
+	c := broker.Control{}
+	if err := json.Unmarshal([]byte(body), &w); err == nil {
+		c = broker.Control{Kind: w.Kind, User: w.User, Session: w.Session, Topic: w.Topic}
+	}
+	e.ctl.last = id
+	if checkControl(c) != nil {
+		e.log.Error("dropped a malformed control", zap.String("id", id))
+		return
+	}
+	if b := e.handler.Load(); b != nil {
+		b.h.HandleControl(c)
+	}
+}
+
+// catchUpControls hands over the controls the stream holds past the last
+// one handed over, younger than controlCatchUp: the ones a reconnect lost.
+// The first time, it only notes where the stream ends. The receive loop
+// waits for it to hand a control over meanwhile.
+func (e *Engine) catchUpControls(ctx context.Context) {
+	e.ctl.mu.Lock()
+	defer e.ctl.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	v, err := controlsSinceScript.Run(ctx, e.rdb, []string{e.keys.controls()}, e.ctl.last, maxControls).Slice()
+	if err != nil || len(v) != 3 {
+		e.log.Warn("cannot read the controls a reconnect may have lost", zap.Error(err))
+		return
+	}
+	now, _ := v[0].(int64)
+	entries, _ := v[1].([]any)
+	baseline, _ := v[2].(int64)
+	missed := 0
+	for _, entry := range entries {
+		id, body, ok := controlEntry(entry)
+		if !ok {
+			continue
+		}
+		if baseline == 1 {
+			e.ctl.last = id
+			continue
+		}
+		if idTime(id) < now-controlCatchUp.Milliseconds() {
+			e.ctl.last = id // too old to act on
+			continue
+		}
+		e.handControlLocked(id, body)
+		missed++
+	}
+	if missed > 0 {
+		e.log.Info("handed over controls a reconnect lost", zap.Int("count", missed))
+	}
+}
+
+// controlEntry reads an entry of the control stream: [id, ["c", body]].
+func controlEntry(v any) (id, body string, ok bool) {
+	pair, _ := v.([]any)
+	if len(pair) != 2 {
+		return "", "", false
+	}
+	id, _ = pair[0].(string)
+	fields, _ := pair[1].([]any)
+	if len(fields) != 2 {
+		return "", "", false
+	}
+	body, _ = fields[1].(string)
+	return id, body, id != ""
+}
+
+// idTime is the time part (ms) of a stream ID.
+func idTime(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return n
+}
+
+// idAfter reports whether stream ID a comes after b.
+func idAfter(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	an, _ := strconv.ParseUint(am, 10, 64)
+	bn, _ := strconv.ParseUint(bm, 10, 64)
+	if an != bn {
+		return an > bn
+	}
+	x, _ := strconv.ParseUint(as, 10, 64)
+	y, _ := strconv.ParseUint(bs, 10, 64)
+	return x > y
+}
+
+// checkControl refuses a control the broker would not send: an unknown
+// kind, not exactly one of user and session, or a topic missing where the
+// kind needs one.
+func checkControl(c broker.Control) error {
+	switch {
+	case c.Kind < broker.ControlDisconnect || c.Kind > broker.ControlSubscribe:
+		return broker.Errorf(broker.CodeBadRequest, "unknown control kind %d", c.Kind)
+	case (c.User == "") == (c.Session == ""):
+		return broker.Errorf(broker.CodeBadRequest, "a control names exactly one of user and session")
+	case c.Kind != broker.ControlDisconnect:
+		return broker.CheckPattern(c.Topic)
+	}
+	return nil
+}
