@@ -531,3 +531,29 @@ func slowConsumersClosed(n *nodetest.Node) uint64 {
 	}
 	return total
 }
+
+// TestSSEDataWithLineBreaks: data published with line breaks in its
+// whitespace arrives on several data lines, which a client joins into the
+// same JSON value (a CR as LF).
+func TestSSEDataWithLineBreaks(t *testing.T) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	s := mustOpenSSE(t, n.Base, "/sse?topic=a")
+	s.subscribed(t)
+	body := "{\"topic\":\"a\",\"data\":{\n  \"x\": [1,\r\n 2],\r  \"y\": \"z\"\n}}"
+	resp, err := http.Post(n.Base+"/api/publish", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_, ev := s.message(t)
+	var history struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := json.Unmarshal(get(t, n.Base+"/api/history?topic=a"), &history); err != nil || len(history.Messages) != 1 {
+		t.Fatalf("history: %v", err)
+	}
+	want := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(history.Messages[0]))
+	if ev.data != want || !strings.Contains(ev.data, "\n") {
+		t.Fatalf("data %q, want %q", ev.data, want)
+	}
+}
