@@ -11,6 +11,10 @@ import (
 // subscribes costs the backend at most this many requests at a time.
 const maxAuthorizing = 16
 
+// maxHeldPerTopic bounds the commands of one topic held behind its
+// subscribe while that waits for the hook; past it, rate_limited.
+const maxHeldPerTopic = 8
+
 // asksHook reports whether a subscription to pattern waits for the
 // subscribe hook, and whether the hook's yes replaces the permissions.
 func (b *Broker) asksHook(pattern string) (ask, replacesPerms bool) {
@@ -40,21 +44,44 @@ func (s *Session) authorizeFirst(c command) bool {
 		s.fail(c.ID, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
 		return true
 	}
-	if s.authorizing >= maxAuthorizing {
+	if len(s.pending) >= maxAuthorizing {
 		s.mu.Unlock()
 		s.fail(c.ID, Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
 		return true
 	}
-	s.authorizing++
+	if s.pending == nil {
+		s.pending = make(map[string][]command)
+	}
+	s.pending[c.Topic] = nil
 	req := SubscribeRequest{Session: s.ID(), User: s.subject, Topic: c.Topic}
 	s.mu.Unlock()
 	c.permsWaived = replaces
 	if !s.b.workers.start(func() { s.authorized(c, s.b.authorizeSubscribe(s.b.ctx, req)) }) {
-		s.mu.Lock()
-		s.authorizing--
-		s.mu.Unlock()
-		s.fail(c.ID, Errorf(CodeUnavailable, "the server is shutting down"))
+		s.authorized(c, Errorf(CodeUnavailable, "the server is shutting down"))
 	}
+	return true
+}
+
+// holdBehindPending holds a subscribe or unsubscribe of a topic whose
+// subscribe waits for the hook, to run right after it: the commands of
+// one topic keep their order (an unsubscribe sent after a subscribe ends
+// it), while other topics' go on. Called with mu held; it unlocks it when
+// it reports true.
+func (s *Session) holdBehindPending(c command) bool {
+	if c.Type != cmdSubscribe && c.Type != cmdUnsubscribe {
+		return false
+	}
+	held, pending := s.pending[c.Topic]
+	if !pending {
+		return false
+	}
+	if len(held) >= maxHeldPerTopic {
+		s.mu.Unlock()
+		s.fail(c.ID, Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
+		return true
+	}
+	s.pending[c.Topic] = append(held, c)
+	s.mu.Unlock()
 	return true
 }
 
@@ -73,21 +100,33 @@ func (b *Broker) authorizeSubscribe(ctx context.Context, r SubscribeRequest) *Er
 	return &Error{Code: CodeUnavailable, Message: "the backend could not be asked", Err: err}
 }
 
-// authorized queues an accepted subscribe, or answers a refused one.
+// authorized queues an accepted subscribe, or the answer to a refused
+// one, and after it the commands of its topic held meanwhile: a subscribe
+// again gets the same answer, an unsubscribe runs as usual.
 func (s *Session) authorized(c command, err *Error) {
 	s.mu.Lock()
-	s.authorizing--
+	held := s.pending[c.Topic]
+	delete(s.pending, c.Topic)
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	if err != nil {
-		s.mu.Unlock()
-		s.fail(c.ID, err)
-		return
+	jobs := []job{{cmd: c, err: err}}
+	for _, h := range held {
+		j := job{cmd: h}
+		if h.Type == cmdSubscribe {
+			j.cmd.permsWaived = c.permsWaived
+			j.err = err
+		}
+		jobs = append(jobs, j)
 	}
-	s.queued += c.size()
-	s.enqueueLocked(job{cmd: c})
+	for _, j := range jobs[:len(jobs)-1] {
+		s.queue = append(s.queue, j)
+		s.queued += j.cmd.size()
+	}
+	last := jobs[len(jobs)-1]
+	s.queued += last.cmd.size()
+	s.enqueueLocked(last)
 }
 
 // hookWaives reports whether the subscribe hook's yes stands in for the

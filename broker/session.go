@@ -54,8 +54,9 @@ type Session struct {
 	perms    Permissions
 	expiry   *expiry // closes the connection when the token expires
 
-	// authorizing counts subscribes waiting for the subscribe hook.
-	authorizing int32
+	// pending holds, per topic whose subscribe waits for the subscribe
+	// hook, the commands of that topic that came since (authorize.go).
+	pending map[string][]command
 }
 
 // job is one unit of a session's worker: a decoded command (with the error
@@ -162,7 +163,7 @@ func (s *Session) HandleText(payload []byte) {
 		s.run(job{cmd: cmd, err: derr})
 		return
 	}
-	if derr == nil && s.authorizeFirst(cmd) {
+	if derr == nil && (s.holdBehindPending(cmd) || s.authorizeFirst(cmd)) {
 		return
 	}
 	size := cmd.size()

@@ -171,3 +171,66 @@ func TestSubscribeHookWaitingIsBoundedPerConnection(t *testing.T) {
 		t.Fatalf("%d hook requests, want %d", got, bound)
 	}
 }
+
+// An unsubscribe sent while its subscribe waits for the backend runs
+// right after it: the client ends unsubscribed, as it asked last.
+func TestSubscribeHookKeepsATopicsCommandsInOrder(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	sub := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
+		<-release
+		if body["topic"] == "room.no" {
+			answerJSON(403, `{}`)(w, body)
+			return
+		}
+		answerJSON(200, `{}`)(w, body)
+	})
+	n := startNode(t, node.Hooks{SubscribeURL: sub.srv.URL, Timeout: wait}, nil)
+	c, _ := dial(t, n, "")
+	c.send(`{"type":"subscribe","id":"s1","topic":"room.1"}`)
+	c.send(`{"type":"unsubscribe","id":"u1","topic":"room.1"}`)
+	c.send(`{"type":"subscribe","id":"s2","topic":"room.no"}`)
+	c.send(`{"type":"subscribe","id":"s3","topic":"room.no"}`)
+	c.send(`{"type":"unsubscribe","id":"u2","topic":"room.no"}`)
+	c.send(`{"type":"ping","id":"p"}`)
+	if r := c.read(); r["id"] != "p" {
+		t.Fatalf("the ping waited behind the held topics: %v", r)
+	}
+	eventually(t, "both subscribes asked", func() bool { return len(sub.requests()) == 2 })
+	once.Do(func() { close(release) })
+	got := map[string]string{}
+	var order []string
+	for range 5 {
+		r := c.read()
+		id := r["id"].(string)
+		got[id] = fmt.Sprint(r["type"], "/", r["code"])
+		order = append(order, id)
+	}
+	want := map[string]string{
+		"s1": "subscribed/<nil>", "u1": "unsubscribed/<nil>",
+		"s2": "error/forbidden", "s3": "error/forbidden", "u2": "error/not_subscribed",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("replies %v, want %v", got, want)
+	}
+	pos := map[string]int{}
+	for i, id := range order {
+		pos[id] = i
+	}
+	if pos["s1"] > pos["u1"] || pos["s2"] > pos["s3"] || pos["s3"] > pos["u2"] {
+		t.Fatalf("a topic's replies out of order: %v", order)
+	}
+	if got := len(sub.requests()); got != 2 {
+		t.Fatalf("the hook was asked %d times, want 2", got)
+	}
+	// room.1 is not held: a publish to it reaches nobody here.
+	c.send(`{"type":"publish","id":"x","topic":"room.1","data":1}`)
+	if r := c.read(); r["type"] != "published" {
+		t.Fatalf("expected only the publish reply, got %v", r)
+	}
+	c.send(`{"type":"ping","id":"p2"}`)
+	if r := c.read(); r["id"] != "p2" {
+		t.Fatalf("a message of a topic the client unsubscribed from: %v", r)
+	}
+}
