@@ -108,6 +108,10 @@ type Webhooks struct {
 	// The sender goroutine's own: when it last said this node runs, and
 	// since when those heartbeats have gone through without a failure.
 	lastAlive, aliveSince time.Time
+
+	dropMu        sync.Mutex
+	unlogged      int       // drops not logged yet
+	droppedLogged time.Time // when drops were last logged
 }
 
 var _ broker.EventReporter = (*Webhooks)(nil)
@@ -200,8 +204,20 @@ func (w *Webhooks) push(r report) {
 	}
 }
 
+// dropped counts n events dropped and logs them: at once, and then at
+// most once a second with the count since, so that a flood of drops is
+// seen without flooding the log.
 func (w *Webhooks) dropped(n int, why string) {
 	w.client.metrics.webhookDropped.Add(float64(n))
+	w.dropMu.Lock()
+	w.unlogged += n
+	now := time.Now()
+	if now.Sub(w.droppedLogged) < time.Second {
+		w.dropMu.Unlock()
+		return
+	}
+	n, w.unlogged, w.droppedLogged = w.unlogged, 0, now
+	w.dropMu.Unlock()
 	w.log.Warn("webhook events dropped", zap.Int("events", n), zap.String("why", why))
 }
 

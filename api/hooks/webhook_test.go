@@ -18,6 +18,8 @@ import (
 	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/store/memory"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // events collects the webhook events a backend took, in order, and can
@@ -191,7 +193,8 @@ func TestWebhookQueueIsBounded(t *testing.T) {
 	t.Cleanup(func() { eng.Close(context.Background()) })
 	client := hooks.NewClient(hooks.Config{Secret: []byte(secret), Timeout: time.Second})
 	defer client.Close()
-	wh, err := client.Webhooks(hooks.WebhookConfig{URL: b.srv.URL, Node: "n", Store: eng, MaxQueued: 3})
+	core, logged := observer.New(zap.WarnLevel)
+	wh, err := client.Webhooks(hooks.WebhookConfig{URL: b.srv.URL, Node: "n", Store: eng, MaxQueued: 3, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +203,9 @@ func TestWebhookQueueIsBounded(t *testing.T) {
 		wh.ClientDisconnected(fmt.Sprint(i), "", 1000)
 	}
 	eventually(t, "two dropped", func() bool { return counter(t, client, "herald_webhook_events_dropped_total") == 2 })
+	if logged.FilterMessage("webhook events dropped").Len() == 0 {
+		t.Fatal("the drops were not logged")
+	}
 	ev.mu.Lock()
 	ev.refuse = 0
 	ev.mu.Unlock()
