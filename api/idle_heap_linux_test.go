@@ -150,5 +150,3 @@ func rawReadUntil(t *testing.T, fd int, buf []byte, want string) {
 		got += n
 	}
 }
-
-

@@ -98,7 +98,7 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("the refreshed permissions are not used: %v", r)
 	}
 	c.s.mu.Lock()
-	stopped := c.s.expiry == nil
+	stopped := c.s.who.expiry == nil
 	c.s.mu.Unlock()
 	if !stopped {
 		t.Error("a token without expiry left the old expiry timer running")
@@ -136,7 +136,7 @@ func TestDisconnectStopsExpiry(t *testing.T) {
 	c.s.Disconnected() // a second call does nothing
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	if c.s.expiry != nil {
+	if c.s.who.expiry != nil {
 		t.Error("expiry timer still set after Disconnected")
 	}
 	if n := b.Stats().Connections; n != 0 {

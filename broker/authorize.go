@@ -39,7 +39,7 @@ func (s *Session) authorizeFirst(c command) bool {
 	if !ask {
 		return false
 	}
-	if !replaces && s.perms != nil && !s.perms.CanSubscribe(c.Topic) {
+	if perms := s.permsLocked(); !replaces && perms != nil && !perms.CanSubscribe(c.Topic) {
 		s.mu.Unlock()
 		s.fail(c.ID, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
 		return true
@@ -53,7 +53,7 @@ func (s *Session) authorizeFirst(c command) bool {
 		s.pending = make(map[string][]command)
 	}
 	s.pending[c.Topic] = nil
-	req := SubscribeRequest{Session: s.ID(), User: s.subject, Topic: c.Topic}
+	req := SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: c.Topic}
 	s.mu.Unlock()
 	c.permsWaived = replaces
 	if !s.b.workers.start(func() { s.authorized(c, s.b.authorizeSubscribe(s.b.ctx, req)) }) {
@@ -107,6 +107,9 @@ func (s *Session) authorized(c command, err *Error) {
 	s.mu.Lock()
 	held := s.pending[c.Topic]
 	delete(s.pending, c.Topic)
+	if len(s.pending) == 0 {
+		s.pending = nil // an idle session keeps no map
+	}
 	if s.closed {
 		s.mu.Unlock()
 		return
@@ -121,12 +124,9 @@ func (s *Session) authorized(c command, err *Error) {
 		jobs = append(jobs, j)
 	}
 	for _, j := range jobs[:len(jobs)-1] {
-		s.queue = append(s.queue, j)
-		s.queued += j.cmd.size()
+		s.pushLocked(j)
 	}
-	last := jobs[len(jobs)-1]
-	s.queued += last.cmd.size()
-	s.enqueueLocked(last)
+	s.enqueueLocked(jobs[len(jobs)-1])
 }
 
 // hookWaives reports whether the subscribe hook's yes stands in for the
@@ -145,7 +145,7 @@ func (s *Session) authorizeStream(ctx context.Context, topics []string) *Error {
 		if ask, _ := s.b.asksHook(t); !ask {
 			continue
 		}
-		if err := s.b.authorizeSubscribe(ctx, SubscribeRequest{Session: s.ID(), User: s.subject, Topic: t}); err != nil {
+		if err := s.b.authorizeSubscribe(ctx, SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: t}); err != nil {
 			return err
 		}
 	}

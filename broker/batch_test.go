@@ -45,7 +45,7 @@ func TestFanoutWakesEachWriterOnceAfterQueueing(t *testing.T) {
 		c := &deferConn{loop: loops[i%2]}
 		s := b.Connect(c, ClientInfo{})
 		sub := &subscription{session: s, pattern: "t", exact: true}
-		s.subs = append(s.subs, sub)
+		s.addLocked(sub)
 		b.index(sub)
 	}
 	for _, l := range loops {
@@ -81,7 +81,7 @@ func TestFanoutSendsToConnsThatCannotDefer(t *testing.T) {
 	c := &plainConn{}
 	s := b.Connect(c, ClientInfo{})
 	sub := &subscription{session: s, pattern: "t", exact: true}
-	s.subs = append(s.subs, sub)
+	s.addLocked(sub)
 	b.index(sub)
 	b.HandleMessage(&Message{Topic: "t", Epoch: "e", Seq: 1, ID: "id", Data: []byte(`1`)})
 	if got := c.frames.Load(); got != 2 { // welcome and the message
@@ -98,7 +98,7 @@ func BenchmarkFanoutDeferred(b *testing.B) {
 	for i := range n {
 		s := br.Connect(&deferConn{loop: loops[i%2]}, ClientInfo{})
 		sub := &subscription{session: s, pattern: "t", exact: true}
-		s.subs = append(s.subs, sub)
+		s.addLocked(sub)
 		br.index(sub)
 	}
 	m := &Message{Topic: "t", Epoch: "e", ID: "0b3e8f0e-6c1b-4f4e-9d7c-1f2e3d4c5b6a", Time: 1764074400123, Data: []byte(`{"text":"hi"}`)}

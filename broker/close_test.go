@@ -68,7 +68,7 @@ func TestCloseStopsExpiryTimers(t *testing.T) {
 	// A session refreshed after Close gets no timer either.
 	c.s.mu.Lock()
 	c.s.setExpiry(time.Now().Add(time.Millisecond))
-	set := c.s.expiry != nil
+	set := c.s.who != nil && c.s.who.expiry != nil
 	c.s.mu.Unlock()
 	if set {
 		t.Error("a timer was set after Close")

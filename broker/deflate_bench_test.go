@@ -63,7 +63,7 @@ func BenchmarkDeliveryDeflate(b *testing.B) {
 				for range n {
 					s := br.Connect(conn, ClientInfo{Framing: framing})
 					sub := &subscription{session: s, pattern: "market.eu", exact: true}
-					s.subs = append(s.subs, sub)
+					s.addLocked(sub)
 					br.index(sub)
 				}
 				conn.frames.Store(0)

@@ -98,7 +98,7 @@ func deflateFanout(t *testing.T, size int) (plain, deflated []*keepConn, payload
 			pattern = "*"
 		}
 		sub := &subscription{session: s, pattern: pattern, exact: !IsPattern(pattern)}
-		s.subs = append(s.subs, sub)
+		s.addLocked(sub)
 		b.index(sub)
 		c.frames = nil // the welcome
 		if framing == FramingWebSocket {
@@ -163,7 +163,7 @@ func TestPlainFanoutDoesNotCompress(t *testing.T) {
 	})
 	s := b.Connect(conn, ClientInfo{Framing: FramingWebSocketDeflate})
 	sub := &subscription{session: s, pattern: "t", exact: true}
-	s.subs = append(s.subs, sub)
+	s.addLocked(sub)
 	b.index(sub)
 	withDeflate := testing.AllocsPerRun(50, func() {
 		m.Seq++

@@ -36,6 +36,6 @@ func (s *Session) DisconnectedWith(code int) {
 	first := !s.isClosed()
 	s.Disconnected()
 	if ev := s.b.cfg.Events; first && ev != nil {
-		ev.ClientDisconnected(s.ID(), s.subject, code)
+		ev.ClientDisconnected(s.ID(), s.subject(), code)
 	}
 }

@@ -20,7 +20,7 @@ func fanoutBroker(tb testing.TB, n int) (*Broker, *countConn) {
 	for range n {
 		s := b.Connect(conn, ClientInfo{})
 		sub := &subscription{session: s, pattern: "t", exact: true}
-		s.subs = append(s.subs, sub)
+		s.addLocked(sub)
 		b.index(sub)
 	}
 	conn.frames.Store(0)

@@ -19,7 +19,7 @@ func BenchmarkIdleSession(b *testing.B) {
 		for i := range n {
 			s := br.Connect(conn, ClientInfo{})
 			sub := &subscription{session: s, pattern: topicNames[i%len(topicNames)], exact: true}
-			s.subs = append(s.subs, sub)
+			s.addLocked(sub)
 			br.index(sub)
 		}
 		perSession = float64(liveHeap()-before) / n

@@ -119,13 +119,13 @@ func (ix *index) remove(sub *subscription) (removed, emptied bool) {
 }
 
 func (e *entry) insert(sub *subscription) {
-	sub.entry, sub.pos = e, len(e.subs)
+	sub.entry, sub.pos = e, int32(len(e.subs))
 	e.subs = append(e.subs, sub)
 }
 
 // delete swaps sub out in O(1) and reports whether e is now empty.
 func (e *entry) delete(sub *subscription) bool {
-	last := len(e.subs) - 1
+	last := int32(len(e.subs) - 1)
 	moved := e.subs[last]
 	e.subs[sub.pos], moved.pos = moved, sub.pos
 	e.subs[last] = nil

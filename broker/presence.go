@@ -67,7 +67,7 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 	jerr := <-joined
 	// Even a failed add may have been recorded (a timeout), and removing
 	// an entry that is not there does nothing: the undo removes it.
-	sub.present = true
+	sub.mark(markPresent, true)
 	if err == nil {
 		err = jerr
 	}
@@ -81,10 +81,10 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 // engine is the one to retry it (store/redis does) or to drop the entry
 // when this node stops.
 func (s *Session) leave(ctx context.Context, sub *subscription) {
-	if !sub.present || s.subscribeQueued(sub.pattern) && s.deferLeave(sub) {
+	if !sub.marked(markPresent) || s.subscribeQueued(sub.pattern) && s.deferLeave(sub) {
 		return
 	}
-	sub.present = false
+	sub.mark(markPresent, false)
 	if s.heldElsewhere(sub) {
 		return
 	}
@@ -102,13 +102,13 @@ func (s *Session) leave(ctx context.Context, sub *subscription) {
 // when the session is closed (Disconnected has taken the queue), when the
 // caller removes the entry.
 func (s *Session) deferLeave(sub *subscription) bool {
-	entry := &subscription{session: s, pattern: sub.pattern, exact: true, present: true}
+	entry := &subscription{session: s, pattern: sub.pattern, exact: true, marks: markPresent}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false
 	}
-	sub.present = false
+	sub.mark(markPresent, false)
 	s.enqueueLocked(job{release: []*subscription{entry}})
 	return true
 }
@@ -118,7 +118,10 @@ func (s *Session) deferLeave(sub *subscription) bool {
 func (s *Session) subscribeQueued(topic string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, j := range s.queue {
+	if s.queue == nil {
+		return false
+	}
+	for _, j := range s.queue.jobs {
 		if j.err == nil && j.cmd.Type == cmdSubscribe && j.cmd.Topic == topic {
 			return true
 		}
@@ -132,7 +135,7 @@ func (s *Session) heldElsewhere(sub *subscription) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	other := s.findLocked(sub.pattern)
-	return other != nil && other != sub && other.present
+	return other != nil && other != sub && other.marked(markPresent)
 }
 
 // releasesIn returns the subscriptions queued for release in jobs, which
@@ -148,9 +151,9 @@ func releasesIn(jobs []job) []*subscription {
 // presenceEntry is the session's entry on topic, with its identity now.
 func (s *Session) presenceEntry(topic string) PresenceEntry {
 	s.mu.Lock()
-	info := s.info
+	info := s.infoLocked()
 	s.mu.Unlock()
-	e := PresenceEntry{Topic: topic, Session: s.ID(), User: s.subject}
+	e := PresenceEntry{Topic: topic, Session: s.ID(), User: s.subject()}
 	if info != "" {
 		e.Info = []byte(info)
 	}
@@ -185,7 +188,8 @@ func (s *Session) mayAskPresence(topic string) bool {
 	if ask && s.findLocked(topic) == nil {
 		return false
 	}
-	return replaces || s.perms == nil || s.perms.CanSubscribe(topic)
+	perms := s.permsLocked()
+	return replaces || perms == nil || perms.CanSubscribe(topic)
 }
 
 // Presence returns who is on topic, cluster-wide, for a backend or a

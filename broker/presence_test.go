@@ -299,7 +299,7 @@ func TestPresenceChangesHeldAreBounded(t *testing.T) {
 	}
 	c.waitFor(t, "close 4000", func(_ []map[string]any, code int) bool { return code == CloseSlowConsumer })
 	c.s.mu.Lock()
-	sub := c.s.subs[0]
+	sub := c.s.subs
 	c.s.mu.Unlock()
 	sub.mu.Lock()
 	held := len(sub.setup.changes)

@@ -17,12 +17,12 @@ func (s *Session) refresh(ctx context.Context, c *command) *Error {
 			return &Error{Code: CodeUnauthorized, Message: "the token is not valid", Err: err}
 		}
 		s.mu.Lock()
-		if info.Subject != s.subject {
+		if info.Subject != s.subject() {
 			s.mu.Unlock()
 			return Errorf(CodeUnauthorized, "the token is for another subject")
 		}
-		s.perms = info.Perms
-		s.info = string(info.Info) // for presence entries made from now on
+		s.who.perms = info.Perms       // who is set: the node takes refreshes (newIdentity)
+		s.who.info = string(info.Info) // for presence entries made from now on
 		if !s.closed {
 			s.setExpiry(info.Expires)
 		}
@@ -45,16 +45,14 @@ func (s *Session) takeForbiddenLocked(perms Permissions) []*subscription {
 		return nil
 	}
 	var out []*subscription
-	kept := s.subs[:0]
-	for _, sub := range s.subs {
-		if sub.server || perms.CanSubscribe(sub.pattern) || s.hookWaives(sub.pattern) {
-			kept = append(kept, sub)
-		} else {
+	for sub := s.subs; sub != nil; {
+		next := sub.next
+		if !sub.marked(markServer) && !perms.CanSubscribe(sub.pattern) && !s.hookWaives(sub.pattern) {
+			s.removeLocked(sub)
 			out = append(out, sub)
 		}
+		sub = next
 	}
-	clear(s.subs[len(kept):]) // no stale pointers past the end
-	s.subs = kept
 	return out
 }
 

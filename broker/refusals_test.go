@@ -70,5 +70,5 @@ func TestCloseForFailuresIsLogged(t *testing.T) {
 func failures(s *Session) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failures
+	return int32(s.failures)
 }

@@ -14,7 +14,7 @@ func addSub(b *Broker, s *Session, pattern string, start Position, live bool) *s
 	sub := newSubscription(s, pattern, true)
 	sub.start = start
 	s.mu.Lock()
-	s.subs = append(s.subs, sub)
+	s.addLocked(sub)
 	s.mu.Unlock()
 	b.index(sub)
 	if live {

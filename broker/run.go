@@ -88,7 +88,7 @@ func (s *Session) publish(ctx context.Context, c *command) *Error {
 func (s *Session) permissions() Permissions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.perms
+	return s.permsLocked()
 }
 
 // releaseAll gives back the presence entries and engine references of a
@@ -108,36 +108,13 @@ func (s *Session) releaseAll(subs []*subscription) {
 
 func (s *Session) releaseEngine(ctx context.Context, sub *subscription) {
 	s.leave(ctx, sub)
-	if !sub.acquired {
+	if !sub.marked(markAcquired) {
 		return
 	}
-	sub.acquired = false
+	sub.mark(markAcquired, false)
 	if err := s.b.remote.release(ctx, sub.pattern); err != nil {
 		s.b.log.Warn("engine unsubscribe failed", zap.String("pattern", sub.pattern), zap.Error(err))
 	}
-}
-
-// takeLocked removes and returns the subscription to pattern, if any.
-func (s *Session) takeLocked(pattern string) *subscription {
-	for i, sub := range s.subs {
-		if sub.pattern == pattern {
-			last := len(s.subs) - 1
-			s.subs[i] = s.subs[last]
-			s.subs[last] = nil
-			s.subs = s.subs[:last]
-			return sub
-		}
-	}
-	return nil
-}
-
-func (s *Session) findLocked(pattern string) *subscription {
-	for _, sub := range s.subs {
-		if sub.pattern == pattern {
-			return sub
-		}
-	}
-	return nil
 }
 
 // simpleReply is {"type":t,"id":id}.

@@ -72,11 +72,10 @@ func (b *Broker) HandleControl(c Control) {
 func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 	j := job{server: kind, topics: topics}
 	s.mu.Lock()
-	if s.closed || len(s.queue) >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
+	if s.closed || s.queuedLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
 		s.mu.Unlock()
 		return false
 	}
-	s.queued += j.size()
 	s.enqueueLocked(j)
 	return true
 }
@@ -108,7 +107,8 @@ func (s *Session) applyControl(kind ControlKind, topics []string) {
 func (s *Session) mayHold(pattern string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.perms == nil || s.perms.CanSubscribe(pattern) || s.findLocked(pattern) != nil
+	perms := s.permsLocked()
+	return perms == nil || perms.CanSubscribe(pattern) || s.findLocked(pattern) != nil
 }
 
 // serverUnsubscribe ends the subscription made exactly as topic, if the

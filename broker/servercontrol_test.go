@@ -126,7 +126,7 @@ func TestControlQueueIsBounded(t *testing.T) {
 		b.HandleControl(Control{Kind: ControlSubscribe, User: "42", Topic: fmt.Sprint("t", i)})
 	}
 	c.s.mu.Lock()
-	queued := len(c.s.queue)
+	queued := c.s.queuedLocked()
 	c.s.mu.Unlock()
 	if bound := b.queueLimit + 50; queued > bound || queued < 50 {
 		t.Errorf("%d controls queued, want at least the 50 a connection may hold and at most %d", queued, bound)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -33,30 +34,48 @@ const maxFailures = 10
 
 // Session is one client connection's state: its subscriptions and limits.
 // It costs no goroutine while idle: a worker runs only while commands that
-// need the engine are queued.
+// need the engine are queued. An idle anonymous session is this struct
+// alone (112 bytes, a size class): what only some sessions need, or only
+// for a while, is behind a pointer that is nil otherwise.
 type Session struct {
 	b    *Broker
 	conn Conn
 	id   [16]byte
 
-	mu       sync.Mutex
-	subs     []*subscription // at most MaxSubscriptions
-	queue    []job
-	queued   int  // bytes of the commands in queue
+	mu sync.Mutex
+	// subs lists the subscriptions through their next, so that a session
+	// keeps no array of them; nsubs counts them (at most MaxSubscriptions).
+	subs     *subscription
+	nsubs    int32
 	running  bool // a worker owns the queue
 	closed   bool
-	framing  Framing // fixed at Connect; beside the flags, in the same word
-	failures int32   // beside the two flags: a smaller size class per session
+	framing  Framing // fixed at Connect
+	failures uint8   // failed commands in a row; beside the flags, in one word with nsubs
 	limiter  rateLimiter
-	subject  string
-	info     string // the identity's info beside subject (ClientInfo.Info); a string, to stay in a smaller size class; guarded by mu
-	remote   string // the client's address, for the refusals it is logged with
-	perms    Permissions
-	expiry   *expiry // closes the connection when the token expires
+	remote   clientAddr // the client's address, for the refusals it is logged with
+	who      *identity  // nil: anonymous, no token to expire or refresh; fixed at Connect
+	queue    *workQueue // the commands waiting for the worker; nil while none are
 
 	// pending holds, per topic whose subscribe waits for the subscribe
-	// hook, the commands of that topic that came since (authorize.go).
+	// hook, the commands of that topic that came since (authorize.go);
+	// nil while none waits.
 	pending map[string][]command
+}
+
+// identity is what a client with a token is known by. Its subject is
+// fixed; the rest is guarded by the session's mu and changed by refresh.
+type identity struct {
+	subject string
+	info    string // the token's info claim (ClientInfo.Info); a string, to stay in a smaller size class
+	perms   Permissions
+	expiry  *expiry // closes the connection when the token expires
+}
+
+// workQueue is what a session's worker has to do: allocated when a job
+// comes, dropped when the worker has emptied it.
+type workQueue struct {
+	jobs  []job
+	bytes int // of the commands in jobs
 }
 
 // job is one unit of a session's worker: a decoded command (with the error
@@ -102,7 +121,7 @@ func (b *Broker) newSession(c Conn, info ClientInfo) *Session {
 	if err != nil {
 		id = uuid.New()
 	}
-	s := &Session{b: b, conn: c, id: id, subject: info.Subject, info: string(info.Info), remote: info.RemoteAddr, perms: info.Perms}
+	s := &Session{b: b, conn: c, id: id, remote: parseClientAddr(info.RemoteAddr), who: newIdentity(info, b.cfg.Tokens != nil)}
 	if info.Framing.valid() {
 		s.framing = info.Framing
 	}
@@ -130,12 +149,15 @@ func (s *Session) welcome() []byte {
 // with mu held. The timer belongs to the broker's workers, so that Close
 // stops it; a closed broker closes no connection for its token.
 func (s *Session) setExpiry(expires time.Time) {
-	s.b.workers.stopTimer(s.expiry)
-	s.expiry = nil
+	if s.who == nil { // no token: nothing expires
+		return
+	}
+	s.b.workers.stopTimer(s.who.expiry)
+	s.who.expiry = nil
 	if expires.IsZero() {
 		return
 	}
-	s.expiry = s.b.workers.afterFunc(time.Until(expires), func() {
+	s.who.expiry = s.b.workers.afterFunc(time.Until(expires), func() {
 		s.conn.Close(CloseTokenExpired, "token expired")
 	})
 }
@@ -166,20 +188,18 @@ func (s *Session) HandleText(payload []byte) {
 	if derr == nil && (s.holdBehindPending(cmd) || s.authorizeFirst(cmd)) {
 		return
 	}
-	size := cmd.size()
-	if len(s.queue) >= s.b.queueLimit || len(s.queue) > 0 && s.queued+size > maxQueuedBytes {
+	if n := s.queuedLocked(); n >= s.b.queueLimit || n > 0 && s.queuedBytesLocked()+cmd.size() > maxQueuedBytes {
 		s.mu.Unlock()
 		s.fail(cmd.ID, Errorf(CodeRateLimited, "too many commands waiting"))
 		return
 	}
-	s.queued += size
 	s.enqueueLocked(job{cmd: cmd, err: derr})
 }
 
-// enqueueLocked queues j and starts the worker if none runs. It is called
-// with mu held and unlocks it.
+// enqueueLocked queues j, counting its size, and starts the worker if
+// none runs. It is called with mu held and unlocks it.
 func (s *Session) enqueueLocked(j job) {
-	s.queue = append(s.queue, j)
+	s.pushLocked(j)
 	start := !s.running
 	s.running = true
 	s.mu.Unlock()
@@ -188,11 +208,24 @@ func (s *Session) enqueueLocked(j job) {
 	}
 }
 
+// pushLocked queues j, counting its size, without starting the worker.
+// Called with mu held.
+func (s *Session) pushLocked(j job) {
+	if s.queue == nil {
+		s.queue = new(workQueue)
+	}
+	s.queue.jobs = append(s.queue.jobs, j)
+	s.queue.bytes += j.size()
+}
+
 // abandonQueue answers what is queued when the broker is closing.
 func (s *Session) abandonQueue() {
 	s.mu.Lock()
-	jobs := s.queue
-	s.queue, s.queued, s.running = nil, 0, false
+	var jobs []job
+	if s.queue != nil {
+		jobs = s.queue.jobs
+	}
+	s.queue, s.running = nil, false
 	s.mu.Unlock()
 	for _, j := range jobs {
 		if j.release == nil && j.server == 0 {
@@ -205,15 +238,16 @@ func (s *Session) abandonQueue() {
 func (s *Session) work() {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 {
-			s.queue, s.queued, s.running = nil, 0, false
+		if s.queuedLocked() == 0 {
+			s.queue, s.running = nil, false
 			s.mu.Unlock()
 			return
 		}
-		j := s.queue[0]
-		s.queue[0] = job{}
-		s.queue = s.queue[1:]
-		s.queued -= j.size()
+		w := s.queue
+		j := w.jobs[0]
+		w.jobs[0] = job{}
+		w.jobs = w.jobs[1:]
+		w.bytes -= j.size()
 		s.mu.Unlock()
 		s.run(j)
 	}
@@ -230,9 +264,11 @@ func (s *Session) Disconnected() {
 	}
 	s.closed = true
 	s.setExpiry(time.Time{})
-	subs := append(s.subs, releasesIn(s.queue)...)
-	s.subs = nil
-	s.queue, s.queued = nil, 0 // commands not yet run are dropped, not releases
+	subs := s.takeAllLocked()
+	if s.queue != nil {
+		subs = append(subs, releasesIn(s.queue.jobs)...)
+	}
+	s.queue = nil // commands not yet run are dropped, not releases
 	s.mu.Unlock()
 	s.b.sessions.remove(s)
 	s.b.stats.connections.Add(-1)
@@ -281,7 +317,9 @@ func (s *Session) fail(id string, err *Error) {
 		s.refused(zap.DebugLevel, refusedForbidden, err.Message)
 	}
 	s.mu.Lock()
-	s.failures++
+	if s.failures < math.MaxUint8 {
+		s.failures++ // a uint8, saturating: a closing connection's queued commands fail on
+	}
 	tooMany := s.failures >= maxFailures
 	first := s.failures == maxFailures // commands already queued fail on after the close
 	s.mu.Unlock()
@@ -315,9 +353,9 @@ func (s *Session) refused(level zapcore.Level, kind, reason string) {
 	if ce == nil {
 		return
 	}
-	fields := []zap.Field{zap.String("client", s.remote), zap.String("reason", reason)}
-	if s.subject != "" {
-		fields = append(fields, zap.String("subject", s.subject))
+	fields := []zap.Field{zap.Stringer("client", s.remote), zap.String("reason", reason)}
+	if subject := s.subject(); subject != "" {
+		fields = append(fields, zap.String("subject", subject))
 	}
 	if kind == closedTooManyErrors {
 		fields = append(fields, zap.Int("code", CloseTooManyErrors))

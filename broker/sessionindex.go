@@ -48,12 +48,13 @@ func (x *sessionIndex) add(s *Session) {
 	sh.mu.Lock()
 	sh.byID[s.id] = s
 	sh.mu.Unlock()
-	if s.subject == "" {
+	user := s.subject()
+	if user == "" {
 		return
 	}
-	sh = x.userShard(s.subject)
+	sh = x.userShard(user)
 	sh.mu.Lock()
-	sh.byUser[s.subject] = append(sh.byUser[s.subject], s)
+	sh.byUser[user] = append(sh.byUser[user], s)
 	sh.mu.Unlock()
 }
 
@@ -65,13 +66,14 @@ func (x *sessionIndex) remove(s *Session) {
 		delete(sh.byID, s.id)
 	}
 	sh.mu.Unlock()
-	if s.subject == "" {
+	user := s.subject()
+	if user == "" {
 		return
 	}
-	sh = x.userShard(s.subject)
+	sh = x.userShard(user)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	list := sh.byUser[s.subject]
+	list := sh.byUser[user]
 	for i, have := range list {
 		if have != s {
 			continue
@@ -79,9 +81,9 @@ func (x *sessionIndex) remove(s *Session) {
 		last := len(list) - 1
 		list[i], list[last] = list[last], nil
 		if last == 0 {
-			delete(sh.byUser, s.subject)
+			delete(sh.byUser, user)
 		} else {
-			sh.byUser[s.subject] = list[:last]
+			sh.byUser[user] = list[:last]
 		}
 		return
 	}

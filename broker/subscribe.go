@@ -23,7 +23,8 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	if old != nil {
 		return s.resubscribe(ctx, c, old)
 	}
-	sub.presence, sub.server = c.Presence, c.server
+	sub.presence = c.Presence
+	sub.mark(markServer, c.server)
 	p, err := s.setUp(ctx, sub, c.Since)
 	if err != nil || p.sub == nil {
 		return err
@@ -64,7 +65,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since) (p
 		s.undo(ctx, sub)
 		return prepared{}, s.b.replyError(err)
 	}
-	sub.acquired = true
+	sub.mark(markAcquired, true)
 	if !sub.exact {
 		return prepared{sub: sub}, nil
 	}
@@ -100,23 +101,18 @@ func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscri
 	if old := s.findLocked(pattern); old != nil {
 		return nil, old, nil
 	}
-	if len(s.subs) >= s.b.cfg.MaxSubscriptions {
+	if int(s.nsubs) >= s.b.cfg.MaxSubscriptions {
 		return nil, nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", s.b.cfg.MaxSubscriptions)
 	}
 	sub = newSubscription(s, pattern, plain)
-	s.subs = append(s.subs, sub)
+	s.addLocked(sub)
 	return sub, nil, nil
 }
 
 // undo takes back a subscription whose setup failed.
 func (s *Session) undo(ctx context.Context, sub *subscription) {
 	s.mu.Lock()
-	for i, have := range s.subs {
-		if have == sub {
-			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			break
-		}
-	}
+	s.removeLocked(sub)
 	s.mu.Unlock()
 	s.b.unindex(sub)
 	s.releaseEngine(ctx, sub)
@@ -129,7 +125,9 @@ func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription
 	if c.Presence {
 		s.b.askPresence(old)
 	}
-	old.server = old.server || c.server
+	if c.server {
+		old.mark(markServer, true)
+	}
 	if !old.exact {
 		s.send(subscribedFrame(c, nil, nil))
 		return nil

@@ -12,24 +12,21 @@ const maxHeldMessages = 4096
 // and live after it.
 type subscription struct {
 	session *Session
+	next    *subscription // the session's next one (sublist.go); guarded by the session's mu
 	pattern string
-	exact   bool // a concrete topic: deliveries are filtered by seq
-	plain   bool // subscribed without since: what came before is not its to send
-	// acquired sits beside the two flags above, in one word, so that an
-	// idle subscription stays in a smaller size class.
-	acquired bool // holds a reference on the engine subscription; the worker's
-	present  bool // holds a presence entry in the engine; the worker's
-	// server: a backend or the token's subs made it, whatever the
-	// permissions, so a refresh keeps it. The worker's.
-	server bool
+
+	// entry and pos place it in the index; guarded by the index lock.
+	entry *entry
+	pos   int32
+	// The flags share a word with pos: an idle subscription is 112
+	// bytes, a size class.
+	exact bool // a concrete topic: deliveries are filtered by seq
+	plain bool // subscribed without since: what came before is not its to send
 	// presence: joins and leaves are delivered (subscribe's presence:true).
 	// Set before the subscription is indexed, or under its topic's
 	// index lock, which HandlePresence reads it under.
 	presence bool
-
-	// entry and pos place it in the index; guarded by the index lock.
-	entry *entry
-	pos   int
+	marks    workerMarks // the worker's
 
 	start Position // where it went live; set by the worker before release, read by fan-out after
 
@@ -38,6 +35,28 @@ type subscription struct {
 	// last is, for a live exact subscription, the last message delivered:
 	// messages at or before it in the same epoch are skipped. Guarded by mu.
 	last cursor
+}
+
+// workerMarks are what the session's worker records of a subscription,
+// one bit each: only the worker reads or writes them.
+type workerMarks uint8
+
+const (
+	markAcquired workerMarks = 1 << iota // holds a reference on the engine subscription
+	markPresent                          // holds a presence entry in the engine
+	// markServer: a backend or the token's subs made it, whatever the
+	// permissions, so a refresh keeps it.
+	markServer
+)
+
+func (sub *subscription) marked(m workerMarks) bool { return sub.marks&m != 0 }
+
+func (sub *subscription) mark(m workerMarks, on bool) {
+	if on {
+		sub.marks |= m
+	} else {
+		sub.marks &^= m
+	}
 }
 
 // setup is what a subscription keeps only while it is being set up.

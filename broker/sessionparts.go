@@ -1,0 +1,82 @@
+package broker
+
+import "net/netip"
+
+// The parts of a Session that only some sessions have, and the compact
+// forms of what every session has (see Session).
+
+// newIdentity returns what a session of info is known by, or nil for an
+// anonymous one that no refresh can change: one without a token, on a
+// node that takes no refresh (Config.Tokens nil).
+func newIdentity(info ClientInfo, refreshable bool) *identity {
+	if info.Subject == "" && len(info.Info) == 0 && info.Perms == nil && info.Expires.IsZero() && !refreshable {
+		return nil
+	}
+	return &identity{subject: info.Subject, info: string(info.Info), perms: info.Perms}
+}
+
+// subject is the token's sub; empty when anonymous. Safe without mu.
+func (s *Session) subject() string {
+	if s.who == nil {
+		return ""
+	}
+	return s.who.subject
+}
+
+// permsLocked is what the client may do; nil allows all. Called with mu held.
+func (s *Session) permsLocked() Permissions {
+	if s.who == nil {
+		return nil
+	}
+	return s.who.perms
+}
+
+// infoLocked is the token's info claim; empty when none. Called with mu held.
+func (s *Session) infoLocked() string {
+	if s.who == nil {
+		return ""
+	}
+	return s.who.info
+}
+
+// queuedLocked is how many jobs wait for the worker. Called with mu held.
+func (s *Session) queuedLocked() int {
+	if s.queue == nil {
+		return 0
+	}
+	return len(s.queue.jobs)
+}
+
+// queuedBytesLocked is the size of the commands that wait. Called with mu held.
+func (s *Session) queuedBytesLocked() int {
+	if s.queue == nil {
+		return 0
+	}
+	return s.queue.bytes
+}
+
+// clientAddr is a client's IP address in 16 bytes (IPv4 as IPv4-mapped
+// IPv6), kept instead of the string the address came as, which would be
+// one more small object per session; the zero value is none.
+type clientAddr [16]byte
+
+// parseClientAddr reads "ip" or "ip:port"; anything else is none.
+func parseClientAddr(s string) clientAddr {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return clientAddr{}
+		}
+		ip = ap.Addr()
+	}
+	return clientAddr(ip.As16())
+}
+
+// String is the address as a log shows it: "" for none.
+func (a clientAddr) String() string {
+	if a == (clientAddr{}) {
+		return ""
+	}
+	return netip.AddrFrom16(a).Unmap().String()
+}
