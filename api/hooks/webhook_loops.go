@@ -97,8 +97,7 @@ func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
 	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
 	events, cursor, sender, err := w.cfg.Store.NextEvents(ctx, w.cfg.Node, maxBatch, w.cfg.Lease)
 	cancel()
-	switch {
-	case err != nil:
+	if err != nil {
 		w.log.Warn("webhook queue not read", zap.Error(err))
 		return time.Second
 	}
