@@ -22,6 +22,7 @@ type blockingProxy struct {
 	cuts    []func()      // one per stream in flight
 	gate    chan struct{} // closed: streams pass; nil: open
 	streams []string      // the query of every /sse request, in order
+	lastIDs []string      // the Last-Event-ID header of each, in order
 }
 
 func newBlockingProxy(t *testing.T, base string) (*blockingProxy, string) {
@@ -47,6 +48,7 @@ func (p *blockingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	p.streams = append(p.streams, r.URL.RawQuery)
+	p.lastIDs = append(p.lastIDs, r.Header.Get("Last-Event-ID"))
 	gate := p.gate
 	p.mu.Unlock()
 	if gate != nil {
@@ -166,4 +168,36 @@ func TestClientForcedTransports(t *testing.T) {
 	if n := len(proxy.streamQueries()); n != 0 {
 		t.Errorf("%d streams requested with transport websocket", n)
 	}
+}
+
+// TestEventSourceResumesByItself: a page's own EventSource on /sse, whose
+// stream is lost, reconnects by itself with Last-Event-ID, and the stream
+// resumes from it with nothing missing and nothing twice.
+func TestEventSourceResumesByItself(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	proxy, front := newBlockingProxy(t, base)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`new Promise((resolve) => {
+		window.got = []; window.opened = 0;
+		const es = new EventSource('/sse?topic=news&topic=other');
+		es.addEventListener('subscribed', () => { opened++; resolve(); });
+		es.onmessage = (ev) => got.push(JSON.parse(ev.data).seq);
+	})`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	release := proxy.cutAndHold()
+	publishHTTP(t, base, `{"topic":"news","data":2}`)
+	publishHTTP(t, base, `{"topic":"news","data":3}`)
+	release()
+	p.wait(`opened === 2`)
+	publishHTTP(t, base, `{"topic":"news","data":4}`)
+	p.wait(`got.join() === '1,2,3,4'`)
+	proxy.mu.Lock()
+	ids := append([]string(nil), proxy.lastIDs...)
+	proxy.mu.Unlock()
+	if len(ids) < 2 || ids[0] != "" || ids[len(ids)-1] == "" {
+		t.Errorf("Last-Event-ID of the stream requests: %q", ids)
+	}
+	p.checkNoProblems()
 }
