@@ -2,7 +2,9 @@ package hooks_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -239,5 +241,48 @@ func TestConnectHookSlowBackendDelaysOnlyItsConnection(t *testing.T) {
 	once.Do(func() { close(release) })
 	if err := <-slow; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Hook requests reuse keep-alive connections: many requests, one
+// connection to the backend.
+func TestHooksReuseConnections(t *testing.T) {
+	b := &backend{t: t, answer: answerJSON(200, `{}`)}
+	var mu sync.Mutex
+	opened := 0
+	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
+	b.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	b.srv.Start()
+	t.Cleanup(b.srv.Close)
+	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL, SubscribeURL: b.srv.URL}, nil)
+	c, _ := dial(t, n, "")
+	for i := range 10 {
+		c.send(`{"type":"subscribe","id":"%d","topic":"t.%d"}`, i, i)
+		c.reply(fmt.Sprint(i))
+	}
+	if got := len(b.requests()); got != 11 {
+		t.Fatalf("%d hook requests, want 11", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened != 1 {
+		t.Fatalf("%d connections to the backend for 11 requests, want 1", opened)
+	}
+}
+
+// What is read of an answer is bounded: a backend that answers a
+// megabyte is a bad answer, not a megabyte read.
+func TestConnectHookAnswerIsBounded(t *testing.T) {
+	huge := `{"user":"1","x":"` + strings.Repeat("a", 1<<20) + `"}`
+	b := newBackend(t, answerJSON(200, huge))
+	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL}, nil)
+	if r := refused(t, n, ""); r.status != 503 || r.code != "unavailable" {
+		t.Fatalf("got %+v, want 503 unavailable", r)
 	}
 }
