@@ -37,26 +37,24 @@ redis.call('PUBLISH', ARGV[2], id .. '\n' .. ARGV[1])
 return id
 `)
 
-// controlsSinceScript returns Redis's time (ms) and the controls after an
-// ID ("": none, then only the last control's ID), oldest first.
+// controlsSinceScript returns Redis's time (ms) and up to a bound of the
+// controls after an ID, oldest first.
 //
-// KEYS: the stream. ARGV: the ID, a bound on how many.
+// KEYS: the stream. ARGV: the ID, the bound.
 var controlsSinceScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if ARGV[1] == '' then
-  return {now, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1), 1}
-end
-return {now, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2])), 0}
+return {now, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))}
 `)
 
 // controlCursor is where this node stands in the control stream: the ID
-// of the last control it handed over. mu is held while a control is handed
-// over, so that a catch-up and pub/sub never hand one over twice or out
-// of order.
+// of the last control it handed over, or before any, where the stream
+// ended before the node first subscribed to the control channel. mu is
+// held while a control is handed over, so that a catch-up and pub/sub
+// never hand one over twice or out of order.
 type controlCursor struct {
 	mu   sync.Mutex
-	last string // "": none yet
+	last string // "": not known yet
 }
 
 // controlWire is a Control as the stream and the channel carry it.
@@ -124,31 +122,52 @@ func (e *Engine) handControlLocked(id, body string) {
 	}
 }
 
+// markControls notes where the control stream ends, unless the node
+// knows where it stands already. It runs before the node's first
+// subscribe to the control channel, so that a catch-up after it hands
+// over what was sent in between, and no control from before.
+func (e *Engine) markControls(ctx context.Context) error {
+	e.ctl.mu.Lock()
+	defer e.ctl.mu.Unlock()
+	if e.ctl.last != "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	newest, err := e.rdb.XRevRangeN(ctx, e.keys.controls(), "+", "-", 1).Result()
+	if err != nil {
+		return err
+	}
+	e.ctl.last = "0-0"
+	if len(newest) == 1 {
+		e.ctl.last = newest[0].ID
+	}
+	return nil
+}
+
 // catchUpControls hands over the controls the stream holds past the last
-// one handed over, younger than controlCatchUp: the ones a reconnect lost.
-// The first time, it only notes where the stream ends. The receive loop
-// waits for it to hand a control over meanwhile.
+// one handed over, younger than controlCatchUp: the ones a reconnect
+// lost, or that came before the first subscribe was confirmed. The
+// receive loop waits for it to hand a control over meanwhile.
 func (e *Engine) catchUpControls(ctx context.Context) {
 	e.ctl.mu.Lock()
 	defer e.ctl.mu.Unlock()
+	if e.ctl.last == "" {
+		return // nothing known to start from: markControls failed
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	v, err := controlsSinceScript.Run(ctx, e.rdb, []string{e.keys.controls()}, e.ctl.last, maxControls).Slice()
-	if err != nil || len(v) != 3 {
+	if err != nil || len(v) != 2 {
 		e.log.Warn("cannot read the controls a reconnect may have lost", zap.Error(err))
 		return
 	}
 	now, _ := v[0].(int64)
 	entries, _ := v[1].([]any)
-	baseline, _ := v[2].(int64)
 	missed := 0
 	for _, entry := range entries {
 		id, body, ok := controlEntry(entry)
 		if !ok {
-			continue
-		}
-		if baseline == 1 {
-			e.ctl.last = id
 			continue
 		}
 		if idTime(id) < now-controlCatchUp.Milliseconds() {
@@ -159,7 +178,7 @@ func (e *Engine) catchUpControls(ctx context.Context) {
 		missed++
 	}
 	if missed > 0 {
-		e.log.Info("handed over controls a reconnect lost", zap.Int("count", missed))
+		e.log.Info("handed over controls the pub/sub connection missed", zap.Int("count", missed))
 	}
 }
 

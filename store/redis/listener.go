@@ -109,6 +109,9 @@ func (e *Engine) closeConn() {
 // resubscribe subscribes the connection to everything subscribed now and
 // returns once a probe went through it.
 func (e *Engine) resubscribe(ctx context.Context) error {
+	if err := e.markControls(ctx); err != nil { // before the control channel's first subscribe
+		return fmt.Errorf("control stream: %w", err)
+	}
 	e.psMu.Lock()
 	err := e.subscribeAllLocked(ctx, e.ps)
 	e.psMu.Unlock()

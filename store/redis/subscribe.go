@@ -70,6 +70,9 @@ func (e *Engine) controlLocked(ctx context.Context) error {
 	if e.controlOn {
 		return nil
 	}
+	if err := e.markControls(ctx); err != nil {
+		return e.fail("control stream", err)
+	}
 	if err := e.subscribeLocked(ctx, "subscribe", e.keys.control()); err != nil {
 		return err
 	}
