@@ -57,7 +57,8 @@
 // Server-Sent Events: with transport 'auto', a WebSocket attempt that fails
 // before `welcome` while the node answers plain HTTP (a proxy or network
 // that blocks WebSocket) switches the client to GET /sse (beside the /ws
-// URL) through EventSource, for the rest of its life (until close()).
+// URL) through EventSource, for the rest of its life (until close()), or
+// until a node answers /sse with 404 (it predates SSE).
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic with the
@@ -414,6 +415,11 @@ export class Herald {
       return this._open();
     }
     if (!refusal) return this._scheduleReconnect(info);
+    if (refusal.status === 404 && this.transport === 'sse' && this.options.transport === 'auto') {
+      // A node without /sse (older than 1.1): WebSocket is all there is.
+      this.transport = 'websocket';
+      return this._scheduleReconnect(info);
+    }
     this._emitError(refusal);
     const next = { ...info, error: refusal };
     if (this._isFinal(refusal)) return this._stop(next);
