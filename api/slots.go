@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/transport"
 )
 
 // tooManyConnections is why a client past its address's limits is
@@ -61,24 +62,16 @@ func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), ok boo
 // handover is the ResponseWriter an upgrade hijacks. It hands transport
 // the bare connection, so that a TCP socket can move onto an event loop
 // (a wrapped one would take the portable path), and takes over the
-// connection's accept-time slot, to be released when the WebSocket ends.
-// Under TLS the hijacked *tls.Conn keeps its slot: closing it releases.
+// connection's accept-time slot, to be released when the connection
+// ends. Under TLS the hijacked *tls.Conn keeps its slot: closing it
+// releases.
 type handover struct {
 	http.ResponseWriter
-	slot *detachedSlot
-}
-
-// detachedSlot is the accept-time slot Hijack took over. It is apart from
-// handover so that what the WebSocket keeps for its whole life (the
-// release function) holds no reference to the HTTP response, whose
-// request, context and buffers would otherwise stay with every idle
-// connection (about 12 KB each).
-type detachedSlot struct {
-	release func() // nil until Hijack took one
+	accept *limits.Slot // the slot Hijack took over; nil until then, or when none
 }
 
 func newHandover(w http.ResponseWriter) *handover {
-	return &handover{ResponseWriter: w, slot: &detachedSlot{}}
+	return &handover{ResponseWriter: w}
 }
 
 func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -87,7 +80,7 @@ func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return c, rw, err
 	}
 	if counted, ok := c.(*limits.Conn); ok {
-		c, h.slot.release = counted.Detach()
+		c, h.accept = counted.Detach()
 	}
 	return c, rw, nil
 }
@@ -96,14 +89,26 @@ func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // implement itself.
 func (h *handover) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// releaseAll releases the upgrade's own slot and, when Hijack took one,
-// the connection's accept-time slot. It keeps only the slots, never h.
-func (h *handover) releaseAll(upgrade func()) func() {
-	slot := h.slot
-	return func() {
-		upgrade()
-		if slot.release != nil {
-			slot.release()
-		}
-	}
+// releasingReceiver is all that api keeps of an open connection, one
+// object of 32 bytes: the connection's receiver, and the two slots it
+// gives back when it ends, the upgrade's own (release) and the
+// accept-time one its hijack took over. It holds no reference to the
+// HTTP request or response, whose context and buffers would otherwise
+// stay with every idle connection (about 12 KB each). Transport calls
+// Disconnected (or DisconnectedWith) exactly once, after Open; release
+// may be called more than once and counts only the first.
+type releasingReceiver struct {
+	transport.Receiver
+	release func()
+	accept  *limits.Slot // nil: none
+}
+
+func (r *releasingReceiver) Disconnected() {
+	r.Receiver.Disconnected()
+	r.releaseSlots()
+}
+
+func (r *releasingReceiver) releaseSlots() {
+	r.release()
+	r.accept.Release()
 }

@@ -32,8 +32,8 @@ func TestHandoverGivesTheBareConnAndItsSlot(t *testing.T) {
 				return
 			}
 			c.Close()
-			got <- fmt.Sprintf("%T %v %d", c, h.slot.release != nil, files.Open())
-			h.slot.release()
+			got <- fmt.Sprintf("%T %v %d", c, h.accept != nil, files.Open())
+			h.accept.Release()
 		}),
 	}
 	served := make(chan error, 1)

@@ -41,11 +41,11 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := newHandover(w)
-	all := h.releaseAll(adm.release)
 	head := streamHead(r.Header.Get("Origin"))
-	if !s.ws.AttachStream(h, head, adm.info, streamAcceptor{stream: stream, release: all}) {
+	if !s.ws.AttachStream(h, head, adm.info, streamAcceptor{stream: stream, h: h, release: adm.release}) {
 		stream.Abort()
-		all()
+		adm.release()
+		h.accept.Release()
 	}
 }
 
@@ -121,9 +121,10 @@ func (s *Server) streamCORS(h http.Handler) http.Handler {
 // ends (as releasingAcceptor does for a WebSocket).
 type streamAcceptor struct {
 	stream  *broker.Stream
+	h       *handover // its Hijack has run when OpenStream is called
 	release func()
 }
 
 func (a streamAcceptor) OpenStream(c broker.Conn, _ broker.ClientInfo) transport.Receiver {
-	return releasingReceiver{Receiver: a.stream.Start(c), release: a.release}
+	return &releasingReceiver{Receiver: a.stream.Start(c), release: a.release, accept: a.h.accept}
 }

@@ -27,9 +27,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // two happens.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, release func()) {
 	h := newHandover(w)
-	all := h.releaseAll(release)
-	if !s.ws.Upgrade(h, r, info, releasingAcceptor{b: s.broker, release: all}) {
-		all() // no connection holds the slots
+	if !s.ws.Upgrade(h, r, info, releasingAcceptor{b: s.broker, h: h, release: release}) {
+		release() // no connection holds the slots
+		h.accept.Release()
 	}
 }
 
@@ -68,25 +68,14 @@ func (s *Server) originListed(origin string) bool {
 
 // releasingAcceptor adapts the broker to what transport needs: it opens
 // one connection as a broker session, which receives what the connection
-// brings, and gives
-// back its per-address slot when the connection is gone. Transport calls
-// Disconnected exactly once, after Open; release may be called more than
-// once and counts only the first.
+// brings, and gives back its per-address slots when the connection is
+// gone (releasingReceiver).
 type releasingAcceptor struct {
 	b       *broker.Broker
+	h       *handover // its Hijack has run when Open is called
 	release func()
 }
 
 func (a releasingAcceptor) Open(c broker.Conn, info broker.ClientInfo) transport.Receiver {
-	return releasingReceiver{Receiver: a.b.Connect(c, info), release: a.release}
-}
-
-type releasingReceiver struct {
-	transport.Receiver
-	release func()
-}
-
-func (r releasingReceiver) Disconnected() {
-	r.Receiver.Disconnected()
-	r.release()
+	return &releasingReceiver{Receiver: a.b.Connect(c, info), release: a.release, accept: a.h.accept}
 }

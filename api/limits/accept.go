@@ -73,23 +73,23 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // admit counts c in, or refuses and closes it (nil).
 func (l *Listener) admit(c net.Conn) *Conn {
-	s := &slot{files: l.cfg.Files}
+	s := &Slot{files: l.cfg.Files}
 	if s.files != nil {
 		s.files.opened()
 	}
 	counted := &Conn{Conn: c}
 	peer, _ := parseHop(c.RemoteAddr().String()) // the zero Addr is one address
 	if l.cfg.Conns != nil && !l.cfg.ClientIP.Trusted(peer) {
-		release, ok := l.cfg.Conns.Hold(peer)
+		e, ok := l.cfg.Conns.take(peer, takeOpen)
 		if !ok {
 			l.refuse(c)
-			s.release()
+			s.Release()
 			if l.cfg.Refused != nil {
 				l.cfg.Refused(peer)
 			}
 			return nil
 		}
-		s.perAddress, counted.heldPerAddress = release, true
+		s.conns, s.perAddress, counted.heldPerAddress = l.cfg.Conns, e, true
 	}
 	counted.slot.Store(s)
 	return counted
@@ -105,21 +105,24 @@ func (l *Listener) refuse(c net.Conn) {
 	_ = c.Close()
 }
 
-// slot is what one accepted connection holds: its descriptor's count and
-// its place under its address's limit.
-type slot struct {
+// Slot is what one accepted connection holds: its descriptor's count and
+// its place under its address's limit. It is one object of 32 bytes, kept
+// for as long as the connection lives, its WebSocket's included.
+type Slot struct {
 	files      *OpenFiles
-	perAddress func() // nil: not counted per address
+	conns      *ConnLimiter
+	perAddress *entry // nil: not counted per address
 	done       atomic.Bool
 }
 
-// release gives the slot back; later calls do nothing.
-func (s *slot) release() {
-	if s.done.Swap(true) {
+// Release gives the slot back; later calls, and calls on a nil Slot, do
+// nothing.
+func (s *Slot) Release() {
+	if s == nil || s.done.Swap(true) {
 		return
 	}
 	if s.perAddress != nil {
-		s.perAddress()
+		s.conns.releaseEntry(s.perAddress)
 	}
 	if s.files != nil {
 		s.files.closed()
@@ -131,7 +134,7 @@ func (s *slot) release() {
 // another owner first.
 type Conn struct {
 	net.Conn
-	slot           atomic.Pointer[slot] // nil once released or detached
+	slot           atomic.Pointer[Slot] // nil once released or detached
 	heldPerAddress bool
 }
 
@@ -139,23 +142,20 @@ type Conn struct {
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	if s := c.slot.Swap(nil); s != nil {
-		s.release()
+		s.Release()
 	}
 	return err
 }
 
 // Detach hands the bare connection and its slot to a new owner, which
-// calls release (once is enough; more do nothing) when the connection, in
-// whatever form it now lives, has ended. An upgrade detaches: the
-// WebSocket keeps the slot until it closes, and the bare *net.TCPConn
-// lets transport move the socket onto its event loop. After Detach, Close
-// releases nothing.
-func (c *Conn) Detach() (bare net.Conn, release func()) {
-	s := c.slot.Swap(nil)
-	if s == nil {
-		return c.Conn, noRelease
-	}
-	return c.Conn, s.release
+// calls the slot's Release (once is enough; more do nothing) when the
+// connection, in whatever form it now lives, has ended; a nil slot (one
+// released or detached already) releases nothing. An upgrade detaches:
+// the WebSocket keeps the slot until it closes, and the bare
+// *net.TCPConn lets transport move the socket onto its event loop. After
+// Detach, Close releases nothing.
+func (c *Conn) Detach() (bare net.Conn, slot *Slot) {
+	return c.Conn, c.slot.Swap(nil)
 }
 
 // HeldPerAddress reports whether the connection was counted against its

@@ -124,7 +124,7 @@ func TestListener(t *testing.T) {
 	if !third.HeldPerAddress() || files.Open() != 1 {
 		t.Fatalf("held %v, %d descriptors counted; want the third counted alone", third.HeldPerAddress(), files.Open())
 	}
-	bare, release := third.Detach()
+	bare, slot := third.Detach()
 	if _, ok := bare.(*net.TCPConn); !ok {
 		t.Fatalf("Detach gave a %T, want the *net.TCPConn", bare)
 	}
@@ -132,8 +132,8 @@ func TestListener(t *testing.T) {
 	if files.Open() != 1 || conns.Tracked() != 1 {
 		t.Fatal("Close after Detach released the slot")
 	}
-	release()
-	release()
+	slot.Release()
+	slot.Release()
 	if files.Open() != 0 || conns.Tracked() != 0 {
 		t.Fatalf("%d descriptors and %d addresses counted after release", files.Open(), conns.Tracked())
 	}

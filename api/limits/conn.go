@@ -117,7 +117,7 @@ func (l *ConnLimiter) Enabled() bool { return l.cfg.MaxOpen > 0 || l.cfg.Rate > 
 // does nothing. The zero Addr (a peer that did not parse) is one address
 // like any other.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	return l.take(ip, takeOpen|takeRate)
+	return l.releaseOf(l.take(ip, takeOpen|takeRate))
 }
 
 // Hold is Acquire without the Rate: it counts a connection against
@@ -125,7 +125,18 @@ func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
 // request is read, and the upgrade then Meters the same address, so that
 // only WebSocket connections spend the connect rate.
 func (l *ConnLimiter) Hold(ip netip.Addr) (release func(), ok bool) {
-	return l.take(ip, takeOpen)
+	return l.releaseOf(l.take(ip, takeOpen))
+}
+
+// releaseOf is the release func of what take returned.
+func (l *ConnLimiter) releaseOf(e *entry, ok bool) (release func(), _ bool) {
+	switch {
+	case !ok:
+		return nil, false
+	case e == nil:
+		return noRelease, true
+	}
+	return l.releaser(e), true
 }
 
 // Meter is Acquire without MaxOpen: it takes one new connection from ip's
@@ -148,10 +159,12 @@ func (l *ConnLimiter) counts(what taking) bool {
 	return what&takeOpen != 0 && l.cfg.MaxOpen > 0 || what&takeRate != 0 && l.cfg.Rate > 0
 }
 
-// take admits one connection from ip against the limits what names.
-func (l *ConnLimiter) take(ip netip.Addr, what taking) (release func(), ok bool) {
+// take admits one connection from ip against the limits what names. It
+// returns the entry to give back with releaseEntry when it counted one of
+// MaxOpen, nil when it counted nothing to give back.
+func (l *ConnLimiter) take(ip netip.Addr, what taking) (counted *entry, ok bool) {
 	if !l.counts(what) {
-		return noRelease, true
+		return nil, true
 	}
 	key := l.key(ip)
 	now := l.cfg.Now()
@@ -174,9 +187,9 @@ func (l *ConnLimiter) take(ip netip.Addr, what taking) (release func(), ok bool)
 	}
 	if what&takeOpen == 0 {
 		l.spentWhileIdle(e, now)
-		return noRelease, true
+		return nil, true
 	}
-	return l.releaser(e), true
+	return e, true
 }
 
 // spentWhileIdle keeps an address that spent a token while it holds no
@@ -243,6 +256,15 @@ func (l *ConnLimiter) releaser(e *entry) func() {
 		released = true
 		l.release(e, now)
 	}
+}
+
+// releaseEntry gives back one connection of e that take counted; its
+// caller calls it once.
+func (l *ConnLimiter) releaseEntry(e *entry) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.release(e, now)
 }
 
 // release gives back one connection of e. An address left with no
