@@ -124,3 +124,37 @@ func BenchmarkAddPresence(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSubscribeWithPresence compares what a node's engine does for a
+// subscribe to a topic it has no subscriber of yet, alone and followed by
+// the presence add of the subscribing session: the target is a rate with
+// presence of at least half the rate without. A subscribe to a topic the
+// node already has costs the engine nothing, and with presence one add.
+func BenchmarkSubscribeWithPresence(b *testing.B) {
+	srv := redistest.Start(b)
+	e := newEngine(b, srv.URL(), redis.Config{Prefix: uniquePrefix(b)})
+	var n atomic.Int64
+	for _, presence := range []bool{false, true} {
+		b.Run(fmt.Sprintf("presence=%v", presence), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					topic := fmt.Sprintf("room.%d", i)
+					if err := e.Subscribe(context.Background(), topic); err != nil {
+						b.Error(err)
+						return
+					}
+					if !presence {
+						continue
+					}
+					p := broker.PresenceEntry{Topic: topic, Session: fmt.Sprint("s", i), User: fmt.Sprint("u", i), Info: benchInfo}
+					if err := e.AddPresence(context.Background(), p); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
