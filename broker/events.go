@@ -9,10 +9,20 @@ type EventReporter interface {
 	// alternate, starting with TopicHeld, and come in order.
 	TopicHeld(topic string)
 	TopicLeft(topic string)
-	// ClientDisconnected says a session ended with the close code its
-	// connection ended with (1006: it just dropped). user is "" for an
-	// anonymous session.
+	// ClientConnected says a session opened (a WebSocket, or a stream
+	// that started), and ClientDisconnected that it ended, with the close
+	// code its connection ended with (1006: it just dropped). user is ""
+	// for an anonymous session.
+	ClientConnected(session, user string)
 	ClientDisconnected(session, user string, code int)
+}
+
+// reportConnected tells the reporter a session opened; from then on
+// transport tells it how the session ends (DisconnectedWith).
+func (b *Broker) reportConnected(s *Session) {
+	if b.cfg.Events != nil {
+		b.cfg.Events.ClientConnected(s.ID(), s.subject())
+	}
 }
 
 // reportHeld and reportLeft tell the reporter about exact topics only:

@@ -112,6 +112,7 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 		s.enqueueServer(ControlSubscribe, info.Subs)
 	}
 	b.sessions.add(s) // controls find it once welcome is out
+	b.reportConnected(s)
 	return s
 }
 

@@ -146,6 +146,7 @@ func (o *Stream) Start(c Conn) *Session {
 	}
 	o.prepared = nil
 	b.sessions.add(o.s) // controls reach it from now on
+	b.reportConnected(o.s)
 	return o.s
 }
 

@@ -126,7 +126,8 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 }
 
 // A node killed while its clients hold a topic: once its heartbeat
-// lapsed the other node releases the topic, and topic_vacated follows.
+// lapsed the other node releases the topic, and topic_vacated follows,
+// and reports the dead node's connection ended with 1006.
 func TestWebhooksVacateADeadNodesTopics(t *testing.T) {
 	redis := redistest.Start(t)
 	backend := &webhookBackend{open: true}
@@ -157,5 +158,14 @@ func TestWebhooksVacateADeadNodesTopics(t *testing.T) {
 	eventually(t, "the dead node's topic vacated", func() bool { return named("topic_vacated", "room.held") == 1 })
 	if n := named("topic_vacated", "room.kept"); n != 0 {
 		t.Fatalf("a live node's topic was vacated %d times", n)
+	}
+	var ends []map[string]any
+	for _, ev := range backend.taken() {
+		if ev["name"] == "client_disconnected" {
+			ends = append(ends, ev)
+		}
+	}
+	if len(ends) != 1 || ends[0]["session"] != c.session || ends[0]["code"] != float64(1006) {
+		t.Fatalf("the dead node's connection: %v, want one 1006 for %s", ends, c.session)
 	}
 }

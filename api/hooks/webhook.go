@@ -60,11 +60,17 @@ type WebhookStore interface {
 	QueueVacated(ctx context.Context, now time.Time, max int) (dropped int, err error)
 	// NodeAlive says node runs, until ttl from now by the store's clock.
 	NodeAlive(ctx context.Context, node string, ttl time.Duration) error
+	// AddClient records that node has the connection session, and the
+	// event to queue should node die with it (client_disconnected, 1006).
+	AddClient(ctx context.Context, node, session string, lost []byte) error
+	// RemoveClient forgets session and queues event, its end, in one step.
+	RemoveClient(ctx context.Context, node, session string, event []byte, max int) (dropped bool, err error)
 	// ReleaseNodes takes out of every topic's holders the nodes whose
 	// NodeAlive lapsed, and node when not "" (a node starting again under
 	// its old name): a topic no node holds then waits to be vacated for
-	// delay, as after VacateTopic.
-	ReleaseNodes(ctx context.Context, node string, delay time.Duration) error
+	// delay, as after VacateTopic; the lost events of their connections
+	// are queued. It returns how many of those were dropped.
+	ReleaseNodes(ctx context.Context, node string, delay time.Duration, max int) (dropped int, err error)
 	// QueueEvent queues event.
 	QueueEvent(ctx context.Context, event []byte, max int) (dropped bool, err error)
 	// NextEvents gives node, when it holds the sender's lease or takes it
@@ -119,7 +125,7 @@ var _ broker.EventReporter = (*Webhooks)(nil)
 // report is one thing the broker reported, in the order it did.
 type report struct {
 	kind  reportKind
-	topic string
+	topic string // the session, for a connection's reports
 	event []byte
 	other []byte // TopicHeld: the topic_vacated to keep for ReleaseNodes
 }
@@ -130,6 +136,8 @@ const (
 	reportHeld reportKind = iota + 1
 	reportLeft
 	reportEvent
+	reportConnected
+	reportDisconnected
 	reportRestart // the node starts: release what its name held before
 )
 
@@ -175,15 +183,25 @@ func (w *Webhooks) TopicLeft(topic string) {
 	w.push(report{kind: reportLeft, topic: topic, event: topicEvent("topic_vacated", topic)})
 }
 
+// ClientConnected records the connection with this node, so that its
+// end is reported (1006) even if the node dies with it.
+func (w *Webhooks) ClientConnected(session, user string) {
+	w.push(report{kind: reportConnected, topic: session, event: disconnectedEvent(session, user, 1006)})
+}
+
 // ClientDisconnected queues client_disconnected.
 func (w *Webhooks) ClientDisconnected(session, user string, code int) {
+	w.push(report{kind: reportDisconnected, topic: session, event: disconnectedEvent(session, user, code)})
+}
+
+func disconnectedEvent(session, user string, code int) []byte {
 	ev, _ := json.Marshal(struct {
 		Name    string `json:"name"`
 		Session string `json:"session"`
 		User    string `json:"user"`
 		Code    int    `json:"code"`
 	}{"client_disconnected", session, user, code})
-	w.push(report{kind: reportEvent, event: ev})
+	return ev
 }
 
 func topicEvent(name, topic string) []byte {

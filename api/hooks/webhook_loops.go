@@ -65,9 +65,13 @@ func (w *Webhooks) keepOnce(r report) error {
 		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, r.other, w.cfg.MaxQueued)
 	case reportLeft:
 		err = w.cfg.Store.VacateTopic(ctx, r.topic, w.cfg.Node, time.Now().Add(w.cfg.VacatedDelay), r.event)
+	case reportConnected:
+		err = w.cfg.Store.AddClient(ctx, w.cfg.Node, r.topic, r.event)
+	case reportDisconnected:
+		dropped, err = w.cfg.Store.RemoveClient(ctx, w.cfg.Node, r.topic, r.event, w.cfg.MaxQueued)
 	case reportRestart:
 		// What this node's name held before it started is not held now.
-		err = w.cfg.Store.ReleaseNodes(ctx, w.cfg.Node, w.cfg.VacatedDelay)
+		err = w.releaseNodes(ctx, w.cfg.Node)
 	default:
 		dropped, err = w.cfg.Store.QueueEvent(ctx, r.event, w.cfg.MaxQueued)
 	}
@@ -147,9 +151,18 @@ func (w *Webhooks) keepAlive(sender bool) {
 	if !sender || time.Since(w.aliveSince) < w.cfg.Lease {
 		return
 	}
-	if err := w.cfg.Store.ReleaseNodes(ctx, "", w.cfg.VacatedDelay); err != nil {
-		w.log.Warn("topics of stopped nodes not released", zap.Error(err))
+	if err := w.releaseNodes(ctx, ""); err != nil {
+		w.log.Warn("topics and connections of stopped nodes not released", zap.Error(err))
 	}
+}
+
+// releaseNodes runs the store's ReleaseNodes, counting what it dropped.
+func (w *Webhooks) releaseNodes(ctx context.Context, node string) error {
+	dropped, err := w.cfg.Store.ReleaseNodes(ctx, node, w.cfg.VacatedDelay, w.cfg.MaxQueued)
+	if dropped > 0 {
+		w.dropped(dropped, "the queue is full: the backend has not taken the events before it")
+	}
+	return err
 }
 
 // queueVacated queues the topic_vacated of topics whose wait ended. Only

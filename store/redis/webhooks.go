@@ -26,6 +26,7 @@ import (
 //	{webhooks}:due        sorted set: TOPIC scored by when its wait ends (ms)
 //	{webhooks}:nodes      sorted set: NODE scored by when its heartbeat lapses (ms, Redis's clock)
 //	{webhooks}:held:NODE  hash: TOPIC -> its topic_vacated, for the topics NODE holds
+//	{webhooks}:conns:NODE hash: SESSION -> its client_disconnected should NODE die
 func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + name }
 
 // occupyScript: KEYS occ, vac, due, events, held; ARGV node, topic,
@@ -84,15 +85,18 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1
 `)
 
-// releaseScript: KEYS nodes, vac, due; ARGV node to release ("": none
-// but the lapsed), delay (ms), occ key prefix, held key prefix. Takes up
-// to 10 lapsed nodes, and node, out of the holders of their topics; a
-// topic left without one starts its wait to be vacated.
+// releaseScript: KEYS nodes, vac, due, events; ARGV node to release ("":
+// none but the lapsed), delay (ms), occ key prefix, held key prefix,
+// conns key prefix, max. Takes up to 10 lapsed nodes, and node, out of
+// the holders of their topics (a topic left without one starts its wait
+// to be vacated) and queues the ends of their connections. Returns how
+// many of those were dropped.
 var releaseScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, 10)
 if ARGV[1] ~= '' then table.insert(gone, ARGV[1]) end
+local dropped = 0
 for _, node in ipairs(gone) do
   local held = ARGV[4] .. node
   local topics = redis.call('HGETALL', held)
@@ -105,9 +109,28 @@ for _, node in ipairs(gone) do
     end
   end
   redis.call('DEL', held)
+  local conns = ARGV[5] .. node
+  local lost = redis.call('HVALS', conns)
+  for _, ev in ipairs(lost) do
+    if redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[6]) then
+      dropped = dropped + 1
+    else
+      redis.call('XADD', KEYS[4], '*', 'e', ev)
+    end
+  end
+  redis.call('DEL', conns)
   if ARGV[1] == '' or node ~= ARGV[1] then redis.call('ZREM', KEYS[1], node) end
 end
-return #gone
+return dropped
+`)
+
+// removeClientScript: KEYS conns, events; ARGV session, event, max.
+// Returns 0 when the event was dropped.
+var removeClientScript = goredis.NewScript(`
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return 1
 `)
 
 // queueScript: KEYS events; ARGV event, max. Returns 0 when dropped.
@@ -183,14 +206,34 @@ func (e *Engine) NodeAlive(ctx context.Context, node string, ttl time.Duration) 
 
 // ReleaseNodes takes the nodes whose heartbeat lapsed, and node when not
 // "", out of the holders of their topics.
-func (e *Engine) ReleaseNodes(ctx context.Context, node string, delay time.Duration) error {
+func (e *Engine) ReleaseNodes(ctx context.Context, node string, delay time.Duration, max int) (int, error) {
 	k := e.keys
-	err := releaseScript.Run(ctx, e.rdb, []string{k.webhooks("nodes"), k.webhooks("vac"), k.webhooks("due")},
-		node, delay.Milliseconds(), k.webhooks("occ:"), k.webhooks("held:")).Err()
+	n, err := releaseScript.Run(ctx, e.rdb,
+		[]string{k.webhooks("nodes"), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events")},
+		node, delay.Milliseconds(), k.webhooks("occ:"), k.webhooks("held:"), k.webhooks("conns:"), max).Int()
 	if err != nil {
-		return e.fail("release the topics of stopped nodes", err)
+		return 0, e.fail("release the topics and connections of stopped nodes", err)
+	}
+	return n, nil
+}
+
+// AddClient records that node has the connection session, with the event
+// to queue should node die with it.
+func (e *Engine) AddClient(ctx context.Context, node, session string, lost []byte) error {
+	if err := e.rdb.HSet(ctx, e.keys.webhooks("conns:"+node), session, lost).Err(); err != nil {
+		return e.fail("record a connection", err)
 	}
 	return nil
+}
+
+// RemoveClient forgets session and queues event in one step.
+func (e *Engine) RemoveClient(ctx context.Context, node, session string, event []byte, max int) (bool, error) {
+	n, err := removeClientScript.Run(ctx, e.rdb, []string{e.keys.webhooks("conns:" + node), e.keys.webhooks("events")},
+		session, event, max).Int()
+	if err != nil {
+		return false, e.fail("queue a connection's end", err)
+	}
+	return n == 0, nil
 }
 
 // QueueEvent queues event.

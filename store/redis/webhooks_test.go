@@ -78,18 +78,31 @@ func testWebhookState(t *testing.T, url string) {
 		t.Fatalf("after the ack: %v", left)
 	}
 
-	// b stops saying it runs while it holds room.2: a releases it.
+	// A connection's end goes out when it ends; one still open on b when b
+	// lapses goes out as lost.
+	must(a.AddClient(ctx, "a", "s1", []byte(`{"s1":"lost"}`)))
+	full, err := a.RemoveClient(ctx, "a", "s1", []byte(`{"s1":"ended"}`), 100)
+	must(err)
+	if full {
+		t.Fatal("dropped with room in the queue")
+	}
+	must(b.AddClient(ctx, "b", "s2", []byte(`{"s2":"lost"}`)))
+	// b stops saying it runs while it holds room.2 and s2: a releases them.
 	must(b.NodeAlive(ctx, "b", time.Millisecond))
 	time.Sleep(10 * time.Millisecond)
-	must(a.ReleaseNodes(ctx, "", 0))
+	if dropped, err := a.ReleaseNodes(ctx, "", 0, 100); err != nil || dropped != 0 {
+		t.Fatalf("release: %d dropped, %v", dropped, err)
+	}
 	_, err = a.QueueVacated(ctx, time.Now().Add(time.Second), 100)
 	must(err)
-	if got, _, _ := next(a, "a"); fmt.Sprint(got) != fmt.Sprint([]string{string(ev("topic_vacated", "room.2"))}) {
+	got, cursor, _ = next(a, "a")
+	if fmt.Sprint(got) != fmt.Sprint([]string{`{"s1":"ended"}`, `{"s2":"lost"}`, string(ev("topic_vacated", "room.2"))}) {
 		t.Fatalf("after b lapsed: %v", got)
 	}
+	must(a.AckEvents(ctx, "a", cursor))
 
 	// The queue is bounded.
-	full, err := a.QueueEvent(ctx, []byte(`{}`), 1)
+	full, err = a.QueueEvent(ctx, []byte(`{}`), 0)
 	must(err)
 	if !full {
 		t.Fatal("an event past the bound was queued")
