@@ -85,7 +85,9 @@ func TestReadmeRoomPage(t *testing.T) {
 		}
 	}))
 	t.Cleanup(static.Close)
-	url := func(user string) string { return strings.Replace(static.URL, "127.0.0.1", "localhost", 1) + "/" + user + "/room.html" }
+	url := func(user string) string {
+		return strings.Replace(static.URL, "127.0.0.1", "localhost", 1) + "/" + user + "/room.html"
+	}
 	const members, log = `[...document.querySelectorAll('#members li')].map((li) => li.textContent).sort().join()`,
 		`[...document.querySelectorAll('#log li')].map((li) => li.textContent).join()`
 	connected := `document.querySelector('#state').textContent === 'connected' && `
