@@ -20,7 +20,7 @@ func queuedBytes(c broker.Conn) int64 {
 	cc := c.(*conn)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	return int64(cc.queued)
+	return int64(cc.queuedBytes())
 }
 
 // watchQueue samples c's queue until stop is closed and reports the most

@@ -41,8 +41,8 @@ func BenchmarkFrameWrite(b *testing.B) {
 					got += n
 				}
 			}
-			if c.queued != 0 {
-				b.Fatalf("%d bytes left queued", c.queued)
+			if q := c.queuedBytes(); q != 0 {
+				b.Fatalf("%d bytes left queued", q)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*frames), "ns/frame")
 		})

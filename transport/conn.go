@@ -47,18 +47,15 @@ type conn struct {
 	lim  *limits
 
 	mu          sync.Mutex
-	frames      [][]byte // queued frames, shared and immutable
-	queued      int      // unwritten bytes in frames
-	offset      int      // bytes of frames[0] already written
-	closeBy     int64    // monotonic deadline of a closing connection
-	closing     bool     // Send takes nothing more
-	closeQueued bool     // the close frame is in frames
-	dropQueue   bool     // the queue overflowed: drop it at the next flush
-	scheduled   bool     // the driver knows there is something to write
-	finished    bool     // Disconnected was called
-	sentSince   bool     // a frame was queued since the last sweep
-	sse         bool     // an SSE stream (sse.go); set before Open, then fixed
-	midEvent    bool     // a stream's written bytes end inside an event (sse.go)
+	out         *outQueue // nil while nothing is queued and nothing was since the last sweep
+	closing     bool      // Send takes nothing more
+	closeQueued bool      // the close frame is in frames
+	dropQueue   bool      // the queue overflowed: drop it at the next flush
+	scheduled   bool      // the driver knows there is something to write
+	finished    bool      // Disconnected was called
+	sentSince   bool      // a frame was queued since the last sweep
+	sse         bool      // an SSE stream (sse.go); set before Open, then fixed
+	midEvent    bool      // a stream's written bytes end inside an event (sse.go)
 
 	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame
@@ -104,8 +101,10 @@ func (c *conn) finish() (first, abrupt bool) {
 	c.finished = true
 	abrupt = !c.closing
 	c.closing = true
-	clear(c.frames)
-	c.frames, c.queued, c.offset = nil, 0, 0
+	if q := c.out; q != nil {
+		clear(q.frames)
+		q.frames, q.queued, q.offset = q.first[:0], 0, 0
+	}
 	c.since.Store(0)
 	return true, abrupt
 }
@@ -118,19 +117,30 @@ func (c *conn) isClosing() bool {
 }
 
 // expired says whether c is closing and its CloseTimeout passed. It also
-// frees the queue array of a drained connection: a large one left by a
-// burst at once, a small one once nothing was sent for a whole sweep. A
-// busy connection keeps its array between flushes (no allocation per
-// message); an idle one costs no array, and its next frame after an idle
-// sweep allocates one.
+// frees the queue of a drained connection: a large array left by a burst
+// at once, the queue itself once nothing was sent for a whole sweep. A
+// busy connection keeps its queue between flushes (no allocation per
+// message); an idle one costs no queue, and its next frame after an idle
+// sweep allocates one. A closing one keeps its queue, which holds its
+// deadline.
 func (c *conn) expired(now int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.frames) == 0 && (cap(c.frames) > 4 || !c.sentSince) {
-		c.frames = nil
+	q := c.out
+	if q == nil {
+		return false // closing makes a queue
+	}
+	if c.closing {
+		return now > q.closeBy
+	}
+	if len(q.frames) == 0 {
+		q.shrink()
+		if !c.sentSince {
+			c.out = nil
+		}
 	}
 	c.sentSince = false
-	return c.closing && now > c.closeBy
+	return false
 }
 
 // sweep does a connection's periodic duties: close it with 1008 when a

@@ -43,7 +43,7 @@ func TestReaderStateIsKeptOnlyMidFrame(t *testing.T) {
 }
 
 // TestSweepFreesTheQueueArrayOfAnIdleConnection: a connection sent to
-// since the last sweep keeps its small array (the next fan-out appends
+// since the last sweep keeps its queue (the next fan-out appends
 // without allocating); one that got nothing for a whole sweep drops it.
 func TestSweepFreesTheQueueArrayOfAnIdleConnection(t *testing.T) {
 	c := newConn(nopDriver{}, &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1 << 40})
@@ -51,11 +51,11 @@ func TestSweepFreesTheQueueArrayOfAnIdleConnection(t *testing.T) {
 	c.Send(f)
 	c.written(len(f))
 	c.sweep(monoNow(), false)
-	if c.frames == nil {
-		t.Fatal("the array of a connection busy since the last sweep was dropped")
+	if c.out == nil {
+		t.Fatal("the queue of a connection busy since the last sweep was dropped")
 	}
 	c.sweep(monoNow(), false)
-	if c.frames != nil {
-		t.Fatal("the array of a connection idle for a whole sweep is kept")
+	if c.out != nil {
+		t.Fatal("the queue of a connection idle for a whole sweep is kept")
 	}
 }

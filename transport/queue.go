@@ -68,11 +68,12 @@ func (c *conn) push(frame []byte, isClose bool) pushed {
 	if c.closing {
 		return refused
 	}
-	if c.queued+len(frame) > c.lim.maxQueue {
+	if c.queuedBytes()+len(frame) > c.lim.maxQueue {
 		return c.overflow()
 	}
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
+	q := c.outLocked()
+	q.add(frame)
+	q.queued += len(frame)
 	c.sentSince = true
 	if isClose {
 		c.startClosing()
@@ -123,7 +124,7 @@ func (c *conn) closeWith(frame []byte) (started bool) {
 // often, so the socket is closed within CloseTimeout.
 func (c *conn) startClosing() {
 	c.closing = true
-	c.closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
+	c.outLocked().closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
 }
 
 // markScheduled is called with c.mu held; it says whether the driver must
@@ -152,12 +153,16 @@ func (c *conn) batch(dst [][]byte, max int) [][]byte {
 	if c.dropQueue {
 		c.dropForSlowConsumer()
 	}
-	for i, f := range c.frames {
+	q := c.out
+	if q == nil {
+		return dst
+	}
+	for i, f := range q.frames {
 		if i == max {
 			break
 		}
 		if i == 0 {
-			f = f[c.offset:]
+			f = f[q.offset:]
 		}
 		dst = append(dst, f)
 	}
@@ -169,16 +174,17 @@ func (c *conn) batch(dst [][]byte, max int) [][]byte {
 // bound and one close frame stay queued.
 func (c *conn) dropForSlowConsumer() {
 	keep := c.unfinished()
-	c.lim.stats.droppedFrames(len(c.frames) - keep)
-	clear(c.frames[keep:])
-	c.frames = c.frames[:keep]
-	c.queued = -c.offset
-	for _, f := range c.frames {
-		c.queued += len(f)
+	q := c.outLocked() // closing made it
+	c.lim.stats.droppedFrames(len(q.frames) - keep)
+	clear(q.frames[keep:])
+	q.frames = q.frames[:keep]
+	q.queued = -q.offset
+	for _, f := range q.frames {
+		q.queued += len(f)
 	}
 	frame := c.closeMessage(broker.CloseSlowConsumer, "slow consumer")
-	c.frames = append(c.frames, frame)
-	c.queued += len(frame)
+	q.add(frame)
+	q.queued += len(frame)
 	c.closeQueued = true
 	c.dropQueue = false
 }
@@ -195,28 +201,32 @@ func (c *conn) written(n int) (empty, closeSent bool) { return c.writtenOf(n, 0,
 func (c *conn) writtenOf(n, batched int, at int64) (empty, closeSent bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.queued -= n
+	q := c.out
+	if q == nil { // finished meanwhile
+		q = &outQueue{}
+	}
+	q.queued -= n
 	done := 0
-	for done < len(c.frames) && n > 0 {
-		rest := len(c.frames[done]) - c.offset
+	for done < len(q.frames) && n > 0 {
+		rest := len(q.frames[done]) - q.offset
 		if n < rest {
-			c.offset += n
+			q.offset += n
 			n = 0
 			break
 		}
 		n -= rest
-		c.offset = 0
+		q.offset = 0
 		done++
 	}
 	if done > 0 {
 		if c.sse {
-			c.midEvent = !endsEvent(c.frames[done-1])
+			c.midEvent = !endsEvent(q.frames[done-1])
 		}
-		left := copy(c.frames, c.frames[done:])
-		clear(c.frames[left:]) // written frames are not retained
-		c.frames = c.frames[:left]
+		left := copy(q.frames, q.frames[done:])
+		clear(q.frames[left:]) // written frames are not retained
+		q.frames = q.frames[:left]
 	}
-	if len(c.frames) > 0 || c.dropQueue {
+	if len(q.frames) > 0 || c.dropQueue {
 		if at != 0 && done >= batched && batched < maxBatch {
 			c.since.Store(at)
 		}

@@ -16,8 +16,8 @@ func TestPongsCountTowardTheQueueBound(t *testing.T) {
 	c.recv = &textRecorder{}
 	ping := frame(ws.OpPing, true, bytes.Repeat([]byte("p"), 125)) // its pong is 127 bytes
 	c.readData(bytes.Repeat(ping, 3))
-	if c.queued > 300 || !c.isClosing() {
-		t.Fatalf("%d bytes queued, closing %v: want the third pong to overflow 300", c.queued, c.isClosing())
+	if q := c.queuedBytes(); q > 300 || !c.isClosing() {
+		t.Fatalf("%d bytes queued, closing %v: want the third pong to overflow 300", q, c.isClosing())
 	}
 	batch := c.batch(nil, maxBatch)
 	if len(batch) != 1 || !bytes.Equal(batch[0], closeFrame(broker.CloseSlowConsumer, "slow consumer")) {

@@ -100,18 +100,19 @@ func (s *Server) AttachStream(w http.ResponseWriter, head []byte, info broker.Cl
 // would corrupt the stream) and, on a stream, the rest of an event begun
 // on the wire. Called with c.mu held.
 func (c *conn) unfinished() int {
-	if len(c.frames) == 0 || c.offset == 0 && !c.midEvent {
+	q := c.out
+	if q == nil || len(q.frames) == 0 || q.offset == 0 && !c.midEvent {
 		return 0
 	}
 	if !c.sse {
 		return 1
 	}
-	for i, f := range c.frames {
+	for i, f := range q.frames {
 		if endsEvent(f) {
 			return i + 1
 		}
 	}
-	return len(c.frames)
+	return len(q.frames)
 }
 
 // SendPair queues an event in two parts, both or neither, with nothing
@@ -134,11 +135,13 @@ func (c *conn) queuePair(a, b []byte) (res pushed, wake bool) {
 	switch {
 	case c.closing:
 		res = refused
-	case c.queued+len(a)+len(b) > c.lim.maxQueue:
+	case c.queuedBytes()+len(a)+len(b) > c.lim.maxQueue:
 		res = c.overflow()
 	default:
-		c.frames = append(c.frames, a, b)
-		c.queued += len(a) + len(b)
+		q := c.outLocked()
+		q.add(a)
+		q.add(b)
+		q.queued += len(a) + len(b)
 		c.sentSince = true
 		res = taken
 	}

@@ -58,8 +58,8 @@ func TestStreamPairIsOneUnit(t *testing.T) {
 	if c.SendPair(make([]byte, 15), make([]byte, 10)) {
 		t.Fatal("a pair over the bound was taken")
 	}
-	if len(c.frames) != 0 || !c.isClosing() {
-		t.Fatalf("%d frames queued, closing %v", len(c.frames), c.isClosing())
+	if n := len(c.outLocked().frames); n != 0 || !c.isClosing() {
+		t.Fatalf("%d frames queued, closing %v", n, c.isClosing())
 	}
 }
 
