@@ -96,14 +96,14 @@ type WebhookConfig struct {
 
 // Webhooks reports topic occupancy and disconnections to the backend
 // (docs/protocol.md section 11). It implements broker.EventReporter: the
-// broker's reports go into a bounded buffer that one goroutine writes to
+// broker's reports go into bounded buffers that goroutines write to
 // the store in order, and another sends the store's queue to the backend
 // while this node is the cluster's sender.
 type Webhooks struct {
 	cfg     WebhookConfig
 	client  *Client
 	log     *zap.Logger
-	reports chan report
+	reports [recorders]chan report // by key: one recorder each, in order
 
 	ctx    context.Context // ends when Close gives up
 	cancel context.CancelFunc
@@ -125,7 +125,7 @@ var _ broker.EventReporter = (*Webhooks)(nil)
 // report is one thing the broker reported, in the order it did.
 type report struct {
 	kind  reportKind
-	topic string // the session, for a connection's reports
+	topic string // the session, for a connection's reports; the key that picks its recorder
 	event []byte
 	other []byte // TopicHeld: the topic_vacated to keep for ReleaseNodes
 }
@@ -164,8 +164,10 @@ func (c *Client) Webhooks(cfg WebhookConfig) (*Webhooks, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &Webhooks{cfg: cfg, client: c, log: cfg.Logger, reports: make(chan report, maxReports),
-		ctx: ctx, cancel: cancel, stop: make(chan struct{})}
+	w := &Webhooks{cfg: cfg, client: c, log: cfg.Logger, ctx: ctx, cancel: cancel, stop: make(chan struct{})}
+	for i := range w.reports {
+		w.reports[i] = make(chan report, maxReports/recorders)
+	}
 	w.wg.Add(2)
 	go w.record()
 	go w.send()
@@ -216,7 +218,7 @@ func topicEvent(name, topic string) []byte {
 // buffer is full (the store has been failing for a while).
 func (w *Webhooks) push(r report) {
 	select {
-	case w.reports <- r:
+	case w.reports[recorderOf(r.topic)] <- r:
 	default:
 		w.dropped(1, "this node's buffer of reports is full: the engine has not taken them")
 	}
@@ -276,5 +278,5 @@ func (w *Webhooks) MemberChanged(c broker.PresenceChange) {
 		Topic string `json:"topic"`
 		User  string `json:"user"`
 	}{name, c.Topic, c.User})
-	w.push(report{kind: reportEvent, event: ev})
+	w.push(report{kind: reportEvent, topic: c.Topic, event: ev})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,19 +14,50 @@ import (
 // storeTimeout bounds one call to the store.
 const storeTimeout = 5 * time.Second
 
-// record hands the broker's reports to the store, in order, until Close;
-// what is buffered then is handed over before it returns.
+// recorders is how many goroutines hand reports to the store at once.
+// Each report costs a round trip to Redis; one goroutine would bound a
+// node to one report per round trip (tens of thousands a second at best,
+// and every connection makes two). Reports of one topic, or one session,
+// always go to the same recorder, so they reach the store in order.
+const recorders = 8
+
+// recorderOf picks the recorder of a report's key (FNV-1a).
+func recorderOf(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int(h % recorders)
+}
+
+// record hands the broker's reports to the store until Close; what is
+// buffered then is handed over before it returns. What this node's name
+// held before it started is released first, so that nothing this node
+// records now is taken for the past.
 func (w *Webhooks) record() {
 	defer w.wg.Done()
 	w.keep(report{kind: reportRestart})
+	var wg sync.WaitGroup
+	for _, ch := range w.reports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.recordFrom(ch)
+		}()
+	}
+	wg.Wait()
+}
+
+// recordFrom is one recorder: it keeps the reports of ch in order.
+func (w *Webhooks) recordFrom(ch chan report) {
 	for {
 		select {
-		case r := <-w.reports:
+		case r := <-ch:
 			w.keep(r)
 		case <-w.stop:
 			for {
 				select {
-				case r := <-w.reports:
+				case r := <-ch:
 					w.keep(r)
 				default:
 					return
