@@ -11,8 +11,8 @@ const sessionShards = 16
 
 // sessionIndex finds this node's sessions by id and by user, for the
 // backend's controls (docs/protocol.md section 9). It costs a connection one
-// map entry by id, and an authenticated one a pointer in its user's list:
-// a few dozen bytes beside the session's own.
+// slot by id (sessionSet, 11 to 21 bytes), and an authenticated one a
+// pointer in its user's list.
 type sessionIndex struct {
 	seed   maphash.Seed
 	shards [sessionShards]sessionShard
@@ -20,14 +20,14 @@ type sessionIndex struct {
 
 type sessionShard struct {
 	mu     sync.Mutex
-	byID   map[[16]byte]*Session
+	byID   sessionSet
 	byUser map[string][]*Session // only users with a session here
 }
 
 func newSessionIndex() *sessionIndex {
 	x := &sessionIndex{seed: maphash.MakeSeed()}
 	for i := range x.shards {
-		x.shards[i].byID = make(map[[16]byte]*Session)
+		x.shards[i].byID = newSessionSet(x.seed)
 		x.shards[i].byUser = make(map[string][]*Session)
 	}
 	return x
@@ -46,7 +46,7 @@ func (x *sessionIndex) userShard(user string) *sessionShard {
 func (x *sessionIndex) add(s *Session) {
 	sh := x.idShard(s.id)
 	sh.mu.Lock()
-	sh.byID[s.id] = s
+	sh.byID.add(s)
 	sh.mu.Unlock()
 	user := s.subject()
 	if user == "" {
@@ -62,9 +62,7 @@ func (x *sessionIndex) add(s *Session) {
 func (x *sessionIndex) remove(s *Session) {
 	sh := x.idShard(s.id)
 	sh.mu.Lock()
-	if sh.byID[s.id] == s {
-		delete(sh.byID, s.id)
-	}
+	sh.byID.remove(s)
 	sh.mu.Unlock()
 	user := s.subject()
 	if user == "" {
@@ -105,7 +103,7 @@ func (x *sessionIndex) find(user, session string) []*Session {
 	sh := x.idShard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if s := sh.byID[id]; s != nil {
+	if s := sh.byID.find(id); s != nil {
 		return []*Session{s}
 	}
 	return nil
