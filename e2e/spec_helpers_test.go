@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/golang-jwt/jwt/v5"
@@ -61,7 +62,7 @@ func (f wsFrame) obj() map[string]any {
 type wsConn struct {
 	t          testing.TB
 	conn       net.Conn
-	extensions string // Sec-WebSocket-Extensions of the 101
+	extensions string // the extensions the 101 accepted, as name;param;...
 	deflate    bool   // the client offered permessage-deflate
 	session    string
 	frames     chan wsFrame
@@ -81,18 +82,15 @@ func wsDial(t testing.TB, url string, o dialOpts) (*wsConn, int) {
 	for k, v := range o.header {
 		h[k] = v
 	}
-	if o.deflate {
-		h.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+	d := ws.Dialer{Timeout: wait, Header: ws.HandshakeHeaderHTTP(h)}
+	if o.deflate { // offered as a browser does
+		var params httphead.Parameters
+		params.Set([]byte("client_max_window_bits"), nil)
+		d.Extensions = []httphead.Option{{Name: []byte("permessage-deflate"), Parameters: params}}
 	}
-	d := ws.Dialer{Timeout: wait, Header: ws.HandshakeHeaderHTTP(h), OnHeader: func(k, v []byte) error {
-		if strings.EqualFold(string(k), "Sec-WebSocket-Extensions") {
-			c.extensions = string(v)
-		}
-		return nil
-	}}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	conn, br, _, err := d.Dial(ctx, url)
+	conn, br, hs, err := d.Dial(ctx, url)
 	var se ws.StatusError
 	if errors.As(err, &se) {
 		return nil, int(se)
@@ -101,6 +99,19 @@ func wsDial(t testing.TB, url string, o dialOpts) (*wsConn, int) {
 		t.Fatalf("dial %s: %v", url, err)
 	}
 	c.conn = conn
+	var exts []string
+	for _, e := range hs.Extensions {
+		ext := string(e.Name)
+		e.Parameters.ForEach(func(k, v []byte) bool {
+			ext += ";" + string(k)
+			if len(v) > 0 {
+				ext += "=" + string(v)
+			}
+			return true
+		})
+		exts = append(exts, ext)
+	}
+	c.extensions = strings.Join(exts, ", ")
 	t.Cleanup(func() { conn.Close() })
 	var r io.Reader = conn
 	if br != nil {
