@@ -9,10 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-broker/herald/internal/redistest"
 )
 
 // Tests of section 11 (backend hooks) of the wire protocol, against a
@@ -274,6 +277,11 @@ func TestSpecHooks(t *testing.T) {
 		jsonEq(t, "presence of a hooked topic once subscribed", r,
 			`{"type":"presence","topic":"hooked.ok.p","users":1,"sessions":1,"members":[{"user":"42","sessions":1,"info":{"name":"42"}}]}`)
 
+		c.cmd("u", `{"type":"unsubscribe","id":"u","topic":"hooked.ok.p"}`)
+		if r := c.cmd("p", `{"type":"presence","id":"p","topic":"hooked.ok.p"}`); r["code"] != "forbidden" {
+			t.Errorf("presence of a hooked topic after unsubscribing: %v, want forbidden", r)
+		}
+
 		for _, tc := range []struct {
 			topic  string
 			status int
@@ -382,4 +390,46 @@ func filterHas(list []string, key string) []string {
 		}
 	}
 	return out
+}
+
+// Two nodes on one Redis: occupancy and membership count cluster-wide,
+// and each event is sent once.
+func TestSpecWebhooksAcrossNodes(t *testing.T) {
+	t.Parallel()
+	backend := &hookBackend{reqs: map[string][]hookReq{}}
+	srv := httptest.NewServer(backend)
+	t.Cleanup(srv.Close)
+	redis := redistest.Start(t)
+	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_CONNECT_URL=" + srv.URL + "/connect",
+		"HERALD_WEBHOOK_URL=" + srv.URL + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=500ms",
+		"HERALD_HOOK_TIMEOUT=500ms", "HERALD_PRESENCE_TOPICS=room.*"}
+	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
+	var conns []*wsConn
+	for _, c := range []struct {
+		n    *process
+		user string
+	}{{a, "u"}, {b, "u"}, {b, "v"}, {a, "v"}} {
+		conn := wsOpen(t, c.n.ws+"?mode=ok&user="+c.user, dialOpts{})
+		conn.cmd("s", `{"type":"subscribe","id":"s","topic":"room.c"}`)
+		conns = append(conns, conn)
+	}
+	for _, c := range conns {
+		c.clientClose()
+	}
+	var got []string
+	eventually(t, "the topic vacated", func() bool {
+		got = got[:0]
+		for _, ev := range backend.events(0) {
+			if ev["topic"] == "room.c" {
+				got = append(got, strings.TrimSpace(fmt.Sprint(ev["name"], " ", strOr(ev["user"]))))
+			}
+		}
+		return len(got) > 0 && got[len(got)-1] == "topic_vacated"
+	})
+	want := []string{"topic_occupied", "member_added u", "member_added v", "member_removed u", "member_removed v", "topic_vacated"}
+	if len(got) != len(want) || got[0] != want[0] || !slices.Contains(got, "member_added u") || !slices.Contains(got, "member_added v") ||
+		slices.Index(got, "member_added u") > slices.Index(got, "member_removed u") ||
+		slices.Index(got, "member_added v") > slices.Index(got, "member_removed v") {
+		t.Errorf("events of room.c: %q, want %q (the members' in either order)", got, want)
+	}
 }

@@ -148,6 +148,52 @@ func TestSpecPresence(t *testing.T) {
 		}
 	})
 
+	t.Run("joins and leaves alternate while one user flips on two nodes", func(t *testing.T) {
+		watcher := wsOpen(t, b.ws+"?token="+personToken(t, "w2", nil), dialOpts{})
+		watcher.cmd("w", `{"type":"subscribe","id":"w","topic":"room.flip","presence":true}`)
+		var wg sync.WaitGroup
+		for _, n := range []*process{a, b} {
+			c := wsOpen(t, n.ws+"?token="+personToken(t, "flip", nil), dialOpts{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 30 { // each command waits for the last's reply
+					for _, cmd := range []string{"subscribe", "unsubscribe"} {
+						c.send(`{"type":%q,"id":"x","topic":"room.flip"}`, cmd)
+						if m := c.nextObj(); m["id"] != "x" || m["type"] != cmd+"d" {
+							t.Errorf("flip %d: %v", i, m)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		// One topic's joins and leaves reach every node in one order: the
+		// marker's join comes after every flip.
+		marker := wsOpen(t, a.ws+"?token="+personToken(t, "marker", nil), dialOpts{})
+		marker.cmd("s", `{"type":"subscribe","id":"s","topic":"room.flip"}`)
+		var seq []string
+		for {
+			m := watcher.nextObj()
+			if m["user"] == "marker" {
+				break
+			}
+			seq = append(seq, fmt.Sprint(m["type"]))
+		}
+		for i, ev := range seq {
+			if want := []string{"join", "leave"}[i%2]; ev != want {
+				t.Fatalf("event %d of flip is %s, want %s: %v", i, ev, want, seq)
+			}
+		}
+		if len(seq)%2 != 0 {
+			t.Errorf("flip, now gone, ended with a join: %v", seq)
+		}
+		t.Logf("%d joins and leaves of flip", len(seq))
+		_, m := getPresence(t, &a.node, "room.flip")
+		jsonEq(t, "presence after the flips", m["members"], `[{"user":"marker","sessions":1},{"user":"w2","sessions":1}]`)
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		c := wsOpen(t, a.ws+"?token="+personToken(t, "eve", nil), dialOpts{})
 		for _, tc := range []struct{ cmd, code string }{
@@ -268,6 +314,11 @@ func TestSpecControl(t *testing.T) {
 		}
 		for i, c := range tabs {
 			jsonEq(t, fmt.Sprintf("tab %d unsubscribed", i), c.nextObj(), `{"type":"unsubscribed","topic":"news.*","reason":"server"}`)
+		}
+		// Subscribe by session: only that connection.
+		rawPost(t, &a.node, "/api/subscribe", fmt.Sprintf(`{"session":%q,"topic":"only.one"}`, tabs[1].session))
+		if m := tabs[1].nextObj(); m["type"] != "subscribed" || m["topic"] != "only.one" || m["server"] != true {
+			t.Errorf("tab 1 subscribed by session: %v", m)
 		}
 		// By session: only that connection.
 		rawPost(t, &b.node, "/api/unsubscribe", fmt.Sprintf(`{"session":%q,"topic":"user:42.notices"}`, tabs[1].session))

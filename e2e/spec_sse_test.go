@@ -25,7 +25,7 @@ func sseURL(n *process, query string) string { return n.base + "/sse?" + query }
 func TestSpecSSE(t *testing.T) {
 	t.Parallel()
 	// open: no token needed, any origin; heartbeat short for the ping.
-	open := startProcess(t, "open", "HERALD_HEARTBEAT=1s")
+	open := startProcess(t, "open", "HERALD_HEARTBEAT=1s", "HERALD_HISTORY_SIZE=3")
 	authed := startProcess(t, "authed", "HERALD_JWT_SECRET="+specSecret, "HERALD_ALLOWED_ORIGINS=https://ok.example")
 	allowAll := specToken(t, jwt.MapClaims{"sub": "u", "allow": map[string][]string{"subscribe": {">"}}})
 
@@ -180,6 +180,7 @@ func TestSpecSSE(t *testing.T) {
 		publish(t, &open.node, "res.one", `3`)
 		publish(t, &open.node, "res.two", `2`)
 
+		recovered := map[string]bool{"res.one": true, "res.two": true}
 		check := func(name string, r *sseStream, want map[string][]uint64, seqs map[string]float64) {
 			t.Helper()
 			ev := r.next()
@@ -193,8 +194,8 @@ func TestSpecSSE(t *testing.T) {
 					jsonEq(t, name+" pattern entry", e, `{"topic":"res.*"}`)
 					continue
 				}
-				if e["recovered"] != true || e["seq"] != seqs[topic] {
-					t.Errorf("%s: entry %v, want recovered true, seq %v", name, e, seqs[topic])
+				if e["recovered"] != recovered[topic] || e["seq"] != seqs[topic] {
+					t.Errorf("%s: entry %v, want recovered %v, seq %v", name, e, recovered[topic], seqs[topic])
 				}
 			}
 			got := map[string][]uint64{}
@@ -217,6 +218,13 @@ func TestSpecSSE(t *testing.T) {
 		check("last_event_id query", r, map[string][]uint64{"res.one": {3}, "res.two": {2}}, seqs)
 		r, _, _ = sseOpen(t, sseURL(open, "topic=res.one&topic=res.two&topic=res.*"), http.Header{"Last-Event-ID": {subscribedID}})
 		check("the subscribed event's id", r, map[string][]uint64{"res.one": {2, 3}, "res.two": {1, 2}}, seqs)
+		// History keeps 3 messages: res.one's 3 to 8 are no longer all there.
+		for i := 4; i <= 8; i++ {
+			publish(t, &open.node, "res.one", strconv.Itoa(i))
+		}
+		seqs["res.one"], recovered["res.one"] = 8, false
+		r, _, _ = sseOpen(t, sseURL(open, "topic=res.one&topic=res.two&topic=res.*"), http.Header{"Last-Event-ID": {last.id}})
+		check("history lost", r, map[string][]uint64{"res.one": {6, 7, 8}, "res.two": {2}}, seqs)
 	})
 
 	t.Run("token expiry ends the stream with close 4001", func(t *testing.T) {
