@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,8 +67,8 @@ func BenchmarkWebhookThroughput(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		wh.ClientDisconnected("00000000-0000-4000-8000-000000000000", "u", 1000)
-		if i%5000 == 4999 { // the buffer of reports holds 10,000
+		wh.ClientDisconnected(strconv.Itoa(i), "u", 1000) // sessions spread over the recorders
+		if i%1000 == 999 { // within the buffers of reports
 			waitDelivered(b, client, float64(i+1))
 		}
 	}
