@@ -15,6 +15,20 @@ type entry struct {
 	pattern string
 	tagged  bool // a pattern: messages carry "pattern"
 	subs    []*subscription
+	// epoch is the epoch the topic's last subscription started in, its
+	// string shared by the subscriptions that start in it, which would
+	// otherwise keep a copy each (an engine makes one per answer).
+	// Guarded by the write side of the owning lock.
+	epoch string
+}
+
+// sharedEpoch returns e's copy of epoch, which becomes e's own when
+// they differ. Called with the owning lock held for writing.
+func (e *entry) sharedEpoch(epoch string) string {
+	if e.epoch != epoch {
+		e.epoch = epoch
+	}
+	return e.epoch
 }
 
 // index finds the subscriptions whose topic or pattern matches a topic:
@@ -83,6 +97,27 @@ func (ix *index) add(sub *subscription) (created bool) {
 	}
 	e.insert(sub)
 	return created
+}
+
+// shared returns the index's own copy of pattern when it holds that topic
+// or pattern, so that a new subscription to it keeps no copy of its own
+// (the command's, unquoted from the client's JSON); pattern otherwise.
+func (ix *index) shared(pattern string) string {
+	var e *entry
+	if IsPattern(pattern) {
+		ix.patterns.mu.RLock()
+		e = ix.patterns.entries[pattern]
+		ix.patterns.mu.RUnlock()
+	} else {
+		sh := ix.shard(pattern)
+		sh.mu.RLock()
+		e = sh.topics[pattern]
+		sh.mu.RUnlock()
+	}
+	if e == nil {
+		return pattern
+	}
+	return e.pattern
 }
 
 // remove takes sub out of the index. It reports whether sub was there and

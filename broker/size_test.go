@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -16,4 +17,37 @@ func TestIdleSessionIsSmall(t *testing.T) {
 		t.Errorf("session %d bytes, subscription %d bytes: want each at most %d", session, sub, sizeClass)
 	}
 	t.Logf("session %d bytes, subscription %d bytes", session, sub)
+}
+
+// Subscriptions to one topic share its name and epoch with the index
+// instead of keeping a copy each: the name unquoted from each command and
+// the epoch of each engine answer are garbage once the subscription is
+// live.
+func TestSubscriptionsShareTopicAndEpoch(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	var subs []*subscription
+	for i := range 2 {
+		e.mu.Lock()
+		e.topic("room.1").epoch = strings.Clone("epoch-1") // a fresh string per answer, as engines give
+		e.mu.Unlock()
+		c := connect(t, b, ClientInfo{})
+		if r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`); r["type"] != "subscribed" {
+			t.Fatalf("subscribe %d: %v", i, r)
+		}
+		c.s.mu.Lock()
+		subs = append(subs, c.s.subs)
+		c.s.mu.Unlock()
+	}
+	a, z := subs[0], subs[1]
+	if unsafe.StringData(a.pattern) != unsafe.StringData(z.pattern) {
+		t.Error("two subscriptions to room.1 keep a copy of its name each")
+	}
+	a.mu.Lock()
+	z.mu.Lock()
+	defer a.mu.Unlock()
+	defer z.mu.Unlock()
+	if a.last.epoch != "epoch-1" || unsafe.StringData(a.last.epoch) != unsafe.StringData(z.last.epoch) ||
+		unsafe.StringData(a.start.Epoch) != unsafe.StringData(z.start.Epoch) {
+		t.Errorf("epochs %q and %q are not one string", a.last.epoch, z.last.epoch)
+	}
 }

@@ -16,7 +16,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	if err := s.b.checkPresenceAsked(c); err != nil {
 		return err
 	}
-	sub, old, err := s.addSubscription(c.Topic, c.Since == nil)
+	sub, old, err := s.addSubscription(s.b.idx.shared(c.Topic), c.Since == nil)
 	if err != nil || (sub == nil && old == nil) {
 		return err // nil when the connection is gone
 	}
@@ -86,6 +86,10 @@ func (b *Broker) goLive(sub *subscription, pos Position, history []*Message) int
 		sh := b.idx.shard(sub.pattern)
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
+		if e := sub.entry; e != nil { // still indexed
+			pos.Epoch = e.sharedEpoch(pos.Epoch)
+			sub.start.Epoch = pos.Epoch
+		}
 	}
 	return sub.release(pos, history)
 }
