@@ -66,6 +66,7 @@ type conn struct {
 	since    atomic.Int64
 	progress int64  // monotonic time of the last write that moved bytes (loop goroutine only)
 	fd       int32  // the epoll path's descriptor
+	slot     int32  // its place in its loop's table (loop goroutine only)
 	input    uint32 // bytes an SSE client sent (reading goroutine only)
 	gen      uint32 // tells this fd's events from a former owner's
 	live     bool   // registered with its loop (loop goroutine only)

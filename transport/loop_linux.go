@@ -28,7 +28,13 @@ type loop struct {
 	srv    *Server
 	log    *zap.Logger
 
-	conns     []*conn // indexed by fd
+	// conns holds the loop's connections, each at its slot, the key its
+	// events carry: a dense table, 8 bytes a connection (up to twice that
+	// as it grows), where one indexed by descriptor number cost every loop
+	// 8 bytes for every descriptor of the process. free lists the slots of
+	// dropped connections, reused first.
+	conns     []*conn
+	free      []int32
 	buf       []byte
 	iov       []unix.Iovec
 	bufs      [][]byte
@@ -181,25 +187,25 @@ func (l *loop) run() {
 	}
 }
 
-func (l *loop) lookup(fd int, gen uint32) *conn {
-	if fd < 0 || fd >= len(l.conns) {
+func (l *loop) lookup(slot int32, gen uint32) *conn {
+	if slot < 0 || int(slot) >= len(l.conns) {
 		return nil
 	}
-	if c := l.conns[fd]; c != nil && c.gen == gen {
+	if c := l.conns[slot]; c != nil && c.gen == gen {
 		return c
 	}
-	return nil // a stale event for a descriptor number now reused
+	return nil // a stale event for a slot now reused
 }
 
 func (l *loop) event(ev netpoll.Event) {
-	c := l.lookup(ev.Fd, ev.Gen)
+	c := l.lookup(ev.Key, ev.Gen)
 	if c == nil {
 		return
 	}
 	if ev.Writable {
 		l.flush(c)
 	}
-	if ev.Readable && l.conns[ev.Fd] == c {
+	if ev.Readable && l.conns[ev.Key] == c {
 		l.read(c)
 	}
 }
@@ -231,7 +237,7 @@ func (l *loop) readMore() {
 	more := l.more
 	l.more = nil
 	for _, c := range more {
-		if l.conns[c.fd] == c {
+		if l.conns[c.slot] == c {
 			l.read(c)
 		}
 	}
@@ -252,7 +258,7 @@ func (l *loop) register() {
 		if len(early) > 0 {
 			c.readData(early[i])
 		}
-		if err := l.poller.Add(int(c.fd), c.gen); err != nil {
+		if err := l.poller.Add(int(c.fd), c.slot, c.gen); err != nil {
 			l.log.Error("register connection", zap.Error(err))
 			l.drop(c)
 			continue
@@ -262,11 +268,13 @@ func (l *loop) register() {
 }
 
 func (l *loop) insert(c *conn) {
-	fd := int(c.fd)
-	if fd >= len(l.conns) {
-		grown := make([]*conn, max(fd+1, 2*len(l.conns), 64))
-		copy(grown, l.conns)
-		l.conns = grown
+	if n := len(l.free); n > 0 {
+		c.slot = l.free[n-1]
+		l.free = l.free[:n-1]
+		l.conns[c.slot] = c
+	} else {
+		c.slot = int32(len(l.conns))
+		l.conns = append(l.conns, c)
 	}
 	l.gen++
 	if l.gen == 0 {
@@ -274,7 +282,6 @@ func (l *loop) insert(c *conn) {
 	}
 	c.gen = l.gen
 	c.live = true
-	l.conns[fd] = c
 	l.load.Add(1)
 }
 
@@ -284,7 +291,8 @@ func (l *loop) drop(c *conn) {
 		return
 	}
 	c.live = false
-	l.conns[c.fd] = nil
+	l.conns[c.slot] = nil
+	l.free = append(l.free, c.slot)
 	l.load.Add(-1)
 	if err := unix.Close(int(c.fd)); err != nil {
 		l.log.Debug("close socket", zap.Error(err))

@@ -9,22 +9,38 @@ import (
 	"github.com/herald-broker/herald/transport/internal/netpoll"
 )
 
-func TestLoopIgnoresEventsOfAFormerDescriptorOwner(t *testing.T) {
+func TestLoopIgnoresEventsOfAFormerSlotOwner(t *testing.T) {
 	l := &loop{}
 	old := &conn{fd: 9}
 	l.insert(old)
-	oldGen := old.gen
-	l.conns[9] = nil // the descriptor was closed and its number reused
+	oldGen, oldSlot := old.gen, old.slot
+	l.conns[old.slot] = nil // dropped: its slot is free for the next one
+	l.free = append(l.free, old.slot)
 	cur := &conn{fd: 9}
 	l.insert(cur)
-	if got := l.lookup(9, oldGen); got != nil {
+	if cur.slot != oldSlot {
+		t.Fatalf("the new connection took slot %d, not the free %d", cur.slot, oldSlot)
+	}
+	if got := l.lookup(oldSlot, oldGen); got != nil {
 		t.Fatal("an event for the former owner reached the new connection")
 	}
-	if got := l.lookup(9, cur.gen); got != cur {
+	if got := l.lookup(cur.slot, cur.gen); got != cur {
 		t.Fatal("an event for the current connection was lost")
 	}
 	if got := l.lookup(100000, cur.gen); got != nil {
 		t.Fatal("lookup beyond the table found a connection")
+	}
+}
+
+// The table holds a loop's own connections, however high the process's
+// descriptor numbers run.
+func TestLoopTableIsDense(t *testing.T) {
+	l := &loop{}
+	for i := range 100 {
+		l.insert(&conn{fd: int32(50_000 + 7*i)})
+	}
+	if len(l.conns) != 100 {
+		t.Fatalf("%d slots for 100 connections", len(l.conns))
 	}
 }
 

@@ -10,12 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Event says what became ready on one registered descriptor. Gen is the
-// generation given to Add, so a caller that reuses a descriptor number can
-// tell a stale event (for the connection that held the number before) from
-// a current one.
+// Event says what became ready on one registered descriptor. Key and Gen
+// are what was given to Add: Key names the descriptor's owner in the
+// caller's table, and Gen tells a stale event (for an owner that held the
+// key before) from a current one.
 type Event struct {
-	Fd       int
+	Key      int32
 	Gen      uint32
 	Readable bool // data, EOF or an error: read to find out which
 	Writable bool
@@ -29,8 +29,8 @@ type Poller struct {
 	events []unix.EpollEvent
 }
 
-// wakeGen marks the eventfd's own registration; connection generations
-// start at 1 and skip it.
+// wakeGen marks the eventfd's own registration; the generations given to
+// Add start at 1 and skip it.
 const wakeGen = 0
 
 // New makes a poller that reports up to maxEvents events per Wait.
@@ -45,7 +45,7 @@ func New(maxEvents int) (*Poller, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	p := &Poller{epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, maxEvents)}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd), Pad: wakeGen}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1, Pad: wakeGen}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
 		p.Close()
 		return nil, os.NewSyscallError("epoll_ctl", err)
@@ -55,11 +55,14 @@ func New(maxEvents int) (*Poller, error) {
 
 // Add registers fd once, edge-triggered, for reading and writing: the
 // caller reads and writes until EAGAIN and never has to change the
-// registration again (no epoll_ctl per message).
-func (p *Poller) Add(fd int, gen uint32) error {
+// registration again (no epoll_ctl per message). Its events carry key
+// and gen, which must not be 0 (the poller's own). A key chosen by the
+// caller, rather than the descriptor number, lets it keep a dense table
+// of its own descriptors instead of one as long as the highest number.
+func (p *Poller) Add(fd int, key int32, gen uint32) error {
 	ev := unix.EpollEvent{
 		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-		Fd:     int32(fd),
+		Fd:     key,
 		Pad:    int32(gen),
 	}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -89,12 +92,12 @@ func (p *Poller) Wait(dst []Event, timeoutMs int) ([]Event, error) {
 		return dst, os.NewSyscallError("epoll_wait", err)
 	}
 	for _, ev := range p.events[:n] {
-		if int(ev.Fd) == p.wakefd {
+		if uint32(ev.Pad) == wakeGen {
 			p.drainWake()
 			continue
 		}
 		dst = append(dst, Event{
-			Fd:       int(ev.Fd),
+			Key:      ev.Fd,
 			Gen:      uint32(ev.Pad),
 			Readable: ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 			Writable: ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0,

@@ -20,7 +20,7 @@ func TestPollerReportsReadableWithGeneration(t *testing.T) {
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
-	if err := p.Add(fds[0], 7); err != nil {
+	if err := p.Add(fds[0], 3, 7); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := unix.Write(fds[1], []byte("x")); err != nil {
@@ -30,7 +30,7 @@ func TestPollerReportsReadableWithGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 1 || events[0].Fd != fds[0] || events[0].Gen != 7 || !events[0].Readable {
+	if len(events) != 1 || events[0].Key != 3 || events[0].Gen != 7 || !events[0].Readable {
 		t.Fatalf("events = %+v", events)
 	}
 }
@@ -66,7 +66,7 @@ func TestPollerAddRejectsBadDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if err := p.Add(-1, 1); err == nil {
+	if err := p.Add(-1, 0, 1); err == nil {
 		t.Fatal("Add(-1) succeeded")
 	}
 }
