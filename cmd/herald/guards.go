@@ -100,19 +100,37 @@ func (g guards) brokerTokens() broker.TokenVerifier {
 
 // logGuards says at start how clients are checked.
 func logGuards(log *zap.Logger, cfg Config, g guards) {
-	if g.tokens == nil {
+	switch {
+	case g.tokens == nil && cfg.ConnectURL != "":
+		log.Info("no JWT key configured: the connect hook says who every client is and what it may do")
+	case g.tokens == nil:
 		log.Warn("no JWT key configured: every client may subscribe and publish to any topic")
-	} else {
+	default:
 		log.Info("client tokens required", zap.String("algorithm", g.tokens.Algorithm()))
 		if cfg.JWTSecret != "" && len(cfg.JWTSecret) < minSecretBytes {
 			log.Warn("HERALD_JWT_SECRET is short: use at least 32 random bytes",
 				zap.Int("bytes", len(cfg.JWTSecret)))
 		}
 	}
+	logHooks(log, cfg)
 	log.Info("per-address limits on /ws",
 		zap.Int("max_connections_per_ip", cfg.MaxConnectionsPerIP),
 		zap.Float64("connect_rate_per_ip", cfg.ConnectRatePerIP),
 		zap.Int("connect_burst_per_ip", cfg.ConnectBurstPerIP),
 		zap.Strings("trusted_proxies", cfg.TrustedProxies),
 		zap.Bool("tls", g.tls != nil))
+}
+
+// logHooks says which backend hooks are on, and warns when their
+// requests go unsigned: a backend then cannot tell Herald from anyone.
+func logHooks(log *zap.Logger, cfg Config) {
+	if cfg.ConnectURL == "" && cfg.SubscribeURL == "" && cfg.WebhookURL == "" {
+		return
+	}
+	log.Info("backend hooks", zap.String("connect", cfg.ConnectURL), zap.String("subscribe", cfg.SubscribeURL),
+		zap.Strings("subscribe_topics", cfg.SubscribeHookTopics), zap.String("webhook", cfg.WebhookURL),
+		zap.Duration("timeout", cfg.HookTimeout))
+	if cfg.HookSecret == "" {
+		log.Warn("HERALD_HOOK_SECRET is not set: hook requests are not signed, and a backend cannot tell them from forged ones")
+	}
 }
