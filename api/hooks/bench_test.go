@@ -68,7 +68,7 @@ func BenchmarkWebhookThroughput(b *testing.B) {
 	start := time.Now()
 	for i := range b.N {
 		wh.ClientDisconnected(strconv.Itoa(i), "u", 1000) // sessions spread over the recorders
-		if i%1000 == 999 { // within the buffers of reports
+		if i%1000 == 999 {                                // within the buffers of reports
 			waitDelivered(b, client, float64(i+1))
 		}
 	}
