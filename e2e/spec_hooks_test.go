@@ -416,6 +416,11 @@ func TestSpecWebhooksAcrossNodes(t *testing.T) {
 	for _, c := range conns {
 		c.clientClose()
 	}
+	for _, r := range backend.requests("/connect") {
+		if sig, ok := r.header["X-Herald-Signature"]; ok {
+			t.Errorf("no HERALD_HOOK_SECRET, yet X-Herald-Signature %q", sig)
+		}
+	}
 	var got []string
 	eventually(t, "the topic vacated", func() bool {
 		got = got[:0]

@@ -209,6 +209,11 @@ func TestSpecPresence(t *testing.T) {
 				t.Errorf("%s: %v, want %s", tc.cmd, r, tc.code)
 			}
 		}
+		// lobby, the list's second entry (after ", "), keeps presence.
+		lobby := wsOpen(t, a.ws+"?token="+specToken(t, jwt.MapClaims{"sub": "l", "allow": map[string][]string{"subscribe": {"lobby"}}}), dialOpts{})
+		if r := lobby.cmd("1", `{"type":"presence","id":"1","topic":"lobby"}`); r["type"] != "presence" {
+			t.Errorf("presence of lobby: %v", r)
+		}
 		// Nothing was subscribed by the refused presence:true subscribes.
 		for _, topic := range []string{"room.*", "chat.x"} {
 			if r := c.cmd("u", `{"type":"unsubscribe","id":"u","topic":%q}`, topic); r["code"] != "not_subscribed" {

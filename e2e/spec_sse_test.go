@@ -46,6 +46,7 @@ func TestSpecSSE(t *testing.T) {
 			{"bad bearer", "topic=chat.a", http.Header{"Authorization": {"Bearer x.y.z"}}, 401, "unauthorized"},
 			{"topic not allowed", "topic=chat.a&topic=news.a&token=" + only, nil, 403, "forbidden"},
 			{"pattern wider than allowed", "topic=>&token=" + only, nil, 403, "forbidden"},
+			{"token without allow", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u"}), nil, 403, "forbidden"},
 			{"origin not allowed", "topic=chat.a&token=" + only, http.Header{"Origin": {"https://evil.example"}}, 403, "forbidden"},
 			{"no topic", "token=" + only, nil, 400, "bad_request"},
 			{"33 topics", many + "token=" + allowAll, nil, 400, "bad_request"},
