@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -402,7 +403,7 @@ func TestSpecWebhooksAcrossNodes(t *testing.T) {
 	redis := redistest.Start(t)
 	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_CONNECT_URL=" + srv.URL + "/connect",
 		"HERALD_WEBHOOK_URL=" + srv.URL + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=500ms",
-		"HERALD_HOOK_TIMEOUT=500ms", "HERALD_PRESENCE_TOPICS=room.*"}
+		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
 	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
 	var conns []*wsConn
 	for _, c := range []struct {
@@ -436,5 +437,34 @@ func TestSpecWebhooksAcrossNodes(t *testing.T) {
 		slices.Index(got, "member_added u") > slices.Index(got, "member_removed u") ||
 		slices.Index(got, "member_added v") > slices.Index(got, "member_removed v") {
 		t.Errorf("events of room.c: %q, want %q (the members' in either order)", got, want)
+	}
+
+	// A node dies: its connection's end is reported (1006) and its topic vacated.
+	k := wsOpen(t, a.ws+"?mode=ok&user=k", dialOpts{})
+	k.cmd("s", `{"type":"subscribe","id":"s","topic":"open.k"}`)
+	eventually(t, "open.k occupied", func() bool {
+		return slices.ContainsFunc(backend.events(0), func(ev map[string]any) bool { return ev["topic"] == "open.k" })
+	})
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var disconnected, vacated int
+	eventually(t, "the dead node's connection and topic reported", func() bool {
+		disconnected, vacated = 0, 0
+		for _, ev := range backend.events(0) {
+			if ev["name"] == "client_disconnected" && ev["session"] == k.session {
+				disconnected++
+				if ev["code"] != 1006.0 || ev["user"] != "k" {
+					t.Errorf("the dead node's connection: %v, want code 1006, user k", ev)
+				}
+			}
+			if ev["name"] == "topic_vacated" && ev["topic"] == "open.k" {
+				vacated++
+			}
+		}
+		return disconnected > 0 && vacated > 0
+	})
+	if disconnected != 1 || vacated != 1 {
+		t.Errorf("%d client_disconnected and %d topic_vacated for the dead node's connection", disconnected, vacated)
 	}
 }
