@@ -97,10 +97,7 @@ func TestRefresh(t *testing.T) {
 	if r := c.do(t, "4", `{"type":"subscribe","id":"4","topic":"a"}`); r["type"] != "subscribed" {
 		t.Errorf("the refreshed permissions are not used: %v", r)
 	}
-	c.s.mu.Lock()
-	stopped := c.s.who.expiry == nil
-	c.s.mu.Unlock()
-	if !stopped {
+	if b.expiries.pending(c.s) {
 		t.Error("a token without expiry left the old expiry timer running")
 	}
 	// A token whose expiry has passed (a verifier would normally refuse it)
@@ -134,9 +131,7 @@ func TestDisconnectStopsExpiry(t *testing.T) {
 	c := connect(t, b, ClientInfo{Subject: "u", Expires: time.Now().Add(time.Hour)})
 	c.s.Disconnected()
 	c.s.Disconnected() // a second call does nothing
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if c.s.who.expiry != nil {
+	if b.expiries.pending(c.s) {
 		t.Error("expiry timer still set after Disconnected")
 	}
 	if n := b.Stats().Connections; n != 0 {

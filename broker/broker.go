@@ -110,6 +110,7 @@ type Broker struct {
 	remote   *remoteSubs
 	sessions *sessionIndex // every session, by id and by user, for controls
 	workers  workerGroup
+	expiries expiries        // the sessions' token deadlines
 	ctx      context.Context // ends when Close gives up waiting
 	cancel   context.CancelFunc
 	started  time.Time
@@ -151,6 +152,7 @@ func New(cfg Config, engine Engine) *Broker {
 		queueLimit: queueLimit(cfg.RateLimit),
 		traffic:    newTraffic(time.Now()),
 	}
+	b.expiries.g = &b.workers
 	b.remote.events = cfg.Events
 	engine.Attach(b)
 	return b
@@ -380,6 +382,7 @@ func (b *Broker) Ready(ctx context.Context) error {
 // workers to finish. When ctx ends first, their engine calls are
 // cancelled, and Close returns ctx's error once they have returned.
 func (b *Broker) Close(ctx context.Context) error {
+	b.expiries.close()
 	err := b.workers.close(ctx)
 	b.cancel()
 	b.workers.wait() // at once unless ctx ended: then the cancel ends them

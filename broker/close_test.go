@@ -59,18 +59,20 @@ func TestCloseStopsExpiryTimers(t *testing.T) {
 	if code := c.code(); code != 0 {
 		t.Errorf("closed with %d after Broker.Close", code)
 	}
+	b.expiries.mu.Lock()
+	pending := len(b.expiries.heap)
+	b.expiries.mu.Unlock()
 	b.workers.mu.Lock()
-	pending, running := len(b.workers.timers), b.workers.running
+	running := b.workers.running
 	b.workers.mu.Unlock()
 	if pending != 0 || running != 0 {
-		t.Errorf("%d timers pending, %d running after Close", pending, running)
+		t.Errorf("%d deadlines pending, %d running after Close", pending, running)
 	}
-	// A session refreshed after Close gets no timer either.
+	// A session refreshed after Close gets no deadline either.
 	c.s.mu.Lock()
 	c.s.setExpiry(time.Now().Add(time.Millisecond))
-	set := c.s.who != nil && c.s.who.expiry != nil
 	c.s.mu.Unlock()
-	if set {
-		t.Error("a timer was set after Close")
+	if b.expiries.pending(c.s) {
+		t.Error("a deadline was set after Close")
 	}
 }

@@ -68,7 +68,11 @@ type identity struct {
 	subject string
 	info    string // the token's info claim (ClientInfo.Info); a string, to stay in a smaller size class
 	perms   Permissions
-	expiry  *expiry // closes the connection when the token expires
+	// expires is when the token expires, in Unix nanoseconds, and slot
+	// the session's place + 1 in the broker's expiries (0: none); both
+	// guarded by the expiries' lock.
+	expires int64
+	slot    int32
 }
 
 // workQueue is what a session's worker has to do: allocated when a job
@@ -147,20 +151,17 @@ func (s *Session) welcome() []byte {
 }
 
 // setExpiry closes the connection with 4001 at expires; zero never. Called
-// with mu held. The timer belongs to the broker's workers, so that Close
-// stops it; a closed broker closes no connection for its token.
+// with mu held. The broker's expiries keep the deadline, so that Close
+// forgets it; a closed broker closes no connection for its token.
 func (s *Session) setExpiry(expires time.Time) {
 	if s.who == nil { // no token: nothing expires
 		return
 	}
-	s.b.workers.stopTimer(s.who.expiry)
-	s.who.expiry = nil
-	if expires.IsZero() {
-		return
+	var at int64
+	if !expires.IsZero() {
+		at = max(expires.UnixNano(), 1) // 0 is never
 	}
-	s.who.expiry = s.b.workers.afterFunc(time.Until(expires), func() {
-		s.conn.Close(CloseTokenExpired, "token expired")
-	})
+	s.b.expiries.set(s, at)
 }
 
 // HandleText takes one complete text message from the client. payload is

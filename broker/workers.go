@@ -3,23 +3,18 @@ package broker
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // workerGroup owns every goroutine the sessions start: their workers, and
-// the expiry timers that close a connection when its token expires. It
-// refuses new ones once closing, and lets Close stop the pending timers
-// and wait for whatever runs.
+// the expiry timer's closes of connections whose token expired
+// (expiries). It refuses new ones once closing, and lets Close wait for
+// whatever runs.
 type workerGroup struct {
 	mu      sync.Mutex
-	running int // workers, and timers whose function runs
+	running int // workers, and expiry timer runs
 	closing bool
-	idle    chan struct{}        // closed when closing and none run
-	timers  map[*expiry]struct{} // timers set and not yet fired or stopped
+	idle    chan struct{} // closed when closing and none run
 }
-
-// expiry is a session's timer, started by afterFunc.
-type expiry struct{ t *time.Timer }
 
 // start runs fn on a new goroutine unless the group is closing.
 func (g *workerGroup) start(fn func()) bool {
@@ -36,50 +31,16 @@ func (g *workerGroup) start(fn func()) bool {
 	return true
 }
 
-// afterFunc runs fn after d, as a worker of the group, unless the timer is
-// stopped or the group closes first. It returns nil once closing.
-func (g *workerGroup) afterFunc(d time.Duration, fn func()) *expiry {
-	g.mu.Lock()
-	defer g.mu.Unlock() // held until x.t is set: fire waits for it
-	if g.closing {
-		return nil
-	}
-	x := new(expiry)
-	x.t = time.AfterFunc(d, func() {
-		if g.fire(x) {
-			defer g.done()
-			fn()
-		}
-	})
-	if g.timers == nil {
-		g.timers = make(map[*expiry]struct{})
-	}
-	g.timers[x] = struct{}{}
-	return x
-}
-
-// fire says whether a timer that went off may run its function: it was
-// neither stopped nor dropped by close. Then it counts as running.
-func (g *workerGroup) fire(x *expiry) bool {
+// enter counts the calling goroutine as a worker of the group, unless
+// the group is closing (false); then it calls done when finished.
+func (g *workerGroup) enter() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, pending := g.timers[x]; !pending {
+	if g.closing {
 		return false
 	}
-	delete(g.timers, x)
 	g.running++
 	return true
-}
-
-// stopTimer stops x (nil: none); its function will not start after this.
-func (g *workerGroup) stopTimer(x *expiry) {
-	if x == nil {
-		return
-	}
-	g.mu.Lock()
-	delete(g.timers, x)
-	g.mu.Unlock()
-	x.t.Stop()
 }
 
 func (g *workerGroup) done() {
@@ -91,8 +52,7 @@ func (g *workerGroup) done() {
 	}
 }
 
-// close refuses new workers and timers, stops the pending timers, and
-// waits for what runs or for ctx.
+// close refuses new workers and waits for what runs or for ctx.
 func (g *workerGroup) close(ctx context.Context) error {
 	g.mu.Lock()
 	if !g.closing {
@@ -101,10 +61,6 @@ func (g *workerGroup) close(ctx context.Context) error {
 		if g.running == 0 {
 			close(g.idle)
 		}
-		for x := range g.timers {
-			x.t.Stop()
-		}
-		g.timers = nil
 	}
 	idle := g.idle
 	g.mu.Unlock()
