@@ -266,6 +266,47 @@ func TestSpecSSELimits(t *testing.T) {
 		t.Error("five streams at once from one address with burst 1: none refused")
 	})
 
+	t.Run("429 past the per-address connection limit", func(t *testing.T) {
+		n := startProcess(t, "conns", "HERALD_MAX_CONNECTIONS_PER_IP=4")
+		for i := range 6 {
+			s, resp, body := sseOpen(t, sseURL(n, "topic=a"), nil)
+			if s != nil {
+				continue
+			}
+			if resp.StatusCode != 429 || errorCode(body) != "rate_limited" {
+				t.Errorf("refusal %d: %d %s, want 429 rate_limited", i, resp.StatusCode, body)
+			}
+			return
+		}
+		t.Error("six streams from one address with a limit of four: none refused")
+	})
+
+	t.Run("a backend's controls reach a stream", func(t *testing.T) {
+		n := startProcess(t, "controls", "HERALD_JWT_SECRET="+specSecret)
+		tok := specToken(t, jwt.MapClaims{"sub": "42", "allow": map[string][]string{"subscribe": {"a"}}})
+		s, resp, body := sseOpen(t, sseURL(n, "topic=a&token="+tok), nil)
+		if s == nil {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		s.next()
+		control(t, &n.node, "/api/subscribe", `{"user":"42","topic":"b.x"}`)
+		if ev := s.next(); ev.event != "subscribed" || ev.dataObj()["server"] != true || ev.dataObj()["topic"] != "b.x" {
+			t.Errorf("after a backend's subscribe: %+v", ev)
+		}
+		publish(t, &n.node, "b.x", `1`)
+		if ev := s.next(); ev.event != "" || ev.dataObj()["topic"] != "b.x" {
+			t.Errorf("a message of the backend's subscription: %+v", ev)
+		}
+		control(t, &n.node, "/api/unsubscribe", `{"user":"42","topic":"b.x"}`)
+		if ev := s.next(); ev.event != "unsubscribed" {
+			t.Errorf("after a backend's unsubscribe: %+v", ev)
+		}
+		control(t, &n.node, "/api/disconnect", `{"user":"42"}`)
+		if ev := s.untilEnd(); ev.event != "close" || ev.data != `{"code":4004}` {
+			t.Errorf("disconnected by the backend: last event %+v, want close 4004", ev)
+		}
+	})
+
 	t.Run("a slow reader gets close 4000", func(t *testing.T) {
 		n := startProcess(t, "slow", "HERALD_MAX_QUEUE_BYTES=65536")
 		conn := slowTCP(t, n.base[len("http://"):], 4096)
