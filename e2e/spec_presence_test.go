@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,9 +30,9 @@ func personToken(t testing.TB, user string, info any) string {
 	return specToken(t, claims)
 }
 
-func startPresencePair(t *testing.T) (a, b *process) {
+func startPresencePair(t *testing.T, extra ...string) (a, b *process) {
 	redis := redistest.Start(t)
-	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_PRESENCE_TOPICS=room.*, lobby", "HERALD_JWT_SECRET=" + specSecret}
+	env := append([]string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_PRESENCE_TOPICS=room.*, lobby", "HERALD_JWT_SECRET=" + specSecret}, extra...)
 	return startProcess(t, "a", env...), startProcess(t, "b", env...)
 }
 
@@ -371,11 +373,14 @@ func TestSpecControl(t *testing.T) {
 }
 
 // A node SIGKILLed: within 30 s its members are gone from every answer and
-// their leaves were sent. The bound of the engine is about 20 s; there is
-// no setting to shorten it.
+// their leaves were sent, and so were their member_removed webhooks. The
+// bound of the engine is 20 to 25 s; there is no setting to shorten it.
 func TestSpecPresenceNodeDeath(t *testing.T) {
 	t.Parallel()
-	a, b := startPresencePair(t)
+	backend := &hookBackend{reqs: map[string][]hookReq{}}
+	srv := httptest.NewServer(backend)
+	t.Cleanup(srv.Close)
+	a, b := startPresencePair(t, "HERALD_WEBHOOK_URL="+srv.URL+"/webhook", "HERALD_HOOK_TIMEOUT=300ms")
 	watcher := wsOpen(t, b.ws+"?token="+personToken(t, "w", nil), dialOpts{})
 	watcher.cmd("s", `{"type":"subscribe","id":"s","topic":"room.dead","presence":true}`)
 	for _, user := range []string{"gone", "stays"} {
@@ -396,6 +401,17 @@ func TestSpecPresenceNodeDeath(t *testing.T) {
 		t.Logf("leave %v after the kill", time.Since(killed).Round(time.Millisecond))
 	case <-time.After(30*time.Second - time.Since(killed)):
 		t.Fatal("no leave within 30 s of the node's death")
+	}
+	removed := func() bool {
+		return slices.ContainsFunc(backend.events(0), func(ev map[string]any) bool {
+			return ev["name"] == "member_removed" && ev["topic"] == "room.dead" && ev["user"] == "gone"
+		})
+	}
+	for !removed() {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatal("no member_removed within 30 s of the node's death")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	code, m := getPresence(t, &b.node, "room.dead")
 	if code != 200 {
