@@ -62,6 +62,9 @@ type clientAddr [16]byte
 
 // parseClientAddr reads "ip" or "ip:port"; anything else is none.
 func parseClientAddr(s string) clientAddr {
+	if s == "" {
+		return clientAddr{} // spares the parse errors' allocations
+	}
 	ip, err := netip.ParseAddr(s)
 	if err != nil {
 		ap, err := netip.ParseAddrPort(s)
