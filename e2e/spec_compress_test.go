@@ -66,6 +66,17 @@ func TestSpecCompression(t *testing.T) {
 		}
 	})
 
+	t.Run("a message tagged with a pattern", func(t *testing.T) {
+		d, plain := wsOpen(t, on.ws, dialOpts{deflate: true}), wsOpen(t, on.ws, dialOpts{})
+		d.cmd("s", `{"type":"subscribe","id":"s","topic":"zp.*"}`)
+		plain.cmd("s", `{"type":"subscribe","id":"s","topic":"zp.*"}`)
+		publish(t, &on.node, "zp.a", `"`+strings.Repeat("p", 1000)+`"`)
+		f, p := d.next(), plain.next()
+		if !f.rsv1 || !bytes.Equal(f.text, p.text) || f.obj()["pattern"] != "zp.*" {
+			t.Errorf("compressed %v, pattern %v, equal to the plain text %v", f.rsv1, f.obj()["pattern"], bytes.Equal(f.text, p.text))
+		}
+	})
+
 	t.Run("compression off", func(t *testing.T) {
 		c := wsOpen(t, off.ws, dialOpts{deflate: true})
 		c.cmd("s", `{"type":"subscribe","id":"s","topic":"z.off"}`)

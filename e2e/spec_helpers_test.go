@@ -149,6 +149,9 @@ func (c *wsConn) readLoop(r io.Reader) {
 			c.closed <- 0
 			return
 		}
+		if h.Rsv1() && h.OpCode != ws.OpText {
+			c.t.Errorf("RSV1 on a frame of opcode %v", h.OpCode)
+		}
 		switch h.OpCode {
 		case ws.OpPing:
 			wsutil.WriteClientMessage(c.conn, ws.OpPong, p)

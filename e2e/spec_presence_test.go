@@ -356,6 +356,25 @@ func TestSpecControl(t *testing.T) {
 		}
 	})
 
+	t.Run("API keys", func(t *testing.T) {
+		n := startProcess(t, "keys", "HERALD_API_KEYS=k1", "HERALD_PRESENCE_TOPICS=room.*")
+		for _, tc := range []struct{ method, path, body string }{
+			{http.MethodGet, "/api/presence?topic=room.1", ""},
+			{http.MethodPost, "/api/disconnect", `{"user":"42"}`},
+			{http.MethodPost, "/api/unsubscribe", `{"user":"42","topic":"room.1"}`},
+			{http.MethodPost, "/api/subscribe", `{"user":"42","topic":"room.1"}`},
+		} {
+			code, _, body := httpDo(t, tc.method, n.base+tc.path, http.Header{"Content-Type": {"application/json"}}, tc.body)
+			if code != 401 || errorCode(body) != "unauthorized" {
+				t.Errorf("%s %s without the key: %d %s, want 401 unauthorized", tc.method, tc.path, code, body)
+			}
+			code, _, body = httpDo(t, tc.method, n.base+tc.path, http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer k1"}}, tc.body)
+			if code != 200 {
+				t.Errorf("%s %s with the key: %d %s", tc.method, tc.path, code, body)
+			}
+		}
+	})
+
 	t.Run("subs claim", func(t *testing.T) {
 		publish(t, &a.node, "subs.one", `1`)
 		tok := specToken(t, jwt.MapClaims{"sub": "s", "subs": []string{"subs.one", "subs.*"}})

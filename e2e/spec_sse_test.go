@@ -46,6 +46,7 @@ func TestSpecSSE(t *testing.T) {
 			{"bad bearer", "topic=chat.a", http.Header{"Authorization": {"Bearer x.y.z"}}, 401, "unauthorized"},
 			{"topic not allowed", "topic=chat.a&topic=news.a&token=" + only, nil, 403, "forbidden"},
 			{"pattern wider than allowed", "topic=>&token=" + only, nil, 403, "forbidden"},
+			{"info over 1 KiB", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u", "info": map[string]string{"n": strings.Repeat("x", 1100)}}), nil, 401, "unauthorized"},
 			{"token without allow", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u"}), nil, 403, "forbidden"},
 			{"origin not allowed", "topic=chat.a&token=" + only, http.Header{"Origin": {"https://evil.example"}}, 403, "forbidden"},
 			{"no topic", "token=" + only, nil, 400, "bad_request"},
@@ -226,6 +227,29 @@ func TestSpecSSE(t *testing.T) {
 		seqs["res.one"], recovered["res.one"] = 8, false
 		r, _, _ = sseOpen(t, sseURL(open, "topic=res.one&topic=res.two&topic=res.*"), http.Header{"Last-Event-ID": {last.id}})
 		check("history lost", r, map[string][]uint64{"res.one": {6, 7, 8}, "res.two": {2}}, seqs)
+	})
+
+	t.Run("resume from a message a pattern brought", func(t *testing.T) {
+		s, _, _ := sseOpen(t, sseURL(open, "topic=rp.exact&topic=rq.*"), nil)
+		s.next()
+		publish(t, &open.node, "rp.exact", `1`)
+		publish(t, &open.node, "rq.x", `1`)
+		s.next()
+		last := s.next()
+		if last.dataObj()["pattern"] != "rq.*" {
+			t.Fatalf("second event %+v, want rq.x by the pattern", last)
+		}
+		s.cancel()
+		publish(t, &open.node, "rp.exact", `2`)
+		r, _, _ := sseOpen(t, sseURL(open, "topic=rp.exact&topic=rq.*&last_event_id="+last.id), nil)
+		ev := r.next()
+		jsonEq(t, "subscribed", ev.dataObj()["topics"].([]any)[1], `{"topic":"rq.*"}`)
+		if e := ev.dataObj()["topics"].([]any)[0].(map[string]any); e["recovered"] != true || e["seq"] != 2.0 {
+			t.Errorf("rp.exact resumed from an id a pattern's message gave: %v", e)
+		}
+		if m := r.next().dataObj(); m["topic"] != "rp.exact" || m["seq"] != 2.0 {
+			t.Errorf("after the resume: %v, want rp.exact 2", m)
+		}
 	})
 
 	t.Run("token expiry ends the stream with close 4001", func(t *testing.T) {
