@@ -271,10 +271,25 @@ func TestSpecControl(t *testing.T) {
 			{"/api/unsubscribe", `{"topic":"room.1"}`, 400, "bad_request"},
 			{"/api/unsubscribe", `{"user":"42","session":"x","topic":"room.1"}`, 400, "bad_request"},
 			{"/api/subscribe", `{"user":"42","topic":"room..1"}`, 400, "invalid_topic"},
+			{"/api/disconnect", `{"user":""}`, 400, "bad_request"},
+			{"/api/disconnect", `{"user":42}`, 400, "bad_request"},
+			{"/api/disconnect", `not json`, 400, "bad_request"},
+			{"/api/disconnect", `{"user":"nobody","unknown":[1]}`, 200, ""}, // fields not defined are ignored
 		} {
 			code, body := rawPost(t, &a.node, tc.path, tc.body)
 			if code != tc.code || (tc.err == "" && body != "{}") || (tc.err != "" && errorCode([]byte(body)) != tc.err) {
 				t.Errorf("%s %s: %d %s, want %d %s", tc.path, tc.body, code, body, tc.code, map[bool]string{true: "{}", false: tc.err}[tc.err == ""])
+			}
+		}
+	})
+
+	t.Run("methods", func(t *testing.T) {
+		for _, tc := range []struct{ method, path string }{
+			{http.MethodGet, "/api/disconnect"}, {http.MethodGet, "/api/subscribe"}, {http.MethodGet, "/api/unsubscribe"},
+			{http.MethodPost, "/api/presence?topic=room.1"},
+		} {
+			if code, _, body := httpDo(t, tc.method, a.base+tc.path, nil, ""); code != 405 || errorCode(body) != "method_not_allowed" {
+				t.Errorf("%s %s: %d %s, want 405 method_not_allowed", tc.method, tc.path, code, body)
 			}
 		}
 	})
