@@ -34,6 +34,14 @@ func (q *outQueue) add(frame []byte) {
 	q.frames = append(q.frames, frame)
 }
 
+// pushFront puts frame before the queued frames, none of which was
+// written yet.
+func (q *outQueue) pushFront(frame []byte) {
+	q.add(nil)
+	copy(q.frames[1:], q.frames[:len(q.frames)-1])
+	q.frames[0] = frame
+}
+
 // inFirst reports whether frames lives in first.
 func (q *outQueue) inFirst() bool {
 	return cap(q.frames) == len(q.first) && &q.frames[:1][0] == &q.first[0]

@@ -202,8 +202,10 @@ func (c *conn) writtenOf(n, batched int, at int64) (empty, closeSent bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.out
-	if q == nil { // finished meanwhile
-		q = &outQueue{}
+	if q == nil { // nothing was queued: a flush on a writable edge of an idle connection
+		c.scheduled = false
+		c.since.Store(0)
+		return true, c.closeQueued
 	}
 	q.queued -= n
 	done := 0

@@ -68,6 +68,48 @@ func (l *loop) flush(c *conn) {
 	}
 }
 
+// pingNow writes a heartbeat ping straight to the socket of a connection
+// with nothing queued, from the loop goroutine, which alone writes to it:
+// it needs no write queue, and no lock is held across the write. It
+// claims the connection as scheduled first, so a frame queued meanwhile
+// waits for this goroutine, which flushes it after the ping; what the
+// socket did not take of the ping is queued before it. False when
+// something is queued or the connection closes: then the ping is queued.
+func (l *loop) pingNow(c *conn) bool {
+	c.mu.Lock()
+	idle := !c.closing && !c.scheduled && c.queuedBytes() == 0
+	if idle {
+		c.scheduled = true
+	}
+	c.mu.Unlock()
+	if !idle {
+		return false
+	}
+	n, err := unix.Write(int(c.fd), framePing)
+	for errors.Is(err, unix.EINTR) {
+		n, err = unix.Write(int(c.fd), framePing)
+	}
+	n = max(n, 0) // an error leaves the whole ping to the queue, whose flush meets it again
+	c.mu.Lock()
+	if n < len(framePing) {
+		q := c.outLocked()
+		q.pushFront(framePing[n:])
+		q.queued += len(framePing) - n
+		c.sentSince = true
+	}
+	more := c.queuedBytes() > 0
+	if !more {
+		c.scheduled = false
+	} else if c.since.Load() == 0 {
+		c.since.Store(monoNow())
+	}
+	c.mu.Unlock()
+	if more {
+		l.flush(c)
+	}
+	return true
+}
+
 // writev writes bufs with one system call; it allocates nothing.
 func (l *loop) writev(fd int, bufs [][]byte) (int, error) {
 	iov := l.iov[:0]
