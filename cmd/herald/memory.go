@@ -13,10 +13,17 @@ import (
 // that just took 19,000 connections would show twice their memory for
 // minutes. Once the number of connections settles after a change of at
 // least releaseMinChange, the free pages go back at once: one collection,
-// only after a burst, never on a steady node.
+// only after a burst, never on a steady node. A second one follows
+// releaseAgainAfter later if the count still holds: the transport frees
+// the write queues of connections gone quiet (their welcome and replies
+// written) two of its sweeps after their last frame, 2.5 s with the
+// default settings, after the first release; without a second one their
+// pages stay with the process until a collection that, on an idle node,
+// may not come for long.
 const (
-	releaseEvery     = time.Second
-	releaseMinChange = 1000
+	releaseEvery      = time.Second
+	releaseMinChange  = 1000
+	releaseAgainAfter = 5 // looks, releaseEvery apart
 )
 
 // memoryReleaser watches the connection count and returns free memory to
@@ -60,6 +67,7 @@ func (r *memoryReleaser) run() {
 type burstWatch struct {
 	released int // connections at the last release
 	last     int // connections at the last look
+	again    int // looks until the second release of a burst; 0: none due
 }
 
 // settledAfterBurst takes the connection count of one look and reports
@@ -68,10 +76,19 @@ type burstWatch struct {
 func (w *burstWatch) settledAfterBurst(n int) bool {
 	moving := abs(n-w.last) > max(n/100, 10)
 	w.last = n
+	if w.again > 0 {
+		w.again--
+		if moving {
+			w.again = 0 // a new burst: it gets releases of its own
+		} else if w.again == 0 {
+			return true
+		}
+	}
 	if moving || abs(n-w.released) < releaseMinChange {
 		return false
 	}
 	w.released = n
+	w.again = releaseAgainAfter
 	return true
 }
 

@@ -28,6 +28,31 @@ func TestBurstWatchReleasesOnceABurstSettles(t *testing.T) {
 	}
 }
 
+// The second release of a burst comes releaseAgainAfter looks after the
+// first, while the count holds, and only then.
+func TestBurstWatchReleasesAgainOnceQueuesAreFreed(t *testing.T) {
+	var w burstWatch
+	for _, n := range []int{0, 19000} {
+		w.settledAfterBurst(n)
+	}
+	if !w.settledAfterBurst(19000) {
+		t.Fatal("no first release")
+	}
+	for i := 1; i < releaseAgainAfter; i++ {
+		if w.settledAfterBurst(19000) {
+			t.Fatalf("released again %d looks after the first", i)
+		}
+	}
+	if !w.settledAfterBurst(19005) {
+		t.Fatalf("no second release %d looks after the first", releaseAgainAfter)
+	}
+	for range 3 * releaseAgainAfter {
+		if w.settledAfterBurst(19000) {
+			t.Fatal("a third release on a steady node")
+		}
+	}
+}
+
 func TestMemoryReleaserStops(t *testing.T) {
 	calls := make(chan struct{}, 1)
 	r := startMemoryReleaser(func() int {
