@@ -107,9 +107,10 @@ func TestSlowReaderIsClosedWhileOthersGetEverything(t *testing.T) {
 			break
 		}
 	}
-	if c := nodeStats(t, n).Connections; c != 1 {
-		t.Fatalf("after %d messages %d connections are open, want the slow one closed", last, c)
-	}
+	// The slow one is sent 4000 as soon as it overflows, but its full
+	// socket may keep it open for up to 5 s (docs/protocol.md section 6),
+	// longer than the publishes take on a fast machine.
+	eventually(t, "the slow reader closed", func() bool { return nodeStats(t, n).Connections == 1 })
 	deadline := time.Now().Add(wait)
 	for received.Load() < last {
 		select {
