@@ -29,7 +29,16 @@ func (b *Broker) Control(ctx context.Context, c Control) error {
 	return nil
 }
 
-// checkControl returns why c cannot be sent, or nil.
+// CheckControl returns why c cannot be sent, or nil: the one check of a
+// control, which the engines run again on what they receive. The error is
+// *Error.
+func CheckControl(c Control) error {
+	if err := checkControl(c); err != nil {
+		return err
+	}
+	return nil
+}
+
 func checkControl(c Control) *Error {
 	if (c.User == "") == (c.Session == "") {
 		return Errorf(CodeBadRequest, "give exactly one of user and session")

@@ -163,7 +163,7 @@ func (e *Engine) Control(ctx context.Context, c broker.Control) error {
 	if err := e.usable(ctx); err != nil {
 		return err
 	}
-	if err := checkControl(c); err != nil {
+	if err := broker.CheckControl(c); err != nil {
 		return err
 	}
 	if h := e.handler.Load(); h != nil {
@@ -179,19 +179,4 @@ func (e *Engine) checkPresence(ctx context.Context, topic string) error {
 		return err
 	}
 	return checkTopic(topic)
-}
-
-// checkControl refuses a control the broker would not send: an unknown
-// kind, not exactly one of user and session, or a topic missing where the
-// kind needs one.
-func checkControl(c broker.Control) error {
-	switch {
-	case c.Kind < broker.ControlDisconnect || c.Kind > broker.ControlSubscribe:
-		return broker.Errorf(broker.CodeBadRequest, "unknown control kind %d", c.Kind)
-	case (c.User == "") == (c.Session == ""):
-		return broker.Errorf(broker.CodeBadRequest, "a control names exactly one of user and session")
-	case c.Kind != broker.ControlDisconnect:
-		return broker.CheckPattern(c.Topic)
-	}
-	return nil
 }

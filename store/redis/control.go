@@ -72,7 +72,7 @@ func (e *Engine) Control(ctx context.Context, c broker.Control) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkControl(c); err != nil {
+	if err := broker.CheckControl(c); err != nil {
 		return err
 	}
 	payload, err := json.Marshal(controlWire{Kind: c.Kind, User: c.User, Session: c.Session, Topic: c.Topic})
@@ -113,7 +113,7 @@ func (e *Engine) handControlLocked(id, body string) {
 		c = broker.Control{Kind: w.Kind, User: w.User, Session: w.Session, Topic: w.Topic}
 	}
 	e.ctl.last = id
-	if checkControl(c) != nil {
+	if broker.CheckControl(c) != nil {
 		e.log.Error("dropped a malformed control", zap.String("id", id))
 		return
 	}
@@ -216,19 +216,4 @@ func idAfter(a, b string) bool {
 	x, _ := strconv.ParseUint(as, 10, 64)
 	y, _ := strconv.ParseUint(bs, 10, 64)
 	return x > y
-}
-
-// checkControl refuses a control the broker would not send: an unknown
-// kind, not exactly one of user and session, or a topic missing where the
-// kind needs one.
-func checkControl(c broker.Control) error {
-	switch {
-	case c.Kind < broker.ControlDisconnect || c.Kind > broker.ControlSubscribe:
-		return broker.Errorf(broker.CodeBadRequest, "unknown control kind %d", c.Kind)
-	case (c.User == "") == (c.Session == ""):
-		return broker.Errorf(broker.CodeBadRequest, "a control names exactly one of user and session")
-	case c.Kind != broker.ControlDisconnect:
-		return broker.CheckPattern(c.Topic)
-	}
-	return nil
 }
