@@ -87,30 +87,33 @@ func writeStreamHead(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// streamCORS lets pages of other origins read /sse: every answer, the
-// refusals too (so that a client can tell why), names the request's
-// Origin; one that is not allowed is refused by admit. OPTIONS is the
-// preflight of a client that sends Authorization or Last-Event-ID itself
-// (EventSource sends none that needs one).
+// streamCORS lets pages of allowed origins read /sse: every answer to
+// one, the refusals too (so that a client can tell why), names the
+// request's Origin. An origin that is not allowed is named by none: admit
+// refuses it with 403, which that page may not read (section 10 echoes
+// an origin only when it is allowed). OPTIONS is the preflight of a
+// client that sends Authorization or Last-Event-ID itself (EventSource
+// sends none that needs one).
 func (s *Server) streamCORS(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
+		allowed := origin != "" && s.originAllowed(origin)
 		hdr := w.Header()
 		if origin != "" {
-			hdr.Set("Access-Control-Allow-Origin", origin)
 			hdr.Add("Vary", "Origin")
+		}
+		if allowed {
+			hdr.Set("Access-Control-Allow-Origin", origin)
 		}
 		if r.Method != http.MethodOptions {
 			h.ServeHTTP(w, r)
 			return
 		}
 		hdr.Set("Allow", "GET, HEAD, OPTIONS")
-		if s.originAllowed(origin) {
+		if allowed {
 			hdr.Set("Access-Control-Allow-Methods", "GET, HEAD")
 			hdr.Set("Access-Control-Allow-Headers", "Authorization, Last-Event-ID")
 			hdr.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge/time.Second)))
-		} else {
-			hdr.Del("Access-Control-Allow-Origin")
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -37,6 +37,15 @@ func TestSSERefusals(t *testing.T) {
 	refused("/sse?topic=chat.a"+strings.Repeat("&topic=chat.a", 32)+"&token="+tok).wantError(t, http.StatusBadRequest, "bad_request")
 	r := refused("/sse?topic=chat.a&token="+tok, "Origin", "https://evil.example")
 	r.wantError(t, http.StatusForbidden, "forbidden")
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("an origin not allowed is named: Access-Control-Allow-Origin %q", got)
+	}
+	// A refusal of an allowed origin is readable by it.
+	r = refused("/sse?topic=news&token="+tok, "Origin", "https://app.example")
+	r.wantError(t, http.StatusForbidden, "forbidden")
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+		t.Errorf("a refusal of an allowed origin: Access-Control-Allow-Origin %q", got)
+	}
 	// 32 topics, the token in the Authorization header, an allowed origin:
 	// the stream opens, and the origin may read it.
 	path := "/sse?topic=chat.a" + strings.Repeat("&topic=chat.b", 31)
