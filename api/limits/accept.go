@@ -40,7 +40,8 @@ type ListenerConfig struct {
 // section 6). A connection over its address's limit is closed at once.
 type Listener struct {
 	net.Listener
-	cfg ListenerConfig
+	cfg    ListenerConfig
+	drains drains
 }
 
 // NewListener wraps l; it returns l itself when cfg counts nothing.
@@ -82,8 +83,7 @@ func (l *Listener) admit(c net.Conn) *Conn {
 	if l.cfg.Conns != nil && !l.cfg.ClientIP.Trusted(peer) {
 		e, ok := l.cfg.Conns.take(peer, takeOpen)
 		if !ok {
-			l.refuse(c)
-			s.Release()
+			l.refuse(c, s.Release)
 			if l.cfg.Refused != nil {
 				l.cfg.Refused(peer)
 			}
@@ -95,14 +95,31 @@ func (l *Listener) admit(c net.Conn) *Conn {
 	return counted
 }
 
-// refuse writes the refusal, if any, and closes c. The request is not
-// read: reading is what a slow peer would have the node spend.
-func (l *Listener) refuse(c net.Conn) {
-	if l.cfg.Refusal != nil {
-		_ = c.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
-		_, _ = c.Write(l.cfg.Refusal) // the peer may be gone: closing is all that matters
+// refuse answers c with the refusal, if any, and closes it, then calls
+// release: on a drain (drains) when one is free, so that an HTTP client
+// reads the refusal rather than a reset; otherwise at once. The request
+// itself is never parsed.
+func (l *Listener) refuse(c net.Conn, release func()) {
+	if l.cfg.Refusal == nil {
+		_ = c.Close()
+		release()
+		return
 	}
+	if l.drains.start(c, l.cfg.Refusal, release) {
+		return
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+	_, _ = c.Write(l.cfg.Refusal) // the peer may be gone: closing is all that matters
 	_ = c.Close()
+	release()
+}
+
+// Close stops accepting, ends the drains of refused connections and
+// waits for them.
+func (l *Listener) Close() error {
+	err := l.Listener.Close()
+	l.drains.stop()
+	return err
 }
 
 // Slot is what one accepted connection holds: its descriptor's count and

@@ -118,6 +118,8 @@ func TestListener(t *testing.T) {
 	if got, err := io.ReadAll(refused); string(got) != "no" || err != nil {
 		t.Fatalf("refused connection read %q, %v; want the refusal, then EOF", got, err)
 	}
+	refused.Close()
+	waitDrained(t, l) // the refused connection's descriptor counts until then
 	first.Close()
 	dialTCP(t, addr)
 	third := next(t, accepted)
@@ -136,6 +138,17 @@ func TestListener(t *testing.T) {
 	slot.Release()
 	if files.Open() != 0 || conns.Tracked() != 0 {
 		t.Fatalf("%d descriptors and %d addresses counted after release", files.Open(), conns.Tracked())
+	}
+}
+
+// waitDrained waits until l drains no refused connection.
+func waitDrained(t *testing.T, l net.Listener) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); l.(*Listener).drains.draining() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("a refused connection is still drained after its peer closed")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
