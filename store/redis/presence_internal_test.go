@@ -2,6 +2,7 @@ package redis
 
 import (
 	"testing"
+	"time"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -59,5 +60,30 @@ func TestStreamIDOrder(t *testing.T) {
 	}
 	if idTime("1733443200123-4") != 1733443200123 {
 		t.Error("idTime reads the wrong part")
+	}
+}
+
+// The heartbeats count as having gone through for a lapse from the first
+// of a row as it was sent, so that the round a lapse after the first one
+// at start cleans up; a failure starts the count again.
+func TestHealthLastsFromTheFirstHeartbeatSent(t *testing.T) {
+	const lapse = 15 * time.Second
+	start := time.Unix(1000, 0)
+	var h health
+	if h.lasted(start, lapse) {
+		t.Fatal("lasted before any heartbeat")
+	}
+	h.beat(start, true)
+	h.beat(start.Add(lapse/3), true) // a later one keeps the start of the row
+	if h.lasted(start.Add(lapse-time.Millisecond), lapse) || !h.lasted(start.Add(lapse), lapse) {
+		t.Fatal("not lasted exactly a lapse after the first heartbeat sent")
+	}
+	h.beat(start.Add(lapse), false)
+	if h.lasted(start.Add(2*lapse), lapse) {
+		t.Fatal("lasted across a failed heartbeat")
+	}
+	h.beat(start.Add(2*lapse), true)
+	if h.lasted(start.Add(3*lapse-time.Millisecond), lapse) || !h.lasted(start.Add(3*lapse), lapse) {
+		t.Fatal("the count did not start again after the failure")
 	}
 }

@@ -16,43 +16,66 @@ import (
 const parallelCalls = 16
 
 // keepPresence keeps the node's life registered, and cleans up after dead
-// nodes, every third of the lapse, until ctx ends. A heartbeat every
-// third of the lapse lets two in a row fail before the others take the
-// node for dead; a dead node's entries are gone at most the lapse and a
-// third after its last heartbeat (20 s by default), plus the time to
-// remove them, as long as another node has been beating for a lapse.
+// nodes, at start and then every third of the lapse, until ctx ends. A
+// heartbeat every third of the lapse lets two in a row fail before the
+// others take the node for dead; a dead node's entries are gone at most
+// the lapse and a third after its last heartbeat (20 s by default), plus
+// the time to remove them, as long as another node has been beating for
+// a lapse; a node just started cleans up from a lapse after its start.
 func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
+	var h health
+	round := func() {
+		if e.pres.dead.Load() {
+			h = health{}
+			return
+		}
+		sent := time.Now()
+		h.beat(sent, e.tendPresence(ctx, h.lasted(sent, e.cfg.PresenceLapse)))
+	}
+	round()
 	tick := time.NewTicker(e.cfg.PresenceLapse / 3)
 	defer tick.Stop()
-	var healthySince time.Time // of the heartbeats without a failure since; zero: the last failed
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		}
-		if e.pres.dead.Load() {
-			healthySince = time.Time{}
-			continue
-		}
-		if e.tendPresence(ctx, healthySince) {
-			if healthySince.IsZero() {
-				healthySince = time.Now()
-			}
-		} else {
-			healthySince = time.Time{}
+			round()
 		}
 	}
 }
 
+// health is how long the node's heartbeats have gone through in a row.
+type health struct {
+	since time.Time // when the first of them was sent; zero: the last failed
+}
+
+// beat records a heartbeat sent at sent that went through, or not.
+func (h *health) beat(sent time.Time, ok bool) {
+	switch {
+	case !ok:
+		h.since = time.Time{}
+	case h.since.IsZero():
+		h.since = sent
+	}
+}
+
+// lasted reports whether the heartbeats have gone through for lapse by
+// now. Counted from the first one as it was sent, the round a lapse after
+// it does not miss by the time a round takes.
+func (h health) lasted(now time.Time, lapse time.Duration) bool {
+	return !h.since.IsZero() && now.Sub(h.since) >= lapse
+}
+
 // tendPresence is one round of keepPresence, and reports whether the
-// heartbeat went through. It cleans up after lapsed nodes only once its
-// own heartbeats went through for a whole lapse (since healthySince):
-// when Redis comes back after an outage longer than the lapse, every
-// node finds every other lapsed, and would remove all their entries
-// (sending their leaves, then their joins again) before they could beat.
-func (e *Engine) tendPresence(ctx context.Context, healthySince time.Time) bool {
+// heartbeat went through. It cleans up after lapsed nodes only when its
+// own heartbeats had gone through for a whole lapse (healthy) and this
+// one does too: when Redis comes back after an outage longer than the
+// lapse, every node finds every other lapsed, and would remove all their
+// entries (sending their leaves, then their joins again) before they
+// could beat.
+func (e *Engine) tendPresence(ctx context.Context, healthy bool) bool {
 	lapsed, err := e.heartbeat(ctx)
 	switch {
 	case err != nil:
@@ -62,7 +85,7 @@ func (e *Engine) tendPresence(ctx context.Context, healthySince time.Time) bool 
 	}
 	e.retryRemovals(ctx)
 	e.resyncAfterReconnect(ctx)
-	if err == nil && !healthySince.IsZero() && time.Since(healthySince) >= e.cfg.PresenceLapse {
+	if err == nil && healthy {
 		e.reapLapsed(ctx)
 	}
 	e.unindexIdle(ctx)

@@ -63,6 +63,22 @@ func testDeadNode(t *testing.T, url string, admin goredis.UniversalClient) {
 	}
 }
 
+// A node beats once as it starts, with no presence of its own: the lapse
+// its cleanup of dead nodes waits for is counted from then.
+func TestNodeBeatsAtStart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	e := newEngine(t, srv.URL(), redis.Config{PresenceLapse: time.Hour}) // its next beat is 20 min away
+	if !eventually(func() bool {
+		_, err := admin.ZScore(ctxFor(t), redis.PresenceNodes(e), redis.PresenceLife(e)).Result()
+		return err == nil
+	}) {
+		t.Fatal("the node's life is not registered after its start")
+	}
+}
+
 // A clean Close removes the node's entries at once, with their leaves,
 // long before its heartbeat would lapse.
 func TestCloseRemovesTheNodesPresence(t *testing.T) {
