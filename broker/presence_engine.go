@@ -36,6 +36,11 @@ type PresenceChange struct {
 	Info    []byte // joins only
 	Join    bool   // false: a leave
 	Session string // the session whose arrival or departure caused it
+	// Seq orders a topic's changes where several nodes decide them (one
+	// engine step decides each, but each node reports its own): After is
+	// the Seq of the topic's change just before, 0 when none is known.
+	// Both are 0 from an engine that reports its changes in order itself.
+	Seq, After uint64
 }
 
 // ControlKind is what a Control asks of the sessions it names.

@@ -35,6 +35,10 @@ const (
 	// idlePoll is how often the sender looks for new events when there
 	// were none; the cost of an empty look is one Redis call.
 	idlePoll = 100 * time.Millisecond
+	// memberHold is how long a member event waits in the queue for the
+	// topic's change before it, which its node reports: past it the
+	// event goes anyway (that node may have died before reporting).
+	memberHold = 2 * time.Second
 	// maxBackoff caps the wait between two tries of a batch the backend
 	// did not take: retries go on, at this pace, as long as it fails.
 	maxBackoff = 10 * time.Second
@@ -56,7 +60,8 @@ type WebhookStore interface {
 	// before then ends the wait, and nothing is sent.
 	VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error
 	// QueueVacated queues the event of every topic whose wait ended by
-	// now and returns how many were dropped.
+	// now, and the member events held past their wait, and returns how
+	// many were dropped.
 	QueueVacated(ctx context.Context, now time.Time, max int) (dropped int, err error)
 	// NodeAlive says node runs, until ttl from now by the store's clock.
 	NodeAlive(ctx context.Context, node string, ttl time.Duration) error
@@ -71,6 +76,12 @@ type WebhookStore interface {
 	// delay, as after VacateTopic; the lost events of their connections
 	// are queued. It returns how many of those were dropped.
 	ReleaseNodes(ctx context.Context, node string, delay time.Duration, max int) (dropped int, err error)
+	// QueueMember queues a member event of topic in the order of its
+	// change (broker.PresenceChange's Seq and After): while the one
+	// before it has not been queued, for hold at most (its node may have
+	// died before queueing it), it is held. It returns how many events
+	// were dropped, held ones it let go included.
+	QueueMember(ctx context.Context, topic string, after, seq uint64, event []byte, hold time.Duration, max int) (dropped int, err error)
 	// QueueEvent queues event.
 	QueueEvent(ctx context.Context, event []byte, max int) (dropped bool, err error)
 	// NextEvents gives node, when it holds the sender's lease or takes it
@@ -128,6 +139,8 @@ type report struct {
 	topic string // the session, for a connection's reports; the key that picks its recorder
 	event []byte
 	other []byte // TopicHeld: the topic_vacated to keep for ReleaseNodes
+
+	seq, after uint64 // reportMember: the change's order on its topic
 }
 
 type reportKind uint8
@@ -135,7 +148,7 @@ type reportKind uint8
 const (
 	reportHeld reportKind = iota + 1
 	reportLeft
-	reportEvent
+	reportMember
 	reportConnected
 	reportDisconnected
 	reportRestart // the node starts: release what its name held before
@@ -278,5 +291,5 @@ func (w *Webhooks) MemberChanged(c broker.PresenceChange) {
 		Topic string `json:"topic"`
 		User  string `json:"user"`
 	}{name, c.Topic, c.User})
-	w.push(report{kind: reportEvent, topic: c.Topic, event: ev})
+	w.push(report{kind: reportMember, topic: c.Topic, event: ev, seq: c.Seq, after: c.After})
 }

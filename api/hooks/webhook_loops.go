@@ -104,6 +104,12 @@ func (w *Webhooks) keepOnce(r report) error {
 	case reportRestart:
 		// What this node's name held before it started is not held now.
 		err = w.releaseNodes(ctx, w.cfg.Node)
+	case reportMember:
+		var n int
+		n, err = w.cfg.Store.QueueMember(ctx, r.topic, r.after, r.seq, r.event, memberHold, w.cfg.MaxQueued)
+		if n > 0 {
+			w.dropped(n, "the queue is full: the backend has not taken the events before it")
+		}
 	default:
 		dropped, err = w.cfg.Store.QueueEvent(ctx, r.event, w.cfg.MaxQueued)
 	}

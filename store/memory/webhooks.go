@@ -132,6 +132,15 @@ func (e *Engine) RemoveClient(ctx context.Context, _, _ string, event []byte, ma
 	return e.QueueEvent(ctx, event, max)
 }
 
+// QueueMember queues event: one node reports its members' changes in
+// the order it decides them, so none is held.
+func (e *Engine) QueueMember(ctx context.Context, _ string, _, _ uint64, event []byte, _ time.Duration, max int) (int, error) {
+	if dropped, _ := e.QueueEvent(ctx, event, max); dropped {
+		return 1, nil
+	}
+	return 0, nil
+}
+
 // QueueEvent queues event.
 func (e *Engine) QueueEvent(_ context.Context, event []byte, max int) (bool, error) {
 	q := &e.webhooks

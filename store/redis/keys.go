@@ -77,6 +77,9 @@ func escapeGlob(s string) string {
 func (k keys) presEntries(topic string) string { return k.prefix + "{" + topic + "}:pres" }
 func (k keys) presUsers(topic string) string   { return k.prefix + "{" + topic + "}:users" }
 
+// presSeq numbers topic's joins and leaves (presence_scripts.go).
+func (k keys) presSeq(topic string) string { return k.prefix + "{" + topic + "}:seq" }
+
 // presOwned is the set of the sessions of topic that the node life owns.
 func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }
 

@@ -1,6 +1,10 @@
 package redis
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/herald-broker/herald/broker"
 )
 
@@ -14,8 +18,8 @@ func (e *Engine) WatchMembers(fn func(broker.PresenceChange)) {
 }
 
 // membersChanged tells the watcher the changes whose payloads a presence
-// script returned, one after another; a reply that holds none (a count)
-// tells nothing.
+// script returned, each followed by its order, one after another; a reply
+// that holds none (a count) tells nothing.
 func (e *Engine) membersChanged(payloads string) {
 	fn := e.members.Load()
 	if fn == nil {
@@ -23,6 +27,9 @@ func (e *Engine) membersChanged(payloads string) {
 	}
 	for len(payloads) >= 2 && payloads[0] == '\n' {
 		c, rest, err := parseChangePrefix(payloads)
+		if err == nil {
+			c.After, c.Seq, rest, err = parseOrder(rest)
+		}
 		if err != nil {
 			e.log.Error("a presence script returned a malformed change")
 			return
@@ -30,4 +37,22 @@ func (e *Engine) membersChanged(payloads string) {
 		(*fn)(c)
 		payloads = rest
 	}
+}
+
+// parseOrder reads the netstring "<after> <seq>" a presence script puts
+// after a change it returns, and what follows it.
+func parseOrder(s string) (after, seq uint64, rest string, err error) {
+	text, tail, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(text)
+	if !ok || err != nil || n < 0 || n > len(tail) {
+		return 0, 0, "", fmt.Errorf("herald/redis: presence change order %q is malformed", s)
+	}
+	a, b, _ := strings.Cut(tail[:n], " ")
+	if after, err = strconv.ParseUint(a, 10, 64); err == nil {
+		seq, err = strconv.ParseUint(b, 10, 64)
+	}
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("herald/redis: presence change order %q: %w", tail[:n], err)
+	}
+	return after, seq, tail[n:], nil
 }

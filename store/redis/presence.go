@@ -13,6 +13,7 @@ import (
 //	<prefix>{<topic>}:pres          hash: session → "<owner life>\n<user>"
 //	<prefix>{<topic>}:users         hash: user → "<its sessions>\n<the info its join carried>"
 //	<prefix>{<topic>}:own:<life>    set: the sessions a node life added
+//	<prefix>{<topic>}:seq           string: the number of its last join or leave, for a minute
 //
 // A script adds or removes an entry and its count in one atomic step, and
 // publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's
@@ -36,7 +37,7 @@ import (
 // publishes the leaves, then forgets the life. The topic set is written
 // by the add script itself on one server; on Cluster, where it lives in
 // another slot, beside the script, before the life's first entry on the
-// topic. No key has a TTL: a topic's keys go with its last entry.
+// topic. No key but seq has a TTL: a topic's keys go with its last entry.
 //
 // A node also keeps its own entries in memory (presence_local.go): Close
 // removes them, a node whose heartbeat lapsed while it lived adds them
@@ -45,7 +46,7 @@ import (
 
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {
-	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life)}
+	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life), e.keys.presSeq(topic)}
 }
 
 // presenceChannels names where topic's joins and leaves go: where its

@@ -27,14 +27,30 @@ import (
 //
 // The scripts return the payloads of the joins and leaves they published,
 // so that the node that caused one can tell the webhooks, once for the
-// cluster (Engine.WatchMembers).
+// cluster (Engine.WatchMembers). Each returned payload is followed by the
+// netstring "<after> <seq>": the topic's changes are numbered in its seq
+// key (KEYS[4]) in the order the scripts decide them, so that the webhook
+// queue, in another slot, can put the nodes' reports back in that order
+// (webhook_members.go). after is the number of the change before, 0 when
+// the key had lapsed: it lives a minute past the topic's last change, and
+// a new count starts from Redis's clock in ms, past the old one.
 const presenceLua = `
 local function ns(s) return #s .. ':' .. s end
+local function order()
+  local after = tonumber(redis.call('GET', KEYS[4]) or '0')
+  local seq = after + 1
+  if after == 0 then
+    local t = redis.call('TIME')
+    seq = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  redis.call('SET', KEYS[4], string.format('%d', seq), 'PX', 60000)
+  return ns(string.format('%d %d', after, seq))
+end
 local function announce(classic, sharded, kind, topic, user, session, info)
   local payload = '\n' .. kind .. ns(topic) .. ns(user) .. ns(session) .. ns(info)
   if sharded ~= '' then redis.call('SPUBLISH', sharded, payload) end
   if classic ~= '' then redis.call('PUBLISH', classic, payload) end
-  return payload
+  return payload .. order()
 end
 local function remove(pres, users, session, owner, classic, sharded, topic)
   local cur = redis.call('HGET', pres, session)
@@ -62,8 +78,8 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
-// KEYS: pres, users, owned (this life's), and, but on Cluster, the life's
-// topic set, to which the script adds the topic. ARGV: session, life,
+// KEYS: pres, users, owned (this life's), seq, and, but on Cluster, the
+// life's topic set, to which the script adds the topic. ARGV: session, life,
 // user, info, classic channel, sharded channel, topic. Returns the join's
 // payload when it published one, else "1" when it added the entry, "0"
 // when the session had one.
@@ -74,13 +90,13 @@ if cur then
   if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
     redis.call('SADD', KEYS[3], ARGV[1])
-    if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[7]) end
+    if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[7]) end
   end
   return '0'
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[1])
-if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[7]) end
+if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[7]) end
 if ARGV[3] == '' then return '1' end
 local member = redis.call('HGET', KEYS[2], ARGV[3])
 if member then
@@ -95,7 +111,7 @@ return '1'
 
 // removePresenceScript removes a session's entry, whoever owns it.
 //
-// KEYS: pres, users, owned (this life's). ARGV: session, classic channel,
+// KEYS: pres, users, owned (this life's), seq. ARGV: session, classic channel,
 // sharded channel, topic. Returns the leave's payload when it published
 // one, else "1" when there was an entry, "0" when not.
 var removePresenceScript = goredis.NewScript(presenceLua + `
@@ -110,7 +126,7 @@ return '0'
 // owned on a topic, publishing the leaves. An entry another life took over
 // since stays.
 //
-// KEYS: pres, users, owned (the dead life's). ARGV: dead life, batch,
+// KEYS: pres, users, owned (the dead life's), seq. ARGV: dead life, batch,
 // classic channel, sharded channel, topic. Returns how many of the dead
 // life's sessions are left to look at, followed by the payloads of the
 // leaves it published.

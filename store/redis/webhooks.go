@@ -27,6 +27,7 @@ import (
 //	{webhooks}:nodes      sorted set: NODE scored by when its heartbeat lapses (ms, Redis's clock)
 //	{webhooks}:held:NODE  hash: TOPIC -> its topic_vacated, for the topics NODE holds
 //	{webhooks}:conns:NODE hash: SESSION -> its client_disconnected should NODE die
+//	{webhooks}:m...       the order of member events (webhook_members.go)
 func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + name }
 
 // occupyScript: KEYS occ, vac, due, events, held; ARGV node, topic,
@@ -184,7 +185,8 @@ func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.T
 	return nil
 }
 
-// QueueVacated queues the event of every topic whose wait ended by now.
+// QueueVacated queues the event of every topic whose wait ended by now,
+// and the member events held past their wait (webhook_members.go).
 func (e *Engine) QueueVacated(ctx context.Context, now time.Time, max int) (int, error) {
 	k := e.keys
 	n, err := vacatedScript.Run(ctx, e.rdb,
@@ -193,7 +195,8 @@ func (e *Engine) QueueVacated(ctx context.Context, now time.Time, max int) (int,
 	if err != nil {
 		return 0, e.fail("queue vacated topics", err)
 	}
-	return n, nil
+	held, err := e.queueOverdueMembers(ctx, max)
+	return n + held, err
 }
 
 // NodeAlive records that node runs, until ttl from now on Redis's clock.
