@@ -22,6 +22,11 @@ type ConnectAuthorizer interface {
 	AuthorizeConnect(ctx context.Context, r *http.Request, session, ip string) (broker.ClientInfo, error)
 }
 
+// errHookAnswerExpired refuses a connection whose connect-hook answer
+// has an expire_at already passed, with 401 as an expired token.
+var errHookAnswerExpired = &broker.Error{Code: broker.CodeUnauthorized,
+	Message: "the connect hook's answer has expired (its expire_at has passed)"}
+
 // clientInfo says who the client of an upgrade request is: a request
 // with a token is judged by the token alone; one without (or every one,
 // when no JWT key is configured) by the connect hook when there is one;
@@ -51,6 +56,11 @@ func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, erro
 			// bad answer, as the hook's other bad answers (503).
 			return broker.ClientInfo{}, &broker.Error{Code: broker.CodeUnavailable,
 				Message: "the connect hook's answer: " + err.(*broker.Error).Message, Err: err}
+		}
+		if !info.Expires.IsZero() && !info.Expires.After(time.Now()) {
+			// Refused as a token already expired is, before anything opens:
+			// /ws would send welcome then 4001, /sse a lone close event.
+			return broker.ClientInfo{}, errHookAnswerExpired
 		}
 		info.Session = session
 		return info, nil

@@ -76,7 +76,9 @@ func (b *hookBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "anon":
 			fmt.Fprint(w, `{"allow":{"subscribe":[">"]}}`)
 		case "expire":
-			fmt.Fprintf(w, `{"user":"e","expire_at":%d}`, time.Now().Add(1500*time.Millisecond).Unix())
+			fmt.Fprintf(w, `{"user":"e","expire_at":%.3f}`, float64(time.Now().Add(1500*time.Millisecond).UnixMilli())/1000)
+		case "expired":
+			fmt.Fprintf(w, `{"user":"e","expire_at":%.3f}`, float64(time.Now().Add(-time.Second).UnixMilli())/1000)
 		case "bigInfo":
 			fmt.Fprintf(w, `{"user":"b","info":{"n":%q}}`, strings.Repeat("x", 1100))
 		case "err401":
@@ -194,6 +196,8 @@ func TestSpecHooks(t *testing.T) {
 			{"s401", 401, "unauthorized"}, {"s403", 403, "forbidden"},
 			{"s500", 503, "unavailable"}, {"notjson", 503, "unavailable"},
 			{"slow", 503, "unavailable"}, {"bigInfo", 503, "unavailable"},
+			// An answer already expired is refused as an expired token is.
+			{"expired", 401, "unauthorized"},
 		} {
 			if _, status := wsDial(t, h.ws+"?mode="+tc.mode, dialOpts{}); status != tc.status {
 				t.Errorf("/ws, backend %s: HTTP %d, want %d", tc.mode, status, tc.status)

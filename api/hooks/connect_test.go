@@ -162,12 +162,23 @@ func TestConnectHookUnreachable(t *testing.T) {
 
 // expire_at closes the connection with 4001 when it passes.
 func TestConnectHookExpiry(t *testing.T) {
-	exp := float64(time.Now().Add(300*time.Millisecond).UnixMilli()) / 1000
+	exp := float64(time.Now().Add(time.Second).UnixMilli()) / 1000
 	b := newBackend(t, answerJSON(200, fmt.Sprintf(`{"user":"1","expire_at":%.3f}`, exp)))
 	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL}, nil)
 	c, _ := dial(t, n, "")
 	if code := c.closedWith(); code != 4001 {
 		t.Fatalf("closed with %d, want 4001", code)
+	}
+}
+
+// An expire_at already passed is refused 401 before the upgrade, as an
+// expired token is, rather than opened and closed with 4001 at once.
+func TestConnectHookAnswerExpiredIsRefused(t *testing.T) {
+	exp := float64(time.Now().Add(-time.Second).UnixMilli()) / 1000
+	b := newBackend(t, answerJSON(200, fmt.Sprintf(`{"user":"1","expire_at":%.3f}`, exp)))
+	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL}, nil)
+	if r := refused(t, n, ""); r.status != 401 || r.code != "unauthorized" {
+		t.Fatalf("got %+v, want 401 unauthorized", r)
 	}
 }
 
