@@ -408,7 +408,8 @@ func TestSpecControl(t *testing.T) {
 
 // A node SIGKILLed: within 30 s its members are gone from every answer and
 // their leaves were sent, and so were their member_removed webhooks. The
-// bound of the engine is 20 to 25 s; there is no setting to shorten it.
+// bound of the engine is about 20 s (section 12); there is no setting to
+// shorten it.
 func TestSpecPresenceNodeDeath(t *testing.T) {
 	t.Parallel()
 	backend := &hookBackend{reqs: map[string][]hookReq{}}
