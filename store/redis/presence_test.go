@@ -154,7 +154,9 @@ func TestPresenceAddsShareRoundTrips(t *testing.T) {
 	trips, _ := redis.PublishRoundTrips(e)
 	calls := scriptCalls(t, admin) - calls0
 	t.Logf("%d adds: %d scripts in %d round trips", adders*each, calls, trips-trips0)
-	if calls != adders*each {
+	// The engine's own heartbeat and resync scripts may run meanwhile, a
+	// few at most; a second script per add would be hundreds more.
+	if calls < adders*each || calls > adders*each+4 {
 		t.Errorf("%d adds ran %d scripts, want one each", adders*each, calls)
 	}
 	if trips-trips0 >= adders*each {
