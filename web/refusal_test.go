@@ -109,6 +109,29 @@ func TestClientStopsOnAForbiddenOrigin(t *testing.T) {
 	}
 }
 
+// Over SSE too: a page of an origin the node does not allow cannot read
+// the stream's 403 (section 10 names only allowed origins), so the client
+// asks /ws, whose refusals any page may read, and stops as it would there.
+func TestClientOverSSEStopsOnAForbiddenOrigin(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t, "https://app.example")
+	other := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	p := newPage(t, other+"/", "document.readyState === 'complete'")
+	p.run(`import('/herald.js').then((herald) => {
+		window.states = []; window.errors = [];
+		window.h = new herald.Herald('` + base + `/ws', { transport: 'sse', minDelay: 20, maxDelay: 100, token: '` + signedToken(t, time.Hour) + `' });
+		h.on('state', (s, info) => states.push(s === 'stopped' ? 'stopped:' + info.error?.code : s));
+		h.on('error', (e) => errors.push(e.status + ' ' + e.code + ': ' + e.message));
+		h.subscribe('news', () => {});
+		h.connect();
+	})`)
+	p.wait(`states.at(-1) === 'stopped:forbidden'`)
+	p.pause(500 * time.Millisecond)
+	if got := p.value(`errors.join('|')`); !strings.HasPrefix(got, "403 forbidden: origin ") || strings.Contains(got, "|") {
+		t.Errorf("errors %q, want one 403 forbidden naming the origin", got)
+	}
+}
+
 // On unauthorized the token function is asked again; the new token
 // connects. A function whose tokens stay refused stops the client after
 // the second refusal.

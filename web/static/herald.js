@@ -403,10 +403,14 @@ export class Herald {
   }
 
   // _diagnose follows an attempt that ended before welcome: the server's
-  // answer to a plain GET of the same URL says why, if it refused it.
-  async _diagnose(url, info, generation) {
+  // answer to a plain GET of the same URL says why, if it refused it. A
+  // stream's refusal is readable only by pages of origins the node
+  // allows; when it cannot be read, wsURL (the /ws beside it, whose
+  // refusals of the same checks any page may read) is asked.
+  async _diagnose(url, info, generation, wsURL) {
     const seen = {};
-    const refusal = await askWhy(url, this.options.timeout, seen);
+    let refusal = await askWhy(url, this.options.timeout, seen);
+    if (!refusal && !seen.answered && wsURL) refusal = await askWhy(wsURL, this.options.timeout);
     if (this._closed || generation !== this._generation) return;
     if (!refusal && seen.answered && this.transport === 'websocket' && this.options.transport === 'auto') {
       // HTTP reaches the node and it refused nothing: WebSocket is blocked
@@ -855,7 +859,7 @@ export class Herald {
       // Refused or unreachable before the first event: ask why, as for /ws.
       this._closeStream();
       this._forget();
-      this._diagnose(url.toString(), { code: 1006, reason: 'stream refused' }, generation);
+      this._diagnose(url.toString(), { code: 1006, reason: 'stream refused' }, generation, wsURL);
     };
     this._later(this.options.timeout, () => {
       if (current() && this.state !== 'connected') this._streamLost({ code: 4100, reason: 'no stream in time' }, 4100);
