@@ -49,7 +49,31 @@ type command struct {
 
 // size is what the command holds in memory while it waits in a queue.
 func (c *command) size() int {
-	return len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID) + len(c.IdempotencyKey)
+	n := len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID) + len(c.IdempotencyKey)
+	if c.Since != nil {
+		n += len(c.Since.Epoch)
+	}
+	return n
+}
+
+// dropUndefined forgets the fields c's type does not define, which are
+// ignored (docs/protocol.md section 2), so that a command waiting in a
+// queue keeps none of them: a subscribe sent with a large data field
+// would otherwise hold it as long as it waits.
+func (c *command) dropUndefined() {
+	defined := fieldsOf[c.Type]
+	if defined&fieldData == 0 {
+		c.Data = nil
+	}
+	if defined&fieldToken == 0 {
+		c.Token = ""
+	}
+	if defined&fieldIdempotencyKey == 0 {
+		c.IdempotencyKey = ""
+	}
+	if defined&fieldSince == 0 {
+		c.Since = nil
+	}
 }
 
 // fieldSet is a set of the command fields the decoder knows.
@@ -210,7 +234,9 @@ func internType(t string) string {
 // could be read, so the reply can echo it. Unknown fields are ignored.
 func decodeCommand(payload []byte) (command, *Error) {
 	var c command
-	if err := c.parse(payload); err != nil {
+	err := c.parse(payload)
+	c.dropUndefined()
+	if err != nil {
 		return c, err
 	}
 	if err := c.checkFieldTypes(); err != nil {

@@ -263,3 +263,26 @@ func TestQueuedBytesAreBounded(t *testing.T) {
 		t.Fatalf("the command past the byte bound: %v", r)
 	}
 }
+
+// TestQueuedBytesCountSinceAndDropUndefinedFields: a waiting subscribe is
+// counted with the epoch of its since, and keeps no field its type does
+// not define (a large data), so neither grows the queue past the bound.
+func TestQueuedBytesCountSinceAndDropUndefinedFields(t *testing.T) {
+	b, e := newTestBroker(t, Config{RateLimit: -1})
+	e.block = make(chan struct{})
+	defer close(e.block)
+	c := connect(t, b, ClientInfo{})
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"s","topic":"t"}`)) // holds the worker
+	big := strings.Repeat("x", 60<<10)
+	for i := range 40 { // 40 × 60 KiB is over 1 MiB
+		c.s.HandleText(fmt.Appendf(nil, `{"type":"subscribe","id":"%d","topic":"t%d","since":{"epoch":%q,"seq":1}}`, i, i, big))
+	}
+	r := c.reply(t, "39")
+	if r["code"] != string(CodeRateLimited) {
+		t.Fatalf("the subscribe past the byte bound: %v", r)
+	}
+	cmd, err := decodeCommand(fmt.Appendf(nil, `{"type":"subscribe","id":"u","topic":"t","data":%q,"token":%q,"idempotency_key":%q}`, big, big, big))
+	if err != nil || cmd.size() > 64 {
+		t.Errorf("a subscribe with undefined fields keeps %d bytes (error %v); want only its id and topic", cmd.size(), err)
+	}
+}
