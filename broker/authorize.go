@@ -12,7 +12,9 @@ import (
 const maxAuthorizing = 16
 
 // maxHeldPerTopic bounds the commands of one topic held behind its
-// subscribe while that waits for the hook; past it, rate_limited.
+// subscribe while that waits for the hook; past it, rate_limited. What
+// they all hold, with the subscribes that wait, is bounded in bytes by
+// maxQueuedBytes besides (a lone subscribe always fits).
 const maxHeldPerTopic = 8
 
 // asksHook reports whether a subscription to pattern waits for the
@@ -49,10 +51,15 @@ func (s *Session) authorizeFirst(c command) bool {
 		s.fail(c.ID, Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
 		return true
 	}
+	if len(s.pending) > 0 && s.heldBytesLocked()+c.size() > maxQueuedBytes {
+		s.mu.Unlock()
+		s.fail(c.ID, Errorf(CodeRateLimited, "too many commands waiting for the backend"))
+		return true
+	}
 	if s.pending == nil {
 		s.pending = make(map[string][]command)
 	}
-	s.pending[c.Topic] = nil
+	s.pending[c.Topic] = []command{c} // first the subscribe that waits, counted in heldBytesLocked
 	req := SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: c.Topic}
 	s.mu.Unlock()
 	c.permsWaived = replaces
@@ -75,7 +82,7 @@ func (s *Session) holdBehindPending(c command) bool {
 	if !pending {
 		return false
 	}
-	if len(held) >= maxHeldPerTopic {
+	if len(held) > maxHeldPerTopic || s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
 		s.fail(c.ID, Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
 		return true
@@ -83,6 +90,18 @@ func (s *Session) holdBehindPending(c command) bool {
 	s.pending[c.Topic] = append(held, c)
 	s.mu.Unlock()
 	return true
+}
+
+// heldBytesLocked is the size of the subscribes waiting for the hook and
+// of the commands held behind them. Called with mu held.
+func (s *Session) heldBytesLocked() int {
+	n := 0
+	for _, held := range s.pending {
+		for i := range held {
+			n += held[i].size()
+		}
+	}
+	return n
 }
 
 // authorizeSubscribe asks the hook within ctx and the command timeout.
@@ -106,6 +125,9 @@ func (b *Broker) authorizeSubscribe(ctx context.Context, r SubscribeRequest) *Er
 func (s *Session) authorized(c command, err *Error) {
 	s.mu.Lock()
 	held := s.pending[c.Topic]
+	if len(held) > 0 {
+		held = held[1:] // the subscribe that waited is c
+	}
 	delete(s.pending, c.Topic)
 	if len(s.pending) == 0 {
 		s.pending = nil // an idle session keeps no map

@@ -57,8 +57,8 @@ type Session struct {
 	queue    *workQueue // the commands waiting for the worker; nil while none are
 
 	// pending holds, per topic whose subscribe waits for the subscribe
-	// hook, the commands of that topic that came since (authorize.go);
-	// nil while none waits.
+	// hook, that subscribe and then the commands of that topic that came
+	// since (authorize.go); nil while none waits.
 	pending map[string][]command
 }
 
