@@ -215,7 +215,7 @@ func (sub *subscription) release(last Position, history []*Message) (n int) {
 	sub.setup = nil
 	for i, m := range st.held {
 		st.held[i] = nil
-		if m != nil && sub.sendHeld(m) {
+		if m != nil && !sub.servedByTopic(m) && sub.sendHeld(m) {
 			n++
 		}
 	}
@@ -225,6 +225,33 @@ func (sub *subscription) release(last Position, history []*Message) (n int) {
 		}
 	}
 	return n
+}
+
+// servedByTopic reports whether a message a stream's pattern held while
+// the stream opened went, or goes, to the connection through the stream's
+// subscription to its topic, which held it too and went live first
+// (Stream.Start): the pattern is not to send it again. A message before a
+// plain subscription's start is not the topic's to send, so the pattern
+// sends it, as fan-out does once both are live. A WebSocket session sets
+// its subscriptions up one at a time, so that none of its patterns holds
+// what one of its topics holds. Called with mu held.
+func (sub *subscription) servedByTopic(m *Message) bool {
+	s := sub.session
+	if sub.exact || s.framing != FramingSSE {
+		return false
+	}
+	s.mu.Lock()
+	ex := s.findLocked(m.Topic)
+	s.mu.Unlock()
+	if ex == nil || ex == sub {
+		return false
+	}
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.setup != nil || m.Epoch != ex.last.epoch || m.Seq > ex.last.seq {
+		return false
+	}
+	return !ex.plain || m.Epoch != ex.start.Epoch || m.Seq > ex.start.Seq
 }
 
 // sendHeld sends a held message that is new to sub. Called with mu held.
