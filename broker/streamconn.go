@@ -43,6 +43,11 @@ type streamSlot struct {
 func (sl *streamSlot) moveTo(epoch string, seq uint64) {
 	if epoch != sl.epoch {
 		sl.epoch, sl.epochHash = epoch, idHash(epoch)
+	} else if seq < sl.seq {
+		// A pattern may deliver a message from before the exact topic's
+		// start: the id must not step back, or a resume from it would
+		// send again what the stream already had.
+		return
 	}
 	sl.seq = seq
 }

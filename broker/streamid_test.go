@@ -86,3 +86,18 @@ func FuzzParseStreamID(f *testing.F) {
 		}
 	})
 }
+
+// A slot's seq never steps back within its epoch: a pattern can deliver a
+// message from before the exact topic's start.
+func TestStreamSlotSeqDoesNotStepBack(t *testing.T) {
+	var sl streamSlot
+	sl.moveTo("e1", 5)
+	sl.moveTo("e1", 3)
+	if sl.seq != 5 {
+		t.Fatalf("seq %d after 5 then 3 in one epoch, want 5", sl.seq)
+	}
+	sl.moveTo("e2", 1)
+	if sl.epoch != "e2" || sl.seq != 1 {
+		t.Fatalf("after a new epoch: %s/%d, want e2/1", sl.epoch, sl.seq)
+	}
+}
