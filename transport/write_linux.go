@@ -92,8 +92,12 @@ func (l *loop) pingNow(c *conn) bool {
 	n = max(n, 0) // an error leaves the whole ping to the queue, whose flush meets it again
 	c.mu.Lock()
 	if n < len(framePing) {
+		// The whole ping goes first with n of it written, as any
+		// half-written head frame: a slow-consumer drop then keeps it
+		// whole rather than cutting the stream inside its header.
 		q := c.outLocked()
-		q.pushFront(framePing[n:])
+		q.pushFront(framePing)
+		q.offset = n
 		q.queued += len(framePing) - n
 		c.sentSince = true
 	}
