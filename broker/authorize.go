@@ -31,11 +31,16 @@ func (b *Broker) asksHook(pattern string) (ask, replacesPerms bool) {
 // delays this subscription only, never the session's other commands, its
 // event loop or other sessions; on a yes the subscribe joins the
 // session's queue like any command. It reports false when the command is
-// not such a subscribe and must go the ordinary way. Called with mu held;
-// it unlocks it when it reports true.
-func (s *Session) authorizeFirst(c command) bool {
-	if c.Type != cmdSubscribe || s.findLocked(c.Topic) != nil {
-		return false // a subscription the session holds is answered as it is
+// not such a subscribe and must go the ordinary way. fromQueue: c is run
+// by the worker, and the commands of its topic queued behind it are held
+// behind it too. Called with mu held; it unlocks it when it reports true.
+func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
+	if c.Type != cmdSubscribe {
+		return false
+	}
+	if s.findLocked(c.Topic) != nil {
+		c.skippedHook = true // checked again when it runs: see hookAfterAll
+		return false         // a subscription the session holds is answered as it is
 	}
 	ask, replaces := s.b.asksHook(c.Topic)
 	if !ask {
@@ -59,14 +64,64 @@ func (s *Session) authorizeFirst(c command) bool {
 	if s.pending == nil {
 		s.pending = make(map[string][]command)
 	}
-	s.pending[c.Topic] = []command{c} // first the subscribe that waits, counted in heldBytesLocked
+	s.pending[c.Topic] = []command{*c} // first the subscribe that waits, counted in heldBytesLocked
+	if fromQueue {
+		s.pending[c.Topic] = append(s.pending[c.Topic], s.takeQueuedLocked(c.Topic)...)
+	}
 	req := SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: c.Topic}
 	s.mu.Unlock()
-	c.permsWaived = replaces
-	if !s.b.workers.start(func() { s.authorized(c, s.b.authorizeSubscribe(s.b.ctx, req)) }) {
-		s.authorized(c, Errorf(CodeUnavailable, "the server is shutting down"))
+	asked := *c
+	asked.permsWaived = replaces
+	if !s.b.workers.start(func() { s.authorized(asked, s.b.authorizeSubscribe(s.b.ctx, req)) }) {
+		s.authorized(asked, Errorf(CodeUnavailable, "the server is shutting down"))
 	}
 	return true
+}
+
+// hookAfterAll runs on the worker a subscribe that skipped the hook on
+// arrival because the session held its topic. If an unsubscribe queued
+// ahead of it (the client's, or a backend's) ended that subscription, the
+// subscribe would otherwise make a new one the hook never saw: it goes
+// to the hook as a first subscribe does, without blocking the worker. It
+// reports false when c still finds its topic held, or the hook does not
+// cover it, and must run as usual.
+func (s *Session) hookAfterAll(c *command) bool {
+	c.skippedHook = false
+	s.mu.Lock()
+	if s.findLocked(c.Topic) != nil {
+		s.mu.Unlock()
+		return false
+	}
+	if s.holdBehindPending(*c) || s.authorizeFirst(c, true) {
+		return true
+	}
+	s.mu.Unlock()
+	return false
+}
+
+// takeQueuedLocked takes out of the worker's queue the client's
+// subscribes and unsubscribes of topic, in order, to be held behind a
+// subscribe of it that waits for the hook: an unsubscribe sent after
+// that subscribe still ends it. Called with mu held.
+func (s *Session) takeQueuedLocked(topic string) []command {
+	if s.queue == nil {
+		return nil
+	}
+	var taken []command
+	kept := s.queue.jobs[:0]
+	for _, j := range s.queue.jobs {
+		if j.release == nil && j.server == 0 && j.err == nil && j.cmd.Topic == topic &&
+			(j.cmd.Type == cmdSubscribe || j.cmd.Type == cmdUnsubscribe) {
+			s.queue.bytes -= j.size()
+			j.cmd.skippedHook = false // held behind c, it gets c's answer
+			taken = append(taken, j.cmd)
+			continue
+		}
+		kept = append(kept, j)
+	}
+	clear(s.queue.jobs[len(kept):])
+	s.queue.jobs = kept
+	return taken
 }
 
 // holdBehindPending holds a subscribe or unsubscribe of a topic whose

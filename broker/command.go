@@ -41,6 +41,10 @@ type command struct {
 	// permsWaived: the subscribe hook accepted this subscribe, and its
 	// yes replaces the permissions' check.
 	permsWaived bool
+	// skippedHook: the subscribe skipped the subscribe hook on arrival, the
+	// session holding its topic then. An unsubscribe queued ahead of it may
+	// end that subscription before it runs; then it asks the hook after all.
+	skippedHook bool
 	// server: the subscribe is a backend's or the token's subs claim's,
 	// made whatever the permissions and announced with "server":true.
 	// Never set by decoding.

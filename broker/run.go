@@ -21,6 +21,9 @@ func (s *Session) run(j job) {
 		s.fail(j.cmd.ID, j.err)
 		return
 	}
+	if j.cmd.skippedHook && s.hookAfterAll(&j.cmd) {
+		return // answered, or queued again once the hook answers
+	}
 	if err := s.execute(&j.cmd); err != nil {
 		s.fail(j.cmd.ID, err)
 		return

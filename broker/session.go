@@ -187,7 +187,7 @@ func (s *Session) HandleText(payload []byte) {
 		s.run(job{cmd: cmd, err: derr})
 		return
 	}
-	if derr == nil && (s.holdBehindPending(cmd) || s.authorizeFirst(cmd)) {
+	if derr == nil && (s.holdBehindPending(cmd) || s.authorizeFirst(&cmd, false)) {
 		return
 	}
 	if n := s.queuedLocked(); n >= s.b.queueLimit || n > 0 && s.queuedBytesLocked()+cmd.size() > maxQueuedBytes {
