@@ -68,15 +68,19 @@ func (w *worker) churnOnce(ctx context.Context, i int) {
 }
 
 // roundTrip publishes a message carrying n = i on i's topic and reads until
-// that message arrives; other clients' messages on the topic are skipped.
+// both that message and the publish's reply arrived, in either order;
+// other clients' messages on the topic are skipped.
 func (w *worker) roundTrip(c *wsConn, i int) error {
 	topic := i % max(w.plan.Topics, 1)
 	cmd := []byte(`{"type":"publish","id":"p","topic":"` + w.plan.Topic(topic) + `","data":`)
 	cmd = appendPayload(cmd, time.Now().UnixNano(), int64(i))
-	if err := c.WriteText(append(cmd, '}')); err != nil {
+	cmd = append(cmd, '}')
+	start := time.Now()
+	if err := c.WriteText(cmd); err != nil {
 		return err
 	}
-	for {
+	var delivered, answered bool
+	for !delivered || !answered {
 		msg, at, err := c.ReadMessage()
 		if err != nil {
 			return err
@@ -84,6 +88,9 @@ func (w *worker) roundTrip(c *wsConn, i int) error {
 		switch string(msgType(msg)) {
 		case "error":
 			return fmt.Errorf("%w: %s", errServerError, stringField(msg, `"code":"`))
+		case "published":
+			w.publishLat.Record(at.Sub(start))
+			answered = true
 		case "message":
 			d, ok := parseDelivery(msg)
 			if !ok {
@@ -92,10 +99,11 @@ func (w *worker) roundTrip(c *wsConn, i int) error {
 			w.received.Add(1)
 			if d.n == int64(i) {
 				w.latency.Record(time.Duration(at.UnixNano() - d.sent))
-				return nil
+				delivered = true
 			}
 		}
 	}
+	return nil
 }
 
 // closeHandshake sends close 1000 and waits briefly for the server's close,

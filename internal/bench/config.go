@@ -133,7 +133,11 @@ func newFlagSet(cfg *Config, out io.Writer) (*flag.FlagSet, *rawFlags) {
 		fs.StringVar(&raw.publishURLs, "publish-url", "", "same as --publish-urls")
 		fs.StringVar(&cfg.RedisAddr, "redis", "", "host:port of the Redis the nodes share (loopback only): report the bytes each "+
 			"--server-pid read from it while publishing and draining, from the kernel's counters of its sockets (ss -ti)")
-		fs.Float64Var(&cfg.Rate, "rate", 0, "publishes a second in all (0: each publisher as fast as replies come)")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "publishes a second in all, over every publishing node, shared evenly by the "+
+			"--publishers (each keeps rate/publishers); 0: closed loop, each publisher as fast as replies come. "+
+			"Either way a publisher has one publish in flight: at a rate one that falls behind its schedule "+
+			"sends at once until it catches up, so the rate offered drops when answers take longer than "+
+			"publishers/rate; the report gives the rate achieved (publish_attempted_per_s) and how far behind it fell")
 		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to publish")
 		fs.DurationVar(&cfg.Drain, "drain", 5*time.Second, "after publishing, wait at most this for the last deliveries")
 	case ScenarioChurn:
@@ -305,6 +309,15 @@ func (c *Config) check() error {
 	return nil
 }
 
+// perPublisherRate is each publisher's share of --rate; 0 for a closed
+// loop.
+func (c *Config) perPublisherRate() float64 {
+	if c.Rate <= 0 || c.Publishers < 1 {
+		return 0
+	}
+	return c.Rate / float64(c.Publishers)
+}
+
 func (c *Config) usesDuration() bool { return c.Scenario != ScenarioIdle }
 func (c *Config) usesPublishers() bool {
 	return c.Scenario == ScenarioFanout || c.Scenario == ScenarioCluster
@@ -340,6 +353,18 @@ stdout and a human summary to stderr. Connections are spread over worker
 processes (the tool re-runs itself as "herald-bench worker") and over source
 addresses 127.0.0.1..127.0.0.N. Every run stops by itself at --deadline.
 
+Publishing (fanout, cluster) is done by this process: --publishers HTTP
+publishers, each with one keep-alive connection and one publish in flight.
+Without --rate they run a closed loop, each sending as soon as its last
+publish is answered. --rate R is the total: each publisher follows a
+schedule of R/publishers a second and, when answers come too slowly to keep
+it, sends at once until it has caught up (no open loop: the rate offered
+then drops, and the report says the rate achieved and how far behind the
+schedule publishes began; give more --publishers). Delivery latency counts
+from a publish's due time at a rate, from its send without. The publish
+round trip (write of the request to the last byte of its answer, accepted
+publishes only) is reported apart.
+
 Examples, against "herald --addr 127.0.0.1:8080" whose pid is $PID:
   herald-bench idle    --url ws://127.0.0.1:8080/ws --conns 19000 --topics 100 --server-pid $PID
   herald-bench fanout  --url ws://127.0.0.1:8080/ws --conns 10000 --topics 1 --publishers 4 --duration 10s --server-pid $PID
@@ -348,6 +373,8 @@ Examples, against "herald --addr 127.0.0.1:8080" whose pid is $PID:
   herald-bench cluster --urls ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws,ws://127.0.0.1:8083/ws --conns 3000
   herald-bench cluster --urls ws://127.0.0.1:8081/ws --publish-urls ws://127.0.0.1:8082/ws --conns 10000 --topics 100 \
       --publishers 32 --redis 127.0.0.1:6379 --server-pid $NODE_A,$NODE_B
+  herald-bench cluster --urls ws://127.0.0.1:8081/ws --publish-urls ws://127.0.0.1:8082/ws --conns 100 --topics 100 \
+      --publishers 128 --rate 20000 --duration 10s --server-pid $NODE_A,$NODE_B
 
 The same scenarios against Centrifugo v6 (idle and fanout; see scripts/compare.sh):
   herald-bench fanout  --server centrifugo --url ws://127.0.0.1:8000/connection/websocket --api-key $KEY --conns 10000

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -21,6 +22,8 @@ import (
 type fakeHub struct {
 	t         *testing.T
 	heartbeat int
+	// publishDelay holds every HTTP publish's answer back this long.
+	publishDelay time.Duration
 
 	mu     sync.Mutex
 	byHost map[string]int // publishes and subscriptions per node (Host header)
@@ -157,5 +160,6 @@ func (h *fakeHub) handlePublish(w http.ResponseWriter, r *http.Request) {
 	h.byHost["publish "+r.Host]++
 	h.mu.Unlock()
 	seq := h.publish(body.Topic, body.Data)
+	time.Sleep(h.publishDelay)
 	fmt.Fprintf(w, `{"topic":%q,"seq":%d,"msg":"m"}`, body.Topic, seq)
 }

@@ -204,6 +204,7 @@ func mergeStats(m *WorkerStats, r *WorkerStats) {
 	m.Latency.Merge(r.Latency)
 	m.ConnectLat.Merge(r.ConnectLat)
 	m.CycleLat.Merge(r.CycleLat)
+	m.PublishLat.Merge(r.PublishLat)
 	m.CPUSeconds += r.CPUSeconds
 	m.LastDeliveryNS = max(m.LastDeliveryNS, r.LastDeliveryNS)
 	m.Reads += r.Reads

@@ -32,27 +32,37 @@ func newHTTPConn(t Target, path, auth string, timeout time.Duration) *httpConn {
 	return &httpConn{hostPort: t.HostPort, head: []byte(head + "Content-Length: "), timeout: timeout}
 }
 
-// post sends body and returns the reply's status and body. The body is
-// valid until the next call. A broken connection is redialled once.
-func (c *httpConn) post(ctx context.Context, body []byte) (int, []byte, error) {
+// httpReply is one answered request.
+type httpReply struct {
+	status int
+	body   []byte // valid until the connection's next request
+	// took runs from just before the request's write to the reply's last
+	// byte read: the round trip, without the dial of a new connection or
+	// a failed write on a stale one.
+	took time.Duration
+}
+
+// post sends body and returns the reply. A broken connection is
+// redialled once.
+func (c *httpConn) post(ctx context.Context, body []byte) (httpReply, error) {
 	fresh := c.nc == nil
 	if fresh {
 		if err := c.dial(ctx); err != nil {
-			return 0, nil, err
+			return httpReply{}, err
 		}
 	}
-	status, reply, err := c.roundTrip(body)
+	reply, err := c.roundTrip(body)
 	if err != nil && !fresh && isStale(err) {
 		c.close()
 		if err := c.dial(ctx); err != nil {
-			return 0, nil, err
+			return httpReply{}, err
 		}
-		status, reply, err = c.roundTrip(body)
+		reply, err = c.roundTrip(body)
 	}
 	if err != nil {
 		c.close()
 	}
-	return status, reply, err
+	return reply, err
 }
 
 // isStale says a kept-alive connection failed while the request was being
@@ -79,16 +89,18 @@ func (c *httpConn) close() {
 	}
 }
 
-func (c *httpConn) roundTrip(body []byte) (int, []byte, error) {
-	_ = c.nc.SetDeadline(time.Now().Add(c.timeout))
+func (c *httpConn) roundTrip(body []byte) (httpReply, error) {
 	c.req = append(c.req[:0], c.head...)
 	c.req = strconv.AppendInt(c.req, int64(len(body)), 10)
 	c.req = append(c.req, "\r\n\r\n"...)
 	c.req = append(c.req, body...)
+	start := time.Now()
+	_ = c.nc.SetDeadline(start.Add(c.timeout))
 	if _, err := c.nc.Write(c.req); err != nil {
-		return 0, nil, fmt.Errorf("publish: %w: %w", errWriteFailed, err)
+		return httpReply{}, fmt.Errorf("publish: %w: %w", errWriteFailed, err)
 	}
-	return readHTTPReply(c.br, &c.req)
+	status, reply, err := readHTTPReply(c.br, &c.req)
+	return httpReply{status: status, body: reply, took: time.Since(start)}, err
 }
 
 // readHTTPReply reads one response with a Content-Length body into *buf.

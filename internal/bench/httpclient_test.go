@@ -46,9 +46,12 @@ func TestHTTPConnKeepsAliveAndSendsKey(t *testing.T) {
 	hc := newHTTPConn(target, "/api/publish", dialectOf(ServerHerald).headerLine("secret"), 5*time.Second)
 	defer hc.close()
 	for i := 0; i < 3; i++ {
-		status, body, err := hc.post(context.Background(), []byte(`{}`))
-		if err != nil || status != 429 || !strings.Contains(string(body), "rate_limited") {
-			t.Fatalf("post %d: %d %q %v", i, status, body, err)
+		reply, err := hc.post(context.Background(), []byte(`{}`))
+		if err != nil || reply.status != 429 || !strings.Contains(string(reply.body), "rate_limited") {
+			t.Fatalf("post %d: %d %q %v", i, reply.status, reply.body, err)
+		}
+		if reply.took <= 0 {
+			t.Errorf("post %d: round trip %v", i, reply.took)
 		}
 	}
 	if len(remotes) != 1 || auth[2] != "Bearer secret" {

@@ -83,13 +83,17 @@ type Counters struct {
 // WorkerStats is a worker's final report.
 type WorkerStats struct {
 	Counters
-	Alive      int64            `json:"alive"`
-	PerTopic   map[int]uint64   `json:"per_topic"`
-	Gaps       int64            `json:"gaps"`
-	Dups       int64            `json:"dups"`
-	Latency    HistData         `json:"latency"`
-	ConnectLat HistData         `json:"connect_latency"`
-	CycleLat   HistData         `json:"cycle_latency"`
+	Alive      int64          `json:"alive"`
+	PerTopic   map[int]uint64 `json:"per_topic"`
+	Gaps       int64          `json:"gaps"`
+	Dups       int64          `json:"dups"`
+	Latency    HistData       `json:"latency"`
+	ConnectLat HistData       `json:"connect_latency"`
+	CycleLat   HistData       `json:"cycle_latency"`
+	// PublishLat is churn's publish round trips, each from its write to
+	// its published reply. A worker of an older build leaves it out, and
+	// it merges as empty.
+	PublishLat HistData         `json:"publish_latency,omitempty"`
 	ErrorKinds map[string]int64 `json:"error_kinds"`
 	CPUSeconds float64          `json:"cpu_s"`
 	// LastDeliveryNS is when the last message arrived, Unix ns.

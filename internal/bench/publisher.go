@@ -12,8 +12,11 @@ import (
 )
 
 // publishers post to /api/publish from several goroutines, each with its
-// own keep-alive connection, either as fast as replies come (closed loop)
-// or at a fixed total rate.
+// own keep-alive connection and one publish in flight: either as fast as
+// replies come (closed loop) or on a schedule that shares a total rate
+// between them. A publisher behind its schedule sends at once until it has
+// caught up, so a slow server lowers the rate offered; the report says by
+// how much (behind, lateMax and the rate achieved).
 type publishers struct {
 	cfg      Config
 	dialect  dialect
@@ -22,6 +25,13 @@ type publishers struct {
 	ok       atomic.Int64
 	failed   atomic.Int64
 	kinds    errorKinds
+	// roundTrip times each accepted publish from its write to its reply.
+	roundTrip Histogram
+	// behind counts the publishes, at a rate, that began after the
+	// publisher's next one was already due; lateMax is the most any began
+	// after its due time, in ns.
+	behind  atomic.Int64
+	lateMax atomic.Int64
 }
 
 func newPublishers(cfg Config) *publishers {
@@ -50,22 +60,42 @@ func (p *publishers) loop(ctx context.Context, j int) {
 		conns[i] = newHTTPConn(t, "/api/publish", p.dialect.headerLine(p.cfg.APIKey), p.cfg.OpTimeout)
 		defer conns[i].close()
 	}
-	perRate := p.cfg.Rate / float64(p.cfg.Publishers)
+	perRate := p.cfg.perPublisherRate()
 	start := time.Now()
 	var body []byte
 	for k := 0; waitTurn(ctx, start, k, perRate); k++ {
 		topic := (j + k*p.cfg.Publishers) % p.cfg.Topics
-		body = p.appendBody(body[:0], topic, sendTime(start, k, perRate))
+		sent := sendTime(start, k, perRate)
+		if perRate > 0 {
+			p.noteLate(time.Now().UnixNano()-sent, perRate)
+		}
+		body = p.appendBody(body[:0], topic, sent)
 		// A publish under way when the run ends is finished, not cut: the
 		// server may have taken it, and then its deliveries are expected.
 		hc := conns[(j+k)%len(conns)]
-		if err := p.post(context.WithoutCancel(ctx), hc, body); err != nil {
+		took, err := p.post(context.WithoutCancel(ctx), hc, body)
+		if err != nil {
 			p.failed.Add(1)
 			p.kinds.add("publish", err)
 			continue
 		}
+		p.roundTrip.Record(took)
 		p.ok.Add(1)
 		p.perTopic[topic].Add(1)
+	}
+}
+
+// noteLate records that a publish began late ns after its due time, for a
+// publisher sending rate a second.
+func (p *publishers) noteLate(late int64, rate float64) {
+	if float64(late) > float64(time.Second)/rate {
+		p.behind.Add(1)
+	}
+	for {
+		m := p.lateMax.Load()
+		if late <= m || p.lateMax.CompareAndSwap(m, late) {
+			return
+		}
 	}
 }
 
@@ -88,20 +118,21 @@ func (p *publishers) appendBody(dst []byte, topic int, sent int64) []byte {
 	return append(dst, '}')
 }
 
-// post sends one publish; only a 200 counts as published (docs/protocol.md
-// section 3), and for Centrifugo only a 200 without an error in its body.
-func (p *publishers) post(ctx context.Context, hc *httpConn, body []byte) error {
-	status, reply, err := hc.post(ctx, body)
+// post sends one publish and returns its round trip; only a 200 counts as
+// published (docs/protocol.md section 3), and for Centrifugo only a 200
+// without an error in its body.
+func (p *publishers) post(ctx context.Context, hc *httpConn, body []byte) (time.Duration, error) {
+	reply, err := hc.post(ctx, body)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if status != http.StatusOK {
-		return &StatusError{Code: status, Body: string(bytes.TrimSpace(reply))}
+	if reply.status != http.StatusOK {
+		return 0, &StatusError{Code: reply.status, Body: string(bytes.TrimSpace(reply.body))}
 	}
-	if p.dialect.refused(reply) {
-		return fmt.Errorf("%w: publish: %s", errServerError, bytes.TrimSpace(reply))
+	if p.dialect.refused(reply.body) {
+		return 0, fmt.Errorf("%w: publish: %s", errServerError, bytes.TrimSpace(reply.body))
 	}
-	return nil
+	return reply.took, nil
 }
 
 // StatusError is a publish answered with something other than 200.

@@ -33,16 +33,31 @@ type Report struct {
 	Published     int64   `json:"published,omitempty"`
 	PublishErrors int64   `json:"publish_errors,omitempty"`
 	PublishedPerS float64 `json:"published_per_s,omitempty"`
-	Delivered     uint64  `json:"delivered"`
-	DeliveredPerS float64 `json:"delivered_per_s,omitempty"`
-	Expected      uint64  `json:"expected,omitempty"`
-	Completeness  float64 `json:"completeness,omitempty"`
-	WorstTopic    float64 `json:"worst_topic_completeness,omitempty"`
-	ReadsPerS     float64 `json:"reads_per_s,omitempty"`
-	PerRead       float64 `json:"deliveries_per_read,omitempty"`
-	Gaps          int64   `json:"seq_gaps"`
-	Dups          int64   `json:"seq_dups"`
-	Latency       Latency `json:"latency"` // publisher's send to receipt
+	// PublishLatency is the round trip of each accepted publish: from
+	// just before its request is written to its answer read (churn: the
+	// WebSocket publish to its published reply). Failed publishes are in
+	// PublishErrors only.
+	PublishLatency Latency `json:"publish_latency"`
+	// PublishAttemptedPerS is the rate offered: publishes sent, accepted
+	// or not, over publish_s. Below rate, the publishers fell behind.
+	PublishAttemptedPerS float64 `json:"publish_attempted_per_s,omitempty"`
+	// RatePerPublisher is each publisher's share of rate.
+	RatePerPublisher float64 `json:"rate_per_publisher,omitempty"`
+	// PublishesBehind counts the publishes, at a rate, that began after
+	// their publisher's next one was due; PublishLateMaxMS is the most
+	// any began after its due time.
+	PublishesBehind  int64   `json:"publishes_behind,omitempty"`
+	PublishLateMaxMS float64 `json:"publish_late_max_ms,omitempty"`
+	Delivered        uint64  `json:"delivered"`
+	DeliveredPerS    float64 `json:"delivered_per_s,omitempty"`
+	Expected         uint64  `json:"expected,omitempty"`
+	Completeness     float64 `json:"completeness,omitempty"`
+	WorstTopic       float64 `json:"worst_topic_completeness,omitempty"`
+	ReadsPerS        float64 `json:"reads_per_s,omitempty"`
+	PerRead          float64 `json:"deliveries_per_read,omitempty"`
+	Gaps             int64   `json:"seq_gaps"`
+	Dups             int64   `json:"seq_dups"`
+	Latency          Latency `json:"latency"` // publisher's send to receipt
 
 	ConnectsPerS float64 `json:"connects_per_s,omitempty"`
 	Cycles       int64   `json:"cycles,omitempty"`
@@ -97,6 +112,7 @@ func (r *Report) fill(cfg Config, m WorkerStats, pubs *publishers) {
 	r.ClosedByServer, r.ReplyErrors, r.HeartbeatS = m.Closed, m.Errors, m.HeartbeatS
 	r.Delivered, r.Gaps, r.Dups = m.Received, m.Gaps, m.Dups
 	r.Latency, r.CycleLatency = m.Latency.Summary(), m.CycleLat.Summary()
+	r.PublishLatency = m.PublishLat.Summary()
 	r.ErrorKinds, r.PingsAnswered = m.ErrorKinds, m.Pings
 	if cfg.Scenario == ScenarioIdle {
 		r.Alive = m.Alive
@@ -123,6 +139,11 @@ func (r *Report) fillFanout(cfg Config, m WorkerStats, pubs *publishers) {
 		r.ErrorKinds[k] += n
 	}
 	r.PublishedPerS = perSecond(float64(r.Published), r.PublishS)
+	r.PublishAttemptedPerS = perSecond(float64(r.Published+r.PublishErrors), r.PublishS)
+	r.PublishLatency = pubs.roundTrip.Snapshot().Summary()
+	r.RatePerPublisher = cfg.perPublisherRate()
+	r.PublishesBehind = pubs.behind.Load()
+	r.PublishLateMaxMS = float64(pubs.lateMax.Load()) / 1e6
 	r.Expected = expectedDeliveries(cfg, pubs)
 	if r.Expected > 0 {
 		r.Completeness = float64(r.Delivered) / float64(r.Expected)
@@ -171,8 +192,11 @@ func (r *Report) Human() string {
 		p("  connects: %d (%.0f/s), %d failed; connect+subscribe %s", r.Connected, r.ConnectsPerS, r.ConnectErrors, latLine(r.ConnectLatency))
 		p("  cycles completed: %d (%.0f/s)", r.Cycles, r.CyclesPerS)
 		p("  whole cycle %s", latLine(r.CycleLatency))
+		p("  publish round trip (WebSocket publish to its published reply) %s", latLine(r.PublishLatency))
 	default:
 		p("  published: %d in %.1fs (%.0f/s), %d failed", r.Published, r.PublishS, r.PublishedPerS, r.PublishErrors)
+		r.rateLines(p)
+		p("  publish round trip (request written to answer read, accepted publishes) %s", latLine(r.PublishLatency))
 		p("  delivered: %d of %d expected (completeness %.6f, worst topic %.6f), %.0f/s", r.Delivered, r.Expected, r.Completeness, r.WorstTopic, r.DeliveredPerS)
 		p("  %.1f deliveries per socket read (%.0f reads/s)", r.PerRead, r.ReadsPerS)
 		p("  seq gaps %d, duplicates %d; latency %s", r.Gaps, r.Dups, latLine(r.Latency))
@@ -194,6 +218,24 @@ func (r *Report) Human() string {
 		p("  errors: %s", kindsLine(r.ErrorKinds))
 	}
 	return b.String()
+}
+
+// rateLines say how the publishers were paced and whether they kept the
+// asked rate.
+func (r *Report) rateLines(p func(string, ...any)) {
+	if r.Rate <= 0 {
+		p("  %d publishers, closed loop (each sends when its last publish is answered): %.0f publishes/s attempted",
+			r.Publishers, r.PublishAttemptedPerS)
+		return
+	}
+	p("  rate asked %.0f/s in all (%.2f/s for each of %d publishers, one publish in flight each); achieved %.0f/s attempted (%.1f%%)",
+		r.Rate, r.RatePerPublisher, r.Publishers, r.PublishAttemptedPerS, 100*r.PublishAttemptedPerS/r.Rate)
+	p("  %d publishes began after their publisher's next was due; the latest began %.2fms after its due time",
+		r.PublishesBehind, r.PublishLateMaxMS)
+	if r.PublishAttemptedPerS < 0.99*r.Rate {
+		p("  the publishers did not keep the asked rate: answers took longer than publishers/rate (%.2fms); give more --publishers",
+			1000/r.RatePerPublisher)
+	}
 }
 
 // redisLines say what each server read from Redis, in all and a publish.

@@ -30,7 +30,7 @@ type worker struct {
 	pings                                              atomic.Int64 // server pings answered
 	cfPong                                             atomic.Bool  // Centrifugo wants its pings answered
 	perTopic                                           []atomic.Uint64
-	latency, connectLat, cycleLat                      Histogram
+	latency, connectLat, cycleLat, publishLat          Histogram
 	kinds                                              errorKinds
 
 	mu      sync.Mutex
@@ -353,7 +353,7 @@ func (w *worker) stats() *WorkerStats {
 	s := &WorkerStats{
 		Counters: w.counters(), Alive: int64(w.alive.Load()), PerTopic: map[int]uint64{},
 		Gaps: w.gaps.Load(), Dups: w.dups.Load(), Latency: w.latency.Snapshot(),
-		ConnectLat: w.connectLat.Snapshot(), CycleLat: w.cycleLat.Snapshot(),
+		ConnectLat: w.connectLat.Snapshot(), CycleLat: w.cycleLat.Snapshot(), PublishLat: w.publishLat.Snapshot(),
 		ErrorKinds: w.kinds.snapshot(), CPUSeconds: selfCPUSeconds(),
 		LastDeliveryNS: w.lastDelivery.Load(), Reads: w.reads.Load(), Pings: w.pings.Load(),
 	}
