@@ -93,7 +93,7 @@ type WorkerStats struct {
 	// PublishLat is churn's publish round trips, each from its write to
 	// its published reply. A worker of an older build leaves it out, and
 	// it merges as empty.
-	PublishLat HistData         `json:"publish_latency,omitempty"`
+	PublishLat HistData         `json:"publish_latency"`
 	ErrorKinds map[string]int64 `json:"error_kinds"`
 	CPUSeconds float64          `json:"cpu_s"`
 	// LastDeliveryNS is when the last message arrived, Unix ns.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
 )
 
 // checkPublishLatency asserts that every accepted publish, and only those,
@@ -104,11 +107,55 @@ func TestPublishRoundTripAgainstARealNode(t *testing.T) {
 	}
 }
 
+// The issue's load in small: two real nodes on one Redis, subscribers on
+// A, publishers at a total rate on B; every accepted publish is timed and
+// every message crosses to A.
+func TestClusterRateAcrossRealNodes(t *testing.T) {
+	srv := redistest.Start(t)
+	nodeOn := func(id string) *nodetest.Node {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		eng, err := redis.New(ctx, redis.Config{URL: srv.URL(), NodeID: id, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nodetest.Start(t, nodetest.Options{Engine: eng, Node: node.Config{NodeID: id, API: api.Config{APIKeys: []string{"k"}}}})
+	}
+	a, b := nodeOn("node-a"), nodeOn("node-b")
+	r := runScenario(t, "cluster", "--urls", a.WS, "--publish-urls", b.WS, "--api-key", "k", "--conns", "10", "--topics", "5",
+		"--publishers", "4", "--rate", "400", "--duration", "500ms")
+	checkPublishLatency(t, r, 0)
+	if r.RatePerPublisher != 100 || r.PublishAttemptedPerS <= 0 {
+		t.Errorf("per publisher %v, attempted %v/s; want 100 each of 400 in all", r.RatePerPublisher, r.PublishAttemptedPerS)
+	}
+	if r.PublishErrors != 0 || r.Completeness != 1 || r.Gaps != 0 {
+		t.Errorf("%d publishes failed (%v), completeness %v, gaps %d", r.PublishErrors, r.ErrorKinds, r.Completeness, r.Gaps)
+	}
+}
+
 // Churn publishes over the WebSocket: each completed cycle timed its
 // publish to the published reply.
 func TestChurnTimesItsPublishes(t *testing.T) {
 	r := runScenario(t, "churn", "--url", newFakeHub(t).serve(), "--rate", "40", "--duration", "300ms")
 	if r.Cycles == 0 || r.PublishLatency.Count != uint64(r.Cycles) {
 		t.Errorf("%d cycles, %d publish round trips", r.Cycles, r.PublishLatency.Count)
+	}
+}
+
+// A worker's result without publish_latency (one that never publishes)
+// merges with one that has it: the field is optional on the wire.
+func TestWorkerResultWithoutPublishLatencyMerges(t *testing.T) {
+	var without, with WorkerStats
+	if err := json.Unmarshal([]byte(`{"received":3,"latency":{"buckets":{"5":3},"max_us":5}}`), &without); err != nil {
+		t.Fatal(err)
+	}
+	var h Histogram
+	h.Record(2 * time.Millisecond)
+	with.PublishLat = h.Snapshot()
+	m := WorkerStats{PerTopic: map[int]uint64{}, ErrorKinds: map[string]int64{}}
+	mergeStats(&m, &without)
+	mergeStats(&m, &with)
+	if m.PublishLat.Count() != 1 || m.Latency.Count() != 3 || m.PublishLat.Summary().P50 < 2 {
+		t.Errorf("merged publish round trips %+v, deliveries %d", m.PublishLat.Summary(), m.Latency.Count())
 	}
 }
