@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -54,9 +52,10 @@ type Engine struct {
 	pres    presenceLocal
 	ctl     controlCursor
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
-	// The publish script's arguments from cfg, converted to interfaces
-	// once: a number over 255 allocated each time it was, on every publish.
-	historySize, historyTTL, idempotencyTTL any
+	// The publish script's arguments from cfg (history size and TTL,
+	// idempotency TTL), converted to interfaces once: a number over 255
+	// allocated each time it was, on every publish.
+	publishOpts [3]any
 
 	runCtx    context.Context // ends with Close: the receive loops' context
 	stop      context.CancelFunc
@@ -95,9 +94,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		patterns:     newPatternGate(),
 		pres:         newPresenceLocal(),
 
-		historySize:    cfg.HistorySize,
-		historyTTL:     cfg.HistoryTTL.Milliseconds(),
-		idempotencyTTL: cfg.IdempotencyTTL.Milliseconds(),
+		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
@@ -172,35 +169,30 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	t := req.Topic
-	ks := []string{e.keys.meta(t), e.keys.hist(t)}
 	rdb := e.once
 	if req.IdempotencyKey != "" {
-		ks = append(ks, e.keys.idem(t, req.IdempotencyKey))
 		rdb = e.rdb
 	}
-	classic, sharded := e.channels(t)
-	reply, err := e.pubs.run(ctx, rdb, publishScript, ks,
-		newEpoch(), req.ID, req.Time, req.Data, e.historySize, e.historyTTL, e.idempotencyTTL,
-		classic, t, sharded)
+	classic, sharded := e.channels()
+	call := newCall()
+	call.publishCommand(e.keys, req, classic, sharded, e.publishOpts)
+	reply, err := e.pubs.runCall(ctx, rdb, call)
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)
 	}
 	e.refused.clear()
-	return parseResult(t, reply)
+	return parseResult(req.Topic, reply)
 }
 
-// channels names where a message of topic is published: its classic
-// channel, and on Cluster its sharded one; there the classic channel, which
-// only pattern subscriptions use, is "" while no node holds a pattern.
-func (e *Engine) channels(topic string) (classic, sharded string) {
+// channels says where messages are published: on their classic channel,
+// and on Cluster on their sharded one; there the classic channel, which
+// only pattern subscriptions use, is left out while no node holds a
+// pattern.
+func (e *Engine) channels() (classic, sharded bool) {
 	if !e.shards.on() {
-		return e.keys.channel(topic), ""
+		return true, false
 	}
-	if e.patterns.open() {
-		classic = e.keys.channel(topic)
-	}
-	return classic, e.keys.shardChannel(topic)
+	return e.patterns.open(), true
 }
 
 // History returns the topic's position and up to limit messages after since.
@@ -244,8 +236,4 @@ func (e *Engine) read(ctx context.Context, topic, start string, since uint64, li
 const maxSeq = 1 << 53
 
 // newEpoch returns a fresh random name for an epoch or a node.
-func newEpoch() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
-}
+func newEpoch() string { return string(appendEpoch(nil)) }

@@ -48,8 +48,8 @@ func ShardRepairs(e *Engine) uint64 { return e.shards.repairs.Load() }
 // ClassicPublishing reports whether e's publishes go on classic channels
 // too (always but on Cluster, where only while some node holds a pattern).
 func ClassicPublishing(e *Engine) bool {
-	classic, _ := e.channels("t")
-	return classic != ""
+	classic, _ := e.channels()
+	return classic
 }
 
 // Die stops e's presence as a process that died would: no heartbeat, no

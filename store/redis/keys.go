@@ -21,6 +21,23 @@ func (k keys) channel(topic string) string { return k.prefix + "m." + topic }
 // firstTokenGlob, and sharded channels never reach a PSUBSCRIBE anyway.
 func (k keys) shardChannel(topic string) string { return k.prefix + "m.{" + topic + "}" }
 
+// appendTagged appends the key of topic named by suffix, as meta, hist and
+// idem name theirs, to b.
+func (k keys) appendTagged(b []byte, topic, suffix string) []byte {
+	b = append(append(b, k.prefix...), '{')
+	return append(append(append(b, topic...), '}'), suffix...)
+}
+
+// appendChannel appends channel(topic) to b.
+func (k keys) appendChannel(b []byte, topic string) []byte {
+	return append(append(append(b, k.prefix...), "m."...), topic...)
+}
+
+// appendShardChannel appends shardChannel(topic) to b.
+func (k keys) appendShardChannel(b []byte, topic string) []byte {
+	return append(append(append(append(b, k.prefix...), "m.{"...), topic...), '}')
+}
+
 // topicOf returns the topic of a message channel, classic or sharded.
 func (k keys) topicOf(channel string) (string, bool) {
 	rest, ok := strings.CutPrefix(channel, k.prefix+"m.")

@@ -57,6 +57,7 @@ const maxSenders = 2
 // command, calls together as a pipeline.
 type scriptClient interface {
 	goredis.Scripter
+	Process(ctx context.Context, cmd goredis.Cmder) error
 	Pipeline() goredis.Pipeliner
 }
 
@@ -80,28 +81,38 @@ var errNoTurn = fmt.Errorf("herald/redis: ended before its turn in the pipeline:
 // errNoTurn when the call was not sent, with ctx's alone when it was, and
 // then the pipeline goes on without it and the call may run.
 func (p *pipelines) run(ctx context.Context, c scriptClient, script *goredis.Script, keys []string, args ...any) (string, error) {
+	call := newCall()
+	call.setCommand(script, keys, args)
+	return p.runCall(ctx, c, call)
+}
+
+// runCall is run for a call whose command is set (newCall, then
+// setCommand or publishArgs.command). The call is the pipelines' from then
+// on: the caller must not touch it again.
+func (p *pipelines) runCall(ctx context.Context, c scriptClient, call *scriptCall) (string, error) {
 	if err := ctx.Err(); err != nil {
+		call.release()
 		return "", fmt.Errorf("%w: %w", err, errNoTurn)
 	}
 	b := p.group(c)
-	call := callPool.Get().(*scriptCall)
-	call.script, call.keys, call.args = script, keys, args
 	s := b.enqueue(call)
 	if s == nil {
 		return b.wait(ctx, call)
 	}
-	call.release()
 	// A place in flight was free, so no call waits: this one goes now,
 	// alone, on its caller's goroutine and with its context, as it did
 	// before batching.
 	p.count(1)
-	cmd := script.EvalSha(ctx, c, keys, args...)
+	cmd := call.evalSha(ctx)
+	_ = c.Process(ctx, cmd)
 	if noScript(cmd.Err()) { // see sender.send
 		p.count(1)
-		cmd = script.Eval(ctx, c, keys, args...)
+		cmd = call.eval(ctx, c)
 	}
 	p.handOff(b, s)
-	return cmd.Text()
+	reply, err := cmd.Text()
+	call.release()
+	return reply, err
 }
 
 // noScript reports whether err is Redis's answer to a script it does not
@@ -179,14 +190,19 @@ func (p *pipelines) close() {
 // batcher's mu: queued, then sent by the sender or withdrawn by its caller.
 type scriptCall struct {
 	script *goredis.Script
-	keys   []string
-	args   []any
+	args   []any // the whole EVALSHA command: name, SHA, key count, keys, arguments
+	nkeys  int
 	state  callState
 	cmd    *goredis.Cmd // while in a pipeline
 
 	reply string
 	err   error
 	done  chan struct{} // one value once reply and err are set
+
+	// Kept with the call from one use to the next: args' array, and what a
+	// publish's arguments point to (publishArgs).
+	argv [16]any
+	pub  publishArgs
 }
 
 type callState uint8
@@ -201,9 +217,56 @@ const (
 // caller that got its reply; one its caller left is the sender's still.
 var callPool = sync.Pool{New: func() any { return &scriptCall{done: make(chan struct{}, 1)} }}
 
+// newCall returns a call with no command set.
+func newCall() *scriptCall { return callPool.Get().(*scriptCall) }
+
 func (c *scriptCall) release() {
-	*c = scriptCall{done: c.done}
+	clear(c.argv[:])
+	c.script, c.args, c.nkeys, c.state, c.cmd = nil, nil, 0, queued, nil
+	c.reply, c.err = "", nil
+	c.pub.reset()
 	callPool.Put(c)
+}
+
+// setCommand sets c's command to script's EVALSHA with keys and args, as
+// Script.EvalSha builds it.
+func (c *scriptCall) setCommand(script *goredis.Script, keys []string, args []any) {
+	c.script, c.nkeys = script, len(keys)
+	c.args = append(c.argv[:0], "evalsha", script.Hash(), len(keys))
+	for _, k := range keys {
+		c.args = append(c.args, k)
+	}
+	c.args = append(c.args, args...)
+}
+
+// evalSha returns c's command, ready to send. Its arguments are c's until
+// c is released, so the command must be done with by then.
+func (c *scriptCall) evalSha(ctx context.Context) *goredis.Cmd {
+	cmd := goredis.NewCmd(ctx, c.args...)
+	if c.nkeys > 0 {
+		cmd.SetFirstKeyPos(3) // a Cluster client sends it to the first key's slot
+	}
+	return cmd
+}
+
+// eval sends c as EVAL, which loads the script, through s (see
+// sender.send); a pipeline sends it with its next Exec.
+func (c *scriptCall) eval(ctx context.Context, s goredis.Scripter) *goredis.Cmd {
+	keys := make([]string, c.nkeys)
+	for i, k := range c.args[3 : 3+c.nkeys] {
+		keys[i] = argString(k)
+	}
+	return c.script.Eval(ctx, s, keys, c.args[3+c.nkeys:]...)
+}
+
+// argString returns a key argument as a string: keys are given as strings,
+// or as pointers to them (publishArgs).
+func argString(v any) string {
+	if p, ok := v.(*string); ok {
+		return *p
+	}
+	s, _ := v.(string)
+	return s
 }
 
 // finish hands the call its reply. The sender must not touch c after it.
@@ -327,13 +390,14 @@ func (b *batcher) stopLocked(s *sender) {
 func (s *sender) send(p *pipelines, batch []*scriptCall) {
 	ctx := context.Background()
 	for _, c := range batch {
-		c.cmd = c.script.EvalSha(ctx, s.pipe, c.keys, c.args...)
+		c.cmd = c.evalSha(ctx)
+		_ = s.pipe.Process(ctx, c.cmd)
 	}
 	s.exec(ctx, p, len(batch))
 	resend := s.resend[:0]
 	for _, c := range batch {
 		if noScript(c.cmd.Err()) {
-			c.cmd = c.script.Eval(ctx, s.pipe, c.keys, c.args...)
+			c.cmd = c.eval(ctx, s.pipe)
 			resend = append(resend, c)
 			continue
 		}

@@ -95,15 +95,16 @@ return {epoch, seq, entries}
 
 // parseResult reads the publish script's "epoch\nseq\nid".
 func parseResult(topic, s string) (broker.PublishResult, error) {
-	parts := strings.SplitN(s, "\n", 3)
-	if len(parts) != 3 {
+	epoch, rest, ok1 := strings.Cut(s, "\n")
+	seqText, id, ok2 := strings.Cut(rest, "\n")
+	if !ok1 || !ok2 {
 		return broker.PublishResult{}, fmt.Errorf("herald/redis: publish result %q is malformed", s)
 	}
-	seq, err := strconv.ParseUint(parts[1], 10, 64)
+	seq, err := strconv.ParseUint(seqText, 10, 64)
 	if err != nil {
 		return broker.PublishResult{}, fmt.Errorf("herald/redis: publish result %q: %w", s, err)
 	}
-	return broker.PublishResult{Topic: topic, Epoch: parts[0], Seq: seq, ID: parts[2]}, nil
+	return broker.PublishResult{Topic: topic, Epoch: epoch, Seq: seq, ID: id}, nil
 }
 
 // parseRead reads the read script's reply.
