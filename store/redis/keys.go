@@ -38,11 +38,18 @@ func (k keys) appendShardChannel(b []byte, topic string) []byte {
 	return append(append(append(append(b, k.prefix...), "m.{"...), topic...), '}')
 }
 
-// topicOf returns the topic of a message channel, classic or sharded.
+// topicOf returns the topic of a message channel, classic or sharded. It
+// runs on every message received, and allocates nothing.
 func (k keys) topicOf(channel string) (string, bool) {
-	rest, ok := strings.CutPrefix(channel, k.prefix+"m.")
-	if !ok || !strings.HasPrefix(rest, "{") {
-		return rest, ok
+	rest, ok := strings.CutPrefix(channel, k.prefix)
+	if !ok {
+		return "", false
+	}
+	if rest, ok = strings.CutPrefix(rest, "m."); !ok {
+		return "", false
+	}
+	if !strings.HasPrefix(rest, "{") {
+		return rest, true
 	}
 	return strings.CutSuffix(rest[1:], "}")
 }
@@ -54,10 +61,21 @@ func (k keys) probe(node string) string { return k.prefix + "probe." + node }
 // for anchor's slot: SPUBLISHed there, it reaches the master of that slot.
 func (k keys) shardProbe(node, anchor string) string { return k.probe(node) + ".{" + anchor + "}" }
 
-// isProbe reports whether channel is one of node's probe channels.
+// isProbe reports whether channel is one of node's probe channels: probe
+// or a shardProbe. It runs on every message received, and allocates
+// nothing.
 func (k keys) isProbe(node, channel string) bool {
-	base := k.probe(node)
-	return channel == base || (strings.HasPrefix(channel, base+".{") && strings.HasSuffix(channel, "}"))
+	rest, ok := strings.CutPrefix(channel, k.prefix)
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, "probe."); !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, node); !ok {
+		return false
+	}
+	return rest == "" || (strings.HasPrefix(rest, ".{") && strings.HasSuffix(rest, "}"))
 }
 
 // firstTokenGlob is the Redis PSUBSCRIBE glob shared by the wildcard
@@ -114,6 +132,12 @@ func (k keys) presReaper(life string) string { return k.prefix + "presence.reape
 // control is the channel controls go on: a classic one, which Redis
 // Cluster passes to every node.
 func (k keys) control() string { return k.prefix + "control" }
+
+// isControl reports whether channel is control(), allocating nothing.
+func (k keys) isControl(channel string) bool {
+	rest, ok := strings.CutPrefix(channel, k.prefix)
+	return ok && rest == "control"
+}
 
 // controls is the stream of the last controls (see control.go).
 func (k keys) controls() string { return k.prefix + "controls" }

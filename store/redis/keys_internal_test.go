@@ -140,3 +140,46 @@ func TestBackoffGrowsCappedWithJitter(t *testing.T) {
 		t.Fatalf("wait after reset = %d, want at most 10", d)
 	}
 }
+
+// TestReceivedChannelsAreToldApartWithoutAllocating checks the tests the
+// receive loop runs on every message: right for this prefix and node, wrong
+// for any other, and free of allocations.
+func TestReceivedChannelsAreToldApartWithoutAllocating(t *testing.T) {
+	k := keys{prefix: "p:"}
+	other := keys{prefix: "q:"}
+	shard := k.shardProbe("n1", "a")
+	cases := []struct {
+		name string
+		ok   bool
+		got  bool
+	}{
+		{"own probe", true, k.isProbe("n1", k.probe("n1"))},
+		{"own shard probe", true, k.isProbe("n1", shard)},
+		{"another node's probe", false, k.isProbe("n1", k.probe("n10"))},
+		{"another prefix's probe", false, k.isProbe("n1", other.probe("n1"))},
+		{"a probe as a topic", false, k.isProbe("n1", k.channel("probe.n1"))},
+		{"control", true, k.isControl(k.control())},
+		{"another prefix's control", false, k.isControl(other.control())},
+		{"a topic named control", false, k.isControl(k.channel("control"))},
+	}
+	for _, c := range cases {
+		if c.got != c.ok {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.ok)
+		}
+	}
+	if _, ok := k.topicOf(other.channel("a.b")); ok {
+		t.Error("topicOf took another prefix's channel")
+	}
+	if _, ok := k.topicOf(k.control()); ok {
+		t.Error("topicOf took the control channel")
+	}
+	ch, sch, probe := k.channel("a.b"), k.shardChannel("a.b"), k.probe("n1")
+	allocs := testing.AllocsPerRun(100, func() {
+		_, _ = k.topicOf(ch)
+		_, _ = k.topicOf(sch)
+		_ = k.isProbe("n1", probe) || k.isProbe("n1", shard) || k.isControl(ch)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations a message, want 0", allocs)
+	}
+}

@@ -341,7 +341,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 			case e.probeSeen <- msg.Payload:
 			default: // nobody waits for so many: drop
 			}
-		case msg.Channel == e.keys.control():
+		case e.keys.isControl(msg.Channel):
 			e.dispatchControl(msg.Payload)
 		default:
 			e.dispatch(ctx, msg)
