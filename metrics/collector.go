@@ -40,7 +40,9 @@ var (
 	publishRefusedDesc = prometheus.NewDesc("herald_publish_refused_overload_total",
 		"Publishes held back that were then refused unpublished (503 unavailable): delivery stayed behind, or the publisher gave up.", nil, nil)
 	deliveryLagDesc = prometheus.NewDesc("herald_delivery_lag_seconds",
-		"How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only).", nil, nil)
+		"How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only), or how far behind the readers are (herald_delivery_reader_lag_seconds), the larger.", nil, nil)
+	readerLagDesc = prometheus.NewDesc("herald_delivery_reader_lag_seconds",
+		"How far behind the subscribers' readers are, kernel buffers included: the median round trip of the event loops' probe pings (0: too few readers sampled).", nil, nil)
 	publishDurationDesc = prometheus.NewDesc("herald_publish_duration_seconds",
 		"How long the engine took to take a publish, failed ones included.", nil, nil)
 	redisErrorsDesc = prometheus.NewDesc("herald_redis_errors_total",
@@ -80,7 +82,7 @@ func newCollector(src Sources) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, sseConnectionsDesc, subscriptionsDesc, topicsDesc,
 		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc,
-		publishWaitsDesc, publishRefusedDesc, deliveryLagDesc, publishDurationDesc, buildInfoDesc} {
+		publishWaitsDesc, publishRefusedDesc, deliveryLagDesc, readerLagDesc, publishDurationDesc, buildInfoDesc} {
 		ch <- d
 	}
 	if c.redis != nil {
@@ -136,6 +138,7 @@ func (c *collector) collectTransport(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(publishWaitsDesc, prometheus.CounterValue, float64(st.PublishWaits))
 	ch <- prometheus.MustNewConstMetric(publishRefusedDesc, prometheus.CounterValue, float64(st.PublishRefused))
 	ch <- prometheus.MustNewConstMetric(deliveryLagDesc, prometheus.GaugeValue, st.DeliveryLag.Seconds())
+	ch <- prometheus.MustNewConstMetric(readerLagDesc, prometheus.GaugeValue, st.ReaderLag.Seconds())
 	for _, cc := range st.Closes {
 		initiator, code := "server", "other"
 		if cc.ByClient {

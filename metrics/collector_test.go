@@ -41,6 +41,7 @@ func (fakeTransport) Stats() transport.Stats {
 		Connections:    3,
 		DroppedFrames:  9,
 		DeliveryLag:    250 * time.Millisecond,
+		ReaderLag:      125 * time.Millisecond,
 		PublishWaits:   12,
 		PublishRefused: 1,
 		Closes: []transport.CloseCount{
@@ -67,9 +68,12 @@ herald_connections 3
 herald_connections_closed_total{code="1000",initiator="client"} 6
 herald_connections_closed_total{code="4000",initiator="server"} 2
 herald_connections_closed_total{code="other",initiator="client"} 1
-# HELP herald_delivery_lag_seconds How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only).
+# HELP herald_delivery_lag_seconds How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only), or how far behind the readers are (herald_delivery_reader_lag_seconds), the larger.
 # TYPE herald_delivery_lag_seconds gauge
 herald_delivery_lag_seconds 0.25
+# HELP herald_delivery_reader_lag_seconds How far behind the subscribers' readers are, kernel buffers included: the median round trip of the event loops' probe pings (0: too few readers sampled).
+# TYPE herald_delivery_reader_lag_seconds gauge
+herald_delivery_reader_lag_seconds 0.125
 # HELP herald_gap_messages_total Messages in the ranges counted by herald_gaps_total.
 # TYPE herald_gap_messages_total counter
 herald_gap_messages_total 200

@@ -12,7 +12,7 @@ type nopSink struct{ texts int }
 
 func (s *nopSink) onText([]byte)         { s.texts++ }
 func (s *nopSink) onPing([]byte)         {}
-func (s *nopSink) onPong()               {}
+func (s *nopSink) onPong([]byte)         {}
 func (s *nopSink) onClose(ws.StatusCode) {}
 func (s *nopSink) onMessagePending(bool) {}
 

@@ -72,6 +72,9 @@ type conn struct {
 	live     bool   // registered with its loop (loop goroutine only)
 	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
 	deflate  bool   // permessage-deflate was negotiated; set before the first read
+	// deafToProbes: a probe ping went unanswered for a whole stall
+	// window; the loop probes c no more (loop goroutine only).
+	deafToProbes bool
 	// code is the close code the connection's close started with; 0
 	// while none has. Last, beside the flags, so it costs no padding.
 	code atomic.Int32
@@ -210,7 +213,20 @@ func (p *pingCadence) due(now int64, heartbeat time.Duration) bool {
 // The frameSink side: called by the goroutine that reads c.
 
 func (c *conn) onText(payload []byte) { c.recv.HandleText(payload) }
-func (c *conn) onPong()               {}
+
+// onPong hands a pong to the driver that may have probed c with its ping
+// (probe_linux.go); heartbeat pongs and unsolicited ones match no probe.
+func (c *conn) onPong(payload []byte) {
+	if p, ok := c.drv.(prober); ok {
+		p.probeAnswered(c, payload, monoNow())
+	}
+}
+
+// prober is a driver that measures how far behind its readers are with
+// pings (the epoll loop, probe_linux.go).
+type prober interface {
+	probeAnswered(c *conn, payload []byte, now int64)
+}
 
 // onPing answers a ping (RFC 6455 section 5.5.2) if the receiver lets it
 // spend the command rate; the pong then counts in the queue like any frame.

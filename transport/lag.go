@@ -30,6 +30,10 @@ import (
 //     loop keeps the connections it left waiting (loop.blocked) and every
 //     tick (an eighth of the bound) takes the largest lag among them.
 //
+//   - the readers: a frame written to the socket can wait in the kernel's
+//     buffers, megabytes on both sides, for a reader slower than the
+//     loop. Probe pings measure it (probe_linux.go): the median reader.
+//
 // A connection whose reader does not read must not hold back everybody:
 // its answer is its own queue bound and close 4000 (docs/protocol.md section
 // 6). A full socket alone cannot tell such a reader from a slow one that
@@ -96,6 +100,7 @@ type loopLag struct {
 	pending atomic.Int64 // the pending list went non-empty
 	pass    atomic.Int64 // pending's stamp of the list being written now
 	blocked atomic.Int64 // now-blocked is the largest lag of the counted waiting connections at the last scan
+	readers atomic.Int64 // now-readers is the readers' lag at the last scan (probe_linux.go)
 }
 
 // oldest is the earliest of the stamps, or 0; the waiting connections'
@@ -106,7 +111,7 @@ func (g *loopLag) oldest(withBlocked bool) int64 {
 	if withBlocked {
 		blocked = g.blocked.Load()
 	}
-	for _, t := range [...]int64{g.pending.Load(), g.pass.Load(), blocked} {
+	for _, t := range [...]int64{g.pending.Load(), g.pass.Load(), blocked, g.readers.Load()} {
 		if t != 0 && (o == 0 || t < o) {
 			o = t
 		}
@@ -131,18 +136,31 @@ func (s *Server) lagAt(now int64, withBlocked bool) time.Duration {
 // writing has waited now (see "What counts" above).
 func (s *Server) DeliveryLag() time.Duration { return s.lagAt(monoNow(), true) }
 
+// ReaderLag is the largest of the loops' reader lags now (probe_linux.go).
+func (s *Server) ReaderLag() time.Duration {
+	now := monoNow()
+	var lag int64
+	for _, l := range s.loops {
+		if t := l.lag.readers.Load(); t != 0 {
+			lag = max(lag, now-t)
+		}
+	}
+	return time.Duration(lag)
+}
+
 // Wait returns nil at once while the delivery lag is within
 // MaxDeliveryLag. Otherwise it waits until it is, and returns nil then;
 // ErrOverloaded when it is not within waitFactor times the bound; or
 // ctx's error when ctx ends first. It is the broker's Backpressure, called
 // before a publish is handed to the engine.
 //
-// Wait follows the loops' own backlog only, not the connections waiting
-// for room in their socket: those are readers, and one reader that keeps
+// Wait follows the loops' own backlog and the median reader, not the
+// connections waiting for room in their socket: one reader that keeps
 // reading but stays behind (the rules above count it) would otherwise hold
 // every publisher of the node, and, since the held publishes are what
 // would fill its queue, never meet its own bound and close 4000. Slow
-// readers are answered one by one, by their queue bound.
+// readers are answered one by one, by their queue bound; only when most
+// readers are behind do publishers wait for them.
 func (s *Server) Wait(ctx context.Context) error {
 	ls := &s.lagCfg
 	if ls.bound == 0 || int64(s.lagAt(monoNow(), false)) <= ls.bound {

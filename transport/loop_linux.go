@@ -44,6 +44,7 @@ type loop struct {
 	goingAway bool         // every connection was sent 1001
 	load      atomic.Int32 // registered connections, for least-loaded placement
 	blocked   []*conn      // connections a write left waiting for EPOLLOUT (lag.go)
+	probes    probes       // pings that measure how far behind readers are (probe_linux.go)
 	lag       loopLag
 
 	mu       sync.Mutex
@@ -149,11 +150,11 @@ func (l *loop) run() {
 	events := make([]netpoll.Event, 0, maxEvents)
 	tick := sweepInterval(l.srv.lim)
 	nextSweep := monoNow() + int64(tick)
-	nextScan := nextSweep
+	nextScan := int64(0) // due as soon as there is lag to scan for
 	l.cadence = pingCadence{last: monoNow()}
 	for {
 		next := nextSweep
-		if len(l.blocked) > 0 {
+		if l.lagging() {
 			next = min(next, nextScan)
 		}
 		timeout := int((next-monoNow())/int64(time.Millisecond)) + 1
@@ -177,8 +178,10 @@ func (l *loop) run() {
 			l.sweep(now)
 			nextSweep = now + int64(tick)
 		}
-		if len(l.blocked) > 0 && now >= nextScan {
+		if l.lagging() && now >= nextScan {
 			l.scanBlocked(now)
+			l.estimateReaders(now)
+			l.srv.gate.open()
 			nextScan = now + l.srv.lagCfg.tick
 		}
 		if l.stopped() {
@@ -366,6 +369,7 @@ func (l *loop) closePoller() {
 	l.lag.pending.Store(0)
 	l.lag.pass.Store(0)
 	l.lag.blocked.Store(0)
+	l.lag.readers.Store(0)
 	if err := l.poller.Close(); err != nil {
 		l.log.Error("close poller", zap.Error(err))
 	}

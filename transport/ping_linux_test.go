@@ -18,7 +18,7 @@ func pingPair(t *testing.T) (*loop, *conn, int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	l := &loop{}
+	l := &loop{srv: &Server{}} // lag settings off: no probes
 	c := newConn(l, &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1 << 40, stats: new(counters)})
 	c.fd, c.live = int32(fds[0]), true
 	return l, c, fds[1]

@@ -63,6 +63,33 @@ func (c *conn) queue(frame []byte, isClose bool) (res pushed, wake bool) {
 	return res, wake
 }
 
+// queueProbe queues a probe ping behind frames that wait to be written
+// (probe_linux.go). A probe is never worth a close: it is not queued when
+// nothing waits, the connection closes, or it would cross the bound.
+func (c *conn) queueProbe(frame []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queuedBytes()
+	if c.closing || c.dropQueue || q == 0 || q+len(frame) > c.lim.maxQueue {
+		return false
+	}
+	return c.push(frame, false) == taken
+}
+
+// queueProbeIdle is queueProbe for a connection that may have nothing
+// queued; wake says the caller must flush it.
+func (c *conn) queueProbeIdle(frame []byte) (queued, wake bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dropQueue || c.queuedBytes()+len(frame) > c.lim.maxQueue {
+		return false, false
+	}
+	if c.push(frame, false) != taken {
+		return false, false
+	}
+	return true, c.markScheduled()
+}
+
 // push queues frame under the bound. Called with c.mu held.
 func (c *conn) push(frame []byte, isClose bool) pushed {
 	if c.closing {

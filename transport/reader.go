@@ -12,7 +12,7 @@ import (
 type frameSink interface {
 	onText(payload []byte)
 	onPing(payload []byte)
-	onPong()
+	onPong(payload []byte)
 	// onMessagePending says a fragmented text message began (true) or was
 	// completed (false) (RFC 6455 section 5.4). A connection that ends
 	// mid-message gets no false.
@@ -161,7 +161,7 @@ func (r *frameReader) handle(h ws.Header, compressed bool, payload []byte, limit
 	case ws.OpPing:
 		sink.onPing(payload)
 	case ws.OpPong:
-		sink.onPong()
+		sink.onPong(payload)
 	case ws.OpClose:
 		r.closed = true
 		code, err := parseCloseBody(payload)

@@ -23,7 +23,7 @@ type recordSink struct {
 
 func (s *recordSink) onText(p []byte)            { s.texts = append(s.texts, string(p)) }
 func (s *recordSink) onPing(p []byte)            { s.pings = append(s.pings, string(p)) }
-func (s *recordSink) onPong()                    { s.pongs++ }
+func (s *recordSink) onPong([]byte)              { s.pongs++ }
 func (s *recordSink) onClose(code ws.StatusCode) { s.closes = append(s.closes, code) }
 func (s *recordSink) onMessagePending(p bool)    { s.pending = p }
 

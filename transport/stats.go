@@ -34,6 +34,11 @@ type Stats struct {
 	// DeliveryLag is how long the oldest frame the event loops could be
 	// writing has waited, now (lag.go).
 	DeliveryLag time.Duration
+	// ReaderLag is how far behind the subscribers' readers are, kernel
+	// buffers included: the median round trip of the loops' probe pings
+	// (probe_linux.go); 0 with too few readers sampled. DeliveryLag counts
+	// it too.
+	ReaderLag time.Duration
 	// PublishWaits are publishes that Wait held back because delivery was
 	// behind; PublishRefused those of them it gave up on (ErrOverloaded,
 	// or the publisher's context ended): they were not published.
@@ -93,6 +98,7 @@ func (s *Server) Stats() Stats {
 		Streams:        s.Streams(),
 		DroppedFrames:  s.stats.dropped.Load(),
 		DeliveryLag:    s.DeliveryLag(),
+		ReaderLag:      s.ReaderLag(),
 		PublishWaits:   s.stats.publishWaits.Load(),
 		PublishRefused: s.stats.publishRefused.Load(),
 		Closes:         make([]CloseCount, 0, 2*(len(CloseCodes)+1)),

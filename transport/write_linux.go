@@ -32,8 +32,11 @@ func (l *loop) flushPending() {
 // flush writes c's queue with writev until it is empty or the socket is
 // full; a full socket is flushed again on its EPOLLOUT edge.
 func (l *loop) flush(c *conn) {
-	for c.live {
+	for first := true; c.live; first = false {
 		at := monoNow()
+		if first {
+			l.maybeProbe(c, at)
+		}
 		l.bufs = c.batch(l.bufs[:0], maxBatch)
 		if len(l.bufs) == 0 {
 			c.written(0)
@@ -171,5 +174,21 @@ func (l *loop) scanBlocked(now int64) {
 	clear(l.blocked[len(keep):])
 	l.blocked = keep
 	l.lag.blocked.Store(oldest)
-	l.srv.gate.open()
+}
+
+// lagging says whether the loop has lag to scan for: connections waiting
+// for room in their socket, or probes out or lately answered.
+func (l *loop) lagging() bool { return len(l.blocked) > 0 || l.probes.active() }
+
+// estimateReaders stamps the loop's reader lag (probe_linux.go) so that
+// now minus the stamp is the lag.
+func (l *loop) estimateReaders(now int64) {
+	ls := &l.srv.lagCfg
+	l.reprobe(now)
+	lag := l.probes.estimate(now, probeWindow*ls.bound, max(ls.stallAfter, int64(probeStallMin)))
+	if lag == 0 {
+		l.lag.readers.Store(0)
+		return
+	}
+	l.lag.readers.Store(now - lag)
 }

@@ -71,6 +71,13 @@ func (r *reader) run(c *client, slow bool, done <-chan struct{}) {
 			r.err.Store(&err)
 			return
 		}
+		if f.Header.OpCode == ws.OpPing { // as a WebSocket client must
+			if err := wsutil.WriteClientMessage(c, ws.OpPong, f.Payload); err != nil {
+				r.err.Store(&err)
+				return
+			}
+			continue
+		}
 		seq := seqOf(f.Payload)
 		if seq == 0 {
 			continue

@@ -1,0 +1,197 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/transport"
+)
+
+// Readers slower than the node, with room for seconds of messages in
+// their sockets' buffers, hold publishers back through the probe pings:
+// how old a message is when it is read stays near the bound instead of
+// growing with the buffers, and every reader gets every message.
+// Without the probes the node writes into the buffers as fast as it can
+// and a message read at the end of the run is seconds old.
+func TestReadersBehindHoldPublishersBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("overloads a node")
+	}
+	const (
+		bound       = 100 * time.Millisecond
+		subscribers = 20
+		publishers  = 4
+		publishFor  = 3 * time.Second
+		topic       = "behind"
+	)
+	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
+	readers := make([]*pacedReader, subscribers)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for i := range readers {
+		c, _ := dial(t, addr)
+		// 8 MB of receive buffer (the kernel doubles it), fixed: about
+		// 40 seconds of this reader's pace, where the node's queue holds
+		// a few. Small messages, so that the buffers, not the queue
+		// bound, take what is published before the probes tell.
+		if err := c.Conn.(*net.TCPConn).SetReadBuffer(4 << 20); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		subscribe(t, c, topic)
+		readers[i] = &pacedReader{c: c}
+		wg.Add(1)
+		go func() { defer wg.Done(); readers[i].run(done) }()
+	}
+	defer func() {
+		close(done)
+		for _, r := range readers {
+			r.c.Close()
+		}
+		wg.Wait()
+	}()
+
+	var published atomic.Uint64
+	var readerLagSeen atomic.Int64
+	stop := time.Now().Add(publishFor)
+	var pubs sync.WaitGroup
+	pad := strings.Repeat("x", 64)
+	for range publishers {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			for time.Now().Before(stop) {
+				data := []byte(`{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `,"p":"` + pad + `"}`)
+				time.Sleep(100 * time.Microsecond) // about an HTTP publisher's pace
+				res, err := n.Broker.Publish(context.Background(), topic, data, "")
+				if errors.Is(err, broker.ErrOverloaded) {
+					continue // refused, not published
+				}
+				if err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+				for {
+					have := published.Load()
+					if res.Seq <= have || published.CompareAndSwap(have, res.Seq) {
+						break
+					}
+				}
+				if lag := int64(n.Transport.Stats().ReaderLag); lag > readerLagSeen.Load() {
+					readerLagSeen.Store(lag)
+				}
+			}
+		}()
+	}
+	pubs.Wait()
+	final := published.Load()
+	deadline := time.Now().Add(time.Minute)
+	for _, r := range readers {
+		for r.last.Load() < final && r.err.Load() == nil && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if e := r.err.Load(); e != nil {
+			t.Fatalf("a reader failed at seq %d of %d: %v", r.last.Load(), final, *e)
+		}
+		if got := r.last.Load(); got != final {
+			t.Fatalf("a reader got up to seq %d of %d", got, final)
+		}
+	}
+	st := n.Transport.Stats()
+	if got := slowConsumerClosed(n); got != 0 {
+		t.Fatalf("%d readers were closed with 4000", got)
+	}
+	if st.PublishWaits == 0 || readerLagSeen.Load() == 0 {
+		t.Fatalf("publishers waited %d times, reader lag seen %v: the readers never held them back",
+			st.PublishWaits, time.Duration(readerLagSeen.Load()))
+	}
+	var ages []time.Duration
+	for _, r := range readers {
+		ages = append(ages, r.ages...)
+	}
+	slices.Sort(ages)
+	p90 := ages[len(ages)*9/10]
+	t.Logf("published %d; waits %d, refused %d; reader lag up to %v; message age when read p50 %v p90 %v max %v",
+		final, st.PublishWaits, st.PublishRefused, time.Duration(readerLagSeen.Load()),
+		ages[len(ages)/2], p90, ages[len(ages)-1])
+	// Generous: the probes see the readers' lag one round trip late, so
+	// it swings around the bound, and the race detector slows the
+	// readers; what matters is staying far from the tens of seconds the
+	// buffers can hold (without the probes, the readers fall further
+	// behind for as long as publishers publish).
+	if p90 > 20*bound {
+		t.Fatalf("p90 age of a message when read %v, bound %v", p90, bound)
+	}
+}
+
+// pacedReader reads its connection at a pace slower than the node writes,
+// answers pings as a WebSocket client must, checks that seqs follow one
+// another and notes how old each message is when read.
+type pacedReader struct {
+	c    *client
+	last atomic.Uint64
+	err  atomic.Pointer[error]
+	ages []time.Duration // read after the reader's goroutine ends
+}
+
+func (r *pacedReader) run(done <-chan struct{}) {
+	for n := 0; ; n++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		f, err := ws.ReadFrame(r.c.r)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		if f.Header.OpCode == ws.OpPing {
+			if err := wsutil.WriteClientMessage(r.c, ws.OpPong, f.Payload); err != nil {
+				r.fail(err)
+				return
+			}
+			continue
+		}
+		seq := seqOf(f.Payload)
+		if seq == 0 {
+			continue
+		}
+		if want := r.last.Load() + 1; seq != want {
+			r.fail(errors.New("seq " + strconv.FormatUint(seq, 10) + " after " + strconv.FormatUint(want-1, 10)))
+			return
+		}
+		r.ages = append(r.ages, time.Since(time.Unix(0, sentAt(f.Payload))))
+		r.last.Store(seq)
+		if n%2 == 0 {
+			time.Sleep(time.Millisecond) // about 2,000 messages a second at most
+		}
+	}
+}
+
+func (r *pacedReader) fail(err error) { r.err.Store(&err) }
+
+// sentAt is the "t" a publisher put in a message's data.
+func sentAt(payload []byte) int64 {
+	s := string(payload)
+	i := strings.Index(s, `"t":`)
+	if i < 0 {
+		return 0
+	}
+	s = s[i+len(`"t":`):]
+	t, _ := strconv.ParseInt(s[:strings.IndexAny(s, ",}")], 10, 64)
+	return t
+}

@@ -1,0 +1,209 @@
+//go:build linux
+
+package transport
+
+import (
+	"encoding/binary"
+	"slices"
+	"time"
+)
+
+// Reader lag: how far behind the subscribers' readers are. A frame the
+// loop wrote has left the queue, but not the machine: the socket's send
+// buffer and the peer's receive buffer hold megabytes between them, and a
+// load generator or a browser that reads slower than the loops write
+// leaves seconds of messages there, out of the queue lag's sight (at
+// 1,000 subscribers and maximum rate, 400 KB a connection and p99 over
+// 2 s, BENCHMARKS.md). Only the client knows when it read a frame, and a
+// WebSocket client says so by itself: it answers a ping when its reader
+// reaches it (RFC 6455 section 5.5.2). So the loop sends a probe, a ping
+// whose payload is the time it was queued, behind the frames of a busy
+// connection now and then; the pong's round trip is the time the probe's
+// frames took to be read, kernel buffers included.
+//
+// The reader lag is the median over the probes of the last few bounds,
+// one per connection: a probe not answered yet counts with its age so
+// far, so readers seconds behind are seen before they answer. The median
+// of distinct connections, not the largest, so that a minority of slow
+// readers never holds publishers back: theirs is the queue bound and
+// close 4000, as before (lag.go). A connection that leaves a probe
+// unanswered for probeStall is not probed again until it answers one: a
+// client that does not answer pings (which RFC 6455 requires) is then
+// left out rather than counted for ever, and costs publishers one
+// probeStall at most, while one that was that far behind and answers
+// late counts again, with its late answer.
+//
+// Cost: one 10-byte ping in a write that is made anyway, and one pong to
+// read, per probe; at most probesPerTick probes per lag tick per loop.
+
+const (
+	probeSlots    = 32 // probes a loop keeps: the distinct connections the median is over
+	probeQuorum   = 3  // fewer connections sampled than this: no reader lag
+	probesPerTick = 4  // probes a loop sends per lag tick, at most
+	probeWindow   = 1  // an answered probe counts for this many bounds after its answer
+	// probeStallMin is the least a probe may stay unanswered before its
+	// connection is taken for one that does not answer pings: long
+	// enough for a reader seconds behind.
+	probeStallMin = 5 * time.Second
+)
+
+// probe is one probe ping and what came of it.
+type probe struct {
+	c      *conn
+	sent   int64 // monotonic time it was queued, its payload
+	resent int64 // the payload of the latest ping sent again for it; 0: none
+	rtt    int64 // 0 while unanswered
+}
+
+// probes is a loop's probe table, touched by the loop goroutine only.
+type probes struct {
+	slots []probe
+	next  int64 // no probe before this monotonic time
+	ages  []int64
+}
+
+// maybeProbe queues a probe ping behind c's frames when one is due and c
+// can answer one. Called by the loop's flush before c's first write.
+func (l *loop) maybeProbe(c *conn, now int64) {
+	ls := &l.srv.lagCfg
+	if ls.bound == 0 || now < l.probes.next || c.sse || c.deafToProbes {
+		return
+	}
+	slot := l.probes.slotFor(c, now)
+	if slot < 0 {
+		return
+	}
+	if !c.queueProbe(probeFrame(now)) {
+		return
+	}
+	l.probes.put(slot, probe{c: c, sent: now})
+	l.probes.next = now + ls.tick/probesPerTick
+}
+
+// slotFor returns where a probe of c goes: c's own slot when its last
+// probe was answered (one slot per connection), a new one, or the one
+// answered longest ago; -1 when c's probe is still out or every slot's is.
+func (p *probes) slotFor(c *conn, now int64) int {
+	oldest := -1
+	for i, s := range p.slots {
+		if s.c == c {
+			if s.rtt == 0 {
+				return -1
+			}
+			return i
+		}
+		if s.rtt != 0 && (oldest < 0 || s.sent < p.slots[oldest].sent) {
+			oldest = i
+		}
+	}
+	if len(p.slots) < probeSlots {
+		return len(p.slots) // a new slot: put appends it
+	}
+	return oldest
+}
+
+// put records pr at slot, as slotFor returned it.
+func (p *probes) put(slot int, pr probe) {
+	if slot == len(p.slots) {
+		p.slots = append(p.slots, pr)
+		return
+	}
+	p.slots[slot] = pr
+}
+
+// probeAnswered records the pong of c's probe; payload is the pong's.
+func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
+	if len(payload) != 8 {
+		return // a heartbeat's pong, or an unsolicited one
+	}
+	sent := int64(binary.BigEndian.Uint64(payload))
+	if c.deafToProbes {
+		// Not deaf: behind. Its answer counts, so that readers that far
+		// behind hold publishers back again.
+		c.deafToProbes = false
+		if sent > 0 && sent < now {
+			if slot := l.probes.slotFor(c, now); slot >= 0 {
+				l.probes.put(slot, probe{c: c, sent: sent, rtt: now - sent})
+			}
+		}
+		return
+	}
+	for i := range l.probes.slots {
+		s := &l.probes.slots[i]
+		if s.c == c && s.rtt == 0 && (sent == s.sent || sent == s.resent) {
+			s.rtt = max(now-sent, 1)
+			return
+		}
+	}
+}
+
+// reprobe pings again, with a fresh payload, the connections whose probe
+// is out for longer than the bound, even with nothing queued: a client
+// may answer only the latest of several pings (RFC 6455 section 5.5.3),
+// and one whose pong was lost would otherwise count as behind, with no
+// message coming to carry another probe, while publishers wait for it. A
+// reader that is behind answers the first probe first, and is judged by
+// it.
+func (l *loop) reprobe(now int64) {
+	bound := l.srv.lagCfg.bound
+	for i := range l.probes.slots {
+		s := &l.probes.slots[i]
+		if s.rtt != 0 || !s.c.live || now-max(s.sent, s.resent) <= bound {
+			continue
+		}
+		queued, wake := s.c.queueProbeIdle(probeFrame(now))
+		if !queued {
+			continue
+		}
+		s.resent = now
+		if wake {
+			l.flush(s.c)
+		}
+	}
+}
+
+// estimate returns the reader lag at now (0: too few samples) and drops
+// what no longer counts: probes of connections gone, answers older than
+// window, and probes unanswered for stall, whose connection is not probed
+// again until it answers.
+func (p *probes) estimate(now, window, stall int64) int64 {
+	keep := p.slots[:0]
+	p.ages = p.ages[:0]
+	for _, s := range p.slots {
+		age := now - s.sent
+		switch {
+		case !s.c.live:
+			continue
+		case s.rtt == 0 && age > stall:
+			s.c.deafToProbes = true
+			continue
+		case s.rtt != 0 && age-s.rtt > window:
+			continue
+		}
+		keep = append(keep, s)
+		if s.rtt != 0 {
+			p.ages = append(p.ages, s.rtt)
+		} else {
+			p.ages = append(p.ages, age)
+		}
+	}
+	clear(p.slots[len(keep):])
+	p.slots = keep
+	if len(p.ages) < probeQuorum {
+		return 0
+	}
+	slices.Sort(p.ages)
+	return p.ages[len(p.ages)/2]
+}
+
+// probeFrame is a ping whose 8-byte payload is sent (RFC 6455 section
+// 5.5.2: unmasked, from the server).
+func probeFrame(sent int64) []byte {
+	f := make([]byte, 10)
+	f[0], f[1] = 0x80|0x9, 8 // FIN, ping; length 8
+	binary.BigEndian.PutUint64(f[2:], uint64(sent))
+	return f
+}
+
+// active says whether the loop has probes to estimate from.
+func (p *probes) active() bool { return len(p.slots) > 0 }

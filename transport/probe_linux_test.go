@@ -1,0 +1,135 @@
+//go:build linux
+
+package transport
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The reader lag is the median over distinct connections: a probe not
+// answered yet counts with its age, a minority of slow readers does not
+// move it, and too few connections give none.
+func TestReaderLagIsTheMedianReader(t *testing.T) {
+	const bound = 100 * time.Millisecond
+	ms := int64(time.Millisecond)
+	stall := int64(waitFactor * bound)
+	now := monoNow() + int64(time.Hour)
+	var p probes
+	add := func(sentAgo, rtt int64) *conn {
+		c := &conn{live: true}
+		p.slots = append(p.slots, probe{c: c, sent: now - sentAgo, rtt: rtt})
+		return c
+	}
+	add(50*ms, 10*ms)
+	add(50*ms, 20*ms)
+	if lag := p.estimate(now, int64(bound), stall); lag != 0 {
+		t.Fatalf("lag %v from two readers, want none", time.Duration(lag))
+	}
+	add(300*ms, 0) // out for 300 ms so far: behind by at least that
+	if lag := p.estimate(now, int64(bound), stall); lag != 20*ms {
+		t.Fatalf("lag %v, want the median 20ms", time.Duration(lag))
+	}
+	add(400*ms, 0)
+	add(500*ms, 0)
+	if lag := p.estimate(now, int64(bound), stall); lag != 300*ms {
+		t.Fatalf("lag %v with most readers behind, want 300ms", time.Duration(lag))
+	}
+}
+
+// What no longer says anything is dropped: an answer older than the
+// window, a connection gone, and a probe unanswered for a whole stall
+// window, whose connection is not probed again.
+func TestReaderLagForgets(t *testing.T) {
+	const bound = 100 * time.Millisecond
+	ms := int64(time.Millisecond)
+	stall := int64(waitFactor * bound)
+	now := monoNow() + int64(time.Hour)
+	var p probes
+	old := &conn{live: true}
+	gone := &conn{live: false}
+	deaf := &conn{live: true}
+	fresh := &conn{live: true}
+	p.slots = []probe{
+		{c: old, sent: now - 300*ms, rtt: 50 * ms}, // answered 250 ms ago
+		{c: gone, sent: now - 10*ms},
+		{c: deaf, sent: now - stall - 1},
+		{c: fresh, sent: now - 20*ms, rtt: 5 * ms},
+	}
+	p.estimate(now, int64(bound), stall)
+	if len(p.slots) != 1 || p.slots[0].c != fresh {
+		t.Fatalf("%d probes kept, want the fresh one only", len(p.slots))
+	}
+	if !deaf.deafToProbes || old.deafToProbes || fresh.deafToProbes {
+		t.Fatal("only the connection that left its probe unanswered is not probed again")
+	}
+	if p.slotFor(fresh, now) != 0 {
+		t.Fatal("an answered connection does not get its own slot again")
+	}
+	p.slots[0].rtt = 0
+	if p.slotFor(fresh, now) != -1 {
+		t.Fatal("a connection whose probe is out got another")
+	}
+}
+
+// A busy connection gets a probe ping behind its frames, at most one at a
+// time; its pong, read like any frame, gives the round trip, and a pong
+// with a payload the loop did not send matches nothing.
+func TestProbeRoundTrip(t *testing.T) {
+	l, c, peer := pingPair(t)
+	l.srv.lagCfg = newLagSettings(100 * time.Millisecond)
+	data := []byte("\x81\x02hi")
+	queueOnly(c, data)
+	l.flush(c)
+	buf := make([]byte, 64)
+	n, err := unix.Read(peer, buf)
+	if err != nil || n != len(data)+10 || !bytes.Equal(buf[:len(data)], data) || buf[len(data)] != 0x89 || buf[len(data)+1] != 8 {
+		t.Fatalf("peer read % x, %v; want the frame then a ping with 8 bytes", buf[:max(n, 0)], err)
+	}
+	payload := append([]byte(nil), buf[len(data)+2:n]...)
+	if len(l.probes.slots) != 1 || l.probes.slots[0].c != c {
+		t.Fatal("the probe is not recorded")
+	}
+	queueOnly(c, data)
+	l.probes.next = 0
+	l.flush(c)
+	if n, _ := unix.Read(peer, buf); n != len(data) {
+		t.Fatalf("a second probe went out while the first is unanswered (%d bytes read)", n)
+	}
+	wrong := binary.BigEndian.AppendUint64(nil, binary.BigEndian.Uint64(payload)+1)
+	c.onPong(wrong)
+	c.onPong(nil) // a heartbeat's
+	if l.probes.slots[0].rtt != 0 {
+		t.Fatal("a pong with another payload answered the probe")
+	}
+	c.onPong(payload)
+	if rtt := l.probes.slots[0].rtt; rtt <= 0 {
+		t.Fatalf("round trip %d after the pong", rtt)
+	}
+}
+
+// A probe is never worth a close: it is not queued where it would cross
+// the queue bound, nor behind nothing.
+func TestProbeNeverOverflowsTheQueue(t *testing.T) {
+	_, c, _ := pingPair(t)
+	c.lim.maxQueue = 20
+	if c.queueProbe(probeFrame(1)) {
+		t.Fatal("a probe was queued behind nothing")
+	}
+	queueOnly(c, make([]byte, 15))
+	if c.queueProbe(probeFrame(1)) || c.isClosing() {
+		t.Fatal("a probe crossed the queue bound")
+	}
+}
+
+// queueOnly queues frame on c without telling its loop, which the test
+// flushes itself.
+func queueOnly(c *conn, frame []byte) {
+	if res, _ := c.queue(frame, false); res != taken {
+		panic("frame not queued")
+	}
+}
