@@ -63,7 +63,9 @@
 //	<prefix>{<topic>}:meta        hash: epoch, seq (the topic's position), id (of
 //	                              the message at seq), mark (see Failover)
 //	<prefix>{<topic>}:hist        stream of the current epoch, entry ID <seq>-0,
-//	                              fields i (message id), m (time ms), d (data)
+//	                              fields i (message id), m (time ms), d (data);
+//	                              trimmed to the history size every 16
+//	                              publishes, read no further back than it
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
 //	<prefix>patterns              on Cluster, a name while some node holds a
 //	                              pattern (see patterns.go)

@@ -224,7 +224,7 @@ func (e *Engine) read(ctx context.Context, topic, start string, since uint64, li
 		end = strconv.FormatUint(min(upto, maxSeq), 10)
 	}
 	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic)},
-		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end).Result()
+		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end, e.cfg.HistorySize).Result()
 	if err != nil {
 		return broker.HistoryResult{}, e.fail("read", err)
 	}

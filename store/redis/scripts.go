@@ -23,6 +23,14 @@ import (
 // Redis's time per publish here (redis-server 7.0, INFO commandstats over
 // 20,000 publishes).
 //
+// The stream is trimmed to the history size once every trimEvery
+// publishes, not on each: XADD with an exact MAXLEN cost 2.4 µs of Redis's
+// time a call, 0.7 µs without, and an exact XTRIM of 16 entries 2.2 µs,
+// which took the script from 10.2 to 8.5 µs (one topic, history 100,
+// pipelined 16 deep). The stream so holds up to trimEvery-1 entries past
+// the history, which readScript does not return. seq, id and epoch are
+// written by one HSET, as HINCRBY and two HSETs they cost 0.5 µs more.
+//
 // KEYS: meta, hist, and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
 // history TTL (ms), idempotency TTL (ms), classic channel ("": none),
@@ -36,20 +44,26 @@ if #KEYS == 3 then
 end
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'mark')
 local epoch = meta[1]
+local n
 if not epoch or meta[2] ~= meta[3] then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  n = 1
+else
+  n = (tonumber(meta[2]) or 0) + 1
 end
-local seq = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))
-redis.call('HSET', KEYS[1], 'id', ARGV[2])
+local seq = string.format('%d', n)
+redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', seq, 'id', ARGV[2])
 redis.set_repl(redis.REPL_NONE)
 redis.call('HSET', KEYS[1], 'mark', seq)
 redis.set_repl(redis.REPL_ALL)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 local size = tonumber(ARGV[5])
 if size > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '=', size, seq .. '-0', 'i', ARGV[2], 'm', ARGV[3], 'd', ARGV[4])
+  redis.call('XADD', KEYS[2], seq .. '-0', 'i', ARGV[2], 'm', ARGV[3], 'd', ARGV[4])
+  if n % math.min(size, ` + trimEvery + `) == 0 then
+    redis.call('XTRIM', KEYS[2], 'MAXLEN', '=', size)
+  end
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
 end
 local result = epoch .. '\n' .. seq .. '\n' .. ARGV[2]
@@ -62,11 +76,20 @@ if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], payload) end
 return result
 `)
 
+// trimEvery is how many publishes a topic's stream grows by between two
+// trims to the history size (see publishScript); a history smaller than
+// this is trimmed every history-size publishes, so that it holds at most
+// twice its size.
+const trimEvery = "16"
+
 // readScript returns a topic's position and history in one atomic step.
+// Of the stream it reads no further back than the history size: the
+// stream may hold older entries, not trimmed yet (see publishScript).
 //
 // KEYS: meta, hist. ARGV: epoch to start if the topic has none ("" starts
 // none), history TTL (ms), since, count (-1: all, 0: none), last seq to read
-// ("+" for no bound). Returns {epoch or "", seq, entries as XRANGE gives them}.
+// ("+" for no bound), history size. Returns {epoch or "", seq, entries as
+// XRANGE gives them}.
 var readScript = goredis.NewScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -83,7 +106,7 @@ end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 local count = tonumber(ARGV[4])
 if count == 0 then return {epoch, seq, {}} end
-local start = string.format('%d-0', tonumber(ARGV[3]) + 1)
+local start = string.format('%d-0', math.max(tonumber(ARGV[3]), seq - tonumber(ARGV[6])) + 1)
 local entries
 if count < 0 then
   entries = redis.call('XRANGE', KEYS[2], start, ARGV[5])
