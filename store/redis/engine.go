@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -167,8 +168,7 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	if err := broker.CheckTopic(req.Topic); err != nil { // a brace would break the key layout
 		return broker.PublishResult{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
+	deadline := time.Now().Add(e.cfg.Timeout)
 	rdb := e.once
 	if req.IdempotencyKey != "" {
 		rdb = e.rdb
@@ -176,7 +176,7 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	classic, sharded := e.channels()
 	call := newCall()
 	call.publishCommand(e.keys, req, classic, sharded, e.publishOpts)
-	reply, err := e.pubs.runCall(ctx, rdb, call)
+	reply, err := e.pubs.runCall(ctx, deadline, rdb, call)
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)
 	}

@@ -146,3 +146,41 @@ func TestSentCallWhoseContextEndsReturnsAtOnce(t *testing.T) {
 		t.Fatalf("the left call ran %d times (%v), want once", n, err)
 	}
 }
+
+// A call that waits for its turn past its deadline returns then, as one
+// whose context ended does: with context.DeadlineExceeded and errNoTurn,
+// and it never runs. The next calls, which may get its pooled timer,
+// wait as long as they need to.
+func TestWaitingCallLeavesAtItsDeadline(t *testing.T) {
+	p, c := newPipelines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	incr := goredis.NewScript(`return tostring(redis.call('INCR', KEYS[1]))`)
+	if err := incr.Load(ctx, c).Err(); err != nil {
+		t.Fatal(err)
+	}
+	held := hold(t, p, c, 300*time.Millisecond)
+	call := newCall()
+	call.setCommand(incr, []string{"late"}, nil)
+	start := time.Now()
+	_, err := p.runCall(ctx, start.Add(50*time.Millisecond), c, call)
+	if d := time.Since(start); d > 250*time.Millisecond || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, errNoTurn) {
+		t.Fatalf("a waiting call past its deadline: %v after %v, want context.DeadlineExceeded and errNoTurn before the hold ends", err, d)
+	}
+	held()
+	for i := range 3 { // no stale timer fires in a reused call
+		held := hold(t, p, c, 100*time.Millisecond)
+		call := newCall()
+		call.setCommand(incr, []string{"in-time"}, nil)
+		if _, err := p.runCall(ctx, time.Now().Add(5*time.Second), c, call); err != nil {
+			t.Fatalf("call %d with time to spare: %v", i, err)
+		}
+		held()
+	}
+	if n, err := c.Exists(ctx, "late").Result(); n != 0 || err != nil {
+		t.Fatalf("the call past its deadline ran (%d, %v)", n, err)
+	}
+	if n, err := c.Get(ctx, "in-time").Int(); n != 3 {
+		t.Fatalf("the calls in time ran %d times (%v), want 3", n, err)
+	}
+}
