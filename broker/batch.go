@@ -8,49 +8,54 @@ package broker
 type DeferredConn interface {
 	Conn
 	// SendDeferred queues frame as Send does. When the write still has to
-	// be started it returns the Flusher that starts it; the caller calls
-	// Flush once it has queued everything of its batch, at once: no timer
-	// does it instead.
-	SendDeferred(frame []byte) (ok bool, f Flusher)
+	// be started it leaves that to a Flusher of b, adding one to b when b
+	// has none of its own yet; the caller calls b.Flush once it has queued
+	// everything of its batch, at once: no timer does it instead.
+	SendDeferred(frame []byte, b *Batch) bool
 }
 
-// Flusher starts the writes that SendDeferred queued. Values are
-// comparable, so that a batch calls each one once: a transport has a few
-// (one per event loop), not one per connection.
+// Flusher starts the writes a batch left to it. A transport keeps one per
+// writer (event loop) and batch, which gathers that writer's connections
+// of the batch and hands them over together: a fan-out to thousands of
+// connections costs each writer one hand-over, not one per connection.
 type Flusher interface {
 	Flush()
 }
 
-// flushers are the distinct Flushers one fan-out collected.
-type flushers []Flusher
-
-// send queues frame on c, deferring the start of its write when c allows.
-func (fl *flushers) send(c Conn, frame []byte) bool {
-	dc, ok := c.(DeferredConn)
-	if !ok {
-		return c.Send(frame)
-	}
-	sent, f := dc.SendDeferred(frame)
-	if f != nil {
-		fl.add(f)
-	}
-	return sent
+// Batch is the deferred writes of one fan-out: the Flushers its
+// connections left their writes to. One goroutine uses a batch at a time.
+// Its zero value is an empty batch.
+type Batch struct {
+	flushers []Flusher
 }
 
-func (fl *flushers) add(f Flusher) {
-	for _, have := range *fl {
+// Flushers returns the batch's Flushers so far, for a DeferredConn to
+// find its own among them; valid until the batch's next Add or Flush.
+func (b *Batch) Flushers() []Flusher { return b.flushers }
+
+// Add puts f in the batch, to be flushed once with it.
+func (b *Batch) Add(f Flusher) {
+	for _, have := range b.flushers {
 		if have == f {
 			return
 		}
 	}
-	*fl = append(*fl, f)
+	b.flushers = append(b.flushers, f)
 }
 
-// flush starts every deferred write and empties the list for reuse.
-func (fl *flushers) flush() {
-	for _, f := range *fl {
+// Flush starts every deferred write and empties the batch for reuse.
+func (b *Batch) Flush() {
+	for _, f := range b.flushers {
 		f.Flush()
 	}
-	clear(*fl)
-	*fl = (*fl)[:0]
+	clear(b.flushers)
+	b.flushers = b.flushers[:0]
+}
+
+// send queues frame on c, deferring the start of its write when c allows.
+func (b *Batch) send(c Conn, frame []byte) bool {
+	if dc, ok := c.(DeferredConn); ok {
+		return dc.SendDeferred(frame, b)
+	}
+	return c.Send(frame)
 }

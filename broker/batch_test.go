@@ -16,10 +16,11 @@ type deferConn struct {
 func (c *deferConn) Send([]byte) bool  { c.frames.Add(1); c.loop.woken.Add(1); return true }
 func (c *deferConn) Close(int, string) {}
 
-func (c *deferConn) SendDeferred([]byte) (bool, Flusher) {
+func (c *deferConn) SendDeferred(_ []byte, b *Batch) bool {
 	c.frames.Add(1)
 	c.loop.queued.Add(1)
-	return true, c.loop
+	b.Add(c.loop)
+	return true
 }
 
 type fakeLoop struct {

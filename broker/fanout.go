@@ -12,16 +12,16 @@ import (
 // the largest size they ever reached; a pool drops what it keeps at the
 // next collections, so a huge fan-out's maps do not stay.
 type fanoutScratch struct {
-	entries  []*entry
-	picked   []*subscription
-	seen     map[*Session]struct{} // the sessions of picked
-	routes   map[*Session]route    // the sessions of routed
-	routed   []*subscription
-	flushers flushers
+	entries []*entry
+	picked  []*subscription
+	seen    map[*Session]struct{} // the sessions of picked
+	routes  map[*Session]route    // the sessions of routed
+	routed  []*subscription
+	batch   Batch
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &fanoutScratch{entries: make([]*entry, 0, 8), flushers: make(flushers, 0, 4)}
+	return &fanoutScratch{entries: make([]*entry, 0, 8), batch: Batch{flushers: make([]Flusher, 0, 4)}}
 }}
 
 // route is what a fan-out learnt from a connection's exact subscription
@@ -42,7 +42,7 @@ type route struct {
 type router struct {
 	b         *Broker
 	m         *Message
-	fl        *flushers
+	batch     *Batch
 	routes    map[*Session]route
 	recordAll bool
 	sent      uint64
@@ -61,7 +61,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	sh := b.idx.rlock(m.Topic)
 	exact := sh.topics[m.Topic]
 	picked := b.idx.candidatesLocked(sh, m.Topic, sc)
-	r := router{b: b, m: m, fl: &sc.flushers}
+	r := router{b: b, m: m, batch: &sc.batch}
 	if exact != nil {
 		r.routes, r.recordAll = sc.routesFor(exact.subs, picked)
 		r.exact(exact.subs)
@@ -69,7 +69,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	r.patterns(picked)
 	sc.reset() // under the lock: picked may be an entry's own subs
 	b.idx.runlock(sh)
-	sc.flushers.flush()
+	sc.batch.Flush()
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 }
@@ -133,7 +133,7 @@ func (b *Broker) HandleGap(g Gap) {
 func (r *router) exact(subs []*subscription) {
 	enc := r.b.newEncoded(r.m, "")
 	for _, sub := range subs {
-		out := sub.offer(&enc, r.fl)
+		out := sub.offer(&enc, r.batch)
 		if out == sent {
 			r.sent++
 		}
@@ -178,7 +178,7 @@ func (r *router) patterns(picked []*subscription) {
 		if sub.entry != from {
 			enc, from = r.b.newEncoded(r.m, sub.pattern), sub.entry
 		}
-		if sub.offer(&enc, r.fl) == sent {
+		if sub.offer(&enc, r.batch) == sent {
 			r.sent++
 			if rt.holder != nil {
 				rt.holder.sawElsewhere(r.m)

@@ -31,8 +31,8 @@ func (c *eventConn) SendPair(shared, own []byte) bool {
 	return true
 }
 
-func (c *eventConn) SendPairDeferred(shared, own []byte) (bool, Flusher) {
-	return c.SendPair(shared, own), nil
+func (c *eventConn) SendPairDeferred(shared, own []byte, _ *Batch) bool {
+	return c.SendPair(shared, own)
 }
 
 func (c *eventConn) Close(int, string) {}
@@ -64,8 +64,8 @@ func (c *countingEventConn) SendPair(_, _ []byte) bool {
 	c.pairs.Add(1)
 	return true
 }
-func (c *countingEventConn) SendPairDeferred(a, b []byte) (bool, Flusher) {
-	return c.SendPair(a, b), nil
+func (c *countingEventConn) SendPairDeferred(a, b []byte, _ *Batch) bool {
+	return c.SendPair(a, b)
 }
 func (c *countingEventConn) Close(int, string) {}
 

@@ -10,9 +10,9 @@ import "sync"
 type EventConn interface {
 	Conn
 	SendPair(shared, own []byte) bool
-	// SendPairDeferred is SendPair with the write left to the Flusher it
-	// returns, as DeferredConn's SendDeferred.
-	SendPairDeferred(shared, own []byte) (ok bool, f Flusher)
+	// SendPairDeferred is SendPair with the write left to a Flusher of
+	// b, as DeferredConn's SendDeferred.
+	SendPairDeferred(shared, own []byte, b *Batch) bool
 }
 
 // stream is an SSE session's Conn: it puts the ids on events, the stream's
@@ -83,8 +83,8 @@ func (st *stream) slot(topic string) int {
 // deliver sends message m, whose SSE form is ev (sseMessageEvent), with
 // the stream's id once m counted in it. A stream of one topic gets the
 // shared event whole; any other gets the shared part and its own id.
-// fl defers the write when not nil.
-func (st *stream) deliver(m *Message, ev []byte, fl *flushers) bool {
+// batch defers the write when not nil.
+func (st *stream) deliver(m *Message, ev []byte, batch *Batch) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.target == nil {
@@ -97,9 +97,9 @@ func (st *stream) deliver(m *Message, ev []byte, fl *flushers) bool {
 		st.count++
 	}
 	if i == 0 && len(st.slots) == 1 && st.count == 0 && sseEventEnded(ev) {
-		return sendVia(fl, st.target, ev)
+		return sendVia(batch, st.target, ev)
 	}
-	return st.sendPair(sseData(ev), st.appendID(nil), fl)
+	return st.sendPair(sseData(ev), st.appendID(nil), batch)
 }
 
 // appendID appends the stream's id line and the blank line that ends an
@@ -121,27 +121,23 @@ func (st *stream) appendID(b []byte) []byte {
 }
 
 // sendPair queues an event in two parts; called with mu held.
-func (st *stream) sendPair(shared, own []byte, fl *flushers) bool {
+func (st *stream) sendPair(shared, own []byte, batch *Batch) bool {
 	ec, ok := st.target.(EventConn)
 	if !ok {
-		return sendVia(fl, st.target, append(append([]byte(nil), shared...), own...))
+		return sendVia(batch, st.target, append(append([]byte(nil), shared...), own...))
 	}
-	if fl == nil {
+	if batch == nil {
 		return ec.SendPair(shared, own)
 	}
-	sent, f := ec.SendPairDeferred(shared, own)
-	if f != nil {
-		fl.add(f)
-	}
-	return sent
+	return ec.SendPairDeferred(shared, own, batch)
 }
 
-// sendVia sends frame on c, deferred through fl when fl is not nil.
-func sendVia(fl *flushers, c Conn, frame []byte) bool {
-	if fl == nil {
+// sendVia sends frame on c, deferred through batch when batch is not nil.
+func sendVia(batch *Batch, c Conn, frame []byte) bool {
+	if batch == nil {
 		return c.Send(frame)
 	}
-	return fl.send(c, frame)
+	return batch.send(c, frame)
 }
 
 // stream returns the session's stream; nil for a WebSocket session.
@@ -154,12 +150,12 @@ func (s *Session) stream() *stream {
 }
 
 // deliver sends message m to the session, as frame (in the session's
-// framing), deferred through fl when fl is not nil.
-func (s *Session) deliver(m *Message, frame []byte, fl *flushers) bool {
+// framing), deferred through batch when batch is not nil.
+func (s *Session) deliver(m *Message, frame []byte, batch *Batch) bool {
 	if st := s.stream(); st != nil {
-		return st.deliver(m, frame, fl)
+		return st.deliver(m, frame, batch)
 	}
-	return sendVia(fl, s.conn, frame)
+	return sendVia(batch, s.conn, frame)
 }
 
 // framedMessage is plain, a frame of this package holding message m (or

@@ -106,8 +106,8 @@ const (
 // subscription is being set up, skipped when it was already sent or comes
 // before a plain subscription's start, and otherwise queued in the
 // session's framing of enc (the gap frame is narrowed here when the start
-// of its range was delivered), its write started by fl.flush.
-func (sub *subscription) offer(enc *encoded, fl *flushers) outcome {
+// of its range was delivered), its write started by batch.Flush.
+func (sub *subscription) offer(enc *encoded, batch *Batch) outcome {
 	m := enc.m
 	sub.mu.Lock()
 	if sub.setup != nil {
@@ -130,7 +130,7 @@ func (sub *subscription) offer(enc *encoded, fl *flushers) outcome {
 	} else {
 		frame = enc.frame(sub.session.framing)
 	}
-	if !sub.session.deliver(m, frame, fl) {
+	if !sub.session.deliver(m, frame, batch) {
 		return refused
 	}
 	return sent

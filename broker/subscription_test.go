@@ -96,12 +96,12 @@ func TestSubscriptionPhases(t *testing.T) {
 
 func runStep(t *testing.T, sub *subscription, st step, i int) {
 	t.Helper()
-	var fl flushers
+	var batch Batch
 	m := st.message()
 	switch st.op {
 	case "offer", "gap":
 		enc := sub.session.b.newEncoded(m, sub.tag())
-		if got := sub.offer(&enc, &fl); got != st.want {
+		if got := sub.offer(&enc, &batch); got != st.want {
 			t.Fatalf("step %d: %s %d: outcome %d, want %d", i, st.op, st.seq, got, st.want)
 		}
 	case "seen":
@@ -128,11 +128,11 @@ func TestHeldOverflowClosesOnce(t *testing.T) {
 	b, _ := newTestBroker(t, Config{})
 	c := newFakeConn(t)
 	sub := newSubscription(b.Connect(c, ClientInfo{}), "t", true)
-	var fl flushers
+	var batch Batch
 	for seq := range uint64(maxHeldMessages + 10) {
 		m := step{seq: seq + 1}.message()
 		enc := b.newEncoded(m, "")
-		if got := sub.offer(&enc, &fl); got != held {
+		if got := sub.offer(&enc, &batch); got != held {
 			t.Fatalf("offer %d while set up: %d", seq+1, got)
 		}
 	}

@@ -91,28 +91,57 @@ func (l *loop) schedule(c *conn) {
 	l.mu.Unlock()
 }
 
-// scheduleDeferred puts c on the pending list without waking the loop; the
-// caller calls the returned Flush once its fan-out is queued.
-func (l *loop) scheduleDeferred(c *conn) broker.Flusher {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.exited {
-		return nil
+// scheduleDeferred leaves c to l's Flusher in b, which puts it on the
+// pending list with the rest of the batch's connections of l when the
+// caller flushes b: no lock is taken per connection. A connection stays
+// scheduled meanwhile, so it is handed over once.
+func (l *loop) scheduleDeferred(c *conn, b *broker.Batch) {
+	for _, f := range b.Flushers() {
+		if lb, ok := f.(*loopBatch); ok && lb.loop == l {
+			lb.conns = append(lb.conns, c)
+			return
+		}
 	}
-	l.pending = append(l.pending, c)
-	if len(l.pending) == 1 {
-		l.lag.pending.Store(monoNow())
-	}
-	return l
+	lb := loopBatches.Get().(*loopBatch)
+	lb.loop, lb.since = l, monoNow()
+	lb.conns = append(lb.conns, c)
+	b.Add(lb)
 }
 
-// Flush wakes the loop for what scheduleDeferred queued (broker.Flusher).
-func (l *loop) Flush() {
+// loopBatch is one loop's part of a broker.Batch: the connections of the
+// batch that the loop is to write. Only the batch's goroutine touches it
+// until Flush gives it back to loopBatches.
+type loopBatch struct {
+	loop  *loop
+	conns []*conn
+	since int64 // when its first connection was handed over: its frames wait since
+}
+
+// loopBatches keeps loopBatch values and their arrays between fan-outs,
+// so that a fan-out allocates none.
+var loopBatches = sync.Pool{New: func() any { return new(loopBatch) }}
+
+// Flush puts the batch's connections on the pending list under one lock,
+// stamped with the batch's start if that is older than the list's stamp,
+// and wakes the loop when the list was empty: a list that was not has a
+// wake on the way (broker.Flusher).
+func (lb *loopBatch) Flush() {
+	l := lb.loop
 	l.mu.Lock()
-	if !l.exited && len(l.pending) > 0 {
-		l.wake()
+	if !l.exited && len(lb.conns) > 0 {
+		empty := len(l.pending) == 0
+		l.pending = append(l.pending, lb.conns...)
+		if t := l.lag.pending.Load(); t == 0 || lb.since < t {
+			l.lag.pending.Store(lb.since)
+		}
+		if empty {
+			l.wake() // under l.mu: the poller is closed only once exited is set
+		}
 	}
 	l.mu.Unlock()
+	clear(lb.conns)
+	lb.conns, lb.loop = lb.conns[:0], nil
+	loopBatches.Put(lb)
 }
 
 func (l *loop) wake() {

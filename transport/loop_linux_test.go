@@ -44,36 +44,99 @@ func TestLoopTableIsDense(t *testing.T) {
 	}
 }
 
-// TestDeferredSendWakesTheLoopOnlyAtFlush: a fan-out's frames go on the
-// pending list without a wake-up each; the one Flush wakes the loop, and a
-// connection already pending is listed once.
-func TestDeferredSendWakesTheLoopOnlyAtFlush(t *testing.T) {
+// newTestLoop is a loop with a poller and no goroutine: the test plays
+// its part.
+func newTestLoop(t *testing.T) *loop {
+	t.Helper()
 	p, err := netpoll.New(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	l := &loop{poller: p}
-	lim := &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1}
-	a, b := newConn(l, lim), newConn(l, lim)
-	var flushers []broker.Flusher
-	for _, c := range []*conn{a, b, a} {
-		ok, f := c.SendDeferred([]byte{0x81, 0})
-		if !ok {
+	t.Cleanup(func() { p.Close() })
+	return &loop{poller: p}
+}
+
+var testLimits = &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1}
+
+// TestDeferredSendHandsOverAtFlush: a fan-out's connections reach the
+// pending list together at Flush, each once, with one wake-up per loop
+// and the list stamped no later than the first frame was queued.
+func TestDeferredSendHandsOverAtFlush(t *testing.T) {
+	loops := []*loop{newTestLoop(t), newTestLoop(t)}
+	a, b := newConn(loops[0], testLimits), newConn(loops[0], testLimits)
+	other := newConn(loops[1], testLimits)
+	var batch broker.Batch
+	before := monoNow()
+	firstQueued := map[*loop]int64{} // each loop's first frame was queued by then
+	for _, c := range []*conn{a, other, b, a} {
+		if !c.SendDeferred([]byte{0x81, 0}, &batch) {
 			t.Fatal("SendDeferred refused a frame")
 		}
-		if f != nil {
-			flushers = append(flushers, f)
+		if l := c.drv.(*loop); firstQueued[l] == 0 {
+			firstQueued[l] = monoNow()
 		}
 	}
-	if len(l.pending) != 2 || len(flushers) != 2 {
-		t.Fatalf("pending %d, flushers %d; want each connection once", len(l.pending), len(flushers))
+	if n := len(batch.Flushers()); n != 2 {
+		t.Fatalf("%d flushers for two loops", n)
 	}
-	if p.WakePending() {
-		t.Fatal("the loop was woken before Flush")
+	for i, l := range loops {
+		if len(l.pending) != 0 || l.poller.WakePending() || l.lag.pending.Load() != 0 {
+			t.Fatalf("loop %d: %d pending, woken %v before Flush", i, len(l.pending), l.poller.WakePending())
+		}
 	}
-	flushers[0].Flush()
-	if !p.WakePending() {
-		t.Fatal("Flush did not wake the loop")
+	batch.Flush()
+	if got := loops[0].pending; len(got) != 2 || got[0] != a || got[1] != b {
+		t.Fatalf("loop 0 pending %v, want a and b once each", got)
+	}
+	if got := loops[1].pending; len(got) != 1 || got[0] != other {
+		t.Fatalf("loop 1 pending %v, want the other connection", got)
+	}
+	for i, l := range loops {
+		if !l.poller.WakePending() {
+			t.Errorf("loop %d: Flush did not wake it", i)
+		}
+		if st := l.lag.pending.Load(); st < before || st > firstQueued[l] {
+			t.Errorf("loop %d: pending stamped at %d, not within [%d, %d] when its first frame was queued", i, st, before, firstQueued[l])
+		}
+	}
+	if len(batch.Flushers()) != 0 {
+		t.Error("Flush left the batch's flushers")
+	}
+}
+
+// TestDeferredFlushKeepsTheOlderStamp: a batch begun before the pending
+// list went non-empty stamps the list with its own start on Flush.
+func TestDeferredFlushKeepsTheOlderStamp(t *testing.T) {
+	l := newTestLoop(t)
+	early, late := newConn(l, testLimits), newConn(l, testLimits)
+	var batch broker.Batch
+	early.SendDeferred([]byte{0x81, 0}, &batch)
+	begun := monoNow()
+	for monoNow() == begun {
+	}
+	late.Send([]byte{0x81, 0}) // wakes the loop, stamping the list now
+	listed := l.lag.pending.Load()
+	if listed < begun {
+		t.Fatalf("schedule stamped %d before %d", listed, begun)
+	}
+	batch.Flush()
+	if st := l.lag.pending.Load(); st >= begun {
+		t.Errorf("stamp %d after Flush, want the batch's, before %d", st, begun)
+	}
+	if len(l.pending) != 2 {
+		t.Errorf("%d pending, want 2", len(l.pending))
+	}
+}
+
+// TestDeferredFlushToAStoppedLoop: a loop that exited takes nothing.
+func TestDeferredFlushToAStoppedLoop(t *testing.T) {
+	l := newTestLoop(t)
+	c := newConn(l, testLimits)
+	var batch broker.Batch
+	c.SendDeferred([]byte{0x81, 0}, &batch)
+	l.exited = true
+	batch.Flush()
+	if len(l.pending) != 0 || l.poller.WakePending() {
+		t.Errorf("an exited loop got %d pending, woken %v", len(l.pending), l.poller.WakePending())
 	}
 }

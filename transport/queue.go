@@ -28,24 +28,25 @@ func (c *conn) Send(frame []byte) bool {
 	return res == taken
 }
 
-// SendDeferred queues frame like Send but leaves the write to the Flusher
-// it returns (broker.DeferredConn); nil when the driver already knows.
-func (c *conn) SendDeferred(frame []byte) (bool, broker.Flusher) {
+// SendDeferred queues frame like Send but leaves the start of the write
+// to b (broker.DeferredConn).
+func (c *conn) SendDeferred(frame []byte, b *broker.Batch) bool {
 	res, wake := c.queue(frame, false)
-	return res == taken, c.deferWake(wake)
+	c.deferWake(wake, b)
+	return res == taken
 }
 
-// deferWake tells the driver, when wake says it must be, through the
-// Flusher it returns if the driver defers, or at once.
-func (c *conn) deferWake(wake bool) broker.Flusher {
+// deferWake tells the driver, when wake says it must be, through b if the
+// driver defers, or at once.
+func (c *conn) deferWake(wake bool, b *broker.Batch) {
 	if !wake {
-		return nil
+		return
 	}
 	if d, deferring := c.drv.(deferringDriver); deferring {
-		return d.scheduleDeferred(c)
+		d.scheduleDeferred(c, b)
+		return
 	}
 	c.drv.schedule(c)
-	return nil
 }
 
 // queue offers frame, a close frame when isClose, and counts an overflow's

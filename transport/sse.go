@@ -123,11 +123,12 @@ func (c *conn) SendPair(shared, own []byte) bool {
 	return res == taken
 }
 
-// SendPairDeferred is SendPair with the write left to the Flusher it
-// returns (broker.EventConn), as SendDeferred.
-func (c *conn) SendPairDeferred(shared, own []byte) (bool, broker.Flusher) {
+// SendPairDeferred is SendPair with the start of the write left to b
+// (broker.EventConn), as SendDeferred.
+func (c *conn) SendPairDeferred(shared, own []byte, b *broker.Batch) bool {
 	res, wake := c.queuePair(shared, own)
-	return res == taken, c.deferWake(wake)
+	c.deferWake(wake, b)
+	return res == taken
 }
 
 func (c *conn) queuePair(a, b []byte) (res pushed, wake bool) {
