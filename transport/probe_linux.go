@@ -21,9 +21,16 @@ import (
 // connection now and then; the pong's round trip is the time the probe's
 // frames took to be read, kernel buffers included.
 //
-// The reader lag is the median over the probes of the last few bounds,
-// one per connection: a probe not answered yet counts with its age so
-// far, so readers seconds behind are seen before they answer. The median
+// A loop keeps up to probeSlots connections under watch and pings each
+// again, once the last ping was answered, at its next write a lag tick
+// later; a connection joins when a slot is free or answered longest ago,
+// so the sample turns over. The reader lag is the median over them. A
+// connection's lag is its last round trip, the reader was reading frames
+// that old when it answered, until its next probe is answered; a probe
+// not answered yet counts with its age so far, so readers seconds behind
+// are seen before they answer. While publishers wait, connections with
+// nothing to write are pinged too, so that a reader that caught up says
+// so without a message to carry the ping. The median
 // of distinct connections, not the largest, so that a minority of slow
 // readers never holds publishers back: theirs is the queue bound and
 // close 4000, as before (lag.go). A connection that leaves a probe
@@ -40,7 +47,7 @@ const (
 	probeSlots    = 32 // probes a loop keeps: the distinct connections the median is over
 	probeQuorum   = 3  // fewer connections sampled than this: no reader lag
 	probesPerTick = 4  // probes a loop sends per lag tick, at most
-	probeWindow   = 1  // an answered probe counts for this many bounds after its answer
+	probeKeep     = 4  // an answered connection keeps its slot for this many bounds
 	// probeStallMin is the least a probe may stay unanswered before its
 	// connection is taken for one that does not answer pings: long
 	// enough for a reader seconds behind.
@@ -53,6 +60,7 @@ type probe struct {
 	sent   int64 // monotonic time it was queued, its payload
 	resent int64 // the payload of the latest ping sent again for it; 0: none
 	rtt    int64 // 0 while unanswered
+	prev   int64 // the round trip of the connection's previous probe; 0: none
 }
 
 // probes is a loop's probe table, touched by the loop goroutine only.
@@ -66,40 +74,52 @@ type probes struct {
 // can answer one. Called by the loop's flush before c's first write.
 func (l *loop) maybeProbe(c *conn, now int64) {
 	ls := &l.srv.lagCfg
-	if ls.bound == 0 || now < l.probes.next || c.sse || c.deafToProbes {
+	if ls.bound == 0 || c.sse || c.deafToProbes {
 		return
 	}
-	slot := l.probes.slotFor(c, now)
-	if slot < 0 {
+	slot, watched := l.probes.slotFor(c)
+	switch {
+	case slot < 0:
+		return
+	case watched && now-l.probes.slots[slot].sent < ls.tick:
+		return // pinged a moment ago
+	case !watched && now < l.probes.next:
 		return
 	}
 	if !c.queueProbe(probeFrame(now)) {
 		return
 	}
-	l.probes.put(slot, probe{c: c, sent: now})
-	l.probes.next = now + ls.tick/probesPerTick
+	pr := probe{c: c, sent: now}
+	if watched {
+		pr.prev = l.probes.slots[slot].rtt
+	}
+	l.probes.put(slot, pr)
+	if !watched {
+		l.probes.next = now + ls.tick/probesPerTick
+	}
 }
 
-// slotFor returns where a probe of c goes: c's own slot when its last
-// probe was answered (one slot per connection), a new one, or the one
-// answered longest ago; -1 when c's probe is still out or every slot's is.
-func (p *probes) slotFor(c *conn, now int64) int {
+// slotFor returns where a probe of c goes, and whether c is watched
+// already: c's own slot when its last probe was answered (one slot per
+// connection), a new one, or the one answered longest ago; -1 when c's
+// probe is still out, or c is not watched and every slot's is.
+func (p *probes) slotFor(c *conn) (slot int, watched bool) {
 	oldest := -1
 	for i, s := range p.slots {
 		if s.c == c {
 			if s.rtt == 0 {
-				return -1
+				return -1, true
 			}
-			return i
+			return i, true
 		}
 		if s.rtt != 0 && (oldest < 0 || s.sent < p.slots[oldest].sent) {
 			oldest = i
 		}
 	}
 	if len(p.slots) < probeSlots {
-		return len(p.slots) // a new slot: put appends it
+		return len(p.slots), false // a new slot: put appends it
 	}
-	return oldest
+	return oldest, false
 }
 
 // put records pr at slot, as slotFor returned it.
@@ -122,7 +142,7 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 		// behind hold publishers back again.
 		c.deafToProbes = false
 		if sent > 0 && sent < now {
-			if slot := l.probes.slotFor(c, now); slot >= 0 {
+			if slot, _ := l.probes.slotFor(c); slot >= 0 {
 				l.probes.put(slot, probe{c: c, sent: sent, rtt: now - sent})
 			}
 		}
@@ -137,58 +157,73 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	}
 }
 
-// reprobe pings again, with a fresh payload, the connections whose probe
-// is out for longer than the bound, even with nothing queued: a client
-// may answer only the latest of several pings (RFC 6455 section 5.5.3),
-// and one whose pong was lost would otherwise count as behind, with no
-// message coming to carry another probe, while publishers wait for it. A
-// reader that is behind answers the first probe first, and is judged by
-// it.
+// reprobe pings the watched connections that no write will ping soon,
+// even with nothing queued:
+//   - those whose probe is out for longer than the bound, with a fresh
+//     payload: a client may answer only the latest of several pings (RFC
+//     6455 section 5.5.3), and one whose pong was lost would otherwise
+//     count as behind, with no message coming to carry another probe,
+//     while publishers wait for it. A reader that is behind answers the
+//     first probe first, and is judged by it.
+//   - while publishers wait, those answered more than a tick ago: their
+//     last round trip says they were behind, and with publishers held no
+//     message comes to carry the ping that would say they caught up.
 func (l *loop) reprobe(now int64) {
-	bound := l.srv.lagCfg.bound
+	ls := &l.srv.lagCfg
+	waiters := l.srv.gate.waiting.Load() > 0
 	for i := range l.probes.slots {
 		s := &l.probes.slots[i]
-		if s.rtt != 0 || !s.c.live || now-max(s.sent, s.resent) <= bound {
+		if !s.c.live {
+			continue
+		}
+		lost := s.rtt == 0 && now-max(s.sent, s.resent) > ls.bound
+		stale := s.rtt != 0 && waiters && now-(s.sent+s.rtt) > ls.tick
+		if !lost && !stale {
 			continue
 		}
 		queued, wake := s.c.queueProbeIdle(probeFrame(now))
 		if !queued {
 			continue
 		}
-		s.resent = now
+		if lost {
+			s.resent = now
+		} else {
+			*s = probe{c: s.c, sent: now, prev: s.rtt}
+		}
 		if wake {
 			l.flush(s.c)
 		}
 	}
 }
 
-// estimate returns the reader lag at now (0: too few samples) and drops
-// what no longer counts: probes of connections gone, answers older than
-// window, and probes unanswered for stall, whose connection is not probed
-// again until it answers.
-func (p *probes) estimate(now, window, stall int64) int64 {
-	keep := p.slots[:0]
+// estimate returns the reader lag at now (0: too few samples): the median
+// of the connections' lags. It drops the connections gone, those answered
+// longer than keep ago, and those with a probe unanswered for stall,
+// which are not probed again until they answer.
+func (p *probes) estimate(now, keep, stall int64) int64 {
+	kept := p.slots[:0]
 	p.ages = p.ages[:0]
 	for _, s := range p.slots {
 		age := now - s.sent
+		sinceAnswer := age - s.rtt
 		switch {
 		case !s.c.live:
 			continue
 		case s.rtt == 0 && age > stall:
 			s.c.deafToProbes = true
 			continue
-		case s.rtt != 0 && age-s.rtt > window:
+		case s.rtt != 0 && sinceAnswer > keep:
 			continue
 		}
-		keep = append(keep, s)
-		if s.rtt != 0 {
-			p.ages = append(p.ages, s.rtt)
+		kept = append(kept, s)
+		if s.rtt == 0 {
+			p.ages = append(p.ages, max(age, s.prev))
 		} else {
-			p.ages = append(p.ages, age)
+			p.ages = append(p.ages, s.rtt)
 		}
 	}
-	clear(p.slots[len(keep):])
-	p.slots = keep
+	clear(p.slots[len(kept):])
+	p.slots = kept
 	if len(p.ages) < probeQuorum {
 		return 0
 	}

@@ -11,67 +11,65 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The reader lag is the median over distinct connections: a probe not
-// answered yet counts with its age, a minority of slow readers does not
-// move it, and too few connections give none.
+// The reader lag is the median over distinct connections: an answered
+// connection counts with its round trip, one with a probe out with that
+// probe's age or its previous round trip, the larger; a minority of slow
+// readers does not move it, and too few connections give none.
 func TestReaderLagIsTheMedianReader(t *testing.T) {
-	const bound = 100 * time.Millisecond
 	ms := int64(time.Millisecond)
-	stall := int64(waitFactor * bound)
+	keep, stall := 400*ms, 5000*ms
 	now := monoNow() + int64(time.Hour)
 	var p probes
-	add := func(sentAgo, rtt int64) *conn {
-		c := &conn{live: true}
-		p.slots = append(p.slots, probe{c: c, sent: now - sentAgo, rtt: rtt})
-		return c
+	add := func(pr probe) {
+		pr.c = &conn{live: true}
+		p.slots = append(p.slots, pr)
 	}
-	add(50*ms, 10*ms)
-	add(50*ms, 20*ms)
-	if lag := p.estimate(now, int64(bound), stall); lag != 0 {
+	add(probe{sent: now - 30*ms, rtt: 10 * ms})
+	add(probe{sent: now - 30*ms, rtt: 20 * ms})
+	if lag := p.estimate(now, keep, stall); lag != 0 {
 		t.Fatalf("lag %v from two readers, want none", time.Duration(lag))
 	}
-	add(300*ms, 0) // out for 300 ms so far: behind by at least that
-	if lag := p.estimate(now, int64(bound), stall); lag != 20*ms {
+	add(probe{sent: now - 300*ms}) // out for 300 ms so far: behind by at least that
+	if lag := p.estimate(now, keep, stall); lag != 20*ms {
 		t.Fatalf("lag %v, want the median 20ms", time.Duration(lag))
 	}
-	add(400*ms, 0)
-	add(500*ms, 0)
-	if lag := p.estimate(now, int64(bound), stall); lag != 300*ms {
+	add(probe{sent: now - 5*ms, prev: 400 * ms}) // 400 ms behind when it last answered
+	add(probe{sent: now - 500*ms})
+	if lag := p.estimate(now, keep, stall); lag != 300*ms {
 		t.Fatalf("lag %v with most readers behind, want 300ms", time.Duration(lag))
 	}
 }
 
-// What no longer says anything is dropped: an answer older than the
-// window, a connection gone, and a probe unanswered for a whole stall
-// window, whose connection is not probed again.
+// What no longer says anything is dropped: an answer older than keep, a
+// connection gone, and a probe unanswered for stall, whose connection is
+// not probed again.
 func TestReaderLagForgets(t *testing.T) {
-	const bound = 100 * time.Millisecond
 	ms := int64(time.Millisecond)
-	stall := int64(waitFactor * bound)
+	keep, stall := 200*ms, 5000*ms
 	now := monoNow() + int64(time.Hour)
 	var p probes
 	old := &conn{live: true}
 	gone := &conn{live: false}
 	deaf := &conn{live: true}
-	fresh := &conn{live: true}
+	recent := &conn{live: true}
 	p.slots = []probe{
 		{c: old, sent: now - 300*ms, rtt: 50 * ms}, // answered 250 ms ago
 		{c: gone, sent: now - 10*ms},
 		{c: deaf, sent: now - stall - 1},
-		{c: fresh, sent: now - 20*ms, rtt: 5 * ms},
+		{c: recent, sent: now - 20*ms, rtt: 5 * ms},
 	}
-	p.estimate(now, int64(bound), stall)
-	if len(p.slots) != 1 || p.slots[0].c != fresh {
-		t.Fatalf("%d probes kept, want the fresh one only", len(p.slots))
+	p.estimate(now, keep, stall)
+	if len(p.slots) != 1 || p.slots[0].c != recent {
+		t.Fatalf("%d probes kept, want the recent one only", len(p.slots))
 	}
-	if !deaf.deafToProbes || old.deafToProbes || fresh.deafToProbes {
+	if !deaf.deafToProbes || old.deafToProbes || recent.deafToProbes {
 		t.Fatal("only the connection that left its probe unanswered is not probed again")
 	}
-	if p.slotFor(fresh, now) != 0 {
-		t.Fatal("an answered connection does not get its own slot again")
+	if slot, watched := p.slotFor(recent); slot != 0 || !watched {
+		t.Fatal("an answered connection does not keep its own slot")
 	}
 	p.slots[0].rtt = 0
-	if p.slotFor(fresh, now) != -1 {
+	if slot, _ := p.slotFor(recent); slot != -1 {
 		t.Fatal("a connection whose probe is out got another")
 	}
 }
