@@ -47,7 +47,7 @@ const (
 	probeSlots    = 32 // probes a loop keeps: the distinct connections the median is over
 	probeQuorum   = 3  // fewer connections sampled than this: no reader lag
 	probesPerTick = 4  // probes a loop sends per lag tick, at most
-	probeKeep     = 4  // an answered connection keeps its slot for this many bounds
+	probeKeep     = 4  // an answer counts for this many bounds; then the reader counts as caught up
 	// probeStallMin is the least a probe may stay unanswered before its
 	// connection is taken for one that does not answer pings: long
 	// enough for a reader seconds behind.
@@ -197,9 +197,12 @@ func (l *loop) reprobe(now int64) {
 }
 
 // estimate returns the reader lag at now (0: too few samples): the median
-// of the connections' lags. It drops the connections gone, those answered
-// longer than keep ago, and those with a probe unanswered for stall,
-// which are not probed again until they answer.
+// of the connections' lags. One answered longer than keep ago counts as
+// caught up: nothing written to it since needed a probe, and it stays in
+// the sample, so that when traffic stops the slow readers, still reading,
+// do not become the median. It drops the connections gone and those with
+// a probe unanswered for stall, which are not probed again until they
+// answer.
 func (p *probes) estimate(now, keep, stall int64) int64 {
 	kept := p.slots[:0]
 	p.ages = p.ages[:0]
@@ -212,14 +215,15 @@ func (p *probes) estimate(now, keep, stall int64) int64 {
 		case s.rtt == 0 && age > stall:
 			s.c.deafToProbes = true
 			continue
-		case s.rtt != 0 && sinceAnswer > keep:
-			continue
 		}
 		kept = append(kept, s)
-		if s.rtt == 0 {
+		switch {
+		case s.rtt == 0:
 			p.ages = append(p.ages, max(age, s.prev))
-		} else {
+		case sinceAnswer <= keep:
 			p.ages = append(p.ages, s.rtt)
+		default:
+			p.ages = append(p.ages, 0)
 		}
 	}
 	clear(p.slots[len(kept):])

@@ -40,9 +40,9 @@ func TestReaderLagIsTheMedianReader(t *testing.T) {
 	}
 }
 
-// What no longer says anything is dropped: an answer older than keep, a
-// connection gone, and a probe unanswered for stall, whose connection is
-// not probed again.
+// A connection gone and one with a probe unanswered for stall, which is
+// not probed again, are dropped; one answered longer than keep ago stays,
+// counted as caught up.
 func TestReaderLagForgets(t *testing.T) {
 	ms := int64(time.Millisecond)
 	keep, stall := 200*ms, 5000*ms
@@ -58,17 +58,20 @@ func TestReaderLagForgets(t *testing.T) {
 		{c: deaf, sent: now - stall - 1},
 		{c: recent, sent: now - 20*ms, rtt: 5 * ms},
 	}
-	p.estimate(now, keep, stall)
-	if len(p.slots) != 1 || p.slots[0].c != recent {
-		t.Fatalf("%d probes kept, want the recent one only", len(p.slots))
+	p.slots = append(p.slots, probe{c: &conn{live: true}, sent: now - 1000*ms})
+	if lag := p.estimate(now, keep, stall); lag != 5*ms {
+		t.Fatalf("lag %v, want 5ms: the median of 0 (caught up), 5 ms and 1 s", time.Duration(lag))
+	}
+	if len(p.slots) != 3 || p.slots[0].c != old || p.slots[1].c != recent {
+		t.Fatalf("%d probes kept, want the old, the recent and the one out", len(p.slots))
 	}
 	if !deaf.deafToProbes || old.deafToProbes || recent.deafToProbes {
 		t.Fatal("only the connection that left its probe unanswered is not probed again")
 	}
-	if slot, watched := p.slotFor(recent); slot != 0 || !watched {
+	if slot, watched := p.slotFor(recent); slot != 1 || !watched {
 		t.Fatal("an answered connection does not keep its own slot")
 	}
-	p.slots[0].rtt = 0
+	p.slots[1].rtt = 0
 	if slot, _ := p.slotFor(recent); slot != -1 {
 		t.Fatal("a connection whose probe is out got another")
 	}
