@@ -1,5 +1,7 @@
 package broker
 
+import "sync"
+
 // DeferredConn is a Conn that can queue a frame without starting its write
 // at once. Fan-out queues a message on every subscriber first and then
 // starts each writer once, so that one pass of a writer carries the whole
@@ -51,6 +53,10 @@ func (b *Batch) Flush() {
 	clear(b.flushers)
 	b.flushers = b.flushers[:0]
 }
+
+// batchPool keeps Batches between the fan-outs that have no scratch of
+// their own (presence changes), so that their arrays are reused.
+var batchPool = sync.Pool{New: func() any { return new(Batch) }}
 
 // send queues frame on c, deferring the start of its write when c allows.
 func (b *Batch) send(c Conn, frame []byte) bool {

@@ -113,3 +113,72 @@ func BenchmarkFanoutDeferred(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 }
+
+// TestPresenceChangeWakesEachWriterOnceAfterQueueing: a join goes to 1,000
+// presence:true subscribers on two loops as a message does: queued on
+// every connection, then one Flush per loop, and no Send.
+func TestPresenceChangeWakesEachWriterOnceAfterQueueing(t *testing.T) {
+	b, _ := newTestBroker(t, Config{PresenceTopics: []string{"t"}})
+	loops := []*fakeLoop{{}, {}}
+	const n = 1000
+	conns := make([]*deferConn, n)
+	for i := range n {
+		conns[i] = &deferConn{loop: loops[i%2]}
+		s := b.Connect(conns[i], ClientInfo{})
+		sub := &subscription{session: s, pattern: "t", exact: true, presence: true}
+		s.addLocked(sub)
+		b.index(sub)
+	}
+	for _, l := range loops {
+		l.woken.Store(0) // the welcomes
+		l.queued.Store(0)
+	}
+	b.HandlePresence(PresenceChange{Topic: "t", User: "u", Join: true, Session: "x"})
+	for i, l := range loops {
+		if got := l.flushes.Load(); got != 1 {
+			t.Errorf("loop %d flushed %d times for one join, want 1", i, got)
+		}
+		if len(l.atFlush) != 1 || l.atFlush[0] != n/2 {
+			t.Errorf("loop %d had %v frames queued at its Flush, want %d", i, l.atFlush, n/2)
+		}
+		if got := l.woken.Load(); got != 0 {
+			t.Errorf("loop %d got %d Sends for the join, want none", i, got)
+		}
+	}
+	for i, c := range conns {
+		if got := c.frames.Load(); got != 2 { // the welcome and the join
+			t.Fatalf("connection %d got %d frames, want 2", i, got)
+		}
+	}
+}
+
+// BenchmarkPresenceFanout sends a join to 10,000 presence:true
+// subscribers on two fake loops; wakes/op counts the loop wake-ups it
+// costs (a Send each, or a Flush per loop).
+func BenchmarkPresenceFanout(b *testing.B) {
+	br, _ := newTestBroker(b, Config{PresenceTopics: []string{"t"}})
+	loops := []*fakeLoop{{}, {}}
+	const n = 10_000
+	for i := range n {
+		s := br.Connect(&deferConn{loop: loops[i%2]}, ClientInfo{})
+		sub := &subscription{session: s, pattern: "t", exact: true, presence: true}
+		s.addLocked(sub)
+		br.index(sub)
+	}
+	for _, l := range loops {
+		l.woken.Store(0) // the welcomes
+	}
+	c := PresenceChange{Topic: "t", User: "u", Info: []byte(`{"name":"u"}`), Join: true, Session: "x"}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.HandlePresence(c)
+		for _, l := range loops {
+			l.atFlush = l.atFlush[:0]
+		}
+	}
+	wakes := int64(0)
+	for _, l := range loops {
+		wakes += l.woken.Load() + l.flushes.Load()
+	}
+	b.ReportMetric(float64(wakes)/float64(b.N), "wakes/op")
+}

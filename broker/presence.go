@@ -255,36 +255,39 @@ func presenceSize(st PresenceState) int {
 // it. A subscription still being set up gets it after its subscribed
 // reply. Joins and leaves of anonymous sessions are never sent. It takes
 // the topic's index read lock, so it runs beside fan-out and never waits
-// for a connection.
+// for a connection. Like a message's fan-out it queues the frame on every
+// connection first and starts each writer once after (batch.go).
 func (b *Broker) HandlePresence(c PresenceChange) {
 	if c.User == "" {
 		return
 	}
 	cause, _ := parseSessionID(c.Session) // none matches when it is no uuid
 	frame := presenceChangeFrame(c)
+	batch := batchPool.Get().(*Batch)
 	sh := b.idx.shard(c.Topic)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	e := sh.topics[c.Topic]
-	if e == nil {
-		return
-	}
-	for _, sub := range e.subs {
-		if sub.presence && sub.session.id != cause {
-			sub.offerChange(frame)
+	if e := sh.topics[c.Topic]; e != nil {
+		for _, sub := range e.subs {
+			if sub.presence && sub.session.id != cause {
+				sub.offerChange(frame, batch)
+			}
 		}
 	}
+	sh.mu.RUnlock()
+	batch.Flush()
+	batchPool.Put(batch)
 }
 
-// offerChange sends a join or leave frame, or holds it while the
-// subscription is set up; past maxHeldMessages the connection is closed
-// as a slow consumer, as for messages.
-func (sub *subscription) offerChange(frame []byte) {
+// offerChange queues a join or leave frame, its write started by
+// batch.Flush, or holds it while the subscription is set up; past
+// maxHeldMessages the connection is closed as a slow consumer, as for
+// messages.
+func (sub *subscription) offerChange(frame []byte, batch *Batch) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	st := sub.setup
 	if st == nil {
-		sub.session.conn.Send(frame)
+		batch.send(sub.session.conn, frame)
 		return
 	}
 	if len(st.changes) < maxHeldMessages {
