@@ -92,7 +92,9 @@ func (t *traffic) record(topic string, res PublishResult, at int64) {
 		s.topics[topic] = c
 	}
 	c.publishes++
-	if at >= c.time {
+	// Publishes of one millisecond may be recorded in any order: the
+	// higher seq of the same epoch is the later.
+	if at > c.time || at == c.time && (res.Epoch != c.epoch || res.Seq > c.seq) {
 		c.epoch, c.seq, c.time = res.Epoch, res.Seq, at
 	}
 }

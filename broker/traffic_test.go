@@ -33,6 +33,21 @@ func TestTrafficCountsPerTopicAndCarriesTheBusiest(t *testing.T) {
 	}
 }
 
+// Publishes of the same millisecond recorded out of order keep the
+// highest seq as the topic's last.
+func TestTrafficKeepsTheLastSeqOfOneMillisecond(t *testing.T) {
+	start := time.Unix(1000, 0)
+	tr := newTraffic(start)
+	at := start.UnixMilli()
+	tr.record("t", PublishResult{Epoch: "e1", Seq: 8}, at)
+	tr.record("t", PublishResult{Epoch: "e1", Seq: 7}, at)
+	tr.record("t", PublishResult{Epoch: "e1", Seq: 6}, at-1)
+	w := tr.window(start.Add(TrafficWindow))
+	if len(w.Topics) != 1 || w.Topics[0].Seq != 8 || w.Topics[0].Publishes != 3 {
+		t.Fatalf("window %+v, want seq 8 after 3 publishes", w.Topics)
+	}
+}
+
 // TestTrafficStaysBounded publishes to far more topics than are tracked:
 // the table keeps its bound, a window reports TrafficTop topics at most,
 // the rest is counted as untracked, and a busy topic carried from the
