@@ -52,6 +52,7 @@ const (
 	// connection is taken for one that does not answer pings: long
 	// enough for a reader seconds behind.
 	probeStallMin = 5 * time.Second
+	probeLateMax  = time.Minute // the latest answer counted from a connection taken for deaf
 )
 
 // probe is one probe ping and what came of it.
@@ -139,9 +140,10 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	sent := int64(binary.BigEndian.Uint64(payload))
 	if c.deafToProbes {
 		// Not deaf: behind. Its answer counts, so that readers that far
-		// behind hold publishers back again.
+		// behind hold publishers back again; the payload is the client's
+		// word, so only within what a late answer can be.
 		c.deafToProbes = false
-		if sent > 0 && sent < now {
+		if sent < now && now-sent < int64(probeLateMax) {
 			if slot, _ := l.probes.slotFor(c); slot >= 0 {
 				l.probes.put(slot, probe{c: c, sent: sent, rtt: now - sent})
 			}
