@@ -56,11 +56,22 @@ type router struct {
 // of its subscriptions gets m once (docs/protocol.md section 6), through the
 // exact topic before a pattern, at a cost that does not grow with how many
 // of them match (candidates.go).
+//
+// The topic's shard stays read-locked until m is queued everywhere: it
+// keeps an exact subscription's phase still through the fan-out (routeAfter)
+// and an unsubscribe's reply after every message it did not stop. The
+// pattern trie's read lock is held only while patterns take m: when none
+// matches it is released before the topic's subscribers are offered m, so
+// a pattern subscribe anywhere waits for no fan-out of a topic it does not
+// reach, and fan-outs of every topic do not queue behind that subscribe.
 func (b *Broker) HandleMessage(m *Message) {
 	sc := scratchPool.Get().(*fanoutScratch)
 	sh := b.idx.rlock(m.Topic)
 	exact := sh.topics[m.Topic]
 	picked := b.idx.candidatesLocked(sh, m.Topic, sc)
+	if len(picked) == 0 {
+		b.idx.runlockPatterns() // nothing below reads the trie
+	}
 	r := router{b: b, m: m, batch: &sc.batch}
 	if exact != nil {
 		r.routes, r.recordAll = sc.routesFor(exact.subs, picked)
@@ -68,7 +79,10 @@ func (b *Broker) HandleMessage(m *Message) {
 	}
 	r.patterns(picked)
 	sc.reset() // under the lock: picked may be an entry's own subs
-	b.idx.runlock(sh)
+	if len(picked) != 0 {
+		b.idx.runlockPatterns()
+	}
+	sh.mu.RUnlock()
 	sc.batch.Flush()
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)

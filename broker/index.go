@@ -179,9 +179,13 @@ func (ix *index) rlock(topic string) *exactShard {
 }
 
 func (ix *index) runlock(sh *exactShard) {
-	ix.patterns.mu.RUnlock()
+	ix.runlockPatterns()
 	sh.mu.RUnlock()
 }
+
+// runlockPatterns releases rlock's hold on the trie alone, for a caller
+// that reads the shard longer; the shard is released after it.
+func (ix *index) runlockPatterns() { ix.patterns.mu.RUnlock() }
 
 // matchLocked appends to dst the entries matching topic, the exact one
 // first. The caller holds rlock(topic); the entries are valid until runlock.
