@@ -163,7 +163,7 @@ func (s *Server) ReaderLag() time.Duration {
 // readers are behind do publishers wait for them.
 func (s *Server) Wait(ctx context.Context) error {
 	ls := &s.lagCfg
-	if ls.bound == 0 || int64(s.lagAt(monoNow(), false)) <= ls.bound {
+	if ls.bound == 0 || !s.held() {
 		return nil
 	}
 	s.stats.publishWaits.Add(1)
@@ -175,7 +175,7 @@ func (s *Server) Wait(ctx context.Context) error {
 		// The lag only falls when a loop moves a stamp, and a loop that
 		// does opens the gate: taken before the check, no opening is missed.
 		opened := s.gate.next()
-		if int64(s.lagAt(monoNow(), false)) <= ls.bound {
+		if !s.held() {
 			return nil
 		}
 		select {
@@ -189,6 +189,29 @@ func (s *Server) Wait(ctx context.Context) error {
 		}
 	}
 }
+
+// held says whether publishers wait now: this node's delivery is behind
+// (Behind), or another node of the cluster said its is (SetOthersBehind).
+func (s *Server) held() bool { return s.othersBehind.Load() || s.Behind() }
+
+// Behind says whether this node's own delivery is behind its bound: the
+// lag Wait follows, without other nodes' word. A cluster tells the other
+// nodes (internal/node).
+func (s *Server) Behind() bool {
+	return s.lagCfg.bound != 0 && int64(s.lagAt(monoNow(), false)) > s.lagCfg.bound
+}
+
+// SetOthersBehind says whether another node of the cluster is behind, so
+// that this node's publishers wait for it too: a message published here
+// may be delivered there.
+func (s *Server) SetOthersBehind(behind bool) {
+	if s.othersBehind.Swap(behind) && !behind {
+		s.gate.open()
+	}
+}
+
+// LagBound is MaxDeliveryLag as the server applies it; 0: publishers never wait.
+func (s *Server) LagBound() time.Duration { return time.Duration(s.lagCfg.bound) }
 
 // lagGate wakes waiting publishers when a loop may have caught up: at the
 // end of each pass over its pending list and after each scan of its

@@ -131,6 +131,9 @@ type Server struct {
 	stopping atomic.Bool
 	lagCfg   lagSettings
 	gate     lagGate // waiting publishers
+	// othersBehind: another node of the cluster said its delivery is
+	// behind (SetOthersBehind).
+	othersBehind atomic.Bool
 
 	portable *portablePath // the connections not on an epoll loop
 }

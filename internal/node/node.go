@@ -33,6 +33,7 @@ type Node struct {
 
 	engine broker.Engine
 	hooks  *nodeHooks // nil: no hook configured
+	lag    *lagShare  // nil: the engine is no lag board, or publishers never wait
 
 	serveOnce sync.Once
 	serving   sync.WaitGroup // the goroutine Serve starts
@@ -67,6 +68,9 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	// Publishes wait while the transport's loops are behind (its
 	// MaxDeliveryLag), so the transport comes first.
 	cfg.Broker.Backpressure = n.Transport
+	if board, ok := eng.(lagBoard); ok {
+		n.lag = shareLag(board, n.Transport, log.Named("lag"))
+	}
 	n.Broker = broker.New(cfg.Broker, eng)
 	if cfg.API.Metrics == nil {
 		cfg.API.Metrics, err = metrics.New(metrics.Sources{
@@ -74,6 +78,7 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 			Collectors: n.hookCollectors(),
 		})
 		if err != nil {
+			n.lag.close()
 			return nil, errors.Join(fmt.Errorf("start metrics: %w", err),
 				closeNow(n.Transport.Shutdown), closeNow(n.Broker.Close), closeNow(n.hooks.close))
 		}
@@ -144,6 +149,7 @@ func (n *Node) Close(ctx context.Context) error {
 		if err := n.hooks.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close hooks: %w", err))
 		}
+		n.lag.close()
 		if c, ok := n.engine.(closer); ok {
 			if err := c.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close engine: %w", err))

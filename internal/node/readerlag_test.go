@@ -15,8 +15,12 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
 	"github.com/herald-broker/herald/transport"
 )
 
@@ -30,22 +34,48 @@ func TestReadersBehindHoldPublishersBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("overloads a node")
 	}
+	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: readersBound, MaxQueueBytes: 1 << 20}})
+	holdsPublishersBack(t, addr, n, n)
+}
+
+// In a cluster the readers of one node hold back the publishers of
+// every node: node B's publishes are delivered on node A, whose readers
+// are behind, and B's publishers wait for them through the lag board.
+func TestReadersBehindHoldOtherNodesPublishersBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("overloads a node")
+	}
+	url := redistest.Start(t).URL()
+	cfg := node.Config{Transport: transport.Config{MaxDeliveryLag: readersBound, MaxQueueBytes: 1 << 20}}
+	a, addrA := serveOnRedis(t, url, cfg)
+	b, _ := serveOnRedis(t, url, cfg)
+	holdsPublishersBack(t, addrA, a, b)
+}
+
+// readersBound is the delivery-lag bound of the readers-behind tests.
+const readersBound = 100 * time.Millisecond
+
+// holdsPublishersBack subscribes slow readers on sub, served at addr, and
+// publishes on pub, faster than they read, and checks that how old a
+// message is when read stays near the bound, that sub saw its readers
+// behind and that pub's publishers waited.
+func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 	const (
-		bound       = 100 * time.Millisecond
+		bound       = readersBound
 		subscribers = 20
 		publishers  = 2
 		publishFor  = 3 * time.Second
 		topic       = "behind"
 	)
-	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
 	readers := make([]*pacedReader, subscribers)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	for i := range readers {
 		c, _ := dial(t, addr)
 		// 8 MB of receive buffer (the kernel doubles it), fixed: minutes
-		// of this reader's pace, where the node's queue holds seconds. Small messages, so that the buffers, not the queue
-		// bound, take what is published before the probes tell.
+		// of this reader's pace, where the node's queue holds seconds.
+		// Small messages, so that the buffers, not the queue bound, take
+		// what is published before the probes tell.
 		if err := c.Conn.(*net.TCPConn).SetReadBuffer(4 << 20); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +109,7 @@ func TestReadersBehindHoldPublishersBack(t *testing.T) {
 				// publishers go, the further past the bound they get
 				// before they are held.
 				time.Sleep(500 * time.Microsecond)
-				res, err := n.Broker.Publish(context.Background(), topic, data, "")
+				res, err := pub.Broker.Publish(context.Background(), topic, data, "")
 				if errors.Is(err, broker.ErrOverloaded) {
 					continue // refused, not published
 				}
@@ -93,7 +123,7 @@ func TestReadersBehindHoldPublishersBack(t *testing.T) {
 						break
 					}
 				}
-				if lag := int64(n.Transport.Stats().ReaderLag); lag > readerLagSeen.Load() {
+				if lag := int64(sub.Transport.Stats().ReaderLag); lag > readerLagSeen.Load() {
 					readerLagSeen.Store(lag)
 				}
 			}
@@ -113,8 +143,8 @@ func TestReadersBehindHoldPublishersBack(t *testing.T) {
 			t.Fatalf("a reader got up to seq %d of %d", got, final)
 		}
 	}
-	st := n.Transport.Stats()
-	if got := slowConsumerClosed(n); got != 0 {
+	st := pub.Transport.Stats()
+	if got := slowConsumerClosed(sub); got != 0 {
 		t.Fatalf("%d readers were closed with 4000", got)
 	}
 	var ages []time.Duration
@@ -195,4 +225,25 @@ func sentAt(payload []byte) int64 {
 	s = s[i+len(`"t":`):]
 	t, _ := strconv.ParseInt(s[:strings.IndexAny(s, ",}")], 10, 64)
 	return t
+}
+
+// serveOnRedis builds and serves a node on the Redis at url, under a
+// prefix of the test's own; closed at cleanup.
+func serveOnRedis(t *testing.T, url string, cfg node.Config) (*node.Node, string) {
+	t.Helper()
+	eng, err := redis.New(context.Background(), redis.Config{URL: url, Prefix: "readers:", Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Build(cfg, eng, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve(l)
+	t.Cleanup(func() { closeNode(t, n) })
+	return n, l.Addr().String()
 }

@@ -72,6 +72,9 @@
 //	<prefix>{<topic>}:pres, :users, :own:<life>
 //	                              the topic's presence (see presence.go)
 //	<prefix>controls              stream of the last controls (see control.go)
+//	<prefix>{#stats}:nodes, :node:<node>
+//	                              the nodes' stats board (see statsboard.go)
+//	<prefix>{#lag}:behind         the nodes whose delivery is behind (see lagboard.go)
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta
 // is gone (expired, or Redis lost its data) the next publish or Position

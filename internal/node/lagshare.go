@@ -1,0 +1,96 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/transport"
+)
+
+// lagBoard is where the nodes of a cluster say that their delivery is
+// behind (store/redis's lag board).
+type lagBoard interface {
+	MarkBehind(ctx context.Context, ttl time.Duration) error // this node, for ttl; 0: no longer
+	OthersBehind(ctx context.Context) (bool, error)
+}
+
+// lagShare makes the delivery-lag bound hold across a cluster: a message
+// published on one node is delivered on every node with subscribers, so
+// publishers must wait for those nodes too, not only for their own. Each
+// tick, an eighth of the bound as the transport's own lag scan, it tells
+// the board whether this node is behind, for a few ticks, and tells the
+// transport whether another node is. A board that fails holds nobody
+// back: the lag is not known then, and the publishes themselves meet
+// the same failure.
+type lagShare struct {
+	board lagBoard
+	tr    *transport.Server
+	tick  time.Duration
+	log   *zap.Logger
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// shareLag starts sharing tr's lag on board; nil when tr never holds
+// publishers back.
+func shareLag(board lagBoard, tr *transport.Server, log *zap.Logger) *lagShare {
+	bound := tr.LagBound()
+	if bound == 0 {
+		return nil
+	}
+	s := &lagShare{board: board, tr: tr, tick: max(bound/8, time.Millisecond), log: log,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *lagShare) run() {
+	defer close(s.done)
+	t := time.NewTicker(s.tick)
+	defer t.Stop()
+	marked, failing := false, false
+	for {
+		select {
+		case <-s.stop:
+			if marked {
+				s.mark(0) // the word would hold the others for a few ticks more
+			}
+			s.tr.SetOthersBehind(false)
+			return
+		case <-t.C:
+		}
+		switch behind := s.tr.Behind(); {
+		case behind:
+			marked = s.mark(4*s.tick) || marked
+		case marked:
+			marked = !s.mark(0)
+		}
+		others, err := s.board.OthersBehind(context.Background())
+		if err != nil && !failing {
+			s.log.Warn("cannot read whether other nodes are behind; publishes do not wait for them", zap.Error(err))
+		}
+		failing = err != nil
+		s.tr.SetOthersBehind(others && err == nil)
+	}
+}
+
+// mark tells the board that this node is behind for ttl (0: no longer)
+// and reports whether it took it.
+func (s *lagShare) mark(ttl time.Duration) bool {
+	if err := s.board.MarkBehind(context.Background(), ttl); err != nil {
+		s.log.Debug("cannot say whether this node is behind", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// close stops the sharing and withdraws this node's word; nil is a no-op.
+func (s *lagShare) close() {
+	if s == nil {
+		return
+	}
+	close(s.stop)
+	<-s.done
+}

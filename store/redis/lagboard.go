@@ -1,0 +1,76 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The lag board: a node whose delivery is behind (its transport's lag
+// over HERALD_MAX_DELIVERY_LAG) says so here, and every node's publishers
+// wait while any other node says so, as they wait for their own node's
+// loops and readers. Without it, publishes made on one node and
+// delivered on another went as fast as the publishing node took them,
+// and the subscribers' node fell seconds behind.
+//
+// One sorted set: node -> until when its word holds (the node is the
+// engine's own random id, which two nodes named alike do not share), in Redis's own clock
+// (TIME), so that the nodes' clocks never matter. Its {#lag} hash tag,
+// which no topic can be (a topic holds no '#'), keeps it in one slot on
+// Cluster.
+//
+//	<prefix>{#lag}:behind   sorted set: node -> expiry, Unix ms of Redis's clock
+
+func (k keys) lagBehind() string { return k.prefix + "{#lag}:behind" }
+
+// lagScript marks a node behind for ARGV[3] ms (0: no longer), or tells
+// whether a node other than ARGV[2] is behind.
+//
+// KEYS: the sorted set. ARGV: "mark" or "others", the node, the ms.
+var lagScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] == 'mark' then
+  local ms = tonumber(ARGV[3])
+  if ms > 0 then
+    redis.call('ZADD', KEYS[1], now + ms, ARGV[2])
+    redis.call('PEXPIRE', KEYS[1], 60000)
+  else
+    redis.call('ZREM', KEYS[1], ARGV[2])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+  return 0
+end
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0, 2)) do
+  if node ~= ARGV[2] then
+    return 1
+  end
+end
+return 0
+`)
+
+// MarkBehind says that this node's delivery is behind, for ttl; ttl 0
+// says it no longer is.
+func (e *Engine) MarkBehind(ctx context.Context, ttl time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "mark", e.probeID, ttl.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("herald/redis: mark delivery behind: %w", err)
+	}
+	return nil
+}
+
+// OthersBehind reports whether another node said its delivery is behind,
+// and its word still holds.
+func (e *Engine) OthersBehind(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	n, err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "others", e.probeID, 0).Int()
+	if err != nil {
+		return false, fmt.Errorf("herald/redis: read nodes behind: %w", err)
+	}
+	return n == 1, nil
+}
