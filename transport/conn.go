@@ -21,11 +21,11 @@ type driver interface {
 }
 
 // deferringDriver is a driver that can take a connection to write without
-// being woken at once: it leaves c to its Flusher in b, which hands the
-// batch's connections over and wakes it once for a whole fan-out.
+// being woken at once: its part of a batch (queue.go) gathers the batch's
+// connections and hands them over, waking it once for a whole fan-out.
 type deferringDriver interface {
 	driver
-	scheduleDeferred(c *conn, b *broker.Batch)
+	deferral(b *broker.Batch) deferral
 }
 
 // limits are the per-connection settings, shared by every connection of a

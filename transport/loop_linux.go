@@ -91,31 +91,48 @@ func (l *loop) schedule(c *conn) {
 	l.mu.Unlock()
 }
 
-// scheduleDeferred leaves c to l's Flusher in b, which puts it on the
-// pending list with the rest of the batch's connections of l when the
-// caller flushes b: no lock is taken per connection. A connection stays
-// scheduled meanwhile, so it is handed over once.
-func (l *loop) scheduleDeferred(c *conn, b *broker.Batch) {
+// deferral returns l's part of b, which puts the batch's connections of l
+// on the pending list together when the caller flushes b: no lock is
+// taken per connection. A connection stays scheduled meanwhile, so it is
+// handed over once.
+func (l *loop) deferral(b *broker.Batch) deferral {
 	for _, f := range b.Flushers() {
 		if lb, ok := f.(*loopBatch); ok && lb.loop == l {
-			lb.conns = append(lb.conns, c)
-			return
+			return lb
 		}
 	}
 	lb := loopBatches.Get().(*loopBatch)
-	lb.loop, lb.since = l, monoNow()
-	lb.conns = append(lb.conns, c)
+	now := monoNow()
+	lb.loop, lb.since, lb.now, lb.stamps = l, now, now, 0
 	b.Add(lb)
+	return lb
 }
+
+// stampEvery is how many stamps a loopBatch gives from one clock reading:
+// a frame's stamp is then older than the frame by the time to queue as
+// many frames, a few microseconds, which overstates its wait a little,
+// never understates it.
+const stampEvery = 64
 
 // loopBatch is one loop's part of a broker.Batch: the connections of the
 // batch that the loop is to write. Only the batch's goroutine touches it
 // until Flush gives it back to loopBatches.
 type loopBatch struct {
-	loop  *loop
-	conns []*conn
-	since int64 // when its first connection was handed over: its frames wait since
+	loop   *loop
+	conns  []*conn
+	since  int64 // its first clock reading, before any of its frames was queued
+	now    int64 // its last clock reading
+	stamps int   // stamps given since
 }
+
+func (lb *loopBatch) stamp() int64 {
+	if lb.stamps++; lb.stamps == stampEvery {
+		lb.now, lb.stamps = monoNow(), 0
+	}
+	return lb.now
+}
+
+func (lb *loopBatch) take(c *conn) { lb.conns = append(lb.conns, c) }
 
 // loopBatches keeps loopBatch values and their arrays between fan-outs,
 // so that a fan-out allocates none.

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"testing"
+	"time"
 
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport/internal/netpoll"
@@ -138,5 +139,34 @@ func TestDeferredFlushToAStoppedLoop(t *testing.T) {
 	batch.Flush()
 	if len(l.pending) != 0 || l.poller.WakePending() {
 		t.Errorf("an exited loop got %d pending, woken %v", len(l.pending), l.poller.WakePending())
+	}
+}
+
+// TestDeferredSendStampsFromFewClockReads: a batch stamps its frames'
+// queues from one clock reading per stampEvery frames, each taken before
+// the frames it stamps were queued.
+func TestDeferredSendStampsFromFewClockReads(t *testing.T) {
+	l := newTestLoop(t)
+	conns := make([]*conn, 3*stampEvery)
+	for i := range conns {
+		conns[i] = newConn(l, testLimits)
+	}
+	var batch broker.Batch
+	stamps := map[int64]bool{}
+	for _, c := range conns {
+		before := monoNow()
+		c.SendDeferred([]byte{0x81, 0}, &batch)
+		since := c.since.Load()
+		if since == 0 || since > monoNow() || since < before-int64(time.Second) {
+			t.Fatalf("queue stamped %d, queued between %d and now", since, before)
+		}
+		stamps[since] = true
+	}
+	if len(stamps) > len(conns)/stampEvery+1 {
+		t.Errorf("%d clock readings for %d frames, want at most %d", len(stamps), len(conns), len(conns)/stampEvery+1)
+	}
+	batch.Flush()
+	if len(l.pending) != len(conns) {
+		t.Errorf("%d pending, want %d", len(l.pending), len(conns))
 	}
 }

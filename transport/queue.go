@@ -31,31 +31,43 @@ func (c *conn) Send(frame []byte) bool {
 // SendDeferred queues frame like Send but leaves the start of the write
 // to b (broker.DeferredConn).
 func (c *conn) SendDeferred(frame []byte, b *broker.Batch) bool {
-	res, wake := c.queue(frame, false)
-	c.deferWake(wake, b)
+	d, deferring := c.drv.(deferringDriver)
+	if !deferring {
+		return c.Send(frame)
+	}
+	part := d.deferral(b)
+	res, wake := c.queueAt(frame, false, part.stamp())
+	if wake {
+		part.take(c)
+	}
 	return res == taken
 }
 
-// deferWake tells the driver, when wake says it must be, through b if the
-// driver defers, or at once.
-func (c *conn) deferWake(wake bool, b *broker.Batch) {
-	if !wake {
-		return
-	}
-	if d, deferring := c.drv.(deferringDriver); deferring {
-		d.scheduleDeferred(c, b)
-		return
-	}
-	c.drv.schedule(c)
+// deferral is a deferring driver's part of one broker.Batch: the
+// connections of the batch it is to write, handed over when the batch is
+// flushed. In a fan-out every connection's queue goes from empty to
+// non-empty, and a clock read for each (conn.since) cost half of the
+// transport's share of it: a deferral reads the clock once for many.
+type deferral interface {
+	// stamp is a time to stamp a frame queued now with: a clock reading
+	// taken a few calls ago, never after the call.
+	stamp() int64
+	// take keeps c, whose queue went non-empty, for the batch's Flush.
+	take(c *conn)
 }
 
 // queue offers frame, a close frame when isClose, and counts an overflow's
 // close; wake says the driver must be told.
 func (c *conn) queue(frame []byte, isClose bool) (res pushed, wake bool) {
+	return c.queueAt(frame, isClose, 0)
+}
+
+// queueAt is queue for a frame queued at the monotonic time at; 0: now.
+func (c *conn) queueAt(frame []byte, isClose bool, at int64) (res pushed, wake bool) {
 	c.mu.Lock()
 	res = c.push(frame, isClose)
 	if res != refused {
-		wake = c.markScheduled()
+		wake = c.markScheduledAt(at)
 	}
 	c.mu.Unlock()
 	if res == overflowed {
@@ -157,12 +169,19 @@ func (c *conn) startClosing() {
 
 // markScheduled is called with c.mu held; it says whether the driver must
 // be told.
-func (c *conn) markScheduled() bool {
+func (c *conn) markScheduled() bool { return c.markScheduledAt(0) }
+
+// markScheduledAt is markScheduled for a frame queued at the monotonic
+// time at; 0: now, the clock is read only if the queue was empty.
+func (c *conn) markScheduledAt(at int64) bool {
 	if c.scheduled {
 		return false
 	}
 	c.scheduled = true
-	c.since.Store(monoNow()) // the queue was empty: its oldest frame is this one
+	if at == 0 {
+		at = monoNow()
+	}
+	c.since.Store(at) // the queue was empty: its oldest frame is this one
 	return true
 }
 

@@ -118,7 +118,7 @@ func (c *conn) unfinished() int {
 // SendPair queues an event in two parts, both or neither, with nothing
 // between them (broker.EventConn); like Send it never blocks or copies.
 func (c *conn) SendPair(shared, own []byte) bool {
-	res, wake := c.queuePair(shared, own)
+	res, wake := c.queuePair(shared, own, 0)
 	c.wake(wake)
 	return res == taken
 }
@@ -126,12 +126,20 @@ func (c *conn) SendPair(shared, own []byte) bool {
 // SendPairDeferred is SendPair with the start of the write left to b
 // (broker.EventConn), as SendDeferred.
 func (c *conn) SendPairDeferred(shared, own []byte, b *broker.Batch) bool {
-	res, wake := c.queuePair(shared, own)
-	c.deferWake(wake, b)
+	d, deferring := c.drv.(deferringDriver)
+	if !deferring {
+		return c.SendPair(shared, own)
+	}
+	part := d.deferral(b)
+	res, wake := c.queuePair(shared, own, part.stamp())
+	if wake {
+		part.take(c)
+	}
 	return res == taken
 }
 
-func (c *conn) queuePair(a, b []byte) (res pushed, wake bool) {
+// queuePair queues an event's two parts at the monotonic time at; 0: now.
+func (c *conn) queuePair(a, b []byte, at int64) (res pushed, wake bool) {
 	c.mu.Lock()
 	switch {
 	case c.closing:
@@ -147,7 +155,7 @@ func (c *conn) queuePair(a, b []byte) (res pushed, wake bool) {
 		res = taken
 	}
 	if res != refused {
-		wake = c.markScheduled()
+		wake = c.markScheduledAt(at)
 	}
 	c.mu.Unlock()
 	if res == overflowed {
