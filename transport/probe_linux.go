@@ -5,7 +5,6 @@ package transport
 import (
 	"encoding/binary"
 	"slices"
-	"time"
 )
 
 // Reader lag: how far behind the subscribers' readers are. A frame the
@@ -30,29 +29,31 @@ import (
 // not answered yet counts with its age so far, so readers seconds behind
 // are seen before they answer. While publishers wait, connections with
 // nothing to write are pinged too, so that a reader that caught up says
-// so without a message to carry the ping. The median
-// of distinct connections, not the largest, so that a minority of slow
-// readers never holds publishers back: theirs is the queue bound and
-// close 4000, as before (lag.go). A connection that leaves a probe
-// unanswered for probeStall is not probed again until it answers one: a
-// client that does not answer pings (which RFC 6455 requires) is then
-// left out rather than counted for ever, and costs publishers one
-// probeStall at most, while one that was that far behind and answers
-// late counts again, with its late answer.
+// so without a message to carry the ping.
 //
-// Cost: one 10-byte ping in a write that is made anyway, and one pong to
-// read, per probe; at most probesPerTick probes per lag tick per loop.
+// Who cannot hold publishers back:
+//   - a minority of slow readers: the median of distinct connections,
+//     not the largest, over probeQuorum of them at least; theirs is the
+//     queue bound and close 4000, as before (lag.go);
+//   - a reader more than stallAfter (ten bounds) behind, or one that does
+//     not answer pings (RFC 6455 requires it to): a probe out that long
+//     drops out of the sample, and its connection is not probed again
+//     until it answers one. So a client, or an attacker's many clients,
+//     reading slowly holds publishers for one stall window at most each
+//     time it is watched.
+//
+// Probes go out only while a loop writes at least probeBusy frames a lag
+// tick: a quiet node, where readers cannot be far behind, pings nobody
+// more than its heartbeat. Cost: one 10-byte ping in a write that is made
+// anyway, and one pong to read, per probe; at most probeSlots watched
+// connections a loop, each pinged once a lag tick at most.
 
 const (
 	probeSlots    = 32 // probes a loop keeps: the distinct connections the median is over
-	probeQuorum   = 3  // fewer connections sampled than this: no reader lag
-	probesPerTick = 4  // probes a loop sends per lag tick, at most
+	probeQuorum   = 8  // fewer connections sampled than this: no reader lag
+	probesPerTick = 4  // connections a loop starts to watch per lag tick, at most
 	probeKeep     = 4  // an answer counts for this many bounds; then the reader counts as caught up
-	// probeStallMin is the least a probe may stay unanswered before its
-	// connection is taken for one that does not answer pings: long
-	// enough for a reader seconds behind.
-	probeStallMin = 5 * time.Second
-	probeLateMax  = time.Minute // the latest answer counted from a connection taken for deaf
+	probeBusy     = 64 // frames a loop writes in a lag tick for its readers to be probed
 )
 
 // probe is one probe ping and what came of it.
@@ -66,16 +67,29 @@ type probe struct {
 
 // probes is a loop's probe table, touched by the loop goroutine only.
 type probes struct {
-	slots []probe
-	next  int64 // no probe before this monotonic time
-	ages  []int64
+	slots   []probe
+	next    int64 // no new connection watched before this monotonic time
+	ages    []int64
+	frames  int  // frames written in this lag tick
+	busy    bool // the last lag tick wrote probeBusy frames or more
+	tickEnd int64
+}
+
+// wrote counts n frames written at now, and starts a new lag tick when
+// this one is over.
+func (p *probes) wrote(n int, now, tick int64) {
+	p.frames += n
+	if now >= p.tickEnd {
+		p.busy = p.frames >= probeBusy
+		p.frames, p.tickEnd = 0, now+tick
+	}
 }
 
 // maybeProbe queues a probe ping behind c's frames when one is due and c
 // can answer one. Called by the loop's flush before c's first write.
 func (l *loop) maybeProbe(c *conn, now int64) {
 	ls := &l.srv.lagCfg
-	if ls.bound == 0 || c.sse || c.deafToProbes {
+	if ls.bound == 0 || !l.probes.busy || c.sse || c.deafToProbes {
 		return
 	}
 	slot, watched := l.probes.slotFor(c)
@@ -139,15 +153,7 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	}
 	sent := int64(binary.BigEndian.Uint64(payload))
 	if c.deafToProbes {
-		// Not deaf: behind. Its answer counts, so that readers that far
-		// behind hold publishers back again; the payload is the client's
-		// word, so only within what a late answer can be.
-		c.deafToProbes = false
-		if sent < now && now-sent < int64(probeLateMax) {
-			if slot, _ := l.probes.slotFor(c); slot >= 0 {
-				l.probes.put(slot, probe{c: c, sent: sent, rtt: now - sent})
-			}
-		}
+		c.deafToProbes = false // it answers: it may be watched again
 		return
 	}
 	for i := range l.probes.slots {
@@ -202,9 +208,9 @@ func (l *loop) reprobe(now int64) {
 // of the connections' lags. One answered longer than keep ago counts as
 // caught up: nothing written to it since needed a probe, and it stays in
 // the sample, so that when traffic stops the slow readers, still reading,
-// do not become the median. It drops the connections gone and those with
-// a probe unanswered for stall, which are not probed again until they
-// answer.
+// do not become the median; one more than stall behind is not counted.
+// It drops the connections gone and those with a probe unanswered for
+// stall, which are not probed again until they answer.
 func (p *probes) estimate(now, keep, stall int64) int64 {
 	kept := p.slots[:0]
 	p.ages = p.ages[:0]
@@ -219,13 +225,15 @@ func (p *probes) estimate(now, keep, stall int64) int64 {
 			continue
 		}
 		kept = append(kept, s)
+		lag := int64(0)
 		switch {
 		case s.rtt == 0:
-			p.ages = append(p.ages, max(age, s.prev))
+			lag = max(age, s.prev)
 		case sinceAnswer <= keep:
-			p.ages = append(p.ages, s.rtt)
-		default:
-			p.ages = append(p.ages, 0)
+			lag = s.rtt
+		}
+		if lag <= stall { // further behind: left to its queue bound
+			p.ages = append(p.ages, lag)
 		}
 	}
 	clear(p.slots[len(kept):])

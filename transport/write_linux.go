@@ -57,6 +57,7 @@ func (l *loop) flush(c *conn) {
 		}
 		if n > 0 {
 			c.progress = at
+			l.probes.wrote(len(l.bufs), at, l.srv.lagCfg.tick)
 		}
 		empty, closeSent := c.writtenOf(n, len(l.bufs), at)
 		if closeSent {
@@ -185,7 +186,7 @@ func (l *loop) lagging() bool { return len(l.blocked) > 0 || l.probes.active() }
 func (l *loop) estimateReaders(now int64) {
 	ls := &l.srv.lagCfg
 	l.reprobe(now)
-	lag := l.probes.estimate(now, probeKeep*ls.bound, max(ls.stallAfter, int64(probeStallMin)))
+	lag := l.probes.estimate(now, probeKeep*ls.bound, ls.stallAfter)
 	if lag == 0 {
 		l.lag.readers.Store(0)
 		return
