@@ -50,8 +50,10 @@ import (
 // the bound, 200 subscribers under the race detector were not, and
 // overflowed their queues).
 
-// Cost on the hot path: one clock read when a queue or a pending list
-// goes from empty to non-empty, and one per write; no stamp per frame.
+// Cost on the hot path: one clock read when a pending list goes from
+// empty to non-empty, one per 64 queues a fan-out starts (their stamps
+// may be a few microseconds early, never late), and one per write; no
+// stamp per frame.
 // The portable path (TLS, systems without epoll) is not measured.
 
 // DefaultMaxDeliveryLag is the lag at which publishes start to wait
@@ -94,8 +96,8 @@ func newLagSettings(bound time.Duration) lagSettings {
 }
 
 // loopLag are one loop's stamps, monotonic nanoseconds (monoNow); 0 is
-// none. Written by the loop (pending also by schedule, under the loop's
-// lock), read by Wait on any goroutine.
+// none. Written by the loop (pending also by schedule and by a fan-out's
+// Flush, under the loop's lock), read by Wait on any goroutine.
 type loopLag struct {
 	pending atomic.Int64 // the pending list went non-empty
 	pass    atomic.Int64 // pending's stamp of the list being written now
