@@ -73,7 +73,7 @@ type conn struct {
 	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
 	deflate  bool   // permessage-deflate was negotiated; set before the first read
 	// deafToProbes: a probe ping went unanswered for a whole stall
-	// window; the loop probes c no more (loop goroutine only).
+	// window; the loop watches c no more (loop goroutine only).
 	deafToProbes bool
 	// code is the close code the connection's close started with; 0
 	// while none has. Last, beside the flags, so it costs no padding.

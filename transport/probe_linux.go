@@ -20,27 +20,31 @@ import (
 // connection now and then; the pong's round trip is the time the probe's
 // frames took to be read, kernel buffers included.
 //
-// A loop keeps up to probeSlots connections under watch and pings each
-// again, once the last ping was answered, at its next write a lag tick
-// later; a connection joins when a slot is free or answered longest ago,
-// so the sample turns over. The reader lag is the median over them. A
-// connection's lag is its last round trip, the reader was reading frames
-// that old when it answered, until its next probe is answered; a probe
-// not answered yet counts with its age so far, so readers seconds behind
-// are seen before they answer. While publishers wait, connections with
-// nothing to write are pinged too, so that a reader that caught up says
-// so without a message to carry the ping.
+// A loop keeps up to probeSlots connections under watch, each for
+// probeWatch bounds, then gives its slot to another: the sample is the
+// connections written to lately, whoever answers and whoever does not,
+// so a few clients cannot fill it by never answering. A watched
+// connection is pinged again, once its last ping was answered, at its
+// next write a lag tick later. The reader lag is the lower median over
+// them. A connection's lag is its last round trip, the reader was reading
+// frames that old when it answered, until its next probe is answered; a
+// probe not answered yet counts with its age so far, so readers seconds
+// behind are seen before they answer. While publishers wait, or the loop
+// says its readers are behind, connections with nothing to write are
+// pinged too, so that a reader that caught up says so without a message
+// to carry the ping.
 //
 // Who cannot hold publishers back:
 //   - a minority of slow readers: the median of distinct connections,
 //     not the largest, over probeQuorum of them at least; theirs is the
 //     queue bound and close 4000, as before (lag.go);
-//   - a reader more than stallAfter (ten bounds) behind, or one that does
-//     not answer pings (RFC 6455 requires it to): a probe out that long
-//     drops out of the sample, and its connection is not probed again
-//     until it answers one. So a client, or an attacker's many clients,
-//     reading slowly holds publishers for one stall window at most each
-//     time it is watched.
+//   - a connection that is closing, or whose last round trip was over
+//     stallAfter (ten bounds): it is left to its queue bound;
+//   - a client that does not answer pings (RFC 6455 requires it to): a
+//     probe left unanswered when its watch ends is remembered (the last
+//     probeMissed of them); one still unanswered after stallAfter marks
+//     its connection, which is not watched again until it answers it. A
+//     reader far behind answers late and stays watched.
 //
 // Probes go out only while a loop writes at least probeBusy frames a lag
 // tick: a quiet node, where readers cannot be far behind, pings nobody
@@ -49,25 +53,35 @@ import (
 // connections a loop, each pinged once a lag tick at most.
 
 const (
-	probeSlots    = 32 // probes a loop keeps: the distinct connections the median is over
-	probeQuorum   = 8  // fewer connections sampled than this: no reader lag
+	probeSlots    = 32 // connections a loop watches at once: the median is over them
+	probeQuorum   = 8  // fewer connections watched than this: no reader lag
 	probesPerTick = 4  // connections a loop starts to watch per lag tick, at most
-	probeKeep     = 4  // an answer counts for this many bounds; then the reader counts as caught up
+	probeWatch    = 10 // a connection is watched for this many bounds
 	probeBusy     = 64 // frames a loop writes in a lag tick for its readers to be probed
+	probeMissed   = 64 // unanswered probes of ended watches remembered
 )
 
-// probe is one probe ping and what came of it.
+// probe is one watched connection and its latest probe ping.
 type probe struct {
-	c      *conn
-	sent   int64 // monotonic time it was queued, its payload
-	resent int64 // the payload of the latest ping sent again for it; 0: none
-	rtt    int64 // 0 while unanswered
-	prev   int64 // the round trip of the connection's previous probe; 0: none
+	c       *conn
+	watched int64 // monotonic time its watch began
+	sent    int64 // the payload of its probe out, or of the one last answered
+	resent  int64 // the payload of the latest ping sent again for it; 0: none
+	rtt     int64 // 0 while the probe is out
+	prev    int64 // the round trip of its previous probe; 0: none
+}
+
+// missedProbe is the probe out when a watch ended.
+type missedProbe struct {
+	c            *conn
+	sent, resent int64
 }
 
 // probes is a loop's probe table, touched by the loop goroutine only.
 type probes struct {
 	slots   []probe
+	missed  [probeMissed]missedProbe
+	nMissed int   // missed[nMissed%probeMissed] is the next to go
 	next    int64 // no new connection watched before this monotonic time
 	ages    []int64
 	frames  int  // frames written in this lag tick
@@ -92,7 +106,7 @@ func (l *loop) maybeProbe(c *conn, now int64) {
 	if ls.bound == 0 || !l.probes.busy || c.sse || c.deafToProbes {
 		return
 	}
-	slot, watched := l.probes.slotFor(c)
+	slot, watched := l.probes.slotFor(c, now, probeWatch*ls.bound)
 	switch {
 	case slot < 0:
 		return
@@ -104,22 +118,20 @@ func (l *loop) maybeProbe(c *conn, now int64) {
 	if !c.queueProbe(probeFrame(now)) {
 		return
 	}
-	pr := probe{c: c, sent: now}
 	if watched {
-		pr.prev = l.probes.slots[slot].rtt
+		s := &l.probes.slots[slot]
+		*s = probe{c: c, watched: s.watched, sent: now, prev: s.rtt}
+		return
 	}
-	l.probes.put(slot, pr)
-	if !watched {
-		l.probes.next = now + ls.tick/probesPerTick
-	}
+	l.probes.watch(slot, probe{c: c, watched: now, sent: now})
+	l.probes.next = now + ls.tick/probesPerTick
 }
 
-// slotFor returns where a probe of c goes, and whether c is watched
-// already: c's own slot when its last probe was answered (one slot per
-// connection), a new one, or the one answered longest ago; -1 when c's
-// probe is still out, or c is not watched and every slot's is.
-func (p *probes) slotFor(c *conn) (slot int, watched bool) {
-	oldest := -1
+// slotFor returns c's slot and true when c is watched (-1 while its
+// probe is out); otherwise a new slot, or the one whose watch ended
+// longest ago, or -1 when every watch is still on.
+func (p *probes) slotFor(c *conn, now, watchFor int64) (slot int, watched bool) {
+	ended := -1
 	for i, s := range p.slots {
 		if s.c == c {
 			if s.rtt == 0 {
@@ -127,23 +139,49 @@ func (p *probes) slotFor(c *conn) (slot int, watched bool) {
 			}
 			return i, true
 		}
-		if s.rtt != 0 && (oldest < 0 || s.sent < p.slots[oldest].sent) {
-			oldest = i
+		if now-s.watched > watchFor && (ended < 0 || s.watched < p.slots[ended].watched) {
+			ended = i
 		}
 	}
 	if len(p.slots) < probeSlots {
-		return len(p.slots), false // a new slot: put appends it
+		return len(p.slots), false // a new slot: watch appends it
 	}
-	return oldest, false
+	return ended, false
 }
 
-// put records pr at slot, as slotFor returned it.
-func (p *probes) put(slot int, pr probe) {
+// watch puts pr at slot, as slotFor returned it, ending the watch there.
+func (p *probes) watch(slot int, pr probe) {
 	if slot == len(p.slots) {
 		p.slots = append(p.slots, pr)
 		return
 	}
+	p.end(p.slots[slot])
 	p.slots[slot] = pr
+}
+
+// end ends s's watch, remembering its probe if still out.
+func (p *probes) end(s probe) {
+	if s.rtt != 0 || !s.c.live {
+		return
+	}
+	p.missed[p.nMissed%probeMissed] = missedProbe{c: s.c, sent: s.sent, resent: s.resent}
+	p.nMissed++
+}
+
+// judgeMissed marks the connections whose remembered probe is still
+// unanswered after stall, and forgets them and those gone.
+func (p *probes) judgeMissed(now, stall int64) {
+	for i := range p.missed {
+		m := &p.missed[i]
+		switch {
+		case m.c == nil:
+		case !m.c.live:
+			*m = missedProbe{}
+		case now-m.sent > stall:
+			m.c.deafToProbes = true
+			*m = missedProbe{}
+		}
+	}
 }
 
 // probeAnswered records the pong of c's probe; payload is the pong's.
@@ -152,14 +190,20 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 		return // a heartbeat's pong, or an unsolicited one
 	}
 	sent := int64(binary.BigEndian.Uint64(payload))
+	for i := range l.probes.missed {
+		m := &l.probes.missed[i]
+		if m.c == c && (sent == m.sent || sent == m.resent) {
+			*m = missedProbe{} // answered late: a reader behind, not deaf
+			return
+		}
+	}
 	if c.deafToProbes {
-		c.deafToProbes = false // it answers: it may be watched again
 		return
 	}
 	for i := range l.probes.slots {
 		s := &l.probes.slots[i]
 		if s.c == c && s.rtt == 0 && (sent == s.sent || sent == s.resent) {
-			s.rtt = max(now-sent, 1)
+			s.sent, s.rtt = sent, max(now-sent, 1)
 			return
 		}
 	}
@@ -173,19 +217,21 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 //     count as behind, with no message coming to carry another probe,
 //     while publishers wait for it. A reader that is behind answers the
 //     first probe first, and is judged by it.
-//   - while publishers wait, those answered more than a tick ago: their
-//     last round trip says they were behind, and with publishers held no
-//     message comes to carry the ping that would say they caught up.
+//   - while publishers wait, or this loop says its readers are behind
+//     (other nodes' publishers may be waiting for it), those answered
+//     more than a tick ago: their last round trip says they were behind,
+//     and with publishers held no message comes to carry the ping that
+//     would say they caught up.
 func (l *loop) reprobe(now int64) {
 	ls := &l.srv.lagCfg
-	waiters := l.srv.gate.waiting.Load() > 0
+	held := l.srv.gate.waiting.Load() > 0 || l.lag.readers.Load() != 0
 	for i := range l.probes.slots {
 		s := &l.probes.slots[i]
-		if !s.c.live {
+		if !s.c.live || s.c.code.Load() != 0 {
 			continue
 		}
 		lost := s.rtt == 0 && now-max(s.sent, s.resent) > ls.bound
-		stale := s.rtt != 0 && waiters && now-(s.sent+s.rtt) > ls.tick
+		stale := s.rtt != 0 && held && now-(s.sent+s.rtt) > ls.tick
 		if !lost && !stale {
 			continue
 		}
@@ -196,7 +242,7 @@ func (l *loop) reprobe(now int64) {
 		if lost {
 			s.resent = now
 		} else {
-			*s = probe{c: s.c, sent: now, prev: s.rtt}
+			*s = probe{c: s.c, watched: s.watched, sent: now, prev: s.rtt}
 		}
 		if wake {
 			l.flush(s.c)
@@ -204,33 +250,26 @@ func (l *loop) reprobe(now int64) {
 	}
 }
 
-// estimate returns the reader lag at now (0: too few samples): the median
-// of the connections' lags. One answered longer than keep ago counts as
-// caught up: nothing written to it since needed a probe, and it stays in
-// the sample, so that when traffic stops the slow readers, still reading,
-// do not become the median; one more than stall behind is not counted.
-// It drops the connections gone and those with a probe unanswered for
-// stall, which are not probed again until they answer.
-func (p *probes) estimate(now, keep, stall int64) int64 {
+// estimate returns the reader lag at now (0: too few connections): the
+// lower median of the watched connections' lags, a connection whose lag
+// is over stall not counted. It ends the watches older than watchFor and
+// drops the connections gone or closing.
+func (p *probes) estimate(now, watchFor, stall int64) int64 {
+	p.judgeMissed(now, stall)
 	kept := p.slots[:0]
 	p.ages = p.ages[:0]
 	for _, s := range p.slots {
-		age := now - s.sent
-		sinceAnswer := age - s.rtt
 		switch {
-		case !s.c.live:
-			continue
-		case s.rtt == 0 && age > stall:
-			s.c.deafToProbes = true
+		case !s.c.live || s.c.code.Load() != 0:
+			continue // gone, or closing: a closing one reads no more pongs
+		case now-s.watched > watchFor:
+			p.end(s)
 			continue
 		}
 		kept = append(kept, s)
-		lag := int64(0)
-		switch {
-		case s.rtt == 0:
-			lag = max(age, s.prev)
-		case sinceAnswer <= keep:
-			lag = s.rtt
+		lag := s.rtt
+		if s.rtt == 0 {
+			lag = max(now-s.sent, s.prev)
 		}
 		if lag <= stall { // further behind: left to its queue bound
 			p.ages = append(p.ages, lag)
@@ -242,7 +281,7 @@ func (p *probes) estimate(now, keep, stall int64) int64 {
 		return 0
 	}
 	slices.Sort(p.ages)
-	return p.ages[len(p.ages)/2]
+	return p.ages[(len(p.ages)-1)/2]
 }
 
 // probeFrame is a ping whose 8-byte payload is sent (RFC 6455 section

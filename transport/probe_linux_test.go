@@ -11,74 +11,111 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The reader lag is the median over distinct connections: an answered
-// connection counts with its round trip, one with a probe out with that
-// probe's age or its previous round trip, the larger; a minority of slow
-// readers does not move it, one further behind than the stall window does
-// not count, and too few connections give none.
+// The reader lag is the lower median over distinct connections: an
+// answered connection counts with its round trip, one with a probe out
+// with that probe's age or its previous round trip, the larger; a
+// minority of slow readers, even half of them, does not move it, one
+// further behind than the stall window does not count, and too few
+// connections give none.
 func TestReaderLagIsTheMedianReader(t *testing.T) {
 	ms := int64(time.Millisecond)
-	keep, stall := 400*ms, 1000*ms
+	watchFor, stall := 400*ms, 1000*ms
 	now := monoNow() + int64(time.Hour)
 	var p probes
 	add := func(pr probe) {
-		pr.c = &conn{live: true}
+		pr.c, pr.watched = &conn{live: true}, now-10*ms
 		p.slots = append(p.slots, pr)
 	}
 	for i := range probeQuorum - 1 {
 		add(probe{sent: now - 30*ms, rtt: int64(i+1) * ms}) // 1 to 7 ms
 	}
-	if lag := p.estimate(now, keep, stall); lag != 0 {
+	if lag := p.estimate(now, watchFor, stall); lag != 0 {
 		t.Fatalf("lag %v from %d readers, want none", time.Duration(lag), probeQuorum-1)
 	}
 	add(probe{sent: now - 300*ms}) // out for 300 ms so far: behind by at least that
-	if lag := p.estimate(now, keep, stall); lag != 5*ms {
-		t.Fatalf("lag %v, want the median 5ms", time.Duration(lag))
+	if lag := p.estimate(now, watchFor, stall); lag != 4*ms {
+		t.Fatalf("lag %v, want the lower median 4ms", time.Duration(lag))
 	}
-	add(probe{sent: now - 2*stall, rtt: 2 * stall}) // answered, but far behind: not counted
-	if lag := p.estimate(now, keep, stall); lag != 5*ms {
-		t.Fatalf("lag %v, want 5ms still", time.Duration(lag))
+	add(probe{sent: now - 5*ms, rtt: 2 * stall}) // answered, but far behind: not counted
+	if lag := p.estimate(now, watchFor, stall); lag != 4*ms {
+		t.Fatalf("lag %v, want 4ms still", time.Duration(lag))
 	}
-	for range 7 {
+	for range 6 {
 		add(probe{sent: now - 5*ms, prev: 400 * ms}) // 400 ms behind when they last answered
 	}
-	if lag := p.estimate(now, keep, stall); lag != 300*ms {
+	if lag := p.estimate(now, watchFor, stall); lag != 7*ms { // 7 fast, 7 behind
+		t.Fatalf("lag %v with half the readers behind, want 7ms", time.Duration(lag))
+	}
+	add(probe{sent: now - 5*ms, prev: 500 * ms})
+	if lag := p.estimate(now, watchFor, stall); lag != 300*ms {
 		t.Fatalf("lag %v with most readers behind, want 300ms", time.Duration(lag))
 	}
 }
 
-// A connection gone and one with a probe unanswered for stall, which is
-// not probed again, are dropped; one answered longer than keep ago stays,
-// counted as caught up.
-func TestReaderLagForgets(t *testing.T) {
+// A watch ends after watchFor, answered or not, so that clients that do
+// not answer cannot keep their slots; a probe left unanswered then marks
+// its connection once it is stall old, unless it is answered late first.
+// Connections gone or closing are dropped at once.
+func TestReaderWatchesEnd(t *testing.T) {
 	ms := int64(time.Millisecond)
-	keep, stall := 200*ms, 1000*ms
+	watchFor, stall := 400*ms, 1000*ms
 	now := monoNow() + int64(time.Hour)
 	var p probes
-	old := &conn{live: true}
-	gone := &conn{live: false}
+	answered := &conn{live: true}
 	deaf := &conn{live: true}
+	late := &conn{live: true}
+	gone := &conn{live: false}
+	closing := &conn{live: true}
+	closing.code.Store(4000)
 	recent := &conn{live: true}
 	p.slots = []probe{
-		{c: old, sent: now - 300*ms, rtt: 50 * ms}, // answered 250 ms ago
-		{c: gone, sent: now - 10*ms},
-		{c: deaf, sent: now - stall - 1},
-		{c: recent, sent: now - 20*ms, rtt: 5 * ms},
+		{c: answered, watched: now - 500*ms, sent: now - 300*ms, rtt: 5 * ms},
+		{c: deaf, watched: now - 500*ms, sent: now - 450*ms, resent: now - 200*ms},
+		{c: late, watched: now - 500*ms, sent: now - 450*ms},
+		{c: gone, watched: now - 10*ms, sent: now - 10*ms},
+		{c: closing, watched: now - 10*ms, sent: now - 10*ms},
+		{c: recent, watched: now - 20*ms, sent: now - 20*ms, rtt: 5 * ms},
 	}
-	p.slots = append(p.slots, probe{c: &conn{live: true}, sent: now - 1000*ms})
-	p.estimate(now, keep, stall)
-	if len(p.slots) != 3 || p.slots[0].c != old || p.slots[1].c != recent {
-		t.Fatalf("%d probes kept, want the old, the recent and the one out", len(p.slots))
+	p.estimate(now, watchFor, stall)
+	if len(p.slots) != 1 || p.slots[0].c != recent {
+		t.Fatalf("%d watches kept, want the recent one only", len(p.slots))
 	}
-	if !deaf.deafToProbes || old.deafToProbes || recent.deafToProbes {
-		t.Fatal("only the connection that left its probe unanswered is not probed again")
+	if deaf.deafToProbes || late.deafToProbes {
+		t.Fatal("a connection was marked before its probe was stall old")
 	}
-	if slot, watched := p.slotFor(recent); slot != 1 || !watched {
+	if slot, watched := p.slotFor(recent, now, watchFor); slot != 0 || !watched {
 		t.Fatal("an answered connection does not keep its own slot")
 	}
-	p.slots[1].rtt = 0
-	if slot, _ := p.slotFor(recent); slot != -1 {
+	p.slots[0].rtt = 0
+	if slot, _ := p.slotFor(recent, now, watchFor); slot != -1 {
 		t.Fatal("a connection whose probe is out got another")
+	}
+	l := &loop{probes: p}
+	l.probeAnswered(late, binary.BigEndian.AppendUint64(nil, uint64(now-450*ms)), now)
+	l.probes.estimate(now+stall, watchFor, stall)
+	if !deaf.deafToProbes || late.deafToProbes || answered.deafToProbes {
+		t.Fatal("only the connection that never answered is marked")
+	}
+}
+
+// With every slot watched, a new connection waits for a watch to end;
+// then it takes the slot whose watch ended longest ago.
+func TestReaderWatchesTurnOver(t *testing.T) {
+	ms := int64(time.Millisecond)
+	watchFor := 400 * ms
+	now := monoNow() + int64(time.Hour)
+	var p probes
+	for i := range probeSlots {
+		p.slots = append(p.slots, probe{c: &conn{live: true}, watched: now - int64(i)*ms, sent: now - int64(i)*ms})
+	}
+	newcomer := &conn{live: true}
+	if slot, watched := p.slotFor(newcomer, now, watchFor); slot != -1 || watched {
+		t.Fatal("a new connection got a slot while every watch is on")
+	}
+	p.slots[3].watched = now - watchFor - 2*ms
+	p.slots[7].watched = now - watchFor - 5*ms
+	if slot, _ := p.slotFor(newcomer, now, watchFor); slot != 7 {
+		t.Fatalf("slot %d, want 7, the watch that ended longest ago", slot)
 	}
 }
 

@@ -186,7 +186,7 @@ func (l *loop) lagging() bool { return len(l.blocked) > 0 || l.probes.active() }
 func (l *loop) estimateReaders(now int64) {
 	ls := &l.srv.lagCfg
 	l.reprobe(now)
-	lag := l.probes.estimate(now, probeKeep*ls.bound, ls.stallAfter)
+	lag := l.probes.estimate(now, probeWatch*ls.bound, ls.stallAfter)
 	if lag == 0 {
 		l.lag.readers.Store(0)
 		return

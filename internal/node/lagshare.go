@@ -29,8 +29,12 @@ type lagShare struct {
 	tr    *transport.Server
 	tick  time.Duration
 	log   *zap.Logger
-	stop  chan struct{}
-	done  chan struct{}
+	// ctx ends the board calls under way when close is called, so that a
+	// Redis that does not answer does not hold the node's shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // shareLag starts sharing tr's lag on board; nil when tr never holds
@@ -42,6 +46,7 @@ func shareLag(board lagBoard, tr *transport.Server, log *zap.Logger) *lagShare {
 	}
 	s := &lagShare{board: board, tr: tr, tick: max(bound/8, time.Millisecond), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s
 }
@@ -54,8 +59,10 @@ func (s *lagShare) run() {
 	for {
 		select {
 		case <-s.stop:
-			if marked {
-				s.mark(0) // the word would hold the others for a few ticks more
+			if marked { // the word would hold the others for a few ticks more
+				ctx, cancel := context.WithTimeout(context.Background(), withdrawWithin)
+				s.mark(ctx, 0)
+				cancel()
 			}
 			s.tr.SetOthersBehind(false)
 			return
@@ -63,11 +70,11 @@ func (s *lagShare) run() {
 		}
 		switch behind := s.tr.Behind(); {
 		case behind:
-			marked = s.mark(4*s.tick) || marked
+			marked = s.mark(s.ctx, 4*s.tick) || marked
 		case marked:
-			marked = !s.mark(0)
+			marked = !s.mark(s.ctx, 0)
 		}
-		others, err := s.board.OthersBehind(context.Background())
+		others, err := s.board.OthersBehind(s.ctx)
 		if err != nil && !failing {
 			s.log.Warn("cannot read whether other nodes are behind; publishes do not wait for them", zap.Error(err))
 		}
@@ -78,19 +85,24 @@ func (s *lagShare) run() {
 
 // mark tells the board that this node is behind for ttl (0: no longer)
 // and reports whether it took it.
-func (s *lagShare) mark(ttl time.Duration) bool {
-	if err := s.board.MarkBehind(context.Background(), ttl); err != nil {
+func (s *lagShare) mark(ctx context.Context, ttl time.Duration) bool {
+	if err := s.board.MarkBehind(ctx, ttl); err != nil {
 		s.log.Debug("cannot say whether this node is behind", zap.Error(err))
 		return false
 	}
 	return true
 }
 
+// withdrawWithin bounds the withdrawal of this node's word at close: past
+// it the word expires by itself within a few ticks.
+const withdrawWithin = 500 * time.Millisecond
+
 // close stops the sharing and withdraws this node's word; nil is a no-op.
 func (s *lagShare) close() {
 	if s == nil {
 		return
 	}
+	s.cancel()
 	close(s.stop)
 	<-s.done
 }

@@ -136,6 +136,9 @@ func (n *Node) Served() <-chan struct{} { return n.served }
 func (n *Node) Close(ctx context.Context) error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		// First: a node draining its connections is no reason for the
+		// cluster's publishers to wait, and it says so no more.
+		n.lag.close()
 		if err := n.API.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop serving: %w", err))
 		}
@@ -149,7 +152,6 @@ func (n *Node) Close(ctx context.Context) error {
 		if err := n.hooks.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close hooks: %w", err))
 		}
-		n.lag.close()
 		if c, ok := n.engine.(closer); ok {
 			if err := c.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close engine: %w", err))

@@ -26,7 +26,9 @@ import (
 func (k keys) lagBehind() string { return k.prefix + "{#lag}:behind" }
 
 // lagScript marks a node behind for ARGV[3] ms (0: no longer), or tells
-// whether a node other than ARGV[2] is behind.
+// whether a node other than ARGV[2] is behind, its word expiring within
+// ARGV[3] ms: one further ahead was scored by a clock that was ahead (a
+// master replaced since), and is stale.
 //
 // KEYS: the sorted set. ARGV: "mark" or "others", the node, the ms.
 var lagScript = goredis.NewScript(`
@@ -43,7 +45,7 @@ if ARGV[1] == 'mark' then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
   return 0
 end
-for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0, 2)) do
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, now + tonumber(ARGV[3]), 'LIMIT', 0, 2)) do
   if node ~= ARGV[2] then
     return 1
   end
@@ -51,9 +53,15 @@ end
 return 0
 `)
 
-// MarkBehind says that this node's delivery is behind, for ttl; ttl 0
-// says it no longer is.
+// maxBehindTTL is the longest a node's word that it is behind is taken
+// for: far above the few ticks nodes mark themselves for (an eighth of
+// HERALD_MAX_DELIVERY_LAG each).
+const maxBehindTTL = 10 * time.Second
+
+// MarkBehind says that this node's delivery is behind, for ttl (at most
+// maxBehindTTL); ttl 0 says it no longer is.
 func (e *Engine) MarkBehind(ctx context.Context, ttl time.Duration) error {
+	ttl = min(ttl, maxBehindTTL)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "mark", e.probeID, ttl.Milliseconds()).Err()
@@ -68,7 +76,7 @@ func (e *Engine) MarkBehind(ctx context.Context, ttl time.Duration) error {
 func (e *Engine) OthersBehind(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	n, err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "others", e.probeID, 0).Int()
+	n, err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "others", e.probeID, maxBehindTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("herald/redis: read nodes behind: %w", err)
 	}
