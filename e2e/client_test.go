@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 )
 
 // wait bounds every read of a test; it only turns a hang into a failure.
@@ -60,7 +59,7 @@ func dial(t testing.TB, url string) *client {
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	c := &client{t: t, conn: conn, r: conn, frames: make(chan frame, 100000), closed: make(chan int, 1)}
+	c := &client{t: t, conn: &frameConn{Conn: conn}, r: conn, frames: make(chan frame, 100000), closed: make(chan int, 1)}
 	if br != nil { // the server may have sent frames with its handshake reply
 		c.r = io.MultiReader(br, conn)
 	}
@@ -89,7 +88,7 @@ func (c *client) readLoop() {
 		}
 		switch h.OpCode {
 		case ws.OpPing:
-			wsutil.WriteClientMessage(c.conn, ws.OpPong, payload)
+			writeFrame(c.conn, ws.OpPong, payload)
 		case ws.OpClose:
 			code, _ := ws.ParseCloseFrameData(payload)
 			c.closed <- int(code)
@@ -106,7 +105,7 @@ func (c *client) readLoop() {
 
 func (c *client) send(format string, args ...any) {
 	c.t.Helper()
-	if err := wsutil.WriteClientText(c.conn, fmt.Appendf(nil, format, args...)); err != nil {
+	if err := writeFrame(c.conn, ws.OpText, fmt.Appendf(nil, format, args...)); err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
 }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -98,7 +97,7 @@ func wsDial(t testing.TB, url string, o dialOpts) (*wsConn, int) {
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	c.conn = conn
+	c.conn = &frameConn{Conn: conn}
 	var exts []string
 	for _, e := range hs.Extensions {
 		ext := string(e.Name)
@@ -154,7 +153,7 @@ func (c *wsConn) readLoop(r io.Reader) {
 		}
 		switch h.OpCode {
 		case ws.OpPing:
-			wsutil.WriteClientMessage(c.conn, ws.OpPong, p)
+			writeFrame(c.conn, ws.OpPong, p)
 		case ws.OpClose:
 			code, _ := ws.ParseCloseFrameData(p)
 			c.closed <- int(code)
@@ -187,7 +186,7 @@ func inflate(p []byte) ([]byte, error) {
 
 func (c *wsConn) send(format string, args ...any) {
 	c.t.Helper()
-	if err := wsutil.WriteClientText(c.conn, fmt.Appendf(nil, format, args...)); err != nil {
+	if err := writeFrame(c.conn, ws.OpText, fmt.Appendf(nil, format, args...)); err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
 }
@@ -262,7 +261,7 @@ func (c *wsConn) closeCode() int {
 
 // clientClose sends a normal close frame and waits for the server's.
 func (c *wsConn) clientClose() {
-	wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(1000, ""))
+	writeFrame(c.conn, ws.OpClose, ws.NewCloseFrameBody(1000, ""))
 	c.closeCode()
 	c.conn.Close()
 }
