@@ -41,6 +41,13 @@ func (e *countingEngine) Close(ctx context.Context) error {
 func serve(t *testing.T, cfg node.Config) (*node.Node, *countingEngine, string) {
 	t.Helper()
 	eng := &countingEngine{Engine: memory.New(memory.Config{HistorySize: broker.DefaultHistorySize})}
+	n, addr := serveOn(t, cfg, eng)
+	return n, eng, addr
+}
+
+// serveOn is serve on an engine of the caller's.
+func serveOn(t *testing.T, cfg node.Config, eng broker.Engine) (*node.Node, string) {
+	t.Helper()
 	n, err := node.Build(cfg, eng, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func serve(t *testing.T, cfg node.Config) (*node.Node, *countingEngine, string) 
 	}
 	n.Serve(l)
 	t.Cleanup(func() { closeNode(t, n) })
-	return n, eng, l.Addr().String()
+	return n, l.Addr().String()
 }
 
 func closeNode(t *testing.T, n *node.Node) {

@@ -235,15 +235,5 @@ func serveOnRedis(t *testing.T, url string, cfg node.Config) (*node.Node, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Build(cfg, eng, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Serve(l)
-	t.Cleanup(func() { closeNode(t, n) })
-	return n, l.Addr().String()
+	return serveOn(t, cfg, eng)
 }
