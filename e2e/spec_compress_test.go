@@ -33,7 +33,7 @@ func TestSpecCompression(t *testing.T) {
 	t.Run("messages from HERALD_COMPRESS_MIN_BYTES on", func(t *testing.T) {
 		d1, d2 := wsOpen(t, on.ws, dialOpts{deflate: true}), wsOpen(t, on.ws, dialOpts{deflate: true})
 		plain := wsOpen(t, on.ws, dialOpts{})
-		for _, c := range []*wsConn{d1, d2, plain} {
+		for _, c := range []*client{d1, d2, plain} {
 			c.cmd("s", `{"type":"subscribe","id":"s","topic":"z.room"}`)
 		}
 		// Seqs 1 to 9 keep the JSON text's length but for data.
@@ -52,7 +52,7 @@ func TestSpecCompression(t *testing.T) {
 			if len(p.text) != tc.textLen || p.rsv1 {
 				t.Fatalf("plain client: %d bytes, RSV1 %v; want %d, not compressed", len(p.text), p.rsv1, tc.textLen)
 			}
-			for i, f := range []wsFrame{a, b} {
+			for i, f := range []frame{a, b} {
 				if f.rsv1 != tc.compressed || !bytes.Equal(f.text, p.text) {
 					t.Errorf("deflate client %d, text of %d bytes: RSV1 %v, want %v; inflated equal %v", i, tc.textLen, f.rsv1, tc.compressed, bytes.Equal(f.text, p.text))
 				}
@@ -101,7 +101,7 @@ func TestSpecCompression(t *testing.T) {
 		if _, err := c.conn.Write(frame.Bytes()); err != nil {
 			t.Fatal(err)
 		}
-		if r := c.reply("z"); r["type"] != "subscribed" {
+		if r := c.reply("z").obj(); r["type"] != "subscribed" {
 			t.Errorf("a compressed subscribe: %v", r)
 		}
 	})

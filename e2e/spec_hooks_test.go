@@ -409,7 +409,7 @@ func TestSpecWebhooksAcrossNodes(t *testing.T) {
 		"HERALD_WEBHOOK_URL=" + srv.URL + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=500ms",
 		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
 	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
-	var conns []*wsConn
+	var conns []*client
 	for _, c := range []struct {
 		n    *process
 		user string

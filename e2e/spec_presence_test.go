@@ -62,7 +62,7 @@ func TestSpecPresence(t *testing.T) {
 			t.Fatalf("watcher: %v", r)
 		}
 		// Ada opens two tabs at once, one on each node: one join.
-		ada := []*wsConn{
+		ada := []*client{
 			wsOpen(t, a.ws+"?token="+personToken(t, "ada", map[string]any{"name": "Ada"}), dialOpts{}),
 			wsOpen(t, b.ws+"?token="+personToken(t, "ada", map[string]any{"name": "Ada"}), dialOpts{}),
 		}
@@ -73,7 +73,7 @@ func TestSpecPresence(t *testing.T) {
 		}
 		wg.Wait()
 		for i, c := range ada {
-			if r := c.reply("s"); r["type"] != "subscribed" {
+			if r := c.reply("s").obj(); r["type"] != "subscribed" {
 				t.Fatalf("ada's tab %d: %v", i, r)
 			}
 		}
@@ -94,7 +94,7 @@ func TestSpecPresence(t *testing.T) {
 		if r := bob.cmd("s", `{"type":"subscribe","id":"s","topic":"room.1","presence":true}`); r["type"] != "subscribed" {
 			t.Fatalf("bob: %v", r)
 		}
-		for name, c := range map[string]*wsConn{"watcher": watcher, "ada a": ada[0], "ada b": ada[1], "anonymous": anon} {
+		for name, c := range map[string]*client{"watcher": watcher, "ada a": ada[0], "ada b": ada[1], "anonymous": anon} {
 			m := c.nextObj()
 			if m["user"] == "ada" && name != "watcher" && name != "anonymous" {
 				m = c.nextObj() // ada's join may reach the tab that did not cause it
@@ -295,7 +295,7 @@ func TestSpecControl(t *testing.T) {
 	})
 
 	t.Run("subscribe, unsubscribe and disconnect across nodes", func(t *testing.T) {
-		tabs := []*wsConn{
+		tabs := []*client{
 			wsOpen(t, a.ws+"?token="+personToken(t, "42", nil), dialOpts{}),
 			wsOpen(t, b.ws+"?token="+personToken(t, "42", nil), dialOpts{}),
 		}
@@ -361,7 +361,7 @@ func TestSpecControl(t *testing.T) {
 		if code != 200 || body != "{}" {
 			t.Fatalf("disconnect: %d %s", code, body)
 		}
-		for i, c := range []*wsConn{tabs[1], third} {
+		for i, c := range []*client{tabs[1], third} {
 			if code := c.closeCode(); code != 4004 {
 				t.Errorf("user 42's connection %d: close %d, want 4004", i, code)
 			}

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/herald-broker/herald/internal/redistest"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -71,9 +69,7 @@ func TestWebhooksSurviveTheSendingNode(t *testing.T) {
 	for i := range clients {
 		c := dial(t, fmt.Sprintf("%s?user=u%d", nodes[i%2].ws, i))
 		c.subscribe("s", fmt.Sprintf("room.%d", i))
-		wsutil.WriteClientMessage(c.conn, ws.OpClose, ws.NewCloseFrameBody(1000, ""))
-		c.closeCode()
-		c.conn.Close()
+		c.clientClose()
 	}
 	rdb := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
 	t.Cleanup(func() { rdb.Close() })
