@@ -110,11 +110,9 @@ func (s *Session) takeQueuedLocked(topic string) []command {
 	var taken []command
 	kept := s.queue.jobs[:0]
 	for _, j := range s.queue.jobs {
-		if j.release == nil && j.server == 0 && j.err == nil && j.cmd.Topic == topic &&
-			(j.cmd.Type == cmdSubscribe || j.cmd.Type == cmdUnsubscribe) {
+		if c, ok := heldForm(j, topic); ok {
 			s.queue.bytes -= j.size()
-			j.cmd.skippedHook = false // held behind c, it gets c's answer
-			taken = append(taken, j.cmd)
+			taken = append(taken, c)
 			continue
 		}
 		kept = append(kept, j)
@@ -137,7 +135,7 @@ func (s *Session) holdBehindPending(c command) bool {
 	if !pending {
 		return false
 	}
-	if len(held) > maxHeldPerTopic || s.heldBytesLocked()+c.size() > maxQueuedBytes {
+	if clientHeld(held) > maxHeldPerTopic || s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
 		s.fail(c.ID, Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
 		return true
@@ -145,6 +143,16 @@ func (s *Session) holdBehindPending(c command) bool {
 	s.pending[c.Topic] = append(held, c)
 	s.mu.Unlock()
 	return true
+}
+
+// heldLocked is how many commands wait for the hook, or behind a
+// subscribe that does. Called with mu held.
+func (s *Session) heldLocked() int {
+	n := 0
+	for _, held := range s.pending {
+		n += len(held)
+	}
+	return n
 }
 
 // heldBytesLocked is the size of the subscribes waiting for the hook and
@@ -176,7 +184,9 @@ func (b *Broker) authorizeSubscribe(ctx context.Context, r SubscribeRequest) *Er
 
 // authorized queues an accepted subscribe, or the answer to a refused
 // one, and after it the commands of its topic held meanwhile: a subscribe
-// again gets the same answer, an unsubscribe runs as usual.
+// again gets the same answer, an unsubscribe runs as usual, a backend's
+// order as it would have. A subscribe sent after a backend's order is a
+// new one: it finds the topic held or asks the hook, as on arrival.
 func (s *Session) authorized(c command, err *Error) {
 	s.mu.Lock()
 	held := s.pending[c.Topic]
@@ -192,13 +202,21 @@ func (s *Session) authorized(c command, err *Error) {
 		return
 	}
 	jobs := []job{{cmd: c, err: err}}
+	afterControl := false
 	for _, h := range held {
-		j := job{cmd: h}
-		if h.Type == cmdSubscribe {
-			j.cmd.permsWaived = c.permsWaived
-			j.err = err
+		switch {
+		case h.server:
+			afterControl = true
+			jobs = append(jobs, job{server: controlKind(h.Type), topics: []string{h.Topic}})
+		case h.Type == cmdSubscribe && afterControl:
+			h.skippedHook = true // see hookAfterAll
+			jobs = append(jobs, job{cmd: h})
+		case h.Type == cmdSubscribe:
+			h.permsWaived = c.permsWaived
+			jobs = append(jobs, job{cmd: h, err: err})
+		default:
+			jobs = append(jobs, job{cmd: h})
 		}
-		jobs = append(jobs, j)
 	}
 	for _, j := range jobs[:len(jobs)-1] {
 		s.pushLocked(j)

@@ -46,8 +46,9 @@ type command struct {
 	// end that subscription before it runs; then it asks the hook after all.
 	skippedHook bool
 	// server: the subscribe is a backend's or the token's subs claim's,
-	// made whatever the permissions and announced with "server":true.
-	// Never set by decoding.
+	// made whatever the permissions and announced with "server":true; or
+	// the command is a backend's order held behind a subscribe waiting
+	// for the hook (controlorder.go). Never set by decoding.
 	server bool
 }
 

@@ -74,16 +74,22 @@ func (b *Broker) HandleControl(c Control) {
 }
 
 // enqueueServer queues a control of kind for each of topics on the
-// session's worker. False when the session is closed or its queue full:
-// it holds as many jobs as a connection may have subscriptions, beside
-// its client's burst, so that a backend subscribing a user to many topics
-// at once is not cut short, and a flood of orders still has a bound.
+// session's worker, or, for one topic whose subscribe waits for the hook,
+// behind that subscribe, to keep its place among the client's commands
+// of the topic. False when the session is closed or its queue full: it
+// holds as many jobs as a connection may have subscriptions, beside its
+// client's burst, so that a backend subscribing a user to many topics at
+// once is not cut short, and a flood of orders still has a bound.
 func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 	j := job{server: kind, topics: topics}
 	s.mu.Lock()
-	if s.closed || s.queuedLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
+	if s.closed || s.queuedLocked()+s.heldLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
 		s.mu.Unlock()
 		return false
+	}
+	if len(topics) == 1 && s.holdControlLocked(kind, topics[0]) {
+		s.mu.Unlock()
+		return true
 	}
 	s.enqueueLocked(j)
 	return true

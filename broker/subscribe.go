@@ -30,8 +30,26 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 		return err
 	}
 	s.send(subscribedFrame(c, p.position(), p.recovered))
+	if s.endedAhead(sub) {
+		return nil
+	}
 	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.pos, p.history)))
 	return nil
+}
+
+// endedAhead reports whether a backend's unsubscribe that came after the
+// subscribe that made sub waits to end it (docs/protocol.md section 9):
+// then sub never goes live, so that the client gets no message of it, nor
+// its history. It leaves the index at once, and stays the session's for
+// that unsubscribe (or one of the client's before it) to end and tell.
+func (s *Session) endedAhead(sub *subscription) bool {
+	s.mu.Lock()
+	ended := s.unsubscribeAheadLocked(sub.pattern)
+	s.mu.Unlock()
+	if ended {
+		s.b.unindex(sub)
+	}
+	return ended
 }
 
 // prepared is a subscription set up and still holding live messages back:
