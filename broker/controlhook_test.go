@@ -185,13 +185,7 @@ func TestServerDisconnectWhileTheHookWaits(t *testing.T) {
 // unsubscribe queued ahead of it having ended the topic's subscription
 // (hookAfterAll): the backend's unsubscribe queued after it waits for it.
 func TestServerUnsubscribeQueuedBehindALateHook(t *testing.T) {
-	hook := &askedHook{asks: map[string]int{}, accept: map[string]bool{"room.1": true}}
-	b, e := newTestBroker(t, Config{RateLimit: -1, Subscribe: hook})
-	c := connect(t, b, ClientInfo{Subject: "1", Perms: allowList{sub: []string{"busy"}}})
-	c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`)
-	gate, asked := make(chan struct{}), make(chan string, 1)
-	hook.set(func(h *askedHook) { h.gate, h.asked = gate, asked })
-	release := busyWorker(t, c, e)
+	b, c, gate, asked, release := subscribedBusy(t)
 	c.s.HandleText([]byte(`{"type":"unsubscribe","id":"u","topic":"room.1"}`))
 	c.s.HandleText([]byte(`{"type":"subscribe","id":"2","topic":"room.1"}`))
 	b.HandleControl(Control{Kind: ControlUnsubscribe, Session: c.s.ID(), Topic: "room.1"})

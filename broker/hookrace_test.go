@@ -119,6 +119,21 @@ func TestSubscribeAfterQueuedUnsubscribeAsksTheHook(t *testing.T) {
 	}
 }
 
+// subscribedBusy connects a client subscribed to room.1 through a hook
+// that answers yes, gated from then on, and keeps its worker busy until
+// release is called: commands sent meanwhile queue, and a subscribe of
+// room.1 queued behind an unsubscribe asks the hook only as it runs.
+func subscribedBusy(t *testing.T) (b *Broker, c *client, gate chan struct{}, asked chan string, release func()) {
+	t.Helper()
+	hook := &askedHook{asks: map[string]int{}, accept: map[string]bool{"room.1": true}}
+	b, e := newTestBroker(t, Config{RateLimit: -1, Subscribe: hook})
+	c = connect(t, b, ClientInfo{Subject: "1", Perms: allowList{sub: []string{"busy"}}})
+	c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`)
+	gate, asked = make(chan struct{}), make(chan string, 1)
+	hook.set(func(h *askedHook) { h.gate, h.asked = gate, asked })
+	return b, c, gate, asked, busyWorker(t, c, e)
+}
+
 // A subscribe to a topic still held when it runs is answered without the
 // hook.
 func TestSubscribeStillHeldSkipsTheHook(t *testing.T) {
@@ -138,13 +153,7 @@ func TestSubscribeStillHeldSkipsTheHook(t *testing.T) {
 // hook's answer, as they would behind a first subscribe: an unsubscribe
 // sent after it ends what it made.
 func TestQueuedBehindLateHookKeepOrder(t *testing.T) {
-	hook := &askedHook{asks: map[string]int{}, accept: map[string]bool{"room.1": true}}
-	b, e := newTestBroker(t, Config{RateLimit: -1, Subscribe: hook})
-	c := connect(t, b, ClientInfo{Subject: "1", Perms: allowList{sub: []string{"busy"}}})
-	c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`)
-	gate, asked := make(chan struct{}), make(chan string, 1)
-	hook.set(func(h *askedHook) { h.gate, h.asked = gate, asked })
-	release := busyWorker(t, c, e)
+	_, c, gate, asked, release := subscribedBusy(t)
 	c.s.HandleText([]byte(`{"type":"unsubscribe","id":"u1","topic":"room.1"}`))
 	c.s.HandleText([]byte(`{"type":"subscribe","id":"2","topic":"room.1"}`))
 	c.s.HandleText([]byte(`{"type":"unsubscribe","id":"u2","topic":"room.1"}`))
