@@ -44,25 +44,24 @@ func (x *sessionIndex) userShard(user string) *sessionShard {
 
 // add records s under its id and, when it has one, its user.
 func (x *sessionIndex) add(s *Session) {
-	sh := x.idShard(s.id)
-	sh.mu.Lock()
-	sh.byID.add(s)
-	sh.mu.Unlock()
-	user := s.subject()
-	if user == "" {
-		return
-	}
-	sh = x.userShard(user)
-	sh.mu.Lock()
-	sh.byUser[user] = append(sh.byUser[user], s)
-	sh.mu.Unlock()
+	x.inShards(s, func(ids *sessionSet) { ids.add(s) }, func(sh *sessionShard, user string) {
+		sh.byUser[user] = append(sh.byUser[user], s)
+	})
 }
 
 // remove forgets s; removing it twice is harmless.
 func (x *sessionIndex) remove(s *Session) {
+	x.inShards(s, func(ids *sessionSet) { ids.remove(s) }, func(sh *sessionShard, user string) {
+		sh.removeUserLocked(user, s)
+	})
+}
+
+// inShards runs byID on the id set of s's id shard and then, when s has
+// a user, byUser on its user's shard, each under that shard's lock.
+func (x *sessionIndex) inShards(s *Session, byID func(*sessionSet), byUser func(sh *sessionShard, user string)) {
 	sh := x.idShard(s.id)
 	sh.mu.Lock()
-	sh.byID.remove(s)
+	byID(&sh.byID)
 	sh.mu.Unlock()
 	user := s.subject()
 	if user == "" {
@@ -71,6 +70,12 @@ func (x *sessionIndex) remove(s *Session) {
 	sh = x.userShard(user)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	byUser(sh, user)
+}
+
+// removeUserLocked takes s out of user's list, dropping the list when it
+// empties. Called with sh.mu held.
+func (sh *sessionShard) removeUserLocked(user string, s *Session) {
 	list := sh.byUser[user]
 	for i, have := range list {
 		if have != s {
