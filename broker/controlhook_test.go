@@ -200,3 +200,23 @@ func TestServerUnsubscribeQueuedBehindALateHook(t *testing.T) {
 		t.Errorf("held %v, %d unsubscribed notices; want not held, 1", c.holds("room.1"), c.serverUnsubscribed("room.1"))
 	}
 }
+
+// Without the hook too, a subscribe still queued when a backend's
+// unsubscribe of its topic comes never goes live: no history reaches the
+// client before the unsubscribed.
+func TestServerUnsubscribeEndsQueuedSubscribe(t *testing.T) {
+	b, e := newTestBroker(t, Config{RateLimit: -1})
+	c := connect(t, b, ClientInfo{})
+	c.do(t, "p", `{"type":"publish","id":"p","topic":"room.1","data":1}`)
+	release := busyWorker(t, c, e)
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"1","topic":"room.1","since":{"epoch":"e1","seq":0}}`))
+	b.HandleControl(Control{Kind: ControlUnsubscribe, Session: c.s.ID(), Topic: "room.1"})
+	release()
+	if r := c.reply(t, "1"); r["type"] != "subscribed" {
+		t.Errorf("subscribe: %v", r)
+	}
+	c.settled(t)
+	if n, u := len(c.ofType("message")), c.serverUnsubscribed("room.1"); n != 0 || u != 1 || c.holds("room.1") {
+		t.Errorf("%d messages, %d unsubscribed notices, held %v; want none, 1, not held", n, u, c.holds("room.1"))
+	}
+}
