@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -23,19 +22,7 @@ func rawConn(t *testing.T, url string, rcvbuf int) net.Conn {
 	t.Helper()
 	d := ws.Dialer{Timeout: wait}
 	if rcvbuf > 0 {
-		d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-				var serr error
-				err := rc.Control(func(fd uintptr) {
-					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-				})
-				if err != nil {
-					return err
-				}
-				return serr
-			}}
-			return nd.DialContext(ctx, network, addr)
-		}
+		d.NetDial = (&net.Dialer{Control: smallRcvBuf(rcvbuf)}).DialContext
 	}
 	conn, _, _, err := d.Dial(context.Background(), url)
 	if err != nil {
@@ -43,6 +30,21 @@ func rawConn(t *testing.T, url string, rcvbuf int) net.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// smallRcvBuf is a net.Dialer Control that sets the socket's receive
+// buffer to rcvbuf bytes before it connects.
+func smallRcvBuf(rcvbuf int) func(network, address string, rc syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
 }
 
 // maskedText is one complete masked client text frame.
@@ -62,15 +64,8 @@ type stats struct {
 
 func nodeStats(t *testing.T, n *node) stats {
 	t.Helper()
-	resp, err := httpClient.Get(n.base + "/api/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var s stats
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, n.base+"/api/stats", &s)
 	return s
 }
 

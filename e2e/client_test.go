@@ -53,11 +53,7 @@ type frame struct {
 }
 
 // obj decodes the frame's JSON text as an object, for shape checks.
-func (f frame) obj() map[string]any {
-	var m map[string]any
-	json.Unmarshal(f.text, &m)
-	return m
-}
+func (f frame) obj() map[string]any { return jsonObject(f.text) }
 
 // client is a real WebSocket client. A goroutine reads every frame into
 // frames and answers pings; closed gets the close code (0 when the socket
@@ -294,6 +290,19 @@ func (c *client) clientClose() {
 }
 
 var httpClient = &http.Client{Timeout: wait}
+
+// getJSON decodes the body of GET url into v, failing unless it is a 200.
+func getJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d, %v", url, resp.StatusCode, err)
+	}
+}
 
 // publish posts one message and returns the seq it got.
 func publish(t testing.TB, n *node, topic string, data string) uint64 {

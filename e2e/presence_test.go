@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -33,11 +32,6 @@ func userToken(t *testing.T, user string) string {
 // presenceOf is GET /api/presence on n.
 func presenceOf(t *testing.T, n *node, topic string) (users, sessions int, members map[string]int) {
 	t.Helper()
-	resp, err := httpClient.Get(n.base + "/api/presence?topic=" + topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var p struct {
 		Users, Sessions int
 		Members         []struct {
@@ -45,9 +39,7 @@ func presenceOf(t *testing.T, n *node, topic string) (users, sessions int, membe
 			Sessions int
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("presence: status %d, %v", resp.StatusCode, err)
-	}
+	getJSON(t, n.base+"/api/presence?topic="+topic, &p)
 	members = map[string]int{}
 	for _, m := range p.Members {
 		members[m.User] = m.Sessions

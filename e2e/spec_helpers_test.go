@@ -50,6 +50,14 @@ func jsonEq(t testing.TB, what string, got any, want string) {
 	}
 }
 
+// jsonObject decodes b as an object; it is nil when b is not one, which
+// the checks on its fields then report.
+func jsonObject(b []byte) map[string]any {
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
 // keys lists m's field names, sorted, for shape checks.
 func keys(m map[string]any) string {
 	var ks []string
@@ -200,11 +208,7 @@ func (s *sseStream) next() sseEvent {
 }
 
 // dataObj decodes an event's data as an object.
-func (ev sseEvent) dataObj() map[string]any {
-	var m map[string]any
-	json.Unmarshal([]byte(ev.data), &m)
-	return m
-}
+func (ev sseEvent) dataObj() map[string]any { return jsonObject([]byte(ev.data)) }
 
 // untilEnd reads the stream to its end and returns its last event.
 func (s *sseStream) untilEnd() sseEvent {

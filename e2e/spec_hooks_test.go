@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -30,11 +29,7 @@ type hookReq struct {
 	body   []byte
 }
 
-func (r hookReq) obj() map[string]any {
-	var m map[string]any
-	json.Unmarshal(r.body, &m)
-	return m
-}
+func (r hookReq) obj() map[string]any { return jsonObject(r.body) }
 
 // hookBackend answers connect hooks by the connection's `mode` query
 // parameter, subscribe hooks by the topic, and takes webhook batches
@@ -156,12 +151,10 @@ func checkSigned(t *testing.T, what string, r hookReq) {
 func TestSpecHooks(t *testing.T) {
 	t.Parallel()
 	const failures = 2
-	backend := &hookBackend{reqs: map[string][]hookReq{}, webhookFailures: failures}
-	srv := httptest.NewServer(backend)
-	t.Cleanup(srv.Close)
-	hooks := []string{"HERALD_CONNECT_URL=" + srv.URL + "/connect", "HERALD_SUBSCRIBE_URL=" + srv.URL + "/subscribe",
+	backend, url := startHookBackend(t, failures)
+	hooks := []string{"HERALD_CONNECT_URL=" + url + "/connect", "HERALD_SUBSCRIBE_URL=" + url + "/subscribe",
 		"HERALD_HOOK_SECRET=" + hookSecret, "HERALD_HOOK_TIMEOUT=300ms", "HERALD_SUBSCRIBE_HOOK_TOPICS=hooked.>"}
-	h := startProcess(t, "hooks", append(hooks, "HERALD_WEBHOOK_URL="+srv.URL+"/webhook",
+	h := startProcess(t, "hooks", append(hooks, "HERALD_WEBHOOK_URL="+url+"/webhook",
 		"HERALD_WEBHOOK_VACATED_DELAY=1s", "HERALD_PRESENCE_TOPICS=room.*,hooked.>")...)
 	withJWT := startProcess(t, "hooks-jwt", append(hooks, "HERALD_JWT_SECRET="+specSecret)...)
 
@@ -401,14 +394,7 @@ func filterHas(list []string, key string) []string {
 // and each event is sent once.
 func TestSpecWebhooksAcrossNodes(t *testing.T) {
 	t.Parallel()
-	backend := &hookBackend{reqs: map[string][]hookReq{}}
-	srv := httptest.NewServer(backend)
-	t.Cleanup(srv.Close)
-	redis := redistest.Start(t)
-	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_CONNECT_URL=" + srv.URL + "/connect",
-		"HERALD_WEBHOOK_URL=" + srv.URL + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=500ms",
-		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
-	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
+	backend, a, b := startHookedPair(t, redistest.Start(t).URL(), "500ms")
 	var conns []*client
 	for _, c := range []struct {
 		n    *process

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -35,13 +34,7 @@ func TestSpecFeaturesOnRedisSentinel(t *testing.T) {
 }
 
 func featuresInMode(t *testing.T, url string, failover func()) {
-	backend := &hookBackend{reqs: map[string][]hookReq{}}
-	srv := httptest.NewServer(backend)
-	t.Cleanup(srv.Close)
-	env := []string{"HERALD_REDIS_URL=" + url, "HERALD_CONNECT_URL=" + srv.URL + "/connect",
-		"HERALD_WEBHOOK_URL=" + srv.URL + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms",
-		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
-	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
+	backend, a, b := startHookedPair(t, url, "100ms")
 
 	watcher := wsOpen(t, b.ws+"?mode=ok&user=w", dialOpts{})
 	watcher.cmd("w", `{"type":"subscribe","id":"w","topic":"room.m","presence":true}`)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -40,9 +39,7 @@ func startPresencePair(t *testing.T, extra ...string) (a, b *process) {
 func getPresence(t testing.TB, n *node, topic string) (int, map[string]any) {
 	t.Helper()
 	code, _, body := httpDo(t, http.MethodGet, n.base+"/api/presence?topic="+topic, nil, "")
-	var m map[string]any
-	json.Unmarshal(body, &m)
-	return code, m
+	return code, jsonObject(body)
 }
 
 // rawPost posts body and returns the status and the body as sent.
@@ -153,41 +150,14 @@ func TestSpecPresence(t *testing.T) {
 	t.Run("joins and leaves alternate while one user flips on two nodes", func(t *testing.T) {
 		watcher := wsOpen(t, b.ws+"?token="+personToken(t, "w2", nil), dialOpts{})
 		watcher.cmd("w", `{"type":"subscribe","id":"w","topic":"room.flip","presence":true}`)
-		var wg sync.WaitGroup
-		for _, n := range []*process{a, b} {
-			c := wsOpen(t, n.ws+"?token="+personToken(t, "flip", nil), dialOpts{})
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range 30 { // each command waits for the last's reply
-					for _, cmd := range []string{"subscribe", "unsubscribe"} {
-						c.send(`{"type":%q,"id":"x","topic":"room.flip"}`, cmd)
-						if m := c.nextObj(); m["id"] != "x" || m["type"] != cmd+"d" {
-							t.Errorf("flip %d: %v", i, m)
-							return
-						}
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		flip(t, []*client{wsOpen(t, a.ws+"?token="+personToken(t, "flip", nil), dialOpts{}),
+			wsOpen(t, b.ws+"?token="+personToken(t, "flip", nil), dialOpts{})}, "room.flip", 30)
 		// One topic's joins and leaves reach every node in one order: the
 		// marker's join comes after every flip.
 		marker := wsOpen(t, a.ws+"?token="+personToken(t, "marker", nil), dialOpts{})
 		marker.cmd("s", `{"type":"subscribe","id":"s","topic":"room.flip"}`)
-		var seq []string
-		for {
-			m := watcher.nextObj()
-			if m["user"] == "marker" {
-				break
-			}
-			seq = append(seq, fmt.Sprint(m["type"]))
-		}
-		for i, ev := range seq {
-			if want := []string{"join", "leave"}[i%2]; ev != want {
-				t.Fatalf("event %d of flip is %s, want %s: %v", i, ev, want, seq)
-			}
-		}
+		seq := typesUntil(watcher, "marker")
+		mustAlternate(t, "event", seq)
 		if len(seq)%2 != 0 {
 			t.Errorf("flip, now gone, ended with a join: %v", seq)
 		}
@@ -412,10 +382,8 @@ func TestSpecControl(t *testing.T) {
 // shorten it.
 func TestSpecPresenceNodeDeath(t *testing.T) {
 	t.Parallel()
-	backend := &hookBackend{reqs: map[string][]hookReq{}}
-	srv := httptest.NewServer(backend)
-	t.Cleanup(srv.Close)
-	a, b := startPresencePair(t, "HERALD_WEBHOOK_URL="+srv.URL+"/webhook", "HERALD_HOOK_TIMEOUT=300ms")
+	backend, url := startHookBackend(t, 0)
+	a, b := startPresencePair(t, "HERALD_WEBHOOK_URL="+url+"/webhook", "HERALD_HOOK_TIMEOUT=300ms")
 	watcher := wsOpen(t, b.ws+"?token="+personToken(t, "w", nil), dialOpts{})
 	watcher.cmd("s", `{"type":"subscribe","id":"s","topic":"room.dead","presence":true}`)
 	for _, user := range []string{"gone", "stays"} {

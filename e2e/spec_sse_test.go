@@ -416,16 +416,7 @@ func TestSpecSSELimits(t *testing.T) {
 // read fills it fast.
 func slowTCP(t *testing.T, addr string, rcvbuf int) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: wait, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := net.Dialer{Timeout: wait, Control: smallRcvBuf(rcvbuf)}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -32,15 +31,8 @@ type clusterView struct {
 
 func readClusterView(t *testing.T, n *node) clusterView {
 	t.Helper()
-	resp, err := httpClient.Get(n.base + "/api/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var v clusterView
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, n.base+"/api/stats", &v)
 	return v
 }
 
