@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -215,29 +216,53 @@ func (s *sseStream) message(t *testing.T) (streamMessage, sseEvent) {
 	return m, ev
 }
 
-// closeCode reads events up to the close event and the end of the
-// stream, and returns the close code.
-func (s *sseStream) closeCode(t *testing.T) int {
+// streamOn reads the reply to an SSE request written on c, and its
+// subscribed event.
+func streamOn(t *testing.T, c net.Conn) *sseStream {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: func() {}}
+	s.subscribed(t)
+	return s
+}
+
+// closeEvent reads events up to the close event, handing each one before
+// it to between when that is not nil, and returns the close event's data.
+func (s *sseStream) closeEvent(t *testing.T, between func(sseEvent)) string {
 	t.Helper()
 	for {
 		ev, err := s.next()
 		if err != nil {
 			t.Fatalf("stream ended without a close event: %v", err)
 		}
-		if ev.event != "close" {
-			continue
+		if ev.event == "close" {
+			return ev.data
 		}
-		var c struct {
-			Code int `json:"code"`
+		if between != nil {
+			between(ev)
 		}
-		if err := json.Unmarshal([]byte(ev.data), &c); err != nil {
-			t.Fatalf("close event %q: %v", ev.data, err)
-		}
-		if _, err := s.next(); !errors.Is(err, io.EOF) {
-			t.Fatalf("after the close event: %v, want the end of the stream", err)
-		}
-		return c.Code
 	}
+}
+
+// closeCode reads events up to the close event and the end of the
+// stream, and returns the close code.
+func (s *sseStream) closeCode(t *testing.T) int {
+	t.Helper()
+	data := s.closeEvent(t, nil)
+	var c struct {
+		Code int `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		t.Fatalf("close event %q: %v", data, err)
+	}
+	if _, err := s.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the close event: %v, want the end of the stream", err)
+	}
+	return c.Code
 }
 
 // publishN publishes data 1..n to topic over HTTP.

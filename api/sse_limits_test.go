@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"net"
@@ -147,29 +146,15 @@ func testSlowReader(t *testing.T, portable bool) {
 		}
 		resp.Body.Close()
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: func() {}}
-	s.subscribed(t)
-	for {
-		ev, err := s.next()
-		if err != nil {
-			t.Fatalf("no close event: %v", err)
-		}
-		if ev.event == "close" {
-			if ev.data != `{"code":4000}` {
-				t.Fatalf("close event %q", ev.data)
-			}
-			break
-		}
+	s := streamOn(t, c)
+	closed := s.closeEvent(t, func(ev sseEvent) {
 		var m streamMessage
 		if ev.event != "" || json.Unmarshal([]byte(ev.data), &m) != nil || m.Type != "message" {
 			t.Fatalf("a cut event: %.80q", ev.data)
 		}
+	})
+	if closed != `{"code":4000}` {
+		t.Fatalf("close event %q", closed)
 	}
 	if _, err := s.next(); err != io.EOF {
 		t.Fatalf("after close: %v", err)
@@ -199,24 +184,8 @@ func testClientThatSends(t *testing.T, portable bool) {
 			}
 		}
 	}()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: func() {}}
-	s.subscribed(t)
-	for {
-		ev, err := s.next()
-		if err != nil {
-			t.Fatalf("no close event: %v", err)
-		}
-		if ev.event == "close" {
-			if ev.data != `{"code":1008}` {
-				t.Fatalf("close event %q", ev.data)
-			}
-			return
-		}
+	if closed := streamOn(t, c).closeEvent(t, nil); closed != `{"code":1008}` {
+		t.Fatalf("close event %q", closed)
 	}
 }
 
