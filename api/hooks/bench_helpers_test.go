@@ -57,16 +57,7 @@ func benchDial(n *nodetest.Node) (net.Conn, error) {
 
 func waitDelivered(b *testing.B, c *hooks.Client, n float64) {
 	deadline := time.Now().Add(time.Minute)
-	for {
-		mfs, err := gather(c)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "herald_webhook_events_delivered_total" && mf.GetMetric()[0].GetCounter().GetValue() >= n {
-				return
-			}
-		}
+	for counter(b, c, "herald_webhook_events_delivered_total") < n {
 		if time.Now().After(deadline) {
 			b.Fatalf("%v events not delivered in a minute", n)
 		}

@@ -185,11 +185,9 @@ func TestConnectHookAnswerExpiredIsRefused(t *testing.T) {
 // A flood of upgrades while the backend hangs opens at most MaxInFlight
 // hook requests; the others are refused 503 at once.
 func TestConnectHookConcurrencyIsBounded(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	release := newGate(t)
 	b := newBackend(t, func(w http.ResponseWriter, _ map[string]any) {
-		<-release
+		release.wait()
 		answerJSON(200, `{}`)(w, nil)
 	})
 	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL, MaxInFlight: 2, Timeout: wait}, nil)
@@ -210,7 +208,7 @@ func TestConnectHookConcurrencyIsBounded(t *testing.T) {
 	if got := len(b.requests()); got != 2 {
 		t.Fatalf("%d hook requests, want 2", got)
 	}
-	once.Do(func() { close(release) })
+	release.open()
 	wg.Wait()
 	dial(t, n, "") // the places are back
 }
@@ -218,12 +216,10 @@ func TestConnectHookConcurrencyIsBounded(t *testing.T) {
 // A backend slow to answer about one connection delays that connection
 // only: others connect and work meanwhile.
 func TestConnectHookSlowBackendDelaysOnlyItsConnection(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	release := newGate(t)
 	b := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
 		if q, _ := body["query"].(map[string]any); q["who"] == "slow" {
-			<-release
+			release.wait()
 		}
 		answerJSON(200, `{"allow":{"subscribe":[">"],"publish":[">"]}}`)(w, body)
 	})
@@ -249,7 +245,7 @@ func TestConnectHookSlowBackendDelaysOnlyItsConnection(t *testing.T) {
 		t.Fatal("the slow connection was answered before its backend answered")
 	default:
 	}
-	once.Do(func() { close(release) })
+	release.open()
 	if err := <-slow; err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,23 @@ const (
 	secret = "hook-secret"
 )
 
+// gate holds a backend's answers until the test opens it; the test's end
+// opens it too, so that no handler is left waiting.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate(t *testing.T) *gate {
+	g := &gate{ch: make(chan struct{})}
+	t.Cleanup(g.open)
+	return g
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+func (g *gate) wait() { <-g.ch }
+
 // backend is the application's backend in a test: a real HTTP server
 // that checks every request's signature on its own (crypto/hmac, not the
 // package's Sign) and answers with the test's handler.

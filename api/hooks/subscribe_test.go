@@ -3,7 +3,6 @@ package hooks_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -100,12 +99,10 @@ func TestSubscribeHookTopics(t *testing.T) {
 // A slow backend delays only the subscription it is asked about: the
 // same connection's other commands, and other connections, go on.
 func TestSubscribeHookSlowBackendDelaysOnlyItsSubscription(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	release := newGate(t)
 	sub := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
 		if body["topic"] == "slow.1" {
-			<-release
+			release.wait()
 		}
 		answerJSON(200, `{}`)(w, body)
 	})
@@ -133,7 +130,7 @@ func TestSubscribeHookSlowBackendDelaysOnlyItsSubscription(t *testing.T) {
 	if r := c.read(); r["type"] != "message" {
 		t.Fatalf("delivery waited: %v", r)
 	}
-	once.Do(func() { close(release) })
+	release.open()
 	if r := c.read(); r["id"] != "slow" || r["type"] != "subscribed" {
 		t.Fatalf("after the backend answered: %v", r)
 	}
@@ -142,11 +139,9 @@ func TestSubscribeHookSlowBackendDelaysOnlyItsSubscription(t *testing.T) {
 // One connection cannot have more than its bound of subscriptions
 // waiting for the backend.
 func TestSubscribeHookWaitingIsBoundedPerConnection(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	release := newGate(t)
 	sub := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
-		<-release
+		release.wait()
 		answerJSON(200, `{}`)(w, body)
 	})
 	n := startNode(t, node.Hooks{SubscribeURL: sub.srv.URL, Timeout: wait}, nil)
@@ -161,7 +156,7 @@ func TestSubscribeHookWaitingIsBoundedPerConnection(t *testing.T) {
 		}
 	}
 	eventually(t, "the hook is asked for each waiting subscription", func() bool { return len(sub.requests()) == bound })
-	once.Do(func() { close(release) })
+	release.open()
 	for range bound {
 		if r := c.read(); r["type"] != "subscribed" {
 			t.Fatalf("after release: %v", r)
@@ -175,11 +170,9 @@ func TestSubscribeHookWaitingIsBoundedPerConnection(t *testing.T) {
 // An unsubscribe sent while its subscribe waits for the backend runs
 // right after it: the client ends unsubscribed, as it asked last.
 func TestSubscribeHookKeepsATopicsCommandsInOrder(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	release := newGate(t)
 	sub := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
-		<-release
+		release.wait()
 		if body["topic"] == "room.no" {
 			answerJSON(403, `{}`)(w, body)
 			return
@@ -198,7 +191,7 @@ func TestSubscribeHookKeepsATopicsCommandsInOrder(t *testing.T) {
 		t.Fatalf("the ping waited behind the held topics: %v", r)
 	}
 	eventually(t, "both subscribes asked", func() bool { return len(sub.requests()) == 2 })
-	once.Do(func() { close(release) })
+	release.open()
 	got := map[string]string{}
 	var order []string
 	for range 5 {

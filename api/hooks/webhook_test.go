@@ -224,7 +224,7 @@ func TestWebhookQueueIsBounded(t *testing.T) {
 }
 
 // counter reads one of the client's counters through its collectors.
-func counter(t *testing.T, c *hooks.Client, name string) float64 {
+func counter(t testing.TB, c *hooks.Client, name string) float64 {
 	t.Helper()
 	mfs, err := gather(c)
 	if err != nil {
