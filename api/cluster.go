@@ -174,9 +174,9 @@ func (s *statsSharer) countPresence(ctx context.Context, topics []clusterTopic) 
 			continue
 		}
 		asked++
-		st, err := b.Presence(ctx, topics[i].Topic)
+		users, sessions, err := b.PresenceCount(ctx, topics[i].Topic)
 		if err == nil {
-			topics[i].Presence = &presenceCount{Users: len(st.Members), Sessions: st.Sessions}
+			topics[i].Presence = &presenceCount{Users: users, Sessions: sessions}
 		}
 	}
 }

@@ -13,8 +13,8 @@ import (
 // a topic.
 const controlBodyBytes = envelopeBytes
 
-// handlePresence answers GET /api/presence?topic=...: the presence
-// command's answer without type and id.
+// handlePresence answers GET /api/presence?topic=...[&after=...]: the
+// presence command's answer without type and id, one page of members.
 func (s *Server) handlePresence(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("topic") { // an empty one is an invalid topic, as in history
@@ -22,7 +22,7 @@ func (s *Server) handlePresence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topic := q.Get("topic")
-	st, err := s.broker.Presence(r.Context(), topic)
+	st, err := s.broker.Presence(r.Context(), topic, q.Get("after"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

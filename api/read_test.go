@@ -145,7 +145,7 @@ func (e notReadyEngine) AddPresence(context.Context, broker.PresenceEntry) error
 	return broker.Unavailable(e.err)
 }
 func (e notReadyEngine) RemovePresence(context.Context, broker.PresenceEntry) error { return nil }
-func (e notReadyEngine) Presence(context.Context, string) (broker.PresenceState, error) {
+func (e notReadyEngine) Presence(context.Context, string, broker.PresencePage) (broker.PresenceState, error) {
 	return broker.PresenceState{}, broker.Unavailable(e.err)
 }
 func (e notReadyEngine) Control(context.Context, broker.Control) error {

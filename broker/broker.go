@@ -66,6 +66,11 @@ type Config struct {
 	// (HERALD_PRESENCE_TOPICS, docs/protocol.md section 8); each must be a
 	// valid pattern (ValidPattern). None: no topic keeps presence.
 	PresenceTopics []string
+	// MaxPresenceBytes is the budget of one presence reply's members
+	// (PresencePage.MaxBytes); 0: DefaultMaxPresenceBytes. It must stay
+	// well under the transport's write-queue bound, from which
+	// internal/node derives it.
+	MaxPresenceBytes int
 	// Events is told what the webhooks report. Nil: nothing.
 	Events EventReporter
 }
@@ -97,6 +102,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CompressMinBytes == 0 {
 		c.CompressMinBytes = DefaultCompressMinBytes
+	}
+	if c.MaxPresenceBytes <= 0 {
+		c.MaxPresenceBytes = DefaultMaxPresenceBytes
 	}
 }
 

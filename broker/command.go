@@ -28,6 +28,8 @@ type command struct {
 	IdempotencyKey string `json:"idempotency_key"`
 	// Presence asks a subscribe for join and leave (section 8).
 	Presence bool `json:"presence"`
+	// After pages a presence reply: the members after this user (section 8).
+	After string `json:"after"`
 
 	// wrong holds the fields whose value had the wrong type; only those the
 	// command's type defines make it a bad request (docs/protocol.md section 2:
@@ -54,7 +56,7 @@ type command struct {
 
 // size is what the command holds in memory while it waits in a queue.
 func (c *command) size() int {
-	n := len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID) + len(c.IdempotencyKey)
+	n := len(c.Data) + len(c.Topic) + len(c.Token) + len(c.ID) + len(c.IdempotencyKey) + len(c.After)
 	if c.Since != nil {
 		n += len(c.Since.Epoch)
 	}
@@ -79,6 +81,9 @@ func (c *command) dropUndefined() {
 	if defined&fieldSince == 0 {
 		c.Since = nil
 	}
+	if defined&fieldAfter == 0 {
+		c.After = ""
+	}
 }
 
 // fieldSet is a set of the command fields the decoder knows.
@@ -92,6 +97,7 @@ const (
 	fieldToken
 	fieldIdempotencyKey
 	fieldPresence
+	fieldAfter
 )
 
 // fieldsOf is what each command type defines, and so checks the type of.
@@ -101,11 +107,11 @@ var fieldsOf = map[string]fieldSet{
 	cmdPublish:     fieldID | fieldTopic | fieldData | fieldIdempotencyKey,
 	cmdPing:        fieldID,
 	cmdRefresh:     fieldID | fieldToken,
-	cmdPresence:    fieldID | fieldTopic,
+	cmdPresence:    fieldID | fieldTopic | fieldAfter,
 }
 
 // fieldNames names the fields of a fieldSet, for error messages.
-var fieldNames = [...]string{"id", "topic", "since", "data", "token", "idempotency_key", "presence"}
+var fieldNames = [...]string{"id", "topic", "since", "data", "token", "idempotency_key", "presence", "after"}
 
 // since is a resume position: every message after Seq in Epoch. An SSE
 // resume knows the epoch by its hash only (streamid.go): hashed, and
@@ -191,6 +197,8 @@ func (c *command) parseField(s *jsonScanner, key []byte) (wrong fieldSet) {
 		return fits(fieldSince, c.parseSince(s))
 	case "presence":
 		return fits(fieldPresence, s.boolInto(&c.Presence))
+	case "after":
+		return fits(fieldAfter, s.stringInto(&c.After))
 	}
 	s.skipValue()
 	return 0

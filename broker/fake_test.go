@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -465,7 +464,7 @@ func (e *fakeEngine) sessionsOf(topic, user string) int {
 	return n
 }
 
-func (e *fakeEngine) Presence(ctx context.Context, topic string) (PresenceState, error) {
+func (e *fakeEngine) Presence(ctx context.Context, topic string, page PresencePage) (PresenceState, error) {
 	e.pres.mu.Lock()
 	defer e.pres.mu.Unlock()
 	st := PresenceState{Members: []Member{}}
@@ -483,7 +482,17 @@ func (e *fakeEngine) Presence(ctx context.Context, topic string) (PresenceState,
 		}
 		st.Members[i].Sessions++
 	}
-	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].User < st.Members[j].User })
+	st.Users = len(st.Members)
+	cands, fill := page.Candidates(), page.Filler()
+	for _, m := range st.Members {
+		cands.Offer(m.User)
+	}
+	for _, user := range cands.Sorted() {
+		if !fill.Add(st.Members[byUser[user]]) {
+			break
+		}
+	}
+	st.Members, st.Truncated = fill.Members, fill.Truncated || cands.Dropped
 	return st, nil
 }
 

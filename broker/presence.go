@@ -165,7 +165,7 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	if !s.mayAskPresence(c.Topic) {
 		return Errorf(CodeForbidden, "not allowed to subscribe to %q, so not to ask who is there", c.Topic)
 	}
-	st, err := s.b.Presence(ctx, c.Topic)
+	st, err := s.b.Presence(ctx, c.Topic, c.After)
 	if err != nil {
 		return err.(*Error)
 	}
@@ -193,16 +193,29 @@ func (s *Session) mayAskPresence(topic string) bool {
 }
 
 // Presence returns who is on topic, cluster-wide, for a backend or a
-// client's command. Errors are *Error: invalid_topic for a pattern,
-// presence_off for a topic that keeps no presence.
-func (b *Broker) Presence(ctx context.Context, topic string) (PresenceState, error) {
+// client's command: the counts, and the members after the user after
+// ("" from the first) that fit in one reply (Config.MaxPresenceBytes).
+// Errors are *Error: invalid_topic for a pattern, presence_off for a
+// topic that keeps no presence.
+func (b *Broker) Presence(ctx context.Context, topic, after string) (PresenceState, error) {
+	return b.presencePage(ctx, topic, PresencePage{After: after, MaxBytes: b.cfg.MaxPresenceBytes})
+}
+
+// PresenceCount returns how many users and sessions are on topic,
+// reading a page of one member only. Errors are those of Presence.
+func (b *Broker) PresenceCount(ctx context.Context, topic string) (users, sessions int, err error) {
+	st, err := b.presencePage(ctx, topic, PresencePage{})
+	return st.Users, st.Sessions, err
+}
+
+func (b *Broker) presencePage(ctx context.Context, topic string, page PresencePage) (PresenceState, error) {
 	if err := topicError(topic); err != nil {
 		return PresenceState{}, err
 	}
 	if !b.keepsPresence(topic) {
 		return PresenceState{}, presenceOff(topic)
 	}
-	st, err := b.engine.Presence(ctx, topic)
+	st, err := b.engine.Presence(ctx, topic, page)
 	if err != nil {
 		return PresenceState{}, b.replyError(err)
 	}
@@ -218,11 +231,12 @@ func AppendPresenceJSON(dst []byte, topic string, st PresenceState) []byte {
 	return append(appendPresenceState(dst, st), '}')
 }
 
-// appendPresenceState appends ,"users":..,"sessions":..,"members":[...].
-// A member's info is the JSON object the engine keeps, checked on its way
-// in (CheckClient); a member without one has no info field.
+// appendPresenceState appends ,"users":..,"sessions":..,"members":[...],
+// and ,"truncated":true when members were left out. A member's info is
+// the JSON object the engine keeps, checked on its way in (CheckClient);
+// a member without one has no info field.
 func appendPresenceState(b []byte, st PresenceState) []byte {
-	b = appendUintField(b, "users", uint64(len(st.Members)))
+	b = appendUintField(b, "users", uint64(st.Users))
 	b = appendUintField(b, "sessions", uint64(st.Sessions))
 	b = append(b, `,"members":[`...)
 	for i, m := range st.Members {
@@ -238,14 +252,18 @@ func appendPresenceState(b []byte, st PresenceState) []byte {
 		}
 		b = append(b, '}')
 	}
-	return append(b, ']')
+	b = append(b, ']')
+	if st.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	return b
 }
 
-// presenceSize estimates the bytes appendPresenceState writes.
+// presenceSize is at least the bytes appendPresenceState writes.
 func presenceSize(st PresenceState) int {
-	n := 64
+	n := 96
 	for _, m := range st.Members {
-		n += 40 + len(m.User) + len(m.Info)
+		n += MemberBytes(m.User, m.Info)
 	}
 	return n
 }

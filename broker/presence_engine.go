@@ -21,10 +21,13 @@ type Member struct {
 	Info     []byte // the info of the session that made the user join; nil when none
 }
 
-// PresenceState is who is on a topic, cluster-wide.
+// PresenceState is who is on a topic, cluster-wide: the counts of the
+// whole topic and one page of its members (PresencePage).
 type PresenceState struct {
-	Sessions int      // every present session, anonymous ones included
-	Members  []Member // sorted by User; never nil
+	Users     int      // every member, listed or not
+	Sessions  int      // every present session, anonymous ones included
+	Members   []Member // the page, sorted by User; never nil
+	Truncated bool     // members after the page's last were left out
 }
 
 // PresenceChange is a join (a user's first session on the topic arrived,
@@ -76,10 +79,12 @@ type PresenceEngine interface {
 	// given the leave.
 	RemovePresence(ctx context.Context, e PresenceEntry) error
 
-	// Presence returns who is on topic. Entries of a node that stopped
-	// without removing them are gone, and their leaves given, within 30
-	// seconds of its death.
-	Presence(ctx context.Context, topic string) (PresenceState, error)
+	// Presence returns who is on topic: its counts and the page of its
+	// members that page asks for, read with memory bounded by the page
+	// (PageCandidates, PageFiller), not by the topic. Entries of a node
+	// that stopped without removing them are gone, and their leaves
+	// given, within 30 seconds of its death.
+	Presence(ctx context.Context, topic string, page PresencePage) (PresenceState, error)
 
 	// Control hands c to every node's Handler, this node's included, once.
 	Control(ctx context.Context, c Control) error

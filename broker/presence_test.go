@@ -361,7 +361,7 @@ func TestPresenceAlternates(t *testing.T) {
 		}
 		last[u] = kind
 	}
-	st, _ := e.Presence(t.Context(), "room.1")
+	st, _ := e.Presence(t.Context(), "room.1", PresencePage{MaxBytes: DefaultMaxPresenceBytes})
 	present := map[string]bool{}
 	for _, m := range st.Members {
 		present[m.User] = true

@@ -91,7 +91,19 @@ func (c *Config) derive() error {
 	c.Transport.DisableCompression = c.CompressMinBytes < 0
 	c.Broker.Tokens, c.API.Tokens = c.Tokens, c.Tokens
 	c.API.Version = c.Version
+	c.Broker.MaxPresenceBytes = presenceBudget(c.Transport.MaxQueueBytes)
 	return nil
+}
+
+// presenceBudget is the budget of one presence reply's members: a quarter
+// of a connection's write-queue bound, at most
+// broker.DefaultMaxPresenceBytes, so that a reply never closes its asker
+// as a slow consumer (docs/protocol.md section 8).
+func presenceBudget(maxQueueBytes int) int {
+	if maxQueueBytes <= 0 {
+		maxQueueBytes = transport.DefaultMaxQueueBytes
+	}
+	return max(1, min(broker.DefaultMaxPresenceBytes, maxQueueBytes/4)) // 0 would be the default
 }
 
 // setTwice names the first part field that Config's own field owns.
@@ -115,6 +127,7 @@ func (c *Config) setTwice() error {
 		{"API.Connect", c.API.Connect != nil},
 		{"Broker.Subscribe", c.Broker.Subscribe != nil},
 		{"Broker.Events", c.Broker.Events != nil},
+		{"Broker.MaxPresenceBytes", c.Broker.MaxPresenceBytes != 0}, // from Transport.MaxQueueBytes
 	}
 	for _, f := range fields {
 		if f.set {

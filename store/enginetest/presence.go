@@ -42,6 +42,7 @@ func RunPresence(t *testing.T, maxNodes int, newNodes func(t *testing.T, n int) 
 		{"ControlReachesEveryNodeOnce", s.testControl},
 		{"BadControlFails", s.testBadControl},
 		{"BadTopicOrContextFails", s.testBadPresenceInput},
+		{"PagesByBytes", s.testPresencePages},
 		{"RandomInterleavingsMatchModel", s.testRandomModel},
 	}
 	for _, tc := range tests {
@@ -116,15 +117,22 @@ func subscribeAll(t *testing.T, ctx context.Context, ns []node, topic string) {
 	}
 }
 
-// presenceOf reads topic's presence and fails the test on an error.
+// wholePage lists every member of the topics these tests make.
+var wholePage = broker.PresencePage{MaxBytes: 1 << 20}
+
+// presenceOf reads topic's presence, every member, and fails the test on
+// an error.
 func presenceOf(t *testing.T, ctx context.Context, n node, topic string) broker.PresenceState {
 	t.Helper()
-	st, err := n.Presence(ctx, topic)
+	st, err := n.Presence(ctx, topic, wholePage)
 	if err != nil {
 		t.Fatalf("Presence(%q): %v", topic, err)
 	}
 	if st.Members == nil {
 		t.Errorf("Presence(%q): Members is nil, want a slice", topic)
+	}
+	if st.Users != len(st.Members) || st.Truncated {
+		t.Errorf("Presence(%q): users %d, truncated %v, for %d members listed", topic, st.Users, st.Truncated, len(st.Members))
 	}
 	return st
 }

@@ -243,7 +243,7 @@ func (s *presenceSuite) testBadPresenceInput(t *testing.T) {
 		if err := ns[0].RemovePresence(ctx, e); err == nil {
 			t.Errorf("RemovePresence on %q = nil, want an error", topic)
 		}
-		if _, err := ns[0].Presence(ctx, topic); err == nil {
+		if _, err := ns[0].Presence(ctx, topic, wholePage); err == nil {
 			t.Errorf("Presence(%q) = nil error, want one", topic)
 		}
 	}
@@ -253,7 +253,7 @@ func (s *presenceSuite) testBadPresenceInput(t *testing.T) {
 	if err := ns[0].AddPresence(done, entry(topic, newSession(), "u", "")); err == nil {
 		t.Error("AddPresence with an ended context = nil, want an error")
 	}
-	if _, err := ns[0].Presence(done, topic); err == nil {
+	if _, err := ns[0].Presence(done, topic, wholePage); err == nil {
 		t.Error("Presence with an ended context = nil error, want one")
 	}
 	if err := ns[0].Control(done, broker.Control{Kind: broker.ControlDisconnect, User: "u"}); err == nil {

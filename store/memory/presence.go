@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/herald-broker/herald/broker"
@@ -137,23 +136,31 @@ func (e *Engine) drainPresence(topic string, t *presenceTopic) {
 	pr.mu.Unlock()
 }
 
-// Presence returns who is on topic, members sorted by user.
-func (e *Engine) Presence(ctx context.Context, topic string) (broker.PresenceState, error) {
+// Presence returns who is on topic and the page of its members that page
+// asks for, sorted by user. It holds the users the page may list, never
+// the whole topic's.
+func (e *Engine) Presence(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, error) {
 	if err := e.checkPresence(ctx, topic); err != nil {
 		return broker.PresenceState{}, err
 	}
 	pr := e.presence
+	cands, fill := page.Candidates(), page.Filler()
+	st := broker.PresenceState{}
 	pr.mu.Lock()
-	st := broker.PresenceState{Members: []broker.Member{}}
+	defer pr.mu.Unlock()
 	if t := pr.topics[topic]; t != nil {
-		st.Sessions = len(t.entries)
-		st.Members = make([]broker.Member, 0, len(t.users))
-		for name, u := range t.users {
-			st.Members = append(st.Members, broker.Member{User: name, Sessions: u.sessions, Info: u.info})
+		st.Users, st.Sessions = len(t.users), len(t.entries)
+		for name := range t.users {
+			cands.Offer(name)
+		}
+		for _, name := range cands.Sorted() {
+			u := t.users[name]
+			if !fill.Add(broker.Member{User: name, Sessions: u.sessions, Info: u.info}) {
+				break
+			}
 		}
 	}
-	pr.mu.Unlock()
-	slices.SortFunc(st.Members, func(a, b broker.Member) int { return strings.Compare(a.User, b.User) })
+	st.Members, st.Truncated = fill.Members, fill.Truncated || cands.Dropped
 	return st, nil
 }
 

@@ -30,8 +30,8 @@ func BenchmarkPresence(b *testing.B) {
 	heap := heapInUse() - before
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, err := e.Presence(ctx, "room.big"); err != nil || len(st.Members) != members {
-			b.Fatalf("Presence: %d members, %v", len(st.Members), err)
+		if st, err := e.Presence(ctx, "room.big", broker.PresencePage{MaxBytes: broker.DefaultMaxPresenceBytes}); err != nil || st.Users != members || len(st.Members) == 0 {
+			b.Fatalf("Presence: %d users, %d members, %v", st.Users, len(st.Members), err)
 		}
 	}
 	b.ReportMetric(float64(heap)/members, "heap-B/member")

@@ -24,7 +24,7 @@ func (h *reentrant) HandlePresence(c broker.PresenceChange) {
 	if c.Topic != "room" {
 		return
 	}
-	st, err := h.e.Presence(context.Background(), c.Topic)
+	st, err := h.e.Presence(context.Background(), c.Topic, broker.PresencePage{})
 	if err != nil {
 		h.t.Errorf("Presence inside HandlePresence: %v", err)
 	}
@@ -60,7 +60,7 @@ func TestPresenceHandlerMayCallTheEngine(t *testing.T) {
 	if h.controls != 1 {
 		t.Errorf("HandleControl called %d times, want 1", h.controls)
 	}
-	if st, _ := e.Presence(ctx, "ctl"); st.Sessions != 1 {
+	if st, _ := e.Presence(ctx, "ctl", broker.PresencePage{}); st.Sessions != 1 {
 		t.Errorf("presence added from HandleControl: %+v", st)
 	}
 }

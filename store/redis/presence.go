@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"slices"
-	"strings"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -154,21 +153,6 @@ func (e *Engine) RemovePresence(ctx context.Context, p broker.PresenceEntry) err
 	return nil
 }
 
-// Presence reads topic's presence from Redis in one atomic step.
-func (e *Engine) Presence(ctx context.Context, topic string) (broker.PresenceState, error) {
-	if err := broker.CheckTopic(topic); err != nil {
-		return broker.PresenceState{}, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	v, err := readPresenceScript.Run(ctx, e.rdb,
-		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic)}).Result()
-	if err != nil {
-		return broker.PresenceState{}, e.fail("presence", err)
-	}
-	return parsePresence(v)
-}
-
 // dispatchChange hands a join or leave from topic's channel to the
 // Handler, if this node subscribed the topic itself: a pattern's glob
 // brings the changes of topics presence does not reach.
@@ -184,8 +168,4 @@ func (e *Engine) dispatchChange(topic, payload string) {
 	if b := e.handler.Load(); b != nil {
 		b.h.HandlePresence(c)
 	}
-}
-
-func sortMembers(ms []broker.Member) {
-	slices.SortFunc(ms, func(a, b broker.Member) int { return strings.Compare(a.User, b.User) })
 }

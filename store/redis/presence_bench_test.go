@@ -21,6 +21,9 @@ const benchMembers = 10_000
 // benchInfo is a member's info as a token would carry it.
 var benchInfo = []byte(`{"name":"Someone Example","avatar":"https://example.com/a/1234.png"}`)
 
+// benchPage is the page a presence command reads.
+var benchPage = broker.PresencePage{MaxBytes: broker.DefaultMaxPresenceBytes}
+
 // fillPresence adds members users with one session each to topic through
 // e, 32 calls at a time, and returns the sessions.
 func fillPresence(tb testing.TB, e broker.Engine, topic string, members int) []broker.PresenceEntry {
@@ -59,13 +62,13 @@ func BenchmarkPresence(b *testing.B) {
 	heap := heapInUse()
 	fillPresence(b, adder, topic, benchMembers)
 	heap = heapInUse() - heap
-	if st, err := reader.Presence(context.Background(), topic); err != nil || len(st.Members) != benchMembers {
-		b.Fatalf("Presence: %d members, %v", len(st.Members), err)
+	if st, err := reader.Presence(context.Background(), topic, benchPage); err != nil || st.Users != benchMembers || len(st.Members) == 0 {
+		b.Fatalf("Presence: %d users, %d members, %v", st.Users, len(st.Members), err)
 	}
 	redisMem := redisBytes(b, srv, adder, topic)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := reader.Presence(context.Background(), topic); err != nil {
+		if _, err := reader.Presence(context.Background(), topic, benchPage); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -28,17 +29,26 @@ func TestParseChange(t *testing.T) {
 	}
 }
 
-func TestParsePresence(t *testing.T) {
-	st, err := parsePresence([]any{int64(3), []any{"b", "1\n", "a", "2\n{\"n\":\"x\ny\"}"}})
-	if err != nil || st.Sessions != 3 || len(st.Members) != 2 {
-		t.Fatalf("parsePresence = %+v, %v", st, err)
+func TestParsePresenceRead(t *testing.T) {
+	st, cands, err := parsePresenceNames([]any{int64(3), []any{"b", "a", "c"}}, broker.PresencePage{After: "a"})
+	if err != nil || st.Sessions != 3 || st.Users != 3 || !slices.Equal(cands.Sorted(), []string{"b"}) || !cands.Dropped {
+		t.Fatalf("parsePresenceNames = %+v, %v, %v", st, cands, err)
 	}
-	if a, b := st.Members[0], st.Members[1]; a.User != "a" || a.Sessions != 2 || string(a.Info) != "{\"n\":\"x\ny\"}" || b.User != "b" || b.Info != nil {
-		t.Errorf("members %+v, want a (2, with info) then b (1, none)", st.Members)
+	for _, bad := range []any{nil, []any{int64(1)}, []any{int64(1), []any{int64(2)}}} {
+		if _, _, err := parsePresenceNames(bad, broker.PresencePage{}); err == nil {
+			t.Errorf("parsePresenceNames(%v) = nil error", bad)
+		}
 	}
-	for _, bad := range []any{nil, []any{int64(1)}, []any{int64(1), []any{"a", "x\n"}}} {
-		if _, err := parsePresence(bad); err == nil {
-			t.Errorf("parsePresence(%v) = nil error", bad)
+	m, err := parseMember("a", "2\n{\"n\":\"x\ny\"}")
+	if err != nil || m.User != "a" || m.Sessions != 2 || string(m.Info) != "{\"n\":\"x\ny\"}" {
+		t.Errorf("parseMember = %+v, %v", m, err)
+	}
+	if m, err := parseMember("b", "1\n"); err != nil || m.Info != nil {
+		t.Errorf("parseMember without info = %+v, %v", m, err)
+	}
+	for _, bad := range []any{"x\n", "1", int64(1)} {
+		if _, err := parseMember("a", bad); err == nil {
+			t.Errorf("parseMember(%v) = nil error", bad)
 		}
 	}
 }

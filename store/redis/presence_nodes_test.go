@@ -260,7 +260,7 @@ func TestUnansweredAddIsUndone(t *testing.T) {
 	px.Restore()
 	waitChanges(t, rec, topic, "+u", "-u")
 	if !eventually(func() bool {
-		st, err := other.Presence(ctxFor(t), topic)
+		st, err := other.Presence(ctxFor(t), topic, broker.PresencePage{MaxBytes: broker.DefaultMaxPresenceBytes})
 		return err == nil && st.Sessions == 1 && len(st.Members) == 0
 	}) {
 		t.Errorf("presence after the unanswered add: %+v, want s0 alone", mustPresence(t, other, topic))

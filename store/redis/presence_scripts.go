@@ -140,13 +140,6 @@ end
 return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 `)
 
-// readPresenceScript returns a topic's presence in one atomic read.
-//
-// KEYS: pres, users. Returns {sessions, users as HGETALL gives them}.
-var readPresenceScript = goredis.NewScript(`
-return {redis.call('HLEN', KEYS[1]), redis.call('HGETALL', KEYS[2])}
-`)
-
 // heartbeatScript keeps a node life registered until Redis's clock passes
 // now plus the lapse, and reports whether it was registered and not lapsed
 // already ("1"), or is new or was lapsed ("0"). Redis's clock is the one
@@ -170,36 +163,6 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[1]))
 `)
-
-// parsePresence reads readPresenceScript's reply into a state, members
-// sorted by user.
-func parsePresence(v any) (broker.PresenceState, error) {
-	st := broker.PresenceState{Members: []broker.Member{}}
-	reply, ok := v.([]any)
-	if !ok || len(reply) != 2 {
-		return st, fmt.Errorf("herald/redis: presence reply %v is malformed", v)
-	}
-	sessions, _ := reply[0].(int64)
-	st.Sessions = int(sessions)
-	users, _ := reply[1].([]any)
-	st.Members = make([]broker.Member, 0, len(users)/2)
-	for i := 0; i+1 < len(users); i += 2 {
-		u, _ := users[i].(string)
-		field, _ := users[i+1].(string)
-		count, info, _ := strings.Cut(field, "\n")
-		n, err := strconv.Atoi(count)
-		if err != nil {
-			return st, fmt.Errorf("herald/redis: presence of %q: session count %q: %w", u, count, err)
-		}
-		m := broker.Member{User: u, Sessions: n}
-		if info != "" {
-			m.Info = []byte(info)
-		}
-		st.Members = append(st.Members, m)
-	}
-	sortMembers(st.Members)
-	return st, nil
-}
 
 // isChange reports whether a payload on a topic channel is a join or
 // leave rather than a message.

@@ -42,7 +42,7 @@ func mustAdd(t *testing.T, e *redis.Engine, p broker.PresenceEntry) {
 
 func mustPresence(t *testing.T, e *redis.Engine, topic string) broker.PresenceState {
 	t.Helper()
-	st, err := e.Presence(ctxFor(t), topic)
+	st, err := e.Presence(ctxFor(t), topic, broker.PresencePage{MaxBytes: broker.DefaultMaxPresenceBytes})
 	if err != nil {
 		t.Fatalf("Presence(%q): %v", topic, err)
 	}

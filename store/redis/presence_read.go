@@ -1,0 +1,116 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// readMembersChunk is how many members one HMGET of a presence read asks
+// for: with 1 KiB of info each, a reply of about 140 KiB at most.
+const readMembersChunk = 128
+
+// readPresenceScript returns a topic's counts and its users' names, in
+// one atomic read, without their info: a page's members are read after,
+// by name, so that a read holds the page's info only, never the topic's.
+//
+// KEYS: pres, users. Returns {sessions, users' names}.
+var readPresenceScript = goredis.NewScript(`
+return {redis.call('HLEN', KEYS[1]), redis.call('HKEYS', KEYS[2])}
+`)
+
+// Presence reads topic's counts and users' names in one step, then the
+// page's members, in chunks, until the page is full. A user that left
+// between the two reads is not listed (users still counts it); one that
+// joined is listed only on a later ask.
+func (e *Engine) Presence(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, error) {
+	if err := broker.CheckTopic(topic); err != nil {
+		return broker.PresenceState{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	v, err := readPresenceScript.Run(ctx, e.rdb,
+		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic)}).Result()
+	if err != nil {
+		return broker.PresenceState{}, e.fail("presence", err)
+	}
+	st, cands, err := parsePresenceNames(v, page)
+	if err != nil {
+		return broker.PresenceState{}, err
+	}
+	fill, names := page.Filler(), cands.Sorted()
+	for len(names) > 0 && !fill.Truncated {
+		chunk := names[:min(len(names), readMembersChunk)]
+		names = names[len(chunk):]
+		fields, err := e.rdb.HMGet(ctx, e.keys.presUsers(topic), chunk...).Result()
+		if err != nil {
+			return broker.PresenceState{}, e.fail("presence", err)
+		}
+		if err := fillMembers(fill, chunk, fields); err != nil {
+			return broker.PresenceState{}, err
+		}
+	}
+	st.Members, st.Truncated = fill.Members, fill.Truncated || cands.Dropped
+	return st, nil
+}
+
+// parsePresenceNames reads readPresenceScript's reply: the counts, and
+// the users the page may list.
+func parsePresenceNames(v any, page broker.PresencePage) (broker.PresenceState, *broker.PageCandidates, error) {
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 2 {
+		return broker.PresenceState{}, nil, fmt.Errorf("herald/redis: presence reply %v is malformed", v)
+	}
+	sessions, _ := reply[0].(int64)
+	users, _ := reply[1].([]any)
+	cands := page.Candidates()
+	for _, u := range users {
+		name, ok := u.(string)
+		if !ok {
+			return broker.PresenceState{}, nil, fmt.Errorf("herald/redis: presence reply: user %v is malformed", u)
+		}
+		cands.Offer(name)
+	}
+	return broker.PresenceState{Users: len(users), Sessions: int(sessions)}, cands, nil
+}
+
+// fillMembers adds to fill the members of users whose fields HMGET
+// returned, in order, skipping those gone (nil), until fill is full.
+func fillMembers(fill *broker.PageFiller, users []string, fields []any) error {
+	if len(fields) != len(users) {
+		return fmt.Errorf("herald/redis: presence members: %d fields for %d users", len(fields), len(users))
+	}
+	for i, f := range fields {
+		if f == nil {
+			continue
+		}
+		m, err := parseMember(users[i], f)
+		if err != nil {
+			return err
+		}
+		if !fill.Add(m) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// parseMember reads a user's field of the users hash: "<sessions>\n<info>".
+func parseMember(user string, field any) (broker.Member, error) {
+	text, _ := field.(string)
+	count, info, ok := strings.Cut(text, "\n")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil {
+		return broker.Member{}, fmt.Errorf("herald/redis: presence of %q: member %q is malformed", user, text)
+	}
+	m := broker.Member{User: user, Sessions: n}
+	if info != "" {
+		m.Info = []byte(info)
+	}
+	return m, nil
+}
