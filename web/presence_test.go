@@ -93,3 +93,54 @@ func TestClientServerControl(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// A large topic's member list comes in pages: presence() surfaces one
+// with truncated and sends after; onPresence gets every page, with the
+// joins and leaves that came while they were read applied.
+func TestClientPresencePages(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	p.run(`window.lists = [];
+		h.subscribe('room.1', () => {}, {
+			onPresence: (s) => lists.push(s.users + ':' + s.members.map((m) => m.user).join('+') + ':' + ('truncated' in s)),
+		})`)
+	c := f.accept(ctx)
+	c.welcome()
+	room := c.expect(ctx, "subscribe")
+	c.send(subscribed(room, "e1", 0))
+	member := func(user string) map[string]any { return map[string]any{"user": user, "sessions": 1} }
+	ask := c.expect(ctx, "presence")
+	if _, has := ask["after"]; has {
+		t.Fatalf("first page asked with after: %v", ask)
+	}
+	c.send(map[string]any{"type": "presence", "id": ask["id"], "topic": "room.1", "users": 4, "sessions": 4,
+		"members": []any{member("a"), member("b")}, "truncated": true})
+	ask = c.expect(ctx, "presence")
+	if ask["after"] != "b" || ask["topic"] != "room.1" {
+		t.Fatalf("second page asked with %v, want after b", ask)
+	}
+	// While the second page is read: a leaves, e joins, d leaves and
+	// comes back.
+	c.send(map[string]any{"type": "leave", "topic": "room.1", "user": "a"})
+	c.send(map[string]any{"type": "join", "topic": "room.1", "user": "e"})
+	c.send(map[string]any{"type": "leave", "topic": "room.1", "user": "d"})
+	c.send(map[string]any{"type": "join", "topic": "room.1", "user": "d"})
+	c.send(map[string]any{"type": "presence", "id": ask["id"], "topic": "room.1", "users": 4, "sessions": 4,
+		"members": []any{member("c")}})
+	p.wait(`lists.length === 1`)
+	if got := p.value(`lists.join()`); got != "4:b+c+d+e:false" {
+		t.Errorf("onPresence got %s, want b, c, d and e, no truncated", got)
+	}
+
+	p.run(`void h.presence('room.2', {after: 'x'}).then((r) => window.page = r)`)
+	cmd := c.expect(ctx, "presence")
+	if cmd["after"] != "x" {
+		t.Fatalf("presence with after sent %v", cmd)
+	}
+	c.send(map[string]any{"type": "presence", "id": cmd["id"], "topic": "room.2", "users": 9, "sessions": 9,
+		"members": []any{member("y")}, "truncated": true})
+	p.wait(`window.page?.truncated === true && page.users === 9 && page.members[0].user === 'y'`)
+	p.checkNoProblems()
+}

@@ -20,7 +20,9 @@ export async function showMembers(topic) {
     return;
   }
   if (topic !== shownTopic) return; // another topic was asked meanwhile
-  show(out, `${p.users} ${p.users === 1 ? 'user' : 'users'}, ${p.sessions} ${p.sessions === 1 ? 'connection' : 'connections'} (anonymous ones included)`, 'ok');
+  // A large topic answers one page of members (truncated): say so.
+  const listed = p.truncated ? `; the first ${p.members.length} listed` : '';
+  show(out, `${p.users} ${p.users === 1 ? 'user' : 'users'}, ${p.sessions} ${p.sessions === 1 ? 'connection' : 'connections'} (anonymous ones included)${listed}`, 'ok');
   const rows = p.members.map((m) => {
     const tr = row([m.user, num(m.sessions), span('data', m.info ? JSON.stringify(m.info) : ''), disconnectButton(m.user)]);
     tr.dataset.user = m.user;

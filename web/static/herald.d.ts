@@ -127,12 +127,24 @@ export interface Presence<I = unknown> {
   type: 'presence';
   id: string;
   topic: string;
-  /** The number of members. */
+  /** The number of members, listed or not. */
   users: number;
   /** Every present connection, anonymous ones included. */
   sessions: number;
-  /** Sorted by user; [] when none. */
+  /** Sorted by user; [] when none. One page on a large topic: see truncated. */
   members: Member<I>[];
+  /**
+   * More members follow (a topic whose members pass one reply's budget):
+   * ask again with after set to the last member's user. Absent on the
+   * last page.
+   */
+  truncated?: true;
+}
+
+/** Options of presence(). */
+export interface PresenceOptions {
+  /** List the members whose user sorts after this one (the last of the page before). */
+  after?: string;
 }
 
 /** A user's first connection on the topic arrived. */
@@ -201,7 +213,11 @@ export interface SubscribeHandlers {
    */
   onJoin?(join: Join): void;
   onLeave?(leave: Leave): void;
-  /** The whole member list, each time the subscription goes live (first, and after every reconnect). */
+  /**
+   * The whole member list, every page read and the joins and leaves that
+   * came meanwhile applied, each time the subscription goes live (first,
+   * and after every reconnect).
+   */
   onPresence?(presence: Presence): void;
   /** The server ended the subscription; its callbacks stop. */
   onUnsubscribed?(info: Unsubscribed): void;
@@ -267,8 +283,13 @@ export class Herald {
    */
   publish(topic: string, data: unknown, options?: PublishOptions): Promise<Published>;
   ping(): Promise<{ type: 'pong'; id: string }>;
-  /** Who is on a presence topic; rejects presence_off, forbidden, invalid_topic... */
-  presence<I = unknown>(topic: string): Promise<Presence<I>>;
+  /**
+   * Who is on a presence topic, one page of members (see
+   * Presence.truncated); rejects presence_off, forbidden, invalid_topic...
+   */
+  presence<I = unknown>(topic: string, options?: PresenceOptions): Promise<Presence<I>>;
+  /** Who is on a presence topic, every page read: members lists them all. */
+  presenceAll<I = unknown>(topic: string): Promise<Presence<I>>;
   /**
    * Replaces the token: sent in a `refresh` when connected (rejects
    * unauthorized if refused; the old token stays in force), used by the next

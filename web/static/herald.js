@@ -78,13 +78,19 @@
 // options.timeout.
 //
 // Presence (docs/protocol.md section 8): h.presence(topic) resolves
-// {topic, users, sessions, members: [{user, sessions, info}]}. A
+// {topic, users, sessions, members: [{user, sessions, info}]}: one page of
+// members, with truncated: true when more follow (a large topic), read on
+// with h.presence(topic, {after: lastUser}); h.presenceAll(topic) reads
+// every page. A
 // subscription with handlers.onJoin, onLeave or onPresence is made with
 // presence:true: onJoin({topic, user, info}) when a user's first connection
 // arrives, onLeave({topic, user}) when its last one goes (never for this
-// client's own arrival), and onPresence(reply) with the whole member list
-// each time the subscription goes live (after every reconnect too), so that
-// a member list is onPresence's list with the joins and leaves after it.
+// client's own arrival), and onPresence(reply) with the whole member list,
+// every page, each time the subscription goes live (after every reconnect
+// too), so that a member list is onPresence's list with the joins and
+// leaves after it. The joins and leaves that arrive while the pages are
+// read are applied to that list before onPresence gets it (users is then
+// its length).
 // A backlog is loaded by subscribing again; on a presence topic the node
 // hides that from the others when it gets both commands together, and
 // otherwise they see this user leave and join (when it has no other tab).
@@ -276,10 +282,31 @@ export class Herald {
 
   /**
    * Asks who is on a presence topic; resolves the reply {topic, users,
-   * sessions, members} or rejects a HeraldError (presence_off, forbidden...).
+   * sessions, members, truncated} or rejects a HeraldError (presence_off,
+   * forbidden...). members is one page: truncated is true when more
+   * follow, listed by asking again with options.after set to the last
+   * member's user. users and sessions count the whole topic.
    */
-  presence(topic) {
-    return this._command({ type: 'presence', topic });
+  presence(topic, options = {}) {
+    const cmd = { type: 'presence', topic };
+    if (options.after !== undefined) cmd.after = options.after;
+    return this._command(cmd);
+  }
+
+  /**
+   * Asks for every member of a presence topic, page after page; resolves
+   * the last reply with members holding every page's and no truncated.
+   */
+  async presenceAll(topic) {
+    let reply = await this.presence(topic);
+    const members = [...reply.members];
+    while (reply.truncated && reply.members.length > 0) {
+      reply = await this.presence(topic, { after: members[members.length - 1].user });
+      members.push(...reply.members);
+    }
+    const all = { ...reply, members };
+    delete all.truncated;
+    return all;
   }
 
   /** Sends a ping command; resolves when the pong arrives. */
@@ -640,21 +667,29 @@ export class Herald {
   // ---- presence and server-side control ----
 
   // _askPresence gives the subscription's onPresence the member list now
-  // that it is live: joins and leaves from here on apply to it.
+  // that it is live: joins and leaves from here on apply to it. The pages
+  // are read one after another, so the joins and leaves that arrive
+  // meanwhile are applied to them first: a page read before a change
+  // would otherwise undo it.
   _askPresence(sub) {
     if (![...sub.listeners].some((entry) => entry.handlers.onPresence)) return;
-    this.presence(sub.pattern).then((state) => {
+    const changes = [];
+    sub.changeLogs.add(changes);
+    this.presenceAll(sub.pattern).then((state) => {
       if (this._subs.get(sub.pattern) !== sub) return;
-      for (const entry of sub.listeners) callSafely(entry.handlers.onPresence, state);
+      const members = applyChanges(state.members, changes);
+      const list = { ...state, users: members.length, members };
+      for (const entry of sub.listeners) callSafely(entry.handlers.onPresence, list);
     }, (err) => {
       if (err.code === 'disconnected') return; // asked again once live again
       for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
-    });
+    }).finally(() => sub.changeLogs.delete(changes));
   }
 
   _onPresenceChange(change) {
     const sub = this._subs.get(change.topic);
     if (!sub || !sub.presence) return;
+    for (const log of sub.changeLogs) log.push(change);
     const name = change.type === 'join' ? 'onJoin' : 'onLeave';
     for (const entry of sub.listeners) callSafely(entry.handlers[name], change);
   }
@@ -955,7 +990,32 @@ function toStreamURL(url) {
 function newSub(pattern) {
   const tokens = pattern.split('.');
   const exact = !tokens.includes('*') && !tokens.includes('>');
-  return { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false };
+  return { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set() };
+}
+
+// applyChanges returns members with the joins and leaves in changes
+// applied in order, sorted by user as the node sorts them when any was
+// applied: a leave removes its user, a join adds one not listed.
+function applyChanges(members, changes) {
+  if (changes.length === 0) return members;
+  const byUser = new Map(members.map((m) => [m.user, m]));
+  for (const c of changes) {
+    if (c.type === 'leave') byUser.delete(c.user);
+    else if (!byUser.has(c.user)) byUser.set(c.user, c.info === undefined ? { user: c.user, sessions: 1 } : { user: c.user, sessions: 1, info: c.info });
+  }
+  return [...byUser.values()].sort((a, b) => compareCodePoints(a.user, b.user));
+}
+
+// compareCodePoints orders strings as the node orders users, by their
+// UTF-8 bytes, which is the order of their code points (< compares UTF-16
+// units, which differs past U+FFFF).
+function compareCodePoints(a, b) {
+  const x = Array.from(a, (c) => c.codePointAt(0));
+  const y = Array.from(b, (c) => c.codePointAt(0));
+  for (let i = 0; i < x.length && i < y.length; i++) {
+    if (x[i] !== y[i]) return x[i] - y[i];
+  }
+  return x.length - y.length;
 }
 
 // callSafely calls an app's callback (if any). What it throws is reported
