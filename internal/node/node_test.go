@@ -122,6 +122,7 @@ func TestBuildRefusesAFactSetTwice(t *testing.T) {
 		"API.MaxMessageBytes":       {API: api.Config{MaxMessageBytes: 10}},
 		"Broker.NodeID":             {Broker: broker.Config{NodeID: "n"}},
 		"API.Version":               {API: api.Config{Version: "v1"}},
+		"Broker.MaxPresenceBytes":   {Broker: broker.Config{MaxPresenceBytes: 1 << 10}},
 	}
 	for field, cfg := range cases {
 		eng := memory.New(memory.Config{})
