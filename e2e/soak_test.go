@@ -129,7 +129,7 @@ func holdPatterns(ctx context.Context, t *testing.T, url string, conns int, patt
 // and never read.
 func pingFlood(ctx context.Context, t *testing.T, url string, conns int) {
 	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewPingFrame([]byte(strings.Repeat("p", 125)))))
-	keepOpen(ctx, url, conns, func(c net.Conn) {
+	keepOpen(ctx, wsDialer(url), conns, func(c net.Conn) {
 		for ctx.Err() == nil {
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			if _, err := c.Write(frame); err != nil {
@@ -139,16 +139,16 @@ func pingFlood(ctx context.Context, t *testing.T, url string, conns int) {
 	})
 }
 
-// keepOpen keeps conns WebSocket connections open until ctx ends, each
+// keepOpen keeps conns connections from dial open until ctx ends, each
 // given to use until it returns, then closed and replaced.
-func keepOpen(ctx context.Context, url string, conns int, use func(net.Conn)) {
+func keepOpen(ctx context.Context, dial func(context.Context) (net.Conn, error), conns int, use func(net.Conn)) {
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				c, err := soakDial(ctx, url)
+				c, err := dial(ctx)
 				if err != nil {
 					time.Sleep(100 * time.Millisecond)
 					continue
@@ -206,32 +206,18 @@ func postQuiet(ctx context.Context, n *node, topic, data string) bool {
 // request and stall, reopening those the server closes.
 func halfUpgrades(ctx context.Context, t *testing.T, base string, conns int) {
 	addr := strings.TrimPrefix(base, "http://")
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-				if err != nil {
-					time.Sleep(100 * time.Millisecond)
-					continue
-				}
-				fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
-				go func() { <-ctx.Done(); c.Close() }()
-				c.Read(make([]byte, 1)) // until the server gives up on it
-				c.Close()
-			}
-		}()
-	}
-	wg.Wait()
+	tcp := func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "tcp", addr) }
+	keepOpen(ctx, tcp, conns, func(c net.Conn) {
+		fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+		c.Read(make([]byte, 1)) // until the server gives up on it
+	})
 }
 
 // openFragments keeps conns connections that start a fragmented message
 // and never finish it.
 func openFragments(ctx context.Context, t *testing.T, url string, conns int) {
 	first := ws.MustCompileFrame(ws.MaskFrame(ws.NewFrame(ws.OpText, false, []byte(strings.Repeat("f", 60<<10)))))
-	keepOpen(ctx, url, conns, func(c net.Conn) {
+	keepOpen(ctx, wsDialer(url), conns, func(c net.Conn) {
 		c.Write(first)
 		drain(c) // until the server closes it
 	})
@@ -241,6 +227,11 @@ func soakDial(ctx context.Context, url string) (net.Conn, error) {
 	d := ws.Dialer{Timeout: 5 * time.Second}
 	c, _, _, err := d.Dial(ctx, url)
 	return c, err
+}
+
+// wsDialer dials url with soakDial.
+func wsDialer(url string) func(context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) { return soakDial(ctx, url) }
 }
 
 func drain(c net.Conn) {
