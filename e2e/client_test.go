@@ -117,8 +117,10 @@ func wsDial(t testing.TB, url string, o dialOpts) (*client, int) {
 		t.Fatalf("dial %s: %v", url, err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	// frames holds far more than any test leaves unread (a few hundred),
+	// and each is a few hundred bytes: a full one would stall the pongs.
 	c := &client{t: t, conn: &frameConn{Conn: conn}, extensions: extensionList(hs.Extensions),
-		frames: make(chan frame, 100000), closed: make(chan int, 1)}
+		frames: make(chan frame, 10000), closed: make(chan int, 1)}
 	var r io.Reader = conn
 	if br != nil { // the server may have sent frames with its handshake reply
 		r = io.MultiReader(br, conn)
