@@ -75,6 +75,7 @@ type probe struct {
 type missedProbe struct {
 	c            *conn
 	sent, resent int64
+	judged       bool // its connection was marked: kept so a late answer unmarks it
 }
 
 // probes is a loop's probe table, touched by the loop goroutine only.
@@ -169,7 +170,9 @@ func (p *probes) end(s probe) {
 }
 
 // judgeMissed marks the connections whose remembered probe is still
-// unanswered after stall, and forgets them and those gone.
+// unanswered after stall, and forgets those gone. A marked one's probe
+// stays remembered until newer ones push it out, so that a late answer
+// can still unmark it.
 func (p *probes) judgeMissed(now, stall int64) {
 	for i := range p.missed {
 		m := &p.missed[i]
@@ -177,9 +180,9 @@ func (p *probes) judgeMissed(now, stall int64) {
 		case m.c == nil:
 		case !m.c.live:
 			*m = missedProbe{}
-		case now-m.sent > stall:
+		case !m.judged && now-m.sent > stall:
 			m.c.deafToProbes = true
-			*m = missedProbe{}
+			m.judged = true
 		}
 	}
 }
@@ -193,7 +196,8 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	for i := range l.probes.missed {
 		m := &l.probes.missed[i]
 		if m.c == c && (sent == m.sent || sent == m.resent) {
-			*m = missedProbe{} // answered late: a reader behind, not deaf
+			c.deafToProbes = false // answered late: a reader behind, not deaf
+			*m = missedProbe{}
 			return
 		}
 	}

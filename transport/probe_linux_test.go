@@ -96,6 +96,14 @@ func TestReaderWatchesEnd(t *testing.T) {
 	if !deaf.deafToProbes || late.deafToProbes || answered.deafToProbes {
 		t.Fatal("only the connection that never answered is marked")
 	}
+	l.probeAnswered(deaf, binary.BigEndian.AppendUint64(nil, uint64(now-300*ms)), now+stall)
+	if !deaf.deafToProbes {
+		t.Fatal("a pong with a payload the loop never sent unmarked it")
+	}
+	l.probeAnswered(deaf, binary.BigEndian.AppendUint64(nil, uint64(now-200*ms)), now+stall)
+	if deaf.deafToProbes {
+		t.Fatal("its late answer to the probe it left did not unmark it")
+	}
 }
 
 // With every slot watched, a new connection waits for a watch to end;
