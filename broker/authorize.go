@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 )
 
 // maxAuthorizing bounds the subscriptions of one session waiting for the
@@ -38,9 +39,13 @@ func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
 	if c.Type != cmdSubscribe {
 		return false
 	}
-	if s.findLocked(c.Topic) != nil {
-		c.skippedHook = true // checked again when it runs: see hookAfterAll
-		return false         // a subscription the session holds is answered as it is
+	if s.findLocked(c.Topic) != nil || !fromQueue && s.topicQueuedLocked(c.Topic) {
+		// A subscription the session holds is answered as it is; behind a
+		// command of its topic still queued, the subscribe keeps its place
+		// and is checked again when it runs (hookAfterAll), as that
+		// command may end or make the subscription.
+		c.skippedHook = true
+		return false
 	}
 	ask, replaces := s.b.asksHook(c.Topic)
 	if !ask {
@@ -79,12 +84,15 @@ func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
 }
 
 // hookAfterAll runs on the worker a subscribe that skipped the hook on
-// arrival because the session held its topic. If an unsubscribe queued
-// ahead of it (the client's, or a backend's) ended that subscription, the
-// subscribe would otherwise make a new one the hook never saw: it goes
-// to the hook as a first subscribe does, without blocking the worker. It
-// reports false when c still finds its topic held, or the hook does not
-// cover it, and must run as usual.
+// arrival because the session held its topic or had a command of it
+// queued. If an unsubscribe queued ahead of it (the client's, or a
+// backend's) ended that subscription, the subscribe would otherwise make
+// a new one the hook never saw: it goes to the hook as a first subscribe
+// does, without blocking the worker, and the commands of its topic queued
+// behind it wait for the answer. No subscribe of its topic can have gone
+// to the hook since it arrived, so it holds its place. It reports false
+// when c still finds its topic held, or the hook does not cover it, and
+// must run as usual.
 func (s *Session) hookAfterAll(c *command) bool {
 	c.skippedHook = false
 	s.mu.Lock()
@@ -96,6 +104,30 @@ func (s *Session) hookAfterAll(c *command) bool {
 		return true
 	}
 	s.mu.Unlock()
+	return false
+}
+
+// topicQueuedLocked reports whether the worker's queue holds a command
+// that subscribes or unsubscribes topic: the client's, a hook's answer,
+// or a backend's order. Called with mu held.
+func (s *Session) topicQueuedLocked(topic string) bool {
+	if s.queue == nil {
+		return false
+	}
+	for _, j := range s.queue.jobs {
+		if j.release != nil {
+			continue
+		}
+		if j.server != 0 {
+			if slices.Contains(j.topics, topic) {
+				return true
+			}
+			continue
+		}
+		if j.cmd.Topic == topic && (j.cmd.Type == cmdSubscribe || j.cmd.Type == cmdUnsubscribe) {
+			return true
+		}
+	}
 	return false
 }
 

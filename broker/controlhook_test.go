@@ -220,3 +220,58 @@ func TestServerUnsubscribeEndsQueuedSubscribe(t *testing.T) {
 		t.Errorf("%d messages, %d unsubscribed notices, held %v; want none, 1, not held", n, u, c.holds("room.1"))
 	}
 }
+
+// A subscribe queued behind an unsubscribe of its topic keeps its place
+// ahead of the commands sent after it, even when the unsubscribe has
+// ended the subscription before they come: here the client's subscribe
+// 3 and a backend's unsubscribe come while the worker ends room.1 for
+// unsubscribe u, with subscribe 2 queued. Subscribe 2 came first, so the
+// backend's unsubscribe, which came last, leaves nothing subscribed.
+func TestSubscribeQueuedBehindAnUnsubscribeKeepsItsPlace(t *testing.T) {
+	hook := &askedHook{asks: map[string]int{}, accept: map[string]bool{"room.1": true}}
+	b, e := newTestBroker(t, Config{RateLimit: -1, Subscribe: hook})
+	c := connect(t, b, ClientInfo{Subject: "1", Perms: allowList{sub: []string{"busy"}}})
+	c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`)
+	gate := make(chan struct{})
+	hook.set(func(h *askedHook) { h.gate = gate })
+	release := busyWorker(t, c, e)
+	c.s.HandleText([]byte(`{"type":"unsubscribe","id":"u","topic":"room.1"}`))
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"2","topic":"room.1"}`))
+	unblock, unsubscribing := make(chan struct{}), make(chan string, 1)
+	e.mu.Lock()
+	e.blockUnsub, e.unsubscribing = unblock, unsubscribing
+	e.mu.Unlock()
+	release()
+	if p := <-unsubscribing; p != "room.1" {
+		t.Fatalf("the engine unsubscribed %q, want room.1", p)
+	}
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"3","topic":"room.1"}`))
+	b.HandleControl(Control{Kind: ControlUnsubscribe, Session: c.s.ID(), Topic: "room.1"})
+	e.mu.Lock()
+	e.blockUnsub, e.unsubscribing = nil, nil
+	e.mu.Unlock()
+	close(unblock)
+	// Once subscribe 2 ran, all three wait for the hook.
+	for deadline := time.Now().Add(10 * time.Second); c.heldOf("room.1") != 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d commands of room.1 wait for the hook, want 3", c.heldOf("room.1"))
+		}
+	}
+	close(gate)
+	for _, id := range []string{"u", "2", "3"} {
+		if r := c.reply(t, id); r["type"] == "error" {
+			t.Errorf("command %s: %v", id, r)
+		}
+	}
+	c.settled(t)
+	if c.holds("room.1") || e.isActive("room.1") || c.serverUnsubscribed("room.1") != 1 {
+		t.Errorf("held %v (engine %v), %d unsubscribed notices; want not held, 1",
+			c.holds("room.1"), e.isActive("room.1"), c.serverUnsubscribed("room.1"))
+	}
+}
+
+func (c *client) heldOf(topic string) int {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return len(c.s.pending[topic])
+}

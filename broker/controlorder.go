@@ -55,8 +55,11 @@ func (s *Session) holdControlLocked(kind ControlKind, topic string) bool {
 // unsubscribeAheadLocked reports whether a backend's unsubscribe of topic
 // waits to run after the subscribe the worker runs now: it came after
 // that subscribe was made, so it ends what the subscribe makes. Jobs run
-// in the order they came, and what the hook holds runs after it answers,
-// so everything still waiting came later. Called with mu held.
+// in the order they came: a subscribe goes to the hook on arrival only
+// when nothing of its topic is queued (authorizeFirst), what the hook
+// holds runs after it answers, and a subscribe that asks it later takes
+// with it what was queued behind it. So everything still waiting came
+// later. Called with mu held.
 func (s *Session) unsubscribeAheadLocked(topic string) bool {
 	for _, c := range s.pending[topic] {
 		if c.server && c.Type == cmdUnsubscribe {

@@ -27,6 +27,8 @@ type fakeEngine struct {
 	failPublish   error
 	failPosition  error
 	block         chan struct{} // when set, Subscribe waits for it to close
+	blockUnsub    chan struct{} // when set, Unsubscribe waits for it to close
+	unsubscribing chan string   // when set, told of each Unsubscribe as it starts
 	doubleSub     error         // set when the broker subscribes a pattern twice
 
 	pres fakePresence
@@ -135,6 +137,19 @@ func (e *fakeEngine) Subscribe(ctx context.Context, pattern string) error {
 }
 
 func (e *fakeEngine) Unsubscribe(ctx context.Context, pattern string) error {
+	e.mu.Lock()
+	block, told := e.blockUnsub, e.unsubscribing
+	e.mu.Unlock()
+	if told != nil {
+		told <- pattern
+	}
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return Unavailable(ctx.Err())
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.active, pattern)
