@@ -6,6 +6,11 @@ import "context"
 // connect hook (docs/protocol.md section 8): its JSON text.
 const MaxInfoBytes = 1024
 
+// MaxUserBytes bounds a connection's user (a token's sub, the connect
+// hook's user), so that one presence member has a bound a presence page
+// can always hold (MaxMemberBytes).
+const MaxUserBytes = 256
+
 // SubscribeAuthorizer is the subscribe hook (docs/protocol.md section 11):
 // the backend says whether a subscription may start. api/hooks implements
 // it over HTTP.

@@ -28,11 +28,14 @@ func CompactInfo(raw []byte) ([]byte, error) {
 }
 
 // CheckClient returns why a client cannot be connected as info says, or
-// nil: its Info must be nil or a compact JSON object (CompactInfo), and
-// its Subs at most MaxSubscriptions valid topics or patterns, so that
+// nil: its Subject at most MaxUserBytes, its Info nil or a compact JSON
+// object (CompactInfo), and its Subs at most MaxSubscriptions valid topics or patterns, so that
 // what one token costs is bounded like what one client's commands cost.
 // The error is an unauthorized *Error; api refuses the upgrade with it.
 func (b *Broker) CheckClient(info ClientInfo) error {
+	if len(info.Subject) > MaxUserBytes {
+		return Errorf(CodeUnauthorized, "the user (sub) is %d bytes, more than %d", len(info.Subject), MaxUserBytes)
+	}
 	if len(info.Info) > MaxInfoBytes || len(info.Info) > 0 && info.Info[0] != '{' {
 		return Errorf(CodeUnauthorized, "info must be a JSON object of at most %d bytes", MaxInfoBytes)
 	}

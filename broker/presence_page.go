@@ -31,8 +31,18 @@ type PresencePage struct {
 // {"user":"","sessions":NNNNNNNNNN,"info":} and the comma before it.
 const memberOverhead = 48
 
-// MemberBytes is what a member counts toward PresencePage.MaxBytes: its
-// bytes in a reply, at most (a user's byte may need a 6-byte escape).
+// MaxMemberBytes is the most MemberBytes of any member: a user of
+// MaxUserBytes, every byte counted as 6, and MaxInfoBytes of info. A
+// budget under it could not list a member without passing itself.
+const MaxMemberBytes = memberOverhead + 6*MaxUserBytes + MaxInfoBytes
+
+// MemberBytes is what a member counts toward PresencePage.MaxBytes: at
+// least its bytes in a reply. A user's byte counts 1 when it is ASCII
+// that JSON leaves as it is, and 6 otherwise: the writer escapes control
+// bytes, quotes and backslashes (at most \u00XX, 6 bytes) and turns an
+// invalid UTF-8 byte into \ufffd (6). The bytes of a valid non-ASCII
+// character, written as they are, count 6 too: counting over is safe,
+// and it spares decoding the user.
 func MemberBytes(user string, info []byte) int {
 	n := memberOverhead + len(info)
 	for i := 0; i < len(user); i++ {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -164,12 +165,13 @@ func TestCheckClient(t *testing.T) {
 		{Subs: []string{"a", "b..c"}},
 		{Info: []byte(big)},
 		{Info: []byte(`[1]`)},
+		{Subject: strings.Repeat("u", MaxUserBytes+1)},
 	} {
 		if err := b.CheckClient(bad); CodeOf(err) != CodeUnauthorized {
 			t.Errorf("%.80v: %v", bad, err)
 		}
 	}
-	if err := b.CheckClient(ClientInfo{Subs: []string{"a", "b.*", "c.>"}, Info: []byte(`{}`)}); err != nil {
+	if err := b.CheckClient(ClientInfo{Subject: strings.Repeat("u", MaxUserBytes), Subs: []string{"a", "b.*", "c.>"}, Info: []byte(`{}`)}); err != nil {
 		t.Error(err)
 	}
 }

@@ -64,3 +64,12 @@ func TestRunVersion(t *testing.T) {
 		t.Fatalf("exit %d, output %q", code, out)
 	}
 }
+
+// A queue bound too small for one presence page is refused at start,
+// naming the setting, before anything listens.
+func TestRunRefusesAQueueTooSmallForPresence(t *testing.T) {
+	code, out := runWith(t, []string{"--addr=127.0.0.1:0", "--max-queue-bytes=4096"}, nil)
+	if code != exitFailed || !strings.Contains(out, "HERALD_MAX_QUEUE_BYTES") || strings.Contains(out, "herald listening") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}

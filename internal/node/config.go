@@ -91,19 +91,34 @@ func (c *Config) derive() error {
 	c.Transport.DisableCompression = c.CompressMinBytes < 0
 	c.Broker.Tokens, c.API.Tokens = c.Tokens, c.Tokens
 	c.API.Version = c.Version
+	if q := c.Transport.MaxQueueBytes; q > 0 && q < MinQueueBytes {
+		return fmt.Errorf("%w: Transport.MaxQueueBytes (HERALD_MAX_QUEUE_BYTES) is %d, less than %d: "+
+			"a presence reply may list a member of %d bytes (a %d-byte user and %d bytes of info), "+
+			"and must fit in a quarter of a connection's queue",
+			ErrConfig, q, MinQueueBytes, broker.MaxMemberBytes, broker.MaxUserBytes, broker.MaxInfoBytes)
+	}
 	c.Broker.MaxPresenceBytes = presenceBudget(c.Transport.MaxQueueBytes)
 	return nil
 }
 
-// presenceBudget is the budget of one presence reply's members: a quarter
-// of a connection's write-queue bound, at most
-// broker.DefaultMaxPresenceBytes, so that a reply never closes its asker
-// as a slow consumer (docs/protocol.md section 8).
+// presenceShare is the part of a connection's write-queue bound that one
+// presence reply's members may take: a reply never closes its asker as a
+// slow consumer, even with the queue partly full.
+const presenceShare = 4
+
+// MinQueueBytes is the least Transport.MaxQueueBytes a node takes: its
+// presence budget must hold one member of the largest size, which every
+// page lists whatever the budget (broker.PresencePage).
+const MinQueueBytes = presenceShare * broker.MaxMemberBytes
+
+// presenceBudget is the budget of one presence reply's members: a
+// presenceShare of a connection's write-queue bound, at most
+// broker.DefaultMaxPresenceBytes (docs/protocol.md section 8).
 func presenceBudget(maxQueueBytes int) int {
 	if maxQueueBytes <= 0 {
 		maxQueueBytes = transport.DefaultMaxQueueBytes
 	}
-	return max(1, min(broker.DefaultMaxPresenceBytes, maxQueueBytes/4)) // 0 would be the default
+	return min(broker.DefaultMaxPresenceBytes, maxQueueBytes/presenceShare)
 }
 
 // setTwice names the first part field that Config's own field owns.
