@@ -177,16 +177,6 @@ func (s *Session) holdBehindPending(c command) bool {
 	return true
 }
 
-// heldLocked is how many commands wait for the hook, or behind a
-// subscribe that does. Called with mu held.
-func (s *Session) heldLocked() int {
-	n := 0
-	for _, held := range s.pending {
-		n += len(held)
-	}
-	return n
-}
-
 // heldBytesLocked is the size of the subscribes waiting for the hook and
 // of the commands held behind them. Called with mu held.
 func (s *Session) heldBytesLocked() int {

@@ -77,6 +77,16 @@ func (s *Session) unsubscribeAheadLocked(topic string) bool {
 	return false
 }
 
+// heldServerLocked is how many backend's orders wait behind subscribes
+// that wait for the hook. Called with mu held.
+func (s *Session) heldServerLocked() int {
+	n := 0
+	for _, held := range s.pending {
+		n += len(held) - clientHeld(held)
+	}
+	return n
+}
+
 // clientHeld counts the client's commands in held, which maxHeldPerTopic
 // bounds; a backend's orders held there are bounded with its others
 // (enqueueServer).

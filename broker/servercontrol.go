@@ -79,11 +79,14 @@ func (b *Broker) HandleControl(c Control) {
 // of the topic. False when the session is closed or its queue full: it
 // holds as many jobs as a connection may have subscriptions, beside its
 // client's burst, so that a backend subscribing a user to many topics at
-// once is not cut short, and a flood of orders still has a bound.
+// once is not cut short, and a flood of orders still has a bound. The
+// client's commands held behind the hook have their own bounds and count
+// for none of it, so that a client cannot crowd out the orders that end
+// its subscriptions.
 func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 	j := job{server: kind, topics: topics}
 	s.mu.Lock()
-	if s.closed || s.queuedLocked()+s.heldLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
+	if s.closed || s.queuedLocked()+s.heldServerLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
 		s.mu.Unlock()
 		return false
 	}
