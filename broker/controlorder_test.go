@@ -35,3 +35,28 @@ func TestHeldClientCommandsLeaveRoomForServerOrders(t *testing.T) {
 		t.Errorf("%d backend orders taken, want %d", accepted, bound)
 	}
 }
+
+// A subscribe that a backend's unsubscribe waits to end never goes live,
+// and never joins its topic's presence either: the other members see no
+// join and leave of it.
+func TestServerUnsubscribeAheadSkipsThePresenceJoin(t *testing.T) {
+	b, e := newTestBroker(t, Config{RateLimit: -1, PresenceTopics: []string{"room.*"}})
+	w := connect(t, b, ClientInfo{})
+	w.do(t, "w", `{"type":"subscribe","id":"w","topic":"room.1","presence":true}`)
+	c := connect(t, b, user("2"))
+	release := busyWorker(t, c, e)
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"1","topic":"room.1"}`))
+	b.HandleControl(Control{Kind: ControlUnsubscribe, Session: c.s.ID(), Topic: "room.1"})
+	release()
+	if r := c.reply(t, "1"); r["type"] != "subscribed" {
+		t.Fatalf("subscribe: %v", r)
+	}
+	c.settled(t)
+	if c.holds("room.1") || c.serverUnsubscribed("room.1") != 1 {
+		t.Errorf("held %v, %d unsubscribed notices; want not held, 1", c.holds("room.1"), c.serverUnsubscribed("room.1"))
+	}
+	connect(t, b, user("3")).do(t, "3", `{"type":"subscribe","id":"3","topic":"room.1"}`)
+	if got := w.waitChanges(t, 1); len(got) != 1 || got[0] != "join 3" {
+		t.Errorf("the other member saw %v, want only [join 3]", got)
+	}
+}

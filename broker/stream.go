@@ -44,7 +44,7 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
 		if serr == nil {
 			var p prepared
-			if p, serr = s.setUp(ctx, sub, since); p.sub != nil {
+			if p, serr = s.setUp(ctx, sub, since, true); p.sub != nil {
 				o.prepared = append(o.prepared, p)
 			} else if serr == nil { // the session was closed meanwhile
 				serr = Errorf(CodeUnavailable, "the stream was closed while it opened")

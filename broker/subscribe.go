@@ -25,12 +25,14 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	}
 	sub.presence = c.Presence
 	sub.mark(markServer, c.server)
-	p, err := s.setUp(ctx, sub, c.Since)
+	// One a backend's unsubscribe waits to end never joins the topic's
+	// presence, so that its members see no join and leave of it.
+	p, err := s.setUp(ctx, sub, c.Since, !s.unsubscribeAhead(c.Topic))
 	if err != nil || p.sub == nil {
 		return err
 	}
 	s.send(subscribedFrame(c, p.position(), p.recovered))
-	if s.endedAhead(sub) {
+	if s.endedAhead(sub) { // checked again: such an unsubscribe may come meanwhile
 		return nil
 	}
 	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.pos, p.history)))
@@ -43,13 +45,18 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 // its history. It leaves the index at once, and stays the session's for
 // that unsubscribe (or one of the client's before it) to end and tell.
 func (s *Session) endedAhead(sub *subscription) bool {
-	s.mu.Lock()
-	ended := s.unsubscribeAheadLocked(sub.pattern)
-	s.mu.Unlock()
+	ended := s.unsubscribeAhead(sub.pattern)
 	if ended {
 		s.b.unindex(sub)
 	}
 	return ended
+}
+
+// unsubscribeAhead is unsubscribeAheadLocked, taking mu.
+func (s *Session) unsubscribeAhead(topic string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unsubscribeAheadLocked(topic)
 }
 
 // prepared is a subscription set up and still holding live messages back:
@@ -71,9 +78,10 @@ func (p *prepared) position() *Position {
 }
 
 // setUp puts a new subscription in the index, holding live messages back,
-// tells the engine, and reads where it starts. On failure it is taken
-// back; a zero prepared with no error means the connection went away.
-func (s *Session) setUp(ctx context.Context, sub *subscription, since *since) (prepared, *Error) {
+// tells the engine, and reads where it starts, joining the topic's
+// presence if join and the topic keeps one. On failure it is taken back;
+// a zero prepared with no error means the connection went away.
+func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, join bool) (prepared, *Error) {
 	s.b.index(sub)
 	if s.isClosed() {
 		s.undo(ctx, sub) // Disconnected may have run before it was indexed
@@ -87,7 +95,17 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since) (p
 	if !sub.exact {
 		return prepared{sub: sub}, nil
 	}
-	pos, msgs, recovered, err := s.startAndJoin(ctx, sub, since)
+	var (
+		pos       Position
+		msgs      []*Message
+		recovered *bool
+		err       error
+	)
+	if join {
+		pos, msgs, recovered, err = s.startAndJoin(ctx, sub, since)
+	} else {
+		pos, msgs, recovered, err = s.b.startPosition(ctx, sub.pattern, since)
+	}
 	if err != nil {
 		s.undo(ctx, sub)
 		return prepared{}, s.b.replyError(err)
