@@ -142,5 +142,22 @@ func TestClientPresencePages(t *testing.T) {
 	c.send(map[string]any{"type": "presence", "id": cmd["id"], "topic": "room.2", "users": 9, "sessions": 9,
 		"members": []any{member("y")}, "truncated": true})
 	p.wait(`window.page?.truncated === true && page.users === 9 && page.members[0].user === 'y'`)
+
+	// A truncated page that lists nobody ends presenceAll, which then says
+	// the list is incomplete rather than passing it off as whole.
+	p.run(`void h.presenceAll('room.3').then((r) => window.all = r)`)
+	cmd = c.expect(ctx, "presence")
+	c.send(map[string]any{"type": "presence", "id": cmd["id"], "topic": "room.3", "users": 5, "sessions": 5,
+		"members": []any{member("a")}, "truncated": true})
+	cmd = c.expect(ctx, "presence")
+	if cmd["after"] != "a" {
+		t.Fatalf("presenceAll's second page asked with %v, want after a", cmd)
+	}
+	c.send(map[string]any{"type": "presence", "id": cmd["id"], "topic": "room.3", "users": 5, "sessions": 5,
+		"members": []any{}, "truncated": true})
+	p.wait(`window.all !== undefined`)
+	if got := p.value(`all.members.map((m) => m.user).join('+') + ':' + all.truncated`); got != "a:true" {
+		t.Errorf("presenceAll after an empty truncated page = %s, want a:true", got)
+	}
 	p.checkNoProblems()
 }

@@ -53,6 +53,9 @@ type Engine struct {
 	pres    presenceLocal
 	ctl     controlCursor
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
+	// betweenPresenceReads, set by tests only, runs between a presence
+	// read's names and its members, where users may leave.
+	betweenPresenceReads func()
 	// The publish script's arguments from cfg (history size and TTL,
 	// idempotency TTL), converted to interfaces once: a number over 255
 	// allocated each time it was, on every publish.

@@ -27,36 +27,66 @@ return {redis.call('HLEN', KEYS[1]), redis.call('HKEYS', KEYS[2])}
 // Presence reads topic's counts and users' names in one step, then the
 // page's members, in chunks, until the page is full. A user that left
 // between the two reads is not listed (users still counts it); one that
-// joined is listed only on a later ask.
+// joined is listed only on a later ask. When every name offered left
+// meanwhile and more follow, it reads on after them: a truncated page
+// with no members would give the asker no user to ask after.
 func (e *Engine) Presence(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, error) {
 	if err := broker.CheckTopic(topic); err != nil {
 		return broker.PresenceState{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	for {
+		st, names, more, err := e.presenceNames(ctx, topic, page)
+		if err != nil {
+			return broker.PresenceState{}, err
+		}
+		if e.betweenPresenceReads != nil {
+			e.betweenPresenceReads()
+		}
+		fill := page.Filler()
+		if err := e.fillPage(ctx, topic, fill, names); err != nil {
+			return broker.PresenceState{}, err
+		}
+		st.Members, st.Truncated = fill.Members, fill.Truncated || more
+		if len(fill.Members) > 0 || !more || len(names) == 0 {
+			return st, nil
+		}
+		page.After = names[len(names)-1] // every one left: move past them
+	}
+}
+
+// presenceNames reads topic's counts and, sorted, the users after
+// page.After that the page may list; more reports that users after those
+// were left out.
+func (e *Engine) presenceNames(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, []string, bool, error) {
 	v, err := readPresenceScript.Run(ctx, e.rdb,
 		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic)}).Result()
 	if err != nil {
-		return broker.PresenceState{}, e.fail("presence", err)
+		return broker.PresenceState{}, nil, false, e.fail("presence", err)
 	}
 	st, cands, err := parsePresenceNames(v, page)
 	if err != nil {
-		return broker.PresenceState{}, err
+		return broker.PresenceState{}, nil, false, err
 	}
-	fill, names := page.Filler(), cands.Sorted()
+	return st, cands.Sorted(), cands.Dropped, nil
+}
+
+// fillPage adds to fill the members of names, read in chunks, until it
+// is full; those gone since their names were read are skipped.
+func (e *Engine) fillPage(ctx context.Context, topic string, fill *broker.PageFiller, names []string) error {
 	for len(names) > 0 && !fill.Truncated {
 		chunk := names[:min(len(names), readMembersChunk)]
 		names = names[len(chunk):]
 		fields, err := e.rdb.HMGet(ctx, e.keys.presUsers(topic), chunk...).Result()
 		if err != nil {
-			return broker.PresenceState{}, e.fail("presence", err)
+			return e.fail("presence", err)
 		}
 		if err := fillMembers(fill, chunk, fields); err != nil {
-			return broker.PresenceState{}, err
+			return err
 		}
 	}
-	st.Members, st.Truncated = fill.Members, fill.Truncated || cands.Dropped
-	return st, nil
+	return nil
 }
 
 // parsePresenceNames reads readPresenceScript's reply: the counts, and

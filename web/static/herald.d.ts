@@ -288,7 +288,11 @@ export class Herald {
    * Presence.truncated); rejects presence_off, forbidden, invalid_topic...
    */
   presence<I = unknown>(topic: string, options?: PresenceOptions): Promise<Presence<I>>;
-  /** Who is on a presence topic, every page read: members lists them all. */
+  /**
+   * Who is on a presence topic, every page read: members lists them all,
+   * and truncated is absent, unless a truncated page listed nobody (no
+   * user to ask after): then truncated stays set on an incomplete list.
+   */
   presenceAll<I = unknown>(topic: string): Promise<Presence<I>>;
   /**
    * Replaces the token: sent in a `refresh` when connected (rejects

@@ -81,7 +81,7 @@
 // {topic, users, sessions, members: [{user, sessions, info}]}: one page of
 // members, with truncated: true when more follow (a large topic), read on
 // with h.presence(topic, {after: lastUser}); h.presenceAll(topic) reads
-// every page. A
+// every page (truncated stays only if a truncated page listed nobody). A
 // subscription with handlers.onJoin, onLeave or onPresence is made with
 // presence:true: onJoin({topic, user, info}) when a user's first connection
 // arrives, onLeave({topic, user}) when its last one goes (never for this
@@ -295,7 +295,9 @@ export class Herald {
 
   /**
    * Asks for every member of a presence topic, page after page; resolves
-   * the last reply with members holding every page's and no truncated.
+   * the last reply with members holding every page's, and truncated only
+   * when the list is still incomplete (a truncated page listed nobody, so
+   * there is no user to ask after).
    */
   async presenceAll(topic) {
     let reply = await this.presence(topic);
@@ -305,7 +307,7 @@ export class Herald {
       members.push(...reply.members);
     }
     const all = { ...reply, members };
-    delete all.truncated;
+    if (!reply.truncated) delete all.truncated;
     return all;
   }
 
