@@ -55,9 +55,10 @@ func MemberBytes(user string, info []byte) int {
 	return n
 }
 
-// maxListed is the most members a page can list: each counts at least
-// memberOverhead+1 bytes.
-func (p PresencePage) maxListed() int {
+// MaxListed is the most members p can list: each counts at least
+// memberOverhead+1 bytes. An engine that reads users in order reads at
+// most one more, to tell whether more follow.
+func (p PresencePage) MaxListed() int {
 	return max(p.MaxBytes, 0)/(memberOverhead+1) + 1
 }
 
@@ -83,7 +84,7 @@ func (c *PageCandidates) Offer(user string) {
 	if user <= c.page.After {
 		return
 	}
-	if len(c.users) < c.page.maxListed() {
+	if len(c.users) < c.page.MaxListed() {
 		heap.Push(&c.users, user)
 		return
 	}

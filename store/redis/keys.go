@@ -111,6 +111,7 @@ func escapeGlob(s string) string {
 // The keys of a topic's presence, in the topic's slot (see presence.go).
 func (k keys) presEntries(topic string) string { return k.prefix + "{" + topic + "}:pres" }
 func (k keys) presUsers(topic string) string   { return k.prefix + "{" + topic + "}:users" }
+func (k keys) presNames(topic string) string   { return k.prefix + "{" + topic + "}:names" }
 
 // presSeq numbers topic's joins and leaves (presence_scripts.go).
 func (k keys) presSeq(topic string) string { return k.prefix + "{" + topic + "}:seq" }

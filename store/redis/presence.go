@@ -11,6 +11,8 @@ import (
 //
 //	<prefix>{<topic>}:pres          hash: session → "<owner life>\n<user>"
 //	<prefix>{<topic>}:users         hash: user → "<its sessions>\n<the info its join carried>"
+//	<prefix>{<topic>}:names         sorted set: the users of users, score 0, so that a
+//	                                presence page is read in name order from where the last ended
 //	<prefix>{<topic>}:own:<life>    set: the sessions a node life added
 //	<prefix>{<topic>}:seq           string: the number of its last join or leave, for a minute
 //
@@ -45,7 +47,8 @@ import (
 
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {
-	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life), e.keys.presSeq(topic)}
+	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life), e.keys.presSeq(topic),
+		e.keys.presNames(topic)}
 }
 
 // presenceChannels names where topic's joins and leaves go: where its

@@ -15,16 +15,38 @@ import (
 // for: with 1 KiB of info each, a reply of about 140 KiB at most.
 const readMembersChunk = 128
 
-// readPresenceScript returns a topic's counts and its users' names, in
-// one atomic read, without their info: a page's members are read after,
-// by name, so that a read holds the page's info only, never the topic's.
+// readPresenceScript returns a topic's counts and, in order, at most a
+// number of its users' names after a given one, in one atomic read,
+// without their info: a page's members are read after, by name, so that
+// a read holds the page's info only, never the topic's. The names come
+// from the topic's names index, a range read in O(log N + page) however
+// large the topic; a topic written before the index existed (or by a node
+// that does not keep it) has an index whose count differs from the users
+// hash's, and the read rebuilds it first, once, from the hash.
 //
-// KEYS: pres, users. Returns {sessions, users' names}.
+// KEYS: pres, users, names. ARGV: after ("" for the first page), limit.
+// Returns {sessions, users, names}.
 var readPresenceScript = goredis.NewScript(`
-return {redis.call('HLEN', KEYS[1]), redis.call('HKEYS', KEYS[2])}
+local users = redis.call('HLEN', KEYS[2])
+if redis.call('ZCARD', KEYS[3]) ~= users then
+  redis.call('DEL', KEYS[3])
+  local names = redis.call('HKEYS', KEYS[2])
+  for i = 1, #names, 512 do
+    local args = {}
+    for j = i, math.min(i + 511, #names) do
+      args[#args + 1] = 0
+      args[#args + 1] = names[j]
+    end
+    redis.call('ZADD', KEYS[3], unpack(args))
+  end
+end
+local from = '-'
+if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+return {redis.call('HLEN', KEYS[1]), users,
+  redis.call('ZRANGEBYLEX', KEYS[3], from, '+', 'LIMIT', 0, tonumber(ARGV[2]))}
 `)
 
-// Presence reads topic's counts and users' names in one step, then the
+// Presence reads topic's counts and the page's names in one step, then the
 // page's members, in chunks, until the page is full. A user that left
 // between the two reads is not listed (users still counts it); one that
 // joined is listed only on a later ask. When every name offered left
@@ -60,16 +82,21 @@ func (e *Engine) Presence(ctx context.Context, topic string, page broker.Presenc
 // page.After that the page may list; more reports that users after those
 // were left out.
 func (e *Engine) presenceNames(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, []string, bool, error) {
+	limit := page.MaxListed()
 	v, err := readPresenceScript.Run(ctx, e.rdb,
-		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic)}).Result()
+		[]string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presNames(topic)},
+		page.After, limit+1).Result()
 	if err != nil {
 		return broker.PresenceState{}, nil, false, e.fail("presence", err)
 	}
-	st, cands, err := parsePresenceNames(v, page)
+	st, names, err := parsePresenceNames(v)
 	if err != nil {
 		return broker.PresenceState{}, nil, false, err
 	}
-	return st, cands.Sorted(), cands.Dropped, nil
+	if len(names) > limit {
+		return st, names[:limit], true, nil
+	}
+	return st, names, false, nil
 }
 
 // fillPage adds to fill the members of names, read in chunks, until it
@@ -90,23 +117,24 @@ func (e *Engine) fillPage(ctx context.Context, topic string, fill *broker.PageFi
 }
 
 // parsePresenceNames reads readPresenceScript's reply: the counts, and
-// the users the page may list.
-func parsePresenceNames(v any, page broker.PresencePage) (broker.PresenceState, *broker.PageCandidates, error) {
+// the names in order.
+func parsePresenceNames(v any) (broker.PresenceState, []string, error) {
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 2 {
+	if !ok || len(reply) != 3 {
 		return broker.PresenceState{}, nil, fmt.Errorf("herald/redis: presence reply %v is malformed", v)
 	}
 	sessions, _ := reply[0].(int64)
-	users, _ := reply[1].([]any)
-	cands := page.Candidates()
-	for _, u := range users {
+	users, _ := reply[1].(int64)
+	list, _ := reply[2].([]any)
+	names := make([]string, len(list))
+	for i, u := range list {
 		name, ok := u.(string)
 		if !ok {
 			return broker.PresenceState{}, nil, fmt.Errorf("herald/redis: presence reply: user %v is malformed", u)
 		}
-		cands.Offer(name)
+		names[i] = name
 	}
-	return broker.PresenceState{Users: len(users), Sessions: int(sessions)}, cands, nil
+	return broker.PresenceState{Users: int(users), Sessions: int(sessions)}, names, nil
 }
 
 // fillMembers adds to fill the members of users whose fields HMGET

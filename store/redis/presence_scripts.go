@@ -20,6 +20,9 @@ import (
 // starts with its topic, never empty, so a change is never taken for a
 // message (see parseChange).
 //
+// Every presence script's KEYS[5] is the topic's names index: a user is
+// added to it when it is added to users, and removed with it.
+//
 // remove(pres, users, session, owner, classic, sharded, topic) removes
 // session's entry when owner is "" or owns it, and publishes the leave of
 // its user's last session; it returns that leave's payload, true when it
@@ -68,6 +71,7 @@ local function remove(pres, users, session, owner, classic, sharded, topic)
     redis.call('HSET', users, user, n .. string.sub(member, nl))
   else
     redis.call('HDEL', users, user)
+    redis.call('ZREM', KEYS[5], user)
     return announce(classic, sharded, 'l', topic, user, session, '')
   end
   return true
@@ -78,8 +82,8 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
-// KEYS: pres, users, owned (this life's), seq, and, but on Cluster, the
-// life's topic set, to which the script adds the topic. ARGV: session, life,
+// KEYS: pres, users, owned (this life's), seq, names, and, but on
+// Cluster, the life's topic set, to which the script adds the topic. ARGV: session, life,
 // user, info, classic channel, sharded channel, topic. Returns the join's
 // payload when it published one, else "1" when it added the entry, "0"
 // when the session had one.
@@ -90,13 +94,13 @@ if cur then
   if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
     redis.call('SADD', KEYS[3], ARGV[1])
-    if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[7]) end
+    if KEYS[6] then redis.call('SADD', KEYS[6], ARGV[7]) end
   end
   return '0'
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[1])
-if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[7]) end
+if KEYS[6] then redis.call('SADD', KEYS[6], ARGV[7]) end
 if ARGV[3] == '' then return '1' end
 local member = redis.call('HGET', KEYS[2], ARGV[3])
 if member then
@@ -104,6 +108,7 @@ if member then
   redis.call('HSET', KEYS[2], ARGV[3], (tonumber(string.sub(member, 1, nl - 1)) + 1) .. string.sub(member, nl))
 else
   redis.call('HSET', KEYS[2], ARGV[3], '1\n' .. ARGV[4])
+  redis.call('ZADD', KEYS[5], 0, ARGV[3])
   return announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4])
 end
 return '1'
@@ -111,7 +116,7 @@ return '1'
 
 // removePresenceScript removes a session's entry, whoever owns it.
 //
-// KEYS: pres, users, owned (this life's), seq. ARGV: session, classic channel,
+// KEYS: pres, users, owned (this life's), seq, names. ARGV: session, classic channel,
 // sharded channel, topic. Returns the leave's payload when it published
 // one, else "1" when there was an entry, "0" when not.
 var removePresenceScript = goredis.NewScript(presenceLua + `
@@ -126,7 +131,7 @@ return '0'
 // owned on a topic, publishing the leaves. An entry another life took over
 // since stays.
 //
-// KEYS: pres, users, owned (the dead life's), seq. ARGV: dead life, batch,
+// KEYS: pres, users, owned (the dead life's), seq, names. ARGV: dead life, batch,
 // classic channel, sharded channel, topic. Returns how many of the dead
 // life's sessions are left to look at, followed by the payloads of the
 // leaves it published.
