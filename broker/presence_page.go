@@ -63,9 +63,10 @@ func (p PresencePage) MaxListed() int {
 }
 
 // PageCandidates keeps, of the users offered to it, the first ones after
-// the page's After, at most as many as the page can list: an engine
-// offers every user of the topic and reads only these, so that what one
-// ask holds is bounded by the page, not by the topic.
+// the page's After, at most as many as the page can list: an engine that
+// cannot read its users in order (store/memory) offers every one and
+// reads only these, so that what one ask holds is bounded by the page,
+// not by the topic. One that can (store/redis) reads MaxListed()+1.
 type PageCandidates struct {
 	page  PresencePage
 	users userHeap // a max-heap: the largest kept is dropped first
