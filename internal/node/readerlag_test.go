@@ -237,3 +237,93 @@ func serveOnRedis(t *testing.T, url string, cfg node.Config) (*node.Node, string
 	}
 	return serveOn(t, cfg, eng)
 }
+
+// Clients that read every message but never answer a ping, which RFC 6455
+// requires them to, hold publishers back for a few stall windows at most:
+// their probes go unanswered, their connections are marked and watched no
+// more, and from then on publishes go through without waiting.
+func TestReadersThatNeverAnswerHoldPublishersOnlyAtFirst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("overloads a node")
+	}
+	const (
+		bound   = 50 * time.Millisecond
+		readers = 16
+		topic   = "deaf"
+	)
+	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	rs := make([]*reader, readers)
+	conns := make([]*client, readers)
+	for i := range rs {
+		c, _ := dial(t, addr)
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		subscribe(t, c, topic)
+		rs[i], conns[i] = new(reader), c
+		wg.Add(1)
+		go func() { defer wg.Done(); rs[i].runDeaf(c, done) }()
+	}
+	defer func() {
+		close(done)
+		for _, c := range conns {
+			c.Close() // ends a read under way
+		}
+		wg.Wait()
+	}()
+
+	data := []byte(`"` + strings.Repeat("z", 64) + `"`)
+	publish := func(until time.Time) (published int) {
+		for time.Now().Before(until) {
+			if _, err := n.Broker.Publish(context.Background(), topic, data, ""); err == nil {
+				published++
+			} else if !errors.Is(err, broker.ErrOverloaded) {
+				t.Fatalf("publish: %v", err)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		return published
+	}
+	// Long enough for every probe sent to them to go unanswered for the
+	// stall window (ten bounds), and for their watches to end.
+	publish(time.Now().Add(60 * bound))
+	before := n.Transport.Stats()
+	published := publish(time.Now().Add(40 * bound))
+	after := n.Transport.Stats()
+	t.Logf("waits %d then %d, refused %d then %d; %d published after the first %v",
+		before.PublishWaits, after.PublishWaits, before.PublishRefused, after.PublishRefused, published, 60*bound)
+	if published == 0 || after.PublishRefused != before.PublishRefused {
+		t.Fatalf("publishes were still refused once the deaf readers were known (%d published)", published)
+	}
+	if after.PublishWaits != before.PublishWaits {
+		t.Fatalf("publishers still waited %d times for readers that never answer", after.PublishWaits-before.PublishWaits)
+	}
+	for i, r := range rs {
+		if e := r.err.Load(); e != nil {
+			t.Fatalf("reader %d: %v", i, *e)
+		}
+	}
+}
+
+// runDeaf reads c's messages in order, as run does, but answers no ping.
+func (r *reader) runDeaf(c *client, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		f, err := ws.ReadFrame(c.r)
+		if err != nil {
+			select {
+			case <-done:
+			default:
+				r.err.Store(&err)
+			}
+			return
+		}
+		if seq := seqOf(f.Payload); seq != 0 {
+			r.last.Store(seq)
+		}
+	}
+}
