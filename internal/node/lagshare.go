@@ -21,14 +21,18 @@ type lagBoard interface {
 // publishers must wait for those nodes too, not only for their own. Each
 // tick, an eighth of the bound as the transport's own lag scan, it tells
 // the board whether this node is behind, for a few ticks, and tells the
-// transport whether another node is. A board that fails holds nobody
-// back: the lag is not known then, and the publishes themselves meet
-// the same failure.
+// transport whether another node is. It reads the others' word only
+// while this node publishes (or they were behind at the last read): an
+// idle node costs Redis nothing, and its first publish after a quiet
+// spell is held back at most one tick late. A board that fails holds
+// nobody back: the lag is not known then, and the publishes themselves
+// meet the same failure.
 type lagShare struct {
-	board lagBoard
-	tr    *transport.Server
-	tick  time.Duration
-	log   *zap.Logger
+	board     lagBoard
+	tr        *transport.Server
+	published func() uint64 // messages published through this node so far
+	tick      time.Duration
+	log       *zap.Logger
 	// ctx ends the board calls under way when close is called, so that a
 	// Redis that does not answer does not hold the node's shutdown.
 	ctx    context.Context
@@ -39,12 +43,12 @@ type lagShare struct {
 
 // shareLag starts sharing tr's lag on board; nil when tr never holds
 // publishers back.
-func shareLag(board lagBoard, tr *transport.Server, log *zap.Logger) *lagShare {
+func shareLag(board lagBoard, tr *transport.Server, published func() uint64, log *zap.Logger) *lagShare {
 	bound := tr.LagBound()
 	if bound == 0 {
 		return nil
 	}
-	s := &lagShare{board: board, tr: tr, tick: max(bound/8, time.Millisecond), log: log,
+	s := &lagShare{board: board, tr: tr, published: published, tick: max(bound/8, time.Millisecond), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
@@ -55,7 +59,8 @@ func (s *lagShare) run() {
 	defer close(s.done)
 	t := time.NewTicker(s.tick)
 	defer t.Stop()
-	marked, failing := false, false
+	marked, failing, others := false, false, false
+	seen := s.published()
 	for {
 		select {
 		case <-s.stop:
@@ -74,12 +79,19 @@ func (s *lagShare) run() {
 		case marked:
 			marked = !s.mark(s.ctx, 0)
 		}
-		others, err := s.board.OthersBehind(s.ctx)
+		now := s.published()
+		if now == seen && !others {
+			continue // nothing published here since the last tick: nobody to hold
+		}
+		seen = now
+		var err error
+		others, err = s.board.OthersBehind(s.ctx)
 		if err != nil && !failing {
 			s.log.Warn("cannot read whether other nodes are behind; publishes do not wait for them", zap.Error(err))
 		}
 		failing = err != nil
-		s.tr.SetOthersBehind(others && err == nil)
+		others = others && err == nil
+		s.tr.SetOthersBehind(others)
 	}
 }
 

@@ -68,10 +68,11 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	// Publishes wait while the transport's loops are behind (its
 	// MaxDeliveryLag), so the transport comes first.
 	cfg.Broker.Backpressure = n.Transport
-	if board, ok := eng.(lagBoard); ok {
-		n.lag = shareLag(board, n.Transport, log.Named("lag"))
-	}
 	n.Broker = broker.New(cfg.Broker, eng)
+	if board, ok := eng.(lagBoard); ok {
+		published := func() uint64 { return n.Broker.Stats().MessagesIn }
+		n.lag = shareLag(board, n.Transport, published, log.Named("lag"))
+	}
 	if cfg.API.Metrics == nil {
 		cfg.API.Metrics, err = metrics.New(metrics.Sources{
 			Broker: n.Broker, Transport: n.Transport, Engine: eng, Version: cfg.Version, Logger: log.Named("metrics"),
