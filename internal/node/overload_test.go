@@ -52,14 +52,22 @@ func seqOf(payload []byte) uint64 {
 	return n
 }
 
-// reader reads c's messages in the background and checks they come in
-// seq order, one after the other; slow readers pause every few frames.
+// reader reads a connection's messages in the background and checks
+// they come in seq order, one after the other. How it reads is the
+// test's: pause, when set, runs after the nth message (a slow reader);
+// ages notes how old each message is when read (its data's "t"); deaf
+// answers no ping, which RFC 6455 requires a client to.
 type reader struct {
+	pause func(n int)
+	ages  bool
+	deaf  bool
+
 	last atomic.Uint64
 	err  atomic.Pointer[error]
+	read []time.Duration // the ages noted; read after the goroutine ends
 }
 
-func (r *reader) run(c *client, slow bool, done <-chan struct{}) {
+func (r *reader) run(c *client, done <-chan struct{}) {
 	for n := 0; ; n++ {
 		select {
 		case <-done:
@@ -68,12 +76,15 @@ func (r *reader) run(c *client, slow bool, done <-chan struct{}) {
 		}
 		f, err := ws.ReadFrame(c.r)
 		if err != nil {
-			r.err.Store(&err)
+			r.fail(err, done)
 			return
 		}
-		if f.Header.OpCode == ws.OpPing { // as a WebSocket client must
+		if f.Header.OpCode == ws.OpPing {
+			if r.deaf {
+				continue
+			}
 			if err := wsutil.WriteClientMessage(c, ws.OpPong, f.Payload); err != nil {
-				r.err.Store(&err)
+				r.fail(err, done)
 				return
 			}
 			continue
@@ -83,14 +94,33 @@ func (r *reader) run(c *client, slow bool, done <-chan struct{}) {
 			continue
 		}
 		if want := r.last.Load() + 1; seq != want {
-			err := fmt.Errorf("seq %d after %d", seq, want-1)
-			r.err.Store(&err)
+			r.fail(fmt.Errorf("seq %d after %d", seq, want-1), done)
 			return
 		}
-		r.last.Store(seq)
-		if slow && n%8 == 0 {
-			time.Sleep(time.Millisecond) // reads, but slower than the others
+		if r.ages {
+			r.read = append(r.read, time.Since(time.Unix(0, sentAt(f.Payload))))
 		}
+		r.last.Store(seq)
+		if r.pause != nil {
+			r.pause(n)
+		}
+	}
+}
+
+// fail keeps err, unless the test is done and closed the connection.
+func (r *reader) fail(err error, done <-chan struct{}) {
+	select {
+	case <-done:
+	default:
+		r.err.Store(&err)
+	}
+}
+
+// slowly pauses every eighth message: a reader that reads, but slower
+// than the others.
+func slowly(n int) {
+	if n%8 == 0 {
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -123,10 +153,13 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		subscribe(t, c, topic)
 		readers[i] = new(reader)
+		if i%10 == 0 {
+			readers[i].pause = slowly
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			readers[i].run(c, i%10 == 0, done)
+			readers[i].run(c, done)
 		}()
 	}
 	defer func() {
@@ -233,7 +266,7 @@ func TestStuckReaderDoesNotHoldPublishersBack(t *testing.T) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); r.run(live, false, done) }()
+	go func() { defer wg.Done(); r.run(live, done) }()
 	defer func() { close(done); live.Close(); wg.Wait() }()
 	data := []byte(`"` + strings.Repeat("y", 4000) + `"`)
 	var last uint64

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
-
 	"go.uber.org/zap/zaptest"
 
 	"github.com/herald-broker/herald/broker"
@@ -67,7 +64,8 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 		publishFor  = 3 * time.Second
 		topic       = "behind"
 	)
-	readers := make([]*pacedReader, subscribers)
+	readers := make([]*reader, subscribers)
+	conns := make([]*client, subscribers)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	for i := range readers {
@@ -81,14 +79,15 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 		}
 		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		subscribe(t, c, topic)
-		readers[i] = &pacedReader{c: c}
+		// under 500 messages a second, noting how old each is
+		readers[i], conns[i] = &reader{ages: true, pause: func(int) { time.Sleep(2 * time.Millisecond) }}, c
 		wg.Add(1)
-		go func() { defer wg.Done(); readers[i].run(done) }()
+		go func() { defer wg.Done(); readers[i].run(c, done) }()
 	}
 	defer func() {
 		close(done)
-		for _, r := range readers {
-			r.c.Close()
+		for _, c := range conns {
+			c.Close() // ends a read under way
 		}
 		wg.Wait()
 	}()
@@ -149,7 +148,7 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 	}
 	var ages []time.Duration
 	for _, r := range readers {
-		ages = append(ages, r.ages...)
+		ages = append(ages, r.read...)
 	}
 	slices.Sort(ages)
 	p90 := ages[len(ages)*9/10]
@@ -169,51 +168,6 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 			st.PublishWaits, time.Duration(readerLagSeen.Load()))
 	}
 }
-
-// pacedReader reads its connection at a pace slower than the node writes,
-// answers pings as a WebSocket client must, checks that seqs follow one
-// another and notes how old each message is when read.
-type pacedReader struct {
-	c    *client
-	last atomic.Uint64
-	err  atomic.Pointer[error]
-	ages []time.Duration // read after the reader's goroutine ends
-}
-
-func (r *pacedReader) run(done <-chan struct{}) {
-	for {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		f, err := ws.ReadFrame(r.c.r)
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		if f.Header.OpCode == ws.OpPing {
-			if err := wsutil.WriteClientMessage(r.c, ws.OpPong, f.Payload); err != nil {
-				r.fail(err)
-				return
-			}
-			continue
-		}
-		seq := seqOf(f.Payload)
-		if seq == 0 {
-			continue
-		}
-		if want := r.last.Load() + 1; seq != want {
-			r.fail(errors.New("seq " + strconv.FormatUint(seq, 10) + " after " + strconv.FormatUint(want-1, 10)))
-			return
-		}
-		r.ages = append(r.ages, time.Since(time.Unix(0, sentAt(f.Payload))))
-		r.last.Store(seq)
-		time.Sleep(2 * time.Millisecond) // under 500 messages a second
-	}
-}
-
-func (r *pacedReader) fail(err error) { r.err.Store(&err) }
 
 // sentAt is the "t" a publisher put in a message's data.
 func sentAt(payload []byte) int64 {
@@ -260,9 +214,9 @@ func TestReadersThatNeverAnswerHoldPublishersOnlyAtFirst(t *testing.T) {
 		c, _ := dial(t, addr)
 		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		subscribe(t, c, topic)
-		rs[i], conns[i] = new(reader), c
+		rs[i], conns[i] = &reader{deaf: true}, c
 		wg.Add(1)
-		go func() { defer wg.Done(); rs[i].runDeaf(c, done) }()
+		go func() { defer wg.Done(); rs[i].run(c, done) }()
 	}
 	defer func() {
 		close(done)
@@ -301,29 +255,6 @@ func TestReadersThatNeverAnswerHoldPublishersOnlyAtFirst(t *testing.T) {
 	for i, r := range rs {
 		if e := r.err.Load(); e != nil {
 			t.Fatalf("reader %d: %v", i, *e)
-		}
-	}
-}
-
-// runDeaf reads c's messages in order, as run does, but answers no ping.
-func (r *reader) runDeaf(c *client, done <-chan struct{}) {
-	for {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		f, err := ws.ReadFrame(c.r)
-		if err != nil {
-			select {
-			case <-done:
-			default:
-				r.err.Store(&err)
-			}
-			return
-		}
-		if seq := seqOf(f.Payload); seq != 0 {
-			r.last.Store(seq)
 		}
 	}
 }
