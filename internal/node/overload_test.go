@@ -107,6 +107,20 @@ func (r *reader) run(c *client, done <-chan struct{}) {
 	}
 }
 
+// start runs r on c in the background until the test ends; then c is
+// closed, which ends a read under way.
+func (r *reader) start(t *testing.T, c *client) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() { defer close(finished); r.run(c, done) }()
+	t.Cleanup(func() { close(done); c.Close(); <-finished })
+}
+
+// raise sets a to v when v is larger.
+func raise(a *atomic.Uint64, v uint64) {
+	for have := a.Load(); v > have && !a.CompareAndSwap(have, v); have = a.Load() {
+	}
+}
+
 // fail keeps err, unless the test is done and closed the connection.
 func (r *reader) fail(err error, done <-chan struct{}) {
 	select {
@@ -144,31 +158,16 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 	// a busy machine, must not be taken for a slow consumer.
 	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
 	readers := make([]*reader, subscribers)
-	conns := make([]*client, subscribers)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
 	for i := range readers {
 		c, _ := dial(t, addr)
-		conns[i] = c
 		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		subscribe(t, c, topic)
 		readers[i] = new(reader)
 		if i%10 == 0 {
 			readers[i].pause = slowly
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			readers[i].run(c, done)
-		}()
+		readers[i].start(t, c)
 	}
-	defer func() {
-		close(done)
-		for _, c := range conns {
-			c.Close() // ends a read under way
-		}
-		wg.Wait()
-	}()
 
 	var maxLag atomic.Int64
 	var published atomic.Uint64
@@ -193,12 +192,7 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 					}
 					continue // refused, not published: nothing to expect
 				}
-				for { // the highest seq published so far
-					have := published.Load()
-					if res.Seq <= have || published.CompareAndSwap(have, res.Seq) {
-						break
-					}
-				}
+				raise(&published, res.Seq) // the highest seq published so far
 			}
 		}()
 	}
@@ -263,11 +257,7 @@ func TestStuckReaderDoesNotHoldPublishersBack(t *testing.T) {
 	live, _ := dial(t, addr)
 	subscribe(t, live, "t")
 	r := new(reader)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); r.run(live, done) }()
-	defer func() { close(done); live.Close(); wg.Wait() }()
+	r.start(t, live)
 	data := []byte(`"` + strings.Repeat("y", 4000) + `"`)
 	var last uint64
 	deadline := time.Now().Add(time.Minute)

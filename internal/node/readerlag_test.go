@@ -65,9 +65,6 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 		topic       = "behind"
 	)
 	readers := make([]*reader, subscribers)
-	conns := make([]*client, subscribers)
-	var wg sync.WaitGroup
-	done := make(chan struct{})
 	for i := range readers {
 		c, _ := dial(t, addr)
 		// 8 MB of receive buffer (the kernel doubles it), fixed: minutes
@@ -80,17 +77,9 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		subscribe(t, c, topic)
 		// under 500 messages a second, noting how old each is
-		readers[i], conns[i] = &reader{ages: true, pause: func(int) { time.Sleep(2 * time.Millisecond) }}, c
-		wg.Add(1)
-		go func() { defer wg.Done(); readers[i].run(c, done) }()
+		readers[i] = &reader{ages: true, pause: func(int) { time.Sleep(2 * time.Millisecond) }}
+		readers[i].start(t, c)
 	}
-	defer func() {
-		close(done)
-		for _, c := range conns {
-			c.Close() // ends a read under way
-		}
-		wg.Wait()
-	}()
 
 	var published atomic.Uint64
 	var readerLagSeen atomic.Int64
@@ -116,12 +105,7 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 					t.Errorf("publish: %v", err)
 					return
 				}
-				for {
-					have := published.Load()
-					if res.Seq <= have || published.CompareAndSwap(have, res.Seq) {
-						break
-					}
-				}
+				raise(&published, res.Seq)
 				if lag := int64(sub.Transport.Stats().ReaderLag); lag > readerLagSeen.Load() {
 					readerLagSeen.Store(lag)
 				}
@@ -206,25 +190,14 @@ func TestReadersThatNeverAnswerHoldPublishersOnlyAtFirst(t *testing.T) {
 		topic   = "deaf"
 	)
 	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
-	done := make(chan struct{})
-	var wg sync.WaitGroup
 	rs := make([]*reader, readers)
-	conns := make([]*client, readers)
 	for i := range rs {
 		c, _ := dial(t, addr)
 		_ = c.SetDeadline(time.Now().Add(time.Minute))
 		subscribe(t, c, topic)
-		rs[i], conns[i] = &reader{deaf: true}, c
-		wg.Add(1)
-		go func() { defer wg.Done(); rs[i].run(c, done) }()
+		rs[i] = &reader{deaf: true}
+		rs[i].start(t, c)
 	}
-	defer func() {
-		close(done)
-		for _, c := range conns {
-			c.Close() // ends a read under way
-		}
-		wg.Wait()
-	}()
 
 	data := []byte(`"` + strings.Repeat("z", 64) + `"`)
 	publish := func(until time.Time) (published int) {
