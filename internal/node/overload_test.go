@@ -107,6 +107,16 @@ func (r *reader) run(c *client, done <-chan struct{}) {
 	}
 }
 
+// subscriber dials addr and subscribes to topic, with a minute for the
+// whole test.
+func subscriber(t *testing.T, addr, topic string) *client {
+	t.Helper()
+	c, _ := dial(t, addr)
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	subscribe(t, c, topic)
+	return c
+}
+
 // start runs r on c in the background until the test ends; then c is
 // closed, which ends a read under way.
 func (r *reader) start(t *testing.T, c *client) {
@@ -159,9 +169,7 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
 	readers := make([]*reader, subscribers)
 	for i := range readers {
-		c, _ := dial(t, addr)
-		_ = c.SetDeadline(time.Now().Add(time.Minute))
-		subscribe(t, c, topic)
+		c := subscriber(t, addr, topic)
 		readers[i] = new(reader)
 		if i%10 == 0 {
 			readers[i].pause = slowly

@@ -66,7 +66,7 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 	)
 	readers := make([]*reader, subscribers)
 	for i := range readers {
-		c, _ := dial(t, addr)
+		c := subscriber(t, addr, topic)
 		// 8 MB of receive buffer (the kernel doubles it), fixed: minutes
 		// of this reader's pace, where the node's queue holds seconds.
 		// Small messages, so that the buffers, not the queue bound, take
@@ -74,8 +74,6 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 		if err := c.Conn.(*net.TCPConn).SetReadBuffer(4 << 20); err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetDeadline(time.Now().Add(time.Minute))
-		subscribe(t, c, topic)
 		// under 500 messages a second, noting how old each is
 		readers[i] = &reader{ages: true, pause: func(int) { time.Sleep(2 * time.Millisecond) }}
 		readers[i].start(t, c)
@@ -192,11 +190,8 @@ func TestReadersThatNeverAnswerHoldPublishersOnlyAtFirst(t *testing.T) {
 	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
 	rs := make([]*reader, readers)
 	for i := range rs {
-		c, _ := dial(t, addr)
-		_ = c.SetDeadline(time.Now().Add(time.Minute))
-		subscribe(t, c, topic)
 		rs[i] = &reader{deaf: true}
-		rs[i].start(t, c)
+		rs[i].start(t, subscriber(t, addr, topic))
 	}
 
 	data := []byte(`"` + strings.Repeat("z", 64) + `"`)
