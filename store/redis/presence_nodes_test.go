@@ -145,13 +145,7 @@ func testLapsedNode(t *testing.T, url string) {
 // leave.
 func TestReconnectedNodeResyncsItsPresence(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	px := redistest.StartProxy(t, srv.Addr())
-	prefix := uniquePrefix(t)
-	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "other", PresenceLapse: time.Hour})
-	rec := newRecorder()
-	other.Attach(rec)
-	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "resyncing", PresenceLapse: testLapse})
+	srv, px, other, rec, e := proxiedPresencePair(t, redis.Config{NodeID: "resyncing", PresenceLapse: testLapse})
 	e.Attach(newRecorder())
 	const topic = "room.resync"
 	mustSubscribe(t, other, topic)
@@ -242,13 +236,7 @@ func TestNodesBackFromAnOutageKeepEachOthersPresence(t *testing.T) {
 // know of stays behind.
 func TestUnansweredAddIsUndone(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	px := redistest.StartProxy(t, srv.Addr())
-	prefix := uniquePrefix(t)
-	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "other", PresenceLapse: time.Hour})
-	rec := newRecorder()
-	other.Attach(rec)
-	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: testLapse, Timeout: 300 * time.Millisecond})
+	_, px, other, rec, e := proxiedPresencePair(t, redis.Config{NodeID: "cut", PresenceLapse: testLapse, Timeout: 300 * time.Millisecond})
 	const topic = "room.unanswered"
 	mustSubscribe(t, other, topic)
 	mustAdd(t, e, broker.PresenceEntry{Topic: topic, Session: "s0"}) // registers the life
@@ -265,4 +253,19 @@ func TestUnansweredAddIsUndone(t *testing.T) {
 	}) {
 		t.Errorf("presence after the unanswered add: %+v, want s0 alone", mustPresence(t, other, topic))
 	}
+}
+
+// proxiedPresencePair starts a Redis and two engines on it: other, which
+// rec records, straight to Redis, and e, with cfg, through a proxy the
+// test can cut.
+func proxiedPresencePair(t *testing.T, cfg redis.Config) (srv *redistest.Server, px *redistest.Proxy, other *redis.Engine, rec *recorder, e *redis.Engine) {
+	t.Helper()
+	srv = redistest.Start(t)
+	px = redistest.StartProxy(t, srv.Addr())
+	cfg.Prefix = uniquePrefix(t)
+	other = newEngine(t, srv.URL(), redis.Config{Prefix: cfg.Prefix, NodeID: "other", PresenceLapse: time.Hour})
+	rec = newRecorder()
+	other.Attach(rec)
+	e = newEngine(t, "redis://"+px.Addr()+"/0", cfg)
+	return srv, px, other, rec, e
 }
