@@ -69,8 +69,9 @@
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
 //	<prefix>patterns              on Cluster, a name while some node holds a
 //	                              pattern (see patterns.go)
-//	<prefix>{<topic>}:pres, :users, :own:<life>
-//	                              the topic's presence (see presence.go)
+//	<prefix>{<topic>}:pres, :users, :names, :own:<life>, :seq, :changes
+//	                              the topic's presence and the log of its
+//	                              joins and leaves (see presence.go)
 //	<prefix>controls              stream of the last controls (see control.go)
 //	<prefix>{#stats}:nodes, :node:<node>
 //	                              the nodes' stats board (see statsboard.go)
@@ -192,6 +193,15 @@
 // shows what was lost before it; keeping it costs memory, not Redis calls.
 // The node cannot know of a topic it never delivered: what an outage lost
 // of one goes unreported, and its first message to arrive starts delivery.
+//
+// Joins and leaves have no seq; each carries its place in the topic's
+// change log instead, a stream of the last changeLogCap of them, and the
+// place of the one before. A node hands them over only in that chain:
+// after every reconnect, and when a change arrives that does not follow
+// on, it reads what it missed from the log (changemarks.go). A log that
+// no longer holds where the node stood (trimmed, or gone back in a
+// failover) is counted in Stats.PresenceGaps, and what it holds is handed
+// over.
 //
 // Unsubscribing a pattern costs no pass over the tracked topics: states
 // are checked against the remaining subscriptions, through a trie of the

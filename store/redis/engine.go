@@ -51,6 +51,7 @@ type Engine struct {
 	refused lastRefusal // when Redis last refused a publish, for Ready
 	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
 	pres    presenceLocal
+	marks   changeMarks // where this node stands in each topic's presence change log
 	ctl     controlCursor
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// betweenPresenceReads, set by tests only, runs between a presence
@@ -97,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		shards:       newShards(rdb),
 		patterns:     newPatternGate(),
 		pres:         newPresenceLocal(),
+		marks:        newChangeMarks(),
 
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
 	}

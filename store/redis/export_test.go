@@ -74,3 +74,22 @@ func PresenceNodes(e *Engine) string { return e.keys.presNodes() }
 // BetweenPresenceReads makes e run fn in every presence read between
 // reading the page's names and its members. Set it before e is used.
 func BetweenPresenceReads(e *Engine, fn func()) { e.betweenPresenceReads = fn }
+
+// ChangeLogCap is about how many entries a topic's presence change log
+// keeps.
+const ChangeLogCap = changeLogCap
+
+// ChangeLogLinger is how long a change log outlives its topic's last
+// presence entry.
+const ChangeLogLinger = changeLogLinger
+
+// ReplayedChanges counts the joins and leaves e handed over from the
+// change logs rather than from pub/sub.
+func ReplayedChanges(e *Engine) uint64 { return e.marks.replayed.Load() }
+
+// ChangeMarks is how many topics e keeps a place in the change log for.
+func ChangeMarks(e *Engine) int {
+	e.marks.mu.Lock()
+	defer e.marks.mu.Unlock()
+	return len(e.marks.topics)
+}

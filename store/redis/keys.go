@@ -116,6 +116,9 @@ func (k keys) presNames(topic string) string   { return k.prefix + "{" + topic +
 // presSeq numbers topic's joins and leaves (presence_scripts.go).
 func (k keys) presSeq(topic string) string { return k.prefix + "{" + topic + "}:seq" }
 
+// presChanges is the log of topic's joins and leaves (changes.go).
+func (k keys) presChanges(topic string) string { return k.prefix + "{" + topic + "}:changes" }
+
 // presOwned is the set of the sessions of topic that the node life owns.
 func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }
 

@@ -166,12 +166,14 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 // the connection and checks positions instead.
 var errConnBroken = errors.New("pub/sub connection broken")
 
-// watch checks every tracked topic, then probes the connection and checks
-// the topics with recent traffic until a probe fails, the receive loop
-// reports its connection broken, or ctx ends. A check of every topic that
-// Redis could not answer is tried again at the next interval. A shard
-// connection that broke is replaced alone (repairShards); when that
-// fails, watch returns and the supervisor replaces every connection.
+// watch checks every tracked topic and replays the presence change logs,
+// then probes the connection and checks the topics with recent traffic
+// until a probe fails, the receive loop reports its connection broken, or
+// ctx ends; it replays the logs that fall behind meanwhile. A check of
+// every topic, or a replay, that Redis could not answer is tried again at
+// the next interval. A shard connection that broke is replaced alone
+// (repairShards); when that fails, watch returns and the supervisor
+// replaces every connection.
 func (e *Engine) watch(ctx context.Context) error {
 	probe := time.NewTicker(e.cfg.ProbeInterval)
 	defer probe.Stop()
@@ -180,6 +182,13 @@ func (e *Engine) watch(ctx context.Context) error {
 	forget := time.NewTicker(max(e.cfg.HistoryTTL/2, e.cfg.CheckInterval))
 	defer forget.Stop()
 	caughtUp, err := e.checkAll(ctx, e.subs.all())
+	// The connection replaced may have lost the last joins and leaves
+	// before it, which no later one shows: every topic's log is read.
+	e.allMarksBehind()
+	replayed := false
+	if err == nil {
+		replayed = e.replayChanges(ctx)
+	}
 	for {
 		if errors.Is(err, errShardBroken) {
 			var done bool
@@ -198,6 +207,8 @@ func (e *Engine) watch(ctx context.Context) error {
 			if e.shards.anyBroken() { // else replaced since, with every connection
 				err = errShardBroken
 			}
+		case <-e.marks.nudge:
+			replayed = e.replayChanges(ctx)
 		case <-probe.C:
 			err = e.probe(ctx)
 		case <-forget.C:
@@ -212,6 +223,9 @@ func (e *Engine) watch(ctx context.Context) error {
 				done, err = e.checkAll(ctx, e.subs.all())
 			}
 			caughtUp = caughtUp || done
+			if !replayed {
+				replayed = e.replayChanges(ctx)
+			}
 		}
 	}
 }

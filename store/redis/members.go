@@ -26,7 +26,7 @@ func (e *Engine) membersChanged(payloads string) {
 		return
 	}
 	for len(payloads) >= 2 && payloads[0] == '\n' {
-		c, rest, err := parseChangePrefix(payloads)
+		c, _, rest, err := parseChangePrefix(payloads)
 		if err == nil {
 			c.After, c.Seq, rest, err = parseOrder(rest)
 		}

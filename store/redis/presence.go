@@ -15,13 +15,16 @@ import (
 //	                                presence page is read in name order from where the last ended
 //	<prefix>{<topic>}:own:<life>    set: the sessions a node life added
 //	<prefix>{<topic>}:seq           string: the number of its last join or leave, for a minute
+//	<prefix>{<topic>}:changes       stream: its last joins and leaves (changes.go)
 //
 // A script adds or removes an entry and its count in one atomic step, and
 // publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's
 // own delivery channel (presence_scripts.go), so that every node that
-// subscribed the topic hands it over in the order Redis decided it. The
-// scripts go through the publish pipelines: a presence call shares round
-// trips with concurrent publishes and presence calls.
+// subscribed the topic hands it over in the order Redis decided it; it
+// adds it to the change log too, so that a node whose pub/sub connection
+// lost it reads it there. The scripts go through the publish pipelines: a
+// presence call shares round trips with concurrent publishes and presence
+// calls.
 //
 // A node dies without removing its entries, so each engine has a life (a
 // random name per engine, so that a restarted node, or one named by
@@ -38,7 +41,8 @@ import (
 // publishes the leaves, then forgets the life. The topic set is written
 // by the add script itself on one server; on Cluster, where it lives in
 // another slot, beside the script, before the life's first entry on the
-// topic. No key but seq has a TTL: a topic's keys go with its last entry.
+// topic. No key but seq and the change log has a TTL: a topic's keys go
+// with its last entry, its change log a linger after it.
 //
 // A node also keeps its own entries in memory (presence_local.go): Close
 // removes them, a node whose heartbeat lapsed while it lived adds them
@@ -48,7 +52,7 @@ import (
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {
 	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life), e.keys.presSeq(topic),
-		e.keys.presNames(topic)}
+		e.keys.presNames(topic), e.keys.presChanges(topic)}
 }
 
 // presenceChannels names where topic's joins and leaves go: where its
@@ -154,21 +158,4 @@ func (e *Engine) RemovePresence(ctx context.Context, p broker.PresenceEntry) err
 		return e.fail("remove presence", err)
 	}
 	return nil
-}
-
-// dispatchChange hands a join or leave from topic's channel to the
-// Handler, if this node subscribed the topic itself: a pattern's glob
-// brings the changes of topics presence does not reach.
-func (e *Engine) dispatchChange(topic, payload string) {
-	c, err := parseChange(payload)
-	if err != nil || c.Topic != topic {
-		e.log.Error("dropped a malformed presence change")
-		return
-	}
-	if !e.subs.has(topic) {
-		return
-	}
-	if b := e.handler.Load(); b != nil {
-		b.h.HandlePresence(c)
-	}
 }

@@ -9,23 +9,45 @@ import (
 )
 
 func TestParseChange(t *testing.T) {
-	c, err := parseChange("\nj6:room.13:u\n13:s-111:{\"a\":\"b:c\"}")
+	c, link, err := parseChange("\nj6:room.13:u\n13:s-111:{\"a\":\"b:c\"}7:0-0 5-1")
 	want := broker.PresenceChange{Topic: "room.1", User: "u\n1", Session: "s-1", Join: true}
 	if err != nil || c.Topic != want.Topic || c.User != want.User || c.Session != want.Session || !c.Join || string(c.Info) != `{"a":"b:c"}` {
 		t.Errorf("parseChange = %+v, %v; want %+v with info", c, err, want)
 	}
-	c, err = parseChange("\nl1:t1:u1:s0:")
+	if link != (changeLink{prev: "0-0", id: "5-1"}) {
+		t.Errorf("parseChange's link = %+v, want 0-0 before 5-1", link)
+	}
+	c, _, err = parseChange("\nl1:t1:u1:s0:9:12-0 13-4")
 	if err != nil || c.Join || c.Info != nil || c.User != "u" {
 		t.Errorf("parseChange of a leave = %+v, %v", c, err)
 	}
-	for _, bad := range []string{"", "\n", "\nx1:t1:u1:s0:", "\nj1:t1:u1:s", "\nj1:t1:u1:s0:x", "\nj9:t", "\nj-1:t", "\njx:t"} {
-		if _, err := parseChange(bad); err == nil {
+	for _, bad := range []string{"", "\n", "\nx1:t1:u1:s0:7:0-0 1-0", "\nj1:t1:u1:s", "\nj1:t1:u1:s0:", "\nj1:t1:u1:s0:7:0-0 1-0x",
+		"\nj1:t1:u1:s0:3:0-0", "\nj1:t1:u1:s0:7:0-0 1-x", "\nj1:t1:u1:s0:7:0-01-0", "\nj9:t", "\nj-1:t", "\njx:t"} {
+		if _, _, err := parseChange(bad); err == nil {
 			t.Errorf("parseChange(%q) = nil error", bad)
 		}
 	}
 	// A message payload starts with its topic, which is never empty.
-	if isChange("room.1\nepoch\n1\nid\n0\n{}") || !isChange("\nj1:t1:u1:s0:") {
+	if isChange("room.1\nepoch\n1\nid\n0\n{}") || !isChange("\nj1:t1:u1:s0:7:0-0 1-0") {
 		t.Error("isChange mistakes a message for a change or back")
+	}
+}
+
+// A change log entry keeps the change without its link, and the ID
+// before it in p.
+func TestParseLogEntry(t *testing.T) {
+	lc, err := parseLogEntry("t", "7-2", map[string]any{"p": "7-1", "c": "\nj1:t1:u1:s2:{}"})
+	if err != nil || lc.link != (changeLink{prev: "7-1", id: "7-2"}) || !lc.change.Join || string(lc.change.Info) != "{}" {
+		t.Errorf("parseLogEntry = %+v, %v", lc, err)
+	}
+	for _, bad := range []map[string]any{
+		{"p": "7-1"}, {"c": "\nj1:t1:u1:s0:"}, {"p": "x", "c": "\nj1:t1:u1:s0:"},
+		{"p": "7-1", "c": "\nj1:u1:u1:s0:"}, // another topic's
+		{"p": "7-1", "c": "\nj1:t1:u1:s0:7:0-0 1-0"},
+	} {
+		if _, err := parseLogEntry("t", "7-2", bad); err == nil {
+			t.Errorf("parseLogEntry(%v) = nil error", bad)
+		}
 	}
 }
 

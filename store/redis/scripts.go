@@ -86,34 +86,45 @@ const trimEvery = "16"
 // Of the stream it reads no further back than the history size: the
 // stream may hold older entries, not trimmed yet (see publishScript).
 //
-// KEYS: meta, hist. ARGV: epoch to start if the topic has none ("" starts
-// none), history TTL (ms), since, count (-1: all, 0: none), last seq to read
-// ("+" for no bound), history size. Returns {epoch or "", seq, entries as
-// XRANGE gives them}.
+// KEYS: meta, hist, and, where a subscription starts, the topic's
+// presence change log. ARGV: epoch to start if the topic has none (""
+// starts none), history TTL (ms), since, count (-1: all, 0: none), last
+// seq to read ("+" for no bound), history size. Returns {epoch or "",
+// seq, entries as XRANGE gives them}, and with the change log the ID of
+// its last entry (noChange: none) as well, read in the same step, so that
+// a subscription's joins and leaves start where its messages do.
 var readScript = goredis.NewScript(`
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  if ARGV[1] == '' then return {'', 0, {}} end
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-  redis.set_repl(redis.REPL_NONE)
-  redis.call('HSET', KEYS[1], 'mark', 0)
-  redis.set_repl(redis.REPL_ALL)
-  redis.call('DEL', KEYS[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {epoch, 0, {}}
+local function read()
+  local epoch = redis.call('HGET', KEYS[1], 'epoch')
+  if not epoch then
+    if ARGV[1] == '' then return {'', 0, {}} end
+    epoch = ARGV[1]
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+    redis.set_repl(redis.REPL_NONE)
+    redis.call('HSET', KEYS[1], 'mark', 0)
+    redis.set_repl(redis.REPL_ALL)
+    redis.call('DEL', KEYS[2])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {epoch, 0, {}}
+  end
+  local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+  local count = tonumber(ARGV[4])
+  if count == 0 then return {epoch, seq, {}} end
+  local start = string.format('%d-0', math.max(tonumber(ARGV[3]), seq - tonumber(ARGV[6])) + 1)
+  local entries
+  if count < 0 then
+    entries = redis.call('XRANGE', KEYS[2], start, ARGV[5])
+  else
+    entries = redis.call('XRANGE', KEYS[2], start, ARGV[5], 'COUNT', count)
+  end
+  return {epoch, seq, entries}
 end
-local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-local count = tonumber(ARGV[4])
-if count == 0 then return {epoch, seq, {}} end
-local start = string.format('%d-0', math.max(tonumber(ARGV[3]), seq - tonumber(ARGV[6])) + 1)
-local entries
-if count < 0 then
-  entries = redis.call('XRANGE', KEYS[2], start, ARGV[5])
-else
-  entries = redis.call('XRANGE', KEYS[2], start, ARGV[5], 'COUNT', count)
+local r = read()
+if KEYS[3] then
+  local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  r[4] = last[1] and last[1][1] or '0-0'
 end
-return {epoch, seq, entries}
+return r
 `)
 
 // parseResult reads the publish script's "epoch\nseq\nid".
@@ -128,6 +139,21 @@ func parseResult(topic, s string) (broker.PublishResult, error) {
 		return broker.PublishResult{}, fmt.Errorf("herald/redis: publish result %q: %w", s, err)
 	}
 	return broker.PublishResult{Topic: topic, Epoch: epoch, Seq: seq, ID: id}, nil
+}
+
+// parseStart reads the read script's reply when it read the change log
+// too: the position, and where the log ends.
+func parseStart(topic string, v any) (broker.Position, string, error) {
+	reply, ok := v.([]any)
+	if !ok || len(reply) != 4 {
+		return broker.Position{}, "", fmt.Errorf("herald/redis: read reply %v is malformed", v)
+	}
+	tail, _ := reply[3].(string)
+	if !isStreamID(tail) {
+		return broker.Position{}, "", fmt.Errorf("herald/redis: change log ID %v is malformed", reply[3])
+	}
+	res, err := parseRead(topic, reply[:3])
+	return res.Position, tail, err
 }
 
 // parseRead reads the read script's reply.

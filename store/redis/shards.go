@@ -289,6 +289,7 @@ func (e *Engine) repairShards(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(topics)))
+	e.marksBehind(topics) // replayed by watch
 	return e.checkAll(ctx, e.subs.statesOf(topics))
 }
 

@@ -153,6 +153,46 @@ func TestShardedPubSub(t *testing.T) {
 		}
 		sub.rec.checkBreaches(t)
 	})
+	t.Run("KilledShardConnectionLosesNoPresenceChange", func(t *testing.T) {
+		prefix := uniquePrefix(t)
+		nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, PresenceLapse: time.Hour})
+		pub, sub := nodes[0], nodes[1]
+		topic := topics[1]
+		mustSubscribe(t, sub, topic)
+		mustAdd(t, sub.Engine, broker.PresenceEntry{Topic: topic, Session: "w", User: "watcher"})
+		want := []string{"+watcher"}
+		waitChanges(t, sub.rec, topic, want...)
+		home := c.MasterOfKey(topic)
+		admin := goredis.NewClient(&goredis.Options{Addr: home.Addr()})
+		defer admin.Close()
+		ch := changer{t, pub.Engine, topic}
+		// A change made right after the kill nearly always misses the
+		// node, which has yet to see its connection gone; until one did,
+		// and came from the log, again.
+		for i := 0; redis.ReplayedChanges(sub.Engine) == 0; i++ {
+			if i == 5 {
+				t.Fatal("no change missed the killed connection and came from the log")
+			}
+			if !eventually(func() bool { return shardNumSub(t, home, prefix+"m.{"+topic+"}") == 1 }) {
+				t.Fatal("the node's shard connection is not subscribed to the topic")
+			}
+			for _, id := range shardClients(t, admin) {
+				if err := admin.ClientKillByFilter(ctxFor(t), "ID", id).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			u := fmt.Sprint("k", i)
+			ch.add("s"+u, u)
+			ch.remove("s"+u, u)
+			want = append(want, "+"+u, "-"+u)
+			waitChanges(t, sub.rec, topic, want...)
+		}
+		ch.add("live", "z")
+		waitChanges(t, sub.rec, topic, append(want, "+z")...)
+		if st := sub.Stats(); st.PresenceGaps != 0 {
+			t.Errorf("%d presence gaps counted, though the log held every change missed", st.PresenceGaps)
+		}
+	})
 	t.Run("SlotMovedAway", func(t *testing.T) {
 		prefix := uniquePrefix(t)
 		nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 100})

@@ -19,18 +19,25 @@ type Stats struct {
 	// Rebases are topics this node started a new epoch for because their
 	// seq went back in Redis: a failover lost acknowledged messages.
 	Rebases uint64
+	// PresenceGaps are the times this node found that a topic's change log
+	// no longer held where it stood (more changes than the log keeps went
+	// by while its pub/sub connection was down, or a failover lost the
+	// log's tail): joins and leaves in between may have been missed.
+	PresenceGaps uint64
 }
 
 // stats are counted with atomics so that scraping them takes no lock.
 type stats struct {
-	errors     atomic.Uint64
-	reconnects atomic.Uint64
-	rebases    atomic.Uint64
+	errors       atomic.Uint64
+	reconnects   atomic.Uint64
+	rebases      atomic.Uint64
+	presenceGaps atomic.Uint64
 }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
-	return Stats{Errors: e.stats.errors.Load(), Reconnects: e.stats.reconnects.Load(), Rebases: e.stats.rebases.Load()}
+	return Stats{Errors: e.stats.errors.Load(), Reconnects: e.stats.reconnects.Load(), Rebases: e.stats.rebases.Load(),
+		PresenceGaps: e.stats.presenceGaps.Load()}
 }
 
 func (s *stats) failed(err error) {

@@ -13,8 +13,9 @@ import (
 
 // Subscribe starts delivery of pattern's messages to this node. It returns
 // once Redis confirmed the subscription, so every message published after it
-// returns reaches the Handler. For a topic it also reads the topic's
-// position, where delivery goes on from. An unreachable Redis fails it with
+// returns reaches the Handler, and for a topic every join and leave. For a
+// topic it also reads the topic's position and where its presence change
+// log ends, where delivery goes on from. An unreachable Redis fails it with
 // an unavailable error and nothing done.
 func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if err := broker.CheckPattern(pattern); err != nil {
@@ -33,6 +34,9 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		kind, channel = "psubscribe", e.subs.globs.add(e.keys, pattern)
 	}
 	e.subs.add(pattern)
+	if kind == "subscribe" {
+		e.openMark(pattern) // before the subscribe, so that no change slips by
+	}
 	// A glob other patterns use is subscribed again all the same: Redis's
 	// confirmation on the current connection is what says that messages
 	// published from now on reach the node.
@@ -47,12 +51,15 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	}
 	if err == nil && kind == "subscribe" {
 		var pos broker.Position
-		if pos, err = e.Position(ctx, pattern); err == nil {
+		var tail string
+		if pos, tail, err = e.startOf(ctx, pattern); err == nil {
 			e.subs.start(pattern, pos)
+			e.startMark(pattern, tail)
 		}
 	}
 	if err != nil {
 		e.subs.remove(pattern) // Redis may keep the (p)subscription; nothing passes the filter
+		e.dropMark(pattern)
 		e.subs.globs.remove(pattern)
 		e.patternsHeld()
 		if kind == "subscribe" && e.shards.on() {
@@ -61,6 +68,20 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		return err
 	}
 	return nil
+}
+
+// startOf reads where a subscription of topic starts: the topic's
+// position, as Position does, and where its presence change log ends, in
+// one step.
+func (e *Engine) startOf(ctx context.Context, topic string) (broker.Position, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic), e.keys.presChanges(topic)},
+		newEpoch(), e.cfg.HistoryTTL.Milliseconds(), 0, 0, "+", e.cfg.HistorySize).Result()
+	if err != nil {
+		return broker.Position{}, "", e.fail("read", err)
+	}
+	return parseStart(topic, v)
 }
 
 // controlLocked subscribes the classic connection to the control channel
@@ -149,6 +170,9 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 		return nil
 	}
 	e.subs.remove(pattern)
+	if !broker.IsPattern(pattern) {
+		e.dropMark(pattern)
+	}
 	if !broker.IsPattern(pattern) && e.shards.on() {
 		e.shardUnsubscribeLocked(ctx, pattern)
 		return nil

@@ -1,0 +1,231 @@
+package redis
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// A node hands each topic's joins and leaves over in the order of the
+// topic's change log (changes.go), each once, and knows when it missed
+// some. Per topic it subscribed (exactly, not by a pattern), a mark
+// holds the ID of the last change it handed over. A change from pub/sub
+// whose link names that ID as the one before follows on, and is handed
+// over; one at or below it was handed over already, by a replay; any
+// other shows that changes in between were missed: it is not handed over,
+// the mark falls behind, and the supervisor reads the log from the mark
+// and hands over, in order, what the log holds (changereplay.go). A
+// replaced pub/sub connection may have lost the last changes before it
+// with none after to show it, so every mark falls behind then too.
+//
+// A mark opens when the node subscribes the topic, before the subscribe
+// is sent, and starts where the log ended when the subscription's
+// position was read (read in the same step), or at the first change that
+// arrives before that: every change published after Subscribe returns
+// reaches the Handler, as every message does. It goes when the topic is
+// unsubscribed. So marks cost one small struct per exact subscription,
+// and a replay one read per exact subscription (an empty one for a topic
+// without presence).
+
+// linkPhase says which change of a topic may be handed over next.
+type linkPhase uint8
+
+const (
+	// linked: the next change is the one whose link names last as the
+	// change before it.
+	linked linkPhase = iota
+	// unlinked: nothing is known to link to, before the first change or
+	// after a loss broke the chain: the next change after last (any
+	// change, while last is "") starts the chain again.
+	unlinked
+)
+
+// changeMark is where the node stands in one topic's change log.
+type changeMark struct {
+	topic string
+
+	mu    sync.Mutex // held while a change of the topic is handed over
+	phase linkPhase
+	// last is the ID of the last change handed over, or where the log
+	// ended when the mark started (noChange: it had no entry); "": none.
+	last string
+	// behind says the log may hold changes after last that were not
+	// handed over: the supervisor is to read it.
+	behind bool
+	// ahead is the highest ID of a change pub/sub brought that did not
+	// follow on ("": none since the last replay), so that a replay that
+	// read the log before it came reads again.
+	ahead string
+	gone  bool // the topic was unsubscribed: hand nothing over
+}
+
+// changeMarks are the marks of the topics this node hands changes of.
+type changeMarks struct {
+	mu     sync.Mutex
+	topics map[string]*changeMark
+	nudge  chan struct{} // a mark fell behind: the supervisor replays
+
+	replayed atomic.Uint64 // changes handed over from the logs, for tests
+}
+
+func newChangeMarks() changeMarks {
+	return changeMarks{topics: make(map[string]*changeMark), nudge: make(chan struct{}, 1)}
+}
+
+// openMark gives topic a mark, unlinked, unless it has one: a change
+// that arrives before the mark starts (startMark) starts it. Subscribe
+// calls it before the subscribe is sent, with psMu held.
+func (e *Engine) openMark(topic string) {
+	e.marks.mu.Lock()
+	defer e.marks.mu.Unlock()
+	if e.marks.topics[topic] == nil {
+		e.marks.topics[topic] = &changeMark{topic: topic, phase: unlinked}
+	}
+}
+
+// markOf returns topic's mark; nil when the topic is not subscribed (a
+// pattern's glob brings changes of topics presence does not reach).
+func (e *Engine) markOf(topic string) *changeMark {
+	e.marks.mu.Lock()
+	defer e.marks.mu.Unlock()
+	return e.marks.topics[topic]
+}
+
+// startMark links topic's mark to tail, where the change log ended when
+// the subscription's position was read, unless a change arrived before:
+// every change after tail reaches the node.
+func (e *Engine) startMark(topic, tail string) {
+	m := e.markOf(topic)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.phase == unlinked && m.last == "" {
+		m.phase, m.last = linked, tail
+	}
+}
+
+// dropMark forgets topic's mark, once the topic is unsubscribed (or its
+// subscribe failed).
+func (e *Engine) dropMark(topic string) {
+	e.marks.mu.Lock()
+	m := e.marks.topics[topic]
+	delete(e.marks.topics, topic)
+	e.marks.mu.Unlock()
+	if m != nil {
+		m.mu.Lock()
+		m.gone = true
+		m.mu.Unlock()
+	}
+}
+
+// dispatchChange hands a join or leave from topic's channel to the
+// Handler if it follows on from the last one handed over (see
+// changeMarks); it drops one handed over already, and holds back one that
+// shows others were missed, for the supervisor to read them from the log.
+func (e *Engine) dispatchChange(topic, payload string) {
+	c, link, err := parseChange(payload)
+	if err != nil || c.Topic != topic {
+		e.log.Error("dropped a malformed presence change", zap.String("topic", topic), zap.Error(err))
+		return
+	}
+	m := e.markOf(topic)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.gone:
+	case m.last != "" && !idAfter(link.id, m.last): // a replay handed it over
+	case m.phase == linked && link.prev != m.last:
+		if m.ahead == "" || idAfter(link.id, m.ahead) {
+			m.ahead = link.id
+		}
+		m.behind = true
+		e.nudgeReplay()
+	default:
+		e.handChangeLocked(m, c, link.id)
+	}
+}
+
+// handChangeLocked hands c, of ID id in m's log, to the Handler. m.mu
+// must be held.
+func (e *Engine) handChangeLocked(m *changeMark, c broker.PresenceChange, id string) {
+	m.phase, m.last = linked, id
+	if b := e.handler.Load(); b != nil {
+		b.h.HandlePresence(c)
+	}
+}
+
+// allMarksBehind has every mark read its log: a pub/sub connection was
+// replaced, and what it lost just before, no later change shows.
+func (e *Engine) allMarksBehind() {
+	e.marks.mu.Lock()
+	marks := make([]*changeMark, 0, len(e.marks.topics))
+	for _, m := range e.marks.topics {
+		marks = append(marks, m)
+	}
+	e.marks.mu.Unlock()
+	setBehind(marks)
+}
+
+// marksBehind has the marks of topics read their logs, and tells the
+// supervisor: a shard connection that carried them was replaced.
+func (e *Engine) marksBehind(topics []string) {
+	e.marks.mu.Lock()
+	var marks []*changeMark
+	for _, t := range topics {
+		if m := e.marks.topics[t]; m != nil {
+			marks = append(marks, m)
+		}
+	}
+	e.marks.mu.Unlock()
+	setBehind(marks)
+	if len(marks) > 0 {
+		e.nudgeReplay()
+	}
+}
+
+func setBehind(marks []*changeMark) {
+	for _, m := range marks {
+		m.mu.Lock()
+		m.behind = true
+		m.mu.Unlock()
+	}
+}
+
+// nudgeReplay tells the supervisor that a mark fell behind.
+func (e *Engine) nudgeReplay() {
+	select {
+	case e.marks.nudge <- struct{}{}:
+	default: // told already
+	}
+}
+
+// behindMarks returns the marks to replay: behind, and with a place in
+// the log to read from.
+func (e *Engine) behindMarks() []*changeMark {
+	e.marks.mu.Lock()
+	all := make([]*changeMark, 0, len(e.marks.topics))
+	for _, m := range e.marks.topics {
+		all = append(all, m)
+	}
+	e.marks.mu.Unlock()
+	out := all[:0]
+	for _, m := range all {
+		m.mu.Lock()
+		if m.behind && m.last == "" {
+			m.behind = false // nothing to read from: its first change starts it
+		}
+		if m.behind {
+			out = append(out, m)
+		}
+		m.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package redis
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// A topic's joins and leaves reach the nodes over pub/sub, which loses
+// what is published while a node's connection is down. So each is also
+// added, by the script that decides it, to the topic's change log
+//
+//	<prefix>{<topic>}:changes   stream: fields p (the ID of the entry before) and c (the change)
+//
+// and published with its entry's ID and the one before (its link). A node
+// hands a topic's changes over only in an unbroken chain of links, and
+// reads what it missed from the log (changemarks.go, changereplay.go).
+const (
+	// changeLogCap bounds a change log: about this many entries are kept
+	// (XADD MAXLEN ~ trims whole stream nodes, so up to a node's worth more:
+	// a hundred by default). A node that missed more of one topic's changes
+	// than this can no longer tell what it missed. Measured with a short
+	// user, a session UUID and a 17-byte info, a full log took 120 KB of
+	// Redis's memory (MEMORY USAGE); a large info takes more.
+	changeLogCap = 1000
+	// changeLogLinger is how long a change log outlives the topic's last
+	// presence entry. While a node has subscribers on a topic it has
+	// entries there, so the log lasts; but a node cut off from Redis for
+	// longer than its presence lapse has them removed by the others, and
+	// may find the topic empty when it comes back: it can still read what
+	// it missed for this long.
+	changeLogLinger = 10 * time.Minute
+)
+
+// noChange is the ID a change log names before its first entry.
+const noChange = "0-0"
+
+// changeLink is where a change stands in its topic's change log: its own
+// entry's ID, and the ID of the entry before it (noChange: none).
+type changeLink struct {
+	prev, id string
+}
+
+// isChange reports whether a payload on a topic channel is a join or
+// leave rather than a message.
+func isChange(payload string) bool { return strings.HasPrefix(payload, "\n") }
+
+// parseChange reads a join or leave as the presence scripts publish it.
+func parseChange(payload string) (broker.PresenceChange, changeLink, error) {
+	c, link, rest, err := parseChangePrefix(payload)
+	if err == nil && rest != "" {
+		return c, link, fmt.Errorf("herald/redis: presence change %q has trailing bytes", payload)
+	}
+	return c, link, err
+}
+
+// parseChangePrefix parses the published change payload starts with, its
+// link included, and returns what follows it.
+func parseChangePrefix(payload string) (broker.PresenceChange, changeLink, string, error) {
+	c, rest, err := parseChangeBody(payload)
+	if err != nil {
+		return c, changeLink{}, "", err
+	}
+	text, rest, err := cutNetstring(rest)
+	prev, id, ok := strings.Cut(text, " ")
+	if err != nil || !ok || !isStreamID(prev) || !isStreamID(id) {
+		return c, changeLink{}, "", fmt.Errorf("herald/redis: presence change %q: its link is malformed", payload)
+	}
+	return c, changeLink{prev: prev, id: id}, rest, nil
+}
+
+// parseChangeBody parses the change s starts with, without its link (as
+// the change log keeps it), and returns what follows it.
+func parseChangeBody(s string) (broker.PresenceChange, string, error) {
+	var c broker.PresenceChange
+	if len(s) < 2 || s[0] != '\n' || (s[1] != 'j' && s[1] != 'l') {
+		return c, "", fmt.Errorf("herald/redis: presence change %q is malformed", s)
+	}
+	c.Join = s[1] == 'j'
+	rest := s[2:]
+	var f [4]string
+	for i := range f {
+		var err error
+		if f[i], rest, err = cutNetstring(rest); err != nil {
+			return c, "", fmt.Errorf("herald/redis: presence change %q: field %d is malformed", s, i+1)
+		}
+	}
+	c.Topic, c.User, c.Session = f[0], f[1], f[2]
+	if f[3] != "" {
+		c.Info = []byte(f[3])
+	}
+	return c, rest, nil
+}
+
+// cutNetstring reads the netstring "<len>:<bytes>" s starts with.
+func cutNetstring(s string) (text, rest string, err error) {
+	head, tail, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(head)
+	if !ok || err != nil || n < 0 || n > len(tail) {
+		return "", "", fmt.Errorf("herald/redis: netstring %q is malformed", s)
+	}
+	return tail[:n], tail[n:], nil
+}
+
+// isStreamID reports whether s is a stream entry ID, "<ms>-<seq>".
+func isStreamID(s string) bool {
+	ms, seq, ok := strings.Cut(s, "-")
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return ok && err1 == nil && err2 == nil
+}
+
+// loggedChange is one entry of a change log.
+type loggedChange struct {
+	change broker.PresenceChange
+	link   changeLink
+}
+
+// parseLogEntry reads a change log entry of topic: its ID, and its fields
+// p and c.
+func parseLogEntry(topic, id string, fields map[string]any) (loggedChange, error) {
+	prev, _ := fields["p"].(string)
+	body, _ := fields["c"].(string)
+	c, rest, err := parseChangeBody(body)
+	switch {
+	case err != nil:
+		return loggedChange{}, err
+	case rest != "" || c.Topic != topic || !isStreamID(prev) || !isStreamID(id):
+		return loggedChange{}, fmt.Errorf("herald/redis: change log entry %s of %q is malformed", id, topic)
+	}
+	return loggedChange{change: c, link: changeLink{prev: prev, id: id}}, nil
+}

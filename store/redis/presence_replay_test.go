@@ -1,0 +1,268 @@
+package redis_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// Joins and leaves published while a node's pub/sub connection was down
+// reach it once it is back, in order, each once, before the live ones.
+func TestMissedChangesComeAfterAReconnect(t *testing.T) {
+	t.Parallel()
+	_, px, other, _, e, rec := watchedPresencePair(t, "room.replay")
+	px.Cut()
+	ch := changer{t, other, "room.replay"}
+	ch.add("s1", "a")
+	ch.add("s2", "b")
+	ch.remove("s2", "b")
+	ch.add("s3", "b")
+	ch.add("s4", "a") // a second session: no change
+	ch.remove("s1", "a")
+	ch.remove("s4", "a")
+	px.Restore()
+	missed := []string{"+watcher", "+a", "+b", "-b", "+b", "-a"}
+	waitChanges(t, rec, "room.replay", missed...)
+	if n := redis.ReplayedChanges(e); n != 5 {
+		t.Errorf("%d changes handed over from the log, want the 5 missed", n)
+	}
+	ch.add("s5", "c")
+	waitChanges(t, rec, "room.replay", append(missed, "+c")...)
+	wantAlternating(t, rec.presenceChanges("room.replay"))
+	if st := e.Stats(); st.PresenceGaps != 0 {
+		t.Errorf("%d presence gaps counted, though the log held every change missed", st.PresenceGaps)
+	}
+}
+
+// A node that saw no change of a topic before its connection went down
+// still gets the ones it missed, and none from before it subscribed: its
+// place in the log was read with the subscription.
+func TestMissedChangesComeThoughNoneWasSeenBefore(t *testing.T) {
+	t.Parallel()
+	_, px, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "cut", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	e.Attach(rec)
+	ch := changer{t, other, "room.first"}
+	ch.add("s0", "earlier")
+	mustSubscribe(t, e, "room.first")
+	px.Cut()
+	ch.add("s1", "a")
+	px.Restore()
+	waitChanges(t, rec, "room.first", "+a")
+	ch.remove("s1", "a")
+	waitChanges(t, rec, "room.first", "+a", "-a")
+	if n := redis.ReplayedChanges(e); n != 1 {
+		t.Errorf("%d changes handed over from the log, want the 1 missed", n)
+	}
+}
+
+// A change pub/sub lost while the connection stayed up (here: one that
+// only reached the log) is found by the link of the next one, and read
+// from the log before it.
+func TestChangeLostByPubSubAloneIsReadFromTheLog(t *testing.T) {
+	t.Parallel()
+	srv, _, other, _, e, rec := watchedPresencePair(t, "room.silent")
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	logKey := changeLogKey(e, "room.silent")
+	last, err := admin.XRevRangeN(ctxFor(t), logKey, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		t.Fatalf("the change log's last entry: %v, %v", last, err)
+	}
+	// As the add script would log a join of "ghost", but unpublished.
+	change := "\nj11:room.silent5:ghost2:sx0:"
+	if err := admin.XAdd(ctxFor(t), &goredis.XAddArgs{Stream: logKey, Values: []any{"p", last[0].ID, "c", change}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	changer{t, other, "room.silent"}.add("s1", "a")
+	waitChanges(t, rec, "room.silent", "+watcher", "+ghost", "+a")
+	if n := redis.ReplayedChanges(e); n != 2 {
+		t.Errorf("%d changes handed over from the log, want the lost one and the one held back behind it", n)
+	}
+}
+
+// More changes than the log keeps went by while the connection was down:
+// the node counts the break, hands over what the log still holds, in
+// order, and goes on with live changes. The log stays within its bound.
+func TestTrimmedChangeLogIsCounted(t *testing.T) {
+	t.Parallel()
+	srv, px, other, _, e, rec := watchedPresencePair(t, "room.trim")
+	px.Cut()
+	ch := changer{t, other, "room.trim"}
+	var sent []string
+	for i := range redis.ChangeLogCap*7/10 + 1 { // past the cap and a stream node's worth of slack
+		u := fmt.Sprint("u", i)
+		ch.add("s"+u, u)
+		ch.remove("s"+u, u)
+		sent = append(sent, "+"+u, "-"+u)
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	if n, err := admin.XLen(ctxFor(t), changeLogKey(e, "room.trim")).Result(); err != nil || n > redis.ChangeLogCap+100 {
+		t.Errorf("XLEN of the change log = %d, %v; want at most %d", n, err, redis.ChangeLogCap+100)
+	}
+	px.Restore()
+	if !eventually(func() bool { return e.Stats().PresenceGaps == 1 }) {
+		t.Fatalf("presence gaps counted: %d, want 1", e.Stats().PresenceGaps)
+	}
+	ch.add("late", "z")
+	want := append(slices.Clone(sent), "+z")
+	if !eventually(func() bool {
+		got := kinds(rec.presenceChanges("room.trim"))
+		return len(got) > 0 && got[len(got)-1] == "+z"
+	}) {
+		t.Fatalf("the live change after the break never came: %d changes", len(rec.presenceChanges("room.trim")))
+	}
+	got := kinds(rec.presenceChanges("room.trim"))
+	if got[0] != "+watcher" || len(got) < redis.ChangeLogCap || !slices.Equal(got[1:], want[len(want)-len(got)+1:]) {
+		t.Errorf("changes after the break: %d, want +watcher, then the last ones sent in order, then +z", len(got))
+	}
+	if e.Stats().PresenceGaps != 1 {
+		t.Errorf("presence gaps counted: %d, want 1", e.Stats().PresenceGaps)
+	}
+}
+
+// A log that lost what the node had seen (as a failover to a replica
+// that missed its tail does; here it is deleted) is counted, and the
+// changes after it are handed over.
+func TestChangeLogThatWentBackRestartsTheChain(t *testing.T) {
+	t.Parallel()
+	srv, px, other, _, e, rec := watchedPresencePair(t, "room.back")
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	px.Cut()
+	ch := changer{t, other, "room.back"}
+	ch.add("s1", "a")
+	if err := admin.Del(ctxFor(t), changeLogKey(e, "room.back")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	px.Restore()
+	if !eventually(func() bool { return e.Stats().PresenceGaps == 1 }) {
+		t.Fatalf("presence gaps counted: %d, want 1", e.Stats().PresenceGaps)
+	}
+	ch.add("s2", "b")
+	ch.remove("s2", "b")
+	waitChanges(t, rec, "room.back", "+watcher", "+b", "-b")
+}
+
+// The change log lasts while the topic has presence entries, named or
+// anonymous, and expires a linger after the last one goes.
+func TestChangeLogExpiresAfterTheTopicEmpties(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	e := newEngine(t, srv.URL(), redis.Config{PresenceLapse: time.Hour})
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	ch := changer{t, e, "room.linger"}
+	logKey := changeLogKey(e, "room.linger")
+	ttl := func() time.Duration {
+		t.Helper()
+		d, err := admin.PTTL(ctxFor(t), logKey).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	ch.add("s1", "a")
+	ch.add("s2", "") // anonymous: no change, but an entry
+	ch.remove("s1", "a")
+	if d := ttl(); d != -1 {
+		t.Errorf("PTTL of the log while an entry is left = %v, want none (-1)", d)
+	}
+	ch.remove("s2", "")
+	if d := ttl(); d <= 0 || d > redis.ChangeLogLinger {
+		t.Errorf("PTTL of the log once the topic is empty = %v, want up to %v", d, redis.ChangeLogLinger)
+	}
+	ch.add("s3", "")
+	if d := ttl(); d != -1 {
+		t.Errorf("PTTL of the log once an entry came back = %v, want none (-1)", d)
+	}
+}
+
+// A node keeps its place in the change log of each topic it subscribed,
+// and of none once they are unsubscribed, however many it held; a topic
+// it is present on but did not subscribe gets none.
+func TestChangeMarksGoWithTheirTopics(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, redistest.Start(t).URL(), redis.Config{PresenceLapse: time.Hour})
+	e.Attach(newRecorder())
+	const n = 50
+	topic := func(i int) string { return fmt.Sprint("room.m", i) }
+	for i := range n {
+		mustSubscribe(t, e, topic(i))
+		changer{t, e, topic(i)}.add("s", "u")
+	}
+	changer{t, e, "room.unsubscribed"}.add("s", "u")
+	if got := redis.ChangeMarks(e); got != n {
+		t.Fatalf("%d change marks, want one per subscribed topic: %d", got, n)
+	}
+	for i := range n {
+		changer{t, e, topic(i)}.remove("s", "u")
+		if err := e.Unsubscribe(ctxFor(t), topic(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := redis.ChangeMarks(e); got != 0 {
+		t.Errorf("%d change marks after every topic was unsubscribed, want none", got)
+	}
+}
+
+// watchedPresencePair is proxiedPresencePair with e, through the proxy,
+// subscribed to topic and present there as "watcher", as a broker's
+// presence:true subscription makes it, and rec recording what e gets.
+func watchedPresencePair(t *testing.T, topic string) (*redistest.Server, *redistest.Proxy, *redis.Engine, *recorder, *redis.Engine, *recorder) {
+	t.Helper()
+	srv, px, other, orec, e := proxiedPresencePair(t, redis.Config{NodeID: "cut", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	e.Attach(rec)
+	mustSubscribe(t, e, topic)
+	mustAdd(t, e, broker.PresenceEntry{Topic: topic, Session: "e1", User: "watcher"})
+	waitChanges(t, rec, topic, "+watcher")
+	return srv, px, other, orec, e, rec
+}
+
+// changer adds and removes presence entries of one topic through one
+// engine.
+type changer struct {
+	t     *testing.T
+	e     *redis.Engine
+	topic string
+}
+
+func (c changer) add(session, user string) {
+	c.t.Helper()
+	mustAdd(c.t, c.e, broker.PresenceEntry{Topic: c.topic, Session: session, User: user})
+}
+
+func (c changer) remove(session, user string) {
+	c.t.Helper()
+	if err := c.e.RemovePresence(ctxFor(c.t), broker.PresenceEntry{Topic: c.topic, Session: session, User: user}); err != nil {
+		c.t.Fatalf("RemovePresence(%s, %s): %v", session, user, err)
+	}
+}
+
+// changeLogKey names topic's change log.
+func changeLogKey(e *redis.Engine, topic string) string {
+	keys, _ := redis.PresenceKeys(e, topic, "")
+	return keys[5]
+}
+
+// wantAlternating fails unless each user's joins and leaves alternate,
+// starting with a join.
+func wantAlternating(t *testing.T, cs []broker.PresenceChange) {
+	t.Helper()
+	in := make(map[string]bool)
+	for i, c := range cs {
+		if c.Join == in[c.User] {
+			t.Fatalf("change %d, %v, does not alternate: %v", i, kinds(cs[i:i+1]), kinds(cs))
+		}
+		in[c.User] = c.Join
+	}
+}
