@@ -51,6 +51,8 @@ var (
 		"Redis pub/sub connections replaced.", nil, nil)
 	redisRebasesDesc = prometheus.NewDesc("herald_redis_epoch_rebases_total",
 		"Topics this node moved to a new epoch because their seq went back in Redis (a failover lost acknowledged messages).", nil, nil)
+	redisPresenceGapsDesc = prometheus.NewDesc("herald_redis_presence_gaps_total",
+		"Times this node found that a topic's presence change log no longer held where it stood (more joins and leaves than the log keeps went by while its pub/sub connection was down, or a failover lost the log's tail): changes in between may not have reached its subscribers.", nil, nil)
 	buildInfoDesc = prometheus.NewDesc("herald_build_info",
 		"Always 1; the labels say which Herald runs.", []string{"version"}, nil)
 )
@@ -89,6 +91,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- redisErrorsDesc
 		ch <- redisReconnectsDesc
 		ch <- redisRebasesDesc
+		ch <- redisPresenceGapsDesc
 	}
 	if c.memory != nil {
 		for _, d := range memoryDescs {
@@ -106,6 +109,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(redisErrorsDesc, prometheus.CounterValue, float64(st.Errors))
 		ch <- prometheus.MustNewConstMetric(redisReconnectsDesc, prometheus.CounterValue, float64(st.Reconnects))
 		ch <- prometheus.MustNewConstMetric(redisRebasesDesc, prometheus.CounterValue, float64(st.Rebases))
+		ch <- prometheus.MustNewConstMetric(redisPresenceGapsDesc, prometheus.CounterValue, float64(st.PresenceGaps))
 	}
 	if c.memory != nil {
 		collectMemory(ch, c.memory)

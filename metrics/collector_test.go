@@ -54,7 +54,9 @@ func (fakeTransport) Stats() transport.Stats {
 
 type fakeRedis struct{}
 
-func (fakeRedis) Stats() redis.Stats { return redis.Stats{Errors: 4, Reconnects: 1, Rebases: 2} }
+func (fakeRedis) Stats() redis.Stats {
+	return redis.Stats{Errors: 4, Reconnects: 1, Rebases: 2, PresenceGaps: 3}
+}
 
 const wantExposition = `
 # HELP herald_build_info Always 1; the labels say which Herald runs.
@@ -108,6 +110,9 @@ herald_redis_epoch_rebases_total 2
 # HELP herald_redis_errors_total Redis calls that failed.
 # TYPE herald_redis_errors_total counter
 herald_redis_errors_total 4
+# HELP herald_redis_presence_gaps_total Times this node found that a topic's presence change log no longer held where it stood (more joins and leaves than the log keeps went by while its pub/sub connection was down, or a failover lost the log's tail): changes in between may not have reached its subscribers.
+# TYPE herald_redis_presence_gaps_total counter
+herald_redis_presence_gaps_total 3
 # HELP herald_redis_reconnects_total Redis pub/sub connections replaced.
 # TYPE herald_redis_reconnects_total counter
 herald_redis_reconnects_total 1
