@@ -228,7 +228,7 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 //     would say they caught up.
 func (l *loop) reprobe(now int64) {
 	ls := &l.srv.lagCfg
-	held := l.srv.gate.waiting.Load() > 0 || l.lag.readers.Load() != 0
+	held := l.srv.gate.waiting.Load() > 0 || l.readersBehind(now)
 	for i := range l.probes.slots {
 		s := &l.probes.slots[i]
 		if !s.c.live || s.c.code.Load() != 0 {
@@ -252,6 +252,14 @@ func (l *loop) reprobe(now int64) {
 			l.flush(s.c)
 		}
 	}
+}
+
+// readersBehind says whether the loop's last estimate put its readers
+// further behind than the bound. An estimate within it leaves idle
+// readers alone: a connection nothing is written to cannot fall behind.
+func (l *loop) readersBehind(now int64) bool {
+	t := l.lag.readers.Load()
+	return t != 0 && now-t > l.srv.lagCfg.bound
 }
 
 // estimate returns the reader lag at now (0: too few connections): the

@@ -190,3 +190,43 @@ func queueOnly(c *conn, frame []byte) {
 		panic("frame not queued")
 	}
 }
+
+// An answered watched connection with nothing to write is pinged again
+// only while its loop's readers are behind the bound (or publishers
+// wait): within it, its last round trip stands, and pinging every idle
+// reader each tick would cost a write for nothing.
+func TestIdleReadersArePingedOnlyWhileBehind(t *testing.T) {
+	l, c, peer := pingPair(t)
+	l.srv.lagCfg = newLagSettings(100 * time.Millisecond)
+	ls := &l.srv.lagCfg
+	data := []byte("\x81\x02hi")
+	buf := make([]byte, 64)
+	l.probes.busy = true
+	queueOnly(c, data)
+	l.flush(c)
+	n, err := unix.Read(peer, buf)
+	if err != nil || n != len(data)+10 {
+		t.Fatalf("peer read %d bytes, %v; want the frame and a probe", n, err)
+	}
+	c.onPong(append([]byte(nil), buf[len(data)+2:n]...))
+	if l.probes.slots[0].rtt == 0 {
+		t.Fatal("the probe was not answered")
+	}
+	later := l.probes.slots[0].sent + l.probes.slots[0].rtt + 2*ls.tick
+	for _, tc := range []struct {
+		name    string
+		readers int64 // the loop's readers stamp; 0: no estimate
+		pinged  bool
+	}{
+		{"no estimate", 0, false},
+		{"within the bound", later - ls.bound/2, false},
+		{"behind the bound", later - 2*ls.bound, true},
+	} {
+		l.lag.readers.Store(tc.readers)
+		l.reprobe(later)
+		n, _ := unix.Read(peer, buf)
+		if got := n == 10 && buf[0] == 0x89; got != tc.pinged {
+			t.Errorf("%s: peer read %d bytes, pinged %v; want pinged %v", tc.name, max(n, 0), got, tc.pinged)
+		}
+	}
+}
