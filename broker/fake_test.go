@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -498,16 +499,14 @@ func (e *fakeEngine) Presence(ctx context.Context, topic string, page PresencePa
 		st.Members[i].Sessions++
 	}
 	st.Users = len(st.Members)
-	cands, fill := page.Candidates(), page.Filler()
+	slices.SortFunc(st.Members, func(a, b Member) int { return strings.Compare(a.User, b.User) })
+	fill := page.Filler()
 	for _, m := range st.Members {
-		cands.Offer(m.User)
-	}
-	for _, user := range cands.Sorted() {
-		if !fill.Add(st.Members[byUser[user]]) {
+		if m.User > page.After && !fill.Add(m) {
 			break
 		}
 	}
-	st.Members, st.Truncated = fill.Members, fill.Truncated || cands.Dropped
+	st.Members, st.Truncated = fill.Members, fill.Truncated
 	return st, nil
 }
 

@@ -80,8 +80,9 @@ type PresenceEngine interface {
 	RemovePresence(ctx context.Context, e PresenceEntry) error
 
 	// Presence returns who is on topic: its counts and the page of its
-	// members that page asks for, read with memory bounded by the page
-	// (PageCandidates, PageFiller), not by the topic. Entries of a node
+	// members that page asks for, read in user order from page.After
+	// (PageFiller), so that memory and work are bounded by the page, not
+	// by the topic. Entries of a node
 	// that stopped without removing them are gone, and their leaves
 	// given, within 30 seconds of its death.
 	Presence(ctx context.Context, topic string, page PresencePage) (PresenceState, error)

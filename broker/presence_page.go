@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"container/heap"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -56,64 +54,10 @@ func MemberBytes(user string, info []byte) int {
 }
 
 // MaxListed is the most members p can list: each counts at least
-// memberOverhead+1 bytes. An engine that reads users in order reads at
-// most one more, to tell whether more follow.
+// memberOverhead+1 bytes. An engine reads users in order from After, at
+// most one more than this, to tell whether more follow.
 func (p PresencePage) MaxListed() int {
 	return max(p.MaxBytes, 0)/(memberOverhead+1) + 1
-}
-
-// PageCandidates keeps, of the users offered to it, the first ones after
-// the page's After, at most as many as the page can list: an engine that
-// cannot read its users in order (store/memory) offers every one and
-// reads only these, so that what one ask holds is bounded by the page,
-// not by the topic. One that can (store/redis) reads MaxListed()+1.
-type PageCandidates struct {
-	page  PresencePage
-	users userHeap // a max-heap: the largest kept is dropped first
-	// Dropped: a user after After was not kept, so a page of the kept
-	// ones is truncated even when they all fit.
-	Dropped bool
-}
-
-// Candidates returns an empty PageCandidates for p.
-func (p PresencePage) Candidates() *PageCandidates {
-	return &PageCandidates{page: p}
-}
-
-// Offer considers user.
-func (c *PageCandidates) Offer(user string) {
-	if user <= c.page.After {
-		return
-	}
-	if len(c.users) < c.page.MaxListed() {
-		heap.Push(&c.users, user)
-		return
-	}
-	c.Dropped = true
-	if user < c.users[0] {
-		c.users[0] = user
-		heap.Fix(&c.users, 0)
-	}
-}
-
-// Sorted returns the users kept, sorted.
-func (c *PageCandidates) Sorted() []string {
-	out := []string(c.users)
-	slices.Sort(out)
-	return out
-}
-
-type userHeap []string
-
-func (h userHeap) Len() int           { return len(h) }
-func (h userHeap) Less(i, j int) bool { return h[i] > h[j] }
-func (h userHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *userHeap) Push(x any)        { *h = append(*h, x.(string)) }
-func (h *userHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // PageFiller lists a page's members in the order they are added.

@@ -28,8 +28,11 @@ type presence struct {
 // that found nobody draining), so the Handler sees them in that order and
 // may call the engine back.
 type presenceTopic struct {
-	entries  map[string]broker.PresenceEntry // by session
-	users    map[string]*presenceUser        // named users only
+	entries map[string]broker.PresenceEntry // by session
+	users   map[string]*presenceUser        // named users only
+	// names are users' keys, sorted, so that a page is read in order from
+	// its After on: an ask costs the page, not the topic.
+	names    []string
 	queue    []broker.PresenceChange
 	draining bool
 }
@@ -67,6 +70,7 @@ func (e *Engine) AddPresence(ctx context.Context, p broker.PresenceEntry) error 
 		if u == nil {
 			u = &presenceUser{info: p.Info}
 			t.users[p.User] = u
+			t.addName(p.User)
 			t.queue = append(t.queue, broker.PresenceChange{Topic: p.Topic, User: p.User, Info: p.Info, Join: true, Session: p.Session})
 		}
 		u.sessions++
@@ -97,6 +101,7 @@ func (e *Engine) RemovePresence(ctx context.Context, p broker.PresenceEntry) err
 	if u := t.users[old.User]; old.User != "" && u != nil {
 		if u.sessions--; u.sessions == 0 {
 			delete(t.users, old.User)
+			t.removeName(old.User)
 			t.queue = append(t.queue, broker.PresenceChange{Topic: p.Topic, User: old.User, Session: p.Session})
 		}
 	}
@@ -137,31 +142,50 @@ func (e *Engine) drainPresence(topic string, t *presenceTopic) {
 }
 
 // Presence returns who is on topic and the page of its members that page
-// asks for, sorted by user. It holds the users the page may list, never
-// the whole topic's.
+// asks for, sorted by user, read from the page's After on.
 func (e *Engine) Presence(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, error) {
 	if err := e.checkPresence(ctx, topic); err != nil {
 		return broker.PresenceState{}, err
 	}
 	pr := e.presence
-	cands, fill := page.Candidates(), page.Filler()
+	fill := page.Filler()
 	st := broker.PresenceState{}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	if t := pr.topics[topic]; t != nil {
 		st.Users, st.Sessions = len(t.users), len(t.entries)
-		for name := range t.users {
-			cands.Offer(name)
-		}
-		for _, name := range cands.Sorted() {
+		for _, name := range t.namesAfter(page.After) {
 			u := t.users[name]
 			if !fill.Add(broker.Member{User: name, Sessions: u.sessions, Info: u.info}) {
 				break
 			}
 		}
 	}
-	st.Members, st.Truncated = fill.Members, fill.Truncated || cands.Dropped
+	st.Members, st.Truncated = fill.Members, fill.Truncated
 	return st, nil
+}
+
+// addName and removeName keep names sorted as users join and leave: a
+// binary search and a copy of the names after it, a few microseconds at
+// the connections one node holds.
+func (t *presenceTopic) addName(user string) {
+	i, _ := slices.BinarySearch(t.names, user)
+	t.names = slices.Insert(t.names, i, user)
+}
+
+func (t *presenceTopic) removeName(user string) {
+	if i, ok := slices.BinarySearch(t.names, user); ok {
+		t.names = slices.Delete(t.names, i, i+1)
+	}
+}
+
+// namesAfter returns the names that sort after after.
+func (t *presenceTopic) namesAfter(after string) []string {
+	i, found := slices.BinarySearch(t.names, after)
+	if found {
+		i++
+	}
+	return t.names[i:]
 }
 
 // Control hands c to the Handler, on the caller's goroutine: this node is
