@@ -67,7 +67,11 @@ type conn struct {
 	progress int64  // monotonic time of the last write that moved bytes (loop goroutine only)
 	fd       int32  // the epoll path's descriptor
 	slot     int32  // its place in its loop's table (loop goroutine only)
-	input    uint32 // bytes an SSE client sent (reading goroutine only)
+	// kindData is an SSE stream's input bytes (sse.go, its reading
+	// goroutine) or a WebSocket's reader baseline (probe_linux.go, its
+	// loop): a stream is never probed, so the two share these 4 bytes and
+	// the struct stays in its 128-byte size class.
+	kindData uint32
 	gen      uint32 // tells this fd's events from a former owner's
 	live     bool   // registered with its loop (loop goroutine only)
 	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)

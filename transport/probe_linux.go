@@ -4,7 +4,9 @@ package transport
 
 import (
 	"encoding/binary"
+	"math"
 	"slices"
+	"time"
 )
 
 // Reader lag: how far behind the subscribers' readers are. A frame the
@@ -207,7 +209,7 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	for i := range l.probes.slots {
 		s := &l.probes.slots[i]
 		if s.c == c && s.rtt == 0 && (sent == s.sent || sent == s.resent) {
-			s.sent, s.rtt = sent, max(now-sent, 1)
+			s.sent, s.rtt = sent, max(now-sent-c.noteRoundTrip(now-sent), 1)
 			return
 		}
 	}
@@ -281,7 +283,7 @@ func (p *probes) estimate(now, watchFor, stall int64) int64 {
 		kept = append(kept, s)
 		lag := s.rtt
 		if s.rtt == 0 {
-			lag = max(now-s.sent, s.prev)
+			lag = max(now-s.sent-s.c.baseRoundTrip(), s.prev)
 		}
 		if lag <= stall { // further behind: left to its queue bound
 			p.ages = append(p.ages, lag)
@@ -295,6 +297,32 @@ func (p *probes) estimate(now, watchFor, stall int64) int64 {
 	slices.Sort(p.ages)
 	return p.ages[(len(p.ages)-1)/2]
 }
+
+// A probe's round trip is the network's and the client's own turnaround
+// as well as its reader's lag: a phone 200 ms away, reading every frame at
+// once, would otherwise count as 200 ms behind, and a node serving far
+// clients would hold publishers whenever it is busy. The kernel's TCP round
+// trip does not see past a proxy in front of the node, so the baseline is
+// the connection's own: the shortest probe round trip it ever answered,
+// which its first probe, sent while its buffers were still empty, sets
+// close to the path's. Its lag is the round trip less that. A reader
+// already behind at its first probe is under-counted, never over-counted.
+// Kept in 100 µs units in conn.kindData (0: none yet), up to 429 s.
+
+// noteRoundTrip lowers c's baseline to rtt (nanoseconds) when it is
+// shorter, and returns the baseline.
+func (c *conn) noteRoundTrip(rtt int64) int64 {
+	units := uint32(min(max(rtt/baseUnit, 1), math.MaxUint32))
+	if c.kindData == 0 || units < c.kindData {
+		c.kindData = units
+	}
+	return c.baseRoundTrip()
+}
+
+// baseRoundTrip is c's baseline in nanoseconds; 0 before its first answer.
+func (c *conn) baseRoundTrip() int64 { return int64(c.kindData) * baseUnit }
+
+const baseUnit = int64(100 * time.Microsecond)
 
 // probeFrame is a ping whose 8-byte payload is sent (RFC 6455 section
 // 5.5.2: unmasked, from the server).

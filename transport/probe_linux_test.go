@@ -230,3 +230,46 @@ func TestIdleReadersArePingedOnlyWhileBehind(t *testing.T) {
 		}
 	}
 }
+
+// A reader's lag is its probe's round trip less the connection's
+// baseline, its shortest round trip: a client far away that reads every
+// frame at once is not behind, however long its path; one whose round
+// trips grow past the baseline is behind by the difference, answered or
+// not yet.
+func TestReaderLagLeavesOutThePath(t *testing.T) {
+	ms := int64(time.Millisecond)
+	l, c, _ := pingPair(t)
+	l.srv.lagCfg = newLagSettings(100 * time.Millisecond)
+	now := monoNow() + int64(time.Hour)
+	path := 200 * ms // the network's round trip and the client's turnaround
+	l.probes.slots = []probe{{c: c, watched: now, sent: now}}
+	answer := func(after int64) int64 {
+		s := &l.probes.slots[0]
+		l.probeAnswered(c, binary.BigEndian.AppendUint64(nil, uint64(s.sent)), s.sent+after)
+		return s.rtt
+	}
+	if lag := answer(path); lag > ms {
+		t.Fatalf("first probe back after the path's %v: lag %v, want none", time.Duration(path), time.Duration(lag))
+	}
+	for i, behind := range []int64{0, 300 * ms, 40 * ms} {
+		sent := now + int64(i+1)*time.Second.Nanoseconds()
+		l.probes.slots[0] = probe{c: c, watched: now, sent: sent, prev: l.probes.slots[0].rtt}
+		if lag := answer(path + behind); lag < behind || lag > behind+ms {
+			t.Errorf("probe back after %v: lag %v, want %v", time.Duration(path+behind), time.Duration(lag), time.Duration(behind))
+		}
+	}
+	// A probe still out counts with its age less the path's.
+	sent := now + 10*time.Second.Nanoseconds()
+	l.probes.slots[0] = probe{c: c, watched: sent, sent: sent}
+	for i := range probeQuorum - 1 { // 3 readers under it and 4 over: it is the lower median
+		rtt := 10 * ms
+		if i >= 3 {
+			rtt = 500 * ms
+		}
+		l.probes.slots = append(l.probes.slots, probe{c: &conn{live: true}, watched: sent, sent: sent - 5*ms, rtt: rtt})
+	}
+	at := sent + path + 150*ms
+	if lag := l.probes.estimate(at, int64(time.Hour), int64(time.Hour)); lag != 150*ms {
+		t.Fatalf("lag with the probe out for %v: %v, want 150ms (its age less the path)", time.Duration(at-sent), time.Duration(lag))
+	}
+}

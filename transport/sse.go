@@ -53,9 +53,9 @@ func (c *conn) closeMessage(code ws.StatusCode, reason string) []byte {
 // readStream takes what an SSE client sent: nothing is parsed, and past
 // maxStreamInput the stream is closed.
 func (c *conn) readStream(n int) {
-	c.input += uint32(min(n, maxStreamInput+1))
-	if c.input > maxStreamInput {
-		c.input = maxStreamInput + 1
+	c.kindData += uint32(min(n, maxStreamInput+1))
+	if c.kindData > maxStreamInput {
+		c.kindData = maxStreamInput + 1
 		c.fail(ErrStreamInput)
 	}
 }
