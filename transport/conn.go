@@ -64,18 +64,22 @@ type conn struct {
 	// the queue goes non-empty, moved up by writes, 0 while it is empty.
 	// Written under mu, read by the loop's lag scan without it.
 	since    atomic.Int64
-	progress int64  // monotonic time of the last write that moved bytes (loop goroutine only)
-	fd       int32  // the epoll path's descriptor
-	slot     int32  // its place in its loop's table (loop goroutine only)
+	progress int64 // monotonic time of the last write that moved bytes (loop goroutine only)
+	fd       int32 // the epoll path's descriptor
+	slot     int32 // its place in its loop's table (loop goroutine only)
 	// kindData is an SSE stream's input bytes (sse.go, its reading
 	// goroutine) or a WebSocket's reader baseline (probe_linux.go, its
-	// loop): a stream is never probed, so the two share these 4 bytes and
+	// loop): a stream is never probed, so the two share these 2 bytes and
 	// the struct stays in its 128-byte size class.
-	kindData uint32
-	gen      uint32 // tells this fd's events from a former owner's
-	live     bool   // registered with its loop (loop goroutine only)
-	blocked  bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
-	deflate  bool   // permessage-deflate was negotiated; set before the first read
+	kindData uint16
+	// fanned says a broker fan-out queued a frame since the writer's last
+	// batch (probe_linux.go). Guarded by mu; kept here, beside the other
+	// small fields, so that it costs no padding.
+	fanned  bool
+	gen     uint32 // tells this fd's events from a former owner's
+	live    bool   // registered with its loop (loop goroutine only)
+	blocked bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
+	deflate bool   // permessage-deflate was negotiated; set before the first read
 	// deafToProbes: a probe ping went unanswered for a whole stall
 	// window; the loop watches c no more (loop goroutine only).
 	deafToProbes bool

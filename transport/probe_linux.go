@@ -5,6 +5,7 @@ package transport
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -24,17 +25,29 @@ import (
 //
 // A loop keeps up to probeSlots connections under watch, each for
 // probeWatch bounds, then gives its slot to another: the sample is the
-// connections written to lately, whoever answers and whoever does not,
-// so a few clients cannot fill it by never answering. A watched
+// connections the fan-out wrote to lately, whoever answers and whoever
+// does not, so a few clients cannot fill it by never answering. Only
+// writes that carry fan-out frames (messages, presence changes: what the
+// broker queues through a fan-out batch, conn.fanned) are probed and
+// count toward a busy loop: a client that only sends commands gets
+// replies, pongs and other frames of its own, which neither make the
+// loop busy nor get it watched. A new watch goes to a candidate (a
+// fan-out write to a connection not watched) picked at random: once a
+// slot is free the loop passes over a random number of candidates, up
+// to as many as its largest pass over them lately, and watches the
+// next. Picking the first candidate instead would watch the first
+// subscribers of a topic, in the order they subscribed, again and again.
+// So clients that are to hold publishers back must be real subscribers
+// of the busy topics and most of a loop's fan-out writes. A watched
 // connection is pinged again, once its last ping was answered, at its
-// next write a lag tick later. The reader lag is the lower median over
-// them. A connection's lag is its last round trip, the reader was reading
-// frames that old when it answered, until its next probe is answered; a
-// probe not answered yet counts with its age so far, so readers seconds
-// behind are seen before they answer. While publishers wait, or the loop
-// says its readers are behind, connections with nothing to write are
-// pinged too, so that a reader that caught up says so without a message
-// to carry the ping.
+// next fan-out write a lag tick later. The reader lag is the lower
+// median over them. A connection's lag is its last round trip, the
+// reader was reading frames that old when it answered, until its next
+// probe is answered; a probe not answered yet counts with its age so
+// far, so readers seconds behind are seen before they answer. While
+// publishers wait, or the loop says its readers are behind, connections
+// with nothing to write are pinged too, so that a reader that caught up
+// says so without a message to carry the ping.
 //
 // Who cannot hold publishers back:
 //   - a minority of slow readers: the median of distinct connections,
@@ -48,18 +61,20 @@ import (
 //     its connection, which is not watched again until it answers it. A
 //     reader far behind answers late and stays watched.
 //
-// Probes go out only while a loop writes at least probeBusy frames a lag
-// tick: a quiet node, where readers cannot be far behind, pings nobody
-// more than its heartbeat. Cost: one 10-byte ping in a write that is made
-// anyway, and one pong to read, per probe; at most probeSlots watched
-// connections a loop, each pinged once a lag tick at most.
+// Probes go out only while a loop's writes carry at least probeBusy
+// fan-out frames a lag tick: a quiet node, where readers cannot be far
+// behind, pings nobody more than its heartbeat. Cost: one 10-byte ping in
+// a write that is made anyway, and one pong to read, per probe; at most
+// probeSlots watched connections a loop, each pinged once a lag tick at
+// most; per fan-out write, a look through the slots, and per new watch
+// one random draw.
 
 const (
 	probeSlots    = 32 // connections a loop watches at once: the median is over them
 	probeQuorum   = 8  // fewer connections watched than this: no reader lag
 	probesPerTick = 4  // connections a loop starts to watch per lag tick, at most
 	probeWatch    = 10 // a connection is watched for this many bounds
-	probeBusy     = 64 // frames a loop writes in a lag tick for its readers to be probed
+	probeBusy     = 64 // fan-out frames a loop writes in a lag tick for its readers to be probed
 	probeMissed   = 64 // unanswered probes of ended watches remembered
 )
 
@@ -87,47 +102,89 @@ type probes struct {
 	nMissed int   // missed[nMissed%probeMissed] is the next to go
 	next    int64 // no new connection watched before this monotonic time
 	ages    []int64
-	frames  int  // frames written in this lag tick
-	busy    bool // the last lag tick wrote probeBusy frames or more
+	frames  int  // fan-out frames batched in this lag tick
+	busy    bool // the last lag tick batched probeBusy fan-out frames or more
 	tickEnd int64
+
+	// Candidates for a new watch: fan-out writes to connections that
+	// could be watched and are not (maybeProbe).
+	seen    int // candidates so far
+	passMax int // candidates of the largest pass over the pending list in this lag tick
+	span    int // passMax of the last lag tick
+	skip    int // candidates to go until the next watch, that one counted; 0: none drawn
 }
 
-// wrote counts n frames written at now, and starts a new lag tick when
-// this one is over.
-func (p *probes) wrote(n int, now, tick int64) {
-	p.frames += n
+// fanned counts n fan-out frames batched for a write at now, and starts
+// a new lag tick when this one is over.
+func (p *probes) fanned(n int, now, tick int64) {
 	if now >= p.tickEnd {
 		p.busy = p.frames >= probeBusy
+		p.span, p.passMax = p.passMax, 0
 		p.frames, p.tickEnd = 0, now+tick
 	}
+	p.frames += n
 }
 
+// passed ends a pass over the loop's pending list; seen was p.seen when
+// it began. A fan-out hands a loop all its connections at once, so they
+// are written in one pass.
+func (p *probes) passed(seen int) { p.passMax = max(p.passMax, p.seen-seen) }
+
 // maybeProbe queues a probe ping behind c's frames when one is due and c
-// can answer one. Called by the loop's flush before c's first write.
+// can answer one. Called by the loop's flush once it batched c's frames
+// in l.bufs, when they carry fan-out; a probe queued right behind them
+// is added to the write.
 func (l *loop) maybeProbe(c *conn, now int64) {
 	ls := &l.srv.lagCfg
-	if ls.bound == 0 || !l.probes.busy || c.sse || c.deafToProbes {
+	if ls.bound == 0 || c.sse || c.deafToProbes {
 		return
 	}
-	slot, watched := l.probes.slotFor(c, now, probeWatch*ls.bound)
+	p := &l.probes
+	slot, watched := p.slotFor(c, now, probeWatch*ls.bound)
+	if !watched {
+		p.seen++
+	}
 	switch {
-	case slot < 0:
+	case !p.busy || slot < 0:
 		return
-	case watched && now-l.probes.slots[slot].sent < ls.tick:
+	case watched && now-p.slots[slot].sent < ls.tick:
 		return // pinged a moment ago
-	case !watched && now < l.probes.next:
+	case !watched && !p.picked(now):
 		return
 	}
-	if !c.queueProbe(probeFrame(now)) {
+	frame := probeFrame(now)
+	queued, next := c.queueProbe(frame, len(l.bufs))
+	if !queued {
 		return
+	}
+	if next && len(l.bufs) < maxBatch {
+		l.bufs = append(l.bufs, frame)
 	}
 	if watched {
-		s := &l.probes.slots[slot]
+		s := &p.slots[slot]
 		*s = probe{c: c, watched: s.watched, sent: now, prev: s.rtt}
 		return
 	}
-	l.probes.watch(slot, probe{c: c, watched: now, sent: now})
-	l.probes.next = now + ls.tick/probesPerTick
+	p.watch(slot, probe{c: c, watched: now, sent: now})
+	p.next = now + ls.tick/probesPerTick
+}
+
+// picked says whether the candidate at hand, with a slot free, is the
+// one to watch. A draw, made when a watch may begin, passes over up to
+// as many candidates as the largest pass of this lag tick or the last
+// had: enough to reach any connection of a fan-out, wherever it stands
+// in its topic's order, and no more, so that a loop starts its watches
+// soon after it gets busy (a connection's first probe sets its baseline,
+// best taken before its reader falls behind).
+func (p *probes) picked(now int64) bool {
+	if now < p.next {
+		return false
+	}
+	if p.skip == 0 {
+		p.skip = 1 + rand.IntN(max(p.span, p.passMax, 1))
+	}
+	p.skip--
+	return p.skip == 0
 }
 
 // slotFor returns c's slot and true when c is watched (-1 while its
@@ -307,12 +364,13 @@ func (p *probes) estimate(now, watchFor, stall int64) int64 {
 // which its first probe, sent while its buffers were still empty, sets
 // close to the path's. Its lag is the round trip less that. A reader
 // already behind at its first probe is under-counted, never over-counted.
-// Kept in 100 µs units in conn.kindData (0: none yet), up to 429 s.
+// Kept in 100 µs units in conn.kindData (0: none yet), up to 6.5 s, far
+// longer than any network's round trip.
 
 // noteRoundTrip lowers c's baseline to rtt (nanoseconds) when it is
 // shorter, and returns the baseline.
 func (c *conn) noteRoundTrip(rtt int64) int64 {
-	units := uint32(min(max(rtt/baseUnit, 1), math.MaxUint32))
+	units := uint16(min(max(rtt/baseUnit, 1), math.MaxUint16))
 	if c.kindData == 0 || units < c.kindData {
 		c.kindData = units
 	}

@@ -5,6 +5,7 @@ package transport
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"testing"
 	"time"
 
@@ -127,21 +128,22 @@ func TestReaderWatchesTurnOver(t *testing.T) {
 	}
 }
 
-// On a busy loop, a connection gets a probe ping behind its frames, at
-// most one at a time; its pong, read like any frame, gives the round trip, and a pong
-// with a payload the loop did not send matches nothing.
+// On a busy loop, a connection gets a probe ping behind its fan-out
+// frames, in the same write, at most one at a time; its pong, read like
+// any frame, gives the round trip, and a pong with a payload the loop did
+// not send matches nothing.
 func TestProbeRoundTrip(t *testing.T) {
 	l, c, peer := pingPair(t)
 	l.srv.lagCfg = newLagSettings(100 * time.Millisecond)
 	data := []byte("\x81\x02hi")
 	buf := make([]byte, 64)
-	queueOnly(c, data)
+	queueFanned(c, data)
 	l.flush(c) // a quiet loop probes nobody
 	if n, _ := unix.Read(peer, buf); n != len(data) || len(l.probes.slots) != 0 {
 		t.Fatalf("a quiet loop sent a probe (%d bytes read)", n)
 	}
-	l.probes.busy = true
-	queueOnly(c, data)
+	keepBusy(&l.probes)
+	queueFanned(c, data)
 	l.flush(c)
 	n, err := unix.Read(peer, buf)
 	if err != nil || n != len(data)+10 || !bytes.Equal(buf[:len(data)], data) || buf[len(data)] != 0x89 || buf[len(data)+1] != 8 {
@@ -151,7 +153,7 @@ func TestProbeRoundTrip(t *testing.T) {
 	if len(l.probes.slots) != 1 || l.probes.slots[0].c != c {
 		t.Fatal("the probe is not recorded")
 	}
-	queueOnly(c, data)
+	queueFanned(c, data)
 	l.probes.next = 0
 	l.flush(c)
 	if n, _ := unix.Read(peer, buf); n != len(data) {
@@ -174,11 +176,11 @@ func TestProbeRoundTrip(t *testing.T) {
 func TestProbeNeverOverflowsTheQueue(t *testing.T) {
 	_, c, _ := pingPair(t)
 	c.lim.maxQueue = 20
-	if c.queueProbe(probeFrame(1)) {
+	if queued, _ := c.queueProbe(probeFrame(1), 0); queued {
 		t.Fatal("a probe was queued behind nothing")
 	}
 	queueOnly(c, make([]byte, 15))
-	if c.queueProbe(probeFrame(1)) || c.isClosing() {
+	if queued, _ := c.queueProbe(probeFrame(1), 1); queued || c.isClosing() {
 		t.Fatal("a probe crossed the queue bound")
 	}
 }
@@ -191,6 +193,18 @@ func queueOnly(c *conn, frame []byte) {
 	}
 }
 
+// queueFanned is queueOnly for a frame of a broker fan-out, as
+// SendDeferred queues it.
+func queueFanned(c *conn, frame []byte) {
+	if res, _ := c.queueAt(frame, false, 0, true); res != taken {
+		panic("frame not queued")
+	}
+}
+
+// keepBusy makes p's loop busy until the test ends, as if every lag tick
+// carried many fan-out frames.
+func keepBusy(p *probes) { p.busy, p.tickEnd = true, math.MaxInt64 }
+
 // An answered watched connection with nothing to write is pinged again
 // only while its loop's readers are behind the bound (or publishers
 // wait): within it, its last round trip stands, and pinging every idle
@@ -201,8 +215,8 @@ func TestIdleReadersArePingedOnlyWhileBehind(t *testing.T) {
 	ls := &l.srv.lagCfg
 	data := []byte("\x81\x02hi")
 	buf := make([]byte, 64)
-	l.probes.busy = true
-	queueOnly(c, data)
+	keepBusy(&l.probes)
+	queueFanned(c, data)
 	l.flush(c)
 	n, err := unix.Read(peer, buf)
 	if err != nil || n != len(data)+10 {
@@ -271,5 +285,58 @@ func TestReaderLagLeavesOutThePath(t *testing.T) {
 	at := sent + path + 150*ms
 	if lag := l.probes.estimate(at, int64(time.Hour), int64(time.Hour)); lag != 150*ms {
 		t.Fatalf("lag with the probe out for %v: %v, want 150ms (its age less the path)", time.Duration(at-sent), time.Duration(lag))
+	}
+}
+
+// Only writes that carry fan-out frames are probed, and only fan-out
+// frames make a loop busy: a client's replies, pongs and the like do
+// neither, however many.
+func TestOnlyFanoutWritesAreProbed(t *testing.T) {
+	l, c, peer := pingPair(t)
+	l.srv.lagCfg = newLagSettings(100 * time.Millisecond)
+	reply := []byte("\x81\x02ok")
+	buf := make([]byte, 4096)
+	for range 2 * probeBusy {
+		queueOnly(c, reply)
+	}
+	l.flush(c)
+	l.probes.fanned(0, monoNow()+1, l.srv.lagCfg.tick) // the next tick begins
+	if l.probes.busy {
+		t.Fatalf("%d replies in a lag tick made the loop busy", 2*probeBusy)
+	}
+	keepBusy(&l.probes)
+	queueOnly(c, reply)
+	l.flush(c)
+	if n, _ := unix.Read(peer, buf); n != (2*probeBusy+1)*len(reply) || len(l.probes.slots) != 0 {
+		t.Fatalf("a write of replies took a probe (%d bytes read, %d watched)", n, len(l.probes.slots))
+	}
+	queueOnly(c, reply)
+	queueFanned(c, reply)
+	l.flush(c)
+	if n, _ := unix.Read(peer, buf); n != 2*len(reply)+10 || len(l.probes.slots) != 1 || l.probes.frames != 2 {
+		t.Fatalf("a write with a fan-out frame: %d bytes read, %d watched, %d frames counted; want a probe and 2", n, len(l.probes.slots), l.probes.frames)
+	}
+}
+
+// A new watch goes to a candidate picked at random, wherever it stands
+// in its fan-out: here each pass over 100 candidates in one order begins
+// with a slot free, as after a lag tick that ended a watch, and the
+// first 20 of them must not get much more than their fifth of the picks.
+func TestNewWatchesArePickedAtRandom(t *testing.T) {
+	const candidates, first, passes = 100, 20, 2000
+	p := probes{span: candidates}
+	picks := 0
+	for range passes {
+		for i := range candidates {
+			if p.picked(0) {
+				if i < first {
+					picks++
+				}
+				break
+			}
+		}
+	}
+	if share := float64(picks) / passes; share > 0.3 {
+		t.Fatalf("the first %d of %d candidates got %.0f%% of the watches", first, candidates, 100*share)
 	}
 }

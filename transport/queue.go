@@ -36,7 +36,7 @@ func (c *conn) SendDeferred(frame []byte, b *broker.Batch) bool {
 		return c.Send(frame)
 	}
 	part := d.deferral(b)
-	res, wake := c.queueAt(frame, false, part.stamp())
+	res, wake := c.queueAt(frame, false, part.stamp(), true)
 	if wake {
 		part.take(c)
 	}
@@ -59,15 +59,20 @@ type deferral interface {
 // queue offers frame, a close frame when isClose, and counts an overflow's
 // close; wake says the driver must be told.
 func (c *conn) queue(frame []byte, isClose bool) (res pushed, wake bool) {
-	return c.queueAt(frame, isClose, 0)
+	return c.queueAt(frame, isClose, 0, false)
 }
 
-// queueAt is queue for a frame queued at the monotonic time at; 0: now.
-func (c *conn) queueAt(frame []byte, isClose bool, at int64) (res pushed, wake bool) {
+// queueAt is queue for a frame queued at the monotonic time at (0: now);
+// fanout says a broker fan-out queued it (SendDeferred), which marks c's
+// next batch as one that carries fan-out (conn.fanned).
+func (c *conn) queueAt(frame []byte, isClose bool, at int64, fanout bool) (res pushed, wake bool) {
 	c.mu.Lock()
 	res = c.push(frame, isClose)
 	if res != refused {
 		wake = c.markScheduledAt(at)
+	}
+	if res == taken && fanout {
+		c.fanned = true
 	}
 	c.mu.Unlock()
 	if res == overflowed {
@@ -77,16 +82,22 @@ func (c *conn) queueAt(frame []byte, isClose bool, at int64) (res pushed, wake b
 }
 
 // queueProbe queues a probe ping behind frames that wait to be written
-// (probe_linux.go). A probe is never worth a close: it is not queued when
-// nothing waits, the connection closes, or it would cross the bound.
-func (c *conn) queueProbe(frame []byte) bool {
+// (probe_linux.go), of which the caller's write batched the first
+// batched. A probe is never worth a close: it is not queued when nothing
+// waits, the connection closes, or it would cross the bound. next says
+// the probe comes right after the batched frames, so that the caller may
+// add it to its write.
+func (c *conn) queueProbe(frame []byte, batched int) (queued, next bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.queuedBytes()
 	if c.closing || c.dropQueue || q == 0 || q+len(frame) > c.lim.maxQueue {
-		return false
+		return false, false
 	}
-	return c.push(frame, false) == taken
+	if c.push(frame, false) != taken {
+		return false, false
+	}
+	return true, len(c.out.frames) == batched+1
 }
 
 // queueProbeIdle is queueProbe for a connection that may have nothing
@@ -195,14 +206,23 @@ func (c *conn) wake(needed bool) {
 // one writev. The slices stay valid after the lock is released: frames
 // only leave the queue through written, which the same writer calls.
 func (c *conn) batch(dst [][]byte, max int) [][]byte {
+	dst, _ = c.batchFanned(dst, max)
+	return dst
+}
+
+// batchFanned is batch, and says whether a broker fan-out queued a frame
+// since the last batch: the loop probes only writes that carry fan-out
+// (probe_linux.go).
+func (c *conn) batchFanned(dst [][]byte, max int) (_ [][]byte, fanned bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	fanned, c.fanned = c.fanned, false
 	if c.dropQueue {
 		c.dropForSlowConsumer()
 	}
 	q := c.out
 	if q == nil {
-		return dst
+		return dst, fanned
 	}
 	for i, f := range q.frames {
 		if i == max {
@@ -213,7 +233,7 @@ func (c *conn) batch(dst [][]byte, max int) [][]byte {
 		}
 		dst = append(dst, f)
 	}
-	return dst
+	return dst, fanned
 }
 
 // dropForSlowConsumer keeps only a half-written head frame (cutting it would

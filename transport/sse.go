@@ -53,7 +53,7 @@ func (c *conn) closeMessage(code ws.StatusCode, reason string) []byte {
 // readStream takes what an SSE client sent: nothing is parsed, and past
 // maxStreamInput the stream is closed.
 func (c *conn) readStream(n int) {
-	c.kindData += uint32(min(n, maxStreamInput+1))
+	c.kindData += uint16(min(n, maxStreamInput+1))
 	if c.kindData > maxStreamInput {
 		c.kindData = maxStreamInput + 1
 		c.fail(ErrStreamInput)
@@ -118,7 +118,7 @@ func (c *conn) unfinished() int {
 // SendPair queues an event in two parts, both or neither, with nothing
 // between them (broker.EventConn); like Send it never blocks or copies.
 func (c *conn) SendPair(shared, own []byte) bool {
-	res, wake := c.queuePair(shared, own, 0)
+	res, wake := c.queuePair(shared, own, 0, false)
 	c.wake(wake)
 	return res == taken
 }
@@ -131,15 +131,16 @@ func (c *conn) SendPairDeferred(shared, own []byte, b *broker.Batch) bool {
 		return c.SendPair(shared, own)
 	}
 	part := d.deferral(b)
-	res, wake := c.queuePair(shared, own, part.stamp())
+	res, wake := c.queuePair(shared, own, part.stamp(), true)
 	if wake {
 		part.take(c)
 	}
 	return res == taken
 }
 
-// queuePair queues an event's two parts at the monotonic time at; 0: now.
-func (c *conn) queuePair(a, b []byte, at int64) (res pushed, wake bool) {
+// queuePair queues an event's two parts at the monotonic time at (0:
+// now); fanout as for queueAt.
+func (c *conn) queuePair(a, b []byte, at int64, fanout bool) (res pushed, wake bool) {
 	c.mu.Lock()
 	switch {
 	case c.closing:
@@ -152,6 +153,7 @@ func (c *conn) queuePair(a, b []byte, at int64) (res pushed, wake bool) {
 		q.add(b)
 		q.queued += len(a) + len(b)
 		c.sentSince = true
+		c.fanned = c.fanned || fanout
 		res = taken
 	}
 	if res != refused {

@@ -15,12 +15,14 @@ func (l *loop) flushPending() {
 	l.pending = l.spare[:0] // two lists used in turn: a fan-out allocates none
 	l.lag.pass.Store(l.lag.pending.Swap(0))
 	l.mu.Unlock()
+	seen := l.probes.seen
 	for _, c := range pending {
 		if c.live {
 			l.flush(c)
 		}
 		// not yet registered: register flushes it
 	}
+	l.probes.passed(seen)
 	l.lag.pass.Store(0)
 	if len(pending) > 0 {
 		l.srv.gate.open()
@@ -30,17 +32,20 @@ func (l *loop) flushPending() {
 }
 
 // flush writes c's queue with writev until it is empty or the socket is
-// full; a full socket is flushed again on its EPOLLOUT edge.
+// full; a full socket is flushed again on its EPOLLOUT edge. A write that
+// carries fan-out frames may take a probe ping behind them.
 func (l *loop) flush(c *conn) {
-	for first := true; c.live; first = false {
+	for c.live {
 		at := monoNow()
-		if first {
-			l.maybeProbe(c, at)
-		}
-		l.bufs = c.batch(l.bufs[:0], maxBatch)
+		var fanned bool
+		l.bufs, fanned = c.batchFanned(l.bufs[:0], maxBatch)
 		if len(l.bufs) == 0 {
 			c.written(0)
 			return
+		}
+		if fanned {
+			l.probes.fanned(len(l.bufs), at, l.srv.lagCfg.tick)
+			l.maybeProbe(c, at)
 		}
 		n, err := l.writev(int(c.fd), l.bufs)
 		clear(l.bufs) // the loop keeps no frame once written
@@ -57,7 +62,6 @@ func (l *loop) flush(c *conn) {
 		}
 		if n > 0 {
 			c.progress = at
-			l.probes.wrote(len(l.bufs), at, l.srv.lagCfg.tick)
 		}
 		empty, closeSent := c.writtenOf(n, len(l.bufs), at)
 		if closeSent {
