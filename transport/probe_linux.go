@@ -247,11 +247,16 @@ func (p *probes) judgeMissed(now, stall int64) {
 }
 
 // probeAnswered records the pong of c's probe; payload is the pong's.
+// A payload that is no time the loop could have sent (0, which also
+// stands for no ping sent again, or one still to come) answers nothing.
 func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	if len(payload) != 8 {
 		return // a heartbeat's pong, or an unsolicited one
 	}
 	sent := int64(binary.BigEndian.Uint64(payload))
+	if sent <= 0 || sent > now {
+		return
+	}
 	for i := range l.probes.missed {
 		m := &l.probes.missed[i]
 		if m.c == c && (sent == m.sent || sent == m.resent) {

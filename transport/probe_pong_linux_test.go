@@ -1,0 +1,46 @@
+//go:build linux
+
+package transport
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+)
+
+// Pongs whose payload the loop cannot have sent answer nothing: eight
+// zero bytes (0 also stands for "no ping sent again" in a probe) and a
+// time still to come neither answer a probe out nor unmark a connection
+// that left one unanswered.
+func TestForgedPongsAnswerNoProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		payload func(now int64) []byte
+	}{
+		{"zero", func(int64) []byte { return make([]byte, 8) }},
+		{"future", func(now int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(now+int64(time.Hour))) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, c, _ := pingPair(t)
+			l.srv.lagCfg = newLagSettings(100 * time.Millisecond)
+			keepBusy(&l.probes)
+			queueFanned(c, []byte("\x81\x02hi"))
+			l.flush(c) // c is now watched, its probe out; the peer reads nothing
+			if len(l.probes.slots) != 1 || l.probes.slots[0].rtt != 0 {
+				t.Fatal("setup: no probe out")
+			}
+			c.onPong(tc.payload(monoNow()))
+			if rtt := l.probes.slots[0].rtt; rtt != 0 {
+				t.Fatalf("a forged pong answered the probe (round trip %v)", time.Duration(rtt))
+			}
+
+			now := monoNow()
+			deaf := &conn{live: true, deafToProbes: true}
+			l.probes.missed[0] = missedProbe{c: deaf, sent: now - int64(2*time.Second), judged: true} // never pinged again: resent 0
+			l.probeAnswered(deaf, tc.payload(now), now)
+			if !deaf.deafToProbes {
+				t.Fatal("a forged pong unmarked a connection that never answered its probe")
+			}
+		})
+	}
+}
