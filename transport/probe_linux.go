@@ -59,7 +59,9 @@ import (
 //     probe left unanswered when its watch ends is remembered (the last
 //     probeMissed of them); one still unanswered after stallAfter marks
 //     its connection, which is not watched again until it answers it. A
-//     reader far behind answers late and stays watched.
+//     reader far behind answers late and stays watched, and one marked
+//     while it is watched again is unmarked by its answer to the probe
+//     of that watch.
 //
 // Probes go out only while a loop's writes carry at least probeBusy
 // fan-out frames a lag tick: a quiet node, where readers cannot be far
@@ -257,22 +259,38 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 	if sent <= 0 || sent > now {
 		return
 	}
-	for i := range l.probes.missed {
-		m := &l.probes.missed[i]
-		if m.c == c && (sent == m.sent || sent == m.resent) {
-			c.deafToProbes = false // answered late: a reader behind, not deaf
-			*m = missedProbe{}
+	p := &l.probes
+	for i := range p.slots {
+		s := &p.slots[i]
+		if s.c == c && s.rtt == 0 && (sent == s.sent || sent == s.resent) {
+			s.sent, s.rtt = sent, max(now-sent-c.noteRoundTrip(now-sent), 1)
+			p.heard(c)
 			return
 		}
 	}
-	if c.deafToProbes {
-		return
-	}
-	for i := range l.probes.slots {
-		s := &l.probes.slots[i]
-		if s.c == c && s.rtt == 0 && (sent == s.sent || sent == s.resent) {
-			s.sent, s.rtt = sent, max(now-sent-c.noteRoundTrip(now-sent), 1)
+	for i := range p.missed {
+		m := &p.missed[i]
+		if m.c == c && (sent == m.sent || sent == m.resent) {
+			p.heard(c) // answered late: a reader behind, not deaf
 			return
+		}
+	}
+}
+
+// heard notes that c answered a probe: it is not deaf, whatever it left
+// unanswered before (a client may answer only the latest of several
+// pings, RFC 6455 section 5.5.3), so those probes are forgotten, lest
+// they mark it again.
+func (p *probes) heard(c *conn) {
+	c.deafToProbes = false
+	p.forget(c)
+}
+
+// forget drops the unanswered probes remembered for c.
+func (p *probes) forget(c *conn) {
+	for i := range p.missed {
+		if p.missed[i].c == c {
+			p.missed[i] = missedProbe{}
 		}
 	}
 }

@@ -44,3 +44,29 @@ func TestForgedPongsAnswerNoProbe(t *testing.T) {
 		})
 	}
 }
+
+// A connection marked for a probe it left unanswered while it is watched
+// again is still heard: its answer to its current probe gives its round
+// trip, unmarks it, and forgets the old probe, so that it is not marked
+// again for it.
+func TestMarkedWatchedConnectionIsHeard(t *testing.T) {
+	ms := int64(time.Millisecond)
+	watchFor, stall := 1000*ms, 1000*ms
+	now := monoNow() + int64(time.Hour)
+	c := &conn{live: true}
+	l := &loop{}
+	l.probes.missed[0] = missedProbe{c: c, sent: now - 1100*ms, resent: now - 1050*ms} // an earlier watch's probe, never answered
+	l.probes.slots = []probe{{c: c, watched: now - 50*ms, sent: now - 20*ms}}          // watched again, its probe out
+	l.probes.estimate(now, watchFor, stall)                                            // judges the earlier probe: marked
+	if !c.deafToProbes {
+		t.Fatal("setup: not marked")
+	}
+	l.probeAnswered(c, binary.BigEndian.AppendUint64(nil, uint64(now-20*ms)), now)
+	if rtt := l.probes.slots[0].rtt; rtt == 0 || c.deafToProbes {
+		t.Fatalf("the answer to its current probe: answered %v, marked %v; want answered, unmarked", rtt != 0, c.deafToProbes)
+	}
+	l.probes.estimate(now+10*ms, watchFor, stall)
+	if c.deafToProbes {
+		t.Fatal("marked again for the probe its answer superseded")
+	}
+}
