@@ -334,12 +334,17 @@ func (l *loop) insert(c *conn) {
 	l.load.Add(1)
 }
 
-// drop closes c's socket and tells its receiver, once.
+// drop closes c's socket and tells its receiver, once. The loop keeps
+// nothing of c: not its half-read message (up to twice MaxMessageBytes),
+// nor its unanswered probes, which would keep it whole until the loop
+// is busy again.
 func (l *loop) drop(c *conn) {
 	if !c.live {
 		return
 	}
 	c.live = false
+	c.in = nil
+	l.probes.forget(c)
 	l.conns[c.slot] = nil
 	l.free = append(l.free, c.slot)
 	l.load.Add(-1)
