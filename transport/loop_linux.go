@@ -225,9 +225,7 @@ func (l *loop) run() {
 			nextSweep = now + int64(tick)
 		}
 		if l.lagging() && now >= nextScan {
-			l.scanBlocked(now)
-			l.estimateReaders(now)
-			l.srv.gate.open()
+			l.lagTick(now)
 			nextScan = now + l.srv.lagCfg.tick
 		}
 		if l.stopped() {
@@ -421,6 +419,7 @@ func (l *loop) closePoller() {
 	l.lag.pass.Store(0)
 	l.lag.blocked.Store(0)
 	l.lag.readers.Store(0)
+	l.srv.release()
 	if err := l.poller.Close(); err != nil {
 		l.log.Error("close poller", zap.Error(err))
 	}

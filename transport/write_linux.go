@@ -25,7 +25,7 @@ func (l *loop) flushPending() {
 	l.probes.passed(seen)
 	l.lag.pass.Store(0)
 	if len(pending) > 0 {
-		l.srv.gate.open()
+		l.srv.release()
 	}
 	clear(pending)
 	l.spare = pending
@@ -184,6 +184,15 @@ func (l *loop) scanBlocked(now int64) {
 // lagging says whether the loop has lag to scan for: connections waiting
 // for room in their socket, or probes out or lately answered.
 func (l *loop) lagging() bool { return len(l.blocked) > 0 || l.probes.active() }
+
+// lagTick is the loop's lag work of every tick (an eighth of the bound)
+// while it has lag to scan for: the waiting connections' lag, the
+// readers', and the publishers they may now release.
+func (l *loop) lagTick(now int64) {
+	l.scanBlocked(now)
+	l.estimateReaders(now)
+	l.srv.release()
+}
 
 // estimateReaders stamps the loop's reader lag (probe_linux.go) so that
 // now minus the stamp is the lag.
