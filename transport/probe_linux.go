@@ -4,10 +4,8 @@ package transport
 
 import (
 	"encoding/binary"
-	"math"
 	"math/rand/v2"
 	"slices"
-	"time"
 )
 
 // Reader lag: how far behind the subscribers' readers are. A frame the
@@ -88,13 +86,6 @@ type probe struct {
 	resent  int64 // the payload of the latest ping sent again for it; 0: none
 	rtt     int64 // 0 while the probe is out
 	prev    int64 // the round trip of its previous probe; 0: none
-}
-
-// missedProbe is the probe out when a watch ended.
-type missedProbe struct {
-	c            *conn
-	sent, resent int64
-	judged       bool // its connection was marked: kept so a late answer unmarks it
 }
 
 // probes is a loop's probe table, touched by the loop goroutine only.
@@ -221,80 +212,6 @@ func (p *probes) watch(slot int, pr probe) {
 	p.slots[slot] = pr
 }
 
-// end ends s's watch, remembering its probe if still out.
-func (p *probes) end(s probe) {
-	if s.rtt != 0 || !s.c.live {
-		return
-	}
-	p.missed[p.nMissed%probeMissed] = missedProbe{c: s.c, sent: s.sent, resent: s.resent}
-	p.nMissed++
-}
-
-// judgeMissed marks the connections whose remembered probe is still
-// unanswered after stall, and forgets those gone. A marked one's probe
-// stays remembered until newer ones push it out, so that a late answer
-// can still unmark it.
-func (p *probes) judgeMissed(now, stall int64) {
-	for i := range p.missed {
-		m := &p.missed[i]
-		switch {
-		case m.c == nil:
-		case !m.c.live:
-			*m = missedProbe{}
-		case !m.judged && now-m.sent > stall:
-			m.c.deafToProbes = true
-			m.judged = true
-		}
-	}
-}
-
-// probeAnswered records the pong of c's probe; payload is the pong's.
-// A payload that is no time the loop could have sent (0, which also
-// stands for no ping sent again, or one still to come) answers nothing.
-func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
-	if len(payload) != 8 {
-		return // a heartbeat's pong, or an unsolicited one
-	}
-	sent := int64(binary.BigEndian.Uint64(payload))
-	if sent <= 0 || sent > now {
-		return
-	}
-	p := &l.probes
-	for i := range p.slots {
-		s := &p.slots[i]
-		if s.c == c && s.rtt == 0 && (sent == s.sent || sent == s.resent) {
-			s.sent, s.rtt = sent, max(now-sent-c.noteRoundTrip(now-sent), 1)
-			p.heard(c)
-			return
-		}
-	}
-	for i := range p.missed {
-		m := &p.missed[i]
-		if m.c == c && (sent == m.sent || sent == m.resent) {
-			p.heard(c) // answered late: a reader behind, not deaf
-			return
-		}
-	}
-}
-
-// heard notes that c answered a probe: it is not deaf, whatever it left
-// unanswered before (a client may answer only the latest of several
-// pings, RFC 6455 section 5.5.3), so those probes are forgotten, lest
-// they mark it again.
-func (p *probes) heard(c *conn) {
-	c.deafToProbes = false
-	p.forget(c)
-}
-
-// forget drops the unanswered probes remembered for c.
-func (p *probes) forget(c *conn) {
-	for i := range p.missed {
-		if p.missed[i].c == c {
-			p.missed[i] = missedProbe{}
-		}
-	}
-}
-
 // reprobe pings the watched connections that no write will ping soon,
 // even with nothing queued:
 //   - those whose probe is out for longer than the bound, with a fresh
@@ -377,33 +294,6 @@ func (p *probes) estimate(now, watchFor, stall int64) int64 {
 	slices.Sort(p.ages)
 	return p.ages[(len(p.ages)-1)/2]
 }
-
-// A probe's round trip is the network's and the client's own turnaround
-// as well as its reader's lag: a phone 200 ms away, reading every frame at
-// once, would otherwise count as 200 ms behind, and a node serving far
-// clients would hold publishers whenever it is busy. The kernel's TCP round
-// trip does not see past a proxy in front of the node, so the baseline is
-// the connection's own: the shortest probe round trip it ever answered,
-// which its first probe, sent while its buffers were still empty, sets
-// close to the path's. Its lag is the round trip less that. A reader
-// already behind at its first probe is under-counted, never over-counted.
-// Kept in 100 µs units in conn.kindData (0: none yet), up to 6.5 s, far
-// longer than any network's round trip.
-
-// noteRoundTrip lowers c's baseline to rtt (nanoseconds) when it is
-// shorter, and returns the baseline.
-func (c *conn) noteRoundTrip(rtt int64) int64 {
-	units := uint16(min(max(rtt/baseUnit, 1), math.MaxUint16))
-	if c.kindData == 0 || units < c.kindData {
-		c.kindData = units
-	}
-	return c.baseRoundTrip()
-}
-
-// baseRoundTrip is c's baseline in nanoseconds; 0 before its first answer.
-func (c *conn) baseRoundTrip() int64 { return int64(c.kindData) * baseUnit }
-
-const baseUnit = int64(100 * time.Microsecond)
 
 // probeFrame is a ping whose 8-byte payload is sent (RFC 6455 section
 // 5.5.2: unmasked, from the server).
