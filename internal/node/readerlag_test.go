@@ -141,8 +141,11 @@ func holdsPublishersBack(t *testing.T, addr string, sub, pub *node.Node) {
 	// it swings around the bound, and the race detector slows the
 	// readers; what matters is staying far from the tens of seconds the
 	// buffers can hold (without the probes, the readers fall further
-	// behind for as long as publishers publish).
-	if p90 > 10*bound {
+	// behind for as long as publishers publish: p90 5.4 s on one node,
+	// 7.1 s across two). A reader's first probe may also go out behind
+	// frames already in its buffers, which its baseline then leaves out
+	// until a shorter round trip lowers it; runs here measure 0.6–1.0 s.
+	if p90 > 20*bound {
 		t.Fatalf("p90 age of a message when read %v, bound %v", p90, bound)
 	}
 	if st.PublishWaits == 0 || readerLagSeen.Load() == 0 {
