@@ -32,7 +32,7 @@ func BenchmarkFrameRead(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				copy(buf, tmpl) // the socket's bytes land in the loop's buffer
-				if _, err := r.feed(buf, 1<<20, sink); err != nil {
+				if _, _, err := r.feed(buf, 1<<20, anyFrames, sink); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -85,7 +85,7 @@ func TestReadAndQueueDoNotAllocate(t *testing.T) {
 	sink := &nopSink{}
 	read := testing.AllocsPerRun(100, func() {
 		copy(buf, tmpl)
-		if _, err := r.feed(buf, 1<<20, sink); err != nil {
+		if _, _, err := r.feed(buf, 1<<20, anyFrames, sink); err != nil {
 			t.Fatal(err)
 		}
 	})

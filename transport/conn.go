@@ -280,16 +280,19 @@ func (c *conn) keepReader(r *frameReader) {
 }
 
 // readData feeds what the socket gave to the frame reader; data is the
-// caller's buffer and is unmasked in place. Once the connection is closing,
-// what arrives is dropped unparsed.
-func (c *conn) readData(data []byte) {
+// caller's buffer and is unmasked in place. budget is how many paced
+// frames (commands and pings) may be parsed: those past it stay in the
+// reader, and the driver calls again with nil data to parse them. It
+// returns how many paced frames were parsed. Once the connection is
+// closing, what arrives is dropped unparsed.
+func (c *conn) readData(data []byte, budget int) (spent int) {
 	if c.sse {
 		c.readStream(len(data))
-		return
+		return 0
 	}
 	if c.isClosing() {
 		c.in = nil // nothing more is parsed: free a half-read message now
-		return
+		return 0
 	}
 	// Between frames a connection's reader holds nothing, so it lives on
 	// the stack and only one mid-frame (or mid-message) is kept on the
@@ -299,7 +302,7 @@ func (c *conn) readData(data []byte) {
 		r = *c.in
 	}
 	r.deflate = c.deflate
-	frames, err := r.feed(data, c.lim.maxText, c)
+	frames, spent, err := r.feed(data, c.lim.maxText, budget, c)
 	c.keepReader(&r)
 	if frames > 0 {
 		c.lastHeard.Store(monoNow())
@@ -307,4 +310,5 @@ func (c *conn) readData(data []byte) {
 	if err != nil {
 		c.fail(err)
 	}
+	return spent
 }

@@ -1,13 +1,18 @@
 package transport
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzFrameReader feeds arbitrary bytes, whole and split at one point, and
 // checks the reader neither panics nor depends on how its input is cut,
 // never keeps more than one frame's worth of bytes nor an array much larger
 // than what it keeps, and reports a fragmented message open exactly while
 // it is. Each input is read with permessage-deflate negotiated and
-// without, so compressed messages (RSV1) go through the bounded inflate.
+// without, so compressed messages (RSV1) go through the bounded inflate,
+// and once more paced, a few commands and pings a feed (pace.go), which
+// must parse the same.
 func FuzzFrameReader(f *testing.F) {
 	f.Add(validStream(), 5)
 	for _, tc := range malformedCases {
@@ -51,6 +56,16 @@ func checkReader(t *testing.T, in []byte, cut int, deflate bool) {
 	}
 	if split.pending != r.fragmented || whole.pending != split.pending {
 		t.Fatalf("deflate %v: message pending: sink %v, reader %v, whole %v", deflate, split.pending, r.fragmented, whole.pending)
+	}
+	paced, _, spent, errPaced := feedPaced(in, cut, 1+cut%3, limit, deflate)
+	if (errWhole == nil) != (errPaced == nil) || errWhole != nil && codeOf(errWhole) != codeOf(errPaced) {
+		t.Fatalf("deflate %v: whole: %v, paced: %v", deflate, errWhole, errPaced)
+	}
+	if strings.Join(paced.texts, "\x00") != strings.Join(whole.texts, "\x00") || len(paced.pings) != len(whole.pings) || paced.pongs != whole.pongs {
+		t.Fatalf("deflate %v: paced parse differs from the whole one", deflate)
+	}
+	if errPaced == nil && spent != len(paced.texts)+len(paced.pings) {
+		t.Fatalf("deflate %v: %d paced frames spent for %d texts and %d pings", deflate, spent, len(paced.texts), len(paced.pings))
 	}
 	if len(r.message) > limit {
 		t.Fatalf("deflate %v: message buffer %d bytes over the limit", deflate, len(r.message))

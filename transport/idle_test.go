@@ -20,20 +20,20 @@ func TestReaderStateIsKeptOnlyMidFrame(t *testing.T) {
 	rec := &textRecorder{}
 	c.recv = rec
 	whole := frame(ws.OpText, true, []byte("hello, split"))
-	c.readData(append([]byte(nil), whole[:3]...))
+	c.readData(append([]byte(nil), whole[:3]...), anyFrames)
 	if c.in == nil {
 		t.Fatal("half a frame was not kept")
 	}
-	c.readData(append([]byte(nil), whole[3:7]...))
-	c.readData(append([]byte(nil), whole[7:]...))
+	c.readData(append([]byte(nil), whole[3:7]...), anyFrames)
+	c.readData(append([]byte(nil), whole[7:]...), anyFrames)
 	if c.in != nil {
 		t.Fatal("a reader is kept after a complete frame")
 	}
-	c.readData(frame(ws.OpText, false, []byte("frag")))
+	c.readData(frame(ws.OpText, false, []byte("frag")), anyFrames)
 	if c.in == nil {
 		t.Fatal("the first fragment of a message was not kept")
 	}
-	c.readData(frame(ws.OpContinuation, true, []byte("mented")))
+	c.readData(frame(ws.OpContinuation, true, []byte("mented")), anyFrames)
 	if c.in != nil {
 		t.Fatal("a reader is kept after a complete message")
 	}

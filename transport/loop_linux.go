@@ -264,7 +264,7 @@ func (l *loop) read(c *conn) {
 		switch {
 		case n > 0:
 			got += n
-			c.readData(l.buf[:n])
+			c.readData(l.buf[:n], anyFrames)
 			continue
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -303,7 +303,7 @@ func (l *loop) register() {
 			c.fail(ErrServerClosed)
 		}
 		if len(early) > 0 {
-			c.readData(early[i])
+			c.readData(early[i], anyFrames)
 		}
 		if err := l.poller.Add(int(c.fd), c.slot, c.gen); err != nil {
 			l.log.Error("register connection", zap.Error(err))

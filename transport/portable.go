@@ -119,14 +119,14 @@ func (p *portableConn) readLoop() {
 		p.path.gone(p.c)
 	}()
 	if len(p.early) > 0 {
-		p.c.readData(p.early)
+		p.c.readData(p.early, anyFrames)
 		p.early = nil
 	}
 	buf := make([]byte, portableBufferSize)
 	for {
 		n, err := p.nc.Read(buf)
 		if n > 0 {
-			p.c.readData(buf[:n])
+			p.c.readData(buf[:n], anyFrames)
 		}
 		if err != nil {
 			return // EOF, an error, or the socket closed by finish

@@ -15,7 +15,7 @@ func TestPongsCountTowardTheQueueBound(t *testing.T) {
 	c := newConn(nopDriver{}, &limits{maxText: 1 << 10, maxQueue: 300, closeTimeout: 1, heartbeat: 1, stats: stats})
 	c.recv = &textRecorder{}
 	ping := frame(ws.OpPing, true, bytes.Repeat([]byte("p"), 125)) // its pong is 127 bytes
-	c.readData(bytes.Repeat(ping, 3))
+	c.readData(bytes.Repeat(ping, 3), anyFrames)
 	if q := c.queuedBytes(); q > 300 || !c.isClosing() {
 		t.Fatalf("%d bytes queued, closing %v: want the third pong to overflow 300", q, c.isClosing())
 	}
@@ -55,12 +55,12 @@ func TestACloseFrameThatOverflowsTheQueueIsA4000(t *testing.T) {
 func TestAClosingConnectionFreesItsHalfReadMessage(t *testing.T) {
 	c := newConn(nopDriver{}, &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1})
 	c.recv = &textRecorder{}
-	c.readData(frame(ws.OpText, false, bytes.Repeat([]byte("f"), 1000)))
+	c.readData(frame(ws.OpText, false, bytes.Repeat([]byte("f"), 1000)), anyFrames)
 	if c.in == nil || c.msgSince.Load() == 0 {
 		t.Fatal("the open message is not kept and stamped")
 	}
 	c.Close(broker.CloseNormal, "")
-	c.readData(frame(ws.OpContinuation, false, []byte("more")))
+	c.readData(frame(ws.OpContinuation, false, []byte("more")), anyFrames)
 	if c.in != nil {
 		t.Fatal("a closing connection keeps its half-read message")
 	}

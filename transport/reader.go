@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"math"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -31,6 +32,9 @@ type frameReader struct {
 	fragmented bool   // a text message was started and not finished
 	closed     bool   // a close frame arrived; nothing after it is read
 	compressed bool   // the fragmented message is compressed (RSV1 on its first frame)
+	// held says partial begins with complete frames that feed's budget
+	// left unparsed: the next feed parses them first, even with no data.
+	held bool
 	// deflate says permessage-deflate was negotiated, so that RSV1 marks a
 	// compressed message (RFC 7692 section 6); without it RSV1 is a
 	// protocol error. The connection's setting, not reader state.
@@ -42,29 +46,55 @@ func (r *frameReader) idle() bool {
 	return r.partial == nil && r.message == nil && !r.fragmented && !r.closed
 }
 
-// feed parses every complete frame in data and keeps an incomplete tail.
-// data is unmasked in place, so it must be the caller's to change. limit
-// is the largest text message accepted. frames counts the complete frames
-// found; err is a connection-ending error (see closeOf).
-func (r *frameReader) feed(data []byte, limit int64, sink frameSink) (frames int, err error) {
-	if r.closed {
-		return 0, nil
+// feed parses the complete frames in data and keeps what it did not
+// parse for the next call: an incomplete tail, and the frames past the
+// budget. budget is how many paced frames (paced) may be parsed; the
+// first one past it and everything after stay unparsed (held), so a
+// caller may call feed again with no data once its budget allows more.
+// Data must not come while frames are held. data is unmasked in place,
+// so it must be the caller's to change. limit is the largest text message
+// accepted. frames counts the complete frames found, spent the paced ones
+// among them; err is a connection-ending error (see closeOf).
+func (r *frameReader) feed(data []byte, limit int64, budget int, sink frameSink) (frames, spent int, err error) {
+	if r.closed || len(data) == 0 && !r.held {
+		return 0, 0, nil
 	}
 	if len(r.partial) == 0 {
-		n, frames, err := r.parse(data, limit, sink)
+		n, frames, spent, held, err := r.parse(data, limit, budget, sink)
 		if err == nil && n < len(data) && !r.closed {
-			r.partial = append([]byte(nil), data[n:]...)
+			r.partial, r.held = append([]byte(nil), data[n:]...), held
 		}
-		return frames, err
+		return frames, spent, err
 	}
 	r.partial = append(r.partial, data...)
-	n, frames, err := r.parse(r.partial, limit, sink)
-	if rest := len(r.partial) - n; rest > 0 && err == nil && !r.closed {
-		r.partial = keepTail(r.partial, n)
-	} else {
-		r.partial = nil // the frame is complete: an idle connection keeps no buffer
+	n, frames, spent, held, err := r.parse(r.partial, limit, budget, sink)
+	switch rest := len(r.partial) - n; {
+	case rest == 0 || err != nil || r.closed:
+		r.partial, r.held = nil, false // an idle connection keeps no buffer
+	case held:
+		// Parsed from where they begin next time, not moved: a held
+		// array is one read at most, and it is let go once drained.
+		r.partial, r.held = r.partial[n:], true
+	default:
+		r.partial, r.held = keepTail(r.partial, n), false
 	}
-	return frames, err
+	return frames, spent, err
+}
+
+// anyFrames is a budget of feed's that holds nothing back.
+const anyFrames = math.MaxInt
+
+// paced says whether a frame spends feed's budget: one that completes a
+// text message (a command) or a ping, what asks the server for work. A
+// pong, a close and the fragments before a message's last do not.
+func paced(h ws.Header) bool {
+	switch h.OpCode {
+	case ws.OpText, ws.OpContinuation:
+		return h.Fin
+	case ws.OpPing:
+		return true
+	}
+	return false
 }
 
 // keepTail moves the incomplete frame at b[n:] to the front for the next
@@ -80,30 +110,37 @@ func keepTail(b []byte, n int) []byte {
 	return b[:copy(b, tail)]
 }
 
-// parse handles the complete frames at the front of b and says how many
-// bytes they took.
-func (r *frameReader) parse(b []byte, limit int64, sink frameSink) (used, frames int, err error) {
+// parse handles the complete frames at the front of b, up to budget
+// paced ones, and says how many bytes they took; held says it stopped at a
+// complete frame past the budget.
+func (r *frameReader) parse(b []byte, limit int64, budget int, sink frameSink) (used, frames, spent int, held bool, err error) {
 	for !r.closed {
 		h, n, err := parseHeader(b[used:])
 		if err != nil || n == 0 {
-			return used, frames, err
+			return used, frames, spent, false, err
 		}
 		h, compressed, err := r.check(h, limit)
 		if err != nil {
-			return used, frames, err
+			return used, frames, spent, false, err
 		}
 		if int64(len(b)-used-n) < h.Length {
-			return used, frames, nil // the payload is still on its way
+			return used, frames, spent, false, nil // the payload is still on its way
+		}
+		if paced(h) {
+			if spent >= budget {
+				return used, frames, spent, true, nil
+			}
+			spent++
 		}
 		payload := b[used+n : used+n+int(h.Length)]
 		ws.Cipher(payload, h.Mask, 0) // RFC 6455 section 5.3
 		used += n + int(h.Length)
 		frames++
 		if err := r.handle(h, compressed, payload, limit, sink); err != nil {
-			return used, frames, err
+			return used, frames, spent, false, err
 		}
 	}
-	return used, frames, nil
+	return used, frames, spent, false, nil
 }
 
 // check rejects a frame on its header alone, before its payload arrives,

@@ -35,12 +35,77 @@ func feedInChunks(in []byte, chunk int, limit int64, deflate bool) (*recordSink,
 	data := append([]byte(nil), in...)
 	for len(data) > 0 {
 		n := min(chunk, len(data))
-		if _, err := r.feed(data[:n], limit, sink); err != nil {
+		if _, _, err := r.feed(data[:n], limit, anyFrames, sink); err != nil {
 			return sink, &r, err
 		}
 		data = data[n:]
 	}
 	return sink, &r, nil
+}
+
+// feedPaced is feedInChunks with a budget of paced frames per feed: while
+// the reader holds frames back it is fed nothing, with the budget again,
+// until it holds none, as a driver does once its pace allows more. spent
+// is the paced frames parsed in all.
+func feedPaced(in []byte, chunk, budget int, limit int64, deflate bool) (_ *recordSink, _ *frameReader, spent int, _ error) {
+	r := frameReader{deflate: deflate}
+	sink := &recordSink{}
+	data := append([]byte(nil), in...)
+	for len(data) > 0 {
+		n := min(chunk, len(data))
+		next := data[:n]
+		data = data[n:]
+		for {
+			_, got, err := r.feed(next, limit, budget, sink)
+			spent += got
+			if err != nil {
+				return sink, &r, spent, err
+			}
+			if got > budget {
+				return sink, &r, spent, fmt.Errorf("%d paced frames parsed on a budget of %d", got, budget)
+			}
+			if !r.held {
+				break
+			}
+			next = nil
+		}
+	}
+	return sink, &r, spent, nil
+}
+
+// TestReaderHoldsFramesPastItsBudget: commands and pings past the budget
+// stay unparsed and come, in order, from the next feeds with no data;
+// pongs and fragments before a message's last do not spend it.
+func TestReaderHoldsFramesPastItsBudget(t *testing.T) {
+	var in []byte
+	for _, s := range []string{"a", "b", "c"} {
+		in = append(in, frame(ws.OpText, true, []byte(s))...)
+		in = append(in, frame(ws.OpPong, true, nil)...)
+	}
+	in = append(in, frame(ws.OpText, false, []byte("d"))...)
+	in = append(in, frame(ws.OpContinuation, true, []byte("e"))...)
+	in = append(in, frame(ws.OpPing, true, []byte("p"))...)
+	r := frameReader{}
+	sink := &recordSink{}
+	var rounds []string
+	data := in
+	for range 10 {
+		_, spent, err := r.feed(data, 1024, 2, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = nil
+		rounds = append(rounds, fmt.Sprintf("%d:%s/%d", spent, strings.Join(sink.texts, ""), len(sink.pings)))
+		if !r.held {
+			break
+		}
+	}
+	if got, want := strings.Join(rounds, " "), "2:ab/0 2:abcde/0 1:abcde/1"; got != want {
+		t.Fatalf("rounds %q, want %q", got, want)
+	}
+	if sink.pongs != 3 || !r.idle() {
+		t.Fatalf("%d pongs, reader idle %v; want 3 and idle", sink.pongs, r.idle())
+	}
 }
 
 func validStream() []byte {
@@ -113,7 +178,7 @@ func rejects(t *testing.T, name string, input []byte, code ws.StatusCode, deflat
 func TestReaderRefusesOversizeOnTheHeaderAlone(t *testing.T) {
 	header := rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Length: 1 << 40}, nil)
 	var r frameReader
-	_, err := r.feed(append([]byte(nil), header...), 1024, &recordSink{})
+	_, _, err := r.feed(append([]byte(nil), header...), 1024, anyFrames, &recordSink{})
 	if !errors.Is(err, ErrMessageTooBig) {
 		t.Fatalf("err = %v, want ErrMessageTooBig", err)
 	}
@@ -124,13 +189,13 @@ func TestReaderKeepsOnlyTheIncompleteFrame(t *testing.T) {
 	whole := frame(ws.OpText, true, []byte("hello"))
 	in := append(frame(ws.OpText, true, []byte("done")), whole[:4]...)
 	sink := &recordSink{}
-	if _, err := r.feed(in, 1024, sink); err != nil {
+	if _, _, err := r.feed(in, 1024, anyFrames, sink); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.partial) != 4 {
 		t.Fatalf("partial holds %d bytes, want 4", len(r.partial))
 	}
-	if _, err := r.feed(append([]byte(nil), whole[4:]...), 1024, sink); err != nil {
+	if _, _, err := r.feed(append([]byte(nil), whole[4:]...), 1024, anyFrames, sink); err != nil {
 		t.Fatal(err)
 	}
 	if r.partial != nil || len(sink.texts) != 2 || sink.texts[1] != "hello" {
@@ -152,7 +217,7 @@ func TestReaderDoesNotPinABigArrayBehindASmallTail(t *testing.T) {
 		feeds = append(feeds, append(ping[1:len(ping):len(ping)], ping[0]))
 	}
 	for i, in := range feeds {
-		if _, err := r.feed(append([]byte(nil), in...), 1<<20, sink); err != nil {
+		if _, _, err := r.feed(append([]byte(nil), in...), 1<<20, anyFrames, sink); err != nil {
 			t.Fatal(err)
 		}
 		if i > 0 && (len(r.partial) != 1 || cap(r.partial) > 64) {

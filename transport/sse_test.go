@@ -67,11 +67,11 @@ func TestStreamPairIsOneUnit(t *testing.T) {
 // and past maxStreamInput the stream closes with 1008.
 func TestStreamInputIsBounded(t *testing.T) {
 	c := sseConn(1 << 10)
-	c.readData(make([]byte, maxStreamInput))
+	c.readData(make([]byte, maxStreamInput), anyFrames)
 	if c.isClosing() {
 		t.Fatal("closed within the bound")
 	}
-	c.readData([]byte{1})
+	c.readData([]byte{1}, anyFrames)
 	batch := c.batch(nil, maxBatch)
 	if len(batch) != 1 || !bytes.Equal(batch[0], sseCloseEvent(broker.ClosePolicyViolation)) {
 		t.Fatalf("batch %q, want the 1008 close event", batch)
