@@ -36,6 +36,7 @@ type limits struct {
 	closeTimeout time.Duration // a closing connection is gone after this
 	heartbeat    time.Duration
 	fragments    time.Duration // FragmentTimeout
+	pace         paceRate      // how fast commands and pings are read (pace.go)
 	stats        *counters     // the server's; shared here so that a conn carries no pointer more
 }
 
@@ -281,8 +282,9 @@ func (c *conn) keepReader(r *frameReader) {
 
 // readData feeds what the socket gave to the frame reader; data is the
 // caller's buffer and is unmasked in place. budget is how many paced
-// frames (commands and pings) may be parsed: those past it stay in the
-// reader, and the driver calls again with nil data to parse them. It
+// frames (commands and pings, pace.go) may be parsed: those past it stay
+// in the reader, and the driver calls again with nil data once its pace
+// allows more (holding says when), before reading the socket again. It
 // returns how many paced frames were parsed. Once the connection is
 // closing, what arrives is dropped unparsed.
 func (c *conn) readData(data []byte, budget int) (spent int) {
@@ -312,3 +314,7 @@ func (c *conn) readData(data []byte, budget int) (spent int) {
 	}
 	return spent
 }
+
+// holding says whether the reader holds frames its budget left unparsed.
+// Only the reading goroutine may ask.
+func (c *conn) holding() bool { return c.in != nil && c.in.held }

@@ -3,7 +3,6 @@
 package transport
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,15 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	readBufferSize = 64 << 10           // one per loop, shared by its connections
-	readBudget     = 2 * readBufferSize // per connection per wake, so one peer cannot starve the rest
-	maxEvents      = 256
-)
+const maxEvents = 256
 
 // loop is one epoll event loop and the connections registered with it. Only
-// its goroutine touches conns, buf, iov and each conn's reader; other
-// goroutines reach it through schedule and add.
+// its goroutine touches conns, buf, iov, the read state (read_linux.go)
+// and each conn's reader; other goroutines reach it through schedule and
+// add.
 type loop struct {
 	poller *netpoll.Poller
 	srv    *Server
@@ -38,7 +34,6 @@ type loop struct {
 	buf       []byte
 	iov       []unix.Iovec
 	bufs      [][]byte
-	more      []*conn // read budget ran out: read again before waiting
 	gen       uint32
 	cadence   pingCadence
 	goingAway bool         // every connection was sent 1001
@@ -46,6 +41,15 @@ type loop struct {
 	blocked   []*conn      // connections a write left waiting for EPOLLOUT (lag.go)
 	probes    probes       // pings that measure how far behind readers are (probe_linux.go)
 	lag       loopLag
+
+	// The read state (read_linux.go): the connections that sent commands
+	// lately or wait for a later turn, those waiting, when the first of
+	// them is due, and what is left of this turn's share.
+	readers               map[*conn]reading
+	waiting               []waitingRead
+	spareWaiting          []waitingRead
+	nextRead              int64
+	turnBytes, turnFrames int
 
 	mu       sync.Mutex
 	pending  []*conn // connections with frames to write
@@ -72,6 +76,8 @@ func newLoop(srv *Server) (*loop, error) {
 		buf:    make([]byte, readBufferSize),
 		iov:    make([]unix.Iovec, 0, maxBatch),
 		done:   make(chan struct{}),
+
+		nextRead: maxTime,
 	}, nil
 }
 
@@ -203,8 +209,11 @@ func (l *loop) run() {
 		if l.lagging() {
 			next = min(next, nextScan)
 		}
+		if len(l.waiting) > 0 {
+			next = min(next, l.nextRead)
+		}
 		timeout := int((next-monoNow())/int64(time.Millisecond)) + 1
-		if len(l.more) > 0 || timeout < 0 {
+		if timeout < 0 {
 			timeout = 0
 		}
 		var err error
@@ -213,10 +222,10 @@ func (l *loop) run() {
 			l.log.Error("epoll wait", zap.Error(err))
 			time.Sleep(10 * time.Millisecond) // do not spin on a broken poller
 		}
+		l.readWaiting(monoNow())
 		for _, ev := range events {
 			l.event(ev)
 		}
-		l.readMore()
 		l.register()
 		l.flushPending()
 		now := monoNow()
@@ -257,39 +266,6 @@ func (l *loop) event(ev netpoll.Event) {
 	}
 }
 
-// read takes what the socket has, up to readBudget, and parses it.
-func (l *loop) read(c *conn) {
-	for got := 0; got < readBudget; {
-		n, err := unix.Read(int(c.fd), l.buf)
-		switch {
-		case n > 0:
-			got += n
-			c.readData(l.buf[:n], anyFrames)
-			continue
-		case errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.EAGAIN):
-			return
-		}
-		l.drop(c) // EOF or a socket error: the peer is gone
-		return
-	}
-	l.more = append(l.more, c)
-}
-
-func (l *loop) readMore() {
-	if len(l.more) == 0 {
-		return
-	}
-	more := l.more
-	l.more = nil
-	for _, c := range more {
-		if l.conns[c.slot] == c {
-			l.read(c)
-		}
-	}
-}
-
 // register adds the connections api opened since the last turn.
 func (l *loop) register() {
 	l.mu.Lock()
@@ -303,7 +279,7 @@ func (l *loop) register() {
 			c.fail(ErrServerClosed)
 		}
 		if len(early) > 0 {
-			c.readData(early[i], anyFrames)
+			l.readEarly(c, early[i])
 		}
 		if err := l.poller.Add(int(c.fd), c.slot, c.gen); err != nil {
 			l.log.Error("register connection", zap.Error(err))
@@ -334,8 +310,8 @@ func (l *loop) insert(c *conn) {
 
 // drop closes c's socket and tells its receiver, once. The loop keeps
 // nothing of c: not its half-read message (up to twice MaxMessageBytes),
-// nor its unanswered probes, which would keep it whole until the loop
-// is busy again.
+// nor its read state and unanswered probes, which would keep it whole
+// until the loop is busy again.
 func (l *loop) drop(c *conn) {
 	if !c.live {
 		return
@@ -343,6 +319,7 @@ func (l *loop) drop(c *conn) {
 	c.live = false
 	c.in = nil
 	l.probes.forget(c)
+	delete(l.readers, c)
 	l.conns[c.slot] = nil
 	l.free = append(l.free, c.slot)
 	l.load.Add(-1)
@@ -361,6 +338,7 @@ func (l *loop) sweep(now int64) {
 			l.drop(c)
 		}
 	}
+	l.forgetReaders(now)
 }
 
 // stopped runs Shutdown's steps in the loop and says whether it is done.

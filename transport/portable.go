@@ -46,6 +46,10 @@ type portableConn struct {
 	kick  chan struct{} // the queue has frames; capacity 1 coalesces
 	gone  chan struct{} // closed when the connection is finished
 	early []byte
+	// pace and throttled are the reader's, as a loop keeps them for its
+	// connections (read_linux.go).
+	pace      readPace
+	throttled bool
 }
 
 func (p *portableConn) schedule(*conn) {
@@ -119,17 +123,50 @@ func (p *portableConn) readLoop() {
 		p.path.gone(p.c)
 	}()
 	if len(p.early) > 0 {
-		p.c.readData(p.early, anyFrames)
+		if !p.parse(p.early) {
+			return
+		}
 		p.early = nil
 	}
 	buf := make([]byte, portableBufferSize)
 	for {
 		n, err := p.nc.Read(buf)
-		if n > 0 {
-			p.c.readData(buf[:n], anyFrames)
+		if n > 0 && !p.parse(buf[:n]) {
+			return
 		}
 		if err != nil {
 			return // EOF, an error, or the socket closed by finish
+		}
+	}
+}
+
+// parse feeds data to the reader, paced (pace.go): while the pace holds
+// frames back it waits until it lets them go on, and the socket is not
+// read meanwhile, so TCP holds the client back. A wait is one paced
+// frame's interval at most. False: the connection was finished meanwhile.
+func (p *portableConn) parse(data []byte) bool {
+	pace := &p.path.lim.pace
+	for {
+		now := monoNow()
+		if p.pace.full(now) {
+			p.throttled = false
+		}
+		spent := p.c.readData(data, pace.budget(p.pace, now))
+		pace.spend(&p.pace, now, spent)
+		if !p.c.holding() {
+			return true
+		}
+		data = nil
+		if !p.throttled {
+			p.throttled = true
+			p.path.lim.stats.throttledConn()
+		}
+		resume := time.NewTimer(time.Duration(pace.resumeAt(p.pace) - monoNow()))
+		select {
+		case <-resume.C:
+		case <-p.gone:
+			resume.Stop()
+			return false
 		}
 	}
 }

@@ -65,6 +65,12 @@ type Config struct {
 	// whole, from its first fragment; past it the connection is closed
 	// with 1008. 0: 10s.
 	FragmentTimeout time.Duration
+	// CommandRate is how many commands a second, pings included, the
+	// broker lets one connection run (its RateLimit, as it applies it):
+	// a connection's commands and pings are read at twice that at most,
+	// in bursts of twice the broker's, and what comes faster waits unread
+	// in its socket (pace.go). 0 or less: they are read as they come.
+	CommandRate int
 	// MaxDeliveryLag is how long the oldest frame the event loops could be
 	// writing may wait before Wait holds publishers back (lag.go); 0:
 	// DefaultMaxDeliveryLag, negative: publishers never wait.
@@ -154,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 			closeTimeout: cfg.CloseTimeout,
 			heartbeat:    cfg.Heartbeat,
 			fragments:    cfg.FragmentTimeout,
+			pace:         newPaceRate(cfg.CommandRate),
 			stats:        stats,
 		},
 		lagCfg: newLagSettings(cfg.MaxDeliveryLag),

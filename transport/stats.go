@@ -43,6 +43,10 @@ type Stats struct {
 	// behind; PublishRefused those of them it gave up on (ErrOverloaded,
 	// or the publisher's context ended): they were not published.
 	PublishWaits, PublishRefused uint64
+	// Throttled counts the times a connection sent commands and pings
+	// faster than its read pace allows (pace.go) and was left unread until
+	// the pace let it go on: once until its pace is whole again.
+	Throttled uint64
 }
 
 // CloseCount is how many connections ended with Code, started by the
@@ -63,6 +67,7 @@ type counters struct {
 	dropped atomic.Uint64
 
 	publishWaits, publishRefused atomic.Uint64
+	throttled                    atomic.Uint64
 }
 
 func codeIndex(code int) int {
@@ -85,6 +90,12 @@ func (s *counters) closed(byClient bool, code ws.StatusCode) {
 	s.closes[side][codeIndex(int(code))].Add(1)
 }
 
+func (s *counters) throttledConn() {
+	if s != nil {
+		s.throttled.Add(1)
+	}
+}
+
 func (s *counters) droppedFrames(n int) {
 	if s != nil && n > 0 {
 		s.dropped.Add(uint64(n))
@@ -101,6 +112,7 @@ func (s *Server) Stats() Stats {
 		ReaderLag:      s.ReaderLag(),
 		PublishWaits:   s.stats.publishWaits.Load(),
 		PublishRefused: s.stats.publishRefused.Load(),
+		Throttled:      s.stats.throttled.Load(),
 		Closes:         make([]CloseCount, 0, 2*(len(CloseCodes)+1)),
 	}
 	for side, byClient := range []bool{false, true} {

@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// A connection's commands are read at once up to the pace's burst, then
+// at its rate; what waits meanwhile stays in the socket and is read, in
+// order, once the pace allows it. The connection is counted throttled
+// once, and stays open.
+func TestPaceReadsABurstThenItsRate(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		const rate = 250 // read 500 a second, bursts of 1000
+		ts := startServer(t, portable, Config{CommandRate: rate})
+		c := dialRaw(t, ts.addr, nil)
+		const sent = 1500
+		var blob []byte
+		for i := range sent {
+			blob = append(blob, frame(ws.OpText, true, []byte{'a' + byte(i%26)})...)
+		}
+		start := time.Now()
+		c.write(blob)
+		eventually(t, "the session opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		eventually(t, "every command read", func() bool {
+			n := s.texts.Load()
+			if bound := paceFactor*2*rate + paceFactor*rate*time.Since(start).Seconds() + 1; float64(n) > bound {
+				t.Fatalf("%d commands read, over the pace's %.0f", n, bound)
+			}
+			return n == sent
+		})
+		for i := range sent {
+			if got, want := c.text(), string([]byte{'a' + byte(i%26)}); got != want {
+				t.Fatalf("echo %d is %q, want %q", i, got, want)
+			}
+		}
+		if n := ts.srv.Stats().Throttled; n != 1 {
+			t.Errorf("Stats.Throttled = %d, want 1", n)
+		}
+		if s.disconnected.Load() != 0 {
+			t.Error("the connection was closed")
+		}
+	})
+}
+
+// Pongs ask for nothing and are not paced: a client past its pace still
+// has its pongs read, and so does one sending nothing else, however many.
+func TestPaceLeavesPongsAlone(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{CommandRate: 1}) // bursts of 4 commands
+		c := dialRaw(t, ts.addr, nil)
+		var blob []byte
+		for range 1000 {
+			blob = append(blob, frame(ws.OpPong, true, nil)...)
+		}
+		blob = append(blob, frame(ws.OpText, true, []byte("after the pongs"))...)
+		c.write(blob)
+		if got := c.text(); got != "after the pongs" {
+			t.Fatalf("echo %q", got)
+		}
+		if n := ts.srv.Stats().Throttled; n != 0 {
+			t.Errorf("Stats.Throttled = %d, want 0", n)
+		}
+	})
+}
+
+func TestPaceRate(t *testing.T) {
+	r := newPaceRate(100) // 200 a second, bursts of 400
+	var p readPace
+	now := int64(time.Hour)
+	if got := r.budget(p, now); got != 400 {
+		t.Fatalf("a new pace allows %d, want 400", got)
+	}
+	r.spend(&p, now, 400)
+	if got := r.budget(p, now); got != 0 {
+		t.Fatalf("a spent pace allows %d, want 0", got)
+	}
+	if at := r.resumeAt(p); at != now+int64(5*time.Millisecond) {
+		t.Fatalf("resumes %v after, want 5ms", time.Duration(at-now))
+	}
+	if got := r.budget(p, now+int64(time.Second)); got != 200 {
+		t.Fatalf("a second later it allows %d, want 200", got)
+	}
+	if p.full(now+int64(time.Second)) || !p.full(now+int64(2*time.Second)) {
+		t.Fatal("a pace spent whole is full again after 2s, not before")
+	}
+	if off := newPaceRate(-1); off.budget(p, now) != anyFrames || newPaceRate(0).budget(p, now) != anyFrames {
+		t.Fatal("no command rate must pace nothing")
+	}
+}
