@@ -35,6 +35,8 @@ var (
 		"Connections ended, by the side that sent the first close frame and its code "+
 			"(1005: a close frame without code, 1006: no close frame at all, other: codes not listed).",
 		[]string{"initiator", "code"}, nil)
+	throttledDesc = prometheus.NewDesc("herald_connections_throttled_total",
+		"Times a connection sent commands and pings faster than twice HERALD_RATE_LIMIT and was left unread until its pace allowed more; once until it slows down.", nil, nil)
 	publishWaitsDesc = prometheus.NewDesc("herald_publish_waits_total",
 		"Publishes, over HTTP or WebSocket, held back because delivery lag was over HERALD_MAX_DELIVERY_LAG.", nil, nil)
 	publishRefusedDesc = prometheus.NewDesc("herald_publish_refused_overload_total",
@@ -83,7 +85,7 @@ func newCollector(src Sources) *collector {
 // when the engine is Redis, so the registry checks what Collect sends.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, sseConnectionsDesc, subscriptionsDesc, topicsDesc,
-		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc,
+		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc, throttledDesc,
 		publishWaitsDesc, publishRefusedDesc, deliveryLagDesc, readerLagDesc, publishDurationDesc, buildInfoDesc} {
 		ch <- d
 	}
@@ -139,6 +141,7 @@ func (c *collector) collectBroker(ch chan<- prometheus.Metric) {
 func (c *collector) collectTransport(ch chan<- prometheus.Metric) {
 	st := c.src.Transport.Stats()
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(st.DroppedFrames))
+	ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.CounterValue, float64(st.Throttled))
 	ch <- prometheus.MustNewConstMetric(publishWaitsDesc, prometheus.CounterValue, float64(st.PublishWaits))
 	ch <- prometheus.MustNewConstMetric(publishRefusedDesc, prometheus.CounterValue, float64(st.PublishRefused))
 	ch <- prometheus.MustNewConstMetric(deliveryLagDesc, prometheus.GaugeValue, st.DeliveryLag.Seconds())

@@ -44,6 +44,7 @@ func (fakeTransport) Stats() transport.Stats {
 		ReaderLag:      125 * time.Millisecond,
 		PublishWaits:   12,
 		PublishRefused: 1,
+		Throttled:      5,
 		Closes: []transport.CloseCount{
 			{Code: 4000, Count: 2},
 			{Code: 1000, ByClient: true, Count: 6},
@@ -70,6 +71,9 @@ herald_connections 3
 herald_connections_closed_total{code="1000",initiator="client"} 6
 herald_connections_closed_total{code="4000",initiator="server"} 2
 herald_connections_closed_total{code="other",initiator="client"} 1
+# HELP herald_connections_throttled_total Times a connection sent commands and pings faster than twice HERALD_RATE_LIMIT and was left unread until its pace allowed more; once until it slows down.
+# TYPE herald_connections_throttled_total counter
+herald_connections_throttled_total 5
 # HELP herald_delivery_lag_seconds How long the oldest message the event loops could be writing has waited (connections whose reader keeps up only), or how far behind the readers are (herald_delivery_reader_lag_seconds), the larger.
 # TYPE herald_delivery_lag_seconds gauge
 herald_delivery_lag_seconds 0.25

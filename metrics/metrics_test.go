@@ -50,6 +50,7 @@ func TestScrapeFollowsANode(t *testing.T) {
 		"herald_publish_duration_seconds":       2, // the histogram's count
 		"herald_publish_waits_total":            0, // nothing was behind
 		"herald_publish_refused_overload_total": 0,
+		"herald_connections_throttled_total":    0, // nobody sent past twice the rate
 	})
 	if info := fams["herald_build_info"].GetMetric(); len(info) != 1 || info[0].GetLabel()[0].GetValue() == "" {
 		t.Errorf("herald_build_info = %v, want one series with a version", info)

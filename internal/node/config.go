@@ -98,7 +98,18 @@ func (c *Config) derive() error {
 			ErrConfig, q, MinQueueBytes, broker.MaxMemberBytes, broker.MaxUserBytes, broker.MaxInfoBytes)
 	}
 	c.Broker.MaxPresenceBytes = presenceBudget(c.Transport.MaxQueueBytes)
+	c.Transport.CommandRate = commandRate(c.Broker.RateLimit)
 	return nil
+}
+
+// commandRate is the command rate the broker applies for its RateLimit
+// setting, which the transport paces reads by: 0 is the broker's default,
+// a negative one no limit (and no pace).
+func commandRate(rateLimit int) int {
+	if rateLimit == 0 {
+		return broker.DefaultRateLimit
+	}
+	return rateLimit
 }
 
 // presenceShare is the part of a connection's write-queue bound that one
@@ -143,6 +154,7 @@ func (c *Config) setTwice() error {
 		{"Broker.Subscribe", c.Broker.Subscribe != nil},
 		{"Broker.Events", c.Broker.Events != nil},
 		{"Broker.MaxPresenceBytes", c.Broker.MaxPresenceBytes != 0}, // from Transport.MaxQueueBytes
+		{"Transport.CommandRate", c.Transport.CommandRate != 0},     // from Broker.RateLimit
 	}
 	for _, f := range fields {
 		if f.set {

@@ -123,6 +123,7 @@ func TestBuildRefusesAFactSetTwice(t *testing.T) {
 		"Broker.NodeID":             {Broker: broker.Config{NodeID: "n"}},
 		"API.Version":               {API: api.Config{Version: "v1"}},
 		"Broker.MaxPresenceBytes":   {Broker: broker.Config{MaxPresenceBytes: 1 << 10}},
+		"Transport.CommandRate":     {Transport: transport.Config{CommandRate: 100}},
 	}
 	for field, cfg := range cases {
 		eng := memory.New(memory.Config{})
