@@ -26,7 +26,7 @@ func queueLimit(rateLimit int) int {
 	if rateLimit < 0 {
 		return maxQueuedUnlimited
 	}
-	return max(minQueuedCommands, 2*rateLimit)
+	return max(minQueuedCommands, RateBurst(rateLimit))
 }
 
 // maxFailures is how many failed commands in a row close the connection.

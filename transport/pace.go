@@ -1,6 +1,10 @@
 package transport
 
-import "time"
+import (
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+)
 
 // Read pacing: how fast a connection's commands and pings are read. The
 // broker answers a command over its rate with rate_limited and drops a
@@ -16,8 +20,8 @@ import "time"
 // run, 100 answered rate_limited, nothing held); one that keeps sending
 // faster costs the node twice its rate in commands, whatever it sends.
 // Pongs, closes and the fragments before a message's last are not paced:
-// they ask for no answer, and probe pongs (probe_linux.go) must not be
-// held behind a limit of the client's own.
+// they ask for no answer, and a subscriber must not be slowed for
+// answering the server's pings (probe_linux.go).
 
 // paceFactor is how much faster than the broker's command rate, and how
 // much larger than its burst, paced frames are read.
@@ -30,8 +34,8 @@ type paceRate struct {
 	burst    int64 // nanoseconds of frames that may come at once
 }
 
-// newPaceRate paces frames at paceFactor times commandRate (a second; the
-// broker's burst is twice its rate); commandRate <= 0 paces nothing.
+// newPaceRate paces frames at paceFactor times commandRate a second, in
+// bursts of paceFactor times the broker's; commandRate <= 0 paces nothing.
 func newPaceRate(commandRate int) paceRate {
 	if commandRate <= 0 {
 		return paceRate{}
@@ -40,7 +44,7 @@ func newPaceRate(commandRate int) paceRate {
 	if interval == 0 {
 		return paceRate{}
 	}
-	return paceRate{interval: interval, burst: paceFactor * 2 * int64(commandRate) * interval}
+	return paceRate{interval: interval, burst: paceFactor * int64(broker.RateBurst(commandRate)) * interval}
 }
 
 // readPace is one connection's bucket of paced frames, a GCRA as the
