@@ -93,3 +93,6 @@ func ChangeMarks(e *Engine) int {
 	defer e.marks.mu.Unlock()
 	return len(e.marks.topics)
 }
+
+// LagBoardKey is the key of the nodes' word that their delivery is behind.
+func LagBoardKey(e *Engine) string { return e.keys.lagBehind() }

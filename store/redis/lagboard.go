@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -26,14 +27,21 @@ import (
 func (k keys) lagBehind() string { return k.prefix + "{#lag}:behind" }
 
 // lagScript marks a node behind for ARGV[3] ms (0: no longer), or tells
-// whether a node other than ARGV[2] is behind, its word expiring within
-// ARGV[3] ms: one further ahead was scored by a clock that was ahead (a
-// master replaced since), and is stale.
+// whether a node other than ARGV[2] is behind. First it drops the words
+// that no longer hold: those whose time ran out, and those scored further
+// ahead than any node marks itself (maxBehindTTL), which a clock ahead of
+// this one scored (a master replaced since by one whose clock is behind,
+// or a clock stepped back): left, such a word would hold every other
+// node's publishers once this clock came near it, though no node is
+// behind.
 //
 // KEYS: the sorted set. ARGV: "mark" or "others", the node, the ms.
 var lagScript = goredis.NewScript(`
+local MAX = ` + strconv.FormatInt(maxBehindTTL.Milliseconds(), 10) + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. (now + MAX), '+inf')
 if ARGV[1] == 'mark' then
   local ms = tonumber(ARGV[3])
   if ms > 0 then
@@ -42,10 +50,9 @@ if ARGV[1] == 'mark' then
   else
     redis.call('ZREM', KEYS[1], ARGV[2])
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
   return 0
 end
-for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, now + tonumber(ARGV[3]), 'LIMIT', 0, 2)) do
+for _, node in ipairs(redis.call('ZRANGE', KEYS[1], 0, 1)) do
   if node ~= ARGV[2] then
     return 1
   end
@@ -55,7 +62,8 @@ return 0
 
 // maxBehindTTL is the longest a node's word that it is behind is taken
 // for: far above the few ticks nodes mark themselves for (an eighth of
-// HERALD_MAX_DELIVERY_LAG each).
+// HERALD_MAX_DELIVERY_LAG each). A word scored further ahead is stale
+// (see lagScript).
 const maxBehindTTL = 10 * time.Second
 
 // MarkBehind says that this node's delivery is behind, for ttl (at most
@@ -76,7 +84,7 @@ func (e *Engine) MarkBehind(ctx context.Context, ttl time.Duration) error {
 func (e *Engine) OthersBehind(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	n, err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "others", e.probeID, maxBehindTTL.Milliseconds()).Int()
+	n, err := lagScript.Run(ctx, e.rdb, []string{e.keys.lagBehind()}, "others", e.probeID).Int()
 	if err != nil {
 		return false, fmt.Errorf("herald/redis: read nodes behind: %w", err)
 	}

@@ -2,8 +2,11 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
@@ -54,5 +57,56 @@ func testLagBoard(t *testing.T, url string) {
 			t.Fatal("a's word outlived its time")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A word scored further ahead than any node marks itself for was scored
+// by a clock ahead of Redis's (a master replaced since by one whose clock
+// is behind, or a clock stepped back). Left, it would hold every other
+// node's publishers once Redis's clock came near it, though no node is
+// behind; so the next look at the board, or mark on it, drops it. A word
+// within reach stays.
+func TestLagBoardDropsWordsFromAClockAhead(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	a := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
+	b := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	ctx := ctxFor(t)
+	key := redis.LagBoardKey(b)
+	leave := func(member string, ahead time.Duration) {
+		t.Helper()
+		now, err := admin.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.ZAdd(ctx, key, goredis.Z{Score: float64(now.Add(ahead).UnixMilli()), Member: member}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := func(member string) bool {
+		t.Helper()
+		_, err := admin.ZScore(ctx, key, member).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	leave("ghost", 15*time.Second)
+	leave("behind", 9*time.Second)
+	if got, err := b.OthersBehind(ctx); err != nil || !got {
+		t.Fatalf("OthersBehind = %v, %v; want the word within reach to hold", got, err)
+	}
+	if held("ghost") || !held("behind") {
+		t.Fatalf("after a look at the board: ghost held %v, want dropped; the word within reach held %v, want kept",
+			held("ghost"), held("behind"))
+	}
+	leave("ghost", time.Minute)
+	if err := a.MarkBehind(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if held("ghost") {
+		t.Fatal("a mark on the board left the word from a clock ahead")
 	}
 }
