@@ -127,6 +127,7 @@ func (e *Engine) dropMark(topic string) {
 // Handler if it follows on from the last one handed over (see
 // changeMarks); it drops one handed over already, and holds back one that
 // shows others were missed, for the supervisor to read them from the log.
+// One without a link is handed over as it comes.
 func (e *Engine) dispatchChange(topic, payload string) {
 	c, link, err := parseChange(payload)
 	if err != nil || c.Topic != topic {
@@ -141,6 +142,12 @@ func (e *Engine) dispatchChange(topic, payload string) {
 	defer m.mu.Unlock()
 	switch {
 	case m.gone:
+	case link == changeLink{}:
+		// Published by a node of a release before the change log (a rolling
+		// update): it has no place to check, and is handed over as it
+		// comes. The next linked change starts the chain again.
+		m.phase = unlinked
+		e.handOverLocked(c)
 	case m.last != "" && !idAfter(link.id, m.last): // a replay handed it over
 	case m.phase == linked && link.prev != m.last:
 		if m.ahead == "" || idAfter(link.id, m.ahead) {
@@ -157,6 +164,12 @@ func (e *Engine) dispatchChange(topic, payload string) {
 // must be held.
 func (e *Engine) handChangeLocked(m *changeMark, c broker.PresenceChange, id string) {
 	m.phase, m.last = linked, id
+	e.handOverLocked(c)
+}
+
+// handOverLocked hands c to the Handler, with its topic's mark's mu held,
+// so that the topic's changes reach it in the mark's order.
+func (e *Engine) handOverLocked(c broker.PresenceChange) {
 	if b := e.handler.Load(); b != nil {
 		b.h.HandlePresence(c)
 	}

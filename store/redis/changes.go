@@ -49,8 +49,14 @@ type changeLink struct {
 func isChange(payload string) bool { return strings.HasPrefix(payload, "\n") }
 
 // parseChange reads a join or leave as the presence scripts publish it.
+// One without a link, as the releases before the change log published
+// it, comes with the zero changeLink.
 func parseChange(payload string) (broker.PresenceChange, changeLink, error) {
-	c, link, rest, err := parseChangePrefix(payload)
+	c, rest, err := parseChangeBody(payload)
+	if err != nil || rest == "" {
+		return c, changeLink{}, err
+	}
+	link, rest, err := cutLink(payload, rest)
 	if err == nil && rest != "" {
 		return c, link, fmt.Errorf("herald/redis: presence change %q has trailing bytes", payload)
 	}
@@ -64,12 +70,19 @@ func parseChangePrefix(payload string) (broker.PresenceChange, changeLink, strin
 	if err != nil {
 		return c, changeLink{}, "", err
 	}
-	text, rest, err := cutNetstring(rest)
+	link, rest, err := cutLink(payload, rest)
+	return c, link, rest, err
+}
+
+// cutLink reads the link s, the rest of payload past its change, starts
+// with.
+func cutLink(payload, s string) (changeLink, string, error) {
+	text, rest, err := cutNetstring(s)
 	prev, id, ok := strings.Cut(text, " ")
 	if err != nil || !ok || !isStreamID(prev) || !isStreamID(id) {
-		return c, changeLink{}, "", fmt.Errorf("herald/redis: presence change %q: its link is malformed", payload)
+		return changeLink{}, "", fmt.Errorf("herald/redis: presence change %q: its link is malformed", payload)
 	}
-	return c, changeLink{prev: prev, id: id}, rest, nil
+	return changeLink{prev: prev, id: id}, rest, nil
 }
 
 // parseChangeBody parses the change s starts with, without its link (as

@@ -96,3 +96,7 @@ func ChangeMarks(e *Engine) int {
 
 // LagBoardKey is the key of the nodes' word that their delivery is behind.
 func LagBoardKey(e *Engine) string { return e.keys.lagBehind() }
+
+// TopicChannel is the classic channel topic's messages and presence
+// changes go on.
+func TopicChannel(e *Engine, topic string) string { return e.keys.channel(topic) }

@@ -21,7 +21,12 @@ func TestParseChange(t *testing.T) {
 	if err != nil || c.Join || c.Info != nil || c.User != "u" {
 		t.Errorf("parseChange of a leave = %+v, %v", c, err)
 	}
-	for _, bad := range []string{"", "\n", "\nx1:t1:u1:s0:7:0-0 1-0", "\nj1:t1:u1:s", "\nj1:t1:u1:s0:", "\nj1:t1:u1:s0:7:0-0 1-0x",
+	// As the releases before the change log publish it: no link.
+	c, link, err = parseChange("\nl1:t1:u2:s10:")
+	if err != nil || c.Join || c.Session != "s1" || link != (changeLink{}) {
+		t.Errorf("parseChange of a change without a link = %+v, %+v, %v", c, link, err)
+	}
+	for _, bad := range []string{"", "\n", "\nx1:t1:u1:s0:7:0-0 1-0", "\nj1:t1:u1:s", "\nj1:t1:u1:s0:x", "\nj1:t1:u1:s0:7:0-0 1-0x",
 		"\nj1:t1:u1:s0:3:0-0", "\nj1:t1:u1:s0:7:0-0 1-x", "\nj1:t1:u1:s0:7:0-01-0", "\nj9:t", "\nj-1:t", "\njx:t"} {
 		if _, _, err := parseChange(bad); err == nil {
 			t.Errorf("parseChange(%q) = nil error", bad)

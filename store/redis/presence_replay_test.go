@@ -214,6 +214,27 @@ func TestChangeMarksGoWithTheirTopics(t *testing.T) {
 	}
 }
 
+// During a rolling update, nodes of the release before the change log
+// publish joins and leaves without a link. Such a change is handed over
+// as it comes, and the linked ones after it go on, with no gap counted.
+func TestChangeWithoutALinkIsHandedOver(t *testing.T) {
+	t.Parallel()
+	srv, _, other, _, e, rec := watchedPresencePair(t, "room.mixed")
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	// As the previous release's add script publishes a join of "old".
+	if err := admin.Publish(ctxFor(t), redis.TopicChannel(e, "room.mixed"), "\nj10:room.mixed3:old2:s10:").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ch := changer{t, other, "room.mixed"}
+	ch.add("s2", "new")
+	ch.remove("s2", "new")
+	waitChanges(t, rec, "room.mixed", "+watcher", "+old", "+new", "-new")
+	if st := e.Stats(); st.PresenceGaps != 0 {
+		t.Errorf("%d presence gaps counted for a change without a link", st.PresenceGaps)
+	}
+}
+
 // watchedPresencePair is proxiedPresencePair with e, through the proxy,
 // subscribed to topic and present there as "watcher", as a broker's
 // presence:true subscription makes it, and rec recording what e gets.
