@@ -57,7 +57,8 @@ type changeMark struct {
 	behind bool
 	// ahead is the highest ID of a change pub/sub brought that did not
 	// follow on ("": none since the last replay), so that a replay that
-	// read the log before it came reads again.
+	// read the log before it came reads again, and one that read it after
+	// and found it lost (see settleLocked) counts the gap.
 	ahead string
 	gone  bool // the topic was unsubscribed: hand nothing over
 }

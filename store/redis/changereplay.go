@@ -59,10 +59,10 @@ func (e *Engine) replayChanges(ctx context.Context) bool {
 // slot on Cluster), hands over what follows the mark, and returns how
 // many changes that was.
 func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark) (int, error) {
-	from := make([]string, len(marks))
+	from := make([]markRead, len(marks))
 	for i, m := range marks {
 		m.mu.Lock()
-		from[i] = m.last
+		from[i] = markRead{from: m.last, ahead: m.ahead}
 		m.mu.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
@@ -70,7 +70,7 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark) (int, err
 	pipe := e.rdb.Pipeline()
 	cmds := make([]*goredis.XMessageSliceCmd, len(marks))
 	for i, m := range marks {
-		cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(m.topic), from[i], "+", replayCount)
+		cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(m.topic), from[i].from, "+", replayCount)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		e.stats.failed(err)
@@ -83,24 +83,35 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark) (int, err
 	return handed, nil
 }
 
-// replayMark hands over the entries of m's log read from from on that
+// markRead is what a mark was as its log was read: the ID the read
+// started from, and the change pub/sub had brought past it then, if any.
+type markRead struct {
+	from, ahead string
+}
+
+// replayMark hands over the entries of m's log read from r.from on that
 // come after m's mark, in order. A chain that breaks (the log was trimmed
 // past the mark, or lost it in a failover) is reported, and the changes
 // the log still holds are handed over all the same: subscribers that keep
 // a member list are less wrong with them than without. It returns how
 // many changes it handed over.
-func (e *Engine) replayMark(m *changeMark, from string, read []goredis.XMessage) int {
+func (e *Engine) replayMark(m *changeMark, r markRead, read []goredis.XMessage) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.gone {
 		return 0
 	}
-	if len(read) == 0 && m.phase == linked && m.last == from && from != noChange {
+	if len(read) == 0 && m.phase == linked && m.last == r.from && r.from != noChange {
 		// Neither the mark nor anything after it: the log went back (a
 		// failover lost its tail) or is gone. Whatever comes next starts
-		// the chain again.
+		// the chain again. A change pub/sub brought before the read is
+		// lost with the rest, and counted with it.
 		e.changesLost(m, "")
 		m.phase = unlinked
+		if m.ahead == r.ahead {
+			m.ahead = ""
+		}
+		r.ahead = ""
 	}
 	handed := 0
 	for _, msg := range read {
@@ -122,11 +133,33 @@ func (e *Engine) replayMark(m *changeMark, from string, read []goredis.XMessage)
 		e.handChangeLocked(m, lc.change, lc.link.id)
 		handed++
 	}
-	m.behind = len(read) == replayCount || (m.ahead != "" && idAfter(m.ahead, m.last))
-	if !m.behind {
-		m.ahead = ""
-	}
+	e.settleLocked(m, r, len(read) == replayCount)
 	return handed
+}
+
+// settleLocked says, once m's log was read (more: up to the read's
+// bound), whether m is still behind. A change pub/sub brought before the
+// read (r.ahead) that the read found neither itself nor anything past,
+// the log lost after pub/sub delivered it (a failover): read again, the
+// log would never hold it. It is counted, and the next change starts the
+// chain again. A change pub/sub brought during the read may not be in
+// it: the log is read again.
+func (e *Engine) settleLocked(m *changeMark, r markRead, more bool) {
+	switch {
+	case more:
+		m.behind = true
+	case r.ahead != "" && idAfter(r.ahead, m.last):
+		e.changesLost(m, r.ahead)
+		m.phase = unlinked
+		if m.ahead == r.ahead {
+			m.ahead = ""
+		}
+		m.behind = m.ahead != "" // a later one came during the read
+	case m.ahead != "" && idAfter(m.ahead, m.last):
+		m.behind = true
+	default:
+		m.ahead, m.behind = "", false
+	}
 }
 
 // changesLost reports that changes of m's topic after m.last may have

@@ -100,3 +100,6 @@ func LagBoardKey(e *Engine) string { return e.keys.lagBehind() }
 // TopicChannel is the classic channel topic's messages and presence
 // changes go on.
 func TopicChannel(e *Engine, topic string) string { return e.keys.channel(topic) }
+
+// ReplayRounds bounds the rounds of log reads of one replay.
+const ReplayRounds = replayRounds

@@ -214,6 +214,41 @@ func TestChangeMarksGoWithTheirTopics(t *testing.T) {
 	}
 }
 
+// A change pub/sub brought that does not follow on, and that the log
+// does not hold (a failover lost its entry after it was published), is
+// counted once as a gap: the mark stops reading the log for it, and the
+// next change starts the chain again.
+func TestChangeTheLogLostIsCountedOnce(t *testing.T) {
+	t.Parallel()
+	srv, _, other, _, e, rec := watchedPresencePair(t, "room.ahead")
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	now, err := admin.Time(ctxFor(t)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "ghost" joined on a master since lost, with its log's tail: its link
+	// names an entry this node never saw either.
+	link := fmt.Sprintf("%d-0 %d-0", now.UnixMilli()-1, now.UnixMilli()+1)
+	ghost := fmt.Sprintf("\nj10:room.ahead5:ghost2:sg0:%d:%s", len(link), link)
+	if err := admin.Publish(ctxFor(t), redis.TopicChannel(e, "room.ahead"), ghost).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return e.Stats().PresenceGaps > 0 }) {
+		t.Fatal("the change the log lost is not counted as a gap")
+	}
+	before := commandCalls(t, admin, "xrange")
+	time.Sleep(2 * testCheck)
+	if n := commandCalls(t, admin, "xrange") - before; n >= redis.ReplayRounds {
+		t.Errorf("%d change log reads in two check intervals for a quiet topic: its mark stayed behind", n)
+	}
+	changer{t, other, "room.ahead"}.add("s1", "a")
+	waitChanges(t, rec, "room.ahead", "+watcher", "+a")
+	if n := e.Stats().PresenceGaps; n != 1 {
+		t.Errorf("%d presence gaps counted, want 1", n)
+	}
+}
+
 // During a rolling update, nodes of the release before the change log
 // publish joins and leaves without a link. Such a change is handed over
 // as it comes, and the linked ones after it go on, with no gap counted.
