@@ -69,6 +69,8 @@ type changeMarks struct {
 	topics map[string]*changeMark
 	nudge  chan struct{} // a mark fell behind: the supervisor replays
 
+	trouble replayTrouble // the supervisor's alone
+
 	replayed atomic.Uint64 // changes handed over from the logs, for tests
 }
 

@@ -2,7 +2,11 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"slices"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -26,39 +30,80 @@ const (
 // marks that fell behind (changemarks.go), in rounds of pipelined reads
 // until none is behind. It reports whether none is; the rest waits for
 // the next call (Redis did not answer, or the logs outgrew the rounds).
-// Only the supervisor calls it.
+// A log Redis fails to read is left for the next call and the others
+// are read on, unless a round trip timed out: Redis is away, and every
+// other would wait as long. Only the supervisor calls it.
 func (e *Engine) replayChanges(ctx context.Context) bool {
 	handed := 0
+	failed := make(map[*changeMark]bool) // their reads failed: left for the next call
+	var lastErr error
 	defer func() {
 		if handed > 0 {
 			e.marks.replayed.Add(uint64(handed))
 			e.log.Info("handed over joins and leaves the pub/sub connection missed", zap.Int("count", handed))
 		}
+		e.noteReplay(len(failed), lastErr)
 	}()
 	for range replayRounds {
-		marks := e.behindMarks()
+		marks := slices.DeleteFunc(e.behindMarks(), func(m *changeMark) bool { return failed[m] })
 		if len(marks) == 0 {
-			return true
+			break
 		}
 		for len(marks) > 0 {
 			n := min(len(marks), replayBatch)
-			h, err := e.replayBatch(ctx, marks[:n])
+			h, away, err := e.replayBatch(ctx, marks[:n], failed)
 			handed += h
 			if err != nil {
-				e.log.Debug("cannot read the presence change logs now", zap.Error(err))
+				lastErr = err
+			}
+			if away || ctx.Err() != nil {
+				for _, m := range marks {
+					failed[m] = true
+				}
 				return false
 			}
 			marks = marks[n:]
 		}
 	}
-	return len(e.behindMarks()) == 0
+	return len(failed) == 0 && len(e.behindMarks()) == 0
+}
+
+// replayTrouble is since when replays have left logs unread because Redis
+// failed to read them, so that a failure that lasts is logged once. Only
+// the supervisor touches it.
+type replayTrouble struct {
+	since  time.Time // zero: the last replay read every log it tried
+	warned bool
+}
+
+// noteReplay logs, once, that replays keep failing to read failed logs
+// (lastErr: the last failure) for a check interval, and that they read
+// again once they do.
+func (e *Engine) noteReplay(failed int, lastErr error) {
+	t := &e.marks.trouble
+	switch {
+	case failed == 0:
+		if t.warned {
+			e.log.Info("presence change logs are read again")
+		}
+		*t = replayTrouble{}
+	case t.since.IsZero():
+		t.since = time.Now()
+		e.log.Debug("cannot read presence change logs now", zap.Int("topics", failed), zap.Error(lastErr))
+	case !t.warned && time.Since(t.since) >= e.cfg.CheckInterval:
+		t.warned = true
+		e.log.Warn("cannot read presence change logs: the joins and leaves of their topics that this node missed wait",
+			zap.Int("topics", failed), zap.Duration("for", time.Since(t.since)), zap.Error(lastErr))
+	}
 }
 
 // replayBatch reads the log of each of marks from its mark on, the
 // mark's own entry included, in one pipeline (go-redis splits it by
 // slot on Cluster), hands over what follows the mark, and returns how
-// many changes that was.
-func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark) (int, error) {
+// many changes that was. A mark whose read failed is added to failed,
+// and the last failure returned; away says the round trip ran out of
+// time.
+func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool) (handed int, away bool, err error) {
 	from := make([]markRead, len(marks))
 	for i, m := range marks {
 		m.mu.Lock()
@@ -72,15 +117,26 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark) (int, err
 	for i, m := range marks {
 		cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(m.topic), from[i].from, "+", replayCount)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		e.stats.failed(err)
-		return 0, fmt.Errorf("herald/redis: read change logs: %w", err)
-	}
-	handed := 0
+	_, _ = pipe.Exec(ctx) // each read's own error is below
 	for i, m := range marks {
+		if cerr := cmds[i].Err(); cerr != nil {
+			failed[m] = true
+			err = fmt.Errorf("herald/redis: read the change log of %q: %w", m.topic, cerr)
+			continue
+		}
 		handed += e.replayMark(m, from[i], cmds[i].Val())
 	}
-	return handed, nil
+	if err != nil {
+		e.stats.failed(err)
+		e.reloadOnTrouble()
+	}
+	return handed, ctx.Err() != nil || timedOut(err), err
+}
+
+// timedOut reports an error of a call that waited out its time.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // markRead is what a mark was as its log was read: the ID the read

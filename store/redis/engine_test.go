@@ -37,7 +37,9 @@ func newEngine(t testing.TB, url string, cfg redis.Config) *redis.Engine {
 	if cfg.Prefix == "" {
 		cfg.Prefix = uniquePrefix(t)
 	}
-	cfg.Logger = zaptest.NewLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
 	if cfg.ProbeInterval == 0 {
 		cfg.ProbeInterval = testProbe
 	}

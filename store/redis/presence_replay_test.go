@@ -7,6 +7,10 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
@@ -246,6 +250,40 @@ func TestChangeTheLogLostIsCountedOnce(t *testing.T) {
 	waitChanges(t, rec, "room.ahead", "+watcher", "+a")
 	if n := e.Stats().PresenceGaps; n != 1 {
 		t.Errorf("%d presence gaps counted, want 1", n)
+	}
+}
+
+// A change log Redis fails to read leaves its topic behind, and the
+// other topics' logs are read all the same. The failure, while it lasts,
+// is logged at Warn once, not at every check.
+func TestReplayGoesOnPastALogItCannotRead(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.WarnLevel)
+	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	srv, px, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "cut", PresenceLapse: time.Hour, Logger: logger})
+	rec := newRecorder()
+	e.Attach(rec)
+	for _, topic := range []string{"room.good", "room.bad"} {
+		mustSubscribe(t, e, topic)
+		mustAdd(t, e, broker.PresenceEntry{Topic: topic, Session: "e1", User: "watcher"})
+		waitChanges(t, rec, topic, "+watcher")
+	}
+	px.Cut()
+	changer{t, other, "room.good"}.add("s1", "a")
+	changer{t, other, "room.bad"}.add("s1", "a")
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	if err := admin.Set(ctxFor(t), changeLogKey(e, "room.bad"), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	px.Restore()
+	waitChanges(t, rec, "room.good", "+watcher", "+a")
+	time.Sleep(4 * testCheck)
+	if got := kinds(rec.presenceChanges("room.bad")); !slices.Equal(got, []string{"+watcher"}) {
+		t.Errorf("changes of the topic whose log cannot be read: %v, want only +watcher", got)
+	}
+	if n := logs.FilterMessageSnippet("cannot read presence change logs").Len(); n != 1 {
+		t.Errorf("the lasting failure was logged at Warn %d times in four check intervals, want once", n)
 	}
 }
 
