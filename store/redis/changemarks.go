@@ -29,6 +29,16 @@ import (
 // unsubscribed. So marks cost one small struct per exact subscription,
 // and a replay one read per exact subscription (an empty one for a topic
 // without presence).
+//
+// A topic's log goes with its last presence entry, and leaves the ID of
+// its last change behind for a while (changes.go): the next log's first
+// change names that ID as the one before, and gets an ID past it, so the
+// chain goes on across logs. A mark a replay finds past the end of its
+// log looks there: at that ID, nothing was missed; before it, the changes
+// in between went with the log. Without it (the log went back in a
+// failover, or went long ago) the next change starts the chain again,
+// whatever its ID: a log that starts anew takes its IDs from Redis's
+// clock, which may be behind the mark.
 
 // linkPhase says which change of a topic may be handed over next.
 type linkPhase uint8

@@ -32,8 +32,9 @@ const (
 // the next call (Redis did not answer, or the logs outgrew the rounds).
 // A log Redis fails to read is left for the next call and the others
 // are read on, unless a round trip timed out: Redis is away, and every
-// other would wait as long. Only the supervisor calls it.
-func (e *Engine) replayChanges(ctx context.Context) bool {
+// other would wait as long. The error is a probe's (replayBatch): a
+// pub/sub connection broke. Only the supervisor calls it.
+func (e *Engine) replayChanges(ctx context.Context) (bool, error) {
 	handed := 0
 	failed := make(map[*changeMark]bool) // their reads failed: left for the next call
 	var lastErr error
@@ -51,21 +52,24 @@ func (e *Engine) replayChanges(ctx context.Context) bool {
 		}
 		for len(marks) > 0 {
 			n := min(len(marks), replayBatch)
-			h, away, err := e.replayBatch(ctx, marks[:n], failed)
-			handed += h
-			if err != nil {
-				lastErr = err
+			res := e.replayBatch(ctx, marks[:n], failed)
+			handed += res.handed
+			if res.failure != nil {
+				lastErr = res.failure
 			}
-			if away || ctx.Err() != nil {
+			if res.conn != nil {
+				return false, res.conn
+			}
+			if res.away || ctx.Err() != nil {
 				for _, m := range marks {
 					failed[m] = true
 				}
-				return false
+				return false, nil
 			}
 			marks = marks[n:]
 		}
 	}
-	return len(failed) == 0 && len(e.behindMarks()) == 0
+	return len(failed) == 0 && len(e.behindMarks()) == 0, nil
 }
 
 // replayTrouble is since when replays have left logs unread because Redis
@@ -97,40 +101,88 @@ func (e *Engine) noteReplay(failed int, lastErr error) {
 	}
 }
 
+// batchResult is what one batch of a replay came to.
+type batchResult struct {
+	handed  int   // changes handed over
+	failure error // the last read Redis failed, if any
+	away    bool  // the round trip ran out of time: Redis is away
+	conn    error // the probe found a pub/sub connection broken
+}
+
 // replayBatch reads the log of each of marks from its mark on, the
-// mark's own entry included, in one pipeline (go-redis splits it by
-// slot on Cluster), hands over what follows the mark, and returns how
-// many changes that was. A mark whose read failed is added to failed,
-// and the last failure returned; away says the round trip ran out of
-// time.
-func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool) (handed int, away bool, err error) {
+// mark's own entry included, and the log's end, in one pipeline
+// (go-redis splits it by slot on Cluster), and hands over what follows
+// the mark. A mark whose read failed is added to failed.
+//
+// A read may break the chain where pub/sub has not delivered yet what
+// was published before it: a log that went with its topic's last entry
+// took those changes' entries along, and taking the mark past them would
+// drop them when they come. So when a read breaks the chain, the batch
+// probes the pub/sub connections first: once the probe is back, what was
+// published before it has been dispatched.
+func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool) batchResult {
 	from := make([]markRead, len(marks))
 	for i, m := range marks {
 		m.mu.Lock()
 		from[i] = markRead{from: m.last, ahead: m.ahead}
 		m.mu.Unlock()
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	pipe := e.rdb.Pipeline()
 	cmds := make([]*goredis.XMessageSliceCmd, len(marks))
+	ends := make([]*goredis.StringCmd, len(marks))
 	for i, m := range marks {
-		cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(m.topic), from[i].from, "+", replayCount)
+		cmds[i] = pipe.XRangeN(rctx, e.keys.presChanges(m.topic), from[i].from, "+", replayCount)
+		ends[i] = pipe.Get(rctx, e.keys.presLogEnd(m.topic))
 	}
-	_, _ = pipe.Exec(ctx) // each read's own error is below
+	_, _ = pipe.Exec(rctx) // each read's own error is below
+	var res batchResult
+	read := make([][]goredis.XMessage, len(marks))
+	ok := make([]bool, len(marks))
+	breaks := false
 	for i, m := range marks {
-		if cerr := cmds[i].Err(); cerr != nil {
+		err := cmds[i].Err()
+		if eerr := ends[i].Err(); err == nil && !errors.Is(eerr, goredis.Nil) {
+			err = eerr
+		}
+		if err != nil {
 			failed[m] = true
-			err = fmt.Errorf("herald/redis: read the change log of %q: %w", m.topic, cerr)
+			res.failure = fmt.Errorf("herald/redis: read the change log of %q: %w", m.topic, err)
 			continue
 		}
-		handed += e.replayMark(m, from[i], cmds[i].Val())
+		from[i].end, read[i], ok[i] = ends[i].Val(), cmds[i].Val(), true
+		breaks = breaks || breaksChain(from[i], read[i])
 	}
-	if err != nil {
-		e.stats.failed(err)
+	if res.failure != nil {
+		e.stats.failed(res.failure)
 		e.reloadOnTrouble()
+		res.away = rctx.Err() != nil || timedOut(res.failure)
 	}
-	return handed, ctx.Err() != nil || timedOut(err), err
+	if breaks {
+		if res.conn = e.probe(ctx); res.conn != nil {
+			return res
+		}
+	}
+	for i, m := range marks {
+		if ok[i] {
+			res.handed += e.replayMark(m, from[i], read[i])
+		}
+	}
+	return res
+}
+
+// breaksChain reports whether what a read found of a mark's log does not
+// go on from the mark: its first change past the mark names another as
+// the one before, or the log went after changes past the mark.
+func breaksChain(r markRead, read []goredis.XMessage) bool {
+	for _, msg := range read {
+		if msg.ID != r.from {
+			prev, _ := msg.Values["p"].(string)
+			return prev != r.from
+		}
+	}
+	return r.end != "" && r.end != r.from
 }
 
 // timedOut reports an error of a call that waited out its time.
@@ -140,9 +192,12 @@ func timedOut(err error) bool {
 }
 
 // markRead is what a mark was as its log was read: the ID the read
-// started from, and the change pub/sub had brought past it then, if any.
+// started from, and the change pub/sub had brought past it then, if any;
+// and what the read found at the log's end key: the ID of the last
+// change of a log that went with its topic's last entry ("": none).
 type markRead struct {
 	from, ahead string
+	end         string
 }
 
 // replayMark hands over the entries of m's log read from r.from on that
@@ -157,14 +212,12 @@ func (e *Engine) replayMark(m *changeMark, r markRead, read []goredis.XMessage) 
 	if m.gone {
 		return 0
 	}
-	if len(read) == 0 && m.phase == linked && m.last == r.from && r.from != noChange {
-		// Neither the mark nor anything after it: the log went back (a
-		// failover lost its tail) or is gone. Whatever comes next starts
-		// the chain again. A change pub/sub brought before the read is
-		// lost with the rest, and counted with it.
-		e.changesLost(m, "")
-		m.phase = unlinked
-		if m.ahead == r.ahead {
+	// Neither the mark nor anything after it, and the log did not go
+	// right after the mark; a mark at noChange reads nothing from a topic
+	// that never had a log, and is not past one.
+	if len(read) == 0 && m.last == r.from && r.end != m.last && (r.from != noChange || r.end != "") {
+		e.logGoneLocked(m, r.end)
+		if m.ahead == r.ahead { // lost with the rest, and counted with it
 			m.ahead = ""
 		}
 		r.ahead = ""
@@ -191,6 +244,25 @@ func (e *Engine) replayMark(m *changeMark, r markRead, read []goredis.XMessage) 
 	}
 	e.settleLocked(m, r, len(read) == replayCount)
 	return handed
+}
+
+// logGoneLocked takes m past a log that holds neither m's mark nor
+// anything after it. When the log went with its topic's last entry
+// after changes m did not hand over, the next log goes on from end, the
+// last of them. When the log went back (a failover lost its tail) or went
+// long ago (end is ""), whatever comes next starts the chain again,
+// whatever its ID: a log that starts anew takes its IDs from Redis's
+// clock, which may be behind m's mark. Either way changes were lost,
+// unless the chain was broken already.
+func (e *Engine) logGoneLocked(m *changeMark, end string) {
+	if m.phase == linked {
+		e.changesLost(m, "")
+	}
+	if end != "" {
+		m.phase, m.last = linked, end
+	} else {
+		m.phase, m.last = unlinked, ""
+	}
 }
 
 // settleLocked says, once m's log was read (more: up to the read's

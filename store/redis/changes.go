@@ -13,27 +13,42 @@ import (
 // what is published while a node's connection is down. So each is also
 // added, by the script that decides it, to the topic's change log
 //
-//	<prefix>{<topic>}:changes   stream: fields p (the ID of the entry before) and c (the change)
+//	<prefix>{<topic>}:changes       stream: fields p (the ID of the entry before) and c (the change)
+//	<prefix>{<topic>}:changes:end   string: the ID of the log's last entry, once the log went
 //
 // and published with its entry's ID and the one before (its link). A node
 // hands a topic's changes over only in an unbroken chain of links, and
 // reads what it missed from the log (changemarks.go, changereplay.go).
+//
+// A log is kept no longer than its topic has presence entries. Every
+// exact subscription to a presence topic is an entry, anonymous ones
+// included, so while a node has subscribers on a topic the topic has
+// entries; once it has none, no node needs the log. The script that
+// removes the last entry deletes it, and keeps the ID of its last entry
+// under changes:end for changeLogKeep, so that the chain goes on into the
+// log the next change starts (presence_scripts.go): a node that handed
+// over the last change of a log that went, or subscribed after it went,
+// takes the next log's first change as following on.
 const (
 	// changeLogCap bounds a change log: about this many entries are kept
-	// (XADD MAXLEN ~ trims whole stream nodes, so up to a node's worth more:
-	// a hundred by default). A node that missed more of one topic's changes
-	// than this can no longer tell what it missed. Measured with a short
-	// user, a session UUID and a 17-byte info, a full log took 120 KB of
-	// Redis's memory (MEMORY USAGE); a large info takes more.
-	changeLogCap = 1000
-	// changeLogLinger is how long a change log outlives the topic's last
-	// presence entry. While a node has subscribers on a topic it has
-	// entries there, so the log lasts; but a node cut off from Redis for
-	// longer than its presence lapse has them removed by the others, and
-	// may find the topic empty when it comes back: it can still read what
-	// it missed for this long.
-	changeLogLinger = 10 * time.Minute
+	// (XADD MAXLEN ~ trims whole stream nodes, so up to a node's worth
+	// more: 100 entries or 4 KB). A node that missed more of one topic's
+	// changes than this can no longer tell what it missed. Measured by
+	// MEMORY USAGE (TestChangeLogMemory): a full log took 84 KB with short
+	// users, session UUIDs and a 68-byte info, 512 KB with the largest
+	// users and infos; the stream node a log writes to takes 4.7 KB
+	// however few entries it holds. 500 covers changeLogKeep's 30 s at 16
+	// changes a second, and an outage of a few seconds at a hundred.
+	changeLogCap = 500
 )
+
+// changeLogKeep is how long a change stays in its log (trimmed, by
+// Redis's clock, at the topic's next change), and a gone log's end: as
+// long as a node may be away and still find what it missed there. A node
+// away for longer than its presence lapse is reaped (within 4/3 of it:
+// heartbeats every third of it, reaps as often), and loses its entries
+// anyway; the rest leaves time for the reconnect and the replay's reads.
+func changeLogKeep(lapse time.Duration) time.Duration { return 2 * lapse }
 
 // noChange is the ID a change log names before its first entry.
 const noChange = "0-0"

@@ -69,8 +69,8 @@
 //	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
 //	<prefix>patterns              on Cluster, a name while some node holds a
 //	                              pattern (see patterns.go)
-//	<prefix>{<topic>}:pres, :users, :names, :own:<life>, :seq, :changes
-//	                              the topic's presence and the log of its
+//	<prefix>{<topic>}:pres, :users, :names, :own:<life>, :seq, :changes,
+//	:changes:end                  the topic's presence and the log of its
 //	                              joins and leaves (see presence.go)
 //	<prefix>controls              stream of the last controls (see control.go)
 //	<prefix>{#stats}:nodes, :node:<node>
@@ -195,8 +195,9 @@
 // of one goes unreported, and its first message to arrive starts delivery.
 //
 // Joins and leaves have no seq; each carries its place in the topic's
-// change log instead, a stream of the last changeLogCap of them, and the
-// place of the one before. A node hands them over only in that chain:
+// change log instead, a stream of the last changeLogCap of them (of the
+// last changeLogKeep, and kept while the topic has presence entries),
+// and the place of the one before. A node hands them over only in that chain:
 // after every reconnect, and when a change arrives that does not follow
 // on, it reads what it missed from the log (changemarks.go). A log that
 // no longer holds where the node stood (trimmed, or gone back in a

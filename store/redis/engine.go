@@ -61,6 +61,7 @@ type Engine struct {
 	// idempotency TTL), converted to interfaces once: a number over 255
 	// allocated each time it was, on every publish.
 	publishOpts [3]any
+	logKeep     any // changeLogKeep of the presence lapse, in ms, the presence scripts' last argument
 
 	runCtx    context.Context // ends with Close: the receive loops' context
 	stop      context.CancelFunc
@@ -101,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		marks:        newChangeMarks(),
 
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
+		logKeep:     changeLogKeep(cfg.PresenceLapse).Milliseconds(),
 	}
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))

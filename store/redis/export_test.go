@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // DeliveryState describes, for a failing test, where delivery of each tracked
@@ -79,9 +80,9 @@ func BetweenPresenceReads(e *Engine, fn func()) { e.betweenPresenceReads = fn }
 // keeps.
 const ChangeLogCap = changeLogCap
 
-// ChangeLogLinger is how long a change log outlives its topic's last
-// presence entry.
-const ChangeLogLinger = changeLogLinger
+// ChangeLogKeep is how long a change stays in its topic's log, on
+// engines with that presence lapse.
+func ChangeLogKeep(lapse time.Duration) time.Duration { return changeLogKeep(lapse) }
 
 // ReplayedChanges counts the joins and leaves e handed over from the
 // change logs rather than from pub/sub.
@@ -103,3 +104,15 @@ func TopicChannel(e *Engine, topic string) string { return e.keys.channel(topic)
 
 // ReplayRounds bounds the rounds of log reads of one replay.
 const ReplayRounds = replayRounds
+
+// Probes counts the probes e sent on its pub/sub connection. The first
+// comes once its first watch checked every topic and read every change
+// log.
+func Probes(e *Engine) uint64 { return e.probeN.Load() }
+
+// IDAfter reports whether stream ID a comes after b.
+func IDAfter(a, b string) bool { return idAfter(a, b) }
+
+// MarkBehind has e read the change logs of topics, as after a shard's
+// connection was replaced.
+func MarkBehind(e *Engine, topics ...string) { e.marksBehind(topics) }

@@ -119,6 +119,10 @@ func (k keys) presSeq(topic string) string { return k.prefix + "{" + topic + "}:
 // presChanges is the log of topic's joins and leaves (changes.go).
 func (k keys) presChanges(topic string) string { return k.prefix + "{" + topic + "}:changes" }
 
+// presLogEnd keeps, for a while, the ID of the last change of topic's log
+// once the log went with the topic's last presence entry (changes.go).
+func (k keys) presLogEnd(topic string) string { return k.prefix + "{" + topic + "}:changes:end" }
+
 // presOwned is the set of the sessions of topic that the node life owns.
 func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }
 

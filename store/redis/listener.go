@@ -187,7 +187,7 @@ func (e *Engine) watch(ctx context.Context) error {
 	e.allMarksBehind()
 	replayed := false
 	if err == nil {
-		replayed = e.replayChanges(ctx)
+		replayed, err = e.replayChanges(ctx)
 	}
 	for {
 		if errors.Is(err, errShardBroken) {
@@ -208,7 +208,7 @@ func (e *Engine) watch(ctx context.Context) error {
 				err = errShardBroken
 			}
 		case <-e.marks.nudge:
-			replayed = e.replayChanges(ctx)
+			replayed, err = e.replayChanges(ctx)
 		case <-probe.C:
 			err = e.probe(ctx)
 		case <-forget.C:
@@ -223,8 +223,8 @@ func (e *Engine) watch(ctx context.Context) error {
 				done, err = e.checkAll(ctx, e.subs.all())
 			}
 			caughtUp = caughtUp || done
-			if !replayed {
-				replayed = e.replayChanges(ctx)
+			if err == nil && !replayed {
+				replayed, err = e.replayChanges(ctx)
 			}
 		}
 	}

@@ -16,6 +16,8 @@ import (
 //	<prefix>{<topic>}:own:<life>    set: the sessions a node life added
 //	<prefix>{<topic>}:seq           string: the number of its last join or leave, for a minute
 //	<prefix>{<topic>}:changes       stream: its last joins and leaves (changes.go)
+//	<prefix>{<topic>}:changes:end   string: the ID of the last of them, for a while once
+//	                                the stream went with the topic's last entry
 //
 // A script adds or removes an entry and its count in one atomic step, and
 // publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's
@@ -41,8 +43,8 @@ import (
 // publishes the leaves, then forgets the life. The topic set is written
 // by the add script itself on one server; on Cluster, where it lives in
 // another slot, beside the script, before the life's first entry on the
-// topic. No key but seq and the change log has a TTL: a topic's keys go
-// with its last entry, its change log a linger after it.
+// topic. No key but seq and changes:end has a TTL: a topic's keys go
+// with its last entry, the change log included.
 //
 // A node also keeps its own entries in memory (presence_local.go): Close
 // removes them, a node whose heartbeat lapsed while it lived adds them
@@ -52,7 +54,7 @@ import (
 // presKeys returns the keys of the presence scripts for topic and life.
 func (e *Engine) presKeys(topic, life string) []string {
 	return []string{e.keys.presEntries(topic), e.keys.presUsers(topic), e.keys.presOwned(topic, life), e.keys.presSeq(topic),
-		e.keys.presNames(topic), e.keys.presChanges(topic)}
+		e.keys.presNames(topic), e.keys.presChanges(topic), e.keys.presLogEnd(topic)}
 }
 
 // presenceChannels names where topic's joins and leaves go: where its
@@ -112,7 +114,7 @@ func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string
 		keys = append(keys, e.keys.presTopics(life))
 	}
 	res, err := e.pubs.run(ctx, e.rdb, addPresenceScript, keys,
-		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic)
+		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic, e.logKeep)
 	e.membersChanged(res)
 	return res, err
 }
@@ -121,7 +123,7 @@ func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string
 func (e *Engine) runRemove(ctx context.Context, p broker.PresenceEntry, life string) error {
 	classic, sharded := e.presenceChannels(p.Topic)
 	res, err := e.pubs.run(ctx, e.rdb, removePresenceScript, e.presKeys(p.Topic, life),
-		p.Session, classic, sharded, p.Topic)
+		p.Session, classic, sharded, p.Topic, e.logKeep)
 	e.membersChanged(res)
 	return err
 }

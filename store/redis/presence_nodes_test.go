@@ -257,7 +257,9 @@ func TestUnansweredAddIsUndone(t *testing.T) {
 
 // proxiedPresencePair starts a Redis and two engines on it: other, which
 // rec records, straight to Redis, and e, with cfg, through a proxy the
-// test can cut.
+// test can cut. It returns once e watches its connection: the first
+// replay of the change logs, which would read the logs of the topics the
+// test subscribes, is done.
 func proxiedPresencePair(t *testing.T, cfg redis.Config) (srv *redistest.Server, px *redistest.Proxy, other *redis.Engine, rec *recorder, e *redis.Engine) {
 	t.Helper()
 	srv = redistest.Start(t)
@@ -267,5 +269,8 @@ func proxiedPresencePair(t *testing.T, cfg redis.Config) (srv *redistest.Server,
 	rec = newRecorder()
 	other.Attach(rec)
 	e = newEngine(t, "redis://"+px.Addr()+"/0", cfg)
+	if !eventually(func() bool { return redis.Probes(e) > 0 }) {
+		t.Fatal("the engine never probed its pub/sub connection")
+	}
 	return srv, px, other, rec, e
 }

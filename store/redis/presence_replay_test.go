@@ -156,40 +156,6 @@ func TestChangeLogThatWentBackRestartsTheChain(t *testing.T) {
 	waitChanges(t, rec, "room.back", "+watcher", "+b", "-b")
 }
 
-// The change log lasts while the topic has presence entries, named or
-// anonymous, and expires a linger after the last one goes.
-func TestChangeLogExpiresAfterTheTopicEmpties(t *testing.T) {
-	t.Parallel()
-	srv := redistest.Start(t)
-	e := newEngine(t, srv.URL(), redis.Config{PresenceLapse: time.Hour})
-	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	defer admin.Close()
-	ch := changer{t, e, "room.linger"}
-	logKey := changeLogKey(e, "room.linger")
-	ttl := func() time.Duration {
-		t.Helper()
-		d, err := admin.PTTL(ctxFor(t), logKey).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	ch.add("s1", "a")
-	ch.add("s2", "") // anonymous: no change, but an entry
-	ch.remove("s1", "a")
-	if d := ttl(); d != -1 {
-		t.Errorf("PTTL of the log while an entry is left = %v, want none (-1)", d)
-	}
-	ch.remove("s2", "")
-	if d := ttl(); d <= 0 || d > redis.ChangeLogLinger {
-		t.Errorf("PTTL of the log once the topic is empty = %v, want up to %v", d, redis.ChangeLogLinger)
-	}
-	ch.add("s3", "")
-	if d := ttl(); d != -1 {
-		t.Errorf("PTTL of the log once an entry came back = %v, want none (-1)", d)
-	}
-}
-
 // A node keeps its place in the change log of each topic it subscribed,
 // and of none once they are unsubscribed, however many it held; a topic
 // it is present on but did not subscribe gets none.
@@ -346,6 +312,13 @@ func (c changer) remove(session, user string) {
 func changeLogKey(e *redis.Engine, topic string) string {
 	keys, _ := redis.PresenceKeys(e, topic, "")
 	return keys[5]
+}
+
+// logEndKey names the key that keeps the ID of the last change of
+// topic's log once the log went with the topic's last entry.
+func logEndKey(e *redis.Engine, topic string) string {
+	keys, _ := redis.PresenceKeys(e, topic, "")
+	return keys[6]
 }
 
 // wantAlternating fails unless each user's joins and leaves alternate,

@@ -20,12 +20,16 @@ import (
 // Every presence script's KEYS[5] is the topic's names index: a user is
 // added to it when it is added to users, and removed with it. KEYS[6] is
 // the topic's change log (changes.go): each join or leave is added to it,
-// as "p" (the ID of the entry before, "0-0" when the log had none) and "c"
+// as "p" (the ID of the entry before, "0-0" when there was none) and "c"
 // (the change as published, without its link), in the step that decides
 // it, and the published change carries its entry's ID and prev, so that a
-// node can tell that it missed one and read it there. The log is trimmed
-// to about LOG_CAP entries, kept while the topic has entries and
-// LOG_LINGER (ms) past its last one, whatever script removed it.
+// node can tell that it missed one and read it there. Each add trims the
+// log to about LOG_CAP entries and to the changes of the last LOG_KEEP
+// ms, the last ARGV of every presence script. The script that removes
+// the topic's last entry deletes the log, and keeps the ID of its last
+// change in KEYS[7] for LOG_KEEP: the next log's first change names it as
+// the one before, and gets an ID past it, however far Redis's clock is
+// from it.
 //
 // remove(pres, users, session, owner, classic, sharded, topic) removes
 // session's entry when owner is "" or owns it, and publishes the leave of
@@ -42,34 +46,48 @@ import (
 // the key had lapsed: it lives a minute past the topic's last change, and
 // a new count starts from Redis's clock in ms, past the old one.
 var presenceLua = `
-local LOG_CAP, LOG_LINGER = ` + strconv.Itoa(changeLogCap) + `, ` + strconv.FormatInt(changeLogLinger.Milliseconds(), 10) + `
+local LOG_CAP, LOG_KEEP = ` + strconv.Itoa(changeLogCap) + `, tonumber(ARGV[#ARGV])
 local function ns(s) return #s .. ':' .. s end
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function order()
   local after = tonumber(redis.call('GET', KEYS[4]) or '0')
   local seq = after + 1
-  if after == 0 then
-    local t = redis.call('TIME')
-    seq = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
+  if after == 0 then seq = now() end
   redis.call('SET', KEYS[4], string.format('%d', seq), 'PX', 60000)
   return ns(string.format('%d %d', after, seq))
 end
 local function logTail()
   local last = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
   if last[1] then return last[1][1] end
-  return '0-0'
 end
 local function keepLog()
-  if redis.call('EXISTS', KEYS[1]) == 1 then
-    redis.call('PERSIST', KEYS[6])
-  else
-    redis.call('PEXPIRE', KEYS[6], LOG_LINGER)
+  if redis.call('EXISTS', KEYS[1]) == 1 then return end
+  local last = logTail()
+  if last then
+    redis.call('SET', KEYS[7], last, 'PX', LOG_KEEP)
+    redis.call('DEL', KEYS[6])
   end
+end
+local function pastID(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  if tonumber(ms) < now() then return '*' end
+  return ms .. '-' .. string.format('%d', tonumber(seq) + 1)
 end
 local function announce(classic, sharded, kind, topic, user, session, info)
   local change = '\n' .. kind .. ns(topic) .. ns(user) .. ns(session) .. ns(info)
-  local prev = logTail()
-  local id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', LOG_CAP, '*', 'p', prev, 'c', change)
+  local prev, id = logTail(), '*'
+  if not prev then
+    prev = redis.call('GET', KEYS[7]) or '0-0'
+    if prev ~= '0-0' then
+      redis.call('DEL', KEYS[7])
+      id = pastID(prev)
+    end
+  end
+  id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', LOG_CAP, id, 'p', prev, 'c', change)
+  redis.call('XTRIM', KEYS[6], 'MINID', '~', string.format('%d', now() - LOG_KEEP))
   local payload = change .. ns(prev .. ' ' .. id)
   if sharded ~= '' then redis.call('SPUBLISH', sharded, payload) end
   if classic ~= '' then redis.call('PUBLISH', classic, payload) end
@@ -102,11 +120,12 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
-// KEYS: pres, users, owned (this life's), seq, names, change log, and,
-// but on Cluster, the life's topic set, to which the script adds the
-// topic. ARGV: session, life, user, info, classic channel, sharded
-// channel, topic. Returns the join's payload when it published one, else
-// "1" when it added the entry, "0" when the session had one.
+// KEYS: pres, users, owned (this life's), seq, names, change log, its
+// end, and, but on Cluster, the life's topic set, to which the script
+// adds the topic. ARGV: session, life, user, info, classic channel,
+// sharded channel, topic, log keep (ms). Returns the join's payload when
+// it published one, else "1" when it added the entry, "0" when the
+// session had one.
 var addPresenceScript = goredis.NewScript(presenceLua + `
 local function add()
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -115,13 +134,13 @@ local function add()
     if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
       redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
       redis.call('SADD', KEYS[3], ARGV[1])
-      if KEYS[7] then redis.call('SADD', KEYS[7], ARGV[7]) end
+      if KEYS[8] then redis.call('SADD', KEYS[8], ARGV[7]) end
     end
     return '0'
   end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[1])
-  if KEYS[7] then redis.call('SADD', KEYS[7], ARGV[7]) end
+  if KEYS[8] then redis.call('SADD', KEYS[8], ARGV[7]) end
   if ARGV[3] == '' then return '1' end
   local member = redis.call('HGET', KEYS[2], ARGV[3])
   if member then
@@ -133,17 +152,15 @@ local function add()
   redis.call('ZADD', KEYS[5], 0, ARGV[3])
   return announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4])
 end
-local r = add()
-keepLog()
-return r
+return add()
 `)
 
 // removePresenceScript removes a session's entry, whoever owns it.
 //
-// KEYS: pres, users, owned (this life's), seq, names, change log. ARGV:
-// session, classic channel, sharded channel, topic. Returns the leave's
-// payload when it published one, else "1" when there was an entry, "0"
-// when not.
+// KEYS: pres, users, owned (this life's), seq, names, change log, its
+// end. ARGV: session, classic channel, sharded channel, topic, log keep
+// (ms). Returns the leave's payload when it published one, else "1" when
+// there was an entry, "0" when not.
 var removePresenceScript = goredis.NewScript(presenceLua + `
 redis.call('SREM', KEYS[3], ARGV[1])
 local r = remove(KEYS[1], KEYS[2], ARGV[1], '', ARGV[2], ARGV[3], ARGV[4])
@@ -157,10 +174,10 @@ return '0'
 // owned on a topic, publishing the leaves. An entry another life took over
 // since stays.
 //
-// KEYS: pres, users, owned (the dead life's), seq, names, change log.
-// ARGV: dead life, batch, classic channel, sharded channel, topic.
-// Returns how many of the dead life's sessions are left to look at,
-// followed by the payloads of the leaves it published.
+// KEYS: pres, users, owned (the dead life's), seq, names, change log,
+// its end. ARGV: dead life, batch, classic channel, sharded channel,
+// topic, log keep (ms). Returns how many of the dead life's sessions are
+// left to look at, followed by the payloads of the leaves it published.
 var reapPresenceScript = goredis.NewScript(presenceLua + `
 local sessions = redis.call('SPOP', KEYS[3], tonumber(ARGV[2]))
 local leaves = ''

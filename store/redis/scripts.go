@@ -87,12 +87,13 @@ const trimEvery = "16"
 // stream may hold older entries, not trimmed yet (see publishScript).
 //
 // KEYS: meta, hist, and, where a subscription starts, the topic's
-// presence change log. ARGV: epoch to start if the topic has none (""
-// starts none), history TTL (ms), since, count (-1: all, 0: none), last
-// seq to read ("+" for no bound), history size. Returns {epoch or "",
-// seq, entries as XRANGE gives them}, and with the change log the ID of
-// its last entry (noChange: none) as well, read in the same step, so that
-// a subscription's joins and leaves start where its messages do.
+// presence change log and its end. ARGV: epoch to start if the topic has
+// none ("" starts none), history TTL (ms), since, count (-1: all, 0:
+// none), last seq to read ("+" for no bound), history size. Returns
+// {epoch or "", seq, entries as XRANGE gives them}, and with the change
+// log the ID of its last entry (or, the log gone, the one its end keeps;
+// noChange: none) as well, read in the same step, so that a
+// subscription's joins and leaves start where its messages do.
 var readScript = goredis.NewScript(`
 local function read()
   local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -122,7 +123,7 @@ end
 local r = read()
 if KEYS[3] then
   local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  r[4] = last[1] and last[1][1] or '0-0'
+  r[4] = last[1] and last[1][1] or redis.call('GET', KEYS[4]) or '0-0'
 end
 return r
 `)

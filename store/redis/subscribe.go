@@ -76,7 +76,7 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 func (e *Engine) startOf(ctx context.Context, topic string) (broker.Position, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic), e.keys.presChanges(topic)},
+	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic), e.keys.presChanges(topic), e.keys.presLogEnd(topic)},
 		newEpoch(), e.cfg.HistoryTTL.Milliseconds(), 0, 0, "+", e.cfg.HistorySize).Result()
 	if err != nil {
 		return broker.Position{}, "", e.fail("read", err)
