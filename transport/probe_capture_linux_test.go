@@ -44,7 +44,7 @@ func lateReader(t *testing.T, addr string, delay time.Duration, commands bool, s
 				continue
 			}
 			pong := frame(ws.OpPong, true, f.Payload)
-			if len(f.Payload) == 8 {
+			if len(f.Payload) == 8 && delay > 0 {
 				time.AfterFunc(delay, func() { send(pong) })
 			} else {
 				send(pong)
@@ -76,27 +76,7 @@ func lateReader(t *testing.T, addr string, delay time.Duration, commands bool, s
 // promptReader is a well-behaved subscriber: it reads everything and
 // answers every ping at once, as browsers do. It ends when stop closes.
 func promptReader(t *testing.T, addr string, stop <-chan struct{}, wg *sync.WaitGroup) {
-	c := dialRaw(t, addr, nil)
-	_ = c.nc.SetDeadline(time.Time{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		br := bufio.NewReader(c.nc)
-		for {
-			f, err := ws.ReadFrame(br)
-			if err != nil {
-				return
-			}
-			if f.Header.OpCode == ws.OpPing {
-				_, _ = c.nc.Write(frame(ws.OpPong, true, f.Payload))
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		<-stop
-		c.nc.Close()
-	}()
+	lateReader(t, addr, 0, false, stop, wg)
 }
 
 // fanOutEvery queues a message on each of conns, in their order, through
