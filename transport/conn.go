@@ -36,7 +36,7 @@ type limits struct {
 	closeTimeout time.Duration // a closing connection is gone after this
 	heartbeat    time.Duration
 	fragments    time.Duration // FragmentTimeout
-	pace         paceRate      // how fast commands and pings are read (pace.go)
+	pace         broker.Rate   // how fast commands and pings are read (pace.go)
 	stats        *counters     // the server's; shared here so that a conn carries no pointer more
 }
 

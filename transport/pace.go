@@ -1,10 +1,6 @@
 package transport
 
-import (
-	"time"
-
-	"github.com/herald-broker/herald/broker"
-)
+import "github.com/herald-broker/herald/broker"
 
 // Read pacing: how fast a connection's commands and pings are read. The
 // broker answers a command over its rate with rate_limited and drops a
@@ -27,50 +23,9 @@ import (
 // much larger than its burst, paced frames are read.
 const paceFactor = 2
 
-// paceRate is the read pace every connection of a server keeps; a zero
-// interval paces nothing.
-type paceRate struct {
-	interval int64 // nanoseconds a paced frame spends
-	burst    int64 // nanoseconds of frames that may come at once
-}
-
 // newPaceRate paces frames at paceFactor times commandRate a second, in
 // bursts of paceFactor times the broker's; commandRate <= 0 paces nothing.
-func newPaceRate(commandRate int) paceRate {
-	if commandRate <= 0 {
-		return paceRate{}
-	}
-	interval := int64(time.Second) / int64(paceFactor*commandRate)
-	if interval == 0 {
-		return paceRate{}
-	}
-	return paceRate{interval: interval, burst: paceFactor * int64(broker.RateBurst(commandRate)) * interval}
+// A connection keeps its paced frames in a broker.Bucket of it.
+func newPaceRate(commandRate int) broker.Rate {
+	return broker.NewRate(paceFactor*commandRate, paceFactor*broker.RateBurst(commandRate))
 }
-
-// readPace is one connection's bucket of paced frames, a GCRA as the
-// broker's rate limiter keeps: tat is when the bucket would be full again,
-// in monoNow's clock.
-type readPace struct{ tat int64 }
-
-// budget is how many paced frames p allows at now.
-func (r paceRate) budget(p readPace, now int64) int {
-	if r.interval == 0 {
-		return anyFrames
-	}
-	room := r.burst - (max(p.tat, now) - now)
-	return int(max(room/r.interval, 0))
-}
-
-// spend charges p for n paced frames read at now.
-func (r paceRate) spend(p *readPace, now int64, n int) {
-	if r.interval != 0 && n > 0 {
-		p.tat = max(p.tat, now) + int64(n)*r.interval
-	}
-}
-
-// resumeAt is when p allows one paced frame again.
-func (r paceRate) resumeAt(p readPace) int64 { return p.tat + r.interval - r.burst }
-
-// full says whether p is back to its whole burst at now: a bucket in that
-// state need not be kept.
-func (p readPace) full(now int64) bool { return p.tat <= now }

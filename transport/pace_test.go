@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // A connection's commands are read at once up to the pace's burst, then
@@ -69,25 +71,25 @@ func TestPaceLeavesPongsAlone(t *testing.T) {
 
 func TestPaceRate(t *testing.T) {
 	r := newPaceRate(100) // 200 a second, bursts of 400
-	var p readPace
+	var p broker.Bucket
 	now := int64(time.Hour)
-	if got := r.budget(p, now); got != 400 {
+	if got := r.Budget(p, now); got != 400 {
 		t.Fatalf("a new pace allows %d, want 400", got)
 	}
-	r.spend(&p, now, 400)
-	if got := r.budget(p, now); got != 0 {
+	r.Spend(&p, now, 400)
+	if got := r.Budget(p, now); got != 0 {
 		t.Fatalf("a spent pace allows %d, want 0", got)
 	}
-	if at := r.resumeAt(p); at != now+int64(5*time.Millisecond) {
+	if at := r.ResumeAt(p); at != now+int64(5*time.Millisecond) {
 		t.Fatalf("resumes %v after, want 5ms", time.Duration(at-now))
 	}
-	if got := r.budget(p, now+int64(time.Second)); got != 200 {
+	if got := r.Budget(p, now+int64(time.Second)); got != 200 {
 		t.Fatalf("a second later it allows %d, want 200", got)
 	}
-	if p.full(now+int64(time.Second)) || !p.full(now+int64(2*time.Second)) {
+	if p.Full(now+int64(time.Second)) || !p.Full(now+int64(2*time.Second)) {
 		t.Fatal("a pace spent whole is full again after 2s, not before")
 	}
-	if off := newPaceRate(-1); off.budget(p, now) != anyFrames || newPaceRate(0).budget(p, now) != anyFrames {
+	if off := newPaceRate(-1); off.Budget(p, now) != anyFrames || newPaceRate(0).Budget(p, now) != anyFrames {
 		t.Fatal("no command rate must pace nothing")
 	}
 }

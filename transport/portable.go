@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // portableBufferSize is the portable path's read buffer, one per connection.
@@ -48,7 +50,7 @@ type portableConn struct {
 	early []byte
 	// pace and throttled are the reader's, as a loop keeps them for its
 	// connections (read_linux.go).
-	pace      readPace
+	pace      broker.Bucket
 	throttled bool
 }
 
@@ -148,11 +150,11 @@ func (p *portableConn) parse(data []byte) bool {
 	pace := &p.path.lim.pace
 	for {
 		now := monoNow()
-		if p.pace.full(now) {
+		if p.pace.Full(now) {
 			p.throttled = false
 		}
-		spent := p.c.readData(data, pace.budget(p.pace, now))
-		pace.spend(&p.pace, now, spent)
+		spent := p.c.readData(data, pace.Budget(p.pace, now))
+		pace.Spend(&p.pace, now, spent)
 		if !p.c.holding() {
 			return true
 		}
@@ -161,7 +163,7 @@ func (p *portableConn) parse(data []byte) bool {
 			p.throttled = true
 			p.path.lim.stats.throttledConn()
 		}
-		resume := time.NewTimer(time.Duration(pace.resumeAt(p.pace) - monoNow()))
+		resume := time.NewTimer(time.Duration(pace.ResumeAt(p.pace) - monoNow()))
 		select {
 		case <-resume.C:
 		case <-p.gone:

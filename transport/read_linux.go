@@ -6,6 +6,8 @@ import (
 	"errors"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // How a loop shares its turns among the connections that send. Each
@@ -35,7 +37,7 @@ const (
 // lately or waits to be read on a later turn. Other connections have no
 // entry: an idle one costs nothing here.
 type reading struct {
-	pace      readPace
+	pace      broker.Bucket
 	waiting   bool // on the loop's waiting list
 	throttled bool // counted in Stats.Throttled since its pace was last whole
 }
@@ -61,10 +63,10 @@ func (l *loop) read(c *conn) {
 func (l *loop) readNow(c *conn, rd reading) {
 	pace := &l.srv.lim.pace
 	now := monoNow()
-	if rd.pace.full(now) {
+	if rd.pace.Full(now) {
 		rd.throttled = false
 	}
-	allowed := pace.budget(rd.pace, now)
+	allowed := pace.Budget(rd.pace, now)
 	if allowed == 0 && c.isClosing() {
 		allowed = anyFrames // read only to be dropped: the close must not wait for the pace
 	}
@@ -79,7 +81,7 @@ func (l *loop) readNow(c *conn, rd reading) {
 	}
 	spent, drained := l.take(c, share)
 	l.turnFrames -= spent
-	pace.spend(&rd.pace, now, spent)
+	pace.Spend(&rd.pace, now, spent)
 	switch {
 	case !c.live:
 		// dropped: its entry went with it
@@ -124,8 +126,8 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 func (l *loop) readEarly(c *conn, early []byte) {
 	var rd reading
 	now := monoNow()
-	spent := c.readData(early, l.srv.lim.pace.budget(rd.pace, now))
-	l.srv.lim.pace.spend(&rd.pace, now, spent)
+	spent := c.readData(early, l.srv.lim.pace.Budget(rd.pace, now))
+	l.srv.lim.pace.Spend(&rd.pace, now, spent)
 	if c.holding() {
 		l.throttle(c, rd, now)
 		return
@@ -140,7 +142,7 @@ func (l *loop) throttle(c *conn, rd reading, now int64) {
 		rd.throttled = true
 		l.srv.stats.throttledConn()
 	}
-	l.wait(c, rd, l.srv.lim.pace.resumeAt(rd.pace))
+	l.wait(c, rd, l.srv.lim.pace.ResumeAt(rd.pace))
 }
 
 // wait puts c on the waiting list, to be read once at has come.
@@ -154,7 +156,7 @@ func (l *loop) wait(c *conn, rd reading, at int64) {
 // keep stores c's entry, or forgets it when it says nothing that a new
 // entry would not.
 func (l *loop) keep(c *conn, rd reading, now int64) {
-	if !rd.waiting && rd.pace.full(now) {
+	if !rd.waiting && rd.pace.Full(now) {
 		delete(l.readers, c)
 		return
 	}
@@ -201,7 +203,7 @@ const maxTime = int64(1<<63 - 1)
 // large map behind. The sweep calls it.
 func (l *loop) forgetReaders(now int64) {
 	for c, rd := range l.readers {
-		if !rd.waiting && rd.pace.full(now) {
+		if !rd.waiting && rd.pace.Full(now) {
 			delete(l.readers, c)
 		}
 	}
