@@ -180,7 +180,10 @@
 // sends a probe through its pub/sub connections: once the probe is back,
 // everything published before that read has come through, so what is
 // still missing was lost by pub/sub and is read from the stream. A message
-// merely late is never skipped.
+// merely late is never skipped. A topic Redis fails to read (a key of the
+// wrong type, a Cluster master down) holds up no other: it is checked
+// again at every interval until Redis reads it, and a failure that lasts
+// is logged at Warn once, naming the topics.
 //
 // Between reconnects the same check runs every CheckInterval, but only for
 // topics with a message in the last few intervals: while the connection

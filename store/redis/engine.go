@@ -48,8 +48,9 @@ type Engine struct {
 	probeN       atomic.Uint64
 
 	stats   stats
-	refused lastRefusal // when Redis last refused a publish, for Ready
-	pubs    pipelines   // publishes of concurrent callers, sent in shared round trips
+	checks  checkTrouble // the supervisor's alone
+	refused lastRefusal  // when Redis last refused a publish, for Ready
+	pubs    pipelines    // publishes of concurrent callers, sent in shared round trips
 	pres    presenceLocal
 	marks   changeMarks // where this node stands in each topic's presence change log
 	ctl     controlCursor

@@ -169,9 +169,10 @@ var errConnBroken = errors.New("pub/sub connection broken")
 // watch checks every tracked topic and replays the presence change logs,
 // then probes the connection and checks the topics with recent traffic
 // until a probe fails, the receive loop reports its connection broken, or
-// ctx ends; it replays the logs that fall behind meanwhile. A check of
-// every topic, or a replay, that Redis could not answer is tried again at
-// the next interval. A shard connection that broke is replaced alone
+// ctx ends; it replays the logs that fall behind meanwhile. The topics a
+// check could not read (owed) go into every check until one reads them,
+// and a replay that Redis could not answer is tried again at the next
+// interval. A shard connection that broke is replaced alone
 // (repairShards); when that fails, watch returns and the supervisor
 // replaces every connection.
 func (e *Engine) watch(ctx context.Context) error {
@@ -181,7 +182,8 @@ func (e *Engine) watch(ctx context.Context) error {
 	defer check.Stop()
 	forget := time.NewTicker(max(e.cfg.HistoryTTL/2, e.cfg.CheckInterval))
 	defer forget.Stop()
-	caughtUp, err := e.checkAll(ctx, e.subs.all())
+	owed, err := e.checkAll(ctx, e.subs.all())
+	e.noteChecks(owed)
 	// The connection replaced may have lost the last joins and leaves
 	// before it, which no later one shows: every topic's log is read.
 	e.allMarksBehind()
@@ -191,9 +193,9 @@ func (e *Engine) watch(ctx context.Context) error {
 	}
 	for {
 		if errors.Is(err, errShardBroken) {
-			var done bool
-			done, err = e.repairShards(ctx) // its own failure replaces everything
-			caughtUp = caughtUp && done
+			var failed []*topicState
+			failed, err = e.repairShards(ctx) // its own failure replaces everything
+			owed = withOwed(owed, failed)
 		}
 		if err != nil {
 			return err
@@ -212,17 +214,12 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-probe.C:
 			err = e.probe(ctx)
 		case <-forget.C:
-			if caughtUp { // see forgetIdle
+			if len(owed) == 0 { // see forgetIdle
 				e.subs.forgetIdle(e.cfg.HistoryTTL + e.cfg.ProbeInterval + e.cfg.Timeout)
 			}
 		case <-check.C:
-			var done bool
-			if caughtUp {
-				_, err = e.checkAll(ctx, e.subs.recent(activeChecks*e.cfg.CheckInterval))
-			} else {
-				done, err = e.checkAll(ctx, e.subs.all())
-			}
-			caughtUp = caughtUp || done
+			owed, err = e.checkAll(ctx, withOwed(e.subs.recent(activeChecks*e.cfg.CheckInterval), owed))
+			e.noteChecks(owed)
 			if err == nil && !replayed {
 				replayed, err = e.replayChanges(ctx)
 			}

@@ -266,9 +266,10 @@ var errShardBroken = errors.New("sharded pub/sub connection broken")
 // repairShards replaces the shards whose connections broke: it closes
 // them, has the slot map read again, homes their topics again by it (on
 // shards the node holds, or new ones) and checks those topics as after
-// any reconnect. It reports whether every one was checked. An error has
-// the supervisor replace every connection, with backoff.
-func (e *Engine) repairShards(ctx context.Context) (bool, error) {
+// any reconnect. It returns the states of those it could not check (see
+// checkAll). An error has the supervisor replace every connection, with
+// backoff.
+func (e *Engine) repairShards(ctx context.Context) ([]*topicState, error) {
 	e.psMu.Lock()
 	broken, topics := e.shards.takeBroken()
 	for _, sh := range broken {
@@ -276,7 +277,7 @@ func (e *Engine) repairShards(ctx context.Context) (bool, error) {
 	}
 	if len(broken) == 0 {
 		e.psMu.Unlock()
-		return true, nil // replaced since, with every connection
+		return nil, nil // replaced since, with every connection
 	}
 	e.shards.repairs.Add(1)
 	e.stats.reconnects.Add(1)
@@ -286,7 +287,7 @@ func (e *Engine) repairShards(ctx context.Context) (bool, error) {
 	cancel()
 	e.psMu.Unlock()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(topics)))
 	e.marksBehind(topics) // replayed by watch

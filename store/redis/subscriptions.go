@@ -240,8 +240,8 @@ func (s *subscriptions) all() []*topicState {
 // only a pattern covers that had no message for idle. Nothing is owed
 // before a forgotten topic's next message when idle is HistoryTTL plus the
 // longest a silent break goes unnoticed (a probe interval and timeout),
-// and forgetIdle runs only once the check of every topic after the last
-// reconnect is done: a message published before the break's start has
+// and forgetIdle runs only while no check is owed, every topic checked
+// since the last reconnect: a message published before the break's start has
 // arrived, and one published since comes more than HistoryTTL after the
 // topic's last, when Redis had expired it, so it starts a new epoch. It
 // costs a pass over the tracked topics without a Redis command, every

@@ -1,0 +1,226 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// checkBatch is how many topics' positions one pipelined round trip reads.
+const checkBatch = 256
+
+// checkAll delivers from history what pub/sub lost of the topics of
+// states. It reads their positions in Redis, then probes the pub/sub
+// connection: once the probe is back, every message published before the
+// positions were read has come through the connection and been handed
+// over, so whatever is still missing up to those positions was lost, and
+// not merely on its way.
+//
+// A topic Redis fails to read (its position or its history) is left for
+// the next check and the others are checked on, unless a read timed out:
+// Redis is away, and every other would wait as long. It returns the
+// states it could not check, for the caller to check again, and the
+// probe's error. Only the supervisor calls it.
+func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicState, error) {
+	if len(states) == 0 {
+		return nil, nil // nothing to check; the probe ticker watches the connection
+	}
+	// What was handed over before the positions were read was published
+	// before: a position below it went back (see diverged).
+	handed := make([]storedPos, len(states))
+	for i, st := range states {
+		handed[i] = st.handed()
+	}
+	positions, errs, err := e.positions(ctx, states)
+	if err != nil {
+		e.checks.lastErr = err
+		return states, nil
+	}
+	if err := e.probe(ctx); err != nil {
+		return states, err
+	}
+	var failed []*topicState
+	for i, st := range states {
+		err := errs[i]
+		if err == nil {
+			err = e.check(ctx, st, handed[i], positions[i])
+		}
+		if err == nil {
+			continue
+		}
+		e.checks.lastErr = err
+		failed = append(failed, st)
+		if timedOut(err) || ctx.Err() != nil {
+			return append(failed, states[i+1:]...), nil
+		}
+	}
+	return failed, nil
+}
+
+// positions reads the position in Redis of each topic of states, in
+// pipelined batches. A topic whose read failed has its error in errs; err
+// says that a round trip timed out, and nothing was read past it.
+func (e *Engine) positions(ctx context.Context, states []*topicState) (out []storedPos, errs []error, err error) {
+	out = make([]storedPos, 0, len(states))
+	errs = make([]error, 0, len(states))
+	for len(states) > 0 {
+		n := min(len(states), checkBatch)
+		batch, batchErrs, err := e.positionBatch(ctx, states[:n])
+		if err != nil {
+			return nil, nil, err
+		}
+		out, errs = append(out, batch...), append(errs, batchErrs...)
+		states = states[n:]
+	}
+	return out, errs, nil
+}
+
+// positionBatch reads the meta hash of each topic of states in one
+// pipeline; on Redis Cluster go-redis sends it to each slot's master.
+// Redis answers each read on its own: one topic's failure (a key of the
+// wrong type, its master down) is that topic's alone.
+func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]storedPos, []error, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	pipe := e.rdb.Pipeline()
+	cmds := make([]*goredis.SliceCmd, len(states))
+	for i, st := range states {
+		cmds[i] = pipe.HMGet(ctx, e.keys.meta(st.topic), "epoch", "seq", "id")
+	}
+	_, err := pipe.Exec(ctx) // each read's own error is below
+	if err != nil {
+		err = e.fail("check", err) // counted once a batch
+		if ctx.Err() != nil || timedOut(err) {
+			return nil, nil, err
+		}
+	}
+	out := make([]storedPos, len(states))
+	errs := make([]error, len(states))
+	for i, st := range states {
+		if err := cmds[i].Err(); err != nil {
+			errs[i] = fmt.Errorf("herald/redis: read the position of %q: %w", st.topic, err)
+			continue
+		}
+		v := cmds[i].Val()
+		out[i].epoch, _ = v[0].(string)
+		seq, _ := v[1].(string)
+		out[i].seq, _ = strconv.ParseUint(seq, 10, 64)
+		out[i].id, _ = v[2].(string)
+	}
+	return out, errs, nil
+}
+
+// check hands over the messages of st's topic up to at (its position in
+// Redis, known lost by pub/sub) that history holds and were not handed over,
+// and reports the rest as a gap; a topic in a new epoch is handed over from
+// that epoch's start, and one whose position went back in its epoch below
+// handed (where delivery stood before at was read) is started a new one
+// (see rebaseLocked).
+func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone.Load() || st.epoch == "" || at.epoch == "" {
+		return nil
+	}
+	if handed.epoch == st.epoch && diverged(handed, at) {
+		e.rebaseLocked(ctx, st, at)
+		return nil
+	}
+	if at.epoch == st.epoch && at.seq <= st.last {
+		return nil
+	}
+	since := st.last
+	if at.epoch != st.epoch {
+		since = 0
+	}
+	// Read the last message handed over too, to see that its seq still
+	// names it: a failover may have lost it and given its seq again.
+	verify := at.epoch == st.epoch && st.lastID != "" && since > 0
+	if verify {
+		since--
+	}
+	res, err := e.read(ctx, st.topic, "", since, -1, at.seq)
+	if err != nil {
+		return fmt.Errorf("herald/redis: check %q: %w", st.topic, err)
+	}
+	if res.Epoch != at.epoch {
+		return nil // the epoch changed again since: the next check sees it
+	}
+	if verify && len(res.Messages) > 0 && res.Messages[0].Seq == st.last && res.Messages[0].ID != st.lastID {
+		e.rebaseLocked(ctx, st, at)
+		return nil
+	}
+	if at.epoch != st.epoch {
+		e.newEpochLocked(st, at.epoch)
+	}
+	before := st.last
+	e.subs.active.note(st) // traffic: check the topic again soon
+	e.handAllLocked(st, res.Messages)
+	e.log.Info("delivered from history what pub/sub lost", zap.String("topic", st.topic),
+		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
+	e.gapLocked(st, at.seq) // gone from history, and no message after them to show it
+	return nil
+}
+
+// withOwed adds to states those of owed it lacks: the topics a check
+// still owes go into the next one, whatever their traffic.
+func withOwed(states, owed []*topicState) []*topicState {
+	if len(owed) == 0 {
+		return states
+	}
+	in := make(map[*topicState]bool, len(states))
+	for _, st := range states {
+		in[st] = true
+	}
+	for _, st := range owed {
+		if !in[st] {
+			states = append(states, st)
+		}
+	}
+	return states
+}
+
+// checkTrouble is since when checks have left topics unchecked because
+// Redis failed to read them, so that a failure that lasts is logged once
+// and not once a topic and interval. Only the supervisor touches it.
+type checkTrouble struct {
+	since   time.Time // zero: the last check checked every topic it owed
+	warned  bool
+	lastErr error // the last read a check failed
+}
+
+// maxLoggedTopics bounds the topics one log line names.
+const maxLoggedTopics = 10
+
+// noteChecks logs, once, that checks keep failing to read the topics
+// owed for a check interval, naming them (the first maxLoggedTopics),
+// and that they check again once they do.
+func (e *Engine) noteChecks(owed []*topicState) {
+	t := &e.checks
+	if len(owed) == 0 {
+		if t.warned {
+			e.log.Info("topics are checked against Redis again")
+		}
+		*t = checkTrouble{}
+		return
+	}
+	names := make([]string, 0, min(len(owed), maxLoggedTopics))
+	for _, st := range owed[:cap(names)] {
+		names = append(names, st.topic)
+	}
+	switch {
+	case t.since.IsZero():
+		t.since = time.Now()
+		e.log.Debug("cannot check topics against Redis now", zap.Int("count", len(owed)),
+			zap.Strings("topics", names), zap.Error(t.lastErr))
+	case !t.warned && time.Since(t.since) >= e.cfg.CheckInterval:
+		t.warned = true
+		e.log.Warn("cannot check topics against Redis: what pub/sub lost of them waits",
+			zap.Int("count", len(owed)), zap.Strings("topics", names),
+			zap.Duration("for", time.Since(t.since)), zap.Error(t.lastErr))
+	}
+}

@@ -1,0 +1,149 @@
+package redis_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// breakMeta puts a string where topic's position is kept: reading the
+// position fails.
+func breakMeta(t *testing.T, admin *goredis.Client, prefix, topic string) {
+	t.Helper()
+	meta := prefix + "{" + topic + "}:meta"
+	if err := admin.Set(ctxFor(t), meta, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// breakHistory moves topic's history aside, puts a string in its place,
+// and adds a message to the history moved aside without publishing it: a
+// message pub/sub lost, which the topic's position shows but its history
+// fails to give. repairHistory puts the history back.
+func breakHistory(t *testing.T, admin *goredis.Client, prefix, topic string) {
+	t.Helper()
+	ctx := ctxFor(t)
+	meta, hist := prefix+"{"+topic+"}:meta", prefix+"{"+topic+"}:hist"
+	if err := admin.Rename(ctx, hist, hist+".aside").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Set(ctx, hist, "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := admin.HIncrBy(ctx, meta, "seq", 1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(topic)
+	err = admin.XAdd(ctx, &goredis.XAddArgs{Stream: hist + ".aside", ID: fmt.Sprintf("%d-0", seq),
+		Values: []any{"i", req.ID, "m", req.Time, "d", req.Data}}).Err()
+	if err == nil {
+		err = admin.HSet(ctx, meta, "mark", seq).Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func repairHistory(t *testing.T, admin *goredis.Client, prefix, topic string) {
+	t.Helper()
+	hist := prefix + "{" + topic + "}:hist"
+	if err := admin.Rename(ctxFor(t), hist+".aside", hist).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The check of every topic after a reconnect goes on past topics Redis
+// fails to read, their positions or their histories, and finds what
+// pub/sub lost of the others in that one round: there is no other here.
+func TestCheckGoesOnPastTopicsItCannotRead(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	prefix := uniquePrefix(t)
+	nodes := cluster(t, srv, 2, redis.Config{Prefix: prefix, HistorySize: 10, CheckInterval: time.Hour})
+	pub, sub := nodes[0], nodes[1]
+	var badMeta, badHist []string
+	for i := range 4 {
+		badMeta = append(badMeta, fmt.Sprintf("ck.meta.%d", i))
+	}
+	for i := range 8 { // a check in map order would come to the good topic first once in nine
+		badHist = append(badHist, fmt.Sprintf("ck.hist.%d", i))
+	}
+	topics := append(append([]string{"ck.good"}, badMeta...), badHist...)
+	for _, topic := range topics {
+		mustSubscribe(t, sub, topic)
+		mustPublish(t, pub, request(topic))
+		sub.rec.waitFor(t, topic, 1)
+	}
+	for _, topic := range badMeta {
+		breakMeta(t, admin, prefix, topic)
+	}
+	for _, topic := range badHist {
+		breakHistory(t, admin, prefix, topic)
+	}
+	lost := inject(t, srv, prefix, "ck.good")
+	if err := admin.ClientKillByFilter(ctxFor(t), "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	got := sub.rec.waitFor(t, "ck.good", 2)
+	if got[1].ID != lost.ID {
+		t.Fatalf("ck.good got %s after the reconnect, want the lost %s", got[1].ID, lost.ID)
+	}
+	for _, topic := range topics[1:] {
+		if n := len(sub.rec.messages(topic)); n != 1 {
+			t.Errorf("%s, which Redis cannot read, got %d messages, want the 1 from before", topic, n)
+		}
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// A topic whose check failed is checked again at every interval, after
+// its traffic stopped too, until Redis reads it; the failure, while it
+// lasts, is logged at Warn once, naming the topic.
+func TestCheckRetriesATopicItCannotRead(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	core, logs := observer.New(zap.WarnLevel)
+	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	prefix := uniquePrefix(t)
+	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
+	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10, Logger: logger})
+	rec := newRecorder()
+	sub.Attach(rec)
+	const topic = "rt.bad"
+	mustSubscribe(t, sub, topic)
+	mustPublish(t, pub, request(topic))
+	rec.waitFor(t, topic, 1)
+	breakHistory(t, admin, prefix, topic)
+	warned := func() int { return logs.FilterMessageSnippet("cannot check topics").Len() }
+	if !eventually(func() bool { return warned() > 0 }) {
+		t.Fatal("a check failing for longer than its interval was not logged at Warn")
+	}
+	entry := logs.FilterMessageSnippet("cannot check topics").All()[0]
+	if names, _ := entry.ContextMap()["topics"].([]any); len(names) != 1 || names[0] != topic {
+		t.Errorf("the warning names topics %v, want [%s]", entry.ContextMap()["topics"], topic)
+	}
+	// Past the topic's time among those with recent traffic: only its
+	// failed check brings it into the next.
+	time.Sleep(2 * (3 + 1) * testCheck)
+	if n := warned(); n != 1 {
+		t.Errorf("the lasting failure was logged at Warn %d times, want once", n)
+	}
+	repairHistory(t, admin, prefix, topic)
+	got := rec.waitFor(t, topic, 2)
+	wantSeqs(t, "once Redis reads the topic again", got, 1, 2)
+	rec.checkBreaches(t)
+}
