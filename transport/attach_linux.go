@@ -55,6 +55,7 @@ func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
 	c := newConn(l, s.lim)
 	c.fd = int32(fd)
 	s.opened(c, o)
+	s.pingBaseline(c)
 	l.add(c, early)
 	return true
 }

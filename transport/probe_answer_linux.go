@@ -4,7 +4,6 @@ package transport
 
 import (
 	"encoding/binary"
-	"math"
 	"time"
 )
 
@@ -55,7 +54,7 @@ func (l *loop) probeAnswered(c *conn, payload []byte, now int64) {
 		return // a heartbeat's pong, or an unsolicited one
 	}
 	sent := int64(binary.BigEndian.Uint64(payload))
-	if sent <= 0 || sent > now {
+	if sent <= 0 || sent > now || c.answeredOpenPing(sent, now) {
 		return
 	}
 	p := &l.probes
@@ -99,24 +98,67 @@ func (p *probes) forget(c *conn) {
 // once, would otherwise count as 200 ms behind, and a node serving far
 // clients would hold publishers whenever it is busy. The kernel's TCP round
 // trip does not see past a proxy in front of the node, so the baseline is
-// the connection's own: the shortest probe round trip it ever answered,
-// which its first probe, sent while its buffers were still empty, sets
-// close to the path's. Its lag is the round trip less that. A reader
-// already behind at its first probe is under-counted, never over-counted.
-// Kept in 100 µs units in conn.kindData (0: none yet), up to 6.5 s, far
-// longer than any network's round trip.
+// the connection's own: the shortest round trip of its pings it ever
+// answered. Its lag is the round trip less that.
+//
+// The first of those pings goes out as it opens, right behind its welcome
+// (pingBaseline), while nothing else waits to be written to it: a node at
+// full rate from its first second would otherwise take a connection's
+// baseline from its first probe, already behind the frames of a busy
+// reader, and under-count that reader's lag for good. Until that ping is
+// answered, kindData holds its stamp with pendingBase set, so that no other
+// pong sets the baseline in its place; a connection that never answers it
+// takes its baseline from its first probe. Kept in 100 µs units in
+// conn.kindData (0: none yet), up to 3.2 s, far longer than any network's
+// round trip.
+
+const (
+	baseUnit    = int64(100 * time.Microsecond)
+	pendingBase = 1 << 15 // kindData holds the stamp of the open ping, not a baseline
+	stampSpan   = pendingBase * baseUnit
+)
+
+// pingBaseline queues a WebSocket connection's first ping, the one that
+// sets its baseline, once its welcome is queued. Called before the loop
+// takes c, which orders the stamp before any pong it reads.
+func (s *Server) pingBaseline(c *conn) {
+	if s.lagCfg.bound == 0 || c.sse {
+		return
+	}
+	now := monoNow()
+	c.kindData = pendingBase | stampOf(now)
+	c.Send(probeFrame(now))
+}
+
+// stampOf is what kindData keeps of the time an open ping was sent.
+func stampOf(sent int64) uint16 { return uint16(sent/baseUnit) & (pendingBase - 1) }
+
+// answeredOpenPing sets c's baseline if payload's time, sent, is that of
+// its open ping, and says whether it was. The stamp keeps 15 bits of it:
+// a pong within stampSpan of it that matches them is its answer.
+func (c *conn) answeredOpenPing(sent, now int64) bool {
+	if c.kindData&pendingBase == 0 || c.kindData != pendingBase|stampOf(sent) || now-sent >= stampSpan {
+		return false
+	}
+	c.kindData = 0
+	c.noteRoundTrip(now - sent)
+	return true
+}
 
 // noteRoundTrip lowers c's baseline to rtt (nanoseconds) when it is
 // shorter, and returns the baseline.
 func (c *conn) noteRoundTrip(rtt int64) int64 {
-	units := uint16(min(max(rtt/baseUnit, 1), math.MaxUint16))
-	if c.kindData == 0 || units < c.kindData {
+	units := uint16(min(max(rtt/baseUnit, 1), pendingBase-1))
+	if c.kindData == 0 || c.kindData&pendingBase != 0 || units < c.kindData {
 		c.kindData = units
 	}
 	return c.baseRoundTrip()
 }
 
-// baseRoundTrip is c's baseline in nanoseconds; 0 before its first answer.
-func (c *conn) baseRoundTrip() int64 { return int64(c.kindData) * baseUnit }
-
-const baseUnit = int64(100 * time.Microsecond)
+// baseRoundTrip is c's baseline in nanoseconds; 0 before it has one.
+func (c *conn) baseRoundTrip() int64 {
+	if c.kindData&pendingBase != 0 {
+		return 0
+	}
+	return int64(c.kindData) * baseUnit
+}

@@ -3,7 +3,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"sync"
 	"testing"
@@ -19,7 +18,9 @@ import (
 // waits in Wait as the broker's does.
 
 // lateReader is such a client: it reads every frame at once and answers
-// heartbeat pings at once, probes only after delay. With commands it also
+// heartbeat pings at once, probes only after delay once messages came: a
+// reader that falls behind as they flow, not one far away, so the ping of
+// its opening is answered at once. With commands it also
 // sends 20 commands every 10 ms, each answered (as rate_limited replies
 // are), so that the node writes to it all the time.
 func lateReader(t *testing.T, addr string, delay time.Duration, commands bool, stop <-chan struct{}, wg *sync.WaitGroup) {
@@ -34,17 +35,19 @@ func lateReader(t *testing.T, addr string, delay time.Duration, commands bool, s
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		br := bufio.NewReader(c.nc)
+		br := c.br // with what came along with the handshake's reply
+		flowing := false // a message came: the reader is behind from now on
 		for {
 			f, err := ws.ReadFrame(br)
 			if err != nil {
 				return
 			}
+			flowing = flowing || f.Header.OpCode == ws.OpText
 			if f.Header.OpCode != ws.OpPing {
 				continue
 			}
 			pong := frame(ws.OpPong, true, f.Payload)
-			if len(f.Payload) == 8 && delay > 0 {
+			if len(f.Payload) == 8 && flowing && delay > 0 {
 				time.AfterFunc(delay, func() { send(pong) })
 			} else {
 				send(pong)

@@ -31,10 +31,7 @@ func pings(n int) []byte {
 // for a pong, false for rate_limited; anything else fails the test.
 func answer(t *testing.T, c *client, id int) (ponged bool) {
 	t.Helper()
-	f, err := ws.ReadFrame(c.r)
-	for err == nil && f.Header.OpCode == ws.OpPing {
-		f, err = ws.ReadFrame(c.r)
-	}
+	f, err := nextFrame(c)
 	if err != nil || f.Header.OpCode != ws.OpText {
 		t.Fatalf("answer %d: %v, opcode %v", id, err, f.Header.OpCode)
 	}

@@ -97,6 +97,17 @@ func dial(t *testing.T, addr string) (*client, string) {
 	return c, string(f.Payload)
 }
 
+// nextFrame reads the next frame but the server's pings (its first, sent
+// as a connection opens, and heartbeats), which a client answers by
+// itself.
+func nextFrame(c *client) (ws.Frame, error) {
+	f, err := ws.ReadFrame(c.r)
+	for err == nil && f.Header.OpCode == ws.OpPing {
+		f, err = ws.ReadFrame(c.r)
+	}
+	return f, err
+}
+
 // closeCode reads frames, answering none, until the server's close frame.
 func closeCode(t *testing.T, c *client) ws.StatusCode {
 	t.Helper()

@@ -64,7 +64,7 @@ func TestLeastQueueListsLargestMembers(t *testing.T) {
 		if err := wsutil.WriteClientText(c, ask); err != nil {
 			t.Fatal(err)
 		}
-		f, err := ws.ReadFrame(c.r)
+		f, err := nextFrame(c)
 		if err != nil || f.Header.OpCode != ws.OpText {
 			code, _ := ws.ParseCloseFrameData(f.Payload)
 			t.Fatalf("page %d: %v, opcode %v, close %d", page, err, f.Header.OpCode, code)
