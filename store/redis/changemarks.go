@@ -57,7 +57,7 @@ const (
 type changeMark struct {
 	topic string
 
-	mu    sync.Mutex // held while a change of the topic is handed over
+	mu    sync.Mutex // held while a change of the topic is decided and queued (changehandover.go)
 	phase linkPhase
 	// last is the ID of the last change handed over, or where the log
 	// ended when the mark started (noChange: it had no entry); "": none.
@@ -70,7 +70,12 @@ type changeMark struct {
 	// read the log before it came reads again, and one that read it after
 	// and found it lost (see settleLocked) counts the gap.
 	ahead string
-	gone  bool // the topic was unsubscribed: hand nothing over
+	// gone says the topic was unsubscribed: hand nothing over. Set with
+	// mu held, read without it by the hand-over.
+	gone atomic.Bool
+	// handing is held while one of the mark's changes is handed over,
+	// so that dropMark returns only once none is.
+	handing sync.Mutex
 }
 
 // changeMarks are the marks of the topics this node hands changes of.
@@ -131,8 +136,10 @@ func (e *Engine) dropMark(topic string) {
 	e.marks.mu.Unlock()
 	if m != nil {
 		m.mu.Lock()
-		m.gone = true
+		m.gone.Store(true)
 		m.mu.Unlock()
+		m.handing.Lock() // a change handed over now ends before the topic's next subscription starts
+		m.handing.Unlock()
 	}
 }
 
@@ -154,13 +161,13 @@ func (e *Engine) dispatchChange(topic, payload string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
-	case m.gone:
+	case m.gone.Load():
 	case link == changeLink{}:
 		// Published by a node of a release before the change log (a rolling
 		// update): it has no place to check, and is handed over as it
 		// comes. The next linked change starts the chain again.
 		m.phase = unlinked
-		e.handOverLocked(c)
+		e.queueChangeLocked(m, c)
 	case m.last != "" && !idAfter(link.id, m.last): // a replay handed it over
 	case m.phase == linked && link.prev != m.last:
 		if m.ahead == "" || idAfter(link.id, m.ahead) {
@@ -173,19 +180,11 @@ func (e *Engine) dispatchChange(topic, payload string) {
 	}
 }
 
-// handChangeLocked hands c, of ID id in m's log, to the Handler. m.mu
-// must be held.
+// handChangeLocked takes m past c, of ID id in m's log, and queues c for
+// the Handler. m.mu must be held.
 func (e *Engine) handChangeLocked(m *changeMark, c broker.PresenceChange, id string) {
 	m.phase, m.last = linked, id
-	e.handOverLocked(c)
-}
-
-// handOverLocked hands c to the Handler, with its topic's mark's mu held,
-// so that the topic's changes reach it in the mark's order.
-func (e *Engine) handOverLocked(c broker.PresenceChange) {
-	if b := e.handler.Load(); b != nil {
-		b.h.HandlePresence(c)
-	}
+	e.queueChangeLocked(m, c)
 }
 
 // allMarksBehind has every mark read its log: a pub/sub connection was

@@ -209,7 +209,7 @@ type markRead struct {
 func (e *Engine) replayMark(m *changeMark, r markRead, read []goredis.XMessage) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.gone {
+	if m.gone.Load() {
 		return 0
 	}
 	// Neither the mark nor anything after it, and the log did not go

@@ -52,7 +52,8 @@ type Engine struct {
 	refused lastRefusal  // when Redis last refused a publish, for Ready
 	pubs    pipelines    // publishes of concurrent callers, sent in shared round trips
 	pres    presenceLocal
-	marks   changeMarks // where this node stands in each topic's presence change log
+	marks   changeMarks       // where this node stands in each topic's presence change log
+	presOut chan queuedChange // joins and leaves for the Handler (changehandover.go)
 	ctl     controlCursor
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// betweenPresenceReads, set by tests only, runs between a presence
@@ -101,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		patterns:     newPatternGate(),
 		pres:         newPresenceLocal(),
 		marks:        newChangeMarks(),
+		presOut:      make(chan queuedChange, presenceQueue),
 
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
 		logKeep:     changeLogKeep(cfg.PresenceLapse).Milliseconds(),
@@ -119,6 +121,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.wg.Add(1)
 	go e.keepPresence(runCtx)
+	e.wg.Add(1)
+	go e.handPresence(runCtx)
 	return e, nil
 }
 

@@ -116,3 +116,6 @@ func IDAfter(a, b string) bool { return idAfter(a, b) }
 // MarkBehind has e read the change logs of topics, as after a shard's
 // connection was replaced.
 func MarkBehind(e *Engine, topics ...string) { e.marksBehind(topics) }
+
+// PresenceQueue bounds the joins and leaves queued for e's Handler.
+const PresenceQueue = presenceQueue

@@ -1,0 +1,105 @@
+package redis_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// stallingPresence is a recorder whose first HandlePresence blocks until
+// release: a Handler that takes its time over a join.
+type stallingPresence struct {
+	*recorder
+	once, released sync.Once
+	stalled, gate  chan struct{}
+}
+
+func (s *stallingPresence) HandlePresence(c broker.PresenceChange) {
+	s.once.Do(func() { close(s.stalled); <-s.gate })
+	s.recorder.HandlePresence(c)
+}
+
+func (s *stallingPresence) release() { s.released.Do(func() { close(s.gate) }) }
+
+// A Handler that blocks on a join holds up neither the probes nor the
+// position checks of the other topics, and the joins and leaves that
+// come meanwhile, live or replayed after a reconnect, reach it once it
+// goes on, in order, each once.
+func TestSlowPresenceHandlerHoldsUpNothingElse(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	prefix := uniquePrefix(t)
+	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
+	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
+	h := &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
+	sub.Attach(h)
+	t.Cleanup(h.release) // before the engine's Close, which waits for the Handler
+	const room, other = "slow.room", "slow.other"
+	mustSubscribe(t, sub, room)
+	mustSubscribe(t, sub, other)
+	mustPublish(t, pub, request(other))
+	h.waitFor(t, other, 1)
+
+	ch := changer{t, pub, room}
+	ch.add("s1", "a")
+	<-h.stalled
+	ch.add("s2", "b")
+	ch.remove("s1", "a")
+	probes := redis.Probes(sub)
+	if !eventually(func() bool { return redis.Probes(sub) >= probes+3 }) {
+		t.Fatalf("%d probes while the Handler blocked, want 3 or more", redis.Probes(sub)-probes)
+	}
+	if st := sub.Stats(); st.Reconnects != 0 {
+		t.Fatalf("the pub/sub connection was replaced while the Handler blocked: %+v", st)
+	}
+	// A message pub/sub lost, which only the check after a reconnect finds.
+	lost := inject(t, srv, prefix, other)
+	if err := admin.ClientKillByFilter(ctxFor(t), "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	if got := h.waitFor(t, other, 2); got[1].ID != lost.ID {
+		t.Fatalf("%s got %s after the reconnect, want the lost %s", other, got[1].ID, lost.ID)
+	}
+	if n := len(h.presenceChanges(room)); n != 0 {
+		t.Fatalf("%d changes handed over while the Handler blocked on the first", n)
+	}
+	h.release()
+	ch.add("s3", "c") // queued after anything queued twice, which would come before it
+	waitChanges(t, h.recorder, room, "+a", "+b", "-a", "+c")
+	h.checkBreaches(t)
+}
+
+// More joins than the queue holds, while the Handler blocks, have the
+// node wait for it rather than drop any: each reaches it once, in order.
+func TestPresenceQueueOverflowLosesNothing(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
+	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
+	h := &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
+	sub.Attach(h)
+	t.Cleanup(h.release)
+	const room = "full.room"
+	mustSubscribe(t, sub, room)
+	ch := changer{t, pub, room}
+	ch.add("s0", "u0")
+	<-h.stalled
+	want := []string{"+u0"}
+	for i := 1; i <= redis.PresenceQueue+100; i++ {
+		user := fmt.Sprintf("u%d", i)
+		ch.add("s"+user, user)
+		want = append(want, "+"+user)
+	}
+	h.release()
+	waitChanges(t, h.recorder, room, want...)
+	h.checkBreaches(t)
+}
