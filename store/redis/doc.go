@@ -229,6 +229,10 @@
 // come back in time, or a read on the connection that fails, has the
 // connection replaced and every channel and pattern subscribed again,
 // retried with capped exponential backoff and jitter while Redis is away.
+// A probe whose publish fails on a dead pooled connection (a link lost
+// without a word leaves go-redis's pool holding some that pass its health
+// check) is sent again, up to maxProbeSends times, so that the loss costs
+// one reconnect and not one more per pair of them.
 // go-redis would redial a broken pub/sub connection by itself, but silently:
 // the engine replaces it instead so that the check after the reconnect
 // finds what was published while it was down.

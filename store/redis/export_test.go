@@ -119,3 +119,6 @@ func MarkBehind(e *Engine, topics ...string) { e.marksBehind(topics) }
 
 // PresenceQueue bounds the joins and leaves queued for e's Handler.
 const PresenceQueue = presenceQueue
+
+// IdleConns is how many connections e's command pool holds idle.
+func IdleConns(e *Engine) int { return int(e.rdb.PoolStats().IdleConns) }

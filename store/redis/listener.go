@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -231,14 +230,13 @@ func (e *Engine) watch(ctx context.Context) error {
 // receive loop to get it back within the timeout, or to see its connection
 // break. Only the supervisor probes: it alone takes psBroken.
 func (e *Engine) probe(ctx context.Context) error {
-	token := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
 	e.pruneShards()           // no probe is in flight: a shard closed now owes no copy
 	if e.shards.anyBroken() { // its copy would not come: replace it first
 		return fmt.Errorf("probe: %w", errShardBroken)
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	copies, err := e.sendProbe(pctx, token)
+	token, copies, err := e.publishProbe(pctx)
 	if err != nil {
 		return fmt.Errorf("probe: publish: %w", err)
 	}
