@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/store/memory"
@@ -29,7 +30,11 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (engine, error)
 			NodeID:      cfg.NodeID,
 			HistorySize: cfg.HistorySize,
 			HistoryTTL:  cfg.HistoryTTL,
-			Logger:      log.Named("redis"),
+			// Only these topics' subscriptions keep a place in their
+			// presence change log: every other one would cost memory and
+			// a read after each reconnect for nothing.
+			KeepsPresence: keepsPresence(cfg.PresenceTopics),
+			Logger:        log.Named("redis"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("start the cluster engine (HERALD_REDIS_URL): %w", err)
@@ -42,6 +47,16 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (engine, error)
 		MaxHistoryBytes: int64(cfg.MaxHistoryBytes),
 		Logger:          log.With(zap.String("node", cfg.NodeID)).Named("memory"),
 	}), nil
+}
+
+// keepsPresence says, as the broker does, whether a topic keeps
+// presence: a topic, not a pattern, under one of patterns
+// (HERALD_PRESENCE_TOPICS).
+func keepsPresence(patterns []string) func(topic string) bool {
+	patterns = slices.Clone(patterns)
+	return func(topic string) bool {
+		return !broker.IsPattern(topic) && slices.ContainsFunc(patterns, func(p string) bool { return broker.Match(p, topic) })
+	}
 }
 
 // defaultNodeID is the host name plus a random suffix, so that two

@@ -11,9 +11,10 @@ import (
 
 // A node hands each topic's joins and leaves over in the order of the
 // topic's change log (changes.go), each once, and knows when it missed
-// some. Per topic it subscribed (exactly, not by a pattern), a mark
-// holds the ID of the last change it handed over. A change from pub/sub
-// whose link names that ID as the one before follows on, and is handed
+// some. Per topic it subscribed exactly (not by a pattern) that keeps
+// presence (Config.KeepsPresence), a mark holds the ID of the last change
+// it handed over. A change from pub/sub whose link names that ID as the
+// one before follows on, and is handed
 // over; one at or below it was handed over already, by a replay; any
 // other shows that changes in between were missed: it is not handed over,
 // the mark falls behind, and the supervisor reads the log from the mark
@@ -26,9 +27,10 @@ import (
 // position was read (read in the same step), or at the first change that
 // arrives before that: every change published after Subscribe returns
 // reaches the Handler, as every message does. It goes when the topic is
-// unsubscribed. So marks cost one small struct per exact subscription,
-// and a replay one read per exact subscription (an empty one for a topic
-// without presence).
+// unsubscribed. So marks cost one small struct per exact subscription
+// to a presence topic, and a replay one read per such subscription (an
+// empty one for a topic nobody is present on). A node that is not told
+// which topics keep presence keeps a mark for every exact subscription.
 //
 // A topic's log goes with its last presence entry, and leaves the ID of
 // its last change behind for a while (changes.go): the next log's first
@@ -87,6 +89,7 @@ type changeMarks struct {
 	trouble replayTrouble // the supervisor's alone
 
 	replayed atomic.Uint64 // changes handed over from the logs, for tests
+	logReads atomic.Uint64 // reads of a log by replays, for tests
 }
 
 func newChangeMarks() changeMarks {

@@ -127,6 +127,7 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 		from[i] = markRead{from: m.last, ahead: m.ahead}
 		m.mu.Unlock()
 	}
+	e.marks.logReads.Add(uint64(len(marks)))
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	pipe := e.rdb.Pipeline()

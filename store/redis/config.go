@@ -30,6 +30,13 @@ type Config struct {
 	// 30 s of docs/protocol.md section 8.
 	PresenceLapse time.Duration
 
+	// KeepsPresence says whether a topic keeps presence (the node's
+	// HERALD_PRESENCE_TOPICS). Only a subscription to such a topic keeps
+	// a place in the topic's presence change log and has it read after a
+	// reconnect; the joins and leaves of other topics are not handed
+	// over. Nil: every topic may keep presence.
+	KeepsPresence func(topic string) bool
+
 	Logger *zap.Logger // default: no logs
 }
 

@@ -122,3 +122,7 @@ const PresenceQueue = presenceQueue
 
 // IdleConns is how many connections e's command pool holds idle.
 func IdleConns(e *Engine) int { return int(e.rdb.PoolStats().IdleConns) }
+
+// ChangeLogReads counts the reads of a topic's change log e's replays
+// sent.
+func ChangeLogReads(e *Engine) uint64 { return e.marks.logReads.Load() }

@@ -13,10 +13,11 @@ import (
 
 // Subscribe starts delivery of pattern's messages to this node. It returns
 // once Redis confirmed the subscription, so every message published after it
-// returns reaches the Handler, and for a topic every join and leave. For a
-// topic it also reads the topic's position and where its presence change
-// log ends, where delivery goes on from. An unreachable Redis fails it with
-// an unavailable error and nothing done.
+// returns reaches the Handler, and for a topic that keeps presence every
+// join and leave. For a topic it also reads the topic's position and, if
+// it keeps presence, where its presence change log ends, where delivery
+// goes on from. An unreachable Redis fails it with an unavailable error
+// and nothing done.
 func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if err := broker.CheckPattern(pattern); err != nil {
 		return err
@@ -34,7 +35,8 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		kind, channel = "psubscribe", e.subs.globs.add(e.keys, pattern)
 	}
 	e.subs.add(pattern)
-	if kind == "subscribe" {
+	presence := kind == "subscribe" && e.keepsPresence(pattern)
+	if presence {
 		e.openMark(pattern) // before the subscribe, so that no change slips by
 	}
 	// A glob other patterns use is subscribed again all the same: Redis's
@@ -52,7 +54,7 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if err == nil && kind == "subscribe" {
 		var pos broker.Position
 		var tail string
-		if pos, tail, err = e.startOf(ctx, pattern); err == nil {
+		if pos, tail, err = e.startOf(ctx, pattern, presence); err == nil {
 			e.subs.start(pattern, pos)
 			e.startMark(pattern, tail)
 		}
@@ -71,17 +73,30 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 }
 
 // startOf reads where a subscription of topic starts: the topic's
-// position, as Position does, and where its presence change log ends, in
-// one step.
-func (e *Engine) startOf(ctx context.Context, topic string) (broker.Position, string, error) {
+// position, as Position does, and, for a topic that keeps presence,
+// where its presence change log ends, in one step.
+func (e *Engine) startOf(ctx context.Context, topic string, presence bool) (broker.Position, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic), e.keys.presChanges(topic), e.keys.presLogEnd(topic)},
-		newEpoch(), e.cfg.HistoryTTL.Milliseconds(), 0, 0, "+", e.cfg.HistorySize).Result()
+	keys := []string{e.keys.meta(topic), e.keys.hist(topic)}
+	if presence {
+		keys = append(keys, e.keys.presChanges(topic), e.keys.presLogEnd(topic))
+	}
+	v, err := readScript.Run(ctx, e.rdb, keys, newEpoch(), e.cfg.HistoryTTL.Milliseconds(), 0, 0, "+", e.cfg.HistorySize).Result()
 	if err != nil {
 		return broker.Position{}, "", e.fail("read", err)
 	}
+	if !presence {
+		res, err := parseRead(topic, v)
+		return res.Position, "", err
+	}
 	return parseStart(topic, v)
+}
+
+// keepsPresence reports whether topic may keep presence (see
+// Config.KeepsPresence).
+func (e *Engine) keepsPresence(topic string) bool {
+	return e.cfg.KeepsPresence == nil || e.cfg.KeepsPresence(topic)
 }
 
 // controlLocked subscribes the classic connection to the control channel
