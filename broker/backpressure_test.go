@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -11,10 +12,12 @@ import (
 type fakeBackpressure struct {
 	refuse atomic.Bool
 	calls  atomic.Int32
+	topics sync.Map // the topics asked about
 }
 
-func (f *fakeBackpressure) Wait(ctx context.Context) error {
+func (f *fakeBackpressure) Wait(ctx context.Context, topic string) error {
 	f.calls.Add(1)
+	f.topics.Store(topic, true)
 	if f.refuse.Load() {
 		return errors.New("behind")
 	}
@@ -46,4 +49,10 @@ func TestBackpressureRefusesBeforeTheEngine(t *testing.T) {
 	if n := bp.calls.Load(); n != 3 {
 		t.Fatalf("Backpressure asked %d times, want once a publish", n)
 	}
+	bp.topics.Range(func(topic, _ any) bool {
+		if topic != "news" {
+			t.Errorf("Backpressure asked about topic %q, want the published one", topic)
+		}
+		return true
+	})
 }

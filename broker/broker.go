@@ -126,6 +126,8 @@ type Broker struct {
 	queueLimit int
 	stats      counters
 	traffic    *traffic // publishes per topic (traffic.go)
+	// deliveries counts the frames fan-outs queued per topic (deliveries.go).
+	deliveries *deliveryTally
 }
 
 type counters struct {
@@ -159,6 +161,7 @@ func New(cfg Config, engine Engine) *Broker {
 
 		queueLimit: queueLimit(cfg.RateLimit),
 		traffic:    newTraffic(time.Now()),
+		deliveries: newDeliveryTally(),
 	}
 	b.expiries.g = &b.workers
 	b.remote.events = cfg.Events
@@ -293,7 +296,7 @@ func (b *Broker) PublishMessage(ctx context.Context, m CheckedMessage) (PublishR
 // publish gives a checked message its id and time and hands it to the
 // engine; data is the engine's from here on.
 func (b *Broker) publish(ctx context.Context, topic string, data []byte, key string) (PublishResult, error) {
-	if err := b.holdBack(ctx); err != nil {
+	if err := b.holdBack(ctx, topic); err != nil {
 		return PublishResult{}, err
 	}
 	start := time.Now()

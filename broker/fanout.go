@@ -86,6 +86,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	sc.batch.Flush()
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
+	b.deliveries.add(m.Topic, r.sent)
 }
 
 // routesFor returns the route map for a fan-out to the exact topic's subs

@@ -49,10 +49,23 @@ func TestFanoutAllocsDoNotGrowWithSubscribers(t *testing.T) {
 	}
 }
 
+// BenchmarkFanout fans a message out to n subscribers; "counted" with
+// the deliveries per topic counted, as on a node of a cluster.
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{1_000, 10_000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
+	for _, bc := range []struct {
+		n       int
+		counted bool
+	}{{1_000, false}, {10_000, false}, {10_000, true}} {
+		name := fmt.Sprint(bc.n)
+		if bc.counted {
+			name += "/counted"
+		}
+		n := bc.n
+		b.Run(name, func(b *testing.B) {
 			br, _ := fanoutBroker(b, n)
+			if bc.counted {
+				br.RestartDeliveryCounts()
+			}
 			b.ReportAllocs()
 			m := &Message{Topic: "t", Epoch: "e", ID: "0b3e8f0e-6c1b-4f4e-9d7c-1f2e3d4c5b6a", Time: 1764074400123, Data: []byte(`{"text":"hi"}`)}
 			for b.Loop() {

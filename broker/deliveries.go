@@ -1,0 +1,126 @@
+package broker
+
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Deliveries per topic: which topics this node's fan-outs queue frames
+// for. A node whose delivery is behind tells the other nodes of a cluster
+// its busiest topics, so that they hold back only the publishes that add
+// to its backlog (internal/node's lag sharing). A fan-out adds one count
+// for all the frames it queued: one map update per message, none per
+// subscriber, and none at all until somebody asks (MostDelivered).
+//
+// Bounded like the traffic table (traffic.go): a burst over thousands of
+// topics tracks deliveryShards*deliveryPerShard of them and counts the
+// rest as untracked, which only lowers the share the busiest cover.
+const (
+	deliveryShards   = 16
+	deliveryPerShard = 64 // 1,024 topics tracked at most
+)
+
+type deliveryTally struct {
+	on     atomic.Bool // counting: someone asked (MostDelivered)
+	seed   maphash.Seed
+	shards [deliveryShards]deliveryShard
+}
+
+type deliveryShard struct {
+	mu        sync.Mutex
+	counts    map[string]uint64 // frames queued per topic; emptied, never replaced, so a refill allocates nothing
+	untracked uint64            // frames of topics that found the shard full
+}
+
+func newDeliveryTally() *deliveryTally {
+	t := &deliveryTally{seed: maphash.MakeSeed()}
+	for i := range t.shards {
+		t.shards[i].counts = make(map[string]uint64, deliveryPerShard)
+	}
+	return t
+}
+
+// add counts n frames queued for topic by one fan-out.
+func (t *deliveryTally) add(topic string, n uint64) {
+	if n == 0 || !t.on.Load() {
+		return
+	}
+	s := &t.shards[maphash.String(t.seed, topic)%deliveryShards]
+	s.mu.Lock()
+	if c, ok := s.counts[topic]; ok || len(s.counts) < deliveryPerShard {
+		s.counts[topic] = c + n
+	} else {
+		s.untracked += n
+	}
+	s.mu.Unlock()
+}
+
+type topicDeliveries struct {
+	topic string
+	n     uint64
+}
+
+// busiest returns the k topics with the most frames counted, by name,
+// and the share of all counted frames they had (0: none counted).
+func (t *deliveryTally) busiest(k int) ([]string, float64) {
+	t.on.Store(true)
+	var all []topicDeliveries
+	var total uint64
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for topic, n := range s.counts {
+			all = append(all, topicDeliveries{topic, n})
+			total += n
+		}
+		total += s.untracked
+		s.mu.Unlock()
+	}
+	if total == 0 {
+		return nil, 0
+	}
+	slices.SortFunc(all, func(a, b topicDeliveries) int {
+		if c := cmp.Compare(b.n, a.n); c != 0 {
+			return c
+		}
+		return strings.Compare(a.topic, b.topic)
+	})
+	all = all[:min(k, len(all))]
+	var covered uint64
+	top := make([]string, len(all))
+	for i, td := range all {
+		top[i], covered = td.topic, covered+td.n
+	}
+	slices.Sort(top)
+	return top, float64(covered) / float64(total)
+}
+
+// restart drops the counts; the maps keep their room (at most
+// deliveryPerShard entries each), so counting again allocates nothing.
+func (t *deliveryTally) restart() {
+	t.on.Store(true)
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		clear(s.counts)
+		s.untracked = 0
+		s.mu.Unlock()
+	}
+}
+
+// MostDelivered returns the (at most) k topics for which this node's
+// fan-outs queued the most frames since RestartDeliveryCounts, sorted
+// by name, and the share of all those frames that went to them (0 when
+// none was queued). The first call of either starts the counting: a
+// node nobody asks pays one atomic load a message.
+func (b *Broker) MostDelivered(k int) (topics []string, share float64) {
+	return b.deliveries.busiest(k)
+}
+
+// RestartDeliveryCounts starts the counts of MostDelivered again from
+// nothing.
+func (b *Broker) RestartDeliveryCounts() { b.deliveries.restart() }
