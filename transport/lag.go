@@ -151,10 +151,12 @@ func (s *Server) ReaderLag() time.Duration {
 }
 
 // Wait returns nil at once while the delivery lag is within
-// MaxDeliveryLag. Otherwise it waits until it is, and returns nil then;
-// ErrOverloaded when it is not within waitFactor times the bound; or
-// ctx's error when ctx ends first. It is the broker's Backpressure, called
-// before a publish is handed to the engine.
+// MaxDeliveryLag and no other node behind is busy with topic
+// (SetOthersBehind). Otherwise it waits until both hold, and returns nil
+// then; ErrOverloaded when they do not within waitFactor times the bound;
+// or ctx's error when ctx ends first. It is the broker's Backpressure,
+// called before a publish is handed to the engine. It allocates nothing
+// when it does not wait.
 //
 // Wait follows the loops' own backlog and the median reader, not the
 // connections waiting for room in their socket: one reader that keeps
@@ -162,40 +164,58 @@ func (s *Server) ReaderLag() time.Duration {
 // every publisher of the node, and, since the held publishes are what
 // would fill its queue, never meet its own bound and close 4000. Slow
 // readers are answered one by one, by their queue bound; only when most
-// readers are behind do publishers wait for them.
-func (s *Server) Wait(ctx context.Context) error {
+// readers are behind do publishers wait for them. The node's own lag
+// holds publishes to every topic: its loops are shared by all of them.
+func (s *Server) Wait(ctx context.Context, topic string) error {
 	ls := &s.lagCfg
-	if ls.bound == 0 || !s.held() {
+	if ls.bound == 0 || !s.held(topic) {
 		return nil
 	}
 	s.stats.publishWaits.Add(1)
-	s.gate.waiting.Add(1)
-	defer s.gate.waiting.Add(-1)
 	limit := time.NewTimer(ls.waitLimit)
 	defer limit.Stop()
 	for {
-		// The lag only falls when a loop moves a stamp, and whatever may
-		// end the hold opens the gate if it did (release): taken before
-		// the check, no opening is missed.
-		opened := s.gate.next()
-		if !s.held() {
+		gate, opened := s.holdOn(topic)
+		if gate == nil {
 			return nil
 		}
 		select {
 		case <-opened:
+			gate.waiting.Add(-1)
 		case <-limit.C:
+			gate.waiting.Add(-1)
 			s.stats.publishRefused.Add(1)
 			return ErrOverloaded
 		case <-ctx.Done():
+			gate.waiting.Add(-1)
 			s.stats.publishRefused.Add(1)
 			return ctx.Err()
 		}
 	}
 }
 
-// held says whether publishers wait now: this node's delivery is behind
-// (Behind), or another node of the cluster said its is (SetOthersBehind).
-func (s *Server) held() bool { return s.othersBehind.Load() || s.Behind() }
+// holdOn returns the gate whose opening a publish to topic waits for now,
+// entered (its waiting count raised), and the channel that opening
+// closes; nil when nothing holds the publish. A hold can only end by
+// something that opens its gate if it has waiters (release,
+// SetOthersBehind): the gate is entered before its hold is checked, so no
+// opening between the two is missed.
+func (s *Server) holdOn(topic string) (*lagGate, <-chan struct{}) {
+	if opened := s.othersGate.enter(); s.othersBehind.Load().holds(topic) {
+		return &s.othersGate, opened
+	}
+	s.othersGate.waiting.Add(-1)
+	if opened := s.gate.enter(); s.Behind() {
+		return &s.gate, opened
+	}
+	s.gate.waiting.Add(-1)
+	return nil, nil
+}
+
+// held says whether a publish to topic waits now: this node's delivery
+// is behind (Behind), or another node of the cluster that is behind
+// delivers topic (SetOthersBehind).
+func (s *Server) held(topic string) bool { return s.othersBehind.Load().holds(topic) || s.Behind() }
 
 // Behind says whether this node's own delivery is behind its bound: the
 // lag Wait follows, without other nodes' word. A cluster tells the other
@@ -204,25 +224,17 @@ func (s *Server) Behind() bool {
 	return s.lagCfg.bound != 0 && int64(s.lagAt(monoNow(), false)) > s.lagCfg.bound
 }
 
-// SetOthersBehind says whether another node of the cluster is behind, so
-// that this node's publishers wait for it too: a message published here
-// may be delivered there.
-func (s *Server) SetOthersBehind(behind bool) {
-	if s.othersBehind.Swap(behind) && !behind {
-		s.release()
-	}
-}
-
-// release wakes the waiting publishers when they may go now. Whatever can
-// end a hold calls it once it did its part: a loop's pass over its
-// pending list, its lag tick, a loop's exit, another node's word
-// withdrawn. Each of those happens often while a node is busy (a pass
-// for every client command answered), and waking every waiter to find
-// itself held still cost, with 2,000 waiting publishers and one client
-// sending a command every 100 µs, more than a core; release checks once
-// for all of them.
+// release wakes the publishers waiting for this node's own delivery when
+// they may go now. Whatever can end that hold calls it once it did its
+// part: a loop's pass over its pending list, its lag tick, a loop's exit.
+// Each of those happens often while a node is busy (a pass for every
+// client command answered), and waking every waiter to find itself held
+// still cost, with 2,000 waiting publishers and one client sending a
+// command every 100 µs, more than a core; release checks once for all of
+// them. Publishers held by other nodes wait at their own gate
+// (SetOthersBehind).
 func (s *Server) release() {
-	if s.gate.waiting.Load() > 0 && !s.held() {
+	if s.gate.waiting.Load() > 0 && !s.Behind() {
 		s.gate.open()
 	}
 }
@@ -230,12 +242,20 @@ func (s *Server) release() {
 // LagBound is MaxDeliveryLag as the server applies it; 0: publishers never wait.
 func (s *Server) LagBound() time.Duration { return time.Duration(s.lagCfg.bound) }
 
-// lagGate wakes waiting publishers when they may go (Server.release). A
-// loop with no waiter pays one atomic load.
+// lagGate wakes waiting publishers when they may go (Server.release,
+// SetOthersBehind). A loop with no waiter pays one atomic load.
 type lagGate struct {
-	waiting atomic.Int32
+	waiting atomic.Int32 // publishers that may be waiting for the next open
 	mu      sync.Mutex
 	ch      chan struct{} // closed by open; nil until a waiter asks
+}
+
+// enter counts one more waiter and returns the channel the next open
+// closes; the waiter takes its count back (waiting.Add(-1)) once it no
+// longer waits for that channel.
+func (g *lagGate) enter() <-chan struct{} {
+	g.waiting.Add(1)
+	return g.next()
 }
 
 // next is the channel the next open closes.

@@ -10,18 +10,17 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// While publishers are held, a loop's passes wake none of them: one client
-// whose commands get replies makes a pass each, and with thousands of
-// waiting publishers, waking each to find itself still held cost more
-// than a core. The end of the hold wakes them.
+// While publishers are held for another node, a loop's passes wake none
+// of them: one client whose commands get replies makes a pass each, and
+// with thousands of waiting publishers, waking each to find itself still
+// held cost more than a core. The end of the hold wakes them.
 func TestHeldPublishersAreNotWokenForNothing(t *testing.T) {
 	ts := startServer(t, false, Config{Loops: 1, MaxDeliveryLag: 100 * time.Millisecond})
 	c := dialRaw(t, ts.addr, nil)
 	s := ts.srv
-	s.SetOthersBehind(true) // held, as another node's word or the readers would hold it
-	s.gate.waiting.Add(1)   // a publisher waits
-	defer s.gate.waiting.Add(-1)
-	opened := s.gate.next()
+	s.SetOthersBehind(OthersBehind{All: true}) // held, as another node's word would hold it
+	opened := s.othersGate.enter()             // a publisher waits
+	defer s.othersGate.waiting.Add(-1)
 	for range 50 { // 50 replies: at least 49 passes ended
 		c.write(frame(ws.OpText, true, []byte("{}")))
 		c.text()
@@ -31,7 +30,7 @@ func TestHeldPublishersAreNotWokenForNothing(t *testing.T) {
 		t.Fatal("a pass woke the waiting publishers while they were held")
 	default:
 	}
-	s.SetOthersBehind(false)
+	s.SetOthersBehind(OthersBehind{})
 	select {
 	case <-opened:
 	case <-time.After(10 * time.Second):
@@ -61,8 +60,11 @@ func TestWaitingPublishersGoWhenTheHoldEnds(t *testing.T) {
 			func(_ *Server, l *loop) { l.lag.readers.Store(old()) },
 			func(_ *Server, l *loop) { l.lagTick(monoNow()) }}, // no reader watched any more: no reader lag
 		{"others",
-			func(s *Server, _ *loop) { s.SetOthersBehind(true) },
-			func(s *Server, _ *loop) { s.SetOthersBehind(false) }},
+			func(s *Server, _ *loop) { s.SetOthersBehind(OthersBehind{All: true}) },
+			func(s *Server, _ *loop) { s.SetOthersBehind(OthersBehind{}) }},
+		{"others' topics",
+			func(s *Server, _ *loop) { s.SetOthersBehind(OthersBehind{Topics: []string{"t", "u"}}) },
+			func(s *Server, _ *loop) { s.SetOthersBehind(OthersBehind{Topics: []string{"u"}}) }},
 		{"shutdown",
 			func(_ *Server, l *loop) { l.lag.pass.Store(old()) },
 			func(_ *Server, l *loop) { l.closePoller() }},
@@ -85,11 +87,11 @@ func TestWaitingPublishersGoWhenTheHoldEnds(t *testing.T) {
 // returns its result once it is waiting.
 func waitBehind(t *testing.T, s *Server) <-chan error {
 	t.Helper()
-	if !s.held() {
+	if !s.held("t") {
 		t.Fatal("setup: publishers are not held")
 	}
 	waited := make(chan error, 1)
-	go func() { waited <- s.Wait(context.Background()) }()
-	eventually(t, "a publisher waits", func() bool { return s.gate.waiting.Load() == 1 })
+	go func() { waited <- s.Wait(context.Background(), "t") }()
+	eventually(t, "a publisher waits", func() bool { return s.gate.waiting.Load()+s.othersGate.waiting.Load() == 1 })
 	return waited
 }

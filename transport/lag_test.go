@@ -68,7 +68,7 @@ func TestWaitIgnoresReadersBehind(t *testing.T) {
 	if s.DeliveryLag() < time.Second {
 		t.Fatalf("lag %v, want the reader's second", s.DeliveryLag())
 	}
-	if err := s.Wait(context.Background()); err != nil {
+	if err := s.Wait(context.Background(), "t"); err != nil {
 		t.Fatalf("Wait behind a slow reader: %v", err)
 	}
 }
@@ -83,7 +83,7 @@ func lagServer(bound time.Duration) (*Server, *loop) {
 func TestWaitPassesAtOnceWithinTheBound(t *testing.T) {
 	s, l := lagServer(time.Hour)
 	l.lag.pending.Store(monoNow())
-	if err := s.Wait(context.Background()); err != nil {
+	if err := s.Wait(context.Background(), "t"); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.PublishWaits != 0 || st.PublishRefused != 0 {
@@ -95,7 +95,7 @@ func TestWaitHoldsUntilTheLoopCatchesUp(t *testing.T) {
 	s, l := lagServer(10 * time.Millisecond)
 	l.lag.pending.Store(monoNow() - int64(time.Hour)) // may be negative: only 0 means none
 	done := make(chan error, 1)
-	go func() { done <- s.Wait(context.Background()) }()
+	go func() { done <- s.Wait(context.Background(), "t") }()
 	select {
 	case err := <-done:
 		t.Fatalf("Wait returned %v while the loop was behind", err)
@@ -114,12 +114,12 @@ func TestWaitHoldsUntilTheLoopCatchesUp(t *testing.T) {
 func TestWaitGivesUpOnALoopThatStaysBehind(t *testing.T) {
 	s, l := lagServer(time.Millisecond)
 	l.lag.pass.Store(monoNow() - int64(time.Hour))
-	if err := s.Wait(context.Background()); !errors.Is(err, ErrOverloaded) {
+	if err := s.Wait(context.Background(), "t"); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("Wait = %v, want ErrOverloaded", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Wait(ctx); !errors.Is(err, context.Canceled) {
+	if err := s.Wait(ctx, "t"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait with an ended context = %v", err)
 	}
 	if st := s.Stats(); st.PublishWaits != 2 || st.PublishRefused != 2 || st.DeliveryLag <= 0 {
@@ -130,7 +130,66 @@ func TestWaitGivesUpOnALoopThatStaysBehind(t *testing.T) {
 func TestNoBoundNeverWaits(t *testing.T) {
 	s, l := lagServer(-1)
 	l.lag.pass.Store(monoNow() - int64(time.Hour))
-	if err := s.Wait(context.Background()); err != nil {
+	if err := s.Wait(context.Background(), "t"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Another node behind holds the publishes to the topics it delivers, and
+// only those (or all of them when it said "all"); a publish to another
+// topic goes at once and allocates nothing on the way.
+func TestOthersBehindHoldTheirTopicsOnly(t *testing.T) {
+	s, _ := lagServer(time.Millisecond) // a held publish is refused after 10 ms
+	s.SetOthersBehind(OthersBehind{Topics: []string{"hot", "warm"}})
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := s.Wait(context.Background(), "cold"); err != nil {
+			t.Fatalf("Wait for a topic no node behind delivers: %v", err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Wait for a topic not held allocated %v times", allocs)
+	}
+	for _, topic := range []string{"hot", "warm"} {
+		if err := s.Wait(context.Background(), topic); !errors.Is(err, ErrOverloaded) {
+			t.Fatalf("Wait for %s, which another node behind delivers: %v, want ErrOverloaded", topic, err)
+		}
+	}
+	s.SetOthersBehind(OthersBehind{All: true})
+	if err := s.Wait(context.Background(), "cold"); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Wait for any topic while a node is behind on all: %v, want ErrOverloaded", err)
+	}
+	if st := s.Stats(); st.PublishWaits != 3 || st.PublishRefused != 3 {
+		t.Fatalf("waits %d, refused %d; want 3 and 3", st.PublishWaits, st.PublishRefused)
+	}
+}
+
+// A publisher held for another node goes once that node's word no longer
+// names its topic, and not before: a change that still names it wakes it
+// only to wait on.
+func TestOthersBehindLetTheirTopicGo(t *testing.T) {
+	s, _ := lagServer(time.Second) // waits up to 10 s
+	s.SetOthersBehind(OthersBehind{Topics: []string{"hot"}})
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(context.Background(), "hot") }()
+	eventuallyWaiting := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for s.othersGate.waiting.Load() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the publisher does not wait for the other node")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	eventuallyWaiting()
+	s.SetOthersBehind(OthersBehind{Topics: []string{"hot", "more"}})
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned %v while its topic was still held", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	eventuallyWaiting()
+	s.SetOthersBehind(OthersBehind{Topics: []string{"more"}})
+	if err := <-done; err != nil {
+		t.Fatalf("Wait once its topic was let go: %v", err)
 	}
 }

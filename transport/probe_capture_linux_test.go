@@ -111,7 +111,7 @@ func fanOutEvery(period time.Duration, conns []broker.Conn, stop <-chan struct{}
 func publishFor(srv *Server, d time.Duration) (waited time.Duration, refused int) {
 	for start := time.Now(); time.Since(start) < d; {
 		t0 := time.Now()
-		if err := srv.Wait(context.Background()); err != nil {
+		if err := srv.Wait(context.Background(), "t"); err != nil {
 			refused++
 		}
 		waited += time.Since(t0)

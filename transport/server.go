@@ -136,10 +136,11 @@ type Server struct {
 	stats    *counters
 	stopping atomic.Bool
 	lagCfg   lagSettings
-	gate     lagGate // waiting publishers
-	// othersBehind: another node of the cluster said its delivery is
-	// behind (SetOthersBehind).
-	othersBehind atomic.Bool
+	gate     lagGate // publishers waiting for this node's delivery
+	// othersBehind: the topics that other nodes of the cluster said they
+	// are behind delivering (SetOthersBehind); nil: none.
+	othersBehind atomic.Pointer[othersHold]
+	othersGate   lagGate // publishers waiting for other nodes
 
 	portable *portablePath // the connections not on an epoll loop
 }
