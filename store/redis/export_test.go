@@ -98,6 +98,12 @@ func ChangeMarks(e *Engine) int {
 // LagBoardKey is the key of the nodes' word that their delivery is behind.
 func LagBoardKey(e *Engine) string { return e.keys.lagBehind() }
 
+// LagTopicsKey is the key of the topic lists beside LagBoardKey.
+func LagTopicsKey(e *Engine) string { return e.keys.lagTopics() }
+
+// ProbeID is e's id on the lag board.
+func ProbeID(e *Engine) string { return e.probeID }
+
 // TopicChannel is the classic channel topic's messages and presence
 // changes go on.
 func TopicChannel(e *Engine, topic string) string { return e.keys.channel(topic) }
