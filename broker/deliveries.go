@@ -64,9 +64,10 @@ type topicDeliveries struct {
 	n     uint64
 }
 
-// busiest returns the k topics with the most frames counted, by name,
-// and the share of all counted frames they had (0: none counted).
-func (t *deliveryTally) busiest(k int) ([]string, float64) {
+// busiest returns the fewest topics, k at most, that had share of the
+// frames counted, by name; false when k topics had less, or nothing was
+// counted.
+func (t *deliveryTally) busiest(k int, share float64) ([]string, bool) {
 	t.on.Store(true)
 	var all []topicDeliveries
 	var total uint64
@@ -81,7 +82,7 @@ func (t *deliveryTally) busiest(k int) ([]string, float64) {
 		s.mu.Unlock()
 	}
 	if total == 0 {
-		return nil, 0
+		return nil, false
 	}
 	slices.SortFunc(all, func(a, b topicDeliveries) int {
 		if c := cmp.Compare(b.n, a.n); c != 0 {
@@ -89,14 +90,18 @@ func (t *deliveryTally) busiest(k int) ([]string, float64) {
 		}
 		return strings.Compare(a.topic, b.topic)
 	})
-	all = all[:min(k, len(all))]
 	var covered uint64
-	top := make([]string, len(all))
-	for i, td := range all {
-		top[i], covered = td.topic, covered+td.n
+	for i, td := range all[:min(k, len(all))] {
+		if covered += td.n; float64(covered) >= share*float64(total) {
+			top := make([]string, i+1)
+			for j := range top {
+				top[j] = all[j].topic
+			}
+			slices.Sort(top)
+			return top, true
+		}
 	}
-	slices.Sort(top)
-	return top, float64(covered) / float64(total)
+	return nil, false
 }
 
 // restart drops the counts; the maps keep their room (at most
@@ -112,13 +117,13 @@ func (t *deliveryTally) restart() {
 	}
 }
 
-// MostDelivered returns the (at most) k topics for which this node's
-// fan-outs queued the most frames since RestartDeliveryCounts, sorted
-// by name, and the share of all those frames that went to them (0 when
-// none was queued). The first call of either starts the counting: a
-// node nobody asks pays one atomic load a message.
-func (b *Broker) MostDelivered(k int) (topics []string, share float64) {
-	return b.deliveries.busiest(k)
+// MostDelivered returns the fewest topics, k at most, for which this
+// node's fan-outs queued share (0 to 1) of the frames they queued since
+// RestartDeliveryCounts, sorted by name; false when k topics had less,
+// or no frame was queued. The first call of either starts the counting:
+// a node nobody asks pays one atomic load a message.
+func (b *Broker) MostDelivered(k int, share float64) (topics []string, ok bool) {
+	return b.deliveries.busiest(k, share)
 }
 
 // RestartDeliveryCounts starts the counts of MostDelivered again from

@@ -24,26 +24,35 @@ func TestMostDeliveredCountsFramesPerTopic(t *testing.T) {
 		}
 	}
 	publish("room.hot", 5)
-	if top, share := b.MostDelivered(8); len(top) != 0 || share != 0 {
-		t.Fatalf("counted before anyone asked: %v, %v", top, share)
+	if top, ok := b.MostDelivered(8, 1); ok || len(top) != 0 {
+		t.Fatalf("counted before anyone asked: %v, %v", top, ok)
 	}
 	publish("room.hot", 10)  // 4 frames each: 40
-	publish("room.cold", 10) // the pattern's only: 10
+	publish("room.cold", 9)  // the pattern's only: 9
+	publish("room.quiet", 1) // 1
 	publish("elsewhere", 50) // nobody's
-	top, share := b.MostDelivered(8)
-	if !slices.Equal(top, []string{"room.cold", "room.hot"}) || share != 1 {
-		t.Fatalf("MostDelivered(8) = %v, %v; want both room topics, all of the frames", top, share)
-	}
-	top, share = b.MostDelivered(1)
-	if !slices.Equal(top, []string{"room.hot"}) || share != 0.8 {
-		t.Fatalf("MostDelivered(1) = %v, %v; want room.hot, 0.8 of the frames", top, share)
+	for _, tc := range []struct {
+		k     int
+		share float64
+		want  []string
+	}{
+		{8, 1, []string{"room.cold", "room.hot", "room.quiet"}},
+		{8, 0.98, []string{"room.cold", "room.hot"}}, // 49 of 50 frames
+		{8, 0.8, []string{"room.hot"}},
+		{1, 0.8, []string{"room.hot"}},
+		{1, 0.9, nil}, // one topic had less
+	} {
+		top, ok := b.MostDelivered(tc.k, tc.share)
+		if !slices.Equal(top, tc.want) || ok != (tc.want != nil) {
+			t.Errorf("MostDelivered(%d, %v) = %v, %v; want %v", tc.k, tc.share, top, ok, tc.want)
+		}
 	}
 	b.RestartDeliveryCounts()
-	if top, share := b.MostDelivered(8); len(top) != 0 || share != 0 {
-		t.Fatalf("after a restart: %v, %v; want nothing", top, share)
+	if top, ok := b.MostDelivered(8, 0.9); ok || len(top) != 0 {
+		t.Fatalf("after a restart: %v, %v; want nothing", top, ok)
 	}
 	publish("room.cold", 1)
-	if top, _ := b.MostDelivered(8); !slices.Equal(top, []string{"room.cold"}) {
+	if top, _ := b.MostDelivered(8, 0.9); !slices.Equal(top, []string{"room.cold"}) {
 		t.Fatalf("after a restart and one message: %v", top)
 	}
 }
@@ -70,9 +79,11 @@ func TestMostDeliveredIsBounded(t *testing.T) {
 	if tracked > deliveryShards*deliveryPerShard {
 		t.Fatalf("%d topics tracked, bound %d", tracked, deliveryShards*deliveryPerShard)
 	}
-	top, share := b.MostDelivered(32)
-	if len(top) != 32 || share != 32.0/topics {
-		t.Fatalf("MostDelivered(32) over %d topics: %d topics, share %v; want 32, %v", topics, len(top), share, 32.0/topics)
+	if top, ok := b.MostDelivered(32, 0.9); ok || top != nil {
+		t.Fatalf("MostDelivered(32, 0.9) over %d topics alike: %d topics, %v; want none", topics, len(top), ok)
+	}
+	if top, ok := b.MostDelivered(32, 32.0/topics); !ok || len(top) != 32 {
+		t.Fatalf("MostDelivered(32, 32/%d) over %d topics alike: %d topics, %v; want 32", topics, topics, len(top), ok)
 	}
 }
 
@@ -94,7 +105,7 @@ func TestDeliveryCountsAllocateNothing(t *testing.T) {
 	if with > without || refilled > without {
 		t.Fatalf("allocations a fan-out: %v uncounted, %v counted, %v counted after a restart", without, with, refilled)
 	}
-	if top, _ := b.MostDelivered(1); !slices.Equal(top, []string{"t"}) {
+	if top, _ := b.MostDelivered(1, 1); !slices.Equal(top, []string{"t"}) {
 		t.Fatalf("counted %v, want t", top)
 	}
 }

@@ -10,18 +10,42 @@ import (
 )
 
 // lagBoard is where the nodes of a cluster say that their delivery is
-// behind (store/redis's lag board).
+// behind, and on which topics (store/redis's lag board).
 type lagBoard interface {
-	MarkBehind(ctx context.Context, ttl time.Duration) error // this node, for ttl; 0: no longer
-	OthersBehind(ctx context.Context) (bool, error)
+	// MarkBehind: this node, for ttl (0: no longer), busy delivering
+	// topics (nil: all of them).
+	MarkBehind(ctx context.Context, ttl time.Duration, topics []string) error
+	// OthersBehind: what the other nodes behind deliver, all topics or
+	// those listed; none behind: false and nil.
+	OthersBehind(ctx context.Context) (all bool, topics []string, err error)
 }
+
+// deliveries counts what this node's fan-outs deliver, per topic (the
+// broker).
+type deliveries interface {
+	MostDelivered(k int, share float64) (topics []string, ok bool)
+	RestartDeliveryCounts()
+}
+
+// A node behind lists the fewest topics that had coverShare of its
+// deliveries since it fell behind, when busyTopics of them suffice;
+// otherwise its backlog comes from too many topics to list, and it says
+// all. A publish to a topic it does not list adds little to its backlog
+// (a quiet topic with a few subscribers there, or none), so other nodes
+// do not hold it.
+const (
+	busyTopics = 32
+	coverShare = 0.9
+)
 
 // lagShare makes the delivery-lag bound hold across a cluster: a message
 // published on one node is delivered on every node with subscribers, so
 // publishers must wait for those nodes too, not only for their own. Each
 // tick, an eighth of the bound as the transport's own lag scan, it tells
-// the board whether this node is behind, for a few ticks, and tells the
-// transport whether another node is. It reads the others' word only
+// the board whether this node is behind, for a few ticks, and which
+// topics it is busy delivering: those it delivered most since it fell
+// behind (the tick before included), or all. And it tells the transport which
+// topics the other nodes behind deliver. It reads the others' word only
 // while this node publishes (or they were behind at the last read): an
 // idle node costs Redis nothing, and its first publish after a quiet
 // spell is held back at most one tick late. A board that fails holds
@@ -30,6 +54,7 @@ type lagBoard interface {
 type lagShare struct {
 	board     lagBoard
 	tr        *transport.Server
+	delivered deliveries
 	published func() uint64 // messages published through this node so far
 	tick      time.Duration
 	log       *zap.Logger
@@ -41,14 +66,14 @@ type lagShare struct {
 	done   chan struct{}
 }
 
-// shareLag starts sharing tr's lag on board; nil when tr never holds
-// publishers back.
-func shareLag(board lagBoard, tr *transport.Server, published func() uint64, log *zap.Logger) *lagShare {
+// shareLag starts sharing tr's lag, and which topics delivered tells
+// lag it, on board; nil when tr never holds publishers back.
+func shareLag(board lagBoard, tr *transport.Server, delivered deliveries, published func() uint64, log *zap.Logger) *lagShare {
 	bound := tr.LagBound()
 	if bound == 0 {
 		return nil
 	}
-	s := &lagShare{board: board, tr: tr, published: published, tick: max(bound/8, time.Millisecond), log: log,
+	s := &lagShare{board: board, tr: tr, delivered: delivered, published: published, tick: max(bound/8, time.Millisecond), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
@@ -66,39 +91,51 @@ func (s *lagShare) run() {
 		case <-s.stop:
 			if marked { // the word would hold the others for a few ticks more
 				ctx, cancel := context.WithTimeout(context.Background(), withdrawWithin)
-				s.mark(ctx, 0)
+				s.mark(ctx, 0, nil)
 				cancel()
 			}
-			s.tr.SetOthersBehind(false)
+			s.tr.SetOthersBehind(transport.OthersBehind{})
 			return
 		case <-t.C:
 		}
 		switch behind := s.tr.Behind(); {
-		case behind:
-			marked = s.mark(s.ctx, 4*s.tick) || marked
+		case behind: // the counts go on through the spell
+			marked = s.mark(s.ctx, 4*s.tick, s.busy()) || marked
 		case marked:
-			marked = !s.mark(s.ctx, 0)
+			marked = !s.mark(s.ctx, 0, nil)
+			s.delivered.RestartDeliveryCounts()
+		default:
+			s.delivered.RestartDeliveryCounts()
 		}
 		now := s.published()
 		if now == seen && !others {
 			continue // nothing published here since the last tick: nobody to hold
 		}
 		seen = now
-		var err error
-		others, err = s.board.OthersBehind(s.ctx)
+		all, topics, err := s.board.OthersBehind(s.ctx)
 		if err != nil && !failing {
 			s.log.Warn("cannot read whether other nodes are behind; publishes do not wait for them", zap.Error(err))
 		}
 		failing = err != nil
-		others = others && err == nil
-		s.tr.SetOthersBehind(others)
+		if failing {
+			all, topics = false, nil
+		}
+		others = all || len(topics) > 0
+		s.tr.SetOthersBehind(transport.OthersBehind{All: all, Topics: topics})
 	}
 }
 
-// mark tells the board that this node is behind for ttl (0: no longer)
-// and reports whether it took it.
-func (s *lagShare) mark(ctx context.Context, ttl time.Duration) bool {
-	if err := s.board.MarkBehind(ctx, ttl); err != nil {
+// busy is the topics this node is busy delivering, as the board takes
+// them: nil for all.
+func (s *lagShare) busy() []string {
+	topics, _ := s.delivered.MostDelivered(busyTopics, coverShare) // nil when they do not suffice
+	return topics
+}
+
+// mark tells the board that this node is behind for ttl (0: no longer),
+// on topics (nil: all), and reports whether it took it.
+func (s *lagShare) mark(ctx context.Context, ttl time.Duration, topics []string) bool {
+	if err := s.board.MarkBehind(ctx, ttl, topics); err != nil {
 		s.log.Debug("cannot say whether this node is behind", zap.Error(err))
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/herald-broker/herald/internal/redistest"
@@ -19,10 +20,16 @@ type countingBoard struct {
 	reads atomic.Int64
 }
 
-func (b *countingBoard) OthersBehind(ctx context.Context) (bool, error) {
+func (b *countingBoard) OthersBehind(ctx context.Context) (bool, []string, error) {
 	b.reads.Add(1)
 	return b.lagBoard.OthersBehind(ctx)
 }
+
+// noDeliveries is a node that delivers nothing.
+type noDeliveries struct{}
+
+func (noDeliveries) MostDelivered(int, float64) ([]string, bool) { return nil, false }
+func (noDeliveries) RestartDeliveryCounts()                      {}
 
 // An idle node reads nothing from the lag board; once it publishes it
 // reads the others' word, holds its publishers while another node is
@@ -46,20 +53,20 @@ func TestLagShareReadsOnlyWhilePublishing(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
 	var published atomic.Uint64
-	s := shareLag(board, tr, published.Load, zaptest.NewLogger(t))
+	s := shareLag(board, tr, noDeliveries{}, published.Load, zaptest.NewLogger(t))
 	t.Cleanup(s.close)
 
 	time.Sleep(20 * s.tick)
 	if n := board.reads.Load(); n != 0 {
 		t.Fatalf("an idle node read the lag board %d times", n)
 	}
-	if err := other.MarkBehind(context.Background(), time.Minute); err != nil {
+	if err := other.MarkBehind(context.Background(), time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
 	held := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), s.tick)
 		defer cancel()
-		return tr.Wait(ctx) != nil
+		return tr.Wait(ctx, "t") != nil
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for published.Add(1); !held(); published.Add(1) {
@@ -67,7 +74,7 @@ func TestLagShareReadsOnlyWhilePublishing(t *testing.T) {
 			t.Fatal("a publishing node's publishers were not held for a node behind")
 		}
 	}
-	if err := other.MarkBehind(context.Background(), 0); err != nil {
+	if err := other.MarkBehind(context.Background(), 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	for held() { // no publish goes through meanwhile: the node reads on while the others were behind
@@ -75,4 +82,67 @@ func TestLagShareReadsOnlyWhilePublishing(t *testing.T) {
 			t.Fatal("publishers still held once the other node said it caught up")
 		}
 	}
+}
+
+// Another node behind holds this node's publishes to the topics it
+// lists and no others; one that lists none holds them all, and so does a
+// node of an older release, whose word has no list.
+func TestLagShareHoldsTheTopicsOthersDeliver(t *testing.T) {
+	const bound = 80 * time.Millisecond
+	srv := redistest.Start(t)
+	engine := func() *redis.Engine {
+		e, err := redis.New(context.Background(), redis.Config{URL: srv.URL(), Prefix: "lagtopics:", Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		return e
+	}
+	here, other := engine(), engine()
+	tr, err := transport.New(transport.Config{MaxDeliveryLag: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	var published atomic.Uint64
+	s := shareLag(here, tr, noDeliveries{}, published.Load, zaptest.NewLogger(t))
+	t.Cleanup(s.close)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	held := func(topic string) bool { return tr.Wait(ended, topic) != nil } // answers at once
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for published.Add(1); !cond(); published.Add(1) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(s.tick)
+		}
+	}
+	mark := func(topics ...string) {
+		t.Helper()
+		if err := other.MarkBehind(context.Background(), time.Minute, topics); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark("hot", "warm")
+	eventually("publishes to the topics another node behind delivers are not held",
+		func() bool { return held("hot") && held("warm") })
+	if held("cold") {
+		t.Fatal("a publish to a topic the node behind does not deliver is held")
+	}
+	mark()
+	eventually("a node behind on all topics does not hold a publish to any", func() bool { return held("cold") })
+	if err := other.MarkBehind(context.Background(), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually("publishers still held once the other node caught up", func() bool { return !held("hot") })
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	if err := admin.ZAdd(context.Background(), "lagtopics:{#lag}:behind",
+		goredis.Z{Score: float64(time.Now().Add(5 * time.Second).UnixMilli()), Member: "old-release"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually("a node of an older release behind does not hold every topic", func() bool { return held("cold") })
 }

@@ -71,7 +71,7 @@ func Build(cfg Config, eng broker.Engine, log *zap.Logger) (*Node, error) {
 	n.Broker = broker.New(cfg.Broker, eng)
 	if board, ok := eng.(lagBoard); ok {
 		published := func() uint64 { return n.Broker.Stats().MessagesIn }
-		n.lag = shareLag(board, n.Transport, published, log.Named("lag"))
+		n.lag = shareLag(board, n.Transport, n.Broker, published, log.Named("lag"))
 	}
 	if cfg.API.Metrics == nil {
 		cfg.API.Metrics, err = metrics.New(metrics.Sources{
