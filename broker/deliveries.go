@@ -30,8 +30,15 @@ type deliveryTally struct {
 	shards [deliveryShards]deliveryShard
 }
 
+// deliveryShard holds two windows: the counts since the last restart and
+// those of the window before, so that what is reported right after a
+// restart is not empty.
 type deliveryShard struct {
 	mu        sync.Mutex
+	cur, prev deliveryCounts
+}
+
+type deliveryCounts struct {
 	counts    map[string]uint64 // frames queued per topic; emptied, never replaced, so a refill allocates nothing
 	untracked uint64            // frames of topics that found the shard full
 }
@@ -39,7 +46,8 @@ type deliveryShard struct {
 func newDeliveryTally() *deliveryTally {
 	t := &deliveryTally{seed: maphash.MakeSeed()}
 	for i := range t.shards {
-		t.shards[i].counts = make(map[string]uint64, deliveryPerShard)
+		t.shards[i].cur.counts = make(map[string]uint64, deliveryPerShard)
+		t.shards[i].prev.counts = make(map[string]uint64, deliveryPerShard)
 	}
 	return t
 }
@@ -51,12 +59,33 @@ func (t *deliveryTally) add(topic string, n uint64) {
 	}
 	s := &t.shards[maphash.String(t.seed, topic)%deliveryShards]
 	s.mu.Lock()
-	if c, ok := s.counts[topic]; ok || len(s.counts) < deliveryPerShard {
-		s.counts[topic] = c + n
+	w := &s.cur
+	if c, ok := w.counts[topic]; ok || len(w.counts) < deliveryPerShard {
+		w.counts[topic] = c + n
 	} else {
-		s.untracked += n
+		w.untracked += n
 	}
 	s.mu.Unlock()
+}
+
+// both appends to all the counts of the shard's two windows, and returns
+// them and their total.
+func (s *deliveryShard) both(all []topicDeliveries) ([]topicDeliveries, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := s.cur.untracked + s.prev.untracked
+	for topic, n := range s.cur.counts {
+		n += s.prev.counts[topic]
+		all = append(all, topicDeliveries{topic, n})
+		total += n
+	}
+	for topic, n := range s.prev.counts {
+		if _, ok := s.cur.counts[topic]; !ok {
+			all = append(all, topicDeliveries{topic, n})
+			total += n
+		}
+	}
+	return all, total
 }
 
 type topicDeliveries struct {
@@ -72,14 +101,9 @@ func (t *deliveryTally) busiest(k int, share float64) ([]string, bool) {
 	var all []topicDeliveries
 	var total uint64
 	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for topic, n := range s.counts {
-			all = append(all, topicDeliveries{topic, n})
-			total += n
-		}
-		total += s.untracked
-		s.mu.Unlock()
+		var n uint64
+		all, n = t.shards[i].both(all)
+		total += n
 	}
 	if total == 0 {
 		return nil, false
@@ -104,28 +128,32 @@ func (t *deliveryTally) busiest(k int, share float64) ([]string, bool) {
 	return nil, false
 }
 
-// restart drops the counts; the maps keep their room (at most
-// deliveryPerShard entries each), so counting again allocates nothing.
+// restart starts a new window and drops the one before the last; the
+// maps keep their room (at most deliveryPerShard entries each), so
+// counting again allocates nothing.
 func (t *deliveryTally) restart() {
 	t.on.Store(true)
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
-		clear(s.counts)
-		s.untracked = 0
+		clear(s.prev.counts)
+		s.prev.untracked = 0
+		s.cur, s.prev = s.prev, s.cur
 		s.mu.Unlock()
 	}
 }
 
 // MostDelivered returns the fewest topics, k at most, for which this
 // node's fan-outs queued share (0 to 1) of the frames they queued since
-// RestartDeliveryCounts, sorted by name; false when k topics had less,
-// or no frame was queued. The first call of either starts the counting:
-// a node nobody asks pays one atomic load a message.
+// the RestartDeliveryCounts before the last, sorted by name; false when
+// k topics had less, or no frame was queued. The counts span one to two
+// restarts, so that they are never empty just after one. The first call
+// of either starts the counting: a node nobody asks pays one atomic load
+// a message.
 func (b *Broker) MostDelivered(k int, share float64) (topics []string, ok bool) {
 	return b.deliveries.busiest(k, share)
 }
 
-// RestartDeliveryCounts starts the counts of MostDelivered again from
-// nothing.
+// RestartDeliveryCounts starts a new window of the counts of
+// MostDelivered and drops the one before the last.
 func (b *Broker) RestartDeliveryCounts() { b.deliveries.restart() }

@@ -47,13 +47,20 @@ func TestMostDeliveredCountsFramesPerTopic(t *testing.T) {
 			t.Errorf("MostDelivered(%d, %v) = %v, %v; want %v", tc.k, tc.share, top, ok, tc.want)
 		}
 	}
+	b.RestartDeliveryCounts() // the window before stays
+	publish("room.cold", 20)
+	if top, _ := b.MostDelivered(8, 0.98); !slices.Equal(top, []string{"room.cold", "room.hot"}) {
+		t.Fatalf("after a restart: %v; want the counts of both windows added up", top)
+	}
+	b.RestartDeliveryCounts()
+	publish("room.quiet", 1)
+	if top, _ := b.MostDelivered(8, 0.9); !slices.Equal(top, []string{"room.cold"}) {
+		t.Fatalf("after two restarts: %v; want the last two windows only", top)
+	}
+	b.RestartDeliveryCounts()
 	b.RestartDeliveryCounts()
 	if top, ok := b.MostDelivered(8, 0.9); ok || len(top) != 0 {
-		t.Fatalf("after a restart: %v, %v; want nothing", top, ok)
-	}
-	publish("room.cold", 1)
-	if top, _ := b.MostDelivered(8, 0.9); !slices.Equal(top, []string{"room.cold"}) {
-		t.Fatalf("after a restart and one message: %v", top)
+		t.Fatalf("two windows without a message: %v, %v; want nothing", top, ok)
 	}
 }
 
@@ -74,7 +81,7 @@ func TestMostDeliveredIsBounded(t *testing.T) {
 	}
 	tracked := 0
 	for i := range b.deliveries.shards {
-		tracked += len(b.deliveries.shards[i].counts)
+		tracked += len(b.deliveries.shards[i].cur.counts)
 	}
 	if tracked > deliveryShards*deliveryPerShard {
 		t.Fatalf("%d topics tracked, bound %d", tracked, deliveryShards*deliveryPerShard)
