@@ -28,7 +28,9 @@ type deliveries interface {
 }
 
 // A node behind lists the fewest topics that had coverShare of its
-// deliveries since it fell behind, when busyTopics of them suffice;
+// recent deliveries (countTicks ticks before it fell behind at least, a
+// bound's worth, as its backlog may hold, and since), when busyTopics of
+// them suffice;
 // otherwise its backlog comes from too many topics to list, and it says
 // all. A publish to a topic it does not list adds little to its backlog
 // (a quiet topic with a few subscribers there, or none), so other nodes
@@ -36,6 +38,7 @@ type deliveries interface {
 const (
 	busyTopics = 32
 	coverShare = 0.9
+	countTicks = 8
 )
 
 // lagShare makes the delivery-lag bound hold across a cluster: a message
@@ -43,8 +46,8 @@ const (
 // publishers must wait for those nodes too, not only for their own. Each
 // tick, an eighth of the bound as the transport's own lag scan, it tells
 // the board whether this node is behind, for a few ticks, and which
-// topics it is busy delivering: those it delivered most since it fell
-// behind (the tick before included), or all. And it tells the transport which
+// topics it is busy delivering: those it delivered most lately, or all.
+// And it tells the transport which
 // topics the other nodes behind deliver. It reads the others' word only
 // while this node publishes (or they were behind at the last read): an
 // idle node costs Redis nothing, and its first publish after a quiet
@@ -85,6 +88,7 @@ func (s *lagShare) run() {
 	t := time.NewTicker(s.tick)
 	defer t.Stop()
 	marked, failing, others := false, false, false
+	counted := 0 // ticks since the delivery counts restarted
 	seen := s.published()
 	for {
 		select {
@@ -98,14 +102,17 @@ func (s *lagShare) run() {
 			return
 		case <-t.C:
 		}
-		switch behind := s.tr.Behind(); {
+		behind := s.tr.Behind()
+		switch {
 		case behind: // the counts go on through the spell
 			marked = s.mark(s.ctx, 4*s.tick, s.busy()) || marked
 		case marked:
 			marked = !s.mark(s.ctx, 0, nil)
+			counted = countTicks // a new window now; the spell's counts go with the next
+		}
+		if counted++; !behind && counted >= countTicks {
 			s.delivered.RestartDeliveryCounts()
-		default:
-			s.delivered.RestartDeliveryCounts()
+			counted = 0
 		}
 		now := s.published()
 		if now == seen && !others {
