@@ -97,6 +97,9 @@ func TestMostDeliveredIsBounded(t *testing.T) {
 // Counting adds no allocation to a fan-out once the table has its
 // topics: one message costs what it cost without the counts.
 func TestDeliveryCountsAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled fan-out scratch at random: allocation counts vary")
+	}
 	b, _ := fanoutBroker(t, 100)
 	var seq uint64
 	fanout := func() {
