@@ -147,3 +147,32 @@ func TestCheckRetriesATopicItCannotRead(t *testing.T) {
 	wantSeqs(t, "once Redis reads the topic again", got, 1, 2)
 	rec.checkBreaches(t)
 }
+
+// A topic whose check keeps failing holds up no other's forgetting: a
+// topic only a pattern covers is forgotten once idle all the same.
+func TestIdleTopicIsForgottenWhileAnotherIsOwed(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	prefix := uniquePrefix(t)
+	nodes := cluster(t, srv, 2, redis.Config{Prefix: prefix, HistorySize: 10, HistoryTTL: 300 * time.Millisecond})
+	pub, sub := nodes[0], nodes[1]
+	mustSubscribe(t, sub, "fo.*")
+	mustSubscribe(t, sub, "owed")
+	mustPublish(t, pub, request("fo.a"))
+	mustPublish(t, pub, request("owed"))
+	sub.rec.waitFor(t, "fo.a", 1)
+	sub.rec.waitFor(t, "owed", 1)
+	breakHistory(t, admin, prefix, "owed")
+	if err := admin.Persist(ctxFor(t), prefix+"{owed}:meta").Err(); err != nil { // its position stays, and its check fails
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return redis.TrackedTopics(sub.Engine) == 1 }) {
+		t.Fatalf("tracking %d topics, want the idle pattern topic forgotten and only the owed one kept",
+			redis.TrackedTopics(sub.Engine))
+	}
+	if n := len(sub.rec.messages("owed")); n != 1 {
+		t.Fatalf("the owed topic got %d messages, want the 1 before its history broke", n)
+	}
+}

@@ -213,9 +213,7 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-probe.C:
 			err = e.probe(ctx)
 		case <-forget.C:
-			if len(owed) == 0 { // see forgetIdle
-				e.subs.forgetIdle(e.cfg.HistoryTTL + e.cfg.ProbeInterval + e.cfg.Timeout)
-			}
+			e.subs.forgetIdle(e.cfg.HistoryTTL+e.cfg.ProbeInterval+e.cfg.Timeout, owed)
 		case <-check.C:
 			owed, err = e.checkAll(ctx, withOwed(e.subs.recent(activeChecks*e.cfg.CheckInterval), owed))
 			e.noteChecks(owed)

@@ -240,18 +240,21 @@ func (s *subscriptions) all() []*topicState {
 // only a pattern covers that had no message for idle. Nothing is owed
 // before a forgotten topic's next message when idle is HistoryTTL plus the
 // longest a silent break goes unnoticed (a probe interval and timeout),
-// and forgetIdle runs only while no check is owed, every topic checked
-// since the last reconnect: a message published before the break's start has
-// arrived, and one published since comes more than HistoryTTL after the
-// topic's last, when Redis had expired it, so it starts a new epoch. It
-// costs a pass over the tracked topics without a Redis command, every
-// HistoryTTL/2.
-func (s *subscriptions) forgetIdle(idle time.Duration) {
+// and the topic was checked since the last reconnect (it is not owed): a
+// message published before the break's start has arrived, and one
+// published since comes more than HistoryTTL after the topic's last, when
+// Redis had expired it, so it starts a new epoch. It costs a pass over
+// the tracked topics without a Redis command, every HistoryTTL/2.
+func (s *subscriptions) forgetIdle(idle time.Duration, owed []*topicState) {
+	keep := make(map[*topicState]bool, len(owed))
+	for _, st := range owed {
+		keep[st] = true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked()
 	for t, st := range s.topics {
-		if !s.exact[t] && st.idleFor() > idle {
+		if !s.exact[t] && !keep[st] && st.idleFor() > idle {
 			s.dropLocked(st) // still covered: a late message starts a new state
 		}
 	}
