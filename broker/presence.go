@@ -13,13 +13,19 @@ import (
 // ones included) and routes the joins and leaves to the presence:true
 // subscriptions of this node.
 
-// keepsPresence reports whether topic is a concrete topic under one of
-// the presence patterns.
+// keepsPresence reports whether topic keeps presence here.
 func (b *Broker) keepsPresence(topic string) bool {
+	return TopicKeepsPresence(b.cfg.PresenceTopics, topic)
+}
+
+// TopicKeepsPresence reports whether topic keeps presence under patterns
+// (Config.PresenceTopics): a concrete topic under one of them. The engine
+// is told the same rule, so that it keeps presence state for those only.
+func TopicKeepsPresence(patterns []string, topic string) bool {
 	if IsPattern(topic) {
 		return false
 	}
-	for _, p := range b.cfg.PresenceTopics {
+	for _, p := range patterns {
 		if Match(p, topic) {
 			return true
 		}

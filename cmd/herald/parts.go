@@ -49,14 +49,11 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (engine, error)
 	}), nil
 }
 
-// keepsPresence says, as the broker does, whether a topic keeps
-// presence: a topic, not a pattern, under one of patterns
-// (HERALD_PRESENCE_TOPICS).
+// keepsPresence is the broker's rule for which topics keep presence,
+// over patterns (HERALD_PRESENCE_TOPICS).
 func keepsPresence(patterns []string) func(topic string) bool {
 	patterns = slices.Clone(patterns)
-	return func(topic string) bool {
-		return !broker.IsPattern(topic) && slices.ContainsFunc(patterns, func(p string) bool { return broker.Match(p, topic) })
-	}
+	return func(topic string) bool { return broker.TopicKeepsPresence(patterns, topic) }
 }
 
 // defaultNodeID is the host name plus a random suffix, so that two
