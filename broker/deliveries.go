@@ -94,9 +94,9 @@ type topicDeliveries struct {
 }
 
 // busiest returns the fewest topics, k at most, that had share of the
-// frames counted, by name; false when k topics had less, or nothing was
-// counted.
-func (t *deliveryTally) busiest(k int, share float64) ([]string, bool) {
+// frames counted, by name, or kept when it still had share; false when
+// k topics had less, or nothing was counted.
+func (t *deliveryTally) busiest(k int, share float64, kept []string) ([]string, bool) {
 	t.on.Store(true)
 	var all []topicDeliveries
 	var total uint64
@@ -107,6 +107,9 @@ func (t *deliveryTally) busiest(k int, share float64) ([]string, bool) {
 	}
 	if total == 0 {
 		return nil, false
+	}
+	if len(kept) > 0 && len(kept) <= k && float64(framesOf(all, kept)) >= share*float64(total) {
+		return kept, true
 	}
 	slices.SortFunc(all, func(a, b topicDeliveries) int {
 		if c := cmp.Compare(b.n, a.n); c != 0 {
@@ -128,6 +131,16 @@ func (t *deliveryTally) busiest(k int, share float64) ([]string, bool) {
 	return nil, false
 }
 
+// framesOf adds up the frames of the topics in sorted.
+func framesOf(all []topicDeliveries, sorted []string) (n uint64) {
+	for _, td := range all {
+		if _, ok := slices.BinarySearch(sorted, td.topic); ok {
+			n += td.n
+		}
+	}
+	return n
+}
+
 // restart starts a new window and drops the one before the last; the
 // maps keep their room (at most deliveryPerShard entries each), so
 // counting again allocates nothing.
@@ -146,12 +159,14 @@ func (t *deliveryTally) restart() {
 // MostDelivered returns the fewest topics, k at most, for which this
 // node's fan-outs queued share (0 to 1) of the frames they queued since
 // the RestartDeliveryCounts before the last, sorted by name; false when
-// k topics had less, or no frame was queued. The counts span one to two
-// restarts, so that they are never empty just after one. The first call
-// of either starts the counting: a node nobody asks pays one atomic load
-// a message.
-func (b *Broker) MostDelivered(k int, share float64) (topics []string, ok bool) {
-	return b.deliveries.busiest(k, share)
+// k topics had less, or no frame was queued. kept is a list it returned
+// before, or nil: while kept still had share it is returned as it is,
+// so that a list shared with other nodes does not change with every
+// small shift between topics. The counts span one to two restarts, so
+// that they are never empty just after one. The first call of either
+// starts the counting: a node nobody asks pays one atomic load a message.
+func (b *Broker) MostDelivered(k int, share float64, kept []string) (topics []string, ok bool) {
+	return b.deliveries.busiest(k, share, kept)
 }
 
 // RestartDeliveryCounts starts a new window of the counts of

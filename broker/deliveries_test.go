@@ -24,7 +24,7 @@ func TestMostDeliveredCountsFramesPerTopic(t *testing.T) {
 		}
 	}
 	publish("room.hot", 5)
-	if top, ok := b.MostDelivered(8, 1); ok || len(top) != 0 {
+	if top, ok := b.MostDelivered(8, 1, nil); ok || len(top) != 0 {
 		t.Fatalf("counted before anyone asked: %v, %v", top, ok)
 	}
 	publish("room.hot", 10)  // 4 frames each: 40
@@ -42,24 +42,34 @@ func TestMostDeliveredCountsFramesPerTopic(t *testing.T) {
 		{1, 0.8, []string{"room.hot"}},
 		{1, 0.9, nil}, // one topic had less
 	} {
-		top, ok := b.MostDelivered(tc.k, tc.share)
+		top, ok := b.MostDelivered(tc.k, tc.share, nil)
 		if !slices.Equal(top, tc.want) || ok != (tc.want != nil) {
-			t.Errorf("MostDelivered(%d, %v) = %v, %v; want %v", tc.k, tc.share, top, ok, tc.want)
+			t.Errorf("MostDelivered(%d, %v, nil) = %v, %v; want %v", tc.k, tc.share, top, ok, tc.want)
 		}
+	}
+	kept := []string{"room.cold", "room.hot", "room.quiet"}
+	if top, _ := b.MostDelivered(8, 0.8, kept); !slices.Equal(top, kept) {
+		t.Errorf("MostDelivered(8, 0.8, %v) = %v; want the kept list, which still had the share", kept, top)
+	}
+	if top, _ := b.MostDelivered(8, 0.8, []string{"room.cold", "room.quiet"}); !slices.Equal(top, []string{"room.hot"}) {
+		t.Errorf("MostDelivered with a kept list short of the share = %v; want room.hot", top)
+	}
+	if top, _ := b.MostDelivered(2, 0.8, kept); !slices.Equal(top, []string{"room.hot"}) {
+		t.Errorf("MostDelivered with a kept list longer than k = %v; want room.hot", top)
 	}
 	b.RestartDeliveryCounts() // the window before stays
 	publish("room.cold", 20)
-	if top, _ := b.MostDelivered(8, 0.98); !slices.Equal(top, []string{"room.cold", "room.hot"}) {
+	if top, _ := b.MostDelivered(8, 0.98, nil); !slices.Equal(top, []string{"room.cold", "room.hot"}) {
 		t.Fatalf("after a restart: %v; want the counts of both windows added up", top)
 	}
 	b.RestartDeliveryCounts()
 	publish("room.quiet", 1)
-	if top, _ := b.MostDelivered(8, 0.9); !slices.Equal(top, []string{"room.cold"}) {
+	if top, _ := b.MostDelivered(8, 0.9, nil); !slices.Equal(top, []string{"room.cold"}) {
 		t.Fatalf("after two restarts: %v; want the last two windows only", top)
 	}
 	b.RestartDeliveryCounts()
 	b.RestartDeliveryCounts()
-	if top, ok := b.MostDelivered(8, 0.9); ok || len(top) != 0 {
+	if top, ok := b.MostDelivered(8, 0.9, nil); ok || len(top) != 0 {
 		t.Fatalf("two windows without a message: %v, %v; want nothing", top, ok)
 	}
 }
@@ -86,11 +96,11 @@ func TestMostDeliveredIsBounded(t *testing.T) {
 	if tracked > deliveryShards*deliveryPerShard {
 		t.Fatalf("%d topics tracked, bound %d", tracked, deliveryShards*deliveryPerShard)
 	}
-	if top, ok := b.MostDelivered(32, 0.9); ok || top != nil {
-		t.Fatalf("MostDelivered(32, 0.9) over %d topics alike: %d topics, %v; want none", topics, len(top), ok)
+	if top, ok := b.MostDelivered(32, 0.9, nil); ok || top != nil {
+		t.Fatalf("MostDelivered(32, 0.9, nil) over %d topics alike: %d topics, %v; want none", topics, len(top), ok)
 	}
-	if top, ok := b.MostDelivered(32, 32.0/topics); !ok || len(top) != 32 {
-		t.Fatalf("MostDelivered(32, 32/%d) over %d topics alike: %d topics, %v; want 32", topics, topics, len(top), ok)
+	if top, ok := b.MostDelivered(32, 32.0/topics, nil); !ok || len(top) != 32 {
+		t.Fatalf("MostDelivered(32, 32/%d, nil) over %d topics alike: %d topics, %v; want 32", topics, topics, len(top), ok)
 	}
 }
 
@@ -115,7 +125,7 @@ func TestDeliveryCountsAllocateNothing(t *testing.T) {
 	if with > without || refilled > without {
 		t.Fatalf("allocations a fan-out: %v uncounted, %v counted, %v counted after a restart", without, with, refilled)
 	}
-	if top, _ := b.MostDelivered(1, 1); !slices.Equal(top, []string{"t"}) {
+	if top, _ := b.MostDelivered(1, 1, nil); !slices.Equal(top, []string{"t"}) {
 		t.Fatalf("counted %v, want t", top)
 	}
 }

@@ -23,7 +23,7 @@ type lagBoard interface {
 // deliveries counts what this node's fan-outs deliver, per topic (the
 // broker).
 type deliveries interface {
-	MostDelivered(k int, share float64) (topics []string, ok bool)
+	MostDelivered(k int, share float64, kept []string) (topics []string, ok bool)
 	RestartDeliveryCounts()
 }
 
@@ -58,6 +58,7 @@ type lagShare struct {
 	board     lagBoard
 	tr        *transport.Server
 	delivered deliveries
+	listed    []string      // the topics this node said it is behind on lately; nil: none, or all
 	published func() uint64 // messages published through this node so far
 	tick      time.Duration
 	log       *zap.Logger
@@ -108,6 +109,7 @@ func (s *lagShare) run() {
 			marked = s.mark(s.ctx, 4*s.tick, s.busy()) || marked
 		case marked:
 			marked = !s.mark(s.ctx, 0, nil)
+			s.listed = nil
 			counted = countTicks // a new window now; the spell's counts go with the next
 		}
 		if counted++; !behind && counted >= countTicks {
@@ -133,10 +135,12 @@ func (s *lagShare) run() {
 }
 
 // busy is the topics this node is busy delivering, as the board takes
-// them: nil for all.
+// them: nil for all. The list of the tick before stays while it still
+// covers the share, so that the board's copy is not rewritten for every
+// small shift between topics.
 func (s *lagShare) busy() []string {
-	topics, _ := s.delivered.MostDelivered(busyTopics, coverShare) // nil when they do not suffice
-	return topics
+	s.listed, _ = s.delivered.MostDelivered(busyTopics, coverShare, s.listed) // nil when they do not suffice
+	return s.listed
 }
 
 // mark tells the board that this node is behind for ttl (0: no longer),

@@ -28,8 +28,8 @@ func (b *countingBoard) OthersBehind(ctx context.Context) (bool, []string, error
 // noDeliveries is a node that delivers nothing.
 type noDeliveries struct{}
 
-func (noDeliveries) MostDelivered(int, float64) ([]string, bool) { return nil, false }
-func (noDeliveries) RestartDeliveryCounts()                      {}
+func (noDeliveries) MostDelivered(int, float64, []string) ([]string, bool) { return nil, false }
+func (noDeliveries) RestartDeliveryCounts()                                {}
 
 // An idle node reads nothing from the lag board; once it publishes it
 // reads the others' word, holds its publishers while another node is

@@ -26,11 +26,11 @@ func TestNodeBehindHoldsOthersOnItsTopicsOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("overloads a node")
 	}
-	r := topicHoldRun(t, "hot", []string{"hot"})
+	r := topicHoldRun(t, "hot", []string{"hot"}, func(r topicHoldResult) bool { return r.hotHeld >= 3 })
 	t.Logf("%d rounds: B's publishes to hot waited in %d (%d refused); to cold and quiet %d waits",
 		r.rounds, r.hotHeld, r.hotRefused, r.otherWaits)
-	if r.hotHeld == 0 {
-		t.Fatal("B's publishes to the topic A is behind on never waited")
+	if r.hotHeld < 3 {
+		t.Fatalf("B's publishes to the topic A is behind on waited %d times in %v", r.hotHeld, runFor)
 	}
 	if r.otherWaits != 0 {
 		t.Fatalf("B's publishes to topics A is not busy with waited %d times", r.otherWaits)
@@ -48,13 +48,17 @@ func TestNodeBehindOnManyTopicsHoldsAll(t *testing.T) {
 	for i := range topics {
 		topics[i] = fmt.Sprintf("hot.%d", i)
 	}
-	r := topicHoldRun(t, "hot.>", topics)
+	r := topicHoldRun(t, "hot.>", topics, func(r topicHoldResult) bool { return r.otherWaits >= 2 })
 	t.Logf("%d rounds: B's publishes to hot.0 waited in %d (%d refused); to cold and quiet %d waits",
 		r.rounds, r.hotHeld, r.hotRefused, r.otherWaits)
-	if r.otherWaits == 0 {
-		t.Fatal("B's publishes to a topic nobody on A subscribes to never waited for A, behind on 40 topics")
+	if r.otherWaits < 2 {
+		t.Fatalf("B's publishes to a topic nobody on A subscribes to waited %d times in %v for A, behind on 40 topics",
+			r.otherWaits, runFor)
 	}
 }
+
+// runFor bounds a topicHoldRun: A falls behind a few times in 4 s.
+const runFor = 20 * time.Second
 
 type topicHoldResult struct {
 	rounds, hotHeld, hotRefused int
@@ -66,16 +70,16 @@ type topicHoldResult struct {
 // publishers publish to hot; A has one loop, so that its fan-out writes
 // are enough for its readers to be probed. The publishers are A's, so
 // that B's waits are all B's own publishes: B publishes to hot[0],
-// "cold" and "quiet" in rounds and counts which of them waited.
-func topicHoldRun(t *testing.T, sub string, hot []string) topicHoldResult {
+// "cold" and "quiet" in rounds and counts which of them waited, until
+// enough holds were seen, or runFor.
+func topicHoldRun(t *testing.T, sub string, hot []string, enough func(topicHoldResult) bool) topicHoldResult {
 	const (
 		// A bound wide enough that the probes see the readers fall
 		// behind well before they are a stall window (ten bounds)
 		// behind, past which they would be left to their queue bound,
 		// and whose lag ticks are long enough for a few hundred
 		// messages a second to make A's one loop busy.
-		bound      = 400 * time.Millisecond
-		publishFor = 4 * time.Second
+		bound = 400 * time.Millisecond
 	)
 	url := redistest.Start(t).URL()
 	cfg := node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}}
@@ -95,15 +99,19 @@ func topicHoldRun(t *testing.T, sub string, hot []string) topicHoldResult {
 		(&reader{}).start(t, subscriber(t, addrA, "quiet"))
 	}
 
-	stop := time.Now().Add(publishFor)
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	pad := strings.Repeat("x", 64)
 	publishOnA := func(topics []string, every time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; time.Now().Before(stop); i++ {
-				time.Sleep(every)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(every):
+				}
 				_, err := a.Broker.Publish(context.Background(), topics[i%len(topics)], []byte(`"`+pad+`"`), "")
 				if err != nil && !errors.Is(err, broker.ErrOverloaded) {
 					t.Errorf("publish on A: %v", err)
@@ -128,23 +136,24 @@ func topicHoldRun(t *testing.T, sub string, hot []string) topicHoldResult {
 		}
 		return err
 	}
-	for time.Now().Before(stop) {
+	for end := time.Now().Add(runFor); !enough(res) && time.Now().Before(end); {
 		res.rounds++
 		before := waits()
+		publishOnB("cold")      // first, to meet each hold of A's from its start
+		if res.rounds%10 == 0 { // quiet: a small share of A's deliveries
+			publishOnB("quiet")
+		}
+		res.otherWaits += waits() - before
+		before = waits()
 		if err := publishOnB(hot[0]); err != nil {
 			res.hotRefused++
 		}
 		if waits() > before {
 			res.hotHeld++
 		}
-		before = waits()
-		publishOnB("cold")
-		if res.rounds%10 == 0 { // quiet: a small share of A's deliveries
-			publishOnB("quiet")
-		}
-		res.otherWaits += waits() - before
 		time.Sleep(5 * time.Millisecond)
 	}
+	close(stop)
 	wg.Wait()
 	st := a.Transport.Stats()
 	t.Logf("A: waits %d, refused %d, reader lag %v", st.PublishWaits, st.PublishRefused, st.ReaderLag)
