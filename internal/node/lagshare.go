@@ -28,13 +28,12 @@ type deliveries interface {
 }
 
 // A node behind lists the fewest topics that had coverShare of its
-// recent deliveries (countTicks ticks before it fell behind at least, a
-// bound's worth, as its backlog may hold, and since), when busyTopics of
-// them suffice;
-// otherwise its backlog comes from too many topics to list, and it says
-// all. A publish to a topic it does not list adds little to its backlog
-// (a quiet topic with a few subscribers there, or none), so other nodes
-// do not hold it.
+// recent deliveries (over countTicks ticks before it fell behind at
+// least, a bound's worth, as much as its backlog holds, and since), when
+// busyTopics of them suffice; otherwise its backlog comes from too many
+// topics to list, and it says all. A publish to a topic it does not list
+// adds little to its backlog (a quiet topic with a few subscribers
+// there, or none), so other nodes do not hold it.
 const (
 	busyTopics = 32
 	coverShare = 0.9
@@ -47,8 +46,8 @@ const (
 // tick, an eighth of the bound as the transport's own lag scan, it tells
 // the board whether this node is behind, for a few ticks, and which
 // topics it is busy delivering: those it delivered most lately, or all.
-// And it tells the transport which
-// topics the other nodes behind deliver. It reads the others' word only
+// And it tells the transport which topics the other nodes behind
+// deliver. It reads the others' word only
 // while this node publishes (or they were behind at the last read): an
 // idle node costs Redis nothing, and its first publish after a quiet
 // spell is held back at most one tick late. A board that fails holds
@@ -70,8 +69,8 @@ type lagShare struct {
 	done   chan struct{}
 }
 
-// shareLag starts sharing tr's lag, and which topics delivered tells
-// lag it, on board; nil when tr never holds publishers back.
+// shareLag starts sharing on board tr's lag and the topics it is behind
+// on, as delivered counts them; nil when tr never holds publishers back.
 func shareLag(board lagBoard, tr *transport.Server, delivered deliveries, published func() uint64, log *zap.Logger) *lagShare {
 	bound := tr.LagBound()
 	if bound == 0 {
