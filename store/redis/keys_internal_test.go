@@ -3,6 +3,7 @@ package redis
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -181,5 +182,22 @@ func TestReceivedChannelsAreToldApartWithoutAllocating(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations a message, want 0", allocs)
+	}
+}
+
+// The fields of a received message share no memory with its payload:
+// kept past the message (a topic's last ID and epoch, the broker's
+// delivery counts by topic), they would keep its data alive.
+func TestParsePayloadKeepsNoPartOfThePayload(t *testing.T) {
+	payload := "chat.a\nep1\n42\nid-1\n1764074400123\n" + strings.Repeat("x", 64<<10)
+	m, err := parsePayload(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(payload)))
+	for name, field := range map[string]string{"topic": m.Topic, "epoch": m.Epoch, "id": m.ID} {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(field))); p >= start && p < start+uintptr(len(payload)) {
+			t.Errorf("the message's %s %q is part of its 64 KiB payload", name, field)
+		}
 	}
 }

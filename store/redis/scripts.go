@@ -208,7 +208,11 @@ func parseEntry(topic, epoch string, v any) (*broker.Message, error) {
 }
 
 // parsePayload reads a message published by publishScript:
-// "topic\nepoch\nseq\nid\ntime\ndata".
+// "topic\nepoch\nseq\nid\ntime\ndata". The fields are read from a copy
+// of the few bytes before data: they outlive the message (a topic's last
+// ID and epoch in its delivery state, a topic in the broker's delivery
+// counts), and as parts of s they would keep every such message's data,
+// up to the largest message, alive with them.
 func parsePayload(s string) (*broker.Message, error) {
 	var f [5]string
 	rest := s
@@ -217,6 +221,10 @@ func parsePayload(s string) (*broker.Message, error) {
 		if f[i], rest, ok = strings.Cut(rest, "\n"); !ok {
 			return nil, fmt.Errorf("herald/redis: message payload has %d of 6 fields", i+1)
 		}
+	}
+	head := strings.Clone(s[:len(s)-len(rest)])
+	for i := range f {
+		f[i], head, _ = strings.Cut(head, "\n")
 	}
 	seq, err := strconv.ParseUint(f[2], 10, 64)
 	if err != nil {
