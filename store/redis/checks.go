@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,6 +27,7 @@ const checkBatch = 256
 // states it could not check, for the caller to check again, and the
 // probe's error. Only the supervisor calls it.
 func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicState, error) {
+	states = subscribed(states) // an unsubscribed topic owes nothing, however its last check went
 	if len(states) == 0 {
 		return nil, nil // nothing to check; the probe ticker watches the connection
 	}
@@ -165,6 +167,17 @@ func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos
 	e.gapLocked(st, at.seq) // gone from history, and no message after them to show it
 	return nil
 }
+
+// subscribed returns the states of states that a subscription still
+// covers, in a new slice when some do not.
+func subscribed(states []*topicState) []*topicState {
+	if !slices.ContainsFunc(states, isGone) {
+		return states
+	}
+	return slices.DeleteFunc(slices.Clone(states), isGone)
+}
+
+func isGone(st *topicState) bool { return st.gone.Load() }
 
 // withOwed adds to states those of owed it lacks: the topics a check
 // still owes go into the next one, whatever their traffic.

@@ -176,3 +176,33 @@ func TestIdleTopicIsForgottenWhileAnotherIsOwed(t *testing.T) {
 		t.Fatalf("the owed topic got %d messages, want the 1 before its history broke", n)
 	}
 }
+
+// A topic whose check fails is owed only while it is subscribed: once
+// unsubscribed, no check reads it again, and the failure is over.
+func TestUnsubscribedTopicIsNoLongerOwed(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	core, logs := observer.New(zap.InfoLevel)
+	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	prefix := uniquePrefix(t)
+	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
+	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10, Logger: logger})
+	rec := newRecorder()
+	sub.Attach(rec)
+	const topic = "gone.bad"
+	mustSubscribe(t, sub, topic)
+	mustPublish(t, pub, request(topic))
+	rec.waitFor(t, topic, 1)
+	breakMeta(t, admin, prefix, topic)
+	if !eventually(func() bool { return logs.FilterMessageSnippet("cannot check topics against Redis:").Len() > 0 }) {
+		t.Fatal("a check failing for longer than its interval was not logged at Warn")
+	}
+	if err := sub.Unsubscribe(ctxFor(t), topic); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return logs.FilterMessageSnippet("checked against Redis again").Len() > 0 }) {
+		t.Fatal("the topic, unsubscribed, is still owed a check")
+	}
+}
