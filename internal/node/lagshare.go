@@ -18,6 +18,8 @@ type lagBoard interface {
 	// OthersBehind: what the other nodes behind deliver, all topics or
 	// those listed; none behind: false and nil.
 	OthersBehind(ctx context.Context) (all bool, topics []string, err error)
+	// BehindTopicsLimit: the most topics MarkBehind takes as a list.
+	BehindTopicsLimit() int
 }
 
 // deliveries counts what this node's fan-outs deliver, per topic (the
@@ -30,12 +32,11 @@ type deliveries interface {
 // A node behind lists the fewest topics that had coverShare of its
 // recent deliveries (over countTicks ticks before it fell behind at
 // least, a bound's worth, as much as its backlog holds, and since), when
-// busyTopics of them suffice; otherwise its backlog comes from too many
-// topics to list, and it says all. A publish to a topic it does not list
-// adds little to its backlog (a quiet topic with a few subscribers
-// there, or none), so other nodes do not hold it.
+// as many as the board takes (BehindTopicsLimit) suffice; otherwise its
+// backlog comes from too many topics to list, and it says all. A publish
+// to a topic it does not list adds little to its backlog (a quiet topic
+// with a few subscribers there, or none), so other nodes do not hold it.
 const (
-	busyTopics = 32
 	coverShare = 0.9
 	countTicks = 8
 )
@@ -58,6 +59,7 @@ type lagShare struct {
 	tr        *transport.Server
 	delivered deliveries
 	listed    []string      // the topics this node said it is behind on lately; nil: none, or all
+	listMax   int           // the most topics the board takes as a list
 	published func() uint64 // messages published through this node so far
 	tick      time.Duration
 	log       *zap.Logger
@@ -76,7 +78,8 @@ func shareLag(board lagBoard, tr *transport.Server, delivered deliveries, publis
 	if bound == 0 {
 		return nil
 	}
-	s := &lagShare{board: board, tr: tr, delivered: delivered, published: published, tick: max(bound/8, time.Millisecond), log: log,
+	s := &lagShare{board: board, tr: tr, delivered: delivered, listMax: board.BehindTopicsLimit(),
+		published: published, tick: max(bound/8, time.Millisecond), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
@@ -138,7 +141,7 @@ func (s *lagShare) run() {
 // covers the share, so that the board's copy is not rewritten for every
 // small shift between topics.
 func (s *lagShare) busy() []string {
-	s.listed, _ = s.delivered.MostDelivered(busyTopics, coverShare, s.listed) // nil when they do not suffice
+	s.listed, _ = s.delivered.MostDelivered(s.listMax, coverShare, s.listed) // nil when they do not suffice
 	return s.listed
 }
 

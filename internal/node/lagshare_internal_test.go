@@ -146,3 +146,41 @@ func TestLagShareHoldsTheTopicsOthersDeliver(t *testing.T) {
 	}
 	eventually("a node of an older release behind does not hold every topic", func() bool { return held("cold") })
 }
+
+// askedDeliveries records how many topics it was asked for at most.
+type askedDeliveries struct {
+	noDeliveries
+	k int
+}
+
+func (d *askedDeliveries) MostDelivered(k int, _ float64, _ []string) ([]string, bool) {
+	d.k = k
+	return nil, false
+}
+
+// limitedBoard takes lists of limit topics at most.
+type limitedBoard struct {
+	lagBoard
+	limit int
+}
+
+func (b limitedBoard) BehindTopicsLimit() int { return b.limit }
+
+// A node behind lists as many topics as its board takes, so that the
+// bound is one fact, the board's: a list the board would store as "all
+// topics" is never picked.
+func TestLagShareListsWhatTheBoardTakes(t *testing.T) {
+	tr, err := transport.New(transport.Config{MaxDeliveryLag: 80 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	var published atomic.Uint64
+	d := &askedDeliveries{}
+	s := shareLag(limitedBoard{limit: 5}, tr, d, published.Load, zaptest.NewLogger(t))
+	t.Cleanup(s.close)
+	s.busy() // the node is not behind: its own loop never asks meanwhile
+	if d.k != 5 {
+		t.Fatalf("asked for the %d busiest topics, want the board's 5", d.k)
+	}
+}

@@ -116,10 +116,15 @@ return out
 // (see lagScript).
 const maxBehindTTL = 10 * time.Second
 
-// MaxBehindTopics bounds the topics a node behind lists; a longer list
-// is stored as "all topics". Each is a valid topic, so a list costs
-// Redis at most MaxBehindTopics*(broker.MaxTopicBytes+1) bytes a node.
-const MaxBehindTopics = 64
+// MaxBehindTopics is the most topics a node behind lists; a longer list
+// is stored as "all topics" (docs/protocol.md section 3). Each is a
+// valid topic, so a list costs Redis at most
+// MaxBehindTopics*(broker.MaxTopicBytes+1) bytes a node.
+const MaxBehindTopics = 32
+
+// BehindTopicsLimit is MaxBehindTopics, for the node that picks the
+// topics it lists.
+func (e *Engine) BehindTopicsLimit() int { return MaxBehindTopics }
 
 // lagMarks is what this node last stored on the board, so that an
 // unchanged list is not sent again.
