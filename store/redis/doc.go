@@ -181,9 +181,13 @@
 // everything published before that read has come through, so what is
 // still missing was lost by pub/sub and is read from the stream. A message
 // merely late is never skipped. A topic Redis fails to read (a key of the
-// wrong type, a Cluster master down) holds up no other: it is checked
-// again at every interval until Redis reads it, and a failure that lasts
-// is logged at Warn once, naming the topics.
+// wrong type) holds up no other: it is checked again at every interval
+// until Redis reads it, and a failure that lasts is logged at Warn once,
+// naming the topics. A master that does not answer holds up every check,
+// on Cluster too: a read that times out ends the round, and the probe
+// goes through every master the node's topics live on, and through
+// every master while a node holds a pattern; the checks go on once the
+// master is back or replaced.
 //
 // Between reconnects the same check runs every CheckInterval, but only for
 // topics with a message in the last few intervals: while the connection
