@@ -184,3 +184,8 @@ func TestLagShareListsWhatTheBoardTakes(t *testing.T) {
 		t.Fatalf("asked for the %d busiest topics, want the board's 5", d.k)
 	}
 }
+
+// The cluster engine is a lag board: were it to lack a method of the
+// interface, Build's type assertion would fail and nodes would stop
+// sharing their lag, without a word.
+var _ lagBoard = (*redis.Engine)(nil)
