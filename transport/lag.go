@@ -242,6 +242,10 @@ func (s *Server) release() {
 // LagBound is MaxDeliveryLag as the server applies it; 0: publishers never wait.
 func (s *Server) LagBound() time.Duration { return time.Duration(s.lagCfg.bound) }
 
+// LagTick is how often the loops take the lag of their waiting
+// connections: an eighth of the bound, a millisecond at least.
+func (s *Server) LagTick() time.Duration { return time.Duration(s.lagCfg.tick) }
+
 // lagGate wakes waiting publishers when they may go (Server.release,
 // SetOthersBehind). A loop with no waiter pays one atomic load.
 type lagGate struct {

@@ -44,7 +44,7 @@ const (
 // lagShare makes the delivery-lag bound hold across a cluster: a message
 // published on one node is delivered on every node with subscribers, so
 // publishers must wait for those nodes too, not only for their own. Each
-// tick, an eighth of the bound as the transport's own lag scan, it tells
+// tick of the transport's own lag scan (an eighth of the bound), it tells
 // the board whether this node is behind, for a few ticks, and which
 // topics it is busy delivering: those it delivered most lately, or all.
 // And it tells the transport which topics the other nodes behind
@@ -79,7 +79,7 @@ func shareLag(board lagBoard, tr *transport.Server, delivered deliveries, publis
 		return nil
 	}
 	s := &lagShare{board: board, tr: tr, delivered: delivered, listMax: board.BehindTopicsLimit(),
-		published: published, tick: max(bound/8, time.Millisecond), log: log,
+		published: published, tick: tr.LagTick(), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()

@@ -179,6 +179,9 @@ func TestLagShareListsWhatTheBoardTakes(t *testing.T) {
 	d := &askedDeliveries{}
 	s := shareLag(limitedBoard{limit: 5}, tr, d, published.Load, zaptest.NewLogger(t))
 	t.Cleanup(s.close)
+	if s.tick != tr.LagTick() {
+		t.Errorf("shares every %v, want every tick of the transport's lag scan, %v", s.tick, tr.LagTick())
+	}
 	s.busy() // the node is not behind: its own loop never asks meanwhile
 	if d.k != 5 {
 		t.Fatalf("asked for the %d busiest topics, want the board's 5", d.k)
