@@ -35,7 +35,7 @@ func lateReader(t *testing.T, addr string, delay time.Duration, commands bool, s
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		br := c.br // with what came along with the handshake's reply
+		br := c.br       // with what came along with the handshake's reply
 		flowing := false // a message came: the reader is behind from now on
 		for {
 			f, err := ws.ReadFrame(br)
