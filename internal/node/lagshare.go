@@ -124,6 +124,9 @@ func (s *lagShare) run() {
 		}
 		seen = now
 		all, topics, err := s.board.OthersBehind(s.ctx)
+		if s.ctx.Err() != nil {
+			continue // closing: the read was ended, Redis is not to blame
+		}
 		if err != nil && !failing {
 			s.log.Warn("cannot read whether other nodes are behind; publishes do not wait for them", zap.Error(err))
 		}

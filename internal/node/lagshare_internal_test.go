@@ -7,7 +7,9 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
@@ -192,3 +194,51 @@ func TestLagShareListsWhatTheBoardTakes(t *testing.T) {
 // interface, Build's type assertion would fail and nodes would stop
 // sharing their lag, without a word.
 var _ lagBoard = (*redis.Engine)(nil)
+
+// stuckBoard answers no read of the others' word until its ctx ends, as
+// a Redis that stopped answering does.
+type stuckBoard struct {
+	limitedBoard
+	reading chan struct{}
+}
+
+func (b stuckBoard) OthersBehind(ctx context.Context) (bool, []string, error) {
+	select {
+	case b.reading <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return false, nil, ctx.Err()
+}
+
+// Closing a node while it reads the others' word ends the read, and
+// says nothing of Redis: a warning that it cannot read the board would
+// send an operator after a Redis that is fine.
+func TestLagShareCloseWarnsOfNothing(t *testing.T) {
+	tr, err := transport.New(transport.Config{MaxDeliveryLag: 80 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	core, logs := observer.New(zap.WarnLevel)
+	var published atomic.Uint64
+	board := stuckBoard{limitedBoard: limitedBoard{limit: 4}, reading: make(chan struct{}, 1)}
+	s := shareLag(board, tr, noDeliveries{}, published.Load, zap.New(core))
+	deadline := time.Now().Add(10 * time.Second)
+	for read := false; !read; {
+		published.Add(1) // something to hold: the next tick reads
+		select {
+		case <-board.reading:
+			read = true
+		case <-time.After(s.tick):
+			if time.Now().After(deadline) {
+				s.close()
+				t.Fatal("the board was never read")
+			}
+		}
+	}
+	s.close()
+	if n := logs.Len(); n != 0 {
+		t.Fatalf("closing logged %d warnings, first %q", n, logs.All()[0].Message)
+	}
+}
