@@ -13,7 +13,9 @@ import (
 // their own, in the order they were queued: a Handler that takes its time
 // holds up neither the receive loops, whose probes would fail and have
 // the connection replaced, nor the supervisor's probes, position checks
-// and replays, which take every mark's mu in turn.
+// and replays, which take every mark's mu in turn, nor other topics'
+// subscriptions: an unsubscribe of the topic waits for its change being
+// handed over, but not with psMu held (changeMark.handedOver).
 //
 // Each change is queued once, with its mark's mu held, so a topic's
 // changes enter the queue in the order its mark took them, and one

@@ -1,9 +1,11 @@
 package redis_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -102,4 +104,55 @@ func TestPresenceQueueOverflowLosesNothing(t *testing.T) {
 	h.release()
 	waitChanges(t, h.recorder, room, want...)
 	h.checkBreaches(t)
+}
+
+// Unsubscribing a topic whose change the Handler is taking its time over
+// waits for that change, and holds up nothing else: the node's other
+// subscriptions come and go meanwhile.
+func TestUnsubscribeDuringSlowHandoverHoldsUpNoOtherTopic(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
+	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
+	h := &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
+	sub.Attach(h)
+	t.Cleanup(h.release)
+	const room = "held.room"
+	mustSubscribe(t, sub, room)
+	ch := changer{t, pub, room}
+	ch.add("s1", "a")
+	<-h.stalled
+	unsubscribed := make(chan error, 1)
+	go func() { unsubscribed <- sub.Unsubscribe(context.Background(), room) }()
+	if !eventually(func() bool { return redis.ChangeMarks(sub) == 0 }) { // it waits for the change from here on
+		t.Fatal("Unsubscribe did not drop the topic's mark")
+	}
+	subscribed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := sub.Subscribe(ctx, "held.other")
+		if err == nil {
+			err = sub.Unsubscribe(ctx, "held.other")
+		}
+		subscribed <- err
+	}()
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			t.Fatalf("another topic, while the Handler held a change of one being unsubscribed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("another topic's subscription waited for the Handler to hand over a change of the one being unsubscribed")
+	}
+	select {
+	case err := <-unsubscribed:
+		t.Fatalf("Unsubscribe returned (%v) while a change of its topic was being handed over", err)
+	default:
+	}
+	h.release()
+	if err := <-unsubscribed; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -76,7 +76,7 @@ type changeMark struct {
 	// mu held, read without it by the hand-over.
 	gone atomic.Bool
 	// handing is held while one of the mark's changes is handed over,
-	// so that dropMark returns only once none is.
+	// so that Unsubscribe returns only once none is (handedOver).
 	handing sync.Mutex
 }
 
@@ -131,8 +131,10 @@ func (e *Engine) startMark(topic, tail string) {
 }
 
 // dropMark forgets topic's mark, once the topic is unsubscribed (or its
-// subscribe failed).
-func (e *Engine) dropMark(topic string) {
+// subscribe failed): none of its changes is handed over from now on but
+// the one the hand-over may be in. It returns the mark, for the caller to
+// wait for that one (handedOver) once it let go of psMu.
+func (e *Engine) dropMark(topic string) *changeMark {
 	e.marks.mu.Lock()
 	m := e.marks.topics[topic]
 	delete(e.marks.topics, topic)
@@ -141,7 +143,19 @@ func (e *Engine) dropMark(topic string) {
 		m.mu.Lock()
 		m.gone.Store(true)
 		m.mu.Unlock()
-		m.handing.Lock() // a change handed over now ends before the topic's next subscription starts
+	}
+	return m
+}
+
+// handedOver returns once no change of m is being handed over; a nil m
+// at once. Unsubscribe and a failed Subscribe wait so before they return,
+// so that a change of the subscription ends before the topic's next one,
+// which its caller starts after, and without psMu held, so that a Handler
+// that takes its time over it holds up no other topic's subscription and
+// no reconnect.
+func (m *changeMark) handedOver() {
+	if m != nil {
+		m.handing.Lock()
 		m.handing.Unlock()
 	}
 }

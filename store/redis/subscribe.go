@@ -22,6 +22,8 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	if err := broker.CheckPattern(pattern); err != nil {
 		return err
 	}
+	var dropped *changeMark
+	defer func() { dropped.handedOver() }() // once psMu is let go
 	e.psMu.Lock()
 	defer e.psMu.Unlock()
 	if err := e.controlLocked(ctx); err != nil {
@@ -61,7 +63,7 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	}
 	if err != nil {
 		e.subs.remove(pattern) // Redis may keep the (p)subscription; nothing passes the filter
-		e.dropMark(pattern)
+		dropped = e.dropMark(pattern)
 		e.subs.globs.remove(pattern)
 		e.patternsHeld()
 		if kind == "subscribe" && e.shards.on() {
@@ -179,6 +181,8 @@ func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kin
 // succeeds locally: messages of pattern are dropped from now on, and a Redis
 // that missed the unsubscribe command forgets it with the connection.
 func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
+	var dropped *changeMark
+	defer func() { dropped.handedOver() }() // once psMu is let go
 	e.psMu.Lock()
 	defer e.psMu.Unlock()
 	if !e.subs.has(pattern) {
@@ -186,7 +190,7 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 	}
 	e.subs.remove(pattern)
 	if !broker.IsPattern(pattern) {
-		e.dropMark(pattern)
+		dropped = e.dropMark(pattern)
 	}
 	if !broker.IsPattern(pattern) && e.shards.on() {
 		e.shardUnsubscribeLocked(ctx, pattern)
