@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,8 @@ import (
 // Proxy forwards TCP connections to a Redis. It can make the open ones go
 // silent: still connected, but dropping whatever Redis sends, as a
 // connection behind a stuck middlebox does (connections opened afterwards
-// work); and it can cut them all and refuse new ones for a while, as a
+// work); lose them without a word, as a NAT or load balancer that
+// restarted does; and cut them all and refuse new ones for a while, as a
 // network that drops does.
 type Proxy struct {
 	l      net.Listener
@@ -27,6 +27,7 @@ type Proxy struct {
 type pipe struct {
 	client, server net.Conn
 	silent         atomic.Bool
+	lost           atomic.Bool // Redis's side closed; the client's is reset at its next bytes
 }
 
 // StartProxy forwards connections to target until the test ends.
@@ -51,6 +52,20 @@ func (p *Proxy) Silence() {
 	defer p.mu.Unlock()
 	for _, pp := range p.pipes {
 		pp.silent.Store(true)
+	}
+}
+
+// Lose loses every connection open now (new ones work): Redis sees each
+// close at once, the client only when it next sends, with a reset, and
+// nothing from Redis reaches it any more. A pooled connection idle
+// meanwhile passes go-redis's health check (no close reached it) and
+// fails the first call sent on it.
+func (p *Proxy) Lose() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pp := range p.pipes {
+		pp.lost.Store(true)
+		pp.server.Close()
 	}
 }
 
@@ -98,8 +113,39 @@ func (p *Proxy) accept() {
 		}
 		p.pipes = append(p.pipes, pp)
 		p.mu.Unlock()
-		p.wg.Go(func() { _, _ = io.Copy(s, c); s.Close() })
-		p.wg.Go(func() { pp.fromServer(); c.Close() })
+		p.wg.Go(pp.fromClient)
+		p.wg.Go(func() {
+			pp.fromServer()
+			if !pp.lost.Load() {
+				c.Close()
+			}
+		})
+	}
+}
+
+// fromClient copies the client's bytes to Redis; once the pipe is lost it
+// resets the client's connection at its first bytes.
+func (pp *pipe) fromClient() {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := pp.client.Read(buf)
+		if n > 0 && pp.lost.Load() {
+			if tcp, ok := pp.client.(*net.TCPConn); ok {
+				_ = tcp.SetLinger(0) // close with a reset
+			}
+			pp.client.Close()
+			return
+		}
+		if n > 0 {
+			if _, werr := pp.server.Write(buf[:n]); werr != nil && !pp.lost.Load() {
+				pp.client.Close()
+				return
+			}
+		}
+		if err != nil {
+			pp.server.Close()
+			return
+		}
 	}
 }
 
