@@ -125,7 +125,7 @@ func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]sto
 func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.gone.Load() || st.epoch == "" || at.epoch == "" {
+	if !e.subs.covered(st) || st.epoch == "" || at.epoch == "" {
 		return nil
 	}
 	if handed.epoch == st.epoch && diverged(handed, at) {

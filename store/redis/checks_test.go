@@ -206,3 +206,27 @@ func TestUnsubscribedTopicIsNoLongerOwed(t *testing.T) {
 		t.Fatal("the topic, unsubscribed, is still owed a check")
 	}
 }
+
+// A check that picked up a topic before the last pattern covering it
+// went hands nothing of it over after: once Unsubscribe returned, what is
+// published to the topic is not delivered, whichever check was under way.
+func TestCheckUnderWayDeliversNothingOfAPatternGone(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	nodes := cluster(t, srv, 2, redis.Config{HistorySize: 10, CheckInterval: time.Hour})
+	pub, sub := nodes[0], nodes[1]
+	mustSubscribe(t, sub, "gone.>")
+	mustPublish(t, pub, request("gone.a"))
+	sub.rec.waitFor(t, "gone.a", 1)
+	check := redis.CheckLater(sub.Engine)
+	if err := sub.Unsubscribe(ctxFor(t), "gone.>"); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, pub, request("gone.a"))
+	if err := check(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sub.rec.messages("gone.a")); n != 1 {
+		t.Fatalf("gone.a delivered %d messages, want the 1 before its pattern went", n)
+	}
+}

@@ -176,6 +176,26 @@ func (s *subscriptions) validLocked(st *topicState) bool {
 	return true
 }
 
+// covered reports whether a subscription still covers st's topic,
+// dropping st when none does. A check picks its states up before it reads
+// their positions, and a pattern that went meanwhile leaves them to be
+// found uncovered lazily (see subscriptions): without this a check would
+// hand over, from history, messages published after Unsubscribe returned.
+func (s *subscriptions) covered(st *topicState) bool {
+	if st.gone.Load() {
+		return false
+	}
+	s.mu.RLock()
+	known := st.gen == s.gen
+	s.mu.RUnlock()
+	if known {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !st.gone.Load() && s.validLocked(st)
+}
+
 // sweepLocked drops every state no subscription covers, once per gen.
 // s.mu must be held for writing.
 func (s *subscriptions) sweepLocked() {
