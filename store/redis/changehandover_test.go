@@ -29,6 +29,22 @@ func (s *stallingPresence) HandlePresence(c broker.PresenceChange) {
 
 func (s *stallingPresence) release() { s.released.Do(func() { close(s.gate) }) }
 
+// stallingPair starts two engines on srv with cfg, sharing its prefix (a
+// new one if it has none): pub, and sub with a stallingPresence attached,
+// released before sub's Close (which waits for the Handler).
+func stallingPair(t *testing.T, srv *redistest.Server, cfg redis.Config) (pub, sub *redis.Engine, h *stallingPresence) {
+	t.Helper()
+	if cfg.Prefix == "" {
+		cfg.Prefix = uniquePrefix(t)
+	}
+	pub = newEngine(t, srv.URL(), cfg)
+	sub = newEngine(t, srv.URL(), cfg)
+	h = &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
+	sub.Attach(h)
+	t.Cleanup(h.release)
+	return pub, sub, h
+}
+
 // A Handler that blocks on a join holds up neither the probes nor the
 // position checks of the other topics, and the joins and leaves that
 // come meanwhile, live or replayed after a reconnect, reach it once it
@@ -39,11 +55,7 @@ func TestSlowPresenceHandlerHoldsUpNothingElse(t *testing.T) {
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer admin.Close()
 	prefix := uniquePrefix(t)
-	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
-	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
-	h := &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
-	sub.Attach(h)
-	t.Cleanup(h.release) // before the engine's Close, which waits for the Handler
+	pub, sub, h := stallingPair(t, srv, redis.Config{Prefix: prefix, HistorySize: 10})
 	const room, other = "slow.room", "slow.other"
 	mustSubscribe(t, sub, room)
 	mustSubscribe(t, sub, other)
@@ -84,12 +96,7 @@ func TestSlowPresenceHandlerHoldsUpNothingElse(t *testing.T) {
 func TestPresenceQueueOverflowLosesNothing(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	prefix := uniquePrefix(t)
-	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
-	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
-	h := &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
-	sub.Attach(h)
-	t.Cleanup(h.release)
+	pub, sub, h := stallingPair(t, srv, redis.Config{})
 	const room = "full.room"
 	mustSubscribe(t, sub, room)
 	ch := changer{t, pub, room}
@@ -112,12 +119,7 @@ func TestPresenceQueueOverflowLosesNothing(t *testing.T) {
 func TestUnsubscribeDuringSlowHandoverHoldsUpNoOtherTopic(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	prefix := uniquePrefix(t)
-	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
-	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix})
-	h := &stallingPresence{recorder: newRecorder(), stalled: make(chan struct{}), gate: make(chan struct{})}
-	sub.Attach(h)
-	t.Cleanup(h.release)
+	pub, sub, h := stallingPair(t, srv, redis.Config{})
 	const room = "held.room"
 	mustSubscribe(t, sub, room)
 	ch := changer{t, pub, room}

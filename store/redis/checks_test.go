@@ -110,19 +110,28 @@ func TestCheckGoesOnPastTopicsItCannotRead(t *testing.T) {
 
 // A topic whose check failed is checked again at every interval, after
 // its traffic stopped too, until Redis reads it; the failure, while it
+// observedPair starts two engines on srv sharing a new prefix, history 10:
+// pub, and sub with a recorder attached and its logs at level and above
+// kept in logs as well as the test's.
+func observedPair(t *testing.T, srv *redistest.Server, level zapcore.Level) (pub, sub *redis.Engine, rec *recorder, logs *observer.ObservedLogs, prefix string) {
+	t.Helper()
+	core, logs := observer.New(level)
+	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	prefix = uniquePrefix(t)
+	pub = newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
+	sub = newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10, Logger: logger})
+	rec = newRecorder()
+	sub.Attach(rec)
+	return pub, sub, rec, logs, prefix
+}
+
 // lasts, is logged at Warn once, naming the topic.
 func TestCheckRetriesATopicItCannotRead(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer admin.Close()
-	core, logs := observer.New(zap.WarnLevel)
-	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
-	prefix := uniquePrefix(t)
-	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
-	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10, Logger: logger})
-	rec := newRecorder()
-	sub.Attach(rec)
+	pub, sub, rec, logs, prefix := observedPair(t, srv, zap.WarnLevel)
 	const topic = "rt.bad"
 	mustSubscribe(t, sub, topic)
 	mustPublish(t, pub, request(topic))
@@ -184,13 +193,7 @@ func TestUnsubscribedTopicIsNoLongerOwed(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer admin.Close()
-	core, logs := observer.New(zap.InfoLevel)
-	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
-	prefix := uniquePrefix(t)
-	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10})
-	sub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 10, Logger: logger})
-	rec := newRecorder()
-	sub.Attach(rec)
+	pub, sub, rec, logs, prefix := observedPair(t, srv, zap.InfoLevel)
 	const topic = "gone.bad"
 	mustSubscribe(t, sub, topic)
 	mustPublish(t, pub, request(topic))
