@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"context"
 	"unicode/utf8"
 )
 
-// A presence reply lists a page of the topic's members, not all of them
+// Presence reads: the presence command, the backend's read, and their
+// replies. A presence reply lists a page of the topic's members, not all of them
 // (docs/protocol.md section 8): one user may hold up to 1 KiB of info, so
 // a topic's whole list can be larger than a connection's write queue
 // (HERALD_MAX_QUEUE_BYTES), and listing it would close the asker as a slow
@@ -86,4 +88,112 @@ func (f *PageFiller) Add(m Member) bool {
 	f.used += n
 	f.Members = append(f.Members, m)
 	return true
+}
+
+// presence answers the presence command.
+func (s *Session) presence(ctx context.Context, c *command) *Error {
+	if !s.mayAskPresence(c.Topic) {
+		return Errorf(CodeForbidden, "not allowed to subscribe to %q, so not to ask who is there", c.Topic)
+	}
+	st, err := s.b.Presence(ctx, c.Topic, c.After)
+	if err != nil {
+		return err.(*Error)
+	}
+	b := newFrame(96 + len(c.ID) + len(c.Topic) + presenceSize(st))
+	b = append(b, `{"type":"presence"`...)
+	b = appendID(b, c.ID)
+	b = appendField(b, "topic", c.Topic)
+	s.send(finishFrame(append(appendPresenceState(b, st), '}')))
+	return nil
+}
+
+// mayAskPresence reports whether the client may ask who is on topic: when
+// it may subscribe to it; for a topic under the subscribe hook, only while
+// it holds a subscription to it, which the hook accepted (or a backend
+// made).
+func (s *Session) mayAskPresence(topic string) bool {
+	ask, replaces := s.b.asksHook(topic)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ask && s.findLocked(topic) == nil {
+		return false
+	}
+	perms := s.permsLocked()
+	return replaces || perms == nil || perms.CanSubscribe(topic)
+}
+
+// Presence returns who is on topic, cluster-wide, for a backend or a
+// client's command: the counts, and the members after the user after
+// ("" from the first) that fit in one reply (Config.MaxPresenceBytes).
+// Errors are *Error: invalid_topic for a pattern, presence_off for a
+// topic that keeps no presence.
+func (b *Broker) Presence(ctx context.Context, topic, after string) (PresenceState, error) {
+	return b.presencePage(ctx, topic, PresencePage{After: after, MaxBytes: b.cfg.MaxPresenceBytes})
+}
+
+// PresenceCount returns how many users and sessions are on topic,
+// reading a page of one member only. Errors are those of Presence.
+func (b *Broker) PresenceCount(ctx context.Context, topic string) (users, sessions int, err error) {
+	st, err := b.presencePage(ctx, topic, PresencePage{})
+	return st.Users, st.Sessions, err
+}
+
+func (b *Broker) presencePage(ctx context.Context, topic string, page PresencePage) (PresenceState, error) {
+	if err := topicError(topic); err != nil {
+		return PresenceState{}, err
+	}
+	if !b.keepsPresence(topic) {
+		return PresenceState{}, presenceOff(topic)
+	}
+	st, err := b.engine.Presence(ctx, topic, page)
+	if err != nil {
+		return PresenceState{}, b.replyError(err)
+	}
+	return st, nil
+}
+
+// AppendPresenceJSON appends the answer of GET /api/presence:
+// {"topic","users","sessions","members"}, the presence command's reply
+// without type and id.
+func AppendPresenceJSON(dst []byte, topic string, st PresenceState) []byte {
+	dst = append(dst, `{"topic":`...)
+	dst = appendJSONString(dst, topic)
+	return append(appendPresenceState(dst, st), '}')
+}
+
+// appendPresenceState appends ,"users":..,"sessions":..,"members":[...],
+// and ,"truncated":true when members were left out. A member's info is
+// the JSON object the engine keeps, checked on its way in (CheckClient);
+// a member without one has no info field.
+func appendPresenceState(b []byte, st PresenceState) []byte {
+	b = appendUintField(b, "users", uint64(st.Users))
+	b = appendUintField(b, "sessions", uint64(st.Sessions))
+	b = append(b, `,"members":[`...)
+	for i, m := range st.Members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"user":`...)
+		b = appendJSONString(b, m.User)
+		b = appendUintField(b, "sessions", uint64(m.Sessions))
+		if len(m.Info) > 0 {
+			b = append(b, `,"info":`...)
+			b = append(b, m.Info...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if st.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	return b
+}
+
+// presenceSize is at least the bytes appendPresenceState writes.
+func presenceSize(st PresenceState) int {
+	n := 96
+	for _, m := range st.Members {
+		n += MemberBytes(m.User, m.Info)
+	}
+	return n
 }
