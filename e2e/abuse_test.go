@@ -178,9 +178,12 @@ func TestStalledMidFrameConnectionsDoNotDelayOthers(t *testing.T) {
 	if f := c.reply("p"); f.Type != "pong" {
 		t.Fatalf("ping: %+v", f)
 	}
-	if got := nodeStats(t, n).Connections; got != 201 {
-		t.Fatalf("%d connections open, want the 200 stalled ones and the client", got)
-	}
+	// A connection is counted once the node takes it over, which may trail
+	// the 101 its client already read; one stalled connection closed
+	// would keep the count under 201 for good.
+	eventually(t, "the 200 stalled connections and the client counted open", func() bool {
+		return nodeStats(t, n).Connections == 201
+	})
 	// Finishing a stalled frame gets it handled.
 	s := stalled[7]
 	cut := 1 + 7%(len(frame)-1)
