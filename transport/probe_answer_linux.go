@@ -137,7 +137,7 @@ func stampOf(sent int64) uint16 { return uint16(sent/baseUnit) & (pendingBase - 
 // its open ping, and says whether it was. The stamp keeps 15 bits of it:
 // a pong within stampSpan of it that matches them is its answer.
 func (c *conn) answeredOpenPing(sent, now int64) bool {
-	if c.kindData&pendingBase == 0 || c.kindData != pendingBase|stampOf(sent) || now-sent >= stampSpan {
+	if c.kindData != pendingBase|stampOf(sent) || now-sent >= stampSpan {
 		return false
 	}
 	c.kindData = 0

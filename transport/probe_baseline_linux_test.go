@@ -38,3 +38,37 @@ func TestReadersBehindFromTheStartHoldPublishers(t *testing.T) {
 		t.Fatalf("every subscriber 800 ms behind held publishers for %v of %v only", waited.Round(time.Millisecond), span)
 	}
 }
+
+// Only the answer to a connection's open ping sets its baseline from
+// that ping: a pong with another time, or one that came back after the
+// stamp's span (whose 15 bits would match again), sets nothing; until
+// then the connection has no baseline, and a probe's answer may set it.
+func TestOpenPingAnswerSetsTheBaseline(t *testing.T) {
+	ms := int64(time.Millisecond)
+	sent := monoNow() + int64(time.Hour)
+	open := func() *conn {
+		c := &conn{}
+		c.kindData = pendingBase | stampOf(sent)
+		return c
+	}
+	c := open()
+	if c.answeredOpenPing(sent+ms, sent+2*ms) || c.baseRoundTrip() != 0 {
+		t.Fatal("a pong with another time was taken for the open ping's")
+	}
+	if c.answeredOpenPing(sent, sent+stampSpan) || c.baseRoundTrip() != 0 {
+		t.Fatal("a pong a whole stamp span late was taken for the open ping's")
+	}
+	if !c.answeredOpenPing(sent, sent+3*ms) || c.baseRoundTrip() != 3*ms {
+		t.Fatalf("the open ping's answer gave a baseline of %v, want 3ms", time.Duration(c.baseRoundTrip()))
+	}
+	if c.answeredOpenPing(sent, sent+ms) {
+		t.Fatal("the open ping was answered twice")
+	}
+	if c.noteRoundTrip(5*ms) != 3*ms || c.noteRoundTrip(2*ms) != 2*ms {
+		t.Fatal("a probe's round trip does not only lower the baseline")
+	}
+	c = open()
+	if c.noteRoundTrip(40*ms) != 40*ms {
+		t.Fatal("a probe answered before the open ping set no baseline")
+	}
+}
