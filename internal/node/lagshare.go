@@ -30,12 +30,14 @@ type deliveries interface {
 }
 
 // A node behind lists the fewest topics that had coverShare of its
-// recent deliveries (over countTicks ticks before it fell behind at
-// least, a bound's worth, as much as its backlog holds, and since), when
-// as many as the board takes (BehindTopicsLimit) suffice; otherwise its
-// backlog comes from too many topics to list, and it says all. A publish
-// to a topic it does not list adds little to its backlog (a quiet topic
-// with a few subscribers there, or none), so other nodes do not hold it.
+// recent deliveries (the last one to two windows of countTicks ticks: a
+// bound's worth at least, as much as its backlog holds), when as many as
+// the board takes (BehindTopicsLimit) suffice; otherwise its backlog
+// comes from too many topics to list, and it says all. A publish to a
+// topic it does not list adds little to its backlog (a quiet topic with
+// a few subscribers there, or none), so other nodes do not hold it. The
+// windows go on through a spell behind: a topic that cooled down leaves
+// the list within two, and one that became hot joins it as fast.
 const (
 	coverShare = 0.9
 	countTicks = 8
@@ -56,7 +58,7 @@ const (
 // meet the same failure.
 type lagShare struct {
 	board     lagBoard
-	tr        *transport.Server
+	tr        lagTransport
 	delivered deliveries
 	listed    []string      // the topics this node said it is behind on lately; nil: none, or all
 	listMax   int           // the most topics the board takes as a list
@@ -71,9 +73,18 @@ type lagShare struct {
 	done   chan struct{}
 }
 
+// lagTransport is the transport's side of the bound: its own lag, and
+// the hold of its publishers for the other nodes'.
+type lagTransport interface {
+	LagBound() time.Duration
+	LagTick() time.Duration
+	Behind() bool
+	SetOthersBehind(transport.OthersBehind)
+}
+
 // shareLag starts sharing on board tr's lag and the topics it is behind
 // on, as delivered counts them; nil when tr never holds publishers back.
-func shareLag(board lagBoard, tr *transport.Server, delivered deliveries, published func() uint64, log *zap.Logger) *lagShare {
+func shareLag(board lagBoard, tr lagTransport, delivered deliveries, published func() uint64, log *zap.Logger) *lagShare {
 	bound := tr.LagBound()
 	if bound == 0 {
 		return nil
@@ -107,14 +118,13 @@ func (s *lagShare) run() {
 		}
 		behind := s.tr.Behind()
 		switch {
-		case behind: // the counts go on through the spell
+		case behind:
 			marked = s.mark(s.ctx, 4*s.tick, s.busy()) || marked
 		case marked:
 			marked = !s.mark(s.ctx, 0, nil)
 			s.listed = nil
-			counted = countTicks // a new window now; the spell's counts go with the next
 		}
-		if counted++; !behind && counted >= countTicks {
+		if counted++; counted >= countTicks {
 			s.delivered.RestartDeliveryCounts()
 			counted = 0
 		}
