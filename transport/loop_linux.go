@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport/internal/netpoll"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -97,76 +96,6 @@ func (l *loop) schedule(c *conn) {
 	l.mu.Unlock()
 }
 
-// deferral returns l's part of b, which puts the batch's connections of l
-// on the pending list together when the caller flushes b: no lock is
-// taken per connection. A connection stays scheduled meanwhile, so it is
-// handed over once.
-func (l *loop) deferral(b *broker.Batch) deferral {
-	for _, f := range b.Flushers() {
-		if lb, ok := f.(*loopBatch); ok && lb.loop == l {
-			return lb
-		}
-	}
-	lb := loopBatches.Get().(*loopBatch)
-	now := monoNow()
-	lb.loop, lb.since, lb.now, lb.stamps = l, now, now, 0
-	b.Add(lb)
-	return lb
-}
-
-// stampEvery is how many stamps a loopBatch gives from one clock reading:
-// a frame's stamp is then older than the frame by the time to queue as
-// many frames, a few microseconds, which overstates its wait a little,
-// never understates it.
-const stampEvery = 64
-
-// loopBatch is one loop's part of a broker.Batch: the connections of the
-// batch that the loop is to write. Only the batch's goroutine touches it
-// until Flush gives it back to loopBatches.
-type loopBatch struct {
-	loop   *loop
-	conns  []*conn
-	since  int64 // its first clock reading, before any of its frames was queued
-	now    int64 // its last clock reading
-	stamps int   // stamps given since
-}
-
-func (lb *loopBatch) stamp() int64 {
-	if lb.stamps++; lb.stamps == stampEvery {
-		lb.now, lb.stamps = monoNow(), 0
-	}
-	return lb.now
-}
-
-func (lb *loopBatch) take(c *conn) { lb.conns = append(lb.conns, c) }
-
-// loopBatches keeps loopBatch values and their arrays between fan-outs,
-// so that a fan-out allocates none.
-var loopBatches = sync.Pool{New: func() any { return new(loopBatch) }}
-
-// Flush puts the batch's connections on the pending list under one lock,
-// stamped with the batch's start if that is older than the list's stamp,
-// and wakes the loop when the list was empty: a list that was not has a
-// wake on the way (broker.Flusher).
-func (lb *loopBatch) Flush() {
-	l := lb.loop
-	l.mu.Lock()
-	if !l.exited && len(lb.conns) > 0 {
-		empty := len(l.pending) == 0
-		l.pending = append(l.pending, lb.conns...)
-		if t := l.lag.pending.Load(); t == 0 || lb.since < t {
-			l.lag.pending.Store(lb.since)
-		}
-		if empty {
-			l.wake() // under l.mu: the poller is closed only once exited is set
-		}
-	}
-	l.mu.Unlock()
-	clear(lb.conns)
-	lb.conns, lb.loop = lb.conns[:0], nil
-	loopBatches.Put(lb)
-}
-
 func (l *loop) wake() {
 	if err := l.poller.Wake(); err != nil {
 		l.log.Error("wake event loop", zap.Error(err))
@@ -243,16 +172,6 @@ func (l *loop) run() {
 	}
 }
 
-func (l *loop) lookup(slot int32, gen uint32) *conn {
-	if slot < 0 || int(slot) >= len(l.conns) {
-		return nil
-	}
-	if c := l.conns[slot]; c != nil && c.gen == gen {
-		return c
-	}
-	return nil // a stale event for a slot now reused
-}
-
 func (l *loop) event(ev netpoll.Event) {
 	c := l.lookup(ev.Key, ev.Gen)
 	if c == nil {
@@ -264,69 +183,6 @@ func (l *loop) event(ev netpoll.Event) {
 	if ev.Readable && l.conns[ev.Key] == c {
 		l.read(c)
 	}
-}
-
-// register adds the connections api opened since the last turn.
-func (l *loop) register() {
-	l.mu.Lock()
-	incoming, early := l.incoming, l.early
-	l.incoming, l.early = nil, nil
-	stopping := l.stopping
-	l.mu.Unlock()
-	for i, c := range incoming {
-		l.insert(c)
-		if stopping {
-			c.fail(ErrServerClosed)
-		}
-		if len(early) > 0 {
-			l.readEarly(c, early[i])
-		}
-		if err := l.poller.Add(int(c.fd), c.slot, c.gen); err != nil {
-			l.log.Error("register connection", zap.Error(err))
-			l.drop(c)
-			continue
-		}
-		l.flush(c) // anything Open queued before the loop knew c
-	}
-}
-
-func (l *loop) insert(c *conn) {
-	if n := len(l.free); n > 0 {
-		c.slot = l.free[n-1]
-		l.free = l.free[:n-1]
-		l.conns[c.slot] = c
-	} else {
-		c.slot = int32(len(l.conns))
-		l.conns = append(l.conns, c)
-	}
-	l.gen++
-	if l.gen == 0 {
-		l.gen = 1 // 0 is the poller's own
-	}
-	c.gen = l.gen
-	c.live = true
-	l.load.Add(1)
-}
-
-// drop closes c's socket and tells its receiver, once. The loop keeps
-// nothing of c: not its half-read message (up to twice MaxMessageBytes),
-// nor its read state and unanswered probes, which would keep it whole
-// until the loop is busy again.
-func (l *loop) drop(c *conn) {
-	if !c.live {
-		return
-	}
-	c.live = false
-	c.in = nil
-	l.probes.forget(c)
-	delete(l.readers, c)
-	l.conns[c.slot] = nil
-	l.free = append(l.free, c.slot)
-	l.load.Add(-1)
-	if err := unix.Close(int(c.fd)); err != nil {
-		l.log.Debug("close socket", zap.Error(err))
-	}
-	l.srv.gone(c)
 }
 
 // sweep pings every connection once a heartbeat, closes the silent ones
