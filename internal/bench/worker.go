@@ -9,10 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/herald-broker/herald/broker"
 )
 
 var errServerError = errors.New("herald/bench: server answered error")
@@ -94,58 +91,6 @@ func (w *worker) runHeld(ctx context.Context, finish <-chan struct{}) {
 	}
 	w.checkAlive(ctx)
 	w.closeAll()
-}
-
-// connectAll opens the plan's connections at its rate, at most Inflight at
-// once, and returns when every attempt has succeeded or failed.
-func (w *worker) connectAll(ctx context.Context) {
-	var attempts sync.WaitGroup
-	sem := make(chan struct{}, max(w.plan.Inflight, 1))
-	start := time.Now()
-	for k := 0; k < w.plan.Count; k++ {
-		if !waitTurn(ctx, start, k, w.plan.ConnectRate) {
-			break
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		attempts.Add(1)
-		go func(i int) {
-			defer attempts.Done()
-			c, seq, err := w.openSubscribed(ctx, i, i%max(w.plan.Topics, 1))
-			<-sem
-			if err != nil {
-				w.connectErrs.Add(1)
-				w.kinds.add("connect", err)
-				return
-			}
-			w.keep(c, i%max(w.plan.Topics, 1), seq)
-		}(w.plan.First + k)
-	}
-	attempts.Wait()
-}
-
-// waitTurn paces attempt k at rate a second; false when ctx ends first.
-func waitTurn(ctx context.Context, start time.Time, k int, rate float64) bool {
-	if rate <= 0 {
-		return ctx.Err() == nil
-	}
-	d := time.Until(start.Add(time.Duration(float64(k) / rate * float64(time.Second))))
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // keep registers an open connection and starts its reader.
@@ -232,81 +177,6 @@ func (w *worker) unreadable() {
 	w.kinds.add("read", fmt.Errorf("%w: unreadable message", ErrFrame))
 }
 
-// openSubscribed dials connection i, reads the welcome, subscribes to the
-// topic and waits for the reply. It returns the topic's seq then.
-func (w *worker) openSubscribed(ctx context.Context, i, topic int) (*wsConn, int64, error) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, w.plan.OpTimeout)
-	defer cancel()
-	d := dialerFor(w.plan, i)
-	if w.plan.Server == ServerHeraldSSE {
-		c, seq, err := dialSSE(ctx, d, w.plan.targetOf(i), w.plan.Topic(topic))
-		if err == nil {
-			// A stream does not announce the heartbeat: the idle hold
-			// assumes the default.
-			w.heartbeat.CompareAndSwap(0, int64(broker.DefaultHeartbeat/time.Second))
-			w.connectLat.Record(time.Since(start))
-		}
-		return c, seq, err
-	}
-	c, err := dialWS(ctx, d, w.plan.targetOf(i))
-	if err != nil {
-		return nil, 0, err
-	}
-	dl, _ := ctx.Deadline()
-	_ = c.nc.SetDeadline(dl)
-	seq, err := w.subscribe(c, topic)
-	if err != nil {
-		c.Close()
-		return nil, 0, err
-	}
-	_ = c.nc.SetDeadline(time.Time{})
-	w.connectLat.Record(time.Since(start))
-	return c, seq, nil
-}
-
-// subscribe does the server's opening exchange and subscribes to topic,
-// returning the seq the topic is at (0 for Centrifugo, which has none
-// without history).
-func (w *worker) subscribe(c *wsConn, topic int) (int64, error) {
-	if w.plan.Server == ServerCentrifugo {
-		return 0, w.centrifugoSubscribe(c, topic)
-	}
-	return w.welcomeAndSubscribe(c, topic)
-}
-
-// welcomeAndSubscribe reads the welcome and subscribes (docs/protocol.md
-// section 2), returning the seq the subscribed reply names.
-func (w *worker) welcomeAndSubscribe(c *wsConn, topic int) (int64, error) {
-	msg, _, err := c.ReadMessage()
-	if err != nil {
-		return 0, err
-	}
-	if string(msgType(msg)) != "welcome" {
-		return 0, fmt.Errorf("handshake: first message is %q, not welcome", msgType(msg))
-	}
-	if hb, ok := intField(msg, `"heartbeat":`); ok {
-		w.heartbeat.Store(hb)
-	}
-	cmd := `{"type":"subscribe","id":"s","topic":"` + w.plan.Topic(topic) + `"}`
-	if err := c.WriteText([]byte(cmd)); err != nil {
-		return 0, err
-	}
-	for {
-		msg, _, err := c.ReadMessage()
-		if err != nil {
-			return 0, err
-		}
-		switch string(msgType(msg)) {
-		case "subscribed":
-			seq, _ := intField(msg, `"seq":`)
-			return seq, nil
-		case "error":
-			return 0, fmt.Errorf("%w: %s", errServerError, stringField(msg, `"code":"`))
-		}
-	}
-}
-
 // checkAlive sends a ping command on every connection still open and waits
 // for as many pongs, or the op timeout.
 func (w *worker) checkAlive(ctx context.Context) {
@@ -341,69 +211,8 @@ func (w *worker) closeAll() {
 	w.readers.Wait()
 }
 
-func (w *worker) counters() Counters {
-	return Counters{
-		Open: w.open.Load(), Connected: w.connected.Load(), ConnectErrors: w.connectErrs.Load(),
-		Received: w.received.Load(), Closed: w.closed.Load(), Errors: w.errs.Load(),
-		Cycles: w.cycles.Load(), HeartbeatS: w.heartbeat.Load(),
-	}
-}
-
-func (w *worker) stats() *WorkerStats {
-	s := &WorkerStats{
-		Counters: w.counters(), Alive: int64(w.alive.Load()), PerTopic: map[int]uint64{},
-		Gaps: w.gaps.Load(), Dups: w.dups.Load(), Latency: w.latency.Snapshot(),
-		ConnectLat: w.connectLat.Snapshot(), CycleLat: w.cycleLat.Snapshot(), PublishLat: w.publishLat.Snapshot(),
-		ErrorKinds: w.kinds.snapshot(), CPUSeconds: selfCPUSeconds(),
-		LastDeliveryNS: w.lastDelivery.Load(), Reads: w.reads.Load(), Pings: w.pings.Load(),
-	}
-	for i := range w.perTopic {
-		if n := w.perTopic[i].Load(); n > 0 {
-			s.PerTopic[i] = n
-		}
-	}
-	return s
-}
-
-// startProgress reports counters every plan.Progress until stopped.
-func (w *worker) startProgress() (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(max(w.plan.Progress, 10*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = w.out.write(Event{Type: "progress", Worker: w.plan.Worker, Counters: w.counters()})
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
-// eventWriter serialises events onto one stream.
-type eventWriter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
-
 func (e *eventWriter) write(ev Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.enc.Encode(ev)
-}
-
-// selfCPUSeconds is this process's user plus system CPU time so far.
-func selfCPUSeconds() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
 }
