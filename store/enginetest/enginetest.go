@@ -67,6 +67,7 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg Config) broker.Engine) {
 		{"IdempotencyKeyReturnsFirstResult", s.testIdempotency},
 		{"IdempotencyKeyScopedToTopic", s.testIdempotencyPerTopic},
 		{"IdempotencyUnderConcurrentRetries", s.testIdempotencyConcurrent},
+		{"IdempotencyLongKeys", s.testIdempotencyLongKeys},
 		{"ConcurrentPublishersDeliverInSeqOrder", s.testConcurrentPublishers},
 		{"InHistoryBeforeHandler", s.testInHistoryBeforeHandler},
 		{"SubscribeAcceptsTopicsAndPatterns", s.testSubscribePatterns},

@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"strings"
 	"sync"
 	"testing"
 
@@ -60,6 +61,31 @@ func (s *suite) testIdempotencyPerTopic(t *testing.T) {
 	}
 	if p := position(t, ctx, e, a); p.Seq != resA.Seq {
 		t.Fatalf("topic a moved to seq %d, want %d", p.Seq, resA.Seq)
+	}
+}
+
+// testIdempotencyLongKeys: keys longer than broker.MaxRawIdempotencyKey,
+// which engines remember by their hash, still return the first result on
+// a retry, and two that differ in their last byte alone, or a long key and
+// the very text of its hash, are different keys.
+func (s *suite) testIdempotencyLongKeys(t *testing.T) {
+	e, _ := s.defaultEngine(t)
+	ctx := testContext(t)
+	topic := uniqueTopic("idem.long")
+	long := strings.Repeat("k", 100_000)
+	publishKeyed := func(key string) broker.PublishResult {
+		req := request(topic)
+		req.IdempotencyKey = key
+		return publish(t, ctx, e, req)
+	}
+	first := publishKeyed(long)
+	if again := publishKeyed(long); again != first {
+		t.Fatalf("retry with a long key = %+v, want the first result %+v", again, first)
+	}
+	for i, key := range []string{long + "x", broker.StoredIdempotencyKey(long)} {
+		if res := publishKeyed(key); res.Seq != first.Seq+1+uint64(i) {
+			t.Fatalf("key %d (%d bytes) = %+v, want a new publish at seq %d", i, len(key), res, first.Seq+1+uint64(i))
+		}
 	}
 }
 

@@ -1,9 +1,9 @@
 package memory
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // idemKeys remembers, for one topic, the result of each publish made with
@@ -34,18 +34,11 @@ type idemKey struct {
 }
 
 // maxRawKey is the longest idempotency key kept as it is; longer keys are
-// kept as their SHA-256 in hex plus a mark, 65 bytes that no raw key can
-// equal, so that what one remembered key costs is bounded whatever
-// clients send.
-const maxRawKey = 64
+// kept as broker.StoredIdempotencyKey names them, so that what one
+// remembered key costs is bounded whatever clients send.
+const maxRawKey = broker.MaxRawIdempotencyKey
 
-func idemMapKey(key string) string {
-	if len(key) <= maxRawKey {
-		return key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:]) + "#"
-}
+func idemMapKey(key string) string { return broker.StoredIdempotencyKey(key) }
 
 // idemKeyOverhead is what a remembered key costs beside its key and id
 // bytes: its map slot (a 16-byte key and a 48-byte entry, with the map's

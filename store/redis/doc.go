@@ -66,7 +66,9 @@
 //	                              fields i (message id), m (time ms), d (data);
 //	                              trimmed to the history size every 16
 //	                              publishes, read no further back than it
-//	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result
+//	<prefix>{<topic>}:idem:<key>  "epoch\nseq\nid", the first publish's result;
+//	                              a key over 64 bytes is named by its SHA-256
+//	                              (broker.StoredIdempotencyKey)
 //	<prefix>patterns              on Cluster, a name while some node holds a
 //	                              pattern (see patterns.go)
 //	<prefix>{<topic>}:pres, :users, :names, :own:<life>, :seq, :changes,

@@ -1,6 +1,10 @@
 package redis
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/herald-broker/herald/broker"
+)
 
 // keys names the Redis keys and channels of one engine (see the package
 // comment for the layout).
@@ -8,8 +12,11 @@ type keys struct{ prefix string }
 
 func (k keys) meta(topic string) string { return k.prefix + "{" + topic + "}:meta" }
 func (k keys) hist(topic string) string { return k.prefix + "{" + topic + "}:hist" }
+// idem names the key of a publish's idempotency key, as
+// broker.StoredIdempotencyKey shortens it: a client's key of any length
+// costs Redis at most 65 bytes of name.
 func (k keys) idem(topic, key string) string {
-	return k.prefix + "{" + topic + "}:idem:" + key
+	return k.prefix + "{" + topic + "}:idem:" + broker.StoredIdempotencyKey(key)
 }
 
 // channel is where messages of topic are published.

@@ -62,7 +62,7 @@ func (a *publishArgs) fill(k keys, req broker.PublishRequest, classic, sharded b
 	b = k.appendTagged(b, t, ":hist")
 	ends[1] = len(b)
 	if req.IdempotencyKey != "" {
-		b = append(k.appendTagged(b, t, ":idem:"), req.IdempotencyKey...)
+		b = append(k.appendTagged(b, t, ":idem:"), broker.StoredIdempotencyKey(req.IdempotencyKey)...)
 	}
 	ends[2] = len(b)
 	b = appendEpoch(b)

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/herald-broker/herald/broker"
@@ -23,6 +24,7 @@ func TestPublishCommandMatchesKeys(t *testing.T) {
 		{"", true, false},
 		{"", false, true},
 		{"k", true, true},
+		{strings.Repeat("long", 100), true, false}, // named by its hash
 	} {
 		req := broker.PublishRequest{Topic: "chat.room", ID: "id-1", Time: 42, Data: []byte(`{"a":1}`), IdempotencyKey: tc.key}
 		call.pub.reset()
