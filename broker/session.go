@@ -1,36 +1,11 @@
 package broker
 
 import (
-	"math"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
-
-// A session's commands waiting for its worker are bounded in number by the
-// rate limit's burst (so a burst the limit allows is never refused; with no
-// rate limit, by maxQueuedUnlimited) and in bytes by maxQueuedBytes (a lone
-// command always fits). Past either, a command is answered rate_limited
-// and not run.
-const (
-	minQueuedCommands  = 32
-	maxQueuedUnlimited = 1024
-	maxQueuedBytes     = 1 << 20
-)
-
-// queueLimit is how many commands one session may have waiting.
-func queueLimit(rateLimit int) int {
-	if rateLimit < 0 {
-		return maxQueuedUnlimited
-	}
-	return max(minQueuedCommands, RateBurst(rateLimit))
-}
-
-// maxFailures is how many failed commands in a row close the connection.
-const maxFailures = 10
 
 // Session is one client connection's state: its subscriptions and limits.
 // It costs no goroutine while idle: a worker runs only while commands that
@@ -73,34 +48,6 @@ type identity struct {
 	// guarded by the expiries' lock.
 	expires int64
 	slot    int32
-}
-
-// workQueue is what a session's worker has to do: allocated when a job
-// comes, dropped when the worker has emptied it.
-type workQueue struct {
-	jobs  []job
-	bytes int // of the commands in jobs
-}
-
-// job is one unit of a session's worker: a decoded command (with the error
-// found while decoding it, if any), the subscriptions to release after
-// the connection went away, or a control (server) to apply to each of
-// topics: a backend's, or the token's subs as the connection opens.
-type job struct {
-	cmd     command
-	err     *Error
-	release []*subscription
-	server  ControlKind
-	topics  []string
-}
-
-// size is what the job holds in memory while it waits in a queue.
-func (j *job) size() int {
-	n := j.cmd.size()
-	for _, t := range j.topics {
-		n += len(t)
-	}
-	return n
 }
 
 // Connect starts a session on c and sends it the welcome message.
@@ -198,63 +145,6 @@ func (s *Session) HandleText(payload []byte) {
 	s.enqueueLocked(job{cmd: cmd, err: derr})
 }
 
-// enqueueLocked queues j, counting its size, and starts the worker if
-// none runs. It is called with mu held and unlocks it.
-func (s *Session) enqueueLocked(j job) {
-	s.pushLocked(j)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
-	if start && !s.b.workers.start(s.work) {
-		s.abandonQueue()
-	}
-}
-
-// pushLocked queues j, counting its size, without starting the worker.
-// Called with mu held.
-func (s *Session) pushLocked(j job) {
-	if s.queue == nil {
-		s.queue = new(workQueue)
-	}
-	s.queue.jobs = append(s.queue.jobs, j)
-	s.queue.bytes += j.size()
-}
-
-// abandonQueue answers what is queued when the broker is closing.
-func (s *Session) abandonQueue() {
-	s.mu.Lock()
-	var jobs []job
-	if s.queue != nil {
-		jobs = s.queue.jobs
-	}
-	s.queue, s.running = nil, false
-	s.mu.Unlock()
-	for _, j := range jobs {
-		if j.release == nil && j.server == 0 {
-			s.fail(j.cmd.ID, Errorf(CodeUnavailable, "the server is shutting down"))
-		}
-	}
-}
-
-// work runs the queued jobs in order and ends when the queue is empty.
-func (s *Session) work() {
-	for {
-		s.mu.Lock()
-		if s.queuedLocked() == 0 {
-			s.queue, s.running = nil, false
-			s.mu.Unlock()
-			return
-		}
-		w := s.queue
-		j := w.jobs[0]
-		w.jobs[0] = job{}
-		w.jobs = w.jobs[1:]
-		w.bytes -= j.size()
-		s.mu.Unlock()
-		s.run(j)
-	}
-}
-
 // Disconnected tells the session its connection is gone; its subscriptions
 // are dropped at once from the index, and released from the engine by the
 // session's worker. Called once.
@@ -306,70 +196,4 @@ func (s *Session) succeed() {
 	s.mu.Lock()
 	s.failures = 0
 	s.mu.Unlock()
-}
-
-// fail answers a failed command and closes the connection after
-// maxFailures in a row; rate_limited and unavailable do not count.
-func (s *Session) fail(id string, err *Error) {
-	s.send(errorFrame(id, err))
-	if err.Code == CodeRateLimited || err.Code == CodeUnavailable {
-		return
-	}
-	if err.Code == CodeForbidden {
-		s.refused(zap.DebugLevel, refusedForbidden, err.Message)
-	}
-	s.mu.Lock()
-	if s.failures < math.MaxUint8 {
-		s.failures++ // a uint8, saturating: a closing connection's queued commands fail on
-	}
-	tooMany := s.failures >= maxFailures
-	first := s.failures == maxFailures // commands already queued fail on after the close
-	s.mu.Unlock()
-	if tooMany {
-		s.conn.Close(CloseTooManyErrors, "too many failed commands")
-	}
-	if first {
-		s.refused(zap.InfoLevel, closedTooManyErrors, err.Message)
-	}
-}
-
-// RefusalLogger names the child logger that logs refusals, one line per
-// refused request, connection or command, its message naming the kind:
-// the broker's and the api's (api.refusals) alike. cmd/herald rate-limits
-// the lines of loggers so named, per message.
-const RefusalLogger = "refusals"
-
-// The broker's refusals. A forbidden command is ordinary (a client tries
-// what its token does not allow), so it is a debug line; a close is worth
-// an info line.
-const (
-	refusedForbidden    = "refused: forbidden"
-	closedTooManyErrors = "closed: too many failed commands" // 4003, CloseTooManyErrors
-)
-
-// refused logs one refusal of the session's client with the reason it was
-// told (for a close, the last failure's). Nothing is built when the line
-// would not be written.
-func (s *Session) refused(level zapcore.Level, kind, reason string) {
-	ce := s.b.refusals.Check(level, kind)
-	if ce == nil {
-		return
-	}
-	fields := []zap.Field{zap.Stringer("client", s.remote), zap.String("reason", reason)}
-	if subject := s.subject(); subject != "" {
-		fields = append(fields, zap.String("subject", subject))
-	}
-	if kind == closedTooManyErrors {
-		fields = append(fields, zap.Int("code", CloseTooManyErrors))
-	}
-	ce.Write(fields...)
-}
-
-func errorFrame(id string, err *Error) []byte {
-	b := newFrame(64 + len(id) + len(err.Message))
-	b = append(b, `{"type":"error"`...)
-	b = appendID(b, id)
-	b = appendField(b, "code", string(err.Code))
-	b = appendField(b, "message", err.Message)
-	return finishFrame(append(b, '}'))
 }

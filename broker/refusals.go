@@ -1,0 +1,77 @@
+package broker
+
+import (
+	"math"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// maxFailures is how many failed commands in a row close the connection.
+const maxFailures = 10
+
+// fail answers a failed command and closes the connection after
+// maxFailures in a row; rate_limited and unavailable do not count.
+func (s *Session) fail(id string, err *Error) {
+	s.send(errorFrame(id, err))
+	if err.Code == CodeRateLimited || err.Code == CodeUnavailable {
+		return
+	}
+	if err.Code == CodeForbidden {
+		s.refused(zap.DebugLevel, refusedForbidden, err.Message)
+	}
+	s.mu.Lock()
+	if s.failures < math.MaxUint8 {
+		s.failures++ // a uint8, saturating: a closing connection's queued commands fail on
+	}
+	tooMany := s.failures >= maxFailures
+	first := s.failures == maxFailures // commands already queued fail on after the close
+	s.mu.Unlock()
+	if tooMany {
+		s.conn.Close(CloseTooManyErrors, "too many failed commands")
+	}
+	if first {
+		s.refused(zap.InfoLevel, closedTooManyErrors, err.Message)
+	}
+}
+
+// RefusalLogger names the child logger that logs refusals, one line per
+// refused request, connection or command, its message naming the kind:
+// the broker's and the api's (api.refusals) alike. cmd/herald rate-limits
+// the lines of loggers so named, per message.
+const RefusalLogger = "refusals"
+
+// The broker's refusals. A forbidden command is ordinary (a client tries
+// what its token does not allow), so it is a debug line; a close is worth
+// an info line.
+const (
+	refusedForbidden    = "refused: forbidden"
+	closedTooManyErrors = "closed: too many failed commands" // 4003, CloseTooManyErrors
+)
+
+// refused logs one refusal of the session's client with the reason it was
+// told (for a close, the last failure's). Nothing is built when the line
+// would not be written.
+func (s *Session) refused(level zapcore.Level, kind, reason string) {
+	ce := s.b.refusals.Check(level, kind)
+	if ce == nil {
+		return
+	}
+	fields := []zap.Field{zap.Stringer("client", s.remote), zap.String("reason", reason)}
+	if subject := s.subject(); subject != "" {
+		fields = append(fields, zap.String("subject", subject))
+	}
+	if kind == closedTooManyErrors {
+		fields = append(fields, zap.Int("code", CloseTooManyErrors))
+	}
+	ce.Write(fields...)
+}
+
+func errorFrame(id string, err *Error) []byte {
+	b := newFrame(64 + len(id) + len(err.Message))
+	b = append(b, `{"type":"error"`...)
+	b = appendID(b, id)
+	b = appendField(b, "code", string(err.Code))
+	b = appendField(b, "message", err.Message)
+	return finishFrame(append(b, '}'))
+}

@@ -1,0 +1,105 @@
+package broker
+
+// A session's commands waiting for its worker are bounded in number by the
+// rate limit's burst (so a burst the limit allows is never refused; with no
+// rate limit, by maxQueuedUnlimited) and in bytes by maxQueuedBytes (a lone
+// command always fits). Past either, a command is answered rate_limited
+// and not run.
+const (
+	minQueuedCommands  = 32
+	maxQueuedUnlimited = 1024
+	maxQueuedBytes     = 1 << 20
+)
+
+// queueLimit is how many commands one session may have waiting.
+func queueLimit(rateLimit int) int {
+	if rateLimit < 0 {
+		return maxQueuedUnlimited
+	}
+	return max(minQueuedCommands, RateBurst(rateLimit))
+}
+
+// workQueue is what a session's worker has to do: allocated when a job
+// comes, dropped when the worker has emptied it.
+type workQueue struct {
+	jobs  []job
+	bytes int // of the commands in jobs
+}
+
+// job is one unit of a session's worker: a decoded command (with the error
+// found while decoding it, if any), the subscriptions to release after
+// the connection went away, or a control (server) to apply to each of
+// topics: a backend's, or the token's subs as the connection opens.
+type job struct {
+	cmd     command
+	err     *Error
+	release []*subscription
+	server  ControlKind
+	topics  []string
+}
+
+// size is what the job holds in memory while it waits in a queue.
+func (j *job) size() int {
+	n := j.cmd.size()
+	for _, t := range j.topics {
+		n += len(t)
+	}
+	return n
+}
+
+// enqueueLocked queues j, counting its size, and starts the worker if
+// none runs. It is called with mu held and unlocks it.
+func (s *Session) enqueueLocked(j job) {
+	s.pushLocked(j)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start && !s.b.workers.start(s.work) {
+		s.abandonQueue()
+	}
+}
+
+// pushLocked queues j, counting its size, without starting the worker.
+// Called with mu held.
+func (s *Session) pushLocked(j job) {
+	if s.queue == nil {
+		s.queue = new(workQueue)
+	}
+	s.queue.jobs = append(s.queue.jobs, j)
+	s.queue.bytes += j.size()
+}
+
+// abandonQueue answers what is queued when the broker is closing.
+func (s *Session) abandonQueue() {
+	s.mu.Lock()
+	var jobs []job
+	if s.queue != nil {
+		jobs = s.queue.jobs
+	}
+	s.queue, s.running = nil, false
+	s.mu.Unlock()
+	for _, j := range jobs {
+		if j.release == nil && j.server == 0 {
+			s.fail(j.cmd.ID, Errorf(CodeUnavailable, "the server is shutting down"))
+		}
+	}
+}
+
+// work runs the queued jobs in order and ends when the queue is empty.
+func (s *Session) work() {
+	for {
+		s.mu.Lock()
+		if s.queuedLocked() == 0 {
+			s.queue, s.running = nil, false
+			s.mu.Unlock()
+			return
+		}
+		w := s.queue
+		j := w.jobs[0]
+		w.jobs[0] = job{}
+		w.jobs = w.jobs[1:]
+		w.bytes -= j.size()
+		s.mu.Unlock()
+		s.run(j)
+	}
+}
