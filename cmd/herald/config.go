@@ -12,6 +12,7 @@ import (
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/hooks"
 	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/store/memory"
 	"github.com/herald-broker/herald/transport"
 )
@@ -93,7 +94,7 @@ var settings = []setting{
 	{"HERALD_MAX_MESSAGE_BYTES", "max-message-bytes", itoa(broker.DefaultMaxMessageBytes), "largest data accepted, in bytes", intSetting(1, func(c *Config, n int) { c.MaxMessageBytes = n })},
 	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", itoa(broker.DefaultMaxSubscriptions), "subscriptions per connection", intSetting(1, func(c *Config, n int) { c.MaxSubscriptions = n })},
 	{"HERALD_RATE_LIMIT", "rate-limit", itoa(broker.DefaultRateLimit), "commands per second per connection (burst: twice that); commands and pings past twice that wait unread", intSetting(1, func(c *Config, n int) { c.RateLimit = n })},
-	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", itoa(transport.DefaultMaxQueueBytes), "bytes queued for one slow reader before close 4000", intSetting(1, func(c *Config, n int) { c.MaxQueueBytes = n })},
+	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", itoa(transport.DefaultMaxQueueBytes), "bytes queued for one slow reader before close 4000", intSetting(node.MinQueueBytes, func(c *Config, n int) { c.MaxQueueBytes = n })},
 	{"HERALD_HEARTBEAT", "heartbeat", duration(broker.DefaultHeartbeat), "ping interval; silence for two of them closes with 4002", durationSetting(func(c *Config, d time.Duration) { c.Heartbeat = d })},
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},

@@ -90,7 +90,9 @@ var settingCases = []settingCase{
 	{"HERALD_MAX_MESSAGE_BYTES", "max-message-bytes", "1024", "0", func(c Config) any { return c.MaxMessageBytes }, 1024},
 	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", "7", "many", func(c Config) any { return c.MaxSubscriptions }, 7},
 	{"HERALD_RATE_LIMIT", "rate-limit", "50", "1.5", func(c Config) any { return c.RateLimit }, 50},
-	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", "4096", "1MiB", func(c Config) any { return c.MaxQueueBytes }, 4096},
+	// 10000 parses, but is under node.MinQueueBytes: refused here, with
+	// the exit status of a setting that does not parse, not by the node.
+	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", "16384", "10000", func(c Config) any { return c.MaxQueueBytes }, 16384},
 	{"HERALD_HEARTBEAT", "heartbeat", "5s", "5", func(c Config) any { return c.Heartbeat }, 5 * time.Second},
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "2s", "-2s", func(c Config) any { return c.ShutdownTimeout }, 2 * time.Second},
 	{"HERALD_LOG_LEVEL", "log-level", "debug", "loud", func(c Config) any { return c.LogLevel }, "debug"},

@@ -65,11 +65,12 @@ func TestRunVersion(t *testing.T) {
 	}
 }
 
-// A queue bound too small for one presence page is refused at start,
-// naming the setting, before anything listens.
+// A queue bound too small for one presence page is refused at start as
+// a bad setting (exit 2, as for every bound of section 7), naming it,
+// before anything listens.
 func TestRunRefusesAQueueTooSmallForPresence(t *testing.T) {
 	code, out := runWith(t, []string{"--addr=127.0.0.1:0", "--max-queue-bytes=4096"}, nil)
-	if code != exitFailed || !strings.Contains(out, "HERALD_MAX_QUEUE_BYTES") || strings.Contains(out, "herald listening") {
+	if code != exitBadSetting || !strings.Contains(out, "--max-queue-bytes") || strings.Contains(out, "herald listening") {
 		t.Fatalf("exit %d, output %q", code, out)
 	}
 }
