@@ -12,6 +12,23 @@ import (
 // before a prober gives up.
 const readyTimeout = 2 * time.Second
 
+// tooManyProbes is what a client past its pace on the monitoring routes
+// is told.
+const tooManyProbes = "too many requests from this address to /healthz, /readyz and /metrics"
+
+// paced answers 429 rate_limited, with Retry-After, to a request past its
+// address's pace (Config.Probes), and serves the others with next.
+func (s *Server) paced(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Probes != nil && !s.cfg.Probes.Meter(s.clientIP.IP(r)) {
+			w.Header().Set("Retry-After", "1")
+			s.refuse(w, r, refusedProbes, broker.CodeRateLimited, tooManyProbes)
+			return
+		}
+		next(w, r)
+	}
+}
+
 // handleHealthz answers 200 while the process runs.
 func handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

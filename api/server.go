@@ -67,6 +67,12 @@ type Config struct {
 	// upgrade, per client behind it), Rate at each /ws upgrade. Nil: no
 	// limit.
 	Conns *limits.ConnLimiter
+	// Probes paces, per client address, the requests to the routes that
+	// need no key and do work for it: /healthz, /readyz (a Redis call
+	// each) and /metrics (every metric rendered). Its Rate and Burst are
+	// spent one per request; a keep-alive connection would otherwise make
+	// them as fast as it can send them. Nil: no pace.
+	Probes *limits.ConnLimiter
 	// OpenFiles counts the connections' descriptors against the
 	// open-file limit; near it /ws refuses upgrades with 503. Nil: no
 	// count.
@@ -187,9 +193,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/unsubscribe", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlUnsubscribe))))
 	mux.Handle("/api/subscribe", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlSubscribe))))
 	mux.Handle("/api/tail-token", s.corsFor(http.MethodPost, s.route(http.MethodPost, s.key(s.handleTailToken))))
-	mux.Handle("/healthz", s.route(http.MethodGet, handleHealthz))
-	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
-	mux.Handle("/metrics", s.route(http.MethodGet, s.handleMetrics))
+	mux.Handle("/healthz", s.route(http.MethodGet, s.paced(handleHealthz)))
+	mux.Handle("/readyz", s.route(http.MethodGet, s.paced(s.handleReadyz)))
+	mux.Handle("/metrics", s.route(http.MethodGet, s.paced(s.handleMetrics)))
 	mux.Handle("/ws", refusalsReadable(s.route(http.MethodGet, s.handleWS)))
 	mux.Handle("/sse", s.streamCORS(s.route(http.MethodGet, s.handleSSE)))
 	mux.HandleFunc("/api/", notFound)

@@ -23,7 +23,8 @@ type guards struct {
 	tokens   *auth.Verifier // nil: no JWT key, every client allowed everything
 	clientIP *limits.ClientIP
 	conns    *limits.ConnLimiter
-	tls      *tls.Config // nil: plain HTTP
+	probes   *limits.ConnLimiter // the pace of /healthz, /readyz and /metrics
+	tls      *tls.Config         // nil: plain HTTP
 }
 
 func newGuards(cfg Config) (guards, error) {
@@ -42,6 +43,15 @@ func newGuards(cfg Config) (guards, error) {
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
+	}
+	// The monitoring routes take the connect rate and burst, in a count of
+	// their own: a prober's requests spend none of its address's upgrades.
+	g.probes, err = limits.NewConnLimiter(limits.ConnConfig{
+		Rate:  cfg.ConnectRatePerIP,
+		Burst: cfg.ConnectBurstPerIP,
+	})
+	if err != nil {
+		return guards{}, fmt.Errorf("HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
 	}
 	if g.tls, err = newTLS(cfg); err != nil {
 		return guards{}, err

@@ -176,6 +176,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			MaxHeaderBytes: cfg.MaxUpgradeBytes,
 			ClientIP:       g.clientIP,
 			Conns:          g.conns,
+			Probes:         g.probes,
 			TLS:            g.tls,
 			Files:          web.Handler(),
 		},
