@@ -98,6 +98,8 @@ func (b *hookBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{}`)
 		case topic == "hooked.err":
 			fmt.Fprint(w, `{"error":{"code":"forbidden","message":"no"}}`)
+		case topic == "hooked.errstr": // an error with no shape is a no too
+			fmt.Fprint(w, `{"error":"no"}`)
 		case topic == "hooked.403":
 			w.WriteHeader(403)
 		case topic == "hooked.500":
@@ -246,6 +248,7 @@ func TestSpecHooks(t *testing.T) {
 		for _, tc := range []struct{ topic, want string }{
 			{"hooked.ok.p", "subscribed"}, // not in allow: the hook's yes replaces it
 			{"hooked.err", "forbidden"},
+			{"hooked.errstr", "forbidden"},
 			{"hooked.403", "forbidden"},
 			{"hooked.500", "unavailable"},
 			{"hooked.slow", "unavailable"},
@@ -263,7 +266,7 @@ func TestSpecHooks(t *testing.T) {
 		for _, r := range reqs {
 			topics = append(topics, r.obj()["topic"].(string))
 		}
-		if strings.Join(topics, " ") != "hooked.ok.p hooked.err hooked.403 hooked.500 hooked.slow" {
+		if strings.Join(topics, " ") != "hooked.ok.p hooked.err hooked.errstr hooked.403 hooked.500 hooked.slow" {
 			t.Errorf("the subscribe hook was asked about %v", topics)
 		}
 		if len(reqs) > 0 {

@@ -103,16 +103,20 @@ func judgeSubscribe(ans answer) error {
 	default:
 		return badAnswer("status %d", ans.status)
 	}
+	// Any error value refuses: section 11 gives the subscribe hook's error
+	// no shape, so {"error":"no"} says no as plainly as an object does.
 	var a struct {
-		Error *answerError `json:"error"`
+		Error json.RawMessage `json:"error"`
 	}
 	if err := decodeObject(ans.body, &a); err != nil {
 		return err
 	}
-	if a.Error != nil {
-		return forbidden(a.Error.Message)
+	if len(a.Error) == 0 || string(a.Error) == "null" {
+		return nil
 	}
-	return nil
+	var e answerError
+	_ = json.Unmarshal(a.Error, &e) // a message when it has one
+	return forbidden(e.Message)
 }
 
 func forbidden(msg string) *broker.Error {

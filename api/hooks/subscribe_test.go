@@ -31,6 +31,8 @@ func TestSubscribeHookAnswers(t *testing.T) {
 		code   string
 	}{
 		{"200 error", answerJSON(200, `{"error":{"code":"forbidden","message":"not a member"}}`), "forbidden"},
+		{"200 error string", answerJSON(200, `{"error":"not a member"}`), "forbidden"},
+		{"200 error without code", answerJSON(200, `{"error":{"message":"not a member"}}`), "forbidden"},
 		{"403", answerJSON(403, `{}`), "forbidden"},
 		{"500", answerJSON(500, `{}`), "unavailable"},
 		{"404", answerJSON(404, `{}`), "unavailable"},
@@ -53,8 +55,8 @@ func TestSubscribeHookAnswers(t *testing.T) {
 	if r := c.reply("20"); r["type"] != "subscribed" {
 		t.Fatalf("after recovery: %v", r)
 	}
-	if got := metric(t, n, `herald_hook_requests_total{hook="subscribe",outcome="refused"}`); got != "2" {
-		t.Fatalf("subscribe refused count %q, want 2", got)
+	if got := metric(t, n, `herald_hook_requests_total{hook="subscribe",outcome="refused"}`); got != "4" {
+		t.Fatalf("subscribe refused count %q, want 4", got)
 	}
 }
 
