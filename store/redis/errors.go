@@ -47,7 +47,7 @@ func (e *Engine) fail(op string, err error) error {
 		return broker.Unavailable(err)
 	}
 	var reply goredis.Error
-	if errors.As(err, &reply) {
+	if errors.As(err, &reply) && !notSent(err) {
 		return err
 	}
 	return broker.Unavailable(err)
@@ -69,10 +69,10 @@ func (e *Engine) failPublish(err error) error {
 	}
 	var reply goredis.Error
 	switch {
-	case errors.As(err, &reply):
-		return err
 	case notSent(err):
 		return unavailable(err, msgUnreachable)
+	case errors.As(err, &reply):
+		return err
 	}
 	return broker.OutcomeUnknown(err, msgOutcomeUnknown)
 }
@@ -90,6 +90,9 @@ func refusal(err error) (string, bool) {
 	}
 	if goredis.IsMaxClientsError(err) {
 		return "max clients", true
+	}
+	if goredis.IsAuthError(err) { // the URL's credentials are not Redis's
+		return "authentication", true
 	}
 	code := replyCode(reply.Error())
 	return code, refusals[code]
@@ -116,5 +119,13 @@ func notSent(err error) bool {
 		return true
 	}
 	return errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) ||
-		errors.Is(err, goredis.ErrClosed)
+		errors.Is(err, goredis.ErrClosed) || noMasterKnown(err)
+}
+
+// noMasterKnown reports go-redis's Sentinel client finding no master to
+// dial: no sentinel answered with one. It wraps what each sentinel said,
+// which may be a reply (redis: nil, for a master name they do not know),
+// so it would pass for a reply error; go-redis gives it no type of its own.
+func noMasterKnown(err error) bool {
+	return strings.Contains(err.Error(), "all sentinels specified in configuration are unreachable")
 }

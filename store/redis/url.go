@@ -174,9 +174,17 @@ func (ep endpoint) options() parsedURL {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if ep.mode == sentinel {
+		sentinelPassword := ep.sentinelPassword
+		if ep.sentinelUser == "" && sentinelPassword == "" && ep.username == "" {
+			// redis+sentinel://:password@... names one password: sentinels
+			// that ask for one get it. One that asks for none takes it too,
+			// as go-redis sends it with HELLO as the default user's, which
+			// a server without a password accepts (Redis 6 or later).
+			sentinelPassword = ep.password
+		}
 		return parsedURL{mode: sentinel, failover: &goredis.FailoverOptions{
 			MasterName: ep.master, SentinelAddrs: ep.addrs,
-			SentinelUsername: ep.sentinelUser, SentinelPassword: ep.sentinelPassword,
+			SentinelUsername: ep.sentinelUser, SentinelPassword: sentinelPassword,
 			Username: ep.username, Password: ep.password, DB: ep.db, TLSConfig: tc,
 		}}
 	}

@@ -117,3 +117,23 @@ func TestNewClientsPerMode(t *testing.T) {
 		_ = once.Close()
 	}
 }
+
+// The one password of redis+sentinel://:password@... goes to the
+// sentinels too, unless the URL names a user or the sentinels' own.
+func TestSentinelPasswordDefaultsToTheURLs(t *testing.T) {
+	for _, tc := range []struct{ url, user, password string }{
+		{"redis+sentinel://:pw@h:26379/m", "", "pw"},
+		{"redis+sentinel://h:26379/m", "", ""},
+		{"redis+sentinel://app:pw@h:26379/m", "", ""},
+		{"redis+sentinel://:pw@h:26379/m?sentinel_password=sp", "", "sp"},
+		{"redis+sentinel://:pw@h:26379/m?sentinel_username=su", "su", ""},
+	} {
+		u, err := parseURL(tc.url)
+		if err != nil {
+			t.Fatalf("parseURL(%q): %v", tc.url, err)
+		}
+		if o := u.failover; o.SentinelUsername != tc.user || o.SentinelPassword != tc.password {
+			t.Errorf("%s: sentinels get %q/%q, want %q/%q", tc.url, o.SentinelUsername, o.SentinelPassword, tc.user, tc.password)
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package redis_test
+
+import (
+	"strings"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// A Redis that asks for a password the URL does not give refuses every
+// call before running it: unavailable, never internal.
+func TestMissingPasswordIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newEngine(t, srv.URL(), redis.Config{HistorySize: 10})
+	mustPublish(t, e, request("auth"))
+	a := admin(t, srv.Addr())
+	do(t, a, "CONFIG", "SET", "requirepass", "pw")
+	do(t, a, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes") // connections made before keep their login
+	err := publishUntilRefusedBy(t, e, "auth")
+	wantNothingPublished(t, "publish to a Redis that wants a password", err)
+}
+
+// redis+sentinel://:password@... gives its one password to the sentinels
+// too, when they ask for one (docs/protocol.md section 12); the URL of
+// sentinels that ask for none is TestSentinel's.
+func TestSentinelsAskingForTheURLsPassword(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t)
+	for _, n := range s.Servers() {
+		c := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+		do(t, c, "CONFIG", "SET", "masterauth", "pw")
+		do(t, c, "CONFIG", "SET", "requirepass", "pw")
+		c.Close()
+	}
+	for _, n := range s.Sentinels() {
+		c := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+		do(t, c, "SENTINEL", "SET", s.MasterName(), "auth-pass", "pw")
+		do(t, c, "ACL", "SETUSER", "default", "resetpass", ">pw")
+		c.Close()
+	}
+	url := strings.Replace(s.URL(), "://", "://:pw@", 1)
+	e := newEngine(t, url, redis.Config{HistorySize: 10})
+	mustPublish(t, e, request("sentinel-auth"))
+}
+
+// publishUntilRefusedBy publishes to topic until a publish fails, which
+// it returns: the engine may still hold a connection made before.
+func publishUntilRefusedBy(t *testing.T, e *redis.Engine, topic string) error {
+	t.Helper()
+	for range 100 {
+		if _, err := e.Publish(ctxFor(t), request(topic)); err != nil {
+			return err
+		}
+	}
+	t.Fatal("every publish went through")
+	return nil
+}
