@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/herald-broker/herald/api"
@@ -98,5 +99,19 @@ func TestWSRefusalsAreReadableByPages(t *testing.T) {
 	r.wantError(t, http.StatusForbidden, "forbidden")
 	if r.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("403: Access-Control-Allow-Origin %q, want *", r.header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// A plain GET that passes every check gets a 400 a page of another
+// origin may read, and not as a JSON refusal, so that herald.js learns the
+// node answered and refused nothing (and falls back to SSE).
+func TestWSPlainGetThatPassesIsReadableByPages(t *testing.T) {
+	n := startNode(t, api.Config{AllowedOrigins: []string{"https://app.example"}}, nil)
+	r := n.get(t, "/ws", "Origin", "https://app.example")
+	if r.status != http.StatusBadRequest || strings.Contains(r.header.Get("Content-Type"), "json") {
+		t.Errorf("status %d, Content-Type %q: want 400, not JSON", r.status, r.header.Get("Content-Type"))
+	}
+	if r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("400: Access-Control-Allow-Origin %q, want *", r.header.Get("Access-Control-Allow-Origin"))
 	}
 }

@@ -18,6 +18,16 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Header.Get("Upgrade") == "" {
+		// A plain GET (herald.js asking why its WebSocket failed) passed
+		// every check. It is answered here, not by the handshake library
+		// on the raw connection, so that the CORS header stays and a page
+		// of any origin learns the node refused nothing (docs/protocol.md
+		// section 2). Not a JSON refusal: herald.js takes those as final.
+		adm.release()
+		http.Error(w, "every check passed; this is not a WebSocket upgrade", http.StatusBadRequest)
+		return
+	}
 	s.upgrade(w, r, adm.info, adm.release)
 }
 
