@@ -1,6 +1,10 @@
 package auth
 
-import "github.com/herald-broker/herald/broker"
+import (
+	"strings"
+
+	"github.com/herald-broker/herald/broker"
+)
 
 // Permissions is what a token's allow claim grants. The zero value, and a
 // nil *Permissions, allow nothing.
@@ -27,13 +31,39 @@ func NewPermissions(subscribe, publish []string) (*Permissions, error) {
 	}, nil
 }
 
-// CanSubscribe reports whether every topic pattern can match is allowed:
-// some allowed subscribe pattern covers it. "chat.*" falls under "chat.>",
-// ">" falls under nothing narrower.
+// CanSubscribe reports whether every topic pattern can match is allowed
+// (docs/protocol.md section 5). "chat.*" falls under "chat.>", ">" falls
+// under nothing narrower, and "chat.>" falls under "chat.*" and
+// "chat.*.>" together.
 func (p *Permissions) CanSubscribe(pattern string) bool {
 	if p == nil {
 		return false
 	}
+	longest := 0
+	for _, allowed := range p.subscribe {
+		longest = max(longest, tokens(allowed))
+	}
+	for {
+		if p.coversAlone(pattern) {
+			return true
+		}
+		// Several allowed patterns may cover a pattern ending in ">"
+		// together: prefix.> is prefix.* and prefix.*.>, the first of
+		// fixed length, the second split again. A fixed-length pattern
+		// that none covers alone is not covered by several: a token that
+		// no allowed pattern names fills its wildcards. Nor is a split
+		// longer than every allowed pattern, as only one ending in ">"
+		// could cover it, and that one would have covered it whole.
+		prefix, open := strings.CutSuffix(pattern, ">")
+		if !open || tokens(pattern) > longest || !p.coversAlone(prefix+"*") {
+			return false
+		}
+		pattern = prefix + "*.>"
+	}
+}
+
+// coversAlone reports whether one allowed subscribe pattern covers pattern.
+func (p *Permissions) coversAlone(pattern string) bool {
 	for _, allowed := range p.subscribe {
 		if broker.Covers(allowed, pattern) {
 			return true
@@ -41,6 +71,9 @@ func (p *Permissions) CanSubscribe(pattern string) bool {
 	}
 	return false
 }
+
+// tokens counts the tokens of a pattern.
+func tokens(pattern string) int { return strings.Count(pattern, ".") + 1 }
 
 // CanPublish reports whether some allowed publish pattern matches topic,
 // which must be a concrete topic.

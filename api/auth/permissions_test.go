@@ -68,6 +68,36 @@ func TestSubscribeUnderAllowedOnlyNotUnderAll(t *testing.T) {
 	}
 }
 
+// A pattern is allowed when every topic it matches is, even when no one
+// allowed pattern covers it all (docs/protocol.md section 5).
+func TestSubscribeUnderSeveralAllowedTogether(t *testing.T) {
+	cases := []struct {
+		allow   []string
+		pattern string
+		want    bool
+	}{
+		{[]string{"chat.*", "chat.*.>"}, "chat.>", true},
+		{[]string{"*", "*.>"}, ">", true},
+		{[]string{"a.*", "a.*.*", "a.*.*.>"}, "a.>", true},
+		{[]string{"a.*", "a.*.*", "a.*.*.>"}, "a.*.>", true},
+		{[]string{"a.*", "a.*.*.>"}, "a.>", false}, // a.x.y is not allowed
+		{[]string{"a.*", "a.*.*"}, "a.>", false},   // nor is a.x.y.z
+		{[]string{"a.b", "a.*.>"}, "a.>", false},   // nor a.c
+		{[]string{"*", "*.>"}, "*.>", true},
+		{[]string{"x.*", "*.>"}, ">", false}, // y is not allowed
+		{[]string{"a.*", "b.*.>"}, "a.>", false},
+	}
+	for _, c := range cases {
+		p, err := NewPermissions(c.allow, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.CanSubscribe(c.pattern); got != c.want {
+			t.Errorf("allow %q: CanSubscribe(%q) = %v, want %v", c.allow, c.pattern, got, c.want)
+		}
+	}
+}
+
 func TestNoPermissions(t *testing.T) {
 	var nilPerms *Permissions
 	for _, p := range []*Permissions{nilPerms, {}} {
