@@ -236,13 +236,16 @@ func (c *Cluster) running() []*Node {
 	return out
 }
 
+// anyRunning is a node that answers: running, and not paused.
 func (c *Cluster) anyRunning() *Node {
 	c.t.Helper()
-	r := c.running()
-	if len(r) == 0 {
-		c.t.Fatal("redistest: every cluster node is killed")
+	for _, n := range c.nodes {
+		if n.answering() {
+			return n
+		}
 	}
-	return r[0]
+	c.t.Fatal("redistest: every cluster node is killed or paused")
+	return nil
 }
 
 // node finds one of ours by address.

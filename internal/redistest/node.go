@@ -31,9 +31,10 @@ type Node struct {
 	port int
 	args []string // everything but --port
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited and its output is logged
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited and its output is logged
+	paused bool          // stopped by Pause: it answers nothing
 }
 
 // argsFunc gives a node's arguments (without --port) for a port and the
@@ -90,7 +91,47 @@ func (n *Node) Kill() {
 	}
 	killProcess(n.cmd.Process)
 	<-n.done
-	n.cmd = nil
+	n.cmd, n.paused = nil, false
+}
+
+// Pause stops the process (SIGSTOP) until Resume, as a master stuck in a
+// long command or a host that froze: connections stay open and new ones
+// are accepted by the kernel, but nothing is answered, so every call
+// times out. In a Cluster the other nodes mark it failing after the
+// cluster-node-timeout. Resume it, or Kill: a paused process dies all
+// the same.
+func (n *Node) Pause() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		n.t.Fatalf("redistest: pause %s: not running", n.name)
+	}
+	if err := stopProcess(n.cmd.Process, true); err != nil {
+		n.t.Fatalf("redistest: pause %s: %v", n.name, err)
+	}
+	n.paused = true
+}
+
+// Resume lets a paused process run again (SIGCONT).
+func (n *Node) Resume() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return
+	}
+	if err := stopProcess(n.cmd.Process, false); err != nil {
+		n.t.Fatalf("redistest: resume %s: %v", n.name, err)
+	}
+	n.paused = false
+}
+
+// answering reports whether the process runs and is not paused.
+func (n *Node) answering() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil && !n.paused
 }
 
 // Restart kills the node if it runs and starts it again on the same port

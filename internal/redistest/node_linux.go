@@ -18,3 +18,13 @@ func killProcess(p *os.Process) {
 		_ = p.Kill()
 	}
 }
+
+// stopProcess stops (SIGSTOP) or resumes (SIGCONT) the server and any
+// child it forked.
+func stopProcess(p *os.Process, stop bool) error {
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	return syscall.Kill(-p.Pid, sig)
+}

@@ -3,6 +3,7 @@
 package redistest
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -10,3 +11,7 @@ import (
 func sysProcAttr() *syscall.SysProcAttr { return nil }
 
 func killProcess(p *os.Process) { _ = p.Kill() }
+
+func stopProcess(*os.Process, bool) error {
+	return errors.New("pausing a process is only done on Linux here")
+}
