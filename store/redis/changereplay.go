@@ -161,8 +161,14 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 		res.away = rctx.Err() != nil || timedOut(res.failure)
 	}
 	if breaks {
-		if res.conn = e.probe(ctx); res.conn != nil {
+		probed, err := e.probe(ctx)
+		if err != nil {
+			res.conn = err
 			return res
+		}
+		e.leaveAway(marks, probed, ok, failed)
+		if probed.broke {
+			res.conn = errShardBroken // replaced by the supervisor, and its logs read again
 		}
 	}
 	for i, m := range marks {

@@ -2,30 +2,30 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
-// checkBatch is how many topics' positions one pipelined round trip reads.
-const checkBatch = 256
-
 // checkAll delivers from history what pub/sub lost of the topics of
 // states. It reads their positions in Redis, then probes the pub/sub
-// connection: once the probe is back, every message published before the
+// connections: once the probe is back, every message published before the
 // positions were read has come through the connection and been handed
 // over, so whatever is still missing up to those positions was lost, and
 // not merely on its way.
 //
 // A topic Redis fails to read (its position or its history) is left for
-// the next check and the others are checked on, unless a read timed out:
-// Redis is away, and every other would wait as long. It returns the
-// states it could not check, for the caller to check again, and the
-// probe's error. Only the supervisor calls it.
+// the next check and the others are checked on. A read that timed out
+// means its Redis is away: with one Redis that ends the round, as every
+// other read would wait as long; on Cluster it leaves the topics of that
+// master alone for the round, as does a probe that could not be had
+// through it (see masters.go). It returns the states it could not check,
+// for the caller to check again, and the probe's error (errShardBroken:
+// the topics of a broken shard were left, for repairShards). Only the
+// supervisor calls it.
 func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicState, error) {
 	states = subscribed(states) // an unsubscribed topic owes nothing, however its last check went
 	if len(states) == 0 {
@@ -34,86 +34,49 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 	// What was handed over before the positions were read was published
 	// before: a position below it went back (see diverged).
 	handed := make([]storedPos, len(states))
+	topics := make([]string, len(states))
 	for i, st := range states {
-		handed[i] = st.handed()
+		handed[i], topics[i] = st.handed(), st.topic
 	}
-	positions, errs, err := e.positions(ctx, states)
+	masters := e.mastersOf(ctx, topics)
+	gone := make(away)
+	positions, errs, err := e.positions(ctx, states, masters, gone)
 	if err != nil {
 		e.checks.lastErr = err
 		return states, nil
 	}
-	if err := e.probe(ctx); err != nil {
+	probed, err := e.probe(ctx)
+	if err != nil {
 		return states, err
 	}
+	gone.merge(probed.away)
 	var failed []*topicState
 	for i, st := range states {
 		err := errs[i]
+		if err == nil && masters.awayFor(gone, i) {
+			err = masters.awayErr(st.topic, i)
+		}
 		if err == nil {
 			err = e.check(ctx, st, handed[i], positions[i])
+			if err != nil && timedOut(err) && e.shards.on() && masters.slot[i] != "" {
+				gone[masters.slot[i]] = true // its other topics wait too
+			}
 		}
 		if err == nil {
 			continue
 		}
-		e.checks.lastErr = err
+		if !errors.Is(err, errAway) || e.checks.lastErr == nil {
+			e.checks.lastErr = err
+		}
 		failed = append(failed, st)
-		if timedOut(err) || ctx.Err() != nil {
+		if ctx.Err() != nil || timedOut(err) && !e.shards.on() {
 			return append(failed, states[i+1:]...), nil
 		}
 	}
+	if probed.broke {
+		return failed, errShardBroken
+	}
 	return failed, nil
-}
-
-// positions reads the position in Redis of each topic of states, in
-// pipelined batches. A topic whose read failed has its error in errs; err
-// says that a round trip timed out, and nothing was read past it.
-func (e *Engine) positions(ctx context.Context, states []*topicState) (out []storedPos, errs []error, err error) {
-	out = make([]storedPos, 0, len(states))
-	errs = make([]error, 0, len(states))
-	for len(states) > 0 {
-		n := min(len(states), checkBatch)
-		batch, batchErrs, err := e.positionBatch(ctx, states[:n])
-		if err != nil {
-			return nil, nil, err
-		}
-		out, errs = append(out, batch...), append(errs, batchErrs...)
-		states = states[n:]
-	}
-	return out, errs, nil
-}
-
-// positionBatch reads the meta hash of each topic of states in one
-// pipeline; on Redis Cluster go-redis sends it to each slot's master.
-// Redis answers each read on its own: one topic's failure (a key of the
-// wrong type, its master down) is that topic's alone.
-func (e *Engine) positionBatch(ctx context.Context, states []*topicState) ([]storedPos, []error, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	pipe := e.rdb.Pipeline()
-	cmds := make([]*goredis.SliceCmd, len(states))
-	for i, st := range states {
-		cmds[i] = pipe.HMGet(ctx, e.keys.meta(st.topic), "epoch", "seq", "id")
-	}
-	_, err := pipe.Exec(ctx) // each read's own error is below
-	if err != nil {
-		err = e.fail("check", err) // counted once a batch
-		if ctx.Err() != nil || timedOut(err) {
-			return nil, nil, err
-		}
-	}
-	out := make([]storedPos, len(states))
-	errs := make([]error, len(states))
-	for i, st := range states {
-		if err := cmds[i].Err(); err != nil {
-			errs[i] = fmt.Errorf("herald/redis: read the position of %q: %w", st.topic, err)
-			continue
-		}
-		v := cmds[i].Val()
-		out[i].epoch, _ = v[0].(string)
-		seq, _ := v[1].(string)
-		out[i].seq, _ = strconv.ParseUint(seq, 10, 64)
-		out[i].id, _ = v[2].(string)
-	}
-	return out, errs, nil
 }
 
 // check hands over the messages of st's topic up to at (its position in

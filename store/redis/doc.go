@@ -46,13 +46,14 @@
 // nodes): the publish script SPUBLISHes on the topic's channel in the
 // topic's slot, and a node SSUBSCRIBEs over one connection per master its
 // topics live on (shards.go). Patterns keep classic PUBLISH and PSUBSCRIBE
-// on one connection to any node: Redis Cluster passes every PUBLISH to
-// every node. The probe is SPUBLISHed through each shard connection and,
-// while the node holds a pattern, published through every master, as each
-// passes its classic messages to the node over its own link, in order:
-// once every copy is back, what any master published before has arrived.
-// A node without patterns publishes the classic probe once, to see that
-// its classic connection is alive.
+// on one connection, to the master of the node's probe channel's slot:
+// Redis Cluster passes every PUBLISH to every node. The probe is
+// SPUBLISHed through each shard connection and, while the node holds a
+// pattern, published through every master, as each passes its classic
+// messages to the node over its own link, in order: once a master's
+// copies are back, what it published before has arrived. A node without
+// patterns publishes the classic probe once, through the master its
+// classic connection is on, to see that the connection is alive.
 //
 // # Keys
 //
@@ -185,11 +186,17 @@
 // merely late is never skipped. A topic Redis fails to read (a key of the
 // wrong type) holds up no other: it is checked again at every interval
 // until Redis reads it, and a failure that lasts is logged at Warn once,
-// naming the topics. A master that does not answer holds up every check,
-// on Cluster too: a read that times out ends the round, and the probe
-// goes through every master the node's topics live on, and through
-// every master while a node holds a pattern; the checks go on once the
-// master is back or replaced.
+// naming the topics. With one Redis (standalone, Sentinel) a read that
+// times out ends the round: every other read would wait as long. On
+// Cluster a master that does not answer costs only the topics of its
+// slots (masters.go): the positions are read in one pipeline per master,
+// the masters' in parallel, and the probe's legs are sent in parallel
+// too, so a master whose read or probe leg times out has its topics left
+// for the next round while the others are checked, and later batches of
+// the round do not ask it again. Its topics are checked once it answers
+// again or its slots moved. The master the classic connection is on is
+// the exception: while it does not answer, neither does that connection,
+// which is replaced as below, and every topic waits.
 //
 // Between reconnects the same check runs every CheckInterval, but only for
 // topics with a message in the last few intervals: while the connection
@@ -248,7 +255,10 @@
 // with every probe. A shard connection that breaks, or that Redis
 // unsubscribes from a channel it still wants (the slot moved: Redis sends
 // SUNSUBSCRIBE), is replaced alone: the slot map is read again, its topics
-// are homed again by it, and they are checked as after any reconnect.
-// When that fails, or a probe does not come back, every connection is
-// replaced, with backoff, as above.
+// are homed again by it, and they are checked as after any reconnect. So
+// is a shard connection whose master took its probe but whose copy did
+// not come back (the connection went silent, or the slot moved). A shard
+// whose master does not take the probe is kept: its topics wait, as
+// above. When a replacement fails, or the classic connection's probe does
+// not come back, every connection is replaced, with backoff, as above.
 package redis

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -70,9 +69,18 @@ func (e *Engine) supervise(ctx context.Context) {
 }
 
 // openConnLocked starts a pub/sub connection and its receive loop. It dials
-// lazily, on the first command or receive. psMu must be held.
+// lazily, on the first command or receive, but on Cluster: there go-redis
+// would dial a random node for a receive, so the connection is opened by
+// subscribing the node's probe channel, which pins it to the master of
+// that channel's slot, where the probe's classic leg goes (probeLegs): a
+// master that does not answer costs every topic only if it is that one.
+// psMu must be held.
 func (e *Engine) openConnLocked(ctx context.Context) {
-	e.ps = e.rdb.Subscribe(ctx)
+	if e.shards.on() {
+		e.ps = e.rdb.Subscribe(ctx, e.keys.probe(e.cfg.NodeID)) // a failure is the receive loop's to see
+	} else {
+		e.ps = e.rdb.Subscribe(ctx)
+	}
 	e.controlOn = false
 	e.psDone = make(chan struct{})
 	e.psStop = new(atomic.Bool)
@@ -117,7 +125,11 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return e.probe(ctx)
+	res, err := e.probe(ctx)
+	if err == nil && res.broke {
+		err = errShardBroken
+	}
+	return err
 }
 
 // subscribeAllLocked subscribes ps to every topic and pattern of this node,
@@ -211,7 +223,10 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-e.marks.nudge:
 			replayed, err = e.replayChanges(ctx)
 		case <-probe.C:
-			err = e.probe(ctx)
+			var res probed
+			if res, err = e.probe(ctx); err == nil && res.broke {
+				err = errShardBroken
+			}
 		case <-forget.C:
 			e.subs.forgetIdle(e.cfg.HistoryTTL+e.cfg.ProbeInterval+e.cfg.Timeout, owed)
 		case <-check.C:
@@ -222,108 +237,4 @@ func (e *Engine) watch(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// receive reads ps until stop is set and ps closed, delivering messages and
-// passing probe tokens to probe. sh is the shard whose connection ps is
-// (nil: the classic connection), so that a break is reported as its own.
-func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.Bool, done chan struct{}, sh *shard) {
-	defer e.wg.Done()
-	defer close(done)
-	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
-	for {
-		v, err := ps.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil || stop.Load() {
-				return
-			}
-			var reply goredis.Error
-			switch {
-			case errors.As(err, &reply) && sh != nil:
-				// A shard's master refused a channel: it is not the slot's
-				// master (MOVED), or the channel is not ours to have.
-				e.log.Info("redis refused a sharded subscribe; homing the shard's topics again", zap.Error(err))
-				e.broke(sh)
-			case errors.As(err, &reply):
-				// Redis refused a command (an ACL, say); the connection is fine.
-				e.log.Warn("redis refused a pub/sub command", zap.Error(err))
-			default:
-				e.log.Debug("pub/sub receive failed", zap.Error(err))
-				e.broke(sh)
-			}
-			// Until the supervisor replaces ps, the next Receive redials it;
-			// back off so that a Redis that is down is not dialled in a tight
-			// loop. A closed ps ends the loop at the latest after this wait.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait.next()):
-			}
-			continue
-		}
-		wait.reset()
-		if sub, ok := v.(*goredis.Subscription); ok {
-			e.acks.confirm(sub.Kind, sub.Channel)
-			if sub.Kind == "sunsubscribe" && sh != nil && e.shards.wants(sh, sub.Channel) {
-				// Redis dropped a channel we still want: its slot moved.
-				e.log.Info("redis moved a sharded channel away", zap.String("channel", sub.Channel))
-				e.broke(sh)
-			}
-			continue
-		}
-		msg, ok := v.(*goredis.Message)
-		switch {
-		case !ok:
-		case e.keys.isProbe(e.cfg.NodeID, msg.Channel):
-			select {
-			case e.probeSeen <- msg.Payload:
-			default: // nobody waits for so many: drop
-			}
-		case e.keys.isControl(msg.Channel):
-			e.dispatchControl(msg.Payload)
-		default:
-			e.dispatch(ctx, msg)
-		}
-	}
-}
-
-// broke tells the supervisor that sh's connection (nil: the classic one)
-// failed.
-func (e *Engine) broke(sh *shard) {
-	if sh == nil {
-		e.signalBroken()
-		return
-	}
-	e.shards.mu.Lock()
-	if !sh.broken {
-		sh.broken = true
-		close(sh.failed)
-	}
-	e.shards.mu.Unlock()
-	select {
-	case e.shardsBroken <- struct{}{}:
-	default: // the supervisor has been told already
-	}
-}
-
-// signalBroken tells the supervisor that a pub/sub connection failed.
-func (e *Engine) signalBroken() {
-	select {
-	case e.psBroken <- struct{}{}:
-	default: // the supervisor has been told already
-	}
-}
-
-// backoff gives exponentially growing waits, capped at max, with jitter so
-// that nodes do not reconnect in step.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// next returns a wait in [cur/2, cur], cur doubling each call.
-func (b *backoff) next() time.Duration {
-	b.cur = min(max(2*b.cur, b.min), b.max)
-	return b.cur/2 + rand.N(b.cur/2+1)
 }

@@ -6,106 +6,205 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
-// probe publishes a token on the node's probe channel and waits for the
-// receive loop to get it back within the timeout, or to see its connection
-// break. Only the supervisor probes: it alone takes psBroken.
-func (e *Engine) probe(ctx context.Context) error {
-	e.pruneShards()           // no probe is in flight: a shard closed now owes no copy
-	if e.shards.anyBroken() { // its copy would not come: replace it first
-		return fmt.Errorf("probe: %w", errShardBroken)
+// probed is what a probe found on Cluster besides the classic
+// connection being alive: the masters through which it could not be had
+// (a send that failed, or a shard connection whose copy did not come
+// back), whose topics are not known to have come through; and whether a
+// shard connection broke meanwhile, for repairShards to replace.
+type probed struct {
+	away  away
+	broke bool
+}
+
+// miss records that leg's copy cannot be counted on.
+func (p *probed) miss(leg *probeLeg) {
+	if p.away == nil {
+		p.away = make(away)
+	}
+	p.away[leg.addr] = true
+}
+
+// probe publishes tokens on the node's probe channels and waits for the
+// receive loops to get them back within the timeout. Its error says that
+// the classic connection (the only one, but on Cluster) failed or broke.
+// On Cluster a shard's leg that cannot be sent (its master does not
+// answer) costs only that shard's topics: they are in the result's away.
+// A shard leg sent whose copy does not come back means the shard's
+// connection no longer gets what its master publishes (it went silent, or
+// the slot moved): the shard is marked broken, to be replaced alone. Only
+// the supervisor probes: it alone takes psBroken.
+func (e *Engine) probe(ctx context.Context) (probed, error) {
+	e.pruneShards() // no probe is in flight: a shard closed now owes no copy
+	var res probed
+	legs, broken, err := e.probeLegs(ctx)
+	if err != nil {
+		return res, fmt.Errorf("probe: %w", err)
+	}
+	for _, addr := range broken { // its copy would not come: replace it first
+		res.miss(&probeLeg{addr: addr})
+		res.broke = true
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	token, copies, err := e.publishProbe(pctx)
-	if err != nil {
-		return fmt.Errorf("probe: publish: %w", err)
+	e.sendProbe(pctx, legs)
+	waiting := make(map[string]*probeLeg, len(legs))
+	for _, leg := range legs {
+		switch {
+		case leg.err == nil:
+			waiting[leg.token] = leg
+		case leg.shard == nil && !leg.oneOfMany:
+			return res, fmt.Errorf("probe: publish: %w", leg.err)
+		default:
+			e.log.Debug("a master did not take the probe; its topics wait", zap.String("master", leg.addr), zap.Error(leg.err))
+			res.miss(leg)
+		}
 	}
-	for {
+	for len(waiting) > 0 {
 		select {
 		case got := <-e.probeSeen:
-			if got == token {
-				if copies--; copies == 0 {
-					return nil
+			delete(waiting, got)
+		case <-e.psBroken: // the reply is not coming
+			return res, fmt.Errorf("probe: %w", errConnBroken)
+		case <-e.shardsBroken:
+			res.broke = res.broke || e.shards.anyBroken()
+			for token, leg := range waiting {
+				if leg.shard != nil && e.shards.isBroken(leg.shard) { // its copy is not coming
+					res.miss(leg)
+					res.broke = true
+					delete(waiting, token)
 				}
 			}
-		case <-e.psBroken: // the reply is not coming
-			return fmt.Errorf("probe: %w", errConnBroken)
-		case <-e.shardsBroken:
-			if e.shards.anyBroken() { // a copy is not coming
-				return fmt.Errorf("probe: %w", errShardBroken)
-			}
 		case <-pctx.Done():
-			return fmt.Errorf("probe: no reply: %w", pctx.Err())
+			drainProbes(e.probeSeen, waiting) // copies back while the last sends waited
+			for _, leg := range waiting {
+				if leg.shard == nil {
+					return res, fmt.Errorf("probe: no reply: %w", pctx.Err())
+				}
+			}
+			for _, leg := range waiting {
+				e.log.Info("a shard connection did not pass on its probe; replacing it", zap.String("master", leg.addr))
+				e.broke(leg.shard)
+				res.miss(leg)
+				res.broke = true
+			}
+			return res, nil
+		}
+	}
+	return res, nil
+}
+
+// drainProbes takes from seen the copies already back, without waiting.
+func drainProbes(seen <-chan string, waiting map[string]*probeLeg) {
+	for {
+		select {
+		case got := <-seen:
+			delete(waiting, got)
+		default:
+			return
 		}
 	}
 }
 
-// sendProbe publishes token on the node's probe channel and returns how
-// many copies of it will come back. On Cluster it is published through
-// every master: each master passes what it publishes to the node over its
-// own link of the cluster bus, in order, so once every master's copy is
-// back, whatever any master published (classically, for patterns) before
-// has arrived too. And it is SPUBLISHed on each shard's probe channel:
-// once that copy is back, whatever the shard's master SPUBLISHed before
-// has arrived through that shard's connection. A node that holds no
-// pattern needs nothing of the classic connection but that it is alive,
-// so it sends the classic probe once, not through every master: each
-// classic PUBLISH crosses the cluster bus to every node.
-func (e *Engine) sendProbe(ctx context.Context, token string) (int, error) {
-	channel := e.keys.probe(e.cfg.NodeID)
-	cc, ok := e.rdb.(*goredis.ClusterClient)
-	if !ok {
-		return 1, e.rdb.Publish(ctx, channel, token).Err()
-	}
-	shardCopies, err := e.sendShardProbes(ctx, token)
-	if err != nil {
-		return 0, err
-	}
-	if !e.patterns.holding.Load() {
-		return shardCopies + 1, e.rdb.Publish(ctx, channel, token).Err()
-	}
-	var masters atomic.Int64
-	err = cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
-		masters.Add(1)
-		return m.Publish(ctx, channel, token).Err()
-	})
-	if err == nil && masters.Load() == 0 {
-		err = errors.New("no master known")
-	}
-	return int(masters.Load()) + shardCopies, err
+// probeLeg is one publish of a probe, through one master: on a shard's
+// probe channel, or on the node's classic one.
+type probeLeg struct {
+	send      func(ctx context.Context, token string) error
+	addr      string // the master it goes through ("": not Cluster)
+	shard     *shard // nil: classic
+	oneOfMany bool   // a classic leg through each master: its failure is its master's alone
+	token     string // of its last send
+	err       error  // of its last send
 }
 
-// maxProbeSends bounds the sends of one probe. A link lost without a
-// word (a NAT or load balancer that restarted) leaves go-redis's pool
-// holding connections that pass its health check, since no close reached
-// them, and fail the first call sent on them; each send tries two (the
-// client's own retry). Without sending again, the probe would fail on
+// probeLegs returns the legs of a probe, and the addresses of the shards
+// whose connections broke, which get none. With one Redis the probe is
+// one publish. On Cluster it is SPUBLISHed on each shard's probe channel:
+// once that copy is back, whatever the shard's master SPUBLISHed before
+// has arrived through that shard's connection. And it is published
+// classically through every master while the node holds a pattern: each
+// master passes what it publishes to the node over its own link of the
+// cluster bus, in order, so once a master's copy is back, whatever it
+// published before has arrived too. A node that holds no pattern needs
+// nothing of the classic connection but that it is alive, so it publishes
+// the classic probe once, through the master its classic connection is
+// on (that of the probe channel's slot: see openConnLocked): each classic
+// PUBLISH crosses the cluster bus to every node.
+func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []string, err error) {
+	channel := e.keys.probe(e.cfg.NodeID)
+	publish := func(c goredis.UniversalClient) func(context.Context, string) error {
+		return func(ctx context.Context, token string) error { return c.Publish(ctx, channel, token).Err() }
+	}
+	if !e.shards.on() {
+		return []*probeLeg{{send: publish(e.rdb)}}, nil, nil
+	}
+	for _, sh := range e.shards.all() {
+		if e.shards.isBroken(sh) {
+			broken = append(broken, sh.addr)
+			continue
+		}
+		legs = append(legs, &probeLeg{addr: sh.addr, shard: sh, send: func(ctx context.Context, token string) error {
+			return e.shards.cc.SPublish(ctx, sh.probe, token).Err()
+		}})
+	}
+	if !e.patterns.holding.Load() {
+		m, err := e.shards.cc.MasterForKey(ctx, channel)
+		if err != nil {
+			return nil, nil, err
+		}
+		return append(legs, &probeLeg{addr: m.Options().Addr, send: publish(m)}), broken, nil
+	}
+	var mu sync.Mutex
+	err = e.shards.cc.ForEachMaster(ctx, func(_ context.Context, m *goredis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		legs = append(legs, &probeLeg{addr: m.Options().Addr, oneOfMany: true, send: publish(m)})
+		return nil
+	})
+	if err == nil && !slices.ContainsFunc(legs, func(l *probeLeg) bool { return l.oneOfMany }) {
+		err = errors.New("no master known")
+	}
+	return legs, broken, err
+}
+
+// maxProbeSends bounds the sends of one leg of a probe. A link lost
+// without a word (a NAT or load balancer that restarted) leaves go-redis's
+// pool holding connections that pass its health check, since no close
+// reached them, and fail the first call sent on them; each send tries two
+// (the client's own retry). Without sending again, the probe would fail on
 // them once the pub/sub connection was replaced for the same loss, and
 // replace it again, as many times as the pool held pairs of them.
 const maxProbeSends = 3
 
-// publishProbe sends a probe, under a new token each time, until one
-// send goes through, a send fails otherwise than on a dead connection,
-// or maxProbeSends were made. It returns the token of the last send and
-// how many copies of it will come back (see sendProbe); copies of an
-// earlier send, which may come too, bear another token.
-func (e *Engine) publishProbe(ctx context.Context) (token string, copies int, err error) {
-	for sends := 1; ; sends++ {
-		token = e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10)
-		copies, err = e.sendProbe(ctx, token)
-		if err == nil || sends == maxProbeSends || !deadConn(err) || ctx.Err() != nil {
-			return token, copies, err
-		}
-		e.log.Debug("a probe went on a dead pooled connection; sending it again", zap.Error(err))
+// sendProbe sends every leg, the legs in parallel (a master that does not
+// answer holds up no other), each under a new token each time, until one
+// send goes through, a send fails otherwise than on a dead connection, or
+// maxProbeSends were made. A leg keeps the token of its last send; copies
+// of an earlier send, which may come too, bear another.
+func (e *Engine) sendProbe(ctx context.Context, legs []*probeLeg) {
+	probe := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10) + "."
+	var wg sync.WaitGroup
+	for i, leg := range legs {
+		wg.Go(func() {
+			for sends := 1; ; sends++ {
+				leg.token = probe + strconv.Itoa(i*maxProbeSends+sends)
+				leg.err = leg.send(ctx, leg.token)
+				if leg.err == nil || sends == maxProbeSends || !deadConn(leg.err) || ctx.Err() != nil {
+					return
+				}
+				e.log.Debug("a probe went on a dead pooled connection; sending it again", zap.Error(leg.err))
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // deadConn reports whether err is that of a call on a connection the

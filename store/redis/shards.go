@@ -71,17 +71,6 @@ func (s *shards) wants(sh *shard, channel string) bool {
 	return sh.channels[channel]
 }
 
-// probes returns every shard's probe channel.
-func (s *shards) probes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.byAddr))
-	for _, sh := range s.byAddr {
-		out = append(out, sh.probe)
-	}
-	return out
-}
-
 // shardSubscribeLocked homes topic on the shard of its slot's master,
 // opening that shard if the node has none there, and returns once Redis
 // confirmed the subscription. psMu must be held.
@@ -247,17 +236,6 @@ func closeShard(sh *shard) {
 	<-sh.done
 }
 
-// sendShardProbes SPUBLISHes token on every shard's probe channel and
-// returns how many copies will come back.
-func (e *Engine) sendShardProbes(ctx context.Context, token string) (int, error) {
-	var errs []error
-	channels := e.shards.probes()
-	for _, ch := range channels {
-		errs = append(errs, e.shards.cc.SPublish(ctx, ch, token).Err())
-	}
-	return len(channels), errors.Join(errs...)
-}
-
 // errShardBroken is watch's answer when a shard's receive loop saw its
 // connection fail, or Redis moved one of its channels away: only the
 // broken shards are replaced (repairShards).
@@ -292,6 +270,24 @@ func (e *Engine) repairShards(ctx context.Context) ([]*topicState, error) {
 	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(topics)))
 	e.marksBehind(topics) // replayed by watch
 	return e.checkAll(ctx, e.subs.statesOf(topics))
+}
+
+// all returns every shard.
+func (s *shards) all() []*shard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*shard, 0, len(s.byAddr))
+	for _, sh := range s.byAddr {
+		out = append(out, sh)
+	}
+	return out
+}
+
+// isBroken reports whether sh's connection broke.
+func (s *shards) isBroken(sh *shard) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sh.broken
 }
 
 // anyBroken reports whether a shard's connection broke.

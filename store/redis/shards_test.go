@@ -235,6 +235,7 @@ func TestShardedPubSub(t *testing.T) {
 		}
 		sub.rec.checkBreaches(t)
 	})
+	t.Run("MasterAwayCostsOnlyItsTopics", func(t *testing.T) { testMasterAway(t, c, topics) })
 	// The engine contract on Cluster is TestCluster's.
 }
 

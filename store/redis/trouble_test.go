@@ -18,7 +18,13 @@ import (
 // does, but without publishing it: a message pub/sub lost.
 func inject(t *testing.T, srv *redistest.Server, prefix, topic string) broker.PublishRequest {
 	t.Helper()
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	return injectAt(t, srv.Addr(), prefix, topic)
+}
+
+// injectAt is inject on the Redis at addr, which must hold topic's keys.
+func injectAt(t *testing.T, addr, prefix, topic string) broker.PublishRequest {
+	t.Helper()
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer rdb.Close()
 	ctx := ctxFor(t)
 	seq, err := rdb.HIncrBy(ctx, prefix+"{"+topic+"}:meta", "seq", 1).Result()

@@ -1,0 +1,86 @@
+package redis_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// testMasterAway stops one master of c, as a master stuck in a long
+// command or a frozen host: it answers nothing, and every call to it times
+// out. The topics of the other masters are still checked, and what pub/sub
+// lost of them comes from history meanwhile; the stuck master's topic is
+// checked again once it answers. topics has a topic on each master of c
+// but one at most.
+func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10,
+		Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
+	pub, sub := nodes[0], nodes[1]
+	// Not the master the node's classic connection is on (its probe
+	// channel's): losing that one costs every topic.
+	classic := c.MasterOfKey(prefix + "probe.node1")
+	i := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != classic })
+	stuck, master := topics[i], c.MasterOfKey(topics[i])
+	// An earlier test may have moved a slot: the topics' masters are
+	// asked, not assumed.
+	j := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != master })
+	healthy, other := topics[j], c.MasterOfKey(topics[j])
+	for _, topic := range []string{stuck, healthy} {
+		mustSubscribe(t, sub, topic)
+		mustPublish(t, pub, request(topic))
+		sub.rec.waitFor(t, topic, 1)
+	}
+	// A stuck master lasts: the others do not take it for dead while the
+	// test runs, whatever the machine's load.
+	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	// The periodic check reads the topics with recent traffic (and those
+	// it owes): each topic has some when pub/sub loses its next message.
+	mustPublish(t, pub, request(stuck))
+	sub.rec.waitFor(t, stuck, 2)
+	lostStuck := injectAt(t, master.Addr(), prefix, stuck)
+	master.Pause()
+	t.Cleanup(master.Resume) // before the cluster's settings are put back
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 2)
+	lost := injectAt(t, other.Addr(), prefix, healthy)
+	got := sub.rec.waitFor(t, healthy, 3)
+	if got[2].ID != lost.ID {
+		t.Fatalf("%s got %s while another master was stuck, want the lost %s", healthy, got[2].ID, lost.ID)
+	}
+	master.Resume()
+	got = sub.rec.waitFor(t, stuck, 3)
+	if got[2].ID != lostStuck.ID {
+		t.Fatalf("%s got %s once its master answered again, want the lost %s", stuck, got[2].ID, lostStuck.ID)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// setClusterConfig sets a parameter on every node of c, and back to what
+// it was when the test ends.
+func setClusterConfig(t *testing.T, c *redistest.Cluster, param, value string) {
+	t.Helper()
+	for _, n := range c.Nodes() {
+		rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+		was, err := rdb.ConfigGet(ctxFor(t), param).Result()
+		if err == nil {
+			err = rdb.ConfigSet(ctxFor(t), param, value).Err()
+		}
+		rdb.Close()
+		if err != nil {
+			t.Fatalf("CONFIG SET %s on %s: %v", param, n.Addr(), err)
+		}
+		t.Cleanup(func() {
+			rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
+			defer rdb.Close()
+			if err := rdb.ConfigSet(ctxFor(t), param, was[param]).Err(); err != nil {
+				t.Errorf("CONFIG SET %s back on %s: %v", param, n.Addr(), err)
+			}
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// On Redis Cluster each topic lives on one master, the one of its slot, and
+// its messages come through the shard connection it is homed on. A master
+// that does not answer (stuck, cut off, or dead until its replica takes
+// over) must cost only its own topics: a round of checks that finds it
+// away, by a read that timed out or a probe that could not be had through
+// it, leaves the topics that depend on it for the next round and checks
+// the others. With one Redis (standalone, Sentinel) there is nothing to
+// set apart: a read that times out ends the round, as every other would
+// wait as long.
+
+// away is the set of master addresses a round found not answering. Only
+// the supervisor touches one.
+type away map[string]bool
+
+// merge adds the masters of other.
+func (a away) merge(other away) {
+	for addr := range other {
+		a[addr] = true
+	}
+}
+
+// errAway is the error of a topic left for the next round because its
+// master did not answer in this one.
+var errAway = errors.New("its master did not answer in this round")
+
+// topicMasters is where each topic of a round depends on: the master its
+// slot is on by the client's slot map, where its reads go, and the master
+// of the shard connection it is homed on, where its messages come from
+// (""; not homed, or not Cluster).
+type topicMasters struct {
+	slot, home []string
+}
+
+// mastersOf returns where each of topics depends on. With one Redis
+// every address is "", which no round finds away.
+func (e *Engine) mastersOf(ctx context.Context, topics []string) topicMasters {
+	if !e.shards.on() {
+		blank := make([]string, len(topics))
+		return topicMasters{slot: blank, home: blank}
+	}
+	m := topicMasters{slot: make([]string, len(topics)), home: e.shards.homesOf(topics)}
+	for i, topic := range topics {
+		m.slot[i] = e.slotMaster(ctx, topic)
+	}
+	return m
+}
+
+// slotMaster is the address of the master of topic's slot by the slot
+// map ("" when the map has none: the topic's reads will say why).
+func (e *Engine) slotMaster(ctx context.Context, topic string) string {
+	master, err := e.shards.cc.MasterForKey(ctx, e.keys.meta(topic))
+	if err != nil {
+		return ""
+	}
+	return master.Options().Addr
+}
+
+// awayFor reports whether the i-th topic depends on a master of a.
+func (m topicMasters) awayFor(a away, i int) bool {
+	return a[m.slot[i]] || a[m.home[i]]
+}
+
+// awayErr is the error of the i-th topic left for the next round.
+func (m topicMasters) awayErr(topic string, i int) error {
+	return fmt.Errorf("herald/redis: check %q on %s: %w", topic, m.slot[i], errAway)
+}
+
+// homesOf returns the address of the shard each of topics is homed on
+// ("": none).
+func (s *shards) homesOf(topics []string) []string {
+	out := make([]string, len(topics))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, topic := range topics {
+		if sh := s.home[topic]; sh != nil {
+			out[i] = sh.addr
+		}
+	}
+	return out
+}
+
+// leaveAway leaves for the next replay the marks of topics that depend on
+// a master the probe could not be had through (see masters.go): what
+// pub/sub brought of them may not have come yet.
+func (e *Engine) leaveAway(marks []*changeMark, p probed, ok []bool, failed map[*changeMark]bool) {
+	if len(p.away) == 0 {
+		return
+	}
+	topics := make([]string, len(marks))
+	for i, m := range marks {
+		topics[i] = m.topic
+	}
+	masters := e.mastersOf(context.Background(), topics)
+	for i, m := range marks {
+		if ok[i] && masters.awayFor(p.away, i) {
+			ok[i], failed[m] = false, true
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// checkBatch is how many topics' positions one pipelined round trip reads.
+const checkBatch = 256
+
+// positions reads the position in Redis of each topic of states, in
+// batches of checkBatch, each pipelined per master. A topic whose read
+// failed has its error in errs. On Cluster a master whose round trip timed
+// out is added to gone, and its topics in later batches are not read; with
+// one Redis, err says that a round trip timed out, and nothing was read
+// past it.
+func (e *Engine) positions(ctx context.Context, states []*topicState, m topicMasters, gone away) (out []storedPos, errs []error, err error) {
+	out = make([]storedPos, len(states))
+	errs = make([]error, len(states))
+	batch := make([]int, 0, min(len(states), checkBatch))
+	for next := 0; next < len(states); {
+		batch = batch[:0]
+		for ; next < len(states) && len(batch) < checkBatch; next++ {
+			if m.awayFor(gone, next) {
+				errs[next] = m.awayErr(states[next].topic, next)
+				continue
+			}
+			batch = append(batch, next)
+		}
+		if err := e.positionBatch(ctx, states, batch, m, gone, out, errs); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, errs, nil
+}
+
+// positionBatch reads the meta hash of the topics of states at batch into
+// out (errs), one pipeline per master, the masters' in parallel: a master
+// that does not answer holds up no other's. Redis answers each read on its
+// own: one topic's failure (a key of the wrong type, say) is that topic's
+// alone.
+func (e *Engine) positionBatch(ctx context.Context, states []*topicState, batch []int, m topicMasters,
+	gone away, out []storedPos, errs []error) error {
+	byMaster := make(map[string][]int)
+	for _, i := range batch {
+		byMaster[m.slot[i]] = append(byMaster[m.slot[i]], i)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards gone
+	var whole error   // with one Redis: the round trip timed out
+	for addr, idx := range byMaster {
+		wg.Go(func() {
+			if err := e.readPositions(ctx, states, idx, out, errs); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if e.shards.on() && addr != "" {
+					gone[addr] = true
+				} else {
+					whole = err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return whole
+}
+
+// readPositions reads the positions of the topics of states at idx, which
+// share a master, in one pipeline (go-redis sends it to that master, and
+// follows its redirects). It returns the error of a round trip that timed
+// out, having set it as every topic's.
+func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []int, out []storedPos, errs []error) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	pipe := e.rdb.Pipeline()
+	cmds := make([]*goredis.SliceCmd, len(idx))
+	for j, i := range idx {
+		cmds[j] = pipe.HMGet(ctx, e.keys.meta(states[i].topic), "epoch", "seq", "id")
+	}
+	_, err := pipe.Exec(ctx) // each read's own error is below
+	if err != nil {
+		err = e.fail("check", err) // counted once a pipeline
+		if ctx.Err() != nil || timedOut(err) {
+			for _, i := range idx {
+				errs[i] = fmt.Errorf("herald/redis: read the position of %q: %w", states[i].topic, err)
+			}
+			return err
+		}
+	}
+	for j, i := range idx {
+		if err := cmds[j].Err(); err != nil {
+			errs[i] = fmt.Errorf("herald/redis: read the position of %q: %w", states[i].topic, err)
+			continue
+		}
+		v := cmds[j].Val()
+		out[i].epoch, _ = v[0].(string)
+		seq, _ := v[1].(string)
+		out[i].seq, _ = strconv.ParseUint(seq, 10, 64)
+		out[i].id, _ = v[2].(string)
+	}
+	return nil
+}
