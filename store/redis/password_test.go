@@ -24,8 +24,8 @@ func TestMissingPasswordIsUnavailable(t *testing.T) {
 }
 
 // redis+sentinel://:password@... gives its one password to the sentinels
-// too, when they ask for one (docs/protocol.md section 12); the URL of
-// sentinels that ask for none is TestSentinel's.
+// too (docs/protocol.md section 12): those that ask for none take it, and
+// those that ask for it get it.
 func TestSentinelsAskingForTheURLsPassword(t *testing.T) {
 	t.Parallel()
 	s := redistest.StartSentinel(t)
@@ -35,15 +35,16 @@ func TestSentinelsAskingForTheURLsPassword(t *testing.T) {
 		do(t, c, "CONFIG", "SET", "requirepass", "pw")
 		c.Close()
 	}
+	url := strings.Replace(s.URL(), "://", "://:pw@", 1)
+	// Sentinels that ask for no password take the one they are given.
+	mustPublish(t, newEngine(t, url, redis.Config{HistorySize: 10}), request("sentinel-auth"))
 	for _, n := range s.Sentinels() {
 		c := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
 		do(t, c, "SENTINEL", "SET", s.MasterName(), "auth-pass", "pw")
 		do(t, c, "ACL", "SETUSER", "default", "resetpass", ">pw")
 		c.Close()
 	}
-	url := strings.Replace(s.URL(), "://", "://:pw@", 1)
-	e := newEngine(t, url, redis.Config{HistorySize: 10})
-	mustPublish(t, e, request("sentinel-auth"))
+	mustPublish(t, newEngine(t, url, redis.Config{HistorySize: 10}), request("sentinel-auth"))
 }
 
 // publishUntilRefusedBy publishes to topic until a publish fails, which
