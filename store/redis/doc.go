@@ -194,9 +194,10 @@
 // too, so a master whose read or probe leg times out has its topics left
 // for the next round while the others are checked, and later batches of
 // the round do not ask it again. Its topics are checked once it answers
-// again or its slots moved. The master the classic connection is on is
-// the exception: while it does not answer, neither does that connection,
-// which is replaced as below, and every topic waits.
+// again or its slots moved (see Redis trouble for their connection). The
+// master the classic connection is on is the exception: while it does not
+// answer, neither does that connection, which is replaced as below, and
+// every topic waits.
 //
 // Between reconnects the same check runs every CheckInterval, but only for
 // topics with a message in the last few intervals: while the connection
@@ -259,6 +260,10 @@
 // is a shard connection whose master took its probe but whose copy did
 // not come back (the connection went silent, or the slot moved). A shard
 // whose master does not take the probe is kept: its topics wait, as
-// above. When a replacement fails, or the classic connection's probe does
-// not come back, every connection is replaced, with backoff, as above.
+// above. Topics whose master cannot be reached when they are homed again
+// (it died, and its replica has yet to take over or the slot map to say
+// so) are left unhomed, costing no other topic: they are tried again at
+// probe ticks, backing off up to BackoffMax, and checked once homed. When
+// the classic connection's probe does not come back, every connection is
+// replaced, with backoff, as above.
 package redis

@@ -137,15 +137,13 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 // Cluster the topics go to the shards instead. Only the supervisor calls
 // it: it takes psBroken.
 func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
 	exact := e.subs.topicsSubscribed()
 	if e.shards.on() {
-		if err := e.subscribeShardsLocked(ctx, exact); err != nil {
-			return err
-		}
+		e.homeShardsLocked(ctx, exact) // a master out of reach costs its own topics only
 		exact = nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
 	channels := make([]string, len(exact), len(exact)+1)
 	for i, t := range exact {
 		channels[i] = e.keys.channel(t)
@@ -202,11 +200,24 @@ func (e *Engine) watch(ctx context.Context) error {
 	if err == nil {
 		replayed, err = e.replayChanges(ctx)
 	}
+	// Topics whose master was out of reach are homed again at probe ticks,
+	// backing off while it stays so: each try may wait out the timeout.
+	rehome := backoff{min: minBackoff, max: e.cfg.BackoffMax}
+	var rehomeAt time.Time // zero: no topic waits
+	if e.shards.anyUnhomed() {
+		rehomeAt = time.Now().Add(rehome.next())
+	}
 	for {
 		if errors.Is(err, errShardBroken) {
 			var failed []*topicState
-			failed, err = e.repairShards(ctx) // its own failure replaces everything
+			failed, err = e.repairShards(ctx)
 			owed = withOwed(owed, failed)
+			rehomeAt = time.Time{}
+			if e.shards.anyUnhomed() {
+				rehomeAt = time.Now().Add(rehome.next())
+			} else {
+				rehome.reset()
+			}
 		}
 		if err != nil {
 			return err
@@ -224,7 +235,7 @@ func (e *Engine) watch(ctx context.Context) error {
 			replayed, err = e.replayChanges(ctx)
 		case <-probe.C:
 			var res probed
-			if res, err = e.probe(ctx); err == nil && res.broke {
+			if res, err = e.probe(ctx); err == nil && (res.broke || !rehomeAt.IsZero() && time.Now().After(rehomeAt)) {
 				err = errShardBroken
 			}
 		case <-forget.C:

@@ -22,15 +22,7 @@ func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
 	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10,
 		Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
 	pub, sub := nodes[0], nodes[1]
-	// Not the master the node's classic connection is on (its probe
-	// channel's): losing that one costs every topic.
-	classic := c.MasterOfKey(prefix + "probe.node1")
-	i := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != classic })
-	stuck, master := topics[i], c.MasterOfKey(topics[i])
-	// An earlier test may have moved a slot: the topics' masters are
-	// asked, not assumed.
-	j := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != master })
-	healthy, other := topics[j], c.MasterOfKey(topics[j])
+	stuck, master, healthy, other := awayAndHealthy(t, c, topics, prefix)
 	for _, topic := range []string{stuck, healthy} {
 		mustSubscribe(t, sub, topic)
 		mustPublish(t, pub, request(topic))
@@ -61,8 +53,67 @@ func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
 	sub.rec.checkBreaches(t)
 }
 
+// testMasterDead kills one master of c, and starts it again only once the
+// node has shown that the topics of the other masters are still delivered,
+// and what pub/sub lost of them still comes from history: the topics of
+// the dead master cost only themselves while their connection cannot be
+// replaced, and are subscribed again once it is back. It must run last:
+// the master comes back empty.
+func testMasterDead(t *testing.T, c *redistest.Cluster, topics []string) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10,
+		Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
+	pub, sub := nodes[0], nodes[1]
+	dead, master, healthy, other := awayAndHealthy(t, c, topics, prefix)
+	for _, topic := range []string{dead, healthy} {
+		mustSubscribe(t, sub, topic)
+		mustPublish(t, pub, request(topic))
+		sub.rec.waitFor(t, topic, 1)
+	}
+	// The others do not take it for failed (which, without a replica,
+	// would stop the whole cluster) while the test runs.
+	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	master.Kill()
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 2)
+	lost := injectAt(t, other.Addr(), prefix, healthy)
+	got := sub.rec.waitFor(t, healthy, 3)
+	if got[2].ID != lost.ID {
+		t.Fatalf("%s got %s while another master was dead, want the lost %s", healthy, got[2].ID, lost.ID)
+	}
+	master.Restart()
+	c.WaitOK()
+	var req = request(dead)
+	if !eventually(func() bool { // the publisher's first tries may meet the old connections
+		_, err := pub.Publish(ctxFor(t), req)
+		return err == nil
+	}) {
+		t.Fatalf("no publish to %s accepted once its master was back", dead)
+	}
+	got = sub.rec.waitFor(t, dead, 2)
+	if got[1].ID != req.ID {
+		t.Fatalf("%s got %s once its master was back, want %s", dead, got[1].ID, req.ID)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// awayAndHealthy picks, of topics, one whose master is to stop answering,
+// and another on another master. Not the master the node1's classic
+// connection is on (its probe channel's): losing that one costs every
+// topic. An earlier test may have moved a slot: the topics' masters are
+// asked, not assumed.
+func awayAndHealthy(t *testing.T, c *redistest.Cluster, topics []string, prefix string) (away string, awayMaster *redistest.Node, healthy string, healthyMaster *redistest.Node) {
+	t.Helper()
+	classic := c.MasterOfKey(prefix + "probe.node1")
+	i := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != classic })
+	away, awayMaster = topics[i], c.MasterOfKey(topics[i])
+	j := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != awayMaster })
+	return away, awayMaster, topics[j], c.MasterOfKey(topics[j])
+}
+
 // setClusterConfig sets a parameter on every node of c, and back to what
-// it was when the test ends.
+// it was when the test ends on those still running (a node started again
+// has its own).
 func setClusterConfig(t *testing.T, c *redistest.Cluster, param, value string) {
 	t.Helper()
 	for _, n := range c.Nodes() {
@@ -76,6 +127,9 @@ func setClusterConfig(t *testing.T, c *redistest.Cluster, param, value string) {
 			t.Fatalf("CONFIG SET %s on %s: %v", param, n.Addr(), err)
 		}
 		t.Cleanup(func() {
+			if !n.Running() {
+				return
+			}
 			rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
 			defer rdb.Close()
 			if err := rdb.ConfigSet(ctxFor(t), param, was[param]).Err(); err != nil {

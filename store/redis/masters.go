@@ -37,6 +37,7 @@ var errAway = errors.New("its master did not answer in this round")
 // (""; not homed, or not Cluster).
 type topicMasters struct {
 	slot, home []string
+	unhomed    []bool // subscribed exactly, but on no shard now: not checkable
 }
 
 // mastersOf returns where each of topics depends on. With one Redis
@@ -44,9 +45,10 @@ type topicMasters struct {
 func (e *Engine) mastersOf(ctx context.Context, topics []string) topicMasters {
 	if !e.shards.on() {
 		blank := make([]string, len(topics))
-		return topicMasters{slot: blank, home: blank}
+		return topicMasters{slot: blank, home: blank, unhomed: make([]bool, len(topics))}
 	}
-	m := topicMasters{slot: make([]string, len(topics)), home: e.shards.homesOf(topics)}
+	m := topicMasters{slot: make([]string, len(topics))}
+	m.home, m.unhomed = e.shards.homesOf(topics)
 	for i, topic := range topics {
 		m.slot[i] = e.slotMaster(ctx, topic)
 	}
@@ -63,9 +65,10 @@ func (e *Engine) slotMaster(ctx context.Context, topic string) string {
 	return master.Options().Addr
 }
 
-// awayFor reports whether the i-th topic depends on a master of a.
+// awayFor reports whether the i-th topic depends on a master of a, or
+// waits to be homed on its master's shard again.
 func (m topicMasters) awayFor(a away, i int) bool {
-	return a[m.slot[i]] || a[m.home[i]]
+	return m.unhomed[i] || a[m.slot[i]] || a[m.home[i]]
 }
 
 // awayErr is the error of the i-th topic left for the next round.
@@ -74,17 +77,18 @@ func (m topicMasters) awayErr(topic string, i int) error {
 }
 
 // homesOf returns the address of the shard each of topics is homed on
-// ("": none).
-func (s *shards) homesOf(topics []string) []string {
-	out := make([]string, len(topics))
+// ("": none), and whether it waits to be homed again.
+func (s *shards) homesOf(topics []string) (homes []string, unhomed []bool) {
+	homes, unhomed = make([]string, len(topics)), make([]bool, len(topics))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, topic := range topics {
 		if sh := s.home[topic]; sh != nil {
-			out[i] = sh.addr
+			homes[i] = sh.addr
 		}
+		unhomed[i] = s.unhomed[topic]
 	}
-	return out
+	return homes, unhomed
 }
 
 // leaveAway leaves for the next replay the marks of topics that depend on

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -35,9 +34,10 @@ import (
 type shards struct {
 	cc *goredis.ClusterClient // nil: not Cluster, and every channel is classic
 
-	mu     sync.Mutex        // guards the maps below; held briefly, receive loops take it
-	byAddr map[string]*shard // by master address
-	home   map[string]*shard // topic → the shard its channel is subscribed on
+	mu      sync.Mutex        // guards the maps below; held briefly, receive loops take it
+	byAddr  map[string]*shard // by master address
+	home    map[string]*shard // topic → the shard its channel is subscribed on
+	unhomed map[string]bool   // topics subscribed whose master could not be reached: homed again by repairShards
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -57,7 +57,7 @@ type shard struct {
 
 func newShards(rdb goredis.UniversalClient) shards {
 	cc, _ := rdb.(*goredis.ClusterClient)
-	return shards{cc: cc, byAddr: make(map[string]*shard), home: make(map[string]*shard)}
+	return shards{cc: cc, byAddr: make(map[string]*shard), home: make(map[string]*shard), unhomed: make(map[string]bool)}
 }
 
 // on reports whether exact topics go over sharded pub/sub.
@@ -120,6 +120,7 @@ func (s *shards) adopt(sh *shard, topic, channel string) {
 	sh.channels[channel] = true
 	sh.topics++
 	s.home[topic] = sh
+	delete(s.unhomed, topic)
 }
 
 // release forgets where topic is homed and returns its shard (nil: none).
@@ -132,6 +133,7 @@ func (s *shards) release(topic, channel string) *shard {
 		delete(sh.channels, channel)
 		sh.topics--
 	}
+	delete(s.unhomed, topic)
 	return sh
 }
 
@@ -166,43 +168,12 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	return sh, nil
 }
 
-// subscribeShardsLocked homes every topic again on a fresh set of shards
-// (replaceConn closed the old ones) and returns once Redis confirmed them
-// all. Only the supervisor calls it, with psMu held.
-func (e *Engine) subscribeShardsLocked(ctx context.Context, topics []string) error {
-	used := make(map[*shard]bool)
-	for _, t := range topics {
-		sh, err := e.shardFor(ctx, t)
-		if err != nil {
-			return fmt.Errorf("ssubscribe: %w", err)
-		}
-		e.shards.adopt(sh, t, e.keys.shardChannel(t))
-		used[sh] = true
-		// One SSUBSCRIBE a channel: the channels of one command must share
-		// a slot. They are written without waiting for their replies.
-		if err := sh.ps.SSubscribe(ctx, e.keys.shardChannel(t)); err != nil {
-			return fmt.Errorf("ssubscribe: %w", err)
-		}
-	}
-	for sh := range used {
-		// Redis runs one connection's commands in order: once a probe
-		// subscription after them is confirmed, they are all active, unless
-		// one was refused, which breaks the shard (see receive).
-		if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {
-			return fmt.Errorf("ssubscribe: %w", err)
-		}
-		if e.shards.anyBroken() {
-			return fmt.Errorf("ssubscribe: %w", errShardBroken)
-		}
-	}
-	return nil
-}
-
 // closeShards closes every shard and forgets what was homed on them.
 func (e *Engine) closeShards() {
 	e.shards.mu.Lock()
 	old := e.shards.byAddr
 	e.shards.byAddr, e.shards.home = make(map[string]*shard), make(map[string]*shard)
+	clear(e.shards.unhomed) // resubscribe homes every topic again
 	e.shards.mu.Unlock()
 	for _, sh := range old {
 		closeShard(sh)
@@ -234,90 +205,4 @@ func closeShard(sh *shard) {
 	sh.stop.Store(true)
 	_ = sh.ps.Close()
 	<-sh.done
-}
-
-// errShardBroken is watch's answer when a shard's receive loop saw its
-// connection fail, or Redis moved one of its channels away: only the
-// broken shards are replaced (repairShards).
-var errShardBroken = errors.New("sharded pub/sub connection broken")
-
-// repairShards replaces the shards whose connections broke: it closes
-// them, has the slot map read again, homes their topics again by it (on
-// shards the node holds, or new ones) and checks those topics as after
-// any reconnect. It returns the states of those it could not check (see
-// checkAll). An error has the supervisor replace every connection, with
-// backoff.
-func (e *Engine) repairShards(ctx context.Context) ([]*topicState, error) {
-	e.psMu.Lock()
-	broken, topics := e.shards.takeBroken()
-	for _, sh := range broken {
-		closeShard(sh)
-	}
-	if len(broken) == 0 {
-		e.psMu.Unlock()
-		return nil, nil // replaced since, with every connection
-	}
-	e.shards.repairs.Add(1)
-	e.stats.reconnects.Add(1)
-	e.reloadOnTrouble() // the master may be gone
-	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	err := e.subscribeShardsLocked(sctx, topics)
-	cancel()
-	e.psMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(topics)))
-	e.marksBehind(topics) // replayed by watch
-	return e.checkAll(ctx, e.subs.statesOf(topics))
-}
-
-// all returns every shard.
-func (s *shards) all() []*shard {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*shard, 0, len(s.byAddr))
-	for _, sh := range s.byAddr {
-		out = append(out, sh)
-	}
-	return out
-}
-
-// isBroken reports whether sh's connection broke.
-func (s *shards) isBroken(sh *shard) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sh.broken
-}
-
-// anyBroken reports whether a shard's connection broke.
-func (s *shards) anyBroken() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sh := range s.byAddr {
-		if sh.broken {
-			return true
-		}
-	}
-	return false
-}
-
-// takeBroken removes the broken shards, and the homes of their topics,
-// and returns both.
-func (s *shards) takeBroken() (broken []*shard, topics []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for addr, sh := range s.byAddr {
-		if sh.broken {
-			broken = append(broken, sh)
-			delete(s.byAddr, addr)
-		}
-	}
-	for t, sh := range s.home {
-		if sh.broken {
-			topics = append(topics, t)
-			delete(s.home, t)
-		}
-	}
-	return broken, topics
 }

@@ -31,11 +31,12 @@ func injectAt(t *testing.T, addr, prefix, topic string) broker.PublishRequest {
 	if err != nil {
 		t.Fatalf("inject: %v", err)
 	}
-	// As the publish script does: the seq was written by this server.
-	if err := rdb.HSet(ctx, prefix+"{"+topic+"}:meta", "mark", seq).Err(); err != nil {
+	req := request(topic)
+	// As the publish script does: the seq was written by this server, and
+	// names this message.
+	if err := rdb.HSet(ctx, prefix+"{"+topic+"}:meta", "mark", seq, "id", req.ID).Err(); err != nil {
 		t.Fatalf("inject: %v", err)
 	}
-	req := request(topic)
 	err = rdb.XAdd(ctx, &goredis.XAddArgs{
 		Stream: prefix + "{" + topic + "}:hist",
 		ID:     fmt.Sprintf("%d-0", seq),
