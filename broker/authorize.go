@@ -53,17 +53,17 @@ func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
 	}
 	if perms := s.permsLocked(); !replaces && perms != nil && !perms.CanSubscribe(c.Topic) {
 		s.mu.Unlock()
-		s.fail(c.ID, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
+		s.fail(c.echo(), Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
 		return true
 	}
 	if len(s.pending) >= maxAuthorizing {
 		s.mu.Unlock()
-		s.fail(c.ID, Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
+		s.fail(c.echo(), Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
 		return true
 	}
 	if len(s.pending) > 0 && s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
-		s.fail(c.ID, Errorf(CodeRateLimited, "too many commands waiting for the backend"))
+		s.fail(c.echo(), Errorf(CodeRateLimited, "too many commands waiting for the backend"))
 		return true
 	}
 	if s.pending == nil {
@@ -169,7 +169,7 @@ func (s *Session) holdBehindPending(c command) bool {
 	}
 	if clientHeld(held) > maxHeldPerTopic || s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
-		s.fail(c.ID, Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
+		s.fail(c.echo(), Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
 		return true
 	}
 	s.pending[c.Topic] = append(held, c)

@@ -36,6 +36,9 @@ type command struct {
 	// fields a command does not define are ignored, whatever their type).
 	wrong fieldSet
 
+	// hasID: the id field was a string, so its reply echoes it, even "".
+	hasID bool
+
 	// hasTopic: the topic field was a string, so an empty one is a
 	// malformed topic (invalid_topic), not a missing field (bad_request).
 	hasTopic bool
@@ -53,6 +56,9 @@ type command struct {
 	// for the hook (controlorder.go). Never set by decoding.
 	server bool
 }
+
+// echo is the id c's reply echoes.
+func (c *command) echo() echoID { return echoID{id: c.ID, set: c.hasID} }
 
 // size is what the command holds in memory while it waits in a queue.
 func (c *command) size() int {
@@ -182,6 +188,7 @@ func (c *command) parseField(s *jsonScanner, key []byte) (wrong fieldSet) {
 	}
 	switch string(key) {
 	case "id":
+		c.hasID = s.peek() == '"'
 		return fits(fieldID, s.stringInto(&c.ID))
 	case "topic":
 		c.hasTopic = c.hasTopic || s.peek() == '"'

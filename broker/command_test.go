@@ -28,6 +28,22 @@ func TestDecodeCommand(t *testing.T) {
 	}
 }
 
+// A string id is echoed, "" included; no id, null or a wrong type is not.
+func TestDecodeCommandKnowsWhetherAnIDCame(t *testing.T) {
+	for payload, want := range map[string]echoID{
+		`{"type":"ping","id":""}`:   {id: "", set: true},
+		`{"type":"ping","id":"a"}`:  {id: "a", set: true},
+		`{"type":"ping"}`:           {},
+		`{"type":"ping","id":null}`: {},
+		`{"type":"ping","id":5}`:    {},
+	} {
+		c, _ := decodeCommand([]byte(payload))
+		if got := c.echo(); got != want {
+			t.Errorf("%s: echoes %+v, want %+v", payload, got, want)
+		}
+	}
+}
+
 func TestDecodeCommandOwnsItsMemory(t *testing.T) {
 	payload := []byte(`{"type":"publish","id":"1","topic":"a","data":{"k":"v"}}`)
 	c, err := decodeCommand(payload)

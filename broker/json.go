@@ -70,11 +70,19 @@ func appendUintField(b []byte, key string, n uint64) []byte {
 }
 
 // appendID appends the command's id when it had one.
-func appendID(b []byte, id string) []byte {
-	if id == "" {
+func appendID(b []byte, id echoID) []byte {
+	if !id.set {
 		return b
 	}
-	return appendField(b, "id", id)
+	return appendField(b, "id", id.id)
+}
+
+// echoID is the id a reply echoes: none for a notice or a command that
+// carried none, else the command's, "" included (docs/protocol.md
+// section 2: a string id is echoed).
+type echoID struct {
+	id  string
+	set bool
 }
 
 // AppendMessageJSON appends m as a WebSocket "message" object, tagged with

@@ -101,7 +101,7 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	}
 	b := newFrame(96 + len(c.ID) + len(c.Topic) + presenceSize(st))
 	b = append(b, `{"type":"presence"`...)
-	b = appendID(b, c.ID)
+	b = appendID(b, c.echo())
 	b = appendField(b, "topic", c.Topic)
 	s.send(finishFrame(append(appendPresenceState(b, st), '}')))
 	return nil

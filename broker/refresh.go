@@ -30,10 +30,10 @@ func (s *Session) refresh(ctx context.Context, c *command) *Error {
 		s.mu.Unlock()
 		for _, sub := range forbidden {
 			s.endSubscription(ctx, sub)
-			s.send(unsubscribedFrame("", sub.pattern, reasonForbidden))
+			s.send(unsubscribedFrame(echoID{}, sub.pattern, reasonForbidden))
 		}
 	}
-	s.send(simpleReply("refreshed", c.ID))
+	s.send(simpleReply("refreshed", c.echo()))
 	return nil
 }
 
@@ -66,8 +66,8 @@ func (s *Session) endSubscription(ctx context.Context, sub *subscription) {
 
 // unsubscribedFrame is the unsubscribed reply (id set, reason empty) or
 // notice (no id; reason says why the server ended it).
-func unsubscribedFrame(id, topic, reason string) []byte {
-	b := newFrame(64 + len(id) + len(topic) + len(reason))
+func unsubscribedFrame(id echoID, topic, reason string) []byte {
+	b := newFrame(64 + len(id.id) + len(topic) + len(reason))
 	b = append(b, `{"type":"unsubscribed"`...)
 	b = appendID(b, id)
 	b = appendField(b, "topic", topic)

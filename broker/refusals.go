@@ -12,7 +12,7 @@ const maxFailures = 10
 
 // fail answers a failed command and closes the connection after
 // maxFailures in a row; rate_limited and unavailable do not count.
-func (s *Session) fail(id string, err *Error) {
+func (s *Session) fail(id echoID, err *Error) {
 	s.send(errorFrame(id, err))
 	if err.Code == CodeRateLimited || err.Code == CodeUnavailable {
 		return
@@ -67,8 +67,8 @@ func (s *Session) refused(level zapcore.Level, kind, reason string) {
 	ce.Write(fields...)
 }
 
-func errorFrame(id string, err *Error) []byte {
-	b := newFrame(64 + len(id) + len(err.Message))
+func errorFrame(id echoID, err *Error) []byte {
+	b := newFrame(64 + len(id.id) + len(err.Message))
 	b = append(b, `{"type":"error"`...)
 	b = appendID(b, id)
 	b = appendField(b, "code", string(err.Code))

@@ -18,14 +18,14 @@ func (s *Session) run(j job) {
 		return
 	}
 	if j.err != nil {
-		s.fail(j.cmd.ID, j.err)
+		s.fail(j.cmd.echo(), j.err)
 		return
 	}
 	if j.cmd.skippedHook && s.hookAfterAll(&j.cmd) {
 		return // answered, or queued again once the hook answers
 	}
 	if err := s.execute(&j.cmd); err != nil {
-		s.fail(j.cmd.ID, err)
+		s.fail(j.cmd.echo(), err)
 		return
 	}
 	s.succeed()
@@ -33,7 +33,7 @@ func (s *Session) run(j job) {
 
 func (s *Session) execute(c *command) *Error {
 	if c.Type == cmdPing {
-		s.send(simpleReply("pong", c.ID))
+		s.send(simpleReply("pong", c.echo()))
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
@@ -62,7 +62,7 @@ func (s *Session) unsubscribe(ctx context.Context, c *command) *Error {
 		return Errorf(CodeNotSubscribed, "not subscribed to %q", c.Topic)
 	}
 	s.endSubscription(ctx, sub)
-	s.send(unsubscribedFrame(c.ID, c.Topic, ""))
+	s.send(unsubscribedFrame(c.echo(), c.Topic, ""))
 	return nil
 }
 
@@ -80,7 +80,7 @@ func (s *Session) publish(ctx context.Context, c *command) *Error {
 	}
 	b := newFrame(128 + len(c.ID) + len(c.Topic))
 	b = append(b, `{"type":"published"`...)
-	b = appendID(b, c.ID)
+	b = appendID(b, c.echo())
 	b = appendField(b, "topic", res.Topic)
 	b = appendUintField(b, "seq", res.Seq)
 	b = appendField(b, "msg", res.ID)
@@ -121,8 +121,8 @@ func (s *Session) releaseEngine(ctx context.Context, sub *subscription) {
 }
 
 // simpleReply is {"type":t,"id":id}.
-func simpleReply(t, id string) []byte {
-	b := newFrame(32 + len(id))
+func simpleReply(t string, id echoID) []byte {
+	b := newFrame(32 + len(id.id))
 	b = append(b, `{"type":`...)
 	b = appendJSONString(b, t)
 	b = appendID(b, id)

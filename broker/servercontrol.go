@@ -139,5 +139,5 @@ func (s *Session) serverUnsubscribe(ctx context.Context, topic string) {
 		return
 	}
 	s.endSubscription(ctx, sub)
-	s.send(unsubscribedFrame("", topic, reasonServer))
+	s.send(unsubscribedFrame(echoID{}, topic, reasonServer))
 }

@@ -126,7 +126,7 @@ func (s *Session) HandleText(payload []byte) {
 	}
 	if !s.limiter.allow(now, s.b.cfg.RateLimit) {
 		s.mu.Unlock()
-		s.fail(cmd.ID, Errorf(CodeRateLimited, "more than %d commands a second", s.b.cfg.RateLimit))
+		s.fail(cmd.echo(), Errorf(CodeRateLimited, "more than %d commands a second", s.b.cfg.RateLimit))
 		return
 	}
 	if !s.running && (derr != nil || cmd.Type == cmdPing) {
@@ -139,7 +139,7 @@ func (s *Session) HandleText(payload []byte) {
 	}
 	if n := s.queuedLocked(); n >= s.b.queueLimit || n > 0 && s.queuedBytesLocked()+cmd.size() > maxQueuedBytes {
 		s.mu.Unlock()
-		s.fail(cmd.ID, Errorf(CodeRateLimited, "too many commands waiting"))
+		s.fail(cmd.echo(), Errorf(CodeRateLimited, "too many commands waiting"))
 		return
 	}
 	s.enqueueLocked(job{cmd: cmd, err: derr})

@@ -80,7 +80,7 @@ func (s *Session) abandonQueue() {
 	s.mu.Unlock()
 	for _, j := range jobs {
 		if j.release == nil && j.server == 0 {
-			s.fail(j.cmd.ID, Errorf(CodeUnavailable, "the server is shutting down"))
+			s.fail(j.cmd.echo(), Errorf(CodeUnavailable, "the server is shutting down"))
 		}
 	}
 }

@@ -222,7 +222,7 @@ func resumeFrom(since *since, h HistoryResult) ([]*Message, bool) {
 func subscribedFrame(c *command, pos *Position, recovered *bool) []byte {
 	b := newFrame(96 + len(c.ID) + len(c.Topic))
 	b = append(b, `{"type":"subscribed"`...)
-	b = appendID(b, c.ID)
+	b = appendID(b, c.echo())
 	b = appendField(b, "topic", c.Topic)
 	if pos != nil {
 		b = appendField(b, "epoch", pos.Epoch)

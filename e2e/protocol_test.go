@@ -48,6 +48,30 @@ func TestCommandErrorsOverTheWire(t *testing.T) {
 	}
 }
 
+// A command's string id is echoed by its reply even when it is empty,
+// successes and errors alike (docs/protocol.md section 2).
+func TestEmptyIDIsEchoed(t *testing.T) {
+	n := startNode(t, options{})
+	c := dial(t, n.ws)
+	for _, cmd := range []string{
+		`{"type":"ping","id":""}`,
+		`{"type":"subscribe","id":"","topic":"empty.id"}`,
+		`{"type":"publish","id":"","topic":"other","data":1}`,
+		`{"type":"unsubscribe","id":"","topic":"empty.id"}`,
+		`{"type":"dance","id":""}`,
+	} {
+		c.send("%s", cmd)
+		m := c.nextObj()
+		if id, ok := m["id"]; !ok || id != "" {
+			t.Errorf("%s: reply %v does not echo the empty id", cmd, m)
+		}
+	}
+	c.send(`{"type":"ping"}`)
+	if m := c.nextObj(); m["type"] != "pong" || m["id"] != nil {
+		t.Errorf("a ping without id: %v", m)
+	}
+}
+
 // Subscribing twice, or by overlapping patterns, delivers a message once.
 func TestOverlappingSubscriptionsDeliverOnce(t *testing.T) {
 	n := startNode(t, options{})
