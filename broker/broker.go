@@ -71,6 +71,14 @@ type Config struct {
 	MaxPresenceBytes int
 	// Events is told what the webhooks report. Nil: nothing.
 	Events EventReporter
+	// MaxResumeBytes is how much message data one resume (a subscribe
+	// with since, or an SSE stream's Last-Event-ID, shared among its
+	// topics) reads from an engine that can stop early (ResumeReader)
+	// before it is cut: the connection then gets what was read and is
+	// closed with 4000, to resume from there, as its queue would have
+	// overflowed. It must stay under the transport's write-queue bound,
+	// from which internal/node derives it; 0: no bound.
+	MaxResumeBytes int
 }
 
 // TokenVerifier turns a client token into what it grants; api implements

@@ -127,6 +127,9 @@ type since struct {
 	Seq       uint64 `json:"seq"`
 	epochHash uint64
 	hashed    bool
+	// budget is the message data this resume may read (MaxResumeBytes);
+	// 0: the broker's MaxResumeBytes.
+	budget int
 }
 
 // inEpoch reports whether since is a position in epoch.

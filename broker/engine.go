@@ -1,6 +1,9 @@
 package broker
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Message is one published message as the engine keeps and delivers it.
 // A *Message handed to a Handler or returned in history is shared and must
@@ -116,4 +119,37 @@ type Engine interface {
 // engine can take publishes. An engine without it is always ready.
 type ReadyChecker interface {
 	Ready(ctx context.Context) error
+}
+
+// ResumeReader is an Engine whose reads for a resume cost no more than the
+// client can take. On store/redis a resume's whole history, up to
+// HERALD_HISTORY_SIZE messages of HERALD_MAX_MESSAGE_BYTES each, was a
+// Redis script that copied megabytes for any client that asked;
+// store/memory cuts its resumes the same way, so clients see no
+// difference.
+type ResumeReader interface {
+	// ResumeHistory is History(ctx, topic, since.Seq, 0), except that it
+	// reads no message when since.Epoch is not "" and not the topic's
+	// epoch (a resume sends none then), and that it stops after the first
+	// message whose ResumeBytes take what it read past maxBytes: the
+	// messages then end before the position's seq.
+	ResumeHistory(ctx context.Context, topic string, since Position, maxBytes int) (HistoryResult, error)
+}
+
+// ResumeBytes is what m counts toward a ResumeHistory budget: its id, its
+// time in decimal and its data, the fields store/redis keeps it in.
+func ResumeBytes(m *Message) int {
+	return len(m.ID) + len(strconv.FormatInt(m.Time, 10)) + len(m.Data)
+}
+
+// WithinResumeBytes returns the first of msgs whose ResumeBytes add up to
+// at most maxBytes, and the one that takes them past it.
+func WithinResumeBytes(msgs []*Message, maxBytes int) []*Message {
+	n := 0
+	for i, m := range msgs {
+		if n += ResumeBytes(m); n > maxBytes {
+			return msgs[:i+1]
+		}
+	}
+	return msgs
 }

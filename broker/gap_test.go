@@ -159,7 +159,7 @@ func TestGapHeldDuringSetupIsSentInOrder(t *testing.T) {
 			if got := events(t, c, "t"); len(got) != 0 {
 				t.Fatalf("sent before release: %v", got)
 			}
-			b.goLive(sub, start, nil)
+			b.goLive(sub, subStart{pos: start})
 			if got := events(t, c, "t"); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
@@ -179,7 +179,7 @@ func TestGapThroughPatternDuringSetupIsNotRepeated(t *testing.T) {
 	sub := addSub(b, s, "t", start, false)
 	b.HandleMessage(&Message{Topic: "t", Epoch: "e1", Seq: 2, ID: "id", Data: []byte(`1`)})
 	b.HandleGap(Gap{Topic: "t", Epoch: "e1", From: 3, To: 4})
-	b.goLive(sub, start, nil)
+	b.goLive(sub, subStart{pos: start})
 	b.HandleMessage(&Message{Topic: "t", Epoch: "e1", Seq: 5, ID: "id", Data: []byte(`1`)})
 	if got, want := events(t, c, "t"), []string{"*:2", "*:g3-4", "5"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)

@@ -62,14 +62,14 @@ func (b *Broker) askPresence(sub *subscription) {
 // subscribe's wait. Called on the session's worker, before the subscribed
 // reply: when either fails, the caller undoes the subscription, and with
 // it the entry if it was made.
-func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *since) (Position, []*Message, *bool, error) {
+func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *since) (subStart, error) {
 	if !s.b.keepsPresence(sub.pattern) {
 		return s.b.startPosition(ctx, sub.pattern, since)
 	}
 	entry := s.presenceEntry(sub.pattern)
 	joined := make(chan error, 1)
 	go func() { joined <- s.b.engine.AddPresence(ctx, entry) }() // waited for below
-	pos, msgs, recovered, err := s.b.startPosition(ctx, sub.pattern, since)
+	st, err := s.b.startPosition(ctx, sub.pattern, since)
 	jerr := <-joined
 	// Even a failed add may have been recorded (a timeout), and removing
 	// an entry that is not there does nothing: the undo removes it.
@@ -77,7 +77,7 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 	if err == nil {
 		err = jerr
 	}
-	return pos, msgs, recovered, err
+	return st, err
 }
 
 // leave removes the presence entry of a subscription that ends, if it has

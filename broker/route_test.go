@@ -18,7 +18,7 @@ func addSub(b *Broker, s *Session, pattern string, start Position, live bool) *s
 	s.mu.Unlock()
 	b.index(sub)
 	if live {
-		b.goLive(sub, start, nil)
+		b.goLive(sub, subStart{pos: start})
 	}
 	return sub
 }
@@ -120,7 +120,7 @@ func TestPatternDeliversWhileExactIsSetUp(t *testing.T) {
 		exact := addSub(b, s, "room.a", Position{}, false)
 		b.HandleMessage(msg("room.a", 1))
 		b.HandleMessage(msg("room.a", 2))
-		b.goLive(exact, Position{Epoch: "e", Seq: 1}, nil)
+		b.goLive(exact, subStart{pos: Position{Epoch: "e", Seq: 1}})
 		b.HandleMessage(msg("room.a", 3))
 		if got, want := delivered(c), []string{"p1", "p2", "3"}; !slices.Equal(got, want) {
 			t.Errorf("got %v, want %v", got, want)

@@ -40,7 +40,7 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 		o.Abort()
 		return nil, err
 	}
-	for i, since := range resumeFromID(lastEventID, topics) {
+	for i, since := range b.shareResume(resumeFromID(lastEventID, topics)) {
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
 		if serr == nil {
 			var p prepared
@@ -61,6 +61,26 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 		}
 	}
 	return o, nil
+}
+
+// shareResume splits MaxResumeBytes among the topics a stream resumes, so
+// that one request naming 32 of them reads no more than one resume.
+func (b *Broker) shareResume(sinces []*since) []*since {
+	n := 0
+	for _, s := range sinces {
+		if s != nil {
+			n++
+		}
+	}
+	if n == 0 || b.cfg.MaxResumeBytes <= 0 {
+		return sinces
+	}
+	for _, s := range sinces {
+		if s != nil {
+			s.budget = max(1, b.cfg.MaxResumeBytes/n)
+		}
+	}
+	return sinces
 }
 
 // withServerTopics adds to a stream's topics those of its token's subs
@@ -140,7 +160,7 @@ func (o *Stream) Start(c Conn) *Session {
 		// pattern of the same stream.
 		for _, p := range o.prepared {
 			if p.sub.exact == exact {
-				b.stats.messagesOut.Add(uint64(b.goLive(p.sub, p.pos, p.history)))
+				b.stats.messagesOut.Add(uint64(b.goLive(p.sub, p.subStart)))
 			}
 		}
 	}

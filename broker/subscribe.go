@@ -35,7 +35,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	if s.endedAhead(sub) { // checked again: such an unsubscribe may come meanwhile
 		return nil
 	}
-	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.pos, p.history)))
+	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.subStart)))
 	return nil
 }
 
@@ -59,14 +59,23 @@ func (s *Session) unsubscribeAhead(topic string) bool {
 	return s.unsubscribeAheadLocked(topic)
 }
 
-// prepared is a subscription set up and still holding live messages back:
-// where it starts, and for a resume the history to send first and whether
-// it holds everything after since.
+// prepared is a subscription set up and still holding live messages back,
+// and where it starts.
 type prepared struct {
-	sub       *subscription
+	sub *subscription
+	subStart
+}
+
+// subStart is where a new exact subscription starts: its topic's position,
+// and for a resume the history to send first and whether history holds
+// everything after since.
+type subStart struct {
 	pos       Position
 	history   []*Message
 	recovered *bool
+	// cut: the resume read its budget (Config.MaxResumeBytes) before the
+	// position; the connection is closed with 4000 after history.
+	cut bool
 }
 
 // position is the reply's position: nil for a pattern.
@@ -96,28 +105,27 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 		return prepared{sub: sub}, nil
 	}
 	var (
-		pos       Position
-		msgs      []*Message
-		recovered *bool
-		err       error
+		st  subStart
+		err error
 	)
 	if join {
-		pos, msgs, recovered, err = s.startAndJoin(ctx, sub, since)
+		st, err = s.startAndJoin(ctx, sub, since)
 	} else {
-		pos, msgs, recovered, err = s.b.startPosition(ctx, sub.pattern, since)
+		st, err = s.b.startPosition(ctx, sub.pattern, since)
 	}
 	if err != nil {
 		s.undo(ctx, sub)
 		return prepared{}, s.b.replyError(err)
 	}
-	sub.start = pos
-	return prepared{sub: sub, pos: pos, history: msgs, recovered: recovered}, nil
+	sub.start = st.pos
+	return prepared{sub: sub, subStart: st}, nil
 }
 
 // goLive releases a new subscription. An exact one is released under its
 // topic's index lock, so that a fan-out of the topic sees it either holding
 // or live, never both: that keeps overlapping subscriptions exact.
-func (b *Broker) goLive(sub *subscription, pos Position, history []*Message) int {
+func (b *Broker) goLive(sub *subscription, st subStart) int {
+	pos := st.pos
 	if sub.exact {
 		sh := b.idx.shard(sub.pattern)
 		sh.mu.Lock()
@@ -127,7 +135,7 @@ func (b *Broker) goLive(sub *subscription, pos Position, history []*Message) int
 			sub.start.Epoch = pos.Epoch
 		}
 	}
-	return sub.release(pos, history)
+	return sub.release(pos, st.history, st.cut)
 }
 
 // addSubscription records a new subscription of the session, or returns the
@@ -189,32 +197,53 @@ func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription
 // startPosition reads where a new exact subscription starts: the topic's
 // position, or for a resume the history after since and whether it holds
 // every message the client missed.
-func (b *Broker) startPosition(ctx context.Context, topic string, since *since) (Position, []*Message, *bool, error) {
+func (b *Broker) startPosition(ctx context.Context, topic string, since *since) (subStart, error) {
 	if since == nil {
 		pos, err := b.engine.Position(ctx, topic)
-		return pos, nil, nil, err
+		return subStart{pos: pos}, err
 	}
-	h, err := b.engine.History(ctx, topic, since.Seq, 0)
+	h, err := b.readResume(ctx, topic, since)
 	if err != nil {
-		return Position{}, nil, nil, err
+		return subStart{}, err
 	}
-	msgs, recovered := resumeFrom(since, h)
-	return h.Position, msgs, &recovered, nil
+	msgs, recovered, cut := resumeFrom(since, h)
+	return subStart{pos: h.Position, history: msgs, recovered: &recovered, cut: cut}, nil
+}
+
+// readResume reads the history a resume from since sends, within its
+// budget when the engine can stop early (ResumeReader).
+func (b *Broker) readResume(ctx context.Context, topic string, since *since) (HistoryResult, error) {
+	r, ok := b.engine.(ResumeReader)
+	budget := since.budget
+	if budget == 0 {
+		budget = b.cfg.MaxResumeBytes
+	}
+	if !ok || budget <= 0 {
+		return b.engine.History(ctx, topic, since.Seq, 0)
+	}
+	from := Position{Epoch: since.Epoch, Seq: since.Seq}
+	if since.hashed { // an SSE id names a hash of the epoch, which only the broker compares
+		from.Epoch = ""
+	}
+	return r.ResumeHistory(ctx, topic, from, budget)
 }
 
 // resumeFrom picks from h the messages to send after since: none when the
-// epoch changed. Recovered means they are every message after since.
-func resumeFrom(since *since, h HistoryResult) ([]*Message, bool) {
+// epoch changed. Recovered means they are every message after since, or
+// the first of them when the read was cut: messages that history holds
+// but that were not read, which the client resumes from its last one.
+func resumeFrom(since *since, h HistoryResult) (msgs []*Message, recovered, cut bool) {
 	if !since.inEpoch(h.Epoch) {
-		return nil, false
+		return nil, false, false
 	}
-	msgs := h.Messages
+	msgs = h.Messages
 	for len(msgs) > 0 && (msgs[0].Seq <= since.Seq || msgs[0].Epoch != h.Epoch) {
 		msgs = msgs[1:]
 	}
-	recovered := since.Seq == h.Seq ||
-		(len(msgs) > 0 && msgs[0].Seq == since.Seq+1 && msgs[len(msgs)-1].Seq == h.Seq)
-	return msgs, recovered
+	cut = len(msgs) > 0 && msgs[len(msgs)-1].Seq < h.Seq
+	recovered = since.Seq == h.Seq ||
+		(len(msgs) > 0 && msgs[0].Seq == since.Seq+1 && (cut || msgs[len(msgs)-1].Seq == h.Seq))
+	return msgs, recovered, cut
 }
 
 // subscribedFrame is the subscribed reply; pos is nil for a pattern and

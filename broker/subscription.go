@@ -195,8 +195,9 @@ func (sub *subscription) sawElsewhere(m *Message) {
 // the subscription was set up that come after last, and makes it live.
 // Nothing the connection already got through a pattern is sent again. For
 // an exact subscription the caller holds the topic's index lock, so no
-// fan-out of the topic runs meanwhile.
-func (sub *subscription) release(last Position, history []*Message) (n int) {
+// fan-out of the topic runs meanwhile. cut says history stops short of
+// last (subStart.cut): the connection is closed with 4000 behind it.
+func (sub *subscription) release(last Position, history []*Message, cut bool) (n int) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	st := sub.setup
@@ -207,6 +208,12 @@ func (sub *subscription) release(last Position, history []*Message) (n int) {
 		if !st.seen.has(m) && sub.session.deliver(m, sub.framedMessage(m, messageFrame(m, "")), nil) {
 			n++
 		}
+	}
+	if cut {
+		// History past what was read was not read: nothing after it may
+		// go out, or the client would resume past what it never got. A
+		// closing connection takes no more frames.
+		sub.session.conn.Close(CloseSlowConsumer, "resume larger than the write queue: resume again from the last message")
 	}
 	sub.last = cursor{last.Epoch, last.Seq}
 	if st.seen.from != 0 && st.seen.epoch == last.Epoch && st.seen.to > last.Seq {

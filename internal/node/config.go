@@ -98,6 +98,9 @@ func (c *Config) derive() error {
 			ErrConfig, q, MinQueueBytes, broker.MaxMemberBytes, broker.MaxUserBytes, broker.MaxInfoBytes)
 	}
 	c.Broker.MaxPresenceBytes = presenceBudget(c.Transport.MaxQueueBytes)
+	if c.Broker.MaxResumeBytes == 0 {
+		c.Broker.MaxResumeBytes = resumeBudget(c.Transport.MaxQueueBytes)
+	}
 	c.Transport.CommandRate = commandRate(c.Broker.RateLimit)
 	return nil
 }
@@ -130,6 +133,17 @@ func presenceBudget(maxQueueBytes int) int {
 		maxQueueBytes = transport.DefaultMaxQueueBytes
 	}
 	return min(broker.DefaultMaxPresenceBytes, maxQueueBytes/presenceShare)
+}
+
+// resumeBudget is the message data one resume reads (broker.Config's
+// MaxResumeBytes): half a connection's write-queue bound, so that what it
+// reads, framed, fits in the queue beside what waits there. More could
+// not be sent without closing the client as a slow consumer.
+func resumeBudget(maxQueueBytes int) int {
+	if maxQueueBytes <= 0 {
+		maxQueueBytes = transport.DefaultMaxQueueBytes
+	}
+	return maxQueueBytes / 2
 }
 
 // setTwice names the first part field that Config's own field owns.

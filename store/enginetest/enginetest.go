@@ -62,6 +62,7 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg Config) broker.Engine) {
 		{"FreshTopicHistoryStartsEpochAtZero", s.testFreshTopicHistory},
 		{"HistorySinceAndLimit", s.testHistorySinceLimit},
 		{"HistoryKeepsOnlyLastHistorySize", s.testHistoryRing},
+		{"ResumeHistoryWithinItsBudget", s.testResumeHistory},
 		{"HistorySizeZeroKeepsNothing", s.testHistoryOff},
 		{"TopicStateExpiresAfterTTL", s.testTTLExpiry},
 		{"IdempotencyKeyReturnsFirstResult", s.testIdempotency},

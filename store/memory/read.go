@@ -26,6 +26,23 @@ func (e *Engine) History(ctx context.Context, topic string, since uint64, limit 
 	return broker.HistoryResult{Position: e.freshPosition(topic)}, nil
 }
 
+var _ broker.ResumeReader = (*Engine)(nil)
+
+// ResumeHistory is History for a resume (broker.ResumeReader). Reading
+// costs this engine nothing, its messages being in memory already; it
+// cuts a resume as store/redis does, so that a client sees the same.
+func (e *Engine) ResumeHistory(ctx context.Context, topic string, since broker.Position, maxBytes int) (broker.HistoryResult, error) {
+	res, err := e.History(ctx, topic, since.Seq, 0)
+	if err != nil {
+		return res, err
+	}
+	if since.Epoch != "" && since.Epoch != res.Epoch {
+		res.Messages = nil
+	}
+	res.Messages = broker.WithinResumeBytes(res.Messages, max(maxBytes, 1))
+	return res, nil
+}
+
 // readHistory reads tp; ok is false when tp was dropped.
 func (e *Engine) readHistory(tp *topic, since uint64, limit int) (res broker.HistoryResult, ok bool) {
 	tp.mu.Lock()

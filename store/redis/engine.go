@@ -224,9 +224,29 @@ func (e *Engine) Position(ctx context.Context, topic string) (broker.Position, e
 	return res.Position, err
 }
 
+var _ broker.ResumeReader = (*Engine)(nil)
+
+// ResumeHistory is History for a resume, within maxBytes of message
+// fields and reading nothing from another epoch than since's
+// (broker.ResumeReader).
+func (e *Engine) ResumeHistory(ctx context.Context, topic string, since broker.Position, maxBytes int) (broker.HistoryResult, error) {
+	return e.readWithin(ctx, topic, newEpoch(), since.Seq, 0, max(maxBytes, 1), since.Epoch)
+}
+
 // read runs the read script. start is the epoch to begin when the topic has
 // none ("": begin none); upto bounds the seqs read (0: no bound).
 func (e *Engine) read(ctx context.Context, topic, start string, since uint64, limit int, upto uint64) (broker.HistoryResult, error) {
+	return e.readAt(ctx, topic, start, since, limit, upto, 0, "")
+}
+
+// readWithin reads all that history holds after since, up to upto, within
+// budget bytes (see readScript), from epoch ("": any).
+func (e *Engine) readWithin(ctx context.Context, topic, start string, since, upto uint64, budget int, epoch string) (broker.HistoryResult, error) {
+	return e.readAt(ctx, topic, start, since, -1, upto, budget, epoch)
+}
+
+// readAt runs the read script with every argument.
+func (e *Engine) readAt(ctx context.Context, topic, start string, since uint64, limit int, upto uint64, budget int, epoch string) (broker.HistoryResult, error) {
 	if err := broker.CheckTopic(topic); err != nil {
 		return broker.HistoryResult{}, err
 	}
@@ -238,7 +258,7 @@ func (e *Engine) read(ctx context.Context, topic, start string, since uint64, li
 		end = strconv.FormatUint(min(upto, maxSeq), 10)
 	}
 	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic)},
-		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end, e.cfg.HistorySize).Result()
+		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end, e.cfg.HistorySize, budget, epoch).Result()
 	if err != nil {
 		return broker.HistoryResult{}, e.fail("read", err)
 	}
