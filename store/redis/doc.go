@@ -46,8 +46,10 @@
 // nodes): the publish script SPUBLISHes on the topic's channel in the
 // topic's slot, and a node SSUBSCRIBEs over one connection per master its
 // topics live on (shards.go). Patterns keep classic PUBLISH and PSUBSCRIBE
-// on one connection, to the master of the node's probe channel's slot:
-// Redis Cluster passes every PUBLISH to every node. The probe is
+// on one connection, to the master of the slot of that connection's probe
+// channel <prefix>probe.<node>.{classic.<n>}, each connection that
+// replaces one on another master: Redis Cluster passes every PUBLISH to
+// every node. The probe is
 // SPUBLISHed through each shard connection and, while the node holds a
 // pattern, published through every master, as each passes its classic
 // messages to the node over its own link, in order: once a master's
@@ -195,9 +197,9 @@
 // for the next round while the others are checked, and later batches of
 // the round do not ask it again. Its topics are checked once it answers
 // again or its slots moved (see Redis trouble for their connection). The
-// master the classic connection is on is the exception: while it does not
-// answer, neither does that connection, which is replaced as below, and
-// every topic waits.
+// master the classic connection is on costs more: its probe fails, every
+// connection is replaced as below, the classic one on another master,
+// and the topics of the other masters are checked once that is done.
 //
 // Between reconnects the same check runs every CheckInterval, but only for
 // topics with a message in the last few intervals: while the connection

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/herald-broker/herald/broker"
@@ -67,6 +68,13 @@ func (k keys) probe(node string) string { return k.prefix + "probe." + node }
 // shardProbe is the node's probe channel on the sharded connection opened
 // for anchor's slot: SPUBLISHed there, it reaches the master of that slot.
 func (k keys) shardProbe(node, anchor string) string { return k.probe(node) + ".{" + anchor + "}" }
+
+// classicProbe is the node's n-th probe channel on Cluster for its classic
+// connection: subscribed first, it pins the connection to the master of
+// its slot, and each n has a slot of its own.
+func (k keys) classicProbe(node string, n int) string {
+	return k.probe(node) + ".{classic." + strconv.Itoa(n) + "}"
+}
 
 // isProbe reports whether channel is one of node's probe channels: probe
 // or a shardProbe. It runs on every message received, and allocates

@@ -156,6 +156,7 @@ func TestReceivedChannelsAreToldApartWithoutAllocating(t *testing.T) {
 	}{
 		{"own probe", true, k.isProbe("n1", k.probe("n1"))},
 		{"own shard probe", true, k.isProbe("n1", shard)},
+		{"own classic probe on Cluster", true, k.isProbe("n1", k.classicProbe("n1", 3))},
 		{"another node's probe", false, k.isProbe("n1", k.probe("n10"))},
 		{"another prefix's probe", false, k.isProbe("n1", other.probe("n1"))},
 		{"a probe as a topic", false, k.isProbe("n1", k.channel("probe.n1"))},

@@ -71,14 +71,18 @@ func (e *Engine) supervise(ctx context.Context) {
 // openConnLocked starts a pub/sub connection and its receive loop. It dials
 // lazily, on the first command or receive, but on Cluster: there go-redis
 // would dial a random node for a receive, so the connection is opened by
-// subscribing the node's probe channel, which pins it to the master of
-// that channel's slot, where the probe's classic leg goes (probeLegs): a
-// master that does not answer costs every topic only if it is that one.
+// subscribing its probe channel, which pins it to the master of that
+// channel's slot, where the probe's classic leg goes (probeLegs). Each
+// connection that replaces one goes to another master than the last
+// (classicProbeLocked): a master that does not answer costs every topic
+// only until the connection is replaced, not until it answers again.
 // psMu must be held.
 func (e *Engine) openConnLocked(ctx context.Context) {
 	if e.shards.on() {
-		e.ps = e.rdb.Subscribe(ctx, e.keys.probe(e.cfg.NodeID)) // a failure is the receive loop's to see
+		e.classicProbe = e.classicProbeLocked(ctx)
+		e.ps = e.rdb.Subscribe(ctx, e.classicProbe) // a failure is the receive loop's to see
 	} else {
+		e.classicProbe = e.keys.probe(e.cfg.NodeID)
 		e.ps = e.rdb.Subscribe(ctx)
 	}
 	e.controlOn = false
@@ -86,6 +90,29 @@ func (e *Engine) openConnLocked(ctx context.Context) {
 	e.psStop = new(atomic.Bool)
 	e.wg.Add(1)
 	go e.receive(ctx, e.ps, e.psStop, e.psDone, nil)
+}
+
+// maxClassicTries bounds the probe channels classicProbeLocked tries for
+// one on another master: with 3 masters, 16 tries all miss once in 40,000.
+const maxClassicTries = 16
+
+// classicProbeLocked returns the probe channel of a new classic connection
+// on Cluster: the first one's, and then the next one whose slot the slot
+// map puts on another master than the last one's, as the last master may
+// be why the connection is replaced. psMu must be held.
+func (e *Engine) classicProbeLocked(ctx context.Context) string {
+	if e.classicProbe == "" {
+		return e.keys.classicProbe(e.cfg.NodeID, e.classicN)
+	}
+	last := e.slotMasterOf(ctx, e.classicProbe)
+	for range maxClassicTries {
+		e.classicN++
+		next := e.keys.classicProbe(e.cfg.NodeID, e.classicN)
+		if addr := e.slotMasterOf(ctx, next); last == "" || addr != last {
+			break
+		}
+	}
+	return e.keys.classicProbe(e.cfg.NodeID, e.classicN)
 }
 
 // replaceConn swaps the pub/sub connection for a new one and waits for the
@@ -162,7 +189,7 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 	// Redis runs one connection's commands in order: once the probe
 	// channel's subscription is confirmed, all of the above are active, and
 	// a probe published from now on comes back.
-	if err := e.subscribeConfirmed(ctx, ps, "subscribe", e.keys.probe(e.cfg.NodeID), e.psBroken); err != nil {
+	if err := e.subscribeConfirmed(ctx, ps, "subscribe", e.classicProbe, e.psBroken); err != nil {
 		return fmt.Errorf("subscribe probe: %w", err)
 	}
 	e.controlOn = true

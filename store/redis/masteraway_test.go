@@ -53,6 +53,36 @@ func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
 	sub.rec.checkBreaches(t)
 }
 
+// testClassicMasterAway stops the master the node's classic connection
+// is on (its first probe channel's): that connection, and with it every
+// other, is replaced, the classic one on another master, and the topics
+// of the other masters are delivered and checked again.
+func testClassicMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10,
+		Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
+	pub, sub := nodes[0], nodes[1]
+	classic := c.MasterOfKey(prefix + "probe.node1.{classic.0}")
+	i := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != classic })
+	healthy, other := topics[i], c.MasterOfKey(topics[i])
+	mustSubscribe(t, sub, healthy)
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 1)
+	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	classic.Pause()
+	t.Cleanup(classic.Resume)
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 2)
+	lost := injectAt(t, other.Addr(), prefix, healthy)
+	got := sub.rec.waitFor(t, healthy, 3)
+	if got[2].ID != lost.ID {
+		t.Fatalf("%s got %s while the classic connection's master was stuck, want the lost %s", healthy, got[2].ID, lost.ID)
+	}
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 4)
+	sub.rec.checkBreaches(t)
+}
+
 // testMasterDead kills one master of c, and starts it again only once the
 // node has shown that the topics of the other masters are still delivered,
 // and what pub/sub lost of them still comes from history: the topics of

@@ -58,7 +58,13 @@ func (e *Engine) mastersOf(ctx context.Context, topics []string) topicMasters {
 // slotMaster is the address of the master of topic's slot by the slot
 // map ("" when the map has none: the topic's reads will say why).
 func (e *Engine) slotMaster(ctx context.Context, topic string) string {
-	master, err := e.shards.cc.MasterForKey(ctx, e.keys.meta(topic))
+	return e.slotMasterOf(ctx, e.keys.meta(topic))
+}
+
+// slotMasterOf is the address of the master of key's slot by the slot
+// map ("": none known).
+func (e *Engine) slotMasterOf(ctx context.Context, key string) string {
+	master, err := e.shards.cc.MasterForKey(ctx, key)
 	if err != nil {
 		return ""
 	}

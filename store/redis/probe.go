@@ -136,10 +136,10 @@ type probeLeg struct {
 // published before has arrived too. A node that holds no pattern needs
 // nothing of the classic connection but that it is alive, so it publishes
 // the classic probe once, through the master its classic connection is
-// on (that of the probe channel's slot: see openConnLocked): each classic
+// on (that of its probe channel's slot: see openConnLocked): each classic
 // PUBLISH crosses the cluster bus to every node.
 func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []string, err error) {
-	channel := e.keys.probe(e.cfg.NodeID)
+	channel := e.classicProbe
 	publish := func(c goredis.UniversalClient) func(context.Context, string) error {
 		return func(ctx context.Context, token string) error { return c.Publish(ctx, channel, token).Err() }
 	}
