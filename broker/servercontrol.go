@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"math/rand/v2"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -103,18 +105,46 @@ func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 // was answered already, and the client asked for nothing.
 func (s *Session) applyControl(kind ControlKind, topics []string) {
 	for _, topic := range topics {
-		ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
-		var err *Error
 		switch kind {
 		case ControlSubscribe:
-			err = s.subscribe(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true})
+			if err := s.serverSubscribe(topic); err != nil {
+				s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
+					zap.String("topic", topic), zap.Error(err))
+			}
 		case ControlUnsubscribe:
+			ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
 			s.serverUnsubscribe(ctx, topic)
+			cancel()
 		}
+	}
+}
+
+// serverRetryFor is how long a subscription a backend or a subs claim
+// made keeps being tried while the engine answers unavailable: nobody
+// else would try again (the backend had its {}), and a Cluster node may
+// take up to its 5 s slot map reload to find a promoted master.
+const serverRetryFor = 6 * time.Second
+
+// serverSubscribe makes a server subscription to topic, trying again with
+// backoff while the engine is unavailable, for serverRetryFor at most or
+// until the session closes. A failed try subscribes nothing, so trying
+// again is safe.
+func (s *Session) serverSubscribe(topic string) *Error {
+	deadline := time.Now().Add(serverRetryFor)
+	backoff := 25 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
+		err := s.subscribe(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true})
 		cancel()
-		if err != nil {
-			s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
-				zap.String("topic", topic), zap.Error(err))
+		backoff = min(2*backoff, time.Second)
+		wait := backoff/2 + rand.N(backoff/2)
+		if err == nil || err.Code != CodeUnavailable || time.Now().Add(wait).After(deadline) || s.isClosed() {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-s.b.ctx.Done():
+			return err
 		}
 	}
 }

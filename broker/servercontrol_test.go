@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestControlDisconnect(t *testing.T) {
@@ -226,5 +228,31 @@ func TestServerSubscriptionOutlivesPermissions(t *testing.T) {
 	}
 	if r := c.do(t, "4", `{"type":"unsubscribe","id":"4","topic":"user:42.inbox"}`); r["type"] != "unsubscribed" {
 		t.Errorf("the server subscription after the refresh: %v", r)
+	}
+}
+
+// A backend's subscribe that finds the engine unavailable is tried again
+// until it goes through: the backend had its {}, and nobody else retries.
+func TestControlSubscribeOutlivesAnEngineOutage(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	c := connect(t, b, user("42"))
+	e.mu.Lock()
+	e.failPosition = Unavailable(errors.New("redis: no master yet"))
+	e.mu.Unlock()
+	if err := b.Control(t.Context(), Control{Kind: ControlSubscribe, User: "42", Topic: "user:42.notices"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // several tries fail meanwhile
+	if got := c.ofType("subscribed"); len(got) != 0 {
+		t.Fatalf("subscribed while the engine was down: %v", got)
+	}
+	e.mu.Lock()
+	e.failPosition = nil
+	e.mu.Unlock()
+	c.waitFor(t, "the server subscription", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 1
+	})
+	if got := fmt.Sprint(c.ofType("subscribed")[0]); got != "map[epoch:e1 seq:0 server:true topic:user:42.notices type:subscribed]" {
+		t.Errorf("announced as %s", got)
 	}
 }
