@@ -136,7 +136,9 @@ func (r *frameReader) parse(b []byte, limit int64, budget int, sink frameSink) (
 		ws.Cipher(payload, h.Mask, 0) // RFC 6455 section 5.3
 		used += n + int(h.Length)
 		frames++
-		if err := r.handle(h, compressed, payload, limit, sink); err != nil {
+		extra, err := r.handle(h, compressed, payload, limit, sink)
+		spent += extra
+		if err != nil {
 			return used, frames, spent, false, err
 		}
 	}
@@ -175,21 +177,22 @@ func (r *frameReader) check(h ws.Header, limit int64) (_ ws.Header, compressed b
 }
 
 // handle acts on one complete, unmasked frame that passed check;
-// compressed is check's answer for it.
-func (r *frameReader) handle(h ws.Header, compressed bool, payload []byte, limit int64, sink frameSink) error {
+// compressed is check's answer for it. extra is how many paced frames a
+// compressed message counts for beyond its own (inflatedPerPace).
+func (r *frameReader) handle(h ws.Header, compressed bool, payload []byte, limit int64, sink frameSink) (extra int, err error) {
 	switch h.OpCode {
 	case ws.OpText:
 		if !h.Fin {
 			r.message = append(r.message[:0], payload...)
 			r.fragmented, r.compressed = true, compressed
 			sink.onMessagePending(true)
-			return nil
+			return 0, nil
 		}
 		return deliverText(payload, compressed, limit, sink)
 	case ws.OpContinuation:
 		r.message = append(r.message, payload...)
 		if !h.Fin {
-			return nil
+			return 0, nil
 		}
 		msg, compressed := r.message, r.compressed
 		r.message, r.fragmented, r.compressed = nil, false, false
@@ -203,26 +206,41 @@ func (r *frameReader) handle(h ws.Header, compressed bool, payload []byte, limit
 		r.closed = true
 		code, err := parseCloseBody(payload)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		sink.onClose(code)
 	}
-	return nil
+	return 0, nil
 }
 
+// inflatedPerPace is how much inflated text a compressed message brings
+// per paced frame it counts as (pace.go): one up to 16 KiB, as every
+// command; one more for each 16 KiB past that. A plain message's bytes
+// come over the socket, and the client's bandwidth bounds them; a
+// compressed one's do not: 160 bytes inflated to a 120 KB ping, and one
+// connection sending 200 a second for 30 KB/s of its bandwidth took a
+// fifth of a core here to inflate and parse them. So counted, compressed
+// messages bring at most 16 KiB times the pace a second (3.2 MB with the
+// default rate), and a browser's commands, far smaller, count as before.
+const inflatedPerPace = 16 << 10
+
 // deliverText gives a whole text message to sink, inflated first when it
-// is compressed (no larger than limit once inflated, as a plain one).
-func deliverText(payload []byte, compressed bool, limit int64, sink frameSink) error {
+// is compressed (no larger than limit once inflated, as a plain one), and
+// says how many paced frames past its own it counts for.
+func deliverText(payload []byte, compressed bool, limit int64, sink frameSink) (extra int, err error) {
 	if compressed {
-		return inflateMessage(payload, limit, func(text []byte) error {
-			return deliverText(text, false, limit, sink)
+		err := inflateMessage(payload, limit, func(text []byte) error {
+			extra = max(len(text)-1, 0) / inflatedPerPace
+			_, err := deliverText(text, false, limit, sink)
+			return err
 		})
+		return extra, err
 	}
 	if !utf8.Valid(payload) {
-		return errTextUTF8
+		return 0, errTextUTF8
 	}
 	sink.onText(payload)
-	return nil
+	return 0, nil
 }
 
 // parseCloseBody checks a close frame's body (RFC 6455 section 5.5.1):
