@@ -13,6 +13,7 @@ type keys struct{ prefix string }
 
 func (k keys) meta(topic string) string { return k.prefix + "{" + topic + "}:meta" }
 func (k keys) hist(topic string) string { return k.prefix + "{" + topic + "}:hist" }
+
 // idem names the key of a publish's idempotency key, as
 // broker.StoredIdempotencyKey shortens it: a client's key of any length
 // costs Redis at most 65 bytes of name.
