@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"slices"
 	"time"
@@ -31,12 +30,15 @@ const (
 // until none is behind. It reports whether none is; the rest waits for
 // the next call (Redis did not answer, or the logs outgrew the rounds).
 // A log Redis fails to read is left for the next call and the others
-// are read on, unless a round trip timed out: Redis is away, and every
-// other would wait as long. The error is a probe's (replayBatch): a
-// pub/sub connection broke. Only the supervisor calls it.
+// are read on, unless a round trip timed out: with one Redis, Redis is
+// away, and every other would wait as long; on Cluster only the logs of
+// that master are left (see masters.go). The error is a probe's
+// (replayBatch): a pub/sub connection broke. Only the supervisor calls
+// it.
 func (e *Engine) replayChanges(ctx context.Context) (bool, error) {
 	handed := 0
 	failed := make(map[*changeMark]bool) // their reads failed: left for the next call
+	gone := make(away)
 	var lastErr error
 	defer func() {
 		if handed > 0 {
@@ -52,7 +54,7 @@ func (e *Engine) replayChanges(ctx context.Context) (bool, error) {
 		}
 		for len(marks) > 0 {
 			n := min(len(marks), replayBatch)
-			res := e.replayBatch(ctx, marks[:n], failed)
+			res := e.replayBatch(ctx, marks[:n], failed, gone)
 			handed += res.handed
 			if res.failure != nil {
 				lastErr = res.failure
@@ -99,97 +101,6 @@ func (e *Engine) noteReplay(failed int, lastErr error) {
 		e.log.Warn("cannot read presence change logs: the joins and leaves of their topics that this node missed wait",
 			zap.Int("topics", failed), zap.Duration("for", time.Since(t.since)), zap.Error(lastErr))
 	}
-}
-
-// batchResult is what one batch of a replay came to.
-type batchResult struct {
-	handed  int   // changes handed over
-	failure error // the last read Redis failed, if any
-	away    bool  // the round trip ran out of time: Redis is away
-	conn    error // the probe found a pub/sub connection broken
-}
-
-// replayBatch reads the log of each of marks from its mark on, the
-// mark's own entry included, and the log's end, in one pipeline
-// (go-redis splits it by slot on Cluster), and hands over what follows
-// the mark. A mark whose read failed is added to failed.
-//
-// A read may break the chain where pub/sub has not delivered yet what
-// was published before it: a log that went with its topic's last entry
-// took those changes' entries along, and taking the mark past them would
-// drop them when they come. So when a read breaks the chain, the batch
-// probes the pub/sub connections first: once the probe is back, what was
-// published before it has been dispatched.
-func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool) batchResult {
-	from := make([]markRead, len(marks))
-	for i, m := range marks {
-		m.mu.Lock()
-		from[i] = markRead{from: m.last, ahead: m.ahead}
-		m.mu.Unlock()
-	}
-	e.marks.logReads.Add(uint64(len(marks)))
-	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	pipe := e.rdb.Pipeline()
-	cmds := make([]*goredis.XMessageSliceCmd, len(marks))
-	ends := make([]*goredis.StringCmd, len(marks))
-	for i, m := range marks {
-		cmds[i] = pipe.XRangeN(rctx, e.keys.presChanges(m.topic), from[i].from, "+", replayCount)
-		ends[i] = pipe.Get(rctx, e.keys.presLogEnd(m.topic))
-	}
-	_, _ = pipe.Exec(rctx) // each read's own error is below
-	var res batchResult
-	read := make([][]goredis.XMessage, len(marks))
-	ok := make([]bool, len(marks))
-	breaks := false
-	for i, m := range marks {
-		err := cmds[i].Err()
-		if eerr := ends[i].Err(); err == nil && !errors.Is(eerr, goredis.Nil) {
-			err = eerr
-		}
-		if err != nil {
-			failed[m] = true
-			res.failure = fmt.Errorf("herald/redis: read the change log of %q: %w", m.topic, err)
-			continue
-		}
-		from[i].end, read[i], ok[i] = ends[i].Val(), cmds[i].Val(), true
-		breaks = breaks || breaksChain(from[i], read[i])
-	}
-	if res.failure != nil {
-		e.stats.failed(res.failure)
-		e.reloadOnTrouble()
-		res.away = rctx.Err() != nil || timedOut(res.failure)
-	}
-	if breaks {
-		probed, err := e.probe(ctx)
-		if err != nil {
-			res.conn = err
-			return res
-		}
-		e.leaveAway(marks, probed, ok, failed)
-		if probed.broke {
-			res.conn = errShardBroken // replaced by the supervisor, and its logs read again
-		}
-	}
-	for i, m := range marks {
-		if ok[i] {
-			res.handed += e.replayMark(m, from[i], read[i])
-		}
-	}
-	return res
-}
-
-// breaksChain reports whether what a read found of a mark's log does not
-// go on from the mark: its first change past the mark names another as
-// the one before, or the log went after changes past the mark.
-func breaksChain(r markRead, read []goredis.XMessage) bool {
-	for _, msg := range read {
-		if msg.ID != r.from {
-			prev, _ := msg.Values["p"].(string)
-			return prev != r.from
-		}
-	}
-	return r.end != "" && r.end != r.from
 }
 
 // timedOut reports an error of a call that waited out its time.

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
@@ -81,6 +85,36 @@ func testClassicMasterAway(t *testing.T, c *redistest.Cluster, topics []string) 
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 4)
 	sub.rec.checkBreaches(t)
+}
+
+// testReplayWithMasterAway has a node read the presence change logs of
+// two topics while the master of one is stuck: the other's is read all
+// the same, and only the stuck one's waits.
+func testReplayWithMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
+	prefix := uniquePrefix(t)
+	core, logs := observer.New(zap.WarnLevel)
+	nodes := clusterNodes(t, c, 1, redis.Config{Prefix: prefix, Timeout: 300 * time.Millisecond,
+		CheckInterval: time.Second, Logger: zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))})
+	sub := nodes[0]
+	stuck, master, healthy, _ := awayAndHealthy(t, c, topics, prefix)
+	for _, topic := range []string{stuck, healthy} {
+		mustSubscribe(t, sub, topic)
+	}
+	if n := redis.ChangeMarks(sub.Engine); n != 2 {
+		t.Fatalf("the node keeps a place in %d change logs, want 2", n)
+	}
+	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	master.Pause()
+	t.Cleanup(master.Resume)
+	redis.MarkBehind(sub.Engine, stuck, healthy)
+	const warning = "cannot read presence change logs:"
+	if !eventually(func() bool { return logs.FilterMessageSnippet(warning).Len() > 0 }) {
+		t.Fatal("a change log left unread for longer than a check interval was not logged at Warn")
+	}
+	entry := logs.FilterMessageSnippet(warning).All()[0]
+	if n := entry.ContextMap()["topics"]; n != int64(1) {
+		t.Errorf("%v change logs left unread, want 1: the one on the stuck master", n)
+	}
 }
 
 // testMasterDead kills one master of c, and starts it again only once the

@@ -96,22 +96,3 @@ func (s *shards) homesOf(topics []string) (homes []string, unhomed []bool) {
 	}
 	return homes, unhomed
 }
-
-// leaveAway leaves for the next replay the marks of topics that depend on
-// a master the probe could not be had through (see masters.go): what
-// pub/sub brought of them may not have come yet.
-func (e *Engine) leaveAway(marks []*changeMark, p probed, ok []bool, failed map[*changeMark]bool) {
-	if len(p.away) == 0 {
-		return
-	}
-	topics := make([]string, len(marks))
-	for i, m := range marks {
-		topics[i] = m.topic
-	}
-	masters := e.mastersOf(context.Background(), topics)
-	for i, m := range marks {
-		if ok[i] && masters.awayFor(p.away, i) {
-			ok[i], failed[m] = false, true
-		}
-	}
-}

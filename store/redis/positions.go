@@ -39,22 +39,35 @@ func (e *Engine) positions(ctx context.Context, states []*topicState, m topicMas
 }
 
 // positionBatch reads the meta hash of the topics of states at batch into
-// out (errs), one pipeline per master, the masters' in parallel: a master
-// that does not answer holds up no other's. Redis answers each read on its
-// own: one topic's failure (a key of the wrong type, say) is that topic's
-// alone.
+// out (errs), one pipeline per master (see perMaster). Redis answers each
+// read on its own: one topic's failure (a key of the wrong type, say) is
+// that topic's alone.
 func (e *Engine) positionBatch(ctx context.Context, states []*topicState, batch []int, m topicMasters,
 	gone away, out []storedPos, errs []error) error {
-	byMaster := make(map[string][]int)
+	return e.perMaster(ctx, batch, m.slot, gone, func(ctx context.Context, idx []int) error {
+		return e.readPositions(ctx, states, idx, out, errs)
+	})
+}
+
+// perMaster runs read for the items at batch grouped by their master
+// (slot), the masters' in parallel, each within the timeout: a master that
+// does not answer holds up no other's. A read returns an error only when
+// its round trip timed out: on Cluster its master is added to gone; with
+// one Redis the error is returned, as every other read would wait as long.
+func (e *Engine) perMaster(ctx context.Context, batch []int, slot []string, gone away,
+	read func(ctx context.Context, idx []int) error) error {
+	groups := make(map[string][]int)
 	for _, i := range batch {
-		byMaster[m.slot[i]] = append(byMaster[m.slot[i]], i)
+		groups[slot[i]] = append(groups[slot[i]], i)
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex // guards gone
-	var whole error   // with one Redis: the round trip timed out
-	for addr, idx := range byMaster {
+	var mu sync.Mutex // guards gone and whole
+	var whole error
+	for addr, idx := range groups {
 		wg.Go(func() {
-			if err := e.readPositions(ctx, states, idx, out, errs); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+			defer cancel()
+			if err := read(rctx, idx); err != nil {
 				mu.Lock()
 				defer mu.Unlock()
 				if e.shards.on() && addr != "" {
@@ -74,8 +87,6 @@ func (e *Engine) positionBatch(ctx context.Context, states []*topicState, batch 
 // follows its redirects). It returns the error of a round trip that timed
 // out, having set it as every topic's.
 func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []int, out []storedPos, errs []error) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
 	pipe := e.rdb.Pipeline()
 	cmds := make([]*goredis.SliceCmd, len(idx))
 	for j, i := range idx {
