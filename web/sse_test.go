@@ -135,6 +135,30 @@ func TestClientFallsBackToSSE(t *testing.T) {
 	p.checkNoProblems()
 }
 
+// TestClientFallsBackToSSEAcrossOrigins: a page of another origin than
+// the node's falls back as well. It can tell that the node refused
+// nothing only because the node's answer to its plain GET /ws carries
+// CORS (docs/protocol.md section 2); unreadable, it looks like a node
+// that cannot be reached, and the client would retry WebSocket forever.
+func TestClientFallsBackToSSEAcrossOrigins(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	_, front := newBlockingProxy(t, base)
+	p := newPage(t, base+"/herald.js", `true`) // origin: the node's, not the proxy's
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('` + front + `/ws', { minDelay: 100, maxDelay: 300 });
+		const sub = h.subscribe('news', (m) => got.push(m.seq));
+		h.connect();
+		return sub.ready;
+	})`)
+	if tr := p.value(`h.transport`); tr != "sse" {
+		t.Fatalf("transport %q, want sse", tr)
+	}
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+}
+
 // TestClientForcedTransports: transport 'sse' listens over SSE where
 // WebSocket works too; 'websocket' never falls back, even where it is
 // blocked.
