@@ -54,6 +54,10 @@ type Position struct {
 type HistoryResult struct {
 	Position
 	Messages []*Message
+	// Unsure is set when the engine cannot vouch that every message it
+	// acknowledged in Epoch up to Seq is still there (Redis failed over
+	// and may have lost the last ones): a resume from it is not recovered.
+	Unsure bool
 }
 
 // Gap is an inclusive range of a topic's seqs, in Epoch, that were accepted

@@ -27,6 +27,7 @@ type fakeEngine struct {
 	failSubscribe error
 	failPublish   error
 	failPosition  error
+	unsure        bool          // History answers Unsure, as Redis after a failover
 	block         chan struct{} // when set, Subscribe waits for it to close
 	blockUnsub    chan struct{} // when set, Unsubscribe waits for it to close
 	unsubscribing chan string   // when set, told of each Unsubscribe as it starts
@@ -94,7 +95,7 @@ func (e *fakeEngine) History(ctx context.Context, topic string, since uint64, li
 		return HistoryResult{}, e.failPosition
 	}
 	t := e.topic(topic)
-	res := HistoryResult{Position: Position{Epoch: t.epoch, Seq: t.seq}}
+	res := HistoryResult{Position: Position{Epoch: t.epoch, Seq: t.seq}, Unsure: e.unsure}
 	for _, m := range t.msgs {
 		if m.Seq > since && (limit <= 0 || len(res.Messages) < limit) {
 			res.Messages = append(res.Messages, m)

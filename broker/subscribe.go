@@ -231,7 +231,8 @@ func (b *Broker) readResume(ctx context.Context, topic string, since *since) (Hi
 // resumeFrom picks from h the messages to send after since: none when the
 // epoch changed. Recovered means they are every message after since, or
 // the first of them when the read was cut: messages that history holds
-// but that were not read, which the client resumes from its last one.
+// but that were not read, which the client resumes from its last one;
+// never when the engine is unsure that history holds all it acknowledged.
 func resumeFrom(since *since, h HistoryResult) (msgs []*Message, recovered, cut bool) {
 	if !since.inEpoch(h.Epoch) {
 		return nil, false, false
@@ -241,8 +242,8 @@ func resumeFrom(since *since, h HistoryResult) (msgs []*Message, recovered, cut 
 		msgs = msgs[1:]
 	}
 	cut = len(msgs) > 0 && msgs[len(msgs)-1].Seq < h.Seq
-	recovered = since.Seq == h.Seq ||
-		(len(msgs) > 0 && msgs[0].Seq == since.Seq+1 && (cut || msgs[len(msgs)-1].Seq == h.Seq))
+	recovered = !h.Unsure && (since.Seq == h.Seq ||
+		(len(msgs) > 0 && msgs[0].Seq == since.Seq+1 && (cut || msgs[len(msgs)-1].Seq == h.Seq)))
 	return msgs, recovered, cut
 }
 

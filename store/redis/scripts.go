@@ -99,10 +99,14 @@ const trimEvery = "16"
 // none), last seq to read ("+" for no bound), history size, and
 // optionally the byte budget (0: none) and the epoch read from ("": any).
 // Returns
-// {epoch or "", seq, entries as XRANGE gives them}, and with the change
-// log the ID of its last entry (or, the log gone, the one its end keeps;
-// noChange: none) as well, read in the same step, so that a
-// subscription's joins and leaves start where its messages do.
+// {epoch or "", seq, entries as XRANGE gives them, unsure}, and with the
+// change log the ID of its last entry (or, the log gone, the one its end
+// keeps; noChange: none) as well, read in the same step, so that a
+// subscription's joins and leaves start where its messages do. unsure is
+// 1 when meta's mark is not its seq: this server did not write the seq
+// (a replica that took over, or a restart from the append-only file), so
+// its master may have acknowledged later messages that are lost, and a
+// resume cannot be told it recovered everything (see failover.go).
 var readScript = goredis.NewScript(`
 local function read()
   local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -144,9 +148,11 @@ local function read()
   return {epoch, seq, entries}
 end
 local r = read()
+local mark = redis.call('HMGET', KEYS[1], 'seq', 'mark')
+r[4] = (mark[1] and mark[1] ~= mark[2]) and 1 or 0
 if KEYS[3] then
   local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  r[4] = last[1] and last[1][1] or redis.call('GET', KEYS[4]) or '0-0'
+  r[5] = last[1] and last[1][1] or redis.call('GET', KEYS[4]) or '0-0'
 end
 return r
 `)
@@ -169,14 +175,14 @@ func parseResult(topic, s string) (broker.PublishResult, error) {
 // too: the position, and where the log ends.
 func parseStart(topic string, v any) (broker.Position, string, error) {
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 4 {
+	if !ok || len(reply) != 5 {
 		return broker.Position{}, "", fmt.Errorf("herald/redis: read reply %v is malformed", v)
 	}
-	tail, _ := reply[3].(string)
+	tail, _ := reply[4].(string)
 	if !isStreamID(tail) {
-		return broker.Position{}, "", fmt.Errorf("herald/redis: change log ID %v is malformed", reply[3])
+		return broker.Position{}, "", fmt.Errorf("herald/redis: change log ID %v is malformed", reply[4])
 	}
-	res, err := parseRead(topic, reply[:3])
+	res, err := parseRead(topic, reply[:4])
 	return res.Position, tail, err
 }
 
@@ -184,12 +190,14 @@ func parseStart(topic string, v any) (broker.Position, string, error) {
 func parseRead(topic string, v any) (broker.HistoryResult, error) {
 	var res broker.HistoryResult
 	reply, ok := v.([]any)
-	if !ok || len(reply) != 3 {
+	if !ok || len(reply) != 4 {
 		return res, fmt.Errorf("herald/redis: read reply %v is malformed", v)
 	}
 	epoch, _ := reply[0].(string)
 	seq, _ := reply[1].(int64)
 	res.Position = broker.Position{Epoch: epoch, Seq: uint64(seq)}
+	unsure, _ := reply[3].(int64)
+	res.Unsure = unsure == 1
 	entries, _ := reply[2].([]any)
 	for _, e := range entries {
 		m, err := parseEntry(topic, epoch, e)
