@@ -70,3 +70,29 @@ func readinessCalls(t *testing.T, admin *goredis.Client) int {
 	}
 	return 0
 }
+
+// Wrong API keys spend the same pace: past it an address is refused 429
+// before its key is looked at, so one keep-alive connection cannot try
+// keys as fast as it sends requests. A caller with the right key spends
+// nothing.
+func TestWrongAPIKeysArePacedPerAddress(t *testing.T) {
+	const burst = 5
+	n := startNode(t, api.Config{
+		APIKeys: []string{"the-right-key"},
+		Probes:  connLimiter(t, limits.ConnConfig{Rate: 1, Burst: burst}),
+	}, nil)
+	for range 3 * burst {
+		if r := n.get(t, "/api/stats", "Authorization", "Bearer the-right-key"); r.status != http.StatusOK {
+			t.Fatalf("the right key: %d %s", r.status, r.body)
+		}
+	}
+	for i := range burst {
+		header := []string{"Authorization", "Bearer guess-" + strconv.Itoa(i)}
+		if i == 0 {
+			header = nil // no key at all spends the same
+		}
+		n.get(t, "/api/stats", header...).wantError(t, http.StatusUnauthorized, "unauthorized")
+	}
+	wantRateLimited(t, n.get(t, "/api/stats", "Authorization", "Bearer guess-past-the-pace"))
+	wantRateLimited(t, n.get(t, "/api/stats", "Authorization", "Bearer the-right-key"))
+}

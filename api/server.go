@@ -69,9 +69,10 @@ type Config struct {
 	Conns *limits.ConnLimiter
 	// Probes paces, per client address, the requests to the routes that
 	// need no key and do work for it: /healthz, /readyz (a Redis call
-	// each) and /metrics (every metric rendered). Its Rate and Burst are
-	// spent one per request; a keep-alive connection would otherwise make
-	// them as fast as it can send them. Nil: no pace.
+	// each) and /metrics (every metric rendered), and the /api requests
+	// with a wrong or missing API key. Its Rate and Burst are spent one
+	// per request; a keep-alive connection would otherwise make them as
+	// fast as it can send them. Nil: no pace.
 	Probes *limits.ConnLimiter
 	// OpenFiles counts the connections' descriptors against the
 	// open-file limit; near it /ws refuses upgrades with 503. Nil: no
