@@ -20,6 +20,9 @@ import (
 // inflater serves them all.
 var deflateAnswer = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
 
+// maxWindowBits is the LZ77 window compress/flate compresses with, 32 KiB.
+const maxWindowBits = 15
+
 // deflateNegotiation is one upgrade's permessage-deflate negotiation.
 type deflateNegotiation struct {
 	ext wsflate.Extension
@@ -33,8 +36,16 @@ func newDeflateNegotiation() *deflateNegotiation {
 // permessage-deflate offer the answer fits and declines the rest (one
 // asking for a server window under 15 bits: compress/flate always uses
 // 32 KiB). An offer with a parameter that is unknown, repeated or out of
-// range is declined too, not the handshake (RFC 7692 section 5.1).
+// range is declined too, not the handshake (RFC 7692 section 5.1). One
+// asking for a window of 15 bits is what compress/flate uses: it is
+// accepted, with server_max_window_bits=15 in the answer (section
+// 7.1.2.1), as wsflate would decline it for an answer without.
 func (n *deflateNegotiation) negotiate(opt httphead.Option) (httphead.Option, error) {
+	n.ext.Parameters = deflateAnswer
+	var offer wsflate.Parameters
+	if offer.Parse(opt) == nil && offer.ServerMaxWindowBits == maxWindowBits {
+		n.ext.Parameters.ServerMaxWindowBits = maxWindowBits
+	}
 	accept, err := n.ext.Negotiate(opt)
 	if err != nil {
 		return httphead.Option{}, nil

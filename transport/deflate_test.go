@@ -52,6 +52,8 @@ func TestDeflateNegotiation(t *testing.T) {
 		{"both no context takeover", "permessage-deflate; server_no_context_takeover; client_no_context_takeover", false, accepted},
 		{"second offer fits", "permessage-deflate; server_max_window_bits=10, permessage-deflate", false, accepted},
 		{"small server window", "permessage-deflate; server_max_window_bits=10", false, ""},
+		{"full server window", "permessage-deflate; server_max_window_bits=15; client_max_window_bits", false, accepted + ";server_max_window_bits=15"},
+		{"full server window after a small one", "permessage-deflate; server_max_window_bits=9, permessage-deflate; server_max_window_bits=15", false, accepted + ";server_max_window_bits=15"},
 		{"unknown parameter", "permessage-deflate; level=9", false, ""},
 		{"repeated parameter", "permessage-deflate; server_no_context_takeover; server_no_context_takeover", false, ""},
 		{"other extension", "x-webkit-deflate-frame", false, ""},
