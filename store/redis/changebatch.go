@@ -84,7 +84,7 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 		res.away = whole != nil
 	}
 	if breaks {
-		probed, err := e.probe(ctx)
+		probed, err := e.probe(ctx, gone)
 		if err != nil {
 			res.conn = err
 			return res

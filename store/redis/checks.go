@@ -39,13 +39,19 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 		handed[i], topics[i] = st.handed(), st.topic
 	}
 	masters := e.mastersOf(ctx, topics)
+	// The masters the last periodic probe could not be had through are
+	// not waited for again: their topics are left, and the periodic probe
+	// finds when they answer again.
 	gone := make(away)
+	if last := e.awayLast.Load(); last != nil {
+		gone.merge(*last)
+	}
 	positions, errs, err := e.positions(ctx, states, masters, gone)
 	if err != nil {
 		e.checks.lastErr = err
 		return states, nil
 	}
-	probed, err := e.probe(ctx)
+	probed, err := e.probe(ctx, gone)
 	if err != nil {
 		return states, err
 	}

@@ -46,10 +46,11 @@ type Engine struct {
 	shardsBroken chan struct{} // a shard's receive loop saw its connection fail
 	probeID      string        // starts every probe token: two nodes named alike never take each other's
 	probeN       atomic.Uint64
-	classicProbe string   // the classic connection's probe channel (see openConnLocked); the supervisor's, set under psMu
-	classicN     int      // the number of classicProbe on Cluster
-	lagMarks     lagMarks // this node's word on the lag board
-	lagLists     lagLists // the other nodes' words, as read last
+	classicProbe string               // the classic connection's probe channel (see openConnLocked); the supervisor's, set under psMu
+	classicN     int                  // the number of classicProbe on Cluster
+	awayLast     atomic.Pointer[away] // masters the last periodic probe could not be had through: checks do not wait for them
+	lagMarks     lagMarks             // this node's word on the lag board
+	lagLists     lagLists             // the other nodes' words, as read last
 
 	stats   stats
 	checks  checkTrouble // the supervisor's alone

@@ -152,7 +152,7 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.probe(ctx)
+	res, err := e.probe(ctx, nil)
 	if err == nil && res.broke {
 		err = errShardBroken
 	}
@@ -262,7 +262,9 @@ func (e *Engine) watch(ctx context.Context) error {
 			replayed, err = e.replayChanges(ctx)
 		case <-probe.C:
 			var res probed
-			if res, err = e.probe(ctx); err == nil && (res.broke || !rehomeAt.IsZero() && time.Now().After(rehomeAt)) {
+			res, err = e.probe(ctx, nil)
+			e.awayLast.Store(&res.away)
+			if err == nil && (res.broke || !rehomeAt.IsZero() && time.Now().After(rehomeAt)) {
 				err = errShardBroken
 			}
 		case <-forget.C:

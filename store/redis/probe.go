@@ -42,13 +42,24 @@ func (p *probed) miss(leg *probeLeg) {
 // connection no longer gets what its master publishes (it went silent, or
 // the slot moved): the shard is marked broken, to be replaced alone. Only
 // the supervisor probes: it alone takes psBroken.
-func (e *Engine) probe(ctx context.Context) (probed, error) {
+//
+// The legs through the masters of skip are not sent (on Cluster): those
+// masters are in the result's away, as a check that found them away
+// already leaves their topics and would only wait for them again.
+func (e *Engine) probe(ctx context.Context, skip away) (probed, error) {
 	e.pruneShards() // no probe is in flight: a shard closed now owes no copy
 	var res probed
 	legs, broken, err := e.probeLegs(ctx)
 	if err != nil {
 		return res, fmt.Errorf("probe: %w", err)
 	}
+	legs = slices.DeleteFunc(legs, func(leg *probeLeg) bool {
+		if skip[leg.addr] && (leg.shard != nil || leg.oneOfMany) {
+			res.miss(leg)
+			return true
+		}
+		return false
+	})
 	for _, addr := range broken { // its copy would not come: replace it first
 		res.miss(&probeLeg{addr: addr})
 		res.broke = true
