@@ -18,7 +18,8 @@ type batchResult struct {
 
 // replayBatch reads the log of each of marks from its mark on, the
 // mark's own entry included, and the log's end, in one pipeline per
-// master (see perMaster), and hands over what follows the mark. A mark
+// master (see perMaster; sent again while it fails on a dead pooled
+// connection), and hands over what follows the mark. A mark
 // whose read failed, or whose master is in gone, is added to failed.
 //
 // A read may break the chain where pub/sub has not delivered yet what
@@ -49,12 +50,15 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 	cmds := make([]*goredis.XMessageSliceCmd, len(marks))
 	ends := make([]*goredis.StringCmd, len(marks))
 	whole := e.perMaster(ctx, batch, masters.slot, gone, func(ctx context.Context, idx []int) error {
-		pipe := e.rdb.Pipeline()
-		for _, i := range idx {
-			cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(marks[i].topic), from[i].from, "+", replayCount)
-			ends[i] = pipe.Get(ctx, e.keys.presLogEnd(marks[i].topic))
-		}
-		_, err := pipe.Exec(ctx) // each read's own error is below
+		err := e.resend(ctx, e.deadConnSends(), "a read of change logs", func() error {
+			pipe := e.rdb.Pipeline()
+			for _, i := range idx {
+				cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(marks[i].topic), from[i].from, "+", replayCount)
+				ends[i] = pipe.Get(ctx, e.keys.presLogEnd(marks[i].topic))
+			}
+			_, err := pipe.Exec(ctx) // each read's own error is below
+			return err
+		})
 		if err != nil && (ctx.Err() != nil || timedOut(err)) {
 			return err
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // checkAll delivers from history what pub/sub lost of the topics of
@@ -114,7 +116,11 @@ func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos
 	if verify {
 		since--
 	}
-	res, err := e.read(ctx, st.topic, "", since, -1, at.seq)
+	var res broker.HistoryResult
+	err := e.resend(ctx, e.deadConnSends(), "a history read", func() (err error) {
+		res, err = e.read(ctx, st.topic, "", since, -1, at.seq)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("herald/redis: check %q: %w", st.topic, err)
 	}

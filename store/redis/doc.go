@@ -248,10 +248,12 @@
 // come back in time, or a read on the connection that fails, has the
 // connection replaced and every channel and pattern subscribed again,
 // retried with capped exponential backoff and jitter while Redis is away.
-// A probe whose publish fails on a dead pooled connection (a link lost
-// without a word leaves go-redis's pool holding some that pass its health
-// check) is sent again, up to maxProbeSends times, so that the loss costs
-// one reconnect and not one more per pair of them.
+// A probe, or a read of positions, histories or change logs, that fails
+// on a dead pooled connection (a link lost without a word leaves
+// go-redis's pool holding some that pass its health check) is sent again,
+// as often as the pool's idle connections could all be dead
+// (deadconns.go), so that the loss costs one reconnect and not one more
+// per pair of them, and no check leaves its topics for the next round.
 // go-redis would redial a broken pub/sub connection by itself, but silently:
 // the engine replaces it instead so that the check after the reconnect
 // finds what was published while it was down.

@@ -84,15 +84,19 @@ func (e *Engine) perMaster(ctx context.Context, batch []int, slot []string, gone
 
 // readPositions reads the positions of the topics of states at idx, which
 // share a master, in one pipeline (go-redis sends it to that master, and
-// follows its redirects). It returns the error of a round trip that timed
-// out, having set it as every topic's.
+// follows its redirects), sent again while it fails on a dead pooled
+// connection. It returns the error of a round trip that timed out, having
+// set it as every topic's.
 func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []int, out []storedPos, errs []error) error {
-	pipe := e.rdb.Pipeline()
 	cmds := make([]*goredis.SliceCmd, len(idx))
-	for j, i := range idx {
-		cmds[j] = pipe.HMGet(ctx, e.keys.meta(states[i].topic), "epoch", "seq", "id")
-	}
-	_, err := pipe.Exec(ctx) // each read's own error is below
+	err := e.resend(ctx, e.deadConnSends(), "a read of positions", func() error {
+		pipe := e.rdb.Pipeline()
+		for j, i := range idx {
+			cmds[j] = pipe.HMGet(ctx, e.keys.meta(states[i].topic), "epoch", "seq", "id")
+		}
+		_, err := pipe.Exec(ctx) // each read's own error is below
+		return err
+	})
 	if err != nil {
 		err = e.fail("check", err) // counted once a pipeline
 		if ctx.Err() != nil || timedOut(err) {

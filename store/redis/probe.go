@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -186,46 +183,24 @@ func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []stri
 	return legs, broken, err
 }
 
-// maxProbeSends bounds the sends of one leg of a probe. A link lost
-// without a word (a NAT or load balancer that restarted) leaves go-redis's
-// pool holding connections that pass its health check, since no close
-// reached them, and fail the first call sent on them; each send tries two
-// (the client's own retry). Without sending again, the probe would fail on
-// them once the pub/sub connection was replaced for the same loss, and
-// replace it again, as many times as the pool held pairs of them.
-const maxProbeSends = 3
-
 // sendProbe sends every leg, the legs in parallel (a master that does not
-// answer holds up no other), each under a new token each time, until one
-// send goes through, a send fails otherwise than on a dead connection, or
-// maxProbeSends were made. A leg keeps the token of its last send; copies
-// of an earlier send, which may come too, bear another.
+// answer holds up no other), each sent again, under a new token each
+// time, while it fails on a dead pooled connection (see resend). A leg
+// keeps the token of its last send; copies of an earlier send, which may
+// come too, bear another.
 func (e *Engine) sendProbe(ctx context.Context, legs []*probeLeg) {
 	probe := e.probeID + "." + strconv.FormatUint(e.probeN.Add(1), 10) + "."
+	sends := e.deadConnSends()
 	var wg sync.WaitGroup
 	for i, leg := range legs {
 		wg.Go(func() {
-			for sends := 1; ; sends++ {
-				leg.token = probe + strconv.Itoa(i*maxProbeSends+sends)
-				leg.err = leg.send(ctx, leg.token)
-				if leg.err == nil || sends == maxProbeSends || !deadConn(leg.err) || ctx.Err() != nil {
-					return
-				}
-				e.log.Debug("a probe went on a dead pooled connection; sending it again", zap.Error(leg.err))
-			}
+			n := 0
+			leg.err = e.resend(ctx, sends, "a probe", func() error {
+				n++
+				leg.token = probe + strconv.Itoa(i) + "." + strconv.Itoa(n)
+				return leg.send(ctx, leg.token)
+			})
 		})
 	}
 	wg.Wait()
-}
-
-// deadConn reports whether err is that of a call on a connection the
-// peer had closed or reset. A dial that failed is not one: Redis, or the
-// way to it, is away.
-func deadConn(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return false
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
 }
