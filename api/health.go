@@ -12,9 +12,8 @@ import (
 // before a prober gives up.
 const readyTimeout = 2 * time.Second
 
-// tooManyProbes is what a client past its pace on the monitoring routes
-// is told.
-const tooManyProbes = "too many requests from this address to /healthz, /readyz and /metrics"
+// tooManyProbes is what a client past its pace on /metrics is told.
+const tooManyProbes = "too many requests from this address to /metrics"
 
 // paced answers 429 rate_limited, with Retry-After, to a request past its
 // address's pace (Config.Probes), and serves the others with next.
@@ -36,6 +35,8 @@ func handleHealthz(w http.ResponseWriter, r *http.Request) {
 
 // handleReadyz answers 200 only while the broker can take publishes, and
 // 503 from the moment Shutdown starts, so load balancers move away first.
+// It is not paced, so that a prober never reads a 429 as "not ready":
+// its checks are shared (readiness.go), whoever asks and how often.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
@@ -43,7 +44,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.broker.Ready(ctx); err != nil {
+	if err := s.ready.ready(ctx); err != nil {
 		writeFailure(w, broker.CodeUnavailable, err.Error())
 		return
 	}

@@ -19,7 +19,7 @@ const (
 	refusedOrigin      = "refused: origin"               // 403 at /ws
 	refusedConnections = "refused: too many connections" // 429 at accept or at /ws
 	refusedHook        = "refused: connect hook"         // 403 or 503 at /ws
-	refusedProbes      = "refused: too many probes"      // 429 at /healthz, /readyz, /metrics
+	refusedProbes      = "refused: too many probes"      // 429 at /metrics
 )
 
 // refused logs the refusal of r with status and reason, the client being

@@ -67,10 +67,9 @@ type Config struct {
 	// upgrade, per client behind it), Rate at each /ws upgrade. Nil: no
 	// limit.
 	Conns *limits.ConnLimiter
-	// Probes paces, per client address, the requests to the routes that
-	// need no key and do work for it: /healthz, /readyz (a Redis call
-	// each) and /metrics (every metric rendered), and the /api requests
-	// with a wrong or missing API key. Its Rate and Burst are spent one
+	// Probes paces, per client address, the requests to the route that
+	// needs no key and does work for it, /metrics (every metric
+	// rendered), and the /api requests with a wrong or missing API key. Its Rate and Burst are spent one
 	// per request; a keep-alive connection would otherwise make them as
 	// fast as it can send them. Nil: no pace.
 	Probes *limits.ConnLimiter
@@ -114,6 +113,7 @@ type Server struct {
 	// tailSecrets sign and check tail tokens (tailtoken.go).
 	tailSecrets [][]byte
 	closing     atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
+	ready       readiness   // the engine's readiness, shared among /readyz requests
 	// warnedForwarding: the log said once that X-Forwarded-For came from
 	// a peer that is not a trusted proxy.
 	warnedForwarding atomic.Bool
@@ -147,6 +147,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		limits:   newBodyLimits(cfg.MaxMessageBytes),
 	}
 	s.tailSecrets = tailSecrets(s.keys)
+	s.ready = readiness{check: b.Ready, now: time.Now}
 	s.stats = newStatsSharer(cfg.Stats, &localStats{b: b, version: cfg.Version}, s.log)
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
@@ -194,8 +195,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/unsubscribe", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlUnsubscribe))))
 	mux.Handle("/api/subscribe", s.route(http.MethodPost, s.key(s.handleControl(broker.ControlSubscribe))))
 	mux.Handle("/api/tail-token", s.corsFor(http.MethodPost, s.route(http.MethodPost, s.key(s.handleTailToken))))
-	mux.Handle("/healthz", s.route(http.MethodGet, s.paced(handleHealthz)))
-	mux.Handle("/readyz", s.route(http.MethodGet, s.paced(s.handleReadyz)))
+	mux.Handle("/healthz", s.route(http.MethodGet, handleHealthz))
+	mux.Handle("/readyz", s.route(http.MethodGet, s.handleReadyz))
 	mux.Handle("/metrics", s.route(http.MethodGet, s.paced(s.handleMetrics)))
 	mux.Handle("/ws", refusalsReadable(s.route(http.MethodGet, s.handleWS)))
 	mux.Handle("/sse", s.streamCORS(s.route(http.MethodGet, s.handleSSE)))
