@@ -209,8 +209,9 @@ var errConnBroken = errors.New("pub/sub connection broken")
 // check could not read (owed) go into every check until one reads them,
 // and a replay that Redis could not answer is tried again at the next
 // interval. A shard connection that broke is replaced alone
-// (repairShards); when that fails, watch returns and the supervisor
-// replaces every connection.
+// (repairShards), and the topics whose master it could not reach are
+// homed again at later probe ticks; only the classic connection's failure
+// has watch return, for the supervisor to replace every connection.
 func (e *Engine) watch(ctx context.Context) error {
 	probe := time.NewTicker(e.cfg.ProbeInterval)
 	defer probe.Stop()
@@ -239,6 +240,9 @@ func (e *Engine) watch(ctx context.Context) error {
 			var failed []*topicState
 			failed, err = e.repairShards(ctx)
 			owed = withOwed(owed, failed)
+			if errors.Is(err, errShardBroken) {
+				err = nil // another broke meanwhile: the next probe finds it, and it is replaced alone
+			}
 			rehomeAt = time.Time{}
 			if e.shards.anyUnhomed() {
 				rehomeAt = time.Now().Add(rehome.next())
