@@ -80,6 +80,8 @@ func TestCluster(t *testing.T) {
 			return nil, nil
 		})
 	})
+	// Last: it kills a master for good.
+	t.Run("TakeoverAfterDeadMaster", func(t *testing.T) { testTakeoverAfterDeadMaster(t, c) })
 }
 
 // testFailover has the master holding topic acknowledge messages its

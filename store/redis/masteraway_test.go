@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -161,6 +162,76 @@ func testMasterDead(t *testing.T, c *redistest.Cluster, topics []string) {
 	sub.rec.checkBreaches(t)
 }
 
+// testTakeoverAfterDeadMaster kills a master of c that has a replica,
+// and has the replica take its slots over only once the node has shown
+// that the other masters' topics are still delivered and checked; the
+// dead master's topic is subscribed again on the replica then. The
+// cluster does not take the master for failed meanwhile, so that only the
+// test decides when its slots move.
+func testTakeoverAfterDeadMaster(t *testing.T, c *redistest.Cluster) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10,
+		Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
+	pub, sub := nodes[0], nodes[1]
+	classic := c.MasterOfKey(prefix + "probe.node1.{classic.0}")
+	topics := topicPerMaster(t, c)
+	var dead, healthy string
+	var master, replica, other *redistest.Node
+	for _, topic := range topics {
+		m := c.MasterOfKey(topic)
+		if r := replicaOf(t, c, m); dead == "" && m != classic && r != nil {
+			dead, master, replica = topic, m, r
+		}
+	}
+	if dead == "" {
+		t.Fatal("no master with a replica but the classic connection's")
+	}
+	i := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != master })
+	healthy, other = topics[i], c.MasterOfKey(topics[i])
+	for _, topic := range []string{dead, healthy} {
+		mustSubscribe(t, sub, topic)
+		mustPublish(t, pub, request(topic))
+		sub.rec.waitFor(t, topic, 1)
+	}
+	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	master.Kill()
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 2)
+	lost := injectAt(t, other.Addr(), prefix, healthy)
+	if got := sub.rec.waitFor(t, healthy, 3); got[2].ID != lost.ID {
+		t.Fatalf("%s got %s while another master was dead, want the lost %s", healthy, got[2].ID, lost.ID)
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: replica.Addr()})
+	defer admin.Close()
+	if err := admin.Do(ctxFor(t), "CLUSTER", "FAILOVER", "TAKEOVER").Err(); err != nil {
+		t.Fatalf("CLUSTER FAILOVER TAKEOVER on %s: %v", replica.Addr(), err)
+	}
+	c.WaitOK()
+	req := request(dead)
+	if !eventually(func() bool { // the publisher's first tries may meet the dead master
+		_, err := pub.Publish(ctxFor(t), req)
+		return err == nil
+	}) {
+		t.Fatalf("no publish to %s accepted once its replica took over", dead)
+	}
+	got := sub.rec.waitFor(t, dead, 2)
+	if got[len(got)-1].ID != req.ID {
+		t.Fatalf("%s got %s last once its replica took over, want %s", dead, got[len(got)-1].ID, req.ID)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// replicaOf is a running replica of master in c, or nil.
+func replicaOf(t *testing.T, c *redistest.Cluster, master *redistest.Node) *redistest.Node {
+	t.Helper()
+	for _, n := range c.Nodes() {
+		if n.Running() && info(t, n, "replication")["master_port"] == strconv.Itoa(port(master)) {
+			return n
+		}
+	}
+	return nil
+}
+
 // awayAndHealthy picks, of topics, one whose master is to stop answering,
 // and another on another master. Not the master the node1's classic
 // connection is on (its probe channel's): losing that one costs every
@@ -175,12 +246,15 @@ func awayAndHealthy(t *testing.T, c *redistest.Cluster, topics []string, prefix 
 	return away, awayMaster, topics[j], c.MasterOfKey(topics[j])
 }
 
-// setClusterConfig sets a parameter on every node of c, and back to what
-// it was when the test ends on those still running (a node started again
-// has its own).
+// setClusterConfig sets a parameter on every running node of c, and back
+// to what it was when the test ends on those still running (a node
+// started again has its own).
 func setClusterConfig(t *testing.T, c *redistest.Cluster, param, value string) {
 	t.Helper()
 	for _, n := range c.Nodes() {
+		if !n.Running() {
+			continue
+		}
 		rdb := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
 		was, err := rdb.ConfigGet(ctxFor(t), param).Result()
 		if err == nil {
