@@ -18,8 +18,8 @@ import (
 	"github.com/herald-broker/herald/internal/redistest"
 )
 
-// A resume reads from Redis no more than its client can take: half its
-// write queue (1 MiB by default) of message data, and none from another
+// A resume reads from Redis no more than its client can take: its write
+// queue (1 MiB by default) less 64 KiB of message data, and none from another
 // epoch. Read whole, each subscribe with since cost Redis a copy of the
 // topic's whole history, 6 MB of 100 messages at the size limit, even
 // when nothing of it was sent (another epoch), or when the client was
@@ -31,7 +31,7 @@ func TestResumeReadsWithinTheWriteQueue(t *testing.T) {
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { admin.Close() })
 	n := startNode(t, api.Config{MaxMessageBytes: 64 << 10}, redisEngine(t, srv.URL()))
-	const published, dataBytes, budget = 40, 30 << 10, 512 << 10 // budget: half the default queue
+	const published, dataBytes, budget = 40, 30 << 10, 960 << 10 // budget: the default queue less 64 KiB
 	pad := strings.Repeat("x", dataBytes)
 	for i := range published {
 		var pub published_
@@ -79,6 +79,31 @@ func TestResumeReadsWithinTheWriteQueue(t *testing.T) {
 	}
 	if len(got) != published || closes == 0 {
 		t.Fatalf("resumed %d of %d messages in %d closes; want all, and the first resume cut", len(got), published, closes)
+	}
+}
+
+// A history that a write queue takes whole resumes in one go, as before
+// resumes were bounded: 100 messages of 9 KiB (the default history, 900
+// KiB) against the default queue of 1 MiB.
+func TestResumeOfAQueueFulResumesWhole(t *testing.T) {
+	n := startNode(t, api.Config{MaxMessageBytes: 64 << 10}, redisEngine(t, redistest.Start(t).URL()))
+	const published = 100
+	pad := strings.Repeat("x", 9<<10)
+	for i := range published {
+		n.post(t, "/api/publish", fmt.Sprintf(`{"topic":"big","data":"%d %s"}`, i+1, pad)).wantOK(t, &published_{})
+	}
+	var pos published_
+	if err := json.Unmarshal(mustDial(t, n).command(`{"type":"subscribe","id":"s","topic":"big"}`), &pos); err != nil || pos.Seq != published {
+		t.Fatalf("subscribe: %+v, %v", pos, err)
+	}
+	c := mustDial(t, n)
+	c.send(fmt.Sprintf(`{"type":"subscribe","id":"s","topic":"big","since":{"epoch":%q,"seq":0}}`, pos.Epoch))
+	if r := c.read(); !strings.Contains(string(r), `"recovered":true`) {
+		t.Fatalf("resume: %s", r)
+	}
+	seqs, code := readUntilClose(t, c, true)
+	if code != 0 || len(seqs) != published {
+		t.Fatalf("a resume of %d messages of 9 KiB sent %d and closed with %d, want all and no close", published, len(seqs), code)
 	}
 }
 
@@ -152,7 +177,7 @@ func TestStreamResumeSharesOneBudget(t *testing.T) {
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { admin.Close() })
 	n := sseNode(t, api.Config{}, redisEngine(t, srv.URL()), 0, 0)
-	const perTopic, dataBytes, budget = 20, 30 << 10, 512 << 10
+	const perTopic, dataBytes, budget = 20, 30 << 10, 960 << 10
 	topics := []string{"big.a", "big.b", "big.c", "big.d"}
 	path := "/sse?topic=" + strings.Join(topics, "&topic=")
 	s := mustOpenSSE(t, n.Base, path)

@@ -136,15 +136,23 @@ func presenceBudget(maxQueueBytes int) int {
 }
 
 // resumeBudget is the message data one resume reads (broker.Config's
-// MaxResumeBytes): half a connection's write-queue bound, so that what it
-// reads, framed, fits in the queue beside what waits there. More could
-// not be sent without closing the client as a slow consumer.
+// MaxResumeBytes): a connection's write-queue bound less resumeRoom, or
+// half of it when that is more, so that what it reads, framed, fits in
+// the queue beside what waits there. More could not be sent without
+// closing the client as a slow consumer. Anything a queue took before
+// resumes were bounded (100 messages of 9 KiB at the default 1 MiB) still
+// resumes in one go.
 func resumeBudget(maxQueueBytes int) int {
 	if maxQueueBytes <= 0 {
 		maxQueueBytes = transport.DefaultMaxQueueBytes
 	}
-	return maxQueueBytes / 2
+	return max(maxQueueBytes/2, maxQueueBytes-resumeRoom)
 }
+
+// resumeRoom is what a resume leaves of a write queue for the frames
+// around its messages (about 150 bytes each beside the data, at most a
+// few hundred with the longest topics) and what waits there already.
+const resumeRoom = 64 << 10
 
 // setTwice names the first part field that Config's own field owns.
 func (c *Config) setTwice() error {
