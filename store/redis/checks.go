@@ -41,8 +41,8 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 		handed[i], topics[i] = st.handed(), st.topic
 	}
 	masters := e.mastersOf(ctx, topics)
-	// The masters the last periodic probe could not be had through are
-	// not waited for again: their topics are left, and the periodic probe
+	// The masters that did not take the last periodic probe are not
+	// waited for again: their topics are left, and the periodic probe
 	// finds when they answer again.
 	gone := make(away)
 	if last := e.awayLast.Load(); last != nil {

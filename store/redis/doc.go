@@ -196,8 +196,8 @@
 // too, so a master whose read or probe leg times out has its topics left
 // for the next round while the others are checked, and later batches of
 // the round, and its probe, do not ask it again; nor do the rounds while
-// the periodic probe cannot be had through it, so that the others' are
-// not held up by its timeout. The presence change logs are read the same
+// it does not take the periodic probe, so that the others' are not held
+// up by its timeout. The presence change logs are read the same
 // way (changebatch.go). Its topics are checked once it answers
 // again or its slots moved (see Redis trouble for their connection). The
 // master the classic connection is on costs more: its probe fails, every

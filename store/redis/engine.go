@@ -48,7 +48,7 @@ type Engine struct {
 	probeN       atomic.Uint64
 	classicProbe string               // the classic connection's probe channel (see openConnLocked); the supervisor's, set under psMu
 	classicN     int                  // the number of classicProbe on Cluster
-	awayLast     atomic.Pointer[away] // masters the last periodic probe could not be had through: checks do not wait for them
+	awayLast     atomic.Pointer[away] // masters that did not take the last periodic probe: checks do not wait for them
 	lagMarks     lagMarks             // this node's word on the lag board
 	lagLists     lagLists             // the other nodes' words, as read last
 

@@ -267,7 +267,7 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-probe.C:
 			var res probed
 			res, err = e.probe(ctx, nil)
-			e.awayLast.Store(&res.away)
+			e.awayLast.Store(&res.unanswered)
 			if err == nil && (res.broke || !rehomeAt.IsZero() && time.Now().After(rehomeAt)) {
 				err = errShardBroken
 			}

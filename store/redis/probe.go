@@ -18,8 +18,9 @@ import (
 // back), whose topics are not known to have come through; and whether a
 // shard connection broke meanwhile, for repairShards to replace.
 type probed struct {
-	away  away
-	broke bool
+	away       away
+	unanswered away // those of away whose master did not take the probe: checks skip them until it does
+	broke      bool
 }
 
 // miss records that leg's copy cannot be counted on.
@@ -74,6 +75,10 @@ func (e *Engine) probe(ctx context.Context, skip away) (probed, error) {
 		default:
 			e.log.Debug("a master did not take the probe; its topics wait", zap.String("master", leg.addr), zap.Error(leg.err))
 			res.miss(leg)
+			if res.unanswered == nil {
+				res.unanswered = make(away)
+			}
+			res.unanswered[leg.addr] = true
 		}
 	}
 	for len(waiting) > 0 {
