@@ -41,6 +41,7 @@ type deliveryShard struct {
 type deliveryCounts struct {
 	counts    map[string]uint64 // frames queued per topic; emptied, never replaced, so a refill allocates nothing
 	untracked uint64            // frames of topics that found the shard full
+	total     uint64            // frames counted, tracked or not
 }
 
 func newDeliveryTally() *deliveryTally {
@@ -60,6 +61,7 @@ func (t *deliveryTally) add(topic string, n uint64) {
 	s := &t.shards[maphash.String(t.seed, topic)%deliveryShards]
 	s.mu.Lock()
 	w := &s.cur
+	w.total += n
 	if c, ok := w.counts[topic]; ok || len(w.counts) < deliveryPerShard {
 		w.counts[topic] = c + n
 	} else {
@@ -94,8 +96,8 @@ type topicDeliveries struct {
 }
 
 // busiest returns the fewest topics, k at most, that had share of the
-// frames counted, by name, or kept when it still had share; false when
-// k topics had less, or nothing was counted.
+// frames counted, by name, or kept when it still had share with as few;
+// false when k topics had less, or nothing was counted.
 func (t *deliveryTally) busiest(k int, share float64, kept []string) ([]string, bool) {
 	t.on.Store(true)
 	var all []topicDeliveries
@@ -108,9 +110,6 @@ func (t *deliveryTally) busiest(k int, share float64, kept []string) ([]string, 
 	if total == 0 {
 		return nil, false
 	}
-	if len(kept) > 0 && len(kept) <= k && float64(framesOf(all, kept)) >= share*float64(total) {
-		return kept, true
-	}
 	slices.SortFunc(all, func(a, b topicDeliveries) int {
 		if c := cmp.Compare(b.n, a.n); c != 0 {
 			return c
@@ -120,6 +119,9 @@ func (t *deliveryTally) busiest(k int, share float64, kept []string) ([]string, 
 	var covered uint64
 	for i, td := range all[:min(k, len(all))] {
 		if covered += td.n; float64(covered) >= share*float64(total) {
+			if len(kept) == i+1 && float64(framesOf(all, kept)) >= share*float64(total) {
+				return kept, true // as few as the fewest: no need to change
+			}
 			top := make([]string, i+1)
 			for j := range top {
 				top[j] = all[j].topic
@@ -150,7 +152,7 @@ func (t *deliveryTally) restart() {
 		s := &t.shards[i]
 		s.mu.Lock()
 		clear(s.prev.counts)
-		s.prev.untracked = 0
+		s.prev.untracked, s.prev.total = 0, 0
 		s.cur, s.prev = s.prev, s.cur
 		s.mu.Unlock()
 	}
@@ -160,9 +162,10 @@ func (t *deliveryTally) restart() {
 // node's fan-outs queued share (0 to 1) of the frames they queued since
 // the RestartDeliveryCounts before the last, sorted by name; false when
 // k topics had less, or no frame was queued. kept is a list it returned
-// before, or nil: while kept still had share it is returned as it is,
-// so that a list shared with other nodes does not change with every
-// small shift between topics. The counts span one to two restarts, so
+// before, or nil: while kept still had share with as few topics as the
+// fewest that have it, it is returned as it is, so that a list shared
+// with other nodes does not change with every small shift between topics,
+// nor keep a topic that no longer counts. The counts span one to two restarts, so
 // that they are never empty just after one. The first call of either
 // starts the counting: a node nobody asks pays one atomic load a message.
 func (b *Broker) MostDelivered(k int, share float64, kept []string) (topics []string, ok bool) {
@@ -172,3 +175,17 @@ func (b *Broker) MostDelivered(k int, share float64, kept []string) (topics []st
 // RestartDeliveryCounts starts a new window of the counts of
 // MostDelivered and drops the one before the last.
 func (b *Broker) RestartDeliveryCounts() { b.deliveries.restart() }
+
+// DeliveryWindows returns the frames counted since the last
+// RestartDeliveryCounts and in the window before it.
+func (b *Broker) DeliveryWindows() (current, previous uint64) {
+	t := b.deliveries
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		current += s.cur.total
+		previous += s.prev.total
+		s.mu.Unlock()
+	}
+	return current, previous
+}

@@ -47,9 +47,13 @@ func TestMostDeliveredCountsFramesPerTopic(t *testing.T) {
 			t.Errorf("MostDelivered(%d, %v, nil) = %v, %v; want %v", tc.k, tc.share, top, ok, tc.want)
 		}
 	}
-	kept := []string{"room.cold", "room.hot", "room.quiet"}
-	if top, _ := b.MostDelivered(8, 0.8, kept); !slices.Equal(top, kept) {
-		t.Errorf("MostDelivered(8, 0.8, %v) = %v; want the kept list, which still had the share", kept, top)
+	kept := []string{"room.cold", "room.hot"}
+	if top, _ := b.MostDelivered(8, 0.9, kept); len(top) == 0 || &top[0] != &kept[0] {
+		t.Errorf("MostDelivered(8, 0.9, %v) = %v; want the kept list itself, which still had the share with as few", kept, top)
+	}
+	kept = []string{"room.cold", "room.hot", "room.quiet"}
+	if top, _ := b.MostDelivered(8, 0.8, kept); !slices.Equal(top, []string{"room.hot"}) {
+		t.Errorf("MostDelivered(8, 0.8, %v) = %v; want room.hot alone, which has the share", kept, top)
 	}
 	if top, _ := b.MostDelivered(8, 0.8, []string{"room.cold", "room.quiet"}); !slices.Equal(top, []string{"room.hot"}) {
 		t.Errorf("MostDelivered with a kept list short of the share = %v; want room.hot", top)

@@ -27,6 +27,7 @@ type lagBoard interface {
 type deliveries interface {
 	MostDelivered(k int, share float64, kept []string) (topics []string, ok bool)
 	RestartDeliveryCounts()
+	DeliveryWindows() (current, previous uint64)
 }
 
 // A node behind lists the fewest topics that had coverShare of its
@@ -36,8 +37,11 @@ type deliveries interface {
 // comes from too many topics to list, and it says all. A publish to a
 // topic it does not list adds little to its backlog (a quiet topic with
 // a few subscribers there, or none), so other nodes do not hold it. The
-// windows go on through a spell behind: a topic that cooled down leaves
-// the list within two, and one that became hot joins it as fast.
+// windows go on through a spell behind, so that a topic that cooled down
+// leaves the list and one that became hot joins it; but a window closes
+// then only once it counted half the frames of the one before: while its
+// own publishers wait, a node delivers little, and what it delivers then
+// (a quiet topic's trickle) is not what fills its backlog.
 const (
 	coverShare = 0.9
 	countTicks = 8
@@ -124,7 +128,7 @@ func (s *lagShare) run() {
 			marked = !s.mark(s.ctx, 0, nil)
 			s.listed = nil
 		}
-		if counted++; counted >= countTicks {
+		if counted++; counted >= countTicks && (!behind || s.windowFull()) {
 			s.delivered.RestartDeliveryCounts()
 			counted = 0
 		}
@@ -156,6 +160,13 @@ func (s *lagShare) run() {
 func (s *lagShare) busy() []string {
 	s.listed, _ = s.delivered.MostDelivered(s.listMax, coverShare, s.listed) // nil when they do not suffice
 	return s.listed
+}
+
+// windowFull reports whether the current window of the counts counted
+// half the frames of the window before, or more (and something).
+func (s *lagShare) windowFull() bool {
+	cur, prev := s.delivered.DeliveryWindows()
+	return cur > 0 && cur >= prev/2
 }
 
 // mark tells the board that this node is behind for ttl (0: no longer),

@@ -32,6 +32,7 @@ type noDeliveries struct{}
 
 func (noDeliveries) MostDelivered(int, float64, []string) ([]string, bool) { return nil, false }
 func (noDeliveries) RestartDeliveryCounts()                                {}
+func (noDeliveries) DeliveryWindows() (uint64, uint64)                     { return 0, 0 }
 
 // An idle node reads nothing from the lag board; once it publishes it
 // reads the others' word, holds its publishers while another node is
