@@ -25,12 +25,13 @@ func TestLostLinkCostsOneReconnect(t *testing.T) {
 	mustSubscribe(t, sub, "lost")
 	mustPublish(t, pub, request("lost"))
 	rec.waitFor(t, "lost", 1)
-	// Twelve reads held up at once leave twelve connections in the pool,
-	// or a few more with the engine's own calls: more than a fixed three
-	// sends of a probe would try (two each).
+	// Twelve reads held up at once leave up to twelve connections in the
+	// pool (a read that starts late may take one another has given back),
+	// or a few more with the engine's own calls: more than the six a fixed
+	// three sends of a probe would try (two each).
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer admin.Close()
-	if err := admin.Do(ctxFor(t), "CLIENT", "PAUSE", 300, "ALL").Err(); err != nil {
+	if err := admin.Do(ctxFor(t), "CLIENT", "PAUSE", 600, "ALL").Err(); err != nil {
 		t.Fatalf("CLIENT PAUSE: %v", err)
 	}
 	const reads = 12
@@ -44,8 +45,8 @@ func TestLostLinkCostsOneReconnect(t *testing.T) {
 	}
 	wg.Wait()
 	idle := redis.IdleConns(sub)
-	if idle < reads {
-		t.Fatalf("%d idle pooled connections after %d reads at once, want %d or more", idle, reads, reads)
+	if idle <= 6 {
+		t.Fatalf("%d idle pooled connections after %d reads at once, want more than 6", idle, reads)
 	}
 	px.Lose()
 	lost := mustPublish(t, pub, request("lost"))
