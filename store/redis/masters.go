@@ -34,7 +34,7 @@ var errAway = errors.New("its master did not answer in this round")
 // topicMasters is where each topic of a round depends on: the master its
 // slot is on by the client's slot map, where its reads go, and the master
 // of the shard connection it is homed on, where its messages come from
-// (""; not homed, or not Cluster).
+// ("": not homed, or not Cluster).
 type topicMasters struct {
 	slot, home []string
 	unhomed    []bool // subscribed exactly, but on no shard now: not checkable
