@@ -36,26 +36,13 @@ func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		// A wrong key spends the address's pace (Config.Probes), and an
-		// address that spent it is refused before its key is looked at:
-		// over keep-alive, a client could otherwise try keys as fast as
-		// it sends requests. A caller with the right key spends nothing.
-		ip := s.clientIP.IP(r)
-		if s.cfg.Probes != nil && s.cfg.Probes.Spent(ip) {
-			w.Header().Set("Retry-After", "1")
-			s.refuse(w, r, refusedAPIKey, broker.CodeRateLimited, "too many requests with a wrong API key from this address")
+		token, ok := bearer(r)
+		if !ok {
+			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
 			return
 		}
-		token, ok := bearer(r)
-		if !ok || !s.validKey(token) {
-			if s.cfg.Probes != nil {
-				s.cfg.Probes.Meter(ip)
-			}
-			msg := "the API key is not valid"
-			if !ok {
-				msg = "an API key is required: Authorization: Bearer <key>"
-			}
-			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, msg)
+		if !s.validKey(token) {
+			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, "the API key is not valid")
 			return
 		}
 		h(w, r)

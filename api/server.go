@@ -69,9 +69,9 @@ type Config struct {
 	Conns *limits.ConnLimiter
 	// Probes paces, per client address, the requests to the route that
 	// needs no key and does work for it, /metrics (every metric
-	// rendered), and the /api requests with a wrong or missing API key. Its Rate and Burst are spent one
-	// per request; a keep-alive connection would otherwise make them as
-	// fast as it can send them. Nil: no pace.
+	// rendered). Its Rate and Burst are spent one per request; a
+	// keep-alive connection would otherwise make them as fast as it can
+	// send them. Nil: no pace.
 	Probes *limits.ConnLimiter
 	// OpenFiles counts the connections' descriptors against the
 	// open-file limit; near it /ws refuses upgrades with 503. Nil: no

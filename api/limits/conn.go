@@ -146,24 +146,6 @@ func (l *ConnLimiter) Meter(ip netip.Addr) bool {
 	return ok
 }
 
-// Spent reports whether ip's Rate has no token left now, taking none: a
-// caller that spends tokens on failures only (Meter) refuses an address
-// that spent them all before it tries anything.
-func (l *ConnLimiter) Spent(ip netip.Addr) bool {
-	if l.cfg.Rate <= 0 {
-		return false
-	}
-	now := l.cfg.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entries[l.key(ip)]
-	if e == nil {
-		return false
-	}
-	e.fill(now, l.cfg.Rate, float64(l.cfg.Burst))
-	return e.tokens < 1
-}
-
 // taking says which of an address's limits one admission spends.
 type taking uint8
 

@@ -87,29 +87,6 @@ func TestConnectRatePerAddress(t *testing.T) {
 	mustRefuse(t, l, ipA)
 }
 
-// Spent looks at an address's tokens without taking one.
-func TestSpentTakesNothing(t *testing.T) {
-	l, clock := newLimiter(t, ConnConfig{Rate: 1, Burst: 2})
-	for range 3 {
-		if l.Spent(ipA) {
-			t.Fatal("an address never seen has spent nothing")
-		}
-	}
-	l.Meter(ipA)
-	l.Meter(ipA)
-	if !l.Spent(ipA) || l.Spent(ipB) {
-		t.Fatal("Spent after the burst: want ipA spent, ipB not")
-	}
-	clock.Advance(time.Second)
-	if l.Spent(ipA) || !l.Meter(ipA) || !l.Spent(ipA) {
-		t.Fatal("a second later one token: Spent false, one Meter, Spent again")
-	}
-	unlimited, _ := newLimiter(t, ConnConfig{MaxOpen: 1})
-	if unlimited.Spent(ipA) {
-		t.Fatal("without a Rate nothing is ever spent")
-	}
-}
-
 func TestBurstDefaultsToRate(t *testing.T) {
 	l, _ := newLimiter(t, ConnConfig{Rate: 2.5})
 	for range 3 {

@@ -23,7 +23,7 @@ type guards struct {
 	tokens   *auth.Verifier // nil: no JWT key, every client allowed everything
 	clientIP *limits.ClientIP
 	conns    *limits.ConnLimiter
-	probes   *limits.ConnLimiter // the pace of /metrics and of wrong API keys
+	probes   *limits.ConnLimiter // the pace of /metrics
 	tls      *tls.Config         // nil: plain HTTP
 }
 
@@ -44,9 +44,8 @@ func newGuards(cfg Config) (guards, error) {
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
 	}
-	// /metrics and wrong API keys take the connect rate and burst, in a
-	// count of their own: a scraper's requests spend none of its
-	// address's upgrades.
+	// /metrics takes the connect rate and burst, in a count of its own:
+	// a scraper's requests spend none of its address's upgrades.
 	g.probes, err = limits.NewConnLimiter(limits.ConnConfig{
 		Rate:  cfg.ConnectRatePerIP,
 		Burst: cfg.ConnectBurstPerIP,
