@@ -415,3 +415,38 @@ func TestClientShowsANewEpochsFirstMessage(t *testing.T) {
 		t.Errorf("seqs shown %s, want 1,1,2 (the old and the new epoch's first message, then 2; the duplicate once)", got)
 	}
 }
+
+// After a reconnect the exact subscriptions resubscribe before the
+// patterns, whatever order they were made in: the server runs a
+// connection's commands in order, so an exact topic's resume sends what it
+// missed before a pattern that covers it goes live and delivers newer ones.
+func TestClientResumesExactTopicsBeforePatterns(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}", "chat.*", "chat.lobby")
+
+	c := f.accept(ctx)
+	c.welcome()
+	for range 2 {
+		cmd := c.expect(ctx, "subscribe")
+		if cmd["topic"] == "chat.*" {
+			c.send(map[string]any{"type": "subscribed", "id": cmd["id"], "topic": "chat.*"})
+		} else {
+			c.send(subscribed(cmd, "e1", 0))
+		}
+	}
+	c.send(message("chat.lobby", 1, 1))
+	p.wait(`got.join() === '1,1'`) // both subscriptions match
+	c.drop()
+
+	c2 := f.accept(ctx)
+	c2.welcome()
+	first, second := c2.expect(ctx, "subscribe"), c2.expect(ctx, "subscribe")
+	if since, _ := first["since"].(map[string]any); first["topic"] != "chat.lobby" || since["seq"] != float64(1) {
+		t.Fatalf("first resubscribe %v, want chat.lobby since seq 1", first)
+	}
+	if second["topic"] != "chat.*" {
+		t.Fatalf("second resubscribe %v, want chat.*", second)
+	}
+}

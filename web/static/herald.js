@@ -363,7 +363,12 @@ export class Herald {
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
-    for (const sub of this._subs.values()) this._sendSubscribe(sub);
+    // Exact subscriptions first: the server runs a connection's commands
+    // in order, so each resume has sent what its topic missed before a
+    // pattern that covers the topic goes live, and the pattern's listeners
+    // get those messages in order rather than after newer ones.
+    for (const sub of this._subs.values()) if (sub.exact) this._sendSubscribe(sub);
+    for (const sub of this._subs.values()) if (!sub.exact) this._sendSubscribe(sub);
     const waiting = this._outbox;
     this._outbox = [];
     for (const cmd of waiting) this._transmit(cmd);
