@@ -130,6 +130,9 @@ type since struct {
 	// budget is the message data this resume may read (MaxResumeBytes);
 	// 0: the broker's MaxResumeBytes.
 	budget int
+	// sends bounds what this resume queues, shared with the other topics
+	// of its SSE stream; nil: a bound of its own (MaxResumeBytes).
+	sends *resumeSends
 }
 
 // inEpoch reports whether since is a position in epoch.

@@ -64,7 +64,8 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 }
 
 // shareResume splits MaxResumeBytes among the topics a stream resumes, so
-// that one request naming 32 of them reads no more than one resume.
+// that one request naming 32 of them reads no more than one resume, and
+// bounds what they queue together by it (resumeSends).
 func (b *Broker) shareResume(sinces []*since) []*since {
 	n := 0
 	for _, s := range sinces {
@@ -75,9 +76,11 @@ func (b *Broker) shareResume(sinces []*since) []*since {
 	if n == 0 || b.cfg.MaxResumeBytes <= 0 {
 		return sinces
 	}
+	sends := newStreamSends(b.cfg.MaxResumeBytes, len(sinces))
 	for _, s := range sinces {
 		if s != nil {
 			s.budget = max(1, b.cfg.MaxResumeBytes/n)
+			s.sends = sends
 		}
 	}
 	return sinces
@@ -101,8 +104,11 @@ func withServerTopics(topics, subs []string) []string {
 func (p *prepared) slot() streamSlot {
 	sl := streamSlot{topic: p.sub.pattern, topicHash: idHash(p.sub.pattern)}
 	seq := p.pos.Seq
-	if len(p.history) > 0 {
+	switch {
+	case len(p.history) > 0:
 		seq = p.history[0].Seq - 1
+	case p.keptNone:
+		seq = p.since
 	}
 	sl.moveTo(p.pos.Epoch, seq)
 	return sl

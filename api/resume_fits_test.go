@@ -1,0 +1,126 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/herald-broker/herald/api"
+)
+
+// What a resume queues fits in the write queue, the message that passes
+// the engine's read budget included: with messages of 500 KB, a history
+// of two was read whole (the first under the 960 KiB budget, the second
+// passing it) and queued past the default 1 MiB, so the client was closed
+// as a slow consumer with what it had read dropped, and resuming again
+// read the same two. Now it gets the first, close 4000, then the second.
+func TestResumeOfLargeMessagesFitsInTheQueue(t *testing.T) {
+	n := startNode(t, api.Config{MaxMessageBytes: 512 << 10}, nil)
+	const published = 2
+	pad := strings.Repeat("x", 500_000)
+	for i := range published {
+		n.post(t, "/api/publish", fmt.Sprintf(`{"topic":"large","data":"%d %s"}`, i+1, pad)).wantOK(t, &published_{})
+	}
+	var pos published_
+	if err := json.Unmarshal(mustDial(t, n).command(`{"type":"subscribe","id":"s","topic":"large"}`), &pos); err != nil || pos.Seq != published {
+		t.Fatalf("subscribe: %+v, %v", pos, err)
+	}
+	var got []uint64
+	for resumes := 0; len(got) < published; resumes++ {
+		if resumes == published {
+			t.Fatalf("%d resumes got %v of %d messages", resumes, got, published)
+		}
+		c := mustDial(t, n)
+		c.send(fmt.Sprintf(`{"type":"subscribe","id":"s","topic":"large","since":{"epoch":%q,"seq":%d}}`, pos.Epoch, len(got)))
+		if r := c.read(); !strings.Contains(string(r), `"recovered":true`) {
+			t.Fatalf("resume from seq %d: %s", len(got), r)
+		}
+		seqs, code := readUntilClose(t, c, len(got) == 0)
+		if len(seqs) != 1 || seqs[0] != uint64(len(got)+1) {
+			t.Fatalf("a resume from seq %d sent %v, want the next message alone", len(got), seqs)
+		}
+		if want := 4000; len(got) == 0 && int(code) != want {
+			t.Fatalf("the first resume closed with %d, want %d after the one message that fits", code, want)
+		}
+		got = append(got, seqs...)
+	}
+}
+
+// A stream's topics each read up to their share of the budget and the
+// message that passes it; together they queue no more than the budget,
+// counted as the events they become, whose ids name every topic. Read
+// past it, the stream overflowed its queue before its response was
+// written, and the client read "close" where the status line should be:
+// two topics of nine 60 KB messages (1.08 MB of data), or 32 topics of
+// 100 tiny ones (3,200 events with ids of 780 bytes).
+func TestStreamResumeFitsInTheQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		topics, perTopic int
+		data             string
+	}{
+		{"large messages", 2, 9, `"` + strings.Repeat("x", 60_000) + `"`},
+		{"many topics", 32, 100, `1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var topics []string
+			for i := range tc.topics {
+				topics = append(topics, fmt.Sprintf("wide.%d", i))
+			}
+			resumeStreamWhole(t, topics, tc.perTopic, tc.data)
+		})
+	}
+}
+
+// resumeStreamWhole publishes perTopic messages of data to each topic
+// after a stream of them opened, and resumes it from its first id until
+// it has them all, in order.
+func resumeStreamWhole(t *testing.T, topics []string, perTopic int, data string) {
+	n := sseNode(t, api.Config{}, nil, 0, 0)
+	path := "/sse?topic=" + strings.Join(topics, "&topic=")
+	s := mustOpenSSE(t, n.Base, path)
+	_, lastID := s.subscribed(t)
+	s.close()
+	for _, topic := range topics {
+		for range perTopic {
+			resp, err := http.Post(n.Base+"/api/publish", "application/json",
+				strings.NewReader(fmt.Sprintf(`{"topic":%q,"data":%s}`, topic, data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("publish: %d", resp.StatusCode)
+			}
+		}
+	}
+	got := map[string]uint64{}
+	total, want := 0, perTopic*len(topics)
+	for resumes := 0; total < want; resumes++ {
+		if resumes == 5 {
+			t.Fatalf("%d resumes got %d of %d messages", resumes, total, want)
+		}
+		s := mustOpenSSE(t, n.Base, path, "Last-Event-ID", lastID)
+		s.subscribed(t)
+		for total < want {
+			ev := s.event(t)
+			if ev.event == "close" {
+				var c struct{ Code int }
+				if err := json.Unmarshal([]byte(ev.data), &c); err != nil || c.Code != 4000 {
+					t.Fatalf("stream closed with %q, want 4000", ev.data)
+				}
+				break
+			}
+			var m streamMessage
+			if ev.event != "" || json.Unmarshal([]byte(ev.data), &m) != nil || m.Seq != got[m.Topic]+1 {
+				t.Fatalf("event %+v after %d messages, want the next message of its topic", ev, total)
+			}
+			got[m.Topic] = m.Seq
+			total++
+			lastID = ev.id
+		}
+		s.close()
+	}
+}

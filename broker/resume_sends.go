@@ -1,0 +1,58 @@
+package broker
+
+import "bytes"
+
+// resumeSends bounds what the resumes of one request queue together: a
+// subscribe with since, or all the topics an SSE stream's Last-Event-ID
+// resumes. An engine's read (ResumeReader) stops only after the message
+// that passes a resume's budget, and counts no frame around the messages,
+// so a stream whose topics each read one large message past their share
+// queued more than the write queue holds: the connection was closed as a
+// slow consumer with what it had read dropped, and its next resume read
+// the same again. What is kept here is counted as the frames it becomes.
+type resumeSends struct {
+	limit int // Config.MaxResumeBytes; 0: no bound
+	sse   bool
+	// idBytes is what an SSE event's id line adds: an entry per topic.
+	idBytes int
+	sent    int
+}
+
+// messageFrameBytes is what a message's frame holds beside its topic,
+// epoch and ResumeBytes: the field names, its seq, and a WebSocket
+// header or an SSE event's "data: " and line ends.
+const messageFrameBytes = 128
+
+// newStreamSends is the bound of a stream's resumes, topics being how
+// many it has (its id names as many, maxStreamTopics at most).
+func newStreamSends(limit, topics int) *resumeSends {
+	return &resumeSends{limit: limit, sse: true,
+		idBytes: len("id: ") + 1 + min(topics, maxStreamTopics)*(1+2*hashDigits+maxSeqDigits) + 1 + maxSeqDigits + 2}
+}
+
+// keep returns the first of msgs whose frames fit in what is left of the
+// bound, counting them as sent; the first message of all is kept whatever
+// its size, so that resuming again always moves on.
+func (r *resumeSends) keep(msgs []*Message) []*Message {
+	if r == nil || r.limit <= 0 {
+		return msgs
+	}
+	for i, m := range msgs {
+		n := r.frameBytes(m)
+		if r.sent > 0 && r.sent+n > r.limit {
+			return msgs[:i]
+		}
+		r.sent += n
+	}
+	return msgs
+}
+
+// frameBytes is at least what m's frame takes in the write queue.
+func (r *resumeSends) frameBytes(m *Message) int {
+	n := messageFrameBytes + len(m.Topic) + len(m.Epoch) + ResumeBytes(m)
+	if r.sse {
+		// Every line of the data is a "data: " line of its own.
+		n += r.idBytes + len("data: ")*(bytes.Count(m.Data, []byte("\n"))+bytes.Count(m.Data, []byte("\r")))
+	}
+	return n
+}
