@@ -198,30 +198,38 @@ func TestReadersThatNeverAnswerHoldPublishersOnlyAtFirst(t *testing.T) {
 	}
 
 	data := []byte(`"` + strings.Repeat("z", 64) + `"`)
-	publish := func(until time.Time) (published int) {
-		for time.Now().Before(until) {
+	// publish publishes until until and returns how many went through
+	// and the largest reader lag the node reported meanwhile.
+	publish := func(until time.Time) (published int, readerLag time.Duration) {
+		for i := 0; time.Now().Before(until); i++ {
 			if _, err := n.Broker.Publish(context.Background(), topic, data, ""); err == nil {
 				published++
 			} else if !errors.Is(err, broker.ErrOverloaded) {
 				t.Fatalf("publish: %v", err)
 			}
+			if i%32 == 0 {
+				readerLag = max(readerLag, n.Transport.Stats().ReaderLag)
+			}
 			time.Sleep(200 * time.Microsecond)
 		}
-		return published
+		return published, readerLag
 	}
 	// Long enough for every probe sent to them to go unanswered for the
 	// stall window (ten bounds), and for their watches to end.
 	publish(time.Now().Add(60 * bound))
 	before := n.Transport.Stats()
-	published := publish(time.Now().Add(40 * bound))
+	published, readerLag := publish(time.Now().Add(40 * bound))
 	after := n.Transport.Stats()
-	t.Logf("waits %d then %d, refused %d then %d; %d published after the first %v",
-		before.PublishWaits, after.PublishWaits, before.PublishRefused, after.PublishRefused, published, 60*bound)
+	t.Logf("waits %d then %d, refused %d then %d; %d published after the first %v; reader lag up to %v",
+		before.PublishWaits, after.PublishWaits, before.PublishRefused, after.PublishRefused, published, 60*bound, readerLag)
 	if published == 0 || after.PublishRefused != before.PublishRefused {
 		t.Fatalf("publishes were still refused once the deaf readers were known (%d published)", published)
 	}
-	if after.PublishWaits != before.PublishWaits {
-		t.Fatalf("publishers still waited %d times for readers that never answer", after.PublishWaits-before.PublishWaits)
+	// The readers are the node's only ones, so once they are known deaf
+	// no reader lag is left to hold publishers. A wait may still come from
+	// the loops' own queue when the machine is busy: that one is real.
+	if readerLag != 0 {
+		t.Fatalf("the node still saw readers %v behind after they were known never to answer", readerLag)
 	}
 	for i, r := range rs {
 		if e := r.err.Load(); e != nil {
