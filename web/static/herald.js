@@ -366,7 +366,10 @@ export class Herald {
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
     // pattern that covers the topic goes live, and the pattern's listeners
-    // get those messages in order rather than after newer ones.
+    // get those messages in order rather than after newer ones. Not
+    // always: a subscribe hook may answer the pattern first, and a resume
+    // refused for now is tried again later; what the pattern brings of the
+    // topic meanwhile waits for the resume (_holdEarly).
     for (const sub of this._subs.values()) if (sub.exact) this._sendSubscribe(sub);
     for (const sub of this._subs.values()) if (!sub.exact) this._sendSubscribe(sub);
     const waiting = this._outbox;
@@ -668,6 +671,7 @@ export class Herald {
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: resumed || null };
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
     }
+    if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (sub.presence) this._askPresence(sub);
   }
 
@@ -785,9 +789,10 @@ export class Herald {
   _onMessage(msg) {
     const topic = msg.topic.split('.');
     for (const sub of this._subs.values()) {
-      if (!matchTokens(sub.tokens, topic) || sub.loading) continue;
-      if (sub.exact && !this._take(sub, msg)) continue;
-      for (const entry of sub.listeners) callSafely(entry.fn, msg);
+      if (!matchTokens(sub.tokens, topic) || this._holdEarly(sub, msg)) continue;
+      if (sub.loading) continue;
+      if (sub.exact) this._deliverExact(sub, msg);
+      else for (const entry of sub.listeners) callSafely(entry.fn, msg);
     }
   }
 
@@ -797,11 +802,63 @@ export class Herald {
   _onGap(gap) {
     const topic = gap.topic.split('.');
     for (const sub of this._subs.values()) {
-      if (!matchTokens(sub.tokens, topic) || sub.loading) continue;
-      const from = sub.exact ? this._advance(sub, gap.epoch, gap.from, gap.to) : gap.from;
-      if (from === 0) continue;
-      const info = { ...gap, from };
+      if (!matchTokens(sub.tokens, topic) || this._holdEarly(sub, gap)) continue;
+      if (sub.loading) continue;
+      if (sub.exact) this._deliverExact(sub, gap);
+      else for (const entry of sub.listeners) callSafely(entry.handlers.onGap, gap);
+    }
+  }
+
+  // _holdEarly keeps for an exact subscription whose resume is not answered
+  // yet (after a reconnect, a retry, or while its backlog loads) a message
+  // or gap of its topic that came through a pattern. Taken now, it would
+  // move the topic past what the resume is about to send, and a retried
+  // resume would start after it: those messages would be lost. Dropped, it
+  // would be lost too when it came while the resume was set up, as the
+  // server then does not send it again (docs/protocol.md section 2). Kept,
+  // it is delivered in its place among what the resume sends
+  // (_deliverEarly). Bounded: past it the oldest go, which a resume
+  // begun after them sends again.
+  _holdEarly(sub, item) {
+    if (!sub.exact || sub.live || sub.epoch === null || item.pattern === undefined || item.epoch === undefined) return false;
+    sub.early.push(item);
+    if (sub.early.length > MAX_EARLY) sub.early.shift();
+    return true;
+  }
+
+  // _deliverExact gives an exact subscription a message or gap of its own,
+  // after the held ones that come before it.
+  _deliverExact(sub, item) {
+    if (sub.early.length > 0 && item.epoch !== undefined) this._deliverEarly(sub, startOf(item));
+    this._deliverOne(sub, item);
+    if (sub.early.length > 0) this._deliverEarly(sub, 0);
+  }
+
+  // _deliverOne moves an exact subscription past a message or gap and hands
+  // listeners what was new of it.
+  _deliverOne(sub, item) {
+    if (item.type === 'gap') {
+      const from = this._advance(sub, item.epoch, item.from, item.to);
+      if (from === 0) return;
+      const info = { ...item, from };
       for (const entry of sub.listeners) callSafely(entry.handlers.onGap, info);
+      return;
+    }
+    if (!this._take(sub, item)) return;
+    for (const entry of sub.listeners) callSafely(entry.fn, item);
+  }
+
+  // _deliverEarly delivers, in order, the held messages of a live exact
+  // subscription that come next: those that start before seq `before`
+  // (what the subscription sends has passed them: they will not come
+  // again), and those that follow its position with nothing between. Held
+  // ones of another epoch than its own are dropped.
+  _deliverEarly(sub, before) {
+    while (sub.early.length > 0) {
+      const item = sub.early[0];
+      if (item.epoch === sub.epoch && startOf(item) >= before && startOf(item) > sub.seq + 1) return;
+      sub.early.shift();
+      if (item.epoch === sub.epoch) this._deliverOne(sub, item);
     }
   }
 
@@ -997,7 +1054,19 @@ function toStreamURL(url) {
 function newSub(pattern) {
   const tokens = pattern.split('.');
   const exact = !tokens.includes('*') && !tokens.includes('>');
-  return { pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set() };
+  return {
+    pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set(),
+    early: [], // what came through patterns before its resume was answered (_holdEarly)
+  };
+}
+
+// MAX_EARLY bounds the messages held for one exact subscription while its
+// resume is not answered.
+const MAX_EARLY = 4096;
+
+// startOf is the first seq a message or gap covers.
+function startOf(item) {
+  return item.type === 'gap' ? item.from : item.seq;
 }
 
 // applyChanges returns members with the joins and leaves in changes
