@@ -56,7 +56,7 @@ type conn struct {
 	finished    bool      // Disconnected was called
 	sentSince   bool      // a frame was queued since the last sweep
 	sse         bool      // an SSE stream (sse.go); set before Open, then fixed
-	midEvent    bool      // a stream's written bytes end inside an event (sse.go)
+	midEvent    bool      // a stream's written bytes end inside an event, or its head waits (sse.go)
 
 	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame

@@ -172,7 +172,7 @@ func (s *Server) opened(c *conn, o opening) {
 	}
 	c.sse = true
 	s.streams.Add(1)
-	c.Send(o.head)
+	c.queueHead(o.head)
 	c.recv = o.stream.OpenStream(c, o.info)
 }
 

@@ -95,6 +95,20 @@ func (s *Server) AttachStream(w http.ResponseWriter, head []byte, info broker.Cl
 	return s.attach(nc, early, opening{info: info, stream: a, head: head})
 }
 
+// queueHead queues a stream's response head, which goes out before
+// anything else. Until it is written the stream counts as inside an
+// event, so that a slow reader's drop (unfinished) keeps the head and
+// the event after it, the first, whose id resumes the stream: dropped
+// whole when the queue overflowed while the stream opened (a resume, or
+// the messages held meanwhile), the client read "event: close" where the
+// status line should be.
+func (c *conn) queueHead(head []byte) {
+	c.mu.Lock()
+	c.midEvent = true
+	c.mu.Unlock()
+	c.Send(head)
+}
+
 // unfinished is how many frames at the head of the queue must still be
 // written whole, whatever is dropped: a frame partly written (cutting it
 // would corrupt the stream) and, on a stream, the rest of an event begun

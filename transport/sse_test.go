@@ -91,3 +91,40 @@ func TestStreamSweepPingsAndNeverTimesOut(t *testing.T) {
 		t.Fatalf("batch %q, want the ping comment", batch)
 	}
 }
+
+// floodAcceptor opens a stream by queueing frames, as a stream's first
+// event and the history and messages held while it opened are queued
+// before its connection is written to.
+type floodAcceptor struct{ frames [][]byte }
+
+func (a floodAcceptor) OpenStream(c broker.Conn, _ broker.ClientInfo) Receiver {
+	for _, f := range a.frames {
+		c.Send(f)
+	}
+	return &textRecorder{}
+}
+
+// TestStreamOverflowBeforeItsFirstWriteKeepsItsHead: a stream whose
+// queue overflows while it opens, before a byte went out, still answers
+// with its response head and its first event, then the close event: the
+// head dropped, the client read "event: close" where the status line
+// should be.
+func TestStreamOverflowBeforeItsFirstWriteKeepsItsHead(t *testing.T) {
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+	first := []byte("event: subscribed\ndata: {}\nid: 1\n\n")
+	held := bytes.Repeat([]byte("x"), 60)
+	held = append(append([]byte("data: "), held...), "\nid: 1\n\n"...)
+	c := sseConn(256)
+	(&Server{}).opened(c, opening{stream: floodAcceptor{frames: [][]byte{first, held, held, held}}, head: head})
+	if !c.isClosing() {
+		t.Fatal("the stream did not overflow")
+	}
+	var got []byte
+	for _, f := range c.batch(nil, maxBatch) {
+		got = append(got, f...)
+	}
+	want := append(append(append([]byte(nil), head...), first...), sseCloseEvent(broker.CloseSlowConsumer)...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("batch %q, want %q", got, want)
+	}
+}
