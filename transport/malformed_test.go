@@ -36,6 +36,8 @@ var malformedCases = []struct {
 	{"close code 2000", frame(ws.OpClose, true, closeBody(2000, "")), 1002},
 	{"close code 5000", frame(ws.OpClose, true, closeBody(5000, "")), 1002},
 	{"close reason not utf8", frame(ws.OpClose, true, closeBody(1000, "\xff")), 1002},
+	// Autobahn case 7.5.1: a reason holding an encoded surrogate (ED A0 80).
+	{"close reason with a surrogate", frame(ws.OpClose, true, closeBody(1000, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited")), 1002},
 }
 
 // testMaxMessage is the MaxMessageBytes of the server tests: a text message

@@ -245,6 +245,11 @@ func deliverText(payload []byte, compressed bool, limit int64, sink frameSink) (
 
 // parseCloseBody checks a close frame's body (RFC 6455 section 5.5.1):
 // empty, or a code a peer may send (section 7.4) and a UTF-8 reason.
+// A reason that is not UTF-8 closes with 1002, as gobwas/ws's own close
+// handler answers it: 1007 is for data within a message (section 7.4.1),
+// and a close frame is a control frame, not a message. Section 8.1 asks
+// only that the connection fail, and Autobahn's case 7.5.1 takes 1002 or
+// 1007 alike.
 func parseCloseBody(p []byte) (ws.StatusCode, error) {
 	switch {
 	case len(p) == 0:
