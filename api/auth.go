@@ -10,6 +10,26 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
+// The realms of the challenges a 401 carries (RFC 9110 section 11.6.1).
+// Both credentials come in the Bearer scheme; a client token is not an
+// API key, so each has a realm of its own.
+const (
+	clientRealm = "herald"     // a client token on /ws and /sse
+	apiRealm    = "herald-api" // an API key on /api/*
+)
+
+// challenge sets the WWW-Authenticate header of a 401 for realm. refused:
+// the request carried a credential that was judged and refused, which
+// RFC 6750 section 3.1 names invalid_token; a request that sent none (or
+// sent it in another scheme) gets no error attribute.
+func challenge(w http.ResponseWriter, realm string, refused bool) {
+	v := `Bearer realm="` + realm + `"`
+	if refused {
+		v += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", v)
+}
+
 // keyBytes keeps the non-empty keys, as bytes for constant-time comparison.
 func keyBytes(keys []string) [][]byte {
 	var out [][]byte
@@ -38,10 +58,12 @@ func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
 		}
 		token, ok := bearer(r)
 		if !ok {
+			challenge(w, apiRealm, false)
 			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>")
 			return
 		}
 		if !s.validKey(token) {
+			challenge(w, apiRealm, true)
 			s.refuse(w, r, refusedAPIKey, broker.CodeUnauthorized, "the API key is not valid")
 			return
 		}

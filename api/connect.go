@@ -79,6 +79,13 @@ func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, err error)
 		s.refuse(w, r, refusedHook, e.Code, e.Message)
 		return
 	}
-	w.Header().Set("WWW-Authenticate", "Bearer")
+	challenge(w, clientRealm, s.judgesToken(auth.TokenFromRequest(r)))
 	s.refuse(w, r, refusedToken, broker.CodeUnauthorized, tokenProblem(err))
+}
+
+// judgesToken reports whether clientInfo judges a request by token, as
+// its first two cases do: a tail token always, a JWT when a key is
+// configured. Otherwise a token sent is not looked at.
+func (s *Server) judgesToken(token string) bool {
+	return isTailToken(token) || s.cfg.Tokens != nil && token != ""
 }

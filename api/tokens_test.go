@@ -20,7 +20,7 @@ import (
 )
 
 // Every way a token can be wrong is refused before the upgrade with 401,
-// WWW-Authenticate: Bearer and the reason in the body.
+// a Bearer challenge (challenge_test.go) and the reason in the body.
 func TestBadTokensAreRefusedWithReason(t *testing.T) {
 	n := startNode(t, api.Config{Tokens: hsVerifier(t)}, nil)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -52,7 +52,7 @@ func TestBadTokensAreRefusedWithReason(t *testing.T) {
 			if !strings.Contains(msg, tc.reason) {
 				t.Fatalf("reason %q does not say %q", msg, tc.reason)
 			}
-			if r.header.Get("WWW-Authenticate") != "Bearer" {
+			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), `Bearer realm="herald"`) {
 				t.Fatalf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
 			}
 		})
