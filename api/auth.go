@@ -41,6 +41,13 @@ func keyBytes(keys []string) [][]byte {
 	return out
 }
 
+// apiRoute is a route under /api/: the key is checked first, so that a
+// caller without one learns neither which paths exist (404) nor which
+// methods they take (405); then the method.
+func (s *Server) apiRoute(method string, h http.HandlerFunc) http.Handler {
+	return s.key(s.route(method, h).ServeHTTP)
+}
+
 // key lets a request through to h only with a valid API key, or, when no
 // key is configured, only from a loopback address.
 func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
