@@ -176,12 +176,19 @@ func (c *command) parse(payload []byte) *Error {
 func (c *command) checkFieldTypes() *Error {
 	wrong := c.wrong & fieldsOf[c.Type]
 	for i, name := range fieldNames {
-		if wrong&(1<<i) != 0 {
+		switch f := fieldSet(1 << i); {
+		case wrong&f == 0:
+		case f == fieldSince: // an object of two fields, and a number that may not be one
+			return Errorf(CodeBadRequest, "field since has the wrong type: it is %s", sinceShape)
+		default:
 			return Errorf(CodeBadRequest, "field %s has the wrong type", name)
 		}
 	}
 	return nil
 }
+
+// sinceShape is what a since must be, for a client that sent another.
+const sinceShape = `{"epoch":<string>,"seq":<whole number from 0 to 18446744073709551615>}`
 
 // parseField consumes one field's value and returns the field when its
 // value's type does not fit (0 when it fits or the field is unknown).

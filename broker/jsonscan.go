@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -120,19 +121,66 @@ func (s *jsonScanner) boolInto(dst *bool) bool {
 	return true
 }
 
-// uintInto reads the next value into dst and reports whether it is an
-// unsigned integer; a null leaves dst as it is.
+// uintInto reads the next value into dst and reports whether it is a
+// number whose value is a whole number that fits a uint64 (wholeNumber);
+// a null leaves dst as it is.
 func (s *jsonScanner) uintInto(dst *uint64) bool {
 	raw := s.skipValue()
 	if raw[0] == 'n' {
 		return true
 	}
-	n, err := strconv.ParseUint(string(raw), 10, 64)
-	if err != nil {
-		return false
+	n, ok := wholeNumber(raw)
+	if ok {
+		*dst = n
 	}
-	*dst = n
-	return true
+	return ok
+}
+
+// wholeNumber reads the JSON number raw by its value: 1000, 1000.0, 1e3
+// and 10E+2 are all 1000, while 1.5, -1 and 1e20 are no uint64. JSON
+// has no integer type (RFC 8259 section 6: a number is its value,
+// however written), and a JSON Schema "integer" is any number whose
+// fraction is zero, so a client whose library writes 1000.0 or 1e3 sent
+// 1000. The value is found exactly, in decimal, never through a float.
+// raw is neither a string nor a literal; json.Valid accepted it.
+func wholeNumber(raw []byte) (uint64, bool) {
+	if n, err := strconv.ParseUint(string(raw), 10, 64); err == nil {
+		return n, true // plain digits, as nearly every client writes a seq
+	}
+	negative := raw[0] == '-'
+	if negative {
+		raw = raw[1:]
+	}
+	mant, expText, _ := bytes.Cut(bytes.ToLower(raw), []byte{'e'})
+	exp, err := 0, error(nil)
+	if len(expText) > 0 {
+		// An exponent beyond an int is no number we take, zero or not.
+		if exp, err = strconv.Atoi(string(expText)); err != nil {
+			return 0, false
+		}
+	}
+	whole, frac, _ := bytes.Cut(mant, []byte{'.'})
+	digits := strings.TrimLeft(string(whole)+string(frac), "0")
+	if digits == "" {
+		return 0, true // zero, however written, -0 too
+	}
+	// The value is digits times 10^(exp-len(frac)): under 1 when the
+	// point falls before every digit, over 20 digits (2^64-1 has 20) past
+	// them. The bounds are checked on exp, so nothing overflows.
+	if negative || exp < len(frac)-len(digits)+1 || exp > len(frac)+20-len(digits) {
+		return 0, false
+	}
+	if shift := exp - len(frac); shift < 0 {
+		cut := len(digits) + shift
+		if strings.Trim(digits[cut:], "0") != "" {
+			return 0, false // a fraction
+		}
+		digits = digits[:cut]
+	} else {
+		digits += strings.Repeat("0", shift)
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return n, err == nil
 }
 
 // object calls field for each key of the object starting at pos; field
