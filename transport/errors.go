@@ -10,8 +10,9 @@ import (
 )
 
 // Errors that end a connection. Each is answered with one close code of
-// docs/protocol.md section 6 (closeCauses says which); ErrConfig and a second
-// Shutdown's ErrServerClosed are returned to the caller instead.
+// docs/protocol.md section 6 (closeCauses says which); ErrConfig, a second
+// Shutdown's ErrServerClosed and ErrCloseUnanswered are returned to the
+// caller instead.
 var (
 	ErrProtocol    = errors.New("herald/transport: protocol violation")
 	ErrBinary      = errors.New("herald/transport: binary messages are not supported")
@@ -25,6 +26,9 @@ var (
 	ErrStreamInput       = errors.New("herald/transport: an SSE client sent data")
 	ErrServerClosed      = errors.New("herald/transport: server closed")
 	ErrConfig            = errors.New("herald/transport: bad config")
+	// ErrCloseUnanswered: Shutdown's context ended before every client
+	// had finished its close, and those connections were dropped.
+	ErrCloseUnanswered = errors.New("herald/transport: clients did not finish the close in time")
 )
 
 // closeCauses gives each connection-ending error its close code and the

@@ -199,7 +199,9 @@ func (s *Server) Streams() int { return int(s.streams.Load()) }
 
 // Shutdown closes every connection with 1001, waits until their close
 // frames are written or ctx ends, then stops the loops. It returns only
-// once every loop and goroutine of the server has stopped.
+// once every loop and goroutine of the server has stopped. When ctx ended
+// first, the connections still closing are dropped and the error wraps
+// both ErrCloseUnanswered and ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopping.Swap(true) {
 		return fmt.Errorf("%w: Shutdown called twice", ErrServerClosed)
@@ -221,10 +223,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	left := s.open.Load() + s.streams.Load()
 	for _, l := range s.loops {
 		l.stop(true)
 	}
 	s.portable.stop(true)
 	<-done
-	return ctx.Err()
+	return fmt.Errorf("%w: %d still closing, dropped: %w", ErrCloseUnanswered, left, ctx.Err())
 }

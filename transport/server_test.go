@@ -224,8 +224,8 @@ func TestShutdownContextEndDropsUnfinishedCloses(t *testing.T) {
 		eventually(t, "session opened", func() bool { return ts.srv.Connections() == 1 })
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Shutdown = %v, want the context's error", err)
+		if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrCloseUnanswered) {
+			t.Fatalf("Shutdown = %v, want ErrCloseUnanswered and the context's error", err)
 		}
 		if n := ts.srv.Connections(); n != 0 {
 			t.Fatalf("Connections() = %d after Shutdown", n)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/broker"
@@ -140,7 +141,10 @@ func (n *Node) Close(ctx context.Context) error {
 		// First: a node draining its connections is no reason for the
 		// cluster's publishers to wait, and it says so no more.
 		n.lag.close()
-		if err := n.API.Shutdown(ctx); err != nil {
+		drainCtx, cancel := drainContext(ctx)
+		err := n.API.Shutdown(drainCtx)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("stop serving: %w", err))
 		}
 		n.serving.Wait() // Serve returns at once when Shutdown starts
@@ -161,4 +165,23 @@ func (n *Node) Close(ctx context.Context) error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// drainShare is the share of Close's time that serving may take to stop,
+// its clients' closes among them: the rest is the broker's, the hooks'
+// and the engine's, which a client that never answers close would
+// otherwise leave with none, making their stop fail too. They need
+// milliseconds when nothing hangs; the drain needs at most the
+// transport's close timeout (5s), which three quarters of the default
+// 10s shutdown timeout cover.
+const drainShare = 0.75
+
+// drainContext is ctx, ending once drainShare of the time ctx has left
+// has passed.
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(float64(time.Until(deadline))*drainShare))
 }
