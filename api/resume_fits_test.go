@@ -2,10 +2,14 @@ package api_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/herald-broker/herald/api"
 )
@@ -122,5 +126,101 @@ func resumeStreamWhole(t *testing.T, topics []string, perTopic int, data string)
 			lastID = ev.id
 		}
 		s.close()
+	}
+}
+
+// The resumes a client sends together after a reconnect each fit beside
+// what the ones before them queued: three topics with 800 KB of history
+// each, resumed in one write, queued 2.4 MB on a 1 MiB queue, which
+// dropped it, the first topic's history with it, and closed the client
+// with 4000. Now each resume sends what fits beside what is queued (the
+// first topic's whole history, none of it dropped), the connection
+// closes with 4000 behind it, and resuming again from what the client got
+// goes on, none skipped.
+func TestResumesSentTogetherFitBesideEachOther(t *testing.T) {
+	n := startNode(t, api.Config{MaxMessageBytes: 512 << 10}, nil)
+	const perTopic = 2
+	topics := []string{"stack.a", "stack.b", "stack.c"}
+	pad := strings.Repeat("x", 400_000)
+	epochs := map[string]string{}
+	for _, topic := range topics {
+		for i := range perTopic {
+			n.post(t, "/api/publish", fmt.Sprintf(`{"topic":%q,"data":"%d %s"}`, topic, i+1, pad)).wantOK(t, &published_{})
+		}
+		var pos published_
+		if err := json.Unmarshal(mustDial(t, n).command(fmt.Sprintf(`{"type":"subscribe","id":"s","topic":%q}`, topic)), &pos); err != nil {
+			t.Fatal(err)
+		}
+		epochs[topic] = pos.Epoch
+	}
+	got := map[string]uint64{}
+	for conns := 0; ; conns++ {
+		if conns == 2*len(topics)*perTopic {
+			t.Fatalf("%d connections got %v", conns, got)
+		}
+		c := mustDial(t, n)
+		var cmds strings.Builder
+		for _, topic := range topics {
+			fmt.Fprintf(&cmds, `{"type":"subscribe","id":%q,"topic":%q,"since":{"epoch":%q,"seq":%d}}`+"\n", topic, topic, epochs[topic], got[topic])
+		}
+		for _, cmd := range strings.Split(strings.TrimSpace(cmds.String()), "\n") {
+			c.send(cmd)
+		}
+		code := readResumes(t, c, len(topics), got)
+		if conns == 0 && got[topics[0]] != perTopic {
+			t.Fatalf("the first connection got %v (close %d): the first topic's history, which fits alone, was dropped", got, code)
+		}
+		if code == 0 {
+			break
+		}
+		if code != 4000 {
+			t.Fatalf("closed with %d, want 4000", code)
+		}
+	}
+	for _, topic := range topics {
+		if got[topic] != perTopic {
+			t.Fatalf("got %v, want %d of each topic", got, perTopic)
+		}
+	}
+}
+
+// readResumes reads a connection's replies and messages after it sent
+// its resumes of topics, checking that each topic's messages follow on
+// from got, until it closes (its code) or, every resume answered, answers
+// a ping (0): the ping is run after them, and its pong is queued behind
+// their history.
+func readResumes(t *testing.T, c *wsClient, topics int, got map[string]uint64) ws.StatusCode {
+	t.Helper()
+	for answered := 0; ; {
+		raw, err := c.next()
+		var closed wsutil.ClosedError
+		if errors.As(err, &closed) {
+			return closed.Code
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var m struct {
+			Type, Topic string
+			Seq         uint64
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		switch m.Type {
+		case "message":
+			if m.Seq != got[m.Topic]+1 {
+				t.Fatalf("%s seq %d after %d", m.Topic, m.Seq, got[m.Topic])
+			}
+			got[m.Topic] = m.Seq
+		case "pong":
+			return 0
+		case "subscribed":
+			if answered++; answered == topics {
+				c.send(`{"type":"ping","id":"p"}`)
+			}
+		default:
+			t.Fatalf("unexpected %.200s", raw)
+		}
 	}
 }

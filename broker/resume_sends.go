@@ -15,7 +15,33 @@ type resumeSends struct {
 	sse   bool
 	// idBytes is what an SSE event's id line adds: an entry per topic.
 	idBytes int
-	sent    int
+	// queued is what the connection had queued and not yet written when
+	// the resume began (QueueLengther): the resumes a client sends at
+	// once after a reconnect each see the ones before.
+	queued int
+	sent   int
+}
+
+// QueueLengther is a Conn that can say how many bytes it has queued and
+// not yet written; a resume on it sends no more than fits beside them.
+type QueueLengther interface {
+	QueuedBytes() int
+}
+
+// emptyQueueBytes is what a queue may hold (replies, pings) and still
+// count as empty for a resume's first message, which is then kept
+// whatever its size so that resuming again always moves on.
+func (r *resumeSends) emptyQueueBytes() int {
+	return min(64<<10, r.limit/4)
+}
+
+// newResumeSends is the bound of one subscribe's resume on c.
+func newResumeSends(limit int, c Conn) *resumeSends {
+	r := &resumeSends{limit: limit}
+	if q, ok := c.(QueueLengther); ok {
+		r.queued = q.QueuedBytes()
+	}
+	return r
 }
 
 // messageFrameBytes is what a message's frame holds beside its topic,
@@ -31,15 +57,17 @@ func newStreamSends(limit, topics int) *resumeSends {
 }
 
 // keep returns the first of msgs whose frames fit in what is left of the
-// bound, counting them as sent; the first message of all is kept whatever
-// its size, so that resuming again always moves on.
+// bound beside what was queued, counting them as sent; the first message
+// of all is kept whatever its size when the queue was empty, so that
+// resuming again always moves on.
 func (r *resumeSends) keep(msgs []*Message) []*Message {
 	if r == nil || r.limit <= 0 {
 		return msgs
 	}
 	for i, m := range msgs {
 		n := r.frameBytes(m)
-		if r.sent > 0 && r.sent+n > r.limit {
+		first := r.sent == 0 && r.queued <= r.emptyQueueBytes()
+		if !first && r.queued+r.sent+n > r.limit {
 			return msgs[:i]
 		}
 		r.sent += n

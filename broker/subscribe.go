@@ -113,6 +113,9 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 		st  subStart
 		err error
 	)
+	if since != nil && since.sends == nil {
+		since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn)
+	}
 	if join {
 		st, err = s.startAndJoin(ctx, sub, since)
 	} else {

@@ -28,6 +28,14 @@ func (c *conn) Send(frame []byte) bool {
 	return res == taken
 }
 
+// QueuedBytes is what c has queued and not yet written
+// (broker.QueueLengther).
+func (c *conn) QueuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queuedBytes()
+}
+
 // SendDeferred queues frame like Send but leaves the start of the write
 // to b (broker.DeferredConn).
 func (c *conn) SendDeferred(frame []byte, b *broker.Batch) bool {
