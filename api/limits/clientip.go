@@ -134,3 +134,19 @@ func parseHop(s string) (netip.Addr, bool) {
 	}
 	return a.Unmap().WithZone(""), true
 }
+
+// Group is the address ip counts as in a per-address bound: IPv4 as is,
+// IPv6 cut to its first ipv6Bits bits (DefaultIPv6Prefix for what no
+// setting changes), so that a host cannot pass for many by picking new
+// addresses in its /64.
+func Group(ip netip.Addr, ipv6Bits int) netip.Addr {
+	ip = ip.Unmap().WithZone("")
+	if !ip.Is6() {
+		return ip
+	}
+	p, err := ip.Prefix(ipv6Bits)
+	if err != nil {
+		return ip // a length past 128: each address alone
+	}
+	return p.Addr()
+}

@@ -207,17 +207,7 @@ func (l *ConnLimiter) spentWhileIdle(e *entry, now time.Time) {
 }
 
 // key is the table key of ip: IPv4 as is, IPv6 cut to its prefix.
-func (l *ConnLimiter) key(ip netip.Addr) netip.Addr {
-	ip = ip.Unmap().WithZone("")
-	if !ip.Is6() {
-		return ip
-	}
-	p, err := ip.Prefix(l.cfg.IPv6Prefix)
-	if err != nil {
-		return ip // unreachable: the prefix length was checked
-	}
-	return p.Addr()
-}
+func (l *ConnLimiter) key(ip netip.Addr) netip.Addr { return Group(ip, l.cfg.IPv6Prefix) }
 
 // admit takes one connection for e if the limits what names allow. l.mu
 // is held.
