@@ -73,7 +73,7 @@ func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
 	if fromQueue {
 		s.pending[c.Topic] = append(s.pending[c.Topic], s.takeQueuedLocked(c.Topic)...)
 	}
-	req := SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: c.Topic}
+	req := s.subscribeRequest(c.Topic)
 	s.mu.Unlock()
 	asked := *c
 	asked.permsWaived = replaces
@@ -198,10 +198,15 @@ func (b *Broker) authorizeSubscribe(ctx context.Context, r SubscribeRequest) *Er
 		return nil
 	}
 	var e *Error
-	if errors.As(err, &e) && (e.Code == CodeForbidden || e.Code == CodeUnavailable) {
+	if errors.As(err, &e) && (e.Code == CodeForbidden || e.Code == CodeUnavailable || e.Code == CodeRateLimited) {
 		return e
 	}
 	return &Error{Code: CodeUnavailable, Message: "the backend could not be asked", Err: err}
+}
+
+// subscribeRequest is what the subscribe hook is asked about topic.
+func (s *Session) subscribeRequest(topic string) SubscribeRequest {
+	return SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: topic, Client: s.remote.addr()}
 }
 
 // authorized queues an accepted subscribe, or the answer to a refused
@@ -262,7 +267,7 @@ func (s *Session) authorizeStream(ctx context.Context, topics []string) *Error {
 		if ask, _ := s.b.asksHook(t); !ask {
 			continue
 		}
-		if err := s.b.authorizeSubscribe(ctx, SubscribeRequest{Session: s.ID(), User: s.subject(), Topic: t}); err != nil {
+		if err := s.b.authorizeSubscribe(ctx, s.subscribeRequest(t)); err != nil {
 			return err
 		}
 	}

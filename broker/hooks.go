@@ -1,6 +1,9 @@
 package broker
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // MaxInfoBytes bounds a connection's info claim, from a token or the
 // connect hook (docs/protocol.md section 8): its JSON text.
@@ -21,7 +24,8 @@ type SubscribeAuthorizer interface {
 	// of it (it only overlaps them).
 	Asks(pattern string) (ask, replacesPerms bool)
 	// AuthorizeSubscribe returns nil to accept, or a *Error: forbidden
-	// when the backend refused, unavailable when it could not tell.
+	// when the backend refused, unavailable when it could not tell,
+	// rate_limited when r.Client already waits for too many answers.
 	AuthorizeSubscribe(ctx context.Context, r SubscribeRequest) error
 }
 
@@ -30,4 +34,8 @@ type SubscribeRequest struct {
 	Session string `json:"session"`
 	User    string `json:"user"`
 	Topic   string `json:"topic"`
+	// Client is the connection's address (ClientInfo.RemoteAddr; the zero
+	// Addr when it has none). The backend is not sent it: the hook bounds
+	// each address's share of its requests by it.
+	Client netip.Addr `json:"-"`
 }

@@ -76,10 +76,18 @@ func parseClientAddr(s string) clientAddr {
 	return clientAddr(ip.As16())
 }
 
+// addr is the address as netip reads it: the zero Addr for none.
+func (a clientAddr) addr() netip.Addr {
+	if a == (clientAddr{}) {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16(a).Unmap()
+}
+
 // String is the address as a log shows it: "" for none.
 func (a clientAddr) String() string {
-	if a == (clientAddr{}) {
-		return ""
+	if ip := a.addr(); ip.IsValid() {
+		return ip.String()
 	}
-	return netip.AddrFrom16(a).Unmap().String()
+	return ""
 }
