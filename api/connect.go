@@ -18,7 +18,8 @@ type ConnectAuthorizer interface {
 	// AuthorizeConnect returns the claims of the connection r opens,
 	// which will carry the id session and comes from ip, as a token's
 	// would be. Its error is a *broker.Error: unauthorized or forbidden
-	// when the backend refused, unavailable when it could not tell.
+	// when the backend refused, unavailable when it could not tell,
+	// rate_limited when ip already waits for too many answers.
 	AuthorizeConnect(ctx context.Context, r *http.Request, session, ip string) (broker.ClientInfo, error)
 }
 
@@ -72,10 +73,12 @@ func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, erro
 
 // refuseClient answers an upgrade whose client clientInfo did not accept:
 // 401 with a Bearer challenge for a token, the hook's own status for the
-// connect hook's refusal (401, 403 or 503).
+// connect hook's refusal (401, 403 or 503; 429 with Retry-After when the
+// address has its share of the hook's requests waiting already).
 func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, err error) {
 	var e *broker.Error
 	if errors.As(err, &e) && e.Code != broker.CodeUnauthorized {
+		retryAfter(w, err)
 		s.refuse(w, r, refusedHook, e.Code, e.Message)
 		return
 	}

@@ -18,7 +18,7 @@ const (
 	refusedToken       = "refused: token"                // 401 at /ws
 	refusedOrigin      = "refused: origin"               // 403 at /ws
 	refusedConnections = "refused: too many connections" // 429 at accept or at /ws
-	refusedHook        = "refused: connect hook"         // 403 or 503 at /ws
+	refusedHook        = "refused: connect hook"         // 403, 429 or 503 at /ws
 	refusedProbes      = "refused: too many probes"      // 429 at /metrics
 )
 

@@ -98,10 +98,11 @@ func failureOf(err error) (broker.Code, string) {
 
 // retryAfter tells a publisher refused because delivery is behind
 // (broker.ErrOverloaded) when to try again: in a second, about ten times
-// the default HERALD_MAX_DELIVERY_LAG (RFC 9110 section 10.2.3). Called
-// before the failure is written.
+// the default HERALD_MAX_DELIVERY_LAG (RFC 9110 section 10.2.3); and a
+// client refused rate_limited, as every per-address limit tells it.
+// Called before the failure is written.
 func retryAfter(w http.ResponseWriter, err error) {
-	if errors.Is(err, broker.ErrOverloaded) {
+	if errors.Is(err, broker.ErrOverloaded) || broker.CodeOf(err) == broker.CodeRateLimited {
 		w.Header().Set("Retry-After", "1")
 	}
 }

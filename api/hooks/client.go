@@ -103,10 +103,11 @@ type answer struct {
 	body   []byte
 }
 
-// errTimeout and errAnswer tell the outcome of a failed request.
+// errTimeout, errBusy and errAddressBusy tell why a request got no answer.
 var (
-	errTimeout = errors.New("herald/hooks: the backend did not answer in time")
-	errBusy    = errors.New("herald/hooks: too many requests to the backend in flight")
+	errTimeout     = errors.New("herald/hooks: the backend did not answer in time")
+	errBusy        = errors.New("herald/hooks: too many requests to the backend in flight")
+	errAddressBusy = errors.New("herald/hooks: too many requests from one address in flight")
 )
 
 // post sends body to url within the client's timeout (or ctx's, when

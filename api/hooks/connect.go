@@ -17,12 +17,13 @@ import (
 type Connect struct {
 	url    string
 	client *Client
-	gate   gate
+	gate   *gate
 }
 
 // Connect returns the connect hook posting to url; at most maxInFlight
 // requests run at once (0: DefaultMaxInFlight), and a connection past
-// them is refused unavailable without asking.
+// them is refused unavailable without asking; one whose address holds
+// its share of them (shareOf) is refused rate_limited.
 func (c *Client) Connect(url string, maxInFlight int) *Connect {
 	return &Connect{url: url, client: c, gate: newGate(maxInFlight)}
 }
@@ -74,13 +75,15 @@ func joinHeader(name string, values []string) string {
 // AuthorizeConnect asks the backend about the connection r opens, which
 // will carry the id session. It returns the claims as a token's would be,
 // or a *broker.Error: unauthorized or forbidden when the backend refused,
-// unavailable when it gave no usable answer.
+// unavailable when it gave no usable answer; or, without asking,
+// rate_limited when ip's address holds its share of the requests in
+// flight.
 func (h *Connect) AuthorizeConnect(ctx context.Context, r *http.Request, session, ip string) (broker.ClientInfo, error) {
-	if !h.gate.enter() {
-		h.client.metrics.observe(HookConnect, OutcomeError, 0)
-		return broker.ClientInfo{}, unavailable(errBusy)
+	client := parseClient(ip)
+	if err := h.gate.enter(client); err != nil {
+		return broker.ClientInfo{}, h.client.notAsked(HookConnect, err)
 	}
-	defer h.gate.leave()
+	defer h.gate.leave(client)
 	body, err := json.Marshal(newConnectRequest(r, session, ip))
 	if err != nil {
 		return broker.ClientInfo{}, fmt.Errorf("herald/hooks: connect request: %w", err)

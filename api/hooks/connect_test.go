@@ -183,25 +183,30 @@ func TestConnectHookAnswerExpiredIsRefused(t *testing.T) {
 }
 
 // A flood of upgrades while the backend hangs opens at most MaxInFlight
-// hook requests; the others are refused 503 at once.
+// hook requests; the others are refused 503 at once. Two addresses fill
+// the node, as one may hold only its share (share_test.go).
 func TestConnectHookConcurrencyIsBounded(t *testing.T) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	release := newGate(t)
+	defer release.open() // before wg.Wait, and before the cleanups wait for the backend
 	b := newBackend(t, func(w http.ResponseWriter, _ map[string]any) {
 		release.wait()
 		answerJSON(200, `{}`)(w, nil)
 	})
 	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL, MaxInFlight: 2, Timeout: wait}, nil)
-	var wg sync.WaitGroup
-	for range 2 {
+	for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			http.Get(n.Base + "/ws") // refused 400 after the hook: not an upgrade
+			if resp, err := httpFrom(from).Get(n.Base + "/ws"); err == nil { // refused 400 after the hook: not an upgrade
+				resp.Body.Close()
+			}
 		}()
 	}
 	eventually(t, "two hook requests in flight", func() bool { return len(b.requests()) == 2 })
 	for range 5 {
-		if r := refused(t, n, ""); r.status != 503 || r.code != "unavailable" {
+		if r := refusedFrom(t, n, "127.0.0.3", "/ws"); r.status != 503 || r.code != "unavailable" {
 			t.Fatalf("past the bound: %+v, want 503 unavailable", r)
 		}
 	}

@@ -114,14 +114,19 @@ func answerJSON(status int, body string) func(http.ResponseWriter, map[string]an
 // hook timeout.
 func startNode(t *testing.T, h node.Hooks, tokens broker.TokenVerifier) *nodetest.Node {
 	t.Helper()
-	h.Secret = []byte(secret)
-	if h.Timeout == 0 {
-		h.Timeout = 500 * time.Millisecond
+	return startNodeWith(t, node.Config{Hooks: h, Tokens: tokens})
+}
+
+// startNodeWith is startNode with the rest of the node's settings too.
+func startNodeWith(t *testing.T, cfg node.Config) *nodetest.Node {
+	t.Helper()
+	cfg.NodeID = "hooks-test"
+	cfg.Hooks.Secret = []byte(secret)
+	if cfg.Hooks.Timeout == 0 {
+		cfg.Hooks.Timeout = 500 * time.Millisecond
 	}
-	return nodetest.Start(t, nodetest.Options{Node: node.Config{
-		NodeID: "hooks-test", Tokens: tokens, Hooks: h,
-		Broker: broker.Config{RateLimit: 1000},
-	}})
+	cfg.Broker.RateLimit = 1000
+	return nodetest.Start(t, nodetest.Options{Node: cfg})
 }
 
 // wsClient is a plain WebSocket client that reads only when told.
@@ -135,13 +140,21 @@ type wsClient struct {
 // value pairs) and returns it with its welcome.
 func dial(t *testing.T, n *nodetest.Node, query string, headers ...string) (*wsClient, map[string]any) {
 	t.Helper()
+	return dialFrom(t, n, "", query, headers...)
+}
+
+// dialFrom is dial from the loopback address from ("": the system's
+// choice): on Linux every 127/8 address is the loopback, so a test can be
+// two clients.
+func dialFrom(t *testing.T, n *nodetest.Node, from, query string, headers ...string) (*wsClient, map[string]any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	h := http.Header{}
 	for i := 0; i+1 < len(headers); i += 2 {
 		h.Set(headers[i], headers[i+1])
 	}
-	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}
+	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h), NetDial: netDialer(from).DialContext}
 	conn, br, _, err := d.Dial(ctx, n.WS+query)
 	if err != nil {
 		t.Fatalf("dial %s: %v", query, err)
@@ -211,34 +224,16 @@ func (c *wsClient) closedWith() ws.StatusCode {
 
 // refusal is what a plain GET /ws is answered when refused.
 type refusal struct {
-	status int
-	code   string
+	status     int
+	code       string
+	retryAfter string
 }
 
 // refused sends a plain GET /ws (no upgrade) with query and headers and
 // returns the status and error code it is refused with.
 func refused(t *testing.T, n *nodetest.Node, query string, headers ...string) refusal {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, n.Base+"/ws"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := (&http.Client{Timeout: wait}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &body); err != nil || body.Error.Message == "" {
-		t.Fatalf("status %d body %q: not an error body", resp.StatusCode, raw)
-	}
-	return refusal{resp.StatusCode, body.Error.Code}
+	return refusedFrom(t, n, "", "/ws"+query, headers...)
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -24,6 +24,7 @@ const (
 	OutcomeRefused Outcome = "refused" // the backend answered no
 	OutcomeTimeout Outcome = "timeout" // no answer within HERALD_HOOK_TIMEOUT
 	OutcomeError   Outcome = "error"   // no connection, a bad answer, or a node too busy to ask
+	OutcomeLimited Outcome = "limited" // not asked: the client's address held its share of the requests in flight
 )
 
 // outcomeOf classifies a request that got no usable answer.
@@ -53,7 +54,7 @@ func newMetrics() *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_hook_requests_total",
-			Help: "Hook requests to the backend, by hook (connect, subscribe, webhook) and outcome (ok, refused, timeout, error).",
+			Help: "Hook requests to the backend, by hook (connect, subscribe, webhook) and outcome (ok, refused, timeout, error; limited: not asked, the client's address held its share).",
 		}, []string{"hook", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_hook_duration_seconds",
@@ -77,6 +78,9 @@ func newMetrics() *Metrics {
 		}
 		m.duration.WithLabelValues(string(h))
 	}
+	for _, h := range []Hook{HookConnect, HookSubscribe} { // the hooks a client's address asks
+		m.requests.WithLabelValues(string(h), string(OutcomeLimited))
+	}
 	return m
 }
 
@@ -88,4 +92,10 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 func (m *Metrics) observe(h Hook, o Outcome, took time.Duration) {
 	m.requests.WithLabelValues(string(h), string(o)).Inc()
 	m.duration.WithLabelValues(string(h)).Observe(took.Seconds())
+}
+
+// limited counts a request not made because its client's address held its
+// share: it took no time, and is left out of the latencies.
+func (m *Metrics) limited(h Hook) {
+	m.requests.WithLabelValues(string(h), string(OutcomeLimited)).Inc()
 }

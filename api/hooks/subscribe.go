@@ -18,7 +18,7 @@ type Subscribe struct {
 	url    string
 	topics []string // HERALD_SUBSCRIBE_HOOK_TOPICS
 	client *Client
-	gate   gate
+	gate   *gate
 }
 
 var _ broker.SubscribeAuthorizer = (*Subscribe)(nil)
@@ -26,7 +26,8 @@ var _ broker.SubscribeAuthorizer = (*Subscribe)(nil)
 // Subscribe returns the subscribe hook posting to url for subscriptions
 // to topics (patterns; nil: every topic). At most maxInFlight requests
 // run at once (0: DefaultMaxInFlight); a subscription past them is
-// answered unavailable without asking.
+// answered unavailable without asking, and one whose client's address
+// holds its share of them (shareOf) rate_limited.
 func (c *Client) Subscribe(url string, topics []string, maxInFlight int) (*Subscribe, error) {
 	if topics == nil {
 		topics = []string{">"}
@@ -73,13 +74,14 @@ func overlap(a, b []string) bool {
 }
 
 // AuthorizeSubscribe asks the backend about r: nil for 200 {}, forbidden
-// for a 200 with an error or a 403, unavailable for anything else.
+// for a 200 with an error or a 403, unavailable for anything else; or,
+// without asking, rate_limited when r.Client's address holds its share of
+// the requests in flight.
 func (h *Subscribe) AuthorizeSubscribe(ctx context.Context, r broker.SubscribeRequest) error {
-	if !h.gate.enter() {
-		h.client.metrics.observe(HookSubscribe, OutcomeError, 0)
-		return unavailable(errBusy)
+	if err := h.gate.enter(r.Client); err != nil {
+		return h.client.notAsked(HookSubscribe, err)
 	}
-	defer h.gate.leave()
+	defer h.gate.leave(r.Client)
 	body, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("herald/hooks: subscribe request: %w", err)
