@@ -274,8 +274,12 @@ func TestReplayWaitsForTheChangeThatTookTheLog(t *testing.T) {
 	prefix := uniquePrefix(t)
 	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, PresenceLapse: time.Hour})
 	// No probe or check of its own while its receive loop is held: it
-	// would find the connection stuck, and replace it.
-	e := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, PresenceLapse: time.Hour, ProbeInterval: time.Hour, CheckInterval: time.Hour})
+	// would find the connection stuck, and replace it. The timeout is long
+	// enough for its first watch's probe on a busy machine: one timed out,
+	// the connection was replaced, and every probe of the replacement met
+	// the held loop.
+	e := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, PresenceLapse: time.Hour, ProbeInterval: time.Hour, CheckInterval: time.Hour,
+		Timeout: 5 * time.Second})
 	rec := holdingRecorder{recorder: newRecorder(), release: make(chan struct{})}
 	var once sync.Once
 	release := func() { once.Do(func() { close(rec.release) }) }
