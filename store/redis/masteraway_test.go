@@ -239,7 +239,7 @@ func replicaOf(t *testing.T, c *redistest.Cluster, master *redistest.Node) *redi
 // asked, not assumed.
 func awayAndHealthy(t *testing.T, c *redistest.Cluster, topics []string, prefix string) (away string, awayMaster *redistest.Node, healthy string, healthyMaster *redistest.Node) {
 	t.Helper()
-	classic := c.MasterOfKey(prefix + "probe.node1")
+	classic := c.MasterOfKey(prefix + "probe.node1.{classic.0}")
 	i := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != classic })
 	away, awayMaster = topics[i], c.MasterOfKey(topics[i])
 	j := slices.IndexFunc(topics, func(topic string) bool { return c.MasterOfKey(topic) != awayMaster })
