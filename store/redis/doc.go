@@ -270,7 +270,11 @@
 // above. Topics whose master cannot be reached when they are homed again
 // (it died, and its replica has yet to take over or the slot map to say
 // so) are left unhomed, costing no other topic: they are tried again at
-// probe ticks, backing off up to BackoffMax, and checked once homed. When
+// probe ticks, backing off up to BackoffMax, and checked once homed.
+// Homing, after a repair or a reconnect, goes master by master in
+// parallel and without the lock Subscribe takes (but for the moment of
+// sending the SSUBSCRIBEs), so a master that does not answer holds up
+// neither the other masters' topics nor a Subscribe of them. When
 // the classic connection's probe does not come back, every connection is
 // replaced, with backoff, as above.
 package redis

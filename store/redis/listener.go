@@ -123,25 +123,29 @@ func (e *Engine) replaceConn(ctx context.Context) {
 	e.psMu.Lock()
 	old, stop, done := e.ps, e.psStop, e.psDone
 	e.openConnLocked(ctx)
-	e.closeShards() // resubscribe opens them again, on the masters of the slot map then
+	shards := e.detachShards() // resubscribe opens them again, on the masters of the slot map then
 	e.psMu.Unlock()
 	stop.Store(true)
 	_ = old.Close() // unblocks the old receive loop
 	<-done
+	closeShards(shards)
 }
 
 func (e *Engine) closeConn() {
 	e.psMu.Lock()
 	ps, stop, done := e.ps, e.psStop, e.psDone
+	shards := e.detachShards()
 	e.psMu.Unlock()
 	stop.Store(true)
 	_ = ps.Close()
 	<-done
-	e.closeShards()
+	closeShards(shards)
 }
 
-// resubscribe subscribes the connection to everything subscribed now and
-// returns once a probe went through it.
+// resubscribe subscribes the connection to everything subscribed now,
+// and on Cluster homes the exact topics on their masters' shards (without
+// psMu: a master out of reach holds up no Subscribe), and returns once a
+// probe went through them.
 func (e *Engine) resubscribe(ctx context.Context) error {
 	if err := e.markControls(ctx); err != nil { // before the control channel's first subscribe
 		return fmt.Errorf("control stream: %w", err)
@@ -152,6 +156,9 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if e.shards.on() {
+		e.homeShards(ctx, e.shards.waiting()) // a master out of reach costs its own topics only
+	}
 	res, err := e.probe(ctx, nil)
 	if err == nil && res.broke {
 		err = errShardBroken
@@ -161,13 +168,12 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 
 // subscribeAllLocked subscribes ps to every topic and pattern of this node,
 // and last to the probe channel, and waits for Redis to confirm that; on
-// Cluster the topics go to the shards instead. Only the supervisor calls
-// it: it takes psBroken.
+// Cluster the topics go to the shards instead (see resubscribe). Only the
+// supervisor calls it: it takes psBroken.
 func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) error {
-	exact := e.subs.topicsSubscribed()
-	if e.shards.on() {
-		e.homeShardsLocked(ctx, exact) // a master out of reach costs its own topics only
-		exact = nil
+	var exact []string
+	if !e.shards.on() {
+		exact = e.subs.topicsSubscribed()
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()

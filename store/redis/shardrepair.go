@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"go.uber.org/zap"
 )
@@ -13,82 +14,124 @@ import (
 // broken shards are replaced (repairShards).
 var errShardBroken = errors.New("sharded pub/sub connection broken")
 
-// homeShardsLocked homes each of topics on the shard of its slot's master
-// (one the node holds, or a new one), master by master, each within the
-// timeout, and returns those Redis confirmed. A master that cannot be
-// reached (dead, stuck, or named by a slot map not current yet) costs only
-// its own topics: they are kept unhomed, for repairShards to home again,
-// and checks leave them until it has. Only the supervisor calls it, with
-// psMu held.
-func (e *Engine) homeShardsLocked(ctx context.Context, topics []string) (homed []string) {
+// homeShards homes each of topics that still waits to be homed (see
+// shards.unhomed) on the shard of its slot's master (one the node holds,
+// or a new one), the masters in parallel, each within the timeout, and
+// returns those Redis confirmed. A master that cannot be reached (dead,
+// stuck, or named by a slot map not current yet) costs only its own
+// topics: they are kept waiting, for repairShards to home again, and
+// checks leave them until it has. Only the supervisor calls it, without
+// psMu: Subscribe and Unsubscribe go on meanwhile, so a topic is homed
+// only if it still waits when its turn comes (see adoptWaiting), and one
+// that Subscribe homed or Unsubscribe let go is left to them.
+func (e *Engine) homeShards(ctx context.Context, topics []string) (homed []string) {
 	byMaster := make(map[string][]string)
 	for _, t := range topics {
 		addr := e.slotMaster(ctx, t)
 		byMaster[addr] = append(byMaster[addr], t)
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for addr, group := range byMaster {
-		if err := e.homeOnLocked(ctx, group); err != nil {
-			e.shards.leaveUnhomed(group, e.keys.shardChannel)
-			e.log.Info("cannot subscribe topics on their master; trying again later", zap.String("master", addr),
-				zap.Int("topics", len(group)), zap.Error(err))
-			continue
-		}
-		homed = append(homed, group...)
+		wg.Go(func() {
+			e.log.Debug("subscribing topics on their master again", zap.String("master", addr), zap.Int("topics", len(group)))
+			got, err := e.homeOn(ctx, group)
+			if err != nil {
+				e.log.Info("cannot subscribe topics on their master; trying again later", zap.String("master", addr),
+					zap.Int("topics", len(group)), zap.Error(err))
+			}
+			mu.Lock()
+			homed = append(homed, got...)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return homed
 }
 
-// homeOnLocked homes topics, which share a master, on its shard and returns
-// once Redis confirmed them. psMu must be held.
-func (e *Engine) homeOnLocked(ctx context.Context, topics []string) error {
+// homeOn homes those of topics, which share a master, that still wait to
+// be homed on its shard, and returns them once Redis confirmed them. On an
+// error they wait again.
+func (e *Engine) homeOn(ctx context.Context, topics []string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	sh, err := e.shardFor(ctx, topics[0])
 	if err != nil {
-		return fmt.Errorf("ssubscribe: %w", err)
+		return nil, fmt.Errorf("ssubscribe: %w", err)
+	}
+	adopted, err := e.adoptWaiting(ctx, sh, topics)
+	if err == nil && len(adopted) == 0 {
+		return nil, nil // all let go meanwhile; pruneShards closes sh if no other topic needs it
+	}
+	if err == nil {
+		// Redis runs one connection's commands in order: once a probe
+		// subscription after them is confirmed, they are all active,
+		// unless one was refused, which breaks the shard (see receive).
+		err = e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed)
+	}
+	if err == nil && e.shards.isBroken(sh) {
+		err = errShardBroken
+	}
+	if err != nil {
+		e.shards.unhome(sh, adopted, e.keys.shardChannel)
+		return nil, fmt.Errorf("ssubscribe: %w", err)
+	}
+	return adopted, nil
+}
+
+// adoptWaiting homes on sh those of topics that still wait to be homed,
+// and sends their SSUBSCRIBEs without waiting for the replies. It holds
+// psMu, under which Unsubscribe lets a topic go and sends its
+// SUNSUBSCRIBE, so that Redis never gets a topic's SSUBSCRIBE after the
+// SUNSUBSCRIBE meant to end it; only the writes are done under it, which
+// the socket's buffer takes at once. A shard already broken gets none:
+// go-redis may be redialling it, which a stuck master makes last.
+func (e *Engine) adoptWaiting(ctx context.Context, sh *shard, topics []string) (adopted []string, err error) {
+	e.psMu.Lock()
+	defer e.psMu.Unlock()
+	if e.shards.isBroken(sh) {
+		return nil, errShardBroken
 	}
 	for _, t := range topics {
-		e.shards.adopt(sh, t, e.keys.shardChannel(t))
+		channel := e.keys.shardChannel(t)
+		if !e.shards.adoptWaiting(sh, t, channel) {
+			continue
+		}
+		adopted = append(adopted, t)
 		// One SSUBSCRIBE a channel: the channels of one command must share
-		// a slot. They are written without waiting for their replies.
-		if err := sh.ps.SSubscribe(ctx, e.keys.shardChannel(t)); err != nil {
-			return fmt.Errorf("ssubscribe: %w", err)
+		// a slot.
+		if err := sh.ps.SSubscribe(ctx, channel); err != nil {
+			return adopted, err
 		}
 	}
-	// Redis runs one connection's commands in order: once a probe
-	// subscription after them is confirmed, they are all active, unless one
-	// was refused, which breaks the shard (see receive).
-	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {
-		return fmt.Errorf("ssubscribe: %w", err)
-	}
-	if e.shards.isBroken(sh) {
-		return fmt.Errorf("ssubscribe: %w", errShardBroken)
-	}
-	return nil
+	return adopted, nil
 }
 
 // repairShards replaces the shards whose connections broke: it closes
 // them, has the slot map read again, homes their topics again by it, and
-// the topics left unhomed before, and checks those it homed as after any
+// the topics left waiting before, and checks those it homed as after any
 // reconnect. It returns the states of those it could not check (see
-// checkAll). Topics whose master it cannot reach stay unhomed, for a later
-// call (watch paces them); the others are not held up.
+// checkAll). Topics whose master it cannot reach wait on, for a later
+// call (watch paces them); the others are not held up, and neither is
+// Subscribe: psMu is held only to take the broken shards.
 func (e *Engine) repairShards(ctx context.Context) ([]*topicState, error) {
 	e.psMu.Lock()
-	broken, topics := e.shards.takeBroken()
-	for _, sh := range broken {
-		closeShard(sh)
-	}
-	topics = append(topics, e.shards.takeUnhomed()...)
+	broken := e.shards.takeBroken()
+	e.psMu.Unlock()
+	// Closing a connection whose master is stuck can take the timeout
+	// (go-redis redials it, and waits for the handshake, under the lock
+	// that Close takes): the topics are homed again meanwhile.
+	var closing sync.WaitGroup
+	closing.Go(func() { closeShards(broken) })
+	defer closing.Wait()
+	topics := e.shards.waiting()
 	if len(topics) == 0 && len(broken) == 0 {
-		e.psMu.Unlock()
 		return nil, nil // replaced since, with every connection
 	}
 	e.shards.repairs.Add(1)
 	e.stats.reconnects.Add(1)
 	e.reloadOnTrouble() // the master may be gone
-	homed := e.homeShardsLocked(ctx, topics)
-	e.psMu.Unlock()
+	homed := e.homeShards(ctx, topics)
 	if len(homed) == 0 {
 		return nil, nil
 	}
@@ -134,37 +177,53 @@ func (s *shards) anyUnhomed() bool {
 	return len(s.unhomed) > 0
 }
 
-// leaveUnhomed forgets where topics were homed, if anywhere, and keeps
-// them as waiting to be homed again.
-func (s *shards) leaveUnhomed(topics []string, channel func(string) string) {
+// adoptWaiting homes topic on sh if it still waits to be homed, and
+// reports whether it did. sh may have broken meanwhile: the caller sees
+// that before it counts the topic homed.
+func (s *shards) adoptWaiting(sh *shard, topic, channel string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.unhomed[topic] {
+		return false // unsubscribed, or homed by Subscribe, meanwhile
+	}
+	delete(s.unhomed, topic)
+	sh.channels[channel] = true
+	sh.topics++
+	s.home[topic] = sh
+	return true
+}
+
+// unhome has those of topics still homed on sh wait to be homed again;
+// the others were let go, or homed elsewhere, meanwhile.
+func (s *shards) unhome(sh *shard, topics []string, channel func(string) string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range topics {
-		if sh := s.home[t]; sh != nil {
+		if s.home[t] == sh {
 			delete(s.home, t)
 			delete(sh.channels, channel(t))
 			sh.topics--
+			s.unhomed[t] = true
 		}
-		s.unhomed[t] = true
 	}
 }
 
-// takeUnhomed returns the topics waiting to be homed again, and forgets
-// them.
-func (s *shards) takeUnhomed() []string {
+// waiting returns the topics waiting to be homed; they wait until homed
+// or let go.
+func (s *shards) waiting() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.unhomed))
 	for t := range s.unhomed {
 		out = append(out, t)
 	}
-	clear(s.unhomed)
 	return out
 }
 
-// takeBroken removes the broken shards, and the homes of their topics,
-// and returns both.
-func (s *shards) takeBroken() (broken []*shard, topics []string) {
+// takeBroken forgets the broken shards, and returns them, and has the
+// topics homed on them wait to be homed again. psMu must be held, so
+// that no Subscribe homes a topic on a shard being forgotten.
+func (s *shards) takeBroken() (broken []*shard) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for addr, sh := range s.byAddr {
@@ -175,9 +234,9 @@ func (s *shards) takeBroken() (broken []*shard, topics []string) {
 	}
 	for t, sh := range s.home {
 		if sh.broken {
-			topics = append(topics, t)
 			delete(s.home, t)
+			s.unhomed[t] = true
 		}
 	}
-	return broken, topics
+	return broken
 }

@@ -37,7 +37,7 @@ type shards struct {
 	mu      sync.Mutex        // guards the maps below; held briefly, receive loops take it
 	byAddr  map[string]*shard // by master address
 	home    map[string]*shard // topic → the shard its channel is subscribed on
-	unhomed map[string]bool   // topics subscribed whose master could not be reached: homed again by repairShards
+	unhomed map[string]bool   // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -140,20 +140,20 @@ func (s *shards) release(topic, channel string) *shard {
 // shardFor returns the shard of topic's slot master, opening it, and
 // subscribing its probe channel, when the node has none there. A shard
 // that breaks meanwhile, or whose master refuses the channel (a slot map
-// that is not current yet: MOVED), ends the wait. psMu must be held.
+// that is not current yet: MOVED), ends the wait. Subscribe calls it with
+// psMu held and the supervisor without (homeShards), so both may open a
+// shard on one master at once: the first one kept is used, the other
+// closed.
 func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	master, err := e.shards.cc.MasterForKey(ctx, e.keys.shardChannel(topic))
 	if err != nil {
 		return nil, err
 	}
 	addr := master.Options().Addr
-	e.shards.mu.Lock()
-	sh := e.shards.byAddr[addr]
-	e.shards.mu.Unlock()
-	if sh != nil {
+	if sh := e.shards.at(addr); sh != nil {
 		return sh, nil
 	}
-	sh = &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
+	sh := &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{})}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, &sh.stop, sh.done, sh)
@@ -161,31 +161,60 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		closeShard(sh)
 		return nil, fmt.Errorf("probe channel: %w", err)
 	}
-	e.shards.mu.Lock()
-	sh.channels[sh.probe] = true
-	e.shards.byAddr[addr] = sh
-	e.shards.mu.Unlock()
+	if kept := e.shards.keep(sh); kept != sh {
+		closeShard(sh)
+		return kept, nil
+	}
 	return sh, nil
 }
 
-// closeShards closes every shard and forgets what was homed on them.
-func (e *Engine) closeShards() {
-	e.shards.mu.Lock()
-	old := e.shards.byAddr
-	e.shards.byAddr, e.shards.home = make(map[string]*shard), make(map[string]*shard)
-	clear(e.shards.unhomed) // resubscribe homes every topic again
-	e.shards.mu.Unlock()
-	for _, sh := range old {
-		closeShard(sh)
+// at returns the shard on the master at addr (nil: none).
+func (s *shards) at(addr string) *shard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byAddr[addr]
+}
+
+// keep records sh, whose probe channel Redis confirmed, as the shard on
+// its master, unless one was kept there meanwhile: it returns the one
+// kept.
+func (s *shards) keep(sh *shard) *shard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if kept := s.byAddr[sh.addr]; kept != nil {
+		return kept
 	}
+	sh.channels[sh.probe] = true
+	s.byAddr[sh.addr] = sh
+	return sh
+}
+
+// detachShards forgets every shard and leaves every topic homed on one
+// waiting to be homed again (by resubscribe), and returns the shards for
+// the caller to close once it let psMu go. psMu must be held, so that no
+// Subscribe homes a topic on a shard being forgotten.
+func (e *Engine) detachShards() []*shard {
+	s := &e.shards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := make([]*shard, 0, len(s.byAddr))
+	for _, sh := range s.byAddr {
+		old = append(old, sh)
+	}
+	for t := range s.home {
+		s.unhomed[t] = true
+	}
+	s.byAddr, s.home = make(map[string]*shard), make(map[string]*shard)
+	return old
 }
 
 // pruneShards closes the shards no topic is homed on any more, so that the
 // node listens only on the masters its subscribers need. The supervisor
-// calls it before a probe, when no probe is in flight.
+// calls it before a probe, when no probe is in flight. It takes psMu
+// (which a Subscribe homing a topic on an idle shard holds) only to pick
+// them, not to close them.
 func (e *Engine) pruneShards() {
 	e.psMu.Lock()
-	defer e.psMu.Unlock()
 	e.shards.mu.Lock()
 	var idle []*shard
 	for addr, sh := range e.shards.byAddr {
@@ -195,7 +224,13 @@ func (e *Engine) pruneShards() {
 		}
 	}
 	e.shards.mu.Unlock()
-	for _, sh := range idle {
+	e.psMu.Unlock()
+	closeShards(idle)
+}
+
+// closeShards closes each of shards, which the node no longer keeps.
+func closeShards(shards []*shard) {
+	for _, sh := range shards {
 		closeShard(sh)
 	}
 }

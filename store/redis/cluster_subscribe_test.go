@@ -1,0 +1,74 @@
+package redis_test
+
+import (
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// testSubscribeBesideStuckRepair loses the link of a node's shard on one
+// master and stops that master in the same moment: homing the shard's
+// topic again there waits out the timeout, and meanwhile a subscribe to a
+// topic of another master returns, and is delivered, without waiting for
+// it. The timeout is long so that the order is beyond doubt.
+func testSubscribeBesideStuckRepair(t *testing.T, c *redistest.Cluster, topics []string) {
+	prefix := uniquePrefix(t)
+	core, logs := observer.New(zap.DebugLevel)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10, Timeout: 5 * time.Second,
+		Logger: zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))})
+	pub, sub := nodes[0], nodes[1]
+	stuck, master, healthy, _ := awayAndHealthy(t, c, topics, prefix)
+	mustSubscribe(t, sub, stuck)
+	mustPublish(t, pub, request(stuck))
+	sub.rec.waitFor(t, stuck, 1)
+	setClusterConfig(t, c, "cluster-node-timeout", "60000") // a stopped master lasts
+	loseShardsAndStop(t, master)
+	t.Cleanup(master.Resume) // before the cluster's settings are put back
+	logged := func(msg string) int {
+		return logs.FilterMessage(msg).FilterField(zap.String("master", master.Addr())).Len()
+	}
+	if !eventually(func() bool { return logged("subscribing topics on their master again") > 0 }) {
+		t.Fatal("the node never homed the lost shard's topic again")
+	}
+	mustSubscribe(t, sub, healthy)
+	if logged("cannot subscribe topics on their master; trying again later") > 0 {
+		t.Fatalf("subscribing %s, on another master, returned only once homing %s on its stopped master gave up", healthy, stuck)
+	}
+	mustPublish(t, pub, request(healthy))
+	sub.rec.waitFor(t, healthy, 1)
+	master.Resume()
+	req := request(stuck)
+	mustPublish(t, pub, req)
+	if got := sub.rec.waitFor(t, stuck, 2); got[1].ID != req.ID {
+		t.Fatalf("%s got %s once its master answered again, want %s", stuck, got[1].ID, req.ID)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// loseShardsAndStop kills the sharded pub/sub connections master holds
+// and stops it (SIGSTOP) before the nodes can subscribe there again: the
+// kill and a pause of every client (which a stopped master outlasts) go
+// in one transaction, so the nodes' new connections are not answered.
+func loseShardsAndStop(t *testing.T, master *redistest.Node) {
+	t.Helper()
+	admin := goredis.NewClient(&goredis.Options{Addr: master.Addr()})
+	defer admin.Close()
+	ids := shardClients(t, admin)
+	tx := admin.TxPipeline()
+	for _, id := range ids {
+		tx.ClientKillByFilter(ctxFor(t), "ID", id)
+	}
+	tx.Do(ctxFor(t), "CLIENT", "PAUSE", 500, "ALL")
+	if _, err := tx.Exec(ctxFor(t)); err != nil {
+		t.Fatalf("kill the shard connections of %s and pause it: %v", master.Addr(), err)
+	}
+	master.Pause()
+}
