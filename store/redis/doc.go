@@ -121,7 +121,10 @@
 // While no master is known, calls fail with broker.ErrUnavailable and the
 // pub/sub connection is redialled with backoff; the clients find the new
 // master by themselves (the sentinels name it; the Cluster slot map is read
-// again), and the check after the reconnect runs as after any outage.
+// again), and the check after the reconnect runs as after any outage. On
+// Cluster a Subscribe of a topic whose master is gone tries again until
+// the timeout, so that one made as a replica takes over does not fail for
+// a slot map read a moment too early.
 //
 // # Delivery between nodes
 //

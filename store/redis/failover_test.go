@@ -80,6 +80,7 @@ func TestCluster(t *testing.T) {
 			return nil, nil
 		})
 	})
+	t.Run("SubscribeRightAfterTakeover", func(t *testing.T) { testSubscribeRightAfterTakeover(t, c) })
 	// Last: it kills a master for good.
 	t.Run("TakeoverAfterDeadMaster", func(t *testing.T) { testTakeoverAfterDeadMaster(t, c) })
 }
