@@ -40,6 +40,12 @@
 //   Subscription has `ready` (settles on the server's answer, after the
 //   backlog's), `state` ('subscribing', 'live', 'failed', 'unsubscribed'),
 //   `position` ({epoch, seq} last delivered, exact topics) and unsubscribe().
+//   An exact topic's fn starts after the seq of the server's first answer
+//   (or N before it, with a backlog) and gets each message once, in seq
+//   order, also when a pattern of this client already brings the topic:
+//   what the pattern brings of it before the topic's subscribe or resume
+//   is answered waits for the answer, then comes in its place, or not at
+//   all when it is older than where the subscription starts.
 // h.setToken(token) replaces the token: a `refresh` when connected, the
 //   next connect's token otherwise.
 //
@@ -809,18 +815,23 @@ export class Herald {
     }
   }
 
-  // _holdEarly keeps for an exact subscription whose resume is not answered
-  // yet (after a reconnect, a retry, or while its backlog loads) a message
-  // or gap of its topic that came through a pattern. Taken now, it would
-  // move the topic past what the resume is about to send, and a retried
-  // resume would start after it: those messages would be lost. Dropped, it
-  // would be lost too when it came while the resume was set up, as the
-  // server then does not send it again (docs/protocol.md section 2). Kept,
-  // it is delivered in its place among what the resume sends
-  // (_deliverEarly). Bounded: past it the oldest go, which a resume
-  // begun after them sends again.
+  // _holdEarly keeps for an exact subscription whose subscribe is not
+  // answered yet (its first, a resume after a reconnect, a retry, or its
+  // backlog's load) a message or gap of its topic that came through a
+  // pattern. Taken now, it would move the topic past what the resume is
+  // about to send, and a retried resume would start after it: those
+  // messages would be lost. Before the first reply it may be older than
+  // where the subscription starts, or be sent again by its backlog.
+  // Dropped, it would be lost when it came while the subscription was set
+  // up, as the server then does not send it again (docs/protocol.md
+  // section 2). Kept, it is delivered in its place among what the
+  // subscription sends, or dropped when that starts after it
+  // (_deliverEarly). Bounded: past it the oldest go. A resume begun after
+  // them sends them again; a first subscribe starts after them, as the
+  // server closes a connection that sees as many published while it sets
+  // the subscription up.
   _holdEarly(sub, item) {
-    if (!sub.exact || sub.live || sub.epoch === null || item.pattern === undefined || item.epoch === undefined) return false;
+    if (!sub.exact || sub.live || item.pattern === undefined || item.epoch === undefined) return false;
     sub.early.push(item);
     if (sub.early.length > MAX_EARLY) sub.early.shift();
     return true;
@@ -852,7 +863,8 @@ export class Herald {
   // subscription that come next: those that start before seq `before`
   // (what the subscription sends has passed them: they will not come
   // again), and those that follow its position with nothing between. Held
-  // ones of another epoch than its own are dropped.
+  // ones of another epoch than its own are dropped, as are those at or
+  // before its position (_deliverOne: repeats, or older than its start).
   _deliverEarly(sub, before) {
     while (sub.early.length > 0) {
       const item = sub.early[0];
@@ -1061,7 +1073,7 @@ function newSub(pattern) {
 }
 
 // MAX_EARLY bounds the messages held for one exact subscription while its
-// resume is not answered.
+// subscribe or resume is not answered.
 const MAX_EARLY = 4096;
 
 // startOf is the first seq a message or gap covers.
