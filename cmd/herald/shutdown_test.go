@@ -93,9 +93,20 @@ func dialDeaf(t *testing.T, addr string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, err := bufio.NewReader(nc).ReadString('\n')
+	r := bufio.NewReader(nc)
+	status, err := r.ReadString('\n')
 	if err != nil || !strings.Contains(status, " 101 ") {
 		t.Fatalf("upgrade answered %q, %v", status, err)
+	}
+	// The welcome: the node has taken the connection over (it counts, and
+	// drains, a connection only from then on, after its 101 is sent).
+	var seen []byte
+	for !strings.Contains(string(seen), `"welcome"`) {
+		b, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("no welcome after the upgrade (read %q): %v", seen, err)
+		}
+		seen = append(seen, b)
 	}
 	return nc
 }
