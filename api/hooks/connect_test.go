@@ -187,9 +187,8 @@ func TestConnectHookAnswerExpiredIsRefused(t *testing.T) {
 // the node, as one may hold only its share (share_test.go).
 func TestConnectHookConcurrencyIsBounded(t *testing.T) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	t.Cleanup(wg.Wait) // a cleanup, not a defer: it runs once the gate has ended
 	release := newGate(t)
-	defer release.open() // before wg.Wait, and before the cleanups wait for the backend
 	b := newBackend(t, func(w http.ResponseWriter, _ map[string]any) {
 		release.wait()
 		answerJSON(200, `{}`)(w, nil)

@@ -31,22 +31,31 @@ const (
 	secret = "hook-secret"
 )
 
-// gate holds a backend's answers until the test opens it; the test's end
-// opens it too, so that no handler is left waiting.
+// gate holds a backend's answers until the test opens it, or until the
+// test has returned, passed or failed. Its end is t.Context's: canceled
+// before any cleanup runs, so a handler still waiting answers before the
+// node's Close and the backend's (which waits for its handlers) run, and
+// a test that fails while one waits fails at once instead of hanging the
+// package. A cleanup would run too late: cleanups run last registered
+// first, and the backend and the node are made after the gate.
 type gate struct {
-	ch   chan struct{}
-	once sync.Once
+	ch    chan struct{}
+	once  sync.Once
+	ended <-chan struct{}
 }
 
 func newGate(t *testing.T) *gate {
-	g := &gate{ch: make(chan struct{})}
-	t.Cleanup(g.open)
-	return g
+	return &gate{ch: make(chan struct{}), ended: t.Context().Done()}
 }
 
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
-func (g *gate) wait() { <-g.ch }
+func (g *gate) wait() {
+	select {
+	case <-g.ch:
+	case <-g.ended:
+	}
+}
 
 // backend is the application's backend in a test: a real HTTP server
 // that checks every request's signature on its own (crypto/hmac, not the

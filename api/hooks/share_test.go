@@ -103,9 +103,8 @@ func TestConnectHookShareOfOneAddress(t *testing.T) {
 	for _, two := range twoClients {
 		t.Run(two.name, func(t *testing.T) {
 			var wg sync.WaitGroup
-			defer wg.Wait()
+			t.Cleanup(wg.Wait) // a cleanup, not a defer: it runs once the gate has ended
 			release := newGate(t)
-			defer release.open() // before wg.Wait, and before the cleanups wait for the backend
 			b := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
 				if q, _ := body["query"].(map[string]any); q["who"] == "slow" {
 					release.wait()
@@ -162,7 +161,6 @@ func TestSubscribeHookShareOfOneAddress(t *testing.T) {
 	for _, two := range twoClients {
 		t.Run(two.name, func(t *testing.T) {
 			release := newGate(t)
-			defer release.open() // before the cleanups wait for the backend
 			b := newBackend(t, func(w http.ResponseWriter, body map[string]any) {
 				if topic, _ := body["topic"].(string); strings.HasPrefix(topic, "slow.") {
 					release.wait()
