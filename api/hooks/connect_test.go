@@ -182,41 +182,6 @@ func TestConnectHookAnswerExpiredIsRefused(t *testing.T) {
 	}
 }
 
-// A flood of upgrades while the backend hangs opens at most MaxInFlight
-// hook requests; the others are refused 503 at once. Two addresses fill
-// the node, as one may hold only its share (share_test.go).
-func TestConnectHookConcurrencyIsBounded(t *testing.T) {
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait) // a cleanup, not a defer: it runs once the gate has ended
-	release := newGate(t)
-	b := newBackend(t, func(w http.ResponseWriter, _ map[string]any) {
-		release.wait()
-		answerJSON(200, `{}`)(w, nil)
-	})
-	n := startNode(t, node.Hooks{ConnectURL: b.srv.URL, MaxInFlight: 2, Timeout: wait}, nil)
-	for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if resp, err := httpFrom(from).Get(n.Base + "/ws"); err == nil { // refused 400 after the hook: not an upgrade
-				resp.Body.Close()
-			}
-		}()
-	}
-	eventually(t, "two hook requests in flight", func() bool { return len(b.requests()) == 2 })
-	for range 5 {
-		if r := refusedFrom(t, n, "127.0.0.3", "/ws"); r.status != 503 || r.code != "unavailable" {
-			t.Fatalf("past the bound: %+v, want 503 unavailable", r)
-		}
-	}
-	if got := len(b.requests()); got != 2 {
-		t.Fatalf("%d hook requests, want 2", got)
-	}
-	release.open()
-	wg.Wait()
-	dial(t, n, "") // the places are back
-}
-
 // A backend slow to answer about one connection delays that connection
 // only: others connect and work meanwhile.
 func TestConnectHookSlowBackendDelaysOnlyItsConnection(t *testing.T) {

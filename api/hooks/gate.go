@@ -97,11 +97,11 @@ func (g *gate) leave(client netip.Addr) {
 // other per-address limits answer; unavailable when the node was full.
 func (c *Client) notAsked(h Hook, err error) *broker.Error {
 	if errors.Is(err, errAddressBusy) {
-		c.metrics.limited(h)
+		c.metrics.notSent(h, OutcomeLimited)
 		return &broker.Error{Code: broker.CodeRateLimited,
 			Message: "too many requests from this address are waiting for the backend", Err: err}
 	}
-	c.metrics.observe(h, OutcomeError, 0)
+	c.metrics.notSent(h, OutcomeFull)
 	return unavailable(err)
 }
 

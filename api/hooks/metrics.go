@@ -23,9 +23,14 @@ const (
 	OutcomeOK      Outcome = "ok"      // the backend answered and said yes (or took a webhook batch)
 	OutcomeRefused Outcome = "refused" // the backend answered no
 	OutcomeTimeout Outcome = "timeout" // no answer within HERALD_HOOK_TIMEOUT
-	OutcomeError   Outcome = "error"   // no connection, a bad answer, or a node too busy to ask
+	OutcomeError   Outcome = "error"   // no connection, or a bad answer
 	OutcomeLimited Outcome = "limited" // not asked: the client's address held its share of the requests in flight
+	OutcomeFull    Outcome = "full"    // not asked: the node held as many requests in flight as it runs at once
 )
+
+// notSentOutcomes are the outcomes of a request the gate turned away,
+// which only the hooks behind a gate (connect, subscribe) have.
+var notSentOutcomes = []Outcome{OutcomeLimited, OutcomeFull}
 
 // outcomeOf classifies a request that got no usable answer.
 func outcomeOf(err error) Outcome {
@@ -54,11 +59,11 @@ func newMetrics() *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_hook_requests_total",
-			Help: "Hook requests to the backend, by hook (connect, subscribe, webhook) and outcome (ok, refused, timeout, error; limited: not asked, the client's address held its share).",
+			Help: "Hook requests to the backend, by hook (connect, subscribe, webhook) and outcome (ok, refused, timeout, error; not asked: limited, the client's address held its share; full, the node held its bound).",
 		}, []string{"hook", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_hook_duration_seconds",
-			Help:    "How long hook requests took, answered or not, by hook.",
+			Help:    "How long the hook requests sent to the backend took, answered or not, by hook.",
 			Buckets: hookBuckets,
 		}, []string{"hook"}),
 		webhookDropped: prometheus.NewCounter(prometheus.CounterOpts{
@@ -79,7 +84,9 @@ func newMetrics() *Metrics {
 		m.duration.WithLabelValues(string(h))
 	}
 	for _, h := range []Hook{HookConnect, HookSubscribe} { // the hooks a client's address asks
-		m.requests.WithLabelValues(string(h), string(OutcomeLimited))
+		for _, o := range notSentOutcomes {
+			m.requests.WithLabelValues(string(h), string(o))
+		}
 	}
 	return m
 }
@@ -94,8 +101,9 @@ func (m *Metrics) observe(h Hook, o Outcome, took time.Duration) {
 	m.duration.WithLabelValues(string(h)).Observe(took.Seconds())
 }
 
-// limited counts a request not made because its client's address held its
-// share: it took no time, and is left out of the latencies.
-func (m *Metrics) limited(h Hook) {
-	m.requests.WithLabelValues(string(h), string(OutcomeLimited)).Inc()
+// notSent counts a request the gate turned away, by why (one of
+// notSentOutcomes). It never reached the backend, so it is left out of
+// the latencies, which tell how the backend answers.
+func (m *Metrics) notSent(h Hook, o Outcome) {
+	m.requests.WithLabelValues(string(h), string(o)).Inc()
 }

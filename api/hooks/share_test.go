@@ -1,7 +1,6 @@
 package hooks_test
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,8 +80,7 @@ func startShareNode(t *testing.T, trusted string, h node.Hooks) *nodetest.Node {
 // share, as /metrics counts them.
 func limited(t *testing.T, n *nodetest.Node, hook string) int {
 	t.Helper()
-	v, _ := strconv.Atoi(metric(t, n, fmt.Sprintf(`herald_hook_requests_total{hook=%q,outcome="limited"}`, hook)))
-	return v
+	return requests(t, n, hook, "limited")
 }
 
 // asked is how many requests the backend was sent whose body holds s.
