@@ -175,12 +175,12 @@ func TestPicksAreKeptOnlyWhenTheySave(t *testing.T) {
 	if got := b.idx.shard("x.y").cache.get("x.y", b.idx.patterns.gen); got != nil {
 		t.Errorf("kept a pick that saves nothing: %d", len(got))
 	}
-	for _, p := range overlappingPatterns(20) {
+	for _, p := range overlappingPatterns(MaxMatchingPatterns) {
 		addSub(b, s, p, Position{}, true)
 	}
 	b.HandleMessage(msg(overlapTopic, 1))
 	got := b.idx.shard(overlapTopic).cache.get(overlapTopic, b.idx.patterns.gen)
 	if len(got) != 1 || got[0].session != s {
-		t.Errorf("kept %d picks for one connection's 20 patterns", len(got))
+		t.Errorf("kept %d picks for one connection's %d patterns", len(got), MaxMatchingPatterns)
 	}
 }

@@ -14,8 +14,9 @@ import (
 type fanoutScratch struct {
 	entries []*entry
 	picked  []*subscription
-	seen    map[*Session]struct{} // the sessions of picked
-	routes  map[*Session]route    // the sessions of routed
+	seen    map[*Session]int32 // the sessions of picked: their patterns that match
+	over    []*Session         // those with more than MaxMatchingPatterns
+	routes  map[*Session]route // the sessions of routed
 	routed  []*subscription
 	batch   Batch
 }
@@ -84,6 +85,9 @@ func (b *Broker) HandleMessage(m *Message) {
 	}
 	sh.mu.RUnlock()
 	sc.batch.Flush()
+	closeOverlapping(sc.over)
+	clear(sc.over)
+	sc.over = sc.over[:0]
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 	b.deliveries.add(m.Topic, r.sent)

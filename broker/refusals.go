@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"math"
 
 	"go.uber.org/zap"
@@ -46,8 +47,27 @@ const RefusalLogger = "refusals"
 // an info line.
 const (
 	refusedForbidden    = "refused: forbidden"
-	closedTooManyErrors = "closed: too many failed commands" // 4003, CloseTooManyErrors
+	closedTooManyErrors = "closed: too many failed commands"               // 4003, CloseTooManyErrors
+	closedOverlapping   = "closed: too many of its patterns match a topic" // 1008, ClosePolicyViolation
 )
+
+// overlappingReason is the close reason of a connection closed by
+// closeOverlapping.
+var overlappingReason = fmt.Sprintf("more than %d of its patterns match one topic", MaxMatchingPatterns)
+
+// closeOverlapping closes the connections found holding more than
+// MaxMatchingPatterns patterns that match one topic, and takes their
+// subscriptions out of the index at once: a client that does not read
+// keeps its close frame unwritten, and its connection open, for seconds,
+// and every message of the topic meanwhile would walk all its patterns
+// again. Called with no index lock held.
+func closeOverlapping(sessions []*Session) {
+	for _, s := range sessions {
+		s.conn.Close(ClosePolicyViolation, overlappingReason)
+		s.DisconnectedWith(ClosePolicyViolation)
+		s.refused(zap.InfoLevel, closedOverlapping, overlappingReason)
+	}
+}
 
 // refused logs one refusal of the session's client with the reason it was
 // told (for a close, the last failure's). Nothing is built when the line
@@ -61,8 +81,11 @@ func (s *Session) refused(level zapcore.Level, kind, reason string) {
 	if subject := s.subject(); subject != "" {
 		fields = append(fields, zap.String("subject", subject))
 	}
-	if kind == closedTooManyErrors {
+	switch kind {
+	case closedTooManyErrors:
 		fields = append(fields, zap.Int("code", CloseTooManyErrors))
+	case closedOverlapping:
+		fields = append(fields, zap.Int("code", ClosePolicyViolation))
 	}
 	ce.Write(fields...)
 }

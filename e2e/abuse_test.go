@@ -59,7 +59,8 @@ func maskedText(payload string) []byte {
 }
 
 type stats struct {
-	Connections int64 `json:"connections"`
+	Connections   int64 `json:"connections"`
+	Subscriptions int64 `json:"subscriptions"`
 }
 
 func nodeStats(t *testing.T, n *node) stats {
@@ -283,4 +284,41 @@ func TestBadCommandsCloseOnlyTheirConnection(t *testing.T) {
 	if f := good.next(); f.Type != "message" {
 		t.Fatalf("good client: %+v", f)
 	}
+}
+
+// A connection with more than 16 patterns matching one topic is closed
+// with 1008 when the topic's message comes (docs/protocol.md section 6);
+// one with 16 gets it, and the node's subscriptions go back to its own.
+func TestTooManyMatchingPatternsCloseTheirConnection(t *testing.T) {
+	n := startNode(t, options{})
+	patterns := func(count int) []string {
+		out := []string{">"}
+		for i := 1; len(out) < count; i++ {
+			toks := strings.Split("a.b.c.d.e", ".")
+			for j := range toks {
+				if i&(1<<j) != 0 {
+					toks[j] = "*"
+				}
+			}
+			out = append(out, strings.Join(toks, "."))
+		}
+		return out
+	}
+	atBound, over := dial(t, n.ws), dial(t, n.ws)
+	for i, p := range patterns(16) {
+		atBound.subscribe(fmt.Sprint(i), p)
+	}
+	for i, p := range patterns(17) {
+		over.subscribe(fmt.Sprint(i), p)
+	}
+	publish(t, n, "a.b.c.d.e", `"x"`)
+	if f := atBound.next(); f.Type != "message" {
+		t.Fatalf("the connection at the bound got %s", f.text)
+	}
+	if code := over.closeCode(); code != 1008 {
+		t.Fatalf("the connection over the bound closed with %d, want 1008", code)
+	}
+	eventually(t, "the closed connection's subscriptions end", func() bool {
+		return nodeStats(t, n).Subscriptions == 16
+	})
 }
