@@ -20,6 +20,17 @@ const (
 	// DefaultMaxQueuedEvents bounds the cluster's queue of events not yet
 	// taken by the backend: at 100 bytes an event, 10 MB of Redis.
 	DefaultMaxQueuedEvents = 100_000
+	// occupancyShare is the part of the queue's bound that topic_occupied
+	// and topic_vacated may fill: an anonymous client makes two of them
+	// with each subscribe and unsubscribe of a new topic, a hundred a
+	// second a connection (50 connections made 4,900 a second here, 29
+	// Redis commands each pair), so one address alone could fill the
+	// queue within seconds of a backend slower than that, and every
+	// member_added, member_removed and client_disconnected after would be
+	// dropped. Those come at the pace of joins and connections, which
+	// the per-address connection limits bound; the other half of the
+	// queue is kept for them.
+	occupancyShare = 2
 	// leasePerTimeout is how long the node sending the events keeps the
 	// right to after it last renewed it, in hook timeouts: a node that
 	// died stops sending, and another takes over, within this (15 s at
@@ -61,8 +72,9 @@ type WebhookStore interface {
 	VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error
 	// QueueVacated queues the event of every topic whose wait ended by
 	// now, and the member events held past their wait, and returns how
-	// many were dropped.
-	QueueVacated(ctx context.Context, now time.Time, max int) (dropped int, err error)
+	// many were dropped. The topics' events are left out when the queue
+	// holds maxVacated events already, the member events at max.
+	QueueVacated(ctx context.Context, now time.Time, maxVacated, max int) (dropped int, err error)
 	// NodeAlive says node runs, until ttl from now by the store's clock.
 	NodeAlive(ctx context.Context, node string, ttl time.Duration) error
 	// AddClient records that node has the connection session, and the

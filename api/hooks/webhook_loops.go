@@ -94,7 +94,7 @@ func (w *Webhooks) keepOnce(r report) error {
 	var err error
 	switch r.kind {
 	case reportHeld:
-		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, r.other, w.cfg.MaxQueued)
+		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, r.other, w.maxOccupancy())
 	case reportLeft:
 		err = w.cfg.Store.VacateTopic(ctx, r.topic, w.cfg.Node, time.Now().Add(w.cfg.VacatedDelay), r.event)
 	case reportConnected:
@@ -203,12 +203,18 @@ func (w *Webhooks) releaseNodes(ctx context.Context, node string) error {
 	return err
 }
 
+// maxOccupancy is how many events the queue may hold for a
+// topic_occupied or topic_vacated to be queued (occupancyShare).
+func (w *Webhooks) maxOccupancy() int {
+	return max(1, w.cfg.MaxQueued/occupancyShare)
+}
+
 // queueVacated queues the topic_vacated of topics whose wait ended. Only
 // the sender runs it, so the cluster does it once.
 func (w *Webhooks) queueVacated() {
 	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
 	defer cancel()
-	dropped, err := w.cfg.Store.QueueVacated(ctx, time.Now(), w.cfg.MaxQueued)
+	dropped, err := w.cfg.Store.QueueVacated(ctx, time.Now(), w.maxOccupancy(), w.cfg.MaxQueued)
 	if err != nil {
 		w.log.Warn("vacated topics not checked", zap.Error(err))
 	}

@@ -223,6 +223,42 @@ func TestWebhookQueueIsBounded(t *testing.T) {
 	}
 }
 
+// Topic occupancy events fill at most half the queue: a flood of them
+// (a client subscribing to and leaving new topics) leaves room for the
+// connections' ends and the members' changes.
+func TestWebhookOccupancyLeavesRoomForOtherEvents(t *testing.T) {
+	ev, b := newWebhookBackend(t)
+	ev.refuse = 1 << 30
+	eng := memory.New(memory.Config{})
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	client := hooks.NewClient(hooks.Config{Secret: []byte(secret), Timeout: time.Second})
+	defer client.Close()
+	wh, err := client.Webhooks(hooks.WebhookConfig{URL: b.srv.URL, Node: "n", Store: eng, MaxQueued: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close(context.Background())
+	for i := range 20 {
+		wh.TopicHeld(fmt.Sprint("flood.", i))
+	}
+	eventually(t, "occupancy events past half the queue dropped", func() bool {
+		return counter(t, client, "herald_webhook_events_dropped_total") == 15
+	})
+	for i := range 3 {
+		wh.ClientDisconnected(fmt.Sprint(i), "", 1000)
+	}
+	ev.mu.Lock()
+	ev.refuse = 0
+	ev.mu.Unlock()
+	eventually(t, "the queued events delivered", func() bool { return len(ev.list()) == 8 })
+	if got := len(ev.named("client_disconnected")); got != 3 {
+		t.Errorf("%d client_disconnected delivered, want 3: %v", got, ev.list())
+	}
+	if got := counter(t, client, "herald_webhook_events_dropped_total"); got != 15 {
+		t.Errorf("%v events dropped, want the 15 occupancy events", got)
+	}
+}
+
 // counter reads one of the client's counters through its collectors.
 func counter(t testing.TB, c *hooks.Client, name string) float64 {
 	t.Helper()

@@ -106,7 +106,7 @@ func (e *Engine) ReleaseNodes(_ context.Context, node string, delay time.Duratio
 }
 
 // QueueVacated queues the event of every topic whose wait ended by now.
-func (e *Engine) QueueVacated(_ context.Context, now time.Time, max int) (int, error) {
+func (e *Engine) QueueVacated(_ context.Context, now time.Time, maxVacated, _ int) (int, error) {
 	q := &e.webhooks
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -116,7 +116,7 @@ func (e *Engine) QueueVacated(_ context.Context, now time.Time, max int) (int, e
 			continue
 		}
 		delete(q.vacating, topic)
-		if !q.pushLocked(v.event, max) {
+		if !q.pushLocked(v.event, maxVacated) {
 			dropped++
 		}
 	}

@@ -128,7 +128,7 @@ func testWebhookMembersInOrder(t *testing.T, url string) {
 	queue(died[3], 50*time.Millisecond)
 	queued()
 	if !eventually(func() bool {
-		dropped, err := a.QueueVacated(ctx, time.Now(), 100)
+		dropped, err := a.QueueVacated(ctx, time.Now(), 100, 100)
 		return err == nil && dropped == 0 && held(t, a)
 	}) {
 		t.Fatal("the held events never went")

@@ -187,11 +187,11 @@ func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.T
 
 // QueueVacated queues the event of every topic whose wait ended by now,
 // and the member events held past their wait (webhook_members.go).
-func (e *Engine) QueueVacated(ctx context.Context, now time.Time, max int) (int, error) {
+func (e *Engine) QueueVacated(ctx context.Context, now time.Time, maxVacated, max int) (int, error) {
 	k := e.keys
 	n, err := vacatedScript.Run(ctx, e.rdb,
 		[]string{k.webhooks("vac"), k.webhooks("due"), k.webhooks("events")},
-		now.UnixMilli(), max, k.webhooks("occ:")).Int()
+		now.UnixMilli(), maxVacated, k.webhooks("occ:")).Int()
 	if err != nil {
 		return 0, e.fail("queue vacated topics", err)
 	}

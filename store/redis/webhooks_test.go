@@ -55,7 +55,7 @@ func testWebhookState(t *testing.T, url string) {
 	occupy(a, "a", "room.2")
 	must(a.VacateTopic(ctx, "room.2", "a", time.Now().Add(time.Hour), ev("topic_vacated", "room.2")))
 	occupy(b, "b", "room.2") // back within the delay: neither event
-	dropped, err := a.QueueVacated(ctx, time.Now().Add(time.Second), 100)
+	dropped, err := a.QueueVacated(ctx, time.Now().Add(time.Second), 100, 100)
 	must(err)
 	if dropped != 0 {
 		t.Fatalf("%d dropped", dropped)
@@ -93,7 +93,7 @@ func testWebhookState(t *testing.T, url string) {
 	if dropped, err := a.ReleaseNodes(ctx, "", 0, 100); err != nil || dropped != 0 {
 		t.Fatalf("release: %d dropped, %v", dropped, err)
 	}
-	_, err = a.QueueVacated(ctx, time.Now().Add(time.Second), 100)
+	_, err = a.QueueVacated(ctx, time.Now().Add(time.Second), 100, 100)
 	must(err)
 	got, cursor, _ = next(a, "a")
 	if fmt.Sprint(got) != fmt.Sprint([]string{`{"s1":"ended"}`, `{"s2":"lost"}`, string(ev("topic_vacated", "room.2"))}) {
