@@ -27,7 +27,8 @@
 // call whose connection broke, and its twin that never sends a call twice,
 // for publishes without an idempotency key. On Cluster the twin follows no
 // MOVED either: a publish it sends to a slot's old master is refused
-// (unavailable, nothing done) and the slot map read again.
+// (nothing done), and the slot map read again before the engine sends
+// it once more (see below).
 //
 // Everything works alike in the three modes. Every script's keys belong to
 // one topic and share its {topic} hash tag, so one slot, the slot of the
@@ -123,8 +124,11 @@
 // master by themselves (the sentinels name it; the Cluster slot map is read
 // again), and the check after the reconnect runs as after any outage. On
 // Cluster a Subscribe of a topic whose master is gone tries again until
-// the timeout, so that one made as a replica takes over does not fail for
-// a slot map read a moment too early.
+// the timeout, and so does a Publish that certainly did not run (its
+// master could not be dialled, or refused it for its slot), so that one
+// made as a replica takes over does not fail for a slot map read a moment
+// too early. A publish whose connection broke once it was written is not
+// sent again: it may have run.
 //
 // # Delivery between nodes
 //

@@ -71,9 +71,14 @@ const (
 // master that does not answer is not one: trying again would cost another
 // timeout.
 func masterWanted(err error) bool {
-	if errors.Is(err, errConnBroken) || (notSent(err) && !errors.Is(err, goredis.ErrClosed)) {
-		return true
-	}
+	return errors.Is(err, errConnBroken) || (notSent(err) && !errors.Is(err, goredis.ErrClosed)) || slotElsewhere(err)
+}
+
+// slotElsewhere reports Redis's refusal of a call for its slot, before
+// running any of it: the slot is not the node's (MOVED, ASK), is being
+// moved (TRYAGAIN), or the cluster has no master for some slot now
+// (CLUSTERDOWN).
+func slotElsewhere(err error) bool {
 	switch code, _ := refusal(err); code {
 	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN":
 		return true
