@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -75,6 +76,13 @@ func PresenceNodes(e *Engine) string { return e.keys.presNodes() }
 // BetweenPresenceReads makes e run fn in every presence read between
 // reading the page's names and its members. Set it before e is used.
 func BetweenPresenceReads(e *Engine, fn func()) { e.betweenPresenceReads = fn }
+
+// ForgetMasterOf makes e's slot map, as e reads it, know no master for
+// the slots of topics, as before go-redis has read a map. Set it before
+// e subscribes anything.
+func ForgetMasterOf(e *Engine, topics ...string) {
+	e.masterUnknown = func(topic string) bool { return slices.Contains(topics, topic) }
+}
 
 // ChangeLogCap is about how many entries a topic's presence change log
 // keeps.

@@ -238,6 +238,7 @@ func TestShardedPubSub(t *testing.T) {
 	t.Run("MasterAwayCostsOnlyItsTopics", func(t *testing.T) { testMasterAway(t, c, topics) })
 	t.Run("ClassicMasterAway", func(t *testing.T) { testClassicMasterAway(t, c, topics) })
 	t.Run("ReplayWithMasterAway", func(t *testing.T) { testReplayWithMasterAway(t, c, topics) })
+	t.Run("UnknownMasterAwayCostsOnlyItsTopics", func(t *testing.T) { testUnknownMasterAway(t, c, topics) })
 	t.Run("SubscribeBesideStuckRepair", func(t *testing.T) { testSubscribeBesideStuckRepair(t, c, topics) })
 	t.Run("DeadMasterCostsOnlyItsTopics", func(t *testing.T) { testMasterDead(t, c, topics) }) // last: the master comes back empty
 	// The engine contract on Cluster is TestCluster's.
