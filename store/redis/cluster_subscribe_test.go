@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
@@ -96,4 +98,68 @@ func testSubscribeRightAfterTakeover(t *testing.T, c *redistest.Cluster) {
 		t.Fatalf("%s got %s, want %s", topic, got[0].ID, req.ID)
 	}
 	sub.rec.checkBreaches(t)
+}
+
+// testSubscribeBesideStuckMaster subscribes a topic whose master does not
+// answer (stopped), and meanwhile a topic of another master: the second
+// subscribe returns, and its topic is delivered, while the first still
+// waits for its master. With holding, the node already holds a shard on
+// the stuck master, so the first waits for its SSUBSCRIBE's confirmation;
+// without, it waits to open one there. The timeout is long so that the
+// order is beyond doubt.
+func testSubscribeBesideStuckMaster(t *testing.T, c *redistest.Cluster, topics []string, holding bool) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10, Timeout: 5 * time.Second})
+	pub, sub := nodes[0], nodes[1]
+	held, master, healthy, _ := awayAndHealthy(t, c, topics, prefix)
+	stuck := anotherTopicOn(t, c, master, held)
+	if holding {
+		mustSubscribe(t, sub, held)
+	}
+	mustPublish(t, pub, request(healthy))                   // so that pub has read the slot map
+	setClusterConfig(t, c, "cluster-node-timeout", "60000") // a stopped master lasts
+	master.Pause()
+	t.Cleanup(master.Resume) // before the cluster's settings are put back
+	stuckErr := make(chan error, 1)
+	go func() { stuckErr <- sub.Subscribe(ctxFor(t), stuck) }()
+	if !eventually(func() bool { return redis.AwaitingConfirmations(sub.Engine) > 0 }) {
+		t.Fatalf("subscribing %s never waited for its stopped master", stuck)
+	}
+	mustSubscribe(t, sub, healthy)
+	select {
+	case err := <-stuckErr:
+		t.Fatalf("subscribing %s, on another master, returned only once subscribing %s on its stopped master had (%v)", healthy, stuck, err)
+	default:
+	}
+	req := request(healthy)
+	mustPublish(t, pub, req)
+	if got := sub.rec.waitFor(t, healthy, 1); got[0].ID != req.ID {
+		t.Fatalf("%s got %s, want %s", healthy, got[0].ID, req.ID)
+	}
+	master.Resume()
+	if err := <-stuckErr; err != nil {
+		if broker.CodeOf(err) != broker.CodeUnavailable {
+			t.Fatalf("subscribing %s: %v, want success or unavailable", stuck, err)
+		}
+		t.Logf("subscribing %s gave up: %v", stuck, err)
+		return
+	}
+	req = request(stuck)
+	mustPublish(t, pub, req)
+	if got := sub.rec.waitFor(t, stuck, 1); got[0].ID != req.ID {
+		t.Fatalf("%s got %s once its master answered again, want %s", stuck, got[0].ID, req.ID)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// anotherTopicOn returns a topic homed on master other than topic.
+func anotherTopicOn(t *testing.T, c *redistest.Cluster, master *redistest.Node, topic string) string {
+	t.Helper()
+	for i := range 1000 {
+		if tp := fmt.Sprintf("shard.s%d", i); tp != topic && c.MasterOfKey(tp) == master {
+			return tp
+		}
+	}
+	t.Fatalf("no other topic found on %s", master.Addr())
+	return ""
 }

@@ -182,7 +182,11 @@
 // every node.
 //
 // Subscribe returns once Redis confirmed the subscription, so every message
-// published after it returns reaches the node.
+// published after it returns reaches the node. On Cluster a topic's
+// Subscribe waits on its master (to open a shard there, for the
+// confirmation, for the position) without the lock that orders the
+// node's subscribes and unsubscribes, so a master that does not answer
+// holds up no Subscribe of another's topic (subscribe_sharded.go).
 //
 // A node keeps, per topic it delivers, the epoch and the last seq handed to
 // the Handler. A duplicate (say, a topic matched by both an exact and a

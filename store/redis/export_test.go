@@ -77,6 +77,18 @@ func PresenceNodes(e *Engine) string { return e.keys.presNodes() }
 // reading the page's names and its members. Set it before e is used.
 func BetweenPresenceReads(e *Engine, fn func()) { e.betweenPresenceReads = fn }
 
+// AwaitingConfirmations is how many subscribes of e wait for Redis to
+// confirm them.
+func AwaitingConfirmations(e *Engine) int {
+	e.acks.mu.Lock()
+	defer e.acks.mu.Unlock()
+	n := 0
+	for _, w := range e.acks.waiting {
+		n += len(w)
+	}
+	return n
+}
+
 // ForgetMasterOf makes e's slot map, as e reads it, know no master for
 // the slots of topics, as before go-redis has read a map. Set it before
 // e subscribes anything.

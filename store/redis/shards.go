@@ -71,26 +71,6 @@ func (s *shards) wants(sh *shard, channel string) bool {
 	return sh.channels[channel]
 }
 
-// shardSubscribeLocked homes topic on the shard of its slot's master,
-// opening that shard if the node has none there, and returns once Redis
-// confirmed the subscription. psMu must be held.
-func (e *Engine) shardSubscribeLocked(ctx context.Context, topic string) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	channel := e.keys.shardChannel(topic)
-	sh, err := e.shardFor(ctx, topic)
-	if err == nil {
-		e.shards.adopt(sh, topic, channel)
-		if err = e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", channel, sh.failed); err != nil {
-			e.shards.release(topic, channel)
-		}
-	}
-	if err != nil {
-		return e.fail("ssubscribe", err)
-	}
-	return nil
-}
-
 // shardUnsubscribeLocked sends SUNSUBSCRIBE for topic on its shard. Like
 // unsubscribeLocked, a failure is only logged. psMu must be held.
 func (e *Engine) shardUnsubscribeLocked(ctx context.Context, topic string) {
@@ -140,10 +120,9 @@ func (s *shards) release(topic, channel string) *shard {
 // shardFor returns the shard of topic's slot master, opening it, and
 // subscribing its probe channel, when the node has none there. A shard
 // that breaks meanwhile, or whose master refuses the channel (a slot map
-// that is not current yet: MOVED), ends the wait. Subscribe calls it with
-// psMu held and the supervisor without (homeShards), so both may open a
-// shard on one master at once: the first one kept is used, the other
-// closed.
+// that is not current yet: MOVED), ends the wait. Subscribe and the
+// supervisor (homeShards) call it without psMu, so both may open a shard
+// on one master at once: the first one kept is used, the other closed.
 func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	master, err := e.shards.cc.MasterForKey(ctx, e.keys.shardChannel(topic))
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 // join and leave. For a topic it also reads the topic's position and, if
 // it keeps presence, where its presence change log ends, where delivery
 // goes on from. An unreachable Redis fails it with an unavailable error
-// and nothing done.
+// and nothing done. Calls for one pattern, Unsubscribe's included, must
+// not overlap, as the broker's do not (on Cluster a topic's waits on its
+// master are not under psMu: see subscribeSharded).
 //
 // On Cluster a topic's subscribe that fails for want of its master (see
 // masterWanted) is tried again, after short pauses without psMu, until
@@ -86,8 +88,12 @@ func slotElsewhere(err error) bool {
 	return false
 }
 
-// subscribeOnce is one try of Subscribe, under psMu.
+// subscribeOnce is one try of Subscribe: under psMu, but on Cluster for
+// a topic (see subscribeSharded).
 func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
+	if e.shards.on() && !broker.IsPattern(pattern) {
+		return e.subscribeSharded(ctx, pattern)
+	}
 	var dropped *changeMark
 	defer func() { dropped.handedOver() }() // once psMu is let go
 	e.psMu.Lock()
@@ -111,12 +117,9 @@ func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
 	// confirmation on the current connection is what says that messages
 	// published from now on reach the node.
 	var err error
-	switch {
-	case kind == "subscribe" && e.shards.on():
-		err = e.shardSubscribeLocked(ctx, pattern)
-	case kind == "psubscribe":
+	if kind == "psubscribe" {
 		err = e.patternSubscribeLocked(ctx, channel)
-	default:
+	} else {
 		err = e.subscribeLocked(ctx, kind, channel)
 	}
 	if err == nil && kind == "subscribe" {
@@ -132,9 +135,6 @@ func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
 		dropped = e.dropMark(pattern)
 		e.subs.globs.remove(pattern)
 		e.patternsHeld()
-		if kind == "subscribe" && e.shards.on() {
-			e.shardUnsubscribeLocked(ctx, pattern) // so that its shard can close
-		}
 		return err
 	}
 	return nil
@@ -214,33 +214,6 @@ func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) erro
 		return e.fail(kind, err)
 	}
 	return nil
-}
-
-// subscribeConfirmed sends a (p)subscribe on ps and waits until Redis
-// confirms it, ctx ends, or broken (nil: never) says the connection failed.
-func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kind, channel string, broken <-chan struct{}) error {
-	confirmed := e.acks.expect(kind, channel)
-	var err error
-	switch kind {
-	case "psubscribe":
-		err = ps.PSubscribe(ctx, channel)
-	case "ssubscribe":
-		err = ps.SSubscribe(ctx, channel)
-	default:
-		err = ps.Subscribe(ctx, channel)
-	}
-	if err == nil {
-		select {
-		case <-confirmed:
-			return nil
-		case <-broken:
-			err = errConnBroken
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	}
-	e.acks.forget(kind, channel, confirmed)
-	return err
 }
 
 // Unsubscribe stops delivery of pattern's messages to this node. It always
