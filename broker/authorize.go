@@ -224,7 +224,7 @@ func (s *Session) authorized(c command, err *Error) {
 	if len(s.pending) == 0 {
 		s.pending = nil // an idle session keeps no map
 	}
-	if s.closed {
+	if s.phase == phaseClosed {
 		s.mu.Unlock()
 		return
 	}

@@ -13,5 +13,5 @@ func (s *Session) AllowPing() bool {
 	now := time.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && s.limiter.allow(now, s.b.cfg.RateLimit)
+	return s.phase != phaseClosed && s.limiter.allow(now, s.b.cfg.RateLimit)
 }

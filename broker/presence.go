@@ -110,7 +110,7 @@ func (s *Session) leave(ctx context.Context, sub *subscription) {
 func (s *Session) deferLeave(sub *subscription) bool {
 	entry := &subscription{session: s, pattern: sub.pattern, exact: true, marks: markPresent}
 	s.mu.Lock()
-	if s.closed {
+	if s.phase == phaseClosed {
 		s.mu.Unlock()
 		return false
 	}

@@ -23,7 +23,7 @@ func (s *Session) refresh(ctx context.Context, c *command) *Error {
 		}
 		s.who.perms = info.Perms       // who is set: the node takes refreshes (newIdentity)
 		s.who.info = string(info.Info) // for presence entries made from now on
-		if !s.closed {
+		if s.phase != phaseClosed {
 			s.setExpiry(info.Expires)
 		}
 		forbidden := s.takeForbiddenLocked(info.Perms)

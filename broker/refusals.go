@@ -64,8 +64,9 @@ var overlappingReason = fmt.Sprintf("more than %d of its patterns match one topi
 func closeOverlapping(sessions []*Session) {
 	for _, s := range sessions {
 		s.conn.Close(ClosePolicyViolation, overlappingReason)
-		s.DisconnectedWith(ClosePolicyViolation)
-		s.refused(zap.InfoLevel, closedOverlapping, overlappingReason)
+		if s.disconnectWith(ClosePolicyViolation) { // once, whatever closes it too
+			s.refused(zap.InfoLevel, closedOverlapping, overlappingReason)
+		}
 	}
 }
 

@@ -88,7 +88,7 @@ func (b *Broker) HandleControl(c Control) {
 func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 	j := job{server: kind, topics: topics}
 	s.mu.Lock()
-	if s.closed || s.queuedLocked()+s.heldServerLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
+	if s.phase == phaseClosed || s.queuedLocked()+s.heldServerLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
 		s.mu.Unlock()
 		return false
 	}

@@ -23,7 +23,7 @@ type Session struct {
 	subs     *subscription
 	nsubs    int32
 	running  bool // a worker owns the queue
-	closed   bool
+	phase    sessionPhase
 	framing  Framing // fixed at Connect
 	failures uint8   // failed commands in a row; beside the flags, in one word with nsubs
 	limiter  rateLimiter
@@ -62,9 +62,38 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 	if len(info.Subs) > 0 { // before any command: the queue is empty
 		s.enqueueServer(ControlSubscribe, info.Subs)
 	}
-	b.sessions.add(s) // controls find it once welcome is out
-	b.reportConnected(s)
+	b.list(s) // controls find it once welcome is out
 	return s
+}
+
+// sessionPhase is where a session is in its life; guarded by its mu.
+type sessionPhase uint8
+
+const (
+	// phaseOpening: not yet found by the backend's controls nor reported
+	// connected; a WebSocket inside Connect, an SSE stream before Start.
+	phaseOpening sessionPhase = iota
+	// phaseListed: found by controls, and reported connected.
+	phaseListed
+	// phaseClosed: Disconnected ran.
+	phaseClosed
+)
+
+// list lets the backend's controls find s and reports it connected,
+// unless it was closed while it opened: the subscriptions of an SSE
+// stream, or of a token's subs claim, take messages before Connect or
+// Start returns, and closeOverlapping may end the session then. Such a
+// session is neither listed nor reported, nor is its end, so that no
+// end is reported before its start and none is left listed for good.
+func (b *Broker) list(s *Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phase == phaseClosed {
+		return
+	}
+	s.phase = phaseListed
+	b.sessions.add(s) // under mu: Disconnected's remove comes after
+	b.reportConnected(s)
 }
 
 // newSession counts in a session on c, sending nothing yet.
@@ -120,7 +149,7 @@ func (s *Session) HandleText(payload []byte) {
 	cmd, derr := decodeCommand(payload)
 	now := time.Now().UnixNano()
 	s.mu.Lock()
-	if s.closed {
+	if s.phase == phaseClosed {
 		s.mu.Unlock()
 		return
 	}
@@ -147,14 +176,20 @@ func (s *Session) HandleText(payload []byte) {
 
 // Disconnected tells the session its connection is gone; its subscriptions
 // are dropped at once from the index, and released from the engine by the
-// session's worker. Called once.
-func (s *Session) Disconnected() {
+// session's worker. Calls after the first do nothing.
+func (s *Session) Disconnected() { s.disconnect() }
+
+// disconnect is Disconnected, reporting whether this call ended the
+// session, and whether it was listed then: of the calls that run at
+// once, only the one that ended it may report its end (DisconnectedWith).
+func (s *Session) disconnect() (ended, listed bool) {
 	s.mu.Lock()
-	if s.closed {
+	if s.phase == phaseClosed {
 		s.mu.Unlock()
-		return
+		return false, false
 	}
-	s.closed = true
+	listed = s.phase == phaseListed
+	s.phase = phaseClosed
 	s.setExpiry(time.Time{})
 	subs := s.takeAllLocked()
 	if s.queue != nil {
@@ -172,17 +207,17 @@ func (s *Session) Disconnected() {
 	for _, sub := range subs {
 		s.b.unindex(sub)
 	}
-	if len(subs) == 0 {
-		return
+	if len(subs) != 0 {
+		s.mu.Lock()
+		s.enqueueLocked(job{release: subs})
 	}
-	s.mu.Lock()
-	s.enqueueLocked(job{release: subs})
+	return true, listed
 }
 
 func (s *Session) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closed
+	return s.phase == phaseClosed
 }
 
 // send queues one plain text frame of this package on the connection, in

@@ -171,8 +171,7 @@ func (o *Stream) Start(c Conn) *Session {
 		}
 	}
 	o.prepared = nil
-	b.sessions.add(o.s) // controls reach it from now on
-	b.reportConnected(o.s)
+	b.list(o.s) // controls reach it from now on
 	return o.s
 }
 

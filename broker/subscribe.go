@@ -151,7 +151,7 @@ func (b *Broker) goLive(sub *subscription, st subStart) int {
 func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscription, err *Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.phase == phaseClosed {
 		return nil, nil, nil
 	}
 	if old := s.findLocked(pattern); old != nil {
