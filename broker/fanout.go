@@ -14,9 +14,11 @@ import (
 type fanoutScratch struct {
 	entries []*entry
 	picked  []*subscription
-	seen    map[*Session]int32 // the sessions of picked: their patterns that match
-	over    []*Session         // those with more than MaxMatchingPatterns
-	routes  map[*Session]route // the sessions of routed
+	seen    map[*Session]struct{} // the sessions of picked
+	dups    map[*Session]int32    // when counted, of those, their other patterns that match
+	counted bool                  // dups was filled
+	over    []*Session            // those with more than MaxMatchingPatterns
+	routes  map[*Session]route    // the sessions of routed
 	routed  []*subscription
 	batch   Batch
 }
@@ -123,7 +125,11 @@ func (sc *fanoutScratch) reset() {
 	sc.routed = nil
 	for _, sub := range sc.picked {
 		delete(sc.seen, sub.session)
+		if sc.counted {
+			delete(sc.dups, sub.session)
+		}
 	}
+	sc.counted = false
 	clear(sc.picked)
 	sc.picked = sc.picked[:0]
 	clear(sc.entries)

@@ -222,12 +222,14 @@ func reverseMatchOrder(patterns []string, topic string) []string {
 // BenchmarkFanoutOverlappingPatterns: connections holding n patterns
 // that all match the published topic, n up to MaxMatchingPatterns; the
 // picks of "600x16" are too many to be kept, so each publish walks them
-// all (9,600 subscriptions for 600 deliveries).
+// all (9,600 subscriptions for 600 deliveries), and those of "2000x2",
+// the walk of connections with a few patterns each ("chat.*" and
+// "chat.>"), which counts no connection's patterns.
 func BenchmarkFanoutOverlappingPatterns(b *testing.B) {
 	for _, bc := range []struct {
 		name            string
 		conns, patterns int
-	}{{"1", 1, 1}, {"16", 1, MaxMatchingPatterns}, {"600x1", 600, 1}, {"600x16", 600, MaxMatchingPatterns}} {
+	}{{"1", 1, 1}, {"16", 1, MaxMatchingPatterns}, {"600x1", 600, 1}, {"600x16", 600, MaxMatchingPatterns}, {"2000x2", 2000, 2}} {
 		b.Run(bc.name, func(b *testing.B) {
 			br, _ := newTestBroker(b, Config{MaxSubscriptions: bc.patterns})
 			conn := &countConn{}
