@@ -17,10 +17,16 @@ type batchResult struct {
 }
 
 // replayBatch reads the log of each of marks from its mark on, the
-// mark's own entry included, and the log's end, in one pipeline per
-// master (see perMaster; sent again while it fails on a dead pooled
-// connection), and hands over what follows the mark. A mark
-// whose read failed, or whose master is in gone, is added to failed.
+// mark's own entry included, the log's end key, and before them its last
+// entry, in one pipeline per master (see perMaster; sent again while it
+// fails on a dead pooled connection), and hands over what follows the
+// mark. A mark whose read failed, or whose master is in gone, is added
+// to failed.
+//
+// The last entry is where a mark the log lost goes on from (see
+// logGoneLocked). It is read first: a change added after it, before the
+// read from the mark, has an ID past it, so that it is either in that
+// read or read from there later, and never skipped.
 //
 // A read may break the chain where pub/sub has not delivered yet what
 // was published before it: a log that went with its topic's last entry
@@ -49,10 +55,12 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 	e.marks.logReads.Add(uint64(len(batch)))
 	cmds := make([]*goredis.XMessageSliceCmd, len(marks))
 	ends := make([]*goredis.StringCmd, len(marks))
+	tails := make([]*goredis.XMessageSliceCmd, len(marks))
 	whole := e.perMaster(ctx, batch, masters.slot, gone, func(ctx context.Context, idx []int) error {
 		err := e.resend(ctx, e.deadConnSends(), "a read of change logs", func() error {
 			pipe := e.rdb.Pipeline()
 			for _, i := range idx {
+				tails[i] = pipe.XRevRangeN(ctx, e.keys.presChanges(marks[i].topic), "+", "-", 1)
 				cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(marks[i].topic), from[i].from, "+", replayCount)
 				ends[i] = pipe.Get(ctx, e.keys.presLogEnd(marks[i].topic))
 			}
@@ -71,6 +79,9 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 	for _, i := range batch {
 		m := marks[i]
 		err := cmds[i].Err()
+		if terr := tails[i].Err(); err == nil {
+			err = terr
+		}
 		if eerr := ends[i].Err(); err == nil && !errors.Is(eerr, goredis.Nil) {
 			err = eerr
 		}
@@ -79,7 +90,11 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 			res.failure = fmt.Errorf("herald/redis: read the change log of %q: %w", m.topic, err)
 			continue
 		}
-		from[i].end, read[i], ok[i] = ends[i].Val(), cmds[i].Val(), true
+		from[i].end, from[i].tail = ends[i].Val(), noChange
+		if tail := tails[i].Val(); len(tail) > 0 {
+			from[i].tail = tail[0].ID
+		}
+		read[i], ok[i] = cmds[i].Val(), true
 		breaks = breaks || breaksChain(from[i], read[i])
 	}
 	if res.failure != nil {

@@ -38,9 +38,10 @@ import (
 // chain goes on across logs. A mark a replay finds past the end of its
 // log looks there: at that ID, nothing was missed; before it, the changes
 // in between went with the log. Without it (the log went back in a
-// failover, or went long ago) the next change starts the chain again,
-// whatever its ID: a log that starts anew takes its IDs from Redis's
-// clock, which may be behind the mark.
+// failover, or went long ago) the mark goes on from where the log ended
+// as it was read, whatever its ID: a log that starts anew takes its IDs
+// from Redis's clock, which may be behind the mark. Every mark but one
+// not started yet so has a place in the log to read from.
 
 // linkPhase says which change of a topic may be handed over next.
 type linkPhase uint8
@@ -262,7 +263,7 @@ func (e *Engine) behindMarks() []*changeMark {
 	for _, m := range all {
 		m.mu.Lock()
 		if m.behind && m.last == "" {
-			m.behind = false // nothing to read from: its first change starts it
+			m.behind = false // not started yet (startMark), so nothing to read from: its first change starts it
 		}
 		if m.behind {
 			out = append(out, m)

@@ -111,11 +111,12 @@ func timedOut(err error) bool {
 
 // markRead is what a mark was as its log was read: the ID the read
 // started from, and the change pub/sub had brought past it then, if any;
-// and what the read found at the log's end key: the ID of the last
-// change of a log that went with its topic's last entry ("": none).
+// what the read found at the log's end key: the ID of the last change of
+// a log that went with its topic's last entry ("": none); and the ID of
+// the log's last entry just before the read (noChange: it had none).
 type markRead struct {
 	from, ahead string
-	end         string
+	end, tail   string
 }
 
 // replayMark hands over the entries of m's log read from r.from on that
@@ -134,7 +135,7 @@ func (e *Engine) replayMark(m *changeMark, r markRead, read []goredis.XMessage) 
 	// right after the mark; a mark at noChange reads nothing from a topic
 	// that never had a log, and is not past one.
 	if len(read) == 0 && m.last == r.from && r.end != m.last && (r.from != noChange || r.end != "") {
-		e.logGoneLocked(m, r.end)
+		e.logGoneLocked(m, r)
 		if m.ahead == r.ahead { // lost with the rest, and counted with it
 			m.ahead = ""
 		}
@@ -165,21 +166,24 @@ func (e *Engine) replayMark(m *changeMark, r markRead, read []goredis.XMessage) 
 }
 
 // logGoneLocked takes m past a log that holds neither m's mark nor
-// anything after it. When the log went with its topic's last entry
-// after changes m did not hand over, the next log goes on from end, the
-// last of them. When the log went back (a failover lost its tail) or went
-// long ago (end is ""), whatever comes next starts the chain again,
-// whatever its ID: a log that starts anew takes its IDs from Redis's
-// clock, which may be behind m's mark. Either way changes were lost,
-// unless the chain was broken already.
-func (e *Engine) logGoneLocked(m *changeMark, end string) {
+// anything after it, as r found it. When the log went with its topic's
+// last entry after changes m did not hand over, the next log goes on
+// from r.end, the last of them. When the log went back (a failover lost
+// its tail) or went long ago (r.end is ""), m goes on from r.tail, where
+// the log ended just before the read, even when that is behind m's mark
+// (a log that starts anew takes its IDs from Redis's clock): the log's
+// entries up to there are older than the changes lost, or among them,
+// and those after it are read from there when pub/sub misses them. Left
+// without a place, m would read nothing after a reconnect, and what was
+// published while pub/sub was down would be lost, uncounted. Either way
+// changes were lost, unless the chain was broken already.
+func (e *Engine) logGoneLocked(m *changeMark, r markRead) {
 	if m.phase == linked {
 		e.changesLost(m, "")
 	}
-	if end != "" {
-		m.phase, m.last = linked, end
-	} else {
-		m.phase, m.last = unlinked, ""
+	m.phase, m.last = linked, r.tail
+	if r.end != "" {
+		m.last = r.end
 	}
 }
 
