@@ -47,15 +47,20 @@ func urlSetting(set func(*Config, string)) func(*Config, string) error {
 	}
 }
 
-func setSubscribeHookTopics(c *Config, v string) error {
+func setSubscribeHookTopics(c *Config, v string) (err error) {
+	c.SubscribeHookTopics, err = patternList(v)
+	return err
+}
+
+// patternList splits a comma-separated list of topics and patterns.
+func patternList(v string) ([]string, error) {
 	topics := splitList(v)
 	for _, t := range topics {
 		if !broker.ValidPattern(t) {
-			return fmt.Errorf("want comma-separated topics or patterns: %q is neither", t)
+			return nil, fmt.Errorf("want comma-separated topics or patterns: %q is neither", t)
 		}
 	}
-	c.SubscribeHookTopics = topics
-	return nil
+	return topics, nil
 }
 
 func setTrustedProxies(c *Config, v string) error {
@@ -66,15 +71,9 @@ func setTrustedProxies(c *Config, v string) error {
 	return nil
 }
 
-func setPresenceTopics(c *Config, v string) error {
-	topics := splitList(v)
-	for _, p := range topics {
-		if !broker.ValidPattern(p) {
-			return fmt.Errorf("want comma-separated topics or patterns: %q is neither", p)
-		}
-	}
-	c.PresenceTopics = topics
-	return nil
+func setPresenceTopics(c *Config, v string) (err error) {
+	c.PresenceTopics, err = patternList(v)
+	return err
 }
 
 func setAddr(c *Config, v string) error {
