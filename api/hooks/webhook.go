@@ -29,7 +29,13 @@ const (
 	// member_added, member_removed and client_disconnected after would be
 	// dropped. Those come at the pace of joins and connections, which
 	// the per-address connection limits bound; the other half of the
-	// queue is kept for them.
+	// queue is kept for them. The same share bounds the topics waiting
+	// out the vacated delay (maxOccupancy): each is a topic_vacated owed,
+	// kept in Redis until its wait ends, and the sender moves only 100 of
+	// them to the queue a step, so a flood of new topics while the
+	// backend is slow would otherwise grow them without end; more than
+	// the queue's share could take would be dropped at the end of their
+	// wait anyway.
 	occupancyShare = 2
 	// leasePerTimeout is how long the node sending the events keeps the
 	// right to after it last renewed it, in hook timeouts: a node that
@@ -63,12 +69,16 @@ const (
 type WebhookStore interface {
 	// OccupyTopic records that node has subscribers to topic. When no
 	// node had any and the topic was not waiting to be vacated, occupied
-	// (its topic_occupied) is queued in the same step. vacated is kept
-	// for ReleaseNodes.
-	OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max int) (dropped bool, err error)
+	// (its topic_occupied) is queued in the same step; but when the queue
+	// holds max events or maxWaiting topics wait to be vacated, it is
+	// dropped and the topic is held silent: its topic_vacated is not
+	// queued either, so the backend hears of neither. vacated is kept for
+	// ReleaseNodes.
+	OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max, maxWaiting int) (dropped bool, err error)
 	// VacateTopic records that node has none left. When no node has any,
-	// the topic waits to be vacated until due; a node that occupies it
-	// before then ends the wait, and nothing is sent.
+	// the topic waits to be vacated until due (unless it was held
+	// silent); a node that occupies it before then ends the wait, and
+	// nothing is sent.
 	VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error
 	// QueueVacated queues the event of every topic whose wait ended by
 	// now, and the member events held past their wait, and returns how

@@ -94,7 +94,11 @@ func (w *Webhooks) keepOnce(r report) error {
 	var err error
 	switch r.kind {
 	case reportHeld:
-		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, r.other, w.maxOccupancy())
+		dropped, err = w.cfg.Store.OccupyTopic(ctx, r.topic, w.cfg.Node, r.event, r.other, w.maxOccupancy(), w.maxOccupancy())
+		if dropped {
+			w.dropped(1, "the queue's share for topic events, or the topics waiting to be vacated, is full: the topic gets neither topic_occupied nor topic_vacated")
+			return err
+		}
 	case reportLeft:
 		err = w.cfg.Store.VacateTopic(ctx, r.topic, w.cfg.Node, time.Now().Add(w.cfg.VacatedDelay), r.event)
 	case reportConnected:
@@ -204,7 +208,9 @@ func (w *Webhooks) releaseNodes(ctx context.Context, node string) error {
 }
 
 // maxOccupancy is how many events the queue may hold for a
-// topic_occupied or topic_vacated to be queued (occupancyShare).
+// topic_occupied or topic_vacated to be queued, and how many topics may
+// wait to be vacated for another to be reported occupied
+// (occupancyShare).
 func (w *Webhooks) maxOccupancy() int {
 	return max(1, w.cfg.MaxQueued/occupancyShare)
 }

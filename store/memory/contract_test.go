@@ -18,6 +18,12 @@ func TestEngineContract(t *testing.T) {
 	})
 }
 
+func TestWebhookContract(t *testing.T) {
+	enginetest.RunWebhooks(t, func(t *testing.T) enginetest.WebhookStore {
+		return newEngine(t, memory.Config{})
+	})
+}
+
 // TestPresenceContract runs the presence contract on a cluster of one
 // node, which is all a memory engine can be.
 func TestPresenceContract(t *testing.T) {

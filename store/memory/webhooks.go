@@ -16,6 +16,7 @@ type webhookQueue struct {
 	mu       sync.Mutex
 	holders  map[string]map[string][]byte // topic -> nodes with subscribers -> its topic_vacated
 	vacating map[string]vacating          // topic -> its wait
+	silent   map[string]struct{}          // held topics whose topic_occupied was dropped
 	events   [][]byte                     // oldest first
 	acked    uint64                       // events taken out of the queue so far
 }
@@ -27,7 +28,9 @@ type vacating struct {
 
 // OccupyTopic records that node has subscribers to topic, and queues
 // event when no node had any and the topic was not waiting to be vacated.
-func (e *Engine) OccupyTopic(_ context.Context, topic, node string, occupied, vacated []byte, max int) (bool, error) {
+// With the queue at max or maxWaiting topics waiting, the topic is held
+// silent: neither its topic_occupied nor its topic_vacated is queued.
+func (e *Engine) OccupyTopic(_ context.Context, topic, node string, occupied, vacated []byte, max, maxWaiting int) (bool, error) {
 	q := &e.webhooks
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -50,7 +53,14 @@ func (e *Engine) OccupyTopic(_ context.Context, topic, node string, occupied, va
 		delete(q.vacating, topic) // back within the delay: neither event
 		return false, nil
 	}
-	return !q.pushLocked(occupied, max), nil
+	if len(q.vacating) >= maxWaiting || !q.pushLocked(occupied, max) {
+		if q.silent == nil {
+			q.silent = make(map[string]struct{})
+		}
+		q.silent[topic] = struct{}{}
+		return true, nil
+	}
+	return false, nil
 }
 
 // VacateTopic records that node has no subscriber to topic left; when no
@@ -69,8 +79,13 @@ func (e *Engine) VacateTopic(_ context.Context, topic, node string, due time.Tim
 	return nil
 }
 
-// waitLocked starts topic's wait to be vacated.
+// waitLocked starts topic's wait to be vacated, unless it was held
+// silent: the backend never heard of it.
 func (q *webhookQueue) waitLocked(topic string, due time.Time, event []byte) {
+	if _, ok := q.silent[topic]; ok {
+		delete(q.silent, topic)
+		return
+	}
 	if q.vacating == nil {
 		q.vacating = make(map[string]vacating)
 	}

@@ -83,6 +83,11 @@ func runContract(t *testing.T, url string) {
 		})
 		return e
 	})
+	t.Run("Webhooks", func(t *testing.T) {
+		enginetest.RunWebhooks(t, func(t *testing.T) enginetest.WebhookStore {
+			return newEngine(t, url, redis.Config{NodeID: "a"})
+		})
+	})
 	t.Run("Presence", func(t *testing.T) {
 		enginetest.RunPresence(t, 3, func(t *testing.T, n int) []broker.Engine {
 			cfg := redis.Config{Prefix: uniquePrefix(t)}

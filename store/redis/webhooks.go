@@ -24,15 +24,18 @@ import (
 //	{webhooks}:occ:TOPIC  hash: the nodes with subscribers to TOPIC
 //	{webhooks}:vac        hash: TOPIC -> its topic_vacated, while it waits
 //	{webhooks}:due        sorted set: TOPIC scored by when its wait ends (ms)
+//	{webhooks}:silent     set: held TOPICs whose topic_occupied was dropped, so none of their events goes
 //	{webhooks}:nodes      sorted set: NODE scored by when its heartbeat lapses (ms, Redis's clock)
 //	{webhooks}:held:NODE  hash: TOPIC -> its topic_vacated, for the topics NODE holds
 //	{webhooks}:conns:NODE hash: SESSION -> its client_disconnected should NODE die
 //	{webhooks}:m...       the order of member events (webhook_members.go)
 func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + name }
 
-// occupyScript: KEYS occ, vac, due, events, held; ARGV node, topic,
-// event, max, vacated event. Returns 1 when the event was queued, -1 when
-// it was dropped (the queue is full), 0 when there was none to queue.
+// occupyScript: KEYS occ, vac, due, events, held, silent; ARGV node,
+// topic, event, max, vacated event, max waiting. Returns 1 when the event
+// was queued, -1 when it was dropped (the queue holds max events, or max
+// waiting topics wait to be vacated: the topic is then held silent), 0
+// when there was none to queue.
 var occupyScript = goredis.NewScript(`
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 if redis.call('HSET', KEYS[1], ARGV[1], 1) == 0 then return 0 end
@@ -41,16 +44,22 @@ if redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then
   redis.call('ZREM', KEYS[3], ARGV[2])
   return 0
 end
-if redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[4]) then return -1 end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6])
+  or redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[4]) then
+  redis.call('SADD', KEYS[6], ARGV[2])
+  return -1
+end
 redis.call('XADD', KEYS[4], '*', 'e', ARGV[3])
 return 1
 `)
 
-// vacateScript: KEYS occ, vac, due, held; ARGV node, topic, due (ms), event.
+// vacateScript: KEYS occ, vac, due, held, silent; ARGV node, topic, due
+// (ms), event. A topic held silent leaves nothing to wait.
 var vacateScript = goredis.NewScript(`
 redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
+if redis.call('SREM', KEYS[5], ARGV[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return 1
@@ -86,12 +95,12 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1
 `)
 
-// releaseScript: KEYS nodes, vac, due, events; ARGV node to release ("":
-// none but the lapsed), delay (ms), occ key prefix, held key prefix,
-// conns key prefix, max. Takes up to 10 lapsed nodes, and node, out of
-// the holders of their topics (a topic left without one starts its wait
-// to be vacated) and queues the ends of their connections. Returns how
-// many of those were dropped.
+// releaseScript: KEYS nodes, vac, due, events, silent; ARGV node to
+// release ("": none but the lapsed), delay (ms), occ key prefix, held key
+// prefix, conns key prefix, max. Takes up to 10 lapsed nodes, and node,
+// out of the holders of their topics (a topic left without one starts its
+// wait to be vacated, unless it was held silent) and queues the ends of
+// their connections. Returns how many of those were dropped.
 var releaseScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -104,7 +113,7 @@ for _, node in ipairs(gone) do
   for i = 1, #topics, 2 do
     local occ = ARGV[3] .. topics[i]
     redis.call('HDEL', occ, node)
-    if redis.call('HLEN', occ) == 0 then
+    if redis.call('HLEN', occ) == 0 and redis.call('SREM', KEYS[5], topics[i]) == 0 then
       redis.call('HSET', KEYS[2], topics[i], topics[i + 1])
       redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), topics[i])
     end
@@ -161,11 +170,14 @@ return 1
 
 // OccupyTopic records that node has subscribers to topic, and queues
 // event when no node had any and the topic was not waiting to be vacated.
-func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max int) (bool, error) {
+// With the queue at max or maxWaiting topics waiting, the topic is held
+// silent: neither its topic_occupied nor its topic_vacated is queued.
+func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max, maxWaiting int) (bool, error) {
 	k := e.keys
 	n, err := occupyScript.Run(ctx, e.rdb,
-		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"), k.webhooks("held:" + node)},
-		node, topic, occupied, max, vacated).Int()
+		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"),
+			k.webhooks("held:" + node), k.webhooks("silent")},
+		node, topic, occupied, max, vacated, maxWaiting).Int()
 	if err != nil {
 		return false, e.fail("occupy topic", err)
 	}
@@ -177,7 +189,7 @@ func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, 
 func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error {
 	k := e.keys
 	err := vacateScript.Run(ctx, e.rdb,
-		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("held:" + node)},
+		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("held:" + node), k.webhooks("silent")},
 		node, topic, due.UnixMilli(), event).Err()
 	if err != nil {
 		return e.fail("vacate topic", err)
@@ -212,7 +224,7 @@ func (e *Engine) NodeAlive(ctx context.Context, node string, ttl time.Duration) 
 func (e *Engine) ReleaseNodes(ctx context.Context, node string, delay time.Duration, max int) (int, error) {
 	k := e.keys
 	n, err := releaseScript.Run(ctx, e.rdb,
-		[]string{k.webhooks("nodes"), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events")},
+		[]string{k.webhooks("nodes"), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"), k.webhooks("silent")},
 		node, delay.Milliseconds(), k.webhooks("occ:"), k.webhooks("held:"), k.webhooks("conns:"), max).Int()
 	if err != nil {
 		return 0, e.fail("release the topics and connections of stopped nodes", err)

@@ -31,7 +31,7 @@ func testWebhookState(t *testing.T, url string) {
 	ev := func(name, topic string) []byte { return []byte(fmt.Sprintf(`{"name":%q,"topic":%q}`, name, topic)) }
 	occupy := func(e *redis.Engine, node, topic string) {
 		t.Helper()
-		dropped, err := e.OccupyTopic(ctx, topic, node, ev("topic_occupied", topic), ev("topic_vacated", topic), 100)
+		dropped, err := e.OccupyTopic(ctx, topic, node, ev("topic_occupied", topic), ev("topic_vacated", topic), 100, 100)
 		must(err)
 		if dropped {
 			t.Fatal("dropped with room in the queue")
