@@ -34,6 +34,7 @@ func RunWebhooks(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		{"WaitingToBeVacatedIsBounded", testWaitingBounded},
 		{"TopicDroppedForAFullQueueGetsNeitherEvent", testFullQueueSilent},
 		{"SilentTopicReleasedWithItsNode", testSilentReleased},
+		{"VacatedWaitsForRoom", testVacatedWaitsForRoom},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,5 +178,26 @@ func testSilentReleased(t *testing.T, w *webhookSuite) {
 	expect := []string{string(topicEvent("topic_occupied", "heard")), string(topicEvent("topic_vacated", "heard"))}
 	if got := w.queued(); !slices.Equal(got, expect) {
 		t.Fatalf("queued %q, want %q", got, expect)
+	}
+}
+
+// A topic_vacated whose wait ends while the topic events' share of the
+// queue is full waits for room rather than being dropped: its
+// topic_occupied went out, and the backend would otherwise keep the
+// topic occupied for good.
+func testVacatedWaitsForRoom(t *testing.T, w *webhookSuite) {
+	w.occupy("busy", "a", roomyQueue, roomyQueue)
+	w.vacate("busy", "a")
+	dropped, err := w.s.QueueVacated(context.Background(), time.Now().Add(2*time.Hour), 1, roomyQueue) // the share is full
+	if err != nil || dropped != 0 {
+		t.Fatalf("queue vacated into a full share: %d dropped, %v", dropped, err)
+	}
+	if got := w.queued(); len(got) != 1 {
+		t.Fatalf("queued %q with the share full, want the topic_occupied alone", got)
+	}
+	w.endWaits()
+	expect := []string{string(topicEvent("topic_occupied", "busy")), string(topicEvent("topic_vacated", "busy"))}
+	if got := w.queued(); !slices.Equal(got, expect) {
+		t.Fatalf("queued %q once there was room, want %q", got, expect)
 	}
 }

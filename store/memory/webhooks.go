@@ -121,21 +121,23 @@ func (e *Engine) ReleaseNodes(_ context.Context, node string, delay time.Duratio
 }
 
 // QueueVacated queues the event of every topic whose wait ended by now.
+// While the topic events' share of the queue (maxVacated) is full the
+// rest wait for room: their topic_occupied went out, and dropping them
+// would leave the backend with topics occupied for good.
 func (e *Engine) QueueVacated(_ context.Context, now time.Time, maxVacated, _ int) (int, error) {
 	q := &e.webhooks
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	dropped := 0
 	for topic, v := range q.vacating {
 		if v.due.After(now) {
 			continue
 		}
-		delete(q.vacating, topic)
 		if !q.pushLocked(v.event, maxVacated) {
-			dropped++
+			break
 		}
+		delete(q.vacating, topic)
 	}
-	return dropped, nil
+	return 0, nil
 }
 
 // AddClient does nothing: one process's connections end with it, and

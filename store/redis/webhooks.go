@@ -66,24 +66,26 @@ return 1
 `)
 
 // vacatedScript: KEYS vac, due, events; ARGV now (ms), max, the occ key
-// prefix. Queues the events of up to 100 topics whose wait ended; returns
-// how many were dropped. A topic occupied again has left vac already.
+// prefix. Queues the events of up to 100 topics whose wait ended, in
+// order, while the queue holds fewer than max (the topic events' share):
+// past it they wait for room, not dropped, as their topic_occupied went
+// out. Returns 0, the dropped count of the interface. A topic occupied
+// again has left vac already.
 var vacatedScript = goredis.NewScript(`
 local topics = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
-local dropped = 0
 for _, t in ipairs(topics) do
   local ev = redis.call('HGET', KEYS[1], t)
+  local due = ev and redis.call('EXISTS', ARGV[3] .. t) == 0
+  if due and redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[2]) then
+    break -- the share is full: it and the rest wait for room, in order
+  end
   redis.call('HDEL', KEYS[1], t)
   redis.call('ZREM', KEYS[2], t)
-  if ev and redis.call('EXISTS', ARGV[3] .. t) == 0 then
-    if redis.call('XLEN', KEYS[3]) >= tonumber(ARGV[2]) then
-      dropped = dropped + 1
-    else
-      redis.call('XADD', KEYS[3], '*', 'e', ev)
-    end
+  if due then
+    redis.call('XADD', KEYS[3], '*', 'e', ev)
   end
 end
-return dropped
+return 0
 `)
 
 // aliveScript: KEYS nodes; ARGV node, ttl (ms). The lapse is on Redis's
