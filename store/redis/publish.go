@@ -34,9 +34,15 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 	if req.IdempotencyKey != "" {
 		rdb = e.rdb
 	}
-	reply, err := e.publishOnce(ctx, deadline, rdb, req)
-	if err != nil && e.shards.on() && neverRan(err) {
-		reply, err = e.publishAgain(ctx, deadline, rdb, req, err)
+	var reply string
+	try := func() (err error) {
+		reply, err = e.publishOnce(ctx, deadline, rdb, req)
+		return err
+	}
+	err := try()
+	if err != nil && e.shards.on() {
+		// A new call each time, on this goroutine: no pipeline waits for it.
+		err = e.againForMaster(ctx, deadline, err, neverRan, e.noteRefused, try)
 	}
 	if err != nil {
 		return broker.PublishResult{}, e.failPublish(err)
@@ -53,32 +59,11 @@ func (e *Engine) publishOnce(ctx context.Context, deadline time.Time, rdb script
 	return e.pubs.runCall(ctx, deadline, rdb, call)
 }
 
-// publishAgain sends req's publish again after err, by which the call
-// certainly did not run, while each try fails so and the next pause
-// ends before deadline. It sends a new call each time, on its caller's
-// goroutine, so that no pipeline waits for it: it joins the next one.
-func (e *Engine) publishAgain(ctx context.Context, deadline time.Time, rdb scriptClient, req broker.PublishRequest, err error) (string, error) {
-	pause := backoff{min: minMasterPause, max: maxMasterPause}
-	for {
-		e.stats.failed(err)
-		e.reloadOnTrouble()
-		d := pause.next()
-		if time.Now().Add(d).After(deadline) {
-			return "", err
-		}
-		select {
-		case <-ctx.Done():
-			return "", err
-		case <-e.runCtx.Done():
-			return "", err
-		case <-time.After(d):
-		}
-		reply, err2 := e.publishOnce(ctx, deadline, rdb, req)
-		if err2 == nil || !neverRan(err2) {
-			return reply, err2
-		}
-		err = err2
-	}
+// noteRefused counts a publish that did not run for want of its master,
+// and has the slot map read again.
+func (e *Engine) noteRefused(err error) {
+	e.stats.failed(err)
+	e.reloadOnTrouble()
 }
 
 // neverRan reports an error by which a call certainly did not run on

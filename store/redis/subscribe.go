@@ -37,11 +37,19 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 		return e.subscribeOnce(ctx, pattern)
 	}
 	deadline := time.Now().Add(e.cfg.Timeout)
+	try := func() error { return e.subscribeOnce(ctx, pattern) }
+	return e.againForMaster(ctx, deadline, try(), masterWanted, nil, try)
+}
+
+// againForMaster runs try again after err, with pauses growing from
+// minMasterPause to maxMasterPause and no lock held between tries, while
+// its error is one retryable accepts (noting each in noted, if not nil)
+// and the next pause ends before deadline. It returns the last error.
+func (e *Engine) againForMaster(ctx context.Context, deadline time.Time, err error, retryable func(error) bool, noted func(error), try func() error) error {
 	pause := backoff{min: minMasterPause, max: maxMasterPause}
-	for {
-		err := e.subscribeOnce(ctx, pattern)
-		if err == nil || !masterWanted(err) {
-			return err
+	for err != nil && retryable(err) {
+		if noted != nil {
+			noted(err)
 		}
 		d := pause.next()
 		if time.Now().Add(d).After(deadline) {
@@ -54,7 +62,9 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 			return err
 		case <-time.After(d):
 		}
+		err = try()
 	}
+	return err
 }
 
 // The pauses between a topic's subscribes on Cluster while its master is
