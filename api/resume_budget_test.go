@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,15 +185,7 @@ func TestStreamResumeSharesOneBudget(t *testing.T) {
 	pad := strings.Repeat("x", dataBytes)
 	for _, topic := range topics {
 		for i := range perTopic {
-			resp, err := http.Post(n.Base+"/api/publish", "application/json",
-				strings.NewReader(fmt.Sprintf(`{"topic":%q,"data":"%d %s"}`, topic, i+1, pad)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("publish: %d", resp.StatusCode)
-			}
+			postPublish(t, n.Base, fmt.Sprintf(`{"topic":%q,"data":"%d %s"}`, topic, i+1, pad))
 		}
 	}
 

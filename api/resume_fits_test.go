@@ -89,15 +89,7 @@ func resumeStreamWhole(t *testing.T, topics []string, perTopic int, data string)
 	s.close()
 	for _, topic := range topics {
 		for range perTopic {
-			resp, err := http.Post(n.Base+"/api/publish", "application/json",
-				strings.NewReader(fmt.Sprintf(`{"topic":%q,"data":%s}`, topic, data)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("publish: %d", resp.StatusCode)
-			}
+			postPublish(t, n.Base, fmt.Sprintf(`{"topic":%q,"data":%s}`, topic, data))
 		}
 	}
 	got := map[string]uint64{}
@@ -222,5 +214,18 @@ func readResumes(t *testing.T, c *wsClient, topics int, got map[string]uint64) w
 		default:
 			t.Fatalf("unexpected %.200s", raw)
 		}
+	}
+}
+
+// postPublish posts body to base's /api/publish, which must take it.
+func postPublish(t *testing.T, base, body string) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/publish", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish: %d", resp.StatusCode)
 	}
 }
