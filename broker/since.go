@@ -11,8 +11,9 @@ type since struct {
 	// budget is the message data this resume may read (MaxResumeBytes);
 	// 0: the broker's MaxResumeBytes.
 	budget int
-	// sends bounds what this resume queues, shared with the other topics
-	// of its SSE stream; nil: a bound of its own (MaxResumeBytes).
+	// sends bounds what this resume queues beside what its connection
+	// holds, shared by the topics of an SSE stream (set by setUp or
+	// OpenStream); nil: no bound.
 	sends *resumeSends
 }
 

@@ -107,7 +107,7 @@ func (p *prepared) slot() streamSlot {
 	switch {
 	case len(p.history) > 0:
 		seq = p.history[0].Seq - 1
-	case p.keptNone:
+	case p.cut: // and kept none
 		seq = p.since
 	}
 	sl.moveTo(p.pos.Epoch, seq)

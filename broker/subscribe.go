@@ -74,13 +74,12 @@ type subStart struct {
 	history   []*Message
 	recovered *bool
 	// cut: the resume read its budget (Config.MaxResumeBytes) before the
-	// position; the connection is closed with 4000 after history.
-	cut bool
-	// keptNone: the resume was cut before its first message (a stream's
-	// other topics filled the bound); the stream's ids keep the topic at
-	// since, where its next resume starts.
-	keptNone bool
-	since    uint64 // a resume's since seq
+	// position, or kept less than it read (resumeSends); the connection
+	// is closed with 4000 after history. A cut with no history kept none
+	// (a stream's other topics filled the bound): the stream's ids keep
+	// the topic at since, where its next resume starts.
+	cut   bool
+	since uint64 // a resume's since seq
 }
 
 // position is the reply's position: nil for a pattern.
@@ -215,18 +214,12 @@ func (b *Broker) startPosition(ctx context.Context, topic string, since *since) 
 		return subStart{}, err
 	}
 	msgs, recovered, cut := resumeFrom(since, h)
-	sends := since.sends
-	if sends == nil {
-		sends = &resumeSends{limit: b.cfg.MaxResumeBytes}
-	}
-	st := subStart{pos: h.Position, recovered: &recovered}
-	if kept := sends.keep(msgs); len(kept) < len(msgs) {
+	if kept := since.sends.keep(msgs); len(kept) < len(msgs) {
 		// Recovered as read: the client resumes from the last one it got,
 		// or from since when a stream's other topics used the bound up.
-		msgs, cut, st.keptNone = kept, true, len(kept) == 0
+		msgs, cut = kept, true
 	}
-	st.history, st.cut, st.since = msgs, cut, since.Seq
-	return st, nil
+	return subStart{pos: h.Position, history: msgs, recovered: &recovered, cut: cut, since: since.Seq}, nil
 }
 
 // readResume reads the history a resume from since sends, within its
