@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-broker/herald/internal/testport"
 )
 
 func TestClusterScriptSyntax(t *testing.T) {
@@ -151,30 +153,20 @@ func runCluster(t *testing.T, bin string) *cluster {
 	return c
 }
 
-// freePorts finds n consecutive free loopback ports.
+// freePorts finds n consecutive free loopback ports, below the kernel's
+// ephemeral range so that no other test's client connection takes one
+// before cluster.sh binds it.
 func freePorts(t *testing.T, n int) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		ok := first+n < 65536
-		for p := first + 1; ok && p < first+n; p++ {
-			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err != nil {
-				ok = false
-			} else {
-				l.Close()
-			}
-		}
-		if ok {
-			return first
-		}
+	offsets := make([]int, n)
+	for i := range offsets {
+		offsets[i] = i
 	}
-	t.Fatal("no free ports")
-	return 0
+	p, err := testport.Free(offsets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // wait returns cluster.sh's exit status once it has ended.

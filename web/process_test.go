@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-broker/herald/internal/testport"
 )
 
 // readyTimeout bounds how long a started node may take to answer /readyz.
@@ -127,14 +128,14 @@ func (p *heraldProcess) kill() {
 	})
 }
 
-// freeAddr finds a loopback address nobody listens on at the moment.
+// freeAddr finds a loopback address nobody listens on at the moment, one
+// the kernel does not hand to outgoing connections (see testport).
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testport.Addr()
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addr, nil
 }
 
 // testLog writes a process's output to t.Log, a line at a time.

@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-broker/herald/internal/testport"
 )
 
 // busOffset is how far above its port a Redis Cluster node listens for the
@@ -207,29 +208,14 @@ func waitOwnPing(addr string, pid int, exited <-chan struct{}) error {
 	return fmt.Errorf("redis-server on %s did not answer within %v", addr, startTimeout)
 }
 
-// freeNodePort returns a free loopback port; with bus, one whose cluster
-// bus port (port+10000) is free too.
+// freeNodePort returns a free loopback port below the kernel's ephemeral
+// range (see testport); with bus, one whose cluster bus port
+// (port+busOffset) is free too. A killed node restarts on its port, so
+// the port must not be one the kernel may give an outgoing connection
+// meanwhile.
 func freeNodePort(bus bool) (int, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if !bus {
-			l.Close()
-			return port, nil
-		}
-		if port+busOffset > 65535 {
-			l.Close()
-			continue
-		}
-		lb, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+busOffset)))
-		l.Close()
-		if err == nil {
-			lb.Close()
-			return port, nil
-		}
+	if bus {
+		return testport.Free(busOffset)
 	}
-	return 0, errors.New("no free port whose port+10000 is free too")
+	return testport.Free()
 }
