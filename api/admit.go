@@ -25,7 +25,7 @@ type admission struct {
 // and nothing is held.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool) {
 	if s.closing.Load() {
-		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
+		writeFailure(w, broker.CodeUnavailable, errShuttingDown.Error())
 		return admission{}, false
 	}
 	if s.cfg.OpenFiles != nil && !s.cfg.OpenFiles.Room() {

@@ -39,7 +39,7 @@ func handleHealthz(w http.ResponseWriter, r *http.Request) {
 // its checks are shared (readiness.go), whoever asks and how often.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
-		writeFailure(w, broker.CodeUnavailable, "the server is shutting down")
+		writeFailure(w, broker.CodeUnavailable, errShuttingDown.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -14,39 +16,59 @@ import (
 // first /readyz after a recovery says so.
 const readyFresh = 250 * time.Millisecond
 
+// errShuttingDown is every /readyz's answer once Shutdown has started.
+var errShuttingDown = errors.New("the server is shutting down")
+
 // readiness shares the engine's readiness checks among the /readyz
 // requests: those that come while one is under way wait for its answer,
 // and those that come within readyFresh of one that found the engine
-// ready take that.
+// ready take that. The check runs on a goroutine of its own, owned by
+// the readiness: close cancels it and waits for it, so that Shutdown
+// leaves no call into the engine behind it.
 type readiness struct {
 	check func(context.Context) error
 	now   func() time.Time
 
+	stop    context.Context // ended by close: cancels the check under way
+	cancel  context.CancelFunc
+	running sync.WaitGroup // the check under way, if any
+
 	mu      sync.Mutex
-	running chan struct{} // closed when the check under way ends; nil: none
+	closed  bool          // set by close: no check starts after it
+	done    chan struct{} // closed when the check under way ends; nil: none
 	err     error         // the last check's answer
 	readyAt time.Time     // when the last check that found it ready ended; zero: never
+}
+
+func newReadiness(check func(context.Context) error, now func() time.Time) *readiness {
+	stop, cancel := context.WithCancel(context.Background())
+	return &readiness{check: check, now: now, stop: stop, cancel: cancel}
 }
 
 // ready returns the engine's readiness as a check ended at most
 // readyFresh ago, or a new one found it; ctx bounds the wait for it.
 func (r *readiness) ready(ctx context.Context) error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errShuttingDown
+	}
 	if !r.readyAt.IsZero() && r.now().Sub(r.readyAt) < readyFresh {
 		r.mu.Unlock()
 		return nil
 	}
-	running := r.running
-	if running == nil {
-		running = make(chan struct{})
-		r.running = running
+	done := r.done
+	if done == nil {
+		done = make(chan struct{})
+		r.done = done
 		// The check is everybody's: the request that started it may go
 		// away without ending it for the others.
-		go r.run(running)
+		r.running.Add(1)
+		go r.run(done)
 	}
 	r.mu.Unlock()
 	select {
-	case <-running:
+	case <-done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -55,19 +77,37 @@ func (r *readiness) ready(ctx context.Context) error {
 	return r.err
 }
 
-// run checks once, within readyTimeout, and hands the answer to those
-// waiting on running.
-func (r *readiness) run(running chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+// run checks once, within readyTimeout or until close, and hands the
+// answer to those waiting on done.
+func (r *readiness) run(done chan struct{}) {
+	defer r.running.Done()
+	ctx, cancel := context.WithTimeout(r.stop, readyTimeout)
 	err := r.check(ctx)
 	cancel()
 	r.mu.Lock()
-	r.err, r.running = err, nil
+	r.err, r.done = err, nil
 	if err == nil {
 		r.readyAt = r.now()
 	} else {
 		r.readyAt = time.Time{}
 	}
 	r.mu.Unlock()
-	close(running)
+	close(done)
+}
+
+// close cancels the check under way, starts no other, and waits until
+// the check has returned or ctx has ended.
+func (r *readiness) close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	ended := make(chan struct{})
+	go func() { r.running.Wait(); close(ended) }() // ends once the check has: awaited below
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("readiness check still running: %w", ctx.Err())
+	}
 }

@@ -19,8 +19,8 @@ func TestReadinessChecksAreShared(t *testing.T) {
 		clock   = time.Unix(0, 0)
 		clockMu sync.Mutex
 	)
-	r := &readiness{
-		check: func(ctx context.Context) error {
+	r := newReadiness(
+		func(ctx context.Context) error {
 			checks.Add(1)
 			select {
 			case err := <-release:
@@ -29,8 +29,8 @@ func TestReadinessChecksAreShared(t *testing.T) {
 				return ctx.Err()
 			}
 		},
-		now: func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock },
-	}
+		func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock },
+	)
 	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
 	ask := func(n int) <-chan error {
 		answers := make(chan error, n)

@@ -113,7 +113,7 @@ type Server struct {
 	// tailSecrets sign and check tail tokens (tailtoken.go).
 	tailSecrets [][]byte
 	closing     atomic.Bool // set by Shutdown: /ws refuses, /readyz fails
-	ready       readiness   // the engine's readiness, shared among /readyz requests
+	ready       *readiness  // the engine's readiness, shared among /readyz requests
 	// warnedForwarding: the log said once that X-Forwarded-For came from
 	// a peer that is not a trusted proxy.
 	warnedForwarding atomic.Bool
@@ -147,7 +147,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		limits:   newBodyLimits(cfg.MaxMessageBytes),
 	}
 	s.tailSecrets = tailSecrets(s.keys)
-	s.ready = readiness{check: b.Ready, now: time.Now}
+	s.ready = newReadiness(b.Ready, time.Now)
 	s.stats = newStatsSharer(cfg.Stats, &localStats{b: b, version: cfg.Version}, s.log)
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
@@ -277,7 +277,8 @@ func (s *Server) countingListener(l net.Listener) net.Listener {
 }
 
 // Shutdown stops accepting, closes every WebSocket with 1001 and waits for
-// the HTTP requests in progress, all at once, until ctx ends. Clients that
+// the HTTP requests in progress and the readiness check under way (which
+// it cancels), all at once, until ctx ends. Clients that
 // have not finished their close by then are dropped, which is logged and
 // is no error: the server stopped all the same, and a client that ignores
 // close must not make a clean stop look failed. Later calls wait for the
@@ -285,12 +286,16 @@ func (s *Server) countingListener(l net.Listener) net.Listener {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.closing.Store(true)
-		var httpErr error
+		var httpErr, readyErr error
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			httpErr = s.http.Shutdown(ctx)
+		}()
+		go func() { // the check /readyz requests wait on calls the engine, closed after us
+			defer wg.Done()
+			readyErr = s.ready.close(ctx)
 		}()
 		wsErr := s.ws.Shutdown(ctx)
 		if errors.Is(wsErr, transport.ErrCloseUnanswered) {
@@ -299,7 +304,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.stats.shutdown(ctx)
 		wg.Wait()
-		s.shutdownErr = errors.Join(httpErr, wsErr)
+		s.shutdownErr = errors.Join(httpErr, wsErr, readyErr)
 	})
 	return s.shutdownErr
 }
