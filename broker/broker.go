@@ -134,6 +134,9 @@ type Broker struct {
 	traffic    *traffic // publishes per topic (traffic.go)
 	// deliveries counts the frames fan-outs queued per topic (deliveries.go).
 	deliveries *deliveryTally
+	// pause is time.After; a test makes the pauses between a server
+	// subscription's tries end only when something else ends them.
+	pause func(time.Duration) <-chan time.Time
 }
 
 type counters struct {
@@ -168,6 +171,7 @@ func New(cfg Config, engine Engine) *Broker {
 		queueLimit: queueLimit(cfg.RateLimit),
 		traffic:    newTraffic(time.Now()),
 		deliveries: newDeliveryTally(),
+		pause:      time.After,
 	}
 	b.expiries.g = &b.workers
 	b.remote.events = cfg.Events

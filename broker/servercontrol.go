@@ -127,7 +127,9 @@ const serverRetryFor = 6 * time.Second
 
 // serverSubscribe makes a server subscription to topic, trying again with
 // backoff while the engine is unavailable, for serverRetryFor at most or
-// until the session closes. A failed try subscribes nothing, so trying
+// until the session closes: its pause ends then too, so that the worker
+// goes on at once to release the session's subscriptions from the engine
+// (and Close, which waits for the workers, is not held up). A failed try subscribes nothing, so trying
 // again is safe.
 func (s *Session) serverSubscribe(topic string) *Error {
 	deadline := time.Now().Add(serverRetryFor)
@@ -138,11 +140,17 @@ func (s *Session) serverSubscribe(topic string) *Error {
 		cancel()
 		backoff = min(2*backoff, time.Second)
 		wait := backoff/2 + rand.N(backoff/2)
-		if err == nil || err.Code != CodeUnavailable || time.Now().Add(wait).After(deadline) || s.isClosed() {
+		if err == nil || err.Code != CodeUnavailable || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		closed := s.closing()
+		if closed == nil {
 			return err
 		}
 		select {
-		case <-time.After(wait):
+		case <-s.b.pause(wait):
+		case <-closed:
+			return err
 		case <-s.b.ctx.Done():
 			return err
 		}

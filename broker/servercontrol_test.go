@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -254,5 +255,31 @@ func TestControlSubscribeOutlivesAnEngineOutage(t *testing.T) {
 	})
 	if got := fmt.Sprint(c.ofType("subscribed")[0]); got != "map[epoch:e1 seq:0 server:true topic:user:42.notices type:subscribed]" {
 		t.Errorf("announced as %s", got)
+	}
+}
+
+// A backend's subscribe pausing between tries ends when its session
+// closes, not when the pause would: the session's worker holds back its
+// releases from the engine meanwhile, and Close waits for it.
+func TestControlSubscribeRetryEndsWithTheSession(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	paused := make(chan struct{}, 1)
+	b.pause = func(time.Duration) <-chan time.Time { // a pause only the session's close ends
+		paused <- struct{}{}
+		return nil
+	}
+	c := connect(t, b, user("42"))
+	e.mu.Lock()
+	e.failPosition = Unavailable(errors.New("redis: no master yet"))
+	e.mu.Unlock()
+	if err := b.Control(t.Context(), Control{Kind: ControlSubscribe, User: "42", Topic: "user:42.notices"}); err != nil {
+		t.Fatal(err)
+	}
+	<-paused
+	c.s.Disconnected()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := b.Close(ctx); err != nil {
+		t.Fatalf("Close waited for the worker of a closed session: %v", err)
 	}
 }

@@ -194,6 +194,9 @@ func (s *Session) disconnect() (ended, listed bool) {
 	subs := s.takeAllLocked()
 	if s.queue != nil {
 		subs = append(subs, releasesIn(s.queue.jobs)...)
+		if s.queue.closed != nil {
+			close(s.queue.closed) // the worker's wait ends (closing)
+		}
 	}
 	s.queue = nil // commands not yet run are dropped, not releases
 	s.mu.Unlock()

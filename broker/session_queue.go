@@ -24,6 +24,10 @@ func queueLimit(rateLimit int) int {
 type workQueue struct {
 	jobs  []job
 	bytes int // of the commands in jobs
+	// closed is closed when the session closes; made by the first wait
+	// of the worker's that must end with the session (closing), so that
+	// a session that never waits makes none.
+	closed chan struct{}
 }
 
 // job is one unit of a session's worker: a decoded command (with the error
@@ -102,4 +106,23 @@ func (s *Session) work() {
 		s.mu.Unlock()
 		s.run(j)
 	}
+}
+
+// closing returns a channel closed when the session closes, or nil when
+// it is closed already. Called by the worker, whose queue stays the
+// session's until the worker ends or the session closes (disconnect
+// closes the channel as it drops the queue).
+func (s *Session) closing() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.phase == phaseClosed {
+		return nil
+	}
+	if s.queue == nil {
+		s.queue = new(workQueue)
+	}
+	if s.queue.closed == nil {
+		s.queue.closed = make(chan struct{})
+	}
+	return s.queue.closed
 }
