@@ -38,6 +38,10 @@ type Config struct {
 	KeepsPresence func(topic string) bool
 
 	Logger *zap.Logger // default: no logs
+
+	// pause is time.After for a receive loop's wait after a failed
+	// receive; a test makes that wait end only when something else ends it.
+	pause func(time.Duration) <-chan time.Time
 }
 
 // Defaults of Config.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -87,7 +86,7 @@ func (e *Engine) openConnLocked(ctx context.Context) {
 	}
 	e.controlOn = false
 	e.psDone = make(chan struct{})
-	e.psStop = new(atomic.Bool)
+	e.psStop = newLoopStop()
 	e.wg.Add(1)
 	go e.receive(ctx, e.ps, e.psStop, e.psDone, nil)
 }
@@ -125,7 +124,7 @@ func (e *Engine) replaceConn(ctx context.Context) {
 	e.openConnLocked(ctx)
 	shards := e.detachShards() // resubscribe opens them again, on the masters of the slot map then
 	e.psMu.Unlock()
-	stop.Store(true)
+	stop.stop()
 	_ = old.Close() // unblocks the old receive loop
 	<-done
 	closeShards(shards)
@@ -136,7 +135,7 @@ func (e *Engine) closeConn() {
 	ps, stop, done := e.ps, e.psStop, e.psDone
 	shards := e.detachShards()
 	e.psMu.Unlock()
-	stop.Store(true)
+	stop.stop()
 	_ = ps.Close()
 	<-done
 	closeShards(shards)

@@ -4,24 +4,24 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
-// receive reads ps until stop is set and ps closed, delivering messages and
-// passing probe tokens to probe. sh is the shard whose connection ps is
+// receive reads ps until stop is called and ps closed, delivering messages
+// and passing probe tokens to probe. sh is the shard whose connection ps is
 // (nil: the classic connection), so that a break is reported as its own.
-func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.Bool, done chan struct{}, sh *shard) {
+func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopStop, done chan struct{}, sh *shard) {
 	defer e.wg.Done()
 	defer close(done)
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	for {
 		v, err := ps.Receive(ctx)
 		if err != nil {
-			if ctx.Err() != nil || stop.Load() {
+			if ctx.Err() != nil || stop.called() {
 				return
 			}
 			var reply goredis.Error
@@ -40,11 +40,14 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *atomic.B
 			}
 			// Until the supervisor replaces ps, the next Receive redials it;
 			// back off so that a Redis that is down is not dialled in a tight
-			// loop. A closed ps ends the loop at the latest after this wait.
+			// loop. Whoever stops the loop waits for its end: the stop ends
+			// the wait too.
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(wait.next()):
+			case <-stop.ch:
+				return
+			case <-e.pause(wait.next()):
 			}
 			continue
 		}
@@ -113,4 +116,36 @@ func (b *backoff) reset() { b.cur = 0 }
 func (b *backoff) next() time.Duration {
 	b.cur = min(max(2*b.cur, b.min), b.max)
 	return b.cur/2 + rand.N(b.cur/2+1)
+}
+
+// loopStop ends a receive loop: called before the loop's connection is
+// closed, so that the loop takes the error the close causes for its end,
+// and ending the loop's wait after a failed receive, so that whoever
+// stops it and waits for it (the supervisor replacing the connection, a
+// Subscribe closing a shard it could not use) is not held for that wait,
+// up to BackoffMax.
+type loopStop struct {
+	once sync.Once
+	ch   chan struct{} // closed by stop
+}
+
+func newLoopStop() *loopStop { return &loopStop{ch: make(chan struct{})} }
+
+func (s *loopStop) stop() { s.once.Do(func() { close(s.ch) }) }
+
+func (s *loopStop) called() bool {
+	select {
+	case <-s.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// pause is time.After, or Config.pause when a test set it.
+func (e *Engine) pause(d time.Duration) <-chan time.Time {
+	if e.cfg.pause != nil {
+		return e.cfg.pause(d)
+	}
+	return time.After(d)
 }

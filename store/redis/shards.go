@@ -51,7 +51,7 @@ type shard struct {
 	topics   int             // how many of channels are topics'; shards.mu guards it
 	broken   bool            // its receive loop saw it fail; shards.mu guards it
 	failed   chan struct{}   // closed when broken is set
-	stop     atomic.Bool
+	stop     *loopStop
 	done     chan struct{} // closed when the receive loop has ended
 }
 
@@ -133,9 +133,9 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		return sh, nil
 	}
 	sh := &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
-		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{})}
+		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopStop()}
 	e.wg.Add(1)
-	go e.receive(e.runCtx, sh.ps, &sh.stop, sh.done, sh)
+	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
 	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {
 		closeShard(sh)
 		return nil, fmt.Errorf("probe channel: %w", err)
@@ -216,7 +216,7 @@ func closeShards(shards []*shard) {
 
 // closeShard ends sh's connection and waits for its receive loop.
 func closeShard(sh *shard) {
-	sh.stop.Store(true)
+	sh.stop.stop()
 	_ = sh.ps.Close()
 	<-sh.done
 }
