@@ -3,12 +3,17 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/store/memory"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -77,5 +82,30 @@ func TestAcceptErrorsAreLogged(t *testing.T) {
 	entries := logs.FilterMessageSnippet("retrying").All()
 	if len(entries) == 0 || entries[0].Level != zap.WarnLevel {
 		t.Fatalf("the accept error is not a warning saying it retries: %v", entries)
+	}
+}
+
+// brokenEngine is a memory engine whose publishes fail with an error
+// that is no broker.Error: one the client cannot act on.
+type brokenEngine struct{ *memory.Engine }
+
+var errDiskOnFire = errors.New("disk on fire")
+
+func (brokenEngine) Publish(context.Context, broker.PublishRequest) (broker.PublishResult, error) {
+	return broker.PublishResult{}, errDiskOnFire
+}
+
+// A publish the engine failed for a reason the client cannot act on is
+// answered 500 and logged once, where it was answered, with its path and
+// its cause.
+func TestInternalErrorIsLoggedOnce(t *testing.T) {
+	log, logs := observed()
+	eng := brokenEngine{memory.New(memory.Config{HistorySize: broker.DefaultHistorySize, HistoryTTL: broker.DefaultHistoryTTL})}
+	n := startNode(t, api.Config{Logger: log}, eng)
+	n.post(t, "/api/publish", `{"topic":"a","data":1}`).wantError(t, http.StatusInternalServerError, "internal")
+	errs := logs.FilterLevelExact(zap.ErrorLevel).All()
+	if len(errs) != 1 || errs[0].ContextMap()["path"] != "/api/publish" ||
+		!strings.Contains(fmt.Sprint(errs[0].ContextMap()["error"]), errDiskOnFire.Error()) {
+		t.Fatalf("error lines %v, want one with the path and the cause", errs)
 	}
 }

@@ -12,8 +12,13 @@ import (
 const maxFailures = 10
 
 // fail answers a failed command and closes the connection after
-// maxFailures in a row; rate_limited and unavailable do not count.
+// maxFailures in a row; rate_limited and unavailable do not count. An
+// internal error is logged here, as the client is told nothing of its
+// cause.
 func (s *Session) fail(id echoID, err *Error) {
+	if err.Code == CodeInternal {
+		s.b.log.Error("command failed", zap.String("session", s.ID()), zap.Error(err))
+	}
 	s.send(errorFrame(id, err))
 	if err.Code == CodeRateLimited || err.Code == CodeUnavailable {
 		return

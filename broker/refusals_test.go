@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +73,22 @@ func failures(s *Session) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return int32(s.failures)
+}
+
+// An engine error the client cannot act on is answered internal and
+// logged once, with its cause, by the session that answered it.
+func TestInternalErrorIsLoggedOnce(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	b, e := newTestBroker(t, Config{Logger: zap.New(core)})
+	e.mu.Lock()
+	e.failPublish = errors.New("disk on fire")
+	e.mu.Unlock()
+	c := connect(t, b, ClientInfo{})
+	if r := c.do(t, "1", `{"type":"publish","id":"1","topic":"a","data":1}`); r["type"] != "error" || r["code"] != string(CodeInternal) {
+		t.Fatalf("publish with a broken engine: %v", r)
+	}
+	errs := logs.FilterLevelExact(zapcore.ErrorLevel).All()
+	if len(errs) != 1 || !strings.Contains(errs[0].ContextMap()["error"].(string), "disk on fire") {
+		t.Fatalf("error lines %v, want one with the cause", errs)
+	}
 }

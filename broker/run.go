@@ -129,8 +129,10 @@ func simpleReply(t string, id echoID) []byte {
 	return finishFrame(append(b, '}'))
 }
 
-// replyError turns an engine error into the error answered to the client,
-// logging the ones the client cannot act on.
+// replyError turns an engine error into the error answered to the client.
+// One the client cannot act on becomes internal, and is logged by whoever
+// answers it, once: api for a request, Session.fail for a command, the
+// server subscription for a backend's subscribe.
 func (b *Broker) replyError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -139,6 +141,5 @@ func (b *Broker) replyError(err error) *Error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Code: CodeUnavailable, Message: "the cluster backend did not answer in time", Err: err}
 	}
-	b.log.Error("engine call failed", zap.Error(err))
 	return &Error{Code: CodeInternal, Message: "internal error", Err: err}
 }
