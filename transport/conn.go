@@ -101,33 +101,6 @@ func newConn(drv driver, lim *limits) *conn {
 	return c
 }
 
-// finish marks c gone and says whether this call did it; the caller then
-// calls Disconnected. abrupt says no close frame was sent or received
-// before. Safe from any goroutine.
-func (c *conn) finish() (first, abrupt bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.finished {
-		return false, false
-	}
-	c.finished = true
-	abrupt = !c.closing
-	c.closing = true
-	if q := c.out; q != nil {
-		clear(q.frames)
-		q.frames, q.queued, q.offset = q.first[:0], 0, 0
-	}
-	c.since.Store(0)
-	return true, abrupt
-}
-
-// isClosing reports whether a close has started.
-func (c *conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
 // expired says whether c is closing and its CloseTimeout passed. It also
 // frees the queue of a drained connection: a large array left by a burst
 // at once, the queue itself once nothing was sent for a whole sweep. A

@@ -1,9 +1,6 @@
 package transport
 
-import (
-	"github.com/gobwas/ws"
-	"github.com/herald-broker/herald/broker"
-)
+import "github.com/herald-broker/herald/broker"
 
 // The write queue. Every frame the server sends a client passes through
 // push and counts toward MaxQueueBytes: messages and replies, and since
@@ -146,44 +143,6 @@ func (c *conn) overflow() pushed {
 	c.startClosing()
 	c.dropQueue = true // the writer's next batch drops it and sends 4000
 	return overflowed
-}
-
-// Close queues a close frame after what is queued (broker.Conn); the
-// socket is closed once it is written, or after CloseTimeout.
-func (c *conn) Close(code int, reason string) {
-	if !c.isClosing() { // spare compiling a frame that would be dropped
-		if c.closeWith(c.closeMessage(ws.StatusCode(code), reason)) {
-			c.closedWith(false, ws.StatusCode(code))
-		}
-	}
-}
-
-// fail closes the connection for err, with err's close code.
-func (c *conn) fail(err error) {
-	if !c.isClosing() {
-		code, reason := closeOf(err)
-		if c.closeWith(c.closeMessage(code, reason)) {
-			c.closedWith(false, code)
-		}
-	}
-}
-
-// closeWith queues the close frame and reports whether this call started
-// the close with it, so that the caller counts it; only the first close of
-// a connection counts, and a close frame that overflows the queue was
-// counted as 4000.
-func (c *conn) closeWith(frame []byte) (started bool) {
-	res, wake := c.queue(frame, true)
-	c.wake(wake)
-	return res == taken
-}
-
-// startClosing is called with c.mu held. The deadline leaves a quarter of
-// CloseTimeout for the sweep that enforces it, which runs at least that
-// often, so the socket is closed within CloseTimeout.
-func (c *conn) startClosing() {
-	c.closing = true
-	c.outLocked().closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
 }
 
 // markScheduled is called with c.mu held; it says whether the driver must

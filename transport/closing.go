@@ -1,0 +1,106 @@
+package transport
+
+import "github.com/gobwas/ws"
+
+// How a connection ends: a close started by either side or by a failure,
+// the code it ended with, and the Receiver told once.
+
+// CodeReceiver is a Receiver that wants to know how its connection ended:
+// transport then calls DisconnectedWith in place of Disconnected, once,
+// with the code of the close frame that started the close, whichever
+// side sent it (1005 for a close frame without a code, 1006 when the
+// connection just dropped without one). Webhooks report it
+// (docs/protocol.md section 11, client_disconnected).
+type CodeReceiver interface {
+	Receiver
+	DisconnectedWith(code int)
+}
+
+// closedWith records the code c's close started with and counts it.
+func (c *conn) closedWith(byClient bool, code ws.StatusCode) {
+	c.code.CompareAndSwap(0, int32(code))
+	c.lim.stats.closed(byClient, code)
+}
+
+// closeCode is the code c ended with; abrupt: no close frame went
+// either way.
+func (c *conn) closeCode(abrupt bool) int {
+	if code := c.code.Load(); code != 0 && !abrupt {
+		return int(code)
+	}
+	return int(ws.StatusAbnormalClosure)
+}
+
+// disconnected tells r its connection is gone, with code when it wants it.
+func disconnected(r Receiver, code int) {
+	if cr, ok := r.(CodeReceiver); ok {
+		cr.DisconnectedWith(code)
+		return
+	}
+	r.Disconnected()
+}
+
+// Close queues a close frame after what is queued (broker.Conn); the
+// socket is closed once it is written, or after CloseTimeout.
+func (c *conn) Close(code int, reason string) {
+	if !c.isClosing() { // spare compiling a frame that would be dropped
+		if c.closeWith(c.closeMessage(ws.StatusCode(code), reason)) {
+			c.closedWith(false, ws.StatusCode(code))
+		}
+	}
+}
+
+// fail closes the connection for err, with err's close code.
+func (c *conn) fail(err error) {
+	if !c.isClosing() {
+		code, reason := closeOf(err)
+		if c.closeWith(c.closeMessage(code, reason)) {
+			c.closedWith(false, code)
+		}
+	}
+}
+
+// closeWith queues the close frame and reports whether this call started
+// the close with it, so that the caller counts it; only the first close of
+// a connection counts, and a close frame that overflows the queue was
+// counted as 4000.
+func (c *conn) closeWith(frame []byte) (started bool) {
+	res, wake := c.queue(frame, true)
+	c.wake(wake)
+	return res == taken
+}
+
+// startClosing is called with c.mu held. The deadline leaves a quarter of
+// CloseTimeout for the sweep that enforces it, which runs at least that
+// often, so the socket is closed within CloseTimeout.
+func (c *conn) startClosing() {
+	c.closing = true
+	c.outLocked().closeBy = monoNow() + int64(c.lim.closeTimeout)*3/4
+}
+
+// finish marks c gone and says whether this call did it; the caller then
+// calls Disconnected. abrupt says no close frame was sent or received
+// before. Safe from any goroutine.
+func (c *conn) finish() (first, abrupt bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return false, false
+	}
+	c.finished = true
+	abrupt = !c.closing
+	c.closing = true
+	if q := c.out; q != nil {
+		clear(q.frames)
+		q.frames, q.queued, q.offset = q.first[:0], 0, 0
+	}
+	c.since.Store(0)
+	return true, abrupt
+}
+
+// isClosing reports whether a close has started.
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
