@@ -119,8 +119,12 @@ func TestSSEResumesEveryTopicFromTheLastID(t *testing.T) {
 // client drops its stream and resumes from the last id it read, again and
 // again; in the end it got every seq once, in order.
 func TestSSEResumeRacingPublishes(t *testing.T) {
-	n := sseNode(t, api.Config{}, nil, 0, 0)
 	const total = 200
+	// History holds every publish: with the default 100, a publisher more
+	// than 100 ahead of the reader at a reconnect (a busy machine) made
+	// recovered:false the right answer, not a lost race.
+	eng := memory.New(memory.Config{HistorySize: total, HistoryTTL: time.Minute})
+	n := sseNode(t, api.Config{}, eng, 0, 0)
 	s := mustOpenSSE(t, n.Base, "/sse?topic=race&topic=other")
 	s.subscribed(t)
 	var wg sync.WaitGroup
