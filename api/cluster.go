@@ -49,6 +49,11 @@ type statsSharer struct {
 	startOnce sync.Once
 	stop      chan struct{}
 	done      chan struct{}
+	// posting is the context of every post, cancelled by shutdown, so
+	// that a post under way ends at once instead of reaching the board
+	// (the engine, closed right after) for up to boardTimeout more.
+	posting       context.Context
+	cancelPosting context.CancelFunc
 
 	mu          sync.Mutex // held while the cluster view is read or used
 	view        clusterStats
@@ -57,8 +62,9 @@ type statsSharer struct {
 }
 
 func newStatsSharer(board StatsBoard, local *localStats, log *zap.Logger) *statsSharer {
+	posting, cancel := context.WithCancel(context.Background())
 	return &statsSharer{board: board, local: local, log: log,
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), posting: posting, cancelPosting: cancel}
 }
 
 // start posts now and then every statsInterval, on a goroutine that
@@ -77,6 +83,9 @@ func (s *statsSharer) run() {
 	failing := false
 	for {
 		err := s.post()
+		if s.stopped() { // a post shutdown cancelled failed for no fault of the board
+			return
+		}
 		if err != nil && !failing {
 			s.log.Warn("cannot share this node's stats; other nodes' dashboards miss it", zap.Error(err))
 		}
@@ -89,20 +98,29 @@ func (s *statsSharer) run() {
 	}
 }
 
+func (s *statsSharer) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *statsSharer) post() error {
 	st := s.local.collect(time.Now())
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), boardTimeout)
+	ctx, cancel := context.WithTimeout(s.posting, boardTimeout)
 	defer cancel()
 	return s.board.PostStats(ctx, st.Node, b, statsTTL)
 }
 
-// shutdown stops posting and takes this node off the board, within ctx.
-// A board that cannot be reached is only logged: the node's stats expire
-// there by themselves.
+// shutdown stops posting, cancelling a post under way, and takes this
+// node off the board, within ctx. A board that cannot be reached is only
+// logged: the node's stats expire there by themselves.
 func (s *statsSharer) shutdown(ctx context.Context) {
 	if s.board == nil {
 		return
@@ -111,6 +129,7 @@ func (s *statsSharer) shutdown(ctx context.Context) {
 	s.startOnce.Do(func() { started = false })
 	if started {
 		close(s.stop)
+		s.cancelPosting()
 		select {
 		case <-s.done:
 		case <-ctx.Done():
