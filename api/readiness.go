@@ -9,11 +9,13 @@ import (
 )
 
 // readyFresh is how long a check that found the engine ready answers
-// every /readyz: a prober learns that it no longer is this much late at
-// most, and however many ask, a ready engine is asked at most once per
+// every /readyz: however many ask, a ready engine is asked at most once per
 // readyFresh (a Redis call on store/redis), without a 429 for anyone. A
 // check that failed answers only those that waited for it, so that the
-// first /readyz after a recovery says so.
+// first /readyz after a recovery says so; and a ready answer is not given
+// again once the engine had trouble after its check began (a publish
+// answered 503 for want of Redis, say), so that a node never says it is
+// ready right after it refused a publish.
 const readyFresh = 250 * time.Millisecond
 
 // errShuttingDown is every /readyz's answer once Shutdown has started.
@@ -26,8 +28,9 @@ var errShuttingDown = errors.New("the server is shutting down")
 // the readiness: close cancels it and waits for it, so that Shutdown
 // leaves no call into the engine behind it.
 type readiness struct {
-	check func(context.Context) error
-	now   func() time.Time
+	check    func(context.Context) error
+	troubles func() uint64 // the engine's count of troubles (broker.TroubleCounter)
+	now      func() time.Time
 
 	stop    context.Context // ended by close: cancels the check under way
 	cancel  context.CancelFunc
@@ -38,11 +41,12 @@ type readiness struct {
 	done    chan struct{} // closed when the check under way ends; nil: none
 	err     error         // the last check's answer
 	readyAt time.Time     // when the last check that found it ready ended; zero: never
+	readyOf uint64        // troubles() as that check began
 }
 
-func newReadiness(check func(context.Context) error, now func() time.Time) *readiness {
+func newReadiness(check func(context.Context) error, troubles func() uint64, now func() time.Time) *readiness {
 	stop, cancel := context.WithCancel(context.Background())
-	return &readiness{check: check, now: now, stop: stop, cancel: cancel}
+	return &readiness{check: check, troubles: troubles, now: now, stop: stop, cancel: cancel}
 }
 
 // ready returns the engine's readiness as a check ended at most
@@ -53,7 +57,7 @@ func (r *readiness) ready(ctx context.Context) error {
 		r.mu.Unlock()
 		return errShuttingDown
 	}
-	if !r.readyAt.IsZero() && r.now().Sub(r.readyAt) < readyFresh {
+	if !r.readyAt.IsZero() && r.now().Sub(r.readyAt) < readyFresh && r.troubles() == r.readyOf {
 		r.mu.Unlock()
 		return nil
 	}
@@ -81,13 +85,14 @@ func (r *readiness) ready(ctx context.Context) error {
 // answer to those waiting on done.
 func (r *readiness) run(done chan struct{}) {
 	defer r.running.Done()
+	troubles := r.troubles()
 	ctx, cancel := context.WithTimeout(r.stop, readyTimeout)
 	err := r.check(ctx)
 	cancel()
 	r.mu.Lock()
 	r.err, r.done = err, nil
 	if err == nil {
-		r.readyAt = r.now()
+		r.readyAt, r.readyOf = r.now(), troubles
 	} else {
 		r.readyAt = time.Time{}
 	}

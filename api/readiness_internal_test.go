@@ -29,6 +29,7 @@ func TestReadinessChecksAreShared(t *testing.T) {
 				return ctx.Err()
 			}
 		},
+		func() uint64 { return 0 },
 		func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock },
 	)
 	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }

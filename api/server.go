@@ -147,7 +147,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		limits:   newBodyLimits(cfg.MaxMessageBytes),
 	}
 	s.tailSecrets = tailSecrets(s.keys)
-	s.ready = newReadiness(b.Ready, time.Now)
+	s.ready = newReadiness(b.Ready, b.EngineTroubles, time.Now)
 	s.stats = newStatsSharer(cfg.Stats, &localStats{b: b, version: cfg.Version}, s.log)
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")

@@ -269,6 +269,15 @@ func (b *Broker) Ready(ctx context.Context) error {
 	return nil
 }
 
+// EngineTroubles counts the times the engine's backend failed it (see
+// TroubleCounter); it never goes down.
+func (b *Broker) EngineTroubles() uint64 {
+	if tc, ok := b.engine.(TroubleCounter); ok {
+		return tc.Troubles()
+	}
+	return 0
+}
+
 // Close stops taking client commands (later ones are answered unavailable),
 // stops the sessions' token expiry timers, and waits for the session
 // workers to finish. When ctx ends first, their engine calls are

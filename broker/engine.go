@@ -125,6 +125,14 @@ type ReadyChecker interface {
 	Ready(ctx context.Context) error
 }
 
+// TroubleCounter is an optional Engine capability: Troubles counts the
+// times its backend failed it (a call that failed, a connection lost), so
+// that a ready answer given before the last of them is not handed out
+// again after it. An engine without it never has trouble.
+type TroubleCounter interface {
+	Troubles() uint64
+}
+
 // ResumeReader is an Engine whose reads for a resume cost no more than the
 // client can take. On store/redis a resume's whole history, up to
 // HERALD_HISTORY_SIZE messages of HERALD_MAX_MESSAGE_BYTES each, was a

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // Stats are the engine's counters since New.
@@ -39,6 +41,13 @@ func (e *Engine) Stats() Stats {
 	return Stats{Errors: e.stats.errors.Load(), Reconnects: e.stats.reconnects.Load(), Rebases: e.stats.rebases.Load(),
 		PresenceGaps: e.stats.presenceGaps.Load()}
 }
+
+var _ broker.TroubleCounter = (*Engine)(nil)
+
+// Troubles counts the Redis calls that failed and the pub/sub connections
+// replaced (broker.TroubleCounter): every one of them comes after Redis
+// failed the engine.
+func (e *Engine) Troubles() uint64 { return e.stats.errors.Load() + e.stats.reconnects.Load() }
 
 func (s *stats) failed(err error) {
 	if !errors.Is(err, context.Canceled) {
