@@ -3,12 +3,14 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -161,12 +163,18 @@ type fakeConn struct {
 	query url.Values
 	cmds  chan map[string]any
 	done  chan struct{}
+	// closing is set by closeWith before its close frame goes: the
+	// client's answer to it must not be answered again. A second close
+	// frame makes Chromium fail the connection ("Close received after
+	// close", code 1006), as happened when the test goroutine was slow to
+	// drop the socket after its close frame.
+	closing atomic.Bool
 }
 
 func (c *fakeConn) readLoop() {
 	defer close(c.cmds)
 	for {
-		data, op, err := wsutil.ReadClientData(c.conn)
+		data, op, err := c.readData()
 		if err != nil {
 			return
 		}
@@ -183,6 +191,34 @@ func (c *fakeConn) readLoop() {
 		case <-c.done:
 			return
 		}
+	}
+}
+
+// readData is wsutil.ReadClientData whose control frames are answered as
+// it answers them, but for the client's answer to closeWith's frame.
+func (c *fakeConn) readData() ([]byte, ws.OpCode, error) {
+	answer := wsutil.ControlFrameHandler(c.conn, ws.StateServerSide)
+	rd := wsutil.DefaultReader(c.conn, ws.StateServerSide)
+	control := func(h ws.Header, r io.Reader) error {
+		if h.OpCode == ws.OpClose && c.closing.Load() {
+			return io.EOF
+		}
+		return answer(h, r)
+	}
+	rd.OnIntermediate = control
+	for {
+		h, err := rd.NextFrame()
+		if err != nil {
+			return nil, 0, err
+		}
+		if h.OpCode.IsControl() {
+			if err := control(h, rd); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		data, err := io.ReadAll(rd)
+		return data, h.OpCode, err
 	}
 }
 
@@ -227,6 +263,7 @@ func (c *fakeConn) expect(ctx context.Context, typ string) map[string]any {
 
 // closeWith sends a close frame with code, then drops the socket.
 func (c *fakeConn) closeWith(code ws.StatusCode, reason string) {
+	c.closing.Store(true)
 	frame := ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason))
 	if err := ws.WriteFrame(c.conn, frame); err != nil {
 		c.t.Errorf("close frame: %v", err)
