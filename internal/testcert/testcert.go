@@ -1,11 +1,9 @@
-// Package testcert writes a self-signed certificate for 127.0.0.1 and its
-// key as PEM files, for tests of the TLS settings.
+// Package testcert writes certificates for 127.0.0.1 and their keys as
+// PEM files, for tests of the TLS settings: self-signed (Write), or
+// signed by a CA of the test's (WriteChain).
 package testcert
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -28,10 +26,7 @@ type Files struct {
 // Write makes an ECDSA P-256 certificate valid for an hour around now.
 func Write(t testing.TB) Files {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "herald.test"},
@@ -39,10 +34,7 @@ func Write(t testing.TB) Files {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := mustCert(t, tmpl, tmpl, &key.PublicKey, key)
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
