@@ -281,7 +281,9 @@
 // above. Topics whose master cannot be reached when they are homed again
 // (it died, and its replica has yet to take over or the slot map to say
 // so) are left unhomed, costing no other topic: they are tried again at
-// probe ticks, backing off up to BackoffMax, and checked once homed.
+// probe ticks, backing off up to BackoffMax, and at once when the slot
+// map, read again every 200 ms meanwhile, names another master for them
+// than one that failed (rehome.go); they are checked once homed.
 // Homing, after a repair or a reconnect, goes master by master in
 // parallel and without the lock Subscribe takes (but for the moment of
 // sending the SSUBSCRIBEs), so a master that does not answer holds up

@@ -215,7 +215,8 @@ var errConnBroken = errors.New("pub/sub connection broken")
 // and a replay that Redis could not answer is tried again at the next
 // interval. A shard connection that broke is replaced alone
 // (repairShards), and the topics whose master it could not reach are
-// homed again at later probe ticks; only the classic connection's failure
+// homed again at later probe ticks, or once the slot map names a new
+// master for them (homeMoved); only the classic connection's failure
 // has watch return, for the supervisor to replace every connection.
 func (e *Engine) watch(ctx context.Context) error {
 	probe := time.NewTicker(e.cfg.ProbeInterval)
@@ -224,6 +225,8 @@ func (e *Engine) watch(ctx context.Context) error {
 	defer check.Stop()
 	forget := time.NewTicker(max(e.cfg.HistoryTTL/2, e.cfg.CheckInterval))
 	defer forget.Stop()
+	mapPoll := time.NewTicker(slotMapPoll)
+	defer mapPoll.Stop()
 	owed, err := e.checkAll(ctx, e.subs.all())
 	e.noteChecks(owed)
 	// The connection replaced may have lost the last joins and leaves
@@ -234,7 +237,8 @@ func (e *Engine) watch(ctx context.Context) error {
 		replayed, err = e.replayChanges(ctx)
 	}
 	// Topics whose master was out of reach are homed again at probe ticks,
-	// backing off while it stays so: each try may wait out the timeout.
+	// backing off while it stays so: each try may wait out the timeout;
+	// and at once when the slot map names another master for them.
 	rehome := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	var rehomeAt time.Time // zero: no topic waits
 	if e.shards.anyUnhomed() {
@@ -258,9 +262,19 @@ func (e *Engine) watch(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var polls <-chan time.Time // while topics wait: the slot map may name their new master
+		if !rehomeAt.IsZero() {
+			polls = mapPoll.C
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-polls:
+			if e.homeMoved(ctx) {
+				err = errShardBroken
+			} else {
+				e.shards.reloadSlotMap() // for the next poll
+			}
 		case <-e.psBroken:
 			return errConnBroken
 		case <-e.shardsBroken:

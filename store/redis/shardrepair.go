@@ -32,6 +32,7 @@ func (e *Engine) homeShards(ctx context.Context, topics []string) (homed []strin
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var missed, reached []string
 	for addr, group := range byMaster {
 		wg.Go(func() {
 			e.log.Debug("subscribing topics on their master again", zap.String("master", addr), zap.Int("topics", len(group)))
@@ -42,10 +43,16 @@ func (e *Engine) homeShards(ctx context.Context, topics []string) (homed []strin
 			}
 			mu.Lock()
 			homed = append(homed, got...)
+			if err != nil {
+				missed = append(missed, addr)
+			} else {
+				reached = append(reached, addr)
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	e.shards.noteHomings(missed, reached)
 	return homed
 }
 

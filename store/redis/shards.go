@@ -38,6 +38,7 @@ type shards struct {
 	byAddr  map[string]*shard // by master address
 	home    map[string]*shard // topic → the shard its channel is subscribed on
 	unhomed map[string]bool   // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
+	missed  map[string]bool   // masters on which homing topics failed last, while topics wait (see homeMoved)
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -57,7 +58,8 @@ type shard struct {
 
 func newShards(rdb goredis.UniversalClient) shards {
 	cc, _ := rdb.(*goredis.ClusterClient)
-	return shards{cc: cc, byAddr: make(map[string]*shard), home: make(map[string]*shard), unhomed: make(map[string]bool)}
+	return shards{cc: cc, byAddr: make(map[string]*shard), home: make(map[string]*shard), unhomed: make(map[string]bool),
+		missed: make(map[string]bool)}
 }
 
 // on reports whether exact topics go over sharded pub/sub.
