@@ -47,3 +47,19 @@ func (s *TLSServer) TLSURL() string {
 
 // CAFile is the PEM file of the CA that signed the server's certificate.
 func (s *TLSServer) CAFile() string { return s.caFile }
+
+// RequireClientCertificates has the server ask TLS clients for a
+// certificate (tls-auth-clients yes), which clients of this CA have none
+// of, and closes the connections made so far, so that each client meets
+// the refusal on its next connection.
+func (s *TLSServer) RequireClientCertificates() {
+	s.n.t.Helper()
+	if _, err := do(s.Addr(), "CONFIG", "SET", "tls-auth-clients", "yes"); err != nil {
+		s.n.t.Fatalf("redistest: require client certificates: %v", err)
+	}
+	for _, typ := range []string{"normal", "pubsub"} {
+		if _, err := do(s.Addr(), "CLIENT", "KILL", "TYPE", typ); err != nil {
+			s.n.t.Fatalf("redistest: close the %s connections: %v", typ, err)
+		}
+	}
+}

@@ -26,6 +26,7 @@ func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.Universal
 		o := *u.failover
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
+		o.Dialer = newDialer(timeout, o.TLSConfig)
 		oo := o
 		oo.MaxRetries = -1
 		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo)
@@ -34,6 +35,7 @@ func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.Universal
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.ClusterStateReloadInterval = clusterReload
+		o.Dialer = newDialer(timeout, o.TLSConfig)
 		oo := o
 		oo.MaxRetries, oo.MaxRedirects = -1, -1
 		return goredis.NewClusterClient(&o), goredis.NewClusterClient(&oo)
@@ -43,6 +45,7 @@ func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.Universal
 	o.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
 	o.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
 	o.DisableIdentity = true
+	o.Dialer = newDialer(timeout, o.TLSConfig)
 	oo := o
 	oo.MaxRetries = -1
 	return goredis.NewClient(&o), goredis.NewClient(&oo)

@@ -47,11 +47,12 @@ func (e *Engine) resend(ctx context.Context, sends int, what string, call func()
 }
 
 // deadConn reports whether err is that of a call on a connection the
-// peer had closed or reset. A dial that failed is not one: Redis, or the
-// way to it, is away.
+// peer had closed or reset. A dial that failed is not one, nor a new
+// connection closed before Redis answered it: Redis, or the way to it,
+// is away or refuses the node.
 func deadConn(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && op.Op == "dial" || neverAnswered(err) {
 		return false
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

@@ -254,7 +254,9 @@
 // # Redis trouble
 //
 // Every call has Config.Timeout. Errors of an unreachable Redis wrap
-// broker.ErrUnavailable. The pub/sub connection is probed by publishing on
+// broker.ErrUnavailable. A connection that failed before Redis answered
+// its handshake carried no command (dialer.go): a publish that met one
+// was not published, and its publisher is told so. The pub/sub connection is probed by publishing on
 // the node's private channel <prefix>probe.<node>; a probe that does not
 // come back in time, or a read on the connection that fails, has the
 // connection replaced and every channel and pattern subscribed again,

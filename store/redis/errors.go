@@ -55,8 +55,9 @@ func (e *Engine) fail(op string, err error) error {
 
 // failPublish is fail for a publish, whose publisher must learn whether
 // the message may have been published: only when the call never reached
-// Redis, or Redis refused it, is nothing published for sure. Otherwise the
-// error wraps broker.ErrOutcomeUnknown.
+// Redis (no connection, or one that failed before Redis answered its
+// handshake: see newDialer), or Redis refused it, is nothing published
+// for sure. Otherwise the error wraps broker.ErrOutcomeUnknown.
 func (e *Engine) failPublish(err error) error {
 	e.stats.failed(err)
 	e.reloadOnTrouble()
@@ -69,7 +70,7 @@ func (e *Engine) failPublish(err error) error {
 	}
 	var reply goredis.Error
 	switch {
-	case notSent(err):
+	case notSent(err) || neverAnswered(err):
 		return unavailable(err, msgUnreachable)
 	case errors.As(err, &reply):
 		return err

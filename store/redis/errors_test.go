@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,6 +235,32 @@ func TestPublishToAStoppedRedisSaysNothingPublished(t *testing.T) {
 	srv.Stop()
 	_, err := e.Publish(ctxFor(t), request("down"))
 	wantNothingPublished(t, "publish with Redis stopped", err)
+}
+
+// A server that takes each connection and closes it before answering
+// anything (a proxy with no Redis behind it, or a Redis refusing the TLS
+// client) got no publish: go-redis sends one only once its handshake was
+// answered.
+func TestPublishToAServerClosingEveryConnectionSaysNothingPublished(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepting := make(chan struct{})
+	go func() { // ends when the listener is closed, which the cleanup waits for
+		defer close(accepting)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-accepting })
+	e := newEngine(t, "redis://"+l.Addr().String()+"/0", redis.Config{HistorySize: 10})
+	_, err = e.Publish(ctxFor(t), request("closed"))
+	wantNothingPublished(t, "publish to a server that closes every connection", err)
 }
 
 // A publish whose connection breaks after it was sent is not sent again
