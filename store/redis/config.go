@@ -42,6 +42,10 @@ type Config struct {
 	// pause is time.After for a receive loop's wait after a failed
 	// receive; a test makes that wait end only when something else ends it.
 	pause func(time.Duration) <-chan time.Time
+	// backoffEnd is time.After for the supervisor's wait before it
+	// replaces the pub/sub connection again; a test makes that wait end
+	// only when something else ends it.
+	backoffEnd func(time.Duration) <-chan time.Time
 }
 
 // Defaults of Config.

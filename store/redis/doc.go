@@ -260,7 +260,10 @@
 // the node's private channel <prefix>probe.<node>; a probe that does not
 // come back in time, or a read on the connection that fails, has the
 // connection replaced and every channel and pattern subscribed again,
-// retried with capped exponential backoff and jitter while Redis is away.
+// retried with capped exponential backoff and jitter while Redis is away;
+// off Cluster a wait ends early once Redis answers a PING again
+// (backoffwait.go), so a restarted server or a replica the sentinels now
+// name is used at once.
 // A probe, or a read of positions, histories or change logs, that fails
 // on a dead pooled connection (a link lost without a word leaves
 // go-redis's pool holding some that pass its health check) is sent again,

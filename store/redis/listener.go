@@ -59,10 +59,8 @@ func (e *Engine) supervise(ctx context.Context) {
 		healthy = false
 		e.reloadOnTrouble() // on Cluster, the node it was on may be gone
 		e.replaceConn(ctx)
-		select {
-		case <-ctx.Done():
+		if !e.waitOut(ctx, d, err) {
 			return
-		case <-time.After(d):
 		}
 	}
 }
