@@ -38,6 +38,20 @@ type Permissions interface {
 	CanPublish(topic string) bool
 }
 
+// SubscribeComparer is what a Permissions may also be: one that tells
+// whether another allows exactly the subscriptions it allows. A refresh
+// re-checks every subscription of its connection, each check costing the
+// length of the token's allow list, so a client resending one token, a
+// hundred times a second, on 1,000 subscriptions with an allow list of 200
+// patterns took 10 ms of the node's CPU a refresh. A refresh whose token
+// allows the same subscriptions as the one in force (the usual renewal of
+// exp) checks none.
+type SubscribeComparer interface {
+	// SameSubscribe reports whether other allows exactly the
+	// subscriptions this allows; false when it cannot tell.
+	SameSubscribe(other Permissions) bool
+}
+
 // ClientInfo is what is known of a client when it connects.
 type ClientInfo struct {
 	RemoteAddr string

@@ -21,12 +21,15 @@ func (s *Session) refresh(ctx context.Context, c *command) *Error {
 			s.mu.Unlock()
 			return Errorf(CodeUnauthorized, "the token is for another subject")
 		}
+		var forbidden []*subscription
+		if !sameSubscribe(s.who.perms, info.Perms) {
+			forbidden = s.takeForbiddenLocked(info.Perms)
+		}
 		s.who.perms = info.Perms       // who is set: the node takes refreshes (newIdentity)
 		s.who.info = string(info.Info) // for presence entries made from now on
 		if s.phase != phaseClosed {
 			s.setExpiry(info.Expires)
 		}
-		forbidden := s.takeForbiddenLocked(info.Perms)
 		s.mu.Unlock()
 		for _, sub := range forbidden {
 			s.endSubscription(ctx, sub)
@@ -35,6 +38,16 @@ func (s *Session) refresh(ctx context.Context, c *command) *Error {
 	}
 	s.send(simpleReply("refreshed", c.echo()))
 	return nil
+}
+
+// sameSubscribe reports whether next allows exactly the subscriptions old
+// allows, so that none needs checking again: every subscription a session
+// holds was checked against the permissions in force when its worker set
+// it up, or by the refresh that brought them, or needs no check (made by
+// the server, or accepted by the subscribe hook in their place).
+func sameSubscribe(old, next Permissions) bool {
+	c, ok := old.(SubscribeComparer)
+	return ok && next != nil && c.SameSubscribe(next)
 }
 
 // takeForbiddenLocked removes and returns the subscriptions perms does not

@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -94,4 +97,65 @@ func messagesOfType(msgs []map[string]any, typ string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// countedAllow is an allowList that counts its subscription checks and
+// tells another of the same subscribe list apart from one of another.
+type countedAllow struct {
+	allowList
+	checks *atomic.Int64
+}
+
+func (a countedAllow) CanSubscribe(p string) bool {
+	a.checks.Add(1)
+	return a.allowList.CanSubscribe(p)
+}
+
+func (a countedAllow) SameSubscribe(other Permissions) bool {
+	o, ok := other.(countedAllow)
+	return ok && slices.Equal(a.sub, o.sub)
+}
+
+// A refresh whose token allows the same subscriptions as the one in force
+// checks none of the connection's subscriptions again: each check costs
+// the length of the token's allow list, and a client may resend one token
+// as often as the command rate lets it. A token that allows other
+// subscriptions has them all checked, and ends those it does not allow.
+func TestRefreshWithTheSameAllowChecksNoSubscription(t *testing.T) {
+	var checks atomic.Int64
+	same := countedAllow{allowList{sub: []string{"room.*"}}, &checks}
+	narrow := countedAllow{allowList{sub: []string{"room.1"}}, &checks}
+	exp := time.Now().Add(time.Hour)
+	v := tokens{
+		"same":   {Subject: "u1", Perms: same, Expires: exp},
+		"narrow": {Subject: "u1", Perms: narrow, Expires: exp},
+	}
+	b, _ := newTestBroker(t, Config{Tokens: v})
+	c := connect(t, b, ClientInfo{Subject: "u1", Perms: same, Expires: exp})
+	var ended []string
+	for i := range 20 {
+		topic := fmt.Sprintf("room.%d", i)
+		if r := c.do(t, topic, `{"type":"subscribe","id":"%s","topic":"%s"}`, topic, topic); r["type"] != "subscribed" {
+			t.Fatalf("subscribe %s: %v", topic, r)
+		}
+		if i != 1 {
+			ended = append(ended, topic)
+		}
+	}
+	checks.Store(0)
+	for i := range 10 {
+		if r := c.do(t, fmt.Sprint(i), `{"type":"refresh","id":"%d","token":"same"}`, i); r["type"] != "refreshed" {
+			t.Fatalf("refresh: %v", r)
+		}
+	}
+	if n := checks.Load(); n != 0 {
+		t.Errorf("10 refreshes allowing the same made %d subscription checks, want 0", n)
+	}
+	if r := c.do(t, "n", `{"type":"refresh","id":"n","token":"narrow"}`); r["type"] != "refreshed" {
+		t.Fatalf("refresh: %v", r)
+	}
+	if n := checks.Load(); n != 20 {
+		t.Errorf("a refresh allowing less made %d subscription checks, want 20", n)
+	}
+	wantForbiddenNotices(t, c, ended...)
 }

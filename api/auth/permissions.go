@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/herald-broker/herald/broker"
@@ -13,7 +14,10 @@ type Permissions struct {
 	publish   []string
 }
 
-var _ broker.Permissions = (*Permissions)(nil)
+var (
+	_ broker.Permissions       = (*Permissions)(nil)
+	_ broker.SubscribeComparer = (*Permissions)(nil)
+)
 
 // NewPermissions grants subscriptions that fall under a subscribe pattern
 // and publishes to topics a publish pattern matches. Every entry must be a
@@ -60,6 +64,15 @@ func (p *Permissions) CanSubscribe(pattern string) bool {
 		}
 		pattern = prefix + "*.>"
 	}
+}
+
+// SameSubscribe reports whether other is a *Permissions with the same
+// subscribe list, in the same order: then it allows exactly the
+// subscriptions p allows. A list in another order is not told apart from
+// a different one, which only costs a refresh its checks.
+func (p *Permissions) SameSubscribe(other broker.Permissions) bool {
+	o, ok := other.(*Permissions)
+	return ok && p != nil && o != nil && slices.Equal(p.subscribe, o.subscribe)
 }
 
 // coversAlone reports whether one allowed subscribe pattern covers pattern.

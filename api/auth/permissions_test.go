@@ -131,3 +131,35 @@ func TestNewPermissionsCopies(t *testing.T) {
 		t.Error("changing the caller's slice changed the permissions")
 	}
 }
+
+// Permissions with one subscribe list allow the same subscriptions,
+// whatever their publish lists, so a refresh between them checks none;
+// another list, the same in another order, or none at all is not told
+// to be the same.
+func TestSameSubscribe(t *testing.T) {
+	mk := func(sub, pub []string) *Permissions {
+		t.Helper()
+		p, err := NewPermissions(sub, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := mk([]string{"room.*", "user:42.>"}, nil)
+	if !p.SameSubscribe(mk([]string{"room.*", "user:42.>"}, []string{"room.*"})) {
+		t.Error("the same subscribe list is not the same")
+	}
+	for _, other := range []*Permissions{
+		mk([]string{"room.*"}, nil),
+		mk([]string{"user:42.>", "room.*"}, nil),
+		mk(nil, nil),
+		nil,
+	} {
+		if p.SameSubscribe(other) {
+			t.Errorf("%v is the same as %v", other, p)
+		}
+	}
+	if p.SameSubscribe(nil) || (*Permissions)(nil).SameSubscribe(p) {
+		t.Error("nil permissions are told to be the same as others")
+	}
+}
