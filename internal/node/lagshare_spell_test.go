@@ -114,11 +114,15 @@ func TestLagShareListFollowsTheTopicsThroughASpell(t *testing.T) {
 func TestLagShareListOutlastsATrickle(t *testing.T) {
 	publish, board, s := spellNode(t, "hot", "quiet")
 	listedWithin(t, publish, board, s, "hot", 500, []string{"hot"})
-	for range 2 * countTicks { // two windows of it at full rate
-		publish("hot", 500)
+	// Two windows of it at full rate. A busy machine stretches the sleeps
+	// over many ticks, so that a window may hold one round of hot alone:
+	// with 500 a round, the trickle's 80 then passed a tenth of the two
+	// windows' frames, and quiet was listed for no fault of the windows.
+	for range 2 * countTicks {
+		publish("hot", 5000)
 		time.Sleep(s.tick)
 	}
-	for range 10 * countTicks { // ten windows' worth of ticks: 2 % of hot's deliveries
+	for range 10 * countTicks { // ten windows' worth of ticks: under 1 % of a round of hot
 		publish("quiet", 1)
 		time.Sleep(s.tick)
 		if said := board.said(); !slices.Equal(said, []string{"hot"}) {
