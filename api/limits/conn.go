@@ -1,75 +1,10 @@
 package limits
 
 import (
-	"fmt"
-	"math"
 	"net/netip"
 	"sync"
 	"time"
 )
-
-// Defaults of ConnConfig.
-const (
-	// DefaultIPv6Prefix: one host or home usually gets a /64, and can pick
-	// any address in it, so a /64 counts as one address.
-	DefaultIPv6Prefix = 64
-	// DefaultMaxTracked bounds the table at about 50 MB (some 190 bytes
-	// an address).
-	DefaultMaxTracked = 1 << 18
-)
-
-// ConnConfig are the per-address connection limits.
-type ConnConfig struct {
-	// MaxOpen is how many connections one address may hold open; 0: no
-	// limit.
-	MaxOpen int
-	// Rate is how many new connections per second one address may open,
-	// on average; 0: no limit.
-	Rate float64
-	// Burst is how many new connections one address may open at once
-	// before Rate holds it back; 0: Rate rounded up, at least 1. Ignored
-	// without a Rate.
-	Burst int
-	// IPv6Prefix: IPv6 addresses that share this many leading bits count
-	// as one address; 0: DefaultIPv6Prefix; 128: each address alone.
-	IPv6Prefix int
-	// MaxTracked bounds how many addresses are remembered at once; 0:
-	// DefaultMaxTracked. See ConnLimiter for what happens past it.
-	MaxTracked int
-	// Now is the clock; nil: time.Now. Tests set it.
-	Now func() time.Time
-}
-
-func (c *ConnConfig) check() error {
-	switch {
-	case c.MaxOpen < 0:
-		return fmt.Errorf("herald/limits: negative open connections per address %d", c.MaxOpen)
-	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("herald/limits: connection rate per address %v is not a number of at least 0", c.Rate)
-	case c.Burst < 0:
-		return fmt.Errorf("herald/limits: negative connection burst per address %d", c.Burst)
-	case c.IPv6Prefix < 0 || c.IPv6Prefix > 128:
-		return fmt.Errorf("herald/limits: IPv6 prefix /%d is not between 0 and 128", c.IPv6Prefix)
-	case c.MaxTracked < 0:
-		return fmt.Errorf("herald/limits: negative table size %d", c.MaxTracked)
-	}
-	return nil
-}
-
-func (c *ConnConfig) setDefaults() {
-	if c.Burst == 0 {
-		c.Burst = max(1, int(math.Ceil(c.Rate)))
-	}
-	if c.IPv6Prefix == 0 {
-		c.IPv6Prefix = DefaultIPv6Prefix
-	}
-	if c.MaxTracked == 0 {
-		c.MaxTracked = DefaultMaxTracked
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-}
 
 // ConnLimiter counts the open connections of each address and meters its
 // new ones with a token bucket. It is safe for concurrent use and starts
@@ -83,8 +18,9 @@ func (c *ConnConfig) setDefaults() {
 // full burst back early); when every address in the table holds a
 // connection, new addresses are refused until one closes.
 type ConnLimiter struct {
-	cfg    ConnConfig
-	refill time.Duration // how long an empty bucket takes to fill
+	cfg      ConnConfig
+	refill   time.Duration // how long an empty bucket takes to fill
+	commands *commandPace  // nil: no CommandRate
 
 	mu      sync.Mutex
 	entries map[netip.Addr]*entry
@@ -101,14 +37,18 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 	if cfg.Rate > 0 {
 		l.refill = time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))
 	}
+	l.commands = newCommandPace(cfg.CommandRate, cfg.CommandBurst)
 	return l, nil
 }
 
 // noRelease is what Acquire and Hold return when nothing is counted.
 func noRelease() {}
 
-// Enabled reports whether the limiter limits anything: a MaxOpen or a Rate.
-func (l *ConnLimiter) Enabled() bool { return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 }
+// Enabled reports whether the limiter limits anything: a MaxOpen, a Rate
+// or a CommandRate.
+func (l *ConnLimiter) Enabled() bool {
+	return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 || l.commands != nil
+}
 
 // Acquire counts one new connection from ip. It refuses (false) when ip
 // already holds MaxOpen connections, when it opens them faster than Rate
@@ -117,7 +57,8 @@ func (l *ConnLimiter) Enabled() bool { return l.cfg.MaxOpen > 0 || l.cfg.Rate > 
 // does nothing. The zero Addr (a peer that did not parse) is one address
 // like any other.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	return l.releaseOf(l.take(ip, takeOpen|takeRate))
+	release, _, ok = l.AcquirePaced(ip)
+	return release, ok
 }
 
 // Hold is Acquire without the Rate: it counts a connection against
@@ -154,9 +95,12 @@ const (
 	takeRate                    // one token of the Rate's bucket, never given back
 )
 
-// counts reports whether any limit that what spends is set.
+// counts reports whether any limit that what spends is set. Open
+// connections are counted for a CommandRate too, even with no MaxOpen:
+// the count is what keeps an address's command budget while it has a
+// connection, and frees it with the last.
 func (l *ConnLimiter) counts(what taking) bool {
-	return what&takeOpen != 0 && l.cfg.MaxOpen > 0 || what&takeRate != 0 && l.cfg.Rate > 0
+	return what&takeOpen != 0 && (l.cfg.MaxOpen > 0 || l.commands != nil) || what&takeRate != 0 && l.cfg.Rate > 0
 }
 
 // take admits one connection from ip against the limits what names. It
@@ -178,6 +122,7 @@ func (l *ConnLimiter) take(ip netip.Addr, what taking) (counted *entry, ok bool)
 			return nil, false
 		}
 		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
+		e.pace = l.commands
 	}
 	if !l.admit(e, now, what) {
 		return nil, false

@@ -12,6 +12,7 @@ type entry struct {
 	tokens    float64   // new connections it may open now
 	stamp     time.Time // when tokens was brought up to date
 	idleSince time.Time // when open fell to 0; set while linked
+	commandBudget
 
 	// The idle list, which holds the entry while open is 0.
 	prev, next *entry

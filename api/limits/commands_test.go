@@ -1,0 +1,114 @@
+package limits
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func mustAcquirePaced(t *testing.T, l *ConnLimiter, ip netip.Addr) (func(), Pacer) {
+	t.Helper()
+	release, pacer, ok := l.AcquirePaced(ip)
+	if !ok {
+		t.Fatalf("AcquirePaced(%v) refused", ip)
+	}
+	return release, pacer
+}
+
+// allowed counts how many of n commands p lets through at now.
+func allowed(p Pacer, now int64, n int) int {
+	k := 0
+	for range n {
+		if p.AllowCommand(now) {
+			k++
+		}
+	}
+	return k
+}
+
+// The connections of one address share one budget: its burst at once,
+// then its rate; another address has its own, and an IPv6 /64 is one.
+func TestCommandBudgetIsPerAddress(t *testing.T) {
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30})
+	now := clock.Now().UnixNano()
+	_, a1 := mustAcquirePaced(t, l, ipA)
+	_, a2 := mustAcquirePaced(t, l, ipA)
+	if got := allowed(a1, now, 20) + allowed(a2, now, 20); got != 30 {
+		t.Fatalf("two connections of one address were allowed %d commands at once, want the burst of 30", got)
+	}
+	if a1.AllowCommand(now) || a2.AllowCommand(now) {
+		t.Fatal("a command allowed past the burst")
+	}
+	now += int64(time.Second)
+	if got := allowed(a2, now, 20); got != 10 {
+		t.Fatalf("a second later %d commands allowed, want the rate's 10", got)
+	}
+	_, b := mustAcquirePaced(t, l, ipB)
+	if got := allowed(b, now, 40); got != 30 {
+		t.Fatalf("another address was allowed %d commands, want its own burst of 30", got)
+	}
+	_, v6a := mustAcquirePaced(t, l, netip.MustParseAddr("2001:db8:1:2::a"))
+	_, v6b := mustAcquirePaced(t, l, netip.MustParseAddr("2001:db8:1:2::b"))
+	if got := allowed(v6a, now, 20) + allowed(v6b, now, 20); got != 30 {
+		t.Fatalf("two addresses of one /64 were allowed %d commands, want one burst of 30", got)
+	}
+}
+
+// A clock that goes back leaves the budget empty for at most the time its
+// burst takes to fill, not for as long as the clock went back.
+func TestCommandBudgetSurvivesAClockGoingBack(t *testing.T) {
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 20})
+	now := clock.Now().UnixNano()
+	_, p := mustAcquirePaced(t, l, ipA)
+	allowed(p, now, 20)
+	now -= int64(time.Hour)
+	if p.AllowCommand(now) {
+		t.Fatal("a command allowed at once after the clock went back")
+	}
+	if got := allowed(p, now+int64(2*time.Second), 40); got != 20 {
+		t.Fatalf("a burst's time after the clock went back, %d commands allowed, want 20", got)
+	}
+}
+
+// With a CommandRate and no other limit, an address is remembered while
+// it holds a connection (the count keeps its budget) and forgotten with
+// its last; without one there is no budget and nothing is remembered.
+func TestCommandBudgetIsFreedWithTheLastConnection(t *testing.T) {
+	l, _ := newLimiter(t, ConnConfig{CommandRate: 10})
+	if !l.Enabled() {
+		t.Fatal("a limiter with only a CommandRate is not enabled")
+	}
+	r1, p1 := mustAcquirePaced(t, l, ipA)
+	r2, p2 := mustAcquirePaced(t, l, ipA)
+	if p1 == nil || p1 != p2 || l.Tracked() != 1 {
+		t.Fatalf("pacers %v and %v, %d addresses tracked: want one shared budget", p1, p2, l.Tracked())
+	}
+	r1()
+	if l.Tracked() != 1 {
+		t.Fatal("the address was forgotten while it holds a connection")
+	}
+	r2()
+	if l.Tracked() != 0 {
+		t.Fatalf("%d addresses tracked after the last connection closed", l.Tracked())
+	}
+
+	off, _ := newLimiter(t, ConnConfig{MaxOpen: 5})
+	release, pacer := mustAcquirePaced(t, off, ipA)
+	defer release()
+	if pacer != nil {
+		t.Fatal("a budget without a CommandRate")
+	}
+}
+
+func TestCommandBudgetSettingsAreChecked(t *testing.T) {
+	for _, cfg := range []ConnConfig{{CommandRate: -1}, {CommandRate: 10, CommandBurst: -1}, {CommandRate: int(time.Second) + 1}} {
+		if _, err := NewConnLimiter(cfg); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 7})
+	_, p := mustAcquirePaced(t, l, ipA)
+	if got := allowed(p, clock.Now().UnixNano(), 20); got != 7 {
+		t.Errorf("a burst of %d by default, want the rate, 7", got)
+	}
+}

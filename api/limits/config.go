@@ -1,0 +1,85 @@
+package limits
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Defaults of ConnConfig.
+const (
+	// DefaultIPv6Prefix: one host or home usually gets a /64, and can pick
+	// any address in it, so a /64 counts as one address.
+	DefaultIPv6Prefix = 64
+	// DefaultMaxTracked bounds the table at about 55 MB (some 210 bytes
+	// an address, 16 of them its command budget).
+	DefaultMaxTracked = 1 << 18
+)
+
+// ConnConfig are the per-address connection limits.
+type ConnConfig struct {
+	// MaxOpen is how many connections one address may hold open; 0: no
+	// limit.
+	MaxOpen int
+	// Rate is how many new connections per second one address may open,
+	// on average; 0: no limit.
+	Rate float64
+	// Burst is how many new connections one address may open at once
+	// before Rate holds it back; 0: Rate rounded up, at least 1. Ignored
+	// without a Rate.
+	Burst int
+	// IPv6Prefix: IPv6 addresses that share this many leading bits count
+	// as one address; 0: DefaultIPv6Prefix; 128: each address alone.
+	IPv6Prefix int
+	// MaxTracked bounds how many addresses are remembered at once; 0:
+	// DefaultMaxTracked. See ConnLimiter for what happens past it.
+	MaxTracked int
+	// CommandRate is how many commands a second all the connections of
+	// one address may send together, on average (commands.go); 0: no
+	// limit.
+	CommandRate int
+	// CommandBurst is how many commands they may send at once before
+	// CommandRate holds them back; 0: CommandRate. Ignored without a
+	// CommandRate.
+	CommandBurst int
+	// Now is the clock; nil: time.Now. Tests set it.
+	Now func() time.Time
+}
+
+func (c *ConnConfig) check() error {
+	switch {
+	case c.MaxOpen < 0:
+		return fmt.Errorf("herald/limits: negative open connections per address %d", c.MaxOpen)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("herald/limits: connection rate per address %v is not a number of at least 0", c.Rate)
+	case c.Burst < 0:
+		return fmt.Errorf("herald/limits: negative connection burst per address %d", c.Burst)
+	case c.IPv6Prefix < 0 || c.IPv6Prefix > 128:
+		return fmt.Errorf("herald/limits: IPv6 prefix /%d is not between 0 and 128", c.IPv6Prefix)
+	case c.MaxTracked < 0:
+		return fmt.Errorf("herald/limits: negative table size %d", c.MaxTracked)
+	case c.CommandRate < 0 || c.CommandRate > maxCommandRate:
+		return fmt.Errorf("herald/limits: command rate per address %d is not between 0 and %d", c.CommandRate, maxCommandRate)
+	case c.CommandBurst < 0:
+		return fmt.Errorf("herald/limits: negative command burst per address %d", c.CommandBurst)
+	}
+	return nil
+}
+
+func (c *ConnConfig) setDefaults() {
+	if c.Burst == 0 {
+		c.Burst = max(1, int(math.Ceil(c.Rate)))
+	}
+	if c.IPv6Prefix == 0 {
+		c.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if c.MaxTracked == 0 {
+		c.MaxTracked = DefaultMaxTracked
+	}
+	if c.CommandBurst == 0 {
+		c.CommandBurst = c.CommandRate
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
