@@ -148,6 +148,9 @@ type counters struct {
 	messagesOut   atomic.Uint64
 	gaps          atomic.Uint64 // gaps the engine reported
 	gapMessages   atomic.Uint64 // messages those gaps stood for
+	// rateLimited counts the commands and pings refused for the command
+	// rate, by the rate that refused them (paceVerdict).
+	rateLimited [paceVerdicts]atomic.Uint64
 
 	publishLatency latencyHistogram
 }
@@ -243,6 +246,12 @@ type Stats struct {
 	MessagesOut   uint64 // messages delivered to this node's clients
 	Gaps          uint64 // ranges of accepted messages this node could not deliver
 	GapMessages   uint64 // messages in those ranges
+	// RateLimitedConnection counts the commands answered rate_limited,
+	// and the pings dropped, for their connection's command rate;
+	// RateLimitedAddress those its connection's rate let through and its
+	// client address's budget (ClientInfo.Pacer) did not.
+	RateLimitedConnection uint64
+	RateLimitedAddress    uint64
 }
 
 // Stats returns this node's counters.
@@ -258,6 +267,9 @@ func (b *Broker) Stats() Stats {
 		MessagesOut:   b.stats.messagesOut.Load(),
 		Gaps:          b.stats.gaps.Load(),
 		GapMessages:   b.stats.gapMessages.Load(),
+
+		RateLimitedConnection: b.stats.rateLimited[refusedByConnection].Load(),
+		RateLimitedAddress:    b.stats.rateLimited[refusedByAddress].Load(),
 	}
 }
 

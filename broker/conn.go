@@ -73,4 +73,19 @@ type ClientInfo struct {
 	// it opens, whatever Perms says (the token's subs claim, section 9).
 	// CheckClient bounds them.
 	Subs []string
+	// Pacer is the command budget of the client's address, shared by
+	// all its connections; nil: none, only the connection's own rate.
+	Pacer AddressPacer
+}
+
+// AddressPacer is the command budget of one client address, shared by
+// every connection from it (docs/protocol.md section 6); api/limits keeps
+// one per address, and hands it to each connection's session. The session
+// asks it once for each command and ping that its own connection's rate
+// lets through, holding its mu: it must be quick and safe for concurrent
+// use, and it is never asked on the fan-out path.
+type AddressPacer interface {
+	// AllowCommand takes one command from the budget at now (Unix
+	// nanoseconds), or reports false when the budget is spent.
+	AllowCommand(now int64) bool
 }

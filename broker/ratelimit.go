@@ -61,14 +61,55 @@ func RateBurst(rate int) int { return 2 * rate }
 // rateLimiter is a session's bucket of commands.
 type rateLimiter struct{ bucket Bucket }
 
+// paceVerdict is whether a command or ping may run, and if not, which
+// rate refused it.
+type paceVerdict uint8
+
+const (
+	paceAllowed         paceVerdict = iota
+	refusedByConnection             // its connection's rate (Config.RateLimit)
+	refusedByAddress                // its client address's budget (AddressPacer)
+	paceVerdicts                    // how many there are
+)
+
 // allow reports whether a command may run at now (Unix nanoseconds),
 // given rate commands per second and a burst of RateBurst(rate), and
 // takes its token if so. rate <= 0 allows everything.
 func (l *rateLimiter) allow(now int64, rate int) bool {
+	return l.pace(now, rate, nil) == paceAllowed
+}
+
+// pace is allow, then address's budget (nil: none). A command its
+// connection's rate refuses spends nothing of its address's budget, so
+// that one connection sending faster than its own rate does not spend
+// the budget of the others; one the address refuses spends nothing of
+// its connection's.
+func (l *rateLimiter) pace(now int64, rate int, address AddressPacer) paceVerdict {
 	r := NewRate(rate, RateBurst(rate))
 	if r.Budget(l.bucket, now) < 1 {
-		return false
+		return refusedByConnection
+	}
+	if address != nil && !address.AllowCommand(now) {
+		return refusedByAddress
 	}
 	r.Spend(&l.bucket, now, 1)
-	return true
+	return paceAllowed
+}
+
+// paceLocked paces one command or ping of s at now, counting a refusal.
+// Called with mu held.
+func (s *Session) paceLocked(now int64) paceVerdict {
+	v := s.limiter.pace(now, s.b.cfg.RateLimit, s.pacer)
+	if v != paceAllowed {
+		s.b.stats.rateLimited[v].Add(1)
+	}
+	return v
+}
+
+// rateLimitedError is what a command refused by v is answered.
+func (s *Session) rateLimitedError(v paceVerdict) *Error {
+	if v == refusedByAddress {
+		return Errorf(CodeRateLimited, "too many commands a second from this address")
+	}
+	return Errorf(CodeRateLimited, "more than %d commands a second", s.b.cfg.RateLimit)
 }

@@ -10,8 +10,10 @@ import (
 // Session is one client connection's state: its subscriptions and limits.
 // It costs no goroutine while idle: a worker runs only while commands that
 // need the engine are queued. An idle anonymous session is this struct
-// alone (112 bytes, a size class): what only some sessions need, or only
-// for a while, is behind a pointer that is nil otherwise.
+// alone (128 bytes, a size class; 112 before its address's command
+// budget, which every session of a node with one needs): what only some
+// sessions need, or only for a while, is behind a pointer that is nil
+// otherwise.
 type Session struct {
 	b    *Broker
 	conn Conn
@@ -27,9 +29,10 @@ type Session struct {
 	framing  Framing // fixed at Connect
 	failures uint8   // failed commands in a row; beside the flags, in one word with nsubs
 	limiter  rateLimiter
-	remote   clientAddr // the client's address, for the refusals it is logged with
-	who      *identity  // nil: anonymous, no token to expire or refresh; fixed at Connect
-	queue    *workQueue // the commands waiting for the worker; nil while none are
+	remote   clientAddr   // the client's address, for the refusals it is logged with
+	pacer    AddressPacer // the command budget of the client's address; nil: none
+	who      *identity    // nil: anonymous, no token to expire or refresh; fixed at Connect
+	queue    *workQueue   // the commands waiting for the worker; nil while none are
 
 	// pending holds, per topic whose subscribe waits for the subscribe
 	// hook, that subscribe and then the commands of that topic that came
@@ -102,7 +105,7 @@ func (b *Broker) newSession(c Conn, info ClientInfo) *Session {
 	if err != nil {
 		id = uuid.New()
 	}
-	s := &Session{b: b, conn: c, id: id, remote: parseClientAddr(info.RemoteAddr), who: newIdentity(info, b.cfg.Tokens != nil)}
+	s := &Session{b: b, conn: c, id: id, remote: parseClientAddr(info.RemoteAddr), pacer: info.Pacer, who: newIdentity(info, b.cfg.Tokens != nil)}
 	if info.Framing.valid() {
 		s.framing = info.Framing
 	}
@@ -153,9 +156,9 @@ func (s *Session) HandleText(payload []byte) {
 		s.mu.Unlock()
 		return
 	}
-	if !s.limiter.allow(now, s.b.cfg.RateLimit) {
+	if v := s.paceLocked(now); v != paceAllowed {
 		s.mu.Unlock()
-		s.fail(cmd.echo(), Errorf(CodeRateLimited, "more than %d commands a second", s.b.cfg.RateLimit))
+		s.fail(cmd.echo(), s.rateLimitedError(v))
 		return
 	}
 	if !s.running && (derr != nil || cmd.Type == cmdPing) {
