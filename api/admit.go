@@ -40,7 +40,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool)
 	}
 	ip := s.clientIP.IP(r)
 	s.warnUntrustedForwarding(r)
-	release, ok := s.acquire(r, ip)
+	release, pacer, ok := s.acquire(r, ip)
 	if !ok {
 		w.Header().Set("Retry-After", "1")
 		s.refuse(w, r, refusedConnections, broker.CodeRateLimited, tooManyConnections)
@@ -53,6 +53,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool)
 		return admission{}, false
 	}
 	info.RemoteAddr = clientOf(ip, r.RemoteAddr)
+	info.Pacer = pacer
 	return admission{info: info, release: release}, true
 }
 

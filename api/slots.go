@@ -43,19 +43,21 @@ func acceptRefusal() []byte {
 	return b.Bytes()
 }
 
-// acquire takes what an upgrade from ip spends of the per-address limits.
-// A connection the Listener counted at accept holds its place under
-// MaxOpen already and only spends the Rate; one from a trusted proxy
-// (or served without the Listener) is counted here, for the client
-// behind it. Without limits every request gets a slot that costs nothing.
-func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), ok bool) {
-	switch {
+// acquire takes what an upgrade from ip spends of the per-address limits,
+// and returns the command budget of ip's address that its connection
+// shares (nil: none). A connection the Listener counted at accept holds
+// its place under MaxOpen already, and with it its address's budget, and
+// only spends the Rate; one from a trusted proxy (or served without the
+// Listener) is counted here, for the client behind it, whose budget it
+// gets. Without limits every request gets a slot that costs nothing.
+func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), pacer limits.Pacer, ok bool) {
+	switch accepted := limits.ConnFrom(r.Context()); {
 	case s.cfg.Conns == nil:
-		return func() {}, true
-	case limits.ConnFrom(r.Context()).HeldPerAddress():
-		return func() {}, s.cfg.Conns.Meter(ip)
+		return func() {}, nil, true
+	case accepted.HeldPerAddress():
+		return func() {}, accepted.Pacer(), s.cfg.Conns.Meter(ip)
 	default:
-		return s.cfg.Conns.Acquire(ip)
+		return s.cfg.Conns.AcquirePaced(ip)
 	}
 }
 

@@ -37,6 +37,10 @@ var (
 		[]string{"initiator", "code"}, nil)
 	throttledDesc = prometheus.NewDesc("herald_connections_throttled_total",
 		"Times a connection sent commands and pings faster than twice HERALD_RATE_LIMIT and was left unread until its pace allowed more; once until it slows down.", nil, nil)
+	rateLimitedDesc = prometheus.NewDesc("herald_commands_rate_limited_total",
+		"Commands answered rate_limited, and WebSocket pings dropped, for the command rate, by the rate that refused them: "+
+			"limit=\"connection\" the connection's own (HERALD_RATE_LIMIT), limit=\"address\" the budget all connections of its client address share (HERALD_COMMAND_RATE_PER_IP).",
+		[]string{"limit"}, nil)
 	publishWaitsDesc = prometheus.NewDesc("herald_publish_waits_total",
 		"Publishes, over HTTP or WebSocket, held back because delivery lag was over HERALD_MAX_DELIVERY_LAG.", nil, nil)
 	publishRefusedDesc = prometheus.NewDesc("herald_publish_refused_overload_total",
@@ -85,7 +89,7 @@ func newCollector(src Sources) *collector {
 // when the engine is Redis, so the registry checks what Collect sends.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, sseConnectionsDesc, subscriptionsDesc, topicsDesc,
-		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc, throttledDesc,
+		publishedDesc, deliveredDesc, gapsDesc, gapMessagesDesc, droppedDesc, closedDesc, throttledDesc, rateLimitedDesc,
 		publishWaitsDesc, publishRefusedDesc, deliveryLagDesc, readerLagDesc, publishDurationDesc, buildInfoDesc} {
 		ch <- d
 	}
@@ -129,6 +133,8 @@ func (c *collector) collectBroker(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(deliveredDesc, prometheus.CounterValue, float64(st.MessagesOut))
 	ch <- prometheus.MustNewConstMetric(gapsDesc, prometheus.CounterValue, float64(st.Gaps))
 	ch <- prometheus.MustNewConstMetric(gapMessagesDesc, prometheus.CounterValue, float64(st.GapMessages))
+	ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(st.RateLimitedConnection), "connection")
+	ch <- prometheus.MustNewConstMetric(rateLimitedDesc, prometheus.CounterValue, float64(st.RateLimitedAddress), "address")
 
 	h := c.src.Broker.PublishLatency()
 	buckets := make(map[float64]uint64, len(h.Bounds))

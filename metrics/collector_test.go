@@ -22,7 +22,7 @@ type fakeBroker struct{}
 
 func (fakeBroker) Stats() broker.Stats {
 	return broker.Stats{Connections: 3, Streams: 1, Subscriptions: 5, Topics: 2, MessagesIn: 7, MessagesOut: 11,
-		Gaps: 2, GapMessages: 200}
+		Gaps: 2, GapMessages: 200, RateLimitedConnection: 13, RateLimitedAddress: 17}
 }
 
 func (fakeBroker) PublishLatency() broker.Histogram {
@@ -63,6 +63,10 @@ const wantExposition = `
 # HELP herald_build_info Always 1; the labels say which Herald runs.
 # TYPE herald_build_info gauge
 herald_build_info{version="v1.2.3"} 1
+# HELP herald_commands_rate_limited_total Commands answered rate_limited, and WebSocket pings dropped, for the command rate, by the rate that refused them: limit="connection" the connection's own (HERALD_RATE_LIMIT), limit="address" the budget all connections of its client address share (HERALD_COMMAND_RATE_PER_IP).
+# TYPE herald_commands_rate_limited_total counter
+herald_commands_rate_limited_total{limit="address"} 17
+herald_commands_rate_limited_total{limit="connection"} 13
 # HELP herald_connections Client connections open on this node: WebSocket connections and SSE streams.
 # TYPE herald_connections gauge
 herald_connections 3

@@ -42,6 +42,8 @@ type Config struct {
 	MaxConnectionsPerIP int     // open connections per client address, from accept; 0: no limit
 	ConnectRatePerIP    float64 // new /ws connections per second per address; 0: no limit
 	ConnectBurstPerIP   int     // new connections an address may open at once
+	CommandRatePerIP    int     // commands per second of all of an address's connections; 0: no limit
+	CommandBurstPerIP   int     // commands they may send at once
 	MaxUpgradeBytes     int     // request line and headers of any request, /ws included
 	TrustedProxies      []string
 	TLSCert             string // PEM file; set with TLSKey, or neither
@@ -102,6 +104,8 @@ var settings = []setting{
 	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "1000", "open connections per client address, counted from accept (0: no limit)", intSetting(0, func(c *Config, n int) { c.MaxConnectionsPerIP = n })},
 	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "50", "new WebSocket connections per second per client address (0: no limit)", setConnectRate},
 	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "500", "new WebSocket connections one address may open at once before the rate holds it back", intSetting(1, func(c *Config, n int) { c.ConnectBurstPerIP = n })},
+	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "2000", "commands and pings per second of all the WebSocket connections of one client address together, on top of each one's own rate (0: no limit)", intSetting(0, func(c *Config, n int) { c.CommandRatePerIP = n })},
+	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "10000", "commands and pings the connections of one address may send at once before the rate holds them back", intSetting(1, func(c *Config, n int) { c.CommandBurstPerIP = n })},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", itoa(api.DefaultMaxHeaderBytes), "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},

@@ -51,6 +51,8 @@ func TestConfigDefaults(t *testing.T) {
 		MaxConnectionsPerIP: 1000,
 		ConnectRatePerIP:    50,
 		ConnectBurstPerIP:   500,
+		CommandRatePerIP:    2000,
+		CommandBurstPerIP:   10000,
 		MaxUpgradeBytes:     16384,
 
 		MaxHistoryBytes: 268435456,
@@ -100,6 +102,8 @@ var settingCases = []settingCase{
 	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "0", "-1", func(c Config) any { return c.MaxConnectionsPerIP }, 0},
 	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "2.5", "fast", func(c Config) any { return c.ConnectRatePerIP }, 2.5},
 	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "20", "0", func(c Config) any { return c.ConnectBurstPerIP }, 20},
+	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "0", "2.5", func(c Config) any { return c.CommandRatePerIP }, 0},
+	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "300", "0", func(c Config) any { return c.CommandBurstPerIP }, 300},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", "8192", "100", func(c Config) any { return c.MaxUpgradeBytes }, 8192},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "10.0.0.0/8, ::1", "10.0.0.0/33", func(c Config) any { return c.TrustedProxies }, []string{"10.0.0.0/8", "::1"}},
 	// The TLS files are read at start (TestRunTLSFiles); here each is set

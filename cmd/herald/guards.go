@@ -37,12 +37,15 @@ func newGuards(cfg Config) (guards, error) {
 		return guards{}, fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
 	}
 	g.conns, err = limits.NewConnLimiter(limits.ConnConfig{
-		MaxOpen: cfg.MaxConnectionsPerIP,
-		Rate:    cfg.ConnectRatePerIP,
-		Burst:   cfg.ConnectBurstPerIP,
+		MaxOpen:      cfg.MaxConnectionsPerIP,
+		Rate:         cfg.ConnectRatePerIP,
+		Burst:        cfg.ConnectBurstPerIP,
+		CommandRate:  cfg.CommandRatePerIP,
+		CommandBurst: cfg.CommandBurstPerIP,
 	})
 	if err != nil {
-		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
+		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP, HERALD_CONNECT_BURST_PER_IP, "+
+			"HERALD_COMMAND_RATE_PER_IP or HERALD_COMMAND_BURST_PER_IP: %w", err)
 	}
 	// /metrics takes the connect rate and burst, in a count of its own:
 	// a scraper's requests spend none of its address's upgrades.
@@ -127,6 +130,8 @@ func logGuards(log *zap.Logger, cfg Config, g guards) {
 		zap.Int("max_connections_per_ip", cfg.MaxConnectionsPerIP),
 		zap.Float64("connect_rate_per_ip", cfg.ConnectRatePerIP),
 		zap.Int("connect_burst_per_ip", cfg.ConnectBurstPerIP),
+		zap.Int("command_rate_per_ip", cfg.CommandRatePerIP),
+		zap.Int("command_burst_per_ip", cfg.CommandBurstPerIP),
 		zap.Strings("trusted_proxies", cfg.TrustedProxies),
 		zap.Bool("tls", g.tls != nil))
 }

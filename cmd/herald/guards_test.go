@@ -62,6 +62,7 @@ func TestRunBadGuardSettingsExit2(t *testing.T) {
 		{"missing TLS files", []string{"--tls-cert=" + filepath.Join(t.TempDir(), "c"), "--tls-key=" + key}, "HERALD_TLS_CERT"},
 		{"key for another cert", []string{"--tls-cert=" + cert, "--tls-key=" + writeFile(t, "k.pem", pub)}, "HERALD_TLS_KEY"},
 		{"one TLS file", []string{"--tls-cert=" + cert}, "HERALD_TLS_KEY"},
+		{"a command rate past one a nanosecond", []string{"--command-rate-per-ip=2000000000"}, "HERALD_COMMAND_RATE_PER_IP"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

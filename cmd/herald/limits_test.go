@@ -143,7 +143,7 @@ func TestPerAddressLimitsBehindATrustedProxy(t *testing.T) {
 
 func TestNoForwardingWarningWithoutLimits(t *testing.T) {
 	base, logged, stop := startNode(t, map[string]string{
-		"HERALD_MAX_CONNECTIONS_PER_IP": "0", "HERALD_CONNECT_RATE_PER_IP": "0",
+		"HERALD_MAX_CONNECTIONS_PER_IP": "0", "HERALD_CONNECT_RATE_PER_IP": "0", "HERALD_COMMAND_RATE_PER_IP": "0",
 		"HERALD_SHUTDOWN_TIMEOUT": "1s", // the clients below never answer the close
 	})
 	for i := range 3 {
