@@ -36,7 +36,7 @@ func soakDuration() time.Duration {
 func TestSoak(t *testing.T) {
 	redis := redistest.Start(t)
 	env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_LOG_LEVEL=warn",
-		"HERALD_MAX_CONNECTIONS_PER_IP=0", "HERALD_CONNECT_RATE_PER_IP=0"}
+		"HERALD_MAX_CONNECTIONS_PER_IP=0", "HERALD_CONNECT_RATE_PER_IP=0", "HERALD_COMMAND_RATE_PER_IP=0"}
 	a := startProcess(t, "soak-a", env...)
 	b := startProcess(t, "soak-b", env...)
 	ctx, cancel := context.WithTimeout(context.Background(), soakDuration())
