@@ -104,7 +104,7 @@ var settings = []setting{
 	{"HERALD_MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", "1000", "open connections per client address, counted from accept (0: no limit)", intSetting(0, func(c *Config, n int) { c.MaxConnectionsPerIP = n })},
 	{"HERALD_CONNECT_RATE_PER_IP", "connect-rate-per-ip", "50", "new WebSocket connections per second per client address (0: no limit)", setConnectRate},
 	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "500", "new WebSocket connections one address may open at once before the rate holds it back", intSetting(1, func(c *Config, n int) { c.ConnectBurstPerIP = n })},
-	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "2000", "commands and pings per second of all the WebSocket connections of one client address together, on top of each one's own rate (0: no limit)", intSetting(0, func(c *Config, n int) { c.CommandRatePerIP = n })},
+	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "2000", "commands and pings per second of all the WebSocket connections of one client address together, on top of each one's own rate (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.CommandRatePerIP = n })},
 	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "10000", "commands and pings the connections of one address may send at once before the rate holds them back", intSetting(1, func(c *Config, n int) { c.CommandBurstPerIP = n })},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", itoa(api.DefaultMaxHeaderBytes), "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
@@ -175,6 +175,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	var c Config
+	set := map[string]bool{} // the settings given, by variable or flag
 	for i, s := range settings {
 		value, source := s.def, ""
 		if v, ok := lookupEnv(s.env); ok && v != "" {
@@ -183,12 +184,19 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 		if given[s.flag] {
 			value, source = *flags[i], "--"+s.flag
 		}
+		set[s.env] = source != ""
 		if err := s.set(&c, value); err != nil {
 			if source == "" {
 				source = s.env + " (default)"
 			}
 			return Config{}, fmt.Errorf("setting %s = %q: %w", source, value, err)
 		}
+	}
+	// Per-address limits are turned off with HERALD_MAX_CONNECTIONS_PER_IP=0
+	// (all clients behind one address, a load test): the command budget,
+	// a per-address limit too, goes with it unless it is set itself.
+	if c.MaxConnectionsPerIP == 0 && !set["HERALD_COMMAND_RATE_PER_IP"] {
+		c.CommandRatePerIP = 0
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, fmt.Errorf("settings HERALD_TLS_CERT (--tls-cert) and HERALD_TLS_KEY (--tls-key): set both or neither")

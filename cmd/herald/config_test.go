@@ -281,3 +281,30 @@ func TestCompressMinBytesReachesTheNode(t *testing.T) {
 		}
 	}
 }
+
+// HERALD_MAX_CONNECTIONS_PER_IP=0 turns the per-address limits off, the
+// command budget with them, unless that is set itself.
+func TestCommandBudgetFollowsThePerAddressLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"defaults", nil, nil, 2000},
+		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, nil, 0},
+		{"per-address limits off, the budget set", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0", "HERALD_COMMAND_RATE_PER_IP": "500"}, nil, 500},
+		{"per-address limits off by flag, the budget set by flag", nil, []string{"--max-connections-per-ip=0", "--command-rate-per-ip=700"}, 700},
+		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, nil, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(tc.args, envOf(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.CommandRatePerIP != tc.want {
+				t.Errorf("command rate per address %d, want %d", c.CommandRatePerIP, tc.want)
+			}
+		})
+	}
+}
