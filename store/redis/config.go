@@ -40,8 +40,9 @@ type Config struct {
 	Logger *zap.Logger // default: no logs
 
 	// pause is time.After for a receive loop's wait after a failed
-	// receive; a test makes that wait end only when something else ends it.
-	pause func(time.Duration) <-chan time.Time
+	// receive (loop is the loop's); a test makes that wait end only when
+	// something else ends it.
+	pause func(d time.Duration, loop *loopStop) <-chan time.Time
 	// backoffEnd is time.After for the supervisor's wait before it
 	// replaces the pub/sub connection again; a test makes that wait end
 	// only when something else ends it.

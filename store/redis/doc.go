@@ -264,6 +264,9 @@
 // off Cluster a wait ends early once Redis answers a PING again
 // (backoffwait.go), so a restarted server or a replica the sentinels now
 // name is used at once.
+// The loop reading a connection waits after a failed read too, so as not
+// to redial in a tight loop, but only until the connection is subscribed
+// again: what Redis sends after a reconnect is read at once (see loopStop).
 // A probe, or a read of positions, histories or change logs, that fails
 // on a dead pooled connection (a link lost without a word leaves
 // go-redis's pool holding some that pass its health check) is sent again,

@@ -183,6 +183,7 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 		if err := ps.Subscribe(ctx, channels...); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
+		e.psStop.wake() // ps is connected: its loop is to read now (see loopStop)
 	}
 	if globs := e.subs.globs.all(); len(globs) > 0 { // at most maxGlobs
 		if err := ps.PSubscribe(ctx, globs...); err != nil {

@@ -41,13 +41,16 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopStop
 			// Until the supervisor replaces ps, the next Receive redials it;
 			// back off so that a Redis that is down is not dialled in a tight
 			// loop. Whoever stops the loop waits for its end: the stop ends
-			// the wait too.
+			// the wait too. So does a subscribe that reached Redis through
+			// ps (wake): its reply, and the messages after it, wait for this
+			// loop.
 			select {
 			case <-ctx.Done():
 				return
 			case <-stop.ch:
 				return
-			case <-e.pause(wait.next()):
+			case <-stop.woken:
+			case <-e.pause(wait.next(), stop):
 			}
 			continue
 		}
@@ -124,14 +127,38 @@ func (b *backoff) next() time.Duration {
 // stops it and waits for it (the supervisor replacing the connection, a
 // Subscribe closing a shard it could not use) is not held for that wait,
 // up to BackoffMax.
+//
+// wake ends that wait without ending the loop, once a subscribe was
+// written to the loop's connection. A new connection's loop receives
+// before the supervisor subscribes it, and while Redis is away (during
+// a failover) that receive fails and the loop waits; when the supervisor
+// then subscribes the connection on the new master, the loop must read
+// at once: the subscribe's confirmation and the probe come back through
+// it, and every message published meanwhile waits in the socket. Without
+// it, delivery stood still for up to BackoffMax after the connection was
+// back, and a topic that got more than HistorySize messages meanwhile was
+// reported a gap for messages history held when they reached the node.
 type loopStop struct {
-	once sync.Once
-	ch   chan struct{} // closed by stop
+	once  sync.Once
+	ch    chan struct{} // closed by stop
+	woken chan struct{} // a token: the connection was subscribed since the loop's last failure
 }
 
-func newLoopStop() *loopStop { return &loopStop{ch: make(chan struct{})} }
+func newLoopStop() *loopStop {
+	return &loopStop{ch: make(chan struct{}), woken: make(chan struct{}, 1)}
+}
 
 func (s *loopStop) stop() { s.once.Do(func() { close(s.ch) }) }
+
+// wake ends the loop's wait after a failed receive, if it is in one; a
+// token left for a loop not waiting ends its next wait at once, which
+// costs one receive more.
+func (s *loopStop) wake() {
+	select {
+	case s.woken <- struct{}{}:
+	default: // a token is there already
+	}
+}
 
 func (s *loopStop) called() bool {
 	select {
@@ -142,10 +169,11 @@ func (s *loopStop) called() bool {
 	}
 }
 
-// pause is time.After, or Config.pause when a test set it.
-func (e *Engine) pause(d time.Duration) <-chan time.Time {
+// pause is time.After, or Config.pause when a test set it; loop is the
+// receive loop that waits.
+func (e *Engine) pause(d time.Duration, loop *loopStop) <-chan time.Time {
 	if e.cfg.pause != nil {
-		return e.cfg.pause(d)
+		return e.cfg.pause(d, loop)
 	}
 	return time.After(d)
 }

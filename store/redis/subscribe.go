@@ -220,7 +220,12 @@ func (e *Engine) patternSubscribeLocked(ctx context.Context, glob string) error 
 func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	if err := e.subscribeConfirmed(ctx, e.ps, kind, channel, nil); err != nil {
+	confirmed, err := e.sendSubscribe(ctx, e.ps, kind, channel)
+	if err == nil {
+		e.psStop.wake() // the reply comes through the loop, which may be waiting (see loopStop)
+		err = e.awaitConfirmed(ctx, kind, channel, confirmed, nil)
+	}
+	if err != nil {
 		return e.fail(kind, err)
 	}
 	return nil
