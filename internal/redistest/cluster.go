@@ -206,7 +206,7 @@ func (c *Cluster) create() {
 	out, err := exec.Command(cliPath(c.t), args...).CombinedOutput()
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		c.t.Log("redis-cli --cluster create: " + sc.Text())
+		logLine(c.t, "redis-cli --cluster create: "+sc.Text())
 	}
 	if err != nil {
 		c.t.Fatalf("redistest: redis-cli --cluster create: %v", err)

@@ -180,9 +180,19 @@ func (n *Node) copyLog(out io.Reader, done chan struct{}, cmd *exec.Cmd) {
 	defer close(done)
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		n.t.Log(n.name + " " + n.Addr() + ": " + sc.Text())
+		logLine(n.t, n.name+" "+n.Addr()+": "+sc.Text())
 	}
 	_ = cmd.Wait()
+}
+
+// logLine logs a line of a server or of redis-cli, but not to a benchmark:
+// a benchmark's log is printed whether it fails or not, cut to its first
+// ten lines, which a server's start alone would fill, and the benchmark's
+// own lines would not be seen.
+func logLine(t testing.TB, line string) {
+	if _, bench := t.(*testing.B); !bench {
+		t.Log(line)
+	}
 }
 
 // waitOwnPing returns once addr is served by process pid. Asking for the
