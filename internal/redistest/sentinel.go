@@ -152,6 +152,73 @@ func (s *Sentinel) WaitFailover(old string) string {
 	return now
 }
 
+// WaitSynced waits until the sentinels agree on a master that says it is
+// one, and every other running server replicates it, in sync and counted
+// up by every sentinel: from then on a killed master has a replica to fail
+// over to. A master killed and started again comes back empty and a master
+// of its own until the sentinels make it a replica, 10 s or so later (they
+// wait 8 s after they first see it claim to be a master, then act on their
+// next INFO of it).
+func (s *Sentinel) WaitSynced() {
+	s.t.Helper()
+	waitFor(s.t, "replicas in sync", s.synced)
+}
+
+// synced is nil once WaitSynced may return.
+func (s *Sentinel) synced() error {
+	master := ""
+	for _, n := range s.sentinels {
+		addr, err := masterAddr(n.Addr())
+		switch {
+		case err != nil:
+			return err
+		case master != "" && addr != master:
+			return fmt.Errorf("sentinels name %s and %s", master, addr)
+		}
+		master = addr
+	}
+	if role, _ := replication(master); role != "master" {
+		return fmt.Errorf("%s is a %q, not yet a master", master, role)
+	}
+	_, masterPort, _ := strings.Cut(master, ":")
+	for _, n := range s.servers {
+		if !n.Running() || n.Addr() == master {
+			continue
+		}
+		info, err := doString(n.Addr(), "INFO", "replication")
+		if err != nil {
+			return fmt.Errorf("replica %s: %w", n.Addr(), err)
+		}
+		if port, link := infoField(info, "master_port"), infoField(info, "master_link_status"); port != masterPort || link != "up" {
+			return fmt.Errorf("%s: master port %q, link %q; want %s, up", n.Addr(), port, link, masterPort)
+		}
+		if err := s.countedUp(n.Addr()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countedUp is nil once every sentinel lists replica as a replica that is
+// neither down nor cut off from its master.
+func (s *Sentinel) countedUp(replica string) error {
+	for _, n := range s.sentinels {
+		r, err := do(n.Addr(), "SENTINEL", "REPLICAS", masterName)
+		if err != nil {
+			return fmt.Errorf("sentinel %s: %w", n.Addr(), err)
+		}
+		list, _ := r.([]any)
+		i := slices.IndexFunc(list, func(entry any) bool { return pairs(entry)["name"] == replica })
+		if i < 0 {
+			return fmt.Errorf("sentinel %s does not list replica %s", n.Addr(), replica)
+		}
+		if m := pairs(list[i]); m["flags"] != "slave" || m["master-link-status"] != "ok" {
+			return fmt.Errorf("sentinel %s: replica %s flags %q, master link %q", n.Addr(), replica, m["flags"], m["master-link-status"])
+		}
+	}
+	return nil
+}
+
 // watching is nil once every sentinel sees the master up, its replica, and
 // the other sentinels (without them no failover gets a majority).
 func (s *Sentinel) watching() error {

@@ -41,4 +41,13 @@ func TestSentinelFailsOverToTheReplica(t *testing.T) {
 	if got, err := rc.Get(context.Background(), "k").Result(); err != nil || got != "v" {
 		t.Fatalf("GET k through the sentinels = %q, %v; want v", got, err)
 	}
+
+	// The old master, started again, is made a replica of the new one, and
+	// takes over when that one is killed in turn.
+	master.Restart()
+	s.WaitSynced()
+	old = s.KillMaster()
+	if now := s.WaitFailover(old); old != replica.Addr() || now != master.Addr() {
+		t.Fatalf("killed %s and the sentinels chose %s; want %s, then %s", old, now, replica.Addr(), master.Addr())
+	}
 }
