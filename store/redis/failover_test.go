@@ -197,7 +197,7 @@ func testFailover(t *testing.T, url string, masterOf func(topic string) (master,
 }
 
 // info reads one section of a node's INFO as a map.
-func info(t *testing.T, n *redistest.Node, section string) map[string]string {
+func info(t testing.TB, n *redistest.Node, section string) map[string]string {
 	t.Helper()
 	c := goredis.NewClient(&goredis.Options{Addr: n.Addr()})
 	defer c.Close()

@@ -222,7 +222,7 @@ func testTakeoverAfterDeadMaster(t *testing.T, c *redistest.Cluster) {
 }
 
 // replicaOf is a running replica of master in c, or nil.
-func replicaOf(t *testing.T, c *redistest.Cluster, master *redistest.Node) *redistest.Node {
+func replicaOf(t testing.TB, c *redistest.Cluster, master *redistest.Node) *redistest.Node {
 	t.Helper()
 	for _, n := range c.Nodes() {
 		if n.Running() && info(t, n, "replication")["master_port"] == strconv.Itoa(port(master)) {
