@@ -98,6 +98,7 @@ type takeover struct {
 	published time.Duration // from the promotion to the first publish of the new epoch accepted
 	delivered time.Duration // from the promotion to its first message handed to the subscriber
 	gapSeqs   uint64        // seqs handed to the subscriber as gaps
+	handed    string        // what the subscriber was handed in the round (messages, gaps), summarised
 	refused   int           // publishes that failed
 }
 
@@ -120,8 +121,8 @@ func benchTakeovers(b *testing.B, set takeoverSet) {
 	round := 0
 	for b.Loop() {
 		r := takeoverRound(b, set, pub, rec)
-		b.Logf("round %d: promoted %v after the kill; %s publish accepted %v and delivered %v after the promotion; %d gap seqs, %d publishes refused",
-			round, rounded(r.promoted), namedAfter(r, set), rounded(r.published), rounded(r.delivered), r.gapSeqs, r.refused)
+		b.Logf("round %d: promoted %v after the kill; %s publish accepted %v and delivered %v after the promotion; %d gap seqs, %d publishes refused; handed over: %s",
+			round, rounded(r.promoted), namedAfter(r, set), rounded(r.published), rounded(r.delivered), r.gapSeqs, r.refused, r.handed)
 		sum.promoted += r.promoted
 		sum.published += r.published
 		sum.delivered += r.delivered
@@ -144,7 +145,7 @@ func takeoverRound(b *testing.B, set takeoverSet, pub *redis.Engine, rec *timedR
 	master, replica := set.servers()
 	before := mustPublish(b, pub, request(set.topic))
 	rec.waitCovered(b, set.topic, before.Epoch, before.Seq)
-	gapsBefore := gapSeqs(rec.gaps(set.topic))
+	from := len(rec.covered(set.topic))
 	p := startPublishing(pub, set.topic, before.Epoch)
 	defer p.stop()
 	time.Sleep(300 * time.Millisecond) // publishes flow at their pace when the master dies
@@ -165,7 +166,8 @@ func takeoverRound(b *testing.B, set takeoverSet, pub *redis.Engine, rec *timedR
 	p.stop()
 	last, refused := p.result()
 	rec.waitCovered(b, set.topic, last.Epoch, last.Seq)
-	r.gapSeqs = gapSeqs(rec.gaps(set.topic)) - gapsBefore
+	handed := rec.covered(set.topic)[from:]
+	r.gapSeqs, r.handed = gapSeqs(handed), summary(handed)
 	r.refused = refused
 	return r
 }
@@ -184,9 +186,12 @@ func pollUntil(b *testing.B, what string, cond func() bool) time.Time {
 	return time.Now()
 }
 
-func gapSeqs(gaps []span) (n uint64) {
-	for _, g := range gaps {
-		n += g.to - g.from + 1
+// gapSeqs counts the seqs of spans that are gaps.
+func gapSeqs(spans []span) (n uint64) {
+	for _, sp := range spans {
+		if sp.gap {
+			n += sp.to - sp.from + 1
+		}
 	}
 	return n
 }
