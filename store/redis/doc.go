@@ -216,7 +216,9 @@
 // and the topics of the other masters are checked once that is done.
 //
 // Between reconnects the same check runs every CheckInterval, but only for
-// topics with a message in the last few intervals: while the connection
+// topics with a message in the last few intervals, or since the last few
+// checks started when they came late (a probe waiting out the timeout for
+// a master that does not answer holds them up): while the connection
 // stays up Redis delivers in order, and a break, loud or silent (the
 // probe), is followed by a check of everything, so what the periodic check
 // adds is the last messages before a break and what reached history

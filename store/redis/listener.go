@@ -226,6 +226,7 @@ func (e *Engine) watch(ctx context.Context) error {
 	defer forget.Stop()
 	mapPoll := time.NewTicker(slotMapPoll)
 	defer mapPoll.Stop()
+	rounds := newCheckRounds(time.Now()) // before the positions are read
 	owed, err := e.checkAll(ctx, e.subs.all())
 	e.noteChecks(owed)
 	// The connection replaced may have lost the last joins and leaves
@@ -292,7 +293,8 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-forget.C:
 			e.subs.forgetIdle(e.cfg.HistoryTTL+e.cfg.ProbeInterval+e.cfg.Timeout, owed)
 		case <-check.C:
-			owed, err = e.checkAll(ctx, withOwed(e.subs.recent(activeChecks*e.cfg.CheckInterval), owed))
+			recent := e.subs.recent(rounds.window(time.Now(), e.cfg.CheckInterval))
+			owed, err = e.checkAll(ctx, withOwed(recent, owed))
 			e.noteChecks(owed)
 			if err == nil && !replayed {
 				replayed, err = e.replayChanges(ctx)

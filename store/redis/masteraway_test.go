@@ -21,11 +21,11 @@ import (
 // out. The topics of the other masters are still checked, and what pub/sub
 // lost of them comes from history meanwhile; the stuck master's topic is
 // checked again once it answers. topics has a topic on each master of c
-// but one at most.
-func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string) {
+// but one at most. cfg sets the timeout and the check interval.
+func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string, cfg redis.Config) {
 	prefix := uniquePrefix(t)
-	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10,
-		Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
+	cfg.Prefix, cfg.HistorySize = prefix, 10
+	nodes := clusterNodes(t, c, 2, cfg)
 	pub, sub := nodes[0], nodes[1]
 	stuck, master, healthy, other := awayAndHealthy(t, c, topics, prefix)
 	for _, topic := range []string{stuck, healthy} {
