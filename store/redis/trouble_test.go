@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -21,28 +20,27 @@ func inject(t *testing.T, srv *redistest.Server, prefix, topic string) broker.Pu
 	return injectAt(t, srv.Addr(), prefix, topic)
 }
 
+// injectScript writes what the publish script writes of a message, at
+// once as the script does: a check reading the topic's position between
+// a new seq and its stream entry would take the message for one history
+// no longer holds, and report it as a gap. KEYS: meta, hist. ARGV: the
+// message's id, time and data. As the publish script does, the seq is
+// written by this server (mark) and names this message (id).
+var injectScript = goredis.NewScript(`
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], 'mark', seq, 'id', ARGV[1])
+redis.call('XADD', KEYS[2], seq .. '-0', 'i', ARGV[1], 'm', ARGV[2], 'd', ARGV[3])
+return seq
+`)
+
 // injectAt is inject on the Redis at addr, which must hold topic's keys.
 func injectAt(t *testing.T, addr, prefix, topic string) broker.PublishRequest {
 	t.Helper()
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer rdb.Close()
-	ctx := ctxFor(t)
-	seq, err := rdb.HIncrBy(ctx, prefix+"{"+topic+"}:meta", "seq", 1).Result()
-	if err != nil {
-		t.Fatalf("inject: %v", err)
-	}
 	req := request(topic)
-	// As the publish script does: the seq was written by this server, and
-	// names this message.
-	if err := rdb.HSet(ctx, prefix+"{"+topic+"}:meta", "mark", seq, "id", req.ID).Err(); err != nil {
-		t.Fatalf("inject: %v", err)
-	}
-	err = rdb.XAdd(ctx, &goredis.XAddArgs{
-		Stream: prefix + "{" + topic + "}:hist",
-		ID:     fmt.Sprintf("%d-0", seq),
-		Values: []any{"i", req.ID, "m", req.Time, "d", req.Data},
-	}).Err()
-	if err != nil {
+	keys := []string{prefix + "{" + topic + "}:meta", prefix + "{" + topic + "}:hist"}
+	if err := injectScript.Run(ctxFor(t), rdb, keys, req.ID, req.Time, req.Data).Err(); err != nil {
 		t.Fatalf("inject: %v", err)
 	}
 	return req
