@@ -66,7 +66,7 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 		}
 		if err == nil {
 			err = e.check(ctx, st, handed[i], positions[i])
-			if err != nil && timedOut(err) && e.shards.on() && masters.slot[i] != "" {
+			if err != nil && timedOut(err) && e.shards.on() {
 				gone[masters.slot[i]] = true // its other topics wait too
 			}
 		}

@@ -202,7 +202,8 @@
 // naming the topics. With one Redis (standalone, Sentinel) a read that
 // times out ends the round: every other read would wait as long. On
 // Cluster a master that does not answer costs only the topics of its
-// slots (masters.go): the positions are read in one pipeline per master,
+// slots (masters.go; slots the slot map names no master for count as one
+// master's): the positions are read in one pipeline per master,
 // the masters' in parallel, and the probe's legs are sent in parallel
 // too, so a master whose read or probe leg times out has its topics left
 // for the next round while the others are checked, and later batches of

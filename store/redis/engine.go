@@ -63,6 +63,9 @@ type Engine struct {
 	// betweenPresenceReads, set by tests only, runs between a presence
 	// read's names and its members, where users may leave.
 	betweenPresenceReads func()
+	// masterUnknown, set by tests only, names the topics whose master
+	// the slot map is to know none of, as before go-redis has read one.
+	masterUnknown func(topic string) bool
 	// The publish script's arguments from cfg (history size and TTL,
 	// idempotency TTL), converted to interfaces once: a number over 255
 	// allocated each time it was, on every publish.

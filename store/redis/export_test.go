@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -86,6 +87,13 @@ func AwaitingConfirmations(e *Engine) int {
 		n += len(w)
 	}
 	return n
+}
+
+// ForgetMasterOf makes e's slot map, as e reads it, know no master for
+// the slots of topics, as before go-redis has read a map. Set it before
+// e subscribes anything.
+func ForgetMasterOf(e *Engine, topics ...string) {
+	e.masterUnknown = func(topic string) bool { return slices.Contains(topics, topic) }
 }
 
 // ChangeLogCap is about how many entries a topic's presence change log

@@ -31,10 +31,18 @@ func (a away) merge(other away) {
 // master did not answer in this one.
 var errAway = errors.New("its master did not answer in this round")
 
+// noMaster stands, on Cluster, for the master of a slot the slot map
+// names none for (go-redis has no map at all yet: a slot missing from a
+// map it has is given a random node). The topics of such slots are
+// grouped under it as under one master's address: a read of them that
+// timed out leaves them for the next round, and only them, as a master's
+// own. It is no address, so no topic is homed on it.
+const noMaster = "(no master known)"
+
 // topicMasters is where each topic of a round depends on: the master its
-// slot is on by the client's slot map, where its reads go, and the master
-// of the shard connection it is homed on, where its messages come from
-// ("": not homed, or not Cluster).
+// slot is on by the client's slot map, where its reads go (noMaster: none
+// known), and the master of the shard connection it is homed on, where
+// its messages come from ("": not homed, or not Cluster).
 type topicMasters struct {
 	slot, home []string
 	unhomed    []bool // subscribed exactly, but on no shard now: not checkable
@@ -56,9 +64,16 @@ func (e *Engine) mastersOf(ctx context.Context, topics []string) topicMasters {
 }
 
 // slotMaster is the address of the master of topic's slot by the slot
-// map ("" when the map has none: the topic's reads will say why).
+// map, or noMaster when the map has none (the topic's reads will say
+// why).
 func (e *Engine) slotMaster(ctx context.Context, topic string) string {
-	return e.slotMasterOf(ctx, e.keys.meta(topic))
+	if e.masterUnknown != nil && e.masterUnknown(topic) {
+		return noMaster
+	}
+	if addr := e.slotMasterOf(ctx, e.keys.meta(topic)); addr != "" {
+		return addr
+	}
+	return noMaster
 }
 
 // slotMasterOf is the address of the master of key's slot by the slot

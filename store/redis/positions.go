@@ -52,8 +52,9 @@ func (e *Engine) positionBatch(ctx context.Context, states []*topicState, batch 
 // perMaster runs read for the items at batch grouped by their master
 // (slot), the masters' in parallel, each within the timeout: a master that
 // does not answer holds up no other's. A read returns an error only when
-// its round trip timed out: on Cluster its master is added to gone; with
-// one Redis the error is returned, as every other read would wait as long.
+// its round trip timed out: on Cluster its master (noMaster included) is
+// added to gone; with one Redis the error is returned, as every other read
+// would wait as long.
 func (e *Engine) perMaster(ctx context.Context, batch []int, slot []string, gone away,
 	read func(ctx context.Context, idx []int) error) error {
 	groups := make(map[string][]int)
@@ -70,7 +71,7 @@ func (e *Engine) perMaster(ctx context.Context, batch []int, slot []string, gone
 			if err := read(rctx, idx); err != nil {
 				mu.Lock()
 				defer mu.Unlock()
-				if e.shards.on() && addr != "" {
+				if e.shards.on() {
 					gone[addr] = true
 				} else {
 					whole = err

@@ -246,6 +246,7 @@ func TestShardedPubSub(t *testing.T) {
 	})
 	t.Run("ClassicMasterAway", func(t *testing.T) { testClassicMasterAway(t, c, topics) })
 	t.Run("ReplayWithMasterAway", func(t *testing.T) { testReplayWithMasterAway(t, c, topics) })
+	t.Run("UnknownMasterAwayCostsOnlyItsTopics", func(t *testing.T) { testUnknownMasterAway(t, c, topics) })
 	t.Run("SubscribeBesideStuckRepair", func(t *testing.T) { testSubscribeBesideStuckRepair(t, c, topics) })
 	t.Run("SubscribeBesideStuckShard", func(t *testing.T) { testSubscribeBesideStuckMaster(t, c, topics, true) })
 	t.Run("SubscribeBesideStuckMaster", func(t *testing.T) { testSubscribeBesideStuckMaster(t, c, topics, false) })
