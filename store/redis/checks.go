@@ -139,7 +139,8 @@ func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos
 	e.handAllLocked(st, res.Messages)
 	e.log.Info("delivered from history what pub/sub lost", zap.String("topic", st.topic),
 		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
-	e.gapLocked(st, at.seq) // gone from history, and no message after them to show it
+	e.releaseHeldLocked(st, at.seq) // messages held behind a hole in what was read (refill.go)
+	e.gapLocked(st, at.seq)         // gone from history, and no message after them to show it
 	return nil
 }
 

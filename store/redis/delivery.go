@@ -51,36 +51,45 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 		}
 		return // else a duplicate, or a seq given again before st.last, which the next check finds
 	}
-	if m.Seq > st.last+1 && e.cfg.HistorySize > 0 {
-		e.fillLocked(ctx, st, m.Seq-1)
+	if len(st.held) > 0 { // behind a hole being read again (refill.go)
+		e.holdLocked(st, m)
+		return
+	}
+	if m.Seq > st.last+1 && e.cfg.HistorySize > 0 && !e.fillLocked(ctx, st, m.Seq-1) {
+		e.holdLocked(st, m)
+		return
 	}
 	e.handLocked(st, m)
 }
 
 // newEpochLocked starts delivery of st's topic over in epoch. What the old
-// epoch still owed is not a gap: every message of the new epoch carries
-// it, so subscribers see that the topic's history broke.
+// epoch still owed is not a gap, nor are the messages held behind a hole
+// of it (refill.go), dropped: every message of the new epoch carries it,
+// so subscribers see that the topic's history broke.
 func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
-		zap.String("old", st.epoch), zap.String("new", epoch))
+		zap.String("old", st.epoch), zap.String("new", epoch), zap.Int("held_dropped", len(st.held)))
 	st.prev = st.epoch
-	st.epoch, st.last, st.lastID = epoch, 0, ""
+	st.epoch, st.last, st.lastID, st.held = epoch, 0, "", nil
 }
 
 // fillLocked hands over the messages after st.last up to seq upto that the
-// stream of st's epoch still holds. What it cannot read is reported as a
-// gap when the next message is handed over: holding the receive loop until
-// Redis answers would stall every topic and could get the connection
-// dropped for a full output buffer. st.mu must be held.
-func (e *Engine) fillLocked(ctx context.Context, st *topicState, upto uint64) {
-	res, err := e.read(ctx, st.topic, "", st.last, -1, upto)
+// stream of st's epoch still holds, and reports whether it could read
+// them. When it could not, the caller holds the next message and refill
+// reads the hole again (refill.go): holding the receive loop until Redis
+// answers would stall every topic and could get the connection dropped
+// for a full output buffer. st.mu must be held.
+func (e *Engine) fillLocked(ctx context.Context, st *topicState, upto uint64) bool {
+	res, err := e.fillRead(ctx, st.topic, st.last, upto)
 	if err != nil {
-		e.log.Warn("cannot fill a gap from history", zap.String("topic", st.topic), zap.Error(err))
-		return
+		e.log.Info("cannot fill a gap from history now; holding the topic's next messages",
+			zap.String("topic", st.topic), zap.Error(err))
+		return false
 	}
 	if res.Epoch == st.epoch { // else the stream holds another epoch now
 		e.handAllLocked(st, res.Messages)
 	}
+	return true
 }
 
 func (e *Engine) handAllLocked(st *topicState, ms []*broker.Message) {
@@ -91,11 +100,18 @@ func (e *Engine) handAllLocked(st *topicState, ms []*broker.Message) {
 	}
 }
 
-// handLocked hands m, of st's epoch, over. It is the one way messages
+// handLocked hands m, of st's epoch, over, then the held messages that
+// follow on from it (refill.go). st.mu must be held.
+func (e *Engine) handLocked(st *topicState, m *broker.Message) {
+	e.handOneLocked(st, m)
+	e.drainLocked(st)
+}
+
+// handOneLocked hands m, of st's epoch, over. It is the one way messages
 // reach the Handler, and whatever seqs lie between the last one handed
 // over and m are reported as a gap first: the Handler contract allows no
 // silent skip. st.mu must be held.
-func (e *Engine) handLocked(st *topicState, m *broker.Message) {
+func (e *Engine) handOneLocked(st *topicState, m *broker.Message) {
 	if st.gone.Load() {
 		return
 	}

@@ -191,7 +191,12 @@
 // A node keeps, per topic it delivers, the epoch and the last seq handed to
 // the Handler. A duplicate (say, a topic matched by both an exact and a
 // pattern subscription) is dropped; a gap is filled from the stream before
-// the message is handed over; a new epoch starts over. After every
+// the message is handed over; a new epoch starts over. When that read of
+// the stream fails (in a failover, the command client may still dial the
+// old master after pub/sub reached the new one), the message and the
+// topic's next ones are held, in order, at most HistorySize of them, and
+// the gap is read again with backoff, off the receive loop, for up to
+// CheckInterval (refill.go). After every
 // reconnect the node reads every tracked topic's position in Redis, then
 // sends a probe through its pub/sub connections: once the probe is back,
 // everything published before that read has come through, so what is
@@ -247,12 +252,14 @@
 //
 // What the stream no longer holds (more than HistorySize messages were
 // published while the connection was down, or Redis dropped a subscriber
-// too slow to read), or cannot be read when needed, is reported to the
-// Handler as a broker.Gap in its place: every message handed over passes
-// one function that reports the seqs between it and the last one as a gap
-// first, and a check that finds messages gone with nothing after them
-// reports them up to the topic's position. A new epoch is not a gap: its
-// messages carry it, so subscribers see the history broke.
+// too slow to read, or more than HistorySize messages came after it while
+// it could not be read), or could not be read for CheckInterval, is
+// reported to the Handler as a broker.Gap in its place: every message
+// handed over passes one function that reports the seqs between it and
+// the last one as a gap first, and a check that finds messages gone with
+// nothing after them reports them up to the topic's position. A new epoch
+// is not a gap: its messages carry it, so subscribers see the history
+// broke.
 //
 // # Redis trouble
 //

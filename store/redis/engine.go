@@ -66,6 +66,10 @@ type Engine struct {
 	// masterUnknown, set by tests only, names the topics whose master
 	// the slot map is to know none of, as before go-redis has read one.
 	masterUnknown func(topic string) bool
+	// failReads, set by tests only, is how many of the next reads of
+	// history fail as if Redis could not be reached.
+	failReads atomic.Int64
+	refills   refills // topics whose hole a read failed to fill (refill.go)
 	// The publish script's arguments from cfg (history size and TTL,
 	// idempotency TTL), converted to interfaces once: a number over 255
 	// allocated each time it was, on every publish.
@@ -110,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		pres:         newPresenceLocal(),
 		marks:        newChangeMarks(),
 		presOut:      make(chan queuedChange, presenceQueue),
+		refills:      newRefills(),
 
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
 		logKeep:     changeLogKeep(cfg.PresenceLapse).Milliseconds(),
@@ -130,6 +135,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	go e.keepPresence(runCtx)
 	e.wg.Add(1)
 	go e.handPresence(runCtx)
+	e.wg.Add(1)
+	go e.refill(runCtx)
 	return e, nil
 }
 
@@ -219,6 +226,9 @@ func (e *Engine) readAt(ctx context.Context, topic, start string, since uint64, 
 	if err := broker.CheckTopic(topic); err != nil {
 		return broker.HistoryResult{}, err
 	}
+	if e.failReads.Load() > 0 && e.failReads.Add(-1) >= 0 {
+		return broker.HistoryResult{}, e.fail("read", errReadFailedByTest)
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	since = min(since, maxSeq) // Lua numbers are doubles; no topic gets this far
@@ -233,6 +243,9 @@ func (e *Engine) readAt(ctx context.Context, topic, start string, since uint64, 
 	}
 	return parseRead(topic, v)
 }
+
+// errReadFailedByTest is the error of a read that failReads fails.
+var errReadFailedByTest = errors.New("herald/redis: read failed by a test")
 
 // maxSeq is the largest seq the scripts handle exactly (2^53, as Lua
 // numbers are doubles).

@@ -164,3 +164,7 @@ func CheckLater(e *Engine) func() error {
 		return err
 	}
 }
+
+// FailHistoryReads makes the next n reads of history of e fail as if
+// Redis could not be reached (0: none).
+func FailHistoryReads(e *Engine, n int64) { e.failReads.Store(n) }

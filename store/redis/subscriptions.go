@@ -50,6 +50,9 @@ type topicState struct {
 	last   uint64 // the last seq handed over (or reported as a gap) in epoch
 	lastID string // the id of the message handed over at last; "" if unknown or a gap
 	prev   string // the epoch delivery left last: its late messages are dropped
+	// held are messages of epoch after a hole past last that a read of
+	// history failed to fill, in seq order, at most HistorySize (refill.go).
+	held []*broker.Message
 
 	// gen is the subscriptions' gen when the topic was last known covered;
 	// guarded by the subscriptions' mu.
