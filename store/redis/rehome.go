@@ -43,10 +43,11 @@ func (s *shards) noteHomings(missed, reached []string) {
 // that took over a dead master's slots, say. Those topics are then homed
 // at once, not at the next try the backoff allows. A master on which it
 // failed gets no such try, so a dead or stuck one is not dialled more
-// often than the backoff says.
+// often than the backoff says. A map that knows no master for a topic
+// (noMaster) names none.
 func (e *Engine) homeMoved(ctx context.Context) bool {
 	for _, t := range e.shards.waiting() {
-		if addr := e.slotMaster(ctx, t); addr != "" && !e.shards.missedOn(addr) {
+		if addr := e.slotMaster(ctx, t); addr != noMaster && !e.shards.missedOn(addr) {
 			return true
 		}
 	}
