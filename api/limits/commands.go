@@ -10,6 +10,11 @@ import (
 // would leave the bucket no interval to count in.
 const maxCommandRate = int(time.Second)
 
+// maxCommandBurst is the largest CommandBurst: at one command a second
+// it is some 32 years of commands, and the bucket's clock (Unix
+// nanoseconds, plus the burst's time) still fits an int64.
+const maxCommandBurst = int(time.Second)
+
 // Pacer is the command budget of one address (ConnConfig.CommandRate),
 // shared by every connection it holds. The broker's session asks it once
 // for each command or ping that its own connection's rate lets through

@@ -112,3 +112,17 @@ func TestCommandBudgetSettingsAreChecked(t *testing.T) {
 		t.Errorf("a burst of %d by default, want the rate, 7", got)
 	}
 }
+
+// A burst whose time at the rate does not fit the bucket's clock (Unix
+// nanoseconds) is refused as a setting, rather than overflowing into a
+// bucket that refuses every command.
+func TestCommandBurstPastTheClockIsRefused(t *testing.T) {
+	if _, err := NewConnLimiter(ConnConfig{CommandRate: 1, CommandBurst: 1 << 40}); err == nil {
+		t.Fatal("a burst of 2^40 commands at one a second accepted")
+	}
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 1, CommandBurst: maxCommandBurst})
+	_, p := mustAcquirePaced(t, l, ipA)
+	if !p.AllowCommand(clock.Now().UnixNano()) {
+		t.Fatal("the largest burst allowed refuses the first command")
+	}
+}

@@ -39,8 +39,8 @@ type ConnConfig struct {
 	// limit.
 	CommandRate int
 	// CommandBurst is how many commands they may send at once before
-	// CommandRate holds them back; 0: CommandRate. Ignored without a
-	// CommandRate.
+	// CommandRate holds them back, at most a billion; 0: CommandRate.
+	// Ignored without a CommandRate.
 	CommandBurst int
 	// Now is the clock; nil: time.Now. Tests set it.
 	Now func() time.Time
@@ -60,8 +60,8 @@ func (c *ConnConfig) check() error {
 		return fmt.Errorf("herald/limits: negative table size %d", c.MaxTracked)
 	case c.CommandRate < 0 || c.CommandRate > maxCommandRate:
 		return fmt.Errorf("herald/limits: command rate per address %d is not between 0 and %d", c.CommandRate, maxCommandRate)
-	case c.CommandBurst < 0:
-		return fmt.Errorf("herald/limits: negative command burst per address %d", c.CommandBurst)
+	case c.CommandBurst < 0 || c.CommandBurst > maxCommandBurst:
+		return fmt.Errorf("herald/limits: command burst per address %d is not between 0 and %d", c.CommandBurst, maxCommandBurst)
 	}
 	return nil
 }
