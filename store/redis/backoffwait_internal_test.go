@@ -5,19 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 )
-
-// messages is a Handler that passes on the messages it is handed.
-type messages chan *broker.Message
-
-func (m messages) HandleMessage(msg *broker.Message)    { m <- msg }
-func (m messages) HandleGap(broker.Gap)                 {}
-func (m messages) HandlePresence(broker.PresenceChange) {}
-func (m messages) HandleControl(broker.Control)         {}
 
 // A node whose Redis comes back replaces its pub/sub connection once
 // Redis answers, not once its backoff ends, which here never comes: a
@@ -25,22 +15,12 @@ func (m messages) HandleControl(broker.Control)         {}
 // BackoffMax for nothing.
 func TestRedisBackEndsTheBackoff(t *testing.T) {
 	srv := redistest.Start(t)
-	e, err := New(t.Context(), Config{
-		URL: srv.URL(), NodeID: "n1", HistorySize: 10, Logger: zaptest.NewLogger(t),
+	e := startEngine(t, Config{
+		URL: srv.URL(), NodeID: "n1", HistorySize: 10,
 		ProbeInterval: 100 * time.Millisecond, Timeout: time.Second,
 		backoffEnd: func(time.Duration) <-chan time.Time { return nil },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	got := make(messages, 16)
+	got := make(messageSink, 16)
 	e.Attach(got)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()

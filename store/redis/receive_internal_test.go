@@ -19,19 +19,9 @@ import (
 func TestStoppingAReceiveLoopEndsItsWait(t *testing.T) {
 	srv := redistest.Start(t)
 	srv.Stop()
-	e, err := New(t.Context(), Config{
-		URL: srv.URL(), NodeID: "n1", HistorySize: 10, Logger: zaptest.NewLogger(t),
+	e := startEngine(t, Config{
+		URL: srv.URL(), NodeID: "n1", HistorySize: 10,
 		pause: func(time.Duration, *loopStop) <-chan time.Time { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
 	})
 	const replaced = 3
 	for give := time.Now().Add(10 * time.Second); e.stats.reconnects.Load() < replaced; time.Sleep(10 * time.Millisecond) {
@@ -55,8 +45,8 @@ func TestAConnectionSubscribedAgainIsReadAtOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	retrying := make(chan struct{}, 8) // the supervisor waits to replace the connection
 	paused := make(chan *loopStop, 64) // a loop waits after a failed receive
-	e, err := New(t.Context(), Config{
-		URL: srv.URL(), NodeID: "n1", HistorySize: 10, Timeout: 2 * time.Second, Logger: zaptest.NewLogger(t),
+	e := startEngine(t, Config{
+		URL: srv.URL(), NodeID: "n1", HistorySize: 10, Timeout: 2 * time.Second,
 		pause: func(_ time.Duration, loop *loopStop) <-chan time.Time {
 			paused <- loop
 			return nil
@@ -65,16 +55,6 @@ func TestAConnectionSubscribedAgainIsReadAtOnce(t *testing.T) {
 			retrying <- struct{}{}
 			return nil
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := e.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
 	})
 	got := make(chan *broker.Message, 8)
 	e.Attach(messageSink(got))
@@ -111,6 +91,25 @@ func TestAConnectionSubscribedAgainIsReadAtOnce(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the message published once Redis was back never came")
 	}
+}
+
+// startEngine starts an engine on cfg, with the test's log, and closes it
+// when the test ends.
+func startEngine(t *testing.T, cfg Config) *Engine {
+	t.Helper()
+	cfg.Logger = zaptest.NewLogger(t)
+	e, err := New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return e
 }
 
 // messageSink is a broker.Handler that passes messages to a channel.
