@@ -72,14 +72,10 @@ const (
 	paceVerdicts                    // how many there are
 )
 
-// allow reports whether a command may run at now (Unix nanoseconds),
-// given rate commands per second and a burst of RateBurst(rate), and
-// takes its token if so. rate <= 0 allows everything.
-func (l *rateLimiter) allow(now int64, rate int) bool {
-	return l.pace(now, rate, nil) == paceAllowed
-}
-
-// pace is allow, then address's budget (nil: none). A command its
+// pace reports whether a command may run at now (Unix nanoseconds), and
+// takes it from both budgets if so: its connection's, rate commands per
+// second in bursts of RateBurst(rate) (rate <= 0 allows everything), then
+// address's (nil: none). A command its
 // connection's rate refuses spends nothing of its address's budget, so
 // that one connection sending faster than its own rate does not spend
 // the budget of the others; one the address refuses spends nothing of

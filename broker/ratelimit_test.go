@@ -38,3 +38,8 @@ func TestRateLimiter(t *testing.T) {
 		}
 	}
 }
+
+// allow is pace without an address budget, as the tests above ask it.
+func (l *rateLimiter) allow(now int64, rate int) bool {
+	return l.pace(now, rate, nil) == paceAllowed
+}
