@@ -108,7 +108,9 @@ func (r *readiness) close(ctx context.Context) error {
 	r.mu.Unlock()
 	r.cancel()
 	ended := make(chan struct{})
-	go func() { r.running.Wait(); close(ended) }() // ends once the check has: awaited below
+	// Ends once the check has, which the cancel above hastens: when ctx
+	// ends first, it outlives close by as long as the check ignores it.
+	go func() { r.running.Wait(); close(ended) }()
 	select {
 	case <-ended:
 		return nil
