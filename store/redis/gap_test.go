@@ -86,8 +86,13 @@ func TestGapBeforeAMessageIsReported(t *testing.T) {
 	}
 	last := mustPublish(t, pub, request("gp.a")) // seq 152; history keeps 53..152
 	got := summary(sub.rec.waitCovered(t, "gp.a", last.Epoch, 152))
-	if want := "m1-1 g2-52 m53-152"; got != want {
-		t.Fatalf("after 150 messages pub/sub lost: %s, want %s", got, want)
+	// History lost 2..52 by the last publish. A check of the node's own
+	// (the one after its connect, late on a busy machine) may have read
+	// the first injected seqs while history still held them: m1-k, k < 52.
+	var k int
+	if _, err := fmt.Sscanf(got, "m1-%d", &k); err != nil || k > 51 ||
+		got != fmt.Sprintf("m1-%d g%d-52 m53-152", k, k+1) {
+		t.Fatalf("after 150 messages pub/sub lost: %s, want m1-1 g2-52 m53-152 (or m1-k gk+1-52 m53-152)", got)
 	}
 	sub.rec.checkBreaches(t)
 }
