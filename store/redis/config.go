@@ -42,7 +42,7 @@ type Config struct {
 	// pause is time.After for a receive loop's wait after a failed
 	// receive (loop is the loop's); a test makes that wait end only when
 	// something else ends it.
-	pause func(d time.Duration, loop *loopStop) <-chan time.Time
+	pause func(d time.Duration, loop *loopControl) <-chan time.Time
 	// backoffEnd is time.After for the supervisor's wait before it
 	// replaces the pub/sub connection again; a test makes that wait end
 	// only when something else ends it.

@@ -276,7 +276,7 @@
 // name is used at once.
 // The loop reading a connection waits after a failed read too, so as not
 // to redial in a tight loop, but only until the connection is subscribed
-// again: what Redis sends after a reconnect is read at once (see loopStop).
+// again: what Redis sends after a reconnect is read at once (see loopControl).
 // A probe, or a read of positions, histories or change logs, that fails
 // on a dead pooled connection (a link lost without a word leaves
 // go-redis's pool holding some that pass its health check) is sent again,

@@ -34,7 +34,7 @@ type Engine struct {
 	psMu      sync.Mutex      // held while the pub/sub connection changes or subscribes
 	ps        *goredis.PubSub // the current pub/sub connection
 	psDone    chan struct{}   // closed when the receive loop of ps has ended
-	psStop    *loopStop       // called before ps is closed, so its receive loop ends
+	psLoop    *loopControl    // ps's receive loop: stopped before ps is closed, woken once ps is subscribed
 	controlOn bool            // ps is subscribed to the control channel; psMu guards it
 	shards    shards          // on Cluster, the sharded connections exact topics use
 	patterns  patternGate     // on Cluster, whether publishes go on classic channels too

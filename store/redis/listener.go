@@ -84,9 +84,9 @@ func (e *Engine) openConnLocked(ctx context.Context) {
 	}
 	e.controlOn = false
 	e.psDone = make(chan struct{})
-	e.psStop = newLoopStop()
+	e.psLoop = newLoopControl()
 	e.wg.Add(1)
-	go e.receive(ctx, e.ps, e.psStop, e.psDone, nil)
+	go e.receive(ctx, e.ps, e.psLoop, e.psDone, nil)
 }
 
 // maxClassicTries bounds the probe channels classicProbeLocked tries for
@@ -118,7 +118,7 @@ func (e *Engine) classicProbeLocked(ctx context.Context) string {
 func (e *Engine) replaceConn(ctx context.Context) {
 	e.stats.reconnects.Add(1)
 	e.psMu.Lock()
-	old, stop, done := e.ps, e.psStop, e.psDone
+	old, stop, done := e.ps, e.psLoop, e.psDone
 	e.openConnLocked(ctx)
 	shards := e.detachShards() // resubscribe opens them again, on the masters of the slot map then
 	e.psMu.Unlock()
@@ -130,7 +130,7 @@ func (e *Engine) replaceConn(ctx context.Context) {
 
 func (e *Engine) closeConn() {
 	e.psMu.Lock()
-	ps, stop, done := e.ps, e.psStop, e.psDone
+	ps, stop, done := e.ps, e.psLoop, e.psDone
 	shards := e.detachShards()
 	e.psMu.Unlock()
 	stop.stop()
@@ -183,7 +183,7 @@ func (e *Engine) subscribeAllLocked(ctx context.Context, ps *goredis.PubSub) err
 		if err := ps.Subscribe(ctx, channels...); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
-		e.psStop.wake() // ps is connected: its loop is to read now (see loopStop)
+		e.psLoop.wake() // ps is connected: its loop is to read now (see loopControl)
 	}
 	if globs := e.subs.globs.all(); len(globs) > 0 { // at most maxGlobs
 		if err := ps.PSubscribe(ctx, globs...); err != nil {

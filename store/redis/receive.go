@@ -14,7 +14,7 @@ import (
 // receive reads ps until stop is called and ps closed, delivering messages
 // and passing probe tokens to probe. sh is the shard whose connection ps is
 // (nil: the classic connection), so that a break is reported as its own.
-func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopStop, done chan struct{}, sh *shard) {
+func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopControl, done chan struct{}, sh *shard) {
 	defer e.wg.Done()
 	defer close(done)
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
@@ -121,9 +121,10 @@ func (b *backoff) next() time.Duration {
 	return b.cur/2 + rand.N(b.cur/2+1)
 }
 
-// loopStop ends a receive loop: called before the loop's connection is
-// closed, so that the loop takes the error the close causes for its end,
-// and ending the loop's wait after a failed receive, so that whoever
+// loopControl is what others tell a receive loop. stop ends it: called
+// before the loop's connection is closed, so that the loop takes the
+// error the close causes for its end, and ending the loop's wait after a
+// failed receive, so that whoever
 // stops it and waits for it (the supervisor replacing the connection, a
 // Subscribe closing a shard it could not use) is not held for that wait,
 // up to BackoffMax.
@@ -138,29 +139,29 @@ func (b *backoff) next() time.Duration {
 // it, delivery stood still for up to BackoffMax after the connection was
 // back, and a topic that got more than HistorySize messages meanwhile was
 // reported a gap for messages history held when they reached the node.
-type loopStop struct {
+type loopControl struct {
 	once  sync.Once
 	ch    chan struct{} // closed by stop
 	woken chan struct{} // a token: the connection was subscribed since the loop's last failure
 }
 
-func newLoopStop() *loopStop {
-	return &loopStop{ch: make(chan struct{}), woken: make(chan struct{}, 1)}
+func newLoopControl() *loopControl {
+	return &loopControl{ch: make(chan struct{}), woken: make(chan struct{}, 1)}
 }
 
-func (s *loopStop) stop() { s.once.Do(func() { close(s.ch) }) }
+func (s *loopControl) stop() { s.once.Do(func() { close(s.ch) }) }
 
 // wake ends the loop's wait after a failed receive, if it is in one; a
 // token left for a loop not waiting ends its next wait at once, which
 // costs one receive more.
-func (s *loopStop) wake() {
+func (s *loopControl) wake() {
 	select {
 	case s.woken <- struct{}{}:
 	default: // a token is there already
 	}
 }
 
-func (s *loopStop) called() bool {
+func (s *loopControl) called() bool {
 	select {
 	case <-s.ch:
 		return true
@@ -171,7 +172,7 @@ func (s *loopStop) called() bool {
 
 // pause is time.After, or Config.pause when a test set it; loop is the
 // receive loop that waits.
-func (e *Engine) pause(d time.Duration, loop *loopStop) <-chan time.Time {
+func (e *Engine) pause(d time.Duration, loop *loopControl) <-chan time.Time {
 	if e.cfg.pause != nil {
 		return e.cfg.pause(d, loop)
 	}

@@ -21,7 +21,7 @@ func TestStoppingAReceiveLoopEndsItsWait(t *testing.T) {
 	srv.Stop()
 	e := startEngine(t, Config{
 		URL: srv.URL(), NodeID: "n1", HistorySize: 10,
-		pause: func(time.Duration, *loopStop) <-chan time.Time { return nil },
+		pause: func(time.Duration, *loopControl) <-chan time.Time { return nil },
 	})
 	const replaced = 3
 	for give := time.Now().Add(10 * time.Second); e.stats.reconnects.Load() < replaced; time.Sleep(10 * time.Millisecond) {
@@ -43,11 +43,11 @@ func TestStoppingAReceiveLoopEndsItsWait(t *testing.T) {
 // own, and the supervisor tries again once Redis answers (see waitOut).
 func TestAConnectionSubscribedAgainIsReadAtOnce(t *testing.T) {
 	srv := redistest.Start(t)
-	retrying := make(chan struct{}, 8) // the supervisor waits to replace the connection
-	paused := make(chan *loopStop, 64) // a loop waits after a failed receive
+	retrying := make(chan struct{}, 8)    // the supervisor waits to replace the connection
+	paused := make(chan *loopControl, 64) // a loop waits after a failed receive
 	e := startEngine(t, Config{
 		URL: srv.URL(), NodeID: "n1", HistorySize: 10, Timeout: 2 * time.Second,
-		pause: func(_ time.Duration, loop *loopStop) <-chan time.Time {
+		pause: func(_ time.Duration, loop *loopControl) <-chan time.Time {
 			paused <- loop
 			return nil
 		},
@@ -65,7 +65,7 @@ func TestAConnectionSubscribedAgainIsReadAtOnce(t *testing.T) {
 	srv.Stop()
 	<-retrying // the connection broke and was replaced: its new loop receives, and fails
 	e.psMu.Lock()
-	current := e.psStop
+	current := e.psLoop
 	e.psMu.Unlock()
 	for waiting := true; waiting; {
 		select {

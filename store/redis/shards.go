@@ -52,7 +52,7 @@ type shard struct {
 	topics   int             // how many of channels are topics'; shards.mu guards it
 	broken   bool            // its receive loop saw it fail; shards.mu guards it
 	failed   chan struct{}   // closed when broken is set
-	stop     *loopStop
+	stop     *loopControl
 	done     chan struct{} // closed when the receive loop has ended
 }
 
@@ -135,7 +135,7 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		return sh, nil
 	}
 	sh := &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
-		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopStop()}
+		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
 	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {

@@ -222,7 +222,7 @@ func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) erro
 	defer cancel()
 	confirmed, err := e.sendSubscribe(ctx, e.ps, kind, channel)
 	if err == nil {
-		e.psStop.wake() // the reply comes through the loop, which may be waiting (see loopStop)
+		e.psLoop.wake() // the reply comes through the loop, which may be waiting (see loopControl)
 		err = e.awaitConfirmed(ctx, kind, channel, confirmed, nil)
 	}
 	if err != nil {
