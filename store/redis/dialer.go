@@ -90,7 +90,7 @@ func awaitAnswer(conn net.Conn) net.Conn {
 
 func (c *answerConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && !c.answered.Load() { // a load, not a store, on every read after the first
 		c.answered.Store(true)
 	}
 	return n, c.mark(err)

@@ -124,10 +124,9 @@ func (b *backoff) next() time.Duration {
 // loopControl is what others tell a receive loop. stop ends it: called
 // before the loop's connection is closed, so that the loop takes the
 // error the close causes for its end, and ending the loop's wait after a
-// failed receive, so that whoever
-// stops it and waits for it (the supervisor replacing the connection, a
-// Subscribe closing a shard it could not use) is not held for that wait,
-// up to BackoffMax.
+// failed receive, so that whoever stops it and waits for it (the
+// supervisor replacing the connection, a Subscribe closing a shard it
+// could not use) is not held for that wait, up to BackoffMax.
 //
 // wake ends that wait without ending the loop, once a subscribe was
 // written to the loop's connection. A new connection's loop receives

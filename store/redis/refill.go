@@ -192,10 +192,8 @@ func (e *Engine) holdLocked(st *topicState, m *broker.Message) {
 	st.held = slices.Insert(st.held, i, m)
 	e.drainLocked(st)
 	if len(st.held) > e.cfg.HistorySize {
-		first := st.held[0]
-		st.held[0] = nil
-		st.held = st.held[1:]
-		e.handLocked(st, first) // a gap before it, and what follows it
+		e.handFirstHeldLocked(st) // a gap before it
+		e.drainLocked(st)         // and what follows it
 	}
 	if len(st.held) > 0 {
 		e.refills.add(st, time.Now(), e.cfg.BackoffMax)
@@ -208,12 +206,18 @@ func (e *Engine) holdLocked(st *topicState, m *broker.Message) {
 // one handed over. st.mu must be held.
 func (e *Engine) drainLocked(st *topicState) {
 	for len(st.held) > 0 && st.held[0].Seq <= st.last+1 {
-		m := st.held[0]
-		st.held[0] = nil
-		st.held = st.held[1:]
-		if m.Seq > st.last {
-			e.handOneLocked(st, m)
-		}
+		e.handFirstHeldLocked(st)
+	}
+}
+
+// handFirstHeldLocked takes the first held message and hands it over,
+// unless one of its seq was handed over already. st.mu must be held.
+func (e *Engine) handFirstHeldLocked(st *topicState) {
+	m := st.held[0]
+	st.held[0] = nil
+	st.held = st.held[1:]
+	if m.Seq > st.last {
+		e.handOneLocked(st, m)
 	}
 }
 
@@ -223,12 +227,7 @@ func (e *Engine) drainLocked(st *topicState) {
 // wait. st.mu must be held.
 func (e *Engine) releaseHeldLocked(st *topicState, upto uint64) {
 	for len(st.held) > 0 && st.held[0].Seq <= upto+1 {
-		m := st.held[0]
-		st.held[0] = nil
-		st.held = st.held[1:]
-		if m.Seq > st.last {
-			e.handOneLocked(st, m)
-		}
+		e.handFirstHeldLocked(st)
 	}
 	e.drainLocked(st)
 }
