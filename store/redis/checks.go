@@ -34,8 +34,9 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 		return nil, nil // nothing to check; the probe ticker watches the connection
 	}
 	// What was handed over before the positions were read was published
-	// before: a position below it went back (see diverged).
-	handed := make([]storedPos, len(states))
+	// before: a position below it, or in an epoch delivery had left, went
+	// back (see failover.go).
+	handed := make([]handedPos, len(states))
 	topics := make([]string, len(states))
 	for i, st := range states {
 		handed[i], topics[i] = st.handed(), st.topic
@@ -90,17 +91,20 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 // check hands over the messages of st's topic up to at (its position in
 // Redis, known lost by pub/sub) that history holds and were not handed over,
 // and reports the rest as a gap; a topic in a new epoch is handed over from
-// that epoch's start, and one whose position went back in its epoch below
-// handed (where delivery stood before at was read) is started a new one
-// (see rebaseLocked).
-func (e *Engine) check(ctx context.Context, st *topicState, handed, at storedPos) error {
+// that epoch's start, and one whose position went back below handed (where
+// delivery stood before at was read) in its epoch, or to an epoch delivery
+// had left by then, is started a new one (see rebaseLocked).
+func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at storedPos) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !e.subs.covered(st) || st.epoch == "" || at.epoch == "" {
 		return nil
 	}
-	if handed.epoch == st.epoch && diverged(handed, at) {
+	switch {
+	case handed.epoch == st.epoch && diverged(handed.storedPos, at), handed.left.has(at.epoch):
 		e.rebaseLocked(ctx, st, at)
+		return nil
+	case st.left.has(at.epoch): // read before delivery left it: the next check reads anew
 		return nil
 	}
 	if at.epoch == st.epoch && at.seq <= st.last {

@@ -38,8 +38,8 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
-	case m.Epoch == st.prev && st.prev != "":
-		return // published before the epoch changed, and late
+	case st.left.has(m.Epoch):
+		return // published before delivery left its epoch, and late, or Redis went back to it (see failover.go)
 	case st.epoch == "": // first message of a topic a pattern covers: see subscriptions.state
 		st.epoch, st.last = m.Epoch, m.Seq-1
 	case st.epoch != m.Epoch:
@@ -69,7 +69,7 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
 		zap.String("old", st.epoch), zap.String("new", epoch), zap.Int("held_dropped", len(st.held)))
-	st.prev = st.epoch
+	st.left.push(st.epoch)
 	st.epoch, st.last, st.lastID, st.held = epoch, 0, "", nil
 }
 

@@ -95,7 +95,7 @@
 // lose the last publishes the old master acknowledged, and the new master
 // goes on from an older seq of the same epoch. No seq may then name a
 // second message, and a client resuming past the loss must be told
-// recovered:false. Two checks see to it (failover.go):
+// recovered:false. Three checks see to it (failover.go):
 //
 //   - meta's mark is the seq as the server itself last wrote it, kept out
 //     of replication and the append-only file. A server that took over (or
@@ -114,6 +114,13 @@
 //     from an RDB snapshot older than its last publishes; a message of the
 //     epoch left that arrives late is dropped. Publishes on other nodes
 //     can still reuse a seq in the moment before the node notices.
+//   - A node never goes back to an epoch it left (the last two of each
+//     topic). When failovers follow each other, the server that takes
+//     over may hold a topic as it was before the last epoch change, its
+//     mark and all; a node that finds the topic in Redis back in an epoch
+//     it left starts it a new epoch, as above, and drops the messages of
+//     that epoch meanwhile, as late ones. Here too publishes can reuse a
+//     seq of it in the moment before a node notices.
 //
 // A node of a version before the mark leaves it behind seq, so a newer
 // node's next publish of the topic starts a new epoch: nodes that share a

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -12,7 +13,7 @@ import (
 // from an older seq of the same epoch. Left alone, the next publishes would
 // give seqs that publishers and subscribers already had for other messages,
 // and a client resuming past them would be told it recovered everything.
-// Two things prevent it:
+// Three things prevent it:
 //
 //   - The publish script keeps in meta a mark, the seq as the server itself
 //     last wrote it, which goes neither to replicas nor to the append-only
@@ -27,8 +28,20 @@ import (
 //     with its mark in a full resync (an RDB snapshot holds it) and saw no
 //     publish of the topic since, or a server restarted from a snapshot
 //     older than the last publishes.
+//   - A node never goes back to an epoch it left (leftEpochs). When
+//     failovers follow each other, the server that takes over may hold a
+//     copy of a topic from before the last epoch change (a replica that
+//     had not resynced since), in an epoch the node's subscribers left:
+//     they had its seqs past the copy's for messages the copy lacks, and
+//     its next publishes give those seqs to others. With its mark from a
+//     full resync the publish script sees nothing wrong, and diverged
+//     compares seqs within delivery's epoch only. A node that finds a
+//     topic in Redis back in an epoch it left starts the topic a new
+//     epoch, as for a divergence (rebaseScript), whether a position check
+//     or a message shows it the epoch first: the message is dropped, as a
+//     late one is, and the check that follows it finds the epoch.
 //
-// Either way every seq of the old epoch keeps the one message it named, as
+// In each case every seq of the old epoch keeps the one message it named, as
 // far as anyone was told, and a resume from the old epoch answers
 // recovered:false.
 
@@ -41,11 +54,40 @@ type storedPos struct {
 	id    string
 }
 
-// handed returns where delivery of st stands, as a storedPos.
-func (st *topicState) handed() storedPos {
+// handedPos is where delivery of a topic stood, and the epochs it had
+// left by then.
+type handedPos struct {
+	storedPos
+	left leftEpochs
+}
+
+// handed returns where delivery of st stands.
+func (st *topicState) handed() handedPos {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return storedPos{st.epoch, st.last, st.lastID}
+	return handedPos{storedPos{st.epoch, st.last, st.lastID}, st.left}
+}
+
+// leftEpochs are the last epochs delivery of a topic left, the latest
+// first. Epochs are random names, never started twice, so a topic's
+// epoch in Redis only moves on: a message of a left epoch is late, and
+// Redis showing one again went back. Two are kept, which took topicState
+// from 136 to 152 bytes (one would have taken none: it replaced the epoch
+// left last): a server that takes over with a copy of the topic older
+// than both missed three of its epoch changes, each a failover or a
+// rebase.
+type leftEpochs [2]string
+
+func (l *leftEpochs) has(epoch string) bool {
+	return epoch != "" && (l[0] == epoch || l[1] == epoch)
+}
+
+// push notes that delivery left epoch. It keeps a copy: the epoch a
+// message carried shares the bytes of the message's header.
+func (l *leftEpochs) push(epoch string) {
+	if epoch != "" {
+		l[0], l[1] = strings.Clone(epoch), l[0]
+	}
 }
 
 // diverged reports whether at, a topic's position read in Redis after
@@ -61,15 +103,15 @@ func diverged(handed, at storedPos) bool {
 }
 
 // rebaseScript starts a topic a new epoch at seq 0, dropping its stream,
-// if its epoch is still the one a node found diverged. Once a topic's seq
-// went back in an epoch, every later state of that epoch is suspect too,
-// so the epoch alone is compared: a node that found it diverged while
-// other publishes went on still moves it on, and a second node finding
-// the same divergence gets the first one's new epoch.
+// if its epoch is still the one a node found diverged, or went back to.
+// Once a topic's seq went back in an epoch, every later state of that
+// epoch is suspect too, so the epoch alone is compared: a node that found
+// it diverged while other publishes went on still moves it on, and a
+// second node finding the same divergence gets the first one's new epoch.
 //
-// KEYS: meta, hist. ARGV: the diverged epoch, the new epoch, history TTL
-// (ms). Returns the topic's epoch now ("" if it has none: its next publish
-// starts one).
+// KEYS: meta, hist. ARGV: the epoch found diverged, the new epoch, history
+// TTL (ms). Returns the topic's epoch now ("" if it has none: its next
+// publish starts one).
 var rebaseScript = goredis.NewScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return epoch or '' end
@@ -83,26 +125,35 @@ return ARGV[2]
 `)
 
 // rebaseLocked starts st's topic a new epoch in Redis because this node
-// found its epoch diverged, and has delivery go on in the epoch Redis has
-// now: subscribers see it on the topic's next message. A Redis that cannot
-// be reached leaves st as it is; the topic is marked active so that the
-// next check finds the divergence again. st.mu must be held.
+// found at, the topic's position there, diverged from delivery's epoch or
+// back in an epoch delivery left, and has delivery go on in the epoch
+// Redis has now: subscribers see it on the topic's next message. A Redis
+// that cannot be reached, or that shows an epoch delivery left once more,
+// leaves st as it is; the topic is marked active so that the next check
+// finds the divergence again. st.mu must be held.
 func (e *Engine) rebaseLocked(ctx context.Context, st *topicState, at storedPos) {
 	e.stats.rebases.Add(1)
-	e.log.Warn("topic's seq went back in Redis (a failover lost acknowledged messages): starting a new epoch",
-		zap.String("topic", st.topic), zap.String("epoch", st.epoch),
-		zap.Uint64("handed_over", st.last), zap.Uint64("redis_seq", at.seq))
+	why := "topic's seq went back in Redis (a failover lost acknowledged messages): starting a new epoch"
+	if at.epoch != st.epoch {
+		why = "topic went back in Redis to an epoch delivery had left (a server with an older copy took over): starting a new epoch"
+	}
+	e.log.Warn(why, zap.String("topic", st.topic), zap.String("epoch", st.epoch),
+		zap.Uint64("handed_over", st.last), zap.String("redis_epoch", at.epoch), zap.Uint64("redis_seq", at.seq))
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	now, err := rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(st.topic), e.keys.hist(st.topic)},
-		st.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
+		at.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
 	if err != nil {
 		e.log.Warn("cannot start a new epoch now", zap.String("topic", st.topic), zap.Error(e.fail("rebase", err)))
 		e.subs.active.note(st)
 		return
 	}
-	if now == "" { // the topic expired: its next publish starts an epoch
+	switch {
+	case now == "": // the topic expired: its next publish starts an epoch
 		now = newEpoch() // never published to, so a message of the old epoch stays dropped
+	case now == st.epoch || st.left.has(now): // Redis moved again since at was read
+		e.subs.active.note(st)
+		return
 	}
 	e.newEpochLocked(st, now)
 }

@@ -19,7 +19,8 @@ type Stats struct {
 	// On Cluster a shard connection replaced alone counts one.
 	Reconnects uint64
 	// Rebases are topics this node started a new epoch for because their
-	// seq went back in Redis: a failover lost acknowledged messages.
+	// seq went back in Redis, or their epoch to one the node had left: a
+	// failover lost acknowledged messages.
 	Rebases uint64
 	// PresenceGaps are the times this node found that a topic's change log
 	// no longer held where it stood (more changes than the log keeps went

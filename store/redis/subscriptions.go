@@ -46,10 +46,10 @@ type topicState struct {
 	topic string
 
 	mu     sync.Mutex
-	epoch  string // "" until the first message or position is known
-	last   uint64 // the last seq handed over (or reported as a gap) in epoch
-	lastID string // the id of the message handed over at last; "" if unknown or a gap
-	prev   string // the epoch delivery left last: its late messages are dropped
+	epoch  string     // "" until the first message or position is known
+	last   uint64     // the last seq handed over (or reported as a gap) in epoch
+	lastID string     // the id of the message handed over at last; "" if unknown or a gap
+	left   leftEpochs // the epochs delivery left: never gone back to (see failover.go)
 	// held are messages of epoch after a hole past last that a read of
 	// history failed to fill, in seq order, at most HistorySize (refill.go).
 	held []*broker.Message
