@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,23 +12,35 @@ import (
 // silent: still connected, but dropping whatever Redis sends, as a
 // connection behind a stuck middlebox does (connections opened afterwards
 // work); lose them without a word, as a NAT or load balancer that
-// restarted does; and cut them all and refuse new ones for a while, as a
-// network that drops does.
+// restarted does; cut them all and refuse new ones for a while, as a
+// network that drops does; and hold back what Redis answers on the
+// connections that send some bytes, as a stalled link does to the calls
+// it carries, while the others go on.
 type Proxy struct {
-	l      net.Listener
-	target string
-	wg     sync.WaitGroup
+	l       net.Listener
+	target  string
+	wg      sync.WaitGroup
+	closing chan struct{} // closed when the test ends
 
 	mu      sync.Mutex
 	pipes   []*pipe
 	closed  bool
-	cutting bool // refuse new connections
+	cutting bool  // refuse new connections
+	hold    *hold // what Hold asked for, until Release
 }
 
 type pipe struct {
 	client, server net.Conn
 	silent         atomic.Bool
-	lost           atomic.Bool // Redis's side closed; the client's is reset at its next bytes
+	lost           atomic.Bool          // Redis's side closed; the client's is reset at its next bytes
+	held           atomic.Pointer[hold] // what Redis sends waits for its release
+}
+
+// hold is one Hold: the bytes that make a connection held, and a channel
+// closed by Release.
+type hold struct {
+	match   []byte
+	release chan struct{}
 }
 
 // StartProxy forwards connections to target until the test ends.
@@ -37,7 +50,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{l: l, target: target}
+	p := &Proxy{l: l, target: target, closing: make(chan struct{})}
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
 	return p
@@ -88,6 +101,45 @@ func (p *Proxy) Restore() {
 	p.mu.Unlock()
 }
 
+// Hold has every connection whose client sends match from now on (a key
+// name, say) keep back what Redis sends on it, from the reply to that
+// command on, until Release. The other connections go on.
+func (p *Proxy) Hold(match string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = &hold{match: []byte(match), release: make(chan struct{})}
+}
+
+// Release sends on what the held connections kept back, and holds no
+// more.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hold != nil {
+		close(p.hold.release)
+		p.hold = nil
+	}
+}
+
+// Held is how many connections the current Hold holds.
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, pp := range p.pipes {
+		if h := pp.held.Load(); h != nil && h == p.hold {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Proxy) holding() *hold {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hold
+}
+
 func (p *Proxy) accept() {
 	for {
 		c, err := p.l.Accept()
@@ -113,9 +165,9 @@ func (p *Proxy) accept() {
 		}
 		p.pipes = append(p.pipes, pp)
 		p.mu.Unlock()
-		p.wg.Go(pp.fromClient)
+		p.wg.Go(func() { p.fromClient(pp) })
 		p.wg.Go(func() {
-			pp.fromServer()
+			p.fromServer(pp)
 			if !pp.lost.Load() {
 				c.Close()
 			}
@@ -124,9 +176,11 @@ func (p *Proxy) accept() {
 }
 
 // fromClient copies the client's bytes to Redis; once the pipe is lost it
-// resets the client's connection at its first bytes.
-func (pp *pipe) fromClient() {
+// resets the client's connection at its first bytes. A pipe whose client
+// sends what Hold matches is held before those bytes reach Redis.
+func (p *Proxy) fromClient(pp *pipe) {
 	buf := make([]byte, 32<<10)
+	var tail []byte // the last bytes sent, in case a match spans two reads
 	for {
 		n, err := pp.client.Read(buf)
 		if n > 0 && pp.lost.Load() {
@@ -135,6 +189,13 @@ func (pp *pipe) fromClient() {
 			}
 			pp.client.Close()
 			return
+		}
+		if h := p.holding(); n > 0 && h != nil && pp.held.Load() == nil {
+			seen := append(tail, buf[:n]...)
+			if bytes.Contains(seen, h.match) {
+				pp.held.Store(h)
+			}
+			tail = append(tail[:0], seen[max(0, len(seen)-len(h.match)):]...)
 		}
 		if n > 0 {
 			if _, werr := pp.server.Write(buf[:n]); werr != nil && !pp.lost.Load() {
@@ -149,11 +210,19 @@ func (pp *pipe) fromClient() {
 	}
 }
 
-// fromServer copies Redis's bytes to the client unless the pipe is silent.
-func (pp *pipe) fromServer() {
+// fromServer copies Redis's bytes to the client unless the pipe is silent,
+// once the hold the pipe is under, if any, is released.
+func (p *Proxy) fromServer(pp *pipe) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := pp.server.Read(buf)
+		if h := pp.held.Load(); n > 0 && h != nil {
+			select {
+			case <-h.release:
+			case <-p.closing:
+				return
+			}
+		}
 		if n > 0 && !pp.silent.Load() {
 			if _, werr := pp.client.Write(buf[:n]); werr != nil {
 				return
@@ -166,6 +235,7 @@ func (pp *pipe) fromServer() {
 }
 
 func (p *Proxy) close() {
+	close(p.closing)
 	p.l.Close()
 	p.mu.Lock()
 	p.closed = true

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartAnswersPingAndStops(t *testing.T) {
@@ -98,4 +99,63 @@ func TestMissingServerFailsWithInstallHint(t *testing.T) {
 	if !strings.Contains(f.msg, "install redis-server") {
 		t.Fatalf("Start without redis-server failed with %q, want a hint to install it", f.msg)
 	}
+}
+
+// A connection that sends what Hold matches gets no reply until Release,
+// while another connection through the proxy goes on.
+func TestProxyHoldsOnlyTheConnectionsThatSendTheMatch(t *testing.T) {
+	s := Start(t)
+	p := StartProxy(t, s.Addr())
+	held, other := dial(t, p.Addr()), dial(t, p.Addr())
+	p.Hold("stalled-key")
+	write(t, held, "GET stalled-key\r\n")
+	for deadline := time.Now().Add(5 * time.Second); p.Held() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections held, want 1", p.Held())
+		}
+	}
+	write(t, other, "PING\r\n")
+	if got := read(t, other); got != "+PONG\r\n" {
+		t.Fatalf("the other connection got %q while one was held, want +PONG", got)
+	}
+	if err := held.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := held.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("the held connection got %d bytes before Release", n)
+	}
+	p.Release()
+	if err := held.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, held); got != "$-1\r\n" {
+		t.Fatalf("the held connection got %q once released, want $-1", got)
+	}
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func write(t *testing.T, c net.Conn, cmd string) {
+	t.Helper()
+	if _, err := c.Write([]byte(cmd)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, c net.Conn) string {
+	t.Helper()
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(buf[:n])
 }
