@@ -30,9 +30,12 @@ func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
 	}
 }
 
-// deliver hands m over in seq order: a duplicate is dropped, what is
-// missing before it is filled from the stream or reported as a gap, and a
-// new epoch starts over.
+// deliver hands m over in seq order: a duplicate is dropped, and a new
+// epoch starts over. When seqs are missing before m, m is held, and the
+// refill goroutine reads them from the stream (or finds them gone: a gap)
+// before m is handed over (refill.go): deliver runs on a receive loop,
+// which must not wait on Redis, as every topic of its connection would
+// wait with it.
 func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message) {
 	e.subs.active.note(st)
 	st.mu.Lock()
@@ -51,15 +54,11 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 		}
 		return // else a duplicate, or a seq given again before st.last, which the next check finds
 	}
-	if len(st.held) > 0 { // behind a hole being read again (refill.go)
-		e.holdLocked(st, m)
+	if len(st.held) > 0 || m.Seq > st.last+1 && e.cfg.HistorySize > 0 {
+		e.holdLocked(st, m) // behind a hole, read off this loop
 		return
 	}
-	if m.Seq > st.last+1 && e.cfg.HistorySize > 0 && !e.fillLocked(ctx, st, m.Seq-1) {
-		e.holdLocked(st, m)
-		return
-	}
-	e.handLocked(st, m)
+	e.handLocked(st, m) // a gap first if history keeps nothing to fill it from
 }
 
 // newEpochLocked starts delivery of st's topic over in epoch. What the old
@@ -73,25 +72,8 @@ func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	st.epoch, st.last, st.lastID, st.held = epoch, 0, "", nil
 }
 
-// fillLocked hands over the messages after st.last up to seq upto that the
-// stream of st's epoch still holds, and reports whether it could read
-// them. When it could not, the caller holds the next message and refill
-// reads the hole again (refill.go): holding the receive loop until Redis
-// answers would stall every topic and could get the connection dropped
-// for a full output buffer. st.mu must be held.
-func (e *Engine) fillLocked(ctx context.Context, st *topicState, upto uint64) bool {
-	res, err := e.fillRead(ctx, st.topic, st.last, upto)
-	if err != nil {
-		e.log.Info("cannot fill a gap from history now; holding the topic's next messages",
-			zap.String("topic", st.topic), zap.Error(err))
-		return false
-	}
-	if res.Epoch == st.epoch { // else the stream holds another epoch now
-		e.handAllLocked(st, res.Messages)
-	}
-	return true
-}
-
+// handAllLocked hands over those of ms, of st's epoch and in seq order,
+// that come after the last one handed over. st.mu must be held.
 func (e *Engine) handAllLocked(st *topicState, ms []*broker.Message) {
 	for _, m := range ms {
 		if m.Seq > st.last {

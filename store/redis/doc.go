@@ -198,11 +198,14 @@
 // A node keeps, per topic it delivers, the epoch and the last seq handed to
 // the Handler. A duplicate (say, a topic matched by both an exact and a
 // pattern subscription) is dropped; a gap is filled from the stream before
-// the message is handed over; a new epoch starts over. When that read of
-// the stream fails (in a failover, the command client may still dial the
-// old master after pub/sub reached the new one), the message and the
-// topic's next ones are held, in order, at most HistorySize of them, and
-// the gap is read again with backoff, off the receive loop, for up to
+// the message is handed over; a new epoch starts over. The receive loop
+// does not read the stream: the message and the topic's next ones are
+// held, in order, at most HistorySize of them, while the refill goroutine
+// reads the gap, in one pipeline per master, so that the other topics of
+// the connection are delivered meanwhile, and a master that does not
+// answer holds up the gaps of its own topics only. When that read fails
+// (in a failover, the command client may still dial the old master after
+// pub/sub reached the new one), it is tried again with backoff for up to
 // CheckInterval (refill.go). After every
 // reconnect the node reads every tracked topic's position in Redis, then
 // sends a probe through its pub/sub connections: once the probe is back,

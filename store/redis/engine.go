@@ -226,22 +226,35 @@ func (e *Engine) readAt(ctx context.Context, topic, start string, since uint64, 
 	if err := broker.CheckTopic(topic); err != nil {
 		return broker.HistoryResult{}, err
 	}
-	if e.failReads.Load() > 0 && e.failReads.Add(-1) >= 0 {
+	if e.readFailedByTest() {
 		return broker.HistoryResult{}, e.fail("read", errReadFailedByTest)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	keys, args := e.readArgs(topic, start, since, limit, upto, budget, epoch)
+	v, err := readScript.Run(ctx, e.rdb, keys, args...).Result()
+	if err != nil {
+		return broker.HistoryResult{}, e.fail("read", err)
+	}
+	return parseRead(topic, v)
+}
+
+// readArgs returns the keys and arguments of the read script for readAt's
+// arguments.
+func (e *Engine) readArgs(topic, start string, since uint64, limit int, upto uint64, budget int, epoch string) (keys []string, args []any) {
 	since = min(since, maxSeq) // Lua numbers are doubles; no topic gets this far
 	end := "+"
 	if upto > 0 {
 		end = strconv.FormatUint(min(upto, maxSeq), 10)
 	}
-	v, err := readScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic)},
-		start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end, e.cfg.HistorySize, budget, epoch).Result()
-	if err != nil {
-		return broker.HistoryResult{}, e.fail("read", err)
-	}
-	return parseRead(topic, v)
+	return []string{e.keys.meta(topic), e.keys.hist(topic)},
+		[]any{start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end, e.cfg.HistorySize, budget, epoch}
+}
+
+// readFailedByTest reports whether failReads fails this read, counting
+// it.
+func (e *Engine) readFailedByTest() bool {
+	return e.failReads.Load() > 0 && e.failReads.Add(-1) >= 0
 }
 
 // errReadFailedByTest is the error of a read that failReads fails.

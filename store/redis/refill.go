@@ -2,83 +2,156 @@ package redis
 
 import (
 	"cmp"
-	"context"
 	"slices"
 	"sync"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/herald-broker/herald/broker"
 )
 
 // A hole before a message (seqs that reached history but not this node)
-// is filled from the stream before the message is handed over. When that
-// read fails, the hole is not reported at once: in a failover the read
-// fails for a second or two while the command client finds the new master
-// (its pool dials the old one, and go-redis fails calls at once for a
-// second after 20 failed dials), though history holds the hole, and a
-// subscriber was told of a gap for messages it could have had. Instead
-// the topic's later messages are held, in seq order, and one goroutine
-// (refill) reads the hole again, with backoff, off the receive loop, so
-// that other topics' delivery goes on meanwhile.
+// is filled from the stream before the message is handed over. The
+// receive loop that found it does not read the stream: it carries every
+// topic of its connection, and all of them would wait for that read, up
+// to the timeout when Redis does not answer (and Redis may drop a
+// connection read so slowly for its full output buffer). Instead the
+// message, and the topic's later ones, are held, in seq order, and the
+// refill goroutine reads the hole at once; what history gives and what
+// was held are then handed over in seq order.
+//
+// A read that fails is tried again, with backoff. The hole is not reported
+// at once: in a failover the read fails for a second or two while the
+// command client finds the new master (its pool dials the old one, and
+// go-redis fails calls at once for a second after 20 failed dials),
+// though history holds the hole, and a subscriber would be told of a gap
+// for messages it could have had.
 //
 // The hole is reported as a gap only when history shows it gone (a read
 // that succeeds without it, or that finds another epoch), when reads kept
-// failing for CheckInterval since the first, or when HistorySize messages
-// are held after it: history keeps no more than HistorySize, so a hole
-// behind that many is out of its reach. A topic thus holds at most
-// HistorySize messages while it waits.
+// failing for CheckInterval since the first that failed, or when
+// HistorySize messages are held after it: history keeps no more than
+// HistorySize, so a hole behind that many is out of its reach. A topic
+// thus holds at most HistorySize messages while it waits.
+//
+// The holes of different topics are read in one pipeline per master, the
+// masters' in parallel, with at most one pipeline in flight per master
+// (refill_reads.go): on Cluster, a master that does not answer holds up
+// the holes of its own topics only.
 
-// refills are the topics whose hole a read failed to fill, each holding
-// the messages that came after it.
+// refills are the topics whose hole is to be read, each holding the
+// messages that came after it.
 type refills struct {
 	mu      sync.Mutex
 	pending map[*topicState]*refillTry
-	wake    chan struct{} // a token: a topic was added
+	busy    map[string]bool // the masters a read of holes is in flight on
+	wake    chan struct{}   // a token: a topic was added, or a read ended
 }
 
 // refillTry is where the reads of one topic's hole stand.
 type refillTry struct {
-	failedAt time.Time // the first read of the hole that failed
-	next     time.Time // when to read it again
+	failedAt time.Time // the first read of the hole that failed; zero: none yet
+	next     time.Time // when to read it (again)
 	wait     backoff
+	reading  bool // a read of it is in flight
 }
 
 func newRefills() refills {
-	return refills{pending: make(map[*topicState]*refillTry), wake: make(chan struct{}, 1)}
+	return refills{pending: make(map[*topicState]*refillTry), busy: make(map[string]bool),
+		wake: make(chan struct{}, 1)}
 }
 
-// add has st's hole read again by refill; now is when its read failed.
+// add has st's hole read at once, unless it is pending already; maxWait
+// caps the backoff between failed reads.
 func (r *refills) add(st *topicState, now time.Time, maxWait time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pending[st] != nil {
 		return
 	}
-	r.pending[st] = &refillTry{failedAt: now, wait: backoff{min: minBackoff, max: maxWait}}
-	r.pending[st].next = now.Add(r.pending[st].wait.next())
+	r.pending[st] = &refillTry{next: now, wait: backoff{min: minBackoff, max: maxWait}}
+	r.poke()
+}
+
+// poke wakes refill. r.mu must be held.
+func (r *refills) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default: // refill has been told already
 	}
 }
 
-// due returns the topics whose next read is due, and how long until the
-// next one that is not (0: none pending).
-func (r *refills) due(now time.Time) (sts []*topicState, tries []*refillTry, wait time.Duration) {
+// due returns the topics whose read is due and not in flight, and how
+// long until the next one that is not due yet (0: none).
+func (r *refills) due(now time.Time) (sts []*topicState, wait time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for st, try := range r.pending {
+		if try.reading {
+			continue
+		}
 		if d := try.next.Sub(now); d > 0 {
 			if wait == 0 || d < wait {
 				wait = d
 			}
 			continue
 		}
-		sts, tries = append(sts, st), append(tries, try)
+		sts = append(sts, st)
 	}
-	return sts, tries, wait
+	return sts, wait
+}
+
+// claim marks the holes of sts as read on master, unless a read is in
+// flight on master already.
+func (r *refills) claim(master string, sts []*topicState) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.busy[master] {
+		return false
+	}
+	r.busy[master] = true
+	for _, st := range sts {
+		if try := r.pending[st]; try != nil {
+			try.reading = true
+		}
+	}
+	return true
+}
+
+// free ends the read on master, and wakes refill for the holes that
+// waited for it.
+func (r *refills) free(master string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.busy, master)
+	r.poke()
+}
+
+// failed notes that a read of st's hole failed at now, has it read again
+// after a backoff, and returns when the first of its reads that failed
+// did.
+func (r *refills) failed(st *topicState, now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	try := r.pending[st]
+	if try == nil {
+		return now
+	}
+	if try.failedAt.IsZero() {
+		try.failedAt = now
+	}
+	try.next, try.reading = now.Add(try.wait.next()), false
+	return try.failedAt
+}
+
+// restart has st's next hole, if it holds one, read at once, its failures
+// counted afresh.
+func (r *refills) restart(st *topicState, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if try := r.pending[st]; try != nil {
+		try.failedAt, try.next, try.reading = time.Time{}, now, false
+		try.wait.reset()
+	}
 }
 
 func (r *refills) done(st *topicState) {
@@ -87,101 +160,10 @@ func (r *refills) done(st *topicState) {
 	delete(r.pending, st)
 }
 
-// refill reads again the holes of the pending topics until ctx ends.
-func (e *Engine) refill(ctx context.Context) {
-	defer e.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		sts, tries, wait := e.refills.due(time.Now())
-		for i, st := range sts {
-			if ctx.Err() != nil {
-				return
-			}
-			e.refillOne(ctx, st, tries[i])
-		}
-		if len(sts) > 0 {
-			continue // reads took time, or found another hole: see what is due now
-		}
-		timerC := timer.C
-		if wait == 0 {
-			timerC = nil // nothing pending: wait for a topic to be added
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.refills.wake:
-		case <-timerC:
-		}
-	}
-}
-
-// refillOne reads st's hole, without st.mu so that its messages can still
-// be held meanwhile, and hands over what history gives, then the held
-// messages up to the next hole. A topic that holds nothing any more
-// leaves the pending ones, under st.mu so that a message held meanwhile
-// adds it again.
-func (e *Engine) refillOne(ctx context.Context, st *topicState, try *refillTry) {
-	st.mu.Lock()
-	if st.gone.Load() || len(st.held) == 0 {
-		st.held = nil
-		e.refills.done(st)
-		st.mu.Unlock()
-		return
-	}
-	epoch, since, upto := st.epoch, st.last, st.held[len(st.held)-1].Seq-1
-	st.mu.Unlock()
-
-	res, err := e.fillRead(ctx, st.topic, since, upto)
-	if ctx.Err() != nil {
-		return // the engine is closing
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	now := time.Now()
-	switch {
-	case st.epoch != epoch || len(st.held) == 0:
-		// A new epoch dropped what was held, or a check filled the hole:
-		// whatever is held now is looked at afresh.
-		try.restart(now)
-	case err != nil && now.Sub(try.failedAt) < e.cfg.CheckInterval:
-		try.next = now.Add(try.wait.next())
-		e.log.Debug("cannot fill a gap from history yet; trying again", zap.String("topic", st.topic), zap.Error(err))
-	case err != nil:
-		e.log.Warn("cannot fill a gap from history: reported as a gap", zap.String("topic", st.topic),
-			zap.Duration("trying_for", now.Sub(try.failedAt)), zap.Error(err))
-		e.releaseHeldLocked(st, maxSeq)
-	default:
-		if res.Epoch == epoch { // else the stream holds another epoch now: the hole is gone
-			e.handAllLocked(st, res.Messages)
-		}
-		e.releaseHeldLocked(st, upto) // what history lacked up to upto is gone
-		try.restart(now)
-	}
-	if len(st.held) == 0 {
-		st.held = nil
-		e.refills.done(st)
-	}
-}
-
-// restart has the next hole read at once, its failures counted afresh.
-func (t *refillTry) restart(now time.Time) {
-	t.failedAt, t.next = now, now
-	t.wait.reset()
-}
-
-// fillRead reads the messages of topic's stream after since up to upto.
-func (e *Engine) fillRead(ctx context.Context, topic string, since, upto uint64) (broker.HistoryResult, error) {
-	return e.read(ctx, topic, "", since, -1, upto)
-}
-
-// holdLocked keeps m, which comes after a hole that a read failed to
-// fill, until the hole is filled or known gone, and has refill read it
-// again. Past HistorySize held messages, the first hole is out of
-// history's reach: it is reported as a gap and what follows it handed
-// over. st.mu must be held.
+// holdLocked keeps m, which comes after a hole, until the hole is filled
+// or known gone, and has refill read it. Past HistorySize held messages,
+// the first hole is out of history's reach: it is reported as a gap and
+// what follows it handed over. st.mu must be held.
 func (e *Engine) holdLocked(st *topicState, m *broker.Message) {
 	i, found := slices.BinarySearchFunc(st.held, m.Seq, func(h *broker.Message, seq uint64) int {
 		return cmp.Compare(h.Seq, seq)

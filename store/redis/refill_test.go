@@ -104,3 +104,23 @@ func TestHeldMessagesAreBoundedByHistory(t *testing.T) {
 	}
 	sub.rec.checkBreaches(t)
 }
+
+// A hole read after Redis lost its script cache is read all the same: the
+// reads of holes go in pipelines by the script's SHA, and one that Redis
+// no longer knows is sent again with the script.
+func TestHoleReadAfterScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	nodes := cluster(t, srv, 2, redis.Config{Prefix: prefix, HistorySize: 100, CheckInterval: time.Hour})
+	pub, sub := nodes[0], nodes[1]
+	mustSubscribe(t, sub, "hole")
+	first := mustPublish(t, pub, request("hole"))
+	sub.rec.waitCovered(t, "hole", first.Epoch, 1)
+	do(t, admin(t, srv.Addr()), "SCRIPT", "FLUSH")
+	inject(t, srv, prefix, "hole")
+	last := mustPublish(t, pub, request("hole"))
+	if got := summary(sub.rec.waitCovered(t, "hole", last.Epoch, last.Seq)); got != "m1-3" {
+		t.Fatalf("after the script cache was flushed: %s, want m1-3", got)
+	}
+	sub.rec.checkBreaches(t)
+}

@@ -250,6 +250,7 @@ func TestShardedPubSub(t *testing.T) {
 	t.Run("SubscribeBesideStuckRepair", func(t *testing.T) { testSubscribeBesideStuckRepair(t, c, topics) })
 	t.Run("SubscribeBesideStuckShard", func(t *testing.T) { testSubscribeBesideStuckMaster(t, c, topics, true) })
 	t.Run("SubscribeBesideStuckMaster", func(t *testing.T) { testSubscribeBesideStuckMaster(t, c, topics, false) })
+	t.Run("HoleBesideStuckMaster", func(t *testing.T) { testHoleBesideStuckMaster(t, c, topics) })
 	t.Run("DeadMasterCostsOnlyItsTopics", func(t *testing.T) { testMasterDead(t, c, topics) }) // last: the master comes back empty
 	// The engine contract on Cluster is TestCluster's.
 }

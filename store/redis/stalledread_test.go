@@ -1,0 +1,56 @@
+package redis_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// stalledReads runs a Redis, a publishing node on it, and a subscribing
+// engine that reaches it through a proxy, subscribed to "hole" and
+// "other" and handed seq 1 of "hole". Its timeout outlasts every wait of
+// the test: a read the proxy holds ends when the test releases it.
+func stalledReads(t *testing.T) (srv *redistest.Server, prefix string, pub node, sub node, px *redistest.Proxy) {
+	t.Helper()
+	srv = redistest.Start(t)
+	px = redistest.StartProxy(t, srv.Addr())
+	prefix = uniquePrefix(t)
+	pub = cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 100})[0]
+	// No periodic check: only the reads the test makes go to history.
+	sub.Engine = newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub",
+		HistorySize: 100, CheckInterval: time.Hour, Timeout: 4 * waitTimeout})
+	sub.rec = newRecorder()
+	sub.Attach(sub.rec)
+	t.Cleanup(px.Release) // before the engine's Close
+	mustSubscribe(t, sub, "hole")
+	mustSubscribe(t, sub, "other")
+	first := mustPublish(t, pub, request("hole"))
+	sub.rec.waitCovered(t, "hole", first.Epoch, 1)
+	return srv, prefix, pub, sub, px
+}
+
+// A message after a hole waits while the hole is read, and the other
+// topics of its pub/sub connection are delivered meanwhile, however long
+// Redis takes to answer that read; once it does, the topic is handed
+// over whole and in order.
+func TestStalledHoleReadHoldsUpNoOtherTopic(t *testing.T) {
+	srv, prefix, pub, sub, px := stalledReads(t)
+	px.Hold(prefix + "{hole}:hist") // every read of the topic's history
+	inject(t, srv, prefix, "hole")  // seq 2: pub/sub lost it
+	last := mustPublish(t, pub, request("hole"))
+	other := mustPublish(t, pub, request("other"))
+	sub.rec.waitCovered(t, "other", other.Epoch, 1)
+	if got := summary(sub.rec.covered("hole")); got != "m1-1" {
+		t.Fatalf("while the hole is read: %s, want m1-1", got)
+	}
+	if n := px.Held(); n == 0 {
+		t.Fatal("the hole was not read")
+	}
+	px.Release()
+	if got := summary(sub.rec.waitCovered(t, "hole", last.Epoch, last.Seq)); got != "m1-3" {
+		t.Fatalf("once the hole was read: %s, want m1-3", got)
+	}
+	sub.rec.checkBreaches(t)
+}
