@@ -94,46 +94,89 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 // that epoch's start, and one whose position went back below handed (where
 // delivery stood before at was read) in its epoch, or to an epoch delivery
 // had left by then, is started a new one (see rebaseLocked).
+//
+// It reads history without st.mu, which the receive loop takes to deliver
+// the topic's next message: a read that waits for Redis (up to the
+// timeout, more with resends) would hold that loop, and every topic of
+// its connection. What was delivered meanwhile only moves the topic on in
+// its epoch, or to another one, and checkedLocked takes that into account.
 func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at storedPos) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !e.subs.covered(st) || st.epoch == "" || at.epoch == "" {
+	r, ok := e.checkFrom(ctx, st, handed, at)
+	if !ok {
 		return nil
-	}
-	switch {
-	case handed.epoch == st.epoch && diverged(handed.storedPos, at), handed.left.has(at.epoch):
-		e.rebaseLocked(ctx, st, at)
-		return nil
-	case st.left.has(at.epoch): // read before delivery left it: the next check reads anew
-		return nil
-	}
-	if at.epoch == st.epoch && at.seq <= st.last {
-		return nil
-	}
-	since := st.last
-	if at.epoch != st.epoch {
-		since = 0
-	}
-	// Read the last message handed over too, to see that its seq still
-	// names it: a failover may have lost it and given its seq again.
-	verify := at.epoch == st.epoch && st.lastID != "" && since > 0
-	if verify {
-		since--
 	}
 	var res broker.HistoryResult
 	err := e.resend(ctx, e.deadConnSends(), "a history read", func() (err error) {
-		res, err = e.read(ctx, st.topic, "", since, -1, at.seq)
+		res, err = e.read(ctx, st.topic, "", r.since, -1, at.seq)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("herald/redis: check %q: %w", st.topic, err)
 	}
-	if res.Epoch != at.epoch {
-		return nil // the epoch changed again since: the next check sees it
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	e.checkedLocked(ctx, st, r, at, res)
+	return nil
+}
+
+// checkRead is where a check reads a topic's history from: after since,
+// delivery standing at was when it started. verify says that the read
+// starts one before was.seq, to see that was.seq still names the message
+// handed over (a failover may have lost it and given its seq again).
+type checkRead struct {
+	was    storedPos
+	since  uint64
+	verify bool
+}
+
+// checkFrom returns where the check of st up to at reads history from,
+// or false when it need not read: the topic is no longer covered, or
+// delivery has come as far, or its position went back (see check).
+func (e *Engine) checkFrom(ctx context.Context, st *topicState, handed handedPos, at storedPos) (checkRead, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !e.subs.covered(st) || st.epoch == "" || at.epoch == "" {
+		return checkRead{}, false
 	}
-	if verify && len(res.Messages) > 0 && res.Messages[0].Seq == st.last && res.Messages[0].ID != st.lastID {
+	switch {
+	case handed.epoch == st.epoch && diverged(handed.storedPos, at), handed.left.has(at.epoch):
 		e.rebaseLocked(ctx, st, at)
-		return nil
+		return checkRead{}, false
+	case st.left.has(at.epoch): // read before delivery left it: the next check reads anew
+		return checkRead{}, false
+	}
+	if at.epoch == st.epoch && at.seq <= st.last {
+		return checkRead{}, false
+	}
+	r := checkRead{was: storedPos{st.epoch, st.last, st.lastID}, since: st.last}
+	if at.epoch != st.epoch {
+		r.since = 0
+	}
+	r.verify = at.epoch == st.epoch && st.lastID != "" && r.since > 0
+	if r.verify {
+		r.since--
+	}
+	return r, true
+}
+
+// checkedLocked hands over what the check's read r of st up to at gave
+// (res), and reports what history lacked as a gap. Delivery went on
+// while history was read: within r's epoch it only moved on, and what was
+// handed over since is not handed again; to another epoch than r's and
+// at's, and the check has nothing to add. st.mu must be held.
+func (e *Engine) checkedLocked(ctx context.Context, st *topicState, r checkRead, at storedPos, res broker.HistoryResult) {
+	switch {
+	case !e.subs.covered(st): // unsubscribed meanwhile
+		return
+	case res.Epoch != at.epoch: // the epoch changed again since: the next check sees it
+		return
+	case st.epoch != r.was.epoch && st.epoch != at.epoch: // delivery went on to another epoch meanwhile
+		return
+	}
+	if r.verify && st.epoch == r.was.epoch && len(res.Messages) > 0 &&
+		res.Messages[0].Seq == r.was.seq && res.Messages[0].ID != r.was.id {
+		e.rebaseLocked(ctx, st, at)
+		return
 	}
 	if at.epoch != st.epoch {
 		e.newEpochLocked(st, at.epoch)
@@ -145,7 +188,6 @@ func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at
 		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
 	e.releaseHeldLocked(st, at.seq) // messages held behind a hole in what was read (refill.go)
 	e.gapLocked(st, at.seq)         // gone from history, and no message after them to show it
-	return nil
 }
 
 // subscribed returns the states of states that a subscription still

@@ -54,3 +54,28 @@ func TestStalledHoleReadHoldsUpNoOtherTopic(t *testing.T) {
 	}
 	sub.rec.checkBreaches(t)
 }
+
+// A check reads history without holding up the delivery of the topic it
+// reads, nor with it the other topics of its connection.
+func TestStalledCheckReadHoldsUpNoOtherTopic(t *testing.T) {
+	srv, prefix, pub, sub, px := stalledReads(t)
+	check := redis.CheckLater(sub.Engine)
+	px.Hold(prefix + "{hole}:hist")
+	inject(t, srv, prefix, "hole") // seq 2, which the check finds missing
+	checked := make(chan error, 1)
+	go func() { checked <- check() }() // the test waits for it below
+	if !eventually(func() bool { return px.Held() > 0 }) {
+		t.Fatal("the check did not read the topic's history")
+	}
+	last := mustPublish(t, pub, request("hole"))
+	other := mustPublish(t, pub, request("other"))
+	sub.rec.waitCovered(t, "other", other.Epoch, 1)
+	px.Release()
+	if err := <-checked; err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if got := summary(sub.rec.waitCovered(t, "hole", last.Epoch, last.Seq)); got != "m1-3" {
+		t.Fatalf("after the check: %s, want m1-3", got)
+	}
+	sub.rec.checkBreaches(t)
+}
