@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -44,7 +45,7 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 	case st.left.has(m.Epoch):
 		return // published before delivery left its epoch, and late, or Redis went back to it (see failover.go)
 	case st.epoch == "": // first message of a topic a pattern covers: see subscriptions.state
-		st.epoch, st.last = m.Epoch, m.Seq-1
+		e.startLocked(st, m)
 	case st.epoch != m.Epoch:
 		e.newEpochLocked(st, m.Epoch)
 	}
@@ -69,13 +70,13 @@ func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
 		zap.String("old", st.epoch), zap.String("new", epoch), zap.Int("held_dropped", len(st.held)))
 	st.left.push(st.epoch)
-	st.epoch, st.last, st.lastID, st.held = epoch, 0, "", nil
+	st.epoch, st.last, st.lastID, st.held, st.catchUp = epoch, 0, "", nil, time.Time{}
 }
 
 // handAllLocked hands over those of ms, of st's epoch and in seq order,
 // that come after the last one handed over. st.mu must be held.
 func (e *Engine) handAllLocked(st *topicState, ms []*broker.Message) {
-	for _, m := range ms {
+	for _, m := range st.owedOf(ms) {
 		if m.Seq > st.last {
 			e.handLocked(st, m)
 		}
@@ -100,7 +101,7 @@ func (e *Engine) handOneLocked(st *topicState, m *broker.Message) {
 	if m.Seq > st.last+1 {
 		e.gapLocked(st, m.Seq-1)
 	}
-	st.last, st.lastID = m.Seq, m.ID
+	st.last, st.lastID, st.catchUp = m.Seq, m.ID, time.Time{}
 	if b := e.handler.Load(); b != nil {
 		b.h.HandleMessage(m)
 	}
@@ -113,7 +114,7 @@ func (e *Engine) gapLocked(st *topicState, to uint64) {
 		return
 	}
 	g := broker.Gap{Topic: st.topic, Epoch: st.epoch, From: st.last + 1, To: to}
-	st.last, st.lastID = to, ""
+	st.last, st.lastID, st.catchUp = to, "", time.Time{}
 	e.log.Warn("messages lost: reported as a gap", zap.String("topic", g.Topic),
 		zap.String("epoch", g.Epoch), zap.Uint64("from", g.From), zap.Uint64("to", g.To))
 	if b := e.handler.Load(); b != nil {

@@ -242,8 +242,14 @@
 // topic seen. A topic's state outlives its last message by HistoryTTL,
 // like the topic in Redis, so that a message after a long silence still
 // shows what was lost before it; keeping it costs memory, not Redis calls.
-// The node cannot know of a topic it never delivered: what an outage lost
-// of one goes unreported, and its first message to arrive starts delivery.
+// A topic a pattern covers that the node never delivered has no state for
+// these checks to read: what a break of the classic connection lost of
+// one is found by searching Redis once the connection is back, for the
+// topics the node's patterns cover whose last message was accepted since
+// the last probe that came back before the break, and until then its
+// first message to arrive brings those accepted since from history
+// (untracked.go). This one check goes by the nodes' clocks, taken to
+// agree within a second.
 //
 // Joins and leaves have no seq; each carries its place in the topic's
 // change log instead, a stream of the last changeLogCap of them (of the

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -70,6 +71,12 @@ type Engine struct {
 	// history fail as if Redis could not be reached.
 	failReads atomic.Int64
 	refills   refills // topics whose hole a read failed to fill (refill.go)
+	// untracked is what breaks of the classic connection owe the topics
+	// only patterns cover that the node does not track (untracked.go);
+	// classicSure is when the last probe that came back through it was
+	// sent, in Unix nanoseconds.
+	untracked   untrackedDebt
+	classicSure atomic.Int64
 	// The publish script's arguments from cfg (history size and TTL,
 	// idempotency TTL), converted to interfaces once: a number over 255
 	// allocated each time it was, on every publish.
@@ -119,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
 		logKeep:     changeLogKeep(cfg.PresenceLapse).Milliseconds(),
 	}
+	e.noteSure(time.Now()) // nothing is subscribed before
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))
 	}

@@ -168,3 +168,12 @@ func CheckLater(e *Engine) func() error {
 // FailHistoryReads makes the next n reads of history of e fail as if
 // Redis could not be reached (0: none).
 func FailHistoryReads(e *Engine, n int64) { e.failReads.Store(n) }
+
+// ClassicMaster is the address of the master e's classic pub/sub
+// connection is on, by the slot map (Cluster only).
+func ClassicMaster(e *Engine) string {
+	e.psMu.Lock()
+	probe := e.classicProbe
+	e.psMu.Unlock()
+	return e.slotMasterOf(context.Background(), probe)
+}

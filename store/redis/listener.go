@@ -57,6 +57,7 @@ func (e *Engine) supervise(ctx context.Context) {
 			e.log.Debug("redis pub/sub connection still down", zap.Error(err), zap.Duration("retry_in", d))
 		}
 		healthy = false
+		e.oweUntracked()
 		e.reloadOnTrouble() // on Cluster, the node it was on may be gone
 		e.replaceConn(ctx)
 		if !e.waitOut(ctx, d, err) {
@@ -228,6 +229,9 @@ func (e *Engine) watch(ctx context.Context) error {
 	defer mapPoll.Stop()
 	rounds := newCheckRounds(time.Now()) // before the positions are read
 	owed, err := e.checkAll(ctx, e.subs.all())
+	if err == nil {
+		owed, err = e.catchUpUntracked(ctx, owed) // what the break lost of topics not tracked
+	}
 	e.noteChecks(owed)
 	// The connection replaced may have lost the last joins and leaves
 	// before it, which no later one shows: every topic's log is read.
@@ -295,6 +299,9 @@ func (e *Engine) watch(ctx context.Context) error {
 		case <-check.C:
 			recent := e.subs.recent(rounds.window(time.Now(), e.cfg.CheckInterval))
 			owed, err = e.checkAll(ctx, withOwed(recent, owed))
+			if err == nil {
+				owed, err = e.catchUpUntracked(ctx, owed) // if the last search failed
+			}
 			e.noteChecks(owed)
 			if err == nil && !replayed {
 				replayed, err = e.replayChanges(ctx)

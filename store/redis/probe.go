@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -64,6 +65,7 @@ func (e *Engine) probe(ctx context.Context, skip away) (probed, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	sent := time.Now()
 	e.sendProbe(pctx, legs)
 	waiting := make(map[string]*probeLeg, len(legs))
 	for _, leg := range legs {
@@ -109,9 +111,11 @@ func (e *Engine) probe(ctx context.Context, skip away) (probed, error) {
 				res.miss(leg)
 				res.broke = true
 			}
+			e.noteSure(sent) // the classic leg came back
 			return res, nil
 		}
 	}
+	e.noteSure(sent)
 	return res, nil
 }
 

@@ -21,9 +21,9 @@ import (
 // first, so a new subscription never inherits an old position.
 type subscriptions struct {
 	mu       sync.RWMutex
-	exact    map[string]bool   // topics
-	patterns map[string]bool   // wildcard patterns
-	trie     broker.PatternSet // the same patterns, for matching
+	exact    map[string]bool      // topics
+	patterns map[string]time.Time // wildcard patterns, and when each was subscribed
+	trie     broker.PatternSet    // the same patterns, for matching
 	topics   map[string]*topicState
 	gen      uint64 // bumped by every pattern unsubscribe
 	swept    uint64 // gen when every state was last checked for coverage
@@ -53,6 +53,10 @@ type topicState struct {
 	// held are messages of epoch after a hole past last that a read of
 	// history failed to fill, in seq order, at most HistorySize (refill.go).
 	held []*broker.Message
+	// catchUp, while delivery of a topic only a pattern covers has yet to
+	// start after a break of the classic connection, is from when its
+	// messages are owed (untracked.go); zero otherwise.
+	catchUp time.Time
 
 	// gen is the subscriptions' gen when the topic was last known covered;
 	// guarded by the subscriptions' mu.
@@ -74,7 +78,7 @@ type topicState struct {
 func newSubscriptions() subscriptions {
 	return subscriptions{
 		exact:    make(map[string]bool),
-		patterns: make(map[string]bool),
+		patterns: make(map[string]time.Time),
 		topics:   make(map[string]*topicState),
 		active:   activity{set: make(map[*topicState]struct{})},
 	}
@@ -84,7 +88,8 @@ func newSubscriptions() subscriptions {
 func (s *subscriptions) has(pattern string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.exact[pattern] || s.patterns[pattern]
+	_, held := s.patterns[pattern]
+	return s.exact[pattern] || held
 }
 
 // add subscribes a topic or pattern.
@@ -93,7 +98,7 @@ func (s *subscriptions) add(pattern string) {
 	defer s.mu.Unlock()
 	if broker.IsPattern(pattern) {
 		s.sweepLocked() // no state uncovered since the last sweep may be covered again
-		s.patterns[pattern] = true
+		s.patterns[pattern] = time.Now()
 		s.trie.Add(pattern)
 		return
 	}
@@ -118,7 +123,7 @@ func (s *subscriptions) start(topic string, pos broker.Position) {
 func (s *subscriptions) remove(pattern string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.patterns[pattern] {
+	if _, held := s.patterns[pattern]; held {
 		delete(s.patterns, pattern)
 		s.trie.Remove(pattern)
 		s.gen++
@@ -138,8 +143,8 @@ func (s *subscriptions) remove(pattern string) {
 // since starts afresh), or forgotten after HistoryTTL without a message
 // (Redis has expired it, so its next message starts a new epoch). Nothing
 // published before its next message is owed to this node's subscriptions,
-// but for what a pub/sub outage lost of a topic the node never delivered,
-// which no position check can know of.
+// but for what a break of the classic connection lost of a topic the
+// node never delivered (untracked.go).
 func (s *subscriptions) state(topic string) *topicState {
 	s.mu.RLock()
 	st := s.topics[topic]

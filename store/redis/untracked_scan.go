@@ -1,0 +1,186 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// scanCount is the COUNT of each SCAN that looks for untracked topics, and
+// how many topics' last entries one pipeline reads.
+const scanCount = 1000
+
+// catchUpUntracked pays the debt of the breaks of the classic connection
+// once it is back: it finds the topics only patterns cover that the node
+// does not track and whose last message in history came since their
+// catch-up's start, and checks them from their epoch's start (owedOf
+// picks what is owed). It returns owed with the topics it could not
+// check added, and checkAll's error; a search that fails is tried again
+// at the next check. Only the supervisor calls it.
+func (e *Engine) catchUpUntracked(ctx context.Context, owed []*topicState) ([]*topicState, error) {
+	since, gen := e.untracked.owed()
+	if since.IsZero() {
+		return owed, nil
+	}
+	states, err := e.untrackedSince(ctx)
+	if err != nil {
+		if e.untracked.failing(e.cfg.CheckInterval + e.cfg.Timeout + clockSlack) {
+			e.log.Warn("cannot look for the topics first published while pub/sub was down: what it lost of those not published to since waits", zap.Error(err))
+		} else {
+			e.log.Debug("cannot look for the topics first published while pub/sub was down now", zap.Error(err))
+		}
+		return owed, nil
+	}
+	e.untracked.paid(gen)
+	if len(states) == 0 {
+		return owed, nil
+	}
+	e.log.Info("checking topics first published while pub/sub was down", zap.Int("count", len(states)))
+	failed, err := e.checkAll(ctx, states)
+	return withOwed(owed, failed), err
+}
+
+// untrackedSince returns the states, started for a catch-up, of the
+// topics the node's patterns cover and it does not track whose last
+// message in history is owed.
+func (e *Engine) untrackedSince(ctx context.Context) ([]*topicState, error) {
+	if e.cfg.HistorySize == 0 || !e.subs.anyPattern() {
+		return nil, nil
+	}
+	topics, err := e.scanUntracked(ctx)
+	if err != nil || len(topics) == 0 {
+		return nil, err
+	}
+	var states []*topicState
+	for batch := range slices.Chunk(topics, scanCount) {
+		found, err := e.startUntracked(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		states = append(states, found...)
+	}
+	return states, nil
+}
+
+// scanUntracked lists the topics in Redis that a pattern of the node
+// covers and it does not track, by their meta keys.
+func (e *Engine) scanUntracked(ctx context.Context) ([]string, error) {
+	match := escapeGlob(e.keys.prefix) + "{*}:meta"
+	var mu sync.Mutex
+	var topics []string
+	scan := func(ctx context.Context, c goredis.Cmdable) error {
+		var cursor uint64
+		for {
+			cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+			keys, next, err := c.Scan(cctx, cursor, match, scanCount).Result()
+			cancel()
+			if err != nil {
+				return e.fail("scan", err)
+			}
+			for _, k := range keys {
+				if t, ok := e.keys.topicOfMeta(k); ok && e.subs.untracked(t) {
+					mu.Lock()
+					topics = append(topics, t)
+					mu.Unlock()
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	}
+	var err error
+	if e.shards.cc != nil {
+		// A master that did not take the last probe is not waited for: the
+		// search fails, costing no timeout, and is tried again later.
+		var gone away
+		if last := e.awayLast.Load(); last != nil {
+			gone = *last
+		}
+		err = e.shards.cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+			if addr := m.Options().Addr; gone[addr] {
+				return fmt.Errorf("herald/redis: scan %s: %w", addr, errAway)
+			}
+			return scan(ctx, m)
+		})
+	} else {
+		err = scan(ctx, e.rdb)
+	}
+	slices.Sort(topics) // a key seen on two masters (its slot moved meanwhile) counts once
+	return slices.Compact(topics), err
+}
+
+// startUntracked reads the epoch and the last history entry of topics and
+// starts, for a catch-up, the state of each whose entry is owed.
+func (e *Engine) startUntracked(ctx context.Context, topics []string) ([]*topicState, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	epochs := make([]*goredis.StringCmd, len(topics))
+	lasts := make([]*goredis.XMessageSliceCmd, len(topics))
+	_, _ = e.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error { // each command's error is looked at below
+		for i, t := range topics {
+			epochs[i] = p.HGet(ctx, e.keys.meta(t), "epoch")
+			lasts[i] = p.XRevRangeN(ctx, e.keys.hist(t), "+", "-", 1)
+		}
+		return nil
+	})
+	var states []*topicState
+	for i, t := range topics {
+		for _, err := range []error{epochs[i].Err(), lasts[i].Err()} {
+			var reply goredis.Error
+			if err != nil && !errors.Is(err, goredis.Nil) && !errors.As(err, &reply) {
+				return nil, e.fail("read last entries", err) // a key of another type holds up no other topic
+			}
+		}
+		epoch, entries := epochs[i].Val(), lasts[i].Val()
+		if epoch == "" || len(entries) == 0 {
+			continue
+		}
+		since, ok := e.catchUpFrom(t)
+		at, _ := entries[0].Values["m"].(string)
+		if ms, err := strconv.ParseInt(at, 10, 64); !ok || err != nil || ms < since.UnixMilli() {
+			continue
+		}
+		if st := e.startForCatchUp(t, epoch, since); st != nil {
+			states = append(states, st)
+		}
+	}
+	return states, nil
+}
+
+// startForCatchUp starts topic's state in epoch for a catch-up from
+// since, unless a message of it has started delivery meanwhile.
+func (e *Engine) startForCatchUp(topic, epoch string, since time.Time) *topicState {
+	st := e.subs.state(topic)
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.epoch != "" {
+		return nil
+	}
+	st.epoch, st.last, st.catchUp = epoch, 0, since
+	e.subs.active.note(st)
+	return st
+}
+
+// topicOfMeta returns the topic whose meta key is key.
+func (k keys) topicOfMeta(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, k.prefix+"{")
+	if !ok {
+		return "", false
+	}
+	topic, ok := strings.CutSuffix(rest, "}:meta")
+	return topic, ok && broker.ValidTopic(topic)
+}

@@ -1,0 +1,101 @@
+package redis_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// docs/protocol.md sections 2 and 3: a 200 reaches every subscriber still
+// connected, or it is told of a gap. A topic a pattern covers that the
+// node never delivered, published to while the node's pub/sub connection
+// was down, reaches the node once the connection is back: the messages
+// published meanwhile too, whether or not more come after. A message
+// accepted long before is not owed.
+func TestPatternGetsWhatABreakLostOfTopicsNewToTheNode(t *testing.T) {
+	t.Parallel()
+	pub, sub, px, rec := behindProxy(t, redis.Config{HistorySize: 100})
+	old := request("nt.old")
+	old.Time = time.Now().Add(-time.Hour).UnixMilli()
+	mustPublish(t, pub, old)
+	mustSubscribe(t, sub, "nt.*")
+
+	px.Cut()
+	quiet := publishN(t, pub, "nt.quiet", 3) // published to only while the node is away
+	publishN(t, pub, "nt.busy", 3)           // and again after
+	px.Restore()
+	busy := mustPublish(t, pub, request("nt.busy"))
+	again := mustPublish(t, pub, request("nt.old"))
+
+	for _, w := range []struct {
+		topic, epoch, want string
+		upto               uint64
+	}{
+		{"nt.quiet", quiet.Epoch, "m1-3", 3},
+		{"nt.busy", busy.Epoch, "m1-4", 4},
+		{"nt.old", again.Epoch, "m2-2", 2},
+	} {
+		if got := summary(rec.waitCovered(t, w.topic, w.epoch, w.upto)); got != w.want {
+			t.Errorf("%s after the break: %s, want %s", w.topic, got, w.want)
+		}
+	}
+	rec.checkBreaches(t)
+}
+
+// On Cluster the search for such topics goes through every master: the
+// classic connection's master stops answering, so the connection is
+// replaced on another, and a topic of another master's slot published to
+// meanwhile reaches the node.
+func testPatternAfterClassicBreak(t *testing.T, c *redistest.Cluster) {
+	cfg := redis.Config{Prefix: uniquePrefix(t), HistorySize: 100}
+	cfg.NodeID = "pub"
+	pub := newEngine(t, c.URL(), cfg)
+	cfg.NodeID = "sub"
+	sub := newEngine(t, c.URL(), cfg)
+	rec := newRecorder()
+	sub.Attach(rec)
+	mustSubscribe(t, sub, "cb.*")
+	if !eventually(func() bool { return redis.ClassicPublishing(pub) }) {
+		t.Fatal("the publisher never publishes on classic channels")
+	}
+	var classic *redistest.Node
+	for _, n := range c.Nodes() {
+		if n.Addr() == redis.ClassicMaster(sub) {
+			classic = n
+		}
+	}
+	if classic == nil {
+		t.Fatalf("the classic connection's master %q is not one of the cluster's", redis.ClassicMaster(sub))
+	}
+	topic := ""
+	for i := 0; topic == ""; i++ {
+		if t := fmt.Sprintf("cb.%d", i); c.MasterOfKey(t) != classic {
+			topic = t
+		}
+	}
+	// The publisher's client reads its slot map at its first publish, from
+	// any node: not from the one about to be stopped.
+	mustPublish(t, pub, request("warm"))
+	reconnects := sub.Stats().Reconnects
+	classic.Pause()
+	paused := true
+	defer func() {
+		if paused {
+			classic.Resume()
+		}
+	}()
+	res := publishN(t, pub, topic, 3)
+	if !eventually(func() bool { return sub.Stats().Reconnects > reconnects }) {
+		t.Fatal("the classic connection was never replaced")
+	}
+	classic.Resume()
+	paused = false
+	if got := summary(rec.waitCovered(t, topic, res.Epoch, 3)); got != "m1-3" {
+		t.Errorf("%s after the break: %s, want m1-3", topic, got)
+	}
+	rec.checkBreaches(t)
+	c.WaitOK()
+}
