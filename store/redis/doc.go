@@ -248,8 +248,11 @@
 // topics the node's patterns cover whose last message was accepted since
 // the last probe that came back before the break, and until then its
 // first message to arrive brings those accepted since from history
-// (untracked.go). This one check goes by the nodes' clocks, taken to
-// agree within a second.
+// (untracked.go). An exact subscribe of a topic a pattern covers that
+// has no state yet starts it likewise, from when the pattern was
+// subscribed, not at the topic's position: the pattern's subscribers may
+// not have had what lies before it. This one check goes by the nodes'
+// clocks, taken to agree within a second.
 //
 // Joins and leaves have no seq; each carries its place in the topic's
 // change log instead, a stream of the last changeLogCap of them (of the

@@ -136,7 +136,7 @@ func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
 		var pos broker.Position
 		var tail string
 		if pos, tail, err = e.startOf(ctx, pattern, presence); err == nil {
-			e.subs.start(pattern, pos)
+			e.startTopic(pattern, pos)
 			e.startMark(pattern, tail)
 		}
 	}

@@ -61,7 +61,7 @@ func (e *Engine) subscribeSharded(ctx context.Context, topic string) error {
 		e.shardUnsubscribeLocked(ctx, topic) // so that its shard can close
 		return err
 	}
-	e.subs.start(topic, pos)
+	e.startTopic(topic, pos)
 	e.startMark(topic, tail)
 	return nil
 }

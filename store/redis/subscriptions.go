@@ -109,12 +109,18 @@ func (s *subscriptions) add(pattern string) {
 }
 
 // start sets where delivery of topic goes on from, unless a message of it
-// was delivered already.
-func (s *subscriptions) start(topic string, pos broker.Position) {
+// was delivered already: pos, or with catchUp its epoch's start, for a
+// catch-up from then (untracked.go).
+func (s *subscriptions) start(topic string, pos broker.Position, catchUp time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.topics[topic] == nil && s.exact[topic] {
-		s.topics[topic] = s.newStateLocked(topic, pos)
+		st := s.newStateLocked(topic, pos)
+		if !catchUp.IsZero() && pos.Seq > 0 { // see Engine.startTopic
+			st.last, st.catchUp = 0, catchUp
+			s.active.note(st)
+		}
+		s.topics[topic] = st
 	}
 }
 

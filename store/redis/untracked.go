@@ -185,3 +185,40 @@ func (e *Engine) startLocked(st *topicState, m *broker.Message) {
 		st.last, st.catchUp = 0, since
 	}
 }
+
+// startTopic starts delivery of topic, just subscribed exactly, at pos,
+// its position in Redis, unless a message of it started delivery already.
+// When a pattern of this node covers the topic, delivery starts at the
+// epoch's start instead, with a catch-up from when the earliest such
+// pattern was subscribed, for history to give the pattern's subscribers
+// (owedOf) what they were owed and never got; the new exact subscription
+// skips what comes before its start (broker). Started at pos, the topic
+// would count as delivered up to it, though the pattern's subscribers got
+// none of it when the classic connection had broken without this node
+// knowing yet, or on Cluster when the classic copy of a message published
+// a moment before the subscribe came after it (exact topics use shard
+// connections there). With no break, no message of it reached the node
+// since the pattern was subscribed (else it would have a state), so the
+// catch-up finds little or nothing.
+func (e *Engine) startTopic(topic string, pos broker.Position) {
+	var since time.Time
+	if first, ok := e.subs.patternSince(topic); ok && e.cfg.HistorySize > 0 {
+		since = first.Add(-clockSlack)
+	}
+	e.subs.start(topic, pos, since)
+}
+
+// catchingUp returns the tracked states whose catch-up is pending.
+func (s *subscriptions) catchingUp() []*topicState {
+	s.mu.RLock()
+	all := make([]*topicState, 0, len(s.topics))
+	for _, st := range s.topics {
+		all = append(all, st)
+	}
+	s.mu.RUnlock()
+	return slices.DeleteFunc(all, func(st *topicState) bool { // st.mu is taken before s.mu, never inside it
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.catchUp.IsZero()
+	})
+}

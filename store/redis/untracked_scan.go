@@ -32,6 +32,7 @@ func (e *Engine) catchUpUntracked(ctx context.Context, owed []*topicState) ([]*t
 	if since.IsZero() {
 		return owed, nil
 	}
+	pending := e.subs.catchingUp() // started by a subscribe since the last check
 	states, err := e.untrackedSince(ctx)
 	if err != nil {
 		if e.untracked.failing(e.cfg.CheckInterval + e.cfg.Timeout + clockSlack) {
@@ -42,6 +43,7 @@ func (e *Engine) catchUpUntracked(ctx context.Context, owed []*topicState) ([]*t
 		return owed, nil
 	}
 	e.untracked.paid(gen)
+	states = append(states, pending...)
 	if len(states) == 0 {
 		return owed, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
@@ -13,8 +14,9 @@ import (
 // connected, or it is told of a gap. A topic a pattern covers that the
 // node never delivered, published to while the node's pub/sub connection
 // was down, reaches the node once the connection is back: the messages
-// published meanwhile too, whether or not more come after. A message
-// accepted long before is not owed.
+// published meanwhile too, whether or not more come after, and whether or
+// not a client of the node subscribes to it exactly before the next. A
+// message accepted long before is not owed.
 func TestPatternGetsWhatABreakLostOfTopicsNewToTheNode(t *testing.T) {
 	t.Parallel()
 	pub, sub, px, rec := behindProxy(t, redis.Config{HistorySize: 100})
@@ -26,7 +28,10 @@ func TestPatternGetsWhatABreakLostOfTopicsNewToTheNode(t *testing.T) {
 	px.Cut()
 	quiet := publishN(t, pub, "nt.quiet", 3) // published to only while the node is away
 	publishN(t, pub, "nt.busy", 3)           // and again after
+	publishN(t, pub, "nt.exact", 2)          // and subscribed exactly, by a client of the node, before the next
 	px.Restore()
+	mustSubscribe(t, sub, "nt.exact")
+	exact := mustPublish(t, pub, request("nt.exact"))
 	busy := mustPublish(t, pub, request("nt.busy"))
 	again := mustPublish(t, pub, request("nt.old"))
 
@@ -36,6 +41,7 @@ func TestPatternGetsWhatABreakLostOfTopicsNewToTheNode(t *testing.T) {
 	}{
 		{"nt.quiet", quiet.Epoch, "m1-3", 3},
 		{"nt.busy", busy.Epoch, "m1-4", 4},
+		{"nt.exact", exact.Epoch, "m1-3", 3},
 		{"nt.old", again.Epoch, "m2-2", 2},
 	} {
 		if got := summary(rec.waitCovered(t, w.topic, w.epoch, w.upto)); got != w.want {
@@ -48,7 +54,8 @@ func TestPatternGetsWhatABreakLostOfTopicsNewToTheNode(t *testing.T) {
 // On Cluster the search for such topics goes through every master: the
 // classic connection's master stops answering, so the connection is
 // replaced on another, and a topic of another master's slot published to
-// meanwhile reaches the node.
+// meanwhile reaches the node, as does one a client subscribes to exactly
+// before the node knows of the break.
 func testPatternAfterClassicBreak(t *testing.T, c *redistest.Cluster) {
 	cfg := redis.Config{Prefix: uniquePrefix(t), HistorySize: 100}
 	cfg.NodeID = "pub"
@@ -70,12 +77,13 @@ func testPatternAfterClassicBreak(t *testing.T, c *redistest.Cluster) {
 	if classic == nil {
 		t.Fatalf("the classic connection's master %q is not one of the cluster's", redis.ClassicMaster(sub))
 	}
-	topic := ""
-	for i := 0; topic == ""; i++ {
+	var topics []string
+	for i := 0; len(topics) < 2; i++ {
 		if t := fmt.Sprintf("cb.%d", i); c.MasterOfKey(t) != classic {
-			topic = t
+			topics = append(topics, t)
 		}
 	}
+	topic, exact := topics[0], topics[1]
 	// The publisher's client reads its slot map at its first publish, from
 	// any node: not from the one about to be stopped.
 	mustPublish(t, pub, request("warm"))
@@ -88,14 +96,29 @@ func testPatternAfterClassicBreak(t *testing.T, c *redistest.Cluster) {
 		}
 	}()
 	res := publishN(t, pub, topic, 3)
+	// Subscribed exactly while the break is not known yet: its shard
+	// connection is on another master than the classic one.
+	publishN(t, pub, exact, 2)
+	mustSubscribe(t, sub, exact)
 	if !eventually(func() bool { return sub.Stats().Reconnects > reconnects }) {
 		t.Fatal("the classic connection was never replaced")
 	}
 	classic.Resume()
 	paused = false
+	c.WaitOK() // a slow machine may have had the stopped master failed over
+	var last broker.PublishResult
+	if !eventually(func() bool {
+		var err error
+		last, err = pub.Publish(ctxFor(t), request(exact))
+		return err == nil
+	}) {
+		t.Fatalf("no publish to %s after the break", exact)
+	}
 	if got := summary(rec.waitCovered(t, topic, res.Epoch, 3)); got != "m1-3" {
 		t.Errorf("%s after the break: %s, want m1-3", topic, got)
 	}
+	if got := summary(rec.waitCovered(t, exact, last.Epoch, 3)); got != "m1-3" {
+		t.Errorf("%s subscribed exactly during the break: %s, want m1-3", exact, got)
+	}
 	rec.checkBreaches(t)
-	c.WaitOK()
 }
