@@ -14,6 +14,25 @@ import (
 // noticed costs: a CLUSTER SLOTS every few seconds per client.
 const clusterReload = 5 * time.Second
 
+// maxDialTimeout bounds dialTimeout: a Redis on a network Herald should
+// use connects and shakes hands in milliseconds, so a longer wait would
+// only put off the answer.
+const maxDialTimeout = time.Second
+
+// dialTimeout is how long connecting to a Redis server may take, the TLS
+// handshake included, for calls bounded by timeout: half of it, at most
+// maxDialTimeout. go-redis dials on a goroutine of its own, within its
+// dial timeout alone, while the call that wants the connection waits
+// until its deadline: a dial as long as the call would end with it, and
+// the call would only know that it timed out. Ending first, the dial's
+// own failure reaches the call, which can then tell (see newDialer) that
+// nothing was sent: a rediss:// URL that names a plain port, whose
+// handshake never ends, answers publishes "nothing was published", and
+// /readyz names the handshake, within a second.
+func dialTimeout(timeout time.Duration) time.Duration {
+	return min(timeout/2, maxDialTimeout)
+}
+
 // newClients builds the engine's two clients for u's mode: rdb, and its
 // twin once that never sends a call twice, for publishes that must not run
 // twice. go-redis retries a call whose reply timed out or whose connection
@@ -21,31 +40,32 @@ const clusterReload = 5 * time.Second
 // node; once does neither, so a MOVED reply reaches the engine as a refusal
 // (nothing ran) instead of being followed.
 func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.UniversalClient) {
+	dial := dialTimeout(timeout)
 	switch u.mode {
 	case sentinel:
 		o := *u.failover
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
-		o.Dialer = newDialer(timeout, o.TLSConfig)
+		o.Dialer = newDialer(dial, o.TLSConfig)
 		oo := o
 		oo.MaxRetries = -1
 		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo)
 	case cluster:
 		o := *u.cluster
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.ClusterStateReloadInterval = clusterReload
-		o.Dialer = newDialer(timeout, o.TLSConfig)
+		o.Dialer = newDialer(dial, o.TLSConfig)
 		oo := o
 		oo.MaxRetries, oo.MaxRedirects = -1, -1
 		return goredis.NewClusterClient(&o), goredis.NewClusterClient(&oo)
 	}
 	o := *u.single
-	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = timeout, timeout, timeout
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
 	o.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
 	o.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
 	o.DisableIdentity = true
-	o.Dialer = newDialer(timeout, o.TLSConfig)
+	o.Dialer = newDialer(dial, o.TLSConfig)
 	oo := o
 	oo.MaxRetries = -1
 	return goredis.NewClient(&o), goredis.NewClient(&oo)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -15,10 +16,11 @@ import (
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 // newDialer returns the dialer of every connection of the engine's
-// clients (sentinels' included): go-redis's default one (TCP, and TLS
-// when tc is set), but within ctx for the TLS handshake too, and with
-// every failure that comes before Redis answered anything on the
-// connection marked as one (errNoAnswer).
+// clients (sentinels' included): TCP, and TLS when tc is set, as
+// go-redis's default one, but with the TCP connect and the TLS handshake
+// within timeout together (ctx may end them sooner), and with every
+// failure that comes before Redis answered anything on the connection
+// marked as one (errNoAnswer).
 //
 // That failure is a publish's business: go-redis writes a command on a
 // new connection only once Redis answered its handshake (HELLO, then
@@ -28,19 +30,52 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interv
 // first read), or a proxy that takes the connection and closes it with
 // no Redis behind, fails there; without the mark those looked like a
 // connection that broke after the publish was written (outcome unknown).
+// The timeout is shorter than the calls' (see dialTimeout), so that a
+// call learns of the failure before its own deadline.
 func newDialer(timeout time.Duration, tc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	nd := &net.Dialer{Timeout: timeout, KeepAliveConfig: keepAlive}
-	var dial func(ctx context.Context, network, addr string) (net.Conn, error) = nd.DialContext
-	if tc != nil {
-		dial = (&tls.Dialer{NetDialer: nd, Config: tc}).DialContext
-	}
+	nd := &net.Dialer{KeepAliveConfig: keepAlive}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		conn, err := nd.DialContext(ctx, network, addr)
+		if err == nil && tc != nil {
+			conn, err = shakeHands(ctx, conn, addr, tc, timeout)
+		}
 		if err != nil {
 			return nil, &noAnswerError{err: err}
 		}
 		return awaitAnswer(conn), nil
 	}
+}
+
+// shakeHands runs the TLS handshake on conn within ctx, checking the
+// server's certificate against the host addr names unless tc names one,
+// as tls.Dialer does, and closes conn when it fails.
+//
+// A plain Redis port named by a rediss:// URL does not answer: Redis
+// reads the ClientHello as an inline command whose line has not ended
+// (it looks for the line's end no further than the first zero byte,
+// which comes within the first six) and waits for the rest. The error
+// then says what to look at, since a timeout alone would not.
+func shakeHands(ctx context.Context, conn net.Conn, addr string, tc *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if tc.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		tc = tc.Clone()
+		tc.ServerName = host
+	}
+	tconn := tls.Client(conn, tc)
+	err := tconn.HandshakeContext(ctx)
+	if err == nil {
+		return tconn, nil
+	}
+	conn.Close()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("TLS handshake with %s failed: no answer within %v (does that port speak TLS?): %w", addr, timeout, err)
+	}
+	return nil, fmt.Errorf("TLS handshake with %s failed: %w", addr, err)
 }
 
 // errNoAnswer is what every failure of a connection Redis never answered
