@@ -1,19 +1,12 @@
 package transport
 
 import (
-	"errors"
-	"io"
 	"net"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/herald-broker/herald/broker"
 )
-
-// portableBufferSize is the portable path's read buffer, one per connection.
-const portableBufferSize = 16 << 10
 
 // portablePath runs the connections that are not on an epoll loop (TLS,
 // and every connection off Linux or with Config.Portable): each has a
@@ -37,28 +30,6 @@ type portablePath struct {
 func newPortablePath(lim *limits, log *zap.Logger, gone func(*conn)) *portablePath {
 	return &portablePath{lim: lim, log: log, gone: gone,
 		conns: make(map[*portableConn]struct{}), emptied: make(chan struct{}, 1)}
-}
-
-// portableConn is one connection of the portable path: a reader that
-// parses frames and a writer that flushes the queue, over net.Conn.
-type portableConn struct {
-	c     *conn
-	nc    net.Conn
-	path  *portablePath
-	kick  chan struct{} // the queue has frames; capacity 1 coalesces
-	gone  chan struct{} // closed when the connection is finished
-	early []byte
-	// pace and throttled are the reader's, as a loop keeps them for its
-	// connections (read_linux.go).
-	pace      broker.Bucket
-	throttled bool
-}
-
-func (p *portableConn) schedule(*conn) {
-	select {
-	case p.kick <- struct{}{}:
-	default: // a kick is already waiting
-	}
 }
 
 // attachPortable opens nc as a connection of the portable path. It reports
@@ -111,133 +82,6 @@ func (pp *portablePath) remove(p *portableConn) bool {
 		}
 	}
 	return true
-}
-
-// readLoop parses what arrives until the peer or the server ends the
-// connection. It needs no read deadline: the sweeper closes a silent
-// connection with 4002 and closes the socket once a close outlives its
-// deadline, which ends the Read.
-func (p *portableConn) readLoop() {
-	defer p.path.wg.Done()
-	defer func() {
-		p.finish()
-		// Here, after the last HandleText: the two never overlap.
-		p.path.gone(p.c)
-	}()
-	if len(p.early) > 0 {
-		if !p.parse(p.early) {
-			return
-		}
-		p.early = nil
-	}
-	buf := make([]byte, portableBufferSize)
-	for {
-		n, err := p.nc.Read(buf)
-		if n > 0 && !p.parse(buf[:n]) {
-			return
-		}
-		if err != nil {
-			return // EOF, an error, or the socket closed by finish
-		}
-	}
-}
-
-// parse feeds data to the reader, paced (pace.go): while the pace holds
-// frames back it waits until it lets them go on, and the socket is not
-// read meanwhile, so TCP holds the client back. A wait is one paced
-// frame's interval at most. False: the connection was finished meanwhile.
-func (p *portableConn) parse(data []byte) bool {
-	pace := &p.path.lim.pace
-	for {
-		now := monoNow()
-		if p.pace.Full(now) {
-			p.throttled = false
-		}
-		spent := p.c.readData(data, pace.Budget(p.pace, now))
-		pace.Spend(&p.pace, now, spent)
-		if !p.c.holding() {
-			return true
-		}
-		data = nil
-		if !p.throttled {
-			p.throttled = true
-			p.path.lim.stats.throttledConn()
-		}
-		resume := time.NewTimer(time.Duration(pace.ResumeAt(p.pace) - monoNow()))
-		select {
-		case <-resume.C:
-		case <-p.gone:
-			resume.Stop()
-			return false
-		}
-	}
-}
-
-// writeLoop flushes the queue whenever Send kicks it.
-func (p *portableConn) writeLoop() {
-	defer p.path.wg.Done()
-	var bufs [][]byte
-	for {
-		select {
-		case <-p.gone:
-			return
-		case <-p.kick:
-		}
-		if !p.flush(&bufs) {
-			p.finish()
-			return
-		}
-	}
-}
-
-// flush writes until the queue is empty; false means the socket failed.
-func (p *portableConn) flush(scratch *[][]byte) bool {
-	for {
-		*scratch = p.c.batch((*scratch)[:0], maxBatch)
-		if len(*scratch) == 0 {
-			p.c.written(0)
-			return true
-		}
-		// Writes to a reader that does not read block here; the deadline
-		// bounds that, and the sweeper closes the socket sooner once a
-		// close outlives CloseTimeout.
-		_ = p.nc.SetWriteDeadline(time.Now().Add(p.c.lim.closeTimeout + 2*p.c.lim.heartbeat))
-		bufs := net.Buffers(*scratch)
-		n, err := bufs.WriteTo(p.nc) // writev on TCP
-		clear(*scratch)
-		if err != nil {
-			return false
-		}
-		empty, closeSent := p.c.written(int(n))
-		if closeSent {
-			p.closeWrite()
-		}
-		if empty {
-			return true
-		}
-	}
-}
-
-// closeWrite half-closes after the close frame, so the peer reads it
-// before the socket goes (a close with unread input would reset it).
-func (p *portableConn) closeWrite() {
-	if cw, ok := p.nc.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		return
-	}
-	_ = p.nc.Close()
-}
-
-// finish closes the socket, once; the reader then stops and tells the
-// receiver.
-func (p *portableConn) finish() {
-	if !p.path.remove(p) {
-		return
-	}
-	close(p.gone)
-	if err := p.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-		p.path.log.Debug("close connection", zap.Error(err))
-	}
 }
 
 // sweep pings the path's connections once a heartbeat, closes silent ones
