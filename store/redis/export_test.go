@@ -40,6 +40,28 @@ func PublishRoundTrips(e *Engine) (roundTrips, calls uint64) {
 	return e.pubs.roundTrips.Load(), e.pubs.calls.Load()
 }
 
+// QueuedCalls returns how many of e's script calls wait for a pipeline,
+// in every connection group.
+func QueuedCalls(e *Engine) int {
+	e.pubs.mu.Lock()
+	groups := make([]*batcher, 0, len(e.pubs.groups))
+	for _, b := range e.pubs.groups {
+		groups = append(groups, b)
+	}
+	e.pubs.mu.Unlock()
+	n := 0
+	for _, b := range groups {
+		b.mu.Lock()
+		for _, c := range b.queue {
+			if c.state == queued {
+				n++
+			}
+		}
+		b.mu.Unlock()
+	}
+	return n
+}
+
 // MaxSenders is how many pipelines of publishes one client has in flight
 // at most.
 const MaxSenders = maxSenders

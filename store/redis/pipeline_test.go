@@ -21,10 +21,17 @@ import (
 // every one gets its own seq: distinct, without holes, rising for each
 // publisher, and history holds each message under the seq its publisher
 // was told.
+//
+// Redis holds the publishes it is sent (CLIENT PAUSE WRITE) until every
+// publisher's first one is in flight or waits for a pipeline, so they
+// share pipelines however the publishers are scheduled; and the calls'
+// timeout is far beyond any wait for a CPU, since none may fail here.
 func TestConcurrentPublishesShareRoundTrips(t *testing.T) {
 	srv := redistest.Start(t)
-	e := newEngine(t, srv.URL(), redis.Config{HistorySize: 10000})
+	e := newEngine(t, srv.URL(), redis.Config{HistorySize: 10000, Timeout: time.Minute})
 	const publishers, each, topics = 48, 40, 4
+	a := admin(t, srv.Addr())
+	do(t, a, "CLIENT", "PAUSE", "60000", "WRITE") // until the UNPAUSE below
 	trips0, calls0 := redis.PublishRoundTrips(e)
 	results := make([][]broker.PublishResult, publishers)
 	var wg sync.WaitGroup
@@ -44,7 +51,14 @@ func TestConcurrentPublishesShareRoundTrips(t *testing.T) {
 			}
 		})
 	}
+	// Keyed and unkeyed publishes go through two clients, each with
+	// MaxSenders calls Redis holds; every other publisher's first call waits.
+	queued := eventually(func() bool { return redis.QueuedCalls(e) == publishers-2*redis.MaxSenders })
+	do(t, a, "CLIENT", "UNPAUSE")
 	wg.Wait()
+	if !queued {
+		t.Fatalf("%d calls waited for a pipeline while Redis held the first ones, want %d", redis.QueuedCalls(e), publishers-2*redis.MaxSenders)
+	}
 	if t.Failed() {
 		return
 	}
