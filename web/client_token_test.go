@@ -1,0 +1,98 @@
+package web
+
+import (
+	"encoding/base64"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// herald.js and its token: a new one asked for on 4001, one refreshed
+// before the expiry its claim says, and the client stopping at 4001 when
+// its token is fixed.
+
+// jwt builds an unsigned token with the claims; the client never verifies.
+func jwt(claims string) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + enc.EncodeToString([]byte(claims)) + ".sig"
+}
+
+func TestClientAsksForNewTokenOn4001(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	startClient(t, f, "", `{ token: async () => 'tok' + (++window.calls) }`, "chat.lobby")
+	c := f.accept(ctx)
+	if c.token() != "tok1" {
+		t.Fatalf("first token %q, want tok1", c.token())
+	}
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	c.closeWith(ws.StatusCode(4001), "token expired")
+
+	c2 := f.accept(ctx)
+	if c2.token() != "tok2" {
+		t.Fatalf("token after 4001 %q, want a new one, tok2", c2.token())
+	}
+	c2.welcome()
+	c2.expect(ctx, "subscribe")
+}
+
+func TestClientRefreshesTokenBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// Tokens that expire in 2 s are refreshed halfway through their life.
+	makeToken := `window.makeToken = () => {
+		const b64 = (o) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+		return b64({alg: 'HS256'}) + '.' + b64({sub: 'u', n: ++calls, exp: Math.floor(Date.now() / 1000) + 2}) + '.sig'; }`
+	p := startClient(t, f, makeToken, `{ token: () => window.makeToken() }`)
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "refresh")
+	token, _ := cmd["token"].(string)
+	if token == "" || token == c.token() {
+		t.Fatalf("refresh %v, want a new token", cmd)
+	}
+	c.send(map[string]any{"type": "refreshed", "id": cmd["id"]})
+	if errs := p.value(`errors.join()`); errs != "" {
+		t.Errorf("client reported errors: %s", errs)
+	}
+}
+
+func TestTokenExpiryReadsTheClaim(t *testing.T) {
+	t.Parallel()
+	f := newFakeHerald(t)
+	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
+	cases := map[string]string{
+		jwt(`{"exp":1764074400}`): "1764074400000",
+		jwt(`{"sub":"u"}`):        "null",
+		"not-a-jwt":               "null",
+	}
+	for token, want := range cases {
+		if got := p.value(`herald.tokenExpiry('` + token + `')`); got != want {
+			t.Errorf("tokenExpiry(%s) = %s, want %s", token, got, want)
+		}
+	}
+}
+
+func TestClientStopsOn4001WithAFixedToken(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", `{ token: 'fixed' }`)
+	c := f.accept(ctx)
+	if c.token() != "fixed" {
+		t.Fatalf("token %q, want fixed", c.token())
+	}
+	c.welcome()
+	c.closeWith(ws.StatusCode(4001), "token expired")
+	// A fixed token cannot be renewed: reconnecting would only fail again.
+	p.wait(`errors.join() === 'token_expired' && states.at(-1) === 'stopped'`)
+	p.run(`new Promise((resolve) => setTimeout(resolve, 300))`) // time for a reconnect that must not come
+	select {
+	case <-f.conns:
+		t.Fatal("client reconnected with an expired fixed token")
+	default:
+	}
+}
