@@ -84,6 +84,10 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopCont
 // failed.
 func (e *Engine) broke(sh *shard) {
 	if sh == nil {
+		// Owed before the next Receive: go-redis redials and subscribes
+		// again by itself, and a message on the new connection must find
+		// the break already owed (untracked.go).
+		e.oweUntracked()
 		e.signalBroken()
 		return
 	}
