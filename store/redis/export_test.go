@@ -199,3 +199,7 @@ func ClassicMaster(e *Engine) string {
 	e.psMu.Unlock()
 	return e.slotMasterOf(context.Background(), probe)
 }
+
+// PresenceResynced reports whether e has checked its presence entries
+// against Redis since its last reconnect.
+func PresenceResynced(e *Engine) bool { return e.pres.resynced.Load() == e.stats.reconnects.Load() }
