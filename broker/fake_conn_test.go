@@ -192,6 +192,13 @@ func (c *client) do(t testing.TB, id, format string, args ...any) map[string]any
 	return c.reply(t, id)
 }
 
+// settle waits until c's session ran every command before this one: the
+// subscribed reply goes out before the subscription goes live.
+func settle(t testing.TB, c *client) {
+	t.Helper()
+	c.do(t, "settle", `{"type":"ping","id":"settle"}`)
+}
+
 func newTestBroker(t testing.TB, cfg Config) (*Broker, *fakeEngine) {
 	e := newFakeEngine()
 	if cfg.NodeID == "" {

@@ -35,13 +35,6 @@ func events(t *testing.T, c *fakeConn, topic string) []string {
 	return out
 }
 
-// settle waits until c's session ran every command before this one: the
-// subscribed reply goes out before the subscription goes live.
-func settle(t *testing.T, c *client) {
-	t.Helper()
-	c.do(t, "settle", `{"type":"ping","id":"settle"}`)
-}
-
 // lose makes the fake engine skip n seqs of topic, as if they were
 // accepted and then lost before this node could deliver them.
 func lose(e *fakeEngine, topic string, n uint64) {

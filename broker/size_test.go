@@ -24,7 +24,9 @@ func TestIdleSessionIsSmall(t *testing.T) {
 // Subscriptions to one topic share its name and epoch with the index
 // instead of keeping a copy each: the name unquoted from each command and
 // the epoch of each engine answer are garbage once the subscription is
-// live.
+// live. The subscribed reply goes out before the subscription goes live
+// (and takes the shared epoch), so each client is settled before the next
+// subscribes and before its subscription is read.
 func TestSubscriptionsShareTopicAndEpoch(t *testing.T) {
 	b, e := newTestBroker(t, Config{})
 	var subs []*subscription
@@ -36,6 +38,7 @@ func TestSubscriptionsShareTopicAndEpoch(t *testing.T) {
 		if r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1"}`); r["type"] != "subscribed" {
 			t.Fatalf("subscribe %d: %v", i, r)
 		}
+		settle(t, c)
 		c.s.mu.Lock()
 		subs = append(subs, c.s.subs)
 		c.s.mu.Unlock()
