@@ -46,8 +46,8 @@ func TestLeftEpochBackStartsNewEpoch(t *testing.T) {
 			const topic = "back"
 			prefix := uniquePrefix(t)
 			keys := []string{prefix + "{" + topic + "}:meta", prefix + "{" + topic + "}:hist"}
-			// Periodic checks far off: the test runs each check itself.
-			nodes := cluster(t, srv, 3, redis.Config{HistorySize: 100, Prefix: prefix, CheckInterval: time.Hour})
+			// Periodic checks and probes far off: the test runs each check itself (CheckLater).
+			nodes := cluster(t, srv, 3, redis.Config{HistorySize: 100, Prefix: prefix, CheckInterval: time.Hour, ProbeInterval: time.Hour})
 			pub, subs := nodes[0], nodes[1:]
 			for _, sub := range subs {
 				mustSubscribe(t, sub, topic)

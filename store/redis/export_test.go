@@ -175,18 +175,6 @@ func IdleConns(e *Engine) int { return int(e.rdb.PoolStats().IdleConns) }
 // sent.
 func ChangeLogReads(e *Engine) uint64 { return e.marks.logReads.Load() }
 
-// CheckLater picks up the states of every topic e tracks now and returns
-// a check of them, to run later, as a check under way since now would
-// run. For an engine whose periodic checks are far off (CheckInterval),
-// so that its supervisor checks nothing meanwhile.
-func CheckLater(e *Engine) func() error {
-	states := e.subs.all()
-	return func() error {
-		_, err := e.checkAll(context.Background(), states)
-		return err
-	}
-}
-
 // FailHistoryReads makes the next n reads of history of e fail as if
 // Redis could not be reached (0: none).
 func FailHistoryReads(e *Engine, n int64) { e.failReads.Store(n) }

@@ -18,9 +18,10 @@ func stalledReads(t *testing.T) (srv *redistest.Server, prefix string, pub node,
 	px = redistest.StartProxy(t, srv.Addr())
 	prefix = uniquePrefix(t)
 	pub = cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: 100})[0]
-	// No periodic check: only the reads the test makes go to history.
+	// No periodic check: only the reads the test makes go to history. No
+	// periodic probe either, beside the test's check (CheckLater).
 	sub.Engine = newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub",
-		HistorySize: 100, CheckInterval: time.Hour, Timeout: 4 * waitTimeout})
+		HistorySize: 100, CheckInterval: time.Hour, ProbeInterval: time.Hour, Timeout: 4 * waitTimeout})
 	sub.rec = newRecorder()
 	sub.Attach(sub.rec)
 	t.Cleanup(px.Release) // before the engine's Close
