@@ -108,8 +108,6 @@ func TestCheckGoesOnPastTopicsItCannotRead(t *testing.T) {
 	sub.rec.checkBreaches(t)
 }
 
-// A topic whose check failed is checked again at every interval, after
-// its traffic stopped too, until Redis reads it; the failure, while it
 // observedPair starts two engines on srv sharing a new prefix, history 10:
 // pub, and sub with a recorder attached and its logs at level and above
 // kept in logs as well as the test's.
@@ -125,6 +123,8 @@ func observedPair(t *testing.T, srv *redistest.Server, level zapcore.Level) (pub
 	return pub, sub, rec, logs, prefix
 }
 
+// A topic whose check failed is checked again at every interval, after
+// its traffic stopped too, until Redis reads it; the failure, while it
 // lasts, is logged at Warn once, naming the topic.
 func TestCheckRetriesATopicItCannotRead(t *testing.T) {
 	t.Parallel()
