@@ -33,10 +33,13 @@ import (
 // Nothing records when a message was published but the time it was
 // accepted, on the publishing node's clock. A publish runs in Redis at
 // most Timeout after it was accepted, and the nodes' clocks are taken to
-// agree within clockSlack: the catch-up starts that much earlier, so a
-// message accepted just before a pattern was subscribed, of a topic the
-// node did not track, may be delivered too. The search costs a SCAN of
-// the keyspace (every master's on Cluster) and a read of the last history
+// agree within clockSlack: the debt starts that much before the last
+// probe that came back. A pattern's own start is taken as it is: a
+// message accepted before it is not the pattern's, and a client that
+// publishes, then subscribes a pattern, must not get it; a publishing
+// node whose clock is behind may so have a message accepted just after
+// the pattern was subscribed go uncaught. The search costs a SCAN of the
+// keyspace (every master's on Cluster) and a read of the last history
 // entry of each topic found, once after every break of the classic
 // connection while the node holds a pattern.
 
@@ -147,8 +150,8 @@ func (e *Engine) catchUpFrom(topic string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	if from := first.Add(-clockSlack); from.After(since) {
-		since = from
+	if first.After(since) {
+		since = first
 	}
 	return since, true
 }
@@ -190,20 +193,20 @@ func (e *Engine) startLocked(st *topicState, m *broker.Message) {
 // its position in Redis, unless a message of it started delivery already.
 // When a pattern of this node covers the topic, delivery starts at the
 // epoch's start instead, with a catch-up from when the earliest such
-// pattern was subscribed, for history to give the pattern's subscribers
-// (owedOf) what they were owed and never got; the new exact subscription
-// skips what comes before its start (broker). Started at pos, the topic
-// would count as delivered up to it, though the pattern's subscribers got
-// none of it when the classic connection had broken without this node
-// knowing yet, or on Cluster when the classic copy of a message published
-// a moment before the subscribe came after it (exact topics use shard
-// connections there). With no break, no message of it reached the node
-// since the pattern was subscribed (else it would have a state), so the
-// catch-up finds little or nothing.
+// pattern was subscribed (no clock slack: see above), for history to give
+// the pattern's subscribers (owedOf) what they were owed and never got;
+// the new exact subscription skips what comes before its start (broker).
+// Started at pos, the topic would count as delivered up to it, though the
+// pattern's subscribers got none of it when the classic connection had
+// broken without this node knowing yet, or on Cluster when the classic
+// copy of a message published a moment before the subscribe came after
+// it (exact topics use shard connections there). With no break, no
+// message of it reached the node since the pattern was subscribed (else
+// it would have a state), so the catch-up finds little or nothing.
 func (e *Engine) startTopic(topic string, pos broker.Position) {
 	var since time.Time
 	if first, ok := e.subs.patternSince(topic); ok && e.cfg.HistorySize > 0 {
-		since = first.Add(-clockSlack)
+		since = first
 	}
 	e.subs.start(topic, pos, since)
 }

@@ -122,3 +122,21 @@ func testPatternAfterClassicBreak(t *testing.T, c *redistest.Cluster) {
 	}
 	rec.checkBreaches(t)
 }
+
+// A message published just before a pattern was subscribed is not the
+// pattern's, though an exact subscribe of its topic on the same node
+// starts its delivery with a catch-up from the pattern's subscribe.
+func TestExactSubscribeBringsNoMessageFromBeforeThePattern(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	nodes := cluster(t, srv, 2, redis.Config{HistorySize: 100})
+	pub, sub := nodes[0], nodes[1]
+	mustPublish(t, pub, request("xs.t"))
+	mustSubscribe(t, sub, "xs.*")
+	mustSubscribe(t, sub, "xs.t")
+	next := mustPublish(t, pub, request("xs.t"))
+	if got := summary(sub.rec.waitCovered(t, "xs.t", next.Epoch, 2)); got != "m2-2" {
+		t.Errorf("xs.t: %s, want m2-2: seq 1 was published before either subscribe", got)
+	}
+	sub.rec.checkBreaches(t)
+}
