@@ -139,9 +139,11 @@ func (e *Engine) startUntracked(ctx context.Context, topics []string) ([]*topicS
 	var states []*topicState
 	for i, t := range topics {
 		for _, err := range []error{epochs[i].Err(), lasts[i].Err()} {
-			var reply goredis.Error
-			if err != nil && !errors.Is(err, goredis.Nil) && !errors.As(err, &reply) {
-				return nil, e.fail("read last entries", err) // a key of another type holds up no other topic
+			// A key of another type holds up no other topic; any other
+			// failure (CLUSTERDOWN, MOVED, a timeout) has the search
+			// tried again, the debt unpaid.
+			if err != nil && !errors.Is(err, goredis.Nil) && !goredis.HasErrorPrefix(err, "WRONGTYPE") {
+				return nil, e.fail("read last entries", err)
 			}
 		}
 		epoch, entries := epochs[i].Val(), lasts[i].Val()

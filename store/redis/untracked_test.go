@@ -140,3 +140,40 @@ func TestExactSubscribeBringsNoMessageFromBeforeThePattern(t *testing.T) {
 	}
 	sub.rec.checkBreaches(t)
 }
+
+// A search for such topics that Redis refuses a read of (here an ACL; on
+// Cluster, CLUSTERDOWN while a failed master's replica takes over) is
+// tried again, the break still owed, and its topics come once it goes
+// through. Only a key of another type is passed over.
+func TestRefusedSearchForNewTopicsIsTriedAgain(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	px := redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	a := admin(t, srv.Addr())
+	// The last entry of a topic's history is the one read the ACL refuses.
+	do(t, a, "ACL", "SETUSER", "searcher", "on", ">pw", "~*", "&*", "+@all", "-xrevrange",
+		"(~*:changes ~*controls +xrevrange)")
+	pub := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, HistorySize: 100})
+	sub := newEngine(t, "redis://searcher:pw@"+px.Addr()+"/0", redis.Config{Prefix: prefix, HistorySize: 100, NodeID: "sub"})
+	rec := newRecorder()
+	sub.Attach(rec)
+	mustSubscribe(t, sub, "rs.*")
+
+	reconnects := sub.Stats().Reconnects
+	px.Cut()
+	res := publishN(t, pub, "rs.x", 2)
+	px.Restore()
+	if !eventually(func() bool { return sub.Stats().Reconnects > reconnects }) {
+		t.Fatal("the connection was never replaced")
+	}
+	probes := redis.Probes(sub)
+	if !eventually(func() bool { return redis.Probes(sub) > probes+10 }) { // checks ran meanwhile
+		t.Fatal("no probes after the reconnect")
+	}
+	do(t, a, "ACL", "SETUSER", "searcher", "+xrevrange")
+	if got := summary(rec.waitCovered(t, "rs.x", res.Epoch, 2)); got != "m1-2" {
+		t.Errorf("rs.x after the break: %s, want m1-2", got)
+	}
+	rec.checkBreaches(t)
+}
