@@ -93,16 +93,21 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 // and reports the rest as a gap; a topic in a new epoch is handed over from
 // that epoch's start, and one whose position went back below handed (where
 // delivery stood before at was read) in its epoch, or to an epoch delivery
-// had left by then, is started a new one (see rebaseLocked).
+// had left by then, is started a new one (see beginRebaseLocked).
 //
-// It reads history without st.mu, which the receive loop takes to deliver
-// the topic's next message: a read that waits for Redis (up to the
-// timeout, more with resends) would hold that loop, and every topic of
-// its connection. What was delivered meanwhile only moves the topic on in
-// its epoch, or to another one, and checkedLocked takes that into account.
+// It reads history, and rebases, without st.mu, which the receive loop
+// takes to deliver the topic's next message: a call that waits for Redis
+// (up to the timeout, more with resends) would hold that loop, and every
+// topic of its connection. What was delivered meanwhile only moves the
+// topic on in its epoch, or to another one, and checkedLocked takes that
+// into account.
 func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at storedPos) error {
-	r, ok := e.checkFrom(ctx, st, handed, at)
-	if !ok {
+	r, next := e.checkFrom(st, handed, at)
+	switch next {
+	case checkDone:
+		return nil
+	case checkRebase:
+		e.finishRebase(ctx, st, at)
 		return nil
 	}
 	var res broker.HistoryResult
@@ -114,8 +119,11 @@ func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at
 		return fmt.Errorf("herald/redis: check %q: %w", st.topic, err)
 	}
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	e.checkedLocked(ctx, st, r, at, res)
+	rebase := e.checkedLocked(st, r, at, res)
+	st.mu.Unlock()
+	if rebase {
+		e.finishRebase(ctx, st, at)
+	}
 	return nil
 }
 
@@ -129,24 +137,36 @@ type checkRead struct {
 	verify bool
 }
 
+// checkNext is what a check of a topic does after checkFrom.
+type checkNext int
+
+const (
+	checkDone    checkNext = iota // nothing: delivery is as far, or the topic went
+	checkReading                  // read history from where checkFrom says
+	checkRebase                   // start the topic a new epoch (finishRebase)
+)
+
 // checkFrom returns where the check of st up to at reads history from,
-// or false when it need not read: the topic is no longer covered, or
-// delivery has come as far, or its position went back (see check).
-func (e *Engine) checkFrom(ctx context.Context, st *topicState, handed handedPos, at storedPos) (checkRead, bool) {
+// or that it need not read: the topic is no longer covered, or delivery
+// has come as far, or a rebase is under way, or its position went back
+// (see check), when the rebase is the caller's to run.
+func (e *Engine) checkFrom(st *topicState, handed handedPos, at storedPos) (checkRead, checkNext) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if !e.subs.covered(st) || st.epoch == "" || at.epoch == "" {
-		return checkRead{}, false
+	if !e.subs.covered(st) || st.epoch == "" || at.epoch == "" || st.rebasing {
+		return checkRead{}, checkDone
 	}
 	switch {
 	case handed.epoch == st.epoch && diverged(handed.storedPos, at), handed.left.has(at.epoch):
-		e.rebaseLocked(ctx, st, at)
-		return checkRead{}, false
+		if e.beginRebaseLocked(st, at) {
+			return checkRead{}, checkRebase
+		}
+		return checkRead{}, checkDone
 	case st.left.has(at.epoch): // read before delivery left it: the next check reads anew
-		return checkRead{}, false
+		return checkRead{}, checkDone
 	}
 	if at.epoch == st.epoch && at.seq <= st.last {
-		return checkRead{}, false
+		return checkRead{}, checkDone
 	}
 	r := checkRead{was: storedPos{st.epoch, st.last, st.lastID}, since: st.last}
 	if at.epoch != st.epoch {
@@ -156,27 +176,30 @@ func (e *Engine) checkFrom(ctx context.Context, st *topicState, handed handedPos
 	if r.verify {
 		r.since--
 	}
-	return r, true
+	return r, checkReading
 }
 
 // checkedLocked hands over what the check's read r of st up to at gave
 // (res), and reports what history lacked as a gap. Delivery went on
 // while history was read: within r's epoch it only moved on, and what was
 // handed over since is not handed again; to another epoch than r's and
-// at's, and the check has nothing to add. st.mu must be held.
-func (e *Engine) checkedLocked(ctx context.Context, st *topicState, r checkRead, at storedPos, res broker.HistoryResult) {
+// at's, and the check has nothing to add. It reports whether the read
+// showed r's last seq naming another message: the caller is to run the
+// rebase it began (finishRebase). st.mu must be held.
+func (e *Engine) checkedLocked(st *topicState, r checkRead, at storedPos, res broker.HistoryResult) (rebase bool) {
 	switch {
 	case !e.subs.covered(st): // unsubscribed meanwhile
-		return
+		return false
 	case res.Epoch != at.epoch: // the epoch changed again since: the next check sees it
-		return
+		return false
 	case st.epoch != r.was.epoch && st.epoch != at.epoch: // delivery went on to another epoch meanwhile
-		return
+		return false
+	case st.rebasing: // a seq given again reached the receive loop meanwhile
+		return false
 	}
 	if r.verify && st.epoch == r.was.epoch && len(res.Messages) > 0 &&
 		res.Messages[0].Seq == r.was.seq && res.Messages[0].ID != r.was.id {
-		e.rebaseLocked(ctx, st, at)
-		return
+		return e.beginRebaseLocked(st, at)
 	}
 	if at.epoch != st.epoch {
 		e.newEpochLocked(st, at.epoch)
@@ -188,6 +211,7 @@ func (e *Engine) checkedLocked(ctx context.Context, st *topicState, r checkRead,
 		zap.Uint64("after", before), zap.Int("count", len(res.Messages)))
 	e.releaseHeldLocked(st, at.seq) // messages held behind a hole in what was read (refill.go)
 	e.gapLocked(st, at.seq)         // gone from history, and no message after them to show it
+	return false
 }
 
 // subscribed returns the states of states that a subscription still

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"context"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -12,7 +11,7 @@ import (
 
 // dispatch takes one message from the pub/sub connection and delivers it if
 // a subscription of this node covers its topic (a glob over-matches).
-func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
+func (e *Engine) dispatch(msg *goredis.Message) {
 	topic, ok := e.keys.topicOf(msg.Channel)
 	if !ok {
 		return
@@ -27,7 +26,7 @@ func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
 		return
 	}
 	if st := e.subs.state(topic); st != nil {
-		e.deliver(ctx, st, m)
+		e.deliver(st, m)
 	}
 }
 
@@ -37,13 +36,15 @@ func (e *Engine) dispatch(ctx context.Context, msg *goredis.Message) {
 // before m is handed over (refill.go): deliver runs on a receive loop,
 // which must not wait on Redis, as every topic of its connection would
 // wait with it.
-func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message) {
+func (e *Engine) deliver(st *topicState, m *broker.Message) {
 	e.subs.active.note(st)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
 	case st.left.has(m.Epoch):
 		return // published before delivery left its epoch, and late, or Redis went back to it (see failover.go)
+	case st.rebasing && m.Epoch == st.epoch:
+		return // of the epoch being left (see beginRebaseLocked)
 	case st.epoch == "": // first message of a topic a pattern covers: see subscriptions.state
 		e.startLocked(st, m)
 	case st.epoch != m.Epoch:
@@ -51,7 +52,7 @@ func (e *Engine) deliver(ctx context.Context, st *topicState, m *broker.Message)
 	}
 	if m.Seq <= st.last {
 		if m.Seq == st.last && st.lastID != "" && m.ID != st.lastID {
-			e.rebaseLocked(ctx, st, storedPos{m.Epoch, m.Seq, m.ID}) // the seq was given again
+			e.rebaseLater(st, storedPos{m.Epoch, m.Seq, m.ID}) // the seq was given again; off this loop
 		}
 		return // else a duplicate, or a seq given again before st.last, which the next check finds
 	}
@@ -70,7 +71,7 @@ func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
 		zap.String("old", st.epoch), zap.String("new", epoch), zap.Int("held_dropped", len(st.held)))
 	st.left.push(st.epoch)
-	st.epoch, st.last, st.lastID, st.held, st.catchUp = epoch, 0, "", nil, time.Time{}
+	st.epoch, st.last, st.lastID, st.held, st.catchUp, st.rebasing = epoch, 0, "", nil, time.Time{}, false
 }
 
 // handAllLocked hands over those of ms, of st's epoch and in seq order,
@@ -95,7 +96,7 @@ func (e *Engine) handLocked(st *topicState, m *broker.Message) {
 // over and m are reported as a gap first: the Handler contract allows no
 // silent skip. st.mu must be held.
 func (e *Engine) handOneLocked(st *topicState, m *broker.Message) {
-	if st.gone.Load() {
+	if st.gone.Load() || st.rebasing {
 		return
 	}
 	if m.Seq > st.last+1 {
@@ -110,7 +111,7 @@ func (e *Engine) handOneLocked(st *topicState, m *broker.Message) {
 // gapLocked reports the seqs after st.last up to to, of st's epoch, as
 // never to be delivered, and moves st.last past them. st.mu must be held.
 func (e *Engine) gapLocked(st *topicState, to uint64) {
-	if st.gone.Load() || to <= st.last {
+	if st.gone.Load() || st.rebasing || to <= st.last {
 		return
 	}
 	g := broker.Gap{Topic: st.topic, Epoch: st.epoch, From: st.last + 1, To: to}

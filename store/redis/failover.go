@@ -124,25 +124,65 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return ARGV[2]
 `)
 
-// rebaseLocked starts st's topic a new epoch in Redis because this node
-// found at, the topic's position there, diverged from delivery's epoch or
-// back in an epoch delivery left, and has delivery go on in the epoch
-// Redis has now: subscribers see it on the topic's next message. A Redis
-// that cannot be reached, or that shows an epoch delivery left once more,
-// leaves st as it is; the topic is marked active so that the next check
-// finds the divergence again. st.mu must be held.
-func (e *Engine) rebaseLocked(ctx context.Context, st *topicState, at storedPos) {
+// beginRebaseLocked notes that st's topic is to start a new epoch in
+// Redis because this node found at, the topic's position there, diverged
+// from delivery's epoch or back in an epoch delivery left, and reports
+// whether the caller is to run the rebase (finishRebase), after letting
+// st.mu go: the script waits for the topic's master, up to the timeout,
+// and st.mu held that long would hold the receive loop that delivers the
+// topic's next message, and every other topic of its connection with it.
+// Meanwhile delivery hands over nothing more of the epoch found diverged
+// (rebasing): once the rebase is through, that epoch is one delivery
+// left, whose messages are dropped; should it fail, the next message of
+// the epoch handed over reports what was dropped as a gap. A rebase of
+// delivery's epoch already under way is not started twice. st.mu must be
+// held.
+func (e *Engine) beginRebaseLocked(st *topicState, at storedPos) bool {
+	same := at.epoch == st.epoch
+	if same && st.rebasing {
+		return false
+	}
 	e.stats.rebases.Add(1)
 	why := "topic's seq went back in Redis (a failover lost acknowledged messages): starting a new epoch"
-	if at.epoch != st.epoch {
+	if !same {
 		why = "topic went back in Redis to an epoch delivery had left (a server with an older copy took over): starting a new epoch"
 	}
 	e.log.Warn(why, zap.String("topic", st.topic), zap.String("epoch", st.epoch),
 		zap.Uint64("handed_over", st.last), zap.String("redis_epoch", at.epoch), zap.Uint64("redis_seq", at.seq))
+	st.rebasing = same
+	return true
+}
+
+// rebaseLater runs the rebase beginRebaseLocked asks for in a goroutine
+// of its own, for a caller that must not wait for Redis: the receive
+// loop. st.mu must be held.
+func (e *Engine) rebaseLater(st *topicState, at storedPos) {
+	if !e.beginRebaseLocked(st, at) {
+		return
+	}
+	e.wg.Add(1) // the receive loop calling it is counted: Close has not stopped waiting
+	go func() {
+		defer e.wg.Done()
+		e.finishRebase(e.runCtx, st, at)
+	}()
+}
+
+// finishRebase runs the rebase that beginRebaseLocked began, without
+// st.mu, and has delivery go on in the epoch Redis has now: subscribers
+// see it on the topic's next message. A Redis that cannot be reached, or
+// that shows an epoch delivery left once more, leaves delivery where it
+// is; the topic is marked active so that the next check finds the
+// divergence again.
+func (e *Engine) finishRebase(ctx context.Context, st *topicState, at storedPos) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	now, err := rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(st.topic), e.keys.hist(st.topic)},
 		at.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.epoch == at.epoch {
+		st.rebasing = false // else delivery went on to another epoch meanwhile, which cleared it
+	}
 	if err != nil {
 		e.log.Warn("cannot start a new epoch now", zap.String("topic", st.topic), zap.Error(e.fail("rebase", err)))
 		e.subs.active.note(st)

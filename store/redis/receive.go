@@ -75,7 +75,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopCont
 		case e.keys.isControl(msg.Channel):
 			e.dispatchControl(msg.Payload)
 		default:
-			e.dispatch(ctx, msg)
+			e.dispatch(msg)
 		}
 	}
 }

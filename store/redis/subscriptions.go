@@ -73,6 +73,11 @@ type topicState struct {
 
 	// listed says the state is in the activity set; see activity.
 	listed atomic.Bool
+
+	// rebasing says that a rebase of epoch runs off mu, and that nothing
+	// more of epoch is handed over (see beginRebaseLocked). Guarded by
+	// mu; last, where it takes no room of its own.
+	rebasing bool
 }
 
 func newSubscriptions() subscriptions {
