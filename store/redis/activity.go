@@ -75,14 +75,15 @@ func (a *activity) recent(window time.Duration) []*topicState {
 
 // checkRounds is when the last activeChecks periodic checks started, so
 // that a topic stays in them until that many have started after its last
-// message, however late they come: a check can wait behind a probe that
-// waits out the timeout for a master that does not answer, and while one
-// does each probe tick does. Measured by the clock alone, a topic whose
-// message pub/sub lost while the checks were held up left the periodic
-// check before any check read its position, and was never checked again
-// (on a 3-master cluster on a busy two-core machine with one master
-// stopped, 1-second checks behind 300 ms probes, and a pattern held: 2
-// runs in 28). Only the supervisor touches one.
+// message, however late they come. Measured by the clock alone, a topic
+// whose message pub/sub lost while the checks were held up left the
+// periodic check before any check read its position, and was never
+// checked again (on a 3-master cluster on a busy two-core machine with
+// one master stopped, 1-second checks behind 300 ms probes, and a pattern
+// held: 2 runs in 28), when checks waited behind the probes that waited
+// out the timeout for the stopped master. They no longer do (watchjobs.go),
+// but a check tick can still come late on a machine busy enough. Only
+// the supervisor touches one.
 type checkRounds struct {
 	starts [activeChecks]time.Time // a ring; the oldest at next
 	next   int

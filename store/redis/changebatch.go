@@ -21,7 +21,8 @@ type batchResult struct {
 // entry, in one pipeline per master (see perMaster; sent again while it
 // fails on a dead pooled connection), and hands over what follows the
 // mark. A mark whose read failed, or whose master is in gone, is added
-// to failed.
+// to failed; gone gets the masters whose round trip timed out. classic
+// is the classic connection's probe channel (see round).
 //
 // The last entry is where a mark the log lost goes on from (see
 // logGoneLocked). It is read first: a change added after it, before the
@@ -34,7 +35,7 @@ type batchResult struct {
 // drop them when they come. So when a read breaks the chain, the batch
 // probes the pub/sub connections first: once the probe is back, what was
 // published before it has been dispatched.
-func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool, gone away) batchResult {
+func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool, gone away, classic string) batchResult {
 	from := make([]markRead, len(marks))
 	topics := make([]string, len(marks))
 	for i, m := range marks {
@@ -103,7 +104,7 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 		res.away = whole != nil
 	}
 	if breaks {
-		probed, err := e.probe(ctx, gone)
+		probed, err := e.probeFor(ctx, masters, round{away: gone, classic: classic})
 		if err != nil {
 			res.conn = err
 			return res

@@ -32,13 +32,15 @@ const (
 // A log Redis fails to read is left for the next call and the others
 // are read on, unless a round trip timed out: with one Redis, Redis is
 // away, and every other would wait as long; on Cluster only the logs of
-// that master are left (see masters.go). The error is a probe's
-// (replayBatch): a pub/sub connection broke. Only the supervisor calls
-// it.
-func (e *Engine) replayChanges(ctx context.Context) (bool, error) {
+// that master are left (see masters.go), as are those of the masters of
+// r.away from the start. The error is a probe's (replayBatch): a pub/sub
+// connection broke. The supervisor runs one at a time, beside its other
+// work (watcher.replay).
+func (e *Engine) replayChanges(ctx context.Context, r round) (bool, error) {
 	handed := 0
 	failed := make(map[*changeMark]bool) // their reads failed: left for the next call
 	gone := make(away)
+	gone.merge(r.away)
 	var lastErr error
 	defer func() {
 		if handed > 0 {
@@ -54,7 +56,7 @@ func (e *Engine) replayChanges(ctx context.Context) (bool, error) {
 		}
 		for len(marks) > 0 {
 			n := min(len(marks), replayBatch)
-			res := e.replayBatch(ctx, marks[:n], failed, gone)
+			res := e.replayBatch(ctx, marks[:n], failed, gone, r.classic)
 			handed += res.handed
 			if res.failure != nil {
 				lastErr = res.failure
@@ -76,7 +78,7 @@ func (e *Engine) replayChanges(ctx context.Context) (bool, error) {
 
 // replayTrouble is since when replays have left logs unread because Redis
 // failed to read them, so that a failure that lasts is logged once. Only
-// the supervisor touches it.
+// replayChanges touches it, of which one runs at a time.
 type replayTrouble struct {
 	since  time.Time // zero: the last replay read every log it tried
 	warned bool

@@ -14,24 +14,25 @@ import (
 
 // checkAll delivers from history what pub/sub lost of the topics of
 // states. It reads their positions in Redis, then probes the pub/sub
-// connections: once the probe is back, every message published before the
-// positions were read has come through the connection and been handed
-// over, so whatever is still missing up to those positions was lost, and
-// not merely on its way.
+// connections they depend on: once the probe is back, every message
+// published before the positions were read has come through the
+// connection and been handed over, so whatever is still missing up to
+// those positions was lost, and not merely on its way.
 //
 // A topic Redis fails to read (its position or its history) is left for
 // the next check and the others are checked on. A read that timed out
 // means its Redis is away: with one Redis that ends the round, as every
 // other read would wait as long; on Cluster it leaves the topics of that
 // master alone for the round, as does a probe that could not be had
-// through it (see masters.go). It returns the states it could not check,
-// for the caller to check again, and the probe's error (errShardBroken:
-// the topics of a broken shard were left, for repairShards). Only the
-// supervisor calls it.
-func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicState, error) {
+// through it, and the round does not wait for the masters of r.away at
+// all (see masters.go). It returns the states it could not check, for
+// the caller to check again, and the probe's error (errShardBroken: the
+// topics of a broken shard were left, for repairShards). The supervisor
+// runs one per master at a time, beside its other work (watcher.check).
+func (e *Engine) checkAll(ctx context.Context, states []*topicState, r round) checked {
 	states = subscribed(states) // an unsubscribed topic owes nothing, however its last check went
 	if len(states) == 0 {
-		return nil, nil // nothing to check; the probe ticker watches the connection
+		return checked{} // nothing to check; the probe ticker watches the connection
 	}
 	// What was handed over before the positions were read was published
 	// before: a position below it, or in an epoch delivery had left, went
@@ -42,24 +43,18 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 		handed[i], topics[i] = st.handed(), st.topic
 	}
 	masters := e.mastersOf(ctx, topics)
-	// The masters that did not take the last periodic probe are not
-	// waited for again: their topics are left, and the periodic probe
-	// finds when they answer again.
 	gone := make(away)
-	if last := e.awayLast.Load(); last != nil {
-		gone.merge(*last)
-	}
+	gone.merge(r.away)
 	positions, errs, err := e.positions(ctx, states, masters, gone)
 	if err != nil {
-		e.checks.lastErr = err
-		return states, nil
+		return checked{failed: states, lastErr: err}
 	}
-	probed, err := e.probe(ctx, gone)
+	probed, err := e.probeFor(ctx, masters, round{away: gone, classic: r.classic})
 	if err != nil {
-		return states, err
+		return checked{failed: states, err: err}
 	}
 	gone.merge(probed.away)
-	var failed []*topicState
+	var res checked
 	for i, st := range states {
 		err := errs[i]
 		if err == nil && masters.awayFor(gone, i) {
@@ -74,18 +69,28 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState) ([]*topicSt
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, errAway) || e.checks.lastErr == nil {
-			e.checks.lastErr = err
+		if !errors.Is(err, errAway) || res.lastErr == nil {
+			res.lastErr = err
 		}
-		failed = append(failed, st)
+		res.failed = append(res.failed, st)
 		if ctx.Err() != nil || timedOut(err) && !e.shards.on() {
-			return append(failed, states[i+1:]...), nil
+			res.failed = append(res.failed, states[i+1:]...)
+			return res
 		}
 	}
 	if probed.broke {
-		return failed, errShardBroken
+		res.err = errShardBroken
 	}
-	return failed, nil
+	return res
+}
+
+// checked is what checkAll found: the topics it could not check, for the
+// next round; the last read that failed, for noteChecks; and the error of
+// its probe.
+type checked struct {
+	failed  []*topicState
+	lastErr error
+	err     error
 }
 
 // check hands over the messages of st's topic up to at (its position in

@@ -218,14 +218,18 @@
 // times out ends the round: every other read would wait as long. On
 // Cluster a master that does not answer costs only the topics of its
 // slots (masters.go; slots the slot map names no master for count as one
-// master's): the positions are read in one pipeline per master,
-// the masters' in parallel, and the probe's legs are sent in parallel
-// too, so a master whose read or probe leg times out has its topics left
-// for the next round while the others are checked, and later batches of
-// the round, and its probe, do not ask it again; nor do the rounds while
-// it does not take the periodic probe, so that the others' are not held
-// up by its timeout. The presence change logs are read the same
-// way (changebatch.go). Its topics are checked once it answers
+// master's): the supervisor checks the topics of each master, and probes
+// through each master, in jobs of its own, at most one of a kind per
+// master at a time, beside the loop that takes its tickers
+// (watchjobs.go), so the others' checks and probes go on at their
+// intervals while one waits out the timeout; the positions are read in
+// one pipeline per master, and the legs of a probe are sent and waited
+// for each on its own, so a master whose read or probe leg times out has
+// its topics left for the next round while the others are checked, and
+// later batches of the round, and its probe, do not ask it again; nor do
+// the rounds while it does not take the periodic probe. The presence
+// change logs are read the same way (changebatch.go), in a job beside
+// the checks. Its topics are checked once it answers
 // again or its slots moved (see Redis trouble for their connection). The
 // master the classic connection is on costs more: its probe fails, every
 // connection is replaced as below, the classic one on another master,
@@ -233,8 +237,8 @@
 //
 // Between reconnects the same check runs every CheckInterval, but only for
 // topics with a message in the last few intervals, or since the last few
-// checks started when they came late (a probe waiting out the timeout for
-// a master that does not answer holds them up): while the connection
+// checks started when they came late (on a machine busy enough): while
+// the connection
 // stays up Redis delivers in order, and a break, loud or silent (the
 // probe), is followed by a check of everything, so what the periodic check
 // adds is the last messages before a break and what reached history
@@ -315,7 +319,11 @@
 // is a shard connection whose master took its probe but whose copy did
 // not come back (the connection went silent, or the slot moved). A shard
 // whose master does not take the probe is kept: its topics wait, as
-// above. Topics whose master cannot be reached when they are homed again
+// above. While the node holds a pattern, the periodic probe also goes
+// classically through every master the slot map named when last read;
+// that read, which go-redis sends to one node after another until one
+// answers, runs beside the probes, so a node that does not answer holds
+// up none of them. Topics whose master cannot be reached when they are homed again
 // (it died, and its replica has yet to take over or the slot map to say
 // so) are left unhomed, costing no other topic: they are tried again at
 // probe ticks, backing off up to BackoffMax, and at once when the slot

@@ -41,16 +41,15 @@ type Engine struct {
 	patterns  patternGate     // on Cluster, whether publishes go on classic channels too
 
 	acks         acks          // subscriptions waiting for Redis to confirm them
-	probeSeen    chan string   // probe tokens the receive loop got back
+	probes       probeWaits    // the legs of probes waiting for their copies to come back
 	psBroken     chan struct{} // the receive loop saw its connection fail
 	shardsBroken chan struct{} // a shard's receive loop saw its connection fail
 	probeID      string        // starts every probe token: two nodes named alike never take each other's
 	probeN       atomic.Uint64
-	classicProbe string               // the classic connection's probe channel (see openConnLocked); the supervisor's, set under psMu
-	classicN     int                  // the number of classicProbe on Cluster
-	awayLast     atomic.Pointer[away] // masters that did not take the last periodic probe: checks do not wait for them
-	lagMarks     lagMarks             // this node's word on the lag board
-	lagLists     lagLists             // the other nodes' words, as read last
+	classicProbe string   // the classic connection's probe channel (see openConnLocked); the supervisor's, set under psMu
+	classicN     int      // the number of classicProbe on Cluster
+	lagMarks     lagMarks // this node's word on the lag board
+	lagLists     lagLists // the other nodes' words, as read last
 
 	stats   stats
 	checks  checkTrouble // the supervisor's alone
@@ -112,7 +111,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		once:         once,
 		log:          cfg.Logger.With(zap.String("node", cfg.NodeID)),
 		subs:         newSubscriptions(),
-		probeSeen:    make(chan string, maxProbeCopies),
 		psBroken:     make(chan struct{}, 1),
 		shardsBroken: make(chan struct{}, 1),
 		probeID:      newEpoch(),

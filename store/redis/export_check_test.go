@@ -14,16 +14,16 @@ const quietInterval = time.Hour
 // a check of them, to run later, as a check under way since now would
 // run.
 //
-// The check runs on the caller's goroutine, beside the supervisor, which
-// alone probes otherwise (probe): both probes would wait for their copies
-// on the one channel the receive loop fills, each could take the other's,
-// and both would wait out the timeout ("probe: no reply"). So e's
-// supervisor must neither probe nor check periodically (ProbeInterval and
-// CheckInterval of quietInterval or more), and CheckLater first waits
-// until the supervisor is past what it probes as it starts.
+// The check runs on the caller's goroutine, beside the supervisor. So
+// that it is the only check, and nothing the supervisor sends of its own
+// accord comes between the steps of the test, e's supervisor must neither
+// probe nor check periodically (ProbeInterval and CheckInterval of
+// quietInterval or more), and CheckLater first waits until the
+// supervisor is past its start. (Its probes would not take the check's
+// copies: each leg waits for its own token; see probeWaits.)
 func CheckLater(e *Engine) func() error {
 	if e.cfg.ProbeInterval < quietInterval || e.cfg.CheckInterval < quietInterval {
-		err := fmt.Errorf("CheckLater: the supervisor probes every %v and checks every %v, and its probes would take the check's copies; want %v or more",
+		err := fmt.Errorf("CheckLater: the supervisor probes every %v and checks every %v; want %v or more",
 			e.cfg.ProbeInterval, e.cfg.CheckInterval, quietInterval)
 		return func() error { return err }
 	}
@@ -31,15 +31,16 @@ func CheckLater(e *Engine) func() error {
 		return func() error { return err }
 	}
 	states := e.subs.all()
+	r := round{classic: e.classicProbe} // the supervisor is in its loop: no reconnect sets it now
 	return func() error {
-		_, err := e.checkAll(context.Background(), states)
-		return err
+		return e.checkAll(context.Background(), states, r).err
 	}
 }
 
 // supervisorWaiting returns once e's supervisor has taken a nudge in the
-// loop it waits in between ticks (watch): its start, and the probes and
-// checks of it, are over. The nudge channel holds one, so a second send
+// loop it waits in between ticks (watch): its start is over, and the
+// checks and replay it started run beside the loop (those of an engine
+// that tracked nothing then end at once). The nudge channel holds one, so a second send
 // goes through only once the supervisor took the first. The replay each
 // nudge starts probes only when it finds a change log broken, which takes
 // presence; a test that calls CheckLater has none.

@@ -10,11 +10,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// maxProbeCopies bounds the copies of one probe that can be back before
-// the probe reads them: one per master and one per shard connection, so
-// two per master of a cluster of Redis Cluster's largest recommended size.
-const maxProbeCopies = 2 * 1000
-
 // minBackoff is the first wait before a reconnect attempt.
 const minBackoff = 50 * time.Millisecond
 
@@ -24,6 +19,8 @@ const minBackoff = 50 * time.Millisecond
 // It returns when ctx ends, after closing the connection.
 func (e *Engine) supervise(ctx context.Context) {
 	defer e.wg.Done()
+	jobs := newJobs()
+	defer jobs.wait() // after closeConn, which ends the probes' waits on the shards
 	defer e.closeConn()
 	wait := backoff{min: minBackoff, max: e.cfg.BackoffMax}
 	healthy := true // so that the first failure of a run is logged loudly
@@ -44,7 +41,7 @@ func (e *Engine) supervise(ctx context.Context) {
 			}
 			healthy = true
 			wait.reset()
-			err = e.watch(ctx) // which first checks what was published while we were away
+			err = e.watch(ctx, jobs) // which first checks what was published while we were away
 
 		}
 		if ctx.Err() != nil {
@@ -157,7 +154,7 @@ func (e *Engine) resubscribe(ctx context.Context) error {
 	if e.shards.on() {
 		e.homeShards(ctx, e.shards.waiting()) // a master out of reach costs its own topics only
 	}
-	res, err := e.probe(ctx, nil)
+	res, err := e.probe(ctx)
 	if err == nil && res.broke {
 		err = errShardBroken
 	}

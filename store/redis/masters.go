@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // On Redis Cluster each topic lives on one master, the one of its slot, and
 // its messages come through the shard connection it is homed on. A master
 // that does not answer (stuck, cut off, or dead until its replica takes
-// over) must cost only its own topics: a round of checks that finds it
-// away, by a read that timed out or a probe that could not be had through
-// it, leaves the topics that depend on it for the next round and checks
-// the others. With one Redis (standalone, Sentinel) there is nothing to
-// set apart: a read that times out ends the round, as every other would
-// wait as long.
+// over) must cost only its own topics: the supervisor checks and probes
+// each master's topics in a job of its own, beside the others' (see
+// watchjobs.go), and a round of checks that finds a master away, by a
+// read that timed out or a probe that could not be had through it,
+// leaves the topics that depend on it for the next round and checks the
+// others. With one Redis (standalone, Sentinel) there is nothing to set
+// apart: a read that times out ends the round, as every other would wait
+// as long.
 
 // away is the set of master addresses a round found not answering. Only
 // the supervisor touches one.
@@ -45,7 +49,8 @@ const noMaster = "(no master known)"
 // its messages come from ("": not homed, or not Cluster).
 type topicMasters struct {
 	slot, home []string
-	unhomed    []bool // subscribed exactly, but on no shard now: not checkable
+	unhomed    []bool                     // subscribed exactly, but on no shard now: not checkable
+	clients    map[string]*goredis.Client // the masters of slot, by address, for a probe through them (see legsFor)
 }
 
 // mastersOf returns where each of topics depends on. With one Redis
@@ -55,25 +60,48 @@ func (e *Engine) mastersOf(ctx context.Context, topics []string) topicMasters {
 		blank := make([]string, len(topics))
 		return topicMasters{slot: blank, home: blank, unhomed: make([]bool, len(topics))}
 	}
-	m := topicMasters{slot: make([]string, len(topics))}
+	m := topicMasters{slot: make([]string, len(topics)), clients: make(map[string]*goredis.Client)}
 	m.home, m.unhomed = e.shards.homesOf(topics)
 	for i, topic := range topics {
-		m.slot[i] = e.slotMaster(ctx, topic)
+		var c *goredis.Client
+		m.slot[i], c = e.slotMasterClient(ctx, topic)
+		if c != nil {
+			m.clients[m.slot[i]] = c
+		}
 	}
 	return m
+}
+
+// slotMasters is the slot of mastersOf alone.
+func (e *Engine) slotMasters(ctx context.Context, topics []string) []string {
+	out := make([]string, len(topics))
+	if e.shards.on() {
+		for i, topic := range topics {
+			out[i] = e.slotMaster(ctx, topic)
+		}
+	}
+	return out
 }
 
 // slotMaster is the address of the master of topic's slot by the slot
 // map, or noMaster when the map has none (the topic's reads will say
 // why).
 func (e *Engine) slotMaster(ctx context.Context, topic string) string {
+	addr, _ := e.slotMasterClient(ctx, topic)
+	return addr
+}
+
+// slotMasterClient is slotMaster, and the master's client (nil for
+// noMaster).
+func (e *Engine) slotMasterClient(ctx context.Context, topic string) (string, *goredis.Client) {
 	if e.masterUnknown != nil && e.masterUnknown(topic) {
-		return noMaster
+		return noMaster, nil
 	}
-	if addr := e.slotMasterOf(ctx, e.keys.meta(topic)); addr != "" {
-		return addr
+	master, err := e.shards.cc.MasterForKey(ctx, e.keys.meta(topic))
+	if err != nil {
+		return noMaster, nil
 	}
-	return noMaster
+	return master.Options().Addr, master
 }
 
 // slotMasterOf is the address of the master of key's slot by the slot
@@ -84,6 +112,17 @@ func (e *Engine) slotMasterOf(ctx context.Context, key string) string {
 		return ""
 	}
 	return master.Options().Addr
+}
+
+// round is what the supervisor hands a check or a replay that it runs
+// beside its other work: the masters that did not take their last
+// periodic probe, whose topics the round leaves (their reads and probe
+// legs would only wait out the timeout), and the classic connection's
+// probe channel as the round starts, which only the supervisor reads
+// (openConnLocked sets it).
+type round struct {
+	away    away
+	classic string
 }
 
 // awayFor reports whether the i-th topic depends on a master of a, or

@@ -68,10 +68,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopCont
 		switch {
 		case !ok:
 		case e.keys.isProbe(e.cfg.NodeID, msg.Channel):
-			select {
-			case e.probeSeen <- msg.Payload:
-			default: // nobody waits for so many: drop
-			}
+			e.probes.arrived(msg.Payload)
 		case e.keys.isControl(msg.Channel):
 			e.dispatchControl(msg.Payload)
 		default:

@@ -116,12 +116,13 @@ func (e *Engine) adoptWaiting(ctx context.Context, sh *shard, topics []string) (
 
 // repairShards replaces the shards whose connections broke: it closes
 // them, has the slot map read again, homes their topics again by it, and
-// the topics left waiting before, and checks those it homed as after any
-// reconnect. It returns the states of those it could not check (see
-// checkAll). Topics whose master it cannot reach wait on, for a later
-// call (watch paces them); the others are not held up, and neither is
-// Subscribe: psMu is held only to take the broken shards.
-func (e *Engine) repairShards(ctx context.Context) ([]*topicState, error) {
+// the topics left waiting before, and returns the states of those it
+// homed, to be checked as after any reconnect. Topics whose master it
+// cannot reach wait on, for a later call (watch paces them); the others
+// are not held up, and neither is Subscribe: psMu is held only to take
+// the broken shards. The supervisor runs one at a time, beside its other
+// work (watcher.repair).
+func (e *Engine) repairShards(ctx context.Context) []*topicState {
 	e.psMu.Lock()
 	broken := e.shards.takeBroken()
 	e.psMu.Unlock()
@@ -133,18 +134,18 @@ func (e *Engine) repairShards(ctx context.Context) ([]*topicState, error) {
 	defer closing.Wait()
 	topics := e.shards.waiting()
 	if len(topics) == 0 && len(broken) == 0 {
-		return nil, nil // replaced since, with every connection
+		return nil // replaced since, with every connection
 	}
 	e.shards.repairs.Add(1)
 	e.stats.reconnects.Add(1)
 	e.reloadOnTrouble() // the master may be gone
 	homed := e.homeShards(ctx, topics)
 	if len(homed) == 0 {
-		return nil, nil
+		return nil
 	}
 	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(homed)))
 	e.marksBehind(homed) // replayed by watch
-	return e.checkAll(ctx, e.subs.statesOf(homed))
+	return e.subs.statesOf(homed)
 }
 
 // all returns every shard.

@@ -21,8 +21,8 @@ import (
 // Each shard has a probe channel in the slot of the topic it was opened
 // for (its anchor), so that a probe SPUBLISHed there crosses that shard's
 // connection. A shard whose last topic went is closed at the supervisor's
-// next probe (pruneShards), not at once, so that a probe in flight still
-// gets its copy back.
+// next probe tick (pruneShards), not at once: a probe leg still waiting
+// on it then ends without a word on its master (see runLeg).
 //
 // A shard's connection that breaks, whose master refuses one of its
 // channels (MOVED), or that Redis unsubscribes from a channel it still
@@ -34,11 +34,12 @@ import (
 type shards struct {
 	cc *goredis.ClusterClient // nil: not Cluster, and every channel is classic
 
-	mu      sync.Mutex        // guards the maps below; held briefly, receive loops take it
-	byAddr  map[string]*shard // by master address
-	home    map[string]*shard // topic → the shard its channel is subscribed on
-	unhomed map[string]bool   // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
-	missed  map[string]bool   // masters on which homing topics failed last, while topics wait (see homeMoved)
+	mu      sync.Mutex                 // guards the maps below; held briefly, receive loops take it
+	byAddr  map[string]*shard          // by master address
+	home    map[string]*shard          // topic → the shard its channel is subscribed on
+	unhomed map[string]bool            // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
+	missed  map[string]bool            // masters on which homing topics failed last, while topics wait (see homeMoved)
+	masters map[string]*goredis.Client // every master, by address, as the slot map read last named them (readMasters)
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -191,7 +192,8 @@ func (e *Engine) detachShards() []*shard {
 
 // pruneShards closes the shards no topic is homed on any more, so that the
 // node listens only on the masters its subscribers need. The supervisor
-// calls it before a probe, when no probe is in flight. It takes psMu
+// calls it before it probes: at its probe ticks, and once it subscribed
+// everything again. It takes psMu
 // (which a Subscribe homing a topic on an idle shard holds) only to pick
 // them, not to close them.
 func (e *Engine) pruneShards() {

@@ -113,12 +113,13 @@ func TestShardedPubSub(t *testing.T) {
 	t.Run("MasterAwayCostsOnlyItsTopics", func(t *testing.T) {
 		testMasterAway(t, c, topics, redis.Config{Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
 	})
-	// Every periodic probe waits out the timeout for the stuck master,
-	// longer than three check intervals: the checks come late, and the
-	// healthy topic's lost message comes all the same.
+	// Every probe and read of the stuck master waits out a timeout longer
+	// than three check intervals, beside the checks of the other masters' topics.
 	t.Run("ChecksLateBehindStuckProbes", func(t *testing.T) {
 		testMasterAway(t, c, topics, redis.Config{Timeout: time.Second, CheckInterval: 100 * time.Millisecond})
 	})
+	t.Run("ChecksBesideStuckMaster", func(t *testing.T) { testChecksBesideStuckMaster(t, c, topics, false) })
+	t.Run("ChecksBesideStuckMasterWithPattern", func(t *testing.T) { testChecksBesideStuckMaster(t, c, topics, true) })
 	t.Run("ClassicMasterAway", func(t *testing.T) { testClassicMasterAway(t, c, topics) })
 	t.Run("ReplayWithMasterAway", func(t *testing.T) { testReplayWithMasterAway(t, c, topics) })
 	t.Run("UnknownMasterAwayCostsOnlyItsTopics", func(t *testing.T) { testUnknownMasterAway(t, c, topics) })

@@ -23,43 +23,43 @@ const scanCount = 1000
 // catchUpUntracked pays the debt of the breaks of the classic connection
 // once it is back: it finds the topics only patterns cover that the node
 // does not track and whose last message in history came since their
-// catch-up's start, and checks them from their epoch's start (owedOf
-// picks what is owed). It returns owed with the topics it could not
-// check added, and checkAll's error; a search that fails is tried again
-// at the next check. Only the supervisor calls it.
-func (e *Engine) catchUpUntracked(ctx context.Context, owed []*topicState) ([]*topicState, error) {
+// catch-up's start, and returns their states, started for a catch-up,
+// with those a subscribe started one for since: each is to be checked
+// from its epoch's start (owedOf picks what is owed). A search that fails
+// is tried again at the next check; one that would ask a master of
+// r.away fails at once, costing no timeout. The supervisor runs one at a
+// time, beside its other work (watcher.catchUp).
+func (e *Engine) catchUpUntracked(ctx context.Context, r round) []*topicState {
 	since, gen := e.untracked.owed()
 	if since.IsZero() {
-		return owed, nil
+		return nil
 	}
 	pending := e.subs.catchingUp() // started by a subscribe since the last check
-	states, err := e.untrackedSince(ctx)
+	states, err := e.untrackedSince(ctx, r.away)
 	if err != nil {
 		if e.untracked.failing(e.cfg.CheckInterval + e.cfg.Timeout + clockSlack) {
 			e.log.Warn("cannot look for the topics first published while pub/sub was down: what it lost of those not published to since waits", zap.Error(err))
 		} else {
 			e.log.Debug("cannot look for the topics first published while pub/sub was down now", zap.Error(err))
 		}
-		return owed, nil
+		return nil
 	}
 	e.untracked.paid(gen)
 	states = append(states, pending...)
-	if len(states) == 0 {
-		return owed, nil
+	if len(states) > 0 {
+		e.log.Info("checking topics first published while pub/sub was down", zap.Int("count", len(states)))
 	}
-	e.log.Info("checking topics first published while pub/sub was down", zap.Int("count", len(states)))
-	failed, err := e.checkAll(ctx, states)
-	return withOwed(owed, failed), err
+	return states
 }
 
 // untrackedSince returns the states, started for a catch-up, of the
 // topics the node's patterns cover and it does not track whose last
-// message in history is owed.
-func (e *Engine) untrackedSince(ctx context.Context) ([]*topicState, error) {
+// message in history is owed; the masters of gone are not asked.
+func (e *Engine) untrackedSince(ctx context.Context, gone away) ([]*topicState, error) {
 	if e.cfg.HistorySize == 0 || !e.subs.anyPattern() {
 		return nil, nil
 	}
-	topics, err := e.scanUntracked(ctx)
+	topics, err := e.scanUntracked(ctx, gone)
 	if err != nil || len(topics) == 0 {
 		return nil, err
 	}
@@ -75,8 +75,10 @@ func (e *Engine) untrackedSince(ctx context.Context) ([]*topicState, error) {
 }
 
 // scanUntracked lists the topics in Redis that a pattern of the node
-// covers and it does not track, by their meta keys.
-func (e *Engine) scanUntracked(ctx context.Context) ([]string, error) {
+// covers and it does not track, by their meta keys. On Cluster it scans
+// every master (readMasters), in parallel; a master of gone is not waited
+// for: the search fails, costing no timeout, and is tried again later.
+func (e *Engine) scanUntracked(ctx context.Context, gone away) ([]string, error) {
 	match := escapeGlob(e.keys.prefix) + "{*}:meta"
 	var mu sync.Mutex
 	var topics []string
@@ -101,25 +103,31 @@ func (e *Engine) scanUntracked(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	var err error
-	if e.shards.cc != nil {
-		// A master that did not take the last probe is not waited for: the
-		// search fails, costing no timeout, and is tried again later.
-		var gone away
-		if last := e.awayLast.Load(); last != nil {
-			gone = *last
-		}
-		err = e.shards.cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
-			if addr := m.Options().Addr; gone[addr] {
-				return fmt.Errorf("herald/redis: scan %s: %w", addr, errAway)
-			}
-			return scan(ctx, m)
-		})
-	} else {
-		err = scan(ctx, e.rdb)
+	if e.shards.cc == nil {
+		return topics, scan(ctx, e.rdb)
 	}
+	masters, err := e.readMasters(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("herald/redis: read the masters: %w", err)
+	}
+	errs := make([]error, 0, len(masters))
+	var wg sync.WaitGroup
+	for addr, m := range masters {
+		if gone[addr] {
+			errs = append(errs, fmt.Errorf("herald/redis: scan %s: %w", addr, errAway))
+			continue
+		}
+		wg.Go(func() {
+			if err := scan(ctx, m); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
 	slices.Sort(topics) // a key seen on two masters (its slot moved meanwhile) counts once
-	return slices.Compact(topics), err
+	return slices.Compact(topics), errors.Join(errs...)
 }
 
 // startUntracked reads the epoch and the last history entry of topics and
