@@ -1,8 +1,6 @@
 package redis
 
 import (
-	"time"
-
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -71,7 +69,7 @@ func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
 		zap.String("old", st.epoch), zap.String("new", epoch), zap.Int("held_dropped", len(st.held)))
 	st.left.push(st.epoch)
-	st.epoch, st.last, st.lastID, st.held, st.catchUp, st.rebasing = epoch, 0, "", nil, time.Time{}, false
+	st.epoch, st.last, st.lastID, st.held, st.catchUp, st.rebasing = epoch, 0, "", nil, 0, false
 }
 
 // handAllLocked hands over those of ms, of st's epoch and in seq order,
@@ -102,7 +100,7 @@ func (e *Engine) handOneLocked(st *topicState, m *broker.Message) {
 	if m.Seq > st.last+1 {
 		e.gapLocked(st, m.Seq-1)
 	}
-	st.last, st.lastID, st.catchUp = m.Seq, m.ID, time.Time{}
+	st.last, st.lastID, st.catchUp = m.Seq, m.ID, 0
 	if b := e.handler.Load(); b != nil {
 		b.h.HandleMessage(m)
 	}
@@ -115,7 +113,7 @@ func (e *Engine) gapLocked(st *topicState, to uint64) {
 		return
 	}
 	g := broker.Gap{Topic: st.topic, Epoch: st.epoch, From: st.last + 1, To: to}
-	st.last, st.lastID, st.catchUp = to, "", time.Time{}
+	st.last, st.lastID, st.catchUp = to, "", 0
 	e.log.Warn("messages lost: reported as a gap", zap.String("topic", g.Topic),
 		zap.String("epoch", g.Epoch), zap.Uint64("from", g.From), zap.Uint64("to", g.To))
 	if b := e.handler.Load(); b != nil {

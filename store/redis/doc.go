@@ -255,7 +255,8 @@
 // (untracked.go). An exact subscribe of a topic a pattern covers that
 // has no state yet starts it likewise, from when the pattern was
 // subscribed, not at the topic's position: the pattern's subscribers may
-// not have had what lies before it. This one check goes by the nodes'
+// not have had what lies before it (what lies after it is the exact
+// subscription's, whenever it was accepted). This one check goes by the nodes'
 // clocks, taken to agree within a second.
 //
 // Joins and leaves have no seq; each carries its place in the topic's

@@ -53,10 +53,15 @@ type topicState struct {
 	// held are messages of epoch after a hole past last that a read of
 	// history failed to fill, in seq order, at most HistorySize (refill.go).
 	held []*broker.Message
-	// catchUp, while delivery of a topic only a pattern covers has yet to
-	// start after a break of the classic connection, is from when its
-	// messages are owed (untracked.go); zero otherwise.
-	catchUp time.Time
+	// catchUp, while delivery of a topic a pattern covers has yet to
+	// start after a break of the classic connection or an exact
+	// subscribe, is from when its messages are owed, in Unix milliseconds
+	// as a message's Time (untracked.go); 0 otherwise. catchUpEnd is the
+	// last seq it may pass over (an exact subscription's start: what
+	// follows is owed however early it was accepted); 0: any. A Unix time
+	// and not a time.Time, so that the two take no more room than one.
+	catchUp    int64
+	catchUpEnd uint64
 
 	// gen is the subscriptions' gen when the topic was last known covered;
 	// guarded by the subscriptions' mu.
@@ -122,7 +127,7 @@ func (s *subscriptions) start(topic string, pos broker.Position, catchUp time.Ti
 	if s.topics[topic] == nil && s.exact[topic] {
 		st := s.newStateLocked(topic, pos)
 		if !catchUp.IsZero() && pos.Seq > 0 { // see Engine.startTopic
-			st.last, st.catchUp = 0, catchUp
+			st.last, st.catchUp, st.catchUpEnd = 0, catchUp.UnixMilli(), pos.Seq
 			s.active.note(st)
 		}
 		s.topics[topic] = st

@@ -159,16 +159,16 @@ func (e *Engine) catchUpFrom(topic string) (time.Time, bool) {
 // owedOf returns the messages of ms (read from history after st.last, in
 // seq order) that st's topic owes its subscriptions: all of them, but
 // while its catch-up is pending those from the first accepted since
-// st.catchUp, st.last moved past the ones before it. When none was
-// accepted earlier, what history no longer holds before the first may
-// have been owed: it goes as a gap. st.mu must be held.
+// st.catchUp, or past st.catchUpEnd, st.last moved past the ones before
+// it. When none was accepted earlier, what history no longer holds before
+// the first may have been owed: it goes as a gap. st.mu must be held.
 func (st *topicState) owedOf(ms []*broker.Message) []*broker.Message {
-	if st.catchUp.IsZero() {
+	if st.catchUp == 0 {
 		return ms
 	}
-	from := st.catchUp.UnixMilli()
-	st.catchUp = time.Time{}
-	i := slices.IndexFunc(ms, func(m *broker.Message) bool { return m.Time >= from })
+	from, end := st.catchUp, st.catchUpEnd
+	st.catchUp = 0
+	i := slices.IndexFunc(ms, func(m *broker.Message) bool { return m.Time >= from || end > 0 && m.Seq > end })
 	if i < 0 {
 		i = len(ms)
 	}
@@ -185,7 +185,7 @@ func (st *topicState) owedOf(ms []*broker.Message) []*broker.Message {
 func (e *Engine) startLocked(st *topicState, m *broker.Message) {
 	st.epoch, st.last = m.Epoch, m.Seq-1
 	if since, ok := e.catchUpFrom(st.topic); ok && m.Seq > 1 {
-		st.last, st.catchUp = 0, since
+		st.last, st.catchUp, st.catchUpEnd = 0, since.UnixMilli(), 0
 	}
 }
 
@@ -196,7 +196,10 @@ func (e *Engine) startLocked(st *topicState, m *broker.Message) {
 // pattern was subscribed (no clock slack: see above), for history to give
 // the pattern's subscribers (owedOf) what they were owed and never got;
 // the new exact subscription skips what comes before its start (broker).
-// Started at pos, the topic would count as delivered up to it, though the
+// The catch-up passes over nothing after pos, however early it was
+// accepted: that is the exact subscription's, and a publish runs in
+// Redis up to the timeout after it was accepted, on a node whose clock
+// may be behind. Started at pos, the topic would count as delivered up to it, though the
 // pattern's subscribers got none of it when the classic connection had
 // broken without this node knowing yet, or on Cluster when the classic
 // copy of a message published a moment before the subscribe came after
@@ -222,6 +225,6 @@ func (s *subscriptions) catchingUp() []*topicState {
 	return slices.DeleteFunc(all, func(st *topicState) bool { // st.mu is taken before s.mu, never inside it
 		st.mu.Lock()
 		defer st.mu.Unlock()
-		return st.catchUp.IsZero()
+		return st.catchUp == 0
 	})
 }

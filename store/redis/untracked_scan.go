@@ -182,7 +182,7 @@ func (e *Engine) startForCatchUp(topic, epoch string, since time.Time) *topicSta
 	if st.epoch != "" {
 		return nil
 	}
-	st.epoch, st.last, st.catchUp = epoch, 0, since
+	st.epoch, st.last, st.catchUp, st.catchUpEnd = epoch, 0, since.UnixMilli(), 0
 	e.subs.active.note(st)
 	return st
 }

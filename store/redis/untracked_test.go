@@ -177,3 +177,33 @@ func TestRefusedSearchForNewTopicsIsTriedAgain(t *testing.T) {
 	}
 	rec.checkBreaches(t)
 }
+
+// An exact subscribe that starts its topic with a pattern's catch-up
+// still gets every message after its position, though one was accepted
+// before the pattern was subscribed: a publish runs in Redis up to the
+// timeout after it was accepted, and a publishing node's clock may be
+// behind. Here the message after the position comes from history, as
+// after a break of pub/sub.
+func TestExactSubscribeGetsWhatFollowsItsStartWhateverItsTime(t *testing.T) {
+	t.Parallel()
+	// No periodic check: the one after the break is the first to read
+	// the topic's history.
+	pub, sub, px, rec := behindProxy(t, redis.Config{HistorySize: 100, CheckInterval: time.Hour})
+	old := request("el.t")
+	old.Time = time.Now().Add(-time.Hour).UnixMilli()
+	mustPublish(t, pub, old)
+	before := time.Now()
+	mustSubscribe(t, sub, "el.*")
+	mustSubscribe(t, sub, "el.t") // at seq 1
+
+	px.Cut()
+	late := request("el.t") // accepted just before the pattern was subscribed, run after the exact subscribe
+	late.Time = before.UnixMilli() - 1
+	mustPublish(t, pub, late)
+	px.Restore()
+	next := mustPublish(t, pub, request("el.t"))
+	if got := summary(rec.waitCovered(t, "el.t", next.Epoch, 3)); got != "m2-3" {
+		t.Errorf("el.t: %s, want m2-3: the exact subscription started at seq 1", got)
+	}
+	rec.checkBreaches(t)
+}
