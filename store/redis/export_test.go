@@ -191,3 +191,6 @@ func ClassicMaster(e *Engine) string {
 // PresenceResynced reports whether e has checked its presence entries
 // against Redis since its last reconnect.
 func PresenceResynced(e *Engine) bool { return e.pres.resynced.Load() == e.stats.reconnects.Load() }
+
+// MostRefilled is the most messages one read of holes brought back.
+func MostRefilled(e *Engine) int64 { return e.refills.mostRead.Load() }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-broker/herald/broker"
@@ -36,7 +37,9 @@ import (
 // The holes of different topics are read in one pipeline per master, the
 // masters' in parallel, with at most one pipeline in flight per master
 // (refill_reads.go): on Cluster, a master that does not answer holds up
-// the holes of its own topics only.
+// the holes of its own topics only. A pipeline takes no more holes than
+// one could fill, so that what it brings back is no larger than a single
+// hole's read.
 
 // refills are the topics whose hole is to be read, each holding the
 // messages that came after it.
@@ -45,6 +48,8 @@ type refills struct {
 	pending map[*topicState]*refillTry
 	busy    map[string]bool // the masters a read of holes is in flight on
 	wake    chan struct{}   // a token: a topic was added, or a read ended
+
+	mostRead atomic.Int64 // the most messages one read of holes brought back, for tests
 }
 
 // refillTry is where the reads of one topic's hole stand.
@@ -115,6 +120,26 @@ func (r *refills) claim(master string, sts []*topicState) bool {
 		}
 	}
 	return true
+}
+
+// unclaim has st's hole, claimed for a read that leaves it out, read in
+// a later one.
+func (r *refills) unclaim(st *topicState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if try := r.pending[st]; try != nil {
+		try.reading = false
+	}
+}
+
+// read notes that a read of holes brought back n messages.
+func (r *refills) read(n int64) {
+	for {
+		most := r.mostRead.Load()
+		if n <= most || r.mostRead.CompareAndSwap(most, n) {
+			return
+		}
+	}
 }
 
 // free ends the read on master, and wakes refill for the holes that

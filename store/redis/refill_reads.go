@@ -12,9 +12,12 @@ import (
 	"github.com/herald-broker/herald/broker"
 )
 
-// refillBatch bounds the holes one pipeline reads, as their replies (up
-// to HistorySize messages each) come back in one round trip; the holes
-// past it are read once that round trip is back.
+// refillBatch bounds the holes one pipeline reads; the holes past it are
+// read once that round trip is back. Their replies come back together, so
+// a pipeline also takes no more holes than one could fill (HistorySize
+// messages, each as large as a publish allows): up to refillBatch times
+// that, for every master at once, would hold as many messages in memory,
+// where a hole read on its own, as a check reads one, holds one's worth.
 const refillBatch = 64
 
 // refill reads the holes of the pending topics until ctx ends: those of
@@ -84,14 +87,24 @@ type hole struct {
 
 // refillOn reads the holes of sts, whose master is master, and hands over
 // what history gives, then the held messages up to each topic's next
-// hole.
+// hole. It reads the first, and those after it as long as together they
+// span no more seqs than HistorySize (see refillBatch); the others are
+// read once it is done.
 func (e *Engine) refillOn(ctx context.Context, master string, sts []*topicState) {
 	defer e.refills.free(master)
 	holes := make([]hole, 0, len(sts))
+	seqs := 0
 	for _, st := range sts {
-		if h, ok := e.holeOf(st); ok {
-			holes = append(holes, h)
+		h, ok := e.holeOf(st)
+		if !ok {
+			continue
 		}
+		n := h.span(e.cfg.HistorySize)
+		if len(holes) > 0 && seqs+n > e.cfg.HistorySize {
+			e.refills.unclaim(st)
+			continue
+		}
+		holes, seqs = append(holes, h), seqs+n
 	}
 	e.fillReads(ctx, holes)
 	if ctx.Err() != nil {
@@ -100,6 +113,15 @@ func (e *Engine) refillOn(ctx context.Context, master string, sts []*topicState)
 	for i := range holes {
 		e.refilled(&holes[i])
 	}
+}
+
+// span is how many messages a read of h can bring back, history keeping
+// at most size.
+func (h hole) span(size int) int {
+	if h.upto <= h.since {
+		return 0
+	}
+	return int(min(h.upto-h.since, uint64(size)))
 }
 
 // holeOf returns st's hole: from the last seq handed over to the last one
@@ -139,6 +161,7 @@ func (e *Engine) fillReads(ctx context.Context, holes []hole) {
 	if _, err := pipe.Exec(ctx); err != nil && !goredis.HasErrorPrefix(err, "NOSCRIPT") {
 		e.fail("refill", err) // counted once a pipeline; each read's own error is below
 	}
+	var n int64
 	for i, cmd := range cmds {
 		h := &holes[i]
 		if cmd == nil {
@@ -153,7 +176,9 @@ func (e *Engine) fillReads(ctx context.Context, holes []hole) {
 		default:
 			h.res, h.err = parseRead(h.st.topic, v)
 		}
+		n += int64(len(h.res.Messages))
 	}
+	e.refills.read(n)
 }
 
 // refilled hands over what the read of h gave, then the held messages up

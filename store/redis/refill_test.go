@@ -1,9 +1,11 @@
 package redis_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
@@ -123,4 +125,56 @@ func TestHoleReadAfterScriptFlush(t *testing.T) {
 		t.Fatalf("after the script cache was flushed: %s, want m1-3", got)
 	}
 	sub.rec.checkBreaches(t)
+}
+
+// The holes read in one pipeline bring back no more messages than one
+// hole can (HistorySize): those that would bring more are read in the
+// next. Each message may be as large as a publish allows, and up to
+// refillBatch holes wait for one read.
+func TestHolesReadTogetherBringNoMoreThanOneCan(t *testing.T) {
+	srv := redistest.Start(t)
+	px := redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	const size = 10
+	pub := cluster(t, srv, 1, redis.Config{Prefix: prefix, HistorySize: size})[0]
+	sub := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "sub",
+		HistorySize: size, CheckInterval: time.Hour, ProbeInterval: time.Hour, Timeout: 4 * waitTimeout})
+	rec := newRecorder()
+	sub.Attach(rec)
+	t.Cleanup(px.Release) // before the engine's Close
+	topics := []string{"stall", "a", "b", "c"}
+	for _, topic := range topics {
+		mustSubscribe(t, sub, topic)
+		first := mustPublish(t, pub, request(topic))
+		rec.waitCovered(t, topic, first.Epoch, 1)
+	}
+	// A read of holes in flight, which the others wait for.
+	px.Hold(prefix + "{stall}:hist")
+	inject(t, srv, prefix, "stall")
+	stalled := mustPublish(t, pub, request("stall"))
+	if !eventually(func() bool { return px.Held() > 0 }) {
+		t.Fatal("the hole of stall was not read")
+	}
+	// Two holes of size-2 seqs each: together more than one can be.
+	last := map[string]broker.PublishResult{}
+	for _, topic := range topics[1:3] {
+		for range size - 2 {
+			inject(t, srv, prefix, topic)
+		}
+		last[topic] = mustPublish(t, pub, request(topic))
+	}
+	c := mustPublish(t, pub, request("c")) // once it is handed over, so were the others to the receive loop
+	rec.waitCovered(t, "c", c.Epoch, 2)
+	px.Release()
+
+	rec.waitCovered(t, "stall", stalled.Epoch, stalled.Seq)
+	for topic, res := range last {
+		if got, want := summary(rec.waitCovered(t, topic, res.Epoch, res.Seq)), fmt.Sprintf("m1-%d", res.Seq); got != want {
+			t.Errorf("%s: %s, want %s", topic, got, want)
+		}
+	}
+	if most := redis.MostRefilled(sub); most > size {
+		t.Errorf("one read of holes brought %d messages, want %d at most", most, size)
+	}
+	rec.checkBreaches(t)
 }
