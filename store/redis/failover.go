@@ -71,9 +71,9 @@ func (st *topicState) handed() handedPos {
 // leftEpochs are the last epochs delivery of a topic left, the latest
 // first. Epochs are random names, never started twice, so a topic's
 // epoch in Redis only moves on: a message of a left epoch is late, and
-// Redis showing one again went back. Two are kept, which took topicState
-// from 136 to 152 bytes (one would have taken none: it replaced the epoch
-// left last): a server that takes over with a copy of the topic older
+// Redis showing one again went back. Two are kept, the second one 16
+// bytes of topicState more (one would have taken none: it replaced the
+// epoch left last): a server that takes over with a copy of the topic older
 // than both missed three of its epoch changes, each a failover or a
 // rebase.
 type leftEpochs [2]string

@@ -104,7 +104,8 @@ func (e *Engine) scanUntracked(ctx context.Context, gone away) ([]string, error)
 		}
 	}
 	if e.shards.cc == nil {
-		return topics, scan(ctx, e.rdb)
+		err := scan(ctx, e.rdb) // before topics is read: scan appends to it
+		return topics, err
 	}
 	masters, err := e.readMasters(ctx)
 	if err != nil {
