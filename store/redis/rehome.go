@@ -46,6 +46,10 @@ func (s *shards) noteHomings(missed, reached []string) {
 // often than the backoff says. A map that knows no master for a topic
 // (noMaster) names none.
 func (e *Engine) homeMoved(ctx context.Context) bool {
+	// The map is the client's copy, but one it must load first (none
+	// yet) is read from the nodes: the supervisor's loop waits no longer.
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
 	for _, t := range e.shards.waiting() {
 		if addr := e.slotMaster(ctx, t); addr != noMaster && !e.shards.missedOn(addr) {
 			return true
