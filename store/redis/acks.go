@@ -10,30 +10,49 @@ import (
 // acks lets a (p)subscribe wait for Redis's confirmation, which arrives on
 // the receive loop. Only once Redis confirmed is a message published on any
 // connection sure to reach this node.
+//
+// A wait is released only by a confirmation that came through the
+// connection its command was sent on. Two connections can subscribe the
+// same channel at once: a shard replaced while its master was stopped is
+// redialled by go-redis, which subscribes its channels again, the shard's
+// probe channel among them, beside the new shard on that master. The old
+// one's confirmation, once the master answered, released the new shard's
+// wait for its probe channel, sent after its topics' SSUBSCRIBEs, which
+// Redis had not run yet: the topics were counted homed, their check read
+// positions before a message that Redis then published before those
+// SSUBSCRIBEs, and the message was never delivered, with no gap.
 type acks struct {
 	mu      sync.Mutex
-	waiting map[string][]chan struct{} // by kind + " " + channel
+	waiting map[ackKey][]chan struct{}
 }
 
-// expect registers a wait for the confirmation of kind ("subscribe",
-// "psubscribe") for channel. Call it before sending the command.
-func (a *acks) expect(kind, channel string) <-chan struct{} {
+// ackKey names what a confirmation is awaited for: kind ("subscribe",
+// "psubscribe", "ssubscribe") of channel, on conn.
+type ackKey struct {
+	conn          *goredis.PubSub
+	kind, channel string
+}
+
+// expect registers a wait for the confirmation of kind for channel on
+// conn. Call it before sending the command.
+func (a *acks) expect(conn *goredis.PubSub, kind, channel string) <-chan struct{} {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.waiting == nil {
-		a.waiting = make(map[string][]chan struct{})
+		a.waiting = make(map[ackKey][]chan struct{})
 	}
 	c := make(chan struct{})
-	k := kind + " " + channel
+	k := ackKey{conn, kind, channel}
 	a.waiting[k] = append(a.waiting[k], c)
 	return c
 }
 
-// confirm releases every wait for kind and channel.
-func (a *acks) confirm(kind, channel string) {
+// confirm releases every wait for kind and channel on conn, whose receive
+// loop got the confirmation.
+func (a *acks) confirm(conn *goredis.PubSub, kind, channel string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k := kind + " " + channel
+	k := ackKey{conn, kind, channel}
 	for _, c := range a.waiting[k] {
 		close(c)
 	}
@@ -41,10 +60,10 @@ func (a *acks) confirm(kind, channel string) {
 }
 
 // forget drops a wait that gave up, so that it does not pile up.
-func (a *acks) forget(kind, channel string, c <-chan struct{}) {
+func (a *acks) forget(conn *goredis.PubSub, kind, channel string, c <-chan struct{}) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k := kind + " " + channel
+	k := ackKey{conn, kind, channel}
 	cs := a.waiting[k]
 	for i, w := range cs {
 		if w == c {
@@ -64,13 +83,13 @@ func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kin
 	if err != nil {
 		return err
 	}
-	return e.awaitConfirmed(ctx, kind, channel, confirmed, broken)
+	return e.awaitConfirmed(ctx, ps, kind, channel, confirmed, broken)
 }
 
 // sendSubscribe sends a (s,p)subscribe of channel on ps, and returns what
 // Redis's confirmation closes, for awaitConfirmed.
 func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, channel string) (<-chan struct{}, error) {
-	confirmed := e.acks.expect(kind, channel)
+	confirmed := e.acks.expect(ps, kind, channel)
 	var err error
 	switch kind {
 	case "psubscribe":
@@ -81,7 +100,7 @@ func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, ch
 		err = ps.Subscribe(ctx, channel)
 	}
 	if err != nil {
-		e.acks.forget(kind, channel, confirmed)
+		e.acks.forget(ps, kind, channel, confirmed)
 		return nil, err
 	}
 	return confirmed, nil
@@ -89,7 +108,7 @@ func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, ch
 
 // awaitConfirmed waits until confirmed (sendSubscribe's) is closed, ctx
 // ends, or broken (nil: never) says the connection failed.
-func (e *Engine) awaitConfirmed(ctx context.Context, kind, channel string, confirmed, broken <-chan struct{}) error {
+func (e *Engine) awaitConfirmed(ctx context.Context, ps *goredis.PubSub, kind, channel string, confirmed, broken <-chan struct{}) error {
 	var err error
 	select {
 	case <-confirmed:
@@ -99,6 +118,6 @@ func (e *Engine) awaitConfirmed(ctx context.Context, kind, channel string, confi
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	e.acks.forget(kind, channel, confirmed)
+	e.acks.forget(ps, kind, channel, confirmed)
 	return err
 }

@@ -223,7 +223,7 @@ func (e *Engine) subscribeLocked(ctx context.Context, kind, channel string) erro
 	confirmed, err := e.sendSubscribe(ctx, e.ps, kind, channel)
 	if err == nil {
 		e.psLoop.wake() // the reply comes through the loop, which may be waiting (see loopControl)
-		err = e.awaitConfirmed(ctx, kind, channel, confirmed, nil)
+		err = e.awaitConfirmed(ctx, e.ps, kind, channel, confirmed, nil)
 	}
 	if err != nil {
 		return e.fail(kind, err)

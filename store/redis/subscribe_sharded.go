@@ -98,7 +98,7 @@ func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error
 		confirmed, err = e.sendShardSubscribe(ctx, sh, topic, channel)
 	}
 	if err == nil {
-		err = e.awaitConfirmed(ctx, "ssubscribe", channel, confirmed, sh.failed)
+		err = e.awaitConfirmed(ctx, sh.ps, "ssubscribe", channel, confirmed, sh.failed)
 	}
 	if err != nil {
 		return nil, e.fail("ssubscribe", err)
