@@ -50,7 +50,7 @@ func acceptRefusal() []byte {
 // only spends the Rate; one from a trusted proxy (or served without the
 // Listener) is counted here, for the client behind it, whose budget it
 // gets. Without limits every request gets a slot that costs nothing.
-func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), pacer limits.Pacer, ok bool) {
+func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), pacer broker.AddressPacer, ok bool) {
 	switch accepted := limits.ConnFrom(r.Context()); {
 	case s.cfg.Conns == nil:
 		return func() {}, nil, true

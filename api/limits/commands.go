@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // maxCommandRate is the largest CommandRate: one command a nanosecond
@@ -15,17 +17,10 @@ const maxCommandRate = int(time.Second)
 // nanoseconds, plus the burst's time) still fits an int64.
 const maxCommandBurst = int(time.Second)
 
-// Pacer is the command budget of one address (ConnConfig.CommandRate),
-// shared by every connection it holds. The broker's session asks it once
-// for each command or ping that its own connection's rate lets through
-// (broker.AddressPacer); it is safe for concurrent use.
-type Pacer interface {
-	// AllowCommand takes one command from the budget at now (Unix
-	// nanoseconds), or reports false when the budget is spent.
-	AllowCommand(now int64) bool
-}
-
-var _ Pacer = (*entry)(nil)
+// An entry is the command budget of its address (ConnConfig.CommandRate),
+// shared by every connection the address holds, as the broker's sessions
+// ask for it.
+var _ broker.AddressPacer = (*entry)(nil)
 
 // commandPace is CommandRate and CommandBurst as a GCRA: an address's
 // budget is one number, the time at which its bucket would be full again
@@ -45,7 +40,7 @@ func newCommandPace(rate, burst int) *commandPace {
 	return &commandPace{interval: interval, burst: int64(max(burst, 1)) * interval}
 }
 
-// AllowCommand implements Pacer for the address of e. A clock that went
+// AllowCommand implements broker.AddressPacer for the address of e. A clock that went
 // back by more than the burst leaves the bucket empty from now, rather
 // than shut for as long as the clock went back.
 func (e *entry) AllowCommand(now int64) bool {
@@ -73,7 +68,7 @@ type commandBudget struct {
 }
 
 // pacerOf is e's command budget, nil when there is none.
-func (l *ConnLimiter) pacerOf(e *entry) Pacer {
+func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
 	if e == nil || l.commands == nil {
 		return nil
 	}
@@ -84,7 +79,7 @@ func (l *ConnLimiter) pacerOf(e *entry) Pacer {
 // address, which the caller hands to the connection; nil without a
 // CommandRate. The budget is kept while the address holds a connection
 // and freed with the entry after its last (see ConnLimiter).
-func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer Pacer, ok bool) {
+func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer broker.AddressPacer, ok bool) {
 	e, ok := l.take(ip, takeOpen|takeRate)
 	release, ok = l.releaseOf(e, ok)
 	if !ok {
@@ -98,7 +93,7 @@ func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer Pacer, 
 // proxy's), has given its slot back, or the limiter has no CommandRate.
 // The budget lasts as long as c's slot is held: an upgrade asks before
 // its hijack takes the slot over.
-func (c *Conn) Pacer() Pacer {
+func (c *Conn) Pacer() broker.AddressPacer {
 	if c == nil {
 		return nil
 	}

@@ -4,9 +4,11 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/herald-broker/herald/broker"
 )
 
-func mustAcquirePaced(t *testing.T, l *ConnLimiter, ip netip.Addr) (func(), Pacer) {
+func mustAcquirePaced(t *testing.T, l *ConnLimiter, ip netip.Addr) (func(), broker.AddressPacer) {
 	t.Helper()
 	release, pacer, ok := l.AcquirePaced(ip)
 	if !ok {
@@ -16,7 +18,7 @@ func mustAcquirePaced(t *testing.T, l *ConnLimiter, ip netip.Addr) (func(), Pace
 }
 
 // allowed counts how many of n commands p lets through at now.
-func allowed(p Pacer, now int64, n int) int {
+func allowed(p broker.AddressPacer, now int64, n int) int {
 	k := 0
 	for range n {
 		if p.AllowCommand(now) {
