@@ -45,3 +45,18 @@ func (s *PatternSet) Matches(topic string) bool {
 	var buf [8]*entry // enough for the common case without allocating
 	return len(s.root.match(topic, buf[:0])) > 0
 }
+
+// Matching returns the patterns of the set that match the valid topic,
+// found as Matches finds one, along the topic's trie nodes only.
+func (s *PatternSet) Matching(topic string) []string {
+	if len(s.entries) == 0 {
+		return nil
+	}
+	var buf [8]*entry
+	matched := s.root.match(topic, buf[:0])
+	out := make([]string, len(matched))
+	for i, e := range matched {
+		out[i] = e.pattern
+	}
+	return out
+}

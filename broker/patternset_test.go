@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,20 @@ func TestPatternSetMatchesAsMatch(t *testing.T) {
 	var s PatternSet
 	for _, p := range patterns {
 		s.Add(p)
+	}
+	for _, topic := range topics {
+		var want []string
+		for _, p := range patterns {
+			if Match(p, topic) {
+				want = append(want, p)
+			}
+		}
+		got := s.Matching(topic)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("Matching(%q) = %q, Match says %q", topic, got, want)
+		}
 	}
 	s.Add("chat.*") // again: no effect
 	if s.Len() != len(patterns) {

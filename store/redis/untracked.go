@@ -115,8 +115,8 @@ func (s *subscriptions) patternSince(topic string) (time.Time, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var first time.Time
-	for p, at := range s.patterns {
-		if (first.IsZero() || at.Before(first)) && broker.Match(p, topic) {
+	for _, p := range s.trie.Matching(topic) { // not every pattern: a node may hold thousands
+		if at := s.patterns[p]; first.IsZero() || at.Before(first) {
 			first = at
 		}
 	}
