@@ -45,6 +45,9 @@ type exactShard struct {
 	mu     sync.RWMutex
 	topics map[string]*entry
 	cache  candidateCache // the pattern picks of this shard's topics
+	// watched are the presence:true subscriptions of the shard's topics
+	// that have any (presence_watchers.go); nil while none has.
+	watched map[string]*watchers
 }
 
 type patternTrie struct {
@@ -82,6 +85,9 @@ func (ix *index) add(sub *subscription) (created bool) {
 			created = true
 		}
 		e.insert(sub)
+		if sub.presence {
+			sh.watch(sub)
+		}
 		return created
 	}
 	t := &ix.patterns
@@ -130,6 +136,9 @@ func (ix *index) remove(sub *subscription) (removed, emptied bool) {
 		e := sub.entry
 		if e == nil {
 			return false, false
+		}
+		if sub.presence {
+			sh.unwatch(sub)
 		}
 		if e.delete(sub) {
 			delete(sh.topics, e.pattern)

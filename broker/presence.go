@@ -52,8 +52,14 @@ func (b *Broker) checkPresenceAsked(c *command) *Error {
 func (b *Broker) askPresence(sub *subscription) {
 	sh := b.idx.shard(sub.pattern)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sub.presence {
+		return
+	}
 	sub.presence = true
-	sh.mu.Unlock()
+	if sub.exact && sub.entry != nil { // still indexed
+		sh.watch(sub)
+	}
 }
 
 // startAndJoin reads where a new exact subscription starts
@@ -168,11 +174,13 @@ func (s *Session) presenceEntry(topic string) PresenceEntry {
 
 // HandlePresence routes a join or leave to the topic's presence:true
 // subscriptions on this node, except the one of the session that caused
-// it. A subscription still being set up gets it after its subscribed
-// reply. Joins and leaves of anonymous sessions are never sent. It takes
-// the topic's index read lock, so it runs beside fan-out and never waits
-// for a connection. Like a message's fan-out it queues the frame on every
-// connection first and starts each writer once after (batch.go).
+// it; one that repeats the last change of its user goes only to those
+// that need it (presence_watchers.go). A subscription still being set up
+// gets it after its subscribed reply. Joins and leaves of anonymous
+// sessions are never sent. It takes the topic's index read lock, so it
+// runs beside fan-out and never waits for a connection. Like a message's
+// fan-out it queues the frame on every connection first and starts each
+// writer once after (batch.go).
 func (b *Broker) HandlePresence(c PresenceChange) {
 	if c.User == "" {
 		return
@@ -182,12 +190,12 @@ func (b *Broker) HandlePresence(c PresenceChange) {
 	batch := batchPool.Get().(*Batch)
 	sh := b.idx.shard(c.Topic)
 	sh.mu.RLock()
-	if e := sh.topics[c.Topic]; e != nil {
-		for _, sub := range e.subs {
-			if sub.presence && sub.session.id != cause {
+	if w := sh.watched[c.Topic]; w != nil {
+		w.send(c, func(sub *subscription) {
+			if sub.session.id != cause {
 				sub.offerChange(frame, batch)
 			}
-		}
+		})
 	}
 	sh.mu.RUnlock()
 	batch.Flush()

@@ -32,7 +32,10 @@ type PresenceState struct {
 
 // PresenceChange is a join (a user's first session on the topic arrived,
 // anywhere in the cluster) or a leave (its last one went). For one user and
-// topic joins and leaves alternate, starting with a join.
+// topic joins and leaves alternate, starting with a join; but an engine
+// whose backend lost a change after it was handed over may hand the same
+// change over again as it sets the backend right, and the broker sends
+// that one only to the subscriptions that need it (presence_watchers.go).
 type PresenceChange struct {
 	Topic   string
 	User    string

@@ -33,13 +33,18 @@ type queuedChange struct {
 	change broker.PresenceChange
 }
 
-// queueChangeLocked queues c, which m went past, for the Handler, unless
-// it says of its user what the last one handed over did. m.mu must be
-// held. It waits while the queue is full, unless the engine closes.
+// queueChangeLocked queues c, which m went past, for the Handler. m.mu
+// must be held. It waits while the queue is full, unless the engine
+// closes.
+//
+// A change may say of its user what the last one handed over did: a
+// failover can lose a join or a leave Redis had taken (replication is
+// asynchronous) after the nodes handed it over, and the node that made it
+// adds its entry again, or removes it again, once reconnected
+// (presence_resync.go). It is handed over all the same: the subscribers
+// that came after the first need it, and the broker sends it to those
+// only (broker/presence_watchers.go).
 func (e *Engine) queueChangeLocked(m *changeMark, c broker.PresenceChange) {
-	if !m.said.alternates(c) {
-		return
-	}
 	select {
 	case e.presOut <- queuedChange{mark: m, change: c}:
 	case <-e.runCtx.Done():
@@ -64,57 +69,4 @@ func (e *Engine) handPresence(ctx context.Context) {
 			q.mark.handing.Unlock()
 		}
 	}
-}
-
-// A failover can lose a join or a leave Redis had taken (replication is
-// asynchronous), after the nodes watching the topic handed it over. The
-// node that made it then adds its entry again, or removes it again, once
-// reconnected (presence_resync.go), and so makes the same change a second
-// time: a second join of a user with no leave between, or a second leave,
-// where docs/protocol.md section 8 has joins and leaves of one user
-// alternate. The node that made it cannot tell which nodes handed the
-// first over, and those whose log went back without it need the second,
-// so each node drops a change that says what its last one of that user
-// said.
-
-// announced is what a topic's last change handed over said of each
-// user. The users who left are forgotten, all at once, when they
-// outnumber those present by maxLeftKept, so that a topic with many
-// comings and goings costs memory for about its members only; a repeated
-// leave of a user forgotten goes through.
-type announced struct {
-	joined map[string]bool // user -> its last change was a join
-	in     int             // users whose last change was a join
-}
-
-// maxLeftKept is how many more users who left than users present a
-// topic's announced keeps.
-const maxLeftKept = 1024
-
-// alternates reports whether c says of its user something other than the
-// last change handed over did (or nothing was handed over of the user),
-// and records it if so.
-func (a *announced) alternates(c broker.PresenceChange) bool {
-	was, known := a.joined[c.User]
-	if known && was == c.Join {
-		return false
-	}
-	if a.joined == nil {
-		a.joined = make(map[string]bool)
-	}
-	a.joined[c.User] = c.Join
-	switch {
-	case c.Join:
-		a.in++
-	case known:
-		a.in--
-	}
-	if len(a.joined) > 2*a.in+maxLeftKept {
-		for u, in := range a.joined {
-			if !in {
-				delete(a.joined, u)
-			}
-		}
-	}
-	return true
 }

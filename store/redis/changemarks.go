@@ -79,9 +79,6 @@ type changeMark struct {
 	// handing is held while one of the mark's changes is handed over,
 	// so that Unsubscribe returns only once none is (handedOver).
 	handing sync.Mutex
-	// said is what the last change handed over of each user said (true:
-	// a join), so that the same one again is not (changehandover.go).
-	said announced
 }
 
 // changeMarks are the marks of the topics this node hands changes of.
