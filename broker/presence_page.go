@@ -95,10 +95,12 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	if !s.mayAskPresence(c.Topic) {
 		return Errorf(CodeForbidden, "not allowed to subscribe to %q, so not to ask who is there", c.Topic)
 	}
+	ask := s.b.askingPresence(s, c.Topic)
 	st, err := s.b.Presence(ctx, c.Topic, c.After)
 	if err != nil {
 		return err.(*Error)
 	}
+	s.b.answered(ask, c.Topic, c.After, st)
 	b := newFrame(96 + len(c.ID) + len(c.Topic) + presenceSize(st))
 	b = append(b, `{"type":"presence"`...)
 	b = appendID(b, c.echo())

@@ -13,6 +13,7 @@ import (
 // watcher is a broker connection that keeps what it is sent.
 type watcher struct {
 	s      *broker.Session
+	asked  int // presence commands sent, for their ids
 	mu     sync.Mutex
 	frames []map[string]any
 }
@@ -75,8 +76,10 @@ func (w *watcher) reply(t *testing.T, id string) map[string]any {
 // members asks who is on topic and returns the users listed.
 func (w *watcher) members(t *testing.T, topic string) []string {
 	t.Helper()
-	w.s.HandleText(fmt.Appendf(nil, `{"type":"presence","id":"p","topic":%q}`, topic))
-	r := w.reply(t, "p")
+	w.asked++
+	id := fmt.Sprint("p", w.asked)
+	w.s.HandleText(fmt.Appendf(nil, `{"type":"presence","id":%q,"topic":%q}`, id, topic))
+	r := w.reply(t, id)
 	list, ok := r["members"].([]any)
 	if !ok {
 		t.Fatalf("presence: %v", r)
