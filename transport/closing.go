@@ -98,6 +98,30 @@ func (c *conn) finish() (first, abrupt bool) {
 	return true, abrupt
 }
 
+// peerAnswered records that the client's close frame came after this
+// side's close began, and reports whether the closing handshake is then
+// complete (handshakeDone).
+func (c *conn) peerAnswered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.peerClosed = true
+	return c.handshakeDoneLocked()
+}
+
+// handshakeDone reports whether this side's close frame is written and
+// the client answered it: the socket is then closed at once (RFC 6455
+// section 5.5.1). Whichever of the reader and the writer comes second
+// sees both.
+func (c *conn) handshakeDone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handshakeDoneLocked()
+}
+
+func (c *conn) handshakeDoneLocked() bool {
+	return c.peerClosed && c.closeQueued && c.queuedBytes() == 0
+}
+
 // isClosing reports whether a close has started.
 func (c *conn) isClosing() bool {
 	c.mu.Lock()

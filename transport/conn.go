@@ -75,11 +75,16 @@ type conn struct {
 	// fanned says a broker fan-out queued a frame since the writer's last
 	// batch (probe_linux.go). Guarded by mu; kept here, beside the other
 	// small fields, so that it costs no padding.
-	fanned  bool
-	gen     uint32 // tells this fd's events from a former owner's
-	live    bool   // registered with its loop (loop goroutine only)
-	blocked bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
-	deflate bool   // permessage-deflate was negotiated; set before the first read
+	fanned bool
+	// peerClosed says the client's close frame came after this side's
+	// close began: it answered it (RFC 6455 section 5.5.1), and once
+	// this side's close frame is out too the socket is closed. Guarded
+	// by mu; in the byte fanned leaves free.
+	peerClosed bool
+	gen        uint32 // tells this fd's events from a former owner's
+	live       bool   // registered with its loop (loop goroutine only)
+	blocked    bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
+	deflate    bool   // permessage-deflate was negotiated; set before the first read
 	// deafToProbes: a probe ping went unanswered for a whole stall
 	// window; the loop watches c no more (loop goroutine only).
 	deafToProbes bool

@@ -42,14 +42,17 @@ func (c *conn) onMessagePending(pending bool) {
 }
 
 // onClose answers the peer's close frame with its code (RFC 6455 section
-// 5.5.1); the socket is closed once that is written.
+// 5.5.1); the socket is closed once that is written. A close frame that
+// comes after this side's close began is the answer to it.
 func (c *conn) onClose(code ws.StatusCode) {
 	if c.closeWith(closeFrame(code, "")) {
 		if code == 0 {
 			code = ws.StatusNoStatusRcvd // RFC 6455 section 7.1.5
 		}
 		c.closedWith(true, code)
+		return
 	}
+	c.peerAnswered()
 }
 
 // keepReader stores r's state when it has any, and drops it when not.
@@ -71,15 +74,25 @@ func (c *conn) keepReader(r *frameReader) {
 // in the reader, and the driver calls again with nil data once its pace
 // allows more (holding says when), before reading the socket again. It
 // returns how many paced frames were parsed. Once the connection is
-// closing, what arrives is dropped unparsed.
-func (c *conn) readData(data []byte, budget int) (spent int) {
+// closing, what arrives is dropped unparsed, but for the client's close
+// frame (close_scan.go). answered says the closing handshake is complete:
+// this side's close frame is out and the client's answer came, so the
+// driver closes the socket now (RFC 6455 section 5.5.1) rather than wait
+// for the client to drop its side, which a client library that answers
+// the close may leave to its program for as long as it runs.
+func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	if c.sse {
 		c.readStream(len(data))
-		return 0
+		return 0, false
 	}
 	if c.isClosing() {
-		c.in = nil // nothing more is parsed: free a half-read message now
-		return 0
+		var r frameReader // a half-read message is freed with the old one
+		if c.in != nil {
+			r = *c.in
+		}
+		found := r.skipToClose(data)
+		c.keepReader(&r)
+		return 0, found && c.peerAnswered()
 	}
 	// Between frames a connection's reader holds nothing, so it lives on
 	// the stack and only one mid-frame (or mid-message) is kept on the
@@ -97,7 +110,7 @@ func (c *conn) readData(data []byte, budget int) (spent int) {
 	if err != nil {
 		c.fail(err)
 	}
-	return spent
+	return spent, r.closed && c.handshakeDone()
 }
 
 // holding says whether the reader holds frames its budget left unparsed.

@@ -76,7 +76,11 @@ func (p *portableConn) parse(data []byte) bool {
 		if p.pace.Full(now) {
 			p.throttled = false
 		}
-		spent := p.c.readData(data, pace.Budget(p.pace, now))
+		spent, answered := p.c.readData(data, pace.Budget(p.pace, now))
+		if answered {
+			p.finish() // the closing handshake is complete
+			return false
+		}
 		pace.Spend(&p.pace, now, spent)
 		if !p.c.holding() {
 			return true
@@ -133,6 +137,9 @@ func (p *portableConn) flush(scratch *[][]byte) bool {
 		}
 		empty, closeSent := p.c.written(int(n))
 		if closeSent {
+			if p.c.handshakeDone() {
+				return false // the client answered already: writeLoop finishes it
+			}
 			p.closeWrite()
 		}
 		if empty {

@@ -99,7 +99,11 @@ func (l *loop) readNow(c *conn, rd reading) {
 // or budget paced frames are parsed. It returns how many were.
 func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 	if c.holding() {
-		spent = c.readData(nil, budget)
+		var answered bool
+		if spent, answered = c.readData(nil, budget); answered {
+			l.drop(c) // the closing handshake is complete
+			return spent, true
+		}
 	}
 	share := min(connReadBytes, l.turnBytes)
 	for got := 0; spent < budget && got < share; {
@@ -108,7 +112,12 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 		case n > 0:
 			got += n
 			l.turnBytes -= n
-			spent += c.readData(l.buf[:n], budget-spent)
+			parsed, answered := c.readData(l.buf[:n], budget-spent)
+			spent += parsed
+			if answered {
+				l.drop(c) // the closing handshake is complete
+				return spent, true
+			}
 			continue
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -126,7 +135,11 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 func (l *loop) readEarly(c *conn, early []byte) {
 	var rd reading
 	now := monoNow()
-	spent := c.readData(early, l.srv.lim.pace.Budget(rd.pace, now))
+	spent, answered := c.readData(early, l.srv.lim.pace.Budget(rd.pace, now))
+	if answered {
+		l.drop(c) // the closing handshake is complete
+		return
+	}
 	l.srv.lim.pace.Spend(&rd.pace, now, spent)
 	if c.holding() {
 		l.throttle(c, rd, now)

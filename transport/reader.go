@@ -39,11 +39,17 @@ type frameReader struct {
 	// compressed message (RFC 7692 section 6); without it RSV1 is a
 	// protocol error. The connection's setting, not reader state.
 	deflate bool
+	// skipping says the connection is closing and frames are only walked
+	// past, looking for the client's close frame (close_scan.go); skip
+	// is how much of the current frame's payload is still to pass, and
+	// partial then holds at most a header's first bytes.
+	skipping bool
+	skip     int64
 }
 
 // idle reports whether r holds nothing between two frames.
 func (r *frameReader) idle() bool {
-	return r.partial == nil && r.message == nil && !r.fragmented && !r.closed
+	return r.partial == nil && r.message == nil && !r.fragmented && !r.closed && r.skip == 0
 }
 
 // feed parses the complete frames in data and keeps what it did not

@@ -65,9 +65,13 @@ func (l *loop) flush(c *conn) {
 		}
 		empty, closeSent := c.writtenOf(n, len(l.bufs), at)
 		if closeSent {
+			if c.handshakeDone() {
+				l.drop(c) // the client answered already: nothing more to wait for
+				return
+			}
 			// The close frame is out: half-close so the peer sees it, then
-			// wait for its EOF (or the deadline) before closing, so unread
-			// input does not turn the close into a reset.
+			// wait for its answer or EOF (or the deadline) before closing,
+			// so unread input does not turn the close into a reset.
 			_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
 		}
 		if empty {

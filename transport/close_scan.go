@@ -1,0 +1,63 @@
+package transport
+
+import "github.com/gobwas/ws"
+
+// Once a connection's close began, what its client sends is not parsed:
+// a command would be answered on a connection that takes no more frames,
+// and a message still to inflate would cost work for nothing. Only the
+// client's close frame matters, as the second half of the closing
+// handshake (RFC 6455 section 5.5.1), so the frames are walked past by
+// their headers alone, without unmasking a payload.
+
+// maxFrameHeader is the longest client frame header (RFC 6455 section
+// 5.2): 2 bytes, 8 of extended length and 4 of mask.
+const maxFrameHeader = 14
+
+// skipToClose walks past the frames in data, those r held unparsed when
+// the close began first, and reports whether a close frame came. After
+// one, or after bytes that are no frame, nothing more is looked at.
+func (r *frameReader) skipToClose(data []byte) bool {
+	if !r.skipping {
+		// What the reader kept starts at a frame's first byte: an
+		// incomplete frame, or whole ones its budget held back.
+		pending := r.partial
+		*r = frameReader{skipping: true, closed: r.closed}
+		if r.walk(pending) {
+			return true
+		}
+	}
+	return r.walk(data)
+}
+
+// walk is skipToClose's loop over one piece of the stream.
+func (r *frameReader) walk(data []byte) bool {
+	for len(data) > 0 && !r.closed {
+		if r.skip > 0 {
+			n := min(int64(len(data)), r.skip)
+			data, r.skip = data[n:], r.skip-n
+			continue
+		}
+		head, kept := data, len(r.partial)
+		if kept > 0 {
+			head = append(r.partial, data[:min(len(data), maxFrameHeader-kept)]...)
+		}
+		h, n, err := parseHeader(head)
+		switch {
+		case err != nil:
+			r.partial, r.closed = nil, true // no frame: CloseTimeout ends it
+			return false
+		case n == 0:
+			// All of data is in head: a header's first bytes, kept
+			// in an array of their own, never the caller's.
+			r.partial = append([]byte(nil), head...)
+			return false
+		}
+		data, r.partial = data[n-kept:], nil
+		if h.OpCode == ws.OpClose {
+			r.closed = true
+			return true
+		}
+		r.skip = h.Length
+	}
+	return false
+}
