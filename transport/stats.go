@@ -17,6 +17,7 @@ var CloseCodes = [...]int{
 	int(ws.StatusNoStatusRcvd), int(ws.StatusAbnormalClosure),
 	broker.CloseInvalidPayload, broker.ClosePolicyViolation, broker.CloseMessageTooBig,
 	broker.CloseSlowConsumer, broker.CloseTokenExpired, broker.CloseHeartbeatTimeout, broker.CloseTooManyErrors,
+	broker.CloseDisconnected,
 }
 
 // Stats are the transport's counters since the server started.
