@@ -136,8 +136,9 @@ func (n *Node) answering() bool {
 }
 
 // Restart kills the node if it runs and starts it again on the same port
-// with the same files. Nothing is persisted, so it comes back without its
-// data (a cluster node keeps its identity in its nodes.conf).
+// with the same files. Nothing is persisted by itself, so it comes back
+// without its data (a cluster node keeps its identity in its nodes.conf),
+// unless a SAVE left a snapshot in its directory, which it loads.
 func (n *Node) Restart() {
 	n.t.Helper()
 	n.Kill()

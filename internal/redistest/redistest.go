@@ -43,8 +43,9 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 // does nothing.
 func (s *Server) Stop() { s.n.Kill() }
 
-// Restart stops the server and starts an empty one on the same port, as a
-// Redis that crashed and came back without its data.
+// Restart stops the server (SIGKILL) and starts it again on the same
+// port, as a Redis that crashed and came back without its data, or, when
+// the test had it SAVE, with the data of that snapshot.
 func (s *Server) Restart() {
 	s.n.t.Helper()
 	s.n.Restart()
