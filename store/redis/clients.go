@@ -38,8 +38,9 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // twice. go-redis retries a call whose reply timed out or whose connection
 // broke after it was written, and a Cluster client also retries on another
 // node; once does neither, so a MOVED reply reaches the engine as a refusal
-// (nothing ran) instead of being followed.
-func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.UniversalClient) {
+// (nothing ran) instead of being followed. Off Cluster, every connection
+// of both runs stamp first (see runstamp.go); nil runs nothing.
+func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error) (rdb, once goredis.UniversalClient) {
 	dial := dialTimeout(timeout)
 	switch u.mode {
 	case sentinel:
@@ -47,6 +48,7 @@ func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.Universal
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.Dialer = newDialer(dial, o.TLSConfig)
+		o.OnConnect = stamp // sentinels' connections run it too: it leaves them alone
 		oo := o
 		oo.MaxRetries = -1
 		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo)
@@ -66,6 +68,7 @@ func newClients(u parsedURL, timeout time.Duration) (rdb, once goredis.Universal
 	o.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
 	o.DisableIdentity = true
 	o.Dialer = newDialer(dial, o.TLSConfig)
+	o.OnConnect = stamp
 	oo := o
 	oo.MaxRetries = -1
 	return goredis.NewClient(&o), goredis.NewClient(&oo)

@@ -65,7 +65,7 @@
 // stays valid on Redis Cluster:
 //
 //	<prefix>{<topic>}:meta        hash: epoch, seq (the topic's position), id (of
-//	                              the message at seq), mark (see Failover)
+//	                              the message at seq), mark and run (see Failover)
 //	<prefix>{<topic>}:hist        stream of the current epoch, entry ID <seq>-0,
 //	                              fields i (message id), m (time ms), d (data);
 //	                              trimmed to the history size every 16
@@ -82,6 +82,8 @@
 //	<prefix>{#stats}:nodes, :node:<node>
 //	                              the nodes' stats board (see statsboard.go)
 //	<prefix>{#lag}:behind         the nodes whose delivery is behind (see lagboard.go)
+//	<prefix>run                   off Cluster, the Redis process serving the
+//	                              engine (see Failover)
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta
 // is gone (expired, or Redis lost its data) the next publish or Position
@@ -93,27 +95,42 @@
 //
 // Redis replicates asynchronously, so a Sentinel or Cluster failover can
 // lose the last publishes the old master acknowledged, and the new master
-// goes on from an older seq of the same epoch. No seq may then name a
-// second message, and a client resuming past the loss must be told
-// recovered:false. Three checks see to it (failover.go):
+// goes on from an older seq of the same epoch; so does a server that
+// restarts from its own files (an RDB snapshot older than its last
+// publishes, or an append-only file that lost its last second). No seq
+// may then name a second message, and a client resuming past the loss
+// must be told recovered:false. Three checks see to it (failover.go):
 //
 //   - meta's mark is the seq as the server itself last wrote it, kept out
-//     of replication and the append-only file. A server that took over (or
-//     came back from its append-only file) finds it apart from seq, and
-//     the topic's first publish there starts a new epoch. So every
-//     failover starts a new epoch for each topic published to after it,
-//     whether or not anything was lost, as no one can tell; subscribers
-//     see it on that message.
+//     of replication and the append-only file, with run beside it, the
+//     server process that wrote it. Off Cluster, the key <prefix>run
+//     names the process serving the engine: every connection notes it
+//     there before it serves anything (runstamp.go), from INFO's run_id.
+//     A server that took over, or came back from its files (a snapshot
+//     holds the mark, but the run of the process before), finds mark
+//     apart from seq or run apart from <prefix>run, and the topic's first
+//     publish there starts a new epoch. So every failover and every
+//     restart of Redis starts a new epoch for each topic published to
+//     after it, whether or not anything was lost, as no one can tell;
+//     subscribers see it on that message. A Redis user refused INFO
+//     leaves the run out (logged once): then, as on Cluster, which has
+//     no <prefix>run (a script may touch only its topic's slot), a
+//     server back from files that lost publishes goes on from their
+//     seqs, and only the next check sees it, for the topics nodes
+//     deliver.
 //   - A node that handed its subscribers more of an epoch than Redis now
 //     holds (a position check finds the seq below what was handed over, or
 //     the same seq naming another message, or a message arrives with the
 //     seq last handed over but another id) starts the topic a new epoch
 //     itself, by a script that does it only if the epoch is still the one
-//     found wrong. This covers a replica that got its mark with a full
-//     resync and saw no publish of the topic since, and a server restarted
-//     from an RDB snapshot older than its last publishes; a message of the
-//     epoch left that arrives late is dropped. Publishes on other nodes
-//     can still reuse a seq in the moment before the node notices.
+//     found wrong. This covers a master that takes over again with a
+//     copy of a topic that came back to it, its own mark and run and all,
+//     in a full resync from a replica that missed its last publishes;
+//     and where there is no run, a replica that got its mark with a full
+//     resync and saw no publish of the topic since, and a master
+//     restarted from files older than its last publishes. A message of
+//     the epoch left that arrives late is dropped. Publishes on other
+//     nodes can still reuse a seq in the moment before the node notices.
 //   - A node never goes back to an epoch it left (the last two of each
 //     topic). When failovers follow each other, the server that takes
 //     over may hold a topic as it was before the last epoch change, its
@@ -124,7 +141,13 @@
 //
 // A node of a version before the mark leaves it behind seq, so a newer
 // node's next publish of the topic starts a new epoch: nodes that share a
-// Redis are upgraded past it together.
+// Redis are upgraded past it together. A node of a version with the mark
+// but before the run keeps the mark and leaves the run as it was, so
+// the two go on in one epoch, but its publishes after a restart of Redis
+// do not see it. A topic's meta from before the run has none, so the
+// first publish of each topic after the upgrade starts a new epoch, as
+// after a restart: a meta without a run cannot tell a snapshot from the
+// server that wrote it.
 //
 // While no master is known, calls fail with broker.ErrUnavailable and the
 // pub/sub connection is redialled with backoff; the clients find the new

@@ -81,6 +81,11 @@ type Engine struct {
 	// allocated each time it was, on every publish.
 	publishOpts [3]any
 	logKeep     any // changeLogKeep of the presence lapse, in ms, the presence scripts' last argument
+	// run is the run key ("" on Cluster, which has none: see
+	// runstamp.go), and runArg the same boxed for the publish script
+	// (nil on Cluster).
+	run    string
+	runArg any
 
 	runCtx    context.Context // ends with Close: the receive loops' context
 	stop      context.CancelFunc
@@ -103,13 +108,23 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: URL: %w", errConfig, err)
 	}
-	rdb, once := newClients(u, cfg.Timeout)
+	k := keys{prefix: cfg.Prefix}
+	log := cfg.Logger.With(zap.String("node", cfg.NodeID))
+	var run string
+	var runArg any
+	var stamp func(context.Context, *goredis.Conn) error
+	if u.mode != cluster {
+		run = k.run()
+		runArg = run
+		stamp = (&runStamp{key: run, log: log}).stampRun
+	}
+	rdb, once := newClients(u, cfg.Timeout, stamp)
 	e := &Engine{
 		cfg:          cfg,
-		keys:         keys{prefix: cfg.Prefix},
+		keys:         k,
 		rdb:          rdb,
 		once:         once,
-		log:          cfg.Logger.With(zap.String("node", cfg.NodeID)),
+		log:          log,
 		subs:         newSubscriptions(),
 		psBroken:     make(chan struct{}, 1),
 		shardsBroken: make(chan struct{}, 1),
@@ -123,6 +138,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
 		logKeep:     changeLogKeep(cfg.PresenceLapse).Milliseconds(),
+		run:         run,
+		runArg:      runArg,
 	}
 	e.noteSure(time.Now()) // nothing is subscribed before
 	if err := e.loadScripts(ctx); err != nil {
@@ -253,8 +270,18 @@ func (e *Engine) readArgs(topic, start string, since uint64, limit int, upto uin
 	if upto > 0 {
 		end = strconv.FormatUint(min(upto, maxSeq), 10)
 	}
-	return []string{e.keys.meta(topic), e.keys.hist(topic)},
+	return []string{e.keys.meta(topic), e.keys.hist(topic), e.runKeyOf(topic)},
 		[]any{start, e.cfg.HistoryTTL.Milliseconds(), since, limit, end, e.cfg.HistorySize, budget, epoch}
+}
+
+// runKeyOf is where the scripts of topic read the run from (see
+// runstamp.go): the run key, or on Cluster, which has none, the topic's
+// meta, which the scripts take for none.
+func (e *Engine) runKeyOf(topic string) string {
+	if e.run == "" {
+		return e.keys.meta(topic)
+	}
+	return e.run
 }
 
 // readFailedByTest reports whether failReads fails this read, counting

@@ -113,14 +113,15 @@ func replyCode(msg string) string {
 }
 
 // notSent reports an error that came before the command left: no
-// connection could be had, so Redis never saw it.
+// connection could be had, or the new one failed its stamp (see
+// runstamp.go), so Redis never saw it.
 func notSent(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
 	return errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) ||
-		errors.Is(err, goredis.ErrClosed) || noMasterKnown(err)
+		errors.Is(err, goredis.ErrClosed) || errors.Is(err, errStamp) || noMasterKnown(err)
 }
 
 // noMasterKnown reports go-redis's Sentinel client finding no master to

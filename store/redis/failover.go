@@ -17,24 +17,32 @@ import (
 //
 //   - The publish script keeps in meta a mark, the seq as the server itself
 //     last wrote it, which goes neither to replicas nor to the append-only
-//     file (see publishScript). A replica that took over, or a server back
-//     from its append-only file, finds mark and seq apart and starts the
-//     topic a new epoch at its first publish: every failover breaks the
-//     epoch of each topic published to afterwards, whether or not it lost
-//     anything, since no one can tell.
+//     file, and beside it the run of the server process that wrote it (see
+//     publishScript and runstamp.go). A replica that took over, or a
+//     server back from its append-only file, finds mark and seq apart; a
+//     server back from an RDB snapshot, which holds the mark, finds the
+//     run of the process before; either starts the topic a new epoch at
+//     its first publish: every failover and restart breaks the epoch of
+//     each topic published to afterwards, whether or not it lost anything,
+//     since no one can tell.
 //   - A node whose subscribers were handed more than Redis now holds sees
 //     it (diverged) and starts the topic a new epoch at once (rebaseScript).
-//     This covers what the mark cannot: a replica whose copy of meta came
-//     with its mark in a full resync (an RDB snapshot holds it) and saw no
-//     publish of the topic since, or a server restarted from a snapshot
-//     older than the last publishes.
+//     This covers what mark and run cannot: a master that takes over
+//     again with a copy of a topic that came back to it in a full resync
+//     (an RDB snapshot holds mark and run, here its own) from a replica
+//     that missed its last publishes; and where there is no run (Cluster,
+//     or a Redis user refused INFO), a replica whose copy of meta came
+//     with its mark in a full resync and saw no publish of the topic
+//     since, or a server restarted from a snapshot older than the last
+//     publishes.
 //   - A node never goes back to an epoch it left (leftEpochs). When
 //     failovers follow each other, the server that takes over may hold a
 //     copy of a topic from before the last epoch change (a replica that
 //     had not resynced since), in an epoch the node's subscribers left:
 //     they had its seqs past the copy's for messages the copy lacks, and
 //     its next publishes give those seqs to others. With its mark from a
-//     full resync the publish script sees nothing wrong, and diverged
+//     full resync (and its run, when the server wrote the copy itself
+//     before, or there is none) the publish script sees nothing wrong, and diverged
 //     compares seqs within delivery's epoch only. A node that finds a
 //     topic in Redis back in an epoch it left starts the topic a new
 //     epoch, as for a divergence (rebaseScript), whether a position check
@@ -109,17 +117,15 @@ func diverged(handed, at storedPos) bool {
 // it diverged while other publishes went on still moves it on, and a
 // second node finding the same divergence gets the first one's new epoch.
 //
-// KEYS: meta, hist. ARGV: the epoch found diverged, the new epoch, history
-// TTL (ms). Returns the topic's epoch now ("" if it has none: its next
-// publish starts one).
-var rebaseScript = goredis.NewScript(`
+// KEYS: meta, hist, the run key (see runLua). ARGV: the epoch found
+// diverged, the new epoch, history TTL (ms). Returns the topic's epoch
+// now ("" if it has none: its next publish starts one).
+var rebaseScript = goredis.NewScript(runLua + `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if epoch ~= ARGV[1] then return epoch or '' end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'seq', 0)
-redis.set_repl(redis.REPL_NONE)
-redis.call('HSET', KEYS[1], 'mark', 0)
-redis.set_repl(redis.REPL_ALL)
+mark(0)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return ARGV[2]
 `)
@@ -176,7 +182,7 @@ func (e *Engine) rebaseLater(st *topicState, at storedPos) {
 func (e *Engine) finishRebase(ctx context.Context, st *topicState, at storedPos) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	now, err := rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(st.topic), e.keys.hist(st.topic)},
+	now, err := rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(st.topic), e.keys.hist(st.topic), e.runKeyOf(st.topic)},
 		at.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -163,5 +163,9 @@ func (k keys) isControl(channel string) bool {
 	return ok && rest == "control"
 }
 
+// run names the Redis process serving the engine, off Cluster (see
+// runstamp.go).
+func (k keys) run() string { return k.prefix + "run" }
+
 // controls is the stream of the last controls (see control.go).
 func (k keys) controls() string { return k.prefix + "controls" }

@@ -55,7 +55,7 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 func (e *Engine) publishOnce(ctx context.Context, deadline time.Time, rdb scriptClient, req broker.PublishRequest) (string, error) {
 	classic, sharded := e.channels()
 	call := newCall()
-	call.publishCommand(e.keys, req, classic, sharded, e.publishOpts)
+	call.publishCommand(e.keys, req, classic, sharded, e.publishOpts, e.runArg)
 	return e.pubs.runCall(ctx, deadline, rdb, call)
 }
 

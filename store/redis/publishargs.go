@@ -33,17 +33,20 @@ func (a *bytesArg) MarshalBinary() ([]byte, error) { return a.b, nil }
 // publishCommand sets call's command to the publish script's EVALSHA for req:
 // classic and sharded are the channels it is published on (see
 // Engine.channels), opts the engine's boxed history and idempotency
-// settings. The arguments point into call.pub, valid until call is
-// released.
-func (call *scriptCall) publishCommand(k keys, req broker.PublishRequest, classic, sharded bool, opts [3]any) {
+// settings, run the run key (nil on Cluster: see runstamp.go). The
+// arguments point into call.pub, valid until call is released.
+func (call *scriptCall) publishCommand(k keys, req broker.PublishRequest, classic, sharded bool, opts [3]any, run any) {
 	a := &call.pub
 	a.fill(k, req, classic, sharded)
 	call.script = publishScript
-	call.nkeys = 2
+	call.nkeys = 3
 	if a.idem != "" {
-		call.nkeys = 3
+		call.nkeys = 4
 	}
-	args := append(call.argv[:0], "evalsha", publishSHA, call.nkeys, &a.meta, &a.hist)
+	if run == nil {
+		run = &a.meta // the script's word for no run key
+	}
+	args := append(call.argv[:0], "evalsha", publishSHA, call.nkeys, &a.meta, &a.hist, run)
 	if a.idem != "" {
 		args = append(args, &a.idem)
 	}

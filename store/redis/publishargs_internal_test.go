@@ -9,8 +9,9 @@ import (
 
 // TestPublishCommandMatchesKeys checks that the publish command built in
 // one buffer names the keys and channels as keys does, with and without an
-// idempotency key and on each channel choice, and that a reused call
-// carries nothing over from its last publish.
+// idempotency key and on each channel choice (sharded ones on Cluster,
+// where the meta stands for the run key it has none of), and that a
+// reused call carries nothing over from its last publish.
 func TestPublishCommandMatchesKeys(t *testing.T) {
 	k := keys{prefix: "p:"}
 	opts := [3]any{100, int64(1000), int64(2000)}
@@ -28,8 +29,13 @@ func TestPublishCommandMatchesKeys(t *testing.T) {
 	} {
 		req := broker.PublishRequest{Topic: "chat.room", ID: "id-1", Time: 42, Data: []byte(`{"a":1}`), IdempotencyKey: tc.key}
 		call.pub.reset()
-		call.publishCommand(k, req, tc.classic, tc.sharded, opts)
-		want := []string{k.meta(req.Topic), k.hist(req.Topic)}
+		var run any = k.run()
+		wantRun := k.run()
+		if tc.sharded {
+			run, wantRun = nil, k.meta(req.Topic)
+		}
+		call.publishCommand(k, req, tc.classic, tc.sharded, opts, run)
+		want := []string{k.meta(req.Topic), k.hist(req.Topic), wantRun}
 		if tc.key != "" {
 			want = append(want, k.idem(req.Topic, tc.key))
 		}

@@ -24,7 +24,7 @@ type scriptCall struct {
 	// Kept with the call from one use to the next: args' array, what a
 	// publish's arguments point to (publishArgs), and the timer of its
 	// deadline while it waits (nil until it first waits with one).
-	argv  [16]any
+	argv  [17]any
 	pub   publishArgs
 	timer *time.Timer
 }

@@ -156,7 +156,7 @@ func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
 func (e *Engine) startOf(ctx context.Context, topic string, presence bool) (broker.Position, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	keys := []string{e.keys.meta(topic), e.keys.hist(topic)}
+	keys := []string{e.keys.meta(topic), e.keys.hist(topic), e.runKeyOf(topic)}
 	if presence {
 		keys = append(keys, e.keys.presChanges(topic), e.keys.presLogEnd(topic))
 	}
