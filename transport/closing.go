@@ -111,7 +111,8 @@ func (c *conn) peerAnswered() bool {
 // handshakeDone reports whether this side's close frame is written and
 // the client answered it: the socket is then closed at once (RFC 6455
 // section 5.5.1). Whichever of the reader and the writer comes second
-// sees both.
+// sees both. A stream's close event asks for no answer (SSE has none):
+// the stream is done once it is written.
 func (c *conn) handshakeDone() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -119,7 +120,7 @@ func (c *conn) handshakeDone() bool {
 }
 
 func (c *conn) handshakeDoneLocked() bool {
-	return c.peerClosed && c.closeQueued && c.queuedBytes() == 0
+	return (c.peerClosed || c.sse) && c.closeQueued && c.queuedBytes() == 0
 }
 
 // isClosing reports whether a close has started.

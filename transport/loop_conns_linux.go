@@ -3,6 +3,8 @@
 package transport
 
 import (
+	"errors"
+
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -81,4 +83,20 @@ func (l *loop) drop(c *conn) {
 		l.log.Debug("close socket", zap.Error(err))
 	}
 	l.srv.gone(c)
+}
+
+// dropDone drops c once its close is complete (handshakeDone): its close
+// frame or event is written and nothing more is waited for. What its
+// client sent meanwhile, a stream's stray input say, is read first, up to
+// a read buffer, so that closing over unread input does not reset the
+// connection and cost the client the end of what it was sent.
+func (l *loop) dropDone(c *conn) {
+	for got := 0; got < len(l.buf); {
+		n, err := unix.Read(int(c.fd), l.buf[got:])
+		if n <= 0 && !errors.Is(err, unix.EINTR) {
+			break
+		}
+		got += max(n, 0)
+	}
+	l.drop(c)
 }

@@ -66,7 +66,7 @@ func (l *loop) flush(c *conn) {
 		empty, closeSent := c.writtenOf(n, len(l.bufs), at)
 		if closeSent {
 			if c.handshakeDone() {
-				l.drop(c) // the client answered already: nothing more to wait for
+				l.dropDone(c)
 				return
 			}
 			// The close frame is out: half-close so the peer sees it, then
