@@ -2,9 +2,7 @@ package api
 
 import (
 	"crypto/subtle"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/herald-broker/herald/broker"
@@ -53,10 +51,11 @@ func (s *Server) apiRoute(method string, h http.HandlerFunc) http.Handler {
 func (s *Server) key(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.keys) == 0 {
-			// The peer's own address, never X-Forwarded-For, even from a
-			// trusted proxy: behind a proxy on the same host every caller
-			// would otherwise pass as loopback.
-			if !isLoopback(r.RemoteAddr) {
+			// The peer's own address, never X-Forwarded-For, which any
+			// caller can send; and a request a proxy on the same host
+			// forwarded for someone elsewhere is that caller's, not the
+			// proxy's (loopback.go).
+			if !loopbackCaller(r) {
 				s.refuse(w, r, refusedAPIKey, broker.CodeForbidden, "no API keys are configured: only loopback callers are served")
 				return
 			}
@@ -97,14 +96,4 @@ func bearer(r *http.Request) (string, bool) {
 	}
 	token := strings.TrimSpace(h[len(prefix):])
 	return token, token != ""
-}
-
-// isLoopback reports whether remoteAddr ("host:port") is a loopback address.
-func isLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	return err == nil && addr.Unmap().IsLoopback()
 }
