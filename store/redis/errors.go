@@ -63,7 +63,11 @@ func (e *Engine) failPublish(err error) error {
 	e.reloadOnTrouble()
 	err = fmt.Errorf("herald/redis: publish: %w", err)
 	if code, ok := refusal(err); ok {
-		if code != "MOVED" && code != "ASK" { // a stale slot map, not a Redis that refuses writes
+		// A stale slot map (MOVED), or a slot being migrated whose keys
+		// left (ASK) or are split between the two masters (TRYAGAIN), is
+		// the topic's slot in the way, not a Redis that refuses writes:
+		// every other slot takes them, and the node stays ready.
+		if code != "MOVED" && code != "ASK" && code != "TRYAGAIN" {
 			e.refused.record()
 		}
 		return unavailable(err, fmt.Sprintf(msgRefused, code))

@@ -31,7 +31,9 @@ const refusalMemory = 10 * time.Second
 // The probe is small, though, and a Redis at its maxmemory can admit it
 // while it refuses a publish whose arguments take it over the limit. So a
 // publish Redis refused keeps the node not ready for refusalMemory as well,
-// or until a publish succeeds.
+// or until a publish succeeds; not one refused for its slot alone (a slot
+// map not current, or a slot being migrated: see failPublish), as Redis
+// takes writes of every other slot.
 func (e *Engine) Ready(ctx context.Context) error {
 	if ago, ok := e.refused.within(refusalMemory); ok {
 		return broker.Unavailable(fmt.Errorf("herald/redis: ready: Redis refused a publish %v ago", ago.Round(time.Millisecond)))

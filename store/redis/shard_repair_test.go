@@ -156,48 +156,6 @@ func testSlotMovedAway(t *testing.T, c *redistest.Cluster, topics []string) {
 	sub.rec.checkBreaches(t)
 }
 
-// moveSlot migrates slot and its keys from src to dst, as redis-cli
-// --cluster reshard does, and tells every master.
-func moveSlot(t *testing.T, slot int, src, dst *redistest.Node) {
-	t.Helper()
-	ctx := ctxFor(t)
-	from := goredis.NewClient(&goredis.Options{Addr: src.Addr()})
-	defer from.Close()
-	to := goredis.NewClient(&goredis.Options{Addr: dst.Addr()})
-	defer to.Close()
-	fromID, err := from.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
-	toID, err := to.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		t.Fatal(err)
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(to.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID).Err())
-	must(from.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID).Err())
-	host, port, _ := strings.Cut(dst.Addr(), ":")
-	for {
-		keys, err := from.ClusterGetKeysInSlot(ctx, slot, 100).Result()
-		must(err)
-		if len(keys) == 0 {
-			break
-		}
-		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
-		for _, k := range keys {
-			args = append(args, k)
-		}
-		must(from.Do(ctx, args...).Err())
-	}
-	must(to.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
-	must(from.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID).Err())
-}
-
 // shardClients returns the ids of the sharded pub/sub clients of the
 // server rdb talks to.
 func shardClients(t *testing.T, rdb *goredis.Client) []string {
