@@ -87,17 +87,23 @@ func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kin
 }
 
 // sendSubscribe sends a (s,p)subscribe of channel on ps, and returns what
-// Redis's confirmation closes, for awaitConfirmed.
+// Redis's confirmation closes, for awaitConfirmed. Nothing is sent once
+// ctx ended.
 func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, channel string) (<-chan struct{}, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	confirmed := e.acks.expect(ps, kind, channel)
+	wctx, cancel := e.sharedWrite(ctx)
+	defer cancel()
 	var err error
 	switch kind {
 	case "psubscribe":
-		err = ps.PSubscribe(ctx, channel)
+		err = ps.PSubscribe(wctx, channel)
 	case "ssubscribe":
-		err = ps.SSubscribe(ctx, channel)
+		err = ps.SSubscribe(wctx, channel)
 	default:
-		err = ps.Subscribe(ctx, channel)
+		err = ps.Subscribe(wctx, channel)
 	}
 	if err != nil {
 		e.acks.forget(ps, kind, channel, confirmed)

@@ -82,7 +82,7 @@ func (e *Engine) shardUnsubscribeLocked(ctx context.Context, topic string) {
 	if sh == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	ctx, cancel := e.sharedWrite(ctx)
 	defer cancel()
 	if err := sh.ps.SUnsubscribe(ctx, channel); err != nil {
 		e.log.Warn("pub/sub command failed", zap.String("cmd", "sunsubscribe"), zap.String("channel", channel),

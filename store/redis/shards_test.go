@@ -111,6 +111,7 @@ func TestShardedPubSub(t *testing.T) {
 	t.Run("KilledShardConnectionLosesNoPresenceChange", func(t *testing.T) { testKilledShardConnectionLosesNoPresenceChange(t, c, topics) })
 	t.Run("SlotMovedAway", func(t *testing.T) { testSlotMovedAway(t, c, topics) })
 	t.Run("ReadyWhileSlotMigrates", func(t *testing.T) { testReadyWhileSlotMigrates(t, c) })
+	t.Run("SpentContextKeepsShard", func(t *testing.T) { testSpentContextKeepsShard(t, c, topics) })
 	t.Run("MasterAwayCostsOnlyItsTopics", func(t *testing.T) {
 		testMasterAway(t, c, topics, redis.Config{Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
 	})

@@ -1,7 +1,10 @@
 package redis_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +159,78 @@ func mustPublishEventually(t *testing.T, e broker.Engine, topic string) broker.P
 		t.Fatalf("no publish to %s accepted", topic)
 	}
 	return res
+}
+
+// testSpentContextKeepsShard unsubscribes one of two topics homed on one
+// shard, and subscribes a third there, with a context whose deadline
+// passed, as the broker's is when a closed connection's leaves of presence
+// spent the command's timeout on a slot being migrated (refused with
+// TRYAGAIN all along): the shard's connection, which the other topic
+// shares, is kept, and the unsubscribe reaches Redis all the same.
+func testSpentContextKeepsShard(t *testing.T, c *redistest.Cluster, topics []string) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10})
+	pub, sub := nodes[0], nodes[1]
+	kept := topics[0]
+	home := c.MasterOfKey(kept)
+	left, later := topicOn(t, c, home, "spent.left"), topicOn(t, c, home, "spent.later")
+	mustSubscribe(t, sub, kept)
+	mustSubscribe(t, sub, left)
+	admin := goredis.NewClient(&goredis.Options{Addr: home.Addr()})
+	defer admin.Close()
+	shard := clientWithShardChannels(t, admin, 3) // kept, left and the probe
+	spent, cancel := context.WithDeadline(ctxFor(t), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := sub.Unsubscribe(spent, left); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Subscribe(spent, later); err == nil {
+		t.Error("a subscribe whose context was spent succeeded")
+	}
+	channel := prefix + "m.{" + left + "}"
+	if !eventually(func() bool { return shardNumSub(t, home, channel) == 0 }) {
+		t.Errorf("%s is still subscribed on %s after its unsubscribe", channel, home.Addr())
+	}
+	res := publishN(t, pub, kept, 1)
+	sub.rec.waitCovered(t, kept, res.Epoch, res.Seq)
+	if ids := shardClients(t, admin); !slices.Contains(ids, shard) {
+		t.Errorf("the shard's connection (client %s) was dropped by a call whose context was spent: sharded clients now %v", shard, ids)
+	}
+	if n := redis.ShardRepairs(sub.Engine); n != 0 {
+		t.Errorf("%d shard repairs, want none", n)
+	}
+	sub.rec.checkBreaches(t)
+}
+
+// topicOn returns a topic named base followed by a number whose slot n
+// serves.
+func topicOn(t *testing.T, c *redistest.Cluster, n *redistest.Node, base string) string {
+	t.Helper()
+	for i := range 1000 {
+		if topic := fmt.Sprint(base, i); c.MasterOfKey(topic) == n {
+			return topic
+		}
+	}
+	t.Fatalf("no topic %s<n> on %s", base, n.Addr())
+	return ""
+}
+
+// clientWithShardChannels returns the id of the one client of rdb's
+// server subscribed to n sharded channels.
+func clientWithShardChannels(t *testing.T, rdb *goredis.Client, n int) string {
+	t.Helper()
+	list, err := rdb.ClientList(ctxFor(t)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		if f := infoFieldsOf(line); f["ssub"] == fmt.Sprint(n) {
+			ids = append(ids, f["id"])
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("clients subscribed to %d sharded channels: %v, want one", n, ids)
+	}
+	return ids[0]
 }

@@ -266,7 +266,7 @@ func (e *Engine) Unsubscribe(ctx context.Context, pattern string) error {
 // then broken, the probe notices, and its replacement subscribes only to
 // what is subscribed then. psMu must be held.
 func (e *Engine) unsubscribeLocked(ctx context.Context, kind, channel string) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	ctx, cancel := e.sharedWrite(ctx)
 	defer cancel()
 	var err error
 	if kind == "punsubscribe" {
@@ -278,4 +278,15 @@ func (e *Engine) unsubscribeLocked(ctx context.Context, kind, channel string) {
 		e.log.Warn("pub/sub command failed", zap.String("cmd", kind), zap.String("channel", channel),
 			zap.Error(fmt.Errorf("herald/redis: %w", err)))
 	}
+}
+
+// sharedWrite returns the context of a command written to a pub/sub
+// connection. go-redis takes the write's deadline from it, and a write
+// that misses its deadline breaks the connection, for every channel on
+// it. A caller's deadline may be spent already (the broker's is, once a
+// closed client's leaves of presence waited out the timeout on a slot
+// being migrated), and must not cost the other channels their
+// connection: the write gets a timeout of its own.
+func (e *Engine) sharedWrite(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
 }
