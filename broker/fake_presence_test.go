@@ -16,6 +16,9 @@ type fakePresence struct {
 	entries  map[string]map[string]PresenceEntry
 	failAdd  error
 	controls []Control
+	// whileRead, when set, runs after a presence read and before its
+	// answer returns, once.
+	whileRead func()
 }
 
 func (e *fakeEngine) AddPresence(ctx context.Context, p PresenceEntry) error {
@@ -69,6 +72,19 @@ func (e *fakeEngine) sessionsOf(topic, user string) int {
 }
 
 func (e *fakeEngine) Presence(ctx context.Context, topic string, page PresencePage) (PresenceState, error) {
+	st := e.readPresence(topic, page)
+	e.pres.mu.Lock()
+	f := e.pres.whileRead
+	e.pres.whileRead = nil
+	e.pres.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return st, nil
+}
+
+// readPresence is the page of topic's members after page.After.
+func (e *fakeEngine) readPresence(topic string, page PresencePage) PresenceState {
 	e.pres.mu.Lock()
 	defer e.pres.mu.Unlock()
 	st := PresenceState{Members: []Member{}}
@@ -95,7 +111,7 @@ func (e *fakeEngine) Presence(ctx context.Context, topic string, page PresencePa
 		}
 	}
 	st.Members, st.Truncated = fill.Members, fill.Truncated
-	return st, nil
+	return st
 }
 
 // presentSessions counts the entries of topic.

@@ -191,11 +191,7 @@ func (b *Broker) HandlePresence(c PresenceChange) {
 	sh := b.idx.shard(c.Topic)
 	sh.mu.RLock()
 	if w := sh.watched[c.Topic]; w != nil {
-		w.send(c, func(sub *subscription) {
-			if sub.session.id != cause {
-				sub.offerChange(frame, batch)
-			}
-		})
+		w.send(c, cause, frame, batch)
 	}
 	sh.mu.RUnlock()
 	batch.Flush()

@@ -97,10 +97,10 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	}
 	ask := s.b.askingPresence(s, c.Topic)
 	st, err := s.b.Presence(ctx, c.Topic, c.After)
+	s.b.answered(ask, c.Topic, c.After, st, err == nil)
 	if err != nil {
 		return err.(*Error)
 	}
-	s.b.answered(ask, c.Topic, c.After, st)
 	b := newFrame(96 + len(c.ID) + len(c.Topic) + presenceSize(st))
 	b = append(b, `{"type":"presence"`...)
 	b = appendID(b, c.echo())

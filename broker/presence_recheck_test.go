@@ -82,3 +82,46 @@ func TestPresencePageCovers(t *testing.T) {
 		}
 	}
 }
+
+// A repeat that comes while a subscription's members are read, which it
+// was sent the first of, is sent to it with the answer when the answer
+// says otherwise of the user (read before the engine set itself right),
+// and not when the answer says the same (read after): either way its
+// list is right, and it gets no two joins in a row for nothing.
+func TestRepeatWhileReadingGoesWithAnAnswerThatLacksIt(t *testing.T) {
+	b, e := presenceBroker(t)
+	lacks, lists := watch(t, b), watch(t, b)
+	u := connect(t, b, user("u"))
+	u.do(t, "s", `{"type":"subscribe","id":"s","topic":"room.1"}`)
+	lacks.waitChanges(t, 1)
+	lists.waitChanges(t, 1)
+	repeat := PresenceChange{Topic: "room.1", User: "u", Join: true, Session: u.s.ID()}
+	e.pres.mu.Lock()
+	entry := e.pres.entries["room.1"][u.s.ID()]
+	delete(e.pres.entries["room.1"], u.s.ID()) // lost, the join sent
+	e.pres.whileRead = func() { b.HandlePresence(repeat) }
+	e.pres.mu.Unlock()
+	if r := lacks.do(t, "p", `{"type":"presence","id":"p","topic":"room.1"}`); len(r["members"].([]any)) != 0 {
+		t.Fatalf("presence read before the join was made again: %v, want no member", r)
+	}
+	e.pres.mu.Lock()
+	e.pres.entries["room.1"][u.s.ID()] = entry // made again
+	e.pres.whileRead = func() { b.HandlePresence(repeat) }
+	e.pres.mu.Unlock()
+	if r := lists.do(t, "p", `{"type":"presence","id":"p","topic":"room.1"}`); len(r["members"].([]any)) != 1 {
+		t.Fatalf("presence read after the join was made again: %v, want u", r)
+	}
+	b.HandlePresence(change("v", true))
+	if got, want := lacks.waitChanges(t, 3), []string{"join u", "join u", "join v"}; !slices.Equal(got, want) {
+		t.Errorf("the subscription whose answer lacked u got %v, want %v", got, want)
+	}
+	if got, want := lists.waitChanges(t, 2), []string{"join u", "join v"}; !slices.Equal(got, want) {
+		t.Errorf("the one whose answer listed u got %v, want %v", got, want)
+	}
+	sh := b.idx.shard("room.1")
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if n := len(sh.watched["room.1"].reading); n != 0 {
+		t.Errorf("%d reads still kept once answered", n)
+	}
+}

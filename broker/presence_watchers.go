@@ -48,6 +48,10 @@ type watchers struct {
 	// get even when it is a repeat: a presence answer it was given said
 	// otherwise of them (presence_recheck.go); nil while none is.
 	owed map[*subscription]map[string]struct{}
+	// reading are the subscriptions whose session reads the topic's
+	// members now, with the repeats kept from them meanwhile
+	// (presence_recheck.go); nil while none does.
+	reading map[*subscription]*presenceRead
 }
 
 // toldChange is the last change sent of one user.
@@ -70,14 +74,17 @@ func (w *watchers) remove(sub *subscription) bool {
 	defer w.mu.Unlock()
 	delete(w.from, sub)
 	delete(w.owed, sub)
+	delete(w.reading, sub)
 	return len(w.from) == 0
 }
 
-// send calls to for each subscription c is to go to: every one, unless
-// c says of its user what the last change sent of it did; then those
-// that started after that change, and those owed the user's next one.
+// send offers c, encoded in frame, to each subscription it is to go to
+// but those of the session cause: every one, unless c says of its user
+// what the last change sent of it did; then those that started after
+// that change, those owed the user's next one, and those reading the
+// members that cannot keep it for their answer (presenceRead.keep).
 // The index read lock is held.
-func (w *watchers) send(c PresenceChange, to func(*subscription)) {
+func (w *watchers) send(c PresenceChange, cause [16]byte, frame []byte, batch *Batch) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	last, known := w.told[c.User]
@@ -85,8 +92,13 @@ func (w *watchers) send(c PresenceChange, to func(*subscription)) {
 	w.sent++
 	w.record(c, last, known)
 	for sub, from := range w.from {
-		if _, owed := w.owed[sub][c.User]; !repeat || from >= last.n || owed {
-			to(sub)
+		if sub.session.id == cause {
+			continue
+		}
+		r := w.reading[sub]
+		if _, owed := w.owed[sub][c.User]; !repeat || from >= last.n || owed || !r.keep(c, last.n, frame) {
+			sub.offerChange(frame, batch)
+			r.sent(c.User)
 		}
 	}
 	for sub, users := range w.owed { // every one that owed it was sent it
