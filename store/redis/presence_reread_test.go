@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 // lands between a read and its answer, as it may when they are quick.
 type pausedReads struct {
 	*redis.Engine
-	read   chan struct{} // a read was made
-	resume chan struct{} // its answer may go
+	read   chan struct{} // a read was made; room for one
+	resume chan struct{} // its answer may go: closed
 }
 
 func (e *pausedReads) Presence(ctx context.Context, topic string, page broker.PresencePage) (broker.PresenceState, error) {
@@ -42,10 +43,13 @@ func TestRepeatWhileReadingReachesTheReader(t *testing.T) {
 	prefix := uniquePrefix(t)
 	watching := &pausedReads{
 		Engine: newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "watching", PresenceLapse: time.Hour}),
-		read:   make(chan struct{}), resume: make(chan struct{}),
+		read:   make(chan struct{}, 1), resume: make(chan struct{}),
 	}
 	b := broker.New(broker.Config{PresenceTopics: []string{"room.*"}}, watching)
 	t.Cleanup(func() { _ = b.Close(ctxFor(t)) })
+	var resumeOnce sync.Once
+	resume := func() { resumeOnce.Do(func() { close(watching.resume) }) }
+	t.Cleanup(resume) // before the broker closes: a read the test left waits no more
 	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: testLapse})
 	if !eventually(func() bool { return redis.Probes(e) > 0 }) {
 		t.Fatal("the engine never probed its pub/sub connection")
@@ -64,10 +68,14 @@ func TestRepeatWhileReadingReachesTheReader(t *testing.T) {
 	later := watchFrom(t, b, topic) // gets the join made again: a sign it came
 
 	reader.s.HandleText([]byte(fmt.Sprintf(`{"type":"presence","id":"p","topic":%q}`, topic)))
-	<-watching.read
+	select {
+	case <-watching.read:
+	case <-time.After(waitTimeout):
+		t.Fatal("the presence command never read")
+	}
 	reconnected(t, px, e)
 	later.waitChanges(t, "join a")
-	close(watching.resume)
+	resume()
 	if list := reader.reply(t, "p")["members"].([]any); len(list) != 0 {
 		t.Fatalf("the members read before the join was made again: %v, want none", list)
 	}
