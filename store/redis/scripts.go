@@ -54,6 +54,9 @@ local epoch = meta[1]
 local n
 if not epoch or meta[2] ~= meta[3] or (run and meta[4] ~= run) then
   epoch = ARGV[1]
+  -- A write Redis refuses when out of memory comes first: it refuses one
+  -- only while the script has written nothing, and never refuses a DEL.
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
   redis.call('DEL', KEYS[1], KEYS[2])
   n = 1
 else
