@@ -68,13 +68,20 @@ func (b *Broker) answered(a presenceAsk, topic, after string, st PresenceState, 
 	if a.sub == nil {
 		return
 	}
-	batch := batchPool.Get().(*Batch)
 	sh := b.idx.shard(topic)
 	sh.mu.RLock()
-	if w := sh.watched[topic]; w != nil {
-		w.recheck(a, after, st, read, batch)
-	}
+	w := sh.watched[topic]
 	sh.mu.RUnlock()
+	if w == nil {
+		return
+	}
+	// The walk of the topic's record (its members, and up to maxLeftKept
+	// who left) runs under w.mu only: under the shard's lock too, a
+	// subscribe waiting for it would hold up fan-out of every topic of
+	// the shard. A w dropped meanwhile no longer counts a.sub, and
+	// recheck does nothing.
+	batch := batchPool.Get().(*Batch)
+	w.recheck(a, after, st, read, batch)
 	batch.Flush()
 	batchPool.Put(batch)
 }
