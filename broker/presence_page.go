@@ -96,7 +96,7 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 		return Errorf(CodeForbidden, "not allowed to subscribe to %q, so not to ask who is there", c.Topic)
 	}
 	ask := s.b.askingPresence(s, c.Topic)
-	st, err := s.b.Presence(ctx, c.Topic, c.After)
+	st, err := s.b.presencePage(ctx, c.Topic, PresencePage{After: c.After, MaxBytes: s.presenceBudget()})
 	s.b.answered(ask, c.Topic, c.After, st, err == nil)
 	if err != nil {
 		return err.(*Error)
@@ -107,6 +107,21 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	b = appendField(b, "topic", c.Topic)
 	s.send(finishFrame(append(appendPresenceState(b, st), '}')))
 	return nil
+}
+
+// presenceBudget is the members' budget of a presence reply to s: a page
+// (Config.MaxPresenceBytes), and no more than fits beside what its
+// connection has queued and not yet written, within what a resume may
+// queue (Config.MaxResumeBytes, the write queue's bound less room for
+// replies), so that an answer does not close its asker as a slow
+// consumer, nor the node read a page from the engine for a client that
+// reads nothing. Under 1 the page lists one member, which always comes.
+func (s *Session) presenceBudget() int {
+	budget := s.b.cfg.MaxPresenceBytes
+	if q, ok := s.conn.(QueueLengther); ok && s.b.cfg.MaxResumeBytes > 0 {
+		budget = min(budget, s.b.cfg.MaxResumeBytes-q.QueuedBytes())
+	}
+	return budget
 }
 
 // mayAskPresence reports whether the client may ask who is on topic: when
