@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,6 +46,41 @@ func TestSSEStreamEndsWithItsCloseEvent(t *testing.T) {
 				t.Fatalf("the stream outlived its close event: %+v", n.Broker.Stats())
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
+
+// TestSSEStreamOfAClientStillSendingEndsCleanly: a stream closed while its
+// client still sends (here with 1008, for sending at all) is not closed
+// over the unread input, which would reset the connection: on a real
+// network the reset can reach the client before it reads the close event,
+// and its kernel then throws away what it had not read.
+func TestSSEStreamOfAClientStillSendingEndsCleanly(t *testing.T) {
+	onEachPath(t, func(t *testing.T, portable bool) {
+		n := ssePathNode(t, api.Config{}, nil, 0, 0, portable)
+		c, err := net.Dial("tcp", n.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /sse?topic=a HTTP/1.1\r\nHost: x\r\n\r\n")
+		sent := make(chan struct{})
+		go func() { // ends with the connection at the latest
+			defer close(sent)
+			junk := strings.Repeat("j", 16<<10)
+			for range 16 {
+				if _, err := io.WriteString(c, junk); err != nil {
+					return
+				}
+			}
+		}()
+		s := streamOn(t, c)
+		if closed := s.closeEvent(t, nil); closed != `{"code":1008}` {
+			t.Fatalf("close event %q", closed)
+		}
+		<-sent
+		if _, err := s.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after the close event: %v, want the end of the stream", err)
 		}
 	})
 }

@@ -87,16 +87,23 @@ func (l *loop) drop(c *conn) {
 
 // dropDone drops c once its close is complete (handshakeDone): its close
 // frame or event is written and nothing more is waited for. What its
-// client sent meanwhile, a stream's stray input say, is read first, up to
-// a read buffer, so that closing over unread input does not reset the
-// connection and cost the client the end of what it was sent.
-func (l *loop) dropDone(c *conn) {
-	for got := 0; got < len(l.buf); {
-		n, err := unix.Read(int(c.fd), l.buf[got:])
-		if n <= 0 && !errors.Is(err, unix.EINTR) {
-			break
+// client sent meanwhile, a stream's stray input say, is read first, so
+// that closing over unread input does not reset the connection and cost
+// the client the end of what it was sent; a client still sending more
+// than a read buffer holds is not dropped (false): it is left to the
+// half-close, as before its answer, to end or to time out.
+func (l *loop) dropDone(c *conn) bool {
+	for got := 0; ; {
+		n, err := unix.Read(int(c.fd), l.buf)
+		switch {
+		case n > 0:
+			if got += n; got >= len(l.buf) {
+				return false
+			}
+		case errors.Is(err, unix.EINTR):
+		default: // drained (EAGAIN), or the peer is gone
+			l.drop(c)
+			return true
 		}
-		got += max(n, 0)
 	}
-	l.drop(c)
 }

@@ -137,10 +137,10 @@ func (p *portableConn) flush(scratch *[][]byte) bool {
 		}
 		empty, closeSent := p.c.written(int(n))
 		if closeSent {
+			p.closeWrite()
 			if p.c.handshakeDone() {
 				return false // the client answered already: writeLoop finishes it
 			}
-			p.closeWrite()
 		}
 		if empty {
 			return true
