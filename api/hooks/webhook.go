@@ -107,8 +107,9 @@ type WebhookStore interface {
 	QueueEvent(ctx context.Context, event []byte, max int) (dropped bool, err error)
 	// NextEvents gives node, when it holds the sender's lease or takes it
 	// (renewed for lease), the oldest queued events, at most n, and a
-	// cursor for AckEvents; sender false: another node sends.
-	NextEvents(ctx context.Context, node string, n int, lease time.Duration) (events [][]byte, cursor string, sender bool, err error)
+	// cursor for AckEvents; sender false: another node sends. others
+	// says that another node took the lease since node last held it.
+	NextEvents(ctx context.Context, node string, n int, lease time.Duration) (events [][]byte, cursor string, sender, others bool, err error)
 	// AckEvents takes the events NextEvents gave up to cursor out of the
 	// queue, unless node lost the lease meanwhile (then the next sender
 	// sends them again).
@@ -146,6 +147,9 @@ type Webhooks struct {
 	// The sender goroutine's own: when it last said this node runs, and
 	// since when those heartbeats have gone through without a failure.
 	lastAlive, aliveSince time.Time
+	// members is what the sender goroutine sent lately of each member
+	// (webhook_repeats.go).
+	members memberMemory
 
 	dropMu        sync.Mutex
 	unlogged      int       // drops not logged yet

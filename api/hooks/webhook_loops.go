@@ -141,7 +141,7 @@ func (w *Webhooks) send() {
 // sendOnce takes one step and returns how long to wait before the next.
 func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
 	ctx, cancel := context.WithTimeout(w.ctx, storeTimeout)
-	events, cursor, sender, err := w.cfg.Store.NextEvents(ctx, w.cfg.Node, maxBatch, w.cfg.Lease)
+	events, cursor, sender, others, err := w.cfg.Store.NextEvents(ctx, w.cfg.Node, maxBatch, w.cfg.Lease)
 	cancel()
 	if err != nil {
 		w.log.Warn("webhook queue not read", zap.Error(err))
@@ -151,15 +151,23 @@ func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
 	if !sender {
 		return w.cfg.Lease / 3
 	}
+	if others {
+		w.members.forget()
+	}
 	w.queueVacated()
 	if len(events) == 0 {
 		return idlePoll
 	}
-	if !w.post(events) {
+	send, members := w.members.withoutRepeats(events)
+	if len(send) > 0 && !w.post(send) {
 		*backoff = nextBackoff(*backoff, min(maxBackoff, w.cfg.Lease/2))
 		return *backoff
 	}
 	*backoff = 0
+	now := time.Now()
+	for k, added := range members {
+		w.members.remember(k, added, now)
+	}
 	ctx, cancel = context.WithTimeout(w.ctx, storeTimeout)
 	defer cancel()
 	if err := w.cfg.Store.AckEvents(ctx, w.cfg.Node, cursor); err != nil {

@@ -16,7 +16,7 @@ type WebhookStore interface {
 	VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error
 	ReleaseNodes(ctx context.Context, node string, delay time.Duration, max int) (dropped int, err error)
 	QueueVacated(ctx context.Context, now time.Time, maxVacated, max int) (dropped int, err error)
-	NextEvents(ctx context.Context, node string, n int, lease time.Duration) (events [][]byte, cursor string, sender bool, err error)
+	NextEvents(ctx context.Context, node string, n int, lease time.Duration) (events [][]byte, cursor string, sender, others bool, err error)
 }
 
 // RunWebhooks runs the webhook contract against stores built by
@@ -89,7 +89,7 @@ func (w *webhookSuite) endWaits() {
 // queued is every event queued, one line each, sorted.
 func (w *webhookSuite) queued() []string {
 	w.t.Helper()
-	events, _, sender, err := w.s.NextEvents(context.Background(), "a", 2*roomyQueue, time.Minute)
+	events, _, sender, _, err := w.s.NextEvents(context.Background(), "a", 2*roomyQueue, time.Minute)
 	if err != nil || !sender {
 		w.t.Fatalf("next events: sender %v, %v", sender, err)
 	}

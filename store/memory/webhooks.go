@@ -176,14 +176,14 @@ func (q *webhookQueue) pushLocked(event []byte, max int) bool {
 }
 
 // NextEvents gives the oldest events, at most n; the only node is always
-// the sender. The cursor is the count of events acknowledged once these
-// are.
-func (e *Engine) NextEvents(_ context.Context, _ string, n int, _ time.Duration) ([][]byte, string, bool, error) {
+// the sender, and no other ever was. The cursor is the count of events
+// acknowledged once these are.
+func (e *Engine) NextEvents(_ context.Context, _ string, n int, _ time.Duration) ([][]byte, string, bool, bool, error) {
 	q := &e.webhooks
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	batch := q.events[:min(n, len(q.events))]
-	return append([][]byte(nil), batch...), strconv.FormatUint(q.acked+uint64(len(batch)), 10), true, nil
+	return append([][]byte(nil), batch...), strconv.FormatUint(q.acked+uint64(len(batch)), 10), true, false, nil
 }
 
 // AckEvents takes the events up to cursor out of the queue.

@@ -83,7 +83,7 @@ func testWebhookMembersInOrder(t *testing.T, url string) {
 	}
 	queued := func(want ...broker.PresenceChange) {
 		t.Helper()
-		events, cursor, _, err := a.NextEvents(ctx, "a", 100, time.Minute)
+		events, cursor, _, _, err := a.NextEvents(ctx, "a", 100, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func testWebhookMembersInOrder(t *testing.T, url string) {
 
 // held reports whether e's queue holds events to send.
 func held(t *testing.T, e *redis.Engine) bool {
-	events, _, _, err := e.NextEvents(context.Background(), "a", 1, time.Minute)
+	events, _, _, _, err := e.NextEvents(context.Background(), "a", 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestWebhookMembersHeldBounded(t *testing.T) {
 	ctx := ctxFor(t)
 	count := func() int {
 		t.Helper()
-		events, _, _, err := e.NextEvents(ctx, "a", 10_000, time.Minute)
+		events, _, _, _, err := e.NextEvents(ctx, "a", 10_000, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +176,7 @@ func TestWebhookMembersHeldBounded(t *testing.T) {
 	if _, err := e.QueueMember(ctx, "room.gap", 33, 34, []byte("34"), time.Hour, 100_000); err != nil {
 		t.Fatal(err)
 	}
-	events, cursor, _, err := e.NextEvents(ctx, "a", 100, time.Minute)
+	events, cursor, _, _, err := e.NextEvents(ctx, "a", 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

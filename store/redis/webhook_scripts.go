@@ -127,14 +127,21 @@ redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 return 1
 `)
 
-// nextScript: KEYS sender, events; ARGV node, lease (ms), count. Takes or
-// renews the lease and returns the oldest entries, or false when another
-// node holds the lease.
+// nextScript: KEYS sender, events, last sender; ARGV node, lease (ms),
+// count. Takes or renews the lease and returns whether another node took
+// it since node last held it (1 or 0; the last sender, kept without a
+// TTL, says who took it last) and the oldest entries, or false when
+// another node holds the lease.
 var nextScript = goredis.NewScript(`
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return false end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[3])
+local others = 0
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  redis.call('SET', KEYS[3], ARGV[1])
+  others = 1
+end
+return {others, redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[3])}
 `)
 
 // ackScript: KEYS sender, events; ARGV node, the ids to delete. Deletes

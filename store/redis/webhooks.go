@@ -124,27 +124,30 @@ func (e *Engine) QueueEvent(ctx context.Context, event []byte, max int) (bool, e
 }
 
 // NextEvents gives node, when it holds or takes the sender's lease, the
-// oldest events, at most n. The cursor names their stream ids.
-func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.Duration) ([][]byte, string, bool, error) {
+// oldest events, at most n, and whether another node took the lease since
+// node last held it. The cursor names their stream ids.
+func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.Duration) ([][]byte, string, bool, bool, error) {
 	k := e.keys
-	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events")},
+	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events"), k.webhooks("lastsender")},
 		node, lease.Milliseconds(), n).Slice()
 	if err == goredis.Nil {
-		return nil, "", false, nil
+		return nil, "", false, false, nil
 	}
 	if err != nil {
-		return nil, "", false, e.fail("read webhook events", err)
+		return nil, "", false, false, e.fail("read webhook events", err)
 	}
-	events := make([][]byte, 0, len(res))
-	ids := make([]string, 0, len(res))
-	for _, entry := range res {
+	others, _ := res[0].(int64)
+	entries, _ := res[1].([]any)
+	events := make([][]byte, 0, len(entries))
+	ids := make([]string, 0, len(entries))
+	for _, entry := range entries {
 		id, ev, err := streamEntry(entry)
 		if err != nil {
-			return nil, "", false, err
+			return nil, "", false, false, err
 		}
 		events, ids = append(events, ev), append(ids, id)
 	}
-	return events, strings.Join(ids, " "), true, nil
+	return events, strings.Join(ids, " "), true, others == 1, nil
 }
 
 // streamEntry reads one XRANGE entry, [id, [field, value, ...]].

@@ -39,7 +39,7 @@ func testWebhookState(t *testing.T, url string) {
 	}
 	next := func(e *redis.Engine, node string) ([]string, string, bool) {
 		t.Helper()
-		events, cursor, sender, err := e.NextEvents(ctx, node, 10, time.Second)
+		events, cursor, sender, _, err := e.NextEvents(ctx, node, 10, time.Second)
 		must(err)
 		var out []string
 		for _, e := range events {
@@ -106,5 +106,43 @@ func testWebhookState(t *testing.T, url string) {
 	must(err)
 	if !full {
 		t.Fatal("an event past the bound was queued")
+	}
+}
+
+// NextEvents says when another node took the sender's lease since a node
+// last held it: the sender forgets then what it sent of each member, as
+// it no longer knows what the backend was sent last.
+func TestNextEventsSaysWhenAnotherNodeSent(t *testing.T) {
+	url := redistest.Start(t).URL()
+	prefix := uniquePrefix(t)
+	a := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "a"})
+	b := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "b"})
+	ctx := context.Background()
+	next := func(e *redis.Engine, node string, lease time.Duration) (sender, others bool) {
+		t.Helper()
+		_, _, sender, others, err := e.NextEvents(ctx, node, 10, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sender, others
+	}
+	steps := []struct {
+		e            *redis.Engine
+		node         string
+		lease        time.Duration
+		sender, othr bool
+	}{
+		{a, "a", time.Millisecond, true, true},   // nobody sent before
+		{a, "a", time.Millisecond, true, false},  // its lease lapsed, nobody took it
+		{b, "b", time.Minute, true, true},        // b takes the lapsed lease
+		{a, "a", time.Millisecond, false, false}, // b holds it
+	}
+	for i, s := range steps {
+		if i == 1 || i == 2 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if sender, others := next(s.e, s.node, s.lease); sender != s.sender || others != s.othr {
+			t.Fatalf("step %d, %s: sender %v others %v, want %v %v", i, s.node, sender, others, s.sender, s.othr)
+		}
 	}
 }

@@ -1,0 +1,110 @@
+package hooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+// A failover that lost a join or a leave from Redis after the nodes had
+// handed it over has the node that made it make it again (store/redis
+// sets Redis right after every reconnect, docs/protocol.md section 8),
+// and that node queues its member event a second time. Subscriptions
+// that were sent the first are not sent the second (broker's
+// presence_watchers.go); nor is the backend: the sender remembers the
+// member event of each user and topic it sent lately, and takes a
+// member_added or member_removed that says what the last one sent of
+// that user said out of the batch, so that a user's member events
+// alternate, as joins and leaves do.
+//
+// What a failover loses is what the master took in its last moments
+// before it died, and the repeat comes once the nodes find the new
+// master: so lately is two generations of repeatWindow, and at most
+// maxRemembered events a generation (a generation that fills starts the
+// next one early). A repeat of an event older than that is sent, and so
+// is the first event of each user after another node took the lease:
+// what that node sent is not known here. A lease that lapsed while the
+// store failed over, and that this node takes again, keeps what it knows.
+const (
+	repeatWindow  = 2 * time.Minute
+	maxRemembered = 100_000
+)
+
+// memberKey names one user on one topic.
+type memberKey struct{ topic, user string }
+
+// memberMemory is what the sender remembers of the member events it sent,
+// by user and topic: true for member_added. Only the sender goroutine
+// uses it.
+type memberMemory struct {
+	cur, prev map[memberKey]bool
+	since     time.Time // when cur started
+}
+
+// last reports what the last member event sent of k said, if it is
+// remembered.
+func (m *memberMemory) last(k memberKey) (added, known bool) {
+	if added, known = m.cur[k]; known {
+		return added, true
+	}
+	added, known = m.prev[k]
+	return added, known
+}
+
+// remember notes that an event saying added was sent of k at now.
+func (m *memberMemory) remember(k memberKey, added bool, now time.Time) {
+	if m.cur == nil || now.Sub(m.since) >= repeatWindow || len(m.cur) >= maxRemembered {
+		m.prev, m.cur, m.since = m.cur, make(map[memberKey]bool), now
+	}
+	m.cur[k] = added
+}
+
+// forget drops everything: another node sent events since this one
+// last did.
+func (m *memberMemory) forget() { *m = memberMemory{} }
+
+// memberEvent reads the name, topic and user of a member event; ok is
+// false for any other event.
+func memberEvent(ev []byte) (k memberKey, added, ok bool) {
+	if !bytes.HasPrefix(ev, []byte(`{"name":"member_`)) {
+		return memberKey{}, false, false
+	}
+	var e struct{ Name, Topic, User string }
+	if json.Unmarshal(ev, &e) != nil {
+		return memberKey{}, false, false
+	}
+	switch e.Name {
+	case "member_added":
+		return memberKey{e.Topic, e.User}, true, true
+	case "member_removed":
+		return memberKey{e.Topic, e.User}, false, true
+	}
+	return memberKey{}, false, false
+}
+
+// withoutRepeats returns the events of a batch to post, leaving out
+// member events that repeat the last one sent of their user, earlier ones
+// of the batch included, and the member events it keeps; m is not
+// changed, so that a batch the backend refuses is judged the same way
+// when it goes again.
+func (m *memberMemory) withoutRepeats(events [][]byte) (send [][]byte, sent map[memberKey]bool) {
+	send = events[:0:0]
+	for _, ev := range events {
+		k, added, ok := memberEvent(ev)
+		if ok {
+			last, known := sent[k]
+			if !known {
+				last, known = m.last(k)
+			}
+			if known && last == added {
+				continue
+			}
+			if sent == nil {
+				sent = make(map[memberKey]bool)
+			}
+			sent[k] = added
+		}
+		send = append(send, ev)
+	}
+	return send, sent
+}

@@ -1,0 +1,56 @@
+package hooks
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// A member event that says what the last one sent of its user said is
+// left out, in a batch and across batches, until the sender forgets; a
+// batch the backend refused is judged again the same way.
+func TestMemberRepeatsLeftOut(t *testing.T) {
+	ev := func(name, user string) []byte {
+		return fmt.Appendf(nil, `{"name":%q,"topic":"room.1","user":%q}`, name, user)
+	}
+	var m memberMemory
+	check := func(what string, batch [][]byte, want ...[]byte) map[memberKey]bool {
+		t.Helper()
+		send, sent := m.withoutRepeats(batch)
+		if fmt.Sprintf("%s", send) != fmt.Sprintf("%s", want) {
+			t.Fatalf("%s: sent %s, want %s", what, send, want)
+		}
+		return sent
+	}
+	occupied := []byte(`{"name":"topic_occupied","topic":"room.1"}`)
+	first := [][]byte{occupied, ev("member_added", "ada"), ev("member_added", "ada"), ev("member_removed", "bob")}
+	check("a refused batch", first, occupied, ev("member_added", "ada"), ev("member_removed", "bob"))
+	sent := check("the same batch again", first, occupied, ev("member_added", "ada"), ev("member_removed", "bob"))
+	for k, added := range sent {
+		m.remember(k, added, time.Now())
+	}
+	check("repeats of what was sent", [][]byte{ev("member_added", "ada"), ev("member_removed", "bob"), ev("member_removed", "ada")},
+		ev("member_removed", "ada"))
+	m.forget()
+	check("after another node sent", [][]byte{ev("member_added", "ada")}, ev("member_added", "ada"))
+}
+
+// What the sender remembers is bounded: a generation that fills starts the
+// next, and the one before it is forgotten.
+func TestMemberMemoryBounded(t *testing.T) {
+	var m memberMemory
+	now := time.Now()
+	for i := range 2*maxRemembered + 1 {
+		m.remember(memberKey{"t", fmt.Sprint(i)}, true, now)
+	}
+	if n := len(m.cur) + len(m.prev); n > 2*maxRemembered {
+		t.Fatalf("%d remembered", n)
+	}
+	if _, known := m.last(memberKey{"t", "0"}); known {
+		t.Fatal("the oldest generation is still remembered")
+	}
+	m.remember(memberKey{"t", "x"}, true, now.Add(repeatWindow))
+	if len(m.cur) != 1 {
+		t.Fatalf("a generation older than the window kept on: %d", len(m.cur))
+	}
+}

@@ -1,0 +1,99 @@
+//go:build unix
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/internal/redistest"
+)
+
+// Section 11: member_added and member_removed come exactly when a join or
+// leave is sent, and section 8 has a user's joins and leaves alternate.
+// A failover that loses a join from Redis after the backend was sent its
+// member_added has the node that made it make it again (section 12); the
+// backend is not sent the member_added a second time, as no subscription
+// that was sent the join is, while the node that sent it sends on. One
+// node here, so that it is the one that sends before and after.
+func TestSpecWebhookMemberEventsOnceAcrossALossyFailover(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t)
+	backend, url := startHookBackend(t, 0)
+	a := startProcess(t, "a", "HERALD_REDIS_URL="+s.URL(), "HERALD_CONNECT_URL="+url+"/connect",
+		"HERALD_WEBHOOK_URL="+url+"/webhook", "HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*")
+	ada := wsOpen(t, a.ws+"?mode=ok&user=ada", dialOpts{})
+	ada.cmd("s", `{"type":"subscribe","id":"s","topic":"room.lossy"}`)
+	eventually(t, "ada's member_added", func() bool { return memberEvents(backend, "room.lossy") == "+ada" })
+
+	master := goredis.NewClient(&goredis.Options{Addr: s.MasterAddr()})
+	defer master.Close()
+	if n, err := master.Do(t.Context(), "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT 1 = %d, %v: the replica does not hold ada's entry", n, err)
+	}
+	// Stop the replica and fill the replication link's buffers: bob's join,
+	// which the backend is sent, stays in the master's memory and dies
+	// with it.
+	replica := s.Servers()[1]
+	if replica.Addr() == s.MasterAddr() {
+		replica = s.Servers()[0]
+	}
+	pid := replicaPID(t, replica.Addr())
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	if err := master.Set(t.Context(), "filler", strings.Repeat("x", 32<<20), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	bob := wsOpen(t, a.ws+"?mode=ok&user=bob", dialOpts{})
+	bob.cmd("s", `{"type":"subscribe","id":"s","topic":"room.lossy"}`)
+	eventually(t, "bob's member_added", func() bool { return memberEvents(backend, "room.lossy") == "+ada +bob" })
+	old := s.KillMaster()
+	resume()
+	s.WaitFailover(old)
+
+	// Once bob is back in Redis, carl joins: his member_added comes after
+	// whatever the repair of bob's entry queued.
+	eventually(t, "bob present again after the failover", func() bool {
+		_, m := getPresence(t, &a.node, "room.lossy")
+		return m["users"] == 2.0
+	})
+	carl := wsOpen(t, a.ws+"?mode=ok&user=carl", dialOpts{})
+	eventually(t, "carl's subscribe after the failover", func() bool {
+		return carl.cmd("s", `{"type":"subscribe","id":"s","topic":"room.lossy"}`)["type"] == "subscribed"
+	})
+	eventually(t, "carl's member_added", func() bool { return strings.HasSuffix(memberEvents(backend, "room.lossy"), "+carl") })
+	if got := memberEvents(backend, "room.lossy"); got != "+ada +bob +carl" {
+		t.Errorf("the backend's member events of room.lossy: %s, want +ada +bob +carl", got)
+	}
+}
+
+// memberEvents lists the member events the backend took of topic, +user
+// for member_added and -user for member_removed.
+func memberEvents(backend *hookBackend, topic string) string {
+	var out []string
+	for _, ev := range backend.events(0) {
+		if ev["topic"] != topic {
+			continue
+		}
+		switch ev["name"] {
+		case "member_added":
+			out = append(out, fmt.Sprint("+", ev["user"]))
+		case "member_removed":
+			out = append(out, fmt.Sprint("-", ev["user"]))
+		}
+	}
+	return strings.Join(out, " ")
+}
