@@ -15,7 +15,10 @@ import (
 // member event of each user and topic it sent lately, and takes a
 // member_added or member_removed that says what the last one sent of
 // that user said out of the batch, so that a user's member events
-// alternate, as joins and leaves do.
+// alternate, as joins and leaves do. Likewise a topic_occupied or
+// topic_vacated that says of a topic what the last one sent said, which
+// the engine queues when it sets a topic's holders right after a
+// failover (store/redis webhook_held.go): a topic's events alternate.
 //
 // What a failover loses is what the master took in its last moments
 // before it died, and the repeat comes once the nodes find the new
@@ -30,7 +33,8 @@ const (
 	maxRemembered = 100_000
 )
 
-// memberKey names one user on one topic.
+// memberKey names one user on one topic; user "" (never a member) names
+// the topic itself, for its occupancy events.
 type memberKey struct{ topic, user string }
 
 // memberMemory is what the sender remembers of the member events it sent,
@@ -63,10 +67,11 @@ func (m *memberMemory) remember(k memberKey, added bool, now time.Time) {
 // last did.
 func (m *memberMemory) forget() { *m = memberMemory{} }
 
-// memberEvent reads the name, topic and user of a member event; ok is
+// memberEvent reads the name, topic and user of a member event, or the
+// name and topic of an occupancy event (added: topic_occupied); ok is
 // false for any other event.
 func memberEvent(ev []byte) (k memberKey, added, ok bool) {
-	if !bytes.HasPrefix(ev, []byte(`{"name":"member_`)) {
+	if !bytes.HasPrefix(ev, []byte(`{"name":"member_`)) && !bytes.HasPrefix(ev, []byte(`{"name":"topic_`)) {
 		return memberKey{}, false, false
 	}
 	var e struct{ Name, Topic, User string }
@@ -75,9 +80,13 @@ func memberEvent(ev []byte) (k memberKey, added, ok bool) {
 	}
 	switch e.Name {
 	case "member_added":
-		return memberKey{e.Topic, e.User}, true, true
+		return memberKey{e.Topic, e.User}, true, e.User != ""
 	case "member_removed":
-		return memberKey{e.Topic, e.User}, false, true
+		return memberKey{e.Topic, e.User}, false, e.User != ""
+	case "topic_occupied":
+		return memberKey{e.Topic, ""}, true, true
+	case "topic_vacated":
+		return memberKey{e.Topic, ""}, false, true
 	}
 	return memberKey{}, false, false
 }

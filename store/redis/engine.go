@@ -59,6 +59,7 @@ type Engine struct {
 	marks   changeMarks       // where this node stands in each topic's presence change log
 	presOut chan queuedChange // joins and leaves for the Handler (changehandover.go)
 	ctl     controlCursor
+	held    heldTopics                                  // the topics this node's webhooks hold (webhook_held.go)
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// betweenPresenceReads, set by tests only, runs between a presence
 	// read's names and its members, where users may leave.

@@ -85,6 +85,7 @@ func (e *Engine) tendPresence(ctx context.Context, healthy bool) bool {
 	}
 	e.retryRemovals(ctx)
 	e.resyncAfterReconnect(ctx)
+	e.resyncHeldTopics(ctx)
 	if err == nil && healthy {
 		e.reapLapsed(ctx)
 	}

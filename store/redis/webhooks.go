@@ -36,27 +36,35 @@ func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + n
 // With the queue at max or maxWaiting topics waiting, the topic is held
 // silent: neither its topic_occupied nor its topic_vacated is queued.
 func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max, maxWaiting int) (bool, error) {
+	e.held.gate.RLock()
+	defer e.held.gate.RUnlock()
 	k := e.keys
 	n, err := occupyScript.Run(ctx, e.rdb,
 		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"),
 			k.webhooks("held:" + node), k.webhooks("silent")},
 		node, topic, occupied, max, vacated, maxWaiting).Int()
 	if err != nil {
+		e.held.troubles.Add(1)
 		return false, e.fail("occupy topic", err)
 	}
+	e.held.hold(node, topic, heldTopic{occupied: occupied, vacated: vacated, max: max, maxWaiting: maxWaiting})
 	return n < 0, nil
 }
 
 // VacateTopic records that node has no subscriber to topic left; when no
 // node has any, the topic waits to be vacated until due.
 func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error {
+	e.held.gate.RLock()
+	defer e.held.gate.RUnlock()
 	k := e.keys
 	err := vacateScript.Run(ctx, e.rdb,
 		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("held:" + node), k.webhooks("silent")},
 		node, topic, due.UnixMilli(), event).Err()
 	if err != nil {
+		e.held.troubles.Add(1)
 		return e.fail("vacate topic", err)
 	}
+	e.held.leave(node, topic)
 	return nil
 }
 
@@ -77,6 +85,7 @@ func (e *Engine) QueueVacated(ctx context.Context, now time.Time, maxVacated, ma
 // NodeAlive records that node runs, until ttl from now on Redis's clock.
 func (e *Engine) NodeAlive(ctx context.Context, node string, ttl time.Duration) error {
 	if err := aliveScript.Run(ctx, e.rdb, []string{e.keys.webhooks("nodes")}, node, ttl.Milliseconds()).Err(); err != nil {
+		e.held.troubles.Add(1)
 		return e.fail("webhook heartbeat", err)
 	}
 	return nil
@@ -134,6 +143,7 @@ func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.
 		return nil, "", false, false, nil
 	}
 	if err != nil {
+		e.held.troubles.Add(1)
 		return nil, "", false, false, e.fail("read webhook events", err)
 	}
 	others, _ := res[0].(int64)
