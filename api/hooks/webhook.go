@@ -39,7 +39,9 @@ const (
 	// leasePerTimeout is how long the node sending the events keeps the
 	// right to after it last renewed it, in hook timeouts: a node that
 	// died stops sending, and another takes over, within this (15 s at
-	// the default 3 s timeout). A send ends within one timeout, well
+	// the default 3 s timeout) and the store's wait for the last sender
+	// to come back (store/redis takeoverWait: a quarter more, at least
+	// 2 s). A send ends within one timeout, well
 	// inside the lease, so no two nodes send at once.
 	leasePerTimeout = 5
 

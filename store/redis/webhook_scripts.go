@@ -127,14 +127,31 @@ redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 return 1
 `)
 
-// nextScript: KEYS sender, events, last sender; ARGV node, lease (ms),
-// count. Takes or renews the lease and returns whether another node took
-// it since node last held it (1 or 0; the last sender, kept without a
-// TTL, says who took it last) and the oldest entries, or false when
-// another node holds the lease.
+// nextScript: KEYS sender, events, last sender, waiting; ARGV node, lease
+// (ms), count, wait (ms). Takes or renews the lease and returns whether another node
+// took it since node last held it (1 or 0; the last sender, kept without
+// a TTL, says who took it last) and the oldest entries, or false when
+// another node holds the lease. A lease that lapsed is the last sender's
+// to take again at once; another node takes it only once it found it
+// lapsed wait before (waiting: node -> when, Redis's clock), so that the sender that comes back from a failover longer than
+// the lease goes on sending, with what it knows of what it sent
+// (api/hooks webhook_repeats.go), while one that died is replaced.
 var nextScript = goredis.NewScript(`
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return false end
+local last = redis.call('GET', KEYS[3])
+if not holder and last and last ~= ARGV[1] then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local since = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '')
+  if not since or now - since > 2 * tonumber(ARGV[4]) then
+    redis.call('HSET', KEYS[4], ARGV[1], now)
+    redis.call('PEXPIRE', KEYS[4], 2 * tonumber(ARGV[4]))
+    return false
+  end
+  if now - since < tonumber(ARGV[4]) then return false end
+  redis.call('DEL', KEYS[4])
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local others = 0
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then

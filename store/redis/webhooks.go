@@ -137,8 +137,8 @@ func (e *Engine) QueueEvent(ctx context.Context, event []byte, max int) (bool, e
 // node last held it. The cursor names their stream ids.
 func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.Duration) ([][]byte, string, bool, bool, error) {
 	k := e.keys
-	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events"), k.webhooks("lastsender")},
-		node, lease.Milliseconds(), n).Slice()
+	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events"), k.webhooks("lastsender"), k.webhooks("waiting")},
+		node, lease.Milliseconds(), n, takeoverWait(lease).Milliseconds()).Slice()
 	if err == goredis.Nil {
 		return nil, "", false, false, nil
 	}
@@ -159,6 +159,13 @@ func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.
 	}
 	return events, strings.Join(ids, " "), true, others == 1, nil
 }
+
+// takeoverWait is how long a node waits, once it found the sender's lease
+// lapsed, before it takes it from the node that sent last: a quarter of
+// the lease, and at least 2 s, twice the pace at which a sender tries
+// again to read a queue it could not (api/hooks), so that the sender that
+// comes back from a failover takes it again first.
+func takeoverWait(lease time.Duration) time.Duration { return max(lease/4, 2*time.Second) }
 
 // streamEntry reads one XRANGE entry, [id, [field, value, ...]].
 func streamEntry(entry any) (string, []byte, error) {

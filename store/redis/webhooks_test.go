@@ -126,20 +126,25 @@ func TestNextEventsSaysWhenAnotherNodeSent(t *testing.T) {
 		}
 		return sender, others
 	}
+	lease := 40 * time.Millisecond
 	steps := []struct {
 		e            *redis.Engine
 		node         string
 		lease        time.Duration
 		sender, othr bool
 	}{
-		{a, "a", time.Millisecond, true, true},   // nobody sent before
-		{a, "a", time.Millisecond, true, false},  // its lease lapsed, nobody took it
-		{b, "b", time.Minute, true, true},        // b takes the lapsed lease
-		{a, "a", time.Millisecond, false, false}, // b holds it
+		{a, "a", lease, true, true},   // nobody sent before
+		{a, "a", lease, true, false},  // its lease lapsed, nobody took it: a takes it again
+		{b, "b", lease, false, false}, // b finds it lapsed, and leaves it to a for a while
+		{b, "b", lease, true, true},   // a quarter of a lease later b takes it
+		{a, "a", lease, false, false}, // b holds it, or sent last
 	}
 	for i, s := range steps {
 		if i == 1 || i == 2 {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(2 * lease)
+		}
+		if i == 3 {
+			time.Sleep(2100 * time.Millisecond)
 		}
 		if sender, others := next(s.e, s.node, s.lease); sender != s.sender || others != s.othr {
 			t.Fatalf("step %d, %s: sender %v others %v, want %v %v", i, s.node, sender, others, s.sender, s.othr)
