@@ -55,6 +55,13 @@ return {now, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumbe
 type controlCursor struct {
 	mu   sync.Mutex
 	last string // "": not known yet
+	// owed says a break of the classic connection may have lost
+	// controls that no catch-up has read yet (control_catchup.go);
+	// since is when the first such break came. held are the controls
+	// pub/sub brought meanwhile, "<id>\n<control>", oldest first.
+	owed  bool
+	since time.Time
+	held  []string
 }
 
 // controlWire is a Control as the stream and the channel carry it.
@@ -98,6 +105,10 @@ func (e *Engine) dispatchControl(payload string) {
 	}
 	e.ctl.mu.Lock()
 	defer e.ctl.mu.Unlock()
+	if e.ctl.owed {
+		e.holdControlLocked(payload)
+		return
+	}
 	e.handControlLocked(id, body)
 }
 
@@ -143,43 +154,6 @@ func (e *Engine) markControls(ctx context.Context) error {
 		e.ctl.last = newest[0].ID
 	}
 	return nil
-}
-
-// catchUpControls hands over the controls the stream holds past the last
-// one handed over, younger than controlCatchUp: the ones a reconnect
-// lost, or that came before the first subscribe was confirmed. The
-// receive loop waits for it to hand a control over meanwhile.
-func (e *Engine) catchUpControls(ctx context.Context) {
-	e.ctl.mu.Lock()
-	defer e.ctl.mu.Unlock()
-	if e.ctl.last == "" {
-		return // nothing known to start from: markControls failed
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	v, err := controlsSinceScript.Run(ctx, e.rdb, []string{e.keys.controls()}, e.ctl.last, maxControls).Slice()
-	if err != nil || len(v) != 2 {
-		e.log.Warn("cannot read the controls a reconnect may have lost", zap.Error(err))
-		return
-	}
-	now, _ := v[0].(int64)
-	entries, _ := v[1].([]any)
-	missed := 0
-	for _, entry := range entries {
-		id, body, ok := controlEntry(entry)
-		if !ok {
-			continue
-		}
-		if idTime(id) < now-controlCatchUp.Milliseconds() {
-			e.ctl.last = id // too old to act on
-			continue
-		}
-		e.handControlLocked(id, body)
-		missed++
-	}
-	if missed > 0 {
-		e.log.Info("handed over controls the pub/sub connection missed", zap.Int("count", missed))
-	}
 }
 
 // controlEntry reads an entry of the control stream: [id, ["c", body]].

@@ -35,7 +35,11 @@ func (e *Engine) supervise(ctx context.Context) {
 		}
 		err := e.resubscribe(ctx)
 		if err == nil || errors.Is(err, errShardBroken) { // watch replaces a broken shard alone
-			e.catchUpControls(ctx) // the classic connection is subscribed: what it missed is in the stream
+			// The classic connection is subscribed: what it missed is in
+			// the stream. A read that fails is tried again by watch.
+			if err := e.catchUpControls(ctx); err != nil {
+				e.log.Warn("cannot read the controls a reconnect may have lost; trying again", zap.Error(err))
+			}
 			if !healthy {
 				e.log.Info("redis pub/sub connection restored")
 			}
@@ -55,6 +59,7 @@ func (e *Engine) supervise(ctx context.Context) {
 		}
 		healthy = false
 		e.oweUntracked()
+		e.oweControls()
 		e.reloadOnTrouble() // on Cluster, the node it was on may be gone
 		e.replaceConn(ctx)
 		if !e.waitOut(ctx, d, err) {

@@ -85,6 +85,7 @@ func (e *Engine) broke(sh *shard) {
 		// again by itself, and a message on the new connection must find
 		// the break already owed (untracked.go).
 		e.oweUntracked()
+		e.oweControls()
 		e.signalBroken()
 		return
 	}

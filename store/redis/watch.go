@@ -84,6 +84,7 @@ func (e *Engine) watch(ctx context.Context, j *jobs) error {
 		case <-e.marks.nudge:
 			w.replay()
 		case <-probe.C:
+			w.controls()
 			err = w.probe()
 		case <-forget.C:
 			e.subs.forgetIdle(e.cfg.HistoryTTL+e.cfg.ProbeInterval+e.cfg.Timeout, w.owedList())

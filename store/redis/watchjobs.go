@@ -28,12 +28,13 @@ import (
 type jobKind int
 
 const (
-	checkJob   jobKind = iota // check the topics of one master (checkAll)
-	probeJob                  // the periodic probe through one master (probeThrough)
-	replayJob                 // read the change logs that fell behind (replayChanges)
-	repairJob                 // replace the broken shards (repairShards)
-	catchUpJob                // look for the topics a break owes a catch-up (catchUpUntracked)
-	mastersJob                // read the slot map's masters (readMasters)
+	checkJob    jobKind = iota // check the topics of one master (checkAll)
+	probeJob                   // the periodic probe through one master (probeThrough)
+	replayJob                  // read the change logs that fell behind (replayChanges)
+	repairJob                  // replace the broken shards (repairShards)
+	catchUpJob                 // look for the topics a break owes a catch-up (catchUpUntracked)
+	mastersJob                 // read the slot map's masters (readMasters)
+	controlsJob                // read the controls a break lost (catchUpControls)
 )
 
 // jobKey names a job: its kind, and the master it is about ("" for the
@@ -222,4 +223,16 @@ func (w *watcher) resume() {
 		w.repairAgain = false
 		w.repair()
 	}
+}
+
+// controls tries again to read the controls a break of the classic
+// connection lost, while a catch-up is owed and none is in flight.
+func (w *watcher) controls() {
+	if !w.e.controlsOwed() {
+		return
+	}
+	w.start(jobKey{controlsJob, ""}, func(ctx context.Context) func() error {
+		_ = w.e.catchUpControls(ctx) // a failure leaves the debt for the next probe
+		return func() error { return nil }
+	})
 }
