@@ -47,6 +47,9 @@ type Config struct {
 	// replaces the pub/sub connection again; a test makes that wait end
 	// only when something else ends it.
 	backoffEnd func(time.Duration) <-chan time.Time
+	// afterControlsRead runs in a catch-up of the control stream between
+	// its read and what it hands over; a test breaks the connection there.
+	afterControlsRead func()
 }
 
 // Defaults of Config.

@@ -62,6 +62,9 @@ type controlCursor struct {
 	owed  bool
 	since time.Time
 	held  []string
+	// breaks counts the breaks noted, so that a catch-up can tell that
+	// one came while it read: its read does not pay that one's debt.
+	breaks uint64
 }
 
 // controlWire is a Control as the stream and the channel carry it.

@@ -25,6 +25,7 @@ import (
 func (e *Engine) oweControls() {
 	e.ctl.mu.Lock()
 	defer e.ctl.mu.Unlock()
+	e.ctl.breaks++
 	if !e.ctl.owed {
 		e.ctl.owed, e.ctl.since = true, time.Now()
 	}
@@ -54,13 +55,13 @@ func (e *Engine) holdControlLocked(payload string) {
 // next try, and returns the error.
 func (e *Engine) catchUpControls(ctx context.Context) error {
 	e.ctl.mu.Lock()
-	from, owed, since := e.ctl.last, e.ctl.owed, e.ctl.since
+	from, owed, since, breaks := e.ctl.last, e.ctl.owed, e.ctl.since, e.ctl.breaks
 	e.ctl.mu.Unlock()
 	if !owed {
 		return nil
 	}
 	if from == "" { // nothing known to start from: markControls failed
-		e.settleControls(nil, 0, nil)
+		e.settleControls(nil, 0, nil, breaks)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
@@ -71,20 +72,27 @@ func (e *Engine) catchUpControls(ctx context.Context) error {
 	}
 	if err != nil {
 		if time.Since(since) > controlCatchUp {
-			e.settleControls(nil, 0, err)
+			e.settleControls(nil, 0, err, breaks)
 		}
 		return err
 	}
+	if e.cfg.afterControlsRead != nil {
+		e.cfg.afterControlsRead()
+	}
 	now, _ := v[0].(int64)
 	entries, _ := v[1].([]any)
-	e.settleControls(entries, now, nil)
+	e.settleControls(entries, now, nil, breaks)
 	return nil
 }
 
 // settleControls ends the debt: it hands over entries, read from the
 // stream at Redis's time now (ms), and the controls held; failed is why
-// the stream could not be read, when it was not.
-func (e *Engine) settleControls(entries []any, now int64, failed error) {
+// the stream could not be read, when it was not. breaks is the count of
+// breaks when the read began: a break since may have lost controls
+// published after the read, so the entries are handed over but the debt
+// stays, and the held controls, which may come after those lost, wait
+// for the next catch-up.
+func (e *Engine) settleControls(entries []any, now int64, failed error, breaks uint64) {
 	e.ctl.mu.Lock()
 	defer e.ctl.mu.Unlock()
 	missed := 0
@@ -103,6 +111,10 @@ func (e *Engine) settleControls(entries []any, now int64, failed error) {
 			missed++
 		}
 		e.handControlLocked(id, body)
+	}
+	if breaks != e.ctl.breaks {
+		e.ctl.since = time.Now() // the debt is that break's now
+		return
 	}
 	for _, payload := range e.ctl.held {
 		if id, body, ok := strings.Cut(payload, "\n"); ok {
