@@ -60,6 +60,7 @@ type Engine struct {
 	presOut chan queuedChange // joins and leaves for the Handler (changehandover.go)
 	ctl     controlCursor
 	held    heldTopics                                  // the topics this node's webhooks hold (webhook_held.go)
+	terms   senderTerms                                 // the webhook sender's term each node name last read (webhooks.go)
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// betweenPresenceReads, set by tests only, runs between a presence
 	// read's names and its members, where users may leave.

@@ -127,11 +127,11 @@ redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 return 1
 `)
 
-// nextScript: KEYS sender, events, last sender, waiting; ARGV node, lease
-// (ms), count, wait (ms). Takes or renews the lease and returns whether another node
-// took it since node last held it (1 or 0; the last sender, kept without
-// a TTL, says who took it last) and the oldest entries, or false when
-// another node holds the lease. A lease that lapsed is the last sender's
+// nextScript: KEYS sender, events, last sender, waiting, term; ARGV node,
+// lease (ms), count, wait (ms). Takes or renews the lease and returns the
+// term, which goes up each time another node than the last sender takes
+// the lease (the last sender and the term are kept without a TTL), and
+// the oldest entries, or false when another node holds the lease. A lease that lapsed is the last sender's
 // to take again at once; another node takes it only once it found it
 // lapsed wait before (waiting: node -> when, Redis's clock), so that the sender that comes back from a failover longer than
 // the lease goes on sending, with what it knows of what it sent
@@ -153,12 +153,11 @@ if not holder and last and last ~= ARGV[1] then
   redis.call('DEL', KEYS[4])
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local others = 0
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
   redis.call('SET', KEYS[3], ARGV[1])
-  others = 1
+  redis.call('INCR', KEYS[5])
 end
-return {others, redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[3])}
+return {tonumber(redis.call('GET', KEYS[5]) or '0'), redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[3])}
 `)
 
 // ackScript: KEYS sender, events; ARGV node, the ids to delete. Deletes

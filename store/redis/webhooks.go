@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -137,7 +138,7 @@ func (e *Engine) QueueEvent(ctx context.Context, event []byte, max int) (bool, e
 // node last held it. The cursor names their stream ids.
 func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.Duration) ([][]byte, string, bool, bool, error) {
 	k := e.keys
-	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events"), k.webhooks("lastsender"), k.webhooks("waiting")},
+	res, err := nextScript.Run(ctx, e.rdb, []string{k.webhooks("sender"), k.webhooks("events"), k.webhooks("lastsender"), k.webhooks("waiting"), k.webhooks("senderterm")},
 		node, lease.Milliseconds(), n, takeoverWait(lease).Milliseconds()).Slice()
 	if err == goredis.Nil {
 		return nil, "", false, false, nil
@@ -146,7 +147,7 @@ func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.
 		e.held.troubles.Add(1)
 		return nil, "", false, false, e.fail("read webhook events", err)
 	}
-	others, _ := res[0].(int64)
+	term, _ := res[0].(int64)
 	entries, _ := res[1].([]any)
 	events := make([][]byte, 0, len(entries))
 	ids := make([]string, 0, len(entries))
@@ -157,7 +158,31 @@ func (e *Engine) NextEvents(ctx context.Context, node string, n int, lease time.
 		}
 		events, ids = append(events, ev), append(ids, id)
 	}
-	return events, strings.Join(ids, " "), true, others == 1, nil
+	return events, strings.Join(ids, " "), true, e.terms.changed(node, term), nil
+}
+
+// senderTerms is the sender's term each node name last read here. The
+// term, not whether this read took the lease from another node, says
+// whether another sent meanwhile: a read whose answer was lost (a
+// timeout) may have taken the lease, and the next read, finding node the
+// last sender already, would say no other sent, while the node still
+// remembered what it sent before the other.
+type senderTerms struct {
+	mu   sync.Mutex
+	seen map[string]int64
+}
+
+// changed notes term as node's, and reports whether node read another
+// before (or none yet).
+func (s *senderTerms) changed(node string, term int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.seen[node]
+	if s.seen == nil {
+		s.seen = make(map[string]int64)
+	}
+	s.seen[node] = term
+	return !ok || last != term
 }
 
 // takeoverWait is how long a node waits, once it found the sender's lease

@@ -151,3 +151,43 @@ func TestNextEventsSaysWhenAnotherNodeSent(t *testing.T) {
 		}
 	}
 }
+
+// A read of the queue whose answer a node lost (a timeout, here another
+// engine reading for it) may have taken the lease from another node; the
+// node's next read still says another node sent since it last knew, as
+// what it remembers of what it sent is older than what the other sent.
+func TestNextEventsSaysAnotherNodeSentAfterALostAnswer(t *testing.T) {
+	url := redistest.Start(t).URL()
+	prefix := uniquePrefix(t)
+	a := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "a"})
+	b := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "b"})
+	lost := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "b"})
+	ctx := context.Background()
+	lease := 40 * time.Millisecond
+	// takeOver reads for node until it holds the lease, once it lapsed
+	// and the wait for the last sender passed.
+	takeOver := func(e *redis.Engine, node string) (others bool) {
+		t.Helper()
+		for give := time.Now().Add(10 * time.Second); time.Now().Before(give); time.Sleep(50 * time.Millisecond) {
+			_, _, sender, others, err := e.NextEvents(ctx, node, 10, lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sender {
+				return others
+			}
+		}
+		t.Fatalf("%s never took the lease", node)
+		return false
+	}
+	takeOver(b, "b")
+	takeOver(a, "a")    // b's lease lapsed, and a sends
+	takeOver(lost, "b") // b takes it back, but never hears so
+	_, _, sender, others, err := b.NextEvents(ctx, "b", 10, lease)
+	if err != nil || !sender {
+		t.Fatalf("sender %v, %v", sender, err)
+	}
+	if !others {
+		t.Fatal("b's read says no other node sent since b last knew, but a did")
+	}
+}
