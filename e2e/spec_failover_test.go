@@ -5,7 +5,6 @@ package e2e
 import (
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -27,38 +26,11 @@ func TestSpecResumeAfterAFailoverThatLostMessages(t *testing.T) {
 	epoch := c.subscribe("s", "lossy").Epoch
 	c.clientClose()
 
-	master := goredis.NewClient(&goredis.Options{Addr: s.MasterAddr()})
-	defer master.Close()
-	if n, err := master.Do(t.Context(), "WAIT", 1, 5000).Int(); err != nil || n != 1 {
-		t.Fatalf("WAIT 1 = %d, %v: the replica does not hold the first messages", n, err)
-	}
-	// Stop the replica and fill the replication link's buffers: what the
-	// master acknowledges next stays in its memory and dies with it.
-	replica := s.Servers()[1]
-	if replica.Addr() == s.MasterAddr() {
-		replica = s.Servers()[0]
-	}
-	pid := replicaPID(t, replica.Addr())
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}
-	defer resume()
-	if err := master.Set(t.Context(), "filler", strings.Repeat("x", 32<<20), 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	lose := loseWhatFollows(t, s)
 	for range 3 {
 		publish(t, &p.node, "lossy", "2") // acknowledged, never replicated
 	}
-	old := s.KillMaster()
-	resume()
-	s.WaitFailover(old)
+	lose()
 
 	for _, since := range []int{3, 5, 8} {
 		var r frame
