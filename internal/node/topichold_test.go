@@ -102,6 +102,11 @@ func topicHoldRun(t *testing.T, sub string, hot []string, enough func(topicHoldR
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// The publishers end with the run, also when it fails: one still
+	// publishing after the test ended would fail a test that is over.
+	var stopOnce sync.Once
+	end := func() { stopOnce.Do(func() { close(stop); wg.Wait() }) }
+	defer end()
 	pad := strings.Repeat("x", 64)
 	publishOnA := func(topics []string, every time.Duration) {
 		wg.Add(1)
@@ -132,7 +137,9 @@ func topicHoldRun(t *testing.T, sub string, hot []string, enough func(topicHoldR
 		ctx, cancel := context.WithTimeout(context.Background(), bound) // a wait that ends refuses
 		defer cancel()
 		_, err := b.Broker.Publish(ctx, topic, []byte(`"b"`), "")
-		if err != nil && !errors.Is(err, broker.ErrOverloaded) {
+		// The deadline can also end the publish while it waits its turn
+		// for Redis on a busy machine, as unavailable: a refusal too.
+		if err != nil && !errors.Is(err, broker.ErrOverloaded) && (ctx.Err() == nil || !errors.Is(err, broker.ErrUnavailable)) {
 			t.Fatalf("publish %s on B: %v", topic, err)
 		}
 		return err
@@ -154,8 +161,7 @@ func topicHoldRun(t *testing.T, sub string, hot []string, enough func(topicHoldR
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	end()
 	st := a.Transport.Stats()
 	t.Logf("A: waits %d, refused %d, reader lag %v", st.PublishWaits, st.PublishRefused, st.ReaderLag)
 	return res
