@@ -225,3 +225,59 @@ func TestEventSourceResumesByItself(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// refusingOnceProxy refuses the first WebSocket upgrade as a node at its
+// rate limit does (429, the JSON error), and passes everything after it
+// to the node, as if the limit lifted just before the client asked why.
+type refusingOnceProxy struct {
+	next http.Handler
+
+	mu      sync.Mutex
+	refused bool
+}
+
+func (p *refusingOnceProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	refuse := !p.refused && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	p.refused = p.refused || refuse
+	p.mu.Unlock()
+	if refuse {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"error":{"code":"rate_limited","message":"too many connections"}}`))
+		return
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+// TestClientKeepsWebSocketAfterARefusalThatLifted: an upgrade refused
+// for a moment, whose refusal is gone by the time the client asks why,
+// looks like a network that blocks WebSocket once; the client tries
+// WebSocket again rather than falling back for good to SSE, where it
+// could not publish.
+func TestClientKeepsWebSocketAfterARefusalThatLifted(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&refusingOnceProxy{next: httputil.NewSingleHostReverseProxy(target)})
+	t.Cleanup(srv.Close)
+	p := newPage(t, srv.URL+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('/ws', { minDelay: 100, maxDelay: 300 });
+		const sub = h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+		return sub.ready;
+	})`)
+	if tr := p.value(`h.transport`); tr != "websocket" {
+		t.Fatalf("transport %q after one refusal that lifted, want websocket", tr)
+	}
+	if res := p.value(`h.publish('news', 1).then(() => 'published', (err) => err.code)`); res != "published" {
+		t.Fatalf("publish: %s", res)
+	}
+	p.wait(`got.join() === '1'`)
+	p.checkNoProblems()
+}

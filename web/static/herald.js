@@ -60,11 +60,12 @@
 // can no longer deliver: onGap gets {topic, epoch, from, to} (and pattern)
 // and a later resume starts after `to`.
 //
-// Server-Sent Events: with transport 'auto', a WebSocket attempt that fails
-// before `welcome` while the node answers plain HTTP (a proxy or network
-// that blocks WebSocket) switches the client to GET /sse (beside the /ws
-// URL) through EventSource, for the rest of its life (until close()), or
-// until a node answers /sse with 404 (it predates SSE).
+// Server-Sent Events: with transport 'auto', two WebSocket attempts in a
+// row that fail before `welcome` while the node answers plain HTTP and
+// refuses nothing (a proxy or network that blocks WebSocket; the second is
+// made at once) switch the client to GET /sse (beside the /ws URL) through
+// EventSource, for the rest of its life (until close()), or until a node
+// answers /sse with 404 (it predates SSE).
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic with the
@@ -181,6 +182,7 @@ export class Herald {
     this._outbox = []; // commands waiting for a connection
     this._nextId = 1;
     this._attempt = 0;
+    this._blockedLooks = 0; // attempts in a row that looked blocked on the way
     this._ws = null;
     this._token = typeof options.token === 'string' ? options.token : null;
     this._timers = new Set();
@@ -366,6 +368,7 @@ export class Herald {
 
   _onWelcome(welcome) {
     this._tokenRefused = false;
+    this._blockedLooks = 0;
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
@@ -457,10 +460,14 @@ export class Herald {
     if (this._closed || generation !== this._generation) return;
     if (!refusal && seen.answered && this.transport === 'websocket' && this.options.transport === 'auto') {
       // HTTP reaches the node and it refused nothing: WebSocket is blocked
-      // on the way.
-      this._fallBack();
+      // on the way, or the node refused the upgrade for a while that
+      // ended before the GET (a rate limit, a node at capacity). Only the
+      // second such attempt in a row is taken for a block: SSE cannot
+      // publish, and the client would keep it for good.
+      if (++this._blockedLooks >= 2) this._fallBack();
       return this._open();
     }
+    if (refusal) this._blockedLooks = 0;
     if (!refusal) return this._scheduleReconnect(info);
     if (refusal.status === 404 && this.transport === 'sse' && this.options.transport === 'auto') {
       // A node without /sse (older than 1.1): WebSocket is all there is.
