@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -81,4 +82,36 @@ func TestClientPassesOverADeadNode(t *testing.T) {
 	c := f.acceptSubscribed(ctx, "e1", 0)
 	c.send(message("chat.lobby", 1, 1))
 	p.wait(`got.join() === '1' && h.state === 'connected' && h.url === wsURL`)
+}
+
+// TestClientPassesOverAHungNode starts the client on a node that takes
+// TCP connections and answers nothing, as a stopped (SIGSTOP) or wedged
+// process does: the upgrade hangs, and so does the plain GET that asks
+// why. The client goes on to the next node over WebSocket, where it can
+// publish, rather than taking the hang for a network that blocks
+// WebSocket and falling back to Server-Sent Events for good.
+func TestClientPassesOverAHungNode(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	hung, err := net.Listen("tcp", "127.0.0.1:0") // never accepted: the kernel completes the handshakes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hung.Close() })
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('ws://` + hung.Addr().String() + `/ws', { urls: ['/ws'], timeout: 500, minDelay: 20, maxDelay: 100 });
+		const sub = h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+		return sub.ready;
+	})`)
+	if tr := p.value(`h.transport`); tr != "websocket" {
+		t.Fatalf("transport %q after a hung node, want websocket", tr)
+	}
+	if res := p.value(`h.publish('news', 1).then(() => 'published', (err) => err.code)`); res != "published" {
+		t.Fatalf("publish: %s", res)
+	}
+	p.wait(`got.join() === '1'`)
+	p.checkNoProblems()
 }

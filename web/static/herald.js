@@ -24,7 +24,11 @@
 //                          url): after every drop or failed attempt the client
 //                          moves on to the next of url, ...urls, in turn, so a
 //                          dead node is left for a live one and subscriptions
-//                          resume there (the nodes share history through Redis)
+//                          resume there (the nodes share history through Redis);
+//                          a node that takes the connection and answers
+//                          nothing (stopped, wedged) is left after
+//                          options.timeout for the upgrade and as long
+//                          again for a plain GET asking why
 //   options.minDelay       first reconnect delay in ms (500)
 //   options.maxDelay       largest reconnect delay in ms (30000)
 //   options.timeout        ms a command waits for its reply (10000)
@@ -62,8 +66,8 @@
 //
 // Server-Sent Events: with transport 'auto', two WebSocket attempts in a
 // row that fail before `welcome` while the node answers plain HTTP and
-// refuses nothing (a proxy or network that blocks WebSocket; the second is
-// made at once) switch the client to GET /sse (beside the /ws URL) through
+// refuses nothing (a proxy or network that blocks WebSocket, refusing the
+// upgrade or holding it unanswered; the second is made at once) switch the client to GET /sse (beside the /ws URL) through
 // EventSource, for the rest of its life (until close()), or until a node
 // answers /sse with 404 (it predates SSE).
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
@@ -354,11 +358,15 @@ export class Herald {
     // A handshake that hangs would otherwise hold the client forever.
     this._later(this.options.timeout, () => {
       if (this._ws !== ws || this.state === 'connected') return;
-      // A handshake that never completes is a proxy holding the upgrade
-      // back; a socket that opened and stays silent is the server's fault.
-      const handshakeHung = ws.readyState === WebSocket.CONNECTING;
-      this._abandon('no welcome in time');
-      if (handshakeHung && this.options.transport === 'auto') this._fallBack();
+      if (ws.readyState !== WebSocket.CONNECTING) return this._abandon('no welcome in time');
+      // The upgrade was never answered: a proxy holding it back, or a node
+      // that hangs (stopped, overloaded) and answers nothing else either.
+      // Asked over plain HTTP, as for a refusal: only an answer there
+      // makes it look blocked, so a hung node is passed over for the next
+      // one rather than sending the client to SSE for good.
+      this._forget();
+      ws.close(4100, 'no welcome in time');
+      this._diagnose(url, { code: 4100, reason: 'no welcome in time' }, generation);
     });
   }
 
