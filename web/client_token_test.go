@@ -96,3 +96,19 @@ func TestClientStopsOn4001WithAFixedToken(t *testing.T) {
 	default:
 	}
 }
+
+// A token function that never settles (its endpoint hangs) is given up
+// on after options.timeout: the page hears of it, and the next attempt
+// asks again.
+func TestClientGivesUpOnATokenFunctionThatHangs(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", `{ timeout: 300, token: () => ++window.calls === 1 ? new Promise(() => {}) : 'tok' + calls }`)
+	c := f.accept(ctx)
+	if c.token() != "tok2" {
+		t.Fatalf("token %q, want tok2 from the second call", c.token())
+	}
+	c.welcome()
+	p.wait(`h.state === 'connected' && errors.join() === 'token'`)
+}

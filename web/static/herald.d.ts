@@ -5,19 +5,29 @@
 export type TokenSource = string | (() => string | Promise<string>);
 
 export interface HeraldOptions {
-  /** A JWT, or a function asked for one at connect, on close 4001 and before exp. */
+  /**
+   * A JWT, or a function asked for one at connect, on close 4001 and before
+   * exp. A function that fails or gives nothing within `timeout` is an
+   * 'error' with code 'token', and the attempt is retried.
+   */
   token?: TokenSource;
   /**
    * More nodes of the same cluster. After every drop or failed attempt the
    * client moves on to the next of url, ...urls, in turn, and resumes its
-   * subscriptions there.
+   * subscriptions there. A node that takes the connection and answers
+   * nothing is left after `timeout` for the upgrade and as long again for a
+   * plain GET asking why.
    */
   urls?: string[];
   /** First reconnect delay in ms (default 500). */
   minDelay?: number;
   /** Largest reconnect delay in ms (default 30000). */
   maxDelay?: number;
-  /** How long a command waits for its reply, in ms (default 10000). */
+  /**
+   * How long a command waits for its reply, in ms (default 10000); also how
+   * long a connection attempt waits for `welcome` and the token function
+   * for a token.
+   */
   timeout?: number;
   /** Silence in ms after which a ping checks the link; default the server's heartbeat; 0: never. */
   pingInterval?: number;

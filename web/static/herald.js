@@ -20,6 +20,9 @@
 //                          server closes with 4001 (token expired), when the
 //                          cached token's exp has passed, and shortly before exp
 //                          to send a `refresh` so the connection never drops.
+//                          One that fails, or gives no token within
+//                          options.timeout, is an 'error' (code 'token'), and
+//                          the attempt is retried with the usual backoff.
 //   options.urls           more nodes of the same cluster (same kinds of URL as
 //                          url): after every drop or failed attempt the client
 //                          moves on to the next of url, ...urls, in turn, so a
@@ -519,8 +522,20 @@ export class Herald {
     const source = this.options.token;
     if (typeof source !== 'function') return source || null;
     if (this._token && !expiresWithin(this._token, 0)) return this._token;
-    this._token = await source();
+    this._token = await this._askToken();
     return this._token;
+  }
+
+  // _askToken calls the token function, for at most options.timeout: one
+  // that never settles (a token endpoint that hangs) would otherwise hold
+  // the client in 'connecting', or its refresh, for good.
+  _askToken() {
+    const ms = this.options.timeout;
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no token within ${ms} ms`)), ms);
+    });
+    return Promise.race([Promise.resolve().then(() => this.options.token()), late]).finally(() => clearTimeout(timer));
   }
 
   _scheduleRefresh() {
@@ -537,7 +552,7 @@ export class Herald {
 
   async _refresh() {
     try {
-      const token = await this.options.token();
+      const token = await this._askToken();
       await this._command({ type: 'refresh', token });
       this._token = token;
       this._scheduleRefresh();
