@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -111,4 +112,26 @@ func TestClientGivesUpOnATokenFunctionThatHangs(t *testing.T) {
 	}
 	c.welcome()
 	p.wait(`h.state === 'connected' && errors.join() === 'token'`)
+}
+
+// close() while a refresh waits for the token function ends the refresh
+// without a word: the page closed the client, nothing failed.
+func TestClientClosedDuringARefreshReportsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// The first token expires in 2 s and is refreshed halfway; the refresh's
+	// token comes when the test says.
+	tokens := `window.makeToken = () => {
+		const b64 = (o) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+		if (++calls === 1) return b64({alg: 'HS256'}) + '.' + b64({sub: 'u', exp: Math.floor(Date.now() / 1000) + 2}) + '.sig';
+		return new Promise((resolve) => { window.release = resolve; }); }`
+	p := startClient(t, f, tokens, `{ token: () => window.makeToken() }`)
+	f.accept(ctx).welcome()
+	p.wait(`window.release !== undefined`)
+	p.run(`h.close(); release('new-token')`)
+	p.pause(100 * time.Millisecond)
+	if errs := p.value(`errors.join()`); errs != "" {
+		t.Errorf("client reported errors after close(): %s", errs)
+	}
 }

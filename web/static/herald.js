@@ -78,7 +78,8 @@
 // when they change and after any drop, resuming every exact topic with the
 // last event id (nothing missing, nothing twice while history holds it,
 // onRecoveryFailed otherwise). publish() and ping() reject with code
-// 'receive_only'; setToken() reopens the stream with the new token;
+// 'receive_only'; setToken(), and a token function's refresh before exp,
+// reopen the stream with the new token;
 // handlers.backlog is ignored. The 'connected' state's info is
 // {transport: 'sse', topics} (the stream's subscribed event).
 //
@@ -538,7 +539,12 @@ export class Herald {
     return Promise.race([Promise.resolve().then(() => this.options.token()), late]).finally(() => clearTimeout(timer));
   }
 
+  // _scheduleRefresh keeps one refresh timer: a refresh that was under
+  // way across a reconnect schedules the next one as the new connection
+  // does, and two would each go on refreshing.
   _scheduleRefresh() {
+    this._timers.delete(this._refreshTimer);
+    clearTimeout(this._refreshTimer);
     if (typeof this.options.token !== 'function') return;
     const exp = tokenExpiry(this._token);
     if (!exp) return;
@@ -547,7 +553,7 @@ export class Herald {
     const left = Math.max(0, exp - Date.now());
     const margin = this.options.refreshMargin * 1000;
     const wait = left > 2 * margin ? left - margin : left / 2;
-    this._later(wait, () => this._refresh());
+    this._refreshTimer = this._later(wait, () => this._refresh());
   }
 
   async _refresh() {
@@ -558,8 +564,9 @@ export class Herald {
       this._scheduleRefresh();
     } catch (err) {
       // The server keeps the old token; at its exp it closes with 4001 and
-      // the reconnect asks for a new one. A drop meanwhile needs no word.
-      if (err.code === 'disconnected') return;
+      // the reconnect asks for a new one. A drop or close() meanwhile
+      // needs no word.
+      if (err.code === 'disconnected' || err.code === 'closed') return;
       this._emitError(err instanceof HeraldError ? err : new HeraldError('token', err.message));
     }
   }
@@ -593,6 +600,7 @@ export class Herald {
   _later(ms, fn) {
     const timer = setTimeout(() => { this._timers.delete(timer); fn(); }, ms);
     this._timers.add(timer);
+    return timer;
   }
 
   _clearTimers() {
@@ -1013,6 +1021,9 @@ export class Herald {
     this._openedAt = Date.now();
     this._setState('connected', info);
     this._failOutbox(receiveOnly());
+    // A stream cannot take a `refresh`: reopened with a new token before
+    // exp, it does not end at exp (close 4001) to come back after a backoff.
+    this._scheduleRefresh();
   }
 
   // _onStreamSubscribed answers one topic of the subscribed event as the
@@ -1067,6 +1078,7 @@ export class Herald {
         this._reopenStreamSoon();
         return Promise.resolve({ type: 'unsubscribed', topic: cmd.topic });
       case 'refresh':
+        this._token = cmd.token; // what the reopened stream opens with
         this._reopenStreamSoon();
         return Promise.resolve({ type: 'refreshed' });
       default:

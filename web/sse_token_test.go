@@ -1,0 +1,49 @@
+package web
+
+import (
+	"testing"
+	"time"
+)
+
+// TestClientOverSSERefreshesItsTokenBeforeExpiry: a stream cannot take a
+// `refresh`, so before its token's exp the client reopens it with a new
+// one from the token function, resuming from the last event id, instead
+// of letting the node end it at exp (close 4001) and coming back after a
+// backoff.
+func TestClientOverSSERefreshesItsTokenBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.states = []; window.lost = [];
+		const tokens = ['` + signedToken(t, 4*time.Second) + `', '` + signedToken(t, time.Hour) + `'];
+		window.calls = 0;
+		window.h = new herald.Herald('/ws', { transport: 'sse', refreshMargin: 1, minDelay: 20, maxDelay: 100,
+			token: () => tokens[Math.min(calls++, 1)] });
+		h.on('state', (s, info) => states.push(s + (info?.code ? ' ' + info.code : '')));
+		const sub = h.subscribe('news', (m) => got.push(m.data), { onRecoveryFailed: (info) => lost.push(info) });
+		h.connect();
+		return sub.ready;
+	})`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	// A second subscription reopens the stream before the refresh is due:
+	// the refresh is still made once.
+	p.run(`h.subscribe('other', () => {}).ready`)
+	p.wait(`calls === 2 && h.state === 'connected'`)
+	publishHTTP(t, base, `{"topic":"news","data":2}`)
+	p.wait(`got.join() === '1,2'`)
+	p.pause(4 * time.Second) // past the first token's exp
+	publishHTTP(t, base, `{"topic":"news","data":3}`)
+	p.wait(`got.join() === '1,2,3'`)
+	if got := p.value(`states.join()`); got != "connecting,connected,connecting,connected,connecting,connected" {
+		t.Errorf("states %q, want two reopens and no drop", got)
+	}
+	if n := p.value(`calls`); n != "2" {
+		t.Errorf("token function called %s times, want 2: one refresh", n)
+	}
+	if n := p.value(`lost.length`); n != "0" {
+		t.Errorf("recovery reported failed %s times", n)
+	}
+	p.checkNoProblems()
+}
