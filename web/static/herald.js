@@ -1186,16 +1186,21 @@ function matchTokens(want, have) {
   return want.length === have.length;
 }
 
-// askWhy GETs a WebSocket URL over plain HTTP and returns the server's
-// refusal (docs/protocol.md section 3: {"error":{code, message}}) as a
-// HeraldError with its status, or null when it refused nothing or could not
-// be asked.
+// askWhy GETs a WebSocket or stream URL over plain HTTP and returns the
+// server's refusal (docs/protocol.md section 3: {"error":{code, message}})
+// as a HeraldError with its status, or null when it refused nothing or
+// could not be asked.
 async function askWhy(url, timeout, seen = {}) {
   try {
     const signal = AbortSignal.timeout?.(timeout);
     const res = await fetch(url.replace(/^ws/, 'http'), { credentials: 'omit', cache: 'no-store', signal });
     seen.answered = true;
-    if (res.ok || !(res.headers.get('content-type') || '').includes('json')) return null;
+    if (res.ok || !(res.headers.get('content-type') || '').includes('json')) {
+      // Unread, an answer that is a stream (an /sse whose refusal lifted)
+      // would stay open, resumed from history, until the timeout.
+      res.body?.cancel().catch(() => {});
+      return null;
+    }
     const body = await res.json();
     if (typeof body?.error?.code !== 'string') return null;
     const err = new HeraldError(body.error.code, body.error.message);

@@ -1,0 +1,130 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// holdingProxy stands for a proxy that holds WebSocket upgrades without
+// ever answering them and passes plain HTTP to the node.
+type holdingProxy struct{ next http.Handler }
+
+func (p holdingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		<-r.Context().Done()
+		return
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+// TestClientFallsBackToSSEWhenUpgradesHang: upgrades that hang while the
+// node answers plain HTTP are a network that blocks WebSocket, as
+// refused ones are: after two in a row the client uses SSE.
+func TestClientFallsBackToSSEWhenUpgradesHang(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(holdingProxy{next: httputil.NewSingleHostReverseProxy(target)})
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	p := newPage(t, srv.URL+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('/ws', { timeout: 500, minDelay: 20, maxDelay: 100 });
+		const sub = h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+		return sub.ready;
+	})`)
+	if tr := p.value(`h.transport`); tr != "sse" {
+		t.Fatalf("transport %q, want sse", tr)
+	}
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	p.checkNoProblems()
+}
+
+// refusingStreamOnceProxy refuses the first /sse request as a node at its
+// per-address limit does (429, the JSON error) and passes everything
+// after it to the node, as if the limit lifted before the client asked why.
+type refusingStreamOnceProxy struct {
+	next http.Handler
+
+	mu      sync.Mutex
+	refused bool
+}
+
+func (p *refusingStreamOnceProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	refuse := !p.refused && r.URL.Path == "/sse"
+	p.refused = p.refused || refuse
+	p.mu.Unlock()
+	if refuse {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"error":{"code":"rate_limited","message":"too many connections"}}`))
+		return
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+// TestClientOverSSELeavesNoStreamOpenAskingWhy: a stream refused for a
+// moment is asked about with a plain GET of the same URL, which, the
+// refusal lifted, is a stream itself. The client drops it at once rather
+// than leaving it open beside the one it then opens.
+func TestClientOverSSELeavesNoStreamOpenAskingWhy(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&refusingStreamOnceProxy{next: httputil.NewSingleHostReverseProxy(target)})
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	p := newPage(t, srv.URL+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.h = new herald.Herald('/ws', { transport: 'sse', timeout: 60000, minDelay: 20, maxDelay: 100 });
+		const sub = h.subscribe('news', () => {});
+		h.connect();
+		return sub.ready;
+	})`)
+	waitForStreams(t, base, 1)
+	p.checkNoProblems()
+}
+
+// waitForStreams waits until the node at base counts n SSE streams.
+func waitForStreams(t *testing.T, base string, n int) {
+	t.Helper()
+	var last int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req, err := http.NewRequest(http.MethodGet, base+"/api/stats", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer k1")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		var stats struct {
+			SSE int `json:"sse_connections"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&stats)
+		res.Body.Close()
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		if last = stats.SSE; last == n {
+			return
+		}
+	}
+	t.Fatalf("the node counts %d SSE streams, want %d", last, n)
+}
