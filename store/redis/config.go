@@ -50,6 +50,9 @@ type Config struct {
 	// afterControlsRead runs in a catch-up of the control stream between
 	// its read and what it hands over; a test breaks the connection there.
 	afterControlsRead func()
+	// betweenHeldBatches runs in a resync of the webhook topics held
+	// between two batches, the gate free; a test reports changes there.
+	betweenHeldBatches func()
 }
 
 // Defaults of Config.

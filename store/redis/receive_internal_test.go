@@ -93,11 +93,13 @@ func TestAConnectionSubscribedAgainIsReadAtOnce(t *testing.T) {
 	}
 }
 
-// startEngine starts an engine on cfg, with the test's log, and closes it
-// when the test ends.
-func startEngine(t *testing.T, cfg Config) *Engine {
+// startEngine starts an engine on cfg, with the test's log unless cfg has
+// one, and closes it when the test ends.
+func startEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
-	cfg.Logger = zaptest.NewLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
 	e, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)

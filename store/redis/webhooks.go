@@ -39,6 +39,10 @@ func (k keys) webhooks(name string) string { return k.prefix + "{webhooks}:" + n
 func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, vacated []byte, max, maxWaiting int) (bool, error) {
 	e.held.gate.RLock()
 	defer e.held.gate.RUnlock()
+	if err := e.checkFirst(ctx, node, topic); err != nil {
+		e.held.troubles.Add(1)
+		return false, e.fail("check an occupied topic against Redis", err)
+	}
 	k := e.keys
 	n, err := occupyScript.Run(ctx, e.rdb,
 		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"),
@@ -57,6 +61,10 @@ func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, 
 func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error {
 	e.held.gate.RLock()
 	defer e.held.gate.RUnlock()
+	if err := e.checkFirst(ctx, node, topic); err != nil {
+		e.held.troubles.Add(1)
+		return e.fail("check a vacated topic against Redis", err)
+	}
 	k := e.keys
 	err := vacateScript.Run(ctx, e.rdb,
 		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("held:" + node), k.webhooks("silent")},
