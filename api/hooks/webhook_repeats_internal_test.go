@@ -33,6 +33,22 @@ func TestMemberRepeatsLeftOut(t *testing.T) {
 		ev("member_removed", "ada"))
 	m.forget()
 	check("after another node sent", [][]byte{ev("member_added", "ada")}, ev("member_added", "ada"))
+
+	// Events of distinct users and topics are not taken for repeats, nor
+	// a topic's occupancy for a member's, however their names run on.
+	m.forget()
+	member := func(topic, user string) []byte {
+		return fmt.Appendf(nil, `{"name":"member_added","topic":%q,"user":%q}`, topic, user)
+	}
+	distinct := [][]byte{member("ab", "c"), member("a", "bc"), member("abc", "x"), member("ab", "cx"),
+		[]byte(`{"name":"topic_occupied","topic":"ab"}`), []byte(`{"name":"topic_occupied","topic":"abc"}`)}
+	sent = check("distinct events", distinct, distinct...)
+	for k, added := range sent {
+		m.remember(k, added, time.Now())
+	}
+	check("distinct events after those", [][]byte{member("a", "b"), member("abcx", ""), []byte(`{"name":"topic_occupied","topic":"a"}`)},
+		member("a", "b"), member("abcx", ""), []byte(`{"name":"topic_occupied","topic":"a"}`))
+	check("their repeats", distinct)
 }
 
 // What the sender remembers is bounded: a generation that fills starts the
@@ -41,16 +57,25 @@ func TestMemberMemoryBounded(t *testing.T) {
 	var m memberMemory
 	now := time.Now()
 	for i := range 2*maxRemembered + 1 {
-		m.remember(memberKey{"t", fmt.Sprint(i)}, true, now)
+		m.remember(keyOf("t", fmt.Sprint(i)), true, now)
 	}
 	if n := len(m.cur) + len(m.prev); n > 2*maxRemembered {
 		t.Fatalf("%d remembered", n)
 	}
-	if _, known := m.last(memberKey{"t", "0"}); known {
+	if _, known := m.last(keyOf("t", "0")); known {
 		t.Fatal("the oldest generation is still remembered")
 	}
-	m.remember(memberKey{"t", "x"}, true, now.Add(repeatWindow))
+	m.remember(keyOf("t", "x"), true, now.Add(repeatWindow))
 	if len(m.cur) != 1 {
 		t.Fatalf("a generation older than the window kept on: %d", len(m.cur))
+	}
+}
+
+// A full generation of events of the longest topics holds a few
+// megabytes, not the topics: 335 bytes an event when the keys were the
+// strings, 24 as a hash of them.
+func TestMemberMemoryHeapBounded(t *testing.T) {
+	if perEntry := memberMemoryHeap(t, maxRemembered); perEntry > 64 {
+		t.Fatalf("%.1f bytes of heap a remembered event, want at most 64", perEntry)
 	}
 }
