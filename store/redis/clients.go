@@ -38,9 +38,12 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // twice. go-redis retries a call whose reply timed out or whose connection
 // broke after it was written, and a Cluster client also retries on another
 // node; once does neither, so a MOVED reply reaches the engine as a refusal
-// (nothing ran) instead of being followed. Off Cluster, every connection
-// of both runs stamp first (see runstamp.go); nil runs nothing.
-func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error) (rdb, once goredis.UniversalClient) {
+// (nothing ran) instead of being followed. Off Cluster every connection
+// of both runs stamp first (see runstamp.go); on Cluster, the clients of
+// the nodes are made by node, which stamps them (runstamp_nodes.go).
+func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error,
+	node func(*goredis.Options) *goredis.Client,
+) (rdb, once goredis.UniversalClient) {
 	dial := dialTimeout(timeout)
 	switch u.mode {
 	case sentinel:
@@ -58,6 +61,7 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.ClusterStateReloadInterval = clusterReload
 		o.Dialer = newDialer(dial, o.TLSConfig)
+		o.NewClient = node
 		oo := o
 		oo.MaxRetries, oo.MaxRedirects = -1, -1
 		return goredis.NewClusterClient(&o), goredis.NewClusterClient(&oo)

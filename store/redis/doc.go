@@ -84,6 +84,8 @@
 //	<prefix>{#lag}:behind         the nodes whose delivery is behind (see lagboard.go)
 //	<prefix>run                   off Cluster, the Redis process serving the
 //	                              engine (see Failover)
+//	<prefix>run{<tag>}            on Cluster, the same for the slot its tag
+//	                              lands in, one a slot
 //
 // meta and hist expire HistoryTTL after the topic's last publish; when meta
 // is gone (expired, or Redis lost its data) the next publish or Position
@@ -106,18 +108,30 @@
 //     server process that wrote it. Off Cluster, the key <prefix>run
 //     names the process serving the engine: every connection notes it
 //     there before it serves anything (runstamp.go), from INFO's run_id.
-//     A server that took over, or came back from its files (a snapshot
-//     holds the mark, but the run of the process before), finds mark
-//     apart from seq or run apart from <prefix>run, and the topic's first
-//     publish there starts a new epoch. So every failover and every
-//     restart of Redis starts a new epoch for each topic published to
-//     after it, whether or not anything was lost, as no one can tell;
-//     subscribers see it on that message. A Redis user refused INFO
-//     leaves the run out (logged once): then, as on Cluster, which has
-//     no <prefix>run (a script may touch only its topic's slot), a
-//     server back from files that lost publishes goes on from their
-//     seqs, and only the next check sees it, for the topics nodes
-//     deliver.
+//     On Cluster, where a topic's scripts run on the master of its slot
+//     and reach no key of another master's, each slot has a run key of
+//     its own, <prefix>run{<tag>} with a tag
+//     found to land in the slot, and the scripts read the one of the
+//     topic's slot: the first connection the engine opens to a master
+//     after it started or was promoted stamps all the slots it holds
+//     then, in one script, and loads a script of its own that says so
+//     (the script cache is the process's alone), which later
+//     connections check instead (runstamp_cluster.go); connections
+//     go-redis opened to a replica, to read the slot map, are checked
+//     again before they serve it once promoted. A slot moved in
+//     afterwards keeps the run key it came with, beside its topics' own
+//     runs, so a reshard breaks no epoch. A server that took over, or
+//     came back from its files (a snapshot holds the mark, but the run
+//     of the process before), finds mark apart from seq or run apart
+//     from the run key, and the topic's first publish there starts a
+//     new epoch. So every failover and every restart of Redis starts a
+//     new epoch for each topic published to after it, whether or not
+//     anything was lost, as no one can tell; subscribers see it on that
+//     message. A Redis user refused INFO leaves the run out (logged
+//     once): then a server back from files that lost publishes goes on
+//     from their seqs, and only the next check sees it, for the topics
+//     nodes deliver. So does, on Cluster, a slot moved in without a run
+//     key, until its master's next stamp.
 //   - A node that handed its subscribers more of an epoch than Redis now
 //     holds (a position check finds the seq below what was handed over, or
 //     the same seq naming another message, or a message arrives with the
@@ -147,7 +161,8 @@
 // do not see it. A topic's meta from before the run has none, so the
 // first publish of each topic after the upgrade starts a new epoch, as
 // after a restart: a meta without a run cannot tell a snapshot from the
-// server that wrote it.
+// server that wrote it. On Cluster the run came a release later, with the
+// run keys of the slots, and costs the same there.
 //
 // While no master is known, calls fail with broker.ErrUnavailable and the
 // pub/sub connection is redialled with backoff; the clients find the new

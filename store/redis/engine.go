@@ -83,9 +83,9 @@ type Engine struct {
 	// allocated each time it was, on every publish.
 	publishOpts [3]any
 	logKeep     any // changeLogKeep of the presence lapse, in ms, the presence scripts' last argument
-	// run is the run key ("" on Cluster, which has none: see
-	// runstamp.go), and runArg the same boxed for the publish script
-	// (nil on Cluster).
+	// run is the run key ("" on Cluster, where each slot has its own:
+	// see runstamp_cluster.go), and runArg the same boxed for the publish
+	// script (nil on Cluster).
 	run    string
 	runArg any
 
@@ -115,12 +115,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	var run string
 	var runArg any
 	var stamp func(context.Context, *goredis.Conn) error
-	if u.mode != cluster {
+	var node func(*goredis.Options) *goredis.Client
+	if u.mode == cluster {
+		node = newSlotStamp(k, log).newNodeClient
+	} else {
 		run = k.run()
 		runArg = run
 		stamp = (&runStamp{key: run, log: log}).stampRun
 	}
-	rdb, once := newClients(u, cfg.Timeout, stamp)
+	rdb, once := newClients(u, cfg.Timeout, stamp, node)
 	e := &Engine{
 		cfg:          cfg,
 		keys:         k,
@@ -277,11 +280,11 @@ func (e *Engine) readArgs(topic, start string, since uint64, limit int, upto uin
 }
 
 // runKeyOf is where the scripts of topic read the run from (see
-// runstamp.go): the run key, or on Cluster, which has none, the topic's
-// meta, which the scripts take for none.
+// runstamp.go): the run key, or on Cluster the run key of the topic's
+// slot (runstamp_cluster.go).
 func (e *Engine) runKeyOf(topic string) string {
 	if e.run == "" {
-		return e.keys.meta(topic)
+		return e.keys.slotRun(hashSlot(topic))
 	}
 	return e.run
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // DeliveryState describes, for a failing test, where delivery of each tracked
@@ -194,3 +196,20 @@ func PresenceResynced(e *Engine) bool { return e.pres.resynced.Load() == e.stats
 
 // MostRefilled is the most messages one read of holes brought back.
 func MostRefilled(e *Engine) int64 { return e.refills.mostRead.Load() }
+
+// SlotRunKey is the run key of slot on Cluster, under prefix.
+func SlotRunKey(prefix string, slot int) string { return keys{prefix: prefix}.slotRun(uint16(slot)) }
+
+// PingReplicas has e's Cluster clients each open a connection to every
+// replica and keep it, as go-redis does to read the slot map from one.
+func PingReplicas(ctx context.Context, e *Engine) error {
+	for _, c := range []goredis.UniversalClient{e.rdb, e.once} {
+		err := c.(*goredis.ClusterClient).ForEachSlave(ctx, func(ctx context.Context, n *goredis.Client) error {
+			return n.Ping(ctx).Err()
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

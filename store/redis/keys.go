@@ -167,5 +167,15 @@ func (k keys) isControl(channel string) bool {
 // runstamp.go).
 func (k keys) run() string { return k.prefix + "run" }
 
+// slotRun is the run key of slot on Cluster, <prefix>run{<tag>}, whose tag
+// puts it in slot (see runstamp_cluster.go).
+func (k keys) slotRun(slot uint16) string { return string(k.appendSlotRun(nil, slot)) }
+
+// appendSlotRun appends slotRun(slot) to b.
+func (k keys) appendSlotRun(b []byte, slot uint16) []byte {
+	b = append(append(b, k.prefix...), "run{"...)
+	return append(appendRunTag(b, slot), '}')
+}
+
 // controls is the stream of the last controls (see control.go).
 func (k keys) controls() string { return k.prefix + "controls" }

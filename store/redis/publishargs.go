@@ -18,7 +18,7 @@ import (
 type publishArgs struct {
 	buf []byte // text is built here first: kept from one call to the next
 
-	meta, hist, idem       string // keys: idem is "" without an idempotency key
+	meta, hist, idem, run  string // keys: idem is "" without an idempotency key, run "" off Cluster
 	epoch, id              string
 	time                   int64
 	data                   bytesArg
@@ -33,18 +33,19 @@ func (a *bytesArg) MarshalBinary() ([]byte, error) { return a.b, nil }
 // publishCommand sets call's command to the publish script's EVALSHA for req:
 // classic and sharded are the channels it is published on (see
 // Engine.channels), opts the engine's boxed history and idempotency
-// settings, run the run key (nil on Cluster: see runstamp.go). The
+// settings, run the run key (see runstamp.go), or nil on Cluster, where
+// the run key of the topic's slot is named (runstamp_cluster.go). The
 // arguments point into call.pub, valid until call is released.
 func (call *scriptCall) publishCommand(k keys, req broker.PublishRequest, classic, sharded bool, opts [3]any, run any) {
 	a := &call.pub
-	a.fill(k, req, classic, sharded)
+	a.fill(k, req, classic, sharded, run == nil)
 	call.script = publishScript
 	call.nkeys = 3
 	if a.idem != "" {
 		call.nkeys = 4
 	}
 	if run == nil {
-		run = &a.meta // the script's word for no run key
+		run = &a.run
 	}
 	args := append(call.argv[:0], "evalsha", publishSHA, call.nkeys, &a.meta, &a.hist, run)
 	if a.idem != "" {
@@ -57,11 +58,12 @@ func (call *scriptCall) publishCommand(k keys, req broker.PublishRequest, classi
 // publishSHA is the publish script's SHA, boxed once.
 var publishSHA any = publishScript.Hash()
 
-// fill sets a's values for req, as keys names them.
-func (a *publishArgs) fill(k keys, req broker.PublishRequest, classic, sharded bool) {
+// fill sets a's values for req, as keys names them, with the run key of
+// the topic's slot when slotRun.
+func (a *publishArgs) fill(k keys, req broker.PublishRequest, classic, sharded, slotRun bool) {
 	t := req.Topic
 	b := k.appendTagged(a.buf[:0], t, ":meta")
-	ends := [6]int{len(b)}
+	ends := [7]int{len(b)}
 	b = k.appendTagged(b, t, ":hist")
 	ends[1] = len(b)
 	if req.IdempotencyKey != "" {
@@ -78,10 +80,15 @@ func (a *publishArgs) fill(k keys, req broker.PublishRequest, classic, sharded b
 		b = k.appendShardChannel(b, t)
 	}
 	ends[5] = len(b)
+	if slotRun {
+		b = k.appendSlotRun(b, hashSlot(t))
+	}
+	ends[6] = len(b)
 	a.buf = b
 	text := string(b)
 	a.meta, a.hist, a.idem = text[:ends[0]], text[ends[0]:ends[1]], text[ends[1]:ends[2]]
 	a.epoch, a.classic, a.shared = text[ends[2]:ends[3]], text[ends[3]:ends[4]], text[ends[4]:ends[5]]
+	a.run = text[ends[5]:ends[6]]
 	a.id, a.time, a.data.b, a.topic = req.ID, req.Time, req.Data, t
 }
 

@@ -10,8 +10,8 @@ import (
 // TestPublishCommandMatchesKeys checks that the publish command built in
 // one buffer names the keys and channels as keys does, with and without an
 // idempotency key and on each channel choice (sharded ones on Cluster,
-// where the meta stands for the run key it has none of), and that a
-// reused call carries nothing over from its last publish.
+// where the run key is the one of the topic's slot), and that a reused
+// call carries nothing over from its last publish.
 func TestPublishCommandMatchesKeys(t *testing.T) {
 	k := keys{prefix: "p:"}
 	opts := [3]any{100, int64(1000), int64(2000)}
@@ -32,7 +32,7 @@ func TestPublishCommandMatchesKeys(t *testing.T) {
 		var run any = k.run()
 		wantRun := k.run()
 		if tc.sharded {
-			run, wantRun = nil, k.meta(req.Topic)
+			run, wantRun = nil, k.slotRun(hashSlot(req.Topic))
 		}
 		call.publishCommand(k, req, tc.classic, tc.sharded, opts, run)
 		want := []string{k.meta(req.Topic), k.hist(req.Topic), wantRun}

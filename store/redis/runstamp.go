@@ -36,9 +36,8 @@ import (
 // connection opened (INFO and GET in one), and a write when the run key
 // changes.
 //
-// Cluster has none: a script may touch only its topic's slot, and one
-// key per master, in a slot the master holds, would not follow slots
-// that move (docs/protocol.md section 12 says what is left).
+// Cluster has a run key per slot instead, as a topic's scripts reach only
+// the keys its slot's master holds (runstamp_cluster.go).
 
 // runLen is how much of the run_id the run key keeps: 64 random bits,
 // which two starts of a server are as good as never alike in, where
@@ -77,7 +76,7 @@ func (s *runStamp) stampRun(ctx context.Context, cn *goredis.Conn) error {
 		return s.failed(cn, "INFO", err)
 	}
 	if mode := infoField(text, "redis_mode"); mode == "sentinel" || mode == "cluster" {
-		return nil // a sentinel holds no data; a Cluster node has slots, which the run key is not in
+		return nil // a sentinel holds no data; a Cluster node is stamped by runstamp_cluster.go, through a Cluster URL
 	}
 	run := infoField(text, "run_id")
 	if len(run) < runLen {

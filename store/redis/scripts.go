@@ -36,8 +36,8 @@ import (
 // the history, which readScript does not return. seq, id and epoch are
 // written by one HSET, as HINCRBY and two HSETs they cost 0.5 µs more.
 //
-// KEYS: meta, hist, the run key (on Cluster, meta again: see runLua),
-// and idem when the publish has an idempotency key.
+// KEYS: meta, hist, the run key (on Cluster, the one of the topic's slot:
+// see runLua), and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
 // history TTL (ms), idempotency TTL (ms), classic channel ("": none),
 // topic, sharded channel ("": none; on Cluster, in the keys' slot).
@@ -85,16 +85,17 @@ return result
 `)
 
 // runLua begins the scripts that write or judge meta's mark: run is the
-// run key's value (see runstamp.go), false when there is none (Cluster,
-// or a Redis that refuses INFO to the engine's user), and mark(seq)
-// writes the mark, with the run, kept out of replication and the
-// append-only file. A topic whose meta holds another run than the run key
-// was written by another server process, or loaded from a snapshot, and
-// is not taken as this server's own. KEYS[1] is meta, KEYS[3] the run
-// key, or meta again where there is none, so that on Cluster the script
-// names the keys of one slot only.
+// run key's value (see runstamp.go), false when there is none (a Redis
+// that refuses INFO to the engine's user, or a Cluster slot no connection
+// stamped yet: see runstamp_cluster.go), and mark(seq) writes the mark,
+// with the run, kept out of replication and the append-only file. A
+// topic whose meta holds another run than the run key was written by
+// another server process, or loaded from a snapshot, and is not taken as
+// this server's own. KEYS[1] is meta, KEYS[3] the run key: on Cluster the
+// one of the topic's slot, so that the script names the keys of one slot
+// only.
 const runLua = `
-local run = KEYS[3] ~= KEYS[1] and redis.call('GET', KEYS[3])
+local run = redis.call('GET', KEYS[3])
 local function mark(seq)
   redis.set_repl(redis.REPL_NONE)
   if run then

@@ -99,7 +99,7 @@ func TestNewClientsPerMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rdb, once := newClients(u, time.Second, nil)
+		rdb, once := newClients(u, time.Second, nil, nil)
 		switch r := rdb.(type) {
 		case *goredis.ClusterClient:
 			o := once.(*goredis.ClusterClient).Options()
