@@ -20,7 +20,12 @@ const tooManyConnections = "too many connections from this address"
 
 // acceptRefusal is written to a connection refused at accept, before its
 // request is read: the 429 /ws answers past the per-address limits, and
-// Connection: close, since the socket closes right after.
+// Connection: close, since the socket closes right after. The request's
+// Origin is not known yet, so it lets every page read it, as the
+// refusals of a plain GET of /ws do (refusalsReadable): herald.js asks
+// /ws why a WebSocket was refused, and that GET is refused here too when
+// the address holds its limit, which a page of another origin could not
+// read otherwise and its client reconnected without a word.
 func acceptRefusal() []byte {
 	body, err := json.Marshal(errorBody{Error: errorDetail{Code: broker.CodeRateLimited, Message: tooManyConnections}})
 	if err != nil { // our own type: unreachable
@@ -32,6 +37,8 @@ func acceptRefusal() []byte {
 			"Content-Type":  {"application/json"},
 			"Cache-Control": {"no-store"},
 			"Retry-After":   {"1"},
+			// Only the refusal: nothing a page could not learn by trying.
+			"Access-Control-Allow-Origin": {"*"},
 		},
 		ContentLength: int64(len(body)),
 		Body:          io.NopCloser(bytes.NewReader(body)),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/auth"
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
@@ -189,4 +190,33 @@ func TestDashboardTailShowsARefusal(t *testing.T) {
 	p.wait(`[...document.querySelectorAll('#tail li.notice')].some((li) => li.textContent === 'Refused by the node (401 unauthorized): token expired')`)
 	p.wait(`document.getElementById('tail-state').textContent === 'stopped' && document.getElementById('tail-stop').disabled`)
 	p.checkNoProblems()
+}
+
+// A node refuses a connection from an address at its limit as it is
+// accepted, before reading the request: the WebSocket and the plain GET
+// that asks why alike. A page of another origin reads that 429 too, and
+// its client says why it cannot connect.
+func TestClientReportsAnAddressAtItsLimitAcrossOrigins(t *testing.T) {
+	t.Parallel()
+	conns, err := limits.NewConnLimiter(limits.ConnConfig{MaxOpen: 3, Rate: 1000, Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "limited-node",
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+	}})
+	other := strings.Replace(n.Base, "127.0.0.1", "localhost", 1)
+	p := newPage(t, other+"/herald.js", "true")
+	p.run(`import('/herald.js').then((herald) => {
+		window.errors = [];
+		window.hs = Array.from({ length: 4 }, () => {
+			const h = new herald.Herald('` + n.WS + `', { transport: 'websocket', minDelay: 200, maxDelay: 400, pingInterval: 0 });
+			h.on('error', (e) => errors.push(e.status + ' ' + e.code + ': ' + e.message));
+			h.connect();
+			return h;
+		});
+	})`)
+	p.wait(`errors.includes('429 rate_limited: too many connections from this address')`)
+	p.run(`hs.forEach((h) => h.close())`)
 }
