@@ -128,3 +128,31 @@ func waitForStreams(t *testing.T, base string, n int) {
 	}
 	t.Fatalf("the node counts %d SSE streams, want %d", last, n)
 }
+
+// TestClientTriesWebSocketAgainAfterClose: a fallback to SSE lasts until
+// close(); the next connect() starts with WebSocket, as the network that
+// blocked it may be another by then (here it is not, and the client falls
+// back again).
+func TestClientTriesWebSocketAgainAfterClose(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	_, front := newBlockingProxy(t, base)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 100 });
+		const sub = h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+		return sub.ready;
+	})`)
+	if tr := p.value(`h.transport`); tr != "sse" {
+		t.Fatalf("transport %q behind a blocking proxy, want sse", tr)
+	}
+	if tr := p.value(`(h.close(), h.connect(), h.transport)`); tr != "websocket" {
+		t.Fatalf("transport %q after close() and connect(), want websocket", tr)
+	}
+	p.wait(`h.transport === 'sse' && h.state === 'connected'`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	p.checkNoProblems()
+}

@@ -35,8 +35,8 @@ export interface HeraldOptions {
   refreshMargin?: number;
   /**
    * 'auto' (default): WebSocket, switching to Server-Sent Events (GET /sse
-   * through EventSource) for good when a WebSocket cannot be established
-   * while plain HTTP reaches the node. 'websocket' or 'sse' force one. Over
+   * through EventSource) until close() or a stop when a WebSocket cannot
+   * be established while plain HTTP reaches the node. 'websocket' or 'sse' force one. Over
    * SSE the client only receives: publish() and ping() reject with code
    * 'receive_only'.
    */

@@ -70,9 +70,10 @@
 // Server-Sent Events: with transport 'auto', two WebSocket attempts in a
 // row that fail before `welcome` while the node answers plain HTTP and
 // refuses nothing (a proxy or network that blocks WebSocket, refusing the
-// upgrade or holding it unanswered; the second is made at once) switch the client to GET /sse (beside the /ws URL) through
-// EventSource, for the rest of its life (until close()), or until a node
-// answers /sse with 404 (it predates SSE).
+// upgrade or holding it unanswered; the second is made at once) switch
+// the client to GET /sse (beside the /ws URL) through EventSource, until
+// close() or a stop (the next connect() tries WebSocket again), or until
+// a node answers /sse with 404 (it predates SSE).
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic with the
@@ -208,6 +209,10 @@ export class Herald {
   connect() {
     if (!this._closed) return;
     this._closed = false;
+    // A fallback to SSE lasts until close() (or a stop): the network that
+    // blocked WebSocket may be gone by the next start.
+    this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
+    this._blockedLooks = 0;
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
   }
