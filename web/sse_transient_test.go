@@ -156,3 +156,28 @@ func TestClientTriesWebSocketAgainAfterClose(t *testing.T) {
 	p.wait(`got.join() === '1'`)
 	p.checkNoProblems()
 }
+
+// TestClientOverSSESubscribesWhileTheStreamOpens: a subscription made
+// while the stream is being opened (it asks for the ones made before) is
+// taken as soon as the stream opens: the client reopens it with both.
+func TestClientOverSSESubscribesWhileTheStreamOpens(t *testing.T) {
+	t.Parallel()
+	base := startNode(t)
+	proxy, front := newBlockingProxy(t, base)
+	release := proxy.cutAndHold()
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100 });
+		h.subscribe('a', (m) => got.push('a' + m.data));
+		h.connect();
+	})`)
+	p.wait(`h._es !== null`) // held by the proxy
+	p.run(`window.b = h.subscribe('b', (m) => got.push('b' + m.data))`)
+	release()
+	p.run(`b.ready`)
+	publishHTTP(t, base, `{"topic":"a","data":1}`)
+	publishHTTP(t, base, `{"topic":"b","data":2}`)
+	p.wait(`got.join() === 'a1,b2'`)
+	p.checkNoProblems()
+}

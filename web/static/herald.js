@@ -975,6 +975,7 @@ export class Herald {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
     }
+    this._streamTopics = new Set();
     if (subs.length === 0) return this._streamOpened({ transport: 'sse', topics: [] });
     for (const sub of subs.slice(MAX_STREAM_TOPICS)) {
       this._subscribeFailed(null, sub, new HeraldError('too_many_subscriptions',
@@ -982,6 +983,7 @@ export class Herald {
     }
     const url = new URL(toStreamURL(wsURL));
     for (const sub of subs.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
+    this._streamTopics = new Set(url.searchParams.getAll('topic')); // what it carries
     if (this._lastEventId) url.searchParams.set('last_event_id', this._lastEventId);
     const es = new EventSource(url.toString());
     this._es = es;
@@ -1026,6 +1028,10 @@ export class Herald {
     this._openedAt = Date.now();
     this._setState('connected', info);
     this._failOutbox(receiveOnly());
+    // A subscription made while the stream was being opened is not in it:
+    // reopened with it, as a WebSocket sends it once welcomed.
+    const missing = [...this._subs.values()].some((sub) => !sub.server && !this._streamTopics.has(sub.pattern));
+    if (missing) this._reopenStreamSoon();
     // A stream cannot take a `refresh`: reopened with a new token before
     // exp, it does not end at exp (close 4001) to come back after a backoff.
     this._scheduleRefresh();
