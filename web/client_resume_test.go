@@ -150,3 +150,42 @@ func TestClientResumesExactTopicsBeforePatterns(t *testing.T) {
 		t.Fatalf("second resubscribe %v, want chat.*", second)
 	}
 }
+
+// A resume of more than the node's queue holds comes in pieces, each
+// closed with 4000 behind the messages that fit (docs/protocol.md
+// section 2): the client resumes from the last one each time without
+// waiting longer and longer, as it would after connections that brought
+// nothing.
+func TestClientCatchesUpThroughSlowConsumerClosesWithoutGrowingItsBackoff(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, `window.retries = []`, `{ minDelay: 20, maxDelay: 60000 }`, "chat.lobby")
+	p.run(`h.on('state', (s, info) => { if (s === 'disconnected') retries.push(info.retryIn); })`)
+	c := f.acceptSubscribed(ctx, "e1", 0)
+	for seq := 1; seq <= 6; seq++ {
+		c.send(message("chat.lobby", seq, seq))
+		p.wait(`got.length === ` + itoa(seq))
+		c.closeWith(ws.StatusCode(4000), "slow consumer")
+		c = f.accept(ctx)
+		c.welcome()
+		cmd := c.expect(ctx, "subscribe")
+		if since, _ := cmd["since"].(map[string]any); since["seq"] != float64(seq) {
+			t.Fatalf("resume %v, want since seq %d", cmd, seq)
+		}
+		c.send(subscribed(cmd, "e1", 10, true))
+	}
+	if got := p.value(`retries.filter((ms) => ms > 20).join()`); got != "" {
+		t.Errorf("reconnect delays over minDelay after 4000s that brought messages: %s ms", got)
+	}
+	// One that brought nothing is no progress: the backoff grows.
+	for i := 0; i < 3; i++ {
+		c.closeWith(ws.StatusCode(4000), "slow consumer")
+		c = f.accept(ctx)
+		c.welcome()
+		c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 10, true))
+	}
+	if got := p.value(`retries.slice(-3).some((ms) => ms > 20)`); got != "true" {
+		t.Errorf("reconnect delays %s after 4000s that brought nothing, want some over minDelay", p.value(`retries.join()`))
+	}
+}

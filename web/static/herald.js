@@ -58,7 +58,9 @@
 //
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
-// back online), reconnects, and resubscribes every subscription. An exact
+// back online; it starts over after a connection that lived longer than
+// maxDelay, or that brought messages before a slow-consumer close, 4000),
+// reconnects, and resubscribes every subscription. An exact
 // topic resumes with `since` = the epoch and seq it last saw, so nothing that
 // history still holds is lost and nothing is shown twice. When the server
 // says `recovered:false`, or the subscription is a pattern (patterns cannot
@@ -387,6 +389,7 @@ export class Herald {
     this._tokenRefused = false;
     this._blockedLooks = 0;
     this._openedAt = Date.now();
+    this._messagesSinceOpen = 0;
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
     // Exact subscriptions first: the server runs a connection's commands
@@ -509,8 +512,13 @@ export class Herald {
   _scheduleReconnect(info) {
     const { minDelay, maxDelay } = this.options;
     // A connection that lived a while starts the backoff over; one that died
-    // at once (a bad token, a refused command) keeps growing it.
-    if (this._openedAt && Date.now() - this._openedAt > maxDelay) this._attempt = 0;
+    // at once (a bad token, a refused command) keeps growing it. So does
+    // one closed as a slow consumer (4000) after it brought messages: a
+    // resume of more than a queue holds comes in such pieces, each
+    // resumed from where the last one ended (docs/protocol.md section 2),
+    // and waiting ever longer between them only lets more pile up.
+    const lived = this._openedAt && Date.now() - this._openedAt > maxDelay;
+    if (lived || (info.code === 4000 && this._openedAt && this._messagesSinceOpen > 0)) this._attempt = 0;
     this._openedAt = 0;
     const ceiling = Math.min(maxDelay, minDelay * 2 ** this._attempt);
     const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
@@ -657,7 +665,7 @@ export class Herald {
     }
     switch (frame.type) {
       case 'welcome': this._onWelcome(frame); break;
-      case 'message': this._onMessage(frame); break;
+      case 'message': this._messagesSinceOpen++; this._onMessage(frame); break;
       case 'gap': this._onGap(frame); break;
       case 'subscribed': this._onSubscribed(frame); break;
       case 'unsubscribed': this._onUnsubscribed(frame); break;
@@ -1026,6 +1034,7 @@ export class Herald {
     if (this.state === 'connected') return;
     this._tokenRefused = false;
     this._openedAt = Date.now();
+    this._messagesSinceOpen = 0;
     this._setState('connected', info);
     this._failOutbox(receiveOnly());
     // A subscription made while the stream was being opened is not in it:
