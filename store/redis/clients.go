@@ -41,9 +41,18 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // (nothing ran) instead of being followed. Off Cluster every connection
 // of both runs stamp first (see runstamp.go); on Cluster, the clients of
 // the nodes are made by node, which stamps them (runstamp_nodes.go).
+//
+// pubsub opens the pub/sub connections: off Cluster a third twin, whose
+// connections skip the stamp, as they run no script. A Redis full under
+// noeviction refuses the stamp's SET once its run key names another
+// process (after a restart): the connections that run scripts must not
+// serve then, but delivery goes on without them. The twin's own pool
+// stays empty: only its pub/sub connections are used. On Cluster pubsub
+// is rdb, whose node clients give pub/sub connections the stamp too (a
+// client of their own would keep a slot map of its own).
 func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error,
 	node func(*goredis.Options) *goredis.Client,
-) (rdb, once goredis.UniversalClient) {
+) (rdb, once, pubsub goredis.UniversalClient) {
 	dial := dialTimeout(timeout)
 	switch u.mode {
 	case sentinel:
@@ -52,9 +61,10 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.Dialer = newDialer(dial, o.TLSConfig)
 		o.OnConnect = stamp // sentinels' connections run it too: it leaves them alone
-		oo := o
+		oo, ps := o, o
 		oo.MaxRetries = -1
-		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo)
+		ps.OnConnect = nil
+		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo), goredis.NewFailoverClient(&ps)
 	case cluster:
 		o := *u.cluster
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
@@ -64,7 +74,8 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		o.NewClient = node
 		oo := o
 		oo.MaxRetries, oo.MaxRedirects = -1, -1
-		return goredis.NewClusterClient(&o), goredis.NewClusterClient(&oo)
+		rdb := goredis.NewClusterClient(&o)
+		return rdb, goredis.NewClusterClient(&oo), rdb
 	}
 	o := *u.single
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
@@ -73,9 +84,10 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 	o.DisableIdentity = true
 	o.Dialer = newDialer(dial, o.TLSConfig)
 	o.OnConnect = stamp
-	oo := o
+	oo, ps := o, o
 	oo.MaxRetries = -1
-	return goredis.NewClient(&o), goredis.NewClient(&oo)
+	ps.OnConnect = nil
+	return goredis.NewClient(&o), goredis.NewClient(&oo), goredis.NewClient(&ps)
 }
 
 // reloadOnTrouble has Cluster clients read the slot map again after a call

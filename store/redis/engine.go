@@ -27,6 +27,7 @@ type Engine struct {
 	keys    keys
 	rdb     goredis.UniversalClient
 	once    goredis.UniversalClient // rdb's twin that never retries: for publishes without an idempotency key
+	pubsub  goredis.UniversalClient // opens the pub/sub connections: off Cluster, rdb's twin without the stamp (see newClients)
 	log     *zap.Logger
 	handler atomic.Pointer[handlerBox]
 
@@ -123,12 +124,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		runArg = run
 		stamp = (&runStamp{key: run, log: log}).stampRun
 	}
-	rdb, once := newClients(u, cfg.Timeout, stamp, node)
+	rdb, once, pubsub := newClients(u, cfg.Timeout, stamp, node)
 	e := &Engine{
 		cfg:          cfg,
 		keys:         k,
 		rdb:          rdb,
 		once:         once,
+		pubsub:       pubsub,
 		log:          log,
 		subs:         newSubscriptions(),
 		psBroken:     make(chan struct{}, 1),
@@ -206,7 +208,12 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // closeClients closes the Redis clients, once.
 func (e *Engine) closeClients() (err error) {
-	e.closeOnce.Do(func() { err = errors.Join(e.rdb.Close(), e.once.Close()) })
+	e.closeOnce.Do(func() {
+		err = errors.Join(e.rdb.Close(), e.once.Close())
+		if e.pubsub != e.rdb {
+			err = errors.Join(err, e.pubsub.Close())
+		}
+	})
 	return err
 }
 

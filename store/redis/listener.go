@@ -80,10 +80,10 @@ func (e *Engine) supervise(ctx context.Context) {
 func (e *Engine) openConnLocked(ctx context.Context) {
 	if e.shards.on() {
 		e.classicProbe = e.classicProbeLocked(ctx)
-		e.ps = e.rdb.Subscribe(ctx, e.classicProbe) // a failure is the receive loop's to see
+		e.ps = e.pubsub.Subscribe(ctx, e.classicProbe) // a failure is the receive loop's to see
 	} else {
 		e.classicProbe = e.keys.probe(e.cfg.NodeID)
-		e.ps = e.rdb.Subscribe(ctx)
+		e.ps = e.pubsub.Subscribe(ctx)
 	}
 	e.controlOn = false
 	e.psDone = make(chan struct{})

@@ -29,12 +29,14 @@ import (
 // server in it: redis-server 7.0, pipelined 16 deep), where reading the
 // run key and keeping the run in meta cost it 0.8 µs (see
 // publishScript). So the run key is kept right per connection instead:
-// go-redis runs stampRun on every connection it opens, before the
-// connection serves any command, and no connection outlives the process
-// it was opened to. So whatever script runs on a connection, its
+// go-redis runs stampRun on every connection the clients that run
+// scripts open, before it serves any command, and no connection outlives
+// the process it was opened to. So whatever script runs on a connection, its
 // server's run key names that server. It costs one round trip more per
 // connection opened (INFO and GET in one), and a write when the run key
-// changes.
+// changes. Pub/sub connections run no script and are not stamped (see
+// newClients): a Redis full under noeviction after a restart refuses the
+// write, and every connection that runs scripts with it, but delivers.
 //
 // Cluster has a run key per slot instead, as a topic's scripts reach only
 // the keys its slot's master holds (runstamp_cluster.go).

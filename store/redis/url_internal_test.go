@@ -99,7 +99,7 @@ func TestNewClientsPerMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rdb, once := newClients(u, time.Second, nil, nil)
+		rdb, once, pubsub := newClients(u, time.Second, nil, nil)
 		switch r := rdb.(type) {
 		case *goredis.ClusterClient:
 			o := once.(*goredis.ClusterClient).Options()
@@ -115,6 +115,9 @@ func TestNewClientsPerMode(t *testing.T) {
 		}
 		_ = rdb.Close()
 		_ = once.Close()
+		if pubsub != rdb {
+			_ = pubsub.Close()
+		}
 	}
 }
 
