@@ -221,3 +221,46 @@ func TestClientCloseAndConnectAgain(t *testing.T) {
 	c3.welcome()
 	c3.expect(ctx, "subscribe")
 }
+
+// A subscribe refused for now (a subscribe hook or the backend down) is
+// told to the page and tried again after a delay that grows with each
+// refusal, not at a fixed pace that keeps a failing backend as busy as
+// ever; once live, the next refusal starts from the shortest delay again.
+func TestClientBacksOffASubscribeRefusedForNow(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// The delays the client asks timers for, but for the commands' timeouts.
+	delays := `window.delays = [];
+		const later = window.setTimeout;
+		window.setTimeout = (fn, ms, ...args) => { if (ms < 10000) delays.push(ms); return later(fn, ms, ...args); }`
+	p := startClient(t, f, delays, `{ minDelay: 20, maxDelay: 60000 }`)
+	p.run(`window.topics = []; h.on('error', (e) => topics.push(e.topic));
+		window.busy = h.subscribe('busy', (m) => got.push(m.seq))`)
+	c := f.accept(ctx)
+	c.welcome()
+	for i := 0; i < 5; i++ {
+		cmd := c.expect(ctx, "subscribe")
+		c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "unavailable", "message": "subscribe hook down"})
+	}
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	p.run(`busy.ready`)
+	if got := p.value(`errors.join() + ' ' + topics.join()`); got != "unavailable,unavailable,unavailable,unavailable,unavailable busy,busy,busy,busy,busy" {
+		t.Errorf("errors and their topics: %s", got)
+	}
+	if got := p.value(`Math.max(...delays) > 80`); got != "true" {
+		t.Errorf("retry delays %s ms: the fifth refusal in a row waits no longer than the first", p.value(`delays.join()`))
+	}
+
+	// Live since: after a reconnect, a refusal waits the shortest delay.
+	p.run(`delays.length = 0`)
+	c.drop()
+	c = f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "unavailable", "message": "subscribe hook down"})
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
+	if got := p.value(`delays.join()`); p.value(`delays.length === 2 && Math.max(...delays) <= 20`) != "true" {
+		t.Errorf("delays %s ms after a reconnect and one refusal, want two of at most minDelay", got)
+	}
+}

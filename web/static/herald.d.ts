@@ -269,6 +269,12 @@ export class HeraldError extends Error {
    * rate_limited, 503 unavailable).
    */
   status?: number;
+  /**
+   * Set on a subscribe refused for now (unavailable, rate_limited), emitted
+   * as an 'error' event: the subscription's topic or pattern. It is tried
+   * again after a delay that grows with each such refusal in a row.
+   */
+  topic?: string;
   constructor(code: string, message?: string);
 }
 

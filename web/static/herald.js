@@ -134,7 +134,10 @@
 //            retrying cannot cure; error says which) until connect() again
 //   'error'  (err: HeraldError): a failure not tied to one promise; a
 //            refused connection attempt carries the server's HTTP status
-//            as err.status
+//            as err.status; a subscribe refused for now (unavailable,
+//            rate_limited), tried again after a delay that grows with each
+//            such refusal in a row as the reconnects' does, carries its
+//            topic as err.topic
 //   'subscribed'   (reply): the server subscribed this client ("server":true)
 //   'unsubscribed' ({topic, reason}): the server ended a subscription
 //
@@ -713,6 +716,7 @@ export class Herald {
     const first = sub.loading; // the backlog's load is no recovery
     sub.loading = false;
     sub.live = true;
+    sub.retries = 0;
     sub.reply = reply;
     if (sub.exact && reply.epoch !== sub.epoch) {
       // A first subscribe, or a history that started over: live messages
@@ -815,10 +819,20 @@ export class Herald {
     return true;
   }
 
+  // _subscribeFailed answers a refused subscribe. One refused for now
+  // (unavailable: a subscribe hook or the cluster's backend failing;
+  // rate_limited) is told to the page as an 'error' carrying its topic and
+  // tried again after a delay that grows as the connection's does, until
+  // it goes live: at a fixed pace, every client's subscriptions would keep
+  // a failing backend as busy as ever.
   _subscribeFailed(id, sub, err) {
     this._subscribing.delete(id);
     if (RETRYABLE.has(err.code)) {
-      this._later(this.options.minDelay * (1 + Math.random()), () => {
+      const { minDelay, maxDelay } = this.options;
+      const ceiling = Math.min(maxDelay, minDelay * 2 ** sub.retries++);
+      err.topic = sub.pattern;
+      this._emitError(err);
+      this._later(ceiling / 2 + Math.random() * ceiling / 2, () => {
         if (this._isOpen() && this._subs.get(sub.pattern) === sub) this._sendSubscribe(sub);
       });
       return;
@@ -1131,6 +1145,7 @@ function newSub(pattern) {
   return {
     pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set(),
     early: [], // what came through patterns before its resume was answered (_holdEarly)
+    retries: 0, // subscribes refused for now in a row (_subscribeFailed)
   };
 }
 
