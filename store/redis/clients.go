@@ -48,8 +48,9 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // process (after a restart): the connections that run scripts must not
 // serve then, but delivery goes on without them. The twin's own pool
 // stays empty: only its pub/sub connections are used. On Cluster pubsub
-// is rdb, whose node clients give pub/sub connections the stamp too (a
-// client of their own would keep a slot map of its own).
+// is rdb, whose node clients give the classic connection the stamp too
+// (a client of its own would keep a slot map of its own); the sharded
+// ones come from twins of the node clients (slotStamp.pubSubClient).
 func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error,
 	node func(*goredis.Options) *goredis.Client,
 ) (rdb, once, pubsub goredis.UniversalClient) {

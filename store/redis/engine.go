@@ -28,6 +28,7 @@ type Engine struct {
 	rdb     goredis.UniversalClient
 	once    goredis.UniversalClient // rdb's twin that never retries: for publishes without an idempotency key
 	pubsub  goredis.UniversalClient // opens the pub/sub connections: off Cluster, rdb's twin without the stamp (see newClients)
+	stamps  *slotStamp              // on Cluster, stamps the node clients, and makes their twins for sharded pub/sub
 	log     *zap.Logger
 	handler atomic.Pointer[handlerBox]
 
@@ -117,8 +118,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	var runArg any
 	var stamp func(context.Context, *goredis.Conn) error
 	var node func(*goredis.Options) *goredis.Client
+	var stamps *slotStamp
 	if u.mode == cluster {
-		node = newSlotStamp(k, log).newNodeClient
+		stamps = newSlotStamp(k, log)
+		node = stamps.newNodeClient
 	} else {
 		run = k.run()
 		runArg = run
@@ -131,6 +134,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rdb:          rdb,
 		once:         once,
 		pubsub:       pubsub,
+		stamps:       stamps,
 		log:          log,
 		subs:         newSubscriptions(),
 		psBroken:     make(chan struct{}, 1),
@@ -212,6 +216,9 @@ func (e *Engine) closeClients() (err error) {
 		err = errors.Join(e.rdb.Close(), e.once.Close())
 		if e.pubsub != e.rdb {
 			err = errors.Join(err, e.pubsub.Close())
+		}
+		if e.stamps != nil {
+			err = errors.Join(err, e.stamps.close())
 		}
 	})
 	return err

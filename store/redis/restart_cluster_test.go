@@ -1,6 +1,8 @@
 package redis_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -19,6 +21,7 @@ func TestClusterRunKeys(t *testing.T) {
 	t.Run("each in its slot", func(t *testing.T) { testRunKeysInTheirSlots(t, c) })
 	t.Run("restart from older snapshot", func(t *testing.T) { testClusterRestartFromOlderSnapshot(t, c) })
 	t.Run("slot moved", func(t *testing.T) { testSlotMovedKeepsEpoch(t, c) })
+	t.Run("shard while full", func(t *testing.T) { testShardWithoutStampWhileFull(t, c) })
 }
 
 // testRunKeysInTheirSlots checks that the run key of each slot is in that
@@ -119,5 +122,38 @@ func testPromotedReplicaStampedFirst(t *testing.T, c *redistest.Cluster) {
 	second := publishOnceBack(t, pub, topic)
 	if second.Epoch != first.Epoch || second.Seq != first.Seq+1 {
 		t.Fatalf("the publishes after the takeover got %s/%d, then %s/%d: want one epoch", first.Epoch, first.Seq, second.Epoch, second.Seq)
+	}
+}
+
+// testShardWithoutStampWhileFull makes the master of a topic full under
+// noeviction when it needs stamping (its script cache flushed, as a
+// restart leaves it): it refuses the stamp to every connection the engine
+// opens to it, which would run scripts. The topic's sharded pub/sub
+// connection runs none, and comes back all the same, and what reaches
+// the topic's channel is delivered.
+func testShardWithoutStampWhileFull(t *testing.T, c *redistest.Cluster) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10})
+	pub, sub := nodes[0], nodes[1]
+	const topic = "full"
+	mustSubscribe(t, sub, topic)
+	first := mustPublish(t, pub, request(topic))
+	sub.rec.waitFor(t, topic, 1)
+
+	a := admin(t, c.MasterOfKey(topic).Addr())
+	do(t, a, "SCRIPT", "FLUSH") // the next connection stamps every slot, as after a restart
+	do(t, a, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+	do(t, a, "CONFIG", "SET", "maxmemory", "1") // full: every write refused
+	t.Cleanup(func() { a.ConfigSet(context.Background(), "maxmemory", "0") })
+	do(t, a, "CLIENT", "KILL", "TYPE", "pubsub")
+	channel := prefix + "m.{" + topic + "}"
+	if !eventually(func() bool { return do(t, a, "PUBSUB", "SHARDNUMSUB", channel).([]any)[1] == int64(1) }) {
+		t.Fatalf("the subscriber's node never subscribed %s again while its master was full", channel)
+	}
+	next := request(topic)
+	payload := fmt.Sprintf("%s\n%s\n%d\n%s\n%d\n%s", topic, first.Epoch, first.Seq+1, next.ID, next.Time, next.Data)
+	do(t, a, "SPUBLISH", channel, payload) // SPUBLISH takes no memory Redis refuses
+	if got := sub.rec.waitFor(t, topic, 2); got[1].ID != next.ID {
+		t.Fatalf("delivered %s after the reconnect, want %s", got[1].ID, next.ID)
 	}
 }

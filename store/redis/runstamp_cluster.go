@@ -83,14 +83,15 @@ type slotStamp struct {
 	keys      keys
 	markerSHA string
 
-	mu   sync.Mutex
-	busy map[string]chan struct{} // runs this node is stamping, each closed when done
+	mu    sync.Mutex
+	busy  map[string]chan struct{}   // runs this node is stamping, each closed when done
+	twins map[string]*goredis.Client // by address: see pubSubClient
 }
 
 func newSlotStamp(k keys, log *zap.Logger) *slotStamp {
 	sum := sha1.Sum([]byte(markerBody(k)))
 	return &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k,
-		markerSHA: hex.EncodeToString(sum[:]), busy: map[string]chan struct{}{}}
+		markerSHA: hex.EncodeToString(sum[:]), busy: map[string]chan struct{}{}, twins: map[string]*goredis.Client{}}
 }
 
 // markerBody is the script a server holds once it stamped the run keys

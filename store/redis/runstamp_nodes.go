@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -40,6 +41,7 @@ func (s *slotStamp) newNodeClient(opt *goredis.Options) *goredis.Client {
 // master fails, closed before it serves, and with it the command that
 // opened it.
 func (n *nodeStamp) onConnect(ctx context.Context, cn *goredis.Conn) error {
+	ctx = context.WithValue(ctx, settling{}, true) // cn's commands go through the hooks too, and stamp already
 	replica, err := n.stamps.stamp(ctx, cn)
 	if replica {
 		n.unsure.Store(true)
@@ -88,4 +90,33 @@ func (n *nodeStamp) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredi
 		}
 		return next(ctx, cmds)
 	}
+}
+
+// pubSubClient is the twin of node's client, without the stamp, that the
+// sharded pub/sub connections to it come from: they run no script, and a
+// master full under noeviction after a restart refuses the stamp (see
+// newClients). It is made at the first ask, and kept until close.
+func (s *slotStamp) pubSubClient(node *goredis.Client) *goredis.Client {
+	opt := *node.Options()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.twins[opt.Addr]; ok {
+		return c
+	}
+	opt.OnConnect = nil
+	c := goredis.NewClient(&opt)
+	s.twins[opt.Addr] = c
+	return c
+}
+
+// close closes the twins pubSubClient made.
+func (s *slotStamp) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for addr, c := range s.twins {
+		errs = append(errs, c.Close())
+		delete(s.twins, addr)
+	}
+	return errors.Join(errs...)
 }

@@ -135,7 +135,7 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	if sh := e.shards.at(addr); sh != nil {
 		return sh, nil
 	}
-	sh := &shard{addr: addr, ps: master.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
+	sh := &shard{addr: addr, ps: e.stamps.pubSubClient(master).SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
