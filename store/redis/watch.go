@@ -115,9 +115,10 @@ type watcher struct {
 	done    chan func() error
 	classic string // the classic connection's probe channel, for the jobs (see round)
 
-	due  map[string]map[*topicState]bool // by master: topics to check once the master's check in flight ends
-	owed map[*topicState]bool            // topics not checked since a check failed to, or left them
-	away away                            // the masters that did not take their last periodic probe
+	due   map[string]map[*topicState]bool // by master: topics to check once the master's check in flight ends
+	owed  map[*topicState]uint64          // topics not checked since a check failed to, or left them, by when (see owe)
+	owing uint64                          // counts the times a topic was found owed
+	away  away                            // the masters that did not take their last periodic probe
 
 	replayed, replayAgain bool // the last replay read every log; one is to start once the one in flight ends
 	repairAgain           bool // a repair is to start once the one in flight ends
@@ -128,7 +129,7 @@ type watcher struct {
 func newWatcher(ctx context.Context, e *Engine, j *jobs) *watcher {
 	ctx, stop := context.WithCancel(ctx)
 	return &watcher{e: e, ctx: ctx, stop: stop, jobs: j, done: make(chan func() error), classic: e.classicProbe,
-		due: make(map[string]map[*topicState]bool), owed: make(map[*topicState]bool), away: make(away),
+		due: make(map[string]map[*topicState]bool), owed: make(map[*topicState]uint64), away: make(away),
 		rehome: backoff{min: minBackoff, max: e.cfg.BackoffMax}}
 }
 
@@ -170,7 +171,7 @@ func (w *watcher) dispatch() {
 	for m, due := range w.due {
 		if w.away[m] {
 			for st := range due {
-				w.owed[st] = true
+				w.owe(st)
 			}
 			if w.e.checks.lastErr == nil {
 				w.e.checks.lastErr = fmt.Errorf("herald/redis: check on %s: %w", m, errAway)
@@ -186,23 +187,40 @@ func (w *watcher) dispatch() {
 		for st := range due {
 			states = append(states, st)
 		}
-		r := w.round()
+		r, owing := w.round(), w.owing
 		if w.start(key, func(ctx context.Context) func() error {
 			res := w.e.checkAll(ctx, states, r)
-			return func() error { return w.checked(states, res) }
+			return func() error { return w.checked(states, owing, res) }
 		}) {
 			delete(w.due, m)
 		}
 	}
 }
 
-// checked takes in what the check of states found.
-func (w *watcher) checked(states []*topicState, res checked) error {
+// owe has st checked at the check rounds until one that starts after
+// this checks it: a check already in flight read its position before,
+// and does not cover what was published since (see checked).
+func (w *watcher) owe(st *topicState) {
+	w.owing++
+	w.owed[st] = w.owing
+}
+
+// checked takes in what the check of states, started when w.owing was
+// owing, found. It settles only what the topics owed then: one found
+// owed while it ran (its shard replaced, and its master away) waits for
+// a check that reads its position afterwards. Settling that too lost
+// messages: a check of a stopped master's topic that waited on its read
+// took the topic off the list once the master answered, though it had
+// read the position before a message published ahead of the new shard's
+// SSUBSCRIBE, and no later check looked at the topic.
+func (w *watcher) checked(states []*topicState, owing uint64, res checked) error {
 	for _, st := range states {
-		delete(w.owed, st)
+		if since, ok := w.owed[st]; ok && since <= owing {
+			delete(w.owed, st)
+		}
 	}
 	for _, st := range res.failed {
-		w.owed[st] = true
+		w.owe(st)
 	}
 	if res.lastErr != nil && (!errors.Is(res.lastErr, errAway) || w.e.checks.lastErr == nil) {
 		w.e.checks.lastErr = res.lastErr
