@@ -596,9 +596,11 @@ export class Herald {
     const every = this.options.pingInterval ?? (heartbeat || 25) * 1000;
     if (!every) return;
     const check = () => {
-      if (Date.now() - this._lastHeard >= every) {
-        this.ping().catch((err) => { if (err.code === 'timeout') this._abandon('ping timeout'); });
-      }
+      // Looked at again once the silence is `every` long, not a whole
+      // `every` later: a dead link is noticed after one silence, not two.
+      const quiet = Date.now() - this._lastHeard;
+      if (quiet < every) return this._later(every - quiet, check);
+      this.ping().catch((err) => { if (err.code === 'timeout') this._abandon('ping timeout'); });
       this._later(every, check);
     };
     this._later(every, check);

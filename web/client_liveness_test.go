@@ -1,0 +1,31 @@
+package web
+
+import (
+	"testing"
+	"time"
+)
+
+// The ping that checks a quiet link goes out once the link has been
+// silent for pingInterval, however the silence falls between the
+// client's looks at it: the look after a message comes when the silence
+// since it is long enough, not a whole pingInterval after the look before
+// (which left a dead link unnoticed for up to twice as long).
+func TestClientPingsAfterOneSilence(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// The delays the client asks timers for, but for the commands' and the
+	// handshake's timeouts.
+	delays := `window.delays = [];
+		const later = window.setTimeout;
+		window.setTimeout = (fn, ms, ...args) => { if (ms < 10000) delays.push(ms); return later(fn, ms, ...args); }`
+	p := startClient(t, f, delays, `{ pingInterval: 3000 }`, "chat.lobby")
+	c := f.acceptSubscribed(ctx, "e1", 0)
+	time.Sleep(500 * time.Millisecond) // the page's own timers would be counted
+	c.send(message("chat.lobby", 1, 1)) // the first look, at 3 s, finds 2.5 s of silence
+	p.wait(`got.join() === '1'`)
+	c.expect(ctx, "ping")
+	if got := p.value(`delays.some((ms) => ms > 0 && ms < 3000)`); got != "true" {
+		t.Errorf("timer delays %s ms: the look after the message waited a whole pingInterval", p.value(`delays.join()`))
+	}
+}
