@@ -240,5 +240,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == broker.CodeInternal {
 		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	}
+	var e *broker.Error
+	if errors.As(err, &e) && code != broker.CodeInternal && e.Topic != "" {
+		writeJSON(w, statusOf(code), errorBody{Error: errorDetail{Code: code, Message: message, Topic: e.Topic}})
+		return
+	}
 	writeFailure(w, code, message)
 }

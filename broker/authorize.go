@@ -268,7 +268,7 @@ func (s *Session) authorizeStream(ctx context.Context, topics []string) *Error {
 			continue
 		}
 		if err := s.b.authorizeSubscribe(ctx, s.subscribeRequest(t)); err != nil {
-			return err
+			return err.aboutTopic(t)
 		}
 	}
 	return nil

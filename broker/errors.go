@@ -32,6 +32,17 @@ type Error struct {
 	Code    Code
 	Message string // for humans
 	Err     error  // the cause, if any; not shown to clients
+	// Topic is the topic or pattern, of the several one request names (an
+	// SSE stream's), that the failure is about, so that a client can drop
+	// that one and ask again with the rest; "" otherwise.
+	Topic string
+}
+
+// aboutTopic returns a copy of e that names topic as the one it is about.
+func (e *Error) aboutTopic(topic string) *Error {
+	about := *e
+	about.Topic = topic
+	return &about
 }
 
 func (e *Error) Error() string {

@@ -123,10 +123,10 @@ func (b *Broker) checkStreamTopics(perms Permissions, topics []string) ([]string
 	out := make([]string, 0, len(topics))
 	for _, t := range topics {
 		if err := patternError(t); err != nil {
-			return nil, err
+			return nil, err.aboutTopic(t)
 		}
 		if _, replaced := b.asksHook(t); perms != nil && !perms.CanSubscribe(t) && !replaced {
-			return nil, Errorf(CodeForbidden, "not allowed to subscribe to %q", t)
+			return nil, Errorf(CodeForbidden, "not allowed to subscribe to %q", t).aboutTopic(t)
 		}
 		if !contains(out, t) {
 			out = append(out, t)

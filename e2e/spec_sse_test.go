@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -35,19 +36,20 @@ func TestSpecSSE(t *testing.T) {
 			header      http.Header
 			status      int
 			code        string
+			topic       string // the one refused, named in the error
 		}{
-			{"no token", "topic=chat.a", nil, 401, "unauthorized"},
-			{"bad token", "topic=chat.a&token=not.a.jwt", nil, 401, "unauthorized"},
-			{"bad bearer", "topic=chat.a", http.Header{"Authorization": {"Bearer x.y.z"}}, 401, "unauthorized"},
-			{"topic not allowed", "topic=chat.a&topic=news.a&token=" + only, nil, 403, "forbidden"},
-			{"pattern wider than allowed", "topic=>&token=" + only, nil, 403, "forbidden"},
-			{"info over 1 KiB", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u", "info": map[string]string{"n": strings.Repeat("x", 1100)}}), nil, 401, "unauthorized"},
-			{"token without allow", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u"}), nil, 403, "forbidden"},
-			{"origin not allowed", "topic=chat.a&token=" + only, http.Header{"Origin": {"https://evil.example"}}, 403, "forbidden"},
-			{"no topic", "token=" + only, nil, 400, "bad_request"},
-			{"33 topics", many + "token=" + allowAll, nil, 400, "bad_request"},
-			{"malformed topic", "topic=chat..a&token=" + only, nil, 400, "invalid_topic"},
-			{"malformed pattern", "topic=chat.>.a&token=" + only, nil, 400, "invalid_topic"},
+			{"no token", "topic=chat.a", nil, 401, "unauthorized", ""},
+			{"bad token", "topic=chat.a&token=not.a.jwt", nil, 401, "unauthorized", ""},
+			{"bad bearer", "topic=chat.a", http.Header{"Authorization": {"Bearer x.y.z"}}, 401, "unauthorized", ""},
+			{"topic not allowed", "topic=chat.a&topic=news.a&token=" + only, nil, 403, "forbidden", "news.a"},
+			{"pattern wider than allowed", "topic=>&token=" + only, nil, 403, "forbidden", ">"},
+			{"info over 1 KiB", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u", "info": map[string]string{"n": strings.Repeat("x", 1100)}}), nil, 401, "unauthorized", ""},
+			{"token without allow", "topic=chat.a&token=" + specToken(t, jwt.MapClaims{"sub": "u"}), nil, 403, "forbidden", "chat.a"},
+			{"origin not allowed", "topic=chat.a&token=" + only, http.Header{"Origin": {"https://evil.example"}}, 403, "forbidden", ""},
+			{"no topic", "token=" + only, nil, 400, "bad_request", ""},
+			{"33 topics", many + "token=" + allowAll, nil, 400, "bad_request", ""},
+			{"malformed topic", "topic=chat..a&token=" + only, nil, 400, "invalid_topic", "chat..a"},
+			{"malformed pattern", "topic=chat.>.a&token=" + only, nil, 400, "invalid_topic", "chat.>.a"},
 		} {
 			s, resp, body := sseOpen(t, sseURL(authed, tc.query), tc.header)
 			if s != nil {
@@ -56,6 +58,12 @@ func TestSpecSSE(t *testing.T) {
 			}
 			if resp.StatusCode != tc.status || errorCode(body) != tc.code || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 				t.Errorf("%s: %d %s %q, want %d %s", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status, tc.code)
+			}
+			var named struct {
+				Error struct{ Topic string } `json:"error"`
+			}
+			if err := json.Unmarshal(body, &named); err != nil || named.Error.Topic != tc.topic {
+				t.Errorf("%s: %s names topic %q, want %q", tc.name, body, named.Error.Topic, tc.topic)
 			}
 		}
 		// The no-topic check also holds without a token.

@@ -3,6 +3,8 @@ package web
 import (
 	"testing"
 	"time"
+
+	jwtlib "github.com/golang-jwt/jwt/v5"
 )
 
 // TestClientOverSSERefreshesItsTokenBeforeExpiry: a stream cannot take a
@@ -44,6 +46,46 @@ func TestClientOverSSERefreshesItsTokenBeforeExpiry(t *testing.T) {
 	}
 	if n := p.value(`lost.length`); n != "0" {
 		t.Errorf("recovery reported failed %s times", n)
+	}
+	p.checkNoProblems()
+}
+
+// tokenAllowing signs a client token for jwtSecret that lives an hour and
+// allows subscribing to the patterns given.
+func tokenAllowing(t *testing.T, subscribe ...string) string {
+	t.Helper()
+	claims := jwtlib.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix(),
+		"allow": map[string]any{"subscribe": subscribe}}
+	s, err := jwtlib.NewWithClaims(jwtlib.SigningMethodHS256, claims).SignedString(jwtSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestClientOverSSEDropsOnlyTheRefusedSubscription: a stream is refused
+// whole for one topic its token does not allow, or one that is not a
+// topic; the node names it, and the client fails that subscription alone
+// (its onError), as a subscribe over WebSocket would fail, and streams the
+// others, rather than stopping for good over one of them.
+func TestClientOverSSEDropsOnlyTheRefusedSubscription(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.refused = []; window.errors = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100, token: '` + tokenAllowing(t, "news", "chat.*") + `' });
+		h.on('error', (e) => errors.push(e.code));
+		for (const topic of ['news', 'secret', 'chat..bad']) {
+			h.subscribe(topic, (m) => got.push(m.data), { onError: (e) => refused.push(topic + ' ' + e.code) });
+		}
+		h.connect();
+	})`)
+	p.wait(`h.state === 'connected'`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	if got := p.value(`refused.sort().join() + ' | ' + errors.join()`); got != "chat..bad invalid_topic,secret forbidden | " {
+		t.Errorf("refused subscriptions and client errors: %s", got)
 	}
 	p.checkNoProblems()
 }

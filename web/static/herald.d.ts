@@ -272,7 +272,9 @@ export class HeraldError extends Error {
   /**
    * Set on a subscribe refused for now (unavailable, rate_limited), emitted
    * as an 'error' event: the subscription's topic or pattern. It is tried
-   * again after a delay that grows with each such refusal in a row.
+   * again after a delay that grows with each such refusal in a row. Set too
+   * on a stream refused for one of its topics (SSE), which that
+   * subscription's onError gets.
    */
   topic?: string;
   constructor(code: string, message?: string);

@@ -82,7 +82,9 @@
 // last event id (nothing missing, nothing twice while history holds it,
 // onRecoveryFailed otherwise). publish() and ping() reject with code
 // 'receive_only'; setToken(), and a token function's refresh before exp,
-// reopen the stream with the new token;
+// reopen the stream with the new token; a stream refused for one of its
+// topics (forbidden, invalid_topic: the node names it) fails that
+// subscription alone (onError) and opens with the others;
 // handlers.backlog is ignored. The 'connected' state's info is
 // {transport: 'sse', topics} (the stream's subscribed event).
 //
@@ -496,6 +498,14 @@ export class Herald {
       // A node without /sse (older than 1.1): WebSocket is all there is.
       this.transport = 'websocket';
       return this._scheduleReconnect(info);
+    }
+    const refused = this.transport === 'sse' && !RETRYABLE.has(refusal.code) && this._subs.get(refusal.topic);
+    if (refused && !refused.server) {
+      // One subscription of the stream refused (forbidden, invalid_topic):
+      // it alone fails, as its subscribe would over WebSocket, and the
+      // stream opens at once with the others.
+      this._subscribeFailed(null, refused, refusal);
+      return this._open();
     }
     this._emitError(refusal);
     const next = { ...info, error: refusal };
@@ -1242,6 +1252,7 @@ async function askWhy(url, timeout, seen = {}) {
     if (typeof body?.error?.code !== 'string') return null;
     const err = new HeraldError(body.error.code, body.error.message);
     err.status = res.status;
+    if (typeof body.error.topic === 'string') err.topic = body.error.topic; // one topic of a stream's
     return err;
   } catch {
     return null;
