@@ -525,9 +525,9 @@ export class Herald {
   _scheduleReconnect(info) {
     const { minDelay, maxDelay } = this.options;
     // A connection that lived a while starts the backoff over; one that died
-    // at once (a bad token, a refused command) keeps growing it. So does
-    // one closed as a slow consumer (4000) after it brought messages: a
-    // resume of more than a queue holds comes in such pieces, each
+    // at once (a bad token, a refused command) keeps growing it. One closed
+    // as a slow consumer (4000) after it brought messages starts it over
+    // too: a resume of more than a queue holds comes in such pieces, each
     // resumed from where the last one ended (docs/protocol.md section 2),
     // and waiting ever longer between them only lets more pile up.
     const lived = this._openedAt && Date.now() - this._openedAt > maxDelay;
