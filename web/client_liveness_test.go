@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"testing"
 	"time"
 )
@@ -27,5 +28,26 @@ func TestClientPingsAfterOneSilence(t *testing.T) {
 	c.expect(ctx, "ping")
 	if got := p.value(`delays.some((ms) => ms > 0 && ms < 3000)`); got != "true" {
 		t.Errorf("timer delays %s ms: the look after the message waited a whole pingInterval", p.value(`delays.join()`))
+	}
+}
+
+// connect() after close() starts the backoff over: the attempts that
+// grew it belong to the start before (a node down for a while, say).
+func TestClientStartsItsBackoffOverAtConnect(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	f.refuseWith(func(url.Values) *refusal { return &refusal{503, "unavailable", "the server is near its open-file limit"} })
+	p := startClient(t, f, `window.retries = []`, `{ minDelay: 20, maxDelay: 60000 }`)
+	p.run(`h.on('state', (s, info) => { if (s === 'disconnected' && info.retryIn !== null) retries.push(info.retryIn); })`)
+	p.wait(`retries.length >= 5`) // the fifth waits 160 to 320 ms
+	f.refuseWith(nil)
+	p.run(`h.close(); retries.length = 0; h.connect()`)
+	f.accept(ctx).welcome()
+	p.wait(`h.state === 'connected'`)
+	p.run(`h._ws.close()`)
+	p.wait(`retries.length === 1`)
+	if got := p.value(`retries[0]`); p.value(`retries[0] <= 20`) != "true" {
+		t.Errorf("the first drop after connect() waits %s ms, want at most minDelay", got)
 	}
 }

@@ -58,8 +58,9 @@
 //
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
-// back online; it starts over after a connection that lived longer than
-// maxDelay, or that brought messages before a slow-consumer close, 4000),
+// back online; it starts over at connect(), and after a connection that
+// lived longer than maxDelay or that brought messages before a
+// slow-consumer close, 4000),
 // reconnects, and resubscribes every subscription. An exact
 // topic resumes with `since` = the epoch and seq it last saw, so nothing that
 // history still holds is lost and nothing is shown twice. When the server
@@ -217,9 +218,11 @@ export class Herald {
     if (!this._closed) return;
     this._closed = false;
     // A fallback to SSE lasts until close() (or a stop): the network that
-    // blocked WebSocket may be gone by the next start.
+    // blocked WebSocket may be gone by the next start. So does the backoff
+    // the attempts before it grew: a drop of the new start waits minDelay.
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
     this._blockedLooks = 0;
+    this._attempt = 0;
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
   }
