@@ -166,8 +166,9 @@ func (p *presenceLocal) renew() string {
 }
 
 // idleTopics returns the topics in life's topic set with no entry of this
-// node (nor a removal to send again) when they outnumber the others, and
-// by how many: they are worth taking out of Redis's set.
+// node (nor a removal to send again) once the set holds more than 1024
+// topics past twice those with an entry: they are worth taking out of
+// Redis's set, in bulk. Below that they stay (docs/protocol.md section 12).
 func (p *presenceLocal) idleTopics() (string, []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

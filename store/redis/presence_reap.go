@@ -94,7 +94,7 @@ func (e *Engine) reapTopic(ctx context.Context, topic, life string) (int, error)
 }
 
 // unindexIdle takes out of the life's topic set the topics where the node
-// has no entry any more, once they outnumber the others.
+// has no entry any more, once they pass the bound of idleTopics.
 func (e *Engine) unindexIdle(ctx context.Context) {
 	if _, idle := e.pres.idleTopics(); len(idle) == 0 {
 		return
