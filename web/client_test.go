@@ -243,6 +243,10 @@ func TestClientBacksOffASubscribeRefusedForNow(t *testing.T) {
 		cmd := c.expect(ctx, "subscribe")
 		c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "unavailable", "message": "subscribe hook down"})
 	}
+	// One the node's command rate refused (the client's burst of
+	// resubscribes earns those) is retried without a word.
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "rate_limited", "message": "too many commands"})
 	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
 	p.run(`busy.ready`)
 	if got := p.value(`errors.join() + ' ' + topics.join()`); got != "unavailable,unavailable,unavailable,unavailable,unavailable busy,busy,busy,busy,busy" {
@@ -257,7 +261,7 @@ func TestClientBacksOffASubscribeRefusedForNow(t *testing.T) {
 	c.drop()
 	c = f.accept(ctx)
 	c.welcome()
-	cmd := c.expect(ctx, "subscribe")
+	cmd = c.expect(ctx, "subscribe")
 	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "unavailable", "message": "subscribe hook down"})
 	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 0))
 	if got := p.value(`delays.join()`); p.value(`delays.length === 2 && Math.max(...delays) <= 20`) != "true" {

@@ -270,9 +270,10 @@ export class HeraldError extends Error {
    */
   status?: number;
   /**
-   * Set on a subscribe refused for now (unavailable, rate_limited), emitted
-   * as an 'error' event: the subscription's topic or pattern. It is tried
-   * again after a delay that grows with each such refusal in a row. Set too
+   * Set on a subscribe refused unavailable for now, emitted as an 'error'
+   * event: the subscription's topic or pattern. It is tried again after a
+   * delay that grows with each such refusal in a row (as is one refused
+   * rate_limited, which is not emitted). Set too
    * on a stream refused for one of its topics (SSE), which that
    * subscription's onError gets.
    */

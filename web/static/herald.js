@@ -137,10 +137,10 @@
 //            retrying cannot cure; error says which) until connect() again
 //   'error'  (err: HeraldError): a failure not tied to one promise; a
 //            refused connection attempt carries the server's HTTP status
-//            as err.status; a subscribe refused for now (unavailable,
-//            rate_limited), tried again after a delay that grows with each
-//            such refusal in a row as the reconnects' does, carries its
-//            topic as err.topic
+//            as err.status; a subscribe refused unavailable for now (it is
+//            tried again after a delay that grows with each refusal in a
+//            row as the reconnects' does, as is one rate_limited) carries
+//            its topic as err.topic
 //   'subscribed'   (reply): the server subscribed this client ("server":true)
 //   'unsubscribed' ({topic, reason}): the server ended a subscription
 //
@@ -836,17 +836,20 @@ export class Herald {
 
   // _subscribeFailed answers a refused subscribe. One refused for now
   // (unavailable: a subscribe hook or the cluster's backend failing;
-  // rate_limited) is told to the page as an 'error' carrying its topic and
-  // tried again after a delay that grows as the connection's does, until
-  // it goes live: at a fixed pace, every client's subscriptions would keep
-  // a failing backend as busy as ever.
+  // rate_limited) is tried again after a delay that grows as the
+  // connection's does, until it goes live: at a fixed pace, every client's
+  // subscriptions would keep a failing backend as busy as ever. The page
+  // hears of an unavailable one, as an 'error' carrying its topic; not of
+  // one rate_limited, which the client's own burst of resubscribes after a
+  // reconnect earns when it holds more than the node's command burst, and
+  // which would flood the page with one error each.
   _subscribeFailed(id, sub, err) {
     this._subscribing.delete(id);
     if (RETRYABLE.has(err.code)) {
       const { minDelay, maxDelay } = this.options;
       const ceiling = Math.min(maxDelay, minDelay * 2 ** sub.retries++);
       err.topic = sub.pattern;
-      this._emitError(err);
+      if (err.code !== 'rate_limited') this._emitError(err);
       this._later(ceiling / 2 + Math.random() * ceiling / 2, () => {
         if (this._isOpen() && this._subs.get(sub.pattern) === sub) this._sendSubscribe(sub);
       });
