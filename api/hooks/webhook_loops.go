@@ -148,6 +148,7 @@ func (w *Webhooks) sendOnce(backoff *time.Duration) time.Duration {
 		return time.Second
 	}
 	w.keepAlive(sender)
+	w.members.age(time.Now())
 	if !sender {
 		return w.cfg.Lease / 3
 	}

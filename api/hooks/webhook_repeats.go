@@ -78,10 +78,29 @@ func (m *memberMemory) last(k memberKey) (added, known bool) {
 
 // remember notes that an event saying added was sent of k at now.
 func (m *memberMemory) remember(k memberKey, added bool, now time.Time) {
-	if m.cur == nil || now.Sub(m.since) >= repeatWindow || len(m.cur) >= maxRemembered {
-		m.prev, m.cur, m.since = m.cur, make(map[memberKey]bool), now
+	m.age(now)
+	if len(m.cur) >= maxRemembered {
+		m.prev, m.cur, m.since = m.cur, nil, now
+	}
+	if m.cur == nil {
+		m.cur = make(map[memberKey]bool)
 	}
 	m.cur[k] = added
+}
+
+// age starts the next generation once cur is a window old, and forgets
+// both once it is two: the sender calls it while the queue is empty too,
+// so that a node that stopped sending member events lets go of what it
+// remembered (up to a few megabytes after a busy spell) within two
+// windows, instead of holding it until its next member event. An event
+// is still remembered for a window at least.
+func (m *memberMemory) age(now time.Time) {
+	switch idle := now.Sub(m.since); {
+	case idle >= 2*repeatWindow:
+		m.prev, m.cur, m.since = nil, nil, now
+	case idle >= repeatWindow:
+		m.prev, m.cur, m.since = m.cur, nil, now
+	}
 }
 
 // forget drops everything: another node sent events since this one

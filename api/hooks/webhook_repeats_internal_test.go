@@ -1,9 +1,14 @@
 package hooks
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/store/memory"
 )
 
 // A member event that says what the last one sent of its user said is
@@ -77,5 +82,36 @@ func TestMemberMemoryBounded(t *testing.T) {
 func TestMemberMemoryHeapBounded(t *testing.T) {
 	if perEntry := memberMemoryHeap(t, maxRemembered); perEntry > 64 {
 		t.Fatalf("%.1f bytes of heap a remembered event, want at most 64", perEntry)
+	}
+}
+
+// A sender whose queue stays empty lets go of the member events it
+// remembered once they are two windows old, as its next member event
+// would have it do: a node quiet after a busy spell held up to a few
+// megabytes of them for as long as no member event came. An event a
+// window old is still remembered, and a recent one too.
+func TestMemberMemoryLetGoWhileIdle(t *testing.T) {
+	eng := memory.New(memory.Config{})
+	t.Cleanup(func() { _ = eng.Close(context.Background()) })
+	w := &Webhooks{cfg: WebhookConfig{Node: "n1", Store: eng, Lease: 15 * time.Second, VacatedDelay: time.Second, MaxQueued: 100},
+		log: zap.NewNop(), ctx: context.Background()}
+	now := time.Now()
+	for i := range 1000 {
+		w.members.remember(keyOf("room.1", fmt.Sprint(i)), true, now.Add(-2*repeatWindow-time.Second))
+	}
+	var backoff time.Duration
+	if w.sendOnce(&backoff); len(w.members.cur)+len(w.members.prev) != 0 {
+		t.Fatalf("%d member events of two windows ago still remembered by an idle sender", len(w.members.cur)+len(w.members.prev))
+	}
+
+	w.members = memberMemory{}
+	w.members.remember(keyOf("room.1", "old"), true, now.Add(-repeatWindow-time.Second))
+	w.sendOnce(&backoff)
+	w.members.remember(keyOf("room.1", "new"), false, time.Now())
+	w.sendOnce(&backoff)
+	for _, user := range []string{"old", "new"} {
+		if _, known := w.members.last(keyOf("room.1", user)); !known {
+			t.Fatalf("the event of %s, within two windows, was forgotten", user)
+		}
 	}
 }
