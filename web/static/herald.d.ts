@@ -72,7 +72,7 @@ export interface Disconnected {
   reason: string;
   /** Milliseconds until the next attempt; null when the client stays closed. */
   retryIn: number | null;
-  /** Why the attempt was refused, when the server said (also emitted as 'error'). */
+  /** Why the attempt was refused, when the server said, or the too_many_patterns of a close 1008 (also emitted as 'error'). */
   error?: HeraldError;
 }
 
@@ -206,7 +206,7 @@ export interface SubscribeHandlers {
   onRecoveryFailed?(info: RecoveryFailed): void;
   /** Called, in the place of the messages, when seqs from..to will never be delivered. */
   onGap?(gap: Gap): void;
-  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...). */
+  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns). */
   onError?(err: HeraldError): void;
   /**
    * Exact topics: first deliver the topic's last N messages from history
@@ -251,7 +251,7 @@ export interface Subscription {
  * client's own: 'disconnected' (the connection dropped before the reply; a
  * publish may or may not have been accepted), 'disconnected_by_server' (close
  * 4004: the client stopped), 'timeout', 'closed',
- * 'token', 'token_expired', 'bad_frame', 'bad_event', 'bad_option' (thrown
+ * 'token', 'token_expired', 'too_many_patterns', 'bad_frame', 'bad_event', 'bad_option' (thrown
  * by the constructor). An exception thrown by
  * a callback is reported as uncaught (reportError) and stops nothing else.
  */
@@ -275,7 +275,10 @@ export class HeraldError extends Error {
    * delay that grows with each such refusal in a row (as is one refused
    * rate_limited, which is not emitted). Set too
    * on a stream refused for one of its topics (SSE), which that
-   * subscription's onError gets.
+   * subscription's onError gets. On 'too_many_patterns': the topic that
+   * more than 16 of the client's patterns matched (the node closed with
+   * 1008); the page's newest of them past 16 fail with it (onError) and
+   * the client reconnects with the rest.
    */
   topic?: string;
   constructor(code: string, message?: string);

@@ -140,7 +140,11 @@
 //            as err.status; a subscribe refused unavailable for now (it is
 //            tried again after a delay that grows with each refusal in a
 //            row as the reconnects' does, as is one rate_limited) carries
-//            its topic as err.topic
+//            its topic as err.topic; so does 'too_many_patterns': the node
+//            closed with 1008 as more than 16 of this client's patterns
+//            match that topic (docs/protocol.md section 6), and the page's
+//            newest of them past 16 fail (onError) before the reconnect,
+//            which would otherwise be closed again at its next message
 //   'subscribed'   (reply): the server subscribed this client ("server":true)
 //   'unsubscribed' ({topic, reason}): the server ended a subscription
 //
@@ -200,6 +204,7 @@ export class Herald {
     this._nextId = 1;
     this._attempt = 0;
     this._blockedLooks = 0; // attempts in a row that looked blocked on the way
+    this._recentTopics = new Set(); // of the last messages (_noteTopic)
     this._ws = null;
     this._token = typeof options.token === 'string' ? options.token : null;
     this._timers = new Set();
@@ -419,6 +424,12 @@ export class Herald {
   // _dropConnection forgets the socket, fails what waited on it and, unless
   // closed, schedules the next attempt.
   _dropConnection(info, code) {
+    if (code === 1008 && !this._closed) {
+      // More than 16 of our patterns matched one topic: the same ones,
+      // resubscribed, would be closed again at its next message, for good.
+      const err = this._dropOverlapping();
+      if (err) info = { ...info, error: err };
+    }
     this._forget();
     if (code === 4004 && !this._closed) {
       // The backend disconnected this client: coming back would undo it.
@@ -444,10 +455,46 @@ export class Herald {
     this._scheduleReconnect(info);
   }
 
+  // _dropOverlapping answers a close 1008 (docs/protocol.md section 6: more
+  // than MAX_MATCHING_PATTERNS of a connection's patterns match one topic,
+  // closed after that topic's message; a browser sends nothing else the
+  // node closes with 1008). The topic is found among those of the last
+  // messages, and the page's patterns that match it past that many, the
+  // newest first, fail (onError), as the newest past
+  // too_many_subscriptions would, so that the reconnect keeps the rest.
+  // Those the server made are made again whatever the client does, and
+  // are kept first. Returns the error emitted, or null.
+  _dropOverlapping() {
+    for (const topic of [...this._recentTopics].reverse()) {
+      const have = topic.split('.');
+      const matching = [...this._subs.values()].filter((sub) => !sub.exact && matchTokens(sub.tokens, have));
+      if (matching.length <= MAX_MATCHING_PATTERNS) continue;
+      const err = new HeraldError('too_many_patterns',
+        `more than ${MAX_MATCHING_PATTERNS} of this client's patterns match ${topic}: the newest of them are dropped`);
+      err.topic = topic;
+      const kept = matching.filter((sub) => sub.server).length;
+      const page = matching.filter((sub) => !sub.server);
+      for (const sub of page.slice(Math.max(0, MAX_MATCHING_PATTERNS - kept))) this._subscribeFailed(null, sub, err);
+      this._emitError(err);
+      return err;
+    }
+    return null;
+  }
+
+  // _noteTopic keeps the topics of the last messages, newest last, for
+  // _dropOverlapping: a message of another topic may come between the one
+  // that matched too many patterns and the close.
+  _noteTopic(topic) {
+    this._recentTopics.delete(topic);
+    this._recentTopics.add(topic);
+    if (this._recentTopics.size > RECENT_TOPICS) this._recentTopics.delete(this._recentTopics.values().next().value);
+  }
+
   // _forget drops the socket and fails what was sent on it.
   _forget() {
     this._ws = null;
     this._clearTimers();
+    this._recentTopics.clear();
     for (const [id, p] of this._pending) {
       if (!p.sent) continue;
       this._pending.delete(id);
@@ -683,7 +730,7 @@ export class Herald {
     }
     switch (frame.type) {
       case 'welcome': this._onWelcome(frame); break;
-      case 'message': this._messagesSinceOpen++; this._onMessage(frame); break;
+      case 'message': this._messagesSinceOpen++; this._noteTopic(frame.topic); this._onMessage(frame); break;
       case 'gap': this._onGap(frame); break;
       case 'subscribed': this._onSubscribed(frame); break;
       case 'unsubscribed': this._onUnsubscribed(frame); break;
@@ -1141,6 +1188,14 @@ export class Herald {
 
 // A stream carries at most this many subscriptions (docs/protocol.md section 10).
 const MAX_STREAM_TOPICS = 32;
+
+// At most this many of a connection's patterns may match one topic
+// (docs/protocol.md section 6); past it the node closes with 1008.
+const MAX_MATCHING_PATTERNS = 16;
+
+// How many topics of the last messages are kept to find the one a close
+// 1008 is about (_noteTopic).
+const RECENT_TOPICS = 64;
 
 function receiveOnly() {
   return new HeraldError('receive_only',
