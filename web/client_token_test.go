@@ -135,3 +135,23 @@ func TestClientClosedDuringARefreshReportsNothing(t *testing.T) {
 		t.Errorf("client reported errors after close(): %s", errs)
 	}
 }
+
+// A token function that fails after close() ended the attempt that asked
+// it is no error of the closed client, and starts no reconnect: it came
+// back 'connecting' on its own, and after a connect() meanwhile ran a
+// second chain of attempts beside the new one.
+func TestClientClosedWhileAskingForATokenStaysClosed(t *testing.T) {
+	t.Parallel()
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", `{ token: () => new Promise((_, reject) => { window.calls++; window.failToken = reject; }) }`)
+	p.wait(`window.calls === 1`)
+	p.run(`h.close(); failToken(new Error('token endpoint down')); new Promise((resolve) => setTimeout(resolve, 0))`)
+	if got := p.value(`errors.join() + ' ' + h.state + ' ' + states.join()`); got != " disconnected connecting,disconnected" {
+		t.Errorf("errors, state and states after the token failed behind close(): %q, want none, disconnected, connecting,disconnected", got)
+	}
+	p.run(`new Promise((resolve) => setTimeout(resolve, 100))`) // past minDelay and maxDelay: a reconnect would have begun
+	if got := p.value(`window.calls + ' ' + h.state`); got != "1 disconnected" {
+		t.Errorf("token calls and state a while after close(): %q, want 1 disconnected", got)
+	}
+	p.checkNoProblems()
+}

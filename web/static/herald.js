@@ -362,6 +362,10 @@ export class Herald {
       const token = await this._currentToken();
       if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
     } catch (err) {
+      // A close() while it was asked ended this attempt: a word now, or a
+      // retry, would come from a client closed, or run beside the chain a
+      // connect() since then started.
+      if (this._closed || generation !== this._generation) return;
       this._emitError(new HeraldError('token', 'token function failed: ' + err.message));
       this._scheduleReconnect({ code: 0, reason: 'token function failed' });
       return;
@@ -633,6 +637,7 @@ export class Herald {
   }
 
   async _refresh() {
+    const generation = this._generation;
     try {
       const token = await this._askToken();
       await this._command({ type: 'refresh', token });
@@ -642,7 +647,7 @@ export class Herald {
       // The server keeps the old token; at its exp it closes with 4001 and
       // the reconnect asks for a new one. A drop or close() meanwhile
       // needs no word.
-      if (err.code === 'disconnected' || err.code === 'closed') return;
+      if (err.code === 'disconnected' || err.code === 'closed' || generation !== this._generation) return;
       this._emitError(err instanceof HeraldError ? err : new HeraldError('token', err.message));
     }
   }
@@ -1166,7 +1171,10 @@ export class Herald {
         let url = this.url;
         if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
         this._openStream(url, generation);
-      }, (err) => this._streamLost({ code: 0, reason: 'token function failed: ' + err.message }, 0));
+      }, (err) => {
+        if (this._closed || generation !== this._generation) return;
+        this._streamLost({ code: 0, reason: 'token function failed: ' + err.message }, 0);
+      });
     });
   }
 
