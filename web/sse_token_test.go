@@ -89,3 +89,31 @@ func TestClientOverSSEDropsOnlyTheRefusedSubscription(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// A stream refused for a topic the page unsubscribed from while the client
+// asked why is no refusal of the client: forbidden for that topic, it
+// stopped for good as for an origin refused, though the next stream,
+// without it, opens.
+func TestClientOverSSEGoesOnWhenTheRefusedTopicWasDropped(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.states = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100, token: '` + tokenAllowing(t, "news") + `' });
+		h.on('state', (s) => states.push(s));
+		h.subscribe('news', (m) => got.push(m.data));
+		window.secret = h.subscribe('secret', () => {});
+		// The page drops 'secret' as the client asks why its stream was refused.
+		const fetchNow = window.fetch;
+		window.fetch = (url, options) => { if (String(url).includes('/sse')) secret.unsubscribe(); return fetchNow(url, options); };
+		h.connect();
+	})`)
+	p.wait(`h.state === 'connected' || h.state === 'stopped'`)
+	if got := p.value(`h.state + ' ' + states.includes('stopped')`); got != "connected false" {
+		t.Fatalf("state after a refusal of a dropped topic: %s, want connected and never stopped", got)
+	}
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	p.checkNoProblems()
+}

@@ -553,7 +553,8 @@ export class Herald {
       this.transport = 'websocket';
       return this._scheduleReconnect(info);
     }
-    const refused = this.transport === 'sse' && !RETRYABLE.has(refusal.code) && this._subs.get(refusal.topic);
+    const named = this.transport === 'sse' && !RETRYABLE.has(refusal.code) && refusal.topic !== undefined;
+    const refused = named && this._subs.get(refusal.topic);
     if (refused && !refused.server) {
       // One subscription of the stream refused (forbidden, invalid_topic):
       // it alone fails, as its subscribe would over WebSocket, and the
@@ -563,7 +564,10 @@ export class Herald {
     }
     this._emitError(refusal);
     const next = { ...info, error: refusal };
-    if (this._isFinal(refusal)) return this._stop(next);
+    // A refusal of one topic is none of the client's: one the page dropped
+    // while it was asked is not in the next stream (nor one the node
+    // names otherwise than the page, which a backoff keeps from a loop).
+    if (!named && this._isFinal(refusal)) return this._stop(next);
     this._scheduleReconnect(next);
   }
 
