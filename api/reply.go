@@ -52,7 +52,7 @@ type errorBody struct {
 type errorDetail struct {
 	Code    broker.Code `json:"code"`
 	Message string      `json:"message"`
-	Topic   string      `json:"topic,omitempty"` // broker.Error's: the one topic of several refused
+	Topic   *string     `json:"topic,omitempty"` // broker.Error's: the one topic of several refused, "" included
 }
 
 // writeJSON answers with status and v encoded as JSON.

@@ -241,7 +241,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	}
 	var e *broker.Error
-	if errors.As(err, &e) && code != broker.CodeInternal && e.Topic != "" {
+	if errors.As(err, &e) && code != broker.CodeInternal && e.Topic != nil {
 		writeJSON(w, statusOf(code), errorBody{Error: errorDetail{Code: code, Message: message, Topic: e.Topic}})
 		return
 	}

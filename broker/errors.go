@@ -34,14 +34,15 @@ type Error struct {
 	Err     error  // the cause, if any; not shown to clients
 	// Topic is the topic or pattern, of the several one request names (an
 	// SSE stream's), that the failure is about, so that a client can drop
-	// that one and ask again with the rest; "" otherwise.
-	Topic string
+	// that one and ask again with the rest; nil otherwise. A pointer, as
+	// the empty topic of a request (topic=) is one that can be refused.
+	Topic *string
 }
 
 // aboutTopic returns a copy of e that names topic as the one it is about.
 func (e *Error) aboutTopic(topic string) *Error {
 	about := *e
-	about.Topic = topic
+	about.Topic = &topic
 	return &about
 }
 
