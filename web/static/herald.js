@@ -546,7 +546,9 @@ export class Herald {
       if (++this._blockedLooks >= 2) this._fallBack();
       return this._open();
     }
-    if (refusal) this._blockedLooks = 0;
+    // Any other end breaks the row: a refusal, or a node that did not
+    // answer (down for a moment) between two upgrades refused for a while.
+    this._blockedLooks = 0;
     if (!refusal) return this._scheduleReconnect(info);
     if (refusal.status === 404 && this.transport === 'sse' && this.options.transport === 'auto') {
       // A node without /sse (older than 1.1): WebSocket is all there is.
