@@ -22,7 +22,7 @@ func TestClientPingsAfterOneSilence(t *testing.T) {
 		window.setTimeout = (fn, ms, ...args) => { if (ms < 10000) delays.push(ms); return later(fn, ms, ...args); }`
 	p := startClient(t, f, delays, `{ pingInterval: 3000 }`, "chat.lobby")
 	c := f.acceptSubscribed(ctx, "e1", 0)
-	time.Sleep(500 * time.Millisecond) // the page's own timers would be counted
+	time.Sleep(500 * time.Millisecond)  // the page's own timers would be counted
 	c.send(message("chat.lobby", 1, 1)) // the first look, at 3 s, finds 2.5 s of silence
 	p.wait(`got.join() === '1'`)
 	c.expect(ctx, "ping")
@@ -37,7 +37,9 @@ func TestClientStartsItsBackoffOverAtConnect(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
-	f.refuseWith(func(url.Values) *refusal { return &refusal{503, "unavailable", "the server is near its open-file limit"} })
+	f.refuseWith(func(url.Values) *refusal {
+		return &refusal{503, "unavailable", "the server is near its open-file limit"}
+	})
 	p := startClient(t, f, `window.retries = []`, `{ minDelay: 20, maxDelay: 60000 }`)
 	p.run(`h.on('state', (s, info) => { if (s === 'disconnected' && info.retryIn !== null) retries.push(info.retryIn); })`)
 	p.wait(`retries.length >= 5`) // the fifth waits 160 to 320 ms
