@@ -10,7 +10,8 @@ LDFLAGS   := -X main.version=$(VERSION)
 
 .PHONY: test deps vet build run fuzz bench soak cluster clean
 
-## test: install what the tests need if it is missing, then vet and test
+## test: install what the tests need if it is missing, then check formatting,
+## vet and test
 test: deps vet
 	$(GO) test -race -shuffle=on -timeout 8m $(PKGS)
 
@@ -40,6 +41,8 @@ deps:
 	fi
 
 vet:
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then \
+		echo "not formatted by gofmt (run gofmt -w on them):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 ## build: the herald binary in bin/, its version from git describe
