@@ -114,11 +114,14 @@
 //     found to land in the slot, and the scripts read the one of the
 //     topic's slot: the first connection the engine opens to a master
 //     after it started or was promoted stamps all the slots it holds
-//     then, in one script, and loads a script of its own that says so
-//     (the script cache is the process's alone), which later
-//     connections check instead (runstamp_cluster.go); connections
-//     go-redis opened to a replica, to read the slot map, are checked
-//     again before they serve it once promoted. A slot moved in
+//     then, in one script, and loads a script of its own that says so,
+//     named after its replication ID (the script cache is the process's
+//     alone, and a promotion gives a new ID), which later connections
+//     check instead (runstamp_cluster.go); connections go-redis opened
+//     to a replica, to read the slot map, are checked again before they
+//     serve it once promoted, and every node's once a second, so that a
+//     master back from a term as a replica, with another master's data
+//     whole, is stamped again. A slot moved in
 //     afterwards keeps the run key it came with, beside its topics' own
 //     runs, so a reshard breaks no epoch. A server that took over, or
 //     came back from its files (a snapshot holds the mark, but the run

@@ -213,3 +213,7 @@ func PingReplicas(ctx context.Context, e *Engine) error {
 	}
 	return nil
 }
+
+// RecheckEvery is how long a check of a Cluster node covers the commands
+// sent to it.
+const RecheckEvery = recheckEvery

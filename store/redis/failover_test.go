@@ -84,6 +84,7 @@ func TestCluster(t *testing.T) {
 	t.Run("PublishRightAfterTakeover", func(t *testing.T) { testPublishRightAfterTakeover(t, c) })
 	t.Run("PublishesRightAfterTakeover", func(t *testing.T) { testPublishesRightAfterTakeover(t, c) })
 	t.Run("PromotedReplicaStampedFirst", func(t *testing.T) { testPromotedReplicaStampedFirst(t, c) })
+	t.Run("RejoinedMasterStampsAgain", func(t *testing.T) { testRejoinedMasterStampsAgain(t, c) })
 	t.Run("HomedOnTakeover", func(t *testing.T) { testHomedOnTakeover(t, c) })
 	t.Run("PatternAfterClassicBreak", func(t *testing.T) { testPatternAfterClassicBreak(t, c) })
 	// Last: it kills a master for good.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -27,12 +28,27 @@ import (
 // connection the engine opens to it after it started, or after it was
 // promoted from replica: go-redis runs slotStamp.stamp on every
 // connection it opens (OnConnect, runstamp_nodes.go), before the
-// connection serves anything. The connection reads INFO (the run_id
-// and the role) and asks whether the server holds the stamp's marker, a
-// script of its own (markerBody) that only a stamp of all slots loads, at
-// its end; a server's script cache is its own process's, never replicated
-// nor saved in its files since Redis 7.0 (which Cluster needs anyway), so
-// the marker says that this very process stamped. Without it, the
+// connection serves anything. The connection reads INFO (the run_id,
+// the role and the replication ID) and asks whether the server holds the
+// stamp's marker for its replication ID, a script of its own
+// (markerBody) that only a stamp of all slots loads, at its end; a
+// server's script cache is its own process's, never replicated nor saved
+// in its files since Redis 7.0 (which Cluster needs anyway), so the
+// marker says that this very process stamped. It must have stamped in
+// its present term as master, which the replication ID names (a replica
+// promoted takes a new one): a master that steps down keeps its script
+// cache, but as a replica it takes its new master's run keys, and when
+// it cannot catch up by the replication stream (a link cut for longer
+// than the backlog holds, or a master that wrote what its replica never
+// got), the new master's data whole, marks and runs of its topics
+// included. Promoted again, with only the marker of its first term, it
+// would find a topic's mark, run and run key all the dead master's, and
+// give again a seq that master acknowledged and never passed on
+// (TestCluster's RejoinedMasterStampsAgain). A master also takes a new
+// replication ID when it freed its backlog, after repl-backlog-ttl (an
+// hour) without a replica: it is stamped again then, with the run the
+// keys hold already, which costs it the 6 ms of a stamp and the slots
+// moved in since their epochs (see below). Without the marker, the
 // connection reads the slots the master holds (CLUSTER NODES), sets the
 // run key of every one of them in one script, then loads the marker; a
 // stamp that failed loads none, and the next connection stamps again.
@@ -56,8 +72,8 @@ import (
 // there were run keys; the next stamp, after a restart or a failover,
 // sets it, and its topics start a new epoch then, as all do. What a
 // stamp cannot tell from a migration: a slot moved onto a master before
-// the engine first connected to it in this process's life gets its run
-// key stamped over, and its topics start a new epoch once, at their next
+// the engine first stamped it in this term gets its run key stamped
+// over, and its topics start a new epoch once, at their next
 // publish; so does every slot of a master whose script cache was flushed
 // (SCRIPT FLUSH).
 //
@@ -70,7 +86,9 @@ import (
 // published to meanwhile would start a second new epoch, the messages of
 // the first lost to history (TestCluster's PublishesRightAfterTakeover).
 // So a node whose connection found a replica is checked again before its
-// next command, on any connection (runstamp_nodes.go).
+// next command, on any connection, and any node before its commands once
+// a second (runstamp_nodes.go): a master back from a term as a replica
+// is served so on the connections of its first term.
 //
 // A master's stamps go on to its replicas, and a master that restarts
 // keeps the ones its files held: neither is this process's, as the
@@ -79,9 +97,8 @@ import (
 // slotStamp keeps the run keys of every Cluster master the engine
 // connects to.
 type slotStamp struct {
-	runStamp  // key names the run keys in its log lines
-	keys      keys
-	markerSHA string
+	runStamp // key names the run keys in its log lines
+	keys     keys
 
 	mu    sync.Mutex
 	busy  map[string]chan struct{}   // runs this node is stamping, each closed when done
@@ -89,32 +106,40 @@ type slotStamp struct {
 }
 
 func newSlotStamp(k keys, log *zap.Logger) *slotStamp {
-	sum := sha1.Sum([]byte(markerBody(k)))
 	return &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k,
-		markerSHA: hex.EncodeToString(sum[:]), busy: map[string]chan struct{}{}, twins: map[string]*goredis.Client{}}
+		busy: map[string]chan struct{}{}, twins: map[string]*goredis.Client{}}
 }
 
 // markerBody is the script a server holds once it stamped the run keys
-// of all its slots under k's prefix: each prefix has its own.
-func markerBody(k keys) string {
+// of all its slots under k's prefix in its term as master replid: each
+// prefix and term has its own.
+func markerBody(k keys, replid string) string {
 	return "-- herald: the run key of each slot under " + hex.EncodeToString([]byte(k.prefix)) +
-		" names this process\nreturn 1"
+		" names this process, master since replication ID " + replid + "\nreturn 1"
+}
+
+// markerSHA is the SHA1 of markerBody(s.keys, replid), as SCRIPT EXISTS
+// takes it.
+func (s *slotStamp) markerSHA(replid string) string {
+	sum := sha1.Sum([]byte(markerBody(s.keys, replid)))
+	return hex.EncodeToString(sum[:])
 }
 
 // stamp stamps, through cn, the run keys of every slot cn's server
-// masters unless the server did so already, and reports a server that is
-// a replica. Connections stamping one server together wait for one of
+// masters unless the server did so already in its current term (term
+// keeps the one cn's node was last found in), and reports a server that
+// is a replica. Connections stamping one server together wait for one of
 // them to stamp it.
-func (s *slotStamp) stamp(ctx context.Context, cn *goredis.Conn) (replica bool, err error) {
+func (s *slotStamp) stamp(ctx context.Context, cn *goredis.Conn, term *atomic.Pointer[string]) (replica bool, err error) {
 	for {
-		run, replica, done, err := s.check(ctx, cn)
+		run, replid, replica, done, err := s.check(ctx, cn, term)
 		if err != nil || done {
 			return replica, err
 		}
 		wait, mine := s.claim(run)
 		if mine {
 			defer s.release(run, wait)
-			return false, s.stampAll(ctx, cn, run)
+			return false, s.stampAll(ctx, cn, run, replid)
 		}
 		select {
 		case <-wait: // check again: the stamp may have failed
@@ -124,32 +149,43 @@ func (s *slotStamp) stamp(ctx context.Context, cn *goredis.Conn) (replica bool, 
 	}
 }
 
-// check reads the server's run, and whether it needs no stamp: done when
-// it is a replica, holds the marker, or cannot be told apart (logged).
-func (s *slotStamp) check(ctx context.Context, cn *goredis.Conn) (run string, replica, done bool, err error) {
+// check reads the server's run and replication ID, and whether it needs
+// no stamp: done when it is a replica, holds the marker of its term, or
+// cannot be told apart (logged). The marker of the term last seen is
+// asked for with INFO, in one round trip; a new term takes a second.
+func (s *slotStamp) check(ctx context.Context, cn *goredis.Conn, term *atomic.Pointer[string]) (run, replid string, replica, done bool, err error) {
+	guess := ""
+	if t := term.Load(); t != nil {
+		guess = *t
+	}
 	var info *goredis.StringCmd
 	var marked *goredis.BoolSliceCmd
 	_, _ = cn.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		info = p.Info(ctx, "server", "replication")
-		marked = p.ScriptExists(ctx, s.markerSHA)
+		marked = p.ScriptExists(ctx, s.markerSHA(guess))
 		return nil
 	})
 	text, err := info.Result()
 	if err != nil {
-		return "", false, true, s.failed(cn, "INFO", err)
+		return "", "", false, true, s.failed(cn, "INFO", err)
 	}
 	if infoField(text, "role") != "master" {
-		return "", true, true, nil
+		return "", "", true, true, nil
 	}
-	if run = infoField(text, "run_id"); len(run) < runLen {
-		s.cannotTell(cn, errors.New("its INFO names no run_id"))
-		return "", false, true, nil
+	run, replid = infoField(text, "run_id"), infoField(text, "master_replid")
+	if len(run) < runLen || replid == "" {
+		s.cannotTell(cn, errors.New("its INFO names no run_id or master_replid"))
+		return "", "", false, true, nil
+	}
+	if replid != guess {
+		term.Store(&replid)
+		marked = cn.ScriptExists(ctx, s.markerSHA(replid))
 	}
 	has, err := marked.Result()
 	if err != nil {
-		return "", false, true, s.failed(cn, "SCRIPT EXISTS", err)
+		return "", "", false, true, s.failed(cn, "SCRIPT EXISTS", err)
 	}
-	return run[:runLen], false, len(has) == 1 && has[0], nil
+	return run[:runLen], replid, false, len(has) == 1 && has[0], nil
 }
 
 // claim makes this connection the one to stamp run, unless another one
@@ -173,14 +209,14 @@ func (s *slotStamp) release(run string, wait chan struct{}) {
 }
 
 // stampAll sets the run key of every slot the server masters to run,
-// then loads the marker. The keys are set by one script, which Redis 7.0
+// then loads the marker of its term, replid. The keys are set by one script, which Redis 7.0
 // lets touch keys of several slots of its server (allow-cross-slot-keys),
 // in one step and one round trip: a pipeline of a SET a slot cost the
 // engine a Cmder each, 5,461 of them, and under the race detector on a
 // busy machine more than a short timeout. A slot that is leaving the
 // server is set apart, by a SET that a key already gone refuses with ASK:
 // that slot's run key is left to the master it goes to.
-func (s *slotStamp) stampAll(ctx context.Context, cn *goredis.Conn, run string) error {
+func (s *slotStamp) stampAll(ctx context.Context, cn *goredis.Conn, run, replid string) error {
 	nodes, err := cn.ClusterNodes(ctx).Result()
 	if err != nil {
 		return s.failed(cn, "CLUSTER NODES", err)
@@ -206,7 +242,7 @@ func (s *slotStamp) stampAll(ctx context.Context, cn *goredis.Conn, run string) 
 			return s.failed(cn, "SET", err)
 		}
 	}
-	if err := cn.ScriptLoad(ctx, markerBody(s.keys)).Err(); err != nil {
+	if err := cn.ScriptLoad(ctx, markerBody(s.keys, replid)).Err(); err != nil {
 		return s.failed(cn, "SCRIPT LOAD", err)
 	}
 	s.log.Info("stamped the run key of each slot of a redis master, restarted or promoted since the engine last did: "+

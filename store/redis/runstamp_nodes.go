@@ -3,34 +3,50 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
 
 // nodeStamp stamps the run keys of one Cluster node (runstamp_cluster.go)
 // for the client go-redis keeps of it: each connection the client opens,
-// before it serves; and, once a connection found the node a replica,
-// before each command the client sends, on any of its connections, until
-// the node is found a master and stamped. go-redis sends a promoted
-// replica its commands on the connections it opened to it as a replica,
-// to read the slot map, and no OnConnect runs for them. A replica gets no
-// command but those reads, and one round trip more for each (every few
-// seconds, clusterReload); a master that never was one, only an atomic
-// load per command.
+// before it serves; and before a command the client sends, on any of its
+// connections, when no check found the node a master in its stamped term
+// within recheckEvery (a connection found it a replica: none did since).
+// go-redis sends a node its commands on the connections it opened before
+// the node changed roles: a replica's, opened to read the slot map, once
+// it is promoted; a master's, kept through its term as a replica, once it
+// is promoted again (with data its master passed on to it whole, the
+// marks and run keys of that master with it), and no OnConnect runs for
+// them. A node gets one round trip more every recheckEvery that it is
+// sent commands (a replica, for each: it gets none but the slot map's
+// reads, every few seconds, clusterReload); the others, a clock read and
+// an atomic load per command.
 type nodeStamp struct {
 	stamps *slotStamp
 	client *goredis.Client
-	// unsure is set when a connection found the node a replica: the
-	// client may hold connections that would serve it, once promoted,
-	// before any stamped it.
-	unsure atomic.Bool
+	// sureUntil is when the last check that found the node a master
+	// stamped in its term stops counting, in Unix nanoseconds; 0 once a
+	// connection found it a replica.
+	sureUntil atomic.Int64
+	term      atomic.Pointer[string] // the replication ID the node was last found master with
+	checking  chan struct{}          // holds a token while a command's check runs
 }
+
+// recheckEvery is how long a check that found a node a master stamped in
+// its term covers the commands sent to it. A master stepping down to a
+// replica, taking its new master's data whole, and taking the slots back
+// when that one fails (which takes cluster-node-timeout, or a TAKEOVER
+// by hand) all within it would serve the engine a second longer without
+// a stamp of its new term.
+const recheckEvery = time.Second
 
 // newNodeClient is go-redis's NewClient of the Cluster clients: it builds
 // the client of one node, opt, with its stamps.
 func (s *slotStamp) newNodeClient(opt *goredis.Options) *goredis.Client {
-	n := &nodeStamp{stamps: s}
+	n := &nodeStamp{stamps: s, checking: make(chan struct{}, 1)}
 	opt.OnConnect = n.onConnect
 	n.client = goredis.NewClient(opt)
 	n.client.AddHook(n)
@@ -42,27 +58,48 @@ func (s *slotStamp) newNodeClient(opt *goredis.Options) *goredis.Client {
 // opened it.
 func (n *nodeStamp) onConnect(ctx context.Context, cn *goredis.Conn) error {
 	ctx = context.WithValue(ctx, settling{}, true) // cn's commands go through the hooks too, and stamp already
-	replica, err := n.stamps.stamp(ctx, cn)
-	if replica {
-		n.unsure.Store(true)
-	}
+	replica, err := n.stamps.stamp(ctx, cn, &n.term)
+	n.noteCheck(replica, err)
 	return err
 }
 
-// settle stamps the node, if a connection found it a replica, before a
-// command goes to it; its error fails the command, not sent.
+// settle checks the node, and stamps it if need be, before a command
+// goes to it, unless a check covers it (see nodeStamp); its error fails
+// the command, not sent. Commands that find the node unchecked together
+// wait for one check.
 func (n *nodeStamp) settle(ctx context.Context) error {
-	if !n.unsure.Load() || ctx.Value(settling{}) != nil {
+	if n.sure() || ctx.Value(settling{}) != nil {
+		return nil
+	}
+	select {
+	case n.checking <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for another command's check: %w", errStamp, ctx.Err())
+	}
+	defer func() { <-n.checking }()
+	if n.sure() {
 		return nil
 	}
 	ctx = context.WithValue(ctx, settling{}, true) // the stamp's own commands go through the hooks too
 	cn := n.client.Conn()
 	defer cn.Close()
-	replica, err := n.stamps.stamp(ctx, cn)
-	if err == nil && !replica {
-		n.unsure.Store(false)
-	}
+	replica, err := n.stamps.stamp(ctx, cn, &n.term)
+	n.noteCheck(replica, err)
 	return err
+}
+
+// sure reports whether a check covers the commands sent to the node now.
+func (n *nodeStamp) sure() bool { return time.Now().UnixNano() < n.sureUntil.Load() }
+
+// noteCheck keeps what a check found: a replica, or a master stamped in
+// its term (no error).
+func (n *nodeStamp) noteCheck(replica bool, err error) {
+	switch {
+	case replica:
+		n.sureUntil.Store(0)
+	case err == nil:
+		n.sureUntil.Store(time.Now().Add(recheckEvery).UnixNano())
+	}
 }
 
 // settling marks the context of settle's own commands.
