@@ -15,7 +15,8 @@ import (
 // the other way round, a topic it holds is not listed). So the engine
 // keeps the topics each node name it recorded holds, and after a
 // reconnect, or after a webhook call failed (a failover of the {webhooks}
-// master that no pub/sub connection saw), it sets Redis right
+// master that no pub/sub connection saw), or once the {webhooks} slot is
+// on another master (noteWebhooksMaster), it sets Redis right
 // (webhook_resync.go): the topics it holds are occupied again (a topic
 // the new master lacks gets its topic_occupied), and those Redis lists
 // that it does not hold are let go, a topic no node holds then getting
@@ -38,8 +39,11 @@ type heldTopics struct {
 	unchecked map[string]map[string]listedTopic
 	troubles  atomic.Uint64 // webhook calls that failed
 
-	run    sync.Mutex // one resync at a time; guards synced
+	run    sync.Mutex // one resync at a time; guards synced and master
 	synced [2]uint64  // reconnects and troubles when Redis was last set right; the resync's own
+	// master is, on Cluster, the address of the {webhooks} slot's master
+	// when a resync last looked ("": not yet). See noteWebhooksMaster.
+	master string
 }
 
 // heldTopic is what OccupyTopic was given for a topic, to give it again.

@@ -35,6 +35,7 @@ const heldBatch = 256
 func (e *Engine) resyncHeldTopics(ctx context.Context) {
 	e.held.run.Lock()
 	defer e.held.run.Unlock()
+	e.noteWebhooksMaster(ctx)
 	now := [2]uint64{e.stats.reconnects.Load(), e.held.troubles.Load()}
 	if now == e.held.synced {
 		return
@@ -46,6 +47,34 @@ func (e *Engine) resyncHeldTopics(ctx context.Context) {
 	}
 	e.held.synced = now
 	e.log.Info("webhook topics checked against Redis", zap.Int("topics", topics))
+}
+
+// noteWebhooksMaster counts it as a trouble when the {webhooks} slot is
+// on another master than when it last looked, on Cluster, so that the
+// next resync sets Redis right. The slot's keys may have come back older
+// than the node left them, with no connection of the node broken nor any
+// call failed: redis-cli --cluster fix, finishing a migration of the slot
+// cut short by a failover, gives the slot to whichever master holds more
+// of its keys, and the other drops its own; so does an operator who hands
+// the slot to the master it was moving to, whose copies were MIGRATEd
+// before the last changes. A topic the node left since then stays listed
+// as held by it, and no topic_vacated is ever queued for it while the
+// node lives. A slot moved whole (redis-cli --cluster reshard) or a
+// failover costs one resync, which finds Redis right or sets it so. The
+// slot map is go-redis's, read again at each redirection and now and then
+// (docs/protocol.md section 12), so a round soon after the move sees it.
+func (e *Engine) noteWebhooksMaster(ctx context.Context) {
+	if !e.shards.on() {
+		return
+	}
+	addr := e.slotMasterOf(ctx, e.keys.webhooks("held:"))
+	if addr == "" {
+		return
+	}
+	if e.held.master != "" && addr != e.held.master {
+		e.held.troubles.Add(1)
+	}
+	e.held.master = addr
 }
 
 // resyncAll checks every topic each node name holds or Redis lists as
