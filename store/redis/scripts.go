@@ -36,6 +36,17 @@ import (
 // the history, which readScript does not return. seq, id and epoch are
 // written by one HSET, as HINCRBY and two HSETs they cost 0.5 µs more.
 //
+// A stream that already holds the seq a publish is to give is not the
+// epoch's own, and the publish starts a new epoch: on Cluster, a failover
+// in the middle of a migration of the topic's slot can leave the stream
+// on the new master and meta on the promoted replica, which writes a
+// stream of its own in a new epoch, and redis-cli --cluster fix
+// --cluster-replace (what redis-cli asks for when the two masters' copies
+// differ) then puts the other stream back over it. The XADD came after
+// meta was written, so Redis refused the publish (answered internal)
+// after the seq was spent and meta named a message that never was; it
+// now comes before any write, and Redis's refusal is what tells.
+//
 // KEYS: meta, hist, the run key (on Cluster, the one of the topic's slot:
 // see runLua), and idem when the publish has an idempotency key.
 // ARGV: epoch to start if the topic has none, id, time, data, history size,
@@ -51,7 +62,20 @@ end
 ` + runLua + `
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'mark', 'run')
 local epoch = meta[1]
-local n
+local size = tonumber(ARGV[5])
+local n, added
+if epoch and meta[2] == meta[3] and (not run or meta[4] == run) then
+  n = (tonumber(meta[2]) or 0) + 1
+  if size > 0 then
+    -- Before any write, so that a refusal leaves the topic as it was.
+    added = redis.pcall('XADD', KEYS[2], string.format('%d-0', n), 'i', ARGV[2], 'm', ARGV[3], 'd', ARGV[4])
+    if type(added) == 'table' and added.err then
+      if not string.find(added.err, 'equal or smaller', 1, true) then return added end
+      -- The stream holds this seq already: it is not the epoch's own.
+      epoch, added = nil, nil
+    end
+  end
+end
 if not epoch or meta[2] ~= meta[3] or (run and meta[4] ~= run) then
   epoch = ARGV[1]
   -- A write Redis refuses when out of memory comes first: it refuses one
@@ -59,16 +83,15 @@ if not epoch or meta[2] ~= meta[3] or (run and meta[4] ~= run) then
   redis.call('HSET', KEYS[1], 'epoch', epoch)
   redis.call('DEL', KEYS[1], KEYS[2])
   n = 1
-else
-  n = (tonumber(meta[2]) or 0) + 1
 end
 local seq = string.format('%d', n)
 redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', seq, 'id', ARGV[2])
 mark(seq)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-local size = tonumber(ARGV[5])
 if size > 0 then
-  redis.call('XADD', KEYS[2], seq .. '-0', 'i', ARGV[2], 'm', ARGV[3], 'd', ARGV[4])
+  if not added then
+    redis.call('XADD', KEYS[2], seq .. '-0', 'i', ARGV[2], 'm', ARGV[3], 'd', ARGV[4])
+  end
   if n % math.min(size, ` + trimEvery + `) == 0 then
     redis.call('XTRIM', KEYS[2], 'MAXLEN', '=', size)
   end
