@@ -38,9 +38,10 @@ type batchResult struct {
 func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed map[*changeMark]bool, gone away, classic string) batchResult {
 	from := make([]markRead, len(marks))
 	topics := make([]string, len(marks))
+	linkBreaks := e.marks.breaks.Load() // before the reads: a change after them comes over pub/sub unless a link breaks
 	for i, m := range marks {
 		m.mu.Lock()
-		from[i] = markRead{from: m.last, ahead: m.ahead}
+		from[i] = markRead{from: m.last, ahead: m.ahead, breaks: linkBreaks}
 		m.mu.Unlock()
 		topics[i] = m.topic
 	}

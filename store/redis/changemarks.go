@@ -42,6 +42,17 @@ import (
 // as it was read, whatever its ID: a log that starts anew takes its IDs
 // from Redis's clock, which may be behind the mark. Every mark but one
 // not started yet so has a place in the log to read from.
+//
+// The end is kept for changeLogKeep only, and a topic may go longer
+// without a change while it has entries, anonymous ones, which make
+// none, or while a subscriber's join is on its way: the next log then
+// starts from noChange. A mark at the old end whose pub/sub link has not
+// broken since it was known to miss nothing (it opened, or a replay
+// settled it) takes that change as following on: a change in between
+// would have come first, on the same connection, and a break counts in
+// changeMarks.breaks before anything the connection brings after it. A
+// link that broke meanwhile may have lost a whole log, so such a mark
+// reads its log, and counts the gap (changereplay.go).
 
 // linkPhase says which change of a topic may be handed over next.
 type linkPhase uint8
@@ -68,6 +79,10 @@ type changeMark struct {
 	// behind says the log may hold changes after last that were not
 	// handed over: the supervisor is to read it.
 	behind bool
+	// breaks is what changeMarks.breaks counted when the mark last
+	// missed nothing that pub/sub would not bring: when it opened, or
+	// when a replay found nothing more to read.
+	breaks uint64
 	// ahead is the highest ID of a change pub/sub brought that did not
 	// follow on ("": none since the last replay), so that a replay that
 	// read the log before it came reads again, and one that read it after
@@ -89,6 +104,11 @@ type changeMarks struct {
 
 	trouble replayTrouble // the supervisor's alone
 
+	// breaks counts the breaks of pub/sub connections that carry topics,
+	// each counted before anything comes through the connection that
+	// replaces it (linkBroke).
+	breaks atomic.Uint64
+
 	replayed atomic.Uint64 // changes handed over from the logs, for tests
 	logReads atomic.Uint64 // reads of a log by replays, for tests
 }
@@ -104,7 +124,7 @@ func (e *Engine) openMark(topic string) {
 	e.marks.mu.Lock()
 	defer e.marks.mu.Unlock()
 	if e.marks.topics[topic] == nil {
-		e.marks.topics[topic] = &changeMark{topic: topic, phase: unlinked}
+		e.marks.topics[topic] = &changeMark{topic: topic, phase: unlinked, breaks: e.marks.breaks.Load()}
 	}
 }
 
@@ -187,7 +207,7 @@ func (e *Engine) dispatchChange(topic, payload string) {
 		m.phase = unlinked
 		e.queueChangeLocked(m, c)
 	case m.last != "" && !idAfter(link.id, m.last): // a replay handed it over
-	case m.phase == linked && link.prev != m.last:
+	case m.phase == linked && link.prev != m.last && !e.startsAnewLocked(m, link):
 		if m.ahead == "" || idAfter(link.id, m.ahead) {
 			m.ahead = link.id
 		}
@@ -197,6 +217,19 @@ func (e *Engine) dispatchChange(topic, payload string) {
 		e.handChangeLocked(m, c, link.id)
 	}
 }
+
+// startsAnewLocked reports whether a change that names no change before
+// it follows on from m all the same: its topic's log started anew after
+// the one m stands in went and its end lapsed, with m's link up all the
+// while (see changeMarks). m.mu must be held.
+func (e *Engine) startsAnewLocked(m *changeMark, link changeLink) bool {
+	return link.prev == noChange && !m.behind && m.breaks == e.marks.breaks.Load()
+}
+
+// linkBroke counts a break of a pub/sub connection, or its replacement,
+// before the connection that replaces it carries anything: what the old
+// one lost, no mark may take as having come.
+func (e *Engine) linkBroke() { e.marks.breaks.Add(1) }
 
 // handChangeLocked takes m past c, of ID id in m's log, and queues c for
 // the Handler. m.mu must be held.

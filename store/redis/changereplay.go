@@ -119,6 +119,7 @@ func timedOut(err error) bool {
 type markRead struct {
 	from, ahead string
 	end, tail   string
+	breaks      uint64 // the pub/sub breaks counted before the read (changeMarks.breaks)
 }
 
 // replayMark hands over the entries of m's log read from r.from on that
@@ -211,6 +212,7 @@ func (e *Engine) settleLocked(m *changeMark, r markRead, more bool) {
 		m.behind = true
 	default:
 		m.ahead, m.behind = "", false
+		m.breaks = r.breaks
 	}
 }
 

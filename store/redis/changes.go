@@ -28,7 +28,9 @@ import (
 // under changes:end for changeLogKeep, so that the chain goes on into the
 // log the next change starts (presence_scripts.go): a node that handed
 // over the last change of a log that went, or subscribed after it went,
-// takes the next log's first change as following on.
+// takes the next log's first change as following on. So does a node
+// whose link stayed up since it stood there when the end has lapsed and
+// the next log starts from nothing (changemarks.go).
 const (
 	// changeLogCap bounds a change log: about this many entries are kept
 	// (XADD MAXLEN ~ trims whole stream nodes, so up to a node's worth

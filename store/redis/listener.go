@@ -120,6 +120,7 @@ func (e *Engine) classicProbeLocked(ctx context.Context) string {
 // Subscribe's commands to.
 func (e *Engine) replaceConn(ctx context.Context) {
 	e.stats.reconnects.Add(1)
+	e.linkBroke()
 	e.psMu.Lock()
 	old, stop, done := e.ps, e.psLoop, e.psDone
 	e.openConnLocked(ctx)

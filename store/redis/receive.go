@@ -80,6 +80,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopCont
 // broke tells the supervisor that sh's connection (nil: the classic one)
 // failed.
 func (e *Engine) broke(sh *shard) {
+	e.linkBroke()
 	if sh == nil {
 		// Owed before the next Receive: go-redis redials and subscribes
 		// again by itself, and a message on the new connection must find

@@ -138,6 +138,7 @@ func (e *Engine) repairShards(ctx context.Context) []*topicState {
 	}
 	e.shards.repairs.Add(1)
 	e.stats.reconnects.Add(1)
+	e.linkBroke()
 	e.reloadOnTrouble() // the master may be gone
 	homed := e.homeShards(ctx, topics)
 	if len(homed) == 0 {

@@ -1,0 +1,89 @@
+package redis_test
+
+import (
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// A gone log's end is kept for a while only (changes.go): a topic that
+// goes longer without a change, while it has entries that make none or
+// before its next join, starts its next log from nothing. The end's
+// lapse is made here by deleting it.
+
+// A node whose link stayed up hands the new log's first change over as
+// following on from the old log's end, and counts no gap: whatever came
+// in between would have come first.
+func TestChangesGoOnPastALapsedLogEnd(t *testing.T) {
+	t.Parallel()
+	srv, _, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "up", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	e.Attach(rec)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	ch := changer{t, other, "room.lapse"}
+	ch.add("s1", "a")
+	ch.remove("s1", "a") // the log goes, its end stays
+	// A subscriber that comes now starts at the end, and its anonymous
+	// entry makes no change: the topic has an entry and no log.
+	mustSubscribe(t, e, "room.lapse")
+	mustAdd(t, e, broker.PresenceEntry{Topic: "room.lapse", Session: "anon"})
+	if err := admin.Del(ctxFor(t), logEndKey(e, "room.lapse")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ch.add("s2", "b")
+	ch.remove("s2", "b")
+	waitChanges(t, rec, "room.lapse", "+b", "-b")
+	if n := e.Stats().PresenceGaps; n != 0 {
+		t.Errorf("%d presence gaps counted for a log that started anew past a lapsed end, want none", n)
+	}
+	// And once more from a mark the node took past a change it was
+	// handed: the topic empties, and the log goes with b's leave.
+	if err := e.RemovePresence(ctxFor(t), broker.PresenceEntry{Topic: "room.lapse", Session: "anon"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Del(ctxFor(t), logEndKey(e, "room.lapse")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ch.add("s3", "c")
+	waitChanges(t, rec, "room.lapse", "+b", "-b", "+c")
+	if n := e.Stats().PresenceGaps; n != 0 {
+		t.Errorf("%d presence gaps counted, want none", n)
+	}
+}
+
+// A node whose link was down while a whole log came and went, and its
+// end lapsed, missed that log: it counts the gap, and hands the next
+// log's changes over.
+func TestLogMissedWhileCutPastALapsedEndIsCounted(t *testing.T) {
+	t.Parallel()
+	srv, px, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "cut", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	e.Attach(rec)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	mustSubscribe(t, e, "room.cutlapse")
+	ch := changer{t, other, "room.cutlapse"}
+	ch.add("s1", "a")
+	ch.remove("s1", "a")
+	waitChanges(t, rec, "room.cutlapse", "+a", "-a")
+	px.Cut()
+	if err := admin.Del(ctxFor(t), logEndKey(e, "room.cutlapse")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ch.add("s2", "b") // a log of its own, missed whole
+	ch.remove("s2", "b")
+	if err := admin.Del(ctxFor(t), logEndKey(e, "room.cutlapse")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	px.Restore()
+	ch.add("s3", "c")
+	waitChanges(t, rec, "room.cutlapse", "+a", "-a", "+c")
+	if n := e.Stats().PresenceGaps; n != 1 {
+		t.Errorf("%d presence gaps counted for a log missed whole, want 1", n)
+	}
+}
