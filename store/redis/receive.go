@@ -57,7 +57,7 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopCont
 		wait.reset()
 		if sub, ok := v.(*goredis.Subscription); ok {
 			e.acks.confirm(ps, sub.Kind, sub.Channel)
-			if sub.Kind == "sunsubscribe" && sh != nil && e.shards.wants(sh, sub.Channel) {
+			if sub.Kind == "sunsubscribe" && sh != nil && e.shards.movedAway(sh, sub.Channel) {
 				// Redis dropped a channel we still want: its slot moved.
 				e.log.Info("redis moved a sharded channel away", zap.String("channel", sub.Channel))
 				e.broke(sh)

@@ -51,6 +51,7 @@ type shard struct {
 	probe    string          // SPUBLISHed on, it comes back through ps
 	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
 	topics   int             // how many of channels are topics'; shards.mu guards it
+	leaving  map[string]int  // SUNSUBSCRIBEs sent whose replies have not come, by channel; shards.mu guards it
 	broken   bool            // its receive loop saw it fail; shards.mu guards it
 	failed   chan struct{}   // closed when broken is set
 	stop     *loopControl
@@ -66,12 +67,39 @@ func newShards(rdb goredis.UniversalClient) shards {
 // on reports whether exact topics go over sharded pub/sub.
 func (s *shards) on() bool { return s.cc != nil }
 
-// wants reports whether sh should still be subscribed to channel: a
-// SUNSUBSCRIBE of it that Redis sent by itself means the slot moved.
-func (s *shards) wants(sh *shard, channel string) bool {
+// movedAway reports whether a SUNSUBSCRIBE of channel that came through
+// sh was Redis's own, for a channel sh should still be subscribed to: the
+// slot moved. The reply to one the node sent is not, even when the topic
+// was subscribed again before it came (its last subscriber left and the
+// next came at once): taken for a move, it had the shard replaced, and
+// counted as a reconnect and an error, for nothing.
+func (s *shards) movedAway(sh *shard, channel string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n := sh.leaving[channel]; n > 0 {
+		if n == 1 {
+			delete(sh.leaving, channel)
+		} else {
+			sh.leaving[channel] = n - 1
+		}
+		return false
+	}
 	return sh.channels[channel]
+}
+
+// leave notes a SUNSUBSCRIBE of channel about to be sent on sh (sent
+// false: its send failed), so that its reply is not taken for Redis's
+// own (movedAway).
+func (s *shards) leave(sh *shard, channel string, sent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sent {
+		sh.leaving[channel]++
+		return
+	}
+	if sh.leaving[channel]--; sh.leaving[channel] <= 0 {
+		delete(sh.leaving, channel)
+	}
 }
 
 // shardUnsubscribeLocked sends SUNSUBSCRIBE for topic on its shard. Like
@@ -84,7 +112,9 @@ func (e *Engine) shardUnsubscribeLocked(ctx context.Context, topic string) {
 	}
 	ctx, cancel := e.sharedWrite(ctx)
 	defer cancel()
+	e.shards.leave(sh, channel, true) // before the send: its reply may come before SUnsubscribe returns
 	if err := sh.ps.SUnsubscribe(ctx, channel); err != nil {
+		e.shards.leave(sh, channel, false)
 		e.log.Warn("pub/sub command failed", zap.String("cmd", "sunsubscribe"), zap.String("channel", channel),
 			zap.Error(fmt.Errorf("herald/redis: %w", err)))
 	}
@@ -136,7 +166,7 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		return sh, nil
 	}
 	sh := &shard{addr: addr, ps: e.stamps.pubSubClient(master).SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
-		channels: make(map[string]bool), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
+		channels: make(map[string]bool), leaving: make(map[string]int), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
 	if err := e.subscribeConfirmed(ctx, sh.ps, "ssubscribe", sh.probe, sh.failed); err != nil {

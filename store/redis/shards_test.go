@@ -110,6 +110,7 @@ func TestShardedPubSub(t *testing.T) {
 	t.Run("KilledShardConnectionLosesNothing", func(t *testing.T) { testKilledShardConnectionLosesNothing(t, c, topics) })
 	t.Run("KilledShardConnectionLosesNoPresenceChange", func(t *testing.T) { testKilledShardConnectionLosesNoPresenceChange(t, c, topics) })
 	t.Run("SlotMovedAway", func(t *testing.T) { testSlotMovedAway(t, c, topics) })
+	t.Run("SubscribedAgainAtOnceKeepsShard", func(t *testing.T) { testSubscribedAgainAtOnceKeepsShard(t, c, topics) })
 	t.Run("ReadyWhileSlotMigrates", func(t *testing.T) { testReadyWhileSlotMigrates(t, c) })
 	t.Run("SpentContextKeepsShard", func(t *testing.T) { testSpentContextKeepsShard(t, c, topics) })
 	t.Run("MasterAwayCostsOnlyItsTopics", func(t *testing.T) {
