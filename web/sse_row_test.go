@@ -2,10 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -24,7 +20,7 @@ type scriptedProxy struct {
 
 func (p *scriptedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	upgrade := isUpgrade(r)
 	refuse, hold := false, false
 	if upgrade {
 		p.upgrades++
@@ -53,14 +49,12 @@ func (p *scriptedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestClientFallsBackToSSEOnlyOnTwoLooksInARow(t *testing.T) {
 	t.Parallel()
 	base := startNode(t)
-	target, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := &scriptedProxy{next: httputil.NewSingleHostReverseProxy(target), refuseUpgrades: 3, holdGET: 2}
-	srv := httptest.NewServer(proxy)
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
-	p := newPage(t, srv.URL+"/herald.js", `true`)
+	proxy := &scriptedProxy{refuseUpgrades: 3, holdGET: 2}
+	front := frontNode(t, base, func(next http.Handler) http.Handler {
+		proxy.next = next
+		return proxy
+	})
+	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.h = new herald.Herald('/ws', { timeout: 500, minDelay: 20, maxDelay: 100, pingInterval: 0 });
 		const sub = h.subscribe('news', () => {});

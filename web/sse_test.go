@@ -27,14 +27,25 @@ type blockingProxy struct {
 
 func newBlockingProxy(t *testing.T, base string) (*blockingProxy, string) {
 	t.Helper()
+	p := &blockingProxy{}
+	front := frontNode(t, base, func(next http.Handler) http.Handler {
+		p.next = next
+		return p
+	})
+	return p, front
+}
+
+// frontNode puts a proxy before the node at base: wrap makes it of a
+// handler that passes requests to the node. It returns the proxy's URL.
+func frontNode(t *testing.T, base string, wrap func(next http.Handler) http.Handler) string {
+	t.Helper()
 	target, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &blockingProxy{next: httputil.NewSingleHostReverseProxy(target)}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	return p, srv.URL
+	srv := httptest.NewServer(wrap(httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	return srv.URL
 }
 
 func (p *blockingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -226,19 +237,23 @@ func TestEventSourceResumesByItself(t *testing.T) {
 	p.checkNoProblems()
 }
 
-// refusingOnceProxy refuses the first WebSocket upgrade as a node at its
-// rate limit does (429, the JSON error), and passes everything after it
-// to the node, as if the limit lifted just before the client asked why.
+// refusingOnceProxy refuses the first request that refuses says to as a
+// node at its per-address limit does (429, the JSON error), and passes
+// everything else to the node, as if the limit lifted just before the
+// client asked why.
 type refusingOnceProxy struct {
-	next http.Handler
+	next    http.Handler
+	refuses func(*http.Request) bool
 
 	mu      sync.Mutex
 	refused bool
 }
 
+func isUpgrade(r *http.Request) bool { return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") }
+
 func (p *refusingOnceProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	refuse := !p.refused && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	refuse := !p.refused && p.refuses(r)
 	p.refused = p.refused || refuse
 	p.mu.Unlock()
 	if refuse {
@@ -258,13 +273,10 @@ func (p *refusingOnceProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestClientKeepsWebSocketAfterARefusalThatLifted(t *testing.T) {
 	t.Parallel()
 	base := startNode(t)
-	target, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&refusingOnceProxy{next: httputil.NewSingleHostReverseProxy(target)})
-	t.Cleanup(srv.Close)
-	p := newPage(t, srv.URL+"/herald.js", `true`)
+	front := frontNode(t, base, func(next http.Handler) http.Handler {
+		return &refusingOnceProxy{next: next, refuses: isUpgrade}
+	})
+	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = [];
 		window.h = new herald.Herald('/ws', { minDelay: 100, maxDelay: 300 });

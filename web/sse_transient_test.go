@@ -3,11 +3,6 @@ package web
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -17,7 +12,7 @@ import (
 type holdingProxy struct{ next http.Handler }
 
 func (p holdingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if isUpgrade(r) {
 		<-r.Context().Done()
 		return
 	}
@@ -30,13 +25,8 @@ func (p holdingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestClientFallsBackToSSEWhenUpgradesHang(t *testing.T) {
 	t.Parallel()
 	base := startNode(t)
-	target, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(holdingProxy{next: httputil.NewSingleHostReverseProxy(target)})
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
-	p := newPage(t, srv.URL+"/herald.js", `true`)
+	front := frontNode(t, base, func(next http.Handler) http.Handler { return holdingProxy{next: next} })
+	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = [];
 		window.h = new herald.Herald('/ws', { timeout: 500, minDelay: 20, maxDelay: 100 });
@@ -52,30 +42,6 @@ func TestClientFallsBackToSSEWhenUpgradesHang(t *testing.T) {
 	p.checkNoProblems()
 }
 
-// refusingStreamOnceProxy refuses the first /sse request as a node at its
-// per-address limit does (429, the JSON error) and passes everything
-// after it to the node, as if the limit lifted before the client asked why.
-type refusingStreamOnceProxy struct {
-	next http.Handler
-
-	mu      sync.Mutex
-	refused bool
-}
-
-func (p *refusingStreamOnceProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	refuse := !p.refused && r.URL.Path == "/sse"
-	p.refused = p.refused || refuse
-	p.mu.Unlock()
-	if refuse {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write([]byte(`{"error":{"code":"rate_limited","message":"too many connections"}}`))
-		return
-	}
-	p.next.ServeHTTP(w, r)
-}
-
 // TestClientOverSSELeavesNoStreamOpenAskingWhy: a stream refused for a
 // moment is asked about with a plain GET of the same URL, which, the
 // refusal lifted, is a stream itself. The client drops it at once rather
@@ -83,13 +49,10 @@ func (p *refusingStreamOnceProxy) ServeHTTP(w http.ResponseWriter, r *http.Reque
 func TestClientOverSSELeavesNoStreamOpenAskingWhy(t *testing.T) {
 	t.Parallel()
 	base := startNode(t)
-	target, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(&refusingStreamOnceProxy{next: httputil.NewSingleHostReverseProxy(target)})
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
-	p := newPage(t, srv.URL+"/herald.js", `true`)
+	front := frontNode(t, base, func(next http.Handler) http.Handler {
+		return &refusingOnceProxy{next: next, refuses: func(r *http.Request) bool { return r.URL.Path == "/sse" }}
+	})
+	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.h = new herald.Herald('/ws', { transport: 'sse', timeout: 60000, minDelay: 20, maxDelay: 100 });
 		const sub = h.subscribe('news', () => {});
