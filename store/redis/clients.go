@@ -47,7 +47,8 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // noeviction refuses the stamp's SET once its run key names another
 // process (after a restart): the connections that run scripts must not
 // serve then, but delivery goes on without them. The twin's own pool
-// stays empty: only its pub/sub connections are used. On Cluster pubsub
+// serves only the probes' PUBLISHes (see classicLeg), which run no
+// script either. On Cluster pubsub
 // is rdb, whose node clients give the classic connection the stamp too
 // (a client of its own would keep a slot map of its own); the sharded
 // ones come from twins of the node clients (slotStamp.pubSubClient).

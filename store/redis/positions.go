@@ -1,7 +1,9 @@
 package redis
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -83,11 +85,18 @@ func (e *Engine) perMaster(ctx context.Context, batch []int, slot []string, gone
 	return whole
 }
 
+// errNoReply is the error of a pipelined read that got neither a reply
+// nor an error of its own.
+var errNoReply = errors.New("herald/redis: a read got no reply")
+
 // readPositions reads the positions of the topics of states at idx, which
 // share a master, in one pipeline (go-redis sends it to that master, and
 // follows its redirects), sent again while it fails on a dead pooled
 // connection. It returns the error of a round trip that timed out, having
-// set it as every topic's.
+// set it as every topic's. A pipeline whose connection failed before it
+// was sent (one that could not note the Redis run: runstamp.go) leaves
+// its reads without a reply or an error of their own: they take the
+// pipeline's.
 func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []int, out []storedPos, errs []error) error {
 	cmds := make([]*goredis.SliceCmd, len(idx))
 	err := e.resend(ctx, e.deadConnSends(), "a read of positions", func() error {
@@ -98,8 +107,10 @@ func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []
 		_, err := pipe.Exec(ctx) // each read's own error is below
 		return err
 	})
+	pipeErr := err
 	if err != nil {
 		err = e.fail("check", err) // counted once a pipeline
+		pipeErr = err
 		if ctx.Err() != nil || timedOut(err) {
 			for _, i := range idx {
 				errs[i] = fmt.Errorf("herald/redis: read the position of %q: %w", states[i].topic, err)
@@ -108,11 +119,14 @@ func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []
 		}
 	}
 	for j, i := range idx {
-		if err := cmds[j].Err(); err != nil {
+		v, err := cmds[j].Val(), cmds[j].Err()
+		if err == nil && len(v) != 3 {
+			err = cmp.Or(pipeErr, errNoReply)
+		}
+		if err != nil {
 			errs[i] = fmt.Errorf("herald/redis: read the position of %q: %w", states[i].topic, err)
 			continue
 		}
-		v := cmds[j].Val()
 		out[i].epoch, _ = v[0].(string)
 		seq, _ := v[1].(string)
 		out[i].seq, _ = strconv.ParseUint(seq, 10, 64)

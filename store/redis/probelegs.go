@@ -24,7 +24,11 @@ type probeLeg struct {
 }
 
 // classicLeg is a leg published on channel through c, the master at addr
-// (on Cluster; with one Redis, the client).
+// (on Cluster; with one Redis, the client whose connections skip the run
+// key's stamp, e.pubsub: a probe runs no script, and a Redis that refuses
+// the stamp, full after a restart, still delivers, which a probe failing
+// with the stamp would have the node take for a broken connection and
+// replace, again and again).
 func classicLeg(c goredis.Cmdable, channel, addr string, oneOfMany bool) *probeLeg {
 	return &probeLeg{addr: addr, oneOfMany: oneOfMany, send: func(ctx context.Context, token string) error {
 		return c.Publish(ctx, channel, token).Err()
@@ -67,7 +71,7 @@ func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []
 // subscribed everything again.
 func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []string, err error) {
 	if !e.shards.on() {
-		return []*probeLeg{classicLeg(e.rdb, e.classicProbe, "", false)}, nil, nil
+		return []*probeLeg{classicLeg(e.pubsub, e.classicProbe, "", false)}, nil, nil
 	}
 	legs, broken = e.shardLegs(func(string) bool { return true })
 	if !e.patterns.holding.Load() {
@@ -96,7 +100,7 @@ func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []stri
 // node has every topic on its master's shard.
 func (e *Engine) legsFor(m topicMasters, r round) (legs []*probeLeg, broken []string) {
 	if !e.shards.on() {
-		return []*probeLeg{classicLeg(e.rdb, r.classic, "", false)}, nil
+		return []*probeLeg{classicLeg(e.pubsub, r.classic, "", false)}, nil
 	}
 	homes := make(map[string]bool)
 	for _, addr := range m.home {
@@ -131,7 +135,7 @@ type probeTarget struct {
 // supervisor calls it.
 func (e *Engine) probeTargets(ctx context.Context, classic string) map[string]probeTarget {
 	if !e.shards.on() {
-		return map[string]probeTarget{"": {via: e.rdb}}
+		return map[string]probeTarget{"": {via: e.pubsub}}
 	}
 	out := make(map[string]probeTarget)
 	for _, sh := range e.shards.all() {
