@@ -55,7 +55,7 @@ func (e *Engine) probeFor(ctx context.Context, m topicMasters, r round) (probed,
 func (e *Engine) probeThrough(ctx context.Context, addr string, t probeTarget, classic string) (probed, error) {
 	legs, broken := e.shardLegs(func(a string) bool { return a == addr })
 	if t.via != nil {
-		legs = append(legs, classicLeg(t.via, classic, addr, t.oneOfMany))
+		legs = append(legs, e.classicLeg(t.via, classic, addr, t.oneOfMany))
 	}
 	return e.runProbe(ctx, legs, broken, nil)
 }

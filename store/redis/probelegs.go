@@ -24,12 +24,14 @@ type probeLeg struct {
 }
 
 // classicLeg is a leg published on channel through c, the master at addr
-// (on Cluster; with one Redis, the client whose connections skip the run
-// key's stamp, e.pubsub: a probe runs no script, and a Redis that refuses
-// the stamp, full after a restart, still delivers, which a probe failing
-// with the stamp would have the node take for a broken connection and
-// replace, again and again).
-func classicLeg(c goredis.Cmdable, channel, addr string, oneOfMany bool) *probeLeg {
+// (on Cluster; with one Redis, the client), on connections that skip the
+// run key's stamp (e.pubsub, or on Cluster the twin of c: see
+// unstamped): a probe runs no script, and a Redis that refuses the stamp,
+// full after a restart, still delivers, which a probe failing with the
+// stamp would have the node take for a broken connection, or a master
+// away, again and again.
+func (e *Engine) classicLeg(c goredis.Cmdable, channel, addr string, oneOfMany bool) *probeLeg {
+	c = e.unstamped(c)
 	return &probeLeg{addr: addr, oneOfMany: oneOfMany, send: func(ctx context.Context, token string) error {
 		return c.Publish(ctx, channel, token).Err()
 	}}
@@ -48,7 +50,11 @@ func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []
 			broken = append(broken, sh.addr)
 		default:
 			legs = append(legs, &probeLeg{addr: sh.addr, shard: sh, send: func(ctx context.Context, token string) error {
-				return e.shards.cc.SPublish(ctx, sh.probe, token).Err()
+				err := sh.twin.SPublish(ctx, sh.probe, token).Err()
+				if movedAway(err) { // the channel's slot moved: its copy will not come back through sh, as before
+					err = e.shards.cc.SPublish(ctx, sh.probe, token).Err()
+				}
+				return err
 			}})
 		}
 	}
@@ -71,7 +77,7 @@ func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []
 // subscribed everything again.
 func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []string, err error) {
 	if !e.shards.on() {
-		return []*probeLeg{classicLeg(e.pubsub, e.classicProbe, "", false)}, nil, nil
+		return []*probeLeg{e.classicLeg(e.pubsub, e.classicProbe, "", false)}, nil, nil
 	}
 	legs, broken = e.shardLegs(func(string) bool { return true })
 	if !e.patterns.holding.Load() {
@@ -79,11 +85,11 @@ func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []stri
 		if err != nil {
 			return nil, nil, err
 		}
-		return append(legs, classicLeg(m, e.classicProbe, m.Options().Addr, false)), broken, nil
+		return append(legs, e.classicLeg(m, e.classicProbe, m.Options().Addr, false)), broken, nil
 	}
 	masters, err := e.readMasters(ctx)
 	for addr, m := range masters {
-		legs = append(legs, classicLeg(m, e.classicProbe, addr, true))
+		legs = append(legs, e.classicLeg(m, e.classicProbe, addr, true))
 	}
 	if err == nil && len(masters) == 0 {
 		err = errors.New("no master known")
@@ -100,7 +106,7 @@ func (e *Engine) probeLegs(ctx context.Context) (legs []*probeLeg, broken []stri
 // node has every topic on its master's shard.
 func (e *Engine) legsFor(m topicMasters, r round) (legs []*probeLeg, broken []string) {
 	if !e.shards.on() {
-		return []*probeLeg{classicLeg(e.pubsub, r.classic, "", false)}, nil
+		return []*probeLeg{e.classicLeg(e.pubsub, r.classic, "", false)}, nil
 	}
 	homes := make(map[string]bool)
 	for _, addr := range m.home {
@@ -112,7 +118,7 @@ func (e *Engine) legsFor(m topicMasters, r round) (legs []*probeLeg, broken []st
 	if e.patterns.holding.Load() {
 		for addr, c := range m.clients {
 			if !r.away[addr] {
-				legs = append(legs, classicLeg(c, r.classic, addr, true))
+				legs = append(legs, e.classicLeg(c, r.classic, addr, true))
 			}
 		}
 	}
@@ -192,4 +198,13 @@ func (s *shards) mastersRead() map[string]*goredis.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.masters)
+}
+
+// unstamped returns, for a node client of a Cluster master, its twin
+// whose connections skip the stamp (slotStamp.pubSubClient); else c.
+func (e *Engine) unstamped(c goredis.Cmdable) goredis.Cmdable {
+	if node, ok := c.(*goredis.Client); ok && e.stamps != nil {
+		return e.stamps.pubSubClient(node)
+	}
+	return c
 }

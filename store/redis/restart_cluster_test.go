@@ -129,8 +129,8 @@ func testPromotedReplicaStampedFirst(t *testing.T, c *redistest.Cluster) {
 // noeviction when it needs stamping (its script cache flushed, as a
 // restart leaves it): it refuses the stamp to every connection the engine
 // opens to it, which would run scripts. The topic's sharded pub/sub
-// connection runs none, and comes back all the same, and what reaches
-// the topic's channel is delivered.
+// connection runs none, nor do the probes' publishes: it comes back all
+// the same, and what reaches the topic's channel is delivered.
 func testShardWithoutStampWhileFull(t *testing.T, c *redistest.Cluster) {
 	prefix := uniquePrefix(t)
 	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix, HistorySize: 10})
@@ -145,10 +145,17 @@ func testShardWithoutStampWhileFull(t *testing.T, c *redistest.Cluster) {
 	do(t, a, "CONFIG", "SET", "maxmemory-policy", "noeviction")
 	do(t, a, "CONFIG", "SET", "maxmemory", "1") // full: every write refused
 	t.Cleanup(func() { a.ConfigSet(context.Background(), "maxmemory", "0") })
+	do(t, a, "CLIENT", "KILL", "TYPE", "normal") // no connection stamped before is left, as after a restart
 	do(t, a, "CLIENT", "KILL", "TYPE", "pubsub")
 	channel := prefix + "m.{" + topic + "}"
 	if !eventually(func() bool { return do(t, a, "PUBSUB", "SHARDNUMSUB", channel).([]any)[1] == int64(1) }) {
 		t.Fatalf("the subscriber's node never subscribed %s again while its master was full", channel)
+	}
+	// Its probes go through: one the master refused would have the
+	// node take it for away, and hold its topics.
+	probes := redis.Probes(sub.Engine)
+	if !eventually(func() bool { return redis.Probes(sub.Engine) >= probes+2 }) {
+		t.Fatal("the subscriber's node probed its connections no more")
 	}
 	next := request(topic)
 	payload := fmt.Sprintf("%s\n%s\n%d\n%s\n%d\n%s", topic, first.Epoch, first.Seq+1, next.ID, next.Time, next.Data)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 
 // nodeStamp stamps the run keys of one Cluster node (runstamp_cluster.go)
 // for the client go-redis keeps of it: each connection the client opens,
-// before it serves; and before a command the client sends, on any of its
+// before it serves; and before a script the client sends, on any of its
 // connections, when no check found the node a master in its stamped term
 // within recheckEvery (a connection found it a replica: none did since).
 // go-redis sends a node its commands on the connections it opened before
@@ -20,10 +21,10 @@ import (
 // it is promoted; a master's, kept through its term as a replica, once it
 // is promoted again (with data its master passed on to it whole, the
 // marks and run keys of that master with it), and no OnConnect runs for
-// them. A node gets one round trip more every recheckEvery that it is
-// sent commands (a replica, for each: it gets none but the slot map's
-// reads, every few seconds, clusterReload); the others, a clock read and
-// an atomic load per command.
+// them. A master gets one round trip more every recheckEvery that it is
+// sent scripts, and a clock read and an atomic load per script; other
+// commands read no run key and need no check (a replica gets none but
+// the slot map's reads).
 type nodeStamp struct {
 	stamps *slotStamp
 	client *goredis.Client
@@ -105,10 +106,25 @@ func (n *nodeStamp) noteCheck(replica bool, err error) {
 // settling marks the context of settle's own commands.
 type settling struct{}
 
+// runsScript reports whether cmd runs a script, which alone reads the run
+// keys: the others need no check, and go through while a master full
+// under noeviction refuses the stamp (the probes of the pub/sub
+// connections among them).
+func runsScript(cmd goredis.Cmder) bool {
+	switch cmd.Name() {
+	case "evalsha", "eval", "evalsha_ro", "eval_ro", "fcall", "fcall_ro":
+		return true
+	}
+	return false
+}
+
 func (n *nodeStamp) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (n *nodeStamp) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if !runsScript(cmd) {
+			return next(ctx, cmd)
+		}
 		if err := n.settle(ctx); err != nil {
 			cmd.SetErr(err)
 			return err
@@ -119,6 +135,9 @@ func (n *nodeStamp) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 
 func (n *nodeStamp) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		if !slices.ContainsFunc(cmds, runsScript) {
+			return next(ctx, cmds)
+		}
 		if err := n.settle(ctx); err != nil {
 			for _, cmd := range cmds {
 				cmd.SetErr(err)

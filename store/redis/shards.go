@@ -47,6 +47,7 @@ type shards struct {
 // shard is one master's sharded pub/sub connection.
 type shard struct {
 	addr     string
+	twin     *goredis.Client // the master's client that ps comes from, whose connections skip the stamp
 	ps       *goredis.PubSub
 	probe    string          // SPUBLISHed on, it comes back through ps
 	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
@@ -165,7 +166,8 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	if sh := e.shards.at(addr); sh != nil {
 		return sh, nil
 	}
-	sh := &shard{addr: addr, ps: e.stamps.pubSubClient(master).SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
+	twin := e.stamps.pubSubClient(master)
+	sh := &shard{addr: addr, twin: twin, ps: twin.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), leaving: make(map[string]int), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
