@@ -119,7 +119,8 @@
 //     alone, and a promotion gives a new ID), which later connections
 //     check instead (runstamp_cluster.go); connections go-redis opened
 //     to a replica, to read the slot map, are checked again before they
-//     serve it once promoted, and every node's once a second, so that a
+//     run a script once promoted, and every master's once a second
+//     before its scripts, so that a
 //     master back from a term as a replica, with another master's data
 //     whole, is stamped again. A slot moved in
 //     afterwards keeps the run key it came with, beside its topics' own

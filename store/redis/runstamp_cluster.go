@@ -86,7 +86,7 @@ import (
 // published to meanwhile would start a second new epoch, the messages of
 // the first lost to history (TestCluster's PublishesRightAfterTakeover).
 // So a node whose connection found a replica is checked again before its
-// next command, on any connection, and any node before its commands once
+// next script, on any connection, and any node before its scripts once
 // a second (runstamp_nodes.go): a master back from a term as a replica
 // is served so on the connections of its first term.
 //
