@@ -67,7 +67,7 @@ export interface StreamOpened {
 }
 
 export interface Disconnected {
-  /** The WebSocket close code: 1006 when the socket just dropped; 4100 when the client gave up (no welcome or no pong in time). */
+  /** The WebSocket close code: 1006 when the socket just dropped; 4100 when the client gave up (no welcome or no pong in time); 0 when no connection was tried, as the token function failed. */
   code: number;
   reason: string;
   /** Milliseconds until the next attempt; null when the client stays closed. */
