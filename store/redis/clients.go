@@ -5,6 +5,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // clusterReload is how old a Cluster client's slot map may get while
@@ -69,6 +70,7 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo), goredis.NewFailoverClient(&ps)
 	case cluster:
 		o := *u.cluster
+		o.MaintNotificationsConfig = noMaintNotifications()
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.ClusterStateReloadInterval = clusterReload
@@ -80,6 +82,7 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		return rdb, goredis.NewClusterClient(&oo), rdb
 	}
 	o := *u.single
+	o.MaintNotificationsConfig = noMaintNotifications()
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, timeout, timeout
 	o.MaxRetries = 1    // a call's own retry fits its timeout; the caller retries the rest
 	o.DialerRetries = 1 // reconnecting is paced by our backoff, not by dial retries
@@ -90,6 +93,18 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 	oo.MaxRetries = -1
 	ps.OnConnect = nil
 	return goredis.NewClient(&o), goredis.NewClient(&oo), goredis.NewClient(&ps)
+}
+
+// noMaintNotifications turns off go-redis's maintenance notifications
+// (hitless upgrades of managed Redis), which Herald's reconnects and
+// checks make unneeded: left on "auto", the first connection whose
+// handshake Redis refuses (every Redis before 8) writes the mode off
+// under its client's lock, while a sticky connection of the same client
+// (Client.Conn, the Cluster stamp's check) reads it under its own, a data
+// race in go-redis v9.23. Off, the mode is only ever read. Sentinel
+// clients have it off already.
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
 // reloadOnTrouble has Cluster clients read the slot map again after a call

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // DeliveryState describes, for a failing test, where delivery of each tracked
@@ -217,3 +219,32 @@ func PingReplicas(ctx context.Context, e *Engine) error {
 // RecheckEvery is how long a check of a Cluster node covers the commands
 // sent to it.
 const RecheckEvery = recheckEvery
+
+// MaintNotificationModes lists the maintenance notification mode of each
+// of e's clients and, on Cluster, of each master's node client.
+func MaintNotificationModes(e *Engine) []string {
+	var mu sync.Mutex
+	var out []string
+	add := func(c *maintnotifications.Config) {
+		mu.Lock()
+		defer mu.Unlock()
+		if c == nil {
+			out = append(out, "unset")
+			return
+		}
+		out = append(out, string(c.Mode))
+	}
+	for _, c := range []goredis.UniversalClient{e.rdb, e.once, e.pubsub} {
+		switch c := c.(type) {
+		case *goredis.Client:
+			add(c.Options().MaintNotificationsConfig)
+		case *goredis.ClusterClient:
+			add(c.Options().MaintNotificationsConfig)
+			_ = c.ForEachMaster(context.Background(), func(_ context.Context, m *goredis.Client) error {
+				add(m.Options().MaintNotificationsConfig)
+				return nil
+			})
+		}
+	}
+	return out
+}

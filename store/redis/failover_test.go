@@ -62,6 +62,7 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	t.Run("Contract", func(t *testing.T) { runContract(t, c.URL()) })
+	t.Run("NoMaintNotifications", func(t *testing.T) { testNoMaintNotifications(t, c.URL()) })
 	t.Run("DeadNodesPresence", func(t *testing.T) {
 		admin := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs()})
 		defer admin.Close()
