@@ -42,12 +42,16 @@ func TestSentinelFailsOverToTheReplica(t *testing.T) {
 		t.Fatalf("GET k through the sentinels = %q, %v; want v", got, err)
 	}
 
-	// The old master, started again, is made a replica of the new one, and
-	// takes over when that one is killed in turn.
+	// The old master, started again, is made a replica, and the set fails
+	// over again when its master is killed in turn. Which of the two is
+	// master by then is the sentinels' call: on a busy machine one may miss
+	// the new master's first pings and fail over once more, to the old one
+	// started again (seen in CI's fresh-clone run).
 	master.Restart()
 	s.WaitSynced()
 	old = s.KillMaster()
-	if now := s.WaitFailover(old); old != replica.Addr() || now != master.Addr() {
-		t.Fatalf("killed %s and the sentinels chose %s; want %s, then %s", old, now, replica.Addr(), master.Addr())
+	pair := map[string]bool{master.Addr(): true, replica.Addr(): true}
+	if now := s.WaitFailover(old); !pair[old] || !pair[now] || now == old {
+		t.Fatalf("killed %s and the sentinels chose %s; want the other of %s and %s", old, now, master.Addr(), replica.Addr())
 	}
 }
