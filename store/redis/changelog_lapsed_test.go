@@ -23,8 +23,7 @@ func TestChangesGoOnPastALapsedLogEnd(t *testing.T) {
 	srv, _, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "up", PresenceLapse: time.Hour})
 	rec := newRecorder()
 	e.Attach(rec)
-	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	defer admin.Close()
+	admin := admin(t, srv.Addr())
 	ch := changer{t, other, "room.lapse"}
 	ch.add("s1", "a")
 	ch.remove("s1", "a") // the log goes, its end stays
@@ -32,9 +31,7 @@ func TestChangesGoOnPastALapsedLogEnd(t *testing.T) {
 	// entry makes no change: the topic has an entry and no log.
 	mustSubscribe(t, e, "room.lapse")
 	mustAdd(t, e, broker.PresenceEntry{Topic: "room.lapse", Session: "anon"})
-	if err := admin.Del(ctxFor(t), logEndKey(e, "room.lapse")).Err(); err != nil {
-		t.Fatal(err)
-	}
+	lapseLogEnd(t, admin, e, "room.lapse")
 	ch.add("s2", "b")
 	ch.remove("s2", "b")
 	waitChanges(t, rec, "room.lapse", "+b", "-b")
@@ -46,9 +43,7 @@ func TestChangesGoOnPastALapsedLogEnd(t *testing.T) {
 	if err := e.RemovePresence(ctxFor(t), broker.PresenceEntry{Topic: "room.lapse", Session: "anon"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.Del(ctxFor(t), logEndKey(e, "room.lapse")).Err(); err != nil {
-		t.Fatal(err)
-	}
+	lapseLogEnd(t, admin, e, "room.lapse")
 	ch.add("s3", "c")
 	waitChanges(t, rec, "room.lapse", "+b", "-b", "+c")
 	if n := e.Stats().PresenceGaps; n != 0 {
@@ -64,26 +59,29 @@ func TestLogMissedWhileCutPastALapsedEndIsCounted(t *testing.T) {
 	srv, px, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "cut", PresenceLapse: time.Hour})
 	rec := newRecorder()
 	e.Attach(rec)
-	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	defer admin.Close()
+	admin := admin(t, srv.Addr())
 	mustSubscribe(t, e, "room.cutlapse")
 	ch := changer{t, other, "room.cutlapse"}
 	ch.add("s1", "a")
 	ch.remove("s1", "a")
 	waitChanges(t, rec, "room.cutlapse", "+a", "-a")
 	px.Cut()
-	if err := admin.Del(ctxFor(t), logEndKey(e, "room.cutlapse")).Err(); err != nil {
-		t.Fatal(err)
-	}
+	lapseLogEnd(t, admin, e, "room.cutlapse")
 	ch.add("s2", "b") // a log of its own, missed whole
 	ch.remove("s2", "b")
-	if err := admin.Del(ctxFor(t), logEndKey(e, "room.cutlapse")).Err(); err != nil {
-		t.Fatal(err)
-	}
+	lapseLogEnd(t, admin, e, "room.cutlapse")
 	px.Restore()
 	ch.add("s3", "c")
 	waitChanges(t, rec, "room.cutlapse", "+a", "-a", "+c")
 	if n := e.Stats().PresenceGaps; n != 1 {
 		t.Errorf("%d presence gaps counted for a log missed whole, want 1", n)
+	}
+}
+
+// lapseLogEnd deletes the end that topic's gone log keeps, as its lapse does.
+func lapseLogEnd(t *testing.T, admin *goredis.Client, e *redis.Engine, topic string) {
+	t.Helper()
+	if err := admin.Del(ctxFor(t), logEndKey(e, topic)).Err(); err != nil {
+		t.Fatal(err)
 	}
 }
