@@ -1,6 +1,8 @@
 package redis_test
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +53,31 @@ func TestChangesGoOnPastALapsedLogEnd(t *testing.T) {
 	}
 }
 
+// A node's first watch may start after a topic was subscribed on the
+// connection it never replaced. That topic's mark missed nothing, and
+// the watch's look at what replaced connections lost leaves it be: a log
+// started anew past a lapsed end follows on from it all the same.
+func TestAFirstWatchAfterASubscribeCountsNoGap(t *testing.T) {
+	t.Parallel()
+	srv, _, other, _, e := proxiedPresencePair(t, redis.Config{NodeID: "first", PresenceLapse: time.Hour})
+	rec := newRecorder()
+	e.Attach(rec)
+	admin := admin(t, srv.Addr())
+	ch := changer{t, other, "room.firstwatch"}
+	ch.add("s1", "a")
+	ch.remove("s1", "a")
+	mustSubscribe(t, e, "room.firstwatch")
+	mustAdd(t, e, broker.PresenceEntry{Topic: "room.firstwatch", Session: "anon"})
+	lapseLogEnd(t, admin, e, "room.firstwatch")
+	redis.WatchStarts(e)
+	ch.add("s2", "b")
+	ch.remove("s2", "b")
+	waitChanges(t, rec, "room.firstwatch", "+b", "-b")
+	if n := e.Stats().PresenceGaps; n != 0 {
+		t.Errorf("%d presence gaps counted by a node that never lost its link, want none", n)
+	}
+}
+
 // A node whose link was down while a whole log came and went, and its
 // end lapsed, missed that log: it counts the gap, and hands the next
 // log's changes over.
@@ -78,10 +105,29 @@ func TestLogMissedWhileCutPastALapsedEndIsCounted(t *testing.T) {
 	}
 }
 
-// lapseLogEnd deletes the end that topic's gone log keeps, as its lapse does.
+// lapseLogEnd deletes the end that topic's gone log keeps, as its lapse
+// does, and returns once Redis's clock is past the end's millisecond, as
+// it is changeLogKeep after: a log started in that millisecond would get
+// an ID at or before the end.
 func lapseLogEnd(t *testing.T, admin *goredis.Client, e *redis.Engine, topic string) {
 	t.Helper()
-	if err := admin.Del(ctxFor(t), logEndKey(e, topic)).Err(); err != nil {
-		t.Fatal(err)
+	end, err := admin.GetDel(ctxFor(t), logEndKey(e, topic)).Result()
+	if err != nil {
+		t.Fatalf("the end of %s's gone log: %v", topic, err)
+	}
+	msPart, _, _ := strings.Cut(end, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		t.Fatalf("the end of %s's gone log, %q: %v", topic, end, err)
+	}
+	for {
+		now, err := admin.Time(ctxFor(t)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.UnixMilli() > ms {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -238,16 +238,27 @@ func (e *Engine) handChangeLocked(m *changeMark, c broker.PresenceChange, id str
 	e.queueChangeLocked(m, c)
 }
 
-// allMarksBehind has every mark read its log: a pub/sub connection was
-// replaced, and what it lost just before, no later change shows.
+// allMarksBehind has every mark whose link broke since it was known to
+// miss nothing read its log: a pub/sub connection was replaced, and what
+// it lost just before, no later change shows. The others (those of
+// topics subscribed on the first connection, when the supervisor's first
+// watch starts after them) missed nothing, and read nothing: read, a mark
+// past a log that went and lapsed would count a gap no change fell in.
 func (e *Engine) allMarksBehind() {
+	breaks := e.marks.breaks.Load()
 	e.marks.mu.Lock()
 	marks := make([]*changeMark, 0, len(e.marks.topics))
 	for _, m := range e.marks.topics {
 		marks = append(marks, m)
 	}
 	e.marks.mu.Unlock()
-	setBehind(marks)
+	for _, m := range marks {
+		m.mu.Lock()
+		if m.breaks != breaks {
+			m.behind = true
+		}
+		m.mu.Unlock()
+	}
 }
 
 // marksBehind has the marks of topics read their logs, and tells the

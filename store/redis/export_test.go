@@ -165,6 +165,13 @@ func Probes(e *Engine) uint64 { return e.probeN.Load() }
 // IDAfter reports whether stream ID a comes after b.
 func IDAfter(a, b string) bool { return idAfter(a, b) }
 
+// WatchStarts has e's marks read their logs as its supervisor has them
+// when a watch starts (watch).
+func WatchStarts(e *Engine) {
+	e.allMarksBehind()
+	e.nudgeReplay()
+}
+
 // MarkBehind has e read the change logs of topics, as after a shard's
 // connection was replaced.
 func MarkBehind(e *Engine, topics ...string) { e.marksBehind(topics) }
