@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/herald-broker/herald/broker"
@@ -61,7 +62,7 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState, r round) ch
 			err = masters.awayErr(st.topic, i)
 		}
 		if err == nil {
-			err = e.check(ctx, st, handed[i], positions[i])
+			err = e.check(ctx, masters.clients[masters.slot[i]], st, handed[i], positions[i])
 			if err != nil && timedOut(err) && e.shards.on() {
 				gone[masters.slot[i]] = true // its other topics wait too
 			}
@@ -95,7 +96,8 @@ type checked struct {
 
 // check hands over the messages of st's topic up to at (its position in
 // Redis, known lost by pub/sub) that history holds and were not handed over,
-// and reports the rest as a gap; a topic in a new epoch is handed over from
+// read from master (nil: none known) on connections that need no stamp
+// (plainreads.go), and reports the rest as a gap; a topic in a new epoch is handed over from
 // that epoch's start, and one whose position went back below handed (where
 // delivery stood before at was read) in its epoch, or to an epoch delivery
 // had left by then, is started a new one (see beginRebaseLocked).
@@ -106,7 +108,7 @@ type checked struct {
 // topic of its connection. What was delivered meanwhile only moves the
 // topic on in its epoch, or to another one, and checkedLocked takes that
 // into account.
-func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at storedPos) error {
+func (e *Engine) check(ctx context.Context, master *goredis.Client, st *topicState, handed handedPos, at storedPos) error {
 	r, next := e.checkFrom(st, handed, at)
 	switch next {
 	case checkDone:
@@ -117,7 +119,7 @@ func (e *Engine) check(ctx context.Context, st *topicState, handed handedPos, at
 	}
 	var res broker.HistoryResult
 	err := e.resend(ctx, e.deadConnSends(), "a history read", func() (err error) {
-		res, err = e.read(ctx, st.topic, "", r.since, -1, at.seq)
+		res, err = e.readAt(ctx, e.plainReader(master), st.topic, "", r.since, -1, at.seq, 0, "") // its unsure flag unused
 		return err
 	})
 	if err != nil {

@@ -49,7 +49,8 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // process (after a restart): the connections that run scripts must not
 // serve then, but delivery goes on without them. The twin's own pool
 // serves only the probes' PUBLISHes (see classicLeg), which run no
-// script either. On Cluster pubsub
+// script either, and the reads that find what pub/sub lost, which read
+// nothing the stamp writes (plainreads.go). On Cluster pubsub
 // is rdb, whose node clients give the classic connection the stamp too
 // (a client of its own would keep a slot map of its own); the sharded
 // ones come from twins of the node clients (slotStamp.pubSubClient).

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
@@ -50,7 +51,7 @@ func (e *Engine) holdControlLocked(payload string) {
 // catchUpControls pays the debt of the breaks of the classic connection:
 // it hands over the controls the stream holds past the last one handed
 // over, younger than controlCatchUp, then those held. The stream is read
-// without ctl.mu, so that the receive loop, which holds controls
+// on a connection that needs no stamp (plainreads.go), without ctl.mu, so that the receive loop, which holds controls
 // meanwhile, never waits for Redis. A failure leaves the debt for the
 // next try, and returns the error.
 func (e *Engine) catchUpControls(ctx context.Context) error {
@@ -66,7 +67,11 @@ func (e *Engine) catchUpControls(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	v, err := controlsSinceScript.Run(ctx, e.rdb, []string{e.keys.controls()}, from, maxControls).Slice()
+	var v []any
+	err := e.readPlain(e.plainReader(e.masterOf(ctx, e.keys.controls())), func(c goredis.Cmdable) (err error) {
+		v, err = controlsSinceScript.Run(ctx, c, []string{e.keys.controls()}, from, maxControls).Slice()
+		return err
+	})
 	if err == nil && len(v) != 2 {
 		err = errors.New("the control stream's read answered no [time, entries] pair")
 	}

@@ -252,8 +252,11 @@
 // reconnect the node reads every tracked topic's position in Redis, then
 // sends a probe through its pub/sub connections: once the probe is back,
 // everything published before that read has come through, so what is
-// still missing was lost by pub/sub and is read from the stream. A message
-// merely late is never skipped. A topic Redis fails to read (a key of the
+// still missing was lost by pub/sub and is read from the stream. These
+// reads, as the control stream's after a break, go on connections that
+// skip the run key's stamp, which changes nothing they read
+// (plainreads.go): a Redis full after a restart still serves them. A
+// message merely late is never skipped. A topic Redis fails to read (a key of the
 // wrong type) holds up no other: it is checked again at every interval
 // until Redis reads it, and a failure that lasts is logged at Warn once,
 // naming the topics. With one Redis (standalone, Sentinel) a read that

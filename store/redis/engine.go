@@ -254,17 +254,18 @@ func (e *Engine) ResumeHistory(ctx context.Context, topic string, since broker.P
 // read runs the read script. start is the epoch to begin when the topic has
 // none ("": begin none); upto bounds the seqs read (0: no bound).
 func (e *Engine) read(ctx context.Context, topic, start string, since uint64, limit int, upto uint64) (broker.HistoryResult, error) {
-	return e.readAt(ctx, topic, start, since, limit, upto, 0, "")
+	return e.readAt(ctx, e.rdb, topic, start, since, limit, upto, 0, "")
 }
 
 // readWithin reads all that history holds after since, up to upto, within
 // budget bytes (see readScript), from epoch ("": any).
 func (e *Engine) readWithin(ctx context.Context, topic, start string, since, upto uint64, budget int, epoch string) (broker.HistoryResult, error) {
-	return e.readAt(ctx, topic, start, since, -1, upto, budget, epoch)
+	return e.readAt(ctx, e.rdb, topic, start, since, -1, upto, budget, epoch)
 }
 
-// readAt runs the read script with every argument.
-func (e *Engine) readAt(ctx context.Context, topic, start string, since uint64, limit int, upto uint64, budget int, epoch string) (broker.HistoryResult, error) {
+// readAt runs the read script with every argument, through via: e.rdb,
+// or for a check's read the client of plainReader (see readPlain).
+func (e *Engine) readAt(ctx context.Context, via goredis.Cmdable, topic, start string, since uint64, limit int, upto uint64, budget int, epoch string) (broker.HistoryResult, error) {
 	if err := broker.CheckTopic(topic); err != nil {
 		return broker.HistoryResult{}, err
 	}
@@ -274,7 +275,11 @@ func (e *Engine) readAt(ctx context.Context, topic, start string, since uint64, 
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	keys, args := e.readArgs(topic, start, since, limit, upto, budget, epoch)
-	v, err := readScript.Run(ctx, e.rdb, keys, args...).Result()
+	var v any
+	err := e.readPlain(via, func(c goredis.Cmdable) (err error) {
+		v, err = readScript.Run(ctx, c, keys, args...).Result()
+		return err
+	})
 	if err != nil {
 		return broker.HistoryResult{}, e.fail("read", err)
 	}

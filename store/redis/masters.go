@@ -107,11 +107,23 @@ func (e *Engine) slotMasterClient(ctx context.Context, topic string) (string, *g
 // slotMasterOf is the address of the master of key's slot by the slot
 // map ("": none known).
 func (e *Engine) slotMasterOf(ctx context.Context, key string) string {
+	if master := e.masterOf(ctx, key); master != nil {
+		return master.Options().Addr
+	}
+	return ""
+}
+
+// masterOf is the client of the master of key's slot by the slot map
+// (nil: none known, or not Cluster).
+func (e *Engine) masterOf(ctx context.Context, key string) *goredis.Client {
+	if !e.shards.on() {
+		return nil
+	}
 	master, err := e.shards.cc.MasterForKey(ctx, key)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return master.Options().Addr
+	return master
 }
 
 // round is what the supervisor hands a check or a replay that it runs

@@ -47,7 +47,7 @@ func (e *Engine) positions(ctx context.Context, states []*topicState, m topicMas
 func (e *Engine) positionBatch(ctx context.Context, states []*topicState, batch []int, m topicMasters,
 	gone away, out []storedPos, errs []error) error {
 	return e.perMaster(ctx, batch, m.slot, gone, func(ctx context.Context, idx []int) error {
-		return e.readPositions(ctx, states, idx, out, errs)
+		return e.readPositions(ctx, m.clients[m.slot[idx[0]]], states, idx, out, errs)
 	})
 }
 
@@ -90,22 +90,23 @@ func (e *Engine) perMaster(ctx context.Context, batch []int, slot []string, gone
 var errNoReply = errors.New("herald/redis: a read got no reply")
 
 // readPositions reads the positions of the topics of states at idx, which
-// share a master, in one pipeline (go-redis sends it to that master, and
-// follows its redirects), sent again while it fails on a dead pooled
-// connection. It returns the error of a round trip that timed out, having
-// set it as every topic's. A pipeline whose connection failed before it
-// was sent (one that could not note the Redis run: runstamp.go) leaves
-// its reads without a reply or an error of their own: they take the
-// pipeline's.
-func (e *Engine) readPositions(ctx context.Context, states []*topicState, idx []int, out []storedPos, errs []error) error {
+// share master (nil: none known), in one pipeline, on connections that
+// need no stamp (plainreads.go), sent again while it fails on a dead
+// pooled connection. It returns the error of a round trip that timed
+// out, having set it as every topic's. A pipeline whose connection failed
+// before it was sent leaves its reads without a reply or an error of
+// their own: they take the pipeline's.
+func (e *Engine) readPositions(ctx context.Context, master *goredis.Client, states []*topicState, idx []int, out []storedPos, errs []error) error {
 	cmds := make([]*goredis.SliceCmd, len(idx))
 	err := e.resend(ctx, e.deadConnSends(), "a read of positions", func() error {
-		pipe := e.rdb.Pipeline()
-		for j, i := range idx {
-			cmds[j] = pipe.HMGet(ctx, e.keys.meta(states[i].topic), "epoch", "seq", "id")
-		}
-		_, err := pipe.Exec(ctx) // each read's own error is below
-		return err
+		return e.readPlain(e.plainReader(master), func(c goredis.Cmdable) error {
+			pipe := c.Pipeline()
+			for j, i := range idx {
+				cmds[j] = pipe.HMGet(ctx, e.keys.meta(states[i].topic), "epoch", "seq", "id")
+			}
+			_, err := pipe.Exec(ctx) // each read's own error is below
+			return err
+		})
 	})
 	pipeErr := err
 	if err != nil {

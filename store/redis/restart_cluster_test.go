@@ -22,6 +22,8 @@ func TestClusterRunKeys(t *testing.T) {
 	t.Run("restart from older snapshot", func(t *testing.T) { testClusterRestartFromOlderSnapshot(t, c) })
 	t.Run("slot moved", func(t *testing.T) { testSlotMovedKeepsEpoch(t, c) })
 	t.Run("shard while full", func(t *testing.T) { testShardWithoutStampWhileFull(t, c) })
+	t.Run("check while full", func(t *testing.T) { testCheckWithoutStampWhileFull(t, c) })
+	t.Run("control catch-up while full", func(t *testing.T) { testControlCatchUpWithoutStampWhileFull(t, c) })
 }
 
 // testRunKeysInTheirSlots checks that the run key of each slot is in that

@@ -151,7 +151,9 @@ func (n *nodeStamp) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredi
 // pubSubClient is the twin of node's client, without the stamp, that the
 // sharded pub/sub connections to it come from: they run no script, and a
 // master full under noeviction after a restart refuses the stamp (see
-// newClients). It is made at the first ask, and kept until close.
+// newClients). The probes go through it too, and the reads that find
+// what pub/sub lost (plainreads.go). It is made at the first ask, and
+// kept until close.
 func (s *slotStamp) pubSubClient(node *goredis.Client) *goredis.Client {
 	opt := *node.Options()
 	s.mu.Lock()
