@@ -206,7 +206,7 @@ export interface SubscribeHandlers {
   onRecoveryFailed?(info: RecoveryFailed): void;
   /** Called, in the place of the messages, when seqs from..to will never be delivered. */
   onGap?(gap: Gap): void;
-  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns). */
+  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns); once with 'receive_only' for presence handlers over SSE, the subscription going on. */
   onError?(err: HeraldError): void;
   /**
    * Exact topics: first deliver the topic's last N messages from history
@@ -219,7 +219,9 @@ export interface SubscribeHandlers {
    * Presence topics: setting any of these three subscribes with
    * presence:true (a topic outside HERALD_PRESENCE_TOPICS, or a pattern,
    * fails with presence_off). onJoin and onLeave are never called for this
-   * client's own arrival and departure.
+   * client's own arrival and departure. Over Server-Sent Events there is
+   * no presence: none of the three is called, and onError gets
+   * 'receive_only' (with the topic) once.
    */
   onJoin?(join: Join): void;
   onLeave?(leave: Leave): void;
@@ -278,7 +280,8 @@ export class HeraldError extends Error {
    * subscription's onError gets. On 'too_many_patterns': the topic that
    * more than 16 of the client's patterns matched (the node closed with
    * 1008); the page's newest of them past 16 fail with it (onError) and
-   * the client reconnects with the rest.
+   * the client reconnects with the rest. On the 'receive_only' a presence
+   * subscription's onError gets over SSE: its topic.
    */
   topic?: string;
   constructor(code: string, message?: string);

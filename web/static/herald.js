@@ -86,7 +86,10 @@
 // reopen the stream with the new token; a stream refused for one of its
 // topics (forbidden, invalid_topic: the node names it) fails that
 // subscription alone (onError) and opens with the others;
-// handlers.backlog is ignored. The 'connected' state's info is
+// handlers.backlog is ignored, and so is presence: a stream has none, so
+// onPresence, onJoin and onLeave are never called, and a subscription's
+// onError hears it once (code 'receive_only', err.topic its topic) while
+// its messages go on. The 'connected' state's info is
 // {transport: 'sse', topics} (the stream's subscribed event).
 //
 // Publishing is never retried: a publish whose connection drops before its
@@ -256,7 +259,7 @@ export class Herald {
    */
   subscribe(pattern, fn, handlers = {}) {
     let sub = this._subs.get(pattern);
-    const presence = Boolean(handlers.onJoin || handlers.onLeave || handlers.onPresence);
+    const presence = wantsPresence(handlers);
     if (!sub) {
       sub = newSub(pattern);
       // backlog: the first reply gives the topic's position, then a resume
@@ -266,9 +269,10 @@ export class Herald {
       this._subs.set(pattern, sub);
       if (this._isOpen()) this._sendSubscribe(sub);
     } else if (presence && !sub.presence) {
-      // Asking again with presence:true turns joins and leaves on.
+      // Asking again with presence:true turns joins and leaves on (a
+      // stream has none to turn on: _noPresenceOverStream).
       sub.presence = true;
-      if (this._isOpen()) this._sendSubscribe(sub);
+      if (this._isOpen() && this.transport !== 'sse') this._sendSubscribe(sub);
     }
     sub.server = false; // the page's now: kept across reconnects
     const entry = { fn, handlers };
@@ -276,6 +280,7 @@ export class Herald {
     const ready = new Promise((resolve, reject) => { entry.ready = { resolve, reject }; });
     ready.catch(() => {}); // the app need not await ready
     if (sub.live) entry.ready.resolve(sub.reply);
+    if (sub.live && presence && this.transport === 'sse') this._noPresenceOverStream(sub);
     return {
       topic: pattern,
       ready,
@@ -806,7 +811,8 @@ export class Herald {
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
     }
     if (sub.early.length > 0) this._deliverEarly(sub, 0);
-    if (sub.presence) this._askPresence(sub);
+    if (sub.presence && this.transport === 'sse') this._noPresenceOverStream(sub);
+    else if (sub.presence) this._askPresence(sub);
   }
 
   // ---- presence and server-side control ----
@@ -829,6 +835,23 @@ export class Herald {
       if (err.code === 'disconnected') return; // asked again once live again
       for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
     }).finally(() => sub.changeLogs.delete(changes));
+  }
+
+  // _noPresenceOverStream tells a subscription's listeners that asked for
+  // presence that a stream has none: it takes no presence:true and no
+  // presence command (docs/protocol.md section 10), so onPresence, onJoin
+  // and onLeave are never called while the client is on SSE. Each
+  // listener's onError hears it once, not at every reopen of the stream;
+  // its messages go on.
+  _noPresenceOverStream(sub) {
+    const err = new HeraldError('receive_only',
+      'presence (onPresence, onJoin, onLeave) needs WebSocket: over Server-Sent Events this client only receives messages');
+    err.topic = sub.pattern;
+    for (const entry of sub.listeners) {
+      if (entry.toldNoPresence || !wantsPresence(entry.handlers)) continue;
+      entry.toldNoPresence = true;
+      callSafely(entry.handlers.onError, err);
+    }
   }
 
   _onPresenceChange(change) {
@@ -1223,6 +1246,11 @@ function toStreamURL(url) {
   u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
   u.pathname = u.pathname.replace(/\/ws$/, '').replace(/\/$/, '') + '/sse';
   return u.toString();
+}
+
+// wantsPresence says whether a subscription's handlers ask for presence.
+function wantsPresence(handlers) {
+  return Boolean(handlers.onJoin || handlers.onLeave || handlers.onPresence);
 }
 
 // newSub is the client's state of one subscription, not yet subscribed.
