@@ -275,8 +275,9 @@ export class HeraldError extends Error {
    * Set on a subscribe refused unavailable for now, emitted as an 'error'
    * event: the subscription's topic or pattern. It is tried again after a
    * delay that grows with each such refusal in a row (as is one refused
-   * rate_limited, which is not emitted). Set too
-   * on a stream refused for one of its topics (SSE), which that
+   * rate_limited, which is not emitted); over SSE the stream opens
+   * without it meanwhile. Set too on a stream refused for one of its
+   * topics for good (SSE: forbidden, invalid_topic), which that
    * subscription's onError gets. On 'too_many_patterns': the topic that
    * more than 16 of the client's patterns matched (the node closed with
    * 1008); the page's newest of them past 16 fail with it (onError) and

@@ -84,8 +84,11 @@
 // onRecoveryFailed otherwise). publish() and ping() reject with code
 // 'receive_only'; setToken(), and a token function's refresh before exp,
 // reopen the stream with the new token; a stream refused for one of its
-// topics (forbidden, invalid_topic: the node names it) fails that
-// subscription alone (onError) and opens with the others;
+// topics (the node names it) fails that subscription alone (onError:
+// forbidden, invalid_topic) or, refused for now by a subscribe hook
+// (unavailable, rate_limited), leaves it out for a delay that grows as a
+// subscribe's refused for now does ('error' as over WebSocket), and opens
+// at once with the others;
 // handlers.backlog is ignored, and so is presence: a stream has none, so
 // onPresence, onJoin and onLeave are never called, and a subscription's
 // onError hears it once (code 'receive_only', err.topic its topic) while
@@ -560,12 +563,13 @@ export class Herald {
       this.transport = 'websocket';
       return this._scheduleReconnect(info);
     }
-    const named = this.transport === 'sse' && !RETRYABLE.has(refusal.code) && refusal.topic !== undefined;
+    const named = this.transport === 'sse' && refusal.topic !== undefined;
     const refused = named && this._subs.get(refusal.topic);
     if (refused && !refused.server) {
-      // One subscription of the stream refused (forbidden, invalid_topic):
-      // it alone fails, as its subscribe would over WebSocket, and the
-      // stream opens at once with the others.
+      // One subscription of the stream refused: it alone fails
+      // (forbidden, invalid_topic), or waits to be tried again (a
+      // subscribe hook's unavailable or rate_limited), as its subscribe
+      // would over WebSocket, and the stream opens at once with the others.
       this._subscribeFailed(null, refused, refusal);
       return this._open();
     }
@@ -924,14 +928,21 @@ export class Herald {
   // one rate_limited, which the client's own burst of resubscribes after a
   // reconnect earns when it holds more than the node's command burst, and
   // which would flood the page with one error each.
+  // Over SSE the stream opens without it until then (sub.heldUntil): a
+  // stream is refused whole for one topic, and the others go on flowing.
   _subscribeFailed(id, sub, err) {
     this._subscribing.delete(id);
     if (RETRYABLE.has(err.code)) {
       const { minDelay, maxDelay } = this.options;
       const ceiling = Math.min(maxDelay, minDelay * 2 ** sub.retries++);
+      const delay = ceiling / 2 + Math.random() * ceiling / 2;
       err.topic = sub.pattern;
       if (err.code !== 'rate_limited') this._emitError(err);
-      this._later(ceiling / 2 + Math.random() * ceiling / 2, () => {
+      if (this.transport === 'sse') {
+        sub.heldUntil = Date.now() + delay; // _openStream leaves it out, _streamOpened brings it back
+        return;
+      }
+      this._later(delay, () => {
         if (this._isOpen() && this._subs.get(sub.pattern) === sub) this._sendSubscribe(sub);
       });
       return;
@@ -1090,8 +1101,9 @@ export class Herald {
   // client counts as connected and opens one at the first subscribe.
   _openStream(wsURL, generation) {
     // Server-made subscriptions are the server's to make again (a token's
-    // subs): asking for them could be forbidden.
-    const subs = [...this._subs.values()].filter((sub) => !sub.server);
+    // subs): asking for them could be forbidden. One refused for now waits
+    // out its delay (_subscribeFailed).
+    const subs = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub));
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -1152,11 +1164,32 @@ export class Herald {
     this._failOutbox(receiveOnly());
     // A subscription made while the stream was being opened is not in it:
     // reopened with it, as a WebSocket sends it once welcomed.
-    const missing = [...this._subs.values()].some((sub) => !sub.server && !this._streamTopics.has(sub.pattern));
-    if (missing) this._reopenStreamSoon();
+    if (this._missingFromStream()) this._reopenStreamSoon();
+    this._retryHeldLater();
     // A stream cannot take a `refresh`: reopened with a new token before
     // exp, it does not end at exp (close 4001) to come back after a backoff.
     this._scheduleRefresh();
+  }
+
+  // _missingFromStream says whether a subscription of the page's is not
+  // in the stream and not held out of it for now.
+  _missingFromStream() {
+    return [...this._subs.values()].some((sub) => !sub.server && !isHeld(sub) && !this._streamTopics.has(sub.pattern));
+  }
+
+  // _retryHeldLater reopens the stream once the first subscription held
+  // out of it (refused for now) may be asked for again. One timer: the
+  // stream, reopened meanwhile, schedules it again.
+  _retryHeldLater() {
+    this._timers.delete(this._heldTimer);
+    clearTimeout(this._heldTimer);
+    const until = Math.min(...[...this._subs.values()].filter(isHeld).map((sub) => sub.heldUntil));
+    if (until === Infinity) return;
+    this._heldTimer = this._later(until - Date.now(), () => {
+      if (!this._isOpen() || this.transport !== 'sse') return;
+      if (this._missingFromStream()) this._reopenStreamSoon();
+      else this._retryHeldLater(); // a timer a little early
+    });
   }
 
   // _onStreamSubscribed answers one topic of the subscribed event as the
@@ -1248,6 +1281,12 @@ function toStreamURL(url) {
   return u.toString();
 }
 
+// isHeld says whether a subscription refused for now over SSE waits out
+// its delay before the stream asks for it again (_subscribeFailed).
+function isHeld(sub) {
+  return sub.heldUntil > Date.now();
+}
+
 // wantsPresence says whether a subscription's handlers ask for presence.
 function wantsPresence(handlers) {
   return Boolean(handlers.onJoin || handlers.onLeave || handlers.onPresence);
@@ -1261,6 +1300,7 @@ function newSub(pattern) {
     pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set(),
     early: [], // what came through patterns before its resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
+    heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
   };
 }
 

@@ -1,0 +1,69 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/nodetest"
+)
+
+// TestClientOverSSERetriesOnlyTheTopicRefusedForNow: a stream is refused
+// whole when the subscribe hook fails for one of its topics (503
+// unavailable, naming it, docs/protocol.md section 10). The client says
+// so with that topic and opens the stream with the others at once,
+// which flow, and asks for that topic again after a delay, as a
+// subscribe refused unavailable over WebSocket is tried again, rather
+// than waiting out a backoff for the whole stream.
+func TestClientOverSSERetriesOnlyTheTopicRefusedForNow(t *testing.T) {
+	t.Parallel()
+	var failing, asked atomic.Bool
+	failing.Store(true)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(true)
+		w.Header().Set("Content-Type", "application/json")
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(hook.Close)
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "hooked-node",
+		Hooks:  node.Hooks{SubscribeURL: hook.URL, SubscribeTopics: []string{"flaky"}},
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
+	}})
+	p := newPage(t, n.Base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.errors = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 200, maxDelay: 400 });
+		h.on('error', (e) => errors.push(e.code + ' ' + e.topic));
+		window.news = h.subscribe('news', (m) => got.push('news ' + m.data));
+		window.flaky = h.subscribe('flaky', (m) => got.push('flaky ' + m.data));
+		h.connect();
+		return news.ready;
+	})`)
+	publishHTTP(t, n.Base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === 'news 1'`)
+	if got := p.value(`flaky.state + ' ' + errors[0]`); got != "subscribing unavailable flaky" {
+		t.Errorf("the refused subscription and the first error: %s, want subscribing and unavailable for flaky", got)
+	}
+	if !asked.Load() {
+		t.Fatal("the subscribe hook was never asked")
+	}
+	failing.Store(false)
+	p.run(`flaky.ready`)
+	publishHTTP(t, n.Base, `{"topic":"flaky","data":2}`)
+	publishHTTP(t, n.Base, `{"topic":"news","data":3}`)
+	p.wait(`got.join() === 'news 1,flaky 2,news 3'`)
+	if got := p.value(`errors.filter((e) => e !== 'unavailable flaky').join()`); got != "" {
+		t.Errorf("errors besides flaky's unavailable: %s", got)
+	}
+	p.checkNoProblems()
+}
