@@ -323,7 +323,9 @@ export class Herald {
   /**
    * Replaces the token: sent in a `refresh` when connected (rejects
    * unauthorized if refused; the old token stays in force), used by the next
-   * connect otherwise.
+   * connect otherwise. One given while a connection is being opened with
+   * the token before is sent in a `refresh` once it is welcomed (an
+   * 'error' if refused); a stream being opened is reopened with it.
    */
   setToken(token: string): Promise<void>;
   on(event: 'state', fn: (state: State, info?: Welcome | StreamOpened | Disconnected) => void): () => void;

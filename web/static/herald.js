@@ -54,7 +54,10 @@
 //   is answered waits for the answer, then comes in its place, or not at
 //   all when it is older than where the subscription starts.
 // h.setToken(token) replaces the token: a `refresh` when connected, the
-//   next connect's token otherwise.
+//   next connect's token otherwise; one given while a connection is
+//   being opened with the token before is sent in a `refresh` once
+//   welcomed (an 'error' if refused), and a stream being opened is
+//   reopened with it once open.
 //
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
@@ -213,6 +216,10 @@ export class Herald {
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
     this._ws = null;
     this._token = typeof options.token === 'string' ? options.token : null;
+    // Bumped by setToken: a connection or stream opened with an older
+    // token (_openTokenVersion) takes the newest once open.
+    this._tokenVersion = 0;
+    this._openTokenVersion = 0;
     this._timers = new Set();
     this._closed = true;
     this._generation = 0; // bumped by close(), so a stale _open gives up
@@ -313,11 +320,15 @@ export class Herald {
   /**
    * Replaces the token: sent at once in a `refresh` when connected (resolves
    * on `refreshed`, rejects unauthorized if the server refuses it, the old
-   * one staying in force), used by the next connect otherwise. With a token
-   * function, the function is still asked when this one expires.
+   * one staying in force), used by the next connect otherwise. One given
+   * while a connection or stream is being opened with the token before
+   * it is sent in a `refresh` once welcomed, or reopens the stream, once
+   * it is open. With a token function, the function is still asked when
+   * this one expires.
    */
   setToken(token) {
     this._token = token;
+    this._tokenVersion++;
     this._tokenRefused = false;
     if (typeof this.options.token !== 'function') this.options.token = token;
     if (!this._isOpen()) return Promise.resolve();
@@ -366,6 +377,7 @@ export class Herald {
     const generation = this._generation;
     this._setState('connecting');
     let url = this.url;
+    this._openTokenVersion = this._tokenVersion;
     try {
       const token = await this._currentToken();
       if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
@@ -429,6 +441,7 @@ export class Herald {
     const waiting = this._outbox;
     this._outbox = [];
     for (const cmd of waiting) this._transmit(cmd);
+    if (this._openTokenVersion !== this._tokenVersion) this._refreshWith(this._token);
     this._startPings(welcome.heartbeat);
     this._scheduleRefresh();
   }
@@ -618,7 +631,10 @@ export class Herald {
     const source = this.options.token;
     if (typeof source !== 'function') return source || null;
     if (this._token && !expiresWithin(this._token, 0)) return this._token;
-    this._token = await this._askToken();
+    const version = this._tokenVersion;
+    const token = await this._askToken();
+    // A token given by setToken meanwhile is newer than the answer.
+    if (version === this._tokenVersion) this._token = token;
     return this._token;
   }
 
@@ -665,6 +681,17 @@ export class Herald {
       if (err.code === 'disconnected' || err.code === 'closed' || generation !== this._generation) return;
       this._emitError(err instanceof HeraldError ? err : new HeraldError('token', err.message));
     }
+  }
+
+  // _refreshWith sends the token setToken gave while the connection was
+  // being opened with the one before, which the server holds: at that
+  // one's exp it would close with 4001. A refusal is the page's to hear,
+  // as setToken's own would be.
+  _refreshWith(token) {
+    this._command({ type: 'refresh', token }).catch((err) => {
+      if (err.code === 'disconnected' || err.code === 'closed') return;
+      this._emitError(err);
+    });
   }
 
   // ---- liveness ----
@@ -1162,9 +1189,10 @@ export class Herald {
     this._messagesSinceOpen = 0;
     this._setState('connected', info);
     this._failOutbox(receiveOnly());
-    // A subscription made while the stream was being opened is not in it:
-    // reopened with it, as a WebSocket sends it once welcomed.
-    if (this._missingFromStream()) this._reopenStreamSoon();
+    // A subscription made, or a token given, while the stream was being
+    // opened is not in it: reopened with it, as a WebSocket sends a
+    // subscribe (or a refresh) once welcomed.
+    if (this._missingFromStream() || this._openTokenVersion !== this._tokenVersion) this._reopenStreamSoon();
     this._retryHeldLater();
     // A stream cannot take a `refresh`: reopened with a new token before
     // exp, it does not end at exp (close 4001) to come back after a backoff.
@@ -1228,6 +1256,7 @@ export class Herald {
       this._closeStream();
       for (const sub of this._subs.values()) sub.live = false;
       this._setState('connecting');
+      this._openTokenVersion = this._tokenVersion;
       this._currentToken().then((token) => {
         if (this._closed || generation !== this._generation) return;
         let url = this.url;

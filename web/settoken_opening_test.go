@@ -1,0 +1,79 @@
+package web
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A token given by setToken while a WebSocket is being opened with the
+// one before is sent in a refresh once welcomed: the node holds the old
+// one, and would close with 4001 at its exp.
+func TestClientRefreshesATokenGivenWhileConnecting(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", `{ token: 'old' }`)
+	c := f.accept(ctx)
+	if c.token() != "old" {
+		t.Fatalf("connected with token %q, want old", c.token())
+	}
+	p.run(`h.setToken('new')`)
+	c.welcome()
+	if cmd := c.expect(ctx, "refresh"); cmd["token"] != "new" {
+		t.Fatalf("refresh %v, want token new", cmd)
+	}
+}
+
+// TestClientOverSSEReopensWithATokenGivenWhileItOpens: a stream cannot
+// take a refresh, so one opened with the token before a setToken made
+// while it was being opened is reopened with the new one as soon as it
+// opens, rather than being ended at the old one's exp (4001), which
+// stops a client with a fixed token.
+func TestClientOverSSEReopensWithATokenGivenWhileItOpens(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	proxy, front := newBlockingProxy(t, base)
+	expires := time.Now().Add(8 * time.Second)
+	expiring := signedToken(t, time.Until(expires))
+	fresh := signedToken(t, time.Hour)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.states = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100, token: '` + expiring + `' });
+		const sub = h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+		return sub.ready;
+	})`)
+	release := proxy.cutAndHold()
+	p.wait(`h.state === 'connecting' && h._es !== null`) // the reopen, held by the proxy
+	p.run(`h.on('state', (s) => states.push(s)); h.setToken('` + fresh + `')`)
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for !streamedWith(proxy.streamQueries(), fresh) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream opened with the new token: %q", proxy.streamQueries())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.wait(`h.state === 'connected'`)
+	p.pause(time.Until(expires) + time.Second) // past the old token's exp
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	if got := p.value(`states.join()`); got != "connected,connecting,connected" {
+		t.Errorf("states after the new token %q, want the one reopen and no drop", got)
+	}
+	p.checkNoProblems()
+}
+
+// streamedWith says whether one of the stream requests' queries carries token.
+func streamedWith(queries []string, token string) bool {
+	for _, q := range queries {
+		v, err := url.ParseQuery(q)
+		if err == nil && strings.EqualFold(v.Get("token"), token) {
+			return true
+		}
+	}
+	return false
+}
