@@ -21,8 +21,9 @@
 //                          cached token's exp has passed, and shortly before exp
 //                          to send a `refresh` so the connection never drops.
 //                          One that fails, or gives no token within
-//                          options.timeout, is an 'error' (code 'token'), and
-//                          the attempt is retried with the usual backoff.
+//                          options.timeout, is an 'error' (code 'token'),
+//                          once, and the attempt (a stream's reopen too)
+//                          is retried with the usual backoff.
 //   options.urls           more nodes of the same cluster (same kinds of URL as
 //                          url): after every drop or failed attempt the client
 //                          moves on to the next of url, ...urls, in turn, so a
@@ -386,8 +387,7 @@ export class Herald {
       // retry, would come from a client closed, or run beside the chain a
       // connect() since then started.
       if (this._closed || generation !== this._generation) return;
-      this._emitError(new HeraldError('token', 'token function failed: ' + err.message));
-      this._scheduleReconnect({ code: 0, reason: 'token function failed' });
+      this._tokenFailed(err);
       return;
     }
     if (this._closed || generation !== this._generation) return;
@@ -648,6 +648,14 @@ export class Herald {
       timer = setTimeout(() => reject(new Error(`no token within ${ms} ms`)), ms);
     });
     return Promise.race([Promise.resolve().then(() => this.options.token()), late]).finally(() => clearTimeout(timer));
+  }
+
+  // _tokenFailed answers a token function that failed (or gave nothing in
+  // time) before an attempt, a stream's reopen included: the page hears
+  // it once, and the attempt is retried with the backoff.
+  _tokenFailed(err) {
+    this._emitError(new HeraldError('token', 'token function failed: ' + err.message));
+    this._scheduleReconnect({ code: 0, reason: 'token function failed' });
   }
 
   // _scheduleRefresh keeps one refresh timer: a refresh that was under
@@ -1264,7 +1272,8 @@ export class Herald {
         this._openStream(url, generation);
       }, (err) => {
         if (this._closed || generation !== this._generation) return;
-        this._streamLost({ code: 0, reason: 'token function failed: ' + err.message }, 0);
+        this._forget();
+        this._tokenFailed(err);
       });
     });
   }

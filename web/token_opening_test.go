@@ -77,3 +77,32 @@ func streamedWith(queries []string, token string) bool {
 	}
 	return false
 }
+
+// TestClientOverSSEReportsATokenFunctionFailingAtAReopen: a stream reopened
+// (here for a new subscription) once its token has expired asks the
+// token function for another; one that fails is an 'error' (code token),
+// once, as it is before any other attempt, and the client retries with
+// the backoff. The page's clock runs two hours ahead of the node's, so
+// the token the node still takes has expired for the client.
+func TestClientOverSSEReportsATokenFunctionFailingAtAReopen(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.errors = []; window.states = []; window.calls = 0;
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 60000, maxDelay: 60000,
+			token: () => { if (calls++ === 0) return '` + signedToken(t, time.Hour) + `'; throw new Error('signed out'); } });
+		h.on('error', (e) => errors.push(e.code + ': ' + e.message));
+		h.on('state', (s, info) => states.push(s + (info?.retryIn ? ' later' : '')));
+		const sub = h.subscribe('news', () => {});
+		h.connect();
+		return sub.ready;
+	})`)
+	p.run(`const now = Date.now; Date.now = () => now() + 2 * 3600 * 1000; h.subscribe('other', () => {})`)
+	p.wait(`states.at(-1) === 'disconnected later'`)
+	p.pause(300 * time.Millisecond)
+	if got := p.value(`calls + ' ' + errors.join('|')`); got != "2 token: token function failed: signed out" {
+		t.Errorf("token function calls and errors: %s, want 2 calls and one token error", got)
+	}
+	p.checkNoProblems()
+}
