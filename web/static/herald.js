@@ -62,10 +62,13 @@
 //
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
-// back online; it starts over at connect(), and after a connection that
-// lived longer than maxDelay or that brought messages before a
-// slow-consumer close, 4000),
-// reconnects, and resubscribes every subscription. An exact
+// back online; it starts over at connect() and after a connection that
+// lived longer than maxDelay), reconnects, and resubscribes every
+// subscription. Slow-consumer closes (4000) in a row grow it too, so a
+// client that cannot keep up does not come back every minDelay to read
+// a queue of history; one that finds it with less left to read than at
+// the 4000 before (a long resume handed over in pieces, each closed 4000
+// behind what fits) waits the delay before it again. An exact
 // topic resumes with `since` = the epoch and seq it last saw, so nothing that
 // history still holds is lost and nothing is shown twice. When the server
 // says `recovered:false`, or the subscription is a pattern (patterns cannot
@@ -213,6 +216,7 @@ export class Herald {
     this._outbox = []; // commands waiting for a connection
     this._nextId = 1;
     this._attempt = 0;
+    this._behindAtSlowClose = Infinity; // _nearerAtSlowClose
     this._blockedLooks = 0; // attempts in a row that looked blocked on the way
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
     this._ws = null;
@@ -242,6 +246,7 @@ export class Herald {
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
     this._blockedLooks = 0;
     this._attempt = 0;
+    this._behindAtSlowClose = Infinity;
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
   }
@@ -426,7 +431,6 @@ export class Herald {
     this._tokenRefused = false;
     this._blockedLooks = 0;
     this._openedAt = Date.now();
-    this._messagesSinceOpen = 0;
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
     // Exact subscriptions first: the server runs a connection's commands
@@ -607,13 +611,20 @@ export class Herald {
   _scheduleReconnect(info) {
     const { minDelay, maxDelay } = this.options;
     // A connection that lived a while starts the backoff over; one that died
-    // at once (a bad token, a refused command) keeps growing it. One closed
-    // as a slow consumer (4000) after it brought messages starts it over
-    // too: a resume of more than a queue holds comes in such pieces, each
-    // resumed from where the last one ended (docs/protocol.md section 2),
-    // and waiting ever longer between them only lets more pile up.
+    // at once (a bad token, a refused command) keeps growing it, and so
+    // does a row of slow-consumer closes (4000): a client that cannot keep
+    // up would otherwise come back every minDelay to read a queue of
+    // history and be closed again. Only one that found the client nearer
+    // the end of what it has to read than the 4000 before keeps the delay
+    // as it was: a resume of more than a queue holds comes in such pieces,
+    // each resumed from where the last one ended (docs/protocol.md section
+    // 2), and waiting longer between them only lets more pile up.
     const lived = this._openedAt && Date.now() - this._openedAt > maxDelay;
-    if (lived || (info.code === 4000 && this._openedAt && this._messagesSinceOpen > 0)) this._attempt = 0;
+    const slow = info.code === 4000 && Boolean(this._openedAt);
+    const nearer = slow && this._nearerAtSlowClose();
+    if (lived || !slow) this._behindAtSlowClose = Infinity; // the row is over
+    if (lived) this._attempt = 0;
+    else if (nearer) this._attempt = Math.max(0, this._attempt - 1); // the last delay again
     this._openedAt = 0;
     const ceiling = Math.min(maxDelay, minDelay * 2 ** this._attempt);
     const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
@@ -623,6 +634,28 @@ export class Herald {
     this.url = this.urls[this._urlIndex];
     this._setState('disconnected', { ...info, retryIn: delay });
     this._later(delay, () => this._open());
+  }
+
+  // _nearerAtSlowClose says whether the client, closed as a slow consumer,
+  // has fewer messages left to read (_behind) than at the 4000 before in
+  // its row. One closed with none left, reading live messages, was not
+  // catching up: it reads slower than they come, and counts as no nearer,
+  // and the next 4000 is measured against none.
+  _nearerAtSlowClose() {
+    const behind = this._behind();
+    const before = this._behindAtSlowClose;
+    this._behindAtSlowClose = behind > 0 ? behind : Infinity;
+    return behind > 0 && behind < before;
+  }
+
+  // _behind counts the messages the exact subscriptions have yet to get of
+  // what their topics held when their subscribe was last answered.
+  _behind() {
+    let n = 0;
+    for (const sub of this._subs.values()) {
+      if (sub.exact && sub.head && sub.head.epoch === sub.epoch) n += Math.max(0, sub.head.seq - sub.seq);
+    }
+    return n;
   }
 
   // ---- tokens ----
@@ -785,7 +818,7 @@ export class Herald {
     }
     switch (frame.type) {
       case 'welcome': this._onWelcome(frame); break;
-      case 'message': this._messagesSinceOpen++; this._noteTopic(frame.topic); this._onMessage(frame); break;
+      case 'message': this._noteTopic(frame.topic); this._onMessage(frame); break;
       case 'gap': this._onGap(frame); break;
       case 'subscribed': this._onSubscribed(frame); break;
       case 'unsubscribed': this._onUnsubscribed(frame); break;
@@ -842,6 +875,7 @@ export class Herald {
       sub.seq = reply.seq;
       sub.lastMsg = null;
     }
+    if (sub.exact) sub.head = { epoch: reply.epoch, seq: reply.seq }; // _behind
     for (const entry of sub.listeners) entry.ready.resolve(reply);
     const lost = first ? false : resumed ? reply.recovered === false : sub.wasLive && !sub.exact;
     sub.wasLive = true;
@@ -1194,7 +1228,6 @@ export class Herald {
     if (this.state === 'connected') return;
     this._tokenRefused = false;
     this._openedAt = Date.now();
-    this._messagesSinceOpen = 0;
     this._setState('connected', info);
     this._failOutbox(receiveOnly());
     // A subscription made, or a token given, while the stream was being
@@ -1339,6 +1372,7 @@ function newSub(pattern) {
     early: [], // what came through patterns before its resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
+    head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };
 }
 
