@@ -37,7 +37,7 @@ export interface HeraldOptions {
    * 'auto' (default): WebSocket, switching to Server-Sent Events (GET /sse
    * through EventSource) until close() or a stop when a WebSocket cannot
    * be established while plain HTTP reaches the node. 'websocket' or 'sse' force one. Over
-   * SSE the client only receives: publish() and ping() reject with code
+   * SSE the client only receives: publish(), ping() and presence() reject with code
    * 'receive_only'.
    */
   transport?: 'auto' | 'websocket' | 'sse';

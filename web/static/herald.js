@@ -88,7 +88,7 @@
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic with the
 // last event id (nothing missing, nothing twice while history holds it,
-// onRecoveryFailed otherwise). publish() and ping() reject with code
+// onRecoveryFailed otherwise). publish(), ping() and presence() reject with code
 // 'receive_only'; setToken(), and a token function's refresh before exp,
 // reopen the stream with the new token; a stream refused for one of its
 // topics (the node names it) fails that subscription alone (onError:
