@@ -110,3 +110,31 @@ func compare(t *testing.T, what string, code, doc map[string]bool) {
 		}
 	}
 }
+
+// Every metric the reference pages name is one the node registers, and
+// README's metrics section names every one of them, the hooks' included:
+// the names are read from the sources that register them.
+func TestDocsNameTheMetricsThatExist(t *testing.T) {
+	registered := declared(t, `"(herald_[a-z_]+)"`,
+		"../../metrics/collector.go", "../../metrics/memory.go", "../../api/hooks/metrics.go")
+	for _, doc := range []string{"../../README.md", "../../docs/protocol.md", "../../web/README.md"} {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named := matches(string(text), `\b(herald_[a-z_]+)`)
+		for name := range named {
+			if !registered[name] {
+				t.Errorf("%s names %s, which no collector registers", doc, name)
+			}
+		}
+		if doc != "../../README.md" {
+			continue
+		}
+		for name := range registered {
+			if !named[name] {
+				t.Errorf("%s does not name %s", doc, name)
+			}
+		}
+	}
+}
