@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -137,4 +139,49 @@ func TestDocsNameTheMetricsThatExist(t *testing.T) {
 			}
 		}
 	}
+}
+
+var leastInRow = regexp.MustCompile(`at least (\d+)`)
+
+// A whole-number setting whose least value is above 1 says so in its rows
+// ("at least N"), and a row that gives a least value gives the one the
+// parser takes: the least is found by asking the parser, so a floor
+// raised in config.go without the tables fails here.
+func TestDocsGiveEachSettingsLeast(t *testing.T) {
+	for _, doc := range []string{"../../README.md", "../../docs/protocol.md"} {
+		rows := settingRows(t, doc)
+		for _, s := range settings {
+			least, ok := leastAccepted(s)
+			row := rows[s.env]
+			m := leastInRow.FindStringSubmatch(row)
+			switch {
+			case m != nil && (!ok || m[1] != strconv.Itoa(least)):
+				t.Errorf("%s: the row of %s says at least %s; the parser's least is %d (whole number: %v)", doc, s.env, m[1], least, ok)
+			case m == nil && ok && least > 1:
+				t.Errorf("%s: the row of %s does not say its least value, %d: %s", doc, s.env, least, row)
+			}
+		}
+	}
+}
+
+// leastAccepted is the least whole number parseConfig takes for s, found
+// between -1 and its default; false when the default is no whole number.
+func leastAccepted(s setting) (int, bool) {
+	def, err := strconv.Atoi(s.def)
+	if err != nil {
+		return 0, false
+	}
+	takes := func(n int) bool {
+		_, err := parseConfig(nil, envOf(map[string]string{s.env: strconv.Itoa(n)}), io.Discard)
+		return err == nil
+	}
+	lo, hi := -1, def // takes(hi); the least taken is in (lo, hi]
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; takes(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi, true
 }
