@@ -101,14 +101,21 @@ func matches(text, pattern string) map[string]bool {
 
 func compare(t *testing.T, what string, code, doc map[string]bool) {
 	t.Helper()
+	compareTo(t, "docs/protocol.md", what, code, doc)
+}
+
+// compareTo reports what code declares and docName does not list, and
+// the other way round.
+func compareTo(t *testing.T, docName, what string, code, doc map[string]bool) {
+	t.Helper()
 	for c := range code {
 		if !doc[c] {
-			t.Errorf("%s %s is declared but not in docs/protocol.md", what, c)
+			t.Errorf("%s %s is declared but not in %s", what, c, docName)
 		}
 	}
 	for c := range doc {
 		if !code[c] {
-			t.Errorf("docs/protocol.md lists %s %s, which the code does not declare", what, c)
+			t.Errorf("%s lists %s %s, which the code does not declare", docName, what, c)
 		}
 	}
 }
@@ -184,4 +191,15 @@ func leastAccepted(s setting) (int, bool) {
 		}
 	}
 	return hi, true
+}
+
+// README's table of refusal log lines has a row for every kind the api
+// and the broker log, as their constants spell them.
+func TestReadmeListsEveryRefusalKind(t *testing.T) {
+	kinds := declared(t, `= "((?:refused|closed): [^"]+)"`, "../../api/refusals.go", "../../broker/refusals.go")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareTo(t, "README.md", "refusal kind", kinds, matches(string(readme), "(?m)^\\| `((?:refused|closed): [^`]+)` \\|"))
 }
