@@ -148,12 +148,16 @@ func TestDocsNameTheMetricsThatExist(t *testing.T) {
 	}
 }
 
-var leastInRow = regexp.MustCompile(`at least (\d+)`)
+var (
+	leastInRow = regexp.MustCompile(`at least (\d+)`)
+	zeroInRow  = regexp.MustCompile(`\b0(:| turns)`) // "0: no limit", "0 turns it off"
+)
 
 // A whole-number setting whose least value is above 1 says so in its rows
 // ("at least N"), and a row that gives a least value gives the one the
 // parser takes: the least is found by asking the parser, so a floor
-// raised in config.go without the tables fails here.
+// raised in config.go without the tables fails here. A row says what 0
+// means exactly when the parser takes 0.
 func TestDocsGiveEachSettingsLeast(t *testing.T) {
 	for _, doc := range []string{"../../README.md", "../../docs/protocol.md"} {
 		rows := settingRows(t, doc)
@@ -166,6 +170,9 @@ func TestDocsGiveEachSettingsLeast(t *testing.T) {
 				t.Errorf("%s: the row of %s says at least %s; the parser's least is %d (whole number: %v)", doc, s.env, m[1], least, ok)
 			case m == nil && ok && least > 1:
 				t.Errorf("%s: the row of %s does not say its least value, %d: %s", doc, s.env, least, row)
+			}
+			if says := zeroInRow.MatchString(row); ok && says != (least <= 0) {
+				t.Errorf("%s: the row of %s says what 0 means: %v; the parser takes 0: %v", doc, s.env, says, least <= 0)
 			}
 		}
 	}
