@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The settings tables of README.md and docs/protocol.md section 7 list
@@ -209,4 +210,63 @@ func TestReadmeListsEveryRefusalKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareTo(t, "README.md", "refusal kind", kinds, matches(string(readme), "(?m)^\\| `((?:refused|closed): [^`]+)` \\|"))
+}
+
+// defaultInProse is a setting named in running text with its default
+// after it: "`HERALD_MAX_QUEUE_BYTES` (1 MiB)", "`HERALD_RATE_LIMIT` a
+// second (100)", "`HERALD_HOOK_TIMEOUT` (default 3 s)". A multiple of a
+// setting ("twice `HERALD_RATE_LIMIT` a second (200)") is not its default.
+var defaultInProse = regexp.MustCompile("(twice\\s+)?`(HERALD_[A-Z0-9_]+)`(?:\\s+a\\s+second)?\\s+\\((?:default\\s+)?([\\d,]+)(?:\\s+(KiB|MiB|ms|s))?\\)")
+
+// The defaults the reference pages give in their running text, away from
+// the settings tables, are the parser's.
+func TestDocsProseGivesTheDefaults(t *testing.T) {
+	byEnv := make(map[string]setting, len(settings))
+	for _, s := range settings {
+		byEnv[s.env] = s
+	}
+	found := 0
+	for _, doc := range []string{"../../README.md", "../../docs/protocol.md", "../../web/README.md"} {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range defaultInProse.FindAllStringSubmatch(string(text), -1) {
+			s, ok := byEnv[m[2]]
+			if m[1] != "" || !ok {
+				continue
+			}
+			found++
+			if got, want := proseValue(t, m[3], m[4]), settingValue(t, s); got != want {
+				t.Errorf("%s gives %s the default %q; the parser's is %q", doc, s.env, m[0], s.def)
+			}
+		}
+	}
+	if found < 10 {
+		t.Fatalf("found %d defaults in running text", found)
+	}
+}
+
+// proseValue is a number and its unit as bytes, nanoseconds or a count.
+func proseValue(t *testing.T, number, unit string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(strings.ReplaceAll(number, ",", ""), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale := map[string]int64{"": 1, "KiB": 1 << 10, "MiB": 1 << 20, "ms": int64(time.Millisecond), "s": int64(time.Second)}
+	return n * scale[unit]
+}
+
+// settingValue is s's default as proseValue counts it.
+func settingValue(t *testing.T, s setting) int64 {
+	t.Helper()
+	if n, err := strconv.ParseInt(s.def, 10, 64); err == nil {
+		return n
+	}
+	d, err := time.ParseDuration(s.def)
+	if err != nil {
+		t.Fatalf("the default of %s, %q, is neither a number nor a duration", s.env, s.def)
+	}
+	return int64(d)
 }
