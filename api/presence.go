@@ -30,12 +30,19 @@ func (s *Server) handlePresence(w http.ResponseWriter, r *http.Request) {
 	writeRawJSON(w, http.StatusOK, broker.AppendPresenceJSON(nil, topic, st))
 }
 
-// controlRequest is the body of POST /api/disconnect, /api/unsubscribe and
-// /api/subscribe. An empty user or session counts as not given.
+// controlTarget is whom a control reaches: the body of POST
+// /api/disconnect, which reads nothing else, so that a topic sent to it
+// is ignored whatever its type, as any field a request does not define.
+// An empty user or session counts as not given.
+type controlTarget struct {
+	User    string `json:"user"`
+	Session string `json:"session"`
+}
+
+// controlRequest is the body of POST /api/unsubscribe and /api/subscribe.
 type controlRequest struct {
-	User    string     `json:"user"`
-	Session string     `json:"session"`
-	Topic   topicField `json:"topic"` // not read by disconnect
+	controlTarget
+	Topic topicField `json:"topic"`
 }
 
 // handleControl sends a backend's control of kind to every node and
@@ -43,7 +50,11 @@ type controlRequest struct {
 func (s *Server) handleControl(kind broker.ControlKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req controlRequest
-		if !decodeBody(w, r, controlBodyBytes, &req) {
+		var body any = &req
+		if kind == broker.ControlDisconnect {
+			body = &req.controlTarget
+		}
+		if !decodeBody(w, r, controlBodyBytes, body) {
 			return
 		}
 		c := broker.Control{Kind: kind, User: req.User, Session: req.Session}

@@ -84,6 +84,14 @@ func TestControlRoutesDisconnect(t *testing.T) {
 		}
 	}
 	wantReply(t, b.command(`{"type":"ping","id":"p"}`), "pong", "")
+	// A topic is not disconnect's field: ignored, whatever its type.
+	c := userClient(t, n, "45", "")
+	if r := n.control(t, "/api/disconnect", `{"user":"45","topic":5}`); r.status != http.StatusOK || string(r.body) != `{}` {
+		t.Fatalf("with a topic of another type: got %d %s, want exactly {}", r.status, r.body)
+	}
+	if code := c.closeCode(); code != broker.CloseDisconnected {
+		t.Errorf("closed with %d, want 4004", code)
+	}
 	session := sessionOf(t, n, "44")
 	if r := n.control(t, "/api/disconnect", `{"session":"`+session.id+`"}`); string(r.body) != `{}` {
 		t.Fatalf("by session: %s", r.body)
