@@ -88,7 +88,8 @@
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic with the
 // last event id (nothing missing, nothing twice while history holds it,
-// onRecoveryFailed otherwise). publish(), ping() and presence() reject with code
+// onRecoveryFailed otherwise, and for a topic the last stream did not
+// carry, which starts afresh). publish(), ping() and presence() reject with code
 // 'receive_only'; setToken(), and a token function's refresh before exp,
 // reopen the stream with the new token; a stream refused for one of its
 // topics (the node names it) fails that subscription alone (onError:
@@ -1262,7 +1263,11 @@ export class Herald {
   }
 
   // _onStreamSubscribed answers one topic of the subscribed event as the
-  // WebSocket's subscribed reply would be answered.
+  // WebSocket's subscribed reply would be answered. A topic the client has
+  // a position of that the last event id did not name (one held out of
+  // the streams since, or one of a WebSocket before) starts afresh, and
+  // says nothing of recovered (docs/protocol.md section 10): what came
+  // meanwhile is missed, as a resume's recovered:false says.
   _onStreamSubscribed(topic) {
     const sub = this._subs.get(topic.topic);
     if (!sub || sub.server) {
@@ -1271,7 +1276,8 @@ export class Herald {
     }
     const id = 'sse:' + topic.topic;
     this._subscribing.set(id, sub);
-    this._onSubscribed({ type: 'subscribed', id, ...topic });
+    const afresh = sub.since && topic.recovered === undefined;
+    this._onSubscribed({ type: 'subscribed', id, ...topic, ...(afresh ? { recovered: false } : {}) });
   }
 
   _streamLost(info, code) {
