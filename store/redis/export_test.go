@@ -103,6 +103,11 @@ func PresenceNodes(e *Engine) string { return e.keys.presNodes() }
 // reading the page's names and its members. Set it before e is used.
 func BetweenPresenceReads(e *Engine, fn func()) { e.betweenPresenceReads = fn }
 
+// PruneAfterShardOpens has e close its idle shards, as the supervisor's
+// probe tick does, each time it found or opened the shard a topic is to
+// be homed on, before it homes the topic there. Set it before e is used.
+func PruneAfterShardOpens(e *Engine) { e.afterShardFor = e.pruneShards }
+
 // AwaitingConfirmations is how many subscribes of e wait for Redis to
 // confirm them.
 func AwaitingConfirmations(e *Engine) int {

@@ -67,6 +67,7 @@ func (e *Engine) homeOn(ctx context.Context, topics []string) ([]string, error) 
 		return nil, fmt.Errorf("ssubscribe: %w", err)
 	}
 	adopted, err := e.adoptWaiting(ctx, sh, topics)
+	e.shards.unclaim(sh) // its topics hold it now, unless none was left to home
 	if err == nil && len(adopted) == 0 {
 		return nil, nil // all let go meanwhile; pruneShards closes sh if no other topic needs it
 	}

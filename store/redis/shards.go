@@ -22,7 +22,9 @@ import (
 // for (its anchor), so that a probe SPUBLISHed there crosses that shard's
 // connection. A shard whose last topic went is closed at the supervisor's
 // next probe tick (pruneShards), not at once: a probe leg still waiting
-// on it then ends without a word on its master (see runLeg).
+// on it then ends without a word on its master (see runLeg). One that a
+// subscribe or the supervisor is about to home a topic on is kept
+// (shardFor's claims).
 //
 // A shard's connection that breaks, whose master refuses one of its
 // channels (MOVED), or that Redis unsubscribes from a channel it still
@@ -54,6 +56,7 @@ type shard struct {
 	topics   int             // how many of channels are topics'; shards.mu guards it
 	leaving  map[string]int  // SUNSUBSCRIBEs sent whose replies have not come, by channel; shards.mu guards it
 	broken   bool            // its receive loop saw it fail; shards.mu guards it
+	claims   int             // shardFor's callers not done homing their topics on it: pruneShards keeps it; shards.mu guards it
 	failed   chan struct{}   // closed when broken is set
 	stop     *loopControl
 	done     chan struct{} // closed when the receive loop has ended
@@ -157,13 +160,21 @@ func (s *shards) release(topic, channel string) *shard {
 // that is not current yet: MOVED), ends the wait. Subscribe and the
 // supervisor (homeShards) call it without psMu, so both may open a shard
 // on one master at once: the first one kept is used, the other closed.
+//
+// The shard comes claimed, and the caller unclaims it once it homed its
+// topics there, or gave up: a shard no topic is homed on yet, just
+// opened or found idle, would else be closed by a prune between the two
+// (pruneShards, at the supervisor's probe tick), and the subscribe that
+// opened it failed as unavailable, or the supervisor's homing of topics
+// failed and waited for its next try.
 func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	master, err := e.shards.cc.MasterForKey(ctx, e.keys.shardChannel(topic))
 	if err != nil {
 		return nil, err
 	}
 	addr := master.Options().Addr
-	if sh := e.shards.at(addr); sh != nil {
+	if sh := e.shards.claimAt(addr); sh != nil {
+		e.shardFound()
 		return sh, nil
 	}
 	twin := e.stamps.pubSubClient(master)
@@ -175,11 +186,19 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		closeShard(sh)
 		return nil, fmt.Errorf("probe channel: %w", err)
 	}
-	if kept := e.shards.keep(sh); kept != sh {
+	kept := e.shards.keep(sh)
+	if kept != sh {
 		closeShard(sh)
-		return kept, nil
 	}
-	return sh, nil
+	e.shardFound()
+	return kept, nil
+}
+
+// shardFound runs afterShardFor, if a test set it.
+func (e *Engine) shardFound() {
+	if e.afterShardFor != nil {
+		e.afterShardFor()
+	}
 }
 
 // at returns the shard on the master at addr (nil: none).
@@ -189,16 +208,37 @@ func (s *shards) at(addr string) *shard {
 	return s.byAddr[addr]
 }
 
+// claimAt returns the shard on the master at addr, claimed (see
+// shardFor); nil: none.
+func (s *shards) claimAt(addr string) *shard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.byAddr[addr]
+	if sh != nil {
+		sh.claims++
+	}
+	return sh
+}
+
+// unclaim ends a claim shardFor took on sh.
+func (s *shards) unclaim(sh *shard) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh.claims--
+}
+
 // keep records sh, whose probe channel Redis confirmed, as the shard on
 // its master, unless one was kept there meanwhile: it returns the one
-// kept.
+// kept, claimed (see shardFor).
 func (s *shards) keep(sh *shard) *shard {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if kept := s.byAddr[sh.addr]; kept != nil {
+		kept.claims++
 		return kept
 	}
 	sh.channels[sh.probe] = true
+	sh.claims++
 	s.byAddr[sh.addr] = sh
 	return sh
 }
@@ -222,7 +262,8 @@ func (e *Engine) detachShards() []*shard {
 	return old
 }
 
-// pruneShards closes the shards no topic is homed on any more, so that the
+// pruneShards closes the shards no topic is homed on any more, nor is
+// about to be (a claim of shardFor's), so that the
 // node listens only on the masters its subscribers need. The supervisor
 // calls it before it probes: at its probe ticks, and once it subscribed
 // everything again. It takes psMu
@@ -233,7 +274,7 @@ func (e *Engine) pruneShards() {
 	e.shards.mu.Lock()
 	var idle []*shard
 	for addr, sh := range e.shards.byAddr {
-		if sh.topics == 0 {
+		if sh.topics == 0 && sh.claims == 0 {
 			idle = append(idle, sh)
 			delete(e.shards.byAddr, addr)
 		}

@@ -113,6 +113,7 @@ func TestShardedPubSub(t *testing.T) {
 	t.Run("SubscribedAgainAtOnceKeepsShard", func(t *testing.T) { testSubscribedAgainAtOnceKeepsShard(t, c, topics) })
 	t.Run("ReadyWhileSlotMigrates", func(t *testing.T) { testReadyWhileSlotMigrates(t, c) })
 	t.Run("SpentContextKeepsShard", func(t *testing.T) { testSpentContextKeepsShard(t, c, topics) })
+	t.Run("OpenedShardOutlivesAPrune", func(t *testing.T) { testOpenedShardOutlivesAPrune(t, c, topics) })
 	t.Run("MasterAwayCostsOnlyItsTopics", func(t *testing.T) {
 		testMasterAway(t, c, topics, redis.Config{Timeout: 300 * time.Millisecond, CheckInterval: time.Second})
 	})

@@ -96,6 +96,7 @@ func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error
 	var confirmed <-chan struct{}
 	if err == nil {
 		confirmed, err = e.sendShardSubscribe(ctx, sh, topic, channel)
+		e.shards.unclaim(sh) // the topic holds it now, unless it broke
 	}
 	if err == nil {
 		err = e.awaitConfirmed(ctx, sh.ps, "ssubscribe", channel, confirmed, sh.failed)
