@@ -19,7 +19,8 @@ type batchResult struct {
 // replayBatch reads the log of each of marks from its mark on, the
 // mark's own entry included, the log's end key, and before them its last
 // entry, in one pipeline per master (see perMaster; sent again while it
-// fails on a dead pooled connection), and hands over what follows the
+// fails on a dead pooled connection), on connections that need no stamp
+// (plainreads.go), and hands over what follows the
 // mark. A mark whose read failed, or whose master is in gone, is added
 // to failed; gone gets the masters whose round trip timed out. classic
 // is the classic connection's probe channel (see round).
@@ -60,14 +61,16 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 	tails := make([]*goredis.XMessageSliceCmd, len(marks))
 	whole := e.perMaster(ctx, batch, masters.slot, gone, func(ctx context.Context, idx []int) error {
 		err := e.resend(ctx, e.deadConnSends(), "a read of change logs", func() error {
-			pipe := e.rdb.Pipeline()
-			for _, i := range idx {
-				tails[i] = pipe.XRevRangeN(ctx, e.keys.presChanges(marks[i].topic), "+", "-", 1)
-				cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(marks[i].topic), from[i].from, "+", replayCount)
-				ends[i] = pipe.Get(ctx, e.keys.presLogEnd(marks[i].topic))
-			}
-			_, err := pipe.Exec(ctx) // each read's own error is below
-			return err
+			return e.readPlain(e.plainReader(masters.clients[masters.slot[idx[0]]]), func(c goredis.Cmdable) error {
+				pipe := c.Pipeline()
+				for _, i := range idx {
+					tails[i] = pipe.XRevRangeN(ctx, e.keys.presChanges(marks[i].topic), "+", "-", 1)
+					cmds[i] = pipe.XRangeN(ctx, e.keys.presChanges(marks[i].topic), from[i].from, "+", replayCount)
+					ends[i] = pipe.Get(ctx, e.keys.presLogEnd(marks[i].topic))
+				}
+				_, err := pipe.Exec(ctx) // each read's own error is below
+				return err
+			})
 		})
 		if err != nil && (ctx.Err() != nil || timedOut(err)) {
 			return err

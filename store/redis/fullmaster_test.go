@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -211,4 +212,43 @@ func TestOlderCopyReadWhileFullGivesNoSeqTwice(t *testing.T) {
 		t.Fatalf("delivered %s (%s/%d) after Redis took writes again, want %s", got[5].ID, got[5].Epoch, got[5].Seq, next.ID)
 	}
 	rec.checkBreaches(t)
+}
+
+// replayWithoutStampWhileFull has a node miss a join that reached the
+// topic's change log (written here as the add script logs it, with no
+// publish), then the topic's master full after a restart: the replay of
+// the change logs that follows the reconnect reads them on connections
+// that need no stamp, and hands the join over, where on stamping
+// connections the read failed for as long as the master was full.
+func replayWithoutStampWhileFull(t *testing.T, f fullRedis, e node, prefix string) {
+	const topic = "room.full"
+	mustSubscribe(t, e, topic)
+	mustAdd(t, e.Engine, broker.PresenceEntry{Topic: topic, Session: "e1", User: "watcher"})
+	waitChanges(t, e.rec, topic, "+watcher")
+
+	a := f.adminOf(topic)
+	logKey := prefix + "{" + topic + "}:changes"
+	last, err := a.XRevRangeN(ctxFor(t), logKey, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		t.Fatalf("the change log's last entry: %v, %v", last, err)
+	}
+	change := "\nj9:" + topic + "5:ghost2:sx0:"
+	do(t, a, "XADD", logKey, "*", "p", last[0].ID, "c", change)
+	f.makeFull(t, a)
+	f.breakPubSub(t)
+	waitChanges(t, e.rec, topic, "+watcher", "+ghost")
+}
+
+func testReplayWithoutStampWhileFull(t *testing.T, c *redistest.Cluster) {
+	prefix := uniquePrefix(t)
+	nodes := clusterNodes(t, c, 1, redis.Config{Prefix: prefix, PresenceLapse: time.Hour})
+	replayWithoutStampWhileFull(t, clusterFull(t, c), nodes[0], prefix)
+}
+
+func TestReplayWithoutStampWhileRedisIsFull(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	nodes := cluster(t, srv, 1, redis.Config{Prefix: prefix, PresenceLapse: time.Hour})
+	replayWithoutStampWhileFull(t, standaloneFull(t, srv, prefix), nodes[0], prefix)
 }

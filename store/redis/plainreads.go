@@ -6,25 +6,27 @@ import (
 
 // The reads that find what pub/sub lost go on connections that skip the
 // run key's stamp: a check's read of positions and of the history that
-// fills what a topic missed (checks.go), and the catch-up of the control
-// stream after a break (control_catchup.go). A master full under
-// noeviction after a restart, or after a flush of its script cache,
-// refuses the stamp's write to every new connection, and on stamping
-// connections these reads failed for as long as it stayed full: a
-// message dropped on pub/sub meanwhile was neither delivered nor told as
-// a gap, and a control a break lost was given up after controlCatchUp.
+// fills what a topic missed (checks.go), the replay of the presence
+// change logs (changebatch.go), and the catch-up of the control stream
+// after a break (control_catchup.go). A master full under noeviction
+// after a restart, or after a flush of its script cache, refuses the
+// stamp's write to every new connection, and on stamping connections
+// these reads failed for as long as it stayed full: a message dropped on
+// pub/sub meanwhile was neither delivered nor told as a gap, a join or
+// leave the node missed waited, and a control a break lost was given up
+// after controlCatchUp.
 //
 // They need no stamp, because the stamp changes nothing they read and
 // nothing they lead to writes without one. It writes the run keys alone,
 // and only scripts read those, to judge meta's mark (runLua): a read of
-// meta, a topic's stream or the control stream returns the same before
-// the stamp as after it, so it serves what the stamping connection would
-// have served once the master took writes again. A master restarted
-// from a snapshot older than its last publishes shows a position behind
-// what was handed over, and the check begins a rebase (failover.go),
-// which is a script and goes through the stamping client: while the
-// master is full it fails, as a publish does, and is tried at the next
-// check. Seqs and epochs are only written by scripts (a publish, a
+// meta, a topic's stream, its change log or the control stream returns
+// the same before the stamp as after it, so it serves what the stamping
+// connection would have served once the master took writes again. A
+// master restarted from a snapshot older than its last publishes shows a
+// position behind what was handed over, and the check begins a rebase
+// (failover.go), which is a script and goes through the stamping client:
+// while the master is full it fails, as a publish does, and is tried at
+// the next check. Seqs and epochs are only written by scripts (a publish, a
 // rebase, a read that starts an epoch), which still wait for the stamp,
 // so such a read makes no seq given twice, nor skipped: what it hands
 // over from history are messages that history holds, each with the seq

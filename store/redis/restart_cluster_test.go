@@ -24,6 +24,7 @@ func TestClusterRunKeys(t *testing.T) {
 	t.Run("shard while full", func(t *testing.T) { testShardWithoutStampWhileFull(t, c) })
 	t.Run("check while full", func(t *testing.T) { testCheckWithoutStampWhileFull(t, c) })
 	t.Run("control catch-up while full", func(t *testing.T) { testControlCatchUpWithoutStampWhileFull(t, c) })
+	t.Run("presence replay while full", func(t *testing.T) { testReplayWithoutStampWhileFull(t, c) })
 }
 
 // testRunKeysInTheirSlots checks that the run key of each slot is in that
