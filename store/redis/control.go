@@ -139,7 +139,11 @@ func (e *Engine) handControlLocked(id, body string) {
 // markControls notes where the control stream ends, unless the node
 // knows where it stands already. It runs before the node's first
 // subscribe to the control channel, so that a catch-up after it hands
-// over what was sent in between, and no control from before.
+// over what was sent in between, and no control from before. It reads
+// on a connection that needs no stamp (plainreads.go): it comes before
+// the node's first subscribe of any topic, which failed while the
+// stream's master was full after a restart, whichever master the
+// topic was on.
 func (e *Engine) markControls(ctx context.Context) error {
 	e.ctl.mu.Lock()
 	defer e.ctl.mu.Unlock()
@@ -148,7 +152,11 @@ func (e *Engine) markControls(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	newest, err := e.rdb.XRevRangeN(ctx, e.keys.controls(), "+", "-", 1).Result()
+	var newest []goredis.XMessage
+	err := e.readPlain(e.plainReader(e.masterOf(ctx, e.keys.controls())), func(c goredis.Cmdable) (err error) {
+		newest, err = c.XRevRangeN(ctx, e.keys.controls(), "+", "-", 1).Result()
+		return err
+	})
 	if err != nil {
 		return err
 	}

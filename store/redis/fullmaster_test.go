@@ -252,3 +252,23 @@ func TestReplayWithoutStampWhileRedisIsFull(t *testing.T) {
 	nodes := cluster(t, srv, 1, redis.Config{Prefix: prefix, PresenceLapse: time.Hour})
 	replayWithoutStampWhileFull(t, standaloneFull(t, srv, prefix), nodes[0], prefix)
 }
+
+// testSubscribeBesideFullControlsMaster starts a node while the master
+// of the control stream is full after a restart: its first subscribe,
+// of a topic on another master, notes where the control stream ends on
+// a connection that needs no stamp, and goes through, where on a
+// stamping connection it failed as unavailable, as every subscribe of
+// the node did for as long as that master stayed full.
+func testSubscribeBesideFullControlsMaster(t *testing.T, c *redistest.Cluster) {
+	prefix := uniquePrefix(t)
+	controls := c.MasterOfKey(prefix + "controls")
+	topic := topicOn(t, c, otherMaster(c, controls), "elsewhere")
+	clusterFull(t, c).makeFull(t, admin(t, controls.Addr()))
+	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix})
+	pub, sub := nodes[0], nodes[1]
+	mustSubscribe(t, sub, topic)
+	res := mustPublish(t, pub, request(topic))
+	if got := sub.rec.waitFor(t, topic, 1); got[0].ID != res.ID {
+		t.Fatalf("delivered %s, want %s", got[0].ID, res.ID)
+	}
+}

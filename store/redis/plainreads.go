@@ -7,14 +7,16 @@ import (
 // The reads that find what pub/sub lost go on connections that skip the
 // run key's stamp: a check's read of positions and of the history that
 // fills what a topic missed (checks.go), the replay of the presence
-// change logs (changebatch.go), and the catch-up of the control stream
-// after a break (control_catchup.go). A master full under noeviction
-// after a restart, or after a flush of its script cache, refuses the
-// stamp's write to every new connection, and on stamping connections
-// these reads failed for as long as it stayed full: a message dropped on
-// pub/sub meanwhile was neither delivered nor told as a gap, a join or
-// leave the node missed waited, and a control a break lost was given up
-// after controlCatchUp.
+// change logs (changebatch.go), and the reads of the control stream:
+// where it ends, before a node's first subscribe (control.go), and the
+// catch-up after a break (control_catchup.go). A master full under
+// noeviction after a restart, or after a flush of its script cache,
+// refuses the stamp's write to every new connection, and on stamping
+// connections these reads failed for as long as it stayed full: a
+// message dropped on pub/sub meanwhile was neither delivered nor told as
+// a gap, a join or leave the node missed waited, a control a break lost
+// was given up after controlCatchUp, and a node that had subscribed
+// nothing yet could subscribe nothing, on any master.
 //
 // They need no stamp, because the stamp changes nothing they read and
 // nothing they lead to writes without one. It writes the run keys alone,

@@ -25,6 +25,7 @@ func TestClusterRunKeys(t *testing.T) {
 	t.Run("check while full", func(t *testing.T) { testCheckWithoutStampWhileFull(t, c) })
 	t.Run("control catch-up while full", func(t *testing.T) { testControlCatchUpWithoutStampWhileFull(t, c) })
 	t.Run("presence replay while full", func(t *testing.T) { testReplayWithoutStampWhileFull(t, c) })
+	t.Run("subscribe beside full controls master", func(t *testing.T) { testSubscribeBesideFullControlsMaster(t, c) })
 }
 
 // testRunKeysInTheirSlots checks that the run key of each slot is in that
