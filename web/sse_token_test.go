@@ -117,3 +117,36 @@ func TestClientOverSSEGoesOnWhenTheRefusedTopicWasDropped(t *testing.T) {
 	p.wait(`got.join() === '1'`)
 	p.checkNoProblems()
 }
+
+// TestClientKeepsATokenGivenWhileARefreshAsksForOne: a token given by
+// setToken while the token function is being asked for the refresh
+// before exp is newer than the function's answer, which must not
+// replace it (as it does not when a connection opens). Here the token
+// given allows a topic the late answer does not: the stream stays on
+// the one given, and that topic's subscription stays live.
+func TestClientKeepsATokenGivenWhileARefreshAsksForOne(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	given := tokenAllowing(t, "news", "secret")
+	late := tokenAllowing(t, "news")
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.errors = []; window.calls = 0;
+		const first = '` + signedToken(t, 4*time.Second) + `';
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100,
+			token: () => calls++ === 0 ? first : new Promise((resolve) => { window.answer = resolve; }) });
+		h.on('error', (e) => errors.push(e.code + ' ' + e.topic));
+		const sub = h.subscribe('news', () => {});
+		h.connect();
+		return sub.ready;
+	})`)
+	p.wait(`window.answer !== undefined`) // the refresh before exp asks
+	p.run(`h.setToken('` + given + `'); window.secret = h.subscribe('secret', () => {}); secret.ready`)
+	p.run(`answer('` + late + `')`)
+	p.wait(`h.state === 'connected' && secret.state !== 'subscribing'`)
+	got := p.value(`secret.state + ' ' + (new URL(h._es.url).searchParams.get('token') === '` + given + `') + ' ' + errors.join()`)
+	if got != "live true " {
+		t.Errorf("secret's state, stream on the token given, errors: %q, want live, true and none", got)
+	}
+	p.checkNoProblems()
+}

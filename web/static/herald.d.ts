@@ -325,7 +325,9 @@ export class Herald {
    * unauthorized if refused; the old token stays in force), used by the next
    * connect otherwise. One given while a connection is being opened with
    * the token before is sent in a `refresh` once it is welcomed (an
-   * 'error' if refused); a stream being opened is reopened with it.
+   * 'error' if refused); a stream being opened is reopened with it. A
+   * token function's answer asked before it (for a connection, or a
+   * refresh before exp) does not replace it.
    */
   setToken(token: string): Promise<void>;
   on(event: 'state', fn: (state: State, info?: Welcome | StreamOpened | Disconnected) => void): () => void;

@@ -58,7 +58,8 @@
 //   next connect's token otherwise; one given while a connection is
 //   being opened with the token before is sent in a `refresh` once
 //   welcomed (an 'error' if refused), and a stream being opened is
-//   reopened with it once open.
+//   reopened with it once open; a token function's answer asked before
+//   it (an attempt's, or a refresh's before exp) does not replace it.
 //
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
@@ -711,10 +712,18 @@ export class Herald {
 
   async _refresh() {
     const generation = this._generation;
+    const version = this._tokenVersion;
     try {
       const token = await this._askToken();
+      // A token given by setToken meanwhile is newer than the answer (as
+      // in _currentToken): it is in force, or about to be, and the next
+      // refresh follows its exp.
+      if (version !== this._tokenVersion) {
+        if (this._isOpen()) this._scheduleRefresh();
+        return;
+      }
       await this._command({ type: 'refresh', token });
-      this._token = token;
+      if (version === this._tokenVersion) this._token = token;
       this._scheduleRefresh();
     } catch (err) {
       // The server keeps the old token; at its exp it closes with 4001 and
