@@ -58,3 +58,47 @@ func TestClientBacksOffASlowConsumerThatCannotKeepUp(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientCatchesUpAfterFailuresWithoutTheirBackoff: a client that
+// failed attempts in a row (here its token function failed, as a node
+// down or a network gone would make it) and then resumes more than a
+// resume reads gets it in pieces, each closed with 4000 (docs/protocol.md
+// section 2). The failures' backoff is for a node that did not answer;
+// this one answers, and each piece brings the client nearer: it comes
+// back for the next one after minDelay, not after the delay the failures
+// grew, while more piles up.
+func TestClientCatchesUpAfterFailuresWithoutTheirBackoff(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{
+		Engine: memory.New(memory.Config{HistorySize: 1000, HistoryTTL: time.Hour}),
+		Node: node.Config{
+			NodeID: "slow-consumer-node",
+			Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000, MaxResumeBytes: 4096},
+			API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
+		},
+	})
+	for i := 0; i < 20; i++ {
+		publishHTTP(t, n.Base, `{"topic":"news","data":"`+strings.Repeat("x", 1024)+`"}`)
+	}
+	p := newPage(t, n.Base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.failed = []; window.slow = []; window.fails = 5;
+		window.h = new herald.Herald('/ws', { minDelay: 50, maxDelay: 60000,
+			token: () => { if (fails-- > 0) throw new Error('no token now'); return 'anonymous'; } });
+		h.on('state', (s, info) => {
+			if (s === 'disconnected') (info.code === 4000 ? slow : failed).push(info.retryIn);
+		});
+		h.subscribe('news', (m) => got.push(m.seq), { backlog: 20 });
+		h.connect();
+	})`)
+	p.wait(`got.length === 20`)
+	t.Logf("delays after the failures: %s ms; after the 4000s: %s ms", p.value(`failed.join()`), p.value(`slow.join()`))
+	if got := p.value(`failed.length === 5 && failed[4] > 50 && slow.length > 1`); got != "true" {
+		t.Fatalf("failures %s and 4000s %s: want 5 failures backing off past minDelay, then the resume in pieces",
+			p.value(`failed.join()`), p.value(`slow.join()`))
+	}
+	if got := p.value(`slow.filter((ms) => ms > 50).join()`); got != "" {
+		t.Errorf("delays over minDelay after 4000s that each brought the client nearer: %s ms", got)
+	}
+	p.checkNoProblems()
+}

@@ -65,11 +65,12 @@
 // exponentially growing, jittered delay (cut short when the browser comes
 // back online; it starts over at connect() and after a connection that
 // lived longer than maxDelay), reconnects, and resubscribes every
-// subscription. Slow-consumer closes (4000) in a row grow it too, so a
-// client that cannot keep up does not come back every minDelay to read
-// a queue of history; one that finds it with less left to read than at
-// the 4000 before (a long resume handed over in pieces, each closed 4000
-// behind what fits) waits the delay before it again. An exact
+// subscription. Slow-consumer closes (4000) in a row grow a delay of
+// their own, so a client that cannot keep up does not come back every
+// minDelay to read a queue of history; one that finds it with less left
+// to read than at the 4000 before (a long resume handed over in pieces,
+// each closed 4000 behind what fits) waits the delay before it again, and
+// the failed attempts before (a node down) do not lengthen it. An exact
 // topic resumes with `since` = the epoch and seq it last saw, so nothing that
 // history still holds is lost and nothing is shown twice. When the server
 // says `recovered:false`, or the subscription is a pattern (patterns cannot
@@ -218,6 +219,7 @@ export class Herald {
     this._outbox = []; // commands waiting for a connection
     this._nextId = 1;
     this._attempt = 0;
+    this._slowAttempt = 0; // slow-consumer closes in a row (_scheduleReconnect)
     this._behindAtSlowClose = Infinity; // _nearerAtSlowClose
     this._blockedLooks = 0; // attempts in a row that looked blocked on the way
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
@@ -247,7 +249,7 @@ export class Herald {
     // the attempts before it grew: a drop of the new start waits minDelay.
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
     this._blockedLooks = 0;
-    this._attempt = 0;
+    this._attempt = this._slowAttempt = 0;
     this._behindAtSlowClose = Infinity;
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
@@ -621,16 +623,26 @@ export class Herald {
     // as it was: a resume of more than a queue holds comes in such pieces,
     // each resumed from where the last one ended (docs/protocol.md section
     // 2), and waiting longer between them only lets more pile up.
+    // The 4000s count a row of their own (_slowAttempt): the attempts
+    // that failed before one was welcomed (a node down, a network gone)
+    // say nothing of how fast the client reads, and their delay, up to
+    // maxDelay, between the pieces of the resume that follows would
+    // slow it the most when it is longest.
     const lived = this._openedAt && Date.now() - this._openedAt > maxDelay;
     const slow = info.code === 4000 && Boolean(this._openedAt);
-    const nearer = slow && this._nearerAtSlowClose();
+    if (lived) this._attempt = this._slowAttempt = 0;
     if (lived || !slow) this._behindAtSlowClose = Infinity; // the row is over
-    if (lived) this._attempt = 0;
-    else if (nearer) this._attempt = Math.max(0, this._attempt - 1); // the last delay again
+    let exponent;
+    if (slow) {
+      const nearer = this._nearerAtSlowClose();
+      exponent = nearer ? Math.max(0, this._slowAttempt - 1) : this._slowAttempt; // nearer: the last delay again
+      this._slowAttempt = exponent + 1;
+    } else {
+      exponent = this._attempt++;
+    }
     this._openedAt = 0;
-    const ceiling = Math.min(maxDelay, minDelay * 2 ** this._attempt);
+    const ceiling = Math.min(maxDelay, minDelay * 2 ** exponent);
     const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
-    this._attempt++;
     // The node that dropped us or refused us may be gone: try the next one.
     this._urlIndex = (this._urlIndex + 1) % this.urls.length;
     this.url = this.urls[this._urlIndex];
