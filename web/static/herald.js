@@ -251,6 +251,10 @@ export class Herald {
     this._blockedLooks = 0;
     this._attempt = this._slowAttempt = 0;
     this._behindAtSlowClose = Infinity;
+    // The delays of subscribes refused for now start over too: the new
+    // connection asks for them at once over either transport (a stream
+    // left them out until their delay had passed, up to maxDelay).
+    for (const sub of this._subs.values()) sub.heldUntil = sub.retries = 0;
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
   }
