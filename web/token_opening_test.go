@@ -106,3 +106,35 @@ func TestClientOverSSEReportsATokenFunctionFailingAtAReopen(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientOverSSEOpensOnceWithATokenGivenWhileItsFunctionIsAsked: a
+// token given by setToken while the token function is asked before a
+// stream opens is the one the stream opens with (the answer, older, is
+// dropped), so the stream is not reopened with it once open: that would
+// cost a second stream, its resume and its subscribe hooks for nothing.
+func TestClientOverSSEOpensOnceWithATokenGivenWhileItsFunctionIsAsked(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	given := signedToken(t, time.Hour)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.states = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100,
+			token: () => new Promise((resolve) => { window.answer = resolve; }) });
+		h.on('state', (s) => states.push(s));
+		h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+	})`)
+	p.wait(`window.answer !== undefined`)
+	p.run(`h.setToken('` + given + `'); answer('` + signedToken(t, 2*time.Hour) + `')`)
+	p.wait(`h.state === 'connected'`)
+	if p.value(`new URL(h._es.url).searchParams.get('token') === '`+given+`'`) != "true" {
+		t.Fatalf("the stream did not open with the token given")
+	}
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	if got := p.value(`states.join()`); got != "connecting,connected" {
+		t.Errorf("states %q, want one stream opened", got)
+	}
+	p.checkNoProblems()
+}

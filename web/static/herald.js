@@ -391,9 +391,10 @@ export class Herald {
     const generation = this._generation;
     this._setState('connecting');
     let url = this.url;
-    this._openTokenVersion = this._tokenVersion;
+    let version;
     try {
-      const token = await this._currentToken();
+      let token;
+      ({ token, version } = await this._currentToken());
       if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
     } catch (err) {
       // A close() while it was asked ended this attempt: a word now, or a
@@ -404,6 +405,7 @@ export class Herald {
       return;
     }
     if (this._closed || generation !== this._generation) return;
+    this._openTokenVersion = version;
     if (this.transport === 'sse') return this._openStream(url, generation);
     const ws = new WebSocket(url);
     this._ws = ws;
@@ -678,15 +680,20 @@ export class Herald {
 
   // ---- tokens ----
 
+  // _currentToken resolves the token a connection or stream opens with
+  // and the setToken it is of (version, for _openTokenVersion), taken
+  // together: one given while the token function was asked is the newest,
+  // and opened with; only one given after it is to be sent (or reopened
+  // with) once open.
   async _currentToken() {
     const source = this.options.token;
-    if (typeof source !== 'function') return source || null;
-    if (this._token && !expiresWithin(this._token, 0)) return this._token;
+    if (typeof source !== 'function') return { token: source || null, version: this._tokenVersion };
+    if (this._token && !expiresWithin(this._token, 0)) return { token: this._token, version: this._tokenVersion };
     const version = this._tokenVersion;
     const token = await this._askToken();
     // A token given by setToken meanwhile is newer than the answer.
     if (version === this._tokenVersion) this._token = token;
-    return this._token;
+    return { token: this._token, version: this._tokenVersion };
   }
 
   // _askToken calls the token function, for at most options.timeout: one
@@ -1328,9 +1335,9 @@ export class Herald {
       this._closeStream();
       for (const sub of this._subs.values()) sub.live = false;
       this._setState('connecting');
-      this._openTokenVersion = this._tokenVersion;
-      this._currentToken().then((token) => {
+      this._currentToken().then(({ token, version }) => {
         if (this._closed || generation !== this._generation) return;
+        this._openTokenVersion = version;
         let url = this.url;
         if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
         this._openStream(url, generation);
