@@ -150,3 +150,39 @@ func TestClientKeepsATokenGivenWhileARefreshAsksForOne(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientOverSSEReopensWithARefreshedTokenThatCameWhileItOpened: the
+// token function's answer for the refresh before exp may come while the
+// stream is being opened again (here after a drop) with the token
+// before. A stream takes no refresh: it is reopened with the new token
+// once open, as with one setToken gave meanwhile, rather than ended at
+// the old one's exp (4001) to come back after a backoff.
+func TestClientOverSSEReopensWithARefreshedTokenThatCameWhileItOpened(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	proxy, front := newBlockingProxy(t, base)
+	expires := time.Now().Add(5 * time.Second)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.states = []; window.calls = 0;
+		const first = '` + signedToken(t, time.Until(expires)) + `';
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100,
+			token: () => calls++ === 0 ? first : new Promise((resolve) => { window.answer = resolve; }) });
+		h.on('state', (s, info) => states.push(s + (info?.code ? ' ' + info.code : '')));
+		const sub = h.subscribe('news', (m) => got.push(m.data));
+		h.connect();
+		return sub.ready;
+	})`)
+	p.wait(`window.answer !== undefined`) // the refresh before exp asks
+	release := proxy.cutAndHold()
+	p.wait(`h.state === 'connecting' && h._es !== null`) // the reconnect, held by the proxy
+	p.run(`answer('` + signedToken(t, time.Hour) + `')`)
+	release()
+	p.pause(time.Until(expires) + time.Second) // past the first token's exp
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.length > 0 || states.includes('disconnected 4001')`)
+	if got := p.value(`got.join() + ' ' + states.includes('disconnected 4001')`); got != "1 false" {
+		t.Errorf("messages and a close 4001: %q, want the message and no 4001 (states %s)", got, p.value(`states.join()`))
+	}
+	p.checkNoProblems()
+}

@@ -225,8 +225,9 @@ export class Herald {
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
     this._ws = null;
     this._token = typeof options.token === 'string' ? options.token : null;
-    // Bumped by setToken: a connection or stream opened with an older
-    // token (_openTokenVersion) takes the newest once open.
+    // Bumped by setToken (and over SSE by a refresh, which a stream
+    // cannot take): a connection or stream opened with an older token
+    // (_openTokenVersion) takes the newest once open.
     this._tokenVersion = 0;
     this._openTokenVersion = 0;
     this._timers = new Set();
@@ -1356,7 +1357,12 @@ export class Herald {
         this._reopenStreamSoon();
         return Promise.resolve({ type: 'unsubscribed', topic: cmd.topic });
       case 'refresh':
-        this._token = cmd.token; // what the reopened stream opens with
+        // What the reopened stream opens with. A stream being opened
+        // meanwhile, with the token before, is reopened with it once open
+        // (_streamOpened), as with one setToken gave: a refresh before exp
+        // whose answer came then would otherwise end at the old one's exp.
+        this._token = cmd.token;
+        this._tokenVersion++;
         this._reopenStreamSoon();
         return Promise.resolve({ type: 'refreshed' });
       default:
