@@ -253,7 +253,8 @@ export interface Subscription {
  * client's own: 'disconnected' (the connection dropped before the reply; a
  * publish may or may not have been accepted), 'disconnected_by_server' (close
  * 4004: the client stopped), 'timeout', 'closed',
- * 'token', 'token_expired', 'too_many_patterns', 'bad_frame', 'bad_event', 'bad_option' (thrown
+ * 'token', 'token_expired', 'too_many_patterns', 'receive_only' (over SSE: a
+ * command, or presence), 'bad_frame', 'bad_event', 'bad_option' (thrown
  * by the constructor). An exception thrown by
  * a callback is reported as uncaught (reportError) and stops nothing else.
  */
