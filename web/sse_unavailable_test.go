@@ -137,3 +137,31 @@ func startHookedNode(t *testing.T, failing, asked *atomic.Bool) string {
 	}})
 	return n.Base
 }
+
+// TestClientOverSSEDropsAHeldTopicWithoutAReopen: a subscription held
+// out of the stream (refused for now) that the page drops is in no
+// stream, so dropping it reopens none: a reopen would resume every other
+// topic and ask the subscribe hook about each again, for nothing.
+func TestClientOverSSEDropsAHeldTopicWithoutAReopen(t *testing.T) {
+	t.Parallel()
+	var failing, asked atomic.Bool
+	failing.Store(true)
+	base := startHookedNode(t, &failing, &asked)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.errors = []; window.states = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 60000, maxDelay: 60000 });
+		h.on('error', (e) => errors.push(e.code + ' ' + e.topic));
+		h.subscribe('news', (m) => got.push(m.data));
+		window.flaky = h.subscribe('flaky', () => {});
+		h.connect();
+	})`)
+	p.wait(`errors.join() === 'unavailable flaky' && h.state === 'connected'`)
+	p.run(`h.on('state', (s) => states.push(s)); flaky.unsubscribe()`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	if got := p.value(`states.join()`); got != "" {
+		t.Errorf("states after dropping the held subscription: %q, want no reopen", got)
+	}
+	p.checkNoProblems()
+}

@@ -211,6 +211,7 @@ export class Herald {
     // 'websocket' or 'sse': what _open uses now ('auto' starts with WebSocket).
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
     this._es = null; // the EventSource while on SSE
+    this._streamTopics = new Set(); // what the last stream opened carries
     this.state = 'disconnected';
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
@@ -1354,7 +1355,10 @@ export class Herald {
   _streamCommand(cmd) {
     switch (cmd.type) {
       case 'unsubscribe':
-        this._reopenStreamSoon();
+        // One held out of the stream (refused for now) is in none: a
+        // reopen would resume every other topic, and ask the subscribe
+        // hook about each again, for nothing.
+        if (this._streamTopics.has(cmd.topic)) this._reopenStreamSoon();
         return Promise.resolve({ type: 'unsubscribed', topic: cmd.topic });
       case 'refresh':
         // What the reopened stream opens with. A stream being opened
