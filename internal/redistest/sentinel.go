@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // masterName is the name the sentinels know the master by.
@@ -51,18 +52,27 @@ func StartSentinel(t testing.TB) *Sentinel {
 	return s
 }
 
+// downAfter is how long a server may leave a sentinel's pings unanswered
+// before the sentinel takes it for down (Redis's default is 30 s), which
+// bounds how fast a killed master is failed over. At 1 s a busy machine
+// (load 20 and more on 2 cores, as make test runs) had the sentinels fail
+// over a master that was only slow, or a replica just promoted whose first
+// pings went unanswered, and the Sentinel tests that followed failed; 2 s
+// makes each failover a second longer.
+const downAfter = 2 * time.Second
+
 // sentinelArgs writes a sentinel's config file, which the sentinel rewrites
-// as it learns, and returns its arguments. Failing over 1 s after the
-// master falls silent (Redis's default is 30 s) keeps a failover test short.
+// as it learns, and returns its arguments. Failing over downAfter after the
+// master falls silent keeps a failover test short.
 func sentinelArgs(t testing.TB, dir, master string) []string {
 	host, port, _ := strings.Cut(master, ":")
 	conf := filepath.Join(dir, "sentinel.conf")
 	text := fmt.Sprintf(`bind 127.0.0.1
 sentinel monitor %[1]s %[2]s %[3]s 2
-sentinel down-after-milliseconds %[1]s 1000
+sentinel down-after-milliseconds %[1]s %[4]d
 sentinel failover-timeout %[1]s 3000
 sentinel parallel-syncs %[1]s 1
-`, masterName, host, port)
+`, masterName, host, port, downAfter.Milliseconds())
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
