@@ -145,7 +145,7 @@ func testLapsedNode(t *testing.T, url string) {
 // leave.
 func TestReconnectedNodeResyncsItsPresence(t *testing.T) {
 	t.Parallel()
-	srv, px, other, rec, e := proxiedPresencePair(t, redis.Config{NodeID: "resyncing", PresenceLapse: testLapse})
+	srv, px, other, rec, e := proxiedPresencePair(t, redis.Config{NodeID: "resyncing", PresenceLapse: resyncLapse})
 	e.Attach(newRecorder())
 	const topic = "room.resync"
 	mustSubscribe(t, other, topic)

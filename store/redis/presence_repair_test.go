@@ -31,7 +31,7 @@ func TestPresenceRepairedAfterAFailoverReachesWhoNeedsIt(t *testing.T) {
 	watching := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "watching", PresenceLapse: time.Hour})
 	b := broker.New(broker.Config{PresenceTopics: []string{"room.*"}}, watching)
 	t.Cleanup(func() { _ = b.Close(ctxFor(t)) })
-	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: testLapse})
+	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: resyncLapse})
 	if !eventually(func() bool { return redis.Probes(e) > 0 }) {
 		t.Fatal("the engine never probed its pub/sub connection")
 	}

@@ -50,7 +50,7 @@ func TestRepeatWhileReadingReachesTheReader(t *testing.T) {
 	var resumeOnce sync.Once
 	resume := func() { resumeOnce.Do(func() { close(watching.resume) }) }
 	t.Cleanup(resume) // before the broker closes: a read the test left waits no more
-	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: testLapse})
+	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "cut", PresenceLapse: resyncLapse})
 	if !eventually(func() bool { return redis.Probes(e) > 0 }) {
 		t.Fatal("the engine never probed its pub/sub connection")
 	}

@@ -20,6 +20,15 @@ import (
 // so that they finish soon; it is not asserted.
 const testLapse = 600 * time.Millisecond
 
+// resyncLapse is the presence lapse of the tests that play a failover on a
+// node's Redis keys and wait for the node to check its presence again
+// after its connection is replaced, which its heartbeat rounds do, every
+// third of the lapse. Those keys are its life's, and a lapse gives it a new
+// life: at testLapse, on a busy machine, the heartbeats of a node whose
+// connection was being replaced went through 900 ms apart, and the keys
+// the test put back were no longer the node's.
+const resyncLapse = 3 * time.Second
+
 // presenceCluster builds n engines of one cluster on the Redis at url.
 func presenceCluster(t *testing.T, url string, n int, lapse time.Duration) ([]*redis.Engine, []*recorder) {
 	t.Helper()
