@@ -48,13 +48,17 @@ func (f fullRedis) breakPubSub(t *testing.T) {
 	}
 }
 
+// runBefore names, in the run key and in meta, the process a restart
+// replaced (see standaloneFull).
+const runBefore = "0000000000000000"
+
 // standaloneFull is fullRedis for one Redis: its run key is set to
-// another process's, as a restart leaves it.
+// another process's, runBefore, as a restart leaves it.
 func standaloneFull(t *testing.T, srv *redistest.Server, prefix string) fullRedis {
 	a := admin(t, srv.Addr())
 	return fullRedis{
 		adminOf:  func(string) *goredis.Client { return a },
-		needsRun: func(a *goredis.Client) { do(t, a, "SET", prefix+"run", "0000000000000000") },
+		needsRun: func(a *goredis.Client) { do(t, a, "SET", prefix+"run", runBefore) },
 		pubsubOf: func() []*goredis.Client { return []*goredis.Client{a} },
 	}
 }
@@ -190,8 +194,11 @@ func TestOlderCopyReadWhileFullGivesNoSeqTwice(t *testing.T) {
 	}
 	rec.waitFor(t, topic, 5)
 
-	do(t, a, "HSET", prefix+"{"+topic+"}:meta", "seq", third.Seq, "id", third.ID, "mark", third.Seq)
+	// The snapshot's meta names the process that wrote it, as its run
+	// key does, and its stream ends at the third entry.
+	do(t, a, "HSET", prefix+"{"+topic+"}:meta", "seq", third.Seq, "id", third.ID, "mark", third.Seq, "run", runBefore)
 	do(t, a, "XDEL", prefix+"{"+topic+"}:hist", "4-0", "5-0")
+	do(t, a, "XSETID", prefix+"{"+topic+"}:hist", fmt.Sprintf("%d-0", third.Seq))
 	f := standaloneFull(t, srv, prefix)
 	f.makeFull(t, a)
 	f.breakPubSub(t) // the topic is checked once the connection is back
