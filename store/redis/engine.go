@@ -70,8 +70,8 @@ type Engine struct {
 	// masterUnknown, set by tests only, names the topics whose master
 	// the slot map is to know none of, as before go-redis has read one.
 	masterUnknown func(topic string) bool
-	// afterShardFor, set by tests only, runs when shardFor found or
-	// opened the shard a topic is to be homed on, before it is homed.
+	// afterShardFor, set by tests only, runs once shardFor returned the
+	// shard a topic is to be homed on, before the caller homes it there.
 	afterShardFor func()
 	// failReads, set by tests only, is how many of the next reads of
 	// history fail as if Redis could not be reached.

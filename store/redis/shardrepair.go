@@ -66,6 +66,7 @@ func (e *Engine) homeOn(ctx context.Context, topics []string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("ssubscribe: %w", err)
 	}
+	e.shardFound()
 	adopted, err := e.adoptWaiting(ctx, sh, topics)
 	e.shards.unclaim(sh) // its topics hold it now, unless none was left to home
 	if err == nil && len(adopted) == 0 {

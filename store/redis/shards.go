@@ -174,7 +174,6 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	}
 	addr := master.Options().Addr
 	if sh := e.shards.claimAt(addr); sh != nil {
-		e.shardFound()
 		return sh, nil
 	}
 	twin := e.stamps.pubSubClient(master)
@@ -190,11 +189,11 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	if kept != sh {
 		closeShard(sh)
 	}
-	e.shardFound()
 	return kept, nil
 }
 
-// shardFound runs afterShardFor, if a test set it.
+// shardFound runs afterShardFor, if a test set it: shardFor's callers
+// call it once they have the shard, before they home their topics on it.
 func (e *Engine) shardFound() {
 	if e.afterShardFor != nil {
 		e.afterShardFor()

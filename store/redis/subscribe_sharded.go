@@ -95,6 +95,7 @@ func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error
 	sh, err := e.shardFor(ctx, topic)
 	var confirmed <-chan struct{}
 	if err == nil {
+		e.shardFound()
 		confirmed, err = e.sendShardSubscribe(ctx, sh, topic, channel)
 		e.shards.unclaim(sh) // the topic holds it now, unless it broke
 	}
