@@ -69,7 +69,7 @@ func (e *Engine) newEpochLocked(st *topicState, epoch string) {
 	e.log.Info("topic has a new epoch", zap.String("topic", st.topic),
 		zap.String("old", st.epoch), zap.String("new", epoch), zap.Int("held_dropped", len(st.held)))
 	st.left.push(st.epoch)
-	st.epoch, st.last, st.lastID, st.held, st.catchUp, st.rebasing = epoch, 0, "", nil, 0, false
+	st.epoch, st.last, st.lastID, st.held, st.catchUp, st.rebasing, st.refused = epoch, 0, "", nil, 0, false, false
 }
 
 // handAllLocked hands over those of ms, of st's epoch and in seq order,

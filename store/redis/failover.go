@@ -6,6 +6,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Redis replicates asynchronously: a master that dies can take with it the
@@ -141,22 +142,37 @@ return ARGV[2]
 // (rebasing): once the rebase is through, that epoch is one delivery
 // left, whose messages are dropped; should it fail, the next message of
 // the epoch handed over reports what was dropped as a gap. A rebase of
-// delivery's epoch already under way is not started twice. st.mu must be
-// held.
+// delivery's epoch already under way is not started twice. One Redis
+// refused before is told at Debug: the checks try it again as long as
+// Redis refuses it, and it was told once. st.mu must be held.
 func (e *Engine) beginRebaseLocked(st *topicState, at storedPos) bool {
 	same := at.epoch == st.epoch
 	if same && st.rebasing {
 		return false
 	}
-	e.stats.rebases.Add(1)
 	why := "topic's seq went back in Redis (a failover lost acknowledged messages): starting a new epoch"
 	if !same {
 		why = "topic went back in Redis to an epoch delivery had left (a server with an older copy took over): starting a new epoch"
 	}
-	e.log.Warn(why, zap.String("topic", st.topic), zap.String("epoch", st.epoch),
-		zap.Uint64("handed_over", st.last), zap.String("redis_epoch", at.epoch), zap.Uint64("redis_seq", at.seq))
+	if ce := e.log.Check(refusedLevel(st), why); ce != nil {
+		ce.Write(zap.String("topic", st.topic), zap.String("epoch", st.epoch),
+			zap.Uint64("handed_over", st.last), zap.String("redis_epoch", at.epoch), zap.Uint64("redis_seq", at.seq))
+	}
 	st.rebasing = same
 	return true
+}
+
+// refusedLevel is the level of what a rebase of st tells: Warn, or Debug
+// once Redis refused one (st.refused), as a master full under noeviction
+// after a restart does for as long as it stays full (it refuses the stamp
+// the script waits for), while the checks, whose reads need no stamp
+// (plainreads.go), find the topic behind and try again at every
+// interval. st.mu must be held.
+func refusedLevel(st *topicState) zapcore.Level {
+	if st.refused {
+		return zapcore.DebugLevel
+	}
+	return zapcore.WarnLevel
 }
 
 // rebaseLater runs the rebase beginRebaseLocked asks for in a goroutine
@@ -178,7 +194,8 @@ func (e *Engine) rebaseLater(st *topicState, at storedPos) {
 // see it on the topic's next message. A Redis that cannot be reached, or
 // that shows an epoch delivery left once more, leaves delivery where it
 // is; the topic is marked active so that the next check finds the
-// divergence again.
+// divergence again. A rebase is counted (Stats.Rebases) once Redis took
+// it, not at each try.
 func (e *Engine) finishRebase(ctx context.Context, st *topicState, at storedPos) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -190,9 +207,17 @@ func (e *Engine) finishRebase(ctx context.Context, st *topicState, at storedPos)
 		st.rebasing = false // else delivery went on to another epoch meanwhile, which cleared it
 	}
 	if err != nil {
-		e.log.Warn("cannot start a new epoch now", zap.String("topic", st.topic), zap.Error(e.fail("rebase", err)))
+		if ce := e.log.Check(refusedLevel(st), "cannot start a new epoch now"); ce != nil {
+			ce.Write(zap.String("topic", st.topic), zap.Error(e.fail("rebase", err)))
+		}
+		st.refused = true
 		e.subs.active.note(st)
 		return
+	}
+	e.stats.rebases.Add(1)
+	if st.refused {
+		st.refused = false
+		e.log.Info("a rebase Redis had refused went through", zap.String("topic", st.topic))
 	}
 	switch {
 	case now == "": // the topic expired: its next publish starts an epoch

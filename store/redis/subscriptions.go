@@ -80,9 +80,11 @@ type topicState struct {
 	listed atomic.Bool
 
 	// rebasing says that a rebase of epoch runs off mu, and that nothing
-	// more of epoch is handed over (see beginRebaseLocked). Guarded by
-	// mu; last, where it takes no room of its own.
-	rebasing bool
+	// more of epoch is handed over (see beginRebaseLocked). refused says
+	// Redis failed the last rebase tried in epoch, which the next check
+	// tries again: told at Warn once (see finishRebase). Guarded by mu;
+	// last, where they take no room of their own.
+	rebasing, refused bool
 }
 
 func newSubscriptions() subscriptions {
