@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -42,9 +41,7 @@ func TestRebaseRefusedWhileFullIsToldOnce(t *testing.T) {
 	rec.waitFor(t, topic, 5)
 
 	// Set back as a snapshot taken at the third publish holds it.
-	do(t, a, "HSET", prefix+"{"+topic+"}:meta", "seq", third.Seq, "id", third.ID, "mark", third.Seq, "run", runBefore)
-	do(t, a, "XDEL", prefix+"{"+topic+"}:hist", "4-0", "5-0")
-	do(t, a, "XSETID", prefix+"{"+topic+"}:hist", fmt.Sprintf("%d-0", third.Seq))
+	setBackToSnapshot(t, a, prefix, topic, third)
 	f := standaloneFull(t, srv, prefix)
 	f.makeFull(t, a)
 	f.breakPubSub(t) // the topic is checked once the connection is back

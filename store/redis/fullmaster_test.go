@@ -194,11 +194,7 @@ func TestOlderCopyReadWhileFullGivesNoSeqTwice(t *testing.T) {
 	}
 	rec.waitFor(t, topic, 5)
 
-	// The snapshot's meta names the process that wrote it, as its run
-	// key does, and its stream ends at the third entry.
-	do(t, a, "HSET", prefix+"{"+topic+"}:meta", "seq", third.Seq, "id", third.ID, "mark", third.Seq, "run", runBefore)
-	do(t, a, "XDEL", prefix+"{"+topic+"}:hist", "4-0", "5-0")
-	do(t, a, "XSETID", prefix+"{"+topic+"}:hist", fmt.Sprintf("%d-0", third.Seq))
+	setBackToSnapshot(t, a, prefix, topic, third)
 	f := standaloneFull(t, srv, prefix)
 	f.makeFull(t, a)
 	f.breakPubSub(t) // the topic is checked once the connection is back
@@ -278,4 +274,14 @@ func testSubscribeBesideFullControlsMaster(t *testing.T, c *redistest.Cluster) {
 	if got := sub.rec.waitFor(t, topic, 1); got[0].ID != res.ID {
 		t.Fatalf("delivered %s, want %s", got[0].ID, res.ID)
 	}
+}
+
+// setBackToSnapshot sets topic back, of its five messages, as a snapshot
+// taken at the third, at, holds it: its meta names the process that wrote
+// it, as its run key does, and its stream ends at that entry.
+func setBackToSnapshot(t *testing.T, a *goredis.Client, prefix, topic string, at broker.PublishResult) {
+	t.Helper()
+	do(t, a, "HSET", prefix+"{"+topic+"}:meta", "seq", at.Seq, "id", at.ID, "mark", at.Seq, "run", runBefore)
+	do(t, a, "XDEL", prefix+"{"+topic+"}:hist", "4-0", "5-0")
+	do(t, a, "XSETID", prefix+"{"+topic+"}:hist", fmt.Sprintf("%d-0", at.Seq))
 }
