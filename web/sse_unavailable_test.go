@@ -129,9 +129,16 @@ func startHookedNode(t *testing.T, failing, asked *atomic.Bool) string {
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	t.Cleanup(hook.Close)
+	return startNodeWithSubscribeHook(t, hook.URL)
+}
+
+// startNodeWithSubscribeHook starts a node whose subscribe hook at
+// hookURL judges the topic flaky, and returns the node's base URL.
+func startNodeWithSubscribeHook(t *testing.T, hookURL string) string {
+	t.Helper()
 	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
 		NodeID: "hooked-node",
-		Hooks:  node.Hooks{SubscribeURL: hook.URL, SubscribeTopics: []string{"flaky"}},
+		Hooks:  node.Hooks{SubscribeURL: hookURL, SubscribeTopics: []string{"flaky"}},
 		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
 		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
 	}})

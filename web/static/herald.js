@@ -1034,8 +1034,12 @@ export class Herald {
   // which would flood the page with one error each.
   // Over SSE the stream opens without it until then (sub.heldUntil): a
   // stream is refused whole for one topic, and the others go on flowing.
+  // A refusal of a subscription the page dropped since (its command id,
+  // not its pattern, names it) is nobody's: one made again meanwhile
+  // under the same pattern has a subscribe of its own, answered after it.
   _subscribeFailed(id, sub, err) {
     this._subscribing.delete(id);
+    if (this._subs.get(sub.pattern) !== sub) return;
     if (RETRYABLE.has(err.code)) {
       const { minDelay, maxDelay } = this.options;
       const ceiling = Math.min(maxDelay, minDelay * 2 ** sub.retries++);
