@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestClientKeepsASubscriptionMadeAgainWhileTheOldOneWasRefused: a page
@@ -45,6 +46,53 @@ func TestClientKeepsASubscriptionMadeAgainWhileTheOldOneWasRefused(t *testing.T)
 	p.wait(`got.join() === '1'`)
 	if got := p.value(`again.state + ' ' + errors.join()`); got != "live " {
 		t.Errorf("the subscription made again and the errors: %q, want live and none", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientOverSSESaysNothingOfATopicDroppedWhileItAskedWhy: a stream
+// refused for one of its topics (the subscribe hook failing for it) is
+// asked why with a plain GET; a topic the page dropped meanwhile is in
+// no subscription, and its refusal is heard of no more than a
+// subscribe's refused after its unsubscribe: no 'error', and the stream
+// opens at once with the others.
+func TestClientOverSSESaysNothingOfATopicDroppedWhileItAskedWhy(t *testing.T) {
+	t.Parallel()
+	asking, release := make(chan struct{}), make(chan struct{})
+	var n atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 2 { // the GET asking why the stream was refused
+			close(asking)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(hook.Close)
+	base := startNodeWithSubscribeHook(t, hook.URL)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.errors = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 200, maxDelay: 400 });
+		h.on('error', (e) => errors.push(e.code + ' ' + e.topic));
+		window.news = h.subscribe('news', (m) => got.push(m.data));
+		window.flaky = h.subscribe('flaky', () => {});
+		h.connect();
+	})`)
+	select {
+	case <-asking:
+	case <-time.After(browserTimeout):
+		t.Fatal("the client never asked why the stream was refused")
+	}
+	p.run(`flaky.unsubscribe()`)
+	close(release)
+	p.run(`news.ready`)
+	publishHTTP(t, base, `{"topic":"news","data":1}`)
+	p.wait(`got.join() === '1'`)
+	if got := p.value(`errors.join()`); got != "" {
+		t.Errorf("errors: %q, want none", got)
 	}
 	p.checkNoProblems()
 }

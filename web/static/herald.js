@@ -602,11 +602,16 @@ export class Herald {
       this._subscribeFailed(null, refused, refusal);
       return this._open();
     }
+    // One the refused stream carried that the page dropped while it was
+    // asked is nobody's to hear of (as a subscribe's refusal that comes
+    // after its unsubscribe), and the next stream, without it, opens at
+    // once.
+    if (named && !refused && this._streamTopics.has(refusal.topic)) return this._open();
     this._emitError(refusal);
     const next = { ...info, error: refusal };
-    // A refusal of one topic is none of the client's: one the page dropped
-    // while it was asked is not in the next stream (nor one the node
-    // names otherwise than the page, which a backoff keeps from a loop).
+    // A refusal of one topic is none of the client's: one the node names
+    // otherwise than the page is in no subscription to fail, and a
+    // backoff keeps it from a loop.
     if (!named && this._isFinal(refusal)) return this._stop(next);
     this._scheduleReconnect(next);
   }
