@@ -202,7 +202,7 @@ export interface RecoveryFailed {
 }
 
 export interface SubscribeHandlers {
-  /** Called after a reconnect when messages may be missing (over SSE also for a topic the last stream did not carry, which starts afresh). */
+  /** Called after a reconnect when messages may be missing. */
   onRecoveryFailed?(info: RecoveryFailed): void;
   /** Called, in the place of the messages, when seqs from..to will never be delivered. */
   onGap?(gap: Gap): void;

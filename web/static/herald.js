@@ -88,10 +88,10 @@
 // a node answers /sse with 404 (it predates SSE).
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
 // receives: one stream carries every subscription (at most 32), reopened
-// when they change and after any drop, resuming every exact topic with the
-// last event id (nothing missing, nothing twice while history holds it,
-// onRecoveryFailed otherwise, and for a topic the last stream did not
-// carry, which starts afresh). publish(), ping() and presence() reject with code
+// when they change and after any drop, resuming every exact topic from
+// the position the client has of it, as a WebSocket resumes it (the
+// last_event_id is made of those positions: nothing missing, nothing
+// twice while history holds it, onRecoveryFailed otherwise). publish(), ping() and presence() reject with code
 // 'receive_only'; setToken(), and a token function's refresh before exp,
 // reopen the stream with the new token; a stream refused for one of its
 // topics (the node names it) fails that subscription alone (onError:
@@ -1209,8 +1209,9 @@ export class Herald {
     this.transport = 'sse';
   }
 
-  // _openStream opens one EventSource for every subscription, resuming from
-  // the last event id. With no subscription there is nothing to stream: the
+  // _openStream opens one EventSource for every subscription, resuming
+  // each exact topic from the position the client has of it (streamID).
+  // With no subscription there is nothing to stream: the
   // client counts as connected and opens one at the first subscribe.
   _openStream(wsURL, generation) {
     // Server-made subscriptions are the server's to make again (a token's
@@ -1230,14 +1231,13 @@ export class Herald {
     const url = new URL(toStreamURL(wsURL));
     for (const sub of subs.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
     this._streamTopics = new Set(url.searchParams.getAll('topic')); // what it carries
-    if (this._lastEventId) url.searchParams.set('last_event_id', this._lastEventId);
+    const resume = streamID(subs.slice(0, MAX_STREAM_TOPICS));
+    if (resume) url.searchParams.set('last_event_id', resume);
     const es = new EventSource(url.toString());
     this._es = es;
     const current = () => this._es === es && generation === this._generation;
-    const track = (ev) => { if (ev.lastEventId) this._lastEventId = ev.lastEventId; };
     es.addEventListener('subscribed', (ev) => {
       if (!current()) return;
-      track(ev);
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._streamOpened({ transport: 'sse', topics: body.topics });
@@ -1246,7 +1246,6 @@ export class Herald {
     for (const name of ['message', 'gap', 'unsubscribed', 'join', 'leave']) {
       es.addEventListener(name, (ev) => {
         if (!current()) return;
-        track(ev);
         this._receive(ev.data);
       });
     }
@@ -1307,10 +1306,11 @@ export class Herald {
 
   // _onStreamSubscribed answers one topic of the subscribed event as the
   // WebSocket's subscribed reply would be answered. A topic the client has
-  // a position of that the last event id did not name (one held out of
-  // the streams since, or one of a WebSocket before) starts afresh, and
-  // says nothing of recovered (docs/protocol.md section 10): what came
-  // meanwhile is missed, as a resume's recovered:false says.
+  // a position of that the stream did not resume all the same (two of its
+  // topics whose hashes in the id are alike, a node whose ids are of
+  // another version) starts afresh, and says nothing of recovered
+  // (docs/protocol.md section 10): what came meanwhile is missed, as a
+  // resume's recovered:false says.
   _onStreamSubscribed(topic) {
     const sub = this._subs.get(topic.topic);
     if (!sub || sub.server) {
@@ -1407,6 +1407,46 @@ function toStreamURL(url) {
   u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
   u.pathname = u.pathname.replace(/\/ws$/, '').replace(/\/$/, '') + '/sse';
   return u.toString();
+}
+
+// streamID is the event id (docs/protocol.md section 10) that resumes
+// each of subs from the position the client has of it (sub.since), or
+// null when none has one. The positions are the truth: the last id a
+// stream sent names where that stream left its topics, which a WebSocket
+// since, or a stream that left one out for a while, has moved past, and
+// resumed from there a topic would read its history again, or hear that
+// history no longer holds what it in fact has.
+function streamID(subs) {
+  let id = '1';
+  for (const sub of subs) {
+    if (!sub.since || typeof sub.since.epoch !== 'string') continue;
+    id += '.' + idDigits(idHash(sub.pattern), ID_HASH_DIGITS) + idDigits(idHash(sub.since.epoch), ID_HASH_DIGITS)
+      + idDigits(BigInt(sub.since.seq), 1);
+  }
+  return id === '1' ? null : id;
+}
+
+// An event id's hashes are ID_HASH_DIGITS base64url digits.
+const ID_HASH_DIGITS = 6;
+const ID_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+// idHash is 36 bits of the 64-bit FNV-1a hash of s's UTF-8 bytes, as a
+// BigInt.
+function idHash(s) {
+  let h = 14695981039346656037n;
+  for (const b of new TextEncoder().encode(s)) h = ((h ^ BigInt(b)) * 1099511628211n) & 0xffffffffffffffffn;
+  return h >> 28n;
+}
+
+// idDigits writes n (a BigInt) in base64url digits, most significant
+// first, at least width of them.
+function idDigits(n, width) {
+  let out = '';
+  while (n > 0n || out.length < width) {
+    out = ID_DIGITS[Number(n & 63n)] + out;
+    n >>= 6n;
+  }
+  return out;
 }
 
 // isHeld says whether a subscription refused for now over SSE waits out
