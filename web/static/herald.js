@@ -1291,13 +1291,18 @@ export class Herald {
 
   // _retryHeldLater reopens the stream once the first subscription held
   // out of it (refused for now) may be asked for again. One timer: the
-  // stream, reopened meanwhile, schedules it again.
+  // stream, reopened meanwhile, schedules it again. It waits for every
+  // subscription a hold left out of the stream, whether or not its hold
+  // has ended by now: the clock passes the end of one between
+  // _missingFromStream (held, so no reopen) and here, and a timer only
+  // for those still held would leave it out for good.
   _retryHeldLater() {
     this._timers.delete(this._heldTimer);
     clearTimeout(this._heldTimer);
-    const until = Math.min(...[...this._subs.values()].filter(isHeld).map((sub) => sub.heldUntil));
+    const left = [...this._subs.values()].filter((sub) => !sub.server && sub.heldUntil && !this._streamTopics.has(sub.pattern));
+    const until = Math.min(...left.map((sub) => sub.heldUntil));
     if (until === Infinity) return;
-    this._heldTimer = this._later(until - Date.now(), () => {
+    this._heldTimer = this._later(Math.max(0, until - Date.now()), () => {
       if (!this._isOpen() || this.transport !== 'sse') return;
       if (this._missingFromStream()) this._reopenStreamSoon();
       else this._retryHeldLater(); // a timer a little early
