@@ -69,7 +69,12 @@ func TestClientOverSSEAsksForAHeldTopicWhoseDelayEndsAsItLooks(t *testing.T) {
 	p := newPage(t, base+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		const now = Date.now.bind(Date);
-		Date.now = () => now() + (new Error().stack.includes('_retryHeldLater') ? 1000 : 0);
+		window.steered = 0;
+		Date.now = () => {
+			if (!new Error().stack.includes('_retryHeldLater')) return now();
+			steered++;
+			return now() + 1000;
+		};
 		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 200, maxDelay: 400 });
 		window.news = h.subscribe('news', () => {});
 		window.flaky = h.subscribe('flaky', () => {});
@@ -78,6 +83,11 @@ func TestClientOverSSEAsksForAHeldTopicWhoseDelayEndsAsItLooks(t *testing.T) {
 	})`)
 	failing.Store(false)
 	p.wait(`flaky.state === 'live'`)
+	// The clock is steered by the name of the method that chooses what to
+	// wait for: renamed, the test would steer nothing, and prove nothing.
+	if p.value(`steered`) == "0" {
+		t.Error("the client never read the clock while it chose what to wait for (_retryHeldLater renamed?)")
+	}
 	p.checkNoProblems()
 }
 
