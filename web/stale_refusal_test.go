@@ -96,3 +96,58 @@ func TestClientOverSSESaysNothingOfATopicDroppedWhileItAskedWhy(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientOverSSEKeepsASubscriptionMadeAgainWhileItAskedWhy: a stream
+// refused for a topic (forbidden by the subscribe hook) is asked why with
+// a plain GET; a page that drops that subscription and makes it again
+// meanwhile has a new one that no stream has asked for yet. The refusal
+// is the old one's, found by its topic, and the new subscription stands:
+// the next stream asks the hook about it, which now allows it, and it
+// goes live, as over WebSocket, where its own subscribe is answered.
+func TestClientOverSSEKeepsASubscriptionMadeAgainWhileItAskedWhy(t *testing.T) {
+	t.Parallel()
+	asking, release := make(chan struct{}), make(chan struct{})
+	var n atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch n.Add(1) {
+		case 1: // the stream
+		case 2: // the GET asking why
+			close(asking)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		default:
+			_, _ = w.Write([]byte(`{}`))
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	t.Cleanup(hook.Close)
+	base := startNodeWithSubscribeHook(t, hook.URL)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.errors = []; window.failed = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 200, maxDelay: 400 });
+		h.on('error', (e) => errors.push(e.code + ' ' + e.topic));
+		window.news = h.subscribe('news', () => {});
+		window.flaky = h.subscribe('flaky', () => {});
+		h.connect();
+	})`)
+	select {
+	case <-asking:
+	case <-time.After(browserTimeout):
+		t.Fatal("the client never asked why the stream was refused")
+	}
+	p.run(`flaky.unsubscribe();
+		window.again = h.subscribe('flaky', (m) => got.push(m.data), { onError: (e) => failed.push(e.code) })`)
+	close(release)
+	p.wait(`again.state !== 'subscribing'`)
+	publishHTTP(t, base, `{"topic":"flaky","data":1}`)
+	p.wait(`got.join() === '1' || again.state === 'failed'`)
+	if got := p.value(`again.state + ' ' + failed.join() + ' ' + errors.join()`); got != "live  " {
+		t.Errorf("the subscription made again, its errors and the client's: %q, want live and none", got)
+	}
+	p.checkNoProblems()
+}

@@ -211,7 +211,9 @@ export class Herald {
     // 'websocket' or 'sse': what _open uses now ('auto' starts with WebSocket).
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
     this._es = null; // the EventSource while on SSE
-    this._streamTopics = new Set(); // what the last stream opened carries
+    // What the last stream opened carries: each pattern, and the
+    // subscription it was asked for (one made again since is another).
+    this._streamTopics = new Map();
     this.state = 'disconnected';
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
@@ -594,7 +596,8 @@ export class Herald {
     }
     const named = this.transport === 'sse' && refusal.topic !== undefined;
     const refused = named && this._subs.get(refusal.topic);
-    if (refused && !refused.server) {
+    const carried = named && this._streamTopics.get(refusal.topic);
+    if (refused && !refused.server && (!carried || carried === refused)) {
       // One subscription of the stream refused: it alone fails
       // (forbidden, invalid_topic), or waits to be tried again (a
       // subscribe hook's unavailable or rate_limited), as its subscribe
@@ -605,8 +608,9 @@ export class Herald {
     // One the refused stream carried that the page dropped while it was
     // asked is nobody's to hear of (as a subscribe's refusal that comes
     // after its unsubscribe), and the next stream, without it, opens at
-    // once.
-    if (named && !refused && this._streamTopics.has(refusal.topic)) return this._open();
+    // once; so is it when the page made it again meanwhile: the new
+    // subscription is no stream's yet, and the next one asks for it.
+    if (carried) return this._open();
     this._emitError(refusal);
     const next = { ...info, error: refusal };
     // A refusal of one topic is none of the client's: one the node names
@@ -1222,7 +1226,7 @@ export class Herald {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
     }
-    this._streamTopics = new Set();
+    this._streamTopics = new Map();
     if (subs.length === 0) return this._streamOpened({ transport: 'sse', topics: [] });
     for (const sub of subs.slice(MAX_STREAM_TOPICS)) {
       this._subscribeFailed(null, sub, new HeraldError('too_many_subscriptions',
@@ -1230,7 +1234,7 @@ export class Herald {
     }
     const url = new URL(toStreamURL(wsURL));
     for (const sub of subs.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
-    this._streamTopics = new Set(url.searchParams.getAll('topic')); // what it carries
+    this._streamTopics = new Map(subs.slice(0, MAX_STREAM_TOPICS).map((sub) => [sub.pattern, sub]));
     const resume = streamID(subs.slice(0, MAX_STREAM_TOPICS));
     if (resume) url.searchParams.set('last_event_id', resume);
     const es = new EventSource(url.toString());
