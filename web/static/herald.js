@@ -1280,7 +1280,12 @@ export class Herald {
     // A subscription made, or a token given, while the stream was being
     // opened is not in it: reopened with it, as a WebSocket sends a
     // subscribe (or a refresh) once welcomed.
-    if (this._missingFromStream() || this._openTokenVersion !== this._tokenVersion) this._reopenStreamSoon();
+    // So is one that carries a subscription the page dropped meanwhile
+    // (the drop had no stream to reopen), as a WebSocket welcomed does not
+    // subscribe to it again: the node would hold it for nobody.
+    if (this._missingFromStream() || this._carriesDropped() || this._openTokenVersion !== this._tokenVersion) {
+      this._reopenStreamSoon();
+    }
     this._retryHeldLater();
     // A stream cannot take a `refresh`: reopened with a new token before
     // exp, it does not end at exp (close 4001) to come back after a backoff.
@@ -1291,6 +1296,12 @@ export class Herald {
   // in the stream and not held out of it for now.
   _missingFromStream() {
     return [...this._subs.values()].some((sub) => !sub.server && !isHeld(sub) && !this._streamTopics.has(sub.pattern));
+  }
+
+  // _carriesDropped says whether the stream carries a subscription the
+  // page no longer has.
+  _carriesDropped() {
+    return [...this._streamTopics.keys()].some((pattern) => !this._subs.has(pattern));
   }
 
   // _retryHeldLater reopens the stream once the first subscription held
@@ -1322,6 +1333,9 @@ export class Herald {
   // resume's recovered:false says.
   _onStreamSubscribed(topic) {
     const sub = this._subs.get(topic.topic);
+    // One the page asked for and dropped while the stream opened is
+    // nobody's: the stream is reopened without it (_streamOpened).
+    if (!sub && this._streamTopics.has(topic.topic)) return;
     if (!sub || sub.server) {
       // One the page did not ask for: the token's subs.
       return this._onSubscribed({ type: 'subscribed', ...topic, server: true });
