@@ -11,6 +11,13 @@ import (
 	"github.com/herald-broker/herald/store/redis"
 )
 
+// takeoverTimeout is the publish timeout of the tests of publishes right
+// after a takeover, which hold that every publish is taken, not how soon:
+// a publish to the slots taken over is sent again until its timeout, and
+// on a busy machine the default's 2 s ran out before the node found the
+// new master (32 publishers, each refused "may have been applied").
+const takeoverTimeout = 4 * waitTimeout
+
 // testPublishRightAfterTakeover kills a master that has a replica and has
 // the replica take its slots over: a publish to a topic of those slots,
 // once the replica says it is master, is accepted, though the node's
@@ -18,7 +25,7 @@ import (
 // nothing told it of the failover). Its one message is in history once.
 func testPublishRightAfterTakeover(t *testing.T, c *redistest.Cluster) {
 	prefix := uniquePrefix(t)
-	pub := newEngine(t, c.URL(), redis.Config{Prefix: prefix, HistorySize: 10, NodeID: "node0"})
+	pub := newEngine(t, c.URL(), redis.Config{Prefix: prefix, HistorySize: 10, NodeID: "node0", Timeout: takeoverTimeout})
 	topic, master, replica := topicWithReplica(t, c, c.MasterOfKey(prefix+"probe.node0.{classic.0}"))
 	for _, tp := range topicPerMaster(t, c) { // the node at work, on the other masters only
 		if c.MasterOfKey(tp) != master {
@@ -39,7 +46,7 @@ func testPublishRightAfterTakeover(t *testing.T, c *redistest.Cluster) {
 // accepted, once.
 func testPublishesRightAfterTakeover(t *testing.T, c *redistest.Cluster) {
 	prefix := uniquePrefix(t)
-	pub := newEngine(t, c.URL(), redis.Config{Prefix: prefix, HistorySize: 1000, NodeID: "node0"})
+	pub := newEngine(t, c.URL(), redis.Config{Prefix: prefix, HistorySize: 1000, NodeID: "node0", Timeout: takeoverTimeout})
 	topic, master, replica := topicWithReplica(t, c, c.MasterOfKey(prefix+"probe.node0.{classic.0}"))
 	topics := topicPerMaster(t, c)
 	for _, tp := range topics {
