@@ -91,7 +91,9 @@
 // when they change and after any drop, resuming every exact topic from
 // the position the client has of it, as a WebSocket resumes it (the
 // last_event_id is made of those positions: nothing missing, nothing
-// twice while history holds it, onRecoveryFailed otherwise). publish(), ping() and presence() reject with code
+// twice while history holds it, onRecoveryFailed otherwise; from a node
+// whose ids are of another version than 1, the last id it sent).
+// publish(), ping() and presence() reject with code
 // 'receive_only'; setToken(), and a token function's refresh before exp,
 // reopen the stream with the new token; a stream refused for one of its
 // topics (the node names it) fails that subscription alone (onError:
@@ -214,6 +216,10 @@ export class Herald {
     // What the last stream opened carries: each pattern, and the
     // subscription it was asked for (one made again since is another).
     this._streamTopics = new Map();
+    // The id of the last event a stream sent: its version says whether
+    // the client may make the ids it resumes with (streamID), and of
+    // another version it is the resume.
+    this._lastEventId = null;
     this.state = 'disconnected';
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
@@ -1214,7 +1220,8 @@ export class Herald {
   }
 
   // _openStream opens one EventSource for every subscription, resuming
-  // each exact topic from the position the client has of it (streamID).
+  // each exact topic from the position the client has of it (streamID),
+  // or from the node's last id when its ids are not of version 1 (ownsIDs).
   // With no subscription there is nothing to stream: the
   // client counts as connected and opens one at the first subscribe.
   _openStream(wsURL, generation) {
@@ -1235,13 +1242,15 @@ export class Herald {
     const url = new URL(toStreamURL(wsURL));
     for (const sub of subs.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
     this._streamTopics = new Map(subs.slice(0, MAX_STREAM_TOPICS).map((sub) => [sub.pattern, sub]));
-    const resume = streamID(subs.slice(0, MAX_STREAM_TOPICS));
+    const resume = ownsIDs(this._lastEventId) ? streamID(subs.slice(0, MAX_STREAM_TOPICS)) : this._lastEventId;
     if (resume) url.searchParams.set('last_event_id', resume);
     const es = new EventSource(url.toString());
     this._es = es;
     const current = () => this._es === es && generation === this._generation;
+    const track = (ev) => { if (ev.lastEventId) this._lastEventId = ev.lastEventId; };
     es.addEventListener('subscribed', (ev) => {
       if (!current()) return;
+      track(ev);
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._streamOpened({ transport: 'sse', topics: body.topics });
@@ -1250,6 +1259,7 @@ export class Herald {
     for (const name of ['message', 'gap', 'unsubscribed', 'join', 'leave']) {
       es.addEventListener(name, (ev) => {
         if (!current()) return;
+        track(ev);
         this._receive(ev.data);
       });
     }
@@ -1327,8 +1337,8 @@ export class Herald {
   // _onStreamSubscribed answers one topic of the subscribed event as the
   // WebSocket's subscribed reply would be answered. A topic the client has
   // a position of that the stream did not resume all the same (two of its
-  // topics whose hashes in the id are alike, a node whose ids are of
-  // another version) starts afresh, and says nothing of recovered
+  // topics whose hashes in the id are alike, one the last id of a node
+  // whose ids are of another version does not name) starts afresh, and says nothing of recovered
   // (docs/protocol.md section 10): what came meanwhile is missed, as a
   // resume's recovered:false says.
   _onStreamSubscribed(topic) {
@@ -1447,6 +1457,17 @@ function streamID(subs) {
       + idDigits(BigInt(sub.since.seq), 1);
   }
   return id === '1' ? null : id;
+}
+
+// ownsIDs says whether the client may make the stream's last_event_id
+// (streamID): only in the version the node's own ids are in, the first
+// part of lastID, the last id a stream sent (none yet: a node of another
+// version takes one of version 1 for no resume, as it would none). A
+// node whose ids are of another version would start every topic afresh
+// at every reopen; its own last id resumes them from where the last
+// stream left them.
+function ownsIDs(lastID) {
+  return !lastID || lastID.split('.')[0] === '1';
 }
 
 // An event id's hashes are ID_HASH_DIGITS base64url digits.
