@@ -77,6 +77,10 @@ func TestClientResumeAnsweredAfterAPatternLosesNothing(t *testing.T) {
 	if got := p.value(`got.exact.join()`); got != "1,2,3,4,5,6" {
 		t.Errorf("the exact topic's listener got %s, want 1,2,3,4,5,6", got)
 	}
+	// The pattern got 5 live, and the rest once, as they came.
+	if got := p.value(`got.wild.join()`); got != "1,5,2,3,4,6" {
+		t.Errorf("the pattern's listener got %s, want 1,5,2,3,4,6", got)
+	}
 }
 
 // An exact topic whose resume is refused for now (unavailable) is tried
@@ -100,5 +104,9 @@ func TestClientResumeRetriedAfterAPatternLosesNothing(t *testing.T) {
 	p.wait(`got.exact.at(-1) === 6`)
 	if got := p.value(`got.exact.join()`); got != "1,2,3,4,5,6" {
 		t.Errorf("the exact topic's listener got %s, want 1,2,3,4,5,6", got)
+	}
+	// The pattern got 5 live, and the rest once, as they came.
+	if got := p.value(`got.wild.join()`); got != "1,5,2,3,4,6" {
+		t.Errorf("the pattern's listener got %s, want 1,5,2,3,4,6", got)
 	}
 }

@@ -53,7 +53,10 @@
 //   order, also when a pattern of this client already brings the topic:
 //   what the pattern brings of it before the topic's subscribe or resume
 //   is answered waits for the answer, then comes in its place, or not at
-//   all when it is older than where the subscription starts.
+//   all when it is older than where the subscription starts. A pattern's
+//   fn gets a topic's messages as they come, each once: history a resume
+//   sends again of what the pattern got live is not given to it again
+//   (_newToPatterns).
 // h.setToken(token) replaces the token: a `refresh` when connected, the
 //   next connect's token otherwise; one given while a connection is
 //   being opened with the token before is sent in a `refresh` once
@@ -232,6 +235,7 @@ export class Herald {
     this._behindAtSlowClose = Infinity; // _nearerAtSlowClose
     this._blockedLooks = 0; // attempts in a row that looked blocked on the way
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
+    this._patternSeen = new Map(); // topic -> {epoch, seq} patterns got last (_newToPatterns)
     this._ws = null;
     this._token = typeof options.token === 'string' ? options.token : null;
     // Bumped by setToken (and over SSE by a refresh, which a stream
@@ -1092,12 +1096,35 @@ export class Herald {
   // subscriptions match; every local subscription that matches gets it.
   _onMessage(msg) {
     const topic = msg.topic.split('.');
+    let fresh; // to patterns: decided at the first that matches
     for (const sub of this._subs.values()) {
       if (!matchTokens(sub.tokens, topic) || this._holdEarly(sub, msg)) continue;
       if (sub.loading) continue;
       if (sub.exact) this._deliverExact(sub, msg);
-      else for (const entry of sub.listeners) callSafely(entry.fn, msg);
+      else if (fresh ??= this._newToPatterns(msg)) for (const entry of sub.listeners) callSafely(entry.fn, msg);
     }
+  }
+
+  // _newToPatterns says whether the client's patterns have yet to get msg,
+  // and notes that they have. Patterns get a topic's messages live, but
+  // when an exact subscription of that topic resumes behind them (held out
+  // of a stream, or a resume retried), the history sent again for it
+  // matches them too: what of it they got already is dropped to them, and
+  // what they had not (sent while the connection was down) still comes.
+  // Kept per topic, for one epoch, as the runs of seqs they got (at most
+  // PATTERN_RUNS, the lowest forgotten first), for the last PATTERN_TOPICS
+  // topics (the oldest forgotten first): history sent again of what was
+  // forgotten so reaches them again. A message without a seq is always new.
+  _newToPatterns(msg) {
+    if (typeof msg.seq !== 'number' || msg.epoch === undefined) return true;
+    let seen = this._patternSeen.get(msg.topic);
+    if (seen && seen.epoch === msg.epoch && seen.runs.some(([from, to]) => from <= msg.seq && msg.seq <= to)) return false;
+    if (!seen || seen.epoch !== msg.epoch) seen = { epoch: msg.epoch, runs: [] };
+    seen.runs = withSeq(seen.runs, msg.seq).slice(-PATTERN_RUNS);
+    this._patternSeen.delete(msg.topic);
+    this._patternSeen.set(msg.topic, seen);
+    if (this._patternSeen.size > PATTERN_TOPICS) this._patternSeen.delete(this._patternSeen.keys().next().value);
+    return true;
   }
 
   // A gap goes, like a message, to every local subscription it matches. An
@@ -1427,6 +1454,23 @@ const MAX_MATCHING_PATTERNS = 16;
 // How many topics of the last messages are kept to find the one a close
 // 1008 is about (_noteTopic).
 const RECENT_TOPICS = 64;
+
+// Of how many topics, and in how many runs of seqs each, what patterns got
+// is kept (_newToPatterns).
+const PATTERN_TOPICS = 1024;
+const PATTERN_RUNS = 8;
+
+// withSeq adds seq to runs, the sorted [from, to] runs of seqs apart from
+// one another, as a new list of such runs.
+function withSeq(runs, seq) {
+  const out = [];
+  for (const [from, to] of [...runs, [seq, seq]].sort((a, b) => a[0] - b[0])) {
+    const last = out[out.length - 1];
+    if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
+}
 
 function receiveOnly() {
   return new HeraldError('receive_only',
