@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -37,13 +36,12 @@ import (
 type shards struct {
 	cc *goredis.ClusterClient // nil: not Cluster, and every channel is classic
 
-	mu        sync.Mutex                 // guards the maps below; held briefly, receive loops take it
-	byAddr    map[string]*shard          // by master address
-	home      map[string]*shard          // topic → the shard its channel is subscribed on
-	unhomed   map[string]bool            // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
-	missed    map[string]bool            // masters on which homing topics failed last, while topics wait (see homeMoved)
-	masters   map[string]*goredis.Client // every master, by address, as the slot map read last named them (readMasters)
-	mastersAt time.Time                  // when masters was read
+	mu      sync.Mutex                 // guards the maps below; held briefly, receive loops take it
+	byAddr  map[string]*shard          // by master address
+	home    map[string]*shard          // topic → the shard its channel is subscribed on
+	unhomed map[string]bool            // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
+	missed  map[string]bool            // masters on which homing topics failed last, while topics wait (see homeMoved)
+	masters map[string]*goredis.Client // every master, by address, as the slot map read last named them (readMasters)
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -51,9 +49,7 @@ type shards struct {
 // shard is one master's sharded pub/sub connection.
 type shard struct {
 	addr     string
-	node     *goredis.Client // the master's node client, as the Cluster client gave it
-	twin     *goredis.Client // node's twin that ps comes from, whose connections skip the stamp
-	giveBack func()          // ends the lend of twin (twins.lend), once ps is closed
+	twin     *goredis.Client // the master's client that ps comes from, whose connections skip the stamp
 	ps       *goredis.PubSub
 	probe    string          // SPUBLISHed on, it comes back through ps
 	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
@@ -180,8 +176,8 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	if sh := e.shards.claimAt(addr); sh != nil {
 		return sh, nil
 	}
-	twin, giveBack := e.stamps.twins.lend(master)
-	sh := &shard{addr: addr, node: master, twin: twin, giveBack: sync.OnceFunc(giveBack), ps: twin.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
+	twin := e.stamps.pubSubClient(master)
+	sh := &shard{addr: addr, twin: twin, ps: twin.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), leaving: make(map[string]int), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
@@ -294,11 +290,9 @@ func closeShards(shards []*shard) {
 	}
 }
 
-// closeShard ends sh's connection, waits for its receive loop, and
-// gives its twin back.
+// closeShard ends sh's connection and waits for its receive loop.
 func closeShard(sh *shard) {
 	sh.stop.stop()
 	_ = sh.ps.Close()
 	<-sh.done
-	sh.giveBack()
 }
