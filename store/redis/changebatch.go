@@ -20,8 +20,7 @@ type batchResult struct {
 // mark's own entry included, the log's end key, and before them its last
 // entry, in one pipeline per master (see perMaster; sent again while it
 // fails on a dead pooled connection), on connections that need no stamp
-// (plainreads.go), and hands over what follows the
-// mark. A mark whose read failed, or whose master is in gone, is added
+// (plainreads.go), and hands over what follows the mark. A mark whose read failed, or whose master is in gone, is added
 // to failed; gone gets the masters whose round trip timed out. classic
 // is the classic connection's probe channel (see round).
 //

@@ -95,10 +95,10 @@ type checked struct {
 }
 
 // check hands over the messages of st's topic up to at (its position in
-// Redis, known lost by pub/sub) that history holds and were not handed over,
-// read from master (nil: none known) on connections that need no stamp
-// (plainreads.go), and reports the rest as a gap; a topic in a new epoch is handed over from
-// that epoch's start, and one whose position went back below handed (where
+// Redis, known lost by pub/sub) that history holds and were not handed
+// over, read from master (nil: none known) on connections that need no
+// stamp (plainreads.go), and reports the rest as a gap; a topic in a new
+// epoch is handed over from that epoch's start, and one whose position went back below handed (where
 // delivery stood before at was read) in its epoch, or to an epoch delivery
 // had left by then, is started a new one (see beginRebaseLocked).
 //

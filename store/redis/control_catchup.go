@@ -51,9 +51,10 @@ func (e *Engine) holdControlLocked(payload string) {
 // catchUpControls pays the debt of the breaks of the classic connection:
 // it hands over the controls the stream holds past the last one handed
 // over, younger than controlCatchUp, then those held. The stream is read
-// on a connection that needs no stamp (plainreads.go), without ctl.mu, so that the receive loop, which holds controls
-// meanwhile, never waits for Redis. A failure leaves the debt for the
-// next try, and returns the error.
+// on a connection that needs no stamp (plainreads.go), and without
+// ctl.mu, so that the receive loop, which holds controls meanwhile,
+// never waits for Redis. A failure leaves the debt for the next try, and
+// returns the error.
 func (e *Engine) catchUpControls(ctx context.Context) error {
 	e.ctl.mu.Lock()
 	from, owed, since, breaks := e.ctl.last, e.ctl.owed, e.ctl.since, e.ctl.breaks
