@@ -98,9 +98,10 @@ type checked struct {
 // Redis, known lost by pub/sub) that history holds and were not handed
 // over, read from master (nil: none known) on connections that need no
 // stamp (plainreads.go), and reports the rest as a gap; a topic in a new
-// epoch is handed over from that epoch's start, and one whose position went back below handed (where
-// delivery stood before at was read) in its epoch, or to an epoch delivery
-// had left by then, is started a new one (see beginRebaseLocked).
+// epoch is handed over from that epoch's start, and one whose position
+// went back below handed (where delivery stood before at was read) in its
+// epoch, or to an epoch delivery had left by then, is started a new one
+// (see beginRebaseLocked).
 //
 // It reads history, and rebases, without st.mu, which the receive loop
 // takes to deliver the topic's next message: a call that waits for Redis
