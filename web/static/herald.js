@@ -235,7 +235,7 @@ export class Herald {
     this._behindAtSlowClose = Infinity; // _nearerAtSlowClose
     this._blockedLooks = 0; // attempts in a row that looked blocked on the way
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
-    this._patternSeen = new Map(); // topic -> {epoch, seq} patterns got last (_newToPatterns)
+    this._patternSeen = new Map(); // topic -> {epoch, runs} of the seqs patterns got (_newToPatterns)
     this._ws = null;
     this._token = typeof options.token === 'string' ? options.token : null;
     // Bumped by setToken (and over SSE by a refresh, which a stream
@@ -1120,7 +1120,8 @@ export class Herald {
     let seen = this._patternSeen.get(msg.topic);
     if (seen && seen.epoch === msg.epoch && seen.runs.some(([from, to]) => from <= msg.seq && msg.seq <= to)) return false;
     if (!seen || seen.epoch !== msg.epoch) seen = { epoch: msg.epoch, runs: [] };
-    seen.runs = withSeq(seen.runs, msg.seq).slice(-PATTERN_RUNS);
+    seen.runs = withSeq(seen.runs, msg.seq);
+    if (seen.runs.length > PATTERN_RUNS) seen.runs = seen.runs.slice(-PATTERN_RUNS);
     this._patternSeen.delete(msg.topic);
     this._patternSeen.set(msg.topic, seen);
     if (this._patternSeen.size > PATTERN_TOPICS) this._patternSeen.delete(this._patternSeen.keys().next().value);
@@ -1461,8 +1462,15 @@ const PATTERN_TOPICS = 1024;
 const PATTERN_RUNS = 8;
 
 // withSeq adds seq to runs, the sorted [from, to] runs of seqs apart from
-// one another, as a new list of such runs.
+// one another: in place when seq follows the newest run, as live messages
+// do (once per message to a pattern, so without sorting or copying),
+// otherwise as a new list of such runs.
 function withSeq(runs, seq) {
+  const newest = runs[runs.length - 1];
+  if (newest && seq === newest[1] + 1) {
+    newest[1] = seq;
+    return runs;
+  }
   const out = [];
   for (const [from, to] of [...runs, [seq, seq]].sort((a, b) => a[0] - b[0])) {
     const last = out[out.length - 1];
