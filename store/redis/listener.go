@@ -42,6 +42,7 @@ func (e *Engine) supervise(ctx context.Context) {
 			}
 			if !healthy {
 				e.log.Info("redis pub/sub connection restored")
+				e.pres.noteReconnect() // Redis answers again: it may have lost entries
 			}
 			healthy = true
 			wait.reset()

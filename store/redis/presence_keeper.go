@@ -22,6 +22,7 @@ const parallelCalls = 16
 // the lapse and a third after its last heartbeat (20 s by default), plus
 // the time to remove them, as long as another node has been beating for
 // a lapse; a node just started cleans up from a lapse after its start.
+// A replaced pub/sub connection has a round run at once (noteReconnect).
 func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
 	var h health
@@ -41,6 +42,8 @@ func (e *Engine) keepPresence(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			round()
+		case <-e.pres.reconnected:
 			round()
 		}
 	}

@@ -43,7 +43,8 @@ type presenceLocal struct {
 	registered bool       // life's heartbeat reached Redis; regMu guards it
 	lapsed     bool       // a heartbeat found life lapsed: reclaim; regMu guards it
 
-	resynced atomic.Uint64 // the reconnect count the entries were last checked against Redis at
+	resynced    atomic.Uint64 // the reconnect count the entries were last checked against Redis at
+	reconnected chan struct{} // a pub/sub connection was replaced: keepPresence checks the entries at once
 
 	dead atomic.Bool // tests: stopped as a process that died would
 }
@@ -55,6 +56,20 @@ func newPresenceLocal() presenceLocal {
 		topics:  make(map[string]int),
 		index:   make(map[string]bool),
 		retry:   make(map[presKey]broker.PresenceEntry),
+
+		reconnected: make(chan struct{}, 1),
+	}
+}
+
+// noteReconnect tells keepPresence that a pub/sub connection was
+// replaced, which a failover or a restart of Redis causes, so that it
+// checks the node's entries against Redis now (resyncAfterReconnect)
+// rather than at its next heartbeat, up to a third of the lapse later.
+// Reconnects that come while one is noted make one check.
+func (p *presenceLocal) noteReconnect() {
+	select {
+	case p.reconnected <- struct{}{}:
+	default:
 	}
 }
 

@@ -122,3 +122,32 @@ func goBackTo(t *testing.T, admin *goredis.Client, keys, dumps []string) {
 		}
 	}
 }
+
+// A node checks its entries against Redis as soon as its pub/sub
+// connection is replaced, not at its next heartbeat: with a lapse of an
+// hour the heartbeats are 20 minutes apart, and the join the new master
+// lost must be back within the test's wait.
+func TestPresenceCheckedAtOnceAfterAReconnect(t *testing.T) {
+	t.Parallel()
+	const topic = "room.atonce"
+	srv := redistest.Start(t)
+	px := redistest.StartProxy(t, srv.Addr())
+	e := newEngine(t, "redis://"+px.Addr()+"/0", redis.Config{Prefix: uniquePrefix(t), PresenceLapse: time.Hour})
+	if !eventually(func() bool { return redis.Probes(e) > 0 }) {
+		t.Fatal("the engine never probed its pub/sub connection")
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	topicKeys, lifeKeys := redis.PresenceKeys(e, topic, redis.PresenceLife(e))
+	keys := append(topicKeys, lifeKeys...)
+	before := snapshotKeys(t, admin, keys)
+	changer{t, e, topic}.add("s1", "a")
+	goBackTo(t, admin, keys, before)
+	if st := mustPresence(t, e, topic); st.Users != 0 {
+		t.Fatalf("after Redis went back to before the join: %d users, want none", st.Users)
+	}
+	reconnected(t, px, e)
+	if st := mustPresence(t, e, topic); st.Users != 1 || len(st.Members) != 1 || st.Members[0].User != "a" {
+		t.Fatalf("after the reconnect: %+v, want user a back", st)
+	}
+}

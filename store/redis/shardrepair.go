@@ -146,6 +146,7 @@ func (e *Engine) repairShards(ctx context.Context) []*topicState {
 	if len(homed) == 0 {
 		return nil
 	}
+	e.pres.noteReconnect() // the shard's master answers: it may have lost entries
 	e.log.Info("sharded pub/sub connection replaced", zap.Int("topics", len(homed)))
 	e.marksBehind(homed) // replayed by watch
 	return e.subs.statesOf(homed)
