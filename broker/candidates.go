@@ -110,8 +110,11 @@ func (ix *index) candidatesLocked(sh *exactShard, topic string, sc *fanoutScratc
 	if subs := sh.cache.get(topic, t.gen); subs != nil {
 		return subs
 	}
-	entries := t.root.match(topic, sc.entries[:0])
+	entries := t.root.walk(topic, sc.entries[:0], &sc.walked)
 	sc.entries = entries
+	sc.countWalked(sc.walked)
+	clear(sc.walked)
+	sc.walked = sc.walked[:0]
 	switch len(entries) {
 	case 0:
 		return nil

@@ -18,9 +18,14 @@ type fanoutScratch struct {
 	dups    map[*Session]int32    // when counted, of those, their other patterns that match
 	counted bool                  // dups was filled
 	over    []*Session            // those with more than MaxMatchingPatterns
-	routes  map[*Session]route    // the sessions of routed
-	routed  []*subscription
-	batch   Batch
+	walked  []*node               // the trie nodes the topic's match went through
+	// walkedBy counts, during countWalked, the nodes of walked against
+	// the sessions of their reps; overWalked are those over MaxWalkedNodes.
+	walkedBy   map[*Session]int32
+	overWalked []*Session
+	routes     map[*Session]route // the sessions of routed
+	routed     []*subscription
+	batch      Batch
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -87,9 +92,12 @@ func (b *Broker) HandleMessage(m *Message) {
 	}
 	sh.mu.RUnlock()
 	sc.batch.Flush()
-	closeOverlapping(sc.over)
+	closeOverlapping(sc.over, closedOverlapping, overlappingReason)
+	closeOverlapping(sc.overWalked, closedWalked, walkedReason)
 	clear(sc.over)
 	sc.over = sc.over[:0]
+	clear(sc.overWalked)
+	sc.overWalked = sc.overWalked[:0]
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 	b.deliveries.add(m.Topic, r.sent)

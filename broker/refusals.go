@@ -54,6 +54,7 @@ const (
 	refusedForbidden    = "refused: forbidden"
 	closedTooManyErrors = "closed: too many failed commands"               // 4003, CloseTooManyErrors
 	closedOverlapping   = "closed: too many of its patterns match a topic" // 1008, ClosePolicyViolation
+	closedWalked        = "closed: its patterns make a topic's match long" // 1008, ClosePolicyViolation
 )
 
 // overlappingReason is the close reason of a connection closed by
@@ -61,16 +62,18 @@ const (
 var overlappingReason = fmt.Sprintf("more than %d of its patterns match one topic", MaxMatchingPatterns)
 
 // closeOverlapping closes the connections found holding more than
-// MaxMatchingPatterns patterns that match one topic, and takes their
+// MaxMatchingPatterns patterns that match one topic (or, walked.go,
+// patterns that make its match go through more than MaxWalkedNodes
+// trie nodes), logged as kind with reason, and takes their
 // subscriptions out of the index at once: a client that does not read
 // keeps its close frame unwritten, and its connection open, for seconds,
 // and every message of the topic meanwhile would walk all its patterns
 // again. Called with no index lock held.
-func closeOverlapping(sessions []*Session) {
+func closeOverlapping(sessions []*Session, kind, reason string) {
 	for _, s := range sessions {
-		s.conn.Close(ClosePolicyViolation, overlappingReason)
+		s.conn.Close(ClosePolicyViolation, reason)
 		if s.disconnectWith(ClosePolicyViolation) { // once, whatever closes it too
-			s.refused(zap.InfoLevel, closedOverlapping, overlappingReason)
+			s.refused(zap.InfoLevel, kind, reason)
 		}
 	}
 }
@@ -90,7 +93,7 @@ func (s *Session) refused(level zapcore.Level, kind, reason string) {
 	switch kind {
 	case closedTooManyErrors:
 		fields = append(fields, zap.Int("code", CloseTooManyErrors))
-	case closedOverlapping:
+	case closedOverlapping, closedWalked:
 		fields = append(fields, zap.Int("code", ClosePolicyViolation))
 	}
 	ce.Write(fields...)

@@ -20,6 +20,10 @@ type node struct {
 	star *node            // the branch whose label starts with '*'
 	leaf *entry           // the pattern that ends here
 	tail *entry           // the pattern "<path>.>" (or ">" at the root)
+	// rep is an entry at or below this node, whose subscriptions a walk
+	// through the node is counted against (walked.go): the pattern whose
+	// insert made the node, or once that one is removed one still below.
+	rep *entry
 }
 
 func (n *node) label() string { return n.path[n.from:] }
@@ -28,6 +32,13 @@ func (n *node) label() string { return n.path[n.from:] }
 // part of the topic after n's path ("" when none is left). Each node is
 // visited at most once: its label takes a fixed number of tokens.
 func (n *node) match(rest string, dst []*entry) []*entry {
+	return n.walk(rest, dst, nil)
+}
+
+// walk is match that also appends to *walked, when walked is not nil,
+// every node below n whose label it compared with the topic, matching
+// or not: what the match cost.
+func (n *node) walk(rest string, dst []*entry, walked *[]*node) []*entry {
 	if rest == "" {
 		if n.leaf != nil {
 			dst = append(dst, n.leaf)
@@ -39,18 +50,21 @@ func (n *node) match(rest string, dst []*entry) []*entry {
 	}
 	tok, _ := nextToken(rest)
 	if c := n.next[tok]; c != nil {
-		dst = c.follow(rest, dst)
+		dst = c.follow(rest, dst, walked)
 	}
 	if n.star != nil {
-		dst = n.star.follow(rest, dst)
+		dst = n.star.follow(rest, dst, walked)
 	}
 	return dst
 }
 
 // follow matches n's label against the start of rest and goes on below n.
-func (n *node) follow(rest string, dst []*entry) []*entry {
+func (n *node) follow(rest string, dst []*entry, walked *[]*node) []*entry {
+	if walked != nil {
+		*walked = append(*walked, n)
+	}
 	if rest, ok := consume(n.label(), rest); ok {
-		return n.match(rest, dst)
+		return n.walk(rest, dst, walked)
 	}
 	return dst
 }
@@ -115,7 +129,7 @@ func (n *node) insert(pattern string, e *entry) {
 		tok, _ := nextToken(pattern[off:end])
 		c := at.child(tok)
 		if c == nil {
-			c = &node{path: pattern[:end], from: off}
+			c = &node{path: pattern[:end], from: off, rep: e}
 			at.setChild(tok, c)
 			at = c
 			break
@@ -123,6 +137,7 @@ func (n *node) insert(pattern string, e *entry) {
 		k := commonTokens(c.label(), pattern[off:end])
 		if k < len(c.label()) {
 			c = at.split(tok, c, k)
+			c.rep = e // each pattern is the rep of the nodes it adds, two at most
 		}
 		at = c
 		off += k + 1 // past the '.' that follows
@@ -170,27 +185,54 @@ func (n *node) remove(pattern string) {
 	n.removeAt(pattern[:end], 0, tail)
 }
 
-// removeAt removes the pattern whose body is b, of which b[off:] is below n.
-func (n *node) removeAt(b string, off int, tail bool) {
+// removeAt removes the pattern whose body is b, of which b[off:] is below n,
+// and returns its entry (nil when it was not there), after giving the
+// nodes on its way that it was the rep of another one.
+func (n *node) removeAt(b string, off int, tail bool) (gone *entry) {
 	if off >= len(b) {
 		if tail {
-			n.tail = nil
+			gone, n.tail = n.tail, nil
 		} else {
-			n.leaf = nil
+			gone, n.leaf = n.leaf, nil
 		}
-		return
+		n.replaceRep(gone)
+		return gone
 	}
 	tok, _ := nextToken(b[off:])
 	c := n.child(tok)
 	if c == nil {
-		return
+		return nil
 	}
 	l, rest := c.label(), b[off:]
 	if !strings.HasPrefix(rest, l) || len(rest) > len(l) && rest[len(l)] != '.' {
+		return nil
+	}
+	gone = c.removeAt(b, off+len(l)+1, tail)
+	n.tidy(tok, c)
+	n.replaceRep(gone)
+	return gone
+}
+
+// replaceRep gives n another rep when it was gone: its own pattern's
+// entry, or a branch's rep (nil when n holds nothing any more).
+func (n *node) replaceRep(gone *entry) {
+	if gone == nil || n.rep != gone {
 		return
 	}
-	c.removeAt(b, off+len(l)+1, tail)
-	n.tidy(tok, c)
+	switch {
+	case n.leaf != nil:
+		n.rep = n.leaf
+	case n.tail != nil:
+		n.rep = n.tail
+	case n.star != nil:
+		n.rep = n.star.rep
+	default:
+		n.rep = nil
+		for _, c := range n.next {
+			n.rep = c.rep
+			break
+		}
+	}
 }
 
 // tidy drops the branch c, reached by tok, when it holds nothing, and puts

@@ -247,3 +247,45 @@ func TestTooManyMatchingPatternsCloseTheirConnection(t *testing.T) {
 		return nodeStats(t, n).Subscriptions == 16
 	})
 }
+
+// A connection whose patterns follow a topic nearly to its end, none
+// matching it, is closed with 1008 when the topic's message comes, as
+// their match would go through more than 64 trie nodes for it at every
+// message (docs/protocol.md section 6); one with a few such patterns and
+// one that matches gets the message, and the node's subscriptions go
+// back to its own.
+func TestPatternsThatMakeAMatchLongCloseTheirConnection(t *testing.T) {
+	n := startNode(t, options{})
+	const topic = "a.b.c.d.e.f.g.h"
+	patterns := func(count int) []string {
+		var out []string
+		for i := 0; len(out) < count; i++ {
+			toks := strings.Split(topic, ".")
+			for j := range len(toks) - 1 {
+				if i&(1<<j) != 0 {
+					toks[j] = "*"
+				}
+			}
+			toks[len(toks)-1] = "zz"
+			out = append(out, strings.Join(toks, "."))
+		}
+		return out
+	}
+	few, many := dial(t, n.ws), dial(t, n.ws)
+	for i, p := range append(patterns(8), "a.*.>") {
+		few.subscribe(fmt.Sprint(i), p)
+	}
+	for i, p := range patterns(100) {
+		many.subscribe(fmt.Sprint(i), p)
+	}
+	publish(t, n, topic, `"x"`)
+	if f := few.next(); f.Type != "message" {
+		t.Fatalf("the connection with a few such patterns got %s", f.text)
+	}
+	if code := many.closeCode(); code != 1008 {
+		t.Fatalf("the connection with 100 such patterns closed with %d, want 1008", code)
+	}
+	eventually(t, "the closed connection's subscriptions end", func() bool {
+		return nodeStats(t, n).Subscriptions == 9
+	})
+}

@@ -1,0 +1,80 @@
+package broker
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// nearlyOverlappingPatterns returns n distinct patterns that follow
+// overlapTopic token by token, '*' in place of the tokens whose bit is set
+// in 0..n-1, and part from it at its last token, so that none matches it
+// but its match goes through every one.
+func nearlyOverlappingPatterns(n int) []string {
+	toks := strings.Split(overlapTopic, ".")
+	out := make([]string, 0, n)
+	for i := 0; len(out) < n; i++ {
+		p := slices.Clone(toks)
+		for j := range len(p) - 1 {
+			if i&(1<<j) != 0 {
+				p[j] = "*"
+			}
+		}
+		p[len(p)-1] = "zz"
+		out = append(out, strings.Join(p, "."))
+	}
+	return out
+}
+
+// TestPatternsThatMakeAMatchLongClose: a connection holding 1,000
+// patterns that follow a topic nearly to its end, none matching it, is
+// closed with 1008 at the topic's first message and its subscriptions
+// leave the index, so that the next messages' match goes through none of
+// them; a connection with MaxMatchingPatterns patterns that match the
+// topic, and one with a few that nearly do, are left alone and get the
+// messages as before.
+func TestPatternsThatMakeAMatchLongClose(t *testing.T) {
+	b, _ := newTestBroker(t, Config{MaxSubscriptions: 2000})
+	sets := [][]string{
+		nearlyOverlappingPatterns(1000),
+		overlappingPatterns(MaxMatchingPatterns),
+		append(nearlyOverlappingPatterns(MaxMatchingPatterns), overlapTopic),
+	}
+	conns := make([]*fakeConn, len(sets))
+	for i, patterns := range sets {
+		conns[i] = newFakeConn(t)
+		s := b.Connect(conns[i], ClientInfo{})
+		for _, p := range patterns {
+			addSub(b, s, p, Position{Epoch: "e"}, true)
+		}
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		b.HandleMessage(msg(overlapTopic, seq))
+	}
+	if code := conns[0].code(); code != ClosePolicyViolation {
+		t.Errorf("the connection whose patterns nearly match: close %d, want %d", code, ClosePolicyViolation)
+	}
+	if got := delivered(conns[0]); len(got) != 0 {
+		t.Errorf("the connection whose patterns nearly match got %v", got)
+	}
+	if got, want := delivered(conns[1]), []string{"p1", "p2", "p3"}; !slices.Equal(got, want) {
+		t.Errorf("the connection with %d matching patterns got %v, want %v", MaxMatchingPatterns, got, want)
+	}
+	if got, want := delivered(conns[2]), []string{"1", "2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("the connection with a few patterns that nearly match got %v, want %v", got, want)
+	}
+	for i, c := range conns[1:] {
+		if code := c.code(); code != 0 {
+			t.Errorf("connection %d was closed with %d", i+1, code)
+		}
+	}
+	want := int64(len(sets[1]) + len(sets[2]))
+	if got := b.Stats().Subscriptions; got != want {
+		t.Errorf("%d subscriptions indexed, want %d", got, want)
+	}
+	var walked []*node
+	b.idx.patterns.root.walk(overlapTopic, nil, &walked)
+	if len(walked) > 2*MaxWalkedNodes {
+		t.Errorf("the topic's match still goes through %d nodes", len(walked))
+	}
+}
