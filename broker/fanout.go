@@ -20,12 +20,14 @@ type fanoutScratch struct {
 	over    []*Session            // those with more than MaxMatchingPatterns
 	walked  []*node               // the trie nodes the topic's match went through
 	// walkedBy counts, during countWalked, the nodes of walked against
-	// the sessions of their reps; overWalked are those over MaxWalkedNodes.
-	walkedBy   map[*Session]int32
-	overWalked []*Session
-	routes     map[*Session]route // the sessions of routed
-	routed     []*subscription
-	batch      Batch
+	// the sessions of their reps; overWalked are those to close for it.
+	walkedBy    map[*Session]int32
+	walkedFrom  map[any]*walkedAddress // and against their addresses
+	overWalked  []*Session
+	overAddress []*Session
+	routes      map[*Session]route // the sessions of routed
+	routed      []*subscription
+	batch       Batch
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -94,10 +96,13 @@ func (b *Broker) HandleMessage(m *Message) {
 	sc.batch.Flush()
 	closeOverlapping(sc.over, closedOverlapping, overlappingReason)
 	closeOverlapping(sc.overWalked, closedWalked, walkedReason)
+	closeOverlapping(sc.overAddress, closedWalked, addressWalkedReason)
 	clear(sc.over)
 	sc.over = sc.over[:0]
 	clear(sc.overWalked)
 	sc.overWalked = sc.overWalked[:0]
+	clear(sc.overAddress)
+	sc.overAddress = sc.overAddress[:0]
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 	b.deliveries.add(m.Topic, r.sent)

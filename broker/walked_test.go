@@ -78,3 +78,54 @@ func TestPatternsThatMakeAMatchLongClose(t *testing.T) {
 		t.Errorf("the topic's match still goes through %d nodes", len(walked))
 	}
 }
+
+// TestPatternsOfOneAddressThatMakeAMatchLongClose: 20 connections of one
+// address, each under MaxWalkedNodes with 31 patterns that nearly match a
+// topic, together make its match go through some 1,200 nodes; the heaviest
+// of them are closed at the topic's first message until the rest of the
+// address's are counted for no more than MaxWalkedNodesPerAddress, and a
+// connection of the address that holds one pattern matching the topic, and
+// one of another address with 31 such patterns, are left alone.
+func TestPatternsOfOneAddressThatMakeAMatchLongClose(t *testing.T) {
+	b, _ := newTestBroker(t, Config{MaxSubscriptions: 2000})
+	const heavy, each = 20, 31
+	near := nearlyOverlappingPatterns((heavy + 1) * each)
+	connect := func(addr string, patterns []string) *fakeConn {
+		c := newFakeConn(t)
+		s := b.Connect(c, ClientInfo{RemoteAddr: addr})
+		for _, p := range patterns {
+			addSub(b, s, p, Position{Epoch: "e"}, true)
+		}
+		return c
+	}
+	var heavies []*fakeConn
+	for k := range heavy {
+		heavies = append(heavies, connect("192.0.2.1:1000", near[k*each:(k+1)*each]))
+	}
+	light := connect("192.0.2.1:1001", []string{"a.b.>"})
+	other := connect("198.51.100.7:1000", near[heavy*each:])
+	b.HandleMessage(msg(overlapTopic, 1))
+	b.HandleMessage(msg(overlapTopic, 2))
+	closed := 0
+	for _, c := range heavies {
+		if c.code() == ClosePolicyViolation {
+			closed++
+		}
+	}
+	if closed == 0 || closed == heavy {
+		t.Errorf("%d of the address's %d heavy connections were closed", closed, heavy)
+	}
+	for name, c := range map[string]*fakeConn{"the light one": light, "the other address's": other} {
+		if code := c.code(); code != 0 {
+			t.Errorf("%s was closed with %d", name, code)
+		}
+	}
+	if got, want := delivered(light), []string{"p1", "p2"}; !slices.Equal(got, want) {
+		t.Errorf("the light connection got %v, want %v", got, want)
+	}
+	var walked []*node
+	b.idx.patterns.root.walk(overlapTopic, nil, &walked)
+	if limit := MaxWalkedNodesPerAddress + 2*each + 2; len(walked) > limit {
+		t.Errorf("the topic's match still goes through %d nodes, over %d", len(walked), limit)
+	}
+}
