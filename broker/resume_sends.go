@@ -18,8 +18,9 @@ type resumeSends struct {
 	// queued is what the connection had queued and not yet written when
 	// the resume began (QueueLengther): the resumes a client sends at
 	// once after a reconnect each see the ones before.
-	queued int
-	sent   int
+	queued  int
+	sent    int
+	charged int // commands counted for sent (resume_charge.go)
 }
 
 // QueueLengther is a Conn that can say how many bytes it has queued and

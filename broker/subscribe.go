@@ -124,6 +124,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 		s.undo(ctx, sub)
 		return prepared{}, s.b.replyError(err)
 	}
+	s.chargeResume(since)
 	sub.start = st.pos
 	return prepared{sub: sub, subStart: st}, nil
 }

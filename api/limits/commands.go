@@ -60,6 +60,23 @@ func (e *entry) AllowCommand(now int64) bool {
 	}
 }
 
+var _ broker.AddressSpender = (*entry)(nil)
+
+// SpendCommands implements broker.AddressSpender: it takes n commands at
+// once from the budget of e's address, those of a resume that sent much
+// history (broker.ResumeCommandBytes), emptying the bucket at most, as
+// AllowCommand never lets it owe more than its burst.
+func (e *entry) SpendCommands(now int64, n int) {
+	p := e.pace
+	for {
+		tat := e.commands.Load()
+		next := min(max(tat, now)+int64(n)*p.interval, now+p.burst)
+		if next <= tat || e.commands.CompareAndSwap(tat, next) {
+			return
+		}
+	}
+}
+
 // commandBudget is what an entry keeps of the command budget; the zero
 // value (pace nil) is none.
 type commandBudget struct {

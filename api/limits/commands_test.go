@@ -128,3 +128,25 @@ func TestCommandBurstPastTheClockIsRefused(t *testing.T) {
 		t.Fatal("the largest burst allowed refuses the first command")
 	}
 }
+
+// Commands taken at once (a resume's, broker.AddressSpender) leave that
+// many fewer in the address's budget, and at most empty it: the rate
+// fills it again as after a burst.
+func TestCommandBudgetSpentAtOnce(t *testing.T) {
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30})
+	now := clock.Now().UnixNano()
+	_, p := mustAcquirePaced(t, l, ipA)
+	spender, ok := p.(broker.AddressSpender)
+	if !ok {
+		t.Fatal("the address's budget cannot take commands at once")
+	}
+	spender.SpendCommands(now, 12)
+	if got := allowed(p, now, 40); got != 18 {
+		t.Fatalf("%d commands allowed after 12 taken at once, want 18", got)
+	}
+	spender.SpendCommands(now, 1000)
+	now += int64(time.Second)
+	if got := allowed(p, now, 40); got != 10 {
+		t.Fatalf("a second after taking more than the burst %d commands allowed, want the rate's 10", got)
+	}
+}

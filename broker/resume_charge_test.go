@@ -1,0 +1,58 @@
+package broker
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// spendingBudget is an address's command budget that allows every
+// command and counts those taken at once.
+type spendingBudget struct{ spent atomic.Int64 }
+
+func (*spendingBudget) AllowCommand(int64) bool { return true }
+
+func (p *spendingBudget) SpendCommands(_ int64, n int) { p.spent.Add(int64(n)) }
+
+// A resume counts as one more command for each ResumeCommandBytes of
+// history it sends, toward its connection's rate and its address's
+// budget: one that sends 10 messages of 50 KiB takes 7 more from both,
+// where one that sends little takes nothing more. The connection's
+// bucket is read as the time it would be full again, which each command
+// moves on by a second at one command a second.
+func TestResumeCountsAsCommandsByWhatItSends(t *testing.T) {
+	const rate = 1
+	b, _ := newTestBroker(t, Config{RateLimit: rate, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10})
+	data := []byte(`"` + strings.Repeat("x", 50<<10) + `"`)
+	for range 10 {
+		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishN(t, b, "small", 3)
+	for _, tc := range []struct {
+		topic string
+		spent int64
+	}{
+		{"small", 0},
+		{"big", 10 * (50 << 10) / ResumeCommandBytes},
+	} {
+		budget := &spendingBudget{}
+		c := connect(t, b, ClientInfo{Pacer: budget})
+		before := time.Now().UnixNano()
+		r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":%q,"since":{"epoch":"e1","seq":0}}`, tc.topic)
+		if r["type"] != "subscribed" || r["recovered"] != true {
+			t.Fatalf("%s: reply %v", tc.topic, r)
+		}
+		if got := budget.spent.Load(); got != tc.spent {
+			t.Errorf("%s: the address's budget was spent %d more, want %d", tc.topic, got, tc.spent)
+		}
+		c.s.mu.Lock()
+		full := c.s.limiter.bucket.tat
+		c.s.mu.Unlock()
+		if commands := 1 + tc.spent; full < before+commands*int64(time.Second) {
+			t.Errorf("%s: the connection's rate counted fewer than %d commands", tc.topic, commands)
+		}
+	}
+}
