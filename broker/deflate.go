@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultCompressMinBytes is the shortest JSON text compressed for a
@@ -61,6 +62,7 @@ func deflateFrame(plain []byte, min int) []byte {
 	defer putDeflater(d)
 	d.out = d.out[:0]
 	d.w.Reset(d)
+	deflatedBytes.Add(int64(len(payload)))
 	if _, err := d.w.Write(payload); err != nil {
 		return plain // writes to d cannot fail; be safe all the same
 	}
@@ -74,6 +76,10 @@ func deflateFrame(plain []byte, min int) []byte {
 	buf := append(newFrame(len(compressed)), compressed...)
 	return finishFrameWith(buf, rsv1)
 }
+
+// deflatedBytes counts the bytes given to a compressor, for the tests
+// that check what a fan-out compresses (deflate_parts.go).
+var deflatedBytes atomic.Int64
 
 func putDeflater(d *deflater) {
 	if cap(d.out) > maxPooledDeflateOut {

@@ -28,6 +28,7 @@ type fanoutScratch struct {
 	routes      map[*Session]route // the sessions of routed
 	routed      []*subscription
 	batch       Batch
+	rest        messageRest // router.rest
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -56,6 +57,7 @@ type router struct {
 	routes    map[*Session]route
 	recordAll bool
 	sent      uint64
+	rest      *messageRest // m's text past its pattern, for tagged deflate frames
 }
 
 // HandleMessage fans m out to the local subscribers of its topic. The
@@ -82,7 +84,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	if len(picked) == 0 {
 		b.idx.runlockPatterns() // nothing below reads the trie
 	}
-	r := router{b: b, m: m, batch: &sc.batch}
+	r := router{b: b, m: m, batch: &sc.batch, rest: &sc.rest}
 	if exact != nil {
 		r.routes, r.recordAll = sc.routesFor(exact.subs, picked)
 		r.exact(exact.subs)
@@ -147,6 +149,7 @@ func (sc *fanoutScratch) reset() {
 	sc.picked = sc.picked[:0]
 	clear(sc.entries)
 	sc.entries = sc.entries[:0]
+	sc.rest = messageRest{}
 }
 
 // HandleGap tells the local subscribers of g's topic that g's messages will
@@ -215,6 +218,7 @@ func (r *router) patterns(picked []*subscription) {
 		}
 		if sub.entry != from {
 			enc, from = r.b.newEncoded(r.m, sub.pattern), sub.entry
+			enc.rest = r.rest
 		}
 		if sub.offer(&enc, r.batch) == sent {
 			r.sent++

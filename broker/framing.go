@@ -49,6 +49,10 @@ type encoded struct {
 	pattern     string
 	compressMin int // the broker's resolved Config.CompressMinBytes
 	frames      [numFramings][]byte
+	// rest is the part of m's text every tag shares, compressed once
+	// for the fan-out's tagged frames (deflate_parts.go); nil: m is
+	// compressed whole.
+	rest *messageRest
 }
 
 // newEncoded returns m, tagged with pattern, not yet encoded in any framing.
@@ -64,7 +68,11 @@ func (e *encoded) frame(f Framing) []byte {
 	var fr []byte
 	switch f {
 	case FramingWebSocketDeflate:
-		fr = deflateFrame(e.frame(FramingWebSocket), e.compressMin)
+		if e.rest != nil && e.pattern != "" && !e.m.isGap() {
+			fr = deflateMessageFrame(e.frame(FramingWebSocket), e.compressMin, e.m, e.rest)
+		} else {
+			fr = deflateFrame(e.frame(FramingWebSocket), e.compressMin)
+		}
 	case FramingSSE:
 		fr = sseMessageEvent(e.json(), e.m, e.pattern == "")
 	default:

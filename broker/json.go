@@ -93,6 +93,12 @@ func AppendMessageJSON(dst []byte, m *Message, pattern string) []byte {
 	if pattern != "" {
 		dst = appendField(dst, "pattern", pattern)
 	}
+	return appendMessageRest(dst, m)
+}
+
+// appendMessageRest appends what follows the topic and pattern of m's
+// message object: the same whatever pattern tags it (deflate_parts.go).
+func appendMessageRest(dst []byte, m *Message) []byte {
 	dst = appendField(dst, "epoch", m.Epoch)
 	dst = appendUintField(dst, "seq", m.Seq)
 	dst = appendField(dst, "msg", m.ID)

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestTaggedMessageIsCompressedInParts: a message that goes to deflate
+// connections through several patterns reaches each as its own JSON text,
+// "pattern" included, and the compressed text of what follows the
+// pattern is the same bytes in every frame, compressed once for the
+// fan-out (the fan-out compresses about twice the text, not once per
+// tag); the exact topic's frame inflates to the untagged text.
+func TestTaggedMessageIsCompressedInParts(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	patterns := []string{"a.b.c", "a.b.*", "a.*.c", "*.b.c", "*.*.*", "a.>", ">"}
+	conns := make([]*keepConn, len(patterns))
+	for i, p := range patterns {
+		conns[i] = &keepConn{}
+		s := b.Connect(conns[i], ClientInfo{Framing: FramingWebSocketDeflate})
+		sub := &subscription{session: s, pattern: p, exact: !IsPattern(p)}
+		s.addLocked(sub)
+		b.index(sub)
+		conns[i].frames = nil // the welcome
+	}
+	m := &Message{Topic: "a.b.c", Epoch: "e", Seq: 1, ID: "id", Data: jsonOf(20000)}
+	before := deflatedBytes.Load()
+	b.HandleMessage(m)
+	// The untagged text once, the rest once, and the heads of the tags.
+	if got, most := deflatedBytes.Load()-before, 2*len(AppendMessageJSON(nil, m, ""))+len(patterns)*100; got > int64(most) {
+		t.Errorf("the fan-out compressed %d bytes, want %d at most", got, most)
+	}
+	rest := deflateSync(appendMessageRest(nil, m))
+	shared := rest[:len(rest)-len(deflateTail)]
+	for i, p := range patterns {
+		if len(conns[i].frames) != 1 {
+			t.Fatalf("%s: %d frames", p, len(conns[i].frames))
+		}
+		frame := conns[i].frames[0]
+		tag := p
+		if !IsPattern(p) {
+			tag = ""
+		}
+		got, err := parseServerFrame(frame)
+		if want := AppendMessageJSON(nil, m, tag); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: the frame inflates to %d bytes (%v), want the %d of its text", p, len(got), err, len(want))
+		}
+		if frame[0] != finText|rsv1 || len(frame) >= len(got) {
+			t.Errorf("%s: frame of %d bytes (first byte %#x) for %d of text", p, len(frame), frame[0], len(got))
+		}
+		if tag != "" && !bytes.HasSuffix(framePayload(frame), shared) {
+			t.Errorf("%s: the frame does not end with the rest compressed once", p)
+		}
+	}
+}
