@@ -110,11 +110,12 @@ func (ix *index) candidatesLocked(sh *exactShard, topic string, sc *fanoutScratc
 	if subs := sh.cache.get(topic, t.gen); subs != nil {
 		return subs
 	}
+	sc.walked.keep = true
 	entries := t.root.walk(topic, sc.entries[:0], &sc.walked)
 	sc.entries = entries
-	sc.countWalked(sc.walked)
-	clear(sc.walked)
-	sc.walked = sc.walked[:0]
+	sc.countWalked(sc.walked.nodes)
+	clear(sc.walked.nodes)
+	sc.walked.nodes, sc.walked.count = sc.walked.nodes[:0], 0
 	switch len(entries) {
 	case 0:
 		return nil

@@ -18,7 +18,7 @@ type fanoutScratch struct {
 	dups    map[*Session]int32    // when counted, of those, their other patterns that match
 	counted bool                  // dups was filled
 	over    []*Session            // those with more than MaxMatchingPatterns
-	walked  []*node               // the trie nodes the topic's match went through
+	walked  walkLog               // the trie nodes the topic's match went through
 	// walkedBy counts, during countWalked, the nodes of walked against
 	// the sessions of their reps; overWalked are those to close for it.
 	walkedBy    map[*Session]int32
@@ -96,15 +96,7 @@ func (b *Broker) HandleMessage(m *Message) {
 	}
 	sh.mu.RUnlock()
 	sc.batch.Flush()
-	closeOverlapping(sc.over, closedOverlapping, overlappingReason)
-	closeOverlapping(sc.overWalked, closedWalked, walkedReason)
-	closeOverlapping(sc.overAddress, closedWalked, addressWalkedReason)
-	clear(sc.over)
-	sc.over = sc.over[:0]
-	clear(sc.overWalked)
-	sc.overWalked = sc.overWalked[:0]
-	clear(sc.overAddress)
-	sc.overAddress = sc.overAddress[:0]
+	sc.closeFound()
 	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 	b.deliveries.add(m.Topic, r.sent)
@@ -130,6 +122,20 @@ func (sc *fanoutScratch) routesFor(exact, picked []*subscription) (map[*Session]
 	}
 	sc.routed = picked
 	return sc.routes, false
+}
+
+// closeFound closes the connections the fan-out found over the bounds
+// of their patterns, and forgets them. Called with no index lock held.
+func (sc *fanoutScratch) closeFound() {
+	closeOverlapping(sc.over, closedOverlapping, overlappingReason)
+	closeOverlapping(sc.overWalked, closedWalked, walkedReason)
+	closeOverlapping(sc.overAddress, closedWalked, addressWalkedReason)
+	clear(sc.over)
+	sc.over = sc.over[:0]
+	clear(sc.overWalked)
+	sc.overWalked = sc.overWalked[:0]
+	clear(sc.overAddress)
+	sc.overAddress = sc.overAddress[:0]
 }
 
 // reset empties sc for its next fan-out.

@@ -46,6 +46,20 @@ func (s *PatternSet) Matches(topic string) bool {
 	return len(s.root.match(topic, buf[:0])) > 0
 }
 
+// MatchesWalked is Matches that also says how many trie nodes the match
+// went through: an engine whose set is the node's patterns hands a topic
+// whose match went through more than MaxWalkedNodes to its Handler's
+// CheckMatch, even when none matched (walked.go).
+func (s *PatternSet) MatchesWalked(topic string) (matched bool, walked int) {
+	if len(s.entries) == 0 {
+		return false, 0
+	}
+	var buf [8]*entry
+	var w walkLog
+	matched = len(s.root.walk(topic, buf[:0], &w)) > 0
+	return matched, w.count
+}
+
 // Matching returns the patterns of the set that match the valid topic,
 // found as Matches finds one, along the topic's trie nodes only.
 func (s *PatternSet) Matching(topic string) []string {

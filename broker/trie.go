@@ -35,10 +35,18 @@ func (n *node) match(rest string, dst []*entry) []*entry {
 	return n.walk(rest, dst, nil)
 }
 
-// walk is match that also appends to *walked, when walked is not nil,
-// every node below n whose label it compared with the topic, matching
-// or not: what the match cost.
-func (n *node) walk(rest string, dst []*entry, walked *[]*node) []*entry {
+// walkLog is what a walk went through: how many nodes below where it
+// began it compared with the topic, matching or not (what the match
+// cost), and, when keep, which.
+type walkLog struct {
+	count int
+	keep  bool
+	nodes []*node
+}
+
+// walk is match that also logs in w, when w is not nil, the nodes it
+// goes through.
+func (n *node) walk(rest string, dst []*entry, w *walkLog) []*entry {
 	if rest == "" {
 		if n.leaf != nil {
 			dst = append(dst, n.leaf)
@@ -50,21 +58,24 @@ func (n *node) walk(rest string, dst []*entry, walked *[]*node) []*entry {
 	}
 	tok, _ := nextToken(rest)
 	if c := n.next[tok]; c != nil {
-		dst = c.follow(rest, dst, walked)
+		dst = c.follow(rest, dst, w)
 	}
 	if n.star != nil {
-		dst = n.star.follow(rest, dst, walked)
+		dst = n.star.follow(rest, dst, w)
 	}
 	return dst
 }
 
 // follow matches n's label against the start of rest and goes on below n.
-func (n *node) follow(rest string, dst []*entry, walked *[]*node) []*entry {
-	if walked != nil {
-		*walked = append(*walked, n)
+func (n *node) follow(rest string, dst []*entry, w *walkLog) []*entry {
+	if w != nil {
+		w.count++
+		if w.keep {
+			w.nodes = append(w.nodes, n)
+		}
 	}
 	if rest, ok := consume(n.label(), rest); ok {
-		return n.walk(rest, dst, walked)
+		return n.walk(rest, dst, w)
 	}
 	return dst
 }

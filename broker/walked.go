@@ -132,3 +132,30 @@ func (s *Session) addressKey() any {
 	}
 	return nil
 }
+
+// MatchChecker is a Handler that an engine tells of a topic whose match
+// against the node's patterns (the engine's own PatternSet of them) went
+// through more than MaxWalkedNodes trie nodes though none matched, so
+// that the topic's message does not reach HandleMessage: the Broker then
+// walks its own trie for the topic and closes the connections it finds
+// over the bounds, as a fan-out would, so that patterns which never
+// match cannot make every message of a topic cost the engine that walk.
+type MatchChecker interface {
+	CheckMatch(topic string)
+}
+
+var _ MatchChecker = (*Broker)(nil)
+
+// CheckMatch implements MatchChecker.
+func (b *Broker) CheckMatch(topic string) {
+	if !ValidTopic(topic) {
+		return
+	}
+	sc := scratchPool.Get().(*fanoutScratch)
+	sh := b.idx.rlock(topic)
+	b.idx.candidatesLocked(sh, topic, sc)
+	sc.reset()
+	b.idx.runlock(sh)
+	sc.closeFound()
+	scratchPool.Put(sc)
+}

@@ -23,8 +23,24 @@ func (e *Engine) dispatch(msg *goredis.Message) {
 		e.log.Error("dropped a malformed message", zap.String("channel", msg.Channel), zap.Error(err))
 		return
 	}
-	if st := e.subs.state(topic); st != nil {
+	switch st, long := e.subs.stateOrLongWalk(topic); {
+	case st != nil:
 		e.deliver(st, m)
+	case long:
+		e.checkMatch(topic)
+	}
+}
+
+// checkMatch tells the Handler of a topic none of this node's patterns
+// matches though its match went through more than broker.MaxWalkedNodes
+// trie nodes (broker.MatchChecker): the broker closes the connections
+// whose patterns make it so, which would otherwise make every message
+// of the topic cost that walk here without reaching the broker.
+func (e *Engine) checkMatch(topic string) {
+	if box := e.handler.Load(); box != nil {
+		if mc, ok := box.h.(broker.MatchChecker); ok {
+			mc.CheckMatch(topic)
+		}
 	}
 }
 

@@ -164,28 +164,40 @@ func (s *subscriptions) remove(pattern string) {
 // but for what a break of the classic connection lost of a topic the
 // node never delivered (untracked.go).
 func (s *subscriptions) state(topic string) *topicState {
+	st, _ := s.stateOrLongWalk(topic)
+	return st
+}
+
+// stateOrLongWalk is state, and when it returns nil, whether the topic's
+// match against the patterns went through more than
+// broker.MaxWalkedNodes trie nodes (the Handler's CheckMatch is then to
+// be told: dispatch).
+func (s *subscriptions) stateOrLongWalk(topic string) (*topicState, bool) {
 	s.mu.RLock()
 	st := s.topics[topic]
 	known := st != nil && st.gen == s.gen
-	covered := st != nil || s.coversLocked(topic) // most messages a glob over-matches stop here
+	covered, walked := st != nil, 0
+	if !covered {
+		covered, walked = s.coversWalkedLocked(topic) // most messages a glob over-matches stop here
+	}
 	s.mu.RUnlock()
 	if known {
-		return st
+		return st, false
 	}
 	if !covered {
-		return nil
+		return nil, walked > broker.MaxWalkedNodes
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st = s.topics[topic]; st != nil && s.validLocked(st) {
-		return st
+		return st, false
 	}
 	if !s.coversLocked(topic) {
-		return nil
+		return nil, false
 	}
 	st = s.newStateLocked(topic, broker.Position{})
 	s.topics[topic] = st
-	return st
+	return st, false
 }
 
 // validLocked reports whether st's topic is still covered, dropping st
@@ -241,8 +253,18 @@ func (s *subscriptions) dropLocked(st *topicState) {
 }
 
 func (s *subscriptions) coversLocked(topic string) bool {
+	covered, _ := s.coversWalkedLocked(topic)
+	return covered
+}
+
+// coversWalkedLocked is coversLocked, and how many trie nodes the match
+// against the patterns went through.
+func (s *subscriptions) coversWalkedLocked(topic string) (bool, int) {
 	s.coverEvals.Add(1)
-	return s.exact[topic] || s.trie.Matches(topic)
+	if s.exact[topic] {
+		return true, 0
+	}
+	return s.trie.MatchesWalked(topic)
 }
 
 func (s *subscriptions) newStateLocked(topic string, pos broker.Position) *topicState {
