@@ -24,6 +24,9 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	}
 	asked := topics
 	topics = withServerTopics(topics, info.Subs)
+	if err := b.paceStream(info.Pacer, len(topics)); err != nil {
+		return nil, err
+	}
 	st := &stream{}
 	info.Framing = FramingSSE
 	s := b.newSession(st, info)
