@@ -15,9 +15,10 @@ import "github.com/herald-broker/herald/broker"
 // read (300 at once with the default 100 a second and burst of 200: 200
 // run, 100 answered rate_limited, nothing held); one that keeps sending
 // faster costs the node twice its rate in commands, whatever it sends.
-// Pongs, closes and the fragments before a message's last are not paced:
-// they ask for no answer, and a subscriber must not be slowed for
-// answering the server's pings (probe_linux.go).
+// Pongs and the fragments before a message's last ask for no answer,
+// and a subscriber must not be slowed for answering the server's pings
+// (probe_linux.go): one in quietPerPace of them is paced (reader.go).
+// Closes are not paced: one ends the reading.
 
 // paceFactor is how much faster than the broker's command rate, and how
 // much larger than its burst, paced frames are read.

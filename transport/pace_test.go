@@ -48,23 +48,55 @@ func TestPaceReadsABurstThenItsRate(t *testing.T) {
 	})
 }
 
-// Pongs ask for nothing and are not paced: a client past its pace still
-// has its pongs read, and so does one sending nothing else, however many.
-func TestPaceLeavesPongsAlone(t *testing.T) {
+// Pongs ask for nothing and count one in quietPerPace toward the pace: a
+// client that answers pings has its pongs read beside its commands, not
+// throttled, and one sending nothing but pongs has them read at
+// quietPerPace times its pace, throttled once, and stays open.
+func TestPacedPongs(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{CommandRate: 1}) // bursts of 4 commands
+		ts := startServer(t, portable, Config{CommandRate: 100}) // paces 200 a second, bursts of 400
 		c := dialRaw(t, ts.addr, nil)
-		var blob []byte
-		for range 1000 {
-			blob = append(blob, frame(ws.OpPong, true, nil)...)
+		pongs := func(n int, then string) []byte {
+			var blob []byte
+			for range n {
+				blob = append(blob, frame(ws.OpPong, true, nil)...)
+			}
+			return append(blob, frame(ws.OpText, true, []byte(then))...)
 		}
-		blob = append(blob, frame(ws.OpText, true, []byte("after the pongs"))...)
-		c.write(blob)
-		if got := c.text(); got != "after the pongs" {
+		c.write(pongs(100*quietPerPace, "after the answers"))
+		if got := c.text(); got != "after the answers" {
 			t.Fatalf("echo %q", got)
 		}
 		if n := ts.srv.Stats().Throttled; n != 0 {
-			t.Errorf("Stats.Throttled = %d, want 0", n)
+			t.Fatalf("Stats.Throttled = %d after pongs within the pace", n)
+		}
+		c.write(pongs(600*quietPerPace, "after the flood"))
+		if got := c.text(); got != "after the flood" {
+			t.Fatalf("echo %q", got)
+		}
+		if n := ts.srv.Stats().Throttled; n != 1 {
+			t.Errorf("Stats.Throttled = %d after a flood of pongs, want 1", n)
+		}
+	})
+}
+
+// The fragments before a message's last count one in quietPerPace toward
+// the pace, as pongs do: a message in a flood of empty fragments is read
+// whole, its connection throttled once.
+func TestPacedFragments(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{CommandRate: 100})
+		c := dialRaw(t, ts.addr, nil)
+		blob := frame(ws.OpText, false, []byte("a"))
+		for range 600 * quietPerPace {
+			blob = append(blob, frame(ws.OpContinuation, false, nil)...)
+		}
+		c.write(append(blob, frame(ws.OpContinuation, true, []byte("b"))...))
+		if got := c.text(); got != "ab" {
+			t.Fatalf("echo %q", got)
+		}
+		if n := ts.srv.Stats().Throttled; n != 1 {
+			t.Errorf("Stats.Throttled = %d after a flood of fragments, want 1", n)
 		}
 	})
 }
