@@ -22,7 +22,9 @@ type fanoutScratch struct {
 	// walkedBy counts, during countWalked, the nodes of walked against
 	// the sessions of their reps; overWalked are those to close for it.
 	walkedBy    map[*Session]int32
-	walkedFrom  map[any]*walkedAddress // and against their addresses
+	walkedFrom  map[addressKey]walkedAddress // and against their addresses
+	reps        []repCount                   // the reps of walked, each once
+	repAt       map[*entry]int               // their indexes in reps
 	overWalked  []*Session
 	overAddress []*Session
 	routes      map[*Session]route // the sessions of routed

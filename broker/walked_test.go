@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -127,5 +128,88 @@ func TestPatternsOfOneAddressThatMakeAMatchLongClose(t *testing.T) {
 	b.idx.patterns.root.walk(overlapTopic, nil, &walked)
 	if limit := MaxWalkedNodesPerAddress + 2*each + 2; walked.count > limit {
 		t.Errorf("the topic's match still goes through %d nodes, over %d", walked.count, limit)
+	}
+}
+
+// longWalkBroker has n connections, each of its own address, holding
+// "a.>", which matches overlapTopic, and two more, of two other addresses,
+// holding 31 patterns each that nearly match it: under MaxWalkedNodes
+// each, and under MaxWalkedNodesPerAddress, but together they make the
+// topic's walk go through 125 nodes, so that every message of it is
+// counted.
+func longWalkBroker(tb testing.TB, n int) (*Broker, *countConn) {
+	b, _ := newTestBroker(tb, Config{MaxSubscriptions: 100})
+	conn := &countConn{}
+	for i := range n {
+		s := b.Connect(conn, ClientInfo{RemoteAddr: fmt.Sprintf("10.0.%d.%d:1000", i>>8, i&255)})
+		addSub(b, s, "a.>", Position{Epoch: "e"}, true)
+	}
+	near := nearlyOverlappingPatterns(62)
+	for k := range 2 {
+		s := b.Connect(conn, ClientInfo{RemoteAddr: fmt.Sprintf("192.0.2.%d:1000", k)})
+		for _, p := range near[k*31 : (k+1)*31] {
+			addSub(b, s, p, Position{Epoch: "e"}, true)
+		}
+	}
+	conn.frames.Store(0)
+	return b, conn
+}
+
+// TestLongWalkAllocsDoNotGrowWithSubscribers: a message whose walk is
+// counted (longWalkBroker) costs the same allocations whether 100 or
+// 2,000 connections hold the pattern that matches it, and all of them
+// get it.
+func TestLongWalkAllocsDoNotGrowWithSubscribers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled scratch at random")
+	}
+	var allocs [2]float64
+	for i, n := range []int{100, 2000} {
+		b, conn := longWalkBroker(t, n)
+		var walked walkLog
+		if b.idx.patterns.root.walk(overlapTopic, nil, &walked); walked.count <= MaxWalkedNodes {
+			t.Fatalf("the walk goes through %d nodes, not over %d", walked.count, MaxWalkedNodes)
+		}
+		var seq uint64
+		allocs[i] = testing.AllocsPerRun(50, func() {
+			seq++
+			b.HandleMessage(msg(overlapTopic, seq))
+		})
+		if got := conn.frames.Load(); got != int64(n)*51 {
+			t.Fatalf("%d connections got %d frames", n, got)
+		}
+	}
+	if allocs[1] > allocs[0]+1 {
+		t.Errorf("allocations grow with subscribers: %v", allocs)
+	}
+}
+
+// BenchmarkFanoutThroughALongWalk: a message to 2,000 connections holding
+// "a.>", "short" alone, "long" with longWalkBroker's two connections that
+// make every message's walk counted.
+func BenchmarkFanoutThroughALongWalk(b *testing.B) {
+	for _, long := range []bool{false, true} {
+		name := "short"
+		if long {
+			name = "long"
+		}
+		b.Run(name, func(b *testing.B) {
+			var br *Broker
+			if long {
+				br, _ = longWalkBroker(b, 2000)
+			} else {
+				br, _ = newTestBroker(b, Config{})
+				for i := range 2000 {
+					s := br.Connect(&countConn{}, ClientInfo{RemoteAddr: fmt.Sprintf("10.0.%d.%d:1000", i>>8, i&255)})
+					addSub(br, s, "a.>", Position{Epoch: "e"}, true)
+				}
+			}
+			m := msg(overlapTopic, 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Seq++
+				br.HandleMessage(m)
+			}
+		})
 	}
 }
