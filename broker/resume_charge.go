@@ -18,7 +18,8 @@ import "time"
 const ResumeCommandBytes = 64 << 10
 
 // AddressSpender is an AddressPacer that can take several commands at
-// once from its budget, emptying it at most. api/limits's is one.
+// once from its budget, owing what an empty budget cannot take (a
+// bounded amount) until its rate has paid it. api/limits's is one.
 type AddressSpender interface {
 	SpendCommands(now int64, n int)
 }

@@ -130,8 +130,8 @@ func TestCommandBurstPastTheClockIsRefused(t *testing.T) {
 }
 
 // Commands taken at once (a resume's, broker.AddressSpender) leave that
-// many fewer in the address's budget, and at most empty it: the rate
-// fills it again as after a burst.
+// many fewer in the address's budget; past empty they are owed, one
+// burst at most, and paid before the rate lets any command through.
 func TestCommandBudgetSpentAtOnce(t *testing.T) {
 	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30})
 	now := clock.Now().UnixNano()
@@ -146,7 +146,36 @@ func TestCommandBudgetSpentAtOnce(t *testing.T) {
 	}
 	spender.SpendCommands(now, 1000)
 	now += int64(time.Second)
+	if got := allowed(p, now, 40); got != 0 {
+		t.Fatalf("a second after taking more than the burst from an empty budget %d commands allowed, want none", got)
+	}
+	now += int64(3 * time.Second)
 	if got := allowed(p, now, 40); got != 10 {
-		t.Fatalf("a second after taking more than the burst %d commands allowed, want the rate's 10", got)
+		t.Fatalf("once the burst owed is paid %d commands allowed in a second, want the rate's 10", got)
+	}
+}
+
+// Commands taken at once while the address's budget is already empty
+// are owed, not forgiven: resumes that each count as 16 commands, sent
+// by many connections of the address as fast as the budget lets any
+// command through, get a sixteenth of its rate, as the rest of its
+// commands, rather than one resume per command.
+func TestCommandsTakenFromAnEmptyBudgetAreOwed(t *testing.T) {
+	const rate, burst, resume = 100, 200, 16
+	l, clock := newLimiter(t, ConnConfig{CommandRate: rate, CommandBurst: burst})
+	now := clock.Now().UnixNano()
+	_, p := mustAcquirePaced(t, l, ipA)
+	spender := p.(broker.AddressSpender)
+	allowed(p, now, burst)
+	resumes := 0
+	step := int64(time.Second) / rate / 4
+	for end := now + 10*int64(time.Second); now < end; now += step {
+		if p.AllowCommand(now) {
+			resumes++
+			spender.SpendCommands(now, resume-1)
+		}
+	}
+	if want := 10 * rate / resume; resumes > want+burst/resume+1 {
+		t.Fatalf("%d resumes of %d commands each in 10 s from an empty budget of %d a second, want about %d", resumes, resume, rate, want)
 	}
 }
