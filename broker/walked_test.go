@@ -213,3 +213,43 @@ func BenchmarkFanoutThroughALongWalk(b *testing.B) {
 		})
 	}
 }
+
+// TestAnAddressIsBroughtUnderItsBoundAtOnce: 20 connections of one
+// address, each holding 25 patterns that nearly match a topic alike and 7
+// of its own (64 nodes each), make its walk go through 326 nodes; the
+// first message closes enough of them that the walk goes through no more
+// than MaxWalkedNodesPerAddress after it, though the nodes of the shared
+// patterns stay with the others.
+func TestAnAddressIsBroughtUnderItsBoundAtOnce(t *testing.T) {
+	b, _ := newTestBroker(t, Config{MaxSubscriptions: 100})
+	const conns, shared, own = 20, 25, 7
+	near := nearlyOverlappingPatterns(shared + conns*own)
+	var open []*fakeConn
+	for k := range conns {
+		c := newFakeConn(t)
+		s := b.Connect(c, ClientInfo{RemoteAddr: "192.0.2.1:1000"})
+		for _, p := range slices.Concat(near[:shared], near[shared+k*own:shared+(k+1)*own]) {
+			addSub(b, s, p, Position{Epoch: "e"}, true)
+		}
+		open = append(open, c)
+	}
+	var before walkLog
+	if b.idx.patterns.root.walk(overlapTopic, nil, &before); before.count <= MaxWalkedNodesPerAddress {
+		t.Fatalf("the walk goes through %d nodes, not over %d", before.count, MaxWalkedNodesPerAddress)
+	}
+	b.HandleMessage(msg(overlapTopic, 1))
+	closed := 0
+	for _, c := range open {
+		if c.code() == ClosePolicyViolation {
+			closed++
+		}
+	}
+	var after walkLog
+	if b.idx.patterns.root.walk(overlapTopic, nil, &after); after.count > MaxWalkedNodesPerAddress {
+		t.Errorf("after the first message (%d of %d connections closed) the walk goes through %d nodes, over %d",
+			closed, conns, after.count, MaxWalkedNodesPerAddress)
+	}
+	if closed == conns {
+		t.Error("every connection of the address was closed")
+	}
+}
