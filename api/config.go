@@ -62,6 +62,11 @@ type Config struct {
 	// keep-alive connection would otherwise make them as fast as it can
 	// send them. Nil: no pace.
 	Probes *limits.ConnLimiter
+	// Requests paces, per client address, the requests that carry no
+	// valid API key, /ws, /sse and /metrics aside (requests.go): past
+	// its Rate and Burst each is answered, then its connection closed.
+	// Nil: no pace.
+	Requests *limits.ConnLimiter
 	// OpenFiles counts the connections' descriptors against the
 	// open-file limit; near it /ws refuses upgrades with 503. Nil: no
 	// count.

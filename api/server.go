@@ -76,7 +76,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 	if len(s.keys) == 0 {
 		s.log.Warn("no API keys configured: /api/* serves loopback callers only")
 	}
-	s.handler = s.limitHead(s.routes())
+	s.handler = s.limitHead(s.paceRequests(s.routes()))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,

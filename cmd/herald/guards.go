@@ -24,6 +24,7 @@ type guards struct {
 	clientIP *limits.ClientIP
 	conns    *limits.ConnLimiter
 	probes   *limits.ConnLimiter // the pace of /metrics
+	requests *limits.ConnLimiter // the pace of the requests without an API key
 	tls      *tls.Config         // nil: plain HTTP
 }
 
@@ -50,6 +51,15 @@ func newGuards(cfg Config) (guards, error) {
 	// /metrics takes the connect rate and burst, in a count of its own:
 	// a scraper's requests spend none of its address's upgrades.
 	g.probes, err = limits.NewConnLimiter(limits.ConnConfig{
+		Rate:  cfg.ConnectRatePerIP,
+		Burst: cfg.ConnectBurstPerIP,
+	})
+	if err != nil {
+		return guards{}, fmt.Errorf("HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
+	}
+	// So do the requests without an API key, in a count of their own:
+	// a keep-alive connection's past it are closed after their answer.
+	g.requests, err = limits.NewConnLimiter(limits.ConnConfig{
 		Rate:  cfg.ConnectRatePerIP,
 		Burst: cfg.ConnectBurstPerIP,
 	})

@@ -177,6 +177,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			ClientIP:       g.clientIP,
 			Conns:          g.conns,
 			Probes:         g.probes,
+			Requests:       g.requests,
 			TLS:            g.tls,
 			Files:          web.Handler(),
 		},
