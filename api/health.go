@@ -16,10 +16,14 @@ const readyTimeout = 2 * time.Second
 const tooManyProbes = "too many requests from this address to /metrics"
 
 // paced answers 429 rate_limited, with Retry-After, to a request past its
-// address's pace (Config.Probes), and serves the others with next.
+// address's pace (Config.Probes), and closes its connection after the
+// answer, as paceRequests does: a keep-alive connection past the pace
+// got 183,421 of those answers in 5 s, for 4.2 s of node CPU. It serves
+// the others with next.
 func (s *Server) paced(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Probes != nil && !s.cfg.Probes.Meter(s.clientIP.IP(r)) {
+			w.Header().Set("Connection", "close")
 			w.Header().Set("Retry-After", "1")
 			s.refuse(w, r, refusedProbes, broker.CodeRateLimited, tooManyProbes)
 			return

@@ -55,3 +55,34 @@ func TestRequestsWithoutAKeyArePacedPerAddress(t *testing.T) {
 		t.Errorf("%d of %d of a backend's requests closed their connection", got, tries)
 	}
 }
+
+// A /metrics request past its address's pace is answered 429 and its
+// connection closed after it, so that a keep-alive connection cannot
+// have refusals as fast as it sends.
+func TestMetricsPastThePaceCloseTheConnection(t *testing.T) {
+	const burst = 3
+	n := startNode(t, api.Config{
+		Probes:  connLimiter(t, limits.ConnConfig{Rate: 1, Burst: burst}),
+		Metrics: http.NotFoundHandler(),
+	}, nil)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	t.Cleanup(client.CloseIdleConnections)
+	refused := 0
+	for range 4 * burst {
+		resp, err := client.Get(n.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			refused++
+			if !resp.Close {
+				t.Fatal("a 429 from /metrics kept its connection open")
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no /metrics request was refused past the pace")
+	}
+}
