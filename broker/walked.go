@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -153,16 +152,21 @@ func (sc *fanoutScratch) countRep(i int, nodes int32, s *Session, perAddress boo
 func (sc *fanoutScratch) closeHeaviest(key addressKey, nodes int32) {
 	held := make(map[*Session][]int) // the indexes in sc.reps of each session's reps
 	holders := make([]int32, len(sc.reps))
+	var sessions []*Session // in the order the walk met them
 	for i, r := range sc.reps {
 		for _, sub := range r.e.subs {
-			if k, _ := sub.session.addressKey(); k == key {
-				held[sub.session] = append(held[sub.session], i)
-				holders[i]++
+			s := sub.session
+			if k, _ := s.addressKey(); k != key {
+				continue
 			}
+			if _, ok := held[s]; !ok {
+				sessions = append(sessions, s)
+			}
+			held[s] = append(held[s], i)
+			holders[i]++
 		}
 	}
-	sessions := slices.Collect(maps.Keys(held))
-	slices.SortFunc(sessions, func(x, y *Session) int { return int(sc.walkedBy[y] - sc.walkedBy[x]) })
+	slices.SortStableFunc(sessions, func(x, y *Session) int { return int(sc.walkedBy[y] - sc.walkedBy[x]) })
 	for _, s := range sessions {
 		if nodes <= MaxWalkedNodesPerAddress {
 			return
