@@ -15,13 +15,18 @@ import (
 // tokens made every publish to the topic cost 1.5 ms of CPU where 0.1 ms
 // was all the rest, and four of them 6.5 ms. Each node is counted
 // against the subscriptions of its rep (trie.go), so a connection is
-// counted for the nodes its own patterns added, two each at most, and a
+// counted for the nodes its own patterns added, two each at most, and
+// for those it inherits as the patterns that added them go, and a
 // connection found over this many is closed (ClosePolicyViolation) and
 // its subscriptions leave the index at once, as one with more than
 // MaxMatchingPatterns matching patterns is: each walk then goes through
 // at most this many nodes per connection, and past it once. Twice
-// MaxMatchingPatterns' nodes, so that a connection at that bound is
-// never counted over this one for its matching patterns alone.
+// MaxMatchingPatterns' nodes, so that a connection at that bound is not
+// counted over this one for the nodes its matching patterns added; the
+// nodes it inherits are not bounded so: a connection holding 16
+// patterns of 14 tokens that match a topic was counted for 184 nodes,
+// and closed, once another had split their edges at every token and
+// taken back the patterns that split them.
 const MaxWalkedNodes = 4 * MaxMatchingPatterns
 
 // MaxWalkedNodesPerAddress is how many nodes one topic's walk may go
