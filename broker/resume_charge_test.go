@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,5 +55,61 @@ func TestResumeCountsAsCommandsByWhatItSends(t *testing.T) {
 		if commands := 1 + tc.spent; full < before+commands*int64(time.Second) {
 			t.Errorf("%s: the connection's rate counted fewer than %d commands", tc.topic, commands)
 		}
+	}
+}
+
+// resumeReadingEngine is a fakeEngine that reads resumes as an engine
+// that is a ResumeReader does, and counts what they read.
+type resumeReadingEngine struct {
+	*fakeEngine
+	read atomic.Int64 // ResumeBytes of the messages resumes read
+}
+
+func (e *resumeReadingEngine) ResumeHistory(ctx context.Context, topic string, since Position, maxBytes int) (HistoryResult, error) {
+	h, err := e.History(ctx, topic, since.Seq, 0)
+	n := 0
+	for i, m := range h.Messages {
+		n += ResumeBytes(m)
+		if n > maxBytes {
+			h.Messages = h.Messages[:i+1]
+			break
+		}
+	}
+	for _, m := range h.Messages {
+		e.read.Add(int64(ResumeBytes(m)))
+	}
+	return h, err
+}
+
+// A resume reads from the engine no more than fits beside what its
+// connection has queued: one that had nearly its whole bound queued
+// read the bound's worth of history, then sent none of it, and so was
+// counted as no more than its own command however often it came.
+func TestResumeReadsWhatFitsBesideTheQueue(t *testing.T) {
+	const bound, size = 256 << 10, 20 << 10
+	e := &resumeReadingEngine{fakeEngine: newFakeEngine()}
+	b := New(Config{NodeID: "node-1", MaxResumeBytes: bound, MaxMessageBytes: 64 << 10}, e)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	data := []byte(`"` + strings.Repeat("x", size) + `"`)
+	for range 10 {
+		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qc := &queuedConn{fakeConn: newFakeConn(t)}
+	qc.queued.Store(bound - 4<<10)
+	c := &client{fakeConn: qc.fakeConn, s: b.Connect(qc, ClientInfo{})}
+	r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"big","since":{"epoch":"e1","seq":0}}`)
+	if r["type"] != "subscribed" {
+		t.Fatalf("reply %v", r)
+	}
+	if got := e.read.Load(); got > 2*size {
+		t.Errorf("the resume read %d bytes of history with %d bytes of room beside the queue", got, 4<<10)
 	}
 }

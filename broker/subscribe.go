@@ -224,7 +224,8 @@ func (b *Broker) startPosition(ctx context.Context, topic string, since *since) 
 }
 
 // readResume reads the history a resume from since sends, within its
-// budget when the engine can stop early (ResumeReader).
+// budget, and what its connection can still take (resumeSends.room),
+// when the engine can stop early (ResumeReader).
 func (b *Broker) readResume(ctx context.Context, topic string, since *since) (HistoryResult, error) {
 	r, ok := b.engine.(ResumeReader)
 	budget := since.budget
@@ -234,6 +235,7 @@ func (b *Broker) readResume(ctx context.Context, topic string, since *since) (Hi
 	if !ok || budget <= 0 {
 		return b.engine.History(ctx, topic, since.Seq, 0)
 	}
+	budget = since.sends.room(budget)
 	from := Position{Epoch: since.Epoch, Seq: since.Seq}
 	if since.hashed { // an SSE id names a hash of the epoch, which only the broker compares
 		from.Epoch = ""
