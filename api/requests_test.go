@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -84,5 +86,73 @@ func TestMetricsPastThePaceCloseTheConnection(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Fatal("no /metrics request was refused past the pace")
+	}
+}
+
+// writeAfterClose writes junk to c for up to 3 s while it reads until
+// the server's close, and returns how many bytes c took.
+func writeAfterClose(t *testing.T, c net.Conn, closeMark, junk []byte) int {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() { // reads what the server sends until its close
+		defer close(closed)
+		var got []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(got, closeMark) {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			got = append(got, buf[:n]...)
+		}
+	}()
+	junk = bytes.Repeat(junk, (64<<10)/len(junk))
+	written := 0
+	c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	for {
+		n, err := c.Write(junk)
+		written += n
+		if err != nil {
+			break // the sockets are full, or the connection is gone
+		}
+	}
+	<-closed
+	return written
+}
+
+// A stream's client that goes on sending after its stream closed (past
+// 4 KiB of input: 1008) has about 64 KiB of it read, and no more: the
+// rest waits in the sockets, which fill, until the close deadline ends
+// the connection. It used to be read as fast as it came until then, 5 GB
+// in 5 s on loopback. So does a WebSocket client that sends after the
+// server's close frame, past 1 MiB.
+func TestAClosedConnectionIsReadNoMore(t *testing.T) {
+	n := startNode(t, api.Config{}, nil)
+	for _, tc := range []struct {
+		name, request string
+		after         []byte // sent with the request
+		closeMark     []byte // what the server's close starts with
+		junk          []byte // sent over and over
+	}{
+		{"stream", "GET /sse?topic=a HTTP/1.1\r\nHost: x\r\n\r\n", nil, []byte("event: close"), []byte("x")},
+		{"websocket", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+			[]byte{0x82, 0x80, 1, 2, 3, 4}, // a binary frame, masked and empty: closed 1003
+			[]byte{0x88},
+			append([]byte{0x81, 0xfc, 1, 2, 3, 4}, bytes.Repeat([]byte("x"), 124)...)}, // text frames, walked past
+
+	} {
+		c, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write(append([]byte(tc.request), tc.after...)); err != nil {
+			t.Fatal(err)
+		}
+		// What the node read, and what the two sockets' buffers hold.
+		if written, most := writeAfterClose(t, c, tc.closeMark, tc.junk), 64<<20; written > most {
+			t.Errorf("%s: the client wrote %d bytes after its close, want %d at most", tc.name, written, most)
+		}
 	}
 }

@@ -59,6 +59,10 @@ func (p *portableConn) readLoop() {
 		if n > 0 && !p.parse(buf[:n]) {
 			return
 		}
+		if p.c.isClosing() && p.c.closingReadOver() {
+			<-p.gone // read no more: its close deadline ends it (closingReadBytes)
+			return
+		}
 		if err != nil {
 			return // EOF, an error, or the socket closed by finish
 		}

@@ -61,7 +61,38 @@ func TestAClosingConnectionFreesItsHalfReadMessage(t *testing.T) {
 	}
 	c.Close(broker.CloseNormal, "")
 	c.readData(frame(ws.OpContinuation, false, []byte("more")), anyFrames)
-	if c.in != nil {
+	// Its reader stays, without a buffer, to count what it walks past
+	// (closingReadBytes).
+	if c.in != nil && (c.in.message != nil || c.in.partial != nil) {
 		t.Fatal("a closing connection keeps its half-read message")
+	}
+}
+
+// TestAClosingConnectionIsReadUpToABound: what a closing connection's
+// client sends is walked past up to closingReadBytes, and then the
+// connection is to be read no more; a stream's input, up to
+// streamReadMost.
+func TestAClosingConnectionIsReadUpToABound(t *testing.T) {
+	c := newConn(nopDriver{}, &limits{maxText: 1 << 20, maxQueue: 1 << 20, closeTimeout: 1, heartbeat: 1})
+	c.recv = &textRecorder{}
+	c.Close(broker.CloseNormal, "")
+	chunk := bytes.Repeat(frame(ws.OpText, true, bytes.Repeat([]byte("x"), 1000)), 64)
+	for read := 0; read < closingReadBytes; read += len(chunk) {
+		if c.closingReadOver() {
+			t.Fatalf("read no more after %d bytes, under %d", read, closingReadBytes)
+		}
+		c.readData(chunk, anyFrames)
+	}
+	if !c.closingReadOver() {
+		t.Fatalf("still read after %d bytes", closingReadBytes)
+	}
+	s := sseConn(1 << 10)
+	s.readData(make([]byte, streamReadMost-1), anyFrames)
+	if !s.isClosing() || s.closingReadOver() {
+		t.Fatalf("a stream closing %v, read no more %v, under its bound", s.isClosing(), s.closingReadOver())
+	}
+	s.readData([]byte{1}, anyFrames)
+	if !s.closingReadOver() {
+		t.Fatal("a stream still read past its bound")
 	}
 }

@@ -61,6 +61,9 @@ func (l *loop) read(c *conn) {
 // has, within c's share of the turn and its pace, and leaves c waiting
 // when there may be more. rd is c's entry, which it stores back.
 func (l *loop) readNow(c *conn, rd reading) {
+	if c.isClosing() && c.closingReadOver() {
+		return // its close deadline ends it (closingReadBytes)
+	}
 	pace := &l.srv.lim.pace
 	now := monoNow()
 	if rd.pace.Full(now) {
@@ -117,6 +120,9 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 			if answered {
 				l.drop(c) // the closing handshake is complete
 				return spent, true
+			}
+			if c.isClosing() && c.closingReadOver() {
+				return spent, true // read no more (closingReadBytes)
 			}
 			continue
 		case errors.Is(err, unix.EINTR):

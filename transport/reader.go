@@ -45,6 +45,10 @@ type frameReader struct {
 	// partial then holds at most a header's first bytes.
 	skipping bool
 	skip     int64
+	// skipped is how many bytes were walked past since the close began:
+	// past closingReadBytes the connection is read no more
+	// (closingReadOver).
+	skipped int64
 	// quiet counts the frames read that ask for no answer (pongs, the
 	// fragments before a message's last) since the last one paced:
 	// one in quietPerPace is (paced).
@@ -53,7 +57,7 @@ type frameReader struct {
 
 // idle reports whether r holds nothing between two frames.
 func (r *frameReader) idle() bool {
-	return r.partial == nil && r.message == nil && !r.fragmented && !r.closed && r.skip == 0
+	return r.partial == nil && r.message == nil && !r.fragmented && !r.closed && r.skip == 0 && !r.skipping
 }
 
 // feed parses the complete frames in data and keeps what it did not

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -53,12 +54,16 @@ func (c *conn) closeMessage(code ws.StatusCode, reason string) []byte {
 // readStream takes what an SSE client sent: nothing is parsed, and past
 // maxStreamInput the stream is closed.
 func (c *conn) readStream(n int) {
-	c.kindData += uint16(min(n, maxStreamInput+1))
+	c.kindData = uint16(min(int(c.kindData)+n, streamReadMost))
 	if c.kindData > maxStreamInput {
-		c.kindData = maxStreamInput + 1
 		c.fail(ErrStreamInput)
 	}
 }
+
+// streamReadMost is how much of what an SSE client sends is read in all,
+// the bytes that closed it included (closingReadOver): about 64 KiB, what
+// kindData counts to.
+const streamReadMost = math.MaxUint16
 
 // StreamAcceptor is what AttachStream needs from the layer above: it
 // starts the stream on c, whose response head is queued already.
