@@ -80,9 +80,10 @@ func (e *entry) SpendCommands(now int64, n int) {
 	p := e.pace
 	for {
 		tat := e.commands.Load()
-		next := max(tat, now) + int64(n)*p.interval
+		from := min(max(tat, now), now+p.burst) // as AllowCommand reads it
+		next := from + int64(n)*p.interval
 		full := min(next, now+p.burst)
-		if full > tat && !e.commands.CompareAndSwap(tat, full) {
+		if full != tat && !e.commands.CompareAndSwap(tat, full) {
 			continue
 		}
 		if over := next - full; over > 0 {

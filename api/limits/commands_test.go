@@ -179,3 +179,18 @@ func TestCommandsTakenFromAnEmptyBudgetAreOwed(t *testing.T) {
 		t.Fatalf("%d resumes of %d commands each in 10 s from an empty budget of %d a second, want about %d", resumes, resume, rate, want)
 	}
 }
+
+// Commands taken at once after the clock went back are owed from the
+// bucket as AllowCommand reads it, empty from now: what the clock went
+// back by is not owed with them.
+func TestCommandsTakenAfterAClockGoingBackOweOnlyThemselves(t *testing.T) {
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 20})
+	now := clock.Now().UnixNano()
+	_, p := mustAcquirePaced(t, l, ipA)
+	allowed(p, now, 20)
+	now -= int64(time.Hour)
+	p.(broker.AddressSpender).SpendCommands(now, 1)
+	if got := allowed(p, now+int64(2*time.Second), 40); got != 19 {
+		t.Fatalf("a burst's time after the clock went back and one command was taken at once, %d commands allowed, want 19", got)
+	}
+}
