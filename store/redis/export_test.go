@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -259,4 +260,11 @@ func MaintNotificationModes(e *Engine) []string {
 		}
 	}
 	return out
+}
+
+// ShardMasters returns the addresses e holds a shard on, sorted.
+func ShardMasters(e *Engine) []string {
+	e.shards.mu.Lock()
+	defer e.shards.mu.Unlock()
+	return slices.Sorted(maps.Keys(e.shards.byAddr))
 }

@@ -185,6 +185,10 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		closeShard(sh)
 		return nil, fmt.Errorf("probe channel: %w", err)
 	}
+	if err := e.onSlotMaster(ctx, twin, topic); err != nil {
+		closeShard(sh)
+		return nil, err
+	}
 	kept := e.shards.keep(sh)
 	if kept != sh {
 		closeShard(sh)
