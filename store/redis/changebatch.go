@@ -60,7 +60,7 @@ func (e *Engine) replayBatch(ctx context.Context, marks []*changeMark, failed ma
 	tails := make([]*goredis.XMessageSliceCmd, len(marks))
 	whole := e.perMaster(ctx, batch, masters.slot, gone, func(ctx context.Context, idx []int) error {
 		err := e.resend(ctx, e.deadConnSends(), "a read of change logs", func() error {
-			return e.readPlain(e.plainReader(masters.clients[masters.slot[idx[0]]]), func(c goredis.Cmdable) error {
+			return e.readPlain(masters.clients[masters.slot[idx[0]]], func(c goredis.Cmdable) error {
 				pipe := c.Pipeline()
 				for _, i := range idx {
 					tails[i] = pipe.XRevRangeN(ctx, e.keys.presChanges(marks[i].topic), "+", "-", 1)

@@ -120,7 +120,9 @@ func (e *Engine) check(ctx context.Context, master *goredis.Client, st *topicSta
 	}
 	var res broker.HistoryResult
 	err := e.resend(ctx, e.deadConnSends(), "a history read", func() (err error) {
-		res, err = e.readAt(ctx, e.plainReader(master), st.topic, "", r.since, -1, at.seq, 0, "") // its unsure flag unused
+		c, done := e.plainReader(master)
+		defer done()
+		res, err = e.readAt(ctx, c, st.topic, "", r.since, -1, at.seq, 0, "") // its unsure flag unused
 		return err
 	})
 	if err != nil {

@@ -53,7 +53,7 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // nothing the stamp writes (plainreads.go). On Cluster pubsub
 // is rdb, whose node clients give the classic connection the stamp too
 // (a client of its own would keep a slot map of its own); the sharded
-// ones come from twins of the node clients (slotStamp.pubSubClient).
+// ones come from twins of the node clients (twins.go).
 func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error,
 	node func(*goredis.Options) *goredis.Client,
 ) (rdb, once, pubsub goredis.UniversalClient) {

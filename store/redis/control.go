@@ -153,7 +153,7 @@ func (e *Engine) markControls(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	var newest []goredis.XMessage
-	err := e.readPlain(e.plainReader(e.masterOf(ctx, e.keys.controls())), func(c goredis.Cmdable) (err error) {
+	err := e.readPlain(e.masterOf(ctx, e.keys.controls()), func(c goredis.Cmdable) (err error) {
 		newest, err = c.XRevRangeN(ctx, e.keys.controls(), "+", "-", 1).Result()
 		return err
 	})

@@ -69,7 +69,7 @@ func (e *Engine) catchUpControls(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	var v []any
-	err := e.readPlain(e.plainReader(e.masterOf(ctx, e.keys.controls())), func(c goredis.Cmdable) (err error) {
+	err := e.readPlain(e.masterOf(ctx, e.keys.controls()), func(c goredis.Cmdable) (err error) {
 		v, err = controlsSinceScript.Run(ctx, c, []string{e.keys.controls()}, from, maxControls).Slice()
 		return err
 	})

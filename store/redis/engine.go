@@ -221,7 +221,7 @@ func (e *Engine) closeClients() (err error) {
 			err = errors.Join(err, e.pubsub.Close())
 		}
 		if e.stamps != nil {
-			err = errors.Join(err, e.stamps.close())
+			err = errors.Join(err, e.stamps.twins.close())
 		}
 	})
 	return err
@@ -267,7 +267,7 @@ func (e *Engine) readWithin(ctx context.Context, topic, start string, since, upt
 }
 
 // readAt runs the read script with every argument, through via: e.rdb,
-// or for a check's read the client of plainReader (see readPlain).
+// or for a check's read the client of plainReader (see readFollowing).
 func (e *Engine) readAt(ctx context.Context, via goredis.Cmdable, topic, start string, since uint64, limit int, upto uint64, budget int, epoch string) (broker.HistoryResult, error) {
 	if err := broker.CheckTopic(topic); err != nil {
 		return broker.HistoryResult{}, err
@@ -279,7 +279,7 @@ func (e *Engine) readAt(ctx context.Context, via goredis.Cmdable, topic, start s
 	defer cancel()
 	keys, args := e.readArgs(topic, start, since, limit, upto, budget, epoch)
 	var v any
-	err := e.readPlain(via, func(c goredis.Cmdable) (err error) {
+	err := e.readFollowing(via, func(c goredis.Cmdable) (err error) {
 		v, err = readScript.Run(ctx, c, keys, args...).Result()
 		return err
 	})

@@ -262,6 +262,18 @@ func MaintNotificationModes(e *Engine) []string {
 	return out
 }
 
+// Twins returns the addresses e holds a master's twin for (twins.go),
+// sorted; none off Cluster.
+func Twins(e *Engine) []string {
+	if e.stamps == nil {
+		return nil
+	}
+	t := &e.stamps.twins
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.by))
+}
+
 // ShardMasters returns the addresses e holds a shard on, sorted.
 func ShardMasters(e *Engine) []string {
 	e.shards.mu.Lock()

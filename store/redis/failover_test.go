@@ -69,8 +69,9 @@ func TestCluster(t *testing.T) {
 		testDeadNode(t, c.URL(), admin)
 	})
 	t.Run("LapsedNodesPresence", func(t *testing.T) { testLapsedNode(t, c.URL()) })
-	// Before the tests that kill masters: it wants a replica of each.
+	// Before the tests that kill masters: they want a replica of each.
 	t.Run("NoShardOnReplica", func(t *testing.T) { testNoShardOnReplica(t, c) })
+	t.Run("TwinsFollowTheMasters", func(t *testing.T) { testTwinsFollowTheMasters(t, c) })
 	t.Run("FailoverLosingMessages", func(t *testing.T) {
 		testFailover(t, c.URL(), func(topic string) (master, replica *redistest.Node) {
 			master = c.MasterOfKey(topic)

@@ -43,24 +43,33 @@ import (
 
 // plainReader returns the client for plain reads of the keys master
 // holds (a node client of the Cluster client; nil when the slot map
-// names none): on Cluster, master's twin whose connections skip the
-// stamp (slotStamp.pubSubClient), or e.rdb when there is no master to
-// name; with one Redis, the twin e.pubsub.
-func (e *Engine) plainReader(master *goredis.Client) goredis.Cmdable {
+// names none), and the func to call once done with it: on Cluster,
+// master's twin whose connections skip the stamp (twins.go), lent until
+// then, or e.rdb when there is no master to name; with one Redis, the
+// twin e.pubsub.
+func (e *Engine) plainReader(master *goredis.Client) (goredis.Cmdable, func()) {
 	switch {
 	case !e.shards.on():
-		return e.pubsub
+		return e.pubsub, func() {}
 	case master == nil:
-		return e.rdb
+		return e.rdb, func() {}
 	}
-	return e.stamps.pubSubClient(master)
+	return e.stamps.twins.lend(master)
 }
 
-// readPlain runs read through c (from plainReader), and once more
-// through e.rdb when Redis answered that a key it read is on another
-// master now (a slot that moved since the slot map was read): the
-// Cluster client follows the redirect, on connections that stamp.
-func (e *Engine) readPlain(c goredis.Cmdable, read func(goredis.Cmdable) error) error {
+// readPlain runs read through the client plainReader gives for master,
+// as readFollowing does.
+func (e *Engine) readPlain(master *goredis.Client, read func(goredis.Cmdable) error) error {
+	c, done := e.plainReader(master)
+	defer done()
+	return e.readFollowing(c, read)
+}
+
+// readFollowing runs read through c (from plainReader, or e.rdb), and
+// once more through e.rdb when Redis answered that a key it read is on
+// another master now (a slot that moved since the slot map was read):
+// the Cluster client follows the redirect, on connections that stamp.
+func (e *Engine) readFollowing(c goredis.Cmdable, read func(goredis.Cmdable) error) error {
 	err := read(c)
 	if movedAway(err) && c != goredis.Cmdable(e.rdb) {
 		err = read(e.rdb)

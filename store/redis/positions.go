@@ -99,7 +99,7 @@ var errNoReply = errors.New("herald/redis: a read got no reply")
 func (e *Engine) readPositions(ctx context.Context, master *goredis.Client, states []*topicState, idx []int, out []storedPos, errs []error) error {
 	cmds := make([]*goredis.SliceCmd, len(idx))
 	err := e.resend(ctx, e.deadConnSends(), "a read of positions", func() error {
-		return e.readPlain(e.plainReader(master), func(c goredis.Cmdable) error {
+		return e.readPlain(master, func(c goredis.Cmdable) error {
 			pipe := c.Pipeline()
 			for j, i := range idx {
 				cmds[j] = pipe.HMGet(ctx, e.keys.meta(states[i].topic), "epoch", "seq", "id")

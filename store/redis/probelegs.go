@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -31,9 +32,10 @@ type probeLeg struct {
 // stamp would have the node take for a broken connection, or a master
 // away, again and again.
 func (e *Engine) classicLeg(c goredis.Cmdable, channel, addr string, oneOfMany bool) *probeLeg {
-	c = e.unstamped(c)
 	return &probeLeg{addr: addr, oneOfMany: oneOfMany, send: func(ctx context.Context, token string) error {
-		return c.Publish(ctx, channel, token).Err()
+		via, done := e.unstamped(c)
+		defer done()
+		return via.Publish(ctx, channel, token).Err()
 	}}
 }
 
@@ -50,7 +52,9 @@ func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []
 			broken = append(broken, sh.addr)
 		default:
 			legs = append(legs, &probeLeg{addr: sh.addr, shard: sh, send: func(ctx context.Context, token string) error {
-				err := sh.twin.SPublish(ctx, sh.probe, token).Err()
+				twin, done := e.stamps.twins.lend(sh.node) // the shard's own may be closed since, with the shard
+				err := twin.SPublish(ctx, sh.probe, token).Err()
+				done()
 				if movedAway(err) { // the channel's slot moved: its copy will not come back through sh, as before
 					err = e.shards.cc.SPublish(ctx, sh.probe, token).Err()
 				}
@@ -168,7 +172,8 @@ func (e *Engine) probeTargets(ctx context.Context, classic string) map[string]pr
 // (see watcher.probe). The read is given time for one such node and one
 // that answers: cut short, it would fail every node after the one it
 // waited for, and go-redis, finding none to answer, would forget the
-// nodes it learnt of for the addresses of the URL.
+// nodes it learnt of for the addresses of the URL. The masters' twins
+// of addresses it names no master at are closed once unused (twins.go).
 func (e *Engine) readMasters(ctx context.Context) (map[string]*goredis.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*e.cfg.Timeout)
 	defer cancel()
@@ -182,6 +187,7 @@ func (e *Engine) readMasters(ctx context.Context) (map[string]*goredis.Client, e
 	})
 	if len(masters) > 0 {
 		e.shards.noteMasters(masters)
+		e.stamps.twins.keepOnly(masters)
 	}
 	return masters, err
 }
@@ -191,6 +197,15 @@ func (s *shards) noteMasters(masters map[string]*goredis.Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.masters = maps.Clone(masters)
+	s.mastersAt = time.Now()
+}
+
+// mastersDue reports whether the masters are to be read again for the
+// twins' sake (see watcher.probe): no read named any for clusterReload.
+func (s *shards) mastersDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Since(s.mastersAt) >= clusterReload
 }
 
 // mastersRead returns the masters as the slot map read last named them.
@@ -201,10 +216,11 @@ func (s *shards) mastersRead() map[string]*goredis.Client {
 }
 
 // unstamped returns, for a node client of a Cluster master, its twin
-// whose connections skip the stamp (slotStamp.pubSubClient); else c.
-func (e *Engine) unstamped(c goredis.Cmdable) goredis.Cmdable {
+// whose connections skip the stamp (twins.go), lent until the func it
+// returns is called; else c.
+func (e *Engine) unstamped(c goredis.Cmdable) (goredis.Cmdable, func()) {
 	if node, ok := c.(*goredis.Client); ok && e.stamps != nil {
-		return e.stamps.pubSubClient(node)
+		return e.stamps.twins.lend(node)
 	}
-	return c
+	return c, func() {}
 }

@@ -101,13 +101,13 @@ type slotStamp struct {
 	keys     keys
 
 	mu    sync.Mutex
-	busy  map[string]chan struct{}   // runs this node is stamping, each closed when done
-	twins map[string]*goredis.Client // by address: see pubSubClient
+	busy  map[string]chan struct{} // runs this node is stamping, each closed when done
+	twins twins                    // the masters' clients without the stamp (twins.go)
 }
 
 func newSlotStamp(k keys, log *zap.Logger) *slotStamp {
 	return &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k,
-		busy: map[string]chan struct{}{}, twins: map[string]*goredis.Client{}}
+		busy: map[string]chan struct{}{}, twins: twins{by: map[string]*twin{}}}
 }
 
 // markerBody is the script a server holds once it stamped the run keys

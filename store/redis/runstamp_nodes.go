@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -146,35 +145,4 @@ func (n *nodeStamp) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredi
 		}
 		return next(ctx, cmds)
 	}
-}
-
-// pubSubClient is the twin of node's client, without the stamp, that the
-// sharded pub/sub connections to it come from: they run no script, and a
-// master full under noeviction after a restart refuses the stamp (see
-// newClients). The probes go through it too, and the reads that find
-// what pub/sub lost (plainreads.go). It is made at the first ask, and
-// kept until close.
-func (s *slotStamp) pubSubClient(node *goredis.Client) *goredis.Client {
-	opt := *node.Options()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.twins[opt.Addr]; ok {
-		return c
-	}
-	opt.OnConnect = nil
-	c := goredis.NewClient(&opt)
-	s.twins[opt.Addr] = c
-	return c
-}
-
-// close closes the twins pubSubClient made.
-func (s *slotStamp) close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []error
-	for addr, c := range s.twins {
-		errs = append(errs, c.Close())
-		delete(s.twins, addr)
-	}
-	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -36,12 +37,13 @@ import (
 type shards struct {
 	cc *goredis.ClusterClient // nil: not Cluster, and every channel is classic
 
-	mu      sync.Mutex                 // guards the maps below; held briefly, receive loops take it
-	byAddr  map[string]*shard          // by master address
-	home    map[string]*shard          // topic → the shard its channel is subscribed on
-	unhomed map[string]bool            // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
-	missed  map[string]bool            // masters on which homing topics failed last, while topics wait (see homeMoved)
-	masters map[string]*goredis.Client // every master, by address, as the slot map read last named them (readMasters)
+	mu        sync.Mutex                 // guards the maps below; held briefly, receive loops take it
+	byAddr    map[string]*shard          // by master address
+	home      map[string]*shard          // topic → the shard its channel is subscribed on
+	unhomed   map[string]bool            // topics subscribed but on no shard (lost with theirs, or their master out of reach): homeShards homes them
+	missed    map[string]bool            // masters on which homing topics failed last, while topics wait (see homeMoved)
+	masters   map[string]*goredis.Client // every master, by address, as the slot map read last named them (readMasters)
+	mastersAt time.Time                  // when masters was read
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -49,7 +51,9 @@ type shards struct {
 // shard is one master's sharded pub/sub connection.
 type shard struct {
 	addr     string
-	twin     *goredis.Client // the master's client that ps comes from, whose connections skip the stamp
+	node     *goredis.Client // the master's node client, as the Cluster client gave it
+	twin     *goredis.Client // node's twin that ps comes from, whose connections skip the stamp
+	giveBack func()          // ends the lend of twin (twins.lend), once ps is closed
 	ps       *goredis.PubSub
 	probe    string          // SPUBLISHed on, it comes back through ps
 	channels map[string]bool // what ps should be subscribed to, probe included; shards.mu guards it
@@ -176,8 +180,8 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	if sh := e.shards.claimAt(addr); sh != nil {
 		return sh, nil
 	}
-	twin := e.stamps.pubSubClient(master)
-	sh := &shard{addr: addr, twin: twin, ps: twin.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
+	twin, giveBack := e.stamps.twins.lend(master)
+	sh := &shard{addr: addr, node: master, twin: twin, giveBack: sync.OnceFunc(giveBack), ps: twin.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), leaving: make(map[string]int), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
 	e.wg.Add(1)
 	go e.receive(e.runCtx, sh.ps, sh.stop, sh.done, sh)
@@ -294,9 +298,11 @@ func closeShards(shards []*shard) {
 	}
 }
 
-// closeShard ends sh's connection and waits for its receive loop.
+// closeShard ends sh's connection, waits for its receive loop, and
+// gives its twin back.
 func closeShard(sh *shard) {
 	sh.stop.stop()
 	_ = sh.ps.Close()
 	<-sh.done
+	sh.giveBack()
 }

@@ -110,6 +110,10 @@ func (j *jobs) wait() { j.wg.Wait() }
 // slot map's masters read again for the next one, beside them: go-redis
 // may ask a master that does not answer first, and wait for it. It
 // reports that topics waiting to be homed are to be tried again.
+// Holding no pattern, it has the masters read every clusterReload all
+// the same, so that the twins of addresses no longer a master's are
+// closed (twins.go): a failover, or a node that moved, tells the node
+// nothing of its own when it holds nothing there.
 func (w *watcher) probe() error {
 	e := w.e
 	e.pruneShards()
@@ -127,7 +131,7 @@ func (w *watcher) probe() error {
 			return func() error { return w.probed(addr, res, err) }
 		})
 	}
-	if e.shards.on() && e.patterns.holding.Load() {
+	if e.shards.on() && (e.patterns.holding.Load() || e.shards.mastersDue()) {
 		w.start(jobKey{mastersJob, ""}, func(ctx context.Context) func() error {
 			_, _ = e.readMasters(ctx) // a failure keeps the masters read before
 			return func() error { return nil }
