@@ -43,3 +43,36 @@ func TestCompressedMessagesArePacedByWhatTheyInflateTo(t *testing.T) {
 		}
 	})
 }
+
+// A plain message counts toward the read pace once per 16 KiB too: the
+// client's bandwidth bounds it, but loosely (one connection had 243
+// messages of 130 KB a second parsed, 16 % of a two-core node).
+func TestPlainMessagesArePacedByTheirSize(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		const rate = 10 // read 20 paced frames a second, bursts of 40
+		ts := startServer(t, portable, Config{CommandRate: rate, MaxMessageBytes: 64 << 10})
+		c := dialRaw(t, ts.addr, nil)
+		text := append(append([]byte(`"`), bytes.Repeat([]byte("a"), 80_000)...), '"')
+		perMessage := 1 + (len(text)-1)/inflatedPerPace // 5
+		const sent = 16
+		var blob []byte
+		for range sent {
+			blob = append(blob, frame(0x1, true, text)...)
+		}
+		start := time.Now()
+		c.write(blob)
+		eventually(t, "the session opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		eventually(t, "every message read", func() bool {
+			n := s.texts.Load()
+			tokens := paceFactor*2*rate + paceFactor*rate*time.Since(start).Seconds()
+			if bound := tokens/float64(perMessage) + 1; float64(n) > bound {
+				t.Fatalf("%d messages read, over the pace's %.1f for %d-byte texts", n, bound, len(text))
+			}
+			return n == sent
+		})
+		if s.disconnected.Load() != 0 {
+			t.Error("the connection was closed")
+		}
+	})
+}

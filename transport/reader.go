@@ -260,15 +260,17 @@ func (r *frameReader) handle(h ws.Header, compressed bool, payload []byte, limit
 	return 0, nil
 }
 
-// inflatedPerPace is how much inflated text a compressed message brings
-// per paced frame it counts as (pace.go): one up to 16 KiB, as every
-// command; one more for each 16 KiB past that. A plain message's bytes
-// come over the socket, and the client's bandwidth bounds them; a
-// compressed one's do not: 160 bytes inflated to a 120 KB ping, and one
+// inflatedPerPace is how much text a message brings per paced frame it
+// counts as (pace.go): one up to 16 KiB, as every command; one more for
+// each 16 KiB past that, inflated or not. A compressed message's bytes do
+// not come over the socket: 160 bytes inflated to a 120 KB ping, and one
 // connection sending 200 a second for 30 KB/s of its bandwidth took a
-// fifth of a core here to inflate and parse them. So counted, compressed
-// messages bring at most 16 KiB times the pace a second (3.2 MB with the
-// default rate), and a browser's commands, far smaller, count as before.
+// fifth of a core here to inflate and parse them. A plain one's do, but
+// the client's bandwidth was a loose bound: one anonymous connection
+// sending 130 KB pings as fast as loopback took them had 243 a second
+// read (its pace), for 16 % of the node's two cores. So counted, messages
+// bring at most 16 KiB times the pace a second (3.2 MB with the default
+// rate), and a browser's commands, far smaller, count as before.
 const inflatedPerPace = 16 << 10
 
 // deliverText gives a whole text message to sink, inflated first when it
@@ -277,8 +279,7 @@ const inflatedPerPace = 16 << 10
 func deliverText(payload []byte, compressed bool, limit int64, sink frameSink) (extra int, err error) {
 	if compressed {
 		err := inflateMessage(payload, limit, func(text []byte) error {
-			extra = max(len(text)-1, 0) / inflatedPerPace
-			_, err := deliverText(text, false, limit, sink)
+			extra, err = deliverText(text, false, limit, sink)
 			return err
 		})
 		return extra, err
@@ -287,7 +288,7 @@ func deliverText(payload []byte, compressed bool, limit int64, sink frameSink) (
 		return 0, errTextUTF8
 	}
 	sink.onText(payload)
-	return 0, nil
+	return max(len(payload)-1, 0) / inflatedPerPace, nil
 }
 
 // parseCloseBody checks a close frame's body (RFC 6455 section 5.5.1):
