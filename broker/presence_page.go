@@ -105,7 +105,11 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	b = append(b, `{"type":"presence"`...)
 	b = appendID(b, c.echo())
 	b = appendField(b, "topic", c.Topic)
-	s.send(finishFrame(append(appendPresenceState(b, st), '}')))
+	reply := finishFrame(append(appendPresenceState(b, st), '}'))
+	s.send(reply)
+	// A page counts as a resume of its size does (ResumeCommandBytes):
+	// a page of 256 KiB, read again and again, cost what many commands do.
+	s.chargeCommands(len(reply) / ResumeCommandBytes)
 	return nil
 }
 

@@ -43,7 +43,13 @@ func (s *Session) chargeResume(since *since) {
 	if since == nil {
 		return
 	}
-	n := since.sends.owed()
+	s.chargeCommands(since.sends.owed())
+}
+
+// chargeCommands takes n commands more from s's rates, those of a reply
+// that sent much (a resume's history, a presence page): the command that
+// asked for it has been counted already.
+func (s *Session) chargeCommands(n int) {
 	if n <= 0 {
 		return
 	}
