@@ -82,3 +82,31 @@ func BenchmarkDeliveryDeflate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDeliveryDeflateThroughPatterns measures one delivery of the
+// 1 KiB message to 100 deflate subscribers through one pattern, and
+// through four (25 subscribers each), whose tagged texts share the
+// compression of what follows the pattern (deflate_parts.go).
+func BenchmarkDeliveryDeflateThroughPatterns(b *testing.B) {
+	all := []string{"market.*", "*.eu", "market.>", ">"}
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("%dpatterns", n), func(b *testing.B) {
+			br, _ := newTestBroker(b, Config{})
+			conn := &byteConn{}
+			for i := range 100 {
+				s := br.Connect(conn, ClientInfo{Framing: FramingWebSocketDeflate})
+				sub := &subscription{session: s, pattern: all[i%n]}
+				s.addLocked(sub)
+				br.index(sub)
+			}
+			conn.frames.Store(0)
+			m := benchMessage()
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Seq++
+				br.HandleMessage(m)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(conn.frames.Load()), "ns/delivery")
+		})
+	}
+}

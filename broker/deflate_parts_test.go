@@ -53,3 +53,27 @@ func TestTaggedMessageIsCompressedInParts(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePatternIsCompressedWhole: a message that goes to deflate
+// connections through one pattern only has nothing to share with another
+// tag, and its text is compressed whole, as an exact topic's: the frame
+// is deflateFrame's, with no sync flush between two parts.
+func TestOnePatternIsCompressedWhole(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	conns := []*keepConn{{}, {}}
+	for _, c := range conns {
+		s := b.Connect(c, ClientInfo{Framing: FramingWebSocketDeflate})
+		sub := &subscription{session: s, pattern: "a.*"}
+		s.addLocked(sub)
+		b.index(sub)
+		c.frames = nil // the welcome
+	}
+	m := &Message{Topic: "a.b", Epoch: "e", Seq: 1, ID: "id", Data: jsonOf(2000)}
+	b.HandleMessage(m)
+	want := deflateFrame(messageFrame(m, "a.*"), DefaultCompressMinBytes)
+	for i, c := range conns {
+		if len(c.frames) != 1 || !bytes.Equal(c.frames[0], want) {
+			t.Fatalf("connection %d: %d frames, want the text compressed whole (%d bytes)", i, len(c.frames), len(want))
+		}
+	}
+}

@@ -217,6 +217,18 @@ func routeAfter(sub *subscription, out outcome) route {
 func (r *router) patterns(picked []*subscription) {
 	var enc encoded
 	var from *entry
+	// Compressing a tagged text in parts (deflate_parts.go) pays only
+	// where a second tag shares the rest: through one pattern the text
+	// is compressed whole, as an exact topic's, for in parts a message
+	// of 1 KiB to 100 deflate subscribers through one pattern cost about
+	// 24 µs and 10 allocations where whole it costs 17 µs and 2
+	// (BenchmarkDeliveryDeflateThroughPatterns). Picks of one pattern
+	// come together, so the first and the last differ exactly when
+	// there are two patterns or more.
+	var rest *messageRest
+	if len(picked) > 1 && picked[0].entry != picked[len(picked)-1].entry {
+		rest = r.rest
+	}
 	for _, sub := range picked {
 		var rt route
 		if r.routes != nil {
@@ -226,7 +238,7 @@ func (r *router) patterns(picked []*subscription) {
 		}
 		if sub.entry != from {
 			enc, from = r.b.newEncoded(r.m, sub.pattern), sub.entry
-			enc.rest = r.rest
+			enc.rest = rest
 		}
 		if sub.offer(&enc, r.batch) == sent {
 			r.sent++
