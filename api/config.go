@@ -67,6 +67,11 @@ type Config struct {
 	// its Rate and Burst each is answered, then its connection closed.
 	// Nil: no pace.
 	Requests *limits.ConnLimiter
+	// Accepts paces, per client address, the connections it opens,
+	// counted at accept, trusted proxies aside (limits.ListenerConfig):
+	// past it a connection is refused as past Conns' MaxOpen. Nil: no
+	// pace.
+	Accepts *limits.ConnLimiter
 	// OpenFiles counts the connections' descriptors against the
 	// open-file limit; near it /ws refuses upgrades with 503. Nil: no
 	// count.

@@ -191,7 +191,7 @@ func (s *Server) Serve(l net.Listener) error {
 // be understood.
 func (s *Server) countingListener(l net.Listener) net.Listener {
 	cfg := limits.ListenerConfig{
-		Conns: s.cfg.Conns, ClientIP: s.clientIP, Files: s.cfg.OpenFiles,
+		Conns: s.cfg.Conns, Accepts: s.cfg.Accepts, ClientIP: s.clientIP, Files: s.cfg.OpenFiles,
 		Refused: s.refusedAtAccept,
 	}
 	if s.cfg.TLS == nil {

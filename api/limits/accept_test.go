@@ -200,3 +200,33 @@ func TestNewOpenFilesRefusesNonsense(t *testing.T) {
 		t.Fatal("100 free of 10000: room, past the 1% reserve")
 	}
 }
+
+// The connections an address opens are paced at accept (Accepts): past
+// its burst one is closed at once, without a word, whatever it would have
+// asked; a trusted proxy's are not paced.
+func TestListenerPacesTheConnectionsAnAddressOpens(t *testing.T) {
+	accepts, _ := newLimiter(t, ConnConfig{Rate: 1, Burst: 2})
+	l, addr := listen(t, ListenerConfig{Accepts: accepts, Refusal: []byte("no")})
+	accepted := acceptAll(t, l)
+	for range 2 {
+		dialTCP(t, addr)
+		next(t, accepted)
+	}
+	refused := dialTCP(t, addr)
+	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(refused); len(got) != 0 || err != nil {
+		t.Fatalf("the connection past the burst read %q, %v; want nothing, then its end", got, err)
+	}
+
+	trusted, err := NewClientIP("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepts, _ = newLimiter(t, ConnConfig{Rate: 1, Burst: 2})
+	l, addr = listen(t, ListenerConfig{Accepts: accepts, ClientIP: trusted, Refusal: []byte("no")})
+	accepted = acceptAll(t, l)
+	for range 4 {
+		dialTCP(t, addr)
+		next(t, accepted)
+	}
+}

@@ -25,8 +25,13 @@ type guards struct {
 	conns    *limits.ConnLimiter
 	probes   *limits.ConnLimiter // the pace of /metrics
 	requests *limits.ConnLimiter // the pace of the requests without an API key
+	accepts  *limits.ConnLimiter // the pace of the connections an address opens
 	tls      *tls.Config         // nil: plain HTTP
 }
+
+// acceptsPerConnect is how many connections an address may open, counted
+// at accept, for each upgrade HERALD_CONNECT_RATE_PER_IP allows it.
+const acceptsPerConnect = 10
 
 func newGuards(cfg Config) (guards, error) {
 	var g guards
@@ -62,6 +67,17 @@ func newGuards(cfg Config) (guards, error) {
 	g.requests, err = limits.NewConnLimiter(limits.ConnConfig{
 		Rate:  cfg.ConnectRatePerIP,
 		Burst: cfg.ConnectBurstPerIP,
+	})
+	if err != nil {
+		return guards{}, fmt.Errorf("HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
+	}
+	// The connections an address opens, whatever they ask, at ten times
+	// the connect rate and burst: upgrades are limited by those, and a
+	// backend's requests stay far under them, while a flood of plain
+	// connections is held to some 80 µs of node CPU each, 40 ms a second.
+	g.accepts, err = limits.NewConnLimiter(limits.ConnConfig{
+		Rate:  acceptsPerConnect * cfg.ConnectRatePerIP,
+		Burst: acceptsPerConnect * cfg.ConnectBurstPerIP,
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)

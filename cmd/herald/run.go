@@ -178,6 +178,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			Conns:          g.conns,
 			Probes:         g.probes,
 			Requests:       g.requests,
+			Accepts:        g.accepts,
 			TLS:            g.tls,
 			Files:          web.Handler(),
 		},
