@@ -32,6 +32,19 @@ type deflater struct {
 	out []byte // what w wrote since the last reset; reused
 }
 
+// deflate compresses p with a fresh state and a sync flush into d.out,
+// its tail (deflateTail) kept, and reports whether that went well.
+func (d *deflater) deflate(p []byte) bool {
+	d.out = d.out[:0]
+	d.w.Reset(d)
+	deflatedBytes.Add(int64(len(p)))
+	if _, err := d.w.Write(p); err != nil {
+		return false // writes to d cannot fail; be safe all the same
+	}
+	err := d.w.Flush()
+	return err == nil && bytes.HasSuffix(d.out, deflateTail)
+}
+
 func (d *deflater) Write(p []byte) (int, error) {
 	d.out = append(d.out, p...)
 	return len(p), nil
@@ -60,13 +73,7 @@ func deflateFrame(plain []byte, min int) []byte {
 	}
 	d := deflaters.Get().(*deflater)
 	defer putDeflater(d)
-	d.out = d.out[:0]
-	d.w.Reset(d)
-	deflatedBytes.Add(int64(len(payload)))
-	if _, err := d.w.Write(payload); err != nil {
-		return plain // writes to d cannot fail; be safe all the same
-	}
-	if err := d.w.Flush(); err != nil || !bytes.HasSuffix(d.out, deflateTail) {
+	if !d.deflate(payload) {
 		return plain
 	}
 	compressed := d.out[:len(d.out)-len(deflateTail)]

@@ -67,13 +67,7 @@ func deflateMessageFrame(plain []byte, min int, m *Message, rest *messageRest) [
 func deflateSync(p []byte) []byte {
 	d := deflaters.Get().(*deflater)
 	defer putDeflater(d)
-	d.out = d.out[:0]
-	d.w.Reset(d)
-	deflatedBytes.Add(int64(len(p)))
-	if _, err := d.w.Write(p); err != nil {
-		return nil // writes to d cannot fail; be safe all the same
-	}
-	if err := d.w.Flush(); err != nil || !bytes.HasSuffix(d.out, deflateTail) {
+	if !d.deflate(p) {
 		return nil
 	}
 	return bytes.Clone(d.out)
