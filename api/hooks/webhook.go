@@ -146,9 +146,10 @@ type Webhooks struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	// The sender goroutine's own: when it last said this node runs, and
-	// since when those heartbeats have gone through without a failure.
-	lastAlive, aliveSince time.Time
+	// The sender goroutine's own: when it last said this node runs, when
+	// that last went through, and since when those heartbeats have gone
+	// through without a failure or a gap longer than the lease.
+	lastAlive, aliveAt, aliveSince time.Time
 	// members is what the sender goroutine sent lately of each member
 	// (webhook_repeats.go).
 	members memberMemory

@@ -193,9 +193,20 @@ func (w *Webhooks) keepAlive(sender bool) {
 		w.log.Warn("node heartbeat not recorded", zap.Error(err))
 		return
 	}
-	if w.aliveSince.IsZero() {
-		w.aliveSince = time.Now()
+	// A heartbeat that comes more than a lease after the last one that went
+	// through starts the count again, as a failed one does: the store was
+	// out meanwhile for this node (its reads of the queue failed, and those
+	// skip the heartbeat), so the other nodes' heartbeats may have lapsed
+	// too. Counted from before the outage, the sender released a live node
+	// as soon as the store came back (after a failover of the {webhooks}
+	// master longer than the lease), and that node, not told, held its
+	// topics in nobody's record: topic_vacated went out while it had
+	// subscribers.
+	now := time.Now()
+	if w.aliveSince.IsZero() || now.Sub(w.aliveAt) > w.cfg.Lease {
+		w.aliveSince = now
 	}
+	w.aliveAt = now
 	// Only once this node's own heartbeats went through for a lease: after
 	// an outage of the store every node's heartbeat lapsed, and the first
 	// back must not take the others for dead.
