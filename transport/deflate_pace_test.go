@@ -26,21 +26,7 @@ func TestCompressedMessagesArePacedByWhatTheyInflateTo(t *testing.T) {
 		if len(blob) > 16*400 {
 			t.Fatalf("%d messages compress to %d bytes: not the small upload this is about", sent, len(blob))
 		}
-		start := time.Now()
-		c.write(blob)
-		eventually(t, "the session opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
-		eventually(t, "every message read", func() bool {
-			n := s.texts.Load()
-			tokens := paceFactor*2*rate + paceFactor*rate*time.Since(start).Seconds()
-			if bound := tokens/float64(perMessage) + 1; float64(n) > bound {
-				t.Fatalf("%d messages read, over the pace's %.1f for %d-byte texts", n, bound, len(text))
-			}
-			return n == sent
-		})
-		if s.disconnected.Load() != 0 {
-			t.Error("the connection was closed")
-		}
+		wantReadAtPace(t, ts, c, blob, rate, sent, perMessage)
 	})
 }
 
@@ -59,20 +45,29 @@ func TestPlainMessagesArePacedByTheirSize(t *testing.T) {
 		for range sent {
 			blob = append(blob, frame(0x1, true, text)...)
 		}
-		start := time.Now()
-		c.write(blob)
-		eventually(t, "the session opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
-		eventually(t, "every message read", func() bool {
-			n := s.texts.Load()
-			tokens := paceFactor*2*rate + paceFactor*rate*time.Since(start).Seconds()
-			if bound := tokens/float64(perMessage) + 1; float64(n) > bound {
-				t.Fatalf("%d messages read, over the pace's %.1f for %d-byte texts", n, bound, len(text))
-			}
-			return n == sent
-		})
-		if s.disconnected.Load() != 0 {
-			t.Error("the connection was closed")
-		}
+		wantReadAtPace(t, ts, c, blob, rate, sent, perMessage)
 	})
+}
+
+// wantReadAtPace writes blob, sent messages that each count as perMessage
+// paced frames, on c, and checks that ts reads them all, never faster
+// than a connection paced at rate commands a second may be read, and
+// keeps the connection.
+func wantReadAtPace(t *testing.T, ts *testServer, c *rawClient, blob []byte, rate, sent, perMessage int) {
+	t.Helper()
+	start := time.Now()
+	c.write(blob)
+	eventually(t, "the session opened", func() bool { return len(ts.acc.all()) == 1 })
+	s := ts.acc.all()[0]
+	eventually(t, "every message read", func() bool {
+		n := s.texts.Load()
+		tokens := paceFactor*2*float64(rate) + paceFactor*float64(rate)*time.Since(start).Seconds()
+		if bound := tokens/float64(perMessage) + 1; float64(n) > bound {
+			t.Fatalf("%d messages read, over the pace's %.1f for messages of %d paced frames", n, bound, perMessage)
+		}
+		return n == int64(sent)
+	})
+	if s.disconnected.Load() != 0 {
+		t.Error("the connection was closed")
+	}
 }
