@@ -65,8 +65,8 @@ func testDeadNode(t *testing.T, url string, admin goredis.UniversalClient) {
 	}
 }
 
-// A node beats once as it starts, with no presence of its own: the lapse
-// its cleanup of dead nodes waits for is counted from then.
+// A node beats once as it starts, with no presence of its own: the wait
+// of its cleanup of dead nodes (a third of the lapse) is counted from then.
 func TestNodeBeatsAtStart(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -184,9 +184,9 @@ func TestReconnectedNodeResyncsItsPresence(t *testing.T) {
 
 // When every node was cut off from Redis for longer than the lapse (all
 // heartbeats lapsed at once), the first back does not remove the others'
-// entries at once: it waits a lapse of its own heartbeats, in which they
-// come back too and add their entries back under new lives; the old lives
-// then go without a leave.
+// entries at once: it waits a third of a lapse of its own heartbeats, in
+// which they come back too (trying every fifteenth of it) and add their
+// entries back under new lives; the old lives then go without a leave.
 func TestNodesBackFromAnOutageKeepEachOthersPresence(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
