@@ -113,7 +113,7 @@ func (ix *index) candidatesLocked(sh *exactShard, topic string, sc *fanoutScratc
 	sc.walked.keep = true
 	entries := t.root.walk(topic, sc.entries[:0], &sc.walked)
 	sc.entries = entries
-	sc.countWalked(sc.walked.nodes)
+	sc.countWalked(t, sc.walked.nodes, topic)
 	clear(sc.walked.nodes)
 	sc.walked.nodes, sc.walked.count = sc.walked.nodes[:0], 0
 	switch len(entries) {

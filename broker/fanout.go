@@ -20,11 +20,10 @@ type fanoutScratch struct {
 	over    []*Session            // those with more than MaxMatchingPatterns
 	walked  walkLog               // the trie nodes the topic's match went through
 	// walkedBy counts, during countWalked, the nodes of walked against
-	// the sessions of their reps; overWalked are those to close for it.
-	walkedBy    map[*Session]int32
-	walkedFrom  map[addressKey]walkedAddress // and against their addresses
-	reps        []repCount                   // the reps of walked, each once
-	repAt       map[*entry]int               // their indexes in reps
+	// their owners; overOwners are the addresses counted over their
+	// bound, overWalked and overAddress the sessions to close for it.
+	walkedBy    map[*walkOwner]int32
+	overOwners  []*walkOwner
 	overWalked  []*Session
 	overAddress []*Session
 	routes      map[*Session]route // the sessions of routed

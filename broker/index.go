@@ -56,6 +56,10 @@ type patternTrie struct {
 	entries  map[string]*entry // by pattern, for lookups and listing
 	gen      uint64            // counts the changes to the entries' subs
 	uncached bool              // never keep picks (candidates.go); for tests
+	// sessions and addresses are what the walk bounds count the
+	// sessions holding patterns, and their addresses, as (walkowners.go).
+	sessions  map[*Session]*walkOwner
+	addresses map[addressKey]*walkOwner
 }
 
 func newIndex() *index {
@@ -102,6 +106,7 @@ func (ix *index) add(sub *subscription) (created bool) {
 		created = true
 	}
 	e.insert(sub)
+	t.own(sub.session, e.pattern)
 	return created
 }
 
@@ -154,6 +159,7 @@ func (ix *index) remove(sub *subscription) (removed, emptied bool) {
 		return false, false
 	}
 	t.gen++
+	t.disown(sub.session, e.pattern)
 	if e.delete(sub) {
 		delete(t.entries, e.pattern)
 		t.root.remove(e.pattern)

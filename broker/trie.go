@@ -20,10 +20,11 @@ type node struct {
 	star *node            // the branch whose label starts with '*'
 	leaf *entry           // the pattern that ends here
 	tail *entry           // the pattern "<path>.>" (or ">" at the root)
-	// rep is an entry at or below this node, whose subscriptions a walk
-	// through the node is counted against (walked.go): the pattern whose
-	// insert made the node, or once that one is removed one still below.
-	rep *entry
+	// owners are those whose patterns alone would make a node at this
+	// path, of those whose patterns could pass their walk bound
+	// (walkowners.go): a walk through the node is counted against them.
+	// Nil for none, behind a pointer that keeps a node in 64 bytes.
+	owners *[]*walkOwner
 }
 
 func (n *node) label() string { return n.path[n.from:] }
@@ -140,7 +141,7 @@ func (n *node) insert(pattern string, e *entry) {
 		tok, _ := nextToken(pattern[off:end])
 		c := at.child(tok)
 		if c == nil {
-			c = &node{path: pattern[:end], from: off, rep: e}
+			c = &node{path: pattern[:end], from: off}
 			at.setChild(tok, c)
 			at = c
 			break
@@ -148,7 +149,6 @@ func (n *node) insert(pattern string, e *entry) {
 		k := commonTokens(c.label(), pattern[off:end])
 		if k < len(c.label()) {
 			c = at.split(tok, c, k)
-			c.rep = e // each pattern is the rep of the nodes it adds, two at most
 		}
 		at = c
 		off += k + 1 // past the '.' that follows
@@ -196,54 +196,27 @@ func (n *node) remove(pattern string) {
 	n.removeAt(pattern[:end], 0, tail)
 }
 
-// removeAt removes the pattern whose body is b, of which b[off:] is below n,
-// and returns its entry (nil when it was not there), after giving the
-// nodes on its way that it was the rep of another one.
-func (n *node) removeAt(b string, off int, tail bool) (gone *entry) {
+// removeAt removes the pattern whose body is b, of which b[off:] is below n.
+func (n *node) removeAt(b string, off int, tail bool) {
 	if off >= len(b) {
 		if tail {
-			gone, n.tail = n.tail, nil
+			n.tail = nil
 		} else {
-			gone, n.leaf = n.leaf, nil
+			n.leaf = nil
 		}
-		n.replaceRep(gone)
-		return gone
+		return
 	}
 	tok, _ := nextToken(b[off:])
 	c := n.child(tok)
 	if c == nil {
-		return nil
+		return
 	}
 	l, rest := c.label(), b[off:]
 	if !strings.HasPrefix(rest, l) || len(rest) > len(l) && rest[len(l)] != '.' {
-		return nil
-	}
-	gone = c.removeAt(b, off+len(l)+1, tail)
-	n.tidy(tok, c)
-	n.replaceRep(gone)
-	return gone
-}
-
-// replaceRep gives n another rep when it was gone: its own pattern's
-// entry, or a branch's rep (nil when n holds nothing any more).
-func (n *node) replaceRep(gone *entry) {
-	if gone == nil || n.rep != gone {
 		return
 	}
-	switch {
-	case n.leaf != nil:
-		n.rep = n.leaf
-	case n.tail != nil:
-		n.rep = n.tail
-	case n.star != nil:
-		n.rep = n.star.rep
-	default:
-		n.rep = nil
-		for _, c := range n.next {
-			n.rep = c.rep
-			break
-		}
-	}
+	c.removeAt(b, off+len(l)+1, tail)
+	n.tidy(tok, c)
 }
 
 // tidy drops the branch c, reached by tok, when it holds nothing, and puts

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -56,30 +55,7 @@ func (ts *trieSet) check(t *testing.T, topic string) (matched int) {
 	if n := checkNode(t, &ts.root, true); n > 2*len(ts.live)+1 {
 		t.Fatalf("%d nodes for %d patterns", n, len(ts.live))
 	}
-	checkReps(t, &ts.root, true)
 	return len(want)
-}
-
-// checkReps checks that every node below n but the root has for rep an
-// entry of a pattern at or below it, and returns those entries.
-func checkReps(t *testing.T, n *node, root bool) map[*entry]bool {
-	t.Helper()
-	below := make(map[*entry]bool)
-	for _, e := range []*entry{n.leaf, n.tail} {
-		if e != nil {
-			below[e] = true
-		}
-	}
-	for _, c := range n.next {
-		maps.Copy(below, checkReps(t, c, false))
-	}
-	if n.star != nil {
-		maps.Copy(below, checkReps(t, n.star, false))
-	}
-	if !root && !below[n.rep] {
-		t.Fatalf("node %q has a rep that is not at or below it", n.label())
-	}
-	return below
 }
 
 // checkNode checks the rules of the nodes below n and counts them: a label

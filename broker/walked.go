@@ -13,31 +13,24 @@ import (
 // near its end cost a look each at every message of it though none
 // matches: one anonymous connection holding 1,000 such patterns of 127
 // tokens made every publish to the topic cost 1.5 ms of CPU where 0.1 ms
-// was all the rest, and four of them 6.5 ms. Each node is counted
-// against the subscriptions of its rep (trie.go), so a connection is
-// counted for the nodes its own patterns added, two each at most, and
-// for those it inherits as the patterns that added them go, and a
-// connection found over this many is closed (ClosePolicyViolation) and
-// its subscriptions leave the index at once, as one with more than
-// MaxMatchingPatterns matching patterns is: each walk then goes through
-// at most this many nodes per connection, and past it once. Twice
-// MaxMatchingPatterns' nodes, so that a connection at that bound is not
-// counted over this one for the nodes its matching patterns added; the
-// nodes it inherits are not bounded so: a connection holding 16
-// patterns of 14 tokens that match a topic was counted for 184 nodes,
-// and closed, once another had split their edges at every token and
-// taken back the patterns that split them.
+// was all the rest, and four of them 6.5 ms. A connection is counted for
+// the nodes its patterns would make if they were alone in the trie
+// (walkowners.go), whatever others hold, and one found over this many is
+// closed (ClosePolicyViolation) and its subscriptions leave the index at
+// once, as one with more than MaxMatchingPatterns matching patterns is.
+// Twice MaxMatchingPatterns' nodes, so that a connection at that bound is
+// never over this one: n patterns alone make at most 2n nodes.
 const MaxWalkedNodes = 4 * MaxMatchingPatterns
 
 // MaxWalkedNodesPerAddress is how many nodes one topic's walk may go
-// through for the connections of one client address together, each node
-// counted once however many of them it is counted against. Connections
-// under MaxWalkedNodes each still added up: 50 of one address with 31
-// such patterns each made a publish cost 2.4 ms, and an address may hold
+// through for the connections of one client address together, counted
+// as for one connection holding all their patterns. Connections under
+// MaxWalkedNodes each still added up: 50 of one address with 31 such
+// patterns each made a publish cost 2.4 ms, and an address may hold
 // 1,000. Past it the address's connections counted for the most nodes
-// are closed as above until the rest are counted for no more than this,
-// so that clients behind one address that hold a few patterns, or the
-// same ones, are left alone.
+// are closed as above until the patterns of the rest alone would make
+// the walk go through no more than this, so that clients behind one
+// address that hold a few patterns, or the same ones, are left alone.
 const MaxWalkedNodesPerAddress = 4 * MaxWalkedNodes
 
 var (
@@ -45,146 +38,107 @@ var (
 	addressWalkedReason = fmt.Sprintf("its address's patterns make one topic's match go through more than %d trie nodes", MaxWalkedNodesPerAddress)
 )
 
-// walkedAddress is what countWalked counted for one client address.
-type walkedAddress struct {
-	nodes int32 // the nodes counted against its sessions, each once
-	last  int   // 1 + the index in sc.reps of the last entry counted
-}
-
-// repCount is one rep of a walk's nodes and how many of them it is the
-// rep of.
-type repCount struct {
-	e     *entry
-	nodes int32
-}
-
-// countWalked counts the nodes of walked against the sessions of their
-// reps, and against their addresses, and puts in sc.overWalked the
-// sessions counted for more than MaxWalkedNodes, and in sc.overAddress
-// those that leave their address over MaxWalkedNodesPerAddress. A walk
-// through no more nodes than MaxWalkedNodes cannot have any, and is not
-// counted. The nodes are counted per rep first, so that each rep's
-// subscriptions are gone through once, whatever number of the nodes it
-// is the rep of, and addresses only when the walk is long enough for
-// one to be over: counting every node against every subscription of
-// its rep, with a record allocated per address, made a message to 2,000
-// connections holding "a.>" cost 3.2 ms and 6,124 allocations, where
-// 0.1 ms and one were all, once two connections under both bounds made
-// its walk go through 125 nodes; counted this way it costs 0.6 ms and
-// one (BenchmarkFanoutThroughALongWalk).
-func (sc *fanoutScratch) countWalked(walked []*node) {
+// countWalked counts the nodes of walked, topic's walk, against their
+// owners (walkowners.go), and puts in sc.overWalked the sessions counted
+// for more than MaxWalkedNodes, and in sc.overAddress those to close for
+// their address's MaxWalkedNodesPerAddress. A walk through no more nodes
+// than MaxWalkedNodes cannot have any, and is not counted. Only owners
+// that can pass their bound are named on nodes, so that a long walk
+// through the patterns of clients under their bounds costs a look at each
+// node: counting every node against every subscription of a pattern
+// below it, as before walkowners.go, cost 0.27 µs a subscription at every
+// message while the walk stayed long (BenchmarkFanoutThroughALongWalk).
+func (sc *fanoutScratch) countWalked(t *patternTrie, walked []*node, topic string) {
 	if len(walked) <= MaxWalkedNodes {
 		return
 	}
-	if sc.walkedBy == nil {
-		sc.walkedBy = make(map[*Session]int32)
-		sc.walkedFrom = make(map[addressKey]walkedAddress)
-		sc.repAt = make(map[*entry]int)
-	}
-	sc.countReps(walked)
-	// An address is counted for walked's nodes at most.
-	perAddress := len(walked) > MaxWalkedNodesPerAddress
-	for i, r := range sc.reps {
-		for _, sub := range r.e.subs {
-			sc.countRep(i, r.nodes, sub.session, perAddress)
-		}
-	}
-	for key, a := range sc.walkedFrom {
-		if a.nodes > MaxWalkedNodesPerAddress {
-			sc.closeHeaviest(key, a.nodes)
-		}
-	}
-	sc.forgetWalked(perAddress)
-}
-
-// forgetWalked empties what countWalked filled, key by key.
-func (sc *fanoutScratch) forgetWalked(perAddress bool) {
-	for _, r := range sc.reps {
-		for _, sub := range r.e.subs {
-			delete(sc.walkedBy, sub.session)
-			if key, ok := sub.session.addressKey(); ok && perAddress {
-				delete(sc.walkedFrom, key)
+	for _, n := range walked {
+		if n.owners != nil {
+			for _, o := range *n.owners {
+				sc.countOwner(o)
 			}
 		}
-		delete(sc.repAt, r.e)
 	}
-	clear(sc.reps)
-	sc.reps = sc.reps[:0]
+	for _, a := range sc.overOwners {
+		sc.closeHeaviest(t, a, topic)
+	}
+	for _, n := range walked {
+		if n.owners != nil {
+			for _, o := range *n.owners {
+				delete(sc.walkedBy, o)
+			}
+		}
+	}
+	clear(sc.overOwners)
+	sc.overOwners = sc.overOwners[:0]
 }
 
-// countReps puts in sc.reps the reps of walked's nodes, each once, with
-// how many of them it is the rep of.
-func (sc *fanoutScratch) countReps(walked []*node) {
-	for _, n := range walked {
-		if i, ok := sc.repAt[n.rep]; ok {
-			sc.reps[i].nodes++
+// countOwner counts one more node against o, and notes o once it is over
+// its bound.
+func (sc *fanoutScratch) countOwner(o *walkOwner) {
+	if sc.walkedBy == nil {
+		sc.walkedBy = make(map[*walkOwner]int32)
+	}
+	c := sc.walkedBy[o] + 1
+	sc.walkedBy[o] = c
+	switch {
+	case c != o.bound+1:
+	case o.session != nil:
+		sc.overWalked = append(sc.overWalked, o.session)
+	default:
+		sc.overOwners = append(sc.overOwners, o)
+	}
+}
+
+// closeHeaviest puts in sc.overAddress the sessions of the address a,
+// counted over MaxWalkedNodesPerAddress for topic, that its patterns
+// alone make topic's walk go through the most nodes, until the patterns
+// of the others alone would make it go through no more than the bound:
+// the others are added to a trie of their patterns, the lightest first,
+// until one would pass it. Sessions over MaxWalkedNodes already are
+// closed for it and left out. Of sessions alike, those that came to hold
+// patterns first are kept first.
+func (sc *fanoutScratch) closeHeaviest(t *patternTrie, a *walkOwner, topic string) {
+	type weighed struct {
+		s     *Session
+		o     *walkOwner
+		nodes int
+	}
+	var sessions []weighed
+	for _, s := range a.sessions {
+		o := t.sessions[s]
+		if o == nil || sc.walkedBy[o] > MaxWalkedNodes {
 			continue
 		}
-		sc.repAt[n.rep] = len(sc.reps)
-		sc.reps = append(sc.reps, repCount{e: n.rep, nodes: 1})
+		sessions = append(sessions, weighed{s, o, aloneWalk(t, o, topic)})
 	}
-}
-
-// countRep counts the nodes that sc.reps[i] is the rep of against s, one
-// of its subscriptions' sessions, and s's address when perAddress.
-func (sc *fanoutScratch) countRep(i int, nodes int32, s *Session, perAddress bool) {
-	c := sc.walkedBy[s]
-	sc.walkedBy[s] = c + nodes
-	if c <= MaxWalkedNodes && c+nodes > MaxWalkedNodes {
-		sc.overWalked = append(sc.overWalked, s)
-	}
-	if !perAddress {
-		return
-	}
-	key, ok := s.addressKey()
-	if !ok {
-		return
-	}
-	if a := sc.walkedFrom[key]; a.last != i+1 { // each rep's nodes once
-		sc.walkedFrom[key] = walkedAddress{nodes: a.nodes + nodes, last: i + 1}
-	}
-}
-
-// closeHeaviest puts the sessions of the address key, counted for nodes
-// in all, in sc.overAddress, those counted for the most nodes first,
-// until the others are counted for no more than MaxWalkedNodesPerAddress
-// nodes. A node leaves the address's count with the last of its
-// sessions that holds the node's rep: taking each closed session's own
-// count off instead took the nodes it shares with the others off too,
-// and an address of 20 connections holding 25 patterns alike and 7 of
-// their own each was left at 298 nodes after the first message, and
-// needed four to come under the bound.
-func (sc *fanoutScratch) closeHeaviest(key addressKey, nodes int32) {
-	held := make(map[*Session][]int) // the indexes in sc.reps of each session's reps
-	holders := make([]int32, len(sc.reps))
-	var sessions []*Session // in the order the walk met them
-	for i, r := range sc.reps {
-		for _, sub := range r.e.subs {
-			s := sub.session
-			if k, _ := s.addressKey(); k != key {
-				continue
-			}
-			if _, ok := held[s]; !ok {
-				sessions = append(sessions, s)
-			}
-			held[s] = append(held[s], i)
-			holders[i]++
+	slices.SortStableFunc(sessions, func(x, y weighed) int { return x.nodes - y.nodes })
+	var kept node
+	for i, w := range sessions {
+		for _, p := range w.o.patterns {
+			kept.insert(p, ownedPattern) // again when another holds it: no change
 		}
-	}
-	slices.SortStableFunc(sessions, func(x, y *Session) int { return int(sc.walkedBy[y] - sc.walkedBy[x]) })
-	for _, s := range sessions {
-		if nodes <= MaxWalkedNodesPerAddress {
+		var log walkLog
+		if kept.walk(topic, nil, &log); log.count > MaxWalkedNodesPerAddress {
+			for _, w := range sessions[i:] {
+				sc.overAddress = append(sc.overAddress, w.s)
+			}
 			return
 		}
-		for _, i := range held[s] {
-			if holders[i]--; holders[i] == 0 {
-				nodes -= sc.reps[i].nodes
-			}
-		}
-		if sc.walkedBy[s] <= MaxWalkedNodes { // not in sc.overWalked already
-			sc.overAddress = append(sc.overAddress, s)
-		}
 	}
+}
+
+// aloneWalk is how many nodes topic's walk goes through in o's patterns
+// alone.
+func aloneWalk(t *patternTrie, o *walkOwner, topic string) int {
+	alone := o.alone
+	if alone == nil {
+		alone = &node{}
+		o.eachPattern(t, func(p string) { alone.insert(p, ownedPattern) })
+	}
+	var log walkLog
+	alone.walk(topic, nil, &log)
+	return log.count
 }
 
 // addressKey is what a client address is known by for

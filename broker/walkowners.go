@@ -1,0 +1,248 @@
+package broker
+
+import "slices"
+
+// walkOwner is a connection, or a client address, as the walk bounds
+// count it (walked.go): against the nodes its patterns would make if they
+// were alone in the trie, each once. Those are the nodes where one of its
+// patterns ends or two of them part; every one is a node of the shared
+// trie too, at the same path, and a walk through the shared trie goes
+// through no more of them than a walk through its patterns alone would
+// (where others split one of its edges, the shared nodes take the
+// comparisons of the edge's label in parts). So what others subscribe or
+// take back, in any order, neither adds to its count nor leaves it a node
+// they made, as a rep handed from pattern to pattern did: a client that
+// split a connection's edges at every token and took back the patterns
+// that split them left that connection counted for 184 nodes, its
+// patterns alone making 30. A node where the patterns of owners part, and
+// that none of them would have alone, is counted against none: adding an
+// owner's patterns to the trie adds at most one such node for each edge
+// its patterns alone make (where that edge parts from the others'), so
+// that they add to a walk at most twice the nodes their walk alone would
+// go through.
+//
+// An owner's nodes are named on the shared trie's nodes (node.owners)
+// only while it has more of them than its bound: one with fewer can never
+// be counted over it, so the walks of the patterns most clients hold
+// count nothing. An owner keeps the trie of its patterns alone only while
+// it holds more than a quarter of its bound of them (a trie of n patterns
+// has at most 2n nodes), built once it holds more than half. Guarded by
+// the index's trie lock, for writing.
+type walkOwner struct {
+	session  *Session   // nil for an address
+	patterns []string   // a session's patterns
+	sessions []*Session // an address's sessions holding patterns
+	held     int        // the patterns it holds: an address's sessions' together
+	bound    int32
+	named    bool             // alone's nodes are named on the shared trie's
+	nodes    int              // alone's nodes, its root aside
+	alone    *node            // its patterns alone, or nil
+	counts   map[string]int32 // with alone: its patterns, with how many of its sessions hold each
+}
+
+// ownedPattern marks a pattern's end in an owner's trie.
+var ownedPattern = &entry{}
+
+// own counts pattern, just put in the shared trie for s, as s's and its
+// address's. An address whose patterns only one session holds is that
+// session's owner in t.addresses, so that a client alone at its address
+// costs no second owner: its address cannot be counted for more than
+// it, and it is closed at MaxWalkedNodes first.
+func (t *patternTrie) own(s *Session, pattern string) {
+	if s == nil { // an index's own tests
+		return
+	}
+	if t.sessions == nil {
+		t.sessions = make(map[*Session]*walkOwner)
+		t.addresses = make(map[addressKey]*walkOwner)
+	}
+	o := t.sessions[s]
+	if o == nil {
+		o = &walkOwner{session: s, bound: MaxWalkedNodes}
+		t.sessions[s] = o
+	}
+	o.patterns = append(o.patterns, pattern)
+	o.add(t, pattern)
+	key, ok := s.addressKey()
+	if !ok {
+		return
+	}
+	switch a := t.addresses[key]; {
+	case a == nil:
+		t.addresses[key] = o
+	case a == o:
+	case a.session != nil: // a second session: the address gets its own
+		both := &walkOwner{bound: MaxWalkedNodesPerAddress, sessions: []*Session{a.session, s}}
+		both.held = len(a.patterns) + len(o.patterns)
+		t.addresses[key] = both
+		both.build(t)
+	default:
+		if len(o.patterns) == 1 {
+			a.sessions = append(a.sessions, s)
+		}
+		a.add(t, pattern)
+	}
+}
+
+// disown undoes own, before pattern leaves the shared trie.
+func (t *patternTrie) disown(s *Session, pattern string) {
+	o := t.sessions[s]
+	if o == nil {
+		return // an index's own tests
+	}
+	i := slices.Index(o.patterns, pattern)
+	if i < 0 {
+		return
+	}
+	o.patterns = slices.Delete(o.patterns, i, i+1)
+	if o.remove(t, pattern) {
+		delete(t.sessions, s)
+	}
+	key, ok := s.addressKey()
+	a := t.addresses[key]
+	switch {
+	case !ok || a == nil:
+		return
+	case a == o:
+		if len(o.patterns) == 0 {
+			delete(t.addresses, key)
+		}
+		return
+	case len(o.patterns) == 0:
+		a.sessions = slices.DeleteFunc(a.sessions, func(x *Session) bool { return x == s })
+	}
+	if a.remove(t, pattern) {
+		delete(t.addresses, key)
+	}
+}
+
+// add counts one more holding of pattern as o's.
+func (o *walkOwner) add(t *patternTrie, pattern string) {
+	o.held++
+	if o.alone == nil {
+		o.build(t)
+		return
+	}
+	if o.counts[pattern]++; o.counts[pattern] > 1 {
+		return
+	}
+	end, _ := body(pattern)
+	var routes [2][8]string // enough for most patterns without allocating
+	before := o.alone.route(pattern[:end], routes[0][:0])
+	o.alone.insert(pattern, ownedPattern)
+	o.changed(&t.root, o.alone.route(pattern[:end], routes[1][:0]), before, true)
+	o.settle(&t.root)
+}
+
+// remove takes one holding of pattern off o's and reports whether o
+// holds none now.
+func (o *walkOwner) remove(t *patternTrie, pattern string) (empty bool) {
+	o.held--
+	if o.alone == nil {
+		return o.held == 0
+	}
+	if o.counts[pattern]--; o.counts[pattern] <= 0 {
+		delete(o.counts, pattern)
+		end, _ := body(pattern)
+		var routes [2][8]string
+		before := o.alone.route(pattern[:end], routes[0][:0])
+		o.alone.remove(pattern)
+		o.changed(&t.root, before, o.alone.route(pattern[:end], routes[1][:0]), false)
+		o.settle(&t.root)
+	}
+	if 4*o.held <= int(o.bound) { // no more than 2 nodes a pattern: not named
+		o.alone, o.nodes, o.counts = nil, 0, nil
+	}
+	return o.held == 0
+}
+
+// eachPattern calls fn for every holding of a pattern of o's.
+func (o *walkOwner) eachPattern(t *patternTrie, fn func(string)) {
+	if o.session != nil {
+		for _, p := range o.patterns {
+			fn(p)
+		}
+		return
+	}
+	for _, s := range o.sessions {
+		for _, p := range t.sessions[s].patterns {
+			fn(p)
+		}
+	}
+}
+
+// changed counts the nodes of o's trie in more but not in less, paths
+// of the nodes along one pattern's body: made by its insert (made) or
+// dropped by its remove, and names them on the shared trie or takes
+// their names off when o's are named.
+func (o *walkOwner) changed(shared *node, more, less []string, made bool) {
+	for _, p := range more {
+		if slices.Contains(less, p) {
+			continue
+		}
+		switch {
+		case made:
+			o.nodes++
+		default:
+			o.nodes--
+		}
+		if o.named {
+			o.rename(shared, p, made)
+		}
+	}
+}
+
+// build makes o's trie once o holds more than half its bound of
+// patterns.
+func (o *walkOwner) build(t *patternTrie) {
+	if 2*o.held <= int(o.bound) {
+		return
+	}
+	o.alone, o.nodes, o.counts = &node{}, 0, make(map[string]int32)
+	o.eachPattern(t, func(p string) {
+		if o.counts[p]++; o.counts[p] == 1 {
+			o.alone.insert(p, ownedPattern)
+		}
+	})
+	o.alone.eachBelow(func(*node) { o.nodes++ })
+	o.settle(&t.root)
+}
+
+// settle names o's nodes on the shared trie when they are more than its
+// bound, and takes the names off when they are not.
+func (o *walkOwner) settle(shared *node) {
+	if over := o.nodes > int(o.bound); over != o.named {
+		o.named = over
+		o.alone.eachBelow(func(n *node) { o.rename(shared, n.path, over) })
+	}
+}
+
+// rename names o on the shared trie's node at path, or takes its name
+// off. The node is there: a node of o's trie is one of the shared trie,
+// whose patterns include o's.
+func (o *walkOwner) rename(shared *node, path string, name bool) {
+	n := shared.find(path)
+	if n == nil {
+		return
+	}
+	if name {
+		if n.owners == nil {
+			n.owners = new([]*walkOwner)
+		}
+		*n.owners = append(*n.owners, o)
+		return
+	}
+	if n.owners == nil {
+		return
+	}
+	owners := *n.owners
+	if i := slices.Index(owners, o); i >= 0 {
+		last := len(owners) - 1
+		owners[i] = owners[last]
+		owners[last] = nil
+		*n.owners = owners[:last]
+	}
+	if len(*n.owners) == 0 {
+		n.owners = nil
+	}
+}
