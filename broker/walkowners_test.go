@@ -274,3 +274,55 @@ func TestAnAddressOfOnePatternAConnectionIsBounded(t *testing.T) {
 		t.Errorf("%d of %d connections closed, the walk goes through %d nodes after, from %d", closed, len(conns), after.count, before.count)
 	}
 }
+
+// TestWalkOwnersFollowRandomPatterns: four connections of two addresses
+// subscribe to and unsubscribe from random patterns of up to five tokens
+// of "a", "b" and '*', some ending in '>', enough for their owners to keep
+// tries of their patterns and pass their bounds; after every step the
+// trie names the owners on the nodes of their patterns alone exactly when
+// these are over their bounds.
+func TestWalkOwnersFollowRandomPatterns(t *testing.T) {
+	named := 0
+	for seed := range uint64(3) {
+		rng := rand.New(rand.NewPCG(seed, 29))
+		b, _ := newTestBroker(t, Config{MaxSubscriptions: 1000})
+		var sessions []*Session
+		for i := range 4 {
+			sessions = append(sessions, b.Connect(newFakeConn(t), ClientInfo{RemoteAddr: fmt.Sprintf("192.0.2.%d:1000", i%2)}))
+		}
+		held := make([]map[string]*subscription, len(sessions))
+		for i := range held {
+			held[i] = make(map[string]*subscription)
+		}
+		for range 1000 {
+			i := rng.IntN(len(sessions))
+			p := randomPattern(rng)
+			if sub := held[i][p]; sub != nil {
+				dropSub(b, sessions[i], sub)
+				delete(held[i], p)
+			} else if rng.IntN(4) != 0 {
+				held[i][p] = addSub(b, sessions[i], p, Position{Epoch: "e"}, false)
+			}
+			b.idx.patterns.mu.RLock()
+			checkOwners(t, &b.idx.patterns)
+			for _, o := range b.idx.patterns.sessions {
+				named += boolInt(o.named)
+			}
+			b.idx.patterns.mu.RUnlock()
+		}
+	}
+	if named == 0 {
+		t.Error("no connection's nodes were ever named on the trie's")
+	}
+}
+
+func randomPattern(rng *rand.Rand) string {
+	toks := make([]string, 1+rng.IntN(5))
+	for j := range toks {
+		toks[j] = []string{"a", "b", "*"}[rng.IntN(3)]
+	}
+	if rng.IntN(4) == 0 {
+		toks = append(toks, ">")
+	}
+	return strings.Join(toks, ".")
+}
