@@ -105,7 +105,7 @@ func (sc *fanoutScratch) closeHeaviest(t *patternTrie, a *walkOwner, topic strin
 		nodes int
 	}
 	var sessions []weighed
-	for _, s := range a.sessions {
+	for _, s := range a.more.sessions {
 		o := t.sessions[s]
 		if o == nil || sc.walkedBy[o] > MaxWalkedNodes {
 			continue
@@ -131,7 +131,7 @@ func (sc *fanoutScratch) closeHeaviest(t *patternTrie, a *walkOwner, topic strin
 // aloneWalk is how many nodes topic's walk goes through in o's patterns
 // alone.
 func aloneWalk(t *patternTrie, o *walkOwner, topic string) int {
-	alone := o.alone
+	alone := o.alone()
 	if alone == nil {
 		alone = &node{}
 		o.eachPattern(t, func(p string) { alone.insert(p, ownedPattern) })

@@ -29,15 +29,29 @@ import "slices"
 // has at most 2n nodes), built once it holds more than half. Guarded by
 // the index's trie lock, for writing.
 type walkOwner struct {
-	session  *Session   // nil for an address
-	patterns []string   // a session's patterns
-	sessions []*Session // an address's sessions holding patterns
-	held     int        // the patterns it holds: an address's sessions' together
+	session  *Session // nil for an address
+	patterns []string // a session's patterns
+	held     int32    // the patterns it holds: an address's sessions' together
 	bound    int32
-	named    bool             // alone's nodes are named on the shared trie's
-	nodes    int              // alone's nodes, its root aside
+	more     *ownerMore // an address's always, a session's while it keeps its trie
+}
+
+// ownerMore is what few owners keep, apart so that a connection holding
+// a few patterns costs a small walkOwner.
+type ownerMore struct {
+	sessions []*Session       // an address's sessions holding patterns
 	alone    *node            // its patterns alone, or nil
+	nodes    int32            // alone's nodes, its root aside
+	named    bool             // alone's nodes are named on the shared trie's
 	counts   map[string]int32 // with alone: its patterns, with how many of its sessions hold each
+}
+
+// alone is o's trie of its patterns alone, or nil.
+func (o *walkOwner) alone() *node {
+	if o.more == nil {
+		return nil
+	}
+	return o.more.alone
 }
 
 // ownedPattern marks a pattern's end in an owner's trie.
@@ -72,13 +86,13 @@ func (t *patternTrie) own(s *Session, pattern string) {
 		t.addresses[key] = o
 	case a == o:
 	case a.session != nil: // a second session: the address gets its own
-		both := &walkOwner{bound: MaxWalkedNodesPerAddress, sessions: []*Session{a.session, s}}
-		both.held = len(a.patterns) + len(o.patterns)
+		both := &walkOwner{bound: MaxWalkedNodesPerAddress, more: &ownerMore{sessions: []*Session{a.session, s}}}
+		both.held = int32(len(a.patterns) + len(o.patterns))
 		t.addresses[key] = both
 		both.build(t)
 	default:
 		if len(o.patterns) == 1 {
-			a.sessions = append(a.sessions, s)
+			a.more.sessions = append(a.more.sessions, s)
 		}
 		a.add(t, pattern)
 	}
@@ -109,7 +123,7 @@ func (t *patternTrie) disown(s *Session, pattern string) {
 		}
 		return
 	case len(o.patterns) == 0:
-		a.sessions = slices.DeleteFunc(a.sessions, func(x *Session) bool { return x == s })
+		a.more.sessions = slices.DeleteFunc(a.more.sessions, func(x *Session) bool { return x == s })
 	}
 	if a.remove(t, pattern) {
 		delete(t.addresses, key)
@@ -119,18 +133,19 @@ func (t *patternTrie) disown(s *Session, pattern string) {
 // add counts one more holding of pattern as o's.
 func (o *walkOwner) add(t *patternTrie, pattern string) {
 	o.held++
-	if o.alone == nil {
+	k := o.more
+	if k == nil || k.alone == nil {
 		o.build(t)
 		return
 	}
-	if o.counts[pattern]++; o.counts[pattern] > 1 {
+	if k.counts[pattern]++; k.counts[pattern] > 1 {
 		return
 	}
 	end, _ := body(pattern)
 	var routes [2][8]string // enough for most patterns without allocating
-	before := o.alone.route(pattern[:end], routes[0][:0])
-	o.alone.insert(pattern, ownedPattern)
-	o.changed(&t.root, o.alone.route(pattern[:end], routes[1][:0]), before, true)
+	before := k.alone.route(pattern[:end], routes[0][:0])
+	k.alone.insert(pattern, ownedPattern)
+	o.changed(&t.root, k.alone.route(pattern[:end], routes[1][:0]), before, true)
 	o.settle(&t.root)
 }
 
@@ -138,20 +153,24 @@ func (o *walkOwner) add(t *patternTrie, pattern string) {
 // holds none now.
 func (o *walkOwner) remove(t *patternTrie, pattern string) (empty bool) {
 	o.held--
-	if o.alone == nil {
+	k := o.more
+	if k == nil || k.alone == nil {
 		return o.held == 0
 	}
-	if o.counts[pattern]--; o.counts[pattern] <= 0 {
-		delete(o.counts, pattern)
+	if k.counts[pattern]--; k.counts[pattern] <= 0 {
+		delete(k.counts, pattern)
 		end, _ := body(pattern)
 		var routes [2][8]string
-		before := o.alone.route(pattern[:end], routes[0][:0])
-		o.alone.remove(pattern)
-		o.changed(&t.root, before, o.alone.route(pattern[:end], routes[1][:0]), false)
+		before := k.alone.route(pattern[:end], routes[0][:0])
+		k.alone.remove(pattern)
+		o.changed(&t.root, before, k.alone.route(pattern[:end], routes[1][:0]), false)
 		o.settle(&t.root)
 	}
-	if 4*o.held <= int(o.bound) { // no more than 2 nodes a pattern: not named
-		o.alone, o.nodes, o.counts = nil, 0, nil
+	if 4*o.held <= o.bound { // no more than 2 nodes a pattern: not named
+		k.alone, k.nodes, k.counts = nil, 0, nil
+		if o.session != nil {
+			o.more = nil
+		}
 	}
 	return o.held == 0
 }
@@ -164,7 +183,7 @@ func (o *walkOwner) eachPattern(t *patternTrie, fn func(string)) {
 		}
 		return
 	}
-	for _, s := range o.sessions {
+	for _, s := range o.more.sessions {
 		for _, p := range t.sessions[s].patterns {
 			fn(p)
 		}
@@ -182,11 +201,11 @@ func (o *walkOwner) changed(shared *node, more, less []string, made bool) {
 		}
 		switch {
 		case made:
-			o.nodes++
+			o.more.nodes++
 		default:
-			o.nodes--
+			o.more.nodes--
 		}
-		if o.named {
+		if o.more.named {
 			o.rename(shared, p, made)
 		}
 	}
@@ -195,25 +214,30 @@ func (o *walkOwner) changed(shared *node, more, less []string, made bool) {
 // build makes o's trie once o holds more than half its bound of
 // patterns.
 func (o *walkOwner) build(t *patternTrie) {
-	if 2*o.held <= int(o.bound) {
+	if 2*o.held <= o.bound {
 		return
 	}
-	o.alone, o.nodes, o.counts = &node{}, 0, make(map[string]int32)
+	if o.more == nil {
+		o.more = &ownerMore{}
+	}
+	k := o.more
+	k.alone, k.nodes, k.counts = &node{}, 0, make(map[string]int32)
 	o.eachPattern(t, func(p string) {
-		if o.counts[p]++; o.counts[p] == 1 {
-			o.alone.insert(p, ownedPattern)
+		if k.counts[p]++; k.counts[p] == 1 {
+			k.alone.insert(p, ownedPattern)
 		}
 	})
-	o.alone.eachBelow(func(*node) { o.nodes++ })
+	k.alone.eachBelow(func(*node) { k.nodes++ })
 	o.settle(&t.root)
 }
 
 // settle names o's nodes on the shared trie when they are more than its
 // bound, and takes the names off when they are not.
 func (o *walkOwner) settle(shared *node) {
-	if over := o.nodes > int(o.bound); over != o.named {
-		o.named = over
-		o.alone.eachBelow(func(n *node) { o.rename(shared, n.path, over) })
+	k := o.more
+	if over := k.nodes > o.bound; over != k.named {
+		k.named = over
+		k.alone.eachBelow(func(n *node) { o.rename(shared, n.path, over) })
 	}
 }
 

@@ -124,7 +124,7 @@ func walkedFor(b *Broker, s *Session, topic string) int {
 			named++
 		}
 	}
-	if o.named && named != counted {
+	if o.more != nil && o.more.named && named != counted {
 		panic(fmt.Sprintf("%d nodes of the walk name the owner, %d are its", named, counted))
 	}
 	return counted
@@ -157,12 +157,12 @@ func checkOwners(t *testing.T, pt *patternTrie) {
 		var want []string
 		alone.eachBelow(func(n *node) { want = append(want, n.path) })
 		switch {
-		case o.alone == nil && 2*o.held > int(o.bound):
+		case o.alone() == nil && 2*o.held > o.bound:
 			t.Fatalf("an owner of %d patterns keeps no trie of them", o.held)
-		case o.alone != nil && o.nodes != len(want):
-			t.Fatalf("an owner's trie has %d nodes, counted %d", len(want), o.nodes)
+		case o.alone() != nil && int(o.more.nodes) != len(want):
+			t.Fatalf("an owner's trie has %d nodes, counted %d", len(want), o.more.nodes)
 		}
-		if len(want) <= int(o.bound) || o.alone == nil {
+		if len(want) <= int(o.bound) || o.alone() == nil {
 			want = nil
 		}
 		got := named[o]
@@ -306,7 +306,7 @@ func TestWalkOwnersFollowRandomPatterns(t *testing.T) {
 			b.idx.patterns.mu.RLock()
 			checkOwners(t, &b.idx.patterns)
 			for _, o := range b.idx.patterns.sessions {
-				named += boolInt(o.named)
+				named += boolInt(o.more != nil && o.more.named)
 			}
 			b.idx.patterns.mu.RUnlock()
 		}
