@@ -22,9 +22,9 @@ import "slices"
 // go through.
 //
 // An owner's nodes are named on the shared trie's nodes (node.owners)
-// only while it has more of them than its bound: one with fewer can never
-// be counted over it, so the walks of the patterns most clients hold
-// count nothing. An owner keeps the trie of its patterns alone only while
+// once it has more of them than its bound, until it has no more than half
+// of it (settle): one with fewer than its bound can never be counted over
+// it, so the walks of the patterns most clients hold count nothing. An owner keeps the trie of its patterns alone only while
 // it holds more than a quarter of its bound of them (a trie of n patterns
 // has at most 2n nodes), built once it holds more than half. Guarded by
 // the index's trie lock, for writing.
@@ -166,7 +166,7 @@ func (o *walkOwner) remove(t *patternTrie, pattern string) (empty bool) {
 		o.changed(&t.root, before, k.alone.route(pattern[:end], routes[1][:0]), false)
 		o.settle(&t.root)
 	}
-	if 4*o.held <= o.bound { // no more than 2 nodes a pattern: not named
+	if 4*o.held <= o.bound { // nodes no more than half the bound: not named
 		k.alone, k.nodes, k.counts = nil, 0, nil
 		if o.session != nil {
 			o.more = nil
@@ -231,11 +231,22 @@ func (o *walkOwner) build(t *patternTrie) {
 	o.settle(&t.root)
 }
 
-// settle names o's nodes on the shared trie when they are more than its
-// bound, and takes the names off when they are not.
+// settle names o's nodes on the shared trie once they are more than its
+// bound, and takes the names off once they are no more than half of it.
+// Naming or unnaming all of them looks each up from the root, some
+// 26,000 steps for an address's 257 nodes along patterns of 100 tokens,
+// so an owner must add or drop a quarter of its bound in patterns
+// between two: with names taken off at the bound, one address moving
+// its nodes across it with a subscribe and an unsubscribe made each
+// pair cost 1.6 ms under the trie's lock, where 8a2e897 took 14 µs
+// (BenchmarkPatternSubscribe/deep-at-bound).
 func (o *walkOwner) settle(shared *node) {
 	k := o.more
-	if over := k.nodes > o.bound; over != k.named {
+	over := k.nodes > o.bound
+	if k.named {
+		over = 2*k.nodes > o.bound
+	}
+	if over != k.named {
 		k.named = over
 		k.alone.eachBelow(func(n *node) { o.rename(shared, n.path, over) })
 	}
