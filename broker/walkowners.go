@@ -142,10 +142,10 @@ func (o *walkOwner) add(t *patternTrie, pattern string) {
 		return
 	}
 	end, _ := body(pattern)
-	var routes [2][8]string // enough for most patterns without allocating
+	var routes [2]routeLengths
 	before := k.alone.route(pattern[:end], routes[0][:0])
 	k.alone.insert(pattern, ownedPattern)
-	o.changed(&t.root, k.alone.route(pattern[:end], routes[1][:0]), before, true)
+	o.changed(&t.root, pattern[:end], k.alone.route(pattern[:end], routes[1][:0]), before, true)
 	o.settle(&t.root)
 }
 
@@ -160,10 +160,10 @@ func (o *walkOwner) remove(t *patternTrie, pattern string) (empty bool) {
 	if k.counts[pattern]--; k.counts[pattern] <= 0 {
 		delete(k.counts, pattern)
 		end, _ := body(pattern)
-		var routes [2][8]string
+		var routes [2]routeLengths
 		before := k.alone.route(pattern[:end], routes[0][:0])
 		k.alone.remove(pattern)
-		o.changed(&t.root, before, k.alone.route(pattern[:end], routes[1][:0]), false)
+		o.changed(&t.root, pattern[:end], before, k.alone.route(pattern[:end], routes[1][:0]), false)
 		o.settle(&t.root)
 	}
 	if 4*o.held <= o.bound { // nodes no more than half the bound: not named
@@ -190,13 +190,20 @@ func (o *walkOwner) eachPattern(t *patternTrie, fn func(string)) {
 	}
 }
 
-// changed counts the nodes of o's trie in more but not in less, paths
-// of the nodes along one pattern's body: made by its insert (made) or
-// dropped by its remove, and names them on the shared trie or takes
-// their names off when o's are named.
-func (o *walkOwner) changed(shared *node, more, less []string, made bool) {
-	for _, p := range more {
-		if slices.Contains(less, p) {
+// changed counts the nodes of o's trie in more but not in less, routes
+// along one pattern's body b, both shortest first: the nodes made by its
+// insert (made) or dropped by its remove. It names them on the shared
+// trie, or takes their names off, when o's are named. Compared in step,
+// as paths along one body are the same when their lengths are, since
+// looking each of more up in less took 10,000 string comparisons for a
+// pattern of 100 tokens.
+func (o *walkOwner) changed(shared *node, b string, more, less []uint16, made bool) {
+	j := 0
+	for _, l := range more {
+		for j < len(less) && less[j] < l {
+			j++
+		}
+		if j < len(less) && less[j] == l {
 			continue
 		}
 		switch {
@@ -206,7 +213,7 @@ func (o *walkOwner) changed(shared *node, more, less []string, made bool) {
 			o.more.nodes--
 		}
 		if o.more.named {
-			o.rename(shared, p, made)
+			o.rename(shared, b[:l], made)
 		}
 	}
 }

@@ -134,3 +134,41 @@ func checkHeld(t *testing.T, pt *patternTrie) {
 		}
 	}
 }
+
+// TestADeepPatternAllocatesAsAShortOne: beside connections of its address
+// whose patterns the address keeps a trie of, a connection subscribing to
+// a pattern of 101 tokens and unsubscribing again allocates no more than
+// with a pattern of 5: the nodes along its route in that trie are noted
+// in an array that any pattern's fit.
+func TestADeepPatternAllocatesAsAShortOne(t *testing.T) {
+	b, _ := newTestBroker(t, Config{MaxSubscriptions: 1000})
+	info := ClientInfo{RemoteAddr: "192.0.2.1:1000"}
+	var chain []string
+	for n := 1; n <= 3*MaxWalkedNodes; n++ {
+		chain = append(chain, chainPattern(n))
+	}
+	holding(b, info, chain...)
+	s := holding(b, info)
+	if a := b.idx.patterns.addresses[mustAddressKey(t, s)]; a.alone() == nil {
+		t.Fatal("the address keeps no trie of its patterns")
+	}
+	allocs := func(pattern string) float64 {
+		return testing.AllocsPerRun(20, func() {
+			sub := &subscription{session: s, pattern: pattern}
+			b.index(sub)
+			b.unindex(sub)
+		})
+	}
+	if short, deep := allocs(chainPattern(4)+".zz"), allocs(chainPattern(101)+".zz"); deep > short {
+		t.Errorf("a pattern of 101 tokens took %.0f allocations, one of 5 %.0f", deep, short)
+	}
+}
+
+func mustAddressKey(t *testing.T, s *Session) addressKey {
+	t.Helper()
+	key, ok := s.addressKey()
+	if !ok {
+		t.Fatal("the session has no address")
+	}
+	return key
+}
