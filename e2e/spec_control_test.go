@@ -22,7 +22,31 @@ func mustJSON(v any) []byte {
 func TestSpecControl(t *testing.T) {
 	t.Parallel()
 	a, b := startPresencePair(t)
+	controlSpec(t, a, b)
 
+	t.Run("API keys", func(t *testing.T) {
+		n := startProcess(t, "keys", "HERALD_API_KEYS=k1", "HERALD_PRESENCE_TOPICS=room.*")
+		for _, tc := range []struct{ method, path, body string }{
+			{http.MethodGet, "/api/presence?topic=room.1", ""},
+			{http.MethodPost, "/api/disconnect", `{"user":"42"}`},
+			{http.MethodPost, "/api/unsubscribe", `{"user":"42","topic":"room.1"}`},
+			{http.MethodPost, "/api/subscribe", `{"user":"42","topic":"room.1"}`},
+		} {
+			code, _, body := httpDo(t, tc.method, n.base+tc.path, http.Header{"Content-Type": {"application/json"}}, tc.body)
+			if code != 401 || errorCode(body) != "unauthorized" {
+				t.Errorf("%s %s without the key: %d %s, want 401 unauthorized", tc.method, tc.path, code, body)
+			}
+			code, _, body = httpDo(t, tc.method, n.base+tc.path, http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer k1"}}, tc.body)
+			if code != 200 {
+				t.Errorf("%s %s with the key: %d %s", tc.method, tc.path, code, body)
+			}
+		}
+	})
+}
+
+// controlSpec is section 9 on nodes a and b, started with presenceEnv on
+// one Redis, in any of its modes (spec_modes_contract_test.go).
+func controlSpec(t *testing.T, a, b *process) {
 	t.Run("replies", func(t *testing.T) {
 		for _, tc := range []struct {
 			path, body string
@@ -137,25 +161,6 @@ func TestSpecControl(t *testing.T) {
 		}
 		if r := other.cmd("p", `{"type":"ping","id":"p"}`); r["type"] != "pong" {
 			t.Errorf("user 43: %v", r)
-		}
-	})
-
-	t.Run("API keys", func(t *testing.T) {
-		n := startProcess(t, "keys", "HERALD_API_KEYS=k1", "HERALD_PRESENCE_TOPICS=room.*")
-		for _, tc := range []struct{ method, path, body string }{
-			{http.MethodGet, "/api/presence?topic=room.1", ""},
-			{http.MethodPost, "/api/disconnect", `{"user":"42"}`},
-			{http.MethodPost, "/api/unsubscribe", `{"user":"42","topic":"room.1"}`},
-			{http.MethodPost, "/api/subscribe", `{"user":"42","topic":"room.1"}`},
-		} {
-			code, _, body := httpDo(t, tc.method, n.base+tc.path, http.Header{"Content-Type": {"application/json"}}, tc.body)
-			if code != 401 || errorCode(body) != "unauthorized" {
-				t.Errorf("%s %s without the key: %d %s, want 401 unauthorized", tc.method, tc.path, code, body)
-			}
-			code, _, body = httpDo(t, tc.method, n.base+tc.path, http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer k1"}}, tc.body)
-			if code != 200 {
-				t.Errorf("%s %s with the key: %d %s", tc.method, tc.path, code, body)
-			}
 		}
 	})
 

@@ -30,9 +30,19 @@ func personToken(t testing.TB, user string, info any) string {
 }
 
 func startPresencePair(t *testing.T, extra ...string) (a, b *process) {
-	redis := redistest.Start(t)
-	env := append([]string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_PRESENCE_TOPICS=room.*, lobby", "HERALD_JWT_SECRET=" + specSecret}, extra...)
+	env := append(presenceEnv(redistest.Start(t).URL()), extra...)
 	return startProcess(t, "a", env...), startProcess(t, "b", env...)
+}
+
+// presenceEnv is the settings of the nodes sections 8 and 9 are tested
+// on: client tokens signed with specSecret, presence on room.* and lobby,
+// and redisURL ("" for one node alone, in memory).
+func presenceEnv(redisURL string) []string {
+	env := []string{"HERALD_PRESENCE_TOPICS=room.*, lobby", "HERALD_JWT_SECRET=" + specSecret}
+	if redisURL != "" {
+		env = append(env, "HERALD_REDIS_URL="+redisURL)
+	}
+	return env
 }
 
 // getPresence is GET /api/presence, decoded.
@@ -52,7 +62,12 @@ func rawPost(t testing.TB, n *node, path, body string) (int, string) {
 func TestSpecPresence(t *testing.T) {
 	t.Parallel()
 	a, b := startPresencePair(t)
+	presenceSpec(t, a, b)
+}
 
+// presenceSpec is section 8 on nodes a and b, started with presenceEnv on
+// one Redis, in any of its modes (spec_modes_contract_test.go).
+func presenceSpec(t *testing.T, a, b *process) {
 	t.Run("joins, leaves and the presence answer", func(t *testing.T) {
 		watcher := wsOpen(t, b.ws+"?token="+personToken(t, "w", nil), dialOpts{})
 		if r := watcher.cmd("w", `{"type":"subscribe","id":"w","topic":"room.1","presence":true}`); r["type"] != "subscribed" {
