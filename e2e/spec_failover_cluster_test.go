@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,7 +22,7 @@ import (
 func TestSpecClusterFailovers(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3, 1)
-	_, url := startHookBackend(t, 0)
+	backend, url := startHookBackend(t, 0)
 	env := []string{"HERALD_REDIS_URL=" + cluster.URL(), "HERALD_CONNECT_URL=" + url + "/connect",
 		"HERALD_WEBHOOK_URL=" + url + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms",
 		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*", "HERALD_HISTORY_SIZE=" + historySize}
@@ -52,6 +54,34 @@ func TestSpecClusterFailovers(t *testing.T) {
 		replica := replicaOf(t, cluster, master)
 		defer rejoin(t, master)
 		presenceThroughAnOutage(t, a, b, topicOn(t, cluster, "room.p", master), clusterOutage(t, cluster, master, replica))
+	})
+	t.Run("PresenceThroughAnOutageOfATopicsMaster", func(t *testing.T) {
+		// A master that keeps neither the nodes' registry nor, where
+		// another is left, the webhook queue or a node's classic pub/sub
+		// connection: the nodes' heartbeats go on, and only the topic's
+		// sharded connections break.
+		master := otherMaster(t, cluster, cluster.MasterOfKey("herald:presence.nodes"), cluster.MasterOfKey("{webhooks}"),
+			classicMaster(t, cluster, "a"), classicMaster(t, cluster, "b"))
+		replica := replicaOf(t, cluster, master)
+		defer rejoin(t, master)
+		topic := topicOn(t, cluster, "room.q", master)
+		presenceThroughAnOutage(t, a, b, topic, clusterOutage(t, cluster, master, replica))
+		// The webhook's member events alternate as joins and leaves do, and
+		// end on what is true (sections 8, 11).
+		want := map[string]string{"ada": "-", "bob": "-", "carl": "+", "dan": "+", "eve": "-", "w3": "+"}
+		got := map[string]string{}
+		eventually(t, "the member events of "+topic, func() bool {
+			events := memberEvents(backend, topic)
+			clear(got)
+			for ev := range strings.FieldsSeq(events) {
+				user := ev[1:]
+				if got[user] == ev[:1] || got[user] == "" && ev[:1] == "-" {
+					t.Fatalf("the member events of %s do not alternate: %s", topic, events)
+				}
+				got[user] = ev[:1]
+			}
+			return maps.Equal(got, want)
+		})
 	})
 	t.Run("ControlsRightAfterATakeover", func(t *testing.T) {
 		// The master of the controls' stream, and of the topic.
@@ -102,6 +132,27 @@ func topicOn(t *testing.T, cluster *redistest.Cluster, prefix string, on *redist
 	}
 	t.Fatalf("no topic %s* on %s", prefix, on.Addr())
 	return ""
+}
+
+// otherMaster is a master that is none of avoid, or failing that none of
+// the first of them that leave one.
+func otherMaster(t *testing.T, cluster *redistest.Cluster, avoid ...*redistest.Node) *redistest.Node {
+	t.Helper()
+	var masters []*redistest.Node
+	for i := 0; len(masters) < 3 && i < 1000; i++ {
+		if m := cluster.MasterOfKey(fmt.Sprint("m", i)); !slices.Contains(masters, m) {
+			masters = append(masters, m)
+		}
+	}
+	for k := len(avoid); k > 0; k-- {
+		for _, m := range masters {
+			if !slices.Contains(avoid[:k], m) {
+				return m
+			}
+		}
+	}
+	t.Fatal("no master but the one to avoid")
+	return nil
 }
 
 // replicaOf is the cluster node that replicates master.
