@@ -22,10 +22,11 @@ import "slices"
 // go through.
 //
 // An owner's nodes are named on the shared trie's nodes (node.owners)
-// once it has more of them than its bound, until it has no more than half
-// of it (settle): one with fewer than its bound can never be counted over
-// it, so the walks of the patterns most clients hold count nothing. An owner keeps the trie of its patterns alone only while
-// it holds more than a quarter of its bound of them (a trie of n patterns
+// once it has more of them than its bound, until it has no more than
+// half of it (settle): one with no more than its bound can never be
+// counted over it, so the walks of the patterns most clients hold count
+// nothing. An owner keeps the trie of its patterns alone only while it
+// holds more than a quarter of its bound of them (a trie of n patterns
 // has at most 2n nodes), built once it holds more than half. Guarded by
 // the index's trie lock, for writing.
 type walkOwner struct {
@@ -245,8 +246,8 @@ func (o *walkOwner) build(t *patternTrie) {
 // so an owner must add or drop a quarter of its bound in patterns
 // between two: with names taken off at the bound, one address moving
 // its nodes across it with a subscribe and an unsubscribe made each
-// pair cost 1.6 ms under the trie's lock, where 8a2e897 took 14 µs
-// (BenchmarkPatternSubscribe/deep-at-bound).
+// pair cost 1.6 to 3.1 ms under the trie's lock, where 8a2e897 took 6
+// to 9 µs (BenchmarkPatternSubscribe/deep-at-bound).
 func (o *walkOwner) settle(shared *node) {
 	k := o.more
 	over := k.nodes > o.bound
