@@ -19,6 +19,27 @@ type fakePresence struct {
 	// whileRead, when set, runs after a presence read and before its
 	// answer returns, once.
 	whileRead func()
+	// whileUnlisted, when set, runs after a read of Unlisted and before
+	// its answer returns, once.
+	whileUnlisted func()
+}
+
+// Unlisted returns those of users with no entry on topic.
+func (e *fakeEngine) Unlisted(ctx context.Context, topic string, users []string) ([]string, error) {
+	e.pres.mu.Lock()
+	var gone []string
+	for _, u := range users {
+		if e.sessionsOf(topic, u) == 0 {
+			gone = append(gone, u)
+		}
+	}
+	f := e.pres.whileUnlisted
+	e.pres.whileUnlisted = nil
+	e.pres.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return gone, nil
 }
 
 func (e *fakeEngine) AddPresence(ctx context.Context, p PresenceEntry) error {

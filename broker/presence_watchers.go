@@ -87,6 +87,11 @@ func (w *watchers) remove(sub *subscription) bool {
 func (w *watchers) send(c PresenceChange, cause [16]byte, frame []byte, batch *Batch) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.sendLocked(c, cause, frame, batch)
+}
+
+// sendLocked is send with w.mu held.
+func (w *watchers) sendLocked(c PresenceChange, cause [16]byte, frame []byte, batch *Batch) {
 	last, known := w.told[c.User]
 	repeat := known && last.join == c.Join
 	w.sent++

@@ -23,24 +23,40 @@ const parallelCalls = 16
 // the time to remove them. A node whose heartbeat failed tries again
 // every fifteenth of the lapse (retryBeat), so that after an outage of
 // Redis every live node beats within about that of Redis's return; the
-// cleanup after others waits for that (tendPresence). A replaced pub/sub
-// connection has a round run at once (noteReconnect).
+// cleanup after others waits for that (tendPresence), and so does the
+// check of the joins the node sent after a reconnect (sendLostLeaves). A
+// replaced pub/sub connection has a round run at once (noteReconnect).
 func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
 	wait := e.cfg.PresenceLapse / 3 // of the cleanup after an outage
 	var h health
+	lost := lostJoins{seen: e.stats.reconnects.Load()}
+	lost.done = lost.seen
 	var early <-chan time.Time // a round before the next tick
 	round := func() {
 		sent := time.Now()
-		ok := !e.pres.dead.Load() && e.tendPresence(ctx, h.lasted(sent, wait))
+		lost.note(e.stats.reconnects.Load(), sent)
+		healthy := h.lasted(sent, wait)
+		ok := !e.pres.dead.Load() && e.tendPresence(ctx, healthy)
 		h.beat(sent, ok)
-		switch {
-		case !ok:
+		if ok && healthy {
+			e.sendLostLeaves(ctx, &lost, sent, wait)
+		}
+		early = nil
+		if !ok {
 			early = time.After(retryBeat(e.cfg.PresenceLapse))
-		case !h.lasted(time.Now(), wait): // clean up right as the wait ends
-			early = time.After(time.Until(h.since.Add(wait)))
-		default:
-			early = nil
+			return
+		}
+		// A round right as a wait ends: the cleanup's, or the check's.
+		var next time.Duration
+		if d := time.Until(h.since.Add(wait)); d > 0 {
+			next = d
+		}
+		if d, ok := lost.due(time.Now(), wait); ok && d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+		if next > 0 {
+			early = time.After(next)
 		}
 	}
 	round()

@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+)
+
+// A failover of the engine's backend may lose a join after the nodes
+// handed it over: the subscriptions here were sent it, and the new
+// master never had the member. The node that made it adds the member
+// again once it is back (and the join goes a second time, only where it
+// is needed, presence_watchers.go), and its leave comes in time; but a
+// node that died before it could never does, and the cleanup after a
+// dead node sends the leaves only of the members the backend lists
+// (docs/protocol.md section 8 wants them all). So the engine, after a
+// reconnect and once the live nodes have had time to add back what they
+// lost, has the broker check what it sent: each user whose last change
+// sent here on a topic was a join, and whom the backend no longer lists,
+// is sent a leave, unless a change of that user came meanwhile. The
+// nodes that saw the join are the ones whose subscriptions need the
+// leave, and each sends it to its own. It costs, per reconnect, a read
+// of the listed users of every topic with presence:true subscriptions
+// here, in batches.
+
+// MemberLister is an Engine that tells which users of a topic are not
+// members of it now. store/redis implements it.
+type MemberLister interface {
+	// Unlisted returns those of users that are not members of topic.
+	Unlisted(ctx context.Context, topic string, users []string) ([]string, error)
+}
+
+// SendLostLeaves sends, on each topic with presence:true subscriptions
+// here, a leave of every user whose last change sent here was a join
+// and whom the engine does not list as a member. It does nothing for an
+// engine that is no MemberLister. It stops at the first read that fails.
+func (b *Broker) SendLostLeaves(ctx context.Context) error {
+	lister, ok := b.engine.(MemberLister)
+	if !ok {
+		return nil
+	}
+	for i := range b.idx.shards {
+		for _, topic := range b.idx.shards[i].watchedTopics() {
+			joined := b.idx.shards[i].sentJoins(topic)
+			users := make([]string, 0, len(joined))
+			for u := range joined {
+				users = append(users, u)
+			}
+			gone, err := lister.Unlisted(ctx, topic, users)
+			if err != nil {
+				return fmt.Errorf("herald: check the joins sent on %s: %w", topic, err)
+			}
+			for _, u := range gone {
+				b.sendLostLeave(topic, u, joined[u])
+			}
+		}
+	}
+	return nil
+}
+
+// watchedTopics lists the shard's topics with presence:true subscriptions.
+func (sh *exactShard) watchedTopics() []string {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	topics := make([]string, 0, len(sh.watched))
+	for t := range sh.watched {
+		topics = append(topics, t)
+	}
+	return topics
+}
+
+// sentJoins returns, by user, the number of the last change sent of each
+// user of topic whose last change was a join.
+func (sh *exactShard) sentJoins(topic string) map[string]uint64 {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	joined := make(map[string]uint64)
+	w := sh.watched[topic]
+	if w == nil {
+		return joined
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for u, t := range w.told {
+		if t.join {
+			joined[u] = t.n
+		}
+	}
+	return joined
+}
+
+// sendLostLeave sends the leave of user on topic to the subscriptions
+// that would get a leave from the engine, if the last change sent of the
+// user is still the join numbered n.
+func (b *Broker) sendLostLeave(topic, user string, n uint64) {
+	c := PresenceChange{Topic: topic, User: user}
+	frame := presenceChangeFrame(c)
+	batch := batchPool.Get().(*Batch)
+	sh := b.idx.shard(topic)
+	sh.mu.RLock()
+	if w := sh.watched[topic]; w != nil {
+		w.mu.Lock()
+		if t := w.told[user]; t.join && t.n == n {
+			w.sendLocked(c, [16]byte{}, frame, batch)
+		}
+		w.mu.Unlock()
+	}
+	sh.mu.RUnlock()
+	batch.Flush()
+	batchPool.Put(batch)
+}

@@ -1,0 +1,59 @@
+package broker
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// A join the engine handed over and no longer lists (a failover lost it,
+// and the node that made it died) has its leave sent by SendLostLeaves,
+// once; a member the engine lists, and a user whose last change was a
+// leave, get nothing.
+func TestLostJoinsHaveTheirLeavesSent(t *testing.T) {
+	b, e := presenceBroker(t)
+	w := watch(t, b)
+	b.HandlePresence(change("lost", true)) // never in the engine
+	if err := e.AddPresence(context.Background(), PresenceEntry{Topic: "room.1", Session: uuid.NewString(), User: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	b.HandlePresence(change("gone", true))
+	b.HandlePresence(change("gone", false))
+	w.waitChanges(t, 4)
+	for range 2 {
+		if err := b.SendLostLeaves(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.HandlePresence(change("v", true)) // after them all, to wait for
+	want := []string{"join lost", "join kept", "join gone", "leave gone", "leave lost", "join v"}
+	if got := w.waitChanges(t, len(want)); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// Changes of the user that come while the engine is read are the ones
+// sent: the leave the read would send is not sent after them (here the
+// user left and came back meanwhile, and is present).
+func TestLostLeaveGivesWayToAChangeThatCameMeanwhile(t *testing.T) {
+	b, e := presenceBroker(t)
+	w := watch(t, b)
+	b.HandlePresence(change("u", true))
+	w.waitChanges(t, 1)
+	e.pres.mu.Lock()
+	e.pres.whileUnlisted = func() {
+		b.HandlePresence(change("u", false))
+		b.HandlePresence(change("u", true))
+	}
+	e.pres.mu.Unlock()
+	if err := b.SendLostLeaves(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.HandlePresence(change("v", true))
+	want := []string{"join u", "leave u", "join u", "join v"}
+	if got := w.waitChanges(t, len(want)); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
