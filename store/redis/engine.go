@@ -63,6 +63,7 @@ type Engine struct {
 	ctl     controlCursor
 	held    heldTopics                                  // the topics this node's webhooks hold (webhook_held.go)
 	terms   senderTerms                                 // the webhook sender's term each node name last read (webhooks.go)
+	repl    replicaWatch                                // the {webhooks} master's replicas (webhook_replicas.go)
 	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// betweenPresenceReads, set by tests only, runs between a presence
 	// read's names and its members, where users may leave.

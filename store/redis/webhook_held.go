@@ -38,6 +38,9 @@ type heldTopics struct {
 	// checked as it stood when the resync began, before any later change.
 	unchecked map[string]map[string]listedTopic
 	troubles  atomic.Uint64 // webhook calls that failed
+	// unsure are, by node name, the topics whose vacating failed and is
+	// to be tried again (see VacateTopic); mu guards it.
+	unsure map[string]map[string]bool
 
 	run    sync.Mutex // one resync at a time; guards synced and master
 	synced [2]uint64  // reconnects and troubles when Redis was last set right; the resync's own
@@ -75,6 +78,28 @@ func (h *heldTopics) leave(node, topic string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.nodes[node], topic) // the node's name stays, for its strays
+	delete(h.unsure[node], topic)
+}
+
+// failedToLeave notes that node's vacating of topic failed: Redis may
+// have run it nonetheless.
+func (h *heldTopics) failedToLeave(node, topic string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.unsure == nil {
+		h.unsure = make(map[string]map[string]bool)
+	}
+	if h.unsure[node] == nil {
+		h.unsure[node] = make(map[string]bool)
+	}
+	h.unsure[node][topic] = true
+}
+
+// leavingUnsure reports whether node's last vacating of topic failed.
+func (h *heldTopics) leavingUnsure(node, topic string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.unsure[node][topic]
 }
 
 func (h *heldTopics) get(node, topic string) (heldTopic, bool) {
@@ -181,7 +206,7 @@ func (e *Engine) checkFirst(ctx context.Context, node, topic string) error {
 	if !ok {
 		return nil
 	}
-	if err := call.script.Run(ctx, e.rdb, call.keys, call.args...).Err(); err != nil {
+	if err := e.runWebhook(ctx, call.script, call.keys, call.args...).Err(); err != nil {
 		e.held.putBack(node, map[string]listedTopic{topic: l})
 		return err
 	}

@@ -106,7 +106,7 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 		return 0, err
 	}
 	k := e.keys
-	n, err := memberScript.Run(ctx, e.rdb,
+	n, err := e.runWebhook(ctx, memberScript,
 		[]string{k.webhooks("mseq:" + topic), k.webhooks("mheld:" + topic), k.webhooks("mdue"), k.webhooks("events")},
 		topic, strconv.FormatUint(after, 10), strconv.FormatUint(seq, 10), event, max, hold.Milliseconds(),
 		maxHeldPerTopic, maxHeldTopics).Int()

@@ -153,7 +153,7 @@ func (e *Engine) resyncBatch(ctx context.Context, node string, topics []string) 
 			calls = append(calls, call)
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+replicaPatience) // runScripts may wait for a replica
 	defer cancel()
 	if err := e.runScripts(rctx, calls); err != nil {
 		e.held.putBack(node, taken)
@@ -169,37 +169,15 @@ type scriptRun struct {
 	args   []any
 }
 
-// runScripts runs calls in one pipeline, sent again while it fails on a
-// dead pooled connection (each script checks and sets, so one that ran
-// twice changes nothing more), and returns the first error. Calls that
-// Redis answered NOSCRIPT did not run: Redis lost its script cache, and
-// they are sent again by EVAL, which loads the script, as Script.Run
-// does.
+// runScripts runs calls in one pipeline by runConfirmed, sent again while
+// it fails on a dead pooled connection (each script checks and sets, so
+// one that ran twice changes nothing more), and returns the first error.
 func (e *Engine) runScripts(ctx context.Context, calls []scriptRun) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	cmds := make([]*goredis.Cmd, len(calls))
 	return e.resend(ctx, e.deadConnSends(), "a batch of webhook topics", func() error {
-		pipe := e.rdb.Pipeline()
-		for i, c := range calls {
-			cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
-		}
-		if _, err := pipe.Exec(ctx); err == nil {
-			return nil
-		}
-		pipe = e.rdb.Pipeline()
-		for i, c := range calls {
-			if noScript(cmds[i].Err()) {
-				cmds[i] = c.script.Eval(ctx, pipe, c.keys, c.args...)
-			}
-		}
-		_, _ = pipe.Exec(ctx) // an empty pipeline sends nothing
-		for _, cmd := range cmds {
-			if err := cmd.Err(); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := e.runConfirmed(ctx, calls)
+		return err
 	})
 }

@@ -111,6 +111,12 @@ end
 return dropped
 `)
 
+// addClientScript: KEYS conns; ARGV session, event. A script, as the
+// other reports are, so that it goes with them through runConfirmed.
+var addClientScript = goredis.NewScript(`
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+`)
+
 // removeClientScript: KEYS conns, events; ARGV session, event, max.
 // Returns 0 when the event was dropped.
 var removeClientScript = goredis.NewScript(`

@@ -44,7 +44,7 @@ func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, 
 		return false, e.fail("check an occupied topic against Redis", err)
 	}
 	k := e.keys
-	n, err := occupyScript.Run(ctx, e.rdb,
+	n, err := e.runWebhook(ctx, occupyScript,
 		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("events"),
 			k.webhooks("held:" + node), k.webhooks("silent")},
 		node, topic, occupied, max, vacated, maxWaiting).Int()
@@ -58,6 +58,15 @@ func (e *Engine) OccupyTopic(ctx context.Context, topic, node string, occupied, 
 
 // VacateTopic records that node has no subscriber to topic left; when no
 // node has any, the topic waits to be vacated until due.
+//
+// A vacating tried again after its call failed lets the topic go at once,
+// as a resync lets a stray topic go (webhook_held.go): the call may have
+// run on a master that died before its replica confirmed it, after the
+// wait ended and the sender sent topic_vacated (the sender reads the
+// master as it is). Another wait would then be cancelled by a subscriber
+// who comes within it, and the backend, told the topic was vacated, would
+// never be told it is occupied again. The topic_vacated queued at once is
+// left out by the sender when it repeats the last one sent.
 func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.Time, event []byte) error {
 	e.held.gate.RLock()
 	defer e.held.gate.RUnlock()
@@ -66,11 +75,17 @@ func (e *Engine) VacateTopic(ctx context.Context, topic, node string, due time.T
 		return e.fail("check a vacated topic against Redis", err)
 	}
 	k := e.keys
-	err := vacateScript.Run(ctx, e.rdb,
+	call := scriptRun{vacateScript,
 		[]string{k.webhooks("occ:" + topic), k.webhooks("vac"), k.webhooks("due"), k.webhooks("held:" + node), k.webhooks("silent")},
-		node, topic, due.UnixMilli(), event).Err()
-	if err != nil {
+		[]any{node, topic, due.UnixMilli(), event}}
+	if e.held.leavingUnsure(node, topic) {
+		call = scriptRun{strayScript,
+			[]string{k.webhooks("occ:" + topic), k.webhooks("held:" + node), k.webhooks("silent"), k.webhooks("events")},
+			[]any{node, topic, event}}
+	}
+	if err := e.runWebhook(ctx, call.script, call.keys, call.args...).Err(); err != nil {
 		e.held.troubles.Add(1)
+		e.held.failedToLeave(node, topic)
 		return e.fail("vacate topic", err)
 	}
 	e.held.leave(node, topic)
@@ -116,7 +131,7 @@ func (e *Engine) ReleaseNodes(ctx context.Context, node string, delay time.Durat
 // AddClient records that node has the connection session, with the event
 // to queue should node die with it.
 func (e *Engine) AddClient(ctx context.Context, node, session string, lost []byte) error {
-	if err := e.rdb.HSet(ctx, e.keys.webhooks("conns:"+node), session, lost).Err(); err != nil {
+	if err := e.runWebhook(ctx, addClientScript, []string{e.keys.webhooks("conns:" + node)}, session, lost).Err(); err != nil {
 		return e.fail("record a connection", err)
 	}
 	return nil
@@ -124,7 +139,7 @@ func (e *Engine) AddClient(ctx context.Context, node, session string, lost []byt
 
 // RemoveClient forgets session and queues event in one step.
 func (e *Engine) RemoveClient(ctx context.Context, node, session string, event []byte, max int) (bool, error) {
-	n, err := removeClientScript.Run(ctx, e.rdb, []string{e.keys.webhooks("conns:" + node), e.keys.webhooks("events")},
+	n, err := e.runWebhook(ctx, removeClientScript, []string{e.keys.webhooks("conns:" + node), e.keys.webhooks("events")},
 		session, event, max).Int()
 	if err != nil {
 		return false, e.fail("queue a connection's end", err)
@@ -134,7 +149,7 @@ func (e *Engine) RemoveClient(ctx context.Context, node, session string, event [
 
 // QueueEvent queues event.
 func (e *Engine) QueueEvent(ctx context.Context, event []byte, max int) (bool, error) {
-	n, err := queueScript.Run(ctx, e.rdb, []string{e.keys.webhooks("events")}, event, max).Int()
+	n, err := e.runWebhook(ctx, queueScript, []string{e.keys.webhooks("events")}, event, max).Int()
 	if err != nil {
 		return false, e.fail("queue event", err)
 	}

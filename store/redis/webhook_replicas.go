@@ -1,0 +1,247 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Redis replicates asynchronously: a write the {webhooks} master took and
+// answered can die with it, and the node, told it was stored, never sends
+// it again (a member_removed, a client_disconnected, a topic_occupied
+// queued in the master's last moments was then never sent). So a webhook
+// report counts as stored only once a replica holds it too: its scripts
+// go on one connection and are followed on it by WAIT 1, which counts
+// the writes of the connection that sends it (on another connection it
+// would say nothing of them). A master that dies before its replica
+// confirmed breaks the connection, the call fails, and the node sends the
+// report again (api/hooks keep), to the master that took over. Such a
+// report may then be queued twice, which at least once allows: the
+// occupancy scripts find a topic's holders as the first call left them,
+// and the sender leaves out a member or occupancy event that says what
+// the last one sent of it said (api/hooks webhook_repeats.go).
+//
+// A master with no replica is not waited for (WAIT would only wait its
+// timeout out), and a replica that does not confirm within
+// replicaPatience is not waited for either until it confirms again
+// (docs/protocol.md section 11 says what a failover may then lose: the
+// replica and the master failing together).
+const (
+	// replicaPatience bounds how long a report waits for a replica's
+	// confirmation before it is taken without one: a Sentinel or Cluster
+	// fails over a master in seconds, and a report in flight when its
+	// master dies fails then and goes to the new one; past it, a replica
+	// that does not confirm (stalled, or its link cut) is late, and the
+	// reports behind would all wait as long.
+	replicaPatience = 2 * time.Second
+	// lateReplicaWait is the wait of a report while the replica is late:
+	// enough for a replica on the same network to confirm, so that the
+	// first report it confirms ends the lateness.
+	lateReplicaWait = 10 * time.Millisecond
+	// replicasFresh is how long the master's count of its replicas is
+	// trusted (one ROLE a second at most).
+	replicasFresh = time.Second
+)
+
+// replicaWatch is what the engine knows of the {webhooks} master's
+// replicas.
+type replicaWatch struct {
+	mu     sync.Mutex
+	master *goredis.Client // the client the count was read through
+	count  int             // its replicas
+	readAt time.Time
+	late   bool // a report was taken unconfirmed, and none confirmed since
+}
+
+// replicas is the count of the replicas of the master c talks to, read
+// again when older than replicasFresh.
+func (e *Engine) replicas(ctx context.Context, c *goredis.Client) (int, error) {
+	w := &e.repl
+	w.mu.Lock()
+	if w.master == c && time.Since(w.readAt) < replicasFresh {
+		defer w.mu.Unlock()
+		return w.count, nil
+	}
+	w.mu.Unlock()
+	n, err := readReplicas(ctx, c)
+	var reply goredis.Error
+	switch {
+	case errors.As(err, &reply) && !notSent(err):
+		n = 0 // ROLE refused (an ACL): WAIT may be too, so none is waited for
+	case err != nil:
+		return 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.master, w.count, w.readAt = c, n, time.Now()
+	return n, nil
+}
+
+// readReplicas asks the master c talks to how many replicas it has. A
+// server that is not a master has none: the scripts it is sent fail.
+func readReplicas(ctx context.Context, c *goredis.Client) (int, error) {
+	role, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return 0, err
+	}
+	if len(role) < 3 || role[0] != "master" {
+		return 0, nil
+	}
+	list, _ := role[2].([]any)
+	return len(list), nil
+}
+
+// firstWait is the WAIT sent with a report's scripts, and whether the
+// replica is late. It goes in their pipeline, whose replies are read
+// within the client's read timeout, so it is well under it.
+func (e *Engine) firstWait() (time.Duration, bool) {
+	w := &e.repl
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.late {
+		return lateReplicaWait, true
+	}
+	return min(replicaPatience, e.cfg.Timeout/4), false
+}
+
+// noteConfirmed records whether a replica confirmed a report, logging
+// when that changes.
+func (e *Engine) noteConfirmed(confirmed bool) {
+	w := &e.repl
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case confirmed && w.late:
+		e.log.Info("the {webhooks} master's replica confirms webhook reports again")
+	case !confirmed && !w.late:
+		w.master = nil // the replica may have left: count again
+		e.log.Warn("the {webhooks} master's replica did not confirm a webhook report; reports are taken without its confirmation until it does",
+			zap.Duration("waited", replicaPatience))
+	}
+	w.late = !confirmed
+}
+
+// webhooksMaster is the client of the {webhooks} slot's master: on
+// Cluster the node client the slot map names, elsewhere the engine's
+// client, which talks to the master (Sentinel's the one it names).
+func (e *Engine) webhooksMaster(ctx context.Context) (*goredis.Client, error) {
+	if e.shards.on() {
+		c, err := e.shards.cc.MasterForKey(ctx, e.keys.webhooks("events"))
+		if err != nil {
+			return nil, fmt.Errorf("find the {webhooks} master: %w", err)
+		}
+		return c, nil
+	}
+	c, ok := e.rdb.(*goredis.Client)
+	if !ok {
+		return nil, fmt.Errorf("herald/redis: the engine's client is a %T", e.rdb)
+	}
+	return c, nil
+}
+
+// runConfirmed runs calls on one connection to the {webhooks} master and
+// returns once a replica holds what they wrote (see replicaPatience), or
+// the master has none. Calls that Redis answered NOSCRIPT are sent again
+// by EVAL. An error may come after the calls ran: each call must be one
+// that can run twice.
+func (e *Engine) runConfirmed(ctx context.Context, calls []scriptRun) ([]*goredis.Cmd, error) {
+	c, err := e.webhooksMaster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	replicas, err := e.replicas(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if replicas == 0 && len(calls) == 1 {
+		cmd := calls[0].script.Run(ctx, c, calls[0].keys, calls[0].args...)
+		return []*goredis.Cmd{cmd}, cmd.Err()
+	}
+	if replicas == 0 {
+		cmds, _, err := runPipelined(ctx, c, calls, 0)
+		return cmds, err
+	}
+	start := time.Now()
+	conn := c.Conn() // WAIT counts the writes of its own connection
+	defer conn.Close()
+	wait, late := e.firstWait()
+	cmds, confirmed, err := runPipelined(ctx, conn, calls, wait)
+	if err != nil {
+		return cmds, err
+	}
+	for confirmed == 0 && !late {
+		left := replicaPatience - time.Since(start)
+		if left <= 0 {
+			break
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < left {
+			return cmds, errors.New("herald/redis: no replica of the {webhooks} master confirmed the write within the call's time")
+		}
+		if confirmed, err = conn.Wait(ctx, 1, left).Result(); err != nil {
+			return cmds, fmt.Errorf("wait for a replica of the {webhooks} master: %w", err)
+		}
+	}
+	e.noteConfirmed(confirmed > 0)
+	return cmds, nil
+}
+
+// pipeliner is a client or one of its connections.
+type pipeliner interface{ Pipeline() goredis.Pipeliner }
+
+// runPipelined sends calls through p in one pipeline, followed by WAIT 1
+// wait when wait is not 0, and again by EVAL those Redis answered
+// NOSCRIPT, and returns the replicas WAIT counted.
+func runPipelined(ctx context.Context, p pipeliner, calls []scriptRun, wait time.Duration) ([]*goredis.Cmd, int64, error) {
+	cmds := make([]*goredis.Cmd, len(calls))
+	var waited *goredis.Cmd
+	pipe := p.Pipeline()
+	for i, c := range calls {
+		cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	if wait > 0 {
+		waited = pipe.Do(ctx, "WAIT", 1, wait.Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		pipe = p.Pipeline()
+		for i, c := range calls {
+			if noScript(cmds[i].Err()) {
+				cmds[i] = c.script.Eval(ctx, pipe, c.keys, c.args...)
+			}
+		}
+		if wait > 0 && pipe.Len() > 0 {
+			waited = pipe.Do(ctx, "WAIT", 1, wait.Milliseconds())
+		}
+		_, _ = pipe.Exec(ctx) // an empty pipeline sends nothing
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return cmds, 0, err
+		}
+	}
+	if waited == nil {
+		return cmds, 0, nil
+	}
+	n, err := waited.Int64()
+	return cmds, n, err
+}
+
+// runWebhook runs one script of a webhook report by runConfirmed, again
+// while it fails on a dead pooled connection.
+func (e *Engine) runWebhook(ctx context.Context, script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	var cmds []*goredis.Cmd
+	err := e.resend(ctx, e.deadConnSends(), "a webhook report", func() (err error) {
+		cmds, err = e.runConfirmed(ctx, []scriptRun{{script, keys, args}})
+		return err
+	})
+	if err != nil {
+		cmd := goredis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return cmds[0]
+}
