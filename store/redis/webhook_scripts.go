@@ -29,10 +29,15 @@ return 1
 `)
 
 // vacateScript: KEYS occ, vac, due, held, silent; ARGV node, topic, due
-// (ms), event. A topic held silent leaves nothing to wait.
+// (ms), event. A topic held silent leaves nothing to wait, and so does a
+// node that held it no more: the report ran before (it is sent again when
+// its call failed after it ran, see webhook_replicas.go), or the node was
+// released (ReleaseNodes started the wait). Once the first wait ended
+// and its topic_vacated was queued, another would be queued after the
+// delay.
 var vacateScript = goredis.NewScript(`
 redis.call('HDEL', KEYS[4], ARGV[2])
-redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
 if redis.call('SREM', KEYS[5], ARGV[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,4 +191,42 @@ func TestNextEventsSaysAnotherNodeSentAfterALostAnswer(t *testing.T) {
 	if !others {
 		t.Fatal("b's read says no other node sent since b last knew, but a did")
 	}
+}
+
+// A report is sent again when its call failed after Redis ran it (its
+// master died before a replica confirmed it): a topic's vacating run
+// twice queues its topic_vacated once, though the first wait ended and
+// its topic_vacated was queued before the second came.
+func TestVacateTopicTwiceQueuesOneVacated(t *testing.T) {
+	url := redistest.Start(t).URL()
+	e := newEngine(t, url, redis.Config{NodeID: "a"})
+	ctx := context.Background()
+	occupied, vacated := []byte(`"occupied"`), []byte(`"vacated"`)
+	if _, err := e.OccupyTopic(ctx, "room.v", "a", occupied, vacated, 100, 100); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.VacateTopic(ctx, "room.v", "a", time.Now(), vacated); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.QueueVacated(ctx, time.Now().Add(time.Second), 100, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, _, _, _, err := e.NextEvents(ctx, "a", 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(joinEvents(events)); got != `"occupied" "vacated"` {
+		t.Errorf("the queue: %s, want \"occupied\" \"vacated\"", got)
+	}
+}
+
+// joinEvents is events separated by spaces.
+func joinEvents(events [][]byte) []byte {
+	out := make([]string, len(events))
+	for i, ev := range events {
+		out[i] = string(ev)
+	}
+	return []byte(strings.Join(out, " "))
 }
