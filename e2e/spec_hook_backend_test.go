@@ -25,6 +25,7 @@ type hookReq struct {
 	method string
 	header http.Header
 	body   []byte
+	failed bool // answered 500
 }
 
 func (r hookReq) obj() map[string]any { return jsonObject(r.body) }
@@ -36,16 +37,17 @@ type hookBackend struct {
 	mu              sync.Mutex
 	reqs            map[string][]hookReq // by path
 	webhookFailures int
+	failing         bool // fail every webhook batch while set
 }
 
 func (b *hookBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	b.mu.Lock()
-	b.reqs[r.URL.Path] = append(b.reqs[r.URL.Path], hookReq{r.Method, r.Header.Clone(), body})
-	fail := r.URL.Path == "/webhook" && b.webhookFailures > 0
-	if fail {
+	fail := r.URL.Path == "/webhook" && (b.webhookFailures > 0 || b.failing)
+	if fail && !b.failing {
 		b.webhookFailures--
 	}
+	b.reqs[r.URL.Path] = append(b.reqs[r.URL.Path], hookReq{r.Method, r.Header.Clone(), body, fail})
 	b.mu.Unlock()
 	var req map[string]any
 	json.Unmarshal(body, &req)
@@ -125,6 +127,28 @@ func (b *hookBackend) events(failed int) []map[string]any {
 	var out []map[string]any
 	for i, r := range b.requests("/webhook") {
 		if i < failed {
+			continue
+		}
+		evs, _ := r.obj()["events"].([]any)
+		for _, e := range evs {
+			out = append(out, e.(map[string]any))
+		}
+	}
+	return out
+}
+
+// setFailing has every webhook batch fail (500) while on.
+func (b *hookBackend) setFailing(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failing = on
+}
+
+// taken lists the webhook events of the batches answered 2xx, in order.
+func (b *hookBackend) taken() []map[string]any {
+	var out []map[string]any
+	for _, r := range b.requests("/webhook") {
+		if r.failed {
 			continue
 		}
 		evs, _ := r.obj()["events"].([]any)
