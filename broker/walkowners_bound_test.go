@@ -2,7 +2,9 @@ package broker
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,6 +108,57 @@ func TestWalkOwnersLeaveWithTheirConnections(t *testing.T) {
 		if pt := &b.idx.patterns; len(pt.sessions) != 0 || len(pt.addresses) != 0 {
 			t.Fatalf("seed %d: %d connections' and %d addresses' owners left", seed, len(pt.sessions), len(pt.addresses))
 		}
+	}
+}
+
+// checkOwners checks that the nodes of the trie name each owner while
+// the nodes of its patterns alone are more than its bound, and, once they
+// were, until they are no more than half of it, and then at their paths.
+func checkOwners(t *testing.T, pt *patternTrie) {
+	t.Helper()
+	named := make(map[*walkOwner][]string)
+	pt.root.eachBelow(func(n *node) {
+		if n.owners != nil {
+			for _, o := range *n.owners {
+				named[o] = append(named[o], n.path)
+			}
+		}
+	})
+	owners := slices.Collect(maps.Values(pt.sessions))
+	for _, a := range pt.addresses {
+		if a.session == nil {
+			owners = append(owners, a)
+		} else if pt.sessions[a.session] != a {
+			t.Fatal("an address is counted as a session that holds no pattern")
+		}
+	}
+	for _, o := range owners {
+		var alone node
+		o.eachPattern(pt, func(p string) { alone.insert(p, ownedPattern) })
+		var want []string
+		alone.eachBelow(func(n *node) { want = append(want, n.path) })
+		switch {
+		case o.alone() == nil && 2*o.held > o.bound:
+			t.Fatalf("an owner of %d patterns keeps no trie of them", o.held)
+		case o.alone() != nil && int(o.more.nodes) != len(want):
+			t.Fatalf("an owner's trie has %d nodes, counted %d", len(want), o.more.nodes)
+		}
+		switch {
+		case o.alone() == nil, 2*len(want) <= int(o.bound):
+			want = nil
+		case len(want) <= int(o.bound) && !o.more.named: // named only since it passed its bound
+			want = nil
+		}
+		got := named[o]
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("an owner of %d patterns is named on %d nodes, want %d", o.held, len(got), len(want))
+		}
+		delete(named, o)
+	}
+	if len(named) != 0 {
+		t.Fatalf("nodes name %d owners that hold no pattern", len(named))
 	}
 }
 
