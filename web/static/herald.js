@@ -906,6 +906,7 @@ export class Herald {
     if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
     if (sub.presence) cmd.presence = true;
     sub.since = cmd.since;
+    sub.subscribeId = cmd.id;
     this._subscribing.set(cmd.id, sub);
     this._send(cmd);
   }
@@ -915,6 +916,17 @@ export class Herald {
     const sub = this._subscribing.get(reply.id);
     if (!sub) return;
     this._subscribing.delete(reply.id);
+    // The answer to a subscription the page dropped since (one made
+    // again under its pattern has a subscribe of its own, answered after
+    // it) is nobody's, as its refusal would be (_subscribeFailed): taken,
+    // its backlog would be loaded, a resume the node would hold for
+    // nobody, or beside the new one's own.
+    if (this._subs.get(sub.pattern) !== sub) return;
+    // A backlog's load ends with its resume's answer. One of a subscribe
+    // sent before it (asking for presence) is answered first, and taken
+    // it would let live messages through ahead of the backlog, which the
+    // resume then sends as repeats.
+    if (sub.loading && reply.id !== sub.subscribeId) return;
     if (sub.backlog && this._loadBacklog(sub, reply)) return;
     const resumed = sub.since;
     const first = sub.loading; // the backlog's load is no recovery
@@ -1565,6 +1577,7 @@ function newSub(pattern) {
     early: [], // what came through patterns before its resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
+    subscribeId: null, // of its latest subscribe (_onSubscribed)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };
 }

@@ -1,0 +1,90 @@
+package web
+
+import "testing"
+
+// TestClientLoadsNoBacklogForASubscriptionDroppedBeforeItsAnswer: a page
+// that drops a subscription with a backlog before the subscribe is
+// answered, and makes it again with a backlog of its own, gets the old
+// subscribe's answer first. It is of a subscription no longer the
+// page's: loading its backlog (an unsubscribe and a resume) would cost
+// the node and the client a subscribe for nothing, and, the page having
+// made none again, leave the node holding the topic for nobody. Only the
+// new subscription's backlog is loaded.
+func TestClientLoadsNoBacklogForASubscriptionDroppedBeforeItsAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`h.state === 'connected'`)
+	p.run(`window.old = h.subscribe('news', () => {}, { backlog: 3 });
+		old.unsubscribe();
+		window.again = h.subscribe('news', (m) => got.push(m.seq), { backlog: 5 })`)
+	first := c.expect(ctx, "subscribe")
+	drop := c.expect(ctx, "unsubscribe")
+	second := c.expect(ctx, "subscribe")
+	c.send(subscribed(first, "e1", 10)) // the dropped subscription's answer
+	c.send(map[string]any{"type": "unsubscribed", "id": drop["id"], "topic": "news"})
+	c.send(subscribed(second, "e1", 10))
+
+	c.expect(ctx, "unsubscribe") // the backlog's load: drop, then resume 5 back
+	load := c.expect(ctx, "subscribe")
+	if since, _ := load["since"].(map[string]any); since["epoch"] != "e1" || since["seq"] != float64(5) {
+		t.Fatalf("the backlog's resume %v, want since {e1, 5}: the new subscription's backlog of 5", load)
+	}
+	c.send(subscribed(load, "e1", 10, true))
+	for seq := 6; seq <= 11; seq++ {
+		c.send(epochMessage("news", "e1", seq))
+	}
+	p.wait(`got.join() === '6,7,8,9,10,11'`)
+	p.run(`void h.publish('news', 1).catch(() => {})`)
+	c.expect(ctx, "publish") // nothing in between: no other resume
+	if got := p.value(`again.state`); got != "live" {
+		t.Errorf("the subscription made again is %s, want live", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientEndsABacklogsLoadOnlyOnItsOwnAnswer: a page that asks for
+// presence on a subscription with a backlog before its first answer sends
+// a second subscribe; the first answer starts the backlog's load (an
+// unsubscribe and a resume from 3 back), and the second's answer, of a
+// subscribe sent before the load's, does not end it: taken for the load's,
+// it let a live message through ahead of the backlog, which the resume
+// then sent as repeats, dropped.
+func TestClientEndsABacklogsLoadOnlyOnItsOwnAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`h.state === 'connected'`)
+	p.run(`window.sub = h.subscribe('news', (m) => got.push(m.seq), { backlog: 3 });
+		h.subscribe('news', () => {}, { onJoin: () => {} })`)
+	first := c.expect(ctx, "subscribe")
+	second := c.expect(ctx, "subscribe")
+	if second["presence"] != true {
+		t.Fatalf("second subscribe %v, want presence:true", second)
+	}
+	c.send(subscribed(first, "e1", 10))
+	drop := c.expect(ctx, "unsubscribe")
+	load := c.expect(ctx, "subscribe")
+	if since, _ := load["since"].(map[string]any); since["epoch"] != "e1" || since["seq"] != float64(7) {
+		t.Fatalf("the backlog's resume %v, want since {e1, 7}", load)
+	}
+	c.send(subscribed(second, "e1", 10))
+	c.send(epochMessage("news", "e1", 11)) // live, before the node took the unsubscribe
+	c.send(map[string]any{"type": "unsubscribed", "id": drop["id"], "topic": "news"})
+	c.send(subscribed(load, "e1", 11, true))
+	for seq := 8; seq <= 11; seq++ {
+		c.send(epochMessage("news", "e1", seq))
+	}
+	c.send(epochMessage("news", "e1", 12))
+	p.wait(`got.includes(12)`)
+	if got := p.value(`got.join()`); got != "8,9,10,11,12" {
+		t.Errorf("messages %s, want the backlog 8,9,10 then 11,12", got)
+	}
+	p.checkNoProblems()
+}
