@@ -92,6 +92,54 @@ func TestClientReportsAPatternsGap(t *testing.T) {
 	}
 }
 
+// A pattern's onGap is told of each lost seq once. Gaps are the node's
+// own finding: after a reconnect the node the client reaches (another of
+// the cluster, or one whose history stream lost the same messages) may
+// tell it of a range it was told of already, or of messages its patterns
+// got; only the rest is new.
+func TestClientTellsAPatternOfEachLostSeqOnce(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, subscribeWithGaps, "{}")
+	p.run(`sub('chat.*')`)
+	tagged := func(m map[string]any) map[string]any { m["pattern"] = "chat.*"; return m }
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "subscribed", "id": cmd["id"], "topic": "chat.*"})
+	c.send(tagged(epochMessage("chat.room", "e1", 1)))
+	c.send(tagged(gap("chat.room", "e1", 2, 3)))
+	p.wait(`got.join() === '1' && (gaps['chat.*'] || []).length === 1`)
+	c.drop()
+
+	c2 := f.accept(ctx)
+	c2.welcome()
+	cmd = c2.expect(ctx, "subscribe")
+	c2.send(map[string]any{"type": "subscribed", "id": cmd["id"], "topic": "chat.*"})
+	c2.send(tagged(gap("chat.room", "e1", 2, 5))) // told from 4
+	c2.send(tagged(gap("chat.room", "e1", 1, 5))) // all got or told
+	c2.send(tagged(epochMessage("chat.room", "e1", 7)))
+	c2.send(tagged(gap("chat.room", "e1", 5, 8))) // told of 6 and of 8
+	c2.send(tagged(epochMessage("chat.room", "e1", 9)))
+	p.wait(`got.join() === '1,7,9'`)
+	got := gapsOf(t, p, "chat.*")
+	want := []gapInfo{
+		{Type: "gap", Topic: "chat.room", Epoch: "e1", Pattern: "chat.*", From: 2, To: 3},
+		{Type: "gap", Topic: "chat.room", Epoch: "e1", Pattern: "chat.*", From: 4, To: 5},
+		{Type: "gap", Topic: "chat.room", Epoch: "e1", Pattern: "chat.*", From: 6, To: 6},
+		{Type: "gap", Topic: "chat.room", Epoch: "e1", Pattern: "chat.*", From: 8, To: 8},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("onGap got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("onGap got %+v, want %+v", got, want)
+		}
+	}
+}
+
 // Since protocol 1.1 a message carries its epoch: a new one is shown
 // whatever its seq, and a resume asks for it.
 func TestClientSeesANewEpochOnTheMessage(t *testing.T) {

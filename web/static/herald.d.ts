@@ -101,7 +101,11 @@ export interface Gap {
   type: 'gap';
   topic: string;
   epoch: string;
-  /** The first seq that will never come; for an exact topic, the first this subscription had not seen. */
+  /**
+   * The first seq that will never come; for an exact topic, the first this subscription had not seen.
+   * A pattern is told of each lost seq once: a gap over seqs it got or was told of comes as the rest
+   * alone, as one gap or (around those seqs) several.
+   */
   from: number;
   /** The last seq that will never come; a resume starts after it. */
   to: number;

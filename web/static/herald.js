@@ -56,7 +56,9 @@
 //   all when it is older than where the subscription starts. A pattern's
 //   fn gets a topic's messages as they come, each once: history a resume
 //   sends again of what the pattern got live is not given to it again
-//   (_newToPatterns).
+//   (_newToPatterns), and its onGap is told of each lost seq once: a gap
+//   over seqs it got or was told of (another node's finding, after a
+//   reconnect) is told of the rest alone, in parts when they are apart.
 // h.setToken(token) replaces the token: a `refresh` when connected, the
 //   next connect's token otherwise; one given while a connection is
 //   being opened with the token before is sent in a `refresh` once
@@ -1123,33 +1125,67 @@ export class Herald {
   // of a stream, or a resume retried), the history sent again for it
   // matches them too: what of it they got already is dropped to them, and
   // what they had not (sent while the connection was down) still comes.
-  // Kept per topic, for one epoch, as the runs of seqs they got (at most
-  // PATTERN_RUNS, the lowest forgotten first), for the last PATTERN_TOPICS
-  // topics (the oldest forgotten first): history sent again of what was
-  // forgotten so reaches them again. A message without a seq is always new.
+  // Kept per topic, for one epoch, as the runs of seqs they got or were
+  // told were lost (_newGapToPatterns), at most PATTERN_RUNS, the lowest
+  // forgotten first, for the last PATTERN_TOPICS topics (the oldest
+  // forgotten first): history sent again of what was forgotten so
+  // reaches them again. A message without a seq is always new.
   _newToPatterns(msg) {
     if (typeof msg.seq !== 'number' || msg.epoch === undefined) return true;
-    let seen = this._patternSeen.get(msg.topic);
-    if (seen && seen.epoch === msg.epoch && seen.runs.some(([from, to]) => from <= msg.seq && msg.seq <= to)) return false;
-    if (!seen || seen.epoch !== msg.epoch) seen = { epoch: msg.epoch, runs: [] };
-    seen.runs = withSeq(seen.runs, msg.seq);
-    if (seen.runs.length > PATTERN_RUNS) seen.runs = seen.runs.slice(-PATTERN_RUNS);
-    this._patternSeen.delete(msg.topic);
-    this._patternSeen.set(msg.topic, seen);
-    if (this._patternSeen.size > PATTERN_TOPICS) this._patternSeen.delete(this._patternSeen.keys().next().value);
+    const seen = this._patternRuns(msg.topic, msg.epoch);
+    if (seen.runs.some(([from, to]) => from <= msg.seq && msg.seq <= to)) return false;
+    this._notePatterns(msg.topic, seen, msg.seq, msg.seq);
     return true;
+  }
+
+  // _newGapToPatterns returns what of gap the client's patterns have
+  // neither got nor been told of, as gaps (none, one trimmed, or, around
+  // seqs they have, several), and notes them told. A gap is the finding
+  // of the node that sends it: after a reconnect another node may tell
+  // of seqs told before, or of seqs the patterns got, and each is told to
+  // a pattern once, as to an exact subscription (_deliverOne). One
+  // without seqs is always new.
+  _newGapToPatterns(gap) {
+    if (typeof gap.from !== 'number' || typeof gap.to !== 'number' || gap.epoch === undefined) return [gap];
+    const seen = this._patternRuns(gap.topic, gap.epoch);
+    const parts = unseenParts(seen.runs, gap.from, gap.to);
+    if (parts.length > 0) this._notePatterns(gap.topic, seen, gap.from, gap.to);
+    return parts.map(([from, to]) => ({ ...gap, from, to }));
+  }
+
+  // _patternRuns is what the client's patterns got of topic in epoch
+  // (_newToPatterns): nothing yet when it kept another epoch, or none.
+  _patternRuns(topic, epoch) {
+    const seen = this._patternSeen.get(topic);
+    return seen && seen.epoch === epoch ? seen : { epoch, runs: [] };
+  }
+
+  // _notePatterns adds seqs from..to to seen, the runs of topic, and
+  // keeps it as the newest topic.
+  _notePatterns(topic, seen, from, to) {
+    seen.runs = withRun(seen.runs, from, to);
+    if (seen.runs.length > PATTERN_RUNS) seen.runs = seen.runs.slice(-PATTERN_RUNS);
+    this._patternSeen.delete(topic);
+    this._patternSeen.set(topic, seen);
+    if (this._patternSeen.size > PATTERN_TOPICS) this._patternSeen.delete(this._patternSeen.keys().next().value);
   }
 
   // A gap goes, like a message, to every local subscription it matches. An
   // exact one moves past it, so a resume starts after `to`, and is told only
-  // of the part it has not seen.
+  // of the part it has not seen; patterns are told of what they have
+  // neither got nor been told of (_newGapToPatterns).
   _onGap(gap) {
     const topic = gap.topic.split('.');
+    let fresh; // to patterns: decided at the first that matches
     for (const sub of this._subs.values()) {
       if (!matchTokens(sub.tokens, topic) || this._holdEarly(sub, gap)) continue;
       if (sub.loading) continue;
-      if (sub.exact) this._deliverExact(sub, gap);
-      else for (const entry of sub.listeners) callSafely(entry.handlers.onGap, gap);
+      if (sub.exact) {
+        this._deliverExact(sub, gap);
+        continue;
+      }
+      fresh ??= this._newGapToPatterns(gap);
+      for (const part of fresh) for (const entry of sub.listeners) callSafely(entry.handlers.onGap, part);
     }
   }
 
@@ -1473,23 +1509,39 @@ const RECENT_TOPICS = 64;
 const PATTERN_TOPICS = 1024;
 const PATTERN_RUNS = 8;
 
-// withSeq adds seq to runs, the sorted [from, to] runs of seqs apart from
-// one another: in place when seq follows the newest run, as live messages
-// do (once per message to a pattern, so without sorting or copying),
-// otherwise as a new list of such runs.
-function withSeq(runs, seq) {
+// withRun adds seqs from..to to runs, the sorted [from, to] runs of seqs
+// apart from one another: in place when they follow the newest run, as
+// live messages do (once per message to a pattern, so without sorting or
+// copying), otherwise as a new list of such runs.
+function withRun(runs, from, to) {
   const newest = runs[runs.length - 1];
-  if (newest && seq === newest[1] + 1) {
-    newest[1] = seq;
+  if (newest && from === newest[1] + 1) {
+    newest[1] = to;
     return runs;
   }
   const out = [];
-  for (const [from, to] of [...runs, [seq, seq]].sort((a, b) => a[0] - b[0])) {
+  for (const [a, b] of [...runs, [from, to]].sort((x, y) => x[0] - y[0])) {
     const last = out[out.length - 1];
-    if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
-    else out.push([from, to]);
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
   }
   return out;
+}
+
+// unseenParts returns the [from, to] runs of seqs of from..to that none
+// of runs (as withRun keeps them) holds, in order.
+function unseenParts(runs, from, to) {
+  const parts = [];
+  let next = from;
+  for (const [a, b] of runs) {
+    if (b < next) continue;
+    if (a > to) break;
+    if (a > next) parts.push([next, a - 1]);
+    next = b + 1;
+    if (next > to) return parts;
+  }
+  if (next <= to) parts.push([next, to]);
+  return parts;
 }
 
 function receiveOnly() {
