@@ -69,7 +69,8 @@
 // Reconnecting: after any drop except close(), the client waits an
 // exponentially growing, jittered delay (cut short when the browser comes
 // back online; it starts over at connect() and after a connection that
-// lived longer than maxDelay), reconnects, and resubscribes every
+// lived longer than maxDelay: over SSE, a stream with the reopens that
+// followed it), reconnects, and resubscribes every
 // subscription. Slow-consumer closes (4000) in a row grow a delay of
 // their own, so a client that cannot keep up does not come back every
 // minDelay to read a queue of history; one that finds it with less left
@@ -266,6 +267,7 @@ export class Herald {
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
     this._blockedLooks = 0;
     this._attempt = this._slowAttempt = 0;
+    this._openedAt = 0; // no connection yet: a stream's first open sets it
     this._behindAtSlowClose = Infinity;
     // The delays of subscribes refused for now start over too: the new
     // connection asks for them at once over either transport (a stream
@@ -1360,7 +1362,13 @@ export class Herald {
   _streamOpened(info) {
     if (this.state === 'connected') return;
     this._tokenRefused = false;
-    this._openedAt = Date.now();
+    // A reopen (its subscriptions changed, a held one came back, a new
+    // token) goes on with the connection: it lives, for the backoff
+    // (_scheduleReconnect), since the first stream after a drop opened,
+    // as a WebSocket does since its welcome. Counted from each reopen,
+    // one healthy for hours but reopened every few seconds never lived
+    // long enough to start the backoff over.
+    if (!this._openedAt) this._openedAt = Date.now();
     this._setState('connected', info);
     this._failOutbox(receiveOnly());
     // A subscription made, or a token given, while the stream was being
