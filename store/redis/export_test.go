@@ -280,3 +280,11 @@ func ShardMasters(e *Engine) []string {
 	defer e.shards.mu.Unlock()
 	return slices.Sorted(maps.Keys(e.shards.byAddr))
 }
+
+// ReplicaLate reports whether e takes webhook reports without waiting for
+// the {webhooks} master's replica.
+func ReplicaLate(e *Engine) bool {
+	e.repl.mu.Lock()
+	defer e.repl.mu.Unlock()
+	return e.repl.late
+}

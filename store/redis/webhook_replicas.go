@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -41,7 +42,8 @@ const (
 	replicaPatience = 2 * time.Second
 	// lateReplicaWait is the wait of a report while the replica is late:
 	// enough for a replica on the same network to confirm, so that the
-	// first report it confirms ends the lateness.
+	// first report it confirms ends the lateness; one farther away ends
+	// it by what ROLE says it acknowledged (keptUp).
 	lateReplicaWait = 10 * time.Millisecond
 	// replicasFresh is how long the master's count of its replicas is
 	// trusted (one ROLE a second at most).
@@ -53,9 +55,13 @@ const (
 type replicaWatch struct {
 	mu     sync.Mutex
 	master *goredis.Client // the client the count was read through
-	count  int             // its replicas
+	role   masterRole      // what it said then
 	readAt time.Time
+	stale  bool // read the count again at the next report
 	late   bool // a report was taken unconfirmed, and none confirmed since
+	// lateAck is, while late, the replicas' acknowledged offset at the
+	// first read of the role since; -1 until then (keptUp).
+	lateAck int64
 }
 
 // replicas is the count of the replicas of the master c talks to, read
@@ -63,37 +69,76 @@ type replicaWatch struct {
 func (e *Engine) replicas(ctx context.Context, c *goredis.Client) (int, error) {
 	w := &e.repl
 	w.mu.Lock()
-	if w.master == c && time.Since(w.readAt) < replicasFresh {
+	if w.master == c && !w.stale && time.Since(w.readAt) < replicasFresh {
 		defer w.mu.Unlock()
-		return w.count, nil
+		return w.role.replicas, nil
 	}
 	w.mu.Unlock()
-	n, err := readReplicas(ctx, c)
+	role, err := readRole(ctx, c)
 	var reply goredis.Error
 	switch {
 	case errors.As(err, &reply) && !notSent(err):
-		n = 0 // ROLE refused (an ACL): WAIT may be too, so none is waited for
+		role = masterRole{} // ROLE refused (an ACL): WAIT may be too, so none is waited for
 	case err != nil:
 		return 0, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.master, w.count, w.readAt = c, n, time.Now()
-	return n, nil
+	if w.late && e.keptUp(c, role) {
+		w.late = false
+		e.log.Info("the {webhooks} master's replica keeps up again; webhook reports wait for its confirmation again")
+	}
+	w.master, w.role, w.readAt, w.stale = c, role, time.Now(), false
+	return role.replicas, nil
 }
 
-// readReplicas asks the master c talks to how many replicas it has. A
-// server that is not a master has none: the scripts it is sent fail.
-func readReplicas(ctx context.Context, c *goredis.Client) (int, error) {
-	role, err := c.Do(ctx, "ROLE").Slice()
+// keptUp reports, while the replica is late, whether it acknowledged since
+// the previous read of the role all the master had then, and more than
+// when it was found late: a replica whose acknowledgements take longer
+// than lateReplicaWait (one across regions, or busy) would otherwise
+// never confirm a report again, while one stopped acknowledges nothing
+// more. A previous read older than two of replicasFresh (reports were
+// few) tells too little: one far behind would pass. Called with w.mu
+// held.
+func (e *Engine) keptUp(c *goredis.Client, role masterRole) bool {
+	w := &e.repl
+	if w.master != c || w.lateAck < 0 {
+		w.lateAck = role.acked // the first read since: what it acknowledged then
+		return false
+	}
+	return time.Since(w.readAt) <= 2*replicasFresh && role.acked > w.lateAck && role.acked >= w.role.offset
+}
+
+// masterRole is what ROLE says of a master: its replication offset, how
+// many replicas it has, and the highest offset one of them acknowledged.
+type masterRole struct {
+	offset, acked int64
+	replicas      int
+}
+
+// readRole asks the master c talks to for its role. A server that is not
+// a master has no replica: the scripts it is sent fail.
+func readRole(ctx context.Context, c *goredis.Client) (masterRole, error) {
+	reply, err := c.Do(ctx, "ROLE").Slice()
 	if err != nil {
-		return 0, err
+		return masterRole{}, err
 	}
-	if len(role) < 3 || role[0] != "master" {
-		return 0, nil
+	if len(reply) < 3 || reply[0] != "master" {
+		return masterRole{}, nil
 	}
-	list, _ := role[2].([]any)
-	return len(list), nil
+	role := masterRole{offset: -1, acked: -1}
+	role.offset, _ = reply[1].(int64)
+	list, _ := reply[2].([]any)
+	role.replicas = len(list)
+	for _, r := range list {
+		if fields, _ := r.([]any); len(fields) == 3 {
+			s, _ := fields[2].(string)
+			if acked, err := strconv.ParseInt(s, 10, 64); err == nil {
+				role.acked = max(role.acked, acked)
+			}
+		}
+	}
+	return role, nil
 }
 
 // firstWait is the WAIT sent with a report's scripts, and whether the
@@ -119,7 +164,7 @@ func (e *Engine) noteConfirmed(confirmed bool) {
 	case confirmed && w.late:
 		e.log.Info("the {webhooks} master's replica confirms webhook reports again")
 	case !confirmed && !w.late:
-		w.master = nil // the replica may have left: count again
+		w.stale, w.lateAck = true, -1 // the replica may have left: count again
 		e.log.Warn("the {webhooks} master's replica did not confirm a webhook report; reports are taken without its confirmation until it does",
 			zap.Duration("waited", replicaPatience))
 	}
