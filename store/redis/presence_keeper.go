@@ -30,8 +30,10 @@ func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
 	wait := e.cfg.PresenceLapse / 3 // of the cleanup after an outage
 	var h health
-	lost := lostJoins{seen: e.stats.reconnects.Load()}
-	lost.done = lost.seen
+	lost := newLostJoins(e.stats.reconnects.Load())
+	var checking sync.WaitGroup // the check of the joins sent: see checkLostJoins
+	defer checking.Wait()
+	checking.Go(func() { e.checkLostJoins(ctx, lost, wait) })
 	var early <-chan time.Time // a round before the next tick
 	round := func() {
 		sent := time.Now()
@@ -40,7 +42,7 @@ func (e *Engine) keepPresence(ctx context.Context) {
 		ok := !e.pres.dead.Load() && e.tendPresence(ctx, healthy)
 		h.beat(sent, ok)
 		if ok && healthy {
-			e.sendLostLeaves(ctx, &lost, sent, wait)
+			lost.ask(sent, wait)
 		}
 		early = nil
 		if !ok {

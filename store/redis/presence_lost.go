@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,15 +24,24 @@ type lostLeavesSender interface {
 
 // lostJoins is when the node last had its Handler check the joins it sent
 // against Redis, counted in reconnects: a failover replaces the pub/sub
-// connections.
+// connections. The heartbeat's loop notes the reconnects and asks for the
+// check; checkLostJoins makes it.
 type lostJoins struct {
+	mu    sync.Mutex
 	seen  uint64    // the reconnects counted when since was set
 	since time.Time // when this node first saw them
 	done  uint64    // the reconnects counted at the last check made
+	asked chan struct{}
+}
+
+func newLostJoins(reconnects uint64) *lostJoins {
+	return &lostJoins{seen: reconnects, done: reconnects, asked: make(chan struct{}, 1)}
 }
 
 // note records the reconnects counted now.
 func (l *lostJoins) note(reconnects uint64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if reconnects != l.seen {
 		l.seen, l.since = reconnects, now
 	}
@@ -40,35 +50,68 @@ func (l *lostJoins) note(reconnects uint64, now time.Time) {
 // due reports how long until a check is due: 0 when it is, and false
 // when none is to be made.
 func (l *lostJoins) due(now time.Time, wait time.Duration) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.seen == l.done {
 		return 0, false
 	}
 	return max(0, l.since.Add(wait).Sub(now)), true
 }
 
+// ask has checkLostJoins make the check if it is due, unless it is asked
+// already.
+func (l *lostJoins) ask(now time.Time, wait time.Duration) {
+	if d, ok := l.due(now, wait); ok && d == 0 {
+		select {
+		case l.asked <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// checkLostJoins makes the checks asked for until ctx ends. It runs
+// beside the heartbeat's loop, not in it: the check reads Redis once per
+// topic with presence:true subscriptions here (and per 256 of its users),
+// one after the other, so with tens of thousands of such topics, or a
+// Redis slow to answer after a failover, it would hold the node's next
+// heartbeat past the lapse, and the others would take the node for dead.
+func (e *Engine) checkLostJoins(ctx context.Context, l *lostJoins, wait time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.asked:
+			e.sendLostLeaves(ctx, l, time.Now(), wait)
+		}
+	}
+}
+
 // sendLostLeaves has the Handler send the leaves of the joins Redis lost,
 // once the reconnect is wait old: the live nodes have added back, with
 // their joins, the entries they had lost by then (resyncAfterReconnect),
 // so a user Redis does not list then was a dead node's, or has left. A
-// check that fails is made again at the next round.
+// check that fails is made again when next asked.
 func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time, wait time.Duration) {
 	if d, ok := l.due(now, wait); !ok || d > 0 {
 		return
 	}
+	l.mu.Lock()
+	seen := l.seen
+	l.mu.Unlock()
 	box := e.handler.Load()
 	if box == nil {
 		return
 	}
 	sender, ok := box.h.(lostLeavesSender)
-	if !ok {
-		l.done = l.seen
-		return
+	if ok {
+		if err := sender.SendLostLeaves(ctx); err != nil {
+			e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
+			return
+		}
 	}
-	if err := sender.SendLostLeaves(ctx); err != nil {
-		e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
-		return
-	}
-	l.done = l.seen
+	l.mu.Lock()
+	l.done = seen
+	l.mu.Unlock()
 }
 
 // Unlisted returns those of users who are not members of topic in Redis
