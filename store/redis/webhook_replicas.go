@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -62,6 +61,7 @@ type replicaWatch struct {
 	// lateAck is, while late, the replicas' acknowledged offset at the
 	// first read of the role since; -1 until then (keptUp).
 	lateAck int64
+	noWait  *goredis.Client // a master whose Redis user is refused WAIT
 }
 
 // replicas is the count of the replicas of the master c talks to, read
@@ -84,61 +84,15 @@ func (e *Engine) replicas(ctx context.Context, c *goredis.Client) (int, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.noWait == c {
+		role.replicas = 0 // see waitRefused
+	}
 	if w.late && e.keptUp(c, role) {
 		w.late = false
 		e.log.Info("the {webhooks} master's replica keeps up again; webhook reports wait for its confirmation again")
 	}
 	w.master, w.role, w.readAt, w.stale = c, role, time.Now(), false
 	return role.replicas, nil
-}
-
-// keptUp reports, while the replica is late, whether it acknowledged since
-// the previous read of the role all the master had then, and more than
-// when it was found late: a replica whose acknowledgements take longer
-// than lateReplicaWait (one across regions, or busy) would otherwise
-// never confirm a report again, while one stopped acknowledges nothing
-// more. A previous read older than two of replicasFresh (reports were
-// few) tells too little: one far behind would pass. Called with w.mu
-// held.
-func (e *Engine) keptUp(c *goredis.Client, role masterRole) bool {
-	w := &e.repl
-	if w.master != c || w.lateAck < 0 {
-		w.lateAck = role.acked // the first read since: what it acknowledged then
-		return false
-	}
-	return time.Since(w.readAt) <= 2*replicasFresh && role.acked > w.lateAck && role.acked >= w.role.offset
-}
-
-// masterRole is what ROLE says of a master: its replication offset, how
-// many replicas it has, and the highest offset one of them acknowledged.
-type masterRole struct {
-	offset, acked int64
-	replicas      int
-}
-
-// readRole asks the master c talks to for its role. A server that is not
-// a master has no replica: the scripts it is sent fail.
-func readRole(ctx context.Context, c *goredis.Client) (masterRole, error) {
-	reply, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return masterRole{}, err
-	}
-	if len(reply) < 3 || reply[0] != "master" {
-		return masterRole{}, nil
-	}
-	role := masterRole{offset: -1, acked: -1}
-	role.offset, _ = reply[1].(int64)
-	list, _ := reply[2].([]any)
-	role.replicas = len(list)
-	for _, r := range list {
-		if fields, _ := r.([]any); len(fields) == 3 {
-			s, _ := fields[2].(string)
-			if acked, err := strconv.ParseInt(s, 10, 64); err == nil {
-				role.acked = max(role.acked, acked)
-			}
-		}
-	}
-	return role, nil
 }
 
 // firstWait is the WAIT sent with a report's scripts, and whether the
@@ -216,6 +170,10 @@ func (e *Engine) runConfirmed(ctx context.Context, calls []scriptRun) ([]*goredi
 	defer conn.Close()
 	wait, late := e.firstWait()
 	cmds, confirmed, err := runPipelined(ctx, conn, calls, wait)
+	if errors.Is(err, errWaitRefused) {
+		e.waitRefused(c, err)
+		return cmds, nil // the calls ran: failed, the report would be queued again, every time
+	}
 	if err != nil {
 		return cmds, err
 	}
@@ -272,7 +230,26 @@ func runPipelined(ctx context.Context, p pipeliner, calls []scriptRun, wait time
 		return cmds, 0, nil
 	}
 	n, err := waited.Int64()
+	if reply := goredis.Error(nil); errors.As(err, &reply) {
+		err = fmt.Errorf("%w: %w", errWaitRefused, err)
+	}
 	return cmds, n, err
+}
+
+// errWaitRefused is Redis's answer to a WAIT sent after calls that ran.
+var errWaitRefused = errors.New("herald/redis: WAIT refused")
+
+// waitRefused has the master c talks to, whose Redis user is refused
+// WAIT (an ACL, or a proxy that does not know it), taken for one without
+// replicas from now on, as one refused ROLE is.
+func (e *Engine) waitRefused(c *goredis.Client, err error) {
+	w := &e.repl
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.noWait != c {
+		e.log.Warn("the {webhooks} master refuses WAIT: webhook reports are taken without a replica's confirmation", zap.Error(err))
+	}
+	w.noWait, w.master, w.role, w.readAt, w.stale = c, c, masterRole{}, time.Now(), false
 }
 
 // runWebhook runs one script of a webhook report by runConfirmed, again
