@@ -1,6 +1,11 @@
 package web
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+)
 
 // TestClientLoadsNoBacklogForASubscriptionDroppedBeforeItsAnswer: a page
 // that drops a subscription with a backlog before the subscribe is
@@ -85,6 +90,84 @@ func TestClientEndsABacklogsLoadOnlyOnItsOwnAnswer(t *testing.T) {
 	p.wait(`got.includes(12)`)
 	if got := p.value(`got.join()`); got != "8,9,10,11,12" {
 		t.Errorf("messages %s, want the backlog 8,9,10 then 11,12", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientEndsABacklogsLoadOnTheResumesAnswer: a page that asks for
+// presence on a subscription with a backlog while the backlog loads sends
+// a subscribe after the load's resume. The resume's answer ends the load,
+// and the backlog it sends is delivered: waiting for the later
+// subscribe's answer instead, the client dropped the backlog as it came,
+// and the node sends nothing again for a subscribe of what the
+// connection has (docs/protocol.md section 2).
+func TestClientEndsABacklogsLoadOnTheResumesAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`h.state === 'connected'`)
+	p.run(`window.sub = h.subscribe('news', (m) => got.push(m.seq), { backlog: 3 })`)
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 10))
+	drop := c.expect(ctx, "unsubscribe")
+	load := c.expect(ctx, "subscribe")
+	p.run(`h.subscribe('news', () => {}, { onJoin: () => {} })`)
+	again := c.expect(ctx, "subscribe")
+	if again["presence"] != true {
+		t.Fatalf("subscribe %v, want presence:true", again)
+	}
+	c.send(map[string]any{"type": "unsubscribed", "id": drop["id"], "topic": "news"})
+	c.send(subscribed(load, "e1", 10, true))
+	for seq := 8; seq <= 10; seq++ {
+		c.send(epochMessage("news", "e1", seq))
+	}
+	c.send(subscribed(again, "e1", 10, true)) // nothing sent again
+	c.send(epochMessage("news", "e1", 11))
+	p.wait(`got.includes(11)`)
+	if got := p.value(`got.join()`); got != "8,9,10,11" {
+		t.Errorf("messages %s, want the backlog 8,9,10 then 11", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientEndsABacklogsLoadOverTheStreamItFellBackTo: a connection
+// that drops while a backlog loads, the client falling back to SSE, is
+// followed by a stream that resumes the subscription from the backlog's
+// start; its answer ends the load. Waiting for the WebSocket resume's
+// answer, which never comes, the subscription dropped every message and
+// its ready never settled.
+func TestClientEndsABacklogsLoadOverTheStreamItFellBackTo(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	f.mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "event: subscribed\ndata: {\"topics\":[{\"topic\":\"news\",\"epoch\":\"e1\",\"seq\":10,\"recovered\":true}]}\n\n")
+		for seq := 8; seq <= 10; seq++ {
+			data, _ := json.Marshal(epochMessage("news", "e1", seq))
+			fmt.Fprintf(w, "event: message\ndata: %s\n\n", data)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	p := startClient(t, f, "", "{}")
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`h.state === 'connected'`)
+	p.run(`window.sub = h.subscribe('news', (m) => got.push(m.seq), { backlog: 3 });
+		void sub.ready.then(() => { window.ready = true; })`)
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 10))
+	c.expect(ctx, "unsubscribe")
+	c.expect(ctx, "subscribe")            // the load's resume, never answered
+	p.run(`h._fallBack(); h._ws.close()`) // as two upgrades blocked on the way would, after the drop
+	p.wait(`got.length === 3 && window.ready === true`)
+	if got := p.value(`got.join()`); got != "8,9,10" {
+		t.Errorf("messages %s, want the backlog 8,9,10", got)
+	}
+	if got := p.value(`sub.state`); got != "live" {
+		t.Errorf("subscription %s, want live", got)
 	}
 	p.checkNoProblems()
 }

@@ -910,7 +910,6 @@ export class Herald {
     if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
     if (sub.presence) cmd.presence = true;
     sub.since = cmd.since;
-    sub.subscribeId = cmd.id;
     this._subscribing.set(cmd.id, sub);
     this._send(cmd);
   }
@@ -929,8 +928,12 @@ export class Herald {
     // A backlog's load ends with its resume's answer. One of a subscribe
     // sent before it (asking for presence) is answered first, and taken
     // it would let live messages through ahead of the backlog, which the
-    // resume then sends as repeats.
-    if (sub.loading && reply.id !== sub.subscribeId) return;
+    // resume then sends as repeats. Only those: the answer of one sent
+    // after it (presence asked for while it loads) comes after it, and a
+    // stream's (after a fall back to SSE) is the load's own. Waiting for
+    // another, the client dropped what the resume sent of the backlog,
+    // which the node does not send again, or loaded for good.
+    if (sub.loading && sub.beforeLoad.includes(reply.id)) return;
     if (sub.backlog && this._loadBacklog(sub, reply)) return;
     const resumed = sub.since;
     const first = sub.loading; // the backlog's load is no recovery
@@ -1053,6 +1056,7 @@ export class Herald {
     sub.seq = from;
     sub.lastMsg = null;
     sub.loading = true;
+    sub.beforeLoad = [...this._subscribing].filter(([, other]) => other === sub).map(([id]) => id);
     this._send({ type: 'unsubscribe', id: 'b' + this._nextId++, topic: sub.pattern });
     this._sendSubscribe(sub);
     return true;
@@ -1637,7 +1641,7 @@ function newSub(pattern) {
     early: [], // what came through patterns before its resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
-    subscribeId: null, // of its latest subscribe (_onSubscribed)
+    beforeLoad: [], // ids of its subscribes sent before its backlog's load (_onSubscribed)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };
 }
