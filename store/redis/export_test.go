@@ -100,6 +100,9 @@ func PresenceKeys(e *Engine, topic, life string) (topicKeys, lifeKeys []string) 
 // PresenceNodes is the key of the lives' heartbeats.
 func PresenceNodes(e *Engine) string { return e.keys.presNodes() }
 
+// HeldTopicsKey is the key of the webhook topics node holds.
+func HeldTopicsKey(e *Engine, node string) string { return e.keys.webhooks("held:" + node) }
+
 // BetweenPresenceReads makes e run fn in every presence read between
 // reading the page's names and its members. Set it before e is used.
 func BetweenPresenceReads(e *Engine, fn func()) { e.betweenPresenceReads = fn }

@@ -25,6 +25,11 @@ const parallelCalls = 16
 // Redis every live node beats within about that of Redis's return; the
 // cleanup after others waits for that (tendPresence), and so does the
 // check of the joins the node sent after a reconnect (sendLostLeaves). A
+// resync after a reconnect that failed is tried again as often, once the
+// heartbeat goes through: the others' waits count on it too. Those tries
+// run nothing else, as the other steps of a round would otherwise run
+// every second through a failover of the heartbeats' master (a pending
+// resync adding every entry again each time); they keep the period. A
 // replaced pub/sub connection has a round run at once (noteReconnect).
 func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
@@ -34,19 +39,25 @@ func (e *Engine) keepPresence(ctx context.Context) {
 	var checking sync.WaitGroup // the check of the joins sent: see checkLostJoins
 	defer checking.Wait()
 	checking.Go(func() { e.checkLostJoins(ctx, lost, wait) })
-	var early <-chan time.Time // a round before the next tick
-	round := func() {
+	var early <-chan time.Time // a full round before the next tick
+	var retry <-chan time.Time // a round of the heartbeat, and the resync
+	round := func(full bool) {
 		sent := time.Now()
 		lost.note(e.stats.reconnects.Load(), sent)
 		healthy := h.lasted(sent, wait)
-		ok := !e.pres.dead.Load() && e.tendPresence(ctx, healthy)
+		ok, again := false, false
+		if !e.pres.dead.Load() {
+			ok, again = e.tendPresence(ctx, healthy, full)
+		}
 		h.beat(sent, ok)
 		if ok && healthy {
 			lost.ask(sent, wait)
 		}
-		early = nil
+		early, retry = nil, nil
+		if !ok || again {
+			retry = time.After(retryBeat(e.cfg.PresenceLapse))
+		}
 		if !ok {
-			early = time.After(retryBeat(e.cfg.PresenceLapse))
 			return
 		}
 		// A round right as a wait ends: the cleanup's, or the check's.
@@ -61,7 +72,7 @@ func (e *Engine) keepPresence(ctx context.Context) {
 			early = time.After(next)
 		}
 	}
-	round()
+	round(true)
 	tick := time.NewTicker(e.cfg.PresenceLapse / 3)
 	defer tick.Stop()
 	for {
@@ -69,48 +80,23 @@ func (e *Engine) keepPresence(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			round()
+			round(true)
 		case <-early:
-			round()
+			round(true)
+		case <-retry:
+			round(false)
 		case <-e.pres.reconnected:
-			round()
+			round(true)
 		}
 	}
 }
 
-// retryBeat is how soon a node tries again a heartbeat that failed: a
-// fifteenth of the lapse (1 s by default), and no sooner than every
-// 100 ms, however short a test's lapse.
-func retryBeat(lapse time.Duration) time.Duration {
-	return max(lapse/15, 100*time.Millisecond)
-}
-
-// health is how long the node's heartbeats have gone through in a row.
-type health struct {
-	since time.Time // when the first of them was sent; zero: the last failed
-}
-
-// beat records a heartbeat sent at sent that went through, or not.
-func (h *health) beat(sent time.Time, ok bool) {
-	switch {
-	case !ok:
-		h.since = time.Time{}
-	case h.since.IsZero():
-		h.since = sent
-	}
-}
-
-// lasted reports whether the heartbeats have gone through for d by now.
-// Counted from the first one as it was sent, the round d after it does
-// not miss by the time a round takes.
-func (h health) lasted(now time.Time, d time.Duration) bool {
-	return !h.since.IsZero() && now.Sub(h.since) >= d
-}
-
 // tendPresence is one round of keepPresence, and reports whether the
-// heartbeat went through. It cleans up after lapsed nodes only when its
-// own heartbeats had gone through for a third of the lapse (healthy) and
-// this one does too. When Redis comes back after an outage longer than
+// heartbeat went through and whether a resync after a reconnect failed
+// (again). A round that is not full, a retry, sends the heartbeat, and
+// the resync if one is owed and the heartbeat went through. A full one
+// cleans up after lapsed nodes only when its own heartbeats had gone
+// through for a third of the lapse (healthy) and this one does too. When Redis comes back after an outage longer than
 // the lapse, every node finds every other lapsed: cleaning up at once
 // would remove the entries of live nodes (sending their leaves, then
 // their joins again) before they could beat. A third of the lapse is
@@ -121,7 +107,7 @@ func (h health) lasted(now time.Time, d time.Duration) bool {
 // failover began past the 30 s of docs/protocol.md section 8 once the
 // failover took more than about 14 s, which Redis Cluster's does with
 // its default cluster-node-timeout (15 s): 18 to 23 s in 8 runs.
-func (e *Engine) tendPresence(ctx context.Context, healthy bool) bool {
+func (e *Engine) tendPresence(ctx context.Context, healthy, full bool) (ok, again bool) {
 	lapsed, err := e.heartbeat(ctx)
 	switch {
 	case err != nil:
@@ -129,14 +115,21 @@ func (e *Engine) tendPresence(ctx context.Context, healthy bool) bool {
 	case lapsed:
 		e.reclaim(ctx)
 	}
-	e.retryRemovals(ctx)
-	e.resyncAfterReconnect(ctx)
+	if full {
+		e.retryRemovals(ctx)
+	}
+	if full || err == nil {
+		again = !e.resyncAfterReconnect(ctx)
+	}
+	if !full {
+		return err == nil, again
+	}
 	e.resyncHeldTopics(ctx)
 	if err == nil && healthy {
 		e.reapLapsed(ctx)
 	}
 	e.unindexIdle(ctx)
-	return err == nil
+	return err == nil, again
 }
 
 // registerLife sends the life's first heartbeat unless it reached Redis

@@ -33,15 +33,16 @@ func (e *Engine) retryRemovals(ctx context.Context) {
 // lack entries this node added (they are added again, with their joins)
 // or hold entries it removed (they are removed, with their leaves). It
 // costs a script per entry and a read per topic, so it runs only then.
-func (e *Engine) resyncAfterReconnect(ctx context.Context) {
+// It reports whether none is owed any more: false when it failed.
+func (e *Engine) resyncAfterReconnect(ctx context.Context) bool {
 	seen := e.stats.reconnects.Load()
 	if seen == e.pres.resynced.Load() {
-		return
+		return true
 	}
 	e.pres.gate.Lock() // no add or remove in between
 	defer e.pres.gate.Unlock()
 	if e.pres.closing {
-		return
+		return true // leaveAll removes them all
 	}
 	life := e.pres.currentLife()
 	entries, _ := e.pres.snapshot()
@@ -49,11 +50,17 @@ func (e *Engine) resyncAfterReconnect(ctx context.Context) {
 		_, err := e.runAdd(ctx, p, life)
 		return err
 	})
-	if failed > 0 || e.removeStrays(ctx, life) != nil {
-		return // tried again at the next round
+	if failed > 0 {
+		e.log.Debug("presence not checked against Redis after a reconnect; trying again", zap.Int("failed", failed))
+		return false
+	}
+	if err := e.removeStrays(ctx, life); err != nil {
+		e.log.Debug("presence not checked against Redis after a reconnect; trying again", zap.Error(err))
+		return false
 	}
 	e.pres.resynced.Store(seen)
 	e.log.Info("presence checked against Redis after a reconnect", zap.Int("entries", len(entries)))
+	return true
 }
 
 // removeStrays removes the sessions Redis lists as life's on the topics
