@@ -50,3 +50,16 @@ func (s *Server) Restart() {
 	s.n.t.Helper()
 	s.n.Restart()
 }
+
+// Pause stops the server's process (SIGSTOP) until Resume, as a Redis
+// that froze: see Node.Pause.
+func (s *Server) Pause() {
+	s.n.t.Helper()
+	s.n.Pause()
+}
+
+// Resume lets a paused server run again (SIGCONT).
+func (s *Server) Resume() {
+	s.n.t.Helper()
+	s.n.Resume()
+}

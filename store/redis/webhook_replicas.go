@@ -105,7 +105,18 @@ func (e *Engine) firstWait() (time.Duration, bool) {
 	if w.late {
 		return lateReplicaWait, true
 	}
-	return min(replicaPatience, e.cfg.Timeout/4), false
+	return e.waitSlice(replicaPatience), false
+}
+
+// waitSlice is how long one WAIT of a report waits for the replica, at
+// most left: a quarter of the Timeout, as the first one (firstWait), so
+// that Redis answers well within the client's read timeout. go-redis's
+// own Wait reads its reply for its timeout plus 10 s, whatever the
+// call's deadline (the clients' context timeouts are off): a master that
+// froze (a stopped process, a stuck host) then held the call some 12 s,
+// where every blocking call must end by its deadline.
+func (e *Engine) waitSlice(left time.Duration) time.Duration {
+	return max(min(left, e.cfg.Timeout/4), time.Millisecond)
 }
 
 // noteConfirmed records whether a replica confirmed a report, logging
@@ -182,10 +193,13 @@ func (e *Engine) runConfirmed(ctx context.Context, calls []scriptRun) ([]*goredi
 		if left <= 0 {
 			break
 		}
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < left {
+		// Each WAIT's reply is read within the client's read timeout (the
+		// Timeout), which the call's deadline must leave room for: a
+		// master that freezes holds the call no longer than that.
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < max(left, e.cfg.Timeout) {
 			return cmds, errors.New("herald/redis: no replica of the {webhooks} master confirmed the write within the call's time")
 		}
-		if confirmed, err = conn.Wait(ctx, 1, left).Result(); err != nil {
+		if confirmed, err = conn.Do(ctx, "WAIT", 1, e.waitSlice(left).Milliseconds()).Int64(); err != nil {
 			return cmds, fmt.Errorf("wait for a replica of the {webhooks} master: %w", err)
 		}
 	}
