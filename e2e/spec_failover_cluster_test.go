@@ -23,9 +23,7 @@ func TestSpecClusterFailovers(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3, 1)
 	backend, url := startHookBackend(t, 0)
-	env := []string{"HERALD_REDIS_URL=" + cluster.URL(), "HERALD_CONNECT_URL=" + url + "/connect",
-		"HERALD_WEBHOOK_URL=" + url + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms",
-		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*", "HERALD_HISTORY_SIZE=" + historySize}
+	env := append(hooksEnv(cluster.URL(), url), "HERALD_HISTORY_SIZE="+historySize)
 	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
 	takeover := func(master *redistest.Node) func() {
 		return func() {

@@ -25,9 +25,7 @@ func TestSpecClusterWebhooksThroughALossyFailover(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3, 1)
 	backend, url := startHookBackend(t, 0)
-	env := []string{"HERALD_REDIS_URL=" + cluster.URL(), "HERALD_CONNECT_URL=" + url + "/connect",
-		"HERALD_WEBHOOK_URL=" + url + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms",
-		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
+	env := hooksEnv(cluster.URL(), url)
 	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
 	master := cluster.MasterOfKey("herald:{webhooks}")
 	topic := ""

@@ -14,9 +14,7 @@ func TestSpecClusterWebhooksAcrossATakeover(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3, 1)
 	backend, url := startHookBackend(t, 0)
-	env := []string{"HERALD_REDIS_URL=" + cluster.URL(), "HERALD_CONNECT_URL=" + url + "/connect",
-		"HERALD_WEBHOOK_URL=" + url + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms",
-		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
+	env := hooksEnv(cluster.URL(), url)
 	a, b := startProcess(t, "a", env...), startProcess(t, "b", env...)
 	master := cluster.MasterOfKey("herald:{webhooks}")
 	webhooksAcrossATakeover(t, backend, a, b, topicOn(t, cluster, "room.w", master), master, func() {
@@ -68,4 +66,13 @@ func waitReplicated(t *testing.T, addr string) {
 	if n, err := c.Do(t.Context(), "WAIT", 1, 5000).Int(); err != nil || n != 1 {
 		t.Fatalf("WAIT 1 on %s = %d, %v", addr, n, err)
 	}
+}
+
+// hooksEnv is the settings of a node of the failover probes on the Redis
+// at redisURL, with the connect hook and the webhooks of the backend at
+// hookURL (startHookBackend) and presence on room.*.
+func hooksEnv(redisURL, hookURL string) []string {
+	return []string{"HERALD_REDIS_URL=" + redisURL, "HERALD_CONNECT_URL=" + hookURL + "/connect",
+		"HERALD_WEBHOOK_URL=" + hookURL + "/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms",
+		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,12 +18,7 @@ import (
 // new subscription's backlog is loaded.
 func TestClientLoadsNoBacklogForASubscriptionDroppedBeforeItsAnswer(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
-	f := newFakeHerald(t)
-	p := startClient(t, f, "", "{}")
-	c := f.accept(ctx)
-	c.welcome()
-	p.wait(`h.state === 'connected'`)
+	ctx, p, c := connectedToFake(t)
 	p.run(`window.old = h.subscribe('news', () => {}, { backlog: 3 });
 		old.unsubscribe();
 		window.again = h.subscribe('news', (m) => got.push(m.seq), { backlog: 5 })`)
@@ -60,12 +56,7 @@ func TestClientLoadsNoBacklogForASubscriptionDroppedBeforeItsAnswer(t *testing.T
 // then sent as repeats, dropped.
 func TestClientEndsABacklogsLoadOnlyOnItsOwnAnswer(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
-	f := newFakeHerald(t)
-	p := startClient(t, f, "", "{}")
-	c := f.accept(ctx)
-	c.welcome()
-	p.wait(`h.state === 'connected'`)
+	ctx, p, c := connectedToFake(t)
 	p.run(`window.sub = h.subscribe('news', (m) => got.push(m.seq), { backlog: 3 });
 		h.subscribe('news', () => {}, { onJoin: () => {} })`)
 	first := c.expect(ctx, "subscribe")
@@ -103,12 +94,7 @@ func TestClientEndsABacklogsLoadOnlyOnItsOwnAnswer(t *testing.T) {
 // connection has (docs/protocol.md section 2).
 func TestClientEndsABacklogsLoadOnTheResumesAnswer(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
-	f := newFakeHerald(t)
-	p := startClient(t, f, "", "{}")
-	c := f.accept(ctx)
-	c.welcome()
-	p.wait(`h.state === 'connected'`)
+	ctx, p, c := connectedToFake(t)
 	p.run(`window.sub = h.subscribe('news', (m) => got.push(m.seq), { backlog: 3 })`)
 	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 10))
 	drop := c.expect(ctx, "unsubscribe")
@@ -170,4 +156,17 @@ func TestClientEndsABacklogsLoadOverTheStreamItFellBackTo(t *testing.T) {
 		t.Errorf("subscription %s, want live", got)
 	}
 	p.checkNoProblems()
+}
+
+// connectedToFake opens a page whose client is connected to a fake node,
+// welcomed and nothing else yet.
+func connectedToFake(t *testing.T) (context.Context, *page, *fakeConn) {
+	t.Helper()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}")
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`h.state === 'connected'`)
+	return ctx, p, c
 }
