@@ -39,6 +39,9 @@ func run(args []string) int {
 		}
 		return 0
 	}
+	if len(args) > 0 && args[0] == bench.HandshakesCommand {
+		return runHandshakes(ctx, args[1:])
+	}
 	cfg, err := bench.ParseArgs(args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -81,4 +84,27 @@ func startProfile(args []string) (stop func(), err error) {
 		return nil, fmt.Errorf("%s: %w", profileEnv, err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// runHandshakes runs the handshakes command: one address opening
+// connections, TLS handshakes or plain, as fast as it can.
+func runHandshakes(ctx context.Context, args []string) int {
+	cfg, err := bench.ParseHandshakeArgs(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herald-bench handshakes:", err)
+		return 2
+	}
+	report, runErr := bench.RunHandshakes(ctx, cfg)
+	if line, err := json.Marshal(report); err == nil {
+		fmt.Println(string(line))
+	}
+	fmt.Fprint(os.Stderr, report.Human())
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "herald-bench handshakes:", runErr)
+		return 1
+	}
+	return 0
 }

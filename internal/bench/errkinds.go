@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ func errKind(err error) string {
 		return "http_" + strconv.Itoa(se.Code)
 	case errors.As(err, &ce):
 		return "close_" + strconv.Itoa(ce.Code)
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, io.EOF):
 		return "eof"
 	case errors.Is(err, ErrFrame):
 		return "bad_frame"

@@ -43,6 +43,10 @@ Examples, against "herald --addr 127.0.0.1:8080" whose pid is $PID:
   herald-bench cluster --urls ws://127.0.0.1:8081/ws --publish-urls ws://127.0.0.1:8082/ws --conns 100 --topics 100 \
       --publishers 128 --rate 20000 --duration 10s --server-pid $NODE_A,$NODE_B
 
+One address opening connections as fast as it can, each dropped once its TLS
+handshake is done (--plain: at once), the node's CPU per handshake:
+  herald-bench handshakes --addr 127.0.0.1:8443 --parallel 8 --duration 10s --server-pid $PID
+
 The same scenarios against Centrifugo v6 (idle and fanout; see scripts/compare.sh):
   herald-bench fanout  --server centrifugo --url ws://127.0.0.1:8000/connection/websocket --api-key $KEY --conns 10000
 
