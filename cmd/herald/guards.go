@@ -31,7 +31,16 @@ type guards struct {
 
 // acceptsPerConnect is how many connections an address may open, counted
 // at accept, for each upgrade HERALD_CONNECT_RATE_PER_IP allows it.
-const acceptsPerConnect = 10
+// Under TLS every accepted connection costs a handshake, some 0.4 ms of
+// node CPU with an ECDSA P-256 certificate and 1.2 ms with RSA-2048
+// (BENCHMARKS.md), five to fifteen times a plain connection answered:
+// there an address may open two for each upgrade, one for the upgrade
+// and one for whatever else it asks (herald.js, a request of a backend
+// that does not keep its connections alive).
+const (
+	acceptsPerConnect    = 10
+	acceptsPerConnectTLS = 2
+)
 
 func newGuards(cfg Config) (guards, error) {
 	var g guards
@@ -71,19 +80,24 @@ func newGuards(cfg Config) (guards, error) {
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
 	}
+	if g.tls, err = newTLS(cfg); err != nil {
+		return guards{}, err
+	}
 	// The connections an address opens, whatever they ask, at ten times
-	// the connect rate and burst: upgrades are limited by those, and a
-	// backend's requests stay far under them, while a flood of plain
-	// connections is held to some 80 µs of node CPU each, 40 ms a second.
+	// the connect rate and burst (twice under TLS): upgrades are limited
+	// by those, and a backend's requests stay far under them, while a
+	// flood of plain connections is held to some 80 µs of node CPU each,
+	// 40 ms a second, and one of TLS handshakes to 40 to 120 ms a second.
+	perConnect := acceptsPerConnect
+	if g.tls != nil {
+		perConnect = acceptsPerConnectTLS
+	}
 	g.accepts, err = limits.NewConnLimiter(limits.ConnConfig{
-		Rate:  acceptsPerConnect * cfg.ConnectRatePerIP,
-		Burst: acceptsPerConnect * cfg.ConnectBurstPerIP,
+		Rate:  float64(perConnect) * cfg.ConnectRatePerIP,
+		Burst: perConnect * cfg.ConnectBurstPerIP,
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_CONNECT_RATE_PER_IP or HERALD_CONNECT_BURST_PER_IP: %w", err)
-	}
-	if g.tls, err = newTLS(cfg); err != nil {
-		return guards{}, err
 	}
 	return g, nil
 }
