@@ -43,6 +43,10 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // of both runs stamp first (see runstamp.go); on Cluster, the clients of
 // the nodes are made by node, which stamps them (runstamp_nodes.go).
 //
+// reports is the client webhook reports go through (webhook_conns.go):
+// off Cluster a twin with the stamp and a small pool of its own; on
+// Cluster nil, the reports going through twins of the node clients.
+//
 // pubsub opens the pub/sub connections: off Cluster a third twin, whose
 // connections skip the stamp, as they run no script. A Redis full under
 // noeviction refuses the stamp's SET once its run key names another
@@ -56,7 +60,7 @@ func dialTimeout(timeout time.Duration) time.Duration {
 // ones come from twins of the node clients (twins.go).
 func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, *goredis.Conn) error,
 	node func(*goredis.Options) *goredis.Client,
-) (rdb, once, pubsub goredis.UniversalClient) {
+) (rdb, once, pubsub, reports goredis.UniversalClient) {
 	dial := dialTimeout(timeout)
 	switch u.mode {
 	case sentinel:
@@ -65,10 +69,12 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		o.MaxRetries, o.DialerRetries, o.DisableIdentity = 1, 1, true
 		o.Dialer = newDialer(dial, o.TLSConfig)
 		o.OnConnect = stamp // sentinels' connections run it too: it leaves them alone
-		oo, ps := o, o
+		oo, ps, ro := o, o, o
 		oo.MaxRetries = -1
 		ps.OnConnect = nil
-		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo), goredis.NewFailoverClient(&ps)
+		ro.PoolSize, ro.PipelinePoolSize = reportConns, -1 // as reportsPool
+		return goredis.NewFailoverClient(&o), goredis.NewFailoverClient(&oo), goredis.NewFailoverClient(&ps),
+			goredis.NewFailoverClient(&ro)
 	case cluster:
 		o := *u.cluster
 		o.MaintNotificationsConfig = noMaintNotifications()
@@ -80,7 +86,7 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 		oo := o
 		oo.MaxRetries, oo.MaxRedirects = -1, -1
 		rdb := goredis.NewClusterClient(&o)
-		return rdb, goredis.NewClusterClient(&oo), rdb
+		return rdb, goredis.NewClusterClient(&oo), rdb, nil
 	}
 	o := *u.single
 	o.MaintNotificationsConfig = noMaintNotifications()
@@ -90,10 +96,11 @@ func newClients(u parsedURL, timeout time.Duration, stamp func(context.Context, 
 	o.DisableIdentity = true
 	o.Dialer = newDialer(dial, o.TLSConfig)
 	o.OnConnect = stamp
-	oo, ps := o, o
+	oo, ps, ro := o, o, o
 	oo.MaxRetries = -1
 	ps.OnConnect = nil
-	return goredis.NewClient(&o), goredis.NewClient(&oo), goredis.NewClient(&ps)
+	reportsPool(&ro)
+	return goredis.NewClient(&o), goredis.NewClient(&oo), goredis.NewClient(&ps), goredis.NewClient(&ro)
 }
 
 // noMaintNotifications turns off go-redis's maintenance notifications

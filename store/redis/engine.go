@@ -28,6 +28,7 @@ type Engine struct {
 	rdb     goredis.UniversalClient
 	once    goredis.UniversalClient // rdb's twin that never retries: for publishes without an idempotency key
 	pubsub  goredis.UniversalClient // opens the pub/sub connections: off Cluster, rdb's twin without the stamp (see newClients)
+	reports goredis.UniversalClient // off Cluster, rdb's twin that webhook reports go through (webhook_conns.go); nil on Cluster
 	stamps  *slotStamp              // on Cluster, stamps the node clients, and makes their twins for sharded pub/sub
 	log     *zap.Logger
 	handler atomic.Pointer[handlerBox]
@@ -131,13 +132,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		runArg = run
 		stamp = (&runStamp{key: run, log: log}).stampRun
 	}
-	rdb, once, pubsub := newClients(u, cfg.Timeout, stamp, node)
+	rdb, once, pubsub, reports := newClients(u, cfg.Timeout, stamp, node)
 	e := &Engine{
 		cfg:          cfg,
 		keys:         k,
 		rdb:          rdb,
 		once:         once,
 		pubsub:       pubsub,
+		reports:      reports,
 		stamps:       stamps,
 		log:          log,
 		subs:         newSubscriptions(),
@@ -221,8 +223,11 @@ func (e *Engine) closeClients() (err error) {
 		if e.pubsub != e.rdb {
 			err = errors.Join(err, e.pubsub.Close())
 		}
+		if e.reports != nil {
+			err = errors.Join(err, e.reports.Close())
+		}
 		if e.stamps != nil {
-			err = errors.Join(err, e.stamps.twins.close())
+			err = errors.Join(err, e.stamps.twins.close(), e.stamps.reporters.close())
 		}
 	})
 	return err

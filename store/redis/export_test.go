@@ -291,3 +291,7 @@ func ReplicaLate(e *Engine) bool {
 	defer e.repl.mu.Unlock()
 	return e.repl.late
 }
+
+// PoolTimeouts is how many of e's calls found no free connection in its
+// command pool within the pool's timeout.
+func PoolTimeouts(e *Engine) uint32 { return e.rdb.PoolStats().Timeouts }

@@ -100,14 +100,17 @@ type slotStamp struct {
 	runStamp // key names the run keys in its log lines
 	keys     keys
 
-	mu    sync.Mutex
-	busy  map[string]chan struct{} // runs this node is stamping, each closed when done
-	twins twins                    // the masters' clients without the stamp (twins.go)
+	mu        sync.Mutex
+	busy      map[string]chan struct{} // runs this node is stamping, each closed when done
+	twins     twins                    // the masters' clients without the stamp (twins.go)
+	reporters twins                    // the masters' clients for webhook reports (webhook_conns.go)
 }
 
 func newSlotStamp(k keys, log *zap.Logger) *slotStamp {
-	return &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k,
-		busy: map[string]chan struct{}{}, twins: twins{by: map[string]*twin{}}}
+	s := &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k,
+		busy: map[string]chan struct{}{}, twins: newTwins(newUnstampedTwin)}
+	s.reporters = newTwins(s.newReportsClient)
+	return s
 }
 
 // markerBody is the script a server holds once it stamped the run keys

@@ -32,13 +32,29 @@ import (
 // connection: both hold a lend until done. A master back at an address
 // whose twin was closed (a restart, a failover back) gets a new one at
 // its next lend.
+//
+// The clients webhook reports go through (webhook_conns.go) are twins
+// too, kept apart from these: stamped, with a small pool of their own.
 type twins struct {
 	mu     sync.Mutex
 	by     map[string]*twin // by master address
 	closed bool             // the engine closed them all: lend makes none
+	// build makes a master's twin from a copy of its node client's options.
+	build func(opt *goredis.Options) *goredis.Client
 }
 
-// twin is one master's client without the stamp.
+// newTwins keeps the twins build makes.
+func newTwins(build func(opt *goredis.Options) *goredis.Client) twins {
+	return twins{by: map[string]*twin{}, build: build}
+}
+
+// newUnstampedTwin builds a master's twin whose connections skip the stamp.
+func newUnstampedTwin(opt *goredis.Options) *goredis.Client {
+	opt.OnConnect = nil
+	return goredis.NewClient(opt)
+}
+
+// twin is one master's twin client.
 type twin struct {
 	client *goredis.Client
 	uses   int  // lends not given back; twins.mu guards it
@@ -59,8 +75,7 @@ func (t *twins) lend(node *goredis.Client) (*goredis.Client, func()) {
 	tw := t.by[addr]
 	if tw == nil {
 		opt := *node.Options()
-		opt.OnConnect = nil
-		tw = &twin{client: goredis.NewClient(&opt)}
+		tw = &twin{client: t.build(&opt)}
 		t.by[addr] = tw
 	}
 	tw.uses++

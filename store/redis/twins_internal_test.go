@@ -20,7 +20,8 @@ func TestTwinClosedOnceAwayAndGivenBack(t *testing.T) {
 	srv := redistest.Start(t)
 	node := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = node.Close() })
-	tw := &twins{by: map[string]*twin{}}
+	tw := new(twins)
+	*tw = newTwins(newUnstampedTwin)
 	t.Cleanup(func() { _ = tw.close() })
 	ping := func(c *goredis.Client) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -83,9 +83,10 @@ func TestParseURLModes(t *testing.T) {
 	}
 }
 
-// TestNewClientsPerMode pins the client each mode gets, and that the
+// TestNewClientsPerMode pins the client each mode gets, that the
 // no-retry twin is built the same way with no retry of its own (go-redis
-// keeps a -1, meaning none, as -1 or 0).
+// keeps a -1, meaning none, as -1 or 0), and that off Cluster webhook
+// reports get a client with a pool of their own.
 func TestNewClientsPerMode(t *testing.T) {
 	for _, tc := range []struct {
 		url     string
@@ -99,7 +100,7 @@ func TestNewClientsPerMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rdb, once, pubsub := newClients(u, time.Second, nil, nil)
+		rdb, once, pubsub, reports := newClients(u, time.Second, nil, nil)
 		switch r := rdb.(type) {
 		case *goredis.ClusterClient:
 			o := once.(*goredis.ClusterClient).Options()
@@ -112,6 +113,11 @@ func TestNewClientsPerMode(t *testing.T) {
 			if tc.cluster || r.Options().MaxRetries != 1 || o.MaxRetries > 0 || o.ReadTimeout != time.Second {
 				t.Errorf("%s: client with retries %d, twin %d", tc.url, r.Options().MaxRetries, o.MaxRetries)
 			}
+		}
+		if r, ok := reports.(*goredis.Client); ok != !tc.cluster || ok && r.Options().PoolSize != reportConns {
+			t.Errorf("%s: reports' client %T", tc.url, reports)
+		} else if ok {
+			_ = r.Close()
 		}
 		_ = rdb.Close()
 		_ = once.Close()

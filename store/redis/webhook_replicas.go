@@ -16,9 +16,10 @@ import (
 // it again (a member_removed, a client_disconnected, a topic_occupied
 // queued in the master's last moments was then never sent). So a webhook
 // report counts as stored only once a replica holds it too: its scripts
-// go on one connection and are followed on it by WAIT 1, which counts
-// the writes of the connection that sends it (on another connection it
-// would say nothing of them). A master that dies before its replica
+// go on one connection (one of the reports' own, webhook_conns.go) and
+// are followed on it by WAIT 1, which counts the writes of the
+// connection that sends it (on another connection it would say nothing
+// of them). A master that dies before its replica
 // confirmed breaks the connection, the call fails, and the node sends the
 // report again (api/hooks keep), to the master that took over. Such a
 // report may then be queued twice, which at least once allows: the
@@ -136,34 +137,17 @@ func (e *Engine) noteConfirmed(confirmed bool) {
 	w.late = !confirmed
 }
 
-// webhooksMaster is the client of the {webhooks} slot's master: on
-// Cluster the node client the slot map names, elsewhere the engine's
-// client, which talks to the master (Sentinel's the one it names).
-func (e *Engine) webhooksMaster(ctx context.Context) (*goredis.Client, error) {
-	if e.shards.on() {
-		c, err := e.shards.cc.MasterForKey(ctx, e.keys.webhooks("events"))
-		if err != nil {
-			return nil, fmt.Errorf("find the {webhooks} master: %w", err)
-		}
-		return c, nil
-	}
-	c, ok := e.rdb.(*goredis.Client)
-	if !ok {
-		return nil, fmt.Errorf("herald/redis: the engine's client is a %T", e.rdb)
-	}
-	return c, nil
-}
-
-// runConfirmed runs calls on one connection to the {webhooks} master and
-// returns once a replica holds what they wrote (see replicaPatience), or
-// the master has none. Calls that Redis answered NOSCRIPT are sent again
+// runConfirmed runs calls on one connection of the reports' client to
+// the {webhooks} master (webhook_conns.go) and returns once a replica
+// holds what they wrote (see replicaPatience), or the master has none. Calls that Redis answered NOSCRIPT are sent again
 // by EVAL. An error may come after the calls ran: each call must be one
 // that can run twice.
 func (e *Engine) runConfirmed(ctx context.Context, calls []scriptRun) ([]*goredis.Cmd, error) {
-	c, err := e.webhooksMaster(ctx)
+	c, giveBack, err := e.reportsClient(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer giveBack()
 	replicas, err := e.replicas(ctx, c)
 	if err != nil {
 		return nil, err
@@ -270,7 +254,7 @@ func (e *Engine) waitRefused(c *goredis.Client, err error) {
 // while it fails on a dead pooled connection.
 func (e *Engine) runWebhook(ctx context.Context, script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
 	var cmds []*goredis.Cmd
-	err := e.resend(ctx, e.deadConnSends(), "a webhook report", func() (err error) {
+	err := e.resend(ctx, reportSends, "a webhook report", func() (err error) {
 		cmds, err = e.runConfirmed(ctx, []scriptRun{{script, keys, args}})
 		return err
 	})

@@ -176,7 +176,7 @@ func (e *Engine) runScripts(ctx context.Context, calls []scriptRun) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	return e.resend(ctx, e.deadConnSends(), "a batch of webhook topics", func() error {
+	return e.resend(ctx, reportSends, "a batch of webhook topics", func() error {
 		_, err := e.runConfirmed(ctx, calls)
 		return err
 	})
