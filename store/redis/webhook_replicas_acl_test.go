@@ -4,7 +4,6 @@ package redis_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,17 +19,8 @@ import (
 func TestReportsOfAUserRefusedWaitAreQueuedOnce(t *testing.T) {
 	t.Parallel()
 	master, replica := redistest.Start(t), redistest.Start(t)
+	replicate(t, master, replica, master.Addr())
 	onMaster := redisOn(t, master.Addr())
-	host, port, _ := strings.Cut(master.Addr(), ":")
-	if err := redisOn(t, replica.Addr()).Do(ctxFor(t), "REPLICAOF", host, port).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !eventually(func() bool {
-		info, _ := onMaster.Info(ctxFor(t), "replication").Result()
-		return strings.Contains(info, "state=online")
-	}) {
-		t.Fatal("the replica never synced")
-	}
 	if err := onMaster.Do(ctxFor(t), "ACL", "SETUSER", "herald", "on", ">pw", "+@all", "-wait", "~*", "&*").Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ package redis_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,35 +21,15 @@ import (
 func TestAFrozenMasterEndsTheWaitByTheCallsDeadline(t *testing.T) {
 	t.Parallel()
 	master, replica := redistest.Start(t), redistest.Start(t)
-	onReplica, onMaster := redisOn(t, replica.Addr()), redisOn(t, master.Addr())
-	host, port, _ := strings.Cut(master.Addr(), ":")
-	if err := onReplica.Do(ctxFor(t), "REPLICAOF", host, port).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !eventually(func() bool {
-		info, _ := onMaster.Info(ctxFor(t), "replication").Result()
-		return strings.Contains(info, "state=online")
-	}) {
-		t.Fatal("the replica never synced")
-	}
+	replicate(t, master, replica, master.Addr())
+	onMaster := redisOn(t, master.Addr())
 	e := newEngine(t, master.URL(), redis.Config{NodeID: "a", Timeout: time.Second})
 	t.Cleanup(master.Resume) // before the engine closes
 	t.Cleanup(replica.Resume)
 	if _, err := e.QueueEvent(ctxFor(t), []byte(`"before"`), 100); err != nil {
 		t.Fatal(err)
 	}
-	waits := func() int {
-		stats, _ := onMaster.Info(ctxFor(t), "commandstats").Result()
-		_, rest, _ := strings.Cut(stats, "cmdstat_wait:calls=")
-		n := 0
-		for _, c := range rest {
-			if c < '0' || c > '9' {
-				break
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n
-	}
+	waits := func() int { return infoNumber(t, onMaster, "commandstats", "cmdstat_wait:calls=") }
 	before := waits()
 
 	// The replica stopped, the report's WAIT sent with its script is

@@ -5,7 +5,6 @@ package redis_test
 import (
 	"context"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,18 +23,7 @@ func TestALaggingReplicaIsWaitedForAgainAfterAStall(t *testing.T) {
 	t.Parallel()
 	master, replica := redistest.Start(t), redistest.Start(t)
 	link := startLaggingLink(t, master.Addr(), 150*time.Millisecond)
-	host, port, _ := net.SplitHostPort(link.addr())
-	onReplica := redisOn(t, replica.Addr())
-	if err := onReplica.Do(ctxFor(t), "REPLICAOF", host, port).Err(); err != nil {
-		t.Fatal(err)
-	}
-	onMaster := redisOn(t, master.Addr())
-	if !eventually(func() bool {
-		info, _ := onMaster.Info(ctxFor(t), "replication").Result()
-		return strings.Contains(info, "state=online")
-	}) {
-		t.Fatal("the replica never synced")
-	}
+	replicate(t, master, replica, link.addr())
 	e := newEngine(t, master.URL(), redis.Config{NodeID: "a"})
 	queue := func(ev string) {
 		t.Helper()
