@@ -112,6 +112,24 @@ type releasingReceiver struct {
 	accept  *limits.Slot // nil: none
 }
 
+var _ transport.AddressQueuer = (*releasingReceiver)(nil)
+
+// AddressQueue implements transport.AddressQueuer: the bound of the
+// connection's address that api/limits keeps beside its command budget,
+// reached through the session's pacer so that this object stays 32
+// bytes; nil: none.
+func (r *releasingReceiver) AddressQueue() *transport.AddressQueue {
+	s, ok := r.Receiver.(interface{ AddressPacer() broker.AddressPacer })
+	if !ok {
+		return nil
+	}
+	q, ok := s.AddressPacer().(transport.AddressQueuer)
+	if !ok {
+		return nil
+	}
+	return q.AddressQueue()
+}
+
 func (r *releasingReceiver) Disconnected() {
 	r.Receiver.Disconnected()
 	r.releaseSlots()

@@ -113,6 +113,11 @@ func (b *Broker) newSession(c Conn, info ClientInfo) *Session {
 	return s
 }
 
+// AddressPacer is the budget of the client's address the session was
+// opened with (ClientInfo.Pacer); nil: none. The transport reaches the
+// address's other budgets through it.
+func (s *Session) AddressPacer() AddressPacer { return s.pacer }
+
 // ID returns the session's uuid as sent in welcome.
 func (s *Session) ID() string {
 	return uuid.UUID(s.id).String()

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"time"
 
@@ -81,6 +82,10 @@ func fillDefaults(cfg *Config) error {
 	}
 	if cfg.MaxQueueBytes == 0 {
 		cfg.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if cfg.MaxQueueBytes > math.MaxInt32 {
+		// A queue's offsets and own count are int32 (outQueue).
+		return fmt.Errorf("%w: MaxQueueBytes %d is over %d", ErrConfig, cfg.MaxQueueBytes, math.MaxInt32)
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = broker.DefaultHeartbeat

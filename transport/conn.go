@@ -43,7 +43,7 @@ type limits struct {
 // buffer, no goroutine on the epoll path.
 type conn struct {
 	drv  driver
-	recv Receiver // set once Open returns, before any read
+	recv Receiver // set once Open returns, before any read, under mu (conn.address reads it so)
 	lim  *limits
 
 	mu          sync.Mutex
@@ -144,7 +144,7 @@ func (c *conn) sweep(now int64, ping bool) (expired bool) {
 	if c.sse {
 		// An SSE client sends nothing: its silence says nothing.
 		if ping {
-			c.Send(ssePing)
+			c.send(ssePing, serverFrame)
 		}
 		return false
 	}
@@ -179,7 +179,7 @@ func (c *conn) ping() {
 	if p, ok := c.drv.(directPinger); ok && p.pingNow(c) {
 		return
 	}
-	c.Send(framePing)
+	c.send(framePing, serverFrame)
 }
 
 // pingCadence says which sweeps ping: one once three quarters of a

@@ -6,10 +6,14 @@ package transport
 // a connection that gets a frame after an idle sweep allocates one again,
 // as it allocated its array before. Guarded by the connection's mu.
 type outQueue struct {
-	frames  [][]byte // queued frames, shared and immutable; first's until it outgrows it
-	queued  int      // unwritten bytes in frames
-	offset  int      // bytes of frames[0] already written
-	closeBy int64    // monotonic deadline of a closing connection (conn.startClosing)
+	frames [][]byte // queued frames, shared and immutable; first's until it outgrows it
+	queued int      // unwritten bytes in frames
+	offset int32    // bytes of frames[0] already written (a frame is under MaxQueueBytes)
+	// own is what the connection counted of its own in its address's
+	// AddressQueue and has not given back (conn.settleOwn): at least the
+	// own bytes still queued, at most queued once settled.
+	own     int32
+	closeBy int64 // monotonic deadline of a closing connection (conn.startClosing)
 	// first is frames' array while it holds at most two frames: the
 	// queue and its usual array are one allocation (96 bytes, a size
 	// class).

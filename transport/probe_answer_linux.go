@@ -127,7 +127,7 @@ func (s *Server) pingBaseline(c *conn) {
 	}
 	now := monoNow()
 	c.kindData = pendingBase | stampOf(now)
-	c.Send(probeFrame(now))
+	c.send(probeFrame(now), serverFrame)
 }
 
 // stampOf is what kindData keeps of the time an open ping was sent.

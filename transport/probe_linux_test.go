@@ -155,7 +155,7 @@ func queueOnly(c *conn, frame []byte) {
 // queueFanned is queueOnly for a frame of a broker fan-out, as
 // SendDeferred queues it.
 func queueFanned(c *conn, frame []byte) {
-	if res, _ := c.queueAt(frame, false, 0, true); res != taken {
+	if res, _ := c.queueAt(frame, false, 0, fannedFrame); res != taken {
 		panic("frame not queued")
 	}
 }

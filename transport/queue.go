@@ -18,9 +18,24 @@ const (
 	overflowed               // it did not fit: the queue is dropped and 4000 follows
 )
 
-// Send queues frame (broker.Conn). It never blocks and never copies.
+// frameKind says whose a queued frame is, for the AddressQueue.
+type frameKind uint8
+
+const (
+	ownFrame    frameKind = iota // made for this connection alone: counted in its address's AddressQueue
+	fannedFrame                  // a broker fan-out's, shared by the message's subscribers (conn.fanned)
+	serverFrame                  // the transport's own: a shared ping, a close frame
+)
+
+// Send queues frame (broker.Conn), the connection's own. It never
+// blocks and never copies.
 func (c *conn) Send(frame []byte) bool {
-	res, wake := c.queue(frame, false)
+	return c.send(frame, ownFrame)
+}
+
+// send queues frame of kind and tells the driver.
+func (c *conn) send(frame []byte, kind frameKind) bool {
+	res, wake := c.queueAt(frame, false, 0, kind)
 	c.wake(wake)
 	return res == taken
 }
@@ -38,10 +53,10 @@ func (c *conn) QueuedBytes() int {
 func (c *conn) SendDeferred(frame []byte, b *broker.Batch) bool {
 	d, deferring := c.drv.(deferringDriver)
 	if !deferring {
-		return c.Send(frame)
+		return c.send(frame, fannedFrame)
 	}
 	part := d.deferral(b)
-	res, wake := c.queueAt(frame, false, part.stamp(), true)
+	res, wake := c.queueAt(frame, false, part.stamp(), fannedFrame)
 	if wake {
 		part.take(c)
 	}
@@ -64,19 +79,19 @@ type deferral interface {
 // queue offers frame, a close frame when isClose, and counts an overflow's
 // close; wake says the driver must be told.
 func (c *conn) queue(frame []byte, isClose bool) (res pushed, wake bool) {
-	return c.queueAt(frame, isClose, 0, false)
+	return c.queueAt(frame, isClose, 0, serverFrame)
 }
 
-// queueAt is queue for a frame queued at the monotonic time at (0: now);
-// fanout says a broker fan-out queued it (SendDeferred), which marks c's
-// next batch as one that carries fan-out (conn.fanned).
-func (c *conn) queueAt(frame []byte, isClose bool, at int64, fanout bool) (res pushed, wake bool) {
+// queueAt is queue for a frame of kind queued at the monotonic time at
+// (0: now). A fan-out's frame (SendDeferred) marks c's next batch as one
+// that carries fan-out (conn.fanned).
+func (c *conn) queueAt(frame []byte, isClose bool, at int64, kind frameKind) (res pushed, wake bool) {
 	c.mu.Lock()
-	res = c.push(frame, isClose)
+	res = c.pushOwn(frame, isClose, kind == ownFrame)
 	if res != refused {
 		wake = c.markScheduledAt(at)
 	}
-	if res == taken && fanout {
+	if res == taken && kind == fannedFrame {
 		c.fanned = true
 	}
 	c.mu.Unlock()
@@ -121,6 +136,12 @@ func (c *conn) queueProbeIdle(frame []byte) (queued, wake bool) {
 
 // push queues frame under the bound. Called with c.mu held.
 func (c *conn) push(frame []byte, isClose bool) pushed {
+	return c.pushOwn(frame, isClose, false)
+}
+
+// pushOwn is push, counting frame toward c's address's AddressQueue when
+// own: a frame past that bound overflows as one past c's own.
+func (c *conn) pushOwn(frame []byte, isClose, own bool) pushed {
 	if c.closing {
 		return refused
 	}
@@ -128,6 +149,9 @@ func (c *conn) push(frame []byte, isClose bool) pushed {
 		return c.overflow()
 	}
 	q := c.outLocked()
+	if own && !c.takeOwn(q, len(frame)) {
+		return c.overflow()
+	}
 	q.add(frame)
 	q.queued += len(frame)
 	c.sentSince = true
@@ -196,7 +220,7 @@ func (c *conn) batchFanned(dst [][]byte, max int) (_ [][]byte, fanned bool) {
 			break
 		}
 		if i == 0 {
-			f = f[q.offset:]
+			f = f[int(q.offset):]
 		}
 		dst = append(dst, f)
 	}
@@ -212,10 +236,11 @@ func (c *conn) dropForSlowConsumer() {
 	c.lim.stats.droppedFrames(len(q.frames) - keep)
 	clear(q.frames[keep:])
 	q.frames = q.frames[:keep]
-	q.queued = -q.offset
+	q.queued = -int(q.offset)
 	for _, f := range q.frames {
 		q.queued += len(f)
 	}
+	c.settleOwn(q)
 	frame := c.closeMessage(broker.CloseSlowConsumer, "slow consumer")
 	q.add(frame)
 	q.queued += len(frame)
@@ -242,11 +267,12 @@ func (c *conn) writtenOf(n, batched int, at int64) (empty, closeSent bool) {
 		return true, c.closeQueued
 	}
 	q.queued -= n
+	c.settleOwn(q)
 	done := 0
 	for done < len(q.frames) && n > 0 {
-		rest := len(q.frames[done]) - q.offset
+		rest := len(q.frames[done]) - int(q.offset)
 		if n < rest {
-			q.offset += n
+			q.offset += int32(n)
 			n = 0
 			break
 		}

@@ -167,13 +167,21 @@ func (s *Server) opened(c *conn, o opening) {
 	if o.stream == nil {
 		c.deflate = o.info.Framing == broker.FramingWebSocketDeflate
 		s.open.Add(1)
-		c.recv = o.acceptor.Open(c, o.info)
+		c.received(o.acceptor.Open(c, o.info))
 		return
 	}
 	c.sse = true
 	s.streams.Add(1)
 	c.queueHead(o.head)
-	c.recv = o.stream.OpenStream(c, o.info)
+	c.received(o.stream.OpenStream(c, o.info))
+}
+
+// received sets c's receiver, under mu: a frame queued from another
+// goroutine meanwhile asks it for c's AddressQueue (conn.address).
+func (c *conn) received(r Receiver) {
+	c.mu.Lock()
+	c.recv = r
+	c.mu.Unlock()
 }
 
 // gone tells c's receiver, once, that c is closed.

@@ -111,7 +111,7 @@ func (c *conn) queueHead(head []byte) {
 	c.mu.Lock()
 	c.midEvent = true
 	c.mu.Unlock()
-	c.Send(head)
+	c.send(head, serverFrame)
 }
 
 // unfinished is how many frames at the head of the queue must still be
@@ -147,7 +147,9 @@ func (c *conn) SendPair(shared, own []byte) bool {
 func (c *conn) SendPairDeferred(shared, own []byte, b *broker.Batch) bool {
 	d, deferring := c.drv.(deferringDriver)
 	if !deferring {
-		return c.SendPair(shared, own)
+		res, wake := c.queuePair(shared, own, 0, true)
+		c.wake(wake)
+		return res == taken
 	}
 	part := d.deferral(b)
 	res, wake := c.queuePair(shared, own, part.stamp(), true)
@@ -158,13 +160,16 @@ func (c *conn) SendPairDeferred(shared, own []byte, b *broker.Batch) bool {
 }
 
 // queuePair queues an event's two parts at the monotonic time at (0:
-// now); fanout as for queueAt.
+// now); fanout says a fan-out queued it (fannedFrame), else both parts
+// are the stream's own (ownFrame).
 func (c *conn) queuePair(a, b []byte, at int64, fanout bool) (res pushed, wake bool) {
 	c.mu.Lock()
 	switch {
 	case c.closing:
 		res = refused
 	case c.queuedBytes()+len(a)+len(b) > c.lim.maxQueue:
+		res = c.overflow()
+	case !fanout && !c.takeOwn(c.outLocked(), len(a)+len(b)):
 		res = c.overflow()
 	default:
 		q := c.outLocked()

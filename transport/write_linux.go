@@ -108,7 +108,7 @@ func (l *loop) pingNow(c *conn) bool {
 		// whole rather than cutting the stream inside its header.
 		q := c.outLocked()
 		q.pushFront(framePing)
-		q.offset = n
+		q.offset = int32(n)
 		q.queued += len(framePing) - n
 		c.sentSince = true
 	}

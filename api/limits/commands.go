@@ -46,6 +46,9 @@ func newCommandPace(rate, burst int) *commandPace {
 // as long as the clock went back.
 func (e *entry) AllowCommand(now int64) bool {
 	p := e.pace
+	if p == nil { // no CommandRate: e is a pacer for its QueueBytes
+		return true
+	}
 	for {
 		tat := e.commands.Load()
 		from := min(max(tat, now), now+p.burst)
@@ -78,6 +81,9 @@ var _ broker.AddressSpender = (*entry)(nil)
 // holds 62 (TestCommandsTakenFromAnEmptyBudgetAreOwed).
 func (e *entry) SpendCommands(now int64, n int) {
 	p := e.pace
+	if p == nil {
+		return
+	}
 	for {
 		tat := e.commands.Load()
 		from := min(max(tat, now), now+p.burst) // as AllowCommand reads it
@@ -132,17 +138,19 @@ type commandBudget struct {
 	owed     atomic.Int64 // nanoseconds of commands taken past an empty bucket (SpendCommands)
 }
 
-// pacerOf is e's command budget, nil when there is none.
+// pacerOf is e as its connections' pacer: its command budget and its
+// AddressQueue (transport.AddressQueuer); nil when it has neither. With
+// QueueBytes and no CommandRate it allows every command.
 func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
-	if e == nil || l.commands == nil {
+	if e == nil || !l.perConnection() {
 		return nil
 	}
 	return e
 }
 
 // AcquirePaced is Acquire, and also returns the command budget of ip's
-// address, which the caller hands to the connection; nil without a
-// CommandRate. The budget is kept while the address holds a connection
+// address (and its AddressQueue), which the caller hands to the
+// connection; nil without a CommandRate and QueueBytes. The budget is kept while the address holds a connection
 // and freed with the entry after its last (see ConnLimiter).
 func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer broker.AddressPacer, ok bool) {
 	e, ok := l.take(ip, takeOpen|takeRate)
@@ -155,7 +163,8 @@ func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer broker.
 
 // Pacer is the command budget of the address c was counted for at
 // accept; nil when c is nil, was not counted per address (a trusted
-// proxy's), has given its slot back, or the limiter has no CommandRate.
+// proxy's), has given its slot back, or the limiter has neither a
+// CommandRate nor QueueBytes.
 // The budget lasts as long as c's slot is held: an upgrade asks before
 // its hijack takes the slot over.
 func (c *Conn) Pacer() broker.AddressPacer {

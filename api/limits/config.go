@@ -42,6 +42,10 @@ type ConnConfig struct {
 	// CommandRate holds them back, at most a billion; 0: CommandRate.
 	// Ignored without a CommandRate.
 	CommandBurst int
+	// QueueBytes bounds the bytes queued for all the connections of one
+	// address that are theirs alone (transport.AddressQueue); 0: no
+	// limit.
+	QueueBytes int
 	// Now is the clock; nil: time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -60,6 +64,8 @@ func (c *ConnConfig) check() error {
 		return fmt.Errorf("herald/limits: negative table size %d", c.MaxTracked)
 	case c.CommandRate < 0 || c.CommandRate > maxCommandRate:
 		return fmt.Errorf("herald/limits: command rate per address %d is not between 0 and %d", c.CommandRate, maxCommandRate)
+	case c.QueueBytes < 0:
+		return fmt.Errorf("herald/limits: negative queued bytes per address %d", c.QueueBytes)
 	case c.CommandBurst < 0 || c.CommandBurst > maxCommandBurst:
 		return fmt.Errorf("herald/limits: command burst per address %d is not between 0 and %d", c.CommandBurst, maxCommandBurst)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/herald-broker/herald/transport"
 )
 
 // ConnLimiter counts the open connections of each address and meters its
@@ -44,10 +46,16 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 // noRelease is what Acquire and Hold return when nothing is counted.
 func noRelease() {}
 
-// Enabled reports whether the limiter limits anything: a MaxOpen, a Rate
-// or a CommandRate.
+// Enabled reports whether the limiter limits anything: a MaxOpen, a Rate,
+// a CommandRate or QueueBytes.
 func (l *ConnLimiter) Enabled() bool {
-	return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 || l.commands != nil
+	return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 || l.perConnection()
+}
+
+// perConnection reports whether an address has budgets its connections
+// share (a CommandRate, QueueBytes), kept while it holds one.
+func (l *ConnLimiter) perConnection() bool {
+	return l.commands != nil || l.cfg.QueueBytes > 0
 }
 
 // Acquire counts one new connection from ip. It refuses (false) when ip
@@ -96,11 +104,11 @@ const (
 )
 
 // counts reports whether any limit that what spends is set. Open
-// connections are counted for a CommandRate too, even with no MaxOpen:
-// the count is what keeps an address's command budget while it has a
-// connection, and frees it with the last.
+// connections are counted for a CommandRate or QueueBytes too, even with
+// no MaxOpen: the count is what keeps an address's budgets while it has
+// a connection, and frees them with the last.
 func (l *ConnLimiter) counts(what taking) bool {
-	return what&takeOpen != 0 && (l.cfg.MaxOpen > 0 || l.commands != nil) || what&takeRate != 0 && l.cfg.Rate > 0
+	return what&takeOpen != 0 && (l.cfg.MaxOpen > 0 || l.perConnection()) || what&takeRate != 0 && l.cfg.Rate > 0
 }
 
 // take admits one connection from ip against the limits what names. It
@@ -123,6 +131,7 @@ func (l *ConnLimiter) take(ip netip.Addr, what taking) (counted *entry, ok bool)
 		}
 		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
 		e.pace = l.commands
+		e.queue = transport.NewAddressQueue(l.cfg.QueueBytes)
 	}
 	if !l.admit(e, now, what) {
 		return nil, false

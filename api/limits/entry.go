@@ -3,6 +3,8 @@ package limits
 import (
 	"net/netip"
 	"time"
+
+	"github.com/herald-broker/herald/transport"
 )
 
 // entry is what the limiter remembers of one address.
@@ -13,11 +15,18 @@ type entry struct {
 	stamp     time.Time // when tokens was brought up to date
 	idleSince time.Time // when open fell to 0; set while linked
 	commandBudget
+	queue *transport.AddressQueue // nil: no QueueBytes
 
 	// The idle list, which holds the entry while open is 0.
 	prev, next *entry
 	linked     bool
 }
+
+var _ transport.AddressQueuer = (*entry)(nil)
+
+// AddressQueue implements transport.AddressQueuer: the bound of e's
+// address's own queued bytes, nil without QueueBytes.
+func (e *entry) AddressQueue() *transport.AddressQueue { return e.queue }
 
 // fill adds the tokens earned since stamp, up to burst. A clock that went
 // back earns nothing.

@@ -44,6 +44,7 @@ type Config struct {
 	ConnectBurstPerIP   int     // new connections an address may open at once
 	CommandRatePerIP    int     // commands per second of all of an address's connections; 0: no limit
 	CommandBurstPerIP   int     // commands they may send at once
+	MaxQueueBytesPerIP  int     // bytes queued for an address's connections that are theirs alone; 0: no limit
 	MaxUpgradeBytes     int     // request line and headers of any request, /ws included
 	TrustedProxies      []string
 	TLSCert             string // PEM file; set with TLSKey, or neither
@@ -106,6 +107,7 @@ var settings = []setting{
 	{"HERALD_CONNECT_BURST_PER_IP", "connect-burst-per-ip", "500", "new WebSocket connections one address may open at once before the rate holds it back", intSetting(1, func(c *Config, n int) { c.ConnectBurstPerIP = n })},
 	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "2000", "commands and pings per second of all the WebSocket connections of one client address together, on top of each one's own rate (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.CommandRatePerIP = n })},
 	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "10000", "commands and pings the connections of one address may send at once before the rate holds them back", intSetting(1, func(c *Config, n int) { c.CommandBurstPerIP = n })},
+	{"HERALD_MAX_QUEUE_BYTES_PER_IP", "max-queue-bytes-per-ip", itoa(defaultMaxQueueBytesPerIP), "bytes queued for all the WebSocket and SSE connections of one client address together that are theirs alone (replies, resumed history, presence pages, pongs; not fanned-out messages); past it the connection whose frame would cross it is closed with 4000 (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.MaxQueueBytesPerIP = n })},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", itoa(api.DefaultMaxHeaderBytes), "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
@@ -140,6 +142,14 @@ func duration(d time.Duration) string {
 // minHistoryBytes is the least HERALD_MAX_HISTORY_BYTES: below it one
 // topic could not keep even 16 messages of the default size limit.
 const minHistoryBytes = 16 * broker.DefaultMaxMessageBytes
+
+// defaultMaxQueueBytesPerIP is HERALD_MAX_QUEUE_BYTES_PER_IP's default,
+// 64 MiB: 64 connections of one address each holding a whole
+// HERALD_MAX_QUEUE_BYTES of replies (a resume after a reconnect is at
+// most that less 64 KiB) at the same moment, where one address could
+// make the node hold some 800 MB before (1,000 connections that never
+// read, each holding 790 KB of resumed history).
+const defaultMaxQueueBytesPerIP = 64 << 20
 
 // minUpgradeBytes is the least HERALD_MAX_UPGRADE_BYTES: below it a
 // browser's ordinary upgrade request, cookies and all, would be refused.
@@ -197,6 +207,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	// a per-address limit too, goes with it unless it is set itself.
 	if c.MaxConnectionsPerIP == 0 && !set["HERALD_COMMAND_RATE_PER_IP"] {
 		c.CommandRatePerIP = 0
+	}
+	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_QUEUE_BYTES_PER_IP"] {
+		c.MaxQueueBytesPerIP = 0
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, fmt.Errorf("settings HERALD_TLS_CERT (--tls-cert) and HERALD_TLS_KEY (--tls-key): set both or neither")

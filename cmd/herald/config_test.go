@@ -53,6 +53,7 @@ func TestConfigDefaults(t *testing.T) {
 		ConnectBurstPerIP:   500,
 		CommandRatePerIP:    2000,
 		CommandBurstPerIP:   10000,
+		MaxQueueBytesPerIP:  64 << 20,
 		MaxUpgradeBytes:     16384,
 
 		MaxHistoryBytes: 268435456,
@@ -145,6 +146,30 @@ func TestCommandBudgetFollowsThePerAddressLimits(t *testing.T) {
 			}
 			if c.CommandRatePerIP != tc.want {
 				t.Errorf("command rate per address %d, want %d", c.CommandRatePerIP, tc.want)
+			}
+		})
+	}
+}
+
+// So does the bound of an address's queued replies.
+func TestQueueBoundFollowsThePerAddressLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"defaults", nil, 64 << 20},
+		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0},
+		{"per-address limits off, the bound set", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0", "HERALD_MAX_QUEUE_BYTES_PER_IP": "1000000"}, 1000000},
+		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, 64 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(nil, envOf(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MaxQueueBytesPerIP != tc.want {
+				t.Errorf("queued bytes per address %d, want %d", c.MaxQueueBytesPerIP, tc.want)
 			}
 		})
 	}

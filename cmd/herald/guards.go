@@ -57,10 +57,11 @@ func newGuards(cfg Config) (guards, error) {
 		Burst:        cfg.ConnectBurstPerIP,
 		CommandRate:  cfg.CommandRatePerIP,
 		CommandBurst: cfg.CommandBurstPerIP,
+		QueueBytes:   cfg.MaxQueueBytesPerIP,
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP, HERALD_CONNECT_BURST_PER_IP, "+
-			"HERALD_COMMAND_RATE_PER_IP or HERALD_COMMAND_BURST_PER_IP: %w", err)
+			"HERALD_COMMAND_RATE_PER_IP, HERALD_COMMAND_BURST_PER_IP or HERALD_MAX_QUEUE_BYTES_PER_IP: %w", err)
 	}
 	// /metrics takes the connect rate and burst, in a count of its own:
 	// a scraper's requests spend none of its address's upgrades.
@@ -172,6 +173,7 @@ func logGuards(log *zap.Logger, cfg Config, g guards) {
 		zap.Int("connect_burst_per_ip", cfg.ConnectBurstPerIP),
 		zap.Int("command_rate_per_ip", cfg.CommandRatePerIP),
 		zap.Int("command_burst_per_ip", cfg.CommandBurstPerIP),
+		zap.Int("max_queue_bytes_per_ip", cfg.MaxQueueBytesPerIP),
 		zap.Strings("trusted_proxies", cfg.TrustedProxies),
 		zap.Bool("tls", g.tls != nil))
 }
