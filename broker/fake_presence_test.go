@@ -19,22 +19,25 @@ type fakePresence struct {
 	// whileRead, when set, runs after a presence read and before its
 	// answer returns, once.
 	whileRead func()
-	// whileUnlisted, when set, runs after a read of Unlisted and before
+	// whileLostJoins, when set, runs after a read of LostJoins and before
 	// its answer returns, once.
-	whileUnlisted func()
+	whileLostJoins func()
+	// checked are the joins LostJoins was asked about, in order.
+	checked []SentJoin
 }
 
-// Unlisted returns those of users with no entry on topic.
-func (e *fakeEngine) Unlisted(ctx context.Context, topic string, users []string) ([]string, error) {
+// LostJoins returns the users of those of joins with no entry on topic.
+func (e *fakeEngine) LostJoins(ctx context.Context, topic string, joins []SentJoin) ([]string, error) {
 	e.pres.mu.Lock()
 	var gone []string
-	for _, u := range users {
-		if e.sessionsOf(topic, u) == 0 {
-			gone = append(gone, u)
+	for _, j := range joins {
+		if e.sessionsOf(topic, j.User) == 0 {
+			gone = append(gone, j.User)
 		}
 	}
-	f := e.pres.whileUnlisted
-	e.pres.whileUnlisted = nil
+	e.pres.checked = append(e.pres.checked, joins...)
+	f := e.pres.whileLostJoins
+	e.pres.whileLostJoins = nil
 	e.pres.mu.Unlock()
 	if f != nil {
 		f()

@@ -18,15 +18,29 @@ import (
 // sent here on a topic was a join, and whom the backend no longer lists,
 // is sent a leave, unless a change of that user came meanwhile. The
 // nodes that saw the join are the ones whose subscriptions need the
-// leave, and each sends it to its own. It costs, per reconnect, a read
-// of the listed users of every topic with presence:true subscriptions
-// here, in batches.
+// leave, and each sends it to its own. The backend's member_removed
+// (section 11) is the engine's to report, once for the cluster: it
+// decides, in the step that finds the user unlisted, whether another
+// node reported this join's end already, and tells the join by the
+// session that caused it. It costs, per reconnect, a read of the listed
+// users of every topic with presence:true subscriptions here, in
+// batches.
 
-// MemberLister is an Engine that tells which users of a topic are not
-// members of it now. store/redis implements it.
+// SentJoin is a join sent here that no change of its user followed.
+type SentJoin struct {
+	User    string
+	Session string // the session whose arrival caused it
+}
+
+// MemberLister is an Engine that tells which joins it no longer lists.
+// store/redis implements it.
 type MemberLister interface {
-	// Unlisted returns those of users that are not members of topic.
-	Unlisted(ctx context.Context, topic string, users []string) ([]string, error)
+	// LostJoins returns the users of those of joins whose user is not a
+	// member of topic now. The first node to find a join so lost has its leave reported to
+	// the engine's member watcher (once for the cluster, as the
+	// engine's own leaves are); the others only learn that the user is
+	// gone.
+	LostJoins(ctx context.Context, topic string, joins []SentJoin) ([]string, error)
 }
 
 // SendLostLeaves sends, on each topic with presence:true subscriptions
@@ -41,16 +55,16 @@ func (b *Broker) SendLostLeaves(ctx context.Context) error {
 	for i := range b.idx.shards {
 		for _, topic := range b.idx.shards[i].watchedTopics() {
 			joined := b.idx.shards[i].sentJoins(topic)
-			users := make([]string, 0, len(joined))
-			for u := range joined {
-				users = append(users, u)
+			joins := make([]SentJoin, 0, len(joined))
+			for u, t := range joined {
+				joins = append(joins, SentJoin{User: u, Session: t.session})
 			}
-			gone, err := lister.Unlisted(ctx, topic, users)
+			gone, err := lister.LostJoins(ctx, topic, joins)
 			if err != nil {
 				return fmt.Errorf("herald: check the joins sent on %s: %w", topic, err)
 			}
 			for _, u := range gone {
-				b.sendLostLeave(topic, u, joined[u])
+				b.sendLostLeave(topic, u, joined[u].n)
 			}
 		}
 	}
@@ -68,12 +82,12 @@ func (sh *exactShard) watchedTopics() []string {
 	return topics
 }
 
-// sentJoins returns, by user, the number of the last change sent of each
-// user of topic whose last change was a join.
-func (sh *exactShard) sentJoins(topic string) map[string]uint64 {
+// sentJoins returns, by user, the last change sent of each user of topic
+// whose last change was a join.
+func (sh *exactShard) sentJoins(topic string) map[string]toldChange {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	joined := make(map[string]uint64)
+	joined := make(map[string]toldChange)
 	w := sh.watched[topic]
 	if w == nil {
 		return joined
@@ -82,7 +96,7 @@ func (sh *exactShard) sentJoins(topic string) map[string]uint64 {
 	defer w.mu.Unlock()
 	for u, t := range w.told {
 		if t.join {
-			joined[u] = t.n
+			joined[u] = t
 		}
 	}
 	return joined

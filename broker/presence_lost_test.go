@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -43,7 +44,7 @@ func TestLostLeaveGivesWayToAChangeThatCameMeanwhile(t *testing.T) {
 	b.HandlePresence(change("u", true))
 	w.waitChanges(t, 1)
 	e.pres.mu.Lock()
-	e.pres.whileUnlisted = func() {
+	e.pres.whileLostJoins = func() {
 		b.HandlePresence(change("u", false))
 		b.HandlePresence(change("u", true))
 	}
@@ -55,5 +56,34 @@ func TestLostLeaveGivesWayToAChangeThatCameMeanwhile(t *testing.T) {
 	want := []string{"join u", "leave u", "join u", "join v"}
 	if got := w.waitChanges(t, len(want)); !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// The engine is asked about each join by the session that caused the
+// last join sent of its user, a repeat's included: the nodes that sent
+// one join name it alike, and the engine reports its leave's
+// member_removed once by that name. A user whose last change was a
+// leave is not asked about.
+func TestLostJoinsAreNamedByTheirSession(t *testing.T) {
+	b, e := presenceBroker(t)
+	w := watch(t, b)
+	first, again := change("ada", true), change("ada", true) // a repeat after a failover
+	b.HandlePresence(first)
+	b.HandlePresence(again)
+	bob := change("bob", true)
+	b.HandlePresence(bob)
+	b.HandlePresence(change("cy", true))
+	b.HandlePresence(change("cy", false))
+	w.waitChanges(t, 4)
+	if err := b.SendLostLeaves(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.pres.mu.Lock()
+	got := e.pres.checked
+	e.pres.mu.Unlock()
+	slices.SortFunc(got, func(x, y SentJoin) int { return strings.Compare(x.User, y.User) })
+	want := []SentJoin{{User: "ada", Session: again.Session}, {User: "bob", Session: bob.Session}}
+	if !slices.Equal(got, want) {
+		t.Errorf("asked about %v, want %v", got, want)
 	}
 }

@@ -58,6 +58,9 @@ type watchers struct {
 type toldChange struct {
 	n    uint64
 	join bool
+	// session caused the join (joins only): the engine tells a lost
+	// join's leave apart by it (presence_lost.go).
+	session string
 }
 
 // add counts sub in from now on. The index write lock is held.
@@ -120,7 +123,11 @@ func (w *watchers) record(c PresenceChange, last toldChange, known bool) {
 	if w.told == nil {
 		w.told = make(map[string]toldChange)
 	}
-	w.told[c.User] = toldChange{n: w.sent, join: c.Join}
+	t := toldChange{n: w.sent, join: c.Join}
+	if c.Join {
+		t.session = c.Session
+	}
+	w.told[c.User] = t
 	switch {
 	case c.Join && !(known && last.join):
 		w.in++

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,23 +39,37 @@ func TestSpecClusterDeadNodeWhoseJoinAFailoverLost(t *testing.T) {
 }
 
 // deadNodeWhoseJoinAFailoverLost: on the Redis at url, dave joins topic
-// through node c while o has the topic's master cut off from its
-// replica; c dies, then the master, and the replica takes over without
-// the join. Within 30 s of c's death the watcher is sent dave's leave,
-// though no node holds dave any more to clean up after, and the live
-// node's member gets no leave.
+// through node c, and fay through node a, while o has the topic's master
+// cut off from its replica; c dies, then the master, and the replica
+// takes over without the joins. Within 30 s of c's death the watchers on
+// a and b are sent dave's leave, though no node holds dave any more to
+// clean up after, and the backend, which had dave's member_added, gets
+// his member_removed once, though both nodes sent the leave (section
+// 11). Fay, whom live node a adds back, and eve, whose join the replica
+// had, are members still: no leave, no member_removed.
 func deadNodeWhoseJoinAFailoverLost(t *testing.T, url, topic string, o outage) {
-	_, hooks := startHookBackend(t, 0)
-	env := []string{"HERALD_REDIS_URL=" + url, "HERALD_CONNECT_URL=" + hooks + "/connect",
-		"HERALD_HOOK_TIMEOUT=300ms", "HERALD_PRESENCE_TOPICS=room.*"}
+	backend, hooks := startHookBackend(t, 0)
+	env := hooksEnv(url, hooks)
 	a, b, c := startProcess(t, "a", env...), startProcess(t, "b", env...), startProcess(t, "c", env...)
-	watcher := wsOpen(t, b.ws+"?mode=ok&user=w", dialOpts{})
-	watcher.cmd("w", `{"type":"subscribe","id":"w","topic":%q,"presence":true}`, topic)
+	watchers := []*client{wsOpen(t, b.ws+"?mode=ok&user=w", dialOpts{}), wsOpen(t, a.ws+"?mode=ok&user=w2", dialOpts{})}
+	for _, w := range watchers {
+		w.cmd("w", `{"type":"subscribe","id":"w","topic":%q,"presence":true}`, topic)
+	}
+	mustEvent(t, watchers[0], "join", "w2", topic)
+	joined := func(user string) {
+		t.Helper()
+		for _, w := range watchers {
+			mustEvent(t, w, "join", user, topic)
+		}
+	}
 	wsOpen(t, a.ws+"?mode=ok&user=eve", dialOpts{}).subscribe("s", topic)
-	mustEvent(t, watcher, "join", "eve", topic)
+	joined("eve")
 	o.cut()
+	wsOpen(t, a.ws+"?mode=ok&user=fay", dialOpts{}).subscribe("s", topic)
+	joined("fay")
 	wsOpen(t, c.ws+"?mode=ok&user=dave", dialOpts{}).subscribe("s", topic)
-	mustEvent(t, watcher, "join", "dave", topic)
+	joined("dave")
+	eventually(t, "dave's member_added", func() bool { return membersOf(backend, topic, "dave") == "+dave" })
 
 	killed := time.Now()
 	if err := c.cmd.Process.Kill(); err != nil {
@@ -62,21 +77,49 @@ func deadNodeWhoseJoinAFailoverLost(t *testing.T, url, topic string, o outage) {
 	}
 	o.kill()
 	o.end()
-	select {
-	case f := <-watcher.frames:
-		jsonEq(t, "after the kill", f.obj(), fmt.Sprintf(`{"type":"leave","topic":%q,"user":"dave"}`, topic))
-		t.Logf("leave %v after the kill", time.Since(killed).Round(time.Millisecond))
-	case <-time.After(30*time.Second - time.Since(killed)):
-		t.Fatal("no leave within 30 s of the node's death")
+	for _, w := range watchers {
+		select {
+		case f := <-w.frames:
+			jsonEq(t, "after the kill", f.obj(), fmt.Sprintf(`{"type":"leave","topic":%q,"user":"dave"}`, topic))
+			t.Logf("leave %v after the kill", time.Since(killed).Round(time.Millisecond))
+		case <-time.After(30*time.Second - time.Since(killed)):
+			t.Fatal("no leave within 30 s of the node's death")
+		}
 	}
-	want := fmt.Sprintf(`{"topic":%q,"users":2,"sessions":2,"members":[{"user":"eve","sessions":1,"info":{"name":"eve"}},{"user":"w","sessions":1,"info":{"name":"w"}}]}`, topic)
+	want := fmt.Sprintf(`{"topic":%q,"users":4,"sessions":4,"members":[`+
+		`{"user":"eve","sessions":1,"info":{"name":"eve"}},{"user":"fay","sessions":1,"info":{"name":"fay"}},`+
+		`{"user":"w","sessions":1,"info":{"name":"w"}},{"user":"w2","sessions":1,"info":{"name":"w2"}}]}`, topic)
 	for _, n := range []*process{a, b} {
 		_, m := getPresence(t, &n.node, topic)
 		jsonEq(t, "presence on "+n.base+" after the node's death", m, want)
 	}
-	select {
-	case f := <-watcher.frames:
-		t.Errorf("after dave's leave: %s", f.text)
-	case <-time.After(time.Second):
+	eventually(t, "dave's member_removed", func() bool { return strings.Contains(membersOf(backend, topic, "dave"), "-") })
+	for _, w := range watchers {
+		select {
+		case f := <-w.frames:
+			t.Errorf("after dave's leave: %s", f.text)
+		case <-time.After(time.Second):
+		}
 	}
+	// The backend may be sent dave's member_added twice: a node that
+	// takes the sending over from c knows nothing of what c sent.
+	if got := membersOf(backend, topic, "dave"); strings.Count(got, "-") != 1 || !strings.HasSuffix(got, "+dave -dave") {
+		t.Errorf("the backend's member events of dave: %s, want his member_removed once, after his member_added", got)
+	}
+	for _, user := range []string{"eve", "fay"} {
+		if got := membersOf(backend, topic, user); strings.Contains(got, "-") {
+			t.Errorf("the backend's member events of %s: %s, want no member_removed", user, got)
+		}
+	}
+}
+
+// membersOf is memberEvents of user alone.
+func membersOf(backend *hookBackend, topic, user string) string {
+	var out []string
+	for _, ev := range strings.Fields(memberEvents(backend, topic)) {
+		if ev[1:] == user {
+			out = append(out, ev)
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -139,6 +139,10 @@ func (k keys) presChanges(topic string) string { return k.prefix + "{" + topic +
 // once the log went with the topic's last presence entry (changes.go).
 func (k keys) presLogEnd(topic string) string { return k.prefix + "{" + topic + "}:changes:end" }
 
+// presLost keeps, for a while, the sessions whose joins Redis lost and
+// whose leaves' member events were reported (presence_lost.go).
+func (k keys) presLost(topic string) string { return k.prefix + "{" + topic + "}:lost" }
+
 // presOwned is the set of the sessions of topic that the node life owns.
 func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }
 

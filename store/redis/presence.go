@@ -18,6 +18,8 @@ import (
 //	<prefix>{<topic>}:changes       stream: its last joins and leaves (changes.go)
 //	<prefix>{<topic>}:changes:end   string: the ID of the last of them, for a while once
 //	                                the stream went with the topic's last entry
+//	<prefix>{<topic>}:lost          hash: user → the session of its join Redis lost, whose
+//	                                leave a node reported, for a while (presence_lost.go)
 //
 // A script adds or removes an entry and its count in one atomic step, and
 // publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's
@@ -43,8 +45,8 @@ import (
 // publishes the leaves, then forgets the life. The topic set is written
 // by the add script itself on one server; on Cluster, where it lives in
 // another slot, beside the script, before the life's first entry on the
-// topic. No key but seq and changes:end has a TTL: a topic's keys go
-// with its last entry, the change log included.
+// topic. No key but seq, changes:end and lost has a TTL: a topic's keys
+// go with its last entry, the change log included.
 //
 // A node also keeps its own entries in memory (presence_local.go): Close
 // removes them, a node whose heartbeat lapsed while it lived adds them

@@ -114,24 +114,59 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 	l.mu.Unlock()
 }
 
-// Unlisted returns those of users who are not members of topic in Redis
-// now, reading them in batches.
-func (e *Engine) Unlisted(ctx context.Context, topic string, users []string) ([]string, error) {
+// lostLeaveKeep is how long Redis keeps the session of a lost join whose
+// leave a node reported (lostJoinsScript): long enough for the checks
+// every node makes after one failover (5 s after its own reconnect, and
+// at each heartbeat after while they fail), so that one node reports it;
+// and no longer, as a second lost join of that same session within it
+// would go unreported.
+const lostLeaveKeep = 2 * time.Minute
+
+// LostJoins returns the users of those of joins who are not members of
+// topic in Redis now, reading them in batches. The member watcher hears
+// the leave of each one whose lost join no node reported the leave of
+// yet (lostJoinsScript): one node in the cluster, as for any leave. The
+// leave is numbered in the topic's order, after every change decided
+// before the check, the joins of users who came back included; a join
+// decided after it is numbered after it.
+func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.SentJoin) ([]string, error) {
 	var gone []string
-	for len(users) > 0 {
-		batch := users[:min(len(users), reapBatch)]
-		users = users[len(batch):]
+	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
+	for len(joins) > 0 {
+		batch := joins[:min(len(joins), reapBatch)]
+		joins = joins[len(batch):]
+		args := make([]any, 1, 1+2*len(batch))
+		args[0] = lostLeaveKeep.Milliseconds()
+		for _, j := range batch {
+			args = append(args, j.User, j.Session)
+		}
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		listed, err := e.rdb.HMGet(cctx, e.keys.presUsers(topic), batch...).Result()
+		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("herald/redis: read the members of %s: %w", topic, err)
+			return nil, fmt.Errorf("herald/redis: check the joins sent on %s: %w", topic, err)
 		}
-		for i, v := range listed {
-			if v == nil {
-				gone = append(gone, batch[i])
+		for i := 0; i+1 < len(reply); i += 2 {
+			gone = append(gone, reply[i])
+			if reply[i+1] != "" {
+				e.lostJoinLeft(topic, reply[i], reply[i+1])
 			}
 		}
 	}
 	return gone, nil
+}
+
+// lostJoinLeft tells the member watcher of the leave of user on topic
+// that ends a join Redis lost, numbered by order.
+func (e *Engine) lostJoinLeft(topic, user, order string) {
+	fn := e.members.Load()
+	if fn == nil {
+		return
+	}
+	after, seq, _, err := parseOrder(order)
+	if err != nil {
+		e.log.Error("the check of the joins sent returned a malformed order", zap.Error(err))
+		return
+	}
+	(*fn)(broker.PresenceChange{Topic: topic, User: user, After: after, Seq: seq})
 }

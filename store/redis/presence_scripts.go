@@ -47,18 +47,7 @@ import (
 // a new count starts from Redis's clock in ms, past the old one.
 var presenceLua = `
 local LOG_CAP, LOG_KEEP = ` + strconv.Itoa(changeLogCap) + `, tonumber(ARGV[#ARGV])
-local function ns(s) return #s .. ':' .. s end
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function order()
-  local after = tonumber(redis.call('GET', KEYS[4]) or '0')
-  local seq = after + 1
-  if after == 0 then seq = now() end
-  redis.call('SET', KEYS[4], string.format('%d', seq), 'PX', 60000)
-  return ns(string.format('%d %d', after, seq))
-end
+` + presenceOrderLua + `
 local function logTail()
   local last = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
   if last[1] then return last[1][1] end
@@ -91,7 +80,7 @@ local function announce(classic, sharded, kind, topic, user, session, info)
   local payload = change .. ns(prev .. ' ' .. id)
   if sharded ~= '' then redis.call('SPUBLISH', sharded, payload) end
   if classic ~= '' then redis.call('PUBLISH', classic, payload) end
-  return payload .. order()
+  return payload .. order(KEYS[4])
 end
 local function remove(pres, users, session, owner, classic, sharded, topic)
   local cur = redis.call('HGET', pres, session)
@@ -113,6 +102,24 @@ local function remove(pres, users, session, owner, classic, sharded, topic)
     return announce(classic, sharded, 'l', topic, user, session, '')
   end
   return true
+end
+`
+
+// presenceOrderLua numbers a topic's joins and leaves: order(seq) takes
+// the next number in the topic's seq key and returns the netstring
+// "<after> <seq>" (presenceLua says more).
+const presenceOrderLua = `
+local function ns(s) return #s .. ':' .. s end
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function order(key)
+  local after = tonumber(redis.call('GET', key) or '0')
+  local seq = after + 1
+  if after == 0 then seq = now() end
+  redis.call('SET', key, string.format('%d', seq), 'PX', 60000)
+  return ns(string.format('%d %d', after, seq))
 end
 `
 
@@ -187,6 +194,35 @@ for _, s in ipairs(sessions) do
 end
 keepLog()
 return tostring(redis.call('SCARD', KEYS[3])) .. leaves
+`)
+
+// lostJoinsScript finds which joins a node sent are of users the topic
+// no longer lists, and decides, for the cluster, which of those leaves
+// reports its member_removed (presence_lost.go): the first node to find
+// the join of a session lost. The lost hash keeps, by user, the session
+// of the join whose leave was last so reported, until it has gone keep
+// without another.
+//
+// KEYS: users, seq, lost. ARGV: keep (ms), then a user and the session
+// of its join, for each join. Returns, for each user not listed, the
+// user and, when this call reports its leave, the leave's order
+// "<after> <seq>" as a netstring, else "".
+var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
+local out = {}
+for i = 2, #ARGV, 2 do
+  local user, session = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', KEYS[1], user) == 0 then
+    local decided = ''
+    if redis.call('HGET', KEYS[3], user) ~= session then
+      redis.call('HSET', KEYS[3], user, session)
+      redis.call('PEXPIRE', KEYS[3], ARGV[1])
+      decided = order(KEYS[2])
+    end
+    out[#out + 1] = user
+    out[#out + 1] = decided
+  end
+end
+return out
 `)
 
 // heartbeatScript keeps a node life registered until Redis's clock passes
