@@ -24,6 +24,9 @@ type fakePresence struct {
 	whileLostJoins func()
 	// checked are the joins LostJoins was asked about, in order.
 	checked []SentJoin
+	// failLostJoins, when set, is LostJoins's error, returned with what
+	// it found, as after a batch that failed.
+	failLostJoins error
 }
 
 // LostJoins returns the users of those of joins with no entry on topic.
@@ -38,11 +41,12 @@ func (e *fakeEngine) LostJoins(ctx context.Context, topic string, joins []SentJo
 	e.pres.checked = append(e.pres.checked, joins...)
 	f := e.pres.whileLostJoins
 	e.pres.whileLostJoins = nil
+	err := e.pres.failLostJoins
 	e.pres.mu.Unlock()
 	if f != nil {
 		f()
 	}
-	return gone, nil
+	return gone, err
 }
 
 func (e *fakeEngine) AddPresence(ctx context.Context, p PresenceEntry) error {

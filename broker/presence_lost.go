@@ -36,7 +36,8 @@ type SentJoin struct {
 // store/redis implements it.
 type MemberLister interface {
 	// LostJoins returns the users of those of joins whose user is not a
-	// member of topic now. The first node to find a join so lost has its leave reported to
+	// member of topic now (with an error, those it found before it).
+	// The first node to find a join so lost has its leave reported to
 	// the engine's member watcher (once for the cluster, as the
 	// engine's own leaves are); the others only learn that the user is
 	// gone.
@@ -46,7 +47,8 @@ type MemberLister interface {
 // SendLostLeaves sends, on each topic with presence:true subscriptions
 // here, a leave of every user whose last change sent here was a join
 // and whom the engine does not list as a member. It does nothing for an
-// engine that is no MemberLister. It stops at the first read that fails.
+// engine that is no MemberLister. It stops at the first read that fails,
+// once it has sent the leaves the engine found before it.
 func (b *Broker) SendLostLeaves(ctx context.Context) error {
 	lister, ok := b.engine.(MemberLister)
 	if !ok {
@@ -60,11 +62,11 @@ func (b *Broker) SendLostLeaves(ctx context.Context) error {
 				joins = append(joins, SentJoin{User: u, Session: t.session})
 			}
 			gone, err := lister.LostJoins(ctx, topic, joins)
+			for _, u := range gone { // their member_removed may be queued already
+				b.sendLostLeave(topic, u, joined[u].n)
+			}
 			if err != nil {
 				return fmt.Errorf("herald: check the joins sent on %s: %w", topic, err)
-			}
-			for _, u := range gone {
-				b.sendLostLeave(topic, u, joined[u].n)
 			}
 		}
 	}

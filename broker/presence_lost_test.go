@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -85,5 +86,27 @@ func TestLostJoinsAreNamedByTheirSession(t *testing.T) {
 	want := []SentJoin{{User: "ada", Session: again.Session}, {User: "bob", Session: bob.Session}}
 	if !slices.Equal(got, want) {
 		t.Errorf("asked about %v, want %v", got, want)
+	}
+}
+
+// A check that fails part way still sends the leaves of the joins the
+// engine found lost before it failed: the engine may have reported their
+// member_removed already, and the subscriptions are to get the leave
+// the backend was told of.
+func TestLostLeavesFoundBeforeAFailureAreSent(t *testing.T) {
+	b, e := presenceBroker(t)
+	w := watch(t, b)
+	b.HandlePresence(change("lost", true))
+	w.waitChanges(t, 1)
+	e.pres.mu.Lock()
+	e.pres.failLostJoins = errors.New("the second batch failed")
+	e.pres.mu.Unlock()
+	if err := b.SendLostLeaves(context.Background()); err == nil {
+		t.Fatal("the check's failure was not returned")
+	}
+	b.HandlePresence(change("v", true))
+	want := []string{"join lost", "leave lost", "join v"}
+	if got := w.waitChanges(t, len(want)); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -123,7 +123,8 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 const lostLeaveKeep = 2 * time.Minute
 
 // LostJoins returns the users of those of joins who are not members of
-// topic in Redis now, reading them in batches. The member watcher hears
+// topic in Redis now, reading them in batches; when a batch fails, those
+// found before it, with the error. The member watcher hears
 // the leave of each one whose lost join no node reported the leave of
 // yet (lostJoinsScript): one node in the cluster, as for any leave. The
 // leave is numbered in the topic's order, after every change decided
@@ -144,7 +145,7 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("herald/redis: check the joins sent on %s: %w", topic, err)
+			return gone, fmt.Errorf("herald/redis: check the joins sent on %s: %w", topic, err)
 		}
 		for i := 0; i+1 < len(reply); i += 2 {
 			gone = append(gone, reply[i])
