@@ -4,7 +4,9 @@ package broker
 // order they were made, guarded by the session's mu: a session keeps no
 // array of them (Session.subs).
 
-// addLocked appends sub to the session's list.
+// addLocked appends sub to the session's list; its address's bound
+// counted it already (takeAddressSubscription), and each removal below
+// gives it back.
 func (s *Session) addLocked(sub *subscription) {
 	sub.next = nil
 	at := &s.subs
@@ -31,6 +33,7 @@ func (s *Session) takeLocked(pattern string) *subscription {
 		if sub := *at; sub.pattern == pattern {
 			*at, sub.next = sub.next, nil
 			s.nsubs--
+			s.giveAddressSubscriptions(1)
 			return sub
 		}
 	}
@@ -43,6 +46,7 @@ func (s *Session) removeLocked(sub *subscription) {
 		if *at == sub {
 			*at, sub.next = sub.next, nil
 			s.nsubs--
+			s.giveAddressSubscriptions(1)
 			return
 		}
 	}
@@ -58,6 +62,7 @@ func (s *Session) takeAllLocked() []*subscription {
 		out = append(out, sub)
 		sub = next
 	}
+	s.giveAddressSubscriptions(int(s.nsubs))
 	s.subs, s.nsubs = nil, 0
 	return out
 }

@@ -160,6 +160,9 @@ func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscri
 	if int(s.nsubs) >= s.b.cfg.MaxSubscriptions {
 		return nil, nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", s.b.cfg.MaxSubscriptions)
 	}
+	if err := s.takeAddressSubscription(); err != nil {
+		return nil, nil, err
+	}
 	sub = newSubscription(s, pattern, plain)
 	s.addLocked(sub)
 	return sub, nil, nil

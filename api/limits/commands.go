@@ -46,7 +46,7 @@ func newCommandPace(rate, burst int) *commandPace {
 // as long as the clock went back.
 func (e *entry) AllowCommand(now int64) bool {
 	p := e.pace
-	if p == nil { // no CommandRate: e is a pacer for its QueueBytes
+	if p == nil { // no CommandRate: e is a pacer for its other budgets
 		return true
 	}
 	for {
@@ -138,9 +138,10 @@ type commandBudget struct {
 	owed     atomic.Int64 // nanoseconds of commands taken past an empty bucket (SpendCommands)
 }
 
-// pacerOf is e as its connections' pacer: its command budget and its
-// AddressQueue (transport.AddressQueuer); nil when it has neither. With
-// QueueBytes and no CommandRate it allows every command.
+// pacerOf is e as its connections' pacer: its command budget, its
+// AddressQueue (transport.AddressQueuer) and its subscriptions
+// (broker.AddressSubscriptions); nil when it has none of them. Without a
+// CommandRate it allows every command.
 func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
 	if e == nil || !l.perConnection() {
 		return nil
@@ -149,8 +150,8 @@ func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
 }
 
 // AcquirePaced is Acquire, and also returns the command budget of ip's
-// address (and its AddressQueue), which the caller hands to the
-// connection; nil without a CommandRate and QueueBytes. The budget is kept while the address holds a connection
+// address (and its other budgets: pacerOf), which the caller hands to
+// the connection; nil when it has none. The budget is kept while the address holds a connection
 // and freed with the entry after its last (see ConnLimiter).
 func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer broker.AddressPacer, ok bool) {
 	e, ok := l.take(ip, takeOpen|takeRate)
@@ -163,8 +164,8 @@ func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer broker.
 
 // Pacer is the command budget of the address c was counted for at
 // accept; nil when c is nil, was not counted per address (a trusted
-// proxy's), has given its slot back, or the limiter has neither a
-// CommandRate nor QueueBytes.
+// proxy's), has given its slot back, or the limiter has none of the
+// budgets of pacerOf.
 // The budget lasts as long as c's slot is held: an upgrade asks before
 // its hijack takes the slot over.
 func (c *Conn) Pacer() broker.AddressPacer {

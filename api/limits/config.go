@@ -46,6 +46,9 @@ type ConnConfig struct {
 	// address that are theirs alone (transport.AddressQueue); 0: no
 	// limit.
 	QueueBytes int
+	// Subscriptions bounds the subscriptions all the connections of one
+	// address hold together (broker.AddressSubscriptions); 0: no limit.
+	Subscriptions int
 	// Now is the clock; nil: time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -66,6 +69,8 @@ func (c *ConnConfig) check() error {
 		return fmt.Errorf("herald/limits: command rate per address %d is not between 0 and %d", c.CommandRate, maxCommandRate)
 	case c.QueueBytes < 0:
 		return fmt.Errorf("herald/limits: negative queued bytes per address %d", c.QueueBytes)
+	case c.Subscriptions < 0:
+		return fmt.Errorf("herald/limits: negative subscriptions per address %d", c.Subscriptions)
 	case c.CommandBurst < 0 || c.CommandBurst > maxCommandBurst:
 		return fmt.Errorf("herald/limits: command burst per address %d is not between 0 and %d", c.CommandBurst, maxCommandBurst)
 	}

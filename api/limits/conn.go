@@ -47,15 +47,16 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 func noRelease() {}
 
 // Enabled reports whether the limiter limits anything: a MaxOpen, a Rate,
-// a CommandRate or QueueBytes.
+// a CommandRate, QueueBytes or Subscriptions.
 func (l *ConnLimiter) Enabled() bool {
 	return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 || l.perConnection()
 }
 
 // perConnection reports whether an address has budgets its connections
-// share (a CommandRate, QueueBytes), kept while it holds one.
+// share (a CommandRate, QueueBytes, Subscriptions), kept while it holds
+// one.
 func (l *ConnLimiter) perConnection() bool {
-	return l.commands != nil || l.cfg.QueueBytes > 0
+	return l.commands != nil || l.cfg.QueueBytes > 0 || l.cfg.Subscriptions > 0
 }
 
 // Acquire counts one new connection from ip. It refuses (false) when ip
@@ -104,7 +105,7 @@ const (
 )
 
 // counts reports whether any limit that what spends is set. Open
-// connections are counted for a CommandRate or QueueBytes too, even with
+// connections are counted for the budgets of perConnection too, even with
 // no MaxOpen: the count is what keeps an address's budgets while it has
 // a connection, and frees them with the last.
 func (l *ConnLimiter) counts(what taking) bool {
@@ -132,6 +133,7 @@ func (l *ConnLimiter) take(ip netip.Addr, what taking) (counted *entry, ok bool)
 		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
 		e.pace = l.commands
 		e.queue = transport.NewAddressQueue(l.cfg.QueueBytes)
+		e.subscriptions.max = int64(l.cfg.Subscriptions)
 	}
 	if !l.admit(e, now, what) {
 		return nil, false

@@ -15,7 +15,8 @@ type entry struct {
 	stamp     time.Time // when tokens was brought up to date
 	idleSince time.Time // when open fell to 0; set while linked
 	commandBudget
-	queue *transport.AddressQueue // nil: no QueueBytes
+	queue         *transport.AddressQueue // nil: no QueueBytes
+	subscriptions subscriptionBudget
 
 	// The idle list, which holds the entry while open is 0.
 	prev, next *entry

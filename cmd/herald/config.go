@@ -39,16 +39,17 @@ type Config struct {
 	LogFormat        string
 
 	// Abuse limits and TLS (issue "tokens, permissions and abuse limits").
-	MaxConnectionsPerIP int     // open connections per client address, from accept; 0: no limit
-	ConnectRatePerIP    float64 // new /ws connections per second per address; 0: no limit
-	ConnectBurstPerIP   int     // new connections an address may open at once
-	CommandRatePerIP    int     // commands per second of all of an address's connections; 0: no limit
-	CommandBurstPerIP   int     // commands they may send at once
-	MaxQueueBytesPerIP  int     // bytes queued for an address's connections that are theirs alone; 0: no limit
-	MaxUpgradeBytes     int     // request line and headers of any request, /ws included
-	TrustedProxies      []string
-	TLSCert             string // PEM file; set with TLSKey, or neither
-	TLSKey              string
+	MaxConnectionsPerIP   int     // open connections per client address, from accept; 0: no limit
+	ConnectRatePerIP      float64 // new /ws connections per second per address; 0: no limit
+	ConnectBurstPerIP     int     // new connections an address may open at once
+	CommandRatePerIP      int     // commands per second of all of an address's connections; 0: no limit
+	CommandBurstPerIP     int     // commands they may send at once
+	MaxQueueBytesPerIP    int     // bytes queued for an address's connections that are theirs alone; 0: no limit
+	MaxSubscriptionsPerIP int     // subscriptions of all of an address's connections; 0: no limit
+	MaxUpgradeBytes       int     // request line and headers of any request, /ws included
+	TrustedProxies        []string
+	TLSCert               string // PEM file; set with TLSKey, or neither
+	TLSKey                string
 
 	PresenceTopics []string // patterns of the topics that keep presence
 
@@ -108,6 +109,7 @@ var settings = []setting{
 	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "2000", "commands and pings per second of all the WebSocket connections of one client address together, on top of each one's own rate (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.CommandRatePerIP = n })},
 	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "10000", "commands and pings the connections of one address may send at once before the rate holds them back", intSetting(1, func(c *Config, n int) { c.CommandBurstPerIP = n })},
 	{"HERALD_MAX_QUEUE_BYTES_PER_IP", "max-queue-bytes-per-ip", itoa(defaultMaxQueueBytesPerIP), "bytes queued for all the WebSocket and SSE connections of one client address together that are theirs alone (replies, resumed history, presence pages, pongs; not fanned-out messages); past it the connection whose frame would cross it is closed with 4000 (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.MaxQueueBytesPerIP = n })},
+	{"HERALD_MAX_SUBSCRIPTIONS_PER_IP", "max-subscriptions-per-ip", itoa(defaultMaxSubscriptionsPerIP), "subscriptions all the WebSocket connections and SSE streams of one client address hold together; past it a subscribe is answered too_many_subscriptions (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.MaxSubscriptionsPerIP = n })},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", itoa(api.DefaultMaxHeaderBytes), "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
@@ -150,6 +152,13 @@ const minHistoryBytes = 16 * broker.DefaultMaxMessageBytes
 // make the node hold some 800 MB before (1,000 connections that never
 // read, each holding 790 KB of resumed history).
 const defaultMaxQueueBytesPerIP = 64 << 20
+
+// defaultMaxSubscriptionsPerIP is HERALD_MAX_SUBSCRIPTIONS_PER_IP's
+// default: 50 subscriptions each for 1,000 clients behind one address,
+// at most some 28 MB of heap (572 bytes a subscription to a topic of
+// 255 bytes), where 1,000 connections of one address could hold 1,000
+// each, some 570 MB.
+const defaultMaxSubscriptionsPerIP = 50_000
 
 // minUpgradeBytes is the least HERALD_MAX_UPGRADE_BYTES: below it a
 // browser's ordinary upgrade request, cookies and all, would be refused.
@@ -210,6 +219,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	}
 	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_QUEUE_BYTES_PER_IP"] {
 		c.MaxQueueBytesPerIP = 0
+	}
+	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_SUBSCRIPTIONS_PER_IP"] {
+		c.MaxSubscriptionsPerIP = 0
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, fmt.Errorf("settings HERALD_TLS_CERT (--tls-cert) and HERALD_TLS_KEY (--tls-key): set both or neither")

@@ -48,13 +48,14 @@ func TestConfigDefaults(t *testing.T) {
 		LogLevel:         "info",
 		LogFormat:        "json",
 
-		MaxConnectionsPerIP: 1000,
-		ConnectRatePerIP:    50,
-		ConnectBurstPerIP:   500,
-		CommandRatePerIP:    2000,
-		CommandBurstPerIP:   10000,
-		MaxQueueBytesPerIP:  64 << 20,
-		MaxUpgradeBytes:     16384,
+		MaxConnectionsPerIP:   1000,
+		ConnectRatePerIP:      50,
+		ConnectBurstPerIP:     500,
+		CommandRatePerIP:      2000,
+		CommandBurstPerIP:     10000,
+		MaxQueueBytesPerIP:    64 << 20,
+		MaxSubscriptionsPerIP: 50000,
+		MaxUpgradeBytes:       16384,
 
 		MaxHistoryBytes: 268435456,
 		MaxDeliveryLag:  100 * time.Millisecond,
@@ -151,25 +152,26 @@ func TestCommandBudgetFollowsThePerAddressLimits(t *testing.T) {
 	}
 }
 
-// So does the bound of an address's queued replies.
-func TestQueueBoundFollowsThePerAddressLimits(t *testing.T) {
+// So do the bounds of an address's queued replies and subscriptions.
+func TestAddressBoundsFollowThePerAddressLimits(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		env  map[string]string
-		want int
+		name        string
+		env         map[string]string
+		queue, subs int
 	}{
-		{"defaults", nil, 64 << 20},
-		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0},
-		{"per-address limits off, the bound set", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0", "HERALD_MAX_QUEUE_BYTES_PER_IP": "1000000"}, 1000000},
-		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, 64 << 20},
+		{"defaults", nil, 64 << 20, 50000},
+		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0, 0},
+		{"per-address limits off, the bounds set", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0",
+			"HERALD_MAX_QUEUE_BYTES_PER_IP": "1000000", "HERALD_MAX_SUBSCRIPTIONS_PER_IP": "70"}, 1000000, 70},
+		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, 64 << 20, 50000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConfig(nil, envOf(tc.env), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.MaxQueueBytesPerIP != tc.want {
-				t.Errorf("queued bytes per address %d, want %d", c.MaxQueueBytesPerIP, tc.want)
+			if c.MaxQueueBytesPerIP != tc.queue || c.MaxSubscriptionsPerIP != tc.subs {
+				t.Errorf("queued bytes per address %d, subscriptions %d; want %d, %d", c.MaxQueueBytesPerIP, c.MaxSubscriptionsPerIP, tc.queue, tc.subs)
 			}
 		})
 	}

@@ -52,16 +52,17 @@ func newGuards(cfg Config) (guards, error) {
 		return guards{}, fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
 	}
 	g.conns, err = limits.NewConnLimiter(limits.ConnConfig{
-		MaxOpen:      cfg.MaxConnectionsPerIP,
-		Rate:         cfg.ConnectRatePerIP,
-		Burst:        cfg.ConnectBurstPerIP,
-		CommandRate:  cfg.CommandRatePerIP,
-		CommandBurst: cfg.CommandBurstPerIP,
-		QueueBytes:   cfg.MaxQueueBytesPerIP,
+		MaxOpen:       cfg.MaxConnectionsPerIP,
+		Rate:          cfg.ConnectRatePerIP,
+		Burst:         cfg.ConnectBurstPerIP,
+		CommandRate:   cfg.CommandRatePerIP,
+		CommandBurst:  cfg.CommandBurstPerIP,
+		QueueBytes:    cfg.MaxQueueBytesPerIP,
+		Subscriptions: cfg.MaxSubscriptionsPerIP,
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP, HERALD_CONNECT_BURST_PER_IP, "+
-			"HERALD_COMMAND_RATE_PER_IP, HERALD_COMMAND_BURST_PER_IP or HERALD_MAX_QUEUE_BYTES_PER_IP: %w", err)
+			"HERALD_COMMAND_RATE_PER_IP, HERALD_COMMAND_BURST_PER_IP, HERALD_MAX_QUEUE_BYTES_PER_IP or HERALD_MAX_SUBSCRIPTIONS_PER_IP: %w", err)
 	}
 	// /metrics takes the connect rate and burst, in a count of its own:
 	// a scraper's requests spend none of its address's upgrades.
@@ -174,6 +175,7 @@ func logGuards(log *zap.Logger, cfg Config, g guards) {
 		zap.Int("command_rate_per_ip", cfg.CommandRatePerIP),
 		zap.Int("command_burst_per_ip", cfg.CommandBurstPerIP),
 		zap.Int("max_queue_bytes_per_ip", cfg.MaxQueueBytesPerIP),
+		zap.Int("max_subscriptions_per_ip", cfg.MaxSubscriptionsPerIP),
 		zap.Strings("trusted_proxies", cfg.TrustedProxies),
 		zap.Bool("tls", g.tls != nil))
 }
