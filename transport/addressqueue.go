@@ -32,7 +32,7 @@ func NewAddressQueue(limit int) *AddressQueue {
 }
 
 // Queued is what the address's connections have queued of their own and
-// not yet written (an upper bound: see conn.settleOwn).
+// not yet written.
 func (a *AddressQueue) Queued() int64 { return a.queued.Load() }
 
 // take counts n more bytes, or nothing when they would cross the bound.
@@ -65,33 +65,45 @@ func (c *conn) address() *AddressQueue {
 	return nil
 }
 
-// takeOwn counts n bytes of a frame of c's own in c's address's bound,
-// and reports false when they would cross it. Called with c.mu held.
+// takeOwn counts n bytes of a frame of c's own, about to be queued at
+// the tail of q, in c's address's bound, and reports false when they
+// would cross it. Called with c.mu held.
 func (c *conn) takeOwn(q *outQueue, n int) bool {
 	a := c.address()
-	if a == nil {
+	if a == nil || n == 0 {
 		return true
 	}
 	if !a.take(n) {
 		return false
 	}
-	q.own += int32(n)
+	if q.own == nil {
+		q.own = newOwnBytes()
+	}
+	q.own.add(int(q.queued), n)
 	return true
 }
 
-// settleOwn gives back to c's address what c counted of its own beyond
-// what it still has queued, after bytes left the queue (written or
-// dropped). own is then an upper bound of the own bytes still queued,
-// exact whenever the queue is empty, without a mark on each frame: a
-// write that takes fan-out frames queued before own ones gives back
-// only once the queue is shorter than own. Called with c.mu held.
-func (c *conn) settleOwn(q *outQueue) {
-	if q.own == 0 || int(q.own) <= q.queued {
+// ownWritten gives back to c's address the own bytes among the n that
+// left the head of q. Called with c.mu held.
+func (c *conn) ownWritten(q *outQueue, n int) {
+	if q.own != nil {
+		c.giveOwn(q.own.written(n))
+	}
+}
+
+// ownKept gives back to c's address the own bytes of q past its first n,
+// which were dropped. Called with c.mu held.
+func (c *conn) ownKept(q *outQueue, n int) {
+	if q.own != nil {
+		c.giveOwn(q.own.keep(n))
+	}
+}
+
+func (c *conn) giveOwn(n int) {
+	if n == 0 {
 		return
 	}
-	back := int(q.own) - max(q.queued, 0)
-	q.own -= int32(back)
 	if a := c.address(); a != nil { // own counted: it was there, and stays
-		a.give(back)
+		a.give(n)
 	}
 }

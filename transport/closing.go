@@ -93,7 +93,7 @@ func (c *conn) finish() (first, abrupt bool) {
 	if q := c.out; q != nil {
 		clear(q.frames)
 		q.frames, q.queued, q.offset = q.first[:0], 0, 0
-		c.settleOwn(q)
+		c.ownKept(q, 0)
 	}
 	c.since.Store(0)
 	return true, abrupt

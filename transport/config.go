@@ -69,6 +69,10 @@ const (
 // closes with 1009 as soon as its header says so.
 func frameLimit(maxMessageBytes int) int64 { return 2 * int64(maxMessageBytes) }
 
+// maxQueueBytes is the largest MaxQueueBytes: a queue's counts are int32
+// (outQueue), and a close frame or a ping may go past the bound.
+const maxQueueBytes = math.MaxInt32 - 1<<16
+
 // fillDefaults checks cfg and sets its zero fields to their defaults.
 func fillDefaults(cfg *Config) error {
 	if cfg.Loops < 0 || cfg.MaxMessageBytes < 0 || cfg.MaxQueueBytes < 0 || cfg.Heartbeat < 0 || cfg.CloseTimeout < 0 || cfg.FragmentTimeout < 0 {
@@ -83,9 +87,8 @@ func fillDefaults(cfg *Config) error {
 	if cfg.MaxQueueBytes == 0 {
 		cfg.MaxQueueBytes = DefaultMaxQueueBytes
 	}
-	if cfg.MaxQueueBytes > math.MaxInt32 {
-		// A queue's offsets and own count are int32 (outQueue).
-		return fmt.Errorf("%w: MaxQueueBytes %d is over %d", ErrConfig, cfg.MaxQueueBytes, math.MaxInt32)
+	if cfg.MaxQueueBytes > maxQueueBytes {
+		return fmt.Errorf("%w: MaxQueueBytes %d is over %d", ErrConfig, cfg.MaxQueueBytes, maxQueueBytes)
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = broker.DefaultHeartbeat

@@ -7,12 +7,12 @@ package transport
 // as it allocated its array before. Guarded by the connection's mu.
 type outQueue struct {
 	frames [][]byte // queued frames, shared and immutable; first's until it outgrows it
-	queued int      // unwritten bytes in frames
+	queued int32    // unwritten bytes in frames (under MaxQueueBytes and a close frame)
 	offset int32    // bytes of frames[0] already written (a frame is under MaxQueueBytes)
-	// own is what the connection counted of its own in its address's
-	// AddressQueue and has not given back (conn.settleOwn): at least the
-	// own bytes still queued, at most queued once settled.
-	own     int32
+	// own is where the connection's own bytes lie in frames, those it
+	// counted in its address's AddressQueue and has not given back
+	// (ownbytes.go); nil until its first.
+	own     *ownBytes
 	closeBy int64 // monotonic deadline of a closing connection (conn.startClosing)
 	// first is frames' array while it holds at most two frames: the
 	// queue and its usual array are one allocation (96 bytes, a size
@@ -71,5 +71,5 @@ func (c *conn) queuedBytes() int {
 	if c.out == nil {
 		return 0
 	}
-	return c.out.queued
+	return int(c.out.queued)
 }

@@ -153,7 +153,7 @@ func (c *conn) pushOwn(frame []byte, isClose, own bool) pushed {
 		return c.overflow()
 	}
 	q.add(frame)
-	q.queued += len(frame)
+	q.queued += int32(len(frame))
 	c.sentSince = true
 	if isClose {
 		c.startClosing()
@@ -236,14 +236,14 @@ func (c *conn) dropForSlowConsumer() {
 	c.lim.stats.droppedFrames(len(q.frames) - keep)
 	clear(q.frames[keep:])
 	q.frames = q.frames[:keep]
-	q.queued = -int(q.offset)
+	q.queued = -q.offset
 	for _, f := range q.frames {
-		q.queued += len(f)
+		q.queued += int32(len(f))
 	}
-	c.settleOwn(q)
+	c.ownKept(q, int(q.queued))
 	frame := c.closeMessage(broker.CloseSlowConsumer, "slow consumer")
 	q.add(frame)
-	q.queued += len(frame)
+	q.queued += int32(len(frame))
 	c.closeQueued = true
 	c.dropQueue = false
 }
@@ -266,8 +266,8 @@ func (c *conn) writtenOf(n, batched int, at int64) (empty, closeSent bool) {
 		c.since.Store(0)
 		return true, c.closeQueued
 	}
-	q.queued -= n
-	c.settleOwn(q)
+	q.queued -= int32(n)
+	c.ownWritten(q, n)
 	done := 0
 	for done < len(q.frames) && n > 0 {
 		rest := len(q.frames[done]) - int(q.offset)

@@ -175,7 +175,7 @@ func (c *conn) queuePair(a, b []byte, at int64, fanout bool) (res pushed, wake b
 		q := c.outLocked()
 		q.add(a)
 		q.add(b)
-		q.queued += len(a) + len(b)
+		q.queued += int32(len(a) + len(b))
 		c.sentSince = true
 		c.fanned = c.fanned || fanout
 		res = taken

@@ -109,7 +109,10 @@ func (l *loop) pingNow(c *conn) bool {
 		q := c.outLocked()
 		q.pushFront(framePing)
 		q.offset = int32(n)
-		q.queued += len(framePing) - n
+		q.queued += int32(len(framePing) - n)
+		if q.own != nil {
+			q.own.front(len(framePing) - n)
+		}
 		c.sentSince = true
 	}
 	more := c.queuedBytes() > 0
