@@ -271,10 +271,7 @@ func Twins(e *Engine) []string {
 	if e.stamps == nil {
 		return nil
 	}
-	t := &e.stamps.twins
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slices.Sorted(maps.Keys(t.by))
+	return e.stamps.twins.addrs()
 }
 
 // ShardMasters returns the addresses e holds a shard on, sorted.
@@ -295,3 +292,19 @@ func ReplicaLate(e *Engine) bool {
 // PoolTimeouts is how many of e's calls found no free connection in its
 // command pool within the pool's timeout.
 func PoolTimeouts(e *Engine) uint32 { return e.rdb.PoolStats().Timeouts }
+
+// Reporters returns the addresses e holds a reports' client for on
+// Cluster (webhook_conns.go), sorted; none off Cluster.
+func Reporters(e *Engine) []string {
+	if e.stamps == nil {
+		return nil
+	}
+	return e.stamps.reporters.addrs()
+}
+
+// addrs are the addresses t holds a twin for, sorted.
+func (t *twins) addrs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.by))
+}

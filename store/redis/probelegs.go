@@ -173,8 +173,9 @@ func (e *Engine) probeTargets(ctx context.Context, classic string) map[string]pr
 // that answers: cut short, it would fail every node after the one it
 // waited for, and go-redis, finding none to answer, would forget the
 // nodes it learnt of for the addresses of the URL. The masters' twins
-// (and reports' clients) of addresses it names no master at are closed
-// once unused (twins.go).
+// of addresses it names no master at are closed once unused (twins.go),
+// and the reports' clients of any but the {webhooks} slot's master
+// (webhook_conns.go).
 func (e *Engine) readMasters(ctx context.Context) (map[string]*goredis.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*e.cfg.Timeout)
 	defer cancel()
@@ -189,7 +190,7 @@ func (e *Engine) readMasters(ctx context.Context) (map[string]*goredis.Client, e
 	if len(masters) > 0 {
 		e.shards.noteMasters(masters)
 		e.stamps.twins.keepOnly(masters)
-		e.stamps.reporters.keepOnly(masters)
+		e.stamps.reporters.keepOnly(e.reportsMasters(ctx, masters))
 	}
 	return masters, err
 }

@@ -34,7 +34,8 @@ import (
 // its next lend.
 //
 // The clients webhook reports go through (webhook_conns.go) are twins
-// too, kept apart from these: stamped, with a small pool of their own.
+// too, kept apart from these: stamped, with a small pool of their own,
+// and kept for the {webhooks} slot's master alone (reportsMasters).
 type twins struct {
 	mu     sync.Mutex
 	by     map[string]*twin // by master address

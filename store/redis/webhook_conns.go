@@ -71,3 +71,21 @@ func (e *Engine) reportsClient(ctx context.Context) (*goredis.Client, func(), er
 	}
 	return c, func() {}, nil
 }
+
+// reportsMasters is, of masters (the slot map's, as read just now), the
+// one whose reports' client is kept: the {webhooks} slot's master. The
+// client of a master the slot left (a reshard moved it, the master
+// staying one) would keep its connections open, up to reportConns, for
+// nothing. When the map names no master of the slot among them, all are
+// kept.
+func (e *Engine) reportsMasters(ctx context.Context, masters map[string]*goredis.Client) map[string]*goredis.Client {
+	node, err := e.shards.cc.MasterForKey(ctx, e.keys.webhooks("events"))
+	if err != nil {
+		return masters
+	}
+	addr := node.Options().Addr
+	if c, ok := masters[addr]; ok {
+		return map[string]*goredis.Client{addr: c}
+	}
+	return masters
+}
