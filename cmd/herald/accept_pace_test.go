@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -51,8 +52,12 @@ func TestConnectionsArePacedAtAcceptBeforeTheirHandshake(t *testing.T) {
 					t.Fatalf("connection %d of %d: %v", i+1, tc.perConnect*burst, err)
 				}
 			}
-			if err := client.open("127.0.0.1"); err == nil {
+			err := client.open("127.0.0.1")
+			if err == nil {
 				t.Fatalf("connection %d was served: the pace is more than %d times the connect burst", tc.perConnect*burst+1, tc.perConnect)
+			}
+			if client.tls != nil && !errors.Is(err, errHandshake) {
+				t.Fatalf("connection %d was closed after its TLS handshake, which the pace is to spare the node: %v", tc.perConnect*burst+1, err)
 			}
 			if code := client.upgrade("127.0.0.2"); code != http.StatusSwitchingProtocols {
 				t.Fatalf("an upgrade from another address: status %d, want 101", code)
@@ -94,10 +99,13 @@ func (c paceClient) dial(ctx context.Context, from string) (net.Conn, error) {
 	tc := tls.Client(conn, c.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
+		return nil, fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	return tc, nil
 }
+
+// errHandshake wraps the error of a TLS handshake that failed.
+var errHandshake = errors.New("handshake")
 
 // open opens one connection from from and asks /healthz on it: an error
 // when the node closed it before answering (under TLS, before the
