@@ -36,12 +36,19 @@ func NewAddressQueue(limit int) *AddressQueue {
 func (a *AddressQueue) Queued() int64 { return a.queued.Load() }
 
 // take counts n more bytes, or nothing when they would cross the bound.
+// A frame refused is never counted, not even for a moment: added and
+// taken back, it refused the frames of the address's other connections
+// meanwhile, that fit.
 func (a *AddressQueue) take(n int) bool {
-	if a.queued.Add(int64(n)) > a.limit {
-		a.queued.Add(-int64(n))
-		return false
+	for {
+		q := a.queued.Load()
+		if q+int64(n) > a.limit {
+			return false
+		}
+		if a.queued.CompareAndSwap(q, q+int64(n)) {
+			return true
+		}
 	}
-	return true
 }
 
 func (a *AddressQueue) give(n int) { a.queued.Add(-int64(n)) }

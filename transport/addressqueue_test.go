@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"sync/atomic"
 	"testing"
 
 	"github.com/herald-broker/herald/broker"
@@ -97,5 +98,42 @@ func TestOwnBytesWrittenAheadOfAFanOutAreGivenBack(t *testing.T) {
 	c1.written(int(c1.QueuedBytes()))
 	if got := a.Queued(); got != 450 {
 		t.Fatalf("c1's queue written, the address holds %d, want c2's 450", got)
+	}
+}
+
+// A frame that does not fit takes nothing from the others, even for a
+// moment: while one connection of an address tries, again and again, a
+// frame past the bound, another's small frames that fit are all taken.
+func TestAFrameThatDoesNotFitRefusesNoOther(t *testing.T) {
+	const limit, tries = 1000, 1_000_000
+	a := NewAddressQueue(limit)
+	if !a.take(limit - 10) {
+		t.Fatal("the first frame was refused")
+	}
+	var stop atomic.Bool
+	started, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		close(started)
+		for !stop.Load() {
+			if a.take(100) {
+				t.Error("a frame past the bound was taken")
+				return
+			}
+		}
+	}()
+	<-started
+	refused := 0
+	for range tries {
+		if !a.take(5) {
+			refused++
+			continue
+		}
+		a.give(5)
+	}
+	stop.Store(true)
+	<-done
+	if refused > 0 {
+		t.Errorf("%d of %d frames that fit were refused while another did not fit", refused, tries)
 	}
 }
