@@ -136,11 +136,7 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
 		joins = joins[len(batch):]
-		args := make([]any, 1, 1+2*len(batch))
-		args[0] = lostLeaveKeep.Milliseconds()
-		for _, j := range batch {
-			args = append(args, j.User, j.Session)
-		}
+		args := e.lostJoinsArgs(batch)
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/broker"
 )
 
 // presenceLua is what the presence scripts share. An entry is stored as
@@ -200,21 +202,29 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // no longer lists, and decides, for the cluster, which of those leaves
 // reports its member_removed (presence_lost.go): the first node to find
 // the join of a session lost. The lost hash keeps, by user, the session
-// of the join whose leave was last so reported, until it has gone keep
-// without another.
+// of the join whose leave was last so reported and the node that
+// reported it ("<session>\n<node>"), until it has gone keep without
+// another. The node that reported it reports it again when it checks the
+// join again: it does so only when it did not learn of its report (the
+// call's reply was lost, a read timed out after Redis ran it), and
+// without this the member_removed was queued by no node, for good. The
+// sender of the webhooks leaves out the repeat of one that was queued
+// (api/hooks, webhook_repeats.go).
 //
-// KEYS: users, seq, lost. ARGV: keep (ms), then a user and the session
-// of its join, for each join. Returns, for each user not listed, the
-// user and, when this call reports its leave, the leave's order
+// KEYS: users, seq, lost. ARGV: keep (ms), the node, then a user and the
+// session of its join, for each join. Returns, for each user not listed,
+// the user and, when this call reports its leave, the leave's order
 // "<after> <seq>" as a netstring, else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
 local out = {}
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local user, session = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', KEYS[1], user) == 0 then
     local decided = ''
-    if redis.call('HGET', KEYS[3], user) ~= session then
-      redis.call('HSET', KEYS[3], user, session)
+    local mine = session .. '\n' .. ARGV[2]
+    local rec = redis.call('HGET', KEYS[3], user)
+    if rec == mine or not rec or string.sub(rec, 1, #session + 1) ~= session .. '\n' then
+      redis.call('HSET', KEYS[3], user, mine)
       redis.call('PEXPIRE', KEYS[3], ARGV[1])
       decided = order(KEYS[2])
     end
@@ -224,6 +234,16 @@ for i = 2, #ARGV, 2 do
 end
 return out
 `)
+
+// lostJoinsArgs is lostJoinsScript's ARGV for joins checked by e.
+func (e *Engine) lostJoinsArgs(joins []broker.SentJoin) []any {
+	args := make([]any, 2, 2+2*len(joins))
+	args[0], args[1] = lostLeaveKeep.Milliseconds(), e.cfg.NodeID
+	for _, j := range joins {
+		args = append(args, j.User, j.Session)
+	}
+	return args
+}
 
 // heartbeatScript keeps a node life registered until Redis's clock passes
 // now plus the lapse, and reports whether it was registered and not lapsed
