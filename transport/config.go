@@ -28,8 +28,9 @@ type Config struct {
 	Heartbeat    time.Duration
 	CloseTimeout time.Duration // a closing socket is closed after this at the latest; 0: 5s
 	// FragmentTimeout is how long a fragmented message may take to arrive
-	// whole, from its first fragment; past it the connection is closed
-	// with 1008. 0: 10s.
+	// whole, from its first fragment, and a frame from the read that
+	// brought its first bytes; past it the connection is closed with
+	// 1008. 0: 10s.
 	FragmentTimeout time.Duration
 	// CommandRate is how many commands a second, pings included, the
 	// broker lets one connection run (its RateLimit, as it applies it):

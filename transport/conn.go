@@ -59,7 +59,7 @@ type conn struct {
 
 	in        *frameReader // nil between frames; only the reading goroutine touches it
 	lastHeard atomic.Int64 // monotonic time of the last complete frame
-	msgSince  atomic.Int64 // monotonic start of an unfinished fragmented message; 0: none
+	msgSince  atomic.Int64 // monotonic start of an unfinished message (markUnfinished); 0: none
 	// since bounds the age of the oldest queued frame (lag.go): set when
 	// the queue goes non-empty, moved up by writes, 0 while it is empty.
 	// Written under mu, read by the loop's lag scan without it.
@@ -134,7 +134,8 @@ func (c *conn) expired(now int64) bool {
 }
 
 // sweep does a connection's periodic duties: close it with 1008 when a
-// fragmented message stayed unfinished for FragmentTimeout, with 4002 when
+// message (fragmented, or a frame that came in part) stayed unfinished
+// for FragmentTimeout, with 4002 when
 // nothing came for two heartbeats, ping it when ping is set. It reports
 // whether the connection's close deadline passed, so the driver drops it.
 func (c *conn) sweep(now int64, ping bool) (expired bool) {

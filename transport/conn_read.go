@@ -41,6 +41,27 @@ func (c *conn) onMessagePending(pending bool) {
 	c.msgSince.Store(0)
 }
 
+// markUnfinished stamps, for the sweep (conn.sweep), when the message c's
+// reader is in the middle of began: a frame whose bytes came in part must
+// be whole within FragmentTimeout of the read that brought its first,
+// as a fragmented message must be of its first fragment (onMessagePending
+// stamps that). Without it a frame's header and all but a few bytes held
+// the reader's buffer until the heartbeat timeout. frames is how many
+// whole frames the read brought: after one, the part at the end is a new
+// frame's. Frames the pace holds back run no clock: the node holds them.
+func (c *conn) markUnfinished(r *frameReader, frames int) {
+	switch {
+	case r.fragmented:
+		// its first fragment's stamp runs until the message is whole
+	case len(r.partial) > 0 && !r.held:
+		if frames > 0 || c.msgSince.Load() == 0 {
+			c.msgSince.Store(max(monoNow(), 1)) // 0 means none
+		}
+	case c.msgSince.Load() != 0:
+		c.msgSince.Store(0)
+	}
+}
+
 // onClose answers the peer's close frame with its code (RFC 6455 section
 // 5.5.1); the socket is closed once that is written. A close frame that
 // comes after this side's close began is the answer to it.
@@ -98,15 +119,19 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	// the stack and only one mid-frame (or mid-message) is kept on the
 	// heap: an idle connection carries a nil pointer, not a reader.
 	var r frameReader
-	if c.in != nil {
+	wasHolding := c.in != nil
+	if wasHolding {
 		r = *c.in
 	}
 	r.deflate = c.deflate
 	frames, spent, err := r.feed(data, c.lim.maxText, budget, c)
-	c.keepReader(&r)
 	if frames > 0 {
 		c.lastHeard.Store(monoNow())
 	}
+	if wasHolding || !r.idle() {
+		c.markUnfinished(&r, frames)
+	}
+	c.keepReader(&r)
 	if err != nil {
 		c.fail(err)
 	}

@@ -22,10 +22,12 @@ var (
 	ErrMessageTooBig     = errors.New("herald/transport: message too big")
 	ErrSlowConsumer      = errors.New("herald/transport: write queue overflowed")
 	ErrHeartbeatTimeout  = errors.New("herald/transport: heartbeat timeout")
-	ErrFragmentTimeout   = errors.New("herald/transport: fragmented message not completed in time")
-	ErrStreamInput       = errors.New("herald/transport: an SSE client sent data")
-	ErrServerClosed      = errors.New("herald/transport: server closed")
-	ErrConfig            = errors.New("herald/transport: bad config")
+	// ErrFragmentTimeout: a message, fragmented or in one frame, was not
+	// whole within FragmentTimeout of its first bytes.
+	ErrFragmentTimeout = errors.New("herald/transport: message not completed in time")
+	ErrStreamInput     = errors.New("herald/transport: an SSE client sent data")
+	ErrServerClosed    = errors.New("herald/transport: server closed")
+	ErrConfig          = errors.New("herald/transport: bad config")
 	// ErrCloseUnanswered: Shutdown's context ended before every client
 	// had finished its close, and those connections were dropped.
 	ErrCloseUnanswered = errors.New("herald/transport: clients did not finish the close in time")
@@ -44,7 +46,7 @@ var closeCauses = [...]struct {
 	{ErrMessageTooBig, broker.CloseMessageTooBig, "message too big"},
 	{ErrSlowConsumer, broker.CloseSlowConsumer, "slow consumer"},
 	{ErrHeartbeatTimeout, broker.CloseHeartbeatTimeout, "heartbeat timeout"},
-	{ErrFragmentTimeout, broker.ClosePolicyViolation, "fragmented message not completed in time"},
+	{ErrFragmentTimeout, broker.ClosePolicyViolation, "message not completed in time"},
 	{ErrStreamInput, broker.ClosePolicyViolation, "an SSE client sends nothing"},
 	{ErrServerClosed, broker.CloseGoingAway, "server shutting down"},
 	{ErrProtocol, broker.CloseProtocolError, "protocol violation"},

@@ -235,6 +235,20 @@ func (c *rawClient) readCloseCode() (ws.StatusCode, error) {
 	}
 }
 
+// closeFrame reads up to the close frame and returns its code and reason.
+func (c *rawClient) closeFrame() (ws.StatusCode, string) {
+	c.t.Helper()
+	for {
+		f, err := c.next()
+		if err != nil {
+			c.t.Fatalf("reading for a close frame: %v", err)
+		}
+		if f.Header.OpCode == ws.OpClose && len(f.Payload) >= 2 {
+			return ws.StatusCode(binary.BigEndian.Uint16(f.Payload)), string(f.Payload[2:])
+		}
+	}
+}
+
 // text reads frames until a text frame and returns its payload.
 func (c *rawClient) text() string {
 	c.t.Helper()
