@@ -112,22 +112,37 @@ type releasingReceiver struct {
 	accept  *limits.Slot // nil: none
 }
 
-var _ transport.AddressQueuer = (*releasingReceiver)(nil)
+var (
+	_ transport.AddressQueuer = (*releasingReceiver)(nil)
+	_ transport.AddressReader = (*releasingReceiver)(nil)
+)
 
 // AddressQueue implements transport.AddressQueuer: the bound of the
 // connection's address that api/limits keeps beside its command budget,
 // reached through the session's pacer so that this object stays 32
 // bytes; nil: none.
 func (r *releasingReceiver) AddressQueue() *transport.AddressQueue {
-	s, ok := r.Receiver.(interface{ AddressPacer() broker.AddressPacer })
-	if !ok {
-		return nil
+	if q, ok := r.addressPacer().(transport.AddressQueuer); ok {
+		return q.AddressQueue()
 	}
-	q, ok := s.AddressPacer().(transport.AddressQueuer)
-	if !ok {
-		return nil
+	return nil
+}
+
+// AddressReads implements transport.AddressReader, as AddressQueue.
+func (r *releasingReceiver) AddressReads() *transport.AddressReads {
+	if q, ok := r.addressPacer().(transport.AddressReader); ok {
+		return q.AddressReads()
 	}
-	return q.AddressQueue()
+	return nil
+}
+
+// addressPacer is the session's pacer, which api/limits's entry of the
+// connection's address is; nil: none.
+func (r *releasingReceiver) addressPacer() broker.AddressPacer {
+	if s, ok := r.Receiver.(interface{ AddressPacer() broker.AddressPacer }); ok {
+		return s.AddressPacer()
+	}
+	return nil
 }
 
 func (r *releasingReceiver) Disconnected() {

@@ -9,7 +9,7 @@ const (
 	CloseProtocolError    = 1002
 	CloseUnsupportedData  = 1003 // a binary frame
 	CloseInvalidPayload   = 1007 // text that is not UTF-8
-	ClosePolicyViolation  = 1008 // a message not completed in time (since 1.1)
+	ClosePolicyViolation  = 1008 // a message not completed in time, an address's unfinished messages past its bound (since 1.1)
 	CloseMessageTooBig    = 1009
 	CloseSlowConsumer     = 4000
 	CloseTokenExpired     = 4001

@@ -17,10 +17,7 @@ import "sync/atomic"
 // One AddressQueue is shared by every connection of its address, on any
 // goroutine; api/limits keeps it with the address's other budgets, and
 // each connection's receiver names it (AddressQueuer).
-type AddressQueue struct {
-	limit  int64
-	queued atomic.Int64
-}
+type AddressQueue struct{ addressBytes }
 
 // NewAddressQueue is the bound of one address, limit bytes; nil (no
 // bound) for a limit of 0 or less.
@@ -28,30 +25,38 @@ func NewAddressQueue(limit int) *AddressQueue {
 	if limit <= 0 {
 		return nil
 	}
-	return &AddressQueue{limit: int64(limit)}
+	return &AddressQueue{addressBytes{limit: int64(limit)}}
 }
 
 // Queued is what the address's connections have queued of their own and
 // not yet written.
-func (a *AddressQueue) Queued() int64 { return a.queued.Load() }
+func (a *AddressQueue) Queued() int64 { return a.held.Load() }
 
-// take counts n more bytes, or nothing when they would cross the bound.
-// A frame refused is never counted, not even for a moment: added and
-// taken back, it refused the frames of the address's other connections
+// addressBytes counts bytes that the connections of one address hold
+// together, on any goroutine, under a limit: an AddressQueue's or an
+// AddressReads'.
+type addressBytes struct {
+	limit int64
+	held  atomic.Int64
+}
+
+// take counts n more bytes, or nothing when they would cross the limit.
+// Bytes refused are never counted, not even for a moment: added and
+// taken back, they refused the bytes of the address's other connections
 // meanwhile, that fit.
-func (a *AddressQueue) take(n int) bool {
+func (a *addressBytes) take(n int) bool {
 	for {
-		q := a.queued.Load()
-		if q+int64(n) > a.limit {
+		held := a.held.Load()
+		if held+int64(n) > a.limit {
 			return false
 		}
-		if a.queued.CompareAndSwap(q, q+int64(n)) {
+		if a.held.CompareAndSwap(held, held+int64(n)) {
 			return true
 		}
 	}
 }
 
-func (a *AddressQueue) give(n int) { a.queued.Add(-int64(n)) }
+func (a *addressBytes) give(n int) { a.held.Add(-int64(n)) }
 
 // AddressQueuer is a Receiver that names the AddressQueue of its
 // connection's client address (api's, from the address's per-address

@@ -22,7 +22,7 @@ func (r *frameReader) skipToClose(data []byte) bool {
 		// What the reader kept starts at a frame's first byte: an
 		// incomplete frame, or whole ones its budget held back.
 		pending := r.partial
-		*r = frameReader{skipping: true, closed: r.closed, skipped: r.skipped}
+		*r = frameReader{skipping: true, closed: r.closed, skipped: r.skipped, addressHeld: r.addressHeld}
 		if r.walk(pending) {
 			return true
 		}

@@ -112,6 +112,7 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 			r = *c.in
 		}
 		found := r.skipToClose(data)
+		c.settleReads(&r) // it keeps a header's first bytes at most: only gives back
 		c.keepReader(&r)
 		return 0, found && c.peerAnswered()
 	}
@@ -127,6 +128,15 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	frames, spent, err := r.feed(data, c.lim.maxText, budget, c)
 	if frames > 0 {
 		c.lastHeard.Store(monoNow())
+	}
+	if err == nil && !c.settleReads(&r) {
+		// Past its address's bound: c closes, and what its reader holds
+		// goes now, not at its next read or its close deadline.
+		c.fail(ErrAddressReads)
+		found := r.skipToClose(nil)
+		c.settleReads(&r)
+		c.keepReader(&r)
+		return spent, found && c.peerAnswered()
 	}
 	if wasHolding || !r.idle() {
 		c.markUnfinished(&r, frames)

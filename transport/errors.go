@@ -25,9 +25,12 @@ var (
 	// ErrFragmentTimeout: a message, fragmented or in one frame, was not
 	// whole within FragmentTimeout of its first bytes.
 	ErrFragmentTimeout = errors.New("herald/transport: message not completed in time")
-	ErrStreamInput     = errors.New("herald/transport: an SSE client sent data")
-	ErrServerClosed    = errors.New("herald/transport: server closed")
-	ErrConfig          = errors.New("herald/transport: bad config")
+	// ErrAddressReads: the connection's reader would take its client
+	// address past its AddressReads bound.
+	ErrAddressReads = errors.New("herald/transport: unfinished messages of the address past its bound")
+	ErrStreamInput  = errors.New("herald/transport: an SSE client sent data")
+	ErrServerClosed = errors.New("herald/transport: server closed")
+	ErrConfig       = errors.New("herald/transport: bad config")
 	// ErrCloseUnanswered: Shutdown's context ended before every client
 	// had finished its close, and those connections were dropped.
 	ErrCloseUnanswered = errors.New("herald/transport: clients did not finish the close in time")
@@ -47,6 +50,7 @@ var closeCauses = [...]struct {
 	{ErrSlowConsumer, broker.CloseSlowConsumer, "slow consumer"},
 	{ErrHeartbeatTimeout, broker.CloseHeartbeatTimeout, "heartbeat timeout"},
 	{ErrFragmentTimeout, broker.ClosePolicyViolation, "message not completed in time"},
+	{ErrAddressReads, broker.ClosePolicyViolation, "too many unfinished messages from this address"},
 	{ErrStreamInput, broker.ClosePolicyViolation, "an SSE client sends nothing"},
 	{ErrServerClosed, broker.CloseGoingAway, "server shutting down"},
 	{ErrProtocol, broker.CloseProtocolError, "protocol violation"},

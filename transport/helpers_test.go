@@ -102,6 +102,13 @@ func startServer(t *testing.T, portable bool, cfg Config) *testServer {
 // startServerWith is startServer with the test's own echo acceptor.
 func startServerWith(t *testing.T, portable bool, cfg Config, acc *echoAcceptor) *testServer {
 	t.Helper()
+	return startServerOpening(t, portable, cfg, acc, acc)
+}
+
+// startServerOpening is startServerWith whose connections open through
+// opener, which records them in acc.
+func startServerOpening(t *testing.T, portable bool, cfg Config, opener Acceptor, acc *echoAcceptor) *testServer {
+	t.Helper()
 	cfg.Portable = portable
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
@@ -117,7 +124,7 @@ func startServerWith(t *testing.T, portable bool, cfg Config, acc *echoAcceptor)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers.Add(1)
 		defer handlers.Done()
-		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr}, acc)
+		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr}, opener)
 	}))
 	t.Cleanup(func() {
 		defer handlers.Wait()

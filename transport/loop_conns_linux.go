@@ -65,15 +65,14 @@ func (l *loop) insert(c *conn) {
 }
 
 // drop closes c's socket and tells its receiver, once. The loop keeps
-// nothing of c: not its half-read message (up to twice MaxMessageBytes),
-// nor its read state and unanswered probes, which would keep it whole
-// until the loop is busy again.
+// nothing of c: not its half-read message (up to twice MaxMessageBytes,
+// which Server.gone lets go), nor its read state and unanswered probes,
+// which would keep it whole until the loop is busy again.
 func (l *loop) drop(c *conn) {
 	if !c.live {
 		return
 	}
 	c.live = false
-	c.in = nil
 	l.probes.forget(c)
 	delete(l.readers, c)
 	l.conns[c.slot] = nil

@@ -53,6 +53,10 @@ type frameReader struct {
 	// fragments before a message's last) since the last one paced:
 	// one in quietPerPace is (paced).
 	quiet uint8
+	// addressHeld is what the connection's address's AddressReads holds for
+	// this reader's buffers (conn.settleReads); the connection's, not
+	// parse state: it outlives a reset.
+	addressHeld int
 }
 
 // idle reports whether r holds nothing between two frames.

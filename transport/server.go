@@ -186,6 +186,7 @@ func (c *conn) received(r Receiver) {
 
 // gone tells c's receiver, once, that c is closed.
 func (s *Server) gone(c *conn) {
+	c.letReaderGo() // on the reading goroutine, as every caller is
 	if first, abrupt := c.finish(); first {
 		if abrupt {
 			s.stats.closed(true, ws.StatusAbnormalClosure)

@@ -139,8 +139,9 @@ type commandBudget struct {
 }
 
 // pacerOf is e as its connections' pacer: its command budget, its
-// AddressQueue (transport.AddressQueuer) and its subscriptions
-// (broker.AddressSubscriptions); nil when it has none of them. Without a
+// AddressQueue (transport.AddressQueuer), its subscriptions
+// (broker.AddressSubscriptions) and its AddressReads
+// (transport.AddressReader); nil when it has none of them. Without a
 // CommandRate it allows every command.
 func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
 	if e == nil || !l.perConnection() {

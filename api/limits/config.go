@@ -49,6 +49,10 @@ type ConnConfig struct {
 	// Subscriptions bounds the subscriptions all the connections of one
 	// address hold together (broker.AddressSubscriptions); 0: no limit.
 	Subscriptions int
+	// ReadBytes bounds the read buffers all the connections of one
+	// address keep between reads, for frames that came in part
+	// (transport.AddressReads); 0: no limit.
+	ReadBytes int
 	// Now is the clock; nil: time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -69,6 +73,8 @@ func (c *ConnConfig) check() error {
 		return fmt.Errorf("herald/limits: command rate per address %d is not between 0 and %d", c.CommandRate, maxCommandRate)
 	case c.QueueBytes < 0:
 		return fmt.Errorf("herald/limits: negative queued bytes per address %d", c.QueueBytes)
+	case c.ReadBytes < 0:
+		return fmt.Errorf("herald/limits: negative read bytes per address %d", c.ReadBytes)
 	case c.Subscriptions < 0:
 		return fmt.Errorf("herald/limits: negative subscriptions per address %d", c.Subscriptions)
 	case c.CommandBurst < 0 || c.CommandBurst > maxCommandBurst:

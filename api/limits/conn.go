@@ -47,16 +47,16 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 func noRelease() {}
 
 // Enabled reports whether the limiter limits anything: a MaxOpen, a Rate,
-// a CommandRate, QueueBytes or Subscriptions.
+// a CommandRate, QueueBytes, Subscriptions or ReadBytes.
 func (l *ConnLimiter) Enabled() bool {
 	return l.cfg.MaxOpen > 0 || l.cfg.Rate > 0 || l.perConnection()
 }
 
 // perConnection reports whether an address has budgets its connections
-// share (a CommandRate, QueueBytes, Subscriptions), kept while it holds
-// one.
+// share (a CommandRate, QueueBytes, Subscriptions, ReadBytes), kept
+// while it holds one.
 func (l *ConnLimiter) perConnection() bool {
-	return l.commands != nil || l.cfg.QueueBytes > 0 || l.cfg.Subscriptions > 0
+	return l.commands != nil || l.cfg.QueueBytes > 0 || l.cfg.Subscriptions > 0 || l.cfg.ReadBytes > 0
 }
 
 // Acquire counts one new connection from ip. It refuses (false) when ip
@@ -133,6 +133,7 @@ func (l *ConnLimiter) take(ip netip.Addr, what taking) (counted *entry, ok bool)
 		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
 		e.pace = l.commands
 		e.queue = transport.NewAddressQueue(l.cfg.QueueBytes)
+		e.reads = transport.NewAddressReads(l.cfg.ReadBytes)
 		e.subscriptions.max = int64(l.cfg.Subscriptions)
 	}
 	if !l.admit(e, now, what) {

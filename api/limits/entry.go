@@ -16,6 +16,7 @@ type entry struct {
 	idleSince time.Time // when open fell to 0; set while linked
 	commandBudget
 	queue         *transport.AddressQueue // nil: no QueueBytes
+	reads         *transport.AddressReads // nil: no ReadBytes
 	subscriptions subscriptionBudget
 
 	// The idle list, which holds the entry while open is 0.
@@ -28,6 +29,12 @@ var _ transport.AddressQueuer = (*entry)(nil)
 // AddressQueue implements transport.AddressQueuer: the bound of e's
 // address's own queued bytes, nil without QueueBytes.
 func (e *entry) AddressQueue() *transport.AddressQueue { return e.queue }
+
+var _ transport.AddressReader = (*entry)(nil)
+
+// AddressReads implements transport.AddressReader: the bound of the read
+// buffers e's address's connections keep, nil without ReadBytes.
+func (e *entry) AddressReads() *transport.AddressReads { return e.reads }
 
 // fill adds the tokens earned since stamp, up to burst. A clock that went
 // back earns nothing.

@@ -38,3 +38,25 @@ func TestQueueBoundIsPerAddress(t *testing.T) {
 		t.Fatalf("an address has a queue bound without QueueBytes")
 	}
 }
+
+// With ReadBytes, the connections of one address share one AddressReads
+// and another address has its own; without it there is none.
+func TestReadBoundIsPerAddress(t *testing.T) {
+	readsOf := func(l *ConnLimiter, ip netip.Addr) *transport.AddressReads {
+		_, pacer := mustAcquirePaced(t, l, ip)
+		r, ok := pacer.(transport.AddressReader)
+		if !ok {
+			return nil
+		}
+		return r.AddressReads()
+	}
+	l, _ := newLimiter(t, ConnConfig{ReadBytes: 1 << 20})
+	a1, a2, b := readsOf(l, ipA), readsOf(l, ipA), readsOf(l, ipB)
+	if a1 == nil || a1 != a2 || b == nil || b == a1 {
+		t.Fatalf("read bounds of two connections of one address %p and %p, of another %p: want one for the first two, its own for the third", a1, a2, b)
+	}
+	l, _ = newLimiter(t, ConnConfig{QueueBytes: 1 << 20})
+	if r := readsOf(l, ipA); r != nil {
+		t.Fatalf("an address has a read bound without ReadBytes")
+	}
+}

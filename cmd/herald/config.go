@@ -46,6 +46,7 @@ type Config struct {
 	CommandBurstPerIP     int     // commands they may send at once
 	MaxQueueBytesPerIP    int     // bytes queued for an address's connections that are theirs alone; 0: no limit
 	MaxSubscriptionsPerIP int     // subscriptions of all of an address's connections; 0: no limit
+	MaxReadBytesPerIP     int     // read buffers an address's connections keep for frames that came in part; 0: no limit
 	MaxUpgradeBytes       int     // request line and headers of any request, /ws included
 	TrustedProxies        []string
 	TLSCert               string // PEM file; set with TLSKey, or neither
@@ -109,6 +110,7 @@ var settings = []setting{
 	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "2000", "commands and pings per second of all the WebSocket connections of one client address together, on top of each one's own rate (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.CommandRatePerIP = n })},
 	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "10000", "commands and pings the connections of one address may send at once before the rate holds them back", intSetting(1, func(c *Config, n int) { c.CommandBurstPerIP = n })},
 	{"HERALD_MAX_QUEUE_BYTES_PER_IP", "max-queue-bytes-per-ip", itoa(defaultMaxQueueBytesPerIP), "bytes queued for all the WebSocket and SSE connections of one client address together that are theirs alone (replies, resumed history, presence pages, pongs; not fanned-out messages); past it the connection whose frame would cross it is closed with 4000 (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.MaxQueueBytesPerIP = n })},
+	{"HERALD_MAX_READ_BYTES_PER_IP", "max-read-bytes-per-ip", itoa(defaultMaxReadBytesPerIP), "bytes of read buffer all the WebSocket connections of one client address together make the node keep between reads, for frames that came in part and fragmented messages; past it the connection whose reader would cross it is closed with 1008 (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.MaxReadBytesPerIP = n })},
 	{"HERALD_MAX_SUBSCRIPTIONS_PER_IP", "max-subscriptions-per-ip", itoa(defaultMaxSubscriptionsPerIP), "subscriptions all the WebSocket connections and SSE streams of one client address hold together; past it a subscribe is answered too_many_subscriptions (0: no limit; unset, it is off while HERALD_MAX_CONNECTIONS_PER_IP is 0)", intSetting(0, func(c *Config, n int) { c.MaxSubscriptionsPerIP = n })},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", itoa(api.DefaultMaxHeaderBytes), "largest request line and headers, the WebSocket upgrade request's included (431 past it)", intSetting(minUpgradeBytes, func(c *Config, n int) { c.MaxUpgradeBytes = n })},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed (default: none)", setTrustedProxies},
@@ -152,6 +154,15 @@ const minHistoryBytes = 16 * broker.DefaultMaxMessageBytes
 // make the node hold some 800 MB before (1,000 connections that never
 // read, each holding 790 KB of resumed history).
 const defaultMaxQueueBytesPerIP = 64 << 20
+
+// defaultMaxReadBytesPerIP is HERALD_MAX_READ_BYTES_PER_IP's default,
+// 16 MiB: 120 connections of one address each in the middle of a frame
+// at the default limit (128 KiB, 139 KB of buffer as it grew), 64 at
+// the worst (a fragmented message and a frame of it in part, some 256
+// KiB), where one address could make the node hold some 140 MB before
+// (1,000 connections each holding 139 KB of a frame sent but for its
+// last bytes).
+const defaultMaxReadBytesPerIP = 16 << 20
 
 // defaultMaxSubscriptionsPerIP is HERALD_MAX_SUBSCRIPTIONS_PER_IP's
 // default: 50 subscriptions each for 1,000 clients behind one address,
@@ -222,6 +233,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	}
 	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_SUBSCRIPTIONS_PER_IP"] {
 		c.MaxSubscriptionsPerIP = 0
+	}
+	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_READ_BYTES_PER_IP"] {
+		c.MaxReadBytesPerIP = 0
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, fmt.Errorf("settings HERALD_TLS_CERT (--tls-cert) and HERALD_TLS_KEY (--tls-key): set both or neither")

@@ -55,6 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 		CommandBurstPerIP:     10000,
 		MaxQueueBytesPerIP:    64 << 20,
 		MaxSubscriptionsPerIP: 50000,
+		MaxReadBytesPerIP:     16 << 20,
 		MaxUpgradeBytes:       16384,
 
 		MaxHistoryBytes: 268435456,
@@ -152,26 +153,28 @@ func TestCommandBudgetFollowsThePerAddressLimits(t *testing.T) {
 	}
 }
 
-// So do the bounds of an address's queued replies and subscriptions.
+// So do the bounds of an address's queued replies, subscriptions and
+// read buffers.
 func TestAddressBoundsFollowThePerAddressLimits(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		env         map[string]string
-		queue, subs int
+		name               string
+		env                map[string]string
+		queue, subs, reads int
 	}{
-		{"defaults", nil, 64 << 20, 50000},
-		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0, 0},
+		{"defaults", nil, 64 << 20, 50000, 16 << 20},
+		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0, 0, 0},
 		{"per-address limits off, the bounds set", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0",
-			"HERALD_MAX_QUEUE_BYTES_PER_IP": "1000000", "HERALD_MAX_SUBSCRIPTIONS_PER_IP": "70"}, 1000000, 70},
-		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, 64 << 20, 50000},
+			"HERALD_MAX_QUEUE_BYTES_PER_IP": "1000000", "HERALD_MAX_SUBSCRIPTIONS_PER_IP": "70", "HERALD_MAX_READ_BYTES_PER_IP": "300000"}, 1000000, 70, 300000},
+		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, 64 << 20, 50000, 16 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConfig(nil, envOf(tc.env), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.MaxQueueBytesPerIP != tc.queue || c.MaxSubscriptionsPerIP != tc.subs {
-				t.Errorf("queued bytes per address %d, subscriptions %d; want %d, %d", c.MaxQueueBytesPerIP, c.MaxSubscriptionsPerIP, tc.queue, tc.subs)
+			if c.MaxQueueBytesPerIP != tc.queue || c.MaxSubscriptionsPerIP != tc.subs || c.MaxReadBytesPerIP != tc.reads {
+				t.Errorf("queued bytes per address %d, subscriptions %d, read bytes %d; want %d, %d, %d",
+					c.MaxQueueBytesPerIP, c.MaxSubscriptionsPerIP, c.MaxReadBytesPerIP, tc.queue, tc.subs, tc.reads)
 			}
 		})
 	}

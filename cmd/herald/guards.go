@@ -59,10 +59,11 @@ func newGuards(cfg Config) (guards, error) {
 		CommandBurst:  cfg.CommandBurstPerIP,
 		QueueBytes:    cfg.MaxQueueBytesPerIP,
 		Subscriptions: cfg.MaxSubscriptionsPerIP,
+		ReadBytes:     cfg.MaxReadBytesPerIP,
 	})
 	if err != nil {
 		return guards{}, fmt.Errorf("HERALD_MAX_CONNECTIONS_PER_IP, HERALD_CONNECT_RATE_PER_IP, HERALD_CONNECT_BURST_PER_IP, "+
-			"HERALD_COMMAND_RATE_PER_IP, HERALD_COMMAND_BURST_PER_IP, HERALD_MAX_QUEUE_BYTES_PER_IP or HERALD_MAX_SUBSCRIPTIONS_PER_IP: %w", err)
+			"HERALD_COMMAND_RATE_PER_IP, HERALD_COMMAND_BURST_PER_IP, HERALD_MAX_QUEUE_BYTES_PER_IP, HERALD_MAX_SUBSCRIPTIONS_PER_IP or HERALD_MAX_READ_BYTES_PER_IP: %w", err)
 	}
 	// /metrics takes the connect rate and burst, in a count of its own:
 	// a scraper's requests spend none of its address's upgrades.
@@ -176,6 +177,7 @@ func logGuards(log *zap.Logger, cfg Config, g guards) {
 		zap.Int("command_burst_per_ip", cfg.CommandBurstPerIP),
 		zap.Int("max_queue_bytes_per_ip", cfg.MaxQueueBytesPerIP),
 		zap.Int("max_subscriptions_per_ip", cfg.MaxSubscriptionsPerIP),
+		zap.Int("max_read_bytes_per_ip", cfg.MaxReadBytesPerIP),
 		zap.Strings("trusted_proxies", cfg.TrustedProxies),
 		zap.Bool("tls", g.tls != nil))
 }

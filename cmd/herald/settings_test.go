@@ -47,6 +47,7 @@ var settingCases = []settingCase{
 	{"HERALD_COMMAND_RATE_PER_IP", "command-rate-per-ip", "0", "2.5", func(c Config) any { return c.CommandRatePerIP }, 0},
 	{"HERALD_COMMAND_BURST_PER_IP", "command-burst-per-ip", "300", "0", func(c Config) any { return c.CommandBurstPerIP }, 300},
 	{"HERALD_MAX_QUEUE_BYTES_PER_IP", "max-queue-bytes-per-ip", "0", "-1", func(c Config) any { return c.MaxQueueBytesPerIP }, 0},
+	{"HERALD_MAX_READ_BYTES_PER_IP", "max-read-bytes-per-ip", "1000000", "-1", func(c Config) any { return c.MaxReadBytesPerIP }, 1000000},
 	{"HERALD_MAX_SUBSCRIPTIONS_PER_IP", "max-subscriptions-per-ip", "10", "-1", func(c Config) any { return c.MaxSubscriptionsPerIP }, 10},
 	{"HERALD_MAX_UPGRADE_BYTES", "max-upgrade-bytes", "8192", "100", func(c Config) any { return c.MaxUpgradeBytes }, 8192},
 	{"HERALD_TRUSTED_PROXIES", "trusted-proxies", "10.0.0.0/8, ::1", "10.0.0.0/33", func(c Config) any { return c.TrustedProxies }, []string{"10.0.0.0/8", "::1"}},

@@ -514,11 +514,11 @@ export class Herald {
 
   // _dropOverlapping answers a close 1008 (docs/protocol.md section 6: more
   // than MAX_MATCHING_PATTERNS of a connection's patterns match one topic,
-  // closed after that topic's message; the node's other 1008, a message
-  // not whole within 10 s, leaves no such topic, and nothing is dropped).
-  // The topic is found among those of the last
-  // messages, and the page's patterns that match it past that many, the
-  // newest first, fail (onError), as the newest past
+  // closed after that topic's message; the node's other 1008s, a message
+  // not whole within 10 s or an address holding too many unfinished
+  // ones, leave no such topic, and nothing is dropped). The topic is
+  // found among those of the last messages, and the page's patterns that
+  // match it past that many, the newest first, fail (onError), as the newest past
   // too_many_subscriptions would, so that the reconnect keeps the rest.
   // Those the server made are made again whatever the client does, and
   // are kept first. Returns the error emitted, or null.
