@@ -152,7 +152,8 @@ const minHistoryBytes = 16 * broker.DefaultMaxMessageBytes
 // HERALD_MAX_QUEUE_BYTES of replies (a resume after a reconnect is at
 // most that less 64 KiB) at the same moment, where one address could
 // make the node hold some 800 MB before (1,000 connections that never
-// read, each holding 790 KB of resumed history).
+// read, each holding 790 KB of resumed history). HERALD_MAX_QUEUE_BYTES
+// when that is larger.
 const defaultMaxQueueBytesPerIP = 64 << 20
 
 // defaultMaxReadBytesPerIP is HERALD_MAX_READ_BYTES_PER_IP's default,
@@ -230,6 +231,13 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	}
 	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_QUEUE_BYTES_PER_IP"] {
 		c.MaxQueueBytesPerIP = 0
+	}
+	// One connection alone fits its address's bound: below it, a resume
+	// up to the connection's own bound could be closed 4000 each time the
+	// client asks it again from where it was, whenever its socket takes
+	// the resume slower than the node queues it.
+	if c.MaxQueueBytesPerIP > 0 && c.MaxQueueBytesPerIP < c.MaxQueueBytes {
+		c.MaxQueueBytesPerIP = c.MaxQueueBytes
 	}
 	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_SUBSCRIPTIONS_PER_IP"] {
 		c.MaxSubscriptionsPerIP = 0

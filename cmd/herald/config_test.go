@@ -164,7 +164,8 @@ func TestAddressBoundsFollowThePerAddressLimits(t *testing.T) {
 		{"defaults", nil, 64 << 20, 50000, 16 << 20},
 		{"per-address limits off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0, 0, 0},
 		{"per-address limits off, the bounds set", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "0",
-			"HERALD_MAX_QUEUE_BYTES_PER_IP": "1000000", "HERALD_MAX_SUBSCRIPTIONS_PER_IP": "70", "HERALD_MAX_READ_BYTES_PER_IP": "300000"}, 1000000, 70, 300000},
+			"HERALD_MAX_QUEUE_BYTES_PER_IP": "2000000", "HERALD_MAX_SUBSCRIPTIONS_PER_IP": "70", "HERALD_MAX_READ_BYTES_PER_IP": "300000"}, 2000000, 70, 300000},
+		{"a connection's queue above the default", map[string]string{"HERALD_MAX_QUEUE_BYTES": "134217728"}, 128 << 20, 50000, 16 << 20},
 		{"the connection limit changed, not off", map[string]string{"HERALD_MAX_CONNECTIONS_PER_IP": "10"}, 64 << 20, 50000, 16 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,5 +178,18 @@ func TestAddressBoundsFollowThePerAddressLimits(t *testing.T) {
 					c.MaxQueueBytesPerIP, c.MaxSubscriptionsPerIP, c.MaxReadBytesPerIP, tc.queue, tc.subs, tc.reads)
 			}
 		})
+	}
+}
+
+// An address's bound set below one connection's queue is raised to it:
+// a lone client's resume up to its queue could be closed 4000 each time
+// it asks it again.
+func TestAddressQueueBoundTakesAConnectionsQueue(t *testing.T) {
+	c, err := parseConfig(nil, envOf(map[string]string{"HERALD_MAX_QUEUE_BYTES": "2097152", "HERALD_MAX_QUEUE_BYTES_PER_IP": "1048576"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxQueueBytesPerIP != 2097152 {
+		t.Fatalf("an address bound of 1 MiB with 2 MiB a connection is %d, want 2097152", c.MaxQueueBytesPerIP)
 	}
 }
