@@ -129,7 +129,9 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	if frames > 0 {
 		c.lastHeard.Store(monoNow())
 	}
-	if err == nil && !c.settleReads(&r) {
+	// Settled on an error too: a reader the error left empty is dropped
+	// below (keepReader), and what it counted would stay counted for good.
+	if !c.settleReads(&r) && err == nil {
 		// Past its address's bound: c closes, and what its reader holds
 		// goes now, not at its next read or its close deadline.
 		c.fail(ErrAddressReads)
