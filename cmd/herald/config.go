@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -165,6 +166,18 @@ const defaultMaxQueueBytesPerIP = 64 << 20
 // last bytes).
 const defaultMaxReadBytesPerIP = 16 << 20
 
+// minReadBytesPerIP is the least HERALD_MAX_READ_BYTES_PER_IP for a
+// message limit: four times it, twice the frame limit, what one
+// connection's reader may keep of a message at that limit coming in
+// parts (its buffers grew to up to 1.23 times the frame limit), a
+// fragmented one's next frame included.
+func minReadBytesPerIP(maxMessageBytes int) int {
+	if maxMessageBytes > math.MaxInt/4 {
+		return math.MaxInt
+	}
+	return 4 * maxMessageBytes
+}
+
 // defaultMaxSubscriptionsPerIP is HERALD_MAX_SUBSCRIPTIONS_PER_IP's
 // default: 50 subscriptions each for 1,000 clients behind one address,
 // at most some 28 MB of heap (572 bytes a subscription to a topic of
@@ -244,6 +257,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	}
 	if c.MaxConnectionsPerIP == 0 && !set["HERALD_MAX_READ_BYTES_PER_IP"] {
 		c.MaxReadBytesPerIP = 0
+	}
+	// One connection alone fits its address's bound too: below it, a
+	// lone client's largest messages were closed 1008 each time they came
+	// in parts.
+	if least := minReadBytesPerIP(c.MaxMessageBytes); c.MaxReadBytesPerIP > 0 && c.MaxReadBytesPerIP < least {
+		c.MaxReadBytesPerIP = least
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return Config{}, fmt.Errorf("settings HERALD_TLS_CERT (--tls-cert) and HERALD_TLS_KEY (--tls-key): set both or neither")

@@ -193,3 +193,33 @@ func TestAddressQueueBoundTakesAConnectionsQueue(t *testing.T) {
 		t.Fatalf("an address bound of 1 MiB with 2 MiB a connection is %d, want 2097152", c.MaxQueueBytesPerIP)
 	}
 }
+
+// An address's read bound below what one connection's reader may keep of
+// a message at the frame limit (twice HERALD_MAX_MESSAGE_BYTES) coming in
+// parts, a fragmented one's next frame included, is raised to it: four
+// times HERALD_MAX_MESSAGE_BYTES. Below it a lone client's largest
+// messages were closed 1008 each time.
+func TestAddressReadBoundTakesAConnectionsMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		reads int
+	}{
+		{"a message limit of 8 MiB", map[string]string{"HERALD_MAX_MESSAGE_BYTES": "8388608"}, 32 << 20},
+		{"a message limit of 8 MiB, the bound set below", map[string]string{"HERALD_MAX_MESSAGE_BYTES": "8388608", "HERALD_MAX_READ_BYTES_PER_IP": "1048576"}, 32 << 20},
+		{"the bound set below the default message's", map[string]string{"HERALD_MAX_READ_BYTES_PER_IP": "100000"}, 256 << 10},
+		{"the bound set above it", map[string]string{"HERALD_MAX_READ_BYTES_PER_IP": "300000"}, 300000},
+		{"per-address limits off", map[string]string{"HERALD_MAX_MESSAGE_BYTES": "8388608", "HERALD_MAX_CONNECTIONS_PER_IP": "0"}, 0},
+		{"the bound off", map[string]string{"HERALD_MAX_MESSAGE_BYTES": "8388608", "HERALD_MAX_READ_BYTES_PER_IP": "0"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(nil, envOf(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MaxReadBytesPerIP != tc.reads {
+				t.Errorf("read bytes per address %d, want %d", c.MaxReadBytesPerIP, tc.reads)
+			}
+		})
+	}
+}
