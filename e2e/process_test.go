@@ -22,7 +22,7 @@ var (
 )
 
 // heraldBinary builds cmd/herald once per test process.
-func heraldBinary(t *testing.T) string {
+func heraldBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "herald-e2e-")
@@ -56,7 +56,7 @@ type process struct {
 	cmd *exec.Cmd
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	addr, err := testport.Addr()
 	if err != nil {
@@ -66,7 +66,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startProcess runs herald with env and waits until it is ready.
-func startProcess(t *testing.T, id string, env ...string) *process {
+func startProcess(t testing.TB, id string, env ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(heraldBinary(t))
@@ -85,7 +85,7 @@ func startProcess(t *testing.T, id string, env ...string) *process {
 }
 
 type testLog struct {
-	t  *testing.T
+	t  testing.TB
 	id string
 }
 

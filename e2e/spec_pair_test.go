@@ -11,7 +11,7 @@ import (
 
 // startHookBackend serves a hookBackend that fails its first
 // webhookFailures webhook batches, and returns it with its URL.
-func startHookBackend(t *testing.T, webhookFailures int) (*hookBackend, string) {
+func startHookBackend(t testing.TB, webhookFailures int) (*hookBackend, string) {
 	backend := &hookBackend{reqs: map[string][]hookReq{}, webhookFailures: webhookFailures}
 	srv := httptest.NewServer(backend)
 	t.Cleanup(srv.Close)
