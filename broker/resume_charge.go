@@ -17,11 +17,32 @@ import "time"
 // send a second.
 const ResumeCommandBytes = 64 << 10
 
+// ResumeCommandMessages is how many messages of history a resume reads
+// for each command it counts as, past the first, when that is more than
+// ResumeCommandBytes counts: reading a message costs Redis about the same
+// whatever its size, so that a resume of the 100 messages of a topic's
+// default history, some 60 KB, took Redis about 360 µs where a command
+// to subscribe to or leave a new topic takes about 30 µs; counted by its
+// bytes alone it was one command, and one address resuming it over and
+// over through two nodes had Redis spend 0.27 s of CPU a second on 1,500
+// commands a second (BENCHMARKS.md, Hardening). A history larger than the
+// default widens the gap: a resume reads up to its bound in messages as
+// small as a publish allows. Counted this way a resume of 100 messages is
+// 7 commands.
+const ResumeCommandMessages = 16
+
 // AddressSpender is an AddressPacer that can take several commands at
 // once from its budget, owing what an empty budget cannot take (a
 // bounded amount) until its rate has paid it. api/limits's is one.
 type AddressSpender interface {
 	SpendCommands(now int64, n int)
+}
+
+// noteRead counts n messages the engine read for a resume of r.
+func (r *resumeSends) noteRead(n int) {
+	if r != nil {
+		r.read += n
+	}
 }
 
 // owed returns the commands r's resumes count as and were not counted
@@ -31,12 +52,12 @@ func (r *resumeSends) owed() int {
 	if r == nil {
 		return 0
 	}
-	n := r.sent/ResumeCommandBytes - r.charged
+	n := max(r.sent/ResumeCommandBytes, r.read/ResumeCommandMessages) - r.charged
 	r.charged += n
 	return n
 }
 
-// chargeResume takes what since's resume sent from s's rates: the
+// chargeResume takes what since's resume sent and read from s's rates: the
 // command that asked for it has been counted, so that a resume over
 // them is not refused but makes the next commands wait.
 func (s *Session) chargeResume(since *since) {

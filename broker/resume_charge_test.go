@@ -17,9 +17,10 @@ func (*spendingBudget) AllowCommand(int64) bool { return true }
 func (p *spendingBudget) SpendCommands(_ int64, n int) { p.spent.Add(int64(n)) }
 
 // A resume counts as one more command for each ResumeCommandBytes of
-// history it sends, toward its connection's rate and its address's
-// budget: one that sends 10 messages of 50 KiB takes 7 more from both,
-// where one that sends little takes nothing more. The connection's
+// history it sends, or each ResumeCommandMessages it reads, whichever is
+// more, toward its connection's rate and its address's budget: one that
+// sends 10 messages of 50 KiB takes 7 more from both, one that reads 40
+// small messages 2, where one that sends 3 small ones takes nothing more. The connection's
 // bucket is read as the time it would be full again, which each command
 // moves on by a second at one command a second.
 func TestResumeCountsAsCommandsByWhatItSends(t *testing.T) {
@@ -32,12 +33,14 @@ func TestResumeCountsAsCommandsByWhatItSends(t *testing.T) {
 		}
 	}
 	publishN(t, b, "small", 3)
+	publishN(t, b, "many", 40)
 	for _, tc := range []struct {
 		topic string
 		spent int64
 	}{
 		{"small", 0},
 		{"big", 10 * (50 << 10) / ResumeCommandBytes},
+		{"many", 40 / ResumeCommandMessages},
 	} {
 		budget := &spendingBudget{}
 		c := connect(t, b, ClientInfo{Pacer: budget})

@@ -20,7 +20,8 @@ type resumeSends struct {
 	// once after a reconnect each see the ones before.
 	queued  int
 	sent    int
-	charged int // commands counted for sent (resume_charge.go)
+	read    int // messages the engine read for the resumes, kept or not
+	charged int // commands counted for sent and read (resume_charge.go)
 }
 
 // QueueLengther is a Conn that can say how many bytes it has queued and

@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/internal/redistest"
+)
+
+// One address resuming a topic's 100 messages over and over, as its
+// command budget lets it, has Redis read no more than 16 messages for
+// each command the budget counts: a resume of 100 messages, some 60 KB,
+// counts 7 commands, not the one its bytes alone count, because reading
+// them costs Redis some ten times what a command to subscribe costs it.
+// Redis reads history 16 messages an XRANGE, counted in INFO
+// commandstats.
+func TestResumesCountTheMessagesRedisReads(t *testing.T) {
+	redis := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
+	t.Cleanup(func() { admin.Close() })
+	const burst = 64
+	n := startProcess(t, "a", "HERALD_REDIS_URL="+redis.URL(),
+		"HERALD_COMMAND_RATE_PER_IP=1", "HERALD_COMMAND_BURST_PER_IP="+strconv.Itoa(burst))
+	pad := strings.Repeat("x", 400)
+	for i := range 100 {
+		if code, reply := post(t, &n.node, "/api/publish", fmt.Sprintf(`{"topic":"hist","data":{"n":%d,"pad":%q}}`, i, pad)); code != 200 {
+			t.Fatalf("publish %d: %d %v", i, code, reply)
+		}
+	}
+	c := dial(t, n.ws)
+	epoch := c.subscribe("e", "hist").Epoch
+	c.cmd("u", `{"type":"unsubscribe","id":"u","topic":"hist"}`)
+
+	before, start := xrangeCalls(t, admin), time.Now()
+	resumes := 0
+	for resumes < 200 {
+		c.send(`{"type":"subscribe","id":"s","topic":"hist","since":{"epoch":%q,"seq":0}}`, epoch)
+		if f := c.reply("s"); f.Type != "subscribed" {
+			break // rate_limited
+		}
+		resumes++
+		if r := c.cmd("u", `{"type":"unsubscribe","id":"u","topic":"hist"}`); r["type"] != "unsubscribed" {
+			break
+		}
+	}
+	c.quiet("a message after the last unsubscribe")
+	read := xrangeCalls(t, admin) - before
+	// A resume and its unsubscribe count 8 commands: the budget's burst and
+	// what it gained meanwhile pay for that many, and one more resume may
+	// take its last command and owe the rest.
+	allowed := (burst+int(time.Since(start).Seconds())+1)/8 + 1
+	t.Logf("%d resumes, %d XRANGE calls", resumes, read)
+	if resumes > allowed || read > 7*allowed {
+		t.Errorf("%d resumes of 100 messages, %d XRANGE calls in Redis, from a budget of %d commands: want at most %d resumes and %d calls",
+			resumes, read, burst, allowed, 7*allowed)
+	}
+	if resumes == 0 {
+		t.Error("no resume went through")
+	}
+}
+
+// xrangeCalls is how many XRANGE calls the Redis of admin ran, those of
+// scripts included.
+func xrangeCalls(t *testing.T, admin *goredis.Client) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	info, err := admin.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatalf("INFO commandstats: %v", err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_xrange:calls="); ok {
+			calls, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return calls
+		}
+	}
+	return 0
+}
