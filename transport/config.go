@@ -47,7 +47,13 @@ type Config struct {
 	// with no context takeover both ways, its connection opens with
 	// broker.FramingWebSocketDeflate, and it may send compressed messages.
 	DisableCompression bool
-	Logger             *zap.Logger
+	// SendBufferBytes is the SO_SNDBUF set on each socket taken over, so
+	// that the kernel holds at most twice it for a client that reads
+	// nothing; 0 or less leaves the socket to the kernel's autotuning
+	// (up to net.ipv4.tcp_wmem's maximum). cmd/herald sets
+	// DefaultSendBufferBytes unless told otherwise.
+	SendBufferBytes int
+	Logger          *zap.Logger
 
 	// Portable runs every connection on a goroutine of its own over
 	// net.Conn, as on systems without epoll. Connections that are not

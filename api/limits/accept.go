@@ -2,9 +2,11 @@ package limits
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -198,6 +200,17 @@ func (c *Conn) Close() error {
 // Detach, Close releases nothing.
 func (c *Conn) Detach() (bare net.Conn, slot *Slot) {
 	return c.Conn, c.slot.Swap(nil)
+}
+
+// SyscallConn gives the socket under c, so that transport can size its
+// buffers under TLS, where the connection it takes over is a *tls.Conn
+// over c.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("herald/limits: %T has no socket", c.Conn)
+	}
+	return sc.SyscallConn()
 }
 
 // HeldPerAddress reports whether the connection was counted against its

@@ -56,6 +56,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxQueueBytesPerIP:    64 << 20,
 		MaxSubscriptionsPerIP: 50000,
 		MaxReadBytesPerIP:     16 << 20,
+		SocketSendBufferBytes: 256 << 10,
 		MaxUpgradeBytes:       16384,
 
 		MaxHistoryBytes: 268435456,

@@ -1,0 +1,58 @@
+//go:build linux
+
+// Package sockettest finds, among the test process's own descriptors, the
+// socket a server in that process accepted, so that a test can read its
+// options as the kernel has them.
+package sockettest
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Accepted returns the descriptor of this process's socket bound to local
+// whose peer is peer: the server's end of a client connection from peer to
+// local. The test fails when there is none.
+func Accepted(t testing.TB, local, peer net.Addr) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		sa, err := unix.Getsockname(fd)
+		if err != nil || !sameAddr(sa, local) {
+			continue
+		}
+		if pa, err := unix.Getpeername(fd); err == nil && sameAddr(pa, peer) {
+			return fd
+		}
+	}
+	t.Fatalf("no socket of this process from %v to %v", local, peer)
+	return -1
+}
+
+// SendBuffer is fd's SO_SNDBUF as the kernel reports it (twice what was
+// set, for its overhead).
+func SendBuffer(t testing.TB, fd int) int {
+	t.Helper()
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		t.Fatalf("getsockopt SO_SNDBUF: %v", err)
+	}
+	return n
+}
+
+func sameAddr(sa unix.Sockaddr, a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	in4, ok4 := sa.(*unix.SockaddrInet4)
+	return ok && ok4 && in4.Port == tcp.Port && net.IP(in4.Addr[:]).Equal(tcp.IP)
+}

@@ -1,0 +1,53 @@
+package transport
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+
+	"go.uber.org/zap"
+)
+
+// DefaultSendBufferBytes is the SO_SNDBUF a node sets on each WebSocket and
+// SSE socket it takes over (HERALD_SOCKET_SEND_BUFFER_BYTES). Left to the
+// kernel's autotuning, a socket whose client reads nothing grows to
+// net.ipv4.tcp_wmem's maximum (4 MiB by default), held by the kernel for
+// as long as the connection lives, outside every bound of the node's own
+// (BENCHMARKS.md, "Hardening"). The kernel doubles the value for its
+// overhead and stops autotuning the socket.
+const DefaultSendBufferBytes = 256 << 10
+
+// setSendBuffer sets SO_SNDBUF on nc's socket, through TLS and any
+// wrapper that gives its syscall.RawConn, when cfg asks for one. A socket
+// it cannot reach (a pipe in tests) is left as it is.
+func (s *Server) setSendBuffer(nc net.Conn) {
+	if s.cfg.SendBufferBytes <= 0 {
+		return
+	}
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	if err := setSocketSendBuffer(sc, s.cfg.SendBufferBytes); err != nil {
+		s.log.Debug("set socket send buffer", zap.Error(err))
+	}
+}
+
+// setSocketSendBuffer sets sc's SO_SNDBUF to n bytes.
+func setSocketSendBuffer(sc syscall.Conn, n int) error {
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("herald/transport: syscall conn: %w", err)
+	}
+	var setErr error
+	if err := raw.Control(func(fd uintptr) { setErr = setSndbuf(fd, n) }); err != nil {
+		return fmt.Errorf("herald/transport: syscall conn control: %w", err)
+	}
+	if setErr != nil {
+		return fmt.Errorf("herald/transport: setsockopt SO_SNDBUF %d: %w", n, setErr)
+	}
+	return nil
+}
