@@ -13,8 +13,8 @@ import (
 // node that died before it could never does, and the cleanup after a
 // dead node sends the leaves only of the members the backend lists
 // (docs/protocol.md section 8 wants them all). So the engine, after a
-// reconnect and once the live nodes have had time to add back what they
-// lost, has the broker check what it sent: each user whose last change
+// reconnect and once the live nodes have added back what they lost (it
+// waits for every live one), has the broker check what it sent: each user whose last change
 // sent here on a topic was a join, and whom the backend no longer lists,
 // is sent a leave, unless a change of that user came meanwhile. The
 // nodes that saw the join are the ones whose subscriptions need the

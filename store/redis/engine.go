@@ -54,18 +54,20 @@ type Engine struct {
 	lagMarks     lagMarks // this node's word on the lag board
 	lagLists     lagLists // the other nodes' words, as read last
 
-	stats   stats
-	checks  checkTrouble // the supervisor's alone
-	refused lastRefusal  // when Redis last refused a publish, for Ready
-	pubs    pipelines    // publishes of concurrent callers, sent in shared round trips
-	pres    presenceLocal
-	marks   changeMarks       // where this node stands in each topic's presence change log
-	presOut chan queuedChange // joins and leaves for the Handler (changehandover.go)
-	ctl     controlCursor
-	held    heldTopics                                  // the topics this node's webhooks hold (webhook_held.go)
-	terms   senderTerms                                 // the webhook sender's term each node name last read (webhooks.go)
-	repl    replicaWatch                                // the {webhooks} master's replicas (webhook_replicas.go)
-	members atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
+	stats     stats
+	checks    checkTrouble // the supervisor's alone
+	refused   lastRefusal  // when Redis last refused a publish, for Ready
+	pubs      pipelines    // publishes of concurrent callers, sent in shared round trips
+	pres      presenceLocal
+	presTerms syncedTerms       // the masters' terms this node tells its entries are in (presence_terms.go)
+	lostCheck lostCheck         // the check of the joins sent under way (presence_lost.go)
+	marks     changeMarks       // where this node stands in each topic's presence change log
+	presOut   chan queuedChange // joins and leaves for the Handler (changehandover.go)
+	ctl       controlCursor
+	held      heldTopics                                  // the topics this node's webhooks hold (webhook_held.go)
+	terms     senderTerms                                 // the webhook sender's term each node name last read (webhooks.go)
+	repl      replicaWatch                                // the {webhooks} master's replicas (webhook_replicas.go)
+	members   atomic.Pointer[func(broker.PresenceChange)] // WatchMembers
 	// betweenPresenceReads, set by tests only, runs between a presence
 	// read's names and its members, where users may leave.
 	betweenPresenceReads func()

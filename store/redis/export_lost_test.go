@@ -11,5 +11,5 @@ import (
 // ran the script leaves.
 func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins []broker.SentJoin) error {
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
-	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs(joins)...).Err()
+	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", joins)...).Err()
 }

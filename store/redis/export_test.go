@@ -308,3 +308,11 @@ func (t *twins) addrs() []string {
 	defer t.mu.Unlock()
 	return slices.Sorted(maps.Keys(t.by))
 }
+
+// LostJoinsRuns is how many times e ran the script that checks the joins
+// sent against Redis.
+func LostJoinsRuns(e *Engine) uint64 { return e.lostCheck.runs.Load() }
+
+// PresenceSynced names the hash of the terms each node life tells its
+// entries are in.
+func PresenceSynced(e *Engine) string { return e.keys.presSynced() }

@@ -150,6 +150,10 @@ func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + top
 // heartbeat lapses (Redis time, ms).
 func (k keys) presNodes() string { return k.prefix + "presence.nodes" }
 
+// presSynced is the hash of the terms of the masters each node life
+// tells its entries are in (presence_terms.go).
+func (k keys) presSynced() string { return k.prefix + "presence.synced" }
+
 // presTopics is the set of the topics where the node life has owned
 // presence entries, for whoever cleans up after it.
 func (k keys) presTopics(life string) string { return k.prefix + "presence.node." + life }

@@ -125,6 +125,11 @@ func (e *Engine) tendPresence(ctx context.Context, healthy, full bool) (ok, agai
 		return err == nil, again
 	}
 	e.resyncHeldTopics(ctx)
+	if err == nil {
+		if _, err := e.tellTerms(ctx, nil); err != nil {
+			e.log.Debug("cannot tell the terms this node's entries are in now", zap.Error(err))
+		}
+	}
 	if err == nil && healthy {
 		e.reapLapsed(ctx)
 	}
@@ -281,4 +286,5 @@ func (e *Engine) leaveAll(ctx context.Context) {
 	defer cancel()
 	_ = e.rdb.Del(dctx, e.keys.presTopics(life)).Err()
 	_ = e.rdb.ZRem(dctx, e.keys.presNodes(), life).Err()
+	_ = e.rdb.HDel(dctx, e.keys.presSynced(), life).Err()
 }

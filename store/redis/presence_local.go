@@ -148,6 +148,17 @@ func (p *presenceLocal) retryLater(e broker.PresenceEntry) {
 	}
 }
 
+// entryTopics returns the topics where the node holds entries.
+func (p *presenceLocal) entryTopics() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	topics := make([]string, 0, len(p.topics))
+	for t := range p.topics {
+		topics = append(topics, t)
+	}
+	return topics
+}
+
 // snapshot returns the node's entries and the removals to send again.
 func (p *presenceLocal) snapshot() (entries, retry []broker.PresenceEntry) {
 	p.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,69 @@ type lostJoins struct {
 	since time.Time // when this node first saw them
 	done  uint64    // the reconnects counted at the last check made
 	asked chan struct{}
+}
+
+// lostCheck is the engine's check of the joins sent under way: what
+// every live node tells (presence_terms.go), whether one of its topics
+// waited for a node to tell its master's term, and which topics were
+// checked since the reconnects it is for: a check made again while some
+// wait reads only those.
+type lostCheck struct {
+	mu      sync.Mutex
+	on      bool
+	terms   string
+	waited  bool
+	cycle   uint64 // the reconnects counted that checked is of
+	checked map[string]bool
+	runs    atomic.Uint64 // of lostJoinsScript, for tests
+}
+
+// begin starts a check for the reconnects counted at seen, every live
+// node telling terms.
+func (c *lostCheck) begin(seen uint64, terms string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cycle != seen || c.checked == nil {
+		c.cycle, c.checked = seen, make(map[string]bool)
+	}
+	c.on, c.terms, c.waited = true, terms, false
+}
+
+// end ends the check, and reports whether a topic waited. The topics
+// checked are forgotten once none waited and none failed (done).
+func (c *lostCheck) end(done bool) (waited bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = false
+	if done && !c.waited {
+		c.checked = nil
+	}
+	return c.waited
+}
+
+// termsFor returns the terms to check topic with ("*" outside a check),
+// and false when topic was checked already.
+func (c *lostCheck) termsFor(topic string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on {
+		return "*", true
+	}
+	return c.terms, !c.checked[topic]
+}
+
+// finished records that topic was checked, or waited.
+func (c *lostCheck) finished(topic string, waited bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on {
+		return
+	}
+	if waited {
+		c.waited = true
+	} else {
+		c.checked[topic] = true
+	}
 }
 
 func newLostJoins(reconnects uint64) *lostJoins {
@@ -69,7 +133,9 @@ func (l *lostJoins) ask(now time.Time, wait time.Duration) {
 	}
 }
 
-// checkLostJoins makes the checks asked for until ctx ends. It runs
+// checkLostJoins makes the checks asked for until ctx ends, each again
+// every retryBeat while it waits for a live node to add its entries back
+// (presence_terms.go). It runs
 // beside the heartbeat's loop, not in it: the check reads Redis once per
 // topic with presence:true subscriptions here (and per 256 of its users),
 // one after the other, so with tens of thousands of such topics, or a
@@ -81,7 +147,13 @@ func (e *Engine) checkLostJoins(ctx context.Context, l *lostJoins, wait time.Dur
 		case <-ctx.Done():
 			return
 		case <-l.asked:
-			e.sendLostLeaves(ctx, l, time.Now(), wait)
+			for e.sendLostLeaves(ctx, l, time.Now(), wait) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(retryBeat(e.cfg.PresenceLapse)):
+				}
+			}
 		}
 	}
 }
@@ -89,29 +161,44 @@ func (e *Engine) checkLostJoins(ctx context.Context, l *lostJoins, wait time.Dur
 // sendLostLeaves has the Handler send the leaves of the joins Redis lost,
 // once the reconnect is wait old: the live nodes have added back, with
 // their joins, the entries they had lost by then (resyncAfterReconnect),
-// so a user Redis does not list then was a dead node's, or has left. A
-// check that fails is made again when next asked.
-func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time, wait time.Duration) {
+// so a user Redis does not list then was a dead node's, or has left. The
+// live nodes that have not (they tell no resync within the term of a
+// topic's master, presence_terms.go) have that topic's check wait: it
+// reports true, to be made again soon. A check that fails is made again
+// when next asked.
+func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time, wait time.Duration) (again bool) {
 	if d, ok := l.due(now, wait); !ok || d > 0 {
-		return
+		return false
 	}
 	l.mu.Lock()
 	seen := l.seen
 	l.mu.Unlock()
 	box := e.handler.Load()
 	if box == nil {
-		return
+		return false
 	}
 	sender, ok := box.h.(lostLeavesSender)
 	if ok {
-		if err := sender.SendLostLeaves(ctx); err != nil {
+		terms, err := e.termsAllTell(ctx)
+		if err != nil {
 			e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
-			return
+			return false
+		}
+		e.lostCheck.begin(seen, terms)
+		err = sender.SendLostLeaves(ctx)
+		waited := e.lostCheck.end(err == nil)
+		if err != nil {
+			e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
+			return false
+		}
+		if waited {
+			return true
 		}
 	}
 	l.mu.Lock()
 	l.done = seen
 	l.mu.Unlock()
+	return false
 }
 
 // lostLeaveKeep is how long Redis keeps the session of a lost join whose
@@ -129,19 +216,31 @@ const lostLeaveKeep = 2 * time.Minute
 // yet (lostJoinsScript): one node in the cluster, as for any leave. The
 // leave is numbered in the topic's order, after every change decided
 // before the check, the joins of users who came back included; a join
-// decided after it is numbered after it.
+// decided after it is numbered after it. Within the engine's check after
+// a reconnect, it finds none while a live node may have yet to add its
+// entries again on the topic's master (presence_terms.go); called
+// otherwise, it waits for none.
 func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.SentJoin) ([]string, error) {
 	var gone []string
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
+	terms, unchecked := e.lostCheck.termsFor(topic)
+	if !unchecked {
+		return nil, nil
+	}
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
 		joins = joins[len(batch):]
-		args := e.lostJoinsArgs(batch)
+		args := e.lostJoinsArgs(terms, batch)
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()
+		e.lostCheck.runs.Add(1)
 		if err != nil {
 			return gone, fmt.Errorf("herald/redis: check the joins sent on %s: %w", topic, err)
+		}
+		if len(reply) == 1 { // "wait"
+			e.lostCheck.finished(topic, true)
+			return gone, nil
 		}
 		for i := 0; i+1 < len(reply); i += 2 {
 			gone = append(gone, reply[i])
@@ -150,6 +249,7 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 			}
 		}
 	}
+	e.lostCheck.finished(topic, false)
 	return gone, nil
 }
 

@@ -68,6 +68,9 @@ func (e *Engine) reap(ctx context.Context, life string) error {
 	if err := e.rdb.Del(ctx, set).Err(); err != nil {
 		return err
 	}
+	if err := e.rdb.HDel(ctx, e.keys.presSynced(), life).Err(); err != nil {
+		return err
+	}
 	if err := e.rdb.ZRem(ctx, e.keys.presNodes(), life).Err(); err != nil {
 		return err
 	}

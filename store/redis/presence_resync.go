@@ -33,7 +33,10 @@ func (e *Engine) retryRemovals(ctx context.Context) {
 // lack entries this node added (they are added again, with their joins)
 // or hold entries it removed (they are removed, with their leaves). It
 // costs a script per entry and a read per topic, so it runs only then.
-// It reports whether none is owed any more: false when it failed.
+// Once it went through, the node tells the terms of the masters it ran
+// within (presence_terms.go): the checks of the joins sent on their
+// topics wait for that. It reports whether none is owed any more: false
+// when it failed.
 func (e *Engine) resyncAfterReconnect(ctx context.Context) bool {
 	seen := e.stats.reconnects.Load()
 	if seen == e.pres.resynced.Load() {
@@ -45,6 +48,7 @@ func (e *Engine) resyncAfterReconnect(ctx context.Context) bool {
 		return true // leaveAll removes them all
 	}
 	life := e.pres.currentLife()
+	before := e.masterTerms(ctx) // a term still the same after held every add made on its master
 	entries, _ := e.pres.snapshot()
 	failed := e.forEachEntry(ctx, entries, func(ctx context.Context, p broker.PresenceEntry) error {
 		_, err := e.runAdd(ctx, p, life)
@@ -56,6 +60,14 @@ func (e *Engine) resyncAfterReconnect(ctx context.Context) bool {
 	}
 	if err := e.removeStrays(ctx, life); err != nil {
 		e.log.Debug("presence not checked against Redis after a reconnect; trying again", zap.Error(err))
+		return false
+	}
+	untold, err := e.tellTerms(ctx, before)
+	if err != nil {
+		e.log.Debug("cannot tell the terms this node's entries are in now", zap.Error(err))
+	}
+	if untold {
+		e.log.Debug("presence checked against Redis after a reconnect, but a master changed meanwhile; checking again")
 		return false
 	}
 	e.pres.resynced.Store(seen)

@@ -209,15 +209,27 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // call's reply was lost, a read timed out after Redis ran it), and
 // without this the member_removed was queued by no node, for good. The
 // sender of the webhooks leaves out the repeat of one that was queued
-// (api/hooks, webhook_repeats.go).
+// (api/hooks, webhook_repeats.go). It finds none while its master's term
+// (INFO's master_replid) is not one of the terms every live node tells
+// its entries are in (presence_terms.go): a live node may have yet to
+// add its entries again.
 //
-// KEYS: users, seq, lost. ARGV: keep (ms), the node, then a user and the
-// session of its join, for each join. Returns, for each user not listed,
-// the user and, when this call reports its leave, the leave's order
-// "<after> <seq>" as a netstring, else "".
+// KEYS: users, seq, lost. ARGV: keep (ms), the node, the terms every
+// live node tells, space-separated ("*": wait for none), then a user and
+// the session of its join, for each join. Returns "wait" alone when it
+// waits; else, for each user not listed, the user and, when this call
+// reports its leave, the leave's order "<after> <seq>" as a netstring,
+// else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
+if ARGV[3] ~= '*' then
+  local ok, info = pcall(redis.call, 'INFO', 'replication')
+  local term = ok and string.match(info, 'master_replid:(%x+)')
+  if term and not string.find(' ' .. ARGV[3] .. ' ', ' ' .. term .. ' ', 1, true) then
+    return {'wait'}
+  end
+end
 local out = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local user, session = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', KEYS[1], user) == 0 then
     local decided = ''
@@ -235,10 +247,11 @@ end
 return out
 `)
 
-// lostJoinsArgs is lostJoinsScript's ARGV for joins checked by e.
-func (e *Engine) lostJoinsArgs(joins []broker.SentJoin) []any {
-	args := make([]any, 2, 2+2*len(joins))
-	args[0], args[1] = lostLeaveKeep.Milliseconds(), e.cfg.NodeID
+// lostJoinsArgs is lostJoinsScript's ARGV for joins checked by e, every
+// live node telling terms ("*": wait for none).
+func (e *Engine) lostJoinsArgs(terms string, joins []broker.SentJoin) []any {
+	args := make([]any, 3, 3+2*len(joins))
+	args[0], args[1], args[2] = lostLeaveKeep.Milliseconds(), e.cfg.NodeID, terms
 	for _, j := range joins {
 		args = append(args, j.User, j.Session)
 	}
@@ -258,6 +271,15 @@ local old = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 if old >= now then return '1' end
 return '0'
+`)
+
+// liveLivesScript returns the node lives whose heartbeat has not lapsed.
+//
+// KEYS: nodes.
+var liveLivesScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 `)
 
 // lapsedScript returns up to ARGV[1] node lives whose heartbeat lapsed.

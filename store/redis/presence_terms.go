@@ -1,0 +1,183 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// A failover may lose the entries a live node added last, and that node
+// adds them again once it sees its pub/sub connection replaced
+// (resyncAfterReconnect), which may be seconds after another node checks
+// the joins it sent (presence_lost.go): a slow new master, a reconnect
+// later than the checker's, a resync that fails and is tried again each
+// second. A user Redis does not list then may be a live node's, about to
+// come back, and its leave would be false (and its member_removed,
+// followed by a member_added). So each node tells, in the synced hash
+// beside the registry, the terms of the masters whose data it knows
+// holds its entries, and a check takes a join for lost only on a master
+// whose term every live node tells.
+//
+// A master's term is its replication ID (INFO's master_replid): a
+// replica promoted takes a new one, and so does a server that starts
+// again without its data, so a term names the data a master holds, where
+// the nodes' clocks would not. A node tells the term of a master it
+// holds no entry on whenever it reads it (it has nothing there to lose),
+// and the term of one it holds entries on only once a resync went
+// through wholly within that term (read before and after it), or when
+// it told that term already. On Cluster a failover changes one master's
+// term, and only the checks of that master's topics wait. A node that
+// told nothing (one older than the synced hash) is not waited for, nor
+// one whose heartbeat lapsed: the cleanup after it, or the check, sends
+// its users' leaves. A master whose INFO cannot be read (refused to the
+// URL's user) has no term, and its checks wait for nobody, as before.
+
+// syncedTerms is what this node tells of the terms its entries are in.
+type syncedTerms struct {
+	mu   sync.Mutex
+	told map[string]string // by master's address ("" off Cluster)
+}
+
+// masterTerms returns the term of each master the engine reaches, by
+// address ("" off Cluster): "" for one that did not answer, or answered
+// as a replica (a slot map not yet read again after a failover names
+// the old master, whose INFO then gives its new master's term).
+func (e *Engine) masterTerms(ctx context.Context) map[string]string {
+	terms := make(map[string]string)
+	read := func(ctx context.Context, c goredis.UniversalClient) string {
+		ictx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		defer cancel()
+		info, err := c.Info(ictx, "replication").Result()
+		if err != nil || infoField(info, "role") != "master" {
+			return ""
+		}
+		return infoField(info, "master_replid")
+	}
+	if !e.shards.on() {
+		terms[""] = read(ctx, e.rdb)
+		return terms
+	}
+	var mu sync.Mutex
+	_ = e.shards.cc.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+		t := read(ctx, m)
+		mu.Lock()
+		terms[m.Options().Addr] = t
+		mu.Unlock()
+		return nil
+	})
+	return terms
+}
+
+// entryMasters returns the masters this node holds entries on, by
+// address ("" off Cluster); all is true when the slot map names no
+// master for one of them, which may then be on any.
+func (e *Engine) entryMasters(ctx context.Context) (masters map[string]bool, all bool) {
+	masters = make(map[string]bool)
+	for _, topic := range e.pres.entryTopics() {
+		if !e.shards.on() {
+			masters[""] = true
+			break
+		}
+		addr := e.slotMasterOf(ctx, e.keys.presUsers(topic))
+		if addr == "" {
+			return masters, true
+		}
+		masters[addr] = true
+	}
+	return masters, false
+}
+
+// tellTerms updates the terms this node tells and writes them under its
+// life. resynced holds the terms read before a resync that went through
+// (nil otherwise): each still the same now is told. Of the others, a
+// master's term is told when the node holds no entry there, or told it
+// already; a master that did not answer keeps what was told of it. It
+// reports whether a master the node holds entries on answered with a term
+// it cannot tell: after a resync, one whose term was not read before it
+// (a slot map read again during the resync, or a master that did not
+// answer then), which another resync tells.
+func (e *Engine) tellTerms(ctx context.Context, resynced map[string]string) (untold bool, err error) {
+	now := e.masterTerms(ctx)
+	held, anywhere := e.entryMasters(ctx) // read after the terms: an entry added in between counts
+	s := &e.presTerms
+	s.mu.Lock()
+	told := make(map[string]string, len(now))
+	for addr, t := range now {
+		switch {
+		case t == "":
+			if old, ok := s.told[addr]; ok {
+				told[addr] = old
+			}
+		case resynced[addr] == t || !held[addr] && !anywhere || s.told[addr] == t:
+			told[addr] = t
+		default:
+			untold = true
+		}
+	}
+	s.told = told
+	list := make([]string, 0, len(told))
+	for _, t := range told {
+		list = append(list, t)
+	}
+	s.mu.Unlock()
+	slices.Sort(list)
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.rdb.HSet(wctx, e.keys.presSynced(), e.pres.currentLife(), strings.Join(list, " ")).Err(); err != nil {
+		return untold, fmt.Errorf("herald/redis: tell the terms of this node's entries: %w", err)
+	}
+	return untold, nil
+}
+
+// termsAllTell returns the terms every live node tells, space-separated,
+// or "*" when no live node tells any (no check waits then): two reads of
+// the registry per check, whatever the topics and users.
+func (e *Engine) termsAllTell(ctx context.Context) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	lives, err := liveLivesScript.Run(rctx, e.rdb, []string{e.keys.presNodes()}).StringSlice()
+	if err != nil {
+		return "", fmt.Errorf("herald/redis: read the live nodes: %w", err)
+	}
+	if len(lives) == 0 {
+		return "*", nil
+	}
+	told, err := e.rdb.HMGet(rctx, e.keys.presSynced(), lives...).Result()
+	if err != nil {
+		return "", fmt.Errorf("herald/redis: read the terms the live nodes tell: %w", err)
+	}
+	byLife := make(map[string]string, len(lives))
+	for i, v := range told {
+		if s, ok := v.(string); ok {
+			byLife[lives[i]] = s
+		}
+	}
+	return commonTerms(lives, byLife), nil
+}
+
+// commonTerms returns the terms that every one of lives tells in told,
+// space-separated; "*" when none of them tells any.
+func commonTerms(lives []string, told map[string]string) string {
+	var common []string
+	telling := false
+	for _, life := range lives {
+		terms, ok := told[life]
+		if !ok {
+			continue // tells nothing: not waited for
+		}
+		mine := strings.Fields(terms)
+		if !telling {
+			common, telling = mine, true
+			continue
+		}
+		common = slices.DeleteFunc(common, func(t string) bool { return !slices.Contains(mine, t) })
+	}
+	if !telling {
+		return "*"
+	}
+	return strings.Join(common, " ")
+}
