@@ -181,7 +181,8 @@ func (s *slotStamp) check(ctx context.Context, cn *goredis.Conn, term *atomic.Po
 		return "", "", false, true, nil
 	}
 	if replid != guess {
-		term.Store(&replid)
+		seen := replid // not replid itself: the return writes it again
+		term.Store(&seen)
 		marked = cn.ScriptExists(ctx, s.markerSHA(replid))
 	}
 	has, err := marked.Result()
