@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,20 +61,7 @@ func TestMonitoringRoutesArePacedPerAddress(t *testing.T) {
 // readinessCalls is how many readiness probes Redis ran.
 func readinessCalls(t *testing.T, admin *goredis.Client) int {
 	t.Helper()
-	info, err := admin.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_setrange:calls="); ok {
-			n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	return 0
+	return redistest.CommandCalls(t, admin.Options().Addr, "setrange")
 }
 
 // Wrong API keys do not spend an address's pace: a caller with the right

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -69,17 +68,5 @@ func TestResumesCountTheMessagesRedisReads(t *testing.T) {
 // scripts included.
 func xrangeCalls(t *testing.T, admin *goredis.Client) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	info, err := admin.Info(ctx, "commandstats").Result()
-	if err != nil {
-		t.Fatalf("INFO commandstats: %v", err)
-	}
-	for line := range strings.Lines(info) {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_xrange:calls="); ok {
-			calls, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-			return calls
-		}
-	}
-	return 0
+	return redistest.CommandCalls(t, admin.Options().Addr, "xrange")
 }

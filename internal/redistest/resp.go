@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -121,4 +122,24 @@ func pairs(r any) map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+// CommandCalls is how many times the Redis at addr ran command (in lower
+// case, as INFO commandstats names it), the calls scripts made included.
+func CommandCalls(t testing.TB, addr, command string) int {
+	t.Helper()
+	info, err := doString(addr, "INFO", "commandstats")
+	if err != nil {
+		t.Fatalf("INFO commandstats of %s: %v", addr, err)
+	}
+	stats := infoField(info, "cmdstat_"+command) // calls=N,usec=...
+	calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+	if calls == "" {
+		return 0 // never run
+	}
+	n, err := strconv.Atoi(calls)
+	if err != nil {
+		t.Fatalf("INFO commandstats of %s: cmdstat_%s %q", addr, command, stats)
+	}
+	return n
 }

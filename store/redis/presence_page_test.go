@@ -3,7 +3,6 @@ package redis_test
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -130,16 +129,5 @@ func TestPresencePagesReadTheNamesIndex(t *testing.T) {
 // commandCalls is how many times the Redis of admin ran command.
 func commandCalls(t *testing.T, admin *goredis.Client, command string) int {
 	t.Helper()
-	text, err := admin.Info(ctxFor(t), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(text, "\r\n") {
-		rest, ok := strings.CutPrefix(line, "cmdstat_"+command+":calls=")
-		if ok {
-			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-			return n
-		}
-	}
-	return 0
+	return redistest.CommandCalls(t, admin.Options().Addr, command)
 }

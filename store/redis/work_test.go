@@ -2,8 +2,6 @@ package redis_test
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,23 +10,6 @@ import (
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
-
-// hmgets is how many HMGETs Redis ran: the engine sends them only to read
-// topic positions for its checks.
-func hmgets(t *testing.T, rdb *goredis.Client) int {
-	t.Helper()
-	info, err := rdb.Info(ctxFor(t), "commandstats").Result()
-	if err != nil {
-		t.Fatalf("INFO commandstats: %v", err)
-	}
-	for line := range strings.Lines(info) {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_hmget:calls="); ok {
-			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-			return n
-		}
-	}
-	return 0
-}
 
 // Periodic checks read the positions of topics with recent traffic only:
 // a node that once delivered many topics through a pattern reads none of
@@ -48,31 +29,32 @@ func TestPeriodicCheckFollowsRecentTraffic(t *testing.T) {
 		sub.rec.waitFor(t, fmt.Sprintf("idle.%d", i), 1)
 	}
 	// Within the deadline the topics go idle; from then on, checks over ten
-	// intervals read no position at all.
+	// intervals read no position at all (the engine sends HMGET only to
+	// read topic positions for its checks).
 	if !eventually(func() bool {
-		before := hmgets(t, admin)
+		before := commandCalls(t, admin, "hmget")
 		time.Sleep(10 * check)
-		return hmgets(t, admin) == before
+		return commandCalls(t, admin, "hmget") == before
 	}) {
 		t.Fatal("checks of idle topics never stopped")
 	}
-	before := hmgets(t, admin)
+	before := commandCalls(t, admin, "hmget")
 	mustPublish(t, pub, request("idle.0"))
 	sub.rec.waitFor(t, "idle.0", 2)
-	if !eventually(func() bool { return hmgets(t, admin) > before }) {
+	if !eventually(func() bool { return commandCalls(t, admin, "hmget") > before }) {
 		t.Fatal("a topic with traffic was not checked")
 	}
 	time.Sleep(10 * check) // its whole time among the recent ones, and more
-	if n := hmgets(t, admin) - before; n >= topics {
+	if n := commandCalls(t, admin, "hmget") - before; n >= topics {
 		t.Fatalf("one topic with traffic: %d positions read, want fewer than the %d tracked", n, topics)
 	}
 
-	before = hmgets(t, admin)
+	before = commandCalls(t, admin, "hmget")
 	if err := admin.ClientKillByFilter(ctxFor(t), "TYPE", "pubsub").Err(); err != nil {
 		t.Fatalf("CLIENT KILL: %v", err)
 	}
-	if !eventually(func() bool { return hmgets(t, admin)-before >= topics }) {
-		t.Fatalf("after a reconnect: %d positions read, want every one of the %d tracked topics", hmgets(t, admin)-before, topics)
+	if !eventually(func() bool { return commandCalls(t, admin, "hmget")-before >= topics }) {
+		t.Fatalf("after a reconnect: %d positions read, want every one of the %d tracked topics", commandCalls(t, admin, "hmget")-before, topics)
 	}
 	sub.rec.checkBreaches(t)
 }
