@@ -34,7 +34,9 @@ import (
 // told nothing (one older than the synced hash) is not waited for, nor
 // one whose heartbeat lapsed: the cleanup after it, or the check, sends
 // its users' leaves. A master whose INFO cannot be read (refused to the
-// URL's user) has no term, and its checks wait for nobody, as before.
+// URL's user) has no term, and its checks wait for nobody, as before; a
+// node that knows no master's term tells nothing, so that another whose
+// user reads INFO does not wait for it.
 
 // syncedTerms is what this node tells of the terms its entries are in.
 type syncedTerms struct {
@@ -127,6 +129,17 @@ func (e *Engine) tellTerms(ctx context.Context, resynced map[string]string) (unt
 	slices.Sort(list)
 	wctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	if len(list) == 0 && !untold {
+		// No master's term read, ever (INFO refused to the URL's user):
+		// told as none, the node would be waited for by every check, on
+		// every topic, where another node's user reads its master's term
+		// in the script. One that read a term it cannot tell yet (its
+		// entries not added back) tells none, and is waited for.
+		if err := e.rdb.HDel(wctx, e.keys.presSynced(), e.pres.currentLife()).Err(); err != nil {
+			return untold, fmt.Errorf("herald/redis: tell that this node knows no master's term: %w", err)
+		}
+		return untold, nil
+	}
 	if err := e.rdb.HSet(wctx, e.keys.presSynced(), e.pres.currentLife(), strings.Join(list, " ")).Err(); err != nil {
 		return untold, fmt.Errorf("herald/redis: tell the terms of this node's entries: %w", err)
 	}

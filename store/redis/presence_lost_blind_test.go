@@ -1,0 +1,132 @@
+//go:build unix
+
+package redis_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// A node whose Redis user may not read INFO knows no master's term, and
+// tells none: the check of the joins another node sent, whose user may
+// read it, does not wait for it. Telling an empty list of terms instead
+// held every such check, on every topic, for as long as that node lived,
+// and a dead node's lost joins never got their leaves.
+func TestNodeRefusedInfoDoesNotHoldTheCheckUp(t *testing.T) {
+	t.Parallel()
+	const topic = "room.blind"
+	srv := redistest.Start(t)
+	admin := admin(t, srv.Addr())
+	do(t, admin, "ACL", "SETUSER", "blind", "on", ">pw", "~*", "&*", "+@all", "-info")
+	prefix := uniquePrefix(t)
+	checking := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "checking", PresenceLapse: testLapse})
+	blind := newEngine(t, "redis://blind:pw@"+srv.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "blind", PresenceLapse: testLapse})
+	finder := &lostJoinFinder{recorder: newRecorder(), engine: checking, topic: topic, found: make(chan []string, 1)}
+	checking.Attach(finder)
+
+	// The blind node's second heartbeat: its first round, which tells
+	// what it knows of the terms, is over.
+	beat := func() float64 {
+		return admin.ZScore(ctxFor(t), redis.PresenceNodes(blind), redis.PresenceLife(blind)).Val()
+	}
+	var first float64
+	if !eventually(func() bool { first = beat(); return first > 0 }) {
+		t.Fatal("the blind node never beat")
+	}
+	if !eventually(func() bool { return beat() > first }) {
+		t.Fatal("the blind node never beat again")
+	}
+
+	do(t, admin, "CLIENT", "KILL", "TYPE", "pubsub")
+	select {
+	case gone := <-finder.found:
+		if !slices.Equal(gone, []string{"ghost"}) {
+			t.Fatalf("found %v lost, want [ghost]", gone)
+		}
+	case <-ctxFor(t).Done():
+		t.Fatalf("the check after the reconnect never found ghost's join lost (checks run: %d)", redis.LostJoinsRuns(checking))
+	}
+}
+
+// A live node that reads its master's new term before it has added its
+// entries back there tells an empty list, not nothing, and so is waited
+// for: its join Redis lost gets no leave, and the leave that comes when
+// the user does leave is the only one.
+func TestNodeThatReadANewTermBeforeItsResyncIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	const topic = "room.unsynced"
+	srv := redistest.Start(t)
+	toChecking, toLate := redistest.StartProxy(t, srv.Addr()), redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	checking := newEngine(t, "redis://"+toChecking.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "checking", PresenceLapse: testLapse})
+	b := broker.New(broker.Config{PresenceTopics: []string{"room.*"}}, checking)
+	t.Cleanup(func() { _ = b.Close(ctxFor(t)) })
+	late := newEngine(t, "redis://"+toLate.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "late", PresenceLapse: testLapse})
+	admin := admin(t, srv.Addr())
+	synced, life := redis.PresenceSynced(late), redis.PresenceLife(late)
+	told := func() (string, bool) {
+		v, err := admin.HGet(ctxFor(t), synced, life).Result()
+		return v, err == nil
+	}
+	if !eventually(func() bool { v, ok := told(); return ok && v != "" }) {
+		t.Fatal("the late node never told the term its entries are in")
+	}
+	w := watchFrom(t, b, topic)
+	bob := changer{t, late, topic}
+	bob.add("s-bob", "bob")
+	w.waitChanges(t, "join bob")
+
+	lateReconnects := late.Stats().Reconnects
+	newTerm(t, srv)
+	keys, _ := redis.PresenceKeys(late, topic, "")
+	do(t, admin, "HDEL", keys[0], "s-bob")
+	do(t, admin, "HDEL", keys[1], "bob")
+	do(t, admin, "ZREM", keys[4], "bob")
+	if !eventually(func() bool { v, ok := told(); return ok && v == "" }) {
+		v, ok := told()
+		t.Fatalf("the late node, its entries not added back in the new term, tells %q (told: %v), want an empty list", v, ok)
+	}
+	if late.Stats().Reconnects != lateReconnects {
+		t.Fatal("the late node reconnected by itself: nothing here held its resync back")
+	}
+	runs := redis.LostJoinsRuns(checking)
+	toChecking.Lose()
+	// Two runs at least: the check waited for the late node, and was made again.
+	if !eventually(func() bool { return redis.LostJoinsRuns(checking) > runs+1 }) {
+		t.Fatalf("the checking node's check of the joins it sent did not wait for the late node (%d runs)", redis.LostJoinsRuns(checking)-runs)
+	}
+	toLate.Lose()
+	if !eventually(func() bool { return late.Stats().Reconnects > lateReconnects && redis.PresenceResynced(late) }) {
+		t.Fatal("the late node never added its entries back")
+	}
+	bob.remove("s-bob", "bob")
+	w.waitChanges(t, "join bob", "leave bob")
+}
+
+// lostJoinFinder is a Handler whose check of the joins it sent asks about
+// one join of a user Redis never listed, and passes on what it finds lost.
+type lostJoinFinder struct {
+	*recorder
+	engine *redis.Engine
+	topic  string
+	found  chan []string
+}
+
+func (h *lostJoinFinder) SendLostLeaves(ctx context.Context) error {
+	gone, err := h.engine.LostJoins(ctx, h.topic, []broker.SentJoin{{User: "ghost", Session: "s-ghost"}})
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		select {
+		case h.found <- gone:
+		default:
+		}
+	}
+	return nil
+}
