@@ -3,6 +3,8 @@
 package main
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,18 +13,26 @@ import (
 )
 
 // A node sets HERALD_SOCKET_SEND_BUFFER_BYTES (by default 256 KiB) on the
-// sockets of its WebSockets, which the kernel reports doubled; 0 leaves
-// them to the kernel's autotuning.
+// sockets of its WebSockets, which the kernel caps at net.core.wmem_max
+// and reports doubled: a value past the cap gives the cap; 0 leaves them
+// to the kernel's autotuning.
 func TestWebSocketsGetTheSocketSendBuffer(t *testing.T) {
+	def := sockettest.ReportedSendBuffer(t, transport.DefaultSendBufferBytes)
+	past := sockettest.ReportedSendBuffer(t, math.MaxInt/4) // twice the cap
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
 		want func(got int) bool
 	}{
-		{"default", nil, func(got int) bool { return got == 2*transport.DefaultSendBufferBytes }},
-		{"set", map[string]string{"HERALD_SOCKET_SEND_BUFFER_BYTES": "65536"}, func(got int) bool { return got == 2*65536 }},
+		{"default", nil, func(got int) bool { return got == def }},
+		{"set", map[string]string{"HERALD_SOCKET_SEND_BUFFER_BYTES": "65536"}, func(got int) bool {
+			return got == sockettest.ReportedSendBuffer(t, 65536)
+		}},
+		{"past the kernel's cap", map[string]string{"HERALD_SOCKET_SEND_BUFFER_BYTES": strconv.Itoa(past)}, func(got int) bool {
+			return got == sockettest.ReportedSendBuffer(t, past)
+		}},
 		{"autotuned", map[string]string{"HERALD_SOCKET_SEND_BUFFER_BYTES": "0"}, func(got int) bool {
-			return got != 2*transport.DefaultSendBufferBytes && got != 2*65536
+			return got != def && got != sockettest.ReportedSendBuffer(t, 65536)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -49,6 +50,23 @@ func SendBuffer(t testing.TB, fd int) int {
 		t.Fatalf("getsockopt SO_SNDBUF: %v", err)
 	}
 	return n
+}
+
+// ReportedSendBuffer is the SO_SNDBUF the kernel reports for a socket set
+// to n: n capped at net.core.wmem_max (212992 by the kernel's own
+// default, less than transport.DefaultSendBufferBytes), then doubled for
+// its overhead.
+func ReportedSendBuffer(t testing.TB, n int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+	if err != nil {
+		t.Fatalf("read the kernel's cap on SO_SNDBUF: %v", err)
+	}
+	capped, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("read the kernel's cap on SO_SNDBUF: %v", err)
+	}
+	return 2 * min(n, capped)
 }
 
 func sameAddr(sa unix.Sockaddr, a net.Addr) bool {
