@@ -171,7 +171,7 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 		return false
 	}
 	l.mu.Lock()
-	seen := l.seen
+	seen, since := l.seen, l.since
 	l.mu.Unlock()
 	box := e.handler.Load()
 	if box == nil {
@@ -183,6 +183,9 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 		if err != nil {
 			e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
 			return false
+		}
+		if now.Sub(since) >= wait+lostJoinsPatience(e.cfg.PresenceLapse) {
+			terms = "*" // waited for the live nodes long enough
 		}
 		e.lostCheck.begin(seen, terms)
 		err = sender.SendLostLeaves(ctx)
@@ -200,6 +203,18 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 	l.mu.Unlock()
 	return false
 }
+
+// lostJoinsPatience is how long past its due time a check of the joins
+// sent waits for the live nodes to add their entries back on a master
+// that failed over, ten lapses (2.5 min by default): a live node whose
+// resync keeps failing, or that never learns of the failover (its
+// pub/sub connection kept by an old master turned replica), would hold
+// the check for as long as it beats, each waiting topic's script run
+// again every retryBeat and a dead node's lost joins never left. Past it
+// the check is made as if no node told terms: a live node that has not
+// added its entries back by then has its users' joins taken for lost,
+// and joined again once it does.
+func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 
 // lostLeaveKeep is how long Redis keeps the session of a lost join whose
 // leave a node reported (lostJoinsScript): long enough for the checks

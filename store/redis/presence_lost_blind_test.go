@@ -59,7 +59,57 @@ func TestNodeRefusedInfoDoesNotHoldTheCheckUp(t *testing.T) {
 // the user does leave is the only one.
 func TestNodeThatReadANewTermBeforeItsResyncIsWaitedFor(t *testing.T) {
 	t.Parallel()
-	const topic = "room.unsynced"
+	n := startUnsyncedLate(t, "room.unsynced")
+	runs := redis.LostJoinsRuns(n.checking)
+	n.toChecking.Lose()
+	// Two runs at least: the check waited for the late node, and was made again.
+	if !eventually(func() bool { return redis.LostJoinsRuns(n.checking) > runs+1 }) {
+		t.Fatalf("the checking node's check of the joins it sent did not wait for the late node (%d runs)", redis.LostJoinsRuns(n.checking)-runs)
+	}
+	n.toLate.Lose()
+	if !eventually(func() bool {
+		return n.late.Stats().Reconnects > n.lateReconnects && redis.PresenceResynced(n.late)
+	}) {
+		t.Fatal("the late node never added its entries back")
+	}
+	n.bob.remove("s-bob", "bob")
+	n.w.waitChanges(t, "join bob", "leave bob")
+}
+
+// A live node that never adds its entries back in the new term (its
+// resync failing, or its pub/sub connection kept by an old master) holds
+// the check no longer than lostJoinsPatience, ten lapses: then its user's
+// join is taken for lost and left. Waiting for as long as the node beat,
+// the check ran each waiting topic's script every second and never sent
+// a dead node's leaves.
+func TestCheckWaitsForAnUnsyncedNodeNoLongerThanItsPatience(t *testing.T) {
+	t.Parallel()
+	n := startUnsyncedLate(t, "room.stuck")
+	n.toChecking.Lose()
+	// A leave of bob proves the check ended its wait with bob's entries
+	// missing: the late node, adding them back, would have listed him.
+	if !eventually(func() bool { return slices.Contains(n.w.changes(), "leave bob") }) {
+		t.Fatalf("the check still waits for the late node: joins and leaves %v (%d runs)", n.w.changes(), redis.LostJoinsRuns(n.checking))
+	}
+	if got := n.w.changes(); !slices.Equal(got[:2], []string{"join bob", "leave bob"}) {
+		t.Fatalf("joins and leaves: %v, want join bob, leave bob first", got)
+	}
+}
+
+// unsyncedLate is a checking node, with a presence:true subscription to a
+// topic bob joined through the late node, after the server began a new
+// term without bob's entries; the late node has read the new term but
+// cannot add them back, its connection to Redis held by a proxy.
+type unsyncedLate struct {
+	checking, late     *redis.Engine
+	toChecking, toLate *redistest.Proxy
+	w                  *watcher
+	bob                changer
+	lateReconnects     uint64
+}
+
+func startUnsyncedLate(t *testing.T, topic string) unsyncedLate {
+	t.Helper()
 	srv := redistest.Start(t)
 	toChecking, toLate := redistest.StartProxy(t, srv.Addr()), redistest.StartProxy(t, srv.Addr())
 	prefix := uniquePrefix(t)
@@ -94,18 +144,7 @@ func TestNodeThatReadANewTermBeforeItsResyncIsWaitedFor(t *testing.T) {
 	if late.Stats().Reconnects != lateReconnects {
 		t.Fatal("the late node reconnected by itself: nothing here held its resync back")
 	}
-	runs := redis.LostJoinsRuns(checking)
-	toChecking.Lose()
-	// Two runs at least: the check waited for the late node, and was made again.
-	if !eventually(func() bool { return redis.LostJoinsRuns(checking) > runs+1 }) {
-		t.Fatalf("the checking node's check of the joins it sent did not wait for the late node (%d runs)", redis.LostJoinsRuns(checking)-runs)
-	}
-	toLate.Lose()
-	if !eventually(func() bool { return late.Stats().Reconnects > lateReconnects && redis.PresenceResynced(late) }) {
-		t.Fatal("the late node never added its entries back")
-	}
-	bob.remove("s-bob", "bob")
-	w.waitChanges(t, "join bob", "leave bob")
+	return unsyncedLate{checking: checking, late: late, toChecking: toChecking, toLate: toLate, w: w, bob: bob, lateReconnects: lateReconnects}
 }
 
 // lostJoinFinder is a Handler whose check of the joins it sent asks about
