@@ -34,11 +34,7 @@ func TestLostJoinsLeaveIsToldOnce(t *testing.T) {
 func testLostJoinsLeaveIsToldOnce(t *testing.T, url string, masterOf func(key string) string) {
 	const topic = "room.lost"
 	es, _ := presenceCluster(t, url, 3, testLapse)
-	told := make([]*orderedChanges, len(es))
-	for i, e := range es {
-		told[i] = &orderedChanges{}
-		e.WatchMembers(told[i].add)
-	}
+	told := watchMembers(es)
 	a, b, c := es[0], es[1], es[2]
 	eve := broker.PresenceEntry{Topic: topic, Session: "s-eve", User: "eve"}
 	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}

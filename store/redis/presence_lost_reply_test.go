@@ -23,11 +23,7 @@ func TestLostJoinsLeaveUnheardIsToldByItsReporter(t *testing.T) {
 	const topic = "room.unheard"
 	srv := redistest.Start(t)
 	es, _ := presenceCluster(t, srv.URL(), 3, testLapse)
-	told := make([]*orderedChanges, len(es))
-	for i, e := range es {
-		told[i] = &orderedChanges{}
-		e.WatchMembers(told[i].add)
-	}
+	told := watchMembers(es)
 	a, b, c := es[0], es[1], es[2]
 	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
 	mustAdd(t, c, dave)

@@ -43,6 +43,17 @@ func (o *orderedChanges) take() []broker.PresenceChange {
 	return cs
 }
 
+// watchMembers has each of es tell its member changes to one
+// orderedChanges of its own, at the same index.
+func watchMembers(es []*redis.Engine) []*orderedChanges {
+	told := make([]*orderedChanges, len(es))
+	for i, e := range es {
+		told[i] = &orderedChanges{}
+		e.WatchMembers(told[i].add)
+	}
+	return told
+}
+
 func testWebhookMembersInOrder(t *testing.T, url string) {
 	prefix := uniquePrefix(t)
 	a := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "a"})
