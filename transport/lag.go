@@ -57,15 +57,26 @@ import (
 // The portable path (TLS, systems without epoll) is not measured.
 
 // DefaultMaxDeliveryLag is the lag at which publishes start to wait
-// (HERALD_MAX_DELIVERY_LAG). Measured with herald-bench at maximum rate to
-// 1,000 and 10,000 subscribers (BENCHMARKS.md, "Bounded delivery lag").
-const DefaultMaxDeliveryLag = 100 * time.Millisecond
+// (HERALD_MAX_DELIVERY_LAG), or the loops' longest recent pass when that is
+// more (holdBound). Measured with herald-bench at maximum rate to 1,000 and
+// 10,000 subscribers (BENCHMARKS.md, "Bounded delivery lag"): at 1,000,
+// 30 ms gave 2.13-2.29 M deliveries a second at a p99 of 65 ms where
+// 100 ms gave 2.38-2.45 M at 150 ms; at 10,000 the loops' passes, not the
+// setting, set the bound.
+const DefaultMaxDeliveryLag = 30 * time.Millisecond
 
-// waitFactor bounds a publish's wait at this many times MaxDeliveryLag;
-// past it the publish is refused with ErrOverloaded. A backlog of one
-// bound's worth takes about one bound to write, so a publish that still
-// waits after several is facing loops that do not catch up.
+// waitFactor bounds a publish's wait at this many times the bound, a
+// second at least (minWait); past it the publish is refused with
+// ErrOverloaded. A backlog of one bound's worth takes about one bound to
+// write, so a publish that still waits after several is facing loops that
+// do not catch up.
 const waitFactor = 10
+
+// minWait is the least a publish waits before it is refused, and the
+// least time a waiting reader is counted without progress (stallAfter):
+// a reader or a loop starved of CPU for a moment (a GC, a busy machine)
+// must not turn a small bound into refusals.
+const minWait = time.Second
 
 // ErrOverloaded is Wait's answer when delivery stayed behind for the
 // whole wait: nothing was published, the publisher may retry later.
@@ -86,11 +97,11 @@ func newLagSettings(bound time.Duration) lagSettings {
 		measured = DefaultMaxDeliveryLag
 	}
 	ls := lagSettings{
-		stallAfter: int64(waitFactor * measured),
+		stallAfter: int64(max(waitFactor*measured, minWait)),
 		tick:       int64(max(measured/8, time.Millisecond)),
 	}
 	if bound > 0 {
-		ls.bound, ls.waitLimit = int64(bound), waitFactor*bound
+		ls.bound, ls.waitLimit = int64(bound), max(waitFactor*bound, minWait)
 	}
 	return ls
 }
@@ -103,6 +114,7 @@ type loopLag struct {
 	pass    atomic.Int64 // pending's stamp of the list being written now
 	blocked atomic.Int64 // now-blocked is the largest lag of the counted waiting connections at the last scan
 	readers atomic.Int64 // now-readers is the readers' lag at the last scan (probe_linux.go)
+	passMax atomic.Int64 // the longest pass over the pending list that ended in this window or the last (passes)
 }
 
 // oldest is the earliest of the stamps, or 0; the waiting connections'
@@ -172,7 +184,7 @@ func (s *Server) Wait(ctx context.Context, topic string) error {
 		return nil
 	}
 	s.stats.publishWaits.Add(1)
-	limit := time.NewTimer(ls.waitLimit)
+	limit := time.NewTimer(max(ls.waitLimit, waitFactor*time.Duration(s.holdBound())))
 	defer limit.Stop()
 	for {
 		gate, opened := s.holdOn(topic)
@@ -221,7 +233,53 @@ func (s *Server) held(topic string) bool { return s.othersBehind.Load().holds(to
 // lag Wait follows, without other nodes' word. A cluster tells the other
 // nodes (internal/node).
 func (s *Server) Behind() bool {
-	return s.lagCfg.bound != 0 && int64(s.lagAt(monoNow(), false)) > s.lagCfg.bound
+	bound := s.holdBound()
+	return bound != 0 && int64(s.lagAt(monoNow(), false)) > bound
+}
+
+// holdBound is the lag past which publishers wait now: MaxDeliveryLag,
+// or the longest recent pass of a loop over its pending list when that is
+// more; 0 when publishers never wait. A frame waits for its connection's
+// turn in such a pass whatever the publishers do, so a lag under it
+// cannot be had by holding them: held under it, they only make each
+// write carry fewer frames, which costs throughput and gains little
+// latency. At maximum rate to 10,000 subscribers of one topic on two
+// cores the longest pass of each second took 79-142 ms, to 1,000 13-26 ms:
+// a bound that suits the one starves the other (BENCHMARKS.md, "Bounded
+// delivery lag").
+func (s *Server) holdBound() int64 {
+	bound := s.lagCfg.bound
+	if bound == 0 {
+		return 0
+	}
+	for _, l := range s.loops {
+		bound = max(bound, l.lag.passMax.Load())
+	}
+	return bound
+}
+
+// passWindow is how long a loop remembers its longest pass: the floor
+// comes down within two windows of the passes getting shorter.
+const passWindow = int64(time.Second)
+
+// passes keeps a loop's longest recent passes over its pending list; the
+// loop alone writes it, and publishes the result in loopLag.passMax.
+type passes struct {
+	windowStart int64
+	longest     int64 // in the window that began at windowStart
+	before      int64 // in the window before it
+}
+
+// note records a pass that took d and ended at now.
+func (p *passes) note(g *loopLag, now, d int64) {
+	switch {
+	case now-p.windowStart >= 2*passWindow:
+		p.windowStart, p.longest, p.before = now, 0, 0
+	case now-p.windowStart >= passWindow:
+		p.windowStart, p.longest, p.before = now, 0, p.longest
+	}
+	p.longest = max(p.longest, d)
+	g.passMax.Store(max(p.longest, p.before))
 }
 
 // release wakes the publishers waiting for this node's own delivery when

@@ -139,7 +139,7 @@ func TestNoBoundNeverWaits(t *testing.T) {
 // only those (or all of them when it said "all"); a publish to another
 // topic goes at once and allocates nothing on the way.
 func TestOthersBehindHoldTheirTopicsOnly(t *testing.T) {
-	s, _ := lagServer(time.Millisecond) // a held publish is refused after 10 ms
+	s, _ := lagServer(time.Millisecond) // a held publish is refused after minWait
 	s.SetOthersBehind(OthersBehind{Topics: []string{"hot", "warm"}})
 	if allocs := testing.AllocsPerRun(100, func() {
 		if err := s.Wait(context.Background(), "cold"); err != nil {
@@ -191,5 +191,64 @@ func TestOthersBehindLetTheirTopicGo(t *testing.T) {
 	s.SetOthersBehind(OthersBehind{Topics: []string{"more"}})
 	if err := <-done; err != nil {
 		t.Fatalf("Wait once its topic was let go: %v", err)
+	}
+}
+
+// A bound shorter than the loops' passes holds publishers at the longest
+// recent pass instead: a frame waits that long for its connection's turn
+// whatever they do.
+func TestBoundRisesToTheLoopsLongestPass(t *testing.T) {
+	s, l := lagServer(10 * time.Millisecond)
+	now := monoNow()
+	l.passes.note(&l.lag, now, int64(80*time.Millisecond))
+	l.lag.pending.Store(now - int64(50*time.Millisecond))
+	if s.Behind() {
+		t.Fatal("behind at 50 ms with passes of 80 ms")
+	}
+	if err := s.Wait(context.Background(), "t"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.PublishWaits != 0 {
+		t.Fatalf("%d publishes waited under the loops' pass", st.PublishWaits)
+	}
+	l.lag.pending.Store(now - int64(200*time.Millisecond))
+	if !s.Behind() {
+		t.Fatal("not behind at 200 ms with passes of 80 ms")
+	}
+}
+
+// The floor is the longest pass of this window or the one before, so it
+// comes down within two windows of the passes getting shorter.
+func TestPassFloorForgetsOldPasses(t *testing.T) {
+	var g loopLag
+	var p passes
+	long, short := int64(80*time.Millisecond), int64(time.Millisecond)
+	t0 := monoNow()
+	p.note(&g, t0, long)
+	p.note(&g, t0+passWindow/2, short)
+	if got := g.passMax.Load(); got != long {
+		t.Fatalf("floor %v within the window, want %v", time.Duration(got), time.Duration(long))
+	}
+	p.note(&g, t0+passWindow+passWindow/2, short)
+	if got := g.passMax.Load(); got != long {
+		t.Fatalf("floor %v in the next window, want the last one's %v", time.Duration(got), time.Duration(long))
+	}
+	p.note(&g, t0+3*passWindow, short)
+	if got := g.passMax.Load(); got != short {
+		t.Fatalf("floor %v two windows on, want %v", time.Duration(got), time.Duration(short))
+	}
+}
+
+// However small the bound, a publish waits a second (minWait) before it
+// is refused, so that a moment's stall does not turn into refusals.
+func TestSmallBoundWaitsMinWaitBeforeRefusing(t *testing.T) {
+	s, l := lagServer(time.Millisecond)
+	l.lag.pass.Store(monoNow() - int64(time.Hour))
+	start := time.Now()
+	if err := s.Wait(context.Background(), "t"); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Wait = %v, want ErrOverloaded", err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("refused after %v, want a second at least", waited)
 	}
 }

@@ -15,6 +15,10 @@ func (l *loop) flushPending() {
 	l.pending = l.spare[:0] // two lists used in turn: a fan-out allocates none
 	l.lag.pass.Store(l.lag.pending.Swap(0))
 	l.mu.Unlock()
+	var start int64
+	if len(pending) > 0 {
+		start = monoNow()
+	}
 	seen := l.probes.seen
 	for _, c := range pending {
 		if c.live {
@@ -25,6 +29,8 @@ func (l *loop) flushPending() {
 	l.probes.passed(seen)
 	l.lag.pass.Store(0)
 	if len(pending) > 0 {
+		now := monoNow()
+		l.passes.note(&l.lag, now, now-start)
 		l.srv.release()
 	}
 	clear(pending)

@@ -128,7 +128,7 @@ var settings = []setting{
 	{"HERALD_HOOK_SECRET", "hook-secret", "", "HMAC-SHA256 key that signs every hook request (X-Herald-Signature)", func(c *Config, v string) error { c.HookSecret = v; return nil }},
 	{"HERALD_HOOK_TIMEOUT", "hook-timeout", duration(hooks.DefaultTimeout), "how long one hook request may take", durationSetting(func(c *Config, d time.Duration) { c.HookTimeout = d })},
 	{"HERALD_WEBHOOK_VACATED_DELAY", "webhook-vacated-delay", duration(hooks.DefaultVacatedDelay), "how long a topic stays empty before topic_vacated is sent", durationSetting(func(c *Config, d time.Duration) { c.WebhookVacatedDelay = d })},
-	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", duration(transport.DefaultMaxDeliveryLag), "how far delivery may fall behind before publishes wait, then answer 503 unavailable (0: never wait)", setDeliveryLag},
+	{"HERALD_MAX_DELIVERY_LAG", "max-delivery-lag", duration(transport.DefaultMaxDeliveryLag), "how far delivery may fall behind before publishes wait, or the event loops' longest recent pass when that is more; then 503 unavailable after ten times that, a second at least (0: never wait)", setDeliveryLag},
 	{"HERALD_COMPRESS_MIN_BYTES", "compress-min-bytes", itoa(broker.DefaultCompressMinBytes), "messages this long or longer are compressed for WebSocket clients that offer permessage-deflate (0: compression off)", intSetting(0, func(c *Config, n int) { c.CompressMinBytes = n })},
 }
 

@@ -60,7 +60,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxUpgradeBytes:       16384,
 
 		MaxHistoryBytes: 268435456,
-		MaxDeliveryLag:  100 * time.Millisecond,
+		MaxDeliveryLag:  30 * time.Millisecond,
 
 		SubscribeHookTopics: []string{">"},
 		HookTimeout:         3 * time.Second,
