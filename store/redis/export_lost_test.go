@@ -13,3 +13,11 @@ func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins [
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
 	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", joins)...).Err()
 }
+
+// LostJoinsRecord is the key of topic's record of the lost joins whose
+// leaves were reported.
+func LostJoinsRecord(e *Engine, topic string) string { return e.keys.presLost(topic) }
+
+// LostJoinsPatience is how long past its due time a check of the joins
+// sent waits for the live nodes to add their entries back.
+var LostJoinsPatience = lostJoinsPatience

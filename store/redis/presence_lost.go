@@ -217,12 +217,20 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 
 // lostLeaveKeep is how long Redis keeps the session of a lost join whose
-// leave a node reported (lostJoinsScript): long enough for the checks
-// every node makes after one failover (5 s after its own reconnect, and
-// at each heartbeat after while they fail), so that one node reports it;
-// and no longer, as a second lost join of that same session within it
-// would go unreported.
-const lostLeaveKeep = 2 * time.Minute
+// leave a node reported (lostJoinsScript): twelve lapses (3 min by
+// default), so that it outlasts the checks every node makes after one
+// failover. Each is due 5 s after its node's own reconnect and waits for
+// the live nodes up to lostJoinsPatience past that, so the last comes up
+// to the patience after the first, and two lapses more for a node whose
+// reconnect came later. A check made once the record is gone reports the
+// leave again, and the webhooks' sender leaves that second
+// member_removed out only while it remembers the first (two minutes or
+// so): kept 2 min, the record let a check made near the end of the
+// patience have the backend told twice. Kept no longer, as a second lost
+// join of that same session within it would go unreported.
+func lostLeaveKeep(lapse time.Duration) time.Duration {
+	return lostJoinsPatience(lapse) + 2*lapse
+}
 
 // LostJoins returns the users of those of joins who are not members of
 // topic in Redis now, reading them in batches; when a batch fails, those

@@ -251,7 +251,7 @@ return out
 // live node telling terms ("*": wait for none).
 func (e *Engine) lostJoinsArgs(terms string, joins []broker.SentJoin) []any {
 	args := make([]any, 3, 3+2*len(joins))
-	args[0], args[1], args[2] = lostLeaveKeep.Milliseconds(), e.cfg.NodeID, terms
+	args[0], args[1], args[2] = lostLeaveKeep(e.cfg.PresenceLapse).Milliseconds(), e.cfg.NodeID, terms
 	for _, j := range joins {
 		args = append(args, j.User, j.Session)
 	}

@@ -1,0 +1,61 @@
+//go:build unix
+
+package redis_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/redistest"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// A node whose check of the joins sent after a failover comes as late as
+// a check may, held by the patience (ten lapses past its due time) and
+// its reconnect a lapse after the reporter's, still finds the record of
+// the leave the first node reported, and reports nothing: the backend is
+// told once, whatever the webhooks' sender still remembers. Run at the
+// default lapse, where that is 2 min 45 s; rather than wait it out, the
+// test takes that time off the record's life in Redis. Kept 2 min, the
+// record was gone and the late node reported the leave again.
+func TestLostJoinsLeaveIsToldOnceToALateCheck(t *testing.T) {
+	t.Parallel()
+	const topic = "room.late"
+	const lapse = redis.DefaultPresenceLapse
+	srv := redistest.Start(t)
+	es, _ := presenceCluster(t, srv.URL(), 3, lapse)
+	told := watchMembers(es)
+	a, b, c := es[0], es[1], es[2]
+	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
+	mustAdd(t, c, dave)
+	told[2].take()
+	keys, _ := redis.PresenceKeys(a, topic, "")
+	admin := admin(t, srv.Addr())
+	do(t, admin, "HDEL", keys[0], dave.Session)
+	do(t, admin, "HDEL", keys[1], dave.User)
+	do(t, admin, "ZREM", keys[4], dave.User)
+
+	sent := []broker.SentJoin{{User: "dave", Session: dave.Session}}
+	if gone, err := a.LostJoins(ctxFor(t), topic, sent); err != nil || !slices.Equal(gone, []string{"dave"}) {
+		t.Fatalf("a's LostJoins: %v, %v; want [dave]", gone, err)
+	}
+	if left := told[0].take(); len(left) != 1 || left[0].Join || left[0].User != "dave" {
+		t.Fatalf("a, the first to check, was told %+v, want dave's leave", left)
+	}
+
+	record := redis.LostJoinsRecord(a, topic)
+	late := redis.LostJoinsPatience(lapse) + lapse
+	left := do(t, admin, "PTTL", record).(int64)
+	if left <= 0 {
+		t.Fatalf("the record of dave's reported leave has %d ms left", left)
+	}
+	do(t, admin, "PEXPIRE", record, left-late.Milliseconds()) // 0 or less deletes it
+
+	if gone, err := b.LostJoins(ctxFor(t), topic, sent); err != nil || !slices.Equal(gone, []string{"dave"}) {
+		t.Fatalf("b's LostJoins: %v, %v; want [dave]", gone, err)
+	}
+	if got := append(told[1].take(), told[0].take()...); len(got) != 0 {
+		t.Fatalf("a check %v after the first was told %+v: the backend would get dave's member_removed twice (the record had %d ms left)", late, got, left)
+	}
+}
