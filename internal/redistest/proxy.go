@@ -14,8 +14,8 @@ import (
 // work); lose them without a word, as a NAT or load balancer that
 // restarted does; cut them all and refuse new ones for a while, as a
 // network that drops does; and hold back what Redis answers on the
-// connections that send some bytes, as a stalled link does to the calls
-// it carries, while the others go on.
+// connections that send some bytes, or those bytes themselves, as a
+// stalled link does to the calls it carries, while the others go on.
 type Proxy struct {
 	l       net.Listener
 	target  string
@@ -33,14 +33,15 @@ type pipe struct {
 	client, server net.Conn
 	silent         atomic.Bool
 	lost           atomic.Bool          // Redis's side closed; the client's is reset at its next bytes
-	held           atomic.Pointer[hold] // what Redis sends waits for its release
+	held           atomic.Pointer[hold] // the hold it is under: what Redis sends (what the client sends, for HoldSends) waits for its release
 }
 
-// hold is one Hold: the bytes that make a connection held, and a channel
-// closed by Release.
+// hold is one Hold or HoldSends: the bytes that make a connection held,
+// and a channel closed by Release.
 type hold struct {
 	match   []byte
 	release chan struct{}
+	sends   bool // the client's bytes wait, from match on, not Redis's
 }
 
 // StartProxy forwards connections to target until the test ends.
@@ -110,6 +111,17 @@ func (p *Proxy) Hold(match string) {
 	p.hold = &hold{match: []byte(match), release: make(chan struct{})}
 }
 
+// HoldSends has every connection whose client sends match from now on
+// keep back those bytes and all it sends after, until Release: Redis
+// gets the command late, after those of other connections sent later,
+// as over a link that stalled after the client wrote it. The other
+// connections go on.
+func (p *Proxy) HoldSends(match string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = &hold{match: []byte(match), release: make(chan struct{}), sends: true}
+}
+
 // Release sends on what the held connections kept back, and holds no
 // more.
 func (p *Proxy) Release() {
@@ -177,7 +189,8 @@ func (p *Proxy) accept() {
 
 // fromClient copies the client's bytes to Redis; once the pipe is lost it
 // resets the client's connection at its first bytes. A pipe whose client
-// sends what Hold matches is held before those bytes reach Redis.
+// sends what Hold or HoldSends matches is held from those bytes on: for
+// HoldSends, they wait here for the release.
 func (p *Proxy) fromClient(pp *pipe) {
 	buf := make([]byte, 32<<10)
 	var tail []byte // the last bytes sent, in case a match spans two reads
@@ -196,6 +209,13 @@ func (p *Proxy) fromClient(pp *pipe) {
 				pp.held.Store(h)
 			}
 			tail = append(tail[:0], seen[max(0, len(seen)-len(h.match)):]...)
+		}
+		if h := pp.held.Load(); n > 0 && h != nil && h.sends {
+			select {
+			case <-h.release:
+			case <-p.closing:
+				return
+			}
 		}
 		if n > 0 {
 			if _, werr := pp.server.Write(buf[:n]); werr != nil && !pp.lost.Load() {
@@ -216,7 +236,7 @@ func (p *Proxy) fromServer(pp *pipe) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := pp.server.Read(buf)
-		if h := pp.held.Load(); n > 0 && h != nil {
+		if h := pp.held.Load(); n > 0 && h != nil && !h.sends {
 			select {
 			case <-h.release:
 			case <-p.closing:

@@ -133,6 +133,33 @@ func TestProxyHoldsOnlyTheConnectionsThatSendTheMatch(t *testing.T) {
 	}
 }
 
+// A command that a connection sends after HoldSends matched reaches
+// Redis only at Release, after what another connection sent meanwhile.
+func TestProxyHoldsWhatTheMatchingConnectionSends(t *testing.T) {
+	s := Start(t)
+	p := StartProxy(t, s.Addr())
+	held, other := dial(t, p.Addr()), dial(t, p.Addr())
+	p.HoldSends("SET late-key")
+	write(t, held, "SET late-key first\r\n")
+	for deadline := time.Now().Add(5 * time.Second); p.Held() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections held, want 1", p.Held())
+		}
+	}
+	write(t, other, "APPEND late-key second\r\n")
+	if got := read(t, other); got != ":6\r\n" {
+		t.Fatalf("the other connection got %q while one was held, want :6 (late-key not set yet)", got)
+	}
+	p.Release()
+	if got := read(t, held); got != "+OK\r\n" {
+		t.Fatalf("the held connection got %q once released, want +OK", got)
+	}
+	write(t, other, "GET late-key\r\n")
+	if got := read(t, other); got != "$5\r\nfirst\r\n" {
+		t.Fatalf("late-key holds %q, want the held connection's value, set last", got)
+	}
+}
+
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)

@@ -196,19 +196,24 @@ func (e *Engine) loadScripts(ctx context.Context) error {
 }
 
 // Close removes the node's presence entries (their leaves go out now),
-// stops every goroutine of the engine, closes its clients and returns once
-// every goroutine has ended. When ctx ends first, the clients are closed
-// at once, which ends any call still waiting on Redis, and Close still
-// waits for the goroutines before it returns ctx's error; the entries it
-// could not remove are removed by the other nodes after the lapse.
+// stops every goroutine of the engine, removes the terms it told
+// (presence_terms.go) once the last of its presence rounds has ended,
+// closes its clients and returns once every goroutine has ended. When
+// ctx ends first, the clients are closed at once, which ends any call
+// still waiting on Redis, and Close still waits for the goroutines
+// before it returns ctx's error; the entries it could not remove are
+// removed by the other nodes after the lapse.
 func (e *Engine) Close(ctx context.Context) error {
-	e.leaveAll(ctx)
+	left := e.leaveAll(ctx)
 	e.stopOnce.Do(e.stop)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }() // ends once they have: awaited below
 	var ctxErr error
 	select {
 	case <-done:
+		if left {
+			e.untellTerms(ctx, e.pres.currentLife()) // after the last presence round
+		}
 	case <-ctx.Done():
 		ctxErr = fmt.Errorf("herald/redis: close: %w", ctx.Err())
 	}

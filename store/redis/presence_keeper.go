@@ -263,13 +263,14 @@ func (e *Engine) forEachEntry(ctx context.Context, entries []broker.PresenceEntr
 
 // leaveAll removes the node's entries as it closes, so that their leaves
 // go at once rather than after the lapse, and refuses presence calls from
-// then on. What it cannot remove before ctx ends is left to the others,
-// after the lapse.
-func (e *Engine) leaveAll(ctx context.Context) {
+// then on; it reports whether it did (false when presence was closed
+// already, or dead). What it cannot remove before ctx ends is left to
+// the others, after the lapse.
+func (e *Engine) leaveAll(ctx context.Context) (closed bool) {
 	e.pres.gate.Lock()
 	defer e.pres.gate.Unlock()
 	if e.pres.closing || e.pres.dead.Load() {
-		return
+		return false
 	}
 	e.pres.closing = true
 	entries, retry := e.pres.snapshot()
@@ -279,12 +280,15 @@ func (e *Engine) leaveAll(ctx context.Context) {
 	})
 	if failed > 0 {
 		e.log.Warn("presence entries left for the other nodes to remove", zap.Int("count", failed))
-		return
+		return true
 	}
-	// Nothing of this life is left: forget it now rather than at the lapse.
+	// Nothing of this life is left: forget it now rather than at the lapse,
+	// its terms before its registration, which whoever cleans up after it
+	// would find.
+	e.untellTerms(ctx, life)
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	_ = e.rdb.Del(dctx, e.keys.presTopics(life)).Err()
 	_ = e.rdb.ZRem(dctx, e.keys.presNodes(), life).Err()
-	_ = e.rdb.HDel(dctx, e.keys.presSynced(), life).Err()
+	return true
 }

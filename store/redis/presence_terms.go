@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // A failover may lose the entries a live node added last, and that node
@@ -144,6 +145,20 @@ func (e *Engine) tellTerms(ctx context.Context, resynced map[string]string) (unt
 		return untold, fmt.Errorf("herald/redis: tell the terms of this node's entries: %w", err)
 	}
 	return untold, nil
+}
+
+// untellTerms removes what life told of its terms. A closing node calls
+// it once more after its last presence round (Engine.Close): a round
+// that ran beside leaveAll could write them back after leaveAll removed
+// them, under a life gone from the registry that nobody would clean up
+// after, and the hash would keep a field for each such close. The checks
+// read only the live lives' fields, so a failure here is left alone.
+func (e *Engine) untellTerms(ctx context.Context, life string) {
+	dctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.rdb.HDel(dctx, e.keys.presSynced(), life).Err(); err != nil {
+		e.log.Debug("cannot remove the terms this node told", zap.Error(err))
+	}
 }
 
 // termsAllTell returns the terms every live node tells, space-separated,
