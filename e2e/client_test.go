@@ -228,14 +228,23 @@ func (c *client) nextObj() map[string]any {
 // reply reads until the reply with id, failing on anything but messages.
 func (c *client) reply(id string) frame {
 	c.t.Helper()
+	f, _ := c.replyAfter(id)
+	return f
+}
+
+// replyAfter is reply, also returning the messages read before the reply.
+func (c *client) replyAfter(id string) (frame, []frame) {
+	c.t.Helper()
+	var msgs []frame
 	for {
 		f := c.next()
 		if f.ID == id {
-			return f
+			return f, msgs
 		}
 		if f.Type != "message" {
 			c.t.Fatalf("got %s while waiting for reply %q", f.text, id)
 		}
+		msgs = append(msgs, f)
 	}
 }
 
