@@ -107,16 +107,6 @@ func plainJSON(s string) bool {
 	return true
 }
 
-func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {
-	topics := s.broker.Topics()
-	if topics == nil {
-		topics = []broker.TopicCount{} // [] on the wire, never null
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Topics []broker.TopicCount `json:"topics"`
-	}{topics})
-}
-
 // statsReply is GET /api/stats.
 type statsReply struct {
 	Node        string `json:"node"`

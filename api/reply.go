@@ -75,11 +75,15 @@ var (
 
 // writeRawJSON answers with status and body, which is already JSON.
 func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	h["Cache-Control"] = noStore
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	w.Write(body) // a failed write means the caller has gone; nothing to tell
+}
+
+// setJSONHeaders sets what every JSON reply is sent with.
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 }
 
 // writeFailure answers with code's status and an error body.

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -109,24 +108,6 @@ func (b *Broker) History(ctx context.Context, topic string, since uint64, limit 
 		return HistoryResult{}, b.replyError(err)
 	}
 	return h, nil
-}
-
-// TopicCount is a topic or pattern with the number of local connections
-// subscribed to it.
-type TopicCount struct {
-	Topic       string `json:"topic"`
-	Subscribers int    `json:"subscribers"`
-}
-
-// Topics lists every topic or pattern with at least one local subscriber,
-// sorted by name; never nil.
-func (b *Broker) Topics() []TopicCount {
-	out := []TopicCount{}
-	b.idx.counts(func(p string, n int) {
-		out = append(out, TopicCount{Topic: p, Subscribers: n})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
-	return out
 }
 
 // Stats are this node's counters.

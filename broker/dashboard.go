@@ -14,7 +14,7 @@ func (b *Broker) KeepsPresence(topic string) bool { return b.keepsPresence(topic
 
 // BusiestTopics returns the n topics or patterns with most local
 // subscribers, most first (then by name), and how many there are in all.
-// Unlike Topics it holds n of them at a time, however many there are.
+// It holds n of them at a time, however many there are.
 func (b *Broker) BusiestTopics(n int) (top []TopicCount, total int) {
 	if n <= 0 {
 		return nil, b.countTopics()

@@ -174,8 +174,8 @@ func TestEngineFailures(t *testing.T) {
 	if r := c.do(t, "4", `{"type":"subscribe","id":"4","topic":"a","since":{"epoch":"e1","seq":0}}`); r["code"] != string(CodeUnavailable) {
 		t.Errorf("%v", r)
 	}
-	if s := b.Stats(); s.Subscriptions != 0 || s.Topics != 0 || len(b.Topics()) != 0 {
-		t.Errorf("a failed subscribe left %+v %v", s, b.Topics())
+	if s, topics := b.Stats(), topicsOf(t, b); s.Subscriptions != 0 || s.Topics != 0 || len(topics) != 0 {
+		t.Errorf("a failed subscribe left %+v %v", s, topics)
 	}
 	if e.isActive("a") {
 		t.Error("a failed subscribe left the engine subscribed")
