@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"sync"
-	"sync/atomic"
 )
 
 // DefaultCompressMinBytes is the shortest JSON text compressed for a
@@ -37,7 +36,6 @@ type deflater struct {
 func (d *deflater) deflate(p []byte) bool {
 	d.out = d.out[:0]
 	d.w.Reset(d)
-	deflatedBytes.Add(int64(len(p)))
 	if _, err := d.w.Write(p); err != nil {
 		return false // writes to d cannot fail; be safe all the same
 	}
@@ -83,10 +81,6 @@ func deflateFrame(plain []byte, min int) []byte {
 	buf := append(newFrame(len(compressed)), compressed...)
 	return finishFrameWith(buf, rsv1)
 }
-
-// deflatedBytes counts the bytes given to a compressor, for the tests
-// that check what a fan-out compresses (deflate_parts.go).
-var deflatedBytes atomic.Int64
 
 func putDeflater(d *deflater) {
 	if cap(d.out) > maxPooledDeflateOut {

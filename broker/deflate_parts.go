@@ -23,6 +23,10 @@ type messageRest struct {
 	plain      []byte // appendMessageRest's text
 	compressed []byte // plain deflated, sync flush tail included; nil until needed
 	failed     bool   // compressing it failed: tags compress whole
+	// deflated counts the bytes compressed in parts, rests and heads,
+	// over the fan-outs of the scratch it is in (its reset keeps it),
+	// which tests bound: a plain count on the fan-out's own memory.
+	deflated int
 }
 
 // compressedFor returns the compressed rest of m, compressing it the
@@ -30,10 +34,16 @@ type messageRest struct {
 func (r *messageRest) compressedFor(m *Message) []byte {
 	if r.compressed == nil && !r.failed {
 		r.plain = appendMessageRest(nil, m)
-		r.compressed = deflateSync(r.plain)
+		r.compressed = r.deflate(r.plain)
 		r.failed = r.compressed == nil
 	}
 	return r.compressed
+}
+
+// deflate is deflateSync, counted in deflated.
+func (r *messageRest) deflate(p []byte) []byte {
+	r.deflated += len(p)
+	return deflateSync(p)
 }
 
 // deflateMessageFrame is deflateFrame for plain, m's message frame tagged
@@ -49,7 +59,7 @@ func deflateMessageFrame(plain []byte, min int, m *Message, rest *messageRest) [
 	if tail == nil || !bytes.HasSuffix(payload, rest.plain) {
 		return deflateFrame(plain, min)
 	}
-	head := deflateSync(payload[:len(payload)-len(rest.plain)])
+	head := rest.deflate(payload[:len(payload)-len(rest.plain)])
 	if head == nil {
 		return deflateFrame(plain, min)
 	}

@@ -79,6 +79,12 @@ type router struct {
 // reach, and fan-outs of every topic do not queue behind that subscribe.
 func (b *Broker) HandleMessage(m *Message) {
 	sc := scratchPool.Get().(*fanoutScratch)
+	b.fanOut(m, sc)
+	scratchPool.Put(sc)
+}
+
+// fanOut is HandleMessage in sc's memory, which it leaves reset.
+func (b *Broker) fanOut(m *Message, sc *fanoutScratch) {
 	sh := b.idx.rlock(m.Topic)
 	exact := sh.topics[m.Topic]
 	picked := b.idx.candidatesLocked(sh, m.Topic, sc)
@@ -98,7 +104,6 @@ func (b *Broker) HandleMessage(m *Message) {
 	sh.mu.RUnlock()
 	sc.batch.Flush()
 	sc.closeFound()
-	scratchPool.Put(sc)
 	b.stats.messagesOut.Add(r.sent)
 	b.deliveries.add(m.Topic, r.sent)
 }
@@ -156,7 +161,7 @@ func (sc *fanoutScratch) reset() {
 	sc.picked = sc.picked[:0]
 	clear(sc.entries)
 	sc.entries = sc.entries[:0]
-	sc.rest = messageRest{}
+	sc.rest = messageRest{deflated: sc.rest.deflated} // lets go of m's text
 }
 
 // HandleGap tells the local subscribers of g's topic that g's messages will
