@@ -108,11 +108,11 @@ func TestAnAddressPastItsReadBoundIsClosedAlone(t *testing.T) {
 // is given back at the test's end.
 func addressReadsOf(t *testing.T, l *limits.ConnLimiter, ip netip.Addr) *transport.AddressReads {
 	t.Helper()
-	release, pacer, ok := l.AcquirePaced(ip)
+	slot, pacer, ok := l.AcquirePaced(ip)
 	if !ok {
 		t.Fatalf("no slot for %v", ip)
 	}
-	t.Cleanup(release)
+	t.Cleanup(slot.Release)
 	r, ok := pacer.(transport.AddressReader)
 	if !ok || r.AddressReads() == nil {
 		t.Fatalf("no read bound for %v", ip)

@@ -5,15 +5,17 @@ import (
 	"net/http"
 
 	"github.com/herald-broker/herald/api/auth"
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 )
 
 // admission is a client connection let in by admit: who it is, and the
-// per-address slot it holds until release is called (once the connection
-// ends, or at once when it is refused later).
+// per-address slot its upgrade took, held until it is released (once the
+// connection ends, or at once when it is refused later); nil when the
+// upgrade counted nothing to give back.
 type admission struct {
-	info    broker.ClientInfo
-	release func()
+	info broker.ClientInfo
+	slot *limits.Slot
 }
 
 // admit runs the checks every client connection takes, on /ws and /sse
@@ -40,7 +42,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool)
 	}
 	ip := s.clientIP.IP(r)
 	s.warnUntrustedForwarding(r)
-	release, pacer, ok := s.acquire(r, ip)
+	slot, pacer, ok := s.acquire(r, ip)
 	if !ok {
 		w.Header().Set("Retry-After", "1")
 		s.refuse(w, r, refusedConnections, broker.CodeRateLimited, tooManyConnections)
@@ -48,13 +50,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool)
 	}
 	info, err := s.clientInfo(r, clientOf(ip, r.RemoteAddr))
 	if err != nil {
-		release()
+		slot.Release()
 		s.refuseClient(w, r, err)
 		return admission{}, false
 	}
 	info.RemoteAddr = clientOf(ip, r.RemoteAddr)
 	info.Pacer = pacer
-	return admission{info: info, release: release}, true
+	return admission{info: info, slot: slot}, true
 }
 
 // tokenProblem is the reason a refused client is told, as written for it

@@ -56,13 +56,13 @@ func acceptRefusal() []byte {
 // its place under MaxOpen already, and with it its address's budget, and
 // only spends the Rate; one from a trusted proxy (or served without the
 // Listener) is counted here, for the client behind it, whose budget it
-// gets. Without limits every request gets a slot that costs nothing.
-func (s *Server) acquire(r *http.Request, ip netip.Addr) (release func(), pacer broker.AddressPacer, ok bool) {
+// gets, in the slot returned. A nil slot holds nothing.
+func (s *Server) acquire(r *http.Request, ip netip.Addr) (slot *limits.Slot, pacer broker.AddressPacer, ok bool) {
 	switch accepted := limits.ConnFrom(r.Context()); {
 	case s.cfg.Conns == nil:
-		return func() {}, nil, true
+		return nil, nil, true
 	case accepted.HeldPerAddress():
-		return func() {}, accepted.Pacer(), s.cfg.Conns.Meter(ip)
+		return nil, accepted.Pacer(), s.cfg.Conns.Meter(ip)
 	default:
 		return s.cfg.Conns.AcquirePaced(ip)
 	}
@@ -99,17 +99,30 @@ func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *handover) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // releasingReceiver is all that api keeps of an open connection, one
-// object of 32 bytes: the connection's receiver, and the two slots it
-// gives back when it ends, the upgrade's own (release) and the
-// accept-time one its hijack took over. It holds no reference to the
-// HTTP request or response, whose context and buffers would otherwise
-// stay with every idle connection (about 12 KB each). Transport calls
-// Disconnected (or DisconnectedWith) exactly once, after Open; release
-// may be called more than once and counts only the first.
+// object of 32 bytes: the connection's receiver, and one Slot that gives
+// back what the connection was counted for, at accept (the slot its
+// hijack took over) and at its upgrade. It holds no reference to the HTTP
+// request or response, whose context and buffers would otherwise stay
+// with every idle connection (about 12 KB each). Transport calls
+// Disconnected (or DisconnectedWith) exactly once, after Open.
 type releasingReceiver struct {
 	transport.Receiver
-	release func()
-	accept  *limits.Slot // nil: none
+	slot limits.Slot
+}
+
+// releasing is r, made to give back the connection's slots, the
+// accept-time one and the upgrade's own, when it ends. A connection
+// counted nowhere (no Listener, no per-address limits) is r itself: api
+// keeps nothing of it, and r has no address budgets to name, which only
+// a counted connection gets.
+func releasing(r transport.Receiver, accept, own *limits.Slot) transport.Receiver {
+	if !accept.Holds() && !own.Holds() {
+		return r
+	}
+	rr := &releasingReceiver{Receiver: r}
+	rr.slot.Take(accept)
+	rr.slot.Take(own)
+	return rr
 }
 
 var (
@@ -150,7 +163,4 @@ func (r *releasingReceiver) Disconnected() {
 	r.releaseSlots()
 }
 
-func (r *releasingReceiver) releaseSlots() {
-	r.release()
-	r.accept.Release()
-}
+func (r *releasingReceiver) releaseSlots() { r.slot.Release() }

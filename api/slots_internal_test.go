@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/transport"
 )
 
 // The upgrade's hijack hands transport the bare *net.TCPConn, which alone
@@ -61,4 +63,66 @@ func TestHandoverGivesTheBareConnAndItsSlot(t *testing.T) {
 			t.Fatalf("%d descriptors counted after the release", files.Open())
 		}
 	}
+}
+
+// A connection counted nowhere (no Listener, no per-address limits) keeps
+// nothing of api's: its receiver is the session itself. A counted one
+// keeps one object of 32 bytes, its receiver and the slot that gives
+// back both its accept-time and its upgrade's counts.
+func TestReleasingKeepsOneSmallObjectOnlyWhenCounted(t *testing.T) {
+	var session transport.Receiver = nopReceiver{}
+	if got := releasing(session, nil, new(limits.Slot)); got != session {
+		t.Fatalf("a connection counted nowhere got a %T", got)
+	}
+	if size := unsafe.Sizeof(releasingReceiver{}); size > 32 {
+		t.Fatalf("releasingReceiver is %d bytes, want at most 32", size)
+	}
+	files, err := limits.NewOpenFiles(1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limits.NewListener(listenLoopback(t), limits.ListenerConfig{Files: files})
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	client, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, ok := <-accepted
+	if !ok {
+		t.Fatal("nothing accepted")
+	}
+	bare, accept := c.(*limits.Conn).Detach()
+	defer bare.Close()
+	r := releasing(session, accept, nil)
+	if _, ok := r.(*releasingReceiver); !ok || files.Open() != 1 {
+		t.Fatalf("a counted connection got a %T, %d descriptors counted", r, files.Open())
+	}
+	r.Disconnected()
+	if files.Open() != 0 {
+		t.Fatalf("%d descriptors counted after the connection ended", files.Open())
+	}
+}
+
+type nopReceiver struct{}
+
+func (nopReceiver) HandleText([]byte) {}
+func (nopReceiver) AllowPing() bool   { return true }
+func (nopReceiver) Disconnected()     {}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

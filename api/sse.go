@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 )
@@ -29,22 +30,22 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	stream, err := s.broker.OpenStream(r.Context(), adm.info, q["topic"], lastID)
 	if err != nil {
-		adm.release()
+		adm.slot.Release()
 		retryAfter(w, err)
 		s.fail(w, r, err)
 		return
 	}
 	if r.Method == http.MethodHead {
 		stream.Abort()
-		adm.release()
+		adm.slot.Release()
 		writeStreamHead(w)
 		return
 	}
 	h := newHandover(w)
 	head := streamHead(r.Header.Get("Origin"))
-	if !s.ws.AttachStream(h, head, adm.info, streamAcceptor{stream: stream, h: h, release: adm.release}) {
+	if !s.ws.AttachStream(h, head, adm.info, streamAcceptor{stream: stream, h: h, own: adm.slot}) {
 		stream.Abort()
-		adm.release()
+		adm.slot.Release()
 		h.accept.Release()
 	}
 }
@@ -123,11 +124,11 @@ func (s *Server) streamCORS(h http.Handler) http.Handler {
 // transport made of it, and gives back its per-address slots when it
 // ends (as releasingAcceptor does for a WebSocket).
 type streamAcceptor struct {
-	stream  *broker.Stream
-	h       *handover // its Hijack has run when OpenStream is called
-	release func()
+	stream *broker.Stream
+	h      *handover    // its Hijack has run when OpenStream is called
+	own    *limits.Slot // the upgrade's own; nil: none
 }
 
 func (a streamAcceptor) OpenStream(c broker.Conn, _ broker.ClientInfo) transport.Receiver {
-	return &releasingReceiver{Receiver: a.stream.Start(c), release: a.release, accept: a.h.accept}
+	return releasing(a.stream.Start(c), a.h.accept, a.own)
 }

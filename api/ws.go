@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap"
@@ -24,21 +25,21 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		// on the raw connection, so that the CORS header stays and a page
 		// of any origin learns the node refused nothing (docs/protocol.md
 		// section 2). Not a JSON refusal: herald.js takes those as final.
-		adm.release()
+		adm.slot.Release()
 		http.Error(w, "every check passed; this is not a WebSocket upgrade", http.StatusBadRequest)
 		return
 	}
-	s.upgrade(w, r, adm.info, adm.release)
+	s.upgrade(w, r, adm.info, adm.slot)
 }
 
 // upgrade hands r to transport. The connection's slots, the upgrade's own
 // and the accept-time one the hijack takes over, are released when the
 // WebSocket ends, or at once when the handshake fails: exactly one of the
 // two happens.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, release func()) {
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, own *limits.Slot) {
 	h := newHandover(w)
-	if !s.ws.Upgrade(h, r, info, releasingAcceptor{b: s.broker, h: h, release: release}) {
-		release() // no connection holds the slots
+	if !s.ws.Upgrade(h, r, info, releasingAcceptor{b: s.broker, h: h, own: own}) {
+		own.Release() // no connection holds the slots
 		h.accept.Release()
 	}
 }
@@ -81,11 +82,11 @@ func (s *Server) originListed(origin string) bool {
 // brings, and gives back its per-address slots when the connection is
 // gone (releasingReceiver).
 type releasingAcceptor struct {
-	b       *broker.Broker
-	h       *handover // its Hijack has run when Open is called
-	release func()
+	b   *broker.Broker
+	h   *handover    // its Hijack has run when Open is called
+	own *limits.Slot // the upgrade's own; nil: none
 }
 
 func (a releasingAcceptor) Open(c broker.Conn, info broker.ClientInfo) transport.Receiver {
-	return &releasingReceiver{Receiver: a.b.Connect(c, info), release: a.release, accept: a.h.accept}
+	return releasing(a.b.Connect(c, info), a.h.accept, a.own)
 }

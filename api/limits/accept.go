@@ -85,9 +85,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // admit counts c in, or refuses and closes it (nil).
 func (l *Listener) admit(c net.Conn) *Conn {
-	s := &Slot{files: l.cfg.Files}
-	if s.files != nil {
-		s.files.opened()
+	s := new(Slot)
+	if f := l.cfg.Files; f != nil {
+		f.opened()
+		s.files.Store(f)
 	}
 	counted := &Conn{Conn: c}
 	peer, _ := parseHop(c.RemoteAddr().String()) // the zero Addr is one address
@@ -108,7 +109,8 @@ func (l *Listener) admit(c net.Conn) *Conn {
 			l.refuseFrom(peer, c, s.Release)
 			return nil
 		}
-		s.conns, s.perAddress, counted.heldPerAddress = l.cfg.Conns, e, true
+		s.perAddress.Store(e)
+		counted.heldPerAddress = true
 	}
 	counted.slot.Store(s)
 	return counted
@@ -149,28 +151,56 @@ func (l *Listener) Close() error {
 	return err
 }
 
-// Slot is what one accepted connection holds: its descriptor's count and
-// its place under its address's limit. It is one object of 32 bytes, kept
-// for as long as the connection lives, its WebSocket's included.
+// Slot is what one connection holds of the limits: its descriptor's
+// count and its place under its address's limit. It is 16 bytes, kept for
+// as long as the connection lives, its WebSocket's included; the zero
+// Slot holds nothing. Each part is given back once, whoever releases:
+// Release and Take swap it out.
 type Slot struct {
-	files      *OpenFiles
-	conns      *ConnLimiter
-	perAddress *entry // nil: not counted per address
-	done       atomic.Bool
+	files      atomic.Pointer[OpenFiles] // nil: no descriptor counted
+	perAddress atomic.Pointer[entry]     // nil: not counted per address
 }
 
 // Release gives the slot back; later calls, and calls on a nil Slot, do
 // nothing.
 func (s *Slot) Release() {
-	if s == nil || s.done.Swap(true) {
+	if s == nil {
 		return
 	}
-	if s.perAddress != nil {
-		s.conns.releaseEntry(s.perAddress)
+	if e := s.perAddress.Swap(nil); e != nil {
+		e.limiter.releaseEntry(e)
 	}
-	if s.files != nil {
-		s.files.closed()
+	if f := s.files.Swap(nil); f != nil {
+		f.closed()
 	}
+}
+
+// Take moves what from holds into s, so that one Slot gives back what a
+// connection was counted for at accept and at its upgrade; from holds
+// nothing after, and a nil from gives nothing. A connection is counted
+// per address once (at accept, or at the upgrade when accept did not),
+// and has one descriptor: should s hold either already, what it held is
+// given back rather than lost.
+func (s *Slot) Take(from *Slot) {
+	if from == nil {
+		return
+	}
+	if e := from.perAddress.Swap(nil); e != nil {
+		if old := s.perAddress.Swap(e); old != nil {
+			old.limiter.releaseEntry(old)
+		}
+	}
+	if f := from.files.Swap(nil); f != nil {
+		if old := s.files.Swap(f); old != nil {
+			old.closed()
+		}
+	}
+}
+
+// Holds reports whether s has anything to give back; false for a nil
+// Slot.
+func (s *Slot) Holds() bool {
+	return s != nil && (s.perAddress.Load() != nil || s.files.Load() != nil)
 }
 
 // Conn is a connection a Listener accepted, holding its slot. Exactly one

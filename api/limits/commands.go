@@ -150,17 +150,18 @@ func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
 	return e
 }
 
-// AcquirePaced is Acquire, and also returns the command budget of ip's
-// address (and its other budgets: pacerOf), which the caller hands to
-// the connection; nil when it has none. The budget is kept while the address holds a connection
-// and freed with the entry after its last (see ConnLimiter).
-func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (release func(), pacer broker.AddressPacer, ok bool) {
+// AcquirePaced is Acquire, with the connection's place as a Slot (nil
+// when nothing was counted that is to be given back), and also returns
+// the command budget of ip's address (and its other budgets: pacerOf),
+// which the caller hands to the connection; nil when it has none. The
+// budget is kept while the address holds a connection and freed with the
+// entry after its last (see ConnLimiter).
+func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (slot *Slot, pacer broker.AddressPacer, ok bool) {
 	e, ok := l.take(ip, takeOpen|takeRate)
-	release, ok = l.releaseOf(e, ok)
-	if !ok {
+	if slot, ok = slotOf(e, ok); !ok {
 		return nil, nil, false
 	}
-	return release, l.pacerOf(e), true
+	return slot, l.pacerOf(e), true
 }
 
 // Pacer is the command budget of the address c was counted for at
@@ -174,8 +175,12 @@ func (c *Conn) Pacer() broker.AddressPacer {
 		return nil
 	}
 	s := c.slot.Load()
-	if s == nil || s.perAddress == nil {
+	if s == nil {
 		return nil
 	}
-	return s.conns.pacerOf(s.perAddress)
+	e := s.perAddress.Load()
+	if e == nil {
+		return nil
+	}
+	return e.limiter.pacerOf(e)
 }

@@ -10,11 +10,11 @@ import (
 
 func mustAcquirePaced(t *testing.T, l *ConnLimiter, ip netip.Addr) (func(), broker.AddressPacer) {
 	t.Helper()
-	release, pacer, ok := l.AcquirePaced(ip)
+	slot, pacer, ok := l.AcquirePaced(ip)
 	if !ok {
 		t.Fatalf("AcquirePaced(%v) refused", ip)
 	}
-	return release, pacer
+	return slot.Release, pacer
 }
 
 // allowed counts how many of n commands p lets through at now.

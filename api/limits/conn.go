@@ -43,9 +43,6 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 	return l, nil
 }
 
-// noRelease is what Acquire and Hold return when nothing is counted.
-func noRelease() {}
-
 // Enabled reports whether the limiter limits anything: a MaxOpen, a Rate,
 // a CommandRate, QueueBytes, Subscriptions or ReadBytes.
 func (l *ConnLimiter) Enabled() bool {
@@ -66,8 +63,8 @@ func (l *ConnLimiter) perConnection() bool {
 // does nothing. The zero Addr (a peer that did not parse) is one address
 // like any other.
 func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
-	release, _, ok = l.AcquirePaced(ip)
-	return release, ok
+	slot, _, ok := l.AcquirePaced(ip)
+	return releaseOf(slot, ok)
 }
 
 // Hold is Acquire without the Rate: it counts a connection against
@@ -75,18 +72,26 @@ func (l *ConnLimiter) Acquire(ip netip.Addr) (release func(), ok bool) {
 // request is read, and the upgrade then Meters the same address, so that
 // only WebSocket connections spend the connect rate.
 func (l *ConnLimiter) Hold(ip netip.Addr) (release func(), ok bool) {
-	return l.releaseOf(l.take(ip, takeOpen))
+	return releaseOf(slotOf(l.take(ip, takeOpen)))
 }
 
-// releaseOf is the release func of what take returned.
-func (l *ConnLimiter) releaseOf(e *entry, ok bool) (release func(), _ bool) {
-	switch {
-	case !ok:
-		return nil, false
-	case e == nil:
-		return noRelease, true
+// slotOf is the Slot of what take returned: nil when it counted nothing
+// to give back, or refused.
+func slotOf(e *entry, ok bool) (*Slot, bool) {
+	if e == nil {
+		return nil, ok
 	}
-	return l.releaser(e), true
+	s := new(Slot)
+	s.perAddress.Store(e)
+	return s, true
+}
+
+// releaseOf is the release func of slot.
+func releaseOf(slot *Slot, ok bool) (release func(), _ bool) {
+	if !ok {
+		return nil, false
+	}
+	return slot.Release, true
 }
 
 // Meter is Acquire without MaxOpen: it takes one new connection from ip's
@@ -130,7 +135,7 @@ func (l *ConnLimiter) take(ip netip.Addr, what taking) (counted *entry, ok bool)
 		if len(l.entries) >= l.cfg.MaxTracked && !l.forgetOldest() {
 			return nil, false
 		}
-		e = &entry{key: key, tokens: float64(l.cfg.Burst), stamp: now}
+		e = &entry{limiter: l, key: key, tokens: float64(l.cfg.Burst), stamp: now}
 		e.pace = l.commands
 		e.queue = transport.NewAddressQueue(l.cfg.QueueBytes)
 		e.reads = transport.NewAddressReads(l.cfg.ReadBytes)
@@ -188,21 +193,6 @@ func (l *ConnLimiter) admit(e *entry, now time.Time, what taking) bool {
 	}
 	e.open++
 	return true
-}
-
-// releaser returns the release func of one admitted connection of e.
-func (l *ConnLimiter) releaser(e *entry) func() {
-	var released bool // guarded by l.mu
-	return func() {
-		now := l.cfg.Now()
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if released {
-			return
-		}
-		released = true
-		l.release(e, now)
-	}
 }
 
 // releaseEntry gives back one connection of e that take counted; its

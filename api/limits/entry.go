@@ -9,6 +9,7 @@ import (
 
 // entry is what the limiter remembers of one address.
 type entry struct {
+	limiter   *ConnLimiter // whose entry it is, for the Slots that name it
 	key       netip.Addr
 	open      int       // connections open now
 	tokens    float64   // new connections it may open now
