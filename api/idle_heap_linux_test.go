@@ -67,9 +67,9 @@ func startIdleNode(t *testing.T, cfg api.Config) *node {
 const idleSweeps = 40 * time.Millisecond
 
 // maxIdleSubscribedHeap bounds the heap of one idle subscribed
-// connection. The bill (BENCHMARKS.md, "Idle") comes to 465-479 bytes
-// here: conn 128, session 128, subscription 112, api's one object of 32
-// (its receiver and the slot it gives back; none for a connection
+// connection. The bill (BENCHMARKS.md, "Idle") comes to 456-480 bytes
+// here: conn 128, session 128, subscription 112, api's one object of 24
+// (the session and the slot it gives back; none for a connection
 // counted nowhere), the session index's, loop table's and topic entry's
 // slots 8 to 21 each, and the 100 topics' own state spread over the
 // connections. It was 815 before the cuts that brought it there, and

@@ -99,43 +99,62 @@ func (h *handover) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *handover) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // releasingReceiver is all that api keeps of an open connection, one
-// object of 32 bytes: the connection's receiver, and one Slot that gives
+// object of 24 bytes: the connection's session, and one Slot that gives
 // back what the connection was counted for, at accept (the slot its
 // hijack took over) and at its upgrade. It holds no reference to the HTTP
 // request or response, whose context and buffers would otherwise stay
 // with every idle connection (about 12 KB each). Transport calls
-// Disconnected (or DisconnectedWith) exactly once, after Open.
+// Disconnected (or DisconnectedWith) exactly once, after Open. The
+// session is held as itself: as a transport.Receiver it would take 8
+// bytes more, and the object the next size class.
 type releasingReceiver struct {
-	transport.Receiver
-	slot limits.Slot
+	session *broker.Session
+	slot    limits.Slot
 }
 
-// releasing is r, made to give back the connection's slots, the
+// releasing is s, made to give back the connection's slots, the
 // accept-time one and the upgrade's own, when it ends. A connection
-// counted nowhere (no Listener, no per-address limits) is r itself: api
-// keeps nothing of it, and r has no address budgets to name, which only
+// counted nowhere (no Listener, no per-address limits) is s itself: api
+// keeps nothing of it, and s has no address budgets to name, which only
 // a counted connection gets.
-func releasing(r transport.Receiver, accept, own *limits.Slot) transport.Receiver {
+func releasing(s *broker.Session, accept, own *limits.Slot) transport.Receiver {
 	if !accept.Holds() && !own.Holds() {
-		return r
+		return s
 	}
-	rr := &releasingReceiver{Receiver: r}
-	rr.slot.Take(accept)
-	rr.slot.Take(own)
-	return rr
+	r := &releasingReceiver{session: s}
+	r.slot.Take(accept)
+	r.slot.Take(own)
+	return r
 }
 
 var (
+	_ transport.CodeReceiver  = (*releasingReceiver)(nil)
 	_ transport.AddressQueuer = (*releasingReceiver)(nil)
 	_ transport.AddressReader = (*releasingReceiver)(nil)
 )
 
+func (r *releasingReceiver) HandleText(payload []byte) { r.session.HandleText(payload) }
+
+func (r *releasingReceiver) AllowPing() bool { return r.session.AllowPing() }
+
+func (r *releasingReceiver) Disconnected() {
+	r.session.Disconnected()
+	r.slot.Release()
+}
+
+// DisconnectedWith passes the close code on to the session, which reports
+// it to the webhooks, then gives back the connection's slots.
+func (r *releasingReceiver) DisconnectedWith(code int) {
+	r.session.DisconnectedWith(code)
+	r.slot.Release()
+}
+
 // AddressQueue implements transport.AddressQueuer: the bound of the
 // connection's address that api/limits keeps beside its command budget,
-// reached through the session's pacer so that this object stays 32
-// bytes; nil: none.
+// reached through the session's pacer so that this object stays small;
+// nil: none.
 func (r *releasingReceiver) AddressQueue() *transport.AddressQueue {
-	if q, ok := r.addressPacer().(transport.AddressQueuer); ok {
+	if q, ok := r.session.AddressPacer().(transport.AddressQueuer); ok {
 		return q.AddressQueue()
 	}
 	return nil
@@ -143,24 +162,8 @@ func (r *releasingReceiver) AddressQueue() *transport.AddressQueue {
 
 // AddressReads implements transport.AddressReader, as AddressQueue.
 func (r *releasingReceiver) AddressReads() *transport.AddressReads {
-	if q, ok := r.addressPacer().(transport.AddressReader); ok {
+	if q, ok := r.session.AddressPacer().(transport.AddressReader); ok {
 		return q.AddressReads()
 	}
 	return nil
 }
-
-// addressPacer is the session's pacer, which api/limits's entry of the
-// connection's address is; nil: none.
-func (r *releasingReceiver) addressPacer() broker.AddressPacer {
-	if s, ok := r.Receiver.(interface{ AddressPacer() broker.AddressPacer }); ok {
-		return s.AddressPacer()
-	}
-	return nil
-}
-
-func (r *releasingReceiver) Disconnected() {
-	r.Receiver.Disconnected()
-	r.releaseSlots()
-}
-
-func (r *releasingReceiver) releaseSlots() { r.slot.Release() }
