@@ -118,25 +118,30 @@ func TestNoCommandRateBudgetsNothing(t *testing.T) {
 	}
 }
 
-// An address's budget is kept while it holds a connection, and freed
-// with its last (no connect rate here, whose bucket would keep it until
-// it filled again).
-func TestCommandBudgetIsFreedWithTheLastConnection(t *testing.T) {
+// An address's budget is kept while it holds a connection, and after its
+// last until it has had time to fill (no connect rate here, whose bucket
+// would keep it too): a connection opened once the others closed finds
+// it as they left it, spent, rather than a full burst.
+func TestCommandBudgetOutlivesTheLastConnection(t *testing.T) {
 	conns := paceLimiter(t, 1)
 	n := startNode(t, api.Config{Conns: conns}, nil)
 	clients := connectAll(t, n.wsURL, dialer{from: "127.0.0.1"}, 3)
 	pings(t, clients, 2*paceBurst)
-	if got := conns.Tracked(); got != 1 {
-		t.Fatalf("%d addresses tracked with three connections of one open", got)
-	}
 	for _, c := range clients {
 		c.conn.Close()
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for conns.Tracked() != 0 {
+	for n.broker.Stats().Connections != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d addresses still tracked 10 s after their connections closed", conns.Tracked())
+			t.Fatalf("%d connections still open 10 s after their clients closed them", n.broker.Stats().Connections)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if got := conns.Tracked(); got != 1 {
+		t.Fatalf("%d addresses tracked once the connections of one that spent its budget closed, want 1", got)
+	}
+	if ponged, _ := pings(t, connectAll(t, n.wsURL, dialer{from: "127.0.0.1"}, 1), paceBurst); ponged > 2 {
+		t.Fatalf("a new connection of an address that spent its budget and closed every connection got %d pongs of %d pings, want the rate's, 2 at most",
+			ponged, paceBurst)
 	}
 }

@@ -40,6 +40,17 @@ func newCommandPace(rate, burst int) *commandPace {
 	return &commandPace{interval: interval, burst: int64(max(burst, 1)) * interval}
 }
 
+// refill is how long an address's command budget takes to fill again
+// at most, unused: its bucket holds a burst, and what it owes (also a
+// burst at most) is paid after.
+func (p *commandPace) refill() time.Duration { return time.Duration(2 * p.burst) }
+
+// commandsFull reports whether the command budget of e's address is full
+// at now and it owes nothing: forgetting it loses nothing.
+func (e *entry) commandsFull(now int64) bool {
+	return e.pace == nil || e.owed.Load() == 0 && e.commands.Load() <= now
+}
+
 // AllowCommand implements broker.AddressPacer for the address of e, once
 // what it owes (SpendCommands) is paid. A clock that went back by more
 // than the burst leaves the bucket empty from now, rather than shut for
@@ -154,8 +165,8 @@ func (l *ConnLimiter) pacerOf(e *entry) broker.AddressPacer {
 // when nothing was counted that is to be given back), and also returns
 // the command budget of ip's address (and its other budgets: pacerOf),
 // which the caller hands to the connection; nil when it has none. The
-// budget is kept while the address holds a connection and freed with the
-// entry after its last (see ConnLimiter).
+// budget is kept while the address holds a connection, and after its
+// last until it is full again (see ConnLimiter).
 func (l *ConnLimiter) AcquirePaced(ip netip.Addr) (slot *Slot, pacer broker.AddressPacer, ok bool) {
 	e, ok := l.take(ip, takeOpen|takeRate)
 	if slot, ok = slotOf(e, ok); !ok {

@@ -102,6 +102,43 @@ func TestCommandBudgetIsFreedWithTheLastConnection(t *testing.T) {
 	}
 }
 
+// An address whose last connection closes while its command budget is
+// spent, or owes commands (a resume's, a close's unsubscribes), is
+// remembered with them until they are paid: its next connection finds
+// the budget as the last one left it, not full. Once the budget has had
+// time to fill, the address is forgotten.
+func TestCommandBudgetOutlivesTheLastConnection(t *testing.T) {
+	for _, connectRate := range []float64{0, 50} {
+		l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30, Rate: connectRate, Burst: 500})
+		now := clock.Now().UnixNano()
+		release, p := mustAcquirePaced(t, l, ipA)
+		allowed(p, now, 30)
+		p.(broker.AddressSpender).SpendCommands(now, 20)
+		clock.Advance(time.Second) // the connect bucket full again, the command budget not
+		release()
+		now = clock.Now().UnixNano()
+		_, again := mustAcquirePaced(t, l, ipA)
+		if got := allowed(again, now, 40); got != 0 {
+			t.Errorf("connect rate %v: the next connection of an address that spent its budget and owed 20 commands was allowed %d at once, want none",
+				connectRate, got)
+		}
+
+		l, clock = newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30, Rate: connectRate, Burst: 500})
+		release, p = mustAcquirePaced(t, l, ipA)
+		p.(broker.AddressSpender).SpendCommands(clock.Now().UnixNano(), 50)
+		release()
+		if l.Tracked() != 1 {
+			t.Errorf("connect rate %v: an address that owes commands was forgotten with its last connection", connectRate)
+		}
+		clock.Advance(10 * time.Second) // a burst's time to pay, another to fill; the connect bucket's 10 s
+		_, other := mustAcquirePaced(t, l, ipB)
+		if other == nil || l.Tracked() != 1 {
+			t.Errorf("connect rate %v: %d addresses tracked once the idle one's budget had time to fill, want only the new one",
+				connectRate, l.Tracked())
+		}
+	}
+}
+
 func TestCommandBudgetSettingsAreChecked(t *testing.T) {
 	for _, cfg := range []ConnConfig{{CommandRate: -1}, {CommandRate: 10, CommandBurst: -1}, {CommandRate: int(time.Second) + 1}} {
 		if _, err := NewConnLimiter(cfg); err == nil {

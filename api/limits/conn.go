@@ -13,15 +13,19 @@ import (
 // no goroutine.
 //
 // Memory: an address is remembered while it has an open connection, or
-// until its bucket has had time to fill again after its last one closed;
-// then it is forgotten, as it would be admitted exactly like a stranger.
+// until its buckets (connections and commands, what it owes of its
+// commands included) have had time to fill again after its last one
+// closed; then it is forgotten, as it would be admitted exactly like a
+// stranger. Forgotten sooner, an address whose command budget was empty,
+// or that owed commands (a resume's, its last connection's close), had
+// a full one back with its next connection.
 // The table holds at most MaxTracked addresses. Past that, a new address
 // makes the limiter forget the address idle longest (which then gets a
 // full burst back early); when every address in the table holds a
 // connection, new addresses are refused until one closes.
 type ConnLimiter struct {
 	cfg      ConnConfig
-	refill   time.Duration // how long an empty bucket takes to fill
+	refill   time.Duration // how long an empty bucket takes to fill, the longest of them
 	commands *commandPace  // nil: no CommandRate
 
 	mu      sync.Mutex
@@ -40,6 +44,9 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 		l.refill = time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))
 	}
 	l.commands = newCommandPace(cfg.CommandRate, cfg.CommandBurst)
+	if l.commands != nil {
+		l.refill = max(l.refill, l.commands.refill())
+	}
 	return l, nil
 }
 
@@ -205,8 +212,8 @@ func (l *ConnLimiter) releaseEntry(e *entry) {
 }
 
 // release gives back one connection of e. An address left with no
-// connection and a full bucket is forgotten at once; one whose bucket is
-// still filling waits in the idle list. l.mu is held.
+// connection, full buckets and nothing owed is forgotten at once; one
+// whose buckets are still filling waits in the idle list. l.mu is held.
 func (l *ConnLimiter) release(e *entry, now time.Time) {
 	e.open--
 	if e.open > 0 {
@@ -215,7 +222,7 @@ func (l *ConnLimiter) release(e *entry, now time.Time) {
 	if l.cfg.Rate > 0 {
 		e.fill(now, l.cfg.Rate, float64(l.cfg.Burst))
 	}
-	if l.cfg.Rate == 0 || e.tokens >= float64(l.cfg.Burst) {
+	if (l.cfg.Rate == 0 || e.tokens >= float64(l.cfg.Burst)) && e.commandsFull(now.UnixNano()) {
 		delete(l.entries, e.key)
 		return
 	}
