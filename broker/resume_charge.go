@@ -79,7 +79,13 @@ func (s *Session) chargeCommands(n int) {
 	s.mu.Lock()
 	NewRate(rate, RateBurst(rate)).Spend(&s.limiter.bucket, now, n)
 	s.mu.Unlock()
-	if sp, ok := s.pacer.(AddressSpender); ok {
+	s.chargeAddress(now, n)
+}
+
+// chargeAddress takes n commands from the budget of s's address alone,
+// owing what it cannot take: s's own rate is left alone.
+func (s *Session) chargeAddress(now int64, n int) {
+	if sp, ok := s.pacer.(AddressSpender); ok && n > 0 {
 		sp.SpendCommands(now, n)
 	}
 }

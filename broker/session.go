@@ -200,6 +200,7 @@ func (s *Session) disconnect() (ended, listed bool) {
 	s.phase = phaseClosed
 	s.setExpiry(time.Time{})
 	subs := s.takeAllLocked()
+	held := len(subs)
 	if s.queue != nil {
 		subs = append(subs, releasesIn(s.queue.jobs)...)
 		if s.queue.closed != nil {
@@ -208,6 +209,7 @@ func (s *Session) disconnect() (ended, listed bool) {
 	}
 	s.queue = nil // commands not yet run are dropped, not releases
 	s.mu.Unlock()
+	s.chargeClose(held)
 	s.b.sessions.remove(s)
 	s.b.stats.connections.Add(-1)
 	if s.framing == FramingSSE {
