@@ -30,10 +30,13 @@ func (b *Broker) reportConnected(s *Session) {
 
 // reportHeld and reportLeft tell the reporter about exact topics only:
 // occupancy counts exact subscriptions (docs/protocol.md section 11).
-func (r *remoteSubs) reportHeld(pattern string) {
+// reportHeld reports whether it told.
+func (r *remoteSubs) reportHeld(pattern string) bool {
 	if r.events != nil && !IsPattern(pattern) {
 		r.events.TopicHeld(pattern)
+		return true
 	}
+	return false
 }
 
 func (r *remoteSubs) reportLeft(pattern string) {

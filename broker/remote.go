@@ -26,8 +26,9 @@ func newRemoteSubs(e Engine) *remoteSubs {
 }
 
 // acquire takes one reference on pattern, subscribing the engine when it is
-// the first. On error nothing is held.
-func (r *remoteSubs) acquire(ctx context.Context, pattern string) error {
+// the first, and reports whether it told the reporter the topic is held
+// (TopicHeld). On error nothing is held.
+func (r *remoteSubs) acquire(ctx context.Context, pattern string) (reported bool, err error) {
 	r.mu.Lock()
 	rs := r.byPat[pattern]
 	if rs == nil {
@@ -40,15 +41,14 @@ func (r *remoteSubs) acquire(ctx context.Context, pattern string) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.active {
-		return nil
+		return false, nil
 	}
 	if err := r.engine.Subscribe(ctx, pattern); err != nil {
 		r.drop(pattern, rs)
-		return err
+		return false, err
 	}
 	rs.active = true
-	r.reportHeld(pattern)
-	return nil
+	return r.reportHeld(pattern), nil
 }
 
 // release gives back one reference, unsubscribing the engine with the last.

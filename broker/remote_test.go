@@ -19,7 +19,7 @@ func TestRemoteSubsConcurrent(t *testing.T) {
 			defer wg.Done()
 			for range 200 {
 				p := fmt.Sprint("p", g%2)
-				if err := r.acquire(t.Context(), p); err != nil {
+				if _, err := r.acquire(t.Context(), p); err != nil {
 					t.Error(err)
 					return
 				}

@@ -100,18 +100,19 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 		s.undo(ctx, sub) // Disconnected may have run before it was indexed
 		return prepared{}, nil
 	}
-	if err := s.b.remote.acquire(ctx, sub.pattern); err != nil {
+	occupied, err := s.b.remote.acquire(ctx, sub.pattern)
+	if err != nil {
 		s.undo(ctx, sub)
 		return prepared{}, s.b.replyError(err)
 	}
 	sub.mark(markAcquired, true)
+	if occupied {
+		s.chargeSubscribeWork(sub, OccupancyCommands)
+	}
 	if !sub.exact {
 		return prepared{sub: sub}, nil
 	}
-	var (
-		st  subStart
-		err error
-	)
+	var st subStart
 	if since != nil && since.sends == nil {
 		since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn)
 	}

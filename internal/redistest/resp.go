@@ -128,18 +128,43 @@ func pairs(r any) map[string]string {
 // case, as INFO commandstats names it), the calls scripts made included.
 func CommandCalls(t testing.TB, addr, command string) int {
 	t.Helper()
+	return commandStats(t, addr)[command]
+}
+
+// AllCommandCalls is how many commands the Redis at addr ran, the calls
+// scripts made included, less the INFO calls that read it.
+func AllCommandCalls(t testing.TB, addr string) int {
+	t.Helper()
+	n := 0
+	for command, calls := range commandStats(t, addr) {
+		if command != "info" {
+			n += calls
+		}
+	}
+	return n
+}
+
+// commandStats is INFO commandstats of the Redis at addr: the calls of
+// each command it ran, by name.
+func commandStats(t testing.TB, addr string) map[string]int {
+	t.Helper()
 	info, err := doString(addr, "INFO", "commandstats")
 	if err != nil {
 		t.Fatalf("INFO commandstats of %s: %v", addr, err)
 	}
-	stats := infoField(info, "cmdstat_"+command) // calls=N,usec=...
-	calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
-	if calls == "" {
-		return 0 // never run
+	stats := map[string]int{}
+	for line := range strings.Lines(info) {
+		name, v, ok := strings.Cut(strings.TrimRight(line, "\r\n"), ":")
+		command, isStat := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isStat {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",") // calls=N,usec=...
+		n, err := strconv.Atoi(calls)
+		if err != nil {
+			t.Fatalf("INFO commandstats of %s: %s", addr, line)
+		}
+		stats[command] = n
 	}
-	n, err := strconv.Atoi(calls)
-	if err != nil {
-		t.Fatalf("INFO commandstats of %s: cmdstat_%s %q", addr, command, stats)
-	}
-	return n
+	return stats
 }

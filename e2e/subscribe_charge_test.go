@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/internal/redistest"
+)
+
+// One address subscribing to and leaving new topics, with the webhooks
+// on or presence topics, as fast as its command budget lets it has Redis
+// run no more commands for each command its budget counts than a
+// subscribe without them costs (7.5: BENCHMARKS.md, Hardening), with
+// room: a subscribe that makes the node hold a topic counts the
+// occupancy's work, and one that joins a topic's presence the
+// presence's, where each counted as one command and had Redis run some
+// 18 (new topics, webhooks on), 14 (new presence topics) and 25 (both)
+// for each. What the node's webhook sender polls meanwhile is allowed
+// for apart.
+func TestSubscribesCountTheirRedisWork(t *testing.T) {
+	const (
+		burst      = 300
+		perCommand = 10 // Redis commands a counted command may cost
+		idleRate   = 150
+	)
+	for _, tc := range []struct {
+		kind     string
+		webhooks bool
+	}{{"new", true}, {"room", true}, {"room", false}} {
+		t.Run(fmt.Sprintf("%s,webhooks=%v", tc.kind, tc.webhooks), func(t *testing.T) {
+			kind := tc.kind
+			redis := redistest.Start(t)
+			env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_PRESENCE_TOPICS=room.*",
+				"HERALD_RATE_LIMIT=100000", "HERALD_COMMAND_RATE_PER_IP=1", "HERALD_COMMAND_BURST_PER_IP=" + strconv.Itoa(burst)}
+			backend, hook := startHookBackend(t, 0)
+			if tc.webhooks {
+				env = append(env, "HERALD_WEBHOOK_URL="+hook+"/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms")
+			}
+			n := startProcess(t, "a", env...)
+			c := dial(t, n.ws)
+			unsubscribes := redistest.CommandCalls(t, redis.Addr(), "unsubscribe")
+			before, start := redistest.AllCommandCalls(t, redis.Addr()), time.Now()
+			topics := 0
+			for topics < 2*burst {
+				topic := fmt.Sprintf("%s.%d", kind, topics)
+				c.send(`{"type":"subscribe","id":"s","topic":%q}`, topic)
+				if f := c.reply("s"); f.Type != "subscribed" {
+					break // rate_limited
+				}
+				topics++
+				if r := c.cmd("u", `{"type":"unsubscribe","id":"u","topic":%q}`, topic); r["type"] != "unsubscribed" {
+					break // rate_limited: the close leaves it
+				}
+			}
+			c.clientClose()
+			eventually(t, "Redis unsubscribed from every topic", func() bool {
+				return redistest.CommandCalls(t, redis.Addr(), "unsubscribe")-unsubscribes >= topics
+			})
+			if last := fmt.Sprintf("%s.%d", kind, topics-1); tc.webhooks {
+				eventually(t, "the last topic's topic_vacated sent", func() bool { return sent(backend, "topic_vacated", last) })
+			}
+			spent := time.Since(start)
+			calls := redistest.AllCommandCalls(t, redis.Addr()) - before
+			// The last subscribe, and the close, may owe what the budget no
+			// longer held: a few commands.
+			counted := burst + int(spent.Seconds()) + 1 + 8
+			idle := int(idleRate * spent.Seconds())
+			t.Logf("%d topics subscribed and left in %v; Redis ran %d commands, %.1f a topic; the budget counts %d commands",
+				topics, spent.Round(time.Millisecond), calls, float64(calls)/float64(max(topics, 1)), counted)
+			if allowed := perCommand*counted + idle; calls > allowed {
+				t.Errorf("Redis ran %d commands for one address's %d topics in %v, whose budget counts %d commands: want at most %d a command and %d a second for the node's polls, %d",
+					calls, topics, spent.Round(time.Millisecond), counted, perCommand, idleRate, allowed)
+			}
+			if topics == 0 {
+				t.Error("no subscribe went through")
+			}
+		})
+	}
+}
+
+// sent reports whether backend took an event called name, of topic.
+func sent(backend *hookBackend, name, topic string) bool {
+	for _, e := range backend.taken() {
+		if e["name"] == name && e["topic"] == topic {
+			return true
+		}
+	}
+	return false
+}
