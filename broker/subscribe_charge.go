@@ -10,7 +10,7 @@ import "time"
 // work. The connection's own rate counts them once, as commands, so
 // that one client moving between presence topics is not held to a
 // third of its rate. Measured on one Redis
-// (TestWebhookSubscribesCountTheirRedisWork, BENCHMARKS.md, Hardening):
+// (e2e's TestSubscribesCountTheirRedisWork, BENCHMARKS.md, Hardening):
 //
 //   - with the webhooks on (Config.Events), a subscribe that makes the
 //     node hold a topic has it record the topic occupied and, once its

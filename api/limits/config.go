@@ -11,8 +11,10 @@ const (
 	// DefaultIPv6Prefix: one host or home usually gets a /64, and can pick
 	// any address in it, so a /64 counts as one address.
 	DefaultIPv6Prefix = 64
-	// DefaultMaxTracked bounds the table at about 55 MB (some 210 bytes
-	// an address, 16 of them its command budget).
+	// DefaultMaxTracked bounds the table at about 75 MB: some 290 bytes
+	// of heap an address with every per-address budget on (its entry,
+	// 176, 24 of them its command budget; its queued and read bytes'
+	// counts, 16 each; the rest its place in the map).
 	DefaultMaxTracked = 1 << 18
 )
 
