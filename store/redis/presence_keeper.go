@@ -132,6 +132,7 @@ func (e *Engine) tendPresence(ctx context.Context, healthy, full bool) (ok, agai
 	}
 	if err == nil && healthy {
 		e.reapLapsed(ctx)
+		e.forgetUnregisteredTerms(ctx)
 	}
 	e.unindexIdle(ctx)
 	return err == nil, again

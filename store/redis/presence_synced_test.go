@@ -46,3 +46,42 @@ func TestClosingNodeLeavesNoTermsBehind(t *testing.T) {
 		t.Fatalf("the closed node's terms are still in %s under %s", synced, life)
 	}
 }
+
+// A round's write of the terms that reaches Redis only after the closing
+// node gave up on it (its reply timed out, so Close did not wait for it)
+// and after Close removed them is removed by a live node's next round:
+// the life it is written under is in the registry no more, and nobody
+// would clean up after it.
+func TestTermsWrittenAfterTheirNodeClosedAreRemoved(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	// A short Timeout: the round gives up on its held write, and Close
+	// returns while the proxy still holds it.
+	e := newEngine(t, "redis://"+proxy.Addr()+"/0", redis.Config{Prefix: prefix, PresenceLapse: testLapse, Timeout: 300 * time.Millisecond})
+	admin := admin(t, srv.Addr())
+	synced, life := redis.PresenceSynced(e), redis.PresenceLife(e)
+	told := func() bool { return do(t, admin, "HEXISTS", synced, life).(int64) == 1 }
+	if !eventually(told) {
+		t.Fatal("the node never told its terms")
+	}
+	proxy.HoldSends(fmt.Sprintf("hset\r\n$%d\r\n%s\r\n", len(synced), synced))
+	if !eventually(func() bool { return proxy.Held() >= 1 }) {
+		t.Fatal("no round's write of the terms was held")
+	}
+	if err := e.Close(ctxFor(t)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if told() {
+		t.Fatal("Close left the node's terms")
+	}
+	proxy.Release() // the write lands now, after Close returned
+	if !eventually(told) {
+		t.Fatal("the held write of the terms never reached Redis")
+	}
+	newEngine(t, srv.URL(), redis.Config{Prefix: prefix, PresenceLapse: testLapse})
+	if !eventually(func() bool { return !told() }) {
+		t.Fatalf("the closed node's terms, written late, are still in %s under %s", synced, life)
+	}
+}

@@ -161,6 +161,40 @@ func (e *Engine) untellTerms(ctx context.Context, life string) {
 	}
 }
 
+// forgetUnregisteredTerms removes the terms told under lives the
+// registry does not hold: a write of a node's terms can reach Redis after
+// the node closed and removed them (one whose reply timed out, so that
+// Close did not wait for it, over a link that held it), and nobody cleans
+// up after a life gone from the registry. The hash is read before the
+// registry, and a node writes its terms only once its life is registered,
+// so a life found in the hash and then not in the registry is gone (but
+// for one whose registration failed, whose node writes its terms again
+// once it is registered). Two reads of a few fields, once a round.
+func (e *Engine) forgetUnregisteredTerms(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	lives, err := e.rdb.HKeys(rctx, e.keys.presSynced()).Result()
+	if err != nil || len(lives) == 0 {
+		return
+	}
+	scores, err := e.rdb.ZMScore(rctx, e.keys.presNodes(), lives...).Result()
+	if err != nil || len(scores) != len(lives) {
+		return
+	}
+	var gone []string
+	for i, score := range scores {
+		if score == 0 { // not in the registry: a heartbeat's score is a time
+			gone = append(gone, lives[i])
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	if err := e.rdb.HDel(rctx, e.keys.presSynced(), gone...).Err(); err != nil {
+		e.log.Debug("cannot remove the terms of nodes gone", zap.Error(err))
+	}
+}
+
 // termsAllTell returns the terms every live node tells, space-separated,
 // or "*" when no live node tells any (no check waits then): two reads of
 // the registry per check, whatever the topics and users.
