@@ -218,12 +218,12 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 
 // lostLeaveKeep is how long Redis keeps the session of a lost join whose
 // leave a node reported (lostJoinsScript): twelve lapses (3 min by
-// default), so that it outlasts the checks every node makes after one
+// default), so that it outlasts the checks the nodes make after one
 // failover. Each is due 5 s after its node's own reconnect and waits for
 // the live nodes up to lostJoinsPatience past that, so the last comes up
 // to the patience after the first, and two lapses more for a node whose
-// reconnect came later. A check made once the record is gone reports the
-// leave again, and the webhooks' sender leaves that second
+// reconnect came up to two lapses later. A check made once the record is
+// gone (its node's reconnect came later still) reports the leave again, and the webhooks' sender leaves that second
 // member_removed out only while it remembers the first (two minutes or
 // so): kept 2 min, the record let a check made near the end of the
 // patience have the backend told twice. Kept no longer, as a second lost
