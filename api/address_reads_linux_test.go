@@ -4,6 +4,7 @@ package api_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -100,6 +101,45 @@ func TestAnAddressPastItsReadBoundIsClosedAlone(t *testing.T) {
 	}
 	if held := reads.Held(); held != 0 {
 		t.Errorf("the address's connections closed, it still holds %d bytes of read buffer", held)
+	}
+}
+
+// A connection's unfinished frame is counted in its address's read bound
+// over TLS as over plain TCP. Under TLS the Listener counts the
+// connection at accept beneath the TLS layer, whose *tls.Conn keeps that
+// slot: api has nothing of its own to give back for it, yet its session
+// has its address's budgets, which transport finds through the receiver.
+func TestTLSConnectionIsCountedInItsAddressReadBound(t *testing.T) {
+	const announced, sent = 100_000, 50_000
+	serverTLS, pool := selfSignedTLS(t)
+	for _, tc := range []struct {
+		name   string
+		server *tls.Config
+		client *tls.Config
+	}{{"plain", nil, nil}, {"TLS", serverTLS, &tls.Config{RootCAs: pool}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			conns := connLimiter(t, limits.ConnConfig{MaxOpen: 100, Rate: 1e6, Burst: 1e6, ReadBytes: 512 << 10})
+			n := startNode(t, api.Config{TLS: tc.server, Conns: conns, MaxMessageBytes: announced}, nil)
+			reads := addressReadsOf(t, conns, netip.MustParseAddr("127.0.0.1"))
+			c := mustConnect(t, n.wsURL, dialer{from: "127.0.0.1", tls: tc.client})
+			partial := append(maskedHeader(announced), bytes.Repeat([]byte("a"), sent)...)
+			if _, err := c.conn.Write(partial); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(5 * time.Second); reads.Held() < sent && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if held := reads.Held(); held < sent {
+				t.Fatalf("the address holds %d bytes of read buffer with %d of a frame read, want them counted", held, sent)
+			}
+			c.conn.Close()
+			for deadline := time.Now().Add(5 * time.Second); reads.Held() != 0 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if held := reads.Held(); held != 0 {
+				t.Fatalf("the connection closed, its address still holds %d bytes of read buffer", held)
+			}
+		})
 	}
 }
 

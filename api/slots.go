@@ -113,12 +113,14 @@ type releasingReceiver struct {
 }
 
 // releasing is s, made to give back the connection's slots, the
-// accept-time one and the upgrade's own, when it ends. A connection
-// counted nowhere (no Listener, no per-address limits) is s itself: api
-// keeps nothing of it, and s has no address budgets to name, which only
-// a counted connection gets.
-func releasing(s *broker.Session, accept, own *limits.Slot) transport.Receiver {
-	if !accept.Holds() && !own.Holds() {
+// accept-time one and the upgrade's own, when it ends, and to name its
+// address's budgets to transport; pacer is s's, from the connection's
+// ClientInfo. A connection with none of them (no Listener, no
+// per-address limits) is s itself: api keeps nothing of it. One over TLS
+// has budgets and no slot here, its *tls.Conn keeping the accept-time
+// one: as s itself its address's queue and read bounds would go unasked.
+func releasing(s *broker.Session, pacer broker.AddressPacer, accept, own *limits.Slot) transport.Receiver {
+	if pacer == nil && !accept.Holds() && !own.Holds() {
 		return s
 	}
 	r := &releasingReceiver{session: s}

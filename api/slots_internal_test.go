@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 	"unsafe"
@@ -69,11 +70,24 @@ func TestHandoverGivesTheBareConnAndItsSlot(t *testing.T) {
 // A connection counted nowhere (no Listener, no per-address limits) keeps
 // nothing of api's: its receiver is the session itself. A counted one
 // keeps one object of 24 bytes, its session and the slot that gives back
-// both its accept-time and its upgrade's counts.
+// both its accept-time and its upgrade's counts; so does one with its
+// address's budgets and no slot here (over TLS: its *tls.Conn keeps it).
 func TestReleasingKeepsOneSmallObjectOnlyWhenCounted(t *testing.T) {
 	var session *broker.Session // only held and compared here, never called
-	if got := releasing(session, nil, new(limits.Slot)); got != transport.Receiver(session) {
+	if got := releasing(session, nil, nil, new(limits.Slot)); got != transport.Receiver(session) {
 		t.Fatalf("a connection counted nowhere got a %T", got)
+	}
+	perAddress, err := limits.NewConnLimiter(limits.ConnConfig{QueueBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, budgets, ok := perAddress.AcquirePaced(netip.MustParseAddr("127.0.0.1"))
+	if !ok || budgets == nil {
+		t.Fatalf("AcquirePaced gave %v, %v; want the address's budgets", budgets, ok)
+	}
+	defer slot.Release()
+	if got := releasing(session, budgets, nil, nil); got == transport.Receiver(session) {
+		t.Fatal("a connection with its address's budgets got the session itself, which names none")
 	}
 	if size := unsafe.Sizeof(releasingReceiver{}); size > 24 {
 		t.Fatalf("releasingReceiver is %d bytes, want at most 24", size)
@@ -102,7 +116,7 @@ func TestReleasingKeepsOneSmallObjectOnlyWhenCounted(t *testing.T) {
 	}
 	bare, accept := c.(*limits.Conn).Detach()
 	defer bare.Close()
-	r := releasing(session, accept, nil)
+	r := releasing(session, nil, accept, nil)
 	if _, ok := r.(*releasingReceiver); !ok || files.Open() != 1 {
 		t.Fatalf("a counted connection got a %T, %d descriptors counted", r, files.Open())
 	}

@@ -129,6 +129,6 @@ type streamAcceptor struct {
 	own    *limits.Slot // the upgrade's own; nil: none
 }
 
-func (a streamAcceptor) OpenStream(c broker.Conn, _ broker.ClientInfo) transport.Receiver {
-	return releasing(a.stream.Start(c), a.h.accept, a.own)
+func (a streamAcceptor) OpenStream(c broker.Conn, info broker.ClientInfo) transport.Receiver {
+	return releasing(a.stream.Start(c), info.Pacer, a.h.accept, a.own)
 }

@@ -88,5 +88,5 @@ type releasingAcceptor struct {
 }
 
 func (a releasingAcceptor) Open(c broker.Conn, info broker.ClientInfo) transport.Receiver {
-	return releasing(a.b.Connect(c, info), a.h.accept, a.own)
+	return releasing(a.b.Connect(c, info), info.Pacer, a.h.accept, a.own)
 }
