@@ -35,6 +35,7 @@ func TestTopicsListingOfManyTopics(t *testing.T) {
 	topics := listingTopicNames(listingTopics)
 	subscribeAll(t, n, topics)
 	t.Run("HoldsLittleOfItsAnswer", func(t *testing.T) { listingHoldsLittle(t, n, topics) })
+	t.Run("HalfClosedReaderGetsItAll", func(t *testing.T) { halfClosedGetsWholeListing(t, n, topics) })
 	t.Run("StalledReaderHoldsNoSubscribeUp", func(t *testing.T) { stalledListingHoldsNothingUp(t, n) })
 }
 
@@ -101,6 +102,35 @@ func wantListing(t *testing.T, body []byte, topics []string) {
 		}
 		delete(want, tc.Topic)
 	}
+}
+
+// halfClosedGetsWholeListing sends the request and shuts down its side
+// of the connection, as a client that has nothing more to send may
+// (net/http cancels the request's context then), reads nothing until the
+// node is blocked writing, then reads the answer: the whole listing,
+// never a part of it ended as if it were whole.
+func halfClosedGetsWholeListing(t *testing.T, n *node, topics []string) {
+	conn := dialTopics(t, n)
+	requestTopics(t, conn)
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if !blockedWriting("api.(*Server).handleTopics", 10*time.Second) {
+		t.Log("the node never waited for the reader to take the answer")
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 64<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %d bytes of the answer: %v", len(body), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	t.Logf("%d bytes of answer read, ended as whole", len(body))
+	wantListing(t, body, topics)
 }
 
 // stalledListingHoldsNothingUp asks for the listing and reads none of
@@ -195,16 +225,24 @@ func requestTopics(t *testing.T, conn net.Conn) {
 // its socket.
 func waitWriting(t *testing.T, fn string) {
 	t.Helper()
+	if !blockedWriting(fn, 10*time.Second) {
+		t.Fatalf("no goroutine in %s blocked writing after 10 s", fn)
+	}
+}
+
+// blockedWriting reports whether a goroutine running fn is blocked
+// writing to its socket within the time given.
+func blockedWriting(fn string, within time.Duration) bool {
 	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(within); ; time.Sleep(5 * time.Millisecond) {
 		n := runtime.Stack(buf, true)
 		for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
 			if strings.Contains(g, fn) && strings.Contains(g, "waitWrite") {
-				return
+				return true
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine in %s blocked writing after 10 s", fn)
+			return false
 		}
 	}
 }
