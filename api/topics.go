@@ -10,7 +10,9 @@ import (
 // topicsFlushBytes is how much of GET /api/topics is built before it is
 // written. The answer goes out as the broker's listing is read, so that
 // a node of hundreds of thousands of topics, tens of MB of answer, holds
-// some 60 KB for it (this and the listing's chunk) however many ask.
+// some 60 KB for it (this and the listing's chunk) however many ask. The
+// chunk grows past 24 KiB only on a node of more than a million topics
+// or 16,384 patterns: a sixteenth of a shard, or of the patterns.
 const topicsFlushBytes = 32 << 10
 
 // handleTopics answers {"topics":[{"topic":..,"subscribers":..},...]}

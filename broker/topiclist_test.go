@@ -85,6 +85,39 @@ func TestListTopicsInChunks(t *testing.T) {
 	}
 }
 
+// TestListTopicsWalksAMapSixteenTimesAtMost: the pattern map, which is
+// not sharded, is listed in maxListParts parts at most, each a walk of the
+// whole map, however many patterns it holds: in parts of topicsChunk a
+// listing of n patterns cost n²/topicsChunk hashes. Every pattern is
+// listed, once.
+func TestListTopicsWalksAMapSixteenTimesAtMost(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	const patterns = 40 * topicsChunk
+	for i := range patterns {
+		b.index(&subscription{pattern: fmt.Sprintf("user.%d.*", i)})
+	}
+	listed := map[string]bool{}
+	chunks := 0
+	if err := b.ListTopics(func(chunk []TopicCount) error {
+		chunks++
+		for _, tc := range chunk {
+			if listed[tc.Topic] {
+				t.Fatalf("%s listed twice", tc.Topic)
+			}
+			listed[tc.Topic] = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != patterns {
+		t.Fatalf("%d patterns listed, want %d", len(listed), patterns)
+	}
+	if chunks > maxListParts {
+		t.Errorf("%d patterns listed in %d parts, each a walk of them all; want %d at most", patterns, chunks, maxListParts)
+	}
+}
+
 // wantUnlocked fails unless every lock of ix is free.
 func wantUnlocked(t *testing.T, ix *index) {
 	t.Helper()
