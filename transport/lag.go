@@ -114,7 +114,27 @@ type loopLag struct {
 	pass    atomic.Int64 // pending's stamp of the list being written now
 	blocked atomic.Int64 // now-blocked is the largest lag of the counted waiting connections at the last scan
 	readers atomic.Int64 // now-readers is the readers' lag at the last scan (probe_linux.go)
-	passMax atomic.Int64 // the longest pass over the pending list that ended in this window or the last (passes)
+	// The loop's longest passes over its pending list (passes): passMax
+	// of the window that began at passStart and the one before it,
+	// passLast of that window alone. Read through passFloor.
+	passMax   atomic.Int64
+	passLast  atomic.Int64
+	passStart atomic.Int64
+}
+
+// passFloor is the longest of the loop's passes that ended in the last
+// one to two windows at now: what passes.note would find with one more
+// pass of no length. A loop with nothing to write makes no pass, and a
+// pass it made before it went quiet (a burst, a stall) must not hold the
+// bound up for as long as it stays so.
+func (g *loopLag) passFloor(now int64) int64 {
+	switch age := now - g.passStart.Load(); {
+	case age >= 2*passWindow:
+		return 0
+	case age >= passWindow:
+		return g.passLast.Load()
+	}
+	return g.passMax.Load()
 }
 
 // oldest is the earliest of the stamps, or 0; the waiting connections'
@@ -184,7 +204,7 @@ func (s *Server) Wait(ctx context.Context, topic string) error {
 		return nil
 	}
 	s.stats.publishWaits.Add(1)
-	limit := time.NewTimer(max(ls.waitLimit, waitFactor*time.Duration(s.holdBound())))
+	limit := time.NewTimer(max(ls.waitLimit, waitFactor*time.Duration(s.holdBound(monoNow()))))
 	defer limit.Stop()
 	for {
 		gate, opened := s.holdOn(topic)
@@ -233,11 +253,12 @@ func (s *Server) held(topic string) bool { return s.othersBehind.Load().holds(to
 // lag Wait follows, without other nodes' word. A cluster tells the other
 // nodes (internal/node).
 func (s *Server) Behind() bool {
-	bound := s.holdBound()
-	return bound != 0 && int64(s.lagAt(monoNow(), false)) > bound
+	now := monoNow()
+	bound := s.holdBound(now)
+	return bound != 0 && int64(s.lagAt(now, false)) > bound
 }
 
-// holdBound is the lag past which publishers wait now: MaxDeliveryLag,
+// holdBound is the lag past which publishers wait at now: MaxDeliveryLag,
 // or the longest recent pass of a loop over its pending list when that is
 // more; 0 when publishers never wait. A frame waits for its connection's
 // turn in such a pass whatever the publishers do, so a lag under it
@@ -247,13 +268,13 @@ func (s *Server) Behind() bool {
 // cores the longest pass of each second took 79-142 ms, to 1,000 13-26 ms:
 // a bound that suits the one starves the other (BENCHMARKS.md, "Bounded
 // delivery lag").
-func (s *Server) holdBound() int64 {
+func (s *Server) holdBound(now int64) int64 {
 	bound := s.lagCfg.bound
 	if bound == 0 {
 		return 0
 	}
 	for _, l := range s.loops {
-		bound = max(bound, l.lag.passMax.Load())
+		bound = max(bound, l.lag.passFloor(now))
 	}
 	return bound
 }
@@ -263,7 +284,7 @@ func (s *Server) holdBound() int64 {
 const passWindow = int64(time.Second)
 
 // passes keeps a loop's longest recent passes over its pending list; the
-// loop alone writes it, and publishes the result in loopLag.passMax.
+// loop alone writes it, and publishes it in loopLag for passFloor.
 type passes struct {
 	windowStart int64
 	longest     int64 // in the window that began at windowStart
@@ -280,6 +301,8 @@ func (p *passes) note(g *loopLag, now, d int64) {
 	}
 	p.longest = max(p.longest, d)
 	g.passMax.Store(max(p.longest, p.before))
+	g.passLast.Store(p.longest)
+	g.passStart.Store(p.windowStart)
 }
 
 // release wakes the publishers waiting for this node's own delivery when

@@ -252,3 +252,30 @@ func TestSmallBoundWaitsMinWaitBeforeRefusing(t *testing.T) {
 		t.Fatalf("refused after %v, want a second at least", waited)
 	}
 }
+
+// A loop that stops making passes (its connections went quiet, or left)
+// holds the bound up no longer than its last pass's windows, though no
+// later pass comes to bring it down: a window on, its pass still counts;
+// two windows on, the bound is MaxDeliveryLag again.
+func TestPassFloorLapsesWhenTheLoopGoesQuiet(t *testing.T) {
+	bound, pass := int64(10*time.Millisecond), int64(80*time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		later int64
+		want  int64
+	}{
+		{"a window and a half on", passWindow + passWindow/2, pass},
+		{"two windows on", 2 * passWindow, bound},
+		{"an hour on", int64(time.Hour), bound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, l := lagServer(time.Duration(bound))
+			t0 := monoNow()
+			l.passes.note(&l.lag, t0, pass)
+			if got := s.holdBound(t0 + tc.later); got != tc.want {
+				t.Fatalf("the bound is %v %v after the loop's last pass of %v, want %v",
+					time.Duration(got), time.Duration(tc.later), time.Duration(pass), time.Duration(tc.want))
+			}
+		})
+	}
+}

@@ -13,7 +13,7 @@ import "slices"
 // readers alone: a connection nothing is written to cannot fall behind.
 func (l *loop) readersBehind(now int64) bool {
 	t := l.lag.readers.Load()
-	return t != 0 && now-t > l.srv.holdBound()
+	return t != 0 && now-t > l.srv.holdBound(now)
 }
 
 // estimate returns the reader lag at now (0: too few connections): the
