@@ -45,10 +45,11 @@ import (
 // silent for as long as a publish may wait is left to its queue bound
 // even when it stopped while behind. A reader that keeps taking bytes is
 // waited for, and gets every message; the lag it reports is at most
-// stallAfter stale. stallAfter is the wait limit, so that a reader starved
-// of CPU for less than a publish may wait is still waited for (with half
-// the bound, 200 subscribers under the race detector were not, and
-// overflowed their queues).
+// stallAfter stale. stallAfter is the wait limit at the configured bound
+// (ten bounds, a second at least), so that a reader starved of CPU for
+// less than a publish may wait is still waited for (with half the bound,
+// 200 subscribers under the race detector were not, and overflowed their
+// queues); a bound raised to the loops' pass lets a publish wait longer.
 
 // Cost on the hot path: one clock read when a pending list goes from
 // empty to non-empty, one per 64 queues a fan-out starts (their stamps

@@ -50,7 +50,7 @@ const (
 // lagShare makes the delivery-lag bound hold across a cluster: a message
 // published on one node is delivered on every node with subscribers, so
 // publishers must wait for those nodes too, not only for their own. Each
-// tick of the transport's own lag scan (an eighth of the bound), it tells
+// tick of the transport's own lag scan (an eighth of the bound, 12.5 ms at least), it tells
 // the board whether this node is behind, for a few ticks, and which
 // topics it is busy delivering: those it delivered most lately, or all.
 // And it tells the transport which topics the other nodes behind
@@ -86,6 +86,13 @@ type lagTransport interface {
 	SetOthersBehind(transport.OthersBehind)
 }
 
+// minShareTick is the shortest tick of the sharing: at the default bound
+// (30 ms) the transport's tick is 3.75 ms, and a publishing node would
+// read the board 267 times a second; at 12.5 ms, as at a bound of 100 ms,
+// it reads it 80 times, and a node behind is marked for 50 ms, which a
+// moment's delay of this goroutine does not let lapse.
+const minShareTick = 12500 * time.Microsecond
+
 // shareLag starts sharing on board tr's lag and the topics it is behind
 // on, as delivered counts them; nil when tr never holds publishers back.
 func shareLag(board lagBoard, tr lagTransport, delivered deliveries, published func() uint64, log *zap.Logger) *lagShare {
@@ -94,7 +101,7 @@ func shareLag(board lagBoard, tr lagTransport, delivered deliveries, published f
 		return nil
 	}
 	s := &lagShare{board: board, tr: tr, delivered: delivered, listMax: board.BehindTopicsLimit(),
-		published: published, tick: tr.LagTick(), log: log,
+		published: published, tick: max(tr.LagTick(), minShareTick), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()

@@ -182,12 +182,32 @@ func TestLagShareListsWhatTheBoardTakes(t *testing.T) {
 	d := &askedDeliveries{}
 	s := shareLag(limitedBoard{limit: 5}, tr, d, published.Load, zaptest.NewLogger(t))
 	t.Cleanup(s.close)
-	if s.tick != tr.LagTick() {
-		t.Errorf("shares every %v, want every tick of the transport's lag scan, %v", s.tick, tr.LagTick())
+	if want := max(tr.LagTick(), minShareTick); s.tick != want {
+		t.Errorf("shares every %v, want every tick of the transport's lag scan, %v, and %v at least", s.tick, tr.LagTick(), minShareTick)
 	}
 	s.busy() // the node is not behind: its own loop never asks meanwhile
 	if d.k != 5 {
 		t.Fatalf("asked for the %d busiest topics, want the board's 5", d.k)
+	}
+}
+
+// At the default bound the transport scans its lag every 3.75 ms; the
+// sharing ticks every 12.5 ms still, so that a publishing node reads the
+// board 80 times a second, not 267.
+func TestLagShareTicksNoFasterThanItsFloor(t *testing.T) {
+	tr, err := transport.New(transport.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	var published atomic.Uint64
+	s := shareLag(limitedBoard{limit: 5}, tr, &askedDeliveries{}, published.Load, zaptest.NewLogger(t))
+	t.Cleanup(s.close)
+	if tr.LagTick() >= 12500*time.Microsecond {
+		t.Fatalf("the transport's tick is %v at the default bound; the test wants one under 12.5 ms", tr.LagTick())
+	}
+	if s.tick != 12500*time.Microsecond {
+		t.Errorf("shares every %v, want 12.5ms", s.tick)
 	}
 }
 
