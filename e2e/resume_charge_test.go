@@ -40,27 +40,39 @@ func TestResumesCountTheMessagesRedisReads(t *testing.T) {
 	before, start := xrangeCalls(t, admin), time.Now()
 	resumes := 0
 	// held: the last resume's unsubscribe was refused; got is how much of
-	// that resume's history came, which must come in order.
+	// the resume's history came, which must come whole and in order, all
+	// of it before an accepted unsubscribe's reply.
 	held, got := false, uint64(0)
 	inOrder := func(f frame) {
 		if f.Type != "message" || f.Seq != got+1 {
-			t.Fatalf("the history of the resume still subscribed, after seq %d: got %s", got, f.text)
+			t.Fatalf("resume %d's history, after seq %d: got %s", resumes, got, f.text)
 		}
 		got++
 	}
 	for resumes < 200 {
 		c.send(`{"type":"subscribe","id":"s","topic":"hist","since":{"epoch":%q,"seq":0}}`, epoch)
-		if f := c.reply("s"); f.Type != "subscribed" {
+		// Every resume before this one was unsubscribed after its whole
+		// history: nothing may come between that and this reply.
+		f, stray := c.replyAfter("s")
+		if len(stray) != 0 {
+			t.Fatalf("%d messages after an accepted unsubscribe, the first %s", len(stray), stray[0].text)
+		}
+		if f.Type != "subscribed" {
 			break // rate_limited: nothing subscribed
 		}
 		resumes++
+		got = 0
 		c.send(`{"type":"unsubscribe","id":"u","topic":"hist"}`)
-		if f, msgs := c.replyAfter("u"); f.Type != "unsubscribed" {
+		f, msgs := c.replyAfter("u")
+		for _, m := range msgs {
+			inOrder(m)
+		}
+		if f.Type != "unsubscribed" {
 			held = true // rate_limited, as it is when the resume's charge is owed
-			for _, m := range msgs {
-				inOrder(m)
-			}
 			break
+		}
+		if got != messages {
+			t.Fatalf("resume %d sent %d messages before its unsubscribe was answered, want %d", resumes, got, messages)
 		}
 	}
 	// A subscription whose unsubscribe was refused stays, and gets its whole
