@@ -55,6 +55,9 @@ type command struct {
 	// the command is a backend's order held behind a subscribe waiting
 	// for the hook (controlorder.go). Never set by decoding.
 	server bool
+	// paid: what of its work a client's subscribe was counted as it came
+	// (prepaySubscribeLocked). Never set by decoding.
+	paid workerMarks
 }
 
 // echo is the id c's reply echoes.

@@ -72,7 +72,7 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 	if !s.b.keepsPresence(sub.pattern) {
 		return s.b.startPosition(ctx, sub.pattern, since)
 	}
-	s.chargeSubscribeWork(sub, PresenceJoinCommands)
+	s.chargeSubscribeWork(sub, PresenceJoinCommands, markPaidPresence)
 	entry := s.presenceEntry(sub.pattern)
 	joined := make(chan error, 1)
 	go func() { joined <- s.b.engine.AddPresence(ctx, entry) }() // waited for below

@@ -166,6 +166,9 @@ func (s *Session) HandleText(payload []byte) {
 		s.fail(cmd.echo(), s.rateLimitedError(v))
 		return
 	}
+	if derr == nil && cmd.Type == cmdSubscribe && !s.queueFullLocked(&cmd) {
+		s.prepaySubscribeLocked(&cmd, now)
+	}
 	if !s.running && (derr != nil || cmd.Type == cmdPing) {
 		s.mu.Unlock()
 		s.run(job{cmd: cmd, err: derr})
@@ -174,12 +177,19 @@ func (s *Session) HandleText(payload []byte) {
 	if derr == nil && (s.holdBehindPending(cmd) || s.authorizeFirst(&cmd, false)) {
 		return
 	}
-	if n := s.queuedLocked(); n >= s.b.queueLimit || n > 0 && s.queuedBytesLocked()+cmd.size() > maxQueuedBytes {
+	if s.queueFullLocked(&cmd) {
 		s.mu.Unlock()
 		s.fail(cmd.echo(), Errorf(CodeRateLimited, "too many commands waiting"))
 		return
 	}
 	s.enqueueLocked(job{cmd: cmd, err: derr})
+}
+
+// queueFullLocked reports whether cmd would be refused for want of room
+// in the queue. Called with mu held.
+func (s *Session) queueFullLocked(cmd *command) bool {
+	n := s.queuedLocked()
+	return n >= s.b.queueLimit || n > 0 && s.queuedBytesLocked()+cmd.size() > maxQueuedBytes
 }
 
 // Disconnected tells the session its connection is gone; its subscriptions

@@ -25,6 +25,7 @@ func (s *Session) subscribe(ctx context.Context, c *command) *Error {
 	}
 	sub.presence = c.Presence
 	sub.mark(markServer, c.server)
+	sub.marks |= c.paid
 	// One a backend's unsubscribe waits to end never joins the topic's
 	// presence, so that its members see no join and leave of it.
 	p, err := s.setUp(ctx, sub, c.Since, !s.unsubscribeAhead(c.Topic))
@@ -107,7 +108,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 	}
 	sub.mark(markAcquired, true)
 	if occupied {
-		s.chargeSubscribeWork(sub, OccupancyCommands)
+		s.chargeSubscribeWork(sub, OccupancyCommands, markPaidOccupancy)
 	}
 	if !sub.exact {
 		return prepared{sub: sub}, nil

@@ -34,12 +34,55 @@ const OccupancyCommands = 3
 // in it.
 const PresenceJoinCommands = 2
 
+// prepaySubscribeLocked counts a client's subscribe c, let through at
+// now, the work it will cause as far as that can be told as it comes:
+// the join of its topic's presence, and with the webhooks on the
+// occupancy of a topic the node does not hold. Counted only once set up,
+// the subscribes a client sends together (herald.js sends all its own as
+// it connects) were each let through by a budget that held one command
+// for them, and what they counted later, past the one burst an address
+// may owe, was forgiven: ten connections of one address, each sending 30
+// subscribes of new presence topics at once, had all 300 on a burst of
+// 300, where one at a time had 100. What c was counted is recorded in it
+// (c.paid) so that its setup counts it no more, and counts what could
+// not be told (the node gave up the topic meanwhile). Called with mu
+// held.
+func (s *Session) prepaySubscribeLocked(c *command, now int64) {
+	if c.Type != cmdSubscribe || c.server || !ValidPattern(c.Topic) || s.findLocked(c.Topic) != nil {
+		return
+	}
+	if perms := s.permsLocked(); perms != nil && !perms.CanSubscribe(c.Topic) {
+		return // refused, or let through by the subscribe hook and counted then
+	}
+	if _, ok := s.pacer.(AddressSpender); !ok {
+		return
+	}
+	n, paid := s.b.subscribeWork(c.Topic)
+	c.paid = paid
+	s.chargeAddress(now, n)
+}
+
+// subscribeWork is how many commands more a client's subscribe of topic
+// counts, as far as can be told before it is set up, and which of them.
+func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks) {
+	if b.keepsPresence(topic) {
+		n += PresenceJoinCommands
+		paid |= markPaidPresence
+	}
+	if b.remote.events != nil && !IsPattern(topic) && !b.remote.holds(topic) {
+		n += OccupancyCommands
+		paid |= markPaidOccupancy
+	}
+	return n, paid
+}
+
 // chargeSubscribeWork takes n commands more for sub's subscribe from the
 // budget of the client's address, owing what it cannot take, when sub is
-// the client's own: a backend's subscribe is not counted against the
-// client, as its commands are not.
-func (s *Session) chargeSubscribeWork(sub *subscription, n int) {
-	if !sub.marked(markServer) {
+// the client's own and was not counted them as it came (paid): a
+// backend's subscribe is not counted against the client, as its commands
+// are not.
+func (s *Session) chargeSubscribeWork(sub *subscription, n int, paid workerMarks) {
+	if !sub.marked(markServer | paid) {
 		s.chargeAddress(time.Now().UnixNano(), n)
 	}
 }

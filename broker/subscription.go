@@ -47,6 +47,11 @@ const (
 	// markServer: a backend or the token's subs made it, whatever the
 	// permissions, so a refresh keeps it.
 	markServer
+	// markPaidPresence and markPaidOccupancy: its subscribe was counted
+	// the work of joining the topic's presence, or of making the node hold
+	// the topic, as it came (prepaySubscribeLocked).
+	markPaidPresence
+	markPaidOccupancy
 )
 
 func (sub *subscription) marked(m workerMarks) bool { return sub.marks&m != 0 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +89,63 @@ func sent(backend *hookBackend, name, topic string) bool {
 		}
 	}
 	return false
+}
+
+// Subscribes a client sends together, as herald.js sends its own as it
+// connects, count their work as those sent one at a time do: each is let
+// through only if the budget holds its work too, where counted once set
+// up, after the budget had let all of them through at one command each,
+// what they counted past the one burst an address may owe was forgiven.
+func TestSubscribesSentTogetherCountTheirWork(t *testing.T) {
+	const burst, conns, each = 300, 10, 30
+	for _, tc := range []struct {
+		kind     string
+		webhooks bool
+		counts   int // a subscribe's commands of the budget
+	}{{"room", false, 1 + 2}, {"new", true, 1 + 3}} {
+		t.Run(fmt.Sprintf("%s,webhooks=%v", tc.kind, tc.webhooks), func(t *testing.T) {
+			redis := redistest.Start(t)
+			env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_PRESENCE_TOPICS=room.*",
+				"HERALD_COMMAND_RATE_PER_IP=1", "HERALD_COMMAND_BURST_PER_IP=" + strconv.Itoa(burst)}
+			if tc.webhooks {
+				_, hook := startHookBackend(t, 0)
+				env = append(env, "HERALD_WEBHOOK_URL="+hook+"/webhook")
+			}
+			n := startProcess(t, "a", env...)
+			clients := make([]*client, conns)
+			for i := range clients {
+				clients[i] = dial(t, n.ws)
+			}
+			start := time.Now()
+			for i, c := range clients {
+				for j := range each {
+					c.send(`{"type":"subscribe","id":"s%d","topic":"%s.c%dt%d"}`, j, tc.kind, i, j)
+				}
+			}
+			subscribed := 0
+			for _, c := range clients {
+				// A refusal is answered as it comes, before the subscribes
+				// ahead of it: the answers come in any order.
+				for answered := 0; answered < each; {
+					if f := c.next(); strings.HasPrefix(f.ID, "s") {
+						answered++
+						if f.Type == "subscribed" {
+							subscribed++
+						}
+					}
+				}
+			}
+			// The rate adds one command a second to the burst.
+			want := (burst + int(time.Since(start).Seconds()) + 1) / tc.counts
+			t.Logf("%d of %d subscribes sent together went through; the budget holds %d", subscribed, conns*each, want)
+			if subscribed > want+1 {
+				t.Errorf("%d subscribes sent together went through on a burst of %d, which holds %d of %d commands each",
+					subscribed, burst, want, tc.counts)
+			}
+			if subscribed < burst/tc.counts-1 {
+				t.Errorf("%d subscribes sent together went through, fewer than the burst of %d holds at %d commands each",
+					subscribed, burst, tc.counts)
+			}
+		})
+	}
 }
