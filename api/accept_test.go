@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -74,12 +73,7 @@ func TestIdleConnectionsCountFromAccept(t *testing.T) {
 // upgrade (after transport took the socket over), the handler for a
 // refused or failed upgrade, the Listener for a refusal at accept.
 func TestEveryConnectionGivesItsSlotBackOnce(t *testing.T) {
-	serverTLS, pool := selfSignedTLS(t)
-	for _, tc := range []struct {
-		name   string
-		server *tls.Config
-		client *tls.Config
-	}{{"plain", nil, nil}, {"TLS", serverTLS, &tls.Config{RootCAs: pool}}} {
+	for _, tc := range plainAndTLS(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			files, err := limits.NewOpenFiles(1<<20, 0)
 			if err != nil {

@@ -4,7 +4,6 @@ package api_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -111,12 +110,7 @@ func TestAnAddressPastItsReadBoundIsClosedAlone(t *testing.T) {
 // has its address's budgets, which transport finds through the receiver.
 func TestTLSConnectionIsCountedInItsAddressReadBound(t *testing.T) {
 	const announced, sent = 100_000, 50_000
-	serverTLS, pool := selfSignedTLS(t)
-	for _, tc := range []struct {
-		name   string
-		server *tls.Config
-		client *tls.Config
-	}{{"plain", nil, nil}, {"TLS", serverTLS, &tls.Config{RootCAs: pool}}} {
+	for _, tc := range plainAndTLS(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			conns := connLimiter(t, limits.ConnConfig{MaxOpen: 100, Rate: 1e6, Burst: 1e6, ReadBytes: 512 << 10})
 			n := startNode(t, api.Config{TLS: tc.server, Conns: conns, MaxMessageBytes: announced}, nil)

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"testing"
 	"time"
@@ -58,12 +57,7 @@ func connectAll(t *testing.T, url string, d dialer, n int) []*wsClient {
 // TLS the budget is the one its connection was counted for at accept
 // too, under the TLS layer.
 func TestConnectionsOfOneAddressShareACommandBudget(t *testing.T) {
-	serverTLS, pool := selfSignedTLS(t)
-	for _, tc := range []struct {
-		name   string
-		server *tls.Config
-		client *tls.Config
-	}{{"plain", nil, nil}, {"TLS", serverTLS, &tls.Config{RootCAs: pool}}} {
+	for _, tc := range plainAndTLS(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			n := startNode(t, api.Config{TLS: tc.server, Conns: paceLimiter(t, 1)}, nil)
 			clients := connectAll(t, n.wsURL, dialer{from: "127.0.0.1", tls: tc.client}, 4)

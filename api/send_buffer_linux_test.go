@@ -5,7 +5,6 @@ package api_test
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -26,12 +25,7 @@ import (
 // net.ipv4.tcp_wmem's maximum, outside every bound of the node's.
 func TestTakenOverSocketsHaveTheConfiguredSendBuffer(t *testing.T) {
 	const sendBuffer = 96 << 10
-	serverTLS, pool := selfSignedTLS(t)
-	for _, tc := range []struct {
-		name   string
-		server *tls.Config
-		client *tls.Config
-	}{{"plain", nil, nil}, {"TLS", serverTLS, &tls.Config{RootCAs: pool}}} {
+	for _, tc := range plainAndTLS(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			conns := connLimiter(t, limits.ConnConfig{MaxOpen: 10})
 			nc := heraldnode.Config{NodeID: "test-node", Tokens: hsVerifier(t),

@@ -12,6 +12,21 @@ import (
 	"github.com/herald-broker/herald/internal/testcert"
 )
 
+// tlsRun is one run of a test over plain TCP or over TLS: the node's and
+// the client's TLS settings, nil for plain TCP.
+type tlsRun struct {
+	name   string
+	server *tls.Config
+	client *tls.Config
+}
+
+// plainAndTLS is a test's two runs, the TLS one with a self-signed
+// certificate its client trusts.
+func plainAndTLS(t *testing.T) []tlsRun {
+	serverTLS, pool := selfSignedTLS(t)
+	return []tlsRun{{"plain", nil, nil}, {"TLS", serverTLS, &tls.Config{RootCAs: pool}}}
+}
+
 // selfSignedTLS writes a certificate for 127.0.0.1 and its key into a
 // temporary directory, loads them as HERALD_TLS_CERT and HERALD_TLS_KEY
 // are, and returns the server's config and a pool that trusts it.

@@ -133,10 +133,7 @@ func startUnsyncedLate(t *testing.T, topic string) unsyncedLate {
 
 	lateReconnects := late.Stats().Reconnects
 	newTerm(t, srv)
-	keys, _ := redis.PresenceKeys(late, topic, "")
-	do(t, admin, "HDEL", keys[0], "s-bob")
-	do(t, admin, "HDEL", keys[1], "bob")
-	do(t, admin, "ZREM", keys[4], "bob")
+	losePresence(t, admin, late, topic, "s-bob", "bob")
 	if !eventually(func() bool { v, ok := told(); return ok && v == "" }) {
 		v, ok := told()
 		t.Fatalf("the late node, its entries not added back in the new term, tells %q (told: %v), want an empty list", v, ok)

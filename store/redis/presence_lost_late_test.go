@@ -30,11 +30,8 @@ func TestLostJoinsLeaveIsToldOnceToALateCheck(t *testing.T) {
 	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
 	mustAdd(t, c, dave)
 	told[2].take()
-	keys, _ := redis.PresenceKeys(a, topic, "")
 	admin := admin(t, srv.Addr())
-	do(t, admin, "HDEL", keys[0], dave.Session)
-	do(t, admin, "HDEL", keys[1], dave.User)
-	do(t, admin, "ZREM", keys[4], dave.User)
+	losePresence(t, admin, a, topic, dave.Session, dave.User)
 
 	sent := []broker.SentJoin{{User: "dave", Session: dave.Session}}
 	if gone, err := a.LostJoins(ctxFor(t), topic, sent); err != nil || !slices.Equal(gone, []string{"dave"}) {

@@ -49,11 +49,8 @@ func TestLiveNodesLateJoinIsNotTakenForLost(t *testing.T) {
 	toLate.Cut()
 	_ = late.RemovePresence(ctxFor(t), broker.PresenceEntry{Topic: topic, Session: "s-cy", User: "cy"}) // fails: taken again later
 	newTerm(t, srv)
-	keys, _ := redis.PresenceKeys(late, topic, "")
 	for session, user := range map[string]string{"s-bob": "bob", "s-cy": "cy"} {
-		do(t, admin, "HDEL", keys[0], session)
-		do(t, admin, "HDEL", keys[1], user)
-		do(t, admin, "ZREM", keys[4], user)
+		losePresence(t, admin, late, topic, session, user)
 	}
 	runs, lateReconnects := redis.LostJoinsRuns(checking), late.Stats().Reconnects
 	toChecking.Lose()

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
@@ -49,9 +51,7 @@ func testLostJoinsLeaveIsToldOnce(t *testing.T, url string, masterOf func(key st
 	admin := admin(t, masterOf(keys[0]))
 	lose := func(p broker.PresenceEntry) {
 		t.Helper()
-		do(t, admin, "HDEL", keys[0], p.Session)
-		do(t, admin, "HDEL", keys[1], p.User)
-		do(t, admin, "ZREM", keys[4], p.User)
+		losePresence(t, admin, a, topic, p.Session, p.User)
 	}
 	check := func(e *redis.Engine, joins ...broker.SentJoin) []string {
 		t.Helper()
@@ -104,4 +104,15 @@ func testLostJoinsLeaveIsToldOnce(t *testing.T, url string, masterOf func(key st
 	if again := leaves(); len(again) != 1 || again[0].Join || again[0].After != rejoined[0].Seq {
 		t.Fatalf("told %+v for dave's second lost join, want his leave after %+v", again, rejoined[0])
 	}
+}
+
+// losePresence removes user's session from topic's presence in Redis, as a
+// failover that lost its join does, through admin, a client of the
+// topic's master; e is any engine of the cluster.
+func losePresence(t *testing.T, admin *goredis.Client, e *redis.Engine, topic, session, user string) {
+	t.Helper()
+	keys, _ := redis.PresenceKeys(e, topic, "")
+	do(t, admin, "HDEL", keys[0], session)
+	do(t, admin, "HDEL", keys[1], user)
+	do(t, admin, "ZREM", keys[4], user)
 }

@@ -31,11 +31,8 @@ func TestLostJoinsLeaveUnheardIsToldByItsReporter(t *testing.T) {
 	if len(joined) != 1 || !joined[0].Join {
 		t.Fatalf("c was told %+v for dave's join", joined)
 	}
-	keys, _ := redis.PresenceKeys(a, topic, "")
 	admin := admin(t, srv.Addr())
-	do(t, admin, "HDEL", keys[0], dave.Session)
-	do(t, admin, "HDEL", keys[1], dave.User)
-	do(t, admin, "ZREM", keys[4], dave.User)
+	losePresence(t, admin, a, topic, dave.Session, dave.User)
 
 	sent := []broker.SentJoin{{User: "dave", Session: dave.Session}}
 	if err := redis.CheckLostJoinsUnheard(ctxFor(t), a, topic, sent); err != nil {
