@@ -252,6 +252,17 @@ func (l *ConnLimiter) forgetOldest() bool {
 	return true
 }
 
+// Open is how many connections of ip's address (its group, for IPv6)
+// are open now.
+func (l *ConnLimiter) Open(ip netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.entries[l.key(ip)]; e != nil {
+		return e.open
+	}
+	return 0
+}
+
 // Tracked is how many addresses the limiter remembers now.
 func (l *ConnLimiter) Tracked() int {
 	l.mu.Lock()
