@@ -24,8 +24,9 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	}
 	asked := topics
 	topics = withServerTopics(topics, info.Subs)
-	if err := b.paceStream(info.Pacer, len(topics)); err != nil {
-		return nil, err
+	paid, perr := b.paceStream(info.Pacer, topics)
+	if perr != nil {
+		return nil, perr
 	}
 	st := &stream{}
 	info.Framing = FramingSSE
@@ -45,6 +46,9 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	}
 	for i, since := range b.shareResume(resumeFromID(lastEventID, topics)) {
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
+		if serr == nil && sub != nil {
+			sub.marks |= paid[i]
+		}
 		if serr == nil {
 			var p prepared
 			if p, serr = s.setUp(ctx, sub, since, true); p.sub != nil {

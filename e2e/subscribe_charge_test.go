@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,5 +148,73 @@ func TestSubscribesSentTogetherCountTheirWork(t *testing.T) {
 					subscribed, burst, tc.counts)
 			}
 		})
+	}
+}
+
+// SSE streams of one address opened together count their topics' work
+// as they open, as subscribes sent together do: each is let through only
+// if the budget holds its topics' work too, where counted once set up,
+// after the budget had let every stream through at one command a topic,
+// what they counted past the one burst an address may owe was forgiven.
+// Redis's commands are counted too: the budget is to bound them.
+func TestStreamsOpenedTogetherCountTheirWork(t *testing.T) {
+	const burst, streams, each = 300, 20, 30
+	const counts = 1 + 2 // a presence topic's commands of the budget
+	redis := redistest.Start(t)
+	n := startProcess(t, "a", "HERALD_REDIS_URL="+redis.URL(), "HERALD_PRESENCE_TOPICS=room.*",
+		"HERALD_COMMAND_RATE_PER_IP=1", "HERALD_COMMAND_BURST_PER_IP="+strconv.Itoa(burst))
+	urls := make([]string, streams)
+	for i := range urls {
+		q := make([]string, each)
+		for j := range q {
+			q[j] = fmt.Sprintf("topic=room.s%dt%d", i, j)
+		}
+		urls[i] = sseURL(n, strings.Join(q, "&"))
+	}
+	before, start := redistest.AllCommandCalls(t, redis.Addr()), time.Now()
+	opened := make(chan bool, streams)
+	for _, url := range urls {
+		go func() {
+			s, resp, body := sseOpen(t, url, http.Header{})
+			if s == nil {
+				if resp.StatusCode != http.StatusTooManyRequests {
+					t.Errorf("/sse: %d %s, want 200 or 429", resp.StatusCode, body)
+				}
+				opened <- false
+				return
+			}
+			ev := s.next()
+			if ev.event != "subscribed" {
+				t.Errorf("/sse: first event %q, want subscribed", ev.event)
+			}
+			opened <- ev.event == "subscribed"
+		}()
+	}
+	topics := 0
+	for range streams {
+		if <-opened {
+			topics += each
+		}
+	}
+	calls := redistest.AllCommandCalls(t, redis.Addr()) - before
+	spent := time.Since(start)
+	// The rate adds one command a second to the burst.
+	counted := burst + int(spent.Seconds()) + 1
+	want := counted / counts
+	t.Logf("%d of %d topics of streams opened together were streamed, Redis ran %d commands; the budget holds %d",
+		topics, streams*each, calls, want)
+	if topics > want {
+		t.Errorf("%d topics of streams opened together were streamed on a burst of %d, which holds %d of %d commands each",
+			topics, burst, want, counts)
+	}
+	// As TestSubscribesCountTheirRedisWork allows: 10 Redis commands a
+	// counted command, and 150 a second for the node's own polls.
+	if allowed := 10*counted + int(150*spent.Seconds()); calls > allowed {
+		t.Errorf("Redis ran %d commands for one address's streams, whose budget counts %d commands: want at most %d",
+			calls, counted, allowed)
+	}
+	if topics < burst/counts-each {
+		t.Errorf("%d topics of streams opened together were streamed, fewer than the burst of %d holds in whole streams at %d commands each",
+			topics, burst, counts)
 	}
 }
