@@ -248,7 +248,11 @@ export interface Subscription {
   readonly state: 'subscribing' | 'live' | 'failed' | 'unsubscribed';
   /** The epoch and seq last delivered, for an exact topic that has one; else null. */
   readonly position: { epoch: string; seq: number } | null;
-  /** Stops this callback; the last one to go unsubscribes on the server. Never rejects. */
+  /**
+   * Stops this callback; the last one to go unsubscribes on the server,
+   * asked again while the server refuses it for now. Resolves once the
+   * server took it (or the connection ended); never rejects.
+   */
   unsubscribe(): Promise<void>;
 }
 

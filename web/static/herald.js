@@ -48,6 +48,11 @@
 //   Subscription has `ready` (settles on the server's answer, after the
 //   backlog's), `state` ('subscribing', 'live', 'failed', 'unsubscribed'),
 //   `position` ({epoch, seq} last delivered, exact topics) and unsubscribe().
+//   The last callback's unsubscribe() ends the subscription on the server:
+//   one refused for now (rate_limited) is asked again after a delay that
+//   grows as the reconnects' does, until the server takes it, the page
+//   subscribes to the topic again, or the connection ends (which ends it);
+//   its promise resolves then. Its callbacks get nothing from the call on.
 //   An exact topic's fn starts after the seq of the server's first answer
 //   (or N before it, with a backlog) and gets each message once, in seq
 //   order, also when a pattern of this client already brings the topic:
@@ -230,6 +235,7 @@ export class Herald {
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
     this._subscribing = new Map(); // subscribe command id -> subscription
+    this._loads = new Map(); // a backlog load's unsubscribe id -> {sub, resume} (_sendLoad)
     this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
     this._outbox = []; // commands waiting for a connection
     this._nextId = 1;
@@ -565,6 +571,7 @@ export class Herald {
       if (sub.server) this._subs.delete(sub.pattern);
     }
     this._subscribing.clear();
+    this._loads.clear();
   }
 
   _failOutbox(err) {
@@ -645,7 +652,7 @@ export class Herald {
   }
 
   _scheduleReconnect(info) {
-    const { minDelay, maxDelay } = this.options;
+    const { maxDelay } = this.options;
     // A connection that lived a while starts the backoff over; one that died
     // at once (a bad token, a refused command) keeps growing it, and so
     // does a row of slow-consumer closes (4000): a client that cannot keep
@@ -673,13 +680,21 @@ export class Herald {
       exponent = this._attempt++;
     }
     this._openedAt = 0;
-    const ceiling = Math.min(maxDelay, minDelay * 2 ** exponent);
-    const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+    const delay = this._backoff(exponent);
     // The node that dropped us or refused us may be gone: try the next one.
     this._urlIndex = (this._urlIndex + 1) % this.urls.length;
     this.url = this.urls[this._urlIndex];
     this._setState('disconnected', { ...info, retryIn: delay });
     this._later(delay, () => this._open());
+  }
+
+  // _backoff is the jittered delay, in ms, before the attempt after
+  // `exponent` failed ones in a row: half to all of minDelay doubled that
+  // many times, at most maxDelay.
+  _backoff(exponent) {
+    const { minDelay, maxDelay } = this.options;
+    const ceiling = Math.min(maxDelay, minDelay * 2 ** exponent);
+    return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
   }
 
   // _nearerAtSlowClose says whether the client, closed as a slow consumer,
@@ -900,6 +915,8 @@ export class Herald {
     if (this._pending.has(frame.id)) return this._fail(frame.id, err);
     const sub = this._subscribing.get(frame.id);
     if (sub) return this._subscribeFailed(frame.id, sub, err);
+    const load = this._loads.get(frame.id);
+    if (load) return this._loadRefused(frame.id, load, err);
     this._emitError(err);
   }
 
@@ -913,6 +930,7 @@ export class Herald {
     sub.since = cmd.since;
     this._subscribing.set(cmd.id, sub);
     this._send(cmd);
+    return cmd.id;
   }
 
   _onSubscribed(reply) {
@@ -1030,7 +1048,10 @@ export class Herald {
   // _onUnsubscribed settles an unsubscribe's reply, or ends a subscription
   // the server ended (it names a reason): its callbacks stop.
   _onUnsubscribed(frame) {
-    if (!frame.reason) return this._settle(frame.id, frame);
+    if (!frame.reason) {
+      this._loads.delete(frame.id);
+      return this._settle(frame.id, frame);
+    }
     const sub = this._subs.get(frame.topic);
     if (sub) {
       this._subs.delete(frame.topic);
@@ -1057,10 +1078,36 @@ export class Herald {
     sub.seq = from;
     sub.lastMsg = null;
     sub.loading = true;
-    sub.beforeLoad = [...this._subscribing].filter(([, other]) => other === sub).map(([id]) => id);
-    this._send({ type: 'unsubscribe', id: 'b' + this._nextId++, topic: sub.pattern });
-    this._sendSubscribe(sub);
+    this._sendLoad(sub);
     return true;
+  }
+
+  // _sendLoad sends a backlog's load: an unsubscribe, and with it the
+  // resume from the subscription's position.
+  _sendLoad(sub) {
+    sub.beforeLoad = [...this._subscribing].filter(([, other]) => other === sub).map(([id]) => id);
+    const id = 'b' + this._nextId++;
+    this._send({ type: 'unsubscribe', id, topic: sub.pattern });
+    this._loads.set(id, { sub, resume: this._sendSubscribe(sub) });
+  }
+
+  // _loadRefused answers a refused unsubscribe of a backlog's load. One
+  // refused for now (rate_limited, unavailable) left the subscription on
+  // the node, so the resume sent with it found it there and sends none of
+  // the backlog (docs/protocol.md section 2): that resume's answer is not
+  // the load's (sub.beforeLoad), and the two are sent again after a delay
+  // that grows as a refused subscribe's does. A drop meanwhile ends the
+  // wait: the new connection's resume loads it alone. not_subscribed: the
+  // node had none, and the resume loads all the same.
+  _loadRefused(id, { sub, resume }, err) {
+    this._loads.delete(id);
+    if (err.code === 'not_subscribed') return;
+    if (!RETRYABLE.has(err.code)) return this._emitError(err);
+    if (this._subs.get(sub.pattern) !== sub || !sub.loading) return;
+    sub.beforeLoad.push(resume);
+    this._later(this._backoff(sub.retries++), () => {
+      if (this._isOpen() && this._subs.get(sub.pattern) === sub && sub.loading) this._sendLoad(sub);
+    });
   }
 
   // _subscribeFailed answers a refused subscribe. One refused for now
@@ -1080,10 +1127,12 @@ export class Herald {
   _subscribeFailed(id, sub, err) {
     this._subscribing.delete(id);
     if (this._subs.get(sub.pattern) !== sub) return;
+    // A resume whose answer would not be the load's: the load is sent again
+    // whole (_loadRefused), and this alone would find the node's
+    // subscription and load nothing.
+    if (sub.loading && sub.beforeLoad.includes(id) && RETRYABLE.has(err.code)) return;
     if (RETRYABLE.has(err.code)) {
-      const { minDelay, maxDelay } = this.options;
-      const ceiling = Math.min(maxDelay, minDelay * 2 ** sub.retries++);
-      const delay = ceiling / 2 + Math.random() * ceiling / 2;
+      const delay = this._backoff(sub.retries++);
       err.topic = sub.pattern;
       if (err.code !== 'rate_limited') this._emitError(err);
       if (this.transport === 'sse') {
@@ -1108,9 +1157,28 @@ export class Herald {
     if (sub.listeners.size > 0 || this._subs.get(sub.pattern) !== sub) return Promise.resolve();
     this._subs.delete(sub.pattern);
     if (!this._isOpen()) return Promise.resolve();
-    // Nothing to do if this fails: the subscription is already forgotten here
-    // and is not restored after a reconnect.
-    return this._command({ type: 'unsubscribe', topic: sub.pattern }).then(() => undefined, () => undefined);
+    return this._leave(sub.pattern, this._ws, 0);
+  }
+
+  // _leave unsubscribes the connection ws from pattern, which the page
+  // dropped, and resolves once the node has (or there is nothing left to
+  // do). A refusal for now (rate_limited, unavailable) did nothing
+  // (docs/protocol.md section 2): the node would go on sending the topic,
+  // for nobody, as long as the connection lives, so it is asked again
+  // after a delay that grows as a refused subscribe's does. Not once the
+  // page subscribes to the pattern again (the node's subscription is its
+  // now), nor on another connection, which has no such subscription; and
+  // not_subscribed, like any other refusal, means nothing is left to end.
+  _leave(pattern, ws, retries) {
+    return this._command({ type: 'unsubscribe', topic: pattern }).then(() => undefined, (err) => {
+      if (!RETRYABLE.has(err.code)) return undefined;
+      // Not one of this._timers, which a drop clears: the promise settles
+      // at the timer's end whatever became of the connection.
+      return new Promise((resolve) => setTimeout(resolve, this._backoff(retries))).then(() => {
+        if (this._ws !== ws || !this._isOpen() || this._subs.has(pattern)) return undefined;
+        return this._leave(pattern, ws, retries + 1);
+      });
+    });
   }
 
   // The server delivers a message once per connection even when several
@@ -1642,7 +1710,7 @@ function newSub(pattern) {
     early: [], // what came through patterns before its resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
-    beforeLoad: [], // ids of its subscribes sent before its backlog's load (_onSubscribed)
+    beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };
 }
