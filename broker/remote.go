@@ -13,6 +13,7 @@ type remoteSubs struct {
 	mu     sync.Mutex
 	byPat  map[string]*remoteSub
 	events EventReporter // nil: none
+	claims occupancyClaims
 }
 
 type remoteSub struct {
@@ -49,14 +50,6 @@ func (r *remoteSubs) acquire(ctx context.Context, pattern string) (reported bool
 	}
 	rs.active = true
 	return r.reportHeld(pattern), nil
-}
-
-// holds reports whether this node holds pattern, or is taking it or
-// giving it up.
-func (r *remoteSubs) holds(pattern string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byPat[pattern] != nil
 }
 
 // release gives back one reference, unsubscribing the engine with the last.

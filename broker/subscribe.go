@@ -1,6 +1,9 @@
 package broker
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // subscribe adds a subscription. The order makes a resume racing publishes
 // exact: the subscription enters the index first, holding live messages
@@ -107,7 +110,9 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 		return prepared{}, s.b.replyError(err)
 	}
 	sub.mark(markAcquired, true)
-	if occupied {
+	// A claim that stands was counted by the subscribe that made it, this
+	// one or another that came before the node held the topic.
+	if occupied && !s.b.remote.endClaim(sub.pattern, time.Now().UnixNano()) {
 		s.chargeSubscribeWork(sub, OccupancyCommands, markPaidOccupancy)
 	}
 	if !sub.exact {

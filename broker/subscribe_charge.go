@@ -37,7 +37,8 @@ const PresenceJoinCommands = 2
 // prepaySubscribeLocked counts a client's subscribe c, let through at
 // now, the work it will cause as far as that can be told as it comes:
 // the join of its topic's presence, and with the webhooks on the
-// occupancy of a topic the node does not hold. Counted only once set up,
+// occupancy of a topic the node does not hold, unless another's
+// subscribe of it was counted that (claimOccupancy). Counted only once set up,
 // the subscribes a client sends together (herald.js sends all its own as
 // it connects) were each let through by a budget that held one command
 // for them, and what they counted later, past the one burst an address
@@ -69,7 +70,7 @@ func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks) {
 		n += PresenceJoinCommands
 		paid |= markPaidPresence
 	}
-	if b.remote.events != nil && !IsPattern(topic) && !b.remote.holds(topic) {
+	if b.remote.events != nil && !IsPattern(topic) && b.remote.claimOccupancy(topic, time.Now().UnixNano()) {
 		n += OccupancyCommands
 		paid |= markPaidOccupancy
 	}
