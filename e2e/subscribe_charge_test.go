@@ -123,19 +123,7 @@ func TestSubscribesSentTogetherCountTheirWork(t *testing.T) {
 					c.send(`{"type":"subscribe","id":"s%d","topic":"%s.c%dt%d"}`, j, tc.kind, i, j)
 				}
 			}
-			subscribed := 0
-			for _, c := range clients {
-				// A refusal is answered as it comes, before the subscribes
-				// ahead of it: the answers come in any order.
-				for answered := 0; answered < each; {
-					if f := c.next(); strings.HasPrefix(f.ID, "s") {
-						answered++
-						if f.Type == "subscribed" {
-							subscribed++
-						}
-					}
-				}
-			}
+			subscribed := subscribedOf(clients, each)
 			// The rate adds one command a second to the burst.
 			want := (burst + int(time.Since(start).Seconds()) + 1) / tc.counts
 			t.Logf("%d of %d subscribes sent together went through; the budget holds %d", subscribed, conns*each, want)
@@ -240,6 +228,19 @@ func TestSharedTopicsSentTogetherCountTheirOccupancyOnce(t *testing.T) {
 			c.send(`{"type":"subscribe","id":"s%d","topic":"news.t%d"}`, j, j)
 		}
 	}
+	subscribed := subscribedOf(clients, each)
+	t.Logf("%d of %d subscribes of %d shared new topics sent together went through", subscribed, conns*each, each)
+	if subscribed != conns*each {
+		t.Errorf("%d of %d subscribes of %d shared new topics sent together went through on a burst of %d, which holds their %d commands",
+			subscribed, conns*each, each, burst, conns*each+each*3)
+	}
+}
+
+// subscribedOf reads the answers to the each subscribes (ids s...) every
+// client sent and returns how many subscribed. A refusal is answered as
+// it comes, before the subscribes ahead of it: the answers come in any
+// order.
+func subscribedOf(clients []*client, each int) int {
 	subscribed := 0
 	for _, c := range clients {
 		for answered := 0; answered < each; {
@@ -251,9 +252,5 @@ func TestSharedTopicsSentTogetherCountTheirOccupancyOnce(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d of %d subscribes of %d shared new topics sent together went through", subscribed, conns*each, each)
-	if subscribed != conns*each {
-		t.Errorf("%d of %d subscribes of %d shared new topics sent together went through on a burst of %d, which holds their %d commands",
-			subscribed, conns*each, each, burst, conns*each+each*3)
-	}
+	return subscribed
 }

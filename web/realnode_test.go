@@ -18,9 +18,16 @@ import (
 // Handler as cmd/herald does, with API key k1. It returns the base URL.
 func startNode(t *testing.T) string {
 	t.Helper()
+	return startNodeAtRate(t, 1000)
+}
+
+// startNodeAtRate is startNode whose connections may send rate commands
+// a second, in bursts of twice that.
+func startNodeAtRate(t *testing.T, rate int) string {
+	t.Helper()
 	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
 		NodeID: "real-node",
-		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: rate},
 		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
 	}})
 	return n.Base

@@ -3,11 +3,6 @@ package web
 import (
 	"testing"
 	"time"
-
-	"github.com/herald-broker/herald/api"
-	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/internal/node"
-	"github.com/herald-broker/herald/internal/nodetest"
 )
 
 // startPacedNode runs a real in-memory node as startNode does, whose
@@ -15,12 +10,7 @@ import (
 // spends its burst has its next commands refused rate_limited.
 func startPacedNode(t *testing.T) string {
 	t.Helper()
-	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
-		NodeID: "paced-node",
-		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 2},
-		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
-	}})
-	return n.Base
+	return startNodeAtRate(t, 2)
 }
 
 // recordFrames (JS) keeps every command h sends in window.sent and every
