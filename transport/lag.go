@@ -115,27 +115,42 @@ type loopLag struct {
 	pass    atomic.Int64 // pending's stamp of the list being written now
 	blocked atomic.Int64 // now-blocked is the largest lag of the counted waiting connections at the last scan
 	readers atomic.Int64 // now-readers is the readers' lag at the last scan (probe_linux.go)
-	// The loop's longest passes over its pending list (passes): passMax
-	// of the window that began at passStart and the one before it,
-	// passLast of that window alone. Read through passFloor.
-	passMax   atomic.Int64
-	passLast  atomic.Int64
-	passStart atomic.Int64
+	// The loop's longest passes over its pending list: passLongest of
+	// the window that began at passStart, passBefore of the one before
+	// it. Written by the loop alone (notePass), read through passFloor.
+	passStart   atomic.Int64
+	passLongest atomic.Int64
+	passBefore  atomic.Int64
+}
+
+// notePass records a pass over the pending list that took d and ended at
+// now.
+func (g *loopLag) notePass(now, d int64) {
+	start, longest, before := g.passStart.Load(), g.passLongest.Load(), g.passBefore.Load()
+	switch {
+	case now-start >= 2*passWindow:
+		start, longest, before = now, 0, 0
+	case now-start >= passWindow:
+		start, longest, before = now, 0, longest
+	}
+	g.passBefore.Store(before)
+	g.passLongest.Store(max(longest, d))
+	g.passStart.Store(start)
 }
 
 // passFloor is the longest of the loop's passes that ended in the last
-// one to two windows at now: what passes.note would find with one more
-// pass of no length. A loop with nothing to write makes no pass, and a
-// pass it made before it went quiet (a burst, a stall) must not hold the
-// bound up for as long as it stays so.
+// one to two windows at now: what notePass would keep with one more pass
+// of no length. A loop with nothing to write makes no pass, and a pass it
+// made before it went quiet (a burst, a stall) must not hold the bound up
+// for as long as it stays so.
 func (g *loopLag) passFloor(now int64) int64 {
 	switch age := now - g.passStart.Load(); {
 	case age >= 2*passWindow:
 		return 0
 	case age >= passWindow:
-		return g.passLast.Load()
+		return g.passLongest.Load()
 	}
-	return g.passMax.Load()
+	return max(g.passLongest.Load(), g.passBefore.Load())
 }
 
 // oldest is the earliest of the stamps, or 0; the waiting connections'
@@ -283,28 +298,6 @@ func (s *Server) holdBound(now int64) int64 {
 // passWindow is how long a loop remembers its longest pass: the floor
 // comes down within two windows of the passes getting shorter.
 const passWindow = int64(time.Second)
-
-// passes keeps a loop's longest recent passes over its pending list; the
-// loop alone writes it, and publishes it in loopLag for passFloor.
-type passes struct {
-	windowStart int64
-	longest     int64 // in the window that began at windowStart
-	before      int64 // in the window before it
-}
-
-// note records a pass that took d and ended at now.
-func (p *passes) note(g *loopLag, now, d int64) {
-	switch {
-	case now-p.windowStart >= 2*passWindow:
-		p.windowStart, p.longest, p.before = now, 0, 0
-	case now-p.windowStart >= passWindow:
-		p.windowStart, p.longest, p.before = now, 0, p.longest
-	}
-	p.longest = max(p.longest, d)
-	g.passMax.Store(max(p.longest, p.before))
-	g.passLast.Store(p.longest)
-	g.passStart.Store(p.windowStart)
-}
 
 // release wakes the publishers waiting for this node's own delivery when
 // they may go now. Whatever can end that hold calls it once it did its

@@ -200,7 +200,7 @@ func TestOthersBehindLetTheirTopicGo(t *testing.T) {
 func TestBoundRisesToTheLoopsLongestPass(t *testing.T) {
 	s, l := lagServer(10 * time.Millisecond)
 	now := monoNow()
-	l.passes.note(&l.lag, now, int64(80*time.Millisecond))
+	l.lag.notePass(now, int64(80*time.Millisecond))
 	l.lag.pending.Store(now - int64(50*time.Millisecond))
 	if s.Behind() {
 		t.Fatal("behind at 50 ms with passes of 80 ms")
@@ -221,20 +221,22 @@ func TestBoundRisesToTheLoopsLongestPass(t *testing.T) {
 // comes down within two windows of the passes getting shorter.
 func TestPassFloorForgetsOldPasses(t *testing.T) {
 	var g loopLag
-	var p passes
 	long, short := int64(80*time.Millisecond), int64(time.Millisecond)
 	t0 := monoNow()
-	p.note(&g, t0, long)
-	p.note(&g, t0+passWindow/2, short)
-	if got := g.passMax.Load(); got != long {
+	g.notePass(t0, long)
+	at := t0 + passWindow/2
+	g.notePass(at, short)
+	if got := g.passFloor(at); got != long {
 		t.Fatalf("floor %v within the window, want %v", time.Duration(got), time.Duration(long))
 	}
-	p.note(&g, t0+passWindow+passWindow/2, short)
-	if got := g.passMax.Load(); got != long {
+	at = t0 + passWindow + passWindow/2
+	g.notePass(at, short)
+	if got := g.passFloor(at); got != long {
 		t.Fatalf("floor %v in the next window, want the last one's %v", time.Duration(got), time.Duration(long))
 	}
-	p.note(&g, t0+3*passWindow, short)
-	if got := g.passMax.Load(); got != short {
+	at = t0 + 3*passWindow
+	g.notePass(at, short)
+	if got := g.passFloor(at); got != short {
 		t.Fatalf("floor %v two windows on, want %v", time.Duration(got), time.Duration(short))
 	}
 }
@@ -271,7 +273,7 @@ func TestPassFloorLapsesWhenTheLoopGoesQuiet(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, l := lagServer(time.Duration(bound))
 			t0 := monoNow()
-			l.passes.note(&l.lag, t0, pass)
+			l.lag.notePass(t0, pass)
 			if got := s.holdBound(t0 + tc.later); got != tc.want {
 				t.Fatalf("the bound is %v %v after the loop's last pass of %v, want %v",
 					time.Duration(got), time.Duration(tc.later), time.Duration(pass), time.Duration(tc.want))

@@ -40,7 +40,6 @@ type loop struct {
 	blocked   []*conn      // connections a write left waiting for EPOLLOUT (lag.go)
 	probes    probes       // pings that measure how far behind readers are (probe_linux.go)
 	lag       loopLag
-	passes    passes
 
 	// The read state (read_linux.go): the connections that sent commands
 	// lately or wait for a later turn, those waiting, when the first of

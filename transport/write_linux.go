@@ -30,7 +30,7 @@ func (l *loop) flushPending() {
 	l.lag.pass.Store(0)
 	if len(pending) > 0 {
 		now := monoNow()
-		l.passes.note(&l.lag, now, now-start)
+		l.lag.notePass(now, now-start)
 		l.srv.release()
 	}
 	clear(pending)
