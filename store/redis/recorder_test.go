@@ -143,8 +143,11 @@ func (r *recorder) checkBreaches(t testing.TB) {
 }
 
 // eventually polls cond until it holds or waitTimeout passes.
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(waitTimeout)
+func eventually(cond func() bool) bool { return eventuallyWithin(waitTimeout, cond) }
+
+// eventuallyWithin is eventually with a wait of d.
+func eventuallyWithin(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
