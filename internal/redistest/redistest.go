@@ -28,9 +28,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	base := t.TempDir() // removed after the server stops: cleanups run last-in first-out
 	return &Server{n: startNode(t, "redis-server", base, false,
-		func(_ int, dir string) []string {
-			return []string{"--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"}
-		})}
+		func(_ int, dir string) []string { return dataArgs(dir) })}
 }
 
 // Addr is the server's host:port.

@@ -143,11 +143,8 @@ func (r *recorder) checkBreaches(t testing.TB) {
 }
 
 // eventually polls cond until it holds or waitTimeout passes.
-func eventually(cond func() bool) bool { return eventuallyWithin(waitTimeout, cond) }
-
-// eventuallyWithin is eventually with a wait of d.
-func eventuallyWithin(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(waitTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
