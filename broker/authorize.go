@@ -56,22 +56,23 @@ func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
 		s.fail(c.echo(), Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
 		return true
 	}
-	if len(s.pending) >= maxAuthorizing {
+	if len(s.pendingLocked()) >= maxAuthorizing {
 		s.mu.Unlock()
 		s.fail(c.echo(), Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
 		return true
 	}
-	if len(s.pending) > 0 && s.heldBytesLocked()+c.size() > maxQueuedBytes {
+	if len(s.pendingLocked()) > 0 && s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
 		s.fail(c.echo(), Errorf(CodeRateLimited, "too many commands waiting for the backend"))
 		return true
 	}
-	if s.pending == nil {
-		s.pending = make(map[string][]command)
+	x := s.extraLocked()
+	if x.pending == nil {
+		x.pending = make(map[string][]command)
 	}
-	s.pending[c.Topic] = []command{*c} // first the subscribe that waits, counted in heldBytesLocked
+	x.pending[c.Topic] = []command{*c} // first the subscribe that waits, counted in heldBytesLocked
 	if fromQueue {
-		s.pending[c.Topic] = append(s.pending[c.Topic], s.takeQueuedLocked(c.Topic)...)
+		x.pending[c.Topic] = append(x.pending[c.Topic], s.takeQueuedLocked(c.Topic)...)
 	}
 	req := s.subscribeRequest(c.Topic)
 	s.mu.Unlock()
@@ -163,7 +164,7 @@ func (s *Session) holdBehindPending(c command) bool {
 	if c.Type != cmdSubscribe && c.Type != cmdUnsubscribe {
 		return false
 	}
-	held, pending := s.pending[c.Topic]
+	held, pending := s.pendingLocked()[c.Topic]
 	if !pending {
 		return false
 	}
@@ -172,7 +173,7 @@ func (s *Session) holdBehindPending(c command) bool {
 		s.fail(c.echo(), Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
 		return true
 	}
-	s.pending[c.Topic] = append(held, c)
+	s.extra.pending[c.Topic] = append(held, c)
 	s.mu.Unlock()
 	return true
 }
@@ -181,7 +182,7 @@ func (s *Session) holdBehindPending(c command) bool {
 // of the commands held behind them. Called with mu held.
 func (s *Session) heldBytesLocked() int {
 	n := 0
-	for _, held := range s.pending {
+	for _, held := range s.pendingLocked() {
 		for i := range held {
 			n += held[i].size()
 		}
@@ -216,13 +217,16 @@ func (s *Session) subscribeRequest(topic string) SubscribeRequest {
 // new one: it finds the topic held or asks the hook, as on arrival.
 func (s *Session) authorized(c command, err *Error) {
 	s.mu.Lock()
-	held := s.pending[c.Topic]
+	held := s.pendingLocked()[c.Topic]
 	if len(held) > 0 {
 		held = held[1:] // the subscribe that waited is c
 	}
-	delete(s.pending, c.Topic)
-	if len(s.pending) == 0 {
-		s.pending = nil // an idle session keeps no map
+	if x := s.extra; x != nil {
+		delete(x.pending, c.Topic)
+		if len(x.pending) == 0 {
+			x.pending = nil // an idle session keeps no map
+			s.trimExtraLocked()
+		}
 	}
 	if s.phase == phaseClosed {
 		s.mu.Unlock()

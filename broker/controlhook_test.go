@@ -273,5 +273,5 @@ func TestSubscribeQueuedBehindAnUnsubscribeKeepsItsPlace(t *testing.T) {
 func (c *client) heldOf(topic string) int {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	return len(c.s.pending[topic])
+	return len(c.s.pendingLocked()[topic])
 }

@@ -44,11 +44,11 @@ func serverCommand(kind ControlKind, topic string) command {
 // subscription even when the hook answers after it came. It reports
 // false when no subscribe of topic waits. Called with mu held.
 func (s *Session) holdControlLocked(kind ControlKind, topic string) bool {
-	held, pending := s.pending[topic]
+	held, pending := s.pendingLocked()[topic]
 	if !pending {
 		return false
 	}
-	s.pending[topic] = append(held, serverCommand(kind, topic))
+	s.extra.pending[topic] = append(held, serverCommand(kind, topic))
 	return true
 }
 
@@ -61,7 +61,7 @@ func (s *Session) holdControlLocked(kind ControlKind, topic string) bool {
 // with it what was queued behind it. So everything still waiting came
 // later. Called with mu held.
 func (s *Session) unsubscribeAheadLocked(topic string) bool {
-	for _, c := range s.pending[topic] {
+	for _, c := range s.pendingLocked()[topic] {
 		if c.server && c.Type == cmdUnsubscribe {
 			return true
 		}
@@ -81,7 +81,7 @@ func (s *Session) unsubscribeAheadLocked(topic string) bool {
 // that wait for the hook. Called with mu held.
 func (s *Session) heldServerLocked() int {
 	n := 0
-	for _, held := range s.pending {
+	for _, held := range s.pendingLocked() {
 		n += len(held) - clientHeld(held)
 	}
 	return n

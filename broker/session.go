@@ -34,10 +34,9 @@ type Session struct {
 	who      *identity    // nil: anonymous, no token to expire or refresh; fixed at Connect
 	queue    *workQueue   // the commands waiting for the worker; nil while none are
 
-	// pending holds, per topic whose subscribe waits for the subscribe
-	// hook, that subscribe and then the commands of that topic that came
-	// since (authorize.go); nil while none waits.
-	pending map[string][]command
+	// extra holds what a session needs only for a while: the commands
+	// that wait for the subscribe hook; nil while none waits.
+	extra *sessionExtra
 }
 
 // identity is what a client with a token is known by. Its subject is

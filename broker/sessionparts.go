@@ -91,3 +91,36 @@ func (a clientAddr) String() string {
 	}
 	return ""
 }
+
+// sessionExtra is what a session needs only for a while (Session.extra).
+type sessionExtra struct {
+	// pending holds, per topic whose subscribe waits for the subscribe
+	// hook, that subscribe and then the commands of that topic that came
+	// since (authorize.go); nil while none waits.
+	pending map[string][]command
+}
+
+// extraLocked is s.extra, made if s had none. Called with mu held.
+func (s *Session) extraLocked() *sessionExtra {
+	if s.extra == nil {
+		s.extra = &sessionExtra{}
+	}
+	return s.extra
+}
+
+// trimExtraLocked drops s.extra once it holds nothing, so that an idle
+// session keeps none. Called with mu held.
+func (s *Session) trimExtraLocked() {
+	if x := s.extra; x != nil && x.pending == nil {
+		s.extra = nil
+	}
+}
+
+// pendingLocked is the commands waiting for the subscribe hook, per
+// topic (sessionExtra.pending); nil while none waits. Called with mu held.
+func (s *Session) pendingLocked() map[string][]command {
+	if s.extra == nil {
+		return nil
+	}
+	return s.extra.pending
+}
