@@ -22,6 +22,7 @@ type Session struct {
 	mu sync.Mutex
 	// subs lists the subscriptions through their next, so that a session
 	// keeps no array of them; nsubs counts them (at most MaxSubscriptions).
+	// Past subIndexFrom they are found through an index (sublist.go).
 	subs     *subscription
 	nsubs    int32
 	running  bool // a worker owns the queue
@@ -35,7 +36,8 @@ type Session struct {
 	queue    *workQueue   // the commands waiting for the worker; nil while none are
 
 	// extra holds what a session needs only for a while: the commands
-	// that wait for the subscribe hook; nil while none waits.
+	// that wait for the subscribe hook, the index of its subscriptions
+	// while it holds many; nil while it needs neither.
 	extra *sessionExtra
 }
 

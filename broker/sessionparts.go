@@ -98,6 +98,9 @@ type sessionExtra struct {
 	// hook, that subscribe and then the commands of that topic that came
 	// since (authorize.go); nil while none waits.
 	pending map[string][]command
+	// subs indexes the subscriptions of a session that holds many
+	// (sublist.go); its map is nil otherwise.
+	subs subIndex
 }
 
 // extraLocked is s.extra, made if s had none. Called with mu held.
@@ -111,7 +114,7 @@ func (s *Session) extraLocked() *sessionExtra {
 // trimExtraLocked drops s.extra once it holds nothing, so that an idle
 // session keeps none. Called with mu held.
 func (s *Session) trimExtraLocked() {
-	if x := s.extra; x != nil && x.pending == nil {
+	if x := s.extra; x != nil && x.pending == nil && x.subs.before == nil {
 		s.extra = nil
 	}
 }
