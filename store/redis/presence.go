@@ -18,9 +18,9 @@ import (
 //	<prefix>{<topic>}:changes       stream: its last joins and leaves (changes.go)
 //	<prefix>{<topic>}:changes:end   string: the ID of the last of them, for a while once
 //	                                the stream went with the topic's last entry
-//	<prefix>{<topic>}:lost          hash: user → "<session>\n<node>": the session of its join
-//	                                Redis lost, whose leave that node reported, for a while
-//	                                (presence_lost.go)
+//	<prefix>{<topic>}:lost          hash: user → "<session>\n<node>\n<term>": the session of
+//	                                its join Redis lost, whose leave that node reported on a
+//	                                master of that term, for a while (presence_lost.go)
 //
 // A script adds or removes an entry and its count in one atomic step, and
 // publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's

@@ -223,11 +223,12 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 // the live nodes up to lostJoinsPatience past that, so the last comes up
 // to the patience after the first, and two lapses more for a node whose
 // reconnect came up to two lapses later. A check made once the record is
-// gone (its node's reconnect came later still) reports the leave again, and the webhooks' sender leaves that second
-// member_removed out only while it remembers the first (two minutes or
-// so): kept 2 min, the record let a check made near the end of the
-// patience have the backend told twice. Kept no longer, as a second lost
-// join of that same session within it would go unreported.
+// gone (its node's reconnect came later still) reports the leave again,
+// and the webhooks' sender leaves that second member_removed out only
+// while it remembers the first (two minutes or so): kept 2 min, the
+// record let a check made near the end of the patience have the backend
+// told twice. A join of the same session lost again within the keep is
+// told apart by the record's term, not by the record's end.
 func lostLeaveKeep(lapse time.Duration) time.Duration {
 	return lostJoinsPatience(lapse) + 2*lapse
 }

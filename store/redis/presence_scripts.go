@@ -202,17 +202,27 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // no longer lists, and decides, for the cluster, which of those leaves
 // reports its member_removed (presence_lost.go): the first node to find
 // the join of a session lost. The lost hash keeps, by user, the session
-// of the join whose leave was last so reported and the node that
-// reported it ("<session>\n<node>"), until it has gone keep without
+// of the join whose leave was last so reported, the node that reported
+// it and the term of the master it was found lost on
+// ("<session>\n<node>\n<term>"), until it has gone keep without
 // another. The node that reported it reports it again when it checks the
 // join again: it does so only when it did not learn of its report (the
 // call's reply was lost, a read timed out after Redis ran it), and
 // without this the member_removed was queued by no node, for good. The
 // sender of the webhooks leaves out the repeat of one that was queued
-// (api/hooks, webhook_repeats.go). It finds none while its master's term
-// (INFO's master_replid) is not one of the terms every live node tells
-// its entries are in (presence_terms.go): a live node may have yet to
-// add its entries again.
+// (api/hooks, webhook_repeats.go). A record of another term does not
+// stand for the join checked: the session may have joined again since
+// the report (its node added it back late, its user came back), and
+// that join been lost in the failover that began this term. Whatever
+// the join's step wrote went with it, so nothing but the term tells it
+// from the join reported, and the leave is reported again: once more
+// at most for the same join, when a node's check of the first loss
+// comes after a second failover, or after the master took a new term
+// without one (Redis gives a master that has no replication backlog a
+// new replication ID when a replica attaches). It finds none while its
+// master's term (INFO's master_replid) is not one of the terms every
+// live node tells its entries are in (presence_terms.go): a live node
+// may have yet to add its entries again.
 //
 // KEYS: users, seq, lost. ARGV: keep (ms), the node, the terms every
 // live node tells, space-separated ("*": wait for none), then a user and
@@ -221,22 +231,29 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // reports its leave, the leave's order "<after> <seq>" as a netstring,
 // else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
-if ARGV[3] ~= '*' then
-  local ok, info = pcall(redis.call, 'INFO', 'replication')
-  local term = ok and string.match(info, 'master_replid:(%x+)')
-  if term and not string.find(' ' .. ARGV[3] .. ' ', ' ' .. term .. ' ', 1, true) then
-    return {'wait'}
-  end
+local ok, info = pcall(redis.call, 'INFO', 'replication')
+local term = ok and string.match(info, 'master_replid:(%x+)') or ''
+if ARGV[3] ~= '*' and term ~= '' and not string.find(' ' .. ARGV[3] .. ' ', ' ' .. term .. ' ', 1, true) then
+  return {'wait'}
+end
+-- reportedElsewhere: rec says another node reported the leave of this
+-- session's join in this term (a record without one, written by a node
+-- of an earlier version, is taken for this term's).
+local function reportedElsewhere(rec, session)
+  if not rec or string.sub(rec, 1, #session + 1) ~= session .. '\n' then return false end
+  local rest = string.sub(rec, #session + 2)
+  local node, told = rest, nil
+  local nl = string.find(rest, '\n', 1, true)
+  if nl then node, told = string.sub(rest, 1, nl - 1), string.sub(rest, nl + 1) end
+  return node ~= ARGV[2] and (told == nil or told == term)
 end
 local out = {}
 for i = 4, #ARGV, 2 do
   local user, session = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', KEYS[1], user) == 0 then
     local decided = ''
-    local mine = session .. '\n' .. ARGV[2]
-    local rec = redis.call('HGET', KEYS[3], user)
-    if rec == mine or not rec or string.sub(rec, 1, #session + 1) ~= session .. '\n' then
-      redis.call('HSET', KEYS[3], user, mine)
+    if not reportedElsewhere(redis.call('HGET', KEYS[3], user), session) then
+      redis.call('HSET', KEYS[3], user, session .. '\n' .. ARGV[2] .. '\n' .. term)
       redis.call('PEXPIRE', KEYS[3], ARGV[1])
       decided = order(KEYS[2])
     end
