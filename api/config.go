@@ -15,12 +15,15 @@ import (
 const (
 	DefaultMaxHeaderBytes = 16 << 10
 
-	// readHeaderTimeout closes a connection whose request line and headers,
-	// an upgrade request among them, have not all arrived in time.
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second // headers and body of one request
-	writeTimeout      = 30 * time.Second // one reply
-	idleTimeout       = 120 * time.Second
+	// DefaultReadHeaderTimeout closes a connection whose request line and
+	// headers, an upgrade request among them, have not all arrived in
+	// time, and bounds a TLS handshake (net/http takes the least of the
+	// server's timeouts for it).
+	DefaultReadHeaderTimeout = 10 * time.Second
+
+	readTimeout  = 30 * time.Second // headers and body of one request
+	writeTimeout = 30 * time.Second // one reply
+	idleTimeout  = 120 * time.Second
 )
 
 // Config are the HTTP server's settings.
@@ -41,6 +44,11 @@ type Config struct {
 	// every route answers a request over it exactly with 431. 0:
 	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// ReadHeaderTimeout is how long a connection has, from accept or from
+	// its last request, for a request's line and headers (and from
+	// accept, for a TLS handshake) before it is closed. 0:
+	// DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
 	// Tokens checks client tokens on /ws; give the broker the same one,
 	// for the refresh command. Nil: every client is anonymous and allowed
 	// everything.

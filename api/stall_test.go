@@ -11,12 +11,19 @@ import (
 	"github.com/herald-broker/herald/api"
 )
 
+// stalledRequestDeadline is the ReadHeaderTimeout of the tests that wait
+// for it to close a stalled connection, shorter than the default 10 s so
+// that they wait less, and long enough for a loaded machine to finish the
+// good clients' handshakes and upgrades well within it.
+const stalledRequestDeadline = 3 * time.Second
+
 // Peers that send half an upgrade request and stall are closed once the
-// request has had its 10 s, and meanwhile the node serves everyone else.
-// The test waits those 10 s, so it runs beside the others.
+// request has had its time (ReadHeaderTimeout), and meanwhile the node
+// serves everyone else. The test waits that time, so it runs beside the
+// others.
 func TestStalledUpgradeRequestsAreClosed(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, api.Config{}, nil)
+	n := startNode(t, api.Config{ReadHeaderTimeout: stalledRequestDeadline}, nil)
 	const stalled = 50
 	conns := make([]net.Conn, stalled)
 	for i := range conns {
@@ -40,11 +47,12 @@ func TestStalledUpgradeRequestsAreClosed(t *testing.T) {
 
 	for i, c := range conns {
 		// Read until the server closes: whatever it says first, if
-		// anything, the connection must end.
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		// anything, the connection must end, well past the deadline and
+		// short of the read timeout, 30 s, which would close it too late.
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		_, err := io.Copy(io.Discard, c)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("stalled upgrade request %d still open after 30 s", i)
+			t.Fatalf("stalled upgrade request %d still open after 20 s", i)
 		}
 	}
 }

@@ -11,15 +11,15 @@ import (
 )
 
 // TLS clients that never finish their handshake, sending nothing or their
-// ClientHello a byte at a time, are closed by the 10 s deadline of a
-// request's headers (net/http bounds the handshake by the least of the
-// server's read and write timeouts, ReadHeaderTimeout being the least),
-// and meanwhile the node serves everyone else. The test waits those 10 s,
-// so it runs beside the others.
+// ClientHello a byte at a time, are closed by the deadline of a request's
+// headers (net/http bounds the handshake by the least of the server's read
+// and write timeouts, ReadHeaderTimeout being the least), and meanwhile
+// the node serves everyone else. The test sets that deadline to
+// stalledRequestDeadline and waits it, so it runs beside the others.
 func TestUnfinishedTLSHandshakesAreClosed(t *testing.T) {
 	t.Parallel()
 	serverTLS, pool := selfSignedTLS(t)
-	n := startNode(t, api.Config{TLS: serverTLS}, nil)
+	n := startNode(t, api.Config{TLS: serverTLS, ReadHeaderTimeout: stalledRequestDeadline}, nil)
 	silent := idleConn(t, n.addr, "127.0.0.1")
 	slow := idleConn(t, n.addr, "127.0.0.1")
 	hello := clientHello(t)
@@ -44,8 +44,8 @@ func TestUnfinishedTLSHandshakesAreClosed(t *testing.T) {
 	}
 
 	for name, c := range map[string]net.Conn{"silent": silent, "slow": slow} {
-		// Twice the deadline: the read and write timeouts, 30 s, would
-		// not close it in time.
+		// Well past the deadline, and short of the read and write
+		// timeouts, 30 s, which would close it too late.
 		if !closedWithin(c, 20*time.Second) {
 			t.Fatalf("the %s handshake is still open after 20 s", name)
 		}
@@ -54,7 +54,7 @@ func TestUnfinishedTLSHandshakesAreClosed(t *testing.T) {
 
 // clientHello is the first record a TLS client sends, its ClientHello
 // (over a kilobyte with a post-quantum key share, so a client sending a
-// byte every 100 ms is far from done at the deadline).
+// byte every 100 ms is far from done at the deadline, and at 10 s).
 func clientHello(t *testing.T) []byte {
 	t.Helper()
 	client, server := net.Pipe()
