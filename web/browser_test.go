@@ -38,36 +38,16 @@ type page struct {
 	problems []string // uncaught exceptions and security (CSP) errors
 }
 
-// newPage starts a fresh Chromium of the test's own (so browser tests can
-// run in parallel), opens url and waits until ready, a JS expression, is
-// true.
+// newPage opens url in a tab of the shared Chromium, in a browser context
+// of the test's own (so browser tests can run in parallel, each as a user
+// of its own), and waits until ready, a JS expression, is true. The tab,
+// and the browser context, close when the test ends or browserTimeout
+// after the page was asked for.
 func newPage(t *testing.T, url, ready string) *page {
 	t.Helper()
-	browser, ok := chromium()
-	if !ok {
-		// make test installs Chromium, or says loudly that it could not.
-		t.Skip("SKIPPED: no Chromium to run browser tests in (Debian: apt-get install chromium; " +
-			"or set HERALD_CHROMIUM to a Chromium or Chrome binary)")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	// Cleanups run last-in first-out: the browser stops before its
-	// user-data-dir is removed.
-	t.Cleanup(func() { acancel(); cancel() })
-	return openTab(t, actx, url, ready)
+	ctx, cancel := context.WithTimeout(browser(t), browserTimeout)
+	t.Cleanup(cancel) // after the tab's own cleanup, which closes it
+	return openTab(t, ctx, url, ready, chromedp.WithNewBrowserContext())
 }
 
 // openTab opens url in a new tab of the browser of p, which lives on, and
@@ -78,16 +58,16 @@ func (p *page) openTab(url, ready string) *page {
 	return openTab(p.t, p.ctx, url, ready)
 }
 
-// openTab opens a tab in the browser of parent (starting it if parent has
-// none yet), navigates it to url and waits until ready is true.
-func openTab(t *testing.T, parent context.Context, url, ready string) *page {
+// openTab opens a tab in the browser of parent, navigates it to url and
+// waits until ready is true.
+func openTab(t *testing.T, parent context.Context, url, ready string, opts ...chromedp.ContextOption) *page {
 	t.Helper()
-	bctx, bcancel := chromedp.NewContext(parent)
+	bctx, bcancel := chromedp.NewContext(parent, opts...)
 	p := &page{t: t, ctx: bctx}
 	// Start the tab first, so the console sees the page from its first line.
 	if err := chromedp.Do(bctx); err != nil {
 		bcancel()
-		t.Fatalf("starting Chromium: %v", err)
+		t.Fatalf("opening a tab: %v", err)
 	}
 	messages := chromedp.Console(bctx)
 	done := make(chan struct{})
