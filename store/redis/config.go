@@ -53,6 +53,11 @@ type Config struct {
 	// betweenHeldBatches runs in a resync of the webhook topics held
 	// between two batches, the gate free; a test reports changes there.
 	betweenHeldBatches func()
+	// mastersEvery is how often a node on Cluster that holds no pattern
+	// reads the masters for its twins' sake (see watcher.probe); zero:
+	// clusterReload. A test shortens it so as not to wait seconds for
+	// each failover it makes.
+	mastersEvery time.Duration
 }
 
 // Defaults of Config.
@@ -105,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 		{"CheckInterval", &c.CheckInterval, DefaultCheckInterval},
 		{"BackoffMax", &c.BackoffMax, DefaultBackoffMax},
 		{"PresenceLapse", &c.PresenceLapse, DefaultPresenceLapse},
+	}
+	if c.mastersEvery == 0 {
+		c.mastersEvery = clusterReload
 	}
 	if c.PresenceLapse != 0 && c.PresenceLapse < minPresenceLapse {
 		return c, fmt.Errorf("%w: PresenceLapse %v is below %v", errConfig, c.PresenceLapse, minPresenceLapse)

@@ -274,6 +274,13 @@ func Twins(e *Engine) []string {
 	return e.stamps.twins.addrs()
 }
 
+// ReadMastersEvery returns cfg with a node that holds no pattern reading
+// the masters for its twins' sake every every, not every clusterReload.
+func ReadMastersEvery(cfg Config, every time.Duration) Config {
+	cfg.mastersEvery = every
+	return cfg
+}
+
 // ShardMasters returns the addresses e holds a shard on, sorted.
 func ShardMasters(e *Engine) []string {
 	e.shards.mu.Lock()

@@ -204,11 +204,12 @@ func (s *shards) noteMasters(masters map[string]*goredis.Client) {
 }
 
 // mastersDue reports whether the masters are to be read again for the
-// twins' sake (see watcher.probe): no read named any for clusterReload.
-func (s *shards) mastersDue() bool {
+// twins' sake (see watcher.probe): no read named any for every
+// (clusterReload but in tests).
+func (s *shards) mastersDue(every time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return time.Since(s.mastersAt) >= clusterReload
+	return time.Since(s.mastersAt) >= every
 }
 
 // mastersRead returns the masters as the slot map read last named them.

@@ -131,7 +131,7 @@ func (w *watcher) probe() error {
 			return func() error { return w.probed(addr, res, err) }
 		})
 	}
-	if e.shards.on() && (e.patterns.holding.Load() || e.shards.mastersDue()) {
+	if e.shards.on() && (e.patterns.holding.Load() || e.shards.mastersDue(e.cfg.mastersEvery)) {
 		w.start(jobKey{mastersJob, ""}, func(ctx context.Context) func() error {
 			_, _ = e.readMasters(ctx) // a failure keeps the masters read before
 			return func() error { return nil }
