@@ -16,6 +16,7 @@ import (
 // until it withdraws it or its time runs out, on one server and on
 // Cluster alike.
 func TestLagBoard(t *testing.T) {
+	t.Parallel()
 	t.Run("standalone", func(t *testing.T) { testLagBoard(t, redistest.Start(t).URL()) })
 	t.Run("cluster", func(t *testing.T) { testLagBoard(t, redistest.StartCluster(t, 3, 0).URL()) })
 }

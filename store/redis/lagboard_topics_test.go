@@ -18,6 +18,7 @@ import (
 // one of them said all, on one server and on Cluster alike. A withdrawn
 // word takes its list with it.
 func TestLagBoardTopics(t *testing.T) {
+	t.Parallel()
 	t.Run("standalone", func(t *testing.T) { testLagBoardTopics(t, redistest.Start(t).URL()) })
 	t.Run("cluster", func(t *testing.T) { testLagBoardTopics(t, redistest.StartCluster(t, 3, 0).URL()) })
 }

@@ -17,6 +17,7 @@ import (
 // handshake bounded only by the call would leave the publish with a
 // deadline and no answer about its outcome.
 func TestRedissToAPlainPortFailsAtTheHandshake(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	e := newEngine(t, "rediss://"+srv.Addr()+"/0", redis.Config{HistorySize: 10, Timeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

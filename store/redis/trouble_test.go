@@ -136,6 +136,7 @@ func TestRedisOutageAndReturn(t *testing.T) {
 }
 
 func TestSilentPubSubConnectionIsReplaced(t *testing.T) {
+	t.Parallel()
 	pub, sub, px, rec := behindProxy(t, redis.Config{HistorySize: 10})
 	mustSubscribe(t, sub, "quiet")
 	mustSubscribe(t, sub, "q.*")

@@ -18,6 +18,7 @@ import (
 // record was lost gets its topic_occupied before it is vacated, and a
 // stray one its topic_vacated before it is occupied again.
 func TestResyncOfManyHeldTopics(t *testing.T) {
+	t.Parallel()
 	t.Run("standalone", func(t *testing.T) { testResyncOfManyHeldTopics(t, redistest.Start(t).URL()) })
 	t.Run("cluster", func(t *testing.T) { testResyncOfManyHeldTopics(t, redistest.StartCluster(t, 3, 0).URL()) })
 }

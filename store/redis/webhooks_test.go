@@ -14,6 +14,7 @@ import (
 // The webhooks' state on one server and on Cluster, where every key is in
 // the {webhooks} slot and the scripts reach the keys they compose there.
 func TestWebhookState(t *testing.T) {
+	t.Parallel()
 	t.Run("standalone", func(t *testing.T) { testWebhookState(t, redistest.Start(t).URL()) })
 	t.Run("cluster", func(t *testing.T) { testWebhookState(t, redistest.StartCluster(t, 3, 0).URL()) })
 }
