@@ -32,7 +32,7 @@ func TestSpecSentinelFailovers(t *testing.T) {
 		return master, replica
 	}
 	rejoin := func(master *redistest.Node) {
-		master.Restart()
+		master.RestartAsReplicaOf(s.MasterAddr())
 		s.WaitSynced()
 	}
 

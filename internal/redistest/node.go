@@ -141,10 +141,33 @@ func (n *Node) answering() bool {
 // unless a SAVE left a snapshot in its directory, which it loads.
 func (n *Node) Restart() {
 	n.t.Helper()
+	n.restart()
+}
+
+// RestartAsReplicaOf is Restart with the node started as a replica of
+// master (host:port) this once, as a server the sentinels already made a
+// replica comes back after a crash. A master of a Sentinel setup brought
+// back by Restart is a master of its own until the sentinels make it a
+// replica, 8 s after they see it, and each sentinel counts it in sync
+// only on its next INFO of it, up to 10 s after that: WaitSynced took
+// 20 s then, and is done on the sentinels' first INFO of a node started
+// as a replica.
+func (n *Node) RestartAsReplicaOf(master string) {
+	n.t.Helper()
+	host, port, err := net.SplitHostPort(master)
+	if err != nil {
+		n.t.Fatalf("redistest: restart %s as a replica of %q: %v", n.name, master, err)
+	}
+	n.restart("--replicaof", host, port)
+}
+
+// restart is Restart with extra arguments for this start only.
+func (n *Node) restart(extra ...string) {
+	n.t.Helper()
 	n.Kill()
 	var err error
 	for range 50 { // the port may linger a moment after the old process exits
-		if err = n.start(); err == nil {
+		if err = n.start(extra...); err == nil {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -152,8 +175,8 @@ func (n *Node) Restart() {
 	n.t.Fatalf("redistest: restart %s on %s: %v", n.name, n.Addr(), err)
 }
 
-func (n *Node) start() error {
-	cmd := exec.Command(n.path, slices.Concat(n.args, []string{"--port", strconv.Itoa(n.port)})...)
+func (n *Node) start(extra ...string) error {
+	cmd := exec.Command(n.path, slices.Concat(n.args, extra, []string{"--port", strconv.Itoa(n.port)})...)
 	cmd.SysProcAttr = sysProcAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -37,6 +37,32 @@ func TestRestartKeepsPortAndEmptiesData(t *testing.T) {
 	}
 }
 
+// A node restarted as a replica is one from its start, and the next plain
+// restart brings it back as it was started at first.
+func TestRestartAsReplicaOfReplicatesFromTheStart(t *testing.T) {
+	master, node := Start(t), Start(t)
+	send(t, master.Addr(), "SET k v\r\n")
+	node.n.RestartAsReplicaOf(master.Addr())
+	info, err := doString(node.Addr(), "INFO", "replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(master.Addr())
+	if role, got := infoField(info, "role"), infoField(info, "master_port"); role != "slave" || got != port {
+		t.Fatalf("restarted as a replica of %s: role %q, master port %q", master.Addr(), role, got)
+	}
+	waitFor(t, "the replica's sync", func() error {
+		if got, err := doString(node.Addr(), "GET", "k"); err != nil || got != "v" {
+			return fmt.Errorf("GET k on the replica = %q, %v", got, err)
+		}
+		return nil
+	})
+	node.Restart()
+	if role, _ := replication(node.Addr()); role != "master" {
+		t.Fatalf("restarted plainly after a restart as a replica: role %q, want master", role)
+	}
+}
+
 // ping reports whether addr answers PING with PONG.
 func ping(addr string) error {
 	r, err := doString(addr, "PING")
