@@ -59,6 +59,7 @@ func TestConfigDefaults(t *testing.T) {
 		SocketSendBufferBytes: 256 << 10,
 		MaxUpgradeBytes:       16384,
 
+		PresenceLapse:   15 * time.Second,
 		MaxHistoryBytes: 268435456,
 		MaxDeliveryLag:  30 * time.Millisecond,
 

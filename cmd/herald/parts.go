@@ -25,17 +25,7 @@ type engine interface {
 // its own log lines; log is the root logger.
 func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (engine, error) {
 	if cfg.RedisURL != "" {
-		eng, err := redis.New(ctx, redis.Config{
-			URL:         cfg.RedisURL,
-			NodeID:      cfg.NodeID,
-			HistorySize: cfg.HistorySize,
-			HistoryTTL:  cfg.HistoryTTL,
-			// Only these topics' subscriptions keep a place in their
-			// presence change log: every other one would cost memory and
-			// a read after each reconnect for nothing.
-			KeepsPresence: keepsPresence(cfg.PresenceTopics),
-			Logger:        log.Named("redis"),
-		})
+		eng, err := redis.New(ctx, redisConfig(cfg, log))
 		if err != nil {
 			return nil, fmt.Errorf("start the cluster engine (HERALD_REDIS_URL): %w", err)
 		}
@@ -47,6 +37,22 @@ func newEngine(ctx context.Context, cfg Config, log *zap.Logger) (engine, error)
 		MaxHistoryBytes: int64(cfg.MaxHistoryBytes),
 		Logger:          log.With(zap.String("node", cfg.NodeID)).Named("memory"),
 	}), nil
+}
+
+// redisConfig is the cluster engine's part of cfg.
+func redisConfig(cfg Config, log *zap.Logger) redis.Config {
+	return redis.Config{
+		URL:         cfg.RedisURL,
+		NodeID:      cfg.NodeID,
+		HistorySize: cfg.HistorySize,
+		HistoryTTL:  cfg.HistoryTTL,
+		// Only these topics' subscriptions keep a place in their
+		// presence change log: every other one would cost memory and
+		// a read after each reconnect for nothing.
+		KeepsPresence: keepsPresence(cfg.PresenceTopics),
+		PresenceLapse: cfg.PresenceLapse,
+		Logger:        log.Named("redis"),
+	}
 }
 
 // keepsPresence is the broker's rule for which topics keep presence,

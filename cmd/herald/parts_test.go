@@ -1,6 +1,18 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The Redis engine is given HERALD_PRESENCE_LAPSE.
+func TestEngineIsGivenThePresenceLapse(t *testing.T) {
+	if got := redisConfig(Config{RedisURL: "redis://127.0.0.1:6379/0", PresenceLapse: 3 * time.Second}, zap.NewNop()).PresenceLapse; got != 3*time.Second {
+		t.Fatalf("the engine's presence lapse: %v, want 3s", got)
+	}
+}
 
 // The Redis engine is told which topics keep presence as the broker
 // decides it: topics, not patterns, under HERALD_PRESENCE_TOPICS.

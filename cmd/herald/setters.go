@@ -33,6 +33,22 @@ func setDeliveryLag(c *Config, v string) error {
 	return nil
 }
 
+// minPresenceLapse is the least HERALD_PRESENCE_LAPSE: a live node that
+// goes a lapse without a heartbeat is taken for dead, and a shorter one
+// would have a pause of the node or of Redis of less than a second, as
+// on a busy host, do that. The most is the default, which meets the 30 s
+// of docs/protocol.md section 8.
+const minPresenceLapse = time.Second
+
+func setPresenceLapse(c *Config, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minPresenceLapse || d > redis.DefaultPresenceLapse {
+		return fmt.Errorf("want a duration from %v to %v", minPresenceLapse, redis.DefaultPresenceLapse)
+	}
+	c.PresenceLapse = d
+	return nil
+}
+
 func urlSetting(set func(*Config, string)) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		if v == "" {

@@ -57,6 +57,7 @@ var settingCases = []settingCase{
 	{"HERALD_TLS_CERT", "tls-cert", "/etc/cert.pem", "", func(c Config) any { return c.TLSCert }, "/etc/cert.pem"},
 	{"HERALD_TLS_KEY", "tls-key", "/etc/key.pem", "", func(c Config) any { return c.TLSKey }, "/etc/key.pem"},
 	{"HERALD_PRESENCE_TOPICS", "presence-topics", "room.*, lobby", "room..1", func(c Config) any { return c.PresenceTopics }, []string{"room.*", "lobby"}},
+	{"HERALD_PRESENCE_LAPSE", "presence-lapse", "3s", "16s", func(c Config) any { return c.PresenceLapse }, 3 * time.Second},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", "1048576", "65536", func(c Config) any { return c.MaxHistoryBytes }, 1048576},
 	{"HERALD_CONNECT_URL", "connect-url", "http://app:3000/herald/connect", "ftp://x", func(c Config) any { return c.ConnectURL }, "http://app:3000/herald/connect"},
 	{"HERALD_SUBSCRIBE_URL", "subscribe-url", "https://app/sub", "app/sub", func(c Config) any { return c.SubscribeURL }, "https://app/sub"},
