@@ -84,6 +84,16 @@ func startProcess(t testing.TB, id string, env ...string) *process {
 	return p
 }
 
+// dyingNodeLapse is the presence lapse of a node a test kills to see the
+// others clean up after it: they take it for dead that long after its
+// last heartbeat, where the default (15 s) held each such test as long.
+// The nodes that clean up keep the default, and TestSpecPresenceNodeDeath
+// and TestSpecClusterNodeDeadAsTheHeartbeatsMasterDies hold a node with
+// the default to the 30 s of section 8. A node beats every third of its
+// lapse: 4 s leaves a busy machine 2.7 s of slack between two heartbeats
+// before a live node would be taken for dead.
+const dyingNodeLapse = "HERALD_PRESENCE_LAPSE=4s"
+
 type testLog struct {
 	t  testing.TB
 	id string

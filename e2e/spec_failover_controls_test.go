@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -91,9 +92,10 @@ func mustEvent(t *testing.T, c *client, typ, user, topic string) {
 // presence are on different masters. (Done while a master fails over,
 // the nodes whose heartbeats failed meanwhile wait 15 s after it before
 // they clean up after others, docs/protocol.md section 12: 26 s here
-// with a 4 s takeover, too close to the 30 s to test.)
+// with a 4 s takeover, too close to the 30 s to test.) The node killed
+// has a short presence lapse (dyingNodeLapse).
 func deadNode(t *testing.T, env []string, a, b *process, topic string) {
-	c := startProcess(t, "c", env...)
+	c := startProcess(t, "c", append(slices.Clip(env), dyingNodeLapse)...)
 	watcher := wsOpen(t, b.ws+"?mode=ok&user=w2", dialOpts{})
 	watcher.cmd("w", `{"type":"subscribe","id":"w","topic":%q,"presence":true}`, topic)
 	for _, user := range []string{"eve", "dave"} {

@@ -46,11 +46,12 @@ func TestSpecClusterDeadNodeWhoseJoinAFailoverLost(t *testing.T) {
 // clean up after, and the backend, which had dave's member_added, gets
 // his member_removed once, though both nodes sent the leave (section
 // 11). Fay, whom live node a adds back, and eve, whose join the replica
-// had, are members still: no leave, no member_removed.
+// had, are members still: no leave, no member_removed. Node c has a short
+// presence lapse (dyingNodeLapse).
 func deadNodeWhoseJoinAFailoverLost(t *testing.T, url, topic string, o outage) {
 	backend, hooks := startHookBackend(t, 0)
 	env := hooksEnv(url, hooks)
-	a, b, c := startProcess(t, "a", env...), startProcess(t, "b", env...), startProcess(t, "c", env...)
+	a, b, c := startProcess(t, "a", env...), startProcess(t, "b", env...), startProcess(t, "c", append(env, dyingNodeLapse)...)
 	watchers := []*client{wsOpen(t, b.ws+"?mode=ok&user=w", dialOpts{}), wsOpen(t, a.ws+"?mode=ok&user=w2", dialOpts{})}
 	for _, w := range watchers {
 		w.cmd("w", `{"type":"subscribe","id":"w","topic":%q,"presence":true}`, topic)
