@@ -4,9 +4,9 @@ package broker
 // subscriptions all the connections of its address hold together
 // (docs/protocol.md section 6; api/limits's per-address entry). Each
 // connection may hold MaxSubscriptions, each about a kilobyte with a long
-// topic (572 KB of heap for 1,000 topics of 255 bytes), and an address
-// may hold HERALD_MAX_CONNECTIONS_PER_IP connections: some 570 MB for
-// 1,000 of them. The session asks it holding its mu: it must be quick
+// topic (620 KB of heap for 1,000 topics of 255 bytes, their index
+// included), and an address may hold HERALD_MAX_CONNECTIONS_PER_IP
+// connections: some 620 MB for 1,000 of them. The session asks it holding its mu: it must be quick
 // and safe for concurrent use.
 type AddressSubscriptions interface {
 	// TakeSubscription counts one more subscription of the address, or

@@ -27,6 +27,11 @@ const (
 type subIndex struct {
 	before map[string]*subscription // nil while the session holds few
 	last   *subscription            // the list's last one
+	// most is the most the session held since before was made. A Go map
+	// keeps the room of what was deleted from it, so one that holds under
+	// half of that is made again: a connection that held 1,000 and kept
+	// 20 kept the 55 KB of an index of 1,000.
+	most int32
 }
 
 // indexLocked is s's index of its subscriptions, or nil: it has not held
@@ -57,6 +62,7 @@ func (s *Session) addLocked(sub *subscription) {
 		*s.linkAfter(x.last) = sub
 		x.before[sub.pattern] = x.last
 		x.last = sub
+		x.most = max(x.most, s.nsubs)
 		return
 	}
 	at := &s.subs
@@ -69,7 +75,7 @@ func (s *Session) addLocked(sub *subscription) {
 	}
 }
 
-// buildIndexLocked indexes the session's list.
+// buildIndexLocked indexes the session's list, in a map of its size.
 func (s *Session) buildIndexLocked() {
 	x := &s.extraLocked().subs
 	x.before = make(map[string]*subscription, s.nsubs)
@@ -78,7 +84,7 @@ func (s *Session) buildIndexLocked() {
 		x.before[sub.pattern] = prev
 		prev = sub
 	}
-	x.last = prev
+	x.last, x.most = prev, s.nsubs
 }
 
 // dropIndexLocked forgets the index, for a session that holds few again.
@@ -122,7 +128,8 @@ func (s *Session) removeLocked(sub *subscription) {
 		return
 	}
 	*at = sub.next
-	if x := s.indexLocked(); x != nil {
+	x := s.indexLocked()
+	if x != nil {
 		prev := x.before[sub.pattern]
 		delete(x.before, sub.pattern)
 		if sub.next != nil {
@@ -134,8 +141,12 @@ func (s *Session) removeLocked(sub *subscription) {
 	sub.next = nil
 	s.nsubs--
 	s.giveAddressSubscriptions(1)
-	if s.nsubs < subIndexUnder {
+	switch {
+	case x == nil:
+	case s.nsubs < subIndexUnder:
 		s.dropIndexLocked()
+	case s.nsubs < x.most/2: // once each halving: a walk of what is left
+		s.buildIndexLocked()
 	}
 }
 

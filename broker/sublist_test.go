@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,8 @@ import (
 // subIndexFrom or more finds them through its index, which must agree
 // with the list; one that holds fewer than subIndexUnder keeps no index,
 // nor anything else beside its list (Session.extra), as an idle session
-// must stay small.
+// must stay small, and one that holds fewer than half of what its index
+// was made for has it made again.
 func TestSubscriptionListMatchesAModel(t *testing.T) {
 	b, _ := newTestBroker(t, Config{})
 	s := b.Connect(&countConn{}, ClientInfo{})
@@ -111,6 +113,8 @@ func checkSubscriptionList(t *testing.T, step int, s *Session, model []*subscrip
 		t.Fatalf("step %d: %d subscriptions held without an index", step, len(model))
 	case len(model) < subIndexUnder && s.extra != nil:
 		t.Fatalf("step %d: %d subscriptions held, and the session keeps its extra parts", step, len(model))
+	case x != nil && int(x.most) > 2*len(model)+1:
+		t.Fatalf("step %d: %d subscriptions held in an index made for %d", step, len(model), x.most)
 	}
 	if x != nil {
 		if len(x.before) != len(model) || x.last != model[len(model)-1] {
@@ -221,4 +225,55 @@ func TestAConnectionWithManySubscriptions(t *testing.T) {
 	if s := b.Stats(); s.Subscriptions != 0 || s.Topics != 0 {
 		t.Errorf("after the close: %+v", s)
 	}
+}
+
+// TestAnIndexShrinksWithItsSubscriptions fills sessions to a thousand
+// subscriptions and ends all but a few more than subIndexUnder of them:
+// what each still holds for its index is a map of those few, not of the
+// thousand it held (a Go map keeps the room of what is deleted from it:
+// some 55 KB). Its address's bound counts the subscriptions it holds, not
+// the most it held.
+func TestAnIndexShrinksWithItsSubscriptions(t *testing.T) {
+	const sessions, most, kept = 50, 1000, subIndexUnder + 4
+	b, _ := newTestBroker(t, Config{})
+	patterns := make([]string, most)
+	for i := range patterns {
+		patterns[i] = fmt.Sprintf("room.%d", i)
+	}
+	fill := func(n int) []*Session {
+		out := make([]*Session, sessions)
+		for i := range out {
+			s := b.Connect(&countConn{}, ClientInfo{})
+			s.mu.Lock()
+			for _, p := range patterns[:n] {
+				s.addLocked(&subscription{session: s, pattern: p, exact: true})
+			}
+			s.mu.Unlock()
+			out[i] = s
+		}
+		return out
+	}
+	base := liveHeap()
+	few := fill(kept) // never indexed: the list alone
+	perFew := (int64(liveHeap()) - int64(base)) / sessions
+	base = liveHeap()
+	shrunk := fill(most)
+	for _, s := range shrunk {
+		s.mu.Lock()
+		for _, p := range patterns[kept:] {
+			s.takeLocked(p)
+		}
+		if s.nsubs != kept || s.indexLocked() == nil {
+			t.Fatalf("a session holds %d subscriptions, indexed %v: want %d, indexed", s.nsubs, s.indexLocked() != nil, kept)
+		}
+		s.mu.Unlock()
+	}
+	perShrunk := (int64(liveHeap()) - int64(base)) / sessions
+	runtime.KeepAlive(few)
+	runtime.KeepAlive(shrunk)
+	// An index of kept is some 2 KB (a map of up to twice that); of most, 55.
+	if extra := perShrunk - perFew; extra > 8<<10 {
+		t.Errorf("a session that held %d subscriptions and holds %d keeps %d bytes more than one that held %d alone (%d and %d)", most, kept, extra, kept, perShrunk, perFew)
+	}
+	t.Logf("a session of %d subscriptions: %d bytes; of %d after %d: %d bytes", kept, perFew, kept, most, perShrunk)
 }

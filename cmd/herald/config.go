@@ -185,9 +185,10 @@ func minReadBytesPerIP(maxMessageBytes int) int {
 
 // defaultMaxSubscriptionsPerIP is HERALD_MAX_SUBSCRIPTIONS_PER_IP's
 // default: 50 subscriptions each for 1,000 clients behind one address,
-// at most some 28 MB of heap (572 bytes a subscription to a topic of
-// 255 bytes), where 1,000 connections of one address could hold 1,000
-// each, some 570 MB.
+// at most some 34 MB of heap (572 bytes a subscription to a topic of
+// 255 bytes, and up to some 110 more in the index of a connection that
+// holds 64 or more), where 1,000 connections of one address could hold
+// 1,000 each, some 620 MB.
 const defaultMaxSubscriptionsPerIP = 50_000
 
 // minUpgradeBytes is the least HERALD_MAX_UPGRADE_BYTES: below it a
