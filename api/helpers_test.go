@@ -33,10 +33,18 @@ type node struct {
 // stops everything when the test ends.
 func startNode(t testing.TB, cfg api.Config, eng broker.Engine) *node {
 	t.Helper()
+	return startNodeClosingIn(t, cfg, eng, 0)
+}
+
+// startNodeClosingIn is startNode whose connections are closed closeTimeout
+// after their close began, at the latest (0: transport's 5 s), for the
+// tests that wait for that deadline.
+func startNodeClosingIn(t testing.TB, cfg api.Config, eng broker.Engine, closeTimeout time.Duration) *node {
+	t.Helper()
 	nc := heraldnode.Config{
 		NodeID: "test-node", MaxMessageBytes: cfg.MaxMessageBytes, Tokens: cfg.Tokens,
 		Broker:    broker.Config{MaxSubscriptions: 100, RateLimit: 1000, Logger: cfg.Logger},
-		Transport: transport.Config{Logger: cfg.Logger},
+		Transport: transport.Config{Logger: cfg.Logger, CloseTimeout: closeTimeout},
 	}
 	if nc.MaxMessageBytes == 0 {
 		nc.MaxMessageBytes = testMaxMessageBytes

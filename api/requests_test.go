@@ -125,9 +125,10 @@ func writeAfterClose(t *testing.T, c net.Conn, closeMark, junk []byte) int {
 // rest waits in the sockets, which fill, until the close deadline ends
 // the connection. It used to be read as fast as it came until then, 5 GB
 // in 5 s on loopback. So does a WebSocket client that sends after the
-// server's close frame, past 1 MiB.
+// server's close frame, past 1 MiB. The close deadline is 1 s here, which
+// all that reading would still take far past the bound.
 func TestAClosedConnectionIsReadNoMore(t *testing.T) {
-	n := startNode(t, api.Config{}, nil)
+	n := startNodeClosingIn(t, api.Config{}, nil, time.Second)
 	for _, tc := range []struct {
 		name, request string
 		after         []byte // sent with the request

@@ -37,13 +37,21 @@ const slowReaderCloseTimeout = 30 * time.Second
 // goroutine pair per connection, as under TLS) when portable is set.
 func ssePathNode(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int, portable bool) *nodetest.Node {
 	t.Helper()
+	closeTimeout := time.Duration(0) // transport's
+	if maxQueue > 0 {
+		closeTimeout = slowReaderCloseTimeout
+	}
+	return ssePathNodeClosingIn(t, cfg, eng, heartbeat, maxQueue, portable, closeTimeout)
+}
+
+// ssePathNodeClosingIn is ssePathNode whose connections are closed
+// closeTimeout after their close began, at the latest (0: transport's 5 s).
+func ssePathNodeClosingIn(t testing.TB, cfg api.Config, eng broker.Engine, heartbeat time.Duration, maxQueue int, portable bool, closeTimeout time.Duration) *nodetest.Node {
+	t.Helper()
 	nc := heraldnode.Config{
 		NodeID: "test-node", MaxMessageBytes: testMaxMessageBytes * 64, Tokens: cfg.Tokens, Heartbeat: heartbeat,
 		Broker:    broker.Config{RateLimit: 1000},
-		Transport: transport.Config{MaxQueueBytes: maxQueue, Portable: portable},
-	}
-	if maxQueue > 0 {
-		nc.Transport.CloseTimeout = slowReaderCloseTimeout
+		Transport: transport.Config{MaxQueueBytes: maxQueue, Portable: portable, CloseTimeout: closeTimeout},
 	}
 	cfg.Tokens = nil
 	nc.API = cfg

@@ -145,8 +145,10 @@ func TestTopicsCountsSubscribers(t *testing.T) {
 	}
 }
 
+// The client reads its close only once Shutdown returned, which waits
+// for the client's answer until the close deadline: 1 s here, not 5.
 func TestShutdownClosesClientsWith1001(t *testing.T) {
-	n := startNode(t, api.Config{}, nil)
+	n := startNodeClosingIn(t, api.Config{}, nil, time.Second)
 	c := mustDial(t, n)
 	c.subscribe("news")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
