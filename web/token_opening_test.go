@@ -35,10 +35,14 @@ func TestClientOverSSEReopensWithATokenGivenWhileItOpens(t *testing.T) {
 	t.Parallel()
 	base := startGuardedNode(t)
 	proxy, front := newBlockingProxy(t, base)
-	expires := time.Now().Add(8 * time.Second)
+	p := newPage(t, front+"/herald.js", `true`)
+	// The old token lives 4 to 5 s from now, its exp a whole second as
+	// JWT has it, so that the wait past it is no longer than it needs: what
+	// must come before it, until the stream with the new token opens, takes
+	// about a second on a quiet machine.
+	expires := time.Now().Add(5 * time.Second).Truncate(time.Second)
 	expiring := signedToken(t, time.Until(expires))
 	fresh := signedToken(t, time.Hour)
-	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = []; window.states = [];
 		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100, token: '` + expiring + `' });
