@@ -292,6 +292,19 @@ func (c *client) closeCode() int {
 	}
 }
 
+// answeredClose is closeCode, the server's close frame then answered with
+// its code and the socket closed, as a browser does: the node ends the
+// session then, where it gives a client that never answers 5 s
+// (docs/protocol.md section 12), which a test waiting for what follows
+// the session's end would wait out.
+func (c *client) answeredClose() int {
+	c.t.Helper()
+	code := c.closeCode()
+	writeFrame(c.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""))
+	c.conn.Close()
+	return code
+}
+
 // clientClose sends a normal close frame and waits for the server's.
 func (c *client) clientClose() {
 	c.t.Helper()

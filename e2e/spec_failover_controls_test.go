@@ -39,7 +39,7 @@ func controlsRightAfterATakeover(t *testing.T, a, b *process, topic string, take
 
 	sent = time.Now()
 	controlOnce(t, b, "/api/disconnect", `{"user":"ada"}`)
-	if code := ada.closeCode(); code != 4004 {
+	if code := ada.answeredClose(); code != 4004 {
 		t.Fatalf("ada after a backend's disconnect: close %d, want 4004", code)
 	}
 	t.Logf("a disconnect sent to b closed ada on a in %v", time.Since(sent).Round(time.Millisecond))

@@ -172,7 +172,7 @@ func TestSpecHooks(t *testing.T) {
 		anon.conn.Close() // the TCP connection just drops: 1006
 		kicked := wsOpen(t, h.ws+"?mode=ok&user=kicked", dialOpts{})
 		rawPost(t, &h.node, "/api/disconnect", `{"user":"kicked"}`)
-		kicked.closeCode()
+		kicked.answeredClose()
 
 		want := []string{
 			"topic_occupied room.wh", "member_added room.wh wh", "member_removed room.wh wh", "topic_vacated room.wh",
