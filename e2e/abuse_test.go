@@ -28,7 +28,9 @@ func nodeStats(t *testing.T, n *node) stats {
 // A subscriber that never reads is closed as a slow consumer while a
 // reading subscriber of the same topic gets every message.
 func TestSlowReaderIsClosedWhileOthersGetEverything(t *testing.T) {
-	n := startNode(t, options{maxQueueBytes: 256 << 10})
+	// The slow socket, full, takes no close frame: the node closes it after
+	// its close timeout, which at the default (5 s) made most of the test.
+	n := startNode(t, options{maxQueueBytes: 256 << 10, closeTimeout: 500 * time.Millisecond})
 	reader := dial(t, n.ws)
 	reader.subscribe("r", "feed")
 	slow := rawConn(t, n.ws, 4096)
@@ -59,8 +61,8 @@ func TestSlowReaderIsClosedWhileOthersGetEverything(t *testing.T) {
 		}
 	}
 	// The slow one is sent 4000 as soon as it overflows, but its full
-	// socket may keep it open for up to 5 s (docs/protocol.md section 6),
-	// longer than the publishes take on a fast machine.
+	// socket may keep it open for up to the close timeout (docs/protocol.md
+	// section 6), longer than the publishes take on a fast machine.
 	eventually(t, "the slow reader closed", func() bool { return nodeStats(t, n).Connections == 1 })
 	deadline := time.Now().Add(wait)
 	for received.Load() < last {

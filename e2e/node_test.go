@@ -22,6 +22,7 @@ type options struct {
 	maxQueueBytes int
 	heartbeat     time.Duration
 	historySize   int
+	closeTimeout  time.Duration // 0: transport's default, 5 s
 }
 
 // node is one in-process Herald node on 127.0.0.1.
@@ -55,7 +56,7 @@ func startNode(t testing.TB, o options) *node {
 		NodeID:    o.nodeID,
 		Heartbeat: o.heartbeat,
 		Broker:    broker.Config{RateLimit: -1},
-		Transport: transport.Config{MaxQueueBytes: o.maxQueueBytes},
+		Transport: transport.Config{MaxQueueBytes: o.maxQueueBytes, CloseTimeout: o.closeTimeout},
 	}})
 	return &node{base: n.Base, ws: n.WS}
 }
