@@ -159,6 +159,7 @@ func TestNextEventsSaysWhenAnotherNodeSent(t *testing.T) {
 // node's next read still says another node sent since it last knew, as
 // what it remembers of what it sent is older than what the other sent.
 func TestNextEventsSaysAnotherNodeSentAfterALostAnswer(t *testing.T) {
+	t.Parallel()
 	url := redistest.Start(t).URL()
 	prefix := uniquePrefix(t)
 	a := newEngine(t, url, redis.Config{Prefix: prefix, NodeID: "a"})
