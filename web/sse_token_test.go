@@ -16,9 +16,12 @@ func TestClientOverSSERefreshesItsTokenBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	base := startGuardedNode(t)
 	p := newPage(t, base+"/herald.js", `true`)
+	// The first token's exp is a whole second, as JWT has it: the wait
+	// past it below is then no longer than it needs.
+	expires := time.Now().Add(4 * time.Second).Truncate(time.Second)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = []; window.states = []; window.lost = [];
-		const tokens = ['` + signedToken(t, 4*time.Second) + `', '` + signedToken(t, time.Hour) + `'];
+		const tokens = ['` + signedToken(t, time.Until(expires)) + `', '` + signedToken(t, time.Hour) + `'];
 		window.calls = 0;
 		window.h = new herald.Herald('/ws', { transport: 'sse', refreshMargin: 1, minDelay: 20, maxDelay: 100,
 			token: () => tokens[Math.min(calls++, 1)] });
@@ -35,7 +38,7 @@ func TestClientOverSSERefreshesItsTokenBeforeExpiry(t *testing.T) {
 	p.wait(`calls === 2 && h.state === 'connected'`)
 	publishHTTP(t, base, `{"topic":"news","data":2}`)
 	p.wait(`got.join() === '1,2'`)
-	p.pause(4 * time.Second) // past the first token's exp
+	p.pause(time.Until(expires) + time.Second) // past the first token's exp
 	publishHTTP(t, base, `{"topic":"news","data":3}`)
 	p.wait(`got.join() === '1,2,3'`)
 	if got := p.value(`states.join()`); got != "connecting,connected,connecting,connected,connecting,connected" {
@@ -161,7 +164,9 @@ func TestClientOverSSEReopensWithARefreshedTokenThatCameWhileItOpened(t *testing
 	t.Parallel()
 	base := startGuardedNode(t)
 	proxy, front := newBlockingProxy(t, base)
-	expires := time.Now().Add(5 * time.Second)
+	// A whole second, as JWT has exp: the wait past it below is then no
+	// longer than it needs.
+	expires := time.Now().Add(5 * time.Second).Truncate(time.Second)
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = []; window.states = []; window.calls = 0;
