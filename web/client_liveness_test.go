@@ -20,13 +20,13 @@ func TestClientPingsAfterOneSilence(t *testing.T) {
 	delays := `window.delays = [];
 		const later = window.setTimeout;
 		window.setTimeout = (fn, ms, ...args) => { if (ms < 10000) delays.push(ms); return later(fn, ms, ...args); }`
-	p := startClient(t, f, delays, `{ pingInterval: 3000 }`, "chat.lobby")
+	p := startClient(t, f, delays, `{ pingInterval: 1500 }`, "chat.lobby")
 	c := f.acceptSubscribed(ctx, "e1", 0)
-	time.Sleep(500 * time.Millisecond)  // the page's own timers would be counted
-	c.send(message("chat.lobby", 1, 1)) // the first look, at 3 s, finds 2.5 s of silence
+	time.Sleep(250 * time.Millisecond)  // the page's own timers would be counted
+	c.send(message("chat.lobby", 1, 1)) // the first look, at 1.5 s, finds 1.25 s of silence
 	p.wait(`got.join() === '1'`)
 	c.expect(ctx, "ping")
-	if got := p.value(`delays.some((ms) => ms > 0 && ms < 3000)`); got != "true" {
+	if got := p.value(`delays.some((ms) => ms > 0 && ms < 1500)`); got != "true" {
 		t.Errorf("timer delays %s ms: the look after the message waited a whole pingInterval", p.value(`delays.join()`))
 	}
 }
