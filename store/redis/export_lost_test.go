@@ -11,7 +11,7 @@ import (
 // ran the script leaves.
 func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins []broker.SentJoin) error {
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
-	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", joins)...).Err()
+	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), joins)...).Err()
 }
 
 // LostJoinsRecord is the key of topic's record of the lost joins whose

@@ -44,6 +44,7 @@ type lostCheck struct {
 	mu      sync.Mutex
 	on      bool
 	terms   string
+	keep    time.Duration // of the records of leaves reported (lostLeaveKeep)
 	waited  bool
 	cycle   uint64 // the reconnects counted that checked is of
 	checked map[string]bool
@@ -51,14 +52,14 @@ type lostCheck struct {
 }
 
 // begin starts a check for the reconnects counted at seen, every live
-// node telling terms.
-func (c *lostCheck) begin(seen uint64, terms string) {
+// node telling terms, the records of the leaves it reports kept for keep.
+func (c *lostCheck) begin(seen uint64, terms string, keep time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cycle != seen || c.checked == nil {
 		c.cycle, c.checked = seen, make(map[string]bool)
 	}
-	c.on, c.terms, c.waited = true, terms, false
+	c.on, c.terms, c.keep, c.waited = true, terms, keep, false
 }
 
 // end ends the check, and reports whether a topic waited. The topics
@@ -74,14 +75,15 @@ func (c *lostCheck) end(done bool) (waited bool) {
 }
 
 // termsFor returns the terms to check topic with ("*" outside a check),
-// and false when topic was checked already.
-func (c *lostCheck) termsFor(topic string) (string, bool) {
+// how long to keep the records of the leaves reported (keep outside a
+// check), and false when topic was checked already.
+func (c *lostCheck) termsFor(topic string, keep time.Duration) (string, time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.on {
-		return "*", true
+		return "*", keep, true
 	}
-	return c.terms, !c.checked[topic]
+	return c.terms, c.keep, !c.checked[topic]
 }
 
 // finished records that topic was checked, or waited.
@@ -179,7 +181,7 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 	}
 	sender, ok := box.h.(lostLeavesSender)
 	if ok {
-		terms, err := e.termsAllTell(ctx)
+		terms, longest, err := e.termsAllTell(ctx)
 		if err != nil {
 			e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
 			return false
@@ -187,7 +189,7 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 		if now.Sub(since) >= wait+lostJoinsPatience(e.cfg.PresenceLapse) {
 			terms = "*" // waited for the live nodes long enough
 		}
-		e.lostCheck.begin(seen, terms)
+		e.lostCheck.begin(seen, terms, lostLeaveKeep(max(e.cfg.PresenceLapse, longest)))
 		err = sender.SendLostLeaves(ctx)
 		waited := e.lostCheck.end(err == nil)
 		if err != nil {
@@ -228,7 +230,12 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 // while it remembers the first (two minutes or so): kept 2 min, the
 // record let a check made near the end of the patience have the backend
 // told twice. A join of the same session lost again within the keep is
-// told apart by the record's term, not by the record's end.
+// told apart by the record's term, not by the record's end. The lapse is
+// the longest a live node has (termsAllTell), and at least the checking
+// node's own: each node's check waits up to its own patience, and kept
+// by the reporter's lapse, the record of a node of a short one was gone
+// before the late check of a node of a long one, which reported the
+// leave again.
 func lostLeaveKeep(lapse time.Duration) time.Duration {
 	return lostJoinsPatience(lapse) + 2*lapse
 }
@@ -247,14 +254,14 @@ func lostLeaveKeep(lapse time.Duration) time.Duration {
 func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.SentJoin) ([]string, error) {
 	var gone []string
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
-	terms, unchecked := e.lostCheck.termsFor(topic)
+	terms, keep, unchecked := e.lostCheck.termsFor(topic, lostLeaveKeep(e.cfg.PresenceLapse))
 	if !unchecked {
 		return nil, nil
 	}
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
 		joins = joins[len(batch):]
-		args := e.lostJoinsArgs(terms, batch)
+		args := e.lostJoinsArgs(terms, keep, batch)
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()

@@ -5,6 +5,7 @@ package redis_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
@@ -54,5 +55,48 @@ func TestLostJoinsLeaveIsToldOnceToALateCheck(t *testing.T) {
 	}
 	if got := append(told[1].take(), told[0].take()...); len(got) != 0 {
 		t.Fatalf("a check %v after the first was told %+v: the backend would get dave's member_removed twice (the record had %d ms left)", late, got, left)
+	}
+}
+
+// Nodes of one cluster may have lapses of their own, and a node's check
+// of the joins sent waits up to its own patience (ten of its lapses):
+// the record of a leave reported by a node of a short lapse is kept for
+// the longest lapse a live node has, so that the late check of a node
+// of a long one still finds it. Kept by the reporter's lapse (7.2 s
+// here), it was gone minutes before such a check, which reported the
+// leave again.
+func TestLostJoinsRecordOutlastsTheLongestLapsesPatience(t *testing.T) {
+	t.Parallel()
+	const topic = "room.lapses"
+	const long = time.Minute
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	short := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "short", PresenceLapse: testLapse})
+	slow := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "slow", PresenceLapse: long})
+	admin := admin(t, srv.Addr())
+	if !eventually(func() bool {
+		return admin.ZScore(ctxFor(t), redis.PresenceNodes(slow), redis.PresenceLife(slow)).Val() > 0
+	}) {
+		t.Fatal("the node of the long lapse never beat")
+	}
+	finder := &lostJoinFinder{recorder: newRecorder(), engine: short, topic: topic, found: make(chan []string, 1)}
+	short.Attach(finder)
+
+	// Until short has a pub/sub connection to break, and has seen it replaced.
+	reconnects := short.Stats().Reconnects
+	if !eventually(func() bool {
+		do(t, admin, "CLIENT", "KILL", "TYPE", "pubsub")
+		return short.Stats().Reconnects > reconnects
+	}) {
+		t.Fatal("the node of the short lapse never reconnected")
+	}
+	select {
+	case <-finder.found:
+	case <-ctxFor(t).Done():
+		t.Fatalf("the check after the reconnect never found ghost's join lost (checks run: %d)", redis.LostJoinsRuns(short))
+	}
+	left := time.Duration(do(t, admin, "PTTL", redis.LostJoinsRecord(short, topic)).(int64)) * time.Millisecond
+	if patience := redis.LostJoinsPatience(long); left < patience {
+		t.Fatalf("the record of ghost's reported leave is kept %v, less than the %v a check of the node of the %v lapse may wait", left, patience, long)
 	}
 }

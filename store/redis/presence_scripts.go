@@ -2,6 +2,7 @@ package redis
 
 import (
 	"strconv"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -265,10 +266,10 @@ return out
 `)
 
 // lostJoinsArgs is lostJoinsScript's ARGV for joins checked by e, every
-// live node telling terms ("*": wait for none).
-func (e *Engine) lostJoinsArgs(terms string, joins []broker.SentJoin) []any {
+// live node telling terms ("*": wait for none), a record kept for keep.
+func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, joins []broker.SentJoin) []any {
 	args := make([]any, 3, 3+2*len(joins))
-	args[0], args[1], args[2] = lostLeaveKeep(e.cfg.PresenceLapse).Milliseconds(), e.cfg.NodeID, terms
+	args[0], args[1], args[2] = keep.Milliseconds(), e.cfg.NodeID, terms
 	for _, j := range joins {
 		args = append(args, j.User, j.Session)
 	}
@@ -290,13 +291,22 @@ if old >= now then return '1' end
 return '0'
 `)
 
-// liveLivesScript returns the node lives whose heartbeat has not lapsed.
+// liveLivesScript returns the longest time, in ms, until the heartbeat
+// of a live node lapses, followed by the node lives whose heartbeat has
+// not lapsed.
 //
 // KEYS: nodes.
 var liveLivesScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')
+local out, left = {'0'}, 0
+for i = 1, #live, 2 do
+  out[#out + 1] = live[i]
+  left = math.max(left, tonumber(live[i + 1]) - now)
+end
+out[1] = string.format('%d', left)
+return out
 `)
 
 // lapsedScript returns up to ARGV[1] node lives whose heartbeat lapsed.

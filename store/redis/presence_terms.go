@@ -2,10 +2,13 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -196,21 +199,30 @@ func (e *Engine) forgetUnregisteredTerms(ctx context.Context) {
 }
 
 // termsAllTell returns the terms every live node tells, space-separated,
-// or "*" when no live node tells any (no check waits then): two reads of
-// the registry per check, whatever the topics and users.
-func (e *Engine) termsAllTell(ctx context.Context) (string, error) {
+// or "*" when no live node tells any (no check waits then), and the
+// longest lapse a live node has, as far as the registry shows it: two
+// reads of the registry per check, whatever the topics and users.
+func (e *Engine) termsAllTell(ctx context.Context) (string, time.Duration, error) {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	lives, err := liveLivesScript.Run(rctx, e.rdb, []string{e.keys.presNodes()}).StringSlice()
+	reply, err := liveLivesScript.Run(rctx, e.rdb, []string{e.keys.presNodes()}).StringSlice()
 	if err != nil {
-		return "", fmt.Errorf("herald/redis: read the live nodes: %w", err)
+		return "", 0, fmt.Errorf("herald/redis: read the live nodes: %w", err)
 	}
+	if len(reply) == 0 {
+		return "", 0, errors.New("herald/redis: read the live nodes: an empty reply")
+	}
+	left, err := strconv.ParseInt(reply[0], 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("herald/redis: read the live nodes: %w", err)
+	}
+	longest, lives := longestLapse(time.Duration(left)*time.Millisecond), reply[1:]
 	if len(lives) == 0 {
-		return "*", nil
+		return "*", longest, nil
 	}
 	told, err := e.rdb.HMGet(rctx, e.keys.presSynced(), lives...).Result()
 	if err != nil {
-		return "", fmt.Errorf("herald/redis: read the terms the live nodes tell: %w", err)
+		return "", 0, fmt.Errorf("herald/redis: read the terms the live nodes tell: %w", err)
 	}
 	byLife := make(map[string]string, len(lives))
 	for i, v := range told {
@@ -218,8 +230,14 @@ func (e *Engine) termsAllTell(ctx context.Context) (string, error) {
 			byLife[lives[i]] = s
 		}
 	}
-	return commonTerms(lives, byLife), nil
+	return commonTerms(lives, byLife), longest, nil
 }
+
+// longestLapse is the longest lapse of the live nodes, from left, the
+// longest time until one's heartbeat lapses: a node beats every third of
+// its lapse, each beat putting its lapse off to the lapse from then, so
+// a node that beats in time has at least two thirds of it left.
+func longestLapse(left time.Duration) time.Duration { return left * 3 / 2 }
 
 // commonTerms returns the terms that every one of lives tells in told,
 // space-separated; "*" when none of them tells any.
