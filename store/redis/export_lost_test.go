@@ -21,3 +21,8 @@ func LostJoinsRecord(e *Engine, topic string) string { return e.keys.presLost(to
 // LostJoinsPatience is how long past its due time a check of the joins
 // sent waits for the live nodes to add their entries back.
 var LostJoinsPatience = lostJoinsPatience
+
+// MaxLostLeaveKeep is the longest Redis keeps a record of a lost join's
+// reported leave for a node whose own lapse is no longer than
+// maxCountedLapse.
+var MaxLostLeaveKeep = lostLeaveKeep(maxCountedLapse)

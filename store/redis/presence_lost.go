@@ -231,8 +231,8 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 // record let a check made near the end of the patience have the backend
 // told twice. A join of the same session lost again within the keep is
 // told apart by the record's term, not by the record's end. The lapse is
-// the longest a live node has (termsAllTell), and at least the checking
-// node's own: each node's check waits up to its own patience, and kept
+// the longest a live node has (termsAllTell; maxCountedLapse at most),
+// and at least the checking node's own: each node's check waits up to its own patience, and kept
 // by the reporter's lapse, the record of a node of a short one was gone
 // before the late check of a node of a long one, which reported the
 // leave again.

@@ -67,17 +67,54 @@ func TestLostJoinsLeaveIsToldOnceToALateCheck(t *testing.T) {
 // leave again.
 func TestLostJoinsRecordOutlastsTheLongestLapsesPatience(t *testing.T) {
 	t.Parallel()
-	const topic = "room.lapses"
 	const long = time.Minute
+	left := lostJoinsRecordKeptBeside(t, long)
+	if patience := redis.LostJoinsPatience(long); left < patience {
+		t.Fatalf("the record of ghost's reported leave is kept %v, less than the %v a check of the node of the %v lapse may wait", left, patience, long)
+	}
+}
+
+// A node whose registration shows a lapse far longer than any node's
+// should have (one misconfigured, or a time left read off a master whose
+// clock went back) has the records of the leaves reported kept no longer
+// than those of a node of the longest lapse counted: a month's lapse had
+// them kept 540 days, and 25 years' overflowed the keep to less than
+// nothing, and the record was deleted as it was written, so that every
+// other node reported the leave again.
+func TestLostJoinsRecordKeepIsBoundedWhateverALapseShows(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		lapse time.Duration
+	}{
+		{"a month", 30 * 24 * time.Hour},
+		{"25 years", 25 * 365 * 24 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			left := lostJoinsRecordKeptBeside(t, tc.lapse)
+			if left <= 0 || left > redis.MaxLostLeaveKeep {
+				t.Fatalf("beside a node of a lapse of %v, the record of ghost's reported leave is kept %v, want more than 0 and at most %v", tc.lapse, left, redis.MaxLostLeaveKeep)
+			}
+		})
+	}
+}
+
+// lostJoinsRecordKeptBeside returns how long Redis keeps the record of a
+// lost join's leave that a node of testLapse reported in its check after
+// a reconnect, beside a live node of lapse (its PTTL: -2 when it is gone).
+func lostJoinsRecordKeptBeside(t *testing.T, lapse time.Duration) time.Duration {
+	t.Helper()
+	const topic = "room.lapses"
 	srv := redistest.Start(t)
 	prefix := uniquePrefix(t)
 	short := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "short", PresenceLapse: testLapse})
-	slow := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "slow", PresenceLapse: long})
+	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "other", PresenceLapse: lapse})
 	admin := admin(t, srv.Addr())
 	if !eventually(func() bool {
-		return admin.ZScore(ctxFor(t), redis.PresenceNodes(slow), redis.PresenceLife(slow)).Val() > 0
+		return admin.ZScore(ctxFor(t), redis.PresenceNodes(other), redis.PresenceLife(other)).Val() > 0
 	}) {
-		t.Fatal("the node of the long lapse never beat")
+		t.Fatalf("the node of the %v lapse never beat", lapse)
 	}
 	finder := &lostJoinFinder{recorder: newRecorder(), engine: short, topic: topic, found: make(chan []string, 1)}
 	short.Attach(finder)
@@ -95,8 +132,5 @@ func TestLostJoinsRecordOutlastsTheLongestLapsesPatience(t *testing.T) {
 	case <-ctxFor(t).Done():
 		t.Fatalf("the check after the reconnect never found ghost's join lost (checks run: %d)", redis.LostJoinsRuns(short))
 	}
-	left := time.Duration(do(t, admin, "PTTL", redis.LostJoinsRecord(short, topic)).(int64)) * time.Millisecond
-	if patience := redis.LostJoinsPatience(long); left < patience {
-		t.Fatalf("the record of ghost's reported leave is kept %v, less than the %v a check of the node of the %v lapse may wait", left, patience, long)
-	}
+	return time.Duration(do(t, admin, "PTTL", redis.LostJoinsRecord(short, topic)).(int64)) * time.Millisecond
 }

@@ -216,7 +216,7 @@ func (e *Engine) termsAllTell(ctx context.Context) (string, time.Duration, error
 	if err != nil {
 		return "", 0, fmt.Errorf("herald/redis: read the live nodes: %w", err)
 	}
-	longest, lives := longestLapse(time.Duration(left)*time.Millisecond), reply[1:]
+	longest, lives := longestLapse(left), reply[1:]
 	if len(lives) == 0 {
 		return "*", longest, nil
 	}
@@ -233,11 +233,33 @@ func (e *Engine) termsAllTell(ctx context.Context) (string, time.Duration, error
 	return commonTerms(lives, byLife), longest, nil
 }
 
-// longestLapse is the longest lapse of the live nodes, from left, the
-// longest time until one's heartbeat lapses: a node beats every third of
-// its lapse, each beat putting its lapse off to the lapse from then, so
-// a node that beats in time has at least two thirds of it left.
-func longestLapse(left time.Duration) time.Duration { return left * 3 / 2 }
+// longestLapse is the longest lapse of the live nodes, from leftMs, the
+// longest time in ms until one's heartbeat lapses: a node beats every
+// third of its lapse, each beat putting its lapse off to the lapse from
+// then, so a node that beats in time has at least two thirds of it
+// left. It is maxCountedLapse at most.
+func longestLapse(leftMs int64) time.Duration {
+	if leftMs <= 0 {
+		return 0
+	}
+	if leftMs >= maxCountedLapse.Milliseconds()*2/3 { // also before it could overflow
+		return maxCountedLapse
+	}
+	return time.Duration(leftMs) * time.Millisecond * 3 / 2
+}
+
+// maxCountedLapse is the longest lapse read off the registry that the
+// records of lost joins' reported leaves are kept for (lostLeaveKeep),
+// which keeps them two hours at most. A registration showing a longer one is of a node
+// misconfigured (the herald command allows 15 s at most), or read off a
+// master whose clock went back since it was written, and counted as it
+// shows, it had those records kept for months (a month's lapse, 540
+// days), or, past some 20 years, overflowed the keep to less than
+// nothing, which deleted each record as it was written, and every node
+// reported the leave again. A node of a longer lapse whose check comes
+// later than that after the first may report a leave again; its own
+// records are kept for its own lapse.
+const maxCountedLapse = 10 * time.Minute
 
 // commonTerms returns the terms that every one of lives tells in told,
 // space-separated; "*" when none of them tells any.
