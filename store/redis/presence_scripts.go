@@ -239,13 +239,13 @@ if ARGV[3] ~= '*' and term ~= '' and not string.find(' ' .. ARGV[3] .. ' ', ' ' 
 end
 -- reportedElsewhere: rec says another node reported the leave of this
 -- session's join in this term (a record without one, written by a node
--- of an earlier version, is taken for this term's).
+-- of an earlier version, is taken for this term's). The term follows
+-- the last line break: a node's name may hold one, a term never does.
 local function reportedElsewhere(rec, session)
   if not rec or string.sub(rec, 1, #session + 1) ~= session .. '\n' then return false end
   local rest = string.sub(rec, #session + 2)
-  local node, told = rest, nil
-  local nl = string.find(rest, '\n', 1, true)
-  if nl then node, told = string.sub(rest, 1, nl - 1), string.sub(rest, nl + 1) end
+  local node, told = string.match(rest, '^(.*)\n(%x*)$')
+  if not node then node = rest end
   return node ~= ARGV[2] and (told == nil or told == term)
 end
 local out = {}
