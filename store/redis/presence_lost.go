@@ -219,8 +219,8 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 
 // lostLeaveKeep is how long Redis keeps the session of a lost join whose
-// leave a node reported (lostJoinsScript): twelve lapses (3 min by
-// default), so that it outlasts the checks the nodes make after one
+// leave a node reported (lostJoinsScript): twelve lapses (3 min at the
+// default lapse, up to 4.5 as termsAllTell reads it), so that it outlasts the checks the nodes make after one
 // failover. Each is due 5 s after its node's own reconnect and waits for
 // the live nodes up to lostJoinsPatience past that, so the last comes up
 // to the patience after the first, and two lapses more for a node whose
@@ -232,10 +232,10 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 // told twice. A join of the same session lost again within the keep is
 // told apart by the record's term, not by the record's end. The lapse is
 // the longest a live node has (termsAllTell; maxCountedLapse at most),
-// and at least the checking node's own: each node's check waits up to its own patience, and kept
-// by the reporter's lapse, the record of a node of a short one was gone
-// before the late check of a node of a long one, which reported the
-// leave again.
+// and at least the checking node's own: each node's check waits up to
+// its own patience, and kept by the reporter's lapse, the record of a
+// node of a short one was gone before the late check of a node of a long
+// one, which reported the leave again.
 func lostLeaveKeep(lapse time.Duration) time.Duration {
 	return lostJoinsPatience(lapse) + 2*lapse
 }
