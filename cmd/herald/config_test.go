@@ -3,11 +3,14 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-broker/herald/store/redis"
 )
 
 // envOf is a lookup over a fixed environment.
@@ -223,5 +226,38 @@ func TestAddressReadBoundTakesAConnectionsMessage(t *testing.T) {
 				t.Errorf("read bytes per address %d, want %d", c.MaxReadBytesPerIP, tc.reads)
 			}
 		})
+	}
+}
+
+// HERALD_PRESENCE_LAPSE takes 1s to 15s, both included, and refuses by
+// name a value below (0 included), above, or that is no duration; the
+// settings tables and --help give those bounds.
+func TestPresenceLapseBounds(t *testing.T) {
+	for v, taken := range map[string]bool{
+		"1s": true, "4s": true, "15s": true,
+		"999ms": false, "0": false, "0s": false, "-4s": false, "15001ms": false, "4": false, "ten": false,
+	} {
+		c, err := parseConfig(nil, envOf(map[string]string{"HERALD_PRESENCE_LAPSE": v}), io.Discard)
+		switch {
+		case taken && err != nil:
+			t.Errorf("HERALD_PRESENCE_LAPSE=%s refused: %v", v, err)
+		case taken && c.PresenceLapse.String() != v:
+			t.Errorf("HERALD_PRESENCE_LAPSE=%s read as %v", v, c.PresenceLapse)
+		case !taken && (err == nil || !strings.Contains(err.Error(), "HERALD_PRESENCE_LAPSE")):
+			t.Errorf("HERALD_PRESENCE_LAPSE=%s: %v, want a refusal that names the setting", v, err)
+		}
+	}
+	bounds := fmt.Sprintf("%v to %v", minPresenceLapse, redis.DefaultPresenceLapse)
+	for _, doc := range []string{"../../README.md", "../../docs/protocol.md"} {
+		if row := settingRows(t, doc)["HERALD_PRESENCE_LAPSE"]; !strings.Contains(row, bounds) {
+			t.Errorf("%s: the row of HERALD_PRESENCE_LAPSE does not say %s: %s", doc, bounds, row)
+		}
+	}
+	var help strings.Builder
+	if _, err := parseConfig([]string{"-h"}, envOf(nil), &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(help.String(), bounds) {
+		t.Errorf("--help does not give the presence lapse's bounds, %s", bounds)
 	}
 }
