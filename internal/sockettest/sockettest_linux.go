@@ -2,15 +2,17 @@
 
 // Package sockettest finds, among the test process's own descriptors, the
 // socket a server in that process accepted, so that a test can read its
-// options as the kernel has them.
+// options as the kernel has them, or set them.
 package sockettest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,9 +22,32 @@ import (
 // local. The test fails when there is none.
 func Accepted(t testing.TB, local, peer net.Addr) int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
+	fd, err := accepted(local, peer)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return fd
+}
+
+// AcceptedWithin is Accepted for a connection the server may not have
+// accepted yet: it looks again until within has passed.
+func AcceptedWithin(t testing.TB, local, peer net.Addr, within time.Duration) int {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(5 * time.Millisecond) {
+		fd, err := accepted(local, peer)
+		if err == nil {
+			return fd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v (after %v)", err, within)
+		}
+	}
+}
+
+func accepted(local, peer net.Addr) (int, error) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1, err
 	}
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
@@ -34,11 +59,19 @@ func Accepted(t testing.TB, local, peer net.Addr) int {
 			continue
 		}
 		if pa, err := unix.Getpeername(fd); err == nil && sameAddr(pa, peer) {
-			return fd
+			return fd, nil
 		}
 	}
-	t.Fatalf("no socket of this process from %v to %v", local, peer)
-	return -1
+	return -1, fmt.Errorf("no socket of this process from %v to %v", peer, local)
+}
+
+// SetSendBuffer sets fd's SO_SNDBUF to n bytes (capped at
+// net.core.wmem_max), which also stops the kernel growing it.
+func SetSendBuffer(t testing.TB, fd, n int) {
+	t.Helper()
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n); err != nil {
+		t.Fatalf("setsockopt SO_SNDBUF %d: %v", n, err)
+	}
 }
 
 // SendBuffer is fd's SO_SNDBUF as the kernel reports it (twice what was
