@@ -92,7 +92,8 @@ func TestReadmeRoomPage(t *testing.T) {
 		`[...document.querySelectorAll('#log li')].map((li) => li.textContent).join()`
 	connected := `document.querySelector('#state').textContent === 'connected' && `
 
-	// The browser's first tab stays blank: closing it would close the browser.
+	// The browser context's first tab stays blank: closing it would close
+	// the browser context, and every tab of it.
 	browser := newPage(t, static.URL+"/blank", `document.readyState === 'complete'`)
 	bob := browser.openTab(url("bob"), `document.readyState === 'complete'`)
 	bob.wait(connected + members + ` === 'Bob'`)

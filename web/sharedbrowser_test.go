@@ -17,16 +17,15 @@ import (
 // most of a short test's time to start (some 0.9 s of 1.1 s).
 var shared struct {
 	once    sync.Once
-	ctx     context.Context // the browser's first tab: cancelling it stops the browser
-	stop    func()          // stops the browser and removes its user data dir
-	err     error           // why the browser did not start
-	missing bool            // there is no Chromium to start
+	browser *chromiumProcess
+	err     error // why the browser did not start
+	missing bool  // there is no Chromium to start
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.stop != nil {
-		shared.stop()
+	if shared.browser != nil {
+		shared.browser.stop()
 	}
 	os.Exit(code)
 }
@@ -35,7 +34,14 @@ func TestMain(m *testing.M) {
 // test that asks; it skips the test when there is no Chromium.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	shared.once.Do(startBrowser)
+	shared.once.Do(func() {
+		path, ok := chromium()
+		if !ok {
+			shared.missing = true
+			return
+		}
+		shared.browser, shared.err = startChromium(path)
+	})
 	if shared.missing {
 		// make test installs Chromium, or says loudly that it could not.
 		t.Skip("SKIPPED: no Chromium to run browser tests in (Debian: apt-get install chromium; " +
@@ -44,25 +50,32 @@ func browser(t *testing.T) context.Context {
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
-	return shared.ctx
+	return shared.browser.ctx
 }
 
-// startBrowser starts the shared Chromium, for the whole test binary: its
-// context has no deadline, which would stop it, so the start is bounded
-// here instead.
-func startBrowser() {
-	path, ok := chromium()
-	if !ok {
-		shared.missing = true
-		return
-	}
+// chromiumProcess is a running Chromium.
+type chromiumProcess struct {
+	ctx     context.Context // the browser's first tab: cancelling it kills the browser
+	dir     string          // its user data dir
+	started bool            // it started, and may be closed
+	stop    func()          // closes the browser and removes dir
+}
+
+// browserCloseTimeout bounds a browser's close; past it, it is killed.
+const browserCloseTimeout = 10 * time.Second
+
+// startChromium starts the Chromium at path, with the environment's and
+// env's variables, to live until its stop: its context has no deadline,
+// which would stop it, so the start is bounded here instead. Even when it
+// fails, stop is to be called if the process is not nil.
+func startChromium(path string, env ...string) (*chromiumProcess, error) {
 	dir, err := os.MkdirTemp("", "herald-web-chromium-")
 	if err != nil {
-		shared.err = fmt.Errorf("a user data dir for Chromium: %w", err)
-		return
+		return nil, fmt.Errorf("a user data dir for Chromium: %w", err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
+		chromedp.Env(env...),
 		chromedp.Flag("headless", true),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -81,8 +94,15 @@ func startBrowser() {
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	shared.ctx = ctx
-	shared.stop = func() {
+	b := &chromiumProcess{ctx: ctx, dir: dir}
+	b.stop = func() {
+		// Closed, not killed: a killed Chromium leaves its singleton
+		// directory (org.chromium.Chromium.*) in TMPDIR, one a run.
+		if b.started {
+			closing, closed := context.WithTimeout(ctx, browserCloseTimeout)
+			chromedp.Cancel(closing) // the kill below ends a browser that did not close
+			closed()
+		}
 		cancel()
 		acancel()
 		os.RemoveAll(dir)
@@ -95,6 +115,8 @@ func startBrowser() {
 		err = fmt.Errorf("not started in %v", browserTimeout)
 	}
 	if err != nil {
-		shared.err = fmt.Errorf("starting Chromium: %w", err)
+		return b, fmt.Errorf("starting Chromium: %w", err)
 	}
+	b.started = true
+	return b, nil
 }
