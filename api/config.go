@@ -44,10 +44,13 @@ type Config struct {
 	// every route answers a request over it exactly with 431. 0:
 	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
-	// ReadHeaderTimeout is how long a connection has, from accept or from
-	// its last request, for a request's line and headers (and from
-	// accept, for a TLS handshake) before it is closed. 0:
-	// DefaultReadHeaderTimeout.
+	// ReadHeaderTimeout is how long a request's line and headers may
+	// take before the connection is closed: from accept for its first
+	// request, from the first bytes of each later one (net/http waits
+	// for those up to the idle timeout), and from accept for a TLS
+	// handshake. The read timeout, 30 s, bounds them all the same, so a
+	// longer one changes nothing. 0: DefaultReadHeaderTimeout, which
+	// cmd/herald keeps (it is not one of its settings).
 	ReadHeaderTimeout time.Duration
 	// Tokens checks client tokens on /ws; give the broker the same one,
 	// for the refresh command. Nil: every client is anonymous and allowed
