@@ -55,10 +55,12 @@
 //   its promise resolves then. Its callbacks get nothing from the call on.
 //   An exact topic's fn starts after the seq of the server's first answer
 //   (or N before it, with a backlog) and gets each message once, in seq
-//   order, also when a pattern of this client already brings the topic:
-//   what the pattern brings of it before the topic's subscribe or resume
-//   is answered waits for the answer, then comes in its place, or not at
-//   all when it is older than where the subscription starts. A pattern's
+//   order, also when a pattern of this client already brings the topic,
+//   or when the page subscribes to it again at once after unsubscribing:
+//   what the pattern, or the node's old subscription, brings of it before
+//   the topic's subscribe or resume is answered waits for the answer, then
+//   comes in its place, or not at all when it is older than where the
+//   subscription starts. A pattern's
 //   fn gets a topic's messages as they come, each once: history a resume
 //   sends again of what the pattern got live is not given to it again
 //   (_newToPatterns), and its onGap is told of each lost seq once: a gap
@@ -1279,8 +1281,19 @@ export class Herald {
   // them sends them again; a first subscribe starts after them, as the
   // server closes a connection that sees as many published while it sets
   // the subscription up.
+  // One of the topic's own (untagged) is kept too. The node sends a new
+  // subscription's messages only after its reply, so this one was sent
+  // for a subscription the connection had before: the page dropped the
+  // topic and subscribed again at once, and what the node sent until it
+  // took the unsubscribe is at or before the reply's seq (a subscribe
+  // starts after it, a resume sends it again). Or the node kept that
+  // subscription (its unsubscribe refused for now, or the server made
+  // one meanwhile): then what it sent past the reply's seq ahead of the
+  // reply is not sent again. Not while a backlog loads, whose resume
+  // sends them again.
   _holdEarly(sub, item) {
-    if (!sub.exact || sub.live || item.pattern === undefined || item.epoch === undefined) return false;
+    if (!sub.exact || sub.live || item.epoch === undefined) return false;
+    if (item.pattern === undefined && sub.loading) return false;
     sub.early.push(item);
     if (sub.early.length > MAX_EARLY) sub.early.shift();
     return true;
@@ -1707,7 +1720,7 @@ function newSub(pattern) {
   const exact = !tokens.includes('*') && !tokens.includes('>');
   return {
     pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set(),
-    early: [], // what came through patterns before its resume was answered (_holdEarly)
+    early: [], // what came of its topic before its subscribe or resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
