@@ -1516,10 +1516,11 @@ export class Herald {
     // One the page asked for and dropped while the stream opened is
     // nobody's: the stream is reopened without it (_streamOpened).
     if (!sub && this._streamTopics.has(topic.topic)) return;
-    if (!sub || sub.server) {
-      // One the page did not ask for: the token's subs.
-      return this._onSubscribed({ type: 'subscribed', ...topic, server: true });
-    }
+    // One the page did not ask for: the token's subs. One of them a stream
+    // before made too is answered here as the page's are: the reopen left
+    // it waiting for this answer (_reopenStreamSoon), and held its
+    // messages meanwhile (_holdEarly).
+    if (!sub) return this._onSubscribed({ type: 'subscribed', ...topic, server: true });
     const id = 'sse:' + topic.topic;
     this._subscribing.set(id, sub);
     const afresh = sub.since && topic.recovered === undefined;
