@@ -185,3 +185,36 @@ func seqsFrom(from, to int) []int {
 	}
 	return seqs
 }
+
+// TestClientResumingBesideATokensSubTakesWhatItSent: after a reconnect the
+// node makes the token's subs before it reads the page's resumes, so of a
+// topic the page took from them it sends messages ahead of the resume's
+// reply. That reply sends nothing again (docs/protocol.md section 2: the
+// connection has the topic) and, messages having been published while the
+// page was away, says recovered:false: what came ahead of it reaches the
+// page without waiting for the topic's next message.
+func TestClientResumingBesideATokensSubTakesWhatItSent(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, "", "{}", "user:42.notices")
+	c := f.acceptSubscribed(ctx, "e1", 3)
+	c.send(epochMessage("user:42.notices", "e1", 4))
+	p.wait(`got.join() === '4'`)
+
+	c.drop()
+	c = f.accept(ctx)
+	c.welcome()
+	c.send(map[string]any{"type": "subscribed", "topic": "user:42.notices", "epoch": "e1", "seq": 6, "server": true})
+	c.send(epochMessage("user:42.notices", "e1", 7))
+	resume := c.expect(ctx, "subscribe")
+	if since, _ := resume["since"].(map[string]any); since["seq"] != float64(4) {
+		t.Fatalf("resume %v, want one since seq 4", resume)
+	}
+	c.send(subscribed(resume, "e1", 7, false))
+	p.wait(`lost.length === 1`)
+	if got := p.value(`got.join()`); got != "4,7" {
+		t.Errorf("the page got %s, want 4,7: what the node sent ahead of the reply", got)
+	}
+	p.checkNoProblems()
+}

@@ -1290,10 +1290,16 @@ export class Herald {
   // subscription (its unsubscribe refused for now, or the server made
   // one meanwhile): then what it sent past the reply's seq ahead of the
   // reply is not sent again. Not while a backlog loads, whose resume
-  // sends them again.
+  // sends them again, nor for a resume (sub.since): the page does not
+  // resume what it dropped, so the node kept that subscription (the
+  // token's subs, made before a reconnect's resumes are read, or a
+  // backend's), and sends nothing of it again: held behind the messages
+  // the reply says were lost (recovered:false), they would wait for the
+  // topic's next message. Taken now, they move the subscription on as
+  // they did live.
   _holdEarly(sub, item) {
     if (!sub.exact || sub.live || item.epoch === undefined) return false;
-    if (item.pattern === undefined && sub.loading) return false;
+    if (item.pattern === undefined && (sub.loading || sub.since)) return false;
     sub.early.push(item);
     if (sub.early.length > MAX_EARLY) sub.early.shift();
     return true;
