@@ -9,11 +9,19 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // resubscribeRounds is how many times the page subscribes to the topic
 // again in TestClientResubscribedAtOnceStartsAtItsReply.
 const resubscribeRounds = 12
+
+// flowAhead is how many messages publishFlow keeps in flight past what the
+// page took: enough that an unsubscribe always has some of the old
+// subscription's on their way.
+const flowAhead = 100
 
 // A page that unsubscribes from a topic and subscribes to it again at once,
 // while a backend publishes to it fast, gets in the new subscription's
@@ -28,6 +36,7 @@ func TestClientResubscribedAtOnceStartsAtItsReply(t *testing.T) {
 	p := newPage(t, base+"/", `document.readyState === 'complete'`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.rounds = [];
+		window.taken = 0; // the last seq the page took: a handler's, or a reply's
 		window.h = new herald.Herald('/ws', { minDelay: 50, maxDelay: 200, pingInterval: 0 });
 		// Each round's subscription, three messages past its reply, is
 		// dropped and made again in one task, as a page switching away and
@@ -37,10 +46,11 @@ func TestClientResubscribedAtOnceStartsAtItsReply(t *testing.T) {
 			rounds.push(round);
 			const sub = h.subscribe('flow', (m) => {
 				round.seqs.push(m.seq);
+				taken = Math.max(taken, m.seq);
 				if (round.start === null || m.seq !== round.start + 3 || rounds.length >= ` + strconv.Itoa(resubscribeRounds) + `) return;
 				setTimeout(() => { void sub.unsubscribe(); subscribeRound(); });
 			});
-			sub.ready.then((reply) => { round.start = reply.seq; });
+			sub.ready.then((reply) => { round.start = reply.seq; taken = Math.max(taken, reply.seq); });
 		};
 		subscribeRound();
 		h.connect();
@@ -48,7 +58,10 @@ func TestClientResubscribedAtOnceStartsAtItsReply(t *testing.T) {
 
 	ctx, stop := context.WithCancel(testContext(t))
 	published := make(chan error, 1)
-	go func() { published <- publishFlow(ctx, base) }()
+	taken := func() (int, error) {
+		return chromedp.Run(p.ctx, chromedp.Evaluate[int](`taken`))
+	}
+	go func() { published <- publishFlow(ctx, base, taken) }()
 	p.wait(`rounds.length === ` + strconv.Itoa(resubscribeRounds) + ` && rounds.at(-1).start !== null`)
 	stop()
 	if err := <-published; err != nil {
@@ -132,10 +145,26 @@ func TestClientResubscribedAtOnceTakesWhatFollowsItsReplyAheadOfIt(t *testing.T)
 }
 
 // publishFlow publishes to topic flow of the node at base, ten messages a
-// batch, back to back, until ctx ends or it has sent 10000 batches.
-func publishFlow(ctx context.Context, base string) error {
+// batch, until ctx ends or it has sent 10000 batches, keeping at most
+// flowAhead messages past the last seq the page took (taken): published
+// back to back, they outran a page on a busy machine by thousands, and
+// the page's rounds waited on messages behind the last batch.
+func publishFlow(ctx context.Context, base string, taken func() (int, error)) error {
 	body := `{"messages":[` + strings.Repeat(`{"topic":"flow","data":1},`, 9) + `{"topic":"flow","data":1}]}`
 	for batch := 0; batch < 10000; batch++ {
+		for {
+			seq, err := taken()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("reading what the page took: %w", err)
+			}
+			if batch*10-seq <= flowAhead {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/batch", strings.NewReader(body))
 		if err != nil {
 			return err
