@@ -21,6 +21,14 @@ func TestANewLogAfterABreakDoesNotFollowOn(t *testing.T) {
 	if err := e.Subscribe(t.Context(), topic); err != nil {
 		t.Fatal(err)
 	}
+	// The supervisor's first watch starts when it likes, beside the test:
+	// after the break below, it has the mark read its log (allMarksBehind),
+	// and a replay that settles the mark before the second change rightly
+	// takes the chain on from the log's end. So the break comes once that
+	// start is over, and no replay comes between it and the change.
+	if err := supervisorWaiting(e); err != nil {
+		t.Fatal(err)
+	}
 	change := func(prev, id string) string {
 		link := prev + " " + id
 		return fmt.Sprintf("\nj%d:%s1:a2:s10:%d:%s", len(topic), topic, len(link), link)
