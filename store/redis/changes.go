@@ -50,6 +50,8 @@ const (
 // away for longer than its presence lapse is reaped (within 4/3 of it:
 // heartbeats every third of it, reaps as often), and loses its entries
 // anyway; the rest leaves time for the reconnect and the replay's reads.
+// A node writes with the slowest lapse it knows of (slowestLapse), so that
+// a node of a longer lapse than the writer's finds its changes too.
 func changeLogKeep(lapse time.Duration) time.Duration { return 2 * lapse }
 
 // noChange is the ID a change log names before its first entry.

@@ -91,7 +91,7 @@ type Engine struct {
 	// idempotency TTL), converted to interfaces once: a number over 255
 	// allocated each time it was, on every publish.
 	publishOpts [3]any
-	logKeep     any // changeLogKeep of the presence lapse, in ms, the presence scripts' last argument
+	logKeep     atomic.Value // changeLogKeep of slowestLapse, in ms, boxed: the presence scripts' last argument
 	// run is the run key ("" on Cluster, where each slot has its own:
 	// see runstamp_cluster.go), and runArg the same boxed for the publish
 	// script (nil on Cluster).
@@ -156,10 +156,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		refills:      newRefills(),
 
 		publishOpts: [3]any{cfg.HistorySize, cfg.HistoryTTL.Milliseconds(), cfg.IdempotencyTTL.Milliseconds()},
-		logKeep:     changeLogKeep(cfg.PresenceLapse).Milliseconds(),
 		run:         run,
 		runArg:      runArg,
 	}
+	e.logKeep.Store(any(changeLogKeep(cfg.PresenceLapse).Milliseconds()))
 	e.noteSure(time.Now()) // nothing is subscribed before
 	if err := e.loadScripts(ctx); err != nil {
 		e.log.Warn("redis not reachable at start; will keep trying", zap.Error(err))

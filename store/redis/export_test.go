@@ -323,3 +323,12 @@ func LostJoinsRuns(e *Engine) uint64 { return e.lostCheck.runs.Load() }
 // PresenceSynced names the hash of the terms each node life tells its
 // entries are in.
 func PresenceSynced(e *Engine) string { return e.keys.presSynced() }
+
+// SlowestLapse is the longest lapse of the live nodes e knows of: its own,
+// or one its heartbeats read off the registry.
+func SlowestLapse(e *Engine) time.Duration { return e.slowestLapse() }
+
+// LogKeepOf is how long e's presence writes keep a topic's changes.
+func LogKeepOf(e *Engine) time.Duration {
+	return time.Duration(e.logKeep.Load().(int64)) * time.Millisecond
+}

@@ -117,7 +117,7 @@ func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string
 		keys = append(keys, e.keys.presTopics(life))
 	}
 	res, err := e.pubs.run(ctx, e.rdb, addPresenceScript, keys,
-		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic, e.logKeep)
+		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic, e.logKeep.Load())
 	e.membersChanged(res)
 	return res, err
 }
@@ -126,7 +126,7 @@ func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string
 func (e *Engine) runRemove(ctx context.Context, p broker.PresenceEntry, life string) error {
 	classic, sharded := e.presenceChannels(p.Topic)
 	res, err := e.pubs.run(ctx, e.rdb, removePresenceScript, e.presKeys(p.Topic, life),
-		p.Session, classic, sharded, p.Topic, e.logKeep)
+		p.Session, classic, sharded, p.Topic, e.logKeep.Load())
 	e.membersChanged(res)
 	return err
 }

@@ -31,3 +31,45 @@ func (h *health) beat(sent time.Time, ok bool) {
 func (h health) lasted(now time.Time, d time.Duration) bool {
 	return !h.since.IsZero() && now.Sub(h.since) >= d
 }
+
+// othersLapse is the lapse of the other live nodes this node counts on,
+// from othersLeftMs, the longest time in ms until one of their heartbeats
+// lapses, as the node's heartbeat read it: at least that, as a heartbeat
+// puts a node's lapse off to its whole lapse from then. It is
+// maxCountedLapse at most, as longestLapse is.
+func othersLapse(othersLeftMs int64) time.Duration {
+	return time.Duration(min(max(othersLeftMs, 0), maxCountedLapse.Milliseconds())) * time.Millisecond
+}
+
+// slowestLapse is the longest lapse of the live nodes as far as this node
+// knows: its own, or another's that its last heartbeat made while its
+// heartbeats had gone through for the cleanup's wait read off the
+// registry (noteOthers). Read only then, so that after an outage of
+// Redis, when the registry shows none of the nodes that have yet to beat
+// again, it still holds what it was before.
+func (e *Engine) slowestLapse() time.Duration {
+	return max(e.cfg.PresenceLapse, time.Duration(e.pres.othersLapse.Load()))
+}
+
+// cleanupWait is how long the node's heartbeats must have gone through
+// before it cleans up after lapsed nodes: a third of the slowest lapse. Back from an outage
+// of Redis, a node tries its heartbeat again every fifteenth of its own
+// lapse (retryBeat), so a node of a longer lapse than this one's beats
+// only later: waited for by this one's own lapse alone, a node of 300 ms
+// beside one of 3 s removed the other's entries (their leaves sent,
+// then their joins again) in 1 of 3 runs of
+// TestMixedLapsesKeepPresenceThroughAnOutage.
+func (e *Engine) cleanupWait() time.Duration { return e.slowestLapse() / 3 }
+
+// noteOthers keeps what the last heartbeat read of the other nodes'
+// lapses (see slowestLapse), and the change log's keep that follows.
+func (e *Engine) noteOthers() {
+	e.pres.regMu.Lock()
+	left := e.pres.othersLeft
+	e.pres.regMu.Unlock()
+	e.pres.othersLapse.Store(int64(othersLapse(left)))
+	keep := changeLogKeep(e.slowestLapse()).Milliseconds()
+	if e.logKeep.Load() != any(keep) {
+		e.logKeep.Store(any(keep))
+	}
+}

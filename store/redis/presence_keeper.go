@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,8 +25,9 @@ const parallelCalls = 16
 // the time to remove them. A node whose heartbeat failed tries again
 // every fifteenth of the lapse (retryBeat), so that after an outage of
 // Redis every live node beats within about that of Redis's return; the
-// cleanup after others waits for that (tendPresence), and so does the
-// check of the joins the node sent after a reconnect (sendLostLeaves). A
+// cleanup after others waits for that, by the slowest lapse this node
+// knows of (cleanupWait, tendPresence), and the check of the joins the
+// node sent after a reconnect by its own (sendLostLeaves). A
 // resync after a reconnect that failed is tried again as often, once the
 // heartbeat goes through: the others' waits count on it too. Those tries
 // run nothing else, as the other steps of a round would otherwise run
@@ -33,17 +36,20 @@ const parallelCalls = 16
 // replaced pub/sub connection has a round run at once (noteReconnect).
 func (e *Engine) keepPresence(ctx context.Context) {
 	defer e.wg.Done()
-	wait := e.cfg.PresenceLapse / 3 // of the cleanup after an outage
 	var h health
 	lost := newLostJoins(e.stats.reconnects.Load())
 	var checking sync.WaitGroup // the check of the joins sent: see checkLostJoins
 	defer checking.Wait()
-	checking.Go(func() { e.checkLostJoins(ctx, lost, wait) })
+	// The check waits by the node's own lapse: a node slower to add its
+	// entries back is waited for by the terms it tells (presence_terms.go).
+	check := e.cfg.PresenceLapse / 3
+	checking.Go(func() { e.checkLostJoins(ctx, lost, check) })
 	var early <-chan time.Time // a full round before the next tick
 	var retry <-chan time.Time // a round of the heartbeat, and the resync
 	round := func(full bool) {
 		sent := time.Now()
 		lost.note(e.stats.reconnects.Load(), sent)
+		wait := e.cleanupWait()
 		healthy := h.lasted(sent, wait)
 		ok, again := false, false
 		if !e.pres.dead.Load() {
@@ -51,7 +57,11 @@ func (e *Engine) keepPresence(ctx context.Context) {
 		}
 		h.beat(sent, ok)
 		if ok && healthy {
-			lost.ask(sent, wait)
+			e.noteOthers()
+			wait = e.cleanupWait()
+		}
+		if ok && h.lasted(sent, check) {
+			lost.ask(sent, check)
 		}
 		early, retry = nil, nil
 		if !ok || again {
@@ -65,7 +75,7 @@ func (e *Engine) keepPresence(ctx context.Context) {
 		if d := time.Until(h.since.Add(wait)); d > 0 {
 			next = d
 		}
-		if d, ok := lost.due(time.Now(), wait); ok && d > 0 && (next == 0 || d < next) {
+		if d, ok := lost.due(time.Now(), check); ok && d > 0 && (next == 0 || d < next) {
 			next = d
 		}
 		if next > 0 {
@@ -96,13 +106,15 @@ func (e *Engine) keepPresence(ctx context.Context) {
 // (again). A round that is not full, a retry, sends the heartbeat, and
 // the resync if one is owed and the heartbeat went through. A full one
 // cleans up after lapsed nodes only when its own heartbeats had gone
-// through for a third of the lapse (healthy) and this one does too. When Redis comes back after an outage longer than
-// the lapse, every node finds every other lapsed: cleaning up at once
-// would remove the entries of live nodes (sending their leaves, then
-// their joins again) before they could beat. A third of the lapse is
-// the heartbeats' period, and a live node tries again every fifteenth
-// of it (retryBeat), so it has beaten by then unless its own way to
-// Redis came back some seconds later than this node's. A whole lapse,
+// through for the cleanup's wait (healthy) and this one does too. When
+// Redis comes back after an outage longer than the lapse, every node
+// finds every other lapsed: cleaning up at once would remove the entries
+// of live nodes (sending their leaves, then their joins again) before
+// they could beat. The wait is a third of the slowest lapse
+// (cleanupWait), the heartbeats' period of that node, and a live node
+// tries again every fifteenth of its lapse (retryBeat), so it has beaten
+// by then unless its own way to Redis came back some seconds later than
+// this node's. A whole lapse,
 // as it waited before, put the cleanup after a node that died as a
 // failover began past the 30 s of docs/protocol.md section 8 once the
 // failover took more than about 14 s, which Redis Cluster's does with
@@ -161,11 +173,17 @@ func (e *Engine) heartbeat(ctx context.Context) (lapsed bool, err error) {
 	hctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	reply, err := heartbeatScript.Run(hctx, e.rdb, []string{e.keys.presNodes()},
-		e.pres.currentLife(), e.cfg.PresenceLapse.Milliseconds()).Text()
+		e.pres.currentLife(), e.cfg.PresenceLapse.Milliseconds()).StringSlice()
 	if err != nil {
 		return false, err
 	}
-	if reply == "0" && e.pres.registered {
+	if len(reply) != 2 {
+		return false, fmt.Errorf("herald/redis: heartbeat: a reply of %d values, want 2", len(reply))
+	}
+	if left, err := strconv.ParseInt(reply[1], 10, 64); err == nil {
+		e.pres.othersLeft = left
+	}
+	if reply[0] == "0" && e.pres.registered {
 		e.pres.lapsed = true
 	}
 	e.pres.registered = true

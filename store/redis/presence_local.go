@@ -42,6 +42,9 @@ type presenceLocal struct {
 	regMu      sync.Mutex // one heartbeat at a time
 	registered bool       // life's heartbeat reached Redis; regMu guards it
 	lapsed     bool       // a heartbeat found life lapsed: reclaim; regMu guards it
+	othersLeft int64      // the last heartbeat's read of the others' time left, in ms; regMu guards it
+
+	othersLapse atomic.Int64 // of the other live nodes, as noteOthers last read it (slowestLapse)
 
 	resynced    atomic.Uint64 // the reconnect count the entries were last checked against Redis at
 	reconnected chan struct{} // a pub/sub connection was replaced: keepPresence checks the entries at once

@@ -87,7 +87,7 @@ func (e *Engine) reapTopic(ctx context.Context, topic, life string) (int, error)
 	classic, sharded := e.presenceChannels(topic)
 	for runs := 1; ; runs++ {
 		res, err := e.pubs.run(ctx, e.rdb, reapPresenceScript, e.presKeys(topic, life),
-			life, reapBatch, classic, sharded, topic, e.logKeep)
+			life, reapBatch, classic, sharded, topic, e.logKeep.Load())
 		left, leaves, _ := strings.Cut(res, "\n")
 		e.membersChanged("\n" + leaves)
 		if err != nil || left == "0" {

@@ -278,8 +278,11 @@ func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, joins []broker.
 
 // heartbeatScript keeps a node life registered until Redis's clock passes
 // now plus the lapse, and reports whether it was registered and not lapsed
-// already ("1"), or is new or was lapsed ("0"). Redis's clock is the one
-// every node reads, so nodes' clocks may disagree.
+// already ("1"), or is new or was lapsed ("0"), then the longest time in
+// ms until the heartbeat of another live node lapses ("0": none is live),
+// which tells the node the others' lapses (slowestLapse): two of the
+// registry's top entries read, however many nodes. Redis's clock is the
+// one every node reads, so nodes' clocks may disagree.
 //
 // KEYS: nodes. ARGV: life, lapse (ms).
 var heartbeatScript = goredis.NewScript(`
@@ -287,8 +290,16 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local old = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-if old >= now then return '1' end
-return '0'
+local top, left = redis.call('ZREVRANGE', KEYS[1], 0, 1, 'WITHSCORES'), 0
+for i = 1, #top, 2 do
+  if top[i] ~= ARGV[1] then
+    left = math.max(0, tonumber(top[i + 1]) - now)
+    break
+  end
+end
+local ok = '0'
+if old >= now then ok = '1' end
+return {ok, string.format('%d', left)}
 `)
 
 // liveLivesScript returns the longest time, in ms, until the heartbeat
