@@ -122,7 +122,7 @@ var settings = []setting{
 	{"HERALD_TLS_CERT", "tls-cert", "", "PEM certificate file: serve wss:// and https:// (with HERALD_TLS_KEY)", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{"HERALD_TLS_KEY", "tls-key", "", "PEM private key file of HERALD_TLS_CERT", func(c *Config, v string) error { c.TLSKey = v; return nil }},
 	{"HERALD_PRESENCE_TOPICS", "presence-topics", "", "comma-separated patterns of the topics that keep presence (default: none)", setPresenceTopics},
-	{"HERALD_PRESENCE_LAPSE", "presence-lapse", duration(redis.DefaultPresenceLapse), "cluster: how long a node's presence registration outlives its last renewal (sent every third of it) before the other nodes take the node for dead and send its users' leaves; 1s to 15s, the same on every node", setPresenceLapse},
+	{"HERALD_PRESENCE_LAPSE", "presence-lapse", duration(redis.DefaultPresenceLapse), "cluster: how long a node's presence registration outlives its last renewal (sent every third of it) before the other nodes take the node for dead and send its users' leaves; 1s to 15s; nodes may differ, each waiting for the longest", setPresenceLapse},
 	{"HERALD_MAX_HISTORY_BYTES", "max-history-bytes", itoa(memory.DefaultMaxHistoryBytes), "memory engine: bytes of history kept in all topics; past it the least recently published topics lose theirs", intSetting(minHistoryBytes, func(c *Config, n int) { c.MaxHistoryBytes = n })},
 	{"HERALD_CONNECT_URL", "connect-url", "", "connect hook: asked who a /ws client without a token is", urlSetting(func(c *Config, v string) { c.ConnectURL = v })},
 	{"HERALD_SUBSCRIBE_URL", "subscribe-url", "", "subscribe hook: asked before a subscription to a hooked topic starts", urlSetting(func(c *Config, v string) { c.SubscribeURL = v })},
