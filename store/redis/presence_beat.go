@@ -32,15 +32,6 @@ func (h health) lasted(now time.Time, d time.Duration) bool {
 	return !h.since.IsZero() && now.Sub(h.since) >= d
 }
 
-// othersLapse is the lapse of the other live nodes this node counts on,
-// from othersLeftMs, the longest time in ms until one of their heartbeats
-// lapses, as the node's heartbeat read it: at least that, as a heartbeat
-// puts a node's lapse off to its whole lapse from then. It is
-// maxCountedLapse at most, as longestLapse is.
-func othersLapse(othersLeftMs int64) time.Duration {
-	return time.Duration(min(max(othersLeftMs, 0), maxCountedLapse.Milliseconds())) * time.Millisecond
-}
-
 // slowestLapse is the longest lapse of the live nodes as far as this node
 // knows: its own, or another's that its last heartbeat made while its
 // heartbeats had gone through for the cleanup's wait read off the
@@ -62,12 +53,14 @@ func (e *Engine) slowestLapse() time.Duration {
 func (e *Engine) cleanupWait() time.Duration { return e.slowestLapse() / 3 }
 
 // noteOthers keeps what the last heartbeat read of the other nodes'
-// lapses (see slowestLapse), and the change log's keep that follows.
+// lapses (see slowestLapse), derived as the lost-join check derives the
+// longest from the registry (longestLapse), and the change log's keep
+// that follows.
 func (e *Engine) noteOthers() {
 	e.pres.regMu.Lock()
 	left := e.pres.othersLeft
 	e.pres.regMu.Unlock()
-	e.pres.othersLapse.Store(int64(othersLapse(left)))
+	e.pres.othersLapse.Store(int64(longestLapse(left)))
 	keep := changeLogKeep(e.slowestLapse()).Milliseconds()
 	if e.logKeep.Load() != any(keep) {
 		e.logKeep.Store(any(keep))
