@@ -53,9 +53,9 @@ func (e *Engine) slowestLapse() time.Duration {
 func (e *Engine) cleanupWait() time.Duration { return e.slowestLapse() / 3 }
 
 // noteOthers keeps what the last heartbeat read of the other nodes'
-// lapses (see slowestLapse), derived as the lost-join check derives the
-// longest from the registry (longestLapse), and the change log's keep
-// that follows.
+// lapses (see slowestLapse, longestLapse), and the change log's keep
+// that follows. It is the one reading of them: the lost-join check keeps
+// its records by it too (lostLeaveKeep).
 func (e *Engine) noteOthers() {
 	e.pres.regMu.Lock()
 	left := e.pres.othersLeft

@@ -181,7 +181,7 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 	}
 	sender, ok := box.h.(lostLeavesSender)
 	if ok {
-		terms, longest, err := e.termsAllTell(ctx)
+		terms, err := e.termsAllTell(ctx)
 		if err != nil {
 			e.log.Warn("cannot check the joins sent against Redis now", zap.Error(err))
 			return false
@@ -189,7 +189,7 @@ func (e *Engine) sendLostLeaves(ctx context.Context, l *lostJoins, now time.Time
 		if now.Sub(since) >= wait+lostJoinsPatience(e.cfg.PresenceLapse) {
 			terms = "*" // waited for the live nodes long enough
 		}
-		e.lostCheck.begin(seen, terms, lostLeaveKeep(max(e.cfg.PresenceLapse, longest)))
+		e.lostCheck.begin(seen, terms, lostLeaveKeep(e.slowestLapse()))
 		err = sender.SendLostLeaves(ctx)
 		waited := e.lostCheck.end(err == nil)
 		if err != nil {
@@ -220,7 +220,8 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 
 // lostLeaveKeep is how long Redis keeps the session of a lost join whose
 // leave a node reported (lostJoinsScript): twelve lapses (3 min at the
-// default lapse, up to 4.5 as termsAllTell reads it), so that it outlasts the checks the nodes make after one
+// default lapse, up to 4.5 as the heartbeat reads the others' lapses),
+// so that it outlasts the checks the nodes make after one
 // failover. Each is due 5 s after its node's own reconnect and waits for
 // the live nodes up to lostJoinsPatience past that, so the last comes up
 // to the patience after the first, and two lapses more for a node whose
@@ -231,11 +232,13 @@ func lostJoinsPatience(lapse time.Duration) time.Duration { return 10 * lapse }
 // record let a check made near the end of the patience have the backend
 // told twice. A join of the same session lost again within the keep is
 // told apart by the record's term, not by the record's end. The lapse is
-// the longest a live node has (termsAllTell; maxCountedLapse at most),
-// and at least the checking node's own: each node's check waits up to
-// its own patience, and kept by the reporter's lapse, the record of a
-// node of a short one was gone before the late check of a node of a long
-// one, which reported the leave again.
+// the longest the node knows of (slowestLapse: its own, or the other
+// live nodes' as its heartbeat read them, maxCountedLapse at most): each
+// node's check waits up to its own patience, and kept by the reporter's
+// lapse, the record of a node of a short one was gone before the late
+// check of a node of a long one, which reported the leave again. The
+// heartbeat's reading holds through an outage of Redis, when the
+// registry may lack a live node that has yet to beat again.
 func lostLeaveKeep(lapse time.Duration) time.Duration {
 	return lostJoinsPatience(lapse) + 2*lapse
 }
@@ -254,7 +257,7 @@ func lostLeaveKeep(lapse time.Duration) time.Duration {
 func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.SentJoin) ([]string, error) {
 	var gone []string
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
-	terms, keep, unchecked := e.lostCheck.termsFor(topic, lostLeaveKeep(e.cfg.PresenceLapse))
+	terms, keep, unchecked := e.lostCheck.termsFor(topic, lostLeaveKeep(e.slowestLapse()))
 	if !unchecked {
 		return nil, nil
 	}

@@ -134,3 +134,56 @@ func lostJoinsRecordKeptBeside(t *testing.T, lapse time.Duration) time.Duration 
 	}
 	return time.Duration(do(t, admin, "PTTL", redis.LostJoinsRecord(short, topic)).(int64)) * time.Millisecond
 }
+
+// The record of a lost join's reported leave is kept for the longest
+// lapse the reporting node knows of, as its heartbeat read it off the
+// registry before an outage of Redis: right after the outage the registry
+// may lack the registration of a live node of a long lapse (a failover
+// lost it, and the node, beating every third of its lapse, has not beaten
+// again yet), and read off the registry then, the record was kept for
+// the reporter's own lapse only (10.8 s here, the other node's check
+// waiting up to 50 minutes).
+func TestLostJoinsRecordKeepsTheLapseKnownBeforeAnOutage(t *testing.T) {
+	t.Parallel()
+	const topic = "room.outage"
+	const long = 5 * time.Minute
+	srv := redistest.Start(t)
+	toShort := redistest.StartProxy(t, srv.Addr())
+	prefix := uniquePrefix(t)
+	short := newEngine(t, "redis://"+toShort.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "short", PresenceLapse: testLapse})
+	other := newEngine(t, srv.URL(), redis.Config{Prefix: prefix, NodeID: "other", PresenceLapse: long})
+	if !eventually(func() bool { return redis.SlowestLapse(short) >= long }) {
+		t.Fatalf("the node of the short lapse knows of a lapse of %v at most, want the other's %v", redis.SlowestLapse(short), long)
+	}
+	finder := &lostJoinFinder{recorder: newRecorder(), engine: short, topic: topic, found: make(chan []string, 1)}
+	short.Attach(finder)
+
+	// The other node's registration is lost, and it beats no more in the
+	// test (it would beat again only minutes later); the short node is
+	// cut off from Redis until its own registration lapsed.
+	admin := admin(t, srv.Addr())
+	redis.Die(other)
+	do(t, admin, "ZREM", redis.PresenceNodes(other), redis.PresenceLife(other))
+	life := redis.PresenceLife(short)
+	reconnects := short.Stats().Reconnects
+	toShort.Cut()
+	if !eventually(func() bool {
+		score, err := admin.ZScore(ctxFor(t), redis.PresenceNodes(short), life).Result()
+		now, terr := admin.Time(ctxFor(t)).Result()
+		return err == nil && terr == nil && score < float64(now.UnixMilli())
+	}) {
+		t.Fatal("the short node's registration never lapsed while it was cut off")
+	}
+	toShort.Restore()
+
+	select {
+	case <-finder.found:
+	case <-ctxFor(t).Done():
+		t.Fatalf("the check after the reconnect never found ghost's join lost (reconnects %d, then %d; checks run: %d)",
+			reconnects, short.Stats().Reconnects, redis.LostJoinsRuns(short))
+	}
+	left := time.Duration(do(t, admin, "PTTL", redis.LostJoinsRecord(short, topic)).(int64)) * time.Millisecond
+	if patience := redis.LostJoinsPatience(long); left < patience {
+		t.Fatalf("the record of ghost's reported leave is kept %v, less than the %v a check of the node of the %v lapse may wait", left, patience, long)
+	}
+}

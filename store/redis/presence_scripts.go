@@ -302,22 +302,13 @@ if old >= now then ok = '1' end
 return {ok, string.format('%d', left)}
 `)
 
-// liveLivesScript returns the longest time, in ms, until the heartbeat
-// of a live node lapses, followed by the node lives whose heartbeat has
-// not lapsed.
+// liveLivesScript returns the node lives whose heartbeat has not lapsed.
 //
 // KEYS: nodes.
 var liveLivesScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')
-local out, left = {'0'}, 0
-for i = 1, #live, 2 do
-  out[#out + 1] = live[i]
-  left = math.max(left, tonumber(live[i + 1]) - now)
-end
-out[1] = string.format('%d', left)
-return out
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 `)
 
 // lapsedScript returns up to ARGV[1] node lives whose heartbeat lapsed.

@@ -2,10 +2,8 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -199,30 +197,21 @@ func (e *Engine) forgetUnregisteredTerms(ctx context.Context) {
 }
 
 // termsAllTell returns the terms every live node tells, space-separated,
-// or "*" when no live node tells any (no check waits then), and the
-// longest lapse a live node has, as far as the registry shows it: two
-// reads of the registry per check, whatever the topics and users.
-func (e *Engine) termsAllTell(ctx context.Context) (string, time.Duration, error) {
+// or "*" when no live node tells any (no check waits then): two reads
+// per check, whatever the topics and users.
+func (e *Engine) termsAllTell(ctx context.Context) (string, error) {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	reply, err := liveLivesScript.Run(rctx, e.rdb, []string{e.keys.presNodes()}).StringSlice()
+	lives, err := liveLivesScript.Run(rctx, e.rdb, []string{e.keys.presNodes()}).StringSlice()
 	if err != nil {
-		return "", 0, fmt.Errorf("herald/redis: read the live nodes: %w", err)
+		return "", fmt.Errorf("herald/redis: read the live nodes: %w", err)
 	}
-	if len(reply) == 0 {
-		return "", 0, errors.New("herald/redis: read the live nodes: an empty reply")
-	}
-	left, err := strconv.ParseInt(reply[0], 10, 64)
-	if err != nil {
-		return "", 0, fmt.Errorf("herald/redis: read the live nodes: %w", err)
-	}
-	longest, lives := longestLapse(left), reply[1:]
 	if len(lives) == 0 {
-		return "*", longest, nil
+		return "*", nil
 	}
 	told, err := e.rdb.HMGet(rctx, e.keys.presSynced(), lives...).Result()
 	if err != nil {
-		return "", 0, fmt.Errorf("herald/redis: read the terms the live nodes tell: %w", err)
+		return "", fmt.Errorf("herald/redis: read the terms the live nodes tell: %w", err)
 	}
 	byLife := make(map[string]string, len(lives))
 	for i, v := range told {
@@ -230,7 +219,7 @@ func (e *Engine) termsAllTell(ctx context.Context) (string, time.Duration, error
 			byLife[lives[i]] = s
 		}
 	}
-	return commonTerms(lives, byLife), longest, nil
+	return commonTerms(lives, byLife), nil
 }
 
 // longestLapse is the longest lapse of the live nodes, from leftMs, the
@@ -248,9 +237,10 @@ func longestLapse(leftMs int64) time.Duration {
 	return time.Duration(leftMs) * time.Millisecond * 3 / 2
 }
 
-// maxCountedLapse is the longest lapse read off the registry that the
-// records of lost joins' reported leaves are kept for (lostLeaveKeep),
-// which keeps them two hours at most. A registration showing a longer one is of a node
+// maxCountedLapse is the longest lapse of another node read off the
+// registry (noteOthers), and so the longest the records of lost joins'
+// reported leaves are kept for (lostLeaveKeep) by a node whose own lapse
+// is no longer: two hours at most. A registration showing a longer one is of a node
 // misconfigured (the herald command allows 15 s at most), or read off a
 // master whose clock went back since it was written, and counted as it
 // shows, it had those records kept for months (a month's lapse, 540
