@@ -5,6 +5,7 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/broker"
 	heraldnode "github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/internal/sockettest"
@@ -75,5 +77,45 @@ func TestSSEStreamsHaveTheConfiguredSendBuffer(t *testing.T) {
 	fd := sockettest.Accepted(t, remote, local)
 	if got := sockettest.SendBuffer(t, fd); got != 2*sendBuffer {
 		t.Fatalf("the node's stream socket has SO_SNDBUF %d, want %d (twice %d)", got, 2*sendBuffer, sendBuffer)
+	}
+}
+
+// A plain HTTP answer's socket has it too, set as the node accepts the
+// connection: a client that asks for a listing larger than the sockets'
+// buffers and reads none of it has the kernel hold about twice the
+// setting of it. Left to autotuning, the node's socket grew to 3.9 MB,
+// and held 427,223 bytes of this 471 KB answer until the write timeout.
+func TestPlainAnswersHaveTheConfiguredSendBuffer(t *testing.T) {
+	const sendBuffer = 96 << 10
+	nc := heraldnode.Config{NodeID: "test-node",
+		Broker: broker.Config{MaxSubscriptions: listingTopicsPerConn, RateLimit: -1},
+		API:    api.Config{Conns: connLimiter(t, limits.ConnConfig{MaxOpen: 10})}} // accepted as cmd/herald's are
+	nc.Transport.SendBufferBytes = sendBuffer
+	tn := nodetest.Start(t, nodetest.Options{Node: nc})
+	n := &node{srv: tn.API, base: tn.Base, addr: tn.Addr, wsURL: tn.WS, broker: tn.Broker}
+	subscribeAll(t, n, listingTopicNames(2*listingTopicsPerConn)) // a listing of 470 KB
+	stalled := dialTopics(t, n)
+	if err := stalled.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	// Kept alive, so that the node's socket stays to be looked at when
+	// its buffers take the whole answer.
+	if _, err := io.WriteString(stalled, "GET /api/topics HTTP/1.1\r\nHost: herald\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	fd := sockettest.AcceptedWithin(t, stalled.RemoteAddr(), stalled.LocalAddr(), 5*time.Second)
+	blocked := blockedWriting("api.(*Server).handleTopics", 10*time.Second)
+	if got := sockettest.SendBuffer(t, fd); got != 2*sendBuffer {
+		t.Errorf("the node's socket has SO_SNDBUF %d, want %d (twice %d)", got, 2*sendBuffer, sendBuffer)
+	}
+	// The kernel takes a write while its queue is under the buffer, so
+	// it may end a write's segment over it (200,704 bytes seen here).
+	held, most := sockettest.Unsent(t, fd), 2*sendBuffer+64<<10
+	t.Logf("the kernel holds %d bytes of the answer", held)
+	if held > most {
+		t.Errorf("the kernel holds %d bytes of the answer, want %d at most", held, most)
+	}
+	if !blocked {
+		t.Fatal("the node never blocked writing: its buffers took the whole answer")
 	}
 }

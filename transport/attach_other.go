@@ -18,6 +18,6 @@ func (l *loop) stop(force bool) {}
 func (s *Server) startLoops() error { return nil }
 
 func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
-	s.setSendBuffer(nc)
+	s.SetSendBuffer(nc)
 	return s.attachPortable(nc, early, o)
 }

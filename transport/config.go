@@ -47,10 +47,11 @@ type Config struct {
 	// with no context takeover both ways, its connection opens with
 	// broker.FramingWebSocketDeflate, and it may send compressed messages.
 	DisableCompression bool
-	// SendBufferBytes is the SO_SNDBUF set on each socket taken over, so
-	// that the kernel holds at most twice it for a client that reads
-	// nothing; 0 or less leaves the socket to the kernel's autotuning
-	// (up to net.ipv4.tcp_wmem's maximum). cmd/herald sets
+	// SendBufferBytes is the SO_SNDBUF set on each socket taken over,
+	// and by SetSendBuffer on each the api accepts, so that the kernel
+	// holds at most twice it for a client that reads nothing; 0 or less
+	// leaves the socket to the kernel's autotuning (up to
+	// net.ipv4.tcp_wmem's maximum). cmd/herald sets
 	// DefaultSendBufferBytes unless told otherwise.
 	SendBufferBytes int
 	Logger          *zap.Logger

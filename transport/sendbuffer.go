@@ -8,19 +8,22 @@ import (
 	"go.uber.org/zap"
 )
 
-// DefaultSendBufferBytes is the SO_SNDBUF a node sets on each WebSocket and
-// SSE socket it takes over (HERALD_SOCKET_SEND_BUFFER_BYTES). Left to the
-// kernel's autotuning, a socket whose client reads nothing grows to
-// net.ipv4.tcp_wmem's maximum (4 MiB by default), held by the kernel for
-// as long as the connection lives, outside every bound of the node's own
-// (BENCHMARKS.md, "Hardening"). The kernel doubles the value for its
-// overhead and stops autotuning the socket.
+// DefaultSendBufferBytes is the SO_SNDBUF a node sets on each socket it
+// accepts, and again on each WebSocket and SSE socket it takes over
+// (HERALD_SOCKET_SEND_BUFFER_BYTES). Left to the kernel's autotuning, a
+// socket whose client reads nothing grows to net.ipv4.tcp_wmem's maximum
+// (4 MiB by default), held by the kernel for as long as the connection
+// lives, outside every bound of the node's own (BENCHMARKS.md,
+// "Hardening"). The kernel doubles the value for its overhead and stops
+// autotuning the socket.
 const DefaultSendBufferBytes = 256 << 10
 
-// setSendBuffer sets SO_SNDBUF on nc's socket, through TLS and any
-// wrapper that gives its syscall.RawConn, when cfg asks for one. A socket
-// it cannot reach (a pipe in tests) is left as it is.
-func (s *Server) setSendBuffer(nc net.Conn) {
+// SetSendBuffer sets SO_SNDBUF on nc's socket to Config.SendBufferBytes,
+// through TLS and any wrapper that gives its syscall.RawConn, when that is
+// set. A socket it cannot reach (a pipe in tests) is left as it is. The
+// api sets it on every connection it accepts, before a byte is written,
+// so that a plain HTTP answer's socket is bounded as a WebSocket's is.
+func (s *Server) SetSendBuffer(nc net.Conn) {
 	if s.cfg.SendBufferBytes <= 0 {
 		return
 	}

@@ -85,6 +85,17 @@ func SendBuffer(t testing.TB, fd int) int {
 	return n
 }
 
+// Unsent is how many bytes fd's send queue holds: written by its owner
+// and not yet acknowledged by the peer, which the kernel keeps.
+func Unsent(t testing.TB, fd int) int {
+	t.Helper()
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		t.Fatalf("ioctl SIOCOUTQ: %v", err)
+	}
+	return n
+}
+
 // ReportedSendBuffer is the SO_SNDBUF the kernel reports for a socket set
 // to n: n capped at net.core.wmem_max (212992 by the kernel's own
 // default, less than transport.DefaultSendBufferBytes), then doubled for
