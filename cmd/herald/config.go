@@ -49,7 +49,7 @@ type Config struct {
 	MaxQueueBytesPerIP    int     // bytes queued for an address's connections that are theirs alone; 0: no limit
 	MaxSubscriptionsPerIP int     // subscriptions of all of an address's connections; 0: no limit
 	MaxReadBytesPerIP     int     // read buffers an address's connections keep for frames that came in part; 0: no limit
-	SocketSendBufferBytes int     // SO_SNDBUF of each WebSocket and SSE socket; 0: the kernel's autotuning
+	SocketSendBufferBytes int     // SO_SNDBUF of every socket the node accepts; 0: the kernel's autotuning
 	MaxUpgradeBytes       int     // request line and headers of any request, /ws included
 	TrustedProxies        []string
 	TLSCert               string // PEM file; set with TLSKey, or neither
@@ -104,7 +104,7 @@ var settings = []setting{
 	{"HERALD_MAX_SUBSCRIPTIONS", "max-subscriptions", itoa(broker.DefaultMaxSubscriptions), "subscriptions per connection", intSetting(1, func(c *Config, n int) { c.MaxSubscriptions = n })},
 	{"HERALD_RATE_LIMIT", "rate-limit", itoa(broker.DefaultRateLimit), "commands per second per connection (burst: twice that); commands and pings past twice that wait unread", intSetting(1, func(c *Config, n int) { c.RateLimit = n })},
 	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", itoa(transport.DefaultMaxQueueBytes), "bytes queued for one slow reader before close 4000", intSetting(node.MinQueueBytes, func(c *Config, n int) { c.MaxQueueBytes = n })},
-	{"HERALD_SOCKET_SEND_BUFFER_BYTES", "socket-send-buffer-bytes", itoa(transport.DefaultSendBufferBytes), "SO_SNDBUF of each WebSocket and SSE socket, capped by the kernel at net.core.wmem_max: the kernel holds at most twice it for a client that reads nothing, past which frames wait in the node's queue (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's maximum)", intSetting(0, func(c *Config, n int) { c.SocketSendBufferBytes = n })},
+	{"HERALD_SOCKET_SEND_BUFFER_BYTES", "socket-send-buffer-bytes", itoa(transport.DefaultSendBufferBytes), "SO_SNDBUF of every socket the node accepts (HTTP requests, WebSockets, SSE streams), capped by the kernel at net.core.wmem_max: the kernel holds at most twice it for a client that reads nothing, past which frames wait in the node's queue and an HTTP answer's writer waits (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's maximum)", intSetting(0, func(c *Config, n int) { c.SocketSendBufferBytes = n })},
 	{"HERALD_HEARTBEAT", "heartbeat", duration(broker.DefaultHeartbeat), "ping interval; silence for two of them closes with 4002", durationSetting(func(c *Config, d time.Duration) { c.Heartbeat = d })},
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},
