@@ -53,16 +53,19 @@ func (s *Session) authorizeFirst(c *command, fromQueue bool) bool {
 	}
 	if perms := s.permsLocked(); !replaces && perms != nil && !perms.CanSubscribe(c.Topic) {
 		s.mu.Unlock()
+		s.giveBackPrepaid(c, false)
 		s.fail(c.echo(), Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic))
 		return true
 	}
 	if len(s.pendingLocked()) >= maxAuthorizing {
 		s.mu.Unlock()
+		s.giveBackPrepaid(c, false)
 		s.fail(c.echo(), Errorf(CodeRateLimited, "more than %d subscriptions waiting for the backend", maxAuthorizing))
 		return true
 	}
 	if len(s.pendingLocked()) > 0 && s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
+		s.giveBackPrepaid(c, false)
 		s.fail(c.echo(), Errorf(CodeRateLimited, "too many commands waiting for the backend"))
 		return true
 	}
@@ -170,6 +173,7 @@ func (s *Session) holdBehindPending(c command) bool {
 	}
 	if clientHeld(held) > maxHeldPerTopic || s.heldBytesLocked()+c.size() > maxQueuedBytes {
 		s.mu.Unlock()
+		s.giveBackPrepaid(&c, false)
 		s.fail(c.echo(), Errorf(CodeRateLimited, "too many commands for %q waiting for the backend", c.Topic))
 		return true
 	}
@@ -230,6 +234,10 @@ func (s *Session) authorized(c command, err *Error) {
 	}
 	if s.phase == phaseClosed {
 		s.mu.Unlock()
+		s.giveBackPrepaid(&c, false) // none of them runs
+		for i := range held {
+			s.giveBackPrepaid(&held[i], false)
+		}
 		return
 	}
 	jobs := []job{{cmd: c, err: err}}

@@ -56,8 +56,8 @@ type command struct {
 	// for the hook (controlorder.go). Never set by decoding.
 	server bool
 	// paid: what of its work a client's subscribe was counted as it came
-	// (prepaySubscribeLocked). Never set by decoding.
-	paid workerMarks
+	// (prepaySubscribeLocked); nil: nothing. Never set by decoding.
+	paid *prepaid
 }
 
 // echo is the id c's reply echoes.

@@ -58,3 +58,16 @@ func (r *remoteSubs) endClaim(topic string, now int64) bool {
 	delete(r.claims.at, topic)
 	return ok && now-at < occupancyClaimFor
 }
+
+// dropClaim ends topic's claim if it is still the one made at claimedAt:
+// the subscribe that made it is given its occupancy back, no setup having
+// made the node hold the topic on it, and reports whether it did.
+func (r *remoteSubs) dropClaim(topic string, claimedAt int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at, ok := r.claims.at[topic]; !ok || at != claimedAt {
+		return false
+	}
+	delete(r.claims.at, topic)
+	return true
+}

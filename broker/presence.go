@@ -67,24 +67,30 @@ func (b *Broker) askPresence(sub *subscription) {
 // the same time, so that presence adds no round trip to the engine to the
 // subscribe's wait. Called on the session's worker, before the subscribed
 // reply: when either fails, the caller undoes the subscription, and with
-// it the entry if it was made.
-func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *since) (subStart, error) {
+// it the entry if it was made. It reports whether the engine recorded the
+// entry; one it did not is not counted (chargeSubscribeWork), as its
+// join and leave did not run.
+func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *since) (subStart, bool, error) {
 	if !s.b.keepsPresence(sub.pattern) {
-		return s.b.startPosition(ctx, sub.pattern, since)
+		st, err := s.b.startPosition(ctx, sub.pattern, since)
+		return st, false, err
 	}
-	s.chargeSubscribeWork(sub, PresenceJoinCommands, markPaidPresence)
+	charged := s.chargeSubscribeWork(sub, PresenceJoinCommands, markPaidPresence)
 	entry := s.presenceEntry(sub.pattern)
-	joined := make(chan error, 1)
-	go func() { joined <- s.b.engine.AddPresence(ctx, entry) }() // waited for below
+	added := make(chan error, 1)
+	go func() { added <- s.b.engine.AddPresence(ctx, entry) }() // waited for below
 	st, err := s.b.startPosition(ctx, sub.pattern, since)
-	jerr := <-joined
+	jerr := <-added
 	// Even a failed add may have been recorded (a timeout), and removing
 	// an entry that is not there does nothing: the undo removes it.
 	sub.mark(markPresent, true)
+	if jerr != nil && charged {
+		s.giveBackAddress(PresenceJoinCommands)
+	}
 	if err == nil {
 		err = jerr
 	}
-	return st, err
+	return st, jerr == nil, err
 }
 
 // leave removes the presence entry of a subscription that ends, if it has

@@ -118,32 +118,45 @@ func (s *Session) rateLimitedError(v paceVerdict) *Error {
 // budget, which bounds the rest of what the address costs (docs/protocol.md
 // section 6). It takes too each topic's work as a client's subscribe
 // counts it as it comes (subscribeWork), and returns what each topic was
-// counted, for its setup to count it no more: counted once set up, the
-// streams of one address opened together were each let through by a
-// budget that held one command a topic, and what they counted after,
-// past the one burst an address may owe, was forgiven (20 streams of 30
-// presence topics opened at once had 270 topics through on a burst of
-// 300, which holds 100). Past the budget the stream is refused
-// rate_limited (429).
-func (b *Broker) paceStream(address AddressPacer, topics []string) ([]workerMarks, *Error) {
-	paid := make([]workerMarks, len(topics))
+// counted, for its setup to count it no more (nil: nothing): counted once
+// set up, the streams of one address opened together were each let
+// through by a budget that held one command a topic, and what they
+// counted after, past the one burst an address may owe, was forgiven (20
+// streams of 30 presence topics opened at once had 270 topics through on
+// a burst of 300, which holds 100). Past the budget the stream is refused
+// rate_limited (429), and what it took is given back: nothing of it runs.
+func (b *Broker) paceStream(address AddressPacer, topics []string) ([]*prepaid, *Error) {
+	paid := make([]*prepaid, len(topics))
 	if address == nil {
 		return paid, nil
 	}
-	_, spends := address.(AddressSpender)
+	spender, spends := address.(AddressSpender)
 	now := time.Now().UnixNano()
+	taken := 0
 	for i, topic := range topics {
 		n := 1
 		if spends { // as chargeAddress: extra work is counted only by a spender
-			var work int
-			work, paid[i] = b.subscribeWork(topic)
+			work, marks, claimedAt := b.subscribeWork(topic)
+			if work > 0 {
+				paid[i] = &prepaid{claimedAt: claimedAt}
+				paid[i].marks.Store(uint32(marks))
+			}
 			n += work
 		}
 		for range n {
 			if !address.AllowCommand(now) {
 				b.stats.rateLimited[refusedByAddress].Add(1)
+				for j := range paid[:i+1] {
+					if paid[j].take(markPaidOccupancy) != 0 {
+						b.remote.dropClaim(topics[j], paid[j].claimedAt)
+					}
+				}
+				if spends && taken > 0 {
+					spender.GiveBackCommands(now, taken)
+				}
 				return nil, Errorf(CodeRateLimited, "too many commands a second from this address")
 			}
+			taken++
 		}
 	}
 	return paid, nil

@@ -33,9 +33,13 @@ const ResumeCommandMessages = 16
 
 // AddressSpender is an AddressPacer that can take several commands at
 // once from its budget, owing what an empty budget cannot take (a
-// bounded amount) until its rate has paid it. api/limits's is one.
+// bounded amount) until its rate has paid it, and give back commands it
+// took for work that did not run. api/limits's is one.
 type AddressSpender interface {
 	SpendCommands(now int64, n int)
+	// GiveBackCommands gives back n commands taken (what is owed first),
+	// never filling the budget past its burst.
+	GiveBackCommands(now int64, n int)
 }
 
 // noteRead counts n messages the engine read for a resume of r.

@@ -16,6 +16,8 @@ func (*spendingBudget) AllowCommand(int64) bool { return true }
 
 func (p *spendingBudget) SpendCommands(_ int64, n int) { p.spent.Add(int64(n)) }
 
+func (p *spendingBudget) GiveBackCommands(_ int64, n int) { p.spent.Add(-int64(n)) }
+
 // A resume counts as one more command for each ResumeCommandBytes of
 // history it sends, or each ResumeCommandMessages it reads, whichever is
 // more, toward its connection's rate and its address's budget: one that

@@ -18,6 +18,7 @@ func (s *Session) run(j job) {
 		return
 	}
 	if j.err != nil {
+		s.giveBackPrepaid(&j.cmd, false) // the subscribe hook's no, or its error
 		s.fail(j.cmd.echo(), j.err)
 		return
 	}

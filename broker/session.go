@@ -180,6 +180,7 @@ func (s *Session) HandleText(payload []byte) {
 	}
 	if s.queueFullLocked(&cmd) {
 		s.mu.Unlock()
+		s.giveBackPrepaid(&cmd, false)
 		s.fail(cmd.echo(), Errorf(CodeRateLimited, "too many commands waiting"))
 		return
 	}
@@ -212,14 +213,19 @@ func (s *Session) disconnect() (ended, listed bool) {
 	s.setExpiry(time.Time{})
 	subs := s.takeAllLocked()
 	held := len(subs)
+	var dropped []job
 	if s.queue != nil {
 		subs = append(subs, releasesIn(s.queue.jobs)...)
+		dropped = s.queue.jobs
 		if s.queue.closed != nil {
 			close(s.queue.closed) // the worker's wait ends (closing)
 		}
 	}
 	s.queue = nil // commands not yet run are dropped, not releases
 	s.mu.Unlock()
+	for i := range dropped {
+		s.giveBackPrepaid(&dropped[i].cmd, false)
+	}
 	s.chargeClose(held)
 	s.b.sessions.remove(s)
 	s.b.stats.connections.Add(-1)

@@ -82,8 +82,9 @@ func (s *Session) abandonQueue() {
 	}
 	s.queue, s.running = nil, false
 	s.mu.Unlock()
-	for _, j := range jobs {
+	for i, j := range jobs {
 		if j.release == nil && j.server == 0 {
+			s.giveBackPrepaid(&jobs[i].cmd, false)
 			s.fail(j.cmd.echo(), Errorf(CodeUnavailable, "the server is shutting down"))
 		}
 	}

@@ -40,17 +40,25 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 	defer cancel()
+	// A stream refused is given back the work of its topics that did not
+	// run, as a subscribe is (giveBackPrepaid): those not set up.
+	giveBack := func(from int, joined bool) {
+		for i := from; i < len(topics); i++ {
+			s.giveBackWork(paid[i], topics[i], joined && i == from)
+		}
+	}
 	if err := s.authorizeStream(ctx, asked); err != nil {
+		giveBack(0, false)
 		o.Abort()
 		return nil, err
 	}
 	for i, since := range b.shareResume(resumeFromID(lastEventID, topics)) {
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
 		if serr == nil && sub != nil {
-			sub.marks |= paid[i]
+			sub.marks |= paid[i].settled()
 		}
+		var p prepared
 		if serr == nil {
-			var p prepared
 			if p, serr = s.setUp(ctx, sub, since, true); p.sub != nil {
 				o.prepared = append(o.prepared, p)
 			} else if serr == nil { // the session was closed meanwhile
@@ -58,6 +66,7 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 			}
 		}
 		if serr != nil {
+			giveBack(i, p.joined)
 			o.Abort()
 			return nil, serr
 		}

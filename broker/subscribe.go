@@ -12,35 +12,45 @@ import (
 // follow before the subscription goes live. Since the engine keeps a
 // message in history before delivering it, nothing is missed, and the seq
 // filter sends nothing twice.
+// What the subscribe was counted of its work as it came and did not
+// cause is given back once it is answered (giveBackPrepaid).
 func (s *Session) subscribe(ctx context.Context, c *command) *Error {
+	joined, err := s.subscribeNew(ctx, c)
+	s.giveBackPrepaid(c, joined)
+	return err
+}
+
+// subscribeNew is subscribe, reporting whether it joined the topic's
+// presence (its entry recorded in the engine).
+func (s *Session) subscribeNew(ctx context.Context, c *command) (joined bool, _ *Error) {
 	if !c.permsWaived && !c.server && !s.mayHold(c.Topic) {
-		return Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
+		return false, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
 	}
 	if err := s.b.checkPresenceAsked(c); err != nil {
-		return err
+		return false, err
 	}
 	sub, old, err := s.addSubscription(s.b.idx.shared(c.Topic), c.Since == nil)
 	if err != nil || (sub == nil && old == nil) {
-		return err // nil when the connection is gone
+		return false, err // nil when the connection is gone
 	}
 	if old != nil {
-		return s.resubscribe(ctx, c, old)
+		return false, s.resubscribe(ctx, c, old)
 	}
 	sub.presence = c.Presence
 	sub.mark(markServer, c.server)
-	sub.marks |= c.paid
+	sub.marks |= c.paid.settled()
 	// One a backend's unsubscribe waits to end never joins the topic's
 	// presence, so that its members see no join and leave of it.
 	p, err := s.setUp(ctx, sub, c.Since, !s.unsubscribeAhead(c.Topic))
 	if err != nil || p.sub == nil {
-		return err
+		return p.joined, err
 	}
 	s.send(subscribedFrame(c, p.position(), p.recovered))
 	if s.endedAhead(sub) { // checked again: such an unsubscribe may come meanwhile
-		return nil
+		return p.joined, nil
 	}
 	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.subStart)))
-	return nil
+	return p.joined, nil
 }
 
 // endedAhead reports whether a backend's unsubscribe that came after the
@@ -68,6 +78,9 @@ func (s *Session) unsubscribeAhead(topic string) bool {
 type prepared struct {
 	sub *subscription
 	subStart
+	// joined: its session's entry was recorded in the topic's presence,
+	// even when the setup then failed (the entry is removed again).
+	joined bool
 }
 
 // subStart is where a new exact subscription starts: its topic's position,
@@ -122,18 +135,19 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 	if since != nil && since.sends == nil {
 		since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn)
 	}
+	joined := false
 	if join {
-		st, err = s.startAndJoin(ctx, sub, since)
+		st, joined, err = s.startAndJoin(ctx, sub, since)
 	} else {
 		st, err = s.b.startPosition(ctx, sub.pattern, since)
 	}
 	if err != nil {
 		s.undo(ctx, sub)
-		return prepared{}, s.b.replyError(err)
+		return prepared{joined: joined}, s.b.replyError(err)
 	}
 	s.chargeResume(since)
 	sub.start = st.pos
-	return prepared{sub: sub, subStart: st}, nil
+	return prepared{sub: sub, subStart: st, joined: joined}, nil
 }
 
 // goLive releases a new subscription. An exact one is released under its

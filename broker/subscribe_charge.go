@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Some subscribes have Redis do far more work than the 7.5 commands a
 // counted command takes when subscribing to and leaving a new topic
@@ -46,8 +49,8 @@ const PresenceJoinCommands = 2
 // subscribes of new presence topics at once, had all 300 on a burst of
 // 300, where one at a time had 100. What c was counted is recorded in it
 // (c.paid) so that its setup counts it no more, and counts what could
-// not be told (the node gave up the topic meanwhile). Called with mu
-// held.
+// not be told (the node gave up the topic meanwhile); what of it does not
+// run is given back (giveBackPrepaid). Called with mu held.
 func (s *Session) prepaySubscribeLocked(c *command, now int64) {
 	if c.Type != cmdSubscribe || c.server || !ValidPattern(c.Topic) || s.findLocked(c.Topic) != nil {
 		return
@@ -58,23 +61,102 @@ func (s *Session) prepaySubscribeLocked(c *command, now int64) {
 	if _, ok := s.pacer.(AddressSpender); !ok {
 		return
 	}
-	n, paid := s.b.subscribeWork(c.Topic)
-	c.paid = paid
+	n, paid, claimedAt := s.b.subscribeWork(c.Topic)
+	if n == 0 {
+		return
+	}
+	c.paid = &prepaid{claimedAt: claimedAt}
+	c.paid.marks.Store(uint32(paid))
 	s.chargeAddress(now, n)
 }
 
 // subscribeWork is how many commands more a client's subscribe of topic
-// counts, as far as can be told before it is set up, and which of them.
-func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks) {
+// counts, as far as can be told before it is set up, which of them, and
+// when it claimed the topic's occupancy (claimOccupancy) if it did.
+func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks, claimedAt int64) {
 	if b.keepsPresence(topic) {
 		n += PresenceJoinCommands
 		paid |= markPaidPresence
 	}
-	if b.remote.events != nil && !IsPattern(topic) && b.remote.claimOccupancy(topic, time.Now().UnixNano()) {
+	if now := time.Now().UnixNano(); b.remote.events != nil && !IsPattern(topic) && b.remote.claimOccupancy(topic, now) {
 		n += OccupancyCommands
 		paid |= markPaidOccupancy
+		claimedAt = now
 	}
-	return n, paid
+	return n, paid, claimedAt
+}
+
+// prepaid is what a client's subscribe was counted of its work as it
+// came, shared by every copy of its command (a subscribe waiting for the
+// hook is copied), so that what is given back is given back once.
+type prepaid struct {
+	marks     atomic.Uint32 // workerMarks: markPaidPresence, markPaidOccupancy not yet used nor given back
+	claimedAt int64         // when it claimed its topic's occupancy (markPaidOccupancy)
+}
+
+// take clears m of what p holds and returns which of m it held; nil
+// holds nothing.
+func (p *prepaid) take(m workerMarks) workerMarks {
+	if p == nil {
+		return 0
+	}
+	for {
+		held := p.marks.Load()
+		if p.marks.CompareAndSwap(held, held&^uint32(m)) {
+			return workerMarks(held) & m
+		}
+	}
+}
+
+// settled are the marks c's subscription is set up with: what its
+// subscribe was counted as it came.
+func (p *prepaid) settled() workerMarks {
+	if p == nil {
+		return 0
+	}
+	return workerMarks(p.marks.Load())
+}
+
+// giveBackPrepaid gives back to the budget of s's address what a client's
+// subscribe c was counted as it came (prepaySubscribeLocked) for work that
+// did not run, once c is answered or dropped: the presence join unless
+// joined, and the topic's occupancy while c's own claim of it still
+// stands, as no setup made the node hold the topic on it. Without it, a
+// client whose subscribes failed (unavailable while Redis was down, a
+// duplicate sent with the first, refused by the subscribe hook, or its
+// connection closed before they ran) paid its budget away and was
+// refused rate_limited for work that never ran, as herald.js asks again.
+// What is given back is taken off c.paid, so that no copy of c gives it
+// back again; the claim it gives back is ended, so that the subscribe
+// that makes the node hold the topic later is counted it.
+func (s *Session) giveBackPrepaid(c *command, joined bool) {
+	s.giveBackWork(c.paid, c.Topic, joined)
+}
+
+// giveBackWork is giveBackPrepaid for what p counted a subscribe, or a
+// stream's topic, of topic.
+func (s *Session) giveBackWork(p *prepaid, topic string, joined bool) {
+	if p == nil {
+		return
+	}
+	n := 0
+	if joined {
+		p.take(markPaidPresence)
+	} else if p.take(markPaidPresence) != 0 {
+		n += PresenceJoinCommands
+	}
+	if p.take(markPaidOccupancy) != 0 && s.b.remote.dropClaim(topic, p.claimedAt) {
+		n += OccupancyCommands
+	}
+	s.giveBackAddress(n)
+}
+
+// giveBackAddress gives n commands back to the budget of s's address,
+// those it took for work that did not run.
+func (s *Session) giveBackAddress(n int) {
+	if sp, ok := s.pacer.(AddressSpender); ok && n > 0 {
+		sp.GiveBackCommands(time.Now().UnixNano(), n)
+	}
 }
 
 // chargeSubscribeWork takes n commands more for sub's subscribe from the
@@ -82,8 +164,11 @@ func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks) {
 // the client's own and was not counted them as it came (paid): a
 // backend's subscribe is not counted against the client, as its commands
 // are not.
-func (s *Session) chargeSubscribeWork(sub *subscription, n int, paid workerMarks) {
-	if !sub.marked(markServer | paid) {
-		s.chargeAddress(time.Now().UnixNano(), n)
+// It reports whether it took them.
+func (s *Session) chargeSubscribeWork(sub *subscription, n int, paid workerMarks) bool {
+	if sub.marked(markServer | paid) {
+		return false
 	}
+	s.chargeAddress(time.Now().UnixNano(), n)
+	return true
 }

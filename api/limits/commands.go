@@ -110,6 +110,36 @@ func (e *entry) SpendCommands(now int64, n int) {
 	}
 }
 
+// GiveBackCommands implements broker.AddressSpender: it gives back n
+// commands that SpendCommands took for work that did not run (a
+// subscribe's presence join, say, that failed), what the address owes
+// first, then its bucket's, which never holds more than its burst.
+func (e *entry) GiveBackCommands(now int64, n int) {
+	p := e.pace
+	if p == nil || n <= 0 {
+		return
+	}
+	d := int64(n) * p.interval
+	for d > 0 {
+		o := e.owed.Load()
+		if o <= 0 {
+			break
+		}
+		if back := min(o, d); e.owed.CompareAndSwap(o, o-back) {
+			d -= back
+		}
+	}
+	for d > 0 {
+		tat := e.commands.Load()
+		if tat <= now { // full
+			return
+		}
+		if e.commands.CompareAndSwap(tat, max(tat-d, now)) {
+			return
+		}
+	}
+}
+
 // owe adds d nanoseconds of commands to what e's address owes, up to
 // its burst's.
 func (e *entry) owe(d int64) {

@@ -231,3 +231,22 @@ func TestCommandsTakenAfterAClockGoingBackOweOnlyThemselves(t *testing.T) {
 		t.Fatalf("a burst's time after the clock went back and one command was taken at once, %d commands allowed, want 19", got)
 	}
 }
+
+// Commands given back (broker.AddressSpender: work a subscribe was
+// counted that did not run) pay what the address owes first, then
+// refill its budget, never past its burst.
+func TestCommandsGivenBack(t *testing.T) {
+	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30})
+	now := clock.Now().UnixNano()
+	_, p := mustAcquirePaced(t, l, ipA)
+	spender := p.(broker.AddressSpender)
+	spender.SpendCommands(now, 35) // 5 owed
+	spender.GiveBackCommands(now, 8)
+	if got := allowed(p, now, 40); got != 3 {
+		t.Fatalf("%d commands allowed after 35 taken and 8 given back, want 3", got)
+	}
+	spender.GiveBackCommands(now, 1000)
+	if got := allowed(p, now, 40); got != 30 {
+		t.Fatalf("%d commands allowed after more given back than taken, want the burst of 30", got)
+	}
+}
