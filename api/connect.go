@@ -92,3 +92,19 @@ func (s *Server) refuseClient(w http.ResponseWriter, r *http.Request, err error)
 func (s *Server) judgesToken(token string) bool {
 	return isTailToken(token) || s.cfg.Tokens != nil && token != ""
 }
+
+// paceSubs takes what the subs claim of a WebSocket about to be upgraded
+// counts from its address's command budget (broker.PaceSubs), as an SSE
+// stream's open takes its topics'; past the budget it answers 429
+// rate_limited with Retry-After, gives the upgrade's slot back and
+// reports false.
+func (s *Server) paceSubs(w http.ResponseWriter, r *http.Request, adm admission) bool {
+	err := s.broker.PaceSubs(adm.info.Pacer, adm.info.Subs)
+	if err == nil {
+		return true
+	}
+	adm.slot.Release()
+	retryAfter(w, err)
+	s.fail(w, r, err)
+	return false
+}

@@ -29,6 +29,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "every check passed; this is not a WebSocket upgrade", http.StatusBadRequest)
 		return
 	}
+	if !s.paceSubs(w, r, adm) {
+		return
+	}
 	s.upgrade(w, r, adm.info, adm.slot)
 }
 

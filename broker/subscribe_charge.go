@@ -172,3 +172,22 @@ func (s *Session) chargeSubscribeWork(sub *subscription, n int, paid workerMarks
 	s.chargeAddress(time.Now().UnixNano(), n)
 	return true
 }
+
+// PaceSubs takes from address's budget (nil: none) what a WebSocket's
+// subs claim (ClientInfo.Subs) counts as it connects, before its upgrade,
+// as an SSE stream's topics count as it opens (paceStream): one command a
+// topic, and each topic's work. Free, one valid token whose subs name as
+// many topics as a connection may hold, presented again at the connect
+// rate (50 a second), had the node subscribe to and leave 50,000 topics
+// a second, 25 times the budget, and what its closes count was owed to
+// commands it never sent. Past the budget it is rate_limited, and
+// nothing is taken.
+func (b *Broker) PaceSubs(address AddressPacer, subs []string) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	if _, err := b.paceStream(address, withServerTopics(nil, subs)); err != nil {
+		return err
+	}
+	return nil
+}
