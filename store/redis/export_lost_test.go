@@ -10,13 +10,17 @@ import (
 // LostJoins does, its reply lost: what a read that timed out after Redis
 // ran the script leaves.
 func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins []broker.SentJoin) error {
-	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
-	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), joins)...).Err()
+	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic)}
+	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", topic, joins)...).Err()
 }
 
 // LostJoinsRecord is the key of topic's record of the lost joins whose
 // leaves were reported.
 func LostJoinsRecord(e *Engine, topic string) string { return e.keys.presLost(topic) }
+
+// LostJoinsUnqueued is the key of topic's reports of lost joins' leaves
+// whose member events may not be queued yet.
+func LostJoinsUnqueued(e *Engine, topic string) string { return e.keys.presLostUnqueued(topic) }
 
 // LostJoinsPatience is how long past its due time a check of the joins
 // sent waits for the live nodes to add their entries back.

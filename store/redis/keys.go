@@ -143,6 +143,18 @@ func (k keys) presLogEnd(topic string) string { return k.prefix + "{" + topic + 
 // whose leaves' member events were reported (presence_lost.go).
 func (k keys) presLost(topic string) string { return k.prefix + "{" + topic + "}:lost" }
 
+// presLostUnqueued keeps, for as long as presLost, the reported leaves
+// of lost joins whose member events may not be queued yet, by their seq
+// (presence_lost_queue.go).
+func (k keys) presLostUnqueued(topic string) string {
+	return k.prefix + "{" + topic + "}:lost:unqueued"
+}
+
+// presLostTopics is the set of the topics where the node life reported
+// leaves of lost joins whose member events may not be queued yet, for
+// whoever cleans up after it (presence_lost_queue.go).
+func (k keys) presLostTopics(life string) string { return k.prefix + "presence.lost." + life }
+
 // presOwned is the set of the sessions of topic that the node life owns.
 func (k keys) presOwned(topic, life string) string { return k.prefix + "{" + topic + "}:own:" + life }
 

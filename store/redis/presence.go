@@ -21,6 +21,9 @@ import (
 //	<prefix>{<topic>}:lost          hash: user → "<session>\n<node>\n<term>": the session of
 //	                                its join Redis lost, whose leave that node reported on a
 //	                                master of that term, for a while (presence_lost.go)
+//	<prefix>{<topic>}:lost:unqueued hash: seq → "<life>\n<after>\n<user>": such a leave whose
+//	                                member event that life may not have queued yet, as long
+//	                                as lost (presence_lost_queue.go)
 //
 // A script adds or removes an entry and its count in one atomic step, and
 // publishes the join (count 0 → 1) or the leave (1 → 0) on the topic's
@@ -39,14 +42,17 @@ import (
 //
 //	<prefix>presence.nodes          sorted set: life → when its heartbeat lapses
 //	<prefix>presence.node.<life>    set: topics where it added entries
+//	<prefix>presence.lost.<life>    set: topics where it may have left lost:unqueued records
 //	<prefix>presence.reaper.<life>  the lock of whoever cleans up after it
 //
 // Every node looks for lapsed lives; the one that takes a life's lock runs
 // the reap script on each of its topics, which removes its entries and
-// publishes the leaves, then forgets the life. The topic set is written
+// publishes the leaves, has the member events of the lost joins' leaves
+// it reported and did not queue queued (presence_lost_queue.go), then
+// forgets the life. The topic set is written
 // by the add script itself on one server; on Cluster, where it lives in
 // another slot, beside the script, before the life's first entry on the
-// topic. No key but seq, changes:end and lost has a TTL: a topic's keys
+// topic. No key but seq, changes:end, lost and lost:unqueued has a TTL: a topic's keys
 // go with its last entry, the change log included.
 //
 // A node also keeps its own entries in memory (presence_local.go): Close

@@ -308,6 +308,7 @@ func (e *Engine) leaveAll(ctx context.Context) (closed bool) {
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	_ = e.rdb.Del(dctx, e.keys.presTopics(life)).Err()
+	_ = e.rdb.Del(dctx, e.keys.presLostTopics(life)).Err()
 	_ = e.rdb.ZRem(dctx, e.keys.presNodes(), life).Err()
 	return true
 }

@@ -46,6 +46,8 @@ type presenceLocal struct {
 
 	othersLapse atomic.Int64 // of the other live nodes, as noteOthers last read it (slowestLapse)
 
+	lostQueued lostQueueds // leaves of lost joins reported and not queued yet (presence_lost_queue.go)
+
 	resynced    atomic.Uint64 // the reconnect count the entries were last checked against Redis at
 	reconnected chan struct{} // a pub/sub connection was replaced: keepPresence checks the entries at once
 

@@ -256,15 +256,22 @@ func lostLeaveKeep(lapse time.Duration) time.Duration {
 // otherwise, it waits for none.
 func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.SentJoin) ([]string, error) {
 	var gone []string
-	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic)}
 	terms, keep, unchecked := e.lostCheck.termsFor(topic, lostLeaveKeep(e.slowestLapse()))
 	if !unchecked {
 		return nil, nil
 	}
+	life, err := e.lostReporterLife(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic)}
+	if life != "" && !e.shards.on() {
+		keys = append(keys, e.keys.presLostTopics(life))
+	}
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
 		joins = joins[len(batch):]
-		args := e.lostJoinsArgs(terms, keep, batch)
+		args := e.lostJoinsArgs(terms, keep, life, topic, batch)
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()
@@ -279,7 +286,7 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 		for i := 0; i+1 < len(reply); i += 2 {
 			gone = append(gone, reply[i])
 			if reply[i+1] != "" {
-				e.lostJoinLeft(topic, reply[i], reply[i+1])
+				e.lostJoinLeft(topic, reply[i], reply[i+1], lostPending{life: life, keep: keep, at: time.Now()})
 			}
 		}
 	}
@@ -288,8 +295,10 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 }
 
 // lostJoinLeft tells the member watcher of the leave of user on topic
-// that ends a join Redis lost, numbered by order.
-func (e *Engine) lostJoinLeft(topic, user, order string) {
+// that ends a join Redis lost, numbered by order, and notes its report
+// p, kept unqueued in Redis, to take out once its member event is
+// queued (presence_lost_queue.go).
+func (e *Engine) lostJoinLeft(topic, user, order string, p lostPending) {
 	fn := e.members.Load()
 	if fn == nil {
 		return
@@ -298,6 +307,9 @@ func (e *Engine) lostJoinLeft(topic, user, order string) {
 	if err != nil {
 		e.log.Error("the check of the joins sent returned a malformed order", zap.Error(err))
 		return
+	}
+	if p.life != "" {
+		e.pres.lostQueued.add(lostReport{topic, seq}, p)
 	}
 	(*fn)(broker.PresenceChange{Topic: topic, User: user, After: after, Seq: seq})
 }

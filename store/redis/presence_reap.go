@@ -35,8 +35,10 @@ func (e *Engine) reapLapsed(ctx context.Context) {
 	}
 }
 
-// reap removes the entries of a dead life, publishing their leaves, then
-// forgets the life, unless another node holds its lock.
+// reap removes the entries of a dead life, publishing their leaves, has
+// the member events of the lost joins' leaves it reported and did not
+// queue queued (queueLostOf), then forgets the life, unless another node
+// holds its lock.
 func (e *Engine) reap(ctx context.Context, life string) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.PresenceLapse+e.cfg.Timeout)
 	defer cancel()
@@ -64,6 +66,9 @@ func (e *Engine) reap(ctx context.Context, life string) error {
 		if cursor == 0 {
 			break
 		}
+	}
+	if err := e.queueLostOf(ctx, life); err != nil {
+		return err
 	}
 	if err := e.rdb.Del(ctx, set).Err(); err != nil {
 		return err

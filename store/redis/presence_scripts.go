@@ -223,14 +223,19 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // new replication ID when a replica attaches). It finds none while its
 // master's term (INFO's master_replid) is not one of the terms every
 // live node tells its entries are in (presence_terms.go): a live node
-// may have yet to add its entries again.
+// may have yet to add its entries again. When life is not "", each
+// leave it reports is also kept in the unqueued hash, by its seq, as
+// "<life>\n<after>\n<user>", until the node queued its member event
+// (presence_lost_queue.go), and off Cluster the topic goes in the life's
+// set of such topics (on Cluster the caller puts it there first).
 //
-// KEYS: users, seq, lost. ARGV: keep (ms), the node, the terms every
-// live node tells, space-separated ("*": wait for none), then a user and
-// the session of its join, for each join. Returns "wait" alone when it
-// waits; else, for each user not listed, the user and, when this call
-// reports its leave, the leave's order "<after> <seq>" as a netstring,
-// else "".
+// KEYS: users, seq, lost, unqueued, and, but on Cluster, the life's set
+// of topics with leaves unqueued. ARGV: keep (ms), the node, the terms
+// every live node tells, space-separated ("*": wait for none), the
+// node's life ("": none is kept unqueued), the topic, then a user and
+// the session of its join, for each join. Returns "wait" alone when it waits; else,
+// for each user not listed, the user and, when this call reports its
+// leave, the leave's order "<after> <seq>" as a netstring, else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
 local ok, info = pcall(redis.call, 'INFO', 'replication')
 local term = ok and string.match(info, 'master_replid:(%x+)') or ''
@@ -249,7 +254,7 @@ local function reportedElsewhere(rec, session)
   return node ~= ARGV[2] and (told == nil or told == term)
 end
 local out = {}
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local user, session = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', KEYS[1], user) == 0 then
     local decided = ''
@@ -257,6 +262,12 @@ for i = 4, #ARGV, 2 do
       redis.call('HSET', KEYS[3], user, session .. '\n' .. ARGV[2] .. '\n' .. term)
       redis.call('PEXPIRE', KEYS[3], ARGV[1])
       decided = order(KEYS[2])
+      if ARGV[4] ~= '' then
+        local after, seq = string.match(decided, ':(%d+) (%d+)$')
+        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. user)
+        redis.call('PEXPIRE', KEYS[4], ARGV[1])
+        if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[5]) end
+      end
     end
     out[#out + 1] = user
     out[#out + 1] = decided
@@ -265,11 +276,12 @@ end
 return out
 `)
 
-// lostJoinsArgs is lostJoinsScript's ARGV for joins checked by e, every
-// live node telling terms ("*": wait for none), a record kept for keep.
-func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, joins []broker.SentJoin) []any {
-	args := make([]any, 3, 3+2*len(joins))
-	args[0], args[1], args[2] = keep.Milliseconds(), e.cfg.NodeID, terms
+// lostJoinsArgs is lostJoinsScript's ARGV for joins of topic checked by
+// e, every live node telling terms ("*": wait for none), a record kept
+// for keep, the leaves reported kept unqueued under life (when not "").
+func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, life, topic string, joins []broker.SentJoin) []any {
+	args := make([]any, 5, 5+2*len(joins))
+	args[0], args[1], args[2], args[3], args[4] = keep.Milliseconds(), e.cfg.NodeID, terms, life, topic
 	for _, j := range joins {
 		args = append(args, j.User, j.Session)
 	}

@@ -66,10 +66,14 @@ local function now()
 end
 `
 
-// memberScript: KEYS last, held, due, events; ARGV topic, after, seq,
-// event, max, hold (ms), max held per topic, max held topics. Holds the
-// event and queues what follows on; returns how many were dropped.
+// memberScript: KEYS last, held, due, events, and for the leave of a
+// lost join the key that makes its queueing once (lostOnceKey); ARGV
+// topic, after, seq, event, max, hold (ms), max held per topic, max held
+// topics, and that key's keep (ms). Holds the event and queues what
+// follows on; returns how many were dropped. An event whose once key is
+// held was queued already, and is left out.
 var memberScript = goredis.NewScript(memberLua + `
+if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[9]) then return 0 end
 local n = redis.call('ZCARD', KEYS[2])
 local all = n >= tonumber(ARGV[7]) or (n == 0 and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[8]))
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2] .. '\n' .. ARGV[4])
@@ -106,12 +110,22 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 		return 0, err
 	}
 	k := e.keys
-	n, err := e.runWebhook(ctx, memberScript,
-		[]string{k.webhooks("mseq:" + topic), k.webhooks("mheld:" + topic), k.webhooks("mdue"), k.webhooks("events")},
-		topic, strconv.FormatUint(after, 10), strconv.FormatUint(seq, 10), event, max, hold.Milliseconds(),
-		maxHeldPerTopic, maxHeldTopics).Int()
+	keys := []string{k.webhooks("mseq:" + topic), k.webhooks("mheld:" + topic), k.webhooks("mdue"), k.webhooks("events")}
+	args := []any{topic, strconv.FormatUint(after, 10), strconv.FormatUint(seq, 10), event, max, hold.Milliseconds(),
+		maxHeldPerTopic, maxHeldTopics}
+	lost, isLost := e.pres.lostQueued.peek(topic, seq)
+	if isLost { // a lost join's leave: presence_lost_queue.go
+		keys = append(keys, k.lostOnceKey(topic, seq))
+		args = append(args, lost.keep.Milliseconds())
+	}
+	n, err := e.runWebhook(ctx, memberScript, keys, args...).Int()
 	if err != nil {
 		return 0, e.fail("queue member event", err)
+	}
+	if isLost {
+		if _, ok := e.pres.lostQueued.take(topic, seq); ok {
+			e.markLostQueued(ctx, topic, seq, lost)
+		}
 	}
 	return n, nil
 }

@@ -1,0 +1,231 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/herald-broker/herald/broker"
+)
+
+// The leave of a lost join is numbered, and its report recorded, in the
+// topic's slot (lostJoinsScript), and its member_removed queued
+// afterwards, in the {webhooks} slot (QueueMember), by the node that
+// reported it: on Cluster no script reaches both. A node that died
+// between the two would take the event with it, and the others find the
+// report made and report nothing. So the script also keeps the report in
+// the topic's unqueued hash, by its seq, under the reporter's life, with
+// the topic in that life's set of such topics; the reporter takes it out
+// once its member event is queued (markLostQueued), and whoever cleans
+// up after a life that lapsed queues the member events of those left
+// there (queueLostOf), first taking them over under its own life, so
+// that it is cleaned up after in turn should it die too.
+//
+// The event is queued once however many nodes queue it: QueueMember
+// queues the member event of a lost join's leave under a key of its seq
+// (lostOnceKey), kept as long as the report, in the same step, and leaves
+// it out when that key is held. A reporter that queued it and died before
+// taking the report out, or one that only paused past its lapse, so has
+// no second event queued. A user Redis lists again when the report is
+// taken over came back since: that join's member_added went (past the
+// 2 s a member event waits for the one before it), so a member_removed
+// queued now would come after it and tell the backend the user left
+// while it is there; the report is dropped instead, and the backend,
+// told of the user's joins and not of that leave, holds the user as a
+// member, which it is.
+
+// lostQueueds is what the node reported, or took over, and has not
+// queued yet: the unqueued record to take out once it is, by topic and
+// seq.
+type lostQueueds struct {
+	mu      sync.Mutex
+	pending map[lostReport]lostPending
+}
+
+type lostReport struct {
+	topic string
+	seq   uint64
+}
+
+type lostPending struct {
+	life string        // the record names it
+	keep time.Duration // of the record, and of the key that makes the queueing once
+	at   time.Time     // when it was reported: forgotten after keep
+}
+
+// add notes a report to take out once it is queued. Reports kept past
+// their keep are forgotten (their member event was dropped before it
+// reached Redis, by the webhooks' bounded buffers): Redis no longer
+// holds their record either.
+func (q *lostQueueds) add(r lostReport, p lostPending) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pending == nil {
+		q.pending = make(map[lostReport]lostPending)
+	}
+	for k, old := range q.pending {
+		if p.at.Sub(old.at) > old.keep {
+			delete(q.pending, k)
+		}
+	}
+	q.pending[r] = p
+}
+
+// take returns the report of topic's seq and forgets it.
+func (q *lostQueueds) take(topic string, seq uint64) (lostPending, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := lostReport{topic, seq}
+	p, ok := q.pending[r]
+	if ok {
+		delete(q.pending, r)
+	}
+	return p, ok
+}
+
+// peek returns the report of topic's seq, if it is pending.
+func (q *lostQueueds) peek(topic string, seq uint64) (lostPending, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p, ok := q.pending[lostReport{topic, seq}]
+	return p, ok
+}
+
+// lostOnceKey is the key QueueMember holds while the member event of the
+// lost join's leave numbered seq on topic is queued.
+func (k keys) lostOnceKey(topic string, seq uint64) string {
+	return k.webhooks("mlost:" + strconv.FormatUint(seq, 10) + ":" + topic)
+}
+
+// lostReporterLife is the life the lost-joins script keeps the leaves it
+// reports unqueued under, and adds topic to the set of that life's
+// topics with reports unqueued first on Cluster (the script does it
+// elsewhere), or "" when no member watcher would queue them.
+func (e *Engine) lostReporterLife(ctx context.Context, topic string) (string, error) {
+	if e.members.Load() == nil {
+		return "", nil
+	}
+	life := e.pres.currentLife()
+	if e.shards.on() {
+		if err := e.rdb.SAdd(ctx, e.keys.presLostTopics(life), topic).Err(); err != nil {
+			return "", fmt.Errorf("herald/redis: note the check of %s: %w", topic, err)
+		}
+	}
+	return life, nil
+}
+
+// lostQueuedScript takes the report of a lost join's leave out of the
+// unqueued hash once its member event is queued, unless another life
+// took it over meanwhile.
+//
+// KEYS: unqueued. ARGV: seq, life.
+var lostQueuedScript = goredis.NewScript(`
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if rec and string.sub(rec, 1, #ARGV[2] + 1) == ARGV[2] .. '\n' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+`)
+
+// markLostQueued takes the report out of topic's unqueued hash now that
+// QueueMember queued its member event. A failure leaves it to whoever
+// cleans up after this life, which queues it again, and QueueMember
+// leaves that out.
+func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p lostPending) {
+	err := lostQueuedScript.Run(ctx, e.rdb, []string{e.keys.presLostUnqueued(topic)},
+		strconv.FormatUint(seq, 10), p.life).Err()
+	if err != nil {
+		e.log.Debug("cannot note a lost join's leave queued", zap.String("topic", topic), zap.Error(err))
+	}
+}
+
+// lostTakeOverScript takes over the reports of a dead life unqueued on a
+// topic: those of users the topic lists again are dropped (the package
+// comment above says why), the others are kept under the new life.
+//
+// KEYS: unqueued, users. ARGV: dead life, new life, keep (ms). Returns,
+// for each report taken over, its seq, after and user.
+var lostTakeOverScript = goredis.NewScript(`
+local out = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local seq, rec = all[i], all[i + 1]
+  if string.sub(rec, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
+    local after, user = string.match(string.sub(rec, #ARGV[1] + 2), '^(%d+)\n(.*)$')
+    if not after or redis.call('HEXISTS', KEYS[2], user) == 1 then
+      redis.call('HDEL', KEYS[1], seq)
+    else
+      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. user)
+      redis.call('PEXPIRE', KEYS[1], ARGV[3])
+      out[#out + 1] = seq
+      out[#out + 1] = after
+      out[#out + 1] = user
+    end
+  end
+end
+return out
+`)
+
+// queueLostOf has the member watcher queue the member events of the
+// lost joins' leaves that the dead life reported and did not queue, as
+// it cleans up after it. A node without a watcher (started without
+// webhooks, where the others have them) leaves them to lapse, and
+// forgets the life's set all the same, which nobody would otherwise.
+func (e *Engine) queueLostOf(ctx context.Context, dead string) error {
+	set := e.keys.presLostTopics(dead)
+	fn := e.members.Load()
+	if fn == nil {
+		return e.rdb.Del(ctx, set).Err()
+	}
+	keep := lostLeaveKeep(e.slowestLapse())
+	for cursor := uint64(0); ; {
+		topics, next, err := e.rdb.SScan(ctx, set, cursor, "", reapBatch).Result()
+		if err != nil {
+			return fmt.Errorf("herald/redis: read the topics of a dead node's lost joins: %w", err)
+		}
+		for _, topic := range topics {
+			if broker.CheckTopic(topic) != nil {
+				continue // not ours to touch
+			}
+			if err := e.takeOverLost(ctx, topic, dead, keep, *fn); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return e.rdb.Del(ctx, set).Err()
+}
+
+// takeOverLost takes over dead's unqueued reports on topic and tells fn
+// of each. The topic goes in this life's set first, as the lost-joins
+// script's caller puts it on Cluster.
+func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, keep time.Duration, fn func(broker.PresenceChange)) error {
+	life := e.pres.currentLife()
+	if err := e.rdb.SAdd(ctx, e.keys.presLostTopics(life), topic).Err(); err != nil {
+		return fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
+	}
+	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic)}
+	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life, keep.Milliseconds()).StringSlice()
+	if err != nil {
+		return fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
+	}
+	now := time.Now()
+	for i := 0; i+2 < len(reply); i += 3 {
+		seq, err1 := strconv.ParseUint(reply[i], 10, 64)
+		after, err2 := strconv.ParseUint(reply[i+1], 10, 64)
+		if err1 != nil || err2 != nil {
+			e.log.Error("a dead node's lost join's leave has a malformed order", zap.String("topic", topic))
+			continue
+		}
+		e.pres.lostQueued.add(lostReport{topic, seq}, lostPending{life: life, keep: keep, at: now})
+		fn(broker.PresenceChange{Topic: topic, User: reply[i+2], After: after, Seq: seq})
+	}
+	return nil
+}
