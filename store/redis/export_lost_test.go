@@ -10,8 +10,9 @@ import (
 // LostJoins does, its reply lost: what a read that timed out after Redis
 // ran the script leaves.
 func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins []broker.SentJoin) error {
-	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic)}
-	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", topic, joins)...).Err()
+	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic),
+		e.keys.presChanges(topic)}
+	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", topic, "", joins)...).Err()
 }
 
 // LostJoinsRecord is the key of topic's record of the lost joins whose

@@ -264,14 +264,16 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 	if err != nil {
 		return nil, err
 	}
-	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic)}
+	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic),
+		e.keys.presChanges(topic)}
 	if life != "" && !e.shards.on() {
 		keys = append(keys, e.keys.presLostTopics(life))
 	}
+	mark := e.handedOverUpTo(topic)
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
 		joins = joins[len(batch):]
-		args := e.lostJoinsArgs(terms, keep, life, topic, batch)
+		args := e.lostJoinsArgs(terms, keep, life, topic, mark, batch)
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
 		cancel()
@@ -292,6 +294,21 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 	}
 	e.lostCheck.finished(topic, false)
 	return gone, nil
+}
+
+// handedOverUpTo returns the ID of the last change of topic handed over
+// (or where its change log ended when the node subscribed it: noChange
+// for none), "" when the node has no place in the log. Read before the
+// check's script, it is at or before any change the Handler had not had
+// when it listed the joins it sent.
+func (e *Engine) handedOverUpTo(topic string) string {
+	m := e.markOf(topic)
+	if m == nil {
+		return ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
 }
 
 // lostJoinLeft tells the member watcher of the leave of user on topic

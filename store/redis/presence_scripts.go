@@ -229,11 +229,18 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // (presence_lost_queue.go), and off Cluster the topic goes in the life's
 // set of such topics (on Cluster the caller puts it there first).
 //
-// KEYS: users, seq, lost, unqueued, and, but on Cluster, the life's set
-// of topics with leaves unqueued. ARGV: keep (ms), the node, the terms
-// every live node tells, space-separated ("*": wait for none), the
-// node's life ("": none is kept unqueued), the topic, then a user and
-// the session of its join, for each join. Returns "wait" alone when it waits; else,
+// A user the topic does not list whose leave the change log holds after
+// the change the node handed over last (mark) left in the ordinary way,
+// and the node, milliseconds behind, has that leave on its way: it is
+// not lost, and neither returned nor reported (read only once a user is
+// found unlisted, the log's changes after the mark, 500 or so at most).
+//
+// KEYS: users, seq, lost, unqueued, change log, and, but on Cluster, the
+// life's set of topics with leaves unqueued. ARGV: keep (ms), the node,
+// the terms every live node tells, space-separated ("*": wait for
+// none), the node's life ("": none is kept unqueued), the topic, the
+// mark ("": unknown), then a user and the session of its join, for each
+// join. Returns "wait" alone when it waits; else,
 // for each user not listed, the user and, when this call reports its
 // leave, the leave's order "<after> <seq>" as a netstring, else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
@@ -253,10 +260,37 @@ local function reportedElsewhere(rec, session)
   if not node then node = rest end
   return node ~= ARGV[2] and (told == nil or told == term)
 end
+-- leftAfterMark: the log holds a leave of user after the mark.
+local left
+local function leftAfterMark(user)
+  if ARGV[6] == '' then return false end
+  if not left then
+    left = {}
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[5], ARGV[6], '+')) do
+      local f, c = entry[2], nil
+      for j = 1, #f, 2 do
+        if f[j] == 'c' then c = f[j + 1] end
+      end
+      if entry[1] ~= ARGV[6] and c and string.sub(c, 2, 2) == 'l' then
+        local pos = 3
+        local function field()
+          local colon = string.find(c, ':', pos, true)
+          local n = tonumber(string.sub(c, pos, colon - 1))
+          local v = string.sub(c, colon + 1, colon + n)
+          pos = colon + n + 1
+          return v
+        end
+        field() -- the topic
+        left[field()] = true
+      end
+    end
+  end
+  return left[user] == true
+end
 local out = {}
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local user, session = ARGV[i], ARGV[i + 1]
-  if redis.call('HEXISTS', KEYS[1], user) == 0 then
+  if redis.call('HEXISTS', KEYS[1], user) == 0 and not leftAfterMark(user) then
     local decided = ''
     if not reportedElsewhere(redis.call('HGET', KEYS[3], user), session) then
       redis.call('HSET', KEYS[3], user, session .. '\n' .. ARGV[2] .. '\n' .. term)
@@ -266,7 +300,7 @@ for i = 6, #ARGV, 2 do
         local after, seq = string.match(decided, ':(%d+) (%d+)$')
         redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. user)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
-        if KEYS[5] then redis.call('SADD', KEYS[5], ARGV[5]) end
+        if KEYS[6] then redis.call('SADD', KEYS[6], ARGV[5]) end
       end
     end
     out[#out + 1] = user
@@ -278,10 +312,11 @@ return out
 
 // lostJoinsArgs is lostJoinsScript's ARGV for joins of topic checked by
 // e, every live node telling terms ("*": wait for none), a record kept
-// for keep, the leaves reported kept unqueued under life (when not "").
-func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, life, topic string, joins []broker.SentJoin) []any {
-	args := make([]any, 5, 5+2*len(joins))
-	args[0], args[1], args[2], args[3], args[4] = keep.Milliseconds(), e.cfg.NodeID, terms, life, topic
+// for keep, the leaves reported kept unqueued under life (when not ""),
+// the node standing at mark in the topic's change log ("": unknown).
+func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, life, topic, mark string, joins []broker.SentJoin) []any {
+	args := make([]any, 6, 6+2*len(joins))
+	args[0], args[1], args[2], args[3], args[4], args[5] = keep.Milliseconds(), e.cfg.NodeID, terms, life, topic, mark
 	for _, j := range joins {
 		args = append(args, j.User, j.Session)
 	}
