@@ -43,19 +43,34 @@ func publishHTTP(t *testing.T, base, body string) {
 // fails the test unless it is accepted.
 func publishWith(t *testing.T, base, body string, header http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
+	postWith(t, base+"/api/publish", body, header)
+}
+
+// controlHTTP posts a backend's order (docs/protocol.md section 9) to
+// base's /api/<route> with API key k1: route is subscribe, unsubscribe
+// or disconnect.
+func controlHTTP(t *testing.T, base, route, body string) {
+	t.Helper()
+	postWith(t, base+"/api/"+route, body, http.Header{"Authorization": {"Bearer k1"}})
+}
+
+// postWith posts body to url with the given headers and fails the test
+// unless it is answered 200.
+func postWith(t *testing.T, url, body string, header http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header = header
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("publish %s: %v", body, err)
+		t.Fatalf("POST %s %s: %v", url, body, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		reply, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
-		t.Fatalf("publish %s: status %d: %s", body, res.StatusCode, reply)
+		t.Fatalf("POST %s %s: status %d: %s", url, body, res.StatusCode, reply)
 	}
 }
 

@@ -153,7 +153,12 @@
 // One the page did not take lasts its connection; one it took is
 // resubscribed after a reconnect like its own, which the server grants for
 // the token's subs (made again on every connection) or a topic the token
-// allows, and otherwise refuses (onError). When the server
+// allows, and otherwise refuses (onError). A subscribe of the page's that
+// the node refused while the server made the same subscription on the
+// connection, before the refusal or after it (the page asked before a
+// backend's order it raced), takes that one up: its onError hears the
+// refusal (ready rejects), then its state is 'live' again and fn gets the
+// topic's messages. When the server
 // ends a subscription (reason 'server': a backend; 'forbidden': a refresh
 // that no longer allows it) its callbacks stop, handlers.onUnsubscribed
 // gets {topic, reason}, and the 'unsubscribed' event fires. Close 4004 (the
@@ -237,6 +242,12 @@ export class Herald {
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
     this._subscribing = new Map(); // subscribe command id -> subscription
+    // Of this connection (or stream): the server's subscribed of each
+    // subscription it made, and the page's subscriptions the node refused,
+    // which one the server makes of the same pattern takes up
+    // (_onServerSubscribed).
+    this._serverMade = new Map(); // pattern -> reply
+    this._refused = new Map(); // pattern -> subscription
     this._loads = new Map(); // a backlog load's unsubscribe id -> {sub, resume} (_sendLoad)
     this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
     this._outbox = []; // commands waiting for a connection
@@ -572,6 +583,8 @@ export class Herald {
       // One the server made and the page never took lasts one connection.
       if (sub.server) this._subs.delete(sub.pattern);
     }
+    this._serverMade.clear();
+    this._refused.clear();
     this._subscribing.clear();
     this._loads.clear();
   }
@@ -1030,19 +1043,33 @@ export class Herald {
   }
 
   // _onServerSubscribed takes a subscription the server made. One the page
-  // already has goes on as it is; a new one is kept, live, for the page to
-  // add callbacks to.
+  // already has goes on as it is (a subscribe of the page's not answered
+  // yet is answered subscribed, or its refusal finds this one:
+  // _subscribeFailed). A new one is kept, live, for the page to add
+  // callbacks to; one the page asked for and the node refused on this
+  // connection (the page's subscribe came before a backend's order) is
+  // taken up: the connection holds the topic after all, so its callbacks
+  // get its messages, and the handle is live again (its ready stays
+  // rejected, its onError had the refusal).
   _onServerSubscribed(reply) {
+    this._serverMade.set(reply.topic, reply);
     if (this._subs.has(reply.topic)) return;
-    const sub = newSub(reply.topic);
-    sub.server = true;
+    const refused = this._refused.get(reply.topic);
+    this._refused.delete(reply.topic);
+    const sub = refused || newSub(reply.topic);
+    sub.server = sub.listeners.size === 0; // taken by the page: kept across reconnects
     sub.live = true;
     sub.wasLive = true;
     sub.reply = reply;
-    if (sub.exact) {
+    Object.assign(sub, { loading: false, backlog: 0, early: [], since: undefined, retries: 0, heldUntil: 0 });
+    // A position the page had of the topic stays when it is ahead (the
+    // node's subscription went on from where the refused resume was).
+    if (sub.exact && !(sub.epoch === reply.epoch && sub.seq > reply.seq)) {
       sub.epoch = reply.epoch;
       sub.seq = reply.seq;
+      sub.lastMsg = null;
     }
+    for (const entry of sub.listeners) if (entry.state === 'failed') delete entry.state;
     this._subs.set(reply.topic, sub);
     for (const fn of this._listeners.subscribed) callSafely(fn, reply);
   }
@@ -1054,6 +1081,7 @@ export class Herald {
       this._loads.delete(frame.id);
       return this._settle(frame.id, frame);
     }
+    this._serverMade.delete(frame.topic);
     const sub = this._subs.get(frame.topic);
     if (sub) {
       this._subs.delete(frame.topic);
@@ -1152,6 +1180,13 @@ export class Herald {
       entry.ready.reject(err);
       callSafely(entry.handlers.onError, err);
     }
+    // The refused command did nothing (docs/protocol.md section 2): a
+    // subscription the server made of the pattern on this connection,
+    // before the refusal or after it, goes on, and takes up this one's
+    // callbacks (_onServerSubscribed).
+    this._refused.set(sub.pattern, sub);
+    const made = this._serverMade.get(sub.pattern);
+    if (made) this._onServerSubscribed(made);
   }
 
   _unsubscribe(sub, entry) {
@@ -1424,6 +1459,7 @@ export class Herald {
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._streamOpened({ transport: 'sse', topics: body.topics });
+      this._serverMade.clear(); // what the server made on the stream before
       for (const t of body.topics) this._onStreamSubscribed(t);
     });
     for (const name of ['message', 'gap', 'unsubscribed', 'join', 'leave']) {
