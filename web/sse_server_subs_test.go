@@ -40,3 +40,31 @@ func TestClientOverSSETakesItsTokensSubsAfterAReopen(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientOverSSEForgetsABackendsSubscriptionAtAReopen: a backend's
+// subscription belongs to the stream it was made on; a reopened stream
+// does not carry it. The client forgets it then, as it does one of a
+// WebSocket at a reconnect, so that the page subscribing to the topic
+// afterwards asks the stream for it and gets its messages, rather than
+// waiting for good on a subscription no stream holds.
+func TestClientOverSSEForgetsABackendsSubscriptionAtAReopen(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.made = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100,
+			token: '` + tokenAllowing(t, "news", "other", "alerts") + `' });
+		h.on('subscribed', (reply) => made.push(reply.topic));
+		h.connect();
+		return h.subscribe('news', () => {}).ready;
+	})`)
+	controlHTTP(t, base, "subscribe", `{"user":"u1","topic":"alerts"}`)
+	p.wait(`made.join() === 'alerts'`)
+	p.run(`h.subscribe('other', () => {}).ready`) // the stream is reopened without alerts
+	p.run(`window.alerts = h.subscribe('alerts', (m) => got.push(m.data))`)
+	p.wait(`alerts.state === 'live'`)
+	publishHTTP(t, base, `{"topic":"alerts","data":1}`)
+	p.wait(`got.join() === '1'`)
+	p.checkNoProblems()
+}

@@ -150,7 +150,8 @@
 // Server-side control (section 9): a subscription the server made (the
 // token's subs claim, or a backend's POST /api/subscribe) is announced by
 // the 'subscribed' event; h.subscribe(topic, fn) on it adds callbacks.
-// One the page did not take lasts its connection; one it took is
+// One the page did not take lasts its connection (over SSE: its stream,
+// which a reopen ends); one it took is
 // resubscribed after a reconnect like its own, which the server grants for
 // the token's subs (made again on every connection) or a topic the token
 // allows, and otherwise refuses (onError). A subscribe of the page's that
@@ -1459,7 +1460,7 @@ export class Herald {
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._streamOpened({ transport: 'sse', topics: body.topics });
-      this._serverMade.clear(); // what the server made on the stream before
+      this._forgetServerSubs(body.topics);
       for (const t of body.topics) this._onStreamSubscribed(t);
     });
     for (const name of ['message', 'gap', 'unsubscribed', 'join', 'leave']) {
@@ -1567,6 +1568,17 @@ export class Herald {
     this._subscribing.set(id, sub);
     const afresh = sub.since && topic.recovered === undefined;
     this._onSubscribed({ type: 'subscribed', id, ...topic, ...(afresh ? { recovered: false } : {}) });
+  }
+
+  // _forgetServerSubs drops, as a stream opens, what the server made on
+  // the streams before: a backend's subscription belonged to the stream it
+  // was made on, as on a WebSocket to its connection (_forget). Of those
+  // the page did not take, the new stream carries only its token's subs,
+  // listed in its subscribed event (topics).
+  _forgetServerSubs(topics) {
+    this._serverMade.clear();
+    const carried = new Set(topics.map((t) => t.topic));
+    for (const sub of [...this._subs.values()]) if (sub.server && !carried.has(sub.pattern)) this._subs.delete(sub.pattern);
   }
 
   _streamLost(info, code) {
