@@ -212,6 +212,9 @@ func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription
 		s.send(subscribedFrame(c, nil, nil))
 		return nil
 	}
+	if resumed, err := s.resumeUnsent(ctx, c, old); resumed {
+		return err
+	}
 	pos, err := s.b.engine.Position(ctx, c.Topic)
 	if err != nil {
 		return s.b.replyError(err)

@@ -1,6 +1,11 @@
 package web
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	jwtlib "github.com/golang-jwt/jwt/v5"
+)
 
 // A page's subscribe the node refused, and a subscription a backend made
 // of the same topic on the same connection (docs/protocol.md section 9):
@@ -62,6 +67,44 @@ func TestClientKeepsABackendsSubscriptionItsSubscribeWasRefusedFor(t *testing.T)
 	p.wait(`got.join() === '1'`)
 	if got := p.value(`alerts.state`); got != "live" {
 		t.Errorf("the subscription after the refusal: state %q, want live", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientResumesATopicOfItsTokensSubs: a topic of the token's subs
+// claim the page took is resumed after a reconnect as any other, though
+// the node made it again as the connection opened, before the resume:
+// what was published while the client was away arrives, once, in order,
+// and nothing is reported lost.
+func TestClientResumesATopicOfItsTokensSubs(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	claims := jwtlib.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix(),
+		"allow": map[string]any{"subscribe": []string{"news"}}, "subs": []string{"user:u1.notices"}}
+	token, err := jwtlib.NewWithClaims(jwtlib.SigningMethodHS256, claims).SignedString(jwtSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.lost = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 100, token: '` + token + `' });
+		h.connect();
+		return new Promise((resolve) => h.on('subscribed', resolve));
+	})`)
+	p.run(`window.notices = h.subscribe('user:u1.notices', (m) => got.push(m.data),
+		{ onRecoveryFailed: (info) => lost.push(info) }).ready`)
+	publishHTTP(t, base, `{"topic":"user:u1.notices","data":1}`)
+	p.wait(`got.join() === '1'`)
+	p.run(`window.reconnected = new Promise((resolve) => h.on('state', (s) => s === 'connected' && resolve()));
+		h.close(); 0`)
+	publishHTTP(t, base, `{"topic":"user:u1.notices","data":2}`)
+	publishHTTP(t, base, `{"topic":"user:u1.notices","data":3}`)
+	p.run(`h.connect(); reconnected`)
+	publishHTTP(t, base, `{"topic":"user:u1.notices","data":4}`)
+	p.wait(`got.join() === '1,2,3,4'`)
+	if got := p.value(`JSON.stringify(lost)`); got != "[]" {
+		t.Errorf("recovery reported failed: %s", got)
 	}
 	p.checkNoProblems()
 }

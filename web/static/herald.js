@@ -1329,7 +1329,9 @@ export class Herald {
   // sends them again, nor for a resume (sub.since): the page does not
   // resume what it dropped, so the node kept that subscription (the
   // token's subs, made before a reconnect's resumes are read, or a
-  // backend's), and sends nothing of it again: held behind the messages
+  // backend's), which sent this one ahead of the resume (one that sent
+  // nothing yet is resumed as a new one, docs/protocol.md section 2),
+  // and sends nothing of it again: held behind the messages
   // the reply says were lost (recovered:false), they would wait for the
   // topic's next message. Taken now, they move the subscription on as
   // they did live.

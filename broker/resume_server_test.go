@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+)
+
+// A client reconnecting finds its token's subs made again as the
+// connection opened, before its resumes are read. Its resume of such a
+// topic, while that subscription has sent nothing yet, is a resume as
+// any other: the history after since, then live, recovered.
+func TestResumeOfAServerSubscriptionThatSentNothing(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	publishN(t, b, "user:42.inbox", 5)
+	c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{}, Subs: []string{"user:42.inbox"}})
+	c.waitFor(t, "the token's subscription", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 1
+	})
+	r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"user:42.inbox","since":{"epoch":"e1","seq":2}}`)
+	if r["type"] != "subscribed" || r["recovered"] != true || num(t, r["seq"]) != 5 {
+		t.Fatalf("resume of the token's subscription: %v", r)
+	}
+	publishN(t, b, "user:42.inbox", 1)
+	c.waitFor(t, "the live message", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "message")) >= 4
+	})
+	settle(t, c)
+	if got := seqs(t, c.ofType("message")); fmt.Sprint(got) != "[3 4 5 6]" {
+		t.Errorf("seqs %v, want [3 4 5 6]", got)
+	}
+	// Resumed, it has sent all after 2: a second resume from there is
+	// recovered, with nothing sent again.
+	r = c.do(t, "2", `{"type":"subscribe","id":"2","topic":"user:42.inbox","since":{"epoch":"e1","seq":2}}`)
+	settle(t, c)
+	if r["recovered"] != true || len(c.ofType("message")) != 4 {
+		t.Errorf("a second resume: %v, %d messages, want recovered and 4", r, len(c.ofType("message")))
+	}
+}
+
+// One that sent a message already is answered as before: its history
+// would come after a newer message, so nothing is sent, and the reply
+// says recovered:false.
+func TestResumeOfAServerSubscriptionThatSentSomething(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	publishN(t, b, "user:42.inbox", 5)
+	c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{}, Subs: []string{"user:42.inbox"}})
+	c.waitFor(t, "the token's subscription", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 1
+	})
+	settle(t, c)
+	publishN(t, b, "user:42.inbox", 1)
+	c.waitFor(t, "the live message", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "message")) == 1
+	})
+	r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"user:42.inbox","since":{"epoch":"e1","seq":2}}`)
+	settle(t, c)
+	if r["recovered"] != false || fmt.Sprint(seqs(t, c.ofType("message"))) != "[6]" {
+		t.Errorf("reply %v and seqs %v, want recovered:false and [6]", r, seqs(t, c.ofType("message")))
+	}
+}
+
+// The resume of a token's subscription racing publishes: every message
+// comes once, in order, and all after since when it says recovered.
+func TestResumeOfAServerSubscriptionRacingPublishes(t *testing.T) {
+	const total = 120
+	for round := range 40 {
+		b, _ := newTestBroker(t, Config{RateLimit: -1})
+		const since = 3
+		publishN(t, b, "t", since)
+		published := publishInBackground(t, b, "t", total-since)
+		c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{}, Subs: []string{"t"}})
+		r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"t","since":{"epoch":"e1","seq":%d}}`, since)
+		published()
+		publishN(t, b, "t", 1)
+		c.waitFor(t, "the last message", func(msgs []map[string]any, _ int) bool {
+			m := c.ofTypeLocked(msgs, "message")
+			return len(m) > 0 && num(t, m[len(m)-1]["seq"]) == total+1
+		})
+		settle(t, c)
+		got := seqs(t, c.ofType("message"))
+		for i := 1; i < len(got); i++ {
+			if got[i] != got[i-1]+1 {
+				t.Fatalf("round %d: seqs %v", round, got)
+			}
+		}
+		if r["recovered"] == true && got[0] != since+1 {
+			t.Fatalf("round %d: recovered, but seqs start at %d", round, got[0])
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package broker
+
+import "context"
+
+// resumeUnsent answers a resume (a subscribe with since) of an exact
+// subscription the connection has that was made without since and has
+// sent nothing yet: the token's subs, made again as a reconnecting
+// client's connection opens, before its resumes are read, or a backend's.
+// Answered as a subscription already had is answered, the client would
+// be told recovered:false and never sent what it missed. When since is
+// before where the subscription started, in its epoch, the subscription
+// holds live messages back again, as a new one does while it is set up,
+// and the resume is made as it is for a new one: the history after
+// since, then what was published meanwhile, none missing and none twice.
+// False when this is not such a resume: resubscribe answers it.
+func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscription) (bool, *Error) {
+	if c.Since == nil || !sub.exact || !s.b.holdUnsent(sub, c.Since) {
+		return false, nil
+	}
+	since := c.Since
+	since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn)
+	st, err := s.b.startPosition(ctx, c.Topic, since)
+	if err != nil {
+		// Nothing was sent: it goes on from where it was, and the client
+		// is told the resume failed, as a refused command did nothing.
+		s.b.goLive(sub, subStart{pos: sub.start})
+		return true, s.b.replyError(err)
+	}
+	s.chargeResume(since)
+	// Messages up to since are none of the subscription's from now on,
+	// as up to its start were: a pattern of the connection sends them.
+	sub.start.Seq = since.Seq
+	s.send(subscribedFrame(c, &st.pos, st.recovered))
+	if s.endedAhead(sub) { // a backend's unsubscribe waits to end it
+		return true, nil
+	}
+	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, st)))
+	return true, nil
+}
+
+// holdUnsent holds back again the live messages of sub, which went live
+// without since at its start, when it has sent none since and since is
+// before its start in its epoch, and reports whether it did. Under its
+// topic's index lock, as goLive takes it, so that no fan-out of the topic
+// runs meanwhile: every message it sends after this is held.
+func (b *Broker) holdUnsent(sub *subscription, since *since) bool {
+	sh := b.idx.shard(sub.pattern)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	start := cursor{sub.start.Epoch, sub.start.Seq}
+	if sub.entry == nil || sub.setup != nil || !sub.plain || sub.last != start ||
+		since.Epoch != start.epoch || since.Seq >= start.seq {
+		return false
+	}
+	sub.setup = &setup{}
+	return true
+}
