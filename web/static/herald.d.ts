@@ -244,7 +244,10 @@ export interface Subscription {
   readonly topic: string;
   /** Settles on the server's first answer: subscribed, or the error. */
   readonly ready: Promise<Subscribed>;
-  /** 'subscribing' (also while resubscribing after a drop), 'live', 'failed' (refused), 'unsubscribed'. */
+  /**
+   * 'subscribing' (also while resubscribing after a drop), 'live', 'failed' (refused; 'live' again when the
+   * server makes the same subscription on the connection), 'unsubscribed'.
+   */
   readonly state: 'subscribing' | 'live' | 'failed' | 'unsubscribed';
   /** The epoch and seq last delivered, for an exact topic that has one; else null. */
   readonly position: { epoch: string; seq: number } | null;
