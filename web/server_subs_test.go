@@ -93,7 +93,7 @@ func TestClientResumesATopicOfItsTokensSubs(t *testing.T) {
 		return new Promise((resolve) => h.on('subscribed', resolve));
 	})`)
 	p.run(`window.notices = h.subscribe('user:u1.notices', (m) => got.push(m.data),
-		{ onRecoveryFailed: (info) => lost.push(info) }).ready`)
+		{ onRecoveryFailed: (info) => lost.push(info) }); notices.ready`)
 	publishHTTP(t, base, `{"topic":"user:u1.notices","data":1}`)
 	p.wait(`got.join() === '1'`)
 	p.run(`window.reconnected = new Promise((resolve) => h.on('state', (s) => s === 'connected' && resolve()));
@@ -101,6 +101,10 @@ func TestClientResumesATopicOfItsTokensSubs(t *testing.T) {
 	publishHTTP(t, base, `{"topic":"user:u1.notices","data":2}`)
 	publishHTTP(t, base, `{"topic":"user:u1.notices","data":3}`)
 	p.run(`h.connect(); reconnected`)
+	// Once resumed: a message the node's new subscription sent before the
+	// resume came would leave the node nothing to resume it with
+	// (recovered:false), docs/protocol.md section 2.
+	p.wait(`notices.state === 'live'`)
 	publishHTTP(t, base, `{"topic":"user:u1.notices","data":4}`)
 	p.wait(`got.join() === '1,2,3,4'`)
 	if got := p.value(`JSON.stringify(lost)`); got != "[]" {
