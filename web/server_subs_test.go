@@ -65,8 +65,8 @@ func TestClientKeepsABackendsSubscriptionItsSubscribeWasRefusedFor(t *testing.T)
 	p.wait(`errors.join() === 'presence_off'`)
 	publishHTTP(t, base, `{"topic":"alerts","data":1}`)
 	p.wait(`got.join() === '1'`)
-	if got := p.value(`alerts.state`); got != "live" {
-		t.Errorf("the subscription after the refusal: state %q, want live", got)
+	if got := p.value(`alerts.state + ' ' + made.join()`); got != "live alerts" {
+		t.Errorf("the subscription after the refusal: state and subscribed events %q, want live and alerts once", got)
 	}
 	p.checkNoProblems()
 }

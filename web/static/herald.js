@@ -247,7 +247,7 @@ export class Herald {
     // subscription it made, and the page's subscriptions the node refused,
     // which one the server makes of the same pattern takes up
     // (_onServerSubscribed).
-    this._serverMade = new Map(); // pattern -> reply
+    this._serverMade = new Map(); // pattern -> {reply, told: whether the 'subscribed' event had it}
     this._refused = new Map(); // pattern -> subscription
     this._loads = new Map(); // a backlog load's unsubscribe id -> {sub, resume} (_sendLoad)
     this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
@@ -1053,8 +1053,16 @@ export class Herald {
   // get its messages, and the handle is live again (its ready stays
   // rejected, its onError had the refusal).
   _onServerSubscribed(reply) {
-    this._serverMade.set(reply.topic, reply);
+    const made = { reply, told: false };
+    this._serverMade.set(reply.topic, made);
     if (this._subs.has(reply.topic)) return;
+    this._takeServerMade(made);
+  }
+
+  // _takeServerMade keeps the subscription the server made (made.reply)
+  // as the client's, live, and tells the page of it once.
+  _takeServerMade(made) {
+    const { reply } = made;
     const refused = this._refused.get(reply.topic);
     this._refused.delete(reply.topic);
     const sub = refused || newSub(reply.topic);
@@ -1072,6 +1080,8 @@ export class Herald {
     }
     for (const entry of sub.listeners) if (entry.state === 'failed') delete entry.state;
     this._subs.set(reply.topic, sub);
+    if (made.told) return;
+    made.told = true;
     for (const fn of this._listeners.subscribed) callSafely(fn, reply);
   }
 
@@ -1187,7 +1197,7 @@ export class Herald {
     // callbacks (_onServerSubscribed).
     this._refused.set(sub.pattern, sub);
     const made = this._serverMade.get(sub.pattern);
-    if (made) this._onServerSubscribed(made);
+    if (made) this._takeServerMade(made);
   }
 
   _unsubscribe(sub, entry) {
