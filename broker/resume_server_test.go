@@ -88,3 +88,24 @@ func TestResumeOfAServerSubscriptionRacingPublishes(t *testing.T) {
 		}
 	}
 }
+
+// Resumed from further back than history holds, it says recovered:false,
+// sends what history has, and is a subscription that did not send
+// everything after since: a second resume from there is not recovered.
+func TestResumeOfAServerSubscriptionPastHistory(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	e.history = 2
+	publishN(t, b, "user:42.inbox", 5)
+	c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{}, Subs: []string{"user:42.inbox"}})
+	c.waitFor(t, "the token's subscription", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 1
+	})
+	r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"user:42.inbox","since":{"epoch":"e1","seq":1}}`)
+	settle(t, c)
+	if r["recovered"] != false || fmt.Sprint(seqs(t, c.ofType("message"))) != "[4 5]" {
+		t.Fatalf("reply %v and seqs %v, want recovered:false and [4 5]", r, seqs(t, c.ofType("message")))
+	}
+	if r := c.do(t, "2", `{"type":"subscribe","id":"2","topic":"user:42.inbox","since":{"epoch":"e1","seq":1}}`); r["recovered"] != false {
+		t.Errorf("a second resume from 1: %v, want recovered:false", r)
+	}
+}

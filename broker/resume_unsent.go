@@ -27,9 +27,14 @@ func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscriptio
 		return true, s.b.replyError(err)
 	}
 	s.chargeResume(since)
-	// Messages up to since are none of the subscription's from now on,
-	// as up to its start were: a pattern of the connection sends them.
-	sub.start.Seq = since.Seq
+	// From here on it is a resume's subscription, as setUp makes one
+	// (written while it holds, as there, so fan-out reads them after),
+	// which has sent every message after since when it recovered: a
+	// resume from there again is recovered (resubscribe).
+	sub.start, sub.plain = st.pos, false
+	if *st.recovered {
+		sub.start.Seq = since.Seq
+	}
 	s.send(subscribedFrame(c, &st.pos, st.recovered))
 	if s.endedAhead(sub) { // a backend's unsubscribe waits to end it
 		return true, nil

@@ -21,7 +21,7 @@ type subscription struct {
 	// The flags share a word with pos: an idle subscription is 112
 	// bytes, a size class.
 	exact bool // a concrete topic: deliveries are filtered by seq
-	plain bool // subscribed without since: what came before is not its to send
+	plain bool // subscribed without since (and not resumed since: resumeUnsent): what came before is not its to send
 	// presence: joins and leaves are delivered (subscribe's presence:true).
 	// Set before the subscription is indexed, or under its topic's
 	// index lock, which HandlePresence reads it under.
