@@ -105,7 +105,7 @@ func TestClientGivesUpOnATokenFunctionThatHangs(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
-	p := startClient(t, f, "", `{ timeout: 300, token: () => ++window.calls === 1 ? new Promise(() => {}) : 'tok' + calls }`)
+	p := startClient(t, f, "", `{ timeout: 2000, token: () => ++window.calls === 1 ? new Promise(() => {}) : 'tok' + calls }`)
 	c := f.accept(ctx)
 	if c.token() != "tok2" {
 		t.Fatalf("token %q, want tok2 from the second call", c.token())
