@@ -8,9 +8,8 @@ import "time"
 // work as subscribing) and leaves its presence. Left uncounted, an
 // address that subscribed to its budget's worth of new topics, closed
 // and connected again had Redis do twice the work its budget counts,
-// over and over. What an empty budget cannot take is owed, a burst and
-// as many as the address may hold subscriptions at most (AddressSpender,
-// api/limits), so that the address's next commands wait; the
+// over and over. What an empty budget cannot take is owed, one burst at
+// most (AddressSpender), so that the address's next commands wait; the
 // close itself is never refused nor cut short: every subscription is
 // released, whatever the budget holds. Called once, by the call that
 // ends s, before its connection gives its address's slot back, so that

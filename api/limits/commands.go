@@ -29,30 +29,21 @@ var _ broker.AddressPacer = (*entry)(nil)
 type commandPace struct {
 	interval int64 // nanoseconds one command is worth
 	burst    int64 // nanoseconds of commands the bucket holds
-	maxOwed  int64 // nanoseconds of commands an address may owe (SpendCommands)
 }
 
-// newCommandPace is nil for rate 0 (no limit). An address may owe a
-// burst, and as many commands more as it may hold subscriptions
-// (ConnConfig.Subscriptions; 0: none more): its closes count one for each
-// subscription they end, and owing one burst at most, an address that
-// held more subscriptions than a burst and closed them all had the rest
-// of their unsubscribes forgiven, over and over: subscribing to its
-// bound of new topics and closing, it had Redis subscribe and unsubscribe
-// 2L/(L+B) times what its budget counted (L its subscriptions, B its
-// burst: 1.67 times with the defaults' 50,000 and 10,000).
-func newCommandPace(rate, burst, subscriptions int) *commandPace {
+// newCommandPace is nil for rate 0 (no limit).
+func newCommandPace(rate, burst int) *commandPace {
 	if rate <= 0 {
 		return nil
 	}
 	interval := int64(time.Second) / int64(rate)
-	b := int64(max(burst, 1)) * interval
-	return &commandPace{interval: interval, burst: b, maxOwed: b + int64(min(subscriptions, maxCommandBurst))*interval}
+	return &commandPace{interval: interval, burst: int64(max(burst, 1)) * interval}
 }
 
 // refill is how long an address's command budget takes to fill again
-// at most, unused: what it owes is paid first, then its bucket fills.
-func (p *commandPace) refill() time.Duration { return time.Duration(p.maxOwed + p.burst) }
+// at most, unused: its bucket holds a burst, and what it owes (also a
+// burst at most) is paid after.
+func (p *commandPace) refill() time.Duration { return time.Duration(2 * p.burst) }
 
 // commandsFull reports whether the command budget of e's address is full
 // at now and it owes nothing: forgetting it loses nothing.
@@ -92,8 +83,7 @@ var _ broker.AddressSpender = (*entry)(nil)
 // SpendCommands implements broker.AddressSpender: it takes n commands at
 // once from the budget of e's address, those of a resume that sent much
 // history (broker.ResumeCommandBytes). What the bucket does not hold is
-// owed, a burst and as many commands as the address may hold
-// subscriptions at most, and paid before any command is allowed again:
+// owed, one burst at most, and paid before any command is allowed again:
 // the bucket itself never holds more than its burst, so that a clock
 // that went back shuts it for no longer than that. Forgiving it instead
 // let an address that kept its budget empty have every resume for one
@@ -151,11 +141,11 @@ func (e *entry) GiveBackCommands(now int64, n int) {
 }
 
 // owe adds d nanoseconds of commands to what e's address owes, up to
-// its most (commandPace.maxOwed).
+// its burst's.
 func (e *entry) owe(d int64) {
 	for {
 		o := e.owed.Load()
-		if e.owed.CompareAndSwap(o, min(o+d, e.pace.maxOwed)) {
+		if e.owed.CompareAndSwap(o, min(o+d, e.pace.burst)) {
 			return
 		}
 	}

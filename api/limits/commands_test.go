@@ -250,23 +250,3 @@ func TestCommandsGivenBack(t *testing.T) {
 		t.Fatalf("%d commands allowed after more given back than taken, want the burst of 30", got)
 	}
 }
-
-// An address may owe a burst and as many commands more as it may hold
-// subscriptions, so that closing more subscriptions than a burst at once
-// owes the unsubscribe of each: owing a burst at most, the rest was
-// forgiven. Its commands asked for each second meanwhile are refused
-// until what it owes is paid.
-func TestAnAddressOwesWhatItsSubscriptionsCount(t *testing.T) {
-	l, clock := newLimiter(t, ConnConfig{CommandRate: 10, CommandBurst: 30, Subscriptions: 100})
-	now := clock.Now().UnixNano()
-	_, p := mustAcquirePaced(t, l, ipA)
-	p.(broker.AddressSpender).SpendCommands(now, 1000) // 970 past the burst: 130 owed
-	for s := int64(1); s <= 13; s++ {
-		if got := allowed(p, now+s*int64(time.Second), 40); got != 0 {
-			t.Fatalf("%d s after owing 130 commands at 10 a second, %d allowed, want none", s, got)
-		}
-	}
-	if got := allowed(p, now+14*int64(time.Second), 40); got != 10 {
-		t.Fatalf("once the 130 owed are paid (13 s) %d commands allowed in a second, want the rate's 10", got)
-	}
-}

@@ -43,7 +43,7 @@ func NewConnLimiter(cfg ConnConfig) (*ConnLimiter, error) {
 	if cfg.Rate > 0 {
 		l.refill = time.Duration(float64(cfg.Burst) / cfg.Rate * float64(time.Second))
 	}
-	l.commands = newCommandPace(cfg.CommandRate, cfg.CommandBurst, cfg.Subscriptions)
+	l.commands = newCommandPace(cfg.CommandRate, cfg.CommandBurst)
 	if l.commands != nil {
 		l.refill = max(l.refill, l.commands.refill())
 	}
