@@ -7,7 +7,11 @@ import "github.com/gobwas/ws"
 // and a message still to inflate would cost work for nothing. Only the
 // client's close frame matters, as the second half of the closing
 // handshake (RFC 6455 section 5.5.1), so the frames are walked past by
-// their headers alone, without unmasking a payload.
+// their headers alone, without unmasking a payload. The walk starts on a
+// frame's first byte (what the reader kept, the rest of the read that
+// closed the connection included): inside a payload a byte such as "x"
+// (0x78) reads as a close header, and the handshake would be taken as
+// done before the client closed.
 
 // maxFrameHeader is the longest client frame header (RFC 6455 section
 // 5.2): 2 bytes, 8 of extended length and 4 of mask.
@@ -20,7 +24,8 @@ func (r *frameReader) skipToClose(data []byte) bool {
 	r.skipped += int64(len(data))
 	if !r.skipping {
 		// What the reader kept starts at a frame's first byte: an
-		// incomplete frame, or whole ones its budget held back.
+		// incomplete frame, whole ones its budget held back, or the
+		// rest of a read from the frame an error stopped at (feed).
 		pending := r.partial
 		*r = frameReader{skipping: true, closed: r.closed, skipped: r.skipped, addressHeld: r.addressHeld}
 		if r.walk(pending) {

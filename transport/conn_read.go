@@ -129,25 +129,33 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	if frames > 0 {
 		c.lastHeard.Store(monoNow())
 	}
-	// Settled on an error too: a reader the error left empty is dropped
-	// below (keepReader), and what it counted would stay counted for good.
-	if !c.settleReads(&r) && err == nil {
+	if err != nil {
+		return spent, c.closeReading(&r, err)
+	}
+	if !c.settleReads(&r) {
 		// Past its address's bound: c closes, and what its reader holds
 		// goes now, not at its next read or its close deadline.
-		c.fail(ErrAddressReads)
-		found := r.skipToClose(nil)
-		c.settleReads(&r)
-		c.keepReader(&r)
-		return spent, found && c.peerAnswered()
+		return spent, c.closeReading(&r, ErrAddressReads)
 	}
 	if wasHolding || !r.idle() {
 		c.markUnfinished(&r, frames)
 	}
 	c.keepReader(&r)
-	if err != nil {
-		c.fail(err)
-	}
 	return spent, r.closed && c.handshakeDone()
+}
+
+// closeReading closes c for err, met reading, and walks at once what r
+// kept unparsed (close_scan.go): from a frame's first byte, what the read
+// brought past where parsing stopped, which may hold the client's close
+// frame already. It reports whether the closing handshake is complete.
+// The walk keeps a header's first bytes at most, so settling r only gives
+// back what it counted.
+func (c *conn) closeReading(r *frameReader, err error) (answered bool) {
+	c.fail(err)
+	found := r.skipToClose(nil)
+	c.settleReads(r)
+	c.keepReader(r)
+	return found && c.peerAnswered()
 }
 
 // holding says whether the reader holds frames its budget left unparsed.

@@ -27,7 +27,10 @@ type frameSink interface {
 // incomplete (partial) or a text message is fragmented (message); an idle
 // connection's reader holds none.
 type frameReader struct {
-	partial    []byte // an incomplete frame, kept until the rest arrives
+	// partial is an incomplete frame, kept until the rest arrives; after
+	// an error, what the read held from the frame that ended the parse
+	// on, for the close scan to walk at once (conn.closeReading).
+	partial    []byte
 	message    []byte // the payload of a fragmented text message so far
 	fragmented bool   // a text message was started and not finished
 	closed     bool   // a close frame arrived; nothing after it is read
@@ -65,10 +68,13 @@ func (r *frameReader) idle() bool {
 }
 
 // feed parses the complete frames in data and keeps what it did not
-// parse for the next call: an incomplete tail, and the frames past the
-// budget. budget is how many paced frames (paced) may be parsed; the
-// first one past it and everything after stay unparsed (held), so a
-// caller may call feed again with no data once its budget allows more.
+// parse for the next call: an incomplete tail, the frames past the
+// budget, and after an error the rest from the frame it failed on (or
+// the one after, when its payload was read), so that the close scan
+// starts on a frame's first byte, never inside a payload. budget is how
+// many paced frames (paced) may be parsed; the first one past it and
+// everything after stay unparsed (held), so a caller may call feed again
+// with no data once its budget allows more.
 // Data must not come while frames are held. data is unmasked in place,
 // so it must be the caller's to change. limit is the largest text message
 // accepted. frames counts the complete frames found, spent the paced ones
@@ -79,7 +85,7 @@ func (r *frameReader) feed(data []byte, limit int64, budget int, sink frameSink)
 	}
 	if len(r.partial) == 0 {
 		n, frames, spent, held, err := r.parse(data, limit, budget, sink)
-		if err == nil && n < len(data) && !r.closed {
+		if n < len(data) && !r.closed {
 			r.partial, r.held = append([]byte(nil), data[n:]...), held
 		}
 		return frames, spent, err
@@ -87,7 +93,7 @@ func (r *frameReader) feed(data []byte, limit int64, budget int, sink frameSink)
 	r.partial = append(r.partial, data...)
 	n, frames, spent, held, err := r.parse(r.partial, limit, budget, sink)
 	switch rest := len(r.partial) - n; {
-	case rest == 0 || err != nil || r.closed:
+	case rest == 0 || r.closed:
 		r.partial, r.held = nil, false // an idle connection keeps no buffer
 	case held:
 		// Parsed from where they begin next time, not moved: a held

@@ -96,6 +96,17 @@ func Unsent(t testing.TB, fd int) int {
 	return n
 }
 
+// Unread is how many bytes fd's receive queue holds: come from the peer
+// and not yet read by its owner.
+func Unread(t testing.TB, fd int) int {
+	t.Helper()
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		t.Fatalf("ioctl SIOCINQ: %v", err)
+	}
+	return n
+}
+
 // ReportedSendBuffer is the SO_SNDBUF the kernel reports for a socket set
 // to n: n capped at net.core.wmem_max (212992 by the kernel's own
 // default, less than transport.DefaultSendBufferBytes), then doubled for
