@@ -9,9 +9,12 @@ import "github.com/gobwas/ws"
 // handshake (RFC 6455 section 5.5.1), so the frames are walked past by
 // their headers alone, without unmasking a payload. The walk starts on a
 // frame's first byte (what the reader kept, the rest of the read that
-// closed the connection included): inside a payload a byte such as "x"
-// (0x78) reads as a close header, and the handshake would be taken as
-// done before the client closed.
+// closed the connection included) and takes only a close frame RFC 6455
+// allows as the client's: inside a payload a byte such as "x" (0x78)
+// reads as a close header (FIN unset, RSV bits set, unmasked), and the
+// handshake would be taken as done before the client closed. A header
+// the RFC forbids means the frames can no longer be told apart, so the
+// connection is read no more, as past closingReadBytes.
 
 // maxFrameHeader is the longest client frame header (RFC 6455 section
 // 5.2): 2 bytes, 8 of extended length and 4 of mask.
@@ -19,15 +22,18 @@ const maxFrameHeader = 14
 
 // skipToClose walks past the frames in data, those r held unparsed when
 // the close began first, and reports whether a close frame came. After
-// one, or after bytes that are no frame, nothing more is looked at.
+// one, or after a header that is no frame's, nothing more is looked at.
 func (r *frameReader) skipToClose(data []byte) bool {
 	r.skipped += int64(len(data))
 	if !r.skipping {
 		// What the reader kept starts at a frame's first byte: an
 		// incomplete frame, whole ones its budget held back, or the
 		// rest of a read from the frame an error stopped at (feed).
+		// Whether a message is open, and deflate, say which headers
+		// may come next.
 		pending := r.partial
-		*r = frameReader{skipping: true, closed: r.closed, skipped: r.skipped, addressHeld: r.addressHeld}
+		*r = frameReader{skipping: true, closed: r.closed, skipped: r.skipped, addressHeld: r.addressHeld,
+			fragmented: r.fragmented, deflate: r.deflate}
 		if r.walk(pending) {
 			return true
 		}
@@ -37,7 +43,7 @@ func (r *frameReader) skipToClose(data []byte) bool {
 
 // walk is skipToClose's loop over one piece of the stream.
 func (r *frameReader) walk(data []byte) bool {
-	for len(data) > 0 && !r.closed {
+	for len(data) > 0 && !r.closed && !r.misframed {
 		if r.skip > 0 {
 			n := min(int64(len(data)), r.skip)
 			data, r.skip = data[n:], r.skip-n
@@ -48,9 +54,12 @@ func (r *frameReader) walk(data []byte) bool {
 			head = append(r.partial, data[:min(len(data), maxFrameHeader-kept)]...)
 		}
 		h, n, err := parseHeader(head)
+		if err == nil && n > 0 {
+			h, _, err = r.framing(h)
+		}
 		switch {
 		case err != nil:
-			r.partial, r.closed = nil, true // no frame: CloseTimeout ends it
+			r.partial, r.misframed = nil, true // no frame: CloseTimeout ends it
 			return false
 		case n == 0:
 			// All of data is in head: a header's first bytes, kept
@@ -59,9 +68,12 @@ func (r *frameReader) walk(data []byte) bool {
 			return false
 		}
 		data, r.partial = data[n-kept:], nil
-		if h.OpCode == ws.OpClose {
+		switch h.OpCode {
+		case ws.OpClose:
 			r.closed = true
 			return true
+		case ws.OpText, ws.OpBinary, ws.OpContinuation:
+			r.fragmented = !h.Fin
 		}
 		r.skip = h.Length
 	}
@@ -79,10 +91,11 @@ func (r *frameReader) walk(data []byte) bool {
 const closingReadBytes = 1 << 20
 
 // closingReadOver reports whether c, closing, was read as much as it
-// may be. Only the reading goroutine may ask.
+// may be, or sent what is no frame (misframed). Only the reading
+// goroutine may ask.
 func (c *conn) closingReadOver() bool {
 	if c.sse {
 		return c.kindData >= streamReadMost
 	}
-	return c.in != nil && c.in.skipping && c.in.skipped >= closingReadBytes
+	return c.in != nil && c.in.skipping && (c.in.skipped >= closingReadBytes || c.in.misframed)
 }

@@ -65,3 +65,54 @@ func TestTheCloseScanGoesOnFromTheFrameThatClosed(t *testing.T) {
 		t.Fatalf("closing %v, the close frame read with the binary one taken %v", c.isClosing(), peerClosedOf(c))
 	}
 }
+
+// TestTheCloseScanTakesOnlyAValidClose: while closing, a close header RFC
+// 6455 does not allow a client (fragmented, an RSV bit set, unmasked,
+// over 125 bytes) is not the answer to the server's close, and neither
+// is a close frame after any header the RFC forbids: the frames can no
+// longer be told apart, so the connection is read no more.
+func TestTheCloseScanTakesOnlyAValidClose(t *testing.T) {
+	body := closeBody(ws.StatusNormalClosure, "")
+	closeHeader := func(h ws.Header, payload []byte) []byte {
+		h.OpCode, h.Masked, h.Mask, h.Length = ws.OpClose, true, [4]byte{1, 2, 3, 4}, int64(len(payload))
+		return rawFrame(h, payload)
+	}
+	valid := closeHeader(ws.Header{Fin: true}, body)
+	for _, tc := range []struct {
+		name    string
+		deflate bool
+		in      []byte
+		taken   bool
+	}{
+		{"valid", false, valid, true},
+		{"valid after a compressed message", true, append(rawFrame(ws.Header{Fin: true, Rsv: ws.Rsv(true, false, false), OpCode: ws.OpText, Masked: true, Length: 3}, []byte{1, 2, 3}), valid...), true},
+		{"valid after a fragmented message", false, append(append(frame(ws.OpText, false, []byte("a")), frame(ws.OpContinuation, true, []byte("b"))...), valid...), true},
+		{"fin unset", false, closeHeader(ws.Header{}, body), false},
+		{"rsv1", false, closeHeader(ws.Header{Fin: true, Rsv: ws.Rsv(true, false, false)}, body), false},
+		{"rsv1 with deflate", true, closeHeader(ws.Header{Fin: true, Rsv: ws.Rsv(true, false, false)}, body), false},
+		{"rsv2", false, closeHeader(ws.Header{Fin: true, Rsv: ws.Rsv(false, true, false)}, body), false},
+		{"rsv3", false, closeHeader(ws.Header{Fin: true, Rsv: ws.Rsv(false, false, true)}, body), false},
+		{"over 125 bytes", false, closeHeader(ws.Header{Fin: true}, closeBody(ws.StatusNormalClosure, string(bytes.Repeat([]byte("r"), 124)))), false},
+		{"unmasked", false, rawFrame(ws.Header{Fin: true, OpCode: ws.OpClose, Length: 2}, body), false},
+		{"inside a payload", false, []byte("xx"), false},
+		{"a continuation of no message", false, frame(ws.OpContinuation, true, []byte("b")), false},
+	} {
+		c := closingConn()
+		c.deflate = tc.deflate
+		c.Close(broker.CloseNormal, "")
+		c.readData(bytes.Clone(tc.in), anyFrames)
+		if peerClosedOf(c) != tc.taken {
+			t.Fatalf("%s: taken as the client's close %v, want %v", tc.name, peerClosedOf(c), tc.taken)
+		}
+		if tc.taken {
+			continue
+		}
+		if !c.closingReadOver() {
+			t.Fatalf("%s: still read", tc.name)
+		}
+		c.readData(bytes.Clone(valid), anyFrames)
+		if peerClosedOf(c) {
+			t.Fatalf("%s: a close frame after it was taken as the client's", tc.name)
+		}
+	}
+}

@@ -111,6 +111,7 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 		if c.in != nil {
 			r = *c.in
 		}
+		r.deflate = c.deflate // RSV1 is a compressed message's (close_scan.go)
 		found := r.skipToClose(data)
 		c.settleReads(&r) // it keeps a header's first bytes at most: only gives back
 		c.keepReader(&r)

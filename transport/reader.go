@@ -52,6 +52,10 @@ type frameReader struct {
 	// past closingReadBytes the connection is read no more
 	// (closingReadOver).
 	skipped int64
+	// misframed says the walk met a header RFC 6455 forbids: what
+	// follows it cannot be told apart into frames, so the connection is
+	// read no more (closingReadOver), as past closingReadBytes.
+	misframed bool
 	// quiet counts the frames read that ask for no answer (pongs, the
 	// fragments before a message's last) since the last one paced:
 	// one in quietPerPace is (paced).
@@ -203,13 +207,33 @@ func (r *frameReader) parse(b []byte, limit int64, budget int, sink frameSink) (
 }
 
 // check rejects a frame on its header alone, before its payload arrives,
-// so an oversized message is refused without being buffered. gobwas/ws
-// checks what RFC 6455 (sections 5.2 to 5.5) asks of every client frame,
-// and wsflate that RSV1 is only on the first frame of a data message (RFC
-// 7692 section 6.1) once deflate was negotiated; the rest is
-// docs/protocol.md's (no binary, the size limit, compressed or not). It
-// returns h without RSV1, and whether RSV1 marked it compressed.
+// so an oversized message is refused without being buffered: by its
+// framing, then by docs/protocol.md's rules (no binary, the size limit,
+// compressed or not). It returns h without RSV1, and whether RSV1 marked
+// it compressed.
 func (r *frameReader) check(h ws.Header, limit int64) (_ ws.Header, compressed bool, err error) {
+	if h, compressed, err = r.framing(h); err != nil {
+		return h, false, err
+	}
+	switch {
+	case h.OpCode == ws.OpBinary:
+		return h, false, errBinary
+	case h.OpCode == ws.OpText && h.Length > limit:
+		return h, false, errTooBig
+	case h.OpCode == ws.OpContinuation && int64(len(r.message))+h.Length > limit:
+		return h, false, errTooBig
+	}
+	return h, compressed, nil
+}
+
+// framing checks h as a client frame's header: gobwas/ws what RFC 6455
+// (sections 5.2 to 5.5) asks of every one (masked, no RSV bit, a known
+// opcode, a control frame whole and of 125 bytes at most, continuations
+// only within a message), and wsflate that RSV1 is only on the first
+// frame of a data message (RFC 7692 section 6.1) once deflate was
+// negotiated. It returns h without RSV1, and whether RSV1 marked it
+// compressed.
+func (r *frameReader) framing(h ws.Header) (_ ws.Header, compressed bool, err error) {
 	if r.deflate {
 		if h, compressed, err = wsflate.UnsetBit(h); err != nil {
 			return h, false, protocolError(err)
@@ -221,14 +245,6 @@ func (r *frameReader) check(h ws.Header, limit int64) (_ ws.Header, compressed b
 	}
 	if err := ws.CheckHeader(h, state); err != nil {
 		return h, false, protocolError(err)
-	}
-	switch {
-	case h.OpCode == ws.OpBinary:
-		return h, false, errBinary
-	case h.OpCode == ws.OpText && h.Length > limit:
-		return h, false, errTooBig
-	case h.OpCode == ws.OpContinuation && int64(len(r.message))+h.Length > limit:
-		return h, false, errTooBig
 	}
 	return h, compressed, nil
 }
