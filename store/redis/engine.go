@@ -80,7 +80,12 @@ type Engine struct {
 	// failReads, set by tests only, is how many of the next reads of
 	// history fail as if Redis could not be reached.
 	failReads atomic.Int64
-	refills   refills // topics whose hole a read failed to fill (refill.go)
+	// checksHeld, set by tests only, has the periodic check skip its
+	// ticks: a test that loses a message holds them from the topic's last
+	// delivered message to the loss, so that no check counted in the
+	// topic's recent traffic (activity.go) starts before the loss.
+	checksHeld atomic.Bool
+	refills    refills // topics whose hole a read failed to fill (refill.go)
 	// untracked is what breaks of the classic connection owe the topics
 	// only patterns cover that the node does not track (untracked.go);
 	// classicSure is when the last probe that came back through it was

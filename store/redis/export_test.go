@@ -199,6 +199,22 @@ func ChangeLogReads(e *Engine) uint64 { return e.marks.logReads.Load() }
 // Redis could not be reached (0: none).
 func FailHistoryReads(e *Engine, n int64) { e.failReads.Store(n) }
 
+// HoldChecks has e's periodic checks skip their ticks until the
+// returned release, once e's supervisor is in its loop: the topics a test
+// loses a message of meanwhile are in the first checks after the
+// release, however late it comes. (A topic's last message before the
+// loop's start counts as checked by the check of every topic it starts
+// with: see newCheckRounds.)
+func HoldChecks(e *Engine) (release func(), err error) {
+	e.checksHeld.Store(true)
+	release = func() { e.checksHeld.Store(false) }
+	if err := supervisorWaiting(e); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
 // ClassicMaster is the address of the master e's classic pub/sub
 // connection is on, by the slot map (Cluster only).
 func ClassicMaster(e *Engine) string {

@@ -38,6 +38,7 @@ func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string, cfg red
 	setClusterConfig(t, c, "cluster-node-timeout", "60000")
 	// The periodic check reads the topics with recent traffic (and those
 	// it owes): each topic has some when pub/sub loses its next message.
+	release := holdChecks(t, sub.Engine)
 	mustPublish(t, pub, request(stuck))
 	sub.rec.waitFor(t, stuck, 2)
 	lostStuck := injectAt(t, master.Addr(), prefix, stuck)
@@ -46,6 +47,7 @@ func testMasterAway(t *testing.T, c *redistest.Cluster, topics []string, cfg red
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 2)
 	lost := injectAt(t, other.Addr(), prefix, healthy)
+	release()
 	got := sub.rec.waitFor(t, healthy, 3)
 	if got[2].ID != lost.ID {
 		t.Fatalf("%s got %s while another master was stuck, want the lost %s", healthy, got[2].ID, lost.ID)
@@ -74,11 +76,13 @@ func testClassicMasterAway(t *testing.T, c *redistest.Cluster, topics []string) 
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 1)
 	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	release := holdChecks(t, sub.Engine)
 	classic.Pause()
 	t.Cleanup(classic.Resume)
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 2)
 	lost := injectAt(t, other.Addr(), prefix, healthy)
+	release()
 	got := sub.rec.waitFor(t, healthy, 3)
 	if got[2].ID != lost.ID {
 		t.Fatalf("%s got %s while the classic connection's master was stuck, want the lost %s", healthy, got[2].ID, lost.ID)
@@ -138,10 +142,12 @@ func testMasterDead(t *testing.T, c *redistest.Cluster, topics []string) {
 	// The others do not take it for failed (which, without a replica,
 	// would stop the whole cluster) while the test runs.
 	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	release := holdChecks(t, sub.Engine)
 	master.Kill()
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 2)
 	lost := injectAt(t, other.Addr(), prefix, healthy)
+	release()
 	got := sub.rec.waitFor(t, healthy, 3)
 	if got[2].ID != lost.ID {
 		t.Fatalf("%s got %s while another master was dead, want the lost %s", healthy, got[2].ID, lost.ID)
@@ -194,10 +200,12 @@ func testTakeoverAfterDeadMaster(t *testing.T, c *redistest.Cluster) {
 		sub.rec.waitFor(t, topic, 1)
 	}
 	setClusterConfig(t, c, "cluster-node-timeout", "60000")
+	release := holdChecks(t, sub.Engine)
 	master.Kill()
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 2)
 	lost := injectAt(t, other.Addr(), prefix, healthy)
+	release()
 	if got := sub.rec.waitFor(t, healthy, 3); got[2].ID != lost.ID {
 		t.Fatalf("%s got %s while another master was dead, want the lost %s", healthy, got[2].ID, lost.ID)
 	}

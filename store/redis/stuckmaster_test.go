@@ -50,9 +50,11 @@ func testChecksBesideStuckMaster(t *testing.T, c *redistest.Cluster, topics []st
 		if n > 2 {
 			time.Sleep(5 * checkEvery) // probes and checks meet the stopped master meanwhile
 		}
+		release := holdChecks(t, sub.Engine)
 		mustPublish(t, pub, request(healthy))
 		sub.rec.waitFor(t, healthy, n)
 		lost := injectAt(t, other.Addr(), prefix, healthy)
+		release()
 		got := waitForWithin(t, sub.rec, healthy, n+1, timeout/2)
 		if got[n].ID != lost.ID {
 			t.Fatalf("%s got %s while another master was stopped, want the lost %s", healthy, got[n].ID, lost.ID)

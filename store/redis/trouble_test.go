@@ -72,10 +72,13 @@ func TestPeriodicCheckRecoversLostTail(t *testing.T) {
 	pub, sub := nodes[0], nodes[1]
 	mustSubscribe(t, sub, "tail")
 	mustSubscribe(t, sub, "pt.*")
+	release := holdChecks(t, sub.Engine)
 	mustPublish(t, pub, request("tail"))
 	mustPublish(t, pub, request("pt.x")) // makes pt.x a topic the node tracks
+	sub.rec.waitFor(t, "tail", 1)
 	sub.rec.waitFor(t, "pt.x", 1)
 	lost := []broker.PublishRequest{inject(t, srv, prefix, "tail"), inject(t, srv, prefix, "pt.x")}
+	release()
 	for i, topic := range []string{"tail", "pt.x"} {
 		got := sub.rec.waitFor(t, topic, 2)
 		if got[len(got)-1].ID != lost[i].ID {

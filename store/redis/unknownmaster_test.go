@@ -30,6 +30,7 @@ func testUnknownMasterAway(t *testing.T, c *redistest.Cluster, topics []string) 
 	setClusterConfig(t, c, "cluster-node-timeout", "60000") // a stopped master lasts
 	// The periodic check reads the topics with recent traffic (and those
 	// it owes): each topic has some when the master stops.
+	release := holdChecks(t, sub.Engine)
 	mustPublish(t, pub, request(stuck))
 	sub.rec.waitFor(t, stuck, 2)
 	master.Pause()
@@ -37,6 +38,7 @@ func testUnknownMasterAway(t *testing.T, c *redistest.Cluster, topics []string) 
 	mustPublish(t, pub, request(healthy))
 	sub.rec.waitFor(t, healthy, 2)
 	lost := injectAt(t, other.Addr(), prefix, healthy)
+	release()
 	if got := sub.rec.waitFor(t, healthy, 3); got[2].ID != lost.ID {
 		t.Fatalf("%s got %s while the unknown master of %s was stuck, want the lost %s", healthy, got[2].ID, stuck, lost.ID)
 	}

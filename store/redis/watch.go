@@ -89,6 +89,9 @@ func (e *Engine) watch(ctx context.Context, j *jobs) error {
 		case <-forget.C:
 			e.subs.forgetIdle(e.cfg.HistoryTTL+e.cfg.ProbeInterval+e.cfg.Timeout, w.owedList())
 		case <-check.C:
+			if e.checksHeld.Load() {
+				break
+			}
 			e.noteChecks(w.owedList())
 			recent := e.subs.recent(rounds.window(time.Now(), e.cfg.CheckInterval))
 			w.check(withOwed(recent, w.owedList()))
