@@ -44,6 +44,18 @@ func (e *Engine) classicLeg(c goredis.Cmdable, channel, addr string, oneOfMany b
 // connections broke, which get none. Once a shard's copy is back,
 // whatever its master SPUBLISHed before has arrived through that shard's
 // connection.
+//
+// A leg is SPUBLISHed through the master of its probe channel's slot by
+// the slot map (probeVia), as publishes go, and not through the shard's
+// own node: a shard whose node no longer holds the slot gets no copy,
+// and is replaced. Sent to its own node, the probe was served there
+// whatever that node had become: a replica serves an SPUBLISH of its
+// master's slots to its own subscribers, so a shard on one passed its
+// probe while its master's messages did not reach it (see onSlotMaster);
+// and a master that stopped answering, whose replica took its slots
+// over, never took the probe at all, so its topics waited, left out of
+// every check, until it answered again, though their messages went to
+// the new master meanwhile.
 func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []string) {
 	for _, sh := range e.shards.all() {
 		switch {
@@ -52,10 +64,10 @@ func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []
 			broken = append(broken, sh.addr)
 		default:
 			legs = append(legs, &probeLeg{addr: sh.addr, shard: sh, send: func(ctx context.Context, token string) error {
-				twin, done := e.stamps.twins.lend(sh.node) // the shard's own may be closed since, with the shard
+				twin, done := e.stamps.twins.lend(e.probeVia(ctx, sh)) // the shard's own may be closed since, with the shard
 				err := twin.SPublish(ctx, sh.probe, token).Err()
 				done()
-				if movedAway(err) { // the channel's slot moved: its copy will not come back through sh, as before
+				if movedAway(err) { // a slot map behind the move: the Cluster client follows the redirect
 					err = e.shards.cc.SPublish(ctx, sh.probe, token).Err()
 				}
 				return err
@@ -63,6 +75,16 @@ func (e *Engine) shardLegs(addrs func(string) bool) (legs []*probeLeg, broken []
 		}
 	}
 	return legs, broken
+}
+
+// probeVia returns the node client a probe of sh is SPUBLISHed through:
+// the master of its probe channel's slot by the slot map, or sh's own
+// node when the map names none.
+func (e *Engine) probeVia(ctx context.Context, sh *shard) *goredis.Client {
+	if m := e.masterOf(ctx, sh.probe); m != nil {
+		return m
+	}
+	return sh.node
 }
 
 // probeLegs returns the legs of a probe through every master the node

@@ -19,8 +19,9 @@ import (
 // loopback, cluster-node-timeout 60 s) the new master learnt it of the
 // old one 0.2 to 5.1 s after the takeover, and a subscriber of the old
 // one got nothing it published before. Nothing told the node: the
-// shard's probe, sent to the shard's own node, is served by the replica
-// itself, and the periodic check reads only the topics that got messages.
+// shard's probe, sent then to the shard's own node, was served by the
+// replica itself (it now goes to the slot's master: see shardLegs), and
+// the periodic check reads only the topics that got messages.
 //
 // A read of a key of the slot tells, as a replica answers it MOVED (a twin
 // sends no READONLY). It is sent once Redis confirmed the shard's probe
