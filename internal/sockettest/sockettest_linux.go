@@ -2,7 +2,7 @@
 
 // Package sockettest finds, among the test process's own descriptors, the
 // socket a server in that process accepted, so that a test can read its
-// options as the kernel has them, or set them.
+// options and its send queue as the kernel has them.
 package sockettest
 
 import (
@@ -63,15 +63,6 @@ func accepted(local, peer net.Addr) (int, error) {
 		}
 	}
 	return -1, fmt.Errorf("no socket of this process from %v to %v", peer, local)
-}
-
-// SetSendBuffer sets fd's SO_SNDBUF to n bytes (capped at
-// net.core.wmem_max), which also stops the kernel growing it.
-func SetSendBuffer(t testing.TB, fd, n int) {
-	t.Helper()
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n); err != nil {
-		t.Fatalf("setsockopt SO_SNDBUF %d: %v", n, err)
-	}
 }
 
 // SendBuffer is fd's SO_SNDBUF as the kernel reports it (twice what was
