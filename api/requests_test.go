@@ -91,10 +91,14 @@ func TestMetricsPastThePaceCloseTheConnection(t *testing.T) {
 
 // writeAfterClose writes junk to c for up to 3 s while it reads until
 // the server's close, and returns how many bytes c took. With
-// afterClose it writes nothing until the close came.
+// afterClose it writes nothing until the close came. A close that never
+// came within 10 s fails the test: what c took then says nothing.
 func writeAfterClose(t *testing.T, c net.Conn, closeMark, junk []byte, afterClose bool) int {
 	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	closed := make(chan struct{})
+	// sawClose is set before closed is closed, and read after.
+	var sawClose bool
 	go func() { // reads what the server sends until its close
 		defer close(closed)
 		var got []byte
@@ -106,6 +110,7 @@ func writeAfterClose(t *testing.T, c net.Conn, closeMark, junk []byte, afterClos
 			}
 			got = append(got, buf[:n]...)
 		}
+		sawClose = true
 	}()
 	if afterClose {
 		<-closed
@@ -121,6 +126,9 @@ func writeAfterClose(t *testing.T, c net.Conn, closeMark, junk []byte, afterClos
 		}
 	}
 	<-closed
+	if !sawClose {
+		t.Errorf("the server's close (%q) never came", closeMark)
+	}
 	return written
 }
 
