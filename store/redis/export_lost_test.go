@@ -12,7 +12,7 @@ import (
 func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins []broker.SentJoin) error {
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic),
 		e.keys.presChanges(topic)}
-	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", topic, "", joins)...).Err()
+	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", false, "", joins)...).Err()
 }
 
 // LostJoinsRecord is the key of topic's record of the lost joins whose
@@ -31,3 +31,7 @@ var LostJoinsPatience = lostJoinsPatience
 // reported leave for a node whose own lapse is no longer than
 // maxCountedLapse.
 var MaxLostLeaveKeep = lostLeaveKeep(maxCountedLapse)
+
+// LostJoinsTopics is the key of the set of the topics where e's life now
+// has reports of lost joins' leaves unqueued.
+func LostJoinsTopics(e *Engine) string { return e.keys.presLostTopics(e.pres.currentLife()) }

@@ -260,27 +260,20 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 	if !unchecked {
 		return nil, nil
 	}
-	life, err := e.lostReporterLife(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
+	life := e.lostReporterLife()
 	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic),
 		e.keys.presChanges(topic)}
-	if life != "" && !e.shards.on() {
-		keys = append(keys, e.keys.presLostTopics(life))
-	}
 	mark := e.handedOverUpTo(topic)
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
-		joins = joins[len(batch):]
-		args := e.lostJoinsArgs(terms, keep, life, topic, mark, batch)
-		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args...).StringSlice()
-		cancel()
+		reply, err := e.checkLostBatch(ctx, topic, life, keys, func(indexed bool) []any {
+			return e.lostJoinsArgs(terms, keep, life, indexed, mark, batch)
+		}, keep)
 		e.lostCheck.runs.Add(1)
 		if err != nil {
 			return gone, fmt.Errorf("herald/redis: check the joins sent on %s: %w", topic, err)
 		}
+		joins = joins[len(batch):]
 		if len(reply) == 1 { // "wait"
 			e.lostCheck.finished(topic, true)
 			return gone, nil
@@ -288,12 +281,53 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 		for i := 0; i+1 < len(reply); i += 2 {
 			gone = append(gone, reply[i])
 			if reply[i+1] != "" {
-				e.lostJoinLeft(topic, reply[i], reply[i+1], lostPending{life: life, keep: keep, at: time.Now()})
+				e.lostJoinLeft(topic, reply[i], reply[i+1])
 			}
 		}
 	}
 	e.lostCheck.finished(topic, false)
 	return gone, nil
+}
+
+// checkLostBatch runs lostJoinsScript on topic with the ARGV args
+// returns, and, when it needs the topic in life's set of topics with
+// reports unqueued, puts it there and runs it again. The reports it
+// makes are noted pending (kept for keep) before the topic may leave the
+// set again (presence_lost_queue.go).
+func (e *Engine) checkLostBatch(ctx context.Context, topic, life string, keys []string, args func(indexed bool) []any,
+	keep time.Duration) ([]string, error) {
+	q := &e.pres.lostQueued
+	q.index.Lock()
+	defer q.index.Unlock()
+	indexed := life != "" && q.indexed[lostTopic{life, topic}]
+	for {
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		reply, err := lostJoinsScript.Run(cctx, e.rdb, keys, args(indexed)...).StringSlice()
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if len(reply) == 1 && reply[0] == "index" && !indexed {
+			if err := e.indexLostLocked(ctx, life, topic); err != nil {
+				return nil, err
+			}
+			indexed = true
+			continue
+		}
+		if life != "" {
+			now := time.Now()
+			for i := 0; i+1 < len(reply); i += 2 {
+				if reply[i+1] == "" {
+					continue
+				}
+				if _, seq, _, err := parseOrder(reply[i+1]); err == nil {
+					q.add(lostReport{topic, seq}, lostPending{life: life, keep: keep, at: now})
+				}
+			}
+			e.unindexLostLocked(ctx, life, topic)
+		}
+		return reply, nil
+	}
 }
 
 // handedOverUpTo returns the ID of the last change of topic handed over
@@ -312,10 +346,8 @@ func (e *Engine) handedOverUpTo(topic string) string {
 }
 
 // lostJoinLeft tells the member watcher of the leave of user on topic
-// that ends a join Redis lost, numbered by order, and notes its report
-// p, kept unqueued in Redis, to take out once its member event is
-// queued (presence_lost_queue.go).
-func (e *Engine) lostJoinLeft(topic, user, order string, p lostPending) {
+// that ends a join Redis lost, numbered by order.
+func (e *Engine) lostJoinLeft(topic, user, order string) {
 	fn := e.members.Load()
 	if fn == nil {
 		return
@@ -324,9 +356,6 @@ func (e *Engine) lostJoinLeft(topic, user, order string, p lostPending) {
 	if err != nil {
 		e.log.Error("the check of the joins sent returned a malformed order", zap.Error(err))
 		return
-	}
-	if p.life != "" {
-		e.pres.lostQueued.add(lostReport{topic, seq}, p)
 	}
 	(*fn)(broker.PresenceChange{Topic: topic, User: user, After: after, Seq: seq})
 }

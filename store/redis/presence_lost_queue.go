@@ -41,11 +41,24 @@ import (
 
 // lostQueueds is what the node reported, or took over, and has not
 // queued yet: the unqueued record to take out once it is, by topic and
-// seq.
+// seq; and which topics it put in its lives' sets of topics with
+// reports unqueued (presLostTopics).
+//
+// A topic stays in a life's set only while a report of it is pending
+// here: the set has no expiry, and a node that lives on would otherwise
+// keep in it every topic it ever reported a leave on. index orders the
+// set's changes with the writes of the reports they cover, so that no
+// report is written while its topic is out of the set; it is held
+// across calls to Redis, never while the member watcher is told.
 type lostQueueds struct {
 	mu      sync.Mutex
 	pending map[lostReport]lostPending
+
+	index   sync.Mutex
+	indexed map[lostTopic]bool // under index
 }
+
+type lostTopic struct{ life, topic string }
 
 type lostReport struct {
 	topic string
@@ -88,6 +101,18 @@ func (q *lostQueueds) take(topic string, seq uint64) (lostPending, bool) {
 	return p, ok
 }
 
+// pendingOn reports whether a report of life on topic is pending.
+func (q *lostQueueds) pendingOn(life, topic string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for r, p := range q.pending {
+		if r.topic == topic && p.life == life {
+			return true
+		}
+	}
+	return false
+}
+
 // peek returns the report of topic's seq, if it is pending.
 func (q *lostQueueds) peek(topic string, seq uint64) (lostPending, bool) {
 	q.mu.Lock()
@@ -103,20 +128,50 @@ func (k keys) lostOnceKey(topic string, seq uint64) string {
 }
 
 // lostReporterLife is the life the lost-joins script keeps the leaves it
-// reports unqueued under, and adds topic to the set of that life's
-// topics with reports unqueued first on Cluster (the script does it
-// elsewhere), or "" when no member watcher would queue them.
-func (e *Engine) lostReporterLife(ctx context.Context, topic string) (string, error) {
+// reports unqueued under, or "" when no member watcher would queue them.
+func (e *Engine) lostReporterLife() string {
 	if e.members.Load() == nil {
-		return "", nil
+		return ""
 	}
-	life := e.pres.currentLife()
-	if e.shards.on() {
-		if err := e.rdb.SAdd(ctx, e.keys.presLostTopics(life), topic).Err(); err != nil {
-			return "", fmt.Errorf("herald/redis: note the check of %s: %w", topic, err)
-		}
+	return e.pres.currentLife()
+}
+
+// indexLostLocked puts topic in life's set of topics with reports
+// unqueued, unless this node did already. The caller holds index.
+func (e *Engine) indexLostLocked(ctx context.Context, life, topic string) error {
+	q := &e.pres.lostQueued
+	if q.indexed[lostTopic{life, topic}] {
+		return nil
 	}
-	return life, nil
+	ictx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.rdb.SAdd(ictx, e.keys.presLostTopics(life), topic).Err(); err != nil {
+		return fmt.Errorf("herald/redis: note the reports unqueued on %s: %w", topic, err)
+	}
+	if q.indexed == nil {
+		q.indexed = make(map[lostTopic]bool)
+	}
+	q.indexed[lostTopic{life, topic}] = true
+	return nil
+}
+
+// unindexLostLocked takes topic out of life's set of topics with
+// reports unqueued once no report of life on it is pending here. One
+// that fails leaves the topic in the set, where it does no harm but
+// cost whoever cleans up after the life a read. The caller holds index.
+func (e *Engine) unindexLostLocked(ctx context.Context, life, topic string) {
+	q := &e.pres.lostQueued
+	t := lostTopic{life, topic}
+	if !q.indexed[t] || q.pendingOn(life, topic) {
+		return
+	}
+	uctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.rdb.SRem(uctx, e.keys.presLostTopics(life), topic).Err(); err != nil {
+		e.log.Debug("cannot forget a topic's reports unqueued", zap.String("topic", topic), zap.Error(err))
+		return
+	}
+	delete(q.indexed, t)
 }
 
 // lostQueuedScript takes the report of a lost join's leave out of the
@@ -133,15 +188,21 @@ return 0
 `)
 
 // markLostQueued takes the report out of topic's unqueued hash now that
-// QueueMember queued its member event. A failure leaves it to whoever
-// cleans up after this life, which queues it again, and QueueMember
-// leaves that out.
+// QueueMember queued its member event, and the topic out of the life's
+// set once no other report of it is pending. A failure leaves both to
+// whoever cleans up after this life, which queues the event again, and
+// QueueMember leaves that out.
 func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p lostPending) {
 	err := lostQueuedScript.Run(ctx, e.rdb, []string{e.keys.presLostUnqueued(topic)},
 		strconv.FormatUint(seq, 10), p.life).Err()
 	if err != nil {
 		e.log.Debug("cannot note a lost join's leave queued", zap.String("topic", topic), zap.Error(err))
+		return
 	}
+	q := &e.pres.lostQueued
+	q.index.Lock()
+	defer q.index.Unlock()
+	e.unindexLostLocked(ctx, p.life, topic)
 }
 
 // lostTakeOverScript takes over the reports of a dead life unqueued on a
@@ -204,19 +265,35 @@ func (e *Engine) queueLostOf(ctx context.Context, dead string) error {
 }
 
 // takeOverLost takes over dead's unqueued reports on topic and tells fn
-// of each. The topic goes in this life's set first, as the lost-joins
-// script's caller puts it on Cluster.
+// of each. The topic goes in this life's set first, as it does before
+// the lost-joins script keeps a report, and out again when none was
+// taken over.
 func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, keep time.Duration, fn func(broker.PresenceChange)) error {
+	changes, err := e.takeOverLostIndexed(ctx, topic, dead, keep)
+	for _, c := range changes {
+		fn(c)
+	}
+	return err
+}
+
+// takeOverLostIndexed takes over dead's unqueued reports on topic, notes
+// them pending, and returns their changes.
+func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string, keep time.Duration) ([]broker.PresenceChange, error) {
+	q := &e.pres.lostQueued
+	q.index.Lock()
+	defer q.index.Unlock()
 	life := e.pres.currentLife()
-	if err := e.rdb.SAdd(ctx, e.keys.presLostTopics(life), topic).Err(); err != nil {
-		return fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
+	defer e.unindexLostLocked(ctx, life, topic)
+	if err := e.indexLostLocked(ctx, life, topic); err != nil {
+		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
 	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic)}
 	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life, keep.Milliseconds()).StringSlice()
 	if err != nil {
-		return fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
+		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
 	now := time.Now()
+	var changes []broker.PresenceChange
 	for i := 0; i+2 < len(reply); i += 3 {
 		seq, err1 := strconv.ParseUint(reply[i], 10, 64)
 		after, err2 := strconv.ParseUint(reply[i+1], 10, 64)
@@ -224,8 +301,8 @@ func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, keep time
 			e.log.Error("a dead node's lost join's leave has a malformed order", zap.String("topic", topic))
 			continue
 		}
-		e.pres.lostQueued.add(lostReport{topic, seq}, lostPending{life: life, keep: keep, at: now})
-		fn(broker.PresenceChange{Topic: topic, User: reply[i+2], After: after, Seq: seq})
+		q.add(lostReport{topic, seq}, lostPending{life: life, keep: keep, at: now})
+		changes = append(changes, broker.PresenceChange{Topic: topic, User: reply[i+2], After: after, Seq: seq})
 	}
-	return nil
+	return changes, nil
 }

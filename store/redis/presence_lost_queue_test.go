@@ -76,8 +76,10 @@ func testLostLeaveOfADeadReporter(t *testing.T, url string, masterOf func(key st
 			}
 			leave := q.wait(t)
 			unqueued := redis.LostJoinsUnqueued(reporter, topic)
-			if tc.queued { // as if it died before noting the event queued
+			if tc.queued { // as if it died before noting the event queued: the report and its topic kept
 				do(t, slot, "HSET", unqueued, fmt.Sprint(leave.Seq), redis.PresenceLife(reporter)+"\n"+fmt.Sprint(leave.After)+"\ndave")
+				set := redis.LostJoinsTopics(reporter)
+				do(t, admin(t, masterOf(set)), "SADD", set, topic)
 			}
 			life := redis.PresenceLife(reporter)
 			redis.Die(reporter)
@@ -103,6 +105,10 @@ func testLostLeaveOfADeadReporter(t *testing.T, url string, masterOf func(key st
 			}
 			if n := slot.HLen(ctxFor(t), unqueued).Val(); n != 0 {
 				t.Errorf("%d reports left unqueued", n)
+			}
+			set := redis.LostJoinsTopics(other)
+			if held := admin(t, masterOf(set)).SMembers(ctxFor(t), set).Val(); len(held) != 0 {
+				t.Errorf("the node that took the reports over keeps %v in its set of topics with reports unqueued, want nothing", held)
 			}
 			q.check(t)
 		})

@@ -226,8 +226,11 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // may have yet to add its entries again. When life is not "", each
 // leave it reports is also kept in the unqueued hash, by its seq, as
 // "<life>\n<after>\n<user>", until the node queued its member event
-// (presence_lost_queue.go), and off Cluster the topic goes in the life's
-// set of such topics (on Cluster the caller puts it there first).
+// (presence_lost_queue.go). The topic must be in the life's set of such
+// topics first, which the caller puts it in (another slot on Cluster):
+// told it is not (indexed not "1"), the script returns "index" alone,
+// having written nothing, when it would keep one, and is run again once
+// it is. A check that finds nothing lost so adds no topic to the set.
 //
 // A user the topic does not list whose leave the change log holds after
 // the change the node handed over last (mark) left in the ordinary way,
@@ -235,12 +238,12 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // not lost, and neither returned nor reported (read only once a user is
 // found unlisted, the log's changes after the mark, 500 or so at most).
 //
-// KEYS: users, seq, lost, unqueued, change log, and, but on Cluster, the
-// life's set of topics with leaves unqueued. ARGV: keep (ms), the node,
-// the terms every live node tells, space-separated ("*": wait for
-// none), the node's life ("": none is kept unqueued), the topic, the
-// mark ("": unknown), then a user and the session of its join, for each
-// join. Returns "wait" alone when it waits; else,
+// KEYS: users, seq, lost, unqueued, change log. ARGV: keep (ms), the
+// node, the terms every live node tells, space-separated ("*": wait for
+// none), the node's life ("": none is kept unqueued), whether the topic
+// is in the life's set ("1"), the mark ("": unknown), then a user and
+// the session of its join, for each join. Returns "wait" or "index"
+// alone when it waits or needs the topic in the set; else,
 // for each user not listed, the user and, when this call reports its
 // leave, the leave's order "<after> <seq>" as a netstring, else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
@@ -293,6 +296,7 @@ for i = 7, #ARGV, 2 do
   if redis.call('HEXISTS', KEYS[1], user) == 0 and not leftAfterMark(user) then
     local decided = ''
     if not reportedElsewhere(redis.call('HGET', KEYS[3], user), session) then
+      if ARGV[4] ~= '' and ARGV[5] ~= '1' then return {'index'} end
       redis.call('HSET', KEYS[3], user, session .. '\n' .. ARGV[2] .. '\n' .. term)
       redis.call('PEXPIRE', KEYS[3], ARGV[1])
       decided = order(KEYS[2])
@@ -300,7 +304,6 @@ for i = 7, #ARGV, 2 do
         local after, seq = string.match(decided, ':(%d+) (%d+)$')
         redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. user)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
-        if KEYS[6] then redis.call('SADD', KEYS[6], ARGV[5]) end
       end
     end
     out[#out + 1] = user
@@ -310,13 +313,18 @@ end
 return out
 `)
 
-// lostJoinsArgs is lostJoinsScript's ARGV for joins of topic checked by
-// e, every live node telling terms ("*": wait for none), a record kept
-// for keep, the leaves reported kept unqueued under life (when not ""),
-// the node standing at mark in the topic's change log ("": unknown).
-func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, life, topic, mark string, joins []broker.SentJoin) []any {
+// lostJoinsArgs is lostJoinsScript's ARGV for joins checked by e, every
+// live node telling terms ("*": wait for none), a record kept for keep,
+// the leaves reported kept unqueued under life (when not ""), the topic
+// in life's set of such topics or not (indexed), the node standing at
+// mark in the topic's change log ("": unknown).
+func (e *Engine) lostJoinsArgs(terms string, keep time.Duration, life string, indexed bool, mark string, joins []broker.SentJoin) []any {
+	inSet := "0"
+	if indexed {
+		inSet = "1"
+	}
 	args := make([]any, 6, 6+2*len(joins))
-	args[0], args[1], args[2], args[3], args[4], args[5] = keep.Milliseconds(), e.cfg.NodeID, terms, life, topic, mark
+	args[0], args[1], args[2], args[3], args[4], args[5] = keep.Milliseconds(), e.cfg.NodeID, terms, life, inSet, mark
 	for _, j := range joins {
 		args = append(args, j.User, j.Session)
 	}
