@@ -284,7 +284,8 @@ func (e *Engine) forEachEntry(ctx context.Context, entries []broker.PresenceEntr
 // go at once rather than after the lapse, and refuses presence calls from
 // then on; it reports whether it did (false when presence was closed
 // already, or dead). What it cannot remove before ctx ends is left to
-// the others, after the lapse.
+// the others, after the lapse, and so is the life while it has lost
+// joins' leaves whose member events are not queued.
 func (e *Engine) leaveAll(ctx context.Context) (closed bool) {
 	e.pres.gate.Lock()
 	defer e.pres.gate.Unlock()
@@ -308,6 +309,13 @@ func (e *Engine) leaveAll(ctx context.Context) (closed bool) {
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	_ = e.rdb.Del(dctx, e.keys.presTopics(life)).Err()
+	if e.pres.lostQueued.pendingOf(life, time.Now()) {
+		// Lost joins' leaves reported here whose member events the
+		// webhooks stopped before queueing: the life is left to lapse,
+		// and whoever cleans up after it queues them (presence_lost_queue.go).
+		e.log.Warn("leaves of lost joins left for the other nodes to queue the member events of")
+		return true
+	}
 	_ = e.rdb.Del(dctx, e.keys.presLostTopics(life)).Err()
 	_ = e.rdb.ZRem(dctx, e.keys.presNodes(), life).Err()
 	return true

@@ -113,6 +113,19 @@ func (q *lostQueueds) pendingOn(life, topic string) bool {
 	return false
 }
 
+// pendingOf reports whether a report of life is pending whose record
+// Redis still keeps at now.
+func (q *lostQueueds) pendingOf(life string, now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.pending {
+		if p.life == life && now.Sub(p.at) <= p.keep {
+			return true
+		}
+	}
+	return false
+}
+
 // peek returns the report of topic's seq, if it is pending.
 func (q *lostQueueds) peek(topic string, seq uint64) (lostPending, bool) {
 	q.mu.Lock()
