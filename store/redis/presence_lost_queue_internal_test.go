@@ -1,0 +1,54 @@
+package redis
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkLostQueuedReports notes, then takes, the reports of a failover
+// that had one node report 10,000 lost joins' leaves over 2,000 topics.
+func BenchmarkLostQueuedReports(b *testing.B) {
+	const reports, topics = 10000, 2000
+	names := make([]string, topics)
+	for i := range names {
+		names[i] = fmt.Sprintf("room.%d", i)
+	}
+	at := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		var q lostQueueds
+		for i := range reports {
+			q.add(lostReport{names[i%topics], uint64(i)}, lostPending{life: "l", keep: time.Minute, at: at})
+		}
+		for i := range reports {
+			q.take(names[i%topics], uint64(i))
+			q.pendingOn("l", names[i%topics])
+		}
+	}
+}
+
+// A report is forgotten once a later one comes past its keep, and a
+// topic has reports pending until its last is taken or forgotten.
+func TestLostQueuedReportsOfATopic(t *testing.T) {
+	var q lostQueueds
+	at := time.Now()
+	q.add(lostReport{"room.a", 1}, lostPending{life: "l", keep: time.Minute, at: at})
+	q.add(lostReport{"room.a", 2}, lostPending{life: "l", keep: time.Minute, at: at})
+	q.add(lostReport{"room.b", 3}, lostPending{life: "l", keep: time.Minute, at: at})
+	if _, ok := q.take("room.a", 1); !ok || !q.pendingOn("l", "room.a") || q.pendingOn("other", "room.a") {
+		t.Fatal("room.a's second report is not pending for its life alone after the first was taken")
+	}
+	q.add(lostReport{"room.c", 4}, lostPending{life: "l", keep: time.Minute, at: at.Add(2 * time.Minute)})
+	for _, topic := range []string{"room.a", "room.b"} {
+		if q.pendingOn("l", topic) {
+			t.Errorf("%s's report is pending past its keep", topic)
+		}
+	}
+	if !q.pendingOn("l", "room.c") {
+		t.Error("room.c's report is not pending")
+	}
+	if _, ok := q.take("room.c", 4); !ok || q.pendingOn("l", "room.c") {
+		t.Error("room.c's report is still pending once taken")
+	}
+}
