@@ -35,3 +35,7 @@ var MaxLostLeaveKeep = lostLeaveKeep(maxCountedLapse)
 // LostJoinsTopics is the key of the set of the topics where e's life now
 // has reports of lost joins' leaves unqueued.
 func LostJoinsTopics(e *Engine) string { return e.keys.presLostTopics(e.pres.currentLife()) }
+
+// LostOnceKey is the key that makes the queueing of the member event of
+// the lost join's leave numbered seq on topic once.
+func LostOnceKey(e *Engine, topic string, seq uint64) string { return e.keys.lostOnceKey(topic, seq) }

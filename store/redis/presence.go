@@ -21,7 +21,7 @@ import (
 //	<prefix>{<topic>}:lost          hash: user → "<session>\n<node>\n<term>": the session of
 //	                                its join Redis lost, whose leave that node reported on a
 //	                                master of that term, for a while (presence_lost.go)
-//	<prefix>{<topic>}:lost:unqueued hash: seq → "<life>\n<after>\n<user>": such a leave whose
+//	<prefix>{<topic>}:lost:unqueued hash: seq → "<life>\n<after>\n<end>\n<user>": such a leave whose
 //	                                member event that life may not have queued yet, as long
 //	                                as lost (presence_lost_queue.go)
 //

@@ -236,25 +236,30 @@ func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p
 
 // lostTakeOverScript takes over the reports of a dead life unqueued on a
 // topic: those of users the topic lists again are dropped (the package
-// comment above says why), the others are kept under the new life.
+// comment above says why), and so are those past their end, when the
+// key that makes their queueing once may be gone (their hash lives as
+// long as its last report); the others are kept under the new life,
+// with the same end.
 //
-// KEYS: unqueued, users. ARGV: dead life, new life, keep (ms). Returns,
-// for each report taken over, its seq, after and user.
+// KEYS: unqueued, users. ARGV: dead life, new life. Returns, for each
+// report taken over, its seq, after, user and time left (ms).
 var lostTakeOverScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local seq, rec = all[i], all[i + 1]
   if string.sub(rec, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
-    local after, user = string.match(string.sub(rec, #ARGV[1] + 2), '^(%d+)\n(.*)$')
-    if not after or redis.call('HEXISTS', KEYS[2], user) == 1 then
+    local after, ends, user = string.match(string.sub(rec, #ARGV[1] + 2), '^(%d+)\n(%d+)\n(.*)$')
+    if not after or tonumber(ends) <= now or redis.call('HEXISTS', KEYS[2], user) == 1 then
       redis.call('HDEL', KEYS[1], seq)
     else
-      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. user)
-      redis.call('PEXPIRE', KEYS[1], ARGV[3])
+      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. '\n' .. user)
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user
+      out[#out + 1] = string.format('%d', tonumber(ends) - now)
     end
   end
 end
@@ -272,7 +277,6 @@ func (e *Engine) queueLostOf(ctx context.Context, dead string) error {
 	if fn == nil {
 		return e.rdb.Del(ctx, set).Err()
 	}
-	keep := lostLeaveKeep(e.slowestLapse())
 	for cursor := uint64(0); ; {
 		topics, next, err := e.rdb.SScan(ctx, set, cursor, "", reapBatch).Result()
 		if err != nil {
@@ -282,7 +286,7 @@ func (e *Engine) queueLostOf(ctx context.Context, dead string) error {
 			if broker.CheckTopic(topic) != nil {
 				continue // not ours to touch
 			}
-			if err := e.takeOverLost(ctx, topic, dead, keep, *fn); err != nil {
+			if err := e.takeOverLost(ctx, topic, dead, *fn); err != nil {
 				return err
 			}
 		}
@@ -297,8 +301,8 @@ func (e *Engine) queueLostOf(ctx context.Context, dead string) error {
 // of each. The topic goes in this life's set first, as it does before
 // the lost-joins script keeps a report, and out again when none was
 // taken over.
-func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, keep time.Duration, fn func(broker.PresenceChange)) error {
-	changes, err := e.takeOverLostIndexed(ctx, topic, dead, keep)
+func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, fn func(broker.PresenceChange)) error {
+	changes, err := e.takeOverLostIndexed(ctx, topic, dead)
 	for _, c := range changes {
 		fn(c)
 	}
@@ -307,7 +311,7 @@ func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, keep time
 
 // takeOverLostIndexed takes over dead's unqueued reports on topic, notes
 // them pending, and returns their changes.
-func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string, keep time.Duration) ([]broker.PresenceChange, error) {
+func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([]broker.PresenceChange, error) {
 	q := &e.pres.lostQueued
 	q.index.Lock()
 	defer q.index.Unlock()
@@ -317,20 +321,22 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string, ke
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
 	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic)}
-	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life, keep.Milliseconds()).StringSlice()
+	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
 	now := time.Now()
 	var changes []broker.PresenceChange
-	for i := 0; i+2 < len(reply); i += 3 {
+	for i := 0; i+3 < len(reply); i += 4 {
 		seq, err1 := strconv.ParseUint(reply[i], 10, 64)
 		after, err2 := strconv.ParseUint(reply[i+1], 10, 64)
-		if err1 != nil || err2 != nil {
+		left, err3 := strconv.ParseInt(reply[i+3], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
 			e.log.Error("a dead node's lost join's leave has a malformed order", zap.String("topic", topic))
 			continue
 		}
-		q.add(lostReport{topic, seq}, lostPending{life: life, keep: keep, at: now})
+		// The once key lasts at least as long as the report.
+		q.add(lostReport{topic, seq}, lostPending{life: life, keep: time.Duration(left) * time.Millisecond, at: now})
 		changes = append(changes, broker.PresenceChange{Topic: topic, User: reply[i+2], After: after, Seq: seq})
 	}
 	return changes, nil

@@ -77,7 +77,8 @@ func testLostLeaveOfADeadReporter(t *testing.T, url string, masterOf func(key st
 			leave := q.wait(t)
 			unqueued := redis.LostJoinsUnqueued(reporter, topic)
 			if tc.queued { // as if it died before noting the event queued: the report and its topic kept
-				do(t, slot, "HSET", unqueued, fmt.Sprint(leave.Seq), redis.PresenceLife(reporter)+"\n"+fmt.Sprint(leave.After)+"\ndave")
+				ends := time.Now().Add(time.Hour).UnixMilli()
+				do(t, slot, "HSET", unqueued, fmt.Sprint(leave.Seq), fmt.Sprintf("%s\n%d\n%d\ndave", redis.PresenceLife(reporter), leave.After, ends))
 				set := redis.LostJoinsTopics(reporter)
 				do(t, admin(t, masterOf(set)), "SADD", set, topic)
 			}

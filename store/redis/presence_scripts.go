@@ -225,7 +225,8 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // live node tells its entries are in (presence_terms.go): a live node
 // may have yet to add its entries again. When life is not "", each
 // leave it reports is also kept in the unqueued hash, by its seq, as
-// "<life>\n<after>\n<user>", until the node queued its member event
+// "<life>\n<after>\n<end>\n<user>" (end: when it lapses, ms of Redis's
+// clock, keep from now), until the node queued its member event
 // (presence_lost_queue.go). The topic must be in the life's set of such
 // topics first, which the caller puts it in (another slot on Cluster):
 // told it is not (indexed not "1"), the script returns "index" alone,
@@ -302,7 +303,8 @@ for i = 7, #ARGV, 2 do
       decided = order(KEYS[2])
       if ARGV[4] ~= '' then
         local after, seq = string.match(decided, ':(%d+) (%d+)$')
-        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. user)
+        local ends = string.format('%d', now() + tonumber(ARGV[1]))
+        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. ends .. '\n' .. user)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
       end
     end
