@@ -97,9 +97,15 @@ func (s *Server) judgesToken(token string) bool {
 // counts from its address's command budget (broker.PaceSubs), as an SSE
 // stream's open takes its topics'; past the budget it answers 429
 // rate_limited with Retry-After, gives the upgrade's slot back and
-// reports false.
-func (s *Server) paceSubs(w http.ResponseWriter, r *http.Request, adm admission) bool {
-	err := s.broker.PaceSubs(adm.info.Pacer, adm.info.Subs)
+// reports false. With take false (a plain GET, asking why an upgrade
+// failed) it takes nothing and answers the same when the budget does not
+// hold the claim now (broker.CheckSubsPace).
+func (s *Server) paceSubs(w http.ResponseWriter, r *http.Request, adm admission, take bool) bool {
+	pace := s.broker.CheckSubsPace
+	if take {
+		pace = s.broker.PaceSubs
+	}
+	err := pace(adm.info.Pacer, adm.info.Subs)
 	if err == nil {
 		return true
 	}

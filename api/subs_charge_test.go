@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -48,5 +49,37 @@ func TestTokenSubsCountAsTheConnectionOpens(t *testing.T) {
 			}
 			wantRateLimited(t, *r)
 		})
+	}
+}
+
+// A plain GET of /ws, which herald.js sends to learn why its WebSocket
+// failed, is answered the 429 its upgrade was while the budget does not
+// hold its token's subs, not the 400 of "every check passed": herald.js
+// takes that 400 for a network that blocks WebSocket, opens again at
+// once and, the second time in a row, falls back to SSE for good.
+func TestPlainGetOfWSSaysItsSubsDoNotFit(t *testing.T) {
+	const subs = 4
+	subsToken := claimsToken(t, "u", jwt.MapClaims{"subs": []string{"a", "b", "c", "d"}})
+	// One command a second: the test earns less than a connection's subs meanwhile.
+	conns := connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: subs + subs/2})
+	n := startNode(t, api.Config{Tokens: hsVerifier(t), Conns: conns}, nil)
+	if r := n.get(t, "/ws?token="+subsToken); r.status != http.StatusBadRequest {
+		t.Fatalf("a plain GET with the budget holding its subs: %d %s, want 400", r.status, r.body)
+	}
+	c, err := dialURL(t, n.wsURL+"?token="+subsToken, dialer{})
+	if err != nil {
+		t.Fatalf("the first connection: %v", err)
+	}
+	c.read() // welcome
+	_, err = dialURL(t, n.wsURL+"?token="+subsToken, dialer{})
+	r, ok := err.(*refused)
+	if !ok {
+		t.Fatalf("the second connection, %d commands left for its %d subs: %v, want a refusal", subs/2, subs, err)
+	}
+	wantRateLimited(t, r.reply)
+	r2 := n.get(t, "/ws?token="+subsToken, "Origin", "https://app.example")
+	wantRateLimited(t, r2)
+	if r2.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("429: Access-Control-Allow-Origin %q, want *", r2.header.Get("Access-Control-Allow-Origin"))
 	}
 }

@@ -19,7 +19,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.Header.Get("Upgrade") == "" {
+	upgrade := r.Header.Get("Upgrade") != ""
+	if !s.paceSubs(w, r, adm, upgrade) {
+		return
+	}
+	if !upgrade {
 		// A plain GET (herald.js asking why its WebSocket failed) passed
 		// every check. It is answered here, not by the handshake library
 		// on the raw connection, so that the CORS header stays and a page
@@ -27,9 +31,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		// section 2). Not a JSON refusal: herald.js takes those as final.
 		adm.slot.Release()
 		http.Error(w, "every check passed; this is not a WebSocket upgrade", http.StatusBadRequest)
-		return
-	}
-	if !s.paceSubs(w, r, adm) {
 		return
 	}
 	s.upgrade(w, r, adm.info, adm.slot)

@@ -25,13 +25,10 @@ type occupancyClaims struct {
 func (r *remoteSubs) claimOccupancy(topic string, now int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.byPat[topic] != nil {
+	if !r.claimableLocked(topic, now) {
 		return false
 	}
 	c := &r.claims
-	if at, ok := c.at[topic]; ok && now-at < occupancyClaimFor {
-		return false
-	}
 	if c.at == nil {
 		c.at = make(map[string]int64)
 	}
@@ -45,6 +42,23 @@ func (r *remoteSubs) claimOccupancy(topic string, now int64) bool {
 	}
 	c.at[topic] = now
 	return true
+}
+
+// claimable reports whether claimOccupancy would claim topic at now,
+// claiming nothing.
+func (r *remoteSubs) claimable(topic string, now int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.claimableLocked(topic, now)
+}
+
+// claimableLocked is claimable with r.mu held.
+func (r *remoteSubs) claimableLocked(topic string, now int64) bool {
+	if r.byPat[topic] != nil {
+		return false
+	}
+	at, ok := r.claims.at[topic]
+	return !ok || now-at >= occupancyClaimFor
 }
 
 // endClaim ends topic's claim, once the node holds the topic, and

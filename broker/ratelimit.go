@@ -105,9 +105,14 @@ func (s *Session) paceLocked(now int64) paceVerdict {
 // rateLimitedError is what a command refused by v is answered.
 func (s *Session) rateLimitedError(v paceVerdict) *Error {
 	if v == refusedByAddress {
-		return Errorf(CodeRateLimited, "too many commands a second from this address")
+		return addressRateLimited()
 	}
 	return Errorf(CodeRateLimited, "more than %d commands a second", s.b.cfg.RateLimit)
+}
+
+// addressRateLimited is what is refused by its address's budget is answered.
+func addressRateLimited() *Error {
+	return Errorf(CodeRateLimited, "too many commands a second from this address")
 }
 
 // paceStream takes one command from address's budget (nil: none) for
@@ -154,7 +159,7 @@ func (b *Broker) paceStream(address AddressPacer, topics []string) ([]*prepaid, 
 				if spends && taken > 0 {
 					spender.GiveBackCommands(now, taken)
 				}
-				return nil, Errorf(CodeRateLimited, "too many commands a second from this address")
+				return nil, addressRateLimited()
 			}
 			taken++
 		}

@@ -78,12 +78,19 @@ func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks, claimedAt
 		n += PresenceJoinCommands
 		paid |= markPaidPresence
 	}
-	if now := time.Now().UnixNano(); b.remote.events != nil && !IsPattern(topic) && b.remote.claimOccupancy(topic, now) {
+	if now := time.Now().UnixNano(); b.countsOccupancy(topic) && b.remote.claimOccupancy(topic, now) {
 		n += OccupancyCommands
 		paid |= markPaidOccupancy
 		claimedAt = now
 	}
 	return n, paid, claimedAt
+}
+
+// countsOccupancy reports whether a subscribe of topic is counted its
+// occupancy when it makes the node hold it: with the webhooks on, for an
+// exact topic.
+func (b *Broker) countsOccupancy(topic string) bool {
+	return b.remote.events != nil && !IsPattern(topic)
 }
 
 // prepaid is what a client's subscribe was counted of its work as it
@@ -190,4 +197,51 @@ func (b *Broker) PaceSubs(address AddressPacer, subs []string) error {
 		return err
 	}
 	return nil
+}
+
+// AddressGauge is an AddressPacer that tells, taking nothing, whether its
+// budget holds n commands at now, what its address owes paid first.
+// api/limits's is one.
+type AddressGauge interface {
+	HoldsCommands(now int64, n int) bool
+}
+
+// CheckSubsPace reports, taking nothing and claiming nothing, PaceSubs's
+// refusal when address's budget does not hold now what subs would take
+// (nil: it does, or address is no AddressGauge). A plain GET of /ws, by
+// which herald.js asks why its WebSocket failed, is answered it: told
+// that every check passed, herald.js took the refusal for a network that
+// blocks WebSocket, opened again at once and, the second time in a row,
+// fell back to SSE for good.
+func (b *Broker) CheckSubsPace(address AddressPacer, subs []string) error {
+	gauge, ok := address.(AddressGauge)
+	if !ok || len(subs) == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	_, spends := address.(AddressSpender)
+	n := 0
+	for _, topic := range withServerTopics(nil, subs) {
+		n++
+		if spends { // as paceStream counts it
+			n += b.subscribeWorkAt(topic, now)
+		}
+	}
+	if gauge.HoldsCommands(now, n) {
+		return nil
+	}
+	return addressRateLimited()
+}
+
+// subscribeWorkAt is how many commands more subscribeWork would count a
+// subscribe of topic at now, claiming nothing.
+func (b *Broker) subscribeWorkAt(topic string, now int64) int {
+	n := 0
+	if b.keepsPresence(topic) {
+		n += PresenceJoinCommands
+	}
+	if b.countsOccupancy(topic) && b.remote.claimable(topic, now) {
+		n += OccupancyCommands
+	}
+	return n
 }

@@ -78,7 +78,10 @@ func (e *entry) AllowCommand(now int64) bool {
 	}
 }
 
-var _ broker.AddressSpender = (*entry)(nil)
+var (
+	_ broker.AddressSpender = (*entry)(nil)
+	_ broker.AddressGauge   = (*entry)(nil)
+)
 
 // SpendCommands implements broker.AddressSpender: it takes n commands at
 // once from the budget of e's address, those of a resume that sent much
@@ -138,6 +141,19 @@ func (e *entry) GiveBackCommands(now int64, n int) {
 			return
 		}
 	}
+}
+
+// HoldsCommands implements broker.AddressGauge: it reports whether the
+// budget of e's address holds n commands at now, what it owes paid
+// first, as AllowCommand would let them through one after another,
+// taking nothing.
+func (e *entry) HoldsCommands(now int64, n int) bool {
+	p := e.pace
+	if p == nil {
+		return true
+	}
+	from := min(max(e.commands.Load(), now), now+p.burst) // as AllowCommand reads it
+	return from+e.owed.Load()+int64(n)*p.interval-now <= p.burst
 }
 
 // owe adds d nanoseconds of commands to what e's address owes, up to
