@@ -48,7 +48,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (admission, bool)
 		s.refuse(w, r, refusedConnections, broker.CodeRateLimited, tooManyConnections)
 		return admission{}, false
 	}
-	info, err := s.clientInfo(r, clientOf(ip, r.RemoteAddr))
+	info, err := s.clientInfo(r, clientOf(ip, r.RemoteAddr), pacer)
 	if err != nil {
 		slot.Release()
 		s.refuseClient(w, r, err)

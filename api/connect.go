@@ -33,8 +33,9 @@ var errHookAnswerExpired = &broker.Error{Code: broker.CodeUnauthorized,
 // when no JWT key is configured) by the connect hook when there is one;
 // otherwise a missing token is refused, and with no JWT key every client
 // is anonymous and allowed everything (nil Perms). ip is the client's
-// address as the limits see it.
-func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, error) {
+// address as the limits see it, pacer its command budget (its subs must
+// fit in it: CheckClient).
+func (s *Server) clientInfo(r *http.Request, ip string, pacer broker.AddressPacer) (broker.ClientInfo, error) {
 	token := auth.TokenFromRequest(r)
 	switch {
 	case isTailToken(token): // the dashboard's listener, before any hook
@@ -45,6 +46,7 @@ func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, erro
 			return broker.ClientInfo{}, err
 		}
 		// Its subs must not cost more than a connection may: 401.
+		info.Pacer = pacer
 		return info, s.broker.CheckClient(info)
 	case s.cfg.Connect != nil:
 		session := uuid.NewString()
@@ -52,6 +54,7 @@ func (s *Server) clientInfo(r *http.Request, ip string) (broker.ClientInfo, erro
 		if err != nil {
 			return broker.ClientInfo{}, err
 		}
+		info.Pacer = pacer
 		if err := s.broker.CheckClient(info); err != nil {
 			// The backend's answer costs more than a connection may: a
 			// bad answer, as the hook's other bad answers (503).

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -81,5 +82,33 @@ func TestPlainGetOfWSSaysItsSubsDoNotFit(t *testing.T) {
 	wantRateLimited(t, r2)
 	if r2.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("429: Access-Control-Allow-Origin %q, want *", r2.header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// A token whose subs count more than its address's burst can never
+// connect, however long it waits: it is refused 401 with why, over
+// WebSocket and SSE, as a token whose subs name more topics than a
+// connection may hold, where a 429 with Retry-After: 1 had herald.js ask
+// again for good.
+func TestTokenSubsPastTheBurstAreRefused(t *testing.T) {
+	const burst = 6
+	subsToken := claimsToken(t, "u", jwt.MapClaims{
+		"subs": []string{"a", "b", "c", "d", "e", "f", "g"}, "allow": map[string][]string{"subscribe": {"a"}}})
+	conns := connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: burst})
+	n := startNode(t, api.Config{Tokens: hsVerifier(t), Conns: conns}, nil)
+	_, err := dialURL(t, n.wsURL+"?token="+subsToken, dialer{})
+	r, ok := err.(*refused)
+	if !ok {
+		t.Fatalf("a connection whose 7 subs count more than the burst of %d: %v, want a refusal", burst, err)
+	}
+	for _, got := range []reply{r.reply, n.get(t, "/ws?token="+subsToken)} {
+		if msg := got.wantError(t, http.StatusUnauthorized, "unauthorized"); !strings.Contains(msg, "burst") {
+			t.Errorf("message %q does not say the burst is what it passes", msg)
+		}
+	}
+	if _, sr := openSSE(t, n.base, "/sse?topic=a&token="+subsToken); sr == nil {
+		t.Fatal("a stream whose subs count more than the burst opened")
+	} else {
+		sr.wantError(t, http.StatusUnauthorized, "unauthorized")
 	}
 }

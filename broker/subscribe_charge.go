@@ -200,10 +200,11 @@ func (b *Broker) PaceSubs(address AddressPacer, subs []string) error {
 }
 
 // AddressGauge is an AddressPacer that tells, taking nothing, whether its
-// budget holds n commands at now, what its address owes paid first.
-// api/limits's is one.
+// budget holds n commands at now, what its address owes paid first, and
+// how many it holds at most (its burst). api/limits's is one.
 type AddressGauge interface {
 	HoldsCommands(now int64, n int) bool
+	CommandBurst() int
 }
 
 // CheckSubsPace reports, taking nothing and claiming nothing, PaceSubs's
@@ -219,18 +220,40 @@ func (b *Broker) CheckSubsPace(address AddressPacer, subs []string) error {
 		return nil
 	}
 	now := time.Now().UnixNano()
+	if gauge.HoldsCommands(now, b.subsCommands(address, subs, now)) {
+		return nil
+	}
+	return addressRateLimited()
+}
+
+// checkSubsFit returns why subs can never be taken from address's budget
+// as its connection opens (nil: they can, or address is no AddressGauge):
+// they count more than its burst, which the budget never holds more of,
+// so that waiting for it, as a 429's Retry-After said, never ended.
+func (b *Broker) checkSubsFit(address AddressPacer, subs []string) error {
+	gauge, ok := address.(AddressGauge)
+	if !ok || len(subs) == 0 {
+		return nil
+	}
+	if n, burst := b.subsCommands(address, subs, time.Now().UnixNano()), gauge.CommandBurst(); n > burst {
+		return Errorf(CodeUnauthorized, "subs counts %d commands of its address's budget as the connection opens, "+
+			"more than the burst of %d it holds at most (HERALD_COMMAND_BURST_PER_IP)", n, burst)
+	}
+	return nil
+}
+
+// subsCommands is how many commands paceStream would take at now from
+// address's budget for subs, claiming nothing.
+func (b *Broker) subsCommands(address AddressPacer, subs []string, now int64) int {
 	_, spends := address.(AddressSpender)
 	n := 0
 	for _, topic := range withServerTopics(nil, subs) {
 		n++
-		if spends { // as paceStream counts it
+		if spends { // extra work is counted only by a spender
 			n += b.subscribeWorkAt(topic, now)
 		}
 	}
-	if gauge.HoldsCommands(now, n) {
-		return nil
-	}
-	return addressRateLimited()
+	return n
 }
 
 // subscribeWorkAt is how many commands more subscribeWork would count a

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"math"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,15 @@ func (e *entry) HoldsCommands(now int64, n int) bool {
 	}
 	from := min(max(e.commands.Load(), now), now+p.burst) // as AllowCommand reads it
 	return from+e.owed.Load()+int64(n)*p.interval-now <= p.burst
+}
+
+// CommandBurst implements broker.AddressGauge: the most commands the
+// budget of e's address holds.
+func (e *entry) CommandBurst() int {
+	if e.pace == nil {
+		return math.MaxInt
+	}
+	return int(e.pace.burst / e.pace.interval)
 }
 
 // owe adds d nanoseconds of commands to what e's address owes, up to
