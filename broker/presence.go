@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
@@ -68,8 +69,8 @@ func (b *Broker) askPresence(sub *subscription) {
 // subscribe's wait. Called on the session's worker, before the subscribed
 // reply: when either fails, the caller undoes the subscription, and with
 // it the entry if it was made. It reports whether the engine recorded the
-// entry; one it did not is not counted (chargeSubscribeWork), as its
-// join and leave did not run.
+// entry or may have (addMayHaveRun); one it did not is not counted
+// (chargeSubscribeWork), as its join and leave did not run.
 func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *since) (subStart, bool, error) {
 	if !s.b.keepsPresence(sub.pattern) {
 		st, err := s.b.startPosition(ctx, sub.pattern, since)
@@ -84,13 +85,27 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 	// Even a failed add may have been recorded (a timeout), and removing
 	// an entry that is not there does nothing: the undo removes it.
 	sub.mark(markPresent, true)
-	if jerr != nil && charged {
+	joined := jerr == nil || addMayHaveRun(jerr)
+	if !joined && charged {
 		s.giveBackAddress(PresenceJoinCommands)
 	}
 	if err == nil {
 		err = jerr
 	}
-	return st, jerr == nil, err
+	return st, joined, err
+}
+
+// addMayHaveRun reports whether a presence add that failed with err may
+// have reached the engine and been recorded: its outcome is unknown, or
+// it timed out (store/redis answers a command Redis took too long over
+// with a timeout). Such an add is not given back what it was counted:
+// the engine did its work, and the undo's removal after it, which the
+// budget counts 3 commands for; given back, a client whose adds timed
+// out while Redis was slow had each for the subscribe's one.
+func addMayHaveRun(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &timeout) && timeout.Timeout()
 }
 
 // leave removes the presence entry of a subscription that ends, if it has

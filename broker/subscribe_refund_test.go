@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,12 +43,30 @@ func TestSubscribesGiveBackTheWorkThatDidNotRun(t *testing.T) {
 		}, 0},
 		{"presence entry refused", Config{Events: &eventLog{}}, func(t *testing.T, _ *Broker, e *fakeEngine, c *client) {
 			e.pres.mu.Lock()
-			e.pres.failAdd = Unavailable(context.DeadlineExceeded)
+			e.pres.failAdd = Unavailable(errors.New("dial tcp: connection refused")) // never sent
 			e.pres.mu.Unlock()
 			if r := c.do(t, "s", `{"type":"subscribe","id":"s","topic":"room.1"}`); r["type"] != "error" {
 				t.Fatalf("subscribe with presence refused: %v", r)
 			}
 		}, OccupancyCommands}, // the node held the topic and gave it up
+		// An add that timed out may have been recorded, and is removed
+		// again: the engine did the join's work and its leave's.
+		{"presence entry timed out", Config{Events: &eventLog{}}, func(t *testing.T, _ *Broker, e *fakeEngine, c *client) {
+			e.pres.mu.Lock()
+			e.pres.failAdd = Unavailable(context.DeadlineExceeded)
+			e.pres.mu.Unlock()
+			if r := c.do(t, "s", `{"type":"subscribe","id":"s","topic":"room.1"}`); r["type"] != "error" {
+				t.Fatalf("subscribe with presence timing out: %v", r)
+			}
+		}, both},
+		{"presence entry's outcome unknown", Config{}, func(t *testing.T, _ *Broker, e *fakeEngine, c *client) {
+			e.pres.mu.Lock()
+			e.pres.failAdd = OutcomeUnknown(errors.New("read: connection reset"), "unavailable")
+			e.pres.mu.Unlock()
+			if r := c.do(t, "s", `{"type":"subscribe","id":"s","topic":"room.1"}`); r["type"] != "error" {
+				t.Fatalf("subscribe with presence's outcome unknown: %v", r)
+			}
+		}, PresenceJoinCommands},
 		{"duplicate sent together", Config{Events: &eventLog{}}, func(t *testing.T, _ *Broker, _ *fakeEngine, c *client) {
 			c.s.HandleText([]byte(`{"type":"subscribe","id":"a","topic":"room.1"}`))
 			c.s.HandleText([]byte(`{"type":"subscribe","id":"b","topic":"room.1"}`))
