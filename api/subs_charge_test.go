@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,12 +18,12 @@ import (
 // rate_limited once its subs no longer fit, before the upgrade, where a
 // WebSocket's were free and every connect went through.
 func TestTokenSubsCountAsTheConnectionOpens(t *testing.T) {
-	const subs, held = 4, 3
+	const subs, held = 40, 3
 	subsToken := claimsToken(t, "u", jwt.MapClaims{
-		"subs": []string{"a", "b", "c", "d"}, "allow": map[string][]string{"subscribe": {"a"}}})
+		"subs": subsTopics(subs), "allow": map[string][]string{"subscribe": {"a"}}})
 	for _, path := range []string{"ws", "sse"} {
 		t.Run(path, func(t *testing.T) {
-			// One command a second: the few the test earns are less than a topic's worth of connects.
+			// One command a second: the test would have to take 20 s to earn a connection's subs.
 			conns := connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: subs*held + subs/2})
 			n := startNode(t, api.Config{Tokens: hsVerifier(t), Conns: conns}, nil)
 			open := func() *reply {
@@ -59,9 +60,9 @@ func TestTokenSubsCountAsTheConnectionOpens(t *testing.T) {
 // takes that 400 for a network that blocks WebSocket, opens again at
 // once and, the second time in a row, falls back to SSE for good.
 func TestPlainGetOfWSSaysItsSubsDoNotFit(t *testing.T) {
-	const subs = 4
-	subsToken := claimsToken(t, "u", jwt.MapClaims{"subs": []string{"a", "b", "c", "d"}})
-	// One command a second: the test earns less than a connection's subs meanwhile.
+	const subs = 40
+	subsToken := claimsToken(t, "u", jwt.MapClaims{"subs": subsTopics(subs)})
+	// One command a second: the test would have to take 20 s to earn a connection's subs.
 	conns := connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: subs + subs/2})
 	n := startNode(t, api.Config{Tokens: hsVerifier(t), Conns: conns}, nil)
 	if r := n.get(t, "/ws?token="+subsToken); r.status != http.StatusBadRequest {
@@ -111,4 +112,13 @@ func TestTokenSubsPastTheBurstAreRefused(t *testing.T) {
 	} else {
 		sr.wantError(t, http.StatusUnauthorized, "unauthorized")
 	}
+}
+
+// subsTopics names n topics for a subs claim, the first of them "a".
+func subsTopics(n int) []string {
+	topics := []string{"a"}
+	for i := 1; i < n; i++ {
+		topics = append(topics, "t"+strconv.Itoa(i))
+	}
+	return topics
 }
