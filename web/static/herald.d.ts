@@ -222,7 +222,9 @@ export interface SubscribeHandlers {
   /**
    * Presence topics: setting any of these three subscribes with
    * presence:true (a topic outside HERALD_PRESENCE_TOPICS, or a pattern,
-   * fails with presence_off). onJoin and onLeave are never called for this
+   * fails with presence_off; asked of a subscription already live, its
+   * onError gets presence_off and the subscription goes on, without
+   * presence). onJoin and onLeave are never called for this
    * client's own arrival and departure. Over Server-Sent Events there is
    * no presence: none of the three is called, and onError gets
    * 'receive_only' (with the topic) once.

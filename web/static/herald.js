@@ -142,7 +142,10 @@
 // too), so that a member list is onPresence's list with the joins and
 // leaves after it. The joins and leaves that arrive while the pages are
 // read are applied to that list before onPresence gets it (users is then
-// its length).
+// its length). Presence asked of a live subscription (a second subscribe
+// with such handlers) on a topic that keeps none is refused presence_off:
+// the subscription goes on without presence, every handle of it live, and
+// the handlers that asked for presence hear the refusal in onError once.
 // A backlog is loaded by subscribing again; on a presence topic the node
 // hides that from the others when it gets both commands together, and
 // otherwise they see this user leave and join (when it has no other tab).
@@ -1185,6 +1188,7 @@ export class Herald {
       });
       return;
     }
+    if (id !== null && sub.live) return this._presenceRefused(sub, err);
     this._subs.delete(sub.pattern);
     for (const entry of sub.listeners) {
       entry.state = 'failed';
@@ -1198,6 +1202,26 @@ export class Herald {
     this._refused.set(sub.pattern, sub);
     const made = this._serverMade.get(sub.pattern);
     if (made) this._takeServerMade(made);
+  }
+
+  // _presenceRefused answers the refusal of a subscribe the page sent
+  // again, for presence, of a subscription the node holds on this
+  // connection (live: it ended none since, or an unsubscribed would have
+  // come first). Only asking for presence sends that (subscribe), refused
+  // presence_off when the topic keeps none. A refused command did nothing
+  // (docs/protocol.md section 2): the subscription goes on, live, without
+  // presence, which a reconnect must not ask for either (the node would
+  // refuse the resume and subscribe nothing), and the listeners that asked
+  // for it hear why, each once.
+  _presenceRefused(sub, err) {
+    sub.presence = false;
+    err.topic = sub.pattern;
+    const asked = [...sub.listeners].filter((entry) => wantsPresence(entry.handlers) && !entry.toldRefused);
+    if (asked.length === 0) return this._emitError(err);
+    for (const entry of asked) {
+      entry.toldRefused = true;
+      callSafely(entry.handlers.onError, err);
+    }
   }
 
   _unsubscribe(sub, entry) {
