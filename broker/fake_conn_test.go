@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +178,8 @@ func (c *fakeConn) code() int {
 // client is one fake connection with its session.
 type client struct {
 	*fakeConn
-	s *Session
+	s       *Session
+	settles int // settle's pings so far: each waits for its own pong
 }
 
 func connect(t testing.TB, b *Broker, info ClientInfo) *client {
@@ -193,10 +195,14 @@ func (c *client) do(t testing.TB, id, format string, args ...any) map[string]any
 }
 
 // settle waits until c's session ran every command before this one: the
-// subscribed reply goes out before the subscription goes live.
+// subscribed reply goes out before the subscription goes live. Each ping
+// has an id of its own, as a second settle would otherwise find the
+// first one's pong and wait for nothing.
 func settle(t testing.TB, c *client) {
 	t.Helper()
-	c.do(t, "settle", `{"type":"ping","id":"settle"}`)
+	c.settles++
+	id := "settle" + strconv.Itoa(c.settles)
+	c.do(t, id, `{"type":"ping","id":"%s"}`, id)
 }
 
 func newTestBroker(t testing.TB, cfg Config) (*Broker, *fakeEngine) {
