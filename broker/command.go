@@ -55,6 +55,8 @@ type command struct {
 	// the command is a backend's order held behind a subscribe waiting
 	// for the hook (controlorder.go). Never set by decoding.
 	server bool
+	// claim: a server subscribe of the token's subs claim (markClaim).
+	claim bool
 	// paid: what of its work a client's subscribe was counted as it came
 	// (prepaySubscribeLocked); nil: nothing. Never set by decoding.
 	paid *prepaid

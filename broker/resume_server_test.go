@@ -109,3 +109,52 @@ func TestResumeOfAServerSubscriptionPastHistory(t *testing.T) {
 		t.Errorf("a second resume from 1: %v, want recovered:false", r)
 	}
 }
+
+// A backend's order gives the connection a topic's messages from then
+// on. Resumed with since before it sent anything, it sends the topic's
+// history only when the token allows the topic, as a subscribe of the
+// client's own would: otherwise it is answered as a subscription the
+// connection has (recovered:false, nothing sent), and the history the
+// token refuses stays unread.
+func TestResumeOfABackendsSubscriptionNeedsTheTokensAllow(t *testing.T) {
+	b, _ := newTestBroker(t, Config{})
+	publishN(t, b, "secret", 5)
+	publishN(t, b, "news", 5)
+	c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{sub: []string{"news"}}})
+	for _, topic := range []string{"secret", "news"} {
+		b.HandleControl(Control{Kind: ControlSubscribe, User: "42", Topic: topic})
+	}
+	c.waitFor(t, "the backend's subscriptions", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 2
+	})
+	r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"secret","since":{"epoch":"e1","seq":0}}`)
+	settle(t, c)
+	if r["recovered"] != false || len(c.ofType("message")) != 0 {
+		t.Fatalf("resume of a topic the token refuses: %v and seqs %v, want recovered:false and none",
+			r, seqs(t, c.ofType("message")))
+	}
+	r = c.do(t, "2", `{"type":"subscribe","id":"2","topic":"news","since":{"epoch":"e1","seq":0}}`)
+	settle(t, c)
+	if r["recovered"] != true || fmt.Sprint(seqs(t, c.ofType("message"))) != "[1 2 3 4 5]" {
+		t.Errorf("resume of a topic the token allows: %v and seqs %v, want recovered and [1 2 3 4 5]",
+			r, seqs(t, c.ofType("message")))
+	}
+}
+
+// Nor does it when the subscribe hook decides the topic, which refuses
+// this client: its token's allow is no longer the say.
+func TestResumeOfABackendsSubscriptionUnderTheHook(t *testing.T) {
+	b, _ := newTestBroker(t, Config{RateLimit: -1, Subscribe: refusingHook{}})
+	publishN(t, b, "room.1", 5)
+	c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{sub: []string{"room.*"}}})
+	b.HandleControl(Control{Kind: ControlSubscribe, User: "42", Topic: "room.1"})
+	c.waitFor(t, "the backend's subscription", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 1
+	})
+	r := c.do(t, "1", `{"type":"subscribe","id":"1","topic":"room.1","since":{"epoch":"e1","seq":0}}`)
+	settle(t, c)
+	if r["recovered"] != false || len(c.ofType("message")) != 0 {
+		t.Errorf("resume of a topic the hook refuses: %v and seqs %v, want recovered:false and none",
+			r, seqs(t, c.ofType("message")))
+	}
+}

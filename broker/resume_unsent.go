@@ -14,7 +14,7 @@ import "context"
 // since, then what was published meanwhile, none missing and none twice.
 // False when this is not such a resume: resubscribe answers it.
 func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscription) (bool, *Error) {
-	if c.Since == nil || !sub.exact || !s.b.holdUnsent(sub, c.Since) {
+	if c.Since == nil || !sub.exact || !s.mayResumeUnsent(sub) || !s.b.holdUnsent(sub, c.Since) {
 		return false, nil
 	}
 	since := c.Since
@@ -61,4 +61,25 @@ func (b *Broker) holdUnsent(sub *subscription, since *since) bool {
 	}
 	sub.setup = &setup{}
 	return true
+}
+
+// mayResumeUnsent reports whether the client may read sub's history
+// through resumeUnsent: sub is its own, or its token's subs claim made
+// it, as a stream resumes the claim's topics (docs/protocol.md section
+// 10). A backend's order gives the topic's messages from then on, and
+// its history only when the client could read that by subscribing itself:
+// its token allows the topic and no subscribe hook decides it. Otherwise
+// a subscribe with since of any topic a backend once granted the
+// connection read the topic's whole history, which the token refuses.
+func (s *Session) mayResumeUnsent(sub *subscription) bool {
+	if !sub.marked(markServer) || sub.marked(markClaim) {
+		return true
+	}
+	if ask, _ := s.b.asksHook(sub.pattern); ask {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	perms := s.permsLocked()
+	return perms == nil || perms.CanSubscribe(sub.pattern)
 }

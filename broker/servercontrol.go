@@ -86,7 +86,19 @@ func (b *Broker) HandleControl(c Control) {
 // for none of it, so that a client cannot crowd out the orders that end
 // its subscriptions.
 func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
-	j := job{server: kind, topics: topics}
+	return s.enqueueControl(job{server: kind, topics: topics})
+}
+
+// enqueueClaim queues the subscriptions of the connection's subs claim,
+// as its first job: they are the token's, which its client may resume
+// (markClaim).
+func (s *Session) enqueueClaim(topics []string) {
+	s.enqueueControl(job{server: ControlSubscribe, topics: topics, claim: true})
+}
+
+// enqueueControl is enqueueServer of the job j.
+func (s *Session) enqueueControl(j job) bool {
+	kind, topics := j.server, j.topics
 	s.mu.Lock()
 	if s.phase == phaseClosed || s.queuedLocked()+s.heldServerLocked() >= s.b.queueLimit+s.b.cfg.MaxSubscriptions {
 		s.mu.Unlock()
@@ -103,11 +115,11 @@ func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 // applyControl runs a control job on the session's worker, one topic after
 // another, each with its own deadline. What fails is logged: the backend
 // was answered already, and the client asked for nothing.
-func (s *Session) applyControl(kind ControlKind, topics []string) {
+func (s *Session) applyControl(kind ControlKind, topics []string, claim bool) {
 	for _, topic := range topics {
 		switch kind {
 		case ControlSubscribe:
-			if err := s.serverSubscribe(topic); err != nil {
+			if err := s.serverSubscribe(topic, claim); err != nil {
 				s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
 					zap.String("topic", topic), zap.Error(err))
 			}
@@ -131,12 +143,12 @@ const serverRetryFor = 6 * time.Second
 // goes on at once to release the session's subscriptions from the engine
 // (and Close, which waits for the workers, is not held up). A failed try subscribes nothing, so trying
 // again is safe.
-func (s *Session) serverSubscribe(topic string) *Error {
+func (s *Session) serverSubscribe(topic string, claim bool) *Error {
 	deadline := time.Now().Add(serverRetryFor)
 	backoff := 25 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
-		err := s.subscribe(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true})
+		err := s.subscribe(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true, claim: claim})
 		cancel()
 		backoff = min(2*backoff, time.Second)
 		wait := backoff/2 + rand.N(backoff/2)

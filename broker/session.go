@@ -64,7 +64,7 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 		s.mu.Unlock()
 	}
 	if len(info.Subs) > 0 { // before any command: the queue is empty
-		s.enqueueServer(ControlSubscribe, info.Subs)
+		s.enqueueClaim(info.Subs)
 	}
 	b.list(s) // controls find it once welcome is out
 	return s

@@ -40,6 +40,7 @@ type job struct {
 	release []*subscription
 	server  ControlKind
 	topics  []string
+	claim   bool // server's subscriptions are the token's subs claim (markClaim)
 }
 
 // size is what the job holds in memory while it waits in a queue.

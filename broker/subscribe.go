@@ -38,6 +38,7 @@ func (s *Session) subscribeNew(ctx context.Context, c *command) (joined bool, _ 
 	}
 	sub.presence = c.Presence
 	sub.mark(markServer, c.server)
+	sub.mark(markClaim, c.claim)
 	sub.marks |= c.paid.settled()
 	// One a backend's unsubscribe waits to end never joins the topic's
 	// presence, so that its members see no join and leave of it.
@@ -207,6 +208,9 @@ func (s *Session) resubscribe(ctx context.Context, c *command, old *subscription
 	}
 	if c.server {
 		old.mark(markServer, true)
+	}
+	if c.claim {
+		old.mark(markClaim, true)
 	}
 	if !old.exact {
 		s.send(subscribedFrame(c, nil, nil))

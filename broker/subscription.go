@@ -52,6 +52,9 @@ const (
 	// the topic, as it came (prepaySubscribeLocked).
 	markPaidPresence
 	markPaidOccupancy
+	// markClaim: the token's subs claim made it (a subscribe of the claim
+	// found it or made it), so its client may resume it (resumeUnsent).
+	markClaim
 )
 
 func (sub *subscription) marked(m workerMarks) bool { return sub.marks&m != 0 }
