@@ -154,7 +154,9 @@
 // token's subs claim, or a backend's POST /api/subscribe) is announced by
 // the 'subscribed' event; h.subscribe(topic, fn) on it adds callbacks.
 // One the page did not take lasts its connection (over SSE: its stream,
-// which a reopen ends); one it took is
+// which a reopen ends, but for the token's subs, which every stream
+// carries: one the page took is left to them, resumed through the
+// stream's id, not asked for by name); one it took is
 // resubscribed after a reconnect like its own, which the server grants for
 // the token's subs (made again on every connection) or a topic the token
 // allows, and otherwise refuses (onError). A subscribe of the page's that
@@ -238,6 +240,9 @@ export class Herald {
     // What the last stream opened carries: each pattern, and the
     // subscription it was asked for (one made again since is another).
     this._streamTopics = new Map();
+    // The topics of the token's subs claim the last stream carried without
+    // being asked for them (_noteClaim).
+    this._claimTopics = new Set();
     // The id of the last event a stream sent: its version says whether
     // the client may make the ids it resumes with (streamID), and of
     // another version it is the resume.
@@ -1477,14 +1482,22 @@ export class Herald {
     }
     this._streamTopics = new Map();
     if (subs.length === 0) return this._streamOpened({ transport: 'sse', topics: [] });
-    for (const sub of subs.slice(MAX_STREAM_TOPICS)) {
+    // Those of the token's subs claim the last stream carried (the page
+    // took them) the node adds again by itself, whatever allow says:
+    // asked for by name, one the token does not allow would have the
+    // stream refused forbidden at every reopen. They are resumed through
+    // the id as the others. A stream needs one topic asked for by name.
+    const claimed = subs.filter((sub) => this._claimTopics.has(sub.pattern));
+    const named = claimed.length < subs.length ? subs.filter((sub) => !this._claimTopics.has(sub.pattern)) : subs;
+    for (const sub of named.slice(MAX_STREAM_TOPICS)) {
       this._subscribeFailed(null, sub, new HeraldError('too_many_subscriptions',
         `a stream carries at most ${MAX_STREAM_TOPICS} subscriptions`));
     }
     const url = new URL(toStreamURL(wsURL));
-    for (const sub of subs.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
-    this._streamTopics = new Map(subs.slice(0, MAX_STREAM_TOPICS).map((sub) => [sub.pattern, sub]));
-    const resume = ownsIDs(this._lastEventId) ? streamID(subs.slice(0, MAX_STREAM_TOPICS)) : this._lastEventId;
+    for (const sub of named.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
+    const streamed = [...named.slice(0, MAX_STREAM_TOPICS), ...(named === subs ? [] : claimed)];
+    this._streamTopics = new Map(streamed.map((sub) => [sub.pattern, sub]));
+    const resume = ownsIDs(this._lastEventId) ? streamID(streamed) : this._lastEventId;
     if (resume) url.searchParams.set('last_event_id', resume);
     const es = new EventSource(url.toString());
     this._es = es;
@@ -1495,6 +1508,7 @@ export class Herald {
       track(ev);
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
+      this._noteClaim(url, body.topics);
       this._streamOpened({ transport: 'sse', topics: body.topics });
       this._forgetServerSubs(body.topics);
       for (const t of body.topics) this._onStreamSubscribed(t);
@@ -1604,6 +1618,19 @@ export class Herald {
     this._subscribing.set(id, sub);
     const afresh = sub.since && topic.recovered === undefined;
     this._onSubscribed({ type: 'subscribed', id, ...topic, ...(afresh ? { recovered: false } : {}) });
+  }
+
+  // _noteClaim keeps, as a stream opens, which of its topics are its
+  // token's subs claim: those it lists that the request (url) did not
+  // name. One the client left for the claim to carry and this stream does
+  // not (a new token's claim lacks it) is not in the stream: asked for by
+  // name at once (_streamOpened), as a subscription made meanwhile is.
+  _noteClaim(url, topics) {
+    const named = new Set(url.searchParams.getAll('topic'));
+    this._claimTopics = new Set(topics.map((t) => t.topic).filter((topic) => !named.has(topic)));
+    for (const pattern of [...this._streamTopics.keys()]) {
+      if (!named.has(pattern) && !this._claimTopics.has(pattern)) this._streamTopics.delete(pattern);
+    }
   }
 
   // _forgetServerSubs drops, as a stream opens, what the server made on
