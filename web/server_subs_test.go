@@ -112,3 +112,39 @@ func TestClientResumesATopicOfItsTokensSubs(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientTakingUpAfterARefusedResumeReportsWhatItMissed: the page took
+// a backend's subscription of a topic its token does not allow; after a
+// reconnect its resume is refused (the order belonged to the connection
+// before), a message is published, and the backend subscribes the new
+// connection again. Taken up, the subscription goes on from the node's
+// position, past the message the page never got: onRecoveryFailed says
+// so, from where the page was, as a resume answered recovered:false does.
+func TestClientTakingUpAfterARefusedResumeReportsWhatItMissed(t *testing.T) {
+	t.Parallel()
+	base := startGuardedNode(t)
+	p := newPage(t, base+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.lost = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 100, token: '` + tokenAllowing(t, "news") + `' });
+		h.connect();
+		return h.subscribe('news', () => {}).ready;
+	})`)
+	controlHTTP(t, base, "subscribe", `{"user":"u1","topic":"alerts"}`)
+	p.wait(`h._subs.get('alerts')?.live === true`)
+	p.run(`window.alerts = h.subscribe('alerts', (m) => got.push(m.data),
+		{ onRecoveryFailed: (info) => lost.push(info.since.seq + '..' + info.seq) }); 0`)
+	publishHTTP(t, base, `{"topic":"alerts","data":1}`)
+	p.wait(`got.join() === '1'`)
+	p.run(`h.close(); h.connect(); 0`)
+	p.wait(`alerts.state === 'failed'`)
+	publishHTTP(t, base, `{"topic":"alerts","data":2}`)
+	controlHTTP(t, base, "subscribe", `{"user":"u1","topic":"alerts"}`)
+	p.wait(`alerts.state === 'live'`)
+	publishHTTP(t, base, `{"topic":"alerts","data":3}`)
+	p.wait(`got.join() === '1,3'`)
+	if got := p.value(`lost.join()`); got != "1..2" {
+		t.Errorf("recovery failures %q, want 1..2", got)
+	}
+	p.checkNoProblems()
+}

@@ -164,7 +164,9 @@
 // connection, before the refusal or after it (the page asked before a
 // backend's order it raced), takes that one up: its onError hears the
 // refusal (ready rejects), then its state is 'live' again and fn gets the
-// topic's messages. When the server
+// topic's messages (and onRecoveryFailed is told when the page had a
+// position of the topic, a refused resume's, that the server's starts
+// after). When the server
 // ends a subscription (reason 'server': a backend; 'forbidden': a refresh
 // that no longer allows it) its callbacks stop, handlers.onUnsubscribed
 // gets {topic, reason}, and the 'unsubscribed' event fires. Close 4004 (the
@@ -1074,6 +1076,12 @@ export class Herald {
     const refused = this._refused.get(reply.topic);
     this._refused.delete(reply.topic);
     const sub = refused || newSub(reply.topic);
+    // A position the page had of the topic before the refusal (its resume
+    // after a reconnect was refused) that the server's subscription starts
+    // after: what came between is missed, and said so, as a resume's
+    // recovered:false would.
+    const missed = refused && sub.exact && sub.epoch !== null && (sub.epoch !== reply.epoch || sub.seq < reply.seq)
+      ? { epoch: sub.epoch, seq: sub.seq } : null;
     sub.server = sub.listeners.size === 0; // taken by the page: kept across reconnects
     sub.live = true;
     sub.wasLive = true;
@@ -1088,6 +1096,10 @@ export class Herald {
     }
     for (const entry of sub.listeners) if (entry.state === 'failed') delete entry.state;
     this._subs.set(reply.topic, sub);
+    if (missed) {
+      const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: missed };
+      for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
+    }
     if (made.told) return;
     made.told = true;
     for (const fn of this._listeners.subscribed) callSafely(fn, reply);
