@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type shards struct {
 	missed    map[string]bool            // masters on which homing topics failed last, while topics wait (see homeMoved)
 	masters   map[string]*goredis.Client // every master, by address, as the slot map read last named them (readMasters)
 	mastersAt time.Time                  // when masters was read
+	openings  map[string]*shardOpening   // by master address: the shard shardFor is opening there
 
 	repairs atomic.Uint64 // times broken shards were replaced alone
 }
@@ -69,7 +71,7 @@ type shard struct {
 func newShards(rdb goredis.UniversalClient) shards {
 	cc, _ := rdb.(*goredis.ClusterClient)
 	return shards{cc: cc, byAddr: make(map[string]*shard), home: make(map[string]*shard), unhomed: make(map[string]bool),
-		missed: make(map[string]bool)}
+		missed: make(map[string]bool), openings: make(map[string]*shardOpening)}
 }
 
 // on reports whether exact topics go over sharded pub/sub.
@@ -162,8 +164,10 @@ func (s *shards) release(topic, channel string) *shard {
 // subscribing its probe channel, when the node has none there. A shard
 // that breaks meanwhile, or whose master refuses the channel (a slot map
 // that is not current yet: MOVED), ends the wait. Subscribe and the
-// supervisor (homeShards) call it without psMu, so both may open a shard
-// on one master at once: the first one kept is used, the other closed.
+// supervisor (homeShards) call it without psMu; the callers that want a
+// shard on a master while one is being opened there wait for that one
+// (see claimOrOpen), so that a burst of subscribes opens one connection to
+// the master, not one each.
 //
 // The shard comes claimed, and the caller unclaims it once it homed its
 // topics there, or gave up: a shard no topic is homed on yet, just
@@ -177,9 +181,31 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		return nil, err
 	}
 	addr := master.Options().Addr
-	if sh := e.shards.claimAt(addr); sh != nil {
-		return sh, nil
+	for {
+		sh, opening := e.shards.claimOrOpen(addr)
+		if sh != nil {
+			return sh, nil
+		}
+		if opening == nil { // this call opens it
+			sh, err := e.openShard(ctx, master, topic)
+			e.shards.opened(addr, err)
+			return sh, err
+		}
+		select {
+		case <-opening.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the shard on %s: %w", addr, ctx.Err())
+		}
+		if opening.err != nil && !errors.Is(opening.err, context.Canceled) && !errors.Is(opening.err, context.DeadlineExceeded) {
+			return nil, opening.err // the master's, not the opener's own deadline: it is ours too
+		}
 	}
+}
+
+// openShard opens a shard on master for topic, subscribes its probe
+// channel, and keeps it as the node's shard there (see shardFor).
+func (e *Engine) openShard(ctx context.Context, master *goredis.Client, topic string) (*shard, error) {
+	addr := master.Options().Addr
 	twin, giveBack := e.stamps.twins.lend(master)
 	sh := &shard{addr: addr, node: master, twin: twin, giveBack: sync.OnceFunc(giveBack), ps: twin.SSubscribe(e.runCtx), probe: e.keys.shardProbe(e.cfg.NodeID, topic),
 		channels: make(map[string]bool), leaving: make(map[string]int), done: make(chan struct{}), failed: make(chan struct{}), stop: newLoopControl()}
@@ -215,16 +241,39 @@ func (s *shards) at(addr string) *shard {
 	return s.byAddr[addr]
 }
 
-// claimAt returns the shard on the master at addr, claimed (see
-// shardFor); nil: none.
-func (s *shards) claimAt(addr string) *shard {
+// shardOpening is a shard shardFor is opening on a master: done is
+// closed once it was kept or given up, err then set.
+type shardOpening struct {
+	done chan struct{}
+	err  error
+}
+
+// claimOrOpen returns the shard on the master at addr, claimed (see
+// shardFor); or, when there is none, the opening under way there, for
+// the caller to wait for; or neither, when the caller is to open it, and
+// call opened once done.
+func (s *shards) claimOrOpen(addr string) (*shard, *shardOpening) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sh := s.byAddr[addr]
-	if sh != nil {
+	if sh := s.byAddr[addr]; sh != nil {
 		sh.claims++
+		return sh, nil
 	}
-	return sh
+	if o := s.openings[addr]; o != nil {
+		return nil, o
+	}
+	s.openings[addr] = &shardOpening{done: make(chan struct{})}
+	return nil, nil
+}
+
+// opened ends the opening at addr, which failed with err (nil: kept).
+func (s *shards) opened(addr string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.openings[addr]
+	delete(s.openings, addr)
+	o.err = err
+	close(o.done)
 }
 
 // unclaim ends a claim shardFor took on sh.
