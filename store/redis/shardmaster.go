@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -39,4 +40,39 @@ func (e *Engine) onSlotMaster(ctx context.Context, twin *goredis.Client, topic s
 	}
 	e.reloadOnTrouble()
 	return fmt.Errorf("%s is not the master of the slot of %q: %w", twin.Options().Addr, topic, err)
+}
+
+// slotsHeld returns those of topics whose slots sh's node holds, and
+// the error of a read of a key of the others' slots through sh's twin
+// (nil: none), which answered MOVED: a slot map behind a move grouped
+// them with that node's topics. Their SSUBSCRIBEs would be refused, and a
+// refusal breaks the shard (see receive), with every topic just homed on
+// it: the repair that homed them again by the same map opened another
+// shard there, and so on until the map named the slot's new master, a
+// connection and the check of every topic of the master each time. They
+// wait instead, and the map is read again. A read that fails otherwise
+// tells nothing of the slot, as in onSlotMaster: the topic is homed.
+func (e *Engine) slotsHeld(ctx context.Context, sh *shard, topics []string) ([]string, error) {
+	bySlot := make(map[uint16][]string)
+	for _, t := range topics {
+		bySlot[hashSlot(t)] = append(bySlot[hashSlot(t)], t)
+	}
+	pipe := sh.twin.Pipeline()
+	reads := make(map[uint16]*goredis.IntCmd, len(bySlot))
+	for slot, ts := range bySlot {
+		reads[slot] = pipe.Exists(ctx, e.keys.meta(ts[0]))
+	}
+	_, _ = pipe.Exec(ctx) // each read's own error is below
+	var moved error
+	held := topics
+	for slot, read := range reads {
+		if code, _ := refusal(read.Err()); code == "MOVED" {
+			moved = read.Err()
+			held = slices.DeleteFunc(slices.Clone(held), func(t string) bool { return hashSlot(t) == slot })
+		}
+	}
+	if moved != nil {
+		e.reloadOnTrouble()
+	}
+	return held, moved
 }

@@ -67,9 +67,10 @@ func (e *Engine) homeOn(ctx context.Context, topics []string) ([]string, error) 
 		return nil, fmt.Errorf("ssubscribe: %w", err)
 	}
 	e.shardFound()
+	topics, moved := e.slotsHeld(ctx, sh, topics)
 	adopted, err := e.adoptWaiting(ctx, sh, topics)
 	e.shards.unclaim(sh) // its topics hold it now, unless none was left to home
-	if err == nil && len(adopted) == 0 {
+	if err == nil && len(adopted) == 0 && moved == nil {
 		return nil, nil // all let go meanwhile; pruneShards closes sh if no other topic needs it
 	}
 	if err == nil {
@@ -84,6 +85,9 @@ func (e *Engine) homeOn(ctx context.Context, topics []string) ([]string, error) 
 	if err != nil {
 		e.shards.unhome(sh, adopted, e.keys.shardChannel)
 		return nil, fmt.Errorf("ssubscribe: %w", err)
+	}
+	if moved != nil { // they wait, and this master counts as missed until the map names their new one (homeMoved)
+		return adopted, fmt.Errorf("ssubscribe: %w", moved)
 	}
 	return adopted, nil
 }
