@@ -37,5 +37,7 @@ var MaxLostLeaveKeep = lostLeaveKeep(maxCountedLapse)
 func LostJoinsTopics(e *Engine) string { return e.keys.presLostTopics(e.pres.currentLife()) }
 
 // LostOnceKey is the key that makes the queueing of the member event of
-// the lost join's leave numbered seq on topic once.
-func LostOnceKey(e *Engine, topic string, seq uint64) string { return e.keys.lostOnceKey(topic, seq) }
+// the lost join's leave of user numbered seq on topic once.
+func LostOnceKey(e *Engine, topic string, seq uint64, user string) string {
+	return e.keys.lostOnceKey(topic, seq, user)
+}

@@ -321,7 +321,7 @@ func (e *Engine) checkLostBatch(ctx context.Context, topic, life string, keys []
 					continue
 				}
 				if _, seq, _, err := parseOrder(reply[i+1]); err == nil {
-					q.add(lostReport{topic, seq}, lostPending{life: life, keep: keep, at: now})
+					q.add(lostReport{topic, seq}, lostPending{user: reply[i], life: life, keep: keep, at: now})
 				}
 			}
 			e.unindexLostLocked(ctx, life, topic)

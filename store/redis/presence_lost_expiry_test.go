@@ -50,7 +50,7 @@ func TestLostJoinsReportLapsesWithItsOnceKey(t *testing.T) {
 	do(t, admin, "HSET", unqueued, seq, report)
 	do(t, admin, "SADD", redis.LostJoinsTopics(reporter), topic)
 	do(t, admin, "PEXPIRE", unqueued, time.Hour.Milliseconds())
-	once := redis.LostOnceKey(reporter, topic, leave.Seq)
+	once := redis.LostOnceKey(reporter, topic, leave.Seq, "dave")
 	if do(t, admin, "EXISTS", once).(int64) != 1 {
 		t.Fatal("the reporter queued the leave without its once key")
 	}

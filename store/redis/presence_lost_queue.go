@@ -68,6 +68,7 @@ type lostReport struct {
 }
 
 type lostPending struct {
+	user string        // whose leave it is
 	life string        // the record names it
 	keep time.Duration // of the record, and of the key that makes the queueing once
 	at   time.Time     // when it was reported: forgotten after keep
@@ -150,10 +151,14 @@ func (q *lostQueueds) peek(topic string, seq uint64) (lostPending, bool) {
 	return p, ok
 }
 
-// lostOnceKey is the key QueueMember holds while the member event of the
-// lost join's leave numbered seq on topic is queued.
-func (k keys) lostOnceKey(topic string, seq uint64) string {
-	return k.webhooks("mlost:" + strconv.FormatUint(seq, 10) + ":" + topic)
+// lostOnceKey is the key QueueMember holds while the member event of
+// user's lost join's leave numbered seq on topic is queued. The user is
+// part of it because a number may be given again: a failover that lost
+// the writes of a report, the topic's count among them, has the count
+// give its number to the next change, another lost join's leave maybe.
+// Its length comes first, as a user may hold any byte.
+func (k keys) lostOnceKey(topic string, seq uint64, user string) string {
+	return k.webhooks("mlost:" + strconv.FormatUint(seq, 10) + ":" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
 }
 
 // lostReporterLife is the life the lost-joins script keeps the leaves it
@@ -336,7 +341,7 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([
 			continue
 		}
 		// The once key lasts at least as long as the report.
-		q.add(lostReport{topic, seq}, lostPending{life: life, keep: time.Duration(left) * time.Millisecond, at: now})
+		q.add(lostReport{topic, seq}, lostPending{user: reply[i+2], life: life, keep: time.Duration(left) * time.Millisecond, at: now})
 		changes = append(changes, broker.PresenceChange{Topic: topic, User: reply[i+2], After: after, Seq: seq})
 	}
 	return changes, nil

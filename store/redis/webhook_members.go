@@ -115,7 +115,7 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 		maxHeldPerTopic, maxHeldTopics}
 	lost, isLost := e.pres.lostQueued.peek(topic, seq)
 	if isLost { // a lost join's leave: presence_lost_queue.go
-		keys = append(keys, k.lostOnceKey(topic, seq))
+		keys = append(keys, k.lostOnceKey(topic, seq, lost.user))
 		args = append(args, lost.keep.Milliseconds())
 	}
 	n, err := e.runWebhook(ctx, memberScript, keys, args...).Int()
