@@ -148,3 +148,31 @@ func TestClientTakingUpAfterARefusedResumeReportsWhatItMissed(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientTakingUpDeliversWhatItHeld: the token's subs made a topic the
+// page asked for before it connected, with presence on a topic that keeps
+// none. The server's subscription comes first and sends a message while
+// the page's subscribe waits, which the client holds for it; the
+// subscribe is refused presence_off, and the page's subscription takes up
+// the server's, with the held message: nothing of it is dropped.
+func TestClientTakingUpDeliversWhatItHeld(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startClient(t, f, `window.refusals = []`, "{}")
+	p.run(`window.notices = h.subscribe('user:42.notices', (m) => got.push(m.seq),
+		{ onJoin: () => {}, onError: (err) => refusals.push(err.code) }); 0`)
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "subscribed", "topic": "user:42.notices", "epoch": "e1", "seq": 3, "server": true})
+	inEpoch := func(m map[string]any) map[string]any { m["epoch"] = "e1"; return m }
+	c.send(inEpoch(message("user:42.notices", 4, "held")))
+	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "presence_off", "message": "no presence here"})
+	c.send(inEpoch(message("user:42.notices", 5, "live")))
+	p.wait(`notices.state === 'live' && got.includes(5)`)
+	if got := p.value(`got.join() + ' ' + refusals.join()`); got != "4,5 presence_off" {
+		t.Errorf("seqs and refusals %q, want 4,5 presence_off", got)
+	}
+	p.checkNoProblems()
+}

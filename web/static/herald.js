@@ -1086,7 +1086,9 @@ export class Herald {
     sub.live = true;
     sub.wasLive = true;
     sub.reply = reply;
-    Object.assign(sub, { loading: false, backlog: 0, early: [], since: undefined, retries: 0, heldUntil: 0 });
+    // What it held of its topic while its subscribe waited (the server's
+    // subscription's messages, when it came first) is delivered below.
+    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0 });
     // A position the page had of the topic stays when it is ahead (the
     // node's subscription went on from where the refused resume was).
     if (sub.exact && !(sub.epoch === reply.epoch && sub.seq > reply.seq)) {
@@ -1100,6 +1102,7 @@ export class Herald {
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: missed };
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
     }
+    if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (made.told) return;
     made.told = true;
     for (const fn of this._listeners.subscribed) callSafely(fn, reply);
