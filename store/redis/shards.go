@@ -182,7 +182,7 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	}
 	addr := master.Options().Addr
 	for {
-		sh, opening := e.shards.claimOrOpen(addr)
+		sh, opening := e.shards.claimOrOpen(addr, topic)
 		if sh != nil {
 			return sh, nil
 		}
@@ -196,8 +196,8 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for the shard on %s: %w", addr, ctx.Err())
 		}
-		if opening.err != nil && !errors.Is(opening.err, context.Canceled) && !errors.Is(opening.err, context.DeadlineExceeded) {
-			return nil, opening.err // the master's, not the opener's own deadline: it is ours too
+		if opening.failsFor(topic) {
+			return nil, opening.err
 		}
 	}
 }
@@ -241,18 +241,37 @@ func (s *shards) at(addr string) *shard {
 	return s.byAddr[addr]
 }
 
-// shardOpening is a shard shardFor is opening on a master: done is
-// closed once it was kept or given up, err then set.
+// shardOpening is a shard shardFor is opening on a master for a topic
+// of slot: done is closed once it was kept or given up, err then set.
 type shardOpening struct {
+	slot uint16
 	done chan struct{}
 	err  error
+}
+
+// failsFor reports whether the opening's failure is also that of a
+// shard wanted for topic: the master's (a dial refused, the connection
+// broken), not the opener's own deadline, nor a refusal for the opener's
+// slot alone (onSlotMaster's MOVED of a slot that moved off the master)
+// when topic's slot is another, which the master may well hold: shared,
+// it failed every subscribe to the master's topics for as long as
+// subscribes to the moved slot's, by a map behind the move, opened the
+// shard first.
+func (o *shardOpening) failsFor(topic string) bool {
+	switch {
+	case o.err == nil, errors.Is(o.err, context.Canceled), errors.Is(o.err, context.DeadlineExceeded):
+		return false
+	case slotElsewhere(o.err):
+		return hashSlot(topic) == o.slot
+	}
+	return true
 }
 
 // claimOrOpen returns the shard on the master at addr, claimed (see
 // shardFor); or, when there is none, the opening under way there, for
 // the caller to wait for; or neither, when the caller is to open it, and
-// call opened once done.
-func (s *shards) claimOrOpen(addr string) (*shard, *shardOpening) {
+// call opened once done (an opening for topic).
+func (s *shards) claimOrOpen(addr, topic string) (*shard, *shardOpening) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sh := s.byAddr[addr]; sh != nil {
@@ -262,7 +281,7 @@ func (s *shards) claimOrOpen(addr string) (*shard, *shardOpening) {
 	if o := s.openings[addr]; o != nil {
 		return nil, o
 	}
-	s.openings[addr] = &shardOpening{done: make(chan struct{})}
+	s.openings[addr] = &shardOpening{slot: hashSlot(topic), done: make(chan struct{})}
 	return nil, nil
 }
 
