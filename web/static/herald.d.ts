@@ -224,7 +224,8 @@ export interface SubscribeHandlers {
    * presence:true (a topic outside HERALD_PRESENCE_TOPICS, or a pattern,
    * fails with presence_off; asked of a subscription already live, its
    * onError gets presence_off and the subscription goes on, without
-   * presence). onJoin and onLeave are never called for this
+   * presence, also when the answer was lost to a drop and the resume
+   * after the reconnect is refused). onJoin and onLeave are never called for this
    * client's own arrival and departure. Over Server-Sent Events there is
    * no presence: none of the three is called, and onError gets
    * 'receive_only' (with the topic) once.

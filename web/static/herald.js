@@ -145,7 +145,9 @@
 // its length). Presence asked of a live subscription (a second subscribe
 // with such handlers) on a topic that keeps none is refused presence_off:
 // the subscription goes on without presence, every handle of it live, and
-// the handlers that asked for presence hear the refusal in onError once.
+// the handlers that asked for presence hear the refusal in onError once;
+// so it does when the answer was lost to a drop and the reconnect's
+// resume, asking for presence, is refused (it is resumed again without).
 // A backlog is loaded by subscribing again; on a presence topic the node
 // hides that from the others when it gets both commands together, and
 // otherwise they see this user leave and join (when it has no other tab).
@@ -1209,6 +1211,16 @@ export class Herald {
       return;
     }
     if (id !== null && sub.live) return this._presenceRefused(sub, err);
+    if (id !== null && err.code === 'presence_off' && sub.wasLive && sub.presence) {
+      // A resume asking for presence the node refuses: asked of the live
+      // subscription with no answer before a drop, or granted by a node
+      // before this one. The subscription the page had goes on, without
+      // presence, as when the refusal comes on a live connection; resumed
+      // again without it, it misses nothing.
+      this._presenceRefused(sub, err);
+      this._sendSubscribe(sub);
+      return;
+    }
     this._subs.delete(sub.pattern);
     for (const entry of sub.listeners) {
       entry.state = 'failed';
