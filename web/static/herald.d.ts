@@ -249,7 +249,8 @@ export interface Subscription {
   readonly ready: Promise<Subscribed>;
   /**
    * 'subscribing' (also while resubscribing after a drop), 'live', 'failed' (refused; 'live' again when the
-   * server makes the same subscription on the connection), 'unsubscribed'.
+   * server makes the same subscription on the connection, while it is one of the 1000 newest refused
+   * and not unsubscribed), 'unsubscribed'.
    */
   readonly state: 'subscribing' | 'live' | 'failed' | 'unsubscribed';
   /** The epoch and seq last delivered, for an exact topic that has one; else null. */

@@ -168,7 +168,8 @@
 // refusal (ready rejects), then its state is 'live' again and fn gets the
 // topic's messages (and onRecoveryFailed is told when the page had a
 // position of the topic, a refused resume's, that the server's starts
-// after). When the server
+// after). The client keeps for that the 1000 newest refused
+// subscriptions, none the page unsubscribed every handle of. When the server
 // ends a subscription (reason 'server': a backend; 'forbidden': a refresh
 // that no longer allows it) its callbacks stop, handlers.onUnsubscribed
 // gets {topic, reason}, and the 'unsubscribed' event fires. Close 4004 (the
@@ -258,9 +259,10 @@ export class Herald {
     // Of this connection (or stream): the server's subscribed of each
     // subscription it made, and the page's subscriptions the node refused,
     // which one the server makes of the same pattern takes up
-    // (_onServerSubscribed).
+    // (_onServerSubscribed): the MAX_REFUSED newest, none the page
+    // unsubscribed (_keepRefused).
     this._serverMade = new Map(); // pattern -> {reply, told: whether the 'subscribed' event had it}
-    this._refused = new Map(); // pattern -> subscription
+    this._refused = new Map(); // pattern -> subscription, oldest first
     this._loads = new Map(); // a backlog load's unsubscribe id -> {sub, resume} (_sendLoad)
     this._pending = new Map(); // command id -> {resolve, reject, timer, sent}
     this._outbox = []; // commands waiting for a connection
@@ -1231,7 +1233,7 @@ export class Herald {
     // subscription the server made of the pattern on this connection,
     // before the refusal or after it, goes on, and takes up this one's
     // callbacks (_onServerSubscribed).
-    this._refused.set(sub.pattern, sub);
+    this._keepRefused(sub);
     const made = this._serverMade.get(sub.pattern);
     if (made) this._takeServerMade(made);
   }
@@ -1256,8 +1258,26 @@ export class Herald {
     }
   }
 
+  // _keepRefused keeps a refused subscription for one the server may make
+  // of its pattern on this connection to take up, as the newest. A page
+  // that subscribes in a loop to topics the node refuses (its bug, or a
+  // token that allows none of them), with commands that succeed between
+  // (ten refusals in a row close the connection, which forgets them), or
+  // over SSE past the 32 topics a stream carries (the streams reopen
+  // without a drop), would otherwise have them all kept: past
+  // MAX_REFUSED the oldest is forgotten, and its topic's server
+  // subscription, if one ever comes, is a new one ('subscribed').
+  _keepRefused(sub) {
+    this._refused.delete(sub.pattern);
+    this._refused.set(sub.pattern, sub);
+    if (this._refused.size > MAX_REFUSED) this._refused.delete(this._refused.keys().next().value);
+  }
+
   _unsubscribe(sub, entry) {
     sub.listeners.delete(entry);
+    // A refused one the page dropped every handle of has nothing left to
+    // take up: a server subscription of its pattern is a new one.
+    if (sub.listeners.size === 0 && this._refused.get(sub.pattern) === sub) this._refused.delete(sub.pattern);
     if (sub.listeners.size > 0 || this._subs.get(sub.pattern) !== sub) return Promise.resolve();
     this._subs.delete(sub.pattern);
     if (!this._isOpen()) return Promise.resolve();
@@ -1731,6 +1751,13 @@ export class Herald {
     }
   }
 }
+
+// How many refused subscriptions the client keeps for the server's to take
+// up (_keepRefused): as many as a connection holds subscriptions by
+// default (HERALD_MAX_SUBSCRIPTIONS), so that every resume one reconnect
+// has refused is still taken up when a backend subscribes the connection
+// to them again.
+const MAX_REFUSED = 1000;
 
 // A stream carries at most this many subscriptions (docs/protocol.md section 10).
 const MAX_STREAM_TOPICS = 32;
