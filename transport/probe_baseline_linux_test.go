@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -71,4 +72,18 @@ func TestOpenPingAnswerSetsTheBaseline(t *testing.T) {
 	if c.noteRoundTrip(40*ms) != 40*ms {
 		t.Fatal("a probe answered before the open ping set no baseline")
 	}
+}
+
+// publishFor publishes, as far as Wait goes, every 5 ms for d and returns
+// how long the publishes waited in all and how many were refused.
+func publishFor(srv *Server, d time.Duration) (waited time.Duration, refused int) {
+	for start := time.Now(); time.Since(start) < d; {
+		t0 := time.Now()
+		if err := srv.Wait(context.Background(), "t"); err != nil {
+			refused++
+		}
+		waited += time.Since(t0)
+		time.Sleep(5 * time.Millisecond)
+	}
+	return waited, refused
 }
