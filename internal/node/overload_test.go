@@ -15,13 +15,10 @@ import (
 )
 
 // An overloaded node holds its publishers back instead of letting delivery
-// fall behind: publishers waited, and every subscriber, the slow ones
-// included, gets every message in order, none closed with 4000 (no queue
-// reached MaxQueueBytes). The lag itself is logged, not asserted: a
-// machine short of CPU makes it hundreds of milliseconds or seconds,
-// held publishers or not, as it delays the loops and the readers alike.
-// (TestStuckReaderDoesNotHoldPublishersBack has the subscriber that never
-// reads.)
+// fall behind: the transport's delivery lag stays within a few times its
+// bound, publishers waited, and every subscriber, the slow ones included,
+// gets every message in order. (TestStuckReaderDoesNotHoldPublishersBack
+// has the subscriber that never reads.)
 func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("overloads a node")
@@ -33,9 +30,8 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 		messages    = 3000
 		topic       = "load"
 	)
-	// A queue bound of 1 MiB: a reader that reads, but gets little CPU on
-	// a busy machine, must not be taken for a slow consumer while the
-	// bound holds the publishers.
+	// The default queue bound: a reader that reads, but gets little CPU on
+	// a busy machine, must not be taken for a slow consumer.
 	n, _, addr := serve(t, node.Config{Transport: transport.Config{MaxDeliveryLag: bound, MaxQueueBytes: 1 << 20}})
 	readers := make([]*reader, subscribers)
 	for i := range readers {
@@ -115,6 +111,12 @@ func TestOverloadKeepsDeliveryLagBounded(t *testing.T) {
 	}
 	if st.PublishWaits == 0 {
 		t.Fatal("publishers were never held back: the node was not overloaded")
+	}
+	// Generous: the bound holds publishes back, it does not stop the ones
+	// already taken; what matters is that it stays far from the seconds a
+	// backlog of 256 KiB per connection would take.
+	if lag := time.Duration(maxLag.Load()); lag > 20*bound {
+		t.Fatalf("delivery lag reached %v, bound %v", lag, bound)
 	}
 }
 
