@@ -116,7 +116,10 @@ func startUnsyncedLate(t *testing.T, topic string) unsyncedLate {
 	checking := newEngine(t, "redis://"+toChecking.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "checking", PresenceLapse: testLapse})
 	b := broker.New(broker.Config{PresenceTopics: []string{"room.*"}}, checking)
 	t.Cleanup(func() { _ = b.Close(ctxFor(t)) })
-	late := newEngine(t, "redis://"+toLate.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "late", PresenceLapse: testLapse})
+	// The late node's lapse outlasts a busy machine's stalls (resyncLapse):
+	// at testLapse its heartbeat lapsed now and then, through newTerm or
+	// the check's wait, and it added bob back under a new life.
+	late := newEngine(t, "redis://"+toLate.Addr()+"/0", redis.Config{Prefix: prefix, NodeID: "late", PresenceLapse: resyncLapse})
 	admin := admin(t, srv.Addr())
 	synced, life := redis.PresenceSynced(late), redis.PresenceLife(late)
 	told := func() (string, bool) {
