@@ -74,6 +74,28 @@ const MaxSenders = maxSenders
 // ShardRepairs counts the times e replaced broken shard connections alone.
 func ShardRepairs(e *Engine) uint64 { return e.shards.repairs.Load() }
 
+// TopicShard returns the shard topic is homed on in e (nil: none), told
+// apart from another by identity alone.
+func TopicShard(e *Engine, topic string) any {
+	e.shards.mu.Lock()
+	defer e.shards.mu.Unlock()
+	if sh := e.shards.home[topic]; sh != nil {
+		return sh
+	}
+	return nil
+}
+
+// ShardEnded reports whether the receive loop of sh, a TopicShard, has
+// ended: the node closed its connection.
+func ShardEnded(sh any) bool {
+	select {
+	case <-sh.(*shard).done:
+		return true
+	default:
+		return false
+	}
+}
+
 // ClassicPublishing reports whether e's publishes go on classic channels
 // too (always but on Cluster, where only while some node holds a pattern).
 func ClassicPublishing(e *Engine) bool {
