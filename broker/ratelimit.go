@@ -141,7 +141,7 @@ func (b *Broker) paceStream(address AddressPacer, topics []string) ([]*prepaid, 
 	for i, topic := range topics {
 		n := 1
 		if spends { // as chargeAddress: extra work is counted only by a spender
-			work, marks, claimedAt := b.subscribeWork(topic)
+			work, marks, claimedAt := b.subscribeWork(topic, now, true)
 			if work > 0 {
 				paid[i] = &prepaid{claimedAt: claimedAt}
 				paid[i].marks.Store(uint32(marks))

@@ -61,7 +61,7 @@ func (s *Session) prepaySubscribeLocked(c *command, now int64) {
 	if _, ok := s.pacer.(AddressSpender); !ok {
 		return
 	}
-	n, paid, claimedAt := s.b.subscribeWork(c.Topic)
+	n, paid, claimedAt := s.b.subscribeWork(c.Topic, time.Now().UnixNano(), true)
 	if n == 0 {
 		return
 	}
@@ -71,17 +71,24 @@ func (s *Session) prepaySubscribeLocked(c *command, now int64) {
 }
 
 // subscribeWork is how many commands more a client's subscribe of topic
-// counts, as far as can be told before it is set up, which of them, and
-// when it claimed the topic's occupancy (claimOccupancy) if it did.
-func (b *Broker) subscribeWork(topic string) (n int, paid workerMarks, claimedAt int64) {
+// counts at now, as far as can be told before it is set up, which of
+// them, and when it claimed the topic's occupancy (claimOccupancy) if it
+// did. With claim false it claims nothing, and only tells what a
+// subscribe would count.
+func (b *Broker) subscribeWork(topic string, now int64, claim bool) (n int, paid workerMarks, claimedAt int64) {
 	if b.keepsPresence(topic) {
 		n += PresenceJoinCommands
 		paid |= markPaidPresence
 	}
-	if now := time.Now().UnixNano(); b.countsOccupancy(topic) && b.remote.claimOccupancy(topic, now) {
+	if !b.countsOccupancy(topic) {
+		return n, paid, 0
+	}
+	if claim && b.remote.claimOccupancy(topic, now) || !claim && b.remote.claimable(topic, now) {
 		n += OccupancyCommands
 		paid |= markPaidOccupancy
-		claimedAt = now
+		if claim {
+			claimedAt = now
+		}
 	}
 	return n, paid, claimedAt
 }
@@ -250,21 +257,9 @@ func (b *Broker) subsCommands(address AddressPacer, subs []string, now int64) in
 	for _, topic := range withServerTopics(nil, subs) {
 		n++
 		if spends { // extra work is counted only by a spender
-			n += b.subscribeWorkAt(topic, now)
+			work, _, _ := b.subscribeWork(topic, now, false)
+			n += work
 		}
-	}
-	return n
-}
-
-// subscribeWorkAt is how many commands more subscribeWork would count a
-// subscribe of topic at now, claiming nothing.
-func (b *Broker) subscribeWorkAt(topic string, now int64) int {
-	n := 0
-	if b.keepsPresence(topic) {
-		n += PresenceJoinCommands
-	}
-	if b.countsOccupancy(topic) && b.remote.claimable(topic, now) {
-		n += OccupancyCommands
 	}
 	return n
 }
