@@ -27,7 +27,7 @@ import (
 // that it is cleaned up after in turn should it die too.
 //
 // The event is queued once however many nodes queue it: QueueMember
-// queues the member event of a lost join's leave under a key of its seq
+// queues the member event of a lost join's leave under a key of its seq and user
 // (lostOnceKey), kept as long as the report, in the same step, and leaves
 // it out when that key is held. A reporter that queued it and died before
 // taking the report out, or one that only paused past its lapse, so has
