@@ -41,3 +41,18 @@ func LostJoinsTopics(e *Engine) string { return e.keys.presLostTopics(e.pres.cur
 func LostOnceKey(e *Engine, topic string, seq uint64, user string) string {
 	return e.keys.lostOnceKey(topic, seq, user)
 }
+
+// PauseTakeOver has e call hook once it took over a dead node's reports
+// of lost joins' leaves on a topic, before it has their member events
+// queued (nil: none).
+func PauseTakeOver(e *Engine, hook func(topic string)) {
+	if hook == nil {
+		e.pres.lostQueued.takenOver.Store(nil)
+		return
+	}
+	e.pres.lostQueued.takenOver.Store(&hook)
+}
+
+// LostJoinsTaken is the key of topic's users with a dead node's report
+// of a lost join's leave taken over.
+func LostJoinsTaken(e *Engine, topic string) string { return e.keys.presLostTaken(topic) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -30,9 +31,16 @@ func (e *Engine) membersChanged(payloads string) {
 		if err == nil {
 			c.After, c.Seq, rest, err = parseOrder(rest)
 		}
+		var back time.Duration
+		if err == nil {
+			back, rest, err = parseBack(rest)
+		}
 		if err != nil {
 			e.log.Error("a presence script returned a malformed change")
 			return
+		}
+		if back > 0 && c.Join { // presence_lost_queue.go
+			e.pres.lostQueued.addBack(lostReport{c.Topic, c.Seq}, c.User, back, time.Now())
 		}
 		(*fn)(c)
 		payloads = rest
@@ -55,4 +63,24 @@ func parseOrder(s string) (after, seq uint64, rest string, err error) {
 		return 0, 0, "", fmt.Errorf("herald/redis: presence change order %q: %w", tail[:n], err)
 	}
 	return after, seq, tail[n:], nil
+}
+
+// parseBack reads what the add script puts after the order of a join of
+// a user whose lost join's leave was taken over unqueued: "b" and the
+// netstring of how long that leave may still be queued (ms). It returns
+// 0 and s when s does not start with it.
+func parseBack(s string) (left time.Duration, rest string, err error) {
+	if !strings.HasPrefix(s, "b") {
+		return 0, s, nil
+	}
+	text, tail, ok := strings.Cut(s[1:], ":")
+	n, err := strconv.Atoi(text)
+	if !ok || err != nil || n < 0 || n > len(tail) {
+		return 0, "", fmt.Errorf("herald/redis: a join's mark of a leave taken over %q is malformed", s)
+	}
+	ms, err := strconv.ParseInt(tail[:n], 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("herald/redis: a join's mark of a leave taken over %q: %w", tail[:n], err)
+	}
+	return time.Duration(ms) * time.Millisecond, tail[n:], nil
 }

@@ -118,12 +118,16 @@ func (e *Engine) AddPresence(ctx context.Context, p broker.PresenceEntry) error 
 // first, at a round trip's cost, once per topic and life.
 func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string) (string, error) {
 	classic, sharded := e.presenceChannels(p.Topic)
-	keys := e.presKeys(p.Topic, life)
+	keys := append(e.presKeys(p.Topic, life), e.keys.presLostTaken(p.Topic))
 	if !e.shards.on() {
 		keys = append(keys, e.keys.presTopics(life))
 	}
+	watch := ""
+	if e.members.Load() != nil {
+		watch = "1"
+	}
 	res, err := e.pubs.run(ctx, e.rdb, addPresenceScript, keys,
-		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic, e.logKeep.Load())
+		p.Session, life, p.User, string(p.Info), classic, sharded, p.Topic, watch, e.logKeep.Load())
 	e.membersChanged(res)
 	return res, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -38,6 +39,31 @@ import (
 // while it is there; the report is dropped instead, and the backend,
 // told of the user's joins and not of that leave, holds the user as a
 // member, which it is.
+//
+// The user may come back just after the takeover read that it was not
+// listed, and the join's member_added be queued before the taken-over
+// member_removed: the takeover's read is in the topic's slot, its
+// queueing in {webhooks}, and on Cluster no script reaches both. So the
+// takeover also marks the user in the topic's taken hash (presLostTaken),
+// in the step that reads the users, and a join of a marked user, decided
+// in the topic's slot too, is returned with that mark (addPresenceScript);
+// the joining node then queues its member_added with the user's back key
+// (lostBackKey) set to the join's seq, in the same step, and the queue
+// drops the member_removed of a lost join's leave of the user numbered
+// before it. Whichever of the two comes to the queue first, the backend
+// is told the leave before the return or not at all: queued first, the
+// leave goes before the join; second, it would go after a join decided
+// after it, and is dropped. Numbered before the join, as a takeover's
+// leave always is: the takeover's read found the user unlisted, so the
+// join came after the leave's step. A mark is kept as long as the
+// reports it covers, not taken out when they are queued (several may be
+// pending), so a join within that time may set a back key for nothing:
+// a key that drops only leaves numbered before a join that went. Cheaper
+// than the queue keeping every member_added's seq by user: a join pays
+// one HGET of a hash that is almost always absent, and the queue touches
+// the back key only for a lost join's leave or a marked join. A report
+// that its reporter queues itself goes in its own order (the queue holds
+// a join for its predecessor 2 s at most), and marks nothing.
 
 // lostQueueds is what the node reported, or took over, and has not
 // queued yet: the unqueued record to take out once it is, by topic and
@@ -58,6 +84,17 @@ type lostQueueds struct {
 
 	index   sync.Mutex
 	indexed map[lostTopic]bool // under index
+
+	// backs holds the joins of users with a report taken over, by topic
+	// and seq, until their member_added is queued: its queueing sets the
+	// user's back key, kept for the time noted (the end of the last
+	// report taken over). Each is forgotten past that time, as its
+	// member event may have been dropped before it reached Redis.
+	backs map[lostReport]lostPending // under mu; life unset
+
+	// takenOver, set by tests only, is called once a takeover took over
+	// reports on topic, before their member events are told.
+	takenOver atomic.Pointer[func(topic string)]
 }
 
 type lostTopic struct{ life, topic string }
@@ -123,6 +160,39 @@ func (q *lostQueueds) take(topic string, seq uint64) (lostPending, bool) {
 	return p, ok
 }
 
+// addBack notes the join of topic numbered seq of user, whose lost
+// join's leave was taken over and may be queued for up to keep from at.
+// The joins so noted are few (a user with a report taken over, within
+// its keep), so those past their keep are looked for at each.
+func (q *lostQueueds) addBack(r lostReport, user string, keep time.Duration, at time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.backs == nil {
+		q.backs = make(map[lostReport]lostPending)
+	}
+	for k, old := range q.backs {
+		if at.Sub(old.at) > old.keep {
+			delete(q.backs, k)
+		}
+	}
+	q.backs[r] = lostPending{user: user, keep: keep, at: at}
+}
+
+// peekBack returns the join of topic numbered seq, if it is noted.
+func (q *lostQueueds) peekBack(topic string, seq uint64) (lostPending, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b, ok := q.backs[lostReport{topic, seq}]
+	return b, ok
+}
+
+// forgetBack forgets the join of topic numbered seq, queued now.
+func (q *lostQueueds) forgetBack(topic string, seq uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.backs, lostReport{topic, seq})
+}
+
 // pendingOn reports whether a report of life on topic is pending.
 func (q *lostQueueds) pendingOn(life, topic string) bool {
 	q.mu.Lock()
@@ -159,6 +229,22 @@ func (q *lostQueueds) peek(topic string, seq uint64) (lostPending, bool) {
 // Its length comes first, as a user may hold any byte.
 func (k keys) lostOnceKey(topic string, seq uint64, user string) string {
 	return k.webhooks("mlost:" + strconv.FormatUint(seq, 10) + ":" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
+}
+
+// lostBackKey is the key holding the seq of the last join of user on
+// topic decided while a report of a lost join's leave of the user was
+// taken over unqueued there: the queue drops the member event of such a
+// leave numbered before it. Its form is lostOnceKey's.
+func (k keys) lostBackKey(topic, user string) string {
+	return k.webhooks("mback:" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
+}
+
+// presLostTaken is the hash of the users of topic whose lost join's
+// leave was taken over from a dead node unqueued, each with when the
+// last of those reports ends (ms, Redis's clock); the hash lives as long
+// as its last one.
+func (k keys) presLostTaken(topic string) string {
+	return k.prefix + "{" + topic + "}:lost:taken"
 }
 
 // lostReporterLife is the life the lost-joins script keeps the leaves it
@@ -244,10 +330,11 @@ func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p
 // comment above says why), and so are those past their end, when the
 // key that makes their queueing once may be gone (their hash lives as
 // long as its last report); the others are kept under the new life,
-// with the same end.
+// with the same end, and their users marked in the taken hash until
+// then, so that a join of one from now on is queued with its back key.
 //
-// KEYS: unqueued, users. ARGV: dead life, new life. Returns, for each
-// report taken over, its seq, after, user and time left (ms).
+// KEYS: unqueued, users, taken. ARGV: dead life, new life. Returns, for
+// each report taken over, its seq, after, user and time left (ms).
 var lostTakeOverScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -261,6 +348,12 @@ for i = 1, #all, 2 do
       redis.call('HDEL', KEYS[1], seq)
     else
       redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. '\n' .. user)
+      if tonumber(redis.call('HGET', KEYS[3], user) or '0') < tonumber(ends) then
+        redis.call('HSET', KEYS[3], user, ends)
+      end
+      if redis.call('PTTL', KEYS[3]) < tonumber(ends) - now then
+        redis.call('PEXPIRE', KEYS[3], tonumber(ends) - now)
+      end
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user
@@ -308,6 +401,9 @@ func (e *Engine) queueLostOf(ctx context.Context, dead string) error {
 // taken over.
 func (e *Engine) takeOverLost(ctx context.Context, topic, dead string, fn func(broker.PresenceChange)) error {
 	changes, err := e.takeOverLostIndexed(ctx, topic, dead)
+	if hook := e.pres.lostQueued.takenOver.Load(); hook != nil && len(changes) > 0 {
+		(*hook)(topic)
+	}
 	for _, c := range changes {
 		fn(c)
 	}
@@ -325,7 +421,7 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([
 	if err := e.indexLostLocked(ctx, life, topic); err != nil {
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
-	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic)}
+	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic), e.keys.presLostTaken(topic)}
 	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)

@@ -130,13 +130,27 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
+// A join made while the topic's taken hash holds its user (a dead
+// node's report of a lost join's leave of the user was taken over, its
+// member_removed maybe not queued yet: presence_lost_queue.go) has, when
+// the node watches members (watch "1"), its payload followed by "b" and
+// the netstring of how long that report may still be queued (ms): the
+// node's queueing of the join's member_added then has the queue drop
+// that leave's member_removed should it come later.
+//
 // KEYS: pres, users, owned (this life's), seq, names, change log, its
-// end, and, but on Cluster, the life's topic set, to which the script
-// adds the topic. ARGV: session, life, user, info, classic channel,
-// sharded channel, topic, log keep (ms). Returns the join's payload when
-// it published one, else "1" when it added the entry, "0" when the
-// session had one.
+// end, taken, and, but on Cluster, the life's topic set, to which the
+// script adds the topic. ARGV: session, life, user, info, classic
+// channel, sharded channel, topic, watch, log keep (ms). Returns the
+// join's payload when it published one, else "1" when it added the
+// entry, "0" when the session had one.
 var addPresenceScript = goredis.NewScript(presenceLua + `
+local function back(user)
+  if ARGV[8] ~= '1' then return '' end
+  local ends, t = tonumber(redis.call('HGET', KEYS[8], user) or ''), now()
+  if not ends or ends <= t then return '' end
+  return 'b' .. ns(string.format('%d', ends - t))
+end
 local function add()
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   if cur then
@@ -144,13 +158,13 @@ local function add()
     if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
       redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
       redis.call('SADD', KEYS[3], ARGV[1])
-      if KEYS[8] then redis.call('SADD', KEYS[8], ARGV[7]) end
+      if KEYS[9] then redis.call('SADD', KEYS[9], ARGV[7]) end
     end
     return '0'
   end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[1])
-  if KEYS[8] then redis.call('SADD', KEYS[8], ARGV[7]) end
+  if KEYS[9] then redis.call('SADD', KEYS[9], ARGV[7]) end
   if ARGV[3] == '' then return '1' end
   local member = redis.call('HGET', KEYS[2], ARGV[3])
   if member then
@@ -160,7 +174,7 @@ local function add()
   end
   redis.call('HSET', KEYS[2], ARGV[3], '1\n' .. ARGV[4])
   redis.call('ZADD', KEYS[5], 0, ARGV[3])
-  return announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4])
+  return announce(ARGV[5], ARGV[6], 'j', ARGV[7], ARGV[3], ARGV[1], ARGV[4]) .. back(ARGV[3])
 end
 return add()
 `)

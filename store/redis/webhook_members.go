@@ -66,14 +66,24 @@ local function now()
 end
 `
 
-// memberScript: KEYS last, held, due, events, and for the leave of a
-// lost join the key that makes its queueing once (lostOnceKey); ARGV
-// topic, after, seq, event, max, hold (ms), max held per topic, max held
-// topics, and that key's keep (ms). Holds the event and queues what
-// follows on; returns how many were dropped. An event whose once key is
-// held was queued already, and is left out.
+// memberScript: KEYS last, held, due, events, then for the leave of a
+// lost join the key that makes its queueing once (lostOnceKey) and its
+// user's back key (lostBackKey), for the join of a user with such a
+// leave taken over its back key; ARGV topic, after, seq, event, max,
+// hold (ms), max held per topic, max held topics, then the once or back
+// key's keep (ms) and "lost" or "back". Holds the event and queues what
+// follows on; returns how many were dropped. A lost join's leave whose
+// once key is held was queued already, and one numbered before the seq
+// its back key holds would go after a return of its user: both are left
+// out (presence_lost_queue.go). A join with a back key sets it to its
+// seq, unless a later join's is there.
 var memberScript = goredis.NewScript(memberLua + `
-if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[9]) then return 0 end
+if ARGV[10] == 'lost' then
+  if tonumber(redis.call('GET', KEYS[6]) or '0') > tonumber(ARGV[3]) then return 0 end
+  if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[9]) then return 0 end
+elseif ARGV[10] == 'back' and tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[9])
+end
 local n = redis.call('ZCARD', KEYS[2])
 local all = n >= tonumber(ARGV[7]) or (n == 0 and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[8]))
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2] .. '\n' .. ARGV[4])
@@ -113,14 +123,23 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 	keys := []string{k.webhooks("mseq:" + topic), k.webhooks("mheld:" + topic), k.webhooks("mdue"), k.webhooks("events")}
 	args := []any{topic, strconv.FormatUint(after, 10), strconv.FormatUint(seq, 10), event, max, hold.Milliseconds(),
 		maxHeldPerTopic, maxHeldTopics}
+	// presence_lost_queue.go: a lost join's leave, or a join of a user
+	// with one taken over.
 	lost, isLost := e.pres.lostQueued.peek(topic, seq)
-	if isLost { // a lost join's leave: presence_lost_queue.go
-		keys = append(keys, k.lostOnceKey(topic, seq, lost.user))
-		args = append(args, lost.keep.Milliseconds())
+	join, isBack := e.pres.lostQueued.peekBack(topic, seq)
+	if isLost {
+		keys = append(keys, k.lostOnceKey(topic, seq, lost.user), k.lostBackKey(topic, lost.user))
+		args = append(args, lost.keep.Milliseconds(), "lost")
+	} else if isBack {
+		keys = append(keys, k.lostBackKey(topic, join.user))
+		args = append(args, join.keep.Milliseconds(), "back")
 	}
 	n, err := e.runWebhook(ctx, memberScript, keys, args...).Int()
 	if err != nil {
 		return 0, e.fail("queue member event", err)
+	}
+	if isBack {
+		e.pres.lostQueued.forgetBack(topic, seq)
 	}
 	if isLost {
 		if _, ok := e.pres.lostQueued.take(topic, seq); ok {
