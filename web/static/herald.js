@@ -113,7 +113,9 @@
 // forbidden, invalid_topic) or, refused for now by a subscribe hook
 // (unavailable, rate_limited), leaves it out for a delay that grows as a
 // subscribe's refused for now does ('error' as over WebSocket), and opens
-// at once with the others;
+// at once with the others (with the usual backoff when the page made the
+// topic's subscription again while the client asked why: still to be
+// asked for, it would be refused again at once);
 // handlers.backlog is ignored, and so is presence: a stream has none, so
 // onPresence, onJoin and onLeave are never called, and a subscription's
 // onError hears it once (code 'receive_only', err.topic its topic) while
@@ -655,14 +657,14 @@ export class Herald {
       // subscribe hook's unavailable or rate_limited), as its subscribe
       // would over WebSocket, and the stream opens at once with the others.
       this._subscribeFailed(null, refused, refusal);
-      return this._open();
+      return this._reopenWithout(refusal, info);
     }
     // One the refused stream carried that the page dropped while it was
     // asked is nobody's to hear of (as a subscribe's refusal that comes
     // after its unsubscribe), and the next stream, without it, opens at
     // once; so is it when the page made it again meanwhile: the new
     // subscription is no stream's yet, and the next one asks for it.
-    if (carried) return this._open();
+    if (carried) return this._reopenWithout(refusal, info);
     this._emitError(refusal);
     const next = { ...info, error: refusal };
     // A refusal of one topic is none of the client's: one the node names
@@ -670,6 +672,18 @@ export class Herald {
     // backoff keeps it from a loop.
     if (!named && this._isFinal(refusal)) return this._stop(next);
     this._scheduleReconnect(next);
+  }
+
+  // _reopenWithout opens the stream again at once after its refusal for
+  // one topic, once that topic is out of it: failed, held for now, or
+  // dropped by the page. One the next stream would still ask for (the
+  // page made it again while the client asked why) waits for the
+  // backoff: refused again at once, a stream opened with it at once would
+  // make a loop of streams refused as fast as they open.
+  _reopenWithout(refusal, info) {
+    const next = this._subs.get(refusal.topic);
+    if (next && !next.server && !isHeld(next)) return this._scheduleReconnect({ ...info, error: refusal });
+    return this._open();
   }
 
   _isFinal(refusal) {
