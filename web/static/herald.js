@@ -145,7 +145,8 @@
 // leaves after it. The joins and leaves that arrive while the pages are
 // read are applied to that list before onPresence gets it (users is then
 // its length). Presence asked of a live subscription (a second subscribe
-// with such handlers) on a topic that keeps none is refused presence_off:
+// with such handlers), or of one whose backlog loads, on a topic that
+// keeps none is refused presence_off:
 // the subscription goes on without presence, every handle of it live, and
 // the handlers that asked for presence hear the refusal in onError once;
 // so it does when the answer was lost to a drop and the reconnect's
@@ -1227,6 +1228,16 @@ export class Herald {
       return;
     }
     if (id !== null && sub.live) return this._presenceRefused(sub, err);
+    if (id !== null && err.code === 'presence_off' && sub.loading) {
+      // Presence asked while the backlog loads: the node answered the
+      // subscription without it, which goes on loading, as a live one
+      // goes on. The load's own resume asked for it too when sent after
+      // the page asked: refused, it did nothing, and the load's
+      // unsubscribe left the node none, so it is sent again without.
+      if (sub.presence) this._presenceRefused(sub, err);
+      if (!sub.beforeLoad.includes(id)) this._sendSubscribe(sub);
+      return;
+    }
     if (id !== null && err.code === 'presence_off' && sub.wasLive && sub.presence) {
       // A resume asking for presence the node refuses: asked of the live
       // subscription with no answer before a drop, or granted by a node
