@@ -100,15 +100,18 @@ func (s *Server) judgesToken(token string) bool {
 // counts from its address's command budget (broker.PaceSubs), as an SSE
 // stream's open takes its topics'; past the budget it answers 429
 // rate_limited with Retry-After, gives the upgrade's slot back and
-// reports false. With take false (a plain GET, asking why an upgrade
-// failed) it takes nothing and answers the same when the budget does not
-// hold the claim now (broker.CheckSubsPace).
-func (s *Server) paceSubs(w http.ResponseWriter, r *http.Request, adm admission, take bool) bool {
-	pace := s.broker.CheckSubsPace
+// reports false. What it took goes with the connection
+// (ClientInfo.SubsPaid), given back for the topics never set up. With
+// take false (a plain GET, asking why an upgrade failed) it takes
+// nothing and answers the same when the budget does not hold the claim
+// now (broker.CheckSubsPace).
+func (s *Server) paceSubs(w http.ResponseWriter, r *http.Request, adm *admission, take bool) bool {
+	var err error
 	if take {
-		pace = s.broker.PaceSubs
+		adm.info.SubsPaid, err = s.broker.PaceSubs(adm.info.Pacer, adm.info.Subs)
+	} else {
+		err = s.broker.CheckSubsPace(adm.info.Pacer, adm.info.Subs)
 	}
-	err := pace(adm.info.Pacer, adm.info.Subs)
 	if err == nil {
 		return true
 	}

@@ -20,7 +20,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	upgrade := r.Header.Get("Upgrade") != ""
-	if !s.paceSubs(w, r, adm, upgrade) {
+	if !s.paceSubs(w, r, &adm, upgrade) {
 		return
 	}
 	if !upgrade {
@@ -39,12 +39,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // upgrade hands r to transport. The connection's slots, the upgrade's own
 // and the accept-time one the hijack takes over, are released when the
 // WebSocket ends, or at once when the handshake fails: exactly one of the
-// two happens.
+// two happens. So is what its subs claim was counted (info.SubsPaid):
+// given back by its session for each topic not set up, or whole here.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, info broker.ClientInfo, own *limits.Slot) {
 	h := newHandover(w)
 	if !s.ws.Upgrade(h, r, info, releasingAcceptor{b: s.broker, h: h, own: own}) {
 		own.Release() // no connection holds the slots
 		h.accept.Release()
+		s.broker.GiveBackSubs(info.SubsPaid)
 	}
 }
 

@@ -76,6 +76,10 @@ type ClientInfo struct {
 	// Pacer is the command budget of the client's address, shared by
 	// all its connections; nil: none, only the connection's own rate.
 	Pacer AddressPacer
+	// SubsPaid is what PaceSubs took from Pacer for Subs as the
+	// WebSocket connected; Connect gives back the part of each topic it
+	// does not set up. nil: nothing to give back.
+	SubsPaid *SubsCharge
 }
 
 // AddressPacer is the command budget of one client address, shared by

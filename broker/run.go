@@ -14,7 +14,7 @@ func (s *Session) run(j job) {
 		return
 	}
 	if j.server != 0 {
-		s.applyControl(j.server, j.topics, j.claim)
+		s.applyControl(&j)
 		return
 	}
 	if j.err != nil {

@@ -91,9 +91,15 @@ func (s *Session) enqueueServer(kind ControlKind, topics []string) bool {
 
 // enqueueClaim queues the subscriptions of the connection's subs claim,
 // as its first job: they are the token's, which its client may resume
-// (markClaim).
-func (s *Session) enqueueClaim(topics []string) {
-	s.enqueueControl(job{server: ControlSubscribe, topics: topics, claim: true})
+// (markClaim). paid is what they were counted as the connection opened
+// (PaceSubs), given back for each topic not set up.
+func (s *Session) enqueueClaim(topics []string, paid *SubsCharge) {
+	if paid != nil {
+		topics = paid.topics
+	}
+	if !s.enqueueControl(job{server: ControlSubscribe, topics: topics, claim: true, paid: paid}) {
+		s.b.GiveBackSubs(paid)
+	}
 }
 
 // enqueueControl is enqueueServer of the job j.
@@ -104,7 +110,7 @@ func (s *Session) enqueueControl(j job) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if len(topics) == 1 && s.holdControlLocked(kind, topics[0]) {
+	if j.paid == nil && len(topics) == 1 && s.holdControlLocked(kind, topics[0]) {
 		s.mu.Unlock()
 		return true
 	}
@@ -114,12 +120,17 @@ func (s *Session) enqueueControl(j job) bool {
 
 // applyControl runs a control job on the session's worker, one topic after
 // another, each with its own deadline. What fails is logged: the backend
-// was answered already, and the client asked for nothing.
-func (s *Session) applyControl(kind ControlKind, topics []string, claim bool) {
-	for _, topic := range topics {
-		switch kind {
+// was answered already, and the client asked for nothing. Each topic of
+// a subs claim is settled as its subscribe ends (settleSub): one not
+// made, the session closed or the engine unavailable, is given back what
+// it was counted as the connection opened.
+func (s *Session) applyControl(j *job) {
+	for i, topic := range j.topics {
+		switch j.server {
 		case ControlSubscribe:
-			if err := s.serverSubscribe(topic, claim); err != nil {
+			made, joined, err := s.serverSubscribe(topic, j.claim)
+			s.b.settleSub(j.paid, i, made, joined)
+			if err != nil {
 				s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
 					zap.String("topic", topic), zap.Error(err))
 			}
@@ -142,29 +153,34 @@ const serverRetryFor = 6 * time.Second
 // until the session closes: its pause ends then too, so that the worker
 // goes on at once to release the session's subscriptions from the engine
 // (and Close, which waits for the workers, is not held up). A failed try subscribes nothing, so trying
-// again is safe.
-func (s *Session) serverSubscribe(topic string, claim bool) *Error {
+// again is safe. It reports whether the session holds the subscription
+// at the end (made), and whether any try joined the topic's presence, its
+// entry recorded or maybe recorded (joined). A server subscribe is
+// counted nothing as it comes (its command has no prepaid), so it runs
+// subscribeNew, which gives nothing back.
+func (s *Session) serverSubscribe(topic string, claim bool) (made, joined bool, _ *Error) {
 	deadline := time.Now().Add(serverRetryFor)
 	backoff := 25 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
-		err := s.subscribe(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true, claim: claim})
+		tried, err := s.subscribeNew(ctx, &command{Type: cmdSubscribe, Topic: topic, hasTopic: true, server: true, claim: claim})
 		cancel()
+		made, joined = tried.made, joined || tried.joined
 		backoff = min(2*backoff, time.Second)
 		wait := backoff/2 + rand.N(backoff/2)
 		if err == nil || err.Code != CodeUnavailable || time.Now().Add(wait).After(deadline) {
-			return err
+			return made, joined, err
 		}
 		closed := s.closing()
 		if closed == nil {
-			return err
+			return made, joined, err
 		}
 		select {
 		case <-s.b.pause(wait):
 		case <-closed:
-			return err
+			return made, joined, err
 		case <-s.b.ctx.Done():
-			return err
+			return made, joined, err
 		}
 	}
 }

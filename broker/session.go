@@ -64,7 +64,7 @@ func (b *Broker) Connect(c Conn, info ClientInfo) *Session {
 		s.mu.Unlock()
 	}
 	if len(info.Subs) > 0 { // before any command: the queue is empty
-		s.enqueueClaim(info.Subs)
+		s.enqueueClaim(info.Subs, info.SubsPaid)
 	}
 	b.list(s) // controls find it once welcome is out
 	return s
@@ -224,7 +224,7 @@ func (s *Session) disconnect() (ended, listed bool) {
 	s.queue = nil // commands not yet run are dropped, not releases
 	s.mu.Unlock()
 	for i := range dropped {
-		s.giveBackPrepaid(&dropped[i].cmd, false)
+		s.giveBackDropped(&dropped[i])
 	}
 	s.chargeClose(held)
 	s.b.sessions.remove(s)

@@ -41,6 +41,9 @@ type job struct {
 	server  ControlKind
 	topics  []string
 	claim   bool // server's subscriptions are the token's subs claim (markClaim)
+	// paid is what the claim's topics were counted as the connection
+	// opened (PaceSubs); nil: nothing to give back.
+	paid *SubsCharge
 }
 
 // size is what the job holds in memory while it waits in a queue.
@@ -84,11 +87,19 @@ func (s *Session) abandonQueue() {
 	s.queue, s.running = nil, false
 	s.mu.Unlock()
 	for i, j := range jobs {
+		s.giveBackDropped(&jobs[i])
 		if j.release == nil && j.server == 0 {
-			s.giveBackPrepaid(&jobs[i].cmd, false)
 			s.fail(j.cmd.echo(), Errorf(CodeUnavailable, "the server is shutting down"))
 		}
 	}
+}
+
+// giveBackDropped gives back what j was counted as it came, j being
+// dropped without running: a client's subscribe's work, or the whole of
+// what the subs claim's topics were counted.
+func (s *Session) giveBackDropped(j *job) {
+	s.giveBackPrepaid(&j.cmd, false)
+	s.b.GiveBackSubs(j.paid)
 }
 
 // work runs the queued jobs in order and ends when the queue is empty.

@@ -15,26 +15,31 @@ import (
 // What the subscribe was counted of its work as it came and did not
 // cause is given back once it is answered (giveBackPrepaid).
 func (s *Session) subscribe(ctx context.Context, c *command) *Error {
-	joined, err := s.subscribeNew(ctx, c)
-	s.giveBackPrepaid(c, joined)
+	done, err := s.subscribeNew(ctx, c)
+	s.giveBackPrepaid(c, done.joined)
 	return err
 }
 
-// subscribeNew is subscribe, reporting whether it joined the topic's
-// presence (its entry recorded in the engine).
-func (s *Session) subscribeNew(ctx context.Context, c *command) (joined bool, _ *Error) {
+// subscribeDone is what a subscribe did.
+type subscribeDone struct {
+	joined bool // it joined the topic's presence (its entry recorded in the engine, or maybe)
+	made   bool // the session holds the subscription: set up now, or found
+}
+
+// subscribeNew is subscribe, reporting what it did.
+func (s *Session) subscribeNew(ctx context.Context, c *command) (subscribeDone, *Error) {
 	if !c.permsWaived && !c.server && !s.mayHold(c.Topic) {
-		return false, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
+		return subscribeDone{}, Errorf(CodeForbidden, "not allowed to subscribe to %q", c.Topic)
 	}
 	if err := s.b.checkPresenceAsked(c); err != nil {
-		return false, err
+		return subscribeDone{}, err
 	}
 	sub, old, err := s.addSubscription(s.b.idx.shared(c.Topic), c.Since == nil)
 	if err != nil || (sub == nil && old == nil) {
-		return false, err // nil when the connection is gone
+		return subscribeDone{}, err // nil when the connection is gone
 	}
 	if old != nil {
-		return false, s.resubscribe(ctx, c, old)
+		return subscribeDone{made: true}, s.resubscribe(ctx, c, old)
 	}
 	sub.presence = c.Presence
 	sub.mark(markServer, c.server)
@@ -44,14 +49,15 @@ func (s *Session) subscribeNew(ctx context.Context, c *command) (joined bool, _ 
 	// presence, so that its members see no join and leave of it.
 	p, err := s.setUp(ctx, sub, c.Since, !s.unsubscribeAhead(c.Topic))
 	if err != nil || p.sub == nil {
-		return p.joined, err
+		return subscribeDone{joined: p.joined}, err
 	}
+	done := subscribeDone{joined: p.joined, made: true}
 	s.send(subscribedFrame(c, p.position(), p.recovered))
 	if s.endedAhead(sub) { // checked again: such an unsubscribe may come meanwhile
-		return p.joined, nil
+		return done, nil
 	}
 	s.b.stats.messagesOut.Add(uint64(s.b.goLive(sub, p.subStart)))
-	return p.joined, nil
+	return done, nil
 }
 
 // endedAhead reports whether a backend's unsubscribe that came after the

@@ -150,8 +150,15 @@ func (s *Session) giveBackPrepaid(c *command, joined bool) {
 // giveBackWork is giveBackPrepaid for what p counted a subscribe, or a
 // stream's topic, of topic.
 func (s *Session) giveBackWork(p *prepaid, topic string, joined bool) {
+	s.giveBackAddress(s.b.workNotRun(p, topic, joined))
+}
+
+// workNotRun takes off p, and returns, what it counted a subscribe of
+// topic for work that did not run: its presence join unless joined, and
+// its occupancy while its own claim still stands (which it ends).
+func (b *Broker) workNotRun(p *prepaid, topic string, joined bool) int {
 	if p == nil {
-		return
+		return 0
 	}
 	n := 0
 	if joined {
@@ -159,19 +166,15 @@ func (s *Session) giveBackWork(p *prepaid, topic string, joined bool) {
 	} else if p.take(markPaidPresence) != 0 {
 		n += PresenceJoinCommands
 	}
-	if p.take(markPaidOccupancy) != 0 && s.b.remote.dropClaim(topic, p.claimedAt) {
+	if p.take(markPaidOccupancy) != 0 && b.remote.dropClaim(topic, p.claimedAt) {
 		n += OccupancyCommands
 	}
-	s.giveBackAddress(n)
+	return n
 }
 
 // giveBackAddress gives n commands back to the budget of s's address,
 // those it took for work that did not run.
-func (s *Session) giveBackAddress(n int) {
-	if sp, ok := s.pacer.(AddressSpender); ok && n > 0 {
-		sp.GiveBackCommands(time.Now().UnixNano(), n)
-	}
-}
+func (s *Session) giveBackAddress(n int) { giveBackTo(s.pacer, n) }
 
 // chargeSubscribeWork takes n commands more for sub's subscribe from the
 // budget of the client's address, owing what it cannot take, when sub is
@@ -195,15 +198,19 @@ func (s *Session) chargeSubscribeWork(sub *subscription, n int, paid workerMarks
 // rate (50 a second), had the node subscribe to and leave 50,000 topics
 // a second, 25 times the budget, and what its closes count was owed to
 // commands it never sent. Past the budget it is rate_limited, and
-// nothing is taken.
-func (b *Broker) PaceSubs(address AddressPacer, subs []string) error {
+// nothing is taken. What it took is returned for the connection to keep
+// (ClientInfo.SubsPaid), so that the topics it never sets up are given
+// back (SubsCharge); nil when nothing can be.
+func (b *Broker) PaceSubs(address AddressPacer, subs []string) (*SubsCharge, error) {
 	if len(subs) == 0 {
-		return nil
+		return nil, nil
 	}
-	if _, err := b.paceStream(address, withServerTopics(nil, subs)); err != nil {
-		return err
+	topics := withServerTopics(nil, subs)
+	paid, err := b.paceStream(address, topics)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return newSubsCharge(address, topics, paid), nil
 }
 
 // AddressGauge is an AddressPacer that tells, taking nothing, whether its
