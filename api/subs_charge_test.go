@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -121,4 +122,43 @@ func subsTopics(n int) []string {
 		topics = append(topics, "t"+strconv.Itoa(i))
 	}
 	return topics
+}
+
+// An SSE stream whose topics with its token's subs count more than its
+// address's burst, though its claim fits alone (a WebSocket connects with
+// it), can never open: it is refused 400 too_many_subscriptions naming
+// the first topic past the burst, counted after the claim, so that a
+// client opens the stream with the rest at once, and the rest does open.
+// A 429 with Retry-After: 1 had it asked again for good. Named topics
+// alone past the burst are refused the same way.
+func TestStreamTopicsWithTheSubsPastTheBurstAreRefused(t *testing.T) {
+	const burst = 6
+	subsToken := claimsToken(t, "u", jwt.MapClaims{"subs": []string{"a", "b", "c", "d"}, "allow": everything})
+	plainToken := hsToken(t, "u", everything)
+	for _, tc := range []struct{ name, path, past string }{
+		{"with the subs", "/sse?topic=x&topic=a&topic=y&topic=z&token=" + subsToken, "z"}, // a is the claim's
+		{"alone", "/sse?topic=1&topic=2&topic=3&topic=4&topic=5&topic=6&topic=7&token=" + plainToken, "7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conns := connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: burst})
+			n := startNode(t, api.Config{Tokens: hsVerifier(t), Conns: conns}, nil)
+			_, r := openSSE(t, n.base, tc.path)
+			if r == nil {
+				t.Fatal("a stream past its address's burst opened")
+			}
+			var body struct {
+				Error struct{ Code, Message, Topic string }
+			}
+			if err := json.Unmarshal(r.body, &body); err != nil {
+				t.Fatalf("%d %s: %v", r.status, r.body, err)
+			}
+			if r.status != http.StatusBadRequest || body.Error.Code != "too_many_subscriptions" || body.Error.Topic != tc.past {
+				t.Fatalf("%d %s, want 400 too_many_subscriptions naming %q", r.status, r.body, tc.past)
+			}
+			if !strings.Contains(body.Error.Message, "burst") {
+				t.Errorf("message %q does not say the burst is what it passes", body.Error.Message)
+			}
+			mustOpenSSE(t, n.base, strings.Replace(tc.path, "&topic="+tc.past, "", 1))
+		})
+	}
 }

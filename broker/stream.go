@@ -16,10 +16,15 @@ type Stream struct {
 // session to them, resuming each exact topic from lastEventID, an id an
 // earlier stream was sent (empty, malformed or foreign: from now). Errors
 // are *Error: bad_request, invalid_topic, forbidden,
-// too_many_subscriptions, or what the engine answered.
+// too_many_subscriptions (past the connection's bound, or past what its
+// address's budget ever holds: checkStreamFits), rate_limited, or what
+// the engine answered.
 func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []string, lastEventID string) (*Stream, error) {
 	topics, err := b.checkStreamTopics(info.Perms, topics)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.checkStreamFits(info.Pacer, topics, info.Subs); err != nil {
 		return nil, err
 	}
 	asked := topics

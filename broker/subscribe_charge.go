@@ -256,17 +256,57 @@ func (b *Broker) checkSubsFit(address AddressPacer, subs []string) error {
 	return nil
 }
 
+// checkStreamFits returns why an SSE stream of topics (its own, checked
+// by checkStreamTopics) beside its token's subs can never be taken from
+// address's budget as it opens (nil: it can, or address is no
+// AddressGauge): together they count more than its burst, though the
+// claim fits alone (checkSubsFit, which it checks first) and each topic
+// may. Answered 429, as a budget spent for now is, the request was
+// refused at every try for good. The topics are counted after the
+// claim's, in order, and the refusal names the first that takes the
+// count past the burst, too_many_subscriptions (400): a client drops
+// that one and opens the stream with the rest at once, as for a topic
+// refused for good (docs/protocol.md section 10).
+func (b *Broker) checkStreamFits(address AddressPacer, topics, subs []string) error {
+	if err := b.checkSubsFit(address, subs); err != nil {
+		return err
+	}
+	gauge, ok := address.(AddressGauge)
+	if !ok {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	claim := withServerTopics(nil, subs)
+	n, burst := b.subsCommands(address, claim, now), gauge.CommandBurst()
+	for _, topic := range topics {
+		if contains(claim, topic) {
+			continue // counted with the claim
+		}
+		if n += b.topicCommands(address, topic, now); n > burst {
+			return Errorf(CodeTooManySubscriptions, "with %q the stream's topics and its token's subs count %d commands "+
+				"of its address's budget as it opens, more than the burst of %d it holds at most (HERALD_COMMAND_BURST_PER_IP)",
+				topic, n, burst).aboutTopic(topic)
+		}
+	}
+	return nil
+}
+
 // subsCommands is how many commands paceStream would take at now from
 // address's budget for subs, claiming nothing.
 func (b *Broker) subsCommands(address AddressPacer, subs []string, now int64) int {
-	_, spends := address.(AddressSpender)
 	n := 0
 	for _, topic := range withServerTopics(nil, subs) {
-		n++
-		if spends { // extra work is counted only by a spender
-			work, _, _ := b.subscribeWork(topic, now, false)
-			n += work
-		}
+		n += b.topicCommands(address, topic, now)
 	}
 	return n
+}
+
+// topicCommands is how many commands paceStream would take at now from
+// address's budget for one topic, claiming nothing.
+func (b *Broker) topicCommands(address AddressPacer, topic string, now int64) int {
+	if _, spends := address.(AddressSpender); !spends {
+		return 1 // extra work is counted only by a spender
+	}
+	work, _, _ := b.subscribeWork(topic, now, false)
+	return 1 + work
 }
