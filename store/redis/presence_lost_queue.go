@@ -50,12 +50,15 @@ import (
 // the joining node then queues its member_added with the user's back key
 // (lostBackKey) set to the join's seq, in the same step, and the queue
 // drops the member_removed of a lost join's leave of the user numbered
-// before it. Whichever of the two comes to the queue first, the backend
-// is told the leave before the return or not at all: queued first, the
-// leave goes before the join; second, it would go after a join decided
-// after it, and is dropped. Numbered before the join, as a takeover's
-// leave always is: the takeover's read found the user unlisted, so the
-// join came after the leave's step. A mark is kept as long as the
+// before it, unless that member_added is still held (waiting for its
+// predecessor, the leave maybe), when the two go in seq order. Whichever
+// of the two comes to the queue first, the backend is told the leave
+// before the return or not at all: queued first, the leave goes before
+// the join; second, it goes before the join still held, and would
+// otherwise go after a join decided after it, and is dropped. The leave
+// is numbered before the join: the takeover's read found the user
+// unlisted, so the join came after the leave's step. A mark is kept as
+// long as the
 // reports it covers, not taken out when they are queued (several may be
 // pending), so a join within that time may set a back key for nothing:
 // a key that drops only leaves numbered before a join that went. Cheaper

@@ -74,12 +74,14 @@ end
 // key's keep (ms) and "lost" or "back". Holds the event and queues what
 // follows on; returns how many were dropped. A lost join's leave whose
 // once key is held was queued already, and one numbered before the seq
-// its back key holds would go after a return of its user: both are left
-// out (presence_lost_queue.go). A join with a back key sets it to its
-// seq, unless a later join's is there.
+// its back key holds would go after a return of its user, unless that
+// return's event is still held (it then goes after the leave, in seq
+// order): both are left out (presence_lost_queue.go). A join with a back
+// key sets it to its seq, unless a later join's is there.
 var memberScript = goredis.NewScript(memberLua + `
 if ARGV[10] == 'lost' then
-  if tonumber(redis.call('GET', KEYS[6]) or '0') > tonumber(ARGV[3]) then return 0 end
+  local back = redis.call('GET', KEYS[6])
+  if back and tonumber(back) > tonumber(ARGV[3]) and redis.call('ZCOUNT', KEYS[2], back, back) == 0 then return 0 end
   if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[9]) then return 0 end
 elseif ARGV[10] == 'back' and tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[3]) then
   redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[9])
