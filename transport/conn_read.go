@@ -150,13 +150,18 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 // brought past where parsing stopped, which may hold the client's close
 // frame already. It reports whether the closing handshake is complete.
 // The walk keeps a header's first bytes at most, so settling r only gives
-// back what it counted.
+// back what it counted. A close frame whose body broke the rules (err is
+// its 1002) is the client's close all the same: it has closed its side,
+// and the 1002 answers it, so the socket is closed once that is written
+// rather than after CloseTimeout. Its header was checked first (r.closed
+// is set only past that): a close frame fragmented, with an RSV bit or
+// too long fails there and is no close (close_scan.go).
 func (c *conn) closeReading(r *frameReader, err error) (answered bool) {
 	c.fail(err)
-	found := r.skipToClose(nil)
+	r.skipToClose(nil) // r.closed: the frame that failed, or one after it
 	c.settleReads(r)
 	c.keepReader(r)
-	return found && c.peerAnswered()
+	return r.closed && c.peerAnswered()
 }
 
 // holding says whether the reader holds frames its budget left unparsed.
