@@ -46,6 +46,39 @@ func TestCloseFrameWithABadBodyEndsOnTheAnswer(t *testing.T) {
 	})
 }
 
+// A close the client starts ends the connection as soon as the node's
+// answer is written (RFC 6455 sections 5.5.1 and 7.1.1: the server closes
+// the TCP connection first), not when the client drops its socket or
+// CloseTimeout passes: for a client that waits for the server to close,
+// as the RFC asks, the connection, and what the broker holds for it,
+// lasted the whole CloseTimeout.
+func TestClientsCloseEndsOnTheAnswer(t *testing.T) {
+	bodies := []struct {
+		name string
+		body []byte
+		code ws.StatusCode // the answer's; 0: no body
+	}{
+		{"1000", closeBody(ws.StatusNormalClosure, "bye"), ws.StatusNormalClosure},
+		{"4999", closeBody(4999, ""), 4999},
+		{"no body", nil, 0},
+	}
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{CloseTimeout: 10 * time.Minute}) // as above
+		for i, tc := range bodies {
+			c := dialRaw(t, ts.addr, nil)
+			eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == i+1 })
+			s := ts.acc.all()[i]
+			c.write(frame(ws.OpClose, true, tc.body))
+			if code := c.answerKeepingTheSocket(); code != tc.code {
+				t.Fatalf("%s: answered %d, want %d", tc.name, code, tc.code)
+			}
+			eventually(t, tc.name+": the connection ended", func() bool {
+				return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+			})
+		}
+	})
+}
+
 // answerKeepingTheSocket reads the server's close frame and the end of
 // its stream, and returns the frame's code (0: no body). Unlike
 // closeCode it keeps the client's socket open and sends nothing more, so

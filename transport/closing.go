@@ -99,9 +99,9 @@ func (c *conn) finish() (first, abrupt bool) {
 	return true, abrupt
 }
 
-// peerAnswered records that the client's close frame came after this
-// side's close began, and reports whether the closing handshake is then
-// complete (handshakeDone).
+// peerAnswered records that the client's close frame came, the close
+// begun by it or by this side, and reports whether the closing handshake
+// is then complete (handshakeDone).
 func (c *conn) peerAnswered() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -110,7 +110,7 @@ func (c *conn) peerAnswered() bool {
 }
 
 // handshakeDone reports whether this side's close frame is written and
-// the client answered it: the socket is then closed at once (RFC 6455
+// the client's came: the socket is then closed at once (RFC 6455
 // section 5.5.1). Whichever of the reader and the writer comes second
 // sees both. A stream's close event asks for no answer (SSE has none):
 // the stream is done once it is written.

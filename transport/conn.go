@@ -76,8 +76,8 @@ type conn struct {
 	// batch (probe_linux.go). Guarded by mu; kept here, beside the other
 	// small fields, so that it costs no padding.
 	fanned bool
-	// peerClosed says the client's close frame came after this side's
-	// close began: it answered it (RFC 6455 section 5.5.1), and once
+	// peerClosed says the client's close frame came, whether it began
+	// the close or answered this side's (RFC 6455 section 5.5.1): once
 	// this side's close frame is out too the socket is closed. Guarded
 	// by mu; in the byte fanned leaves free.
 	peerClosed bool

@@ -63,15 +63,15 @@ func (c *conn) markUnfinished(r *frameReader, frames int) {
 }
 
 // onClose answers the peer's close frame with its code (RFC 6455 section
-// 5.5.1); the socket is closed once that is written. A close frame that
-// comes after this side's close began is the answer to it.
+// 5.5.1); a close frame that comes after this side's close began is the
+// answer to it. Either way the handshake is complete once this side's
+// close frame is written, and the socket is closed then.
 func (c *conn) onClose(code ws.StatusCode) {
 	if c.closeWith(closeFrame(code, "")) {
 		if code == 0 {
 			code = ws.StatusNoStatusRcvd // RFC 6455 section 7.1.5
 		}
 		c.closedWith(true, code)
-		return
 	}
 	c.peerAnswered()
 }

@@ -18,9 +18,10 @@
 // drops its reference once written.
 //
 // Closing: a close frame is queued after what is queued; once it is
-// written the socket is half-closed, and closed when the peer closes its
-// side or CloseTimeout has passed, whichever is first. Closing a socket
-// with unread input would reset it and could lose the close frame.
+// written the socket is half-closed, and closed when the client's close
+// frame came too (whichever side began), the peer closes its side or
+// CloseTimeout has passed, whichever is first. Closing a socket with
+// unread input would reset it and could lose the close frame.
 //
 // Which goroutine calls a Receiver: on the epoll path, HandleText,
 // AllowPing and Disconnected run on the connection's event loop, which
