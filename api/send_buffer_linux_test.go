@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"testing"
 	"time"
@@ -55,29 +56,61 @@ func TestSSEStreamsHaveTheConfiguredSendBuffer(t *testing.T) {
 	nc := heraldnode.Config{NodeID: "test-node"}
 	nc.Transport.SendBufferBytes = sendBuffer
 	n := nodetest.Start(t, nodetest.Options{Node: nc})
+	if got := sockettest.SendBuffer(t, streamSocket(t, n.Base+"/sse?topic=t")); got != 2*sendBuffer {
+		t.Fatalf("the node's stream socket has SO_SNDBUF %d, want %d (twice %d)", got, 2*sendBuffer, sendBuffer)
+	}
+}
+
+// A socket that did not come through the node's own listener, the node's
+// Handler served by another http.Server, is given the SO_SNDBUF as
+// transport takes it over, WebSocket or SSE stream: only those the node
+// accepted itself have it from accept, and are not set twice.
+func TestSocketsFromAnotherServerHaveTheConfiguredSendBuffer(t *testing.T) {
+	const sendBuffer = 96 << 10
+	nc := heraldnode.Config{NodeID: "test-node", Tokens: hsVerifier(t)}
+	nc.Transport.SendBufferBytes = sendBuffer
+	n := nodetest.Start(t, nodetest.Options{Node: nc})
+	other := httptest.NewServer(n.API.Handler())
+	t.Cleanup(other.Close)
+	c := mustConnect(t, "ws://"+other.Listener.Addr().String()+"/ws?token="+hsToken(t, "u", everything), dialer{})
+	defer c.conn.Close()
+	// The welcome came: the socket was taken over before it.
+	fd := sockettest.Accepted(t, c.conn.RemoteAddr(), c.conn.LocalAddr())
+	if got := sockettest.SendBuffer(t, fd); got != 2*sendBuffer {
+		t.Errorf("the WebSocket's socket has SO_SNDBUF %d, want %d (twice %d)", got, 2*sendBuffer, sendBuffer)
+	}
+	if got := sockettest.SendBuffer(t, streamSocket(t, other.URL+"/sse?topic=t&token="+hsToken(t, "u", everything))); got != 2*sendBuffer {
+		t.Errorf("the stream's socket has SO_SNDBUF %d, want %d (twice %d)", got, 2*sendBuffer, sendBuffer)
+	}
+}
+
+// streamSocket opens the SSE stream at url and returns the descriptor of
+// the serving side's socket, once the stream was taken over; the stream
+// is closed when the test ends.
+func streamSocket(t *testing.T, url string) int {
+	t.Helper()
 	var local, remote net.Addr
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		local, remote = info.Conn.LocalAddr(), info.Conn.RemoteAddr()
 	}}
 	ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(context.Background(), trace), 10*time.Second)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.Base+"/sse?topic=t", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
 	}
 	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body), cancel: cancel}
 	t.Cleanup(s.close)
-	s.subscribed(t) // the stream was taken over before its first event
-	fd := sockettest.Accepted(t, remote, local)
-	if got := sockettest.SendBuffer(t, fd); got != 2*sendBuffer {
-		t.Fatalf("the node's stream socket has SO_SNDBUF %d, want %d (twice %d)", got, 2*sendBuffer, sendBuffer)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
 	}
+	s.subscribed(t) // the stream was taken over before its first event
+	return sockettest.Accepted(t, remote, local)
 }
 
 // A plain HTTP answer's socket has it too, set as the node accepts the

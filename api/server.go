@@ -87,8 +87,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		// Lets /ws find whether the Listener counted the connection.
-		ConnContext: limits.WithConn,
+		ConnContext:       s.connContext,
 		// net/http reports accept errors here, "too many open files"
 		// among them (it backs off and retries), and bad TLS or header
 		// reads; they go to the log instead of stderr.
@@ -204,6 +203,18 @@ func (s *Server) countingListener(l net.Listener) net.Listener {
 		cfg.Refusal = acceptRefusal()
 	}
 	return limits.NewListener(l, cfg)
+}
+
+// connContext lets /ws find whether the Listener counted the connection,
+// and tells transport that the connection's socket has its send buffer
+// already, so that an upgrade does not set it again: s.http serves only
+// what Serve accepted, through sendBufferListener whenever s.ws is set.
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	ctx = limits.WithConn(ctx, c)
+	if s.ws != nil {
+		ctx = transport.WithSendBufferSet(ctx)
+	}
+	return ctx
 }
 
 // sendBufferListener gives each connection it accepts the node's socket

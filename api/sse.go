@@ -43,7 +43,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	h := newHandover(w)
 	head := streamHead(r.Header.Get("Origin"))
-	if !s.ws.AttachStream(h, head, adm.info, streamAcceptor{stream: stream, h: h, own: adm.slot}) {
+	if !s.ws.AttachStream(h, r, head, adm.info, streamAcceptor{stream: stream, h: h, own: adm.slot}) {
 		stream.Abort()
 		adm.slot.Release()
 		h.accept.Release()

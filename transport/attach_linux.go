@@ -37,7 +37,9 @@ func (s *Server) startLoops() error {
 // stays per connection. Anything else takes the portable path.
 // It reports whether the connection was opened.
 func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
-	s.SetSendBuffer(nc)
+	if !o.sendBufferSet {
+		s.SetSendBuffer(nc)
+	}
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok || len(s.loops) == 0 {
 		return s.attachPortable(nc, early, o)

@@ -18,6 +18,8 @@ func (l *loop) stop(force bool) {}
 func (s *Server) startLoops() error { return nil }
 
 func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
-	s.SetSendBuffer(nc)
+	if !o.sendBufferSet {
+		s.SetSendBuffer(nc)
+	}
 	return s.attachPortable(nc, early, o)
 }

@@ -47,12 +47,12 @@ type Config struct {
 	// with no context takeover both ways, its connection opens with
 	// broker.FramingWebSocketDeflate, and it may send compressed messages.
 	DisableCompression bool
-	// SendBufferBytes is the SO_SNDBUF set on each socket taken over,
-	// and by SetSendBuffer on each the api accepts, so that the kernel
-	// holds at most twice it for a client that reads nothing; 0 or less
-	// leaves the socket to the kernel's autotuning (up to
-	// net.ipv4.tcp_wmem's maximum). cmd/herald sets
-	// DefaultSendBufferBytes unless told otherwise.
+	// SendBufferBytes is the SO_SNDBUF set by SetSendBuffer on each
+	// socket the api accepts, and on each socket taken over that was not
+	// (WithSendBufferSet), so that the kernel holds at most twice it for
+	// a client that reads nothing; 0 or less leaves the socket to the
+	// kernel's autotuning (up to net.ipv4.tcp_wmem's maximum).
+	// cmd/herald sets DefaultSendBufferBytes unless told otherwise.
 	SendBufferBytes int
 	Logger          *zap.Logger
 

@@ -109,6 +109,13 @@ func startServerWith(t *testing.T, portable bool, cfg Config, acc *echoAcceptor)
 // opener, which records them in acc.
 func startServerOpening(t *testing.T, portable bool, cfg Config, opener Acceptor, acc *echoAcceptor) *testServer {
 	t.Helper()
+	return startServerOn(t, portable, cfg, opener, acc, nil)
+}
+
+// startServerOn is startServerOpening whose HTTP server setup changes
+// before it starts (its listener, its ConnContext), when not nil.
+func startServerOn(t *testing.T, portable bool, cfg Config, opener Acceptor, acc *echoAcceptor, setup func(*httptest.Server)) *testServer {
+	t.Helper()
 	cfg.Portable = portable
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
@@ -121,11 +128,15 @@ func startServerOpening(t *testing.T, portable bool, cfg Config, opener Acceptor
 	// Hijacked requests are not waited for by httptest: handlers counts
 	// them, so none logs after its test ended.
 	var handlers sync.WaitGroup
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handlers.Add(1)
 		defer handlers.Done()
 		srv.Upgrade(w, r, broker.ClientInfo{RemoteAddr: r.RemoteAddr}, opener)
 	}))
+	if setup != nil {
+		setup(hs)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		defer handlers.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

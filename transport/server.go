@@ -150,7 +150,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.Cli
 	if deflate != nil && deflate.accepted() {
 		info.Framing = broker.FramingWebSocketDeflate
 	}
-	return s.attach(nc, early, opening{info: info, acceptor: a})
+	return s.attach(nc, early, opening{info: info, acceptor: a, sendBufferSet: sendBufferSet(r.Context())})
 }
 
 // opening is what a connection being attached is opened with.
@@ -161,6 +161,9 @@ type opening struct {
 	// head, queued before anything else.
 	stream StreamAcceptor
 	head   []byte
+	// sendBufferSet: the socket has its send buffer from accept
+	// (WithSendBufferSet), so attach does not set it again.
+	sendBufferSet bool
 }
 
 // opened counts a connection in and asks the layer above for its receiver.

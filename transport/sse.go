@@ -71,7 +71,7 @@ type StreamAcceptor interface {
 	OpenStream(c broker.Conn, info broker.ClientInfo) Receiver
 }
 
-// AttachStream takes over the connection of the SSE request behind w: it
+// AttachStream takes over the connection of the SSE request r behind w: it
 // hijacks it, queues head (the HTTP response head, written before
 // anything else), calls a's OpenStream on this goroutine and hands the
 // connection to an event loop, as Upgrade does for a WebSocket. Bytes the
@@ -80,7 +80,7 @@ type StreamAcceptor interface {
 // It reports whether the connection was handed over, as Upgrade does:
 // on false OpenStream was not called, and an answer was written when one
 // could be.
-func (s *Server) AttachStream(w http.ResponseWriter, head []byte, info broker.ClientInfo, a StreamAcceptor) bool {
+func (s *Server) AttachStream(w http.ResponseWriter, r *http.Request, head []byte, info broker.ClientInfo, a StreamAcceptor) bool {
 	if s.stopping.Load() {
 		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
 		return false
@@ -97,7 +97,7 @@ func (s *Server) AttachStream(w http.ResponseWriter, head []byte, info broker.Cl
 	if n := rw.Reader.Buffered(); n > 0 {
 		early = make([]byte, n) // only counted: its content does not matter
 	}
-	return s.attach(nc, early, opening{info: info, stream: a, head: head})
+	return s.attach(nc, early, opening{info: info, stream: a, head: head, sendBufferSet: sendBufferSet(r.Context())})
 }
 
 // queueHead queues a stream's response head, which goes out before
