@@ -145,8 +145,10 @@
 // leaves after it. The joins and leaves that arrive while the pages are
 // read are applied to that list before onPresence gets it (users is then
 // its length). Presence asked of a live subscription (a second subscribe
-// with such handlers), or of one whose backlog loads, on a topic that
-// keeps none is refused presence_off:
+// with such handlers), or of one whose backlog loads, or of a first
+// subscribe some of whose handles did not ask for it (made before
+// connect(), or before the first's answer), on a topic that keeps none
+// is refused presence_off:
 // the subscription goes on without presence, every handle of it live, and
 // the handlers that asked for presence hear the refusal in onError once;
 // so it does when the answer was lost to a drop and the reconnect's
@@ -1236,6 +1238,17 @@ export class Herald {
       // unsubscribe left the node none, so it is sent again without.
       if (sub.presence) this._presenceRefused(sub, err);
       if (!sub.beforeLoad.includes(id)) this._sendSubscribe(sub);
+      return;
+    }
+    if (id !== null && err.code === 'presence_off' && sub.presence && !sub.wasLive
+      && [...sub.listeners].some((entry) => !wantsPresence(entry.handlers))) {
+      // A first subscribe that asked for presence for some of its handles
+      // only (several subscribe calls made before connect(), or before
+      // the first one's answer): the handles that did not ask would have
+      // had the subscription from a subscribe of their own, so it is made
+      // without presence, and only those that asked hear the refusal.
+      this._presenceRefused(sub, err);
+      this._sendSubscribe(sub);
       return;
     }
     if (id !== null && err.code === 'presence_off' && sub.wasLive && sub.presence) {
