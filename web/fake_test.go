@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
@@ -30,6 +31,7 @@ type fakeHerald struct {
 	open   []*fakeConn
 	refuse func(url.Values) *refusal // nil, or what /ws answers instead of upgrading
 	asked  []string                  // tokens of the plain (non-upgrade) GETs of /ws
+	hold   bool                      // upgrades held unanswered (holdUpgrades)
 	wg     sync.WaitGroup            // the connections' read loops
 }
 
@@ -72,6 +74,16 @@ func (f *fakeHerald) refuseWith(fn func(url.Values) *refusal) {
 	f.mu.Unlock()
 }
 
+// holdUpgrades makes /ws hold every upgrade unanswered until the client
+// gives up on it, as a proxy blocking WebSocket may, or a node far slower
+// than the client's timeout looks to it; false upgrades them again.
+// Plain GETs are answered as ever.
+func (f *fakeHerald) holdUpgrades(hold bool) {
+	f.mu.Lock()
+	f.hold = hold
+	f.mu.Unlock()
+}
+
 // askedTokens lists the token of every plain GET of /ws so far.
 func (f *fakeHerald) askedTokens() []string {
 	f.mu.Lock()
@@ -81,7 +93,7 @@ func (f *fakeHerald) askedTokens() []string {
 
 func (f *fakeHerald) upgrade(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	refuse := f.refuse
+	refuse, hold := f.refuse, f.hold
 	plain := r.Header.Get("Upgrade") == ""
 	if plain {
 		f.asked = append(f.asked, r.URL.Query().Get("token"))
@@ -96,6 +108,13 @@ func (f *fakeHerald) upgrade(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write(body)
 			return
 		}
+	}
+	if hold && !plain {
+		select {
+		case <-r.Context().Done(): // the client gave up
+		case <-time.After(browserTimeout):
+		}
+		return
 	}
 	if plain { // as gobwas/ws answers it on a real node
 		http.Error(w, "handshake error: bad \"Upgrade\" header", http.StatusBadRequest)

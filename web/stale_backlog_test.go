@@ -138,7 +138,9 @@ func TestClientEndsABacklogsLoadOverTheStreamItFellBackTo(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	p := startClient(t, f, "", "{}")
+	// maxDelay: the fallback tries WebSocket again only after it, long
+	// after the test.
+	p := startClient(t, f, "", "{ maxDelay: 60000 }")
 	c := f.accept(ctx)
 	c.welcome()
 	p.wait(`h.state === 'connected'`)

@@ -97,8 +97,12 @@
 // refuses nothing (a proxy or network that blocks WebSocket, refusing the
 // upgrade or holding it unanswered; the second is made at once) switch
 // the client to GET /sse (beside the /ws URL) through EventSource, until
-// close() or a stop (the next connect() tries WebSocket again), or until
-// a node answers /sse with 404 (it predates SSE).
+// close() or a stop (the next connect() tries WebSocket again), until
+// a node answers /sse with 404 (it predates SSE), or until WebSocket,
+// tried again after maxDelay, is welcomed: an upgrade slower than
+// options.timeout (a node or network under load) looks held too, and SSE
+// cannot publish. One more attempt that looks blocked goes back to SSE,
+// and the next try waits twice as long (at most 30 minutes).
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic from
@@ -276,6 +280,8 @@ export class Herald {
     this._slowAttempt = 0; // slow-consumer closes in a row (_scheduleReconnect)
     this._behindAtSlowClose = Infinity; // _nearerAtSlowClose
     this._blockedLooks = 0; // attempts in a row that looked blocked on the way
+    this._fallBacks = 0; // fallbacks to SSE since WebSocket last worked (_fallBack)
+    this._webSocketRetryAt = 0; // when a fallback tries WebSocket again, or 0
     this._recentTopics = new Set(); // of the last messages (_noteTopic)
     this._patternSeen = new Map(); // topic -> {epoch, runs} of the seqs patterns got (_newToPatterns)
     this._ws = null;
@@ -304,7 +310,7 @@ export class Herald {
     // blocked WebSocket may be gone by the next start. So does the backoff
     // the attempts before it grew: a drop of the new start waits minDelay.
     this.transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
-    this._blockedLooks = 0;
+    this._blockedLooks = this._fallBacks = this._webSocketRetryAt = 0;
     this._attempt = this._slowAttempt = 0;
     this._openedAt = 0; // no connection yet: a stream's first open sets it
     this._behindAtSlowClose = Infinity;
@@ -496,7 +502,7 @@ export class Herald {
 
   _onWelcome(welcome) {
     this._tokenRefused = false;
-    this._blockedLooks = 0;
+    this._blockedLooks = this._fallBacks = 0;
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
@@ -1547,8 +1553,35 @@ export class Herald {
 
   // ---- Server-Sent Events (see the header) ----
 
+  // _fallBack switches to SSE after two attempts that looked blocked.
+  // An upgrade held unanswered looks the same as one slower than
+  // options.timeout (a node or network under load), and SSE cannot
+  // publish: WebSocket is tried again after maxDelay, and after twice as
+  // long each time it looks blocked again, at most WEBSOCKET_RETRY_MAX
+  // (_retryWebSocketLater). Only one more such attempt is needed to
+  // come back: a network that blocks it costs the stream one attempt.
   _fallBack() {
     this.transport = 'sse';
+    const wait = Math.min(WEBSOCKET_RETRY_MAX, this.options.maxDelay * 2 ** this._fallBacks++);
+    this._webSocketRetryAt = Date.now() + wait;
+  }
+
+  // _retryWebSocketLater keeps one timer, armed at each stream's opening
+  // (a drop clears the client's timers), that leaves SSE for WebSocket
+  // once the fallback's wait is over.
+  _retryWebSocketLater() {
+    this._timers.delete(this._webSocketTimer);
+    clearTimeout(this._webSocketTimer);
+    if (!this._webSocketRetryAt) return;
+    this._webSocketTimer = this._later(Math.max(0, this._webSocketRetryAt - Date.now()), () => {
+      if (this._closed || this.transport !== 'sse' || this.state !== 'connected') return;
+      this._webSocketRetryAt = 0;
+      this._closeStream();
+      this._forget();
+      this.transport = 'websocket';
+      this._blockedLooks = 1;
+      this._open();
+    });
   }
 
   // _openStream opens one EventSource for every subscription, resuming
@@ -1645,6 +1678,7 @@ export class Herald {
       this._reopenStreamSoon();
     }
     this._retryHeldLater();
+    this._retryWebSocketLater();
     // A stream cannot take a `refresh`: reopened with a new token before
     // exp, it does not end at exp (close 4001) to come back after a backoff.
     this._scheduleRefresh();
@@ -1796,6 +1830,10 @@ export class Herald {
 // has refused is still taken up when a backend subscribes the connection
 // to them again.
 const MAX_REFUSED = 1000;
+
+// The longest a client that fell back to SSE waits before it tries
+// WebSocket again (_fallBack): 30 minutes.
+const WEBSOCKET_RETRY_MAX = 30 * 60 * 1000;
 
 // A stream carries at most this many subscriptions (docs/protocol.md section 10).
 const MAX_STREAM_TOPICS = 32;
