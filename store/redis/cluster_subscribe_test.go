@@ -104,8 +104,9 @@ func testSubscribeRightAfterTakeover(t *testing.T, c *redistest.Cluster) {
 // answer (stopped), and meanwhile a topic of another master: the second
 // subscribe returns, and its topic is delivered, while the first still
 // waits for its master. With holding, the node already holds a shard on
-// the stuck master, so the first waits for its SSUBSCRIBE's confirmation;
-// without, it waits to open one there. The timeout is long so that the
+// the stuck master, so the first waits for that master to say whether
+// the topic's slot is its own (see shardHolding); without, it waits to
+// open one there. The timeout is long so that the
 // order is beyond doubt.
 func testSubscribeBesideStuckMaster(t *testing.T, c *redistest.Cluster, topics []string, holding bool) {
 	prefix := uniquePrefix(t)
@@ -122,7 +123,7 @@ func testSubscribeBesideStuckMaster(t *testing.T, c *redistest.Cluster, topics [
 	t.Cleanup(master.Resume) // before the cluster's settings are put back
 	stuckErr := make(chan error, 1)
 	go func() { stuckErr <- sub.Subscribe(ctxFor(t), stuck) }()
-	if !eventually(func() bool { return redis.AwaitingConfirmations(sub.Engine) > 0 }) {
+	if !eventually(func() bool { return redis.AwaitingConfirmations(sub.Engine) > 0 || redis.CheckingSlots(sub.Engine) > 0 }) {
 		t.Fatalf("subscribing %s never waited for its stopped master", stuck)
 	}
 	mustSubscribe(t, sub, healthy)

@@ -146,6 +146,10 @@ func AwaitingConfirmations(e *Engine) int {
 	return n
 }
 
+// CheckingSlots is how many subscribes of e wait for a master they hold
+// a shard on to say whether their topic's slot is its own.
+func CheckingSlots(e *Engine) int { return int(e.shards.checking.Load()) }
+
 // ForgetMasterOf makes e's slot map, as e reads it, know no master for
 // the slots of topics, as before go-redis has read a map. Set it before
 // e subscribes anything.

@@ -32,7 +32,8 @@ import (
 // the topics are homed once it names their master: Subscribe tries again
 // (the error wraps the MOVED: see masterWanted), and the supervisor homes
 // them when its poll of the map names another master (homeMoved), then
-// checks them. It costs a round trip when a shard is opened.
+// checks them. It costs a round trip when a shard is opened, and when
+// Subscribe homes a topic on a shard it did not open (shardHolding).
 func (e *Engine) onSlotMaster(ctx context.Context, twin *goredis.Client, topic string) error {
 	err := twin.Exists(ctx, e.keys.meta(topic)).Err()
 	if code, _ := refusal(err); code != "MOVED" {

@@ -47,7 +47,8 @@ type shards struct {
 	mastersAt time.Time                  // when masters was read
 	openings  map[string]*shardOpening   // by master address: the shard shardFor is opening there
 
-	repairs atomic.Uint64 // times broken shards were replaced alone
+	repairs  atomic.Uint64 // times broken shards were replaced alone
+	checking atomic.Int32  // shardHolding's reads of whether a shard's master holds a slot, under way
 }
 
 // shard is one master's sharded pub/sub connection.
@@ -180,24 +181,32 @@ func (e *Engine) shardFor(ctx context.Context, topic string) (*shard, error) {
 	if err != nil {
 		return nil, err
 	}
+	sh, _, err := e.shardOn(ctx, master, topic)
+	return sh, err
+}
+
+// shardOn is shardFor on master, and reports whether this call opened
+// the shard, which checked then that master holds topic's slot
+// (onSlotMaster).
+func (e *Engine) shardOn(ctx context.Context, master *goredis.Client, topic string) (sh *shard, opened bool, err error) {
 	addr := master.Options().Addr
 	for {
 		sh, opening := e.shards.claimOrOpen(addr, topic)
 		if sh != nil {
-			return sh, nil
+			return sh, false, nil
 		}
 		if opening == nil { // this call opens it
 			sh, err := e.openShard(ctx, master, topic)
 			e.shards.opened(addr, err)
-			return sh, err
+			return sh, err == nil, err
 		}
 		select {
 		case <-opening.done:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the shard on %s: %w", addr, ctx.Err())
+			return nil, false, fmt.Errorf("wait for the shard on %s: %w", addr, ctx.Err())
 		}
 		if opening.failsFor(topic) {
-			return nil, opening.err
+			return nil, false, opening.err
 		}
 	}
 }

@@ -8,7 +8,8 @@ import (
 
 // On Cluster a topic's Subscribe waits on the topic's master up to three
 // times: to open the node's shard there (a dial, and its probe channel's
-// confirmation) when it holds none, for its SSUBSCRIBE's confirmation,
+// confirmation) when it holds none, or else to learn whether the slot is
+// still its own (see shardHolding), for its SSUBSCRIBE's confirmation,
 // and for the read of the topic's position. None of them is under psMu,
 // so a master that does not answer holds up no Subscribe or Unsubscribe
 // of another topic, and no reconnect. What psMu kept in order still is:
@@ -85,14 +86,14 @@ func (e *Engine) beginSharded(ctx context.Context, topic string) (presence, fres
 	return presence, true, nil
 }
 
-// homeConfirmed homes topic on the shard of its slot's master, opening
-// that shard if the node holds none there, and returns the shard once
-// Redis confirmed the subscription.
+// homeConfirmed homes topic on the shard of the master that holds its
+// slot, opening that shard if the node holds none there, and returns the
+// shard once Redis confirmed the subscription.
 func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	channel := e.keys.shardChannel(topic)
-	sh, err := e.shardFor(ctx, topic)
+	sh, err := e.shardHolding(ctx, topic)
 	var confirmed <-chan struct{}
 	if err == nil {
 		e.shardFound()
