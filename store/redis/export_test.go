@@ -146,6 +146,10 @@ func AwaitingConfirmations(e *Engine) int {
 	return n
 }
 
+// SlowStamps has each stamp of all of a master's slots by e wait d
+// first, as on a machine busy enough to slow it so.
+func SlowStamps(e *Engine, d time.Duration) { e.stamps.slowed.Store(int64(d)) }
+
 // CheckingSlots is how many subscribes of e wait for a master they hold
 // a shard on to say whether their topic's slot is its own.
 func CheckingSlots(e *Engine) int { return int(e.shards.checking.Load()) }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -102,6 +103,7 @@ type slotStamp struct {
 
 	mu        sync.Mutex
 	busy      map[string]chan struct{} // runs this node is stamping, each closed when done
+	slowed    atomic.Int64             // tests: nanoseconds each stamp of all slots waits before its writes, as on a busy machine
 	twins     twins                    // the masters' clients without the stamp (twins.go)
 	reporters twins                    // the masters' clients for webhook reports (webhook_conns.go)
 }
@@ -228,6 +230,13 @@ func (s *slotStamp) stampAll(ctx context.Context, cn *goredis.Conn, run, replid 
 	slots, leaving, err := ownSlots(nodes)
 	if err != nil {
 		return fmt.Errorf("%w: CLUSTER NODES: %w", errStamp, err)
+	}
+	if d := time.Duration(s.slowed.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", errStamp, ctx.Err())
+		}
 	}
 	args := make([]any, 1, len(slots)+1)
 	args[0] = run

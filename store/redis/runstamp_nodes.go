@@ -121,6 +121,11 @@ func (n *nodeStamp) DialHook(next goredis.DialHook) goredis.DialHook { return ne
 
 func (n *nodeStamp) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if cmd.Name() == settleName { // answered here, never sent: see settleFirst
+			err := n.settle(ctx)
+			cmd.SetErr(err)
+			return err
+		}
 		if !runsScript(cmd) {
 			return next(ctx, cmd)
 		}
@@ -145,4 +150,17 @@ func (n *nodeStamp) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredi
 		}
 		return next(ctx, cmds)
 	}
+}
+
+// settleName names the command settleFirst sends: the node client's hook
+// answers it itself (ProcessHook), so it never reaches Redis.
+const settleName = "herald:settle"
+
+// settleFirst checks, and stamps if need be, the node of master, a node
+// client of a Cluster client, as its next script would first (settle),
+// but within ctx: a stamp of all slots can then be given a deadline of
+// its own, not the one of the script that happens to find it due. It
+// costs nothing while a check covers the node.
+func settleFirst(ctx context.Context, master *goredis.Client) error {
+	return master.Process(ctx, goredis.NewCmd(ctx, settleName))
 }

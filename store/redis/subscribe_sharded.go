@@ -10,7 +10,8 @@ import (
 // times: to open the node's shard there (a dial, and its probe channel's
 // confirmation) when it holds none, or else to learn whether the slot is
 // still its own (see shardHolding), for its SSUBSCRIBE's confirmation,
-// and for the read of the topic's position. None of them is under psMu,
+// and for the read of the topic's position (first, if due, for the stamp
+// of the master's run keys: see stampFirst). None of them is under psMu,
 // so a master that does not answer holds up no Subscribe or Unsubscribe
 // of another topic, and no reconnect. What psMu kept in order still is:
 //
