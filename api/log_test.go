@@ -109,3 +109,72 @@ func TestInternalErrorIsLoggedOnce(t *testing.T) {
 		t.Fatalf("error lines %v, want one with the path and the cause", errs)
 	}
 }
+
+// heldEngine holds every publish to the topic "held" until its request
+// ends, telling entered when one is held.
+type heldEngine struct {
+	*memory.Engine
+	entered chan struct{}
+}
+
+func (e heldEngine) Publish(ctx context.Context, req broker.PublishRequest) (broker.PublishResult, error) {
+	if req.Topic != "held" {
+		return e.Engine.Publish(ctx, req)
+	}
+	e.entered <- struct{}{}
+	<-ctx.Done()
+	return broker.PublishResult{}, fmt.Errorf("publish held: %w", ctx.Err())
+}
+
+// A publish its client gave up on fails with the request's context, and
+// that is the client's doing: logged at Debug, not once at Error per
+// request, which would let any publisher fill the node's log.
+func TestPublishesTheirClientEndedAreNotLoggedAsErrors(t *testing.T) {
+	for _, tc := range []struct{ path, body string }{
+		{"/api/publish", `{"topic":"held","data":1}`},
+		{"/api/batch", `{"messages":[{"topic":"a","data":1},{"topic":"held","data":2}]}`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			log, logs := observed()
+			eng := heldEngine{memory.New(memory.Config{HistorySize: broker.DefaultHistorySize, HistoryTTL: broker.DefaultHistoryTTL}), make(chan struct{}, 1)}
+			n := startNode(t, api.Config{Logger: log}, eng)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.base+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			answered := make(chan error, 1)
+			go func() { // ends when cancel ends the request
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				answered <- err
+			}()
+			select {
+			case <-eng.entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the publish never reached the engine")
+			}
+			cancel()
+			if err := <-answered; !errors.Is(err, context.Canceled) {
+				t.Fatalf("the request ended with %v, want it cancelled", err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for logs.FilterMessageSnippet("the client ended the request").Len() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the ended publish was not logged: %v", logs.All())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if errs := logs.FilterLevelExact(zap.ErrorLevel).All(); len(errs) != 0 {
+				t.Fatalf("error lines %v for a publish its client ended", errs)
+			}
+			if ended := logs.FilterMessageSnippet("the client ended the request").All(); ended[0].Level != zap.DebugLevel {
+				t.Fatalf("the ended publish logged at %v, want debug", ended[0].Level)
+			}
+		})
+	}
+}

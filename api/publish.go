@@ -244,7 +244,7 @@ func (s *Server) publishAll(w http.ResponseWriter, r *http.Request, msgs []broke
 		if err != nil {
 			code, message := failureOf(err)
 			if code == broker.CodeInternal {
-				s.log.Error("publish failed", zap.String("path", r.URL.Path), zap.Int("index", i), zap.Error(err))
+				s.logInternal(r, "publish failed", err, zap.Int("index", i))
 			}
 			retryAfter(w, err)
 			detail := &errorDetail{Code: code, Message: fmt.Sprintf("message %d of %d: %s; the %d before it were published", i+1, len(msgs), message, i)}

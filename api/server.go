@@ -271,12 +271,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.shutdownErr
 }
 
+// logInternal logs err, a failure the client is shown only as
+// "internal error", with r's path and fields: at Error, unless the client
+// ended the request itself (it closed its connection or gave up), which
+// cancels r's context and fails what the request was waiting for; that is
+// the client's doing, and one line at Error each time would let any client
+// fill the node's log at its request rate.
+func (s *Server) logInternal(r *http.Request, msg string, err error, fields ...zap.Field) {
+	level := zap.ErrorLevel
+	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		level, msg = zap.DebugLevel, msg+": the client ended the request"
+	}
+	if ce := s.log.Check(level, msg); ce != nil {
+		ce.Write(append(fields, zap.String("path", r.URL.Path), zap.Error(err))...)
+	}
+}
+
 // fail answers err as docs/protocol.md section 3 says, logging what the client
 // is not shown.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, message := failureOf(err)
 	if code == broker.CodeInternal {
-		s.log.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+		s.logInternal(r, "request failed", err)
 	}
 	var e *broker.Error
 	if errors.As(err, &e) && code != broker.CodeInternal && e.Topic != nil {
