@@ -135,9 +135,12 @@ func TestStreamTopicsWithTheSubsPastTheBurstAreRefused(t *testing.T) {
 	const burst = 6
 	subsToken := claimsToken(t, "u", jwt.MapClaims{"subs": []string{"a", "b", "c", "d"}, "allow": everything})
 	plainToken := hsToken(t, "u", everything)
-	for _, tc := range []struct{ name, path, past string }{
-		{"with the subs", "/sse?topic=x&topic=a&topic=y&topic=z&token=" + subsToken, "z"}, // a is the claim's
-		{"alone", "/sse?topic=1&topic=2&topic=3&topic=4&topic=5&topic=6&topic=7&token=" + plainToken, "7"},
+	for _, tc := range []struct {
+		name, path, past string
+		claim            bool
+	}{
+		{"with the subs", "/sse?topic=x&topic=a&topic=y&topic=z&token=" + subsToken, "z", true}, // a is the claim's
+		{"alone", "/sse?topic=1&topic=2&topic=3&topic=4&topic=5&topic=6&topic=7&token=" + plainToken, "7", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conns := connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: burst})
@@ -157,6 +160,9 @@ func TestStreamTopicsWithTheSubsPastTheBurstAreRefused(t *testing.T) {
 			}
 			if !strings.Contains(body.Error.Message, "burst") {
 				t.Errorf("message %q does not say the burst is what it passes", body.Error.Message)
+			}
+			if named := strings.Contains(body.Error.Message, "subs claim"); named != tc.claim {
+				t.Errorf("message %q names a subs claim: %v, want %v", body.Error.Message, named, tc.claim)
 			}
 			mustOpenSSE(t, n.base, strings.Replace(tc.path, "&topic="+tc.past, "", 1))
 		})

@@ -283,9 +283,13 @@ func (b *Broker) checkStreamFits(address AddressPacer, topics, subs []string) er
 			continue // counted with the claim
 		}
 		if n += b.topicCommands(address, topic, now); n > burst {
-			return Errorf(CodeTooManySubscriptions, "with %q the stream's topics and its token's subs count %d commands "+
+			counted := "the stream's topics"
+			if len(claim) > 0 {
+				counted += " and its subs claim" // a token's, or a connect hook's
+			}
+			return Errorf(CodeTooManySubscriptions, "with %q %s count %d commands "+
 				"of its address's budget as it opens, more than the burst of %d it holds at most (HERALD_COMMAND_BURST_PER_IP)",
-				topic, n, burst).aboutTopic(topic)
+				topic, counted, n, burst).aboutTopic(topic)
 		}
 	}
 	return nil
