@@ -93,7 +93,8 @@ type lostQueueds struct {
 	// user's back key, kept for the time noted (the end of the last
 	// report taken over). Each is forgotten past that time, as its
 	// member event may have been dropped before it reached Redis.
-	backs map[lostReport]lostPending // under mu; life unset
+	backs      map[lostReport]lostPending // under mu; life unset
+	backsSwept time.Time                  // when addBack last forgot those past their keep
 
 	// takenOver, set by tests only, is called once a takeover took over
 	// reports on topic, before their member events are told.
@@ -165,18 +166,25 @@ func (q *lostQueueds) take(topic string, seq uint64) (lostPending, bool) {
 
 // addBack notes the join of topic numbered seq of user, whose lost
 // join's leave was taken over and may be queued for up to keep from at.
-// The joins so noted are few (a user with a report taken over, within
-// its keep), so those past their keep are looked for at each.
+// Those past their keep are looked for once a second at most (a keep is
+// what is left of a mark, down to a millisecond): the users of a
+// failover's reports may come back by the thousand while the queue is
+// out of reach, and looked for at each join, 10,000 such joins took
+// 1.37 s to note (BenchmarkLostBacks), under the lock every join and
+// queueing of a member event takes.
 func (q *lostQueueds) addBack(r lostReport, user string, keep time.Duration, at time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.backs == nil {
 		q.backs = make(map[lostReport]lostPending)
 	}
-	for k, old := range q.backs {
-		if at.Sub(old.at) > old.keep {
-			delete(q.backs, k)
+	if at.Sub(q.backsSwept) > time.Second {
+		for k, old := range q.backs {
+			if at.Sub(old.at) > old.keep {
+				delete(q.backs, k)
+			}
 		}
+		q.backsSwept = at
 	}
 	q.backs[r] = lostPending{user: user, keep: keep, at: at}
 }

@@ -52,3 +52,42 @@ func TestLostQueuedReportsOfATopic(t *testing.T) {
 		t.Error("room.c's report is still pending once taken")
 	}
 }
+
+// BenchmarkLostBacks notes, then forgets, the joins of 10,000 marked
+// users that came back while their member events could not be queued.
+func BenchmarkLostBacks(b *testing.B) {
+	const joins = 10000
+	at := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		var q lostQueueds
+		for i := range joins {
+			q.addBack(lostReport{"room", uint64(i)}, "u", time.Minute, at)
+		}
+		for i := range joins {
+			q.forgetBack("room", uint64(i))
+		}
+	}
+}
+
+// A noted join is forgotten once a later one comes past its keep, and
+// kept within it.
+func TestLostBacksForgottenPastTheirKeep(t *testing.T) {
+	var q lostQueueds
+	at := time.Now()
+	q.addBack(lostReport{"room.a", 1}, "u", 10*time.Millisecond, at)
+	q.addBack(lostReport{"room.a", 2}, "u", time.Minute, at)
+	q.addBack(lostReport{"room.b", 3}, "v", time.Minute, at.Add(2*time.Second))
+	if _, ok := q.peekBack("room.a", 1); ok {
+		t.Error("a join is still noted past its keep")
+	}
+	for _, r := range []lostReport{{"room.a", 2}, {"room.b", 3}} {
+		if _, ok := q.peekBack(r.topic, r.seq); !ok {
+			t.Errorf("the join %v is forgotten within its keep", r)
+		}
+	}
+	q.forgetBack("room.b", 3)
+	if _, ok := q.peekBack("room.b", 3); ok {
+		t.Error("a join is still noted once forgotten")
+	}
+}
