@@ -10,9 +10,7 @@ import (
 // LostJoins does, its reply lost: what a read that timed out after Redis
 // ran the script leaves.
 func CheckLostJoinsUnheard(ctx context.Context, e *Engine, topic string, joins []broker.SentJoin) error {
-	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic),
-		e.keys.presChanges(topic)}
-	return lostJoinsScript.Run(ctx, e.rdb, keys, e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", false, "", joins)...).Err()
+	return lostJoinsScript.Run(ctx, e.rdb, e.lostJoinsKeys(topic), e.lostJoinsArgs("*", lostLeaveKeep(e.cfg.PresenceLapse), "", false, "", joins)...).Err()
 }
 
 // LostJoinsRecord is the key of topic's record of the lost joins whose
@@ -53,6 +51,6 @@ func PauseTakeOver(e *Engine, hook func(topic string)) {
 	e.pres.lostQueued.takenOver.Store(&hook)
 }
 
-// LostJoinsTaken is the key of topic's users with a dead node's report
-// of a lost join's leave taken over.
+// LostJoinsTaken is the key of topic's users with a report of a lost
+// join's leave made or taken over, maybe unqueued.
 func LostJoinsTaken(e *Engine, topic string) string { return e.keys.presLostTaken(topic) }

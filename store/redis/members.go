@@ -66,7 +66,7 @@ func parseOrder(s string) (after, seq uint64, rest string, err error) {
 }
 
 // parseBack reads what the add script puts after the order of a join of
-// a user whose lost join's leave was taken over unqueued: "b" and the
+// a user whose lost join's leave may be unqueued (marked): "b" and the
 // netstring of how long that leave may still be queued (ms). It returns
 // 0 and s when s does not start with it.
 func parseBack(s string) (left time.Duration, rest string, err error) {

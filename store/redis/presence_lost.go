@@ -261,8 +261,7 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 		return nil, nil
 	}
 	life := e.lostReporterLife()
-	keys := []string{e.keys.presUsers(topic), e.keys.presSeq(topic), e.keys.presLost(topic), e.keys.presLostUnqueued(topic),
-		e.keys.presChanges(topic)}
+	keys := e.lostJoinsKeys(topic)
 	mark := e.handedOverUpTo(topic)
 	for len(joins) > 0 {
 		batch := joins[:min(len(joins), reapBatch)]
@@ -287,6 +286,13 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 	}
 	e.lostCheck.finished(topic, false)
 	return gone, nil
+}
+
+// lostJoinsKeys is lostJoinsScript's KEYS for topic.
+func (e *Engine) lostJoinsKeys(topic string) []string {
+	k := e.keys
+	return []string{k.presUsers(topic), k.presSeq(topic), k.presLost(topic), k.presLostUnqueued(topic),
+		k.presChanges(topic), k.presLostTaken(topic)}
 }
 
 // checkLostBatch runs lostJoinsScript on topic with the ARGV args

@@ -40,33 +40,34 @@ import (
 // told of the user's joins and not of that leave, holds the user as a
 // member, which it is.
 //
-// The user may come back just after the takeover read that it was not
-// listed, and the join's member_added be queued before the taken-over
-// member_removed: the takeover's read is in the topic's slot, its
-// queueing in {webhooks}, and on Cluster no script reaches both. So the
-// takeover also marks the user in the topic's taken hash (presLostTaken),
-// in the step that reads the users, and a join of a marked user, decided
-// in the topic's slot too, is returned with that mark (addPresenceScript);
-// the joining node then queues its member_added with the user's back key
-// (lostBackKey) set to the join's seq, in the same step, and the queue
-// drops the member_removed of a lost join's leave of the user numbered
-// before it, unless that member_added is still held (waiting for its
-// predecessor, the leave maybe), when the two go in seq order. Whichever
-// of the two comes to the queue first, the backend is told the leave
-// before the return or not at all: queued first, the leave goes before
-// the join; second, it goes before the join still held, and would
-// otherwise go after a join decided after it, and is dropped. The leave
-// is numbered before the join: the takeover's read found the user
-// unlisted, so the join came after the leave's step. A mark is kept as
-// long as the
-// reports it covers, not taken out when they are queued (several may be
-// pending), so a join within that time may set a back key for nothing:
-// a key that drops only leaves numbered before a join that went. Cheaper
-// than the queue keeping every member_added's seq by user: a join pays
-// one HGET of a hash that is almost always absent, and the queue touches
-// the back key only for a lost join's leave or a marked join. A report
-// that its reporter queues itself goes in its own order (the queue holds
-// a join for its predecessor 2 s at most), and marks nothing.
+// The user may come back before the leave's member_removed is queued,
+// and the join's member_added go first: the reporter may queue the leave
+// more than the 2 s the queue holds a join for its predecessor after its
+// step (the {webhooks} slot slow or failing over itself), and a takeover
+// reads that the user is not listed in the topic's slot and queues the
+// leave in {webhooks}, long after; on Cluster no script reaches both
+// slots. So the step that numbers the leave (lostJoinsScript) marks its
+// user in the topic's taken hash (presLostTaken) until the report ends,
+// and a takeover marks it again in the step that reads the users; a join
+// of a marked user, decided in the topic's slot too, is returned with
+// that mark (addPresenceScript). The joining node then queues its
+// member_added with the user's back key (lostBackKey) set to the join's
+// seq, in the same step, and the queue drops the member_removed of a
+// lost join's leave of the user numbered before it, unless that
+// member_added is still held (waiting for its predecessor, the leave
+// maybe), when the two go in seq order. Whichever of the two comes to
+// the queue first, the backend is told the leave before the return or
+// not at all: queued first, the leave goes before the join; second, it
+// goes before the join still held, and would otherwise go after a join
+// decided after it, and is dropped. The leave is numbered before the
+// join: the join saw a mark written in the leave's step or after it. A
+// mark is kept as long as the reports it covers, not taken out when they
+// are queued (several may be pending), so a join within that time may
+// set a back key for nothing: a key that drops only leaves numbered
+// before a join that went. Cheaper than the queue keeping every
+// member_added's seq by user: a join pays one HGET of a hash that is
+// almost always absent, a report a few writes in its hash, and the queue
+// touches the back key only for a lost join's leave or a marked join.
 
 // lostQueueds is what the node reported, or took over, and has not
 // queued yet: the unqueued record to take out once it is, by topic and
@@ -88,11 +89,12 @@ type lostQueueds struct {
 	index   sync.Mutex
 	indexed map[lostTopic]bool // under index
 
-	// backs holds the joins of users with a report taken over, by topic
-	// and seq, until their member_added is queued: its queueing sets the
-	// user's back key, kept for the time noted (the end of the last
-	// report taken over). Each is forgotten past that time, as its
-	// member event may have been dropped before it reached Redis.
+	// backs holds the joins of marked users (a lost join's leave
+	// reported, maybe unqueued), by topic and seq, until their
+	// member_added is queued: its queueing sets the user's back key, kept
+	// for the time noted (the end of the last report). Each is forgotten
+	// past that time, as its member event may have been dropped before
+	// it reached Redis.
 	backs      map[lostReport]lostPending // under mu; life unset
 	backsSwept time.Time                  // when addBack last forgot those past their keep
 
@@ -165,7 +167,7 @@ func (q *lostQueueds) take(topic string, seq uint64) (lostPending, bool) {
 }
 
 // addBack notes the join of topic numbered seq of user, whose lost
-// join's leave was taken over and may be queued for up to keep from at.
+// join's leave was reported and may be queued for up to keep from at.
 // Those past their keep are looked for once a second at most (a keep is
 // what is left of a mark, down to a millisecond): the users of a
 // failover's reports may come back by the thousand while the queue is
@@ -243,20 +245,35 @@ func (k keys) lostOnceKey(topic string, seq uint64, user string) string {
 }
 
 // lostBackKey is the key holding the seq of the last join of user on
-// topic decided while a report of a lost join's leave of the user was
-// taken over unqueued there: the queue drops the member event of such a
+// topic decided while a report of a lost join's leave of the user may
+// be unqueued there (its user marked): the queue drops the member event of such a
 // leave numbered before it. Its form is lostOnceKey's.
 func (k keys) lostBackKey(topic, user string) string {
 	return k.webhooks("mback:" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
 }
 
 // presLostTaken is the hash of the users of topic whose lost join's
-// leave was taken over from a dead node unqueued, each with when the
-// last of those reports ends (ms, Redis's clock); the hash lives as long
-// as its last one.
+// leave was reported, or taken over from a dead node, by a node that
+// queues its member event, each with when the last of those reports ends
+// (ms, Redis's clock); the hash lives as long as its last one.
 func (k keys) presLostTaken(topic string) string {
 	return k.prefix + "{" + topic + "}:lost:taken"
 }
+
+// markTakenLua: markTaken(taken, user, ends, now) marks user in the
+// taken hash (presLostTaken) until ends (ms, Redis's clock, past now),
+// unless it is marked until later, and keeps the hash until its last
+// mark ends.
+const markTakenLua = `
+local function markTaken(taken, user, ends, now)
+  if tonumber(redis.call('HGET', taken, user) or '0') < ends then
+    redis.call('HSET', taken, user, string.format('%d', ends))
+  end
+  if redis.call('PTTL', taken) < ends - now then
+    redis.call('PEXPIRE', taken, string.format('%d', ends - now))
+  end
+end
+`
 
 // lostReporterLife is the life the lost-joins script keeps the leaves it
 // reports unqueued under, or "" when no member watcher would queue them.
@@ -346,7 +363,7 @@ func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p
 //
 // KEYS: unqueued, users, taken. ARGV: dead life, new life. Returns, for
 // each report taken over, its seq, after, user and time left (ms).
-var lostTakeOverScript = goredis.NewScript(`
+var lostTakeOverScript = goredis.NewScript(markTakenLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
@@ -359,12 +376,7 @@ for i = 1, #all, 2 do
       redis.call('HDEL', KEYS[1], seq)
     else
       redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. '\n' .. user)
-      if tonumber(redis.call('HGET', KEYS[3], user) or '0') < tonumber(ends) then
-        redis.call('HSET', KEYS[3], user, ends)
-      end
-      if redis.call('PTTL', KEYS[3]) < tonumber(ends) - now then
-        redis.call('PEXPIRE', KEYS[3], tonumber(ends) - now)
-      end
+      markTaken(KEYS[3], user, tonumber(ends), now)
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user

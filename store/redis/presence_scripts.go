@@ -130,8 +130,8 @@ end
 // topic; a session present under another life of a node is taken over by
 // this one (see Engine.reclaim), and nothing else changes.
 //
-// A join made while the topic's taken hash holds its user (a dead
-// node's report of a lost join's leave of the user was taken over, its
+// A join made while the topic's taken hash holds its user (a report of
+// a lost join's leave of the user was made or taken over, its
 // member_removed maybe not queued yet: presence_lost_queue.go) has, when
 // the node watches members (watch "1"), its payload followed by "b" and
 // the netstring of how long that report may still be queued (ms): the
@@ -240,7 +240,9 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // may have yet to add its entries again. When life is not "", each
 // leave it reports is also kept in the unqueued hash, by its seq, as
 // "<life>\n<after>\n<end>\n<user>" (end: when it lapses, ms of Redis's
-// clock, keep from now), until the node queued its member event
+// clock, keep from now), until the node queued its member event, and
+// its user is marked in the taken hash until that end, so that a join of
+// the user from now on is queued with its back key
 // (presence_lost_queue.go). The topic must be in the life's set of such
 // topics first, which the caller puts it in (another slot on Cluster):
 // told it is not (indexed not "1"), the script returns "index" alone,
@@ -253,7 +255,7 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // not lost, and neither returned nor reported (read only once a user is
 // found unlisted, the log's changes after the mark, 500 or so at most).
 //
-// KEYS: users, seq, lost, unqueued, change log. ARGV: keep (ms), the
+// KEYS: users, seq, lost, unqueued, change log, taken. ARGV: keep (ms), the
 // node, the terms every live node tells, space-separated ("*": wait for
 // none), the node's life ("": none is kept unqueued), whether the topic
 // is in the life's set ("1"), the mark ("": unknown), then a user and
@@ -261,7 +263,7 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // alone when it waits or needs the topic in the set; else,
 // for each user not listed, the user and, when this call reports its
 // leave, the leave's order "<after> <seq>" as a netstring, else "".
-var lostJoinsScript = goredis.NewScript(presenceOrderLua + `
+var lostJoinsScript = goredis.NewScript(presenceOrderLua + markTakenLua + `
 local ok, info = pcall(redis.call, 'INFO', 'replication')
 local term = ok and string.match(info, 'master_replid:(%x+)') or ''
 if ARGV[3] ~= '*' and term ~= '' and not string.find(' ' .. ARGV[3] .. ' ', ' ' .. term .. ' ', 1, true) then
@@ -317,9 +319,11 @@ for i = 7, #ARGV, 2 do
       decided = order(KEYS[2])
       if ARGV[4] ~= '' then
         local after, seq = string.match(decided, ':(%d+) (%d+)$')
-        local ends = string.format('%d', now() + tonumber(ARGV[1]))
-        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. ends .. '\n' .. user)
+        local t = now()
+        local ends = t + tonumber(ARGV[1])
+        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. string.format('%d', ends) .. '\n' .. user)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
+        markTaken(KEYS[6], user, ends, t)
       end
     end
     out[#out + 1] = user

@@ -69,7 +69,7 @@ end
 // memberScript: KEYS last, held, due, events, then for the leave of a
 // lost join the key that makes its queueing once (lostOnceKey) and its
 // user's back key (lostBackKey), for the join of a user with such a
-// leave taken over its back key; ARGV topic, after, seq, event, max,
+// leave maybe unqueued its back key; ARGV topic, after, seq, event, max,
 // hold (ms), max held per topic, max held topics, then the once or back
 // key's keep (ms) and "lost" or "back". Holds the event and queues what
 // follows on; returns how many were dropped. A lost join's leave whose
@@ -126,7 +126,7 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 	args := []any{topic, strconv.FormatUint(after, 10), strconv.FormatUint(seq, 10), event, max, hold.Milliseconds(),
 		maxHeldPerTopic, maxHeldTopics}
 	// presence_lost_queue.go: a lost join's leave, or a join of a user
-	// with one taken over.
+	// with one maybe unqueued.
 	lost, isLost := e.pres.lostQueued.peek(topic, seq)
 	join, isBack := e.pres.lostQueued.peekBack(topic, seq)
 	if isLost {
