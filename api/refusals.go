@@ -14,12 +14,13 @@ import (
 // the client's address and the reason it was told. Each kind is its own
 // message, and so its own budget in the rate limit.
 const (
-	refusedAPIKey      = "refused: API key"              // 401 or 403 on /api/*
-	refusedToken       = "refused: token"                // 401 at /ws
-	refusedOrigin      = "refused: origin"               // 403 at /ws
-	refusedConnections = "refused: too many connections" // 429 at accept or at /ws
-	refusedHook        = "refused: connect hook"         // 403, 429 or 503 at /ws
-	refusedProbes      = "refused: too many probes"      // 429 at /metrics
+	refusedAPIKey       = "refused: API key"              // 401 or 403 on /api/*
+	refusedToken        = "refused: token"                // 401 at /ws
+	refusedOrigin       = "refused: origin"               // 403 at /ws
+	refusedConnections  = "refused: too many connections" // 429 at accept or at /ws
+	refusedHook         = "refused: connect hook"         // 403, 429 or 503 at /ws
+	refusedProbes       = "refused: too many probes"      // 429 at /metrics
+	refusedTLSHandshake = "refused: TLS handshake"        // closed by net/http (httplog.go)
 )
 
 // refused logs the refusal of r with status and reason, the client being

@@ -18,7 +18,6 @@ import (
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // Server serves the HTTP API and the WebSocket upgrade on one listener.
@@ -89,20 +88,11 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ConnContext:       s.connContext,
 		// net/http reports accept errors here, "too many open files"
-		// among them (it backs off and retries), and bad TLS or header
-		// reads; they go to the log instead of stderr.
-		ErrorLog: httpErrorLog(s.log),
+		// among them (it backs off and retries), and failed TLS
+		// handshakes; they go to the log instead of stderr (httplog.go).
+		ErrorLog: stdlog.New(httpErrorLog{warn: s.log.Named("http"), refusals: s.refusals}, "", 0),
 	}
 	return s
-}
-
-// httpErrorLog routes net/http's own complaints to log as warnings.
-func httpErrorLog(log *zap.Logger) *stdlog.Logger {
-	l, err := zap.NewStdLogAt(log.Named("http"), zapcore.WarnLevel)
-	if err != nil { // only for a level zap does not know
-		return zap.NewStdLog(log.Named("http"))
-	}
-	return l
 }
 
 // Handler routes every path the server answers; Serve serves it.
