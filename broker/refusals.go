@@ -52,6 +52,7 @@ const RefusalLogger = "refusals"
 // an info line.
 const (
 	refusedForbidden    = "refused: forbidden"
+	refusedClaimTopic   = "refused: subs claim topic"                      // past its client's bounds (servercontrol.go)
 	closedTooManyErrors = "closed: too many failed commands"               // 4003, CloseTooManyErrors
 	closedOverlapping   = "closed: too many of its patterns match a topic" // 1008, ClosePolicyViolation
 	closedWalked        = "closed: its patterns make a topic's match long" // 1008, ClosePolicyViolation
@@ -81,12 +82,12 @@ func closeOverlapping(sessions []*Session, kind, reason string) {
 // refused logs one refusal of the session's client with the reason it was
 // told (for a close, the last failure's). Nothing is built when the line
 // would not be written.
-func (s *Session) refused(level zapcore.Level, kind, reason string) {
+func (s *Session) refused(level zapcore.Level, kind, reason string, more ...zap.Field) {
 	ce := s.b.refusals.Check(level, kind)
 	if ce == nil {
 		return
 	}
-	fields := []zap.Field{zap.Stringer("client", s.remote), zap.String("reason", reason)}
+	fields := append([]zap.Field{zap.Stringer("client", s.remote), zap.String("reason", reason)}, more...)
 	if subject := s.subject(); subject != "" {
 		fields = append(fields, zap.String("subject", subject))
 	}

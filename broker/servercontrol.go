@@ -131,8 +131,7 @@ func (s *Session) applyControl(j *job) {
 			made, joined, err := s.serverSubscribe(topic, j.claim)
 			s.b.settleSub(j.paid, i, made, joined)
 			if err != nil {
-				s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
-					zap.String("topic", topic), zap.Error(err))
+				s.serverSubscribeFailed(j.claim, topic, err)
 			}
 		case ControlUnsubscribe:
 			ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CommandTimeout)
@@ -140,6 +139,23 @@ func (s *Session) applyControl(j *job) {
 			cancel()
 		}
 	}
+}
+
+// serverSubscribeFailed logs a server subscription to topic that failed
+// with err. One of a subs claim refused for its client's bounds (too many
+// subscriptions on the connection or from its address) is the client's
+// doing: a token of 1,000 topics presented again by an address holding
+// its subscriptions' bound wrote 1,000 warnings a connection, at the
+// connect rate, the topics not set up being given back to its budget. It
+// is a refusal, whose lines cmd/herald rate-limits per kind. A backend's
+// order, or a failure of the node or its engine, stays a warning.
+func (s *Session) serverSubscribeFailed(claim bool, topic string, err *Error) {
+	if !claim || err.Code == CodeInternal || err.Code == CodeUnavailable {
+		s.b.log.Warn("server subscription failed", zap.String("session", s.ID()),
+			zap.String("topic", topic), zap.Error(err))
+		return
+	}
+	s.refused(zap.InfoLevel, refusedClaimTopic, err.Message, zap.String("topic", topic))
 }
 
 // serverRetryFor is how long a subscription a backend or a subs claim
