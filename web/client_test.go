@@ -134,7 +134,9 @@ func TestClientAbandonsASilentLink(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	f := newFakeHerald(t)
-	p := startClient(t, f, "", `{ pingInterval: 50, timeout: 200 }`)
+	// timeout: long enough for the test to welcome a connection it took on
+	// a busy machine, which the client would otherwise have given up on.
+	p := startClient(t, f, "", `{ pingInterval: 100, timeout: 1500 }`)
 	p.run(`h.on('state', (s, info) => { if (s === 'disconnected') window.reasons = (window.reasons || []).concat(info.reason); })`)
 	f.accept(ctx) // no welcome: the client gives up on it
 	c := f.accept(ctx)

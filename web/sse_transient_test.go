@@ -29,7 +29,8 @@ func TestClientFallsBackToSSEWhenUpgradesHang(t *testing.T) {
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = [];
-		window.h = new herald.Herald('/ws', { timeout: 500, minDelay: 20, maxDelay: 100 });
+		// maxDelay: no try of WebSocket again after the fallback before the test ends
+		window.h = new herald.Herald('/ws', { timeout: 500, minDelay: 20, maxDelay: 60000 });
 		const sub = h.subscribe('news', (m) => got.push(m.data));
 		h.connect();
 		return sub.ready;
@@ -103,7 +104,8 @@ func TestClientTriesWebSocketAgainAfterClose(t *testing.T) {
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = [];
-		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 100 });
+		// maxDelay: no try of WebSocket again after the fallback before the test ends
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
 		const sub = h.subscribe('news', (m) => got.push(m.data));
 		h.connect();
 		return sub.ready;
