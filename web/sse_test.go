@@ -112,7 +112,8 @@ func TestClientFallsBackToSSE(t *testing.T) {
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = []; window.lost = []; window.states = [];
-		window.h = new herald.Herald('/ws', { minDelay: 100, maxDelay: 300 });
+		// maxDelay: no try of WebSocket again after the fallback before the test ends
+		window.h = new herald.Herald('/ws', { minDelay: 100, maxDelay: 60000 });
 		h.on('state', (s) => states.push(s));
 		const sub = h.subscribe('news', (m) => got.push(m.seq), { onRecoveryFailed: (info) => lost.push(info) });
 		h.connect();
@@ -158,7 +159,8 @@ func TestClientFallsBackToSSEAcrossOrigins(t *testing.T) {
 	p := newPage(t, base+"/herald.js", `true`) // origin: the node's, not the proxy's
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = [];
-		window.h = new herald.Herald('` + front + `/ws', { minDelay: 100, maxDelay: 300 });
+		// maxDelay: no try of WebSocket again after the fallback before the test ends
+		window.h = new herald.Herald('` + front + `/ws', { minDelay: 100, maxDelay: 60000 });
 		const sub = h.subscribe('news', (m) => got.push(m.seq));
 		h.connect();
 		return sub.ready;
