@@ -1,6 +1,10 @@
 package transport
 
-import "github.com/gobwas/ws"
+import (
+	"time"
+
+	"github.com/gobwas/ws"
+)
 
 // How a connection ends: a close started by either side or by a failure,
 // the code it ended with, and the Receiver told once.
@@ -130,3 +134,11 @@ func (c *conn) isClosing() bool {
 	defer c.mu.Unlock()
 	return c.closing
 }
+
+// lingerFirstCheck is how soon the socket of a connection whose close is
+// complete is looked at again when it still held what its client had not
+// acknowledged (loop.dropDone, portableConn.linger); each later look
+// waits twice as long, up to a sweep's interval. A client that reads at
+// once acknowledges within a round trip, so its connection ends a few
+// looks after its close, not at the next sweep.
+const lingerFirstCheck = 10 * time.Millisecond

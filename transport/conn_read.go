@@ -65,7 +65,8 @@ func (c *conn) markUnfinished(r *frameReader, frames int) {
 // onClose answers the peer's close frame with its code (RFC 6455 section
 // 5.5.1); a close frame that comes after this side's close began is the
 // answer to it. Either way the handshake is complete once this side's
-// close frame is written, and the socket is closed then.
+// close frame is written, and the socket is closed once the client has
+// it (loop.dropDone).
 func (c *conn) onClose(code ws.StatusCode) {
 	if c.closeWith(closeFrame(code, "")) {
 		if code == 0 {
@@ -98,9 +99,10 @@ func (c *conn) keepReader(r *frameReader) {
 // closing, what arrives is dropped unparsed, but for the client's close
 // frame (close_scan.go). answered says the closing handshake is complete:
 // this side's close frame is out and the client's answer came, so the
-// driver closes the socket now (RFC 6455 section 5.5.1) rather than wait
-// for the client to drop its side, which a client library that answers
-// the close may leave to its program for as long as it runs.
+// driver closes the socket once the client has all it was sent (RFC 6455
+// section 5.5.1) rather than wait for the client to drop its side, which
+// a client library that answers the close may leave to its program for
+// as long as it runs.
 func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	if c.sse {
 		c.readStream(len(data))

@@ -75,6 +75,7 @@ func (l *loop) drop(c *conn) {
 	c.live = false
 	l.probes.forget(c)
 	delete(l.readers, c)
+	delete(l.lingering, c)
 	l.conns[c.slot] = nil
 	l.free = append(l.free, c.slot)
 	l.load.Add(-1)
@@ -90,7 +91,14 @@ func (l *loop) drop(c *conn) {
 // that closing over unread input does not reset the connection and cost
 // the client the end of what it was sent; a client still sending more
 // than a read buffer holds is not dropped (false): it is left to the
-// half-close, as before its answer, to end or to time out.
+// half-close, as before its answer, to end or to time out. Nor is one
+// whose socket still holds some of what was written to it (false): a
+// client that reads slowly has not yet read it, and a byte it sends
+// once the socket is closed (a pong, which RFC 6455 section 5.5.2 has it
+// send until it reads the close frame) would make the kernel reset the
+// connection and throw the rest away. It stays half-closed, and is
+// dropped once its socket is drained (linger), at its client's EOF, or
+// at its close deadline.
 func (l *loop) dropDone(c *conn) bool {
 	for got := 0; ; {
 		n, err := unix.Read(int(c.fd), l.buf)
@@ -100,6 +108,9 @@ func (l *loop) dropDone(c *conn) bool {
 				return false
 			}
 		case errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EAGAIN) && !sendQueueEmpty(int(c.fd)):
+			l.linger(c, monoNow())
+			return false
 		default: // drained (EAGAIN), or the peer is gone
 			l.drop(c)
 			return true

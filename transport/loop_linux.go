@@ -50,6 +50,12 @@ type loop struct {
 	nextRead              int64
 	turnBytes, turnFrames int
 
+	// lingering holds the connections whose close is complete but whose
+	// socket still holds what their client has not acknowledged, and
+	// nextLinger when the first of them is looked at again (linger_linux.go).
+	lingering  map[*conn]lingering
+	nextLinger int64
+
 	mu       sync.Mutex
 	pending  []*conn // connections with frames to write
 	spare    []*conn // the other pending list, owned by the loop goroutine
@@ -141,6 +147,9 @@ func (l *loop) run() {
 		if len(l.waiting) > 0 {
 			next = min(next, l.nextRead)
 		}
+		if len(l.lingering) > 0 {
+			next = min(next, l.nextLinger)
+		}
 		timeout := int((next-monoNow())/int64(time.Millisecond)) + 1
 		if timeout < 0 {
 			timeout = 0
@@ -161,6 +170,9 @@ func (l *loop) run() {
 		if now >= nextSweep {
 			l.sweep(now)
 			nextSweep = now + int64(tick)
+		}
+		if len(l.lingering) > 0 && now >= l.nextLinger {
+			l.checkLingering(now)
 		}
 		if l.lagging() && now >= nextScan {
 			l.lagTick(now)

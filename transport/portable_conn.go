@@ -82,8 +82,10 @@ func (p *portableConn) parse(data []byte) bool {
 		}
 		spent, answered := p.c.readData(data, pace.Budget(p.pace, now))
 		if answered {
-			p.finish() // the closing handshake is complete
-			return false
+			// The closing handshake is complete: the writer ends the
+			// connection once its socket is drained (linger), and this
+			// reader reads on meanwhile, so that no input is left.
+			p.schedule(p.c)
 		}
 		pace.Spend(&p.pace, now, spent)
 		if !p.c.holding() {
@@ -118,7 +120,32 @@ func (p *portableConn) writeLoop() {
 			p.finish()
 			return
 		}
+		if p.c.handshakeDone() {
+			p.linger()
+			return
+		}
 	}
+}
+
+// linger finishes p, whose close is complete, once its socket holds
+// nothing its client has not acknowledged, looking at it after
+// lingerFirstCheck and then twice as long each time, up to a sweep's
+// interval; the sweeper still ends it at its close deadline. Closing the
+// socket earlier would lose a client that reads slowly the rest to a
+// reset at its next byte (loop.dropDone).
+func (p *portableConn) linger() {
+	wait, most := lingerFirstCheck, sweepInterval(p.path.lim)
+	for !connSendQueueEmpty(p.nc) {
+		next := time.NewTimer(wait)
+		select {
+		case <-next.C:
+		case <-p.gone:
+			next.Stop()
+			return
+		}
+		wait = min(2*wait, most)
+	}
+	p.finish()
 }
 
 // flush writes until the queue is empty; false means the socket failed.
@@ -142,9 +169,6 @@ func (p *portableConn) flush(scratch *[][]byte) bool {
 		empty, closeSent := p.c.written(int(n))
 		if closeSent {
 			p.closeWrite()
-			if p.c.handshakeDone() {
-				return false // the client answered already: writeLoop finishes it
-			}
 		}
 		if empty {
 			return true

@@ -104,7 +104,7 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 	if c.holding() {
 		var answered bool
 		if spent, answered = c.readData(nil, budget); answered {
-			l.drop(c) // the closing handshake is complete
+			l.dropDone(c) // the closing handshake is complete
 			return spent, true
 		}
 	}
@@ -118,7 +118,7 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 			parsed, answered := c.readData(l.buf[:n], budget-spent)
 			spent += parsed
 			if answered {
-				l.drop(c) // the closing handshake is complete
+				l.dropDone(c) // the closing handshake is complete
 				return spent, true
 			}
 			if c.isClosing() && c.closingReadOver() {
@@ -142,8 +142,7 @@ func (l *loop) readEarly(c *conn, early []byte) {
 	var rd reading
 	now := monoNow()
 	spent, answered := c.readData(early, l.srv.lim.pace.Budget(rd.pace, now))
-	if answered {
-		l.drop(c) // the closing handshake is complete
+	if answered && l.dropDone(c) { // the closing handshake is complete
 		return
 	}
 	l.srv.lim.pace.Spend(&rd.pace, now, spent)

@@ -19,9 +19,11 @@
 //
 // Closing: a close frame is queued after what is queued; once it is
 // written the socket is half-closed, and closed when the client's close
-// frame came too (whichever side began), the peer closes its side or
+// frame came too (whichever side began) and the socket holds nothing
+// the client has not acknowledged, the peer closes its side or
 // CloseTimeout has passed, whichever is first. Closing a socket with
-// unread input would reset it and could lose the close frame.
+// unread input, or before a byte the client sends after, would reset it
+// and could lose the client the close frame and what came before it.
 //
 // Which goroutine calls a Receiver: on the epoll path, HandleText,
 // AllowPing and Disconnected run on the connection's event loop, which

@@ -1,0 +1,54 @@
+package transport
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// A client that closes while it is behind in its reading still gets all
+// that was queued before the node's answer, and the answer: the node does
+// not close its socket while the socket holds some of it. Once closed, a
+// byte from the client (here a pong, which RFC 6455 section 5.5.2 has it
+// send until it reads the node's close frame) makes the kernel reset the
+// connection, and what the socket held is lost. The connection ends once
+// the client has it all, though the client keeps its socket open.
+func TestClientsCloseKeepsWhatASlowReaderHasNotRead(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute})
+		c := dialSmallBuffer(t, ts.addr)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		// 256 KiB: more than the client's receive buffer and the node's
+		// send buffer hold, so that the node writes its answer only
+		// once the client has read some.
+		const frames, size = 64, 4 << 10
+		payload := bytes.Repeat([]byte("m"), size)
+		for i := 0; i < frames; i++ {
+			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+				t.Fatal("send refused")
+			}
+		}
+		c.write(frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, "")))
+		readTexts := func(from, to int) {
+			for i := from; i < to; i++ {
+				if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
+					t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
+				}
+			}
+		}
+		// The last 5 (20 KiB) fit in the two buffers, with the answer.
+		readTexts(0, frames-5)
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		c.write(frame(ws.OpPong, true, nil))
+		readTexts(frames-5, frames)
+		if code := c.answerKeepingTheSocket(); code != ws.StatusNormalClosure {
+			t.Fatalf("answered %d, want 1000", code)
+		}
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+	})
+}

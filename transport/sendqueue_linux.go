@@ -1,0 +1,40 @@
+//go:build linux
+
+package transport
+
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendQueueEmpty reports whether the kernel holds none of what was written
+// to socket fd unsent or unacknowledged (SIOCOUTQ): all of it reached the
+// client. Closing a socket any earlier risks a reset that throws away the
+// rest, as any byte the client sends after the close makes the kernel
+// reset the connection. A socket it cannot ask counts as empty.
+func sendQueueEmpty(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	return err != nil || n == 0
+}
+
+// connSendQueueEmpty is sendQueueEmpty for nc, through TLS.
+func connSendQueueEmpty(nc net.Conn) bool {
+	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = t.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	empty := true
+	if raw.Control(func(fd uintptr) { empty = sendQueueEmpty(int(fd)) }) != nil {
+		return true
+	}
+	return empty
+}
