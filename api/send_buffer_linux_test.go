@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/herald-broker/herald/api"
 	"github.com/herald-broker/herald/api/limits"
 	"github.com/herald-broker/herald/broker"
 	heraldnode "github.com/herald-broker/herald/internal/node"
 	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/internal/sockettest"
+	"golang.org/x/sys/unix"
 )
 
 // Each WebSocket a node takes over has the SO_SNDBUF it was configured
@@ -150,5 +152,57 @@ func TestPlainAnswersHaveTheConfiguredSendBuffer(t *testing.T) {
 	}
 	if !blocked {
 		t.Fatal("the node never blocked writing: its buffers took the whole answer")
+	}
+}
+
+// A socket the node's own listener accepted keeps the SO_SNDBUF it was
+// given then: the node marks the connection (transport.WithSendBufferSet)
+// and the takeover does not set it again. The test changes the node's
+// socket's buffer between a first request, once the listener has set
+// it, and the upgrade: a takeover that set it again would put the
+// configured value back.
+func TestTakeoverKeepsTheSendBufferSetAtAccept(t *testing.T) {
+	const sendBuffer, changed = 96 << 10, 48 << 10
+	nc := heraldnode.Config{NodeID: "test-node", Tokens: hsVerifier(t)}
+	nc.Transport.SendBufferBytes = sendBuffer
+	n := nodetest.Start(t, nodetest.Options{Node: nc})
+	conn, err := net.DialTimeout("tcp", n.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	answer := func(request string, want int) {
+		t.Helper()
+		if _, err := io.WriteString(conn, request); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("status %d, want %d", resp.StatusCode, want)
+		}
+		if want != http.StatusSwitchingProtocols {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	answer("GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n", http.StatusOK)
+	fd := sockettest.Accepted(t, conn.RemoteAddr(), conn.LocalAddr())
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, changed); err != nil {
+		t.Fatal(err)
+	}
+	answer("GET /ws?token="+hsToken(t, "u", everything)+" HTTP/1.1\r\nHost: herald\r\nUpgrade: websocket\r\n"+
+		"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		http.StatusSwitchingProtocols)
+	if _, err := ws.ReadFrame(br); err != nil { // the welcome: the socket was taken over before it
+		t.Fatal(err)
+	}
+	fd = sockettest.Accepted(t, conn.RemoteAddr(), conn.LocalAddr()) // the epoll path keeps a duplicate
+	if got := sockettest.SendBuffer(t, fd); got != 2*changed {
+		t.Fatalf("the taken over socket has SO_SNDBUF %d, want %d (twice %d, set after accept): set again at takeover", got, 2*changed, changed)
 	}
 }
