@@ -123,7 +123,8 @@
 // handlers.backlog is ignored, and so is presence: a stream has none, so
 // onPresence, onJoin and onLeave are never called, and a subscription's
 // onError hears it once (code 'receive_only', err.topic its topic) while
-// its messages go on. The 'connected' state's info is
+// its messages go on, and once more at each fallback after WebSocket
+// gave it presence again. The 'connected' state's info is
 // {transport: 'sse', topics} (the stream's subscribed event).
 //
 // Publishing is never retried: a publish whose connection drops before its
@@ -1030,7 +1031,12 @@ export class Herald {
     }
     if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (sub.presence && this.transport === 'sse') this._noPresenceOverStream(sub);
-    else if (sub.presence) this._askPresence(sub);
+    else if (sub.presence) {
+      // Presence works again (back on WebSocket after a fallback): a
+      // later fallback stops it again, and is told again.
+      for (const entry of sub.listeners) entry.toldNoPresence = false;
+      this._askPresence(sub);
+    }
   }
 
   // ---- presence and server-side control ----
@@ -1059,8 +1065,9 @@ export class Herald {
   // presence that a stream has none: it takes no presence:true and no
   // presence command (docs/protocol.md section 10), so onPresence, onJoin
   // and onLeave are never called while the client is on SSE. Each
-  // listener's onError hears it once, not at every reopen of the stream;
-  // its messages go on.
+  // listener's onError hears it once, not at every reopen of the stream
+  // (again only after a WebSocket gave it presence: _onSubscribed); its
+  // messages go on.
   _noPresenceOverStream(sub) {
     const err = new HeraldError('receive_only',
       'presence (onPresence, onJoin, onLeave) needs WebSocket: over Server-Sent Events this client only receives messages');
