@@ -117,9 +117,9 @@
 // forbidden, invalid_topic) or, refused for now by a subscribe hook
 // (unavailable, rate_limited), leaves it out for a delay that grows as a
 // subscribe's refused for now does ('error' as over WebSocket), and opens
-// at once with the others (with the usual backoff when the page made the
-// topic's subscription again while the client asked why: still to be
-// asked for, it would be refused again at once);
+// at once with the others (a subscription of the topic the page made
+// again while the client asked why, or in onError, is left out as well
+// for such a delay: asked for at once, it could be refused again at once);
 // handlers.backlog is ignored, and so is presence: a stream has none, so
 // onPresence, onJoin and onLeave are never called, and a subscription's
 // onError hears it once (code 'receive_only', err.topic its topic) while
@@ -667,14 +667,14 @@ export class Herald {
       // subscribe hook's unavailable or rate_limited), as its subscribe
       // would over WebSocket, and the stream opens at once with the others.
       this._subscribeFailed(null, refused, refusal);
-      return this._reopenWithout(refusal, info);
+      return this._reopenWithout(refusal, refused);
     }
     // One the refused stream carried that the page dropped while it was
     // asked is nobody's to hear of (as a subscribe's refusal that comes
     // after its unsubscribe), and the next stream, without it, opens at
     // once; so is it when the page made it again meanwhile: the new
-    // subscription is no stream's yet, and the next one asks for it.
-    if (carried) return this._reopenWithout(refusal, info);
+    // subscription is no stream's yet, and a later one asks for it.
+    if (carried) return this._reopenWithout(refusal, carried);
     this._emitError(refusal);
     const next = { ...info, error: refusal };
     // A refusal of one topic is none of the client's: one the node names
@@ -686,13 +686,19 @@ export class Herald {
 
   // _reopenWithout opens the stream again at once after its refusal for
   // one topic, once that topic is out of it: failed, held for now, or
-  // dropped by the page. One the next stream would still ask for (the
-  // page made it again while the client asked why) waits for the
-  // backoff: refused again at once, a stream opened with it at once would
-  // make a loop of streams refused as fast as they open.
-  _reopenWithout(refusal, info) {
+  // dropped by the page. One the page made again (while the client asked
+  // why, or in the refusal's onError) is held out too, as one refused for
+  // now is, for a delay that grows with each such refusal of its topic
+  // (before: the refused subscription): asked for at once, it could be
+  // refused again at once, a loop of streams refused as fast as they
+  // open, and the whole stream waiting instead would stop the page's
+  // other subscriptions meanwhile.
+  _reopenWithout(refusal, before) {
     const next = this._subs.get(refusal.topic);
-    if (next && !next.server && !isHeld(next)) return this._scheduleReconnect({ ...info, error: refusal });
+    if (next && !next.server && !isHeld(next)) {
+      next.retries = Math.max(next.retries, before.retries);
+      next.heldUntil = Date.now() + this._backoff(next.retries++);
+    }
     return this._open();
   }
 
