@@ -210,7 +210,7 @@ export interface SubscribeHandlers {
   onRecoveryFailed?(info: RecoveryFailed): void;
   /** Called, in the place of the messages, when seqs from..to will never be delivered. */
   onGap?(gap: Gap): void;
-  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns); once with 'receive_only' for presence handlers over SSE, the subscription going on. */
+  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns); once with 'receive_only' for presence handlers over SSE, the subscription going on (again after each fallback that follows a WebSocket's presence); over SSE after a fallback, once with 'too_many_subscriptions' for one a stream cannot carry, which stays subscribing until the client is on WebSocket again. */
   onError?(err: HeraldError): void;
   /**
    * Exact topics: first deliver the topic's last N messages from history
@@ -294,7 +294,8 @@ export class HeraldError extends Error {
    * rate_limited, which is not emitted); over SSE the stream opens
    * without it meanwhile. Set too on a stream refused for one of its
    * topics for good (SSE: forbidden, invalid_topic), which that
-   * subscription's onError gets. On 'too_many_patterns': the topic that
+   * subscription's onError gets, and on the too_many_subscriptions it
+   * gets when a stream cannot carry it. On 'too_many_patterns': the topic that
    * more than 16 of the client's patterns matched (the node closed with
    * 1008); the page's newest of them past 16 fail with it (onError) and
    * the client reconnects with the rest. On the 'receive_only' a presence

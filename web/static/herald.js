@@ -116,7 +116,12 @@
 // topics (the node names it) fails that subscription alone (onError:
 // forbidden, invalid_topic) or, refused for now by a subscribe hook
 // (unavailable, rate_limited), leaves it out for a delay that grows as a
-// subscribe's refused for now does ('error' as over WebSocket), and opens
+// subscribe's refused for now does ('error' as over WebSocket), or,
+// refused too_many_subscriptions (with the others and the token's subs,
+// more of the address's command budget at once than its burst), leaves
+// it out until the client is on WebSocket again, where it would fit,
+// as it does those past the 32 a stream carries (onError tells each
+// handle once; with transport 'sse' they fail), and opens
 // at once with the others (a subscription of the topic the page made
 // again while the client asked why, or in onError, is left out as well
 // for such a delay: asked for at once, it could be refused again at once);
@@ -318,7 +323,10 @@ export class Herald {
     // The delays of subscribes refused for now start over too: the new
     // connection asks for them at once over either transport (a stream
     // left them out until their delay had passed, up to maxDelay).
-    for (const sub of this._subs.values()) sub.heldUntil = sub.retries = 0;
+    for (const sub of this._subs.values()) {
+      sub.heldUntil = sub.retries = 0;
+      sub.untilWebSocket = false;
+    }
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
   }
@@ -507,6 +515,7 @@ export class Herald {
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
+    for (const sub of this._subs.values()) sub.untilWebSocket = false; // each subscribe fits here
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
     // pattern that covers the topic goes live, and the pattern's listeners
@@ -663,10 +672,16 @@ export class Herald {
     const carried = named && this._streamTopics.get(refusal.topic);
     if (refused && !refused.server && (!carried || carried === refused)) {
       // One subscription of the stream refused: it alone fails
-      // (forbidden, invalid_topic), or waits to be tried again (a
-      // subscribe hook's unavailable or rate_limited), as its subscribe
-      // would over WebSocket, and the stream opens at once with the others.
-      this._subscribeFailed(null, refused, refusal);
+      // (forbidden, invalid_topic, too_many_subscriptions), or waits to
+      // be tried again (a subscribe hook's unavailable or rate_limited),
+      // as its subscribe would over WebSocket, and the stream opens at
+      // once with the others. too_many_subscriptions naming a topic is a
+      // stream's own refusal (its topics with its token's subs count more
+      // of its address's budget at once than the burst, docs/protocol.md
+      // section 10): a WebSocket subscribes one topic at a time, and that
+      // one would fit there.
+      if (refusal.code === 'too_many_subscriptions') this._holdForWebSocket(refused, refusal);
+      else this._subscribeFailed(null, refused, refusal);
       return this._reopenWithout(refusal, refused);
     }
     // One the refused stream carried that the page dropped while it was
@@ -1128,7 +1143,7 @@ export class Herald {
     sub.reply = reply;
     // What it held of its topic while its subscribe waited (the server's
     // subscription's messages, when it came first) is delivered below.
-    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0 });
+    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, untilWebSocket: false });
     // A position the page had of the topic stays when it is ahead (the
     // node's subscription went on from where the refused resume was).
     if (sub.exact && !(sub.epoch === reply.epoch && sub.seq > reply.seq)) {
@@ -1621,7 +1636,7 @@ export class Herald {
     const claimed = subs.filter((sub) => this._claimTopics.has(sub.pattern));
     const named = claimed.length < subs.length ? subs.filter((sub) => !this._claimTopics.has(sub.pattern)) : subs;
     for (const sub of named.slice(MAX_STREAM_TOPICS)) {
-      this._subscribeFailed(null, sub, new HeraldError('too_many_subscriptions',
+      this._holdForWebSocket(sub, new HeraldError('too_many_subscriptions',
         `a stream carries at most ${MAX_STREAM_TOPICS} subscriptions`));
     }
     const url = new URL(toStreamURL(wsURL));
@@ -1667,6 +1682,20 @@ export class Herald {
     this._later(this.options.timeout, () => {
       if (current() && this.state !== 'connected') this._streamLost({ code: 4100, reason: 'no stream in time' }, 4100);
     });
+  }
+
+  // _holdForWebSocket answers a subscription a stream cannot carry though
+  // a WebSocket could (past the 32 a stream carries, or past its
+  // address's burst with the others, err): one whose client fell back to
+  // SSE by itself ('auto', which tries WebSocket again: _fallBack) is
+  // left out of the streams until the client is on WebSocket again
+  // (_onWelcome), or until connect(), its handles told once (onError)
+  // and 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
+  _holdForWebSocket(sub, err) {
+    if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
+    sub.untilWebSocket = true;
+    err.topic = sub.pattern;
+    for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
   }
 
   _streamOpened(info) {
@@ -1965,9 +1994,10 @@ function idDigits(n, width) {
 }
 
 // isHeld says whether a subscription refused for now over SSE waits out
-// its delay before the stream asks for it again (_subscribeFailed).
+// its delay before the stream asks for it again (_subscribeFailed), or
+// waits for a WebSocket (_holdForWebSocket).
 function isHeld(sub) {
-  return sub.heldUntil > Date.now();
+  return sub.untilWebSocket || sub.heldUntil > Date.now();
 }
 
 // wantsPresence says whether a subscription's handlers ask for presence.
@@ -1984,6 +2014,7 @@ function newSub(pattern) {
     early: [], // what came of its topic before its subscribe or resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
+    untilWebSocket: false, // over SSE: left out of the streams until a welcome (_holdForWebSocket)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };

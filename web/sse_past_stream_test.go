@@ -1,0 +1,74 @@
+package web
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/api/limits"
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/nodetest"
+)
+
+// TestClientHoldsWhatAStreamCannotCarryForWebSocket: a client that fell
+// back to SSE by itself tries WebSocket again later. A subscription a
+// stream cannot carry though a WebSocket would (refused
+// too_many_subscriptions: with the stream's other topics it counts more
+// of the address's command budget at once than the burst; or past the
+// 32 topics a stream carries) is not failed for good: its onError hears
+// it once, and it stays subscribing, left out of the streams, until the
+// client is on WebSocket again, where it goes live.
+func TestClientHoldsWhatAStreamCannotCarryForWebSocket(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		burst  int // the address's command burst, 0 for the default
+		topics int
+		held   string // the topics held, as their handles' onError heard
+	}{
+		{"past the burst", 3, 4, "too_many_subscriptions t.3"},
+		{"past 32 topics", 0, 34, "too_many_subscriptions t.32,too_many_subscriptions t.33"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: tc.burst})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+				NodeID: "burst-node",
+				Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+				API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+			}})
+			proxy := &switchingProxy{}
+			proxy.blocked.Store(true)
+			front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
+				proxy.next = next
+				return proxy
+			})
+			p := newPage(t, front+"/herald.js", `true`)
+			p.run(`import('/herald.js').then((herald) => {
+				window.got = []; window.told = [];
+				window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 200 });
+				window.subs = Array.from({ length: ` + itoa(tc.topics) + ` }, (_, i) => h.subscribe('t.' + i,
+					(m) => got.push(m.topic), { onError: (e) => told.push(e.code + ' ' + e.topic) }));
+				h.connect();
+				return 0;
+			})`)
+			last := itoa(tc.topics - 1)
+			p.wait(`h.transport === 'sse' && subs[0].state === 'live' && told.length > 0`)
+			if got := p.value(`subs[` + last + `].state + ' ' + told.join()`); got != "subscribing "+tc.held {
+				t.Fatalf("on SSE, the last subscription's state and what was told: %q, want subscribing %s", got, tc.held)
+			}
+			proxy.blocked.Store(false)
+			p.wait(`h.transport === 'websocket' && subs.every((s) => s.state === 'live')`)
+			publishHTTP(t, n.Base, `{"topic":"t.`+last+`","data":1}`)
+			p.wait(`got.join() === 't.` + last + `'`)
+			if got := p.value(`told.join()`); got != tc.held {
+				t.Errorf("told %q, want only %q", got, tc.held)
+			}
+			p.checkNoProblems()
+		})
+	}
+}
