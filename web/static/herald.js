@@ -102,7 +102,10 @@
 // tried again after maxDelay, is welcomed: an upgrade slower than
 // options.timeout (a node or network under load) looks held too, and SSE
 // cannot publish. One more attempt that looks blocked goes back to SSE,
-// and the next try waits twice as long (at most 30 minutes).
+// and the next try waits twice as long (at most 30 minutes). A try
+// closes the stream while it lasts (up to options.timeout when the
+// upgrade is held): exact topics resume after it, and patterns hear
+// onRecoveryFailed.
 // 'sse' uses it from the start, 'websocket' never. Over SSE the client only
 // receives: one stream carries every subscription (at most 32), reopened
 // when they change and after any drop, resuming every exact topic from
