@@ -274,6 +274,7 @@ export class Herald {
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
     this._subs = new Map(); // pattern -> subscription state
     this._subscribing = new Map(); // subscribe command id -> subscription
+    this._presenceAsked = new Set(); // ids of those of them sent with presence:true
     // Of this connection (or stream): the server's subscribed of each
     // subscription it made, and the page's subscriptions the node refused,
     // which one the server makes of the same pattern takes up
@@ -625,6 +626,7 @@ export class Herald {
     this._serverMade.clear();
     this._refused.clear();
     this._subscribing.clear();
+    this._presenceAsked.clear();
     this._loads.clear();
   }
 
@@ -1004,7 +1006,10 @@ export class Herald {
     if (this.transport === 'sse') return this._reopenStreamSoon();
     const cmd = { type: 'subscribe', id: 's' + this._nextId++, topic: sub.pattern };
     if (sub.exact && sub.epoch !== null) cmd.since = { epoch: sub.epoch, seq: sub.seq };
-    if (sub.presence) cmd.presence = true;
+    if (sub.presence) {
+      cmd.presence = true;
+      this._presenceAsked.add(cmd.id);
+    }
     sub.since = cmd.since;
     this._subscribing.set(cmd.id, sub);
     this._send(cmd);
@@ -1016,6 +1021,7 @@ export class Herald {
     const sub = this._subscribing.get(reply.id);
     if (!sub) return;
     this._subscribing.delete(reply.id);
+    const granted = this._presenceAsked.delete(reply.id); // presence, when it asked for it
     // The answer to a subscription the page dropped since (one made
     // again under its pattern has a subscribe of its own, answered after
     // it) is nobody's, as its refusal would be (_subscribeFailed): taken,
@@ -1055,12 +1061,17 @@ export class Herald {
     }
     if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (sub.presence && this.transport === 'sse') this._noPresenceOverStream(sub);
-    else if (sub.presence) {
+    else if (granted) {
       // Presence works again (back on WebSocket after a fallback): a
       // later fallback stops it again, and is told again.
       for (const entry of sub.listeners) entry.toldNoPresence = false;
       this._askPresence(sub);
     }
+    // Not for an answer to a subscribe sent without presence while one
+    // asking for it follows (a handle with onPresence added meanwhile):
+    // the node may refuse that one presence_off, and the member list,
+    // asked now, would be refused to every handle; it is asked at the
+    // answer that grants it.
   }
 
   // ---- presence and server-side control ----
@@ -1081,7 +1092,7 @@ export class Herald {
       for (const entry of sub.listeners) callSafely(entry.handlers.onPresence, list);
     }, (err) => {
       if (err.code === 'disconnected') return; // asked again once live again
-      for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
+      for (const entry of sub.listeners) if (wantsPresence(entry.handlers)) callSafely(entry.handlers.onError, err);
     }).finally(() => sub.changeLogs.delete(changes));
   }
 
@@ -1248,6 +1259,7 @@ export class Herald {
   // under the same pattern has a subscribe of its own, answered after it.
   _subscribeFailed(id, sub, err) {
     this._subscribing.delete(id);
+    this._presenceAsked.delete(id);
     if (this._subs.get(sub.pattern) !== sub) return;
     // A resume whose answer would not be the load's: the load is sent again
     // whole (_loadRefused), and this alone would find the node's
