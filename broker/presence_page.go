@@ -106,11 +106,11 @@ func (s *Session) presence(ctx context.Context, c *command) *Error {
 	b = appendID(b, c.echo())
 	b = appendField(b, "topic", c.Topic)
 	reply := finishFrame(append(appendPresenceState(b, st), '}'))
-	// A page counts as a resume of its size does (ResumeCommandBytes):
+	// A page counts as a resume of its size does (replyCommandBytes):
 	// a page of 256 KiB, read again and again, cost what many commands do.
 	// Charged before it is sent, so that whoever has the answer finds it
 	// paid for.
-	s.chargeCommands(len(reply) / ResumeCommandBytes)
+	s.chargeCommands(len(reply) / s.replyCommandBytes())
 	s.send(reply)
 	return nil
 }

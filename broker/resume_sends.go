@@ -22,6 +22,8 @@ type resumeSends struct {
 	sent    int
 	read    int // messages the engine read for the resumes, kept or not
 	charged int // commands counted for sent and read (resume_charge.go)
+	// perCommand is what of sent counts as one command; 0: ResumeCommandBytes.
+	perCommand int
 }
 
 // QueueLengther is a Conn that can say how many bytes it has queued and
@@ -37,9 +39,10 @@ func (r *resumeSends) emptyQueueBytes() int {
 	return min(64<<10, r.limit/4)
 }
 
-// newResumeSends is the bound of one subscribe's resume on c.
-func newResumeSends(limit int, c Conn) *resumeSends {
-	r := &resumeSends{limit: limit}
+// newResumeSends is the bound of one subscribe's resume on c, each
+// perCommand bytes it sends counting as a command.
+func newResumeSends(limit int, c Conn, perCommand int) *resumeSends {
+	r := &resumeSends{limit: limit, perCommand: perCommand}
 	if q, ok := c.(QueueLengther); ok {
 		r.queued = q.QueuedBytes()
 	}

@@ -18,7 +18,7 @@ func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscriptio
 		return false, nil
 	}
 	since := c.Since
-	since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn)
+	since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn, s.replyCommandBytes())
 	st, err := s.b.startPosition(ctx, c.Topic, since)
 	if err != nil {
 		// Nothing was sent: it goes on from where it was, and the client

@@ -140,7 +140,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 	}
 	var st subStart
 	if since != nil && since.sends == nil {
-		since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn)
+		since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn, s.replyCommandBytes())
 	}
 	joined := false
 	if join {
