@@ -52,3 +52,26 @@ func TestClientsCloseKeepsWhatASlowReaderHasNotRead(t *testing.T) {
 		})
 	})
 }
+
+// A client that closes and then reads nothing leaves the node's socket
+// holding what it was sent: the node waits for it no longer than its
+// close deadline, and the connection ends then all the same.
+func TestClientsCloseEndsAtTheDeadlineForAReaderThatStopped(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 500 * time.Millisecond})
+		c := dialSmallBuffer(t, ts.addr)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		payload := bytes.Repeat([]byte("m"), 4<<10)
+		for i := 0; i < 4; i++ { // 16 KiB: more than the client's buffer, less than the node's
+			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+				t.Fatal("send refused")
+			}
+		}
+		c.write(frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, "")))
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+	})
+}
