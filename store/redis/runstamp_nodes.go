@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,7 +123,7 @@ func (n *nodeStamp) DialHook(next goredis.DialHook) goredis.DialHook { return ne
 func (n *nodeStamp) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		if cmd.Name() == settleName { // answered here, never sent: see settleFirst
-			err := n.settle(ctx)
+			err := n.settleBy(ctx, cmd.Args()[1].(*settleCall).by)
 			cmd.SetErr(err)
 			return err
 		}
@@ -158,9 +159,41 @@ const settleName = "herald:settle"
 
 // settleFirst checks, and stamps if need be, the node of master, a node
 // client of a Cluster client, as its next script would first (settle),
-// but within ctx: a stamp of all slots can then be given a deadline of
-// its own, not the one of the script that happens to find it due. It
-// costs nothing while a check covers the node.
-func settleFirst(ctx context.Context, master *goredis.Client) error {
-	return master.Process(ctx, goredis.NewCmd(ctx, settleName))
+// but by the time by: a stamp of all slots can then be given a deadline
+// of its own, not the one of the script that happens to find it due.
+// While a check covers the node it costs no round trip and allocates
+// nothing, as every publish calls it.
+func settleFirst(ctx context.Context, master *goredis.Client, by time.Time) error {
+	call := settleCalls.Get().(*settleCall)
+	call.by = by
+	err := master.Process(ctx, call.cmd)
+	call.cmd.SetErr(nil)
+	settleCalls.Put(call)
+	return err
+}
+
+// settleCall is settleFirst's command, whose second argument is the
+// call itself, for the hook to find its deadline. The hook answers it and
+// never passes it on, so one can be used again.
+type settleCall struct {
+	by  time.Time
+	cmd *goredis.Cmd
+}
+
+var settleCalls = sync.Pool{New: func() any {
+	c := &settleCall{}
+	c.cmd = goredis.NewCmd(context.Background(), settleName, c)
+	return c
+}}
+
+// settleBy is settle by the time by, which bounds the stamp alone when
+// one is due: settleFirst's callers give it a deadline of its own. The
+// context is made only then, as a check mostly covers the node.
+func (n *nodeStamp) settleBy(ctx context.Context, by time.Time) error {
+	if n.sure() {
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(ctx, by)
+	defer cancel()
+	return n.settle(ctx)
 }

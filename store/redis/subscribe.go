@@ -154,7 +154,7 @@ func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
 // position, as Position does, and, for a topic that keeps presence,
 // where its presence change log ends, in one step.
 func (e *Engine) startOf(ctx context.Context, topic string, presence bool) (broker.Position, string, error) {
-	if err := e.stampFirst(ctx, topic); err != nil {
+	if err := e.stampFirst(ctx, e.rdb, topic, time.Now().Add(stampWait*e.cfg.Timeout)); err != nil {
 		return broker.Position{}, "", e.fail("read", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
@@ -174,25 +174,33 @@ func (e *Engine) startOf(ctx context.Context, topic string, presence bool) (brok
 	return parseStart(topic, v)
 }
 
-// stampFirst has the run keys of the master of topic's slot stamped, if
-// they are due (runstamp_cluster.go), before the read of where a
-// subscription starts, with stampWait timeouts for it, so that the read
-// gets its whole timeout after. A master promoted since the node last
-// sent it a script is due: its first script waits for a stamp of all its
-// slots, one script of 5,461 SETs on a master of three, which took 26 ms
-// of a subscribe's 27 ms read right after a handover here, under the race
-// detector. On a machine busy enough to slow that a hundredfold, the
-// read's one timeout no longer held it, and the subscribe, the first
-// script to reach that master, failed. Off Cluster, or with no master
-// known for the slot, there is nothing to do here (the read says why).
-func (e *Engine) stampFirst(ctx context.Context, topic string) error {
-	master := e.masterOf(ctx, e.keys.meta(topic))
-	if master == nil {
+// stampFirst has the run keys of the master that c's slot map names for
+// topic's slot stamped, if they are due (runstamp_cluster.go), by the
+// time by at the latest, before a call of the topic's scripts that is
+// then given its whole timeout: the read of where a subscription starts
+// (with stampWait timeouts for the stamp), a publish (see Publish). A
+// master promoted since the node last sent it a script is due: its first
+// script waits for a stamp of all its slots, one script of 5,461 SETs on
+// a master of three, which took 26 ms of a subscribe's 27 ms read right
+// after a handover here, under the race detector. On a machine busy
+// enough to slow that a hundredfold, the read's one timeout no longer
+// held it, and the subscribe, the first script to reach that master,
+// failed. Off Cluster, or with no master known for the slot, there is
+// nothing to do here (the call says why). The script's own hook still
+// checks the node before it runs (runstamp_nodes.go): this only has a
+// stamp it would find due done first.
+func (e *Engine) stampFirst(ctx context.Context, c goredis.UniversalClient, topic string, by time.Time) error {
+	cc, ok := c.(*goredis.ClusterClient)
+	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, stampWait*e.cfg.Timeout)
-	defer cancel()
-	return settleFirst(ctx, master)
+	// The topic itself, which holds no brace (broker.CheckTopic), is in
+	// the slot of its keys, whose hash tag it is, and takes no allocation.
+	master, err := cc.MasterForKey(ctx, topic)
+	if err != nil {
+		return nil
+	}
+	return settleFirst(ctx, master, by)
 }
 
 // stampWait is how many timeouts stampFirst gives a stamp, as readMasters
