@@ -262,9 +262,22 @@ func TestReplayWithoutStampWhileRedisIsFull(t *testing.T) {
 // a connection that needs no stamp, and goes through, where on a
 // stamping connection it failed as unavailable, as every subscribe of
 // the node did for as long as that master stayed full.
+//
+// The prefix is chosen so that the stream's master is not the one of
+// the node's classic connection (the master of its probe channel's slot,
+// which no prefix changes): that connection notes the process (see
+// newClients), so on the full master it is refused, and the subscribe
+// waits for it to move to another master (docs/protocol.md section 12),
+// a reconnect that a busy machine can put off past the subscribe's
+// timeout. One prefix in three put the two on one master, and the
+// subscribe failed so once ("subscribe: ... EVAL: OOM").
 func testSubscribeBesideFullControlsMaster(t *testing.T, c *redistest.Cluster) {
-	prefix := uniquePrefix(t)
-	controls := c.MasterOfKey(prefix + "controls")
+	var prefix string
+	var controls *redistest.Node
+	for controls == nil || controls == c.MasterOfKey(prefix+"probe.node1.{classic.0}") {
+		prefix = uniquePrefix(t)
+		controls = c.MasterOfKey(prefix + "controls")
+	}
 	topic := topicOn(t, c, otherMaster(c, controls), "elsewhere")
 	clusterFull(t, c).makeFull(t, admin(t, controls.Addr()))
 	nodes := clusterNodes(t, c, 2, redis.Config{Prefix: prefix})
