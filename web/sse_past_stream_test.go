@@ -72,3 +72,45 @@ func TestClientHoldsWhatAStreamCannotCarryForWebSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestClientAsksForWhatWasPastTheStreamOnceItHasRoom: with WebSocket
+// blocked for good, a subscription held past the 32 topics a stream
+// carries would wait for ever for a WebSocket: once the page drops others
+// the stream has room for it, and the next stream asks for it, its handle
+// told nothing more.
+func TestClientAsksForWhatWasPastTheStreamOnceItHasRoom(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "room-node",
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
+	}})
+	proxy := &switchingProxy{}
+	proxy.blocked.Store(true)
+	front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
+		proxy.next = next
+		return proxy
+	})
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.told = []; window.carried = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		h.on('state', (state, info) => { if (state === 'connected' && info.topics) carried.push(info.topics.length); });
+		window.subs = Array.from({ length: 34 }, (_, i) => h.subscribe('t.' + i,
+			(m) => got.push(m.topic), { onError: (e) => told.push(e.code + ' ' + e.topic) }));
+		h.connect();
+		return 0;
+	})`)
+	p.wait(`h.transport === 'sse' && subs[0].state === 'live' && told.length === 2`)
+	p.run(`subs[0].unsubscribe(); subs[1].unsubscribe(); window.reopens = carried.length; 0`)
+	p.wait(`carried.length > reopens && subs[2].state === 'live'`)
+	if got := p.value(`carried[carried.length - 1] + ' ' + subs[32].state + ' ' + subs[33].state`); got != "32 live live" {
+		t.Fatalf("the stream after two were dropped: %q, want 32 topics, t.32 and t.33 live", got)
+	}
+	publishHTTP(t, n.Base, `{"topic":"t.33","data":1}`)
+	p.wait(`got.join() === 't.33'`)
+	if got := p.value(`h.transport + ' ' + told.join()`); got != "sse too_many_subscriptions t.32,too_many_subscriptions t.33" {
+		t.Errorf("transport and what was told: %q, want sse and t.32, t.33 once each", got)
+	}
+	p.checkNoProblems()
+}

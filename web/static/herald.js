@@ -123,8 +123,9 @@
 // refused too_many_subscriptions (with the others and the token's subs,
 // more of the address's command budget at once than its burst), leaves
 // it out until the client is on WebSocket again, where it would fit,
-// as it does those past the 32 a stream carries (onError tells each
-// handle once; with transport 'sse' they fail), and opens
+// as it does those past the 32 a stream carries, or until a stream has
+// room for them (onError tells each handle once; with transport 'sse'
+// they fail), and opens
 // at once with the others (a subscription of the topic the page made
 // again while the client asked why, or in onError, is left out as well
 // for such a delay: asked for at once, it could be refused again at once);
@@ -329,7 +330,7 @@ export class Herald {
     // left them out until their delay had passed, up to maxDelay).
     for (const sub of this._subs.values()) {
       sub.heldUntil = sub.retries = 0;
-      sub.untilWebSocket = false;
+      sub.untilWebSocket = sub.noRoom = false;
     }
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
@@ -519,7 +520,7 @@ export class Herald {
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     this._setState('connected', welcome);
-    for (const sub of this._subs.values()) sub.untilWebSocket = false; // each subscribe fits here
+    for (const sub of this._subs.values()) sub.untilWebSocket = sub.noRoom = false; // each subscribe fits here
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
     // pattern that covers the topic goes live, and the pattern's listeners
@@ -1157,7 +1158,7 @@ export class Herald {
     sub.reply = reply;
     // What it held of its topic while its subscribe waited (the server's
     // subscription's messages, when it came first) is delivered below.
-    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, untilWebSocket: false });
+    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, untilWebSocket: false, noRoom: false });
     // A position the page had of the topic stays when it is ahead (the
     // node's subscription went on from where the refused resume was).
     if (sub.exact && !(sub.epoch === reply.epoch && sub.seq > reply.seq)) {
@@ -1635,8 +1636,11 @@ export class Herald {
   _openStream(wsURL, generation) {
     // Server-made subscriptions are the server's to make again (a token's
     // subs): asking for them could be forbidden. One refused for now waits
-    // out its delay (_subscribeFailed).
-    const subs = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub));
+    // out its delay (_subscribeFailed). Those left out past the 32 a
+    // stream carries are asked for again as they fit, once the page has
+    // dropped others: with WebSocket blocked for good, they would wait
+    // for it for ever, room or not.
+    const subs = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub, { room: true }));
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -1650,7 +1654,10 @@ export class Herald {
     // the id as the others. A stream needs one topic asked for by name.
     const claimed = subs.filter((sub) => this._claimTopics.has(sub.pattern));
     const named = claimed.length < subs.length ? subs.filter((sub) => !this._claimTopics.has(sub.pattern)) : subs;
+    for (const sub of named.slice(0, MAX_STREAM_TOPICS)) sub.noRoom = false;
     for (const sub of named.slice(MAX_STREAM_TOPICS)) {
+      if (sub.noRoom) continue; // told already
+      if (this.options.transport === 'auto') sub.noRoom = true;
       this._holdForWebSocket(sub, new HeraldError('too_many_subscriptions',
         `a stream carries at most ${MAX_STREAM_TOPICS} subscriptions`));
     }
@@ -1705,10 +1712,12 @@ export class Herald {
   // SSE by itself ('auto', which tries WebSocket again: _fallBack) is
   // left out of the streams until the client is on WebSocket again
   // (_onWelcome), or until connect(), its handles told once (onError)
-  // and 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
+  // and 'subscribing' meanwhile; one past the 32 (sub.noRoom, set by
+  // _openStream) also until a stream has room for it. On 'sse' alone it
+  // fails, as for good.
   _holdForWebSocket(sub, err) {
     if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
-    sub.untilWebSocket = true;
+    if (!sub.noRoom) sub.untilWebSocket = true;
     err.topic = sub.pattern;
     for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
   }
@@ -2010,9 +2019,10 @@ function idDigits(n, width) {
 
 // isHeld says whether a subscription refused for now over SSE waits out
 // its delay before the stream asks for it again (_subscribeFailed), or
-// waits for a WebSocket (_holdForWebSocket).
-function isHeld(sub) {
-  return sub.untilWebSocket || sub.heldUntil > Date.now();
+// waits for a WebSocket (_holdForWebSocket) or, with room, for a stream
+// with room for it, whose opening alone asks for it again (_openStream).
+function isHeld(sub, { room = false } = {}) {
+  return sub.untilWebSocket || (sub.noRoom && !room) || sub.heldUntil > Date.now();
 }
 
 // wantsPresence says whether a subscription's handlers ask for presence.
@@ -2030,6 +2040,7 @@ function newSub(pattern) {
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
     untilWebSocket: false, // over SSE: left out of the streams until a welcome (_holdForWebSocket)
+    noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };
