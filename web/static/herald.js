@@ -1661,6 +1661,9 @@ export class Herald {
       this._holdForWebSocket(sub, new HeraldError('too_many_subscriptions',
         `a stream carries at most ${MAX_STREAM_TOPICS} subscriptions`));
     }
+    // Its onError may have closed the client: a stream opened now would
+    // be nobody's, open for good.
+    if (this._closed || generation !== this._generation) return;
     const url = new URL(toStreamURL(wsURL));
     for (const sub of named.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
     const streamed = [...named.slice(0, MAX_STREAM_TOPICS), ...(named === subs ? [] : claimed)];

@@ -1,0 +1,29 @@
+package web
+
+import "testing"
+
+// TestClientClosedInAPastTheStreamOnErrorOpensNoStream: the onError of a
+// subscription past the 32 topics a stream carries is called while the
+// stream is being opened; a page that closes the client there has no
+// stream opened after close(), which nothing would ever close.
+func TestClientClosedInAPastTheStreamOnErrorOpensNoStream(t *testing.T) {
+	t.Parallel()
+	p := newPage(t, startNode(t)+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.sources = [];
+		const Native = window.EventSource;
+		window.EventSource = class extends Native {
+			constructor(url) { super(url); sources.push(this); }
+		};
+		window.told = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100 });
+		window.subs = Array.from({ length: 33 }, (_, i) => h.subscribe('t.' + i, () => {},
+			{ onError: (e) => { told.push(e.code); h.close(); } }));
+		h.connect();
+		return 0;
+	})`)
+	p.wait(`told.length > 0`)
+	if got := p.value(`told.join() + ' ' + h.state + ' ' + sources.filter((s) => s.readyState !== EventSource.CLOSED).length`); got != "too_many_subscriptions disconnected 0" {
+		t.Errorf("told, state and streams open: %q, want too_many_subscriptions disconnected 0", got)
+	}
+}
