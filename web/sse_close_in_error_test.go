@@ -27,3 +27,25 @@ func TestClientClosedInAPastTheStreamOnErrorOpensNoStream(t *testing.T) {
 		t.Errorf("told, state and streams open: %q, want too_many_subscriptions disconnected 0", got)
 	}
 }
+
+// TestClientClosedInAStreamRefusalsOnErrorStaysClosed: a stream refused
+// for one topic tells that subscription's onError, then opens the stream
+// without it; a page that closes the client there has it stay
+// disconnected, not 'connecting' for good with nothing under way.
+func TestClientClosedInAStreamRefusalsOnErrorStaysClosed(t *testing.T) {
+	t.Parallel()
+	p := newPage(t, startNode(t)+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.told = []; window.states = [];
+		window.h = new herald.Herald('/ws', { transport: 'sse', minDelay: 20, maxDelay: 100 });
+		h.subscribe('news', () => {});
+		h.subscribe('a..b', () => {}, { onError: (e) => { told.push(e.code); h.close(); } });
+		h.connect();
+		h.on('state', (s) => states.push(s));
+		return 0;
+	})`)
+	p.wait(`told.length > 0`)
+	if got := p.value(`told.join() + ' ' + h.state + ' ' + states.at(-1)`); got != "invalid_topic disconnected disconnected" {
+		t.Errorf("told, state and the last state event: %q, want invalid_topic disconnected disconnected", got)
+	}
+}

@@ -688,6 +688,9 @@ export class Herald {
       // one would fit there.
       if (refusal.code === 'too_many_subscriptions') this._holdForWebSocket(refused, refusal);
       else this._subscribeFailed(null, refused, refusal);
+      // Its onError may have closed the client (and connect() started
+      // another attempt): the stream is then nobody's to reopen.
+      if (this._closed || generation !== this._generation) return;
       return this._reopenWithout(refusal, refused);
     }
     // One the refused stream carried that the page dropped while it was
