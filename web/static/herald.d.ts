@@ -245,7 +245,12 @@ export interface SubscribeHandlers {
 export interface Subscription {
   /** The topic or pattern subscribed to. */
   readonly topic: string;
-  /** Settles on the server's first answer: subscribed, or the error. */
+  /**
+   * Settles on the server's first answer: subscribed, or the error. Not on
+   * an onError that leaves the subscription subscribing: a receive_only over
+   * SSE, or a too_many_subscriptions while one a stream cannot carry waits
+   * for a WebSocket or for room (pending meanwhile).
+   */
   readonly ready: Promise<Subscribed>;
   /**
    * 'subscribing' (also while resubscribing after a drop), 'live', 'failed' (refused; 'live' again when the
