@@ -321,7 +321,11 @@ export class Herald {
   readonly transport: 'websocket' | 'sse';
   /** Opens the connection and keeps it open, reconnecting, until close(). */
   connect(): void;
-  /** Closes for good; pending commands reject with 'closed' or 'disconnected'. */
+  /**
+   * Closes for good; pending commands reject with 'closed' or
+   * 'disconnected'. May be called from any listener or handler: no retry
+   * or token request follows it.
+   */
   close(): void;
   subscribe<T = unknown>(pattern: string, onMessage: (msg: Message<T>) => void, handlers?: SubscribeHandlers): Subscription;
   /**

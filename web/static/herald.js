@@ -467,6 +467,9 @@ export class Herald {
   async _open() {
     const generation = this._generation;
     this._setState('connecting');
+    // A 'state' listener may have closed the client (and connect() started
+    // another attempt): the token function is not asked for nobody.
+    if (this._closed || generation !== this._generation) return;
     let url = this.url;
     let version;
     try {
@@ -519,7 +522,10 @@ export class Herald {
     this._blockedLooks = this._fallBacks = 0;
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
+    const generation = this._generation;
     this._setState('connected', welcome);
+    // A 'state' listener may have closed the client: nothing to send on.
+    if (this._closed || generation !== this._generation) return;
     for (const sub of this._subs.values()) sub.untilWebSocket = sub.noRoom = false; // each subscribe fits here
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
@@ -540,11 +546,16 @@ export class Herald {
 
   // _dropConnection forgets the socket, fails what waited on it and, unless
   // closed, schedules the next attempt.
+  // An 'error' listener that closed the client (close() dropped it
+  // itself), and maybe connected it again, ends it here: a stop or a
+  // reconnect after it would undo the close, or run beside the new attempt.
   _dropConnection(info, code) {
+    const generation = this._generation;
     if (code === 1008 && !this._closed) {
       // More than 16 of our patterns matched one topic: the same ones,
       // resubscribed, would be closed again at its next message, for good.
       const err = this._dropOverlapping();
+      if (generation !== this._generation) return;
       if (err) info = { ...info, error: err };
     }
     this._forget();
@@ -552,6 +563,7 @@ export class Herald {
       // The backend disconnected this client: coming back would undo it.
       const err = new HeraldError('disconnected_by_server', 'the server disconnected this client (close 4004)');
       this._emitError(err);
+      if (generation !== this._generation) return;
       return this._stop({ ...info, error: err });
     }
     if (code === 4001 && !this._closed) {
@@ -561,6 +573,7 @@ export class Herald {
         // A fixed token cannot be renewed: reconnecting would fail again.
         const err = new HeraldError('token_expired', 'token expired and no token function to renew it');
         this._emitError(err);
+        if (generation !== this._generation) return;
         return this._stop({ ...info, error: err });
       }
     }
@@ -700,6 +713,9 @@ export class Herald {
     // subscription is no stream's yet, and a later one asks for it.
     if (carried) return this._reopenWithout(refusal, carried);
     this._emitError(refusal);
+    // Its listener may have closed the client (and connect() started
+    // another attempt): no stop or retry is the closed client's.
+    if (this._closed || generation !== this._generation) return;
     const next = { ...info, error: refusal };
     // A refusal of one topic is none of the client's: one the node names
     // otherwise than the page is in no subscription to fail, and a
@@ -737,6 +753,7 @@ export class Herald {
 
   _scheduleReconnect(info) {
     const { maxDelay } = this.options;
+    const generation = this._generation;
     // A connection that lived a while starts the backoff over; one that died
     // at once (a bad token, a refused command) keeps growing it, and so
     // does a row of slow-consumer closes (4000): a client that cannot keep
@@ -769,7 +786,12 @@ export class Herald {
     this._urlIndex = (this._urlIndex + 1) % this.urls.length;
     this.url = this.urls[this._urlIndex];
     this._setState('disconnected', { ...info, retryIn: delay });
-    this._later(delay, () => this._open());
+    // A 'state' listener may have closed the client (and connect() started
+    // another attempt): the retry would be a closed client's, or a second.
+    if (this._closed || generation !== this._generation) return;
+    this._later(delay, () => {
+      if (!this._closed && generation === this._generation) this._open();
+    });
   }
 
   // _backoff is the jittered delay, in ms, before the attempt after
@@ -837,7 +859,12 @@ export class Herald {
   // time) before an attempt, a stream's reopen included: the page hears
   // it once, and the attempt is retried with the backoff.
   _tokenFailed(err) {
+    const generation = this._generation;
     this._emitError(new HeraldError('token', 'token function failed: ' + err.message));
+    // An 'error' listener that closed the client (and maybe connected it
+    // again) ends this attempt: a retry would ask the token function for
+    // a closed client, or run beside the new attempt.
+    if (this._closed || generation !== this._generation) return;
     this._scheduleReconnect({ code: 0, reason: 'token function failed' });
   }
 
@@ -1738,7 +1765,11 @@ export class Herald {
     // one healthy for hours but reopened every few seconds never lived
     // long enough to start the backoff over.
     if (!this._openedAt) this._openedAt = Date.now();
+    const generation = this._generation;
     this._setState('connected', info);
+    // A 'state' listener may have closed the client: no reopen, retry or
+    // refresh (which asks the token function) is the closed client's.
+    if (this._closed || generation !== this._generation) return;
     this._failOutbox(receiveOnly());
     // A subscription made, or a token given, while the stream was being
     // opened is not in it: reopened with it, as a WebSocket sends a
@@ -1858,6 +1889,7 @@ export class Herald {
       this._closeStream();
       for (const sub of this._subs.values()) sub.live = false;
       this._setState('connecting');
+      if (this._closed || generation !== this._generation) return; // closed in a 'state' listener
       this._currentToken().then(({ token, version }) => {
         if (this._closed || generation !== this._generation) return;
         this._openTokenVersion = version;

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"net/url"
+	"sync/atomic"
+	"testing"
+)
+
+// A page may close the client from any listener: one that does so in its
+// 'error' listener after a failed attempt, or in its 'state' listener
+// for the 'disconnected' that announces the retry, has the client stay
+// closed, with no retry, no token asked again, no attempt after; one
+// that connects again there has one attempt run, not two side by side.
+
+// startListening opens the test page and starts a client there as window.h,
+// with listen (JS run with h made, before connect()) adding its listeners,
+// and every 'state' event in window.states.
+func startListening(t *testing.T, f *fakeHerald, options, listen string) *page {
+	t.Helper()
+	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
+	p.run(`
+		window.states = []; window.calls = 0;
+		window.h = new herald.Herald(wsURL, { minDelay: 20, maxDelay: 100, pingInterval: 0, ...` + options + ` });
+		h.on('state', (s) => states.push(s));
+		` + listen + `;
+		h.connect();`)
+	return p
+}
+
+// waitBackoffs lets the client run for ten times maxDelay: any retry
+// it scheduled would have started by then.
+func waitBackoffs(p *page) {
+	p.t.Helper()
+	p.run(`window.waited = false; setTimeout(() => { window.waited = true; }, 1000)`)
+	p.wait(`window.waited`)
+}
+
+// countRequests makes every request to the fake's /ws, upgrade or plain
+// GET, counted, and answered by answer as refuseWith says (nil: upgrade).
+func countRequests(f *fakeHerald, answer func(n int64) *refusal) *atomic.Int64 {
+	var n atomic.Int64
+	f.refuseWith(func(url.Values) *refusal { return answer(n.Add(1)) })
+	return &n
+}
+
+const failingToken = `{ token: () => { calls++; return Promise.reject(new Error('token endpoint down')); } }`
+
+func TestClientClosedInErrorAfterATokenFailureStaysClosed(t *testing.T) {
+	t.Parallel()
+	f := newFakeHerald(t)
+	requests := countRequests(f, func(int64) *refusal { return nil })
+	p := startListening(t, f, failingToken, `window.told = [];
+		h.on('error', (e) => { told.push(e.code); h.close(); })`)
+	p.wait(`told.length > 0`)
+	waitBackoffs(p)
+	if got := p.value(`told.join() + ' ' + calls + ' ' + h.state + ' ' + states.at(-1)`); got != "token 1 disconnected disconnected" {
+		t.Errorf("errors, token calls, state and last state event: %q, want token 1 disconnected disconnected", got)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests to /ws after close(), want 0", n)
+	}
+}
+
+func TestClientClosedInTheRetrysStateEventStaysClosed(t *testing.T) {
+	t.Parallel()
+	f := newFakeHerald(t)
+	requests := countRequests(f, func(int64) *refusal { return nil })
+	p := startListening(t, f, failingToken, `window.closedIn = false;
+		h.on('state', (s, info) => { if (s === 'disconnected' && info.retryIn !== null) { closedIn = true; h.close(); } })`)
+	p.wait(`closedIn`)
+	waitBackoffs(p)
+	if got := p.value(`calls + ' ' + h.state + ' ' + states.at(-1)`); got != "1 disconnected disconnected" {
+		t.Errorf("token calls, state and last state event: %q, want 1 disconnected disconnected", got)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests to /ws after close(), want 0", n)
+	}
+}
+
+func TestClientClosedInErrorAfterARefusedUpgradeStaysClosed(t *testing.T) {
+	t.Parallel()
+	for _, no := range []refusal{
+		{503, "unavailable", "the server is near its open-file limit"},
+		{429, "rate_limited", "too many connections from this address"},
+	} {
+		t.Run(no.code, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeHerald(t)
+			requests := countRequests(f, func(int64) *refusal { return &no })
+			p := startListening(t, f, `{}`, `window.told = [];
+				h.on('error', (e) => { told.push(e.code); h.close(); })`)
+			p.wait(`told.length > 0`)
+			waitBackoffs(p)
+			if got := p.value(`told.join() + ' ' + h.state + ' ' + states.at(-1)`); got != no.code+" disconnected disconnected" {
+				t.Errorf("errors, state and last state event: %q, want %s disconnected disconnected", got, no.code)
+			}
+			// The refused upgrade and the GET that asked why.
+			if n := requests.Load(); n != 2 {
+				t.Errorf("%d requests to /ws, want 2: none after close()", n)
+			}
+		})
+	}
+}
+
+func TestClientClosedAndConnectedInErrorMakesOneAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// The first upgrade and the GET that asks why are refused; the next
+	// upgrades are taken.
+	countRequests(f, func(n int64) *refusal {
+		if n > 2 {
+			return nil
+		}
+		return &refusal{503, "unavailable", "the server is near its open-file limit"}
+	})
+	p := startListening(t, f, `{}`, `window.told = [];
+		h.on('error', (e) => { told.push(e.code); if (told.length === 1) { h.close(); h.connect(); } })`)
+	f.accept(ctx).welcome()
+	waitBackoffs(p)
+	select {
+	case <-f.conns:
+		t.Errorf("a second connection was opened beside the one connect() started")
+	default:
+	}
+	if got := p.value(`told.join() + ' ' + h.state`); got != "unavailable connected" {
+		t.Errorf("errors and state: %q, want unavailable connected", got)
+	}
+}
