@@ -159,9 +159,14 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 
 // goLive releases a new subscription. An exact one is released under its
 // topic's index lock, so that a fan-out of the topic sees it either holding
-// or live, never both: that keeps overlapping subscriptions exact.
+// or live, never both: that keeps overlapping subscriptions exact. The
+// frames of its history are built before that lock is taken: compressing
+// a resume of up to HERALD_MAX_RESUME_BYTES for a connection that
+// negotiated deflate takes milliseconds, which every fan-out of the
+// topic's index shard would otherwise wait for.
 func (b *Broker) goLive(sub *subscription, st subStart) int {
 	pos := st.pos
+	history := sub.historyFrames(st.history)
 	if sub.exact {
 		sh := b.idx.shard(sub.pattern)
 		sh.mu.Lock()
@@ -171,7 +176,7 @@ func (b *Broker) goLive(sub *subscription, st subStart) int {
 			sub.start.Epoch = pos.Epoch
 		}
 	}
-	return sub.release(pos, st.history, st.cut)
+	return sub.release(pos, history, st.cut)
 }
 
 // addSubscription records a new subscription of the session, or returns the

@@ -199,21 +199,41 @@ func (sub *subscription) sawElsewhere(m *Message) {
 	st.seen.to = m.Seq
 }
 
+// framedHistory is a resume's history with each message's frame as the
+// subscription's connection takes it (historyFrames).
+type framedHistory struct {
+	messages []*Message
+	frames   [][]byte
+}
+
+// historyFrames frames history for sub's connection. It takes no lock:
+// the frames depend on the messages and the connection's framing alone.
+func (sub *subscription) historyFrames(history []*Message) framedHistory {
+	if len(history) == 0 {
+		return framedHistory{}
+	}
+	frames := make([][]byte, len(history))
+	for i, m := range history {
+		frames[i] = sub.framedMessage(m, messageFrame(m, ""))
+	}
+	return framedHistory{messages: history, frames: frames}
+}
+
 // release sends history (for a resume), then the messages held back while
 // the subscription was set up that come after last, and makes it live.
 // Nothing the connection already got through a pattern is sent again. For
 // an exact subscription the caller holds the topic's index lock, so no
 // fan-out of the topic runs meanwhile. cut says history stops short of
 // last (subStart.cut): the connection is closed with 4000 behind it.
-func (sub *subscription) release(last Position, history []*Message, cut bool) (n int) {
+func (sub *subscription) release(last Position, history framedHistory, cut bool) (n int) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	st := sub.setup
 	if st == nil {
 		return 0
 	}
-	for _, m := range history {
-		if !st.seen.has(m) && sub.session.deliver(m, sub.framedMessage(m, messageFrame(m, "")), nil) {
+	for i, m := range history.messages {
+		if !st.seen.has(m) && sub.session.deliver(m, history.frames[i], nil) {
 			n++
 		}
 	}

@@ -115,7 +115,7 @@ func runStep(t *testing.T, sub *subscription, st step, i int) {
 		for _, seq := range st.history {
 			history = append(history, step{seq: seq}.message())
 		}
-		sub.release(pos, history, false)
+		sub.release(pos, sub.historyFrames(history), false)
 	default:
 		panic(fmt.Sprint("unknown step ", st.op))
 	}
