@@ -156,7 +156,7 @@ func TestPlainAnswersHaveTheConfiguredSendBuffer(t *testing.T) {
 }
 
 // A socket the node's own listener accepted keeps the SO_SNDBUF it was
-// given then: the node marks the connection (transport.WithSendBufferSet)
+// given then: the node marks the connection (transport.WithSocketBuffersSet)
 // and the takeover does not set it again. The test changes the node's
 // socket's buffer between a first request, once the listener has set
 // it, and the upgrade: a takeover that set it again would put the

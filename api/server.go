@@ -168,7 +168,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.stats.start()
 	l = s.countingListener(l)
 	if s.ws != nil {
-		l = sendBufferListener{Listener: l, set: s.ws.SetSendBuffer}
+		l = socketBuffersListener{Listener: l, set: s.ws.SetSocketBuffers}
 	}
 	if s.cfg.TLS != nil {
 		l = tls.NewListener(l, serverTLS(s.cfg.TLS))
@@ -196,31 +196,33 @@ func (s *Server) countingListener(l net.Listener) net.Listener {
 }
 
 // connContext lets /ws find whether the Listener counted the connection,
-// and tells transport that the connection's socket has its send buffer
-// already, so that an upgrade does not set it again: s.http serves only
-// what Serve accepted, through sendBufferListener whenever s.ws is set.
+// and tells transport that the connection's socket has its send and
+// receive buffers already, so that an upgrade does not set them again:
+// s.http serves only
+// what Serve accepted, through socketBuffersListener whenever s.ws is set.
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	ctx = limits.WithConn(ctx, c)
 	if s.ws != nil {
-		ctx = transport.WithSendBufferSet(ctx)
+		ctx = transport.WithSocketBuffersSet(ctx)
 	}
 	return ctx
 }
 
-// sendBufferListener gives each connection it accepts the node's socket
-// send buffer (transport.Server.SetSendBuffer), before a byte of it is
-// read or written, so that every socket of the node is bounded alike, not
-// only those taken over: a client that asked for GET /api/topics and read
-// none of it had the kernel hold up to 3.9 MB of the answer, autotuned,
-// until the write timeout. It sits over the counting listener, so that a
+// socketBuffersListener gives each connection it accepts the node's socket
+// send and receive buffers (transport.Server.SetSocketBuffers), before a
+// byte of it is read or written, so that every socket of the node is
+// bounded alike, not only those taken over: a client that asked for
+// GET /api/topics and read none of it had the kernel hold up to 3.9 MB of
+// the answer, autotuned, until the write timeout, and one whose request
+// body waited behind that answer had 1.4 MB of it held unread. It sits over the counting listener, so that a
 // connection refused at accept costs no system call more, and under TLS,
 // so that the socket is set before the handshake.
-type sendBufferListener struct {
+type socketBuffersListener struct {
 	net.Listener
 	set func(net.Conn)
 }
 
-func (l sendBufferListener) Accept() (net.Conn, error) {
+func (l socketBuffersListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
 		l.set(c)

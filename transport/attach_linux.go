@@ -37,8 +37,8 @@ func (s *Server) startLoops() error {
 // stays per connection. Anything else takes the portable path.
 // It reports whether the connection was opened.
 func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
-	if !o.sendBufferSet {
-		s.SetSendBuffer(nc)
+	if !o.socketBuffersSet {
+		s.SetSocketBuffers(nc)
 	}
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok || len(s.loops) == 0 {

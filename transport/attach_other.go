@@ -18,8 +18,8 @@ func (l *loop) stop(force bool) {}
 func (s *Server) startLoops() error { return nil }
 
 func (s *Server) attach(nc net.Conn, early []byte, o opening) bool {
-	if !o.sendBufferSet {
-		s.SetSendBuffer(nc)
+	if !o.socketBuffersSet {
+		s.SetSocketBuffers(nc)
 	}
 	return s.attachPortable(nc, early, o)
 }

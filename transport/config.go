@@ -47,14 +47,22 @@ type Config struct {
 	// with no context takeover both ways, its connection opens with
 	// broker.FramingWebSocketDeflate, and it may send compressed messages.
 	DisableCompression bool
-	// SendBufferBytes is the SO_SNDBUF set by SetSendBuffer on each
+	// SendBufferBytes is the SO_SNDBUF set by SetSocketBuffers on each
 	// socket the api accepts, and on each socket taken over that was not
-	// (WithSendBufferSet), so that the kernel holds at most twice it for
+	// (WithSocketBuffersSet), so that the kernel holds at most twice it for
 	// a client that reads nothing; 0 or less leaves the socket to the
 	// kernel's autotuning (up to net.ipv4.tcp_wmem's maximum).
 	// cmd/herald sets DefaultSendBufferBytes unless told otherwise.
 	SendBufferBytes int
-	Logger          *zap.Logger
+	// ReceiveBufferBytes is the SO_RCVBUF set beside SendBufferBytes,
+	// on the same sockets, so that the kernel holds at most about twice
+	// it of what a client sent and the node has not read (past its read
+	// pace, or a request body not come to yet); 0 or less leaves the
+	// socket to the kernel's autotuning (up to net.ipv4.tcp_rmem's
+	// maximum). cmd/herald sets DefaultReceiveBufferBytes unless told
+	// otherwise.
+	ReceiveBufferBytes int
+	Logger             *zap.Logger
 
 	// Portable runs every connection on a goroutine of its own over
 	// net.Conn, as on systems without epoll. Connections that are not

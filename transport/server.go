@@ -152,7 +152,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, info broker.Cli
 	if deflate != nil && deflate.accepted() {
 		info.Framing = broker.FramingWebSocketDeflate
 	}
-	return s.attach(nc, early, opening{info: info, acceptor: a, sendBufferSet: sendBufferSet(r.Context())})
+	return s.attach(nc, early, opening{info: info, acceptor: a, socketBuffersSet: socketBuffersSet(r.Context())})
 }
 
 // opening is what a connection being attached is opened with.
@@ -163,9 +163,10 @@ type opening struct {
 	// head, queued before anything else.
 	stream StreamAcceptor
 	head   []byte
-	// sendBufferSet: the socket has its send buffer from accept
-	// (WithSendBufferSet), so attach does not set it again.
-	sendBufferSet bool
+	// socketBuffersSet: the socket has its send and receive buffers
+	// from accept (WithSocketBuffersSet), so attach does not set them
+	// again.
+	socketBuffersSet bool
 }
 
 // opened counts a connection in and asks the layer above for its receiver.

@@ -97,7 +97,7 @@ func (s *Server) AttachStream(w http.ResponseWriter, r *http.Request, head []byt
 	if n := rw.Reader.Buffered(); n > 0 {
 		early = make([]byte, n) // only counted: its content does not matter
 	}
-	return s.attach(nc, early, opening{info: info, stream: a, head: head, sendBufferSet: sendBufferSet(r.Context())})
+	return s.attach(nc, early, opening{info: info, stream: a, head: head, socketBuffersSet: socketBuffersSet(r.Context())})
 }
 
 // queueHead queues a stream's response head, which goes out before

@@ -41,19 +41,20 @@ type Config struct {
 	LogFormat        string
 
 	// Abuse limits and TLS (issue "tokens, permissions and abuse limits").
-	MaxConnectionsPerIP   int     // open connections per client address, from accept; 0: no limit
-	ConnectRatePerIP      float64 // new /ws connections per second per address; 0: no limit
-	ConnectBurstPerIP     int     // new connections an address may open at once
-	CommandRatePerIP      int     // commands per second of all of an address's connections; 0: no limit
-	CommandBurstPerIP     int     // commands they may send at once
-	MaxQueueBytesPerIP    int     // bytes queued for an address's connections that are theirs alone; 0: no limit
-	MaxSubscriptionsPerIP int     // subscriptions of all of an address's connections; 0: no limit
-	MaxReadBytesPerIP     int     // read buffers an address's connections keep for frames that came in part; 0: no limit
-	SocketSendBufferBytes int     // SO_SNDBUF of every socket the node accepts; 0: the kernel's autotuning
-	MaxUpgradeBytes       int     // request line and headers of any request, /ws included
-	TrustedProxies        []string
-	TLSCert               string // PEM file; set with TLSKey, or neither
-	TLSKey                string
+	MaxConnectionsPerIP      int     // open connections per client address, from accept; 0: no limit
+	ConnectRatePerIP         float64 // new /ws connections per second per address; 0: no limit
+	ConnectBurstPerIP        int     // new connections an address may open at once
+	CommandRatePerIP         int     // commands per second of all of an address's connections; 0: no limit
+	CommandBurstPerIP        int     // commands they may send at once
+	MaxQueueBytesPerIP       int     // bytes queued for an address's connections that are theirs alone; 0: no limit
+	MaxSubscriptionsPerIP    int     // subscriptions of all of an address's connections; 0: no limit
+	MaxReadBytesPerIP        int     // read buffers an address's connections keep for frames that came in part; 0: no limit
+	SocketSendBufferBytes    int     // SO_SNDBUF of every socket the node accepts; 0: the kernel's autotuning
+	SocketReceiveBufferBytes int     // SO_RCVBUF of every socket the node accepts; 0: the kernel's autotuning
+	MaxUpgradeBytes          int     // request line and headers of any request, /ws included
+	TrustedProxies           []string
+	TLSCert                  string // PEM file; set with TLSKey, or neither
+	TLSKey                   string
 
 	PresenceTopics []string      // patterns of the topics that keep presence
 	PresenceLapse  time.Duration // cluster: how long a silent node's presence outlives it
@@ -105,6 +106,7 @@ var settings = []setting{
 	{"HERALD_RATE_LIMIT", "rate-limit", itoa(broker.DefaultRateLimit), "commands per second per connection (burst: twice that); commands and pings past twice that wait unread", intSetting(1, func(c *Config, n int) { c.RateLimit = n })},
 	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", itoa(transport.DefaultMaxQueueBytes), "bytes queued for one slow reader before close 4000", intSetting(node.MinQueueBytes, func(c *Config, n int) { c.MaxQueueBytes = n })},
 	{"HERALD_SOCKET_SEND_BUFFER_BYTES", "socket-send-buffer-bytes", itoa(transport.DefaultSendBufferBytes), "SO_SNDBUF of every socket the node accepts (HTTP requests, WebSockets, SSE streams), capped by the kernel at net.core.wmem_max: the kernel holds at most twice it for a client that reads nothing, past which frames wait in the node's queue and an HTTP answer's writer waits (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's maximum)", intSetting(0, func(c *Config, n int) { c.SocketSendBufferBytes = n })},
+	{"HERALD_SOCKET_RECEIVE_BUFFER_BYTES", "socket-receive-buffer-bytes", itoa(transport.DefaultReceiveBufferBytes), "SO_RCVBUF of every socket the node accepts (HTTP requests, WebSockets, SSE streams), capped by the kernel at net.core.rmem_max: the kernel holds about twice it of what a client sent and the node has not read yet (past the read pace, or a request body not come to), past which TCP holds the client back (0: the kernel's autotuning, up to net.ipv4.tcp_rmem's maximum)", intSetting(0, func(c *Config, n int) { c.SocketReceiveBufferBytes = n })},
 	{"HERALD_HEARTBEAT", "heartbeat", duration(broker.DefaultHeartbeat), "ping interval; silence for two of them closes with 4002", durationSetting(func(c *Config, d time.Duration) { c.Heartbeat = d })},
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "on SIGTERM: stop accepting, close clients with 1001, drain", durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{"HERALD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(func(c *Config, v string) { c.LogLevel = v }, "debug", "info", "warn", "error")},

@@ -169,7 +169,7 @@ func nodeConfig(cfg Config, g guards) node.Config {
 			Timeout:         cfg.HookTimeout,
 			VacatedDelay:    cfg.WebhookVacatedDelay,
 		},
-		Transport: transport.Config{MaxQueueBytes: cfg.MaxQueueBytes, MaxDeliveryLag: deliveryLag(cfg.MaxDeliveryLag), SendBufferBytes: cfg.SocketSendBufferBytes},
+		Transport: transport.Config{MaxQueueBytes: cfg.MaxQueueBytes, MaxDeliveryLag: deliveryLag(cfg.MaxDeliveryLag), SendBufferBytes: cfg.SocketSendBufferBytes, ReceiveBufferBytes: cfg.SocketReceiveBufferBytes},
 		API: api.Config{
 			APIKeys:        cfg.APIKeys,
 			AllowedOrigins: cfg.AllowedOrigins,

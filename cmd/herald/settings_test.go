@@ -38,6 +38,7 @@ var settingCases = []settingCase{
 	// the exit status of a setting that does not parse, not by the node.
 	{"HERALD_MAX_QUEUE_BYTES", "max-queue-bytes", "16384", "10000", func(c Config) any { return c.MaxQueueBytes }, 16384},
 	{"HERALD_SOCKET_SEND_BUFFER_BYTES", "socket-send-buffer-bytes", "0", "-1", func(c Config) any { return c.SocketSendBufferBytes }, 0},
+	{"HERALD_SOCKET_RECEIVE_BUFFER_BYTES", "socket-receive-buffer-bytes", "0", "-1", func(c Config) any { return c.SocketReceiveBufferBytes }, 0},
 	{"HERALD_HEARTBEAT", "heartbeat", "5s", "5", func(c Config) any { return c.Heartbeat }, 5 * time.Second},
 	{"HERALD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "2s", "-2s", func(c Config) any { return c.ShutdownTimeout }, 2 * time.Second},
 	{"HERALD_LOG_LEVEL", "log-level", "debug", "loud", func(c Config) any { return c.LogLevel }, "debug"},

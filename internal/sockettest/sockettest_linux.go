@@ -98,21 +98,46 @@ func Unread(t testing.TB, fd int) int {
 	return n
 }
 
+// ReceiveBuffer is fd's SO_RCVBUF as the kernel reports it (twice what
+// was set, for its overhead, or what autotuning made of it).
+func ReceiveBuffer(t testing.TB, fd int) int {
+	t.Helper()
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	if err != nil {
+		t.Fatalf("getsockopt SO_RCVBUF: %v", err)
+	}
+	return n
+}
+
 // ReportedSendBuffer is the SO_SNDBUF the kernel reports for a socket set
 // to n: n capped at net.core.wmem_max (212992 by the kernel's own
 // default, less than transport.DefaultSendBufferBytes), then doubled for
 // its overhead.
 func ReportedSendBuffer(t testing.TB, n int) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+	return 2 * min(n, sysctl(t, "/proc/sys/net/core/wmem_max"))
+}
+
+// ReportedReceiveBuffer is the SO_RCVBUF the kernel reports for a socket
+// set to n: n capped at net.core.rmem_max (212992 by the kernel's own
+// default), then doubled for its overhead.
+func ReportedReceiveBuffer(t testing.TB, n int) int {
+	t.Helper()
+	return 2 * min(n, sysctl(t, "/proc/sys/net/core/rmem_max"))
+}
+
+// sysctl is the number in the kernel setting at path.
+func sysctl(t testing.TB, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read the kernel's cap on SO_SNDBUF: %v", err)
+		t.Fatalf("read %s: %v", path, err)
 	}
-	capped, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		t.Fatalf("read the kernel's cap on SO_SNDBUF: %v", err)
+		t.Fatalf("read %s: %v", path, err)
 	}
-	return 2 * min(n, capped)
+	return n
 }
 
 func sameAddr(sa unix.Sockaddr, a net.Addr) bool {

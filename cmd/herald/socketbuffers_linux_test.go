@@ -50,3 +50,38 @@ func TestWebSocketsGetTheSocketSendBuffer(t *testing.T) {
 		})
 	}
 }
+
+// A node sets HERALD_SOCKET_RECEIVE_BUFFER_BYTES (by default 128 KiB) on
+// the sockets of its WebSockets beside the send buffer, capped at
+// net.core.rmem_max and reported doubled; 0 leaves them to the kernel's
+// autotuning, which starts at net.ipv4.tcp_rmem's middle value.
+func TestWebSocketsGetTheSocketReceiveBuffer(t *testing.T) {
+	def := sockettest.ReportedReceiveBuffer(t, transport.DefaultReceiveBufferBytes)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want func(got int) bool
+	}{
+		{"default", nil, func(got int) bool { return got == def }},
+		{"set", map[string]string{"HERALD_SOCKET_RECEIVE_BUFFER_BYTES": "40000"}, func(got int) bool {
+			return got == sockettest.ReportedReceiveBuffer(t, 40000)
+		}},
+		{"autotuned", map[string]string{"HERALD_SOCKET_RECEIVE_BUFFER_BYTES": "0"}, func(got int) bool {
+			return got != def && got != sockettest.ReportedReceiveBuffer(t, 40000)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"HERALD_NODE_ID": "bin-test"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			base, _, _ := startNode(t, env)
+			conn := dialWelcomed(t, strings.TrimPrefix(base, "http://"))
+			got := sockettest.ReceiveBuffer(t, sockettest.Accepted(t, conn.RemoteAddr(), conn.LocalAddr()))
+			if !tc.want(got) {
+				t.Fatalf("the node's WebSocket has SO_RCVBUF %d", got)
+			}
+			t.Logf("SO_RCVBUF %d", got)
+		})
+	}
+}
