@@ -51,10 +51,12 @@ type loop struct {
 	turnBytes, turnFrames int
 
 	// lingering holds the connections whose close is complete but whose
-	// socket still holds what their client has not acknowledged, and
-	// nextLinger when the first of them is looked at again (linger_linux.go).
-	lingering  map[*conn]lingering
-	nextLinger int64
+	// socket still holds what their client has not acknowledged,
+	// lingerSteps when each is looked at again, by its step, and
+	// nextLinger when the first of them is (linger_linux.go).
+	lingering   map[*conn]struct{}
+	lingerSteps [][]lingerEntry
+	nextLinger  int64
 
 	mu       sync.Mutex
 	pending  []*conn // connections with frames to write
@@ -171,8 +173,8 @@ func (l *loop) run() {
 			l.sweep(now)
 			nextSweep = now + int64(tick)
 		}
-		if len(l.lingering) > 0 && now >= l.nextLinger {
-			l.checkLingering(now)
+		if l.lingerSteps != nil && (now >= l.nextLinger || len(l.lingering) == 0) {
+			l.checkLingering(now) // or lets go the entries of those dropped meanwhile
 		}
 		if l.lagging() && now >= nextScan {
 			l.lagTick(now)
