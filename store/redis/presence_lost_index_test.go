@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
 
@@ -18,16 +17,7 @@ import (
 // cleans up after it to read. On one server and on Cluster.
 func TestLostJoinsTopicsLeaveTheSetOnceQueued(t *testing.T) {
 	t.Parallel()
-	t.Run("standalone", func(t *testing.T) {
-		t.Parallel()
-		srv := redistest.Start(t)
-		testLostJoinsTopicsLeaveTheSet(t, srv.URL(), func(string) string { return srv.Addr() })
-	})
-	t.Run("cluster", func(t *testing.T) {
-		t.Parallel()
-		c := redistest.StartCluster(t, 3, 0)
-		testLostJoinsTopicsLeaveTheSet(t, c.URL(), func(key string) string { return c.MasterOfKey(key).Addr() })
-	})
+	onOneServerAndCluster(t, testLostJoinsTopicsLeaveTheSet)
 }
 
 func testLostJoinsTopicsLeaveTheSet(t *testing.T, url string, masterOf func(key string) string) {

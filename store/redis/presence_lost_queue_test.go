@@ -28,15 +28,23 @@ import (
 // Cluster, where the queue and the topic are in different slots.
 func TestLostJoinsLeaveOfADeadReporterIsQueued(t *testing.T) {
 	t.Parallel()
+	onOneServerAndCluster(t, testLostLeaveOfADeadReporter)
+}
+
+// onOneServerAndCluster runs test, in parallel, against one redis-server
+// and against a 3-master Redis Cluster, where a topic's keys and the
+// webhook queue's are in different slots. masterOf names the address of
+// the server that holds key.
+func onOneServerAndCluster(t *testing.T, test func(t *testing.T, url string, masterOf func(key string) string)) {
 	t.Run("standalone", func(t *testing.T) {
 		t.Parallel()
 		srv := redistest.Start(t)
-		testLostLeaveOfADeadReporter(t, srv.URL(), func(string) string { return srv.Addr() })
+		test(t, srv.URL(), func(string) string { return srv.Addr() })
 	})
 	t.Run("cluster", func(t *testing.T) {
 		t.Parallel()
 		c := redistest.StartCluster(t, 3, 0)
-		testLostLeaveOfADeadReporter(t, c.URL(), func(key string) string { return c.MasterOfKey(key).Addr() })
+		test(t, c.URL(), func(key string) string { return c.MasterOfKey(key).Addr() })
 	})
 }
 

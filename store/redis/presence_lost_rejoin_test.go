@@ -11,7 +11,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
 
@@ -26,16 +25,7 @@ import (
 // queue's differ.
 func TestLostJoinsTakeOverRacingAReturn(t *testing.T) {
 	t.Parallel()
-	t.Run("standalone", func(t *testing.T) {
-		t.Parallel()
-		srv := redistest.Start(t)
-		testTakeOverRacingAReturn(t, srv.URL(), func(string) string { return srv.Addr() })
-	})
-	t.Run("cluster", func(t *testing.T) {
-		t.Parallel()
-		c := redistest.StartCluster(t, 3, 0)
-		testTakeOverRacingAReturn(t, c.URL(), func(key string) string { return c.MasterOfKey(key).Addr() })
-	})
+	onOneServerAndCluster(t, testTakeOverRacingAReturn)
 }
 
 func testTakeOverRacingAReturn(t *testing.T, url string, masterOf func(key string) string) {

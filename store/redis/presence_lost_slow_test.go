@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/herald-broker/herald/broker"
-	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
 
@@ -22,16 +21,7 @@ import (
 // queue's differ.
 func TestLostJoinsSlowReporterRacingAReturn(t *testing.T) {
 	t.Parallel()
-	t.Run("standalone", func(t *testing.T) {
-		t.Parallel()
-		srv := redistest.Start(t)
-		testSlowReporterRacingAReturn(t, srv.URL(), func(string) string { return srv.Addr() })
-	})
-	t.Run("cluster", func(t *testing.T) {
-		t.Parallel()
-		c := redistest.StartCluster(t, 3, 0)
-		testSlowReporterRacingAReturn(t, c.URL(), func(key string) string { return c.MasterOfKey(key).Addr() })
-	})
+	onOneServerAndCluster(t, testSlowReporterRacingAReturn)
 }
 
 func testSlowReporterRacingAReturn(t *testing.T, url string, masterOf func(key string) string) {
