@@ -36,13 +36,7 @@ func TestWebSocketsGetTheSocketSendBuffer(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{"HERALD_NODE_ID": "bin-test"}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			base, _, _ := startNode(t, env)
-			conn := dialWelcomed(t, strings.TrimPrefix(base, "http://"))
-			got := sockettest.SendBuffer(t, sockettest.Accepted(t, conn.RemoteAddr(), conn.LocalAddr()))
+			got := sockettest.SendBuffer(t, welcomedSocket(t, tc.env))
 			if !tc.want(got) {
 				t.Fatalf("the node's WebSocket has SO_SNDBUF %d", got)
 			}
@@ -71,17 +65,24 @@ func TestWebSocketsGetTheSocketReceiveBuffer(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{"HERALD_NODE_ID": "bin-test"}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			base, _, _ := startNode(t, env)
-			conn := dialWelcomed(t, strings.TrimPrefix(base, "http://"))
-			got := sockettest.ReceiveBuffer(t, sockettest.Accepted(t, conn.RemoteAddr(), conn.LocalAddr()))
+			got := sockettest.ReceiveBuffer(t, welcomedSocket(t, tc.env))
 			if !tc.want(got) {
 				t.Fatalf("the node's WebSocket has SO_RCVBUF %d", got)
 			}
 			t.Logf("SO_RCVBUF %d", got)
 		})
 	}
+}
+
+// welcomedSocket starts the binary with env beside a node id, opens a
+// WebSocket to it and returns the node's side of that socket.
+func welcomedSocket(t *testing.T, env map[string]string) int {
+	t.Helper()
+	all := map[string]string{"HERALD_NODE_ID": "bin-test"}
+	for k, v := range env {
+		all[k] = v
+	}
+	base, _, _ := startNode(t, all)
+	conn := dialWelcomed(t, strings.TrimPrefix(base, "http://"))
+	return sockettest.Accepted(t, conn.RemoteAddr(), conn.LocalAddr())
 }
