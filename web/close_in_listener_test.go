@@ -127,3 +127,82 @@ func TestClientClosedAndConnectedInErrorMakesOneAttempt(t *testing.T) {
 		t.Errorf("errors and state: %q, want unavailable connected", got)
 	}
 }
+
+// TestClientClosedAndConnectedInASubscribeRefusalsErrorSubscribesOnce: a
+// subscribe refused for now (unavailable) is told to the 'error'
+// listeners, then tried again after a delay; a page that closes and
+// connects again there has the new connection subscribe once, not once
+// more when the old connection's retry comes due.
+func TestClientClosedAndConnectedInASubscribeRefusalsErrorSubscribesOnce(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// A retry delay long enough for the new connection to be live by then.
+	p := startListening(t, f, `{ minDelay: 400, maxDelay: 400 }`, `window.told = [];
+		h.subscribe('busy', () => {});
+		h.on('error', (e) => { told.push(e.code); if (told.length === 1) { h.close(); h.connect(); } })`)
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "unavailable", "message": "subscribe hook down"})
+	c2 := f.accept(ctx)
+	c2.welcome()
+	c2.send(subscribed(c2.expect(ctx, "subscribe"), "e1", 0))
+	waitBackoffs(p)
+	// The next command after the subscribe must be this publish.
+	p.run(`void h.publish('busy', 1).catch(() => {})`)
+	if got := c2.expect(ctx, "publish"); got["topic"] != "busy" {
+		t.Errorf("publish %v, want one to busy", got)
+	}
+	if got := p.value(`told.join() + ' ' + h.state`); got != "unavailable connected" {
+		t.Errorf("errors and state: %q, want unavailable connected", got)
+	}
+}
+
+// TestClientClosedInAPresenceRefusalsOnErrorSendsNothing: a first
+// subscribe that asked for presence for one of its handles only, refused
+// presence_off, tells that handle's onError, then subscribes again
+// without presence; a page that closes the client there has nothing sent
+// on a socket that is gone (which threw in the page).
+func TestClientClosedInAPresenceRefusalsOnErrorSendsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startListening(t, f, `{}`, `window.told = [];
+		h.subscribe('room', () => {});
+		h.subscribe('room', () => {}, { onPresence: () => {}, onError: (e) => { told.push(e.code); h.close(); } })`)
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "presence_off", "message": "no presence on room"})
+	p.wait(`told.length > 0`)
+	if got := p.value(`told.join() + ' ' + h.state`); got != "presence_off disconnected" {
+		t.Errorf("errors and state: %q, want presence_off disconnected", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientClosedAndConnectedInARefusalsOnErrorKeepsItFailed: a
+// subscribe refused for good is kept for a subscription the server makes
+// of its pattern on that connection to take up; a page that closes and
+// connects again in its onError has a server subscription on the new
+// connection be a new one ('subscribed'), the refused handle failed.
+func TestClientClosedAndConnectedInARefusalsOnErrorKeepsItFailed(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startListening(t, f, `{}`, `window.told = []; window.made = [];
+		h.on('subscribed', (r) => made.push(r.topic));
+		window.notices = h.subscribe('notices', () => {}, { onError: (e) => { told.push(e.code); h.close(); h.connect(); } })`)
+	c := f.accept(ctx)
+	c.welcome()
+	cmd := c.expect(ctx, "subscribe")
+	c.send(map[string]any{"type": "error", "id": cmd["id"], "code": "forbidden", "message": "not yours"})
+	c2 := f.accept(ctx)
+	c2.welcome()
+	c2.send(map[string]any{"type": "subscribed", "topic": "notices", "epoch": "e1", "seq": 3, "server": true})
+	p.wait(`made.length > 0`)
+	if got := p.value(`told.join() + ' ' + notices.state + ' ' + made.join()`); got != "forbidden failed notices" {
+		t.Errorf("errors, the refused handle's state and server subscriptions told: %q, want forbidden failed notices", got)
+	}
+}

@@ -1288,7 +1288,12 @@ export class Herald {
   // A refusal of a subscription the page dropped since (its command id,
   // not its pattern, names it) is nobody's: one made again meanwhile
   // under the same pattern has a subscribe of its own, answered after it.
+  // A listener told of the refusal ('error', onError) may close the
+  // client, and connect it again: what follows is this connection's, and
+  // goes on only while the client is still the one that was refused.
   _subscribeFailed(id, sub, err) {
+    const generation = this._generation;
+    const gone = () => this._closed || generation !== this._generation;
     this._subscribing.delete(id);
     this._presenceAsked.delete(id);
     if (this._subs.get(sub.pattern) !== sub) return;
@@ -1300,6 +1305,9 @@ export class Herald {
       const delay = this._backoff(sub.retries++);
       err.topic = sub.pattern;
       if (err.code !== 'rate_limited') this._emitError(err);
+      // Closed there, and maybe connected again: the new connection
+      // subscribes it, and a retry would do so twice.
+      if (gone()) return;
       if (this.transport === 'sse') {
         sub.heldUntil = Date.now() + delay; // _openStream leaves it out, _streamOpened brings it back
         return;
@@ -1317,7 +1325,7 @@ export class Herald {
       // the page asked: refused, it did nothing, and the load's
       // unsubscribe left the node none, so it is sent again without.
       if (sub.presence) this._presenceRefused(sub, err);
-      if (!sub.beforeLoad.includes(id)) this._sendSubscribe(sub);
+      if (!gone() && !sub.beforeLoad.includes(id)) this._sendSubscribe(sub);
       return;
     }
     if (id !== null && err.code === 'presence_off' && sub.presence && !sub.wasLive
@@ -1328,7 +1336,7 @@ export class Herald {
       // had the subscription from a subscribe of their own, so it is made
       // without presence, and only those that asked hear the refusal.
       this._presenceRefused(sub, err);
-      this._sendSubscribe(sub);
+      if (!gone()) this._sendSubscribe(sub);
       return;
     }
     if (id !== null && err.code === 'presence_off' && sub.wasLive && sub.presence) {
@@ -1338,7 +1346,7 @@ export class Herald {
       // presence, as when the refusal comes on a live connection; resumed
       // again without it, it misses nothing.
       this._presenceRefused(sub, err);
-      this._sendSubscribe(sub);
+      if (!gone()) this._sendSubscribe(sub);
       return;
     }
     this._subs.delete(sub.pattern);
@@ -1347,6 +1355,7 @@ export class Herald {
       entry.ready.reject(err);
       callSafely(entry.handlers.onError, err);
     }
+    if (gone()) return; // the connection that refused it is no more
     // The refused command did nothing (docs/protocol.md section 2): a
     // subscription the server made of the pattern on this connection,
     // before the refusal or after it, goes on, and takes up this one's
