@@ -206,3 +206,24 @@ func TestClientClosedAndConnectedInARefusalsOnErrorKeepsItFailed(t *testing.T) {
 		t.Errorf("errors, the refused handle's state and server subscriptions told: %q, want forbidden failed notices", got)
 	}
 }
+
+// TestClientClosedInAStateListenerIsLastHeardDisconnected: a 'state'
+// listener that closes the client has the listeners after it hear the
+// 'disconnected' of the close last, not the state it closed in after it
+// (a page would show a closed client connected).
+func TestClientClosedInAStateListenerIsLastHeardDisconnected(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := newPage(t, f.url("/test.html"), "window.heraldReady === true")
+	p.run(`window.heard = [];
+		window.h = new herald.Herald(wsURL, { minDelay: 20, maxDelay: 100, pingInterval: 0 });
+		h.on('state', (s) => { if (s === 'connected') h.close(); });
+		h.on('state', (s) => heard.push(s));
+		h.connect();`)
+	f.accept(ctx).welcome()
+	p.wait(`h.state === 'disconnected'`)
+	if got := p.value(`h.state + ' ' + heard.at(-1)`); got != "disconnected disconnected" {
+		t.Errorf("state and the last state the second listener heard: %q, want disconnected disconnected (heard %s)", got, p.value(`heard.join()`))
+	}
+}

@@ -273,6 +273,7 @@ export class Herald {
     this._lastEventId = null;
     this.state = 'disconnected';
     this._listeners = { state: new Set(), error: new Set(), subscribed: new Set(), unsubscribed: new Set() };
+    this._stateTurn = 0; // bumped by each _setState
     this._subs = new Map(); // pattern -> subscription state
     this._subscribing = new Map(); // subscribe command id -> subscription
     this._presenceAsked = new Set(); // ids of those of them sent with presence:true
@@ -1625,9 +1626,16 @@ export class Herald {
 
   // ---- events ----
 
+  // A listener that changes the state (close() there) has every listener
+  // hear the new one: the listeners after it do not hear the old one
+  // after it, which would leave them with a state the client has left.
   _setState(state, info) {
     this.state = state;
-    for (const fn of this._listeners.state) callSafely(fn, state, info);
+    const turn = ++this._stateTurn;
+    for (const fn of this._listeners.state) {
+      if (turn !== this._stateTurn) return;
+      callSafely(fn, state, info);
+    }
   }
 
   _emitError(err) {
