@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"syscall"
 
@@ -73,8 +74,13 @@ func socketBuffersSet(ctx context.Context) bool {
 }
 
 // setSocketBuffers sets sc's SO_SNDBUF to send and its SO_RCVBUF to
-// receive bytes, each only when above 0.
+// receive bytes, each only when above 0. A value past what the option's
+// C int holds is set as its largest, which the kernel caps at
+// net.core.wmem_max or rmem_max as it does any large value: passed on
+// whole, its low 32 bits alone would reach the kernel, so that 4 GiB set
+// the smallest buffer (2,304 bytes).
 func setSocketBuffers(sc syscall.Conn, send, receive int) error {
+	send, receive = min(send, math.MaxInt32), min(receive, math.MaxInt32)
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("herald/transport: syscall conn: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/herald-broker/herald/internal/sockettest"
@@ -67,4 +68,44 @@ func (l sizingListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// A buffer size past 32 bits is set as the kernel's cap, as any size
+// past net.core.wmem_max or rmem_max is, not as its low 32 bits: 4 GiB
+// is 0 there, which the kernel takes for its smallest buffer.
+func TestSocketBuffersPast32BitsAreTheKernelsCap(t *testing.T) {
+	if strconv.IntSize < 64 {
+		t.Skip("an int holds no more than 32 bits")
+	}
+	shift := 32
+	huge := 1 << shift // 4 GiB
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := setSocketBuffers(c.(*net.TCPConn), huge, huge); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var send, receive int
+	if err := raw.Control(func(fd uintptr) {
+		send, receive = sockettest.SendBuffer(t, int(fd)), sockettest.ReceiveBuffer(t, int(fd))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := sockettest.ReportedSendBuffer(t, huge); send != want {
+		t.Errorf("SO_SNDBUF %d, want %d", send, want)
+	}
+	if want := sockettest.ReportedReceiveBuffer(t, huge); receive != want {
+		t.Errorf("SO_RCVBUF %d, want %d", receive, want)
+	}
 }
