@@ -227,3 +227,31 @@ func TestClientClosedInAStateListenerIsLastHeardDisconnected(t *testing.T) {
 		t.Errorf("state and the last state the second listener heard: %q, want disconnected disconnected (heard %s)", got, p.value(`heard.join()`))
 	}
 }
+
+// TestClientClosedInOnRecoveryFailedAsksNoPresence: a resume answered
+// recovered:false tells onRecoveryFailed, then asks the member list
+// again; a page that closes the client there has none asked of the
+// closed client, whose refusal ('closed') its onError would hear.
+func TestClientClosedInOnRecoveryFailedAsksNoPresence(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startListening(t, f, `{}`, `window.told = []; window.lists = []; window.lost = 0;
+		h.subscribe('room', () => {}, { onPresence: (l) => lists.push(l.users), onError: (e) => told.push(e.code),
+			onRecoveryFailed: () => { lost++; h.close(); } })`)
+	c := f.accept(ctx)
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 3))
+	ask := c.expect(ctx, "presence")
+	c.send(map[string]any{"type": "presence", "id": ask["id"], "topic": "room", "users": 0, "sessions": 0, "members": []any{}})
+	p.wait(`lists.length === 1`)
+	c.drop()
+	c2 := f.accept(ctx)
+	c2.welcome()
+	c2.send(subscribed(c2.expect(ctx, "subscribe"), "e1", 9, false))
+	p.wait(`lost === 1`)
+	waitBackoffs(p)
+	if got := p.value(`'[' + told.join() + '] ' + lists.join() + ' ' + h.state`); got != "[] 0 disconnected" {
+		t.Errorf("errors, member lists and state: %q, want [] 0 disconnected", got)
+	}
+}

@@ -1088,8 +1088,12 @@ export class Herald {
     const lost = first ? false : resumed ? reply.recovered === false : sub.wasLive && !sub.exact;
     sub.wasLive = true;
     if (lost) {
+      const generation = this._generation;
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: resumed || null };
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
+      // Closed there (and maybe connected again): nothing more is the
+      // closed connection's; the new one resumes it and asks for presence.
+      if (this._closed || generation !== this._generation) return;
     }
     if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (sub.presence && this.transport === 'sse') this._noPresenceOverStream(sub);
