@@ -249,7 +249,8 @@ export interface Subscription {
    * Settles on the server's first answer: subscribed, or the error. Not on
    * an onError that leaves the subscription subscribing: a receive_only over
    * SSE, or a too_many_subscriptions while one a stream cannot carry waits
-   * for a WebSocket or for room (pending meanwhile).
+   * for a WebSocket or for room (pending meanwhile). Nor on close(): the
+   * subscription is kept, and the answer after the next connect() settles it.
    */
   readonly ready: Promise<Subscribed>;
   /**
