@@ -1733,7 +1733,13 @@ export class Herald {
       this._noteClaim(url, body.topics);
       this._streamOpened({ transport: 'sse', topics: body.topics });
       this._forgetServerSubs(body.topics);
-      for (const t of body.topics) this._onStreamSubscribed(t);
+      for (const t of body.topics) {
+        // The 'connected' listeners, or a topic's onError or
+        // onRecoveryFailed, may have closed the client: the rest would go
+        // live on a closed client.
+        if (!current()) return;
+        this._onStreamSubscribed(t);
+      }
     });
     for (const name of ['message', 'gap', 'unsubscribed', 'join', 'leave']) {
       es.addEventListener(name, (ev) => {
