@@ -470,7 +470,7 @@ export class Herald {
     this._setState('connecting');
     // A 'state' listener may have closed the client (and connect() started
     // another attempt): the token function is not asked for nobody.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     let url = this.url;
     let version;
     try {
@@ -481,11 +481,11 @@ export class Herald {
       // A close() while it was asked ended this attempt: a word now, or a
       // retry, would come from a client closed, or run beside the chain a
       // connect() since then started.
-      if (this._closed || generation !== this._generation) return;
+      if (this._stale(generation)) return;
       this._tokenFailed(err);
       return;
     }
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     this._openTokenVersion = version;
     if (this.transport === 'sse') return this._openStream(url, generation);
     const ws = new WebSocket(url);
@@ -526,7 +526,7 @@ export class Herald {
     const generation = this._generation;
     this._setState('connected', welcome);
     // A 'state' listener may have closed the client: nothing to send on.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     for (const sub of this._subs.values()) sub.untilWebSocket = sub.noRoom = false; // each subscribe fits here
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
@@ -650,6 +650,13 @@ export class Herald {
     this._outbox = [];
   }
 
+  // _stale reports whether what began at generation is no longer the
+  // client's to go on with: the page closed the client since, or closed
+  // and connected it again (as it may from any listener or handler).
+  _stale(generation) {
+    return this._closed || generation !== this._generation;
+  }
+
   // _stop gives up until connect(): what failed would fail again.
   _stop(info) {
     this._closed = true;
@@ -668,7 +675,7 @@ export class Herald {
     const seen = {};
     let refusal = await askWhy(url, this.options.timeout, seen);
     if (!refusal && !seen.answered && wsURL) refusal = await askWhy(wsURL, this.options.timeout);
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     if (!refusal && seen.answered && this.transport === 'websocket' && this.options.transport === 'auto') {
       // HTTP reaches the node and it refused nothing: WebSocket is blocked
       // on the way, or the node refused the upgrade for a while that
@@ -704,7 +711,7 @@ export class Herald {
       else this._subscribeFailed(null, refused, refusal);
       // Its onError may have closed the client (and connect() started
       // another attempt): the stream is then nobody's to reopen.
-      if (this._closed || generation !== this._generation) return;
+      if (this._stale(generation)) return;
       return this._reopenWithout(refusal, refused);
     }
     // One the refused stream carried that the page dropped while it was
@@ -716,7 +723,7 @@ export class Herald {
     this._emitError(refusal);
     // Its listener may have closed the client (and connect() started
     // another attempt): no stop or retry is the closed client's.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     const next = { ...info, error: refusal };
     // A refusal of one topic is none of the client's: one the node names
     // otherwise than the page is in no subscription to fail, and a
@@ -789,7 +796,7 @@ export class Herald {
     this._setState('disconnected', { ...info, retryIn: delay });
     // A 'state' listener may have closed the client (and connect() started
     // another attempt): the retry would be a closed client's, or a second.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     this._later(delay, () => {
       if (!this._closed && generation === this._generation) this._open();
     });
@@ -865,7 +872,7 @@ export class Herald {
     // An 'error' listener that closed the client (and maybe connected it
     // again) ends this attempt: a retry would ask the token function for
     // a closed client, or run beside the new attempt.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     this._scheduleReconnect({ code: 0, reason: 'token function failed' });
   }
 
@@ -1093,7 +1100,7 @@ export class Herald {
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
       // Closed there (and maybe connected again): nothing more is the
       // closed connection's; the new one resumes it and asks for presence.
-      if (this._closed || generation !== this._generation) return;
+      if (this._stale(generation)) return;
     }
     if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (sub.presence && this.transport === 'sse') this._noPresenceOverStream(sub);
@@ -1298,7 +1305,7 @@ export class Herald {
   // goes on only while the client is still the one that was refused.
   _subscribeFailed(id, sub, err) {
     const generation = this._generation;
-    const gone = () => this._closed || generation !== this._generation;
+    const gone = () => this._stale(generation);
     this._subscribing.delete(id);
     this._presenceAsked.delete(id);
     if (this._subs.get(sub.pattern) !== sub) return;
@@ -1714,7 +1721,7 @@ export class Herald {
     }
     // Its onError may have closed the client: a stream opened now would
     // be nobody's, open for good.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     const url = new URL(toStreamURL(wsURL));
     for (const sub of named.slice(0, MAX_STREAM_TOPICS)) url.searchParams.append('topic', sub.pattern);
     const streamed = [...named.slice(0, MAX_STREAM_TOPICS), ...(named === subs ? [] : claimed)];
@@ -1796,7 +1803,7 @@ export class Herald {
     this._setState('connected', info);
     // A 'state' listener may have closed the client: no reopen, retry or
     // refresh (which asks the token function) is the closed client's.
-    if (this._closed || generation !== this._generation) return;
+    if (this._stale(generation)) return;
     this._failOutbox(receiveOnly());
     // A subscription made, or a token given, while the stream was being
     // opened is not in it: reopened with it, as a WebSocket sends a
@@ -1916,15 +1923,15 @@ export class Herald {
       this._closeStream();
       for (const sub of this._subs.values()) sub.live = false;
       this._setState('connecting');
-      if (this._closed || generation !== this._generation) return; // closed in a 'state' listener
+      if (this._stale(generation)) return; // closed in a 'state' listener
       this._currentToken().then(({ token, version }) => {
-        if (this._closed || generation !== this._generation) return;
+        if (this._stale(generation)) return;
         this._openTokenVersion = version;
         let url = this.url;
         if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
         this._openStream(url, generation);
       }, (err) => {
-        if (this._closed || generation !== this._generation) return;
+        if (this._stale(generation)) return;
         this._forget();
         this._tokenFailed(err);
       });
