@@ -198,8 +198,8 @@ func (s *Server) countingListener(l net.Listener) net.Listener {
 // connContext lets /ws find whether the Listener counted the connection,
 // and tells transport that the connection's socket has its send and
 // receive buffers already, so that an upgrade does not set them again:
-// s.http serves only
-// what Serve accepted, through socketBuffersListener whenever s.ws is set.
+// s.http serves only what Serve accepted, through socketBuffersListener
+// whenever s.ws is set.
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
 	ctx = limits.WithConn(ctx, c)
 	if s.ws != nil {

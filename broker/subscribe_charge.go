@@ -61,7 +61,7 @@ func (s *Session) prepaySubscribeLocked(c *command, now int64) {
 	if _, ok := s.pacer.(AddressSpender); !ok {
 		return
 	}
-	n, paid, claimedAt := s.b.subscribeWork(c.Topic, time.Now().UnixNano(), true)
+	n, paid, claimedAt := s.b.subscribeWork(c.Topic, now, true)
 	if n == 0 {
 		return
 	}

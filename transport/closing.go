@@ -114,8 +114,9 @@ func (c *conn) peerAnswered() bool {
 }
 
 // handshakeDone reports whether this side's close frame is written and
-// the client's came: the socket is then closed at once (RFC 6455
-// section 5.5.1). Whichever of the reader and the writer comes second
+// the client's came: the socket is then closed as soon as the client has
+// all it was sent (RFC 6455 section 5.5.1; loop.dropDone,
+// portableConn.linger). Whichever of the reader and the writer comes second
 // sees both. A stream's close event asks for no answer (SSE has none):
 // the stream is done once it is written.
 func (c *conn) handshakeDone() bool {
