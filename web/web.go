@@ -1,8 +1,11 @@
 // Package web serves Herald's browser side: the client library herald.js
 // with its TypeScript types, and the dashboard at /. The files live in
 // static/ and are embedded in the binary, so every node serves them and no
-// build step is needed.
+// build step is needed. static/herald.js is generated from the modules of
+// src/ (src/README.md), and checked in.
 package web
+
+//go:generate go run generate.go
 
 import (
 	"bytes"

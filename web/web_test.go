@@ -25,7 +25,7 @@ func TestHandlerServesFilesWithTheirTypes(t *testing.T) {
 		path, contentType, contains string
 	}{
 		{"/", "text/html; charset=utf-8", "<title>Herald dashboard</title>"},
-		{"/herald.js", "text/javascript; charset=utf-8", "export class Herald"},
+		{"/herald.js", "text/javascript; charset=utf-8", "export { Herald, "},
 		{"/herald.d.ts", "application/typescript; charset=utf-8", "export class Herald"},
 		{"/dashboard.js", "text/javascript; charset=utf-8", "from './dashboard-api.js'"},
 		{"/dashboard-tail.js", "text/javascript; charset=utf-8", "from './herald.js'"},

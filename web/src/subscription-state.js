@@ -1,0 +1,31 @@
+// subscription-state.js: the client's state of one subscription
+// (newSub), and what it says.
+
+// isHeld says whether a subscription refused for now over SSE waits out
+// its delay before the stream asks for it again (_subscribeFailed), or
+// waits for a WebSocket (_holdForWebSocket) or, with room, for a stream
+// with room for it, whose opening alone asks for it again (_openStream).
+export function isHeld(sub, { room = false } = {}) {
+  return sub.untilWebSocket || (sub.noRoom && !room) || sub.heldUntil > Date.now();
+}
+
+// wantsPresence says whether a subscription's handlers ask for presence.
+export function wantsPresence(handlers) {
+  return Boolean(handlers.onJoin || handlers.onLeave || handlers.onPresence);
+}
+
+// newSub is the client's state of one subscription, not yet subscribed.
+export function newSub(pattern) {
+  const tokens = pattern.split('.');
+  const exact = !tokens.includes('*') && !tokens.includes('>');
+  return {
+    pattern, tokens, exact, epoch: null, seq: 0, lastMsg: null, listeners: new Set(), live: false, changeLogs: new Set(),
+    early: [], // what came of its topic before its subscribe or resume was answered (_holdEarly)
+    retries: 0, // subscribes refused for now in a row (_subscribeFailed)
+    heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
+    untilWebSocket: false, // over SSE: left out of the streams until a welcome (_holdForWebSocket)
+    noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
+    beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
+    head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
+  };
+}
