@@ -155,3 +155,32 @@ func TestClientClosedWhileAskingForATokenStaysClosed(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// close() and connect() while a refresh waits for the token function end
+// that refresh: the new connection opened with a token of its own and
+// refreshes on its own schedule. It went on, and sent the old
+// connection's refresh on the new one.
+func TestClientClosedAndConnectedDuringARefreshSendsItNot(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// The first token expires in 2 s and is refreshed halfway; each
+	// refresh's token comes when the test says.
+	tokens := `window.releases = []; window.makeToken = () => {
+		const b64 = (o) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+		if (++calls === 1) return b64({alg: 'HS256'}) + '.' + b64({sub: 'u', exp: Math.floor(Date.now() / 1000) + 2}) + '.sig';
+		return new Promise((resolve) => { releases.push(resolve); }); }`
+	p := startClient(t, f, tokens, `{ token: () => window.makeToken() }`)
+	f.accept(ctx).welcome()
+	p.wait(`releases.length === 1`)
+	p.run(`h.close(); h.connect()`)
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`h.state === 'connected'`)
+	p.run(`releases[0]('old-refresh'); new Promise((resolve) => setTimeout(resolve, 0))`)
+	p.run(`h.publish('chat.lobby', 1).catch(() => {}), true`)
+	c.expect(ctx, "publish") // the next command: no refresh before it
+	if errs := p.value(`errors.join()`); errs != "" {
+		t.Errorf("client reported errors: %s", errs)
+	}
+}

@@ -1121,6 +1121,11 @@ class TokenMethods {
     const version = this._tokenVersion;
     try {
       const token = await this._askToken();
+      // A close() while the function ran ended this refresh, and after a
+      // connect() there the new connection opened with a token of its own
+      // and refreshes it on its own schedule: sent there, or queued for it,
+      // this one would refresh the new connection with the old one's answer.
+      if (this._stale(generation)) return;
       // A token given by setToken meanwhile is newer than the answer (as
       // in _currentToken): it is in force, or about to be, and the next
       // refresh follows its exp.
