@@ -255,3 +255,42 @@ func TestClientClosedInOnRecoveryFailedAsksNoPresence(t *testing.T) {
 		t.Errorf("errors, member lists and state: %q, want [] 0 disconnected", got)
 	}
 }
+
+// TestClientClosedInOnRecoveryFailedOfATakenUpSubscriptionDeliversNothing:
+// a resume refused while the server made the same subscription on the
+// connection takes that one up, and onRecoveryFailed tells what the page
+// missed; a page that closes the client there gets none of what the
+// client held of the topic meanwhile (a pattern's message, held for the
+// resume), which went on to be delivered on the closed client.
+func TestClientClosedInOnRecoveryFailedOfATakenUpSubscriptionDeliversNothing(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	p := startListening(t, f, `{}`, `window.got = []; window.pats = []; window.lost = 0;
+		h.subscribe('news.alerts', (m) => got.push(m.seq), { onRecoveryFailed: () => { lost++; h.close(); } });
+		h.subscribe('news.*', (m) => pats.push(m.seq))`)
+	inEpoch := func(m map[string]any) map[string]any { m["epoch"] = "e1"; return m }
+	c := f.accept(ctx)
+	c.welcome()
+	c.send(subscribed(c.expect(ctx, "subscribe"), "e1", 1))
+	c.send(map[string]any{"type": "subscribed", "id": c.expect(ctx, "subscribe")["id"], "topic": "news.*"})
+	c.send(inEpoch(message("news.alerts", 2, "first")))
+	p.wait(`got.join() === '2'`)
+	c.drop()
+
+	c2 := f.accept(ctx)
+	c2.welcome()
+	resume := c2.expect(ctx, "subscribe")
+	c2.send(map[string]any{"type": "subscribed", "id": c2.expect(ctx, "subscribe")["id"], "topic": "news.*"})
+	c2.send(map[string]any{"type": "subscribed", "topic": "news.alerts", "epoch": "e1", "seq": 5, "server": true})
+	held := inEpoch(message("news.alerts", 6, "held"))
+	held["pattern"] = "news.*"
+	c2.send(held)
+	p.wait(`pats.includes(6)`)
+	c2.send(map[string]any{"type": "error", "id": resume["id"], "code": "forbidden", "message": "not for you"})
+	p.wait(`lost === 1`)
+	if got := p.value(`got.join() + ' ' + h.state`); got != "2 disconnected" {
+		t.Errorf("seqs delivered and state: %q, want 2 disconnected (nothing after close())", got)
+	}
+	p.checkNoProblems()
+}

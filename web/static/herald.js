@@ -1976,8 +1976,13 @@ class ServerSubMethods {
     for (const entry of sub.listeners) if (entry.state === 'failed') delete entry.state;
     this._subs.set(reply.topic, sub);
     if (missed) {
+      const generation = this._generation;
       const info = { topic: sub.pattern, epoch: reply.epoch, seq: reply.seq, since: missed };
       for (const entry of sub.listeners) callSafely(entry.handlers.onRecoveryFailed, info);
+      // Closed there (and maybe connected again): what it held, and the
+      // 'subscribed' event, are the closed connection's, as after a
+      // resume's onRecoveryFailed (_onSubscribed).
+      if (this._stale(generation)) return;
     }
     if (sub.early.length > 0) this._deliverEarly(sub, 0);
     if (made.told) return;
