@@ -114,3 +114,55 @@ func TestClientAsksForWhatWasPastTheStreamOnceItHasRoom(t *testing.T) {
 	}
 	p.checkNoProblems()
 }
+
+// TestClientAsksForWhatWasPastTheBurstOnceTheStreamHasRoom: with
+// WebSocket blocked for good, a subscription a stream was refused for
+// past its address's burst (too_many_subscriptions naming it) would wait
+// for ever for a WebSocket: once the page drops others, a stream naming
+// fewer topics than the one refused asks for it again, its handle told
+// nothing more. One it cannot carry yet (t.4: it was refused in a
+// stream of four) waits on, asked for no more than that.
+func TestClientAsksForWhatWasPastTheBurstOnceTheStreamHasRoom(t *testing.T) {
+	t.Parallel()
+	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "burst-room-node",
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+	}})
+	proxy := &switchingProxy{}
+	proxy.blocked.Store(true)
+	front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
+		proxy.next = next
+		return proxy
+	})
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.told = []; window.carried = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		h.on('state', (state, info) => { if (state === 'connected' && info.topics) carried.push(info.topics.length); });
+		window.subs = Array.from({ length: 5 }, (_, i) => h.subscribe('t.' + i,
+			(m) => got.push(m.topic), { onError: (e) => told.push(e.code + ' ' + e.topic) }));
+		h.connect();
+		return 0;
+	})`)
+	const held = "too_many_subscriptions t.3,too_many_subscriptions t.4"
+	p.wait(`h.transport === 'sse' && subs[0].state === 'live' && told.length === 2`)
+	if got := p.value(`carried.join() + ' ' + told.join()`); got != "3 "+held {
+		t.Fatalf("streams opened and what was told: %q, want one of 3 topics, and %s", got, held)
+	}
+	p.run(`subs[0].unsubscribe(); window.reopens = carried.length; 0`)
+	p.wait(`carried.length > reopens && subs[1].state === 'live'`)
+	if got := p.value(`carried.at(-1) + ' ' + subs[3].state + ' ' + subs[4].state`); got != "3 live subscribing" {
+		t.Fatalf("the stream after one was dropped: %q, want 3 topics, t.3 live and t.4 still held", got)
+	}
+	publishHTTP(t, n.Base, `{"topic":"t.3","data":1}`)
+	p.wait(`got.join() === 't.3'`)
+	if got := p.value(`h.transport + ' ' + carried.join() + ' ' + told.join()`); got != "sse 3,3 "+held {
+		t.Errorf("transport, streams opened and what was told: %q, want sse, 3,3 and t.3, t.4 once each", got)
+	}
+	p.checkNoProblems()
+}

@@ -94,7 +94,8 @@ export class Herald {
     // left them out until their delay had passed, up to maxDelay).
     for (const sub of this._subs.values()) {
       sub.heldUntil = sub.retries = 0;
-      sub.untilWebSocket = sub.noRoom = false;
+      sub.pastBurst = 0;
+      sub.noRoom = false;
     }
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();

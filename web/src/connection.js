@@ -67,7 +67,7 @@ class ConnectionMethods {
     this._setState('connected', welcome);
     // A 'state' listener may have closed the client: nothing to send on.
     if (this._stale(generation)) return;
-    for (const sub of this._subs.values()) sub.untilWebSocket = sub.noRoom = false; // each subscribe fits here
+    for (const sub of this._subs.values()) Object.assign(sub, { pastBurst: 0, noRoom: false }); // each subscribe fits here
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
     // pattern that covers the topic goes live, and the pattern's listeners

@@ -78,8 +78,11 @@ class ReconnectMethods {
       // of its address's budget at once than the burst, docs/protocol.md
       // section 10): a WebSocket subscribes one topic at a time, and that
       // one would fit there.
-      if (refusal.code === 'too_many_subscriptions') this._holdForWebSocket(refused, refusal);
-      else this._subscribeFailed(null, refused, refusal);
+      if (refusal.code === 'too_many_subscriptions') {
+        this._holdForWebSocket(refused, refusal, new URL(url).searchParams.getAll('topic').length);
+      } else {
+        this._subscribeFailed(null, refused, refusal);
+      }
       // Its onError may have closed the client (and connect() started
       // another attempt): the stream is then nobody's to reopen.
       if (this._stale(generation)) return;

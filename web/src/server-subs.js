@@ -41,7 +41,7 @@ class ServerSubMethods {
     sub.reply = reply;
     // What it held of its topic while its subscribe waited (the server's
     // subscription's messages, when it came first) is delivered below.
-    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, untilWebSocket: false, noRoom: false });
+    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, pastBurst: 0, noRoom: false });
     // A position the page had of the topic stays when it is ahead (the
     // node's subscription went on from where the refused resume was).
     if (sub.exact && !(sub.epoch === reply.epoch && sub.seq > reply.seq)) {

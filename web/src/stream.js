@@ -62,8 +62,18 @@ class StreamMethods {
     // out its delay (_subscribeFailed). Those left out past the 32 a
     // stream carries are asked for again as they fit, once the page has
     // dropped others: with WebSocket blocked for good, they would wait
-    // for it for ever, room or not.
-    const subs = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub, { room: true }));
+    // for it for ever, room or not. So is one refused past its address's
+    // burst (_holdForWebSocket), by a stream that names fewer topics than
+    // the one that refused it did: the page dropped others since, and it
+    // may fit. Refused again, it waits for fewer still: no loop.
+    let naming = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub) && !this._claimTopics.has(sub.pattern)).length;
+    const subs = [...this._subs.values()].filter((sub) => {
+      if (sub.server || isHeld(sub, { room: true })) return false;
+      if (!sub.pastBurst) return true;
+      if (naming + 1 >= sub.pastBurst) return false;
+      naming++;
+      return true;
+    });
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -103,6 +113,8 @@ class StreamMethods {
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._noteClaim(url, body.topics);
+      // What it carries fits, those tried again past the burst too.
+      for (const sub of this._streamTopics.values()) sub.pastBurst = 0;
       this._streamOpened({ transport: 'sse', topics: body.topics });
       this._forgetServerSubs(body.topics);
       for (const t of body.topics) {
@@ -140,16 +152,20 @@ class StreamMethods {
 
   // _holdForWebSocket answers a subscription a stream cannot carry though
   // a WebSocket could (past the 32 a stream carries, or past its
-  // address's burst with the others, err): one whose client fell back to
-  // SSE by itself ('auto', which tries WebSocket again: _fallBack) is
-  // left out of the streams until the client is on WebSocket again
-  // (_onWelcome), or until connect(), its handles told once (onError)
-  // and 'subscribing' meanwhile; one past the 32 (sub.noRoom, set by
-  // _openStream) also until a stream has room for it. On 'sse' alone it
-  // fails, as for good.
-  _holdForWebSocket(sub, err) {
+  // address's burst with the others, err, refused by a stream that named
+  // `named` topics): one whose client fell back to SSE by itself ('auto',
+  // which tries WebSocket again: _fallBack) is left out of the streams
+  // until the client is on WebSocket again (_onWelcome), until
+  // connect(), or until a stream has room for it (past the 32:
+  // sub.noRoom, set by _openStream; past the burst: sub.pastBurst, a
+  // stream naming fewer topics than that), its handles told once
+  // (onError), not again when a try with fewer is refused, and
+  // 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
+  _holdForWebSocket(sub, err, named = 0) {
     if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
-    if (!sub.noRoom) sub.untilWebSocket = true;
+    const told = sub.pastBurst > 0;
+    if (named > 0) sub.pastBurst = named;
+    if (told) return;
     err.topic = sub.pattern;
     for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
   }

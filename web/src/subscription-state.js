@@ -1,12 +1,13 @@
 // subscription-state.js: the client's state of one subscription
 // (newSub), and what it says.
 
-// isHeld says whether a subscription refused for now over SSE waits out
-// its delay before the stream asks for it again (_subscribeFailed), or
-// waits for a WebSocket (_holdForWebSocket) or, with room, for a stream
-// with room for it, whose opening alone asks for it again (_openStream).
+// isHeld says whether a subscription over SSE is left out of the stream:
+// refused for now, it waits out its delay (_subscribeFailed); one a
+// stream cannot carry (_holdForWebSocket) waits for a WebSocket or for
+// a stream with room for it, which only a stream's opening decides
+// (_openStream asks with room: held only by a delay).
 export function isHeld(sub, { room = false } = {}) {
-  return sub.untilWebSocket || (sub.noRoom && !room) || sub.heldUntil > Date.now();
+  return ((sub.pastBurst > 0 || sub.noRoom) && !room) || sub.heldUntil > Date.now();
 }
 
 // wantsPresence says whether a subscription's handlers ask for presence.
@@ -23,7 +24,7 @@ export function newSub(pattern) {
     early: [], // what came of its topic before its subscribe or resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
-    untilWebSocket: false, // over SSE: left out of the streams until a welcome (_holdForWebSocket)
+    pastBurst: 0, // over SSE: refused past its address's burst by a stream naming this many topics (_holdForWebSocket)
     noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)

@@ -126,8 +126,9 @@
 // more of the address's command budget at once than its burst), leaves
 // it out until the client is on WebSocket again, where it would fit,
 // as it does those past the 32 a stream carries, or until a stream has
-// room for them (onError tells each handle once; with transport 'sse'
-// they fail), and opens
+// room for them (past the burst: a stream naming fewer topics than the
+// one that refused it, the page having dropped others; onError tells
+// each handle once; with transport 'sse' they fail), and opens
 // at once with the others (a subscription of the topic the page made
 // again while the client asked why, or in onError, is left out as well
 // for such a delay: asked for at once, it could be refused again at once);
@@ -257,12 +258,13 @@ function callSafely(fn, ...args) {
 // subscription-state.js: the client's state of one subscription
 // (newSub), and what it says.
 
-// isHeld says whether a subscription refused for now over SSE waits out
-// its delay before the stream asks for it again (_subscribeFailed), or
-// waits for a WebSocket (_holdForWebSocket) or, with room, for a stream
-// with room for it, whose opening alone asks for it again (_openStream).
+// isHeld says whether a subscription over SSE is left out of the stream:
+// refused for now, it waits out its delay (_subscribeFailed); one a
+// stream cannot carry (_holdForWebSocket) waits for a WebSocket or for
+// a stream with room for it, which only a stream's opening decides
+// (_openStream asks with room: held only by a delay).
 function isHeld(sub, { room = false } = {}) {
-  return sub.untilWebSocket || (sub.noRoom && !room) || sub.heldUntil > Date.now();
+  return ((sub.pastBurst > 0 || sub.noRoom) && !room) || sub.heldUntil > Date.now();
 }
 
 // wantsPresence says whether a subscription's handlers ask for presence.
@@ -279,7 +281,7 @@ function newSub(pattern) {
     early: [], // what came of its topic before its subscribe or resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
-    untilWebSocket: false, // over SSE: left out of the streams until a welcome (_holdForWebSocket)
+    pastBurst: 0, // over SSE: refused past its address's burst by a stream naming this many topics (_holdForWebSocket)
     noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
@@ -442,7 +444,8 @@ class Herald {
     // left them out until their delay had passed, up to maxDelay).
     for (const sub of this._subs.values()) {
       sub.heldUntil = sub.retries = 0;
-      sub.untilWebSocket = sub.noRoom = false;
+      sub.pastBurst = 0;
+      sub.noRoom = false;
     }
     globalThis.addEventListener?.('online', this._reconnectNow);
     this._open();
@@ -689,7 +692,7 @@ class ConnectionMethods {
     this._setState('connected', welcome);
     // A 'state' listener may have closed the client: nothing to send on.
     if (this._stale(generation)) return;
-    for (const sub of this._subs.values()) sub.untilWebSocket = sub.noRoom = false; // each subscribe fits here
+    for (const sub of this._subs.values()) Object.assign(sub, { pastBurst: 0, noRoom: false }); // each subscribe fits here
     // Exact subscriptions first: the server runs a connection's commands
     // in order, so each resume has sent what its topic missed before a
     // pattern that covers the topic goes live, and the pattern's listeners
@@ -908,8 +911,11 @@ class ReconnectMethods {
       // of its address's budget at once than the burst, docs/protocol.md
       // section 10): a WebSocket subscribes one topic at a time, and that
       // one would fit there.
-      if (refusal.code === 'too_many_subscriptions') this._holdForWebSocket(refused, refusal);
-      else this._subscribeFailed(null, refused, refusal);
+      if (refusal.code === 'too_many_subscriptions') {
+        this._holdForWebSocket(refused, refusal, new URL(url).searchParams.getAll('topic').length);
+      } else {
+        this._subscribeFailed(null, refused, refusal);
+      }
       // Its onError may have closed the client (and connect() started
       // another attempt): the stream is then nobody's to reopen.
       if (this._stale(generation)) return;
@@ -1965,7 +1971,7 @@ class ServerSubMethods {
     sub.reply = reply;
     // What it held of its topic while its subscribe waited (the server's
     // subscription's messages, when it came first) is delivered below.
-    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, untilWebSocket: false, noRoom: false });
+    Object.assign(sub, { loading: false, backlog: 0, since: undefined, retries: 0, heldUntil: 0, pastBurst: 0, noRoom: false });
     // A position the page had of the topic stays when it is ahead (the
     // node's subscription went on from where the refused resume was).
     if (sub.exact && !(sub.epoch === reply.epoch && sub.seq > reply.seq)) {
@@ -2072,8 +2078,18 @@ class StreamMethods {
     // out its delay (_subscribeFailed). Those left out past the 32 a
     // stream carries are asked for again as they fit, once the page has
     // dropped others: with WebSocket blocked for good, they would wait
-    // for it for ever, room or not.
-    const subs = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub, { room: true }));
+    // for it for ever, room or not. So is one refused past its address's
+    // burst (_holdForWebSocket), by a stream that names fewer topics than
+    // the one that refused it did: the page dropped others since, and it
+    // may fit. Refused again, it waits for fewer still: no loop.
+    let naming = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub) && !this._claimTopics.has(sub.pattern)).length;
+    const subs = [...this._subs.values()].filter((sub) => {
+      if (sub.server || isHeld(sub, { room: true })) return false;
+      if (!sub.pastBurst) return true;
+      if (naming + 1 >= sub.pastBurst) return false;
+      naming++;
+      return true;
+    });
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -2113,6 +2129,8 @@ class StreamMethods {
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._noteClaim(url, body.topics);
+      // What it carries fits, those tried again past the burst too.
+      for (const sub of this._streamTopics.values()) sub.pastBurst = 0;
       this._streamOpened({ transport: 'sse', topics: body.topics });
       this._forgetServerSubs(body.topics);
       for (const t of body.topics) {
@@ -2150,16 +2168,20 @@ class StreamMethods {
 
   // _holdForWebSocket answers a subscription a stream cannot carry though
   // a WebSocket could (past the 32 a stream carries, or past its
-  // address's burst with the others, err): one whose client fell back to
-  // SSE by itself ('auto', which tries WebSocket again: _fallBack) is
-  // left out of the streams until the client is on WebSocket again
-  // (_onWelcome), or until connect(), its handles told once (onError)
-  // and 'subscribing' meanwhile; one past the 32 (sub.noRoom, set by
-  // _openStream) also until a stream has room for it. On 'sse' alone it
-  // fails, as for good.
-  _holdForWebSocket(sub, err) {
+  // address's burst with the others, err, refused by a stream that named
+  // `named` topics): one whose client fell back to SSE by itself ('auto',
+  // which tries WebSocket again: _fallBack) is left out of the streams
+  // until the client is on WebSocket again (_onWelcome), until
+  // connect(), or until a stream has room for it (past the 32:
+  // sub.noRoom, set by _openStream; past the burst: sub.pastBurst, a
+  // stream naming fewer topics than that), its handles told once
+  // (onError), not again when a try with fewer is refused, and
+  // 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
+  _holdForWebSocket(sub, err, named = 0) {
     if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
-    if (!sub.noRoom) sub.untilWebSocket = true;
+    const told = sub.pastBurst > 0;
+    if (named > 0) sub.pastBurst = named;
+    if (told) return;
     err.topic = sub.pattern;
     for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
   }
