@@ -7,22 +7,30 @@ import (
 )
 
 // sources is a minimal web/src: every file of Sources, each declaring
-// one exported function named after it, the entry exporting nothing.
+// one exported function named after it, the entry importing them all
+// and exporting nothing.
 func sources() fstest.MapFS {
 	fsys := fstest.MapFS{}
-	for i, name := range Sources {
-		body := "// " + name + "\n"
-		if i > 0 {
-			body += "export function f" + string(rune('a'+i)) + "() {}\n"
-		}
+	fsys[Sources[0]] = &fstest.MapFile{Data: []byte(entry(""))}
+	for i, name := range Sources[1:] {
+		body := "// " + name + "\nexport function f" + string(rune('b'+i)) + "() {}\n"
 		fsys[name] = &fstest.MapFile{Data: []byte(body)}
 	}
 	return fsys
 }
 
+// entry is the entry of sources, importing every other file, then more.
+func entry(more string) string {
+	body := "// the entry\n"
+	for _, name := range Sources[1:] {
+		body += "import './" + name + "';\n"
+	}
+	return body + more
+}
+
 func TestJoinDropsImportsAndExportKeywords(t *testing.T) {
 	fsys := sources()
-	fsys[Sources[0]].Data = []byte("// the entry\nimport { fb } from './" + Sources[1] + "';\n\nexport { fb };\n")
+	fsys[Sources[0]].Data = []byte(entry("import { fb } from './" + Sources[1] + "';\n\nexport { fb };\n"))
 	fsys[Sources[2]].Data = []byte("import { fb } from './" + Sources[1] + "';\n\nexport function fc() { return fb(); }\n")
 	got, err := Join(fsys)
 	if err != nil {
@@ -39,8 +47,34 @@ func TestJoinDropsImportsAndExportKeywords(t *testing.T) {
 	}
 }
 
+// What looks like an import or an export inside a comment, a string or a
+// template literal is text: Join keeps it as written and reads no name
+// from it. A byte order mark does not hide the import after it.
+func TestJoinReadsOnlyCodeAsStatements(t *testing.T) {
+	fsys := sources()
+	fsys[Sources[2]].Data = []byte("\ufeffimport { fb } from './" + Sources[1] + "';\n" +
+		"/*\nimport { fd } from './" + Sources[3] + "';\n*/\n" +
+		"const usage = `\nimport { Herald } from '/herald.js';\nexport function fb() {}\n${fb()}`;\n" +
+		"const path = /\\/$/;\n" +
+		"export function fc() { return ['import(x)', usage, path]; }\n")
+	got, err := Join(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(got)
+	for _, want := range []string{"\n/*\nimport { fd } from './" + Sources[3] + "';\n*/\n", "\nimport { Herald } from '/herald.js';\nexport function fb() {}\n${fb()}`;\n", "\nfunction fc() {"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("joined file lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "import { fb }") {
+		t.Errorf("joined file keeps the import after a byte order mark:\n%s", text)
+	}
+}
+
 func TestJoinRefusesWhatWouldBreakJoined(t *testing.T) {
 	last := Sources[len(Sources)-1]
+	importFB := "import { fb } from './" + Sources[1] + "';\n"
 	for _, tc := range []struct {
 		name, file, body, want string
 	}{
@@ -49,13 +83,44 @@ func TestJoinRefusesWhatWouldBreakJoined(t *testing.T) {
 		{"name declared twice", Sources[2], "export function fb() {}\n", "fb is declared in"},
 		{"import of a name not exported", Sources[2], "import { fc } from './" + Sources[1] + "';\nfc();\n", "does not export it"},
 		{"import of a later file", Sources[2], "import { fd } from './" + Sources[3] + "';\nfd();\n", "comes after it"},
-		{"import unused", Sources[2], "import { fb } from './" + Sources[1] + "';\n", "does not use it"},
-		{"import on several lines", Sources[2], "import {\n  fb,\n} from './" + Sources[1] + "';\n", "an import is one line"},
+		{"import unused", Sources[2], importFB, "does not use it"},
+		{"import used in a string alone", Sources[2], importFB + "export const s = 'fb';\n", "does not use it"},
+		{"import on several lines", Sources[2], "import {\n  fb,\n} from './" + Sources[1] + "';\n", "an import only as one unindented line"},
+		{"import in double quotes", Sources[2], "import { fb } from \"./" + Sources[1] + "\";\nfb();\n", "an import only as one unindented line"},
+		{"import indented", Sources[2], "  import './" + Sources[1] + "';\n", "an import only as one unindented line"},
+		{"import renamed", Sources[2], "import { fb as g } from './" + Sources[1] + "';\ng();\n", "no renaming"},
+		{"import()", Sources[2], "export async function fc() {\n  return import('./" + Sources[1] + "');\n}\n", "import() loads another file"},
 		{"export list outside the entry", last, "function h() {}\nexport { h };\n", "only " + Sources[0] + " has an export list"},
+		{"export declaration in the entry", Sources[0], entry("export const VERSION = '1.1.0';\n"), "exports by one list"},
+		{"code in the entry", Sources[0], entry(importFB + "fb.version = '1.1.0';\n"), "holds only imports and the export list"},
+		{"entry exporting what it does not import", Sources[0], entry("export { nothing };\n"), "exports nothing, which it does not import"},
+		{"file the entry does not import", Sources[0], "import './" + Sources[1] + "';\n", "imports, itself or through its imports, none of"},
+		{"string on two lines", Sources[2], "const s = 'a\\\nb';\n", "a string goes on past the line's end"},
+		{"unclosed template", Sources[2], "const s = `a\n", "ends inside a template literal"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := sources()
 			fsys[tc.file] = &fstest.MapFile{Data: []byte(tc.body)}
+			_, err := Join(fsys)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Join: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A top-level name Join does not see could be declared twice, and the
+// joined file would not load: each declaration names one, as Join reads it.
+func TestJoinRefusesDeclarationsOfNamesItCannotSee(t *testing.T) {
+	last := Sources[len(Sources)-1]
+	for _, tc := range []struct{ name, first, second, want string }{
+		{"second name of a declaration", "const x = 1, y = 2;\n", "let z, y;\n", "a comma at the top level"},
+		{"destructuring", "const { x, y } = globalThis;\n", "const { y } = globalThis;\n", "declare one name a statement"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := sources()
+			fsys[Sources[2]] = &fstest.MapFile{Data: []byte(tc.first)}
+			fsys[last] = &fstest.MapFile{Data: []byte(tc.second)}
 			_, err := Join(fsys)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Join: %v, want an error saying %q", err, tc.want)
