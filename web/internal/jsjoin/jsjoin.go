@@ -57,6 +57,8 @@ var (
 	listedName    = regexp.MustCompile(`^([\w$]+)(?: as [\w$]+)?$`)
 	identifier    = regexp.MustCompile(`^[\w$]+$`)
 	dynamicImport = regexp.MustCompile(`(?:^|[^\w$.])import\s*\(`)
+	methodsAdded  = regexp.MustCompile(`^addMethods\(\s*Herald\s*,\s*([\w$]+)\s*\);?$`)
+	classHead     = regexp.MustCompile(`^class ([\w$]+)( extends\b)?`)
 )
 
 // lineKind is what Join does with a line.
@@ -146,7 +148,7 @@ func checkListed(dir fs.FS) error {
 
 // read reads a source and checks what Join relies on, line by line: the
 // statements at its top level (imports, exports, declarations of one
-// name). Lines inside
+// name), and the bodies of the classes it gives addMethods. Lines inside
 // comments and template literals are text, whatever they start with.
 func read(dir fs.FS, name string) (*source, error) {
 	body, err := fs.ReadFile(dir, name)
@@ -160,6 +162,8 @@ func read(dir fs.FS, name string) (*source, error) {
 	isEntry := name == Sources[0]
 	lex := newLexer()
 	code := make([]string, len(src.lines))
+	classes := map[string]*methodsClass{}
+	var class *methodsClass // the top-level class whose body the line is in
 	for i, line := range src.lines {
 		at := fmt.Sprintf("jsjoin: %s:%d", name, i+1)
 		l, err := lex.line(line)
@@ -171,8 +175,12 @@ func read(dir fs.FS, name string) (*source, error) {
 			return nil, fmt.Errorf("%s: import() loads another file, and herald.js is copied alone: import what it needs at the top", at)
 		}
 		if l.depth > 0 {
+			if class != nil {
+				class.lines = append(class.lines, classLine{at: at, scanned: l})
+			}
 			continue
 		}
+		class = nil
 		stmt := strings.TrimSpace(l.code)
 		if !l.inCode || stmt == "" {
 			continue
@@ -222,11 +230,27 @@ func read(dir fs.FS, name string) (*source, error) {
 				src.exported[m[2]] = true
 				src.kinds[i] = plainDecl
 			}
+			if c := classHead.FindStringSubmatch(strings.TrimPrefix(line, "export ")); c != nil {
+				class = &methodsClass{name: c[1], at: at, extends: c[2] != ""}
+				classes[c[1]] = class
+			}
 		case startsWithWord(stmt, "export"):
 			if exportList.MatchString(line) {
 				return nil, fmt.Errorf("%s: only %s has an export list (the module's public names)", at, Sources[0])
 			}
 			return nil, fmt.Errorf("%s: export only a declaration (export function f...) or, in %s, a list", at, Sources[0])
+		case startsWithWord(stmt, "addMethods"):
+			if m := methodsAdded.FindStringSubmatch(stmt); m != nil {
+				c := classes[m[1]]
+				if c == nil {
+					return nil, fmt.Errorf("%s: addMethods is given %s, which is not a class declared above it in %s", at, m[1], name)
+				}
+				if err := c.check(); err != nil {
+					return nil, err
+				}
+				break
+			}
+			return nil, fmt.Errorf("%s: give addMethods a class declared above it, on one line: addMethods(Herald, SomeMethods);", at)
 		}
 	}
 	if err := lex.end(); err != nil {

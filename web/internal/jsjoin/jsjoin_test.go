@@ -89,6 +89,8 @@ func TestJoinRefusesWhatWouldBreakJoined(t *testing.T) {
 		{"import in double quotes", Sources[2], "import { fb } from \"./" + Sources[1] + "\";\nfb();\n", "an import only as one unindented line"},
 		{"import indented", Sources[2], "  import './" + Sources[1] + "';\n", "an import only as one unindented line"},
 		{"import renamed", Sources[2], "import { fb as g } from './" + Sources[1] + "';\ng();\n", "no renaming"},
+		{"addMethods written otherwise", Sources[2], "class FcMethods {\n  static LIMIT = 3;\n}\naddMethods( Herald, FcMethods )\n", "holds only methods"},
+		{"addMethods given a class expression", Sources[2], "addMethods(Herald, class {\n  static LIMIT = 3;\n});\n", "give addMethods a class declared above it"},
 		{"import()", Sources[2], "export async function fc() {\n  return import('./" + Sources[1] + "');\n}\n", "import() loads another file"},
 		{"export list outside the entry", last, "function h() {}\nexport { h };\n", "only " + Sources[0] + " has an export list"},
 		{"export declaration in the entry", Sources[0], entry("export const VERSION = '1.1.0';\n"), "exports by one list"},
@@ -126,5 +128,36 @@ func TestJoinRefusesDeclarationsOfNamesItCannotSee(t *testing.T) {
 				t.Fatalf("Join: %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A class whose methods addMethods puts on Herald.prototype holds methods
+// alone: addMethods would drop or misplace anything else without a word.
+func TestJoinRefusesMethodsAddMethodsWouldNotCarry(t *testing.T) {
+	methods := func(body string) string {
+		return "import { fb } from './" + Sources[1] + "';\n\nclass FcMethods {\n" + body + "}\n\nfb(FcMethods);\naddMethods(Herald, FcMethods);\n"
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"static member", "  static LIMIT = 3;\n", "holds only methods"},
+		{"static method", "  static make() {}\n", "holds only methods"},
+		{"field", "  count = 0;\n", "holds only methods"},
+		{"constructor", "  constructor() {\n    this.count = 0;\n  }\n", "holds only methods"},
+		{"super", "  close() {\n    super.close();\n  }\n", "uses super or a private name"},
+		{"private name", "  #count = 0;\n", "uses super or a private name"},
+		{"private name used", "  count() {\n    return this.#count;\n  }\n", "uses super or a private name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := sources()
+			fsys[Sources[2]] = &fstest.MapFile{Data: []byte(methods(tc.body))}
+			_, err := Join(fsys)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Join: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+	fsys := sources()
+	fsys[Sources[2]] = &fstest.MapFile{Data: []byte(methods("  // a comment\n  async open(a,\n    b) {\n    return () => this.count;\n  }\n\n  get size() { return 1; }\n  *items() {}\n"))}
+	if _, err := Join(fsys); err != nil {
+		t.Fatalf("Join refuses a class of methods, getters and generators: %v", err)
 	}
 }
