@@ -24,9 +24,13 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("last_event_id")
+	// A HEAD sends no event: the history its id would resume is not read.
+	lastID := ""
+	if r.Method != http.MethodHead {
+		lastID = r.Header.Get("Last-Event-ID")
+		if lastID == "" {
+			lastID = q.Get("last_event_id")
+		}
 	}
 	stream, err := s.broker.OpenStream(r.Context(), adm.info, q["topic"], lastID)
 	if err != nil {

@@ -1,0 +1,77 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/internal/redistest"
+)
+
+// TestSSEHeadReadsNoResume: a HEAD of /sse carrying a Last-Event-ID is
+// answered as the stream would begin and reads none of the history the
+// id would resume, since it sends no event. It read it all and threw it
+// away: with Redis, 29 ms of Redis CPU a request for 32 topics of 30 KB
+// messages, where the same HEAD without the id took 1.4 ms.
+func TestSSEHeadReadsNoResume(t *testing.T) {
+	const topics, published, size = 8, 100, 1 << 10
+	srv := redistest.Start(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { admin.Close() })
+	n := startNode(t, api.Config{MaxMessageBytes: 8 << 10}, redisEngine(t, srv.URL()))
+	var path strings.Builder
+	path.WriteString("/sse?")
+	for i := range topics {
+		fmt.Fprintf(&path, "topic=h.%d&", i)
+	}
+	first := mustOpenSSE(t, n.base, path.String())
+	_, lastID := first.subscribed(t)
+	first.close()
+	pad := strings.Repeat("x", size)
+	var batch strings.Builder
+	batch.WriteString(`{"messages":[`)
+	for i := range topics * published {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"topic":"h.%d","data":%q}`, i%topics, pad)
+	}
+	batch.WriteString(`]}`)
+	n.post(t, "/api/batch", batch.String()).wantOK(t, &struct{}{})
+
+	before := redisOutputBytes(t, admin)
+	r := n.do(t, http.MethodHead, path.String(), "", "Last-Event-ID", lastID)
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	// The history the id resumes is 800 KB; a HEAD's own work (each
+	// topic's position, set up and taken back) is a few.
+	history := int64(topics * published * size)
+	if sent := redisOutputBytes(t, admin) - before; sent >= history/8 {
+		t.Fatalf("Redis sent %d bytes for a HEAD resuming %d bytes of history", sent, history)
+	}
+}
+
+// redisOutputBytes is what the Redis at c has sent its clients so far.
+func redisOutputBytes(t *testing.T, c *goredis.Client) int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("no total_net_output_bytes in INFO stats")
+	return 0
+}
