@@ -108,9 +108,9 @@ func (s *Server) judgesToken(token string) bool {
 func (s *Server) paceSubs(w http.ResponseWriter, r *http.Request, adm *admission, take bool) bool {
 	var err error
 	if take {
-		adm.info.SubsPaid, err = s.broker.PaceSubs(adm.info.Pacer, adm.info.Subs)
+		adm.info.SubsPaid, err = s.broker.PaceSubs(adm.info.Pacer, adm.info.Subject, adm.info.Subs)
 	} else {
-		err = s.broker.CheckSubsPace(adm.info.Pacer, adm.info.Subs)
+		err = s.broker.CheckSubsPace(adm.info.Pacer, adm.info.Subject, adm.info.Subs)
 	}
 	if err == nil {
 		return true

@@ -20,11 +20,11 @@ import (
 // before the node set them up (here Redis is down, so none is), is given
 // back what they were counted: it connects again as soon as its close is
 // seen, over and over. Kept, each connect took a claim's worth of a burst
-// that holds one and a bit, and the next waited some 25 s for the budget
-// to fill at one command a second.
+// that holds one and a bit, and the next waited for the budget to fill
+// with most of a claim at one command a second (25 s when a claim was 30).
 func TestSubsOfAConnectionClosedBeforeTheirSetupAreGivenBack(t *testing.T) {
 	const topics, connects = 10, 5
-	const claim = topics * (1 + broker.PresenceJoinCommands)
+	const claim = topics * (1 + broker.PresenceJoinCommands + broker.MemberChangeCommands) // signed in as u
 	const burst = claim + topics/2
 	subs := make([]string, topics)
 	for i := range subs {
@@ -35,7 +35,7 @@ func TestSubsOfAConnectionClosedBeforeTheirSetupAreGivenBack(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{Engine: redisEngine(t, srv.URL()), Node: heraldnode.Config{
 		NodeID: "test-node", MaxMessageBytes: testMaxMessageBytes, Tokens: hsVerifier(t),
 		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000, PresenceTopics: []string{"room.*"}},
-		// One command a second: a claim's worth takes 25 s to come back.
+		// One command a second: a claim's worth takes a minute to come back.
 		API: api.Config{Conns: connLimiter(t, limits.ConnConfig{CommandRate: 1, CommandBurst: burst})},
 	}})
 	srv.Stop() // every subscribe of the claim is answered unavailable, and tried again until the close

@@ -48,5 +48,5 @@ func (b *Broker) CheckClient(info ClientInfo) error {
 			return Errorf(CodeUnauthorized, "subs[%d] %.64q is not a valid topic or pattern", i, t)
 		}
 	}
-	return b.checkSubsFit(info.Pacer, info.Subs)
+	return b.checkSubsFit(info.Pacer, info.Subject, info.Subs)
 }

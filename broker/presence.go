@@ -76,7 +76,8 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 		st, err := s.b.startPosition(ctx, sub.pattern, since)
 		return st, false, err
 	}
-	charged := s.chargeSubscribeWork(sub, PresenceJoinCommands, markPaidPresence)
+	work := s.b.joinWork(sub.pattern, s.subject())
+	charged := s.chargeSubscribeWork(sub, work, markPaidPresence)
 	entry := s.presenceEntry(sub.pattern)
 	added := make(chan error, 1)
 	go func() { added <- s.b.engine.AddPresence(ctx, entry) }() // waited for below
@@ -87,7 +88,7 @@ func (s *Session) startAndJoin(ctx context.Context, sub *subscription, since *si
 	sub.mark(markPresent, true)
 	joined := jerr == nil || addMayHaveRun(jerr)
 	if !joined && charged {
-		s.giveBackAddress(PresenceJoinCommands)
+		s.giveBackAddress(work)
 	}
 	if err == nil {
 		err = jerr

@@ -130,7 +130,7 @@ func addressRateLimited() *Error {
 // streams of 30 presence topics opened at once had 270 topics through on
 // a burst of 300, which holds 100). Past the budget the stream is refused
 // rate_limited (429), and what it took is given back: nothing of it runs.
-func (b *Broker) paceStream(address AddressPacer, topics []string) ([]*prepaid, *Error) {
+func (b *Broker) paceStream(address AddressPacer, user string, topics []string) ([]*prepaid, *Error) {
 	paid := make([]*prepaid, len(topics))
 	if address == nil {
 		return paid, nil
@@ -141,11 +141,8 @@ func (b *Broker) paceStream(address AddressPacer, topics []string) ([]*prepaid, 
 	for i, topic := range topics {
 		n := 1
 		if spends { // as chargeAddress: extra work is counted only by a spender
-			work, marks, claimedAt := b.subscribeWork(topic, now, true)
-			if work > 0 {
-				paid[i] = &prepaid{claimedAt: claimedAt}
-				paid[i].marks.Store(uint32(marks))
-			}
+			work, p := b.subscribeWork(topic, user, now, true)
+			paid[i] = p
 			n += work
 		}
 		for range n {

@@ -24,12 +24,12 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkStreamFits(info.Pacer, topics, info.Subs); err != nil {
+	if err := b.checkStreamFits(info.Pacer, info.Subject, topics, info.Subs); err != nil {
 		return nil, err
 	}
 	asked := topics
 	topics = withServerTopics(topics, info.Subs)
-	paid, perr := b.paceStream(info.Pacer, topics)
+	paid, perr := b.paceStream(info.Pacer, info.Subject, topics)
 	if perr != nil {
 		return nil, perr
 	}

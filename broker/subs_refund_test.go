@@ -38,7 +38,7 @@ func (readTimeout) Timeout() bool { return true }
 // are before its upgrade (PaceSubs), what was taken going with it.
 func connectClaim(t *testing.T, b *Broker, budget *claimBudget, subs []string) *client {
 	t.Helper()
-	paid, err := b.PaceSubs(budget, subs)
+	paid, err := b.PaceSubs(budget, "", subs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSubsClaimGivenBackOnceWhateverTheClosesRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range conns {
 		budgets[i] = &claimBudget{}
-		paid, err := b.PaceSubs(budgets[i], subs)
+		paid, err := b.PaceSubs(budgets[i], "", subs)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,7 +25,15 @@ import (
 //   - a subscribe that joins a topic's presence has the topic's entry of
 //     the session added and removed, and its members' count and change
 //     log kept: 28 commands for the pair, 13 more than a topic without
-//     presence, anonymous sessions included.
+//     presence, anonymous sessions included;
+//   - a signed-in client's join and leave are its user's member changes
+//     too (the user's member entry and name, the change log, every node
+//     told): 52 commands for the pair, 24 more than an anonymous
+//     session's; and with the webhooks on each is a member_added or
+//     member_removed event queued, waited out, sent and taken off the
+//     queue: 105 for the pair, 54 more than an anonymous session's. Only
+//     a user's first session on a topic joins it, which cannot be told as
+//     a subscribe comes: each is counted as if it were.
 
 // OccupancyCommands is how many commands more than itself a client's
 // subscribe counts when it makes this node hold a topic (the reporter
@@ -36,6 +44,33 @@ const OccupancyCommands = 3
 // subscribe counts when it joins a topic's presence: its leave later is
 // in it.
 const PresenceJoinCommands = 2
+
+// MemberChangeCommands is how many commands more than PresenceJoinCommands
+// a signed-in client's join of a topic's presence counts: the member
+// changes of its user's join and leave later.
+const MemberChangeCommands = 4
+
+// MemberEventCommands is how many commands more again a signed-in
+// client's join of a topic's presence counts with the webhooks on: its
+// member_added, and its leave's member_removed.
+const MemberEventCommands = 4
+
+// joinWork is how many commands more than itself a subscribe of topic by
+// a client signed in as user ("": anonymous) counts for joining the
+// topic's presence: 0 when the topic keeps none.
+func (b *Broker) joinWork(topic, user string) int {
+	if !b.keepsPresence(topic) {
+		return 0
+	}
+	n := PresenceJoinCommands
+	if user != "" {
+		n += MemberChangeCommands
+		if b.remote.events != nil {
+			n += MemberEventCommands
+		}
+	}
+	return n
+}
 
 // prepaySubscribeLocked counts a client's subscribe c, let through at
 // now, the work it will cause as far as that can be told as it comes:
@@ -61,36 +96,39 @@ func (s *Session) prepaySubscribeLocked(c *command, now int64) {
 	if _, ok := s.pacer.(AddressSpender); !ok {
 		return
 	}
-	n, paid, claimedAt := s.b.subscribeWork(c.Topic, now, true)
+	n, p := s.b.subscribeWork(c.Topic, s.subject(), now, true)
 	if n == 0 {
 		return
 	}
-	c.paid = &prepaid{claimedAt: claimedAt}
-	c.paid.marks.Store(uint32(paid))
+	c.paid = p
 	s.chargeAddress(now, n)
 }
 
-// subscribeWork is how many commands more a client's subscribe of topic
-// counts at now, as far as can be told before it is set up, which of
-// them, and when it claimed the topic's occupancy (claimOccupancy) if it
-// did. With claim false it claims nothing, and only tells what a
+// subscribeWork is how many commands more a subscribe of topic by a
+// client signed in as user ("": anonymous) counts at now, as far as can
+// be told before it is set up, and what of them it counted (nil when
+// nothing), with when it claimed the topic's occupancy (claimOccupancy)
+// if it did. With claim false it claims nothing, and only tells what a
 // subscribe would count.
-func (b *Broker) subscribeWork(topic string, now int64, claim bool) (n int, paid workerMarks, claimedAt int64) {
-	if b.keepsPresence(topic) {
-		n += PresenceJoinCommands
-		paid |= markPaidPresence
+func (b *Broker) subscribeWork(topic, user string, now int64, claim bool) (int, *prepaid) {
+	join := b.joinWork(topic, user)
+	n, marks, claimedAt := join, workerMarks(0), int64(0)
+	if join > 0 {
+		marks |= markPaidPresence
 	}
-	if !b.countsOccupancy(topic) {
-		return n, paid, 0
-	}
-	if claim && b.remote.claimOccupancy(topic, now) || !claim && b.remote.claimable(topic, now) {
+	if b.countsOccupancy(topic) && (claim && b.remote.claimOccupancy(topic, now) || !claim && b.remote.claimable(topic, now)) {
 		n += OccupancyCommands
-		paid |= markPaidOccupancy
+		marks |= markPaidOccupancy
 		if claim {
 			claimedAt = now
 		}
 	}
-	return n, paid, claimedAt
+	if n == 0 {
+		return 0, nil
+	}
+	p := &prepaid{claimedAt: claimedAt, join: join}
+	p.marks.Store(uint32(marks))
+	return n, p
 }
 
 // countsOccupancy reports whether a subscribe of topic is counted its
@@ -106,6 +144,7 @@ func (b *Broker) countsOccupancy(topic string) bool {
 type prepaid struct {
 	marks     atomic.Uint32 // workerMarks: markPaidPresence, markPaidOccupancy not yet used nor given back
 	claimedAt int64         // when it claimed its topic's occupancy (markPaidOccupancy)
+	join      int           // what it counted for the presence join (markPaidPresence): joinWork
 }
 
 // take clears m of what p holds and returns which of m it held; nil
@@ -164,7 +203,7 @@ func (b *Broker) workNotRun(p *prepaid, topic string, joined bool) int {
 	if joined {
 		p.take(markPaidPresence)
 	} else if p.take(markPaidPresence) != 0 {
-		n += PresenceJoinCommands
+		n += p.join
 	}
 	if p.take(markPaidOccupancy) != 0 && b.remote.dropClaim(topic, p.claimedAt) {
 		n += OccupancyCommands
@@ -201,12 +240,12 @@ func (s *Session) chargeSubscribeWork(sub *subscription, n int, paid workerMarks
 // nothing is taken. What it took is returned for the connection to keep
 // (ClientInfo.SubsPaid), so that the topics it never sets up are given
 // back (SubsCharge); nil when nothing can be.
-func (b *Broker) PaceSubs(address AddressPacer, subs []string) (*SubsCharge, error) {
+func (b *Broker) PaceSubs(address AddressPacer, user string, subs []string) (*SubsCharge, error) {
 	if len(subs) == 0 {
 		return nil, nil
 	}
 	topics := withServerTopics(nil, subs)
-	paid, err := b.paceStream(address, topics)
+	paid, err := b.paceStream(address, user, topics)
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +267,13 @@ type AddressGauge interface {
 // that every check passed, herald.js took the refusal for a network that
 // blocks WebSocket, opened again at once and, the second time in a row,
 // fell back to SSE for good.
-func (b *Broker) CheckSubsPace(address AddressPacer, subs []string) error {
+func (b *Broker) CheckSubsPace(address AddressPacer, user string, subs []string) error {
 	gauge, ok := address.(AddressGauge)
 	if !ok || len(subs) == 0 {
 		return nil
 	}
 	now := time.Now().UnixNano()
-	if gauge.HoldsCommands(now, b.subsCommands(address, subs, now)) {
+	if gauge.HoldsCommands(now, b.subsCommands(address, user, subs, now)) {
 		return nil
 	}
 	return addressRateLimited()
@@ -244,12 +283,12 @@ func (b *Broker) CheckSubsPace(address AddressPacer, subs []string) error {
 // as its connection opens (nil: they can, or address is no AddressGauge):
 // they count more than its burst, which the budget never holds more of,
 // so that waiting for it, as a 429's Retry-After said, never ended.
-func (b *Broker) checkSubsFit(address AddressPacer, subs []string) error {
+func (b *Broker) checkSubsFit(address AddressPacer, user string, subs []string) error {
 	gauge, ok := address.(AddressGauge)
 	if !ok || len(subs) == 0 {
 		return nil
 	}
-	if n, burst := b.subsCommands(address, subs, time.Now().UnixNano()), gauge.CommandBurst(); n > burst {
+	if n, burst := b.subsCommands(address, user, subs, time.Now().UnixNano()), gauge.CommandBurst(); n > burst {
 		return Errorf(CodeUnauthorized, "subs counts %d commands of its address's budget as the connection opens, "+
 			"more than the burst of %d it holds at most (HERALD_COMMAND_BURST_PER_IP)", n, burst)
 	}
@@ -267,8 +306,8 @@ func (b *Broker) checkSubsFit(address AddressPacer, subs []string) error {
 // count past the burst, too_many_subscriptions (400): a client drops
 // that one and opens the stream with the rest at once, as for a topic
 // refused for good (docs/protocol.md section 10).
-func (b *Broker) checkStreamFits(address AddressPacer, topics, subs []string) error {
-	if err := b.checkSubsFit(address, subs); err != nil {
+func (b *Broker) checkStreamFits(address AddressPacer, user string, topics, subs []string) error {
+	if err := b.checkSubsFit(address, user, subs); err != nil {
 		return err
 	}
 	gauge, ok := address.(AddressGauge)
@@ -277,12 +316,12 @@ func (b *Broker) checkStreamFits(address AddressPacer, topics, subs []string) er
 	}
 	now := time.Now().UnixNano()
 	claim := withServerTopics(nil, subs)
-	n, burst := b.subsCommands(address, claim, now), gauge.CommandBurst()
+	n, burst := b.subsCommands(address, user, claim, now), gauge.CommandBurst()
 	for _, topic := range topics {
 		if contains(claim, topic) {
 			continue // counted with the claim
 		}
-		if n += b.topicCommands(address, topic, now); n > burst {
+		if n += b.topicCommands(address, user, topic, now); n > burst {
 			counted := "the stream's topics"
 			if len(claim) > 0 {
 				counted += " and its subs claim" // a token's, or a connect hook's
@@ -297,20 +336,20 @@ func (b *Broker) checkStreamFits(address AddressPacer, topics, subs []string) er
 
 // subsCommands is how many commands paceStream would take at now from
 // address's budget for subs, claiming nothing.
-func (b *Broker) subsCommands(address AddressPacer, subs []string, now int64) int {
+func (b *Broker) subsCommands(address AddressPacer, user string, subs []string, now int64) int {
 	n := 0
 	for _, topic := range withServerTopics(nil, subs) {
-		n += b.topicCommands(address, topic, now)
+		n += b.topicCommands(address, user, topic, now)
 	}
 	return n
 }
 
 // topicCommands is how many commands paceStream would take at now from
 // address's budget for one topic, claiming nothing.
-func (b *Broker) topicCommands(address AddressPacer, topic string, now int64) int {
+func (b *Broker) topicCommands(address AddressPacer, user, topic string, now int64) int {
 	if _, spends := address.(AddressSpender); !spends {
 		return 1 // extra work is counted only by a spender
 	}
-	work, _, _ := b.subscribeWork(topic, now, false)
+	work, _ := b.subscribeWork(topic, user, now, false)
 	return 1 + work
 }

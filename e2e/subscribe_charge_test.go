@@ -19,8 +19,9 @@ import (
 // occupancy's work, and one that joins a topic's presence the
 // presence's, where each counted as one command and had Redis run some
 // 18 (new topics, webhooks on), 14 (new presence topics) and 25 (both)
-// for each. What the node's webhook sender polls meanwhile is allowed
-// for apart.
+// for each; a signed-in client's join of a presence topic with the
+// webhooks on counts its member_added and member_removed too. What the
+// node's webhook sender polls meanwhile is allowed for apart.
 func TestSubscribesCountTheirRedisWork(t *testing.T) {
 	const (
 		burst      = 300
@@ -30,8 +31,9 @@ func TestSubscribesCountTheirRedisWork(t *testing.T) {
 	for _, tc := range []struct {
 		kind     string
 		webhooks bool
-	}{{"new", true}, {"room", true}, {"room", false}} {
-		t.Run(fmt.Sprintf("%s,webhooks=%v", tc.kind, tc.webhooks), func(t *testing.T) {
+		user     string // signed in as; "": anonymous
+	}{{"new", true, ""}, {"room", true, ""}, {"room", false, ""}, {"room", true, "ada"}, {"room", false, "ada"}} {
+		t.Run(fmt.Sprintf("%s,webhooks=%v,user=%q", tc.kind, tc.webhooks, tc.user), func(t *testing.T) {
 			kind := tc.kind
 			redis := redistest.Start(t)
 			env := []string{"HERALD_REDIS_URL=" + redis.URL(), "HERALD_PRESENCE_TOPICS=room.*",
@@ -40,8 +42,15 @@ func TestSubscribesCountTheirRedisWork(t *testing.T) {
 			if tc.webhooks {
 				env = append(env, "HERALD_WEBHOOK_URL="+hook+"/webhook", "HERALD_WEBHOOK_VACATED_DELAY=100ms")
 			}
+			if tc.user != "" {
+				env = append(env, "HERALD_JWT_SECRET="+presenceSecret)
+			}
 			n := startProcess(t, "a", env...)
-			c := dial(t, n.ws)
+			url := n.ws
+			if tc.user != "" {
+				url += "?token=" + userToken(t, tc.user)
+			}
+			c := dial(t, url)
 			unsubscribes := redistest.CommandCalls(t, redis.Addr(), "unsubscribe")
 			before, start := redistest.AllCommandCalls(t, redis.Addr()), time.Now()
 			topics := 0
