@@ -90,7 +90,7 @@ func New(cfg Config, b *broker.Broker, ws *transport.Server) *Server {
 		// net/http reports accept errors here, "too many open files"
 		// among them (it backs off and retries), and failed TLS
 		// handshakes; they go to the log instead of stderr (httplog.go).
-		ErrorLog: stdlog.New(httpErrorLog{warn: s.log.Named("http"), refusals: s.refusals}, "", 0),
+		ErrorLog: stdlog.New(newHTTPErrorLog(s.log.Named("http"), s.refusals), "", 0),
 	}
 	return s
 }
