@@ -74,11 +74,7 @@ func (r *resumeSends) owed() int {
 	if r == nil {
 		return 0
 	}
-	perCommand := r.perCommand
-	if perCommand == 0 {
-		perCommand = ResumeCommandBytes
-	}
-	n := max(r.sent/perCommand, r.read/ResumeCommandMessages) - r.charged
+	n := max(r.sent/r.perCommand, r.read/ResumeCommandMessages) - r.charged
 	r.charged += n
 	return n
 }

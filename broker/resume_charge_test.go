@@ -118,3 +118,27 @@ func TestResumeReadsWhatFitsBesideTheQueue(t *testing.T) {
 		t.Errorf("the resume read %d bytes of history with %d bytes of room beside the queue", got, 4<<10)
 	}
 }
+
+// An SSE stream's resume counts as a WebSocket's without compression:
+// one more command of its address's budget for each ResumeCommandBytes
+// of history it sends, which the stream's sends are given explicitly,
+// as every resume's are.
+func TestStreamResumeCountsAsCommandsByWhatItSends(t *testing.T) {
+	b, _ := newTestBroker(t, Config{RateLimit: 1000, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10})
+	data := []byte(`"` + strings.Repeat("x", 50<<10) + `"`)
+	for range 10 {
+		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := string(appendIDEntry([]byte{streamIDVersion}, idEntry{topic: idHash("big"), epoch: idHash("e1")}))
+	budget := &spendingBudget{}
+	o, err := b.OpenStream(t.Context(), ClientInfo{Pacer: budget}, []string{"big"}, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Abort()
+	if got, want := budget.spent.Load(), int64(10*(50<<10)/ResumeCommandBytes); got != want {
+		t.Errorf("a stream's resume of 10 messages of 50 KiB spent %d more commands of its address's budget, want %d", got, want)
+	}
+}

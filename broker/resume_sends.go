@@ -22,7 +22,9 @@ type resumeSends struct {
 	sent    int
 	read    int // messages the engine read for the resumes, kept or not
 	charged int // commands counted for sent and read (resume_charge.go)
-	// perCommand is what of sent counts as one command; 0: ResumeCommandBytes.
+	// perCommand is what of sent counts as one command: the session's
+	// replyCommandBytes, set by every constructor, as a connection that
+	// compresses counts less (DeflatedCommandBytes).
 	perCommand int
 }
 
@@ -55,9 +57,10 @@ func newResumeSends(limit int, c Conn, perCommand int) *resumeSends {
 const messageFrameBytes = 128
 
 // newStreamSends is the bound of a stream's resumes, topics being how
-// many it has (its id names as many, maxStreamTopics at most).
-func newStreamSends(limit, topics int) *resumeSends {
-	return &resumeSends{limit: limit, sse: true,
+// many it has (its id names as many, maxStreamTopics at most), each
+// perCommand bytes they send counting as a command.
+func newStreamSends(limit, topics, perCommand int) *resumeSends {
+	return &resumeSends{limit: limit, sse: true, perCommand: perCommand,
 		idBytes: len("id: ") + 1 + min(topics, maxStreamTopics)*(1+2*hashDigits+maxSeqDigits) + 1 + maxSeqDigits + 2}
 }
 

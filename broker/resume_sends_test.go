@@ -31,7 +31,7 @@ func TestResumeSendsCountWhatIsQueued(t *testing.T) {
 			for i, size := range tc.sizes {
 				msgs = append(msgs, msg(uint64(i+1), size))
 			}
-			r := &resumeSends{limit: limit, queued: tc.queued}
+			r := &resumeSends{limit: limit, queued: tc.queued, perCommand: ResumeCommandBytes}
 			if got := len(r.keep(msgs)); got != tc.want {
 				t.Fatalf("kept %d of %d messages, want %d", got, len(msgs), tc.want)
 			}

@@ -57,7 +57,7 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 		o.Abort()
 		return nil, err
 	}
-	for i, since := range b.shareResume(resumeFromID(lastEventID, topics)) {
+	for i, since := range b.shareResume(resumeFromID(lastEventID, topics), s.replyCommandBytes()) {
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
 		if serr == nil && sub != nil {
 			sub.marks |= paid[i].settled()
@@ -86,8 +86,9 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 
 // shareResume splits MaxResumeBytes among the topics a stream resumes, so
 // that one request naming 32 of them reads no more than one resume, and
-// bounds what they queue together by it (resumeSends).
-func (b *Broker) shareResume(sinces []*since) []*since {
+// bounds what they queue together by it (resumeSends), each perCommand
+// bytes they send counting as a command.
+func (b *Broker) shareResume(sinces []*since, perCommand int) []*since {
 	n := 0
 	for _, s := range sinces {
 		if s != nil {
@@ -97,7 +98,7 @@ func (b *Broker) shareResume(sinces []*since) []*since {
 	if n == 0 || b.cfg.MaxResumeBytes <= 0 {
 		return sinces
 	}
-	sends := newStreamSends(b.cfg.MaxResumeBytes, len(sinces))
+	sends := newStreamSends(b.cfg.MaxResumeBytes, len(sinces), perCommand)
 	for _, s := range sinces {
 		if s != nil {
 			s.budget = max(1, b.cfg.MaxResumeBytes/n)
