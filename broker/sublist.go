@@ -121,11 +121,12 @@ func (s *Session) takeLocked(pattern string) *subscription {
 	return sub
 }
 
-// removeLocked takes sub out of the list, if it is there.
-func (s *Session) removeLocked(sub *subscription) {
+// removeLocked takes sub out of the list, if it is there, and reports
+// whether it was.
+func (s *Session) removeLocked(sub *subscription) bool {
 	at := s.linkToLocked(sub)
 	if at == nil {
-		return
+		return false
 	}
 	*at = sub.next
 	x := s.indexLocked()
@@ -148,6 +149,7 @@ func (s *Session) removeLocked(sub *subscription) {
 	case s.nsubs < x.most/2: // once each halving: a walk of what is left
 		s.buildIndexLocked()
 	}
+	return true
 }
 
 // linkToLocked is where the list points to sub (s.subs or the next of the

@@ -201,11 +201,20 @@ func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscri
 	return sub, nil, nil
 }
 
-// undo takes back a subscription whose setup failed.
+// undo takes back a subscription whose setup failed. A close that came
+// during the setup took sub with the session's others and counted its
+// unsubscribe (chargeClose); when the engine never held sub (the setup
+// saw the close before it asked, or the engine refused it), that
+// unsubscribe never runs and is given back: kept, a client whose
+// connection closed as its subs claim (or its subscribes) were set up
+// paid one command for each subscription the node never made.
 func (s *Session) undo(ctx context.Context, sub *subscription) {
 	s.mu.Lock()
-	s.removeLocked(sub)
+	closedFirst := !s.removeLocked(sub) && s.phase == phaseClosed
 	s.mu.Unlock()
+	if closedFirst && !sub.marked(markAcquired) {
+		s.giveBackAddress(1)
+	}
 	s.b.unindex(sub)
 	s.releaseEngine(ctx, sub)
 }
