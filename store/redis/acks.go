@@ -23,7 +23,14 @@ import (
 // SSUBSCRIBEs, and the message was never delivered, with no gap.
 type acks struct {
 	mu      sync.Mutex
-	waiting map[ackKey][]chan struct{}
+	waiting map[ackKey][]*ackWait
+}
+
+// ackWait is one wait for a confirmation: done is closed once Redis
+// confirmed the command, or refused it (refused set first: see refuse).
+type ackWait struct {
+	done    chan struct{}
+	refused error
 }
 
 // ackKey names what a confirmation is awaited for: kind ("subscribe",
@@ -35,16 +42,16 @@ type ackKey struct {
 
 // expect registers a wait for the confirmation of kind for channel on
 // conn. Call it before sending the command.
-func (a *acks) expect(conn *goredis.PubSub, kind, channel string) <-chan struct{} {
+func (a *acks) expect(conn *goredis.PubSub, kind, channel string) *ackWait {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.waiting == nil {
-		a.waiting = make(map[ackKey][]chan struct{})
+		a.waiting = make(map[ackKey][]*ackWait)
 	}
-	c := make(chan struct{})
+	w := &ackWait{done: make(chan struct{})}
 	k := ackKey{conn, kind, channel}
-	a.waiting[k] = append(a.waiting[k], c)
-	return c
+	a.waiting[k] = append(a.waiting[k], w)
+	return w
 }
 
 // confirm releases every wait for kind and channel on conn, whose receive
@@ -53,21 +60,42 @@ func (a *acks) confirm(conn *goredis.PubSub, kind, channel string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := ackKey{conn, kind, channel}
-	for _, c := range a.waiting[k] {
-		close(c)
+	for _, w := range a.waiting[k] {
+		close(w.done)
 	}
 	delete(a.waiting, k)
 }
 
+// refuse releases, with err, every wait for kind on conn of a channel
+// that refused matches, and returns those channels: Redis answers a
+// refused command with an error that names no channel (a MOVED names
+// the slot), in the order the commands were sent.
+func (a *acks) refuse(conn *goredis.PubSub, kind string, refused func(channel string) bool, err error) (channels []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, ws := range a.waiting {
+		if k.conn != conn || k.kind != kind || !refused(k.channel) {
+			continue
+		}
+		for _, w := range ws {
+			w.refused = err
+			close(w.done)
+		}
+		delete(a.waiting, k)
+		channels = append(channels, k.channel)
+	}
+	return channels
+}
+
 // forget drops a wait that gave up, so that it does not pile up.
-func (a *acks) forget(conn *goredis.PubSub, kind, channel string, c <-chan struct{}) {
+func (a *acks) forget(conn *goredis.PubSub, kind, channel string, c *ackWait) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := ackKey{conn, kind, channel}
-	cs := a.waiting[k]
-	for i, w := range cs {
+	ws := a.waiting[k]
+	for i, w := range ws {
 		if w == c {
-			a.waiting[k] = append(cs[:i], cs[i+1:]...)
+			a.waiting[k] = append(ws[:i], ws[i+1:]...)
 			break
 		}
 	}
@@ -86,10 +114,10 @@ func (e *Engine) subscribeConfirmed(ctx context.Context, ps *goredis.PubSub, kin
 	return e.awaitConfirmed(ctx, ps, kind, channel, confirmed, broken)
 }
 
-// sendSubscribe sends a (s,p)subscribe of channel on ps, and returns what
-// Redis's confirmation closes, for awaitConfirmed. Nothing is sent once
+// sendSubscribe sends a (s,p)subscribe of channel on ps, and returns the
+// wait for Redis's confirmation, for awaitConfirmed. Nothing is sent once
 // ctx ended.
-func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, channel string) (<-chan struct{}, error) {
+func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, channel string) (*ackWait, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -112,13 +140,14 @@ func (e *Engine) sendSubscribe(ctx context.Context, ps *goredis.PubSub, kind, ch
 	return confirmed, nil
 }
 
-// awaitConfirmed waits until confirmed (sendSubscribe's) is closed, ctx
-// ends, or broken (nil: never) says the connection failed.
-func (e *Engine) awaitConfirmed(ctx context.Context, ps *goredis.PubSub, kind, channel string, confirmed, broken <-chan struct{}) error {
+// awaitConfirmed waits until Redis confirmed the command of confirmed
+// (sendSubscribe's), or refused it (its error), ctx ends, or broken (nil:
+// never) says the connection failed.
+func (e *Engine) awaitConfirmed(ctx context.Context, ps *goredis.PubSub, kind, channel string, confirmed *ackWait, broken <-chan struct{}) error {
 	var err error
 	select {
-	case <-confirmed:
-		return nil
+	case <-confirmed.done:
+		return confirmed.refused
 	case <-broken:
 		err = errConnBroken
 	case <-ctx.Done():

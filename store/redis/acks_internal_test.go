@@ -22,13 +22,13 @@ func TestAConfirmationReleasesOnlyItsConnectionsWaits(t *testing.T) {
 	waiting := a.expect(replacement, "ssubscribe", "probe")
 	a.confirm(old, "ssubscribe", "probe")
 	select {
-	case <-waiting:
+	case <-waiting.done:
 		t.Fatal("the old connection's confirmation released the wait of its replacement")
 	default:
 	}
 	a.confirm(replacement, "ssubscribe", "probe")
 	select {
-	case <-waiting:
+	case <-waiting.done:
 	default:
 		t.Fatal("the connection's own confirmation did not release its wait")
 	}

@@ -361,7 +361,10 @@
 // with every probe. A shard connection that breaks, or that Redis
 // unsubscribes from a channel it still wants (the slot moved: Redis sends
 // SUNSUBSCRIBE), is replaced alone: the slot map is read again, its topics
-// are homed again by it, and they are checked as after any reconnect. So
+// are homed again by it, and they are checked as after any reconnect. A
+// Subscribe's SSUBSCRIBE that the master refuses (MOVED: the slot moved
+// after its check) costs no shard: that topic alone goes to the master
+// the reply names (shardrefused.go). So
 // is a shard connection whose master took its probe but whose copy did
 // not come back (the connection went silent, or the slot moved). A shard
 // whose master does not take the probe is kept: its topics wait, as

@@ -26,6 +26,8 @@ func (e *Engine) receive(ctx context.Context, ps *goredis.PubSub, stop *loopCont
 			}
 			var reply goredis.Error
 			switch {
+			case errors.As(err, &reply) && sh != nil && e.refusedOnShard(sh, err):
+				continue // the connection is fine, and the subscribes refused go to the slot's master (see refusedOnShard)
 			case errors.As(err, &reply) && sh != nil:
 				// A shard's master refused a channel: it is not the slot's
 				// master (MOVED), or the channel is not ours to have.

@@ -29,7 +29,8 @@ import (
 // (shardFor's claims).
 //
 // A shard's connection that breaks, whose master refuses one of its
-// channels (MOVED), or that Redis unsubscribes from a channel it still
+// channels (MOVED; but for a Subscribe's SSUBSCRIBE, whose topic alone
+// goes to the slot's master: refusedOnShard), or that Redis unsubscribes from a channel it still
 // wants (the slot moved to another master: Redis 7 sends SUNSUBSCRIBE),
 // is replaced alone by the supervisor (repairShards): its topics are
 // homed again by the slot map and checked. When that fails (the map is
@@ -47,8 +48,9 @@ type shards struct {
 	mastersAt time.Time                  // when masters was read
 	openings  map[string]*shardOpening   // by master address: the shard shardFor is opening there
 
-	repairs  atomic.Uint64 // times broken shards were replaced alone
-	checking atomic.Int32  // shardHolding's reads of whether a shard's master holds a slot, under way
+	repairs     atomic.Uint64 // times broken shards were replaced alone
+	masterWaits atomic.Uint64 // topics' subscribes tried again for want of their master (see Subscribe)
+	checking    atomic.Int32  // shardHolding's reads of whether a shard's master holds a slot, under way
 }
 
 // shard is one master's sharded pub/sub connection.

@@ -38,7 +38,7 @@ func (e *Engine) Subscribe(ctx context.Context, pattern string) error {
 	}
 	deadline := time.Now().Add(e.cfg.Timeout)
 	try := func() error { return e.subscribeOnce(ctx, pattern) }
-	return e.againForMaster(ctx, deadline, try(), masterWanted, nil, try)
+	return e.againForMaster(ctx, deadline, try(), masterWanted, func(error) { e.shards.masterWaits.Add(1) }, try)
 }
 
 // againForMaster runs try again after err, with pauses growing from

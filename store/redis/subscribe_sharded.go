@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/herald-broker/herald/broker"
 )
 
@@ -89,31 +91,60 @@ func (e *Engine) beginSharded(ctx context.Context, topic string) (presence, fres
 
 // homeConfirmed homes topic on the shard of the master that holds its
 // slot, opening that shard if the node holds none there, and returns the
-// shard once Redis confirmed the subscription.
+// shard once Redis confirmed the subscription. A slot that moves between
+// shardHolding's check and the SSUBSCRIBE has Redis refuse it with MOVED
+// (see refusedOnShard): the topic leaves that shard, whose other topics
+// stay, and goes to the master the reply names, as shardHolding follows
+// one, up to maxMovedHops times.
 func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	channel := e.keys.shardChannel(topic)
-	sh, err := e.shardHolding(ctx, topic)
-	var confirmed <-chan struct{}
-	if err == nil {
-		e.shardFound()
-		confirmed, err = e.sendShardSubscribe(ctx, sh, topic, channel)
-		e.shards.unclaim(sh) // the topic holds it now, unless it broke
+	var master *goredis.Client // the slot map's, at first
+	for hops := 0; ; hops++ {
+		sh, err := e.shardHolding(ctx, topic, master)
+		var confirmed *ackWait
+		if err == nil {
+			e.shardFound()
+			confirmed, err = e.sendShardSubscribe(ctx, sh, topic, channel)
+			e.shards.unclaim(sh) // the topic holds it now, unless it broke
+		}
+		if err == nil {
+			err = e.awaitConfirmed(ctx, sh.ps, "ssubscribe", channel, confirmed, sh.failed)
+		}
+		if err == nil {
+			return sh, nil
+		}
+		if confirmed == nil || confirmed.refused == nil {
+			return nil, e.fail("ssubscribe", err)
+		}
+		e.leaveRefused(sh, topic, channel) // before the failure's unsubscribe, which Redis would refuse too
+		if hops == maxMovedHops {
+			return nil, e.fail("ssubscribe", err)
+		}
+		next, giveBack := e.movedTo(err, sh.node)
+		if next == nil {
+			return nil, e.fail("ssubscribe", err)
+		}
+		master = next
+		defer giveBack()
 	}
-	if err == nil {
-		err = e.awaitConfirmed(ctx, sh.ps, "ssubscribe", channel, confirmed, sh.failed)
+}
+
+// leaveRefused forgets topic's home on sh, whose master refused its
+// SSUBSCRIBE: nothing is to be unsubscribed there.
+func (e *Engine) leaveRefused(sh *shard, topic, channel string) {
+	e.psMu.Lock()
+	defer e.psMu.Unlock()
+	if e.shards.homedOn(topic, sh) {
+		e.shards.release(topic, channel)
 	}
-	if err != nil {
-		return nil, e.fail("ssubscribe", err)
-	}
-	return sh, nil
 }
 
 // sendShardSubscribe homes topic on sh and sends its SSUBSCRIBE, under
 // psMu, unless sh broke or is no longer the node's shard on its master
 // (forgotten, or closed as idle, since shardFor returned it).
-func (e *Engine) sendShardSubscribe(ctx context.Context, sh *shard, topic, channel string) (<-chan struct{}, error) {
+func (e *Engine) sendShardSubscribe(ctx context.Context, sh *shard, topic, channel string) (*ackWait, error) {
 	e.psMu.Lock()
 	defer e.psMu.Unlock()
 	if e.shards.at(sh.addr) != sh || e.shards.isBroken(sh) {

@@ -67,15 +67,26 @@ type twin struct {
 // to call once, when done with it. The twin is not closed before then.
 // Once the engine closed its twins, it returns node, closed too.
 func (t *twins) lend(node *goredis.Client) (*goredis.Client, func()) {
-	addr := node.Options().Addr
+	return t.lendAt(node.Options().Addr, node)
+}
+
+// lendAt is lend for the master at addr, whose twin, if none is kept
+// there, is made from the options of like, a client of another node of
+// the Cluster (see movedTo). Once the engine closed its twins, it returns
+// like, closed too, when like is at addr, and nil otherwise.
+func (t *twins) lendAt(addr string, like *goredis.Client) (*goredis.Client, func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return node, func() {}
+		if like.Options().Addr != addr {
+			return nil, func() {}
+		}
+		return like, func() {}
 	}
 	tw := t.by[addr]
 	if tw == nil {
-		opt := *node.Options()
+		opt := *like.Options()
+		opt.Addr = addr
 		tw = &twin{client: t.build(&opt)}
 		t.by[addr] = tw
 	}
