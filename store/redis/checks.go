@@ -56,13 +56,19 @@ func (e *Engine) checkAll(ctx context.Context, states []*topicState, r round) ch
 	}
 	gone.merge(probed.away)
 	var res checked
+	stampRefused := make(map[string]*error) // by master: see finishRebase
 	for i, st := range states {
 		err := errs[i]
 		if err == nil && masters.awayFor(gone, i) {
 			err = masters.awayErr(st.topic, i)
 		}
 		if err == nil {
-			err = e.check(ctx, masters.clients[masters.slot[i]], st, handed[i], positions[i])
+			refused := stampRefused[masters.slot[i]]
+			if refused == nil {
+				refused = new(error)
+				stampRefused[masters.slot[i]] = refused
+			}
+			err = e.check(ctx, masters.clients[masters.slot[i]], st, handed[i], positions[i], refused)
 			if err != nil && timedOut(err) && e.shards.on() {
 				gone[masters.slot[i]] = true // its other topics wait too
 			}
@@ -108,14 +114,15 @@ type checked struct {
 // (up to the timeout, more with resends) would hold that loop, and every
 // topic of its connection. What was delivered meanwhile only moves the
 // topic on in its epoch, or to another one, and checkedLocked takes that
-// into account.
-func (e *Engine) check(ctx context.Context, master *goredis.Client, st *topicState, handed handedPos, at storedPos) error {
+// into account. stampRefused is the round's refusal of a rebase on the
+// topic's master for want of the stamp (see finishRebase).
+func (e *Engine) check(ctx context.Context, master *goredis.Client, st *topicState, handed handedPos, at storedPos, stampRefused *error) error {
 	r, next := e.checkFrom(st, handed, at)
 	switch next {
 	case checkDone:
 		return nil
 	case checkRebase:
-		e.finishRebase(ctx, st, at)
+		e.finishRebase(ctx, st, at, stampRefused)
 		return nil
 	}
 	var res broker.HistoryResult
@@ -132,7 +139,7 @@ func (e *Engine) check(ctx context.Context, master *goredis.Client, st *topicSta
 	rebase := e.checkedLocked(st, r, at, res)
 	st.mu.Unlock()
 	if rebase {
-		e.finishRebase(ctx, st, at)
+		e.finishRebase(ctx, st, at, stampRefused)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -111,6 +112,15 @@ func diverged(handed, at storedPos) bool {
 	return at.seq < handed.seq || (at.seq == handed.seq && at.id != "" && handed.id != "" && at.id != handed.id)
 }
 
+// rebase runs rebaseScript for topic, found at at, within the timeout,
+// and returns the topic's epoch now.
+func (e *Engine) rebase(ctx context.Context, topic string, at storedPos) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	return rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(topic), e.keys.hist(topic), e.runKeyOf(topic)},
+		at.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
+}
+
 // rebaseScript starts a topic a new epoch at seq 0, dropping its stream,
 // if its epoch is still the one a node found diverged, or went back to.
 // Once a topic's seq went back in an epoch, every later state of that
@@ -185,7 +195,7 @@ func (e *Engine) rebaseLater(st *topicState, at storedPos) {
 	e.wg.Add(1) // the receive loop calling it is counted: Close has not stopped waiting
 	go func() {
 		defer e.wg.Done()
-		e.finishRebase(e.runCtx, st, at)
+		e.finishRebase(e.runCtx, st, at, nil)
 	}()
 }
 
@@ -196,11 +206,25 @@ func (e *Engine) rebaseLater(st *topicState, at storedPos) {
 // is; the topic is marked active so that the next check finds the
 // divergence again. A rebase is counted (Stats.Rebases) once Redis took
 // it, not at each try.
-func (e *Engine) finishRebase(ctx context.Context, st *topicState, at storedPos) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	now, err := rebaseScript.Run(ctx, e.rdb, []string{e.keys.meta(st.topic), e.keys.hist(st.topic), e.runKeyOf(st.topic)},
-		at.epoch, newEpoch(), e.cfg.HistoryTTL.Milliseconds()).Text()
+//
+// stampRefused (nil: none) is shared by the rebases of one round of
+// checks on one master: once one failed for want of the stamp of the
+// master's run (errStamp), the others fail with it, untried. While a
+// master refuses the stamp (full under noeviction after a restart or a
+// failover), each try opened a connection of its own and sent it the
+// stamp's reads and its refused write: every topic behind, at every
+// check, where one try a master a round tells as much.
+func (e *Engine) finishRebase(ctx context.Context, st *topicState, at storedPos, stampRefused *error) {
+	var now string
+	var err error
+	if stampRefused != nil && *stampRefused != nil {
+		err = *stampRefused
+	} else {
+		now, err = e.rebase(ctx, st.topic, at)
+		if stampRefused != nil && errors.Is(err, errStamp) {
+			*stampRefused = err
+		}
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.epoch == at.epoch {
