@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	var node func(*goredis.Options) *goredis.Client
 	var stamps *slotStamp
 	if u.mode == cluster {
-		stamps = newSlotStamp(k, log)
+		stamps = newSlotStamp(k, log, cfg.Timeout)
 		node = stamps.newNodeClient
 	} else {
 		run = k.run()
@@ -240,6 +240,8 @@ func (e *Engine) closeClients() (err error) {
 		}
 		if e.stamps != nil {
 			err = errors.Join(err, e.stamps.twins.close(), e.stamps.reporters.close())
+			e.stamps.end()
+			e.stamps.jobs.Wait()
 		}
 	})
 	return err

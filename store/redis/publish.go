@@ -52,6 +52,12 @@ func (e *Engine) Publish(ctx context.Context, req broker.PublishRequest) (broker
 			return err
 		}
 		reply, err = e.publishOnce(ctx, deadline.Add(time.Since(before)), rdb, req)
+		if stampOutran(ctx, err) {
+			if err = e.stampFirst(ctx, rdb, req.Topic, start.Add(stampWait*e.cfg.Timeout)); err != nil {
+				return err
+			}
+			reply, err = e.publishOnce(ctx, time.Now().Add(e.cfg.Timeout), rdb, req)
+		}
 		return err
 	}
 	err := try()

@@ -29,7 +29,9 @@ import (
 // connection the engine opens to it after it started, or after it was
 // promoted from replica: go-redis runs slotStamp.stamp on every
 // connection it opens (OnConnect, runstamp_nodes.go), before the
-// connection serves anything. The connection reads INFO (the run_id,
+// connection serves anything (a stamp that is due runs on a connection
+// of its own, with stampWait timeouts whichever call found it due, and
+// the connection waits for it: see stamp). The connection reads INFO (the run_id,
 // the role and the replication ID) and asks whether the server holds the
 // stamp's marker for its replication ID, a script of its own
 // (markerBody) that only a stamp of all slots loads, at its end; a
@@ -101,16 +103,28 @@ type slotStamp struct {
 	runStamp // key names the run keys in its log lines
 	keys     keys
 
+	budget    time.Duration // what a stamp of all slots is given, whoever found it due: stampWait timeouts
 	mu        sync.Mutex
-	busy      map[string]chan struct{} // runs this node is stamping, each closed when done
-	slowed    atomic.Int64             // tests: nanoseconds each stamp of all slots waits before its writes, as on a busy machine
-	twins     twins                    // the masters' clients without the stamp (twins.go)
-	reporters twins                    // the masters' clients for webhook reports (webhook_conns.go)
+	busy      map[string]*stampJob // runs this node is stamping
+	jobs      sync.WaitGroup       // the stamps under way (stampLater)
+	life      context.Context      // ends the stamps under way: the engine is closing
+	end       context.CancelFunc   // ends life
+	slowed    atomic.Int64         // tests: nanoseconds each stamp of all slots waits before its writes, as on a busy machine
+	twins     twins                // the masters' clients without the stamp (twins.go)
+	reporters twins                // the masters' clients for webhook reports (webhook_conns.go)
 }
 
-func newSlotStamp(k keys, log *zap.Logger) *slotStamp {
-	s := &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k,
-		busy: map[string]chan struct{}{}, twins: newTwins(newUnstampedTwin)}
+// stampJob is a stamp of all of a server's slots under way: done is
+// closed once it ended, err (nil: stamped) set first.
+type stampJob struct {
+	done chan struct{}
+	err  error
+}
+
+func newSlotStamp(k keys, log *zap.Logger, timeout time.Duration) *slotStamp {
+	s := &slotStamp{runStamp: runStamp{key: k.prefix + "run{<slot>}", log: log}, keys: k, budget: stampWait * timeout,
+		busy: map[string]*stampJob{}, twins: newTwins(newUnstampedTwin)}
+	s.life, s.end = context.WithCancel(context.Background())
 	s.reporters = newTwins(s.newReportsClient)
 	return s
 }
@@ -130,28 +144,61 @@ func (s *slotStamp) markerSHA(replid string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// stamp stamps, through cn, the run keys of every slot cn's server
-// masters unless the server did so already in its current term (term
-// keeps the one cn's node was last found in), and reports a server that
-// is a replica. Connections stamping one server together wait for one of
-// them to stamp it.
-func (s *slotStamp) stamp(ctx context.Context, cn *goredis.Conn, term *atomic.Pointer[string]) (replica bool, err error) {
-	for {
-		run, replid, replica, done, err := s.check(ctx, cn, term)
-		if err != nil || done {
-			return replica, err
-		}
-		wait, mine := s.claim(run)
-		if mine {
-			defer s.release(run, wait)
-			return false, s.stampAll(ctx, cn, run, replid)
-		}
-		select {
-		case <-wait: // check again: the stamp may have failed
-		case <-ctx.Done():
-			return false, fmt.Errorf("%w: waiting for another connection's stamp: %w", errStamp, ctx.Err())
-		}
+// stamp has the run keys of every slot cn's server masters stamped,
+// unless the server did so already in its current term (term keeps the
+// one cn's node, whose client is node, was last found in), and reports a
+// server that is a replica. The stamp runs on a connection of its own,
+// with a budget of its own (stampLater), and the callers that found it
+// due wait for it, each until its own context ends: a stamp run on the
+// connection, in the time of the call that happened to find it due,
+// failed with that call, which a busy machine can make take longer than
+// one timeout: a publish right after a restart, within a check's cover
+// (recheckEvery), or any script of a caller that has only its one
+// timeout (a heartbeat, a rebase); and, abandoned, it was begun again by
+// the next call, in its time, as long as no caller with more came.
+func (s *slotStamp) stamp(ctx context.Context, cn *goredis.Conn, term *atomic.Pointer[string], node *goredis.Client) (replica bool, err error) {
+	run, _, replica, done, err := s.check(ctx, cn, term)
+	if err != nil || done {
+		return replica, err
 	}
+	job, mine := s.claim(run)
+	if mine {
+		s.stampLater(node, run, job, term)
+	}
+	select {
+	case <-job.done:
+		return false, job.err
+	case <-ctx.Done():
+		return false, fmt.Errorf("%w: waiting for the stamp: %w", errStamp, ctx.Err())
+	}
+}
+
+// stampLater runs job, the stamp of run's server, node's, on a
+// connection of node's twin (whose connections skip the stamp), within
+// the stamp's budget, whoever waits for it, and ends job then. The
+// server is checked again on that connection: it must still be run, in
+// its term as master.
+func (s *slotStamp) stampLater(node *goredis.Client, run string, job *stampJob, term *atomic.Pointer[string]) {
+	s.jobs.Add(1)
+	go func() {
+		defer s.jobs.Done()
+		defer s.release(run, job)
+		ctx, cancel := context.WithTimeout(s.life, s.budget)
+		defer cancel()
+		twin, giveBack := s.twins.lend(node)
+		defer giveBack()
+		cn := twin.Conn()
+		defer cn.Close()
+		now, replid, replica, done, err := s.check(ctx, cn, term)
+		switch {
+		case err != nil:
+			job.err = err
+		case replica || (!done && now != run):
+			job.err = fmt.Errorf("%w: the server is no longer the master found due", errStamp)
+		case !done:
+			job.err = s.stampAll(ctx, cn, run, replid)
+		}
+	}()
 }
 
 // check reads the server's run and replication ID, and whether it needs
@@ -194,24 +241,24 @@ func (s *slotStamp) check(ctx context.Context, cn *goredis.Conn, term *atomic.Po
 	return run[:runLen], replid, false, len(has) == 1 && has[0], nil
 }
 
-// claim makes this connection the one to stamp run, unless another one
-// is: then wait is closed when it is done.
-func (s *slotStamp) claim(run string) (wait chan struct{}, mine bool) {
+// claim returns the stamp of run under way, or a new one for the caller
+// to start (mine).
+func (s *slotStamp) claim(run string) (job *stampJob, mine bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if wait, ok := s.busy[run]; ok {
-		return wait, false
+	if job, ok := s.busy[run]; ok {
+		return job, false
 	}
-	wait = make(chan struct{})
-	s.busy[run] = wait
-	return wait, true
+	job = &stampJob{done: make(chan struct{})}
+	s.busy[run] = job
+	return job, true
 }
 
-func (s *slotStamp) release(run string, wait chan struct{}) {
+func (s *slotStamp) release(run string, job *stampJob) {
 	s.mu.Lock()
 	delete(s.busy, run)
 	s.mu.Unlock()
-	close(wait)
+	close(job.done)
 }
 
 // stampAll sets the run key of every slot the server masters to run,

@@ -59,7 +59,7 @@ func (s *slotStamp) newNodeClient(opt *goredis.Options) *goredis.Client {
 // opened it.
 func (n *nodeStamp) onConnect(ctx context.Context, cn *goredis.Conn) error {
 	ctx = context.WithValue(ctx, settling{}, true) // cn's commands go through the hooks too, and stamp already
-	replica, err := n.stamps.stamp(ctx, cn, &n.term)
+	replica, err := n.stamps.stamp(ctx, cn, &n.term, n.client)
 	n.noteCheck(replica, err)
 	return err
 }
@@ -84,7 +84,7 @@ func (n *nodeStamp) settle(ctx context.Context) error {
 	ctx = context.WithValue(ctx, settling{}, true) // the stamp's own commands go through the hooks too
 	cn := n.client.Conn()
 	defer cn.Close()
-	replica, err := n.stamps.stamp(ctx, cn, &n.term)
+	replica, err := n.stamps.stamp(ctx, cn, &n.term, n.client)
 	n.noteCheck(replica, err)
 	return err
 }
@@ -93,12 +93,16 @@ func (n *nodeStamp) settle(ctx context.Context) error {
 func (n *nodeStamp) sure() bool { return time.Now().UnixNano() < n.sureUntil.Load() }
 
 // noteCheck keeps what a check found: a replica, or a master stamped in
-// its term (no error).
+// its term (no error). A check that failed covers nothing: the stamp it
+// waited for, begun on a new connection of a master restarted within a
+// check's cover, may go on past the call (see stamp), and the next
+// settleFirst must find the node unchecked, to wait for it on its own
+// budget.
 func (n *nodeStamp) noteCheck(replica bool, err error) {
 	switch {
-	case replica:
+	case replica || err != nil:
 		n.sureUntil.Store(0)
-	case err == nil:
+	default:
 		n.sureUntil.Store(time.Now().Add(recheckEvery).UnixNano())
 	}
 }

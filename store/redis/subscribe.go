@@ -154,16 +154,23 @@ func (e *Engine) subscribeOnce(ctx context.Context, pattern string) error {
 // position, as Position does, and, for a topic that keeps presence,
 // where its presence change log ends, in one step.
 func (e *Engine) startOf(ctx context.Context, topic string, presence bool) (broker.Position, string, error) {
-	if err := e.stampFirst(ctx, e.rdb, topic, time.Now().Add(stampWait*e.cfg.Timeout)); err != nil {
-		return broker.Position{}, "", e.fail("read", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
+	by := time.Now().Add(stampWait * e.cfg.Timeout)
 	keys := []string{e.keys.meta(topic), e.keys.hist(topic), e.runKeyOf(topic)}
 	if presence {
 		keys = append(keys, e.keys.presChanges(topic), e.keys.presLogEnd(topic))
 	}
-	v, err := readScript.Run(ctx, e.rdb, keys, newEpoch(), e.cfg.HistoryTTL.Milliseconds(), 0, 0, "+", e.cfg.HistorySize).Result()
+	read := func() (any, error) {
+		if err := e.stampFirst(ctx, e.rdb, topic, by); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		defer cancel()
+		return readScript.Run(ctx, e.rdb, keys, newEpoch(), e.cfg.HistoryTTL.Milliseconds(), 0, 0, "+", e.cfg.HistorySize).Result()
+	}
+	v, err := read()
+	if stampOutran(ctx, err) {
+		v, err = read()
+	}
 	if err != nil {
 		return broker.Position{}, "", e.fail("read", err)
 	}
@@ -201,6 +208,19 @@ func (e *Engine) stampFirst(ctx context.Context, c goredis.UniversalClient, topi
 		return nil
 	}
 	return settleFirst(ctx, master, by)
+}
+
+// stampOutran reports err, a call's failure by which a new connection it
+// opened ran out of the call's time waiting for the stamp of its master
+// (nothing was sent: errStamp), while ctx, the caller's, goes on. A
+// master restarted within a check's cover (recheckEvery) is not stamped
+// by stampFirst, but on the call's new connection. The stamp goes on, on
+// its own budget (slotStamp.stamp), and the failed check has the node
+// checked again: a second stampFirst waits for it, with what is left of
+// its stampWait timeouts, and the call is sent once more, with its own
+// timeout.
+func stampOutran(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && errors.Is(err, errStamp) && errors.Is(err, context.DeadlineExceeded)
 }
 
 // stampWait is how many timeouts stampFirst gives a stamp, as readMasters
