@@ -113,8 +113,10 @@
 //     its own, <prefix>run{<tag>} with a tag
 //     found to land in the slot, and the scripts read the one of the
 //     topic's slot: the first connection the engine opens to a master
-//     after it started or was promoted stamps all the slots it holds
-//     then, in one script, and loads a script of its own that says so,
+//     after it started or was promoted has all the slots it holds
+//     stamped then (on a connection of the stamp's own, with a budget of
+//     its own, whichever call found it due), in one script, and a script
+//     of its own loaded that says so,
 //     named after its replication ID (the script cache is the process's
 //     alone, and a promotion gives a new ID), which later connections
 //     check instead (runstamp_cluster.go); connections go-redis opened
