@@ -14,7 +14,8 @@ import "github.com/gobwas/ws"
 // reads as a close header (FIN unset, RSV bits set, unmasked), and the
 // handshake would be taken as done before the client closed. A header
 // the RFC forbids means the frames can no longer be told apart, so the
-// connection is read no more, as past closingReadBytes.
+// connection is read no more, as past closingReadBytes, and no close of
+// the client's is waited for (peerUnframed).
 
 // maxFrameHeader is the longest client frame header (RFC 6455 section
 // 5.2): 2 bytes, 8 of extended length and 4 of mask.
@@ -59,7 +60,7 @@ func (r *frameReader) walk(data []byte) bool {
 		}
 		switch {
 		case err != nil:
-			r.partial, r.misframed = nil, true // no frame: CloseTimeout ends it
+			r.partial, r.misframed = nil, true // no frame: no close can be told apart
 			return false
 		case n == 0:
 			// All of data is in head: a header's first bytes, kept

@@ -21,7 +21,7 @@ func closingConn() *conn {
 func peerClosedOf(c *conn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.peerClosed
+	return c.peer == peerClosed
 }
 
 // xFrame is a text frame of n bytes of "x" whose mask is zero, so that

@@ -103,18 +103,52 @@ func (c *conn) finish() (first, abrupt bool) {
 	return true, abrupt
 }
 
+// peerState is what came of the client's half of the closing handshake.
+type peerState uint8
+
+const (
+	peerOpen peerState = iota
+	// peerClosed: its close frame came, the close begun by it or by this
+	// side (RFC 6455 section 5.5.1).
+	peerClosed
+	// peerUnframed: it sent a frame header RFC 6455 forbids, so what
+	// follows can no longer be told apart into frames and no close of
+	// its can be seen: the connection is failed (section 7.1.7), and
+	// once this side's close is out the socket is closed, as after a
+	// close, not left until CloseTimeout.
+	peerUnframed
+)
+
 // peerAnswered records that the client's close frame came, the close
 // begun by it or by this side, and reports whether the closing handshake
 // is then complete (handshakeDone).
-func (c *conn) peerAnswered() bool {
+func (c *conn) peerAnswered() bool { return c.peerEnded(peerClosed) }
+
+// peerEnded records how the client's half ended, the first time, and
+// reports whether the close is then complete (handshakeDone).
+func (c *conn) peerEnded(how peerState) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.peerClosed = true
+	if c.peer == peerOpen {
+		c.peer = how
+	}
 	return c.handshakeDoneLocked()
 }
 
+// readerEnded is peerEnded for what r found: the client's close, a
+// header that broke the framing, or neither (false).
+func (c *conn) readerEnded(r *frameReader) bool {
+	switch {
+	case r.closed:
+		return c.peerEnded(peerClosed)
+	case r.misframed:
+		return c.peerEnded(peerUnframed)
+	}
+	return false
+}
+
 // handshakeDone reports whether this side's close frame is written and
-// the client's came: the socket is then closed as soon as the client has
+// the client's came, or none can (peerUnframed): the socket is then closed as soon as the client has
 // all it was sent (RFC 6455 section 5.5.1; loop.dropDone,
 // portableConn.linger). Whichever of the reader and the writer comes second
 // sees both. A stream's close event asks for no answer (SSE has none):
@@ -126,7 +160,7 @@ func (c *conn) handshakeDone() bool {
 }
 
 func (c *conn) handshakeDoneLocked() bool {
-	return (c.peerClosed || c.sse) && c.closeQueued && c.queuedBytes() == 0
+	return (c.peer != peerOpen || c.sse) && c.closeQueued && c.queuedBytes() == 0
 }
 
 // isClosing reports whether a close has started.

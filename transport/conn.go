@@ -76,15 +76,15 @@ type conn struct {
 	// batch (probe_linux.go). Guarded by mu; kept here, beside the other
 	// small fields, so that it costs no padding.
 	fanned bool
-	// peerClosed says the client's close frame came, whether it began
-	// the close or answered this side's (RFC 6455 section 5.5.1): once
-	// this side's close frame is out too the socket is closed. Guarded
-	// by mu; in the byte fanned leaves free.
-	peerClosed bool
-	gen        uint32 // tells this fd's events from a former owner's
-	live       bool   // registered with its loop (loop goroutine only)
-	blocked    bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
-	deflate    bool   // permessage-deflate was negotiated; set before the first read
+	// peer is what came of the client's half of the closing handshake:
+	// once it is not peerOpen and this side's close frame is out too,
+	// the socket is closed. Guarded by mu; in the byte fanned leaves
+	// free.
+	peer    peerState
+	gen     uint32 // tells this fd's events from a former owner's
+	live    bool   // registered with its loop (loop goroutine only)
+	blocked bool   // on its loop's list of connections waiting for EPOLLOUT (loop goroutine only)
+	deflate bool   // permessage-deflate was negotiated; set before the first read
 	// deafToProbes: a probe ping went unanswered for a whole stall
 	// window; the loop watches c no more (loop goroutine only).
 	deafToProbes bool

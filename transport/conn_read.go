@@ -117,7 +117,7 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 		found := r.skipToClose(data)
 		c.settleReads(&r) // it keeps a header's first bytes at most: only gives back
 		c.keepReader(&r)
-		return 0, found && c.peerAnswered()
+		return 0, (found || r.misframed) && c.readerEnded(&r)
 	}
 	// Between frames a connection's reader holds nothing, so it lives on
 	// the stack and only one mid-frame (or mid-message) is kept on the
@@ -156,14 +156,17 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 // its 1002) is the client's close all the same: it has closed its side,
 // and the 1002 answers it, so the socket is closed once that is written
 // rather than after CloseTimeout. Its header was checked first (r.closed
-// is set only past that): a close frame fragmented, with an RSV bit or
-// too long fails there and is no close (close_scan.go).
+// is set only past that): a close frame fragmented, with an RSV bit,
+// too long or unmasked fails there and is no close, but what follows
+// such a header can no longer be told apart into frames (r.misframed),
+// so the connection is failed (RFC 6455 section 7.1.7) and its socket
+// closed once the 1002 is out all the same, not after CloseTimeout.
 func (c *conn) closeReading(r *frameReader, err error) (answered bool) {
 	c.fail(err)
 	r.skipToClose(nil) // r.closed: the frame that failed, or one after it
 	c.settleReads(r)
 	c.keepReader(r)
-	return r.closed && c.peerAnswered()
+	return c.readerEnded(r)
 }
 
 // holding says whether the reader holds frames its budget left unparsed.

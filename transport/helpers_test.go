@@ -139,9 +139,10 @@ func startServerOn(t *testing.T, portable bool, cfg Config, opener Acceptor, acc
 	hs.Start()
 	t.Cleanup(func() {
 		defer handlers.Wait()
-		// A connection closed for a bad frame header reads no more and
-		// ends at its CloseTimeout: Shutdown waits that long and more
-		// before it calls any connection left unanswered.
+		// A closing connection whose client neither answers nor reads,
+		// or sends past what the node reads of it, ends only at its
+		// CloseTimeout: Shutdown waits that long and more before it
+		// calls any connection left unanswered.
 		ctx, cancel := context.WithTimeout(context.Background(), srv.cfg.CloseTimeout+5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil && !strings.Contains(err.Error(), "twice") {

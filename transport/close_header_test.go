@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
+)
+
+// badCloseHeaders are close frames whose header RFC 6455 does not allow a
+// client (sections 5.1, 5.2, 5.5), and an unmasked frame that is no close:
+// after any of them what the client sends can no longer be told apart into
+// frames, so no close of its can be seen.
+func badCloseHeaders() []struct {
+	name  string
+	frame []byte
+} {
+	body := closeBody(ws.StatusNormalClosure, "")
+	masked := func(h ws.Header, payload []byte) []byte {
+		h.Masked, h.Mask, h.Length = true, [4]byte{1, 2, 3, 4}, int64(len(payload))
+		return rawFrame(h, payload)
+	}
+	return []struct {
+		name  string
+		frame []byte
+	}{
+		{"fragmented close", masked(ws.Header{OpCode: ws.OpClose}, body)},
+		{"close with RSV1", masked(ws.Header{Fin: true, Rsv: ws.Rsv(true, false, false), OpCode: ws.OpClose}, body)},
+		{"close with RSV3", masked(ws.Header{Fin: true, Rsv: ws.Rsv(false, false, true), OpCode: ws.OpClose}, body)},
+		{"close over 125 bytes", masked(ws.Header{Fin: true, OpCode: ws.OpClose}, closeBody(ws.StatusNormalClosure, string(bytes.Repeat([]byte("r"), 124))))},
+		{"unmasked close", rawFrame(ws.Header{Fin: true, OpCode: ws.OpClose, Length: int64(len(body))}, body)},
+		{"unmasked text", rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi"))},
+	}
+}
+
+// A client frame with a header RFC 6455 forbids fails the connection
+// (section 7.1.7): the node answers 1002 and, once that is written and
+// its client has it, closes the socket, as after a close, rather than
+// wait CloseTimeout with its input read no more.
+func TestBadCloseHeaderEndsOnTheAnswer(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		// Far longer than the test waits (eventually: 10 s), so that only
+		// the answer can end the connection in time.
+		ts := startServer(t, portable, Config{CloseTimeout: time.Minute})
+		for i, tc := range badCloseHeaders() {
+			c := dialRaw(t, ts.addr, nil)
+			eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == i+1 })
+			s := ts.acc.all()[i]
+			c.write(tc.frame)
+			if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
+				t.Fatalf("%s: answered %d, want 1002", tc.name, code)
+			}
+			eventually(t, tc.name+": the connection ended", func() bool {
+				return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+			})
+		}
+	})
+}
+
+// The same header sent as the answer to a close the node began is no
+// close either, and no close can be told apart after it: the connection
+// ends once the node's close is out, not at CloseTimeout.
+func TestBadCloseHeaderAnsweringTheNodesClose(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{CloseTimeout: time.Minute}) // as above
+		for i, tc := range badCloseHeaders() {
+			c := dialRaw(t, ts.addr, nil)
+			eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == i+1 })
+			s := ts.acc.all()[i]
+			s.c.Close(broker.CloseNormal, "bye")
+			if code := c.answerKeepingTheSocket(); code != ws.StatusNormalClosure {
+				t.Fatalf("%s: closed with %d, want 1000", tc.name, code)
+			}
+			c.write(tc.frame)
+			eventually(t, tc.name+": the connection ended", func() bool {
+				return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+			})
+		}
+	})
+}
