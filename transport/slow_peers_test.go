@@ -100,7 +100,7 @@ func TestReaderThatNeverReadsIsDroppedWithinCloseTimeout(t *testing.T) {
 func dialSmallBuffer(t *testing.T, addr string) *rawClient {
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			_ = setRcvbuf(fd, 4096) // left to the system off Unix
 		})
 	}}
 	return dialRawWith(t, &d, addr, nil)
