@@ -55,12 +55,13 @@ type Config struct {
 	// cmd/herald sets DefaultSendBufferBytes unless told otherwise.
 	SendBufferBytes int
 	// ReceiveBufferBytes is the SO_RCVBUF set beside SendBufferBytes,
-	// on the same sockets, so that the kernel holds at most about twice
-	// it of what a client sent and the node has not read (past its read
-	// pace, or a request body not come to yet); 0 or less leaves the
-	// socket to the kernel's autotuning (up to net.ipv4.tcp_rmem's
-	// maximum). cmd/herald sets DefaultReceiveBufferBytes unless told
-	// otherwise.
+	// on the same sockets, and on a listening socket given
+	// SetListenerBuffers, whose sockets then have it from their
+	// handshake on, so that the kernel holds at most about twice it of
+	// what a client sent and the node has not read (past its read pace,
+	// or a request body not come to yet); 0 or less leaves the socket
+	// to the kernel's autotuning (up to net.ipv4.tcp_rmem's maximum).
+	// cmd/herald sets DefaultReceiveBufferBytes unless told otherwise.
 	ReceiveBufferBytes int
 	Logger             *zap.Logger
 

@@ -54,6 +54,30 @@ func (s *Server) SetSocketBuffers(nc net.Conn) {
 	}
 }
 
+// SetListenerBuffers sets Config.ReceiveBufferBytes as SO_RCVBUF on the
+// listening socket l, when set, so that each socket l accepts has it from
+// its handshake on: the kernel fixes a connection's window scale at the
+// handshake from the receive buffer it has then (tcp(7)), and on older
+// kernels a buffer set only after accept may not take effect for the
+// window. An accepted socket inherits it; SetSocketBuffers, still called
+// on each, gives it the send buffer and sets the same receive buffer
+// again, which changes nothing. With ReceiveBufferBytes at 0 or less the
+// listener is left as it is (setSocketBuffers), so that its sockets are
+// autotuned. A
+// listener whose socket cannot be reached is left as it is too: its
+// sockets get their buffers at accept alone, as do those of a listener
+// not given this.
+func (s *Server) SetListenerBuffers(l net.Listener) error {
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	if err := setSocketBuffers(sc, 0, s.cfg.ReceiveBufferBytes); err != nil {
+		return fmt.Errorf("listener %v: %w", l.Addr(), err)
+	}
+	return nil
+}
+
 // socketBuffersSetKey marks a request context: WithSocketBuffersSet.
 type socketBuffersSetKey struct{}
 

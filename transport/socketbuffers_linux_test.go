@@ -6,6 +6,9 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
 
 	"github.com/herald-broker/herald/internal/sockettest"
 )
@@ -108,4 +111,63 @@ func TestSocketBuffersPast32BitsAreTheKernelsCap(t *testing.T) {
 	if want := sockettest.ReportedReceiveBuffer(t, huge); receive != want {
 		t.Errorf("SO_RCVBUF %d, want %d", receive, want)
 	}
+}
+
+// A listener given SetListenerBuffers hands out sockets that have
+// Config.ReceiveBufferBytes as their SO_RCVBUF from their handshake on,
+// before anything is set on them; at 0 it is left as it is, and its
+// sockets have what those of a listener never touched have (autotuning).
+func TestListenerBuffersAreTheAcceptedSockets(t *testing.T) {
+	const configured = 48 << 10
+	untouched := acceptedReceiveBuffer(t, func(net.Listener) {})
+	for _, tc := range []struct {
+		receive, want int
+	}{
+		{configured, sockettest.ReportedReceiveBuffer(t, configured)},
+		{0, untouched},
+	} {
+		srv, err := New(Config{ReceiveBufferBytes: tc.receive, SendBufferBytes: configured, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		got := acceptedReceiveBuffer(t, func(l net.Listener) {
+			if err := srv.SetListenerBuffers(l); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if got != tc.want {
+			t.Errorf("ReceiveBufferBytes %d: the accepted socket has SO_RCVBUF %d, want %d", tc.receive, got, tc.want)
+		}
+	}
+	if untouched == sockettest.ReportedReceiveBuffer(t, configured) {
+		t.Fatalf("a socket left alone has SO_RCVBUF %d already: the test tells nothing", untouched)
+	}
+}
+
+// acceptedReceiveBuffer is the SO_RCVBUF of a socket accepted on a
+// loopback listener that set was given first.
+func acceptedReceiveBuffer(t *testing.T, set func(net.Listener)) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	set(l)
+	c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	return sockettest.ReceiveBuffer(t, sockettest.Accepted(t, c.RemoteAddr(), c.LocalAddr()))
 }
