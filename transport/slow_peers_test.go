@@ -98,12 +98,15 @@ func TestReaderThatNeverReadsIsDroppedWithinCloseTimeout(t *testing.T) {
 // dialSmallBuffer upgrades a client whose receive buffer is tiny, so the
 // server's queue for it fills quickly.
 func dialSmallBuffer(t *testing.T, addr string) *rawClient {
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = setRcvbuf(fd, 4096) // left to the system off Unix
-		})
+	return dialRawWith(t, smallBufferDialer(), addr, nil)
+}
+
+// smallBufferDialer dials sockets with a 4 KiB receive buffer (left to
+// the system off Unix).
+func smallBufferDialer() *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = setRcvbuf(fd, 4096) })
 	}}
-	return dialRawWith(t, &d, addr, nil)
 }
 
 func TestStalledHalfFramesDoNotBlockOthers(t *testing.T) {

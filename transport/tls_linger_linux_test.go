@@ -6,19 +6,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/herald-broker/herald/broker"
 )
 
 // A TLS client that closes while it is behind in its reading still gets
@@ -28,27 +19,11 @@ import (
 // close_notify that follows the close frame) before it closes it.
 func TestTLSClientsCloseKeepsWhatASlowReaderHasNotRead(t *testing.T) {
 	acc := &echoAcceptor{}
-	srv, err := New(Config{Loops: 1, SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute, Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var handlers sync.WaitGroup
-	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
-		srv.Upgrade(w, r, broker.ClientInfo{}, acc)
-	}))
-	defer handlers.Wait()
-	defer hs.Close()
+	srv, url := startTLSServer(t, Config{Loops: 1, SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute}, acc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	d := ws.Dialer{TLSConfig: &tls.Config{InsecureSkipVerify: true}, NetDial: nd.DialContext}
-	nc, _, _, err := d.Dial(ctx, "wss://"+strings.TrimPrefix(hs.URL, "https://")+"/ws")
+	d := ws.Dialer{TLSConfig: &tls.Config{InsecureSkipVerify: true}, NetDial: smallBufferDialer().DialContext}
+	nc, _, _, err := d.Dial(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,23 +22,11 @@ import (
 // running it takes the portable path, and works the same.
 func TestTLSConnectionTakesThePortablePath(t *testing.T) {
 	acc := &echoAcceptor{}
-	srv, err := New(Config{Loops: 1, Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var handlers sync.WaitGroup
-	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
-		srv.Upgrade(w, r, broker.ClientInfo{}, acc)
-	}))
-	defer handlers.Wait()
-	defer hs.Close()
-
+	srv, url := startTLSServer(t, Config{Loops: 1}, acc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d := ws.Dialer{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
-	nc, _, _, err := d.Dial(ctx, "wss://"+strings.TrimPrefix(hs.URL, "https://")+"/ws")
+	nc, _, _, err := d.Dial(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +51,30 @@ func TestTLSConnectionTakesThePortablePath(t *testing.T) {
 	if err := <-shutdown; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startTLSServer serves a new Server's Upgrade, with cfg and acc, over
+// TLS on a loopback port (httptest's certificate, which a client takes
+// with InsecureSkipVerify), and returns the server and its wss:// URL.
+// The cleanup closes the HTTP server and waits for its handlers.
+func startTLSServer(t *testing.T, cfg Config, acc *echoAcceptor) (*Server, string) {
+	t.Helper()
+	cfg.Logger = zaptest.NewLogger(t)
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handlers sync.WaitGroup
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		srv.Upgrade(w, r, broker.ClientInfo{}, acc)
+	}))
+	t.Cleanup(func() {
+		hs.Close()
+		handlers.Wait()
+	})
+	return srv, "wss://" + strings.TrimPrefix(hs.URL, "https://") + "/ws"
 }
 
 func readTLSClose(t *testing.T, nc io.Reader) ws.StatusCode {
