@@ -83,20 +83,31 @@ func (r *frameReader) walk(data []byte) bool {
 
 // closingReadBytes is how much a closing connection's client may send
 // that is still read, walked past for its close frame (or, a stream's,
-// dropped). Past it the connection is read no more and is closed at its
-// close deadline (CloseTimeout): its client is sending, not closing. All
-// that came was read, so that closing over unread input would not reset
-// the connection and lose it the close frame; but one client that kept
-// sending after its stream's close event got 5 GB read in the 5 s, for
-// 1.7 s of node CPU, and could open another each time.
+// dropped), what is read while its socket lingers included. Past it the
+// connection is read no more: its client is sending, not closing. It is
+// closed once its close is complete and its client has all it was sent,
+// or at its close deadline (CloseTimeout); one whose client sent its
+// close frame and is read past it once the close is complete, at once
+// (loop.dropDone, portableConn.readLoop): that client closed and sends
+// on. All that came was read, so that closing over
+// unread input would not reset the connection and lose it the close
+// frame; but one client that kept sending after its stream's close
+// event got 5 GB read in the 5 s, for 1.7 s of node CPU, and could open
+// another each time.
 const closingReadBytes = 1 << 20
 
 // closingReadOver reports whether c, closing, was read as much as it
-// may be, or sent what is no frame (misframed). Only the reading
-// goroutine may ask.
+// may be (closingReadSpent), or sent what is no frame (misframed). Only
+// the reading goroutine may ask.
 func (c *conn) closingReadOver() bool {
+	return c.closingReadSpent() || c.in != nil && c.in.skipping && c.in.misframed
+}
+
+// closingReadSpent reports whether c, closing, was read as much as it
+// may be. Only the reading goroutine may ask.
+func (c *conn) closingReadSpent() bool {
 	if c.sse {
 		return c.kindData >= streamReadMost
 	}
-	return c.in != nil && c.in.skipping && (c.in.skipped >= closingReadBytes || c.in.misframed)
+	return c.in != nil && c.in.skipping && c.in.skipped >= closingReadBytes
 }

@@ -75,3 +75,46 @@ func TestClientsCloseEndsAtTheDeadlineForAReaderThatStopped(t *testing.T) {
 		})
 	})
 }
+
+// A client that closes, reads nothing, and goes on sending leaves the
+// node's socket holding what it was sent, so the connection lingers; what
+// the node reads of it meanwhile counts toward closingReadBytes, and once
+// past it the connection ends: the client is sending, not closing.
+// Without the count a loop read 64 KiB of it at each look until the close
+// deadline.
+func TestClientSendingOnAfterItsCloseEndsAtTheBound(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		// Far longer than the test waits (eventually: 10 s), so that only
+		// the bound can end the connection in time.
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: time.Minute})
+		c := dialSmallBuffer(t, ts.addr)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		payload := bytes.Repeat([]byte("m"), 4<<10)
+		for i := 0; i < 4; i++ { // 16 KiB: more than the client's buffer, less than the node's
+			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+				t.Fatal("send refused")
+			}
+		}
+		c.write(frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, "")))
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		// Twice the bound, in frames: the node may read it all, or stop
+		// reading and leave the write blocked until the socket goes.
+		sent := make(chan error, 1)
+		go func() {
+			text := frame(ws.OpText, true, bytes.Repeat([]byte("t"), 64<<10))
+			var err error
+			for i := 0; i < 2*closingReadBytes/len(text)+1 && err == nil; i++ {
+				_, err = c.nc.Write(text)
+			}
+			sent <- err
+		}()
+		t.Cleanup(func() {
+			c.nc.Close() // ends the write should the node read no more
+			<-sent
+		})
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+	})
+}

@@ -135,6 +135,13 @@ func (c *conn) peerEnded(how peerState) bool {
 	return c.handshakeDoneLocked()
 }
 
+// clientClosed reports whether the client's close frame came (peerClosed).
+func (c *conn) clientClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peer == peerClosed
+}
+
 // readerEnded is peerEnded for what r found: the client's close, a
 // header that broke the framing, or neither (false).
 func (c *conn) readerEnded(r *frameReader) bool {
@@ -148,9 +155,9 @@ func (c *conn) readerEnded(r *frameReader) bool {
 }
 
 // handshakeDone reports whether this side's close frame is written and
-// the client's came, or none can (peerUnframed): the socket is then closed as soon as the client has
-// all it was sent (RFC 6455 section 5.5.1; loop.dropDone,
-// portableConn.linger). Whichever of the reader and the writer comes second
+// the client's came, or none can (peerUnframed): the socket is then
+// closed as soon as the client has all it was sent (RFC 6455 section
+// 5.5.1; loop.dropDone, portableConn.linger). Whichever of the reader and the writer comes second
 // sees both. A stream's close event asks for no answer (SSE has none):
 // the stream is done once it is written.
 func (c *conn) handshakeDone() bool {

@@ -97,12 +97,13 @@ func (c *conn) keepReader(r *frameReader) {
 // allows more (holding says when), before reading the socket again. It
 // returns how many paced frames were parsed. Once the connection is
 // closing, what arrives is dropped unparsed, but for the client's close
-// frame (close_scan.go). answered says the closing handshake is complete:
-// this side's close frame is out and the client's answer came, so the
-// driver closes the socket once the client has all it was sent (RFC 6455
-// section 5.5.1) rather than wait for the client to drop its side, which
-// a client library that answers the close may leave to its program for
-// as long as it runs.
+// frame (close_scan.go). answered says a WebSocket's close is complete
+// (handshakeDone), at every read from then on: this side's close frame is
+// out and the client's answer came (or none can), so the driver closes
+// the socket once the client has all it was sent (RFC 6455 section
+// 5.5.1) rather than wait for the client to drop its side, which a
+// client library that answers the close may leave to its program for as
+// long as it runs.
 func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 	if c.sse {
 		c.readStream(len(data))
@@ -114,10 +115,10 @@ func (c *conn) readData(data []byte, budget int) (spent int, answered bool) {
 			r = *c.in
 		}
 		r.deflate = c.deflate // RSV1 is a compressed message's (close_scan.go)
-		found := r.skipToClose(data)
+		r.skipToClose(data)
 		c.settleReads(&r) // it keeps a header's first bytes at most: only gives back
 		c.keepReader(&r)
-		return 0, (found || r.misframed) && c.readerEnded(&r)
+		return 0, c.readerEnded(&r)
 	}
 	// Between frames a connection's reader holds nothing, so it lives on
 	// the stack and only one mid-frame (or mid-message) is kept on the

@@ -75,7 +75,7 @@ func (l *loop) checkLingering(now int64) {
 		}
 		l.lingerSteps[step] = queue[due:]
 		for _, e := range queue[:due] {
-			if _, listed := l.lingering[e.c]; listed && !l.dropDone(e.c) {
+			if _, listed := l.lingering[e.c]; listed && !l.dropDoneOrRead(e.c) {
 				l.lingerAt(e.c, nextLingerStep(step, most), now)
 			}
 		}

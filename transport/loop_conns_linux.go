@@ -89,31 +89,56 @@ func (l *loop) drop(c *conn) {
 // frame or event is written and nothing more is waited for. What its
 // client sent meanwhile, a stream's stray input say, is read first, so
 // that closing over unread input does not reset the connection and cost
-// the client the end of what it was sent; a client still sending more
-// than a read buffer holds is not dropped (false): it is left to the
-// half-close, as before its answer, to end or to time out. Nor is one
-// whose socket still holds some of what was written to it (false): a
-// client that reads slowly has not yet read it, and a byte it sends
-// once the socket is closed (a pong, which RFC 6455 section 5.5.2 has it
-// send until it reads the close frame) would make the kernel reset the
-// connection and throw the rest away. It stays half-closed, and is
-// dropped once its socket is drained (linger), at its client's EOF, or
-// at its close deadline.
-func (l *loop) dropDone(c *conn) bool {
+// the client the end of what it was sent. Each read counts toward what a
+// closing connection may be read (closingReadBytes): a client that sent
+// its close frame and goes on sending past that once the close is
+// complete is dropped then, unread input or not (here or in take); any
+// other read past it (a stream closed for its input, whose client does
+// not know yet) is read no more and ends as below.
+// A look reads a read buffer's worth at most, so that one client does
+// not hold the loop: with more to read c is not dropped (more), and its
+// caller has it read again on a later turn (the socket, edge-triggered,
+// will not say so again). Nor is one whose socket still holds some of
+// what was written to it (false): a client that reads slowly has not yet
+// read it, and a byte it sends once the socket is closed (a pong, which
+// RFC 6455 section 5.5.2 has it send until it reads the close frame)
+// would make the kernel reset the connection and throw the rest away. It
+// stays half-closed, and is dropped once its socket is drained (linger),
+// at its client's EOF, or at its close deadline.
+func (l *loop) dropDone(c *conn) (dropped, more bool) {
 	for got := 0; ; {
-		n, err := unix.Read(int(c.fd), l.buf)
+		n, err := 0, error(unix.EAGAIN) // read no more (closingReadBytes)
+		if !c.closingReadSpent() {
+			n, err = unix.Read(int(c.fd), l.buf)
+		}
 		switch {
 		case n > 0:
+			c.readData(l.buf[:n], 0)                      // counted, and walked past
+			if c.closingReadSpent() && c.clientClosed() { // it closed, and sends on
+				l.drop(c)
+				return true, false
+			}
 			if got += n; got >= len(l.buf) {
-				return false
+				l.linger(c, monoNow())
+				return false, true
 			}
 		case errors.Is(err, unix.EINTR):
 		case errors.Is(err, unix.EAGAIN) && !sendQueueEmpty(int(c.fd)):
 			l.linger(c, monoNow())
-			return false
+			return false, false
 		default: // drained (EAGAIN), or the peer is gone
 			l.drop(c)
-			return true
+			return true, false
 		}
 	}
+}
+
+// dropDoneOrRead is dropDone for a caller outside a read of c: c, left
+// with more to read, is read again on the next turn.
+func (l *loop) dropDoneOrRead(c *conn) (dropped bool) {
+	dropped, more := l.dropDone(c)
+	if rd := l.readers[c]; more && !rd.waiting {
+		l.wait(c, rd, 0)
+	}
+	return dropped
 }

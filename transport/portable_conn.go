@@ -60,6 +60,9 @@ func (p *portableConn) readLoop() {
 			return
 		}
 		if p.c.isClosing() && p.c.closingReadOver() {
+			if p.c.closingReadSpent() && p.c.clientClosed() && p.c.handshakeDone() {
+				return // its client goes on sending after its close: finished at once (closingReadBytes)
+			}
 			<-p.gone // read no more: its close deadline ends it (closingReadBytes)
 			return
 		}

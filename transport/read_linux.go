@@ -104,8 +104,8 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 	if c.holding() {
 		var answered bool
 		if spent, answered = c.readData(nil, budget); answered {
-			l.dropDone(c) // the closing handshake is complete
-			return spent, true
+			_, more := l.dropDone(c) // the closing handshake is complete
+			return spent, !more
 		}
 	}
 	share := min(connReadBytes, l.turnBytes)
@@ -117,9 +117,13 @@ func (l *loop) take(c *conn, budget int) (spent int, drained bool) {
 			l.turnBytes -= n
 			parsed, answered := c.readData(l.buf[:n], budget-spent)
 			spent += parsed
-			if answered {
-				l.dropDone(c) // the closing handshake is complete
+			if answered && c.closingReadSpent() && c.clientClosed() {
+				l.drop(c) // this read took it past closingReadBytes after its close (dropDone)
 				return spent, true
+			}
+			if answered {
+				_, more := l.dropDone(c) // the closing handshake is complete
+				return spent, !more
 			}
 			if c.isClosing() && c.closingReadOver() {
 				return spent, true // read no more (closingReadBytes)
@@ -142,15 +146,22 @@ func (l *loop) readEarly(c *conn, early []byte) {
 	var rd reading
 	now := monoNow()
 	spent, answered := c.readData(early, l.srv.lim.pace.Budget(rd.pace, now))
-	if answered && l.dropDone(c) { // the closing handshake is complete
-		return
+	more := false
+	if answered { // the closing handshake is complete
+		var dropped bool
+		if dropped, more = l.dropDone(c); dropped {
+			return
+		}
 	}
 	l.srv.lim.pace.Spend(&rd.pace, now, spent)
-	if c.holding() {
+	switch {
+	case c.holding():
 		l.throttle(c, rd, now)
-		return
+	case more:
+		l.wait(c, rd, 0)
+	default:
+		l.keep(c, rd, now)
 	}
-	l.keep(c, rd, now)
 }
 
 // throttle leaves c unread until its pace allows a paced frame again; it

@@ -71,7 +71,7 @@ func (l *loop) flush(c *conn) {
 		}
 		empty, closeSent := c.writtenOf(n, len(l.bufs), at)
 		if closeSent {
-			if c.handshakeDone() && l.dropDone(c) {
+			if c.handshakeDone() && l.dropDoneOrRead(c) {
 				return
 			}
 			// The close frame is out: half-close so the peer sees it, then
