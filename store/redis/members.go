@@ -31,7 +31,7 @@ func (e *Engine) membersChanged(payloads string) {
 		if err == nil {
 			c.After, c.Seq, rest, err = parseOrder(rest)
 		}
-		var back time.Duration
+		var back lostPending
 		if err == nil {
 			back, rest, err = parseBack(rest)
 		}
@@ -39,8 +39,9 @@ func (e *Engine) membersChanged(payloads string) {
 			e.log.Error("a presence script returned a malformed change")
 			return
 		}
-		if back > 0 && c.Join { // presence_lost_queue.go
-			e.pres.lostQueued.addBack(lostReport{c.Topic, c.Seq}, c.User, back, time.Now())
+		if back.keep > 0 && c.Join { // presence_lost_queue.go
+			back.user, back.at = c.User, time.Now()
+			e.pres.lostQueued.addBack(lostReport{c.Topic, c.Seq}, back)
 		}
 		(*fn)(c)
 		payloads = rest
@@ -67,20 +68,25 @@ func parseOrder(s string) (after, seq uint64, rest string, err error) {
 
 // parseBack reads what the add script puts after the order of a join of
 // a user whose lost join's leave may be unqueued (marked): "b" and the
-// netstring of how long that leave may still be queued (ms). It returns
-// 0 and s when s does not start with it.
-func parseBack(s string) (left time.Duration, rest string, err error) {
+// netstring of how long that leave may still be queued (ms), the
+// master's term and the term before it, space-separated. It returns
+// them as the keep, term and before of a lostPending, and a zero one and
+// s when s does not start with it.
+func parseBack(s string) (back lostPending, rest string, err error) {
 	if !strings.HasPrefix(s, "b") {
-		return 0, s, nil
+		return lostPending{}, s, nil
 	}
 	text, tail, ok := strings.Cut(s[1:], ":")
 	n, err := strconv.Atoi(text)
 	if !ok || err != nil || n < 0 || n > len(tail) {
-		return 0, "", fmt.Errorf("herald/redis: a join's mark of a leave taken over %q is malformed", s)
+		return lostPending{}, "", fmt.Errorf("herald/redis: a join's mark of a leave taken over %q is malformed", s)
 	}
-	ms, err := strconv.ParseInt(tail[:n], 10, 64)
+	left, terms, _ := strings.Cut(tail[:n], " ")
+	back.term, back.before, _ = strings.Cut(terms, " ")
+	ms, err := strconv.ParseInt(left, 10, 64)
 	if err != nil {
-		return 0, "", fmt.Errorf("herald/redis: a join's mark of a leave taken over %q: %w", tail[:n], err)
+		return lostPending{}, "", fmt.Errorf("herald/redis: a join's mark of a leave taken over %q: %w", tail[:n], err)
 	}
-	return time.Duration(ms) * time.Millisecond, tail[n:], nil
+	back.keep = time.Duration(ms) * time.Millisecond
+	return back, tail[n:], nil
 }

@@ -326,8 +326,8 @@ func (e *Engine) checkLostBatch(ctx context.Context, topic, life string, keys []
 				if reply[i+1] == "" {
 					continue
 				}
-				if _, seq, _, err := parseOrder(reply[i+1]); err == nil {
-					q.add(lostReport{topic, seq}, lostPending{user: reply[i], life: life, keep: keep, at: now})
+				if _, seq, term, err := parseOrder(reply[i+1]); err == nil {
+					q.add(lostReport{topic, seq}, lostPending{user: reply[i], life: life, keep: keep, at: now, term: term})
 				}
 			}
 			e.unindexLostLocked(ctx, life, topic)

@@ -68,6 +68,18 @@ import (
 // member_added's seq by user: a join pays one HGET of a hash that is
 // almost always absent, a report a few writes in its hash, and the queue
 // touches the back key only for a lost join's leave or a marked join.
+//
+// A seq alone does not tell which came first: a failover that loses a
+// return's writes and a change's before them has the topic's count give
+// their seqs again, lower than the return's in its back key, and the
+// leave of that return, reported once its node died too, would be
+// dropped as if decided before it. So the leave and the back key carry
+// the term of the master that numbered them (masterTermsLua), and the
+// queue drops the leave only when it is of the join's term and numbered
+// before it, or of the term the join's master had before (promoted from
+// the leave's, so after it); a leave of another term goes. A leave's
+// term is kept with its report (the unqueued record), for a takeover
+// to queue it with.
 
 // lostQueueds is what the node reported, or took over, and has not
 // queued yet: the unqueued record to take out once it is, by topic and
@@ -115,6 +127,10 @@ type lostPending struct {
 	life string        // the record names it
 	keep time.Duration // of the record, and of the key that makes the queueing once
 	at   time.Time     // when it was reported: forgotten after keep
+	// term is the term of the topic's master the seq was given in, ""
+	// when unknown; before, for a join only, the term that master had
+	// before it (masterTermsLua).
+	term, before string
 }
 
 // add notes a report to take out once it is queued. Reports kept past
@@ -166,29 +182,30 @@ func (q *lostQueueds) take(topic string, seq uint64) (lostPending, bool) {
 	return p, ok
 }
 
-// addBack notes the join of topic numbered seq of user, whose lost
-// join's leave was reported and may be queued for up to keep from at.
+// addBack notes the join of topic numbered seq (r) of b's user, whose
+// lost join's leave was reported and may be queued for up to b's keep
+// from its at.
 // Those past their keep are looked for once a second at most (a keep is
 // what is left of a mark, down to a millisecond): the users of a
 // failover's reports may come back by the thousand while the queue is
 // out of reach, and looked for at each join, 10,000 such joins took
 // 1.37 s to note (BenchmarkLostBacks), under the lock every join and
 // queueing of a member event takes.
-func (q *lostQueueds) addBack(r lostReport, user string, keep time.Duration, at time.Time) {
+func (q *lostQueueds) addBack(r lostReport, b lostPending) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.backs == nil {
 		q.backs = make(map[lostReport]lostPending)
 	}
-	if at.Sub(q.backsSwept) > time.Second {
+	if b.at.Sub(q.backsSwept) > time.Second {
 		for k, old := range q.backs {
-			if at.Sub(old.at) > old.keep {
+			if b.at.Sub(old.at) > old.keep {
 				delete(q.backs, k)
 			}
 		}
-		q.backsSwept = at
+		q.backsSwept = b.at
 	}
-	q.backs[r] = lostPending{user: user, keep: keep, at: at}
+	q.backs[r] = b
 }
 
 // peekBack returns the join of topic numbered seq, if it is noted.
@@ -246,8 +263,10 @@ func (k keys) lostOnceKey(topic string, seq uint64, user string) string {
 
 // lostBackKey is the key holding the seq of the last join of user on
 // topic decided while a report of a lost join's leave of the user may
-// be unqueued there (its user marked): the queue drops the member event of such a
-// leave numbered before it. Its form is lostOnceKey's.
+// be unqueued there (its user marked), as "<seq> <term> <before>" (the
+// terms of masterTermsLua; a key of the release before holds the seq
+// alone): the queue drops the member event of such a leave decided
+// before it (memberScript). Its form is lostOnceKey's.
 func (k keys) lostBackKey(topic, user string) string {
 	return k.webhooks("mback:" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
 }
@@ -272,6 +291,25 @@ local function markTaken(taken, user, ends, now)
   if redis.call('PTTL', taken) < ends - now then
     redis.call('PEXPIRE', taken, string.format('%d', ends - now))
   end
+end
+`
+
+// masterTermsLua: masterTerms() returns the term of the master the
+// script runs on (INFO's master_replid, as presence_terms.go reads it)
+// and the term it had before (master_replid2: the master it was a
+// replica of when it was promoted, whose data it kept), "" for either
+// it cannot tell (INFO refused, or no term before). A seq is given once
+// within a term: a failover that loses the writes of the topic's last
+// changes, its count among them, starts a new term, and the count gives
+// their numbers again.
+const masterTermsLua = `
+local function masterTerms()
+  local ok, info = pcall(redis.call, 'INFO', 'replication')
+  if not ok then return '', '' end
+  local term = string.match(info, 'master_replid:(%x+)') or ''
+  local before = string.match(info, 'master_replid2:(%x+)') or ''
+  if string.match(before, '^0*$') then before = '' end
+  return term, before
 end
 `
 
@@ -362,7 +400,9 @@ func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p
 // then, so that a join of one from now on is queued with its back key.
 //
 // KEYS: unqueued, users, taken. ARGV: dead life, new life. Returns, for
-// each report taken over, its seq, after, user and time left (ms).
+// each report taken over, its seq, after, user, time left (ms) and the
+// term its seq is of ("" when unknown: a report of the release before,
+// which kept none).
 var lostTakeOverScript = goredis.NewScript(markTakenLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -371,16 +411,17 @@ local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local seq, rec = all[i], all[i + 1]
   if string.sub(rec, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
-    local after, ends, user = string.match(string.sub(rec, #ARGV[1] + 2), '^(%d+)\n(%d+)\n(.*)$')
+    local after, ends, term, user = string.match(string.sub(rec, #ARGV[1] + 2), '^(%d+)\n(%d+) ?(%x*)\n(.*)$')
     if not after or tonumber(ends) <= now or redis.call('HEXISTS', KEYS[2], user) == 1 then
       redis.call('HDEL', KEYS[1], seq)
     else
-      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. '\n' .. user)
+      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. ' ' .. term .. '\n' .. user)
       markTaken(KEYS[3], user, tonumber(ends), now)
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user
       out[#out + 1] = string.format('%d', tonumber(ends) - now)
+      out[#out + 1] = term
     end
   end
 end
@@ -451,7 +492,7 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([
 	}
 	now := time.Now()
 	var changes []broker.PresenceChange
-	for i := 0; i+3 < len(reply); i += 4 {
+	for i := 0; i+4 < len(reply); i += 5 {
 		seq, err1 := strconv.ParseUint(reply[i], 10, 64)
 		after, err2 := strconv.ParseUint(reply[i+1], 10, 64)
 		left, err3 := strconv.ParseInt(reply[i+3], 10, 64)
@@ -460,7 +501,8 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([
 			continue
 		}
 		// The once key lasts at least as long as the report.
-		q.add(lostReport{topic, seq}, lostPending{user: reply[i+2], life: life, keep: time.Duration(left) * time.Millisecond, at: now})
+		q.add(lostReport{topic, seq}, lostPending{user: reply[i+2], life: life, keep: time.Duration(left) * time.Millisecond, at: now,
+			term: reply[i+4]})
 		changes = append(changes, broker.PresenceChange{Topic: topic, User: reply[i+2], After: after, Seq: seq})
 	}
 	return changes, nil

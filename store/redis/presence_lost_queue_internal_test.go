@@ -62,7 +62,7 @@ func BenchmarkLostBacks(b *testing.B) {
 	for b.Loop() {
 		var q lostQueueds
 		for i := range joins {
-			q.addBack(lostReport{"room", uint64(i)}, "u", time.Minute, at)
+			q.addBack(lostReport{"room", uint64(i)}, lostPending{user: "u", keep: time.Minute, at: at})
 		}
 		for i := range joins {
 			q.forgetBack("room", uint64(i))
@@ -75,9 +75,9 @@ func BenchmarkLostBacks(b *testing.B) {
 func TestLostBacksForgottenPastTheirKeep(t *testing.T) {
 	var q lostQueueds
 	at := time.Now()
-	q.addBack(lostReport{"room.a", 1}, "u", 10*time.Millisecond, at)
-	q.addBack(lostReport{"room.a", 2}, "u", time.Minute, at)
-	q.addBack(lostReport{"room.b", 3}, "v", time.Minute, at.Add(2*time.Second))
+	q.addBack(lostReport{"room.a", 1}, lostPending{user: "u", keep: 10 * time.Millisecond, at: at})
+	q.addBack(lostReport{"room.a", 2}, lostPending{user: "u", keep: time.Minute, at: at})
+	q.addBack(lostReport{"room.b", 3}, lostPending{user: "v", keep: time.Minute, at: at.Add(2 * time.Second)})
 	if _, ok := q.peekBack("room.a", 1); ok {
 		t.Error("a join is still noted past its keep")
 	}

@@ -134,9 +134,10 @@ end
 // a lost join's leave of the user was made or taken over, its
 // member_removed maybe not queued yet: presence_lost_queue.go) has, when
 // the node watches members (watch "1"), its payload followed by "b" and
-// the netstring of how long that report may still be queued (ms): the
-// node's queueing of the join's member_added then has the queue drop
-// that leave's member_removed should it come later.
+// the netstring of how long that report may still be queued (ms), the
+// master's term and the term it had before, space-separated
+// (masterTermsLua): the node's queueing of the join's member_added then
+// has the queue drop that leave's member_removed should it come later.
 //
 // KEYS: pres, users, owned (this life's), seq, names, change log, its
 // end, taken, and, but on Cluster, the life's topic set, to which the
@@ -144,12 +145,13 @@ end
 // channel, sharded channel, topic, watch, log keep (ms). Returns the
 // join's payload when it published one, else "1" when it added the
 // entry, "0" when the session had one.
-var addPresenceScript = goredis.NewScript(presenceLua + `
+var addPresenceScript = goredis.NewScript(presenceLua + masterTermsLua + `
 local function back(user)
   if ARGV[8] ~= '1' then return '' end
   local ends, t = tonumber(redis.call('HGET', KEYS[8], user) or ''), now()
   if not ends or ends <= t then return '' end
-  return 'b' .. ns(string.format('%d', ends - t))
+  local term, before = masterTerms()
+  return 'b' .. ns(string.format('%d', ends - t) .. ' ' .. term .. ' ' .. before)
 end
 local function add()
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -239,8 +241,9 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // live node tells its entries are in (presence_terms.go): a live node
 // may have yet to add its entries again. When life is not "", each
 // leave it reports is also kept in the unqueued hash, by its seq, as
-// "<life>\n<after>\n<end>\n<user>" (end: when it lapses, ms of Redis's
-// clock, keep from now), until the node queued its member event, and
+// "<life>\n<after>\n<end> <term>\n<user>" (end: when it lapses, ms of
+// Redis's clock, keep from now; term: the master's, which the seq is
+// of), until the node queued its member event, and
 // its user is marked in the taken hash until that end, so that a join of
 // the user from now on is queued with its back key
 // (presence_lost_queue.go). The topic must be in the life's set of such
@@ -262,7 +265,8 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // the session of its join, for each join. Returns "wait" or "index"
 // alone when it waits or needs the topic in the set; else,
 // for each user not listed, the user and, when this call reports its
-// leave, the leave's order "<after> <seq>" as a netstring, else "".
+// leave, the leave's order "<after> <seq>" as a netstring followed by
+// the master's term ("" when INFO is refused), else "".
 var lostJoinsScript = goredis.NewScript(presenceOrderLua + markTakenLua + `
 local ok, info = pcall(redis.call, 'INFO', 'replication')
 local term = ok and string.match(info, 'master_replid:(%x+)') or ''
@@ -321,10 +325,11 @@ for i = 7, #ARGV, 2 do
         local after, seq = string.match(decided, ':(%d+) (%d+)$')
         local t = now()
         local ends = t + tonumber(ARGV[1])
-        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. string.format('%d', ends) .. '\n' .. user)
+        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. string.format('%d', ends) .. ' ' .. term .. '\n' .. user)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
         markTaken(KEYS[6], user, ends, t)
       end
+      decided = decided .. term
     end
     out[#out + 1] = user
     out[#out + 1] = decided

@@ -71,20 +71,47 @@ end
 // user's back key (lostBackKey), for the join of a user with such a
 // leave maybe unqueued its back key; ARGV topic, after, seq, event, max,
 // hold (ms), max held per topic, max held topics, then the once or back
-// key's keep (ms) and "lost" or "back". Holds the event and queues what
-// follows on; returns how many were dropped. A lost join's leave whose
-// once key is held was queued already, and one numbered before the seq
-// its back key holds would go after a return of its user, unless that
-// return's event is still held (it then goes after the leave, in seq
-// order): both are left out (presence_lost_queue.go). A join with a back
-// key sets it to its seq, unless a later join's is there.
+// key's keep (ms), "lost" or "back", and the term of the topic's master
+// the seq is of, and for a join the term before it (masterTermsLua).
+// Holds the event and queues what follows on; returns how many were
+// dropped. A lost join's leave whose once key is held was queued
+// already, and one decided before the join its back key names would go
+// after a return of its user, unless that return's event is still held
+// (it then goes after the leave, in seq order): both are left out
+// (presence_lost_queue.go). A join with a back key sets it to its own,
+// unless a later join's is there.
+//
+// A change was decided before a join when it is numbered before it in
+// the same term, or is of the term the join's master had before its own
+// (that master was promoted after it). One of another term is not: the
+// term may have begun after the join, with the join lost in the failover
+// that began it and its seq given again, lower than the join's, to a
+// change that came after it. With either term unknown (INFO refused, or
+// a key or report of the release before) the seqs alone tell.
 var memberScript = goredis.NewScript(memberLua + `
+local function decodeBack(v)
+  local seq, term, before = string.match(v, '^(%d+) ?(%x*) ?(%x*)$')
+  return tonumber(seq), term or '', before or ''
+end
+local function decidedBefore(seq, term, jseq, jterm, jbefore)
+  if term == '' or jterm == '' or term == jterm then return seq < jseq end
+  return term == jbefore
+end
 if ARGV[10] == 'lost' then
   local back = redis.call('GET', KEYS[6])
-  if back and tonumber(back) > tonumber(ARGV[3]) and redis.call('ZCOUNT', KEYS[2], back, back) == 0 then return 0 end
+  if back then
+    local jseq, jterm, jbefore = decodeBack(back)
+    if jseq and decidedBefore(tonumber(ARGV[3]), ARGV[11], jseq, jterm, jbefore) and
+      redis.call('ZCOUNT', KEYS[2], jseq, jseq) == 0 then return 0 end
+  end
   if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[9]) then return 0 end
-elseif ARGV[10] == 'back' and tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[3]) then
-  redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[9])
+elseif ARGV[10] == 'back' then
+  local cur = redis.call('GET', KEYS[5])
+  local jseq, jterm, jbefore
+  if cur then jseq, jterm, jbefore = decodeBack(cur) end
+  if not jseq or not decidedBefore(tonumber(ARGV[3]), ARGV[11], jseq, jterm, jbefore) then
+    redis.call('SET', KEYS[5], ARGV[3] .. ' ' .. ARGV[11] .. ' ' .. ARGV[12], 'PX', ARGV[9])
+  end
 end
 local n = redis.call('ZCARD', KEYS[2])
 local all = n >= tonumber(ARGV[7]) or (n == 0 and redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[8]))
@@ -131,10 +158,10 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 	join, isBack := e.pres.lostQueued.peekBack(topic, seq)
 	if isLost {
 		keys = append(keys, k.lostOnceKey(topic, seq, lost.user), k.lostBackKey(topic, lost.user))
-		args = append(args, lost.keep.Milliseconds(), "lost")
+		args = append(args, lost.keep.Milliseconds(), "lost", lost.term)
 	} else if isBack {
 		keys = append(keys, k.lostBackKey(topic, join.user))
-		args = append(args, join.keep.Milliseconds(), "back")
+		args = append(args, join.keep.Milliseconds(), "back", join.term, join.before)
 	}
 	n, err := e.runWebhook(ctx, memberScript, keys, args...).Int()
 	if err != nil {
