@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"time"
 
 	"github.com/herald-broker/herald/broker"
 )
@@ -54,3 +55,18 @@ func PauseTakeOver(e *Engine, hook func(topic string)) {
 // LostJoinsTaken is the key of topic's users with a report of a lost
 // join's leave made or taken over, maybe unqueued.
 func LostJoinsTaken(e *Engine, topic string) string { return e.keys.presLostTaken(topic) }
+
+// ReportLostJoinsKept has e check joins on topic as LostJoins does,
+// outside a check after a reconnect, with the leaves it reports kept
+// for keep.
+func ReportLostJoinsKept(ctx context.Context, e *Engine, topic string, keep time.Duration, joins []broker.SentJoin) error {
+	life := e.pres.currentLife()
+	_, err := e.checkLostBatch(ctx, topic, life, e.lostJoinsKeys(topic), func(indexed bool) []any {
+		return e.lostJoinsArgs("*", keep, life, indexed, "", joins)
+	}, keep)
+	return err
+}
+
+// LostJoinsTakenEnds is the key of the users of topic's taken hash by
+// when their marks end.
+func LostJoinsTakenEnds(e *Engine, topic string) string { return e.keys.presLostTakenEnds(topic) }

@@ -279,17 +279,38 @@ func (k keys) presLostTaken(topic string) string {
 	return k.prefix + "{" + topic + "}:lost:taken"
 }
 
-// markTakenLua: markTaken(taken, user, ends, now) marks user in the
-// taken hash (presLostTaken) until ends (ms, Redis's clock, past now),
-// unless it is marked until later, and keeps the hash until its last
-// mark ends.
+// presLostTakenEnds is the sorted set of the users of topic's taken
+// hash (presLostTaken) scored by when their mark ends, which has those
+// past it forgotten; it lives as long as the hash.
+func (k keys) presLostTakenEnds(topic string) string {
+	return k.prefix + "{" + topic + "}:lost:taken:ends"
+}
+
+// markTakenLua: markTaken(taken, byEnd, user, ends, now) marks user in
+// the taken hash (presLostTaken) until ends (ms, Redis's clock, past
+// now), unless it is marked until later, and keeps the hash until its
+// last mark ends. It forgets up to 16 marks past their end (byEnd,
+// presLostTakenEnds, says which): each mark renews the hash, and a topic
+// whose lost joins' leaves kept being reported, by a node whose
+// connection flaps or for users who come and go, kept every user it
+// ever marked. Forgetting more than it adds, a mark keeps the hash
+// within 16 of the users marked now.
 const markTakenLua = `
-local function markTaken(taken, user, ends, now)
+local function markTaken(taken, byEnd, user, ends, now)
   if tonumber(redis.call('HGET', taken, user) or '0') < ends then
     redis.call('HSET', taken, user, string.format('%d', ends))
+    redis.call('ZADD', byEnd, ends, user)
   end
-  if redis.call('PTTL', taken) < ends - now then
-    redis.call('PEXPIRE', taken, string.format('%d', ends - now))
+  for _, key in ipairs({taken, byEnd}) do
+    if redis.call('PTTL', key) < ends - now then
+      redis.call('PEXPIRE', key, string.format('%d', ends - now))
+    end
+  end
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', byEnd, '-inf', now, 'LIMIT', 0, 16)) do
+    redis.call('ZREM', byEnd, old)
+    if tonumber(redis.call('HGET', taken, old) or '0') <= now then
+      redis.call('HDEL', taken, old)
+    end
   end
 end
 `
@@ -399,7 +420,7 @@ func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p
 // with the same end, and their users marked in the taken hash until
 // then, so that a join of one from now on is queued with its back key.
 //
-// KEYS: unqueued, users, taken. ARGV: dead life, new life. Returns, for
+// KEYS: unqueued, users, taken, its marks by end. ARGV: dead life, new life. Returns, for
 // each report taken over, its seq, after, user, time left (ms) and the
 // term its seq is of ("" when unknown: a report of the release before,
 // which kept none).
@@ -416,7 +437,7 @@ for i = 1, #all, 2 do
       redis.call('HDEL', KEYS[1], seq)
     else
       redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. ' ' .. term .. '\n' .. user)
-      markTaken(KEYS[3], user, tonumber(ends), now)
+      markTaken(KEYS[3], KEYS[4], user, tonumber(ends), now)
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user
@@ -485,7 +506,8 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([
 	if err := e.indexLostLocked(ctx, life, topic); err != nil {
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
-	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic), e.keys.presLostTaken(topic)}
+	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic), e.keys.presLostTaken(topic),
+		e.keys.presLostTakenEnds(topic)}
 	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)

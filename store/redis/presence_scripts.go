@@ -258,9 +258,9 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // not lost, and neither returned nor reported (read only once a user is
 // found unlisted, the log's changes after the mark, 500 or so at most).
 //
-// KEYS: users, seq, lost, unqueued, change log, taken. ARGV: keep (ms), the
-// node, the terms every live node tells, space-separated ("*": wait for
-// none), the node's life ("": none is kept unqueued), whether the topic
+// KEYS: users, seq, lost, unqueued, change log, taken, its marks by
+// end. ARGV: keep (ms), the node, the terms every live node tells,
+// space-separated ("*": wait for none), the node's life ("": none is kept unqueued), whether the topic
 // is in the life's set ("1"), the mark ("": unknown), then a user and
 // the session of its join, for each join. Returns "wait" or "index"
 // alone when it waits or needs the topic in the set; else,
@@ -327,7 +327,7 @@ for i = 7, #ARGV, 2 do
         local ends = t + tonumber(ARGV[1])
         redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. string.format('%d', ends) .. ' ' .. term .. '\n' .. user)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
-        markTaken(KEYS[6], user, ends, t)
+        markTaken(KEYS[6], KEYS[7], user, ends, t)
       end
       decided = decided .. term
     end
