@@ -58,13 +58,19 @@ func LostJoinsTaken(e *Engine, topic string) string { return e.keys.presLostTake
 
 // ReportLostJoinsKept has e check joins on topic as LostJoins does,
 // outside a check after a reconnect, with the leaves it reports kept
-// for keep.
-func ReportLostJoinsKept(ctx context.Context, e *Engine, topic string, keep time.Duration, joins []broker.SentJoin) error {
+// for keep, and returns those leaves, untold to its member watcher.
+func ReportLostJoinsKept(ctx context.Context, e *Engine, topic string, keep time.Duration, joins []broker.SentJoin) ([]broker.PresenceChange, error) {
 	life := e.pres.currentLife()
-	_, err := e.checkLostBatch(ctx, topic, life, e.lostJoinsKeys(topic), func(indexed bool) []any {
+	reply, err := e.checkLostBatch(ctx, topic, life, e.lostJoinsKeys(topic), func(indexed bool) []any {
 		return e.lostJoinsArgs("*", keep, life, indexed, "", joins)
 	}, keep)
-	return err
+	var leaves []broker.PresenceChange
+	for i := 0; i+1 < len(reply); i += 2 {
+		if after, seq, _, perr := parseOrder(reply[i+1]); perr == nil {
+			leaves = append(leaves, broker.PresenceChange{Topic: topic, User: reply[i], After: after, Seq: seq})
+		}
+	}
+	return leaves, err
 }
 
 // LostJoinsTakenEnds is the key of the users of topic's taken hash by

@@ -32,7 +32,7 @@ func testMarksForgottenPastTheirEnd(t *testing.T, url string, masterOf func(key 
 		for _, u := range users {
 			joins = append(joins, broker.SentJoin{User: u, Session: "s-" + u})
 		}
-		if err := redis.ReportLostJoinsKept(ctxFor(t), e, topic, keep, joins); err != nil {
+		if _, err := redis.ReportLostJoinsKept(ctxFor(t), e, topic, keep, joins); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -69,6 +69,18 @@ import (
 // almost always absent, a report a few writes in its hash, and the queue
 // touches the back key only for a lost join's leave or a marked join.
 //
+// The mark, and a back key with it, lasts as long as the report: a
+// leave queued later than that (the {webhooks} slot out of reach, the
+// queueing tried again meanwhile) would find no back key and go after a
+// return decided since. So a leave queued past half its keep (lostLate)
+// is first looked at in the topic's slot (lostLateScript): a user
+// listed again came back, and the leave is dropped, as a takeover drops
+// it; else the user is marked again as the leave goes. A node forgets
+// its reports past their keep (add says why), and one queued after
+// that goes as any member event: lateness is known only while the
+// report is, and keeping every report as long as the queue may be out
+// of reach would keep those whose events were dropped for ever.
+//
 // A seq alone does not tell which came first: a failover that loses a
 // return's writes and a change's before them has the topic's count give
 // their seqs again, lower than the return's in its back key, and the
@@ -410,6 +422,42 @@ func (e *Engine) markLostQueued(ctx context.Context, topic string, seq uint64, p
 	q.index.Lock()
 	defer q.index.Unlock()
 	e.unindexLostLocked(ctx, p.life, topic)
+}
+
+// lostLate reports whether the member event of the lost join's leave
+// p is queued so late that its user's mark, and with it the back key of
+// a return, may be gone when it reaches the queue: past half its keep,
+// well before its end.
+func lostLate(p lostPending, now time.Time) bool { return now.Sub(p.at) >= p.keep/2 }
+
+// lostLateScript is the step, in the topic's slot, before a late leave
+// of a lost join is queued (lostLate): a user the topic lists came back
+// after the leave, maybe while it was not marked, with no back key
+// set, so its return's member_added may have gone, and the leave is
+// dropped (returns 1), as a takeover drops it; else its user is marked
+// again, so that a return from now on sets a back key, and the leave
+// goes (returns 0).
+//
+// KEYS: users, taken, its marks by end. ARGV: user, keep (ms).
+var lostLateScript = goredis.NewScript(markTakenLua + `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+markTaken(KEYS[2], KEYS[3], ARGV[1], now + tonumber(ARGV[2]), now)
+return 0
+`)
+
+// markLateLost runs lostLateScript for the late leave p on topic, its
+// user marked again for p's keep, and reports whether the user came
+// back.
+func (e *Engine) markLateLost(ctx context.Context, topic string, p lostPending) (back bool, err error) {
+	k := e.keys
+	n, err := lostLateScript.Run(ctx, e.rdb, []string{k.presUsers(topic), k.presLostTaken(topic), k.presLostTakenEnds(topic)},
+		p.user, p.keep.Milliseconds()).Int()
+	if err != nil {
+		return false, e.fail("mark a late lost join's leave", err)
+	}
+	return n == 1, nil
 }
 
 // lostTakeOverScript takes over the reports of a dead life unqueued on a

@@ -156,6 +156,18 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 	// with one maybe unqueued.
 	lost, isLost := e.pres.lostQueued.peek(topic, seq)
 	join, isBack := e.pres.lostQueued.peekBack(topic, seq)
+	if isLost && lostLate(lost, time.Now()) {
+		back, err := e.markLateLost(ctx, topic, lost)
+		if err != nil {
+			return 0, err
+		}
+		if back {
+			if _, ok := e.pres.lostQueued.take(topic, seq); ok {
+				e.markLostQueued(ctx, topic, seq, lost)
+			}
+			return 0, nil
+		}
+	}
 	if isLost {
 		keys = append(keys, k.lostOnceKey(topic, seq, lost.user), k.lostBackKey(topic, lost.user))
 		args = append(args, lost.keep.Milliseconds(), "lost", lost.term)

@@ -1,0 +1,91 @@
+//go:build unix
+
+package redis_test
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/herald-broker/herald/broker"
+	"github.com/herald-broker/herald/store/redis"
+)
+
+// A lost join's leave queued after its user's mark ended is never told
+// after the user's return: a user the topic lists again came back,
+// unmarked, with no back key, so its return's member_added may have
+// gone, and the leave is dropped; one not back is marked again as the
+// leave goes, so that a return from then on drops it or follows it.
+// Before, the leave went after the return's member_added once the mark
+// was gone, and the backend held the present user for gone. On one
+// server and on Cluster.
+func TestLostJoinsLeaveQueuedPastItsMark(t *testing.T) {
+	t.Parallel()
+	onOneServerAndCluster(t, testLeaveQueuedPastItsMark)
+}
+
+func testLeaveQueuedPastItsMark(t *testing.T, url string, masterOf func(key string) string) {
+	for _, tc := range []struct {
+		name string
+		back bool // dave came back once the mark ended
+		want []string
+	}{
+		{"user back", true, []string{"added dave"}},
+		{"user not back", false, []string{"removed dave"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const topic = "room.overdue"
+			es, _ := presenceCluster(t, url, 3, testLapse)
+			reporter, node, holder := es[0], es[1], es[2]
+			q := &memberQueuer{t: t}
+			reporter.WatchMembers(func(broker.PresenceChange) {})
+			node.WatchMembers(q.queueBy(node))
+			dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
+			mustAdd(t, holder, dave)
+			if err := holder.RemovePresence(ctxFor(t), dave); err != nil {
+				t.Fatal(err)
+			}
+			// The reporter reports the leave, kept briefly, and is slow to
+			// queue it: dave's mark ends first.
+			leaves, err := redis.ReportLostJoinsKept(ctxFor(t), reporter, topic, 300*time.Millisecond,
+				[]broker.SentJoin{{User: "dave", Session: dave.Session}})
+			if err != nil || len(leaves) != 1 {
+				t.Fatalf("reported %+v, %v; want dave's leave", leaves, err)
+			}
+			taken := redis.LostJoinsTaken(reporter, topic)
+			slot := admin(t, masterOf(taken))
+			end, err := slot.HGet(ctxFor(t), taken, "dave").Int64()
+			if err != nil {
+				t.Fatalf("dave's mark: %v", err)
+			}
+			if !eventually(func() bool {
+				now, err := slot.Time(ctxFor(t)).Result()
+				return err == nil && now.UnixMilli() > end
+			}) {
+				t.Fatal("Redis's clock never passed dave's mark's end")
+			}
+
+			if tc.back {
+				mustAdd(t, node, broker.PresenceEntry{Topic: topic, Session: "s-dave-2", User: "dave"})
+				q.release(t, node) // its member_added waited for the leave's, and went
+			}
+			q.queueBy(reporter)(leaves[0])
+
+			if got := q.events(t, node); !slices.Equal(got, tc.want) {
+				t.Fatalf("queued %v, want %v", got, tc.want)
+			}
+			if !tc.back {
+				now, err := slot.Time(ctxFor(t)).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, err := slot.HGet(ctxFor(t), taken, "dave").Result()
+				if again, _ := strconv.ParseInt(v, 10, 64); err != nil || again <= now.UnixMilli() {
+					t.Errorf("dave marked until %q (%v), want past now, %d", v, err, now.UnixMilli())
+				}
+			}
+			q.check(t)
+		})
+	}
+}
