@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,5 +109,36 @@ func checkHeldWithin(t *testing.T, fd, want int, held bool) {
 	}
 	if unread > want {
 		t.Errorf("the node's socket holds %d bytes unread, past its receive buffer %d", unread, want)
+	}
+}
+
+// The node's listening socket has the receive buffer, so that a socket
+// it accepts has it from the handshake on, when TCP fixes the window
+// scale it offers (tcp(7)); set only after accept, an older kernel may
+// keep the window the default buffer gave. Without it the listener has
+// the kernel's default (131,072 here), not twice the setting.
+func TestTheListenerHasTheReceiveBuffer(t *testing.T) {
+	const receiveBuffer = 48 << 10 // under the kernel's own starting 131,072
+	want := sockettest.ReportedReceiveBuffer(t, receiveBuffer)
+	nc := heraldnode.Config{NodeID: "test-node"}
+	nc.Transport.ReceiveBufferBytes = receiveBuffer
+	tn := nodetest.Start(t, nodetest.Options{Node: nc})
+	raw, err := tn.Listener.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Serve runs on its own goroutine: it has set the buffer once it
+	// answers a request.
+	resp, err := http.Get(tn.Base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var got int
+	if err := raw.Control(func(fd uintptr) { got = sockettest.ReceiveBuffer(t, int(fd)) }); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("the listener's SO_RCVBUF is %d, want %d (HERALD_SOCKET_RECEIVE_BUFFER_BYTES %d)", got, want, receiveBuffer)
 	}
 }

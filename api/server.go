@@ -166,6 +166,14 @@ func (s *Server) route(method string, h http.HandlerFunc) http.Handler {
 // Config.TLS it speaks TLS on l.
 func (s *Server) Serve(l net.Listener) error {
 	s.stats.start()
+	if s.ws != nil {
+		// On the listening socket, so that accepted sockets have the
+		// receive buffer from their handshake, when TCP fixes the window
+		// scale (tcp(7)); each is given its buffers at accept too.
+		if err := s.ws.SetListenerBuffers(l); err != nil {
+			s.log.Warn("socket buffers of the listener not set; each connection gets them at accept", zap.Error(err))
+		}
+	}
 	l = s.countingListener(l)
 	if s.ws != nil {
 		l = socketBuffersListener{Listener: l, set: s.ws.SetSocketBuffers}

@@ -37,6 +37,7 @@ type Node struct {
 	Broker    *broker.Broker
 	Transport *transport.Server
 	API       *api.Server
+	Listener  net.Listener // the node's own, as Serve was given it
 }
 
 // stopTimeout bounds the node's Close at cleanup.
@@ -66,7 +67,7 @@ func Start(t testing.TB, o Options) *Node {
 	}
 	n.Serve(l)
 	t.Cleanup(func() { stop(t, n) })
-	tn := &Node{Addr: l.Addr().String(), Broker: n.Broker, Transport: n.Transport, API: n.API}
+	tn := &Node{Addr: l.Addr().String(), Broker: n.Broker, Transport: n.Transport, API: n.API, Listener: l}
 	httpScheme, wsScheme := "http://", "ws://"
 	if o.Node.API.TLS != nil {
 		httpScheme, wsScheme = "https://", "wss://"
