@@ -24,25 +24,28 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	// A HEAD sends no event: the history its id would resume is not read.
-	lastID := ""
-	if r.Method != http.MethodHead {
-		lastID = r.Header.Get("Last-Event-ID")
-		if lastID == "" {
-			lastID = q.Get("last_event_id")
+	if r.Method == http.MethodHead {
+		// The checks of the stream, none of its work: a HEAD sends no
+		// event, and opens no subscription (presence, occupancy, webhooks).
+		err := s.broker.CheckStream(r.Context(), adm.info, q["topic"])
+		adm.slot.Release()
+		if err != nil {
+			retryAfter(w, err)
+			s.fail(w, r, err)
+			return
 		}
+		writeStreamHead(w)
+		return
+	}
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get("last_event_id")
 	}
 	stream, err := s.broker.OpenStream(r.Context(), adm.info, q["topic"], lastID)
 	if err != nil {
 		adm.slot.Release()
 		retryAfter(w, err)
 		s.fail(w, r, err)
-		return
-	}
-	if r.Method == http.MethodHead {
-		stream.Abort()
-		adm.slot.Release()
-		writeStreamHead(w)
 		return
 	}
 	h := newHandover(w)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/herald-broker/herald/api"
@@ -74,4 +75,36 @@ func redisOutputBytes(t *testing.T, c *goredis.Client) int64 {
 	}
 	t.Fatalf("no total_net_output_bytes in INFO stats")
 	return 0
+}
+
+// TestSSEHeadJoinsNoPresence: a HEAD of /sse on a presence topic is
+// answered as the stream would begin, and refused as it would be, and
+// its topic's members see nothing of it: each HEAD opened a stream and
+// closed it, a join and a leave of its user.
+func TestSSEHeadJoinsNoPresence(t *testing.T) {
+	n := startPresenceNode(t)
+	watcher := userClient(t, n, "1", "")
+	wantReply(t, watcher.command(`{"type":"subscribe","id":"w","topic":"room.z","presence":true}`), "subscribed", "")
+	token := claimsToken(t, "2", jwt.MapClaims{"allow": map[string][]string{"subscribe": {"room.*"}}})
+	for range 2 {
+		r := n.do(t, http.MethodHead, "/sse?topic=room.z&token="+token, "")
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("HEAD: %d %q", r.status, r.header.Get("Content-Type"))
+		}
+	}
+	if r := n.do(t, http.MethodHead, "/sse?topic=secret&token="+token, ""); r.status != http.StatusForbidden {
+		t.Fatalf("HEAD of a topic not allowed: %d, want 403", r.status)
+	}
+	if r := n.do(t, http.MethodHead, "/sse?topic=room.z", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("HEAD without a token: %d, want 401", r.status)
+	}
+	// A message published after the HEADs comes after any join or leave
+	// they caused: the watcher's next frame is it.
+	n.control(t, "/api/publish", `{"topic":"room.z","data":1}`).wantOK(t, &struct{}{})
+	if got := string(watcher.read()); !strings.Contains(got, `"type":"message"`) {
+		t.Fatalf("the watcher got %s before the message published after the HEADs", got)
+	}
+	if st := n.broker.Stats(); st.Streams != 0 || st.Subscriptions != 1 {
+		t.Fatalf("HEADs left %d streams, %d subscriptions", st.Streams, st.Subscriptions)
+	}
 }

@@ -191,7 +191,7 @@ func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscri
 		return nil, old, nil
 	}
 	if int(s.nsubs) >= s.b.cfg.MaxSubscriptions {
-		return nil, nil, Errorf(CodeTooManySubscriptions, "at most %d subscriptions per connection", s.b.cfg.MaxSubscriptions)
+		return nil, nil, tooManyOnConnection(s.b.cfg.MaxSubscriptions)
 	}
 	if err := s.takeAddressSubscription(); err != nil {
 		return nil, nil, err
