@@ -2,16 +2,22 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/herald-broker/herald/api"
+	"github.com/herald-broker/herald/broker"
+	heraldnode "github.com/herald-broker/herald/internal/node"
+	"github.com/herald-broker/herald/internal/nodetest"
 	"github.com/herald-broker/herald/internal/redistest"
 )
 
@@ -106,5 +112,53 @@ func TestSSEHeadJoinsNoPresence(t *testing.T) {
 	}
 	if st := n.broker.Stats(); st.Streams != 0 || st.Subscriptions != 1 {
 		t.Fatalf("HEADs left %d streams, %d subscriptions", st.Streams, st.Subscriptions)
+	}
+}
+
+// TestSSEHeadSendsNoWebhook: a HEAD of /sse on presence topics nobody
+// holds causes no webhook event, where each HEAD's stream made the
+// backend hear topic_occupied and member_added.
+func TestSSEHeadSendsNoWebhook(t *testing.T) {
+	events := make(chan string, 64)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		for _, ev := range batch.Events {
+			events <- string(ev)
+		}
+	}))
+	t.Cleanup(backend.Close)
+	nt := nodetest.Start(t, nodetest.Options{Node: heraldnode.Config{
+		NodeID: "test-node", Tokens: hsVerifier(t),
+		Broker: broker.Config{MaxSubscriptions: 100, PresenceTopics: []string{"room.*"}},
+		Hooks:  heraldnode.Hooks{WebhookURL: backend.URL},
+	}})
+	n := &node{srv: nt.API, base: nt.Base, addr: nt.Addr, wsURL: nt.WS, broker: nt.Broker}
+	token := claimsToken(t, "2", jwt.MapClaims{"allow": map[string][]string{"subscribe": {"room.*"}}})
+	for range 2 {
+		if r := n.do(t, http.MethodHead, "/sse?topic=room.z&topic=room.y&token="+token, ""); r.status != http.StatusOK {
+			t.Fatalf("HEAD: %d", r.status)
+		}
+	}
+	// Events are queued as they happen: any of the HEADs' comes before
+	// the occupancy of a topic subscribed after them.
+	userClient(t, n, "1", "").subscribe("room.after")
+	for {
+		select {
+		case ev := <-events:
+			if strings.Contains(ev, `"room.after"`) {
+				return
+			}
+			if !strings.Contains(ev, `"client_disconnected"`) {
+				t.Fatalf("the backend was sent %s after two HEADs", ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no topic_occupied of room.after within 10 s")
+		}
 	}
 }
