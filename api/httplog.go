@@ -72,44 +72,70 @@ const (
 	// hour of the first client that refuses it, even after a scanner's
 	// garbage of the same reason.
 	handshakeWarnEvery = time.Hour
-	// maxHandshakeReasons bounds the reasons remembered, and so the
-	// warnings an hour.
+	// maxHandshakeReasons bounds the reasons of the client's own doing
+	// remembered, and so their warnings an hour.
 	maxHandshakeReasons = 32
+	// maxAlertReasons bounds the alerts a client answered with that are
+	// remembered: more than the kinds there are (crypto/tls names 34, and
+	// an unknown one is "alert(N)"), so that no flood of the client's own
+	// reasons, nor of alerts, keeps the one a client refusing the node's
+	// certificate sends from being a warning.
+	maxAlertReasons = 64
 )
 
+// remoteAlert begins the reason of a handshake the client ended with an
+// alert: its refusal of the node's certificate among them.
+const remoteAlert = "remote error: "
+
 // handshakeWarnings remembers when each reason of a failed handshake
-// was last a warning.
+// was last a warning: the alerts clients answered with apart from the
+// rest, so that the rest, which the client words (the versions, cipher
+// suites and protocols it offered), cannot fill the table the alerts
+// need.
 type handshakeWarnings struct {
-	now func() time.Time
-	mu  sync.Mutex
-	at  map[string]time.Time // by handshakeReason
+	now    func() time.Time
+	mu     sync.Mutex
+	alerts reasonTimes
+	others reasonTimes
 }
 
+// reasonTimes is when each reason (handshakeReason) was last a warning.
+type reasonTimes map[string]time.Time
+
 func newHandshakeWarnings(now func() time.Time) *handshakeWarnings {
-	return &handshakeWarnings{now: now, at: map[string]time.Time{}}
+	return &handshakeWarnings{now: now, alerts: reasonTimes{}, others: reasonTimes{}}
 }
 
 // first reports whether reason's kind was not a warning in the last
-// handshakeWarnEvery, and counts it one now if so. With
-// maxHandshakeReasons warned of in that time, a new one is not.
+// handshakeWarnEvery, and counts it one now if so. With as many reasons
+// of its class warned of in that time as are remembered, a new one is
+// not.
 func (w *handshakeWarnings) first(reason string) bool {
 	kind, now := handshakeReason(reason), w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if at, ok := w.at[kind]; ok && now.Sub(at) < handshakeWarnEvery {
+	if strings.HasPrefix(kind, remoteAlert) {
+		return w.alerts.first(kind, now, maxAlertReasons)
+	}
+	return w.others.first(kind, now, maxHandshakeReasons)
+}
+
+// first is handshakeWarnings.first in t, which holds at most limit kinds.
+func (t reasonTimes) first(kind string, now time.Time, limit int) bool {
+	if at, ok := t[kind]; ok && now.Sub(at) < handshakeWarnEvery {
 		return false
 	}
-	if len(w.at) >= maxHandshakeReasons {
-		for k, at := range w.at {
+	if len(t) >= limit {
+		for k, at := range t {
 			if now.Sub(at) >= handshakeWarnEvery {
-				delete(w.at, k)
+				delete(t, k)
 			}
 		}
-		if len(w.at) >= maxHandshakeReasons {
+		if len(t) >= limit {
 			return false
 		}
 	}
-	w.at[kind] = now
+	t[kind] = now
 	return true
 }
 
@@ -117,14 +143,24 @@ var (
 	// netOpPrefix is a net.OpError's "read tcp local->remote: ", which
 	// names the connection, not the reason.
 	netOpPrefix = regexp.MustCompile(`^[a-z]+ (tcp|tcp4|tcp6|unix) \S+: `)
-	numbers     = regexp.MustCompile(`[0-9]+([ ,.:]+[0-9]+)*`)
+	// recordVersion is the version a record's header gave, in hex: the
+	// client's choice.
+	recordVersion = regexp.MustCompile(`version [0-9a-f]+`)
+	numbers       = regexp.MustCompile(`[0-9]+([ ,.:]+[0-9]+)*`)
 )
 
 // handshakeReason is reason without what differs between connections of
-// one kind of failure (their addresses, a client's list of versions), so
-// that each kind is one.
+// one kind of failure (their addresses, numbers), and without what the
+// client chose and crypto/tls quotes: the lists of versions, cipher
+// suites (in hex) and application protocols (any text) it offered, each
+// cut at its "[" or "(", and a record's version. Kept, one client
+// offering protocols "a", "b" and so on made a new reason each.
 func handshakeReason(reason string) string {
-	reason = numbers.ReplaceAllString(netOpPrefix.ReplaceAllString(reason, ""), "N")
+	reason = netOpPrefix.ReplaceAllString(reason, "")
+	if i := strings.IndexAny(reason, "[(\""); i >= 0 {
+		reason = reason[:i] + "..."
+	}
+	reason = numbers.ReplaceAllString(recordVersion.ReplaceAllString(reason, "version N"), "N")
 	if len(reason) > 128 {
 		reason = reason[:128]
 	}

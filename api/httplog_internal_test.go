@@ -44,12 +44,59 @@ func TestHandshakeWarningsOncePerReasonAnHour(t *testing.T) {
 			warned++
 		}
 	}
-	if len(w.at) > maxHandshakeReasons {
-		t.Errorf("%d reasons remembered, want at most %d", len(w.at), maxHandshakeReasons)
+	if len(w.others) > maxHandshakeReasons {
+		t.Errorf("%d reasons remembered, want at most %d", len(w.others), maxHandshakeReasons)
 	}
 	// The 2 reasons of the first hour not warned of again are forgotten
-	// as the table fills; the certificate's, warned of again, stays.
-	if want := maxHandshakeReasons - 1; warned != want {
+	// as the table fills; the certificate's, an alert, is remembered
+	// apart.
+	if want := maxHandshakeReasons; warned != want {
 		t.Errorf("%d of %d new reasons were warnings within an hour, want %d", warned, 2*maxHandshakeReasons, want)
+	}
+}
+
+// What a client chooses and crypto/tls quotes in a reason (the versions,
+// cipher suites and application protocols it offered, a record's
+// version) makes no new reason, and the alerts clients answer with are
+// remembered apart from the rest: however many reasons of its own a
+// client sends within the hour, and whatever alerts, the first client to
+// refuse the node's certificate is a warning.
+func TestHandshakeWarningsOfTheClientsWordsLeaveRoomForAlerts(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	w := newHandshakeWarnings(func() time.Time { return now })
+	chosen := []string{
+		`tls: client requested unsupported application protocols (["%s"])`,
+		"tls: client offered only unsupported versions: [%s]",
+		"tls: no cipher suite supported by both client and server; client offered: [%s]",
+		"tls: received record with version %s when expecting version 303",
+	}
+	for _, format := range chosen {
+		warned := 0
+		// What crypto/tls prints: hex (%x), or for the protocols any text.
+		for _, word := range []string{"a", "b", "ab", "fe", "abcd", "a0a", "ffff"} {
+			if w.first(fmt.Sprintf(format, word)) {
+				warned++
+			}
+		}
+		if warned != 1 {
+			t.Errorf("%q: %d warnings for 7 of the client's, want 1", format, warned)
+		}
+	}
+	for i := range 2 * maxHandshakeReasons { // fills the others' table
+		w.first(fmt.Sprintf("tls: reason %c%c", 'a'+i%26, 'a'+i/26))
+	}
+	for code := range 256 {
+		if code != 42 { // bad certificate
+			w.first(fmt.Sprintf("remote error: tls: alert(%d)", code))
+		}
+	}
+	for _, alert := range []string{"unknown certificate authority", "handshake failure", "protocol version"} {
+		w.first("remote error: tls: " + alert)
+	}
+	if !w.first("remote error: tls: bad certificate") {
+		t.Error("a client refusing the node's certificate was not a warning after a flood of other reasons and alerts")
+	}
+	if len(w.alerts) > maxAlertReasons {
+		t.Errorf("%d alerts remembered, want at most %d", len(w.alerts), maxAlertReasons)
 	}
 }

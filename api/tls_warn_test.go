@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/herald-broker/herald/api"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // Clients that refuse the node's certificate (here one they do not
@@ -41,35 +43,79 @@ func TestFailedTLSHandshakesWarnOncePerReason(t *testing.T) {
 			c.Close()
 		}
 	}
-	handshakeLines := func() (warnings, infos int) {
-		for _, e := range logs.All() {
-			if reason := e.ContextMap()["reason"]; reason == nil || e.LoggerName != "http" && e.LoggerName != "refusals" {
-				continue
-			}
-			if e.Level >= zap.WarnLevel {
-				warnings++
-			} else {
-				infos++
-			}
-		}
-		return warnings, infos
-	}
-	// The node logs each failure after it closed the connection.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if w, i := handshakeLines(); w+i >= flood {
-			break
-		}
-		if time.Now().After(deadline) {
-			w, i := handshakeLines()
-			t.Fatalf("%d of %d failed handshakes logged (%d warnings)", w+i, flood, w)
-		}
-	}
-	if w, i := handshakeLines(); w != reasons {
+	waitForHandshakeLines(t, logs, flood)
+	if w, i := handshakeLines(logs); w != reasons {
 		t.Errorf("%d failed handshakes of %d reasons wrote %d warnings and %d lines at info, want %d warnings",
 			flood, reasons, w, i, reasons)
 	}
 	for _, e := range logs.FilterLevelExact(zap.WarnLevel).All() {
 		t.Logf("%s: %s %v", e.LoggerName, e.Message, e.ContextMap())
+	}
+}
+
+// A client's own words in its handshake (here the application protocols
+// it offers, any text) make one reason, whatever it offers: 40 handshakes
+// each offering another protocol are one warning, and a client refusing
+// the node's certificate after them is a warning too. Each protocol a
+// reason of its own, the first 32 filled the hour's table of reasons, and
+// the certificate's refusal was a line at info.
+func TestAClientsOwnHandshakeWordsLeaveRoomForTheCertificatesWarning(t *testing.T) {
+	const offers = 40
+	serverTLS, _ := selfSignedTLS(t)
+	logger, logs := observed()
+	n := startNode(t, api.Config{TLS: serverTLS, Logger: logger}, nil)
+	for i := range offers {
+		protocol := fmt.Sprintf("x-%c%c", 'a'+i%26, 'a'+i/26)
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", n.addr,
+			&tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol}})
+		if err == nil {
+			c.Close()
+			t.Fatalf("a client offering only %q finished its handshake", protocol)
+		}
+	}
+	waitForHandshakeLines(t, logs, offers)
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", n.addr, &tls.Config{}); err == nil {
+		c.Close()
+		t.Fatal("a client that does not trust the node's certificate finished its handshake")
+	}
+	waitForHandshakeLines(t, logs, offers+1)
+	if w, i := handshakeLines(logs); w != 2 {
+		t.Errorf("%d handshakes offering as many protocols and one refusing the certificate wrote %d warnings "+
+			"and %d lines at info, want 2 warnings", offers, w, i)
+	}
+	for _, e := range logs.FilterLevelExact(zap.WarnLevel).All() {
+		t.Logf("%s: %s %v", e.LoggerName, e.Message, e.ContextMap())
+	}
+}
+
+// handshakeLines counts the failed handshakes logs holds, as warnings
+// and as lines at info.
+func handshakeLines(logs *observer.ObservedLogs) (warnings, infos int) {
+	for _, e := range logs.All() {
+		if reason := e.ContextMap()["reason"]; reason == nil || e.LoggerName != "http" && e.LoggerName != "refusals" {
+			continue
+		}
+		if e.Level >= zap.WarnLevel {
+			warnings++
+		} else {
+			infos++
+		}
+	}
+	return warnings, infos
+}
+
+// waitForHandshakeLines waits until logs holds n failed handshakes: the
+// node logs each after it closed the connection.
+func waitForHandshakeLines(t *testing.T, logs *observer.ObservedLogs, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if w, i := handshakeLines(logs); w+i >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			w, i := handshakeLines(logs)
+			t.Fatalf("%d of %d failed handshakes logged (%d warnings)", w+i, n, w)
+		}
 	}
 }
 
