@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/herald-broker/herald/api"
@@ -163,6 +164,115 @@ func TestClientAsksForWhatWasPastTheBurstOnceTheStreamHasRoom(t *testing.T) {
 	p.wait(`got.join() === 't.3'`)
 	if got := p.value(`h.transport + ' ' + carried.join() + ' ' + told.join()`); got != "sse 3,3 "+held {
 		t.Errorf("transport, streams opened and what was told: %q, want sse, 3,3 and t.3, t.4 once each", got)
+	}
+	p.checkNoProblems()
+}
+
+// TestClientAsksForWhatWasPastTheBurstWithoutALoop: topics cost an
+// address's budget unequally (one that keeps presence counts 3), so a
+// stream naming fewer topics than one refused may still not fit. Here,
+// burst 3: room.a is refused in the second place of a stream, t.4 in the
+// fourth of another; once the page drops t.0, the next stream asks for
+// t.4 beside t.2 and t.3, and opens, room.a still held. Each refusal had
+// been remembered as the number of topics its stream named, and each try
+// checked against the topics before it only: room.a and t.4 were both
+// asked for again, a stream of three was refused for t.2, held with 3
+// while t.4 (held with 4) still came after it, and the next stream was
+// the same one, refused for ever, one stream and one look at why after
+// another.
+func TestClientAsksForWhatWasPastTheBurstWithoutALoop(t *testing.T) {
+	t.Parallel()
+	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "burst-loop-node",
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000, PresenceTopics: []string{"room.*"}},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+	}})
+	proxy, front := newBlockingProxy(t, n.Base)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.told = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		window.subs = {};
+		window.sub = (topic) => { subs[topic] = h.subscribe(topic, () => {}, { onError: (e) => told.push(e.topic)}); };
+		['t.0', 'room.a', 't.2', 't.3'].forEach(sub);
+		h.connect();
+		return 0;
+	})`)
+	p.wait(`h.transport === 'sse' && subs['t.3'].state === 'live' && told.length === 1`)
+	p.run(`sub('t.4'), 0`)
+	p.wait(`told.length === 2 && subs['t.3'].state === 'live'`)
+	if got := p.value(`told.join() + ' ' + subs['room.a'].state + ' ' + subs['t.4'].state`); got != "room.a,t.4 subscribing subscribing" {
+		t.Fatalf("told and held: %q, want room.a and t.4 told and held", got)
+	}
+	before := len(proxy.streamQueries())
+	p.run(`subs['t.0'].unsubscribe(), 0`)
+	p.wait(`subs['t.4'].state === 'live'`)
+	if got := p.value(`told.join() + ' ' + ['t.2', 't.3', 'room.a'].map((t) => subs[t].state).join()`); got != "room.a,t.4 live,live,subscribing" {
+		t.Errorf("told, and t.2, t.3 and room.a: %q, want room.a and t.4 told once, t.2 and t.3 live, room.a held", got)
+	}
+	// Each stream asked for after the drop (again, and looked at, when
+	// the address's budget had not filled yet: 429) is that one.
+	for _, query := range proxy.streamQueries()[before:] {
+		if !strings.HasPrefix(query, "topic=t.2&topic=t.3&topic=t.4&") {
+			t.Errorf("a stream asked for after the drop: %q, want t.2, t.3 and t.4 alone", query)
+		}
+	}
+	p.checkNoProblems()
+}
+
+// TestClientAsksForNothingRefusedPastTheBurstUntilThePageDropsATopic:
+// burst 3, six topics over SSE. Each stream refused past the burst holds
+// the topic it names, and the next one asks for the others alone: none of
+// those held comes back while the page drops nothing. A hold remembered
+// as the number of topics its stream named had the client ask for t.3
+// again as soon as t.4 was held, the stream one topic shorter than the
+// one that refused t.3: refused again, and so on for each, six streams
+// refused where three are (the whole row grows with the square of the
+// topics held: 436 streams where 30 are for 32 topics and a burst of 3).
+func TestClientAsksForNothingRefusedPastTheBurstUntilThePageDropsATopic(t *testing.T) {
+	t.Parallel()
+	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "burst-once-node",
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+	}})
+	proxy, front := newBlockingProxy(t, n.Base)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.told = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		window.subs = Array.from({ length: 6 }, (_, i) => h.subscribe('t.' + i, () => {}, { onError: (e) => told.push(e.topic) }));
+		h.connect();
+		return 0;
+	})`)
+	p.wait(`h.transport === 'sse' && subs[2].state === 'live'`)
+	if got := p.value(`told.join() + ' ' + subs.map((s) => s.state).join()`); got != "t.3,t.4,t.5 live,live,live,subscribing,subscribing,subscribing" {
+		t.Fatalf("told and states: %q, want t.3, t.4 and t.5 told and held", got)
+	}
+	// Each stream (looked at again over plain HTTP once refused) names
+	// no topic the one before it left out.
+	var before map[string]bool
+	for _, query := range proxy.streamQueries() {
+		topics := map[string]bool{}
+		for _, kv := range strings.Split(query, "&") {
+			if topic, ok := strings.CutPrefix(kv, "topic="); ok {
+				topics[topic] = true
+			}
+		}
+		for topic := range topics {
+			if before != nil && !before[topic] {
+				t.Errorf("%s asked for again in %q, though the page dropped nothing (streams %q)", topic, query, proxy.streamQueries())
+			}
+		}
+		before = topics
 	}
 	p.checkNoProblems()
 }

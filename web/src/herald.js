@@ -124,8 +124,9 @@
 // more of the address's command budget at once than its burst), leaves
 // it out until the client is on WebSocket again, where it would fit,
 // as it does those past the 32 a stream carries, or until a stream has
-// room for them (past the burst: a stream naming fewer topics than the
-// one that refused it, the page having dropped others; onError tells
+// room for them (past the burst: a stream naming, with it, fewer topics
+// than the one that refused it had up to it, the page having dropped
+// others; onError tells
 // each handle once; with transport 'sse' they fail), and opens
 // at once with the others (a subscription of the topic the page made
 // again while the client asked why, or in onError, is left out as well

@@ -79,7 +79,9 @@ class ReconnectMethods {
       // section 10): a WebSocket subscribes one topic at a time, and that
       // one would fit there.
       if (refusal.code === 'too_many_subscriptions') {
-        this._holdForWebSocket(refused, refusal, new URL(url).searchParams.getAll('topic').length);
+        // The topics up to it did not fit: fewer may (_openStream).
+        const topics = new URL(url).searchParams.getAll('topic');
+        this._holdForWebSocket(refused, refusal, topics.indexOf(refusal.topic) + 1 || topics.length);
       } else {
         this._subscribeFailed(null, refused, refusal);
       }

@@ -19,6 +19,22 @@ function receiveOnly() {
     'this client receives over Server-Sent Events (WebSocket is unavailable), which cannot publish or ping');
 }
 
+// roomPastBurst picks, of the subscriptions held past their address's
+// burst (each refused as the sub.pastBurst-th topic its stream named),
+// those a stream naming `naming` other topics asks for again: as many as
+// leave the whole stream naming fewer topics than each one's pastBurst,
+// the largest first. One refused again is then held with a smaller
+// pastBurst than it had, and the row of refusals ends. Checked against
+// the topics before each alone, one a later try made the stream longer
+// for was held again with the same count, and the same stream asked for
+// for ever (topics count unequally: one that keeps presence counts 3).
+function roomPastBurst(held, naming) {
+  const longest = [...held].sort((a, b) => b.pastBurst - a.pastBurst);
+  let n = 0;
+  while (n < longest.length && naming + n + 1 < longest[n].pastBurst) n++;
+  return new Set(longest.slice(0, n));
+}
+
 class StreamMethods {
   // _fallBack switches to SSE after two attempts that looked blocked.
   // An upgrade held unanswered looks the same as one slower than
@@ -62,18 +78,14 @@ class StreamMethods {
     // out its delay (_subscribeFailed). Those left out past the 32 a
     // stream carries are asked for again as they fit, once the page has
     // dropped others: with WebSocket blocked for good, they would wait
-    // for it for ever, room or not. So is one refused past its address's
-    // burst (_holdForWebSocket), by a stream that names fewer topics than
-    // the one that refused it did: the page dropped others since, and it
-    // may fit. Refused again, it waits for fewer still: no loop.
-    let naming = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub) && !this._claimTopics.has(sub.pattern)).length;
-    const subs = [...this._subs.values()].filter((sub) => {
-      if (sub.server || isHeld(sub, { room: true })) return false;
-      if (!sub.pastBurst) return true;
-      if (naming + 1 >= sub.pastBurst) return false;
-      naming++;
-      return true;
-    });
+    // for it for ever, room or not. So are those refused past their
+    // address's burst (_holdForWebSocket) that a stream naming fewer
+    // topics than came up to each in the one that refused it can carry
+    // (roomPastBurst): the page dropped others since, and they may fit.
+    const open = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub, { room: true }));
+    const naming = open.filter((sub) => !sub.pastBurst && !this._claimTopics.has(sub.pattern)).length;
+    const retried = roomPastBurst(open.filter((sub) => sub.pastBurst), naming);
+    const subs = open.filter((sub) => !sub.pastBurst || retried.has(sub));
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -152,19 +164,19 @@ class StreamMethods {
 
   // _holdForWebSocket answers a subscription a stream cannot carry though
   // a WebSocket could (past the 32 a stream carries, or past its
-  // address's burst with the others, err, refused by a stream that named
-  // `named` topics): one whose client fell back to SSE by itself ('auto',
+  // address's burst with the others, err, refused in place `at` of its
+  // stream): one whose client fell back to SSE by itself ('auto',
   // which tries WebSocket again: _fallBack) is left out of the streams
   // until the client is on WebSocket again (_onWelcome), until
   // connect(), or until a stream has room for it (past the 32:
   // sub.noRoom, set by _openStream; past the burst: sub.pastBurst, a
-  // stream naming fewer topics than that), its handles told once
+  // stream naming fewer topics than `at`), its handles told once
   // (onError), not again when a try with fewer is refused, and
   // 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
-  _holdForWebSocket(sub, err, named = 0) {
+  _holdForWebSocket(sub, err, at = 0) {
     if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
     const told = sub.pastBurst > 0;
-    if (named > 0) sub.pastBurst = named;
+    if (at > 0) sub.pastBurst = at;
     if (told) return;
     err.topic = sub.pattern;
     for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);

@@ -210,7 +210,7 @@ export interface SubscribeHandlers {
   onRecoveryFailed?(info: RecoveryFailed): void;
   /** Called, in the place of the messages, when seqs from..to will never be delivered. */
   onGap?(gap: Gap): void;
-  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns); once with 'receive_only' for presence handlers over SSE, the subscription going on (again after each fallback that follows a WebSocket's presence); over SSE after a fallback, once with 'too_many_subscriptions' for one a stream cannot carry, which stays subscribing until the client is on WebSocket again, or until a stream has room for it (the page dropped others; one refused past the address's burst: a stream naming fewer topics than the one refused). */
+  /** Called when the server refuses the subscription (forbidden, invalid_topic, ...), or when it is one of more than 16 patterns matching one topic that the client drops (too_many_patterns); once with 'receive_only' for presence handlers over SSE, the subscription going on (again after each fallback that follows a WebSocket's presence); over SSE after a fallback, once with 'too_many_subscriptions' for one a stream cannot carry, which stays subscribing until the client is on WebSocket again, or until a stream has room for it (the page dropped others; one refused past the address's burst: a stream naming, with it, fewer topics than the refused one had up to it). */
   onError?(err: HeraldError): void;
   /**
    * Exact topics: first deliver the topic's last N messages from history

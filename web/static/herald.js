@@ -126,8 +126,9 @@
 // more of the address's command budget at once than its burst), leaves
 // it out until the client is on WebSocket again, where it would fit,
 // as it does those past the 32 a stream carries, or until a stream has
-// room for them (past the burst: a stream naming fewer topics than the
-// one that refused it, the page having dropped others; onError tells
+// room for them (past the burst: a stream naming, with it, fewer topics
+// than the one that refused it had up to it, the page having dropped
+// others; onError tells
 // each handle once; with transport 'sse' they fail), and opens
 // at once with the others (a subscription of the topic the page made
 // again while the client asked why, or in onError, is left out as well
@@ -281,7 +282,7 @@ function newSub(pattern) {
     early: [], // what came of its topic before its subscribe or resume was answered (_holdEarly)
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
-    pastBurst: 0, // over SSE: refused past its address's burst by a stream naming this many topics (_holdForWebSocket)
+    pastBurst: 0, // over SSE: refused past its address's burst as this many topics of a stream's were named (_holdForWebSocket)
     noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
@@ -912,7 +913,9 @@ class ReconnectMethods {
       // section 10): a WebSocket subscribes one topic at a time, and that
       // one would fit there.
       if (refusal.code === 'too_many_subscriptions') {
-        this._holdForWebSocket(refused, refusal, new URL(url).searchParams.getAll('topic').length);
+        // The topics up to it did not fit: fewer may (_openStream).
+        const topics = new URL(url).searchParams.getAll('topic');
+        this._holdForWebSocket(refused, refusal, topics.indexOf(refusal.topic) + 1 || topics.length);
       } else {
         this._subscribeFailed(null, refused, refusal);
       }
@@ -2035,6 +2038,22 @@ function receiveOnly() {
     'this client receives over Server-Sent Events (WebSocket is unavailable), which cannot publish or ping');
 }
 
+// roomPastBurst picks, of the subscriptions held past their address's
+// burst (each refused as the sub.pastBurst-th topic its stream named),
+// those a stream naming `naming` other topics asks for again: as many as
+// leave the whole stream naming fewer topics than each one's pastBurst,
+// the largest first. One refused again is then held with a smaller
+// pastBurst than it had, and the row of refusals ends. Checked against
+// the topics before each alone, one a later try made the stream longer
+// for was held again with the same count, and the same stream asked for
+// for ever (topics count unequally: one that keeps presence counts 3).
+function roomPastBurst(held, naming) {
+  const longest = [...held].sort((a, b) => b.pastBurst - a.pastBurst);
+  let n = 0;
+  while (n < longest.length && naming + n + 1 < longest[n].pastBurst) n++;
+  return new Set(longest.slice(0, n));
+}
+
 class StreamMethods {
   // _fallBack switches to SSE after two attempts that looked blocked.
   // An upgrade held unanswered looks the same as one slower than
@@ -2078,18 +2097,14 @@ class StreamMethods {
     // out its delay (_subscribeFailed). Those left out past the 32 a
     // stream carries are asked for again as they fit, once the page has
     // dropped others: with WebSocket blocked for good, they would wait
-    // for it for ever, room or not. So is one refused past its address's
-    // burst (_holdForWebSocket), by a stream that names fewer topics than
-    // the one that refused it did: the page dropped others since, and it
-    // may fit. Refused again, it waits for fewer still: no loop.
-    let naming = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub) && !this._claimTopics.has(sub.pattern)).length;
-    const subs = [...this._subs.values()].filter((sub) => {
-      if (sub.server || isHeld(sub, { room: true })) return false;
-      if (!sub.pastBurst) return true;
-      if (naming + 1 >= sub.pastBurst) return false;
-      naming++;
-      return true;
-    });
+    // for it for ever, room or not. So are those refused past their
+    // address's burst (_holdForWebSocket) that a stream naming fewer
+    // topics than came up to each in the one that refused it can carry
+    // (roomPastBurst): the page dropped others since, and they may fit.
+    const open = [...this._subs.values()].filter((sub) => !sub.server && !isHeld(sub, { room: true }));
+    const naming = open.filter((sub) => !sub.pastBurst && !this._claimTopics.has(sub.pattern)).length;
+    const retried = roomPastBurst(open.filter((sub) => sub.pastBurst), naming);
+    const subs = open.filter((sub) => !sub.pastBurst || retried.has(sub));
     for (const sub of subs) {
       sub.backlog = 0;
       sub.since = sub.exact && sub.epoch !== null ? { epoch: sub.epoch, seq: sub.seq } : undefined;
@@ -2168,19 +2183,19 @@ class StreamMethods {
 
   // _holdForWebSocket answers a subscription a stream cannot carry though
   // a WebSocket could (past the 32 a stream carries, or past its
-  // address's burst with the others, err, refused by a stream that named
-  // `named` topics): one whose client fell back to SSE by itself ('auto',
+  // address's burst with the others, err, refused in place `at` of its
+  // stream): one whose client fell back to SSE by itself ('auto',
   // which tries WebSocket again: _fallBack) is left out of the streams
   // until the client is on WebSocket again (_onWelcome), until
   // connect(), or until a stream has room for it (past the 32:
   // sub.noRoom, set by _openStream; past the burst: sub.pastBurst, a
-  // stream naming fewer topics than that), its handles told once
+  // stream naming fewer topics than `at`), its handles told once
   // (onError), not again when a try with fewer is refused, and
   // 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
-  _holdForWebSocket(sub, err, named = 0) {
+  _holdForWebSocket(sub, err, at = 0) {
     if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
     const told = sub.pastBurst > 0;
-    if (named > 0) sub.pastBurst = named;
+    if (at > 0) sub.pastBurst = at;
     if (told) return;
     err.topic = sub.pattern;
     for (const entry of sub.listeners) callSafely(entry.handlers.onError, err);
