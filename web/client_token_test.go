@@ -184,3 +184,37 @@ func TestClientClosedAndConnectedDuringARefreshSendsItNot(t *testing.T) {
 		t.Errorf("client reported errors: %s", errs)
 	}
 }
+
+// A refresh whose token function answers after a drop, before the next
+// connection, gives that connection the new token to open with. It was
+// queued as a command for the next connection, which failed it after
+// options.timeout: a reconnect slower than that had the page hear an
+// error 'timeout' of a refresh never sent, and the new token was lost.
+func TestClientDroppedDuringARefreshOpensWithItsToken(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	f := newFakeHerald(t)
+	// The first token expires in 3 s and is refreshed halfway; the
+	// refresh's token comes when the test says; any other call answers
+	// 'asked-again'.
+	tokens := `window.makeToken = () => {
+		const b64 = (o) => btoa(JSON.stringify(o)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+		if (++calls === 1) return b64({alg: 'HS256'}) + '.' + b64({sub: 'u', exp: Math.floor(Date.now() / 1000) + 3}) + '.sig';
+		if (calls === 2) return new Promise((resolve) => { window.release = resolve; });
+		return 'asked-again'; }`
+	// The reconnect waits 4 to 8 s, past the 2 s timeout.
+	p := startClient(t, f, tokens, `{ token: () => window.makeToken(), timeout: 2000, minDelay: 8000, maxDelay: 8000 }`)
+	c := f.accept(ctx)
+	c.welcome()
+	p.wait(`window.release !== undefined`)
+	c.drop()
+	p.wait(`h.state === 'disconnected'`)
+	p.run(`release('new-refresh'), 0`)
+	c2 := f.accept(ctx)
+	if got := c2.token() + " " + p.value(`errors.join()`); got != "new-refresh " {
+		t.Errorf("the next connection's token and the errors: %q, want new-refresh and none", got)
+	}
+	c2.welcome()
+	p.wait(`h.state === 'connected'`)
+	p.checkNoProblems()
+}

@@ -97,6 +97,17 @@ class TokenMethods {
         if (this._isOpen()) this._scheduleRefresh();
         return;
       }
+      if (!this._isOpen() && this.transport === 'websocket') {
+        // Dropped while the function ran: the answer is the token the
+        // next connection opens with, or, one being opened with the token
+        // before, refreshes to once welcomed (_onWelcome), as a setToken's
+        // would. Queued as a command, it failed 'timeout' after
+        // options.timeout while the client was away, an error of a
+        // refresh never sent, and the token was lost.
+        this._token = token;
+        this._tokenVersion++;
+        return;
+      }
       await this._command({ type: 'refresh', token });
       if (version === this._tokenVersion) this._token = token;
       this._scheduleRefresh();
