@@ -276,3 +276,37 @@ func TestClientAsksForNothingRefusedPastTheBurstUntilThePageDropsATopic(t *testi
 	}
 	p.checkNoProblems()
 }
+
+// TestClientTellsAHeldSubscriptionOnce: burst 31, 33 topics over SSE.
+// t.32, past the 32 a stream carries, is told too_many_subscriptions and
+// held; t.31, the 32nd, is refused past the burst, and the next stream
+// asks for t.32 in its place, refused past the burst too. Its handle,
+// told already and not live since, hears nothing more: it heard it
+// twice, the stream that asked for it with room having cleared what said
+// it was told.
+func TestClientTellsAHeldSubscriptionOnce(t *testing.T) {
+	t.Parallel()
+	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 31})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: "told-once-node",
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+	}})
+	_, front := newBlockingProxy(t, n.Base)
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.told = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		window.subs = Array.from({ length: 33 }, (_, i) => h.subscribe('t.' + i, () => {}, { onError: (e) => told.push(e.topic) }));
+		h.connect();
+		return 0;
+	})`)
+	p.wait(`h.transport === 'sse' && subs[30].state === 'live'`)
+	if got := p.value(`told.sort().join() + ' ' + subs.slice(30).map((s) => s.state).join()`); got != "t.31,t.32 live,subscribing,subscribing" {
+		t.Errorf("told and states of t.30 to t.32: %q, want t.31 and t.32 told once each, and held", got)
+	}
+	p.checkNoProblems()
+}

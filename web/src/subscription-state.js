@@ -25,7 +25,7 @@ export function newSub(pattern) {
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
     pastBurst: 0, // over SSE: refused past its address's burst as this many topics of a stream's were named (_holdForWebSocket)
-    noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
+    noRoom: false, // over SSE: left out past the 32 a stream carries, until a stream carrying it opens (_openStream)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };

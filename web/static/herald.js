@@ -283,7 +283,7 @@ function newSub(pattern) {
     retries: 0, // subscribes refused for now in a row (_subscribeFailed)
     heldUntil: 0, // over SSE: left out of the stream until then (_subscribeFailed)
     pastBurst: 0, // over SSE: refused past its address's burst as this many topics of a stream's were named (_holdForWebSocket)
-    noRoom: false, // over SSE: past the 32 a stream carries, until one has room for it (_openStream)
+    noRoom: false, // over SSE: left out past the 32 a stream carries, until a stream carrying it opens (_openStream)
     beforeLoad: [], // ids of its subscribes whose answer is not its backlog load's (_onSubscribed, _loadRefused)
     head: null, // {epoch, seq} its topic had at the last subscribe's answer (_behind)
   };
@@ -2129,12 +2129,10 @@ class StreamMethods {
     // the id as the others. A stream needs one topic asked for by name.
     const claimed = subs.filter((sub) => this._claimTopics.has(sub.pattern));
     const named = claimed.length < subs.length ? subs.filter((sub) => !this._claimTopics.has(sub.pattern)) : subs;
-    for (const sub of named.slice(0, MAX_STREAM_TOPICS)) sub.noRoom = false;
     for (const sub of named.slice(MAX_STREAM_TOPICS)) {
-      if (sub.noRoom) continue; // told already
-      if (this.options.transport === 'auto') sub.noRoom = true;
       this._holdForWebSocket(sub, new HeraldError('too_many_subscriptions',
         `a stream carries at most ${MAX_STREAM_TOPICS} subscriptions`));
+      if (this.options.transport === 'auto') sub.noRoom = true;
     }
     // Its onError may have closed the client: a stream opened now would
     // be nobody's, open for good.
@@ -2155,8 +2153,9 @@ class StreamMethods {
       const body = JSON.parse(ev.data);
       if (body.type) return this._receive(ev.data); // one the server made later
       this._noteClaim(url, body.topics);
-      // What it carries fits, those tried again past the burst too.
-      for (const sub of this._streamTopics.values()) sub.pastBurst = 0;
+      // What it carries fits, those tried again past the burst or the
+      // 32 too: held again, they are told again.
+      for (const sub of this._streamTopics.values()) Object.assign(sub, { pastBurst: 0, noRoom: false });
       this._streamOpened({ transport: 'sse', topics: body.topics });
       this._forgetServerSubs(body.topics);
       for (const t of body.topics) {
@@ -2201,11 +2200,12 @@ class StreamMethods {
   // connect(), or until a stream has room for it (past the 32:
   // sub.noRoom, set by _openStream; past the burst: sub.pastBurst, a
   // stream naming fewer topics than `at`), its handles told once
-  // (onError), not again when a try with fewer is refused, and
-  // 'subscribing' meanwhile. On 'sse' alone it fails, as for good.
+  // (onError), not again while it is held, whichever stream leaves it
+  // out or refuses it, and 'subscribing' meanwhile. On 'sse' alone it
+  // fails, as for good.
   _holdForWebSocket(sub, err, at = 0) {
     if (this.options.transport !== 'auto') return this._subscribeFailed(null, sub, err);
-    const told = sub.pastBurst > 0;
+    const told = sub.pastBurst > 0 || sub.noRoom;
     if (at > 0) sub.pastBurst = at;
     if (told) return;
     err.topic = sub.pattern;
