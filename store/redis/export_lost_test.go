@@ -76,3 +76,10 @@ func ReportLostJoinsKept(ctx context.Context, e *Engine, topic string, keep time
 // LostJoinsTakenEnds is the key of the users of topic's taken hash by
 // when their marks end.
 func LostJoinsTakenEnds(e *Engine, topic string) string { return e.keys.presLostTakenEnds(topic) }
+
+// LostBackKey is the key holding the seq of user's last marked join on
+// topic that the queue drops a lost join's leave of user before.
+func LostBackKey(e *Engine, topic, user string) string { return e.keys.lostBackKey(topic, user) }
+
+// WebhookKey is the key name of the webhook queue's slot.
+func WebhookKey(e *Engine, name string) string { return e.keys.webhooks(name) }

@@ -90,8 +90,17 @@ import (
 // queue drops the leave only when it is of the join's term and numbered
 // before it, or of the term the join's master had before (promoted from
 // the leave's, so after it); a leave of another term goes. A leave's
-// term is kept with its report (the unqueued record), for a takeover
+// term is kept beside its report (the unqueued record), for a takeover
 // to queue it with.
+//
+// Nodes of the release before read the records and back keys during a
+// rolling update, and what they read is in their form: a record is
+// "<life>\n<after>\n<end>\n<user>" and a back key the join's seq alone,
+// and the terms are kept in fields and keys of their own (the record's
+// under "t:<seq>" in the same hash, a back key's in lostBackTermsKey).
+// That release's takeover dropped a record of another form as
+// malformed, the leave's member_removed with it, and its queue failed
+// on a back key holding more than a number, for as long as it lived.
 
 // lostQueueds is what the node reported, or took over, and has not
 // queued yet: the unqueued record to take out once it is, by topic and
@@ -275,13 +284,36 @@ func (k keys) lostOnceKey(topic string, seq uint64, user string) string {
 
 // lostBackKey is the key holding the seq of the last join of user on
 // topic decided while a report of a lost join's leave of the user may
-// be unqueued there (its user marked), as "<seq> <term> <before>" (the
-// terms of masterTermsLua; a key of the release before holds the seq
-// alone): the queue drops the member event of such a leave decided
-// before it (memberScript). Its form is lostOnceKey's.
+// be unqueued there (its user marked): the queue drops the member event
+// of such a leave decided before it (memberScript). Its form is
+// lostOnceKey's.
 func (k keys) lostBackKey(topic, user string) string {
 	return k.webhooks("mback:" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
 }
+
+// lostBackTermsKey is the key beside lostBackKey holding
+// "<seq> <term> <before>": the join's seq again and the terms of
+// masterTermsLua it was decided in, which stand for the back key's join
+// only while the seqs agree (a node of the release before sets the back
+// key alone).
+func (k keys) lostBackTermsKey(topic, user string) string {
+	return k.webhooks("mbackterms:" + strconv.Itoa(len(user)) + ":" + user + ":" + topic)
+}
+
+// lostTermLua: lostTerm(hash, seq, rec) returns the term kept beside
+// the unqueued record rec ("<after>\n<end>\n<user>", its life left off)
+// of seq in hash (under "t:<seq>", as "<term>\n<after>\n<end>\n<user>"),
+// "" when none is kept for that record (one of the release before, or
+// written again by a node of it).
+const lostTermLua = `
+local function lostTerm(hash, seq, rec)
+  local v = redis.call('HGET', hash, 't:' .. seq)
+  if not v then return '' end
+  local term, kept = string.match(v, '^(%x*)\n(.*)$')
+  if kept ~= rec then return '' end
+  return term
+end
+`
 
 // presLostTaken is the hash of the users of topic whose lost join's
 // leave was reported, or taken over from a dead node, by a node that
@@ -401,7 +433,7 @@ func (e *Engine) unindexLostLocked(ctx context.Context, life, topic string) {
 var lostQueuedScript = goredis.NewScript(`
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
 if rec and string.sub(rec, 1, #ARGV[2] + 1) == ARGV[2] .. '\n' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1], 't:' .. ARGV[1])
 end
 return 0
 `)
@@ -472,25 +504,26 @@ func (e *Engine) markLateLost(ctx context.Context, topic string, p lostPending) 
 // each report taken over, its seq, after, user, time left (ms) and the
 // term its seq is of ("" when unknown: a report of the release before,
 // which kept none).
-var lostTakeOverScript = goredis.NewScript(markTakenLua + `
+var lostTakeOverScript = goredis.NewScript(markTakenLua + lostTermLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local seq, rec = all[i], all[i + 1]
-  if string.sub(rec, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
-    local after, ends, term, user = string.match(string.sub(rec, #ARGV[1] + 2), '^(%d+)\n(%d+) ?(%x*)\n(.*)$')
+  if string.sub(seq, 1, 2) ~= 't:' and string.sub(rec, 1, #ARGV[1] + 1) == ARGV[1] .. '\n' then
+    rec = string.sub(rec, #ARGV[1] + 2)
+    local after, ends, user = string.match(rec, '^(%d+)\n(%d+)\n(.*)$')
     if not after or tonumber(ends) <= now or redis.call('HEXISTS', KEYS[2], user) == 1 then
-      redis.call('HDEL', KEYS[1], seq)
+      redis.call('HDEL', KEYS[1], seq, 't:' .. seq)
     else
-      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. after .. '\n' .. ends .. ' ' .. term .. '\n' .. user)
+      redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. rec)
       markTaken(KEYS[3], KEYS[4], user, tonumber(ends), now)
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user
       out[#out + 1] = string.format('%d', tonumber(ends) - now)
-      out[#out + 1] = term
+      out[#out + 1] = lostTerm(KEYS[1], seq, rec)
     end
   end
 end

@@ -241,9 +241,10 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // live node tells its entries are in (presence_terms.go): a live node
 // may have yet to add its entries again. When life is not "", each
 // leave it reports is also kept in the unqueued hash, by its seq, as
-// "<life>\n<after>\n<end> <term>\n<user>" (end: when it lapses, ms of
-// Redis's clock, keep from now; term: the master's, which the seq is
-// of), until the node queued its member event, and
+// "<life>\n<after>\n<end>\n<user>" (end: when it lapses, ms of Redis's
+// clock, keep from now), with the term of the master, which the seq is
+// of, under "t:<seq>" (lostTermField), until the node queued its member
+// event, and
 // its user is marked in the taken hash until that end, so that a join of
 // the user from now on is queued with its back key
 // (presence_lost_queue.go). The topic must be in the life's set of such
@@ -325,7 +326,8 @@ for i = 7, #ARGV, 2 do
         local after, seq = string.match(decided, ':(%d+) (%d+)$')
         local t = now()
         local ends = t + tonumber(ARGV[1])
-        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. after .. '\n' .. string.format('%d', ends) .. ' ' .. term .. '\n' .. user)
+        local rec = after .. '\n' .. string.format('%d', ends) .. '\n' .. user
+        redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. rec, 't:' .. seq, term .. '\n' .. rec)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
         markTaken(KEYS[6], KEYS[7], user, ends, t)
       end

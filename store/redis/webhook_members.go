@@ -67,9 +67,10 @@ end
 `
 
 // memberScript: KEYS last, held, due, events, then for the leave of a
-// lost join the key that makes its queueing once (lostOnceKey) and its
-// user's back key (lostBackKey), for the join of a user with such a
-// leave maybe unqueued its back key; ARGV topic, after, seq, event, max,
+// lost join the key that makes its queueing once (lostOnceKey), its
+// user's back key (lostBackKey) and the key of that key's terms
+// (lostBackTermsKey), for the join of a user with such a leave maybe
+// unqueued the back key and its terms' key; ARGV topic, after, seq, event, max,
 // hold (ms), max held per topic, max held topics, then the once or back
 // key's keep (ms), "lost" or "back", and the term of the topic's master
 // the seq is of, and for a join the term before it (masterTermsLua).
@@ -89,28 +90,27 @@ end
 // change that came after it. With either term unknown (INFO refused, or
 // a key or report of the release before) the seqs alone tell.
 var memberScript = goredis.NewScript(memberLua + `
-local function decodeBack(v)
-  local seq, term, before = string.match(v, '^(%d+) ?(%x*) ?(%x*)$')
-  return tonumber(seq), term or '', before or ''
+local function readBack(back, terms)
+  local seq = redis.call('GET', back)
+  if not tonumber(seq) then return nil, '', '' end
+  local tseq, term, before = string.match(redis.call('GET', terms) or '', '^(%d+) (%x*) ?(%x*)$')
+  if tseq ~= seq then return tonumber(seq), '', '' end
+  return tonumber(seq), term, before
 end
 local function decidedBefore(seq, term, jseq, jterm, jbefore)
   if term == '' or jterm == '' or term == jterm then return seq < jseq end
   return term == jbefore
 end
 if ARGV[10] == 'lost' then
-  local back = redis.call('GET', KEYS[6])
-  if back then
-    local jseq, jterm, jbefore = decodeBack(back)
-    if jseq and decidedBefore(tonumber(ARGV[3]), ARGV[11], jseq, jterm, jbefore) and
-      redis.call('ZCOUNT', KEYS[2], jseq, jseq) == 0 then return 0 end
-  end
+  local jseq, jterm, jbefore = readBack(KEYS[6], KEYS[7])
+  if jseq and decidedBefore(tonumber(ARGV[3]), ARGV[11], jseq, jterm, jbefore) and
+    redis.call('ZCOUNT', KEYS[2], jseq, jseq) == 0 then return 0 end
   if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[9]) then return 0 end
 elseif ARGV[10] == 'back' then
-  local cur = redis.call('GET', KEYS[5])
-  local jseq, jterm, jbefore
-  if cur then jseq, jterm, jbefore = decodeBack(cur) end
+  local jseq, jterm, jbefore = readBack(KEYS[5], KEYS[6])
   if not jseq or not decidedBefore(tonumber(ARGV[3]), ARGV[11], jseq, jterm, jbefore) then
-    redis.call('SET', KEYS[5], ARGV[3] .. ' ' .. ARGV[11] .. ' ' .. ARGV[12], 'PX', ARGV[9])
+    redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[9])
+    redis.call('SET', KEYS[6], ARGV[3] .. ' ' .. ARGV[11] .. ' ' .. ARGV[12], 'PX', ARGV[9])
   end
 end
 local n = redis.call('ZCARD', KEYS[2])
@@ -169,10 +169,10 @@ func (e *Engine) QueueMember(ctx context.Context, topic string, after, seq uint6
 		}
 	}
 	if isLost {
-		keys = append(keys, k.lostOnceKey(topic, seq, lost.user), k.lostBackKey(topic, lost.user))
+		keys = append(keys, k.lostOnceKey(topic, seq, lost.user), k.lostBackKey(topic, lost.user), k.lostBackTermsKey(topic, lost.user))
 		args = append(args, lost.keep.Milliseconds(), "lost", lost.term)
 	} else if isBack {
-		keys = append(keys, k.lostBackKey(topic, join.user))
+		keys = append(keys, k.lostBackKey(topic, join.user), k.lostBackTermsKey(topic, join.user))
 		args = append(args, join.keep.Milliseconds(), "back", join.term, join.before)
 	}
 	n, err := e.runWebhook(ctx, memberScript, keys, args...).Int()
