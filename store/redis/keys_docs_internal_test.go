@@ -47,7 +47,7 @@ func documentedForms() map[string]bool {
 		k.meta("topic"), k.hist("topic"), k.idem("topic", "<key>"),
 		k.channel("*"), k.channel("<topic>"), k.shardChannel("topic"), k.probe("*"), k.control(), k.controls(),
 		k.presEntries("topic"), k.presUsers("topic"), k.presNames("topic"), k.presSeq("topic"),
-		k.presChanges("topic"), k.presLogEnd("topic"), k.presLost("topic"), k.presLostUnqueued("topic"), k.presLostTaken("topic"), k.presLostTakenEnds("topic"), k.presOwned("topic", "<name>"),
+		k.presChanges("topic"), k.presLogEnd("topic"), k.presLost("topic"), k.presLostUnqueued("topic"), k.presLostTaken("topic"), k.presLostTakenEnds("topic"), k.presLostTerms("topic"), k.presOwned("topic", "<name>"),
 		k.presNodes(), k.presSynced(), k.presTopics("<name>"), k.presLostTopics("<name>"), k.presReaper("<name>"),
 		k.run(), slotRun, k.statsNodes(), k.statsNode("<name>"), k.lagBehind(), k.lagTopics(), k.webhooks("<name>"),
 	}

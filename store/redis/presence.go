@@ -118,7 +118,7 @@ func (e *Engine) AddPresence(ctx context.Context, p broker.PresenceEntry) error 
 // first, at a round trip's cost, once per topic and life.
 func (e *Engine) runAdd(ctx context.Context, p broker.PresenceEntry, life string) (string, error) {
 	classic, sharded := e.presenceChannels(p.Topic)
-	keys := append(e.presKeys(p.Topic, life), e.keys.presLostTaken(p.Topic))
+	keys := append(e.presKeys(p.Topic, life), e.keys.presLostTaken(p.Topic), e.keys.presLostTerms(p.Topic))
 	if !e.shards.on() {
 		keys = append(keys, e.keys.presTopics(life))
 	}

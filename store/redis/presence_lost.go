@@ -292,7 +292,7 @@ func (e *Engine) LostJoins(ctx context.Context, topic string, joins []broker.Sen
 func (e *Engine) lostJoinsKeys(topic string) []string {
 	k := e.keys
 	return []string{k.presUsers(topic), k.presSeq(topic), k.presLost(topic), k.presLostUnqueued(topic),
-		k.presChanges(topic), k.presLostTaken(topic), k.presLostTakenEnds(topic)}
+		k.presChanges(topic), k.presLostTaken(topic), k.presLostTakenEnds(topic), k.presLostTerms(topic)}
 }
 
 // checkLostBatch runs lostJoinsScript on topic with the ARGV args

@@ -88,10 +88,15 @@ import (
 // dropped as if decided before it. So the leave and the back key carry
 // the term of the master that numbered them (masterTermsLua), and the
 // queue drops the leave only when it is of the join's term and numbered
-// before it, or of the term the join's master had before (promoted from
-// the leave's, so after it); a leave of another term goes. A leave's
-// term is kept beside its report (the unqueued record), for a takeover
-// to queue it with.
+// before it, or of a term the topic's data went through before the
+// join's (the join's master was promoted from it, or restarted after
+// it, so the leave came first); a leave of another term goes. A
+// leave's term is kept beside its report (the unqueued record), for a
+// takeover to queue it with. The terms before the join's are those its
+// master names (master_replid2, of a promotion) and those the topic's
+// slot noted (presLostTerms): Redis gives a master that restarts, even
+// with all its data, a new term and names none before it, and does so
+// again when a replica first attaches to a master with no backlog.
 //
 // Nodes of the release before read the records and back keys during a
 // rolling update, and what they read is in their form: a record is
@@ -149,8 +154,8 @@ type lostPending struct {
 	keep time.Duration // of the record, and of the key that makes the queueing once
 	at   time.Time     // when it was reported: forgotten after keep
 	// term is the term of the topic's master the seq was given in, ""
-	// when unknown; before, for a join only, the term that master had
-	// before it (masterTermsLua).
+	// when unknown; before, for a join only, the terms the topic's data
+	// went through before it, space-separated (masterTermsLua).
 	term, before string
 }
 
@@ -330,22 +335,32 @@ func (k keys) presLostTakenEnds(topic string) string {
 	return k.prefix + "{" + topic + "}:lost:taken:ends"
 }
 
-// markTakenLua: markTaken(taken, byEnd, user, ends, now) marks user in
-// the taken hash (presLostTaken) until ends (ms, Redis's clock, past
-// now), unless it is marked until later, and keeps the hash until its
-// last mark ends. It forgets up to 16 marks past their end (byEnd,
-// presLostTakenEnds, says which): each mark renews the hash, and a topic
-// whose lost joins' leaves kept being reported, by a node whose
-// connection flaps or for users who come and go, kept every user it
-// ever marked. Forgetting more than it adds, a mark keeps the hash
+// presLostTerms holds the terms (masterTermsLua) the data of topic's
+// slot went through while users were marked there, space-separated,
+// the last 8, the latest last: noted by each lost join's leave reported
+// and each marked join, and kept as long as the taken hash
+// (presLostTaken). A term it holds before a join's began before the
+// join's, whatever the join's master names.
+func (k keys) presLostTerms(topic string) string {
+	return k.prefix + "{" + topic + "}:lost:terms"
+}
+
+// markTakenLua: markTaken(taken, byEnd, terms, user, ends, now) marks
+// user in the taken hash (presLostTaken) until ends (ms, Redis's clock,
+// past now), unless it is marked until later, and keeps the hash, and
+// the slot's terms (presLostTerms), until its last mark ends. It
+// forgets up to 16 marks past their end (byEnd, presLostTakenEnds, says
+// which): each mark renews the hash, and a topic whose lost joins'
+// leaves kept being reported, by a node whose connection flaps or for
+// users who come and go, kept every user it ever marked. Forgetting more than it adds, a mark keeps the hash
 // within 16 of the users marked now.
 const markTakenLua = `
-local function markTaken(taken, byEnd, user, ends, now)
+local function markTaken(taken, byEnd, terms, user, ends, now)
   if tonumber(redis.call('HGET', taken, user) or '0') < ends then
     redis.call('HSET', taken, user, string.format('%d', ends))
     redis.call('ZADD', byEnd, ends, user)
   end
-  for _, key in ipairs({taken, byEnd}) do
+  for _, key in ipairs({taken, byEnd, terms}) do
     if redis.call('PTTL', key) < ends - now then
       redis.call('PEXPIRE', key, string.format('%d', ends - now))
     end
@@ -375,6 +390,27 @@ local function masterTerms()
   local before = string.match(info, 'master_replid2:(%x+)') or ''
   if string.match(before, '^0*$') then before = '' end
   return term, before
+end
+`
+
+// noteTermLua: noteTerm(key, term, keep) notes term last in the slot's
+// terms (presLostTerms, key), unless it is last already, keeps them at
+// least keep (ms) more, and returns those before it, space-separated
+// (all of them when term is "": unknown).
+const noteTermLua = `
+local function noteTerm(key, term, keep)
+  local terms = {}
+  for w in string.gmatch(redis.call('GET', key) or '', '%x+') do terms[#terms + 1] = w end
+  if term ~= '' and terms[#terms] ~= term then
+    terms[#terms + 1] = term
+    while #terms > 8 do table.remove(terms, 1) end
+    local ttl = redis.call('PTTL', key)
+    redis.call('SET', key, table.concat(terms, ' '))
+    if ttl > keep then keep = ttl end
+  end
+  if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, string.format('%d', keep)) end
+  if terms[#terms] == term then table.remove(terms) end
+  return table.concat(terms, ' ')
 end
 `
 
@@ -470,12 +506,13 @@ func lostLate(p lostPending, now time.Time) bool { return now.Sub(p.at) >= p.kee
 // again, so that a return from now on sets a back key, and the leave
 // goes (returns 0).
 //
-// KEYS: users, taken, its marks by end. ARGV: user, keep (ms).
+// KEYS: users, taken, its marks by end, the slot's terms. ARGV: user,
+// keep (ms).
 var lostLateScript = goredis.NewScript(markTakenLua + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-markTaken(KEYS[2], KEYS[3], ARGV[1], now + tonumber(ARGV[2]), now)
+markTaken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], now + tonumber(ARGV[2]), now)
 return 0
 `)
 
@@ -484,7 +521,7 @@ return 0
 // back.
 func (e *Engine) markLateLost(ctx context.Context, topic string, p lostPending) (back bool, err error) {
 	k := e.keys
-	n, err := lostLateScript.Run(ctx, e.rdb, []string{k.presUsers(topic), k.presLostTaken(topic), k.presLostTakenEnds(topic)},
+	n, err := lostLateScript.Run(ctx, e.rdb, []string{k.presUsers(topic), k.presLostTaken(topic), k.presLostTakenEnds(topic), k.presLostTerms(topic)},
 		p.user, p.keep.Milliseconds()).Int()
 	if err != nil {
 		return false, e.fail("mark a late lost join's leave", err)
@@ -500,10 +537,10 @@ func (e *Engine) markLateLost(ctx context.Context, topic string, p lostPending) 
 // with the same end, and their users marked in the taken hash until
 // then, so that a join of one from now on is queued with its back key.
 //
-// KEYS: unqueued, users, taken, its marks by end. ARGV: dead life, new life. Returns, for
-// each report taken over, its seq, after, user, time left (ms) and the
-// term its seq is of ("" when unknown: a report of the release before,
-// which kept none).
+// KEYS: unqueued, users, taken, its marks by end, the slot's terms.
+// ARGV: dead life, new life. Returns, for each report taken over, its
+// seq, after, user, time left (ms) and the term its seq is of ("" when
+// unknown: a report of the release before, which kept none).
 var lostTakeOverScript = goredis.NewScript(markTakenLua + lostTermLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -518,7 +555,7 @@ for i = 1, #all, 2 do
       redis.call('HDEL', KEYS[1], seq, 't:' .. seq)
     else
       redis.call('HSET', KEYS[1], seq, ARGV[2] .. '\n' .. rec)
-      markTaken(KEYS[3], KEYS[4], user, tonumber(ends), now)
+      markTaken(KEYS[3], KEYS[4], KEYS[5], user, tonumber(ends), now)
       out[#out + 1] = seq
       out[#out + 1] = after
       out[#out + 1] = user
@@ -588,7 +625,7 @@ func (e *Engine) takeOverLostIndexed(ctx context.Context, topic, dead string) ([
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)
 	}
 	keys := []string{e.keys.presLostUnqueued(topic), e.keys.presUsers(topic), e.keys.presLostTaken(topic),
-		e.keys.presLostTakenEnds(topic)}
+		e.keys.presLostTakenEnds(topic), e.keys.presLostTerms(topic)}
 	reply, err := lostTakeOverScript.Run(ctx, e.rdb, keys, dead, life).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("herald/redis: take over a dead node's lost joins on %s: %w", topic, err)

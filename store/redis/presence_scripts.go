@@ -135,23 +135,27 @@ end
 // member_removed maybe not queued yet: presence_lost_queue.go) has, when
 // the node watches members (watch "1"), its payload followed by "b" and
 // the netstring of how long that report may still be queued (ms), the
-// master's term and the term it had before, space-separated
-// (masterTermsLua): the node's queueing of the join's member_added then
+// master's term and the terms the topic's data went through before it
+// (master_replid2 and presLostTerms), space-separated (masterTermsLua):
+// the node's queueing of the join's member_added then
 // has the queue drop that leave's member_removed should it come later.
 //
 // KEYS: pres, users, owned (this life's), seq, names, change log, its
-// end, taken, and, but on Cluster, the life's topic set, to which the
+// end, taken, the slot's terms, and, but on Cluster, the life's topic
+// set, to which the
 // script adds the topic. ARGV: session, life, user, info, classic
 // channel, sharded channel, topic, watch, log keep (ms). Returns the
 // join's payload when it published one, else "1" when it added the
 // entry, "0" when the session had one.
-var addPresenceScript = goredis.NewScript(presenceLua + masterTermsLua + `
+var addPresenceScript = goredis.NewScript(presenceLua + masterTermsLua + noteTermLua + `
 local function back(user)
   if ARGV[8] ~= '1' then return '' end
   local ends, t = tonumber(redis.call('HGET', KEYS[8], user) or ''), now()
   if not ends or ends <= t then return '' end
   local term, before = masterTerms()
-  return 'b' .. ns(string.format('%d', ends - t) .. ' ' .. term .. ' ' .. before)
+  local earlier = noteTerm(KEYS[9], term, ends - t)
+  if before ~= '' then earlier = string.gsub(earlier .. ' ' .. before, '^ ', '') end
+  return 'b' .. ns(string.format('%d', ends - t) .. ' ' .. term .. ' ' .. earlier)
 end
 local function add()
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -160,13 +164,13 @@ local function add()
     if string.sub(cur, 1, nl - 1) ~= ARGV[2] then
       redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. string.sub(cur, nl))
       redis.call('SADD', KEYS[3], ARGV[1])
-      if KEYS[9] then redis.call('SADD', KEYS[9], ARGV[7]) end
+      if KEYS[10] then redis.call('SADD', KEYS[10], ARGV[7]) end
     end
     return '0'
   end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[3])
   redis.call('SADD', KEYS[3], ARGV[1])
-  if KEYS[9] then redis.call('SADD', KEYS[9], ARGV[7]) end
+  if KEYS[10] then redis.call('SADD', KEYS[10], ARGV[7]) end
   if ARGV[3] == '' then return '1' end
   local member = redis.call('HGET', KEYS[2], ARGV[3])
   if member then
@@ -260,7 +264,7 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // found unlisted, the log's changes after the mark, 500 or so at most).
 //
 // KEYS: users, seq, lost, unqueued, change log, taken, its marks by
-// end. ARGV: keep (ms), the node, the terms every live node tells,
+// end, the slot's terms (noted with each leave reported). ARGV: keep (ms), the node, the terms every live node tells,
 // space-separated ("*": wait for none), the node's life ("": none is kept unqueued), whether the topic
 // is in the life's set ("1"), the mark ("": unknown), then a user and
 // the session of its join, for each join. Returns "wait" or "index"
@@ -268,7 +272,7 @@ return tostring(redis.call('SCARD', KEYS[3])) .. leaves
 // for each user not listed, the user and, when this call reports its
 // leave, the leave's order "<after> <seq>" as a netstring followed by
 // the master's term ("" when INFO is refused), else "".
-var lostJoinsScript = goredis.NewScript(presenceOrderLua + markTakenLua + `
+var lostJoinsScript = goredis.NewScript(presenceOrderLua + markTakenLua + noteTermLua + `
 local ok, info = pcall(redis.call, 'INFO', 'replication')
 local term = ok and string.match(info, 'master_replid:(%x+)') or ''
 if ARGV[3] ~= '*' and term ~= '' and not string.find(' ' .. ARGV[3] .. ' ', ' ' .. term .. ' ', 1, true) then
@@ -329,7 +333,8 @@ for i = 7, #ARGV, 2 do
         local rec = after .. '\n' .. string.format('%d', ends) .. '\n' .. user
         redis.call('HSET', KEYS[4], seq, ARGV[4] .. '\n' .. rec, 't:' .. seq, term .. '\n' .. rec)
         redis.call('PEXPIRE', KEYS[4], ARGV[1])
-        markTaken(KEYS[6], KEYS[7], user, ends, t)
+        noteTerm(KEYS[8], term, ends - t)
+        markTaken(KEYS[6], KEYS[7], KEYS[8], user, ends, t)
       end
       decided = decided .. term
     end

@@ -73,7 +73,8 @@ end
 // unqueued the back key and its terms' key; ARGV topic, after, seq, event, max,
 // hold (ms), max held per topic, max held topics, then the once or back
 // key's keep (ms), "lost" or "back", and the term of the topic's master
-// the seq is of, and for a join the term before it (masterTermsLua).
+// the seq is of, and for a join the terms before it, space-separated
+// (masterTermsLua).
 // Holds the event and queues what follows on; returns how many were
 // dropped. A lost join's leave whose once key is held was queued
 // already, and one decided before the join its back key names would go
@@ -83,8 +84,8 @@ end
 // unless a later join's is there.
 //
 // A change was decided before a join when it is numbered before it in
-// the same term, or is of the term the join's master had before its own
-// (that master was promoted after it). One of another term is not: the
+// the same term, or is of a term before the join's (its master was
+// promoted, or restarted, after it). One of another term is not: the
 // term may have begun after the join, with the join lost in the failover
 // that began it and its seq given again, lower than the join's, to a
 // change that came after it. With either term unknown (INFO refused, or
@@ -93,13 +94,13 @@ var memberScript = goredis.NewScript(memberLua + `
 local function readBack(back, terms)
   local seq = redis.call('GET', back)
   if not tonumber(seq) then return nil, '', '' end
-  local tseq, term, before = string.match(redis.call('GET', terms) or '', '^(%d+) (%x*) ?(%x*)$')
+  local tseq, term, before = string.match(redis.call('GET', terms) or '', '^(%d+) (%x*) ?([%x ]*)$')
   if tseq ~= seq then return tonumber(seq), '', '' end
   return tonumber(seq), term, before
 end
 local function decidedBefore(seq, term, jseq, jterm, jbefore)
   if term == '' or jterm == '' or term == jterm then return seq < jseq end
-  return term == jbefore
+  return string.find(' ' .. jbefore .. ' ', ' ' .. term .. ' ', 1, true) ~= nil
 end
 if ARGV[10] == 'lost' then
   local jseq, jterm, jbefore = readBack(KEYS[6], KEYS[7])
