@@ -20,18 +20,9 @@ type Stream struct {
 // address's budget ever holds: checkStreamFits), rate_limited, or what
 // the engine answered.
 func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []string, lastEventID string) (*Stream, error) {
-	topics, err := b.checkStreamTopics(info.Perms, topics)
+	asked, topics, paid, err := b.paceStreamRequest(info, topics)
 	if err != nil {
 		return nil, err
-	}
-	if err := b.checkStreamFits(info.Pacer, info.Subject, topics, info.Subs); err != nil {
-		return nil, err
-	}
-	asked := topics
-	topics = withServerTopics(topics, info.Subs)
-	paid, perr := b.paceStream(info.Pacer, info.Subject, topics)
-	if perr != nil {
-		return nil, perr
 	}
 	st := &stream{}
 	info.Framing = FramingSSE

@@ -14,20 +14,13 @@ import "context"
 // here; the work of a setup, presence and occupancy, given back), the
 // subscribe hook for those it covers, the connection's and its address's
 // subscription bounds, and for an exact topic its position in the engine
-// (so that an engine down answers unavailable), not its history.
+// (so that an engine down answers unavailable), not its history. The
+// checks it shares with OpenStream are the same calls: paceStreamRequest,
+// authorizeStream and takeRoomLocked.
 func (b *Broker) CheckStream(ctx context.Context, info ClientInfo, topics []string) error {
-	topics, err := b.checkStreamTopics(info.Perms, topics)
+	asked, topics, paid, err := b.paceStreamRequest(info, topics)
 	if err != nil {
 		return err
-	}
-	if err := b.checkStreamFits(info.Pacer, info.Subject, topics, info.Subs); err != nil {
-		return err
-	}
-	asked := topics
-	topics = withServerTopics(topics, info.Subs)
-	paid, perr := b.paceStream(info.Pacer, info.Subject, topics)
-	if perr != nil {
-		return perr
 	}
 	s := b.newSession(&stream{}, info)
 	defer s.Disconnected()
@@ -46,11 +39,8 @@ func (b *Broker) CheckStream(ctx context.Context, info ClientInfo, topics []stri
 		s.mu.Unlock()
 	}()
 	for _, topic := range topics {
-		if taken >= b.cfg.MaxSubscriptions {
-			return tooManyOnConnection(b.cfg.MaxSubscriptions)
-		}
 		s.mu.Lock()
-		err := s.takeAddressSubscription()
+		err := s.takeRoomLocked(taken)
 		s.mu.Unlock()
 		if err != nil {
 			return err
@@ -64,6 +54,38 @@ func (b *Broker) CheckStream(ctx context.Context, info ClientInfo, topics []stri
 		}
 	}
 	return nil
+}
+
+// paceStreamRequest runs the checks of an SSE request that come before
+// its session, in order: its topics (checkStreamTopics), whether they fit
+// its address's budget beside its token's subs (checkStreamFits), then
+// takes them from that budget with the subs claim's (paceStream). It
+// returns the topics asked without repeats, them with the claim's, which
+// the stream subscribes, and what paceStream counted each.
+func (b *Broker) paceStreamRequest(info ClientInfo, topics []string) (asked, all []string, paid []*prepaid, err error) {
+	asked, terr := b.checkStreamTopics(info.Perms, topics)
+	if terr != nil {
+		return nil, nil, nil, terr
+	}
+	if err := b.checkStreamFits(info.Pacer, info.Subject, asked, info.Subs); err != nil {
+		return nil, nil, nil, err
+	}
+	all = withServerTopics(asked, info.Subs)
+	paid, perr := b.paceStream(info.Pacer, info.Subject, all)
+	if perr != nil {
+		return nil, nil, nil, perr
+	}
+	return asked, all, paid, nil
+}
+
+// takeRoomLocked counts one more subscription of s, which holds held,
+// in its address's bound, or returns why it cannot hold it: past the
+// connection's bound, or its address's. Called with mu held.
+func (s *Session) takeRoomLocked(held int) *Error {
+	if held >= s.b.cfg.MaxSubscriptions {
+		return tooManyOnConnection(s.b.cfg.MaxSubscriptions)
+	}
+	return s.takeAddressSubscription()
 }
 
 // tooManyOnConnection is the refusal of a subscription past a

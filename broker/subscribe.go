@@ -190,10 +190,7 @@ func (s *Session) addSubscription(pattern string, plain bool) (sub, old *subscri
 	if old := s.findLocked(pattern); old != nil {
 		return nil, old, nil
 	}
-	if int(s.nsubs) >= s.b.cfg.MaxSubscriptions {
-		return nil, nil, tooManyOnConnection(s.b.cfg.MaxSubscriptions)
-	}
-	if err := s.takeAddressSubscription(); err != nil {
+	if err := s.takeRoomLocked(int(s.nsubs)); err != nil {
 		return nil, nil, err
 	}
 	sub = newSubscription(s, pattern, plain)
