@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -161,13 +162,16 @@ func TestSSEHeadAnswersAsTheGet(t *testing.T) {
 }
 
 // TestSSEHeadAnswersAsTheGetWithRedisDown: with Redis out of reach, a
-// HEAD naming an exact topic is refused 503 as the GET is, resuming or
-// not.
+// HEAD is refused 503 as the GET is: naming an exact topic, resuming or
+// not, and naming patterns alone, which the node does not hold.
 func TestSSEHeadAnswersAsTheGetWithRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
 	n := nodetest.Start(t, nodetest.Options{Engine: redisEngine(t, srv.URL()), Node: heraldnode.Config{
 		NodeID: "test-node", Broker: broker.Config{MaxSubscriptions: 100},
 	}})
+	if a := askStream(t, n, http.MethodHead, "/sse?topic=b.*&topic=c.>"); a.status != http.StatusOK {
+		t.Fatalf("HEAD of patterns with Redis up: %+v", a)
+	}
 	srv.Stop()
 	for _, c := range []struct {
 		path    string
@@ -181,6 +185,21 @@ func TestSSEHeadAnswersAsTheGetWithRedisDown(t *testing.T) {
 		if head != get || get.status != http.StatusServiceUnavailable {
 			t.Errorf("%s %v: HEAD %+v, GET %+v; want 503", c.path, c.headers, head, get)
 		}
+	}
+	// Patterns alone have no position to read: the GET is refused when
+	// the node's pub/sub connection cannot subscribe them, once the node
+	// has seen Redis gone, and the HEAD must be too. A HEAD is refused
+	// as the GET at the latest once the connection is replaced.
+	for start := time.Now(); ; {
+		head := askStream(t, n, http.MethodHead, "/sse?topic=b.*&topic=c.>")
+		get := askStream(t, n, http.MethodGet, "/sse?topic=b.*&topic=c.>")
+		if head == get && get.status == http.StatusServiceUnavailable {
+			return
+		}
+		if get.status != http.StatusServiceUnavailable || time.Since(start) > 10*time.Second {
+			t.Fatalf("patterns alone: HEAD %+v, GET %+v; want 503", head, get)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -125,6 +125,15 @@ type ReadyChecker interface {
 	Ready(ctx context.Context) error
 }
 
+// SubscribeChecker is an optional Engine capability: CheckSubscribe
+// returns what Subscribe of pattern would fail with now for want of the
+// engine's backend, subscribing nothing, for a check of a stream that
+// opens none (Broker.CheckStream). An engine without it subscribes
+// whenever asked.
+type SubscribeChecker interface {
+	CheckSubscribe(ctx context.Context, pattern string) error
+}
+
 // TroubleCounter is an optional Engine capability: Troubles counts the
 // times its backend failed it (a call that failed, a connection lost), so
 // that a ready answer given before the last of them is not handed out

@@ -52,6 +52,14 @@ func (r *remoteSubs) acquire(ctx context.Context, pattern string) (reported bool
 	return r.reportHeld(pattern), nil
 }
 
+// holds reports whether pattern has a reference here: a subscribe of it
+// asks the engine nothing more, or waits for the one that does.
+func (r *remoteSubs) holds(pattern string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byPat[pattern] != nil
+}
+
 // release gives back one reference, unsubscribing the engine with the last.
 // A failed unsubscribe only leaves the engine sending what nobody here
 // wants; it is returned for logging.

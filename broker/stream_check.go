@@ -14,7 +14,8 @@ import "context"
 // here; the work of a setup, presence and occupancy, given back), the
 // subscribe hook for those it covers, the connection's and its address's
 // subscription bounds, and for an exact topic its position in the engine
-// (so that an engine down answers unavailable), not its history. The
+// (so that an engine down answers unavailable), not its history, for a
+// pattern whether the engine could subscribe it (checkSubscribe). The
 // checks it shares with OpenStream are the same calls: paceStreamRequest,
 // authorizeStream and takeRoomLocked.
 func (b *Broker) CheckStream(ctx context.Context, info ClientInfo, topics []string) error {
@@ -47,6 +48,9 @@ func (b *Broker) CheckStream(ctx context.Context, info ClientInfo, topics []stri
 		}
 		taken++
 		if IsPattern(topic) {
+			if err := b.checkSubscribe(ctx, topic); err != nil {
+				return b.replyError(err)
+			}
 			continue
 		}
 		if _, err := b.engine.Position(ctx, topic); err != nil {
@@ -54,6 +58,19 @@ func (b *Broker) CheckStream(ctx context.Context, info ClientInfo, topics []stri
 		}
 	}
 	return nil
+}
+
+// checkSubscribe returns what the engine's Subscribe of pattern would
+// fail with now (SubscribeChecker), when this node does not hold pattern
+// and a stream's setup would ask it (remoteSubs.acquire): a pattern has
+// no position to read, and its HEAD was answered 200 with Redis out of
+// reach, where the GET was refused 503.
+func (b *Broker) checkSubscribe(ctx context.Context, pattern string) error {
+	c, ok := b.engine.(SubscribeChecker)
+	if !ok || b.remote.holds(pattern) {
+		return nil
+	}
+	return c.CheckSubscribe(ctx, pattern)
 }
 
 // paceStreamRequest runs the checks of an SSE request that come before
