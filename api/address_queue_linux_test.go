@@ -27,10 +27,11 @@ import (
 // passes its own bound (a socket takes some 2 to 4 MB, the queue the
 // rest of 7 resumes): without the address's bound
 // (HERALD_MAX_QUEUE_BYTES_PER_IP, 2 MiB here) none is closed and the
-// address holds some 16 MB or more of heap. With it, those whose frames
-// would cross it are closed with 4000, while a connection of another
-// address subscribed to the same topic, reading only at the end, gets
-// every message published meanwhile.
+// address holds some 16 MB or more of heap. With it, a resume the bound
+// cannot hold is refused rate_limited before it reads anything, and a
+// connection whose frames would cross it is closed with 4000, while a
+// connection of another address subscribed to the same topic, reading
+// only at the end, gets every message published meanwhile.
 func TestAnAddressPastItsQueueBoundIsClosedAlone(t *testing.T) {
 	const (
 		attackers = 8
@@ -83,16 +84,19 @@ func TestAnAddressPastItsQueueBoundIsClosedAlone(t *testing.T) {
 	publish()
 	live++
 
-	closed := 0
+	closed, refused := 0, 0
 	for _, fd := range fds {
-		if code := readToClose(t, fd); code == 4000 {
+		switch code, limited := readToClose(t, fd); {
+		case code == 4000:
 			closed++
+		case limited:
+			refused++
 		}
 	}
-	t.Logf("%d of %d connections of the address closed with 4000", closed, attackers)
+	t.Logf("of %d connections of the address %d closed with 4000, %d more had resumes refused rate_limited", attackers, closed, refused)
 	// Each connection's queue passes 1 MiB: at most two fit in the bound.
-	if closed < attackers-2 {
-		t.Errorf("%d of %d connections of the address over its bound closed with 4000, want at least %d", closed, attackers, attackers-2)
+	if closed+refused < attackers-2 {
+		t.Errorf("%d of %d connections of the address over its bound closed with 4000 or refused, want at least %d", closed+refused, attackers, attackers-2)
 	}
 	got := make([]byte, 1<<20)
 	rawReadUntil(t, other, got, fmt.Sprintf(`"seq":%d,`, 15+live))
@@ -133,9 +137,10 @@ func rawWebSocketFrom(t *testing.T, local netip.Addr, addr netip.AddrPort, rcvbu
 }
 
 // readToClose reads fd until the server ends it, or sends nothing for 3 s,
-// and returns the code of the close frame it sent; 0 when none came. The
-// stream is walked from the first whole frame after the welcome's.
-func readToClose(t *testing.T, fd int) int {
+// and returns the code of the close frame it sent (0 when none came) and
+// whether a command was refused rate_limited before it. The stream is
+// walked from the first whole frame after the welcome's.
+func readToClose(t *testing.T, fd int) (code int, limited bool) {
 	t.Helper()
 	tv := unix.NsecToTimeval(int64(3 * time.Second))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
@@ -159,11 +164,12 @@ func readToClose(t *testing.T, fd int) int {
 			break
 		}
 		if op == 0x8 && len(payload) >= 2 {
-			return int(binary.BigEndian.Uint16(payload))
+			return int(binary.BigEndian.Uint16(payload)), limited
 		}
+		limited = limited || op == 0x1 && bytes.Contains(payload, []byte(`"rate_limited"`))
 		b = rest
 	}
-	return 0
+	return 0, limited
 }
 
 // serverFrame splits the unmasked frame at the front of b (RFC 6455

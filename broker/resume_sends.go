@@ -26,6 +26,9 @@ type resumeSends struct {
 	// replyCommandBytes, set by every constructor, as a connection that
 	// compresses counts less (DeflatedCommandBytes).
 	perCommand int
+	// hold is what the resumes hold of their address's bound until their
+	// history is queued (resume_hold.go).
+	hold resumeHold
 }
 
 // QueueLengther is a Conn that can say how many bytes it has queued and

@@ -19,6 +19,8 @@ func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscriptio
 	}
 	since := c.Since
 	since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn, s.replyCommandBytes())
+	since.sends.hold = s.holdFor()
+	defer since.sends.letGo() // what its history did not use of what it held
 	st, err := s.b.startPosition(ctx, c.Topic, since)
 	if err != nil {
 		// Nothing was sent: it goes on from where it was, and the client

@@ -9,6 +9,9 @@ type Stream struct {
 	s        *Session
 	st       *stream
 	prepared []prepared
+	// sends bounds its resumes and holds their history in its address's
+	// bound until Start queues it; nil: it resumes none.
+	sends *resumeSends
 }
 
 // OpenStream checks an SSE request's topics (1 to MaxStreamTopics, topics
@@ -48,7 +51,11 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 		o.Abort()
 		return nil, err
 	}
-	for i, since := range b.shareResume(resumeFromID(lastEventID, topics), s.replyCommandBytes()) {
+	sinces := b.shareResume(resumeFromID(lastEventID, topics), s.replyCommandBytes())
+	if o.sends = sharedSends(sinces); o.sends != nil {
+		o.sends.hold = s.holdFor()
+	}
+	for i, since := range sinces {
 		sub, _, serr := s.addSubscription(topics[i], since == nil)
 		if serr == nil && sub != nil {
 			sub.marks |= paid[i].settled()
@@ -67,6 +74,7 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 			return nil, serr
 		}
 	}
+	o.sends.keepHeld()
 	for _, p := range o.prepared {
 		if p.sub.exact && len(st.slots) < maxStreamTopics {
 			st.slots = append(st.slots, p.slot())
@@ -97,6 +105,17 @@ func (b *Broker) shareResume(sinces []*since, perCommand int) []*since {
 		}
 	}
 	return sinces
+}
+
+// sharedSends is the bound the resumes of sinces share, nil when none
+// resumes.
+func sharedSends(sinces []*since) *resumeSends {
+	for _, s := range sinces {
+		if s != nil && s.sends != nil {
+			return s.sends
+		}
+	}
+	return nil
 }
 
 // withServerTopics adds to a stream's topics those of its token's subs
@@ -164,6 +183,7 @@ func contains(list []string, s string) bool {
 // then each topic's history and the messages held back, exact topics
 // first, and returns the session that receives what the connection brings.
 func (o *Stream) Start(c Conn) *Session {
+	defer o.sends.letGo() // what its history did not use of what it held
 	st := o.st
 	st.mu.Lock()
 	st.target = c
@@ -191,6 +211,7 @@ func (o *Stream) Start(c Conn) *Session {
 // Abort ends a stream that will not start: its subscriptions are taken
 // back.
 func (o *Stream) Abort() {
+	o.sends.letGo()
 	o.prepared = nil
 	o.s.Disconnected()
 }

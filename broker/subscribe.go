@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -48,6 +49,9 @@ func (s *Session) subscribeNew(ctx context.Context, c *command) (subscribeDone, 
 	// One a backend's unsubscribe waits to end never joins the topic's
 	// presence, so that its members see no join and leave of it.
 	p, err := s.setUp(ctx, sub, c.Since, !s.unsubscribeAhead(c.Topic))
+	if c.Since != nil {
+		defer c.Since.sends.letGo() // what its history did not use of what it held
+	}
 	if err != nil || p.sub == nil {
 		return subscribeDone{joined: p.joined}, err
 	}
@@ -104,6 +108,9 @@ type subStart struct {
 	// the topic at since, where its next resume starts.
 	cut   bool
 	since uint64 // a resume's since seq
+	// sends is the bound of the resume, which holds its history in its
+	// address's bound until it is queued; nil: none.
+	sends *resumeSends
 }
 
 // position is the reply's position: nil for a pattern.
@@ -141,6 +148,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 	var st subStart
 	if since != nil && since.sends == nil {
 		since.sends = newResumeSends(s.b.cfg.MaxResumeBytes, s.conn, s.replyCommandBytes())
+		since.sends.hold = s.holdFor()
 	}
 	joined := false
 	if join {
@@ -167,6 +175,7 @@ func (s *Session) setUp(ctx context.Context, sub *subscription, since *since, jo
 func (b *Broker) goLive(sub *subscription, st subStart) int {
 	pos := st.pos
 	history := sub.historyFrames(st.history)
+	history.sends = st.sends
 	if sub.exact {
 		sh := b.idx.shard(sub.pattern)
 		sh.mu.Lock()
@@ -267,9 +276,11 @@ func (b *Broker) startPosition(ctx context.Context, topic string, since *since) 
 	if kept := since.sends.keep(msgs); len(kept) < len(msgs) {
 		// Recovered as read: the client resumes from the last one it got,
 		// or from since when a stream's other topics used the bound up.
-		msgs, cut = kept, true
+		// Copied, so that the messages dropped are not held until the
+		// history is sent: beyond what its address holds for it.
+		msgs, cut = slices.Clone(kept), true
 	}
-	return subStart{pos: h.Position, history: msgs, recovered: &recovered, cut: cut, since: since.Seq}, nil
+	return subStart{pos: h.Position, history: msgs, recovered: &recovered, cut: cut, since: since.Seq, sends: since.sends}, nil
 }
 
 // readResume reads the history a resume from since sends, within its
@@ -280,6 +291,9 @@ func (b *Broker) readResume(ctx context.Context, topic string, since *since) (Hi
 	budget := since.budget
 	if budget == 0 {
 		budget = b.cfg.MaxResumeBytes
+	}
+	if !since.sends.holdRead(b.cfg.MaxMessageBytes) {
+		return HistoryResult{}, errResumeHeld()
 	}
 	if !ok || budget <= 0 {
 		return b.engine.History(ctx, topic, since.Seq, 0)

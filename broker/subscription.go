@@ -204,6 +204,9 @@ func (sub *subscription) sawElsewhere(m *Message) {
 type framedHistory struct {
 	messages []*Message
 	frames   [][]byte
+	// sends holds the history in its address's bound until it is queued
+	// (resume_hold.go); nil: nothing is held.
+	sends *resumeSends
 }
 
 // historyFrames frames history for sub's connection. It takes no lock:
@@ -233,6 +236,11 @@ func (sub *subscription) release(last Position, history framedHistory, cut bool)
 		return 0
 	}
 	for i, m := range history.messages {
+		// What the address held for the frame is given back as it is
+		// queued, where the address counts it: given back all at once
+		// before, it was taken by the reads of the address's other
+		// resumes meanwhile, and the frames closed their connection.
+		history.sends.letGoBytes(len(history.frames[i]))
 		if !st.seen.has(m) && sub.session.deliver(m, history.frames[i], nil) {
 			n++
 		}

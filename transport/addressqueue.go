@@ -32,6 +32,27 @@ func NewAddressQueue(limit int) *AddressQueue {
 // not yet written.
 func (a *AddressQueue) Queued() int64 { return a.held.Load() }
 
+// Hold counts n bytes that a connection of the address holds of its own
+// before they are queued (a resume's history, read ahead: broker's
+// AddressHolder), at most the whole bound, so that one connection alone
+// always fits, and returns what it counted; nothing and false when that
+// would cross the bound. Release gives them back. A nil AddressQueue
+// holds anything, counting nothing.
+func (a *AddressQueue) Hold(n int) (int, bool) {
+	if a == nil {
+		return 0, true
+	}
+	n = min(n, int(a.limit))
+	return n, a.take(n)
+}
+
+// Release gives back n bytes Hold counted.
+func (a *AddressQueue) Release(n int) {
+	if a != nil {
+		a.give(n)
+	}
+}
+
 // addressBytes counts bytes that the connections of one address hold
 // together, on any goroutine, under a limit: an AddressQueue's or an
 // AddressReads'.

@@ -180,8 +180,23 @@ func (s *Server) opened(c *conn, o opening) {
 	c.sse = true
 	s.streams.Add(1)
 	c.queueHead(o.head)
+	// The stream queues its subscribed event and resumed history as it
+	// opens, before it has its receiver: counted in its address's bound
+	// as its frames after are, not outside it.
+	if q, ok := o.info.Pacer.(AddressQueuer); ok {
+		c.received(openingStream{q})
+	}
 	c.received(o.stream.OpenStream(c, o.info))
 }
+
+// openingStream is the receiver of a stream while it opens, which
+// names its address's AddressQueue. Nothing is read from the stream or
+// ends it before it has its own.
+type openingStream struct{ AddressQueuer }
+
+func (openingStream) HandleText([]byte) {}
+func (openingStream) AllowPing() bool   { return false }
+func (openingStream) Disconnected()     {}
 
 // received sets c's receiver, under mu: a frame queued from another
 // goroutine meanwhile asks it for c's AddressQueue (conn.address).

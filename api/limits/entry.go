@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/transport"
 )
 
@@ -30,6 +31,16 @@ var _ transport.AddressQueuer = (*entry)(nil)
 // AddressQueue implements transport.AddressQueuer: the bound of e's
 // address's own queued bytes, nil without QueueBytes.
 func (e *entry) AddressQueue() *transport.AddressQueue { return e.queue }
+
+var _ broker.AddressHolder = (*entry)(nil)
+
+// HoldBytes implements broker.AddressHolder in e's AddressQueue: what a
+// resume holds before its history is queued counts toward the same
+// bound as what is queued.
+func (e *entry) HoldBytes(n int) (int, bool) { return e.queue.Hold(n) }
+
+// ReleaseBytes implements broker.AddressHolder.
+func (e *entry) ReleaseBytes(n int) { e.queue.Release(n) }
 
 var _ transport.AddressReader = (*entry)(nil)
 
