@@ -58,6 +58,16 @@ type HistoryResult struct {
 	// acknowledged in Epoch up to Seq is still there (Redis failed over
 	// and may have lost the last ones): a resume from it is not recovered.
 	Unsure bool
+	// Scanned is what the engine's backend copied to answer a resume
+	// (ResumeHistory), Messages and what it read past them; zero when it
+	// does not say (it read no more than Messages).
+	Scanned Scanned
+}
+
+// Scanned is what a backend copied to read history: entries, and the
+// bytes of the fields ResumeBytes counts.
+type Scanned struct {
+	Entries, Bytes int
 }
 
 // Gap is an inclusive range of a topic's seqs, in Epoch, that were accepted

@@ -49,6 +49,19 @@ func (s *Session) replyCommandBytes() int {
 // 7 commands.
 const ResumeCommandMessages = 16
 
+// ResumeCopiedBytes is how many bytes of history the engine's backend
+// copied for a resume (HistoryResult.Scanned: store/redis's read script,
+// returned or not) count as one command, past the first, when that is
+// more than ResumeCommandBytes and ResumeCommandMessages count: copying
+// a large message costs Redis more than a small one. Measured on this
+// machine (BenchmarkResumeRedisTime, redis-server 7.0), one topic's share
+// of a 32-topic stream's resume took Redis 114 µs to copy two messages
+// of 30 KB and 139 µs for one of 60 KB, some 25 to 30 KB for the 57 µs a
+// command is counted for (docs/protocol.md section 6), where counted by
+// what it sent and by its messages a stream resuming 32 topics of 30 KB
+// messages was 15 commands for some 3.6 ms of Redis.
+const ResumeCopiedBytes = 32 << 10
+
 // AddressSpender is an AddressPacer that can take several commands at
 // once from its budget, owing what an empty budget cannot take (a
 // bounded amount) until its rate has paid it, and give back commands it
@@ -60,10 +73,12 @@ type AddressSpender interface {
 	GiveBackCommands(now int64, n int)
 }
 
-// noteRead counts n messages the engine read for a resume of r.
-func (r *resumeSends) noteRead(n int) {
+// noteRead counts what the engine read for a resume of r: h's messages,
+// or what its backend says it copied when that is more.
+func (r *resumeSends) noteRead(h HistoryResult) {
 	if r != nil {
-		r.read += n
+		r.read += max(len(h.Messages), h.Scanned.Entries)
+		r.copied += h.Scanned.Bytes
 	}
 }
 
@@ -74,7 +89,7 @@ func (r *resumeSends) owed() int {
 	if r == nil {
 		return 0
 	}
-	n := max(r.sent/r.perCommand, r.read/ResumeCommandMessages) - r.charged
+	n := max(r.sent/r.perCommand, r.read/ResumeCommandMessages, r.copied/ResumeCopiedBytes) - r.charged
 	r.charged += n
 	return n
 }

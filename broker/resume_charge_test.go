@@ -142,3 +142,51 @@ func TestStreamResumeCountsAsCommandsByWhatItSends(t *testing.T) {
 		t.Errorf("a stream's resume of 10 messages of 50 KiB spent %d more commands of its address's budget, want %d", got, want)
 	}
 }
+
+// copyingEngine is a resumeReadingEngine whose backend copies chunks of
+// copied messages of size bytes for each read (as store/redis's read
+// script did, 16 at a time, whatever its budget), and says so
+// (HistoryResult.Scanned).
+type copyingEngine struct {
+	*resumeReadingEngine
+	copied, size int
+}
+
+func (e *copyingEngine) ResumeHistory(ctx context.Context, topic string, since Position, maxBytes int) (HistoryResult, error) {
+	h, err := e.resumeReadingEngine.ResumeHistory(ctx, topic, since, maxBytes)
+	h.Scanned = Scanned{Entries: e.copied, Bytes: e.copied * e.size}
+	return h, err
+}
+
+// A stream's resume counts what the engine's backend copied for it, one
+// command for each ResumeCopiedBytes, when that is more than what it
+// sent and the messages it returned count: 10 messages of 30 KB sent
+// count 4, and the 16 the backend copied, 480 KB, 14.
+func TestStreamResumeCountsWhatTheBackendCopied(t *testing.T) {
+	const size = 30_000
+	e := &copyingEngine{resumeReadingEngine: &resumeReadingEngine{fakeEngine: newFakeEngine()}, copied: 16, size: size}
+	b := New(Config{NodeID: "node-1", RateLimit: 1000, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10}, e)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	data := []byte(`"` + strings.Repeat("x", size) + `"`)
+	for range 10 {
+		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := string(appendIDEntry([]byte{streamIDVersion}, idEntry{topic: idHash("big"), epoch: idHash("e1")}))
+	budget := &spendingBudget{}
+	o, err := b.OpenStream(t.Context(), ClientInfo{Pacer: budget}, []string{"big"}, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Abort()
+	if got, want := budget.spent.Load(), int64(16*size/ResumeCopiedBytes); got != want {
+		t.Errorf("a stream's resume whose backend copied 16 messages of %d bytes spent %d more commands of its address's budget, want %d", size, got, want)
+	}
+}

@@ -21,6 +21,7 @@ type resumeSends struct {
 	queued  int
 	sent    int
 	read    int // messages the engine read for the resumes, kept or not
+	copied  int // bytes of messages the engine's backend copied (HistoryResult.Scanned)
 	charged int // commands counted for sent and read (resume_charge.go)
 	// perCommand is what of sent counts as one command: the session's
 	// replyCommandBytes, set by every constructor, as a connection that

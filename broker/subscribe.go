@@ -271,7 +271,7 @@ func (b *Broker) startPosition(ctx context.Context, topic string, since *since) 
 	if err != nil {
 		return subStart{}, err
 	}
-	since.sends.noteRead(len(h.Messages))
+	since.sends.noteRead(h)
 	msgs, recovered, cut := resumeFrom(since, h)
 	if kept := since.sends.keep(msgs); len(kept) < len(msgs) {
 		// Recovered as read: the client resumes from the last one it got,
