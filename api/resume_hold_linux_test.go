@@ -75,16 +75,27 @@ func holdNode(t *testing.T, bound int) (n *nodetest.Node, q *transport.AddressQu
 	return n, q, path, id
 }
 
-// openResuming sends a stream's request with Last-Event-ID id on a new
-// socket from 127.0.0.1 with a small receive buffer, and reads its
-// answer's head and first event, or its refusal; it returns the socket
-// (closed at the test's end) and what it read. Safe on any goroutine.
+// openResuming is openResumingTB.
 func openResuming(t *testing.T, addr netip.AddrPort, path, id string) (int, string, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	return openResumingTB(t, addr, path, id)
+}
+
+// openResumingTB sends a stream's request with Last-Event-ID id on a new
+// socket from 127.0.0.1 with a small receive buffer, and reads its
+// answer's head and first event, or its refusal; it returns the socket,
+// for the caller to close, and what it read (-1 and the error when it
+// failed: the socket is closed). Safe on any goroutine.
+func openResumingTB(t testing.TB, addr netip.AddrPort, path, id string) (fd int, answer string, err error) {
+	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, "", err
 	}
-	t.Cleanup(func() { unix.Close(fd) })
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+	}()
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 2048); err != nil {
 		return fd, "", err
 	}
@@ -159,6 +170,7 @@ func TestStreamResumesHoldNoMoreThanTheirAddressBound(t *testing.T) {
 		}
 		if !strings.HasPrefix(answer, "HTTP/1.1 200") {
 			refusal = answer
+			unix.Close(fd)
 			break
 		}
 		open = append(open, fd)
@@ -184,7 +196,6 @@ func TestStreamResumesHoldNoMoreThanTheirAddressBound(t *testing.T) {
 	for _, fd := range open {
 		unix.Close(fd)
 	}
-	unix.Close(ws)
 	waitHeldNothing(t, q)
 }
 
