@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -134,6 +135,16 @@ func (p *page) value(js string) string {
 		p.t.Fatalf("evaluating %s: %v", js, err)
 	}
 	return s
+}
+
+// clickNow clicks the element selector finds, in one evaluation: for an
+// element the page may render again at any moment (the dashboard's
+// tables, redrawn at each poll), which chromedp.Click, finding the node
+// and then pressing the mouse over it in separate calls, can lose
+// between them ("Could not find node with given id").
+func (p *page) clickNow(selector string) {
+	p.t.Helper()
+	p.run(`document.querySelector(` + strconv.Quote(selector) + `).click()`)
 }
 
 // do runs actions in the page.

@@ -62,7 +62,7 @@ func TestDashboardPresence(t *testing.T) {
 	})`)
 
 	p.wait(`[...document.querySelectorAll('#topics-table tbody tr')].map((r) => r.cells[0].textContent + '/' + r.cells[4]?.textContent).join() === 'room.1/2 users · 3'`)
-	p.do(chromedp.Click(`#topics-table tbody tr:first-child button:nth-child(3)`))
+	p.clickNow(`#topics-table tbody tr:first-child button:nth-child(3)`)
 	members := `[...document.querySelectorAll('#presence-table tbody tr')].map((r) => [0, 1, 2].map((i) => r.cells[i].textContent).join('/')).join()`
 	p.wait(members + ` === 'ada/2/{"name":"Ada"},bob/1/{"name":"Bob"}'`)
 	p.wait(`document.getElementById('presence-result').textContent === '2 users, 3 connections (anonymous ones included)'`)

@@ -167,7 +167,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// History of a topic from its row: the latest page, then older, newer.
-	p.do(chromedp.Click(`#topics-table tbody tr:first-child button:nth-child(2)`))
+	p.clickNow(`#topics-table tbody tr:first-child button:nth-child(2)`)
 	historyRows := `[...document.querySelectorAll('#history-table tbody tr')].map((r) => r.dataset.seq)`
 	p.wait(historyRows + `.join() === '` + numbers(71, 120) + `'`)
 	p.wait(`document.getElementById('history-result').textContent === 'chat.lobby: seq 71–120 of 120 (epoch e1)' && document.getElementById('history-newer').disabled`)
@@ -182,7 +182,7 @@ func TestDashboard(t *testing.T) {
 
 	// The live tail subscribes through herald.js with a tail token bought
 	// with the API key: no client token was typed.
-	p.do(chromedp.Click(`#topics-table tbody tr:first-child button:nth-child(1)`))
+	p.clickNow(`#topics-table tbody tr:first-child button:nth-child(1)`)
 	c := f.accept(ctx)
 	if got := c.query.Get("token"); got != "htt1.fake" {
 		t.Errorf("the tail connected with token %q, want the tail token", got)
