@@ -80,3 +80,51 @@ func TestBadCloseHeaderAnsweringTheNodesClose(t *testing.T) {
 		}
 	})
 }
+
+// A client that sends such a header while it is behind in its reading,
+// and more bytes after it, still gets all that was queued before the
+// node's 1002, and the 1002: what it sends after the header is no longer
+// read on the portable path, and closing a socket over unread input
+// makes the kernel reset the connection and throw away what the socket
+// still holds, so the socket is closed only once its client has it all
+// (the linger of a complete close).
+func TestBadHeaderLeavesASlowReaderAllItWasSent(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute})
+		c := dialSmallBuffer(t, ts.addr)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		// 256 KiB: more than the client's receive buffer and the node's
+		// send buffer hold, so that the node writes its 1002 only once
+		// the client has read some.
+		const frames, size = 64, 4 << 10
+		payload := bytes.Repeat([]byte("m"), size)
+		for i := 0; i < frames; i++ {
+			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+				t.Fatal("send refused")
+			}
+		}
+		unmasked := rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi"))
+		c.write(append(unmasked, frame(ws.OpText, true, []byte("after"))...))
+		readTexts := func(from, to int) {
+			for i := from; i < to; i++ {
+				if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
+					t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
+				}
+			}
+		}
+		// The last 5 (20 KiB) fit in the two buffers, with the 1002.
+		readTexts(0, frames-5)
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		c.write(frame(ws.OpPong, true, nil)) // past the header: never read on the portable path
+		readTexts(frames-5, frames)
+		// The node lets go of its socket once the client's kernel has the
+		// rest; the client reads it only then.
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+		if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
+			t.Fatalf("answered %d, want 1002", code)
+		}
+	})
+}
