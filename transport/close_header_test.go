@@ -128,3 +128,38 @@ func TestBadHeaderLeavesASlowReaderAllItWasSent(t *testing.T) {
 		}
 	})
 }
+
+// What a client sends after such a header is read once the node's 1002 is
+// out and dropped, the next turn after a read that stopped with more to
+// read, and the connection ends once its client has all it was sent,
+// rather than being read 64 KiB at each of the lingering looks, up to a
+// sweep's interval apart, until its close deadline.
+func TestBadHeaderFollowedByMoreEndsOnTheAnswer(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		// Far longer than the test waits (eventually: 10 s), so that only
+		// the answer can end the connection in time.
+		ts := startServer(t, portable, Config{CloseTimeout: time.Minute})
+		c := dialRaw(t, ts.addr, nil)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		// Under closingReadBytes, past which it would be read no more:
+		// 15 looks' reads.
+		more := bytes.Repeat([]byte("t"), closingReadBytes-64<<10)
+		unmasked := rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi"))
+		sent := make(chan error, 1)
+		go func() {
+			_, err := c.nc.Write(append(unmasked, more...))
+			sent <- err
+		}()
+		t.Cleanup(func() {
+			c.nc.Close() // ends the write should the node read no more
+			<-sent
+		})
+		if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
+			t.Fatalf("answered %d, want 1002", code)
+		}
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+	})
+}

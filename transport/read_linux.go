@@ -62,7 +62,8 @@ func (l *loop) read(c *conn) {
 // when there may be more. rd is c's entry, which it stores back.
 func (l *loop) readNow(c *conn, rd reading) {
 	if c.isClosing() && c.closingReadOver() {
-		return // its close deadline ends it (closingReadBytes)
+		l.readOver(c, rd)
+		return
 	}
 	pace := &l.srv.lim.pace
 	now := monoNow()
@@ -95,6 +96,28 @@ func (l *loop) readNow(c *conn, rd reading) {
 	default:
 		l.keep(c, rd, now)
 	}
+}
+
+// readOver is readNow for c, closing, whose client is not read for its
+// close any more (closingReadOver): past closingReadBytes, or past a
+// header RFC 6455 forbids, after which no close of its can be seen. Once
+// its close is complete it is read as a lingering socket is (dropDone),
+// so that what its client sent after such a header is read on the next
+// turn and its EOF ends it, as for a client that closed; otherwise only
+// the lingering looks read it, 64 KiB each, up to a sweep's interval
+// apart. Until its close is complete c is left unread: TCP holds its
+// client back, and its close deadline ends it.
+func (l *loop) readOver(c *conn, rd reading) {
+	if c.handshakeDone() {
+		switch dropped, more := l.dropDone(c); {
+		case dropped:
+			return
+		case more:
+			l.wait(c, rd, 0)
+			return
+		}
+	}
+	l.keep(c, rd, monoNow()) // stored back: an entry left waiting has its reads skipped (read)
 }
 
 // take parses the frames c's reader holds back, then reads c's socket
