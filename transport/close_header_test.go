@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"net"
 	"testing"
 	"time"
 
@@ -157,6 +158,36 @@ func TestBadHeaderFollowedByMoreEndsOnTheAnswer(t *testing.T) {
 		})
 		if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
 			t.Fatalf("answered %d, want 1002", code)
+		}
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+	})
+}
+
+// A client that sent such a header, reads nothing of what it was sent
+// and then ends its side (EOF) ends the connection once the node's close
+// is out, as a client that closed does, on both paths: the portable one
+// read nothing more after the header, so it saw no EOF and waited for
+// the close deadline.
+func TestBadHeaderEndsAtTheClientsEOF(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		// Far longer than the test waits (eventually: 10 s), so that only
+		// the EOF can end the connection in time.
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: time.Minute})
+		c := dialSmallBuffer(t, ts.addr)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		payload := bytes.Repeat([]byte("m"), 4<<10)
+		for i := 0; i < 4; i++ { // 16 KiB: more than the client's buffer, less than the node's
+			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+				t.Fatal("send refused")
+			}
+		}
+		c.write(rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi")))
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
 		}
 		eventually(t, "the connection ended", func() bool {
 			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0

@@ -13,9 +13,11 @@ import "github.com/gobwas/ws"
 // allows as the client's: inside a payload a byte such as "x" (0x78)
 // reads as a close header (FIN unset, RSV bits set, unmasked), and the
 // handshake would be taken as done before the client closed. A header
-// the RFC forbids means the frames can no longer be told apart, so the
-// connection is read no more, as past closingReadBytes, and no close of
-// the client's is waited for (peerUnframed).
+// the RFC forbids means the frames can no longer be told apart, so no
+// close of the client's is waited for (peerUnframed): the connection is
+// read no more until its own close is complete, and then only to drop
+// what comes, as after a client's close (loop.readOver,
+// portableConn.readOver).
 
 // maxFrameHeader is the longest client frame header (RFC 6455 section
 // 5.2): 2 bytes, 8 of extended length and 4 of mask.

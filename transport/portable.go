@@ -36,7 +36,8 @@ func newPortablePath(lim *limits, log *zap.Logger, gone func(*conn)) *portablePa
 // whether the connection was opened.
 func (s *Server) attachPortable(nc net.Conn, early []byte, o opening) bool {
 	pp := s.portable
-	p := &portableConn{nc: nc, path: pp, kick: make(chan struct{}, 1), gone: make(chan struct{}), early: early}
+	p := &portableConn{nc: nc, path: pp, kick: make(chan struct{}, 1), gone: make(chan struct{}),
+		complete: make(chan struct{}), early: early}
 	p.c = newConn(p, pp.lim)
 	if !pp.add(p) {
 		_ = nc.Close()

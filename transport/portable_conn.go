@@ -17,12 +17,15 @@ const portableBufferSize = 16 << 10
 // portableConn is one connection of the portable path: a reader that
 // parses frames and a writer that flushes the queue, over net.Conn.
 type portableConn struct {
-	c     *conn
-	nc    net.Conn
-	path  *portablePath
-	kick  chan struct{} // the queue has frames; capacity 1 coalesces
-	gone  chan struct{} // closed when the connection is finished
-	early []byte
+	c    *conn
+	nc   net.Conn
+	path *portablePath
+	kick chan struct{} // the queue has frames; capacity 1 coalesces
+	gone chan struct{} // closed when the connection is finished
+	// complete is closed by the writer once the close is complete
+	// (handshakeDone), for a reader that waits to read on (readOver).
+	complete chan struct{}
+	early    []byte
 	// pace and throttled are the reader's, as a loop keeps them for its
 	// connections (read_linux.go).
 	pace      broker.Bucket
@@ -59,16 +62,36 @@ func (p *portableConn) readLoop() {
 		if n > 0 && !p.parse(buf[:n]) {
 			return
 		}
-		if p.c.isClosing() && p.c.closingReadOver() {
-			if p.c.closingReadSpent() && p.c.clientClosed() && p.c.handshakeDone() {
-				return // its client goes on sending after its close: finished at once (closingReadBytes)
-			}
-			<-p.gone // read no more: its close deadline ends it (closingReadBytes)
+		if p.c.isClosing() && p.c.closingReadOver() && !p.readOver() {
 			return
 		}
 		if err != nil {
 			return // EOF, an error, or the socket closed by finish
 		}
+	}
+}
+
+// readOver waits while c, closing, is not read for its close any more
+// (closingReadOver), and reports whether to read on. Past
+// closingReadBytes it is read no more: finished at once when its client
+// sent its close and goes on sending once the close is complete, else
+// ended by its close deadline or the linger. Past a header RFC 6455
+// forbids it is read again once its close is complete, as after a
+// client's close (loop.readOver): what its client sends is dropped,
+// counted, and its EOF ends it.
+func (p *portableConn) readOver() bool {
+	switch {
+	case p.c.closingReadSpent() && p.c.clientClosed() && p.c.handshakeDone():
+		return false // its client goes on sending after its close (closingReadBytes)
+	case p.c.closingReadSpent():
+		<-p.gone // read no more (closingReadBytes)
+		return false
+	}
+	select {
+	case <-p.gone:
+		return false
+	case <-p.complete:
+		return true
 	}
 }
 
@@ -124,6 +147,7 @@ func (p *portableConn) writeLoop() {
 			return
 		}
 		if p.c.handshakeDone() {
+			close(p.complete)
 			p.linger()
 			return
 		}

@@ -54,7 +54,7 @@ type frameReader struct {
 	skipped int64
 	// misframed says the walk met a header RFC 6455 forbids: what
 	// follows it cannot be told apart into frames, so the connection is
-	// read no more (closingReadOver), as past closingReadBytes.
+	// read no more until its close is complete (closingReadOver).
 	misframed bool
 	// quiet counts the frames read that ask for no answer (pongs, the
 	// fragments before a message's last) since the last one paced:
