@@ -38,10 +38,15 @@ func (r *frameReader) skipToClose(data []byte) bool {
 		*r = frameReader{skipping: true, closed: r.closed, skipped: r.skipped, addressHeld: r.addressHeld,
 			fragmented: r.fragmented, deflate: r.deflate}
 		if r.walk(pending) {
+			r.closedAt = r.skipped
 			return true
 		}
 	}
-	return r.walk(data)
+	if r.walk(data) {
+		r.closedAt = r.skipped // what came with it in this read is not counted as sent after it
+		return true
+	}
+	return false
 }
 
 // walk is skipToClose's loop over one piece of the stream.
@@ -88,15 +93,25 @@ func (r *frameReader) walk(data []byte) bool {
 // dropped), what is read while its socket lingers included. Past it the
 // connection is read no more: its client is sending, not closing. It is
 // closed once its close is complete and its client has all it was sent,
-// or at its close deadline (CloseTimeout); one whose client sent its
-// close frame and is read past it once the close is complete, at once
-// (loop.dropDone, portableConn.readLoop): that client closed and sends
-// on. All that came was read, so that closing over
-// unread input would not reset the connection and lose it the close
-// frame; but one client that kept sending after its stream's close
-// event got 5 GB read in the 5 s, for 1.7 s of node CPU, and could open
-// another each time.
+// or at its close deadline (CloseTimeout). A client that sent its close
+// frame is read on until it sent afterCloseBytes past that too, and then
+// cut off at once, once the close is complete (loop.dropDone, take,
+// portableConn.readOver): that client closed and sends on. All that came
+// was read, so that closing over unread input would not reset the
+// connection and lose it the close frame; but one client that kept
+// sending after its stream's close event got 5 GB read in the 5 s, for
+// 1.7 s of node CPU, and could open another each time.
 const closingReadBytes = 1 << 20
+
+// afterCloseBytes is how much a client may send after its close frame
+// before it is taken for one that closed and sends on: far more than the
+// pongs it may still owe (RFC 6455 section 5.5.2, one of 131 bytes at
+// most for each ping it reads before the node's close frame). Counted
+// from its close, not the node's: what it sent before it knew of the
+// node's close, up to closingReadBytes, says nothing of it, and one cut
+// off as its pongs took that past the bound lost the end of its stream
+// to the reset its next byte made.
+const afterCloseBytes = 64 << 10
 
 // closingReadOver reports whether c, closing, was read as much as it
 // may be (closingReadSpent), or sent what is no frame (misframed). Only
@@ -106,10 +121,15 @@ func (c *conn) closingReadOver() bool {
 }
 
 // closingReadSpent reports whether c, closing, was read as much as it
-// may be. Only the reading goroutine may ask.
+// may be: closingReadBytes, and afterCloseBytes past its client's close
+// frame once that came. Only the reading goroutine may ask.
 func (c *conn) closingReadSpent() bool {
 	if c.sse {
 		return c.kindData >= streamReadMost
 	}
-	return c.in != nil && c.in.skipping && c.in.skipped >= closingReadBytes
+	r := c.in
+	if r == nil || !r.skipping || r.skipped < closingReadBytes {
+		return false
+	}
+	return !r.closed || r.skipped-r.closedAt >= afterCloseBytes
 }

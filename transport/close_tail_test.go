@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/herald-broker/herald/broker"
 )
 
 // A client that closes while it is behind in its reading still gets all
@@ -113,6 +114,63 @@ func TestClientSendingOnAfterItsCloseEndsAtTheBound(t *testing.T) {
 			c.nc.Close() // ends the write should the node read no more
 			<-sent
 		})
+		eventually(t, "the connection ended", func() bool {
+			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
+		})
+	})
+}
+
+// A client that had nearly closingReadBytes on its way when the node
+// closed, and then closes in turn while behind in its reading, still gets
+// all it was sent though what it sends after its close takes what the
+// node read of it past the bound: only what a client sends after its
+// close (afterCloseBytes) tells one that closed and sends on, not what it
+// sent before it knew of the node's close. Cut off at the bound at once,
+// the node closed its socket over unread input, which reset the
+// connection and threw away the end of the stream.
+func TestClientsCloseJustUnderTheBoundKeepsWhatASlowReaderHasNotRead(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute})
+		c := dialSmallBuffer(t, ts.addr)
+		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
+		s := ts.acc.all()[0]
+		// 256 KiB: the node writes its close frame only once the client
+		// has read some.
+		const frames, size = 64, 4 << 10
+		payload := bytes.Repeat([]byte("m"), size)
+		for i := 0; i < frames; i++ {
+			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+				t.Fatal("send refused")
+			}
+		}
+		s.c.Close(broker.CloseNormal, "bye")
+		// Sent as the node closed: 18 bytes short of the bound with its
+		// header, so that the client's close frame and pongs take it past.
+		c.write(frame(ws.OpBinary, true, bytes.Repeat([]byte("u"), closingReadBytes-32)))
+		readTexts := func(from, to int) {
+			for i := from; i < to; i++ {
+				if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
+					t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
+				}
+			}
+		}
+		readTexts(0, frames-5)
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		// 46 KiB of pongs after its close, under afterCloseBytes but more
+		// than one read of the node's takes, so that some wait unread as
+		// the bound is passed.
+		after := frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, ""))
+		for i := 0; i < 360; i++ { // RFC 6455 section 5.5.3 allows them unsolicited
+			after = append(after, frame(ws.OpPong, true, bytes.Repeat([]byte("p"), 125))...)
+		}
+		c.write(after)
+		// Its close is read, and with it the bound passed, before it
+		// reads on.
+		eventually(t, "the node read the client's close", func() bool { return peerClosedOf(s.c.(*conn)) })
+		readTexts(frames-5, frames)
+		if code := c.answerKeepingTheSocket(); code != ws.StatusNormalClosure {
+			t.Fatalf("closed with %d, want 1000", code)
+		}
 		eventually(t, "the connection ended", func() bool {
 			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
 		})

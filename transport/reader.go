@@ -52,6 +52,10 @@ type frameReader struct {
 	// past closingReadBytes the connection is read no more
 	// (closingReadOver).
 	skipped int64
+	// closedAt is skipped as of the read that brought the client's close
+	// frame, 0 when it came before the close began: what came after it
+	// is skipped less closedAt (afterCloseBytes).
+	closedAt int64
 	// misframed says the walk met a header RFC 6455 forbids: what
 	// follows it cannot be told apart into frames, so the connection is
 	// read no more until its close is complete (closingReadOver).
