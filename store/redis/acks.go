@@ -24,13 +24,16 @@ import (
 type acks struct {
 	mu      sync.Mutex
 	waiting map[ackKey][]*ackWait
+	expects uint64 // waits registered so far: the next one's seq
 }
 
 // ackWait is one wait for a confirmation: done is closed once Redis
-// confirmed the command, or refused it (refused set first: see refuse).
+// confirmed the command, or refused it (refused set first: see
+// takeFirst). seq orders the waits as they were registered.
 type ackWait struct {
 	done    chan struct{}
 	refused error
+	seq     uint64
 }
 
 // ackKey names what a confirmation is awaited for: kind ("subscribe",
@@ -48,7 +51,8 @@ func (a *acks) expect(conn *goredis.PubSub, kind, channel string) *ackWait {
 	if a.waiting == nil {
 		a.waiting = make(map[ackKey][]*ackWait)
 	}
-	w := &ackWait{done: make(chan struct{})}
+	w := &ackWait{done: make(chan struct{}), seq: a.expects}
+	a.expects++
 	k := ackKey{conn, kind, channel}
 	a.waiting[k] = append(a.waiting[k], w)
 	return w
@@ -66,32 +70,61 @@ func (a *acks) confirm(conn *goredis.PubSub, kind, channel string) {
 	delete(a.waiting, k)
 }
 
-// refuse releases, with err, every wait for kind on conn of a channel
-// that refused matches, and returns those channels: Redis answers a
-// refused command with an error that names no channel (a MOVED names
-// the slot), in the order the commands were sent.
-func (a *acks) refuse(conn *goredis.PubSub, kind string, refused func(channel string) bool, err error) (channels []string) {
+// takeFirst removes the first registered wait for kind on conn of a
+// channel that match matches, and returns it with its channel (false:
+// there is none), for the caller to end (refuse). Redis answers a
+// refused command with an error that names no channel (a MOVED names the
+// slot), one a command, in the order the commands were sent: when the
+// waits of a kind on conn are registered in the order their commands are
+// written (Subscribe's SSUBSCRIBEs are, under psMu), the first that
+// matches is the one refused, and each later one has a reply of its own
+// to come. Ending them all at the first refusal left the next refusal,
+// of the second of two subscribes of a slot, with no wait to end.
+func (a *acks) takeFirst(conn *goredis.PubSub, kind string, match func(channel string) bool) (string, *ackWait, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var first *ackWait
+	var firstKey ackKey
 	for k, ws := range a.waiting {
-		if k.conn != conn || k.kind != kind || !refused(k.channel) {
+		if k.conn != conn || k.kind != kind || !match(k.channel) {
 			continue
 		}
 		for _, w := range ws {
-			w.refused = err
-			close(w.done)
+			if first == nil || w.seq < first.seq {
+				first, firstKey = w, k
+			}
 		}
-		delete(a.waiting, k)
-		channels = append(channels, k.channel)
 	}
-	return channels
+	if first == nil {
+		return "", nil, false
+	}
+	a.dropLocked(firstKey, first)
+	return firstKey.channel, first, true
+}
+
+// refuse ends w, taken by takeFirst, with Redis's refusal err.
+func (w *ackWait) refuse(err error) {
+	w.refused = err
+	close(w.done)
+}
+
+// awaits reports whether a wait for kind of channel on conn is
+// registered.
+func (a *acks) awaits(conn *goredis.PubSub, kind, channel string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.waiting[ackKey{conn, kind, channel}]) > 0
 }
 
 // forget drops a wait that gave up, so that it does not pile up.
 func (a *acks) forget(conn *goredis.PubSub, kind, channel string, c *ackWait) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k := ackKey{conn, kind, channel}
+	a.dropLocked(ackKey{conn, kind, channel}, c)
+}
+
+// dropLocked removes the wait c of k. a.mu must be held.
+func (a *acks) dropLocked(k ackKey, c *ackWait) {
 	ws := a.waiting[k]
 	for i, w := range ws {
 		if w == c {

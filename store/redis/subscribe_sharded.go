@@ -118,7 +118,7 @@ func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error
 		if confirmed == nil || confirmed.refused == nil {
 			return nil, e.fail("ssubscribe", err)
 		}
-		e.leaveRefused(sh, topic, channel) // before the failure's unsubscribe, which Redis would refuse too
+		// refusedOnShard forgot the topic's home on sh.
 		if hops == maxMovedHops {
 			return nil, e.fail("ssubscribe", err)
 		}
@@ -128,16 +128,6 @@ func (e *Engine) homeConfirmed(ctx context.Context, topic string) (*shard, error
 		}
 		master = next
 		defer giveBack()
-	}
-}
-
-// leaveRefused forgets topic's home on sh, whose master refused its
-// SSUBSCRIBE: nothing is to be unsubscribed there.
-func (e *Engine) leaveRefused(sh *shard, topic, channel string) {
-	e.psMu.Lock()
-	defer e.psMu.Unlock()
-	if e.shards.homedOn(topic, sh) {
-		e.shards.release(topic, channel)
 	}
 }
 
