@@ -76,17 +76,22 @@ func TestReportsWaitingForAReplicaLeaveTheOtherCallsTheirConnections(t *testing.
 
 // replicate makes replica a replica of master, following the address via
 // (master's own, or a link to it), and waits until master counts it
-// online.
+// online and the replica holds master's data. A master counts a replica
+// online once it sent it the whole of its data, which the replica may
+// still be reading then: one told REPLICAOF NO ONE in that time gives the
+// sync up and keeps the data it had before.
 func replicate(t *testing.T, master, replica *redistest.Server, via string) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(via)
-	if err := redisOn(t, replica.Addr()).Do(ctxFor(t), "REPLICAOF", host, port).Err(); err != nil {
+	onReplica := redisOn(t, replica.Addr())
+	if err := onReplica.Do(ctxFor(t), "REPLICAOF", host, port).Err(); err != nil {
 		t.Fatal(err)
 	}
 	onMaster := redisOn(t, master.Addr())
 	if !eventually(func() bool {
 		info, _ := onMaster.Info(ctxFor(t), "replication").Result()
-		return strings.Contains(info, "state=online")
+		mine, _ := onReplica.Info(ctxFor(t), "replication").Result()
+		return strings.Contains(info, "state=online") && strings.Contains(mine, "master_link_status:up")
 	}) {
 		t.Fatal("the replica never synced")
 	}
