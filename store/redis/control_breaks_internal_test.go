@@ -18,10 +18,13 @@ import (
 // catch-up. The read that came first used to end the debt, and the next
 // catch-up found nothing owed: the control, answered 200, was never
 // applied by the node. The watcher's probes, which try a catch-up again,
-// are kept out of the way here so that the test runs each one.
+// are kept out of the way here so that the test runs each one. The
+// supervisor's first catch-up may still come while the test's run, and
+// be the one that reads the stream with the break armed.
 func TestABreakDuringACatchUpOwesAnother(t *testing.T) {
 	srv := redistest.Start(t)
 	var armed atomic.Bool
+	hooked := make(chan struct{}) // closed once the armed break was made
 	var e *Engine
 	lost := broker.Control{Kind: broker.ControlDisconnect, User: "lost"}
 	e = startEngine(t, Config{
@@ -30,6 +33,7 @@ func TestABreakDuringACatchUpOwesAnother(t *testing.T) {
 			if !armed.CompareAndSwap(true, false) {
 				return
 			}
+			defer close(hooked)
 			body, err := json.Marshal(controlWire{Kind: lost.Kind, User: lost.User})
 			if err != nil {
 				t.Error(err)
@@ -58,6 +62,14 @@ func TestABreakDuringACatchUpOwesAnother(t *testing.T) {
 	armed.Store(true)
 	if err := e.catchUpControls(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Made in the supervisor's catch-up rather than this one, the break
+	// may come after the next: that one would find nothing owed, the
+	// debt ended by this one, whose read came before the control.
+	select {
+	case <-hooked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no catch-up read the stream with the break armed")
 	}
 	if err := e.catchUpControls(ctx); err != nil {
 		t.Fatal(err)
