@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 
@@ -33,21 +32,8 @@ func TestClientHoldsWhatAStreamCannotCarryForWebSocket(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: tc.burst})
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := nodetest.Start(t, nodetest.Options{Node: node.Config{
-				NodeID: "burst-node",
-				Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
-				API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
-			}})
-			proxy := &switchingProxy{}
-			proxy.blocked.Store(true)
-			front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
-				proxy.next = next
-				return proxy
-			})
+			n := startBurstNode(t, "burst-node", tc.burst)
+			proxy, front := newSwitchingProxy(t, n.Base)
 			p := newPage(t, front+"/herald.js", `true`)
 			p.run(`import('/herald.js').then((herald) => {
 				window.got = []; window.told = [];
@@ -86,22 +72,8 @@ func TestClientAsksForWhatWasPastTheStreamOnceItHasRoom(t *testing.T) {
 		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
 		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
 	}})
-	proxy := &switchingProxy{}
-	proxy.blocked.Store(true)
-	front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
-		proxy.next = next
-		return proxy
-	})
-	p := newPage(t, front+"/herald.js", `true`)
-	p.run(`import('/herald.js').then((herald) => {
-		window.got = []; window.told = []; window.carried = [];
-		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
-		h.on('state', (state, info) => { if (state === 'connected' && info.topics) carried.push(info.topics.length); });
-		window.subs = Array.from({ length: 34 }, (_, i) => h.subscribe('t.' + i,
-			(m) => got.push(m.topic), { onError: (e) => told.push(e.code + ' ' + e.topic) }));
-		h.connect();
-		return 0;
-	})`)
+	_, front := newSwitchingProxy(t, n.Base)
+	p := openCountingStreams(t, front, 34)
 	p.wait(`h.transport === 'sse' && subs[0].state === 'live' && told.length === 2`)
 	p.run(`subs[0].unsubscribe(); subs[1].unsubscribe(); window.reopens = carried.length; 0`)
 	p.wait(`carried.length > reopens && subs[2].state === 'live'`)
@@ -125,31 +97,9 @@ func TestClientAsksForWhatWasPastTheStreamOnceItHasRoom(t *testing.T) {
 // stream of four) waits on, asked for no more than that.
 func TestClientAsksForWhatWasPastTheBurstOnceTheStreamHasRoom(t *testing.T) {
 	t.Parallel()
-	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
-		NodeID: "burst-room-node",
-		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
-		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
-	}})
-	proxy := &switchingProxy{}
-	proxy.blocked.Store(true)
-	front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
-		proxy.next = next
-		return proxy
-	})
-	p := newPage(t, front+"/herald.js", `true`)
-	p.run(`import('/herald.js').then((herald) => {
-		window.got = []; window.told = []; window.carried = [];
-		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
-		h.on('state', (state, info) => { if (state === 'connected' && info.topics) carried.push(info.topics.length); });
-		window.subs = Array.from({ length: 5 }, (_, i) => h.subscribe('t.' + i,
-			(m) => got.push(m.topic), { onError: (e) => told.push(e.code + ' ' + e.topic) }));
-		h.connect();
-		return 0;
-	})`)
+	n := startBurstNode(t, "burst-room-node", 3)
+	_, front := newSwitchingProxy(t, n.Base)
+	p := openCountingStreams(t, front, 5)
 	const held = "too_many_subscriptions t.3,too_many_subscriptions t.4"
 	p.wait(`h.transport === 'sse' && subs[0].state === 'live' && told.length === 2`)
 	if got := p.value(`carried.join() + ' ' + told.join()`); got != "3 "+held {
@@ -182,15 +132,7 @@ func TestClientAsksForWhatWasPastTheBurstOnceTheStreamHasRoom(t *testing.T) {
 // another.
 func TestClientAsksForWhatWasPastTheBurstWithoutALoop(t *testing.T) {
 	t.Parallel()
-	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
-		NodeID: "burst-loop-node",
-		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000, PresenceTopics: []string{"room.*"}},
-		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
-	}})
+	n := startBurstNode(t, "burst-loop-node", 3, "room.*")
 	proxy, front := newBlockingProxy(t, n.Base)
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
@@ -235,24 +177,9 @@ func TestClientAsksForWhatWasPastTheBurstWithoutALoop(t *testing.T) {
 // topics held: 436 streams where 30 are for 32 topics and a burst of 3).
 func TestClientAsksForNothingRefusedPastTheBurstUntilThePageDropsATopic(t *testing.T) {
 	t.Parallel()
-	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
-		NodeID: "burst-once-node",
-		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
-		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
-	}})
+	n := startBurstNode(t, "burst-once-node", 3)
 	proxy, front := newBlockingProxy(t, n.Base)
-	p := newPage(t, front+"/herald.js", `true`)
-	p.run(`import('/herald.js').then((herald) => {
-		window.told = [];
-		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
-		window.subs = Array.from({ length: 6 }, (_, i) => h.subscribe('t.' + i, () => {}, { onError: (e) => told.push(e.topic) }));
-		h.connect();
-		return 0;
-	})`)
+	p := openTellingTopics(t, front, 6)
 	p.wait(`h.transport === 'sse' && subs[2].state === 'live'`)
 	if got := p.value(`told.join() + ' ' + subs.map((s) => s.state).join()`); got != "t.3,t.4,t.5 live,live,live,subscribing,subscribing,subscribing" {
 		t.Fatalf("told and states: %q, want t.3, t.4 and t.5 told and held", got)
@@ -286,27 +213,62 @@ func TestClientAsksForNothingRefusedPastTheBurstUntilThePageDropsATopic(t *testi
 // it was told.
 func TestClientTellsAHeldSubscriptionOnce(t *testing.T) {
 	t.Parallel()
-	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: 31})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.Start(t, nodetest.Options{Node: node.Config{
-		NodeID: "told-once-node",
-		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000},
-		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
-	}})
+	n := startBurstNode(t, "told-once-node", 31)
 	_, front := newBlockingProxy(t, n.Base)
-	p := newPage(t, front+"/herald.js", `true`)
-	p.run(`import('/herald.js').then((herald) => {
-		window.told = [];
-		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
-		window.subs = Array.from({ length: 33 }, (_, i) => h.subscribe('t.' + i, () => {}, { onError: (e) => told.push(e.topic) }));
-		h.connect();
-		return 0;
-	})`)
+	p := openTellingTopics(t, front, 33)
 	p.wait(`h.transport === 'sse' && subs[30].state === 'live'`)
 	if got := p.value(`told.sort().join() + ' ' + subs.slice(30).map((s) => s.state).join()`); got != "t.31,t.32 live,subscribing,subscribing" {
 		t.Errorf("told and states of t.30 to t.32: %q, want t.31 and t.32 told once each, and held", got)
 	}
 	p.checkNoProblems()
+}
+
+// startBurstNode starts a node that serves herald.js and lets an address
+// send burst commands at once (0: the default) and little else bounds;
+// presenceTopics keep presence.
+func startBurstNode(t *testing.T, nodeID string, burst int, presenceTopics ...string) *nodetest.Node {
+	t.Helper()
+	conns, err := limits.NewConnLimiter(limits.ConnConfig{Rate: 1000, Burst: 1000, CommandRate: 1000, CommandBurst: burst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodetest.Start(t, nodetest.Options{Node: node.Config{
+		NodeID: nodeID,
+		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000, PresenceTopics: presenceTopics},
+		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler(), Conns: conns},
+	}})
+}
+
+// openCountingStreams opens a page that subscribes to t.0 ... t.<topics-1>
+// and connects: got has the topics of the messages it hears, told the
+// code and topic of each error, and carried the number of topics of each
+// stream it connects on.
+func openCountingStreams(t *testing.T, front string, topics int) *page {
+	t.Helper()
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.got = []; window.told = []; window.carried = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		h.on('state', (state, info) => { if (state === 'connected' && info.topics) carried.push(info.topics.length); });
+		window.subs = Array.from({ length: ` + itoa(topics) + ` }, (_, i) => h.subscribe('t.' + i,
+			(m) => got.push(m.topic), { onError: (e) => told.push(e.code + ' ' + e.topic) }));
+		h.connect();
+		return 0;
+	})`)
+	return p
+}
+
+// openTellingTopics opens a page that subscribes to t.0 ...
+// t.<topics-1> and connects: told has the topic of each error heard.
+func openTellingTopics(t *testing.T, front string, topics int) *page {
+	t.Helper()
+	p := newPage(t, front+"/herald.js", `true`)
+	p.run(`import('/herald.js').then((herald) => {
+		window.told = [];
+		window.h = new herald.Herald('/ws', { minDelay: 20, maxDelay: 60000 });
+		window.subs = Array.from({ length: ` + itoa(topics) + ` }, (_, i) => h.subscribe('t.' + i, () => {}, { onError: (e) => told.push(e.topic) }));
+		h.connect();
+		return 0;
+	})`)
+	return p
 }

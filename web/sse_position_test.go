@@ -28,6 +28,19 @@ func (p *switchingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.next.ServeHTTP(w, r)
 }
 
+// newSwitchingProxy puts a switchingProxy, blocking WebSocket to begin
+// with, before the node at base, and returns it and its URL.
+func newSwitchingProxy(t *testing.T, base string) (*switchingProxy, string) {
+	t.Helper()
+	p := &switchingProxy{}
+	p.blocked.Store(true)
+	front := frontNode(t, base, func(next http.Handler) http.Handler {
+		p.next = next
+		return p
+	})
+	return p, front
+}
+
 // TestClientOverSSEResumesFromWhereItIs: a stream resumes each topic from
 // the position the client has of it, not from the last event id a
 // stream sent. Here the client follows news over SSE, then, after close()
@@ -45,12 +58,7 @@ func TestClientOverSSEResumesFromWhereItIs(t *testing.T) {
 			API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
 		},
 	})
-	proxy := &switchingProxy{}
-	proxy.blocked.Store(true)
-	front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
-		proxy.next = next
-		return proxy
-	})
+	proxy, front := newSwitchingProxy(t, n.Base)
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.got = []; window.lost = [];

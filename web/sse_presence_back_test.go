@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net/http"
 	"testing"
 
 	"github.com/herald-broker/herald/api"
@@ -23,12 +22,7 @@ func TestClientBackOnSSESaysAgainThatItHasNoPresence(t *testing.T) {
 		Broker: broker.Config{MaxSubscriptions: 100, RateLimit: 1000, PresenceTopics: []string{"room.*"}},
 		API:    api.Config{APIKeys: []string{"k1"}, Files: Handler()},
 	}})
-	proxy := &switchingProxy{}
-	proxy.blocked.Store(true)
-	front := frontNode(t, n.Base, func(next http.Handler) http.Handler {
-		proxy.next = next
-		return proxy
-	})
+	proxy, front := newSwitchingProxy(t, n.Base)
 	p := newPage(t, front+"/herald.js", `true`)
 	p.run(`import('/herald.js').then((herald) => {
 		window.told = [];
