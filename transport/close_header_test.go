@@ -47,15 +47,12 @@ func TestBadCloseHeaderEndsOnTheAnswer(t *testing.T) {
 		ts := startServer(t, portable, Config{CloseTimeout: time.Minute})
 		for i, tc := range badCloseHeaders() {
 			c := dialRaw(t, ts.addr, nil)
-			eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == i+1 })
-			s := ts.acc.all()[i]
+			s := openedSession(t, ts, i)
 			c.write(tc.frame)
 			if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
 				t.Fatalf("%s: answered %d, want 1002", tc.name, code)
 			}
-			eventually(t, tc.name+": the connection ended", func() bool {
-				return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-			})
+			eventually(t, tc.name+": the connection ended", connectionEnded(ts, s))
 		}
 	})
 }
@@ -68,16 +65,13 @@ func TestBadCloseHeaderAnsweringTheNodesClose(t *testing.T) {
 		ts := startServer(t, portable, Config{CloseTimeout: time.Minute}) // as above
 		for i, tc := range badCloseHeaders() {
 			c := dialRaw(t, ts.addr, nil)
-			eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == i+1 })
-			s := ts.acc.all()[i]
+			s := openedSession(t, ts, i)
 			s.c.Close(broker.CloseNormal, "bye")
 			if code := c.answerKeepingTheSocket(); code != ws.StatusNormalClosure {
 				t.Fatalf("%s: closed with %d, want 1000", tc.name, code)
 			}
 			c.write(tc.frame)
-			eventually(t, tc.name+": the connection ended", func() bool {
-				return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-			})
+			eventually(t, tc.name+": the connection ended", connectionEnded(ts, s))
 		}
 	})
 }
@@ -91,39 +85,22 @@ func TestBadCloseHeaderAnsweringTheNodesClose(t *testing.T) {
 // (the linger of a complete close).
 func TestBadHeaderLeavesASlowReaderAllItWasSent(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute})
-		c := dialSmallBuffer(t, ts.addr)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
+		ts, c, s := startSlowReader(t, portable, 10*time.Minute)
 		// 256 KiB: more than the client's receive buffer and the node's
 		// send buffer hold, so that the node writes its 1002 only once
 		// the client has read some.
 		const frames, size = 64, 4 << 10
-		payload := bytes.Repeat([]byte("m"), size)
-		for i := 0; i < frames; i++ {
-			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
-				t.Fatal("send refused")
-			}
-		}
+		queueTexts(t, s, frames, size)
 		unmasked := rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi"))
 		c.write(append(unmasked, frame(ws.OpText, true, []byte("after"))...))
-		readTexts := func(from, to int) {
-			for i := from; i < to; i++ {
-				if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
-					t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
-				}
-			}
-		}
 		// The last 5 (20 KiB) fit in the two buffers, with the 1002.
-		readTexts(0, frames-5)
+		readTexts(t, c, 0, frames-5, frames)
 		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
 		c.write(frame(ws.OpPong, true, nil)) // past the header: never read on the portable path
-		readTexts(frames-5, frames)
+		readTexts(t, c, frames-5, frames, frames)
 		// The node lets go of its socket once the client's kernel has the
 		// rest; the client reads it only then.
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		eventually(t, "the connection ended", connectionEnded(ts, s))
 		if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
 			t.Fatalf("answered %d, want 1002", code)
 		}
@@ -141,27 +118,16 @@ func TestBadHeaderFollowedByMoreEndsOnTheAnswer(t *testing.T) {
 		// the answer can end the connection in time.
 		ts := startServer(t, portable, Config{CloseTimeout: time.Minute})
 		c := dialRaw(t, ts.addr, nil)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
+		s := openedSession(t, ts, 0)
 		// Under closingReadBytes, past which it would be read no more:
 		// 15 looks' reads.
 		more := bytes.Repeat([]byte("t"), closingReadBytes-64<<10)
 		unmasked := rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi"))
-		sent := make(chan error, 1)
-		go func() {
-			_, err := c.nc.Write(append(unmasked, more...))
-			sent <- err
-		}()
-		t.Cleanup(func() {
-			c.nc.Close() // ends the write should the node read no more
-			<-sent
-		})
+		writeBehind(t, c, append(unmasked, more...), 1)
 		if code := c.answerKeepingTheSocket(); code != ws.StatusProtocolError {
 			t.Fatalf("answered %d, want 1002", code)
 		}
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		eventually(t, "the connection ended", connectionEnded(ts, s))
 	})
 }
 
@@ -174,23 +140,13 @@ func TestBadHeaderEndsAtTheClientsEOF(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
 		// Far longer than the test waits (eventually: 10 s), so that only
 		// the EOF can end the connection in time.
-		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: time.Minute})
-		c := dialSmallBuffer(t, ts.addr)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
-		payload := bytes.Repeat([]byte("m"), 4<<10)
-		for i := 0; i < 4; i++ { // 16 KiB: more than the client's buffer, less than the node's
-			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
-				t.Fatal("send refused")
-			}
-		}
+		ts, c, s := startSlowReader(t, portable, time.Minute)
+		queueTexts(t, s, 4, 4<<10) // 16 KiB: more than the client's buffer, less than the node's
 		c.write(rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi")))
 		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
 		if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		eventually(t, "the connection ended", connectionEnded(ts, s))
 	})
 }

@@ -18,39 +18,22 @@ import (
 // the client has it all, though the client keeps its socket open.
 func TestClientsCloseKeepsWhatASlowReaderHasNotRead(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute})
-		c := dialSmallBuffer(t, ts.addr)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
+		ts, c, s := startSlowReader(t, portable, 10*time.Minute)
 		// 256 KiB: more than the client's receive buffer and the node's
 		// send buffer hold, so that the node writes its answer only
 		// once the client has read some.
 		const frames, size = 64, 4 << 10
-		payload := bytes.Repeat([]byte("m"), size)
-		for i := 0; i < frames; i++ {
-			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
-				t.Fatal("send refused")
-			}
-		}
+		queueTexts(t, s, frames, size)
 		c.write(frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, "")))
-		readTexts := func(from, to int) {
-			for i := from; i < to; i++ {
-				if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
-					t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
-				}
-			}
-		}
 		// The last 5 (20 KiB) fit in the two buffers, with the answer.
-		readTexts(0, frames-5)
+		readTexts(t, c, 0, frames-5, frames)
 		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
 		c.write(frame(ws.OpPong, true, nil))
-		readTexts(frames-5, frames)
+		readTexts(t, c, frames-5, frames, frames)
 		if code := c.answerKeepingTheSocket(); code != ws.StatusNormalClosure {
 			t.Fatalf("answered %d, want 1000", code)
 		}
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		eventually(t, "the connection ended", connectionEnded(ts, s))
 	})
 }
 
@@ -59,21 +42,11 @@ func TestClientsCloseKeepsWhatASlowReaderHasNotRead(t *testing.T) {
 // close deadline, and the connection ends then all the same.
 func TestClientsCloseEndsAtTheDeadlineForAReaderThatStopped(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 500 * time.Millisecond})
-		c := dialSmallBuffer(t, ts.addr)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
-		payload := bytes.Repeat([]byte("m"), 4<<10)
-		for i := 0; i < 4; i++ { // 16 KiB: more than the client's buffer, less than the node's
-			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
-				t.Fatal("send refused")
-			}
-		}
+		ts, c, s := startSlowReader(t, portable, 500*time.Millisecond)
+		queueTexts(t, s, 4, 4<<10) // 16 KiB: more than the client's buffer, less than the node's
 		c.write(frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, "")))
 		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		eventually(t, "the connection ended", connectionEnded(ts, s))
 	})
 }
 
@@ -87,36 +60,15 @@ func TestClientSendingOnAfterItsCloseEndsAtTheBound(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
 		// Far longer than the test waits (eventually: 10 s), so that only
 		// the bound can end the connection in time.
-		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: time.Minute})
-		c := dialSmallBuffer(t, ts.addr)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
-		payload := bytes.Repeat([]byte("m"), 4<<10)
-		for i := 0; i < 4; i++ { // 16 KiB: more than the client's buffer, less than the node's
-			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
-				t.Fatal("send refused")
-			}
-		}
+		ts, c, s := startSlowReader(t, portable, time.Minute)
+		queueTexts(t, s, 4, 4<<10) // 16 KiB: more than the client's buffer, less than the node's
 		c.write(frame(ws.OpClose, true, closeBody(ws.StatusNormalClosure, "")))
 		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
 		// Twice the bound, in frames: the node may read it all, or stop
 		// reading and leave the write blocked until the socket goes.
-		sent := make(chan error, 1)
-		go func() {
-			text := frame(ws.OpText, true, bytes.Repeat([]byte("t"), 64<<10))
-			var err error
-			for i := 0; i < 2*closingReadBytes/len(text)+1 && err == nil; i++ {
-				_, err = c.nc.Write(text)
-			}
-			sent <- err
-		}()
-		t.Cleanup(func() {
-			c.nc.Close() // ends the write should the node read no more
-			<-sent
-		})
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		text := frame(ws.OpText, true, bytes.Repeat([]byte("t"), 64<<10))
+		writeBehind(t, c, text, 2*closingReadBytes/len(text)+1)
+		eventually(t, "the connection ended", connectionEnded(ts, s))
 	})
 }
 
@@ -130,31 +82,16 @@ func TestClientSendingOnAfterItsCloseEndsAtTheBound(t *testing.T) {
 // connection and threw away the end of the stream.
 func TestClientsCloseJustUnderTheBoundKeepsWhatASlowReaderHasNotRead(t *testing.T) {
 	forEachMode(t, func(t *testing.T, portable bool) {
-		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: 10 * time.Minute})
-		c := dialSmallBuffer(t, ts.addr)
-		eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == 1 })
-		s := ts.acc.all()[0]
+		ts, c, s := startSlowReader(t, portable, 10*time.Minute)
 		// 256 KiB: the node writes its close frame only once the client
 		// has read some.
 		const frames, size = 64, 4 << 10
-		payload := bytes.Repeat([]byte("m"), size)
-		for i := 0; i < frames; i++ {
-			if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
-				t.Fatal("send refused")
-			}
-		}
+		queueTexts(t, s, frames, size)
 		s.c.Close(broker.CloseNormal, "bye")
 		// Sent as the node closed: 18 bytes short of the bound with its
 		// header, so that the client's close frame and pongs take it past.
 		c.write(frame(ws.OpBinary, true, bytes.Repeat([]byte("u"), closingReadBytes-32)))
-		readTexts := func(from, to int) {
-			for i := from; i < to; i++ {
-				if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
-					t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
-				}
-			}
-		}
-		readTexts(0, frames-5)
+		readTexts(t, c, 0, frames-5, frames)
 		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
 		// 46 KiB of pongs after its close, under afterCloseBytes but more
 		// than one read of the node's takes, so that some wait unread as
@@ -167,12 +104,74 @@ func TestClientsCloseJustUnderTheBoundKeepsWhatASlowReaderHasNotRead(t *testing.
 		// Its close is read, and with it the bound passed, before it
 		// reads on.
 		eventually(t, "the node read the client's close", func() bool { return peerClosedOf(s.c.(*conn)) })
-		readTexts(frames-5, frames)
+		readTexts(t, c, frames-5, frames, frames)
 		if code := c.answerKeepingTheSocket(); code != ws.StatusNormalClosure {
 			t.Fatalf("closed with %d, want 1000", code)
 		}
-		eventually(t, "the connection ended", func() bool {
-			return s.disconnected.Load() == 1 && ts.srv.Connections() == 0
-		})
+		eventually(t, "the connection ended", connectionEnded(ts, s))
+	})
+}
+
+// startSlowReader starts a server with a 16 KiB send buffer and the given
+// close deadline, and opens a connection to it from a client with a tiny
+// receive buffer: what it is sent soon waits in the two buffers.
+func startSlowReader(t *testing.T, portable bool, closeTimeout time.Duration) (*testServer, *rawClient, *echoSession) {
+	t.Helper()
+	ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: closeTimeout})
+	c := dialSmallBuffer(t, ts.addr)
+	return ts, c, openedSession(t, ts, 0)
+}
+
+// openedSession waits for the i-th connection to ts (from 0) to open and
+// returns its session.
+func openedSession(t *testing.T, ts *testServer, i int) *echoSession {
+	t.Helper()
+	eventually(t, "the connection opened", func() bool { return len(ts.acc.all()) == i+1 })
+	return ts.acc.all()[i]
+}
+
+// queueTexts has the node send s's client frames text frames of size
+// bytes each.
+func queueTexts(t *testing.T, s *echoSession, frames, size int) {
+	t.Helper()
+	payload := bytes.Repeat([]byte("m"), size)
+	for i := 0; i < frames; i++ {
+		if !s.c.Send(ws.MustCompileFrame(ws.NewTextFrame(payload))) {
+			t.Fatal("send refused")
+		}
+	}
+}
+
+// readTexts reads messages from to to (of frames) and fails unless each
+// is a text frame.
+func readTexts(t *testing.T, c *rawClient, from, to, frames int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if f, err := c.next(); err != nil || f.Header.OpCode != ws.OpText {
+			t.Fatalf("message %d of %d: opcode %v, %v", i+1, frames, f.Header.OpCode, err)
+		}
+	}
+}
+
+// connectionEnded holds once s's connection has ended and ts has none.
+func connectionEnded(ts *testServer, s *echoSession) func() bool {
+	return func() bool { return s.disconnected.Load() == 1 && ts.srv.Connections() == 0 }
+}
+
+// writeBehind has c write b times times, or until a write fails, while
+// the test goes on; cleanup closes c's socket, which ends the writes
+// should the node read no more, and waits for them.
+func writeBehind(t *testing.T, c *rawClient, b []byte, times int) {
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < times && err == nil; i++ {
+			_, err = c.nc.Write(b)
+		}
+		sent <- err
+	}()
+	t.Cleanup(func() {
+		c.nc.Close()
+		<-sent
 	})
 }
