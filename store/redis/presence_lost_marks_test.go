@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/store/redis"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // The users a topic marked for their lost joins' leaves are forgotten
@@ -54,12 +55,7 @@ func testMarksForgottenPastTheirEnd(t *testing.T, url string, masterOf func(key 
 		end, _ := strconv.ParseInt(ends[u], 10, 64)
 		last = max(last, end)
 	}
-	if !eventually(func() bool {
-		now, err := slot.Time(ctxFor(t)).Result()
-		return err == nil && now.UnixMilli() > last
-	}) {
-		t.Fatal("Redis's clock never passed the short marks' end")
-	}
+	waitClockPast(t, slot, last, "the short marks' end")
 
 	// Each later mark forgets up to 16 of those past their end.
 	report(time.Minute, "late1")
@@ -78,5 +74,17 @@ func testMarksForgottenPastTheirEnd(t *testing.T, url string, masterOf func(key 
 	}
 	if ttl := slot.PTTL(ctxFor(t), byEnd).Val(); ttl <= 0 {
 		t.Errorf("the users by end are kept %v, want until their marks end", ttl)
+	}
+}
+
+// waitClockPast waits for Redis's clock at slot to pass ms, a time in
+// Unix milliseconds (end says what it is).
+func waitClockPast(t *testing.T, slot *goredis.Client, ms int64, end string) {
+	t.Helper()
+	if !eventually(func() bool {
+		now, err := slot.Time(ctxFor(t)).Result()
+		return err == nil && now.UnixMilli() > ms
+	}) {
+		t.Fatal("Redis's clock never passed " + end)
 	}
 }

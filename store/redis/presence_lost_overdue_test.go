@@ -59,12 +59,7 @@ func testLeaveQueuedPastItsMark(t *testing.T, url string, masterOf func(key stri
 			if err != nil {
 				t.Fatalf("dave's mark: %v", err)
 			}
-			if !eventually(func() bool {
-				now, err := slot.Time(ctxFor(t)).Result()
-				return err == nil && now.UnixMilli() > end
-			}) {
-				t.Fatal("Redis's clock never passed dave's mark's end")
-			}
+			waitClockPast(t, slot, end, "dave's mark's end")
 
 			if tc.back {
 				mustAdd(t, node, broker.PresenceEntry{Topic: topic, Session: "s-dave-2", User: "dave"})

@@ -3,12 +3,9 @@
 package redis_test
 
 import (
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/herald-broker/herald/broker"
 	"github.com/herald-broker/herald/internal/redistest"
 	"github.com/herald-broker/herald/store/redis"
 )
@@ -27,27 +24,7 @@ func TestLostJoinsLeaveBeforeARestartDroppedForAReturnAfterIt(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3, 0)
 	const topic = "room.restarted"
-	es, _ := presenceCluster(t, c.URL(), 3, testLapse)
-	reporter, node, holder := es[0], es[1], es[2]
-	q := &memberQueuer{t: t}
-	// The reporter is told the leave and queues it only once dave is
-	// back.
-	var mu sync.Mutex
-	var leaves []broker.PresenceChange
-	reporter.WatchMembers(func(ch broker.PresenceChange) {
-		mu.Lock()
-		defer mu.Unlock()
-		leaves = append(leaves, ch)
-	})
-	node.WatchMembers(q.queueBy(node))
-	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
-	mustAdd(t, holder, dave)
-	if err := holder.RemovePresence(ctxFor(t), dave); err != nil {
-		t.Fatal(err)
-	}
-	if gone, err := reporter.LostJoins(ctxFor(t), topic, []broker.SentJoin{{User: "dave", Session: dave.Session}}); err != nil || !slices.Equal(gone, []string{"dave"}) {
-		t.Fatalf("the reporter's LostJoins: %v, %v; want [dave]", gone, err)
-	}
+	reporter, node, q, leaves := holdDavesLostLeave(t, c.URL(), topic)
 
 	// The topic's master restarts from a snapshot of all of it.
 	master := c.MasterOfKey(redis.LostJoinsTaken(reporter, topic))
@@ -62,24 +39,7 @@ func TestLostJoinsLeaveBeforeARestartDroppedForAReturnAfterIt(t *testing.T) {
 	}
 
 	// dave comes back, and its member_added goes before the leave's.
-	if !eventually(func() bool {
-		return node.AddPresence(ctxFor(t), broker.PresenceEntry{Topic: topic, Session: "s-dave-2", User: "dave"}) == nil
-	}) {
-		t.Fatal("dave never came back")
-	}
-	q.release(t, node)
-	mu.Lock()
-	held := slices.Clone(leaves)
-	mu.Unlock()
-	if len(held) != 1 {
-		t.Fatalf("the reporter was told %+v, want dave's leave", held)
-	}
-	q.queueBy(reporter)(held[0])
-
-	if got, want := q.events(t, node), []string{"added dave"}; !slices.Equal(got, want) {
-		t.Fatalf("queued %v, want %v", got, want)
-	}
-	q.check(t)
+	daveBackBeforeHisLeave(t, topic, reporter, node, q, leaves)
 }
 
 // replID is the master_replid an INFO replication reply names.

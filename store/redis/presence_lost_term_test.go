@@ -57,14 +57,7 @@ func TestLostJoinsLeaveOfAReturnLostInAFailover(t *testing.T) {
 	// dave's join and ordinary leave are made by a node that watches no
 	// members; the reporter, with no place in the topic's change log,
 	// takes the join for lost, and its leave marks dave.
-	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
-	mustAdd(t, holder, dave)
-	if err := holder.RemovePresence(ctxFor(t), dave); err != nil {
-		t.Fatal(err)
-	}
-	if gone, err := reporter.LostJoins(ctxFor(t), topic, []broker.SentJoin{{User: "dave", Session: dave.Session}}); err != nil || !slices.Equal(gone, []string{"dave"}) {
-		t.Fatalf("the reporter's LostJoins: %v, %v; want [dave]", gone, err)
-	}
+	loseDavesJoin(t, holder, reporter, topic)
 	q.release(t, reporter)
 	if err := admin(t, master.Addr()).Save(ctxFor(t)).Err(); err != nil {
 		t.Fatal(err)
@@ -121,27 +114,7 @@ func TestLostJoinsLeaveBeforeAFailoverDroppedForAReturnAfterIt(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3, 1)
 	const topic = "room.promoted"
-	es, _ := presenceCluster(t, c.URL(), 3, testLapse)
-	reporter, node, holder := es[0], es[1], es[2]
-	q := &memberQueuer{t: t}
-	// The reporter is told the leave and queues it only once dave is
-	// back.
-	var mu sync.Mutex
-	var leaves []broker.PresenceChange
-	reporter.WatchMembers(func(ch broker.PresenceChange) {
-		mu.Lock()
-		defer mu.Unlock()
-		leaves = append(leaves, ch)
-	})
-	node.WatchMembers(q.queueBy(node))
-	dave := broker.PresenceEntry{Topic: topic, Session: "s-dave", User: "dave"}
-	mustAdd(t, holder, dave)
-	if err := holder.RemovePresence(ctxFor(t), dave); err != nil {
-		t.Fatal(err)
-	}
-	if gone, err := reporter.LostJoins(ctxFor(t), topic, []broker.SentJoin{{User: "dave", Session: dave.Session}}); err != nil || !slices.Equal(gone, []string{"dave"}) {
-		t.Fatalf("the reporter's LostJoins: %v, %v; want [dave]", gone, err)
-	}
+	reporter, node, q, leaves := holdDavesLostLeave(t, c.URL(), topic)
 
 	// The topic's master hands over to its replica, which has all of it.
 	master := c.MasterOfKey(redis.LostJoinsTaken(reporter, topic))
@@ -165,22 +138,5 @@ func TestLostJoinsLeaveBeforeAFailoverDroppedForAReturnAfterIt(t *testing.T) {
 	c.WaitOK()
 
 	// dave comes back, and its member_added goes before the leave's.
-	if !eventually(func() bool {
-		return node.AddPresence(ctxFor(t), broker.PresenceEntry{Topic: topic, Session: "s-dave-2", User: "dave"}) == nil
-	}) {
-		t.Fatal("dave never came back")
-	}
-	q.release(t, node)
-	mu.Lock()
-	held := slices.Clone(leaves)
-	mu.Unlock()
-	if len(held) != 1 {
-		t.Fatalf("the reporter was told %+v, want dave's leave", held)
-	}
-	q.queueBy(reporter)(held[0])
-
-	if got, want := q.events(t, node), []string{"added dave"}; !slices.Equal(got, want) {
-		t.Fatalf("queued %v, want %v", got, want)
-	}
-	q.check(t)
+	daveBackBeforeHisLeave(t, topic, reporter, node, q, leaves)
 }
