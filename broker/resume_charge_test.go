@@ -28,12 +28,7 @@ func (p *spendingBudget) GiveBackCommands(_ int64, n int) { p.spent.Add(-int64(n
 func TestResumeCountsAsCommandsByWhatItSends(t *testing.T) {
 	const rate = 1
 	b, _ := newTestBroker(t, Config{RateLimit: rate, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10})
-	data := []byte(`"` + strings.Repeat("x", 50<<10) + `"`)
-	for range 10 {
-		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishSized(t, b, "big", 10, 50<<10)
 	publishN(t, b, "small", 3)
 	publishN(t, b, "many", 40)
 	for _, tc := range []struct {
@@ -93,20 +88,8 @@ func (e *resumeReadingEngine) ResumeHistory(ctx context.Context, topic string, s
 func TestResumeReadsWhatFitsBesideTheQueue(t *testing.T) {
 	const bound, size = 256 << 10, 20 << 10
 	e := &resumeReadingEngine{fakeEngine: newFakeEngine()}
-	b := New(Config{NodeID: "node-1", MaxResumeBytes: bound, MaxMessageBytes: 64 << 10}, e)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := b.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	data := []byte(`"` + strings.Repeat("x", size) + `"`)
-	for range 10 {
-		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := newBrokerOn(t, Config{NodeID: "node-1", MaxResumeBytes: bound, MaxMessageBytes: 64 << 10}, e)
+	publishSized(t, b, "big", 10, size)
 	qc := &queuedConn{fakeConn: newFakeConn(t)}
 	qc.queued.Store(bound - 4<<10)
 	c := &client{fakeConn: qc.fakeConn, s: b.Connect(qc, ClientInfo{})}
@@ -125,20 +108,8 @@ func TestResumeReadsWhatFitsBesideTheQueue(t *testing.T) {
 // as every resume's are.
 func TestStreamResumeCountsAsCommandsByWhatItSends(t *testing.T) {
 	b, _ := newTestBroker(t, Config{RateLimit: 1000, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10})
-	data := []byte(`"` + strings.Repeat("x", 50<<10) + `"`)
-	for range 10 {
-		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	id := string(appendIDEntry([]byte{streamIDVersion}, idEntry{topic: idHash("big"), epoch: idHash("e1")}))
-	budget := &spendingBudget{}
-	o, err := b.OpenStream(t.Context(), ClientInfo{Pacer: budget}, []string{"big"}, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Abort()
-	if got, want := budget.spent.Load(), int64(10*(50<<10)/ResumeCommandBytes); got != want {
+	publishSized(t, b, "big", 10, 50<<10)
+	if got, want := streamResumeSpent(t, b, "big"), int64(10*(50<<10)/ResumeCommandBytes); got != want {
 		t.Errorf("a stream's resume of 10 messages of 50 KiB spent %d more commands of its address's budget, want %d", got, want)
 	}
 }
@@ -165,7 +136,17 @@ func (e *copyingEngine) ResumeHistory(ctx context.Context, topic string, since P
 func TestStreamResumeCountsWhatTheBackendCopied(t *testing.T) {
 	const size = 30_000
 	e := &copyingEngine{resumeReadingEngine: &resumeReadingEngine{fakeEngine: newFakeEngine()}, copied: 16, size: size}
-	b := New(Config{NodeID: "node-1", RateLimit: 1000, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10}, e)
+	b := newBrokerOn(t, Config{NodeID: "node-1", RateLimit: 1000, MaxResumeBytes: 4 << 20, MaxMessageBytes: 64 << 10}, e)
+	publishSized(t, b, "big", 10, size)
+	if got, want := streamResumeSpent(t, b, "big"), int64(16*size/ResumeCopiedBytes); got != want {
+		t.Errorf("a stream's resume whose backend copied 16 messages of %d bytes spent %d more commands of its address's budget, want %d", size, got, want)
+	}
+}
+
+// newBrokerOn starts a broker on e, closed when the test ends.
+func newBrokerOn(t *testing.T, cfg Config, e Engine) *Broker {
+	t.Helper()
+	b := New(cfg, e)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -173,20 +154,32 @@ func TestStreamResumeCountsWhatTheBackendCopied(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 	})
+	return b
+}
+
+// publishSized publishes n messages on topic, each a JSON string of size
+// bytes and its quotes.
+func publishSized(t *testing.T, b *Broker, topic string, n, size int) {
+	t.Helper()
 	data := []byte(`"` + strings.Repeat("x", size) + `"`)
-	for range 10 {
-		if _, err := b.Publish(t.Context(), "big", data, ""); err != nil {
+	for range n {
+		if _, err := b.Publish(t.Context(), topic, data, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	id := string(appendIDEntry([]byte{streamIDVersion}, idEntry{topic: idHash("big"), epoch: idHash("e1")}))
+}
+
+// streamResumeSpent opens an SSE stream that resumes topic from the
+// start of epoch e1, and returns how many more commands of its address's
+// budget that took. The stream is aborted when the test ends.
+func streamResumeSpent(t *testing.T, b *Broker, topic string) int64 {
+	t.Helper()
+	id := string(appendIDEntry([]byte{streamIDVersion}, idEntry{topic: idHash(topic), epoch: idHash("e1")}))
 	budget := &spendingBudget{}
-	o, err := b.OpenStream(t.Context(), ClientInfo{Pacer: budget}, []string{"big"}, id)
+	o, err := b.OpenStream(t.Context(), ClientInfo{Pacer: budget}, []string{topic}, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Abort()
-	if got, want := budget.spent.Load(), int64(16*size/ResumeCopiedBytes); got != want {
-		t.Errorf("a stream's resume whose backend copied 16 messages of %d bytes spent %d more commands of its address's budget, want %d", size, got, want)
-	}
+	t.Cleanup(o.Abort)
+	return budget.spent.Load()
 }
