@@ -25,6 +25,9 @@ type resumeHold struct {
 	h     AddressHolder // nil: the address has no bound
 	held  int
 	taken bool
+	// refused: the address's bound could not hold the request's reads,
+	// and nothing was read.
+	refused bool
 }
 
 // holdFor returns the hold of a request of s's address.
@@ -46,6 +49,7 @@ func (r *resumeHold) take(n int) bool {
 	}
 	held, ok := r.h.HoldBytes(n)
 	if !ok {
+		r.refused = true
 		return false
 	}
 	r.held, r.taken = held, true

@@ -23,6 +23,14 @@ func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscriptio
 	defer since.sends.letGo() // what its history did not use of what it held
 	st, err := s.b.startPosition(ctx, c.Topic, since)
 	if err != nil {
+		if since.sends.hold.refused {
+			// Live from its start, it would send what comes next ahead of
+			// the history the client missed, which herald.js takes,
+			// moving past that history: its retry would be told
+			// recovered. Closed, it sends nothing more, and the client
+			// resumes from since again as it reconnects.
+			s.conn.Close(CloseSlowConsumer, "too much history held for this address: resume again from the last message")
+		}
 		// Nothing was sent: it goes on from where it was, and the client
 		// is told the resume failed, as a refused command did nothing.
 		s.b.goLive(sub, subStart{pos: sub.start})
