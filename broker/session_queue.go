@@ -59,12 +59,36 @@ func (j *job) size() int {
 // none runs. It is called with mu held and unlocks it.
 func (s *Session) enqueueLocked(j job) {
 	s.pushLocked(j)
+	s.startLocked()
+}
+
+// startLocked starts the worker on what is queued, unless one runs;
+// it unlocks mu.
+func (s *Session) startLocked() {
 	start := !s.running
 	s.running = true
 	s.mu.Unlock()
 	if start && !s.b.workers.start(s.work) {
 		s.abandonQueue()
 	}
+}
+
+// endSetUp ends OpenStream's setup of the session's subscriptions,
+// starting the worker on a release queued meanwhile. OpenStream sets them
+// up on its caller's goroutine, not the worker's, and holds the queue as
+// a worker does (running) until then: a close meanwhile
+// (closeOverlapping, as a fan-out finds the patterns set up so far past
+// MaxMatchingPatterns) queued their release and started the worker,
+// which ran beside the setup, both reading and writing the
+// subscriptions' workerMarks.
+func (s *Session) endSetUp() {
+	s.mu.Lock()
+	s.running = false
+	if s.queue == nil || len(s.queue.jobs) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.startLocked()
 }
 
 // pushLocked queues j, counting its size, without starting the worker.

@@ -32,6 +32,10 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 	s := b.newSession(st, info)
 	b.stats.streams.Add(1)
 	o := &Stream{s: s, st: st}
+	s.mu.Lock()
+	s.running = true // the setup below holds the queue as a worker: endSetUp
+	s.mu.Unlock()
+	defer s.endSetUp()
 	if !info.Expires.IsZero() {
 		s.mu.Lock()
 		s.setExpiry(info.Expires)
@@ -61,6 +65,11 @@ func (b *Broker) OpenStream(ctx context.Context, info ClientInfo, topics []strin
 			sub.marks |= paid[i].settled()
 		}
 		var p prepared
+		if serr == nil && sub == nil {
+			// Closed meanwhile (closeOverlapping, by a fan-out that found
+			// its patterns set up so far past MaxMatchingPatterns).
+			serr = Errorf(CodeUnavailable, "the stream was closed while it opened")
+		}
 		if serr == nil {
 			if p, serr = s.setUp(ctx, sub, since, true); p.sub != nil {
 				o.prepared = append(o.prepared, p)
