@@ -158,3 +158,38 @@ func TestResumeOfABackendsSubscriptionUnderTheHook(t *testing.T) {
 			r, seqs(t, c.ofType("message")))
 	}
 }
+
+// A resume of such a subscription whose history cannot be read (the
+// engine failing) must not leave it live from its start: what is
+// published next would come ahead of the history the client missed,
+// which herald.js takes as the resume's, moving past it, and its retry
+// from there would be told recovered. The connection is closed 4000, as
+// a slow consumer's, and the client resumes from since as it reconnects.
+func TestResumeOfAServerSubscriptionTheEngineFailsSendsNothingPastIt(t *testing.T) {
+	b, e := newTestBroker(t, Config{})
+	publishN(t, b, "user:42.inbox", 5)
+	c := connect(t, b, ClientInfo{Subject: "42", Perms: allowList{}, Subs: []string{"user:42.inbox"}})
+	c.waitFor(t, "the token's subscription", func(msgs []map[string]any, _ int) bool {
+		return len(c.ofTypeLocked(msgs, "subscribed")) == 1
+	})
+	e.mu.Lock()
+	e.failPosition = fmt.Errorf("the engine is down")
+	e.mu.Unlock()
+	c.s.HandleText([]byte(`{"type":"subscribe","id":"1","topic":"user:42.inbox","since":{"epoch":"e1","seq":2}}`))
+	c.waitFor(t, "the resume's end", func(msgs []map[string]any, code int) bool {
+		return code != 0 || len(c.ofTypeLocked(msgs, "error")) > 0
+	})
+	e.mu.Lock()
+	e.failPosition = nil
+	e.mu.Unlock()
+	publishN(t, b, "user:42.inbox", 1)
+	if c.code() == 0 {
+		settle(t, c) // a closed connection answers no ping
+	}
+	if got := c.ofType("message"); len(got) != 0 {
+		t.Errorf("after the failed resume the client was sent %v, ahead of the history it missed (seqs 3-5)", got)
+	}
+	if code := c.code(); code != CloseSlowConsumer {
+		t.Errorf("close code %d, want %d: the client resumes from since as it reconnects", code, CloseSlowConsumer)
+	}
+}

@@ -23,17 +23,18 @@ func (s *Session) resumeUnsent(ctx context.Context, c *command, sub *subscriptio
 	defer since.sends.letGo() // what its history did not use of what it held
 	st, err := s.b.startPosition(ctx, c.Topic, since)
 	if err != nil {
+		// Live from its start, it would send what comes next ahead of
+		// the history the client missed, which herald.js takes, moving
+		// past that history: its retry would be told recovered. Closed,
+		// it sends nothing more, and the client resumes from since again
+		// as it reconnects; so whether the address's bound could not hold
+		// the history or the engine could not read it.
+		reason := "the history could not be read: resume again from the last message"
 		if since.sends.hold.refused {
-			// Live from its start, it would send what comes next ahead of
-			// the history the client missed, which herald.js takes,
-			// moving past that history: its retry would be told
-			// recovered. Closed, it sends nothing more, and the client
-			// resumes from since again as it reconnects.
-			s.conn.Close(CloseSlowConsumer, "too much history held for this address: resume again from the last message")
+			reason = "too much history held for this address: resume again from the last message"
 		}
-		// Nothing was sent: it goes on from where it was, and the client
-		// is told the resume failed, as a refused command did nothing.
-		s.b.goLive(sub, subStart{pos: sub.start})
+		s.conn.Close(CloseSlowConsumer, reason)
+		s.b.goLive(sub, subStart{pos: sub.start}) // ends with the session
 		return true, s.b.replyError(err)
 	}
 	s.chargeResume(since)
