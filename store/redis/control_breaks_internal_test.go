@@ -58,8 +58,11 @@ func TestABreakDuringACatchUpOwesAnother(t *testing.T) {
 	if err := e.markControls(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.oweControls() // a break
+	// Armed before the break: armed after it, the supervisor's catch-up
+	// could read between the two, ending the debt unarmed, and this one
+	// would find nothing owed and read nothing.
 	armed.Store(true)
+	e.oweControls() // a break
 	if err := e.catchUpControls(ctx); err != nil {
 		t.Fatal(err)
 	}
