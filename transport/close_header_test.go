@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,6 +148,34 @@ func TestBadHeaderEndsAtTheClientsEOF(t *testing.T) {
 		if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
+		eventually(t, "the connection ended", connectionEnded(ts, s))
+	})
+}
+
+// A client that sent such a header and went on sending past
+// closingReadBytes, while behind in its reading, and then resets its
+// socket ends the connection at the reset, as a client that drops its
+// socket does, not at its close deadline: read no more, the node's
+// socket lingered until the kernel held nothing unacknowledged, which it
+// counts on after a reset (SIOCOUTQ).
+func TestBadHeaderPastTheBoundEndsAtTheClientsReset(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		// Far longer than the test waits (eventually: 10 s), so that only
+		// the reset can end the connection in time.
+		ts, c, s := startSlowReader(t, portable, time.Minute)
+		queueTexts(t, s, 4, 4<<10) // 16 KiB: more than the client's buffer, less than the node's
+		c.write(rawFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: 2}, []byte("hi")))
+		eventually(t, "the node wrote all it queued", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		// Four times the bound: the node stops reading at it, and the
+		// writes stop once the sockets between are full.
+		var sent atomic.Int64
+		more := bytes.Repeat([]byte("t"), 64<<10)
+		writeBehindCounting(t, c, more, 4*closingReadBytes/len(more), &sent)
+		eventually(t, "the client's writes stopped past the bound", writesStopped(&sent, closingReadBytes))
+		if err := c.nc.(*net.TCPConn).SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		c.nc.Close() // a reset
 		eventually(t, "the connection ended", connectionEnded(ts, s))
 	})
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,16 +163,39 @@ func connectionEnded(ts *testServer, s *echoSession) func() bool {
 // the test goes on; cleanup closes c's socket, which ends the writes
 // should the node read no more, and waits for them.
 func writeBehind(t *testing.T, c *rawClient, b []byte, times int) {
-	sent := make(chan error, 1)
+	writeBehindCounting(t, c, b, times, new(atomic.Int64))
+}
+
+// writeBehindCounting is writeBehind adding to sent what the writes took.
+func writeBehindCounting(t *testing.T, c *rawClient, b []byte, times int, sent *atomic.Int64) {
+	ended := make(chan error, 1)
 	go func() {
 		var err error
 		for i := 0; i < times && err == nil; i++ {
-			_, err = c.nc.Write(b)
+			var n int
+			n, err = c.nc.Write(b)
+			sent.Add(int64(n))
 		}
-		sent <- err
+		ended <- err
 	}()
 	t.Cleanup(func() {
 		c.nc.Close()
-		<-sent
+		<-ended
 	})
+}
+
+// writesStopped holds once sent is past least and has not grown over 40
+// polls in a row (eventually polls each 5 ms): the writes wait for room
+// that does not come.
+func writesStopped(sent *atomic.Int64, least int64) func() bool {
+	last, still := int64(-1), 0
+	return func() bool {
+		n := sent.Load()
+		if n != last {
+			last, still = n, 0
+			return false
+		}
+		still++
+		return n > least && still >= 40
+	}
 }
