@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -198,4 +199,29 @@ func writesStopped(sent *atomic.Int64, least int64) func() bool {
 		still++
 		return n > least && still >= 40
 	}
+}
+
+// A client that never closes and sends past closingReadBytes once the
+// node's close is out, then resets its socket, ends the connection at the
+// reset (on the portable path at the next sweep), not at its close
+// deadline: its input read no more, no read tells the node of the reset.
+func TestClientSendingPastTheBoundEndsAtItsReset(t *testing.T) {
+	forEachMode(t, func(t *testing.T, portable bool) {
+		// Far longer than the test waits (eventually: 10 s), so that only
+		// the reset can end the connection in time; sweeps each 2.5 s.
+		ts := startServer(t, portable, Config{SendBufferBytes: 16 << 10, CloseTimeout: time.Minute, Heartbeat: 10 * time.Second})
+		c := dialSmallBuffer(t, ts.addr)
+		s := openedSession(t, ts, 0)
+		s.c.Close(broker.CloseNormal, "bye")
+		eventually(t, "the node wrote its close", func() bool { return s.c.(*conn).QueuedBytes() == 0 })
+		var sent atomic.Int64
+		text := frame(ws.OpText, true, bytes.Repeat([]byte("t"), 64<<10))
+		writeBehindCounting(t, c, text, 8*closingReadBytes/len(text), &sent)
+		eventually(t, "the client's writes stopped past the bound", writesStopped(&sent, closingReadBytes))
+		if err := c.nc.(*net.TCPConn).SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		c.nc.Close() // a reset
+		eventually(t, "the connection ended", connectionEnded(ts, s))
+	})
 }

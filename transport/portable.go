@@ -106,7 +106,9 @@ func (pp *portablePath) sweep() {
 		now := monoNow()
 		ping := cadence.due(now, pp.lim.heartbeat)
 		for _, p := range conns {
-			if p.c.sweep(now, ping) {
+			// A closing connection whose reader stopped (closingReadOver)
+			// learns of its client's reset from no read.
+			if p.c.sweep(now, ping) || p.c.isClosing() && connSocketReset(p.nc) {
 				p.finish()
 			}
 		}

@@ -106,7 +106,8 @@ func (l *loop) readNow(c *conn, rd reading) {
 // turn and its EOF ends it, as for a client that closed; otherwise only
 // the lingering looks read it, 64 KiB each, up to a sweep's interval
 // apart. Until its close is complete c is left unread: TCP holds its
-// client back, and its close deadline ends it.
+// client back, and its close deadline ends it, or its client's reset
+// (the event that says so).
 func (l *loop) readOver(c *conn, rd reading) {
 	if c.handshakeDone() {
 		switch dropped, more := l.dropDone(c); {
@@ -116,6 +117,10 @@ func (l *loop) readOver(c *conn, rd reading) {
 			l.wait(c, rd, 0)
 			return
 		}
+	}
+	if socketReset(int(c.fd)) {
+		l.drop(c) // its client is gone, which no read of it says
+		return
 	}
 	l.keep(c, rd, monoNow()) // stored back: an entry left waiting has its reads skipped (read)
 }

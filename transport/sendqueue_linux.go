@@ -34,21 +34,27 @@ func socketReset(fd int) bool {
 }
 
 // connSendQueueEmpty is sendQueueEmpty for nc, through TLS.
-func connSendQueueEmpty(nc net.Conn) bool {
+func connSendQueueEmpty(nc net.Conn) bool { return askSocket(nc, sendQueueEmpty, true) }
+
+// connSocketReset is socketReset for nc, through TLS.
+func connSocketReset(nc net.Conn) bool { return askSocket(nc, socketReset, false) }
+
+// askSocket is ask of nc's socket, or unknown when it has none to ask.
+func askSocket(nc net.Conn, ask func(fd int) bool, unknown bool) bool {
 	if t, ok := nc.(interface{ NetConn() net.Conn }); ok {
 		nc = t.NetConn()
 	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return true
+		return unknown
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return true
+		return unknown
 	}
-	empty := true
-	if raw.Control(func(fd uintptr) { empty = sendQueueEmpty(int(fd)) }) != nil {
-		return true
+	answer := unknown
+	if raw.Control(func(fd uintptr) { answer = ask(int(fd)) }) != nil {
+		return unknown
 	}
-	return empty
+	return answer
 }
