@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,7 +62,9 @@ func newEngine(t testing.TB, url string, cfg redis.Config) *redis.Engine {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := e.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
+			var stacks strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("Close: %v; goroutines:\n%s", err, stacks.String())
 		}
 	})
 	return e

@@ -230,9 +230,12 @@ func (e *Engine) openShard(ctx context.Context, master *goredis.Client, topic st
 		closeShard(sh)
 		return nil, err
 	}
-	kept := e.shards.keep(sh)
+	kept := e.shards.keep(sh, e.runCtx)
 	if kept != sh {
 		closeShard(sh)
+	}
+	if kept == nil {
+		return nil, fmt.Errorf("shard on %s: the engine is closing", addr)
 	}
 	return kept, nil
 }
@@ -315,10 +318,16 @@ func (s *shards) unclaim(sh *shard) {
 
 // keep records sh, whose probe channel Redis confirmed, as the shard on
 // its master, unless one was kept there meanwhile: it returns the one
-// kept, claimed (see shardFor).
-func (s *shards) keep(sh *shard) *shard {
+// kept, claimed (see shardFor). Once life (the engine's run) ended it
+// keeps none and returns nil: the supervisor's last detachShards, which
+// comes after, may have gone, and a shard kept after it would hold its
+// receive loop, and the engine's Close, until the clients are closed.
+func (s *shards) keep(sh *shard, life context.Context) *shard {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if life.Err() != nil {
+		return nil
+	}
 	if kept := s.byAddr[sh.addr]; kept != nil {
 		kept.claims++
 		return kept
