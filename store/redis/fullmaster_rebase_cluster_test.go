@@ -68,11 +68,14 @@ func TestRefusedRebasesTryTheStampOnceAMasterARound(t *testing.T) {
 	// A round of checks may find some of the topics behind, and another
 	// one running beside it the others (the periodic check and the one
 	// after a reconnect), and the node sends the master other scripts
-	// (its presence heartbeat), each of which tries the stamp too: one
-	// try in three rebases refused leaves room for those.
+	// (its presence heartbeat), each of which tries the stamp too, more
+	// of them the busier the machine: 13 and 10 tries over some 72
+	// refusals on a quiet one, 16 and 32 over 78 and 75 in whole runs of
+	// the suite. Each refused rebase tried it once at least before (151
+	// and 99 over some 72): fewer tries than refusals tells them apart.
 	tried, n := stamps()-before, refused()
 	t.Logf("%d stamps of the full master tried over %d rebases refused", tried, n)
-	if tried*3 > n {
+	if tried >= n {
 		t.Errorf("%d stamps of the full master tried over %d rebases refused, %d topics behind each round", tried, n, behind)
 	}
 
